@@ -1,0 +1,84 @@
+"""astgrad: automatic differentiation of Python/NumPy code that people can read.
+
+``@astgrad.grad`` turns a NumPy function into its reverse-mode gradient by rewriting its
+source; ``astgrad.source(f)`` shows the generated code. Tensors with ``requires_grad``
+give the eager, PyTorch-style tape.
+
+>>> import astgrad as ag
+>>> w = ag.tensor([1.0, 2.0], requires_grad=True)
+>>> (w * w).sum().backward()
+>>> w.grad
+tensor([2., 4.])
+"""
+
+from pathlib import Path as _Path
+
+from ._layout import link_checkout_subpackages as _link
+
+_link(__name__, _Path(__file__).resolve().parent)
+
+from .runtime import (  # noqa: E402
+    Device,
+    GradientLostError,
+    NoRuleError,
+    Tensor,
+    arange,
+    cuda_is_available,
+    device,
+    empty,
+    enable_grad,
+    eye,
+    from_numpy,
+    full,
+    is_grad_enabled,
+    lookup_rule,
+    manual_seed,
+    no_grad,
+    nondifferentiable,
+    ones,
+    ones_like,
+    primitive,
+    rand,
+    randn,
+    relu,
+    set_grad_enabled,
+    sigmoid,
+    tensor,
+    vjp_rule,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Device",
+    "GradientLostError",
+    "NoRuleError",
+    "Tensor",
+    "arange",
+    "cuda_is_available",
+    "device",
+    "empty",
+    "enable_grad",
+    "eye",
+    "from_numpy",
+    "full",
+    "is_grad_enabled",
+    "lookup_rule",
+    "manual_seed",
+    "no_grad",
+    "nondifferentiable",
+    "ones",
+    "ones_like",
+    "primitive",
+    "rand",
+    "randn",
+    "relu",
+    "set_grad_enabled",
+    "sigmoid",
+    "tensor",
+    "vjp_rule",
+    "zeros",
+    "zeros_like",
+]

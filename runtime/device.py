@@ -1,0 +1,352 @@
+"""Where arrays live: devices, the array module of an array, and moves between devices.
+
+A device is ``cpu`` or ``cuda:N``. Arrays never move on their own: NumPy arrays are on the
+CPU, CuPy arrays on their GPU, and every helper that generated code calls finds the array
+module from its arguments (:func:`array_module`), never from a global.
+
+Each kind of array belongs to one *backend*. NumPy is always there; CuPy is registered
+lazily and only if it imports and sees a GPU, so ``import astgrad`` never needs it. Tests
+register a stand-in backend (a NumPy subclass that claims another device) to exercise the
+placement logic on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "Device",
+    "device",
+    "device_of",
+    "array_module",
+    "to_device",
+    "check_same_device",
+    "cuda_is_available",
+    "register_backend",
+]
+
+CUDA_INSTALL_HINT = (
+    "install CuPy for your CUDA version (pip install 'astgrad[cuda]') on a machine with an "
+    "NVIDIA GPU"
+)
+
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda:1")``, ``Device("cuda", 1)``.
+
+    >>> Device("cuda:1").index
+    1
+    >>> str(Device("cpu"))
+    'cpu'
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec: str | Device, index: int | None = None) -> None:
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"a device is a string such as 'cpu' or 'cuda:0', not {spec!r}")
+        kind, sep, number = spec.partition(":")
+        if sep:
+            if index is not None:
+                raise ValueError(f"device {spec!r} already names an index; do not pass one too")
+            if not number.isdigit():
+                raise ValueError(f"bad device {spec!r}: expected a form such as 'cuda:0'")
+            index = int(number)
+        if kind == "cpu":
+            if index not in (None, 0):
+                raise ValueError(f"bad device {spec!r}: the CPU has no index")
+            index = None
+        elif kind == "cuda":
+            index = 0 if index is None else index
+        elif kind not in _backends_by_type:
+            raise ValueError(f"unknown device type {kind!r}: expected 'cpu' or 'cuda'")
+        self.type = kind
+        self.index = index
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type={self.type!r})"
+        return f"device(type={self.type!r}, index={self.index})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = Device(other)
+            except (TypeError, ValueError):
+                return False
+        return (
+            isinstance(other, Device) and self.type == other.type and self.index == other.index
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+def device(spec: str | Device, index: int | None = None) -> Device:
+    """Make a :class:`Device`; ``ag.device("cuda:0")`` reads as PyTorch's ``torch.device``.
+
+    >>> device("cpu")
+    device(type='cpu')
+    """
+    return Device(spec, index)
+
+
+CPU = Device("cpu")
+
+
+class Backend:
+    """One kind of array: which arrays it owns, their device, and how to move them.
+
+    Subclasses override the methods; :func:`register_backend` adds an instance.
+    """
+
+    #: the device type this backend serves, e.g. "cuda"
+    type: str = ""
+
+    def owns(self, array: Any) -> bool:
+        raise NotImplementedError
+
+    def device_of(self, array: Any) -> Device:
+        raise NotImplementedError
+
+    def module(self, array: Any) -> Any:
+        """The NumPy-like module that creates arrays of this kind."""
+        raise NotImplementedError
+
+    def from_cpu(self, array: np.ndarray, device: Device) -> Any:
+        raise NotImplementedError
+
+    def to_cpu(self, array: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def move(self, array: Any, device: Device) -> Any:
+        """Copy an array this backend owns onto another device of the same type."""
+        return self.from_cpu(self.to_cpu(array), device)
+
+    def unavailable_reason(self) -> str | None:
+        """None when the backend can create arrays, else why not and what to do."""
+        return None
+
+
+class _CupyBackend(Backend):
+    type = "cuda"
+
+    def __init__(self, cupy: Any) -> None:
+        self.cupy = cupy
+        self._ndarray = cupy.ndarray
+
+    def owns(self, array: Any) -> bool:
+        return isinstance(array, self._ndarray)
+
+    def device_of(self, array: Any) -> Device:
+        return Device("cuda", array.device.id)
+
+    def module(self, array: Any) -> Any:
+        return self.cupy
+
+    def from_cpu(self, array: np.ndarray, device: Device) -> Any:
+        with self.cupy.cuda.Device(device.index):
+            return self.cupy.asarray(array)
+
+    def to_cpu(self, array: Any) -> np.ndarray:
+        return array.get()
+
+    def move(self, array: Any, device: Device) -> Any:
+        with self.cupy.cuda.Device(device.index):
+            return self.cupy.array(array, copy=True)
+
+
+class _MissingCuda(Backend):
+    """Stands in for CuPy when it is absent or sees no GPU, so errors can say why."""
+
+    type = "cuda"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def owns(self, array: Any) -> bool:
+        return False
+
+    def unavailable_reason(self) -> str:
+        return self.reason
+
+
+_backends: list[Backend] = []
+_backends_by_type: dict[str, Backend] = {}
+_cuda_probed = False
+
+
+def register_backend(backend: Backend) -> None:
+    """Add a backend; the newest registration for a device type wins."""
+    _backends[:] = [b for b in _backends if b.type != backend.type]
+    _backends.append(backend)
+    _backends_by_type[backend.type] = backend
+
+
+def _probe_cuda() -> Backend:
+    """Import CuPy once, on first need, and register it if a GPU answers."""
+    global _cuda_probed
+    if not _cuda_probed:
+        _cuda_probed = True
+        if "cuda" not in _backends_by_type:
+            try:
+                import cupy
+            except Exception as exc:  # ImportError, or a broken CUDA install
+                register_backend(
+                    _MissingCuda(f"CuPy is not installed ({exc.__class__.__name__}); {CUDA_INSTALL_HINT}")
+                )
+            else:
+                try:
+                    count = cupy.cuda.runtime.getDeviceCount()
+                except Exception as exc:
+                    count, why = 0, f"CuPy could not reach a GPU ({exc})"
+                else:
+                    why = "CuPy found no CUDA GPU"
+                if count:
+                    register_backend(_CupyBackend(cupy))
+                else:
+                    register_backend(_MissingCuda(f"{why}; {CUDA_INSTALL_HINT}"))
+    return _backends_by_type["cuda"]
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one GPU.
+
+    >>> isinstance(cuda_is_available(), bool)
+    True
+    """
+    return _probe_cuda().unavailable_reason() is None
+
+
+def _backend_for_type(kind: str) -> Backend:
+    backend = _probe_cuda() if kind == "cuda" else _backends_by_type[kind]
+    reason = backend.unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"{kind.upper()} is not available: {reason}.")
+    return backend
+
+
+def _owner(array: Any) -> Backend | None:
+    for backend in _backends:
+        if backend.owns(array):
+            return backend
+    return None
+
+
+_CPU_TYPES = (np.ndarray, np.generic, float, int, complex, bool)
+
+
+def device_of(array: Any) -> Device:
+    """The device an array (or Python number, which counts as CPU) lives on.
+
+    >>> device_of(np.zeros(2))
+    device(type='cpu')
+    """
+    kind = type(array)
+    if kind is np.ndarray or kind is float:
+        return CPU
+    backend = _owner(array)
+    if backend is not None:
+        return backend.device_of(array)
+    if isinstance(array, _CPU_TYPES):
+        return CPU
+    module = kind.__module__ or ""
+    if module.startswith("cupy"):
+        return _probe_cuda().device_of(array)
+    return CPU
+
+
+def array_module(*arrays: Any) -> Any:
+    """The module (``numpy``, ``cupy``) that makes arrays like the first non-CPU argument.
+
+    >>> array_module(np.ones(2), 3.0) is np
+    True
+    """
+    for array in arrays:
+        kind = type(array)
+        if kind is np.ndarray or kind is float or kind is int:
+            continue
+        backend = _owner(array)
+        if backend is not None:
+            return backend.module(array)
+        if (kind.__module__ or "").startswith("cupy"):
+            return _probe_cuda().module(array)
+    return np
+
+
+def to_device(array: Any, target: str | Device) -> Any:
+    """Copy ``array`` onto ``target``; return it unchanged if it is there already.
+
+    >>> to_device(np.ones(2), "cpu")
+    array([1., 1.])
+    """
+    target = Device(target)
+    source = device_of(array)
+    if source == target:
+        return array
+    if source.type == "cpu":
+        host = np.asarray(array)
+    else:
+        owner = _owner(array)
+        if target.type == source.type:
+            return owner.move(array, target)
+        host = owner.to_cpu(array)
+    if target.type == "cpu":
+        return host
+    return _backend_for_type(target.type).from_cpu(host, target)
+
+
+def mixed_device_error(first: Device, second: Device) -> RuntimeError:
+    return RuntimeError(
+        f"Expected all tensors to be on the same device, but found {first} and {second}. "
+        f"Move one of them with .to({str(first)!r}) or .to({str(second)!r})."
+    )
+
+
+def check_same_device(arrays: Any) -> Device:
+    """The common device of ``arrays``; RuntimeError naming both devices when they differ."""
+    found: Device | None = None
+    for array in arrays:
+        kind = type(array)
+        if kind is np.ndarray or kind is float or kind is int or kind is bool:
+            here = CPU
+        elif isinstance(array, (list, tuple)):
+            if not array:
+                continue
+            here = check_same_device(array)
+        else:
+            here = device_of(array)
+        if found is None:
+            found = here
+        elif here != found:
+            raise mixed_device_error(found, here)
+    return found or CPU
+
+
+def device_from_spec(spec: str | Device | None) -> Device:
+    """Parse a ``device=`` argument, checking that the device can hold arrays."""
+    if spec is None:
+        return CPU
+    target = Device(spec)
+    if target.type != "cpu":
+        _backend_for_type(target.type)
+    return target
+
+
+def host_array_or_raise(array: Any, what: Callable[[], str]) -> np.ndarray:
+    """``array`` as a NumPy array, or a TypeError pointing at ``.cpu()`` if it is elsewhere."""
+    where = device_of(array)
+    if where.type != "cpu":
+        raise TypeError(
+            f"{what()} needs a CPU array, but this tensor is on {where}: "
+            f"copy it first with .cpu()."
+        )
+    return array

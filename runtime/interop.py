@@ -1,0 +1,78 @@
+"""NumPy's dispatch protocols: ``np.tanh(t)``, ``np.sum(t, axis=0)``, ``np.dot(a, b)`` on
+tensors run the primitive on the raw arrays and record through the rule table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .grad_mode import is_grad_enabled
+from .ops import apply, no_rule_error, wrap_plain
+from .rules import lookup
+from .rules.registry import is_nondifferentiable
+from .tensor import GradientLostError, Tensor
+
+__all__ = ["ufunc", "array_function"]
+
+# ``np.add.reduce(t, axis)`` and friends are the reductions under other names.
+_REDUCTIONS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
+
+
+def _needs_grad(values: Any) -> bool:
+    for value in values:
+        if isinstance(value, Tensor):
+            if value._requires_grad:
+                return True
+        elif type(value) in (list, tuple) and _needs_grad(value):
+            return True
+    return False
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.data
+    if type(value) in (list, tuple):
+        return type(value)(_raw(v) for v in value)
+    return value
+
+
+def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    recording = is_grad_enabled() and _needs_grad(inputs)
+    out = kwargs.get("out")
+    if out is not None:
+        if recording:
+            raise GradientLostError(
+                f"np.{function.__name__}(..., out=array) would store a result that needs a "
+                "gradient into a plain array and drop the gradient; assign the result to a "
+                "name instead (y = np.{0}(...)), or compute on t.detach().".format(function.__name__)
+            )
+        raw_out = tuple(_raw(o) for o in out)
+        getattr(function, method)(*_raw(inputs), **{**kwargs, "out": raw_out})
+        return out[0] if len(out) == 1 else out
+    if method == "__call__":
+        return apply(lookup(function), function, inputs, kwargs)
+    if method == "reduce" and function in _REDUCTIONS:
+        reduction = _REDUCTIONS[function]
+        return apply(lookup(reduction), reduction, inputs, kwargs)
+    if recording:
+        raise NotImplementedError(
+            f"np.{function.__name__}.{method} on tensors that require grad is not supported; "
+            f"write it with functions that have rules (np.sum, np.cumsum, indexing...)"
+        )
+    return wrap_plain(getattr(function, method)(*_raw(inputs), **_raw_kwargs(kwargs)))
+
+
+def _raw_kwargs(kwargs: dict) -> dict:
+    return {k: _raw(v) for k, v in kwargs.items()}
+
+
+def array_function(function: Any, args: tuple, kwargs: dict) -> Any:
+    rule = lookup(function)
+    if rule is not None:
+        return apply(rule, function, args, kwargs)
+    if is_nondifferentiable(function) or not (
+        is_grad_enabled() and (_needs_grad(args) or _needs_grad(kwargs.values()))
+    ):
+        return wrap_plain(function(*_raw(args), **_raw_kwargs(kwargs)))
+    raise no_rule_error(function)

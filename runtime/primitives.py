@@ -1,0 +1,54 @@
+"""Primitives that NumPy lacks but tensors and generated code need.
+
+Each works on any array type with NumPy's dispatch protocols and has a rule in
+``runtime/rules``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .device import Device, to_device
+
+__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity"]
+
+
+def sigmoid(x: Any) -> Any:
+    """The logistic function ``1 / (1 + exp(-x))``, computed without overflow.
+
+    >>> float(sigmoid(0.0))
+    0.5
+    """
+    return np.exp(-np.logaddexp(0, -x))
+
+
+def relu(x: Any) -> Any:
+    """``max(x, 0)`` elementwise.
+
+    >>> relu(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    """
+    return np.maximum(x, 0)
+
+
+def assign_index(x: Any, index: Any, value: Any) -> Any:
+    """A copy of ``x`` with ``x[index] = value``: item assignment as a pure function.
+
+    >>> assign_index(np.zeros(3), 1, 5.0)
+    array([0., 5., 0.])
+    """
+    out = x.copy()
+    out[index] = value
+    return out
+
+
+def move_to(x: Any, device: str | Device) -> Any:
+    """``x`` copied onto ``device`` (unchanged if it is there already)."""
+    return to_device(x, device)
+
+
+def identity(x: Any) -> Any:
+    """A copy of ``x`` (``Tensor.clone``)."""
+    return x.copy()

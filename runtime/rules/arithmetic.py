@@ -1,0 +1,61 @@
+"""Rules for arithmetic operators and products: + - * / ** unary minus, @, dot."""
+
+import numpy as np
+
+from .helpers import (
+    dot_grad_left,
+    dot_grad_right,
+    matmul_grad_left,
+    matmul_grad_right,
+    unbroadcast,
+)
+from .registry import vjp_rule
+
+
+@vjp_rule(np.add)
+def add(g, ans, x, y):
+    return unbroadcast(g, x), unbroadcast(g, y)
+
+
+@vjp_rule(np.subtract)
+def subtract(g, ans, x, y):
+    return unbroadcast(g, x), unbroadcast(-g, y)
+
+
+@vjp_rule(np.multiply)
+def multiply(g, ans, x, y):
+    return unbroadcast(g * y, x), unbroadcast(g * x, y)
+
+
+@vjp_rule(np.true_divide)
+def true_divide(g, ans, x, y):
+    return unbroadcast(g / y, x), unbroadcast(-g * ans / y, y)
+
+
+@vjp_rule(np.negative)
+def negative(g, ans, x):
+    return -g
+
+
+@vjp_rule(np.positive)
+def positive(g, ans, x):
+    return g
+
+
+@vjp_rule(np.power)
+def power(g, ans, x, y):
+    return (
+        unbroadcast(g * y * x ** (y - 1), x),
+        # log(x) only where x != 0: there the exponent's gradient is 0 * log(0) -> 0.
+        unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), y),
+    )
+
+
+@vjp_rule(np.matmul)
+def matmul(g, ans, x, y):
+    return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
+
+
+@vjp_rule(np.dot)
+def dot(g, ans, a, b, out=None):
+    return dot_grad_left(g, a, b), dot_grad_right(g, a, b)

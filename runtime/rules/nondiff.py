@@ -1,0 +1,24 @@
+"""Functions whose results carry no gradient: they are piecewise constant, return
+integers or booleans, or report metadata. Listing them lets the tape and the transform
+pass through them instead of stopping with 'no rule'."""
+
+import numpy as np
+
+from .registry import nondifferentiable
+
+nondifferentiable(
+    # rounding and sign
+    np.floor, np.ceil, np.round, np.around, np.rint, np.trunc, np.fix, np.sign,
+    np.floor_divide,
+    # comparisons and logic
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
+    np.isfinite, np.isnan, np.isinf, np.isclose, np.allclose, np.array_equal,
+    np.any, np.all, np.count_nonzero, np.signbit,
+    # positions and counts
+    np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero, np.searchsorted,
+    np.digitize, np.bincount, np.unique,
+    # metadata and fresh arrays
+    np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, np.shares_memory,
+    np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+)  # fmt: skip

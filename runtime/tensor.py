@@ -1,0 +1,592 @@
+"""The eager tensor: an array (NumPy or CuPy) plus what the tape needs to differentiate it.
+
+Operators, methods and NumPy functions applied to tensors are forwarded to
+:mod:`~astgrad.runtime.ops`, which computes the result on the raw arrays and, when an input
+requires grad and grad mode is on, records a node. This module holds the class and what is
+about the tensor itself: attributes, conversions, ``backward``, gradient accumulation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .device import Device, device_of, host_array_or_raise
+from .grad_mode import is_grad_enabled
+from .graph import AccumulateGrad, VersionCounter, retain_output_grad, run_backward
+from .primitives import identity, move_to, relu, sigmoid
+from .rules import lookup
+
+__all__ = ["Tensor", "GradientLostError"]
+
+
+class GradientLostError(RuntimeError):
+    """Raised where a tensor that requires grad would silently lose its gradient."""
+
+
+def _lost(conversion: str, advice: str) -> GradientLostError:
+    return GradientLostError(
+        f"{conversion} of a tensor that requires grad would silently drop its gradient. "
+        f"{advice} To take the values without gradient say so explicitly: t.detach() "
+        f"(or t.item() for one number)."
+    )
+
+
+class Tensor:
+    """An array that can record the operations applied to it, for reverse-mode gradients.
+
+    Usually made by a factory (``ag.tensor``, ``ag.randn``...). ``Tensor(array)`` wraps an
+    existing array without copying it.
+
+    >>> import astgrad as ag
+    >>> x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = (
+        "data",
+        "_requires_grad",
+        "grad_fn",
+        "_output_nr",
+        "_grad",
+        "_counter",
+        "_base",
+        "_view_history",
+        "_accumulator",
+        "_retains_grad",
+        "__weakref__",
+    )
+
+    # NumPy and CuPy defer binary operators to us (so ``array * tensor`` records).
+    __array_priority__ = 1000.0
+
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        elif not hasattr(data, "dtype") or isinstance(data, np.generic):
+            data = np.asarray(data)
+        self.data = data
+        self._requires_grad = False
+        self.grad_fn = None
+        self._output_nr = 0
+        self._grad = None
+        self._counter = None
+        self._base = None
+        self._view_history = 0
+        self._accumulator = None
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # -- attributes -----------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> Device:
+        return device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (and all that do not require grad)."""
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        flag = bool(flag)
+        if self.grad_fn is not None:
+            if flag:
+                return
+            raise RuntimeError(
+                "requires_grad can only be changed on leaf tensors, and this tensor was "
+                f"computed by {self.grad_fn.name()}. To use its values without gradient, "
+                "take t.detach()."
+            )
+        if flag and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients, not "
+                f"{self.data.dtype}; make it float first, e.g. "
+                f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
+            )
+        self._requires_grad = flag
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return the tensor."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: set on leaves by ``backward``, and on tensors that
+        called ``retain_grad()``."""
+        if self._grad is None and self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "reading .grad of a non-leaf tensor: backward() fills .grad only for "
+                "leaves. Call .retain_grad() on it before backward() to keep its gradient.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:
+            self._grad = None
+            return
+        value = value if isinstance(value, Tensor) else Tensor(value)
+        if value.shape != self.shape:
+            raise RuntimeError(
+                f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}"
+            )
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("retain_grad() on a tensor that does not require grad")
+            return
+        if not self._retains_grad:
+            self._retains_grad = True
+            retain_output_grad(self.grad_fn, self._output_nr, self)
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's buffer has seen."""
+        return 0 if self._counter is None else self._counter.data
+
+    def _version_counter(self) -> VersionCounter:
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = VersionCounter()
+        return counter
+
+    def _grad_accumulator(self) -> AccumulateGrad:
+        node = self._accumulator
+        if node is None:
+            node = self._accumulator = AccumulateGrad(self)
+        return node
+
+    # -- backward -------------------------------------------------------------------
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf.
+
+        ``gradient`` is the cotangent, of this tensor's shape; it may be left out only
+        when the tensor holds one element. Saved values are freed afterwards unless
+        ``retain_graph=True``.
+        """
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad and has no "
+                "grad_fn. Create the inputs you differentiate with requires_grad=True, and "
+                "compute outside no_grad()."
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs, and this tensor "
+                    f"has shape {tuple(self.shape)}. Reduce it first (y.sum().backward()) or "
+                    f"pass the cotangent: y.backward(gradient=ag.ones_like(y))."
+                )
+            from .ops import ones_like_array
+
+            seed = ones_like_array(self.data)
+        else:
+            seed = gradient.data if isinstance(gradient, Tensor) else gradient
+            if not hasattr(seed, "shape"):
+                seed = np.asarray(seed, dtype=self.data.dtype)
+            if seed.shape != self.shape:
+                raise RuntimeError(
+                    f"backward(gradient=...) got a gradient of shape {tuple(seed.shape)} for "
+                    f"a tensor of shape {tuple(self.shape)}; they must match."
+                )
+            if device_of(seed) != self.device:
+                from .device import mixed_device_error
+
+                raise mixed_device_error(self.device, device_of(seed))
+        run_backward(self, seed, retain_graph)
+
+    def _accumulate_grad(self, g: Any) -> None:
+        data = self.data
+        if getattr(g, "shape", ()) != data.shape:
+            raise RuntimeError(
+                f"internal error: gradient of shape {getattr(g, 'shape', ())} reached a "
+                f"tensor of shape {data.shape}"
+            )
+        if self._grad is None:
+            # A buffer of our own: incoming gradients may alias other arrays.
+            owned = g.astype(data.dtype, copy=True)
+            if not isinstance(owned, type(data)):
+                owned = np.asarray(owned)
+            self._grad = Tensor(owned)
+        else:
+            self._grad.data += g
+
+    # -- conversions ----------------------------------------------------------------
+
+    def detach(self) -> Tensor:
+        """The same values, sharing memory, cut from the graph (requires_grad False)."""
+        out = Tensor(self.data)
+        out._counter = self._version_counter()
+        return out
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array sharing memory (CPU tensors that need no grad)."""
+        if self._requires_grad:
+            raise RuntimeError(
+                "numpy() on a tensor that requires grad would drop its gradient; call "
+                "t.detach().numpy() to take the values without it."
+            )
+        return host_array_or_raise(self.data, lambda: "numpy()")
+
+    def item(self) -> Any:
+        """The single element as a Python number (never records)."""
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._requires_grad and is_grad_enabled():
+            raise _lost(
+                "Converting to a NumPy array (np.asarray, np.array, storing into an array)",
+                "Keep the computation on tensors: NumPy ufuncs and functions such as "
+                "np.stack and np.concatenate accept tensors and record.",
+            )
+        data = host_array_or_raise(self.data, lambda: "conversion to a NumPy array")
+        if copy:
+            return np.array(data, dtype=dtype, copy=True)
+        return np.asarray(data, dtype=dtype)
+
+    def _scalar(self, kind: type, what: str) -> Any:
+        if self._requires_grad and is_grad_enabled():
+            raise _lost(
+                f"{what}",
+                "Use NumPy functions on the tensor instead of the math module "
+                "(np.sin(t), not math.sin(t)).",
+            )
+        if self.data.size != 1:
+            raise TypeError(
+                f"only one-element tensors can be converted to Python scalars; this one "
+                f"has shape {tuple(self.shape)}"
+            )
+        return kind(self.data.item())
+
+    def __float__(self) -> float:
+        return self._scalar(float, "float(t), math.<function>(t) or storing into a NumPy array element")
+
+    def __complex__(self) -> complex:
+        return self._scalar(complex, "complex(t)")
+
+    def __int__(self) -> int:
+        return int(self.data.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        return int(self.data.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor of shape {tuple(self.shape)} is ambiguous; "
+                "use .any() or .all() on its data"
+            )
+        return bool(self.data.item())
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        data = self.data
+        where = device_of(data)
+        if where.type != "cpu":
+            from .device import to_device
+
+            data = to_device(data, "cpu")
+        body = np.array2string(np.asarray(data), separator=", ", prefix="tensor(")
+        extras = []
+        if where.type != "cpu":
+            extras.append(f"device='{where}'")
+        if data.dtype not in (np.float64, np.int64, np.bool_):
+            extras.append(f"dtype={data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({', '.join([body, *extras])})"
+
+    __str__ = __repr__
+
+    # -- operators ------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return _binary(_ADD, self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(_ADD, other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary(_SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _binary(_SUB, other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _binary(_MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(_MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _binary(_DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _binary(_DIV, other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _binary(_POW, self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _binary(_POW, other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _binary(_MATMUL, self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _binary(_MATMUL, other, self)
+
+    def __neg__(self) -> Tensor:
+        return _apply(_NEG, np.negative, (self,))
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _apply(_ABS, np.absolute, (self,))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return _inplace(self, _ADD, other, "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _inplace(self, _SUB, other, "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _inplace(self, _MUL, other, "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _inplace(self, _DIV, other, "/=")
+
+    # Comparisons give boolean tensors, which never require grad.
+    def __lt__(self, other: Any) -> Tensor:
+        return _apply(None, np.less, (self, other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return _apply(None, np.less_equal, (self, other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _apply(None, np.greater, (self, other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _apply(None, np.greater_equal, (self, other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _apply(None, np.equal, (self, other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _apply(None, np.not_equal, (self, other))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _setitem(self, index, value)
+
+    # -- NumPy protocols ------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return _array_function(func, args, kwargs)
+
+    # -- methods --------------------------------------------------------------------
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _apply(_SUM, np.sum, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _apply(_MAX, np.max, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _apply(_MIN, np.min, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _apply(_PROD, np.prod, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def exp(self) -> Tensor:
+        return _apply(_EXP, np.exp, (self,))
+
+    def log(self) -> Tensor:
+        return _apply(_LOG, np.log, (self,))
+
+    def tanh(self) -> Tensor:
+        return _apply(_TANH, np.tanh, (self,))
+
+    def sqrt(self) -> Tensor:
+        return _apply(_SQRT, np.sqrt, (self,))
+
+    def abs(self) -> Tensor:
+        return _apply(_ABS, np.absolute, (self,))
+
+    def sigmoid(self) -> Tensor:
+        return _apply(_SIGMOID, sigmoid, (self,))
+
+    def relu(self) -> Tensor:
+        return _apply(_RELU, relu, (self,))
+
+    def pow(self, exponent: Any) -> Tensor:
+        return _binary(_POW, self, exponent)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _binary(_MATMUL, self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        return _apply(_DOT, np.dot, (self, other))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
+        return _apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
+
+    def view(self, *shape: Any) -> Tensor:
+        return self.reshape(*shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
+        return _apply(_TRANSPOSE, np.transpose, (self, _shape_arg(axes) if axes else None))
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def flatten(self) -> Tensor:
+        return _apply(_RAVEL, np.ravel, (self,))
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _apply(_SQUEEZE, np.squeeze, (self, axis))
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _apply(_EXPAND_DIMS, np.expand_dims, (self, axis))
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory, through which gradients flow."""
+        return _apply(_COPY, identity, (self,))
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (for ``w.grad.zero_()``)."""
+        _setitem(self, Ellipsis, 0)
+        return self
+
+    def to(self, device: Any) -> Tensor:
+        """This tensor on ``device`` (itself if already there); gradients flow back."""
+        from .device import Device, device_from_spec
+
+        target = device_from_spec(device) if not isinstance(device, Device) else device
+        if target == self.device:
+            return self
+        return _apply(_MOVE_TO, move_to, (self, target))
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, index: int | None = None) -> Tensor:
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+
+def _shape_arg(values: tuple) -> Any:
+    if len(values) == 1 and isinstance(values[0], (tuple, list)):
+        return tuple(values[0])
+    return values
+
+
+_ADD = lookup(np.add)
+_SUB = lookup(np.subtract)
+_MUL = lookup(np.multiply)
+_DIV = lookup(np.true_divide)
+_POW = lookup(np.power)
+_MATMUL = lookup(np.matmul)
+_NEG = lookup(np.negative)
+_ABS = lookup(np.absolute)
+_EXP = lookup(np.exp)
+_LOG = lookup(np.log)
+_TANH = lookup(np.tanh)
+_SQRT = lookup(np.sqrt)
+_SIGMOID = lookup(sigmoid)
+_RELU = lookup(relu)
+_DOT = lookup(np.dot)
+_SUM = lookup(np.sum)
+_MEAN = lookup(np.mean)
+_MAX = lookup(np.max)
+_MIN = lookup(np.min)
+_PROD = lookup(np.prod)
+_RESHAPE = lookup(np.reshape)
+_TRANSPOSE = lookup(np.transpose)
+_RAVEL = lookup(np.ravel)
+_SQUEEZE = lookup(np.squeeze)
+_EXPAND_DIMS = lookup(np.expand_dims)
+_COPY = lookup(identity)
+_MOVE_TO = lookup(move_to)
+
+# ops needs the class above, and the class's methods need ops: import it last.
+from .interop import array_function as _array_function  # noqa: E402
+from .interop import ufunc as _ufunc  # noqa: E402
+from .ops import apply as _apply  # noqa: E402
+from .ops import binary as _binary  # noqa: E402
+from .ops import getitem as _getitem  # noqa: E402
+from .ops import inplace as _inplace  # noqa: E402
+from .ops import setitem as _setitem  # noqa: E402
