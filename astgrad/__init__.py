@@ -49,9 +49,16 @@ from .runtime import (  # noqa: E402
     zeros_like,
 )
 
+from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "TransformError",
+    "grad",
+    "source",
+    "value_and_grad",
+    "vjp",
     "Device",
     "GradientLostError",
     "NoRuleError",

@@ -284,8 +284,8 @@ class Tensor:
         if self._requires_grad and is_grad_enabled():
             raise _lost(
                 "Converting to a NumPy array (np.asarray, np.array, storing into an array)",
-                "Keep the computation on tensors: NumPy ufuncs and functions such as "
-                "np.stack and np.concatenate accept tensors and record.",
+                "Keep the computation on tensors: NumPy functions that have a rule "
+                "(np.tanh, np.sum, np.dot, ...) accept tensors and record.",
             )
         data = host_array_or_raise(self.data, lambda: "conversion to a NumPy array")
         if copy:
@@ -547,11 +547,39 @@ class Tensor:
     def cuda(self, index: int | None = None) -> Tensor:
         return self.to("cuda" if index is None else f"cuda:{index}")
 
+    def __getattr__(self, name: str) -> Any:
+        # The rest of NumPy's array methods: t.var(axis=0) is np.var(t, axis=0), recorded
+        # through the same rule.
+        function = _ARRAY_METHODS.get(name)
+        if function is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return function(self, *args, **kwargs)
+
+        method.__name__ = name
+        return method
+
 
 def _shape_arg(values: tuple) -> Any:
     if len(values) == 1 and isinstance(values[0], (tuple, list)):
         return tuple(values[0])
     return values
+
+
+_ARRAY_METHODS = {
+    name: getattr(np, name)
+    for name in (
+        "ravel", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "argsort", "clip",
+        "round", "any", "all", "nonzero", "swapaxes", "repeat", "take", "diagonal", "trace",
+        "conj", "copy", "sort", "searchsorted",
+    )
+}  # fmt: skip
+_ARRAY_METHODS["astype"] = lambda t, dtype, **kw: _apply(lookup(_astype), _astype, (t, dtype))
+
+
+def _astype(x: Any, dtype: Any) -> Any:
+    return x.astype(dtype)
 
 
 _ADD = lookup(np.add)

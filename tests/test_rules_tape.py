@@ -39,7 +39,7 @@ def _cotangent(out, rng):
 @pytest.mark.parametrize("rule, spec", list(_cases()))
 def test_rule_matches_finite_differences(rule, spec):
     args = _materialize(spec)
-    differentiable = [i for i, a in enumerate(spec.args) if isinstance(a, A)]
+    differentiable = [i for i, a in enumerate(spec.args) if isinstance(a, A) and a.dtype != bool]
     fn = rule.primitive
     out = fn(*args, **spec.kwargs)
     g = _cotangent(out, np.random.default_rng(1))

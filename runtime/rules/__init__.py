@@ -1,6 +1,15 @@
 """The derivative rule table. Importing this package registers every rule."""
 
-from . import arithmetic, devices, elementwise, indexing, nondiff, reductions, shapes  # noqa: F401
+from . import (  # noqa: F401
+    arithmetic,
+    devices,
+    elementwise,
+    indexing,
+    mathmodule,
+    nondiff,
+    reductions,
+    shapes,
+)
 from .helpers import unbroadcast
 from .registry import (
     Rule,

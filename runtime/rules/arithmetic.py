@@ -59,3 +59,8 @@ def matmul(g, ans, x, y):
 @vjp_rule(np.dot)
 def dot(g, ans, a, b, out=None):
     return dot_grad_left(g, a, b), dot_grad_right(g, a, b)
+
+
+@vjp_rule(float, np.float64, np.float32, name="float")
+def to_float(g, ans, x):
+    return unbroadcast(g, x)

@@ -1,10 +1,13 @@
-"""Rules for elementwise functions of one argument."""
+"""Rules for elementwise functions (NumPy ufuncs and the primitives NumPy lacks)."""
 
 import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
+from .helpers import unbroadcast
 from .registry import vjp_rule
+
+# -- exponentials and logarithms ---------------------------------------------------------
 
 
 @vjp_rule(np.exp)
@@ -12,14 +15,47 @@ def exp(g, ans, x):
     return g * ans
 
 
+@vjp_rule(np.exp2)
+def exp2(g, ans, x):
+    return g * ans * np.log(2)
+
+
+@vjp_rule(np.expm1)
+def expm1(g, ans, x):
+    return g * (ans + 1)
+
+
 @vjp_rule(np.log)
 def log(g, ans, x):
     return g / x
 
 
-@vjp_rule(np.tanh)
-def tanh(g, ans, x):
-    return g * (1 - ans * ans)
+@vjp_rule(np.log2)
+def log2(g, ans, x):
+    return g / (x * np.log(2))
+
+
+@vjp_rule(np.log10)
+def log10(g, ans, x):
+    return g / (x * np.log(10))
+
+
+@vjp_rule(np.log1p)
+def log1p(g, ans, x):
+    return g / (1 + x)
+
+
+@vjp_rule(np.logaddexp)
+def logaddexp(g, ans, x, y):
+    return unbroadcast(g * np.exp(x - ans), x), unbroadcast(g * np.exp(y - ans), y)
+
+
+@vjp_rule(np.logaddexp2)
+def logaddexp2(g, ans, x, y):
+    return unbroadcast(g * np.exp2(x - ans), x), unbroadcast(g * np.exp2(y - ans), y)
+
+
+# -- powers and roots ------------------------------------------------------------------------
 
 
 @vjp_rule(np.sqrt)
@@ -27,9 +63,180 @@ def sqrt(g, ans, x):
     return g / (2 * ans)
 
 
+@vjp_rule(np.cbrt)
+def cbrt(g, ans, x):
+    return g / (3 * ans * ans)
+
+
+@vjp_rule(np.square)
+def square(g, ans, x):
+    return g * 2 * x
+
+
+@vjp_rule(np.reciprocal)
+def reciprocal(g, ans, x):
+    return -g * ans * ans
+
+
+@vjp_rule(np.float_power)
+def float_power(g, ans, x, y):
+    return (
+        unbroadcast(g * y * np.float_power(x, y - 1), x),
+        unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), y),
+    )
+
+
+# -- trigonometric and hyperbolic --------------------------------------------------------------
+
+
+@vjp_rule(np.sin)
+def sin(g, ans, x):
+    return g * np.cos(x)
+
+
+@vjp_rule(np.cos)
+def cos(g, ans, x):
+    return -g * np.sin(x)
+
+
+@vjp_rule(np.tan)
+def tan(g, ans, x):
+    return g * (1 + ans * ans)
+
+
+@vjp_rule(np.arcsin)
+def arcsin(g, ans, x):
+    return g / np.sqrt(1 - x * x)
+
+
+@vjp_rule(np.arccos)
+def arccos(g, ans, x):
+    return -g / np.sqrt(1 - x * x)
+
+
+@vjp_rule(np.arctan)
+def arctan(g, ans, x):
+    return g / (1 + x * x)
+
+
+@vjp_rule(np.arctan2)
+def arctan2(g, ans, y, x):
+    return unbroadcast(g * x / (x * x + y * y), y), unbroadcast(-g * y / (x * x + y * y), x)
+
+
+@vjp_rule(np.hypot)
+def hypot(g, ans, x, y):
+    return unbroadcast(g * x / ans, x), unbroadcast(g * y / ans, y)
+
+
+@vjp_rule(np.sinh)
+def sinh(g, ans, x):
+    return g * np.cosh(x)
+
+
+@vjp_rule(np.cosh)
+def cosh(g, ans, x):
+    return g * np.sinh(x)
+
+
+@vjp_rule(np.tanh)
+def tanh(g, ans, x):
+    return g * (1 - ans * ans)
+
+
+@vjp_rule(np.arcsinh)
+def arcsinh(g, ans, x):
+    return g / np.sqrt(x * x + 1)
+
+
+@vjp_rule(np.arccosh)
+def arccosh(g, ans, x):
+    return g / np.sqrt(x * x - 1)
+
+
+@vjp_rule(np.arctanh)
+def arctanh(g, ans, x):
+    return g / (1 - x * x)
+
+
+@vjp_rule(np.sinc)
+def sinc(g, ans, x):
+    # d/dx sin(pi x) / (pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
+    return g * np.where(x == 0, 0, (np.cos(np.pi * x) - ans) / np.where(x == 0, 1, x))
+
+
+@vjp_rule(np.deg2rad, np.radians, name="deg2rad")
+def deg2rad(g, ans, x):
+    return g * (np.pi / 180)
+
+
+@vjp_rule(np.rad2deg, np.degrees, name="rad2deg")
+def rad2deg(g, ans, x):
+    return g * (180 / np.pi)
+
+
+# -- absolute value, extrema, clipping ---------------------------------------------------------
+
+
 @vjp_rule(np.absolute)
 def absolute(g, ans, x):
     return g * np.sign(x)
+
+
+@vjp_rule(np.fabs)
+def fabs(g, ans, x):
+    return g * np.sign(x)
+
+
+@vjp_rule(np.maximum)
+def maximum(g, ans, x, y):
+    # At ties the gradient is shared equally, as for max reductions.
+    return (
+        unbroadcast(g * ((x > y) + 0.5 * (x == y)), x),
+        unbroadcast(g * ((y > x) + 0.5 * (x == y)), y),
+    )
+
+
+@vjp_rule(np.minimum)
+def minimum(g, ans, x, y):
+    return (
+        unbroadcast(g * ((x < y) + 0.5 * (x == y)), x),
+        unbroadcast(g * ((y < x) + 0.5 * (x == y)), y),
+    )
+
+
+@vjp_rule(np.fmax)
+def fmax(g, ans, x, y):
+    return (
+        unbroadcast(g * ((x > y) + 0.5 * (x == y) + np.isnan(y)), x),
+        unbroadcast(g * ((y > x) + 0.5 * (x == y) + np.isnan(x)), y),
+    )
+
+
+@vjp_rule(np.fmin)
+def fmin(g, ans, x, y):
+    return (
+        unbroadcast(g * ((x < y) + 0.5 * (x == y) + np.isnan(y)), x),
+        unbroadcast(g * ((y < x) + 0.5 * (x == y) + np.isnan(x)), y),
+    )
+
+
+@vjp_rule(np.clip)
+def clip(g, ans, a, a_min=None, a_max=None):
+    return g * (ans == a)
+
+
+@vjp_rule(np.where)
+def where(g, ans, condition, x, y):
+    return None, unbroadcast(np.where(condition, g, 0), x), unbroadcast(np.where(condition, 0, g), y)
+
+
+@vjp_rule(np.remainder)
+def remainder(g, ans, x, y):
+    return unbroadcast(g, x), unbroadcast(-g * np.floor_divide(x, y), y)
+
+
+# -- activations ----------------------------------------------------------------------------
 
 
 @vjp_rule(sigmoid_primitive)

@@ -50,6 +50,9 @@ def unbroadcast(g: Any, x: Any) -> Any:
     if g_shape == shape:
         return g
     extra = len(g_shape) - len(shape)
+    if extra < 0:
+        # A scalar for a one-element array (float(x), x.item()), or the zero placeholder.
+        return array_module(g, x).broadcast_to(g, shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
     )

@@ -1,0 +1,283 @@
+"""The public entry points: ``grad``, ``value_and_grad``, ``vjp``, ``source``.
+
+Each takes a plain Python/NumPy function. In ``mode="source"`` its gradient is generated
+source; in ``mode="tape"`` it runs on the runtime tape; ``mode="auto"`` (the default)
+generates source and runs on the tape only what cannot be transformed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Sequence, Union
+
+from .runtime.adjoints import finish_gradient, scalar_seed
+from .runtime.fallback import Pullback, tape_vjp
+from .transform import pipeline
+from .transform.errors import TransformError
+
+__all__ = ["grad", "value_and_grad", "vjp", "source", "TransformError"]
+
+Wrt = Union[int, str, Sequence[Union[int, str]]]
+MODES = ("auto", "source", "tape")
+
+
+class _Target:
+    """Which parameters of a function to differentiate, checked once against its signature."""
+
+    def __init__(self, function: Callable, wrt: Wrt) -> None:
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"cannot read the signature of {function!r}: {exc}") from None
+        self.signature = signature
+        params = list(signature.parameters.values())
+        positional = [
+            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self.single = not isinstance(wrt, (tuple, list))
+        requested = [wrt] if self.single else list(wrt)
+        if not requested:
+            raise ValueError("wrt is empty: name at least one parameter to differentiate")
+        names = []
+        for item in requested:
+            if isinstance(item, bool) or not isinstance(item, (int, str)):
+                raise TypeError(f"wrt entries are parameter positions or names, not {item!r}")
+            if isinstance(item, int):
+                if not -len(positional) <= item < len(positional):
+                    raise ValueError(
+                        f"wrt={item} is out of range: {_name(function)} has "
+                        f"{len(positional)} positional parameter(s) "
+                        f"({', '.join(p.name for p in positional)})"
+                    )
+                names.append(positional[item].name)
+            else:
+                if item not in signature.parameters:
+                    raise ValueError(
+                        f"wrt={item!r} is not a parameter of {_name(function)}; its parameters "
+                        f"are {', '.join(signature.parameters)}"
+                    )
+                kind = signature.parameters[item].kind
+                if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    raise ValueError(f"wrt={item!r} names a *args/**kwargs parameter, which cannot be differentiated")
+                names.append(item)
+        if len(set(names)) != len(names):
+            raise ValueError(f"wrt names a parameter twice: {names}")
+        self.names = tuple(names)
+        index = {p.name: i for i, p in enumerate(positional)}
+        self.positions = tuple(index.get(n) for n in names)
+
+    def values(self, args: tuple, kwargs: dict) -> list[Any]:
+        """The arguments being differentiated, from a call's arguments."""
+        if not kwargs and all(p is not None and p < len(args) for p in self.positions):
+            return [args[p] for p in self.positions]
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return [bound.arguments[n] for n in self.names]
+
+    def slots(self, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+        """Where each differentiated argument sits in (args, kwargs), for the tape."""
+        slots = []
+        for name, position in zip(self.names, self.positions):
+            if name in kwargs:
+                slots.append(("kwargs", name))
+            elif position is not None and position < len(args):
+                slots.append(("args", position))
+            else:
+                raise TypeError(f"missing the argument {name!r} to differentiate")
+        return slots
+
+    def package(self, gradients: list[Any]) -> Any:
+        return gradients[0] if self.single else tuple(gradients)
+
+
+def _name(function: Callable) -> str:
+    return getattr(function, "__qualname__", repr(function))
+
+
+def _kind(value: Any) -> tuple:
+    if isinstance(value, tuple):
+        return ("tuple", len(value))
+    if isinstance(value, list):
+        return ("list", len(value))
+    if isinstance(value, dict):
+        return ("dict",)
+    return ("value",)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+
+
+class _Differentiated:
+    """A function's gradient, generated on first call and cached per argument kinds."""
+
+    def __init__(self, function: Callable, wrt: Wrt, mode: str, with_value: bool) -> None:
+        _check_mode(mode)
+        self.function = function
+        self.target = _Target(function, wrt)
+        self.mode = mode
+        self.with_value = with_value
+        self._derivatives: dict[tuple, Any] = {}
+        functools.update_wrapper(self, function)
+
+    def _derivative(self, kinds: tuple) -> Any:
+        found = self._derivatives.get(kinds)
+        if found is not None and (found == "tape" or not found.is_stale()):
+            return found
+        if self.mode == "tape":
+            found = "tape"
+        else:
+            try:
+                found = pipeline.derive(
+                    self.function, self.target.names, param_kinds=dict(zip(self.target.names, kinds))
+                )
+            except TransformError:
+                if self.mode == "source":
+                    raise
+                found = "tape"
+        self._derivatives[kinds] = found
+        return found
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        target = self.target
+        originals = target.values(args, kwargs)
+        kinds = tuple(_kind(v) for v in originals)
+        derivative = self._derivative(kinds)
+        if derivative == "tape":
+            value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
+            gradients = target.package(pullback(None))
+        else:
+            value, raw = derivative.fused(*args, **kwargs)
+            if target.single:
+                gradients = finish_gradient(raw, originals[0])
+            else:
+                gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
+        return (value, gradients) if self.with_value else gradients
+
+    def source(self) -> str:
+        """The generated source (as for ``ag.source``)."""
+        return source(self.function, wrt=self.target.names if not self.target.single else self.target.names[0])
+
+
+def grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
+    """The gradient of a scalar-valued function, as a function of the same arguments.
+
+    ``wrt`` is a parameter position or name, or a tuple of them (then a tuple of
+    gradients comes back, in that order). Each gradient has its argument's type, shape and
+    dtype. Usable bare (``@ag.grad``), with arguments (``@ag.grad(wrt="W")``) or called.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> @ag.grad(wrt=("w", "b"))
+    ... def loss(w, b, x):
+    ...     return np.sum((x * w + b) ** 2)
+    >>> dw, db = loss(np.ones(2), 0.5, np.array([1.0, 2.0]))
+    >>> dw, db
+    (array([ 3., 10.]), 8.0)
+    """
+    if fun is None:
+        return lambda f: _Differentiated(f, wrt, mode, with_value=False)
+    return _Differentiated(fun, wrt, mode, with_value=False)
+
+
+def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
+    """Like :func:`grad`, but the function returns ``(value, gradient(s))``.
+
+    >>> import astgrad as ag
+    >>> ag.value_and_grad(lambda x: x * x)(3.0)
+    (9.0, 6.0)
+    """
+    if fun is None:
+        return lambda f: _Differentiated(f, wrt, mode, with_value=True)
+    return _Differentiated(fun, wrt, mode, with_value=True)
+
+
+def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[Any, Pullback]:
+    """Evaluate ``fun(*args)`` and return ``(value, pullback)``.
+
+    ``pullback(cotangent)`` returns the gradient(s) of ``sum(value * cotangent)`` with
+    respect to ``wrt``. The cotangent may be left out for a scalar value. Called once, the
+    pullback frees what it saved; ``pullback(c, retain_graph=True)`` allows another call.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> y, pullback = ag.vjp(np.sin, np.zeros(2))
+    >>> pullback(np.array([1.0, 2.0]))
+    array([1., 2.])
+    """
+    _check_mode(mode)
+    target = _Target(fun, wrt)
+    originals = target.values(args, {})
+    kinds = dict(zip(target.names, (_kind(v) for v in originals)))
+    derivative = None
+    if mode != "tape":
+        try:
+            derivative = pipeline.derive(fun, target.names, split=True, param_kinds=kinds)
+        except TransformError:
+            if mode == "source":
+                raise
+    if derivative is None:
+        value, tape_pullback = tape_vjp(fun, args, {}, target.slots(args, {}))
+
+        def tape_backward(cotangent: Any, retain_graph: bool) -> Any:
+            _check_cotangent(value, cotangent)
+            return target.package(tape_pullback(cotangent, retain_graph=retain_graph))
+
+        return value, Pullback(tape_backward, value)
+    value, saved = derivative.forward(*args)
+
+    def backward(cotangent: Any, retain_graph: bool) -> Any:
+        if cotangent is None:
+            cotangent = scalar_seed(value)
+        else:
+            _check_cotangent(value, cotangent)
+        raw = derivative.backward(saved, cotangent)
+        if target.single:
+            return finish_gradient(raw, originals[0])
+        return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
+
+    return value, Pullback(backward, value)
+
+
+def _check_cotangent(value: Any, cotangent: Any) -> None:
+    if cotangent is None:
+        return
+    expected = getattr(value, "shape", None)
+    got = getattr(cotangent, "shape", ())
+    if expected is not None and tuple(expected) != tuple(got):
+        raise ValueError(
+            f"the cotangent has shape {tuple(got)}, but the function's value has shape "
+            f"{tuple(expected)}; they must match"
+        )
+
+
+def source(fun: Callable, *, wrt: Wrt = 0, stage: str | None = None) -> str:
+    """The generated gradient source of ``fun`` (and of the functions it calls).
+
+    ``stage`` stops the pipeline early to show an intermediate form: "parse",
+    "normalize", "analyze", "reverse" or "optimize".
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> def f(x):
+    ...     return np.sum(np.tanh(x))
+    >>> print(ag.source(f))  # doctest: +NORMALIZE_WHITESPACE
+    def f_grad(x):
+        tanh = np.tanh(x)
+        total = np.sum(tanh)
+        dtotal = scalar_seed(total)
+        # grad of: return np.sum(np.tanh(x))
+        dtanh = expand_reduced(dtotal, tanh, None, False)
+        dx = dtanh * (1 - tanh * tanh)
+        return total, dx
+    """
+    if isinstance(fun, _Differentiated):
+        fun = fun.function
+    target = _Target(fun, wrt)
+    if stage is not None:
+        if stage not in pipeline.STAGES:
+            raise ValueError(f"stage must be one of {', '.join(pipeline.STAGES)}, not {stage!r}")
+        return pipeline.derive(fun, target.names, stop_after=stage)
+    return pipeline.derive(fun, target.names).full_source()

@@ -1,0 +1,144 @@
+"""Helpers generated code calls for adjoints that are not single arrays.
+
+An adjoint is ``0`` (nothing has flowed into it yet), a value (array or number), or, for a
+tuple or list, a list of adjoints; dicts map keys to adjoints. These helpers add such
+adjoints without ever mutating their arguments, which may be shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .device import array_module
+
+__all__ = [
+    "add_adjoints",
+    "add_at",
+    "adjoint_item",
+    "stack_adjoints",
+    "scalar_seed",
+    "finish_gradient",
+]
+
+
+def add_adjoints(a: Any, b: Any) -> Any:
+    """``a + b`` for adjoints: zeros drop out, containers add element by element.
+
+    >>> add_adjoints(0, [1.0, 0])
+    [1.0, 0]
+    >>> add_adjoints([1.0, 2.0], [0, 3.0])
+    [1.0, 5.0]
+    """
+    if _is_zero(a):
+        return b
+    if _is_zero(b):
+        return a
+    if isinstance(a, (list, tuple)):
+        return [add_adjoints(x, y) for x, y in zip(a, b)]
+    if isinstance(a, dict):
+        merged = dict(a)
+        for key, value in b.items():
+            merged[key] = add_adjoints(merged.get(key, 0), value)
+        return merged
+    return a + b
+
+
+def _is_zero(value: Any) -> bool:
+    return type(value) is int and value == 0
+
+
+def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
+    """The adjoint of ``container`` with ``value`` added at ``index`` (``x = container[index]``).
+
+    >>> add_at(0, (1.0, 2.0, 3.0), 1, 5.0)
+    [0, 5.0, 0]
+    """
+    if isinstance(container, dict):
+        parts = dict(adjoint) if isinstance(adjoint, dict) else {}
+        parts[index] = add_adjoints(parts.get(index, 0), value)
+        return parts
+    parts = list(adjoint) if not _is_zero(adjoint) else [0] * len(container)
+    if isinstance(index, slice):
+        positions = range(len(container))[index]
+        for position, part in zip(positions, value):
+            parts[position] = add_adjoints(parts[position], part)
+        return parts
+    parts[index] = add_adjoints(parts[index], value)
+    return parts
+
+
+def adjoint_item(adjoint: Any, index: Any) -> Any:
+    """The part of a container's adjoint at ``index`` (0 when nothing flowed in)."""
+    if _is_zero(adjoint):
+        return 0
+    return adjoint[index]
+
+
+def stack_adjoints(array: Any, parts: list) -> Any:
+    """The adjoint of an array unpacked by rows (``a, b = x``): its rows' adjoints stacked."""
+    xp = array_module(array)
+    rows = [xp.zeros_like(array[i]) if _is_zero(p) else p for i, p in enumerate(parts)]
+    return xp.stack(rows)
+
+
+def scalar_seed(value: Any) -> Any:
+    """The cotangent 1 for a scalar result; an error pointing to ``ag.vjp`` otherwise."""
+    size = getattr(value, "size", None)
+    if size is None:
+        if isinstance(value, (float, int)) and not isinstance(value, bool):
+            return 1.0
+        if isinstance(value, (tuple, list, dict)):
+            raise TypeError(
+                f"grad can be implicitly created only for scalar outputs, and the function "
+                f"returned a {type(value).__name__}. Return one number, or use "
+                f"ag.vjp(f, *args) with a cotangent for each output."
+            )
+        raise TypeError(
+            f"the function returned {type(value).__name__}, which cannot be differentiated; "
+            "return a float or an array"
+        )
+    if size != 1:
+        raise ValueError(
+            f"grad can be implicitly created only for scalar outputs, and the function "
+            f"returned an array of shape {value.shape}. Reduce it (e.g. .sum()), or use "
+            f"ag.vjp(f, *args) and call the pullback with a cotangent of that shape."
+        )
+    if isinstance(value, np.generic):
+        return 1.0
+    return array_module(value).ones_like(value)
+
+
+def finish_gradient(grad: Any, like: Any) -> Any:
+    """Give a gradient its argument's type, shape and dtype; zeros where nothing flowed."""
+    if isinstance(like, (list, tuple)):
+        parts = grad if not _is_zero(grad) else [0] * len(like)
+        finished = [finish_gradient(g, x) for g, x in zip(parts, like)]
+        return type(like)(finished) if isinstance(like, tuple) else finished
+    if isinstance(like, dict):
+        parts = grad if isinstance(grad, dict) else {}
+        return {key: finish_gradient(parts.get(key, 0), value) for key, value in like.items()}
+    if isinstance(like, float) or (isinstance(like, int) and not isinstance(like, bool)):
+        return float(np.sum(grad)) if getattr(grad, "size", 1) != 1 else float(grad)
+    shape = getattr(like, "shape", None)
+    if shape is None:
+        return grad
+    xp = array_module(like)
+    if _is_zero(grad):
+        return xp.zeros_like(like)
+    if getattr(grad, "shape", ()) != shape:
+        grad = xp.broadcast_to(grad, shape)
+    if isinstance(like, np.generic):
+        return like.dtype.type(grad)
+    dtype = like.dtype
+    if getattr(grad, "dtype", None) != dtype or not _owns_writable_memory(grad):
+        grad = xp.array(grad, dtype=dtype, copy=True)
+    return grad
+
+
+def _owns_writable_memory(array: Any) -> bool:
+    flags = getattr(array, "flags", None)
+    if flags is None:
+        return True
+    return bool(flags.writeable) and flags.c_contiguous | flags.f_contiguous

@@ -1,0 +1,308 @@
+"""Running a plain Python function on the tape: arrays in, arrays out, a pullback back.
+
+This is ``mode="tape"`` for a whole function, and the fallback for one call that the
+transform cannot see into. The arguments being differentiated become tensors that require
+grad (tuples, lists and dicts of arrays become the same structures of tensors), the
+function runs with grad mode on, and the result's raw arrays come back together with a
+pullback that runs ``backward`` on the recorded graph.
+
+User code written for NumPy arrays mostly works on tensors as it is, since tensors
+implement NumPy's dispatch protocols. The ``math`` module does not dispatch, so the
+function (and the plain Python functions it calls) runs with globals in which ``math`` and
+functions taken from it accept tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+
+from .adjoints import finish_gradient
+from .grad_mode import enable_grad
+from .tensor import Tensor
+
+__all__ = ["tape_vjp", "Pullback", "on_tape"]
+
+SECOND_CALL = (
+    "This pullback was already called, and its saved values were freed. Pass "
+    "retain_graph=True to the first call if you need to call it again."
+)
+
+
+class Pullback:
+    """Sends a cotangent of a function's result back to gradients of its inputs.
+
+    Called once, it frees what it saved; ``retain_graph=True`` keeps it for another call.
+    """
+
+    def __init__(self, backward: Callable[[Any, bool], Any], value: Any) -> None:
+        self._backward = backward
+        self._value = value
+        self._consumed = False
+
+    def __call__(self, cotangent: Any = None, *, retain_graph: bool = False) -> Any:
+        if self._consumed:
+            raise RuntimeError(SECOND_CALL)
+        backward = self._backward
+        if not retain_graph:
+            self._consumed = True
+            self._backward = None
+        return backward(cotangent, retain_graph)
+
+
+def _to_tensors(value: Any, leaves: list) -> Any:
+    if isinstance(value, (list, tuple)):
+        converted = [_to_tensors(v, leaves) for v in value]
+        return type(value)(converted) if isinstance(value, tuple) else converted
+    if isinstance(value, dict):
+        return {k: _to_tensors(v, leaves) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        value = value.detach()
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        data = np.asarray(float(value))
+    elif hasattr(value, "dtype") and hasattr(value, "shape"):
+        data = value if not isinstance(value, np.generic) else np.asarray(value)
+        if data.dtype.kind in "iub":
+            raise TypeError(
+                f"cannot differentiate with respect to an integer array ({data.dtype}): "
+                "its gradient is not defined. Convert it to float first."
+            )
+        if data.dtype.kind == "c":
+            raise TypeError("differentiating with respect to complex arrays is not supported")
+    else:
+        raise TypeError(f"cannot differentiate with respect to a {type(value).__name__}")
+    tensor = Tensor(data, requires_grad=True)
+    leaves.append(tensor)
+    return tensor
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        data = value.data
+        # NumPy hands back scalars for 0-d results; so does the function run on arrays.
+        return data[()] if getattr(data, "ndim", None) == 0 and isinstance(data, np.ndarray) else data
+    if isinstance(value, (list, tuple)):
+        raw = [_raw(v) for v in value]
+        return type(value)(raw) if isinstance(value, tuple) else raw
+    if isinstance(value, dict):
+        return {k: _raw(v) for k, v in value.items()}
+    return value
+
+
+def _collect(template: Any, leaves_iter: Any) -> Any:
+    """Gradients in the structure of ``template`` (the original argument)."""
+    if isinstance(template, (list, tuple)):
+        parts = [_collect(t, leaves_iter) for t in template]
+        return type(template)(parts) if isinstance(template, tuple) else parts
+    if isinstance(template, dict):
+        return {k: _collect(v, leaves_iter) for k, v in template.items()}
+    tensor = next(leaves_iter)
+    return 0 if tensor.grad is None else tensor.grad.data
+
+
+def _tensor_outputs(value: Any) -> list[tuple[Tensor, Any]]:
+    found = []
+
+    def walk(v: Any, path: tuple) -> None:
+        if isinstance(v, Tensor):
+            found.append((v, path))
+        elif isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                walk(item, path + (i,))
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                walk(item, path + (k,))
+
+    walk(value, ())
+    return found
+
+
+def _part(cotangent: Any, path: tuple) -> Any:
+    for step in path:
+        cotangent = cotangent[step]
+    return cotangent
+
+
+def tape_vjp(
+    function: Callable, args: tuple, kwargs: dict, wrt: list[tuple[str, int | str]]
+) -> tuple[Any, Pullback]:
+    """Run ``function`` on the tape. ``wrt`` lists (where, key) pairs: ("args", i) or
+    ("kwargs", name) for the arguments to differentiate."""
+    args = list(args)
+    kwargs = dict(kwargs)
+    originals = []
+    groups = []
+    for where, key in wrt:
+        container = args if where == "args" else kwargs
+        original = container[key]
+        leaves: list[Tensor] = []
+        container[key] = _to_tensors(original, leaves)
+        originals.append(original)
+        groups.append(leaves)
+    with enable_grad():
+        result = on_tape(function)(*args, **kwargs)
+    value = _raw(result)
+    outputs = _tensor_outputs(result)
+
+    def backward(cotangent: Any, retain_graph: bool) -> list:
+        for leaves in groups:
+            for leaf in leaves:
+                leaf.grad = None
+        seeds = []
+        for tensor, path in outputs:
+            if not tensor.requires_grad:
+                continue
+            if cotangent is None:
+                seeds.append((tensor, None))
+            else:
+                part = _part(cotangent, path)
+                if not (type(part) is int and part == 0):
+                    seeds.append((tensor, part))
+        if cotangent is None and outputs and not _is_scalar(result):
+            raise ValueError(
+                "grad can be implicitly created only for scalar outputs; give the pullback a "
+                "cotangent of the output's shape"
+            )
+        for i, (tensor, seed) in enumerate(seeds):
+            if seed is not None and not hasattr(seed, "shape"):
+                seed = np.asarray(seed, dtype=tensor.dtype)
+            tensor.backward(seed, retain_graph=retain_graph or i < len(seeds) - 1)
+        return [
+            finish_gradient(_collect(original, iter(leaves)), original)
+            for original, leaves in zip(originals, groups)
+        ]
+
+    return value, Pullback(backward, value)
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, Tensor):
+        return value.size == 1
+    return isinstance(value, (float, int))
+
+
+# -- letting the math module accept tensors --------------------------------------------------
+
+
+def _math_version(function: Callable) -> Callable:
+    """``math.f`` that, given a tensor, applies the NumPy function of the same meaning."""
+    numpy_function = _MATH_TO_NUMPY.get(function.__name__)
+    if numpy_function is None:
+        return function
+
+    def on_tensors(*args: Any) -> Any:
+        if any(isinstance(a, Tensor) for a in args):
+            return numpy_function(*args)
+        return function(*args)
+
+    on_tensors.__name__ = function.__name__
+    return on_tensors
+
+
+_MATH_TO_NUMPY = {
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
+    "atan": np.arctan, "atan2": np.arctan2, "sinh": np.sinh, "cosh": np.cosh,
+    "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+    "exp": np.exp, "expm1": np.expm1, "log": None, "log2": np.log2, "log10": np.log10,
+    "log1p": np.log1p, "sqrt": np.sqrt, "pow": np.power, "fabs": np.absolute,
+    "hypot": np.hypot, "degrees": np.rad2deg, "radians": np.deg2rad, "exp2": np.exp2,
+    "cbrt": np.cbrt,
+}  # fmt: skip
+
+
+def _math_log(x: Any, base: Any = None) -> Any:
+    if isinstance(x, Tensor) or isinstance(base, Tensor):
+        return np.log(x) if base is None else np.log(x) / np.log(base)
+    return math.log(x) if base is None else math.log(x, base)
+
+
+class _TapeMath(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name == "log":
+            return _math_log
+        value = getattr(math, name)
+        return _math_version(value) if callable(value) else value
+
+
+_tape_math = _TapeMath("math")
+_math_functions = {getattr(math, n): n for n in dir(math) if callable(getattr(math, n))}
+
+
+def _tape_float(value: Any = 0.0) -> Any:
+    """``float(t)`` keeps a tensor (as a scalar) so its gradient survives."""
+    if isinstance(value, Tensor):
+        if value.size != 1:
+            raise TypeError(f"only one-element tensors can be converted to a float, not shape {value.shape}")
+        return value.reshape(())
+    return float(value)
+
+
+_TAPE_BUILTINS = {"float": _tape_float}
+
+
+class _TapeGlobals(dict):
+    """A function's globals, read live, with ``math`` made to accept tensors."""
+
+    def __init__(self, namespace: dict) -> None:
+        super().__init__()
+        self.namespace = namespace
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.namespace and key in _TAPE_BUILTINS:
+            return _TAPE_BUILTINS[key]
+        value = self.namespace[key]
+        if value is math:
+            return _tape_math
+        if isinstance(value, types.BuiltinFunctionType) and _hashable_in(value, _math_functions):
+            return getattr(_tape_math, _math_functions[value])
+        if isinstance(value, types.FunctionType):
+            return on_tape(value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.namespace
+
+
+def _hashable_in(value: Any, table: dict) -> bool:
+    try:
+        return value in table
+    except TypeError:
+        return False
+
+
+_on_tape_cache: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
+
+
+def on_tape(function: Callable) -> Callable:
+    """``function`` as it should run on the tape: same code, globals that let ``math``
+    accept tensors. Functions from libraries run unchanged."""
+    if not isinstance(function, types.FunctionType) or _is_library(function):
+        return function
+    shimmed = _on_tape_cache.get(function)
+    if shimmed is None:
+        shimmed = types.FunctionType(
+            function.__code__,
+            _TapeGlobals(function.__globals__),
+            function.__name__,
+            function.__defaults__,
+            function.__closure__,
+        )
+        shimmed.__kwdefaults__ = function.__kwdefaults__
+        _on_tape_cache[function] = shimmed
+    return shimmed
+
+
+def _is_library(function: types.FunctionType) -> bool:
+    module = function.__module__ or ""
+    return module.split(".")[0] in ("numpy", "astgrad", "scipy")
+

@@ -1,0 +1,67 @@
+"""Annotations on AST nodes: one place, documented keys, no ad-hoc attributes.
+
+Every pass reads and writes node annotations through :func:`get` / :func:`set` /
+:func:`copy_from`, with one of the keys below. They live in a dict on the node under
+``__astgrad__``, which copying the node (``copy.deepcopy``) carries along.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import gast
+
+_SLOT = "__astgrad__"
+
+
+class Key(enum.Enum):
+    #: :class:`~astgrad.transform.origin.Origin` of the user code a node came from.
+    ORIGIN = "origin"
+    #: On a core statement: True when it needs an adjoint (reads a varied value and
+    #: writes a useful one). Set by ``analyze``.
+    ACTIVE = "active"
+    #: On a core statement: what ``analyze`` resolved its call to
+    #: (:class:`~astgrad.transform.resolve.Callee`).
+    CALLEE = "callee"
+    #: On a generated ``push``/``pop`` call: the id pairing a push with its pop, so the
+    #: optimizer can drop both when the popped value is never read.
+    STACK_ID = "stack_id"
+    #: On a statement made by ``reverse``: which pass part it belongs to ("primal",
+    #: "adjoint") — the optimizer treats them differently.
+    PART = "part"
+    #: On a generated marker statement: the text of a comment to print in its place.
+    COMMENT = "comment"
+    #: On a normalized temporary assignment: True, so the optimizer may fold it back into
+    #: its single use.
+    TEMPORARY = "temporary"
+    #: On an adjoint statement: the gradient name it is linear in (rule outputs are linear
+    #: in ``g``), so it can be dropped when that gradient is certainly zero.
+    LINEAR_IN = "linear_in"
+    #: On an adjoint statement ``d = d + e`` (or ``d = add_adjoints(d, e)``): True.
+    ACCUMULATE = "accumulate"
+
+
+def get(node: gast.AST, key: Key, default: Any = None) -> Any:
+    return getattr(node, _SLOT, {}).get(key, default)
+
+
+def has(node: gast.AST, key: Key) -> bool:
+    return key in getattr(node, _SLOT, {})
+
+
+def set(node: gast.AST, key: Key, value: Any) -> None:  # noqa: A001 (mirrors dict.set)
+    annotations = getattr(node, _SLOT, None)
+    if annotations is None:
+        annotations = {}
+        setattr(node, _SLOT, annotations)
+    annotations[key] = value
+
+
+def copy_from(target: gast.AST, source: gast.AST, *keys: Key) -> gast.AST:
+    """Copy the given annotations (all when none are named) from ``source`` to ``target``."""
+    annotations = getattr(source, _SLOT, {})
+    for key in keys or list(annotations):
+        if key in annotations:
+            set(target, key, annotations[key])
+    return target

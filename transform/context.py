@@ -1,0 +1,72 @@
+"""The state that travels through the passes for one function being differentiated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gast
+
+from .naming import Namer
+from .parsing import ParsedFunction
+
+
+@dataclass
+class TransformContext:
+    parsed: ParsedFunction
+    #: parameter names to differentiate with respect to, in the order gradients are returned
+    wrt: tuple[str, ...]
+    namer: Namer
+    #: names local to the function (parameters and every name it assigns)
+    local_names: set[str]
+    #: how to generate derivatives of user functions called from this one; set by the
+    #: pipeline (the callee cache lives there)
+    derive_callee: Callable[..., Any] | None = None
+    #: objects the generated code reads by name that are not the user's globals:
+    #: helper functions, rule globals, derivatives of callees. name -> object
+    free_values: dict[str, Any] = field(default_factory=dict)
+    #: the user's globals that the transform resolved (to check they still hold)
+    resolved_globals: dict[str, Any] = field(default_factory=dict)
+    #: callees' generated sources, shown with this function's
+    callee_sources: list[str] = field(default_factory=list)
+    #: kinds of the parameters' values: ("value",), ("tuple", n), ("list", n)
+    param_kinds: dict[str, tuple] = field(default_factory=dict)
+    #: filled in by ``analyze``: active names, and the kind of every name
+    active: set[str] = field(default_factory=set)
+    kinds: dict[str, tuple] = field(default_factory=dict)
+    #: the kind of what a user function returns (set by the pipeline)
+    return_kind: Callable[[Callable], tuple] | None = None
+
+    @property
+    def function_name(self) -> str:
+        return self.parsed.name
+
+    def bind_free(self, preferred: str, value: Any) -> str:
+        """A name under which the generated code can read ``value``."""
+        for name, bound in self.free_values.items():
+            if bound is value:
+                return name
+        user_value = self.parsed.globals.get(preferred, _MISSING)
+        if user_value is value and preferred not in self.local_names:
+            self.resolved_globals[preferred] = value
+            return preferred
+        name = self.namer.new(preferred)
+        self.free_values[name] = value
+        return name
+
+
+_MISSING = object()
+
+
+def local_names_of(node: gast.FunctionDef) -> set[str]:
+    names = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    if node.args.vararg is not None:
+        names.add(node.args.vararg.id)
+    if node.args.kwarg is not None:
+        names.add(node.args.kwarg.id)
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
+            names.add(sub.id)
+        elif isinstance(sub, (gast.FunctionDef, gast.ClassDef)) and sub is not node:
+            names.add(sub.name)
+    return names

@@ -1,0 +1,127 @@
+"""emit: generated statements → Python source → a compiled function.
+
+The source is printed with ``astor``; comments, which an AST cannot hold, are written as
+marker statements and turned into ``#`` lines afterwards. The function is compiled inside
+a factory whose parameters are the objects the generated code reads by name (rule
+helpers, derivatives of callees), so those are closure variables: the generated function
+keeps the *user's* module globals (read live, exactly as the user's function reads them)
+and the user's own closure cells, without adding anything to the user's namespace. The
+source is registered in ``linecache`` so tracebacks and pdb show the generated lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import itertools
+import linecache
+import re
+import textwrap
+import types
+from typing import Any, Callable
+
+import astor
+import gast
+
+from . import anno
+from .origin import Origin
+
+_MARKER = "__astgrad_comment__"
+_MARKER_LINE = re.compile(r"^(\s*)[rbuRBU]*(['\"]{1,3})" + _MARKER + r" (\d+)\2\s*$")
+_counter = itertools.count(1)
+
+
+def comment(text: str) -> gast.stmt:
+    """A statement that prints as ``# text``."""
+    marker = gast.Expr(value=gast.Constant(f"{_MARKER} ", None))
+    anno.set(marker, anno.Key.COMMENT, text)
+    return marker
+
+
+def add_grad_comments(stmts: list[gast.stmt], enclosing: Origin | None = None) -> list[gast.stmt]:
+    """Insert one ``# grad of: <line>`` before each run of statements from one user line
+    (not repeated inside a block that the same line's comment already heads)."""
+    out: list[gast.stmt] = []
+    previous = enclosing
+    for stmt in stmts:
+        origin = anno.get(stmt, anno.Key.ORIGIN)
+        if origin is not None and not _same_line(origin, previous):
+            out.append(comment(f"grad of: {origin.text}"))
+            previous = origin
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                setattr(stmt, field, add_grad_comments(block, previous))
+        out.append(stmt)
+    return out
+
+
+def _same_line(a: Origin | None, b: Origin | None) -> bool:
+    return a is not None and b is not None and (a.line, a.filename) == (b.line, b.filename)
+
+
+def to_source(node: gast.AST) -> str:
+    """Python source for a gast tree, comments included."""
+    comments: list[str] = []
+
+    class Numberer(gast.NodeTransformer):
+        def visit_Expr(self, stmt: gast.Expr) -> gast.Expr:
+            text = anno.get(stmt, anno.Key.COMMENT)
+            if text is not None:
+                comments.append(text)
+                return gast.Expr(value=gast.Constant(f"{_MARKER} {len(comments) - 1}", None))
+            return stmt
+
+    tree = gast.gast_to_ast(Numberer().visit(copy.deepcopy(node)))
+    ast.fix_missing_locations(tree)
+    source = astor.to_source(tree)
+    lines = []
+    for line in source.splitlines():
+        match = _MARKER_LINE.match(line)
+        if match:
+            indent, _, number = match.groups()
+            lines.append(f"{indent}# {comments[int(number)]}")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def compile_functions(
+    definitions: list[gast.FunctionDef],
+    free_values: dict[str, Any],
+    user_function: Callable,
+    label: str,
+) -> tuple[list[Callable], str]:
+    """Compile ``definitions`` with the user's globals and cells; return them and the source."""
+    user_cells = dict(zip(user_function.__code__.co_freevars, user_function.__closure__ or ()))
+    shown = "\n\n".join(to_source(d).rstrip("\n") for d in definitions) + "\n"
+    params = sorted(set(free_values) | set(user_cells))
+    factory_name = "__astgrad_factory__"
+    body = textwrap.indent(shown, "    ")
+    names = ", ".join(d.name for d in definitions)
+    factory = f"def {factory_name}({', '.join(params)}):\n{body}    return ({names},)\n"
+    filename = f"<astgrad: {label} #{next(_counter)}>"
+    linecache.cache[filename] = (len(factory), None, factory.splitlines(keepends=True), filename)
+    code = compile(factory, filename, "exec")
+    scratch = dict(user_function.__globals__)
+    exec(code, scratch)
+    placeholders = {name: free_values.get(name) for name in params}
+    made = scratch[factory_name](**placeholders)
+    functions = []
+    for made_function, definition in zip(made, definitions):
+        inner = made_function.__code__
+        cells = []
+        for name, cell in zip(inner.co_freevars, made_function.__closure__ or ()):
+            cells.append(user_cells.get(name, cell))
+        function = types.FunctionType(
+            inner,
+            user_function.__globals__,
+            definition.name,
+            made_function.__defaults__,
+            tuple(cells) or None,
+        )
+        function.__kwdefaults__ = made_function.__kwdefaults__
+        function.__qualname__ = definition.name
+        function.__module__ = user_function.__module__
+        functions.append(function)
+    return functions, shown

@@ -1,0 +1,33 @@
+"""Errors the transform raises: each names the user's file, line and construct, and says
+what to do instead."""
+
+from __future__ import annotations
+
+from .origin import Origin
+
+
+class TransformError(Exception):
+    """The transform cannot turn this code into generated source.
+
+    ``mode="auto"`` catches it and runs the code on the tape instead; ``mode="source"``
+    lets it through.
+    """
+
+    def __init__(self, message: str, origin: Origin | None = None, advice: str | None = None):
+        self.reason = message
+        self.origin = origin
+        self.advice = advice
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.origin is not None:
+            parts.append(f'File "{self.origin.filename}", line {self.origin.line}, in {self.origin.function}:')
+            parts.append(f"    {self.origin.text}")
+        parts.append(self.reason)
+        if self.advice:
+            parts.append(self.advice)
+        return "\n".join(parts)
+
+
+TAPE_ADVICE = 'Use mode="auto" (runs what cannot be transformed on the tape) or mode="tape".'

@@ -1,0 +1,304 @@
+"""Inline a rule's body at a call site.
+
+The rule's parameters are bound to the call's operands exactly as Python binds the
+primitive's (positional, keyword, defaults); ``g`` becomes the adjoint of the result and
+``ans`` the result. The rule's prelude locals get fresh names and the globals it reads are
+bound to names the generated code can see. Only the gradient expressions of operands that
+need one are produced. A few local simplifications keep the result close to what a person
+would write: no ``unbroadcast`` where the other operands are Python numbers, constant
+arithmetic folded, ``x ** 1`` is ``x``.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import gast
+import numpy as np
+
+from ..runtime.rules.helpers import unbroadcast
+from ..runtime.rules.registry import Rule
+from .context import TransformContext
+from .errors import TransformError
+from .origin import Origin
+from .resolve import Callee
+
+
+@dataclass
+class InlinedAdjoint:
+    prelude: list[gast.stmt]
+    #: operand position -> gradient expression
+    gradients: dict[int, gast.expr]
+
+
+def bind_operands(
+    callee: Callee, operands: list[gast.expr], keywords: list[gast.keyword], origin: Origin | None
+) -> dict[str, gast.expr]:
+    """Map each rule parameter to the atom (or default) it takes at this call."""
+    rule = callee.rule
+    params = rule.param_names
+    signature = rule.signature
+    if callee.pack_args and len(operands) > 2:
+        operands = [operands[0], gast.Tuple(elts=list(operands[1:]), ctx=gast.Load())]
+    elif callee.pack_args and len(operands) == 1 and rule.param_names[1:2]:
+        operands = [operands[0], gast.Constant(None, None)]
+    if any(isinstance(o, gast.Starred) for o in operands) or any(k.arg is None for k in keywords):
+        raise TransformError(
+            f"{callee.name}(*args) or (**kwargs): the transform binds arguments to "
+            f"{rule.name}'s derivative statically and cannot with starred arguments.",
+            origin,
+            "Pass the arguments one by one, or use mode=\"auto\".",
+        )
+    bound: dict[str, gast.expr] = {}
+    positional = [
+        p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(operands) > len(positional):
+        raise TransformError(
+            f"{callee.name} got {len(operands)} positional arguments; astgrad's rule "
+            f"{rule.name} takes at most {len(positional)}.",
+            origin,
+        )
+    for param, operand in zip(positional, operands):
+        bound[param.name] = operand
+    for keyword in keywords:
+        if keyword.arg not in params:
+            raise TransformError(
+                f"{callee.name}(..., {keyword.arg}=...): astgrad's rule for {rule.name} does "
+                f"not handle the argument {keyword.arg!r}.",
+                origin,
+                "Compute without it, or register a fuller rule with @ag.vjp_rule.",
+            )
+        if keyword.arg in bound:
+            raise TransformError(f"{callee.name} got {keyword.arg!r} twice", origin)
+        bound[keyword.arg] = keyword.value
+    for param in signature.parameters.values():
+        if param.name not in bound:
+            if param.default is param.empty:
+                raise TransformError(f"{callee.name} is missing the argument {param.name!r}", origin)
+            bound[param.name] = _constant_or_free(param.default)
+    return bound
+
+
+_FREE_DEFAULT = "__astgrad_free_default__"
+
+
+def _constant_or_free(value: Any) -> gast.expr:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return gast.Constant(value, None)
+    node = gast.Name(id=_FREE_DEFAULT, ctx=gast.Load(), annotation=None, type_comment=None)
+    node.value_ = value  # resolved to a free name by _substitute
+    return node
+
+
+def inline(
+    callee: Callee,
+    operands: list[gast.expr],
+    keywords: list[gast.keyword],
+    g: gast.expr,
+    ans: gast.expr,
+    wanted: list[int],
+    ctx: TransformContext,
+    origin: Origin | None,
+) -> InlinedAdjoint:
+    """Gradient expressions for the operand positions in ``wanted``."""
+    rule = callee.rule
+    template = rule.template
+    bound = bind_operands(callee, operands, keywords, origin)
+    if template is None:
+        return _called(rule, bound, g, ans, wanted, ctx)
+    renames: dict[str, gast.expr] = {"g": g, "ans": ans, **bound}
+    prelude: list[gast.stmt] = []
+    needed_prelude: list[gast.Assign] = []
+    seen: set[int] = set()
+    for position in wanted:
+        if position < len(template.outputs) and template.outputs[position] is not None:
+            for stmt in template.needed_prelude(position):
+                if id(stmt) not in seen:
+                    seen.add(id(stmt))
+                    needed_prelude.append(stmt)
+    order = {id(s): i for i, s in enumerate(template.prelude)}
+    for stmt in sorted(needed_prelude, key=lambda s: order[id(s)]):
+        local = stmt.targets[0].id
+        fresh = ctx.namer.new(local)
+        value = _substitute(stmt.value, renames, rule, ctx)
+        renames[local] = gast.Name(id=fresh, ctx=gast.Load(), annotation=None, type_comment=None)
+        prelude.append(
+            gast.Assign(
+                targets=[gast.Name(id=fresh, ctx=gast.Store(), annotation=None, type_comment=None)],
+                value=value,
+                type_comment=None,
+            )
+        )
+    gradients = {}
+    for position in wanted:
+        if position < len(template.outputs) and template.outputs[position] is not None:
+            expression = _substitute(template.outputs[position], renames, rule, ctx)
+            expression = simplify(expression, callee, operands, position, ctx)
+            gradients[position] = expression
+    return InlinedAdjoint(prelude, gradients)
+
+
+def _called(rule: Rule, bound: dict, g: gast.expr, ans: gast.expr, wanted: list[int], ctx: TransformContext) -> InlinedAdjoint:
+    """A rule too complex to inline: call it, and pick the gradients out of its result."""
+    vjp_name = ctx.bind_free(rule.vjp.__name__, rule.vjp)
+    args = [copy.deepcopy(g), copy.deepcopy(ans)]
+    keywords = [gast.keyword(arg=name, value=copy.deepcopy(value)) for name, value in bound.items()]
+    call = gast.Call(func=_load(vjp_name), args=args, keywords=_resolve_defaults(keywords, ctx))
+    result = ctx.namer.new(f"{rule.name}_grads")
+    stmt = gast.Assign(targets=[_store(result)], value=call, type_comment=None)
+    gradients = {}
+    for position in wanted:
+        gradients[position] = gast.Subscript(
+            value=gast.Call(func=_load(ctx.bind_free("as_tuple", _as_tuple)), args=[_load(result)], keywords=[]),
+            slice=gast.Constant(position, None),
+            ctx=gast.Load(),
+        )
+    return InlinedAdjoint([stmt], gradients)
+
+
+def _as_tuple(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _resolve_defaults(keywords: list[gast.keyword], ctx: TransformContext) -> list[gast.keyword]:
+    for keyword in keywords:
+        if isinstance(keyword.value, gast.Name) and keyword.value.id == _FREE_DEFAULT:
+            keyword.value = _load(ctx.bind_free("default", keyword.value.value_))
+    return keywords
+
+
+def _substitute(node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx: TransformContext) -> gast.expr:
+    namespace = rule.vjp.__globals__
+
+    class Renamer(gast.NodeTransformer):
+        def visit_Name(self, name: gast.Name) -> gast.expr:
+            if name.id in renames:
+                replacement = copy.deepcopy(renames[name.id])
+                if isinstance(replacement, gast.Name) and replacement.id == _FREE_DEFAULT:
+                    return _load(ctx.bind_free("default", renames[name.id].value_))
+                return replacement
+            if name.id in namespace:
+                return _load(ctx.bind_free(name.id, namespace[name.id]))
+            return name  # a builtin
+
+    return Renamer().visit(copy.deepcopy(node))
+
+
+# -- simplification ------------------------------------------------------------------
+
+
+def simplify(
+    expression: gast.expr, callee: Callee, operands: list[gast.expr], position: int, ctx: TransformContext
+) -> gast.expr:
+    if isinstance(callee.rule.primitive, np.ufunc):
+        others = [o for i, o in enumerate(operands) if i != position]
+        if others and all(_is_number(o) for o in others):
+            expression = _drop_unbroadcast(expression, ctx)
+    expression = _drop_default_arguments(expression, ctx)
+    return fold_constants(expression)
+
+
+def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gast.expr:
+    """``expand_reduced(g, x, None, False)`` reads better as ``expand_reduced(g, x)``."""
+    known = {**ctx.resolved_globals, **ctx.free_values}
+    for call in gast.walk(expression):
+        if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Name)):
+            continue
+        function = known.get(call.func.id)
+        defaults = getattr(function, "__defaults__", None)
+        code = getattr(function, "__code__", None)
+        if not defaults or code is None:
+            continue
+        names = code.co_varnames[: code.co_argcount]
+        first_default = len(names) - len(defaults)
+        while call.args and len(call.args) > first_default:
+            last = call.args[-1]
+            default = defaults[len(call.args) - 1 - first_default]
+            if isinstance(last, gast.Constant) and type(last.value) is type(default) and last.value == default:
+                call.args.pop()
+            else:
+                break
+    return expression
+
+
+def _is_number(node: gast.expr) -> bool:
+    return isinstance(node, gast.Constant) and isinstance(node.value, numbers.Number) and not isinstance(node.value, bool)
+
+
+def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr:
+    names = {name for name, value in ctx.free_values.items() if value is unbroadcast}
+    names |= {name for name, value in ctx.resolved_globals.items() if value is unbroadcast}
+
+    class Dropper(gast.NodeTransformer):
+        def visit_Call(self, call: gast.Call) -> gast.expr:
+            self.generic_visit(call)
+            if isinstance(call.func, gast.Name) and call.func.id in names and len(call.args) == 2:
+                return call.args[0]
+            return call
+
+    return Dropper().visit(expression)
+
+
+def fold_constants(expression: gast.expr) -> gast.expr:
+    """Fold arithmetic on numbers and drop arithmetic identities (``e * 1``, ``x ** 1``)."""
+
+    class Folder(gast.NodeTransformer):
+        def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
+            self.generic_visit(node)
+            left, right, op = node.left, node.right, node.op
+            if _is_number(left) and _is_number(right):
+                try:
+                    value = _OPERATORS[type(op)](left.value, right.value)
+                except (KeyError, ArithmeticError):
+                    return node
+                if isinstance(value, float) and value.is_integer() and isinstance(left.value, int) and isinstance(right.value, int) and not isinstance(op, gast.Div):
+                    value = int(value)
+                if value < 0:
+                    return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
+                return gast.Constant(value, None)
+            if isinstance(op, gast.Pow) and _is_value(right, 1):
+                return left
+            if isinstance(op, gast.Mult):
+                if _is_value(right, 1):
+                    return left
+                if _is_value(left, 1):
+                    return right
+            if isinstance(op, gast.Div) and _is_value(right, 1):
+                return left
+            if isinstance(op, (gast.Add, gast.Sub)) and _is_value(right, 0):
+                return left
+            return node
+
+        def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
+            self.generic_visit(node)
+            inner = node.operand
+            if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and isinstance(inner.op, gast.USub):
+                return inner.operand
+            return node
+
+    return Folder().visit(expression)
+
+
+def _is_value(node: gast.expr, value: float) -> bool:
+    return _is_number(node) and node.value == value
+
+
+_OPERATORS = {
+    gast.Add: lambda a, b: a + b,
+    gast.Sub: lambda a, b: a - b,
+    gast.Mult: lambda a, b: a * b,
+    gast.Div: lambda a, b: a / b,
+    gast.Pow: lambda a, b: a**b,
+}
+
+
+def _load(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def _store(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)

@@ -1,0 +1,517 @@
+"""optimize: make the reversed program what a person would write by hand.
+
+On the backward statements:
+
+* *zero propagation*: adjoints start at ``0``; an accumulation ``dx = dx + e`` into an
+  adjoint that is certainly still zero becomes ``dx = e``, and a contribution that is
+  linear in a gradient that is certainly zero is dropped;
+* *dead code*: statements whose result is never read are removed; a dead ``x = pop()``
+  takes its ``push(x)`` in the forward statements with it (matched by stack id);
+* *copy propagation*: ``a = b`` followed by reads of ``a`` reads ``b`` instead.
+
+On the forward statements: pushes whose pops were removed go, and temporaries that
+``normalize`` introduced are folded back into their single use when the backward pass does
+not read them, so the forward code reads like the user's again.
+
+Every analysis here works on the structured statements (``if``, ``for``, ``while``) the
+earlier passes produce; loops iterate to a fixed point.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import gast
+
+from . import anno
+from .reverse import Reversed, load
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def reads(node: gast.AST) -> set[str]:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def writes(stmt: gast.stmt) -> set[str]:
+    if isinstance(stmt, gast.Assign):
+        names = set()
+        for target in stmt.targets:
+            if isinstance(target, gast.Subscript):
+                names.add(target.value.id)
+            else:
+                names |= {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+        return names
+    if isinstance(stmt, gast.AugAssign):
+        return {stmt.target.id}
+    if isinstance(stmt, gast.For):
+        return {n.id for n in gast.walk(stmt.target) if isinstance(n, gast.Name)}
+    return set()
+
+
+def _children(stmt: gast.stmt) -> list[list[gast.stmt]]:
+    return [getattr(stmt, f) for f in ("body", "orelse") if getattr(stmt, f, None)]
+
+
+def _header_reads(stmt: gast.stmt) -> set[str]:
+    if isinstance(stmt, gast.If) or isinstance(stmt, gast.While):
+        return reads(stmt.test)
+    if isinstance(stmt, gast.For):
+        return reads(stmt.iter)
+    if isinstance(stmt, gast.AugAssign):
+        return reads(stmt.value) | {stmt.target.id}
+    return reads(stmt)
+
+
+def _is_pop(stmt: gast.stmt) -> bool:
+    return anno.has(stmt, anno.Key.STACK_ID) and isinstance(stmt, gast.Assign)
+
+
+def _has_side_effects(stmt: gast.stmt) -> bool:
+    if isinstance(stmt, gast.Assign):
+        if isinstance(stmt.targets[0], gast.Subscript):
+            return True
+        return _is_pop(stmt) or _calls_pop(stmt.value)
+    return not isinstance(stmt, gast.Pass)
+
+
+def _calls_pop(node: gast.AST) -> bool:
+    return any(isinstance(n, gast.Call) and anno.get(n, anno.Key.PART) == "pop" for n in gast.walk(node))
+
+
+# -- liveness and dead code ------------------------------------------------------------
+
+
+class _Liveness:
+    """Backward dataflow over structured statements; records what is live after each."""
+
+    def __init__(self) -> None:
+        self.live_after: dict[int, set[str]] = {}
+
+    def block(self, stmts: list[gast.stmt], live: set[str]) -> set[str]:
+        for stmt in reversed(stmts):
+            live = self.stmt(stmt, live)
+        return live
+
+    def stmt(self, stmt: gast.stmt, live: set[str]) -> set[str]:
+        self.live_after[id(stmt)] = set(live)
+        if isinstance(stmt, gast.If):
+            return reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
+        if isinstance(stmt, (gast.For, gast.While)):
+            head = set(live)
+            while True:
+                body_in = self.block(stmt.body, head | live)
+                new_head = head | body_in
+                if isinstance(stmt, gast.For):
+                    new_head -= writes(stmt) - body_in
+                if new_head <= head:
+                    break
+                head |= new_head
+            self.live_after[id(stmt)] = set(live)
+            extra = reads(stmt.iter) if isinstance(stmt, gast.For) else reads(stmt.test)
+            return head | live | extra
+        if isinstance(stmt, gast.Return):
+            return reads(stmt)
+        if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
+            return (live - writes(stmt)) | reads(stmt.value)
+        if isinstance(stmt, gast.AugAssign):
+            return live | reads(stmt.value) | {stmt.target.id}
+        return live | reads(stmt)
+
+
+def eliminate_dead(stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]) -> list[gast.stmt]:
+    """Remove statements whose results nobody reads, until nothing changes."""
+    while True:
+        liveness = _Liveness()
+        liveness.block(stmts, set(live_out))
+        removed = []
+        stmts = _sweep(stmts, liveness, removed, dead_stack_ids)
+        if not removed:
+            return stmts
+
+
+def _sweep(stmts: list[gast.stmt], liveness: _Liveness, removed: list, dead_ids: set[int]) -> list[gast.stmt]:
+    kept = []
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                new = _sweep(block, liveness, removed, dead_ids)
+                setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
+        live = liveness.live_after.get(id(stmt), set())
+        if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
+            if not (writes(stmt) & live):
+                if _is_pop(stmt):
+                    dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
+                    removed.append(stmt)
+                    continue
+                if not _calls_pop(stmt.value):
+                    removed.append(stmt)
+                    continue
+        if isinstance(stmt, gast.If) and _empty(stmt.body) and _empty(stmt.orelse):
+            removed.append(stmt)
+            continue
+        if isinstance(stmt, gast.For) and _empty(stmt.body) and anno.has(stmt, anno.Key.STACK_ID):
+            # A replayed loop with nothing left to replay: drop it and its trip count.
+            dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
+            removed.append(stmt)
+            continue
+        if isinstance(stmt, gast.Pass) and len(stmts) > 1:
+            continue
+        kept.append(stmt)
+    return kept
+
+
+def _empty(block: list[gast.stmt]) -> bool:
+    return all(isinstance(s, gast.Pass) for s in block)
+
+
+# -- zero propagation --------------------------------------------------------------------
+
+
+def _store(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
+
+
+def _is_zero_constant(node: gast.expr) -> bool:
+    return isinstance(node, gast.Constant) and type(node.value) is int and node.value == 0
+
+
+class _Zeros:
+    """Forward dataflow: names certainly zero. Rewrites accumulations as it goes."""
+
+    def block(self, stmts: list[gast.stmt], zeros: set[str]) -> tuple[list[gast.stmt], set[str]]:
+        out = []
+        for stmt in stmts:
+            stmt, zeros = self.stmt(stmt, zeros)
+            if stmt is not None:
+                out.append(stmt)
+                out.extend(getattr(stmt, "__astgrad_extra__", []))
+                if hasattr(stmt, "__astgrad_extra__"):
+                    del stmt.__astgrad_extra__
+        return out, zeros
+
+    def stmt(self, stmt: gast.stmt, zeros: set[str]) -> tuple[gast.stmt | None, set[str]]:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            name = stmt.targets[0].id
+            value = stmt.value
+            linear_in = anno.get(stmt, anno.Key.LINEAR_IN)
+            if linear_in is not None and linear_in in zeros:
+                if _accumulates(stmt):
+                    return None, zeros  # adding a zero contribution
+                stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
+                return stmt, zeros | writes(stmt)
+            if _accumulates(stmt) and name in zeros:
+                stmt.value = _first_write(value)
+                return stmt, zeros - {name}
+            if _is_zero_constant(value):
+                return stmt, zeros | {name}
+            if isinstance(value, gast.Name) and value.id in zeros:
+                return stmt, zeros | {name}
+            return stmt, zeros - writes(stmt)
+        if isinstance(stmt, gast.If):
+            stmt.body, z1 = self.block(stmt.body, set(zeros))
+            stmt.orelse, z2 = self.block(stmt.orelse, set(zeros))
+            if not stmt.body:
+                stmt.body = [gast.Pass()]
+            return stmt, z1 & z2
+        if isinstance(stmt, gast.Assign):  # tuple targets
+            linear_in = anno.get(stmt, anno.Key.LINEAR_IN)
+            if linear_in is not None and linear_in in zeros:
+                names = sorted(writes(stmt))
+                zero_parts = [
+                    anno.copy_from(
+                        gast.Assign(targets=[_store(n)], value=gast.Constant(0, None), type_comment=None),
+                        stmt,
+                    )
+                    for n in names
+                ]
+                first = zero_parts[0]
+                first.__astgrad_extra__ = zero_parts[1:]
+                return first, zeros | set(names)
+            return stmt, zeros - writes(stmt)
+        if isinstance(stmt, (gast.For, gast.While)):
+            # What is zero on entry and stays zero through the body.
+            head = set(zeros)
+            while True:
+                trial = [copy.deepcopy(s) for s in stmt.body]
+                _, after = self.block(trial, set(head))
+                new_head = head & after
+                if new_head == head:
+                    break
+                head = new_head
+            stmt.body, _ = self.block(stmt.body, set(head))
+            if not stmt.body:
+                stmt.body = [gast.Pass()]
+            return stmt, head
+        return stmt, zeros - writes(stmt)
+
+
+def _first_write(value: gast.expr) -> gast.expr:
+    """What ``d = d + e`` leaves when ``d`` is zero: ``e`` (``add_at(0, ...)`` for helpers
+    that add at a position)."""
+    if isinstance(value, gast.BinOp):
+        return value.right
+    if len(value.args) == 2:  # add_adjoints(d, e)
+        return value.args[1]
+    value.args[0] = gast.Constant(0, None)
+    return value
+
+
+def _accumulates(stmt: gast.Assign) -> bool:
+    """``d = d + e`` or ``d = add_adjoints(d, e)`` as made by ``reverse.accumulate``."""
+    name = stmt.targets[0].id
+    value = stmt.value
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
+        return isinstance(value.left, gast.Name) and value.left.id == name
+    if isinstance(value, gast.Call) and anno.get(stmt, anno.Key.ACCUMULATE):
+        return bool(value.args) and isinstance(value.args[0], gast.Name) and value.args[0].id == name
+    return False
+
+
+# -- copy propagation ----------------------------------------------------------------------
+
+
+def propagate_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
+    """``a = b`` then reads of ``a``: read ``b``, when neither changes in between."""
+    liveness = _Liveness()
+    liveness.block(stmts, set(live_out))
+    return _propagate_block(stmts, liveness)
+
+
+def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.stmt]:
+    for stmt in stmts:
+        for block in _children(stmt):
+            block[:] = _propagate_block(block, liveness) or [gast.Pass()]
+    out = list(stmts)
+    i = 0
+    while i < len(out):
+        stmt = out[i]
+        if (
+            isinstance(stmt, gast.Assign)
+            and isinstance(stmt.targets[0], gast.Name)
+            and isinstance(stmt.value, gast.Name)
+            and not _is_pop(stmt)
+        ):
+            a, b = stmt.targets[0].id, stmt.value.id
+            if a == b:
+                del out[i]  # x = x
+                continue
+            if a != b and _replace_forward(out, i, a, b, liveness):
+                del out[i]
+                continue
+        i += 1
+    return out
+
+
+def _replace_forward(stmts: list[gast.stmt], start: int, a: str, b: str, liveness: _Liveness) -> bool:
+    """Replace reads of ``a`` by ``b`` after ``stmts[start]`` while both hold; True when
+    ``a`` is no longer needed afterwards."""
+    pending = []
+    for j in range(start + 1, len(stmts)):
+        stmt = stmts[j]
+        compound = bool(_children(stmt))
+        if compound and (_writes_deep(stmt) & {a, b}):
+            return False
+        if not compound:
+            if a in _header_reads(stmt):
+                pending.append(stmt)
+        elif a in _reads_deep(stmt):
+            pending.append(stmt)
+        if writes(stmt) & {a, b}:
+            if a in writes(stmt) and b not in writes(stmt) and a not in _header_reads(stmt):
+                break  # a is redefined: earlier reads were the copy's
+            if b in writes(stmt) and a not in liveness.live_after.get(id(stmt), set()):
+                break
+            return False
+    else:
+        if a in liveness.live_after.get(id(stmts[-1]), set()):
+            return False
+    for stmt in pending:
+        _rename_reads(stmt, a, b)
+    return True
+
+
+def _writes_deep(stmt: gast.stmt) -> set[str]:
+    names = writes(stmt)
+    for block in _children(stmt):
+        for sub in block:
+            names |= _writes_deep(sub)
+    return names
+
+
+def _reads_deep(stmt: gast.stmt) -> set[str]:
+    return reads(stmt)
+
+
+def _rename_reads(node: gast.AST, old: str, new: str) -> None:
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) and sub.id == old:
+            sub.id = new
+
+
+# -- forward statements ----------------------------------------------------------------
+
+
+def drop_pushes(stmts: list[gast.stmt], dead_ids: set[int]) -> list[gast.stmt]:
+    kept = []
+    for stmt in stmts:
+        if anno.get(stmt, anno.Key.STACK_ID) in dead_ids:
+            continue
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                setattr(stmt, field, drop_pushes(block, dead_ids) or ([gast.Pass()] if field == "body" else []))
+        kept.append(stmt)
+    return kept
+
+
+def _foldable_position(stmt: gast.stmt) -> gast.AST | None:
+    """The part of a statement evaluated once, right where the statement starts."""
+    if isinstance(stmt, (gast.Assign, gast.Expr, gast.Return)):
+        return stmt.value
+    if isinstance(stmt, gast.If):
+        return stmt.test
+    if isinstance(stmt, gast.For):
+        return stmt.iter
+    return None
+
+
+def _count_reads(node: gast.AST, name: str) -> int:
+    return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id == name)
+
+
+def fold_temporaries(stmts: list[gast.stmt], keep: set[str]) -> list[gast.stmt]:
+    """Fold each temporary the backward pass does not read into its single use."""
+    uses: dict[str, int] = {}
+    for node in gast.walk(gast.Module(body=stmts, type_ignores=[])):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            uses[node.id] = uses.get(node.id, 0) + 1
+    return _fold_block(stmts, keep, uses)
+
+
+def _fold_block(stmts: list[gast.stmt], keep: set[str], uses: dict[str, int]) -> list[gast.stmt]:
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                setattr(stmt, field, _fold_block(block, keep, uses))
+    out = list(stmts)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out) - 1, -1, -1):
+            stmt = out[i]
+            if not (
+                anno.get(stmt, anno.Key.TEMPORARY)
+                and isinstance(stmt, gast.Assign)
+                and isinstance(stmt.targets[0], gast.Name)
+            ):
+                continue
+            name = stmt.targets[0].id
+            if name in keep or uses.get(name, 0) != 1:
+                continue
+            j = _single_use(out, i, name, reads(stmt.value))
+            if j is None:
+                continue
+            _substitute_name(out[j], _foldable_position(out[j]), name, stmt.value)
+            del out[i]
+            changed = True
+    return out
+
+
+def _single_use(stmts: list[gast.stmt], i: int, name: str, inputs: set[str]) -> int | None:
+    """The index of the statement after ``i`` that can take ``name``'s value expression in
+    place of ``name``: nothing in between may change what the expression reads."""
+    for j in range(i + 1, len(stmts)):
+        stmt = stmts[j]
+        position = _foldable_position(stmt)
+        if position is not None and name in reads(position):
+            return j if _count_reads(position, name) == 1 else None
+        if name in reads(stmt) or not _transparent(stmt, inputs | {name}):
+            return None
+    return None
+
+
+def _transparent(stmt: gast.stmt, names: set[str]) -> bool:
+    """True when evaluating an expression over ``names`` after ``stmt`` instead of before
+    gives the same value: ``stmt`` is stack bookkeeping, or a plain assignment of other
+    names whose value calls nothing but known primitives."""
+    if anno.has(stmt, anno.Key.STACK_ID):
+        return not (writes(stmt) & names)
+    if not isinstance(stmt, gast.Assign) or isinstance(stmt.targets[0], gast.Subscript):
+        return False
+    if writes(stmt) & names:
+        return False
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if any(isinstance(n, gast.Call) for n in gast.walk(stmt.value)):
+        return callee is not None and callee.kind in ("rule", "nondiff")
+    return True
+
+
+def _is_push(stmt: gast.stmt) -> bool:
+    return anno.has(stmt, anno.Key.STACK_ID) and isinstance(stmt, gast.Expr)
+
+
+def _substitute_name(stmt: gast.stmt, position: gast.AST, name: str, value: gast.expr) -> None:
+    class Substitute(gast.NodeTransformer):
+        def visit_Name(self, node: gast.Name) -> gast.expr:
+            if node.id == name and isinstance(node.ctx, gast.Load):
+                return value
+            return node
+
+    replaced = Substitute().visit(position)
+    if isinstance(stmt, (gast.Assign, gast.Expr, gast.Return)):
+        stmt.value = replaced
+    elif isinstance(stmt, gast.If):
+        stmt.test = replaced
+    elif isinstance(stmt, gast.For):
+        stmt.iter = replaced
+
+
+# -- the pass --------------------------------------------------------------------------
+
+
+@dataclass
+class Optimized:
+    primal: list[gast.stmt]
+    #: the backward statements, seed and zero-initialisation included
+    adjoint: list[gast.stmt]
+    #: names the backward statements read from the forward ones
+    backward_reads: set[str]
+    maybe_unbound: set[str]
+
+
+def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str]) -> Optimized:
+    """Optimize ``backward`` (seed, zeros and adjoints) and ``program.primal`` together."""
+    backward, _ = _Zeros().block(backward, set())
+    dead_ids: set[int] = set()
+    backward = eliminate_dead(backward, live_out, dead_ids)
+    backward = propagate_copies(backward, live_out)
+    backward = eliminate_dead(backward, live_out, dead_ids)
+    primal = drop_pushes(program.primal, dead_ids)
+    backward_reads = _Liveness().block(backward, set(live_out))
+    primal = fold_temporaries(primal, backward_reads | live_out | reads_of_result(program))
+    pushed = {
+        n.args[0].id
+        for stmt in _walk(primal)
+        if _is_push(stmt)
+        for n in [stmt.value]
+        if n.args and isinstance(n.args[0], gast.Name)
+    }
+    return Optimized(primal, backward, backward_reads, program.maybe_unbound & pushed)
+
+
+def reads_of_result(program: Reversed) -> set[str]:
+    return reads(program.result)
+
+
+def _walk(stmts: list[gast.stmt]):
+    for stmt in stmts:
+        yield stmt
+        for block in _children(stmt):
+            yield from _walk(block)
+
+
+__all__ = ["transform", "Optimized", "load"]

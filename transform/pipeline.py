@@ -1,0 +1,346 @@
+"""The pipeline: the passes in order, and the cache of what they produced.
+
+    parse → normalize → analyze → reverse → optimize → emit
+
+The order matters: ``analyze`` needs the one-operation-per-statement core that
+``normalize`` produces to decide activity per name; ``reverse`` needs activity to emit only
+the adjoints that matter, and emits push/pop pairs for every overwrite because only after
+it is it known which restored values the backward pass reads; ``optimize`` needs the
+complete backward pass for that liveness question, and must run before ``emit`` decides
+what the split forward function saves. ``derive(..., stop_after=stage)`` returns the
+source as it stands after any stage (``ag.source(f, stage="normalize")``).
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gast
+
+from ..runtime import adjoints
+from . import analyze, emit, normalize, optimize, reverse
+from .context import TransformContext, local_names_of
+from .errors import TransformError
+from .naming import Namer
+from .origin import Origin
+from .parsing import parse_function
+
+STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit")
+
+
+@dataclass
+class Derivative:
+    """The generated derivative of one function with respect to some parameters."""
+
+    function: Callable
+    wrt: tuple[str, ...]
+    name: str
+    source: str
+    #: f(*args) -> (value, gradients): one function, forward then backward
+    fused: Callable | None = None
+    #: f(*args) -> (value, saved) and backward(saved, cotangent) -> gradients
+    forward: Callable | None = None
+    backward: Callable | None = None
+    #: kind of the returned value: ("value",) or ("tuple", n)...
+    returns: tuple = ("value",)
+    #: user globals the transform resolved, to notice when one is rebound
+    resolved: dict[str, Any] = field(default_factory=dict)
+    callees: list["Derivative"] = field(default_factory=list)
+
+    def is_stale(self) -> bool:
+        namespace = self.function.__globals__
+        return any(namespace.get(name, _MISSING) is not value for name, value in self.resolved.items())
+
+    def full_source(self) -> str:
+        parts = [self.source]
+        seen = {id(self)}
+        for callee in self.callees:
+            if id(callee) not in seen:
+                seen.add(id(callee))
+                parts.append(callee.full_source())
+        return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+_MISSING = object()
+
+# function -> {(wrt, split, kinds): Derivative}
+_cache: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_in_progress: list[Callable] = []
+#: how many times each function's source was generated (tests check caching)
+generation_count: "weakref.WeakKeyDictionary[Callable, int]" = weakref.WeakKeyDictionary()
+
+
+def derive(
+    function: Callable,
+    wrt: tuple[str, ...],
+    *,
+    split: bool = False,
+    param_kinds: dict[str, tuple] | None = None,
+    stop_after: str | None = None,
+) -> Derivative | str:
+    """The derivative of ``function`` with respect to the parameters ``wrt``."""
+    kinds_key = tuple(sorted((param_kinds or {}).items()))
+    key = (wrt, split, kinds_key)
+    if stop_after is None:
+        table = _cache.setdefault(function, {})
+        cached = table.get(key)
+        if cached is not None and not cached.is_stale():
+            return cached
+    if function in _in_progress:
+        raise TransformError(
+            f"{function.__qualname__} calls itself (recursion), which the transform does not "
+            "unroll.",
+            advice='Use mode="auto" to run the recursive call on the tape.',
+        )
+    _in_progress.append(function)
+    try:
+        result = _run(function, wrt, split, param_kinds or {}, stop_after)
+    finally:
+        _in_progress.pop()
+    if stop_after is None:
+        _cache.setdefault(function, {})[key] = result
+        generation_count[function] = generation_count.get(function, 0) + 1
+    return result
+
+
+def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dict, stop_after: str | None):
+    parsed = parse_function(function)
+    node = parsed.node
+    namer = Namer()
+    namer.reserve_tree(node)
+    ctx = TransformContext(
+        parsed=parsed,
+        wrt=wrt,
+        namer=namer,
+        local_names=local_names_of(node),
+        param_kinds=param_kinds,
+    )
+    callees: list[Derivative] = []
+
+    def derive_callee(callee: Callable, active: tuple[str, ...], origin: Origin | None) -> Derivative:
+        try:
+            derivative = derive(callee, active, split=True)
+        except TransformError as exc:
+            if exc.origin is None:
+                exc.origin = origin
+                exc.args = (exc._render(),)
+            raise
+        callees.append(derivative)
+        name = derivative.function.__name__
+        for global_name, value in parsed.globals.items():
+            if value is callee:
+                ctx.resolved_globals[global_name] = value
+                break
+        derivative.name = derivative.name or name
+        return derivative
+
+    ctx.derive_callee = derive_callee
+    ctx.return_kind = return_kind
+    if stop_after == "parse":
+        return emit.to_source(node)
+    node = normalize.transform(node, ctx)
+    if stop_after == "normalize":
+        return emit.to_source(node)
+    node = analyze.transform(node, ctx)
+    if stop_after == "analyze":
+        return _annotated_source(node, ctx)
+    program = reverse.transform(node, ctx)
+    if stop_after == "reverse":
+        return _unoptimized_source(node, program, ctx)
+    derivative = _assemble(node, program, ctx, split, _derivative_name(function, wrt, split))
+    derivative.callees = callees
+    if stop_after in ("optimize", "emit"):
+        return derivative.source
+    return derivative
+
+
+def return_kind(function: Callable) -> tuple:
+    """What ``function`` returns: ("tuple", n) when it returns a tuple display."""
+    try:
+        parsed = parse_function(function)
+    except TransformError:
+        return ("value",)
+    node = parsed.node
+    namer = Namer()
+    namer.reserve_tree(node)
+    ctx = TransformContext(parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node))
+    try:
+        node = normalize.transform(node, ctx)
+    except TransformError:
+        return ("value",)
+    result = node.body[-1].value
+    if isinstance(result, gast.Name):
+        for stmt in node.body:
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == result.id:
+                if isinstance(stmt.value, gast.Tuple):
+                    return ("tuple", len(stmt.value.elts))
+                if isinstance(stmt.value, gast.List):
+                    return ("list", len(stmt.value.elts))
+    return ("value",)
+
+
+# -- assembling functions ------------------------------------------------------------------
+
+
+def _stack_setup(program: reverse.Reversed, primal: list, backward: list, split_backward: bool) -> tuple[list, list]:
+    """Statements creating the stack and binding push/pop, where they are still used."""
+    uses_push = any(program.push in optimize.reads(s) for s in primal)
+    uses_pop = any(program.pop in optimize.reads(s) for s in backward)
+    forward_setup = []
+    if uses_push or uses_pop:
+        forward_setup.append(reverse.assign(program.stack, gast.List(elts=[], ctx=gast.Load())))
+    if uses_push:
+        forward_setup.append(reverse.assign(program.push, _attribute(program.stack, "append")))
+    backward_setup = []
+    if uses_pop:
+        source: gast.expr = reverse.load(program.stack)
+        if split_backward:
+            # Read a copy: the pullback may be replayed (retain_graph=True).
+            source = gast.Call(func=reverse.load("list"), args=[source], keywords=[])
+            backward_setup.append(reverse.assign(program.pop, gast.Attribute(value=source, attr="pop", ctx=gast.Load())))
+        else:
+            backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
+    return forward_setup, backward_setup
+
+
+def _attribute(name: str, attr: str) -> gast.Attribute:
+    return gast.Attribute(value=reverse.load(name), attr=attr, ctx=gast.Load())
+
+
+def _returned_gradients(program: reverse.Reversed) -> gast.expr:
+    if len(program.gradients) == 1:
+        return reverse.load(program.gradients[0])
+    return gast.Tuple(elts=[reverse.load(g) for g in program.gradients], ctx=gast.Load())
+
+
+def _inits(names: set[str]) -> list[gast.stmt]:
+    return [reverse.assign(name, gast.Constant(None, None)) for name in sorted(names)]
+
+
+def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> str:
+    """``helper`` when differentiating with respect to all parameters without defaults,
+    ``helper_wrt_a`` otherwise, so derivatives for different ``wrt`` never share a name."""
+    import inspect
+
+    name = function.__name__ if function.__name__ != "<lambda>" else "lambda_"
+    if not split:
+        return name
+    params = [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return name if list(wrt) == params else f"{name}_wrt_{'_'.join(wrt)}"
+
+
+def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext, split: bool, name: str) -> Derivative:
+    result = program.result
+    live_out = set(program.gradients)
+    if split:
+        seed_name = program.seed or ctx.namer.new(f"d{ctx.function_name}_result")
+        backward = [*program.zero_init, *program.adjoint]
+    else:
+        seed_name = program.seed
+        seed_helper = ctx.bind_free("scalar_seed", adjoints.scalar_seed)
+        check = gast.Call(func=reverse.load(seed_helper), args=[copy.deepcopy(result)], keywords=[])
+        seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
+        backward = [seed, *program.zero_init, *program.adjoint]
+    optimized = optimize.transform(program, backward, live_out)
+    primal = optimized.primal
+    backward = emit.add_grad_comments(optimized.adjoint)
+    forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
+    inits = _inits(optimized.maybe_unbound)
+    returned = _returned_gradients(program)
+    args = copy.deepcopy(node.args)
+    if not split:
+        value: gast.expr = copy.deepcopy(result)
+        keep_value = []
+        if isinstance(result, gast.Name) and any(result.id in optimize.writes(s) for s in optimize._walk(backward)):
+            # The backward pass restores this name to earlier values: keep the result apart.
+            kept = ctx.namer.new(f"{result.id}_value")
+            keep_value = [reverse.assign(kept, copy.deepcopy(result))]
+            value = reverse.load(kept)
+        body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
+        body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
+        fused_def = _definition(f"{name}_grad", args, body)
+        (fused,), source = emit.compile_functions([fused_def], ctx.free_values, ctx.parsed.function, name)
+        _copy_defaults(fused, ctx.parsed.function)
+        return Derivative(
+            ctx.parsed.function, ctx.wrt, name, source, fused=fused,
+            returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
+            resolved=_callee_globals(ctx),
+        )  # fmt: skip
+    params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    assigned = set()
+    for stmt in optimize._walk(primal):
+        assigned |= optimize.writes(stmt)
+    saved_names = sorted((optimized.backward_reads & (params | assigned)) - {program.pop, program.push})
+    if backward_setup:
+        saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
+    saved_tuple = gast.Tuple(elts=[reverse.load(n) for n in saved_names], ctx=gast.Load())
+    forward_body = [*inits, *forward_setup, *primal]
+    forward_body.append(gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load())))
+    forward_def = _definition(f"{name}_forward", args, forward_body)
+    saved_param = ctx.namer.new("saved")
+    unpack = []
+    if saved_names:
+        unpack.append(
+            gast.Assign(
+                targets=[gast.Tuple(elts=[reverse.store(n) for n in saved_names], ctx=gast.Store())],
+                value=reverse.load(saved_param),
+                type_comment=None,
+            )
+        )
+    backward_body = [*unpack, *backward_setup, *backward, gast.Return(value=returned)]
+    backward_args = gast.arguments(
+        args=[_arg(saved_param), _arg(seed_name)],
+        posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
+    )  # fmt: skip
+    backward_def = _definition(f"{name}_backward", backward_args, backward_body)
+    (forward, backward_fn), source = emit.compile_functions(
+        [forward_def, backward_def], ctx.free_values, ctx.parsed.function, name
+    )
+    _copy_defaults(forward, ctx.parsed.function)
+    return Derivative(
+        ctx.parsed.function, ctx.wrt, name, source, forward=forward, backward=backward_fn,
+        returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
+        resolved=_callee_globals(ctx),
+    )  # fmt: skip
+
+
+def _callee_globals(ctx: TransformContext) -> dict[str, Any]:
+    return {n: v for n, v in ctx.resolved_globals.items() if callable(v) and getattr(v, "__code__", None) is not None}
+
+
+def _copy_defaults(generated: Callable, user: Callable) -> None:
+    generated.__defaults__ = user.__defaults__
+    generated.__kwdefaults__ = user.__kwdefaults__
+
+
+def _arg(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Param(), annotation=None, type_comment=None)
+
+
+def _definition(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.FunctionDef:
+    for arg in args.posonlyargs + args.args + args.kwonlyargs:
+        arg.annotation = None
+    return gast.FunctionDef(
+        name=name, args=args, body=body, decorator_list=[], returns=None, type_comment=None, type_params=[]
+    )
+
+
+# -- intermediate stages for ag.source(stage=...) -----------------------------------------
+
+
+def _annotated_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
+    header = f"# active names: {', '.join(sorted(ctx.active)) or '(none)'}\n"
+    return header + emit.to_source(node)
+
+
+def _unoptimized_source(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext) -> str:
+    body = [*program.primal, emit.comment("backward"), *program.zero_init, *program.adjoint]
+    body.append(gast.Return(value=_returned_gradients(program)))
+    return emit.to_source(_definition(f"{ctx.function_name}_grad", copy.deepcopy(node.args), body))

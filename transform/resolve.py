@@ -1,0 +1,208 @@
+"""Resolve what a call or attribute in user code refers to: a rule-backed primitive, a
+known non-differentiable function, a user function to transform in turn, or something the
+transform cannot see into.
+
+Names resolve as Python would resolve them when the function runs: closure cells, then
+the function's globals, then builtins. Method calls on local values (``x.sum(axis=0)``)
+are taken as NumPy array methods and mapped to the function with the same rule.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import gast
+import numpy as np
+
+from ..runtime.rules.registry import Rule, describe, is_nondifferentiable, lookup
+from .context import TransformContext
+
+
+@dataclass
+class Callee:
+    """What a call site calls.
+
+    ``kind`` is one of ``"rule"`` (a primitive with a derivative rule), ``"nondiff"``
+    (its result carries no gradient), ``"user"`` (a Python function to transform too),
+    ``"unknown"`` (none of these: the call cannot be differentiated by the transform).
+    """
+
+    kind: str
+    name: str
+    value: Any = None
+    rule: Rule | None = None
+    #: for method calls: the receiver becomes the primitive's first argument
+    receiver: gast.expr | None = None
+    #: for method calls whose primitive takes the remaining arguments as one tuple
+    #: (``x.reshape(2, 3)`` is ``np.reshape(x, (2, 3))``)
+    pack_args: bool = False
+    reason: str = ""
+
+
+_MISSING = object()
+
+# Array methods and the NumPy function (and so the rule) each one means.
+ARRAY_METHODS: dict[str, Any] = {
+    "sum": np.sum,
+    "mean": np.mean,
+    "max": np.max,
+    "min": np.min,
+    "prod": np.prod,
+    "var": np.var,
+    "std": np.std,
+    "cumsum": np.cumsum,
+    "cumprod": np.cumprod,
+    "dot": np.dot,
+    "ravel": np.ravel,
+    "flatten": np.ravel,
+    "squeeze": np.squeeze,
+    "swapaxes": np.swapaxes,
+    "clip": np.clip,
+    "copy": np.copy,
+    "diagonal": np.diagonal,
+    "trace": np.trace,
+    "take": np.take,
+    "repeat": np.repeat,
+    "conj": np.conjugate,
+    "reshape": np.reshape,
+    "transpose": np.transpose,
+    "argmax": np.argmax,
+    "argmin": np.argmin,
+    "argsort": np.argsort,
+    "nonzero": np.nonzero,
+    "round": np.round,
+    "all": np.all,
+    "any": np.any,
+    "item": float,
+}
+# Methods whose primitive takes the rest of the arguments as one tuple when given several.
+PACKING_METHODS = {"reshape", "transpose"}
+# Attributes of arrays: T is a transpose; the rest describe the array and carry no gradient.
+ARRAY_ATTRIBUTES = {"T": np.transpose}
+METADATA_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"})
+
+# Builtins whose result carries no gradient, or that only shuffle Python values.
+_NONDIFF_BUILTINS = {
+    builtins.len, builtins.range, builtins.int, builtins.bool, builtins.str, builtins.print,
+    builtins.isinstance, builtins.type, builtins.round, builtins.hasattr, builtins.id,
+    builtins.repr, builtins.format, builtins.any, builtins.all, builtins.callable,
+}  # fmt: skip
+# Builtins that are the same operation as a NumPy ufunc with a rule.
+_BUILTIN_ALIASES = {builtins.abs: np.absolute, builtins.pow: np.power}
+
+
+def is_local(name: str, ctx: TransformContext) -> bool:
+    return name in ctx.local_names
+
+
+def static_value(node: gast.expr, ctx: TransformContext) -> Any:
+    """The object a non-local name or attribute chain refers to now, or ``_MISSING``."""
+    if isinstance(node, gast.Name):
+        if is_local(node.id, ctx):
+            return _MISSING
+        cell = ctx.parsed.cells.get(node.id)
+        if cell is not None:
+            try:
+                return cell.cell_contents
+            except ValueError:
+                return _MISSING
+        value = ctx.parsed.globals.get(node.id, _MISSING)
+        if value is _MISSING:
+            value = getattr(builtins, node.id, _MISSING)
+        else:
+            ctx.resolved_globals[node.id] = value
+        return value
+    if isinstance(node, gast.Attribute):
+        owner = static_value(node.value, ctx)
+        if owner is _MISSING:
+            return _MISSING
+        return getattr(owner, node.attr, _MISSING)
+    return _MISSING
+
+
+def source_text(node: gast.expr) -> str:
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        return f"{source_text(node.value)}.{node.attr}"
+    return type(node).__name__
+
+
+def classify(value: Any, spelled: str) -> Callee:
+    """Classify a resolved callable."""
+    value = _BUILTIN_ALIASES.get(value, value) if _hashable(value) else value
+    rule = lookup(value)
+    if rule is not None:
+        return Callee("rule", spelled, value, rule)
+    if is_nondifferentiable(value) or (_hashable(value) and value in _NONDIFF_BUILTINS):
+        return Callee("nondiff", spelled, value)
+    if isinstance(value, types.FunctionType) and not _is_library(value):
+        return Callee("user", spelled, value)
+    if isinstance(value, type) and not issubclass(value, np.generic):
+        return Callee("unknown", spelled, value, reason=f"{spelled} is a class")
+    return Callee(
+        "unknown",
+        spelled,
+        value,
+        reason=f"{describe(value) if callable(value) else spelled} has no derivative rule",
+    )
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _is_library(function: types.FunctionType) -> bool:
+    module = function.__module__ or ""
+    return module.split(".")[0] in ("numpy", "astgrad", "scipy", "math", "builtins")
+
+
+def resolve_call(call: gast.Call, ctx: TransformContext) -> Callee:
+    func = call.func
+    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and is_local(func.value.id, ctx):
+        return _method(func, ctx)
+    value = static_value(func, ctx)
+    spelled = source_text(func)
+    if value is _MISSING:
+        return Callee("unknown", spelled, reason=f"`{spelled}` is not a function the transform can resolve")
+    return classify(value, spelled)
+
+
+def _method(func: gast.Attribute, ctx: TransformContext) -> Callee:
+    primitive = ARRAY_METHODS.get(func.attr)
+    spelled = f"{func.value.id}.{func.attr}"
+    if primitive is None:
+        return Callee(
+            "unknown",
+            spelled,
+            receiver=func.value,
+            reason=f"`.{func.attr}()` is not an array method the transform knows",
+        )
+    callee = classify(primitive, spelled)
+    callee.receiver = func.value
+    callee.pack_args = func.attr in PACKING_METHODS
+    return callee
+
+
+def resolve_attribute(node: gast.Attribute, ctx: TransformContext) -> Callee:
+    """An attribute read on a local value: ``x.T`` or ``x.shape``."""
+    spelled = source_text(node)
+    if node.attr in METADATA_ATTRIBUTES:
+        return Callee("nondiff", spelled)
+    primitive = ARRAY_ATTRIBUTES.get(node.attr)
+    if primitive is not None:
+        callee = classify(primitive, spelled)
+        callee.receiver = node.value
+        return callee
+    return Callee("unknown", spelled, reason=f"the attribute `.{node.attr}` cannot be differentiated")
+
+
+MATH_MODULE = math

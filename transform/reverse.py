@@ -1,0 +1,556 @@
+"""reverse: from the analyzed core, the primal (forward) statements and their adjoints.
+
+For each core statement the primal keeps the statement and the adjoint gets, in reverse
+order, what sends the gradient of its target to the gradients of its operands.
+
+Values the backward pass may need but the forward pass overwrites are saved on a stack:
+before an assignment to a name that may already hold a value, the primal pushes the old
+value; after the statement's adjoint, the adjoint pops it back. So when the adjoint of a
+statement runs, every variable holds the value it had right after that statement ran in
+the forward pass. Loops push the loop variable at the end of each iteration and their
+trip count after the loop; branches are replayed from their (saved) condition. Every
+push/pop pair carries an id (``anno.Key.STACK_ID``) so the optimizer can drop the pairs
+whose popped value nobody reads, which in straight-line code is nearly all of them.
+
+Adjoints accumulate (``dx = dx + ...``) from zero; the optimizer turns the first
+accumulation into an assignment and removes the zeros nobody reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+
+from . import anno
+from .analyze import (
+    CONTAINER,
+    COPY,
+    STORE,
+    SUBSCRIPT,
+    assigned_names,
+    operand_atoms,
+    read_names,
+)
+from .context import TransformContext
+from .errors import TransformError
+from .inline import inline
+from .origin import Origin
+from .origin import of as origin_of
+from .resolve import Callee
+
+PRIMAL = "primal"
+ADJOINT = "adjoint"
+
+
+@dataclass
+class Reversed:
+    """What the reverse pass produced for one function."""
+
+    primal: list[gast.stmt]
+    adjoint: list[gast.stmt]
+    #: adjoints set to zero before the backward pass starts
+    zero_init: list[gast.stmt]
+    #: names that must exist (as None) before the primal runs, so pushes of them work
+    maybe_unbound: set[str]
+    #: the returned atom
+    result: gast.expr
+    #: the adjoint name of the result, seeded before the backward pass
+    seed: str | None
+    #: per wrt parameter, its adjoint name
+    gradients: list[str]
+    stack: str
+    push: str
+    pop: str
+    uses_stack: bool = False
+    free_values: dict[str, Any] = field(default_factory=dict)
+
+
+def transform(node: gast.FunctionDef, ctx: TransformContext) -> Reversed:
+    return _Reverser(ctx).run(node)
+
+
+def load(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def store(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
+
+
+def assign(name: str, value: gast.expr) -> gast.Assign:
+    return gast.Assign(targets=[store(name)], value=value, type_comment=None)
+
+
+ZERO = 0
+
+
+class _Reverser:
+    def __init__(self, ctx: TransformContext) -> None:
+        self.ctx = ctx
+        self.namer = ctx.namer
+        self.stack = self.namer.new("stack")
+        self.push_name = self.namer.new("push")
+        self.pop_name = self.namer.new("pop")
+        self.next_id = 0
+        self.maybe_unbound: set[str] = set()
+        self.bound_before: dict[int, tuple[set[str], set[str]]] = {}
+        self.loop_epilogues: list[list[gast.stmt]] = []
+        self.uses_stack = False
+        self.loop_depth = 0
+
+    # -- driver ---------------------------------------------------------------------
+
+    def run(self, node: gast.FunctionDef) -> Reversed:
+        params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+        self._binding_analysis(node.body, set(params), set(params))
+        body = node.body
+        result = body[-1].value
+        primal, adjoint = self.block(body[:-1])
+        seed = None
+        if isinstance(result, gast.Name) and result.id in self.ctx.active:
+            seed = self.namer.adjoint(result.id)
+        zero_init = [
+            self._zero(name)
+            for name in sorted(self.ctx.active | set(self.ctx.wrt))
+            if seed is None or name != result.id
+        ]
+        gradients = [self.namer.adjoint(name) for name in self.ctx.wrt]
+        return Reversed(
+            primal=primal,
+            adjoint=adjoint,
+            zero_init=zero_init,
+            maybe_unbound=self.maybe_unbound,
+            result=result,
+            seed=seed,
+            gradients=gradients,
+            stack=self.stack,
+            push=self.push_name,
+            pop=self.pop_name,
+            uses_stack=self.uses_stack,
+        )
+
+    def _zero(self, name: str) -> gast.Assign:
+        """``d<name> = 0``: a zero of any shape (adjoint helpers treat 0 as 'nothing yet')."""
+        stmt = assign(self.namer.adjoint(name), gast.Constant(ZERO, None))
+        anno.set(stmt, anno.Key.PART, ADJOINT)
+        return stmt
+
+    # -- which names may already hold a value -------------------------------------------
+
+    def _binding_analysis(self, stmts: list[gast.stmt], maybe: set[str], surely: set[str]) -> tuple[set, set]:
+        for stmt in stmts:
+            self.bound_before[id(stmt)] = (set(maybe), set(surely))
+            if isinstance(stmt, gast.If):
+                m1, s1 = self._binding_analysis(stmt.body, set(maybe), set(surely))
+                m2, s2 = self._binding_analysis(stmt.orelse, set(maybe), set(surely))
+                maybe, surely = m1 | m2, s1 & s2
+            elif isinstance(stmt, (gast.For, gast.While)):
+                targets = {stmt.target.id} if isinstance(stmt, gast.For) else set()
+                # Twice: the second pass sees what the first iteration leaves bound.
+                m1, _ = self._binding_analysis(stmt.body, maybe | targets, surely)
+                m2, _ = self._binding_analysis(stmt.body, maybe | m1 | targets, surely)
+                self.bound_before[id(stmt)] = (set(maybe), set(surely))
+                maybe = maybe | m2 | targets
+            else:
+                names = assigned_names(stmt)
+                maybe = maybe | names
+                surely = surely | names
+        return maybe, surely
+
+    # -- stack ------------------------------------------------------------------------
+
+    def push_pop(self, name: str, origin: Origin | None) -> tuple[gast.stmt, gast.stmt]:
+        """A push of ``name``'s value for the primal and the pop restoring it for the adjoint."""
+        self.uses_stack = True
+        self.next_id += 1
+        push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[load(name)], keywords=[]))
+        pop = assign(name, gast.Call(func=load(self.pop_name), args=[], keywords=[]))
+        for stmt, part in ((push, PRIMAL), (pop, ADJOINT)):
+            anno.set(stmt, anno.Key.STACK_ID, self.next_id)
+            anno.set(stmt, anno.Key.PART, part)
+            anno.set(stmt, anno.Key.ORIGIN, origin)
+        return push, pop
+
+    def save_before(self, stmt: gast.stmt, names: set[str]) -> tuple[list, list]:
+        """Pushes (primal) and pops (adjoint) for the names ``stmt`` overwrites."""
+        maybe, surely = self.bound_before.get(id(stmt), (set(), set()))
+        pushes, pops = [], []
+        for name in sorted(names & maybe):
+            if name not in surely:
+                self.maybe_unbound.add(name)
+            push, pop = self.push_pop(name, origin_of(stmt))
+            pushes.append(push)
+            pops.append(pop)
+        return pushes, pops
+
+    # -- blocks -----------------------------------------------------------------------
+
+    def block(self, stmts: list[gast.stmt]) -> tuple[list[gast.stmt], list[gast.stmt]]:
+        primal: list[gast.stmt] = []
+        adjoint: list[gast.stmt] = []
+        for stmt in stmts:
+            method = getattr(self, f"stmt_{type(stmt).__name__}", None)
+            if method is None:
+                raise TransformError(
+                    f"internal: the reverse pass got a {type(stmt).__name__} statement",
+                    origin_of(stmt),
+                )
+            p, a = method(stmt)
+            primal.extend(p)
+            adjoint[:0] = a
+        return primal, adjoint
+
+    def stmt_Assign(self, stmt: gast.Assign) -> tuple[list, list]:
+        target = stmt.targets[0]
+        if isinstance(target, gast.Subscript):
+            return self.assign_into(stmt)
+        names = assigned_names(stmt)
+        pushes, pops = self.save_before(stmt, names)
+        primal = [*pushes, _tag(stmt, PRIMAL)]
+        callee: Callee = anno.get(stmt, anno.Key.CALLEE)
+        active = anno.get(stmt, anno.Key.ACTIVE)
+        if callee is not None and callee.kind == "user":
+            return self.user_call(stmt, callee, pushes, pops, active)
+        if not active:
+            return primal, pops
+        if isinstance(target, gast.Tuple):
+            return primal, [*self.unpack_adjoint(stmt), *pops, *self.resets(names)]
+        return primal, self.value_adjoint(stmt, target.id, callee, pops)
+
+    def resets(self, names: set[str]) -> list[gast.stmt]:
+        return [self._zero(name) for name in sorted(names) if name in self.ctx.active]
+
+    def value_adjoint(self, stmt: gast.Assign, name: str, callee: Callee, pops: list) -> list[gast.stmt]:
+        origin = origin_of(stmt)
+        adjoint_name = self.namer.adjoint(name)
+        reads_itself = name in read_names(stmt.value)
+        out: list[gast.stmt] = []
+        g: gast.expr = load(adjoint_name)
+        ans: gast.expr = load(name)
+        if reads_itself:
+            # The statement reads the name it writes: take its gradient and value aside,
+            # restore the old value, then send the gradient to it.
+            g_name = self.namer.new(f"{adjoint_name}_out")
+            out.append(assign(g_name, load(adjoint_name)))
+            g = load(g_name)
+            ans_name = self.namer.new(f"{name}_out")
+            out.append(assign(ans_name, load(name)))
+            ans = load(ans_name)
+            out.extend(pops)
+            out.extend(self.resets({name}))
+            out.extend(self.contributions(stmt, callee, g, ans, origin))
+        else:
+            out.extend(self.contributions(stmt, callee, g, ans, origin))
+            out.extend(pops)
+            out.extend(self.resets({name}))
+        return [_tag(s, ADJOINT, origin) for s in out]
+
+    def contributions(
+        self, stmt: gast.Assign, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None
+    ) -> list[gast.stmt]:
+        value = stmt.value
+        if callee is COPY:
+            return self.accumulate(value.id, g, g)
+        if callee is SUBSCRIPT:
+            return self.subscript_adjoint(value, g, ans, origin)
+        if callee is CONTAINER:
+            return self.display_adjoint(value, g, origin)
+        if callee.kind == "rule":
+            return self.rule_adjoint(value, callee, g, ans, origin)
+        raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
+
+    def rule_adjoint(self, value: gast.expr, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+        operands = operand_atoms(value, callee)
+        keywords = value.keywords if isinstance(value, gast.Call) else []
+        wanted = [
+            i for i, atom in enumerate(operands)
+            if isinstance(atom, gast.Name) and atom.id in self.ctx.active
+        ]  # fmt: skip
+        inlined = inline(callee, operands, keywords, g, ans, wanted, self.ctx, origin)
+        out = list(inlined.prelude)
+        for position, expression in inlined.gradients.items():
+            out.extend(self.accumulate(operands[position].id, expression, g))
+        return out
+
+    def subscript_adjoint(self, value: gast.Subscript, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+        source = value.value
+        if not (isinstance(source, gast.Name) and source.id in self.ctx.active):
+            return []
+        index = index_expression(value.slice)
+        kind = self.ctx.kinds.get(source.id, ("value",))[0]
+        if kind in ("tuple", "list"):
+            helper = self.ctx.bind_free("add_at", _adjoints().add_at)
+            expression = gast.Call(
+                func=load(helper),
+                args=[load(self.namer.adjoint(source.id)), load(source.id), index, g],
+                keywords=[],
+            )
+            stmt = assign(self.namer.adjoint(source.id), expression)
+            anno.set(stmt, anno.Key.ACCUMULATE, True)
+            if isinstance(g, gast.Name):
+                anno.set(stmt, anno.Key.LINEAR_IN, g.id)
+            return [stmt]
+        import operator
+
+        from ..runtime.rules.registry import lookup
+
+        callee = Callee("rule", "[]", operator.getitem, lookup(operator.getitem))
+        operands = [source, index]
+        inlined = inline(callee, operands, [], g, ans, [0], self.ctx, origin)
+        out = list(inlined.prelude)
+        out.extend(self.accumulate(source.id, inlined.gradients[0], g))
+        return out
+
+    def display_adjoint(self, value: gast.expr, g: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+        out = []
+        item = self.ctx.bind_free("adjoint_item", _adjoints().adjoint_item)
+        for position, element in enumerate(value.elts):
+            if isinstance(element, gast.Starred):
+                raise TransformError("a starred element in a differentiated tuple or list is not supported", origin)
+            if isinstance(element, gast.Name) and element.id in self.ctx.active:
+                part = gast.Call(func=load(item), args=[copy.deepcopy(g), gast.Constant(position, None)], keywords=[])
+                out.extend(self.accumulate(element.id, part, g))
+        return out
+
+    def unpack_adjoint(self, stmt: gast.Assign) -> list[gast.stmt]:
+        source = stmt.value
+        if not (isinstance(source, gast.Name) and source.id in self.ctx.active):
+            return []
+        elements = []
+        for element in stmt.targets[0].elts:
+            if element.id in self.ctx.active:
+                elements.append(load(self.namer.adjoint(element.id)))
+            else:
+                elements.append(gast.Constant(ZERO, None))
+        kind = self.ctx.kinds.get(source.id, ("value",))[0]
+        parts = gast.List(elts=elements, ctx=gast.Load())
+        if kind == "value":
+            helper = self.ctx.bind_free("stack_adjoints", _adjoints().stack_adjoints)
+            parts = gast.Call(func=load(helper), args=[load(source.id), parts], keywords=[])
+        return [_tag(s, ADJOINT, origin_of(stmt)) for s in self.accumulate(source.id, parts, None)]
+
+    def accumulate(self, name: str, expression: gast.expr, linear_in: gast.expr | None) -> list[gast.stmt]:
+        """``d<name> = d<name> + expression``; ``linear_in`` is the gradient it scales."""
+        adjoint_name = self.namer.adjoint(name)
+        kind = self.ctx.kinds.get(name, ("value",))[0]
+        if kind == "value":
+            total = gast.BinOp(left=load(adjoint_name), op=gast.Add(), right=expression)
+        else:
+            helper = self.ctx.bind_free("add_adjoints", _adjoints().add_adjoints)
+            total = gast.Call(func=load(helper), args=[load(adjoint_name), expression], keywords=[])
+        stmt = assign(adjoint_name, total)
+        anno.set(stmt, anno.Key.PART, ADJOINT)
+        anno.set(stmt, anno.Key.ACCUMULATE, True)
+        if isinstance(linear_in, gast.Name):
+            anno.set(stmt, anno.Key.LINEAR_IN, linear_in.id)
+        return [stmt]
+
+    # -- calls of user functions ----------------------------------------------------------
+
+    def user_call(self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list, active: bool) -> tuple[list, list]:
+        origin = origin_of(stmt)
+        call = stmt.value
+        if not active:
+            return [*pushes, _tag(stmt, PRIMAL)], pops
+        try:
+            signature = inspect.signature(callee.value)
+            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg})
+        except TypeError as exc:
+            raise TransformError(f"cannot bind the arguments of {callee.name}: {exc}", origin) from None
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            raise TransformError(f"{callee.name}(*args, **kwargs) cannot be differentiated statically", origin)
+        active_params = [
+            param
+            for param, atom in bound.arguments.items()
+            if isinstance(atom, gast.Name) and atom.id in self.ctx.active
+        ]
+        derivative = self.ctx.derive_callee(callee.value, tuple(active_params), origin)
+        target = stmt.targets[0]
+        saved = self.namer.new(f"{derivative.function.__name__}_saved")
+        forward_name = self.ctx.bind_free(derivative.forward.__name__, derivative.forward)
+        backward_name = self.ctx.bind_free(derivative.backward.__name__, derivative.backward)
+        forward_call = gast.Call(func=load(forward_name), args=call.args, keywords=call.keywords)
+        primal_stmt = gast.Assign(
+            targets=[gast.Tuple(elts=[copy.deepcopy(target), store(saved)], ctx=gast.Store())],
+            value=forward_call,
+            type_comment=None,
+        )
+        anno.copy_from(primal_stmt, stmt)
+        saved_push, saved_pop = ([], [])
+        if self.loop_depth:
+            # Assigned again by every iteration: the backward pass needs each one's.
+            self.maybe_unbound.add(saved)
+            saved_push, saved_pop = self.push_pop(saved, origin)
+            saved_push, saved_pop = [saved_push], [saved_pop]
+        primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]
+        names = assigned_names(stmt)
+        if isinstance(target, gast.Tuple):
+            g = gast.List(
+                elts=[
+                    load(self.namer.adjoint(e.id)) if e.id in self.ctx.active else gast.Constant(ZERO, None)
+                    for e in target.elts
+                ],
+                ctx=gast.Load(),
+            )
+        else:
+            g = load(self.namer.adjoint(target.id))
+        parts = [self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params]
+        backward_call = gast.Call(func=load(backward_name), args=[load(saved), g], keywords=[])
+        if len(parts) == 1:
+            receive = store(parts[0])
+        else:
+            receive = gast.Tuple(elts=[store(p) for p in parts], ctx=gast.Store())
+        receiving = gast.Assign(targets=[receive], value=backward_call, type_comment=None)
+        if isinstance(g, gast.Name):
+            anno.set(receiving, anno.Key.LINEAR_IN, g.id)
+        adjoint = [receiving]
+        for param, part in zip(active_params, parts):
+            adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
+        adjoint.extend(saved_pop)
+        adjoint.extend(pops)
+        adjoint.extend(self.resets(names))
+        return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    # -- assignment into arrays -----------------------------------------------------------
+
+    def assign_into(self, stmt: gast.Assign) -> tuple[list, list]:
+        raise TransformError(
+            "assignment into an array (y[i] = ...) is not supported yet by the source transformation",
+            origin_of(stmt),
+        )
+
+    # -- other statements -----------------------------------------------------------------
+
+    def stmt_Expr(self, stmt: gast.Expr) -> tuple[list, list]:
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        if callee is not None and callee.kind == "user" and read_names(stmt.value) & self.ctx.active:
+            pass  # a call for its side effects: its result is dropped, so is its gradient
+        return [_tag(stmt, PRIMAL)], []
+
+    def stmt_Assert(self, stmt: gast.Assert) -> tuple[list, list]:
+        return [_tag(stmt, PRIMAL)], []
+
+    stmt_Raise = stmt_Assert
+
+    def stmt_If(self, stmt: gast.If) -> tuple[list, list]:
+        body_p, body_a = self.block(stmt.body)
+        orelse_p, orelse_a = self.block(stmt.orelse)
+        primal = gast.If(test=stmt.test, body=body_p or [gast.Pass()], orelse=orelse_p)
+        anno.copy_from(primal, stmt, anno.Key.ORIGIN)
+        _tag(primal, PRIMAL)
+        if not body_a and not orelse_a:
+            return [primal], []
+        adjoint = gast.If(test=copy.deepcopy(stmt.test), body=body_a or [gast.Pass()], orelse=orelse_a)
+        anno.copy_from(adjoint, stmt, anno.Key.ORIGIN)
+        _tag(adjoint, ADJOINT)
+        return [primal], [adjoint]
+
+    def stmt_Break(self, stmt: gast.Break) -> tuple[list, list]:
+        epilogue = self.loop_epilogues[-1] if self.loop_epilogues else []
+        return [*copy.deepcopy(epilogue), _tag(stmt, PRIMAL)], []
+
+    def stmt_For(self, stmt: gast.For) -> tuple[list, list]:
+        origin = origin_of(stmt)
+        target = stmt.target.id
+        count = self.namer.new("iterations")
+        before_push, before_pop = self.push_pop(target, origin)
+        maybe, surely = self.bound_before.get(id(stmt), (set(), set()))
+        if target not in surely:
+            self.maybe_unbound.add(target)
+        end_push, end_pop = self.push_pop(target, origin)
+        self.loop_epilogues.append([end_push])
+        self.loop_depth += 1
+        body_p, body_a = self.block(stmt.body)
+        self.loop_depth -= 1
+        self.loop_epilogues.pop()
+        counter = None  # set below, once the count has its stack id
+        loop = gast.For(
+            target=stmt.target,
+            iter=stmt.iter,
+            body=[counter, *body_p, end_push],
+            orelse=[],
+            type_comment=None,
+        )
+        count_id = self._new_id()
+        primal = [before_push, *self._counting(count, count_id, loop, origin)]
+        backward = self._replay_loop([end_pop, *body_a], count_id, origin)
+        adjoint = [backward, before_pop]
+        return [_tag(s, PRIMAL, origin) for s in primal], [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def stmt_While(self, stmt: gast.While) -> tuple[list, list]:
+        origin = origin_of(stmt)
+        count = self.namer.new("iterations")
+        self.loop_epilogues.append([])
+        self.loop_depth += 1
+        body_p, body_a = self.block(stmt.body)
+        self.loop_depth -= 1
+        self.loop_epilogues.pop()
+        count_id = self._new_id()
+        loop = gast.While(test=stmt.test, body=[_increment(count, count_id), *body_p], orelse=[])
+        primal = self._counting(count, count_id, loop, origin)
+        adjoint = [self._replay_loop(body_a, count_id, origin)]
+        return [_tag(s, PRIMAL, origin) for s in primal], [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def _counting(self, count: str, count_id: int, loop: gast.stmt, origin: Origin | None) -> list[gast.stmt]:
+        """``count = 0``, the loop (counting its iterations), ``push(count)``: all dropped
+        together with the replayed loop when the backward pass has nothing to replay."""
+        self.uses_stack = True
+        if isinstance(loop, gast.For):
+            loop.body[0] = _increment(count, count_id)
+        start = assign(count, gast.Constant(0, None))
+        push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[load(count)], keywords=[]))
+        for stmt in (start, push):
+            anno.set(stmt, anno.Key.STACK_ID, count_id)
+            anno.set(stmt, anno.Key.ORIGIN, origin)
+        return [start, loop, push]
+
+    def _replay_loop(self, body: list[gast.stmt], count_id: int, origin: Origin | None) -> gast.For:
+        pop = gast.Call(func=load(self.pop_name), args=[], keywords=[])
+        anno.set(pop, anno.Key.PART, "pop")
+        trips = gast.Call(func=load("range"), args=[pop], keywords=[])
+        loop = gast.For(target=store("_"), iter=trips, body=body or [gast.Pass()], orelse=[], type_comment=None)
+        anno.set(loop, anno.Key.ORIGIN, origin)
+        anno.set(loop, anno.Key.STACK_ID, count_id)
+        return loop
+
+
+def _increment(name: str, stack_id: int) -> gast.stmt:
+    stmt = gast.AugAssign(target=store(name), op=gast.Add(), value=gast.Constant(1, None))
+    anno.set(stmt, anno.Key.STACK_ID, stack_id)
+    return stmt
+
+
+def _tag(stmt: gast.stmt, part: str, origin: Origin | None = None) -> gast.stmt:
+    anno.set(stmt, anno.Key.PART, part)
+    if origin is not None and not anno.has(stmt, anno.Key.ORIGIN):
+        anno.set(stmt, anno.Key.ORIGIN, origin)
+    return stmt
+
+
+def index_expression(index: gast.expr) -> gast.expr:
+    """A subscript's index as an expression that can be passed around: ``1:3, 2`` becomes
+    ``(slice(1, 3, None), 2)``."""
+    if isinstance(index, gast.Slice):
+        parts = [index.lower, index.upper, index.step]
+        return gast.Call(
+            func=load("slice"),
+            args=[copy.deepcopy(p) if p is not None else gast.Constant(None, None) for p in parts],
+            keywords=[],
+        )
+    if isinstance(index, gast.Tuple):
+        return gast.Tuple(elts=[index_expression(e) for e in index.elts], ctx=gast.Load())
+    return copy.deepcopy(index)
+
+
+def _adjoints():
+    from ..runtime import adjoints
+
+    return adjoints
