@@ -90,7 +90,7 @@ def scalar_seed(value: Any) -> Any:
         if isinstance(value, (float, int)) and not isinstance(value, bool):
             return 1.0
         if isinstance(value, (tuple, list, dict)):
-            raise TypeError(
+            raise ValueError(
                 f"grad can be implicitly created only for scalar outputs, and the function "
                 f"returned a {type(value).__name__}. Return one number, or use "
                 f"ag.vjp(f, *args) with a cotangent for each output."

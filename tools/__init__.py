@@ -1,0 +1,1 @@
+"""Command-line tools: ``astgrad show FILE.py:FUNC`` prints a function's generated gradient."""

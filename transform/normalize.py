@@ -293,6 +293,8 @@ class _Normalizer:
     def is_atom(self, node: gast.expr) -> bool:
         if isinstance(node, gast.Constant):
             return True
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant):
+            return isinstance(node.operand.value, (int, float, complex)) and not isinstance(node.operand.value, bool)
         if isinstance(node, gast.Name):
             return True
         if isinstance(node, gast.Attribute):

@@ -305,6 +305,54 @@ def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.s
     return out
 
 
+def coalesce_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
+    """``b = f(...)`` ... ``a = b`` with ``b`` read nowhere else: define ``a`` directly."""
+    liveness = _Liveness()
+    liveness.block(stmts, set(live_out))
+    return _coalesce_block(stmts, liveness)
+
+
+def _coalesce_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.stmt]:
+    for stmt in stmts:
+        for block in _children(stmt):
+            block[:] = _coalesce_block(block, liveness) or [gast.Pass()]
+    out = list(stmts)
+    i = 0
+    while i < len(out):
+        copy_stmt = out[i]
+        if (
+            isinstance(copy_stmt, gast.Assign)
+            and isinstance(copy_stmt.targets[0], gast.Name)
+            and isinstance(copy_stmt.value, gast.Name)
+            and not _is_pop(copy_stmt)
+        ):
+            a, b = copy_stmt.targets[0].id, copy_stmt.value.id
+            if b not in liveness.live_after.get(id(copy_stmt), set()) and _rename_definition(out, i, a, b):
+                del out[i]
+                continue
+        i += 1
+    return out
+
+
+def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) -> bool:
+    """Find ``b``'s definition before ``stmts[copy_index]`` in the same block and make it
+    define ``a``, if nothing in between touches ``a`` or reads ``b``."""
+    for j in range(copy_index - 1, -1, -1):
+        stmt = stmts[j]
+        if _children(stmt):
+            return False
+        if b in writes(stmt):
+            if a in reads(stmt) or _is_pop(stmt) or not isinstance(stmt, gast.Assign):
+                return False
+            for target in gast.walk(stmt.targets[0]):
+                if isinstance(target, gast.Name) and target.id == b:
+                    target.id = a
+            return True
+        if b in reads(stmt) or a in reads(stmt) or a in writes(stmt):
+            return False
+    return False
+
+
 def _replace_forward(stmts: list[gast.stmt], start: int, a: str, b: str, liveness: _Liveness) -> bool:
     """Replace reads of ``a`` by ``b`` after ``stmts[start]`` while both hold; True when
     ``a`` is no longer needed afterwards."""
@@ -489,6 +537,7 @@ def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str]) 
     dead_ids: set[int] = set()
     backward = eliminate_dead(backward, live_out, dead_ids)
     backward = propagate_copies(backward, live_out)
+    backward = coalesce_copies(backward, live_out)
     backward = eliminate_dead(backward, live_out, dead_ids)
     primal = drop_pushes(program.primal, dead_ids)
     backward_reads = _Liveness().block(backward, set(live_out))

@@ -220,20 +220,19 @@ def _inits(names: set[str]) -> list[gast.stmt]:
     return [reverse.assign(name, gast.Constant(None, None)) for name in sorted(names)]
 
 
-def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> str:
-    """``helper`` when differentiating with respect to all parameters without defaults,
-    ``helper_wrt_a`` otherwise, so derivatives for different ``wrt`` never share a name."""
-    import inspect
+_split_names: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
 
+
+def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> str:
+    """``helper`` for the first split derivative of a function; ``helper_wrt_a`` for
+    derivatives with respect to other parameters, so two never share a name."""
     name = function.__name__ if function.__name__ != "<lambda>" else "lambda_"
     if not split:
         return name
-    params = [
-        p.name
-        for p in inspect.signature(function).parameters.values()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return name if list(wrt) == params else f"{name}_wrt_{'_'.join(wrt)}"
+    names = _split_names.setdefault(function, {})
+    if wrt not in names:
+        names[wrt] = name if not names else f"{name}_wrt_{'_'.join(wrt)}"
+    return names[wrt]
 
 
 def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext, split: bool, name: str) -> Derivative:
@@ -249,6 +248,7 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
         backward = [seed, *program.zero_init, *program.adjoint]
     optimized = optimize.transform(program, backward, live_out)
+    _prefer_underscore(optimized.adjoint, program)
     primal = optimized.primal
     backward = emit.add_grad_comments(optimized.adjoint)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
@@ -260,7 +260,7 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         keep_value = []
         if isinstance(result, gast.Name) and any(result.id in optimize.writes(s) for s in optimize._walk(backward)):
             # The backward pass restores this name to earlier values: keep the result apart.
-            kept = ctx.namer.new(f"{result.id}_value")
+            kept = ctx.namer.new("result")
             keep_value = [reverse.assign(kept, copy.deepcopy(result))]
             value = reverse.load(kept)
         body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
@@ -309,6 +309,16 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
         resolved=_callee_globals(ctx),
     )  # fmt: skip
+
+
+def _prefer_underscore(backward: list[gast.stmt], program: reverse.Reversed) -> None:
+    """Replayed loops count with ``_`` unless the backward pass reads a ``_`` of the user's."""
+    replay = program.replay_variable
+    if replay == "_" or any("_" in optimize.reads(s) for s in backward):
+        return
+    for stmt in optimize._walk(backward):
+        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name) and stmt.target.id == replay:
+            stmt.target.id = "_"
 
 
 def _callee_globals(ctx: TransformContext) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class Reversed:
     stack: str
     push: str
     pop: str
+    #: the variable of the loops that replay iterations backwards
+    replay_variable: str = "_"
     uses_stack: bool = False
     free_values: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +97,7 @@ class _Reverser:
         self.stack = self.namer.new("stack")
         self.push_name = self.namer.new("push")
         self.pop_name = self.namer.new("pop")
+        self.replay_variable = self.namer.new("_")
         self.next_id = 0
         self.maybe_unbound: set[str] = set()
         self.bound_before: dict[int, tuple[set[str], set[str]]] = {}
@@ -130,6 +133,7 @@ class _Reverser:
             stack=self.stack,
             push=self.push_name,
             pop=self.pop_name,
+            replay_variable=self.replay_variable,
             uses_stack=self.uses_stack,
         )
 
@@ -516,7 +520,7 @@ class _Reverser:
         pop = gast.Call(func=load(self.pop_name), args=[], keywords=[])
         anno.set(pop, anno.Key.PART, "pop")
         trips = gast.Call(func=load("range"), args=[pop], keywords=[])
-        loop = gast.For(target=store("_"), iter=trips, body=body or [gast.Pass()], orelse=[], type_comment=None)
+        loop = gast.For(target=store(self.replay_variable), iter=trips, body=body or [gast.Pass()], orelse=[], type_comment=None)
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop

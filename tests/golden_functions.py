@@ -1,0 +1,42 @@
+"""Functions whose generated gradients are kept as golden files in tests/golden/."""
+
+import math
+
+import numpy as np
+
+
+def logistic_loss(W, b, x, y):
+    p = 1 / (1 + np.exp(-(x @ W + b)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def dense(x, W, b):
+    return np.tanh(x @ W + b)
+
+
+def mlp_loss(W1, b1, W2, b2, x, y):
+    h = dense(x, W1, b1)
+    out = h @ W2 + b2
+    return np.mean((out - y) ** 2)
+
+
+def scalar_recurrence(a):
+    for _ in range(100):
+        a = a * 0.99 + 0.01 * a * a
+    return a
+
+
+def piecewise(x, t):
+    if x > t:
+        y = math.exp(x - t)
+    else:
+        y = 1.0 + (x - t)
+    return y * x
+
+
+GOLDEN = {
+    "logistic_loss": (logistic_loss, ("W", "b")),
+    "mlp_loss": (mlp_loss, ("W1", "b1", "W2", "b2")),
+    "scalar_recurrence": (scalar_recurrence, 0),
+    "piecewise": (piecewise, 0),
+}

@@ -1,0 +1,89 @@
+"""The ``astgrad`` command.
+
+    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE]
+
+prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
+the output is a terminal and pygments is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import astgrad
+from astgrad.transform.pipeline import STAGES
+
+
+def load_function(spec: str) -> Any:
+    """``path/to/file.py:name`` (or ``file.py:Class.method``) → the function object."""
+    path_text, sep, qualified = spec.rpartition(":")
+    if not sep or not path_text or not qualified:
+        raise SystemExit(f"astgrad: expected FILE.py:FUNC, got {spec!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise SystemExit(f"astgrad: no such file: {path}")
+    module_name = f"_astgrad_show_{path.stem}"
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    target: Any = module
+    for part in qualified.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise SystemExit(f"astgrad: {path} has no {qualified!r}") from None
+    return getattr(target, "function", target)  # a @grad-decorated function: its original
+
+
+def _parse_wrt(text: str | None) -> Any:
+    if text is None:
+        return 0
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    values = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def highlight(source: str, stream: Any) -> str:
+    if not getattr(stream, "isatty", lambda: False)():
+        return source
+    try:
+        from pygments import highlight as render
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        return source
+    return render(source, PythonLexer(), TerminalFormatter())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="astgrad", description="Inspect the gradients astgrad generates.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("show", help="print the generated gradient source of a function")
+    show.add_argument("target", metavar="FILE.py:FUNC")
+    show.add_argument("--wrt", help="parameters to differentiate: names or positions, comma-separated (default: the first)")
+    show.add_argument("--stage", choices=STAGES[:-1], help="stop after this pipeline stage")
+    args = parser.parse_args(argv)
+    function = load_function(args.target)
+    try:
+        source = astgrad.source(function, wrt=_parse_wrt(args.wrt), stage=args.stage)
+    except astgrad.TransformError as exc:
+        print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)
+        return 1
+    except (TypeError, ValueError) as exc:
+        print(f"astgrad: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(highlight(source, sys.stdout))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
