@@ -22,7 +22,10 @@ def link_checkout_subpackages(package: str, package_dir: Path) -> None:
     for name in SUBPACKAGES:
         qualified = f"{package}.{name}"
         init = root / name / "__init__.py"
-        if qualified in sys.modules or not init.is_file():
+        if not init.is_file():
+            continue
+        if qualified in sys.modules:
+            setattr(sys.modules[package], name, sys.modules[qualified])
             continue
         spec = importlib.util.spec_from_file_location(
             qualified, init, submodule_search_locations=[str(root / name)]
@@ -30,3 +33,5 @@ def link_checkout_subpackages(package: str, package_dir: Path) -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[qualified] = module
         spec.loader.exec_module(module)
+        # `import astgrad.runtime as r` reads the attribute, not sys.modules.
+        setattr(sys.modules[package], name, module)

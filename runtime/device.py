@@ -311,24 +311,48 @@ def mixed_device_error(first: Device, second: Device) -> RuntimeError:
     )
 
 
-def check_same_device(arrays: Any) -> Device:
-    """The common device of ``arrays``; RuntimeError naming both devices when they differ."""
+# Arguments that are never arrays: numbers (every array module accepts them next to its
+# arrays), None, and the pieces of indices, shapes and device specs.
+_NOT_ARRAYS = (float, int, bool, complex, str, slice, type(None), type(Ellipsis), Device)
+
+
+def _array_device(value: Any) -> Device | None:
+    """The device of ``value`` if it is an array; None for anything else."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return CPU
+    if kind in _NOT_ARRAYS or isinstance(value, (np.generic, *_NOT_ARRAYS)):
+        return None
+    if isinstance(value, (list, tuple)):
+        return _common_device(value)
+    backend = _owner(value)
+    if backend is not None:
+        return backend.device_of(value)
+    if isinstance(value, np.ndarray):
+        return CPU
+    if (kind.__module__ or "").startswith("cupy"):
+        return _probe_cuda().device_of(value)
+    return None
+
+
+def _common_device(values: Any) -> Device | None:
     found: Device | None = None
-    for array in arrays:
-        kind = type(array)
-        if kind is np.ndarray or kind is float or kind is int or kind is bool:
-            here = CPU
-        elif isinstance(array, (list, tuple)):
-            if not array:
-                continue
-            here = check_same_device(array)
-        else:
-            here = device_of(array)
+    for value in values:
+        here = _array_device(value)
+        if here is None:
+            continue
         if found is None:
             found = here
         elif here != found:
             raise mixed_device_error(found, here)
-    return found or CPU
+    return found
+
+
+def check_same_device(arrays: Any) -> Device:
+    """The common device of the arrays among ``arrays`` (CPU when there are none); a
+    RuntimeError naming both devices when they differ. Numbers, None, shapes, indices and
+    device specs are not arrays and have no device."""
+    return _common_device(arrays) or CPU
 
 
 def device_from_spec(spec: str | Device | None) -> Device:

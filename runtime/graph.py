@@ -20,7 +20,14 @@ import numpy as np
 
 from .rules.registry import Rule
 
-__all__ = ["Node", "AccumulateGrad", "VersionCounter", "run_backward", "node_class_for"]
+__all__ = [
+    "Node",
+    "AccumulateGrad",
+    "VersionCounter",
+    "run_backward",
+    "node_class_for",
+    "tape_info",
+]
 
 SECOND_BACKWARD = (
     "Trying to backward through the graph a second time: its saved values were freed by "
@@ -54,6 +61,7 @@ class Node:
         "_ans",
         "_slots",
         "_shapes",
+        "_single",
         "_checks",
         "_released",
         "_retained",
@@ -72,6 +80,7 @@ class Node:
         ans: Any,
         checks: tuple,
         n_outputs: int,
+        single: int,
     ) -> None:
         self.next_functions = next_functions
         self._rule = rule
@@ -80,6 +89,8 @@ class Node:
         self._ans = ans
         self._slots = slots
         self._shapes = shapes
+        #: the parameter that every edge belongs to, or -1 when they belong to several
+        self._single = single
         self._checks = checks
         self._released = False
         self._retained = None
@@ -112,18 +123,26 @@ class Node:
                 for grad, out in zip(grads, self._ans)
             )
         slots = self._slots
-        first = slots[0][0]
-        if (rule.n_grads or 0) > 1 and all(slot[0] == first for slot in slots):
-            grad = rule.specialised(first)(g, self._ans, *self._args, **self._kwargs)
-            per_param = {first: grad}
+        info = tape_info(rule)
+        first = self._single
+        if first >= 0 and info.n_grads > 1:
+            # Only one parameter needs a gradient: skip the others' expressions.
+            vjp = info.specialised.get(first)
+            if vjp is None:
+                vjp = info.specialised[first] = rule.specialised(first)
+            only = vjp(g, self._ans, *self._args, **self._kwargs)
+            per_param = None
         else:
-            result = rule.vjp(g, self._ans, *self._args, **self._kwargs)
-            if not isinstance(result, tuple):
-                result = (result,)
-            per_param = dict(enumerate(result))
+            per_param = rule.vjp(g, self._ans, *self._args, **self._kwargs)
+            if not isinstance(per_param, tuple):
+                per_param = (per_param,)
+            n_results = len(per_param)
         out = []
         for (param, element), shape in zip(slots, self._shapes):
-            grad = per_param.get(param)
+            if per_param is None:
+                grad = only  # every slot is of parameter ``first``
+            else:
+                grad = per_param[param] if param < n_results else None
             if grad is not None and element >= 0:
                 grad = grad[element]
             if grad is not None and getattr(grad, "shape", ()) != shape:
@@ -157,6 +176,45 @@ class AccumulateGrad(Node):
 
     def release(self) -> None:
         pass
+
+
+class TapeInfo:
+    """What the tape needs to know about a rule, worked out once from its template."""
+
+    __slots__ = (
+        "value_positions",
+        "saves_ans",
+        "uses_ans",
+        "n_grads",
+        "what",
+        "node_class",
+        "specialised",
+    )
+
+    def __init__(self, rule: Rule) -> None:
+        reads = rule.value_params
+        #: positions of the parameters whose values (not just shapes) the rule reads
+        self.value_positions = frozenset(
+            i for i, name in enumerate(rule.param_names) if name in reads
+        )
+        #: whether the rule reads the result's values, so an in-place change must be caught
+        self.saves_ans = "ans" in reads
+        #: whether the node must keep the result at all
+        self.uses_ans = rule.uses_ans
+        self.n_grads = rule.n_grads or 0
+        self.what = tuple(f"argument {name!r}" for name in rule.param_names)
+        self.node_class = node_class_for(rule)
+        #: parameter index -> the rule compiled to return only that gradient
+        self.specialised: dict[int, Any] = {}
+
+
+def tape_info(rule: Rule) -> TapeInfo:
+    # Cached on the rule: re-registering a primitive makes a new Rule, and so new info.
+    try:
+        return rule._tape_info
+    except AttributeError:
+        info = rule._tape_info = TapeInfo(rule)
+        return info
 
 
 _node_classes: dict[str, type] = {}
@@ -207,7 +265,7 @@ def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
         node = ready.pop()
         grads = buffers.pop(node, None)
         edges = node.next_functions
-        if grads is None or all(g is None for g in grads):
+        if grads is None or (grads[0] is None and all(g is None for g in grads)):
             # Nothing reached this node (a path through non-differentiable outputs).
             input_grads = [None] * len(edges)
             if not retain_graph:

@@ -18,7 +18,7 @@ import numpy as np
 from . import primitives
 from .device import check_same_device
 from .grad_mode import is_grad_enabled
-from .graph import node_class_for
+from .graph import tape_info
 from .rules import lookup
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor
@@ -26,6 +26,7 @@ from .tensor import Tensor
 __all__ = ["apply", "binary", "inplace", "setitem", "primitive", "NoRuleError"]
 
 _ndarray = np.ndarray
+_generic = np.generic
 _new_tensor = object.__new__
 _PLAIN = (_ndarray, float, int, bool)
 
@@ -76,9 +77,13 @@ def _wrap(data: Any, node: Any = None, output_nr: int = 0) -> Tensor:
 
 def _as_array(value: Any) -> Any:
     """Results stay arrays: NumPy turns 0-d results into scalars, which we undo."""
-    if type(value) is _ndarray or hasattr(value, "__array_priority__"):
+    if type(value) is _ndarray:
         return value
-    return np.asarray(value)
+    # NumPy scalars carry __array_priority__ too, so they must be caught before the test
+    # that lets other array types (CuPy) through.
+    if isinstance(value, _generic) or not hasattr(value, "__array_priority__"):
+        return np.asarray(value)
+    return value
 
 
 def wrap_plain(value: Any) -> Any:
@@ -113,12 +118,8 @@ def _check_fresh_view(tensor: Tensor) -> None:
 
 
 def _value_positions(rule: Rule) -> tuple[frozenset, bool]:
-    cached = getattr(rule, "_value_positions", None)
-    if cached is None:
-        reads = rule.value_params
-        positions = frozenset(i for i, name in enumerate(rule.param_names) if name in reads)
-        cached = rule._value_positions = (positions, "ans" in reads)
-    return cached
+    info = tape_info(rule)
+    return info.value_positions, info.saves_ans
 
 
 def _record(
@@ -130,7 +131,8 @@ def _record(
     primitive_fn: Any,
 ) -> Any:
     """Make the node for ``out = primitive(*raw_args, **raw_kwargs)`` and wrap ``out``."""
-    value_positions, saves_ans = _value_positions(rule)
+    info = tape_info(rule)
+    value_positions, saves_ans = info.value_positions, info.saves_ans
     edges = []
     slots = []
     shapes = []
@@ -148,25 +150,25 @@ def _record(
             shapes.append(tensor.data.shape)
         if param in value_positions:
             counter = tensor._version_counter()
-            checks.append((counter, counter.data, f"argument {rule.param_names[param]!r}"))
+            checks.append((counter, counter.data, info.what[param]))
     # Raw arrays the rule reads by value are copied: the user may change them before backward.
     for position in value_positions:
         if position < len(raw_args) and position not in from_tensors:
             value = raw_args[position]
-            if isinstance(value, _ndarray) or hasattr(value, "__cuda_array_interface__"):
+            if _is_buffer(value):
                 raw_args[position] = value.copy()
-    cls = rule.node_class or node_class_for(rule)
     n_outputs = len(out) if rule.multi_output else 1
-    node = cls(
+    node = info.node_class(
         rule,
         tuple(edges),
         tuple(slots),
         tuple(shapes),
         tuple(raw_args),
         raw_kwargs,
-        out if rule.uses_ans else None,
+        out if info.uses_ans else None,
         tuple(checks),
         n_outputs,
+        slots[0][0] if len({slot[0] for slot in slots}) == 1 else -1,
     )
     if rule.multi_output:
         result = tuple(_wrap(_as_array(o), node, i) for i, o in enumerate(out))
@@ -267,16 +269,91 @@ def binary(rule: Rule, x: Any, y: Any) -> Any:
     if not ((tx is _ndarray or tx is float or tx is int) and (ty is _ndarray or ty is float or ty is int)):
         check_same_device((xd, yd))
     out = rule.primitive(xd, yd)
+    if type(out) is not _ndarray:
+        out = _as_array(out)
     if (x_grad or y_grad) and is_grad_enabled():
-        if type(out) is not _ndarray:
-            out = _as_array(out)
-        inputs = []
-        if type(x) is Tensor:
-            inputs.append(((0, -1), x))
-        if type(y) is Tensor:
-            inputs.append(((1, -1), y))
-        return _record(rule, [xd, yd], {}, out, inputs, None)
-    return _wrap(out if type(out) is _ndarray else _as_array(out))
+        return _record_pair(rule, x, y, xd, yd, out)
+    return _wrap(out)
+
+
+def _saved(value: Any) -> Any:
+    """What a node keeps of ``value``: 0-d NumPy arrays become NumPy scalars, the same
+    values, on which the rule's arithmetic takes NumPy's scalar fast path (about ten times
+    cheaper than a ufunc call). In-place changes are still caught by the version check."""
+    if type(value) is _ndarray and not value.ndim:
+        return value[()]
+    return value
+
+
+_X_SLOT = (0, -1)
+_Y_SLOT = (1, -1)
+_BOTH_SLOTS = (_X_SLOT, _Y_SLOT)
+
+
+def _record_pair(rule: Rule, x: Any, y: Any, xd: Any, yd: Any, out: Any) -> Tensor:
+    """:func:`_record` unrolled for the two operands of an operator (the hot path); it must
+    make the same node that ``_record`` makes for ``rule.primitive(x, y)``."""
+    info = tape_info(rule)
+    reads = info.value_positions
+    x_edge = y_edge = None
+    checks = ()
+    if type(x) is Tensor:
+        if x._requires_grad:
+            if x._base is not None:
+                _check_fresh_view(x)
+            node = x.grad_fn
+            x_edge = (x._grad_accumulator(), 0) if node is None else (node, x._output_nr)
+        if 0 in reads:
+            counter = x._version_counter()
+            checks = ((counter, counter.data, info.what[0]),)
+    elif 0 in reads and _is_buffer(xd):
+        xd = xd.copy()  # the user may change this array before backward
+    if type(y) is Tensor:
+        if y._requires_grad:
+            if y._base is not None:
+                _check_fresh_view(y)
+            node = y.grad_fn
+            y_edge = (y._grad_accumulator(), 0) if node is None else (node, y._output_nr)
+        if 1 in reads:
+            counter = y._version_counter()
+            checks += ((counter, counter.data, info.what[1]),)
+    elif 1 in reads and _is_buffer(yd):
+        yd = yd.copy()
+    if y_edge is None:
+        edges, slots, shapes, single = (x_edge,), (_X_SLOT,), (xd.shape,), 0
+    elif x_edge is None:
+        edges, slots, shapes, single = (y_edge,), (_Y_SLOT,), (yd.shape,), 1
+    else:
+        edges, slots, shapes, single = (x_edge, y_edge), _BOTH_SLOTS, (xd.shape, yd.shape), -1
+    node = info.node_class(
+        rule,
+        edges,
+        slots,
+        shapes,
+        (_saved(xd), _saved(yd)),
+        {},
+        _saved(out) if info.uses_ans else None,
+        checks,
+        1,
+        single,
+    )
+    result = _wrap(out, node)
+    if info.saves_ans:
+        node._checks += ((result._version_counter(), 0, "its result"),)
+    return result
+
+
+_PYTHON_NUMBERS = (float, int, bool, complex)
+
+
+def _is_buffer(value: Any) -> bool:
+    """Whether ``value`` is a mutable array (NumPy or CuPy) rather than a number."""
+    kind = type(value)
+    if kind is _ndarray:
+        return True
+    if kind in _PYTHON_NUMBERS:
+        return False  # and skip the failing hasattr below, which is slow
+    return isinstance(value, _ndarray) or hasattr(value, "__cuda_array_interface__")
 
 
 def _operand(value: Any) -> Any:
@@ -314,11 +391,11 @@ def _write_back(target: Tensor, result: Any, what: str) -> None:
 
 
 def _bump(target: Tensor, recorded: bool) -> None:
-    counter = target._counter
-    if counter is not None:
-        counter.data += 1
-        if recorded:
-            counter.history += 1
+    # Made on demand so that ``_version`` counts every write, not only those after a save.
+    counter = target._version_counter()
+    counter.data += 1
+    if recorded:
+        counter.history += 1
 
 
 def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
@@ -363,8 +440,7 @@ def _adopt_history(target: Tensor, result: Tensor) -> None:
     target.grad_fn = result.grad_fn
     target._output_nr = result._output_nr
     target._requires_grad = True
-    if target._counter is not None:
-        _bump(target, True)
+    _bump(target, True)
 
 
 def _unwrap_index(index: Any) -> Any:

@@ -1,0 +1,83 @@
+"""The example scripts run as a user runs them (``python examples/NAME.py``) and say what
+they should."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def walkthrough() -> str:
+    return _run("seed_walkthrough.py")
+
+
+@pytest.fixture(scope="module")
+def training() -> str:
+    return _run("train_linear.py")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a.grad_fn (a leaf made by the user): None",
+        "d.grad_fn: <AddBackward object at",
+        "L.grad_fn: <SubBackward object at",
+        "a.is_leaf = True, a.requires_grad = True",
+        "d.is_leaf = False, d.requires_grad = True",
+        "L.backward() raises RuntimeError:",
+        "grad can be implicitly created only for scalar outputs",
+        "both fixes give the same gradients: True",
+        "dL/da = -(w3*w1 + w4*w2): ok",
+        "dL/dw1 = -w3*a: ok",
+        "dL/dw4 = -w2*a: ok",
+        "but the new w1 is computed, not a leaf: w1.is_leaf: False",
+        "with ag.no_grad(): w2 -= lr * w2.grad; w2.is_leaf: True",
+        "loss.backward() a second time raises RuntimeError:",
+        "retain_graph=True",
+        "after the second backward (gradients add up): tensor([ 4.,  8., 12.])",
+        "a.grad == 9 a^2: True",
+        "b.grad == -2 b: True",
+        "inside no_grad, (a * 2).requires_grad: False",
+        "ag.tensor([1, 2], requires_grad=True) raises RuntimeError:",
+        "walkthrough finished",
+    ],
+)
+def test_walkthrough_prints(walkthrough, line):
+    assert line in walkthrough
+
+
+def test_walkthrough_reports_no_mismatch(walkthrough):
+    assert "MISMATCH" not in walkthrough
+    assert walkthrough.count(" ok\n") == 5
+
+
+def test_training_loss_falls_and_model_fits(training):
+    assert "tape gradient matches the closed form X^T (p - y) / n: True" in training
+    losses = [float(v) for v in re.findall(r"^step\s+\d+\s+loss ([0-9.]+)", training, re.M)]
+    assert len(losses) >= 5
+    assert losses[0] == pytest.approx(np.log(2.0), abs=1e-6), "zero weights start at log 2"
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < 0.5 * losses[0]
+    assert "every step lower: True" in training
+    accuracy = float(re.search(r"final accuracy: ([0-9.]+)", training).group(1))
+    assert accuracy >= 0.85
