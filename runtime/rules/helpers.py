@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adjoints import Parts
 from ..device import array_module
 from .registry import shape_only
 
@@ -119,15 +120,34 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     >>> scatter_grad(np.ones(2), np.zeros(3), np.array([0, 0]))
     array([2., 0., 0.])
     """
+    if isinstance(x, (list, tuple)):
+        # One of the arrays a primitive returned together (np.split, np.linalg.qr).
+        return _part_grad(g, x, index)
     xp = array_module(g, x)
     out = xp.zeros(_shape(x), dtype=getattr(g, "dtype", None) or np.result_type(g))
+    _put(xp, out, index, g)
+    return out
+
+
+def _put(xp: Any, out: Any, index: Any, g: Any) -> None:
+    """``out[index] += g`` for ``out`` of zeros, accumulating where an integer index repeats
+    a position."""
     if _is_basic_index(index) or _is_mask(index):
         out[index] = g
     elif xp is np:
         np.add.at(out, index, g)
     else:
         _scatter_add_device(xp, out, index, g)
-    return out
+
+
+def _part_grad(g: Any, parts: Any, index: Any) -> Parts:
+    grads = [array_module(p).zeros_like(p) for p in parts]
+    if isinstance(index, slice):
+        for position, part in zip(range(len(parts))[index], g):
+            grads[position] = part
+    else:
+        grads[operator.index(index)] = g
+    return Parts(grads)
 
 
 def _is_mask(index: Any) -> bool:
@@ -298,4 +318,468 @@ def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = F
     """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
     hits = x == expand_reduced(ans, x, axis, keepdims)
     count = hits.sum(axis=axis, keepdims=True)
-    return expand_reduced(g, x, axis, keepdims) * hits / count
+    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(x.dtype)
+
+
+# -- reductions and scans ---------------------------------------------------------------
+
+
+def centered(a: Any, axis: Any = None) -> Any:
+    """``a`` minus its mean over ``axis`` (kept for broadcasting): the core of var and std.
+
+    >>> centered(np.array([1.0, 2.0, 6.0]))
+    array([-2., -1.,  3.])
+    """
+    return a - a.mean(axis=axis, keepdims=True)
+
+
+def _reverse_cumsum(x: Any, axis: int) -> Any:
+    xp = array_module(x)
+    return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
+
+
+@shape_only(1)
+def cumsum_grad(g: Any, a: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.cumsum(a, axis)``: the cumulative sum of ``g`` taken backwards.
+
+    >>> cumsum_grad(np.ones(3), np.zeros(3))
+    array([3., 2., 1.])
+    """
+    if axis is None:  # cumsum flattened a
+        return _reverse_cumsum(g, 0).reshape(_shape(a))
+    return _reverse_cumsum(g, operator.index(axis))
+
+
+def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.cumprod(a, axis)``, exact where ``a`` has zeros.
+
+    >>> cumprod_grad(np.ones(3), np.array([2.0, 0.0, 0.0]), np.array([2.0, 0.0, 5.0]))
+    array([ 1., 12.,  0.])
+    """
+    xp = array_module(g, a)
+    a = xp.asarray(a)
+    shape = a.shape
+    if axis is None or a.ndim == 0:  # cumprod flattened a
+        a, ans, axis = a.reshape(-1), ans.reshape(-1), 0
+    axis = operator.index(axis) % a.ndim
+    if not bool((a == 0).any()):
+        # d ans_i / d a_j = ans_i / a_j for i >= j
+        return (_reverse_cumsum(g * ans, axis) / a).reshape(shape)
+    # With zeros: grad_j = prod(a_k, k < j) * s_j, where s_j = g_j + a_{j+1} s_{j+1}
+    # runs back from the last element; no division.
+    g_last, a_last = xp.moveaxis(g.reshape(a.shape), axis, -1), xp.moveaxis(a, axis, -1)
+    n = a_last.shape[-1]
+    before = _exclusive_cumprod(a_last, -1, False)
+    sums = [g_last[..., n - 1]]
+    for j in range(n - 2, -1, -1):
+        sums.append(g_last[..., j] + a_last[..., j + 1] * sums[-1])
+    grad = before * xp.stack(sums[::-1], axis=-1)
+    return xp.moveaxis(grad, -1, axis).reshape(shape)
+
+
+def _average_weights(a: Any, weights: Any, axis: Any) -> tuple[Any, Any]:
+    """``weights`` as ``np.average`` uses them: broadcast against ``a``. Returns the
+    broadcast weights and a function that sums a gradient of that shape back to the
+    weights' own shape."""
+    xp = array_module(a, weights)
+    shape = _shape(weights)
+    if shape == a.shape:
+        return weights, lambda grad: grad
+    # Weights along ``axis``: NumPy orders their axes as the axes are sorted.
+    axes = _normalize_axes(axis, a.ndim)
+    order = sorted(range(len(axes)), key=lambda i: axes[i])
+    lined_up = xp.transpose(weights, order).reshape(
+        [n if d in axes else 1 for d, n in enumerate(a.shape)]
+    )
+    others = tuple(d for d in range(a.ndim) if d not in axes)
+
+    def back(grad: Any) -> Any:
+        summed = grad.sum(axis=others) if others else grad
+        return xp.transpose(summed, inverse_axes(order, len(order)))
+
+    return lined_up, back
+
+
+def _average_cotangents(g: Any, ans: Any, returned: bool) -> tuple[Any, Any, Any]:
+    """(cotangent of the average, of the sum of weights or None, the average)."""
+    if not returned:
+        return g, None, ans
+    g_average, g_total = output_parts(g, ans)
+    return g_average, g_total, ans[0]
+
+
+def average_grad(
+    g: Any, ans: Any, a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Gradient of ``np.average(a, axis, weights)`` with respect to ``a``."""
+    g, _, _ = _average_cotangents(g, ans, returned)
+    if weights is None:
+        return expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+    w, _ = _average_weights(a, weights, axis)
+    return expand_reduced(g, a, axis, keepdims) * (w / w.sum(axis=axis, keepdims=True))
+
+
+def average_weights_grad(
+    g: Any, ans: Any, a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Gradient of ``np.average(a, axis, weights)`` with respect to ``weights``:
+    ``(a - average) / sum(weights)``, summed back to the weights' shape."""
+    g, g_total, average = _average_cotangents(g, ans, returned)
+    w, back = _average_weights(a, weights, axis)
+    deviation = a - expand_reduced(average, a, axis, keepdims)
+    grad = expand_reduced(g, a, axis, keepdims) * deviation / w.sum(axis=axis, keepdims=True)
+    if g_total is not None:
+        grad = grad + expand_reduced(g_total, a, axis, keepdims)
+    return back(grad)
+
+
+def nanmean_grad(g: Any, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Gradient of ``np.nanmean``: ``g`` shared among the elements that are not NaN."""
+    xp = array_module(g, a)
+    kept = ~xp.isnan(a)
+    count = kept.sum(axis=axis, keepdims=True).astype(a.dtype)
+    return expand_reduced(g, a, axis, keepdims) * kept / count
+
+
+@shape_only(1)
+def trace_grad(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """Gradient of ``np.trace(a, offset, axis1, axis2)``: ``g`` along that diagonal."""
+    shape = _shape(a)
+    n1, n2 = shape[axis1], shape[axis2]
+    length = max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2))
+    g = array_module(g).asarray(g)
+    along = array_module(g).broadcast_to(g[..., None], g.shape + (length,))
+    return place_diagonal(along, a, offset, axis1, axis2)
+
+
+@shape_only(1)
+def diff_grad(
+    g: Any, a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None,
+    part: str = "a",
+) -> Any:
+    """Gradient of ``np.diff(a, n, axis, prepend, append)`` with respect to ``a`` (or to
+    ``prepend`` or ``append``, as ``part`` says)."""
+    xp = array_module(g)
+    for _ in range(n):
+        # y_i = x_{i+1} - x_i: x_j gets g_{j-1} - g_j (zero beyond the ends).
+        g = xp.moveaxis(g, axis, -1)
+        zero = xp.zeros_like(g[..., :1])
+        g = xp.concatenate([zero, g], -1) - xp.concatenate([g, zero], -1)
+        g = xp.moveaxis(g, -1, axis)
+    before = 0 if prepend is None else _diff_extra(prepend, axis)
+    size = _shape(a)[axis]
+    if part == "prepend":
+        return unbroadcast(xp.take(g, xp.arange(before), axis=axis), prepend)
+    if part == "append":
+        after = g.shape[axis] - before - size
+        return unbroadcast(xp.take(g, xp.arange(before + size, before + size + after), axis=axis), append)
+    return xp.take(g, xp.arange(before, before + size), axis=axis)
+
+
+def _diff_extra(extra: Any, axis: int) -> int:
+    """How many entries ``np.diff``'s prepend or append adds along ``axis``."""
+    shape = np.shape(extra)
+    return 1 if len(shape) == 0 else shape[axis]
+
+
+# -- shapes: joining, splitting, tiling --------------------------------------------------
+
+
+@shape_only(1)
+def output_parts(g: Any, ans: Any) -> list:
+    """The cotangents of the outputs of a primitive that returns several arrays, one per
+    output in order, with zeros where no gradient flowed.
+
+    ``g`` comes as a tuple or list (the tape, a user's cotangent), as :class:`Parts` (the
+    generated code), or as one array when the primitive returned a single part.
+    """
+    if isinstance(g, (list, tuple)):
+        parts = list(g)
+    elif len(ans) and np.ndim(g) == np.ndim(ans[0]) + 1 and len(g) == len(ans):
+        parts = list(g)  # the parts stacked into one array
+    else:
+        parts = [g]
+    if len(parts) != len(ans):
+        raise ValueError(
+            f"internal error: {len(parts)} cotangents for a result of {len(ans)} arrays"
+        )
+    return [
+        array_module(out).zeros_like(out) if p is None or type(p) is int else p
+        for p, out in zip(parts, ans)
+    ]
+
+
+@shape_only(1)
+def split_grad(g: Any, ans: Any, axis: int = 0) -> Any:
+    """Gradient of ``np.split`` / ``np.array_split``: the parts' cotangents joined back."""
+    parts = output_parts(g, ans)
+    return array_module(*parts).concatenate(parts, axis=axis)
+
+
+@shape_only(0)
+def hsplit_axis(ary: Any) -> int:
+    """The axis ``np.hsplit`` splits along: 1, or 0 for one-dimensional arrays."""
+    return 1 if len(_shape(ary)) > 1 else 0
+
+
+@shape_only(1)
+def concatenate_grads(g: Any, arrays: Any, axis: Any = 0) -> Parts:
+    """Gradient of ``np.concatenate(arrays, axis)``: ``g`` cut back into one piece per array.
+
+    >>> concatenate_grads(np.arange(5.0), [np.zeros(2), np.zeros(3)])
+    Parts([array([0., 1.]), array([2., 3., 4.])])
+    """
+    xp = array_module(g)
+    if axis is None:  # the arrays were flattened
+        g, axis = g.reshape(-1), 0
+        sizes = [int(np.prod(_shape(a))) for a in arrays]
+    else:
+        sizes = [_shape(a)[axis] for a in arrays]
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    pieces = xp.split(g, bounds, axis=axis)
+    return Parts(piece.reshape(_shape(a)) for piece, a in zip(pieces, arrays))
+
+
+@shape_only(1)
+def unstack(g: Any, arrays: Any, axis: int = 0) -> Parts:
+    """Gradient of ``np.stack(arrays, axis)``: ``g``'s slices along ``axis``."""
+    xp = array_module(g)
+    moved = xp.moveaxis(g, axis, 0)
+    return Parts(moved[i].reshape(_shape(a)) for i, a in enumerate(arrays))
+
+
+def _stand_in(shape: Any) -> np.ndarray:
+    """An array of ``shape`` that takes no memory, for asking NumPy about shapes."""
+    return np.broadcast_to(np.empty((), dtype=bool), tuple(shape))
+
+
+def _join_grads(g: Any, arrays: Any, least: Any, axis: int) -> Parts:
+    """``g`` cut back into the arrays that ``least`` (np.atleast_Nd) made and ``axis`` joined."""
+    grads = concatenate_grads(g, [least(_stand_in(_shape(a))) for a in arrays], axis)
+    return Parts(part.reshape(_shape(a)) for part, a in zip(grads, arrays))
+
+
+@shape_only(1)
+def hstack_grads(g: Any, tup: Any) -> Parts:
+    """Gradient of ``np.hstack``: along the first axis for 1-D arrays, else the second."""
+    return _join_grads(g, tup, np.atleast_1d, 0 if np.ndim(g) == 1 else 1)
+
+
+@shape_only(1)
+def vstack_grads(g: Any, tup: Any) -> Parts:
+    """Gradient of ``np.vstack`` (arrays made at least 2-D, joined along the first axis)."""
+    return _join_grads(g, tup, np.atleast_2d, 0)
+
+
+@shape_only(1)
+def dstack_grads(g: Any, tup: Any) -> Parts:
+    """Gradient of ``np.dstack`` (arrays made at least 3-D, joined along the third axis)."""
+    return _join_grads(g, tup, np.atleast_3d, 2)
+
+
+def _as_column(a: Any) -> Any:
+    return a.reshape(-1, 1) if a.ndim < 2 else a
+
+
+@shape_only(1)
+def column_stack_grads(g: Any, tup: Any) -> Parts:
+    """Gradient of ``np.column_stack`` (1-D arrays become columns, joined along axis 1)."""
+    return _join_grads(g, tup, _as_column, 1)
+
+
+@shape_only(1)
+def tile_grad(g: Any, A: Any, reps: Any) -> Any:
+    """Gradient of ``np.tile(A, reps)``: the tiles' cotangents added up.
+
+    >>> tile_grad(np.arange(6.0), np.zeros(2), 3)
+    array([6., 9.])
+    """
+    shape = _shape(A)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    ndim = max(len(shape), len(reps))
+    shape_full = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps_full = (1,) * (ndim - len(reps)) + reps
+    interleaved = [n for pair in zip(reps_full, shape_full) for n in pair]
+    summed = g.reshape(interleaved).sum(axis=tuple(range(0, 2 * ndim, 2)))
+    return summed.reshape(shape)
+
+
+@shape_only(1)
+def repeat_grad(g: Any, a: Any, repeats: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.repeat(a, repeats, axis)``: each element collects its copies.
+
+    >>> repeat_grad(np.arange(5.0), np.zeros(2), [2, 3])
+    array([1., 9.])
+    """
+    xp = array_module(g)
+    shape = _shape(a)
+    if axis is None:  # repeat flattened a
+        grad = repeat_grad(g, _stand_in((int(np.prod(shape)),)), repeats, 0)
+        return grad.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    n = shape[axis]
+    if np.ndim(repeats) == 0 or np.size(repeats) == 1:
+        count = int(np.reshape(repeats, -1)[0]) if np.ndim(repeats) else int(repeats)
+        split = shape[:axis] + (n, count) + shape[axis + 1 :]
+        return g.reshape(split).sum(axis=axis + 1)
+    owner = np.repeat(np.arange(n), np.asarray(repeats))
+    out = xp.zeros(shape, dtype=g.dtype)
+    _put(xp, out, (slice(None),) * axis + (xp.asarray(owner),), g)
+    return out
+
+
+@shape_only(1)
+def place_diagonal(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """Zeros shaped like ``a`` with ``g`` on the diagonal that ``np.diagonal(a, offset,
+    axis1, axis2)`` reads (its gradient).
+
+    >>> place_diagonal(np.array([1.0, 2.0]), np.zeros((2, 3)), 1)
+    array([[0., 1., 0.],
+           [0., 0., 2.]])
+    """
+    xp = array_module(g)
+    out = xp.zeros(_shape(a), dtype=g.dtype)
+    view = xp.moveaxis(out, (axis1, axis2), (-2, -1))
+    steps = xp.arange(g.shape[-1])
+    rows = steps + max(-offset, 0)
+    cols = steps + max(offset, 0)
+    view[..., rows, cols] = g
+    return out
+
+
+@shape_only(1)
+def diag_grad(g: Any, v: Any, k: int = 0) -> Any:
+    """Gradient of ``np.diag(v, k)``: the diagonal back for a vector ``v``, the diagonal
+    put in place for a matrix ``v``."""
+    if len(_shape(v)) == 1:
+        return array_module(g).diagonal(g, k)
+    return place_diagonal(g, v, k)
+
+
+def negated(shift: Any) -> Any:
+    """``-shift`` for an int or a tuple of ints (to undo ``np.roll``)."""
+    if isinstance(shift, (tuple, list)):
+        return tuple(-s for s in shift)
+    return -shift
+
+
+_PAD_MODES_BY_INDEX = frozenset({"edge", "reflect", "symmetric", "wrap"})
+
+
+@shape_only(1)
+def unpad(g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even") -> Any:
+    """Gradient of ``np.pad``: the middle of ``g`` in constant mode; in the modes that copy
+    elements (edge, reflect, symmetric, wrap), each copy's cotangent added to its source."""
+    shape = _shape(array)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (len(shape), 2))
+    if mode == "constant" or mode == "empty":
+        return g[tuple(slice(lo, lo + n) for (lo, _), n in zip(widths.tolist(), shape))]
+    if mode in _PAD_MODES_BY_INDEX and reflect_type == "even":
+        # Pad the positions instead of the values: each padded entry names its source.
+        xp = array_module(g)
+        size = int(np.prod(shape))
+        sources = np.pad(np.arange(size).reshape(shape), widths, mode=mode)
+        out = xp.zeros(size, dtype=g.dtype)
+        _put(xp, out, xp.asarray(sources.reshape(-1)), g.reshape(-1))
+        return out.reshape(shape)
+    raise NotImplementedError(
+        f"np.pad(..., mode={mode!r}{'' if reflect_type == 'even' else ', reflect_type=' + repr(reflect_type)}) "
+        "has no derivative in astgrad; the constant, edge, reflect, symmetric and wrap "
+        "modes do"
+    )
+
+
+@shape_only(1)
+def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) -> Any:
+    """Gradient of ``np.pad(array, pad_width, constant_values=c)`` with respect to one
+    number ``c``: the cotangent summed over the padding."""
+    if np.ndim(constant_values) != 0:
+        raise NotImplementedError(
+            "np.pad: astgrad differentiates constant_values only when it is one number; "
+            "pad with 0 and add the constants separately"
+        )
+    return g.sum() - unpad(g, array, pad_width).sum()
+
+
+# -- selection and creation -------------------------------------------------------------
+
+
+@shape_only(1)
+def take_grad(g: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+    """Gradient of ``np.take(a, indices, axis)``: ``g`` added at the positions taken.
+
+    >>> take_grad(np.ones(3), np.zeros(2), [1, 1, 0])
+    array([1., 2.])
+    """
+    xp = array_module(g)
+    shape = _shape(a)
+    if axis is None:  # take flattened a
+        flat = take_grad(g, _stand_in((int(np.prod(shape)),)), indices, 0, mode)
+        return flat.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    if mode == "wrap":
+        indices = np.mod(indices, shape[axis])
+    elif mode == "clip":
+        indices = np.clip(indices, 0, shape[axis] - 1)
+    out = xp.zeros(shape, dtype=g.dtype)
+    _put(xp, out, (slice(None),) * axis + (indices,), g)
+    return out
+
+
+@shape_only(1)
+def take_along_axis_grad(g: Any, arr: Any, indices: Any, axis: Any = -1) -> Any:
+    """Gradient of ``np.take_along_axis(arr, indices, axis)``: ``g`` added where taken."""
+    xp = array_module(g, indices)
+    shape = _shape(arr)
+    if axis is None:  # arr was flattened
+        flat = take_along_axis_grad(g, _stand_in((int(np.prod(shape)),)), indices, 0)
+        return flat.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    index = tuple(
+        indices if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(len(shape))])
+        for d, n in enumerate(shape)
+    )
+    out = xp.zeros(shape, dtype=g.dtype)
+    _put(xp, out, index, g)
+    return out
+
+
+def sort_grad(g: Any, a: Any, axis: Any = -1) -> Any:
+    """Gradient of ``np.sort(a, axis)``: each sorted position's cotangent sent back to the
+    element that landed there."""
+    xp = array_module(g, a)
+    if axis is None:
+        return sort_grad(g, a.reshape(-1), 0).reshape(a.shape)
+    order = xp.argsort(a, axis=axis, kind="stable")
+    return take_along_axis_grad(g, a, order, axis)
+
+
+def _nested_ndim(value: Any) -> int:
+    if isinstance(value, (list, tuple)):
+        return 1 + (_nested_ndim(value[0]) if len(value) else 0)
+    return len(_shape(value))
+
+
+@shape_only(1)
+def unstack_like(g: Any, like: Any) -> Any:
+    """Gradient of ``np.array(like)``: ``g`` taken apart into the structure of ``like``, a
+    (nested) list or tuple of arrays and numbers, or an array.
+
+    >>> unstack_like(np.array([[1.0, 2.0], [3.0, 4.0]]), [np.zeros(2), [5.0, 6.0]])
+    Parts([array([1., 2.]), Parts([array(3.), array(4.)])])
+    """
+    if isinstance(like, (list, tuple)):
+        g = g.reshape(g.shape[g.ndim - _nested_ndim(like) :])  # drop dims ndmin added
+        return Parts(unstack_like(g[i], item) for i, item in enumerate(like))
+    return g.reshape(_shape(like))
+
+
+@shape_only(1, 2)
+def cast_grad(g: Any, x: Any, ans: Any) -> Any:
+    """Gradient of ``x.astype(dtype)``: ``g`` cast back to ``x``'s dtype; none through a
+    cast to integers or booleans."""
+    if ans.dtype.kind not in "fc":
+        return array_module(g, x).zeros(_shape(x), dtype=x.dtype)
+    return g.astype(x.dtype, copy=False)

@@ -1,0 +1,443 @@
+"""Helpers for the linear-algebra rules: products over chosen axes, einsum, and the
+matrix decompositions.
+
+Matrix functions follow NumPy's batching: the last two axes are the matrix, any axes
+before them a stack. Each helper takes its array module from its arguments.
+
+Where NumPy reads only one triangle of its input (``cholesky``, ``eigh``, ``eigvalsh``),
+the gradient is that of the function NumPy computes: zero on the triangle it ignores.
+For an input that is symmetric by construction (``a @ a.T``), the chain rule through the
+construction gives the same result as the symmetric convention would.
+"""
+
+from __future__ import annotations
+
+import operator
+import string
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..device import array_module
+from .helpers import _normalize_axes, _shape, expand_reduced, output_parts, unbroadcast
+from .registry import shape_only
+
+__all__ = [
+    "mT",
+    "batched_scalar",
+    "inverse",
+    "solve_adjoint",
+    "solve_grad_a",
+    "cholesky_grad",
+    "qr_grad",
+    "eigh_grad",
+    "eigvalsh_grad",
+    "singular_values_grad",
+    "norm_grad",
+    "inner_grad_left",
+    "inner_grad_right",
+    "tensordot_grad_left",
+    "tensordot_grad_right",
+    "einsum_grad",
+    "kron_grad_left",
+    "kron_grad_right",
+]
+
+
+def mT(x: Any) -> Any:
+    """The transpose of each matrix in a stack (the last two axes swapped)."""
+    return x.swapaxes(-1, -2)
+
+
+def batched_scalar(x: Any) -> Any:
+    """``x`` with two axes added at the end, to scale each matrix of a stack."""
+    return array_module(x).asarray(x)[..., None, None]
+
+
+def inverse(a: Any) -> Any:
+    """The inverse of each matrix in ``a``."""
+    return array_module(a).linalg.inv(a)
+
+
+def _tril_half_diagonal(x: Any) -> Any:
+    """The lower triangle of each matrix, its diagonal halved."""
+    xp = array_module(x)
+    return xp.tril(x) - 0.5 * xp.eye(x.shape[-1], dtype=x.dtype) * x
+
+
+# -- solve -----------------------------------------------------------------------------------
+
+
+@shape_only(2)
+def solve_adjoint(g: Any, a: Any, b: Any) -> Any:
+    """``solve(a.T, g)``: the cotangent of ``b`` in ``x = solve(a, b)`` before summing over
+    batch axes that ``b`` was broadcast along."""
+    xp = array_module(g, a)
+    if len(_shape(b)) == 1:  # b is one vector (NumPy 2 reads (..., M) as vectors only then)
+        return xp.linalg.solve(mT(a), g[..., None])[..., 0]
+    return xp.linalg.solve(mT(a), g)
+
+
+@shape_only(2, 3)
+def solve_grad_a(gb: Any, x: Any, a: Any, b: Any) -> Any:
+    """The cotangent of ``a`` in ``x = solve(a, b)``, from ``gb = solve_adjoint(...)``."""
+    if len(_shape(b)) == 1:
+        return unbroadcast(-gb[..., :, None] * x[..., None, :], a)
+    return unbroadcast(-(gb @ mT(x)), a)
+
+
+# -- decompositions ---------------------------------------------------------------------------
+
+
+def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
+    """Gradient of ``np.linalg.cholesky``, which reads the lower triangle (the upper one
+    when ``upper=True``)."""
+    if upper:  # cholesky(a, upper=True) is cholesky(a.T).T
+        return mT(cholesky_grad(mT(g), mT(ans)))
+    xp = array_module(g, ans)
+    low = ans
+    inner = _tril_half_diagonal(mT(low) @ g)
+    # s = L^-T inner L^-1, by two triangular solves (done as general solves)
+    left = xp.linalg.solve(mT(low), inner)
+    s = mT(xp.linalg.solve(mT(low), mT(left)))
+    return _tril_half_diagonal(s + mT(s))
+
+
+def _copy_lower_to_upper(m: Any) -> Any:
+    xp = array_module(m)
+    return xp.tril(m) + mT(xp.tril(m, -1))
+
+
+def _qr_square_or_tall(q: Any, r: Any, gq: Any, gr: Any) -> Any:
+    xp = array_module(q, r)
+    m = r @ mT(gr) - mT(gq) @ q
+    # (gq + q copyltu(m)) r^-T
+    return mT(xp.linalg.solve(r, mT(gq + q @ _copy_lower_to_upper(m))))
+
+
+def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
+    """Gradient of ``np.linalg.qr(a, mode)`` for the modes 'reduced', 'complete' (when
+    it equals 'reduced': a is not taller than wide) and 'r'."""
+    xp = array_module(g, a)
+    rows, cols = _shape(a)[-2:]
+    if mode == "r":
+        q, r = xp.linalg.qr(a)
+        gq, gr = xp.zeros_like(q), g
+    elif mode == "reduced" or (mode == "complete" and rows <= cols):
+        (gq, gr), (q, r) = output_parts(g, ans), ans
+    else:
+        raise NotImplementedError(
+            f"np.linalg.qr(..., mode={mode!r}) has no derivative in astgrad"
+            + (" for matrices taller than wide: the extra columns of q are not unique"
+               if mode == "complete" else "")
+            + "; use mode='reduced'"
+        )
+    if rows >= cols:
+        return _qr_square_or_tall(q, r, gq, gr)
+    # Wide: a = [x | y] with x square; q r_x = x and r_y = q^T y.
+    x_part = _qr_square_or_tall(q, r[..., :rows], gq + a[..., rows:] @ mT(gr[..., rows:]), gr[..., :rows])
+    return xp.concatenate([x_part, q @ gr[..., rows:]], axis=-1)
+
+
+def _eigh_to_lower(full: Any, uplo: str) -> Any:
+    """The gradient with respect to the triangle ``eigh`` reads, from the gradient ``full``
+    with respect to the symmetric matrix it stands for."""
+    grad = _tril_half_diagonal(full + mT(full))
+    return grad if uplo.upper() == "L" else mT(grad)
+
+
+def eigh_grad(g: Any, ans: Any, UPLO: str = "L") -> Any:
+    """Gradient of ``np.linalg.eigh`` (eigenvalues and eigenvectors); the eigenvectors'
+    part assumes distinct eigenvalues."""
+    xp = array_module(ans[0])
+    w, v = ans
+    gw, gv = output_parts(g, ans)
+    gap = w[..., None, :] - w[..., :, None]
+    n = w.shape[-1]
+    eye = xp.eye(n, dtype=bool)
+    f = 1 / xp.where(eye, 1, gap)
+    f = xp.where(eye, 0, f)
+    inner = f * (mT(v) @ gv) + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+    return _eigh_to_lower(v @ inner @ mT(v), UPLO)
+
+
+def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
+    """Gradient of ``np.linalg.eigvalsh``: ``v diag(g) v^T``, on the triangle it reads."""
+    xp = array_module(g, a)
+    _, v = xp.linalg.eigh(a, UPLO=UPLO)
+    return _eigh_to_lower((v * g[..., None, :]) @ mT(v), UPLO)
+
+
+def singular_values_grad(
+    g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool = False
+) -> Any:
+    """Gradient of ``np.linalg.svd`` through the singular values: ``u diag(g_s) v^T``.
+
+    Gradients through the singular vectors are not supported: they raise.
+    """
+    xp = array_module(g, a)
+    if compute_uv:
+        g_u, g_s, g_vh = output_parts(g, ans)
+        if bool(xp.any(g_u != 0)) or bool(xp.any(g_vh != 0)):
+            raise NotImplementedError(
+                "np.linalg.svd: astgrad differentiates the singular values only, not the "
+                "singular vectors u and vh. Use the singular values alone "
+                "(np.linalg.svd(a, compute_uv=False)), or register your own rule with "
+                "@ag.vjp_rule(np.linalg.svd)."
+            )
+        u, _, vh = ans
+    else:
+        g_s = g
+        u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    k = g_s.shape[-1]
+    return (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
+
+
+# -- norms -------------------------------------------------------------------------------------
+
+
+def _safe_divide(x: Any, y: Any) -> Any:
+    """``x / y``, 0 where ``y`` is 0 (the subgradient of a norm at zero)."""
+    xp = array_module(x, y)
+    return xp.where(y == 0, 0, x / xp.where(y == 0, 1, y))
+
+
+def _ties(hits: Any, axis: Any) -> Any:
+    """``hits`` shared equally among the tied positions along ``axis``."""
+    return hits / hits.sum(axis=axis, keepdims=True)
+
+
+def norm_grad(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Gradient of ``np.linalg.norm(x, ord, axis, keepdims)``.
+
+    Vector norms: any ``ord`` (1, 2, inf, -inf, p; 0 counts and has none). Matrix norms:
+    'fro', 'nuc', 1, -1, 2, -2, inf, -inf.
+    """
+    xp = array_module(g, x)
+    ndim = len(_shape(x))
+    if axis is None:
+        if ord is None or (ord == "fro" and ndim == 2):  # the 2-norm of x flattened
+            return x * expand_reduced(_safe_divide(g, ans), x, None, keepdims)
+        axes = tuple(range(ndim))
+    else:
+        axes = _normalize_axes(axis, ndim)
+    g_full = expand_reduced(g, x, axes, keepdims)
+    ans_full = expand_reduced(ans, x, axes, keepdims)
+    dtype = x.dtype
+    if len(axes) == 1:
+        (a,) = axes
+        if ord is None or ord == 2:
+            return x * _safe_divide(g_full, ans_full)
+        if ord == 1:
+            return g_full * xp.sign(x)
+        if ord == 0:
+            return xp.zeros_like(x)
+        if ord in (np.inf, -np.inf):
+            return g_full * xp.sign(x) * _ties((xp.abs(x) == ans_full).astype(dtype), a)
+        p = float(ord)
+        scale = xp.abs(x) ** (p - 1) * xp.sign(x)
+        return _safe_divide(g_full * scale, ans_full ** (p - 1))
+    row_axis, col_axis = axes
+    if ord is None or ord == "fro":
+        return x * _safe_divide(g_full, ans_full)
+    if ord in (1, -1, np.inf, -np.inf):
+        # 1: the largest column sum of |x|; inf: the largest row sum (-1, -inf: smallest)
+        summed, across = (row_axis, col_axis) if ord in (1, -1) else (col_axis, row_axis)
+        sums = xp.abs(x).sum(axis=summed, keepdims=True)
+        chosen = sums == xp.take(ans_full, [0], axis=summed)
+        return g_full * xp.sign(x) * _ties(chosen.astype(dtype), across)
+    if ord in ("nuc", 2, -2):
+        matrices = xp.moveaxis(x, (row_axis, col_axis), (-2, -1))
+        u, s, vh = xp.linalg.svd(matrices, full_matrices=False)
+        if ord == "nuc":
+            grad = u @ vh
+        else:
+            pick = 0 if ord == 2 else -1
+            grad = u[..., :, pick, None] * vh[..., pick, None, :]
+        g_matrices = xp.moveaxis(g_full, (row_axis, col_axis), (-2, -1))[..., :1, :1]
+        return xp.moveaxis(grad * g_matrices, (-2, -1), (row_axis, col_axis))
+    raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for matrices")
+
+
+# -- products over chosen axes -----------------------------------------------------------------
+
+
+@shape_only(1)
+def inner_grad_left(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.inner(a, b)`` with respect to ``a``."""
+    a_ndim, b_ndim = len(_shape(a)), np.ndim(b)
+    if a_ndim == 0 or b_ndim == 0:
+        return unbroadcast(g * b, a) if a_ndim else (g * b).sum()
+    xp = array_module(g, b)
+    # out[A..., B...] = sum_k a[A..., k] b[B..., k]
+    return xp.tensordot(g, b, axes=(list(range(a_ndim - 1, g.ndim)), list(range(b_ndim - 1))))
+
+
+@shape_only(2)
+def inner_grad_right(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.inner(a, b)`` with respect to ``b``."""
+    a_ndim, b_ndim = np.ndim(a), len(_shape(b))
+    if a_ndim == 0 or b_ndim == 0:
+        return unbroadcast(g * a, b) if b_ndim else (g * a).sum()
+    xp = array_module(g, a)
+    return xp.tensordot(g, a, axes=(list(range(a_ndim - 1)), list(range(a_ndim - 1))))
+
+
+def _tensordot_axes(axes: Any, a_ndim: int, b_ndim: int) -> tuple[list, list]:
+    if isinstance(axes, (int, np.integer)):
+        n = operator.index(axes)
+        return list(range(a_ndim - n, a_ndim)), list(range(n))
+    a_axes, b_axes = axes
+    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
+    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
+    return [i % a_ndim for i in a_axes], [i % b_ndim for i in b_axes]
+
+
+def _order_back(source_axes: list) -> list:
+    """The permutation that puts axes listed as ``source_axes`` back in order."""
+    return sorted(range(len(source_axes)), key=lambda i: source_axes[i])
+
+
+@shape_only(1)
+def tensordot_grad_left(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
+    """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``a``."""
+    xp = array_module(g, b)
+    a_ndim, b_ndim = len(_shape(a)), b.ndim
+    a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
+    a_free = [i for i in range(a_ndim) if i not in a_axes]
+    b_free = [i for i in range(b_ndim) if i not in b_axes]
+    g_b = list(range(len(a_free), len(a_free) + len(b_free)))
+    grad = xp.tensordot(g, b, axes=(g_b, b_free))
+    # grad's axes: a's free axes, then b's contracted axes in b's order (each standing for
+    # its partner in a)
+    source = a_free + [a_axes[b_axes.index(i)] for i in sorted(b_axes)]
+    return xp.transpose(grad, _order_back(source))
+
+
+@shape_only(2)
+def tensordot_grad_right(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
+    """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``b``."""
+    xp = array_module(g, a)
+    a_ndim, b_ndim = a.ndim, len(_shape(b))
+    a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
+    a_free = [i for i in range(a_ndim) if i not in a_axes]
+    b_free = [i for i in range(b_ndim) if i not in b_axes]
+    grad = xp.tensordot(a, g, axes=(a_free, list(range(len(a_free)))))
+    source = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + b_free
+    return xp.transpose(grad, _order_back(source))
+
+
+@shape_only(1)
+def kron_grad_left(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.kron(a, b)`` with respect to ``a``."""
+    blocks, a_shape, b_shape = _kron_blocks(g, _shape(a), np.shape(b))
+    xp = array_module(g, b)
+    ndim = len(a_shape)
+    grad = xp.tensordot(blocks, xp.reshape(b, b_shape), axes=(list(range(ndim, 2 * ndim)), list(range(ndim))))
+    return grad.reshape(_shape(a))
+
+
+@shape_only(2)
+def kron_grad_right(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.kron(a, b)`` with respect to ``b``."""
+    blocks, a_shape, b_shape = _kron_blocks(g, np.shape(a), _shape(b))
+    xp = array_module(g, a)
+    ndim = len(a_shape)
+    grad = xp.tensordot(xp.reshape(a, a_shape), blocks, axes=(list(range(ndim)), list(range(ndim))))
+    return grad.reshape(_shape(b))
+
+
+def _kron_blocks(g: Any, a_shape: tuple, b_shape: tuple) -> tuple[Any, tuple, tuple]:
+    """``g`` of ``kron(a, b)`` as an array indexed ``[i..., k...]`` for ``a[i...] b[k...]``."""
+    ndim = max(len(a_shape), len(b_shape))
+    a_shape = (1,) * (ndim - len(a_shape)) + tuple(a_shape)
+    b_shape = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
+    interleaved = g.reshape([n for pair in zip(a_shape, b_shape) for n in pair])
+    order = list(range(0, 2 * ndim, 2)) + list(range(1, 2 * ndim, 2))
+    return array_module(g).transpose(interleaved, order), a_shape, b_shape
+
+
+# -- einsum ------------------------------------------------------------------------------------
+
+
+def _einsum_terms(subscripts: Any, shapes: list) -> tuple[list[str], str]:
+    """The input terms and the output term of an einsum, with every ``...`` spelled out
+    in letters of its own and the implicit output made explicit."""
+    if not isinstance(subscripts, str):
+        raise NotImplementedError(
+            "np.einsum's interleaved form (operand, sublist, ...) has no derivative in "
+            "astgrad; write the subscripts as a string ('ij,jk->ik')"
+        )
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {len(terms)} terms in {subscripts!r} for {len(shapes)} operands")
+    spare = [c for c in string.ascii_letters if c not in spec]
+    broadcast = max(
+        (len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term),
+        default=0,
+    )
+    ellipsis = "".join(spare[:broadcast])
+    expanded = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            n = len(shape) - (len(term) - 3)
+            term = term.replace("...", ellipsis[broadcast - n :])
+        expanded.append(term)
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:
+        counts = Counter(inputs.replace("...", "").replace(",", ""))
+        output = ellipsis + "".join(sorted(c for c, n in counts.items() if n == 1))
+    return expanded, output
+
+
+def einsum_grad(
+    g: Any, index: int, subscripts: Any,
+    op0: Any = None, op1: Any = None, op2: Any = None, op3: Any = None,
+    op4: Any = None, op5: Any = None, op6: Any = None, op7: Any = None,
+) -> Any:
+    """Gradient of ``np.einsum(subscripts, op0, op1, ...)`` with respect to operand ``index``.
+
+    It is an einsum itself: the result's cotangent contracted with the other operands,
+    with size-1 axes summed where the operand was broadcast, axes only this operand has
+    broadcast back, and repeated letters (a diagonal, 'ii') put back on the diagonal.
+    """
+    given = [op0, op1, op2, op3, op4, op5, op6, op7]
+    count = subscripts.count(",") + 1 if isinstance(subscripts, str) else 0
+    operands = given[:count]
+    xp = array_module(g, *operands)
+    terms, output = _einsum_terms(subscripts, [np.shape(o) for o in operands])
+    term, operand = terms[index], operands[index]
+    shape = np.shape(operand)
+    sizes = dict(zip(term, shape))
+    letters = "".join(dict.fromkeys(term))  # unique, in order
+    others = [(t, o) for i, (t, o) in enumerate(zip(terms, operands)) if i != index]
+    present = set(output).union(*(t for t, _ in others))
+    kept = "".join(c for c in letters if c in present)
+    spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
+    grad = xp.einsum(spec, g, *[o for _, o in others], optimize=len(others) > 1)
+    # Sum over axes along which the operand (size 1) was broadcast.
+    summed = tuple(i for i, c in enumerate(kept) if sizes[c] == 1 and grad.shape[i] != 1)
+    if summed:
+        grad = grad.sum(axis=summed, keepdims=True)
+    # Letters only this operand has were summed over: every element gets the cotangent.
+    grad = grad.reshape([grad.shape[kept.index(c)] if c in kept else 1 for c in letters])
+    grad = xp.broadcast_to(grad, [sizes[c] for c in letters])
+    if len(letters) == len(term):
+        return grad
+    # A letter repeated in the term reads a diagonal: put the gradient back on it.
+    spare = iter(c for c in string.ascii_letters if c not in subscripts and c not in "".join(terms) + output)
+    renamed, deltas, seen = [], [], set()
+    for c in term:
+        if c in seen:
+            fresh = next(spare)
+            renamed.append(fresh)
+            deltas.append((c + fresh, xp.eye(sizes[c], dtype=grad.dtype)))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    spec = ",".join([letters] + [d for d, _ in deltas]) + "->" + "".join(renamed)
+    return xp.einsum(spec, grad, *[e for _, e in deltas])
