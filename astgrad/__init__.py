@@ -49,12 +49,14 @@ from .runtime import (  # noqa: E402
     zeros_like,
 )
 
-from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
+from .api import Explanation, TransformError, explain, grad, source, value_and_grad, vjp  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Explanation",
     "TransformError",
+    "explain",
     "grad",
     "source",
     "value_and_grad",

@@ -14,13 +14,48 @@ import numpy as np
 from .device import array_module
 
 __all__ = [
+    "Parts",
     "add_adjoints",
     "add_at",
     "adjoint_item",
-    "stack_adjoints",
+    "unpack_adjoint",
+    "appended_adjoint",
+    "assigned_adjoint",
+    "saved_item",
+    "restore_item",
     "scalar_seed",
     "finish_gradient",
 ]
+
+
+class Parts(tuple):
+    """The adjoint of a sequence of arrays that a primitive takes or returns (the arrays
+    ``np.concatenate`` joins, the pieces ``np.split`` returns): a tuple that adds element
+    by element, where adding plain tuples or lists would concatenate them.
+
+    >>> Parts([1.0, 2.0]) + Parts([10.0, 20.0])
+    Parts([11.0, 22.0])
+    >>> 0 + Parts([1.0])
+    Parts([1.0])
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Parts:  # type: ignore[override]
+        if _is_zero(other):
+            return self
+        if not isinstance(other, (list, tuple)) or len(other) != len(self):
+            length = f" of length {len(other)}" if isinstance(other, (list, tuple)) else ""
+            raise ValueError(
+                f"internal error: cannot add the adjoint of {len(self)} arrays to a "
+                f"{type(other).__name__}{length}"
+            )
+        return Parts(add_adjoints(a, b) for a, b in zip(self, other))
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"Parts({list(self)!r})"
 
 
 def add_adjoints(a: Any, b: Any) -> Any:
@@ -50,11 +85,20 @@ def _is_zero(value: Any) -> bool:
 
 
 def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
-    """The adjoint of ``container`` with ``value`` added at ``index`` (``x = container[index]``).
+    """The adjoint of ``container`` with ``value`` added at ``index`` (``x = container[index]``),
+    for lists, tuples and dicts (an adjoint per element) and arrays alike.
 
     >>> add_at(0, (1.0, 2.0, 3.0), 1, 5.0)
     [0, 5.0, 0]
+    >>> add_at(0, np.zeros(3), 2, 1.0)
+    array([0., 0., 1.])
     """
+    if _is_zero(value):
+        return adjoint
+    if not isinstance(container, (list, tuple, dict)):
+        from .rules.helpers import scatter_grad
+
+        return add_adjoints(adjoint, scatter_grad(value, container, index))
     if isinstance(container, dict):
         parts = dict(adjoint) if isinstance(adjoint, dict) else {}
         parts[index] = add_adjoints(parts.get(index, 0), value)
@@ -76,11 +120,83 @@ def adjoint_item(adjoint: Any, index: Any) -> Any:
     return adjoint[index]
 
 
-def stack_adjoints(array: Any, parts: list) -> Any:
-    """The adjoint of an array unpacked by rows (``a, b = x``): its rows' adjoints stacked."""
-    xp = array_module(array)
-    rows = [xp.zeros_like(array[i]) if _is_zero(p) else p for i, p in enumerate(parts)]
+def unpack_adjoint(container: Any, parts: list) -> Any:
+    """The adjoint of ``container`` after ``a, b = container``, from the parts' adjoints.
+
+    For an array unpacked by rows, the rows' adjoints stacked. For a tuple or list (a
+    primitive's several results, ``q, r = np.linalg.qr(a)``, or a plain Python tuple), the
+    parts stay apart, as :class:`Parts`, with zeros of each array's shape where nothing
+    flowed in, since a rule expects one cotangent array per result.
+
+    >>> unpack_adjoint((1.0, 2.0), [3.0, 0])
+    Parts([3.0, 0])
+    """
+    if isinstance(container, (list, tuple)):
+        return Parts(
+            array_module(item).zeros_like(item) if _is_zero(part) and hasattr(item, "shape") else part
+            for item, part in zip(container, parts)
+        )
+    if all(_is_zero(p) for p in parts):
+        return 0
+    xp = array_module(container)
+    rows = [xp.zeros_like(container[i]) if _is_zero(p) else p for i, p in enumerate(parts)]
     return xp.stack(rows)
+
+
+def appended_adjoint(adjoint: Any) -> tuple[Any, Any]:
+    """Undo ``items.append(v)`` on the adjoint of ``items``: ``(adjoint of v, adjoint of
+    items before the append)``."""
+    if _is_zero(adjoint):
+        return 0, 0
+    return adjoint[-1], type(adjoint)(adjoint[:-1]) if isinstance(adjoint, Parts) else adjoint[:-1]
+
+
+def assigned_adjoint(adjoint: Any, container: Any, index: Any) -> tuple[Any, Any]:
+    """Undo ``container[index] = v`` on the adjoint: ``(adjoint of v, adjoint of the
+    container before the assignment)``, whose entry at ``index`` starts again from zero."""
+    if _is_zero(adjoint):
+        return 0, 0
+    if isinstance(container, dict) or isinstance(adjoint, dict):
+        parts = dict(adjoint)
+        value = parts.pop(index, 0)
+        return value, parts
+    if isinstance(container, (list, tuple)):
+        parts = list(adjoint)
+        value = parts[index]
+        if isinstance(index, slice):
+            for position in range(len(parts))[index]:
+                parts[position] = 0
+        else:
+            parts[index] = 0
+        return value, parts
+    from .rules.helpers import assigned_value_grad, without_index
+
+    return assigned_value_grad(adjoint, index), without_index(adjoint, index)
+
+
+def saved_item(container: Any, index: Any) -> Any:
+    """What ``container[index] = v`` is about to overwrite, safe from the write itself."""
+    if isinstance(container, dict):
+        return container.get(index, _MISSING)
+    value = container[index]
+    copy = getattr(value, "copy", None)
+    return copy() if copy is not None and not isinstance(container, (list, tuple)) else value
+
+
+def restore_item(container: Any, index: Any, value: Any) -> None:
+    """Put back what :func:`saved_item` saved."""
+    if value is _MISSING:
+        del container[index]
+    else:
+        container[index] = value
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
 
 
 def scalar_seed(value: Any) -> Any:

@@ -25,7 +25,7 @@ from .adjoints import finish_gradient
 from .grad_mode import enable_grad
 from .tensor import Tensor
 
-__all__ = ["tape_vjp", "Pullback", "on_tape"]
+__all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
 
 SECOND_CALL = (
     "This pullback was already called, and its saved values were freed. Pass "
@@ -179,6 +179,24 @@ def tape_vjp(
     return value, Pullback(backward, value)
 
 
+def tape_call(function: Callable, wrt: tuple, *args: Any, **kwargs: Any) -> tuple[Any, Callable]:
+    """One call, from generated code, that the transform could not see into.
+
+    ``wrt`` lists the positions (ints) and keyword names (strs) of the arguments that need
+    gradients. Returns the value and a function from the value's cotangent to the tuple of
+    those gradients; it can be called again (the generated backward pass may be replayed).
+    """
+    slots = [("args", w) if isinstance(w, int) else ("kwargs", w) for w in wrt]
+    value, pullback = tape_vjp(function, args, kwargs, slots)
+
+    def backward(cotangent: Any) -> tuple:
+        if type(cotangent) is int and cotangent == 0:
+            return (0,) * len(slots)
+        return tuple(pullback(cotangent, retain_graph=True))
+
+    return value, backward
+
+
 def _is_scalar(value: Any) -> bool:
     if isinstance(value, Tensor):
         return value.size == 1
@@ -244,6 +262,52 @@ def _tape_float(value: Any = 0.0) -> Any:
 _TAPE_BUILTINS = {"float": _tape_float}
 
 
+def _creating(function: Callable) -> Callable:
+    """``np.zeros(...)`` and friends, giving a tensor: items assigned into it later then
+    record, where assigning a tensor into a NumPy array would drop its gradient."""
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        return Tensor(result) if isinstance(result, np.ndarray) else result
+
+    create.__name__ = function.__name__
+    return create
+
+
+def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) -> Any:
+    """``np.array``/``np.asarray`` on the tape: lists holding tensors are stacked (which
+    records); anything else becomes a tensor that needs no grad."""
+    if isinstance(obj, Tensor):
+        out = obj.clone() if copy else obj
+        return out if dtype is None else out.astype(dtype)
+    if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
+        parts = [_array_of(item, dtype, copy=False) for item in obj]
+        parts = [p if isinstance(p, Tensor) else Tensor(np.asarray(p, dtype=dtype)) for p in parts]
+        return np.stack(parts)
+    return Tensor(np.array(obj, dtype=dtype, copy=copy, **kwargs) if copy else np.asarray(obj, dtype=dtype, **kwargs))
+
+
+def _holds_tensor(obj: Any) -> bool:
+    return any(isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i)) for i in obj)
+
+
+class _TapeNumpy(types.ModuleType):
+    """NumPy as user code sees it on the tape: creation functions make tensors."""
+
+    _CREATION = ("zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace")
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "array":
+            return _array_of
+        if name == "asarray":
+            return lambda obj, dtype=None, **kw: _array_of(obj, dtype, copy=False, **kw)
+        value = getattr(np, name)
+        return _creating(value) if name in self._CREATION else value
+
+
+_tape_numpy = _TapeNumpy("numpy")
+
+
 class _TapeGlobals(dict):
     """A function's globals, read live, with ``math`` made to accept tensors."""
 
@@ -257,6 +321,8 @@ class _TapeGlobals(dict):
         value = self.namespace[key]
         if value is math:
             return _tape_math
+        if value is np:
+            return _tape_numpy
         if isinstance(value, types.BuiltinFunctionType) and _hashable_in(value, _math_functions):
             return getattr(_tape_math, _math_functions[value])
         if isinstance(value, types.FunctionType):

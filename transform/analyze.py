@@ -7,8 +7,15 @@ when it can reach the returned value. A statement is active when it assigns an a
 (varied and useful) name. Over-approximating costs adjoint code, never correctness.
 
 Each core statement gets ``anno.Key.CALLEE`` (what its value expression calls) and
-``anno.Key.ACTIVE``. The *kind* of each name, ``"value"`` (array or number), ``"tuple"``
-or ``"list"``, decides how adjoints of containers are built.
+``anno.Key.ACTIVE``. The *kind* of each name — ``"value"`` (an array or number),
+``"tuple"``, ``"list"``, ``"dict"``, or ``"unknown"`` — decides how adjoints of
+containers are built: for ``"unknown"`` the generated code asks at run time.
+
+Two rewrites happen here because they need activity: a loop over a differentiated
+sequence becomes a loop over its indices (``for v in xs`` → ``for i in range(len(xs)):
+v = xs[i]``), so the gradient can reach each element; and in ``mode="auto"`` a call that
+cannot be differentiated statically is marked to run on the tape (``ctx.fallbacks``).
+Statements inside ``with ag.no_grad():`` never carry a gradient.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
 from .origin import of as origin_of
-from .resolve import Callee, classify, resolve_attribute, resolve_call
+from .resolve import Callee, classify, resolve_attribute, resolve_call, static_value
 
 _BINOP_PRIMITIVES = {
     gast.Add: np.add,
@@ -45,6 +52,8 @@ _OP_SPELLING = {
 }  # fmt: skip
 
 COPY = Callee("copy", "=")
+STOPPED = Callee("nondiff", "no_grad")
+APPEND = Callee("append", ".append")
 CONSTANT = Callee("constant", "constant")
 CONTAINER = Callee("container", "display")
 OPAQUE = Callee("nondiff", "comparison")
@@ -53,36 +62,103 @@ STORE = Callee("store", "[]=")
 
 
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
-    statements = list(_core_statements(node.body))
-    for stmt in statements:
-        value = _value_of(stmt)
-        if value is not None:
-            anno.set(stmt, anno.Key.CALLEE, callee_of(value, ctx, stmt))
-    _infer_kinds(statements, ctx)
-    varied = _varied(statements, ctx)
-    for stmt in statements:
-        if isinstance(stmt, gast.For) and read_names(stmt.iter) & varied:
-            raise TransformError(
-                "iterating directly over a value being differentiated is not supported yet; "
-                "loop over indices (for i in range(len(x))) instead.",
-                origin_of(stmt),
-            )
+    while True:
+        statements = _annotate(node, ctx)
+        varied = _varied(statements, ctx)
+        if not _index_loops_over_varied(node.body, varied, ctx):
+            break
     useful = _useful(statements, node, ctx)
     ctx.active = varied & useful
     for stmt in statements:
         targets = assigned_names(stmt)
         active = bool(targets & ctx.active) and _carries_gradient(stmt, varied)
         anno.set(stmt, anno.Key.ACTIVE, active)
-        if active:
-            callee = anno.get(stmt, anno.Key.CALLEE)
-            if callee is not None and callee.kind == "unknown":
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        if active and callee is not None and callee.kind == "unknown":
+            if ctx.mode != "auto":
                 raise TransformError(
                     f"cannot differentiate through {callee.name}: {callee.reason}.",
                     origin_of(stmt),
                     "Register a derivative with @ag.vjp_rule, or use mode=\"auto\" to run "
                     "this call on the tape.",
                 )
+            anno.set(stmt, anno.Key.CALLEE, Callee("fallback", callee.name, callee.value, receiver=callee.receiver, reason=callee.reason))
+            ctx.note_fallback(callee.name, origin_of(stmt), callee.reason)
     return node
+
+
+def _annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
+    statements = list(_core_statements(node.body))
+    stopped = _stopped_statements(node.body, ctx)
+    for stmt in statements:
+        value = _value_of(stmt)
+        if value is not None:
+            callee = callee_of(value, ctx, stmt)
+            if id(stmt) in stopped:
+                callee = STOPPED
+            anno.set(stmt, anno.Key.CALLEE, callee)
+    _infer_kinds(statements, ctx)
+    return statements
+
+
+def _stopped_statements(stmts: list[gast.stmt], ctx: TransformContext) -> set[int]:
+    """Statements inside ``with ag.no_grad():`` (or ``set_grad_enabled(False)``)."""
+    from ..runtime.grad_mode import no_grad, set_grad_enabled
+
+    found: set[int] = set()
+    for stmt in _core_statements(stmts):
+        if isinstance(stmt, gast.With):
+            for item in stmt.items:
+                context = item.context_expr
+                target = context.func if isinstance(context, gast.Call) else context
+                value = static_value(target, ctx)
+                disables = value is no_grad or (
+                    value is set_grad_enabled
+                    and isinstance(context, gast.Call)
+                    and context.args
+                    and isinstance(context.args[0], gast.Constant)
+                    and not context.args[0].value
+                )
+                if disables:
+                    found |= {id(s) for s in _core_statements(stmt.body)}
+    return found
+
+
+def _index_loops_over_varied(stmts: list[gast.stmt], varied: set[str], ctx: TransformContext) -> bool:
+    """``for v in xs`` over a differentiated sequence → a loop over indices (in place)."""
+    changed = False
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                changed |= _index_loops_over_varied(block, varied, ctx)
+        if not (isinstance(stmt, gast.For) and isinstance(stmt.iter, gast.Name) and stmt.iter.id in varied):
+            continue
+        if ctx.kinds.get(stmt.iter.id, ("unknown",))[0] == "dict":
+            continue  # iterating a dict gives its keys, which carry no gradient
+        sequence = stmt.iter.id
+        index = ctx.namer.new("index")
+        ctx.local_names.add(index)
+        element = gast.Assign(
+            targets=[stmt.target],
+            value=gast.Subscript(value=_load(sequence), slice=_load(index), ctx=gast.Load()),
+            type_comment=None,
+        )
+        length = gast.Call(func=_load("len"), args=[_load(sequence)], keywords=[])
+        stmt.iter = gast.Call(func=_load("range"), args=[length], keywords=[])
+        stmt.target = gast.Name(id=index, ctx=gast.Store(), annotation=None, type_comment=None)
+        stmt.body = [element, *stmt.body]
+        origin = origin_of(stmt)
+        for sub in gast.walk(element):
+            anno.set(sub, anno.Key.ORIGIN, origin)
+        for sub in gast.walk(stmt.iter):
+            anno.set(sub, anno.Key.ORIGIN, origin)
+        changed = True
+    return changed
+
+
+def _load(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
 
 
 def _core_statements(stmts: list[gast.stmt]):
@@ -101,6 +177,10 @@ def _value_of(stmt: gast.stmt) -> gast.expr | None:
 
 
 def callee_of(value: gast.expr, ctx: TransformContext, stmt: gast.stmt) -> Callee:
+    if isinstance(stmt, gast.Expr) and _is_append(stmt, ctx):
+        return APPEND
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript):
+        return STORE  # whatever is stored: what it overwrites loses its gradient
     if isinstance(value, gast.Name):
         return COPY
     if isinstance(value, gast.Constant):
@@ -122,15 +202,31 @@ def callee_of(value: gast.expr, ctx: TransformContext, stmt: gast.stmt) -> Calle
             return resolve_attribute(value, ctx)
         return CONSTANT  # a module constant such as np.pi
     if isinstance(value, gast.Subscript):
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript):
-            return STORE
         return SUBSCRIPT
     if isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
         return CONTAINER
     return Callee("unknown", type(value).__name__, reason="unsupported expression")
 
 
+def _is_append(stmt: gast.stmt, ctx: TransformContext) -> bool:
+    value = stmt.value
+    return (
+        isinstance(value, gast.Call)
+        and isinstance(value.func, gast.Attribute)
+        and value.func.attr == "append"
+        and isinstance(value.func.value, gast.Name)
+        and value.func.value.id in ctx.local_names
+        and len(value.args) == 1
+        and not value.keywords
+    )
+
+
 def assigned_names(stmt: gast.stmt) -> set[str]:
+    """Names a statement changes (the list of an append, the array of an item assignment)."""
+    if isinstance(stmt, gast.Expr) and anno.get(stmt, anno.Key.CALLEE) is APPEND:
+        return {stmt.value.func.value.id}
+    if isinstance(stmt, gast.For):
+        return {stmt.target.id} if isinstance(stmt.target, gast.Name) else set()
     if isinstance(stmt, gast.Assign):
         target = stmt.targets[0]
         if isinstance(target, gast.Subscript):
@@ -153,6 +249,8 @@ def differentiable_reads(stmt: gast.stmt) -> set[str]:
         return read_names(value.value)
     if callee is STORE:
         return read_names(value) | {stmt.targets[0].value.id}
+    if callee is APPEND:
+        return {stmt.value.func.value.id} | read_names(stmt.value.args[0])
     if callee.kind == "rule":
         return _rule_reads(value, callee)
     return read_names(value)
@@ -220,23 +318,58 @@ def _useful(statements: list[gast.stmt], node: gast.FunctionDef, ctx: TransformC
 
 
 def _infer_kinds(statements: list[gast.stmt], ctx: TransformContext) -> None:
-    kinds = ctx.kinds
+    """The kind of every name; a name assigned values of different kinds is "unknown"."""
+    kinds: dict[str, tuple] = {param: ("value",) for param in ctx.parsed.params}
     kinds.update(ctx.param_kinds)
-    for stmt in statements:
-        if not isinstance(stmt, gast.Assign) or not isinstance(stmt.targets[0], gast.Name):
-            continue
-        name = stmt.targets[0].id
-        value = stmt.value
-        if isinstance(value, gast.Tuple):
-            kind = ("tuple", len(value.elts))
-        elif isinstance(value, gast.List):
-            kind = ("list", len(value.elts))
-        elif isinstance(value, gast.Name):
-            kind = kinds.get(value.id, ("value",))
-        else:
-            callee = anno.get(stmt, anno.Key.CALLEE)
-            if callee is not None and callee.kind == "user" and ctx.return_kind is not None:
-                kind = ctx.return_kind(callee.value)
+    fixed = set(kinds)
+    found: dict[str, set] = {}
+
+    def record(name: str, kind: tuple) -> None:
+        found.setdefault(name, set()).add(kind[0])
+
+    for _ in range(2):  # twice: a copy may come before the name it copies is known
+        for stmt in statements:
+            if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+                record(stmt.target.id, ("unknown",))
+            if not isinstance(stmt, gast.Assign) or isinstance(stmt.targets[0], gast.Subscript):
+                continue
+            target, value = stmt.targets[0], stmt.value
+            if isinstance(target, gast.Tuple):
+                source_kind = kinds.get(value.id, ("unknown",))[0] if isinstance(value, gast.Name) else "unknown"
+                for element in target.elts:
+                    record(element.id, ("value",) if source_kind == "value" else ("unknown",))
+                continue
+            record(target.id, _kind_of(stmt, value, kinds, ctx))
+        for name, seen in found.items():
+            if name in fixed:
+                if kinds[name][0] not in seen or len(seen) > 1:
+                    kinds[name] = ("unknown",)  # a parameter reassigned with another kind
             else:
-                kind = ("value",)
-        kinds[name] = kind
+                kinds[name] = (seen.pop(),) if len(seen) == 1 else ("unknown",)
+        found.clear()
+    ctx.kinds = kinds
+
+
+def _kind_of(stmt: gast.Assign, value: gast.expr, kinds: dict, ctx: TransformContext) -> tuple:
+    if isinstance(value, gast.Tuple):
+        return ("tuple",)
+    if isinstance(value, gast.List):
+        return ("list",)
+    if isinstance(value, gast.Dict):
+        return ("dict",)
+    if isinstance(value, gast.Name):
+        return kinds.get(value.id, ("value",) if value.id not in ctx.local_names else ("unknown",))
+    if isinstance(value, gast.Constant):
+        return ("value",)
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if callee is SUBSCRIPT:
+        container = value.value.id if isinstance(value.value, gast.Name) else None
+        return ("value",) if kinds.get(container, ("unknown",))[0] == "value" else ("unknown",)
+    if callee is not None and callee.kind == "user" and ctx.return_kind is not None:
+        return ctx.return_kind(callee.value)
+    if callee is not None and callee.kind in ("rule", "nondiff", "constant") or is_opaque(value):
+        return ("value",)
+    if isinstance(value, gast.BinOp):
+        left = kinds.get(value.left.id, ("value",)) if isinstance(value.left, gast.Name) else ("value",)
+        return left if left[0] in ("list", "tuple", "unknown") else ("value",)
+    return ("unknown",)

@@ -40,6 +40,8 @@ class Key(enum.Enum):
     LINEAR_IN = "linear_in"
     #: On an adjoint statement ``d = d + e`` (or ``d = add_adjoints(d, e)``): True.
     ACCUMULATE = "accumulate"
+    #: On a generated ``restore_item(y, i, pop())``: the name ``y`` it writes back into.
+    RESTORES = "restores"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

@@ -36,6 +36,13 @@ class TransformContext:
     kinds: dict[str, tuple] = field(default_factory=dict)
     #: the kind of what a user function returns (set by the pipeline)
     return_kind: Callable[[Callable], tuple] | None = None
+    #: "auto" runs what cannot be transformed on the tape; "source" raises instead
+    mode: str = "auto"
+    #: calls that run on the tape: (name, origin, reason)
+    fallbacks: list[tuple] = field(default_factory=list)
+
+    def note_fallback(self, name: str, origin: Any, reason: str) -> None:
+        self.fallbacks.append((name, origin, reason))
 
     @property
     def function_name(self) -> str:

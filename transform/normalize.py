@@ -18,8 +18,13 @@ not local to the function (a module constant such as ``np.pi``):
 * ``atom.method(...)`` as an expression statement (calls for their side effects);
 * ``if atom: ... else: ...``, ``for name in atom: ...``, ``while True: ...`` whose body
   starts by testing its condition; ``break``; ``continue``;
-* ``with ag.no_grad(): ...``;
-* exactly one ``return atom``, the last statement.
+* ``with ...: ...`` (the context is evaluated as written);
+* ``list.append(atom)`` as an expression statement;
+* exactly one ``return atom``, the last statement (``desugar`` made it so).
+
+Comprehensions and generator expressions become loops that append to a fresh list (or
+set items of a fresh dict); a nested ``def`` or a lambda bound to a name is inlined where
+it is called, its locals renamed, its free names read from the enclosing function.
 
 Augmented assignment is rewritten as plain assignment (``x += y`` → ``x = x + y``: the
 array is not modified in place); conditional expressions become ``if`` statements; the
@@ -78,6 +83,9 @@ class _Normalizer:
         self.locals = ctx.local_names
         self.block: list[gast.stmt] = []
         self.origin: Origin | None = None
+        #: nested functions (defs and named lambdas), inlined where they are called
+        self.nested: dict[str, gast.FunctionDef] = {}
+        self.inlining: list[str] = []
 
     # -- driver ---------------------------------------------------------------------
 
@@ -86,8 +94,17 @@ class _Normalizer:
         if body and _is_docstring(body[0]):
             body = body[1:]
         node.body = self.statements(body)
-        self._single_exit(node)
+        self._check_nested_uses(node)
         return node
+
+    def _check_nested_uses(self, node: gast.FunctionDef) -> None:
+        for sub in gast.walk(node):
+            if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) and sub.id in self.nested:
+                self.origin = origin_of(sub)
+                raise self.fail(
+                    f"the nested function {sub.id!r} is used other than by calling it "
+                    "(passed or returned as a value), which the transform does not support"
+                )
 
     def statements(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         outer, self.block = self.block, []
@@ -199,6 +216,21 @@ class _Normalizer:
         body = self.loop_body([exit_test, *stmt.body])
         self.emit(gast.While(test=gast.Constant(True, None), body=body, orelse=[]))
 
+    def stmt_With(self, stmt: gast.With) -> None:
+        items = []
+        for item in stmt.items:
+            if item.optional_vars is not None and not isinstance(item.optional_vars, gast.Name):
+                raise self.fail("`with ... as (a, b)` is not supported by the source transformation")
+            items.append(gast.withitem(context_expr=item.context_expr, optional_vars=item.optional_vars))
+        self.emit(gast.With(items=items, body=self.statements(stmt.body) or [gast.Pass()], type_comment=None))
+
+    def stmt_FunctionDef(self, stmt: gast.FunctionDef) -> None:
+        if stmt.decorator_list:
+            raise self.fail(f"the nested function {stmt.name!r} has decorators, which the transform does not support")
+        if stmt.args.vararg is not None or stmt.args.kwarg is not None:
+            raise self.fail(f"the nested function {stmt.name!r} takes *args or **kwargs, which the transform does not inline")
+        self.nested[stmt.name] = stmt
+
     def stmt_Break(self, stmt: gast.Break) -> None:
         self.emit(gast.Break())
 
@@ -207,12 +239,26 @@ class _Normalizer:
 
     def loop_body(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         """The normalized body, with ``continue`` gone and every ``break`` last on its path."""
-        body = _structure_jumps(self.statements(stmts), self)
-        return _drop_trailing_continue(body) or [gast.Pass()]
+        flags: list[str] = []
+        body = _structure_jumps(self.statements(stmts), self, flags)
+        body = _drop_trailing_continue(body)
+        if flags:
+            clear = _assign(flags[0], gast.Constant(False, None))
+            anno.set(clear, anno.Key.ORIGIN, self.origin)
+            body = [clear, *body]
+        return body or [gast.Pass()]
 
     # -- assignment -----------------------------------------------------------------
 
     def assign(self, target: gast.expr, value: gast.expr) -> None:
+        if isinstance(target, gast.Name) and isinstance(value, gast.Lambda):
+            definition = gast.FunctionDef(
+                name=target.id, args=value.args, body=[gast.Return(value=value.body)],
+                decorator_list=[], returns=None, type_comment=None, type_params=[],
+            )  # fmt: skip
+            anno.set(definition.body[0], anno.Key.ORIGIN, self.origin)
+            self.nested[target.id] = definition
+            return
         if isinstance(target, gast.Name):
             self.emit(_assign(target.id, self.simple(value, target.id)))
         elif isinstance(target, (gast.Tuple, gast.List)):
@@ -325,8 +371,19 @@ class _Normalizer:
     def expr_Call(self, node: gast.Call) -> gast.expr:
         return self.call(node)
 
-    def call(self, node: gast.Call) -> gast.Call:
+    def call(self, node: gast.Call) -> gast.expr:
         func = node.func
+        if isinstance(func, gast.Name) and func.id in self.nested:
+            return self.inline_nested(func.id, node)
+        if (
+            isinstance(func, gast.Name)
+            and func.id in _CONSUMERS
+            and func.id not in self.locals
+            and len(node.args) == 1
+            and isinstance(node.args[0], gast.GeneratorExp)
+        ):
+            # sum(v * v for v in x): the generator becomes a list built by a loop
+            node = gast.Call(func=func, args=[self.comprehension(node.args[0], "list")], keywords=node.keywords)
         if isinstance(func, gast.Attribute) and not self.is_atom(func):
             func = gast.Attribute(value=self.atom(func.value), attr=func.attr, ctx=gast.Load())
         elif not self.is_atom(func):
@@ -385,32 +442,109 @@ class _Normalizer:
         branch, self.block = self.block, outer
         return branch
 
+    # -- comprehensions ---------------------------------------------------------------
+
+    def expr_ListComp(self, node: gast.ListComp) -> gast.expr:
+        return self.comprehension(node, "list")
+
+    def expr_GeneratorExp(self, node: gast.GeneratorExp) -> gast.expr:
+        return self.comprehension(node, "list")
+
+    def expr_DictComp(self, node: gast.DictComp) -> gast.expr:
+        return self.comprehension(node, "dict")
+
+    def expr_SetComp(self, node: gast.SetComp) -> gast.expr:
+        raise self.fail("set comprehensions are not supported by the source transformation (sets have no order)")
+
+    def comprehension(self, node: gast.expr, kind: str) -> gast.Name:
+        """``[e for v in xs if c]`` becomes ``out = []; for v in xs: if c: out.append(e)``,
+        with the comprehension's own names renamed so they cannot clash with the function's."""
+        result = self.new_local("items" if kind == "list" else "mapping")
+        empty = gast.List(elts=[], ctx=gast.Load()) if kind == "list" else gast.Dict(keys=[], values=[])
+        self.emit(_assign(result, empty))
+        renames: dict[str, str] = {}
+        for generator in node.generators:
+            for name in gast.walk(generator.target):
+                if isinstance(name, gast.Name):
+                    renames[name.id] = self.new_local(name.id)
+        node = _rename(copy.deepcopy(node), renames)
+        if kind == "list":
+            append = gast.Attribute(value=_load(result), attr="append", ctx=gast.Load())
+            innermost: list[gast.stmt] = [gast.Expr(value=gast.Call(func=append, args=[node.elt], keywords=[]))]
+        else:
+            store = gast.Subscript(value=_load(result), slice=node.key, ctx=gast.Store())
+            innermost = [gast.Assign(targets=[store], value=node.value, type_comment=None)]
+        for generator in reversed(node.generators):
+            if generator.is_async:
+                raise self.fail("async comprehensions are not supported")
+            for condition in reversed(generator.ifs):
+                innermost = [gast.If(test=condition, body=innermost, orelse=[])]
+            innermost = [gast.For(target=generator.target, iter=generator.iter, body=innermost, orelse=[], type_comment=None)]
+        for stmt in innermost:
+            _stamp_all(stmt, self.origin)
+        from .desugar import _Loops
+
+        loops = _Loops(self.ctx).block(innermost)
+        for stmt in loops:
+            self.statement(stmt)
+        return _load(result)
+
+    # -- nested functions -----------------------------------------------------------------
+
+    def inline_nested(self, name: str, call: gast.Call) -> gast.expr:
+        """The body of a nested function, in place of a call to it."""
+        if name in self.inlining:
+            raise self.fail(f"the nested function {name!r} calls itself, which the transform does not unroll")
+        definition = self.nested[name]
+        args = definition.args
+        params = [a.id for a in args.posonlyargs + args.args]
+        keyword_only = [a.id for a in args.kwonlyargs]
+        bound: dict[str, gast.expr] = {}
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            raise self.fail(f"calling the nested function {name!r} with *args or **kwargs is not supported")
+        if len(call.args) > len(params):
+            raise self.fail(f"the nested function {name!r} takes {len(params)} positional arguments")
+        for param, value in zip(params, call.args):
+            bound[param] = value
+        for keyword in call.keywords:
+            if keyword.arg not in params + keyword_only or keyword.arg in bound:
+                raise self.fail(f"bad keyword argument {keyword.arg!r} in a call of {name!r}")
+            bound[keyword.arg] = keyword.value
+        defaults = dict(zip(params[len(params) - len(args.defaults):], args.defaults))
+        defaults.update({a.id: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        for param in params + keyword_only:
+            if param not in bound:
+                if param not in defaults:
+                    raise self.fail(f"the call of the nested function {name!r} is missing {param!r}")
+                bound[param] = copy.deepcopy(defaults[param])
+        # Evaluate the arguments first, then run the renamed body.
+        values = {param: self.atom(value) for param, value in bound.items()}
+        assigned = {n.id for s in definition.body for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        renames = {local: self.new_local(f"{name}_{local}") for local in sorted(assigned | set(params + keyword_only))}
+        for param, value in values.items():
+            self.emit(_assign(renames[param], value))
+        body = _rename(copy.deepcopy(definition.body), renames)
+        from .desugar import _Loops, single_exit
+
+        body = single_exit(_Loops(self.ctx).block(body), self.ctx)
+        result = body[-1].value
+        self.inlining.append(name)
+        try:
+            for stmt in body[:-1]:
+                saved = self.origin
+                self.origin = origin_of(stmt) or self.origin
+                self.statement(stmt)
+                self.origin = saved
+            return self.atom(result)
+        finally:
+            self.inlining.pop()
+
+    def expr_Lambda(self, node: gast.Lambda) -> gast.expr:
+        raise self.fail("a lambda that is not assigned to a name is not supported by the source transformation")
+
     def expr_NamedExpr(self, node: gast.NamedExpr) -> gast.expr:
         self.assign(node.target, node.value)
         return _load(node.target.id)
-
-    # -- single exit ----------------------------------------------------------------
-
-    def _single_exit(self, node: gast.FunctionDef) -> None:
-        body = node.body
-        returns = [n for n in _walk_statements(body) if isinstance(n, gast.Return)]
-        if not body or not isinstance(body[-1], gast.Return):
-            if returns:
-                self.origin = origin_of(returns[0])
-                raise self.fail(
-                    "a `return` before the end of the function (inside a branch or loop) is "
-                    "not supported yet by the source transformation"
-                )
-            none = gast.Return(value=gast.Constant(None, None))
-            anno.set(none, anno.Key.ORIGIN, origin_of(body[-1]) if body else None)
-            body.append(none)
-        elif len(returns) > 1:
-            self.origin = origin_of(returns[0])
-            raise self.fail(
-                "a `return` before the end of the function (inside a branch or loop) is not "
-                "supported yet by the source transformation"
-            )
-
 
 # -- break and continue -----------------------------------------------------------------
 #
@@ -449,32 +583,56 @@ def _contains_jump(stmt: gast.stmt) -> bool:
     return False  # jumps inside nested loops belong to them
 
 
-def _structure_jumps(stmts: list[gast.stmt], normalizer: "_Normalizer") -> list[gast.stmt]:
+def _structure_jumps(stmts: list[gast.stmt], normalizer: "_Normalizer", flags: list[str]) -> list[gast.stmt]:
+    """Move what follows a branch that jumps into the branch that does not. When only some
+    paths through nested branches jump, a flag set before each jump guards the rest
+    (``flags`` receives its name, to be cleared at the start of each iteration)."""
     out: list[gast.stmt] = []
     for i, stmt in enumerate(stmts):
         if isinstance(stmt, _JUMPS):
             out.append(stmt)
             return out  # anything after a jump never runs
         if isinstance(stmt, gast.If) and _contains_jump(stmt):
-            stmt.body = _structure_jumps(stmt.body, normalizer)
-            stmt.orelse = _structure_jumps(stmt.orelse, normalizer)
+            stmt.body = _structure_jumps(stmt.body, normalizer, flags)
+            stmt.orelse = _structure_jumps(stmt.orelse, normalizer, flags)
             rest = stmts[i + 1 :]
             body, orelse = _jumps(stmt.body), _jumps(stmt.orelse)
-            if "sometimes" in (body, orelse) and rest:
-                normalizer.origin = origin_of(stmt)
-                raise normalizer.fail(
-                    "a `break` or `continue` that only some paths through a nested `if` reach "
-                    "is not supported yet by the source transformation"
-                )
+            if rest and "sometimes" in (body, orelse):
+                if not flags:
+                    flags.append(normalizer.new_local("jumped"))
+                flag = flags[0]
+                _set_before_jumps(stmt, flag, normalizer)
+                out.append(stmt)
+                test = normalizer.new_local("cond")
+                check = _assign(test, gast.UnaryOp(op=gast.Not(), operand=_load(flag)))
+                anno.set(check, anno.Key.TEMPORARY, True)
+                guard = gast.If(test=_load(test), body=_structure_jumps(rest, normalizer, flags) or [gast.Pass()], orelse=[])
+                for new in (check, guard):
+                    _stamp_all(new, origin_of(stmt))
+                out.extend([check, guard])
+                return out
             if rest:
                 if body == "always" and orelse != "always":
-                    stmt.orelse = _structure_jumps(stmt.orelse + rest, normalizer)
+                    stmt.orelse = _structure_jumps(stmt.orelse + rest, normalizer, flags)
                 elif orelse == "always" and body != "always":
-                    stmt.body = _structure_jumps(stmt.body + rest, normalizer)
+                    stmt.body = _structure_jumps(stmt.body + rest, normalizer, flags)
             out.append(stmt)
             return out
         out.append(stmt)
     return out
+
+
+def _set_before_jumps(stmt: gast.If, flag: str, normalizer: "_Normalizer") -> None:
+    for field in ("body", "orelse"):
+        block = getattr(stmt, field)
+        new = []
+        for sub in block:
+            if isinstance(sub, _JUMPS):
+                new.append(_assign(flag, gast.Constant(True, None)))
+            elif isinstance(sub, gast.If):
+                _set_before_jumps(sub, flag, normalizer)
+            new.append(sub)
+        setattr(stmt, field, new)
 
 
 def _drop_trailing_continue(stmts: list[gast.stmt]) -> list[gast.stmt]:
@@ -489,6 +647,28 @@ def _drop_trailing_continue(stmts: list[gast.stmt]) -> list[gast.stmt]:
     if any(isinstance(n, gast.Continue) for s in stmts for n in _walk_statements([s])):
         pass  # a continue elsewhere would sit in a nested loop, which handles its own
     return stmts
+
+
+# Builtins that consume an iterable: a generator expression given to one becomes a list.
+_CONSUMERS = {"sum", "max", "min", "list", "tuple", "any", "all", "sorted"}
+
+
+def _rename(node: gast.AST, renames: dict[str, str]) -> gast.AST:
+    """Rename names in ``node`` (all contexts), but not inside nested scopes' own names."""
+    if isinstance(node, list):
+        return [_rename(n, renames) for n in node]
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Name) and sub.id in renames:
+            sub.id = renames[sub.id]
+    return node
+
+
+def _stamp_all(node: gast.AST, origin: Origin | None) -> None:
+    if origin is None:
+        return
+    for sub in gast.walk(node):
+        if not anno.has(sub, anno.Key.ORIGIN):
+            anno.set(sub, anno.Key.ORIGIN, origin)
 
 
 def _walk_statements(stmts: list[gast.stmt]):

@@ -152,6 +152,13 @@ def _sweep(stmts: list[gast.stmt], liveness: _Liveness, removed: list, dead_ids:
         if isinstance(stmt, gast.If) and _empty(stmt.body) and _empty(stmt.orelse):
             removed.append(stmt)
             continue
+        restores = anno.get(stmt, anno.Key.RESTORES)
+        if restores is not None and restores not in live:
+            # Nothing after this point of the backward pass reads the array: no need to put
+            # back what the forward pass overwrote in it.
+            dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
+            removed.append(stmt)
+            continue
         if isinstance(stmt, gast.For) and _empty(stmt.body) and anno.has(stmt, anno.Key.STACK_ID):
             # A replayed loop with nothing left to replay: drop it and its trip count.
             dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))

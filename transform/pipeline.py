@@ -1,8 +1,9 @@
 """The pipeline: the passes in order, and the cache of what they produced.
 
-    parse → normalize → analyze → reverse → optimize → emit
+    parse → desugar → normalize → analyze → reverse → optimize → emit
 
-The order matters: ``analyze`` needs the one-operation-per-statement core that
+The order matters: ``desugar`` gives every function a single exit and regular loops,
+which ``normalize`` relies on to lower each statement alone; ``analyze`` needs the one-operation-per-statement core that
 ``normalize`` produces to decide activity per name; ``reverse`` needs activity to emit only
 the adjoints that matter, and emits push/pop pairs for every overwrite because only after
 it is it known which restored values the backward pass reads; ``optimize`` needs the
@@ -21,14 +22,14 @@ from typing import Any, Callable
 import gast
 
 from ..runtime import adjoints
-from . import analyze, emit, normalize, optimize, reverse
+from . import analyze, desugar, emit, normalize, optimize, reverse
 from .context import TransformContext, local_names_of
 from .errors import TransformError
 from .naming import Namer
 from .origin import Origin
 from .parsing import parse_function
 
-STAGES = ("parse", "normalize", "analyze", "reverse", "optimize", "emit")
+STAGES = ("parse", "desugar", "normalize", "analyze", "reverse", "optimize", "emit")
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Derivative:
     #: user globals the transform resolved, to notice when one is rebound
     resolved: dict[str, Any] = field(default_factory=dict)
     callees: list["Derivative"] = field(default_factory=list)
+    #: calls that run on the tape: (name, origin, reason)
+    fallbacks: list[tuple] = field(default_factory=list)
 
     def is_stale(self) -> bool:
         namespace = self.function.__globals__
@@ -80,10 +83,15 @@ def derive(
     split: bool = False,
     param_kinds: dict[str, tuple] | None = None,
     stop_after: str | None = None,
+    mode: str = "auto",
 ) -> Derivative | str:
-    """The derivative of ``function`` with respect to the parameters ``wrt``."""
+    """The derivative of ``function`` with respect to the parameters ``wrt``.
+
+    ``mode="auto"`` lets calls the transform cannot see into run on the tape; with
+    ``mode="source"`` they raise :class:`TransformError`.
+    """
     kinds_key = tuple(sorted((param_kinds or {}).items()))
-    key = (wrt, split, kinds_key)
+    key = (wrt, split, kinds_key, mode)
     if stop_after is None:
         table = _cache.setdefault(function, {})
         cached = table.get(key)
@@ -97,7 +105,7 @@ def derive(
         )
     _in_progress.append(function)
     try:
-        result = _run(function, wrt, split, param_kinds or {}, stop_after)
+        result = _run(function, wrt, split, param_kinds or {}, stop_after, mode)
     finally:
         _in_progress.pop()
     if stop_after is None:
@@ -106,7 +114,7 @@ def derive(
     return result
 
 
-def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dict, stop_after: str | None):
+def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dict, stop_after: str | None, mode: str):
     parsed = parse_function(function)
     node = parsed.node
     namer = Namer()
@@ -117,12 +125,13 @@ def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dic
         namer=namer,
         local_names=local_names_of(node),
         param_kinds=param_kinds,
+        mode=mode,
     )
     callees: list[Derivative] = []
 
     def derive_callee(callee: Callable, active: tuple[str, ...], origin: Origin | None) -> Derivative:
         try:
-            derivative = derive(callee, active, split=True)
+            derivative = derive(callee, active, split=True, mode=mode)
         except TransformError as exc:
             if exc.origin is None:
                 exc.origin = origin
@@ -141,6 +150,9 @@ def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dic
     ctx.return_kind = return_kind
     if stop_after == "parse":
         return emit.to_source(node)
+    node = desugar.transform(node, ctx)
+    if stop_after == "desugar":
+        return emit.to_source(node)
     node = normalize.transform(node, ctx)
     if stop_after == "normalize":
         return emit.to_source(node)
@@ -152,6 +164,9 @@ def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dic
         return _unoptimized_source(node, program, ctx)
     derivative = _assemble(node, program, ctx, split, _derivative_name(function, wrt, split))
     derivative.callees = callees
+    derivative.fallbacks = list(ctx.fallbacks)
+    for callee in callees:
+        derivative.fallbacks.extend(callee.fallbacks)
     if stop_after in ("optimize", "emit"):
         return derivative.source
     return derivative
@@ -168,18 +183,29 @@ def return_kind(function: Callable) -> tuple:
     namer.reserve_tree(node)
     ctx = TransformContext(parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node))
     try:
-        node = normalize.transform(node, ctx)
+        node = normalize.transform(desugar.transform(node, ctx), ctx)
     except TransformError:
         return ("value",)
     result = node.body[-1].value
-    if isinstance(result, gast.Name):
-        for stmt in node.body:
-            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == result.id:
-                if isinstance(stmt.value, gast.Tuple):
-                    return ("tuple", len(stmt.value.elts))
-                if isinstance(stmt.value, gast.List):
-                    return ("list", len(stmt.value.elts))
-    return ("value",)
+    if not isinstance(result, gast.Name):
+        return ("value",)
+    kinds = set()
+    for stmt in optimize._walk(node.body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == result.id:
+            value = stmt.value
+            if isinstance(value, gast.Tuple):
+                kinds.add("tuple")
+            elif isinstance(value, gast.List):
+                kinds.add("list")
+            elif isinstance(value, (gast.BinOp, gast.UnaryOp)) or (
+                isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and isinstance(value.func.value, gast.Name) and value.func.value.id in ("np", "numpy", "math")
+            ):
+                kinds.add("value")
+            else:
+                kinds.add("unknown")
+    if result.id in parsed.params or len(kinds) != 1:
+        return ("unknown",)
+    return (kinds.pop(),)
 
 
 # -- assembling functions ------------------------------------------------------------------

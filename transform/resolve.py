@@ -144,12 +144,11 @@ def classify(value: Any, spelled: str) -> Callee:
         return Callee("user", spelled, value)
     if isinstance(value, type) and not issubclass(value, np.generic):
         return Callee("unknown", spelled, value, reason=f"{spelled} is a class")
-    return Callee(
-        "unknown",
-        spelled,
-        value,
-        reason=f"{describe(value) if callable(value) else spelled} has no derivative rule",
-    )
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
+        what = describe(value)
+    else:
+        what = f"{spelled} (a {type(value).__module__}.{type(value).__qualname__} object)"
+    return Callee("unknown", spelled, value, reason=f"{what} has no derivative rule")
 
 
 def _hashable(value: Any) -> bool:

@@ -27,6 +27,7 @@ import gast
 
 from . import anno
 from .analyze import (
+    APPEND,
     CONTAINER,
     COPY,
     STORE,
@@ -219,6 +220,8 @@ class _Reverser:
         active = anno.get(stmt, anno.Key.ACTIVE)
         if callee is not None and callee.kind == "user":
             return self.user_call(stmt, callee, pushes, pops, active)
+        if callee is not None and callee.kind == "fallback" and active:
+            return self.tape_call(stmt, callee, pushes, pops)
         if not active:
             return primal, pops
         if isinstance(target, gast.Tuple):
@@ -285,8 +288,8 @@ class _Reverser:
         if not (isinstance(source, gast.Name) and source.id in self.ctx.active):
             return []
         index = index_expression(value.slice)
-        kind = self.ctx.kinds.get(source.id, ("value",))[0]
-        if kind in ("tuple", "list"):
+        kind = self.ctx.kinds.get(source.id, ("unknown",))[0]
+        if kind != "value":
             helper = self.ctx.bind_free("add_at", _adjoints().add_at)
             expression = gast.Call(
                 func=load(helper),
@@ -330,17 +333,17 @@ class _Reverser:
                 elements.append(load(self.namer.adjoint(element.id)))
             else:
                 elements.append(gast.Constant(ZERO, None))
-        kind = self.ctx.kinds.get(source.id, ("value",))[0]
+        kind = self.ctx.kinds.get(source.id, ("unknown",))[0]
         parts = gast.List(elts=elements, ctx=gast.Load())
-        if kind == "value":
-            helper = self.ctx.bind_free("stack_adjoints", _adjoints().stack_adjoints)
+        if kind not in ("tuple", "list"):
+            helper = self.ctx.bind_free("unpack_adjoint", _adjoints().unpack_adjoint)
             parts = gast.Call(func=load(helper), args=[load(source.id), parts], keywords=[])
         return [_tag(s, ADJOINT, origin_of(stmt)) for s in self.accumulate(source.id, parts, None)]
 
     def accumulate(self, name: str, expression: gast.expr, linear_in: gast.expr | None) -> list[gast.stmt]:
         """``d<name> = d<name> + expression``; ``linear_in`` is the gradient it scales."""
         adjoint_name = self.namer.adjoint(name)
-        kind = self.ctx.kinds.get(name, ("value",))[0]
+        kind = self.ctx.kinds.get(name, ("unknown",))[0]
         if kind == "value":
             total = gast.BinOp(left=load(adjoint_name), op=gast.Add(), right=expression)
         else:
@@ -372,7 +375,15 @@ class _Reverser:
             for param, atom in bound.arguments.items()
             if isinstance(atom, gast.Name) and atom.id in self.ctx.active
         ]
-        derivative = self.ctx.derive_callee(callee.value, tuple(active_params), origin)
+        try:
+            derivative = self.ctx.derive_callee(callee.value, tuple(active_params), origin)
+        except TransformError as exc:
+            if self.ctx.mode != "auto":
+                raise
+            reason = exc.reason
+            self.ctx.note_fallback(callee.name, origin, reason)
+            fallback = Callee("fallback", callee.name, callee.value, reason=reason)
+            return self.tape_call(stmt, fallback, pushes, pops)
         target = stmt.targets[0]
         saved = self.namer.new(f"{derivative.function.__name__}_saved")
         forward_name = self.ctx.bind_free(derivative.forward.__name__, derivative.forward)
@@ -422,18 +433,155 @@ class _Reverser:
     # -- assignment into arrays -----------------------------------------------------------
 
     def assign_into(self, stmt: gast.Assign) -> tuple[list, list]:
-        raise TransformError(
-            "assignment into an array (y[i] = ...) is not supported yet by the source transformation",
-            origin_of(stmt),
+        """``y[i] = v``: save what is overwritten, and put it back after the adjoint."""
+        origin = origin_of(stmt)
+        target = stmt.targets[0]
+        container = target.value.id
+        index = index_expression(target.slice)
+        adjoints = _adjoints()
+        saved = self.ctx.bind_free("saved_item", adjoints.saved_item)
+        restore = self.ctx.bind_free("restore_item", adjoints.restore_item)
+        self.uses_stack = True
+        self.next_id += 1
+        push = gast.Expr(
+            value=gast.Call(
+                func=load(self.push_name),
+                args=[gast.Call(func=load(saved), args=[load(container), copy.deepcopy(index)], keywords=[])],
+                keywords=[],
+            )
         )
+        pop = gast.Expr(
+            value=gast.Call(
+                func=load(restore),
+                args=[load(container), copy.deepcopy(index), gast.Call(func=load(self.pop_name), args=[], keywords=[])],
+                keywords=[],
+            )
+        )
+        for node, part in ((push, PRIMAL), (pop, ADJOINT)):
+            anno.set(node, anno.Key.STACK_ID, self.next_id)
+            anno.set(node, anno.Key.PART, part)
+            anno.set(node, anno.Key.ORIGIN, origin)
+        anno.set(pop, anno.Key.RESTORES, container)
+        primal = [push, _tag(stmt, PRIMAL)]
+        if not anno.get(stmt, anno.Key.ACTIVE):
+            return primal, [pop]
+        kind = self.ctx.kinds.get(container, ("unknown",))[0]
+        value_part = self.namer.new(f"d{container}_item")
+        split = self.ctx.bind_free("assigned_adjoint", adjoints.assigned_adjoint)
+        adjoint_name = self.namer.adjoint(container)
+        taking = gast.Assign(
+            targets=[gast.Tuple(elts=[store(value_part), store(adjoint_name)], ctx=gast.Store())],
+            value=gast.Call(func=load(split), args=[load(adjoint_name), load(container), copy.deepcopy(index)], keywords=[]),
+            type_comment=None,
+        )
+        anno.set(taking, anno.Key.LINEAR_IN, adjoint_name)
+        adjoint = [taking]
+        value = stmt.value
+        if isinstance(value, gast.Name) and value.id in self.ctx.active:
+            part: gast.expr = load(value_part)
+            if kind == "value":
+                part = gast.Call(func=load(self.ctx.bind_free("unbroadcast", _unbroadcast())), args=[part, load(value.id)], keywords=[])
+            adjoint.extend(self.accumulate(value.id, part, load(value_part)))
+        adjoint.append(pop)
+        return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def list_append(self, stmt: gast.Expr) -> tuple[list, list]:
+        """``items.append(v)``: the adjoint takes ``v``'s part off the end and undoes the append."""
+        origin = origin_of(stmt)
+        call = stmt.value
+        items = call.func.value.id
+        value = call.args[0]
+        if not anno.get(stmt, anno.Key.ACTIVE):
+            return [_tag(stmt, PRIMAL)], []
+        adjoint_name = self.namer.adjoint(items)
+        part = self.namer.new(f"d{items}_last")
+        split = self.ctx.bind_free("appended_adjoint", _adjoints().appended_adjoint)
+        taking = gast.Assign(
+            targets=[gast.Tuple(elts=[store(part), store(adjoint_name)], ctx=gast.Store())],
+            value=gast.Call(func=load(split), args=[load(adjoint_name)], keywords=[]),
+            type_comment=None,
+        )
+        anno.set(taking, anno.Key.LINEAR_IN, adjoint_name)
+        adjoint = [taking]
+        if isinstance(value, gast.Name) and value.id in self.ctx.active:
+            adjoint.extend(self.accumulate(value.id, load(part), load(part)))
+        undo = gast.Expr(value=gast.Call(func=gast.Attribute(value=load(items), attr="pop", ctx=gast.Load()), args=[], keywords=[]))
+        adjoint.append(undo)
+        return [_tag(stmt, PRIMAL)], [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    # -- calls that run on the tape -------------------------------------------------------
+
+    def tape_call(self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list) -> tuple[list, list]:
+        """A call the transform cannot see into runs on the tape; its pullback is kept for
+        the backward pass."""
+        origin = origin_of(stmt)
+        call = stmt.value
+        target = stmt.targets[0]
+        if not isinstance(call, gast.Call):
+            raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            raise TransformError(f"{callee.name}(*args, **kwargs) cannot run on the tape from generated code", origin)
+        active_args = [i for i, a in enumerate(call.args) if isinstance(a, gast.Name) and a.id in self.ctx.active]
+        active_keywords = [k.arg for k in call.keywords if isinstance(k.value, gast.Name) and k.value.id in self.ctx.active]
+        helper = self.ctx.bind_free("tape_call", _fallback().tape_call)
+        pullback = self.namer.new(f"{_stem(callee.name)}_pullback")
+        self.ctx.local_names.add(pullback)
+        wrt = gast.Tuple(
+            elts=[gast.Constant(i, None) for i in active_args] + [gast.Constant(k, None) for k in active_keywords],
+            ctx=gast.Load(),
+        )
+        forward = gast.Call(func=load(helper), args=[call.func, wrt, *call.args], keywords=call.keywords)
+        primal_stmt = gast.Assign(
+            targets=[gast.Tuple(elts=[copy.deepcopy(target), store(pullback)], ctx=gast.Store())],
+            value=forward,
+            type_comment=None,
+        )
+        anno.copy_from(primal_stmt, stmt)
+        saved_push, saved_pop = [], []
+        if self.loop_depth:
+            self.maybe_unbound.add(pullback)
+            push, pop = self.push_pop(pullback, origin)
+            saved_push, saved_pop = [push], [pop]
+        g = load(self.namer.adjoint(target.id)) if isinstance(target, gast.Name) else gast.List(
+            elts=[load(self.namer.adjoint(e.id)) if e.id in self.ctx.active else gast.Constant(ZERO, None) for e in target.elts],
+            ctx=gast.Load(),
+        )
+        operands = [call.args[i] for i in active_args] + [k.value for k in call.keywords if k.arg in active_keywords]
+        parts = [self.namer.new(f"d{a.id}_part") for a in operands]
+        receiving = gast.Assign(
+            targets=[gast.Tuple(elts=[store(p) for p in parts], ctx=gast.Store())],
+            value=gast.Call(func=load(pullback), args=[g], keywords=[]),
+            type_comment=None,
+        )
+        if isinstance(g, gast.Name):
+            anno.set(receiving, anno.Key.LINEAR_IN, g.id)
+        adjoint = [receiving]
+        for operand, part in zip(operands, parts):
+            adjoint.extend(self.accumulate(operand.id, load(part), load(part)))
+        adjoint.extend(saved_pop)
+        adjoint.extend(pops)
+        adjoint.extend(self.resets(assigned_names(stmt)))
+        primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]
+        return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
 
     # -- other statements -----------------------------------------------------------------
 
     def stmt_Expr(self, stmt: gast.Expr) -> tuple[list, list]:
-        callee = anno.get(stmt, anno.Key.CALLEE)
-        if callee is not None and callee.kind == "user" and read_names(stmt.value) & self.ctx.active:
-            pass  # a call for its side effects: its result is dropped, so is its gradient
+        if anno.get(stmt, anno.Key.CALLEE) is APPEND:
+            return self.list_append(stmt)
+        # Any other call for its side effects: its result is dropped, so is its gradient.
         return [_tag(stmt, PRIMAL)], []
+
+    def stmt_With(self, stmt: gast.With) -> tuple[list, list]:
+        body_p, body_a = self.block(stmt.body)
+        primal = gast.With(items=stmt.items, body=body_p or [gast.Pass()], type_comment=None)
+        anno.copy_from(primal, stmt, anno.Key.ORIGIN)
+        return [_tag(primal, PRIMAL)], body_a
+
+    def stmt_Pass(self, stmt: gast.Pass) -> tuple[list, list]:
+        return [], []
 
     def stmt_Assert(self, stmt: gast.Assert) -> tuple[list, list]:
         return [_tag(stmt, PRIMAL)], []
@@ -558,3 +706,19 @@ def _adjoints():
     from ..runtime import adjoints
 
     return adjoints
+
+
+def _fallback():
+    from ..runtime import fallback
+
+    return fallback
+
+
+def _unbroadcast():
+    from ..runtime.rules.helpers import unbroadcast
+
+    return unbroadcast
+
+
+def _stem(name: str) -> str:
+    return name.replace(".", "_").split("(")[0] or "call"

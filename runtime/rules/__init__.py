@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     arithmetic,
+    builtins_,
     devices,
     elementwise,
     indexing,

@@ -1,0 +1,42 @@
+"""Rules for Python builtins that combine values: ``sum``, ``max``, ``min``."""
+
+import builtins
+
+import numpy as np
+
+from ..device import array_module
+from .helpers import unbroadcast
+from .registry import shape_only, vjp_rule
+
+
+@shape_only(1)
+def spread(g, iterable):
+    """The gradient of ``sum(iterable)`` for each element: ``g`` for each of a list's
+    elements, or ``g`` broadcast over an array's rows."""
+    if isinstance(iterable, (list, tuple)):
+        return [unbroadcast(g, item) for item in iterable]
+    return array_module(g, iterable).broadcast_to(g, np.shape(iterable))
+
+
+@vjp_rule(builtins.sum, name="builtin_sum")
+def builtin_sum(g, ans, iterable, start=0):
+    return spread(g, iterable), unbroadcast(g, start)
+
+
+def chosen(g, ans, args):
+    """Where ``max``/``min`` took its result from: ``g`` there, zero elsewhere."""
+    items = args[0] if len(args) == 1 else args
+    position = next(i for i, item in enumerate(items) if item is ans or np.all(item == ans))
+    parts = [0] * len(items)
+    parts[position] = g
+    return (parts,) if len(args) == 1 else tuple(parts)
+
+
+@vjp_rule(builtins.max, name="builtin_max", inline=False)
+def builtin_max(g, ans, *args):
+    return chosen(g, ans, args)
+
+
+@vjp_rule(builtins.min, name="builtin_min", inline=False)
+def builtin_min(g, ans, *args):
+    return chosen(g, ans, args)
