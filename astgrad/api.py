@@ -284,10 +284,10 @@ class Explanation:
 
     def __str__(self) -> str:
         if self.mode == "source":
-            return f"{self.function}: the whole gradient is generated source."
+            return f"{self.function}: mode source (the whole gradient is generated source)"
         head = {
-            "mixed": f"{self.function}: generated source, with these calls on the tape:",
-            "tape": f"{self.function}: runs entirely on the tape:",
+            "mixed": f"{self.function}: mode mixed (generated source; these calls run on the tape):",
+            "tape": f"{self.function}: mode tape (the whole function runs on the tape):",
         }[self.mode]
         return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)])
 

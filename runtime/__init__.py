@@ -24,6 +24,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import NoRuleError, primitive
 from .primitives import relu as _relu
 from .primitives import sigmoid as _sigmoid
+from .primitives import stop_gradient
 from .rules.registry import lookup as lookup_rule
 from .rules.registry import nondifferentiable, vjp_rule
 from .tensor import GradientLostError, Tensor
@@ -59,6 +60,7 @@ __all__ = [
     "rules",
     "set_grad_enabled",
     "sigmoid",
+    "stop_gradient",
     "tensor",
     "to_device",
     "vjp_rule",

@@ -117,6 +117,8 @@ def adjoint_item(adjoint: Any, index: Any) -> Any:
     """The part of a container's adjoint at ``index`` (0 when nothing flowed in)."""
     if _is_zero(adjoint):
         return 0
+    if isinstance(adjoint, dict):
+        return adjoint.get(index, 0)  # keys no gradient reached are absent
     return adjoint[index]
 
 
@@ -248,7 +250,8 @@ def finish_gradient(grad: Any, like: Any) -> Any:
     if isinstance(like, np.generic):
         return like.dtype.type(grad)
     dtype = like.dtype
-    if getattr(grad, "dtype", None) != dtype or not _owns_writable_memory(grad):
+    # A number has no dtype; test for that first, since NumPy reads dtype None as float64.
+    if not hasattr(grad, "dtype") or grad.dtype != dtype or not _owns_writable_memory(grad):
         grad = xp.array(grad, dtype=dtype, copy=True)
     return grad
 

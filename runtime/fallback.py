@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .adjoints import finish_gradient
+from .device import CPU, array_module, placement, to_device
 from .grad_mode import enable_grad
 from .tensor import Tensor
 
@@ -80,6 +81,15 @@ def _to_tensors(value: Any, leaves: list) -> Any:
     return tensor
 
 
+def _flat_leaves(value: Any) -> list:
+    """The items of ``value`` that :func:`_to_tensors` makes leaves of, in its order."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat_leaves(v)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _flat_leaves(v)]
+    return [value]
+
+
 def _raw(value: Any) -> Any:
     if isinstance(value, Tensor):
         data = value.data
@@ -136,15 +146,25 @@ def tape_vjp(
     kwargs = dict(kwargs)
     originals = []
     groups = []
+    # A float to differentiate becomes a 0-d tensor next to the arrays it meets.
+    home = placement((args, kwargs))
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
         leaves: list[Tensor] = []
         container[key] = _to_tensors(original, leaves)
+        if home != CPU:
+            for leaf, item in zip(leaves, _flat_leaves(original)):
+                if isinstance(item, (float, int)):
+                    leaf.data = to_device(leaf.data, home)
         originals.append(original)
         groups.append(leaves)
     with enable_grad():
         result = on_tape(function)(*args, **kwargs)
+        if isinstance(result, types.GeneratorType):
+            # Generated code indexes what it loops over; a generator is run out into a list
+            # while the tape records.
+            result = list(result)
     value = _raw(result)
     outputs = _tensor_outputs(result)
 
@@ -169,7 +189,7 @@ def tape_vjp(
             )
         for i, (tensor, seed) in enumerate(seeds):
             if seed is not None and not hasattr(seed, "shape"):
-                seed = np.asarray(seed, dtype=tensor.dtype)
+                seed = array_module(tensor.data).asarray(seed, dtype=tensor.dtype)
             tensor.backward(seed, retain_graph=retain_graph or i < len(seeds) - 1)
         return [
             finish_gradient(_collect(original, iter(leaves)), original)

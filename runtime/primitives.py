@@ -12,7 +12,7 @@ import numpy as np
 
 from .device import Device, to_device
 
-__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity"]
+__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity", "stop_gradient"]
 
 
 def sigmoid(x: Any) -> Any:
@@ -52,3 +52,17 @@ def move_to(x: Any, device: str | Device) -> Any:
 def identity(x: Any) -> Any:
     """A copy of ``x`` (``Tensor.clone``)."""
     return x.copy()
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` as a value that carries no gradient: a tensor is detached, and in a function
+    under ``@ag.grad`` nothing flows back through the expression.
+
+    >>> import astgrad as ag
+    >>> w = ag.tensor([1.0, 2.0], requires_grad=True)
+    >>> (w * ag.stop_gradient(w)).sum().backward()
+    >>> w.grad
+    tensor([1., 2.])
+    """
+    detach = getattr(x, "detach", None)  # a Tensor; arrays and numbers have no tape to cut
+    return detach() if detach is not None else x

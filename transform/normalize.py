@@ -93,6 +93,7 @@ class _Normalizer:
         body = node.body
         if body and _is_docstring(body[0]):
             body = body[1:]
+        self.tuple_lengths = _tuples_bound_once(node)
         node.body = self.statements(body)
         self._check_nested_uses(node)
         return node
@@ -281,7 +282,8 @@ class _Normalizer:
 
     def unpack(self, target: gast.Tuple | gast.List, value: gast.expr) -> None:
         if any(isinstance(e, gast.Starred) for e in target.elts):
-            raise self.fail("starred assignment targets (a, *rest = ...) are not supported")
+            value = self._starred_source(target, value)
+            target = self._without_star(target, len(value.elts))
         if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
             # a, b = b, a: evaluate every value before assigning any name.
             values = [self.atom(v) for v in value.elts]
@@ -306,6 +308,36 @@ class _Normalizer:
         self.emit(gast.Assign(targets=[tuple_target], value=source, type_comment=None))
         for element, name in nested:
             self.assign(element, _load(name))
+
+    def _starred_source(self, target: gast.Tuple | gast.List, value: gast.expr) -> gast.Tuple:
+        """The values of ``a, *rest = value`` when their number is known statically."""
+        elements = self._known_elements(value)
+        if elements is None or len(elements) < len(target.elts) - 1:
+            raise self.fail(
+                "starred assignment targets (a, *rest = ...) are supported only when the "
+                "value is a tuple or list display, or a name bound once to a tuple display"
+            )
+        star = next(i for i, e in enumerate(target.elts) if isinstance(e, gast.Starred))
+        after = len(target.elts) - star - 1
+        middle = elements[star : len(elements) - after]
+        grouped = [*elements[:star], gast.List(elts=middle, ctx=gast.Load()), *elements[len(elements) - after :]]
+        return gast.Tuple(elts=grouped, ctx=gast.Load())
+
+    @staticmethod
+    def _without_star(target: gast.Tuple | gast.List, count: int) -> gast.Tuple:
+        elts = [e.value if isinstance(e, gast.Starred) else e for e in target.elts]
+        return gast.Tuple(elts=elts, ctx=gast.Store())
+
+    def _known_elements(self, value: gast.expr) -> list[gast.expr] | None:
+        """The elements of a display, or of a name bound once to a tuple display."""
+        if isinstance(value, (gast.Tuple, gast.List)) and not any(isinstance(e, gast.Starred) for e in value.elts):
+            return list(value.elts)
+        if isinstance(value, gast.Name) and value.id in self.tuple_lengths:
+            return [
+                gast.Subscript(value=_load(value.id), slice=gast.Constant(i, None), ctx=gast.Load())
+                for i in range(self.tuple_lengths[value.id])
+            ]
+        return None
 
     def _snapshot(self, value: gast.expr, target: gast.expr) -> gast.expr:
         """Copy a value into a temporary when the targets would overwrite it first."""
@@ -384,6 +416,16 @@ class _Normalizer:
         ):
             # sum(v * v for v in x): the generator becomes a list built by a loop
             node = gast.Call(func=func, args=[self.comprehension(node.args[0], "list")], keywords=node.keywords)
+        node = self._spread_starred(node)
+        if (
+            isinstance(func, gast.Name)
+            and func.id in ("max", "min")
+            and func.id not in self.locals
+            and len(node.args) > 1
+            and not node.keywords
+        ):
+            # max(a, b) is max([a, b]): one form for the rule to bind
+            node = gast.Call(func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[])
         if isinstance(func, gast.Attribute) and not self.is_atom(func):
             func = gast.Attribute(value=self.atom(func.value), attr=func.attr, ctx=gast.Load())
         elif not self.is_atom(func):
@@ -394,6 +436,18 @@ class _Normalizer:
         ]
         keywords = [gast.keyword(arg=k.arg, value=self.atom(k.value)) for k in node.keywords]
         return gast.Call(func=func, args=args, keywords=keywords)
+
+    def _spread_starred(self, node: gast.Call) -> gast.Call:
+        """``f(*(a, b))`` and ``f(*pair)`` (``pair`` bound once to a tuple display) become
+        ``f(a, b)`` and ``f(pair[0], pair[1])``, so rules bind their arguments statically."""
+        args: list[gast.expr] = []
+        for arg in node.args:
+            elements = self._known_elements(arg.value) if isinstance(arg, gast.Starred) else None
+            if isinstance(arg, gast.Starred) and elements is not None:
+                args.extend(elements)
+            else:
+                args.append(arg)
+        return gast.Call(func=node.func, args=args, keywords=node.keywords)
 
     def expr_Attribute(self, node: gast.Attribute) -> gast.expr:
         return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
@@ -651,6 +705,23 @@ def _drop_trailing_continue(stmts: list[gast.stmt]) -> list[gast.stmt]:
 
 # Builtins that consume an iterable: a generator expression given to one becomes a list.
 _CONSUMERS = {"sum", "max", "min", "list", "tuple", "any", "all", "sorted"}
+
+
+def _tuples_bound_once(node: gast.FunctionDef) -> dict[str, int]:
+    """Names the function binds exactly once, to a tuple display: name -> its length.
+    Tuples are immutable, so such a name always has that many elements."""
+    stores: dict[str, int] = {}
+    lengths: dict[str, int] = {}
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
+            stores[sub.id] = stores.get(sub.id, 0) + 1
+        if isinstance(sub, gast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], gast.Name):
+            value = sub.value
+            if isinstance(value, gast.Tuple) and not any(isinstance(e, gast.Starred) for e in value.elts):
+                lengths[sub.targets[0].id] = len(value.elts)
+    for arg in node.args.args + node.args.kwonlyargs:
+        stores[arg.id] = stores.get(arg.id, 0) + 1
+    return {name: n for name, n in lengths.items() if stores.get(name) == 1}
 
 
 def _rename(node: gast.AST, renames: dict[str, str]) -> gast.AST:

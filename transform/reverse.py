@@ -189,7 +189,7 @@ class _Reverser:
                 self.maybe_unbound.add(name)
             push, pop = self.push_pop(name, origin_of(stmt))
             pushes.append(push)
-            pops.append(pop)
+            pops.insert(0, pop)  # a stack: the last pushed comes back first
         return pushes, pops
 
     # -- blocks -----------------------------------------------------------------------
@@ -223,7 +223,9 @@ class _Reverser:
         if callee is not None and callee.kind == "fallback" and active:
             return self.tape_call(stmt, callee, pushes, pops)
         if not active:
-            return primal, pops
+            # The name may be active elsewhere: what accumulated in its adjoint belongs to
+            # this (constant) value and must not leak to an earlier binding of the name.
+            return primal, [*pops, *self.resets(names)]
         if isinstance(target, gast.Tuple):
             return primal, [*self.unpack_adjoint(stmt), *pops, *self.resets(names)]
         return primal, self.value_adjoint(stmt, target.id, callee, pops)
@@ -315,6 +317,14 @@ class _Reverser:
     def display_adjoint(self, value: gast.expr, g: gast.expr, origin: Origin | None) -> list[gast.stmt]:
         out = []
         item = self.ctx.bind_free("adjoint_item", _adjoints().adjoint_item)
+        if isinstance(value, gast.Dict):
+            for key, element in zip(value.keys, value.values):
+                if key is None:
+                    raise TransformError("a ** entry in a differentiated dict display is not supported", origin)
+                if isinstance(element, gast.Name) and element.id in self.ctx.active:
+                    part = gast.Call(func=load(item), args=[copy.deepcopy(g), copy.deepcopy(key)], keywords=[])
+                    out.extend(self.accumulate(element.id, part, g))
+            return out
         for position, element in enumerate(value.elts):
             if isinstance(element, gast.Starred):
                 raise TransformError("a starred element in a differentiated tuple or list is not supported", origin)

@@ -23,20 +23,26 @@ def builtin_sum(g, ans, iterable, start=0):
     return spread(g, iterable), unbroadcast(g, start)
 
 
-def chosen(g, ans, args):
-    """Where ``max``/``min`` took its result from: ``g`` there, zero elsewhere."""
-    items = args[0] if len(args) == 1 else args
+def chosen(g, ans, iterable):
+    """Where ``max``/``min`` took its result from: ``g`` there, zero elsewhere (a list
+    for a list or tuple, an array for an array's rows)."""
+    items = list(iterable)
     position = next(i for i, item in enumerate(items) if item is ans or np.all(item == ans))
-    parts = [0] * len(items)
-    parts[position] = g
-    return (parts,) if len(args) == 1 else tuple(parts)
+    if isinstance(iterable, (list, tuple)):
+        parts = [0.0] * len(items)
+        parts[position] = g
+        return parts
+    gradient = array_module(iterable).zeros_like(iterable)
+    gradient[position] = g
+    return gradient
 
 
-@vjp_rule(builtins.max, name="builtin_max", inline=False)
-def builtin_max(g, ans, *args):
-    return chosen(g, ans, args)
+# The transform writes max(a, b) as max([a, b]), so one iterable parameter covers both.
+@vjp_rule(builtins.max, name="builtin_max")
+def builtin_max(g, ans, iterable):
+    return (chosen(g, ans, iterable),)
 
 
-@vjp_rule(builtins.min, name="builtin_min", inline=False)
-def builtin_min(g, ans, *args):
-    return chosen(g, ans, args)
+@vjp_rule(builtins.min, name="builtin_min")
+def builtin_min(g, ans, iterable):
+    return (chosen(g, ans, iterable),)

@@ -4,6 +4,7 @@ pass through them instead of stopping with 'no rule'."""
 
 import numpy as np
 
+from ..primitives import stop_gradient
 from .registry import nondifferentiable
 
 nondifferentiable(
@@ -21,4 +22,6 @@ nondifferentiable(
     # metadata and fresh arrays
     np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, np.shares_memory,
     np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+    # cut on purpose
+    stop_gradient,
 )  # fmt: skip
