@@ -1,17 +1,21 @@
-"""Sample inputs for every rule in the table.
+"""Sample inputs for every rule in the table, and the finite-difference harness that
+checks rules on them.
 
 Each entry maps a primitive to the cases it is checked on. In a case, ``A(shape)`` is a
 random float64 array (``A(shape, low=0.5)`` keeps it away from a singular domain),
-anything else is passed through as it is. A rule without an entry here fails the test
-that walks the table, so no rule goes unchecked.
+``A("float")`` a Python float, a list or tuple of them a sequence of arrays (what
+``np.concatenate`` takes); anything else is passed through as it is. A rule without an
+entry here fails the test that walks the table, so no rule goes unchecked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import builtins
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,7 +26,7 @@ import astgrad.runtime.primitives as prim
 class A:
     """A random array of this shape, drawn from [low, high)."""
 
-    shape: tuple = ()
+    shape: Any = ()
     low: float = -2.0
     high: float = 2.0
     dtype: Any = np.float64
@@ -35,23 +39,153 @@ class A:
             return float(rng.uniform(self.low, self.high))
         return rng.uniform(self.low, self.high, self.shape).astype(self.dtype)
 
+    @property
+    def differentiable(self) -> bool:
+        return np.dtype(self.dtype).kind == "f"
+
 
 @dataclass
 class Case:
+    """One call of a primitive. ``eps`` and ``rtol`` loosen the finite-difference check
+    where the primitive itself rounds (a cast to float32); ``outputs`` names the results
+    of a primitive returning several that get a random cotangent (the others get zeros),
+    for rules that differentiate only some of them (the singular values of ``svd``)."""
+
     args: tuple
     kwargs: dict = field(default_factory=dict)
+    eps: float = 1e-6
+    rtol: float = 1e-5
+    outputs: tuple | None = None
+
+    def checked(self, **options: Any) -> Case:
+        return dataclasses.replace(self, **options)
 
     def __repr__(self) -> str:
-        parts = [f"A{a.shape}" if isinstance(a, A) else repr(a) for a in self.args]
+        parts = [_describe(a) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return ", ".join(parts)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, A):
+        return f"A{value.shape}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return repr(value)
 
 
 def case(*args: Any, **kwargs: Any) -> Case:
     return Case(args, kwargs)
 
 
+# -- the harness -----------------------------------------------------------------------------
+
+
+def materialize(value: Any, rng: np.random.Generator) -> Any:
+    """The concrete value of a spec argument (arrays drawn from ``rng``)."""
+    if isinstance(value, A):
+        return value.make(rng)
+    if isinstance(value, (list, tuple)):
+        return type(value)(materialize(v, rng) for v in value)
+    return value
+
+
+def arguments(spec: Case, seed: int = 0) -> tuple[list, dict]:
+    """The concrete call of a case: ``(args, kwargs)``."""
+    rng = np.random.default_rng(seed)
+    args = [materialize(a, rng) for a in spec.args]
+    return args, {k: materialize(v, rng) for k, v in spec.kwargs.items()}
+
+
+def differentiable_paths(spec: Case) -> list[tuple]:
+    """Where the differentiable inputs sit: ``(i,)`` for argument ``i``, ``(i, j)`` for
+    element ``j`` of a sequence argument ``i``, ``(name,)`` for a keyword argument."""
+    paths = []
+    for i, a in enumerate(spec.args):
+        if isinstance(a, A) and a.differentiable:
+            paths.append((i,))
+        elif isinstance(a, (list, tuple)):
+            paths += [(i, j) for j, e in enumerate(a) if isinstance(e, A) and e.differentiable]
+    paths += [(k,) for k, v in spec.kwargs.items() if isinstance(v, A) and v.differentiable]
+    return paths
+
+
+def get_at(call: tuple[list, dict], path: tuple) -> Any:
+    args, kwargs = call
+    value = kwargs[path[0]] if isinstance(path[0], str) else args[path[0]]
+    return value if len(path) == 1 else value[path[1]]
+
+
+def replace_at(call: tuple[list, dict], path: tuple, new: Any) -> tuple[list, dict]:
+    """A copy of the call with the input at ``path`` replaced (sequences copied, not changed)."""
+    args, kwargs = list(call[0]), dict(call[1])
+    if isinstance(path[0], str):
+        kwargs[path[0]] = new
+    elif len(path) == 1:
+        args[path[0]] = new
+    else:
+        sequence = list(args[path[0]])
+        sequence[path[1]] = new
+        args[path[0]] = type(args[path[0]])(sequence)
+    return args, kwargs
+
+
+def random_cotangent(out: Any, rng: np.random.Generator, outputs: tuple | None = None) -> Any:
+    """A random cotangent shaped like ``out``; for several results, a tuple of them, zeros
+    for the results not in ``outputs``."""
+    if isinstance(out, (list, tuple)):
+        return tuple(
+            rng.standard_normal(np.shape(o)) if outputs is None or i in outputs else np.zeros(np.shape(o))
+            for i, o in enumerate(out)
+        )
+    g = rng.standard_normal(np.shape(out))
+    return float(g) if isinstance(out, float) else g
+
+
+def contract(out: Any, g: Any) -> float:
+    """``sum(out * g)``, over every result when there are several."""
+    if isinstance(out, (list, tuple)):
+        return float(sum(np.sum(np.asarray(o, dtype=np.float64) * c) for o, c in zip(out, g)))
+    return float(np.sum(np.asarray(out, dtype=np.float64) * g))
+
+
+def numeric_vjp_at(f: Callable, call: tuple[list, dict], path: tuple, g: Any, eps: float = 1e-6) -> Any:
+    """d/d(input at ``path``) of ``sum(f(*args, **kwargs) * g)`` by central differences in
+    float64."""
+
+    def at(value: Any) -> float:
+        args, kwargs = replace_at(call, path, value)
+        return contract(f(*args, **kwargs), g)
+
+    x = get_at(call, path)
+    if isinstance(x, float):
+        return (at(x + eps) - at(x - eps)) / (2 * eps)
+    dtype = x.dtype
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        moved = x.copy()
+        moved[i] = x[i] + eps
+        up = at(moved.astype(dtype))
+        moved[i] = x[i] - eps
+        down = at(moved.astype(dtype))
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+# -- the cases -------------------------------------------------------------------------------
+
+
 POS = dict(low=0.5, high=2.0)
+
+# Matrices for the linear-algebra rules: well conditioned, symmetric positive definite (for
+# cholesky), symmetric with well separated eigenvalues (for eigh).
+SQUARE = [[2.0, 0.5, -0.3], [0.4, -1.5, 0.2], [0.1, 0.7, 1.8]]
+SQUARE_2 = [[1.0, -0.6, 0.2], [0.3, 0.9, -0.4], [-0.5, 0.2, -1.3]]
+SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
+SPD_2 = [[2.0, -0.4, 0.1], [-0.4, 1.5, 0.3], [0.1, 0.3, 1.0]]
+SYMMETRIC = [[2.0, 0.5, 0.1], [0.5, 1.0, -0.3], [0.1, -0.3, -1.0]]
+SYMMETRIC_2 = [[-0.5, 0.2, 0.4], [0.2, 1.5, 0.1], [0.4, 0.1, 3.0]]
 
 SPECS: dict[Any, list[Case]] = {
     np.add: [case(A((3, 4)), A((4,))), case(A((2, 1)), A((1, 3))), case(A(()), A((3,)))],
@@ -193,4 +327,163 @@ SPECS: dict[Any, list[Case]] = {
         case(A((4,)), np.array([True, False, True, False]), A((2,))),
     ],
     prim.move_to: [case(A((3,)), "cpu")],
+    # -- casts and builtins ------------------------------------------------------------------
+    float: [case(A(()))],
+    np.float64: [case(A(())), case(A("float"))],
+    # float32 rounds its input: a wide step keeps the rounding out of the difference
+    np.float32: [case(A(())).checked(eps=1e-2, rtol=1e-4)],
+    builtins.sum: [case([A((3,)), A((3,)), A((3,))]), case(A((4, 3))), case([A("float"), A("float")], A("float"))],
+    # the transform writes max(a, b) as max([a, b])
+    builtins.max: [case([A("float"), A("float", low=2.5, high=3.0)]), case(A((4,)))],
+    builtins.min: [case([A("float", low=2.5, high=3.0), A("float")]), case(A((4,)))],
+    # -- reductions and scans ------------------------------------------------------------------
+    np.var: [case(A((3, 4))), case(A((2, 3, 4)), axis=(0, 2)), case(A((3, 4)), axis=1, ddof=1, keepdims=True)],
+    np.std: [case(A((3, 4))), case(A((2, 3, 4)), axis=1), case(A((3, 4)), axis=0, ddof=1, keepdims=True)],
+    np.average: [
+        case(A((3, 4))),
+        case(A((3, 4)), axis=1, weights=A((4,), **POS)),
+        case(A((2, 3, 4)), axis=(0, 2), weights=A((2, 4), **POS)),
+        case(A((3, 4)), 0, A((3, 4), **POS)),
+        case(A((3, 4)), axis=0, keepdims=True),
+    ],
+    np.nansum: [case(A((3, 4))), case(A(value=[[1.0, np.nan, 2.0], [np.nan, 3.0, -1.0]]), axis=1)],
+    np.nanmean: [case(A((3, 4)), axis=0), case(A(value=[[1.0, np.nan, 2.0], [0.5, 3.0, -1.0]]), axis=1, keepdims=True)],
+    np.cumsum: [case(A((3, 4))), case(A((3, 4)), axis=0), case(A((2, 3, 4)), axis=-1)],
+    np.cumprod: [
+        case(A((3, 4), **POS)),
+        case(A((3, 4)), axis=1),
+        case(A(value=[[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, 1.5, 2.0]]), axis=1),
+    ],
+    np.diff: [
+        case(A((5,))),
+        case(A((3, 5)), 2, 0),
+        case(A((3, 4)), axis=1, prepend=A((3, 1)), append=A((3, 2))),
+        case(A((4,)), prepend=A(())),
+        case(A((3, 4)), 1, 1, A((3, 1)), A((3, 2))),
+    ],
+    np.trace: [case(A((3, 4))), case(A((4, 3)), 1), case(A((2, 3, 4)), -1, 1, 2)],
+    np.linalg.norm: [
+        case(A((3, 4))),
+        case(A((5,)), 1),
+        case(A((5,)), 2),
+        case(A((5,)), np.inf),
+        case(A((5,)), -np.inf),
+        case(A((5,)), 3),
+        case(A((3, 4)), axis=1),
+        case(A((3, 4)), 1, 0, True),
+        case(A((3, 4)), "fro"),
+        case(A((3, 4)), "nuc"),
+        case(A((3, 4)), 2),
+        case(A((3, 4)), -2),
+        case(A((3, 4)), 1),
+        case(A((3, 4)), np.inf),
+        case(A((2, 3, 4)), "fro", (1, 2)),
+    ],
+    # -- shapes ---------------------------------------------------------------------------------
+    np.atleast_1d: [case(A(())), case(A((3,)))],
+    np.atleast_2d: [case(A((3,))), case(A((2, 3)))],
+    np.atleast_3d: [case(A((3,))), case(A((2, 3)))],
+    np.broadcast_to: [case(A((3,)), (2, 3)), case(A((2, 1)), (4, 2, 3))],
+    np.concatenate: [
+        case([A((2, 3)), A((1, 3)), A((4, 3))]),
+        case((A((2, 3)), A((2, 1))), axis=1),
+        case([A((2, 3)), A((3,))], axis=None),
+    ],
+    np.stack: [case([A((2, 3)), A((2, 3))]), case([A((3,)), A((3,)), A((3,))], axis=1)],
+    np.hstack: [case([A((3,)), A((2,))]), case([A((2, 3)), A((2, 1))])],
+    np.vstack: [case([A((3,)), A((3,))]), case([A((2, 3)), A((1, 3))])],
+    np.dstack: [case([A((2, 3)), A((2, 3))]), case([A((3,)), A((3,))])],
+    np.column_stack: [case([A((3,)), A((3, 2))])],
+    np.append: [case(A((2, 3)), A((4,))), case(A((2, 3)), A((1, 3)), axis=0)],
+    np.split: [case(A((6, 2)), 3), case(A((2, 5)), [1, 3], axis=1)],
+    np.array_split: [case(A((7,)), 3), case(A((2, 5)), 2, axis=1)],
+    np.hsplit: [case(A((2, 4)), 2), case(A((6,)), [2])],
+    np.vsplit: [case(A((4, 3)), 2)],
+    np.tile: [case(A((3,)), 2), case(A((2, 3)), (2, 1, 2))],
+    np.repeat: [case(A((2, 3)), 2), case(A((2, 3)), 2, axis=1), case(A((2, 3)), [1, 0, 3], axis=1)],
+    np.flip: [case(A((2, 3))), case(A((2, 3, 4)), (0, 2))],
+    np.fliplr: [case(A((2, 3)))],
+    np.flipud: [case(A((2, 3)))],
+    np.roll: [case(A((5,)), 2), case(A((3, 4)), (1, -1), (0, 1)), case(A((3, 4)), 1)],
+    np.rot90: [case(A((2, 3))), case(A((2, 3, 4)), 3, (1, 2))],
+    np.pad: [
+        case(A((2, 3)), 1),
+        case(A((2, 3)), ((1, 0), (2, 1)), constant_values=A(())),
+        case(A((4,)), 2, mode="reflect"),
+        case(A((2, 3)), 1, mode="edge"),
+        case(A((2, 3)), ((0, 2), (1, 1)), mode="wrap"),
+    ],
+    np.diag: [case(A((3,))), case(A((3, 4))), case(A((3,)), 1), case(A((4, 3)), -1)],
+    np.diagonal: [case(A((3, 4))), case(A((3, 4)), 1), case(A((2, 3, 4)), 0, 1, 2)],
+    np.triu: [case(A((3, 4))), case(A((3, 4)), 1)],
+    np.tril: [case(A((3, 4))), case(A((3, 4)), -1)],
+    # -- products and linear algebra -------------------------------------------------------------
+    np.vdot: [case(A((3,)), A((3,))), case(A((2, 3)), A((3, 2)))],
+    np.inner: [
+        case(A((3,)), A((3,))),
+        case(A((2, 3)), A((4, 3))),
+        case(A(()), A((3,))),
+        case(A((2, 2, 3)), A((3,))),
+    ],
+    np.outer: [case(A((3,)), A((4,))), case(A((2, 2)), A((3,)))],
+    np.tensordot: [
+        case(A((2, 3, 4)), A((3, 4, 5))),
+        case(A((2, 3)), A((3, 4)), 1),
+        case(A((2, 3, 4)), A((4, 2, 5)), ([0, 2], [1, 0])),
+        case(A((3, 4)), A((2, 3)), (0, 1)),
+        case(A((2,)), A((3,)), 0),
+    ],
+    np.kron: [case(A((2, 3)), A((2, 2))), case(A((3,)), A((2,))), case(A((2,)), A((2, 3)))],
+    np.einsum: [
+        case("ij,jk->ik", A((2, 3)), A((3, 4))),
+        case("ij,jk", A((2, 3)), A((3, 4))),
+        case("ij,j->i", A((2, 3)), A((3,))),
+        case("i,i->", A((3,)), A((3,))),
+        case("ij->", A((2, 3))),
+        case("ji", A((2, 3))),
+        case("ii->i", A((3, 3))),
+        case("ii", A((3, 3))),
+        case("iij->j", A((2, 2, 3))),
+        case("...ij,...jk->...ik", A((2, 3, 4)), A((4, 5))),
+        case("...ij,...jk", A((2, 1, 3, 4)), A((5, 4, 2))),
+        case("bij,bjk->bik", A((2, 3, 4)), A((2, 4, 2))),
+        case("ij,jk,kl->il", A((2, 3)), A((3, 4)), A((4, 2))),
+        case("ij,kl->ijkl", A((2, 1)), A((1, 3))),
+    ],
+    np.linalg.inv: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
+    np.linalg.det: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
+    np.linalg.slogdet: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
+    np.linalg.solve: [
+        case(A(value=SQUARE), A((3,))),
+        case(A(value=SQUARE), A((3, 2))),
+        case(A(value=[SQUARE, SQUARE_2]), A((2, 3, 2))),
+        case(A(value=[SQUARE, SQUARE_2]), A((3,))),
+        case(A(value=[SQUARE, SQUARE_2]), A((3, 4))),
+    ],
+    np.linalg.cholesky: [
+        case(A(value=SPD)),
+        case(A(value=[SPD, SPD_2])),
+        case(A(value=SPD), upper=True),
+    ],
+    np.linalg.qr: [
+        case(A(value=SQUARE)),
+        case(A((4, 3))),
+        case(A((3, 4))),
+        case(A((2, 4, 3))),
+        case(A((4, 3)), "r"),
+        case(A((3, 4)), "complete"),
+    ],
+    np.linalg.eigh: [
+        case(A(value=SYMMETRIC)),
+        case(A(value=[SYMMETRIC, SYMMETRIC_2])),
+        case(A(value=SYMMETRIC), "U"),
+        case(A(value=SYMMETRIC)).checked(outputs=(0,)),
+    ],
+    np.linalg.eigvalsh: [case(A(value=SYMMETRIC)), case(A(value=[SYMMETRIC, SYMMETRIC_2]), "U")],
+    np.linalg.svd: [
+        case(A((3, 4)), compute_uv=False),
+        case(A((2, 4, 3)), compute_uv=False),
+        case(A((3, 4))).checked(outputs=(1,)),
+        case(A((4, 3)), False).checked(outputs=(1,)),
+    ],
 }

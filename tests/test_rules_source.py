@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-from numeric import assert_close, numeric_vjp
-from rule_specs import SPECS, A
+from numeric import assert_close
+from rule_specs import SPECS, A, arguments, differentiable_paths, numeric_vjp_at, random_cotangent
 
 import astgrad as ag
 from astgrad.runtime.rules import all_rules
@@ -27,18 +27,34 @@ def shipped_rules():
     return [r for r in all_rules() if r.vjp.__module__.startswith("astgrad.runtime.rules")]
 
 
+# Transform bug (transform/analyze.py, operand_atoms): an active value passed by keyword
+# (np.average(a, weights=w)) is not seen as an operand, so its gradient is silently zero.
+KEYWORD_INPUTS_BUG = (
+    "transform bug: an active keyword argument gets no gradient in generated source "
+    "(analyze.operand_atoms reads positional operands only)"
+)
+
+
 def _cases():
     for rule in shipped_rules():
         for number, spec in enumerate(SPECS.get(rule.primitive, [])):
-            yield pytest.param(rule, spec, number, id=f"{rule.name}-{number}")
+            marks = ()
+            if any(isinstance(v, A) for v in spec.kwargs.values()):
+                marks = pytest.mark.xfail(strict=True, reason=KEYWORD_INPUTS_BUG)
+            yield pytest.param(rule, spec, number, id=f"{rule.name}-{number}", marks=marks)
 
 
 def _module_for(rule, spec, number, tmp_path):
+    """A module with ``case(a0, a1, ..., <keyword inputs>)`` calling the primitive; keyword
+    arguments that are inputs to differentiate become parameters too."""
     params = [f"a{i}" for i in range(len(spec.args))]
-    keywords = "".join(f", {k}={v!r}" for k, v in spec.kwargs.items())
+    inputs = [k for k, v in spec.kwargs.items() if isinstance(v, A)]
+    keywords = "".join(
+        f", {k}={k}" if k in inputs else f", {k}={v!r}" for k, v in spec.kwargs.items()
+    )
     source = (
         "import math\nimport operator\nimport numpy as np\n\n"
-        f"def case({', '.join(params)}):\n"
+        f"def case({', '.join(params + inputs)}):\n"
         f"    return PRIMITIVE({', '.join(params)}{keywords})\n"
     )
     path = tmp_path / f"rule_{rule.name}_{number}.py"
@@ -47,27 +63,25 @@ def _module_for(rule, spec, number, tmp_path):
     module = importlib.util.module_from_spec(spec_)
     module.PRIMITIVE = rule.primitive
     spec_.loader.exec_module(module)
-    return module.case
+    return module.case, inputs
 
 
 @pytest.mark.parametrize("rule, spec, number", list(_cases()))
 def test_rule_inlined_matches_finite_differences(rule, spec, number, tmp_path):
-    function = _module_for(rule, spec, number, tmp_path)
-    rng = np.random.default_rng(0)
-    args = [a.make(rng) if isinstance(a, A) else a for a in spec.args]
-    differentiable = [i for i, a in enumerate(spec.args) if isinstance(a, A) and a.dtype != bool]
-    out = function(*args)
-    g_rng = np.random.default_rng(1)
-    if isinstance(out, tuple):
-        g = tuple(g_rng.standard_normal(np.shape(o)) for o in out)
-    else:
-        g = g_rng.standard_normal(np.shape(out))
-        if np.ndim(out) == 0 and isinstance(out, float):
-            g = float(g)
-    for index in differentiable:
-        value, pullback = ag.vjp(function, *args, wrt=index, mode="source")
+    function, inputs = _module_for(rule, spec, number, tmp_path)
+    args, kwargs = arguments(spec)
+    flat = args + [kwargs[k] for k in inputs]  # the keyword inputs, as case() takes them
+    paths = differentiable_paths(spec)
+    out = function(*flat)
+    g = random_cotangent(out, np.random.default_rng(1), spec.outputs)
+    position = {k: len(args) + n for n, k in enumerate(inputs)}
+    for param in dict.fromkeys(p[0] for p in paths):
+        index = position.get(param, param)
+        value, pullback = ag.vjp(function, *flat, wrt=index, mode="source")
         got = pullback(g)
-        expected = numeric_vjp(function, list(args), index, g)
-        assert_close(got, expected, what=f"{rule.name} argument {index}")
-
-
+        for path in paths:
+            if path[0] != param:
+                continue
+            expected = numeric_vjp_at(function, (flat, {}), (index,) + path[1:], g, spec.eps)
+            part = got if len(path) == 1 else got[path[1]]
+            assert_close(part, expected, rtol=spec.rtol, what=f"{rule.name} input {path}")

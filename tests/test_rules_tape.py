@@ -7,7 +7,15 @@ import itertools
 import numpy as np
 import pytest
 from numeric import assert_close, numeric_vjp
-from rule_specs import SPECS, A
+from rule_specs import (
+    SPECS,
+    arguments,
+    differentiable_paths,
+    get_at,
+    numeric_vjp_at,
+    random_cotangent,
+    replace_at,
+)
 
 import astgrad as ag
 from astgrad.runtime import ops
@@ -30,40 +38,40 @@ def test_every_rule_has_cases():
     assert not missing, f"rules without test cases in rule_specs.SPECS: {missing}"
 
 
-def _materialize(spec, seed=0):
-    rng = np.random.default_rng(seed)
-    return [a.make(rng) if isinstance(a, A) else a for a in spec.args]
-
-
-def _cotangent(out, rng):
-    if isinstance(out, tuple):
-        return tuple(rng.standard_normal(np.shape(o)) for o in out)
-    return rng.standard_normal(np.shape(out))
+def _with_tensors(call: tuple, paths: list, requiring: set) -> tuple:
+    """The call with each differentiable input made a tensor (inside sequences too), those
+    of the arguments in ``requiring`` requiring grad."""
+    for path in paths:
+        value = get_at(call, path)
+        call = replace_at(call, path, ag.tensor(value, requires_grad=path[0] in requiring))
+    return call
 
 
 @pytest.mark.parametrize("rule, spec", list(_cases()))
 def test_rule_matches_finite_differences(rule, spec):
-    args = _materialize(spec)
-    differentiable = [i for i, a in enumerate(spec.args) if isinstance(a, A) and a.dtype != bool]
+    call = arguments(spec)
+    paths = differentiable_paths(spec)
     fn = rule.primitive
-    out = fn(*args, **spec.kwargs)
-    g = _cotangent(out, np.random.default_rng(1))
+    out = fn(*call[0], **call[1])
+    g = random_cotangent(out, np.random.default_rng(1), spec.outputs)
     # All differentiable arguments at once, then each alone (the specialised path).
-    subsets = [differentiable] + ([[i] for i in differentiable] if len(differentiable) > 1 else [])
+    params = list(dict.fromkeys(p[0] for p in paths))
+    subsets = [params] + ([[p] for p in params] if len(params) > 1 else [])
     for subset in subsets:
-        tensors = [
-            ag.tensor(a, requires_grad=i in subset) if i in differentiable else a
-            for i, a in enumerate(args)
-        ]
-        result = ops.apply(rule, fn, tuple(tensors), spec.kwargs)
+        tensors = _with_tensors(call, paths, set(subset))
+        result = ops.apply(rule, fn, tuple(tensors[0]), tensors[1])
         if isinstance(result, tuple):
             total = sum((r * gi).sum() for r, gi in zip(result, g))
             total.backward()
         else:
-            result.backward(g)
-        for i in subset:
-            expected = numeric_vjp(lambda *xs: fn(*xs, **spec.kwargs), list(args), i, g)
-            assert_close(tensors[i].grad.data, expected, what=f"{rule.name} argument {i}")
+            result.backward(np.asarray(g))
+        for path in paths:
+            if path[0] not in subset:
+                continue
+            expected = numeric_vjp_at(fn, call, path, g, spec.eps)
+            got = get_at(tensors, path).grad
+            assert got is not None, f"{rule.name}: no gradient reached input {path}"
+            assert_close(got.data, expected, rtol=spec.rtol, what=f"{rule.name} input {path}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

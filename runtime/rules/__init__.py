@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     devices,
     elementwise,
     indexing,
+    linalg,
     mathmodule,
     nondiff,
     reductions,

@@ -81,12 +81,13 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
            [2., 2., 2.]])
     """
     shape = _shape(x)
+    xp = array_module(g, x)
     if not keepdims and axis is not None and shape:
         kept = list(shape)
         for a in _normalize_axes(axis, len(shape)):
             kept[a] = 1
-        g = g.reshape(kept)
-    xp = array_module(g, x)
+        # xp.reshape, not g.reshape: generated code seeds a scalar result with a float
+        g = xp.reshape(g, kept)
     return xp.broadcast_to(g, shape)
 
 

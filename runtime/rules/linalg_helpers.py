@@ -270,6 +270,7 @@ def inner_grad_left(g: Any, a: Any, b: Any) -> Any:
     if a_ndim == 0 or b_ndim == 0:
         return unbroadcast(g * b, a) if a_ndim else (g * b).sum()
     xp = array_module(g, b)
+    g = xp.asarray(g)  # generated code seeds a scalar result with a float
     # out[A..., B...] = sum_k a[A..., k] b[B..., k]
     return xp.tensordot(g, b, axes=(list(range(a_ndim - 1, g.ndim)), list(range(b_ndim - 1))))
 
@@ -281,6 +282,7 @@ def inner_grad_right(g: Any, a: Any, b: Any) -> Any:
     if a_ndim == 0 or b_ndim == 0:
         return unbroadcast(g * a, b) if b_ndim else (g * a).sum()
     xp = array_module(g, a)
+    g = xp.asarray(g)
     return xp.tensordot(g, a, axes=(list(range(a_ndim - 1)), list(range(a_ndim - 1))))
 
 
@@ -407,6 +409,8 @@ def einsum_grad(
     """
     given = [op0, op1, op2, op3, op4, op5, op6, op7]
     count = subscripts.count(",") + 1 if isinstance(subscripts, str) else 0
+    if index >= count:
+        return None  # the rule names eight operands; the call passed fewer
     operands = given[:count]
     xp = array_module(g, *operands)
     terms, output = _einsum_terms(subscripts, [np.shape(o) for o in operands])

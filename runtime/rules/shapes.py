@@ -88,36 +88,39 @@ def copy(g, ans, a, order="K", subok=False):
 
 
 # -- joining and splitting -------------------------------------------------------------------
+# The joins return their one gradient, a ``Parts`` of one gradient per array joined, inside
+# an explicit tuple: ``Parts`` is a tuple itself, and a bare one would read as one gradient
+# per parameter.
 
 
 @vjp_rule(np.concatenate)
 def concatenate(g, ans, arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    return concatenate_grads(g, arrays, axis)
+    return concatenate_grads(g, arrays, axis), None
 
 
 @vjp_rule(np.stack)
 def stack(g, ans, arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    return unstack(g, arrays, axis)
+    return unstack(g, arrays, axis), None
 
 
 @vjp_rule(np.hstack)
 def hstack(g, ans, tup, *, dtype=None, casting="same_kind"):
-    return hstack_grads(g, tup)
+    return (hstack_grads(g, tup),)
 
 
 @vjp_rule(np.vstack)
 def vstack(g, ans, tup, *, dtype=None, casting="same_kind"):
-    return vstack_grads(g, tup)
+    return (vstack_grads(g, tup),)
 
 
 @vjp_rule(np.dstack)
 def dstack(g, ans, tup):
-    return dstack_grads(g, tup)
+    return (dstack_grads(g, tup),)
 
 
 @vjp_rule(np.column_stack)
 def column_stack(g, ans, tup):
-    return column_stack_grads(g, tup)
+    return (column_stack_grads(g, tup),)
 
 
 @vjp_rule(np.append)
