@@ -12,7 +12,7 @@ import numpy as np
 
 from .device import Device, to_device
 
-__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity", "stop_gradient"]
+__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity", "stop_gradient", "astype"]
 
 
 def sigmoid(x: Any) -> Any:
@@ -52,6 +52,16 @@ def move_to(x: Any, device: str | Device) -> Any:
 def identity(x: Any) -> Any:
     """A copy of ``x`` (``Tensor.clone``)."""
     return x.copy()
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    """``x.astype(dtype)`` as a function, for any array type, so that the cast has a rule:
+    the gradient of a cast between float dtypes is cast back.
+
+    >>> astype(np.array([1.5]), np.float32)
+    array([1.5], dtype=float32)
+    """
+    return x.astype(dtype)
 
 
 def stop_gradient(x: Any) -> Any:

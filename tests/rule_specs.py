@@ -486,4 +486,31 @@ SPECS: dict[Any, list[Case]] = {
         case(A((3, 4))).checked(outputs=(1,)),
         case(A((4, 3)), False).checked(outputs=(1,)),
     ],
+    # -- selection, creation, casts --------------------------------------------------------------
+    np.take: [
+        case(A((5,)), [1, 1, 3]),
+        case(A((3, 4)), np.array([0, 2, 2]), axis=1),
+        case(A((3, 4)), 5),
+        case(A((3, 4)), [[0, 1], [2, 2]], axis=0),
+        case(A((4,)), [-1, 5], mode="wrap"),
+        case(A((4,)), [0, 7], mode="clip"),
+    ],
+    np.take_along_axis: [
+        case(A((3, 4)), np.array([[0, 0, 3], [1, 2, 1], [3, 3, 3]]), 1),
+        case(A((3, 4)), np.array([[2, 0, 1, 1]]), 0),
+        case(A((3, 4)), np.array([0, 11, 11]), None),
+    ],
+    np.sort: [case(A((5,))), case(A((3, 4)), axis=0), case(A((3, 4)), axis=None)],
+    np.array: [
+        case([A((3,)), A((3,))]),
+        case([A("float"), A("float"), A("float")]),
+        case((A((2, 2)), A((2, 2)))),
+        case(A((2, 3))),
+        case(A((3,)), ndmin=3),
+    ],
+    np.asarray: [case([A((2,)), A((2,)), A((2,))]), case([A("float"), A("float")]), case(A((2, 3)))],
+    # float32 rounds its input: a wide step keeps the rounding out of the difference
+    prim.astype: [case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4), case(A((2, 3)), np.float64)],
 }
+if hasattr(np, "astype"):
+    SPECS[np.astype] = [case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4), case(A((3,)), "float64")]

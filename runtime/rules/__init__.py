@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     mathmodule,
     nondiff,
     reductions,
+    selection,
     shapes,
 )
 from .helpers import unbroadcast

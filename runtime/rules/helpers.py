@@ -39,6 +39,12 @@ def _shape(x: Any) -> tuple:
     return np.shape(x) if shape is None else shape
 
 
+def _dtype(g: Any) -> Any:
+    """The dtype of a cotangent, which generated code may pass as a Python float."""
+    dtype = getattr(g, "dtype", None)
+    return np.result_type(g) if dtype is None else dtype
+
+
 @shape_only(1)
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
@@ -125,7 +131,7 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
         # One of the arrays a primitive returned together (np.split, np.linalg.qr).
         return _part_grad(g, x, index)
     xp = array_module(g, x)
-    out = xp.zeros(_shape(x), dtype=getattr(g, "dtype", None) or np.result_type(g))
+    out = xp.zeros(_shape(x), dtype=_dtype(g))
     _put(xp, out, index, g)
     return out
 
@@ -626,7 +632,7 @@ def repeat_grad(g: Any, a: Any, repeats: Any, axis: Any = None) -> Any:
         split = shape[:axis] + (n, count) + shape[axis + 1 :]
         return g.reshape(split).sum(axis=axis + 1)
     owner = np.repeat(np.arange(n), np.asarray(repeats))
-    out = xp.zeros(shape, dtype=g.dtype)
+    out = xp.zeros(shape, dtype=_dtype(g))
     _put(xp, out, (slice(None),) * axis + (xp.asarray(owner),), g)
     return out
 
@@ -641,7 +647,7 @@ def place_diagonal(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int =
            [0., 0., 2.]])
     """
     xp = array_module(g)
-    out = xp.zeros(_shape(a), dtype=g.dtype)
+    out = xp.zeros(_shape(a), dtype=_dtype(g))
     view = xp.moveaxis(out, (axis1, axis2), (-2, -1))
     steps = xp.arange(g.shape[-1])
     rows = steps + max(-offset, 0)
@@ -682,7 +688,7 @@ def unpad(g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_ty
         xp = array_module(g)
         size = int(np.prod(shape))
         sources = np.pad(np.arange(size).reshape(shape), widths, mode=mode)
-        out = xp.zeros(size, dtype=g.dtype)
+        out = xp.zeros(size, dtype=_dtype(g))
         _put(xp, out, xp.asarray(sources.reshape(-1)), g.reshape(-1))
         return out.reshape(shape)
     raise NotImplementedError(
@@ -724,7 +730,7 @@ def take_grad(g: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise
         indices = np.mod(indices, shape[axis])
     elif mode == "clip":
         indices = np.clip(indices, 0, shape[axis] - 1)
-    out = xp.zeros(shape, dtype=g.dtype)
+    out = xp.zeros(shape, dtype=_dtype(g))
     _put(xp, out, (slice(None),) * axis + (indices,), g)
     return out
 
@@ -742,7 +748,7 @@ def take_along_axis_grad(g: Any, arr: Any, indices: Any, axis: Any = -1) -> Any:
         indices if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(len(shape))])
         for d, n in enumerate(shape)
     )
-    out = xp.zeros(shape, dtype=g.dtype)
+    out = xp.zeros(shape, dtype=_dtype(g))
     _put(xp, out, index, g)
     return out
 
