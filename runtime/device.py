@@ -12,7 +12,8 @@ placement logic on machines without a GPU.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -24,7 +25,9 @@ __all__ = [
     "to_device",
     "check_same_device",
     "cuda_is_available",
+    "cuda_unavailable_reason",
     "register_backend",
+    "using_backend",
 ]
 
 CUDA_INSTALL_HINT = (
@@ -118,7 +121,11 @@ class Backend:
         raise NotImplementedError
 
     def module(self, array: Any) -> Any:
-        """The NumPy-like module that creates arrays of this kind."""
+        """The NumPy-like module that creates arrays of this kind next to ``array``."""
+        raise NotImplementedError
+
+    def module_on(self, device: Device) -> Any:
+        """The NumPy-like module whose functions make new arrays on ``device``."""
         raise NotImplementedError
 
     def from_cpu(self, array: np.ndarray, device: Device) -> Any:
@@ -133,6 +140,10 @@ class Backend:
 
     def unavailable_reason(self) -> str | None:
         """None when the backend can create arrays, else why not and what to do."""
+        return None
+
+    def device_count(self) -> int | None:
+        """How many devices of this type there are (None: not known, do not check)."""
         return None
 
 
@@ -150,7 +161,21 @@ class _CupyBackend(Backend):
         return Device("cuda", array.device.id)
 
     def module(self, array: Any) -> Any:
-        return self.cupy
+        # CuPy makes new arrays on the *current* GPU. For an array elsewhere, hand out
+        # CuPy with every call made inside that GPU's context, so that zeros and seeds
+        # made for it land next to it.
+        return self._module_on_index(array.device.id)
+
+    def module_on(self, device: Device) -> Any:
+        return self._module_on_index(device.index)
+
+    def _module_on_index(self, index: int) -> Any:
+        if index == self.cupy.cuda.runtime.getDevice():
+            return self.cupy
+        return _OnDevice(self.cupy, self.cupy.cuda.Device(index))
+
+    def device_count(self) -> int:
+        return self.cupy.cuda.runtime.getDeviceCount()
 
     def from_cpu(self, array: np.ndarray, device: Device) -> Any:
         with self.cupy.cuda.Device(device.index):
@@ -162,6 +187,29 @@ class _CupyBackend(Backend):
     def move(self, array: Any, device: Device) -> Any:
         with self.cupy.cuda.Device(device.index):
             return self.cupy.array(array, copy=True)
+
+
+class _OnDevice:
+    """A module, or one of its functions, whose calls run inside a device context."""
+
+    __slots__ = ("_target", "_context")
+
+    def __init__(self, target: Any, context: Any) -> None:
+        self._target = target
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if isinstance(value, type) or not (callable(value) or hasattr(value, "__dict__")):
+            return value  # dtypes, the array class, constants
+        return _OnDevice(value, self._context)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._context:
+            return self._target(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._target!r} on {self._context!r}>"
 
 
 class _MissingCuda(Backend):
@@ -184,11 +232,33 @@ _backends_by_type: dict[str, Backend] = {}
 _cuda_probed = False
 
 
-def register_backend(backend: Backend) -> None:
-    """Add a backend; the newest registration for a device type wins."""
+def register_backend(backend: Backend) -> Backend | None:
+    """Add a backend; the newest registration for a device type wins. Returns the one it
+    replaced, if any."""
+    previous = _backends_by_type.get(backend.type)
     _backends[:] = [b for b in _backends if b.type != backend.type]
     _backends.append(backend)
     _backends_by_type[backend.type] = backend
+    return previous
+
+
+@contextlib.contextmanager
+def using_backend(backend: Backend) -> Iterator[Backend]:
+    """Serve ``backend.type`` with ``backend`` inside the block, and put back what served
+    it before. Tests use it to stand a fake GPU in for CuPy."""
+    global _cuda_probed
+    probed = _cuda_probed
+    previous = register_backend(backend)
+    try:
+        yield backend
+    finally:
+        _backends[:] = [b for b in _backends if b is not backend]
+        del _backends_by_type[backend.type]
+        if previous is not None:
+            register_backend(previous)
+        elif backend.type == "cuda":
+            # CuPy was never looked for while the stand-in served: look on next need.
+            _cuda_probed = probed
 
 
 def _probe_cuda() -> Backend:
@@ -224,6 +294,15 @@ def cuda_is_available() -> bool:
     True
     """
     return _probe_cuda().unavailable_reason() is None
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when CUDA can be used; else why not and what to do (for messages and skips).
+
+    >>> cuda_unavailable_reason() is None or "CuPy" in cuda_unavailable_reason()
+    True
+    """
+    return _probe_cuda().unavailable_reason()
 
 
 def _backend_for_type(kind: str) -> Backend:
@@ -280,6 +359,19 @@ def array_module(*arrays: Any) -> Any:
         if (kind.__module__ or "").startswith("cupy"):
             return _probe_cuda().module(array)
     return np
+
+
+def module_on(target: str | Device) -> Any:
+    """The module (``numpy``, ``cupy``) that makes new arrays on ``target``, so that
+    factories build arrays where they belong instead of copying them over.
+
+    >>> module_on("cpu") is np
+    True
+    """
+    target = Device(target)
+    if target.type == "cpu":
+        return np
+    return _backend_for_type(target.type).module_on(target)
 
 
 def to_device(array: Any, target: str | Device) -> Any:
@@ -355,13 +447,60 @@ def check_same_device(arrays: Any) -> Device:
     return _common_device(arrays) or CPU
 
 
+def placement(values: Any) -> Device:
+    """Where new values computed with ``values`` belong: the device of the first array
+    among them (looking into lists, tuples and dicts) that is not on the CPU, else the
+    CPU. Never raises: mixing devices is reported by the operation that mixes them."""
+    for value in values:
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            found = placement(value)
+        else:
+            found = _array_device(value)
+        if found is not None and found.type != "cpu":
+            return found
+    return CPU
+
+
+def index_beside(array: Any, index: Any) -> Any:
+    """``index`` with its host index arrays copied to ``array``'s device. CuPy (like
+    PyTorch) accepts NumPy index arrays for device arrays and copies them itself; doing it
+    here lets the tape check every other operand's device strictly."""
+    if type(array) is np.ndarray:
+        return index
+    if type(index) is tuple:
+        return tuple(index_beside(array, i) for i in index)
+    if type(index) is np.ndarray:
+        where = _array_device(array)
+        if where is not None and where.type != "cpu":
+            return to_device(np.asarray(index), where)
+    return index
+
+
+def number_beside(value: Any, like: Any) -> Any:
+    """``value`` as a 0-d array on ``like``'s device when it is a Python number and ``like``
+    an array off the CPU (a cotangent given as ``1.0`` for a CUDA result); else ``value``.
+    Helpers that see only the cotangent take their array module from it."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        where = _array_device(like)
+        if where is not None and where.type != "cpu":
+            return to_device(np.asarray(value, dtype=like.dtype), where)
+    return value
+
+
 def device_from_spec(spec: str | Device | None) -> Device:
     """Parse a ``device=`` argument, checking that the device can hold arrays."""
     if spec is None:
         return CPU
     target = Device(spec)
     if target.type != "cpu":
-        _backend_for_type(target.type)
+        count = _backend_for_type(target.type).device_count()
+        if count is not None and target.index >= count:
+            raise RuntimeError(
+                f"{target} is not available: this machine has {count} {target.type.upper()} "
+                f"device{'s' if count != 1 else ''} (numbered from 0)."
+            )
     return target
 
 

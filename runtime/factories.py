@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .device import CPU, Device, device_from_spec, device_of, to_device
+from .device import CPU, Device, device_from_spec, device_of, module_on, to_device
 from .tensor import Tensor
 
 __all__ = [
@@ -90,8 +90,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _filled(fill: Any, shape: tuple, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    array = np.full(_shape(shape), fill, dtype=dtype or np.float64)
-    return _finish(array, device, requires_grad)
+    # Made on the device itself: filling there is cheaper than copying a filled array over.
+    xp = module_on(device_from_spec(device))
+    return Tensor(xp.full(_shape(shape), fill, dtype=dtype or np.float64), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -106,7 +107,8 @@ def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor whose values are whatever memory held (fill it before use)."""
-    return _finish(np.empty(_shape(shape), dtype=dtype or np.float64), device, requires_grad)
+    xp = module_on(device_from_spec(device))
+    return Tensor(xp.empty(_shape(shape), dtype=dtype or np.float64), requires_grad=requires_grad)
 
 
 def full(
@@ -151,10 +153,12 @@ def eye(
 
 
 def _like(fill: Any, other: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    data = other.data if isinstance(other, Tensor) else np.asarray(other)
-    where = device if device is not None else device_of(data)
-    array = np.full(data.shape, fill, dtype=dtype or data.dtype)
-    return _finish(array, where, requires_grad)
+    data = other.data if isinstance(other, Tensor) else other
+    if not (hasattr(data, "shape") and hasattr(data, "dtype")):
+        data = np.asarray(data)  # numbers and lists; arrays stay where they are
+    where = device_from_spec(device) if device is not None else device_of(data)
+    array = module_on(where).full(data.shape, fill, dtype=dtype or data.dtype)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros_like(
