@@ -15,6 +15,8 @@ import numpy as np
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
+from astgrad.runtime import device_of as _device_of
+from astgrad.runtime import to_device as _copy_to_device
 
 MODES = ("source", "tape", "auto")
 
@@ -121,7 +123,7 @@ def run(program: Program, mode: str, seed: int = 0, to_device: Callable | None =
     expected_value = program.function(*args)
     device_args = tuple(to_device(a) for a in args) if to_device else args
     value, gradients = ag.value_and_grad(program.function, wrt=program.wrt, mode=mode)(*device_args)
-    host = (lambda v: ag.to_device(v, "cpu")) if to_device else (lambda v: v)
+    host = (lambda v: _copy_to_device(v, "cpu")) if to_device else (lambda v: v)
     assert_close(np.asarray(host(value)), np.asarray(expected_value), rtol=1e-10, atol=1e-12, what=f"{program.name} value")
     positions = _positions(program, args)
     if not isinstance(program.wrt, (tuple, list)):
@@ -130,6 +132,10 @@ def run(program: Program, mode: str, seed: int = 0, to_device: Callable | None =
         argument = device_args[position]
         _check_type(gradient, argument, f"{program.name} [{mode}] gradient {position}")
         for path, leaf in _leaves(args[position], []):
+            if to_device:
+                here = _device_of(_get(gradient, path))
+                there = _device_of(_get(argument, path))
+                assert here == there, f"{program.name} [{mode}] gradient {position} {path} on {here}, argument on {there}"
             got = host(_get(gradient, path)) if path else host(gradient)
             rebuild = _perturbable(args, position, path)
             base = np.asarray(leaf, dtype=np.float64) if not isinstance(leaf, float) else leaf
