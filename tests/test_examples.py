@@ -81,3 +81,14 @@ def test_training_loss_falls_and_model_fits(training):
     assert "every step lower: True" in training
     accuracy = float(re.search(r"final accuracy: ([0-9.]+)", training).group(1))
     assert accuracy >= 0.85
+
+
+def test_gpu_placement_says_where_it_runs():
+    out = _run("gpu_placement.py")
+    device = re.search(r"^running on: (\S+)", out, re.M).group(1)
+    if device == "cpu":
+        assert "no CUDA device: " in out and "running on the CPU instead" in out
+    assert "tape: every gradient on its parameter's device: True" in out
+    assert f"generated: gradients on {device}\n" in out
+    assert "tape and generated gradients train alike: True" in out
+    assert "loss falls: True" in out
