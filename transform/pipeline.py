@@ -307,6 +307,11 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
     if backward_setup:
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
     saved_tuple = gast.Tuple(elts=[reverse.load(n) for n in saved_names], ctx=gast.Load())
+    # A name bound only in a branch or loop the forward pass did not take still goes back in
+    # the saved tuple (the backward pass will not read it): bind it to None up front.
+    surely = params | {n for s in primal if not isinstance(s, (gast.If, gast.For, gast.While)) for n in optimize.writes(s)}
+    late = set(saved_names) - surely - optimized.maybe_unbound - {program.stack}
+    inits = _inits(optimized.maybe_unbound | late)
     forward_body = [*inits, *forward_setup, *primal]
     forward_body.append(gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load())))
     forward_def = _definition(f"{name}_forward", args, forward_body)

@@ -432,12 +432,11 @@ class _Reverser:
         receiving = gast.Assign(targets=[receive], value=backward_call, type_comment=None)
         if isinstance(g, gast.Name):
             anno.set(receiving, anno.Key.LINEAR_IN, g.id)
-        adjoint = [receiving]
+        # The target's adjoint is consumed by the call and reset before the parts flow in,
+        # since an argument may be the target itself (w = helper(w)).
+        adjoint = [receiving, *saved_pop, *pops, *self.resets(names)]
         for param, part in zip(active_params, parts):
             adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
-        adjoint.extend(saved_pop)
-        adjoint.extend(pops)
-        adjoint.extend(self.resets(names))
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
 
     # -- assignment into arrays -----------------------------------------------------------
@@ -567,12 +566,10 @@ class _Reverser:
         )
         if isinstance(g, gast.Name):
             anno.set(receiving, anno.Key.LINEAR_IN, g.id)
-        adjoint = [receiving]
+        # As in user_call: reset the target before an argument that is the target gets its part.
+        adjoint = [receiving, *saved_pop, *pops, *self.resets(assigned_names(stmt))]
         for operand, part in zip(operands, parts):
             adjoint.extend(self.accumulate(operand.id, load(part), load(part)))
-        adjoint.extend(saved_pop)
-        adjoint.extend(pops)
-        adjoint.extend(self.resets(assigned_names(stmt)))
         primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
 
