@@ -92,3 +92,12 @@ def test_gpu_placement_says_where_it_runs():
     assert f"generated: gradients on {device}\n" in out
     assert "tape and generated gradients train alike: True" in out
     assert "loss falls: True" in out
+
+
+def test_control_flow_example_shows_adjoint_and_explain():
+    out = _run("control_flow.py")
+    assert "finite differences agree: True" in out
+    assert "def settle_grad(x, rate):" in out and "# grad of: while" in out
+    assert "for _ in range(pop()):" in out
+    assert "mode: mixed" in out
+    assert "guarded_log at " in out and "`try`" in out
