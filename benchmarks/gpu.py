@@ -28,8 +28,9 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,8 +65,14 @@ def mlp_data(scale: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     batch, width = BATCH // scale, WIDTH // scale
     shapes = {
-        "W1": (width, width), "b1": (width,), "W2": (width, width), "b2": (width,),
-        "W3": (width, CLASSES), "b3": (CLASSES,), "x": (batch, width), "y": (batch, CLASSES),
+        "W1": (width, width),
+        "b1": (width,),
+        "W2": (width, width),
+        "b2": (width,),
+        "W3": (width, CLASSES),
+        "b3": (CLASSES,),
+        "x": (batch, width),
+        "y": (batch, CLASSES),
     }
     data = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     for k in ("W1", "W2", "W3"):
@@ -88,13 +95,17 @@ WORKLOADS = {
 # -- the ways of computing a gradient -----------------------------------------------------------
 
 
-def astgrad_source(function: Callable, data: dict, wrt: tuple, device: str) -> tuple[Callable, Callable]:
+def astgrad_source(
+    function: Callable, data: dict, wrt: tuple, device: str
+) -> tuple[Callable, Callable]:
     arrays = {k: ag.tensor(v).to(device).data for k, v in data.items()}
     gradient = ag.grad(function, wrt=wrt, mode="source")
     return (lambda: function(**arrays)), (lambda: gradient(**arrays))
 
 
-def astgrad_tape(function: Callable, data: dict, wrt: tuple, device: str) -> tuple[Callable, Callable]:
+def astgrad_tape(
+    function: Callable, data: dict, wrt: tuple, device: str
+) -> tuple[Callable, Callable]:
     tensors = {k: ag.tensor(v, device=device, requires_grad=k in wrt) for k, v in data.items()}
 
     def forward() -> Any:
@@ -110,13 +121,13 @@ def astgrad_tape(function: Callable, data: dict, wrt: tuple, device: str) -> tup
     return forward, gradient
 
 
-def torch_cuda(function: Callable, data: dict, wrt: tuple, device: str) -> tuple[Callable, Callable]:
+def torch_cuda(
+    function: Callable, data: dict, wrt: tuple, device: str
+) -> tuple[Callable, Callable]:
     import torch
 
     target = "cuda" if device == "cuda" else "cpu"
-    tensors = {
-        k: torch.tensor(v, device=target, requires_grad=k in wrt) for k, v in data.items()
-    }
+    tensors = {k: torch.tensor(v, device=target, requires_grad=k in wrt) for k, v in data.items()}
     # The same function: torch tensors implement the NumPy calls it makes only in part, so
     # spell the two workloads with torch's names.
     if function is mlp_loss:
@@ -236,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, way, tf, tg, ratio in rows:
             print(f"| {name} | {way} | {tf * 1e3:.2f} | {tg * 1e3:.2f} | {ratio:.2f} |")
     else:
-        print(f"\n{'workload':<14}{'gradient by':<13}{'forward ms':>12}{'gradient ms':>13}{'grad/fwd':>10}")
+        header = ("workload", "gradient by", "forward ms", "gradient ms", "grad/fwd")
+        print("\n{:<14}{:<13}{:>12}{:>13}{:>10}".format(*header))
         for name, way, tf, tg, ratio in rows:
             print(f"{name:<14}{way:<13}{tf * 1e3:>12.2f}{tg * 1e3:>13.2f}{ratio:>10.2f}")
     return 0

@@ -70,7 +70,10 @@ def train_with_the_tape(device: str) -> tuple[list[float], bool]:
     x, y = ag.tensor(x_host).to(device), ag.tensor(y_host).to(device)
     # Made on the CPU, moved once; .to() of a leaf is a computed tensor, so detach to get
     # leaves of our own on the device.
-    params = {k: ag.tensor(v).to(device).detach().requires_grad_() for k, v in initial_parameters().items()}
+    params = {
+        k: ag.tensor(v).to(device).detach().requires_grad_()
+        for k, v in initial_parameters().items()
+    }
     print(f"tape: parameters on {sorted({str(p.device) for p in params.values()})}")
     losses = []
     grads_in_place = True

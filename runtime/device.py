@@ -6,14 +6,16 @@ module from its arguments (:func:`array_module`), never from a global.
 
 Each kind of array belongs to one *backend*. NumPy is always there; CuPy is registered
 lazily and only if it imports and sees a GPU, so ``import astgrad`` never needs it. Tests
-register a stand-in backend (a NumPy subclass that claims another device) to exercise the
-placement logic on machines without a GPU.
+stand a fake GPU in for CuPy with :func:`using_backend` (``tests/fake_device.py``: a NumPy
+subclass that claims to be on ``cuda:N`` and refuses host arrays as CuPy does) to exercise
+the placement logic on machines without a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -85,9 +87,7 @@ class Device:
                 other = Device(other)
             except (TypeError, ValueError):
                 return False
-        return (
-            isinstance(other, Device) and self.type == other.type and self.index == other.index
-        )
+        return isinstance(other, Device) and self.type == other.type and self.index == other.index
 
     def __hash__(self) -> int:
         return hash((self.type, self.index))
@@ -271,7 +271,9 @@ def _probe_cuda() -> Backend:
                 import cupy
             except Exception as exc:  # ImportError, or a broken CUDA install
                 register_backend(
-                    _MissingCuda(f"CuPy is not installed ({exc.__class__.__name__}); {CUDA_INSTALL_HINT}")
+                    _MissingCuda(
+                        f"CuPy is not installed ({exc.__class__.__name__}); {CUDA_INSTALL_HINT}"
+                    )
                 )
             else:
                 try:
@@ -509,7 +511,6 @@ def host_array_or_raise(array: Any, what: Callable[[], str]) -> np.ndarray:
     where = device_of(array)
     if where.type != "cpu":
         raise TypeError(
-            f"{what()} needs a CPU array, but this tensor is on {where}: "
-            f"copy it first with .cpu()."
+            f"{what()} needs a CPU array, but this tensor is on {where}: copy it first with .cpu()."
         )
     return array

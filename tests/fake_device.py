@@ -27,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,9 @@ def _plain_key(key: Any, owner: FakeCudaArray) -> Any:
         return tuple(_plain_key(k, owner) for k in key)
     if isinstance(key, FakeCudaArray):
         if key.fake_index != owner.fake_index:
-            raise MixedDeviceArrays(f"index on cuda:{key.fake_index} for an array on cuda:{owner.fake_index}")
+            raise MixedDeviceArrays(
+                f"index on cuda:{key.fake_index} for an array on cuda:{owner.fake_index}"
+            )
         return key.view(np.ndarray)
     return key
 
@@ -188,9 +191,24 @@ def to_fake(array: Any, index: int = 0) -> FakeCudaArray:
 # Functions that take host data or only a shape and make a new array on the device.
 _CREATION = frozenset(
     {
-        "array", "asarray", "ascontiguousarray", "asanyarray", "zeros", "ones", "empty",
-        "full", "arange", "eye", "identity", "linspace", "zeros_like", "ones_like",
-        "empty_like", "full_like", "tri", "indices",
+        "array",
+        "asarray",
+        "ascontiguousarray",
+        "asanyarray",
+        "zeros",
+        "ones",
+        "empty",
+        "full",
+        "arange",
+        "eye",
+        "identity",
+        "linspace",
+        "zeros_like",
+        "ones_like",
+        "empty_like",
+        "full_like",
+        "tri",
+        "indices",
     }
 )
 

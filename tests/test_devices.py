@@ -16,23 +16,32 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-from conformance import MODES, Program, run
-from fake_device import FakeCudaArray, FakeCupy, MixedDeviceArrays, fake_cuda, to_fake
-from numeric import assert_close
-from programs_straight import PROGRAMS as STRAIGHT
-from rule_specs import SPECS, A, arguments, differentiable_paths, get_at, random_cotangent, replace_at
-
-import astgrad as ag
 from astgrad.runtime import device_of, ops, to_device
 from astgrad.runtime.adjoints import scalar_seed
 from astgrad.runtime.primitives import move_to
 from astgrad.runtime.rules import all_rules
+from conformance import MODES, Program, run
+from fake_device import FakeCudaArray, FakeCupy, MixedDeviceArrays, fake_cuda, to_fake
+from numeric import assert_close
+from programs_straight import PROGRAMS as STRAIGHT
+from rule_specs import (
+    SPECS,
+    A,
+    arguments,
+    differentiable_paths,
+    get_at,
+    random_cotangent,
+    replace_at,
+)
+
+import astgrad as ag
 
 device_module = importlib.import_module("astgrad.runtime.device")
 
@@ -527,7 +536,11 @@ def _table_params(programs: list, modes_of: Any) -> list:
         seen[program.name] = number + 1
         label = program.name if not number else f"{program.name}-{number}"
         for mode in modes_of(program):
-            marks = [pytest.mark.skip(reason=program.skip_modes[mode])] if mode in program.skip_modes else []
+            marks = (
+                [pytest.mark.skip(reason=program.skip_modes[mode])]
+                if mode in program.skip_modes
+                else []
+            )
             params.append(pytest.param(program, mode, id=f"{label}-{mode}", marks=marks))
     return params
 
@@ -583,7 +596,9 @@ def _rule_cases() -> list:
             spec,
             number,
             id=f"{rule.name}-{number}",
-            marks=[pytest.mark.skip(reason="makes a NumPy array")] if rule.primitive in _HOST_ONLY else [],
+            marks=[pytest.mark.skip(reason="makes a NumPy array")]
+            if rule.primitive in _HOST_ONLY
+            else [],
         )
         for rule in all_rules()
         if rule.vjp.__module__.startswith("astgrad.runtime.rules")
@@ -630,7 +645,9 @@ def _rule_module(rule: Any, spec: Any, number: int, tmp_path: Path) -> tuple[Any
     transform reads source, so the call must be written out in a file)."""
     params = [f"a{i}" for i in range(len(spec.args))]
     inputs = [k for k, v in spec.kwargs.items() if isinstance(v, A)]
-    keywords = "".join(f", {k}={k}" if k in inputs else f", {k}={v!r}" for k, v in spec.kwargs.items())
+    keywords = "".join(
+        f", {k}={k}" if k in inputs else f", {k}={v!r}" for k, v in spec.kwargs.items()
+    )
     path = tmp_path / f"device_rule_{rule.name}_{number}.py"
     path.write_text(
         "import math\nimport operator\nimport numpy as np\n\n"
@@ -659,7 +676,9 @@ def test_every_rule_on_the_device_source(gpu, rule, spec, number, tmp_path):
     args, kwargs = arguments(spec)
     flat = args + [kwargs[k] for k in inputs]
     positions = {k: len(args) + n for n, k in enumerate(inputs)}
-    wrts = [positions.get(p, p) for p in dict.fromkeys(path[0] for path in differentiable_paths(spec))]
+    wrts = [
+        positions.get(p, p) for p in dict.fromkeys(path[0] for path in differentiable_paths(spec))
+    ]
     g = random_cotangent(function(*flat), np.random.default_rng(1), spec.outputs)
     try:
         expected = _source_rule_gradients(function, flat, wrts, g, None)
@@ -672,7 +691,9 @@ def test_every_rule_on_the_device_source(gpu, rule, spec, number, tmp_path):
             assert device_of(leaf) == device_of(leaf_argument), f"{rule.name} argument {index}"
             if type(leaf_argument) is not float:
                 assert isinstance(leaf, gpu.array_type), f"{rule.name} argument {index}"
-            assert_close(_host(leaf), leaf_want, rtol=1e-7, atol=1e-10, what=f"{rule.name} argument {index}")
+            assert_close(
+                _host(leaf), leaf_want, rtol=1e-7, atol=1e-10, what=f"{rule.name} argument {index}"
+            )
 
 
 # -- the stand-in itself -----------------------------------------------------------------------
