@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
 
+from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.fallback import Pullback, tape_vjp
 from .transform import pipeline
@@ -147,6 +148,7 @@ class _Differentiated:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         target = self.target
         originals = target.values(args, kwargs)
+        check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
         derivative = self._derivative(kinds)
         if derivative == "tape":
@@ -154,8 +156,8 @@ class _Differentiated:
             gradients = target.package(pullback(None))
         else:
             value, raw = derivative.fused(*args, **kwargs)
-            if target.single:
-                gradients = finish_gradient(raw, originals[0])
+            if len(originals) == 1:  # generated code returns a single gradient bare
+                gradients = target.package([finish_gradient(raw, originals[0])])
             else:
                 gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
         return (value, gradients) if self.with_value else gradients
@@ -214,6 +216,7 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     _check_mode(mode)
     target = _Target(fun, wrt)
     originals = target.values(args, {})
+    check_differentiable(target.names, originals)
     kinds = dict(zip(target.names, (_kind(v) for v in originals)))
     derivative = None
     if mode != "tape":
@@ -238,8 +241,8 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
         else:
             _check_cotangent(value, cotangent)
         raw = derivative.backward(saved, cotangent)
-        if target.single:
-            return finish_gradient(raw, originals[0])
+        if len(originals) == 1:  # generated code returns a single gradient bare
+            return target.package([finish_gradient(raw, originals[0])])
         return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
 
     return value, Pullback(backward, value)
