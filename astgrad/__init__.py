@@ -51,6 +51,7 @@ from .runtime import (  # noqa: E402
 )
 
 from .api import Explanation, TransformError, explain, grad, source, value_and_grad, vjp  # noqa: E402
+from .checks import GradcheckError, gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,8 @@ __all__ = [
     "TransformError",
     "explain",
     "grad",
+    "gradcheck",
+    "GradcheckError",
     "source",
     "value_and_grad",
     "vjp",
