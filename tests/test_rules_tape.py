@@ -113,3 +113,13 @@ def test_binary_operator_gradients_with_constants(combo):
             assert_close(x.grad.data, numeric_vjp(f, [xv, yv], 0, np.ones((3, 2))), what=op)
         if combo[1]:
             assert_close(y.grad.data, numeric_vjp(f, [xv, yv], 1, np.ones((3, 2))), what=op)
+
+
+@pytest.mark.parametrize("module", ["helpers", "linalg_helpers", "registry"])
+def test_helper_docstring_examples(module):
+    import doctest
+    import importlib
+
+    found = importlib.import_module(f"astgrad.runtime.rules.{module}")
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert not result.failed

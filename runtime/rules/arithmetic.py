@@ -3,6 +3,7 @@
 import numpy as np
 
 from .helpers import (
+    cast_like,
     dot_grad_left,
     dot_grad_right,
     matmul_grad_left,
@@ -61,6 +62,8 @@ def dot(g, ans, a, b, out=None):
     return dot_grad_left(g, a, b), dot_grad_right(g, a, b)
 
 
+# float(x) of a 0-d array (or a one-element one), and NumPy's scalar types: the gradient
+# takes x's shape and dtype back (float32(x) of a float64 x gives a float64 gradient).
 @vjp_rule(float, np.float64, np.float32, name="float")
 def to_float(g, ans, x):
-    return unbroadcast(g, x)
+    return unbroadcast(cast_like(g, x), x)

@@ -1,10 +1,17 @@
-"""Rules for elementwise functions (NumPy ufuncs and the primitives NumPy lacks)."""
+"""Rules for elementwise functions (NumPy ufuncs and the primitives NumPy lacks).
+
+Constants in the rules are Python floats (``math.log(2)``, not ``np.log(2)``), and masks
+multiply the cotangent rather than a float: NumPy lets a Python float take the array's
+dtype, so a float32 gradient stays float32 instead of becoming float64.
+"""
+
+import math
 
 import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
-from .helpers import unbroadcast
+from .helpers import cast_like, unbroadcast
 from .registry import vjp_rule
 
 # -- exponentials and logarithms ---------------------------------------------------------
@@ -17,7 +24,7 @@ def exp(g, ans, x):
 
 @vjp_rule(np.exp2)
 def exp2(g, ans, x):
-    return g * ans * np.log(2)
+    return g * ans * math.log(2)
 
 
 @vjp_rule(np.expm1)
@@ -32,12 +39,12 @@ def log(g, ans, x):
 
 @vjp_rule(np.log2)
 def log2(g, ans, x):
-    return g / (x * np.log(2))
+    return g / (x * math.log(2))
 
 
 @vjp_rule(np.log10)
 def log10(g, ans, x):
-    return g / (x * np.log(10))
+    return g / (x * math.log(10))
 
 
 @vjp_rule(np.log1p)
@@ -78,11 +85,12 @@ def reciprocal(g, ans, x):
     return -g * ans * ans
 
 
+# float_power computes in float64 whatever its inputs: the gradients are cast back.
 @vjp_rule(np.float_power)
 def float_power(g, ans, x, y):
     return (
-        unbroadcast(g * y * np.float_power(x, y - 1), x),
-        unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), y),
+        unbroadcast(cast_like(g * y * np.float_power(x, y - 1), x), x),
+        unbroadcast(cast_like(g * ans * np.log(np.where(x == 0, 1, x)), y), y),
     )
 
 
@@ -192,32 +200,33 @@ def fabs(g, ans, x):
 def maximum(g, ans, x, y):
     # At ties the gradient is shared equally, as for max reductions.
     return (
-        unbroadcast(g * ((x > y) + 0.5 * (x == y)), x),
-        unbroadcast(g * ((y > x) + 0.5 * (x == y)), y),
+        unbroadcast(g * (x > y) + 0.5 * g * (x == y), x),
+        unbroadcast(g * (y > x) + 0.5 * g * (x == y), y),
     )
 
 
 @vjp_rule(np.minimum)
 def minimum(g, ans, x, y):
     return (
-        unbroadcast(g * ((x < y) + 0.5 * (x == y)), x),
-        unbroadcast(g * ((y < x) + 0.5 * (x == y)), y),
+        unbroadcast(g * (x < y) + 0.5 * g * (x == y), x),
+        unbroadcast(g * (y < x) + 0.5 * g * (x == y), y),
     )
 
 
+# fmax and fmin return the other argument where one is NaN: the gradient goes there.
 @vjp_rule(np.fmax)
 def fmax(g, ans, x, y):
     return (
-        unbroadcast(g * ((x > y) + 0.5 * (x == y) + np.isnan(y)), x),
-        unbroadcast(g * ((y > x) + 0.5 * (x == y) + np.isnan(x)), y),
+        unbroadcast(g * ((x > y) | np.isnan(y)) + 0.5 * g * (x == y), x),
+        unbroadcast(g * ((y > x) | np.isnan(x)) + 0.5 * g * (x == y), y),
     )
 
 
 @vjp_rule(np.fmin)
 def fmin(g, ans, x, y):
     return (
-        unbroadcast(g * ((x < y) + 0.5 * (x == y) + np.isnan(y)), x),
-        unbroadcast(g * ((y < x) + 0.5 * (x == y) + np.isnan(x)), y),
+        unbroadcast(g * ((x < y) | np.isnan(y)) + 0.5 * g * (x == y), x),
+        unbroadcast(g * ((y < x) | np.isnan(x)) + 0.5 * g * (x == y), y),
     )
 
 

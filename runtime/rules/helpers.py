@@ -46,6 +46,20 @@ def _dtype(g: Any) -> Any:
 
 
 @shape_only(1)
+def cast_like(g: Any, x: Any) -> Any:
+    """``g`` in the dtype of a float array ``x`` (unchanged for numbers and other dtypes),
+    for rules whose primitive computes in another precision than its input's.
+
+    >>> cast_like(np.ones(2), np.zeros(2, dtype=np.float32)).dtype
+    dtype('float32')
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind != "f" or getattr(g, "dtype", dtype) == dtype:
+        return g
+    return array_module(g, x).asarray(g, dtype=dtype)
+
+
+@shape_only(1)
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
 
@@ -331,6 +345,16 @@ def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = F
 # -- reductions and scans ---------------------------------------------------------------
 
 
+def divide_or_zero(x: Any, y: Any) -> Any:
+    """``x / y``, and 0 where ``y`` is 0: the subgradient of a norm or a std at zero.
+
+    >>> divide_or_zero(np.array([1.0, 1.0]), np.array([2.0, 0.0]))
+    array([0.5, 0. ])
+    """
+    xp = array_module(x, y)
+    return xp.where(y == 0, 0, x / xp.where(y == 0, 1, y))
+
+
 def centered(a: Any, axis: Any = None) -> Any:
     """``a`` minus its mean over ``axis`` (kept for broadcasting): the core of var and std.
 
@@ -433,6 +457,8 @@ def average_weights_grad(
 ) -> Any:
     """Gradient of ``np.average(a, axis, weights)`` with respect to ``weights``:
     ``(a - average) / sum(weights)``, summed back to the weights' shape."""
+    if weights is None:
+        return None  # np.average(a) without weights: nothing to differentiate
     g, g_total, average = _average_cotangents(g, ans, returned)
     w, back = _average_weights(a, weights, axis)
     deviation = a - expand_reduced(average, a, axis, keepdims)
@@ -774,8 +800,8 @@ def unstack_like(g: Any, like: Any) -> Any:
     """Gradient of ``np.array(like)``: ``g`` taken apart into the structure of ``like``, a
     (nested) list or tuple of arrays and numbers, or an array.
 
-    >>> unstack_like(np.array([[1.0, 2.0], [3.0, 4.0]]), [np.zeros(2), [5.0, 6.0]])
-    Parts([array([1., 2.]), Parts([array(3.), array(4.)])])
+    >>> unstack_like(np.array([[1.0, 2.0], [3.0, 4.0]]), [np.zeros(2), np.zeros(2)])
+    Parts([array([1., 2.]), array([3., 4.])])
     """
     if isinstance(like, (list, tuple)):
         g = g.reshape(g.shape[g.ndim - _nested_ndim(like) :])  # drop dims ndmin added

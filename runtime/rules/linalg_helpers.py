@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .helpers import _normalize_axes, _shape, expand_reduced, output_parts, unbroadcast
+from .helpers import (
+    _normalize_axes,
+    _shape,
+    divide_or_zero,
+    expand_reduced,
+    output_parts,
+    unbroadcast,
+)
 from .registry import shape_only
 
 __all__ = [
@@ -197,12 +204,6 @@ def singular_values_grad(
 # -- norms -------------------------------------------------------------------------------------
 
 
-def _safe_divide(x: Any, y: Any) -> Any:
-    """``x / y``, 0 where ``y`` is 0 (the subgradient of a norm at zero)."""
-    xp = array_module(x, y)
-    return xp.where(y == 0, 0, x / xp.where(y == 0, 1, y))
-
-
 def _ties(hits: Any, axis: Any) -> Any:
     """``hits`` shared equally among the tied positions along ``axis``."""
     return hits / hits.sum(axis=axis, keepdims=True)
@@ -218,7 +219,7 @@ def norm_grad(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepd
     ndim = len(_shape(x))
     if axis is None:
         if ord is None or (ord == "fro" and ndim == 2):  # the 2-norm of x flattened
-            return x * expand_reduced(_safe_divide(g, ans), x, None, keepdims)
+            return x * expand_reduced(divide_or_zero(g, ans), x, None, keepdims)
         axes = tuple(range(ndim))
     else:
         axes = _normalize_axes(axis, ndim)
@@ -228,7 +229,7 @@ def norm_grad(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepd
     if len(axes) == 1:
         (a,) = axes
         if ord is None or ord == 2:
-            return x * _safe_divide(g_full, ans_full)
+            return x * divide_or_zero(g_full, ans_full)
         if ord == 1:
             return g_full * xp.sign(x)
         if ord == 0:
@@ -237,10 +238,10 @@ def norm_grad(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepd
             return g_full * xp.sign(x) * _ties((xp.abs(x) == ans_full).astype(dtype), a)
         p = float(ord)
         scale = xp.abs(x) ** (p - 1) * xp.sign(x)
-        return _safe_divide(g_full * scale, ans_full ** (p - 1))
+        return divide_or_zero(g_full * scale, ans_full ** (p - 1))
     row_axis, col_axis = axes
     if ord is None or ord == "fro":
-        return x * _safe_divide(g_full, ans_full)
+        return x * divide_or_zero(g_full, ans_full)
     if ord in (1, -1, np.inf, -np.inf):
         # 1: the largest column sum of |x|; inf: the largest row sum (-1, -inf: smallest)
         summed, across = (row_axis, col_axis) if ord in (1, -1) else (col_axis, row_axis)
