@@ -512,5 +512,8 @@ SPECS: dict[Any, list[Case]] = {
     # float32 rounds its input: a wide step keeps the rounding out of the difference
     prim.astype: [case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4), case(A((2, 3)), np.float64)],
 }
+if hasattr(math, "cbrt"):  # Python 3.11+
+    SPECS[math.cbrt] = [case(A((), **POS)), case(A((), low=-2.0, high=-0.5))]
+    SPECS[math.exp2] = [case(A(()))]
 if hasattr(np, "astype"):
     SPECS[np.astype] = [case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4), case(A((3,)), "float64")]

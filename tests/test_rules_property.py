@@ -9,6 +9,7 @@ one function per operation: ``def sin(x): return np.sin(x)``.
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 
 import hypothesis.extra.numpy as hnp
@@ -152,6 +153,10 @@ MATH = {
     "hypot": ("math.hypot(x, 1.5)", (-2, 2)),
     "atan2": ("math.atan2(x, 1.5)", (-2, 2)),
 }
+
+if hasattr(math, "cbrt"):  # Python 3.11+
+    MATH["cbrt"] = ("math.cbrt(x)", AWAY_FROM_ZERO)
+    MATH["exp2"] = ("math.exp2(x)", (-2, 2))
 
 MODES = ("tape", "source")
 

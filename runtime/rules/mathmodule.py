@@ -138,3 +138,15 @@ def erf(g, ans, x):
 @vjp_rule(math.erfc)
 def erfc(g, ans, x):
     return -g * 2 / math.sqrt(math.pi) * math.exp(-x * x)
+
+
+# Python 3.11 added these two.
+if hasattr(math, "cbrt"):
+
+    @vjp_rule(math.cbrt)
+    def cbrt(g, ans, x):
+        return g / (3 * ans * ans)
+
+    @vjp_rule(math.exp2)
+    def exp2(g, ans, x):
+        return g * ans * math.log(2)

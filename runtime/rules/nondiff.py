@@ -2,6 +2,8 @@
 integers or booleans, or report metadata. Listing them lets the tape and the transform
 pass through them instead of stopping with 'no rule'."""
 
+import math
+
 import numpy as np
 
 from ..primitives import stop_gradient
@@ -22,6 +24,8 @@ nondifferentiable(
     # metadata and fresh arrays
     np.shape, np.ndim, np.size, np.result_type, np.may_share_memory, np.shares_memory,
     np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+    # the math module's counterparts (the transform also knows int(), round(), len()...)
+    math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, math.isclose,
     # cut on purpose
     stop_gradient,
 )  # fmt: skip
