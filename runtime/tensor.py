@@ -578,8 +578,8 @@ _ARRAY_METHODS = {
 _ARRAY_METHODS["astype"] = lambda t, dtype, **kw: _apply(lookup(_astype), _astype, (t, dtype))
 
 
-def _astype(x: Any, dtype: Any) -> Any:
-    return x.astype(dtype)
+# x.astype(dtype) as a primitive with a rule: casts between float dtypes carry the gradient
+from .primitives import astype as _astype  # noqa: E402
 
 
 _ADD = lookup(np.add)
