@@ -393,11 +393,12 @@ def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
     if axis is None or a.ndim == 0:  # cumprod flattened a
         a, ans, axis = a.reshape(-1), ans.reshape(-1), 0
     axis = operator.index(axis) % a.ndim
-    if not bool((a == 0).any()):
+    if bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all()):
         # d ans_i / d a_j = ans_i / a_j for i >= j
         return (_reverse_cumsum(g * ans, axis) / a).reshape(shape)
-    # With zeros: grad_j = prod(a_k, k < j) * s_j, where s_j = g_j + a_{j+1} s_{j+1}
-    # runs back from the last element; no division.
+    # With zeros (or subnormal values, where g * ans underflows before the division):
+    # grad_j = prod(a_k, k < j) * s_j, where s_j = g_j + a_{j+1} s_{j+1} runs back from the
+    # last element; no division.
     g_last, a_last = xp.moveaxis(g.reshape(a.shape), axis, -1), xp.moveaxis(a, axis, -1)
     n = a_last.shape[-1]
     before = _exclusive_cumprod(a_last, -1, False)
