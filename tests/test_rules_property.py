@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import warnings
 
 import hypothesis.extra.numpy as hnp
@@ -21,9 +22,13 @@ from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
 
-# A modest budget per operation keeps the suite fast; the operations are many.
+# A modest budget per operation keeps the suite fast (the operations are many), and the
+# same examples on every run keep it deterministic. ASTGRAD_PROPERTY_EXAMPLES=500 explores
+# further, with fresh examples each run.
+EXAMPLES = int(os.environ.get("ASTGRAD_PROPERTY_EXAMPLES", "0"))
 PROPERTY = settings(
-    max_examples=12,
+    max_examples=EXAMPLES or 12,
+    derandomize=not EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
