@@ -107,14 +107,17 @@ REDUCTIONS = {
     "mean": "np.mean(x, axis=axis, keepdims=keepdims)",
     "mean_method": "x.mean(axis=axis, keepdims=keepdims)",
     "prod": "np.prod(x, axis=axis, keepdims=keepdims)",
+    "prod_method": "x.prod(axis=axis, keepdims=keepdims)",
     "max": "np.max(x, axis=axis, keepdims=keepdims)",
     "amax_method": "x.max(axis=axis, keepdims=keepdims)",
     "min": "np.min(x, axis=axis, keepdims=keepdims)",
     "amin": "np.amin(x, axis=axis, keepdims=keepdims)",
+    "min_method": "x.min(axis=axis, keepdims=keepdims)",
     "var": "np.var(x, axis=axis, keepdims=keepdims)",
     "var_ddof": "x.var(axis=axis, ddof=1, keepdims=keepdims)",
     "std": "np.std(x, axis=axis, keepdims=keepdims)",
     "std_ddof": "np.std(x, axis=axis, ddof=1, keepdims=keepdims)",
+    "std_method": "x.std(axis=axis, keepdims=keepdims)",
     "nansum": "np.nansum(x, axis=axis, keepdims=keepdims)",
     "nanmean": "np.nanmean(x, axis=axis, keepdims=keepdims)",
     "average": "np.average(x, axis=axis, keepdims=keepdims)",
@@ -127,7 +130,7 @@ SCANS = {
     "cumprod_method": "x.cumprod(axis=axis)",
 }
 # ... and so do max, min (ties) and std (all values equal)
-NEEDS_DISTINCT |= {"max", "amax_method", "min", "amin", "std", "std_ddof"}
+NEEDS_DISTINCT |= {"max", "amax_method", "min", "amin", "min_method", "std", "std_ddof", "std_method"}
 
 MATH = {
     "sin": ("math.sin(x)", (-3, 3)),
