@@ -10,13 +10,14 @@ differentiable in the sense these rules compute).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterator, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = ["gradcheck", "GradcheckError", "check_differentiable"]
 
-Wrt = Union[None, int, str, Sequence[Union[int, str]]]
+Wrt = None | int | str | Sequence[int | str]
 
 
 class GradcheckError(AssertionError):
@@ -67,7 +68,8 @@ def _not_differentiable(value: Any) -> str | None:
         kind = "a boolean" if dtype.kind == "b" else "an integer"
         return (
             f"it is {kind} {what} ({dtype}), and gradients are defined for floats only "
-            f"(an integer cannot move by a small step). Convert it to float first: .astype(np.float64)."
+            f"(an integer cannot move by a small step). Convert it to float first: "
+            f".astype(np.float64)."
         )
     if dtype.kind == "c":
         return (

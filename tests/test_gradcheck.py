@@ -13,7 +13,7 @@ import astgrad as ag
 
 MODES = ("auto", "source", "tape")
 
-SOURCE = '''
+SOURCE = """
 import numpy as np
 
 
@@ -44,7 +44,7 @@ def scalar(x):
 
 def mixed(x):
     return np.sum(np.exp(x) * 1.5 + np.sqrt(x * x + 1.0))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
-from rule_specs import SPECS, arguments, differentiable_paths, get_at, random_cotangent
-
 from astgrad.runtime.adjoints import Parts
 from astgrad.runtime.rules import all_rules
+from rule_specs import SPECS, arguments, differentiable_paths, get_at, random_cotangent
 
 
 def _float32(value):
@@ -51,7 +50,9 @@ def test_rule_keeps_float32(rule, spec):
     args, kwargs = _float32(args), {k: _float32(v) for k, v in kwargs.items()}
     # The cotangent has the result's dtype, which is float64 for the primitives that compute
     # in float64 whatever their input (float_power, float(), astype(np.float64)).
-    g = random_cotangent(out := _call(rule.primitive, args, kwargs), np.random.default_rng(1), spec.outputs)
+    g = random_cotangent(
+        out := _call(rule.primitive, args, kwargs), np.random.default_rng(1), spec.outputs
+    )
     if isinstance(g, tuple):
         g = tuple(np.asarray(part, dtype=np.asarray(o).dtype) for part, o in zip(g, out))
     else:

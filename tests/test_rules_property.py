@@ -130,7 +130,16 @@ SCANS = {
     "cumprod_method": "x.cumprod(axis=axis)",
 }
 # ... and so do max, min (ties) and std (all values equal)
-NEEDS_DISTINCT |= {"max", "amax_method", "min", "amin", "min_method", "std", "std_ddof", "std_method"}
+NEEDS_DISTINCT |= {
+    "max",
+    "amax_method",
+    "min",
+    "amin",
+    "min_method",
+    "std",
+    "std_ddof",
+    "std_method",
+}
 
 MATH = {
     "sin": ("math.sin(x)", (-3, 3)),
@@ -238,7 +247,9 @@ def test_unary_elementwise(functions, name, data):
 @given(data=st.data())
 def test_binary_elementwise_broadcasting(functions, name, data):
     function = getattr(functions, f"binary_{name}")
-    shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    shapes = data.draw(
+        hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+    )
     _, x_domain, y_domain = BINARY[name]
     x = array_of(data, shapes.input_shapes[0], x_domain)
     y = array_of(data, shapes.input_shapes[1], y_domain)
@@ -291,7 +302,9 @@ def test_reductions_over_random_axes(functions, name, data):
                 x = np.nan_to_num(x, nan=0.5)  # a slice of NaNs only: no value to check
     g = cotangent_for(data, function(x, axis, keepdims))
     for mode in MODES:
-        check(function, (x, axis, keepdims), [0], g, mode, f"{name}(axis={axis}, keepdims={keepdims})")
+        check(
+            function, (x, axis, keepdims), [0], g, mode, f"{name}(axis={axis}, keepdims={keepdims})"
+        )
 
 
 @pytest.mark.parametrize("name", list(SCANS))
@@ -333,4 +346,6 @@ def test_math_module_on_floats(functions, name, mode, data):
     x = data.draw(values(MATH[name][1]))
     got = ag.grad(function, mode=mode)(x)
     assert isinstance(got, float)
-    assert_close(got, numeric_vjp(function, [x], 0, 1.0), rtol=1e-5, atol=1e-6, what=f"math.{name} [{mode}]")
+    assert_close(
+        got, numeric_vjp(function, [x], 0, 1.0), rtol=1e-5, atol=1e-6, what=f"math.{name} [{mode}]"
+    )

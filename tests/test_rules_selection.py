@@ -10,7 +10,7 @@ import pytest
 
 import astgrad as ag
 
-SOURCE = '''
+SOURCE = """
 import numpy as np
 
 
@@ -59,8 +59,9 @@ def cast_to_int(x):
 
 
 def indexing(x):
-    return np.sum(x[1:, None, ::2] * x[0, ::2]) + np.sum(x[np.array([0, 0, 1]), 1]) + np.sum(x[x > 0])
-'''
+    head = np.sum(x[1:, None, ::2] * x[0, ::2])
+    return head + np.sum(x[np.array([0, 0, 1]), 1]) + np.sum(x[x > 0])
+"""
 
 MODES = ("source", "auto", "tape")
 NEEDS_NP_ASTYPE = pytest.mark.skipif(not hasattr(np, "astype"), reason="np.astype: NumPy >= 2.1")

@@ -32,7 +32,9 @@ def test_the_script_rewrites_only_between_the_markers(tmp_path):
     from astgrad.tools import rules_table
 
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n\n{rules_table.START}\nold\n{rules_table.END}\n\nafter\n")
+    readme.write_text(
+        f"# title\n\nbefore\n\n{rules_table.START}\nold\n{rules_table.END}\n\nafter\n"
+    )
     assert rules_table.main(["--check", "--readme", str(readme)]) == 1
     assert rules_table.main(["--readme", str(readme)]) == 0
     text = readme.read_text()

@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from astgrad.runtime import ops
+from astgrad.runtime.rules import all_rules
 from numeric import assert_close, numeric_vjp
 from rule_specs import (
     SPECS,
@@ -18,8 +20,6 @@ from rule_specs import (
 )
 
 import astgrad as ag
-from astgrad.runtime import ops
-from astgrad.runtime.rules import all_rules
 
 
 def shipped_rules():

@@ -38,7 +38,6 @@ SECTIONS = {
 def _spelling(primitive: object) -> str:
     """How users write a call of ``primitive``, with the operator that means it, if any."""
     import numpy as np
-
     from astgrad.runtime import primitives
     from astgrad.runtime.rules.registry import describe
 

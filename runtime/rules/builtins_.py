@@ -30,7 +30,9 @@ def chosen(g, ans, iterable):
     position = next(i for i, item in enumerate(items) if item is ans or np.all(item == ans))
     if isinstance(iterable, (list, tuple)):
         # zeros of each item's own kind: the tape adds them into 0-d arrays' gradients
-        parts = [array_module(item).zeros_like(item) if hasattr(item, "shape") else 0.0 for item in items]
+        parts = [
+            array_module(item).zeros_like(item) if hasattr(item, "shape") else 0.0 for item in items
+        ]
         parts[position] = g
         return parts
     gradient = array_module(iterable).zeros_like(iterable)

@@ -237,7 +237,11 @@ def clip(g, ans, a, a_min=None, a_max=None):
 
 @vjp_rule(np.where)
 def where(g, ans, condition, x, y):
-    return None, unbroadcast(np.where(condition, g, 0), x), unbroadcast(np.where(condition, 0, g), y)
+    return (
+        None,
+        unbroadcast(np.where(condition, g, 0), x),
+        unbroadcast(np.where(condition, 0, g), y),
+    )
 
 
 @vjp_rule(np.remainder)

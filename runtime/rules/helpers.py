@@ -127,9 +127,7 @@ def reduced_count(x: Any, axis: Any = None) -> int:
 
 def _is_basic_index(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
-    )
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
 @shape_only(1)
@@ -441,7 +439,12 @@ def _average_cotangents(g: Any, ans: Any, returned: bool) -> tuple[Any, Any, Any
 
 
 def average_grad(
-    g: Any, ans: Any, a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+    g: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
     keepdims: bool = False,
 ) -> Any:
     """Gradient of ``np.average(a, axis, weights)`` with respect to ``a``."""
@@ -453,7 +456,12 @@ def average_grad(
 
 
 def average_weights_grad(
-    g: Any, ans: Any, a: Any, axis: Any = None, weights: Any = None, returned: bool = False,
+    g: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
     keepdims: bool = False,
 ) -> Any:
     """Gradient of ``np.average(a, axis, weights)`` with respect to ``weights``:
@@ -490,7 +498,12 @@ def trace_grad(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) 
 
 @shape_only(1)
 def diff_grad(
-    g: Any, a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = None,
+    g: Any,
+    a: Any,
+    n: int = 1,
+    axis: int = -1,
+    prepend: Any = None,
+    append: Any = None,
     part: str = "a",
 ) -> Any:
     """Gradient of ``np.diff(a, n, axis, prepend, append)`` with respect to ``a`` (or to
@@ -508,7 +521,9 @@ def diff_grad(
         return unbroadcast(xp.take(g, xp.arange(before), axis=axis), prepend)
     if part == "append":
         after = g.shape[axis] - before - size
-        return unbroadcast(xp.take(g, xp.arange(before + size, before + size + after), axis=axis), append)
+        return unbroadcast(
+            xp.take(g, xp.arange(before + size, before + size + after), axis=axis), append
+        )
     return xp.take(g, xp.arange(before, before + size), axis=axis)
 
 
@@ -703,7 +718,9 @@ _PAD_MODES_BY_INDEX = frozenset({"edge", "reflect", "symmetric", "wrap"})
 
 
 @shape_only(1)
-def unpad(g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even") -> Any:
+def unpad(
+    g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even"
+) -> Any:
     """Gradient of ``np.pad``: the middle of ``g`` in constant mode; in the modes that copy
     elements (edge, reflect, symmetric, wrap), each copy's cotangent added to its source."""
     shape = _shape(array)
@@ -718,8 +735,9 @@ def unpad(g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_ty
         out = xp.zeros(size, dtype=_dtype(g))
         _put(xp, out, xp.asarray(sources.reshape(-1)), g.reshape(-1))
         return out.reshape(shape)
+    extra = "" if reflect_type == "even" else f", reflect_type={reflect_type!r}"
     raise NotImplementedError(
-        f"np.pad(..., mode={mode!r}{'' if reflect_type == 'even' else ', reflect_type=' + repr(reflect_type)}) "
+        f"np.pad(..., mode={mode!r}{extra}) "
         "has no derivative in astgrad; the constant, edge, reflect, symmetric and wrap "
         "modes do"
     )
@@ -772,7 +790,9 @@ def take_along_axis_grad(g: Any, arr: Any, indices: Any, axis: Any = -1) -> Any:
         return flat.reshape(shape)
     axis = operator.index(axis) % len(shape)
     index = tuple(
-        indices if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(len(shape))])
+        indices
+        if d == axis
+        else xp.arange(n).reshape([-1 if e == d else 1 for e in range(len(shape))])
         for d, n in enumerate(shape)
     )
     out = xp.zeros(shape, dtype=_dtype(g))

@@ -4,7 +4,7 @@ the operators in ``arithmetic``)."""
 
 import numpy as np
 
-from .helpers import reshape_like, unbroadcast
+from .helpers import output_parts, reshape_like, unbroadcast
 from .linalg_helpers import (
     batched_scalar,
     cholesky_grad,
@@ -24,7 +24,6 @@ from .linalg_helpers import (
     tensordot_grad_left,
     tensordot_grad_right,
 )
-from .helpers import output_parts
 from .registry import vjp_rule
 
 # -- products ------------------------------------------------------------------------------
@@ -59,8 +58,23 @@ def kron(g, ans, a, b):
 # tape and the transform can bind a call's arguments to it.
 @vjp_rule(np.einsum)
 def einsum(
-    g, ans, subscripts, op0=None, op1=None, op2=None, op3=None, op4=None, op5=None, op6=None,
-    op7=None, *, out=None, optimize=False, dtype=None, order="K", casting="safe",
+    g,
+    ans,
+    subscripts,
+    op0=None,
+    op1=None,
+    op2=None,
+    op3=None,
+    op4=None,
+    op5=None,
+    op6=None,
+    op7=None,
+    *,
+    out=None,
+    optimize=False,
+    dtype=None,
+    order="K",
+    casting="safe",
 ):
     return (
         None,

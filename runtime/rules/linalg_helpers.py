@@ -136,14 +136,19 @@ def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     else:
         raise NotImplementedError(
             f"np.linalg.qr(..., mode={mode!r}) has no derivative in astgrad"
-            + (" for matrices taller than wide: the extra columns of q are not unique"
-               if mode == "complete" else "")
+            + (
+                " for matrices taller than wide: the extra columns of q are not unique"
+                if mode == "complete"
+                else ""
+            )
             + "; use mode='reduced'"
         )
     if rows >= cols:
         return _qr_square_or_tall(q, r, gq, gr)
     # Wide: a = [x | y] with x square; q r_x = x and r_y = q^T y.
-    x_part = _qr_square_or_tall(q, r[..., :rows], gq + a[..., rows:] @ mT(gr[..., rows:]), gr[..., :rows])
+    x_part = _qr_square_or_tall(
+        q, r[..., :rows], gq + a[..., rows:] @ mT(gr[..., rows:]), gr[..., :rows]
+    )
     return xp.concatenate([x_part, q @ gr[..., rows:]], axis=-1)
 
 
@@ -209,7 +214,9 @@ def _ties(hits: Any, axis: Any) -> Any:
     return hits / hits.sum(axis=axis, keepdims=True)
 
 
-def norm_grad(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+def norm_grad(
+    g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False
+) -> Any:
     """Gradient of ``np.linalg.norm(x, ord, axis, keepdims)``.
 
     Vector norms: any ``ord`` (1, 2, inf, -inf, p; 0 counts and has none). Matrix norms:
@@ -337,7 +344,9 @@ def kron_grad_left(g: Any, a: Any, b: Any) -> Any:
     blocks, a_shape, b_shape = _kron_blocks(g, _shape(a), np.shape(b))
     xp = array_module(g, b)
     ndim = len(a_shape)
-    grad = xp.tensordot(blocks, xp.reshape(b, b_shape), axes=(list(range(ndim, 2 * ndim)), list(range(ndim))))
+    grad = xp.tensordot(
+        blocks, xp.reshape(b, b_shape), axes=(list(range(ndim, 2 * ndim)), list(range(ndim)))
+    )
     return grad.reshape(_shape(a))
 
 
@@ -398,9 +407,17 @@ def _einsum_terms(subscripts: Any, shapes: list) -> tuple[list[str], str]:
 
 
 def einsum_grad(
-    g: Any, index: int, subscripts: Any,
-    op0: Any = None, op1: Any = None, op2: Any = None, op3: Any = None,
-    op4: Any = None, op5: Any = None, op6: Any = None, op7: Any = None,
+    g: Any,
+    index: int,
+    subscripts: Any,
+    op0: Any = None,
+    op1: Any = None,
+    op2: Any = None,
+    op3: Any = None,
+    op4: Any = None,
+    op5: Any = None,
+    op6: Any = None,
+    op7: Any = None,
 ) -> Any:
     """Gradient of ``np.einsum(subscripts, op0, op1, ...)`` with respect to operand ``index``.
 
@@ -434,7 +451,9 @@ def einsum_grad(
     if len(letters) == len(term):
         return grad
     # A letter repeated in the term reads a diagonal: put the gradient back on it.
-    spare = iter(c for c in string.ascii_letters if c not in subscripts and c not in "".join(terms) + output)
+    spare = iter(
+        c for c in string.ascii_letters if c not in subscripts and c not in "".join(terms) + output
+    )
     renamed, deltas, seen = [], [], set()
     for c in term:
         if c in seen:

@@ -49,14 +49,22 @@ def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
 
 @vjp_rule(np.var)
 def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return expand_reduced(g, a, axis, keepdims) * centered(a, axis) * (2 / (reduced_count(a, axis) - ddof))
+    return (
+        expand_reduced(g, a, axis, keepdims)
+        * centered(a, axis)
+        * (2 / (reduced_count(a, axis) - ddof))
+    )
 
 
 # Where the values are all equal (std 0), std has no derivative; 0 is the subgradient, and
 # the exact derivative of the std of one value, which is always 0.
 @vjp_rule(np.std)
 def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return expand_reduced(divide_or_zero(g, ans), a, axis, keepdims) * centered(a, axis) / (reduced_count(a, axis) - ddof)
+    return (
+        expand_reduced(divide_or_zero(g, ans), a, axis, keepdims)
+        * centered(a, axis)
+        / (reduced_count(a, axis) - ddof)
+    )
 
 
 @vjp_rule(np.average)

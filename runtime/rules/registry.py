@@ -25,8 +25,9 @@ import ast
 import copy
 import inspect
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gast
 import numpy as np
@@ -404,7 +405,9 @@ def _compile_specialised(rule: Rule, template: RuleTemplate, index: int) -> Call
     function.name = f"{rule.vjp.__name__}__grad{index}"
     function.body = [
         *copy.deepcopy(template.needed_prelude(index)),
-        gast.Return(value=copy.deepcopy(output) if output is not None else gast.Constant(None, None)),
+        gast.Return(
+            value=copy.deepcopy(output) if output is not None else gast.Constant(None, None)
+        ),
     ]
     module = gast.Module(body=[function], type_ignores=[])
     tree = gast.gast_to_ast(module)

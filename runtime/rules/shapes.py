@@ -188,7 +188,17 @@ def rot90(g, ans, m, k=1, axes=(0, 1)):
 
 
 @vjp_rule(np.pad)
-def pad(g, ans, array, pad_width, mode="constant", constant_values=0, end_values=0, stat_length=None, reflect_type="even"):
+def pad(
+    g,
+    ans,
+    array,
+    pad_width,
+    mode="constant",
+    constant_values=0,
+    end_values=0,
+    stat_length=None,
+    reflect_type="even",
+):
     return (
         unpad(g, array, pad_width, mode, reflect_type),
         None,
