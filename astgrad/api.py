@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence, Union
 
 from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
+from .runtime.device import number_beside
 from .runtime.fallback import Pullback, tape_vjp
 from .transform import pipeline
 from .transform.errors import TransformError
@@ -104,6 +105,8 @@ def _kind(value: Any) -> tuple:
         return ("list", len(value))
     if isinstance(value, dict):
         return ("dict",)
+    if type(value) is float:
+        return ("value", "float")  # shape (): the generated code can skip shape bookkeeping
     return ("value",)
 
 
@@ -240,6 +243,7 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             cotangent = scalar_seed(value)
         else:
             _check_cotangent(value, cotangent)
+            cotangent = number_beside(cotangent, value)
         raw = derivative.backward(saved, cotangent)
         if len(originals) == 1:  # generated code returns a single gradient bare
             return target.package([finish_gradient(raw, originals[0])])

@@ -13,6 +13,7 @@ import numpy as np
 
 from .device import array_module
 
+
 __all__ = [
     "Parts",
     "add_adjoints",
@@ -151,6 +152,23 @@ def appended_adjoint(adjoint: Any) -> tuple[Any, Any]:
     if _is_zero(adjoint):
         return 0, 0
     return adjoint[-1], type(adjoint)(adjoint[:-1]) if isinstance(adjoint, Parts) else adjoint[:-1]
+
+
+def stored_adjoint(part: Any, value: Any) -> Any:
+    """The adjoint of ``value`` after ``container[i] = value``, from the adjoint of the
+    slot: summed down to ``value``'s shape where the store broadcast it (an array
+    slot), passed through as it is for a slot of a list or dict.
+
+    >>> stored_adjoint(np.ones(3), 2.0)
+    3.0
+    """
+    if _is_zero(part) or not hasattr(part, "shape"):
+        return part
+    if isinstance(value, (int, float)) or hasattr(value, "shape"):
+        from .rules.helpers import unbroadcast  # the rules import this module
+
+        return unbroadcast(part, value)
+    return part
 
 
 def assigned_adjoint(adjoint: Any, container: Any, index: Any) -> tuple[Any, Any]:

@@ -199,6 +199,12 @@ def tape_vjp(
     return value, Pullback(backward, value)
 
 
+def call_method(receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """``receiver.name(*args, **kwargs)``: lets a method call of a value that needs a
+    gradient go to the tape with the receiver as an input."""
+    return getattr(receiver, name)(*args, **kwargs)
+
+
 def tape_call(function: Callable, wrt: tuple, *args: Any, **kwargs: Any) -> tuple[Any, Callable]:
     """One call, from generated code, that the transform could not see into.
 

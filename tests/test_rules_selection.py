@@ -103,18 +103,14 @@ def test_gradients_match_finite_differences(fns, name, args, mode):
 # Transform bug (transform/resolve.py, reverse.py): `.astype()` is not a method the
 # transform knows, and the call that then runs on the tape is given no differentiable
 # input (tape_call(x.astype, (), ...)): in mode="auto" the gradient is silently zero.
-ASTYPE_METHOD_BUG = (
-    "transform bug: x.astype() runs on the tape without x as an input, so its gradient is "
-    "lost (zero in mode='auto', an error in mode='source')"
-)
 
 
 @pytest.mark.parametrize(
     "mode",
     [
         "tape",
-        pytest.param("source", marks=pytest.mark.xfail(strict=True, reason=ASTYPE_METHOD_BUG)),
-        pytest.param("auto", marks=pytest.mark.xfail(strict=True, reason=ASTYPE_METHOD_BUG)),
+        "source",
+        "auto",
     ],
 )
 def test_astype_method(fns, mode):

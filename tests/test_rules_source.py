@@ -27,21 +27,10 @@ def shipped_rules():
     return [r for r in all_rules() if r.vjp.__module__.startswith("astgrad.runtime.rules")]
 
 
-# Transform bug (transform/analyze.py, operand_atoms): an active value passed by keyword
-# (np.average(a, weights=w)) is not seen as an operand, so its gradient is silently zero.
-KEYWORD_INPUTS_BUG = (
-    "transform bug: an active keyword argument gets no gradient in generated source "
-    "(analyze.operand_atoms reads positional operands only)"
-)
-
-
 def _cases():
     for rule in shipped_rules():
         for number, spec in enumerate(SPECS.get(rule.primitive, [])):
-            marks = ()
-            if any(isinstance(v, A) for v in spec.kwargs.values()):
-                marks = pytest.mark.xfail(strict=True, reason=KEYWORD_INPUTS_BUG)
-            yield pytest.param(rule, spec, number, id=f"{rule.name}-{number}", marks=marks)
+            yield pytest.param(rule, spec, number, id=f"{rule.name}-{number}")
 
 
 def _module_for(rule, spec, number, tmp_path):

@@ -258,12 +258,20 @@ def differentiable_reads(stmt: gast.stmt) -> set[str]:
 
 def _rule_reads(value: gast.expr, callee: Callee) -> set[str]:
     template = callee.rule.template
-    operands = operand_atoms(value, callee)
+    operands = list(enumerate(operand_atoms(value, callee)))
+    # Keyword arguments carry gradients too (np.average(a, weights=w)): at their
+    # parameter's position in the rule.
+    params = callee.rule.param_names
+    for keyword in value.keywords if isinstance(value, gast.Call) else []:
+        if keyword.arg in params:
+            operands.append((params.index(keyword.arg), keyword.value))
+        elif keyword.arg is not None:
+            operands.append((len(params), keyword.value))  # no rule output: fails loudly later
     if template is None:
-        return {a.id for a in operands if isinstance(a, gast.Name)}
+        return {n for _, atom in operands for n in read_names(atom)}
     names = set()
-    for position, atom in enumerate(operands):
-        if position < len(template.outputs) and template.outputs[position] is not None:
+    for position, atom in operands:
+        if position >= len(template.outputs) or template.outputs[position] is not None:
             names |= read_names(atom)
     return names
 

@@ -34,6 +34,8 @@ class TransformContext:
     #: filled in by ``analyze``: active names, and the kind of every name
     active: set[str] = field(default_factory=set)
     kinds: dict[str, tuple] = field(default_factory=dict)
+    #: filled in by ``shapes``: name -> shape class (equal classes, equal shapes)
+    shape_classes: dict[str, Any] = field(default_factory=dict)
     #: the kind of what a user function returns (set by the pipeline)
     return_kind: Callable[[Callable], tuple] | None = None
     #: "auto" runs what cannot be transformed on the tape; "source" raises instead

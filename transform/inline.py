@@ -21,6 +21,7 @@ import numpy as np
 
 from ..runtime.rules.helpers import unbroadcast
 from ..runtime.rules.registry import Rule
+from . import shapes
 from .context import TransformContext
 from .errors import TransformError
 from .origin import Origin
@@ -194,10 +195,16 @@ def _substitute(node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx:
 def simplify(
     expression: gast.expr, callee: Callee, operands: list[gast.expr], position: int, ctx: TransformContext
 ) -> gast.expr:
-    if isinstance(callee.rule.primitive, np.ufunc):
-        others = [o for i, o in enumerate(operands) if i != position]
-        if others and all(_is_number(o) for o in others):
+    if isinstance(callee.rule.primitive, np.ufunc) and position < len(operands):
+        # The result has the broadcast shape of the operands; when this operand already
+        # has it (the others are numbers, or known to share its shape), nothing to undo.
+        mine = shapes.class_of(operands[position], ctx.shape_classes)
+        if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:
             expression = _drop_unbroadcast(expression, ctx)
+        else:
+            others = [o for i, o in enumerate(operands) if i != position]
+            if others and all(_is_number(o) for o in others):
+                expression = _drop_unbroadcast(expression, ctx)
     expression = _drop_default_arguments(expression, ctx)
     return fold_constants(expression)
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import gast
 
 from ..runtime import adjoints
-from . import analyze, desugar, emit, normalize, optimize, reverse
+from . import analyze, desugar, emit, normalize, optimize, reverse, shapes
 from .context import TransformContext, local_names_of
 from .errors import TransformError
 from .naming import Namer
@@ -159,6 +159,7 @@ def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dic
     node = analyze.transform(node, ctx)
     if stop_after == "analyze":
         return _annotated_source(node, ctx)
+    node = shapes.transform(node, ctx)
     program = reverse.transform(node, ctx)
     if stop_after == "reverse":
         return _unoptimized_source(node, program, ctx)

@@ -18,6 +18,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime import primitives
 from ..runtime.rules.registry import Rule, describe, is_nondifferentiable, lookup
 from .context import TransformContext
 
@@ -78,6 +79,7 @@ ARRAY_METHODS: dict[str, Any] = {
     "all": np.all,
     "any": np.any,
     "item": float,
+    "astype": primitives.astype,
 }
 # Methods whose primitive takes the rest of the arguments as one tuple when given several.
 PACKING_METHODS = {"reshape", "transpose"}

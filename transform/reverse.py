@@ -275,14 +275,37 @@ class _Reverser:
     def rule_adjoint(self, value: gast.expr, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
         operands = operand_atoms(value, callee)
         keywords = value.keywords if isinstance(value, gast.Call) else []
-        wanted = [
-            i for i, atom in enumerate(operands)
+        # The rule returns one gradient per parameter: an operand's position, or for a
+        # keyword argument (np.average(a, weights=w)) the position of that parameter.
+        receivers = {
+            i: atom.id for i, atom in enumerate(operands)
             if isinstance(atom, gast.Name) and atom.id in self.ctx.active
-        ]  # fmt: skip
-        inlined = inline(callee, operands, keywords, g, ans, wanted, self.ctx, origin)
+        }  # fmt: skip
+        params = callee.rule.param_names if callee.rule is not None else ()
+        for keyword in keywords:
+            value_ = keyword.value
+            if isinstance(value_, gast.Name) and value_.id in self.ctx.active:
+                if keyword.arg not in params:
+                    raise TransformError(
+                        f"{callee.name}(..., {keyword.arg}=...): the argument needs a gradient "
+                        f"but astgrad's rule {callee.rule.name} gives none for it",
+                        origin,
+                    )
+                receivers[params.index(keyword.arg)] = value_.id
+        inlined = inline(callee, operands, keywords, g, ans, sorted(receivers), self.ctx, origin)
+        template = callee.rule.template
+        for position, name in receivers.items():
+            declared = template is not None and position < len(template.outputs)
+            if position not in inlined.gradients and not (declared and template.outputs[position] is None):
+                raise TransformError(
+                    f"{callee.name}: `{name}` needs a gradient, but astgrad's rule "
+                    f"{callee.rule.name} gives none for that argument",
+                    origin,
+                    "Pass it as a constant, or register a fuller rule with @ag.vjp_rule.",
+                )
         out = list(inlined.prelude)
         for position, expression in inlined.gradients.items():
-            out.extend(self.accumulate(operands[position].id, expression, g))
+            out.extend(self.accumulate(receivers[position], expression, g))
         return out
 
     def subscript_adjoint(self, value: gast.Subscript, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
@@ -488,8 +511,12 @@ class _Reverser:
         value = stmt.value
         if isinstance(value, gast.Name) and value.id in self.ctx.active:
             part: gast.expr = load(value_part)
+            # The slot may be larger than the value stored into it (y[2] = total): sum back.
             if kind == "value":
                 part = gast.Call(func=load(self.ctx.bind_free("unbroadcast", _unbroadcast())), args=[part, load(value.id)], keywords=[])
+            else:
+                stored = self.ctx.bind_free("stored_adjoint", adjoints.stored_adjoint)
+                part = gast.Call(func=load(stored), args=[part, load(value.id)], keywords=[])
             adjoint.extend(self.accumulate(value.id, part, load(value_part)))
         adjoint.append(pop)
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
@@ -532,6 +559,15 @@ class _Reverser:
             raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
         if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
             raise TransformError(f"{callee.name}(*args, **kwargs) cannot run on the tape from generated code", origin)
+        func = call.func
+        args = list(call.args)
+        if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id in self.ctx.active:
+            # x.method(...) with x active: the receiver is an input too, so the tape gets
+            # it as the first argument of a function that calls the method.
+            caller = self.ctx.bind_free("call_method", _fallback().call_method)
+            args = [func.value, gast.Constant(func.attr, None), *args]
+            func = load(caller)
+            call = gast.Call(func=func, args=args, keywords=call.keywords)
         active_args = [i for i, a in enumerate(call.args) if isinstance(a, gast.Name) and a.id in self.ctx.active]
         active_keywords = [k.arg for k in call.keywords if isinstance(k.value, gast.Name) and k.value.id in self.ctx.active]
         helper = self.ctx.bind_free("tape_call", _fallback().tape_call)

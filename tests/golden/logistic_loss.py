@@ -4,23 +4,19 @@ def logistic_loss_grad(W, b, x, y):
     add_2 = 1 + exp
     p = 1 / add_2
     log = np.log(p)
-    mul = y * log
     sub = 1 - y
     sub_2 = 1 - p
     log_2 = np.log(sub_2)
-    mul_2 = sub * log_2
-    add_3 = mul + mul_2
+    add_3 = y * log + sub * log_2
     neg_2 = -np.mean(add_3)
     dneg_2 = scalar_seed(neg_2)
     # grad of: return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     dmean = -dneg_2
     dadd_3 = expand_reduced(dmean / reduced_count(add_3), add_3)
-    dmul = unbroadcast(dadd_3, mul)
-    dmul_2 = unbroadcast(dadd_3, mul_2)
-    dlog_2 = unbroadcast(dmul_2 * sub, log_2)
+    dlog_2 = unbroadcast(dadd_3 * sub, log_2)
     dsub_2 = dlog_2 / sub_2
     dp = -dsub_2
-    dlog = unbroadcast(dmul * y, log)
+    dlog = unbroadcast(dadd_3 * y, log)
     dp = dp + dlog / p
     # grad of: p = 1 / (1 + np.exp(-(x @ W + b)))
     dadd_2 = -dp * p / add_2

@@ -1,20 +1,14 @@
 def scalar_recurrence_grad(a):
-    mul = None
     mul_2 = None
-    mul_3 = None
     stack = []
     push = stack.append
     iterations = 0
     for _ in range(100):
         iterations += 1
-        push(mul)
-        mul = a * 0.99
         push(mul_2)
         mul_2 = 0.01 * a
-        push(mul_3)
-        mul_3 = mul_2 * a
         push(a)
-        a = mul + mul_3
+        a = a * 0.99 + mul_2 * a
     push(iterations)
     result = a
     pop = stack.pop
@@ -22,14 +16,11 @@ def scalar_recurrence_grad(a):
     # grad of: for _ in range(100):
     for _ in range(pop()):
         # grad of: a = a * 0.99 + 0.01 * a * a
-        dmul = unbroadcast(da, mul)
-        dmul_3 = unbroadcast(da, mul_3)
+        dmul = da
         a = pop()
-        dmul_2 = unbroadcast(dmul_3 * a, mul_2)
-        da = unbroadcast(dmul_3 * mul_2, a)
-        mul_3 = pop()
+        dmul_2 = da * a
+        da = da * mul_2
         da = da + dmul_2 * 0.01
         mul_2 = pop()
         da = da + dmul * 0.99
-        mul = pop()
     return result, da

@@ -1,0 +1,177 @@
+"""Which names surely have the same shape: the facts that let the generated gradient skip
+``unbroadcast`` where broadcasting cannot have happened.
+
+Each name gets a *shape class*. Two names in one class have the same shape whenever both
+are bound; ``SCALAR`` is the class of shape ``()`` (Python numbers, NumPy scalars, full
+reductions). Elementwise operations keep their operands' class when all operands that
+are not scalars share one class; anything else gets a class of its own. A name bound to
+values of different classes (``x = x[0]`` in a loop) has no class: each read of it is
+unlike every other. The classes are a fixpoint over all bindings, so loops are covered.
+
+The pass changes no code: it fills ``ctx.shape_classes`` for ``inline`` to read.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import gast
+import numpy as np
+
+from . import anno
+from .context import TransformContext
+
+SCALAR = "scalar"
+#: a name whose bindings disagree: every read of it is a shape class of its own
+CONFLICT = "conflict"
+
+# Elementwise primitives that are not ufuncs but broadcast their operands like one.
+_ELEMENTWISE = {np.where}
+# Reductions whose result, without axis or keepdims, is one number.
+_FULL_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.prod, np.amax, np.amin, np.var, np.std}
+_SCALAR_BUILTINS = {builtins.float, builtins.int, builtins.len, builtins.abs, builtins.round}
+
+
+def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
+    ctx.shape_classes = infer(node, ctx)
+    return node
+
+
+def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
+    """name -> shape class. Classes are structural (``("matmul", A, B)``), so equal
+    classes mean equal shapes wherever the names are read, inside loops too."""
+    classes: dict[str, Any] = {}
+    for param in ctx.parsed.params:
+        kind = ctx.param_kinds.get(param, ())
+        classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
+    bindings = list(_bindings(node.body))
+    for _ in range(len(bindings) + 2):
+        found: dict[str, Any] = {}
+        for name, value, stmt in bindings:
+            here = _class_of_value(value, stmt, classes, ctx.local_names)
+            if here is None:
+                continue  # reads a name with no class yet: decide in a later round
+            before = found.get(name, classes.get(name) if name in ctx.parsed.params else None)
+            found[name] = here if before is None or before == here else CONFLICT
+        merged = {**classes, **found}
+        if merged == classes:
+            return classes
+        classes = merged
+    return {}  # no fixpoint: know nothing rather than something wrong
+
+
+def same_shape(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:
+    """The shape class all non-scalar ``atoms`` share (SCALAR if all are scalars), or
+    None when it is not known."""
+    shared = SCALAR
+    for atom in atoms:
+        here = class_of(atom, classes)
+        if here is None:
+            return None
+        if here == SCALAR:
+            continue
+        if shared == SCALAR:
+            shared = here
+        elif shared != here:
+            return None
+    return shared
+
+
+def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
+    """The shape class of one operand, or None when it is not known."""
+    if isinstance(atom, gast.Constant):
+        value = atom.value
+        return SCALAR if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(atom, gast.Name):
+        here = classes.get(atom.id)
+        return None if here == CONFLICT else here
+    return None
+
+
+def _bindings(statements: list[gast.stmt]):
+    """(name, value, statement) for every binding of a name; value None when the name is
+    bound by something other than an assignment of one value (unpacking, loop targets)."""
+    for stmt in statements:
+        if isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, gast.Name):
+                    yield target.id, stmt.value, stmt
+                elif isinstance(target, (gast.Tuple, gast.List)):
+                    for sub in gast.walk(target):
+                        if isinstance(sub, gast.Name):
+                            yield sub.id, None, stmt
+        elif isinstance(stmt, gast.For):
+            for sub in gast.walk(stmt.target):
+                if isinstance(sub, gast.Name):
+                    yield sub.id, None, stmt
+        for field in ("body", "orelse"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list):
+                yield from _bindings(inner)
+
+
+def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str, Any], local_names: set) -> Any:
+    """The class of what ``value`` evaluates to; None if it reads a name not decided yet."""
+    if value is None:
+        return CONFLICT
+    for sub in gast.walk(value):
+        if isinstance(sub, gast.Name) and sub.id in local_names and sub.id not in classes:
+            return None
+    if isinstance(value, gast.Constant):
+        return class_of(value, classes) or CONFLICT
+    if isinstance(value, gast.Name):
+        return classes.get(value.id, CONFLICT)
+    if isinstance(value, gast.BinOp):
+        if isinstance(value.op, gast.MatMult):
+            return _structural("matmul", [value.left, value.right], classes)
+        return _broadcast([value.left, value.right], classes)
+    if isinstance(value, gast.UnaryOp) and not isinstance(value.op, gast.Not):
+        return _broadcast([value.operand], classes)
+    if isinstance(value, gast.Call):
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        rule = getattr(callee, "rule", None)
+        primitive = rule.primitive if rule is not None else getattr(callee, "value", None)
+        receiver = getattr(callee, "receiver", None)
+        operands = ([receiver] if receiver is not None else []) + list(value.args)
+        if any(isinstance(o, gast.Starred) for o in operands):
+            return CONFLICT
+        if primitive in _SCALAR_BUILTINS or _is_math(primitive):
+            return SCALAR
+        if primitive in _FULL_REDUCTIONS and len(operands) == 1 and not value.keywords:
+            return SCALAR
+        if value.keywords:
+            return CONFLICT
+        if (isinstance(primitive, np.ufunc) and primitive.nin == len(operands)) or primitive in _ELEMENTWISE:
+            return _broadcast(operands, classes)
+        if primitive in (np.dot, np.matmul) and len(operands) == 2:
+            return _structural("matmul", operands, classes)
+    return CONFLICT
+
+
+def _is_math(function: Any) -> bool:
+    return getattr(function, "__module__", None) == "math" or (
+        isinstance(function, builtins.type(math.sin)) and getattr(math, getattr(function, "__name__", ""), None) is function
+    )
+
+
+def _broadcast(operands: list[gast.expr], classes: dict[str, Any]) -> Any:
+    """The class of an elementwise result: the operands' shared class, else the broadcast
+    of their classes (a function of their shapes alone)."""
+    shared = same_shape(operands, classes)
+    if shared is not None:
+        return shared
+    return _structural("broadcast", [o for o in operands if class_of(o, classes) != SCALAR], classes, ordered=False)
+
+
+def _structural(label: str, operands: list[gast.expr], classes: dict[str, Any], ordered: bool = True) -> Any:
+    parts = []
+    for operand in operands:
+        here = class_of(operand, classes)
+        if here is None:
+            return CONFLICT
+        parts.append(here)
+    if not ordered:
+        parts = sorted(set(parts), key=repr)
+    return (label, *parts)
