@@ -12,6 +12,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
 
+import numpy as np
+
 from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import number_beside
@@ -98,7 +100,12 @@ def _name(function: Callable) -> str:
     return getattr(function, "__qualname__", repr(function))
 
 
+_VALUE = ("value",)
+
+
 def _kind(value: Any) -> tuple:
+    if type(value) is np.ndarray:
+        return _VALUE  # the common case first: this runs for every argument of every call
     if isinstance(value, tuple):
         return ("tuple", len(value))
     if isinstance(value, list):

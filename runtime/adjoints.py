@@ -248,6 +248,10 @@ def scalar_seed(value: Any) -> Any:
 
 def finish_gradient(grad: Any, like: Any) -> Any:
     """Give a gradient its argument's type, shape and dtype; zeros where nothing flowed."""
+    if type(like) is np.ndarray and type(grad) is np.ndarray and grad.shape == like.shape and grad.dtype == like.dtype:
+        flags = grad.flags  # the common case, on every call: an array of the right form
+        if flags.writeable and (flags.c_contiguous or flags.f_contiguous):
+            return grad
     if isinstance(like, (list, tuple)):
         parts = grad if not _is_zero(grad) else [0] * len(like)
         finished = [finish_gradient(g, x) for g, x in zip(parts, like)]

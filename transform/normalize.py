@@ -197,7 +197,19 @@ class _Normalizer:
             raise self.fail("`for ... else` is not supported yet by the source transformation")
         if not isinstance(stmt.target, gast.Name):
             raise self.fail("a `for` loop over several names (for a, b in ...) is not supported yet")
-        iterable = self.atom(stmt.iter)
+        it = stmt.iter
+        if (
+            isinstance(it, gast.Call)
+            and isinstance(it.func, gast.Name)
+            and it.func.id == "range"
+            and "range" not in self.locals
+            and not it.keywords
+            and not any(isinstance(a, gast.Starred) for a in it.args)
+        ):
+            # Kept in the loop header, so the reverse pass sees the trip count is the range's.
+            iterable = gast.Call(func=it.func, args=[self.atom(a) for a in it.args], keywords=[])
+        else:
+            iterable = self.atom(it)
         body = self.loop_body(stmt.body)
         loop = gast.For(target=stmt.target, iter=iterable, body=body, orelse=[], type_comment=None)
         self.emit(loop)

@@ -671,10 +671,50 @@ class _Reverser:
             type_comment=None,
         )
         count_id = self._new_id()
-        primal = [before_push, *self._counting(count, count_id, loop, origin)]
-        backward = self._replay_loop([end_pop, *body_a], count_id, origin)
+        trips = self._range_trips(stmt)
+        if trips is None:
+            primal = [before_push, *self._counting(count, count_id, loop, origin)]
+            backward = self._replay_loop([end_pop, *body_a], count_id, origin)
+        else:
+            # A range loop that always runs to the end: its trip count is the range's
+            # length, known before it starts (a constant, or pushed once), not counted.
+            loop.body = loop.body[1:]
+            if isinstance(trips, gast.Constant):
+                primal = [before_push, loop]
+                backward = self._replay_loop([end_pop, *body_a], count_id, origin, trips)
+            else:
+                self.uses_stack = True
+                push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[trips], keywords=[]))
+                anno.set(push, anno.Key.STACK_ID, count_id)
+                anno.set(push, anno.Key.ORIGIN, origin)
+                primal = [before_push, loop, push]  # after the loop's own pushes: popped first
+                backward = self._replay_loop([end_pop, *body_a], count_id, origin)
         adjoint = [backward, before_pop]
         return [_tag(s, PRIMAL, origin) for s in primal], [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def _range_trips(self, stmt: gast.For) -> gast.expr | None:
+        """``len(range(...))`` of a loop over ``range`` with no ``break``: a constant when
+        the range's arguments are; None for any other loop."""
+        call = stmt.iter
+        if not (
+            isinstance(call, gast.Call)
+            and isinstance(call.func, gast.Name)
+            and call.func.id == "range"
+            and "range" not in self.ctx.local_names
+            and self.ctx.parsed.globals.get("range", range) is range
+            and not call.keywords
+            and 1 <= len(call.args) <= 3
+        ):
+            return None
+        if _breaks(stmt.body):
+            return None
+        written = {n.id for n in gast.walk(gast.Module(body=stmt.body, type_ignores=[])) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        if any(isinstance(a, gast.Name) and a.id in written for a in call.args):
+            return None  # the length is read after the loop: its arguments must not change
+        if all(isinstance(a, gast.Constant) and type(a.value) is int for a in call.args):
+            return gast.Constant(len(range(*(a.value for a in call.args))), None)
+        length = gast.Call(func=load("len"), args=[copy.deepcopy(call)], keywords=[])
+        return length
 
     def stmt_While(self, stmt: gast.While) -> tuple[list, list]:
         origin = origin_of(stmt)
@@ -707,14 +747,25 @@ class _Reverser:
             anno.set(stmt, anno.Key.ORIGIN, origin)
         return [start, loop, push]
 
-    def _replay_loop(self, body: list[gast.stmt], count_id: int, origin: Origin | None) -> gast.For:
-        pop = gast.Call(func=load(self.pop_name), args=[], keywords=[])
-        anno.set(pop, anno.Key.PART, "pop")
-        trips = gast.Call(func=load("range"), args=[pop], keywords=[])
+    def _replay_loop(self, body: list[gast.stmt], count_id: int, origin: Origin | None, count: gast.expr | None = None) -> gast.For:
+        if count is None:
+            count = gast.Call(func=load(self.pop_name), args=[], keywords=[])
+            anno.set(count, anno.Key.PART, "pop")
+        trips = gast.Call(func=load("range"), args=[count], keywords=[])
         loop = gast.For(target=store(self.replay_variable), iter=trips, body=body or [gast.Pass()], orelse=[], type_comment=None)
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop
+
+
+def _breaks(stmts: list[gast.stmt]) -> bool:
+    """Whether a ``break`` in ``stmts`` ends the loop they are the body of."""
+    for stmt in stmts:
+        if isinstance(stmt, gast.Break):
+            return True
+        if isinstance(stmt, (gast.If, gast.With)) and _breaks(stmt.body + getattr(stmt, "orelse", [])):
+            return True
+    return False
 
 
 def _increment(name: str, stack_id: int) -> gast.stmt:
