@@ -233,10 +233,19 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _math_version(function: Callable) -> Callable:
-    """``math.f`` that, given a tensor, applies the NumPy function of the same meaning."""
+    """``math.f`` that, given a tensor, applies the NumPy function of the same meaning, or
+    records ``math.f``'s own rule (erf, erfc have no NumPy twin)."""
     numpy_function = _MATH_TO_NUMPY.get(function.__name__)
     if numpy_function is None:
-        return function
+        from . import ops
+        from .rules.registry import lookup
+
+        rule = lookup(function)
+        if rule is None:
+            return function
+
+        def numpy_function(*args: Any) -> Any:
+            return ops.apply(rule, function, args, {})
 
     def on_tensors(*args: Any) -> Any:
         if any(isinstance(a, Tensor) for a in args):

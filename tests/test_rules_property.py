@@ -320,22 +320,12 @@ def test_scans_over_random_axes(functions, name, data):
         check(function, (x, axis, False), [0], g, mode, f"{name}(axis={axis})")
 
 
-# Runtime bug (runtime/fallback.py, _math_version): on the tape, math functions are mapped
-# to the NumPy function of the same meaning, and erf, erfc have none, so math.erf(t) raises
-# GradientLostError although the rule table has their rules.
-MATH_ON_TAPE_BUG = (
-    "tape bug: math.erf/math.erfc of a tensor raise GradientLostError (fallback maps math "
-    "functions to NumPy ones only)"
-)
 
 
 def _math_cases():
     for name in MATH:
         for mode in MODES:
-            marks = ()
-            if mode == "tape" and name in ("erf", "erfc"):
-                marks = pytest.mark.xfail(strict=True, reason=MATH_ON_TAPE_BUG)
-            yield pytest.param(name, mode, id=f"{name}-{mode}", marks=marks)
+            yield pytest.param(name, mode, id=f"{name}-{mode}")
 
 
 @pytest.mark.parametrize("name, mode", list(_math_cases()))
