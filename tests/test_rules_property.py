@@ -320,8 +320,6 @@ def test_scans_over_random_axes(functions, name, data):
         check(function, (x, axis, False), [0], g, mode, f"{name}(axis={axis})")
 
 
-
-
 def _math_cases():
     for name in MATH:
         for mode in MODES:
