@@ -24,7 +24,9 @@ def _params():
         for mode in CONTROL_MODES:
             if mode == "source" and "static" not in program.tags:
                 continue  # it is there to go to the tape
-            yield pytest.param(program, mode, id=f"{label}-{mode}")
+            known_bug = program.skip_modes.get(mode)
+            marks = [pytest.mark.xfail(strict=True, reason=known_bug)] if known_bug else []
+            yield pytest.param(program, mode, id=f"{label}-{mode}", marks=marks)
 
 
 def test_the_table_has_at_least_a_hundred_functions():
