@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import primitives
-from .device import check_same_device
+from .device import CPU, check_same_device, index_beside, to_device
 from .grad_mode import is_grad_enabled
 from .graph import tape_info
 from .rules import lookup
@@ -225,7 +225,7 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
                 f"{getattr(fn, '__name__', fn)}(..., out=...) cannot record a gradient; "
                 "assign the result instead"
             )
-    check_same_device(raw_args)
+    where = check_same_device(raw_args)
     if raw_kwargs:
         check_same_device(raw_kwargs.values())
     recording = is_grad_enabled() and any(t._requires_grad for _, t in inputs)
@@ -245,6 +245,9 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     if not recording:
         return wrap_plain(out)
     if not rule.multi_output:
+        if where is not CPU and isinstance(out, (float, complex, np.generic)):
+            # math.sin or float() of a device scalar gives a host number: keep it there.
+            out = to_device(out, where)
         out = _as_array(out)
         if out.dtype.kind not in "fc":
             return _wrap(out)  # integer or boolean results carry no gradient
@@ -452,12 +455,12 @@ def _unwrap_index(index: Any) -> Any:
 
 
 def getitem(tensor: Tensor, index: Any) -> Tensor:
-    return apply(_GETITEM, operator.getitem, (tensor, _unwrap_index(index)))
+    return apply(_GETITEM, operator.getitem, (tensor, index_beside(tensor.data, _unwrap_index(index))))
 
 
 def setitem(target: Tensor, index: Any, value: Any) -> None:
     """``target[index] = value``, recorded when ``target`` or ``value`` needs a gradient."""
-    index = _unwrap_index(index)
+    index = index_beside(target.data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
     recording = grad_mode and (target._requires_grad or value_grad)

@@ -267,9 +267,11 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array sharing memory (CPU tensors that need no grad)."""
         if self._requires_grad:
+            # Name the whole way to host values, .cpu() too for a tensor on a GPU.
+            to_host = ".cpu()" if type(self.data) is not np.ndarray and self.device.type != "cpu" else ""
             raise RuntimeError(
                 "numpy() on a tensor that requires grad would drop its gradient; call "
-                "t.detach().numpy() to take the values without it."
+                f"t.detach(){to_host}.numpy() to take the values without it."
             )
         return host_array_or_raise(self.data, lambda: "numpy()")
 
