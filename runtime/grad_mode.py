@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 __all__ = ["is_grad_enabled", "no_grad", "enable_grad", "set_grad_enabled"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_state = threading.local()
+
+class _State(threading.local):
+    """Per-thread grad mode. The class attribute is every new thread's starting value, so
+    reading ``_state.enabled`` never fails: the tape's hot path reads it directly."""
+
+    enabled = True
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
@@ -24,11 +33,7 @@ def is_grad_enabled() -> bool:
     >>> is_grad_enabled()
     True
     """
-    try:
-        return _state.enabled
-    except AttributeError:
-        _state.enabled = True
-        return True
+    return _state.enabled
 
 
 def _set_enabled(flag: bool) -> None:

@@ -2,33 +2,62 @@
 
 :func:`apply` runs a primitive on the raw arrays inside its tensor arguments and, when an
 input requires grad and grad mode is on, records a node that holds what the primitive's
-rule needs. :func:`binary` is the same for two operands, minus the generality, because
-arithmetic operators are the tape's hot path. In-place operators and item assignment
-record the out-of-place operation and write its result back (:func:`inplace`).
+rule needs. Operators and the common methods take shorter roads to the same nodes, because
+they are the tape's hot path: :func:`operator_pair` makes ``Tensor.__mul__`` and its
+reflection for a rule, and :func:`unary` serves methods of one tensor (``t.tanh()``). In-place
+operators and item assignment record the out-of-place operation and write its result back
+(:func:`inplace`).
+
+A tensor's raw value (``Tensor._data``) is an array, or a NumPy scalar where a result has no
+dimensions: NumPy's scalar arithmetic is about ten times cheaper than a ufunc call on a 0-d
+array, with the same dtype rules and the same values. ``Tensor.data`` turns such a scalar
+into a 0-d array the first time it is read, so users, and everything outside the hot path,
+only ever see arrays.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import primitives
 from .device import CPU, check_same_device, index_beside, to_device
+from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
-from .graph import tape_info
+from .graph import kernel_for, next_sequence_number, node_class_for, note_write
 from .rules import lookup
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor
 
-__all__ = ["apply", "binary", "inplace", "setitem", "primitive", "NoRuleError"]
+__all__ = [
+    "apply",
+    "binary",
+    "unary",
+    "operator_pair",
+    "inplace",
+    "setitem",
+    "primitive",
+    "NoRuleError",
+]
 
 _ndarray = np.ndarray
 _generic = np.generic
-_new_tensor = object.__new__
-_PLAIN = (_ndarray, float, int, bool)
+_new = object.__new__
+
+# Raw values that live on the CPU and need no device check next to each other: NumPy
+# arrays, NumPy's numeric scalars and Python numbers. Anything else (CuPy arrays, array
+# subclasses that claim a device) goes through check_same_device.
+_NUMPY_SCALARS = frozenset(
+    t for t in np.sctypeDict.values() if issubclass(t, (np.number, np.bool_))
+)
+_NUMBERS = frozenset({float, int, bool, complex}) | _NUMPY_SCALARS
+_HOST = frozenset({_ndarray}) | _NUMBERS
+# Results kept as they are: arrays and NumPy scalars (other array types are checked).
+_KEPT = frozenset({_ndarray}) | _NUMPY_SCALARS
 
 # Primitives whose result may share memory with their first argument.
 _VIEW_PRIMITIVES = frozenset(
@@ -61,8 +90,8 @@ def no_rule_error(function: Any) -> NoRuleError:
 
 
 def _wrap(data: Any, node: Any = None, output_nr: int = 0) -> Tensor:
-    t = _new_tensor(Tensor)
-    t.data = data
+    t = _new(Tensor)
+    t._data = data
     t._requires_grad = node is not None
     t.grad_fn = node
     t._output_nr = output_nr
@@ -75,33 +104,41 @@ def _wrap(data: Any, node: Any = None, output_nr: int = 0) -> Tensor:
     return t
 
 
-def _as_array(value: Any) -> Any:
-    """Results stay arrays: NumPy turns 0-d results into scalars, which we undo."""
-    if type(value) is _ndarray:
+def _as_result(value: Any) -> Any:
+    """A primitive's result as a tensor holds it: arrays and NumPy scalars as they are,
+    Python numbers as NumPy values, other array types (CuPy) as they are."""
+    kind = type(value)
+    if kind in _KEPT:
         return value
     # NumPy scalars carry __array_priority__ too, so they must be caught before the test
     # that lets other array types (CuPy) through.
-    if isinstance(value, _generic) or not hasattr(value, "__array_priority__"):
-        return np.asarray(value)
-    return value
+    if isinstance(value, (_ndarray, _generic)) or hasattr(value, "__array_priority__"):
+        return value
+    return np.asarray(value)
 
 
 def wrap_plain(value: Any) -> Any:
     """Wrap an array result that carries no gradient; leave other values alone."""
-    if isinstance(value, (_ndarray, np.generic)) or (
+    if isinstance(value, (_ndarray, _generic)) or (
         hasattr(value, "shape") and hasattr(value, "dtype")
     ):
-        return _wrap(_as_array(value))
+        return _wrap(_as_result(value))
     if isinstance(value, tuple):
         return tuple(wrap_plain(v) for v in value)
     return value
 
 
 def ones_like_array(data: Any) -> Any:
+    """The seed of ``backward()`` for a one-element result, of its type, shape and dtype."""
+    if type(data) in _NUMPY_SCALARS:
+        return data.dtype.type(1)
     return np.ones_like(data)
 
 
 def _edge(tensor: Tensor) -> tuple:
+    """(node, output index) that a gradient for ``tensor`` goes to."""
+    if tensor._base is not None:
+        _check_fresh_view(tensor)
     node = tensor.grad_fn
     if node is None:
         return (tensor._grad_accumulator(), 0)
@@ -109,7 +146,7 @@ def _edge(tensor: Tensor) -> tuple:
 
 
 def _check_fresh_view(tensor: Tensor) -> None:
-    if tensor._counter.history != tensor._view_history:
+    if tensor._counter[1] != tensor._view_history:
         raise RuntimeError(
             "a view of a tensor (from indexing, reshape or transpose) was used after an "
             "in-place operation changed the tensor it views; its recorded history is stale. "
@@ -117,9 +154,28 @@ def _check_fresh_view(tensor: Tensor) -> None:
         )
 
 
-def _value_positions(rule: Rule) -> tuple[frozenset, bool]:
-    info = tape_info(rule)
-    return info.value_positions, info.saves_ans
+def _version_check(tensor: Tensor, position: int) -> tuple:
+    """The check a node keeps on a value of ``tensor`` it saves (see graph.Node._checks)."""
+    counter = tensor._counter
+    if counter is None:
+        counter = tensor._counter = [0, 0]
+    return (counter, counter[0], position)
+
+
+_PYTHON_NUMBERS = (float, int, bool, complex)
+
+
+def _is_buffer(value: Any) -> bool:
+    """Whether ``value`` is a mutable array (NumPy or CuPy) rather than a number."""
+    kind = type(value)
+    if kind is _ndarray:
+        return True
+    if kind in _HOST:
+        return False  # numbers; and skip the failing hasattr below, which is slow
+    return isinstance(value, _ndarray) or hasattr(value, "__cuda_array_interface__")
+
+
+# -- the general path ---------------------------------------------------------------------
 
 
 def _record(
@@ -131,70 +187,74 @@ def _record(
     primitive_fn: Any,
 ) -> Any:
     """Make the node for ``out = primitive(*raw_args, **raw_kwargs)`` and wrap ``out``."""
-    info = tape_info(rule)
-    value_positions, saves_ans = info.value_positions, info.saves_ans
-    edges = []
+    successors = []
+    nrs = []
     slots = []
-    shapes = []
+    for slot, tensor in inputs:
+        if tensor._requires_grad:
+            node, output_nr = _edge(tensor)
+            successors.append(node)
+            nrs.append(output_nr)
+            slots.append(slot)
+    params = tuple(sorted({param for param, _ in slots}))
+    if all(element < 0 for _, element in slots) and len(params) == len(slots):
+        kernel = kernel_for(rule, tuple(param for param, _ in slots))
+    else:
+        elements = tuple((params.index(param), element) for param, element in slots)
+        kernel = kernel_for(rule, params, elements)
+    reads = kernel.reads
     checks = []
     from_tensors = set()
-    for slot, tensor in inputs:
-        param = slot[0]
-        if slot[1] < 0:
+    for (param, element), tensor in inputs:
+        if element < 0:
             from_tensors.add(param)
-        if tensor._requires_grad:
-            if tensor._base is not None:
-                _check_fresh_view(tensor)
-            edges.append(_edge(tensor))
-            slots.append(slot)
-            shapes.append(tensor.data.shape)
-        if param in value_positions:
-            counter = tensor._version_counter()
-            checks.append((counter, counter.data, info.what[param]))
+        if param in reads:
+            checks += _version_check(tensor, param)
     # Raw arrays the rule reads by value are copied: the user may change them before backward.
-    for position in value_positions:
+    for position in reads:
         if position < len(raw_args) and position not in from_tensors:
             value = raw_args[position]
             if _is_buffer(value):
                 raw_args[position] = value.copy()
-    n_outputs = len(out) if rule.multi_output else 1
-    node = info.node_class(
-        rule,
-        tuple(edges),
-        tuple(slots),
-        tuple(shapes),
-        tuple(raw_args),
-        raw_kwargs,
-        out if info.uses_ans else None,
-        tuple(checks),
-        n_outputs,
-        slots[0][0] if len({slot[0] for slot in slots}) == 1 else -1,
-    )
+    node = _new(node_class_for(rule))
+    node._next = tuple(successors)
+    node._nrs = tuple(nrs) if any(nrs) else None
+    node._kernel = kernel
+    node._args = tuple(raw_args)
+    node._kwargs = raw_kwargs
+    node._ans = out if kernel.uses_ans else None
+    node._retained = None
+    node._seq = next_sequence_number()
     if rule.multi_output:
-        result = tuple(_wrap(_as_array(o), node, i) for i, o in enumerate(out))
-        if saves_ans:
+        node._n_outputs = len(out)
+        result = tuple(_wrap(_as_result(o), node, i) for i, o in enumerate(out))
+        if kernel.reads_ans:
             for r in result:
-                counter = r._version_counter()
-                node._checks += ((counter, 0, "its result"),)
+                checks += _version_check(r, -1)
+        node._checks = tuple(checks)
         return result
+    node._n_outputs = 1
     result = _wrap(out, node)
-    if saves_ans:
-        node._checks += ((result._version_counter(), 0, "its result"),)
+    if kernel.reads_ans:
+        checks += _version_check(result, -1)
+    node._checks = tuple(checks)
     if primitive_fn in _VIEW_PRIMITIVES:
         _mark_view(result, inputs[0][1])
     return result
 
 
 def _mark_view(result: Tensor, source: Tensor) -> None:
-    out, data = result.data, source.data
+    out, data = result._data, source._data
     base = getattr(out, "base", None)
     if base is not None and (base is data or base is getattr(data, "base", None)):
         result._base = source._base if source._base is not None else source
         counter = result._counter = source._version_counter()
-        result._view_history = counter.history
+        result._view_history = counter[1]
 
 
 def _unwrap_args(args: tuple) -> tuple[list, list]:
+    # ``t.data`` (not ``_data``): primitives on this path get arrays, never NumPy scalars,
+    # and a view made here shares memory with the tensor it views.
     raw = list(args)
     inputs = []
     for i, a in enumerate(args):
@@ -245,132 +305,226 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     if not recording:
         return wrap_plain(out)
     if not rule.multi_output:
-        if where is not CPU and isinstance(out, (float, complex, np.generic)):
+        if where is not CPU and isinstance(out, (float, complex, _generic)):
             # math.sin or float() of a device scalar gives a host number: keep it there.
             out = to_device(out, where)
-        out = _as_array(out)
+        out = _as_result(out)
         if out.dtype.kind not in "fc":
             return _wrap(out)  # integer or boolean results carry no gradient
     return _record(rule, raw_args, raw_kwargs, out, inputs, fn)
 
 
-def binary(rule: Rule, x: Any, y: Any) -> Any:
-    """``rule.primitive(x, y)`` where at least one of ``x``, ``y`` is a tensor."""
-    if type(x) is Tensor:
-        xd = x.data
-        x_grad = x._requires_grad
+# -- the hot path: methods of one tensor, and operators ---------------------------------------
+#
+# These make the same nodes as apply and _record, with everything written out in one
+# function: a Python call costs about as much as a few dozen of the statements here, and
+# these run for every operation a model records.
+
+
+_unary_kernels: dict = {}
+
+
+def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
+    """``fn(x)`` for a method of one tensor whose primitive is a NumPy function that accepts
+    NumPy scalars (``t.tanh()``, ``t.sum()``)."""
+    xd = x._data
+    out = fn(xd)
+    if type(out) not in _KEPT:
+        out = _as_result(out)
+    result = _new(Tensor)
+    result._data = out
+    result._output_nr = 0
+    result._grad = None
+    result._counter = None
+    result._base = None
+    result._view_history = 0
+    result._accumulator = None
+    result._retains_grad = False
+    if not (x._requires_grad and _grad_state.enabled) or out.dtype.kind not in "fc":
+        # (integer or boolean results carry no gradient)
+        result._requires_grad = False
+        result.grad_fn = None
+        return result
+    # A kernel for scalar x, which checks its gradient's shape cheaply, and one for arrays.
+    key = (rule, type(xd) in _NUMBERS)
+    kernel = _unary_kernels.get(key)
+    if kernel is None:
+        kernel = _unary_kernels[key] = kernel_for(rule, (0,), scalar=key[1])
+    if x._base is not None:
+        _check_fresh_view(x)
+    node = _new(rule.node_class or node_class_for(rule))
+    source = x.grad_fn
+    if source is None:
+        node._next = (x._accumulator or x._grad_accumulator(),)
+        node._nrs = None
     else:
-        xd = _operand(x)
-        x_grad = False
-    if type(y) is Tensor:
-        yd = y.data
-        y_grad = y._requires_grad
-    else:
-        yd = _operand(y)
-        y_grad = False
-    tx, ty = type(xd), type(yd)
-    if not ((tx is _ndarray or tx is float or tx is int) and (ty is _ndarray or ty is float or ty is int)):
-        check_same_device((xd, yd))
-    out = rule.primitive(xd, yd)
-    if type(out) is not _ndarray:
-        out = _as_array(out)
-    if (x_grad or y_grad) and is_grad_enabled():
-        return _record_pair(rule, x, y, xd, yd, out)
-    return _wrap(out)
-
-
-def _saved(value: Any) -> Any:
-    """What a node keeps of ``value``: 0-d NumPy arrays become NumPy scalars, the same
-    values, on which the rule's arithmetic takes NumPy's scalar fast path (about ten times
-    cheaper than a ufunc call). In-place changes are still caught by the version check."""
-    if type(value) is _ndarray and not value.ndim:
-        return value[()]
-    return value
-
-
-_X_SLOT = (0, -1)
-_Y_SLOT = (1, -1)
-_BOTH_SLOTS = (_X_SLOT, _Y_SLOT)
-
-
-def _record_pair(rule: Rule, x: Any, y: Any, xd: Any, yd: Any, out: Any) -> Tensor:
-    """:func:`_record` unrolled for the two operands of an operator (the hot path); it must
-    make the same node that ``_record`` makes for ``rule.primitive(x, y)``."""
-    info = tape_info(rule)
-    reads = info.value_positions
-    x_edge = y_edge = None
+        node._next = (source,)
+        node._nrs = (x._output_nr,) if x._output_nr else None
     checks = ()
-    if type(x) is Tensor:
-        if x._requires_grad:
-            if x._base is not None:
-                _check_fresh_view(x)
-            node = x.grad_fn
-            x_edge = (x._grad_accumulator(), 0) if node is None else (node, x._output_nr)
-        if 0 in reads:
-            counter = x._version_counter()
-            checks = ((counter, counter.data, info.what[0]),)
-    elif 0 in reads and _is_buffer(xd):
-        xd = xd.copy()  # the user may change this array before backward
-    if type(y) is Tensor:
-        if y._requires_grad:
-            if y._base is not None:
-                _check_fresh_view(y)
-            node = y.grad_fn
-            y_edge = (y._grad_accumulator(), 0) if node is None else (node, y._output_nr)
-        if 1 in reads:
-            counter = y._version_counter()
-            checks += ((counter, counter.data, info.what[1]),)
-    elif 1 in reads and _is_buffer(yd):
-        yd = yd.copy()
-    if y_edge is None:
-        edges, slots, shapes, single = (x_edge,), (_X_SLOT,), (xd.shape,), 0
-    elif x_edge is None:
-        edges, slots, shapes, single = (y_edge,), (_Y_SLOT,), (yd.shape,), 1
-    else:
-        edges, slots, shapes, single = (x_edge, y_edge), _BOTH_SLOTS, (xd.shape, yd.shape), -1
-    node = info.node_class(
-        rule,
-        edges,
-        slots,
-        shapes,
-        (_saved(xd), _saved(yd)),
-        {},
-        _saved(out) if info.uses_ans else None,
-        checks,
-        1,
-        single,
-    )
-    result = _wrap(out, node)
-    if info.saves_ans:
-        node._checks += ((result._version_counter(), 0, "its result"),)
+    if kernel.read_x:
+        counter = x._counter
+        if counter is None:
+            counter = x._counter = [0, 0]
+        checks = (counter, counter[0], 0)
+    if kernel.reads_ans:
+        counter = result._counter = [0, 0]
+        checks += (counter, 0, -1)
+    node._kernel = kernel
+    node._args = (xd,)
+    node._kwargs = None
+    node._ans = out if kernel.uses_ans else None
+    node._checks = checks
+    node._seq = next_sequence_number()
+    node._n_outputs = 1
+    node._retained = None
+    result._requires_grad = True
+    result.grad_fn = node
     return result
 
 
-_PYTHON_NUMBERS = (float, int, bool, complex)
-
-
-def _is_buffer(value: Any) -> bool:
-    """Whether ``value`` is a mutable array (NumPy or CuPy) rather than a number."""
-    kind = type(value)
-    if kind is _ndarray:
-        return True
-    if kind in _PYTHON_NUMBERS:
-        return False  # and skip the failing hasattr below, which is slow
-    return isinstance(value, _ndarray) or hasattr(value, "__cuda_array_interface__")
-
-
-def _operand(value: Any) -> Any:
+def _operand(value: Any) -> tuple[Any, bool]:
+    """The raw value of an operand that is not exactly a Tensor, and whether it requires grad."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._data, value._requires_grad
     if type(value) is list or type(value) is tuple:
-        return np.asarray(value)
-    return value
+        return np.asarray(value), False
+    return value, False
+
+
+def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
+    """``Tensor.__op__`` and ``Tensor.__rop__`` for a binary primitive. ``compute`` is the
+    primitive as Python's operator (``operator.mul`` for ``np.multiply``): on arrays it is
+    the same ufunc, and on NumPy scalars it takes NumPy's scalar path."""
+    # Kernels by which operands need a gradient: [1] the left, [2] the right, [3] both; and
+    # the same plus 4 when both operands are numbers, whose gradients' shapes check cheaply.
+    kernels = [None] * 8
+    node_class = node_class_for(rule)
+
+    def forward(x: Any, y: Any) -> Tensor:
+        if type(x) is Tensor:
+            xd = x._data
+            x_grad = x._requires_grad
+        else:
+            xd, x_grad = _operand(x)
+        if type(y) is Tensor:
+            yd = y._data
+            y_grad = y._requires_grad
+        else:
+            yd, y_grad = _operand(y)
+        if type(xd) not in _HOST or type(yd) not in _HOST:
+            check_same_device((xd, yd))
+        out = compute(xd, yd)
+        if type(out) not in _KEPT:
+            out = _as_result(out)
+        result = _new(Tensor)
+        result._data = out
+        result._output_nr = 0
+        result._grad = None
+        result._counter = None
+        result._base = None
+        result._view_history = 0
+        result._accumulator = None
+        result._retains_grad = False
+        if not ((x_grad or y_grad) and _grad_state.enabled):
+            result._requires_grad = False
+            result.grad_fn = None
+            return result
+
+        node = _new(node_class)
+        nrs = None
+        which = 4 if type(xd) in _NUMBERS and type(yd) in _NUMBERS else 0
+        if x_grad:
+            if x._base is not None:
+                _check_fresh_view(x)
+            x_node = x.grad_fn
+            if x_node is None:
+                x_node = x._accumulator or x._grad_accumulator()
+            elif x._output_nr:
+                nrs = (x._output_nr, 0)
+        if y_grad:
+            if y._base is not None:
+                _check_fresh_view(y)
+            y_node = y.grad_fn
+            if y_node is None:
+                y_node = y._accumulator or y._grad_accumulator()
+            elif y._output_nr:
+                nrs = (nrs[0] if nrs else 0, y._output_nr)
+            if x_grad:
+                kernel = kernels[which + 3] or _binary_kernel(kernels, rule, which + 3)
+                node._next = (x_node, y_node)
+            else:
+                kernel = kernels[which + 2] or _binary_kernel(kernels, rule, which + 2)
+                node._next = (y_node,)
+                if nrs:
+                    nrs = nrs[1:]
+        else:
+            kernel = kernels[which + 1] or _binary_kernel(kernels, rule, which + 1)
+            node._next = (x_node,)
+            if nrs:
+                nrs = nrs[:1]
+        checks = ()
+        if kernel.read_x:
+            if isinstance(x, Tensor):
+                counter = x._counter
+                if counter is None:
+                    counter = x._counter = [0, 0]
+                checks = (counter, counter[0], 0)
+            elif _is_buffer(xd):
+                xd = xd.copy()  # the user may change this array before backward
+        if kernel.read_y:
+            if isinstance(y, Tensor):
+                counter = y._counter
+                if counter is None:
+                    counter = y._counter = [0, 0]
+                checks += (counter, counter[0], 1)
+            elif _is_buffer(yd):
+                yd = yd.copy()
+        if kernel.reads_ans:
+            counter = result._counter = [0, 0]
+            checks += (counter, 0, -1)
+        node._nrs = nrs
+        node._kernel = kernel
+        node._args = (xd, yd)
+        node._kwargs = None
+        node._ans = out if kernel.uses_ans else None
+        node._checks = checks
+        node._seq = next_sequence_number()
+        node._n_outputs = 1
+        node._retained = None
+        result._requires_grad = True
+        result.grad_fn = node
+        return result
+
+    def reflected(y: Any, x: Any) -> Tensor:
+        return forward(x, y)
+
+    forward.__name__ = f"forward_{rule.name}"
+    reflected.__name__ = f"reflected_{rule.name}"
+    return forward, reflected
+
+
+def _binary_kernel(kernels: list, rule: Rule, which: int) -> Any:
+    params = ((0,), (1,), (0, 1))[which % 4 - 1]
+    kernel = kernels[which] = kernel_for(rule, params, scalar=which > 4)
+    return kernel
+
+
+def binary(rule: Rule, x: Any, y: Any) -> Tensor:
+    """``rule.primitive(x, y)`` where at least one of ``x``, ``y`` is a tensor."""
+    forward = rule.__dict__.get("_tape_operator")
+    if forward is None:
+        forward = rule._tape_operator = operator_pair(rule, rule.primitive)[0]
+    return forward(x, y)
+
+
+# -- in-place operations --------------------------------------------------------------------
 
 
 def _snapshot(target: Tensor, copy_values: bool) -> Tensor:
     """A stand-in for ``target`` before an in-place write: same graph position, and its own
     copy of the values when the rule will read them."""
-    shadow = _wrap(target.data.copy() if copy_values else target.data, target.grad_fn)
+    data = target.data
+    shadow = _wrap(data.copy() if copy_values else data, target.grad_fn)
     shadow._output_nr = target._output_nr
     shadow._requires_grad = target._requires_grad
     if target.grad_fn is None and target._requires_grad:
@@ -387,18 +541,15 @@ def _write_back(target: Tensor, result: Any, what: str) -> None:
         )
     if result.dtype != data.dtype and not np.can_cast(result.dtype, data.dtype, "same_kind"):
         raise TypeError(f"in-place {what} cannot store {result.dtype} into {data.dtype}")
-    if isinstance(data, np.generic) or not getattr(getattr(data, "flags", None), "writeable", True):
-        target.data = result.astype(data.dtype, copy=False)
+    if not getattr(getattr(data, "flags", None), "writeable", True):
+        target._data = result.astype(data.dtype, copy=False)
     else:
         data[...] = result
 
 
 def _bump(target: Tensor, recorded: bool) -> None:
     # Made on demand so that ``_version`` counts every write, not only those after a save.
-    counter = target._version_counter()
-    counter.data += 1
-    if recorded:
-        counter.history += 1
+    note_write(target._version_counter(), recorded)
 
 
 def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
@@ -423,16 +574,17 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
     if grad_mode:
         _guard_inplace(target, what, recording)
     if recording:
-        reads_target = 0 in _value_positions(rule)[0]
+        # Whatever kernel the operation gets, it reads no more than the one for both operands.
+        reads_target = 0 in kernel_for(rule, (0, 1)).reads
         result = binary(rule, _snapshot(target, reads_target), other)
-        _write_back(target, result.data, what)
+        _write_back(target, result._data, what)
         _adopt_history(target, result)
         return target
-    other_raw = _operand(other)
-    check_same_device((target.data, other_raw))
+    other_raw = _operand(other)[0]
     data = target.data
-    if isinstance(data, np.generic) or not getattr(getattr(data, "flags", None), "writeable", True):
-        target.data = rule.primitive(data, other_raw)
+    check_same_device((data, other_raw))
+    if not getattr(getattr(data, "flags", None), "writeable", True):
+        target._data = rule.primitive(data, other_raw)
     else:
         rule.primitive(data, other_raw, out=data)
     _bump(target, False)
@@ -455,25 +607,30 @@ def _unwrap_index(index: Any) -> Any:
 
 
 def getitem(tensor: Tensor, index: Any) -> Tensor:
-    return apply(_GETITEM, operator.getitem, (tensor, index_beside(tensor.data, _unwrap_index(index))))
+    return apply(
+        _GETITEM, operator.getitem, (tensor, index_beside(tensor._data, _unwrap_index(index)))
+    )
 
 
 def setitem(target: Tensor, index: Any, value: Any) -> None:
     """``target[index] = value``, recorded when ``target`` or ``value`` needs a gradient."""
-    index = index_beside(target.data, _unwrap_index(index))
+    index = index_beside(target._data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
     recording = grad_mode and (target._requires_grad or value_grad)
     if grad_mode:
         _guard_inplace(target, "item assignment", recording)
     if recording:
-        result = apply(_ASSIGN_INDEX, primitives.assign_index, (_snapshot(target, False), index, value))
-        _write_back(target, result.data, "item assignment")
+        result = apply(
+            _ASSIGN_INDEX, primitives.assign_index, (_snapshot(target, False), index, value)
+        )
+        _write_back(target, result._data, "item assignment")
         _adopt_history(target, result)
         return
-    raw = _operand(value)
-    check_same_device((target.data, raw))
-    target.data[index] = raw
+    raw = value.data if isinstance(value, Tensor) else _operand(value)[0]
+    data = target.data
+    check_same_device((data, raw))
+    data[index] = raw
     _bump(target, False)
 
 

@@ -8,6 +8,7 @@ about the tensor itself: attributes, conversions, ``backward``, gradient accumul
 
 from __future__ import annotations
 
+import operator
 import warnings
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .device import Device, device_of, host_array_or_raise
 from .grad_mode import is_grad_enabled
-from .graph import AccumulateGrad, VersionCounter, retain_output_grad, run_backward
+from .graph import AccumulateGrad, new_version_counter, retain_output_grad, run_backward
 from .primitives import identity, move_to, relu, sigmoid
 from .rules import lookup
 
@@ -49,7 +50,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "_data",
         "_requires_grad",
         "grad_fn",
         "_output_nr",
@@ -70,7 +71,7 @@ class Tensor:
             data = data.data
         elif not hasattr(data, "dtype") or isinstance(data, np.generic):
             data = np.asarray(data)
-        self.data = data
+        self._data = data
         self._requires_grad = False
         self.grad_fn = None
         self._output_nr = 0
@@ -86,24 +87,38 @@ class Tensor:
     # -- attributes -----------------------------------------------------------------
 
     @property
+    def data(self) -> Any:
+        """The raw array (NumPy or CuPy), sharing memory with the tensor."""
+        data = self._data
+        if type(data) is not np.ndarray and isinstance(data, np.generic):
+            # The tape keeps results without dimensions as NumPy scalars, which compute
+            # faster (see ops); whoever reads the data gets, and from now on shares, an array.
+            data = self._data = np.array(data)
+        return data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def device(self) -> Device:
-        return device_of(self.data)
+        return device_of(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -125,10 +140,10 @@ class Tensor:
                 f"computed by {self.grad_fn.name()}. To use its values without gradient, "
                 "take t.detach()."
             )
-        if flag and self.data.dtype.kind != "f":
+        if flag and self._data.dtype.kind != "f":
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients, not "
-                f"{self.data.dtype}; make it float first, e.g. "
+                f"{self._data.dtype}; make it float first, e.g. "
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
         self._requires_grad = flag
@@ -180,12 +195,13 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many in-place writes this tensor's buffer has seen."""
-        return 0 if self._counter is None else self._counter.data
+        return 0 if self._counter is None else self._counter[0]
 
-    def _version_counter(self) -> VersionCounter:
+    def _version_counter(self) -> list:
+        """[writes, recorded writes], shared with views (see graph.new_version_counter)."""
         counter = self._counter
         if counter is None:
-            counter = self._counter = VersionCounter()
+            counter = self._counter = new_version_counter()
         return counter
 
     def _grad_accumulator(self) -> AccumulateGrad:
@@ -210,19 +226,17 @@ class Tensor:
                 "compute outside no_grad()."
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs, and this tensor "
                     f"has shape {tuple(self.shape)}. Reduce it first (y.sum().backward()) or "
                     f"pass the cotangent: y.backward(gradient=ag.ones_like(y))."
                 )
-            from .ops import ones_like_array
-
-            seed = ones_like_array(self.data)
+            seed = _ones_like_array(self._data)
         else:
             seed = gradient.data if isinstance(gradient, Tensor) else gradient
             if not hasattr(seed, "shape"):
-                seed = np.asarray(seed, dtype=self.data.dtype)
+                seed = np.asarray(seed, dtype=self._data.dtype)
             if seed.shape != self.shape:
                 raise RuntimeError(
                     f"backward(gradient=...) got a gradient of shape {tuple(seed.shape)} for "
@@ -235,7 +249,7 @@ class Tensor:
         run_backward(self, seed, retain_graph)
 
     def _accumulate_grad(self, g: Any) -> None:
-        data = self.data
+        data = self._data
         if getattr(g, "shape", ()) != data.shape:
             raise RuntimeError(
                 f"internal error: gradient of shape {getattr(g, 'shape', ())} reached a "
@@ -268,7 +282,9 @@ class Tensor:
         """The values as a NumPy array sharing memory (CPU tensors that need no grad)."""
         if self._requires_grad:
             # Name the whole way to host values, .cpu() too for a tensor on a GPU.
-            to_host = ".cpu()" if type(self.data) is not np.ndarray and self.device.type != "cpu" else ""
+            to_host = (
+                ".cpu()" if type(self.data) is not np.ndarray and self.device.type != "cpu" else ""
+            )
             raise RuntimeError(
                 "numpy() on a tensor that requires grad would drop its gradient; call "
                 f"t.detach(){to_host}.numpy() to take the values without it."
@@ -277,10 +293,10 @@ class Tensor:
 
     def item(self) -> Any:
         """The single element as a Python number (never records)."""
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self._requires_grad and is_grad_enabled():
@@ -301,39 +317,41 @@ class Tensor:
                 "Use NumPy functions on the tensor instead of the math module "
                 "(np.sin(t), not math.sin(t)).",
             )
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise TypeError(
                 f"only one-element tensors can be converted to Python scalars; this one "
                 f"has shape {tuple(self.shape)}"
             )
-        return kind(self.data.item())
+        return kind(self._data.item())
 
     def __float__(self) -> float:
-        return self._scalar(float, "float(t), math.<function>(t) or storing into a NumPy array element")
+        return self._scalar(
+            float, "float(t), math.<function>(t) or storing into a NumPy array element"
+        )
 
     def __complex__(self) -> complex:
         return self._scalar(complex, "complex(t)")
 
     def __int__(self) -> int:
-        return int(self.data.item())
+        return int(self._data.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iub":
+        if self._data.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
-        return int(self.data.item())
+        return int(self._data.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
                 f"the truth value of a tensor of shape {tuple(self.shape)} is ambiguous; "
                 "use .any() or .all() on its data"
             )
-        return bool(self.data.item())
+        return bool(self._data.item())
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
         for i in range(len(self)):
@@ -342,7 +360,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        data = self.data
+        data = self._data
         where = device_of(data)
         if where.type != "cpu":
             from .device import to_device
@@ -363,51 +381,18 @@ class Tensor:
     __str__ = __repr__
 
     # -- operators ------------------------------------------------------------------
-
-    def __add__(self, other: Any) -> Tensor:
-        return _binary(_ADD, self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _binary(_ADD, other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _binary(_SUB, self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _binary(_SUB, other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _binary(_MUL, self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _binary(_MUL, other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _binary(_DIV, self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _binary(_DIV, other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _binary(_POW, self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _binary(_POW, other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _binary(_MATMUL, self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _binary(_MATMUL, other, self)
+    #
+    # + - * / ** @ and their reflections are set after the class (they are the tape's hot
+    # path, made per rule by ops.operator_pair so that ``a * b`` costs one Python call).
 
     def __neg__(self) -> Tensor:
-        return _apply(_NEG, np.negative, (self,))
+        return _unary(_NEG, np.negative, self)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return _apply(_ABS, np.absolute, (self,))
+        return _unary(_ABS, np.absolute, self)
 
     def __iadd__(self, other: Any) -> Tensor:
         return _inplace(self, _ADD, other, "+=")
@@ -457,9 +442,13 @@ class Tensor:
     # -- methods --------------------------------------------------------------------
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        if axis is None and not keepdims:
+            return _unary(_SUM, np.sum, self)
         return _apply(_SUM, np.sum, (self,), {"axis": axis, "keepdims": keepdims})
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        if axis is None and not keepdims:
+            return _unary(_MEAN, np.mean, self)
         return _apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -472,31 +461,31 @@ class Tensor:
         return _apply(_PROD, np.prod, (self,), {"axis": axis, "keepdims": keepdims})
 
     def exp(self) -> Tensor:
-        return _apply(_EXP, np.exp, (self,))
+        return _unary(_EXP, np.exp, self)
 
     def log(self) -> Tensor:
-        return _apply(_LOG, np.log, (self,))
+        return _unary(_LOG, np.log, self)
 
     def tanh(self) -> Tensor:
-        return _apply(_TANH, np.tanh, (self,))
+        return _unary(_TANH, np.tanh, self)
 
     def sqrt(self) -> Tensor:
-        return _apply(_SQRT, np.sqrt, (self,))
+        return _unary(_SQRT, np.sqrt, self)
 
     def abs(self) -> Tensor:
-        return _apply(_ABS, np.absolute, (self,))
+        return _unary(_ABS, np.absolute, self)
 
     def sigmoid(self) -> Tensor:
-        return _apply(_SIGMOID, sigmoid, (self,))
+        return _unary(_SIGMOID, sigmoid, self)
 
     def relu(self) -> Tensor:
-        return _apply(_RELU, relu, (self,))
+        return _unary(_RELU, relu, self)
 
     def pow(self, exponent: Any) -> Tensor:
-        return _binary(_POW, self, exponent)
+        return self**exponent
 
     def matmul(self, other: Any) -> Tensor:
-        return _binary(_MATMUL, self, other)
+        return self @ other
 
     def dot(self, other: Any) -> Tensor:
         return _apply(_DOT, np.dot, (self, other))
@@ -549,19 +538,6 @@ class Tensor:
     def cuda(self, index: int | None = None) -> Tensor:
         return self.to("cuda" if index is None else f"cuda:{index}")
 
-    def __getattr__(self, name: str) -> Any:
-        # The rest of NumPy's array methods: t.var(axis=0) is np.var(t, axis=0), recorded
-        # through the same rule.
-        function = _ARRAY_METHODS.get(name)
-        if function is None:
-            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
-
-        def method(*args: Any, **kwargs: Any) -> Any:
-            return function(self, *args, **kwargs)
-
-        method.__name__ = name
-        return method
-
 
 def _shape_arg(values: tuple) -> Any:
     if len(values) == 1 and isinstance(values[0], (tuple, list)):
@@ -582,7 +558,6 @@ _ARRAY_METHODS["astype"] = lambda t, dtype, **kw: _apply(lookup(_astype), _astyp
 
 # x.astype(dtype) as a primitive with a rule: casts between float dtypes carry the gradient
 from .primitives import astype as _astype  # noqa: E402
-
 
 _ADD = lookup(np.add)
 _SUB = lookup(np.subtract)
@@ -616,7 +591,37 @@ _MOVE_TO = lookup(move_to)
 from .interop import array_function as _array_function  # noqa: E402
 from .interop import ufunc as _ufunc  # noqa: E402
 from .ops import apply as _apply  # noqa: E402
-from .ops import binary as _binary  # noqa: E402
 from .ops import getitem as _getitem  # noqa: E402
 from .ops import inplace as _inplace  # noqa: E402
+from .ops import ones_like_array as _ones_like_array  # noqa: E402
+from .ops import operator_pair as _operator_pair  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402
+from .ops import unary as _unary  # noqa: E402
+
+# The arithmetic operators: Python's operator on the raw values is the same ufunc as the
+# rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
+Tensor.__add__, Tensor.__radd__ = _operator_pair(_ADD, operator.add)
+Tensor.__sub__, Tensor.__rsub__ = _operator_pair(_SUB, operator.sub)
+Tensor.__mul__, Tensor.__rmul__ = _operator_pair(_MUL, operator.mul)
+Tensor.__truediv__, Tensor.__rtruediv__ = _operator_pair(_DIV, operator.truediv)
+Tensor.__pow__, Tensor.__rpow__ = _operator_pair(_POW, operator.pow)
+Tensor.__matmul__, Tensor.__rmatmul__ = _operator_pair(_MATMUL, operator.matmul)
+
+
+def _array_method(name: str, function: Any) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return function(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    return method
+
+
+# The rest of NumPy's array methods: t.var(axis=0) is np.var(t, axis=0), recorded through
+# the same rule. They are real methods rather than a __getattr__ hook, because a class with
+# __getattr__ gets no fast attribute access from the interpreter, and every operation of
+# the tape reads attributes of tensors.
+for _name, _function in _ARRAY_METHODS.items():
+    if _name not in Tensor.__dict__:
+        setattr(Tensor, _name, _array_method(_name, _function))
+del _name, _function
