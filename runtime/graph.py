@@ -16,6 +16,13 @@ unless ``retain_graph=True``; a freed node that runs again raises.
 How a node turns its output's gradient into its inputs' gradients is a :class:`Kernel`:
 the rule from the table, compiled once per rule and per set of inputs that need a
 gradient, so that a node computes only the gradients it needs (see :func:`kernel_for`).
+
+Nodes are made as plain :class:`Node` objects and take their named class (``MulBackward``,
+``AccumulateGrad``) when user code first sees them, through ``grad_fn`` or
+``next_functions`` (:func:`public`). The interpreter caches attribute lookups per class, so
+a backward pass that meets one class of node at every step runs much faster than one that
+meets a different class at every step; the named classes add no slots, so a node can
+change class in place and stays the same object.
 """
 
 from __future__ import annotations
@@ -37,11 +44,17 @@ from .rules.registry import Rule
 __all__ = [
     "Node",
     "AccumulateGrad",
+    "Extra",
+    "extra",
+    "new_accumulator",
+    "n_outputs",
+    "public",
     "Kernel",
     "new_version_counter",
     "run_backward",
     "node_class_for",
     "kernel_for",
+    "elementwise_rule",
     "note_write",
     "retain_output_grad",
 ]
@@ -83,104 +96,129 @@ def note_write(counter: list, recorded: bool) -> None:
     _latest_write[0] = next_sequence_number()
 
 
+class Extra:
+    """What only some nodes need, kept apart so that the common node is cheap to make and
+    to run (see Node._extra)."""
+
+    __slots__ = ("nrs", "kwargs", "n_outputs", "retained")
+
+    def __init__(self) -> None:
+        #: which output of its node each input is (None when all are output 0)
+        self.nrs: tuple | None = None
+        #: the primitive's keyword arguments; None once the node is released
+        self.kwargs: dict | None = None
+        #: how many results the primitive returned (a tuple of them when more than one)
+        self.n_outputs = 1
+        #: (output index, weak reference) for outputs that called retain_grad()
+        self.retained: list | None = None
+
+
 class Node:
     """One recorded operation. ``next_functions`` lists an edge per differentiable input."""
 
     __slots__ = (
         "_next",
-        "_nrs",
         "_kernel",
         "_args",
-        "_kwargs",
         "_ans",
         "_checks",
         "_seq",
-        "_n_outputs",
-        "_retained",
+        "_extra",
+        "variable",
         "__weakref__",
     )
 
     # Nodes are made by ops, whose hot paths set the slots directly; this constructor is for
     # everything else and documents what each slot holds.
     def __init__(
-        self,
-        kernel: Kernel,
-        successors: tuple,
-        args: tuple,
-        kwargs: dict | None = None,
-        ans: Any = None,
-        checks: tuple = (),
-        output_nrs: tuple | None = None,
-        n_outputs: int = 1,
+        self, kernel: Kernel, successors: tuple, args: tuple, ans: Any = None, checks: tuple = ()
     ) -> None:
         #: the node of each input that needs a gradient (an AccumulateGrad for a leaf)
         self._next = successors
-        #: which output of that node each input is, or None when all are output 0
-        self._nrs = output_nrs
         #: the compiled rule: which gradients to compute and how
         self._kernel = kernel
-        #: the primitive's raw arguments; None once the node is released
+        #: the primitive's raw positional arguments; None once the node is released
         self._args = args
-        self._kwargs = kwargs
         #: the primitive's result, when the rule reads it
         self._ans = ans
         #: flat (version counter, version at save time, parameter index or -1 for the
         #: result) triples, one per value the rule reads
         self._checks = checks
-        #: creation order: the backward pass runs newer nodes first
+        #: creation order: the backward pass runs newer nodes first; -1 marks a leaf's node
         self._seq = next_sequence_number()
-        self._n_outputs = n_outputs
-        #: (output index, weak reference) for outputs that called retain_grad()
-        self._retained = None
+        #: an Extra for nodes with keyword arguments, several outputs, inputs that are not
+        #: output 0 of their node, or retained gradients; None for all others
+        self._extra = None
 
     @property
     def next_functions(self) -> tuple:
         """(node, output index) for each input that needs a gradient, in argument order."""
-        nrs = self._nrs
-        if nrs is None:
-            return tuple((node, 0) for node in self._next)
-        return tuple(zip(self._next, nrs))
+        extra = self._extra
+        nrs = (extra.nrs if extra is not None else None) or (0,) * len(self._next)
+        return tuple((public(node), nr) for node, nr in zip(self._next, nrs))
 
     def name(self) -> str:
-        return type(self).__name__
+        """``MulBackward``, ``AccumulateGrad``...: the name of the node's public class."""
+        if type(self) is not Node:
+            return type(self).__name__
+        return "AccumulateGrad" if self._seq < 0 else self._kernel.rule.node_name
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} object at {id(self):#x}>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
     def apply(self, g: Any) -> tuple:
         """Gradients for each edge of ``next_functions`` from the gradient of the output
         (a list of per-output gradients for primitives with several outputs)."""
         args = self._args
         if args is None:
-            raise RuntimeError(f"{SECOND_BACKWARD} (reached {type(self).__name__})")
-        checks = self._checks
-        if checks and _latest_write[0] > self._seq:
-            for k in range(0, len(checks), 3):
-                if checks[k][0] != checks[k + 1]:
-                    raise _modified_error(self, checks, k)
+            raise RuntimeError(f"{SECOND_BACKWARD} (reached {self.name()})")
+        if self._checks and _latest_write[0] > self._seq:
+            _verify(self)
         kernel = self._kernel
-        if self._n_outputs != 1:
-            g = tuple(
-                grad if grad is not None else np.zeros_like(out) for grad, out in zip(g, self._ans)
-            )
-        kwargs = self._kwargs
-        if kwargs:
-            grads = kernel.fn(g, self._ans, *args, **kwargs)
-        else:
+        extra = self._extra
+        if extra is None:
             grads = kernel.fn(g, self._ans, *args)
-        if kernel.scalar:
-            # Every input of a node whose result is a NumPy scalar has shape (), and so
-            # has every gradient that is a number: only others need a closer look.
-            for grad in grads:
-                if type(grad) not in _NUMBERS and grad is not None:
-                    return _checked_shapes(self, kernel, grads)
-            return grads
-        if kernel.elements is not None:
-            return _pick_elements(self, kernel, grads)
-        return _checked_shapes(self, kernel, grads)
+        else:
+            if extra.n_outputs != 1:
+                g = tuple(
+                    grad if grad is not None else np.zeros_like(out)
+                    for grad, out in zip(g, self._ans)
+                )
+            kwargs = extra.kwargs
+            if kwargs:
+                grads = kernel.fn(g, self._ans, *args, **kwargs)
+            else:
+                grads = kernel.fn(g, self._ans, *args)
+        return _finish(self, kernel, grads)
 
     def release(self) -> None:
-        self._args = self._kwargs = self._ans = None
+        self._args = self._ans = None
+        if self._extra is not None:
+            self._extra.kwargs = None
+
+
+def _verify(node: Node) -> None:
+    """Raise if a value ``node`` saved was changed in place after it was saved."""
+    checks = node._checks
+    for k in range(0, len(checks), 3):
+        if checks[k][VERSION] != checks[k + 1]:
+            counter, version, position = checks[k], checks[k + 1], checks[k + 2]
+            what = "its result" if position < 0 else node._kernel.what[position]
+            raise RuntimeError(
+                f"A value that {node.name()} saved for backward ({what}) was modified by an "
+                f"in-place operation after it was used (version {counter[VERSION]}, expected "
+                f"{version}). Compute the gradient before modifying it, or modify a copy "
+                f"(x = x.clone() or x = x + ...)."
+            )
+
+
+def _finish(node: Node, kernel: Kernel, grads: tuple) -> tuple:
+    """The gradients of a kernel, per edge and of their inputs' shapes."""
+    if kernel.trusted:
+        return grads
+    if kernel.elements is not None:
+        return _pick_elements(node, kernel, grads)
+    return _checked_shapes(node, kernel, grads)
 
 
 def _checked_shapes(node: Node, kernel: Kernel, grads: tuple) -> tuple:
@@ -201,17 +239,6 @@ def _checked_shapes(node: Node, kernel: Kernel, grads: tuple) -> tuple:
     return grads if fixed is None else tuple(fixed)
 
 
-def _modified_error(node: Node, checks: tuple, k: int) -> RuntimeError:
-    counter, version, position = checks[k], checks[k + 1], checks[k + 2]
-    what = "its result" if position < 0 else node._kernel.what[position]
-    return RuntimeError(
-        f"A value that {type(node).__name__} saved for backward ({what}) was "
-        f"modified by an in-place operation after it was used (version "
-        f"{counter[0]}, expected {version}). Compute the gradient before "
-        f"modifying it, or modify a copy (x = x.clone() or x = x + ...)."
-    )
-
-
 def _fix_shape(kernel: Kernel, i: int, grad: Any, value: Any) -> Any:
     """Gradient ``i`` brought to its input's shape, where the kernel left out the rule's
     outer ``unbroadcast``; an internal error for any other mismatch."""
@@ -226,17 +253,17 @@ def _fix_shape(kernel: Kernel, i: int, grad: Any, value: Any) -> Any:
 
 
 def _argument(node: Node, position: int) -> Any:
-    return node._kwargs[node._kernel.rule.param_names[position]]
+    return node._extra.kwargs[node._kernel.rule.param_names[position]]
 
 
 def _pick_elements(node: Node, kernel: Kernel, grads: tuple) -> tuple:
     """Per edge, the gradient of its parameter, or of its element when the input was an
     element of a list or tuple argument (``np.stack([a, b])``)."""
     out = []
+    args = node._args
     for index, element in kernel.elements:
         grad = grads[index]
         position = kernel.params[index]
-        args = node._args
         value = args[position] if position < len(args) else _argument(node, position)
         if element >= 0:
             value = value[element]
@@ -254,17 +281,10 @@ def _pick_elements(node: Node, kernel: Kernel, grads: tuple) -> tuple:
 class AccumulateGrad(Node):
     """The node of a leaf tensor: backward adds the incoming gradient to ``variable.grad``."""
 
-    __slots__ = ("variable",)
+    __slots__ = ()
 
     def __init__(self, variable: Any) -> None:
-        self._next = ()
-        self._nrs = None
-        self.variable = variable
-        self._args = ()
-        self._n_outputs = 1
-        self._retained = None
-        # Leaves run last, after every node: their gradients are written at the end.
-        self._seq = -1
+        _init_accumulator(self, variable)
 
     def apply(self, g: Any) -> tuple:
         self.variable._accumulate_grad(g[0] if type(g) is list else g)
@@ -274,13 +294,40 @@ class AccumulateGrad(Node):
         pass
 
 
-# Gradients that are numbers, so of shape (): NumPy's numeric scalars and Python's numbers.
-_NUMBERS = frozenset(t for t in np.sctypeDict.values() if issubclass(t, (np.number, np.bool_))) | {
-    float,
-    int,
-    bool,
-    complex,
-}
+def _init_accumulator(node: Node, variable: Any) -> None:
+    node._next = ()
+    node._args = ()
+    node._extra = None
+    node.variable = variable
+    # Leaves are told apart by this number, and run after every node (see run_backward).
+    node._seq = -1
+
+
+def new_accumulator(variable: Any) -> Node:
+    """The AccumulateGrad node of a leaf tensor, made as a plain Node (see the module doc)."""
+    node = Node.__new__(Node)
+    _init_accumulator(node, variable)
+    return node
+
+
+def extra(node: Node) -> Extra:
+    """``node._extra``, made if it has none yet."""
+    found = node._extra
+    if found is None:
+        found = node._extra = Extra()
+    return found
+
+
+def n_outputs(node: Node) -> int:
+    found = node._extra
+    return 1 if found is None else found.n_outputs
+
+
+def public(node: Node | None) -> Node | None:
+    """``node`` in its named class (``MulBackward``...), as user code must see it."""
+    if type(node) is Node:
+        node.__class__ = AccumulateGrad if node._seq < 0 else node_class_for(node._kernel.rule)
+    return node
 
 
 # -- kernels: the rule, compiled for the gradients a node needs ------------------------------
@@ -292,13 +339,23 @@ class Kernel:
 
     ``fn(g, ans, *args, **kwargs)`` returns one gradient per entry of ``params``. When the
     rule is a template (assignments and one return), ``fn`` is compiled from the rule's own
-    source with only the needed expressions, and with an outer ``unbroadcast(e, x)`` reduced
-    to ``e``: the node applies it afterwards only when the shapes differ (``stripped``), so
-    operands of one shape pay nothing for broadcasting. ``reads`` are the positions whose
-    values (not only shapes) the rule reads, and ``reads_ans`` whether it reads the result:
-    these are kept safe from in-place changes. They are the whole rule's, not only the
-    needed expressions', so that a node raises for the same changes whichever of its
-    inputs need a gradient.
+    source with only the needed expressions.
+
+    An outer ``unbroadcast(e, x)`` in the rule is ``e`` whenever ``x`` has the shape of the
+    result, and most operations meet operands of one shape; so kernels come in two kinds:
+
+    * *checked* (``same`` is None): every outer unbroadcast is left out, and the node
+      compares each gradient's shape with its input's afterwards, applying the unbroadcast
+      only where they differ (``stripped``), and raising for any other mismatch;
+    * *trusted*: for rules of ufuncs whose gradients are elementwise expressions (see
+      :func:`_elementwise`), every gradient has the result's shape, so the kernel leaves
+      out the unbroadcast exactly for the inputs of the result's shape (``same``, known
+      when the node is made), keeps it for the others, and needs no check at all.
+
+    ``reads`` are the positions whose values (not only shapes) the rule reads, and
+    ``reads_ans`` whether it reads the result: these are kept safe from in-place changes.
+    They are the whole rule's, not only the needed expressions', so that a node raises for
+    the same changes whichever of its inputs need a gradient.
     """
 
     __slots__ = (
@@ -306,32 +363,44 @@ class Kernel:
         "params",
         "fn",
         "stripped",
+        "trusted",
         "reads",
         "read_x",
         "read_y",
         "reads_ans",
         "uses_ans",
         "elements",
-        "scalar",
         "what",
     )
 
     def __init__(
-        self, rule: Rule, params: tuple, elements: tuple | None = None, scalar: bool = False
+        self,
+        rule: Rule,
+        params: tuple,
+        elements: tuple | None = None,
+        same: tuple | None = None,
     ) -> None:
         self.rule = rule
         self.params = params
-        #: for nodes whose result is a NumPy scalar (so every input has shape ())
-        self.scalar = scalar
         #: (parameter index into fn's result, element) per edge, for list arguments
         self.elements = elements
         template = rule.template
+        self.trusted = False
         if template is None:
             self.fn = _called_rule(rule.vjp, params)
             self.stripped = (False,) * len(params)
             self.uses_ans = True
         else:
-            self.fn, self.stripped, names = _compiled(rule, template, params)
+            if same is not None and elements is None and _elementwise(rule, template, params):
+                keep = tuple(not s for s in same)
+                self.fn, self.stripped, names = _compiled(rule, template, params, keep)
+                # Each gradient has the result's shape, brought to its input's by the
+                # unbroadcast kept for it, or already its input's (same).
+                self.trusted = all(
+                    s or _outer_unbroadcast(rule, template, p) for s, p in zip(same, params)
+                )
+            if not self.trusted:
+                self.fn, self.stripped, names = _compiled(rule, template, params)
             #: whether the node must keep the result alive for ``fn``
             self.uses_ans = "ans" in names
         reads = rule.value_params
@@ -342,6 +411,105 @@ class Kernel:
         self.read_y = 1 in self.reads
         self.reads_ans = "ans" in reads
         self.what = tuple(f"argument {name!r}" for name in rule.param_names)
+
+
+def elementwise_rule(rule: Rule) -> bool:
+    """Whether ``rule`` can have trusted kernels: its primitive is a ufunc and every
+    gradient it returns is an elementwise expression."""
+    template = rule.template
+    if template is None:
+        return False
+    return _elementwise(rule, template, tuple(range(len(template.outputs))))
+
+
+def _elementwise(rule: Rule, template: Any, params: tuple) -> bool:
+    """Whether the gradients ``params`` of a ufunc's rule are built elementwise from ``g``,
+    ``ans`` and the ufunc's arguments: numbers, arithmetic, comparisons, and calls of
+    ufuncs and ``np.where``, which all broadcast. Such a gradient has the shape of ``g``,
+    which is the result's, before its outer unbroadcast."""
+    if not isinstance(rule.primitive, np.ufunc) or rule.primitive.nout != 1:
+        return False
+    namespace = rule.vjp.__globals__
+    inputs = template.params[: rule.primitive.nin]
+    known = {"g", "ans", *inputs}
+    for stmt in template.prelude:
+        target = stmt.targets[0].id
+        if target in inputs or target in ("g", "ans"):
+            return False  # a parameter that changes meaning: keep things simple
+        if _elementwise_expr(stmt.value, known, namespace):
+            known.add(target)
+        else:
+            known.discard(target)
+    for p in params:
+        expr = template.outputs[p] if p < len(template.outputs) else None
+        if expr is None:
+            continue
+        name = template.params[p] if p < len(template.params) else None
+        inner = _strip_unbroadcast(expr, name, namespace) if name is not None else None
+        if not _elementwise_expr(inner if inner is not None else expr, known, namespace):
+            return False
+    return True
+
+
+_ELEMENTWISE_OPERATORS = (
+    gast.Add,
+    gast.Sub,
+    gast.Mult,
+    gast.Div,
+    gast.Pow,
+    gast.FloorDiv,
+    gast.Mod,
+    gast.USub,
+    gast.UAdd,
+)
+
+
+def _elementwise_expr(expr: gast.expr, known: set, namespace: dict) -> bool:
+    if isinstance(expr, gast.Name):
+        return expr.id in known
+    if isinstance(expr, gast.Constant):
+        return isinstance(expr.value, (int, float, complex, bool))
+    if isinstance(expr, gast.BinOp):
+        return (
+            isinstance(expr.op, _ELEMENTWISE_OPERATORS)
+            and _elementwise_expr(expr.left, known, namespace)
+            and _elementwise_expr(expr.right, known, namespace)
+        )
+    if isinstance(expr, gast.UnaryOp):
+        return isinstance(expr.op, _ELEMENTWISE_OPERATORS) and _elementwise_expr(
+            expr.operand, known, namespace
+        )
+    if isinstance(expr, gast.Compare):
+        return all(_elementwise_expr(e, known, namespace) for e in [expr.left, *expr.comparators])
+    if isinstance(expr, gast.Call):
+        function = _resolve(expr.func, namespace)
+        return (
+            (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
+            and not expr.keywords
+            and all(_elementwise_expr(a, known, namespace) for a in expr.args)
+        )
+    return False
+
+
+def _resolve(expr: gast.expr, namespace: dict) -> Any:
+    """The object a name or a dotted name (``np.log``) in a rule refers to, or None."""
+    if isinstance(expr, gast.Name):
+        return namespace.get(expr.id)
+    if isinstance(expr, gast.Attribute):
+        owner = _resolve(expr.value, namespace)
+        return getattr(owner, expr.attr, None) if owner is not None else None
+    return None
+
+
+def _outer_unbroadcast(rule: Rule, template: Any, p: int) -> bool:
+    """Whether gradient ``p`` of the rule is ``unbroadcast(e, <its parameter>)``."""
+    expr = template.outputs[p] if p < len(template.outputs) else None
+    name = template.params[p] if p < len(template.params) else None
+    return (
+        expr is not None
+        and name is not None
+        and _strip_unbroadcast(expr, name, rule.vjp.__globals__) is not None
+    )
 
 
 def _called_rule(vjp: Callable, params: tuple) -> Callable:
@@ -380,32 +548,37 @@ def _strip_unbroadcast(expr: gast.expr, param: str, namespace: dict) -> gast.exp
     return None
 
 
-def _compiled(rule: Rule, template: Any, params: tuple) -> tuple[Callable, tuple, set]:
-    """:func:`_compile_kernel`, once per rule and ``params``."""
+def _compiled(
+    rule: Rule, template: Any, params: tuple, keep: tuple | None = None
+) -> tuple[Callable, tuple, set]:
+    """:func:`_compile_kernel`, once per rule, ``params`` and ``keep``."""
     try:
         cache = rule._tape_compiled
     except AttributeError:
         cache = rule._tape_compiled = {}
-    found = cache.get(params)
+    found = cache.get((params, keep))
     if found is None:
-        found = cache[params] = _compile_kernel(rule, template, params)
+        found = cache[(params, keep)] = _compile_kernel(rule, template, params, keep)
     return found
 
 
-def _compile_kernel(rule: Rule, template: Any, params: tuple) -> tuple[Callable, tuple, set]:
-    """Compile 'the rule, returning the gradients of ``params``' from the rule's source."""
+def _compile_kernel(
+    rule: Rule, template: Any, params: tuple, keep: tuple | None = None
+) -> tuple[Callable, tuple, set]:
+    """Compile 'the rule, returning the gradients of ``params``' from the rule's source,
+    with each outer unbroadcast left out but where ``keep`` says to keep it."""
     namespace = rule.vjp.__globals__
     assigned = {stmt.targets[0].id for stmt in template.prelude}
     outputs = []
     stripped = []
     needed_statements: set[int] = set()
-    for p in params:
+    for i, p in enumerate(params):
         expr = template.outputs[p] if p < len(template.outputs) else None
         inner = None
         if expr is not None:
             needed_statements |= {id(s) for s in template.needed_prelude(p)}
             name = template.params[p] if p < len(template.params) else None
-            if name is not None and name not in assigned:
+            if name is not None and name not in assigned and not (keep and keep[i]):
                 inner = _strip_unbroadcast(expr, name, namespace)
         stripped.append(inner is not None)
         outputs.append(inner if inner is not None else expr)
@@ -414,7 +587,9 @@ def _compile_kernel(rule: Rule, template: Any, params: tuple) -> tuple[Callable,
     names = _names_in([*prelude, *(o for o in outputs if o is not None)])
 
     function = copy.copy(template.function)
-    function.name = f"{rule.vjp.__name__}__tape_" + "_".join(map(str, params))
+    function.name = f"{rule.vjp.__name__}__tape_" + "_".join(
+        f"{p}u" if s else str(p) for p, s in zip(params, stripped)
+    )
     function.body = [
         *copy.deepcopy(prelude),
         gast.Return(value=gast.Tuple(elts=copy.deepcopy(returned), ctx=gast.Load())),
@@ -432,18 +607,20 @@ def _compile_kernel(rule: Rule, template: Any, params: tuple) -> tuple[Callable,
 
 
 def kernel_for(
-    rule: Rule, params: tuple, elements: tuple | None = None, scalar: bool = False
+    rule: Rule, params: tuple, elements: tuple | None = None, same: tuple | None = None
 ) -> Kernel:
     """The kernel of ``rule`` for gradients of ``params``, made once and cached on the rule
-    (re-registering a primitive makes a new Rule, and so new kernels)."""
+    (re-registering a primitive makes a new Rule, and so new kernels). ``same`` says, per
+    entry of ``params``, whether that input has the result's shape; given, the kernel is a
+    trusted one when the rule allows (see :class:`Kernel`)."""
     try:
         kernels = rule._tape_kernels
     except AttributeError:
         kernels = rule._tape_kernels = {}
-    key = (params, elements, scalar)
+    key = (params, elements, same)
     kernel = kernels.get(key)
     if kernel is None:
-        kernel = kernels[key] = Kernel(rule, params, elements, scalar)
+        kernel = kernels[key] = Kernel(rule, params, elements, same)
     return kernel
 
 
@@ -463,9 +640,10 @@ def node_class_for(rule: Rule) -> type:
 
 
 def retain_output_grad(node: Node, output_nr: int, tensor: Any) -> None:
-    if node._retained is None:
-        node._retained = []
-    node._retained.append((output_nr, weakref.ref(tensor)))
+    found = extra(node)
+    if found.retained is None:
+        found.retained = []
+    found.retained.append((output_nr, weakref.ref(tensor)))
 
 
 # -- the backward pass ------------------------------------------------------------------------
@@ -481,14 +659,14 @@ def _add(previous: Any, grad: Any) -> Any:
 
 def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
     """Send ``seed`` (the cotangent of ``root``) back through the graph into leaves' grads."""
-    start = root.grad_fn
+    start = root._grad_fn
     if start is None:
         root._accumulate_grad(seed)
         return
-    if start._n_outputs == 1:
+    if start._extra is None or start._extra.n_outputs == 1:
         first = seed
     else:
-        first = [None] * start._n_outputs
+        first = [None] * start._extra.n_outputs
         first[root._output_nr] = seed
     # The gradient reaching each node found so far (a list for a node with several
     # outputs; None while only paths without gradient reach it), and the heap of those
@@ -499,25 +677,30 @@ def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
-        if g is not None and (node._n_outputs == 1 or any(x is not None for x in g)):
-            if node._retained is not None:
-                _fill_retained(node, g)
-            grads = node.apply(g)
-        else:
-            # Nothing reached this node (a path through non-differentiable outputs); its
-            # inputs are still visited so that the whole graph is freed.
-            grads = (None,) * len(node._next)
-        if not retain_graph:
-            node._args = node._kwargs = node._ans = None
-        if node._nrs is not None:
-            _send_to_outputs(node, grads, pending, heap, leaves)
+        if node._extra is not None or g is None:
+            _run_special(node, g, retain_graph, pending, heap, leaves)
             continue
+        # Node.apply written out, for the common node: one output, no keyword arguments.
+        args = node._args
+        if args is None:
+            raise RuntimeError(f"{SECOND_BACKWARD} (reached {node.name()})")
+        if node._checks and _latest_write[0] > node._seq:
+            _verify(node)
+        kernel = node._kernel
+        grads = kernel.fn(g, node._ans, *args)
+        if not kernel.trusted:
+            if kernel.elements is None:
+                grads = _checked_shapes(node, kernel, grads)
+            else:
+                grads = _pick_elements(node, kernel, grads)
+        if not retain_graph:
+            node._args = node._ans = None
         for successor, grad in zip(node._next, grads):
             if successor._seq < 0:  # a leaf's AccumulateGrad
                 if grad is not None:
                     previous = leaves.get(successor)
                     leaves[successor] = grad if previous is None else previous + grad
-            elif successor._n_outputs == 1:
+            elif successor._extra is None or successor._extra.n_outputs == 1:
                 previous = pending.get(successor, _ABSENT)
                 if previous is _ABSENT:
                     pending[successor] = grad
@@ -530,13 +713,33 @@ def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
         accumulator.variable._accumulate_grad(grad)
 
 
-def _send_to_outputs(node: Node, grads: tuple, pending: dict, heap: list, leaves: dict) -> None:
-    """The loop of :func:`run_backward` for a node fed by outputs other than output 0."""
-    for successor, output_nr, grad in zip(node._next, node._nrs, grads):
+def _run_special(
+    node: Node, g: Any, retain_graph: bool, pending: dict, heap: list, leaves: dict
+) -> None:
+    """One step of :func:`run_backward` for any node: those with an Extra, and those that
+    no gradient reached."""
+    found = node._extra
+    n = 1 if found is None else found.n_outputs
+    if g is not None and (n == 1 or any(x is not None for x in g)):
+        if found is not None and found.retained is not None:
+            for output_nr, ref in found.retained:
+                tensor = ref()
+                grad = g[output_nr] if n != 1 else g
+                if tensor is not None and grad is not None:
+                    tensor._accumulate_grad(grad)
+        grads = node.apply(g)
+    else:
+        # Nothing reached this node (a path through non-differentiable outputs); its
+        # inputs are still visited so that the whole graph is freed.
+        grads = (None,) * len(node._next)
+    if not retain_graph:
+        node.release()
+    nrs = (found.nrs if found is not None else None) or (0,) * len(node._next)
+    for successor, output_nr, grad in zip(node._next, nrs, grads):
         if successor._seq < 0:
             if grad is not None:
                 leaves[successor] = _add(leaves.get(successor), grad)
-        elif successor._n_outputs == 1:
+        elif n_outputs(successor) == 1:
             if successor in pending:
                 pending[successor] = _add(pending[successor], grad)
             else:
@@ -549,14 +752,6 @@ def _send_to_outputs(node: Node, grads: tuple, pending: dict, heap: list, leaves
 def _send(successor: Node, output_nr: int, grad: Any, pending: dict, heap: list) -> None:
     buffer = pending.get(successor)
     if buffer is None:
-        buffer = pending[successor] = [None] * successor._n_outputs
+        buffer = pending[successor] = [None] * successor._extra.n_outputs
         heappush(heap, (-successor._seq, successor))
     buffer[output_nr] = _add(buffer[output_nr], grad)
-
-
-def _fill_retained(node: Node, g: Any) -> None:
-    for output_nr, ref in node._retained:
-        tensor = ref()
-        grad = g[output_nr] if node._n_outputs != 1 else g
-        if tensor is not None and grad is not None:
-            tensor._accumulate_grad(grad)

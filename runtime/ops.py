@@ -28,7 +28,7 @@ from . import primitives
 from .device import CPU, check_same_device, index_beside, to_device
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
-from .graph import kernel_for, next_sequence_number, node_class_for, note_write
+from .graph import Node, elementwise_rule, extra, kernel_for, next_sequence_number, note_write
 from .rules import lookup
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor
@@ -90,10 +90,11 @@ def no_rule_error(function: Any) -> NoRuleError:
 
 
 def _wrap(data: Any, node: Any = None, output_nr: int = 0) -> Tensor:
+    """A tensor holding ``data`` as it is (an array, or a NumPy scalar; see the module doc)."""
     t = _new(Tensor)
     t._data = data
     t._requires_grad = node is not None
-    t.grad_fn = node
+    t._grad_fn = node
     t._output_nr = output_nr
     t._grad = None
     t._counter = None
@@ -102,6 +103,9 @@ def _wrap(data: Any, node: Any = None, output_nr: int = 0) -> Tensor:
     t._accumulator = None
     t._retains_grad = False
     return t
+
+
+wrap = _wrap
 
 
 def _as_result(value: Any) -> Any:
@@ -139,7 +143,7 @@ def _edge(tensor: Tensor) -> tuple:
     """(node, output index) that a gradient for ``tensor`` goes to."""
     if tensor._base is not None:
         _check_fresh_view(tensor)
-    node = tensor.grad_fn
+    node = tensor._grad_fn
     if node is None:
         return (tensor._grad_accumulator(), 0)
     return (node, tensor._output_nr)
@@ -216,24 +220,25 @@ def _record(
             value = raw_args[position]
             if _is_buffer(value):
                 raw_args[position] = value.copy()
-    node = _new(node_class_for(rule))
+    node = _new(Node)
     node._next = tuple(successors)
-    node._nrs = tuple(nrs) if any(nrs) else None
     node._kernel = kernel
     node._args = tuple(raw_args)
-    node._kwargs = raw_kwargs
     node._ans = out if kernel.uses_ans else None
-    node._retained = None
     node._seq = next_sequence_number()
+    node._extra = None
+    if raw_kwargs or any(nrs) or rule.multi_output:
+        found = extra(node)
+        found.nrs = tuple(nrs) if any(nrs) else None
+        found.kwargs = raw_kwargs
     if rule.multi_output:
-        node._n_outputs = len(out)
+        found.n_outputs = len(out)
         result = tuple(_wrap(_as_result(o), node, i) for i, o in enumerate(out))
         if kernel.reads_ans:
             for r in result:
                 checks += _version_check(r, -1)
         node._checks = tuple(checks)
         return result
-    node._n_outputs = 1
     result = _wrap(out, node)
     if kernel.reads_ans:
         checks += _version_check(result, -1)
@@ -329,7 +334,7 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     NumPy scalars (``t.tanh()``, ``t.sum()``)."""
     xd = x._data
     out = fn(xd)
-    if type(out) not in _KEPT:
+    if type(out) is not _ndarray and type(out) not in _KEPT:
         out = _as_result(out)
     result = _new(Tensor)
     result._data = out
@@ -343,23 +348,24 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     if not (x._requires_grad and _grad_state.enabled) or out.dtype.kind not in "fc":
         # (integer or boolean results carry no gradient)
         result._requires_grad = False
-        result.grad_fn = None
+        result._grad_fn = None
         return result
-    # A kernel for scalar x, which checks its gradient's shape cheaply, and one for arrays.
-    key = (rule, type(xd) in _NUMBERS)
-    kernel = _unary_kernels.get(key)
+    kernel = _unary_kernels.get(rule)
     if kernel is None:
-        kernel = _unary_kernels[key] = kernel_for(rule, (0,), scalar=key[1])
+        # A ufunc of one input keeps its input's shape: trusted when its rule allows.
+        same = (True,) if elementwise_rule(rule) else None
+        kernel = _unary_kernels[rule] = kernel_for(rule, (0,), same=same)
     if x._base is not None:
         _check_fresh_view(x)
-    node = _new(rule.node_class or node_class_for(rule))
-    source = x.grad_fn
+    node = _new(Node)
+    node._extra = None
+    source = x._grad_fn
     if source is None:
         node._next = (x._accumulator or x._grad_accumulator(),)
-        node._nrs = None
     else:
         node._next = (source,)
-        node._nrs = (x._output_nr,) if x._output_nr else None
+        if x._output_nr:
+            extra(node).nrs = (x._output_nr,)
     checks = ()
     if kernel.read_x:
         counter = x._counter
@@ -371,14 +377,11 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
         checks += (counter, 0, -1)
     node._kernel = kernel
     node._args = (xd,)
-    node._kwargs = None
     node._ans = out if kernel.uses_ans else None
     node._checks = checks
     node._seq = next_sequence_number()
-    node._n_outputs = 1
-    node._retained = None
     result._requires_grad = True
-    result.grad_fn = node
+    result._grad_fn = node
     return result
 
 
@@ -395,10 +398,10 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
     """``Tensor.__op__`` and ``Tensor.__rop__`` for a binary primitive. ``compute`` is the
     primitive as Python's operator (``operator.mul`` for ``np.multiply``): on arrays it is
     the same ufunc, and on NumPy scalars it takes NumPy's scalar path."""
-    # Kernels by which operands need a gradient: [1] the left, [2] the right, [3] both; and
-    # the same plus 4 when both operands are numbers, whose gradients' shapes check cheaply.
-    kernels = [None] * 8
-    node_class = node_class_for(rule)
+    # Kernels by which operands need a gradient: [1] the left, [2] the right, [3] both; plus
+    # 4 when the left has the result's shape and 8 when the right has (see graph.Kernel).
+    kernels = [None] * 16
+    elementwise = None  # whether the rule allows trusted kernels; found out when first needed
 
     def forward(x: Any, y: Any) -> Tensor:
         if type(x) is Tensor:
@@ -411,10 +414,15 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
             y_grad = y._requires_grad
         else:
             yd, y_grad = _operand(y)
-        if type(xd) not in _HOST or type(yd) not in _HOST:
+        # (NumPy arrays are tested apart from the other host types: they are the common case.)
+        x_kind = type(xd)
+        y_kind = type(yd)
+        if (x_kind is not _ndarray and x_kind not in _HOST) or (
+            y_kind is not _ndarray and y_kind not in _HOST
+        ):
             check_same_device((xd, yd))
         out = compute(xd, yd)
-        if type(out) not in _KEPT:
+        if type(out) is not _ndarray and type(out) not in _KEPT:
             out = _as_result(out)
         result = _new(Tensor)
         result._data = out
@@ -427,16 +435,27 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         result._retains_grad = False
         if not ((x_grad or y_grad) and _grad_state.enabled):
             result._requires_grad = False
-            result.grad_fn = None
+            result._grad_fn = None
             return result
 
-        node = _new(node_class)
+        nonlocal elementwise
+        if elementwise is None:
+            elementwise = elementwise_rule(rule)
+        if not elementwise:
+            which = 0
+        elif type(out) is not _ndarray and type(out) in _NUMPY_SCALARS:
+            which = 12  # every operand of a result without dimensions has none either
+        else:
+            shape = out.shape
+            which = (4 if x_grad and xd.shape == shape else 0) + (
+                8 if y_grad and yd.shape == shape else 0
+            )
+        node = _new(Node)
         nrs = None
-        which = 4 if type(xd) in _NUMBERS and type(yd) in _NUMBERS else 0
         if x_grad:
             if x._base is not None:
                 _check_fresh_view(x)
-            x_node = x.grad_fn
+            x_node = x._grad_fn
             if x_node is None:
                 x_node = x._accumulator or x._grad_accumulator()
             elif x._output_nr:
@@ -444,27 +463,27 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if y_grad:
             if y._base is not None:
                 _check_fresh_view(y)
-            y_node = y.grad_fn
+            y_node = y._grad_fn
             if y_node is None:
                 y_node = y._accumulator or y._grad_accumulator()
             elif y._output_nr:
                 nrs = (nrs[0] if nrs else 0, y._output_nr)
             if x_grad:
-                kernel = kernels[which + 3] or _binary_kernel(kernels, rule, which + 3)
+                kernel = kernels[which + 3] or _binary_kernel(kernels, rule, which + 3, elementwise)
                 node._next = (x_node, y_node)
             else:
-                kernel = kernels[which + 2] or _binary_kernel(kernels, rule, which + 2)
+                kernel = kernels[which + 2] or _binary_kernel(kernels, rule, which + 2, elementwise)
                 node._next = (y_node,)
                 if nrs:
                     nrs = nrs[1:]
         else:
-            kernel = kernels[which + 1] or _binary_kernel(kernels, rule, which + 1)
+            kernel = kernels[which + 1] or _binary_kernel(kernels, rule, which + 1, elementwise)
             node._next = (x_node,)
             if nrs:
                 nrs = nrs[:1]
         checks = ()
         if kernel.read_x:
-            if isinstance(x, Tensor):
+            if type(x) is Tensor or isinstance(x, Tensor):
                 counter = x._counter
                 if counter is None:
                     counter = x._counter = [0, 0]
@@ -472,7 +491,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
             elif _is_buffer(xd):
                 xd = xd.copy()  # the user may change this array before backward
         if kernel.read_y:
-            if isinstance(y, Tensor):
+            if type(y) is Tensor or isinstance(y, Tensor):
                 counter = y._counter
                 if counter is None:
                     counter = y._counter = [0, 0]
@@ -482,17 +501,16 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if kernel.reads_ans:
             counter = result._counter = [0, 0]
             checks += (counter, 0, -1)
-        node._nrs = nrs
+        node._extra = None
+        if nrs:
+            extra(node).nrs = nrs
         node._kernel = kernel
         node._args = (xd, yd)
-        node._kwargs = None
         node._ans = out if kernel.uses_ans else None
         node._checks = checks
         node._seq = next_sequence_number()
-        node._n_outputs = 1
-        node._retained = None
         result._requires_grad = True
-        result.grad_fn = node
+        result._grad_fn = node
         return result
 
     def reflected(y: Any, x: Any) -> Tensor:
@@ -503,9 +521,10 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
     return forward, reflected
 
 
-def _binary_kernel(kernels: list, rule: Rule, which: int) -> Any:
-    params = ((0,), (1,), (0, 1))[which % 4 - 1]
-    kernel = kernels[which] = kernel_for(rule, params, scalar=which > 4)
+def _binary_kernel(kernels: list, rule: Rule, which: int, elementwise: bool) -> Any:
+    params = ((0,), (1,), (0, 1))[(which & 3) - 1]
+    same = tuple(bool(which & (4 << p)) for p in params) if elementwise else None
+    kernel = kernels[which] = kernel_for(rule, params, same=same)
     return kernel
 
 
@@ -524,10 +543,10 @@ def _snapshot(target: Tensor, copy_values: bool) -> Tensor:
     """A stand-in for ``target`` before an in-place write: same graph position, and its own
     copy of the values when the rule will read them."""
     data = target.data
-    shadow = _wrap(data.copy() if copy_values else data, target.grad_fn)
+    shadow = _wrap(data.copy() if copy_values else data, target._grad_fn)
     shadow._output_nr = target._output_nr
     shadow._requires_grad = target._requires_grad
-    if target.grad_fn is None and target._requires_grad:
+    if target._grad_fn is None and target._requires_grad:
         shadow._accumulator = target._grad_accumulator()
     return shadow
 
@@ -553,7 +572,7 @@ def _bump(target: Tensor, recorded: bool) -> None:
 
 
 def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
-    if target._requires_grad and target.grad_fn is None:
+    if target._requires_grad and target._grad_fn is None:
         raise RuntimeError(
             f"a leaf tensor that requires grad is being used in an in-place operation "
             f"({what}): that would overwrite the value its gradient is defined at. Update "
@@ -592,7 +611,7 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
 
 
 def _adopt_history(target: Tensor, result: Tensor) -> None:
-    target.grad_fn = result.grad_fn
+    target._grad_fn = result._grad_fn
     target._output_nr = result._output_nr
     target._requires_grad = True
     _bump(target, True)

@@ -16,7 +16,14 @@ import numpy as np
 
 from .device import Device, device_of, host_array_or_raise
 from .grad_mode import is_grad_enabled
-from .graph import AccumulateGrad, new_version_counter, retain_output_grad, run_backward
+from .graph import (
+    Node,
+    new_accumulator,
+    new_version_counter,
+    public,
+    retain_output_grad,
+    run_backward,
+)
 from .primitives import identity, move_to, relu, sigmoid
 from .rules import lookup
 
@@ -52,7 +59,7 @@ class Tensor:
     __slots__ = (
         "_data",
         "_requires_grad",
-        "grad_fn",
+        "_grad_fn",
         "_output_nr",
         "_grad",
         "_counter",
@@ -73,7 +80,7 @@ class Tensor:
             data = np.asarray(data)
         self._data = data
         self._requires_grad = False
-        self.grad_fn = None
+        self._grad_fn = None
         self._output_nr = 0
         self._grad = None
         self._counter = None
@@ -121,9 +128,18 @@ class Tensor:
         return device_of(self._data)
 
     @property
+    def grad_fn(self) -> Node | None:
+        """The node that made this tensor (``MulBackward``...), None for leaves."""
+        return public(self._grad_fn)
+
+    @grad_fn.setter
+    def grad_fn(self, node: Node | None) -> None:
+        self._grad_fn = node
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user (and all that do not require grad)."""
-        return self.grad_fn is None
+        return self._grad_fn is None
 
     @property
     def requires_grad(self) -> bool:
@@ -132,12 +148,12 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
         flag = bool(flag)
-        if self.grad_fn is not None:
+        if self._grad_fn is not None:
             if flag:
                 return
             raise RuntimeError(
                 "requires_grad can only be changed on leaf tensors, and this tensor was "
-                f"computed by {self.grad_fn.name()}. To use its values without gradient, "
+                f"computed by {self._grad_fn.name()}. To use its values without gradient, "
                 "take t.detach()."
             )
         if flag and self._data.dtype.kind != "f":
@@ -157,7 +173,7 @@ class Tensor:
     def grad(self) -> Tensor | None:
         """The accumulated gradient: set on leaves by ``backward``, and on tensors that
         called ``retain_grad()``."""
-        if self._grad is None and self.grad_fn is not None and not self._retains_grad:
+        if self._grad is None and self._grad_fn is not None and not self._retains_grad:
             warnings.warn(
                 "reading .grad of a non-leaf tensor: backward() fills .grad only for "
                 "leaves. Call .retain_grad() on it before backward() to keep its gradient.",
@@ -184,13 +200,13 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
-        if self.grad_fn is None:
+        if self._grad_fn is None:
             if not self._requires_grad:
                 raise RuntimeError("retain_grad() on a tensor that does not require grad")
             return
         if not self._retains_grad:
             self._retains_grad = True
-            retain_output_grad(self.grad_fn, self._output_nr, self)
+            retain_output_grad(self._grad_fn, self._output_nr, self)
 
     @property
     def _version(self) -> int:
@@ -204,10 +220,10 @@ class Tensor:
             counter = self._counter = new_version_counter()
         return counter
 
-    def _grad_accumulator(self) -> AccumulateGrad:
+    def _grad_accumulator(self) -> Node:
         node = self._accumulator
         if node is None:
-            node = self._accumulator = AccumulateGrad(self)
+            node = self._accumulator = new_accumulator(self)
         return node
 
     # -- backward -------------------------------------------------------------------
@@ -258,9 +274,9 @@ class Tensor:
         if self._grad is None:
             # A buffer of our own: incoming gradients may alias other arrays.
             owned = g.astype(data.dtype, copy=True)
-            if not isinstance(owned, type(data)):
+            if type(owned) is not np.ndarray and not isinstance(owned, type(data)):
                 owned = np.asarray(owned)
-            self._grad = Tensor(owned)
+            self._grad = _wrap(owned)
         else:
             self._grad.data += g
 
@@ -274,7 +290,7 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place."""
-        self.grad_fn = None
+        self._grad_fn = None
         self._requires_grad = False
         return self
 
@@ -372,8 +388,8 @@ class Tensor:
             extras.append(f"device='{where}'")
         if data.dtype not in (np.float64, np.int64, np.bool_):
             extras.append(f"dtype={data.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        if self._grad_fn is not None:
+            extras.append(f"grad_fn=<{self._grad_fn.name()}>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return f"tensor({', '.join([body, *extras])})"
@@ -597,6 +613,7 @@ from .ops import ones_like_array as _ones_like_array  # noqa: E402
 from .ops import operator_pair as _operator_pair  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402
 from .ops import unary as _unary  # noqa: E402
+from .ops import wrap as _wrap  # noqa: E402
 
 # The arithmetic operators: Python's operator on the raw values is the same ufunc as the
 # rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
