@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime import graph
+from astgrad.runtime.rules import lookup, unbroadcast
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
-from astgrad.runtime import graph
-from astgrad.runtime.rules import lookup, unbroadcast
 
 
 def test_zero_dim_results_are_arrays_to_the_user():
