@@ -26,6 +26,7 @@ __all__ = [
     "array_module",
     "to_device",
     "check_same_device",
+    "device_guard",
     "cuda_is_available",
     "cuda_unavailable_reason",
     "register_backend",
@@ -104,6 +105,10 @@ def device(spec: str | Device, index: int | None = None) -> Device:
 
 CPU = Device("cpu")
 
+# One shared do-nothing context: entering it again, even nested or from other threads, is
+# safe, and handing it out costs no allocation on the CPU path.
+_NO_GUARD: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
 
 class Backend:
     """One kind of array: which arrays it owns, their device, and how to move them.
@@ -146,6 +151,12 @@ class Backend:
         """How many devices of this type there are (None: not known, do not check)."""
         return None
 
+    def guard(self, device: Device) -> contextlib.AbstractContextManager[Any]:
+        """A context in which ``device`` is this backend's current device, for backends
+        that have one (CuPy makes new arrays and runs kernels on its current GPU). The
+        default does nothing."""
+        return _NO_GUARD
+
 
 class _CupyBackend(Backend):
     type = "cuda"
@@ -176,6 +187,11 @@ class _CupyBackend(Backend):
 
     def device_count(self) -> int:
         return self.cupy.cuda.runtime.getDeviceCount()
+
+    def guard(self, device: Device) -> Any:
+        # A new Device object each time: older CuPy keeps the stack of devices to return
+        # to on the object itself, so one shared object could not be entered twice.
+        return self.cupy.cuda.Device(device.index)
 
     def from_cpu(self, array: np.ndarray, device: Device) -> Any:
         with self.cupy.cuda.Device(device.index):
@@ -396,6 +412,26 @@ def to_device(array: Any, target: str | Device) -> Any:
     if target.type == "cpu":
         return host
     return _backend_for_type(target.type).from_cpu(host, target)
+
+
+def device_guard(device: Device) -> contextlib.AbstractContextManager[Any]:
+    """A context manager that makes ``device`` the current device of its backend inside
+    the block (``cupy.cuda.Device(index)`` for CuPy), so that arrays created without an
+    explicit place, and kernels, land on ``device``. For the CPU, and for backends without
+    a current device, it does nothing, and costs next to nothing.
+
+    >>> with device_guard(Device("cpu")):
+    ...     np.zeros(1)
+    array([0.])
+    """
+    if device is CPU or device.type == "cpu":
+        return _NO_GUARD
+    backend = _backends_by_type.get(device.type)
+    if backend is None:
+        if device.type != "cuda":
+            return _NO_GUARD
+        backend = _probe_cuda()
+    return backend.guard(device)
 
 
 def mixed_device_error(first: Device, second: Device) -> RuntimeError:
