@@ -39,7 +39,7 @@ import gast
 import numpy as np
 
 from .rules.helpers import unbroadcast
-from .rules.registry import Rule
+from .rules.registry import Rule, _value_reads
 
 __all__ = [
     "Node",
@@ -352,10 +352,12 @@ class Kernel:
       out the unbroadcast exactly for the inputs of the result's shape (``same``, known
       when the node is made), keeps it for the others, and needs no check at all.
 
-    ``reads`` are the positions whose values (not only shapes) the rule reads, and
-    ``reads_ans`` whether it reads the result: these are kept safe from in-place changes.
-    They are the whole rule's, not only the needed expressions', so that a node raises for
-    the same changes whichever of its inputs need a gradient.
+    ``reads`` are the positions whose values (not only shapes) the needed expressions
+    read, and ``reads_ans`` whether they read the result: only these are kept safe from
+    in-place changes. As in PyTorch, a product saves each operand for the other's gradient
+    only: ``y * 0.5`` keeps nothing of ``y``, and a later in-place write to ``y`` is no
+    error, while ``y * w`` with ``w`` requiring grad keeps ``y`` and raises for a write.
+    A rule that is called rather than compiled reads everything.
     """
 
     __slots__ = (
@@ -390,20 +392,20 @@ class Kernel:
             self.fn = _called_rule(rule.vjp, params)
             self.stripped = (False,) * len(params)
             self.uses_ans = True
+            reads = rule.value_params
         else:
             if same is not None and elements is None and _elementwise(rule, template, params):
                 keep = tuple(not s for s in same)
-                self.fn, self.stripped, names = _compiled(rule, template, params, keep)
+                self.fn, self.stripped, names, reads = _compiled(rule, template, params, keep)
                 # Each gradient has the result's shape, brought to its input's by the
                 # unbroadcast kept for it, or already its input's (same).
                 self.trusted = all(
                     s or _outer_unbroadcast(rule, template, p) for s, p in zip(same, params)
                 )
             if not self.trusted:
-                self.fn, self.stripped, names = _compiled(rule, template, params)
+                self.fn, self.stripped, names, reads = _compiled(rule, template, params)
             #: whether the node must keep the result alive for ``fn``
             self.uses_ans = "ans" in names
-        reads = rule.value_params
         positions = {name: i for i, name in enumerate(rule.param_names)}
         self.reads = frozenset(positions[name] for name in reads if name in positions)
         #: whether the first and the second parameter are among ``reads``
@@ -533,6 +535,20 @@ def _names_in(nodes: list) -> set[str]:
     }
 
 
+def _value_reads_in(prelude: list, outputs: list, namespace: dict) -> frozenset:
+    """The names of parameters (and ``ans``) that ``prelude`` and ``outputs`` read by value,
+    rather than for shape only: a name read after a prelude statement assigned it is a
+    local, not the parameter."""
+    reads: set[str] = set()
+    assigned: set[str] = set()
+    for stmt in prelude:
+        reads |= _value_reads(stmt.value, namespace) - assigned
+        assigned.add(stmt.targets[0].id)
+    for expr in outputs:
+        reads |= _value_reads(expr, namespace) - assigned
+    return frozenset(reads)
+
+
 def _strip_unbroadcast(expr: gast.expr, param: str, namespace: dict) -> gast.expr | None:
     """``e`` when ``expr`` is ``unbroadcast(e, param)``, else None."""
     if (
@@ -550,7 +566,7 @@ def _strip_unbroadcast(expr: gast.expr, param: str, namespace: dict) -> gast.exp
 
 def _compiled(
     rule: Rule, template: Any, params: tuple, keep: tuple | None = None
-) -> tuple[Callable, tuple, set]:
+) -> tuple[Callable, tuple, set, frozenset]:
     """:func:`_compile_kernel`, once per rule, ``params`` and ``keep``."""
     try:
         cache = rule._tape_compiled
@@ -564,9 +580,11 @@ def _compiled(
 
 def _compile_kernel(
     rule: Rule, template: Any, params: tuple, keep: tuple | None = None
-) -> tuple[Callable, tuple, set]:
+) -> tuple[Callable, tuple, set, frozenset]:
     """Compile 'the rule, returning the gradients of ``params``' from the rule's source,
-    with each outer unbroadcast left out but where ``keep`` says to keep it."""
+    with each outer unbroadcast left out but where ``keep`` says to keep it. Also returns
+    which flags were stripped, the names the body reads, and the parameters (and ``ans``)
+    it reads by value."""
     namespace = rule.vjp.__globals__
     assigned = {stmt.targets[0].id for stmt in template.prelude}
     outputs = []
@@ -585,6 +603,7 @@ def _compile_kernel(
     prelude = [s for s in template.prelude if id(s) in needed_statements]
     returned = [o if o is not None else gast.Constant(None, None) for o in outputs]
     names = _names_in([*prelude, *(o for o in outputs if o is not None)])
+    reads = _value_reads_in(prelude, [o for o in outputs if o is not None], namespace)
 
     function = copy.copy(template.function)
     function.name = f"{rule.vjp.__name__}__tape_" + "_".join(
@@ -603,7 +622,7 @@ def _compile_kernel(
     fn = scope[function.name]
     fn.__defaults__ = rule.vjp.__defaults__
     fn.__kwdefaults__ = rule.vjp.__kwdefaults__
-    return fn, tuple(stripped), names
+    return fn, tuple(stripped), names, reads
 
 
 def kernel_for(

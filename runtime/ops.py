@@ -593,8 +593,9 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
     if grad_mode:
         _guard_inplace(target, what, recording)
     if recording:
-        # Whatever kernel the operation gets, it reads no more than the one for both operands.
-        reads_target = 0 in kernel_for(rule, (0, 1)).reads
+        # The node's kernel reads the same values whichever operands' shapes match the result.
+        needed = (0, 1) if target._requires_grad and other_grad else (1,) if other_grad else (0,)
+        reads_target = 0 in kernel_for(rule, needed).reads
         result = binary(rule, _snapshot(target, reads_target), other)
         _write_back(target, result._data, what)
         _adopt_history(target, result)

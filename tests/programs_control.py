@@ -1047,15 +1047,7 @@ def _programs():
         P(setitem_copy_then_mutate, lambda r: (n(r, 4),), tags=static),
         P(setitem_overwrites_active, lambda r: (n(r, 3),), tags=static),
         P(setitem_in_loop, lambda r: (n(r, 4),), tags=static),
-        P(
-            setitem_rows,
-            lambda r: (n(r, 4, 3),),
-            tags=static,
-            # The tape saves Y[i-1] for the product with 0.5 although only the constant is
-            # needed, then sees Y change in place: a false version-counter error (PyTorch
-            # saves nothing here). Fix: save per argument only what its gradient reads.
-            skip_modes={"tape": "tape bug: a product with a constant saves the array operand"},
-        ),
+        P(setitem_rows, lambda r: (n(r, 4, 3),), tags=static),
         P(setitem_2d, lambda r: (n(r, 3, 3),), tags=static),
         P(setitem_accumulate, lambda r: (n(r, 3),), tags=static),
         P(setitem_integer_array, lambda r: (n(r, 4),), tags=static),

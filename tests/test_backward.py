@@ -444,11 +444,12 @@ def test_in_place_with_a_changing_shape_raises():
 # -- the version counter ----------------------------------------------------------------
 
 SAVING_OPS = [
-    ("mul-input", lambda h, c: h * c, "input"),
+    # (the other operand requires grad: its gradient reads h)
+    ("mul-input", lambda h, c: h * ag.tensor(c, requires_grad=True), "input"),
     ("div-input", lambda h, c: c / h, "input"),
     ("log-input", lambda h, c: h.log(), "input"),
     ("pow-input", lambda h, c: h**3, "input"),
-    ("matmul-input", lambda h, c: h @ c, "input"),
+    ("matmul-input", lambda h, c: h @ ag.tensor(c, requires_grad=True), "input"),
     ("relu-input", lambda h, c: h.relu(), "input"),
     ("abs-input", lambda h, c: h.abs(), "input"),
     ("max-input", lambda h, c: h.max(), "input"),
@@ -477,6 +478,67 @@ def test_modifying_a_saved_value_makes_backward_raise(fn, which, how):
         out.sum().backward()
     assert saver in str(excinfo.value)
     assert x.grad is None, "no gradient may be produced from modified values"
+
+
+CONSTANT_OPERAND_OPS = [
+    ("mul", lambda h, c: h * c),
+    ("rmul", lambda h, c: c * h),
+    ("mul-number", lambda h, c: h * 0.5),
+    ("np-multiply", lambda h, c: np.multiply(h, c)),
+    ("matmul", lambda h, c: h @ np.diag(c)),
+    ("rmatmul", lambda h, c: np.diag(c) @ h),
+    ("divide", lambda h, c: h / c),
+]
+
+
+@pytest.mark.parametrize("fn", [pytest.param(f, id=n) for n, f in CONSTANT_OPERAND_OPS])
+@pytest.mark.parametrize("how", ["recorded", "no_grad"])
+def test_an_operand_whose_value_no_gradient_reads_may_change(fn, how):
+    # As in PyTorch: the gradient of h in h * c reads c only, so h is not saved, and
+    # changing h before backward is no error.
+    c = np.array([0.5, 1.5, 2.5])
+    untouched = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    fn(untouched * 1.0, c).sum().backward()
+    x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 1.0
+    out = fn(h, c)
+    if how == "recorded":
+        h += 1.0
+    else:
+        with ag.no_grad():
+            h += 1.0
+    out.sum().backward()
+    assert_close(x.grad.data, untouched.grad.data)
+
+
+def test_a_recurrence_through_item_assignment_with_a_constant_factor():
+    # Y[i] = Y[i - 1] * 0.5 + X[i]: the product reads only the constant, so writing the
+    # next row of Y is no in-place change of a saved value.
+    X = ag.tensor(np.arange(12.0).reshape(4, 3) / 10, requires_grad=True)
+    Y = X * 1.0
+    for i in range(1, 4):
+        Y[i] = Y[i - 1] * 0.5 + X[i]
+    (Y * Y).sum().backward()
+
+    def f(x):
+        y = x.copy()
+        for i in range(1, 4):
+            y[i] = y[i - 1] * 0.5 + x[i]
+        return np.sum(y * y)
+
+    want = numeric_vjp(f, [X.data.copy()], 0, np.array(1.0))
+    assert_close(X.grad.data, want)
+
+
+def test_a_recurrence_through_item_assignment_with_a_variable_factor_raises():
+    # Y[i] = Y[i - 1] * w with w requiring grad reads Y[i - 1] for w's gradient: writing
+    # Y[i] changes it (they share Y's buffer), so backward must raise, as in PyTorch.
+    w = ag.tensor(0.5, requires_grad=True)
+    Y = ag.tensor(np.ones((3, 2)), requires_grad=True) * 1.0
+    for i in range(1, 3):
+        Y[i] = Y[i - 1] * w
+    with pytest.raises(RuntimeError, match=SAVED):
+        Y.sum().backward()
 
 
 def test_modifying_a_value_read_only_for_its_shape_is_fine():
