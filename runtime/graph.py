@@ -358,6 +358,11 @@ class Kernel:
     only: ``y * 0.5`` keeps nothing of ``y``, and a later in-place write to ``y`` is no
     error, while ``y * w`` with ``w`` requiring grad keeps ``y`` and raises for a write.
     A rule that is called rather than compiled reads everything.
+
+    ``keeps`` are the positions of the arguments the node must hold at all, for their
+    values or their shapes: those ``fn`` names, and those whose gradients a checked kernel
+    compares shapes with. A node passes None for the others, so that ``h * 0.5`` or
+    ``np.exp(h)`` does not keep ``h`` alive.
     """
 
     __slots__ = (
@@ -371,6 +376,9 @@ class Kernel:
         "read_y",
         "reads_ans",
         "uses_ans",
+        "keeps",
+        "keep_x",
+        "keep_y",
         "elements",
         "what",
     )
@@ -392,7 +400,7 @@ class Kernel:
             self.fn = _called_rule(rule.vjp, params)
             self.stripped = (False,) * len(params)
             self.uses_ans = True
-            reads = rule.value_params
+            reads = names = rule.value_params | frozenset(rule.param_names)
         else:
             if same is not None and elements is None and _elementwise(rule, template, params):
                 keep = tuple(not s for s in same)
@@ -412,6 +420,12 @@ class Kernel:
         self.read_x = 0 in self.reads
         self.read_y = 1 in self.reads
         self.reads_ans = "ans" in reads
+        keeps = {positions[name] for name in names if name in positions}
+        if not self.trusted:
+            keeps.update(params)
+        self.keeps = frozenset(keeps)
+        self.keep_x = 0 in keeps
+        self.keep_y = 1 in keeps
         self.what = tuple(f"argument {name!r}" for name in rule.param_names)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .grad_mode import is_grad_enabled
-from .ops import apply, no_rule_error, wrap_plain
+from .ops import apply, binary, no_rule_error, unary, wrap_plain
 from .rules import lookup
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
@@ -51,7 +51,20 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
         getattr(function, method)(*_raw(inputs), **{**kwargs, "out": raw_out})
         return out[0] if len(out) == 1 else out
     if method == "__call__":
-        return apply(lookup(function), function, inputs, kwargs)
+        rule = lookup(function)
+        if not kwargs and rule is not None and rule.primitive is function:
+            # The operators' and methods' roads to the same nodes: np.tanh(t) as t.tanh(),
+            # np.multiply(a, b) as a * b.
+            if len(inputs) == 1 and function.nout == 1 and type(inputs[0]) is Tensor:
+                return unary(rule, function, inputs[0])
+            if (
+                len(inputs) == 2
+                and function.nout == 1
+                and type(inputs[0]) not in (list, tuple)
+                and type(inputs[1]) not in (list, tuple)
+            ):
+                return binary(rule, *inputs)
+        return apply(rule, function, inputs, kwargs)
     if method == "reduce" and function in _REDUCTIONS:
         reduction = _REDUCTIONS[function]
         return apply(lookup(reduction), reduction, inputs, kwargs)

@@ -220,10 +220,11 @@ def _record(
             value = raw_args[position]
             if _is_buffer(value):
                 raw_args[position] = value.copy()
+    keeps = kernel.keeps
     node = _new(Node)
     node._next = tuple(successors)
     node._kernel = kernel
-    node._args = tuple(raw_args)
+    node._args = tuple(a if i in keeps else None for i, a in enumerate(raw_args))
     node._ans = out if kernel.uses_ans else None
     node._seq = next_sequence_number()
     node._extra = None
@@ -376,7 +377,7 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
         counter = result._counter = [0, 0]
         checks += (counter, 0, -1)
     node._kernel = kernel
-    node._args = (xd,)
+    node._args = (xd if kernel.keep_x else None,)
     node._ans = out if kernel.uses_ans else None
     node._checks = checks
     node._seq = next_sequence_number()
@@ -505,7 +506,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if nrs:
             extra(node).nrs = nrs
         node._kernel = kernel
-        node._args = (xd, yd)
+        node._args = (xd if kernel.keep_x else None, yd if kernel.keep_y else None)
         node._ans = out if kernel.uses_ans else None
         node._checks = checks
         node._seq = next_sequence_number()

@@ -511,6 +511,28 @@ def test_an_operand_whose_value_no_gradient_reads_may_change(fn, how):
     assert_close(x.grad.data, untouched.grad.data)
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [lambda h: h * 0.5, lambda h: 0.5 * h, lambda h: h + h, lambda h: h.exp(), lambda h: np.exp(h)],
+    ids=["mul-constant", "rmul-constant", "add", "exp-method", "np-exp"],
+)
+def test_a_node_does_not_keep_an_input_its_gradient_never_reads(fn):
+    import gc
+    import weakref
+
+    x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2.0
+    out = fn(h).sum()
+    freed = weakref.ref(h.data)
+    del h
+    gc.collect()
+    assert freed() is None
+    out.backward()
+    untouched = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    fn(untouched * 2.0).sum().backward()
+    assert_close(x.grad.data, untouched.grad.data)
+
+
 def test_a_recurrence_through_item_assignment_with_a_constant_factor():
     # Y[i] = Y[i - 1] * 0.5 + X[i]: the product reads only the constant, so writing the
     # next row of Y is no in-place change of a saved value.
