@@ -228,11 +228,12 @@ def _record(
     node._ans = out if kernel.uses_ans else None
     node._seq = next_sequence_number()
     node._extra = None
-    if raw_kwargs or any(nrs) or rule.multi_output:
+    several = _several_outputs(rule, out)
+    if raw_kwargs or any(nrs) or several:
         found = extra(node)
         found.nrs = tuple(nrs) if any(nrs) else None
         found.kwargs = raw_kwargs
-    if rule.multi_output:
+    if several:
         found.n_outputs = len(out)
         result = tuple(_wrap(_as_result(o), node, i) for i, o in enumerate(out))
         if kernel.reads_ans:
@@ -247,6 +248,14 @@ def _record(
     if primitive_fn in _VIEW_PRIMITIVES:
         _mark_view(result, inputs[0][1])
     return result
+
+
+def _several_outputs(rule: Rule, out: Any) -> bool:
+    """Whether ``out`` is several results, one tensor each: a tuple or list (NumPy's result
+    objects for svd, qr, eigh and slogdet are tuples) from a primitive whose rule says it
+    may return several. A single array from such a primitive (``svd(a, compute_uv=False)``,
+    ``qr(a, mode="r")``) is one result, never split into its rows."""
+    return rule.multi_output and isinstance(out, (tuple, list))
 
 
 def _mark_view(result: Tensor, source: Tensor) -> None:
@@ -310,7 +319,7 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
         return wrap_plain(out)
-    if not rule.multi_output:
+    if not _several_outputs(rule, out):
         if where is not CPU and isinstance(out, (float, complex, _generic)):
             # math.sin or float() of a device scalar gives a host number: keep it there.
             out = to_device(out, where)

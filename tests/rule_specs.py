@@ -186,14 +186,6 @@ POS = dict(low=0.5, high=2.0)
 
 # Matrices for the linear-algebra rules: well conditioned, symmetric positive definite (for
 # cholesky), symmetric with well separated eigenvalues (for eigh).
-# Runtime bug (runtime/ops.py, apply and _record): a multi-output primitive is assumed to
-# return a tuple, so the one array that svd(compute_uv=False) and qr(mode="r") return is
-# split into its rows, each an output of its own.
-ONE_ARRAY_BUG = (
-    "tape bug: ops.apply splits the single array a multi-output primitive returns "
-    "(svd with compute_uv=False, qr with mode='r') into rows"
-)
-
 SQUARE = [[2.0, 0.5, -0.3], [0.4, -1.5, 0.2], [0.1, 0.7, 1.8]]
 SQUARE_2 = [[1.0, -0.6, 0.2], [0.3, 0.9, -0.4], [-0.5, 0.2, -1.3]]
 SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
@@ -503,7 +495,7 @@ SPECS: dict[Any, list[Case]] = {
         case(A((4, 3))),
         case(A((3, 4))),
         case(A((2, 4, 3))),
-        case(A((4, 3)), "r").checked(tape_bug=ONE_ARRAY_BUG),
+        case(A((4, 3)), "r"),
         case(A((3, 4)), "complete"),
     ],
     np.linalg.eigh: [
@@ -514,8 +506,8 @@ SPECS: dict[Any, list[Case]] = {
     ],
     np.linalg.eigvalsh: [case(A(value=SYMMETRIC)), case(A(value=[SYMMETRIC, SYMMETRIC_2]), "U")],
     np.linalg.svd: [
-        case(A((3, 4)), compute_uv=False).checked(tape_bug=ONE_ARRAY_BUG),
-        case(A((2, 4, 3)), compute_uv=False).checked(tape_bug=ONE_ARRAY_BUG),
+        case(A((3, 4)), compute_uv=False),
+        case(A((2, 4, 3)), compute_uv=False),
         case(A((3, 4))).checked(outputs=(1,)),
         case(A((4, 3)), False).checked(outputs=(1,)),
     ],
