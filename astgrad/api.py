@@ -7,23 +7,27 @@ generates source and runs on the tape only what cannot be transformed.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
+import linecache
+import types as types_module
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 import numpy as np
 
 from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
-from .runtime.device import number_beside
+from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_vjp
 from .transform import pipeline
 from .transform.errors import TransformError
 
 __all__ = ["grad", "value_and_grad", "vjp", "source", "explain", "Explanation", "TransformError"]
 
-Wrt = Union[int, str, Sequence[Union[int, str]]]
+Wrt = int | str | Sequence[int | str]
 MODES = ("auto", "source", "tape")
 
 
@@ -37,9 +41,7 @@ class _Target:
             raise TypeError(f"cannot read the signature of {function!r}: {exc}") from None
         self.signature = signature
         params = list(signature.parameters.values())
-        positional = [
-            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self.single = not isinstance(wrt, (tuple, list))
         requested = [wrt] if self.single else list(wrt)
         if not requested:
@@ -64,7 +66,10 @@ class _Target:
                     )
                 kind = signature.parameters[item].kind
                 if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-                    raise ValueError(f"wrt={item!r} names a *args/**kwargs parameter, which cannot be differentiated")
+                    raise ValueError(
+                        f"wrt={item!r} names a *args/**kwargs parameter, which cannot be "
+                        "differentiated"
+                    )
                 names.append(item)
         if len(set(names)) != len(names):
             raise ValueError(f"wrt names a parameter twice: {names}")
@@ -122,6 +127,131 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
 
 
+# -- the cached call -------------------------------------------------------------------------
+#
+# Every call of a gradient must find the derivative for its arguments' kinds, check that
+# the arguments being differentiated are floats, run the derivative on the arguments'
+# device and give each gradient its argument's form. Done in general (``_call``) that
+# costs tens of microseconds, as much as a small gradient itself. Most calls, though,
+# repeat the last one: the same number of positional arguments, each of the same plain
+# host type. For such calls a *plan* is prepared: a small function, generated for the
+# pattern, that checks exactly what the types leave open and calls the derivative, with
+# no loop, no signature binding and no device lookup. Anything it does not expect
+# (keyword arguments, another type, an integer array, a rebound global) sends the call
+# down the general path, which has the full checks and messages.
+
+# Types of arguments surely on the host, whose kinds depend on their type alone (a list's
+# kind depends on its length, and a list may hold device arrays): a call made only of
+# these needs no device guard, and its derivative is settled by the types.
+_HOST_TYPES = {np.ndarray: "ndarray", float: "float", int: "int", bool: "bool",
+               complex: "complex", str: "str", type(None): "NoneType"}  # fmt: skip
+#: the types of differentiated arguments a plan takes: float arrays and floats
+_PLAIN_WRT_TYPES = (np.ndarray, float)
+_MISS = object()
+_plan_code: dict[str, Any] = {}  # plan source -> code object, shared by all functions
+
+
+class _Plan:
+    """The prepared call of one derivative for one pattern of argument types.
+
+    ``call(args)`` returns what the gradient call returns, or ``_MISS`` when ``args`` do
+    not fit the pattern. ``source`` is the generated Python, for reading and debugging.
+    """
+
+    __slots__ = ("call", "derivative", "source")
+
+    def __init__(self, types: tuple, target: _Target, derivative: Any, with_value: bool) -> None:
+        self.derivative = derivative
+        self.source = _plan_source(types, target, bool(derivative.resolved), with_value)
+        code = _plan_code.get(self.source)
+        if code is None:
+            filename = f"<astgrad call plan {len(_plan_code) + 1}>"
+            lines = self.source.splitlines(keepends=True)
+            linecache.cache[filename] = (len(self.source), None, lines, filename)
+            code = compile(self.source, filename, "exec").co_consts[0]
+            _plan_code[self.source] = code
+        namespace = {
+            "MISS": _MISS,
+            "ndarray": np.ndarray,
+            "NoneType": type(None),
+            "finish": finish_gradient,
+            "fused": derivative.fused,
+            "is_stale": derivative.is_stale,
+            "__builtins__": builtins,
+        }
+        self.call = types_module.FunctionType(code, namespace, "planned_call")
+
+
+def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool) -> str:
+    """The source of a plan: for two float arrays ``a0, a1``, differentiated, and a third
+    argument, it reads::
+
+        def planned_call(args):
+            if len(args) != 3:
+                return MISS
+            a0, a1, a2, = args
+            if type(a0) is not ndarray or type(a1) is not ndarray or type(a2) is not int:
+                return MISS
+            if a0.dtype.kind != "f" or a1.dtype.kind != "f":
+                return MISS
+            value, (g0, g1) = fused(*args)
+            if not (type(g0) is ndarray and g0.dtype is a0.dtype and ...):
+                g0 = finish(g0, a0)
+            ...
+            return g0, g1
+    """
+    positions = target.positions
+    names = [f"a{i}" for i in range(len(types))]
+    grads = [f"g{p}" for p in positions]
+    wrong_type = (f"type({a}) is not {_HOST_TYPES[kind]}" for a, kind in zip(names, types))
+    lines = [
+        "def planned_call(args):",
+        f"    if len(args) != {len(types)}:",
+        "        return MISS",
+        f"    {''.join(f'{a}, ' for a in names)}= args",
+        f"    if {' or '.join(wrong_type)}:",
+        "        return MISS",
+    ]
+    arrays = [f"a{p}" for p in positions if types[p] is np.ndarray]
+    if arrays:  # what check_differentiable asks of an array, on its fast path
+        not_float = (f'{a}.dtype.kind != "f"' for a in arrays)
+        lines.append(f"    if {' or '.join(not_float)}:")
+        lines.append("        return MISS")
+    if watched:  # a global the generated code calls was rebound: generate it again
+        lines += ["    if is_stale():", "        return MISS"]
+    # Generated code returns a single gradient bare, several as a tuple.
+    raw = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
+    lines.append(f"    value, {raw} = fused(*args)")
+    for p in positions:
+        g, a = f"g{p}", f"a{p}"
+        if types[p] is np.ndarray:  # finish_gradient's fast path, without the call
+            ready = (
+                f"type({g}) is ndarray and {g}.dtype is {a}.dtype and {g}.shape == {a}.shape "
+                f"and {g}.flags.carray"
+            )
+        else:
+            ready = f"type({g}) is float"
+        lines += [f"    if not ({ready}):", f"        {g} = finish({g}, {a})"]
+    gradients = grads[0] if target.single else f"({''.join(f'{g}, ' for g in grads)})"
+    lines.append(f"    return {'value, ' if with_value else ''}{gradients}")
+    return "\n".join(lines) + "\n"
+
+
+def _plan_for(args: tuple, target: _Target, derivative: Any, with_value: bool) -> _Plan | None:
+    """A plan for calls like this one (positional arguments only), or None when it cannot
+    have one: arguments that are not plain host values, a differentiated argument that is
+    missing or not a float (array), or a derivative that runs on the tape."""
+    if derivative == "tape":
+        return None
+    types = tuple(map(type, args))
+    if not all(t in _HOST_TYPES for t in types):
+        return None
+    for p in target.positions:
+        if p is None or p >= len(args) or types[p] not in _PLAIN_WRT_TYPES:
+            return None
+    return _Plan(types, target, derivative, with_value)
+
+
 class _Differentiated:
     """A function's gradient, generated on first call and cached per argument kinds."""
 
@@ -132,6 +262,8 @@ class _Differentiated:
         self.mode = mode
         self.with_value = with_value
         self._derivatives: dict[tuple, Any] = {}
+        self._plan: Callable[[tuple], Any] | None = None  # the last plan made, if any
+        self._plans: dict[tuple, _Plan] = {}  # by argument types
         functools.update_wrapper(self, function)
 
     def _derivative(self, kinds: tuple) -> Any:
@@ -156,6 +288,16 @@ class _Differentiated:
         return found
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        plan = self._plan
+        if plan is not None and not kwargs:
+            result = plan(args)
+            if result is not _MISS:
+                return result
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        """A call in general: any arguments, on any device. Prepares a plan for calls like
+        this one where it can."""
         target = self.target
         originals = target.values(args, kwargs)
         check_differentiable(target.names, originals)
@@ -164,7 +306,10 @@ class _Differentiated:
         if derivative == "tape":
             value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
             gradients = target.package(pullback(None))
-        else:
+            return (value, gradients) if self.with_value else gradients
+        # A call that can have a plan has only host arguments: no device to make current.
+        planned = not kwargs and self._prepare(args, derivative)
+        with device_guard(CPU if planned else placement((args, kwargs))):
             value, raw = derivative.fused(*args, **kwargs)
             if len(originals) == 1:  # generated code returns a single gradient bare
                 gradients = target.package([finish_gradient(raw, originals[0])])
@@ -172,9 +317,24 @@ class _Differentiated:
                 gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
         return (value, gradients) if self.with_value else gradients
 
+    def _prepare(self, args: tuple, derivative: Any) -> bool:
+        """Make (or find) the plan for calls like this one and make it the one to try
+        first. False when there can be none: then the arguments may be off the host."""
+        types = tuple(map(type, args))
+        plan = self._plans.get(types)
+        if plan is None or plan.derivative is not derivative:
+            plan = _plan_for(args, self.target, derivative, self.with_value)
+            if plan is None:
+                return False
+            self._plans[types] = plan
+        self._plan = plan.call
+        return True
+
     def source(self) -> str:
         """The generated source (as for ``ag.source``)."""
-        return source(self.function, wrt=self.target.names if not self.target.single else self.target.names[0])
+        return source(
+            self.function, wrt=self.target.names if not self.target.single else self.target.names[0]
+        )
 
 
 def grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
@@ -231,7 +391,9 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     derivative = None
     if mode != "tape":
         try:
-            derivative = pipeline.derive(fun, target.names, split=True, param_kinds=kinds, mode=mode)
+            derivative = pipeline.derive(
+                fun, target.names, split=True, param_kinds=kinds, mode=mode
+            )
         except TransformError:
             if mode == "source":
                 raise
@@ -243,18 +405,23 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             return target.package(tape_pullback(cotangent, retain_graph=retain_graph))
 
         return value, Pullback(tape_backward, value)
-    value, saved = derivative.forward(*args)
+    # The arguments' GPU is made current while generated code runs, forward and backward,
+    # so that what it creates without saying where lands beside them.
+    where = placement(args)
+    with device_guard(where):
+        value, saved = derivative.forward(*args)
 
     def backward(cotangent: Any, retain_graph: bool) -> Any:
-        if cotangent is None:
-            cotangent = scalar_seed(value)
-        else:
-            _check_cotangent(value, cotangent)
-            cotangent = number_beside(cotangent, value)
-        raw = derivative.backward(saved, cotangent)
-        if len(originals) == 1:  # generated code returns a single gradient bare
-            return target.package([finish_gradient(raw, originals[0])])
-        return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
+        with device_guard(where):
+            if cotangent is None:
+                cotangent = scalar_seed(value)
+            else:
+                _check_cotangent(value, cotangent)
+                cotangent = number_beside(cotangent, value)
+            raw = derivative.backward(saved, cotangent)
+            if len(originals) == 1:  # generated code returns a single gradient bare
+                return target.package([finish_gradient(raw, originals[0])])
+            return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
 
     return value, Pullback(backward, value)
 
@@ -300,7 +467,9 @@ class Explanation:
         if self.mode == "source":
             return f"{self.function}: mode source (the whole gradient is generated source)"
         head = {
-            "mixed": f"{self.function}: mode mixed (generated source; these calls run on the tape):",
+            "mixed": (
+                f"{self.function}: mode mixed (generated source; these calls run on the tape):"
+            ),
             "tape": f"{self.function}: mode tape (the whole function runs on the tape):",
         }[self.mode]
         return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)])
@@ -353,7 +522,7 @@ def source(fun: Callable, *, wrt: Wrt = 0, stage: str | None = None) -> str:
         total = np.sum(tanh)
         dtotal = scalar_seed(total)
         # grad of: return np.sum(np.tanh(x))
-        dtanh = expand_reduced(dtotal, tanh, None, False)
+        dtanh = expand_reduced(dtotal, tanh)
         dx = dtanh * (1 - tanh * tanh)
         return total, dx
     """

@@ -246,11 +246,22 @@ def scalar_seed(value: Any) -> Any:
     return array_module(value).ones_like(value)
 
 
+_ndarray = np.ndarray  # a module global: one lookup, where ``np.ndarray`` takes two
+
+
 def finish_gradient(grad: Any, like: Any) -> Any:
-    """Give a gradient its argument's type, shape and dtype; zeros where nothing flowed."""
-    if type(like) is np.ndarray and type(grad) is np.ndarray and grad.shape == like.shape and grad.dtype == like.dtype:
-        flags = grad.flags  # the common case, on every call: an array of the right form
-        if flags.writeable and (flags.c_contiguous or flags.f_contiguous):
+    """Give a gradient its argument's type, shape and dtype; zeros where nothing flowed.
+
+    >>> finish_gradient(0, np.ones(2))
+    array([0., 0.])
+    >>> finish_gradient(np.float64(2.0), 1.0)
+    2.0
+    """
+    if type(grad) is _ndarray and type(like) is _ndarray:
+        # The common case, on every call: a fresh array of the right form. Native dtypes
+        # are singletons, so `is` settles it cheaply; "carray" (aligned, writeable,
+        # C-contiguous) too, and any other layout takes the general checks below.
+        if grad.dtype is like.dtype and grad.shape == like.shape and grad.flags.carray:
             return grad
     if isinstance(like, (list, tuple)):
         parts = grad if not _is_zero(grad) else [0] * len(like)

@@ -15,6 +15,7 @@ source as it stands after any stage (``ag.source(f, stage="normalize")``).
 from __future__ import annotations
 
 import copy
+import types
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -54,8 +55,16 @@ class Derivative:
     fallbacks: list[tuple] = field(default_factory=list)
 
     def is_stale(self) -> bool:
+        """Whether a user global the generated code calls was rebound since it was made.
+        Gradient calls ask this every time: most derivatives watch nothing, and answer at
+        once."""
+        if not self.resolved:
+            return False
         namespace = self.function.__globals__
-        return any(namespace.get(name, _MISSING) is not value for name, value in self.resolved.items())
+        for name, value in self.resolved.items():
+            if namespace.get(name, _MISSING) is not value:
+                return True
+        return False
 
     def full_source(self) -> str:
         parts = [self.source]
@@ -90,6 +99,8 @@ def derive(
     ``mode="auto"`` lets calls the transform cannot see into run on the tape; with
     ``mode="source"`` they raise :class:`TransformError`.
     """
+    if not _weakly_referable(function):
+        parse_function(function)  # a ufunc or builtin: raises, saying it has no source
     kinds_key = tuple(sorted((param_kinds or {}).items()))
     key = (wrt, split, kinds_key, mode)
     if stop_after is None:
@@ -112,6 +123,17 @@ def derive(
         _cache.setdefault(function, {})[key] = result
         generation_count[function] = generation_count.get(function, 0) + 1
     return result
+
+
+def _weakly_referable(function: Callable) -> bool:
+    # Every Python function is; the caches hold functions weakly.
+    if isinstance(function, types.FunctionType):
+        return True
+    try:
+        weakref.ref(function)
+    except TypeError:
+        return False
+    return True
 
 
 def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dict, stop_after: str | None, mode: str):
