@@ -41,3 +41,32 @@ def test_float_arguments_make_the_backward_plain_arithmetic():
     grad = ag.grad(recurrence)
     assert_close(grad(0.3), numeric_vjp(recurrence, [0.3], 0, 1.0), what="float")
     assert "unbroadcast" not in ag.source(recurrence)
+
+
+def overwritten_in_a_while_loop(x, w):
+    k = 0
+    while k < 3:
+        v = x * w * 0.5  # x (3,) times w (3, 1): v is (3, 3), rebound every iteration
+        k += 1
+    return np.sum(v * v)
+
+
+def test_a_rebound_name_with_a_broadcast_shape():
+    # The adjoint of the value overwritten in earlier iterations is the zero placeholder:
+    # unbroadcast(0 * w, x) must still give x's shape (this once raised "cannot reshape").
+    rng = np.random.default_rng(0)
+    x, w = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (3, 1))
+    for mode in ("source", "tape"):
+        dx, dw = ag.grad(overwritten_in_a_while_loop, wrt=(0, 1), mode=mode)(x, w)
+        assert dx.shape == (3,) and dw.shape == (3, 1)
+        assert_close(dx, numeric_vjp(overwritten_in_a_while_loop, [x, w], 0, 1.0), what=f"dx [{mode}]")
+        assert_close(dw, numeric_vjp(overwritten_in_a_while_loop, [x, w], 1, 1.0), what=f"dw [{mode}]")
+
+
+def test_unbroadcast_of_a_cotangent_constant_along_kept_axes():
+    from astgrad.runtime.rules.helpers import unbroadcast
+
+    # g grew from a scalar along the axis x keeps: constant there, summed where x is 1.
+    assert_close(unbroadcast(np.full((3, 1), 2.0), np.zeros(3)), np.full(3, 6.0))
+    assert_close(unbroadcast(np.full(3, 2.0), np.zeros((3, 1))), np.full((3, 1), 6.0))
+    assert_close(unbroadcast(np.ones((2, 3)), np.zeros(3)), np.full(3, 2.0))

@@ -75,15 +75,23 @@ def unbroadcast(g: Any, x: Any) -> Any:
         return g
     extra = len(g_shape) - len(shape)
     if extra < 0:
-        # A scalar for a one-element array (float(x), x.item()), or the zero placeholder.
-        return array_module(g, x).broadcast_to(g, shape)
+        if not g_shape:
+            # A scalar for a one-element array (float(x), x.item()), or the zero placeholder.
+            return array_module(g, x).broadcast_to(g, shape)
+        g = g.reshape((1,) * -extra + g_shape)  # line the axes up as broadcasting does
+        g_shape = g.shape
+        extra = 0
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
     )
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     if extra:
-        g = g.reshape(shape)
+        g = g.reshape(g.shape[extra:])
+    if g.shape != shape:
+        # ``g`` is constant along an axis that ``x`` has (it grew from the zero placeholder
+        # or a scalar cotangent); the gradient is the same along it.
+        g = array_module(g, x).broadcast_to(g, shape)
     return g
 
 
