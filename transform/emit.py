@@ -11,14 +11,13 @@ source is registered in ``linecache`` so tracebacks and pdb show the generated l
 
 from __future__ import annotations
 
-import ast
-import copy
 import itertools
 import linecache
 import re
 import textwrap
 import types
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import astor
 import gast
@@ -27,7 +26,7 @@ from . import anno
 from .origin import Origin
 
 _MARKER = "__astgrad_comment__"
-_MARKER_LINE = re.compile(r"^(\s*)[rbuRBU]*(['\"]{1,3})" + _MARKER + r" (\d+)\2\s*$")
+_MARKER_LINE = re.compile(r"^(\s*)[rbuRBU]*(['\"]{1,3})" + _MARKER + r" \2\s*$")
 _counter = itertools.count(1)
 
 
@@ -61,29 +60,42 @@ def _same_line(a: Origin | None, b: Origin | None) -> bool:
 
 
 def to_source(node: gast.AST) -> str:
-    """Python source for a gast tree, comments included."""
-    comments: list[str] = []
-
-    class Numberer(gast.NodeTransformer):
-        def visit_Expr(self, stmt: gast.Expr) -> gast.Expr:
-            text = anno.get(stmt, anno.Key.COMMENT)
-            if text is not None:
-                comments.append(text)
-                return gast.Expr(value=gast.Constant(f"{_MARKER} {len(comments) - 1}", None))
-            return stmt
-
-    tree = gast.gast_to_ast(Numberer().visit(copy.deepcopy(node)))
-    ast.fix_missing_locations(tree)
-    source = astor.to_source(tree)
+    """Python source for a gast tree, comments included. ``node`` is left as it is."""
+    # gast_to_ast builds a new tree, so nothing here copies or changes the passes' tree.
+    # Its nodes carry no annotations, so the comments' texts are collected first, in the
+    # order their markers print: statements in order, each block after its header.
+    texts = [
+        anno.get(stmt, anno.Key.COMMENT)
+        for stmt in _statements_in_order(node)
+        if anno.has(stmt, anno.Key.COMMENT)
+    ]
+    source = astor.to_source(gast.gast_to_ast(node))  # astor needs no line numbers
+    texts.reverse()  # popped from the end, first comment first
     lines = []
     for line in source.splitlines():
         match = _MARKER_LINE.match(line)
         if match:
-            indent, _, number = match.groups()
-            lines.append(f"{indent}# {comments[int(number)]}")
+            lines.append(f"{match.group(1)}# {texts.pop()}")
         else:
             lines.append(line)
+    if texts:
+        raise AssertionError(f"internal error: {len(texts)} comment(s) were not printed")
     return "\n".join(lines) + "\n"
+
+
+def _statements_in_order(node: gast.AST) -> Iterator[gast.AST]:
+    """The statements in and under ``node``, in the order they print (pre-order: a
+    compound statement, then its blocks in field order: body, handlers, orelse, ...).
+    Expressions hold no statements, so only lists of other nodes (statements, except
+    handlers, match cases) are followed."""
+    if isinstance(node, gast.stmt):
+        yield node
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, gast.AST) and not isinstance(item, gast.expr):
+                    yield from _statements_in_order(item)
 
 
 def compile_functions(
