@@ -70,3 +70,64 @@ def test_unbroadcast_of_a_cotangent_constant_along_kept_axes():
     assert_close(unbroadcast(np.full((3, 1), 2.0), np.zeros(3)), np.full(3, 6.0))
     assert_close(unbroadcast(np.full(3, 2.0), np.zeros((3, 1))), np.full((3, 1), 6.0))
     assert_close(unbroadcast(np.ones((2, 3)), np.zeros(3)), np.full(3, 2.0))
+
+
+def mean_squared_error(x, y):
+    return np.mean((x - y) ** 2)
+
+
+def sum_times_sum(x):
+    s = np.sum(x)
+    return s * np.sum(x * x)
+
+
+def sum_of_product_with_a_broadcast(x, b):
+    t = np.sum(x * b)  # x (3, 4), b (4,): the product has x's shape, not b's
+    return t * np.sum(b)
+
+
+def reshaped_then_squared(x):
+    y = x.reshape(-1)  # an opaque call, bound once: a class of its own
+    z = y * 3.0
+    return np.sum(np.sin(z) * y)
+
+
+def row_in_a_loop(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        r = x[i] * x[: i + 1].sum(axis=0)  # bound in a loop: no class, unbroadcast stays
+        total = total + np.sum(r * r)
+    return total
+
+
+def test_a_full_reduction_s_cotangent_stays_a_number_where_it_broadcasts_anyway():
+    text = ag.source(mean_squared_error)
+    assert "dpower = dmean / reduced_count(power)" in text
+    assert "expand_reduced" not in text
+    x, y = np.random.default_rng(0).standard_normal((2, 5, 3))
+    assert_close(ag.grad(mean_squared_error)(x, y), numeric_vjp(mean_squared_error, [x, y], 0, 1.0), what="dx")
+
+
+def test_an_expansion_is_kept_where_nothing_restores_the_shape():
+    # dx is returned: it must have x's shape even where one contribution is a number.
+    assert "expand_reduced(ds, x)" in ag.source(sum_times_sum)
+    # b's shape is not the product's: b * (the product's cotangent) needs the expansion.
+    assert "expand_reduced(dt, mul)" in ag.source(sum_of_product_with_a_broadcast, wrt=(0, 1))
+    rng = np.random.default_rng(1)
+    x, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    assert_close(ag.grad(sum_times_sum)(x), numeric_vjp(sum_times_sum, [x], 0, 1.0), what="dx")
+    for i, g in enumerate(ag.grad(sum_of_product_with_a_broadcast, wrt=(0, 1))(x, b)):
+        assert_close(g, numeric_vjp(sum_of_product_with_a_broadcast, [x, b], i, 1.0), what=f"d{i}")
+
+
+def test_a_value_bound_once_shares_its_class_with_elementwise_results():
+    text = ag.source(reshaped_then_squared)
+    assert "expand_reduced" not in text and "unbroadcast" not in text
+    x = np.random.default_rng(2).standard_normal((2, 3))
+    assert_close(ag.grad(reshaped_then_squared)(x), numeric_vjp(reshaped_then_squared, [x], 0, 1.0), what="dx")
+
+
+def test_a_value_bound_in_a_loop_gets_no_class():
+    assert "unbroadcast" in ag.source(row_in_a_loop)
+    x = np.random.default_rng(3).standard_normal((3, 2))
+    assert_close(ag.grad(row_in_a_loop)(x), numeric_vjp(row_in_a_loop, [x], 0, 1.0), what="dx")

@@ -25,7 +25,7 @@ from typing import Any
 
 import gast
 
-from . import anno
+from . import anno, broadcasts
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -114,6 +114,10 @@ class _Reverser:
         body = node.body
         result = body[-1].value
         primal, adjoint = self.block(body[:-1])
+        gradients = [self.namer.adjoint(name) for name in self.ctx.wrt]
+        adjoint = broadcasts.drop_scalar_expansions(
+            adjoint, self.ctx.shape_classes, self._names_of(_expand_reduced()), set(gradients)
+        )
         seed = None
         if isinstance(result, gast.Name) and result.id in self.ctx.active:
             seed = self.namer.adjoint(result.id)
@@ -122,7 +126,6 @@ class _Reverser:
             for name in sorted(self.ctx.active | set(self.ctx.wrt))
             if seed is None or name != result.id
         ]
-        gradients = [self.namer.adjoint(name) for name in self.ctx.wrt]
         return Reversed(
             primal=primal,
             adjoint=adjoint,
@@ -137,6 +140,11 @@ class _Reverser:
             replay_variable=self.replay_variable,
             uses_stack=self.uses_stack,
         )
+
+    def _names_of(self, helper: Any) -> set[str]:
+        """The names the generated code calls ``helper`` by."""
+        bound = {**self.ctx.resolved_globals, **self.ctx.free_values}
+        return {name for name, value in bound.items() if value is helper}
 
     def _zero(self, name: str) -> gast.Assign:
         """``d<name> = 0``: a zero of any shape (adjoint helpers treat 0 as 'nothing yet')."""
@@ -812,6 +820,12 @@ def _unbroadcast():
     from ..runtime.rules.helpers import unbroadcast
 
     return unbroadcast
+
+
+def _expand_reduced():
+    from ..runtime.rules.helpers import expand_reduced
+
+    return expand_reduced
 
 
 def _stem(name: str) -> str:

@@ -45,13 +45,17 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
-    bindings = list(_bindings(node.body))
+    bindings = list(_bindings(node.body, in_loop=False))
     for _ in range(len(bindings) + 2):
         found: dict[str, Any] = {}
-        for name, value, stmt in bindings:
+        for serial, (name, value, stmt, in_loop) in enumerate(bindings):
             here = _class_of_value(value, stmt, classes, ctx.local_names)
             if here is None:
                 continue  # reads a name with no class yet: decide in a later round
+            if here == CONFLICT and not in_loop:
+                # A statement that runs at most once binds one value, whatever its shape:
+                # a class of its own, which what is computed from it elementwise shares.
+                here = ("bound", name, serial)
             before = found.get(name, classes.get(name) if name in ctx.parsed.params else None)
             found[name] = here if before is None or before == here else CONFLICT
         merged = {**classes, **found}
@@ -89,26 +93,28 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
     return None
 
 
-def _bindings(statements: list[gast.stmt]):
-    """(name, value, statement) for every binding of a name; value None when the name is
-    bound by something other than an assignment of one value (unpacking, loop targets)."""
+def _bindings(statements: list[gast.stmt], in_loop: bool):
+    """(name, value, statement, in_loop) for every binding of a name; value None when the
+    name is bound by something other than an assignment of one value (unpacking, loop
+    targets); in_loop when the binding may run more than once in a call."""
     for stmt in statements:
         if isinstance(stmt, gast.Assign):
             for target in stmt.targets:
                 if isinstance(target, gast.Name):
-                    yield target.id, stmt.value, stmt
+                    yield target.id, stmt.value, stmt, in_loop
                 elif isinstance(target, (gast.Tuple, gast.List)):
                     for sub in gast.walk(target):
                         if isinstance(sub, gast.Name):
-                            yield sub.id, None, stmt
+                            yield sub.id, None, stmt, in_loop
         elif isinstance(stmt, gast.For):
             for sub in gast.walk(stmt.target):
                 if isinstance(sub, gast.Name):
-                    yield sub.id, None, stmt
+                    yield sub.id, None, stmt, True
+        inner_loop = in_loop or isinstance(stmt, (gast.For, gast.While))
         for field in ("body", "orelse"):
             inner = getattr(stmt, field, None)
             if isinstance(inner, list):
-                yield from _bindings(inner)
+                yield from _bindings(inner, inner_loop)
 
 
 def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str, Any], local_names: set) -> Any:

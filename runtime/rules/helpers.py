@@ -81,6 +81,8 @@ def unbroadcast(g: Any, x: Any) -> Any:
         g = g.reshape((1,) * -extra + g_shape)  # line the axes up as broadcasting does
         g_shape = g.shape
         extra = 0
+    if extra == 1 and g_shape[1:] == shape:
+        return g.sum(axis=0)  # a bias added to every row: the other common case
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
     )
@@ -112,6 +114,13 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
            [2., 2., 2.]])
     """
     shape = _shape(x)
+    if axis is None and type(x) is np.ndarray and type(g) in _HOST_SCALARS:
+        # The full reduction of a host array, the usual loss: a read-only view with zero
+        # strides, built directly (np.broadcast_to costs several microseconds of Python).
+        one = np.asarray(g, dtype=x.dtype if x.dtype.kind == "f" else None)
+        view = np.ndarray(shape, one.dtype, one, 0, (0,) * len(shape))
+        view.flags.writeable = False
+        return view
     xp = array_module(g, x)
     if not keepdims and axis is not None and shape:
         kept = list(shape)
@@ -122,6 +131,10 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
     return xp.broadcast_to(g, shape)
 
 
+# Cotangents of a full reduction: one number, on the host.
+_HOST_SCALARS = (float, np.float64, np.float32, np.float16)
+
+
 @shape_only(0)
 def reduced_count(x: Any, axis: Any = None) -> int:
     """How many elements of ``x`` each result of a reduction over ``axis`` combines.
@@ -129,6 +142,10 @@ def reduced_count(x: Any, axis: Any = None) -> int:
     >>> reduced_count(np.zeros((2, 3, 4)), axis=(0, 2))
     8
     """
+    if axis is None:
+        size = getattr(x, "size", None)
+        if type(size) is int:
+            return size
     shape = _shape(x)
     count = 1
     for a in _normalize_axes(axis, len(shape)):

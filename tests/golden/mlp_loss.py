@@ -7,7 +7,7 @@ def mlp_loss_grad(W1, b1, W2, b2, x, y):
     mean = np.mean(power)
     dmean = scalar_seed(mean)
     # grad of: return np.mean((out - y) ** 2)
-    dpower = expand_reduced(dmean / reduced_count(power), power)
+    dpower = dmean / reduced_count(power)
     dsub = dpower * 2 * sub
     dout = unbroadcast(dsub, out)
     # grad of: out = h @ W2 + b2

@@ -1,0 +1,151 @@
+"""broadcasts: let a reduction's cotangent stay one number where NumPy broadcasts it anyway.
+
+The gradient of ``np.sum(x)`` or ``np.mean(x)`` is one number spread over ``x``'s shape:
+``dx = expand_reduced(g, x)``. When every use of ``dx`` multiplies (adds, divides) it,
+possibly through numbers, by an array that surely has ``x``'s shape, that array restores
+the shape by broadcasting, so spreading the number first only costs a call and a view:
+
+    dpower = expand_reduced(dmean / reduced_count(power), power)
+    dsub = dpower * 2 * sub          # sub has power's shape
+becomes
+    dpower = dmean / reduced_count(power)
+    dsub = dpower * 2 * sub
+
+The shape facts come from the ``shapes`` pass; a use this pass cannot vouch for (a
+helper call, a returned gradient, an operand of unknown shape) keeps the expansion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gast
+
+from . import shapes
+
+_ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+
+
+def drop_scalar_expansions(
+    stmts: list[gast.stmt], classes: dict[str, Any], expand_names: set[str], live_out: set[str]
+) -> list[gast.stmt]:
+    """``stmts`` with ``expand_reduced(s, x)`` replaced by ``s`` where it is safe (see the
+    module docstring). ``expand_names`` are the names ``expand_reduced`` is bound to;
+    ``live_out`` the adjoints read after ``stmts`` (the gradients returned), which must
+    keep their full shape."""
+    if not expand_names:
+        return stmts
+    expansions = _expansions(stmts, expand_names)  # adjoint name -> [(call, parent, field)]
+    if not expansions:
+        return stmts
+    parents = _parents(stmts)
+    for adjoint, found in expansions.items():
+        if adjoint in live_out:
+            continue
+        shape_classes = {shapes.class_of(call.args[1], classes) for call, _, _ in found}
+        if len(shape_classes) != 1:
+            continue
+        (wanted,) = shape_classes
+        if wanted is None or wanted == shapes.SCALAR:
+            continue
+        if all(_restores_shape(read, parents, wanted, classes) for read in _reads(stmts, adjoint)):
+            for call, parent, field in found:
+                _replace(parent, field, call, call.args[0])
+    return stmts
+
+
+def _expansions(stmts: list[gast.stmt], expand_names: set[str]) -> dict[str, list]:
+    """Per adjoint name, the ``expand_reduced(s, x)`` calls assigned or accumulated into it."""
+    found: dict[str, list] = {}
+    for stmt in _statements(stmts):
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name)):
+            continue
+        target = stmt.targets[0].id
+        value = stmt.value
+        if _is_expansion(value, expand_names):
+            found.setdefault(target, []).append((value, stmt, "value"))
+        elif (
+            isinstance(value, gast.BinOp)
+            and isinstance(value.op, gast.Add)
+            and isinstance(value.left, gast.Name)
+            and value.left.id == target
+            and _is_expansion(value.right, expand_names)
+        ):
+            found.setdefault(target, []).append((value.right, value, "right"))
+    return found
+
+
+def _is_expansion(node: gast.expr, expand_names: set[str]) -> bool:
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and node.func.id in expand_names
+        and len(node.args) == 2
+        and not node.keywords
+        and isinstance(node.args[1], gast.Name)
+    )
+
+
+def _reads(stmts: list[gast.stmt], name: str) -> list[gast.Name]:
+    """Every read of ``name`` except ``name = name + ...`` accumulating into it."""
+    reads = [
+        node
+        for stmt in stmts
+        for node in gast.walk(stmt)
+        if isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)
+    ]
+    accumulating = set()
+    for stmt in _statements(stmts):
+        if (
+            isinstance(stmt, gast.Assign)
+            and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id == name
+            and isinstance(stmt.value, gast.BinOp)
+            and isinstance(stmt.value.op, gast.Add)
+            and isinstance(stmt.value.left, gast.Name)
+            and stmt.value.left.id == name
+        ):
+            accumulating.add(id(stmt.value.left))
+    return [r for r in reads if id(r) not in accumulating]
+
+
+def _restores_shape(read: gast.Name, parents: dict[int, gast.AST], wanted: Any, classes: dict[str, Any]) -> bool:
+    """Whether the expression around ``read`` combines it elementwise, through numbers, with
+    an operand of shape class ``wanted`` (so the result has that shape either way)."""
+    node: gast.AST = read
+    while True:
+        parent = parents.get(id(node))
+        if isinstance(parent, gast.UnaryOp) and isinstance(parent.op, (gast.USub, gast.UAdd)):
+            node = parent
+            continue
+        if not (isinstance(parent, gast.BinOp) and isinstance(parent.op, _ELEMENTWISE_OPS)):
+            return False
+        other = parent.right if parent.left is node else parent.left
+        here = shapes.class_of(other, classes)
+        if here == wanted:
+            return True
+        if here != shapes.SCALAR:
+            return False
+        node = parent
+
+
+def _parents(stmts: list[gast.stmt]) -> dict[int, gast.AST]:
+    parents: dict[int, gast.AST] = {}
+    for stmt in stmts:
+        for node in gast.walk(stmt):
+            for child in gast.iter_child_nodes(node):
+                parents[id(child)] = node
+    return parents
+
+
+def _statements(stmts: list[gast.stmt]):
+    """Every statement, nested ones included, once."""
+    for stmt in stmts:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.stmt):
+                yield node
+
+
+def _replace(parent: gast.AST, field: str, old: gast.expr, new: gast.expr) -> None:
+    assert getattr(parent, field) is old
+    setattr(parent, field, new)
