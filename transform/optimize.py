@@ -549,6 +549,10 @@ def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str]) 
     primal = drop_pushes(program.primal, dead_ids)
     backward_reads = _Liveness().block(backward, set(live_out))
     primal = fold_temporaries(primal, backward_reads | live_out | reads_of_result(program))
+    from .release import release_dead  # release reads this module's analyses
+
+    keep = live_out | reads_of_result(program) | {program.stack, program.push, program.pop}
+    backward = release_dead(backward, primal, keep, program.numbers)
     pushed = {
         n.args[0].id
         for stmt in _walk(primal)

@@ -25,7 +25,7 @@ from typing import Any
 
 import gast
 
-from . import anno, broadcasts
+from . import anno, broadcasts, shapes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -69,6 +69,8 @@ class Reversed:
     #: the variable of the loops that replay iterations backwards
     replay_variable: str = "_"
     uses_stack: bool = False
+    #: names (and their adjoints) known to hold numbers, not arrays
+    numbers: set[str] = field(default_factory=set)
     free_values: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,7 +141,12 @@ class _Reverser:
             pop=self.pop_name,
             replay_variable=self.replay_variable,
             uses_stack=self.uses_stack,
+            numbers=self._numbers(),
         )
+
+    def _numbers(self) -> set[str]:
+        scalars = {name for name, kind in self.ctx.shape_classes.items() if kind == shapes.SCALAR}
+        return scalars | {self.namer.adjoint(name) for name in scalars}
 
     def _names_of(self, helper: Any) -> set[str]:
         """The names the generated code calls ``helper`` by."""

@@ -18,6 +18,7 @@ def logistic_loss_grad(W, b, x, y):
     dp = -dsub_2
     dlog = unbroadcast(dadd_3 * y, log)
     dp = dp + dlog / p
+    del add_3, dadd_3, dlog, dlog_2, dsub_2, log, log_2, sub, sub_2
     # grad of: p = 1 / (1 + np.exp(-(x @ W + b)))
     dadd_2 = -dp * p / add_2
     dneg = dadd_2 * exp

@@ -10,11 +10,13 @@ def mlp_loss_grad(W1, b1, W2, b2, x, y):
     dpower = dmean / reduced_count(power)
     dsub = dpower * 2 * sub
     dout = unbroadcast(dsub, out)
+    del dpower, dsub, out, power, sub
     # grad of: out = h @ W2 + b2
     dmatmul = unbroadcast(dout, matmul)
     db2 = unbroadcast(dout, b2)
     dh = matmul_grad_left(dmatmul, h, W2)
     dW2 = matmul_grad_right(dmatmul, h, W2)
+    del dmatmul, dout, h, matmul
     # grad of: h = dense(x, W1, b1)
     dW1, db1 = dense_backward(dense_saved, dh)
     return mean, (dW1, db1, dW2, db2)

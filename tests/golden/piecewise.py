@@ -9,6 +9,7 @@ def piecewise_grad(x, t):
     # grad of: return y * x
     dy = unbroadcast(dmul * x, y)
     dx = unbroadcast(dmul * y, x)
+    del dmul
     # grad of: if x > t:
     if cond:
         # grad of: y = math.exp(x - t)
