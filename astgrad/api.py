@@ -152,7 +152,7 @@ _plan_code: dict[str, Any] = {}  # plan source -> code object, shared by all fun
 
 
 class _Plan:
-    """The prepared call of one derivative for one pattern of argument types.
+    """The prepared call of one derivative for one pattern of arguments (see _pattern).
 
     ``call(args)`` returns what the gradient call returns, or ``_MISS`` when ``args`` do
     not fit the pattern. ``source`` is the generated Python, for reading and debugging.
@@ -160,7 +160,8 @@ class _Plan:
 
     __slots__ = ("call", "derivative", "source")
 
-    def __init__(self, types: tuple, target: _Target, derivative: Any, with_value: bool) -> None:
+    def __init__(self, pattern: tuple, target: _Target, derivative: Any, with_value: bool) -> None:
+        types, dtypes = pattern
         self.derivative = derivative
         self.source = _plan_source(types, target, bool(derivative.resolved), with_value)
         code = _plan_code.get(self.source)
@@ -179,12 +180,34 @@ class _Plan:
             "is_stale": derivative.is_stale,
             "__builtins__": builtins,
         }
+        arrays = [p for p in target.positions if types[p] is np.ndarray]
+        namespace.update((f"d{p}", dtype) for p, dtype in zip(arrays, dtypes))
         self.call = types_module.FunctionType(code, namespace, "planned_call")
 
 
+def _pattern(args: tuple, target: _Target) -> tuple | None:
+    """What a plan for calls like this one (positional arguments only) assumes: the type of
+    every argument, and the dtype of each differentiated array. None when there can be no
+    plan: an argument that is not a plain host value, or a differentiated one that is
+    missing or not a float (array)."""
+    types = tuple(map(type, args))
+    if not all(kind in _HOST_TYPES for kind in types):
+        return None
+    dtypes = []
+    for p in target.positions:
+        if p is None or p >= len(args) or types[p] not in _PLAIN_WRT_TYPES:
+            return None
+        if types[p] is np.ndarray:
+            dtype = args[p].dtype
+            if dtype.kind != "f":
+                return None
+            dtypes.append(dtype)
+    return types, tuple(dtypes)
+
+
 def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool) -> str:
-    """The source of a plan: for two float arrays ``a0, a1``, differentiated, and a third
-    argument, it reads::
+    """The source of a plan. For two float arrays ``a0, a1``, differentiated, and a third
+    argument, an int, it reads::
 
         def planned_call(args):
             if len(args) != 3:
@@ -192,13 +215,17 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
             a0, a1, a2, = args
             if type(a0) is not ndarray or type(a1) is not ndarray or type(a2) is not int:
                 return MISS
-            if a0.dtype.kind != "f" or a1.dtype.kind != "f":
+            if a0.dtype is not d0 or a1.dtype is not d1:
                 return MISS
             value, (g0, g1) = fused(*args)
-            if not (type(g0) is ndarray and g0.dtype is a0.dtype and ...):
+            if not (type(g0) is ndarray and g0.dtype is d0 and g0.shape == a0.shape and ...):
                 g0 = finish(g0, a0)
             ...
-            return g0, g1
+            return (g0, g1, )
+
+    ``d0``, ``d1`` are the float dtypes the plan was made for (NumPy's dtypes of its own
+    types are singletons, so ``is`` compares them at the cost of a lookup); the source
+    names them, so plans for other dtypes share its compiled code.
     """
     positions = target.positions
     names = [f"a{i}" for i in range(len(types))]
@@ -212,10 +239,10 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
         f"    if {' or '.join(wrong_type)}:",
         "        return MISS",
     ]
-    arrays = [f"a{p}" for p in positions if types[p] is np.ndarray]
-    if arrays:  # what check_differentiable asks of an array, on its fast path
-        not_float = (f'{a}.dtype.kind != "f"' for a in arrays)
-        lines.append(f"    if {' or '.join(not_float)}:")
+    arrays = [p for p in positions if types[p] is np.ndarray]
+    if arrays:  # float dtypes, as check_differentiable asks: the ones the plan was made for
+        other_dtype = (f"a{p}.dtype is not d{p}" for p in arrays)
+        lines.append(f"    if {' or '.join(other_dtype)}:")
         lines.append("        return MISS")
     if watched:  # a global the generated code calls was rebound: generate it again
         lines += ["    if is_stale():", "        return MISS"]
@@ -226,7 +253,7 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
         g, a = f"g{p}", f"a{p}"
         if types[p] is np.ndarray:  # finish_gradient's fast path, without the call
             ready = (
-                f"type({g}) is ndarray and {g}.dtype is {a}.dtype and {g}.shape == {a}.shape "
+                f"type({g}) is ndarray and {g}.dtype is d{p} and {g}.shape == {a}.shape "
                 f"and {g}.flags.carray"
             )
         else:
@@ -235,21 +262,6 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
     gradients = grads[0] if target.single else f"({''.join(f'{g}, ' for g in grads)})"
     lines.append(f"    return {'value, ' if with_value else ''}{gradients}")
     return "\n".join(lines) + "\n"
-
-
-def _plan_for(args: tuple, target: _Target, derivative: Any, with_value: bool) -> _Plan | None:
-    """A plan for calls like this one (positional arguments only), or None when it cannot
-    have one: arguments that are not plain host values, a differentiated argument that is
-    missing or not a float (array), or a derivative that runs on the tape."""
-    if derivative == "tape":
-        return None
-    types = tuple(map(type, args))
-    if not all(t in _HOST_TYPES for t in types):
-        return None
-    for p in target.positions:
-        if p is None or p >= len(args) or types[p] not in _PLAIN_WRT_TYPES:
-            return None
-    return _Plan(types, target, derivative, with_value)
 
 
 class _Differentiated:
@@ -263,7 +275,7 @@ class _Differentiated:
         self.with_value = with_value
         self._derivatives: dict[tuple, Any] = {}
         self._plan: Callable[[tuple], Any] | None = None  # the last plan made, if any
-        self._plans: dict[tuple, _Plan] = {}  # by argument types
+        self._plans: dict[tuple, _Plan] = {}  # by pattern
         functools.update_wrapper(self, function)
 
     def _derivative(self, kinds: tuple) -> Any:
@@ -320,13 +332,13 @@ class _Differentiated:
     def _prepare(self, args: tuple, derivative: Any) -> bool:
         """Make (or find) the plan for calls like this one and make it the one to try
         first. False when there can be none: then the arguments may be off the host."""
-        types = tuple(map(type, args))
-        plan = self._plans.get(types)
+        pattern = _pattern(args, self.target)
+        if pattern is None:
+            return False
+        plan = self._plans.get(pattern)
         if plan is None or plan.derivative is not derivative:
-            plan = _plan_for(args, self.target, derivative, self.with_value)
-            if plan is None:
-                return False
-            self._plans[types] = plan
+            plan = _Plan(pattern, self.target, derivative, self.with_value)
+            self._plans[pattern] = plan
         self._plan = plan.call
         return True
 

@@ -199,3 +199,25 @@ def test_tensors_after_arrays_take_the_general_path():
     got = g(ag.tensor([1.0, 1.0]), y)
     assert isinstance(got, ag.Tensor)
     assert_close(got.numpy(), [1.0, 2.0])
+
+
+def test_float32_and_float64_calls_alternate_with_a_plan_each():
+    g = ag.grad(product, mode="source")
+    y = np.array([1.0, 2.0])
+    for _ in range(2):
+        for dtype in (np.float64, np.float32, np.float16):
+            got = g(np.ones(2, dtype=dtype), y)
+            assert got.dtype == dtype
+            assert_close(got.astype(np.float64), [1.0, 2.0])
+    assert len(g._plans) == 3
+
+
+def test_a_non_native_float_dtype_is_still_differentiated():
+    g = ag.grad(product, mode="source")
+    y = np.array([1.0, 2.0])
+    g(np.ones(2), y)
+    big_endian = np.ones(2, dtype=">f8")
+    for _ in range(2):
+        got = g(big_endian, y)
+        assert got.dtype == big_endian.dtype
+        assert_close(got, [1.0, 2.0])
