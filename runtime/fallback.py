@@ -23,7 +23,9 @@ import numpy as np
 
 from .adjoints import finish_gradient
 from .device import CPU, array_module, placement, to_device
-from .grad_mode import enable_grad
+from .grad_mode import _state as _grad_state
+from .graph import backward_pass
+from .ops import wrap
 from .tensor import Tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
@@ -56,6 +58,12 @@ class Pullback:
 
 
 def _to_tensors(value: Any, leaves: list) -> Any:
+    if type(value) is _ndarray and value.dtype.kind == "f":
+        # The common case, first: a float array becomes a leaf as it is.
+        tensor = wrap(value)
+        tensor._requires_grad = True
+        leaves.append(tensor)
+        return tensor
     if isinstance(value, (list, tuple)):
         converted = [_to_tensors(v, leaves) for v in value]
         return type(value)(converted) if isinstance(value, tuple) else converted
@@ -103,15 +111,34 @@ def _raw(value: Any) -> Any:
     return value
 
 
-def _collect(template: Any, leaves_iter: Any) -> Any:
-    """Gradients in the structure of ``template`` (the original argument)."""
+def _collect(template: Any, leaves_iter: Any, found: dict) -> Any:
+    """Gradients in the structure of ``template`` (the original argument), from what the
+    backward pass ``found`` for each leaf: 0 for a leaf no gradient reached."""
     if isinstance(template, (list, tuple)):
-        parts = [_collect(t, leaves_iter) for t in template]
+        parts = [_collect(t, leaves_iter, found) for t in template]
         return type(template)(parts) if isinstance(template, tuple) else parts
     if isinstance(template, dict):
-        return {k: _collect(v, leaves_iter) for k, v in template.items()}
+        return {k: _collect(v, leaves_iter, found) for k, v in template.items()}
     tensor = next(leaves_iter)
-    return 0 if tensor.grad is None else tensor.grad.data
+    grad = found.get(tensor._accumulator)
+    return 0 if grad is None else _own(grad, tensor._data)
+
+
+def _own(grad: Any, data: Any) -> Any:
+    """A leaf's gradient as a buffer of its own, in the leaf's dtype: what reached a leaf
+    may be another leaf's gradient too, the cotangent given, or a value a node saved."""
+    if getattr(grad, "shape", ()) != data.shape:
+        raise RuntimeError(
+            f"internal error: gradient of shape {getattr(grad, 'shape', ())} reached an "
+            f"argument of shape {data.shape}"
+        )
+    if type(grad) in _IMMUTABLE_SCALARS and grad.dtype is data.dtype:
+        return grad  # a NumPy scalar (a 0-d result kept as one) cannot be changed
+    return grad.astype(data.dtype, copy=True)
+
+
+_ndarray = np.ndarray
+_IMMUTABLE_SCALARS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
 
 
 def _tensor_outputs(value: Any) -> list[tuple[Tensor, Any]]:
@@ -137,17 +164,28 @@ def _part(cotangent: Any, path: tuple) -> Any:
     return cotangent
 
 
+def _home(args: list, kwargs: dict) -> Any:
+    """Where a float being differentiated belongs: see :func:`device.placement`."""
+    if not kwargs:
+        for a in args:
+            if type(a) is not _ndarray and type(a) is not float:
+                break
+        else:
+            return CPU  # (only host arrays and floats: the common case, without a walk)
+    return placement((args, kwargs))
+
+
 def tape_vjp(
     function: Callable, args: tuple, kwargs: dict, wrt: list[tuple[str, int | str]]
 ) -> tuple[Any, Pullback]:
     """Run ``function`` on the tape. ``wrt`` lists (where, key) pairs: ("args", i) or
     ("kwargs", name) for the arguments to differentiate."""
     args = list(args)
-    kwargs = dict(kwargs)
+    kwargs = dict(kwargs) if kwargs else {}
     originals = []
     groups = []
     # A float to differentiate becomes a 0-d tensor next to the arrays it meets.
-    home = placement((args, kwargs))
+    home = _home(args, kwargs)
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
@@ -159,40 +197,48 @@ def tape_vjp(
                     leaf.data = to_device(leaf.data, home)
         originals.append(original)
         groups.append(leaves)
-    with enable_grad():
+    # (enable_grad(), written out: this runs on every call of a gradient on the tape)
+    previous = _grad_state.enabled
+    _grad_state.enabled = True
+    try:
         result = on_tape(function)(*args, **kwargs)
         if isinstance(result, types.GeneratorType):
             # Generated code indexes what it loops over; a generator is run out into a list
             # while the tape records.
             result = list(result)
-    value = _raw(result)
-    outputs = _tensor_outputs(result)
+    finally:
+        _grad_state.enabled = previous
+    if type(result) is Tensor:
+        value = _raw(result)
+        outputs = [(result, ())]
+    else:
+        value = _raw(result)
+        outputs = _tensor_outputs(result)
 
     def backward(cotangent: Any, retain_graph: bool) -> list:
-        for leaves in groups:
-            for leaf in leaves:
-                leaf.grad = None
-        seeds = []
-        for tensor, path in outputs:
-            if not tensor.requires_grad:
-                continue
-            if cotangent is None:
-                seeds.append((tensor, None))
-            else:
-                part = _part(cotangent, path)
-                if not (type(part) is int and part == 0):
-                    seeds.append((tensor, part))
-        if cotangent is None and outputs and not _is_scalar(result):
-            raise ValueError(
-                "grad can be implicitly created only for scalar outputs; give the pullback a "
-                "cotangent of the output's shape"
-            )
-        for i, (tensor, seed) in enumerate(seeds):
-            if seed is not None and not hasattr(seed, "shape"):
-                seed = array_module(tensor.data).asarray(seed, dtype=tensor.dtype)
-            tensor.backward(seed, retain_graph=retain_graph or i < len(seeds) - 1)
+        starts = []
+        if cotangent is None:
+            if outputs and not _is_scalar(result):
+                raise ValueError(
+                    "grad can be implicitly created only for scalar outputs; give the "
+                    "pullback a cotangent of the output's shape"
+                )
+            for tensor, _ in outputs:
+                if tensor._requires_grad:
+                    starts.append((tensor, tensor._seed(None)))
+        else:
+            for tensor, path in outputs:
+                if not tensor._requires_grad:
+                    continue
+                seed = _part(cotangent, path)
+                if type(seed) is int and seed == 0:
+                    continue  # the zero placeholder: no gradient flows from this output
+                if not hasattr(seed, "shape"):
+                    seed = array_module(tensor.data).asarray(seed, dtype=tensor.dtype)
+                starts.append((tensor, tensor._seed(seed)))
+        found = backward_pass(starts, retain_graph) if starts else {}
         return [
-            finish_gradient(_collect(original, iter(leaves)), original)
+            finish_gradient(_collect(original, iter(leaves), found), original)
             for original, leaves in zip(originals, groups)
         ]
 

@@ -52,6 +52,7 @@ __all__ = [
     "Kernel",
     "new_version_counter",
     "run_backward",
+    "backward_pass",
     "node_class_for",
     "kernel_for",
     "elementwise_rule",
@@ -692,21 +693,38 @@ def _add(previous: Any, grad: Any) -> Any:
 
 def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
     """Send ``seed`` (the cotangent of ``root``) back through the graph into leaves' grads."""
-    start = root._grad_fn
-    if start is None:
+    if root._grad_fn is None:
         root._accumulate_grad(seed)
         return
-    if start._extra is None or start._extra.n_outputs == 1:
-        first = seed
-    else:
-        first = [None] * start._extra.n_outputs
-        first[root._output_nr] = seed
+    for accumulator, grad in backward_pass(((root, seed),), retain_graph).items():
+        accumulator.variable._accumulate_grad(grad)
+
+
+def backward_pass(starts: Any, retain_graph: bool) -> dict:
+    """Send each ``(tensor, cotangent)`` of ``starts`` back through the graph, all in one
+    pass, and return the gradient that reached each leaf, keyed by the leaf's
+    AccumulateGrad node. The gradients may share memory with each other, with the
+    cotangents and with saved values: whoever hands them out copies them first."""
     # The gradient reaching each node found so far (a list for a node with several
     # outputs; None while only paths without gradient reach it), and the heap of those
     # nodes still to run, newest first. Gradients for leaves wait in ``leaves``.
-    pending = {start: first}
-    heap = [(-start._seq, start)]
+    pending: dict = {}
+    heap: list = []
     leaves: dict = {}
+    for root, seed in starts:
+        start = root._grad_fn
+        if start is None:
+            accumulator = root._grad_accumulator()
+            leaves[accumulator] = _add(leaves.get(accumulator), seed)
+        elif start._extra is None or start._extra.n_outputs == 1:
+            previous = pending.get(start, _ABSENT)
+            if previous is _ABSENT:
+                pending[start] = seed
+                heappush(heap, (-start._seq, start))
+            else:
+                pending[start] = _add(previous, seed)
+        else:
+            _send(start, root._output_nr, seed, pending, heap)
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
@@ -742,8 +760,7 @@ def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
                     pending[successor] = grad if previous is None else previous + grad
             else:
                 _send(successor, 0, grad, pending, heap)
-    for accumulator, grad in leaves.items():
-        accumulator.variable._accumulate_grad(grad)
+    return leaves
 
 
 def _run_special(

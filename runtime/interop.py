@@ -37,7 +37,30 @@ def _raw(value: Any) -> Any:
     return value
 
 
+_CONTAINERS = (list, tuple)
+
+# Functions of one array that also take NumPy scalars and return one result: called with
+# one tensor and nothing else, they take the road of the methods (``t.sum()``).
+_ONE_TENSOR_FUNCTIONS = frozenset(
+    {np.sum, np.mean, np.prod, np.max, np.amax, np.min, np.amin, np.var, np.std}
+)
+
+
 def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    if method == "__call__" and not kwargs:
+        rule = lookup(function)
+        if rule is not None and rule.primitive is function and function.nout == 1:
+            # The roads of the methods and operators to the same nodes: np.tanh(t) as
+            # t.tanh(), np.multiply(a, b) as a * b.
+            if len(inputs) == 1:
+                if type(inputs[0]) is Tensor:
+                    return unary(rule, function, inputs[0])
+            elif (
+                len(inputs) == 2
+                and type(inputs[0]) not in _CONTAINERS
+                and type(inputs[1]) not in _CONTAINERS
+            ):
+                return binary(rule, *inputs)
     recording = is_grad_enabled() and _needs_grad(inputs)
     out = kwargs.get("out")
     if out is not None:
@@ -51,20 +74,7 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
         getattr(function, method)(*_raw(inputs), **{**kwargs, "out": raw_out})
         return out[0] if len(out) == 1 else out
     if method == "__call__":
-        rule = lookup(function)
-        if not kwargs and rule is not None and rule.primitive is function:
-            # The operators' and methods' roads to the same nodes: np.tanh(t) as t.tanh(),
-            # np.multiply(a, b) as a * b.
-            if len(inputs) == 1 and function.nout == 1 and type(inputs[0]) is Tensor:
-                return unary(rule, function, inputs[0])
-            if (
-                len(inputs) == 2
-                and function.nout == 1
-                and type(inputs[0]) not in (list, tuple)
-                and type(inputs[1]) not in (list, tuple)
-            ):
-                return binary(rule, *inputs)
-        return apply(rule, function, inputs, kwargs)
+        return apply(lookup(function), function, inputs, kwargs)
     if method == "reduce" and function in _REDUCTIONS:
         reduction = _REDUCTIONS[function]
         return apply(lookup(reduction), reduction, inputs, kwargs)
@@ -83,6 +93,14 @@ def _raw_kwargs(kwargs: dict) -> dict:
 def array_function(function: Any, args: tuple, kwargs: dict) -> Any:
     rule = lookup(function)
     if rule is not None:
+        if (
+            not kwargs
+            and len(args) == 1
+            and type(args[0]) is Tensor
+            and function in _ONE_TENSOR_FUNCTIONS
+            and rule.primitive is function
+        ):
+            return unary(rule, function, args[0])
         return apply(rule, function, args, kwargs)
     if is_nondifferentiable(function) or not (
         is_grad_enabled() and (_needs_grad(args) or _needs_grad(kwargs.values()))

@@ -241,6 +241,10 @@ class Tensor:
                 "grad_fn. Create the inputs you differentiate with requires_grad=True, and "
                 "compute outside no_grad()."
             )
+        run_backward(self, self._seed(gradient), retain_graph)
+
+    def _seed(self, gradient: Any) -> Any:
+        """The cotangent that ``backward(gradient)`` starts from, checked."""
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError(
@@ -258,11 +262,14 @@ class Tensor:
                     f"backward(gradient=...) got a gradient of shape {tuple(seed.shape)} for "
                     f"a tensor of shape {tuple(self.shape)}; they must match."
                 )
-            if device_of(seed) != self.device:
+            if (
+                not (type(seed) is np.ndarray and type(self._data) is np.ndarray)
+                and device_of(seed) != self.device
+            ):
                 from .device import mixed_device_error
 
                 raise mixed_device_error(self.device, device_of(seed))
-        run_backward(self, seed, retain_graph)
+        return seed
 
     def _accumulate_grad(self, g: Any) -> None:
         data = self._data
