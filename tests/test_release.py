@@ -68,3 +68,19 @@ def test_numbers_are_not_deleted():
     value, (da, db) = ag.value_and_grad(scalar_loop, wrt=(0, 1))(0.3, 0.7)
     assert_close(da, numeric_vjp(scalar_loop, [0.3, 0.7], 0, 1.0), what="da")
     assert_close(db, numeric_vjp(scalar_loop, [0.3, 0.7], 1, 1.0), what="db")
+
+
+def accumulate_in_a_loop(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total = total + np.sum(np.sin(x[i]))
+    return total
+
+
+def test_no_copy_back_of_an_adjoint_set_aside():
+    # ``total = total + ...`` saves its gradient aside and hands it straight back; the
+    # generated code must not show ``dtotal_out = dtotal`` followed by ``dtotal = dtotal_out``.
+    text = ag.source(accumulate_in_a_loop)
+    assert "dtotal = dtotal_out" not in text, text
+    x = np.random.default_rng(4).standard_normal((3, 2))
+    assert_close(ag.grad(accumulate_in_a_loop)(x), numeric_vjp(accumulate_in_a_loop, [x], 0, 1.0), what="dx")

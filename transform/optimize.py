@@ -291,7 +291,7 @@ def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.s
     for stmt in stmts:
         for block in _children(stmt):
             block[:] = _propagate_block(block, liveness) or [gast.Pass()]
-    out = list(stmts)
+    out = _drop_copies_back(list(stmts))
     i = 0
     while i < len(out):
         stmt = out[i]
@@ -310,6 +310,37 @@ def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.s
                 continue
         i += 1
     return out
+
+
+def _copy_names(stmt: gast.stmt) -> tuple[str, str] | None:
+    """(a, b) for a statement ``a = b`` between names."""
+    if (
+        isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, gast.Name)
+        and not _is_pop(stmt)
+    ):
+        return stmt.targets[0].id, stmt.value.id
+    return None
+
+
+def _drop_copies_back(stmts: list[gast.stmt]) -> list[gast.stmt]:
+    """``a = b`` ... ``b = a`` with neither written in between: the second changes nothing
+    (a statement that reads its own target saves the adjoint aside, and the reset and
+    first accumulation can hand it straight back)."""
+    dropped: set[int] = set()
+    for i, stmt in enumerate(stmts):
+        names = _copy_names(stmt)
+        if names is None or id(stmt) in dropped:
+            continue
+        a, b = names
+        for later in stmts[i + 1 :]:
+            if _copy_names(later) == (b, a):
+                dropped.add(id(later))
+                continue
+            if _writes_deep(later) & {a, b}:
+                break
+    return [stmt for stmt in stmts if id(stmt) not in dropped]
 
 
 def coalesce_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
