@@ -160,7 +160,7 @@ def stored_adjoint(part: Any, value: Any) -> Any:
     slot), passed through as it is for a slot of a list or dict.
 
     >>> stored_adjoint(np.ones(3), 2.0)
-    3.0
+    np.float64(3.0)
     """
     if _is_zero(part) or not hasattr(part, "shape"):
         return part

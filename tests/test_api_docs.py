@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["astgrad.api", "astgrad.runtime.device"])
+@pytest.mark.parametrize("module", ["astgrad.api", "astgrad.runtime.device", "astgrad.runtime.adjoints", "astgrad.checks"])
 def test_docstring_examples(module):
     found = importlib.import_module(module)
     result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
