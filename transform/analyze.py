@@ -29,6 +29,7 @@ from .errors import TransformError
 from .normalize import is_opaque
 from .origin import of as origin_of
 from .resolve import Callee, classify, resolve_attribute, resolve_call, static_value
+from .walk import all_names, load_names, walk
 
 _BINOP_PRIMITIVES = {
     gast.Add: np.add,
@@ -149,9 +150,9 @@ def _index_loops_over_varied(stmts: list[gast.stmt], varied: set[str], ctx: Tran
         stmt.target = gast.Name(id=index, ctx=gast.Store(), annotation=None, type_comment=None)
         stmt.body = [element, *stmt.body]
         origin = origin_of(stmt)
-        for sub in gast.walk(element):
+        for sub in walk(element):
             anno.set(sub, anno.Key.ORIGIN, origin)
-        for sub in gast.walk(stmt.iter):
+        for sub in walk(stmt.iter):
             anno.set(sub, anno.Key.ORIGIN, origin)
         changed = True
     return changed
@@ -229,14 +230,16 @@ def assigned_names(stmt: gast.stmt) -> set[str]:
         return {stmt.target.id} if isinstance(stmt.target, gast.Name) else set()
     if isinstance(stmt, gast.Assign):
         target = stmt.targets[0]
+        if isinstance(target, gast.Name):
+            return {target.id}
         if isinstance(target, gast.Subscript):
             return {target.value.id}
-        return {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+        return all_names(target)
     return set()
 
 
 def read_names(node: gast.AST) -> set[str]:
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    return load_names(node)
 
 
 def differentiable_reads(stmt: gast.stmt) -> set[str]:
@@ -294,14 +297,21 @@ def _carries_gradient(stmt: gast.stmt, varied: set[str]) -> bool:
     return bool(differentiable_reads(stmt) & varied)
 
 
+def _flows(statements: list[gast.stmt]) -> list[tuple[set[str], set[str]]]:
+    """(names read with a gradient, names written) per statement: the edges both fixpoints
+    below follow, found once rather than in every round."""
+    return [(differentiable_reads(stmt), assigned_names(stmt)) for stmt in statements]
+
+
 def _varied(statements: list[gast.stmt], ctx: TransformContext) -> set[str]:
     varied = set(ctx.wrt)
+    flows = _flows(statements)
     changed = True
     while changed:
         changed = False
-        for stmt in statements:
-            if differentiable_reads(stmt) & varied:
-                new = assigned_names(stmt) - varied
+        for reads, writes in flows:
+            if reads & varied:
+                new = writes - varied
                 if new:
                     varied |= new
                     changed = True
@@ -313,12 +323,13 @@ def _useful(statements: list[gast.stmt], node: gast.FunctionDef, ctx: TransformC
     for stmt in statements:
         if isinstance(stmt, gast.Return):
             useful |= read_names(stmt.value)
+    flows = _flows(statements)
     changed = True
     while changed:
         changed = False
-        for stmt in statements:
-            if assigned_names(stmt) & useful:
-                new = differentiable_reads(stmt) - useful
+        for reads, writes in flows:
+            if writes & useful:
+                new = reads - useful
                 if new:
                     useful |= new
                     changed = True

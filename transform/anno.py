@@ -2,7 +2,8 @@
 
 Every pass reads and writes node annotations through :func:`get` / :func:`set` /
 :func:`copy_from`, with one of the keys below. They live in a dict on the node under
-``__astgrad__``, which copying the node (``copy.deepcopy``) carries along.
+``__astgrad__``, which copying the node (``walk.copy_tree``, ``copy.deepcopy``) carries
+along.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import gast
 
-_SLOT = "__astgrad__"
+SLOT = "__astgrad__"
 
 
 class Key(enum.Enum):
@@ -45,24 +46,24 @@ class Key(enum.Enum):
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:
-    return getattr(node, _SLOT, {}).get(key, default)
+    return getattr(node, SLOT, {}).get(key, default)
 
 
 def has(node: gast.AST, key: Key) -> bool:
-    return key in getattr(node, _SLOT, {})
+    return key in getattr(node, SLOT, {})
 
 
 def set(node: gast.AST, key: Key, value: Any) -> None:  # noqa: A001 (mirrors dict.set)
-    annotations = getattr(node, _SLOT, None)
+    annotations = getattr(node, SLOT, None)
     if annotations is None:
         annotations = {}
-        setattr(node, _SLOT, annotations)
+        setattr(node, SLOT, annotations)
     annotations[key] = value
 
 
 def copy_from(target: gast.AST, source: gast.AST, *keys: Key) -> gast.AST:
     """Copy the given annotations (all when none are named) from ``source`` to ``target``."""
-    annotations = getattr(source, _SLOT, {})
+    annotations = getattr(source, SLOT, {})
     for key in keys or list(annotations):
         if key in annotations:
             set(target, key, annotations[key])

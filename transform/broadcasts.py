@@ -22,6 +22,8 @@ from typing import Any
 import gast
 
 from . import shapes
+from .walk import parents as parents_of
+from .walk import walk
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
 
@@ -91,7 +93,7 @@ def _reads(stmts: list[gast.stmt], name: str) -> list[gast.Name]:
     reads = [
         node
         for stmt in stmts
-        for node in gast.walk(stmt)
+        for node in walk(stmt)
         if isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)
     ]
     accumulating = set()
@@ -132,18 +134,13 @@ def _restores_shape(read: gast.Name, parents: dict[int, gast.AST], wanted: Any, 
 def _parents(stmts: list[gast.stmt]) -> dict[int, gast.AST]:
     parents: dict[int, gast.AST] = {}
     for stmt in stmts:
-        for node in gast.walk(stmt):
-            for child in gast.iter_child_nodes(node):
-                parents[id(child)] = node
+        parents.update(parents_of(stmt))
     return parents
 
 
-def _statements(stmts: list[gast.stmt]):
+def _statements(stmts: list[gast.stmt]) -> list[gast.stmt]:
     """Every statement, nested ones included, once."""
-    for stmt in stmts:
-        for node in gast.walk(stmt):
-            if isinstance(node, gast.stmt):
-                yield node
+    return [node for stmt in stmts for node in walk(stmt) if isinstance(node, gast.stmt)]
 
 
 def _replace(parent: gast.AST, field: str, old: gast.expr, new: gast.expr) -> None:

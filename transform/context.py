@@ -9,6 +9,7 @@ import gast
 
 from .naming import Namer
 from .parsing import ParsedFunction
+from .walk import walk
 
 
 @dataclass
@@ -73,7 +74,7 @@ def local_names_of(node: gast.FunctionDef) -> set[str]:
         names.add(node.args.vararg.id)
     if node.args.kwarg is not None:
         names.add(node.args.kwarg.id)
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
             names.add(sub.id)
         elif isinstance(sub, (gast.FunctionDef, gast.ClassDef)) and sub is not node:

@@ -25,6 +25,7 @@ from . import anno
 from .context import TransformContext
 from .errors import TransformError
 from .origin import of as origin_of
+from .walk import walk
 
 
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
@@ -50,7 +51,7 @@ def _call(function: str, *args: gast.expr) -> gast.Call:
 
 def _stamp(stmt: gast.AST, like: gast.AST) -> gast.AST:
     origin = origin_of(like)
-    for sub in gast.walk(stmt):
+    for sub in walk(stmt):
         if not anno.has(sub, anno.Key.ORIGIN) and origin is not None:
             anno.set(sub, anno.Key.ORIGIN, origin)
     return stmt

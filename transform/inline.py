@@ -26,6 +26,7 @@ from .context import TransformContext
 from .errors import TransformError
 from .origin import Origin
 from .resolve import Callee
+from .walk import copy_tree, rewrite, walk
 
 
 @dataclass
@@ -173,20 +174,23 @@ def _resolve_defaults(keywords: list[gast.keyword], ctx: TransformContext) -> li
 
 
 def _substitute(node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx: TransformContext) -> gast.expr:
+    """A copy of the template expression ``node``, its names renamed (one pass: this runs
+    for every gradient of every call site)."""
     namespace = rule.vjp.__globals__
 
-    class Renamer(gast.NodeTransformer):
-        def visit_Name(self, name: gast.Name) -> gast.expr:
-            if name.id in renames:
-                replacement = copy.deepcopy(renames[name.id])
-                if isinstance(replacement, gast.Name) and replacement.id == _FREE_DEFAULT:
-                    return _load(ctx.bind_free("default", renames[name.id].value_))
-                return replacement
-            if name.id in namespace:
-                return _load(ctx.bind_free(name.id, namespace[name.id]))
-            return name  # a builtin
+    def rename(sub: gast.AST) -> gast.AST | None:
+        if not isinstance(sub, gast.Name):
+            return None
+        if sub.id in renames:
+            replacement = renames[sub.id]
+            if isinstance(replacement, gast.Name) and replacement.id == _FREE_DEFAULT:
+                return _load(ctx.bind_free("default", replacement.value_))
+            return copy_tree(replacement)
+        if sub.id in namespace:
+            return _load(ctx.bind_free(sub.id, namespace[sub.id]))
+        return None  # a builtin: copied as it is
 
-    return Renamer().visit(copy.deepcopy(node))
+    return copy_tree(node, rename)
 
 
 # -- simplification ------------------------------------------------------------------
@@ -212,7 +216,7 @@ def simplify(
 def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gast.expr:
     """``expand_reduced(g, x, None, False)`` reads better as ``expand_reduced(g, x)``."""
     known = {**ctx.resolved_globals, **ctx.free_values}
-    for call in gast.walk(expression):
+    for call in walk(expression):
         if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Name)):
             continue
         function = known.get(call.func.id)
@@ -240,54 +244,55 @@ def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr
     names = {name for name, value in ctx.free_values.items() if value is unbroadcast}
     names |= {name for name, value in ctx.resolved_globals.items() if value is unbroadcast}
 
-    class Dropper(gast.NodeTransformer):
-        def visit_Call(self, call: gast.Call) -> gast.expr:
-            self.generic_visit(call)
-            if isinstance(call.func, gast.Name) and call.func.id in names and len(call.args) == 2:
-                return call.args[0]
-            return call
+    def drop(node: gast.AST) -> gast.AST:
+        if (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in names
+            and len(node.args) == 2
+        ):
+            return node.args[0]
+        return node
 
-    return Dropper().visit(expression)
+    return rewrite(expression, drop)
 
 
 def fold_constants(expression: gast.expr) -> gast.expr:
     """Fold arithmetic on numbers and drop arithmetic identities (``e * 1``, ``x ** 1``)."""
+    return rewrite(expression, _fold)
 
-    class Folder(gast.NodeTransformer):
-        def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
-            self.generic_visit(node)
-            left, right, op = node.left, node.right, node.op
-            if _is_number(left) and _is_number(right):
-                try:
-                    value = _OPERATORS[type(op)](left.value, right.value)
-                except (KeyError, ArithmeticError):
-                    return node
-                if isinstance(value, float) and value.is_integer() and isinstance(left.value, int) and isinstance(right.value, int) and not isinstance(op, gast.Div):
-                    value = int(value)
-                if value < 0:
-                    return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
-                return gast.Constant(value, None)
-            if isinstance(op, gast.Pow) and _is_value(right, 1):
-                return left
-            if isinstance(op, gast.Mult):
-                if _is_value(right, 1):
-                    return left
-                if _is_value(left, 1):
-                    return right
-            if isinstance(op, gast.Div) and _is_value(right, 1):
-                return left
-            if isinstance(op, (gast.Add, gast.Sub)) and _is_value(right, 0):
-                return left
-            return node
 
-        def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
-            self.generic_visit(node)
-            inner = node.operand
-            if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and isinstance(inner.op, gast.USub):
-                return inner.operand
-            return node
-
-    return Folder().visit(expression)
+def _fold(node: gast.AST) -> gast.AST:
+    """One step of :func:`fold_constants`, on a node whose operands are folded already."""
+    if isinstance(node, gast.BinOp):
+        left, right, op = node.left, node.right, node.op
+        if _is_number(left) and _is_number(right):
+            try:
+                value = _OPERATORS[type(op)](left.value, right.value)
+            except (KeyError, ArithmeticError):
+                return node
+            if isinstance(value, float) and value.is_integer() and isinstance(left.value, int) and isinstance(right.value, int) and not isinstance(op, gast.Div):
+                value = int(value)
+            if value < 0:
+                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
+            return gast.Constant(value, None)
+        if isinstance(op, gast.Pow) and _is_value(right, 1):
+            return left
+        if isinstance(op, gast.Mult):
+            if _is_value(right, 1):
+                return left
+            if _is_value(left, 1):
+                return right
+        if isinstance(op, gast.Div) and _is_value(right, 1):
+            return left
+        if isinstance(op, (gast.Add, gast.Sub)) and _is_value(right, 0):
+            return left
+        return node
+    if isinstance(node, gast.UnaryOp):
+        inner = node.operand
+        if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and isinstance(inner.op, gast.USub):
+            return inner.operand
+    return node
 
 
 def _is_value(node: gast.expr, value: float) -> bool:

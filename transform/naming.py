@@ -10,6 +10,8 @@ from typing import Iterable
 
 import gast
 
+from .walk import walk
+
 _ADJOINT_PREFIX = "d"
 
 
@@ -22,7 +24,7 @@ class Namer:
         self._taken.update(names)
 
     def reserve_tree(self, tree: gast.AST) -> None:
-        for node in gast.walk(tree):
+        for node in walk(tree):
             if isinstance(node, gast.Name):
                 self._taken.add(node.id)
             elif isinstance(node, (gast.FunctionDef, gast.ClassDef)):

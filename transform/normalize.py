@@ -44,6 +44,7 @@ from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
 from .origin import of as origin_of
+from .walk import walk
 
 _BINOP_NAMES = {
     gast.Add: "add",
@@ -99,7 +100,7 @@ class _Normalizer:
         return node
 
     def _check_nested_uses(self, node: gast.FunctionDef) -> None:
-        for sub in gast.walk(node):
+        for sub in walk(node):
             if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) and sub.id in self.nested:
                 self.origin = origin_of(sub)
                 raise self.fail(
@@ -119,7 +120,7 @@ class _Normalizer:
 
     def emit(self, stmt: gast.stmt) -> gast.stmt:
         if self.origin is not None:
-            for sub in gast.walk(stmt):
+            for sub in walk(stmt):
                 if not anno.has(sub, anno.Key.ORIGIN):
                     anno.set(sub, anno.Key.ORIGIN, self.origin)
         self.block.append(stmt)
@@ -182,7 +183,7 @@ class _Normalizer:
 
     def stmt_If(self, stmt: gast.If) -> None:
         test = self.atom(stmt.test)
-        assigned = {n.id for s in stmt.body + stmt.orelse for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        assigned = {n.id for s in stmt.body + stmt.orelse for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         if isinstance(test, gast.Name) and test.id in assigned:
             # The backward pass replays the branch from the test's value: keep it apart.
             test = self.temporary(test, "cond")
@@ -353,7 +354,7 @@ class _Normalizer:
 
     def _snapshot(self, value: gast.expr, target: gast.expr) -> gast.expr:
         """Copy a value into a temporary when the targets would overwrite it first."""
-        written = {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+        written = {n.id for n in walk(target) if isinstance(n, gast.Name)}
         if isinstance(value, gast.Name) and value.id in written:
             return self.temporary(value, "previous")
         return value
@@ -530,7 +531,7 @@ class _Normalizer:
         self.emit(_assign(result, empty))
         renames: dict[str, str] = {}
         for generator in node.generators:
-            for name in gast.walk(generator.target):
+            for name in walk(generator.target):
                 if isinstance(name, gast.Name):
                     renames[name.id] = self.new_local(name.id)
         node = _rename(copy.deepcopy(node), renames)
@@ -585,7 +586,7 @@ class _Normalizer:
                 bound[param] = copy.deepcopy(defaults[param])
         # Evaluate the arguments first, then run the renamed body.
         values = {param: self.atom(value) for param, value in bound.items()}
-        assigned = {n.id for s in definition.body for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        assigned = {n.id for s in definition.body for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         renames = {local: self.new_local(f"{name}_{local}") for local in sorted(assigned | set(params + keyword_only))}
         for param, value in values.items():
             self.emit(_assign(renames[param], value))
@@ -724,7 +725,7 @@ def _tuples_bound_once(node: gast.FunctionDef) -> dict[str, int]:
     Tuples are immutable, so such a name always has that many elements."""
     stores: dict[str, int] = {}
     lengths: dict[str, int] = {}
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
             stores[sub.id] = stores.get(sub.id, 0) + 1
         if isinstance(sub, gast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], gast.Name):
@@ -740,7 +741,7 @@ def _rename(node: gast.AST, renames: dict[str, str]) -> gast.AST:
     """Rename names in ``node`` (all contexts), but not inside nested scopes' own names."""
     if isinstance(node, list):
         return [_rename(n, renames) for n in node]
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, gast.Name) and sub.id in renames:
             sub.id = renames[sub.id]
     return node
@@ -749,7 +750,7 @@ def _rename(node: gast.AST, renames: dict[str, str]) -> gast.AST:
 def _stamp_all(node: gast.AST, origin: Origin | None) -> None:
     if origin is None:
         return
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if not anno.has(sub, anno.Key.ORIGIN):
             anno.set(sub, anno.Key.ORIGIN, origin)
 
@@ -778,7 +779,7 @@ def _assign(name: str, value: gast.expr) -> gast.Assign:
 
 
 def _set_ctx(node: gast.AST, ctx: Any) -> None:
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if hasattr(sub, "ctx"):
             sub.ctx = ctx
 

@@ -19,34 +19,36 @@ earlier passes produce; loops iterate to a fixed point.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import gast
 
 from . import anno
 from .reverse import Reversed, load
+from .walk import load_names, walk
 
 # -- small helpers ---------------------------------------------------------------------
 
 
 def reads(node: gast.AST) -> set[str]:
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    return load_names(node)
 
 
 def writes(stmt: gast.stmt) -> set[str]:
     if isinstance(stmt, gast.Assign):
         names = set()
         for target in stmt.targets:
-            if isinstance(target, gast.Subscript):
+            if isinstance(target, gast.Name):
+                names.add(target.id)
+            elif isinstance(target, gast.Subscript):
                 names.add(target.value.id)
             else:
-                names |= {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+                names |= {n.id for n in walk(target) if isinstance(n, gast.Name)}
         return names
     if isinstance(stmt, gast.AugAssign):
         return {stmt.target.id}
     if isinstance(stmt, gast.For):
-        return {n.id for n in gast.walk(stmt.target) if isinstance(n, gast.Name)}
+        return {n.id for n in walk(stmt.target) if isinstance(n, gast.Name)}
     return set()
 
 
@@ -77,7 +79,7 @@ def _has_side_effects(stmt: gast.stmt) -> bool:
 
 
 def _calls_pop(node: gast.AST) -> bool:
-    return any(isinstance(n, gast.Call) and anno.get(n, anno.Key.PART) == "pop" for n in gast.walk(node))
+    return any(isinstance(n, gast.Call) and anno.get(n, anno.Key.PART) == "pop" for n in walk(node))
 
 
 # -- liveness and dead code ------------------------------------------------------------
@@ -186,7 +188,12 @@ def _is_zero_constant(node: gast.expr) -> bool:
 
 
 class _Zeros:
-    """Forward dataflow: names certainly zero. Rewrites accumulations as it goes."""
+    """Forward dataflow: names certainly zero. Rewrites accumulations as it goes, unless
+    made with ``rewrite=False``: then it only computes which names are zero (loops ask that
+    of their body until it settles, and must not change the body meanwhile)."""
+
+    def __init__(self, rewrite: bool = True) -> None:
+        self.rewrite = rewrite
 
     def block(self, stmts: list[gast.stmt], zeros: set[str]) -> tuple[list[gast.stmt], set[str]]:
         out = []
@@ -207,10 +214,12 @@ class _Zeros:
             if linear_in is not None and linear_in in zeros:
                 if _accumulates(stmt):
                     return None, zeros  # adding a zero contribution
-                stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
+                if self.rewrite:
+                    stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
                 return stmt, zeros | writes(stmt)
             if _accumulates(stmt) and name in zeros:
-                stmt.value = _first_write(value)
+                if self.rewrite:
+                    stmt.value = _first_write(value)
                 return stmt, zeros - {name}
             if _is_zero_constant(value):
                 return stmt, zeros | {name}
@@ -218,15 +227,18 @@ class _Zeros:
                 return stmt, zeros | {name}
             return stmt, zeros - writes(stmt)
         if isinstance(stmt, gast.If):
-            stmt.body, z1 = self.block(stmt.body, set(zeros))
-            stmt.orelse, z2 = self.block(stmt.orelse, set(zeros))
-            if not stmt.body:
-                stmt.body = [gast.Pass()]
+            body, z1 = self.block(stmt.body, set(zeros))
+            orelse, z2 = self.block(stmt.orelse, set(zeros))
+            if self.rewrite:
+                stmt.body = body or [gast.Pass()]
+                stmt.orelse = orelse
             return stmt, z1 & z2
         if isinstance(stmt, gast.Assign):  # tuple targets
             linear_in = anno.get(stmt, anno.Key.LINEAR_IN)
             if linear_in is not None and linear_in in zeros:
                 names = sorted(writes(stmt))
+                if not self.rewrite:
+                    return stmt, zeros | set(names)
                 zero_parts = [
                     anno.copy_from(
                         gast.Assign(targets=[_store(n)], value=gast.Constant(0, None), type_comment=None),
@@ -241,13 +253,15 @@ class _Zeros:
         if isinstance(stmt, (gast.For, gast.While)):
             # What is zero on entry and stays zero through the body.
             head = set(zeros)
+            analysis = _Zeros(rewrite=False)
             while True:
-                trial = [copy.deepcopy(s) for s in stmt.body]
-                _, after = self.block(trial, set(head))
+                _, after = analysis.block(stmt.body, set(head))
                 new_head = head & after
                 if new_head == head:
                     break
                 head = new_head
+            if not self.rewrite:
+                return stmt, head
             stmt.body, _ = self.block(stmt.body, set(head))
             if not stmt.body:
                 stmt.body = [gast.Pass()]
@@ -382,7 +396,7 @@ def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) 
         if b in writes(stmt):
             if a in reads(stmt) or _is_pop(stmt) or not isinstance(stmt, gast.Assign):
                 return False
-            for target in gast.walk(stmt.targets[0]):
+            for target in walk(stmt.targets[0]):
                 if isinstance(target, gast.Name) and target.id == b:
                     target.id = a
             return True
@@ -432,7 +446,7 @@ def _reads_deep(stmt: gast.stmt) -> set[str]:
 
 
 def _rename_reads(node: gast.AST, old: str, new: str) -> None:
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) and sub.id == old:
             sub.id = new
 
@@ -465,13 +479,13 @@ def _foldable_position(stmt: gast.stmt) -> gast.AST | None:
 
 
 def _count_reads(node: gast.AST, name: str) -> int:
-    return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id == name)
+    return sum(1 for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id == name)
 
 
 def fold_temporaries(stmts: list[gast.stmt], keep: set[str]) -> list[gast.stmt]:
     """Fold each temporary the backward pass does not read into its single use."""
     uses: dict[str, int] = {}
-    for node in gast.walk(gast.Module(body=stmts, type_ignores=[])):
+    for node in walk(gast.Module(body=stmts, type_ignores=[])):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             uses[node.id] = uses.get(node.id, 0) + 1
     return _fold_block(stmts, keep, uses)
@@ -531,7 +545,7 @@ def _transparent(stmt: gast.stmt, names: set[str]) -> bool:
     if writes(stmt) & names:
         return False
     callee = anno.get(stmt, anno.Key.CALLEE)
-    if any(isinstance(n, gast.Call) for n in gast.walk(stmt.value)):
+    if any(isinstance(n, gast.Call) for n in walk(stmt.value)):
         return callee is not None and callee.kind in ("rule", "nondiff")
     return True
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gast
 
 from . import anno
+from .walk import walk
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def stamp(node: gast.AST, origin: Origin | None) -> gast.AST:
     """Give ``node`` and every descendant without an origin the origin ``origin``."""
     if origin is None:
         return node
-    for sub in gast.walk(node):
+    for sub in walk(node):
         if not anno.has(sub, anno.Key.ORIGIN):
             anno.set(sub, anno.Key.ORIGIN, origin)
     return node

@@ -18,6 +18,7 @@ import gast
 from . import anno
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
+from .walk import walk
 
 
 @dataclass
@@ -94,7 +95,7 @@ def parse_function(function: Callable) -> ParsedFunction:
 def _find_definition(module: gast.Module, function: Callable) -> gast.AST | None:
     name = function.__name__
     if name == "<lambda>":
-        lambdas = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)]
+        lambdas = [n for n in walk(module) if isinstance(n, gast.Lambda)]
         wanted = function.__code__.co_varnames[: function.__code__.co_argcount]
         matching = [n for n in lambdas if tuple(a.id for a in n.args.args) == wanted]
         return matching[0] if len(matching) == 1 else None

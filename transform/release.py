@@ -20,6 +20,7 @@ import gast
 
 from . import anno
 from .optimize import reads, writes
+from .walk import walk
 
 
 def release_dead(
@@ -70,7 +71,7 @@ def _top_level_targets(stmts: list[gast.stmt]) -> set[str]:
 
 def _deep_writes(stmt: gast.stmt) -> set[str]:
     names: set[str] = set()
-    for node in gast.walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, gast.stmt):
             names |= writes(node)
     return names

@@ -42,6 +42,7 @@ from .inline import inline
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import Callee
+from .walk import walk
 
 PRIMAL = "primal"
 ADJOINT = "adjoint"
@@ -723,7 +724,7 @@ class _Reverser:
             return None
         if _breaks(stmt.body):
             return None
-        written = {n.id for n in gast.walk(gast.Module(body=stmt.body, type_ignores=[])) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        written = {n.id for n in walk(gast.Module(body=stmt.body, type_ignores=[])) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         if any(isinstance(a, gast.Name) and a.id in written for a in call.args):
             return None  # the length is read after the loop: its arguments must not change
         if all(isinstance(a, gast.Constant) and type(a.value) is int for a in call.args):

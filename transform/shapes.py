@@ -21,6 +21,7 @@ import numpy as np
 
 from . import anno
 from .context import TransformContext
+from .walk import all_names, walk
 
 SCALAR = "scalar"
 #: a name whose bindings disagree: every read of it is a shape class of its own
@@ -46,12 +47,17 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
     bindings = list(_bindings(node.body, in_loop=False))
+    # The local names each value reads, found once for all the rounds.
+    local_reads = [
+        all_names(value) & ctx.local_names if value is not None else set()
+        for _, value, _, _ in bindings
+    ]
     for _ in range(len(bindings) + 2):
         found: dict[str, Any] = {}
         for serial, (name, value, stmt, in_loop) in enumerate(bindings):
-            here = _class_of_value(value, stmt, classes, ctx.local_names)
-            if here is None:
+            if not local_reads[serial] <= classes.keys():
                 continue  # reads a name with no class yet: decide in a later round
+            here = _class_of_value(value, stmt, classes)
             if here == CONFLICT and not in_loop:
                 # A statement that runs at most once binds one value, whatever its shape:
                 # a class of its own, which what is computed from it elementwise shares.
@@ -103,11 +109,11 @@ def _bindings(statements: list[gast.stmt], in_loop: bool):
                 if isinstance(target, gast.Name):
                     yield target.id, stmt.value, stmt, in_loop
                 elif isinstance(target, (gast.Tuple, gast.List)):
-                    for sub in gast.walk(target):
+                    for sub in walk(target):
                         if isinstance(sub, gast.Name):
                             yield sub.id, None, stmt, in_loop
         elif isinstance(stmt, gast.For):
-            for sub in gast.walk(stmt.target):
+            for sub in walk(stmt.target):
                 if isinstance(sub, gast.Name):
                     yield sub.id, None, stmt, True
         inner_loop = in_loop or isinstance(stmt, (gast.For, gast.While))
@@ -117,13 +123,10 @@ def _bindings(statements: list[gast.stmt], in_loop: bool):
                 yield from _bindings(inner, inner_loop)
 
 
-def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str, Any], local_names: set) -> Any:
-    """The class of what ``value`` evaluates to; None if it reads a name not decided yet."""
+def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str, Any]) -> Any:
+    """The class of what ``value`` evaluates to, once every local name it reads has one."""
     if value is None:
         return CONFLICT
-    for sub in gast.walk(value):
-        if isinstance(sub, gast.Name) and sub.id in local_names and sub.id not in classes:
-            return None
     if isinstance(value, gast.Constant):
         return class_of(value, classes) or CONFLICT
     if isinstance(value, gast.Name):

@@ -101,18 +101,24 @@ class RuleTemplate:
     first_line: int
     filename: str
     _specialised: dict[int, Callable] = field(default_factory=dict)
+    _needed: dict[int, list[gast.Assign]] = field(default_factory=dict)
 
     def needed_prelude(self, output_index: int) -> list[gast.Assign]:
         """The prelude assignments that output ``output_index`` depends on."""
-        needed = _names_in(self.outputs[output_index])
-        kept = []
-        for stmt in reversed(self.prelude):
-            target = stmt.targets[0].id
-            if target in needed:
-                kept.append(stmt)
-                needed.discard(target)
-                needed |= _names_in(stmt.value)
-        return kept[::-1]
+        # Asked at every call site the transform inlines the rule at: found once.
+        kept = self._needed.get(output_index)
+        if kept is None:
+            needed = _names_in(self.outputs[output_index])
+            kept = []
+            for stmt in reversed(self.prelude):
+                target = stmt.targets[0].id
+                if target in needed:
+                    kept.append(stmt)
+                    needed.discard(target)
+                    needed |= _names_in(stmt.value)
+            kept.reverse()
+            self._needed[output_index] = kept
+        return list(kept)
 
 
 class Rule:

@@ -1,0 +1,139 @@
+"""Fast tree walking and copying, shared by the passes.
+
+The passes ask "which names does this read?" thousands of times per function, and copy
+rule templates at every call site. ``gast.walk`` (a generator over a deque) and
+``copy.deepcopy`` (a memo, ``__reduce_ex__`` and a dict copy per node) were most of the
+time a first call took; these do the same work with plain lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gast
+
+from . import anno
+
+
+def walk(node: gast.AST) -> list[gast.AST]:
+    """``node`` and every node under it, in ``gast.walk``'s (breadth-first) order.
+
+    A list made up front: changing the tree while looping over it changes nothing here.
+    """
+    found = [node]
+    append = found.append
+    for current in found:  # the list grows while it is read: breadth first
+        fields = current.__dict__  # an absent optional field reads as None, as getattr would
+        for name in current._fields:
+            value = fields.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        append(item)
+            elif isinstance(value, gast.AST):
+                append(value)
+    return found
+
+
+def parents(node: gast.AST) -> dict[int, gast.AST]:
+    """id of each node under ``node`` -> its parent (for a node reached twice, the parent
+    found last in ``walk``'s order)."""
+    found: dict[int, gast.AST] = {}
+    queue = [node]
+    for current in queue:
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        found[id(item)] = current
+                        queue.append(item)
+            elif isinstance(value, gast.AST):
+                found[id(value)] = current
+                queue.append(value)
+    return found
+
+
+def load_names(node: gast.AST) -> set[str]:
+    """The names ``node`` reads (``Name`` nodes in ``Load`` context)."""
+    return _names(node, loads_only=True)
+
+
+def all_names(node: gast.AST) -> set[str]:
+    """Every name in ``node``, read or written."""
+    return _names(node, loads_only=False)
+
+
+def _names(node: gast.AST, loads_only: bool) -> set[str]:
+    # The question the passes ask most: its own walk, in any order, that stops at names.
+    names: set[str] = set()
+    stack = [node]
+    push = stack.append
+    while stack:
+        current = stack.pop()
+        if type(current) is gast.Name:
+            if not loads_only or type(current.ctx) is gast.Load:
+                names.add(current.id)
+            if current.annotation is not None:
+                push(current.annotation)
+            continue
+        fields = current.__dict__
+        for name in current._fields:
+            value = fields.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push(item)
+            elif isinstance(value, gast.AST):
+                push(value)
+    return names
+
+
+Replace = Callable[[gast.AST], "gast.AST | None"]
+
+
+def copy_tree(node: gast.AST, replace: Replace | None = None) -> gast.AST:
+    """A copy of ``node``'s tree: new nodes, each with its own annotation dict.
+
+    What is not a node is shared rather than copied: annotation values (origins,
+    callees, stack ids) and constants are never changed in place by the passes.
+    ``replace(node)``, when given, is asked first about every node, in the order a
+    ``NodeTransformer`` visits them; what it returns (not None) stands in for that node's
+    copy, as it is.
+    """
+    if replace is not None:
+        replacement = replace(node)
+        if replacement is not None:
+            return replacement
+    cls = type(node)
+    attributes = dict(node.__dict__)
+    for name in cls._fields:
+        value = attributes.get(name)
+        if isinstance(value, list):
+            attributes[name] = [
+                copy_tree(item, replace) if isinstance(item, gast.AST) else item for item in value
+            ]
+        elif isinstance(value, gast.AST):
+            attributes[name] = copy_tree(value, replace)
+    annotations = attributes.get(anno.SLOT)
+    if annotations is not None:
+        attributes[anno.SLOT] = dict(annotations)
+    new = cls.__new__(cls)
+    new.__dict__.update(attributes)
+    return new
+
+
+def rewrite(node: gast.AST, change: Callable[[gast.AST], gast.AST]) -> gast.AST:
+    """Rewrite ``node``'s tree in place, bottom up: each node's children first, then
+    ``change(node)``, whose result takes the node's place (as a ``NodeTransformer`` whose
+    every ``visit_*`` method visits the children first; without its dispatch costs)."""
+    fields = node.__dict__
+    for name in node._fields:
+        value = fields.get(name)
+        if type(value) is list:
+            value[:] = [
+                rewrite(item, change) if isinstance(item, gast.AST) else item for item in value
+            ]
+        elif isinstance(value, gast.AST):
+            setattr(node, name, rewrite(value, change))
+    return change(node)
