@@ -1,10 +1,13 @@
-"""The fast tree helpers (transform/walk.py) against the gast and copy functions they
-stand in for: same nodes in the same order, same names, equal copies."""
+"""The fast tree helpers (transform/walk.py, emit.to_ast) against the gast and copy
+functions they stand in for: same nodes in the same order, same names, equal copies, the
+same ``ast`` trees."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import textwrap
+from pathlib import Path
 
 import gast
 import pytest
@@ -120,3 +123,15 @@ def test_rewrite_is_bottom_up_like_a_node_transformer():
     expected = Folder().visit(gast.parse(source).body[0].value)
     got = walk.rewrite(gast.parse(source).body[0].value, fold)
     assert emit.to_source(got) == emit.to_source(expected)
+
+
+@pytest.mark.parametrize(
+    "path", ["transform/normalize.py", "tests/programs_control.py", "runtime/rules/linalg.py"]
+)
+def test_to_ast_makes_what_gast_makes(path):
+    source = (Path(__file__).parent.parent / path).read_text()
+    tree = gast.parse(source)
+    assert ast.dump(emit.to_ast(tree)) == ast.dump(gast.gast_to_ast(tree))
+    for node in gast.walk(tree):
+        if isinstance(node, (gast.stmt, gast.expr)):
+            assert ast.dump(emit.to_ast(node)) == ast.dump(gast.gast_to_ast(node))

@@ -11,6 +11,8 @@ source is registered in ``linecache`` so tracebacks and pdb show the generated l
 
 from __future__ import annotations
 
+import ast
+import functools
 import itertools
 import linecache
 import re
@@ -69,7 +71,7 @@ def to_source(node: gast.AST) -> str:
         for stmt in _statements_in_order(node)
         if anno.has(stmt, anno.Key.COMMENT)
     ]
-    source = astor.to_source(gast.gast_to_ast(node))  # astor needs no line numbers
+    source = astor.to_source(to_ast(node))
     texts.reverse()  # popped from the end, first comment first
     lines = []
     for line in source.splitlines():
@@ -81,6 +83,117 @@ def to_source(node: gast.AST) -> str:
     if texts:
         raise AssertionError(f"internal error: {len(texts)} comment(s) were not printed")
     return "\n".join(lines) + "\n"
+
+
+def to_ast(node: gast.AST) -> ast.AST:
+    """The ``ast`` tree ``gast.gast_to_ast`` makes of ``node``, less line numbers (astor
+    prints without them, and the source is compiled, not this tree).
+
+    gast's converter visits every node through a ``NodeTransformer`` and copies four
+    location attributes with an exception for each one missing: a sixth of a first call.
+    This builds each node at once, from a table of which fields the ``ast`` class shares.
+    Only the nodes gast itself treats specially on Python 3.10+ differ from the rule
+    "same class name, the fields both have": a ``Name`` loses gast's ``annotation`` and
+    ``type_comment``; parameters (``Name`` in gast) become ``ast.arg``; an except clause
+    names its exception by a string; an assignment drops its type comment. Anything
+    else gast converts its own way goes to gast (``_BY_GAST``).
+    """
+    kind = type(node)
+    special = _SPECIAL.get(kind)
+    if special is not None:
+        return special(node)
+    shape = _SHAPES.get(kind)
+    if shape is None:
+        shape = _SHAPES[kind] = _shape(kind)
+        if shape is _BY_GAST:
+            _SPECIAL[kind] = gast.gast_to_ast
+            return gast.gast_to_ast(node)
+    target, fields = shape
+    present = node.__dict__
+    converted = {}
+    for name in fields:
+        if name in present:
+            converted[name] = _convert(present[name])
+    return target(**converted)
+
+
+def _convert(value: Any) -> Any:
+    if isinstance(value, gast.AST):
+        return to_ast(value)
+    if type(value) is list:
+        return [to_ast(item) if isinstance(item, gast.AST) else item for item in value]
+    return value
+
+
+_BY_GAST = object()
+
+
+def _shape(kind: type) -> tuple[type, tuple[str, ...]] | object:
+    """The ``ast`` class of a gast node class and the fields they share (in gast's
+    order), or ``_BY_GAST`` when gast converts the class in a way of its own."""
+    target = getattr(ast, kind.__name__, None)
+    if target is None or kind.__name__ in _converted_by_gast():
+        return _BY_GAST
+    return target, tuple(f for f in kind._fields if f in target._fields)
+
+
+@functools.cache
+def _converted_by_gast() -> frozenset[str]:
+    """Node classes gast's converter has a method of its own for, on this Python, less
+    those ``to_ast`` handles: definitions, whose methods (before 3.12) only leave out the
+    ``type_params`` that ``ast`` does not have yet, as the shared-fields rule does too."""
+    own = set()
+    for cls in type(gast.ast3.GAstToAst3()).__mro__:
+        if cls.__module__.startswith("gast"):
+            own |= {name[len("visit_") :] for name in vars(cls) if name.startswith("visit_")}
+    own -= {"FunctionDef", "AsyncFunctionDef", "ClassDef"}
+    return frozenset(own - {kind.__name__ for kind in _SPECIAL})
+
+
+def _name(node: gast.Name) -> ast.Name:
+    return ast.Name(id=node.id, ctx=to_ast(node.ctx))
+
+
+def _parameter(node: gast.Name | None) -> ast.arg | None:
+    if node is None:
+        return None
+    annotation = node.annotation
+    return ast.arg(
+        arg=node.id,
+        annotation=to_ast(annotation) if annotation is not None else None,
+        type_comment=getattr(node, "type_comment", None),
+    )
+
+
+def _arguments(node: gast.arguments) -> ast.arguments:
+    return ast.arguments(
+        posonlyargs=[_parameter(a) for a in node.posonlyargs],
+        args=[_parameter(a) for a in node.args],
+        vararg=_parameter(node.vararg),
+        kwonlyargs=[_parameter(a) for a in node.kwonlyargs],
+        kw_defaults=_convert(node.kw_defaults),
+        kwarg=_parameter(node.kwarg),
+        defaults=_convert(node.defaults),
+    )
+
+
+def _except_handler(node: gast.ExceptHandler) -> ast.ExceptHandler:
+    return ast.ExceptHandler(
+        type=_convert(node.type), name=node.name.id if node.name else None, body=_convert(node.body)
+    )
+
+
+def _assign(node: gast.Assign) -> ast.Assign:
+    return ast.Assign(targets=_convert(node.targets), value=to_ast(node.value))
+
+
+_SPECIAL: dict[type, Callable[[Any], ast.AST]] = {
+    gast.Name: _name,
+    gast.arguments: _arguments,
+    gast.ExceptHandler: _except_handler,
+    gast.Assign: _assign,
+}
+_SHAPES: dict[type, Any] = {}
 
 
 def _statements_in_order(node: gast.AST) -> Iterator[gast.AST]:
