@@ -41,6 +41,9 @@ def drop_scalar_expansions(
     if not expansions:
         return stmts
     parents = _parents(stmts)
+    # Found once, before anything is replaced: a replacement takes away only the helper's
+    # name and the reduced operand, never a read of an adjoint.
+    reads = _reads(stmts, set(expansions) - live_out)
     for adjoint, found in expansions.items():
         if adjoint in live_out:
             continue
@@ -50,7 +53,7 @@ def drop_scalar_expansions(
         (wanted,) = shape_classes
         if wanted is None or wanted == shapes.SCALAR:
             continue
-        if all(_restores_shape(read, parents, wanted, classes) for read in _reads(stmts, adjoint)):
+        if all(_restores_shape(read, parents, wanted, classes) for read in reads.get(adjoint, [])):
             for call, parent, field in found:
                 _replace(parent, field, call, call.args[0])
     return stmts
@@ -88,27 +91,32 @@ def _is_expansion(node: gast.expr, expand_names: set[str]) -> bool:
     )
 
 
-def _reads(stmts: list[gast.stmt], name: str) -> list[gast.Name]:
-    """Every read of ``name`` except ``name = name + ...`` accumulating into it."""
-    reads = [
-        node
-        for stmt in stmts
-        for node in walk(stmt)
-        if isinstance(node, gast.Name) and node.id == name and isinstance(node.ctx, gast.Load)
-    ]
+def _reads(stmts: list[gast.stmt], names: set[str]) -> dict[str, list[gast.Name]]:
+    """Per name of ``names``, every read of it except ``name = name + ...`` accumulating
+    into it."""
     accumulating = set()
     for stmt in _statements(stmts):
         if (
             isinstance(stmt, gast.Assign)
             and isinstance(stmt.targets[0], gast.Name)
-            and stmt.targets[0].id == name
+            and stmt.targets[0].id in names
             and isinstance(stmt.value, gast.BinOp)
             and isinstance(stmt.value.op, gast.Add)
             and isinstance(stmt.value.left, gast.Name)
-            and stmt.value.left.id == name
+            and stmt.value.left.id == stmt.targets[0].id
         ):
             accumulating.add(id(stmt.value.left))
-    return [r for r in reads if id(r) not in accumulating]
+    found: dict[str, list[gast.Name]] = {}
+    for stmt in stmts:
+        for node in walk(stmt):
+            if (
+                isinstance(node, gast.Name)
+                and node.id in names
+                and isinstance(node.ctx, gast.Load)
+                and id(node) not in accumulating
+            ):
+                found.setdefault(node.id, []).append(node)
+    return found
 
 
 def _restores_shape(read: gast.Name, parents: dict[int, gast.AST], wanted: Any, classes: dict[str, Any]) -> bool:

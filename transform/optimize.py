@@ -90,6 +90,15 @@ class _Liveness:
 
     def __init__(self) -> None:
         self.live_after: dict[int, set[str]] = {}
+        # Loops are analysed until nothing changes, reading the same statements again; the
+        # tree does not change while a liveness runs, so each node's reads are found once.
+        self._reads: dict[int, set[str]] = {}
+
+    def reads(self, node: gast.AST) -> set[str]:
+        found = self._reads.get(id(node))
+        if found is None:
+            found = self._reads[id(node)] = reads(node)
+        return found
 
     def block(self, stmts: list[gast.stmt], live: set[str]) -> set[str]:
         for stmt in reversed(stmts):
@@ -99,7 +108,7 @@ class _Liveness:
     def stmt(self, stmt: gast.stmt, live: set[str]) -> set[str]:
         self.live_after[id(stmt)] = set(live)
         if isinstance(stmt, gast.If):
-            return reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
+            return self.reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
         if isinstance(stmt, (gast.For, gast.While)):
             head = set(live)
             while True:
@@ -111,15 +120,15 @@ class _Liveness:
                     break
                 head |= new_head
             self.live_after[id(stmt)] = set(live)
-            extra = reads(stmt.iter) if isinstance(stmt, gast.For) else reads(stmt.test)
+            extra = self.reads(stmt.iter) if isinstance(stmt, gast.For) else self.reads(stmt.test)
             return head | live | extra
         if isinstance(stmt, gast.Return):
-            return reads(stmt)
+            return set(self.reads(stmt))
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
-            return (live - writes(stmt)) | reads(stmt.value)
+            return (live - writes(stmt)) | self.reads(stmt.value)
         if isinstance(stmt, gast.AugAssign):
-            return live | reads(stmt.value) | {stmt.target.id}
-        return live | reads(stmt)
+            return live | self.reads(stmt.value) | {stmt.target.id}
+        return live | self.reads(stmt)
 
 
 def eliminate_dead(stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]) -> list[gast.stmt]:
