@@ -41,6 +41,13 @@ SOURCES = [
 ]
 
 
+MODULES = ["transform/normalize.py", "tests/programs_control.py", "runtime/rules/linalg.py"]
+
+
+def module(path):
+    return gast.parse((Path(__file__).parent.parent / path).read_text())
+
+
 def trees():
     return [gast.parse(textwrap.dedent(source)).body[0] for source in SOURCES]
 
@@ -125,13 +132,18 @@ def test_rewrite_is_bottom_up_like_a_node_transformer():
     assert emit.to_source(got) == emit.to_source(expected)
 
 
-@pytest.mark.parametrize(
-    "path", ["transform/normalize.py", "tests/programs_control.py", "runtime/rules/linalg.py"]
-)
+@pytest.mark.parametrize("path", MODULES)
 def test_to_ast_makes_what_gast_makes(path):
-    source = (Path(__file__).parent.parent / path).read_text()
-    tree = gast.parse(source)
+    tree = module(path)
     assert ast.dump(emit.to_ast(tree)) == ast.dump(gast.gast_to_ast(tree))
     for node in gast.walk(tree):
         if isinstance(node, (gast.stmt, gast.expr)):
             assert ast.dump(emit.to_ast(node)) == ast.dump(gast.gast_to_ast(node))
+
+
+@pytest.mark.parametrize("tree", trees() + [module(path) for path in MODULES])
+def test_statements_are_walks_statements_in_its_order(tree):
+    for node in gast.walk(tree):
+        if isinstance(node, gast.stmt):
+            expected = [n for n in gast.walk(node) if isinstance(n, gast.stmt)]
+            assert [id(n) for n in walk.statements(node)] == [id(n) for n in expected]

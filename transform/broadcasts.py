@@ -23,7 +23,7 @@ import gast
 
 from . import shapes
 from .walk import parents as parents_of
-from .walk import walk
+from .walk import statements, walk
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
 
@@ -148,7 +148,7 @@ def _parents(stmts: list[gast.stmt]) -> dict[int, gast.AST]:
 
 def _statements(stmts: list[gast.stmt]) -> list[gast.stmt]:
     """Every statement, nested ones included, once."""
-    return [node for stmt in stmts for node in walk(stmt) if isinstance(node, gast.stmt)]
+    return [node for stmt in stmts for node in statements(stmt)]
 
 
 def _replace(parent: gast.AST, field: str, old: gast.expr, new: gast.expr) -> None:

@@ -20,7 +20,7 @@ import gast
 
 from . import anno
 from .optimize import reads, writes
-from .walk import walk
+from .walk import statements
 
 
 def release_dead(
@@ -71,9 +71,8 @@ def _top_level_targets(stmts: list[gast.stmt]) -> set[str]:
 
 def _deep_writes(stmt: gast.stmt) -> set[str]:
     names: set[str] = set()
-    for node in walk(stmt):
-        if isinstance(node, gast.stmt):
-            names |= writes(node)
+    for node in statements(stmt):
+        names |= writes(node)
     return names
 
 

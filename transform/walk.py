@@ -35,6 +35,24 @@ def walk(node: gast.AST) -> list[gast.AST]:
     return found
 
 
+def statements(node: gast.AST) -> list[gast.stmt]:
+    """The statements among ``walk(node)``, in its order, without walking expressions:
+    they hold no statements, so only lists of other nodes (blocks, except clauses) are
+    followed. (Every statement's ancestors are such nodes, so breadth-first order among
+    them is the order ``walk`` finds them in.)"""
+    found = [node]
+    append = found.append
+    for current in found:
+        fields = current.__dict__
+        for name in current._fields:
+            value = fields.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, gast.AST) and not isinstance(item, gast.expr):
+                        append(item)
+    return [n for n in found if isinstance(n, gast.stmt)]
+
+
 def parents(node: gast.AST) -> dict[int, gast.AST]:
     """id of each node under ``node`` -> its parent (for a node reached twice, the parent
     found last in ``walk``'s order)."""
