@@ -131,3 +131,20 @@ def test_a_value_bound_in_a_loop_gets_no_class():
     assert "unbroadcast" in ag.source(row_in_a_loop)
     x = np.random.default_rng(3).standard_normal((3, 2))
     assert_close(ag.grad(row_in_a_loop)(x), numeric_vjp(row_in_a_loop, [x], 0, 1.0), what="dx")
+
+
+def weighted_by_position(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total = total + i * np.sum(np.sin(x[i]))
+    return total
+
+
+def test_a_range_loop_counter_is_a_number():
+    # i is an int: i * (a sum) is a number, so nothing about it is unbroadcast or saved
+    # beyond the row that is read.
+    text = ag.source(weighted_by_position)
+    assert "unbroadcast" not in text, text
+    assert text.count("push(") == 4, text  # the row, its sine, the counter, the trip count
+    x = np.random.default_rng(5).standard_normal((4, 3))
+    assert_close(ag.grad(weighted_by_position)(x), numeric_vjp(weighted_by_position, [x], 0, 1.0), what="dx")

@@ -46,7 +46,8 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
-    bindings = list(_bindings(node.body, in_loop=False))
+    builtin_range = "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
+    bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
     # The local names each value reads, found once for all the rounds.
     local_reads = [
         all_names(value) & ctx.local_names if value is not None else set()
@@ -99,7 +100,7 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
     return None
 
 
-def _bindings(statements: list[gast.stmt], in_loop: bool):
+def _bindings(statements: list[gast.stmt], in_loop: bool, builtin_range: bool):
     """(name, value, statement, in_loop) for every binding of a name; value None when the
     name is bound by something other than an assignment of one value (unpacking, loop
     targets); in_loop when the binding may run more than once in a call."""
@@ -113,14 +114,29 @@ def _bindings(statements: list[gast.stmt], in_loop: bool):
                         if isinstance(sub, gast.Name):
                             yield sub.id, None, stmt, in_loop
         elif isinstance(stmt, gast.For):
+            # ``for i in range(...)`` binds ints: as a number constant would (shape ()).
+            counter = _AN_INT if _over_range(stmt, builtin_range) else None
             for sub in walk(stmt.target):
                 if isinstance(sub, gast.Name):
-                    yield sub.id, None, stmt, True
+                    yield sub.id, counter if isinstance(stmt.target, gast.Name) else None, stmt, True
         inner_loop = in_loop or isinstance(stmt, (gast.For, gast.While))
         for field in ("body", "orelse"):
             inner = getattr(stmt, field, None)
             if isinstance(inner, list):
-                yield from _bindings(inner, inner_loop)
+                yield from _bindings(inner, inner_loop, builtin_range)
+
+
+_AN_INT = gast.Constant(0, None)
+
+
+def _over_range(stmt: gast.For, builtin_range: bool) -> bool:
+    call = stmt.iter
+    return (
+        builtin_range
+        and isinstance(call, gast.Call)
+        and isinstance(call.func, gast.Name)
+        and call.func.id == "range"
+    )
 
 
 def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str, Any]) -> Any:
