@@ -534,8 +534,7 @@ def source(fun: Callable, *, wrt: Wrt = 0, stage: str | None = None) -> str:
         total = np.sum(tanh)
         dtotal = scalar_seed(total)
         # grad of: return np.sum(np.tanh(x))
-        dtanh = expand_reduced(dtotal, tanh)
-        dx = dtanh * (1 - tanh * tanh)
+        dx = dtotal * (1 - tanh * tanh)
         return total, dx
     """
     if isinstance(fun, _Differentiated):

@@ -148,3 +148,14 @@ def test_a_range_loop_counter_is_a_number():
     assert text.count("push(") == 4, text  # the row, its sine, the counter, the trip count
     x = np.random.default_rng(5).standard_normal((4, 3))
     assert_close(ag.grad(weighted_by_position)(x), numeric_vjp(weighted_by_position, [x], 0, 1.0), what="dx")
+
+
+def sum_of_tanh(x):
+    return np.sum(np.tanh(x))
+
+
+def test_an_expression_of_one_class_restores_the_shape():
+    # 1 - tanh * tanh has tanh's shape, which is x's: the sum's cotangent stays a number.
+    assert "dx = dtotal * (1 - tanh * tanh)" in ag.source(sum_of_tanh)
+    x = np.random.default_rng(6).standard_normal((2, 3))
+    assert_close(ag.grad(sum_of_tanh)(x), numeric_vjp(sum_of_tanh, [x], 0, 1.0), what="dx")

@@ -131,12 +131,29 @@ def _restores_shape(read: gast.Name, parents: dict[int, gast.AST], wanted: Any, 
         if not (isinstance(parent, gast.BinOp) and isinstance(parent.op, _ELEMENTWISE_OPS)):
             return False
         other = parent.right if parent.left is node else parent.left
-        here = shapes.class_of(other, classes)
+        here = _expression_class(other, classes)
         if here == wanted:
             return True
         if here != shapes.SCALAR:
             return False
         node = parent
+
+
+def _expression_class(node: gast.expr, classes: dict[str, Any]) -> Any:
+    """The shape class of an elementwise expression of names and numbers (``1 - t * t``
+    has ``t``'s), or None when it is not known."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+        return _expression_class(node.operand, classes)
+    if isinstance(node, gast.BinOp) and isinstance(node.op, (*_ELEMENTWISE_OPS, gast.Pow)):
+        left, right = _expression_class(node.left, classes), _expression_class(node.right, classes)
+        if left is None or right is None:
+            return None
+        if left == shapes.SCALAR:
+            return right
+        if right == shapes.SCALAR or left == right:
+            return left
+        return None
+    return shapes.class_of(node, classes)
 
 
 def _parents(stmts: list[gast.stmt]) -> dict[int, gast.AST]:
