@@ -191,7 +191,7 @@ def tape_vjp(
         original = container[key]
         leaves: list[Tensor] = []
         container[key] = _to_tensors(original, leaves)
-        if home != CPU:
+        if home.type != "cpu":
             for leaf, item in zip(leaves, _flat_leaves(original)):
                 if isinstance(item, (float, int)):
                     leaf.data = to_device(leaf.data, home)

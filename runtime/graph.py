@@ -725,8 +725,13 @@ def backward_pass(starts: Any, retain_graph: bool) -> dict:
                 pending[start] = _add(previous, seed)
         else:
             _send(start, root._output_nr, seed, pending, heap)
+    # Kernels write nothing in place, so the latest write stays where it is while this runs.
+    latest_write = _latest_write[0]
+    absent = _ABSENT
+    pop = heappop
+    push = heappush
     while heap:
-        node = heappop(heap)[1]
+        node = pop(heap)[1]
         g = pending.pop(node)
         if node._extra is not None or g is None:
             _run_special(node, g, retain_graph, pending, heap, leaves)
@@ -735,7 +740,7 @@ def backward_pass(starts: Any, retain_graph: bool) -> dict:
         args = node._args
         if args is None:
             raise RuntimeError(f"{SECOND_BACKWARD} (reached {node.name()})")
-        if node._checks and _latest_write[0] > node._seq:
+        if node._checks and latest_write > node._seq:
             _verify(node)
         kernel = node._kernel
         grads = kernel.fn(g, node._ans, *args)
@@ -752,10 +757,10 @@ def backward_pass(starts: Any, retain_graph: bool) -> dict:
                     previous = leaves.get(successor)
                     leaves[successor] = grad if previous is None else previous + grad
             elif successor._extra is None or successor._extra.n_outputs == 1:
-                previous = pending.get(successor, _ABSENT)
-                if previous is _ABSENT:
+                previous = pending.get(successor, absent)
+                if previous is absent:
                     pending[successor] = grad
-                    heappush(heap, (-successor._seq, successor))
+                    push(heap, (-successor._seq, successor))
                 elif grad is not None:
                     pending[successor] = grad if previous is None else previous + grad
             else:

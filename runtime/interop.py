@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .grad_mode import is_grad_enabled
-from .ops import apply, binary, no_rule_error, unary, wrap_plain
+from .ops import apply, binary, mean_of, no_rule_error, unary, wrap_plain
 from .rules import lookup
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
@@ -100,7 +100,7 @@ def array_function(function: Any, args: tuple, kwargs: dict) -> Any:
             and function in _ONE_TENSOR_FUNCTIONS
             and rule.primitive is function
         ):
-            return unary(rule, function, args[0])
+            return unary(rule, mean_of if function is np.mean else function, args[0])
         return apply(rule, function, args, kwargs)
     if is_nondifferentiable(function) or not (
         is_grad_enabled() and (_needs_grad(args) or _needs_grad(kwargs.values()))

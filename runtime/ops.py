@@ -395,6 +395,19 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     return result
 
 
+def mean_of(a: Any) -> Any:
+    """``np.mean(a)`` without np.mean's layers of Python, for a float64 array: the same
+    pairwise sum divided by the same count, so the same value, a few times faster on small
+    arrays. Anything else goes to np.mean itself."""
+    if type(a) is _ndarray and a.dtype is _FLOAT64 and a.size:
+        return _add_reduce(a, axis=None) / a.size
+    return np.mean(a)
+
+
+_FLOAT64 = np.dtype(np.float64)
+_add_reduce = np.add.reduce
+
+
 def _operand(value: Any) -> tuple[Any, bool]:
     """The raw value of an operand that is not exactly a Tensor, and whether it requires grad."""
     if isinstance(value, Tensor):
@@ -417,11 +430,17 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if type(x) is Tensor:
             xd = x._data
             x_grad = x._requires_grad
+        elif type(x) is float:
+            xd = x
+            x_grad = False
         else:
             xd, x_grad = _operand(x)
         if type(y) is Tensor:
             yd = y._data
             y_grad = y._requires_grad
+        elif type(y) is float:
+            yd = y
+            y_grad = False
         else:
             yd, y_grad = _operand(y)
         # (NumPy arrays are tested apart from the other host types: they are the common case.)
@@ -498,7 +517,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
                 if counter is None:
                     counter = x._counter = [0, 0]
                 checks = (counter, counter[0], 0)
-            elif _is_buffer(xd):
+            elif type(xd) is not float and _is_buffer(xd):
                 xd = xd.copy()  # the user may change this array before backward
         if kernel.read_y:
             if type(y) is Tensor or isinstance(y, Tensor):
@@ -506,7 +525,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
                 if counter is None:
                     counter = y._counter = [0, 0]
                 checks += (counter, counter[0], 1)
-            elif _is_buffer(yd):
+            elif type(yd) is not float and _is_buffer(yd):
                 yd = yd.copy()
         if kernel.reads_ans:
             counter = result._counter = [0, 0]

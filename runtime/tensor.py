@@ -471,7 +471,7 @@ class Tensor:
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         if axis is None and not keepdims:
-            return _unary(_MEAN, np.mean, self)
+            return _unary(_MEAN, _mean_of, self)
         return _apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -616,6 +616,7 @@ from .interop import ufunc as _ufunc  # noqa: E402
 from .ops import apply as _apply  # noqa: E402
 from .ops import getitem as _getitem  # noqa: E402
 from .ops import inplace as _inplace  # noqa: E402
+from .ops import mean_of as _mean_of  # noqa: E402
 from .ops import ones_like_array as _ones_like_array  # noqa: E402
 from .ops import operator_pair as _operator_pair  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402

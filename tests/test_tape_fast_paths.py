@@ -164,3 +164,62 @@ def test_version_checks_run_after_any_in_place_write():
         h -= 1.0
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         out.backward()
+
+
+def test_the_tapes_mean_is_numpys_mean_to_the_bit():
+    from astgrad.runtime.ops import mean_of
+
+    rng = np.random.default_rng(3)
+    cases = [
+        rng.standard_normal((8, 1)) * 1e3,
+        rng.standard_normal(1001),
+        rng.standard_normal((37, 53)).T,
+        rng.standard_normal((6, 7))[::2],
+        rng.standard_normal((4, 4)).astype(np.float32),
+        np.arange(5),
+        np.float64(2.5),
+    ]
+    for a in cases:
+        assert mean_of(a) == np.mean(a)
+        assert type(mean_of(a)) is type(np.mean(a))
+
+
+NUMPY_ROADS = [
+    ("tanh", lambda t: np.tanh(t), lambda t: t.tanh()),
+    ("exp", lambda t: np.exp(t), lambda t: t.exp()),
+    ("multiply", lambda t: np.multiply(t, 3.0), lambda t: t * 3.0),
+    ("rmatmul", lambda t: np.matmul(np.ones((2, 3)), t), lambda t: np.ones((2, 3)) @ t),
+    ("power", lambda t: np.power(t, 2), lambda t: t**2),
+    ("mean", lambda t: np.mean(t), lambda t: t.mean()),
+    ("sum", lambda t: np.sum(t), lambda t: t.sum()),
+    ("max", lambda t: np.max(t), lambda t: t.max()),
+    ("var", lambda t: np.var(t), lambda t: ((t - t.mean()) ** 2).mean()),
+]
+
+
+@pytest.mark.parametrize(
+    "via_numpy, via_tensor", [p[1:] for p in NUMPY_ROADS], ids=[p[0] for p in NUMPY_ROADS]
+)
+def test_numpy_functions_of_tensors_record_what_the_methods_record(via_numpy, via_tensor):
+    data = np.array([[0.5, -1.0], [2.0, 0.25], [1.5, -0.75]])
+    a = ag.tensor(data, requires_grad=True)
+    b = ag.tensor(data, requires_grad=True)
+    out_a, out_b = via_numpy(a), via_tensor(b)
+    assert type(out_a) is type(out_b) and out_a.dtype == out_b.dtype
+    assert_close(out_a.data, out_b.data)
+    out_a.sum().backward()
+    out_b.sum().backward()
+    assert_close(a.grad.data, b.grad.data)
+    with ag.no_grad():
+        assert not via_numpy(a).requires_grad
+
+
+def test_numpy_functions_of_zero_dim_results():
+    a = ag.tensor(0.5, requires_grad=True)
+    b = a * 2.0  # kept as a NumPy scalar inside the tape
+    for f in (np.tanh, np.exp, np.sum, np.mean, np.max):
+        c = f(b)
+        assert isinstance(c.data, np.ndarray) and c.shape == ()
+    out = np.mean(np.tanh(b)) + np.sum(b * b)
+    out.backward()
+    assert_close(a.grad.data, 2.0 * (1 - np.tanh(1.0) ** 2) + 8.0 * 0.5)
