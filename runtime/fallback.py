@@ -24,7 +24,7 @@ import numpy as np
 from .adjoints import finish_gradient
 from .device import CPU, array_module, placement, to_device
 from .grad_mode import _state as _grad_state
-from .graph import backward_pass
+from .graph import backward_pass, new_accumulator
 from .ops import wrap
 from .tensor import Tensor
 
@@ -62,6 +62,7 @@ def _to_tensors(value: Any, leaves: list) -> Any:
         # The common case, first: a float array becomes a leaf as it is.
         tensor = wrap(value)
         tensor._requires_grad = True
+        tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
         leaves.append(tensor)
         return tensor
     if isinstance(value, (list, tuple)):
@@ -100,6 +101,9 @@ def _flat_leaves(value: Any) -> list:
 
 def _raw(value: Any) -> Any:
     if isinstance(value, Tensor):
+        data = value._data
+        if type(data) is not _ndarray and isinstance(data, np.generic):
+            return data  # a 0-d result kept as a NumPy scalar: as NumPy gives it
         data = value.data
         # NumPy hands back scalars for 0-d results; so does the function run on arrays.
         return data[()] if getattr(data, "ndim", None) == 0 and isinstance(data, np.ndarray) else data
