@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .adjoints import finish_gradient
-from .device import CPU, array_module, placement, to_device
+from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import backward_pass, new_accumulator
 from .ops import wrap
@@ -179,6 +179,15 @@ def _home(args: list, kwargs: dict) -> Any:
     return placement((args, kwargs))
 
 
+def _run(function: Callable, args: list, kwargs: dict) -> Any:
+    result = on_tape(function)(*args, **kwargs)
+    if isinstance(result, types.GeneratorType):
+        # Generated code indexes what it loops over; a generator is run out into a list
+        # while the tape records.
+        result = list(result)
+    return result
+
+
 def tape_vjp(
     function: Callable, args: tuple, kwargs: dict, wrt: list[tuple[str, int | str]]
 ) -> tuple[Any, Pullback]:
@@ -205,11 +214,13 @@ def tape_vjp(
     previous = _grad_state.enabled
     _grad_state.enabled = True
     try:
-        result = on_tape(function)(*args, **kwargs)
-        if isinstance(result, types.GeneratorType):
-            # Generated code indexes what it loops over; a generator is run out into a list
-            # while the tape records.
-            result = list(result)
+        if home.type == "cpu":
+            result = _run(function, args, kwargs)
+        else:
+            # The arguments' GPU is current while the function runs (the backward pass
+            # makes its output's current: see graph.backward_pass).
+            with device_guard(home):
+                result = _run(function, args, kwargs)
     finally:
         _grad_state.enabled = previous
     if type(result) is Tensor:

@@ -38,6 +38,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from .device import device_guard, device_of
 from .rules.helpers import unbroadcast
 from .rules.registry import Rule, _value_reads
 
@@ -704,7 +705,25 @@ def backward_pass(starts: Any, retain_graph: bool) -> dict:
     """Send each ``(tensor, cotangent)`` of ``starts`` back through the graph, all in one
     pass, and return the gradient that reached each leaf, keyed by the leaf's
     AccumulateGrad node. The gradients may share memory with each other, with the
-    cotangents and with saved values: whoever hands them out copies them first."""
+    cotangents and with saved values: whoever hands them out copies them first.
+
+    The kernels run with the device of the (first) output being differentiated made
+    current (:func:`~astgrad.runtime.device.device_guard`), so that a backward pass from
+    ``cuda:1`` runs its CuPy kernels, and makes its new arrays, on GPU 1. On the CPU it
+    costs one type test."""
+    data = starts[0][0]._data if starts else None
+    if type(data) is np.ndarray or type(data) in _HOST_SCALARS or data is None:
+        return _backward_pass(starts, retain_graph)
+    with device_guard(device_of(data)):
+        return _backward_pass(starts, retain_graph)
+
+
+# Raw values of CPU tensors besides NumPy arrays: NumPy scalars (0-d results).
+_HOST_SCALARS = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic))
+
+
+def _backward_pass(starts: Any, retain_graph: bool) -> dict:
+    """:func:`backward_pass` on the current device."""
     # The gradient reaching each node found so far (a list for a node with several
     # outputs; None while only paths without gradient reach it), and the heap of those
     # nodes still to run, newest first. Gradients for leaves wait in ``leaves``.
