@@ -270,7 +270,7 @@ def finish_gradient(grad: Any, like: Any) -> Any:
     if isinstance(like, dict):
         parts = grad if isinstance(grad, dict) else {}
         return {key: finish_gradient(parts.get(key, 0), value) for key, value in like.items()}
-    if isinstance(like, float) or (isinstance(like, int) and not isinstance(like, bool)):
+    if type(like) is float or (isinstance(like, int) and not isinstance(like, bool)):
         return float(np.sum(grad)) if getattr(grad, "size", 1) != 1 else float(grad)
     shape = getattr(like, "shape", None)
     if shape is None:

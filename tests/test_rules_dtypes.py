@@ -16,6 +16,8 @@ from astgrad.runtime.adjoints import Parts
 from astgrad.runtime.rules import all_rules
 from rule_specs import SPECS, arguments, differentiable_paths, get_at, random_cotangent
 
+import astgrad as ag
+
 
 def _float32(value):
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
@@ -71,3 +73,15 @@ def test_rule_keeps_float32(rule, spec):
         if not hasattr(expected, "dtype"):
             continue  # a Python float: any float gradient will do
         assert np.asarray(grad).dtype == expected.dtype, f"{rule.name} input {path}"
+
+
+def _square_plus_sine(x):
+    return x * x + np.sin(x)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape", "auto"])
+@pytest.mark.parametrize("scalar", [2.0, np.float64(2.0), np.float32(2.0)])
+def test_a_scalar_argument_gets_a_gradient_of_its_own_type(mode, scalar):
+    g = ag.grad(_square_plus_sine, mode=mode)(scalar)
+    assert type(g) is type(scalar), (mode, type(g))
+    assert abs(float(g) - (2 * 2.0 + np.cos(2.0))) < 1e-5
