@@ -10,6 +10,7 @@ import numpy as np
 from .grad_mode import is_grad_enabled
 from .ops import apply, binary, mean_of, no_rule_error, unary, wrap_plain
 from .rules import lookup
+from .rules import registry as _registry
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
 
@@ -46,9 +47,17 @@ _ONE_TENSOR_FUNCTIONS = frozenset(
 )
 
 
+def _rule_of(function: Any) -> Any:
+    """``lookup(function)`` for NumPy's own functions, which are their own keys in the
+    table: one dict lookup, where ``lookup`` first asks the function whether it wraps
+    another (an attribute it lacks, which is slow to find missing)."""
+    rule = _registry._RULES.get(function)
+    return rule if rule is not None else lookup(function)
+
+
 def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     if method == "__call__" and not kwargs:
-        rule = lookup(function)
+        rule = _rule_of(function)
         if rule is not None and rule.primitive is function and function.nout == 1:
             # The roads of the methods and operators to the same nodes: np.tanh(t) as
             # t.tanh(), np.multiply(a, b) as a * b.
@@ -91,7 +100,7 @@ def _raw_kwargs(kwargs: dict) -> dict:
 
 
 def array_function(function: Any, args: tuple, kwargs: dict) -> Any:
-    rule = lookup(function)
+    rule = _rule_of(function)
     if rule is not None:
         if (
             not kwargs

@@ -430,7 +430,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if type(x) is Tensor:
             xd = x._data
             x_grad = x._requires_grad
-        elif type(x) is float:
+        elif type(x) is float or type(x) is _ndarray:
             xd = x
             x_grad = False
         else:
@@ -438,7 +438,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if type(y) is Tensor:
             yd = y._data
             y_grad = y._requires_grad
-        elif type(y) is float:
+        elif type(y) is float or type(y) is _ndarray:
             yd = y
             y_grad = False
         else:
