@@ -92,10 +92,14 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def _filled(fill: Any, shape: tuple, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
     # Made on the device itself: filling there is cheaper than copying a filled array over.
     xp = module_on(device_from_spec(device))
-    return Tensor(xp.full(_shape(shape), fill, dtype=dtype or np.float64), requires_grad=requires_grad)
+    return Tensor(
+        xp.full(_shape(shape), fill, dtype=dtype or np.float64), requires_grad=requires_grad
+    )
 
 
-def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
     return _filled(0, shape, dtype, device, requires_grad)
 
@@ -105,21 +109,30 @@ def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     return _filled(1, shape, dtype, device, requires_grad)
 
 
-def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(
+    *shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor whose values are whatever memory held (fill it before use)."""
     xp = module_on(device_from_spec(device))
     return Tensor(xp.empty(_shape(shape), dtype=dtype or np.float64), requires_grad=requires_grad)
 
 
 def full(
-    shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    shape: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
     return _filled(fill_value, (shape,), dtype, device, requires_grad)
 
 
-def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Standard normal samples: ``randn(3, 3)`` or ``randn((3, 3))``."""
     array = _generator.standard_normal(_shape(shape)).astype(dtype or np.float64, copy=False)
     return _finish(array, device, requires_grad)
@@ -141,12 +154,21 @@ def arange(
     requires_grad: bool = False,
 ) -> Tensor:
     """Evenly spaced values, as ``np.arange``."""
-    array = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
+    array = (
+        np.arange(start, stop, step, dtype=dtype)
+        if stop is not None
+        else np.arange(start, dtype=dtype)
+    )
     return _finish(array, device, requires_grad)
 
 
 def eye(
-    n: int, m: int | None = None, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """The identity matrix (``n`` by ``m``)."""
     return _finish(np.eye(n, m, dtype=dtype or np.float64), device, requires_grad)

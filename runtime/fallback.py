@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import types
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,9 @@ def _raw(value: Any) -> Any:
             return data  # a 0-d result kept as a NumPy scalar: as NumPy gives it
         data = value.data
         # NumPy hands back scalars for 0-d results; so does the function run on arrays.
-        return data[()] if getattr(data, "ndim", None) == 0 and isinstance(data, np.ndarray) else data
+        return (
+            data[()] if getattr(data, "ndim", None) == 0 and isinstance(data, np.ndarray) else data
+        )
     if isinstance(value, (list, tuple)):
         raw = [_raw(v) for v in value]
         return type(value)(raw) if isinstance(value, tuple) else raw
@@ -350,7 +353,9 @@ def _tape_float(value: Any = 0.0) -> Any:
     """``float(t)`` keeps a tensor (as a scalar) so its gradient survives."""
     if isinstance(value, Tensor):
         if value.size != 1:
-            raise TypeError(f"only one-element tensors can be converted to a float, not shape {value.shape}")
+            raise TypeError(
+                f"only one-element tensors can be converted to a float, not shape {value.shape}"
+            )
         return value.reshape(())
     return float(value)
 
@@ -380,11 +385,17 @@ def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) 
         parts = [_array_of(item, dtype, copy=False) for item in obj]
         parts = [p if isinstance(p, Tensor) else Tensor(np.asarray(p, dtype=dtype)) for p in parts]
         return np.stack(parts)
-    return Tensor(np.array(obj, dtype=dtype, copy=copy, **kwargs) if copy else np.asarray(obj, dtype=dtype, **kwargs))
+    return Tensor(
+        np.array(obj, dtype=dtype, copy=copy, **kwargs)
+        if copy
+        else np.asarray(obj, dtype=dtype, **kwargs)
+    )
 
 
 def _holds_tensor(obj: Any) -> bool:
-    return any(isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i)) for i in obj)
+    return any(
+        isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i)) for i in obj
+    )
 
 
 class _TapeNumpy(types.ModuleType):
@@ -442,7 +453,7 @@ def _hashable_in(value: Any, table: dict) -> bool:
         return False
 
 
-_on_tape_cache: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
+_on_tape_cache: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyDictionary()
 
 
 def on_tape(function: Callable) -> Callable:
@@ -467,4 +478,3 @@ def on_tape(function: Callable) -> Callable:
 def _is_library(function: types.FunctionType) -> bool:
     module = function.__module__ or ""
     return module.split(".")[0] in ("numpy", "astgrad", "scipy")
-

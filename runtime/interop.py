@@ -77,7 +77,7 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
             raise GradientLostError(
                 f"np.{function.__name__}(..., out=array) would store a result that needs a "
                 "gradient into a plain array and drop the gradient; assign the result to a "
-                "name instead (y = np.{0}(...)), or compute on t.detach().".format(function.__name__)
+                f"name instead (y = np.{function.__name__}(...)), or compute on t.detach()."
             )
         raw_out = tuple(_raw(o) for o in out)
         getattr(function, method)(*_raw(inputs), **{**kwargs, "out": raw_out})
