@@ -59,6 +59,9 @@ def cast_like(g: Any, x: Any) -> Any:
     return array_module(g, x).asarray(g, dtype=dtype)
 
 
+_add_reduce = np.add.reduce
+
+
 @shape_only(1)
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
@@ -67,12 +70,20 @@ def unbroadcast(g: Any, x: Any) -> Any:
     array([2., 2., 2.])
     """
     kind = type(x)
-    if kind is type(g) and (kind is float or (kind is np.ndarray and g.shape == x.shape)):
-        return g  # nothing was broadcast: the common case, kept cheap
-    shape = _shape(x)
-    g_shape = _shape(g)
-    if g_shape == shape:
-        return g
+    if kind is np.ndarray and type(g) is np.ndarray:
+        # Host arrays, the common cases first and kept cheap: nothing was broadcast, or a
+        # bias was added to every row (the ufunc's reduce skips ndarray.sum's Python layer).
+        shape, g_shape = x.shape, g.shape
+        if g_shape == shape:
+            return g
+        if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
+            return _add_reduce(g, axis=0)
+    else:
+        if kind is float and type(g) is float:
+            return g
+        shape, g_shape = _shape(x), _shape(g)
+        if g_shape == shape:
+            return g
     extra = len(g_shape) - len(shape)
     if extra < 0:
         if not g_shape:
@@ -82,7 +93,7 @@ def unbroadcast(g: Any, x: Any) -> Any:
         g_shape = g.shape
         extra = 0
     if extra == 1 and g_shape[1:] == shape:
-        return g.sum(axis=0)  # a bias added to every row: the other common case
+        return g.sum(axis=0)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
     )
