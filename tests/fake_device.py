@@ -317,3 +317,32 @@ def fake_cuda() -> Iterator[FakeCudaBackend]:
     backend = FakeCudaBackend()
     with device_module.using_backend(backend):
         yield backend
+
+
+class RecordingBackend(FakeCudaBackend):
+    """The fake GPU with a current device: its guard notes each device entered and left."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: list[str] = []  # a stack: the innermost guard's device last
+        self.entered: list[str] = []
+
+    def guard(self, device: Any) -> Any:
+        @contextlib.contextmanager
+        def current() -> Iterator[None]:
+            self.current.append(str(device))
+            self.entered.append(str(device))
+            try:
+                yield
+            finally:
+                self.current.pop()
+
+        return current()
+
+
+@contextlib.contextmanager
+def recording_cuda() -> Iterator[RecordingBackend]:
+    """Like :func:`fake_cuda`, with a backend that records the devices made current."""
+    backend = RecordingBackend()
+    with device_module.using_backend(backend):
+        yield backend

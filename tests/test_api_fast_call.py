@@ -6,12 +6,11 @@ rebound. Each test makes the plan with a first call, then checks the calls after
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import traceback
 
 import numpy as np
 import pytest
+from modules import write_module
 from numeric import assert_close
 
 import astgrad as ag
@@ -155,18 +154,8 @@ def test_lists_take_the_general_path_every_time():
     assert not _planned(g)
 
 
-def _write_module(tmp_path, name: str, body: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(body)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_rebinding_a_helper_after_cached_calls_regenerates_the_caller(tmp_path):
-    module = _write_module(
+    module = write_module(
         tmp_path,
         "planned_rebinding",
         "import numpy as np\n"

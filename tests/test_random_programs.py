@@ -7,12 +7,12 @@ A failure prints the program's source: paste it into a file to reproduce.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
 import pytest
 from conformance import Program, run
+from modules import write_module
 from random_programs import generate
 
 import astgrad as ag
@@ -21,13 +21,7 @@ SEEDS = range(60)
 
 
 def _load(source: str, directory, seed: int):
-    path = directory / f"random_program_{seed}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # so inspect can find the source of its functions
-    spec.loader.exec_module(module)
-    return module
+    return write_module(directory, f"random_program_{seed}", source)
 
 
 #: ``w`` as a column: every binary operation mixing x and w broadcasts to (3, 3)

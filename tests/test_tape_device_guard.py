@@ -8,14 +8,13 @@ for at all.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from fake_device import FakeCudaBackend, to_fake
+from fake_device import RecordingBackend, recording_cuda, to_fake
 from numeric import assert_close
 
 import astgrad as ag
@@ -25,31 +24,9 @@ graph = importlib.import_module("astgrad.runtime.graph")
 fallback = importlib.import_module("astgrad.runtime.fallback")
 
 
-class RecordingBackend(FakeCudaBackend):
-    """The fake GPU with a current device: its guard notes each device entered."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.current: list[str] = []  # a stack: the innermost guard's device last
-        self.entered: list[str] = []
-
-    def guard(self, device: Any) -> Any:
-        @contextlib.contextmanager
-        def current() -> Iterator[None]:
-            self.current.append(str(device))
-            self.entered.append(str(device))
-            try:
-                yield
-            finally:
-                self.current.pop()
-
-        return current()
-
-
 @pytest.fixture
 def recording() -> Iterator[RecordingBackend]:
-    backend = RecordingBackend()
-    with device_module.using_backend(backend):
+    with recording_cuda() as backend:
         yield backend
 
 

@@ -11,11 +11,11 @@ raise exactly that.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 from conformance import Program, run
+from modules import write_module
 from random_programs import generate
 
 SEEDS = range(60, 600)
@@ -25,13 +25,7 @@ WRITES_A_SAVED_VALUE = {194, 569}
 
 
 def _load(source: str, directory, seed: int):
-    path = directory / f"tape_random_program_{seed}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # so that tracebacks can show the program's source
-    spec.loader.exec_module(module)
-    return module
+    return write_module(directory, f"tape_random_program_{seed}", source)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import linecache
-import sys
 import traceback
 
 import numpy as np
 import pytest
+from astgrad.transform import pipeline
+from modules import write_module
 from numeric import assert_close
 
 import astgrad as ag
-from astgrad.transform import pipeline
 
 
 def square_sum(x):
@@ -185,26 +184,16 @@ def test_each_function_is_generated_once():
     assert pipeline.generation_count[local] == 1
 
 
-def _write_module(tmp_path, name, body):
-    path = tmp_path / f"{name}.py"
-    path.write_text(body)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_redefining_a_function_picks_up_its_new_source(tmp_path):
-    first = _write_module(tmp_path, "redefined_a", "import numpy as np\ndef f(x):\n    return np.sum(x * 2)\n")
+    first = write_module(tmp_path, "redefined_a", "import numpy as np\ndef f(x):\n    return np.sum(x * 2)\n")
     np.testing.assert_allclose(ag.grad(first.f)(np.ones(2)), [2.0, 2.0])
-    second = _write_module(tmp_path, "redefined_b", "import numpy as np\ndef f(x):\n    return np.sum(x * 5)\n")
+    second = write_module(tmp_path, "redefined_b", "import numpy as np\ndef f(x):\n    return np.sum(x * 5)\n")
     np.testing.assert_allclose(ag.grad(second.f)(np.ones(2)), [5.0, 5.0])
     assert "x * 5" in ag.source(second.f)
 
 
 def test_rebinding_a_helper_regenerates_the_caller(tmp_path):
-    module = _write_module(
+    module = write_module(
         tmp_path,
         "rebinding",
         "import numpy as np\n"
@@ -245,7 +234,7 @@ def test_tracebacks_show_generated_lines():
 
 
 def test_generated_code_reads_user_globals_live(tmp_path):
-    module = _write_module(tmp_path, "live_globals", "import numpy as np\nSCALE = 2.0\ndef f(x):\n    return np.sum(x * SCALE)\n")
+    module = write_module(tmp_path, "live_globals", "import numpy as np\nSCALE = 2.0\ndef f(x):\n    return np.sum(x * SCALE)\n")
     g = ag.grad(module.f, mode="source")
     np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
     module.SCALE = 3.0
