@@ -21,7 +21,7 @@ import numpy as np
 from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
-from .runtime.fallback import Pullback, tape_vjp
+from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -316,6 +316,19 @@ class _Differentiated:
         kinds = tuple(_kind(v) for v in originals)
         derivative = self._derivative(kinds)
         if derivative == "tape":
+            pattern = None if kwargs else _pattern(args, target)
+            if pattern is not None:
+                # Calls like this one take the tape's plan from now on (as _prepare does
+                # for generated code), this one included.
+                kinds, dtypes = pattern
+                plan = tape_plan(
+                    self.function, kinds, target.positions, dtypes, _MISS,
+                    single=target.single, with_value=self.with_value,
+                )  # fmt: skip
+                self._plan = plan
+                result = plan(args)
+                if result is not _MISS:
+                    return result
             value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
             gradients = target.package(pullback(None))
             return (value, gradients) if self.with_value else gradients

@@ -25,7 +25,8 @@ import numpy as np
 from .adjoints import finish_gradient
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
-from .graph import backward_pass, new_accumulator
+from .graph import Node, backward_pass, new_accumulator
+from .ops import ones_like_array as _ones_like_array
 from .ops import wrap
 from .tensor import Tensor
 
@@ -89,6 +90,9 @@ def _to_tensors(value: Any, leaves: list) -> Any:
     tensor = Tensor(data, requires_grad=True)
     leaves.append(tensor)
     return tensor
+
+
+_new = object.__new__
 
 
 def _flat_leaves(value: Any) -> list:
@@ -226,12 +230,14 @@ def tape_vjp(
                 result = _run(function, args, kwargs)
     finally:
         _grad_state.enabled = previous
-    if type(result) is Tensor:
-        value = _raw(result)
-        outputs = [(result, ())]
-    else:
-        value = _raw(result)
-        outputs = _tensor_outputs(result)
+    return _pullback_of(result, originals, groups)
+
+
+def _pullback_of(result: Any, originals: list, groups: list) -> tuple[Any, Pullback]:
+    """The value of a function run on the tape, and the pullback from its ``result`` to the
+    arguments ``originals``, whose leaves are ``groups`` (one list per argument)."""
+    value = _raw(result)
+    outputs = [(result, ())] if type(result) is Tensor else _tensor_outputs(result)
 
     def backward(cotangent: Any, retain_graph: bool) -> list:
         starts = []
@@ -261,6 +267,100 @@ def tape_vjp(
         ]
 
     return value, Pullback(backward, value)
+
+
+def tape_plan(
+    function: Callable,
+    kinds: tuple,
+    positions: tuple,
+    dtypes: tuple,
+    miss: Any,
+    *,
+    single: bool,
+    with_value: bool,
+) -> Callable[[tuple], Any]:
+    """The gradient on the tape of calls like one already checked, for the cached calls of
+    ``ag.grad(f, mode="tape")``: ``plan(args)`` returns what the gradient returns (the
+    gradients of the arguments at ``positions``: the one bare when ``single``, else a
+    tuple; after the value when ``with_value``), or ``miss`` when ``args`` do not fit.
+
+    Such calls have positional arguments of exactly the host types ``kinds`` (see the API's
+    call plans), the differentiated ones, at ``positions``, floats or float arrays of the
+    ``dtypes`` given in order; so they need no device, and their leaves no checks. They
+    compute what :func:`tape_vjp` and a pullback called with no cotangent do, with one
+    Python call where those take dozens: a call of a small model costs about as much as
+    its own operations.
+    """
+    n = len(kinds)
+    shimmed = on_tape(function)
+    arrays = [p for p in positions if kinds[p] is _ndarray]
+    checks = tuple(zip(arrays, dtypes))
+    floats = tuple(kinds[p] is not _ndarray for p in positions)
+
+    def plan(args: tuple) -> Any:
+        if len(args) != n or tuple(map(type, args)) != kinds:
+            return miss
+        for p, dtype in checks:
+            if args[p].dtype is not dtype:
+                return miss
+        call = list(args)
+        leaves = []
+        for p, is_float in zip(positions, floats):
+            if is_float:
+                leaf = _to_tensors(call[p], leaves)
+            else:
+                # _to_tensors's first case, and new_accumulator, written out
+                leaf = _new(Tensor)
+                leaf._data = call[p]
+                leaf._requires_grad = True
+                leaf._grad_fn = None
+                leaf._output_nr = 0
+                leaf._grad = None
+                leaf._counter = None
+                leaf._base = None
+                leaf._view_history = 0
+                leaf._retains_grad = False
+                node = _new(Node)
+                node._next = ()
+                node._args = ()
+                node._extra = None
+                node.variable = leaf
+                node._seq = -1  # (a leaf's node: see graph._init_accumulator)
+                leaf._accumulator = node
+                leaves.append(leaf)
+            call[p] = leaf
+        previous = _grad_state.enabled
+        _grad_state.enabled = True
+        try:
+            result = shimmed(*call)
+        finally:
+            _grad_state.enabled = previous
+        if type(result) is not Tensor or result._data.size != 1:
+            # Results of other forms (several outputs, a generator, a non-scalar that is an
+            # error without a cotangent) take tape_vjp's road from here.
+            if isinstance(result, types.GeneratorType):
+                result = list(result)
+            originals = [args[p] for p in positions]
+            value, pullback = _pullback_of(result, originals, [[leaf] for leaf in leaves])
+            gradients = pullback(None)
+        else:
+            value = _raw(result)
+            found = (
+                backward_pass(((result, _ones_like_array(result._data)),), False)
+                if result._requires_grad
+                else {}
+            )
+            gradients = []
+            for p, leaf in zip(positions, leaves):
+                grad = found.get(leaf._accumulator)
+                original = args[p]
+                gradients.append(
+                    finish_gradient(0 if grad is None else _own(grad, leaf._data), original)
+                )
+        gradients = gradients[0] if single else tuple(gradients)
+        return (value, gradients) if with_value else gradients
+
+    return plan
 
 
 def call_method(receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -30,6 +30,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import Node, elementwise_rule, extra, kernel_for, next_sequence_number, note_write
 from .rules import lookup
+from .rules.helpers import dot_2d
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor
 
@@ -561,7 +562,8 @@ def binary(rule: Rule, x: Any, y: Any) -> Tensor:
     """``rule.primitive(x, y)`` where at least one of ``x``, ``y`` is a tensor."""
     forward = rule.__dict__.get("_tape_operator")
     if forward is None:
-        forward = rule._tape_operator = operator_pair(rule, rule.primitive)[0]
+        compute = dot_2d if rule.primitive is np.matmul else rule.primitive
+        forward = rule._tape_operator = operator_pair(rule, compute)[0]
     return forward(x, y)
 
 

@@ -622,6 +622,7 @@ from .ops import operator_pair as _operator_pair  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402
 from .ops import unary as _unary  # noqa: E402
 from .ops import wrap as _wrap  # noqa: E402
+from .rules.helpers import dot_2d as _dot_2d  # noqa: E402
 
 # The arithmetic operators: Python's operator on the raw values is the same ufunc as the
 # rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
@@ -630,7 +631,7 @@ Tensor.__sub__, Tensor.__rsub__ = _operator_pair(_SUB, operator.sub)
 Tensor.__mul__, Tensor.__rmul__ = _operator_pair(_MUL, operator.mul)
 Tensor.__truediv__, Tensor.__rtruediv__ = _operator_pair(_DIV, operator.truediv)
 Tensor.__pow__, Tensor.__rpow__ = _operator_pair(_POW, operator.pow)
-Tensor.__matmul__, Tensor.__rmatmul__ = _operator_pair(_MATMUL, operator.matmul)
+Tensor.__matmul__, Tensor.__rmatmul__ = _operator_pair(_MATMUL, _dot_2d)  # (x @ y, quicker)
 
 
 def _array_method(name: str, function: Any) -> Any:

@@ -23,6 +23,7 @@ __all__ = [
     "scatter_grad",
     "matmul_grad_left",
     "matmul_grad_right",
+    "dot_2d",
     "dot_grad_left",
     "dot_grad_right",
     "inverse_axes",
@@ -252,6 +253,33 @@ def _scatter_add_device(xp: Any, out: Any, index: Any, g: Any) -> None:
     cupyx.scatter_add(out, index, g)
 
 
+_FLOAT64 = np.dtype(np.float64)
+_FLOAT32 = np.dtype(np.float32)
+
+
+def dot_2d(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D ``a`` and ``b``. Two host arrays of one BLAS float dtype take
+    ``ndarray.dot``: the same BLAS product, to the bit, without the matmul ufunc's dispatch,
+    which costs as much again on small matrices. Anything else (and a mismatch of inner
+    dimensions, for matmul's message) is ``a @ b``.
+
+    >>> dot_2d(np.ones((2, 3)), np.ones((3, 1)))
+    array([[3.],
+           [3.]])
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        dtype = a.dtype
+        if (
+            b.dtype is dtype
+            and (dtype is _FLOAT64 or dtype is _FLOAT32)
+            and a.ndim == 2
+            and b.ndim == 2
+            and a.shape[1] == b.shape[0]
+        ):
+            return a.dot(b)
+    return a @ b
+
+
 def _swap_last(a: Any) -> Any:
     return a.swapaxes(-1, -2)
 
@@ -261,7 +289,7 @@ def matmul_grad_left(g: Any, x: Any, y: Any) -> Any:
     """Gradient of ``x @ y`` with respect to ``x``, for every rank NumPy allows."""
     x_ndim, y_ndim = len(_shape(x)), y.ndim
     if x_ndim == 2 and y_ndim == 2:
-        return g @ y.T
+        return dot_2d(g, y.T)
     if y_ndim == 1:
         if x_ndim == 1:
             return g * y
@@ -276,7 +304,7 @@ def matmul_grad_right(g: Any, x: Any, y: Any) -> Any:
     """Gradient of ``x @ y`` with respect to ``y``, for every rank NumPy allows."""
     x_ndim, y_ndim = x.ndim, len(_shape(y))
     if x_ndim == 2 and y_ndim == 2:
-        return x.T @ g
+        return dot_2d(x.T, g)
     if x_ndim == 1:
         if y_ndim == 1:
             return g * x
