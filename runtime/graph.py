@@ -430,6 +430,17 @@ class Kernel:
         self.keep_y = 1 in keeps
         self.what = tuple(f"argument {name!r}" for name in rule.param_names)
 
+    def variant(self, fn: Callable, trusted: bool) -> Kernel:
+        """This kernel computing with ``fn``: the same gradients of the same inputs, from
+        the same values, written for operands of a known form (see ops.operator_pair's
+        ``refine``). ``trusted``: whether every gradient of ``fn`` has its input's shape."""
+        other = Kernel.__new__(Kernel)
+        for name in Kernel.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.fn = fn
+        other.trusted = trusted
+        return other
+
 
 def elementwise_rule(rule: Rule) -> bool:
     """Whether ``rule`` can have trusted kernels: its primitive is a ufunc and every

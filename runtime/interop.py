@@ -14,7 +14,7 @@ from .rules import registry as _registry
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
 
-__all__ = ["ufunc", "array_function"]
+__all__ = ["array_ufunc", "ufunc", "array_function"]
 
 # ``np.add.reduce(t, axis)`` and friends are the reductions under other names.
 _REDUCTIONS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
@@ -47,29 +47,34 @@ _ONE_TENSOR_FUNCTIONS = frozenset(
 )
 
 
-def _rule_of(function: Any) -> Any:
-    """``lookup(function)`` for NumPy's own functions, which are their own keys in the
-    table: one dict lookup, where ``lookup`` first asks the function whether it wraps
-    another (an attribute it lacks, which is slow to find missing)."""
-    rule = _registry._RULES.get(function)
-    return rule if rule is not None else lookup(function)
+# NumPy's own functions are their own keys in the rule table: one dict lookup finds their
+# rule, where ``lookup`` first asks the function whether it wraps another (an attribute it
+# lacks, which is slow to find missing).
+_RULES = _registry._RULES
+
+
+def array_ufunc(self: Tensor, function: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """``Tensor.__array_ufunc__``. A plain call of a ufunc of one or two operands (``x @ W``
+    with a NumPy ``x``, ``np.tanh(t)``) goes straight to the road of the operators and
+    methods: the same nodes, with the fewest Python calls; everything else to
+    :func:`ufunc`."""
+    if method == "__call__" and not kwargs:
+        rule = _RULES.get(function)
+        if rule is not None and rule.primitive is function and function.nout == 1:
+            if len(inputs) == 2:
+                x, y = inputs
+                if type(x) not in _CONTAINERS and type(y) not in _CONTAINERS:
+                    forward = rule.__dict__.get("_tape_operator")
+                    if forward is not None:
+                        return forward(x, y)
+                    return binary(rule, x, y)
+            elif len(inputs) == 1 and type(inputs[0]) is Tensor:
+                return unary(rule, function, inputs[0])
+    return ufunc(function, method, inputs, kwargs)
 
 
 def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
-    if method == "__call__" and not kwargs:
-        rule = _rule_of(function)
-        if rule is not None and rule.primitive is function and function.nout == 1:
-            # The roads of the methods and operators to the same nodes: np.tanh(t) as
-            # t.tanh(), np.multiply(a, b) as a * b.
-            if len(inputs) == 1:
-                if type(inputs[0]) is Tensor:
-                    return unary(rule, function, inputs[0])
-            elif (
-                len(inputs) == 2
-                and type(inputs[0]) not in _CONTAINERS
-                and type(inputs[1]) not in _CONTAINERS
-            ):
-                return binary(rule, *inputs)
+    """Any other use of a ufunc on tensors (see :func:`array_ufunc`)."""
     recording = is_grad_enabled() and _needs_grad(inputs)
     out = kwargs.get("out")
     if out is not None:
@@ -99,8 +104,12 @@ def _raw_kwargs(kwargs: dict) -> dict:
     return {k: _raw(v) for k, v in kwargs.items()}
 
 
-def array_function(function: Any, args: tuple, kwargs: dict) -> Any:
-    rule = _rule_of(function)
+def array_function(self: Tensor, function: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    """``Tensor.__array_function__``: a NumPy function called with tensors records through
+    its rule."""
+    rule = _RULES.get(function)
+    if rule is None:
+        rule = lookup(function)
     if rule is not None:
         if (
             not kwargs

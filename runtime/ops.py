@@ -426,6 +426,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
     # 4 when the left has the result's shape and 8 when the right has (see graph.Kernel).
     kernels = [None] * 16
     elementwise = None  # whether the rule allows trusted kernels; found out when first needed
+    refine = _REFINERS.get(rule.vjp)  # a faster kernel for operands of some forms, if any
 
     def forward(x: Any, y: Any) -> Tensor:
         if type(x) is Tensor:
@@ -511,6 +512,8 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
             node._next = (x_node,)
             if nrs:
                 nrs = nrs[:1]
+        if refine is not None:
+            kernel = refine(kernel, xd, yd)
         checks = ()
         if kernel.read_x:
             if type(x) is Tensor or isinstance(x, Tensor):
@@ -556,6 +559,76 @@ def _binary_kernel(kernels: list, rule: Rule, which: int, elementwise: bool) -> 
     same = tuple(bool(which & (4 << p)) for p in params) if elementwise else None
     kernel = kernels[which] = kernel_for(rule, params, same=same)
     return kernel
+
+
+# -- faster kernels for operands of a known form ----------------------------------------------
+#
+# A rule's kernels are compiled from its source for any operands. For a few operations that
+# models repeat at every step, operands of one form have a shorter gradient: a refiner,
+# keyed by the rule's vjp function (so that a rule a user registers in its place is never
+# refined), returns the kernel to record for the operands, a variant of the one given.
+
+
+def _refined(variants: dict, kernel: Any, make: Callable) -> Any:
+    found = variants.get(kernel)
+    if found is None:
+        found = variants[kernel] = make(kernel)
+    return found
+
+
+def _matmul_2d_left(g: Any, ans: Any, x: Any, y: Any) -> tuple:
+    return (dot_2d(g, y.T),)
+
+
+def _matmul_2d_right(g: Any, ans: Any, x: Any, y: Any) -> tuple:
+    return (dot_2d(x.T, g),)
+
+
+def _matmul_2d_both(g: Any, ans: Any, x: Any, y: Any) -> tuple:
+    return dot_2d(g, y.T), dot_2d(x.T, g)
+
+
+_MATMUL_2D = {(0,): _matmul_2d_left, (1,): _matmul_2d_right, (0, 1): _matmul_2d_both}
+_matmul_variants: dict = {}
+
+
+def _matmul_2d_kernel(kernel: Any) -> Any:
+    # The gradients of matrices are matrices of their shapes: no shape check is needed.
+    return kernel.variant(_MATMUL_2D[kernel.params], trusted=True)
+
+
+def _refine_matmul(kernel: Any, x: Any, y: Any) -> Any:
+    """Two matrices on the host: matmul_grad_left and _right's first case, without the
+    calls that find it, and without the shape check of a kernel for any rank."""
+    if type(x) is _ndarray and type(y) is _ndarray and x.ndim == 2 and y.ndim == 2:
+        return _refined(_matmul_variants, kernel, _matmul_2d_kernel)
+    return kernel
+
+
+def _square_grad(g: Any, ans: Any, x: Any, y: Any) -> tuple:
+    # g * y * x ** (y - 1) for y == 2, to the bit (doubling is exact), in two operations
+    return (g * (x + x),)
+
+
+_power_variants: dict = {}
+
+
+def _square_kernel(kernel: Any) -> Any:
+    # Only the kernel of the base alone whose gradient needs no unbroadcast (a number
+    # exponent broadcasts to the base's shape) has a variant; any other stays as it is.
+    if kernel.params == (0,) and kernel.trusted and kernel.stripped == (True,):
+        return kernel.variant(_square_grad, trusted=True)
+    return kernel
+
+
+def _refine_power(kernel: Any, x: Any, y: Any) -> Any:
+    """``x ** 2``, the square of a loss: the exponent's own gradient is not needed."""
+    if (type(y) is int or type(y) is float) and y == 2:
+        return _refined(_power_variants, kernel, _square_kernel)
+    return kernel
+
+
+_REFINERS = {lookup(np.matmul).vjp: _refine_matmul, lookup(np.power).vjp: _refine_power}
 
 
 def binary(rule: Rule, x: Any, y: Any) -> Tensor:

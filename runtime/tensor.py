@@ -456,11 +456,8 @@ class Tensor:
 
     # -- NumPy protocols ------------------------------------------------------------
 
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return _ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
-        return _array_function(func, args, kwargs)
+    # ``__array_ufunc__`` and ``__array_function__`` are interop's functions themselves,
+    # set below: one Python call less on every NumPy function of a tensor.
 
     # -- methods --------------------------------------------------------------------
 
@@ -612,7 +609,7 @@ _MOVE_TO = lookup(move_to)
 
 # ops needs the class above, and the class's methods need ops: import it last.
 from .interop import array_function as _array_function  # noqa: E402
-from .interop import ufunc as _ufunc  # noqa: E402
+from .interop import array_ufunc as _array_ufunc  # noqa: E402
 from .ops import apply as _apply  # noqa: E402
 from .ops import getitem as _getitem  # noqa: E402
 from .ops import inplace as _inplace  # noqa: E402
@@ -623,6 +620,9 @@ from .ops import setitem as _setitem  # noqa: E402
 from .ops import unary as _unary  # noqa: E402
 from .ops import wrap as _wrap  # noqa: E402
 from .rules.helpers import dot_2d as _dot_2d  # noqa: E402
+
+Tensor.__array_ufunc__ = _array_ufunc
+Tensor.__array_function__ = _array_function
 
 # The arithmetic operators: Python's operator on the raw values is the same ufunc as the
 # rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
