@@ -592,14 +592,19 @@ class Optimized:
     maybe_unbound: set[str]
 
 
-def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str]) -> Optimized:
-    """Optimize ``backward`` (seed, zeros and adjoints) and ``program.primal`` together."""
+def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str], values: frozenset[str] = frozenset()) -> Optimized:
+    """Optimize ``backward`` (seed, zeros and adjoints) and ``program.primal`` together.
+    ``values`` are the names known to hold numbers or arrays (not lists or tuples), whose
+    sums ``fuse`` may rewrite algebraically."""
     backward, _ = _Zeros().block(backward, set())
     dead_ids: set[int] = set()
     backward = eliminate_dead(backward, live_out, dead_ids)
     backward = propagate_copies(backward, live_out)
     backward = coalesce_copies(backward, live_out)
     backward = eliminate_dead(backward, live_out, dead_ids)
+    from . import fuse  # fuse reads this module's analyses
+
+    backward = fuse.transform(backward, live_out | reads_of_result(program), program.pop, values)
     primal = drop_pushes(program.primal, dead_ids)
     backward_reads = _Liveness().block(backward, set(live_out))
     primal = fold_temporaries(primal, backward_reads | live_out | reads_of_result(program))

@@ -296,7 +296,7 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         check = gast.Call(func=reverse.load(seed_helper), args=[copy.deepcopy(result)], keywords=[])
         seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
         backward = [seed, *program.zero_init, *program.adjoint]
-    optimized = optimize.transform(program, backward, live_out)
+    optimized = optimize.transform(program, backward, live_out, _values(ctx, program))
     _prefer_underscore(optimized.adjoint, program)
     primal = optimized.primal
     backward = emit.add_grad_comments(optimized.adjoint)
@@ -363,6 +363,13 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
         resolved=_callee_globals(ctx),
     )  # fmt: skip
+
+
+def _values(ctx: TransformContext, program: reverse.Reversed) -> frozenset[str]:
+    """Names (and adjoints) known to hold a number or an array, not a list or tuple."""
+    values = {name for name, kind in ctx.kinds.items() if kind[:1] == ("value",)}
+    values |= {ctx.namer.adjoint(name) for name in values if ctx.namer.has_adjoint(name)}
+    return frozenset(values | program.numbers)
 
 
 def _prefer_underscore(backward: list[gast.stmt], program: reverse.Reversed) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import gast
 
-from . import anno, broadcasts, shapes
+from . import anno, broadcasts, remat, shapes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -108,12 +108,17 @@ class _Reverser:
         self.loop_epilogues: list[list[gast.stmt]] = []
         self.uses_stack = False
         self.loop_depth = 0
+        #: cheap temporaries of the block being reversed (see ``remat``)
+        self.definitions: remat.Definitions | None = None
+        self.unchanging: set[str] = set()
 
     # -- driver ---------------------------------------------------------------------
 
     def run(self, node: gast.FunctionDef) -> Reversed:
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
         self._binding_analysis(node.body, set(params), set(params))
+        stored = {n.id for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        self.unchanging = params - stored
         body = node.body
         result = body[-1].value
         primal, adjoint = self.block(body[:-1])
@@ -213,6 +218,8 @@ class _Reverser:
     def block(self, stmts: list[gast.stmt]) -> tuple[list[gast.stmt], list[gast.stmt]]:
         primal: list[gast.stmt] = []
         adjoint: list[gast.stmt] = []
+        outer = self.definitions
+        definitions = self.definitions = remat.Definitions(self.ctx.shape_classes, self.ctx.local_names, self.unchanging)
         for stmt in stmts:
             method = getattr(self, f"stmt_{type(stmt).__name__}", None)
             if method is None:
@@ -220,9 +227,13 @@ class _Reverser:
                     f"internal: the reverse pass got a {type(stmt).__name__} statement",
                     origin_of(stmt),
                 )
+            definitions.forget(_written(stmt))
             p, a = method(stmt)
+            self.definitions = definitions  # a nested block had its own
+            definitions.learn(stmt)
             primal.extend(p)
             adjoint[:0] = a
+        self.definitions = outer
         return primal, adjoint
 
     def stmt_Assign(self, stmt: gast.Assign) -> tuple[list, list]:
@@ -267,9 +278,9 @@ class _Reverser:
             ans = load(ans_name)
             out.extend(pops)
             out.extend(self.resets({name}))
-            out.extend(self.contributions(stmt, callee, g, ans, origin))
+            out.extend(self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin)))
         else:
-            out.extend(self.contributions(stmt, callee, g, ans, origin))
+            out.extend(self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin)))
             out.extend(pops)
             out.extend(self.resets({name}))
         return [_tag(s, ADJOINT, origin) for s in out]
@@ -772,6 +783,17 @@ class _Reverser:
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop
+
+
+def _written(stmt: gast.stmt) -> set[str]:
+    """Every name ``stmt`` may change, in nested blocks too."""
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        return {stmt.targets[0].id}
+    written = assigned_names(stmt)
+    for node in walk(stmt):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            written.add(node.id)
+    return written
 
 
 def _breaks(stmts: list[gast.stmt]) -> bool:

@@ -11,18 +11,14 @@ def logistic_loss_grad(W, b, x, y):
     neg_2 = -np.mean(add_3)
     dneg_2 = scalar_seed(neg_2)
     # grad of: return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dmean = -dneg_2
-    dadd_3 = expand_reduced(dmean / reduced_count(add_3), add_3)
+    dadd_3 = expand_reduced(-dneg_2 / reduced_count(add_3), add_3)
     dlog_2 = unbroadcast(dadd_3 * sub, log_2)
-    dsub_2 = dlog_2 / sub_2
-    dp = -dsub_2
+    dp = -(dlog_2 / sub_2)
     dlog = unbroadcast(dadd_3 * y, log)
     dp = dp + dlog / p
-    del add_3, dadd_3, dlog, dlog_2, dsub_2, log, log_2, sub, sub_2
+    del add_3, dadd_3, dlog, dlog_2, log, log_2, sub, sub_2
     # grad of: p = 1 / (1 + np.exp(-(x @ W + b)))
-    dadd_2 = -dp * p / add_2
-    dneg = dadd_2 * exp
-    dadd = -dneg
+    dadd = dp * p / add_2 * exp
     dmatmul = unbroadcast(dadd, matmul)
     db = unbroadcast(dadd, b)
     dW = matmul_grad_right(dmatmul, x, W)

@@ -8,9 +8,8 @@ def mlp_loss_grad(W1, b1, W2, b2, x, y):
     dmean = scalar_seed(mean)
     # grad of: return np.mean((out - y) ** 2)
     dpower = dmean / reduced_count(power)
-    dsub = dpower * 2 * sub
-    dout = unbroadcast(dsub, out)
-    del dpower, dsub, out, power, sub
+    dout = unbroadcast(dpower * 2 * sub, out)
+    del dpower, out, power, sub
     # grad of: out = h @ W2 + b2
     dmatmul = unbroadcast(dout, matmul)
     db2 = unbroadcast(dout, b2)

@@ -13,8 +13,7 @@ def piecewise_grad(x, t):
     # grad of: if x > t:
     if cond:
         # grad of: y = math.exp(x - t)
-        dsub = dy * y
-        dx = dx + unbroadcast(dsub, x)
+        dx = dx + unbroadcast(dy * y, x)
     else:
         # grad of: y = 1.0 + (x - t)
         dx = dx + unbroadcast(dy, x)

@@ -13,11 +13,7 @@ def scalar_recurrence_grad(a):
     # grad of: for _ in range(100):
     for _ in range(100):
         # grad of: a = a * 0.99 + 0.01 * a * a
-        dmul = da
         a = pop()
-        dmul_2 = da * a
-        da = da * mul_2
-        da = da + dmul_2 * 0.01
+        da = da * (mul_2 + 0.01 * a + 0.99)
         mul_2 = pop()
-        da = da + dmul * 0.99
     return result, da

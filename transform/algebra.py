@@ -1,0 +1,187 @@
+"""algebra: a sum of products, rewritten to cost fewer operations.
+
+``fuse`` merges what one user line sends to one gradient into a sum such as
+``da * (0.01 * a) + da * a * 0.01 + da * 0.99``. This module takes out the name that most
+terms multiply (``da * (0.01 * a + a * 0.01 + 0.99)``) and adds up the terms that differ
+only in their numeric factor (``da * (0.02 * a + 0.99)``): two operations where there
+were eight.
+
+The rewrites hold for ``*`` and ``+`` on numbers and on arrays alike: NumPy applies both
+elementwise, with broadcasting, so they commute, associate and distribute, and the
+result has the same shape and dtype. Only rounding can differ, as it differs between any
+two ways of writing the same formula. Anything that is not a product of factors (a call,
+a subtraction, a division) is one opaque factor, compared by its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gast
+
+_NUMBER = (int, float)
+
+
+@dataclass
+class _Term:
+    """``coefficient * factors[0] * factors[1] * ...``; ``coefficient`` None when the term
+    had no numeric factor (so none is written back)."""
+
+    coefficient: int | float | None
+    factors: list[gast.expr] = field(default_factory=list)
+
+
+def simplify(expression: gast.expr) -> gast.expr:
+    """``expression`` with common name factors taken out and like terms added up.
+
+    Returns ``expression`` itself when it is not a sum of at least two terms.
+    """
+    summands = _summands(expression)
+    if len(summands) < 2:
+        return expression
+    return _sum(_factored([_term(s) for s in summands]))
+
+
+def tidy(expression: gast.expr) -> gast.expr:
+    """``expression`` with negations that cancel removed: ``-(-a * b / c)`` is
+    ``a * b / c`` (a sign flip is exact, and commutes with ``*`` and ``/``)."""
+
+    class Tidy(gast.NodeTransformer):
+        def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
+            self.generic_visit(node)
+            if isinstance(node.op, gast.USub) and _negated(node.operand):
+                return _negate(node.operand)
+            return node
+
+    return Tidy().visit(expression)
+
+
+def _negated(expression: gast.expr) -> bool:
+    """Whether the leftmost operand of a chain of ``*`` and ``/`` is a negation."""
+    while isinstance(expression, gast.BinOp) and isinstance(expression.op, (gast.Mult, gast.Div)):
+        expression = expression.left
+    return isinstance(expression, gast.UnaryOp) and isinstance(expression.op, gast.USub)
+
+
+def _negate(expression: gast.expr) -> gast.expr:
+    if isinstance(expression, gast.UnaryOp) and isinstance(expression.op, gast.USub):
+        return expression.operand
+    return gast.BinOp(left=_negate(expression.left), op=expression.op, right=expression.right)
+
+
+def _summands(expression: gast.expr) -> list[gast.expr]:
+    if isinstance(expression, gast.BinOp) and isinstance(expression.op, gast.Add):
+        return _summands(expression.left) + _summands(expression.right)
+    return [expression]
+
+
+def _term(expression: gast.expr) -> _Term:
+    term = _Term(None)
+    for factor in _product(expression):
+        value = _number(factor)
+        if value is None:
+            term.factors.append(factor)
+        else:
+            term.coefficient = value if term.coefficient is None else term.coefficient * value
+    return term
+
+
+def _product(expression: gast.expr) -> list[gast.expr]:
+    if isinstance(expression, gast.BinOp) and isinstance(expression.op, gast.Mult):
+        return _product(expression.left) + _product(expression.right)
+    if isinstance(expression, gast.UnaryOp) and isinstance(expression.op, gast.USub):
+        return [gast.Constant(-1, None), *_product(expression.operand)]
+    return [expression]
+
+
+def _number(node: gast.expr) -> int | float | None:
+    if isinstance(node, gast.Constant) and type(node.value) in _NUMBER:
+        return node.value
+    return None
+
+
+def _factored(terms: list[_Term]) -> list[gast.expr]:
+    """The summands after taking out, again and again, the name most terms multiply."""
+    terms = _collected(terms)
+    counts: dict[str, int] = {}
+    for term in terms:
+        for name in {f.id for f in term.factors if isinstance(f, gast.Name)}:
+            counts[name] = counts.get(name, 0) + 1
+    common = max(counts, key=lambda n: counts[n], default=None)
+    if common is None or counts[common] < 2:
+        return [_product_of(t) for t in terms]
+    sharing = [t for t in terms if _position(t, common) is not None]
+    inner = []
+    for term in sharing:
+        factors = list(term.factors)
+        del factors[_position(term, common)]
+        inner.append(_Term(term.coefficient, factors))
+    out: list[gast.expr] = []
+    taken = False
+    for term in terms:
+        if _position(term, common) is None:
+            out.extend(_factored([term]))
+        elif not taken:
+            # The factored group takes the place of its first term.
+            taken = True
+            out.append(_multiply(_name(common), _sum(_factored(inner))))
+    return out
+
+
+def _position(term: _Term, name: str) -> int | None:
+    for i, factor in enumerate(term.factors):
+        if isinstance(factor, gast.Name) and factor.id == name:
+            return i
+    return None
+
+
+def _collected(terms: list[_Term]) -> list[_Term]:
+    """Terms with the same factors (in any order) added up into one."""
+    out: list[_Term] = []
+    by_key: dict[tuple, _Term] = {}
+    for term in terms:
+        key = tuple(sorted(gast.dump(f) for f in term.factors))
+        found = by_key.get(key)
+        if found is None:
+            copy = _Term(term.coefficient, list(term.factors))
+            by_key[key] = copy
+            out.append(copy)
+        else:
+            found.coefficient = (1 if found.coefficient is None else found.coefficient) + (
+                1 if term.coefficient is None else term.coefficient
+            )
+    return out
+
+
+def _product_of(term: _Term) -> gast.expr:
+    factors = list(term.factors)
+    if term.coefficient is None:
+        result = factors.pop(0) if factors else gast.Constant(1, None)
+    elif term.coefficient == -1 and type(term.coefficient) is int and factors:
+        result = gast.UnaryOp(op=gast.USub(), operand=factors.pop(0))
+    else:
+        result = _constant(term.coefficient)
+    for factor in factors:
+        result = _multiply(result, factor)
+    return result
+
+
+def _constant(value: int | float) -> gast.expr:
+    if value < 0:
+        return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
+    return gast.Constant(value, None)
+
+
+def _multiply(left: gast.expr, right: gast.expr) -> gast.expr:
+    return gast.BinOp(left=left, op=gast.Mult(), right=right)
+
+
+def _sum(summands: list[gast.expr]) -> gast.expr:
+    result = summands[0]
+    for summand in summands[1:]:
+        result = gast.BinOp(left=result, op=gast.Add(), right=summand)
+    return result
+
+
+def _name(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)

@@ -1,0 +1,257 @@
+"""fuse: what one user line sends to one gradient, as one expression.
+
+After ``optimize`` has removed zeros, dead code and copies, the backward block of a line
+like ``a = a * 0.99 + 0.01 * a * a`` still sends its gradient to ``a`` in three
+accumulations through two temporaries::
+
+    dmul = da
+    dmul_2 = da * a
+    da = da * (0.01 * a)
+    da = da + dmul_2 * 0.01
+    da = da + dmul * 0.99
+
+On numbers every store and load costs as much as the arithmetic. Within the statements of
+one user line (never across lines, so each ``# grad of:`` block still holds its line's
+gradient), this pass
+
+* *merges* ``x = A`` and a later ``x = x + B`` into ``x = A + B`` where nothing in between
+  reads or writes ``x`` or changes what ``B`` reads;
+* *folds* a temporary ``t = E`` of arithmetic only (no calls, so moving it changes
+  nothing but when it is computed) into its single read later in the block;
+* then simplifies each merged sum (``algebra.simplify``): common factors out, like terms
+  together, so the block above becomes ``da = da * (0.99 + 0.02 * a)``.
+
+Helper calls (``unbroadcast``, ``matmul_grad_right``) stay on lines of their own: folding
+them saves nothing measurable on arrays and costs readability.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from . import algebra, anno
+from .optimize import _children, _is_pop, reads, writes
+from .origin import Origin
+from .walk import walk
+
+
+def transform(
+    stmts: list[gast.stmt], keep: set[str], pop: str, values: frozenset[str]
+) -> list[gast.stmt]:
+    """``stmts`` (backward statements) with each line's contributions fused. Names in
+    ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
+    stack's pop is bound to (a call of it must not move); ``values`` the names that hold
+    numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates)."""
+    counts: dict[str, int] = {}
+    definitions: dict[str, int] = {}
+    for node in walk(gast.Module(body=stmts, type_ignores=[])):
+        if isinstance(node, gast.Name):
+            table = counts if isinstance(node.ctx, gast.Load) else definitions
+            table[node.id] = table.get(node.id, 0) + 1
+    single = {
+        name
+        for name, n in counts.items()
+        if n == 1 and definitions.get(name) == 1 and name not in keep
+    }
+    return _block(stmts, single, pop, values)
+
+
+def _block(
+    stmts: list[gast.stmt], single: set[str], pop: str, values: frozenset[str]
+) -> list[gast.stmt]:
+    for stmt in stmts:
+        for block in _children(stmt):
+            block[:] = _block(block, single, pop, values) or [gast.Pass()]
+    out = list(stmts)
+    merged: set[int] = set()
+    changed = True
+    while changed:
+        changed = _merge(out, merged, pop) | _fold(out, single, pop)
+    for stmt in out:
+        if id(stmt) in merged and _operands(stmt.value) <= values:
+            stmt.value = algebra.simplify(stmt.value)
+    return out
+
+
+# -- merging accumulations -----------------------------------------------------------------
+
+
+def _target(stmt: gast.stmt) -> str | None:
+    if (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and not _is_pop(stmt)
+        and not anno.has(stmt, anno.Key.STACK_ID)
+    ):
+        return stmt.targets[0].id
+    return None
+
+
+def _added(stmt: gast.stmt, name: str, pop: str) -> gast.expr | None:
+    """``B`` when ``stmt`` is ``name = name + B`` and ``B`` does not read ``name``."""
+    value = stmt.value
+    if (
+        anno.get(stmt, anno.Key.ACCUMULATE)
+        and isinstance(value, gast.BinOp)
+        and isinstance(value.op, gast.Add)
+        and isinstance(value.left, gast.Name)
+        and value.left.id == name
+        and name not in reads(value.right)
+        and not _calls_pop(value.right, pop)
+    ):
+        return value.right
+    return None
+
+
+def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
+    changed = False
+    i = 0
+    while i < len(stmts):
+        if _merge_next(stmts, i, pop):
+            merged.add(id(stmts[i]))
+            changed = True
+        else:
+            i += 1
+    return changed
+
+
+def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> bool:
+    """Merge the next accumulation into ``stmts[i]``'s target into it; True if one was."""
+    first = stmts[i]
+    name = _target(first)
+    if name is None or _calls_pop(first.value, pop):
+        return False
+    for j in range(i + 1, len(stmts)):
+        later = stmts[j]
+        if _target(later) == name and _same_line(first, later):
+            addend = _added(later, name, pop)
+            if addend is not None and _movable(stmts[i + 1 : j], reads(addend), name, pop):
+                first.value = gast.BinOp(left=first.value, op=gast.Add(), right=addend)
+                del stmts[j]
+                return True
+        if name in reads(later) or name in _changes(later, pop):
+            return False
+    return False
+
+
+def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) -> bool:
+    """Whether an expression over ``inputs`` computed before ``between`` instead of after
+    has the same value, and ``between`` does not see ``name`` change."""
+    for stmt in between:
+        if _children(stmt) or isinstance(stmt, gast.Expr):
+            return False
+        if name in reads(stmt) or (_changes(stmt, pop) & (inputs | {name})):
+            return False
+    return True
+
+
+# -- folding temporaries -------------------------------------------------------------------
+
+
+def _fold(stmts: list[gast.stmt], single: set[str], pop: str) -> bool:
+    changed = False
+    i = 0
+    while i < len(stmts):
+        stmt = stmts[i]
+        name = _target(stmt)
+        if name is None or name not in single or not _arithmetic(stmt.value):
+            i += 1
+            continue
+        inputs = reads(stmt.value)
+        for j in range(i + 1, len(stmts)):
+            later = stmts[j]
+            if name in reads(later):
+                if (
+                    isinstance(later, gast.Assign)
+                    and isinstance(later.targets[0], gast.Name)
+                    and name not in reads(later.targets[0])
+                    and not _calls_pop(later.value, pop)
+                    and _same_line(stmt, later)
+                ):
+                    later.value = algebra.tidy(_substitute(later.value, name, stmt.value))
+                    del stmts[i]
+                    changed = True
+                    i -= 1
+                break
+            if (
+                _children(later)
+                or isinstance(later, gast.Expr)
+                or (_changes(later, pop) & (inputs | {name}))
+            ):
+                break
+        i += 1
+    return changed
+
+
+def _arithmetic(value: gast.expr) -> bool:
+    """Numbers, names and operators only: computing it later cannot fail differently or
+    see a changed object (no calls, no attribute or item reads)."""
+    for node in walk(value):
+        if not isinstance(
+            node,
+            (
+                gast.BinOp,
+                gast.UnaryOp,
+                gast.Name,
+                gast.Constant,
+                gast.operator,
+                gast.unaryop,
+                gast.expr_context,
+            ),
+        ):
+            return False
+    return True
+
+
+def _substitute(expression: gast.expr, name: str, value: gast.expr) -> gast.expr:
+    if isinstance(expression, gast.Name) and expression.id == name:
+        return value
+
+    class Substitute(gast.NodeTransformer):
+        def visit_Name(self, node: gast.Name) -> gast.expr:
+            return value if node.id == name and isinstance(node.ctx, gast.Load) else node
+
+    return Substitute().visit(expression)
+
+
+# -- small analyses ------------------------------------------------------------------------
+
+
+def _changes(stmt: gast.stmt, pop: str) -> set[str]:
+    """Names ``stmt`` may change: what it assigns, the array a restore writes into, and
+    every name passed to a call other than ``pop()`` (a helper could update it in place)."""
+    changed = set(writes(stmt))
+    restored = anno.get(stmt, anno.Key.RESTORES)
+    if restored is not None:
+        changed.add(restored)
+    for node in walk(stmt):
+        if isinstance(node, gast.Call) and not (
+            isinstance(node.func, gast.Name) and node.func.id == pop
+        ):
+            for argument in [*node.args, *(k.value for k in node.keywords)]:
+                changed |= reads(argument)
+    return changed
+
+
+def _operands(node: gast.AST) -> set[str]:
+    """The names ``node`` reads, except those it calls."""
+    called = {id(n.func) for n in walk(node) if isinstance(n, gast.Call)}
+    return {n.id for n in walk(node) if isinstance(n, gast.Name) and id(n) not in called}
+
+
+def _calls_pop(node: gast.AST, pop: str) -> bool:
+    return any(
+        isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id == pop
+        for n in walk(node)
+    )
+
+
+def _same_line(a: gast.stmt, b: gast.stmt) -> bool:
+    first: Origin | None = anno.get(a, anno.Key.ORIGIN)
+    second: Origin | None = anno.get(b, anno.Key.ORIGIN)
+    return (
+        first is not None
+        and second is not None
+        and (first.line, first.filename) == (second.line, second.filename)
+    )
