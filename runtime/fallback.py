@@ -354,6 +354,11 @@ def tape_plan(
             for p, leaf in zip(positions, leaves):
                 grad = found.get(leaf._accumulator)
                 original = args[p]
+                if type(grad) is _ndarray and type(original) is _ndarray:
+                    if grad.dtype is original.dtype and grad.shape == original.shape:
+                        # (_own and finish_gradient's common case: a C-ordered copy)
+                        gradients.append(grad.copy())
+                        continue
                 gradients.append(
                     finish_gradient(0 if grad is None else _own(grad, leaf._data), original)
                 )
@@ -438,11 +443,23 @@ def _math_log(x: Any, base: Any = None) -> Any:
 
 
 class _TapeMath(types.ModuleType):
-    def __getattr__(self, name: str) -> Any:
+    """``math`` as user code on the tape sees it: its functions accept tensors. Looked up
+    by ``__getattribute__``, as _TapeNumpy is, and for the same reason."""
+
+    def __getattribute__(self, name: str) -> Any:
         if name == "log":
             return _math_log
         value = getattr(math, name)
-        return _math_version(value) if callable(value) else value
+        if not callable(value):
+            return value
+        found = _math_wrapped.get(name)
+        if found is None or found[0] is not value:
+            found = _math_wrapped[name] = (value, _math_version(value))
+        return found[1]
+
+
+#: (name -> (the math module's function, its version that accepts tensors))
+_math_wrapped: dict[str, tuple[Any, Any]] = {}
 
 
 _tape_math = _TapeMath("math")
@@ -499,19 +516,36 @@ def _holds_tensor(obj: Any) -> bool:
 
 
 class _TapeNumpy(types.ModuleType):
-    """NumPy as user code sees it on the tape: creation functions make tensors."""
+    """NumPy as user code sees it on the tape: creation functions make tensors; anything
+    else is NumPy's own, read live.
 
-    _CREATION = ("zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace")
+    Every attribute is looked up by ``__getattribute__``: a module's ``__getattr__`` runs
+    only after the normal lookup has failed, and the AttributeError it raises first costs
+    microseconds on every ``np.<name>`` of user code."""
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "array":
-            return _array_of
-        if name == "asarray":
-            return lambda obj, dtype=None, **kw: _array_of(obj, dtype, copy=False, **kw)
+    _CREATION = frozenset(
+        {"zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace"}
+    )
+
+    def __getattribute__(self, name: str) -> Any:
         value = getattr(np, name)
-        return _creating(value) if name in self._CREATION else value
+        found = _numpy_wrapped.get(name)
+        if found is not None and found[0] is value:
+            return found[1]  # (what a name is wrapped as holds while NumPy's stays the same)
+        if name == "array":
+            wrapped = _array_of
+        elif name == "asarray":
+            wrapped = lambda obj, dtype=None, **kw: _array_of(obj, dtype, copy=False, **kw)  # noqa: E731
+        elif name in _TapeNumpy._CREATION:
+            wrapped = _creating(value)
+        else:
+            return value
+        _numpy_wrapped[name] = (value, wrapped)
+        return wrapped
 
 
+#: (name -> (NumPy's object, what user code on the tape gets instead))
+_numpy_wrapped: dict[str, tuple[Any, Any]] = {}
 _tape_numpy = _TapeNumpy("numpy")
 
 
