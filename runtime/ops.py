@@ -406,6 +406,7 @@ def mean_of(a: Any) -> Any:
 
 
 _FLOAT64 = np.dtype(np.float64)
+_FLOAT32 = np.dtype(np.float32)
 _add_reduce = np.add.reduce
 
 
@@ -576,16 +577,22 @@ def _refined(variants: dict, kernel: Any, make: Callable) -> Any:
     return found
 
 
+# (Refined for two matrices of one BLAS dtype: a cotangent of that dtype too, as it nearly
+# always is, takes ndarray.dot, the same product as @ without the ufunc's dispatch.)
+
+
 def _matmul_2d_left(g: Any, ans: Any, x: Any, y: Any) -> tuple:
-    return (dot_2d(g, y.T),)
+    return (g.dot(y.T) if type(g) is _ndarray and g.dtype is y.dtype else g @ y.T,)
 
 
 def _matmul_2d_right(g: Any, ans: Any, x: Any, y: Any) -> tuple:
-    return (dot_2d(x.T, g),)
+    return (x.T.dot(g) if type(g) is _ndarray and g.dtype is x.dtype else x.T @ g,)
 
 
 def _matmul_2d_both(g: Any, ans: Any, x: Any, y: Any) -> tuple:
-    return dot_2d(g, y.T), dot_2d(x.T, g)
+    if type(g) is _ndarray and g.dtype is x.dtype:
+        return g.dot(y.T), x.T.dot(g)
+    return g @ y.T, x.T @ g
 
 
 _MATMUL_2D = {(0,): _matmul_2d_left, (1,): _matmul_2d_right, (0, 1): _matmul_2d_both}
@@ -598,10 +605,13 @@ def _matmul_2d_kernel(kernel: Any) -> Any:
 
 
 def _refine_matmul(kernel: Any, x: Any, y: Any) -> Any:
-    """Two matrices on the host: matmul_grad_left and _right's first case, without the
-    calls that find it, and without the shape check of a kernel for any rank."""
+    """Two matrices of one BLAS float dtype on the host: matmul_grad_left and _right's
+    first case, without the calls that find it and the shape check of a kernel for any
+    rank."""
     if type(x) is _ndarray and type(y) is _ndarray and x.ndim == 2 and y.ndim == 2:
-        return _refined(_matmul_variants, kernel, _matmul_2d_kernel)
+        dtype = x.dtype
+        if y.dtype is dtype and (dtype is _FLOAT64 or dtype is _FLOAT32):
+            return _refined(_matmul_variants, kernel, _matmul_2d_kernel)
     return kernel
 
 
