@@ -15,6 +15,7 @@ functions taken from it accept tensors.
 from __future__ import annotations
 
 import math
+import sys
 import types
 import weakref
 from collections.abc import Callable
@@ -352,12 +353,16 @@ def tape_plan(
             )
             gradients = []
             for p, leaf in zip(positions, leaves):
-                grad = found.get(leaf._accumulator)
+                grad = found.pop(leaf._accumulator, None)
                 original = args[p]
                 if type(grad) is _ndarray and type(original) is _ndarray:
                     if grad.dtype is original.dtype and grad.shape == original.shape:
-                        # (_own and finish_gradient's common case: a C-ordered copy)
-                        gradients.append(grad.copy())
+                        # _own and finish_gradient's common case, written out: an array of
+                        # our own, C-ordered. One that nothing else refers to is that already.
+                        if grad.base is None and grad.flags.carray and _refs(grad) == _ALONE:
+                            gradients.append(grad)
+                        else:
+                            gradients.append(grad.copy())
                         continue
                 gradients.append(
                     finish_gradient(0 if grad is None else _own(grad, leaf._data), original)
@@ -366,6 +371,27 @@ def tape_plan(
         return (value, gradients) if with_value else gradients
 
     return plan
+
+
+# Whether a gradient that reached a leaf is referred to by anything else: another leaf's
+# gradient, a cotangent, a value a node saved, an array of the caller's, a view of it.
+# An array made by a kernel and held only by a local variable is referred to by that
+# variable alone; its reference count then is what _ALONE found for such an array, in the
+# same form of code (a local, passed to a function), on this interpreter. Any other
+# reference, a view's included (a view refers to its base), counts one more, and the
+# gradient is copied. (NumPy elides temporaries on the same kind of test.)
+
+
+def _refs(value: Any) -> int:
+    return sys.getrefcount(value)
+
+
+def _alone() -> int:
+    value = np.empty(1)
+    return _refs(value)
+
+
+_ALONE = _alone()
 
 
 def call_method(receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
