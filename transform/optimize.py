@@ -305,16 +305,26 @@ def _accumulates(stmt: gast.Assign) -> bool:
 
 def propagate_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
     """``a = b`` then reads of ``a``: read ``b``, when neither changes in between."""
+    # Copies back go first: liveness must be found on the statements it is used on (a
+    # dropped ``b = a`` that ended the block hid that ``b`` is live up to it).
+    stmts = _drop_copies_back_deep(stmts)
     liveness = _Liveness()
     liveness.block(stmts, set(live_out))
     return _propagate_block(stmts, liveness)
+
+
+def _drop_copies_back_deep(stmts: list[gast.stmt]) -> list[gast.stmt]:
+    for stmt in stmts:
+        for block in _children(stmt):
+            block[:] = _drop_copies_back_deep(block) or [gast.Pass()]
+    return _drop_copies_back(list(stmts))
 
 
 def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.stmt]:
     for stmt in stmts:
         for block in _children(stmt):
             block[:] = _propagate_block(block, liveness) or [gast.Pass()]
-    out = _drop_copies_back(list(stmts))
+    out = list(stmts)
     i = 0
     while i < len(out):
         stmt = out[i]
