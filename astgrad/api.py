@@ -531,9 +531,12 @@ def _location(fun: Callable) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}" if code else "<unknown>"
 
 
-def source(fun: Callable, *, wrt: Wrt = 0, stage: str | None = None) -> str:
+def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) -> str:
     """The generated gradient source of ``fun`` (and of the functions it calls).
 
+    With example arguments ``args``, the source generated for arguments like them: a
+    gradient is specialized for the kinds of its arguments (Python floats make every
+    value a number, so shape bookkeeping disappears), and this shows the one that runs.
     ``stage`` stops the pipeline early to show an intermediate form: "parse",
     "normalize", "analyze", "reverse" or "optimize".
 
@@ -553,8 +556,12 @@ def source(fun: Callable, *, wrt: Wrt = 0, stage: str | None = None) -> str:
     if isinstance(fun, _Differentiated):
         fun = fun.function
     target = _Target(fun, wrt)
+    kinds = None
+    if args:
+        values = target.values(args, {})
+        kinds = dict(zip(target.names, (_kind(v) for v in values)))
     if stage is not None:
         if stage not in pipeline.STAGES:
             raise ValueError(f"stage must be one of {', '.join(pipeline.STAGES)}, not {stage!r}")
-        return pipeline.derive(fun, target.names, stop_after=stage)
-    return pipeline.derive(fun, target.names).full_source()
+        return pipeline.derive(fun, target.names, param_kinds=kinds, stop_after=stage)
+    return pipeline.derive(fun, target.names, param_kinds=kinds).full_source()

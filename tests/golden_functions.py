@@ -34,9 +34,21 @@ def piecewise(x, t):
     return y * x
 
 
+def scalar_polynomial(a, b):
+    for _ in range(3):
+        c = 0.5 * a * b + a * 0.1
+        a = c * 0.9 + 0.05 * c * b
+        b = b - 0.2 * a * a
+    return a * b
+
+
+#: name -> (function, wrt, example arguments: the gradient is specialized for their kinds)
 GOLDEN = {
-    "logistic_loss": (logistic_loss, ("W", "b")),
-    "mlp_loss": (mlp_loss, ("W1", "b1", "W2", "b2")),
-    "scalar_recurrence": (scalar_recurrence, 0),
-    "piecewise": (piecewise, 0),
+    "logistic_loss": (logistic_loss, ("W", "b"), ()),
+    "mlp_loss": (mlp_loss, ("W1", "b1", "W2", "b2"), ()),
+    "scalar_recurrence": (scalar_recurrence, 0, ()),
+    # the same on a Python float: numbers only, temporaries recomputed, one line fused
+    "scalar_recurrence_on_floats": (scalar_recurrence, 0, (0.5,)),
+    "scalar_polynomial_on_floats": (scalar_polynomial, (0, 1), (0.5, -0.3)),
+    "piecewise": (piecewise, 0, ()),
 }

@@ -16,8 +16,8 @@ HERE = Path(__file__).parent / "golden"
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_generated_source_matches_golden(name):
-    function, wrt = GOLDEN[name]
-    source = ag.source(function, wrt=wrt)
+    function, wrt, args = GOLDEN[name]
+    source = ag.source(function, *args, wrt=wrt)
     path = HERE / f"{name}.py"
     if os.environ.get("ASTGRAD_UPDATE_GOLDEN"):
         path.write_text(source)
