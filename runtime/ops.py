@@ -365,7 +365,9 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     if kernel is None:
         # A ufunc of one input keeps its input's shape: trusted when its rule allows.
         same = (True,) if elementwise_rule(rule) else None
-        kernel = _unary_kernels[rule] = kernel_for(rule, (0,), same=same)
+        kernel = kernel_for(rule, (0,), same=same)
+        refine = _UNARY_REFINERS.get(rule.vjp)
+        kernel = _unary_kernels[rule] = kernel if refine is None else refine(kernel)
     if x._base is not None:
         _check_fresh_view(x)
     node = _new(Node)
@@ -639,6 +641,35 @@ def _refine_power(kernel: Any, x: Any, y: Any) -> Any:
 
 
 _REFINERS = {lookup(np.matmul).vjp: _refine_matmul, lookup(np.power).vjp: _refine_power}
+
+
+# The methods of one tensor (and NumPy's functions of one tensor alone) that reduce take no
+# axis: they reduce everything, and the gradient of their input is one number everywhere,
+# of the input's shape. On the host it is written into a new array directly, where
+# expand_reduced makes a read-only view of it, which costs more on small arrays.
+
+
+def _all_reduced_kernel(kernel: Any, share: bool) -> Any:
+    base = kernel.fn
+
+    def everywhere(g: Any, ans: Any, a: Any) -> tuple:
+        if type(a) is _ndarray and type(g) is _FLOAT64_SCALAR and a.dtype.kind == "f":
+            out = _empty(a.shape, a.dtype)
+            out.fill(g / a.size if share else g)
+            return (out,)
+        return base(g, ans, a)
+
+    everywhere.__name__ = f"{base.__name__}_everywhere"
+    # (expand_reduced, in the other cases, gives the input's shape too)
+    return kernel.variant(everywhere, trusted=True)
+
+
+_UNARY_REFINERS = {
+    lookup(np.sum).vjp: lambda kernel: _all_reduced_kernel(kernel, share=False),
+    lookup(np.mean).vjp: lambda kernel: _all_reduced_kernel(kernel, share=True),
+}
+_FLOAT64_SCALAR = np.float64
+_empty = np.empty
 
 
 def binary(rule: Rule, x: Any, y: Any) -> Tensor:
