@@ -38,6 +38,7 @@ def _text(node: gast.expr) -> str:
         ("g + g * y", "g * (1 + y)"),
         ("g * x", "g * x"),  # one term: nothing to do
         ("f(x) + h(y)", "f(x) + h(y)"),
+        ("g + -1 * x * 3", "g - 3 * x"),  # a negative term is subtracted
     ],
 )
 def test_simplify(source, expected):

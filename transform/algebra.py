@@ -179,7 +179,10 @@ def _multiply(left: gast.expr, right: gast.expr) -> gast.expr:
 def _sum(summands: list[gast.expr]) -> gast.expr:
     result = summands[0]
     for summand in summands[1:]:
-        result = gast.BinOp(left=result, op=gast.Add(), right=summand)
+        if _negated(summand):  # x + -y * z reads better as x - y * z (and is the same)
+            result = gast.BinOp(left=result, op=gast.Sub(), right=_negate(summand))
+        else:
+            result = gast.BinOp(left=result, op=gast.Add(), right=summand)
     return result
 
 

@@ -42,35 +42,54 @@ def transform(
     ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
     stack's pop is bound to (a call of it must not move); ``values`` the names that hold
     numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates)."""
+    merged: set[int] = set()  # ids of the statements holding merged sums
+    # Simplifying a sum can leave a temporary with one read where it had two (like terms
+    # added up), which lets it fold: repeat while that happens.
+    for _ in range(_ROUNDS):
+        changed = _Round(_single_use(stmts, keep), pop, values, merged)
+        stmts = changed.block(stmts)
+        if not changed.any:
+            break
+    return stmts
+
+
+_ROUNDS = 4
+
+
+def _single_use(stmts: list[gast.stmt], keep: set[str]) -> set[str]:
+    """Names assigned once and read once in ``stmts``, and not read after them."""
     counts: dict[str, int] = {}
     definitions: dict[str, int] = {}
     for node in walk(gast.Module(body=stmts, type_ignores=[])):
         if isinstance(node, gast.Name):
             table = counts if isinstance(node.ctx, gast.Load) else definitions
             table[node.id] = table.get(node.id, 0) + 1
-    single = {
+    return {
         name
         for name, n in counts.items()
         if n == 1 and definitions.get(name) == 1 and name not in keep
     }
-    return _block(stmts, single, pop, values)
 
 
-def _block(
-    stmts: list[gast.stmt], single: set[str], pop: str, values: frozenset[str]
-) -> list[gast.stmt]:
-    for stmt in stmts:
-        for block in _children(stmt):
-            block[:] = _block(block, single, pop, values) or [gast.Pass()]
-    out = list(stmts)
-    merged: set[int] = set()
-    changed = True
-    while changed:
-        changed = _merge(out, merged, pop) | _fold(out, single, pop)
-    for stmt in out:
-        if id(stmt) in merged and _operands(stmt.value) <= values:
-            stmt.value = algebra.simplify(stmt.value)
-    return out
+class _Round:
+    def __init__(self, single: set[str], pop: str, values: frozenset[str], merged: set[int]):
+        self.single, self.pop, self.values, self.merged = single, pop, values, merged
+        self.any = False
+
+    def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
+        for stmt in stmts:
+            for block in _children(stmt):
+                block[:] = self.block(block) or [gast.Pass()]
+        out = list(stmts)
+        while _merge(out, self.merged, self.pop) | _fold(out, self.single, self.pop):
+            self.any = True
+        for stmt in out:
+            if id(stmt) in self.merged and _operands(stmt.value) <= self.values:
+                simpler = algebra.simplify(stmt.value)
+                if gast.dump(simpler) != gast.dump(stmt.value):
+                    stmt.value = simpler
+                    self.any = True
+        return out
 
 
 # -- merging accumulations -----------------------------------------------------------------

@@ -42,7 +42,7 @@ from .inline import inline
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import Callee
-from .walk import walk
+from .walk import statements, walk
 
 PRIMAL = "primal"
 ADJOINT = "adjoint"
@@ -111,6 +111,7 @@ class _Reverser:
         #: cheap temporaries of the block being reversed (see ``remat``)
         self.definitions: remat.Definitions | None = None
         self.unchanging: set[str] = set()
+        self.read_anyway: set[str] = set()
 
     # -- driver ---------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class _Reverser:
         self._binding_analysis(node.body, set(params), set(params))
         stored = {n.id for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
         self.unchanging = params - stored
+        self.read_anyway = _values_read(node)
         body = node.body
         result = body[-1].value
         primal, adjoint = self.block(body[:-1])
@@ -219,7 +221,9 @@ class _Reverser:
         primal: list[gast.stmt] = []
         adjoint: list[gast.stmt] = []
         outer = self.definitions
-        definitions = self.definitions = remat.Definitions(self.ctx.shape_classes, self.ctx.local_names, self.unchanging)
+        definitions = self.definitions = remat.Definitions(
+            self.ctx.shape_classes, self.ctx.local_names, self.unchanging | self.read_anyway
+        )
         for stmt in stmts:
             method = getattr(self, f"stmt_{type(stmt).__name__}", None)
             if method is None:
@@ -783,6 +787,30 @@ class _Reverser:
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop
+
+
+def _values_read(node: gast.FunctionDef) -> set[str]:
+    """Names whose values some rule's gradient reads (``x`` in ``x * y``, ``ans`` of
+    ``tanh``): the backward pass restores them anyway, so recomputing from them is free."""
+    found = set()
+    for stmt in statements(node):
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        if not (
+            isinstance(stmt, gast.Assign)
+            and anno.get(stmt, anno.Key.ACTIVE)
+            and isinstance(callee, Callee)
+            and callee.kind == "rule"
+            and callee.rule is not None
+        ):
+            continue
+        wanted = callee.rule.value_params
+        operands = operand_atoms(stmt.value, callee)
+        for param, operand in zip(callee.rule.param_names, operands):
+            if param in wanted and isinstance(operand, gast.Name):
+                found.add(operand.id)
+        if "ans" in wanted:
+            found |= assigned_names(stmt)
+    return found
 
 
 def _written(stmt: gast.stmt) -> set[str]:

@@ -1,16 +1,12 @@
 def scalar_polynomial_grad(a, b):
-    mul = None
-    mul_5 = None
+    c = None
     stack = []
     push = stack.append
     for _ in range(3):
-        push(mul)
-        mul = 0.5 * a
-        c = mul * b + a * 0.1
-        push(mul_5)
-        mul_5 = 0.05 * c
+        push(c)
+        c = 0.5 * a * b + a * 0.1
         push(a)
-        a = c * 0.9 + mul_5 * b
+        a = c * 0.9 + 0.05 * c * b
         push(b)
         b = b - 0.2 * a * a
     mul_9 = a * b
@@ -23,15 +19,13 @@ def scalar_polynomial_grad(a, b):
     for _ in range(3):
         # grad of: b = b - 0.2 * a * a
         b = pop()
-        dmul_8 = -db
-        da = da + 0.4 * dmul_8 * a
+        da = da - 0.4 * db * a
         # grad of: a = c * 0.9 + 0.05 * c * b
         a = pop()
-        db = db + da * mul_5
+        db = db + da * (0.05 * c)
         dc = da * (0.05 * b + 0.9)
-        mul_5 = pop()
         # grad of: c = 0.5 * a * b + a * 0.1
+        c = pop()
         da = dc * (0.1 + 0.5 * b)
-        db = db + dc * mul
-        mul = pop()
+        db = db + dc * (0.5 * a)
     return mul_9, (da, db)
