@@ -218,9 +218,10 @@ def tape_vjp(
                     leaf.data = to_device(leaf.data, home)
         originals.append(original)
         groups.append(leaves)
-    # (enable_grad(), written out: this runs on every call of a gradient on the tape)
-    previous = _grad_state.enabled
-    _grad_state.enabled = True
+    # (enable_grad(), written out: this runs on every call of a gradient on the tape; and
+    # the numbers of the function's code stay numbers: see grad_mode._State.numbers)
+    previous, numbers = _grad_state.enabled, _grad_state.numbers
+    _grad_state.enabled = _grad_state.numbers = True
     try:
         if home.type == "cpu":
             result = _run(function, args, kwargs)
@@ -230,7 +231,7 @@ def tape_vjp(
             with device_guard(home):
                 result = _run(function, args, kwargs)
     finally:
-        _grad_state.enabled = previous
+        _grad_state.enabled, _grad_state.numbers = previous, numbers
     return _pullback_of(result, originals, groups)
 
 
@@ -330,12 +331,12 @@ def tape_plan(
                 leaf._accumulator = node
                 leaves.append(leaf)
             call[p] = leaf
-        previous = _grad_state.enabled
-        _grad_state.enabled = True
+        previous, numbers = _grad_state.enabled, _grad_state.numbers
+        _grad_state.enabled = _grad_state.numbers = True
         try:
             result = shimmed(*call)
         finally:
-            _grad_state.enabled = previous
+            _grad_state.enabled, _grad_state.numbers = previous, numbers
         if type(result) is not Tensor or result._data.size != 1:
             # Results of other forms (several outputs, a generator, a non-scalar that is an
             # error without a cotangent) take tape_vjp's road from here.

@@ -22,6 +22,10 @@ class _State(threading.local):
     reading ``_state.enabled`` never fails: the tape's hot path reads it directly."""
 
     enabled = True
+    #: True while the tape runs a plain Python or NumPy function (runtime.fallback): there
+    #: a 0-d tensor stands for a number, and augmented assignment rebinds it as it would a
+    #: number (``a += b`` is ``a = a + b``) rather than writing into it
+    numbers = False
 
 
 _state = _State()

@@ -732,6 +732,9 @@ def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
 
 def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
     """``target <op>= other``: records the operation when a gradient is needed."""
+    if _grad_state.numbers and target._data.ndim == 0:
+        # A number in a function run on the tape: rebound, as Python rebinds a float.
+        return binary(rule, target, other)
     other_grad = isinstance(other, Tensor) and other._requires_grad
     grad_mode = is_grad_enabled()
     recording = grad_mode and (target._requires_grad or other_grad)

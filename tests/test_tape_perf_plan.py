@@ -2,7 +2,8 @@
 host arguments of the same types take it, and must give what the general path gives
 (``ag.vjp`` on the tape, which never takes a plan): the same values and gradients, of the
 same forms, the same errors, and gradients that are the caller's own buffers, never
-shared with each other, with an argument, or with what a rule saved.
+shared with each other, with an argument, or with what a rule saved. The numbers of the
+function's code stay numbers on the tape, on either path: augmented assignment rebinds them.
 """
 
 from __future__ import annotations
@@ -178,3 +179,23 @@ def test_other_types_keywords_and_dtypes_miss_the_plan():
     with pytest.raises(TypeError, match="integer"):
         g(np.arange(2), b)
     assert_close(g(a, b)[0], [1.0, 1.0])
+
+
+def augmented(a, b):
+    c = a * b
+    b -= 0.5 * a  # numbers: rebound, as Python rebinds floats; c keeps the old b
+    a += c
+    a *= b
+    return a + c
+
+
+def test_augmented_assignment_rebinds_numbers_on_the_tape():
+    want = ag.grad(augmented, wrt=(0, 1), mode="source")(0.7, 0.3)
+    g = ag.grad(augmented, wrt=(0, 1), mode="tape")
+    for _ in range(2):
+        got = g(0.7, 0.3)
+        assert all(type(x) is float for x in got)
+        assert_close(np.array(got), np.array(want))
+    x = ag.tensor(2.0, requires_grad=True)  # eager tensors keep PyTorch's in-place rules
+    with pytest.raises(RuntimeError, match="leaf"):
+        x += 1.0
