@@ -13,7 +13,6 @@ import numpy as np
 
 from .device import array_module
 
-
 __all__ = [
     "Parts",
     "add_adjoints",
@@ -136,7 +135,9 @@ def unpack_adjoint(container: Any, parts: list) -> Any:
     """
     if isinstance(container, (list, tuple)):
         return Parts(
-            array_module(item).zeros_like(item) if _is_zero(part) and hasattr(item, "shape") else part
+            array_module(item).zeros_like(item)
+            if _is_zero(part) and hasattr(item, "shape")
+            else part
             for item, part in zip(container, parts)
         )
     if all(_is_zero(p) for p in parts):
@@ -217,6 +218,39 @@ class _Missing:
 
 
 _MISSING = _Missing()
+
+
+def shape_of(value: Any) -> tuple:
+    """The shape of ``value``: what a loop saves of a value its gradient reads only for
+    its shape (the operand of a broadcasting operation), instead of the value itself.
+
+    >>> shape_of(np.ones((2, 3))), shape_of(1.5), shape_of(None)
+    ((2, 3), (), ())
+    """
+    shape = getattr(value, "shape", None)
+    return np.shape(value) if shape is None else shape
+
+
+class _Shaped:
+    """Stands for a value of which only the shape was kept."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = shape
+
+
+def unbroadcast_to(g: Any, shape: tuple) -> Any:
+    """``unbroadcast(g, x)`` for an ``x`` of which only ``shape`` (``shape_of(x)``) was kept.
+
+    >>> unbroadcast_to(np.ones((2, 3)), (3,))
+    array([2., 2., 2.])
+    """
+    if getattr(g, "shape", None) == shape:
+        return g
+    from .rules.helpers import unbroadcast  # the rule helpers import this module
+
+    return unbroadcast(g, _Shaped(shape))
 
 
 def scalar_seed(value: Any) -> Any:

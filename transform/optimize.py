@@ -19,6 +19,7 @@ earlier passes produce; loops iterate to a fixed point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gast
@@ -602,7 +603,13 @@ class Optimized:
     maybe_unbound: set[str]
 
 
-def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str], values: frozenset[str] = frozenset()) -> Optimized:
+def transform(
+    program: Reversed,
+    backward: list[gast.stmt],
+    live_out: set[str],
+    values: frozenset[str] = frozenset(),
+    save_shapes: Callable[[list, list, set], list] | None = None,
+) -> Optimized:
     """Optimize ``backward`` (seed, zeros and adjoints) and ``program.primal`` together.
     ``values`` are the names known to hold numbers or arrays (not lists or tuples), whose
     sums ``fuse`` may rewrite algebraically."""
@@ -615,6 +622,8 @@ def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str], 
     from . import fuse  # fuse reads this module's analyses
 
     backward = fuse.transform(backward, live_out | reads_of_result(program), program.pop, values)
+    if save_shapes is not None:
+        backward = save_shapes(program.primal, backward, live_out | reads_of_result(program))
     primal = drop_pushes(program.primal, dead_ids)
     backward_reads = _Liveness().block(backward, set(live_out))
     primal = fold_temporaries(primal, backward_reads | live_out | reads_of_result(program))
@@ -622,13 +631,8 @@ def transform(program: Reversed, backward: list[gast.stmt], live_out: set[str], 
 
     keep = live_out | reads_of_result(program) | {program.stack, program.push, program.pop}
     backward = release_dead(backward, primal, keep, program.numbers)
-    pushed = {
-        n.args[0].id
-        for stmt in _walk(primal)
-        if _is_push(stmt)
-        for n in [stmt.value]
-        if n.args and isinstance(n.args[0], gast.Name)
-    }
+    # push(x) or push(shape_of(x)): either reads x, which must be bound (to None at first)
+    pushed = set().union(*(reads(stmt.value.args[0]) for stmt in _walk(primal) if _is_push(stmt) and stmt.value.args))
     return Optimized(primal, backward, backward_reads, program.maybe_unbound & pushed)
 
 

@@ -23,7 +23,8 @@ from typing import Any, Callable
 import gast
 
 from ..runtime import adjoints
-from . import analyze, desugar, emit, normalize, optimize, reverse, shapes
+from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
+from . import analyze, desugar, emit, normalize, optimize, reverse, shape_saves, shapes
 from .context import TransformContext, local_names_of
 from .errors import TransformError
 from .naming import Namer
@@ -296,7 +297,7 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         check = gast.Call(func=reverse.load(seed_helper), args=[copy.deepcopy(result)], keywords=[])
         seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
         backward = [seed, *program.zero_init, *program.adjoint]
-    optimized = optimize.transform(program, backward, live_out, _values(ctx, program))
+    optimized = optimize.transform(program, backward, live_out, _values(ctx, program), _shape_saver(ctx))
     _prefer_underscore(optimized.adjoint, program)
     primal = optimized.primal
     backward = emit.add_grad_comments(optimized.adjoint)
@@ -363,6 +364,20 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
         resolved=_callee_globals(ctx),
     )  # fmt: skip
+
+
+def _shape_saver(ctx: TransformContext) -> Callable[[list, list, set], list]:
+    """``shape_saves`` with this function's helper names bound."""
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    unbroadcast = {name for name, value in bound.items() if value is unbroadcast_helper}
+
+    def save(primal: list, backward: list, keep: set) -> list:
+        return shape_saves.transform(
+            primal, backward, unbroadcast, keep,
+            lambda name: ctx.bind_free(name, getattr(adjoints, name)), ctx.namer.new,
+        )  # fmt: skip
+
+    return save
 
 
 def _values(ctx: TransformContext, program: reverse.Reversed) -> frozenset[str]:

@@ -1,0 +1,129 @@
+"""shape_saves: in a loop, save the shape of a value whose gradient needs only its shape.
+
+The gradient of ``add = matmul + matmul_2`` sends ``unbroadcast(dadd, matmul)`` to
+``matmul``: it reads ``matmul`` only for its shape, in case the sum broadcast it. Inside
+a loop the reverse pass pushes every overwritten ``matmul`` so the backward pass can
+restore it, which keeps one array per iteration alive until the backward pass reaches
+it (50 arrays for a 50-step RNN, for three such names). Where a name's every read in the
+backward pass is such a shape, this pass saves ``shape_of(matmul)`` instead: the forward
+pushes a tuple, the backward pops it into ``matmul_shape`` and calls
+``unbroadcast_to(dadd, matmul_shape)``. The backward pass starts from the shape of the
+forward pass's last value, as it started from the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gast
+
+from . import anno
+from .optimize import _is_pop, writes
+from .walk import statements, walk
+
+
+def transform(
+    primal: list[gast.stmt],
+    backward: list[gast.stmt],
+    unbroadcast: set[str],
+    keep: set[str],
+    helper: Callable[[str], str],
+    new_name: Callable[[str], str],
+) -> list[gast.stmt]:
+    """Rewrite ``primal`` and ``backward`` in place; return the new backward statements.
+
+    ``unbroadcast`` holds the names generated code calls ``unbroadcast`` by; names in
+    ``keep`` are read after the backward pass; ``helper(name)`` binds a runtime helper
+    for the generated code and returns the name to call it by; ``new_name`` makes a
+    fresh name.
+    """
+    pops = _restored_only_by_pops(backward)
+    shape_reads = _shape_only_reads(backward, unbroadcast)
+    pushes = _pushes(primal)
+    chosen = [
+        name
+        for name in sorted(shape_reads)
+        if name in pops and name not in keep and all(stack_id in pushes for stack_id in pops[name])
+    ]
+    if not chosen:
+        return backward
+    shape_of, unbroadcast_to = helper("shape_of"), helper("unbroadcast_to")
+    starts = []
+    for name in chosen:
+        shape_name = new_name(f"{name}_shape")
+        for stack_id in pops[name]:
+            push = pushes[stack_id]
+            push.value.args = [_call(shape_of, _load(name))]
+        for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+            if _is_pop(stmt) and stmt.targets[0].id == name:
+                stmt.targets[0].id = shape_name
+        for call in shape_reads[name]:
+            call.func = _load(unbroadcast_to)
+            call.args[1] = _load(shape_name)
+        starts.append(
+            gast.Assign(
+                targets=[
+                    gast.Name(id=shape_name, ctx=gast.Store(), annotation=None, type_comment=None)
+                ],
+                value=_call(shape_of, _load(name)),
+                type_comment=None,
+            )
+        )
+    return [*starts, *backward]
+
+
+def _restored_only_by_pops(backward: list[gast.stmt]) -> dict[str, list[int]]:
+    """name -> stack ids of its pops, for names the backward pass writes only by popping."""
+    pops: dict[str, list[int]] = {}
+    other: set[str] = set()
+    for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+        if _is_pop(stmt) and isinstance(stmt.targets[0], gast.Name):
+            pops.setdefault(stmt.targets[0].id, []).append(anno.get(stmt, anno.Key.STACK_ID))
+        else:
+            other |= writes(stmt)
+            if isinstance(stmt, gast.Delete):
+                other |= {t.id for t in stmt.targets if isinstance(t, gast.Name)}
+    return {name: ids for name, ids in pops.items() if name not in other}
+
+
+def _shape_only_reads(backward: list[gast.stmt], unbroadcast: set[str]) -> dict[str, list]:
+    """name -> the ``unbroadcast(g, name)`` calls reading it, for names the backward pass
+    reads nowhere else."""
+    calls: dict[str, list] = {}
+    reads: dict[str, int] = {}
+    for node in walk(gast.Module(body=backward, type_ignores=[])):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            reads[node.id] = reads.get(node.id, 0) + 1
+        elif (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in unbroadcast
+            and len(node.args) == 2
+            and not node.keywords
+            and isinstance(node.args[1], gast.Name)
+        ):
+            calls.setdefault(node.args[1].id, []).append(node)
+    return {name: found for name, found in calls.items() if reads.get(name) == len(found)}
+
+
+def _pushes(primal: list[gast.stmt]) -> dict[int, gast.Expr]:
+    """stack id -> the ``push(name)`` statement with it."""
+    found = {}
+    for stmt in statements(gast.Module(body=primal, type_ignores=[])):
+        if (
+            isinstance(stmt, gast.Expr)
+            and anno.has(stmt, anno.Key.STACK_ID)
+            and isinstance(stmt.value, gast.Call)
+            and len(stmt.value.args) == 1
+            and isinstance(stmt.value.args[0], gast.Name)
+        ):
+            found[anno.get(stmt, anno.Key.STACK_ID)] = stmt
+    return found
+
+
+def _load(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def _call(function: str, argument: gast.expr) -> gast.Call:
+    return gast.Call(func=_load(function), args=[argument], keywords=[])
