@@ -127,7 +127,12 @@ def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
     changed = False
     i = 0
     while i < len(stmts):
-        if _merge_next(stmts, i, pop):
+        # Most statements have no later accumulation into their target: skip the scan.
+        name = _target(stmts[i])
+        later = name is not None and any(
+            _target(s) == name and anno.get(s, anno.Key.ACCUMULATE) for s in stmts[i + 1 :]
+        )
+        if later and _merge_next(stmts, i, pop):
             merged.add(id(stmts[i]))
             changed = True
         else:
