@@ -61,6 +61,23 @@ def cast_like(g: Any, x: Any) -> Any:
 
 
 _add_reduce = np.add.reduce
+#: (rows, dtype) -> a vector of ones: summing a float matrix's rows as ones @ g is one BLAS
+#: call, about three times cheaper than np.add.reduce on the small matrices a bias sees
+_ONES: dict[tuple, Any] = {}
+
+
+def _sum_rows(g: Any) -> Any:
+    """``g.sum(axis=0)`` of a host array; for a float matrix, as a product with ones."""
+    dtype = g.dtype
+    if g.ndim == 2 and (dtype is _FLOAT64 or dtype is _FLOAT32):
+        key = (g.shape[0], dtype)
+        ones = _ONES.get(key)
+        if ones is None:
+            if len(_ONES) > 64:  # many batch sizes: keep the cache small
+                _ONES.clear()
+            ones = _ONES[key] = np.ones(g.shape[0], dtype)
+        return ones.dot(g)
+    return _add_reduce(g, 0)
 
 
 @shape_only(1)
@@ -73,12 +90,12 @@ def unbroadcast(g: Any, x: Any) -> Any:
     kind = type(x)
     if kind is np.ndarray and type(g) is np.ndarray:
         # Host arrays, the common cases first and kept cheap: nothing was broadcast, or a
-        # bias was added to every row (the ufunc's reduce skips ndarray.sum's Python layer).
+        # bias was added to every row.
         shape, g_shape = x.shape, g.shape
         if g_shape == shape:
             return g
         if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
-            return _add_reduce(g, axis=0)
+            return _sum_rows(g)
     else:
         if kind is float and type(g) is float:
             return g
