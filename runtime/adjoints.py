@@ -220,6 +220,21 @@ class _Missing:
 _MISSING = _Missing()
 
 
+def pop_run(stack: list, count: int) -> list:
+    """The last ``count`` values pushed on ``stack``, last first, taken off it: what a
+    replayed loop that pops one value per iteration iterates over.
+
+    >>> stack = [1, 2, 3, 4]
+    >>> pop_run(stack, 3), stack
+    ([4, 3, 2], [1])
+    """
+    start = len(stack) - count
+    run = stack[start:]
+    del stack[start:]
+    run.reverse()
+    return run
+
+
 def shape_of(value: Any) -> tuple:
     """The shape of ``value``: what a loop saves of a value its gradient reads only for
     its shape (the operand of a broadcasting operation), instead of the value itself.

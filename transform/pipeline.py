@@ -24,7 +24,7 @@ import gast
 
 from ..runtime import adjoints
 from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
-from . import analyze, desugar, emit, normalize, optimize, reverse, shape_saves, shapes
+from . import analyze, desugar, emit, normalize, optimize, pop_runs, reverse, shape_saves, shapes
 from .context import TransformContext, local_names_of
 from .errors import TransformError
 from .naming import Namer
@@ -239,20 +239,19 @@ def _stack_setup(program: reverse.Reversed, primal: list, backward: list, split_
     """Statements creating the stack and binding push/pop, where they are still used."""
     uses_push = any(program.push in optimize.reads(s) for s in primal)
     uses_pop = any(program.pop in optimize.reads(s) for s in backward)
+    uses_stack = uses_pop or any(program.stack in optimize.reads(s) for s in backward)  # pop_run
     forward_setup = []
-    if uses_push or uses_pop:
+    if uses_push or uses_stack:
         forward_setup.append(reverse.assign(program.stack, gast.List(elts=[], ctx=gast.Load())))
     if uses_push:
         forward_setup.append(reverse.assign(program.push, _attribute(program.stack, "append")))
     backward_setup = []
+    if uses_stack and split_backward:
+        # Take from a copy: the pullback may be replayed (retain_graph=True).
+        copied = gast.Call(func=reverse.load("list"), args=[reverse.load(program.stack)], keywords=[])
+        backward_setup.append(reverse.assign(program.stack, copied))
     if uses_pop:
-        source: gast.expr = reverse.load(program.stack)
-        if split_backward:
-            # Read a copy: the pullback may be replayed (retain_graph=True).
-            source = gast.Call(func=reverse.load("list"), args=[source], keywords=[])
-            backward_setup.append(reverse.assign(program.pop, gast.Attribute(value=source, attr="pop", ctx=gast.Load())))
-        else:
-            backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
+        backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
     return forward_setup, backward_setup
 
 
@@ -299,6 +298,7 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         backward = [seed, *program.zero_init, *program.adjoint]
     optimized = optimize.transform(program, backward, live_out, _values(ctx, program), _shape_saver(ctx))
     _prefer_underscore(optimized.adjoint, program)
+    pop_runs.transform(optimized.adjoint, program.stack, program.pop, lambda: ctx.bind_free("pop_run", adjoints.pop_run), ctx.namer.new)
     primal = optimized.primal
     backward = emit.add_grad_comments(optimized.adjoint)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
