@@ -1,9 +1,10 @@
 """The ``astgrad`` command.
 
-    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE]
+    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats]
 
 prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
-the output is a terminal and pygments is installed.
+the output is a terminal and pygments is installed. ``--floats`` shows the gradient
+generated for calls with Python floats (numbers only: no shape bookkeeping).
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def _parse_wrt(text: str | None) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
+def _float_arguments(function: Any) -> tuple:
+    """A float for every positional parameter: example arguments that make the gradient
+    the one specialized for numbers."""
+    code = getattr(function, "__code__", None)
+    return (0.5,) * code.co_argcount if code is not None else ()
+
+
 def highlight(source: str, stream: Any) -> str:
     if not getattr(stream, "isatty", lambda: False)():
         return source
@@ -71,10 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("target", metavar="FILE.py:FUNC")
     show.add_argument("--wrt", help="parameters to differentiate: names or positions, comma-separated (default: the first)")
     show.add_argument("--stage", choices=STAGES[:-1], help="stop after this pipeline stage")
+    show.add_argument(
+        "--floats",
+        action="store_true",
+        help="the gradient for calls with Python floats (numbers only)",
+    )
     args = parser.parse_args(argv)
     function = load_function(args.target)
+    examples = _float_arguments(function) if args.floats else ()
     try:
-        source = astgrad.source(function, wrt=_parse_wrt(args.wrt), stage=args.stage)
+        source = astgrad.source(function, *examples, wrt=_parse_wrt(args.wrt), stage=args.stage)
     except astgrad.TransformError as exc:
         print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)
         return 1
