@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import gast
 
+from .reverse import load
+
 _NUMBER = (int, float)
 
 
@@ -124,7 +126,7 @@ def _factored(terms: list[_Term]) -> list[gast.expr]:
         elif not taken:
             # The factored group takes the place of its first term.
             taken = True
-            out.append(_multiply(_name(common), _sum(_factored(inner))))
+            out.append(_multiply(load(common), _sum(_factored(inner))))
     return out
 
 
@@ -184,7 +186,3 @@ def _sum(summands: list[gast.expr]) -> gast.expr:
         else:
             result = gast.BinOp(left=result, op=gast.Add(), right=summand)
     return result
-
-
-def _name(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)

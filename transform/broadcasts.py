@@ -23,7 +23,7 @@ import gast
 
 from . import shapes
 from .walk import parents as parents_of
-from .walk import statements, walk
+from .walk import is_call_on_name, statements, walk
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
 
@@ -81,14 +81,7 @@ def _expansions(stmts: list[gast.stmt], expand_names: set[str]) -> dict[str, lis
 
 
 def _is_expansion(node: gast.expr, expand_names: set[str]) -> bool:
-    return (
-        isinstance(node, gast.Call)
-        and isinstance(node.func, gast.Name)
-        and node.func.id in expand_names
-        and len(node.args) == 2
-        and not node.keywords
-        and isinstance(node.args[1], gast.Name)
-    )
+    return is_call_on_name(node, expand_names)
 
 
 def _reads(stmts: list[gast.stmt], names: set[str]) -> dict[str, list[gast.Name]]:

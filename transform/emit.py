@@ -25,7 +25,7 @@ import astor
 import gast
 
 from . import anno
-from .origin import Origin
+from .origin import Origin, same_line
 
 _MARKER = "__astgrad_comment__"
 _MARKER_LINE = re.compile(r"^(\s*)[rbuRBU]*(['\"]{1,3})" + _MARKER + r" \2\s*$")
@@ -46,7 +46,7 @@ def add_grad_comments(stmts: list[gast.stmt], enclosing: Origin | None = None) -
     previous = enclosing
     for stmt in stmts:
         origin = anno.get(stmt, anno.Key.ORIGIN)
-        if origin is not None and not _same_line(origin, previous):
+        if origin is not None and not same_line(origin, previous):
             out.append(comment(f"grad of: {origin.text}"))
             previous = origin
         for field in ("body", "orelse"):
@@ -55,10 +55,6 @@ def add_grad_comments(stmts: list[gast.stmt], enclosing: Origin | None = None) -
                 setattr(stmt, field, add_grad_comments(block, previous))
         out.append(stmt)
     return out
-
-
-def _same_line(a: Origin | None, b: Origin | None) -> bool:
-    return a is not None and b is not None and (a.line, a.filename) == (b.line, b.filename)
 
 
 def to_source(node: gast.AST) -> str:

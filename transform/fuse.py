@@ -31,7 +31,7 @@ import gast
 
 from . import algebra, anno
 from .optimize import _children, _is_pop, reads, writes
-from .origin import Origin
+from .origin import same_line
 from .walk import walk
 
 
@@ -272,10 +272,4 @@ def _calls_pop(node: gast.AST, pop: str) -> bool:
 
 
 def _same_line(a: gast.stmt, b: gast.stmt) -> bool:
-    first: Origin | None = anno.get(a, anno.Key.ORIGIN)
-    second: Origin | None = anno.get(b, anno.Key.ORIGIN)
-    return (
-        first is not None
-        and second is not None
-        and (first.line, first.filename) == (second.line, second.filename)
-    )
+    return same_line(anno.get(a, anno.Key.ORIGIN), anno.get(b, anno.Key.ORIGIN))

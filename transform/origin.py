@@ -36,6 +36,11 @@ def of(node: gast.AST) -> Origin | None:
     return anno.get(node, anno.Key.ORIGIN)
 
 
+def same_line(a: Origin | None, b: Origin | None) -> bool:
+    """Whether two origins are one line of the user's (both known)."""
+    return a is not None and b is not None and (a.line, a.filename) == (b.line, b.filename)
+
+
 def stamp(node: gast.AST, origin: Origin | None) -> gast.AST:
     """Give ``node`` and every descendant without an origin the origin ``origin``."""
     if origin is None:

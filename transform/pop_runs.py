@@ -27,6 +27,7 @@ import gast
 
 from . import anno
 from .optimize import _is_pop, reads, writes
+from .reverse import load
 from .walk import statements, walk
 
 
@@ -76,7 +77,7 @@ def _rewrite(
         # loop binds a name of its own, and the pop becomes a copy from it.
         variable = new_name(f"{name}_before")
         loop.body[index] = anno.copy_from(
-            gast.Assign(targets=[target], value=_load(variable), type_comment=None),
+            gast.Assign(targets=[target], value=load(variable), type_comment=None),
             loop.body[index],
             anno.Key.ORIGIN,
         )
@@ -87,8 +88,8 @@ def _rewrite(
             loop.body = [gast.Pass()]
     loop.target = gast.Name(id=variable, ctx=gast.Store(), annotation=None, type_comment=None)
     loop.iter = gast.Call(
-        func=_load(helper()),
-        args=[_load(stack), count],
+        func=load(helper()),
+        args=[load(stack), count],
         keywords=[],
     )
 
@@ -107,7 +108,3 @@ def _mentions(stmts: list[gast.stmt], name: str) -> bool:
         isinstance(n, gast.Name) and n.id == name
         for n in walk(gast.Module(body=stmts, type_ignores=[]))
     )
-
-
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)

@@ -23,7 +23,7 @@ import copy
 import gast
 
 from . import anno, shapes
-from .walk import walk
+from .walk import load_names
 
 #: operators whose result on numbers is one cheap Python-level operation
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
@@ -50,7 +50,7 @@ class Definitions:
         if not self._values:
             return
         for name in list(self._values):
-            if name in written or _names(self._values[name]) & written:
+            if name in written or load_names(self._values[name]) & written:
                 del self._values[name]
 
     def learn(self, stmt: gast.stmt) -> None:
@@ -97,18 +97,14 @@ class Definitions:
             return adjoint
         reads = set()
         for stmt in adjoint:
-            reads |= _names(stmt)
+            reads |= load_names(stmt)
         for name in reads & self._values.keys():
-            inputs = _names(self._values[name])
+            inputs = load_names(self._values[name])
             if not inputs <= (reads - {name}) | self._unchanging:
                 continue  # recomputing would make the backward pass restore more names
             for stmt in adjoint:
                 _replace_reads(stmt, name, self._values[name])
         return adjoint
-
-
-def _names(node: gast.AST) -> set[str]:
-    return {n.id for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
 def _replace_reads(stmt: gast.stmt, name: str, value: gast.expr) -> None:

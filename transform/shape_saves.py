@@ -19,7 +19,8 @@ import gast
 
 from . import anno
 from .optimize import _is_pop, writes
-from .walk import statements, walk
+from .reverse import load
+from .walk import is_call_on_name, statements, walk
 
 
 def transform(
@@ -53,19 +54,19 @@ def transform(
         shape_name = new_name(f"{name}_shape")
         for stack_id in pops[name]:
             push = pushes[stack_id]
-            push.value.args = [_call(shape_of, _load(name))]
+            push.value.args = [_call(shape_of, load(name))]
         for stmt in statements(gast.Module(body=backward, type_ignores=[])):
             if _is_pop(stmt) and stmt.targets[0].id == name:
                 stmt.targets[0].id = shape_name
         for call in shape_reads[name]:
-            call.func = _load(unbroadcast_to)
-            call.args[1] = _load(shape_name)
+            call.func = load(unbroadcast_to)
+            call.args[1] = load(shape_name)
         starts.append(
             gast.Assign(
                 targets=[
                     gast.Name(id=shape_name, ctx=gast.Store(), annotation=None, type_comment=None)
                 ],
-                value=_call(shape_of, _load(name)),
+                value=_call(shape_of, load(name)),
                 type_comment=None,
             )
         )
@@ -94,14 +95,7 @@ def _shape_only_reads(backward: list[gast.stmt], unbroadcast: set[str]) -> dict[
     for node in walk(gast.Module(body=backward, type_ignores=[])):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             reads[node.id] = reads.get(node.id, 0) + 1
-        elif (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Name)
-            and node.func.id in unbroadcast
-            and len(node.args) == 2
-            and not node.keywords
-            and isinstance(node.args[1], gast.Name)
-        ):
+        elif is_call_on_name(node, unbroadcast):
             calls.setdefault(node.args[1].id, []).append(node)
     return {name: found for name, found in calls.items() if reads.get(name) == len(found)}
 
@@ -121,9 +115,5 @@ def _pushes(primal: list[gast.stmt]) -> dict[int, gast.Expr]:
     return found
 
 
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
-
-
 def _call(function: str, argument: gast.expr) -> gast.Call:
-    return gast.Call(func=_load(function), args=[argument], keywords=[])
+    return gast.Call(func=load(function), args=[argument], keywords=[])

@@ -72,6 +72,19 @@ def parents(node: gast.AST) -> dict[int, gast.AST]:
     return found
 
 
+def is_call_on_name(node: gast.AST, functions: set[str]) -> bool:
+    """Whether ``node`` is ``f(value, name)`` for an ``f`` in ``functions``: how generated
+    code calls a helper such as ``unbroadcast(g, x)`` on a name."""
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and node.func.id in functions
+        and len(node.args) == 2
+        and not node.keywords
+        and isinstance(node.args[1], gast.Name)
+    )
+
+
 def load_names(node: gast.AST) -> set[str]:
     """The names ``node`` reads (``Name`` nodes in ``Load`` context)."""
     return _names(node, loads_only=True)
