@@ -17,6 +17,8 @@ from ._layout import link_checkout_subpackages as _link
 
 _link(__name__, _Path(__file__).resolve().parent)
 
+from .api import Explanation, TransformError, explain, grad, source, value_and_grad, vjp  # noqa: E402
+from .checks import GradcheckError, gradcheck  # noqa: E402
 from .runtime import (  # noqa: E402
     Device,
     GradientLostError,
@@ -49,9 +51,6 @@ from .runtime import (  # noqa: E402
     zeros,
     zeros_like,
 )
-
-from .api import Explanation, TransformError, explain, grad, source, value_and_grad, vjp  # noqa: E402
-from .checks import GradcheckError, gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
 

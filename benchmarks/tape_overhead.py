@@ -29,8 +29,9 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import timeit  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -260,9 +261,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {name}'s gradient for {workload} differs from astgrad's")
         times = best_times(runs, repeat, min_time)
         for name, seconds in times.items():
-            rows.append((workload, name, seconds, seconds / n_ops, seconds / times["astgrad"], n_ops))
+            rows.append(
+                (workload, name, seconds, seconds / n_ops, seconds / times["astgrad"], n_ops)
+            )
 
-    header = f"{'workload':<12} {'library':<9} {'ops/iter':>8} {'fwd+bwd':>11} {'per op':>10} {'vs astgrad':>11}"
+    header = (
+        f"{'workload':<12} {'library':<9} {'ops/iter':>8} "
+        f"{'fwd+bwd':>11} {'per op':>10} {'vs astgrad':>11}"
+    )
     print()
     print(header)
     print("-" * len(header))

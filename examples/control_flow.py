@@ -46,7 +46,9 @@ def main() -> None:
 
     # The same gradient by central differences, to show the generated code is right.
     eps = 1e-6
-    numeric = np.array([(settle(x + eps * e, 0.8) - settle(x - eps * e, 0.8)) / (2 * eps) for e in np.eye(3)])
+    numeric = np.array(
+        [(settle(x + eps * e, 0.8) - settle(x - eps * e, 0.8)) / (2 * eps) for e in np.eye(3)]
+    )
     print("finite differences agree:", bool(np.allclose(gradient, numeric, rtol=1e-5, atol=1e-8)))
 
     print("\nThe generated adjoint (the stack holds what the backward pass needs):\n")

@@ -108,7 +108,9 @@ def main() -> None:
         t.grad = None
     L = 10 - (w3 * (w1 * a) + w4 * (w2 * a))  # the first graph was freed by its backward
     L.backward(ag.ones(L.shape))
-    same = all(np.allclose(first[n].data, t.grad.data) for n, t in [("a", a), ("w1", w1), ("w3", w3)])
+    same = all(
+        np.allclose(first[n].data, t.grad.data) for n, t in [("a", a), ("w1", w1), ("w3", w3)]
+    )
     show("both fixes give the same gradients", same)
 
     step("6. Reading .grad, checked against the hand-derived formulas")

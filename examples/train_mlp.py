@@ -17,7 +17,9 @@ import numpy as np
 import astgrad as ag
 
 
-def two_spirals(n_per_class: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def two_spirals(
+    n_per_class: int, noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Points on two interleaved spirals in the plane, and their class labels (0 or 1)."""
     turns = np.sqrt(rng.uniform(0.05, 1.0, n_per_class)) * 3 * np.pi
     arm = np.stack([turns * np.cos(turns), turns * np.sin(turns)], axis=1) / (3 * np.pi)
@@ -61,12 +63,16 @@ def accuracy(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--show-source", action="store_true", help="print the generated gradient source")
+    parser.add_argument(
+        "--show-source", action="store_true", help="print the generated gradient source"
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)

@@ -8,15 +8,16 @@ dtype; and each gradient matches central finite differences in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from astgrad.runtime import device_of as _device_of
+from astgrad.runtime import to_device as _copy_to_device
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
-from astgrad.runtime import device_of as _device_of
-from astgrad.runtime import to_device as _copy_to_device
 
 MODES = ("source", "tape", "auto")
 
@@ -94,9 +95,9 @@ def _copy_structure(value: Any) -> Any:
 
 def _freeze(value: Any, like: Any) -> Any:
     if isinstance(like, tuple):
-        return tuple(_freeze(v, l) for v, l in zip(value, like))
+        return tuple(_freeze(v, shape) for v, shape in zip(value, like))
     if isinstance(like, list):
-        return [_freeze(v, l) for v, l in zip(value, like)]
+        return [_freeze(v, shape) for v, shape in zip(value, like)]
     if isinstance(like, dict):
         return {k: _freeze(value[k], like[k]) for k in like}
     return value
@@ -124,7 +125,13 @@ def run(program: Program, mode: str, seed: int = 0, to_device: Callable | None =
     device_args = tuple(to_device(a) for a in args) if to_device else args
     value, gradients = ag.value_and_grad(program.function, wrt=program.wrt, mode=mode)(*device_args)
     host = (lambda v: _copy_to_device(v, "cpu")) if to_device else (lambda v: v)
-    assert_close(np.asarray(host(value)), np.asarray(expected_value), rtol=1e-10, atol=1e-12, what=f"{program.name} value")
+    assert_close(
+        np.asarray(host(value)),
+        np.asarray(expected_value),
+        rtol=1e-10,
+        atol=1e-12,
+        what=f"{program.name} value",
+    )
     positions = _positions(program, args)
     if not isinstance(program.wrt, (tuple, list)):
         gradients = (gradients,)
@@ -135,11 +142,16 @@ def run(program: Program, mode: str, seed: int = 0, to_device: Callable | None =
             if to_device:
                 here = _device_of(_get(gradient, path))
                 there = _device_of(_get(argument, path))
-                assert here == there, f"{program.name} [{mode}] gradient {position} {path} on {here}, argument on {there}"
+                assert here == there, (
+                    f"{program.name} [{mode}] gradient {position} {path} on {here}, "
+                    f"argument on {there}"
+                )
             got = host(_get(gradient, path)) if path else host(gradient)
             rebuild = _perturbable(args, position, path)
             base = np.asarray(leaf, dtype=np.float64) if not isinstance(leaf, float) else leaf
-            numeric = numeric_vjp(lambda v: program.function(*rebuild(v)), [base], 0, 1.0)
+            numeric = numeric_vjp(
+                lambda v, rebuild=rebuild: program.function(*rebuild(v)), [base], 0, 1.0
+            )
             assert_close(
                 np.asarray(got, dtype=np.float64),
                 numeric,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,9 @@ def numeric_vjp(f: Callable, args: list, index: int, cotangent: Any, eps: float 
     def scalar(value: Any) -> float:
         out = f(*args[:index], value, *args[index + 1 :])
         if isinstance(out, tuple):
-            return float(sum(np.sum(np.asarray(o) * c) for o, c in zip(out, cotangent) if c is not None))
+            return float(
+                sum(np.sum(np.asarray(o) * c) for o, c in zip(out, cotangent) if c is not None)
+            )
         return float(np.sum(np.asarray(out) * cotangent))
 
     x = args[index]
@@ -37,7 +40,9 @@ def numeric_vjp(f: Callable, args: list, index: int, cotangent: Any, eps: float 
     return grad
 
 
-def assert_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-7, what: str = "") -> None:
+def assert_close(
+    actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-7, what: str = ""
+) -> None:
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"

@@ -167,7 +167,7 @@ def loop_count_from_data(x):
 def loop_range_start_stop_step(x):
     total = 0.0
     for i in range(1, 9, 3):
-        total = total + np.sum(x ** 2) * i
+        total = total + np.sum(x**2) * i
     return total
 
 
@@ -990,7 +990,12 @@ def _programs():
         P(loop_enumerate, lambda r: ([n(r, 3), n(r, 3), n(r, 2)],), tags=static),
         P(loop_enumerate_start, lambda r: (n(r, 3, 2),), tags=static),
         P(loop_zip, lambda r: ([n(r, 3), n(r, 3)], [n(r, 3), n(r, 3)]), (0, 1), tags=static),
-        P(loop_enumerate_zip, lambda r: ([n(r, 2), n(r, 2)], [n(r, 2), n(r, 2)]), (0, 1), tags=static),
+        P(
+            loop_enumerate_zip,
+            lambda r: ([n(r, 2), n(r, 2)], [n(r, 2), n(r, 2)]),
+            (0, 1),
+            tags=static,
+        ),
         P(loop_dict_items, lambda r: ({"w": n(r, 3), "bias": n(r, 2)},), tags=static),
         P(loop_dict_values, lambda r: ({"w": n(r, 3), "b": n(r, 2)},), tags=static),
         P(loop_dict_keys, lambda r: ({"w": n(r, 3), "b": n(r, 2)},), tags=static),
@@ -1086,7 +1091,11 @@ def _programs():
         P(
             mlp_softmax_cross_entropy,
             lambda r: (
-                [(n(r, 3, 4) * 0.5, n(r, 4) * 0.1), (n(r, 4, 4) * 0.5, n(r, 4) * 0.1), (n(r, 4, 3), n(r, 3))],
+                [
+                    (n(r, 3, 4) * 0.5, n(r, 4) * 0.1),
+                    (n(r, 4, 4) * 0.5, n(r, 4) * 0.1),
+                    (n(r, 4, 3), n(r, 3)),
+                ],
                 n(r, 5, 3),
                 np.eye(3)[r.integers(0, 3, 5)],
             ),
@@ -1095,9 +1104,19 @@ def _programs():
         P(rnn, lambda r: (n(r, 4, 3) * 0.5, n(r, 4, 4) * 0.5, n(r, 5, 3)), (0, 1, 2), tags=static),
         P(attention, lambda r: (n(r, 3, 4), n(r, 5, 4), n(r, 5, 2)), (0, 1, 2), tags=static),
         P(layer_norm, lambda r: (n(r, 3, 4), n(r, 4), n(r, 4)), (0, 1, 2), tags=static),
-        P(physics_springs, lambda r: (np.arange(4.0) + 0.1 * n(r, 4), 0.1 * n(r, 4)), (0, 1), tags=static),
+        P(
+            physics_springs,
+            lambda r: (np.arange(4.0) + 0.1 * n(r, 4), 0.1 * n(r, 4)),
+            (0, 1),
+            tags=static,
+        ),
         P(ode_while, lambda r: (pos(r, 3), float(r.uniform(0.5, 1.5))), (0, 1), tags=static),
-        P(gru_cell_sequence, lambda r: (n(r, 3, 2) * 0.5, n(r, 3, 3) * 0.5, n(r, 4, 2)), (0, 1, 2), tags=static),
+        P(
+            gru_cell_sequence,
+            lambda r: (n(r, 3, 2) * 0.5, n(r, 3, 3) * 0.5, n(r, 4, 2)),
+            (0, 1, 2),
+            tags=static,
+        ),
     ]
 
 

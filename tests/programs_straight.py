@@ -11,7 +11,7 @@ import math
 import numpy as np
 from conformance import Program
 
-# -- helpers the programs call ------------------------------------------------------------
+# -- helpers the programs call -------------------------------------------------------------
 
 
 def scale_shift(x, scale=2.0, shift=0.5):
@@ -39,7 +39,7 @@ def softplus(z):
     return np.log1p(np.exp(z))
 
 
-# -- arithmetic -------------------------------------------------------------------------------
+# -- arithmetic ----------------------------------------------------------------------------
 
 
 def add_sub(x, y):
@@ -86,7 +86,7 @@ def int_power(x):
     return np.sum(x**4)
 
 
-# -- assignment and names -----------------------------------------------------------------------
+# -- assignment and names ------------------------------------------------------------------
 
 
 def reuse_name(x):
@@ -152,7 +152,7 @@ def annotated(x: np.ndarray) -> float:
     return float(np.sum(y))
 
 
-# -- conditional expressions ---------------------------------------------------------------------
+# -- conditional expressions ---------------------------------------------------------------
 
 
 def conditional(x):
@@ -169,7 +169,7 @@ def nested_conditional(x, flag):
     return np.sum(y)
 
 
-# -- math and NumPy functions ---------------------------------------------------------------------
+# -- math and NumPy functions --------------------------------------------------------------
 
 
 def math_functions(x):
@@ -244,7 +244,7 @@ def attention(Q, K, V):
     return np.sum(weights @ V)
 
 
-# -- array methods and attributes -------------------------------------------------------------------
+# -- array methods and attributes ----------------------------------------------------------
 
 
 def methods(x):
@@ -276,7 +276,7 @@ def dtype_reads(x):
     return np.sum(x * (1 + eps))
 
 
-# -- subscripts and slices ------------------------------------------------------------------------
+# -- subscripts and slices -----------------------------------------------------------------
 
 
 def index_int(x):
@@ -308,7 +308,7 @@ def unpack_rows(x):
     return np.sum(a * b)
 
 
-# -- user helpers --------------------------------------------------------------------------------------
+# -- user helpers --------------------------------------------------------------------------
 
 
 def calls_helper(x):
@@ -345,7 +345,7 @@ def helper_from_helper(z):
     return np.sum(softplus(z * 2))
 
 
-# -- non-differentiable arguments -------------------------------------------------------------------
+# -- non-differentiable arguments ----------------------------------------------------------
 
 
 def int_argument(x, n):
@@ -372,7 +372,7 @@ def default_arguments(x, offset=1.0):
     return np.sum((x + offset) ** 2)
 
 
-# -- the table ---------------------------------------------------------------------------------------
+# -- the table -----------------------------------------------------------------------------
 
 
 def vec(n=4, low=-1.0, high=1.0):
@@ -427,8 +427,28 @@ PROGRAMS = [
     Program(where_select, lambda r: (_normal(r, 5),)),
     Program(logsumexp, lambda r: (_normal(r, 6),)),
     Program(softmax_cross_entropy, lambda r: (_normal(r, 4, 3), np.eye(3)[[0, 2, 1, 1]])),
-    Program(logistic_loss, lambda r: (_normal(r, 3, 1), _normal(r, 1), _normal(r, 5, 3), r.integers(0, 2, (5, 1)).astype(float)), ("W", "b")),
-    Program(mlp, lambda r: (_normal(r, 3, 4), _normal(r, 4), _normal(r, 4, 2), _normal(r, 2), _normal(r, 5, 3), _normal(r, 5, 2)), (0, 1, 2, 3)),
+    Program(
+        logistic_loss,
+        lambda r: (
+            _normal(r, 3, 1),
+            _normal(r, 1),
+            _normal(r, 5, 3),
+            r.integers(0, 2, (5, 1)).astype(float),
+        ),
+        ("W", "b"),
+    ),
+    Program(
+        mlp,
+        lambda r: (
+            _normal(r, 3, 4),
+            _normal(r, 4),
+            _normal(r, 4, 2),
+            _normal(r, 2),
+            _normal(r, 5, 3),
+            _normal(r, 5, 2),
+        ),
+        (0, 1, 2, 3),
+    ),
     Program(layer_norm, lambda r: (_normal(r, 3, 4), _normal(r, 4), _normal(r, 4)), (0, 1, 2)),
     Program(attention, lambda r: (_normal(r, 3, 4), _normal(r, 5, 4), _normal(r, 5, 2)), (0, 1, 2)),
     Program(methods, lambda r: (_normal(r, 3, 4),)),
@@ -448,7 +468,9 @@ PROGRAMS = [
     Program(helper_keywords, lambda r: (_normal(r, 3), 0.7), (0, 1)),
     Program(helper_tuple_return, lambda r: (_normal(r, 4),)),
     Program(helper_tuple_indexed, lambda r: (_normal(r, 4),)),
-    Program(helpers_nested, lambda r: (_normal(r, 2, 3), _normal(r, 3, 4), _normal(r, 4)), (0, 1, 2)),
+    Program(
+        helpers_nested, lambda r: (_normal(r, 2, 3), _normal(r, 3, 4), _normal(r, 4)), (0, 1, 2)
+    ),
     Program(helper_twice, lambda r: (_normal(r, 3), _normal(r, 3)), (0, 1)),
     Program(helper_keyword_only, lambda r: (_positive(r, 3),)),
     Program(helper_from_helper, lambda r: (_normal(r, 3),)),
@@ -458,5 +480,21 @@ PROGRAMS = [
     Program(shape_argument, lambda r: (_normal(r, 6), (2, 3))),
     Program(keyword_arguments, lambda r: (_normal(r, 3),)),
     Program(default_arguments, lambda r: (_normal(r, 3),)),
-    Program(mlp, lambda r: tuple(a.astype(np.float32) for a in (_normal(r, 3, 4), _normal(r, 4), _normal(r, 4, 2), _normal(r, 2), _normal(r, 5, 3), _normal(r, 5, 2))), (0, 1), rtol=2e-3, atol=1e-4),
+    Program(
+        mlp,
+        lambda r: tuple(
+            a.astype(np.float32)
+            for a in (
+                _normal(r, 3, 4),
+                _normal(r, 4),
+                _normal(r, 4, 2),
+                _normal(r, 2),
+                _normal(r, 5, 3),
+                _normal(r, 5, 2),
+            )
+        ),
+        (0, 1),
+        rtol=2e-3,
+        atol=1e-4,
+    ),
 ]

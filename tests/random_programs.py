@@ -19,7 +19,13 @@ ARRAY_UNARY = [
     "np.exp(np.tanh({}))",
     "np.abs({}) * 0.3",
 ]
-BINARY = ["({} + {})", "({} - {})", "({} * {}) * 0.5", "({} / (1.5 + {} * {}))", "np.maximum({}, {})"]
+BINARY = [
+    "({} + {})",
+    "({} - {})",
+    "({} * {}) * 0.5",
+    "({} / (1.5 + {} * {}))",
+    "np.maximum({}, {})",
+]
 
 
 class _Writer:
@@ -50,13 +56,18 @@ class _Writer:
             if pattern.count("{}") == 3:
                 a, b = self.expression(names, helpers, depth + 1), r.choice(names)
                 return pattern.format(a, b, b)
-            return pattern.format(self.expression(names, helpers, depth + 1), self.expression(names, helpers, depth + 1))
+            return pattern.format(
+                self.expression(names, helpers, depth + 1),
+                self.expression(names, helpers, depth + 1),
+            )
         if choice < 0.9 and helpers:
             helper = r.choice(helpers)
             return f"{helper}({r.choice(names)}, {r.choice(names)})"
         return f"(np.sum({r.choice(names)}) * 0.1 + {r.choice(names)})"
 
-    def block(self, names: list[str], helpers: list[str], indent: int, depth: int, size: int) -> list[str]:
+    def block(
+        self, names: list[str], helpers: list[str], indent: int, depth: int, size: int
+    ) -> list[str]:
         """Statements; ``names`` grows with what they bind (only where surely bound)."""
         r = self.rng
         pad = "    " * indent
@@ -79,7 +90,10 @@ class _Writer:
                 target = r.choice(names)
                 out.append(f"{pad}for {index} in range({count}):")
                 out += self.block(list(names), helpers, indent + 1, depth + 1, r.randint(1, 2))
-                out.append(f"{pad}    {target} = {self.expression(names, helpers)} * (0.5 + 0.25 * {index})")
+                out.append(
+                    f"{pad}    {target} = {self.expression(names, helpers)}"
+                    f" * (0.5 + 0.25 * {index})"
+                )
                 if r.random() < 0.3:
                     out.append(f"{pad}    if np.sum({target}) > {r.uniform(0, 2):.2f}:")
                     out.append(f"{pad}        break")
@@ -110,11 +124,17 @@ class _Writer:
                 out.append(f"{pad}{first}, {second} = {second}, {self.expression(names, helpers)}")
             elif kind < 0.62 and self.copies & set(names):
                 target = r.choice(sorted(self.copies & set(names)))
-                out.append(f"{pad}{target} {r.choice(['+=', '*=', '-='])} {self.expression(names, helpers)} * 0.5")
+                out.append(
+                    f"{pad}{target} {r.choice(['+=', '*=', '-='])} "
+                    f"{self.expression(names, helpers)} * 0.5"
+                )
             elif kind < 0.66:
                 target = r.choice(names)
                 cond = f"np.sum({r.choice(names)}) > {r.uniform(-1, 1):.2f}"
-                out.append(f"{pad}{target} = {self.expression(names, helpers)} if {cond} else {self.expression(names, helpers)}")
+                out.append(
+                    f"{pad}{target} = {self.expression(names, helpers)} "
+                    f"if {cond} else {self.expression(names, helpers)}"
+                )
             elif depth < 2 and kind < 0.7:
                 target = r.choice(names)
                 out.append(f"{pad}for j{indent} in range(3):")
@@ -127,7 +147,10 @@ class _Writer:
                 out.append(f"{pad}{target} = np.copy({source})")
                 self.copies.add(target)
                 out.append(f"{pad}for j{indent} in range(1, 3):")
-                out.append(f"{pad}    {target}[j{indent}] = {target}[j{indent} - 1] * 0.5 + np.sum({r.choice(names)}) * 0.1")
+                out.append(
+                    f"{pad}    {target}[j{indent}] = {target}[j{indent} - 1] * 0.5"
+                    f" + np.sum({r.choice(names)}) * 0.1"
+                )
                 names.append(target)
             elif indent == 1 and kind < 0.76 and not self.in_helper:
                 out.append(f"{pad}if np.sum({r.choice(names)}) > {r.uniform(1.0, 2.5):.2f}:")
@@ -152,7 +175,13 @@ def generate(seed: int) -> str:
     for h in range(rng.randint(0, 2)):
         name = f"helper{h}"
         body = writer.block(["a", "b"], list(helpers), 1, 1, rng.randint(1, 3))
-        lines += ["", f"def {name}(a, b):", *body, f"    return {writer.expression(['a', 'b'], list(helpers))}", ""]
+        lines += [
+            "",
+            f"def {name}(a, b):",
+            *body,
+            f"    return {writer.expression(['a', 'b'], list(helpers))}",
+            "",
+        ]
         helpers.append(name)
     writer.in_helper = False
     names = ["x", "w"]

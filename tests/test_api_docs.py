@@ -8,7 +8,10 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["astgrad.api", "astgrad.runtime.device", "astgrad.runtime.adjoints", "astgrad.checks"])
+@pytest.mark.parametrize(
+    "module",
+    ["astgrad.api", "astgrad.runtime.device", "astgrad.runtime.adjoints", "astgrad.checks"],
+)
 def test_docstring_examples(module):
     found = importlib.import_module(module)
     result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

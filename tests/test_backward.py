@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules import registry, unbroadcast
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
 from astgrad import Tensor
-from astgrad.runtime.rules import registry, unbroadcast
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -123,7 +123,9 @@ def test_pytorch_tutorial_graph():
     assert add_node is d.grad_fn
     assert [type(n).__name__ for n, _ in d.grad_fn.next_functions] == ["MulBackward"] * 2
 
-    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ):
         L.backward()
     L.backward(ag.ones(3, 3))
 
@@ -147,7 +149,9 @@ def test_pytorch_tutorial_graph():
 def test_backward_on_non_scalar_needs_a_gradient():
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = x * 3.0
-    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ):
         y.backward()
     y.sum().backward()
     assert x.grad.tolist() == [3.0, 3.0]
@@ -629,7 +633,12 @@ def test_version_counts_in_place_writes():
 
 @pytest.mark.parametrize(
     "make_view",
-    [lambda h: h[0:2], lambda h: h.reshape(2, 2), lambda h: h.reshape(2, 2).transpose(), lambda h: h.T],
+    [
+        lambda h: h[0:2],
+        lambda h: h.reshape(2, 2),
+        lambda h: h.reshape(2, 2).transpose(),
+        lambda h: h.T,
+    ],
     ids=["slice", "reshape", "transpose", "T"],
 )
 def test_views_share_the_version_counter(make_view):

@@ -14,7 +14,11 @@ def _params(programs):
         seen[program.name] = number + 1
         label = program.name if not number else f"{program.name}-{number}"
         for mode in MODES:
-            marks = [pytest.mark.skip(reason=program.skip_modes[mode])] if mode in program.skip_modes else []
+            marks = (
+                [pytest.mark.skip(reason=program.skip_modes[mode])]
+                if mode in program.skip_modes
+                else []
+            )
             yield pytest.param(program, mode, id=f"{label}-{mode}", marks=marks)
 
 

@@ -72,7 +72,9 @@ def test_untransformable_functions_run_wholly_on_the_tape(program):
 @pytest.mark.parametrize("program", _unique("fallback") + _unique("tape"))
 def test_source_mode_raises_what_explain_reports(program):
     with pytest.raises(ag.TransformError):
-        ag.grad(program.function, wrt=program.wrt, mode="source")(*program.make_args(np.random.default_rng(0)))
+        ag.grad(program.function, wrt=program.wrt, mode="source")(
+            *program.make_args(np.random.default_rng(0))
+        )
 
 
 # -- no_grad and stop_gradient: the gradient of what the user wrote, not of the math ------

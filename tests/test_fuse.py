@@ -10,11 +10,11 @@ import math
 import gast
 import numpy as np
 import pytest
+from astgrad.transform import algebra, emit, pipeline
 from numeric import numeric_vjp
 
 import astgrad as ag
 from astgrad.api import _kind
-from astgrad.transform import algebra, emit, pipeline
 
 
 def _expression(source: str) -> gast.expr:

@@ -22,4 +22,6 @@ def test_generated_source_matches_golden(name):
     if os.environ.get("ASTGRAD_UPDATE_GOLDEN"):
         path.write_text(source)
     assert path.exists(), f"no golden file {path}; run with ASTGRAD_UPDATE_GOLDEN=1"
-    assert source == path.read_text(), f"generated source for {name} changed; review and update the golden file"
+    assert source == path.read_text(), (
+        f"generated source for {name} changed; review and update the golden file"
+    )

@@ -43,7 +43,9 @@ def _clean_env() -> dict:
     return env
 
 
-def _run_python(code: str, cwd: Path, extra_path: Path | None = None) -> subprocess.CompletedProcess:
+def _run_python(
+    code: str, cwd: Path, extra_path: Path | None = None
+) -> subprocess.CompletedProcess:
     env = _clean_env()
     if extra_path is not None:
         env["PYTHONPATH"] = str(extra_path)
@@ -53,7 +55,9 @@ def _run_python(code: str, cwd: Path, extra_path: Path | None = None) -> subproc
 
 
 def _installed_in_this_environment(cwd: Path) -> bool:
-    probe = _run_python("import importlib.util as u; print(u.find_spec('astgrad') is not None)", cwd)
+    probe = _run_python(
+        "import importlib.util as u; print(u.find_spec('astgrad') is not None)", cwd
+    )
     return probe.returncode == 0 and probe.stdout.strip() == "True"
 
 

@@ -67,5 +67,14 @@ def _check(seed, w_shape, tmp_path):
 
 def test_generated_programs_use_every_construct():
     text = "\n".join(generate(seed) for seed in SEEDS)
-    for construct in ("if ", "else:", "for i", "while ", "break", ".append(", "helper0(", "np.copy("):
+    for construct in (
+        "if ",
+        "else:",
+        "for i",
+        "while ",
+        "break",
+        ".append(",
+        "helper0(",
+        "np.copy(",
+    ):
         assert construct in text, construct

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from astgrad.transform import pipeline
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
-from astgrad.transform import pipeline
 
 
 def two_layers(W1, W2, x):
@@ -44,7 +44,11 @@ def test_one_del_per_user_line_and_none_before_the_return():
     return_at = next(i for i, line in enumerate(lines) if line.startswith("return"))
     assert not lines[return_at - 1].startswith("del ")
     rng = np.random.default_rng(0)
-    W1, W2, x = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal((5, 3))
+    W1, W2, x = (
+        rng.standard_normal((3, 4)),
+        rng.standard_normal((4, 2)),
+        rng.standard_normal((5, 3)),
+    )
     for i, g in enumerate(ag.grad(two_layers, wrt=(0, 1))(W1, W2, x)):
         assert_close(g, numeric_vjp(two_layers, [W1, W2, x], i, 1.0), what=f"d{i}")
 
@@ -57,7 +61,9 @@ def test_a_name_bound_only_in_a_branch_is_never_deleted():
     x = np.random.default_rng(1).standard_normal(4)
     for t in (1.0, -1.0):
         g = ag.grad(branch_bound)(x, t)
-        assert_close(g, numeric_vjp(lambda v: branch_bound(v, t), [x], 0, 1.0), what=f"dx t={t}")
+        assert_close(
+            g, numeric_vjp(lambda v, t=t: branch_bound(v, t), [x], 0, 1.0), what=f"dx t={t}"
+        )
 
 
 def test_numbers_are_not_deleted():
@@ -83,4 +89,6 @@ def test_no_copy_back_of_an_adjoint_set_aside():
     text = ag.source(accumulate_in_a_loop)
     assert "dtotal = dtotal_out" not in text, text
     x = np.random.default_rng(4).standard_normal((3, 2))
-    assert_close(ag.grad(accumulate_in_a_loop)(x), numeric_vjp(accumulate_in_a_loop, [x], 0, 1.0), what="dx")
+    assert_close(
+        ag.grad(accumulate_in_a_loop)(x), numeric_vjp(accumulate_in_a_loop, [x], 0, 1.0), what="dx"
+    )

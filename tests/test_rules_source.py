@@ -9,17 +9,14 @@ generated adjoint, which is what this checks.
 from __future__ import annotations
 
 import importlib.util
-import math
-import operator
-import sys
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules import all_rules
 from numeric import assert_close
 from rule_specs import SPECS, A, arguments, differentiable_paths, numeric_vjp_at, random_cotangent
 
 import astgrad as ag
-from astgrad.runtime.rules import all_rules
 
 
 def shipped_rules():

@@ -27,7 +27,10 @@ def recurrence(a):
 def test_broadcast_operand_keeps_its_unbroadcast():
     text = ag.source(bias_and_scale, wrt=(0, 1))
     assert "db = unbroadcast(dy, b)" in text  # b of shape (4,) meets x of shape (3, 4)
-    x, b = np.random.default_rng(0).standard_normal((3, 4)), np.random.default_rng(1).standard_normal(4)
+    x, b = (
+        np.random.default_rng(0).standard_normal((3, 4)),
+        np.random.default_rng(1).standard_normal(4),
+    )
     dx, db = ag.grad(bias_and_scale, wrt=(0, 1))(x, b)
     assert db.shape == (4,)
     assert_close(db, numeric_vjp(bias_and_scale, [x, b], 1, 1.0), what="db")
@@ -59,8 +62,12 @@ def test_a_rebound_name_with_a_broadcast_shape():
     for mode in ("source", "tape"):
         dx, dw = ag.grad(overwritten_in_a_while_loop, wrt=(0, 1), mode=mode)(x, w)
         assert dx.shape == (3,) and dw.shape == (3, 1)
-        assert_close(dx, numeric_vjp(overwritten_in_a_while_loop, [x, w], 0, 1.0), what=f"dx [{mode}]")
-        assert_close(dw, numeric_vjp(overwritten_in_a_while_loop, [x, w], 1, 1.0), what=f"dw [{mode}]")
+        assert_close(
+            dx, numeric_vjp(overwritten_in_a_while_loop, [x, w], 0, 1.0), what=f"dx [{mode}]"
+        )
+        assert_close(
+            dw, numeric_vjp(overwritten_in_a_while_loop, [x, w], 1, 1.0), what=f"dw [{mode}]"
+        )
 
 
 def test_unbroadcast_of_a_cotangent_constant_along_kept_axes():
@@ -105,7 +112,11 @@ def test_a_full_reduction_s_cotangent_stays_a_number_where_it_broadcasts_anyway(
     assert "dpower = dmean / reduced_count(power)" in text
     assert "expand_reduced" not in text
     x, y = np.random.default_rng(0).standard_normal((2, 5, 3))
-    assert_close(ag.grad(mean_squared_error)(x, y), numeric_vjp(mean_squared_error, [x, y], 0, 1.0), what="dx")
+    assert_close(
+        ag.grad(mean_squared_error)(x, y),
+        numeric_vjp(mean_squared_error, [x, y], 0, 1.0),
+        what="dx",
+    )
 
 
 def test_an_expansion_is_kept_where_nothing_restores_the_shape():
@@ -124,7 +135,11 @@ def test_a_value_bound_once_shares_its_class_with_elementwise_results():
     text = ag.source(reshaped_then_squared)
     assert "expand_reduced" not in text and "unbroadcast" not in text
     x = np.random.default_rng(2).standard_normal((2, 3))
-    assert_close(ag.grad(reshaped_then_squared)(x), numeric_vjp(reshaped_then_squared, [x], 0, 1.0), what="dx")
+    assert_close(
+        ag.grad(reshaped_then_squared)(x),
+        numeric_vjp(reshaped_then_squared, [x], 0, 1.0),
+        what="dx",
+    )
 
 
 def test_a_value_bound_in_a_loop_gets_no_class():
@@ -147,7 +162,9 @@ def test_a_range_loop_counter_is_a_number():
     assert "unbroadcast" not in text, text
     assert text.count("push(") == 4, text  # the row, its sine, the counter, the trip count
     x = np.random.default_rng(5).standard_normal((4, 3))
-    assert_close(ag.grad(weighted_by_position)(x), numeric_vjp(weighted_by_position, [x], 0, 1.0), what="dx")
+    assert_close(
+        ag.grad(weighted_by_position)(x), numeric_vjp(weighted_by_position, [x], 0, 1.0), what="dx"
+    )
 
 
 def sum_of_tanh(x):

@@ -91,7 +91,9 @@ def test_bad_wrt_raises_at_decoration(wrt):
 @pytest.mark.parametrize("mode", ["source", "tape", "auto"])
 @pytest.mark.parametrize("function", [vector_valued, two_outputs])
 def test_grad_of_a_non_scalar_output_points_to_vjp(mode, function):
-    with pytest.raises(ValueError, match="grad can be implicitly created only for scalar outputs") as info:
+    with pytest.raises(
+        ValueError, match="grad can be implicitly created only for scalar outputs"
+    ) as info:
         ag.grad(function, mode=mode)(np.ones(3))
     assert "vjp" in str(info.value) or "cotangent" in str(info.value)
 
@@ -185,9 +187,13 @@ def test_each_function_is_generated_once():
 
 
 def test_redefining_a_function_picks_up_its_new_source(tmp_path):
-    first = write_module(tmp_path, "redefined_a", "import numpy as np\ndef f(x):\n    return np.sum(x * 2)\n")
+    first = write_module(
+        tmp_path, "redefined_a", "import numpy as np\ndef f(x):\n    return np.sum(x * 2)\n"
+    )
     np.testing.assert_allclose(ag.grad(first.f)(np.ones(2)), [2.0, 2.0])
-    second = write_module(tmp_path, "redefined_b", "import numpy as np\ndef f(x):\n    return np.sum(x * 5)\n")
+    second = write_module(
+        tmp_path, "redefined_b", "import numpy as np\ndef f(x):\n    return np.sum(x * 5)\n"
+    )
     np.testing.assert_allclose(ag.grad(second.f)(np.ones(2)), [5.0, 5.0])
     assert "x * 5" in ag.source(second.f)
 
@@ -234,7 +240,11 @@ def test_tracebacks_show_generated_lines():
 
 
 def test_generated_code_reads_user_globals_live(tmp_path):
-    module = write_module(tmp_path, "live_globals", "import numpy as np\nSCALE = 2.0\ndef f(x):\n    return np.sum(x * SCALE)\n")
+    module = write_module(
+        tmp_path,
+        "live_globals",
+        "import numpy as np\nSCALE = 2.0\ndef f(x):\n    return np.sum(x * SCALE)\n",
+    )
     g = ag.grad(module.f, mode="source")
     np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
     module.SCALE = 3.0

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import astgrad
 from astgrad.transform.pipeline import STAGES
+
+import astgrad
 
 
 def load_function(spec: str) -> Any:
@@ -73,11 +74,18 @@ def highlight(source: str, stream: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astgrad", description="Inspect the gradients astgrad generates.")
+    parser = argparse.ArgumentParser(
+        prog="astgrad", description="Inspect the gradients astgrad generates."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("show", help="print the generated gradient source of a function")
     show.add_argument("target", metavar="FILE.py:FUNC")
-    show.add_argument("--wrt", help="parameters to differentiate: names or positions, comma-separated (default: the first)")
+    show.add_argument(
+        "--wrt",
+        help=(
+            "parameters to differentiate: names or positions, comma-separated (default: the first)"
+        ),
+    )
     show.add_argument("--stage", choices=STAGES[:-1], help="stop after this pipeline stage")
     show.add_argument(
         "--floats",

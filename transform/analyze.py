@@ -80,10 +80,20 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
                 raise TransformError(
                     f"cannot differentiate through {callee.name}: {callee.reason}.",
                     origin_of(stmt),
-                    "Register a derivative with @ag.vjp_rule, or use mode=\"auto\" to run "
+                    'Register a derivative with @ag.vjp_rule, or use mode="auto" to run '
                     "this call on the tape.",
                 )
-            anno.set(stmt, anno.Key.CALLEE, Callee("fallback", callee.name, callee.value, receiver=callee.receiver, reason=callee.reason))
+            anno.set(
+                stmt,
+                anno.Key.CALLEE,
+                Callee(
+                    "fallback",
+                    callee.name,
+                    callee.value,
+                    receiver=callee.receiver,
+                    reason=callee.reason,
+                ),
+            )
             ctx.note_fallback(callee.name, origin_of(stmt), callee.reason)
     return node
 
@@ -125,7 +135,9 @@ def _stopped_statements(stmts: list[gast.stmt], ctx: TransformContext) -> set[in
     return found
 
 
-def _index_loops_over_varied(stmts: list[gast.stmt], varied: set[str], ctx: TransformContext) -> bool:
+def _index_loops_over_varied(
+    stmts: list[gast.stmt], varied: set[str], ctx: TransformContext
+) -> bool:
     """``for v in xs`` over a differentiated sequence → a loop over indices (in place)."""
     changed = False
     for stmt in stmts:
@@ -133,7 +145,11 @@ def _index_loops_over_varied(stmts: list[gast.stmt], varied: set[str], ctx: Tran
             block = getattr(stmt, field, None)
             if block:
                 changed |= _index_loops_over_varied(block, varied, ctx)
-        if not (isinstance(stmt, gast.For) and isinstance(stmt.iter, gast.Name) and stmt.iter.id in varied):
+        if not (
+            isinstance(stmt, gast.For)
+            and isinstance(stmt.iter, gast.Name)
+            and stmt.iter.id in varied
+        ):
             continue
         if ctx.kinds.get(stmt.iter.id, ("unknown",))[0] == "dict":
             continue  # iterating a dict gives its keys, which carry no gradient
@@ -354,7 +370,11 @@ def _infer_kinds(statements: list[gast.stmt], ctx: TransformContext) -> None:
                 continue
             target, value = stmt.targets[0], stmt.value
             if isinstance(target, gast.Tuple):
-                source_kind = kinds.get(value.id, ("unknown",))[0] if isinstance(value, gast.Name) else "unknown"
+                source_kind = (
+                    kinds.get(value.id, ("unknown",))[0]
+                    if isinstance(value, gast.Name)
+                    else "unknown"
+                )
                 for element in target.elts:
                     record(element.id, ("value",) if source_kind == "value" else ("unknown",))
                 continue
@@ -389,6 +409,10 @@ def _kind_of(stmt: gast.Assign, value: gast.expr, kinds: dict, ctx: TransformCon
     if callee is not None and callee.kind in ("rule", "nondiff", "constant") or is_opaque(value):
         return ("value",)
     if isinstance(value, gast.BinOp):
-        left = kinds.get(value.left.id, ("value",)) if isinstance(value.left, gast.Name) else ("value",)
+        left = (
+            kinds.get(value.left.id, ("value",))
+            if isinstance(value.left, gast.Name)
+            else ("value",)
+        )
         return left if left[0] in ("list", "tuple", "unknown") else ("value",)
     return ("unknown",)

@@ -22,8 +22,8 @@ from typing import Any
 import gast
 
 from . import shapes
-from .walk import parents as parents_of
 from .walk import is_call_on_name, statements, walk
+from .walk import parents as parents_of
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
 
@@ -63,7 +63,11 @@ def _expansions(stmts: list[gast.stmt], expand_names: set[str]) -> dict[str, lis
     """Per adjoint name, the ``expand_reduced(s, x)`` calls assigned or accumulated into it."""
     found: dict[str, list] = {}
     for stmt in _statements(stmts):
-        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name)):
+        if not (
+            isinstance(stmt, gast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name)
+        ):
             continue
         target = stmt.targets[0].id
         value = stmt.value
@@ -112,7 +116,9 @@ def _reads(stmts: list[gast.stmt], names: set[str]) -> dict[str, list[gast.Name]
     return found
 
 
-def _restores_shape(read: gast.Name, parents: dict[int, gast.AST], wanted: Any, classes: dict[str, Any]) -> bool:
+def _restores_shape(
+    read: gast.Name, parents: dict[int, gast.AST], wanted: Any, classes: dict[str, Any]
+) -> bool:
     """Whether the expression around ``read`` combines it elementwise, through numbers, with
     an operand of shape class ``wanted`` (so the result has that shape either way)."""
     node: gast.AST = read

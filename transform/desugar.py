@@ -38,7 +38,12 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
 
 
 def _name(identifier: str, store: bool = False) -> gast.Name:
-    return gast.Name(id=identifier, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+    return gast.Name(
+        id=identifier,
+        ctx=gast.Store() if store else gast.Load(),
+        annotation=None,
+        type_comment=None,
+    )
 
 
 def _assign(identifier: str, value: gast.expr) -> gast.Assign:
@@ -134,14 +139,20 @@ class _Loops:
                 return prelude, stmt
             key = self.new("key")
             if call.func.attr == "values":
-                body = [gast.Assign(targets=[stmt.target], value=_index(mapping, _name(key)), type_comment=None)]
+                body = [
+                    gast.Assign(
+                        targets=[stmt.target], value=_index(mapping, _name(key)), type_comment=None
+                    )
+                ]
             else:
                 if not (isinstance(stmt.target, gast.Tuple) and len(stmt.target.elts) == 2):
                     return [], stmt
                 key_target, value_target = stmt.target.elts
                 body = [
                     gast.Assign(targets=[key_target], value=_name(key), type_comment=None),
-                    gast.Assign(targets=[value_target], value=_index(mapping, _name(key)), type_comment=None),
+                    gast.Assign(
+                        targets=[value_target], value=_index(mapping, _name(key)), type_comment=None
+                    ),
                 ]
             stmt.body = [_stamp(b, stmt) for b in body] + stmt.body
             stmt.target = _name(key, store=True)
@@ -158,13 +169,24 @@ class _Loops:
             if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
                 return None
             counter, element = target.elts
-            start = iterable.args[1] if len(iterable.args) > 1 else next((k.value for k in iterable.keywords if k.arg == "start"), None)
+            start = (
+                iterable.args[1]
+                if len(iterable.args) > 1
+                else next((k.value for k in iterable.keywords if k.arg == "start"), None)
+            )
             inner = self._index_plan(iterable.args[0], element, prelude, stmt)
             if inner is None:
                 sequence = self._as_name(iterable.args[0], "sequence", prelude, stmt)
-                inner = (_call("len", copy.deepcopy(sequence)), [(element, lambda i, s=sequence: _index(s, i))])
+                inner = (
+                    _call("len", copy.deepcopy(sequence)),
+                    [(element, lambda i, s=sequence: _index(s, i))],
+                )
             length, bindings = inner
-            offset = (lambda i: i) if start is None else (lambda i, s=start: gast.BinOp(left=i, op=gast.Add(), right=copy.deepcopy(s)))
+            offset = (
+                (lambda i: i)
+                if start is None
+                else (lambda i, s=start: gast.BinOp(left=i, op=gast.Add(), right=copy.deepcopy(s)))
+            )
             return length, [(counter, offset), *bindings]
         if name == "zip" and self._builtin(name) and iterable.args and not iterable.keywords:
             if not (isinstance(target, gast.Tuple) and len(target.elts) == len(iterable.args)):
@@ -195,12 +217,22 @@ class _Loops:
         orelse = stmt.orelse
         stmt.orelse = []
         stmt.body = _before_breaks(stmt.body, lambda: _assign(stopped, gast.Constant(True, None)))
-        check = gast.If(test=gast.UnaryOp(op=gast.Not(), operand=_name(stopped)), body=orelse, orelse=[])
-        return [_stamp(_assign(stopped, gast.Constant(False, None)), stmt), stmt, _stamp(check, stmt)]
+        check = gast.If(
+            test=gast.UnaryOp(op=gast.Not(), operand=_name(stopped)), body=orelse, orelse=[]
+        )
+        return [
+            _stamp(_assign(stopped, gast.Constant(False, None)), stmt),
+            stmt,
+            _stamp(check, stmt),
+        ]
 
 
 def _is_enumerate(call: gast.Call) -> bool:
-    return isinstance(call.func, gast.Name) and call.func.id == "enumerate" and all(k.arg == "start" for k in call.keywords)
+    return (
+        isinstance(call.func, gast.Name)
+        and call.func.id == "enumerate"
+        and all(k.arg == "start" for k in call.keywords)
+    )
 
 
 def _before_breaks(stmts: list[gast.stmt], make: callable) -> list[gast.stmt]:
@@ -229,11 +261,19 @@ def single_exit(body: list[gast.stmt], ctx: TransformContext) -> list[gast.stmt]
     """Rewrite every ``return`` so the function has one, at its end."""
     returns = [n for n in _statements(body) if isinstance(n, gast.Return)]
     if not returns:
-        return [*body, _stamp(gast.Return(value=gast.Constant(None, None)), body[-1] if body else gast.Pass())]
+        return [
+            *body,
+            _stamp(gast.Return(value=gast.Constant(None, None)), body[-1] if body else gast.Pass()),
+        ]
     if len(returns) == 1 and body and body[-1] is returns[0]:
         return body
-    in_loops = any(isinstance(n, gast.Return) for loop in _statements(body) if isinstance(loop, (gast.For, gast.While)) for n in _statements(loop.body))
-    for use_flags in ([True] if in_loops else [False, True]):
+    in_loops = any(
+        isinstance(n, gast.Return)
+        for loop in _statements(body)
+        if isinstance(loop, (gast.For, gast.While))
+        for n in _statements(loop.body)
+    )
+    for use_flags in [True] if in_loops else [False, True]:
         lowering = _Returns(ctx, use_flags)
         try:
             lowered, status = lowering.block(copy.deepcopy(body), in_loop=False)
@@ -301,7 +341,9 @@ class _Returns:
                     if body_status == "always":
                         stmt.orelse = stmt.orelse + rest_lowered
                     else:
-                        stmt.body = [s for s in stmt.body if not isinstance(s, gast.Pass)] + rest_lowered or [gast.Pass()]
+                        stmt.body = [
+                            s for s in stmt.body if not isinstance(s, gast.Pass)
+                        ] + rest_lowered or [gast.Pass()]
                     out.append(stmt)
                     return out, "always" if rest_status == "always" else "sometimes"
                 if not self.use_flags:
@@ -323,9 +365,15 @@ class _Returns:
             out.append(stmt)
         return out, "never"
 
-    def _guarded(self, out: list[gast.stmt], rest: list[gast.stmt], in_loop: bool) -> tuple[list[gast.stmt], str]:
+    def _guarded(
+        self, out: list[gast.stmt], rest: list[gast.stmt], in_loop: bool
+    ) -> tuple[list[gast.stmt], str]:
         if rest:
             rest_lowered, _ = self.block(rest, in_loop)
-            guard = gast.If(test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flag)), body=rest_lowered, orelse=[])
+            guard = gast.If(
+                test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flag)),
+                body=rest_lowered,
+                orelse=[],
+            )
             out.append(_stamp(guard, rest[0]))
         return out, "sometimes"

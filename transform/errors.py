@@ -22,7 +22,10 @@ class TransformError(Exception):
     def _render(self) -> str:
         parts = []
         if self.origin is not None:
-            parts.append(f'File "{self.origin.filename}", line {self.origin.line}, in {self.origin.function}:')
+            parts.append(
+                f'File "{self.origin.filename}", line {self.origin.line}, '
+                f"in {self.origin.function}:"
+            )
             parts.append(f"    {self.origin.text}")
         parts.append(self.reason)
         if self.advice:

@@ -52,11 +52,13 @@ def bind_operands(
             f"{callee.name}(*args) or (**kwargs): the transform binds arguments to "
             f"{rule.name}'s derivative statically and cannot with starred arguments.",
             origin,
-            "Pass the arguments one by one, or use mode=\"auto\".",
+            'Pass the arguments one by one, or use mode="auto".',
         )
     bound: dict[str, gast.expr] = {}
     positional = [
-        p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if len(operands) > len(positional):
         raise TransformError(
@@ -80,7 +82,9 @@ def bind_operands(
     for param in signature.parameters.values():
         if param.name not in bound:
             if param.default is param.empty:
-                raise TransformError(f"{callee.name} is missing the argument {param.name!r}", origin)
+                raise TransformError(
+                    f"{callee.name} is missing the argument {param.name!r}", origin
+                )
             bound[param.name] = _constant_or_free(param.default)
     return bound
 
@@ -144,7 +148,9 @@ def inline(
     return InlinedAdjoint(prelude, gradients)
 
 
-def _called(rule: Rule, bound: dict, g: gast.expr, ans: gast.expr, wanted: list[int], ctx: TransformContext) -> InlinedAdjoint:
+def _called(
+    rule: Rule, bound: dict, g: gast.expr, ans: gast.expr, wanted: list[int], ctx: TransformContext
+) -> InlinedAdjoint:
     """A rule too complex to inline: call it, and pick the gradients out of its result."""
     vjp_name = ctx.bind_free(rule.vjp.__name__, rule.vjp)
     args = [copy.deepcopy(g), copy.deepcopy(ans)]
@@ -155,7 +161,9 @@ def _called(rule: Rule, bound: dict, g: gast.expr, ans: gast.expr, wanted: list[
     gradients = {}
     for position in wanted:
         gradients[position] = gast.Subscript(
-            value=gast.Call(func=_load(ctx.bind_free("as_tuple", _as_tuple)), args=[_load(result)], keywords=[]),
+            value=gast.Call(
+                func=_load(ctx.bind_free("as_tuple", _as_tuple)), args=[_load(result)], keywords=[]
+            ),
             slice=gast.Constant(position, None),
             ctx=gast.Load(),
         )
@@ -173,7 +181,9 @@ def _resolve_defaults(keywords: list[gast.keyword], ctx: TransformContext) -> li
     return keywords
 
 
-def _substitute(node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx: TransformContext) -> gast.expr:
+def _substitute(
+    node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx: TransformContext
+) -> gast.expr:
     """A copy of the template expression ``node``, its names renamed (one pass: this runs
     for every gradient of every call site)."""
     namespace = rule.vjp.__globals__
@@ -197,7 +207,11 @@ def _substitute(node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx:
 
 
 def simplify(
-    expression: gast.expr, callee: Callee, operands: list[gast.expr], position: int, ctx: TransformContext
+    expression: gast.expr,
+    callee: Callee,
+    operands: list[gast.expr],
+    position: int,
+    ctx: TransformContext,
 ) -> gast.expr:
     if isinstance(callee.rule.primitive, np.ufunc) and position < len(operands):
         # The result has the broadcast shape of the operands; when this operand already
@@ -229,7 +243,11 @@ def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gas
         while call.args and len(call.args) > first_default:
             last = call.args[-1]
             default = defaults[len(call.args) - 1 - first_default]
-            if isinstance(last, gast.Constant) and type(last.value) is type(default) and last.value == default:
+            if (
+                isinstance(last, gast.Constant)
+                and type(last.value) is type(default)
+                and last.value == default
+            ):
                 call.args.pop()
             else:
                 break
@@ -237,7 +255,11 @@ def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gas
 
 
 def _is_number(node: gast.expr) -> bool:
-    return isinstance(node, gast.Constant) and isinstance(node.value, numbers.Number) and not isinstance(node.value, bool)
+    return (
+        isinstance(node, gast.Constant)
+        and isinstance(node.value, numbers.Number)
+        and not isinstance(node.value, bool)
+    )
 
 
 def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr:
@@ -271,7 +293,13 @@ def _fold(node: gast.AST) -> gast.AST:
                 value = _OPERATORS[type(op)](left.value, right.value)
             except (KeyError, ArithmeticError):
                 return node
-            if isinstance(value, float) and value.is_integer() and isinstance(left.value, int) and isinstance(right.value, int) and not isinstance(op, gast.Div):
+            if (
+                isinstance(value, float)
+                and value.is_integer()
+                and isinstance(left.value, int)
+                and isinstance(right.value, int)
+                and not isinstance(op, gast.Div)
+            ):
                 value = int(value)
             if value < 0:
                 return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
@@ -290,7 +318,11 @@ def _fold(node: gast.AST) -> gast.AST:
         return node
     if isinstance(node, gast.UnaryOp):
         inner = node.operand
-        if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and isinstance(inner.op, gast.USub):
+        if (
+            isinstance(node.op, gast.USub)
+            and isinstance(inner, gast.UnaryOp)
+            and isinstance(inner.op, gast.USub)
+        ):
             return inner.operand
     return node
 

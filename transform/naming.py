@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import gast
 

@@ -63,7 +63,13 @@ _BINOP_NAMES = {
 }
 # Temporaries named after the function that made them, except where that name would read
 # as a builtin.
-_CALL_NAMES = {"sum": "total", "max": "largest", "min": "smallest", "abs": "absolute", "pow": "power"}
+_CALL_NAMES = {
+    "sum": "total",
+    "max": "largest",
+    "min": "smallest",
+    "abs": "absolute",
+    "pow": "power",
+}
 
 
 def is_opaque(node: gast.expr) -> bool:
@@ -101,7 +107,11 @@ class _Normalizer:
 
     def _check_nested_uses(self, node: gast.FunctionDef) -> None:
         for sub in walk(node):
-            if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) and sub.id in self.nested:
+            if (
+                isinstance(sub, gast.Name)
+                and isinstance(sub.ctx, gast.Load)
+                and sub.id in self.nested
+            ):
                 self.origin = origin_of(sub)
                 raise self.fail(
                     f"the nested function {sub.id!r} is used other than by calling it "
@@ -183,7 +193,12 @@ class _Normalizer:
 
     def stmt_If(self, stmt: gast.If) -> None:
         test = self.atom(stmt.test)
-        assigned = {n.id for s in stmt.body + stmt.orelse for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        assigned = {
+            n.id
+            for s in stmt.body + stmt.orelse
+            for n in walk(s)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
         if isinstance(test, gast.Name) and test.id in assigned:
             # The backward pass replays the branch from the test's value: keep it apart.
             test = self.temporary(test, "cond")
@@ -197,7 +212,9 @@ class _Normalizer:
         if stmt.orelse:
             raise self.fail("`for ... else` is not supported yet by the source transformation")
         if not isinstance(stmt.target, gast.Name):
-            raise self.fail("a `for` loop over several names (for a, b in ...) is not supported yet")
+            raise self.fail(
+                "a `for` loop over several names (for a, b in ...) is not supported yet"
+            )
         it = stmt.iter
         if (
             isinstance(it, gast.Call)
@@ -224,7 +241,9 @@ class _Normalizer:
             self.emit(gast.While(test=test, body=body, orelse=[]))
             return
         # The test needs statements of its own: evaluate it at the top of each iteration.
-        exit_test = gast.If(test=gast.UnaryOp(op=gast.Not(), operand=test), body=[gast.Break()], orelse=[])
+        exit_test = gast.If(
+            test=gast.UnaryOp(op=gast.Not(), operand=test), body=[gast.Break()], orelse=[]
+        )
         gast.copy_location(exit_test, stmt)
         anno.copy_from(exit_test, stmt)
         body = self.loop_body([exit_test, *stmt.body])
@@ -234,15 +253,29 @@ class _Normalizer:
         items = []
         for item in stmt.items:
             if item.optional_vars is not None and not isinstance(item.optional_vars, gast.Name):
-                raise self.fail("`with ... as (a, b)` is not supported by the source transformation")
-            items.append(gast.withitem(context_expr=item.context_expr, optional_vars=item.optional_vars))
-        self.emit(gast.With(items=items, body=self.statements(stmt.body) or [gast.Pass()], type_comment=None))
+                raise self.fail(
+                    "`with ... as (a, b)` is not supported by the source transformation"
+                )
+            items.append(
+                gast.withitem(context_expr=item.context_expr, optional_vars=item.optional_vars)
+            )
+        self.emit(
+            gast.With(
+                items=items, body=self.statements(stmt.body) or [gast.Pass()], type_comment=None
+            )
+        )
 
     def stmt_FunctionDef(self, stmt: gast.FunctionDef) -> None:
         if stmt.decorator_list:
-            raise self.fail(f"the nested function {stmt.name!r} has decorators, which the transform does not support")
+            raise self.fail(
+                f"the nested function {stmt.name!r} has decorators, "
+                "which the transform does not support"
+            )
         if stmt.args.vararg is not None or stmt.args.kwarg is not None:
-            raise self.fail(f"the nested function {stmt.name!r} takes *args or **kwargs, which the transform does not inline")
+            raise self.fail(
+                f"the nested function {stmt.name!r} takes *args or **kwargs, "
+                "which the transform does not inline"
+            )
         self.nested[stmt.name] = stmt
 
     def stmt_Break(self, stmt: gast.Break) -> None:
@@ -315,7 +348,9 @@ class _Normalizer:
                 names.append(name)
                 nested.append((element, name))
         tuple_target = gast.Tuple(
-            elts=[gast.Name(id=n, ctx=gast.Store(), annotation=None, type_comment=None) for n in names],
+            elts=[
+                gast.Name(id=n, ctx=gast.Store(), annotation=None, type_comment=None) for n in names
+            ],
             ctx=gast.Store(),
         )
         self.emit(gast.Assign(targets=[tuple_target], value=source, type_comment=None))
@@ -333,7 +368,11 @@ class _Normalizer:
         star = next(i for i, e in enumerate(target.elts) if isinstance(e, gast.Starred))
         after = len(target.elts) - star - 1
         middle = elements[star : len(elements) - after]
-        grouped = [*elements[:star], gast.List(elts=middle, ctx=gast.Load()), *elements[len(elements) - after :]]
+        grouped = [
+            *elements[:star],
+            gast.List(elts=middle, ctx=gast.Load()),
+            *elements[len(elements) - after :],
+        ]
         return gast.Tuple(elts=grouped, ctx=gast.Load())
 
     @staticmethod
@@ -343,7 +382,9 @@ class _Normalizer:
 
     def _known_elements(self, value: gast.expr) -> list[gast.expr] | None:
         """The elements of a display, or of a name bound once to a tuple display."""
-        if isinstance(value, (gast.Tuple, gast.List)) and not any(isinstance(e, gast.Starred) for e in value.elts):
+        if isinstance(value, (gast.Tuple, gast.List)) and not any(
+            isinstance(e, gast.Starred) for e in value.elts
+        ):
             return list(value.elts)
         if isinstance(value, gast.Name) and value.id in self.tuple_lengths:
             return [
@@ -384,8 +425,14 @@ class _Normalizer:
     def is_atom(self, node: gast.expr) -> bool:
         if isinstance(node, gast.Constant):
             return True
-        if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant):
-            return isinstance(node.operand.value, (int, float, complex)) and not isinstance(node.operand.value, bool)
+        if (
+            isinstance(node, gast.UnaryOp)
+            and isinstance(node.op, gast.USub)
+            and isinstance(node.operand, gast.Constant)
+        ):
+            return isinstance(node.operand.value, (int, float, complex)) and not isinstance(
+                node.operand.value, bool
+            )
         if isinstance(node, gast.Name):
             return True
         if isinstance(node, gast.Attribute):
@@ -428,7 +475,9 @@ class _Normalizer:
             and isinstance(node.args[0], gast.GeneratorExp)
         ):
             # sum(v * v for v in x): the generator becomes a list built by a loop
-            node = gast.Call(func=func, args=[self.comprehension(node.args[0], "list")], keywords=node.keywords)
+            node = gast.Call(
+                func=func, args=[self.comprehension(node.args[0], "list")], keywords=node.keywords
+            )
         node = self._spread_starred(node)
         if (
             isinstance(func, gast.Name)
@@ -438,13 +487,17 @@ class _Normalizer:
             and not node.keywords
         ):
             # max(a, b) is max([a, b]): one form for the rule to bind
-            node = gast.Call(func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[])
+            node = gast.Call(
+                func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[]
+            )
         if isinstance(func, gast.Attribute) and not self.is_atom(func):
             func = gast.Attribute(value=self.atom(func.value), attr=func.attr, ctx=gast.Load())
         elif not self.is_atom(func):
             func = self.atom(func)
         args = [
-            gast.Starred(value=self.atom(a.value), ctx=gast.Load()) if isinstance(a, gast.Starred) else self.atom(a)
+            gast.Starred(value=self.atom(a.value), ctx=gast.Load())
+            if isinstance(a, gast.Starred)
+            else self.atom(a)
             for a in node.args
         ]
         keywords = [gast.keyword(arg=k.arg, value=self.atom(k.value)) for k in node.keywords]
@@ -466,7 +519,9 @@ class _Normalizer:
         return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
 
     def expr_Subscript(self, node: gast.Subscript) -> gast.expr:
-        return gast.Subscript(value=self.atom(node.value), slice=self.index(node.slice), ctx=gast.Load())
+        return gast.Subscript(
+            value=self.atom(node.value), slice=self.index(node.slice), ctx=gast.Load()
+        )
 
     def index(self, node: gast.expr) -> gast.expr:
         if isinstance(node, gast.Slice):
@@ -487,7 +542,9 @@ class _Normalizer:
 
     def _elements(self, elts: list[gast.expr]) -> list[gast.expr]:
         return [
-            gast.Starred(value=self.atom(e.value), ctx=gast.Load()) if isinstance(e, gast.Starred) else self.atom(e)
+            gast.Starred(value=self.atom(e.value), ctx=gast.Load())
+            if isinstance(e, gast.Starred)
+            else self.atom(e)
             for e in elts
         ]
 
@@ -521,13 +578,17 @@ class _Normalizer:
         return self.comprehension(node, "dict")
 
     def expr_SetComp(self, node: gast.SetComp) -> gast.expr:
-        raise self.fail("set comprehensions are not supported by the source transformation (sets have no order)")
+        raise self.fail(
+            "set comprehensions are not supported by the source transformation (sets have no order)"
+        )
 
     def comprehension(self, node: gast.expr, kind: str) -> gast.Name:
         """``[e for v in xs if c]`` becomes ``out = []; for v in xs: if c: out.append(e)``,
         with the comprehension's own names renamed so they cannot clash with the function's."""
         result = self.new_local("items" if kind == "list" else "mapping")
-        empty = gast.List(elts=[], ctx=gast.Load()) if kind == "list" else gast.Dict(keys=[], values=[])
+        empty = (
+            gast.List(elts=[], ctx=gast.Load()) if kind == "list" else gast.Dict(keys=[], values=[])
+        )
         self.emit(_assign(result, empty))
         renames: dict[str, str] = {}
         for generator in node.generators:
@@ -537,7 +598,9 @@ class _Normalizer:
         node = _rename(copy.deepcopy(node), renames)
         if kind == "list":
             append = gast.Attribute(value=_load(result), attr="append", ctx=gast.Load())
-            innermost: list[gast.stmt] = [gast.Expr(value=gast.Call(func=append, args=[node.elt], keywords=[]))]
+            innermost: list[gast.stmt] = [
+                gast.Expr(value=gast.Call(func=append, args=[node.elt], keywords=[]))
+            ]
         else:
             store = gast.Subscript(value=_load(result), slice=node.key, ctx=gast.Store())
             innermost = [gast.Assign(targets=[store], value=node.value, type_comment=None)]
@@ -546,7 +609,15 @@ class _Normalizer:
                 raise self.fail("async comprehensions are not supported")
             for condition in reversed(generator.ifs):
                 innermost = [gast.If(test=condition, body=innermost, orelse=[])]
-            innermost = [gast.For(target=generator.target, iter=generator.iter, body=innermost, orelse=[], type_comment=None)]
+            innermost = [
+                gast.For(
+                    target=generator.target,
+                    iter=generator.iter,
+                    body=innermost,
+                    orelse=[],
+                    type_comment=None,
+                )
+            ]
         for stmt in innermost:
             _stamp_all(stmt, self.origin)
         from .desugar import _Loops
@@ -561,33 +632,53 @@ class _Normalizer:
     def inline_nested(self, name: str, call: gast.Call) -> gast.expr:
         """The body of a nested function, in place of a call to it."""
         if name in self.inlining:
-            raise self.fail(f"the nested function {name!r} calls itself, which the transform does not unroll")
+            raise self.fail(
+                f"the nested function {name!r} calls itself, which the transform does not unroll"
+            )
         definition = self.nested[name]
         args = definition.args
         params = [a.id for a in args.posonlyargs + args.args]
         keyword_only = [a.id for a in args.kwonlyargs]
         bound: dict[str, gast.expr] = {}
-        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-            raise self.fail(f"calling the nested function {name!r} with *args or **kwargs is not supported")
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords
+        ):
+            raise self.fail(
+                f"calling the nested function {name!r} with *args or **kwargs is not supported"
+            )
         if len(call.args) > len(params):
-            raise self.fail(f"the nested function {name!r} takes {len(params)} positional arguments")
+            raise self.fail(
+                f"the nested function {name!r} takes {len(params)} positional arguments"
+            )
         for param, value in zip(params, call.args):
             bound[param] = value
         for keyword in call.keywords:
             if keyword.arg not in params + keyword_only or keyword.arg in bound:
                 raise self.fail(f"bad keyword argument {keyword.arg!r} in a call of {name!r}")
             bound[keyword.arg] = keyword.value
-        defaults = dict(zip(params[len(params) - len(args.defaults):], args.defaults))
-        defaults.update({a.id: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        defaults = dict(zip(params[len(params) - len(args.defaults) :], args.defaults))
+        defaults.update(
+            {a.id: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+        )
         for param in params + keyword_only:
             if param not in bound:
                 if param not in defaults:
-                    raise self.fail(f"the call of the nested function {name!r} is missing {param!r}")
+                    raise self.fail(
+                        f"the call of the nested function {name!r} is missing {param!r}"
+                    )
                 bound[param] = copy.deepcopy(defaults[param])
         # Evaluate the arguments first, then run the renamed body.
         values = {param: self.atom(value) for param, value in bound.items()}
-        assigned = {n.id for s in definition.body for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        renames = {local: self.new_local(f"{name}_{local}") for local in sorted(assigned | set(params + keyword_only))}
+        assigned = {
+            n.id
+            for s in definition.body
+            for n in walk(s)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
+        renames = {
+            local: self.new_local(f"{name}_{local}")
+            for local in sorted(assigned | set(params + keyword_only))
+        }
         for param, value in values.items():
             self.emit(_assign(renames[param], value))
         body = _rename(copy.deepcopy(definition.body), renames)
@@ -607,11 +698,14 @@ class _Normalizer:
             self.inlining.pop()
 
     def expr_Lambda(self, node: gast.Lambda) -> gast.expr:
-        raise self.fail("a lambda that is not assigned to a name is not supported by the source transformation")
+        raise self.fail(
+            "a lambda that is not assigned to a name is not supported by the source transformation"
+        )
 
     def expr_NamedExpr(self, node: gast.NamedExpr) -> gast.expr:
         self.assign(node.target, node.value)
         return _load(node.target.id)
+
 
 # -- break and continue -----------------------------------------------------------------
 #
@@ -624,7 +718,7 @@ _JUMPS = (gast.Break, gast.Continue)
 
 
 def _jumps(stmts: list[gast.stmt]) -> str:
-    """"always", "never" or "sometimes": whether running ``stmts`` ends in a jump."""
+    """ "always", "never" or "sometimes": whether running ``stmts`` ends in a jump."""
     if not stmts:
         return "never"
     last = stmts[-1]
@@ -650,7 +744,9 @@ def _contains_jump(stmt: gast.stmt) -> bool:
     return False  # jumps inside nested loops belong to them
 
 
-def _structure_jumps(stmts: list[gast.stmt], normalizer: "_Normalizer", flags: list[str]) -> list[gast.stmt]:
+def _structure_jumps(
+    stmts: list[gast.stmt], normalizer: _Normalizer, flags: list[str]
+) -> list[gast.stmt]:
     """Move what follows a branch that jumps into the branch that does not. When only some
     paths through nested branches jump, a flag set before each jump guards the rest
     (``flags`` receives its name, to be cleared at the start of each iteration)."""
@@ -673,7 +769,11 @@ def _structure_jumps(stmts: list[gast.stmt], normalizer: "_Normalizer", flags: l
                 test = normalizer.new_local("cond")
                 check = _assign(test, gast.UnaryOp(op=gast.Not(), operand=_load(flag)))
                 anno.set(check, anno.Key.TEMPORARY, True)
-                guard = gast.If(test=_load(test), body=_structure_jumps(rest, normalizer, flags) or [gast.Pass()], orelse=[])
+                guard = gast.If(
+                    test=_load(test),
+                    body=_structure_jumps(rest, normalizer, flags) or [gast.Pass()],
+                    orelse=[],
+                )
                 for new in (check, guard):
                     _stamp_all(new, origin_of(stmt))
                 out.extend([check, guard])
@@ -689,7 +789,7 @@ def _structure_jumps(stmts: list[gast.stmt], normalizer: "_Normalizer", flags: l
     return out
 
 
-def _set_before_jumps(stmt: gast.If, flag: str, normalizer: "_Normalizer") -> None:
+def _set_before_jumps(stmt: gast.If, flag: str, normalizer: _Normalizer) -> None:
     for field in ("body", "orelse"):
         block = getattr(stmt, field)
         new = []
@@ -728,9 +828,15 @@ def _tuples_bound_once(node: gast.FunctionDef) -> dict[str, int]:
     for sub in walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
             stores[sub.id] = stores.get(sub.id, 0) + 1
-        if isinstance(sub, gast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], gast.Name):
+        if (
+            isinstance(sub, gast.Assign)
+            and len(sub.targets) == 1
+            and isinstance(sub.targets[0], gast.Name)
+        ):
             value = sub.value
-            if isinstance(value, gast.Tuple) and not any(isinstance(e, gast.Starred) for e in value.elts):
+            if isinstance(value, gast.Tuple) and not any(
+                isinstance(e, gast.Starred) for e in value.elts
+            ):
                 lengths[sub.targets[0].id] = len(value.elts)
     for arg in node.args.args + node.args.kwonlyargs:
         stores[arg.id] = stores.get(arg.id, 0) + 1
@@ -763,7 +869,11 @@ def _walk_statements(stmts: list[gast.stmt]):
 
 
 def _is_docstring(stmt: gast.stmt) -> bool:
-    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and isinstance(stmt.value.value, str)
+    return (
+        isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 def _load(name: str) -> gast.Name:

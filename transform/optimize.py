@@ -109,7 +109,9 @@ class _Liveness:
     def stmt(self, stmt: gast.stmt, live: set[str]) -> set[str]:
         self.live_after[id(stmt)] = set(live)
         if isinstance(stmt, gast.If):
-            return self.reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
+            return (
+                self.reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
+            )
         if isinstance(stmt, (gast.For, gast.While)):
             head = set(live)
             while True:
@@ -132,7 +134,9 @@ class _Liveness:
         return live | self.reads(stmt)
 
 
-def eliminate_dead(stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]) -> list[gast.stmt]:
+def eliminate_dead(
+    stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]
+) -> list[gast.stmt]:
     """Remove statements whose results nobody reads, until nothing changes."""
     while True:
         liveness = _Liveness()
@@ -143,7 +147,9 @@ def eliminate_dead(stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: s
             return stmts
 
 
-def _sweep(stmts: list[gast.stmt], liveness: _Liveness, removed: list, dead_ids: set[int]) -> list[gast.stmt]:
+def _sweep(
+    stmts: list[gast.stmt], liveness: _Liveness, removed: list, dead_ids: set[int]
+) -> list[gast.stmt]:
     kept = []
     for stmt in stmts:
         for field in ("body", "orelse"):
@@ -251,7 +257,9 @@ class _Zeros:
                     return stmt, zeros | set(names)
                 zero_parts = [
                     anno.copy_from(
-                        gast.Assign(targets=[_store(n)], value=gast.Constant(0, None), type_comment=None),
+                        gast.Assign(
+                            targets=[_store(n)], value=gast.Constant(0, None), type_comment=None
+                        ),
                         stmt,
                     )
                     for n in names
@@ -297,7 +305,9 @@ def _accumulates(stmt: gast.Assign) -> bool:
     if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
         return isinstance(value.left, gast.Name) and value.left.id == name
     if isinstance(value, gast.Call) and anno.get(stmt, anno.Key.ACCUMULATE):
-        return bool(value.args) and isinstance(value.args[0], gast.Name) and value.args[0].id == name
+        return (
+            bool(value.args) and isinstance(value.args[0], gast.Name) and value.args[0].id == name
+        )
     return False
 
 
@@ -399,7 +409,9 @@ def _coalesce_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.st
             and not _is_pop(copy_stmt)
         ):
             a, b = copy_stmt.targets[0].id, copy_stmt.value.id
-            if b not in liveness.live_after.get(id(copy_stmt), set()) and _rename_definition(out, i, a, b):
+            if b not in liveness.live_after.get(id(copy_stmt), set()) and _rename_definition(
+                out, i, a, b
+            ):
                 del out[i]
                 continue
         i += 1
@@ -425,7 +437,9 @@ def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) 
     return False
 
 
-def _replace_forward(stmts: list[gast.stmt], start: int, a: str, b: str, liveness: _Liveness) -> bool:
+def _replace_forward(
+    stmts: list[gast.stmt], start: int, a: str, b: str, liveness: _Liveness
+) -> bool:
     """Replace reads of ``a`` by ``b`` after ``stmts[start]`` while both hold; True when
     ``a`` is no longer needed afterwards."""
     pending = []
@@ -482,7 +496,11 @@ def drop_pushes(stmts: list[gast.stmt], dead_ids: set[int]) -> list[gast.stmt]:
         for field in ("body", "orelse"):
             block = getattr(stmt, field, None)
             if block:
-                setattr(stmt, field, drop_pushes(block, dead_ids) or ([gast.Pass()] if field == "body" else []))
+                setattr(
+                    stmt,
+                    field,
+                    drop_pushes(block, dead_ids) or ([gast.Pass()] if field == "body" else []),
+                )
         kept.append(stmt)
     return kept
 
@@ -499,7 +517,11 @@ def _foldable_position(stmt: gast.stmt) -> gast.AST | None:
 
 
 def _count_reads(node: gast.AST, name: str) -> int:
-    return sum(1 for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id == name)
+    return sum(
+        1
+        for n in walk(node)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id == name
+    )
 
 
 def fold_temporaries(stmts: list[gast.stmt], keep: set[str]) -> list[gast.stmt]:
@@ -632,7 +654,9 @@ def transform(
     keep = live_out | reads_of_result(program) | {program.stack, program.push, program.pop}
     backward = release_dead(backward, primal, keep, program.numbers)
     # push(x) or push(shape_of(x)): either reads x, which must be bound (to None at first)
-    pushed = set().union(*(reads(stmt.value.args[0]) for stmt in _walk(primal) if _is_push(stmt) and stmt.value.args))
+    pushed = set().union(
+        *(reads(stmt.value.args[0]) for stmt in _walk(primal) if _is_push(stmt) and stmt.value.args)
+    )
     return Optimized(primal, backward, backward_reads, program.maybe_unbound & pushed)
 
 

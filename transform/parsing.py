@@ -10,8 +10,9 @@ import inspect
 import linecache
 import textwrap
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gast
 
@@ -85,7 +86,9 @@ def parse_function(function: Callable) -> ParsedFunction:
         node = _lambda_as_def(node, function)
     node.decorator_list = []
     all_lines = linecache.getlines(filename) or lines
-    _stamp_origins(node, filename, first_line, all_lines, source.splitlines(), function.__qualname__)
+    _stamp_origins(
+        node, filename, first_line, all_lines, source.splitlines(), function.__qualname__
+    )
     closure = function.__closure__ or ()
     cells = dict(zip(function.__code__.co_freevars, closure))
     params = [a.id for a in node.args.posonlyargs + node.args.args]

@@ -1,15 +1,20 @@
 """The pipeline: the passes in order, and the cache of what they produced.
 
-    parse → desugar → normalize → analyze → reverse → optimize → emit
+    parse → desugar → normalize → analyze → shapes → reverse (remat)
+          → optimize (fuse, shape_saves, release) → pop_runs → emit
 
 The order matters: ``desugar`` gives every function a single exit and regular loops,
-which ``normalize`` relies on to lower each statement alone; ``analyze`` needs the one-operation-per-statement core that
-``normalize`` produces to decide activity per name; ``reverse`` needs activity to emit only
-the adjoints that matter, and emits push/pop pairs for every overwrite because only after
-it is it known which restored values the backward pass reads; ``optimize`` needs the
-complete backward pass for that liveness question, and must run before ``emit`` decides
-what the split forward function saves. ``derive(..., stop_after=stage)`` returns the
-source as it stands after any stage (``ag.source(f, stage="normalize")``).
+which ``normalize`` relies on to lower each statement alone; ``analyze`` needs the
+one-operation-per-statement core that ``normalize`` produces to decide activity per name;
+``shapes`` needs that core too, and must run before ``reverse`` because the rules it
+inlines skip ``unbroadcast`` only where shapes are known equal; ``reverse`` needs activity
+to emit only the adjoints that matter, and emits push/pop pairs for every overwrite
+because only after it is it known which restored values the backward pass reads (``remat``
+then recomputes the cheap ones instead); ``optimize`` needs the complete backward pass for
+that liveness question; ``pop_runs`` rewrites replay loops only once ``optimize`` has left
+each of them its final pops; and all must run before ``emit`` decides what the split
+forward function saves. ``derive(..., stop_after=stage)`` returns the source as it stands
+after any stage in ``STAGES`` (``ag.source(f, stage="normalize")``).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from __future__ import annotations
 import copy
 import types
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gast
 
@@ -51,7 +57,7 @@ class Derivative:
     returns: tuple = ("value",)
     #: user globals the transform resolved, to notice when one is rebound
     resolved: dict[str, Any] = field(default_factory=dict)
-    callees: list["Derivative"] = field(default_factory=list)
+    callees: list[Derivative] = field(default_factory=list)
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
 
@@ -80,10 +86,10 @@ class Derivative:
 _MISSING = object()
 
 # function -> {(wrt, split, kinds): Derivative}
-_cache: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Callable, dict] = weakref.WeakKeyDictionary()
 _in_progress: list[Callable] = []
 #: how many times each function's source was generated (tests check caching)
-generation_count: "weakref.WeakKeyDictionary[Callable, int]" = weakref.WeakKeyDictionary()
+generation_count: weakref.WeakKeyDictionary[Callable, int] = weakref.WeakKeyDictionary()
 
 
 def derive(
@@ -137,7 +143,14 @@ def _weakly_referable(function: Callable) -> bool:
     return True
 
 
-def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dict, stop_after: str | None, mode: str):
+def _run(
+    function: Callable,
+    wrt: tuple[str, ...],
+    split: bool,
+    param_kinds: dict,
+    stop_after: str | None,
+    mode: str,
+):
     parsed = parse_function(function)
     node = parsed.node
     namer = Namer()
@@ -152,7 +165,9 @@ def _run(function: Callable, wrt: tuple[str, ...], split: bool, param_kinds: dic
     )
     callees: list[Derivative] = []
 
-    def derive_callee(callee: Callable, active: tuple[str, ...], origin: Origin | None) -> Derivative:
+    def derive_callee(
+        callee: Callable, active: tuple[str, ...], origin: Origin | None
+    ) -> Derivative:
         try:
             derivative = derive(callee, active, split=True, mode=mode)
         except TransformError as exc:
@@ -215,14 +230,21 @@ def return_kind(function: Callable) -> tuple:
         return ("value",)
     kinds = set()
     for stmt in optimize._walk(node.body):
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == result.id:
+        if (
+            isinstance(stmt, gast.Assign)
+            and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id == result.id
+        ):
             value = stmt.value
             if isinstance(value, gast.Tuple):
                 kinds.add("tuple")
             elif isinstance(value, gast.List):
                 kinds.add("list")
             elif isinstance(value, (gast.BinOp, gast.UnaryOp)) or (
-                isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and isinstance(value.func.value, gast.Name) and value.func.value.id in ("np", "numpy", "math")
+                isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and isinstance(value.func.value, gast.Name)
+                and value.func.value.id in ("np", "numpy", "math")
             ):
                 kinds.add("value")
             else:
@@ -235,7 +257,9 @@ def return_kind(function: Callable) -> tuple:
 # -- assembling functions ------------------------------------------------------------------
 
 
-def _stack_setup(program: reverse.Reversed, primal: list, backward: list, split_backward: bool) -> tuple[list, list]:
+def _stack_setup(
+    program: reverse.Reversed, primal: list, backward: list, split_backward: bool
+) -> tuple[list, list]:
     """Statements creating the stack and binding push/pop, where they are still used."""
     uses_push = any(program.push in optimize.reads(s) for s in primal)
     uses_pop = any(program.pop in optimize.reads(s) for s in backward)
@@ -248,7 +272,9 @@ def _stack_setup(program: reverse.Reversed, primal: list, backward: list, split_
     backward_setup = []
     if uses_stack and split_backward:
         # Take from a copy: the pullback may be replayed (retain_graph=True).
-        copied = gast.Call(func=reverse.load("list"), args=[reverse.load(program.stack)], keywords=[])
+        copied = gast.Call(
+            func=reverse.load("list"), args=[reverse.load(program.stack)], keywords=[]
+        )
         backward_setup.append(reverse.assign(program.stack, copied))
     if uses_pop:
         backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
@@ -269,7 +295,7 @@ def _inits(names: set[str]) -> list[gast.stmt]:
     return [reverse.assign(name, gast.Constant(None, None)) for name in sorted(names)]
 
 
-_split_names: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_split_names: weakref.WeakKeyDictionary[Callable, dict] = weakref.WeakKeyDictionary()
 
 
 def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> str:
@@ -284,7 +310,9 @@ def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> s
     return names[wrt]
 
 
-def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext, split: bool, name: str) -> Derivative:
+def _assemble(
+    node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext, split: bool, name: str
+) -> Derivative:
     result = program.result
     live_out = set(program.gradients)
     if split:
@@ -296,9 +324,17 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         check = gast.Call(func=reverse.load(seed_helper), args=[copy.deepcopy(result)], keywords=[])
         seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
         backward = [seed, *program.zero_init, *program.adjoint]
-    optimized = optimize.transform(program, backward, live_out, _values(ctx, program), _shape_saver(ctx))
+    optimized = optimize.transform(
+        program, backward, live_out, _values(ctx, program), _shape_saver(ctx)
+    )
     _prefer_underscore(optimized.adjoint, program)
-    pop_runs.transform(optimized.adjoint, program.stack, program.pop, lambda: ctx.bind_free("pop_run", adjoints.pop_run), ctx.namer.new)
+    pop_runs.transform(
+        optimized.adjoint,
+        program.stack,
+        program.pop,
+        lambda: ctx.bind_free("pop_run", adjoints.pop_run),
+        ctx.namer.new,
+    )
     primal = optimized.primal
     backward = emit.add_grad_comments(optimized.adjoint)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
@@ -308,7 +344,9 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
     if not split:
         value: gast.expr = copy.deepcopy(result)
         keep_value = []
-        if isinstance(result, gast.Name) and any(result.id in optimize.writes(s) for s in optimize._walk(backward)):
+        if isinstance(result, gast.Name) and any(
+            result.id in optimize.writes(s) for s in optimize._walk(backward)
+        ):
             # The backward pass restores this name to earlier values: keep the result apart.
             kept = ctx.namer.new("result")
             keep_value = [reverse.assign(kept, copy.deepcopy(result))]
@@ -316,7 +354,9 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
         body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
         body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
         fused_def = _definition(f"{name}_grad", args, body)
-        (fused,), source = emit.compile_functions([fused_def], ctx.free_values, ctx.parsed.function, name)
+        (fused,), source = emit.compile_functions(
+            [fused_def], ctx.free_values, ctx.parsed.function, name
+        )
         _copy_defaults(fused, ctx.parsed.function)
         return Derivative(
             ctx.parsed.function, ctx.wrt, name, source, fused=fused,
@@ -327,24 +367,35 @@ def _assemble(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformC
     assigned = set()
     for stmt in optimize._walk(primal):
         assigned |= optimize.writes(stmt)
-    saved_names = sorted((optimized.backward_reads & (params | assigned)) - {program.pop, program.push})
+    saved_names = sorted(
+        (optimized.backward_reads & (params | assigned)) - {program.pop, program.push}
+    )
     if backward_setup:
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
     saved_tuple = gast.Tuple(elts=[reverse.load(n) for n in saved_names], ctx=gast.Load())
     # A name bound only in a branch or loop the forward pass did not take still goes back in
     # the saved tuple (the backward pass will not read it): bind it to None up front.
-    surely = params | {n for s in primal if not isinstance(s, (gast.If, gast.For, gast.While)) for n in optimize.writes(s)}
+    surely = params | {
+        n
+        for s in primal
+        if not isinstance(s, (gast.If, gast.For, gast.While))
+        for n in optimize.writes(s)
+    }
     late = set(saved_names) - surely - optimized.maybe_unbound - {program.stack}
     inits = _inits(optimized.maybe_unbound | late)
     forward_body = [*inits, *forward_setup, *primal]
-    forward_body.append(gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load())))
+    forward_body.append(
+        gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load()))
+    )
     forward_def = _definition(f"{name}_forward", args, forward_body)
     saved_param = ctx.namer.new("saved")
     unpack = []
     if saved_names:
         unpack.append(
             gast.Assign(
-                targets=[gast.Tuple(elts=[reverse.store(n) for n in saved_names], ctx=gast.Store())],
+                targets=[
+                    gast.Tuple(elts=[reverse.store(n) for n in saved_names], ctx=gast.Store())
+                ],
                 value=reverse.load(saved_param),
                 type_comment=None,
             )
@@ -393,12 +444,20 @@ def _prefer_underscore(backward: list[gast.stmt], program: reverse.Reversed) -> 
     if replay == "_" or any("_" in optimize.reads(s) for s in backward):
         return
     for stmt in optimize._walk(backward):
-        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name) and stmt.target.id == replay:
+        if (
+            isinstance(stmt, gast.For)
+            and isinstance(stmt.target, gast.Name)
+            and stmt.target.id == replay
+        ):
             stmt.target.id = "_"
 
 
 def _callee_globals(ctx: TransformContext) -> dict[str, Any]:
-    return {n: v for n, v in ctx.resolved_globals.items() if callable(v) and getattr(v, "__code__", None) is not None}
+    return {
+        n: v
+        for n, v in ctx.resolved_globals.items()
+        if callable(v) and getattr(v, "__code__", None) is not None
+    }
 
 
 def _copy_defaults(generated: Callable, user: Callable) -> None:
@@ -414,7 +473,13 @@ def _definition(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.
     for arg in args.posonlyargs + args.args + args.kwonlyargs:
         arg.annotation = None
     return gast.FunctionDef(
-        name=name, args=args, body=body, decorator_list=[], returns=None, type_comment=None, type_params=[]
+        name=name,
+        args=args,
+        body=body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+        type_params=[],
     )
 
 
@@ -426,7 +491,9 @@ def _annotated_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
     return header + emit.to_source(node)
 
 
-def _unoptimized_source(node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext) -> str:
+def _unoptimized_source(
+    node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext
+) -> str:
     body = [*program.primal, emit.comment("backward"), *program.zero_init, *program.adjoint]
     body.append(gast.Return(value=_returned_gradients(program)))
     return emit.to_source(_definition(f"{ctx.function_name}_grad", copy.deepcopy(node.args), body))

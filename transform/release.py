@@ -45,7 +45,11 @@ def release_dead(
         pending |= {
             name
             for name in touched
-            if name in bound and name not in later[i] and name not in keep and name not in numbers and name not in released
+            if name in bound
+            and name not in later[i]
+            and name not in keep
+            and name not in numbers
+            and name not in released
         }
         if i + 1 == len(backward):
             break  # the function returns next, which releases everything anyway
@@ -58,13 +62,19 @@ def release_dead(
 
 def _same_origin(a: gast.stmt, b: gast.stmt) -> bool:
     first, second = anno.get(a, anno.Key.ORIGIN), anno.get(b, anno.Key.ORIGIN)
-    return first is not None and second is not None and (first.line, first.filename) == (second.line, second.filename)
+    return (
+        first is not None
+        and second is not None
+        and (first.line, first.filename) == (second.line, second.filename)
+    )
 
 
 def _top_level_targets(stmts: list[gast.stmt]) -> set[str]:
     names: set[str] = set()
     for stmt in stmts:
-        if isinstance(stmt, gast.Assign) and not any(isinstance(t, gast.Subscript) for t in stmt.targets):
+        if isinstance(stmt, gast.Assign) and not any(
+            isinstance(t, gast.Subscript) for t in stmt.targets
+        ):
             names |= writes(stmt)
     return names
 
@@ -77,6 +87,8 @@ def _deep_writes(stmt: gast.stmt) -> set[str]:
 
 
 def _delete(names: list[str], after: gast.stmt) -> gast.Delete:
-    stmt = gast.Delete(targets=[gast.Name(id=n, ctx=gast.Del(), annotation=None, type_comment=None) for n in names])
+    stmt = gast.Delete(
+        targets=[gast.Name(id=n, ctx=gast.Del(), annotation=None, type_comment=None) for n in names]
+    )
     anno.set(stmt, anno.Key.PART, anno.get(after, anno.Key.PART))
     return stmt

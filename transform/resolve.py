@@ -168,12 +168,18 @@ def _is_library(function: types.FunctionType) -> bool:
 
 def resolve_call(call: gast.Call, ctx: TransformContext) -> Callee:
     func = call.func
-    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and is_local(func.value.id, ctx):
+    if (
+        isinstance(func, gast.Attribute)
+        and isinstance(func.value, gast.Name)
+        and is_local(func.value.id, ctx)
+    ):
         return _method(func, ctx)
     value = static_value(func, ctx)
     spelled = source_text(func)
     if value is _MISSING:
-        return Callee("unknown", spelled, reason=f"`{spelled}` is not a function the transform can resolve")
+        return Callee(
+            "unknown", spelled, reason=f"`{spelled}` is not a function the transform can resolve"
+        )
     return classify(value, spelled)
 
 
@@ -203,7 +209,9 @@ def resolve_attribute(node: gast.Attribute, ctx: TransformContext) -> Callee:
         callee = classify(primitive, spelled)
         callee.receiver = node.value
         return callee
-    return Callee("unknown", spelled, reason=f"the attribute `.{node.attr}` cannot be differentiated")
+    return Callee(
+        "unknown", spelled, reason=f"the attribute `.{node.attr}` cannot be differentiated"
+    )
 
 
 MATH_MODULE = math

@@ -30,7 +30,6 @@ from .analyze import (
     APPEND,
     CONTAINER,
     COPY,
-    STORE,
     SUBSCRIPT,
     assigned_names,
     operand_atoms,
@@ -118,7 +117,11 @@ class _Reverser:
     def run(self, node: gast.FunctionDef) -> Reversed:
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
         self._binding_analysis(node.body, set(params), set(params))
-        stored = {n.id for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
+        stored = {
+            n.id
+            for n in walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))
+        }
         self.unchanging = params - stored
         self.read_anyway = _values_read(node)
         body = node.body
@@ -169,7 +172,9 @@ class _Reverser:
 
     # -- which names may already hold a value -------------------------------------------
 
-    def _binding_analysis(self, stmts: list[gast.stmt], maybe: set[str], surely: set[str]) -> tuple[set, set]:
+    def _binding_analysis(
+        self, stmts: list[gast.stmt], maybe: set[str], surely: set[str]
+    ) -> tuple[set, set]:
         for stmt in stmts:
             self.bound_before[id(stmt)] = (set(maybe), set(surely))
             if isinstance(stmt, gast.If):
@@ -264,7 +269,9 @@ class _Reverser:
     def resets(self, names: set[str]) -> list[gast.stmt]:
         return [self._zero(name) for name in sorted(names) if name in self.ctx.active]
 
-    def value_adjoint(self, stmt: gast.Assign, name: str, callee: Callee, pops: list) -> list[gast.stmt]:
+    def value_adjoint(
+        self, stmt: gast.Assign, name: str, callee: Callee, pops: list
+    ) -> list[gast.stmt]:
         origin = origin_of(stmt)
         adjoint_name = self.namer.adjoint(name)
         reads_itself = name in read_names(stmt.value)
@@ -282,9 +289,13 @@ class _Reverser:
             ans = load(ans_name)
             out.extend(pops)
             out.extend(self.resets({name}))
-            out.extend(self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin)))
+            out.extend(
+                self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin))
+            )
         else:
-            out.extend(self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin)))
+            out.extend(
+                self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin))
+            )
             out.extend(pops)
             out.extend(self.resets({name}))
         return [_tag(s, ADJOINT, origin) for s in out]
@@ -303,7 +314,9 @@ class _Reverser:
             return self.rule_adjoint(value, callee, g, ans, origin)
         raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
 
-    def rule_adjoint(self, value: gast.expr, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+    def rule_adjoint(
+        self, value: gast.expr, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None
+    ) -> list[gast.stmt]:
         operands = operand_atoms(value, callee)
         keywords = value.keywords if isinstance(value, gast.Call) else []
         # The rule returns one gradient per parameter: an operand's position, or for a
@@ -327,7 +340,9 @@ class _Reverser:
         template = callee.rule.template
         for position, name in receivers.items():
             declared = template is not None and position < len(template.outputs)
-            if position not in inlined.gradients and not (declared and template.outputs[position] is None):
+            if position not in inlined.gradients and not (
+                declared and template.outputs[position] is None
+            ):
                 raise TransformError(
                     f"{callee.name}: `{name}` needs a gradient, but astgrad's rule "
                     f"{callee.rule.name} gives none for that argument",
@@ -339,7 +354,9 @@ class _Reverser:
             out.extend(self.accumulate(receivers[position], expression, g))
         return out
 
-    def subscript_adjoint(self, value: gast.Subscript, g: gast.expr, ans: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+    def subscript_adjoint(
+        self, value: gast.Subscript, g: gast.expr, ans: gast.expr, origin: Origin | None
+    ) -> list[gast.stmt]:
         source = value.value
         if not (isinstance(source, gast.Name) and source.id in self.ctx.active):
             return []
@@ -368,22 +385,34 @@ class _Reverser:
         out.extend(self.accumulate(source.id, inlined.gradients[0], g))
         return out
 
-    def display_adjoint(self, value: gast.expr, g: gast.expr, origin: Origin | None) -> list[gast.stmt]:
+    def display_adjoint(
+        self, value: gast.expr, g: gast.expr, origin: Origin | None
+    ) -> list[gast.stmt]:
         out = []
         item = self.ctx.bind_free("adjoint_item", _adjoints().adjoint_item)
         if isinstance(value, gast.Dict):
             for key, element in zip(value.keys, value.values):
                 if key is None:
-                    raise TransformError("a ** entry in a differentiated dict display is not supported", origin)
+                    raise TransformError(
+                        "a ** entry in a differentiated dict display is not supported", origin
+                    )
                 if isinstance(element, gast.Name) and element.id in self.ctx.active:
-                    part = gast.Call(func=load(item), args=[copy.deepcopy(g), copy.deepcopy(key)], keywords=[])
+                    part = gast.Call(
+                        func=load(item), args=[copy.deepcopy(g), copy.deepcopy(key)], keywords=[]
+                    )
                     out.extend(self.accumulate(element.id, part, g))
             return out
         for position, element in enumerate(value.elts):
             if isinstance(element, gast.Starred):
-                raise TransformError("a starred element in a differentiated tuple or list is not supported", origin)
+                raise TransformError(
+                    "a starred element in a differentiated tuple or list is not supported", origin
+                )
             if isinstance(element, gast.Name) and element.id in self.ctx.active:
-                part = gast.Call(func=load(item), args=[copy.deepcopy(g), gast.Constant(position, None)], keywords=[])
+                part = gast.Call(
+                    func=load(item),
+                    args=[copy.deepcopy(g), gast.Constant(position, None)],
+                    keywords=[],
+                )
                 out.extend(self.accumulate(element.id, part, g))
         return out
 
@@ -404,7 +433,9 @@ class _Reverser:
             parts = gast.Call(func=load(helper), args=[load(source.id), parts], keywords=[])
         return [_tag(s, ADJOINT, origin_of(stmt)) for s in self.accumulate(source.id, parts, None)]
 
-    def accumulate(self, name: str, expression: gast.expr, linear_in: gast.expr | None) -> list[gast.stmt]:
+    def accumulate(
+        self, name: str, expression: gast.expr, linear_in: gast.expr | None
+    ) -> list[gast.stmt]:
         """``d<name> = d<name> + expression``; ``linear_in`` is the gradient it scales."""
         adjoint_name = self.namer.adjoint(name)
         kind = self.ctx.kinds.get(name, ("unknown",))[0]
@@ -422,7 +453,9 @@ class _Reverser:
 
     # -- calls of user functions ----------------------------------------------------------
 
-    def user_call(self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list, active: bool) -> tuple[list, list]:
+    def user_call(
+        self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list, active: bool
+    ) -> tuple[list, list]:
         origin = origin_of(stmt)
         call = stmt.value
         if not active:
@@ -431,9 +464,15 @@ class _Reverser:
             signature = inspect.signature(callee.value)
             bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg})
         except TypeError as exc:
-            raise TransformError(f"cannot bind the arguments of {callee.name}: {exc}", origin) from None
-        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-            raise TransformError(f"{callee.name}(*args, **kwargs) cannot be differentiated statically", origin)
+            raise TransformError(
+                f"cannot bind the arguments of {callee.name}: {exc}", origin
+            ) from None
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords
+        ):
+            raise TransformError(
+                f"{callee.name}(*args, **kwargs) cannot be differentiated statically", origin
+            )
         active_params = [
             param
             for param, atom in bound.arguments.items()
@@ -470,14 +509,18 @@ class _Reverser:
         if isinstance(target, gast.Tuple):
             g = gast.List(
                 elts=[
-                    load(self.namer.adjoint(e.id)) if e.id in self.ctx.active else gast.Constant(ZERO, None)
+                    load(self.namer.adjoint(e.id))
+                    if e.id in self.ctx.active
+                    else gast.Constant(ZERO, None)
                     for e in target.elts
                 ],
                 ctx=gast.Load(),
             )
         else:
             g = load(self.namer.adjoint(target.id))
-        parts = [self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params]
+        parts = [
+            self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
+        ]
         backward_call = gast.Call(func=load(backward_name), args=[load(saved), g], keywords=[])
         if len(parts) == 1:
             receive = store(parts[0])
@@ -509,14 +552,22 @@ class _Reverser:
         push = gast.Expr(
             value=gast.Call(
                 func=load(self.push_name),
-                args=[gast.Call(func=load(saved), args=[load(container), copy.deepcopy(index)], keywords=[])],
+                args=[
+                    gast.Call(
+                        func=load(saved), args=[load(container), copy.deepcopy(index)], keywords=[]
+                    )
+                ],
                 keywords=[],
             )
         )
         pop = gast.Expr(
             value=gast.Call(
                 func=load(restore),
-                args=[load(container), copy.deepcopy(index), gast.Call(func=load(self.pop_name), args=[], keywords=[])],
+                args=[
+                    load(container),
+                    copy.deepcopy(index),
+                    gast.Call(func=load(self.pop_name), args=[], keywords=[]),
+                ],
                 keywords=[],
             )
         )
@@ -534,7 +585,11 @@ class _Reverser:
         adjoint_name = self.namer.adjoint(container)
         taking = gast.Assign(
             targets=[gast.Tuple(elts=[store(value_part), store(adjoint_name)], ctx=gast.Store())],
-            value=gast.Call(func=load(split), args=[load(adjoint_name), load(container), copy.deepcopy(index)], keywords=[]),
+            value=gast.Call(
+                func=load(split),
+                args=[load(adjoint_name), load(container), copy.deepcopy(index)],
+                keywords=[],
+            ),
             type_comment=None,
         )
         anno.set(taking, anno.Key.LINEAR_IN, adjoint_name)
@@ -544,7 +599,11 @@ class _Reverser:
             part: gast.expr = load(value_part)
             # The slot may be larger than the value stored into it (y[2] = total): sum back.
             if kind == "value":
-                part = gast.Call(func=load(self.ctx.bind_free("unbroadcast", _unbroadcast())), args=[part, load(value.id)], keywords=[])
+                part = gast.Call(
+                    func=load(self.ctx.bind_free("unbroadcast", _unbroadcast())),
+                    args=[part, load(value.id)],
+                    keywords=[],
+                )
             else:
                 stored = self.ctx.bind_free("stored_adjoint", adjoints.stored_adjoint)
                 part = gast.Call(func=load(stored), args=[part, load(value.id)], keywords=[])
@@ -574,41 +633,70 @@ class _Reverser:
         adjoint = [taking]
         if isinstance(value, gast.Name) and value.id in self.ctx.active:
             adjoint.extend(self.accumulate(value.id, load(part), load(part)))
-        undo = gast.Expr(value=gast.Call(func=gast.Attribute(value=load(items), attr="pop", ctx=gast.Load()), args=[], keywords=[]))
+        undo = gast.Expr(
+            value=gast.Call(
+                func=gast.Attribute(value=load(items), attr="pop", ctx=gast.Load()),
+                args=[],
+                keywords=[],
+            )
+        )
         adjoint.append(undo)
         return [_tag(stmt, PRIMAL)], [_tag(s, ADJOINT, origin) for s in adjoint]
 
     # -- calls that run on the tape -------------------------------------------------------
 
-    def tape_call(self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list) -> tuple[list, list]:
+    def tape_call(
+        self, stmt: gast.Assign, callee: Callee, pushes: list, pops: list
+    ) -> tuple[list, list]:
         """A call the transform cannot see into runs on the tape; its pullback is kept for
         the backward pass."""
         origin = origin_of(stmt)
         call = stmt.value
         target = stmt.targets[0]
         if not isinstance(call, gast.Call):
-            raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
-        if any(isinstance(a, gast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-            raise TransformError(f"{callee.name}(*args, **kwargs) cannot run on the tape from generated code", origin)
+            raise TransformError(
+                f"cannot differentiate through {callee.name}: {callee.reason}", origin
+            )
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords
+        ):
+            raise TransformError(
+                f"{callee.name}(*args, **kwargs) cannot run on the tape from generated code", origin
+            )
         func = call.func
         args = list(call.args)
-        if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id in self.ctx.active:
+        if (
+            isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name)
+            and func.value.id in self.ctx.active
+        ):
             # x.method(...) with x active: the receiver is an input too, so the tape gets
             # it as the first argument of a function that calls the method.
             caller = self.ctx.bind_free("call_method", _fallback().call_method)
             args = [func.value, gast.Constant(func.attr, None), *args]
             func = load(caller)
             call = gast.Call(func=func, args=args, keywords=call.keywords)
-        active_args = [i for i, a in enumerate(call.args) if isinstance(a, gast.Name) and a.id in self.ctx.active]
-        active_keywords = [k.arg for k in call.keywords if isinstance(k.value, gast.Name) and k.value.id in self.ctx.active]
+        active_args = [
+            i
+            for i, a in enumerate(call.args)
+            if isinstance(a, gast.Name) and a.id in self.ctx.active
+        ]
+        active_keywords = [
+            k.arg
+            for k in call.keywords
+            if isinstance(k.value, gast.Name) and k.value.id in self.ctx.active
+        ]
         helper = self.ctx.bind_free("tape_call", _fallback().tape_call)
         pullback = self.namer.new(f"{_stem(callee.name)}_pullback")
         self.ctx.local_names.add(pullback)
         wrt = gast.Tuple(
-            elts=[gast.Constant(i, None) for i in active_args] + [gast.Constant(k, None) for k in active_keywords],
+            elts=[gast.Constant(i, None) for i in active_args]
+            + [gast.Constant(k, None) for k in active_keywords],
             ctx=gast.Load(),
         )
-        forward = gast.Call(func=load(helper), args=[call.func, wrt, *call.args], keywords=call.keywords)
+        forward = gast.Call(
+            func=load(helper), args=[call.func, wrt, *call.args], keywords=call.keywords
+        )
         primal_stmt = gast.Assign(
             targets=[gast.Tuple(elts=[copy.deepcopy(target), store(pullback)], ctx=gast.Store())],
             value=forward,
@@ -620,11 +708,22 @@ class _Reverser:
             self.maybe_unbound.add(pullback)
             push, pop = self.push_pop(pullback, origin)
             saved_push, saved_pop = [push], [pop]
-        g = load(self.namer.adjoint(target.id)) if isinstance(target, gast.Name) else gast.List(
-            elts=[load(self.namer.adjoint(e.id)) if e.id in self.ctx.active else gast.Constant(ZERO, None) for e in target.elts],
-            ctx=gast.Load(),
+        g = (
+            load(self.namer.adjoint(target.id))
+            if isinstance(target, gast.Name)
+            else gast.List(
+                elts=[
+                    load(self.namer.adjoint(e.id))
+                    if e.id in self.ctx.active
+                    else gast.Constant(ZERO, None)
+                    for e in target.elts
+                ],
+                ctx=gast.Load(),
+            )
         )
-        operands = [call.args[i] for i in active_args] + [k.value for k in call.keywords if k.arg in active_keywords]
+        operands = [call.args[i] for i in active_args] + [
+            k.value for k in call.keywords if k.arg in active_keywords
+        ]
         parts = [self.namer.new(f"d{a.id}_part") for a in operands]
         receiving = gast.Assign(
             targets=[gast.Tuple(elts=[store(p) for p in parts], ctx=gast.Store())],
@@ -670,7 +769,9 @@ class _Reverser:
         _tag(primal, PRIMAL)
         if not body_a and not orelse_a:
             return [primal], []
-        adjoint = gast.If(test=copy.deepcopy(stmt.test), body=body_a or [gast.Pass()], orelse=orelse_a)
+        adjoint = gast.If(
+            test=copy.deepcopy(stmt.test), body=body_a or [gast.Pass()], orelse=orelse_a
+        )
         anno.copy_from(adjoint, stmt, anno.Key.ORIGIN)
         _tag(adjoint, ADJOINT)
         return [primal], [adjoint]
@@ -715,13 +816,17 @@ class _Reverser:
                 backward = self._replay_loop([end_pop, *body_a], count_id, origin, trips)
             else:
                 self.uses_stack = True
-                push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[trips], keywords=[]))
+                push = gast.Expr(
+                    value=gast.Call(func=load(self.push_name), args=[trips], keywords=[])
+                )
                 anno.set(push, anno.Key.STACK_ID, count_id)
                 anno.set(push, anno.Key.ORIGIN, origin)
                 primal = [before_push, loop, push]  # after the loop's own pushes: popped first
                 backward = self._replay_loop([end_pop, *body_a], count_id, origin)
         adjoint = [backward, before_pop]
-        return [_tag(s, PRIMAL, origin) for s in primal], [_tag(s, ADJOINT, origin) for s in adjoint]
+        return [_tag(s, PRIMAL, origin) for s in primal], [
+            _tag(s, ADJOINT, origin) for s in adjoint
+        ]
 
     def _range_trips(self, stmt: gast.For) -> gast.expr | None:
         """``len(range(...))`` of a loop over ``range`` with no ``break``: a constant when
@@ -739,7 +844,11 @@ class _Reverser:
             return None
         if _breaks(stmt.body):
             return None
-        written = {n.id for n in walk(gast.Module(body=stmt.body, type_ignores=[])) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        written = {
+            n.id
+            for n in walk(gast.Module(body=stmt.body, type_ignores=[]))
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
         if any(isinstance(a, gast.Name) and a.id in written for a in call.args):
             return None  # the length is read after the loop: its arguments must not change
         if all(isinstance(a, gast.Constant) and type(a.value) is int for a in call.args):
@@ -759,31 +868,49 @@ class _Reverser:
         loop = gast.While(test=stmt.test, body=[_increment(count, count_id), *body_p], orelse=[])
         primal = self._counting(count, count_id, loop, origin)
         adjoint = [self._replay_loop(body_a, count_id, origin)]
-        return [_tag(s, PRIMAL, origin) for s in primal], [_tag(s, ADJOINT, origin) for s in adjoint]
+        return [_tag(s, PRIMAL, origin) for s in primal], [
+            _tag(s, ADJOINT, origin) for s in adjoint
+        ]
 
     def _new_id(self) -> int:
         self.next_id += 1
         return self.next_id
 
-    def _counting(self, count: str, count_id: int, loop: gast.stmt, origin: Origin | None) -> list[gast.stmt]:
+    def _counting(
+        self, count: str, count_id: int, loop: gast.stmt, origin: Origin | None
+    ) -> list[gast.stmt]:
         """``count = 0``, the loop (counting its iterations), ``push(count)``: all dropped
         together with the replayed loop when the backward pass has nothing to replay."""
         self.uses_stack = True
         if isinstance(loop, gast.For):
             loop.body[0] = _increment(count, count_id)
         start = assign(count, gast.Constant(0, None))
-        push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[load(count)], keywords=[]))
+        push = gast.Expr(
+            value=gast.Call(func=load(self.push_name), args=[load(count)], keywords=[])
+        )
         for stmt in (start, push):
             anno.set(stmt, anno.Key.STACK_ID, count_id)
             anno.set(stmt, anno.Key.ORIGIN, origin)
         return [start, loop, push]
 
-    def _replay_loop(self, body: list[gast.stmt], count_id: int, origin: Origin | None, count: gast.expr | None = None) -> gast.For:
+    def _replay_loop(
+        self,
+        body: list[gast.stmt],
+        count_id: int,
+        origin: Origin | None,
+        count: gast.expr | None = None,
+    ) -> gast.For:
         if count is None:
             count = gast.Call(func=load(self.pop_name), args=[], keywords=[])
             anno.set(count, anno.Key.PART, "pop")
         trips = gast.Call(func=load("range"), args=[count], keywords=[])
-        loop = gast.For(target=store(self.replay_variable), iter=trips, body=body or [gast.Pass()], orelse=[], type_comment=None)
+        loop = gast.For(
+            target=store(self.replay_variable),
+            iter=trips,
+            body=body or [gast.Pass()],
+            orelse=[],
+            type_comment=None,
+        )
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop
@@ -829,7 +956,9 @@ def _breaks(stmts: list[gast.stmt]) -> bool:
     for stmt in stmts:
         if isinstance(stmt, gast.Break):
             return True
-        if isinstance(stmt, (gast.If, gast.With)) and _breaks(stmt.body + getattr(stmt, "orelse", [])):
+        if isinstance(stmt, (gast.If, gast.With)) and _breaks(
+            stmt.body + getattr(stmt, "orelse", [])
+        ):
             return True
     return False
 

@@ -46,7 +46,9 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
-    builtin_range = "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
+    builtin_range = (
+        "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
+    )
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
     # The local names each value reads, found once for all the rounds.
     local_reads = [
@@ -118,7 +120,12 @@ def _bindings(statements: list[gast.stmt], in_loop: bool, builtin_range: bool):
             counter = _AN_INT if _over_range(stmt, builtin_range) else None
             for sub in walk(stmt.target):
                 if isinstance(sub, gast.Name):
-                    yield sub.id, counter if isinstance(stmt.target, gast.Name) else None, stmt, True
+                    yield (
+                        sub.id,
+                        counter if isinstance(stmt.target, gast.Name) else None,
+                        stmt,
+                        True,
+                    )
         inner_loop = in_loop or isinstance(stmt, (gast.For, gast.While))
         for field in ("body", "orelse"):
             inner = getattr(stmt, field, None)
@@ -167,7 +174,9 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
             return SCALAR
         if value.keywords:
             return CONFLICT
-        if (isinstance(primitive, np.ufunc) and primitive.nin == len(operands)) or primitive in _ELEMENTWISE:
+        if (
+            isinstance(primitive, np.ufunc) and primitive.nin == len(operands)
+        ) or primitive in _ELEMENTWISE:
             return _broadcast(operands, classes)
         if primitive in (np.dot, np.matmul) and len(operands) == 2:
             return _structural("matmul", operands, classes)
@@ -185,10 +194,14 @@ def _broadcast(operands: list[gast.expr], classes: dict[str, Any]) -> Any:
     shared = same_shape(operands, classes)
     if shared is not None:
         return shared
-    return _structural("broadcast", [o for o in operands if class_of(o, classes) != SCALAR], classes, ordered=False)
+    return _structural(
+        "broadcast", [o for o in operands if class_of(o, classes) != SCALAR], classes, ordered=False
+    )
 
 
-def _structural(label: str, operands: list[gast.expr], classes: dict[str, Any], ordered: bool = True) -> Any:
+def _structural(
+    label: str, operands: list[gast.expr], classes: dict[str, Any], ordered: bool = True
+) -> Any:
     parts = []
     for operand in operands:
         here = class_of(operand, classes)
