@@ -35,10 +35,7 @@ class _Target:
     """Which parameters of a function to differentiate, checked once against its signature."""
 
     def __init__(self, function: Callable, wrt: Wrt) -> None:
-        try:
-            signature = inspect.signature(function)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"cannot read the signature of {function!r}: {exc}") from None
+        signature = _signature_of(function, wrt)
         self.signature = signature
         params = list(signature.parameters.values())
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -99,6 +96,29 @@ class _Target:
 
     def package(self, gradients: list[Any]) -> Any:
         return gradients[0] if self.single else tuple(gradients)
+
+
+def _signature_of(function: Callable, wrt: Wrt) -> inspect.Signature:
+    """``function``'s signature; for a callable that has none to read (a NumPy ufunc before
+    NumPy 2.3, a builtin written in C), positional parameters enough for ``wrt``."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError) as exc:
+        reason = exc
+    requested = [wrt] if not isinstance(wrt, (tuple, list)) else list(wrt)
+    positions = [i for i in requested if isinstance(i, int) and not isinstance(i, bool)]
+    if len(positions) != len(requested):
+        raise TypeError(
+            f"cannot read the signature of {function!r} ({reason}), so wrt cannot name its "
+            "parameters: give their positions instead, as in wrt=0"
+        ) from None
+    nin = getattr(function, "nin", None)  # a ufunc says how many inputs it takes
+    count = nin if isinstance(nin, int) else max(max(positions) + 1, 1)
+    only = inspect.Parameter.POSITIONAL_ONLY
+    params = [inspect.Parameter(f"x{i + 1}", only) for i in range(count)]
+    if not isinstance(nin, int):
+        params.append(inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL))
+    return inspect.Signature(params)
 
 
 def _name(function: Callable) -> str:

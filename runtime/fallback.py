@@ -619,8 +619,12 @@ _on_tape_cache: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyD
 
 def on_tape(function: Callable) -> Callable:
     """``function`` as it should run on the tape: same code, globals that let ``math``
-    accept tensors. Functions from libraries run unchanged."""
-    if not isinstance(function, types.FunctionType) or _is_library(function):
+    accept tensors. Functions from libraries run unchanged, except ``math``'s own, which
+    (differentiated directly, as in ``ag.grad(math.sin)``) take their tape versions."""
+    if not isinstance(function, types.FunctionType):
+        name = _math_functions.get(function) if _hashable_in(function, _math_functions) else None
+        return function if name is None else getattr(_tape_math, name)
+    if _is_library(function):
         return function
     shimmed = _on_tape_cache.get(function)
     if shimmed is None:
