@@ -207,10 +207,11 @@ def _verify(node: Node) -> None:
             counter, version, position = checks[k], checks[k + 1], checks[k + 2]
             what = "its result" if position < 0 else node._kernel.what[position]
             raise RuntimeError(
-                f"A value that {node.name()} saved for backward ({what}) was modified by an "
-                f"in-place operation after it was used (version {counter[VERSION]}, expected "
-                f"{version}). Compute the gradient before modifying it, or modify a copy "
-                f"(x = x.clone() or x = x + ...)."
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: the value {node.name()} saved for backward ({what}) was "
+                f"modified by an in-place operation after it was used; it is at version "
+                f"{counter[VERSION]}; expected version {version} instead. Compute the gradient "
+                f"before modifying it, or modify a copy (x = x.clone() or x = x + ...)."
             )
 
 

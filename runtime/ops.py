@@ -719,7 +719,7 @@ def _bump(target: Tensor, recorded: bool) -> None:
 def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
     if target._requires_grad and target._grad_fn is None:
         raise RuntimeError(
-            f"a leaf tensor that requires grad is being used in an in-place operation "
+            f"a leaf Variable that requires grad is being used in an in-place operation "
             f"({what}): that would overwrite the value its gradient is defined at. Update "
             f"parameters inside `with ag.no_grad():`, or write `w = w ...` to make a new tensor."
         )
@@ -780,19 +780,20 @@ def getitem(tensor: Tensor, index: Any) -> Tensor:
     )
 
 
-def setitem(target: Tensor, index: Any, value: Any) -> None:
-    """``target[index] = value``, recorded when ``target`` or ``value`` needs a gradient."""
+def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment") -> None:
+    """``target[index] = value``, recorded when ``target`` or ``value`` needs a gradient
+    (``what`` names the operation in errors)."""
     index = index_beside(target._data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
     recording = grad_mode and (target._requires_grad or value_grad)
     if grad_mode:
-        _guard_inplace(target, "item assignment", recording)
+        _guard_inplace(target, what, recording)
     if recording:
         result = apply(
             _ASSIGN_INDEX, primitives.assign_index, (_snapshot(target, False), index, value)
         )
-        _write_back(target, result._data, "item assignment")
+        _write_back(target, result._data, what)
         _adopt_history(target, result)
         return
     raw = value.data if isinstance(value, Tensor) else _operand(value)[0]

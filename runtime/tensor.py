@@ -149,13 +149,9 @@ class Tensor:
     def requires_grad(self, flag: bool) -> None:
         flag = bool(flag)
         if self._grad_fn is not None:
-            if flag:
-                return
-            raise RuntimeError(
-                "requires_grad can only be changed on leaf tensors, and this tensor was "
-                f"computed by {self._grad_fn.name()}. To use its values without gradient, "
-                "take t.detach()."
-            )
+            # As in PyTorch, the attribute of a computed tensor cannot be set at all, to
+            # either value (requires_grad_() allows True, which it already is).
+            raise _non_leaf_flag_error(self, flag)
         if flag and self._data.dtype.kind != "f":
             raise RuntimeError(
                 f"only tensors of floating point dtype can require gradients, not "
@@ -165,7 +161,12 @@ class Tensor:
         self._requires_grad = flag
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return the tensor."""
+        """Set ``requires_grad`` in place and return the tensor (on a computed tensor only
+        ``True``, which it already is, is allowed)."""
+        if self._grad_fn is not None:
+            if requires_grad:
+                return self
+            raise _non_leaf_flag_error(self, False)
         self.requires_grad = requires_grad
         return self
 
@@ -175,8 +176,9 @@ class Tensor:
         called ``retain_grad()``."""
         if self._grad is None and self._grad_fn is not None and not self._retains_grad:
             warnings.warn(
-                "reading .grad of a non-leaf tensor: backward() fills .grad only for "
-                "leaves. Call .retain_grad() on it before backward() to keep its gradient.",
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed: "
+                "backward() fills .grad only for leaves. Call .retain_grad() on it before "
+                "backward() to keep its gradient.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -190,7 +192,13 @@ class Tensor:
         value = value if isinstance(value, Tensor) else Tensor(value)
         if value.shape != self.shape:
             raise RuntimeError(
-                f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}"
+                f"attempting to assign a gradient of shape {tuple(value.shape)} to a tensor of "
+                f"shape {tuple(self.shape)}; the gradient and the tensor must have one shape"
+            )
+        if device_of(value._data) != self.device:
+            raise RuntimeError(
+                f"attempting to assign a gradient on {value.device} to a tensor on "
+                f"{self.device}; move it first: .grad = g.to({str(self.device)!r})"
             )
         self._grad = value
 
@@ -202,7 +210,10 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
         if self._grad_fn is None:
             if not self._requires_grad:
-                raise RuntimeError("retain_grad() on a tensor that does not require grad")
+                raise RuntimeError(
+                    "can't retain_grad on Tensor that has requires_grad=False; only tensors "
+                    "computed from inputs that require grad have a gradient to keep"
+                )
             return
         if not self._retains_grad:
             self._retains_grad = True
@@ -228,18 +239,27 @@ class Tensor:
 
     # -- backward -------------------------------------------------------------------
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf.
 
         ``gradient`` is the cotangent, of this tensor's shape; it may be left out only
         when the tensor holds one element. Saved values are freed afterwards unless
-        ``retain_graph=True``.
+        ``retain_graph=True``. The backward pass itself is not recorded, so
+        ``create_graph=True`` (higher-order gradients) is refused.
         """
+        if create_graph:
+            raise NotImplementedError(
+                "backward(create_graph=True) is not supported: astgrad's tape does not record "
+                "the backward pass, so gradients of gradients cannot be taken on it."
+            )
         if not self._requires_grad:
             raise RuntimeError(
-                "backward() called on a tensor that does not require grad and has no "
-                "grad_fn. Create the inputs you differentiate with requires_grad=True, and "
-                "compute outside no_grad()."
+                "element 0 of tensors does not require grad and does not have a grad_fn: "
+                "backward() was called on a tensor that does not require grad. Create the "
+                "inputs you differentiate with requires_grad=True, and compute outside "
+                "no_grad()."
             )
         run_backward(self, self._seed(gradient), retain_graph)
 
@@ -259,8 +279,9 @@ class Tensor:
                 seed = np.asarray(seed, dtype=self._data.dtype)
             if seed.shape != self.shape:
                 raise RuntimeError(
-                    f"backward(gradient=...) got a gradient of shape {tuple(seed.shape)} for "
-                    f"a tensor of shape {tuple(self.shape)}; they must match."
+                    f"Mismatch in shape: backward(gradient=...) got a gradient of shape "
+                    f"{tuple(seed.shape)} for a tensor of shape {tuple(self.shape)}; they "
+                    f"must match."
                 )
             if (
                 not (type(seed) is np.ndarray and type(self._data) is np.ndarray)
@@ -309,8 +330,8 @@ class Tensor:
                 ".cpu()" if type(self.data) is not np.ndarray and self.device.type != "cpu" else ""
             )
             raise RuntimeError(
-                "numpy() on a tensor that requires grad would drop its gradient; call "
-                f"t.detach(){to_host}.numpy() to take the values without it."
+                "Can't call numpy() on Tensor that requires grad: it would drop the gradient. "
+                f"Use t.detach(){to_host}.numpy() to take the values without it."
             )
         return host_array_or_raise(self.data, lambda: "numpy()")
 
@@ -540,7 +561,7 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place (for ``w.grad.zero_()``)."""
-        _setitem(self, Ellipsis, 0)
+        _setitem(self, Ellipsis, 0, "zero_()")
         return self
 
     def to(self, device: Any) -> Tensor:
@@ -557,6 +578,18 @@ class Tensor:
 
     def cuda(self, index: int | None = None) -> Tensor:
         return self.to("cuda" if index is None else f"cuda:{index}")
+
+
+def _non_leaf_flag_error(tensor: Tensor, flag: bool) -> RuntimeError:
+    advice = (
+        "it already requires grad, as everything computed from inputs that do"
+        if flag
+        else "to use its values without gradient, take t.detach()"
+    )
+    return RuntimeError(
+        "you can only change requires_grad flags of leaf variables, and this tensor was "
+        f"computed by {tensor._grad_fn.name()}: {advice}."
+    )
 
 
 def _shape_arg(values: tuple) -> Any:

@@ -238,6 +238,24 @@ def test_assigning_grad_checks_the_shape():
         x.grad = np.ones(3)
 
 
+def test_create_graph_is_refused_and_leaves_grads_alone():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="create_graph=True"):
+        (x**3).sum().backward(create_graph=True)
+    assert x.grad is None
+    (x**3).sum().backward(create_graph=False)
+    assert x.grad.tolist() == [3.0, 12.0]
+
+
+def test_zero_on_a_leaf_that_requires_grad_names_zero_():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf Variable .* in-place operation \(zero_\(\)\)"):
+        x.zero_()
+    with ag.no_grad():
+        x.zero_()
+    assert x.tolist() == [0.0, 0.0] and x._version == 1
+
+
 def test_second_backward_raises_unless_retain_graph():
     x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
     L = (x * x).sum()

@@ -207,7 +207,14 @@ def test_requires_grad_cannot_be_switched_off_on_a_non_leaf():
         y.requires_grad = False
     assert "detach()" in str(excinfo.value)
     assert y.requires_grad
-    y.requires_grad = True  # already true: allowed, as in PyTorch
+    # PyTorch refuses setting the attribute of a non-leaf to either value; the method
+    # requires_grad_() allows True, which the tensor already is.
+    with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf"):
+        y.requires_grad = True
+    assert y.requires_grad_() is y and y.requires_grad_(True) is y
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    assert y.requires_grad and not y.is_leaf
 
 
 def test_is_leaf_and_grad_fn():
@@ -845,3 +852,12 @@ def test_mixing_devices_names_both(standin):
         with pytest.raises(RuntimeError, match="same device") as excinfo:
             mix()
         assert standin in str(excinfo.value) and "cpu" in str(excinfo.value)
+
+
+def test_assigning_a_grad_on_another_device_raises(standin):
+    f = ag.tensor([1.0, 2.0], requires_grad=True).to(standin).detach().requires_grad_()
+    with pytest.raises(RuntimeError, match="gradient on cpu to a tensor on standin:0"):
+        f.grad = np.zeros(2)
+    assert f.grad is None
+    f.grad = ag.zeros(2).to(standin)
+    assert f.grad.device == standin
