@@ -20,6 +20,8 @@ Statements inside ``with ag.no_grad():`` never carry a gradient.
 
 from __future__ import annotations
 
+import collections.abc
+
 import gast
 import numpy as np
 
@@ -76,6 +78,19 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
         if active and callee is not None and callee.kind == "unknown":
+            if _makes_iterator(callee):
+                # Run on the tape, its value would be an iterator: used up by one pass,
+                # with no length to index, so generated code cannot loop over it or
+                # replay it. The whole function goes to the tape in mode="auto".
+                raise TransformError(
+                    f"`{callee.name}(...)` makes an iterator, which generated code can "
+                    "neither index nor replay (a `for` header over `zip(...)`, "
+                    "`enumerate(...)` or `reversed(...)` is rewritten; this use is not).",
+                    origin_of(stmt),
+                    "Loop over the sequence itself or build a list with a comprehension "
+                    '(`[f(v) for v in xs]`); or use mode="auto" or mode="tape", which run '
+                    "this function on the tape.",
+                )
             if ctx.mode != "auto":
                 raise TransformError(
                     f"cannot differentiate through {callee.name}: {callee.reason}.",
@@ -110,6 +125,15 @@ def _annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
             anno.set(stmt, anno.Key.CALLEE, callee)
     _infer_kinds(statements, ctx)
     return statements
+
+
+def _makes_iterator(callee: Callee) -> bool:
+    """Whether ``callee`` is ``iter`` or a class of iterators (``zip``, ``map``,
+    ``reversed``, ``filter``, itertools' ...)."""
+    value = callee.value
+    if value is iter:
+        return True
+    return isinstance(value, type) and issubclass(value, collections.abc.Iterator)
 
 
 def _stopped_statements(stmts: list[gast.stmt], ctx: TransformContext) -> set[int]:

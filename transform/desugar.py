@@ -8,9 +8,9 @@ Guarantee. After this pass:
 * no loop has an ``else`` clause (``for ... else`` runs it behind ``if not stopped:``,
   where ``stopped`` is set before each ``break`` of that loop);
 * every ``for`` loop has a single name as its target, and loops over ``enumerate(s)``,
-  ``zip(a, b, ...)``, ``d.items()``, ``d.values()`` and ``d.keys()`` iterate over indices or
-  keys, reading the elements by subscript (so gradients reach the elements of
-  differentiated sequences and dicts).
+  ``zip(a, b, ...)``, ``reversed(s)`` (``s[-1 - i]``), ``d.items()``, ``d.values()`` and
+  ``d.keys()`` iterate over indices or keys, reading the elements by subscript (so
+  gradients reach the elements of differentiated sequences and dicts).
 
 The statements are still the user's (not yet one operation each): ``normalize`` runs next.
 """
@@ -188,12 +188,31 @@ class _Loops:
                 else (lambda i, s=start: gast.BinOp(left=i, op=gast.Add(), right=copy.deepcopy(s)))
             )
             return length, [(counter, offset), *bindings]
+        if (
+            name == "reversed"
+            and self._builtin(name)
+            and len(iterable.args) == 1
+            and not iterable.keywords
+            and not _is_range(iterable.args[0])  # a reversed range is a plain counted loop
+        ):
+            # reversed(s) -> index i reads s[-1 - i]: the elements stay subscripts of s, so
+            # a gradient reaches them (the iterator reversed() makes has no length).
+            sequence = self._as_name(iterable.args[0], "sequence", prelude, stmt)
+            return (
+                _call("len", copy.deepcopy(sequence)),
+                [(target, lambda i, s=sequence: _index(s, _minus_one_minus(i)))],
+            )
         if name == "zip" and self._builtin(name) and iterable.args and not iterable.keywords:
             if not (isinstance(target, gast.Tuple) and len(target.elts) == len(iterable.args)):
                 return None
             bindings = []
             lengths = []
             for argument, element in zip(iterable.args, target.elts):
+                inner = self._index_plan(argument, element, prelude, stmt)
+                if inner is not None:  # zip(reversed(a), b), zip(enumerate(a), b)
+                    lengths.append(inner[0])
+                    bindings.extend(inner[1])
+                    continue
                 sequence = self._as_name(argument, "sequence", prelude, stmt)
                 lengths.append(_call("len", copy.deepcopy(sequence)))
                 bindings.append((element, lambda i, s=sequence: _index(s, i)))
@@ -225,6 +244,18 @@ class _Loops:
             stmt,
             _stamp(check, stmt),
         ]
+
+
+def _is_range(node: gast.expr) -> bool:
+    return (
+        isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id == "range"
+    )
+
+
+def _minus_one_minus(index: gast.expr) -> gast.expr:
+    """``-1 - index``: the position, from the end, of the index-th element."""
+    minus_one = gast.UnaryOp(op=gast.USub(), operand=gast.Constant(1, None))
+    return gast.BinOp(left=minus_one, op=gast.Sub(), right=index)
 
 
 def _is_enumerate(call: gast.Call) -> bool:
