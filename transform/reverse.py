@@ -479,6 +479,7 @@ class _Reverser:
             if isinstance(atom, gast.Name) and atom.id in self.ctx.active
         ]
         try:
+            self._no_active_packed(callee, signature, bound, origin)
             derivative = self.ctx.derive_callee(callee.value, tuple(active_params), origin)
         except TransformError as exc:
             if self.ctx.mode != "auto":
@@ -535,6 +536,29 @@ class _Reverser:
         for param, part in zip(active_params, parts):
             adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def _no_active_packed(
+        self, callee: Callee, signature: inspect.Signature, bound: Any, origin: Origin | None
+    ) -> None:
+        """Raise when a differentiated value reaches ``*args`` or ``**kwargs`` of a user
+        function: its derivative is generated per named parameter, and a packed one would
+        get no gradient at all."""
+        for param, value in bound.arguments.items():
+            kind = signature.parameters[param].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                atoms, spelled = value, f"*{param}"
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                atoms, spelled = value.values(), f"**{param}"
+            else:
+                continue
+            if any(isinstance(a, gast.Name) and a.id in self.ctx.active for a in atoms):
+                raise TransformError(
+                    f"{callee.name} receives a differentiated value through its parameter "
+                    f"`{spelled}`, which the source transformation cannot differentiate.",
+                    origin,
+                    f"Give {callee.name} named parameters (or pass a list or tuple as one "
+                    'argument); or use mode="auto" or mode="tape".',
+                )
 
     # -- assignment into arrays -----------------------------------------------------------
 
