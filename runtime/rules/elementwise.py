@@ -231,8 +231,18 @@ def fmin(g, ans, x, y):
 
 
 @vjp_rule(np.clip)
-def clip(g, ans, a, a_min=None, a_max=None):
-    return g * (ans == a)
+def clip(g, ans, a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A002
+    # Where a was clipped, the bound it was clipped to is the result. NumPy 2.1 spells the
+    # bounds min= and max= too.
+    inside = ans == a
+    return (
+        g * inside,
+        unbroadcast(np.where(inside, 0, g * (ans == a_min)), a_min),
+        unbroadcast(np.where(inside, 0, g * (ans == a_max)), a_max),
+        None,
+        unbroadcast(np.where(inside, 0, g * (ans == min)), min),
+        unbroadcast(np.where(inside, 0, g * (ans == max)), max),
+    )
 
 
 @vjp_rule(np.where)
