@@ -305,6 +305,10 @@ class Tensor:
             if type(owned) is not np.ndarray and not isinstance(owned, type(data)):
                 owned = np.asarray(owned)
             self._grad = _wrap(owned)
+        elif self._grad_fn is not None:
+            # A retained gradient of a computed tensor is replaced, not written into, as in
+            # PyTorch: a `g = y.grad` taken between two backward calls keeps its values.
+            self._grad = _wrap(self._grad.data + g)
         else:
             self._grad.data += g
 

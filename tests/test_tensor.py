@@ -861,3 +861,18 @@ def test_assigning_a_grad_on_another_device_raises(standin):
     assert f.grad is None
     f.grad = ag.zeros(2).to(standin)
     assert f.grad.device == standin
+
+
+def test_a_retained_gradient_is_replaced_not_written_into():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    z = (y * y).sum()
+    z.backward(retain_graph=True)
+    first = y.grad
+    z.backward()
+    assert first.tolist() == [4.0, 8.0], "as in PyTorch, the earlier .grad keeps its values"
+    assert y.grad.tolist() == [8.0, 16.0]
+    leaf_grad = x.grad
+    (x * 1.0).sum().backward()
+    assert x.grad is leaf_grad, "a leaf's .grad accumulates in place"

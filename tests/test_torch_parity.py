@@ -600,9 +600,11 @@ def test_retain_grad():
         assert not x.retains_grad
         z = (y * y).sum()
         z.backward(retain_graph=True)
-        first = values(y.grad)
+        kept = y.grad
+        first = values(kept)
         z.backward()
-        results.append((first, values(y.grad), values(x.grad)))
+        assert y.grad is not kept  # replaced, not written into
+        results.append((first, values(kept), values(y.grad), values(x.grad)))
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want)
     for message in raises_both(lambda lib: make(lib, [1.0], requires_grad=False).retain_grad()):
