@@ -22,7 +22,7 @@ from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
-from .transform import pipeline
+from .transform import emit, pipeline
 from .transform.errors import TransformError
 
 __all__ = ["grad", "value_and_grad", "vjp", "source", "explain", "Explanation", "TransformError"]
@@ -35,6 +35,8 @@ class _Target:
     """Which parameters of a function to differentiate, checked once against its signature."""
 
     def __init__(self, function: Callable, wrt: Wrt) -> None:
+        _check_function(function)
+        self.function_name = _name(function)
         signature = _signature_of(function, wrt)
         self.signature = signature
         params = list(signature.parameters.values())
@@ -78,7 +80,10 @@ class _Target:
         """The arguments being differentiated, from a call's arguments."""
         if not kwargs and all(p is not None and p < len(args) for p in self.positions):
             return [args[p] for p in self.positions]
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:  # say whose arguments, as calling the function would
+            raise TypeError(f"{self.function_name}(): {exc}") from None
         bound.apply_defaults()
         return [bound.arguments[n] for n in self.names]
 
@@ -96,6 +101,28 @@ class _Target:
 
     def package(self, gradients: list[Any]) -> Any:
         return gradients[0] if self.single else tuple(gradients)
+
+
+def _check_function(function: Any) -> None:
+    """Refuse what is not a function returning a value to differentiate, saying why."""
+    if not callable(function):
+        raise TypeError(
+            f"astgrad differentiates functions; got {function!r} "
+            f"({type(function).__name__}), which cannot be called"
+        )
+    plain = inspect.unwrap(function) if inspect.isfunction(function) else function
+    made = None
+    if inspect.isgeneratorfunction(plain):
+        made = "a generator function: calling it makes a generator"
+    elif inspect.iscoroutinefunction(plain):
+        made = "an async function: calling it makes a coroutine"
+    elif inspect.isasyncgenfunction(plain):
+        made = "an async generator function: calling it makes an async generator"
+    if made is not None:
+        raise TypeError(
+            f"{_name(function)} ({_location(plain)}) is {made}, not a number, so it has no "
+            "gradient. Differentiate a plain function that returns the value."
+        )
 
 
 def _signature_of(function: Callable, wrt: Wrt) -> inspect.Signature:
@@ -320,12 +347,16 @@ class _Differentiated:
         return found
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        plan = self._plan
-        if plan is not None and not kwargs:
-            result = plan(args)
-            if result is not _MISS:
-                return result
-        return self._call(args, kwargs)
+        try:  # free until something raises (Python 3.11)
+            plan = self._plan
+            if plan is not None and not kwargs:
+                result = plan(args)
+                if result is not _MISS:
+                    return result
+            return self._call(args, kwargs)
+        except Exception as exc:
+            _name_the_user_line(exc)
+            raise
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """A call in general: any arguments, on any device. Prepares a plan for calls like
@@ -454,7 +485,11 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     # so that what it creates without saying where lands beside them.
     where = placement(args)
     with device_guard(where):
-        value, saved = derivative.forward(*args)
+        try:
+            value, saved = derivative.forward(*args)
+        except Exception as exc:
+            _name_the_user_line(exc)
+            raise
 
     def backward(cotangent: Any, retain_graph: bool) -> Any:
         with device_guard(where):
@@ -463,12 +498,38 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             else:
                 _check_cotangent(value, cotangent)
                 cotangent = number_beside(cotangent, value)
-            raw = derivative.backward(saved, cotangent)
+            try:
+                raw = derivative.backward(saved, cotangent)
+            except Exception as exc:
+                _name_the_user_line(exc)
+                raise
             if len(originals) == 1:  # generated code returns a single gradient bare
                 return target.package([finish_gradient(raw, originals[0])])
             return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
 
     return value, Pullback(backward, value)
+
+
+def _name_the_user_line(exc: BaseException) -> None:
+    """Add a note to an error raised inside generated code (a shape mismatch, say) naming
+    the user's file and line that code was made from: the traceback itself shows only the
+    generated line."""
+    if not hasattr(exc, "add_note") or any(
+        note.startswith(_NOTE_HEAD) for note in getattr(exc, "__notes__", ())
+    ):
+        return  # Python 3.10 has no notes; or a gradient called from a gradient noted it
+    found = emit.user_line_of(exc.__traceback__)
+    if found is None:
+        return
+    origin, generated, line = found
+    exc.add_note(
+        f"{_NOTE_HEAD} (generated line {line} of {generated}):\n"
+        f'  File "{origin.filename}", line {origin.line}, in {origin.function}\n'
+        f"    {origin.text}"
+    )
+
+
+_NOTE_HEAD = "astgrad: raised by the generated gradient code for this line of yours"
 
 
 def _check_cotangent(value: Any, cotangent: Any) -> None:

@@ -207,6 +207,64 @@ def _statements_in_order(node: gast.AST) -> Iterator[gast.AST]:
                     yield from _statements_in_order(item)
 
 
+#: generated file name -> {line: the user's origin of the statement on that line}, so an
+#: error raised by generated code can name the user's line (see ``user_line_of``)
+LINE_ORIGINS: dict[str, dict[int, Origin]] = {}
+
+
+def _line_origins(definitions: list[gast.FunctionDef], shown: str) -> dict[int, Origin]:
+    """The origin of every line of ``shown``, the printed ``definitions``: the printed
+    text is parsed again, and its statements are paired, in order, with the tree's (less
+    the comment markers, which print as comments)."""
+    ours = [
+        stmt
+        for definition in definitions
+        for stmt in _statements_in_order(definition)
+        if not anno.has(stmt, anno.Key.COMMENT)
+    ]
+    printed = [stmt for top in ast.parse(shown).body for stmt in _printed_statements(top)]
+    if len(ours) != len(printed):
+        return {}  # not expected; without a map, errors just name the generated line
+    lines: dict[int, Origin] = {}
+    for stmt, text in zip(ours, printed):
+        origin = anno.get(stmt, anno.Key.ORIGIN)
+        if origin is None or isinstance(stmt, gast.FunctionDef):
+            continue
+        # A compound statement owns its header line; its blocks' lines are their own.
+        last = text.lineno if hasattr(text, "body") else (text.end_lineno or text.lineno)
+        for line in range(text.lineno, last + 1):
+            lines.setdefault(line, origin)
+    return lines
+
+
+def _printed_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """``_statements_in_order`` for an ``ast`` tree (whose statement classes have the
+    same fields as gast's, in the same order)."""
+    if isinstance(node, ast.stmt):
+        yield node
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST) and not isinstance(item, ast.expr):
+                    yield from _printed_statements(item)
+
+
+def user_line_of(traceback: types.TracebackType | None) -> tuple[Origin, str, int] | None:
+    """The user's origin of the innermost frame of generated code in ``traceback``, with
+    that frame's file name and line; None when no frame is in generated code."""
+    found = None
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        origins = LINE_ORIGINS.get(code.co_filename)
+        if origins is not None:
+            origin = origins.get(traceback.tb_lineno)
+            if origin is not None:
+                found = (origin, code.co_filename, traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return found
+
+
 def compile_functions(
     definitions: list[gast.FunctionDef],
     free_values: dict[str, Any],
@@ -223,6 +281,10 @@ def compile_functions(
     factory = f"def {factory_name}({', '.join(params)}):\n{body}    return ({names},)\n"
     filename = f"<astgrad: {label} #{next(_counter)}>"
     linecache.cache[filename] = (len(factory), None, factory.splitlines(keepends=True), filename)
+    # The factory's header line comes before the shown source.
+    LINE_ORIGINS[filename] = {
+        line + 1: origin for line, origin in _line_origins(definitions, shown).items()
+    }
     code = compile(factory, filename, "exec")
     scratch = dict(user_function.__globals__)
     exec(code, scratch)
