@@ -60,6 +60,11 @@ def _not_differentiable(value: Any) -> str | None:
         )
     if isinstance(value, complex):
         return "it is complex; astgrad differentiates real-valued floats only."
+    if value is None or isinstance(value, (str, bytes)):
+        return (
+            f"it is {value!r} ({type(value).__name__}), not a number or an array. Pass a "
+            "float or a float array, or leave this parameter out of wrt."
+        )
     dtype = getattr(value, "dtype", None)
     if dtype is None or not hasattr(dtype, "kind"):
         return None  # not an array: the transform or the tape reports what it cannot handle

@@ -32,7 +32,7 @@ from ..runtime import adjoints
 from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
 from . import analyze, desugar, emit, normalize, optimize, pop_runs, reverse, shape_saves, shapes
 from .context import TransformContext, local_names_of
-from .errors import TransformError
+from .errors import TAPE_ADVICE, TransformError
 from .naming import Namer
 from .origin import Origin
 from .parsing import parse_function
@@ -108,6 +108,12 @@ def derive(
     """
     if not _weakly_referable(function):
         parse_function(function)  # a ufunc or builtin: raises, saying it has no source
+        # A NumPy function (its __wrapped__ Python source is NumPy's own, not the user's).
+        raise TransformError(
+            f"{getattr(function, '__qualname__', function)!r} is not a Python function of "
+            f"yours (it is a {type(function).__name__}), so there is no source to transform.",
+            advice=TAPE_ADVICE,
+        )
     kinds_key = tuple(sorted((param_kinds or {}).items()))
     key = (wrt, split, kinds_key, mode)
     if stop_after is None:
