@@ -599,6 +599,99 @@ def maximum_ties(x):
     return np.sum(np.maximum(x, 0.0)) + np.max(np.stack([x, x * 0.5]), axis=0).sum()
 
 
+# -- aliasing-free mutation, containers copied, builtins ------------------------------------
+
+
+def dup_getitem(x):
+    return np.sum(x[np.array([0, 0, 1, 2, 2, 2])] ** 2)
+
+
+def mask_imul(x):
+    y = x.copy()
+    y[y > 0] *= 2.0
+    return np.sum(y * x)
+
+
+def list_mutate(xs):
+    ys = list(xs)
+    ys[0] = ys[0] * 2.0
+    return np.sum(ys[0] * ys[1])
+
+
+def dict_update_loop(params):
+    d = dict(params)
+    for k in ["a", "b"]:
+        d[k] = d[k] * 2.0 + 1.0
+    return np.sum(d["a"] * d["b"])
+
+
+def helper_pair(v):
+    return v * 2.0, np.sin(v)
+
+
+def tuple_helper_in_loop(x):
+    total = 0.0
+    h = x
+    for _ in range(3):
+        a, b = helper_pair(h)
+        h = a * 0.3 + b
+        total = total + np.sum(h)
+    return total
+
+
+def rows_assign_enumerate(X):
+    Y = np.zeros_like(X)
+    for i, row in enumerate(X):
+        Y[i] = row * (i + 1.0) + np.roll(row, 1)
+    return np.sum(Y**2)
+
+
+def nested_list_params(layers, x):
+    for layer in layers:
+        x = np.tanh(x @ layer[0] + layer[1])
+    return np.sum(x)
+
+
+def ternary_in_comprehension(x):
+    return sum((v * v if v > 0 else -v) for v in x)
+
+
+def while_on_array_elem(x):
+    y = x.copy()
+    i = 0
+    while y[0] < 5.0 and i < 20:
+        y = y * 1.5
+        i += 1
+    return np.sum(y)
+
+
+def swap_rows(X):
+    Y = X.copy()
+    Y[[0, 1]] = Y[[1, 0]]
+    return np.sum(Y * np.arange(Y.size).reshape(Y.shape))
+
+
+def reassign_in_branch_loop(x):
+    best = x[0]
+    for v in x[1:]:
+        if v > best:
+            best = v
+    return best * 2.0
+
+
+def sorted_builtin(xs):
+    s = sorted([np.sum(x) for x in xs])
+    return s[0] * 2.0 + s[-1]
+
+
+def abs_float_and_pow(a, b):
+    return abs(a) ** 1.5 + (a * b) ** 2 + pow(b, 3)
+
+
+def round_trip_float(x):
+    return float(x[0]) * float(np.max(x))
+
+
 # Known bugs of the tape (runtime/tensor.py, runtime/fallback.py), not of the transform:
 # strict xfails, so a fix shows up here.
 TAPE_VIEW_IADD = {
@@ -752,6 +845,26 @@ def _programs():
         P(matrix_power_loop, lambda r: (n(r, 3, 3),), tags=static),
         P(x_at_x, lambda r: (n(r, 3),), tags=static),
         P(maximum_ties, lambda r: (n(r, 5),), tags=static),
+        # mutation, copied containers, builtins
+        P(dup_getitem, lambda r: (n(r, 4),), tags=static),
+        P(mask_imul, lambda r: (n(r, 5),), tags=static),
+        P(list_mutate, lambda r: ([n(r, 3), n(r, 3)],), tags=("fallback",)),
+        P(dict_update_loop, lambda r: ({"a": n(r, 3), "b": n(r, 3)},), tags=("fallback",)),
+        P(tuple_helper_in_loop, lambda r: (n(r, 3),), tags=static),
+        P(rows_assign_enumerate, lambda r: (n(r, 3, 4),), tags=static),
+        P(
+            nested_list_params,
+            lambda r: ([[n(r, 3, 3), n(r, 3)], [n(r, 3, 2), n(r, 2)]], n(r, 4, 3)),
+            (0, 1),
+            tags=static,
+        ),
+        P(ternary_in_comprehension, lambda r: (n(r, 5),), tags=static),
+        P(while_on_array_elem, lambda r: (np.abs(n(r, 3)) + 0.5,), tags=static),
+        P(swap_rows, lambda r: (n(r, 3, 2),), tags=static),
+        P(reassign_in_branch_loop, lambda r: (n(r, 5),), tags=static),
+        P(sorted_builtin, lambda r: ([n(r, 3), n(r, 3), n(r, 3)],), tags=("fallback",)),
+        P(abs_float_and_pow, lambda r: (-0.7, 1.3), (0, 1), tags=static),
+        P(round_trip_float, lambda r: (n(r, 4),), tags=static),
     ]
 
 
