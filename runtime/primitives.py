@@ -12,7 +12,10 @@ import numpy as np
 
 from .device import Device, to_device
 
-__all__ = ["sigmoid", "relu", "assign_index", "move_to", "identity", "stop_gradient", "astype"]
+__all__ = [
+    "sigmoid", "relu", "assign_index", "move_to", "identity", "stop_gradient", "astype",
+    "sequence_length",
+]  # fmt: skip
 
 
 def sigmoid(x: Any) -> Any:
@@ -76,3 +79,28 @@ def stop_gradient(x: Any) -> Any:
     """
     detach = getattr(x, "detach", None)  # a Tensor; arrays and numbers have no tape to cut
     return detach() if detach is not None else x
+
+
+def sequence_length(sequence: Any) -> int:
+    """``len(sequence)`` for a loop that reads ``sequence[i]`` by position: what generated
+    code runs for ``enumerate(s)``, ``zip(a, b)`` and ``reversed(s)``. A dict (or a set, or
+    an iterator) is refused, since ``d[i]`` would look a key up instead of reading the i-th
+    element, and could do so without an error.
+
+    >>> sequence_length([1.0, 2.0])
+    2
+    >>> sequence_length({0: 1.0})
+    Traceback (most recent call last):
+    ...
+    TypeError: a loop over enumerate(), zip() or reversed() of a dict reads it by position, ...
+    """
+    if isinstance(sequence, (list, tuple)) or hasattr(sequence, "__array__"):
+        return len(sequence)
+    if isinstance(sequence, (str, bytes, range)):
+        return len(sequence)
+    kind = type(sequence).__name__
+    raise TypeError(
+        f"a loop over enumerate(), zip() or reversed() of a {kind} reads it by position, "
+        f"which a {kind} does not allow: loop over a list, tuple or array (d.items() or "
+        "d.values() for a dict), or run the function with mode='tape'"
+    )

@@ -10,7 +10,13 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["astgrad.api", "astgrad.runtime.device", "astgrad.runtime.adjoints", "astgrad.checks"],
+    [
+        "astgrad.api",
+        "astgrad.runtime.device",
+        "astgrad.runtime.adjoints",
+        "astgrad.runtime.primitives",
+        "astgrad.checks",
+    ],
 )
 def test_docstring_examples(module):
     found = importlib.import_module(module)

@@ -21,6 +21,7 @@ import copy
 
 import gast
 
+from ..runtime import primitives
 from . import anno
 from .context import TransformContext
 from .errors import TransformError
@@ -178,7 +179,7 @@ class _Loops:
             if inner is None:
                 sequence = self._as_name(iterable.args[0], "sequence", prelude, stmt)
                 inner = (
-                    _call("len", copy.deepcopy(sequence)),
+                    self._length(sequence),
                     [(element, lambda i, s=sequence: _index(s, i))],
                 )
             length, bindings = inner
@@ -199,7 +200,7 @@ class _Loops:
             # a gradient reaches them (the iterator reversed() makes has no length).
             sequence = self._as_name(iterable.args[0], "sequence", prelude, stmt)
             return (
-                _call("len", copy.deepcopy(sequence)),
+                self._length(sequence),
                 [(target, lambda i, s=sequence: _index(s, _minus_one_minus(i)))],
             )
         if name == "zip" and self._builtin(name) and iterable.args and not iterable.keywords:
@@ -214,10 +215,16 @@ class _Loops:
                     bindings.extend(inner[1])
                     continue
                 sequence = self._as_name(argument, "sequence", prelude, stmt)
-                lengths.append(_call("len", copy.deepcopy(sequence)))
+                lengths.append(self._length(sequence))
                 bindings.append((element, lambda i, s=sequence: _index(s, i)))
             return (_call("min", *lengths) if len(lengths) > 1 else lengths[0]), bindings
         return None
+
+    def _length(self, sequence: gast.expr) -> gast.Call:
+        """How many times an index loop over ``sequence`` runs. Not ``len``: for a dict,
+        ``d[i]`` would look up a key instead of reading the i-th element."""
+        helper = self.ctx.bind_free("sequence_length", primitives.sequence_length)
+        return _call(helper, copy.deepcopy(sequence))
 
     def _builtin(self, name: str) -> bool:
         return name not in self.ctx.local_names and name not in self.ctx.parsed.globals

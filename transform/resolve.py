@@ -92,6 +92,7 @@ _NONDIFF_BUILTINS = {
     builtins.len, builtins.range, builtins.int, builtins.bool, builtins.str, builtins.print,
     builtins.isinstance, builtins.type, builtins.round, builtins.hasattr, builtins.id,
     builtins.repr, builtins.format, builtins.any, builtins.all, builtins.callable,
+    primitives.sequence_length,  # len() for the index loops desugar writes
 }  # fmt: skip
 # Builtins that are the same operation as a NumPy ufunc with a rule.
 _BUILTIN_ALIASES = {builtins.abs: np.absolute, builtins.pow: np.power}
@@ -112,6 +113,9 @@ def static_value(node: gast.expr, ctx: TransformContext) -> Any:
                 return cell.cell_contents
             except ValueError:
                 return _MISSING
+        value = ctx.free_values.get(node.id, _MISSING)  # a helper an earlier pass bound
+        if value is not _MISSING:
+            return value
         value = ctx.parsed.globals.get(node.id, _MISSING)
         if value is _MISSING:
             value = getattr(builtins, node.id, _MISSING)
