@@ -472,7 +472,7 @@ SAVING_OPS = [
     ("log-input", lambda h, c: h.log(), "input"),
     ("pow-input", lambda h, c: h**3, "input"),
     ("matmul-input", lambda h, c: h @ ag.tensor(c, requires_grad=True), "input"),
-    ("relu-input", lambda h, c: h.relu(), "input"),
+    ("relu-result", lambda h, c: h.relu(), "result"),
     ("abs-input", lambda h, c: h.abs(), "input"),
     ("max-input", lambda h, c: h.max(), "input"),
     ("exp-result", lambda h, c: h.exp(), "result"),

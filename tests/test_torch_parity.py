@@ -805,11 +805,6 @@ def test_update_of_a_parameter_saved_for_backward():
         assert "is at version 1; expected version 0 instead" in message
 
 
-@pytest.mark.xfail(
-    reason="astgrad's relu rule reads its input (g * (x > 0)); torch saves the result. "
-    "Proposed rule change: g * (ans > 0).",
-    strict=False,
-)
 def test_relu_saves_its_result_not_its_input():
     grads = []
     for lib in ("ag", "torch"):

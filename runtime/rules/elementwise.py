@@ -269,4 +269,6 @@ def sigmoid(g, ans, x):
 
 @vjp_rule(relu_primitive)
 def relu(g, ans, x):
-    return g * (x > 0)
+    # ans > 0 exactly where x > 0 (NaN in neither): the result is saved, not the input, so
+    # an in-place change of the input after relu is no error, as in PyTorch
+    return g * (ans > 0)
