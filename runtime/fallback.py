@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .adjoints import finish_gradient
+from .adjoints import finish_gradient, scalar_seed
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
+from .ops import number_of, wrap
 from .ops import ones_like_array as _ones_like_array
-from .ops import wrap
 from .tensor import Tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
@@ -244,7 +244,11 @@ def _pullback_of(result: Any, originals: list, groups: list) -> tuple[Any, Pullb
     def backward(cotangent: Any, retain_graph: bool) -> list:
         starts = []
         if cotangent is None:
-            if outputs and not _is_scalar(result):
+            if not outputs:
+                # Nothing depends on the arguments: zero gradients, for a result that is a
+                # number (scalar_seed raises, as in source mode, for None, a str, a tuple...).
+                scalar_seed(value)
+            elif not _is_scalar(result):
                 raise ValueError(
                     "grad can be implicitly created only for scalar outputs; give the "
                     "pullback a cotangent of the output's shape"
@@ -493,18 +497,55 @@ _tape_math = _TapeMath("math")
 _math_functions = {getattr(math, n): n for n in dir(math) if callable(getattr(math, n))}
 
 
-def _tape_float(value: Any = 0.0) -> Any:
-    """``float(t)`` keeps a tensor (as a scalar) so its gradient survives."""
-    if isinstance(value, Tensor):
-        if value.size != 1:
-            raise TypeError(
-                f"only one-element tensors can be converted to a float, not shape {value.shape}"
-            )
-        return value.reshape(())
-    return float(value)
+class _FloatType(type):
+    """The type of :class:`_TapeFloat`. Calling it converts (``float(t)``); instance and
+    subclass tests are ``float``'s; it compares equal to ``float`` (``type(v) == float``;
+    ``type(v) is float`` cannot hold); every attribute it lacks is ``float``'s
+    (``float.fromhex``)."""
+
+    def __call__(cls, value: Any = 0.0) -> Any:
+        kind = type(value)
+        if kind is float:
+            return value
+        if kind is int:
+            return float(value)
+        if isinstance(value, Tensor):
+            if value.size != 1:
+                raise TypeError(
+                    f"only one-element tensors can be converted to a float, not shape {value.shape}"
+                )
+            if value._requires_grad and _grad_state.enabled:
+                return number_of(value)
+            return float(value._data.item())
+        return float(value)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, float)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return issubclass(subclass, float)
+
+    def __eq__(cls, other: object) -> bool:
+        return other is cls or other is float
+
+    def __hash__(cls) -> int:
+        return hash(float)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(float, name)
 
 
-_TAPE_BUILTINS = {"float": _tape_float}
+class _TapeFloat(metaclass=_FloatType):
+    """``float`` as user code on the tape sees it. ``float(t)`` of a tensor that needs a
+    gradient keeps a 0-d tensor (of its own, not a view), so the gradient survives; of
+    anything else, a Python float. As a dtype (``x.astype(float)``, ``dtype=float``) it is
+    float64, as ``float`` is: NumPy reads a type's ``dtype`` attribute."""
+
+    dtype = np.dtype(np.float64)
+
+
+_TapeFloat.__name__ = _TapeFloat.__qualname__ = "float"
+_TAPE_BUILTINS = {"float": _TapeFloat}
 
 
 def _creating(function: Callable) -> Callable:

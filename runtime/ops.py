@@ -30,7 +30,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import Node, elementwise_rule, extra, kernel_for, next_sequence_number, note_write
 from .rules import lookup
-from .rules.helpers import dot_2d
+from .rules.helpers import dot_2d, join_elements
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor
 
@@ -801,6 +801,85 @@ def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment
     check_same_device((data, raw))
     data[index] = raw
     _bump(target, False)
+
+
+# -- numbers taken out of a tensor, in a function run on the tape -----------------------------
+#
+# There a 0-d tensor stands for a Python number (see grad_mode._State.numbers), so
+# ``t.item()`` and ``t.tolist()`` of a tensor that needs a gradient give 0-d tensors that
+# keep it, as ``float(t)`` does (fallback._TapeFloat), where eager code gets Python numbers.
+
+
+def number_of(tensor: Tensor) -> Tensor:
+    """The one element of ``tensor`` as a 0-d tensor of its own (not a view: a number does
+    not change when the tensor it came from does), through which gradients flow."""
+    if tensor._data.size != 1:
+        raise ValueError(
+            f"can only convert a tensor of size 1 to a number, not one of shape "
+            f"{tuple(tensor.shape)}"
+        )
+    number = getitem(tensor, (0,) * tensor._data.ndim)
+    # (NumPy gives a scalar of its own; CuPy a 0-d view, which is copied)
+    return number if number._base is None else number.clone()
+
+
+def elements(x: Any) -> tuple:
+    """The elements of ``x`` in C order, each without dimensions: one node's results. They
+    share no memory with ``x`` (CuPy's elements are views, of a copy here)."""
+    return tuple(x.reshape(-1).copy())
+
+
+def elements_vjp(g, ans, x):
+    return join_elements(g, ans, x)
+
+
+# Not in the rule table: a function of the tape's own, which user code reaches only
+# through t.tolist(); one node for all the elements keeps the backward pass linear in them.
+_ELEMENTS = Rule(elements, elements_vjp, "tolist", "TolistBackward", True, True)
+
+
+def nested_elements(tensor: Tensor) -> Any:
+    """``tensor.tolist()`` with 0-d tensors for its elements, recorded as one node."""
+    shape = tensor.shape
+    flat = apply(_ELEMENTS, elements, (tensor,))
+
+    def nest(start: int, dims: tuple) -> Any:
+        if not dims:
+            return flat[start]
+        step = 1
+        for d in dims[1:]:
+            step *= d
+        return [nest(start + i * step, dims[1:]) for i in range(dims[0])]
+
+    return nest(0, tuple(shape))
+
+
+# -- bitwise and logical operators: no gradient ------------------------------------------------
+
+
+def bitwise(function: np.ufunc, *operands: Any) -> Tensor:
+    """``a & b``, ``a | b``, ``a ^ b``, ``~a`` on tensors: NumPy's ``function`` on the raw
+    values (logical on booleans), a result that carries no gradient."""
+    raw = [_operand(o)[0] for o in operands]
+    if len(raw) > 1:
+        check_same_device(raw)
+    return wrap_plain(function(*raw))
+
+
+def bitwise_inplace(target: Tensor, function: np.ufunc, other: Any) -> Tensor:
+    """``target &= other`` and the like, written into ``target``."""
+    if _grad_state.numbers and target._data.ndim == 0:
+        # A number in a function run on the tape: rebound, as Python rebinds a bool.
+        return bitwise(function, target, other)
+    other_raw = _operand(other)[0]
+    data = target.data
+    check_same_device((data, other_raw))
+    if not getattr(getattr(data, "flags", None), "writeable", True):
+        target._data = function(data, other_raw)
+    else:
+        function(data, other_raw, out=data)
+    _bump(target, False)
+    return target
 
 
 def primitive(function: Callable) -> Callable:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .device import Device, device_of, host_array_or_raise
+from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import (
     Node,
@@ -340,10 +341,21 @@ class Tensor:
         return host_array_or_raise(self.data, lambda: "numpy()")
 
     def item(self) -> Any:
-        """The single element as a Python number (never records)."""
+        """The single element as a Python number (never records).
+
+        In a function run on the tape (``mode="tape"``), where a 0-d tensor stands for a
+        number, an element that needs a gradient comes as a 0-d tensor instead, so that the
+        gradient survives (as with ``float(t)`` there)."""
+        if _grad_state.numbers and self._requires_grad and _grad_state.enabled:
+            return _number_of(self)
         return self._data.item()
 
     def tolist(self) -> Any:
+        """The elements as (nested lists of) Python numbers, which carry no gradient; in a
+        function run on the tape, 0-d tensors through which gradients flow (see ``item``)."""
+        if _grad_state.numbers and self._requires_grad and _grad_state.enabled:
+            if self._data.size:
+                return _nested_elements(self)
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -453,6 +465,38 @@ class Tensor:
 
     def __itruediv__(self, other: Any) -> Tensor:
         return _inplace(self, _DIV, other, "/=")
+
+    # Bitwise operators are NumPy's (logical on boolean masks); their results carry no
+    # gradient.
+    def __and__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_and, self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_and, other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_or, self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_or, other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_xor, self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return _bitwise(np.bitwise_xor, other, self)
+
+    def __invert__(self) -> Tensor:
+        return _bitwise(np.invert, self)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return _bitwise_inplace(self, np.bitwise_and, other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return _bitwise_inplace(self, np.bitwise_or, other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return _bitwise_inplace(self, np.bitwise_xor, other)
 
     # Comparisons give boolean tensors, which never require grad.
     def __lt__(self, other: Any) -> Tensor:
@@ -648,9 +692,13 @@ _MOVE_TO = lookup(move_to)
 from .interop import array_function as _array_function  # noqa: E402
 from .interop import array_ufunc as _array_ufunc  # noqa: E402
 from .ops import apply as _apply  # noqa: E402
+from .ops import bitwise as _bitwise  # noqa: E402
+from .ops import bitwise_inplace as _bitwise_inplace  # noqa: E402
 from .ops import getitem as _getitem  # noqa: E402
 from .ops import inplace as _inplace  # noqa: E402
 from .ops import mean_of as _mean_of  # noqa: E402
+from .ops import nested_elements as _nested_elements  # noqa: E402
+from .ops import number_of as _number_of  # noqa: E402
 from .ops import ones_like_array as _ones_like_array  # noqa: E402
 from .ops import operator_pair as _operator_pair  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402

@@ -698,15 +698,6 @@ TAPE_VIEW_IADD = {
     "tape": "tape: `y[1:] += v` raises (in-place += on a view of another tensor)",
     "tape@gpu": None,  # on the stand-in GPU the same program passes on the tape
 }
-TAPE_BOOL_OPS = {"tape": "tape: Tensor has no `&`, `|`, `~` for boolean masks"}
-TAPE_FLOAT_DTYPE = {
-    "tape": "tape: `float` is replaced by _tape_float, so `x.astype(float)` raises TypeError"
-}
-TAPE_ITEM = {"tape": "tape: `.item()` returns a detached float: the gradient is silently zero"}
-TOLIST = {
-    "tape": "tape: `.tolist()` returns detached floats: the gradient is silently zero",
-    "auto": "auto runs `.tolist()` on the tape, which detaches: the gradient is silently zero",
-}
 
 
 def _programs():
@@ -794,14 +785,14 @@ def _programs():
         P(transposes_and_axes, lambda r: (n(r, 5, 3), n(r, 3)), (0, 1), tags=static),
         P(reshape_and_flatten, lambda r: (n(r, 2, 3),), tags=static),
         P(ellipsis_and_newaxis, lambda r: (n(r, 3, 2),), tags=static),
-        P(combined_masks, lambda r: (n(r, 8),), tags=static, skip_modes=TAPE_BOOL_OPS),
+        P(combined_masks, lambda r: (n(r, 8),), tags=static),
         P(len_and_shape_scaling, lambda r: (n(r, 5),), tags=static),
         P(keyword_defaults, lambda r: (n(r, 3),), tags=static),
         P(calls_with_keywords, lambda r: (n(r, 3), n(r, 3)), (0, 1), tags=static),
         P(helper_returns_three, lambda r: (n(r, 4, 2),), tags=static),
         P(closure_over_constant, lambda r: (n(r, 3),), tags=static),
         P(list_of_floats, lambda r: ([0.5, -1.5, 2.0], 0.8), (0, 1), tags=static),
-        P(array_methods, lambda r: (n(r, 4),), tags=static, skip_modes=TAPE_FLOAT_DTYPE),
+        P(array_methods, lambda r: (n(r, 4),), tags=static),
         P(sum_axes_tuple, lambda r: (n(r, 2, 3, 4),), tags=static),
         P(norm_rows, lambda r: (n(r, 3, 4),), tags=static),
         P(asserts_and_docstring, lambda r: (n(r, 3),), tags=static),
@@ -809,8 +800,8 @@ def _programs():
         # more idioms
         P(positional_axes, lambda r: (n(r, 3, 4),), tags=static),
         P(reshape_varargs, lambda r: (n(r, 6),), tags=static),
-        P(item_scalar, lambda r: (n(r, 3),), tags=static, skip_modes=TAPE_ITEM),
-        P(tolist_sum, lambda r: (n(r, 3),), tags=("fallback",), skip_modes=TOLIST),
+        P(item_scalar, lambda r: (n(r, 3),), tags=static),
+        P(tolist_sum, lambda r: (n(r, 3),), tags=("fallback",)),
         P(float_of_0d, lambda r: (n(r, 3),), tags=static),
         P(list_index, lambda r: (n(r, 3, 3),), tags=static),
         P(list_index, lambda r: (n(r, 5),), tags=static),

@@ -644,6 +644,19 @@ def output_parts(g: Any, ans: Any) -> list:
     ]
 
 
+@shape_only(1, 2)
+def join_elements(g: Any, ans: Any, x: Any) -> Any:
+    """Gradient of splitting ``x`` into its elements, in C order (``t.tolist()`` in a
+    function run on the tape): the elements' cotangents back in ``x``'s shape.
+
+    >>> join_elements((np.float64(1.0), None), (np.float64(3.0), np.float64(4.0)), np.ones(2))
+    array([1., 0.])
+    """
+    parts = output_parts(g, ans)
+    xp = array_module(*parts)
+    return xp.stack([xp.asarray(p) for p in parts]).reshape(_shape(x))
+
+
 @shape_only(1)
 def split_grad(g: Any, ans: Any, axis: int = 0) -> Any:
     """Gradient of ``np.split`` / ``np.array_split``: the parts' cotangents joined back."""
