@@ -152,11 +152,30 @@ def _edge(tensor: Tensor) -> tuple:
 
 def _check_fresh_view(tensor: Tensor) -> None:
     if tensor._counter[1] != tensor._view_history:
+        _refresh_view(tensor)
+
+
+def _refresh_view(view: Tensor) -> None:
+    """A view whose base a recorded in-place operation changed after the view's history was
+    recorded: its values are the base's, at its elements' places, and so is its history
+    from now on (PyTorch rebuilds such views too). Raise where they cannot be found."""
+    base = view._base
+    positions = _positions_in(view.data, base.data) if view.dtype == base.dtype else None
+    if positions is None:
         raise RuntimeError(
             "a view of a tensor (from indexing, reshape or transpose) was used after an "
             "in-place operation changed the tensor it views; its recorded history is stale. "
             "Take the view again after the in-place operation."
         )
+    if base.ndim == 0:
+        fresh = apply(_RESHAPE, np.reshape, (base, view.shape))
+    else:
+        place = index_beside(base.data, np.unravel_index(positions, base.shape))
+        fresh = apply(_GETITEM, operator.getitem, (base, place))
+    view._grad_fn = fresh._grad_fn
+    view._output_nr = fresh._output_nr
+    view._requires_grad = fresh._requires_grad
+    view._view_history = view._counter[1]
 
 
 def _version_check(tensor: Tensor, position: int) -> tuple:
@@ -319,7 +338,13 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
             )
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
-        return wrap_plain(out)
+        result = wrap_plain(out)
+        if fn in _VIEW_PRIMITIVES and type(result) is Tensor and _grad_state.enabled:
+            # A view of a tensor that needs no gradient yet: a recorded in-place operation
+            # through it must still reach the tensor it views (see _write_through_view).
+            if inputs and inputs[0][0] == (0, -1):
+                _mark_view(result, inputs[0][1])
+        return result
     if not _several_outputs(rule, out):
         if where is not CPU and isinstance(out, (float, complex, _generic)):
             # math.sin or float() of a device scalar gives a host number: keep it there.
@@ -723,11 +748,6 @@ def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
             f"({what}): that would overwrite the value its gradient is defined at. Update "
             f"parameters inside `with ag.no_grad():`, or write `w = w ...` to make a new tensor."
         )
-    if recording and target._base is not None:
-        raise RuntimeError(
-            f"in-place {what} on a view of another tensor (from indexing, reshape or "
-            f"transpose) while recording gradients is not supported; .clone() the view first."
-        )
 
 
 def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
@@ -741,10 +761,14 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
     if grad_mode:
         _guard_inplace(target, what, recording)
     if recording:
+        place = None if target._base is None else _place_in_base(target, what)
         # The node's kernel reads the same values whichever operands' shapes match the result.
         needed = (0, 1) if target._requires_grad and other_grad else (1,) if other_grad else (0,)
         reads_target = 0 in kernel_for(rule, needed).reads
         result = binary(rule, _snapshot(target, reads_target), other)
+        if place is not None:
+            _write_through_view(target, place, result, what)
+            return target
         _write_back(target, result._data, what)
         _adopt_history(target, result)
         return target
@@ -764,6 +788,103 @@ def _adopt_history(target: Tensor, result: Tensor) -> None:
     target._output_nr = result._output_nr
     target._requires_grad = True
     _bump(target, True)
+
+
+# -- in-place operations on views ---------------------------------------------------------------
+#
+# A view (from indexing, reshape, transpose...) shares its base's memory, so an in-place
+# operation on it that records writes its result into the base too; the base's history
+# then has to say so. The view's elements are found in the base by their addresses in
+# memory, whatever chain of views made it, and the base's new history is one node: the
+# base with those elements replaced by the view's new values (assign_index, at their
+# positions). The view's own history is the operation's result. Other views of the base
+# are stale afterwards, as after any recorded in-place operation on it (_check_fresh_view).
+
+
+def _place_in_base(view: Tensor, what: str) -> Any:
+    """The index of ``view``'s elements in its base (a tuple of integer arrays of the
+    view's shape), checked for an in-place operation ``what`` on the view that records."""
+    _check_fresh_view(view)
+    base = view._base
+    if base._requires_grad and base._grad_fn is None:
+        raise RuntimeError(
+            f"a view of a leaf Variable that requires grad is being used in an in-place "
+            f"operation ({what}): that would overwrite the values its gradient is defined "
+            f"at. Update parameters inside `with ag.no_grad():`, or work on a copy "
+            f"(w.clone())."
+        )
+    data = view.data
+    base_data = base.data
+    positions = None
+    if data.dtype == base_data.dtype and getattr(getattr(data, "flags", None), "writeable", True):
+        positions = _positions_in(data, base_data)
+    if positions is None:
+        raise RuntimeError(
+            f"in-place {what} on this view of another tensor while recording gradients is "
+            f"not supported: its elements could not be found in the tensor it views; "
+            f".clone() the view first."
+        )
+    if base_data.ndim == 0:
+        return ()
+    return index_beside(base_data, np.unravel_index(positions, base_data.shape))
+
+
+def _write_through_view(view: Tensor, place: Any, result: Tensor, what: str) -> None:
+    """Write ``result``, the view's new value, into ``view`` (and so into its base), and
+    give both their new histories."""
+    base = view._base
+    _write_back(view, result._data, what)
+    value = result if place != () else result.reshape(())
+    updated = apply(_ASSIGN_INDEX, primitives.assign_index, (_snapshot(base, False), place, value))
+    base._grad_fn = updated._grad_fn
+    base._output_nr = updated._output_nr
+    base._requires_grad = True
+    view._grad_fn = result._grad_fn
+    view._output_nr = result._output_nr
+    view._requires_grad = True
+    counter = base._version_counter()  # (the view's too)
+    note_write(counter, True)
+    view._view_history = counter[1]  # the view stays current; the base's other views do not
+
+
+def _address(array: Any) -> int | None:
+    """Where ``array``'s first element is in memory (host or device), if it says."""
+    for protocol in ("__array_interface__", "__cuda_array_interface__"):
+        interface = getattr(array, protocol, None)
+        if interface is not None:
+            return interface["data"][0]
+    return None
+
+
+def _addresses(start: int, shape: tuple, strides: tuple) -> np.ndarray:
+    """The address of every element of an array of ``shape`` and ``strides`` (in bytes)."""
+    out = np.full(shape, start, dtype=np.int64)
+    for axis, (n, stride) in enumerate(zip(shape, strides)):
+        steps = np.arange(n, dtype=np.int64) * stride
+        out = out + steps.reshape((n,) + (1,) * (len(shape) - axis - 1))
+    return out
+
+
+def _positions_in(view: Any, base: Any) -> np.ndarray | None:
+    """For each element of ``view``, its position in ``base`` flattened in C order (an
+    integer array of the view's shape): ``view`` is made of ``base``'s elements, shared in
+    memory. None when some element of ``view`` is none of ``base``'s, or when elements of
+    ``base`` share memory (a broadcast), where a write would change several."""
+    if view.size == 0:
+        return np.zeros(view.shape, dtype=np.intp)
+    start, base_start = _address(view), _address(base)
+    if start is None or base_start is None or base.size == 0:
+        return None
+    known = _addresses(base_start, base.shape, base.strides).reshape(-1)
+    order = np.argsort(known, kind="stable")
+    known = known[order]
+    if np.any(known[1:] == known[:-1]):
+        return None
+    wanted = _addresses(start, view.shape, view.strides)
+    found = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+    if not np.array_equal(known[found], wanted):
+        return None
+    return order[found]
 
 
 def _unwrap_index(index: Any) -> Any:
@@ -790,9 +911,13 @@ def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment
     if grad_mode:
         _guard_inplace(target, what, recording)
     if recording:
+        place = None if target._base is None else _place_in_base(target, what)
         result = apply(
             _ASSIGN_INDEX, primitives.assign_index, (_snapshot(target, False), index, value)
         )
+        if place is not None:
+            _write_through_view(target, place, result, what)
+            return
         _write_back(target, result._data, what)
         _adopt_history(target, result)
         return
@@ -913,4 +1038,5 @@ def primitive(function: Callable) -> Callable:
 
 
 _GETITEM = lookup(operator.getitem)
+_RESHAPE = lookup(np.reshape)
 _ASSIGN_INDEX = lookup(primitives.assign_index)

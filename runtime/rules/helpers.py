@@ -247,17 +247,31 @@ def assigned_value_grad(g: Any, index: Any) -> Any:
     Raises when an integer index repeats a position: only the last write survives there,
     and NumPy does not say which value that was.
     """
-    parts = index if isinstance(index, tuple) else (index,)
-    for part in parts:
-        if getattr(part, "dtype", None) is not None and part.dtype.kind in "iu" and part.size > 1:
-            xp = array_module(part)
-            if xp.unique(part.reshape(-1)).size != part.size:
-                raise NotImplementedError(
-                    "assignment through an integer index that repeats a position has no "
-                    "well-defined gradient (only one of the repeated values survives); "
-                    "assign through unique indices"
-                )
+    if _repeats_a_position(index, _shape(g)):
+        raise NotImplementedError(
+            "assignment through an integer index that repeats a position has no "
+            "well-defined gradient (only one of the repeated values survives); "
+            "assign through unique indices"
+        )
     return g[index]
+
+
+def _repeats_a_position(index: Any, shape: tuple) -> bool:
+    """Whether the integer arrays of ``index`` name some position of an array of ``shape``
+    twice. Arrays that together make the whole index (``x[rows, cols]``) name a position
+    by all their entries at once, so they are checked together: ``x[[0, 1], [1, 1]]``
+    names two positions; an array beside slices names a slice per entry."""
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [p for p in parts if getattr(p, "dtype", None) is not None and p.dtype.kind in "iu"]
+    if not arrays:
+        return False
+    xp = array_module(*arrays)
+    if len(arrays) > 1 and len(arrays) == len(parts) <= len(shape):
+        dims = tuple(shape[: len(parts)])
+        together = [p % d for p, d in zip(xp.broadcast_arrays(*arrays), dims)]
+        flat = xp.ravel_multi_index(tuple(together), dims).reshape(-1)
+        return xp.unique(flat).size != flat.size
+    return any(p.size > 1 and xp.unique(p.reshape(-1)).size != p.size for p in arrays)
 
 
 def _scatter_add_device(xp: Any, out: Any, index: Any, g: Any) -> None:
