@@ -8,6 +8,7 @@ about the tensor itself: attributes, conversions, ``backward``, gradient accumul
 
 from __future__ import annotations
 
+import math
 import operator
 import warnings
 from typing import Any
@@ -399,6 +400,37 @@ class Tensor:
         if self._data.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
         return int(self._data.item())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{t:.3f}"``: a tensor without dimensions formats as its number (as in PyTorch);
+        a format of any other tensor is an error unless it is empty."""
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        return object.__format__(self, spec)
+
+    # math.floor(t), math.ceil(t), math.trunc(t), round(t): integers, or a number rounded
+    # to digits, which carry no gradient (their derivative is zero wherever it exists); so
+    # they take the value even of a tensor that requires grad, as in a function run on the
+    # tape, where t.item() keeps a tensor.
+    def __floor__(self) -> int:
+        return math.floor(self._one_number("math.floor"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(self._one_number("math.ceil"))
+
+    def __trunc__(self) -> int:
+        return math.trunc(self._one_number("math.trunc"))
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(self._one_number("round"), ndigits)
+
+    def _one_number(self, what: str) -> Any:
+        if self._data.size != 1:
+            raise TypeError(
+                f"{what}() of a tensor of shape {tuple(self.shape)}: only one-element tensors "
+                "can be converted to Python scalars"
+            )
+        return self._data.item()
 
     def __bool__(self) -> bool:
         if self._data.size != 1:

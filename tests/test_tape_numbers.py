@@ -146,6 +146,37 @@ def test_item_and_tolist_in_eager_code_keep_pytorch_semantics():
     assert ag.tensor([[1.0, 2.0]]).tolist() == [[1.0, 2.0]]
 
 
+def numbers_in_messages_and_integers(x):
+    loss = np.sum(x**2)
+    s = loss.item()
+    message = f"loss {s:.3f} {loss.item():8.2f} {float(loss):e}"
+    assert message == f"loss {np.sum(X**2):.3f} {np.sum(X**2):8.2f} {np.sum(X**2):e}"
+    n = math.floor(s) + math.ceil(s) + math.trunc(-s) + round(s) + int(s)
+    return s * 2.0 + n + round(s, 2)  # (round to digits: no gradient)
+
+
+def test_numbers_still_format_and_round_on_the_tape():
+    got = ag.grad(numbers_in_messages_and_integers, mode="tape")(X)
+    assert_close(got, 4 * X)
+
+
+def test_format_floor_ceil_trunc_round_of_tensors():
+    t = ag.tensor(-2.375, requires_grad=True)
+    assert f"{t:.2f}|{t * 2:+.1e}|{t}" == "-2.38|-4.8e+00|-2.375"
+    assert (math.floor(t), math.ceil(t), math.trunc(t), round(t), round(t, 1)) == (
+        -3,
+        -2,
+        -2,
+        -2,
+        -2.4,
+    )
+    assert math.floor(ag.tensor([[2.5]])) == 2
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{ag.tensor([1.0, 2.0]):.2f}"
+    with pytest.raises(TypeError, match="only one-element tensors"):
+        round(ag.tensor([1.0, 2.0]))
+
+
 def test_item_of_several_elements_is_an_error_on_the_tape():
     def f(x):
         return x.item()
