@@ -1,7 +1,7 @@
 """The pipeline: the passes in order, and the cache of what they produced.
 
     parse → desugar → normalize → analyze → shapes → reverse (remat)
-          → optimize (fuse, shape_saves, release) → pop_runs → emit
+          → optimize (fuse, shape_saves, release) → pop_runs → straight_saves → emit
 
 The order matters: ``desugar`` gives every function a single exit and regular loops,
 which ``normalize`` relies on to lower each statement alone; ``analyze`` needs the
@@ -12,7 +12,8 @@ to emit only the adjoints that matter, and emits push/pop pairs for every overwr
 because only after it is it known which restored values the backward pass reads (``remat``
 then recomputes the cheap ones instead); ``optimize`` needs the complete backward pass for
 that liveness question; ``pop_runs`` rewrites replay loops only once ``optimize`` has left
-each of them its final pops; and all must run before ``emit`` decides what the split
+each of them its final pops; ``straight_saves`` turns the stack into names only when no
+loop is left to need it; and all must run before ``emit`` decides what the split
 forward function saves. ``derive(..., stop_after=stage)`` returns the source as it stands
 after any stage in ``STAGES`` (``ag.source(f, stage="normalize")``).
 """
@@ -30,7 +31,18 @@ import gast
 
 from ..runtime import adjoints
 from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
-from . import analyze, desugar, emit, normalize, optimize, pop_runs, reverse, shape_saves, shapes
+from . import (
+    analyze,
+    desugar,
+    emit,
+    normalize,
+    optimize,
+    pop_runs,
+    reverse,
+    shape_saves,
+    shapes,
+    straight_saves,
+)  # fmt: skip
 from .context import TransformContext, local_names_of
 from .errors import TAPE_ADVICE, TransformError
 from .naming import Namer
@@ -341,8 +353,11 @@ def _assemble(
         lambda: ctx.bind_free("pop_run", adjoints.pop_run),
         ctx.namer.new,
     )
-    primal = optimized.primal
-    backward = emit.add_grad_comments(optimized.adjoint)
+    primal, adjoint, saved_by_name = straight_saves.transform(
+        optimized.primal, optimized.adjoint, program.stack, program.push, program.pop,
+        ctx.namer.new,
+    )  # fmt: skip
+    backward = emit.add_grad_comments(adjoint)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
     inits = _inits(optimized.maybe_unbound)
     returned = _returned_gradients(program)
@@ -374,7 +389,8 @@ def _assemble(
     for stmt in optimize._walk(primal):
         assigned |= optimize.writes(stmt)
     saved_names = sorted(
-        (optimized.backward_reads & (params | assigned)) - {program.pop, program.push}
+        ((optimized.backward_reads | saved_by_name) & (params | assigned))
+        - {program.pop, program.push}
     )
     if backward_setup:
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]

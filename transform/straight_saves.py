@@ -1,0 +1,206 @@
+"""straight_saves: outside loops and branches, a saved value is a name, not a stack entry.
+
+``reverse`` saves every value that is about to be overwritten on a stack, since inside a
+loop there is one per iteration. When the function has no loop or branch, each push runs
+exactly once, and the pops take the values back last first, so the k-th pop is always
+the value of the (n + 1 - k)-th push. Then::
+
+    push(z)                                 z_old = z
+    z = z - largest                         z = z - largest
+    ...                           ->        ...
+    z = pop()
+    dz = unbroadcast(dz_out, z)             dz = unbroadcast(dz_out, z_old)
+
+The restored value keeps the name it is saved under: the backward pass reads ``z_old``
+where it read the restored ``z``, up to the next assignment to ``z``, and the ``del`` that
+released ``z`` releases ``z_old``. The stack, its ``push`` and ``pop``, and (for a retained
+pullback) the copy of the stack are gone, and the split forward function saves ``z_old``
+by name like any other value.
+
+Output guarantee: either the statements are returned unchanged, or no statement reads the
+stack, ``push`` or ``pop`` any more, and every pushed value is bound to a fresh name read
+where its pop was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gast
+
+from . import anno
+from .optimize import reads
+from .reverse import load, store
+from .walk import walk
+
+
+def transform(
+    primal: list[gast.stmt],
+    backward: list[gast.stmt],
+    stack: str,
+    push: str,
+    pop: str,
+    new_name: Callable[[str], str],
+) -> tuple[list[gast.stmt], list[gast.stmt], set[str]]:
+    """``(primal, backward, saved names)``; the names are new reads of the backward pass."""
+    pushes = [i for i, stmt in enumerate(primal) if _is_push(stmt, push)]
+    pops = [call for stmt in backward for call in walk(stmt) if _is_pop(call, pop)]
+    if not pops or len(pushes) != len(pops):
+        return primal, backward, set()
+    if not _only_at_top(primal, backward, pushes, stack, push, pop):
+        return primal, backward, set()
+    names = [_name_for(pop_call, backward, new_name) for pop_call in pops]
+    primal = list(primal)
+    for position, name in zip(pushes, reversed(names)):  # the first push is the last pop
+        value = primal[position].value.args[0]
+        primal[position] = _assign(name, value, like=primal[position])
+    by_call = {id(call): name for call, name in zip(pops, names)}
+    out: list[gast.stmt] = []
+    restored: dict[str, str] = {}  # z -> z_old: read z_old for z, until z is bound again
+    pending: list[str] = []
+    for stmt in backward:
+        target = _restored_name(stmt, pop)
+        if target is not None:
+            _release(out, restored.pop(target, None))
+            restored[target] = by_call[id(stmt.value)]
+            continue
+        for name, saved in restored.items():
+            _rename_loads(stmt, name, saved)
+        consumed = [by_call[id(n)] for n in walk(stmt) if id(n) in by_call]
+        out.append(_Replace(by_call).visit(stmt))
+        if isinstance(stmt, gast.Delete):
+            for saved in pending:
+                _release(out, saved)
+            pending = []
+        pending += consumed  # read once, where the pop was: released with the next del
+        for name in [n.id for n in walk(stmt) if isinstance(n, gast.Name) and _stores(n)]:
+            _release(out, restored.pop(name, None))
+    for saved in pending:
+        _release(out, saved)
+    return primal, out, set(names)
+
+
+def _release(out: list[gast.stmt], saved: str | None) -> None:
+    """``del saved``, once nothing reads it, where ``z = pop()`` would have dropped it by
+    binding ``z`` again: joined to the ``del`` just before, or closing the block before."""
+    if saved is None or any(_deletes(stmt, saved) for stmt in out):
+        return
+    name = gast.Name(id=saved, ctx=gast.Del(), annotation=None, type_comment=None)
+    if out and isinstance(out[-1], gast.Delete):
+        out[-1].targets.append(name)
+    elif out:
+        out.append(
+            anno.copy_from(gast.copy_location(gast.Delete(targets=[name]), out[-1]), out[-1])
+        )
+
+
+def _deletes(stmt: gast.stmt, name: str) -> bool:
+    return isinstance(stmt, gast.Delete) and any(
+        isinstance(t, gast.Name) and t.id == name for t in stmt.targets
+    )
+
+
+def _restored_name(stmt: gast.stmt, pop: str) -> str | None:
+    """``z`` for ``z = pop()``."""
+    if (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and _is_pop(stmt.value, pop)
+    ):
+        return stmt.targets[0].id
+    return None
+
+
+def _stores(node: gast.Name) -> bool:
+    return isinstance(node.ctx, gast.Store)
+
+
+def _rename_loads(stmt: gast.stmt, name: str, saved: str) -> None:
+    """Read (and ``del``) ``saved`` wherever ``stmt`` reads ``name``."""
+    for node in walk(stmt):
+        if isinstance(node, gast.Name) and node.id == name and not _stores(node):
+            node.id = saved
+
+
+def _only_at_top(
+    primal: list[gast.stmt],
+    backward: list[gast.stmt],
+    pushes: list[int],
+    stack: str,
+    push: str,
+    pop: str,
+) -> bool:
+    """Whether every push is a statement of its own at the top of the forward pass, every
+    pop sits in a statement at the top of the backward pass (not in a loop or branch), and
+    nothing else uses the stack."""
+    pushed = set(pushes)
+    for index, stmt in enumerate(primal):
+        if index in pushed:
+            continue
+        if {stack, push, pop} & reads_anywhere(stmt):
+            return False
+    for stmt in backward:
+        if isinstance(stmt, (gast.For, gast.While, gast.If, gast.With, gast.Try)):
+            return False  # (names restored before it would be renamed in part of it)
+        used = reads_anywhere(stmt)
+        if stack in used or push in used:
+            return False
+    return True
+
+
+def reads_anywhere(stmt: gast.stmt) -> set[str]:
+    return {node.id for node in walk(stmt) if isinstance(node, gast.Name)} | reads(stmt)
+
+
+def _is_push(stmt: gast.stmt, push: str) -> bool:
+    return (
+        isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Call)
+        and isinstance(stmt.value.func, gast.Name)
+        and stmt.value.func.id == push
+        and len(stmt.value.args) == 1
+        and not stmt.value.keywords
+    )
+
+
+def _is_pop(node: gast.AST, pop: str) -> bool:
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and node.func.id == pop
+        and not node.args
+    )
+
+
+def _name_for(pop_call: gast.Call, backward: list[gast.stmt], new_name: Callable) -> str:
+    """``z_old`` for ``z = pop()``; ``y_overwritten`` for the elements that
+    ``restore_item(y, i, pop())`` puts back."""
+    for stmt in backward:
+        for node in walk(stmt):
+            if isinstance(node, gast.Assign) and node.value is pop_call:
+                target = node.targets[0]
+                if len(node.targets) == 1 and isinstance(target, gast.Name):
+                    return new_name(f"{target.id}_old")
+            if isinstance(node, gast.Call) and pop_call in node.args and node.args:
+                container = node.args[0]
+                if isinstance(container, gast.Name):
+                    return new_name(f"{container.id}_overwritten")
+    return new_name("saved")
+
+
+def _assign(name: str, value: gast.expr, like: gast.stmt) -> gast.Assign:
+    assign = gast.Assign(targets=[store(name)], value=value, type_comment=None)
+    return anno.copy_from(gast.copy_location(assign, like), like)
+
+
+class _Replace(gast.NodeTransformer):
+    def __init__(self, by_call: dict[int, str]) -> None:
+        self.by_call = by_call
+
+    def visit_Call(self, node: gast.Call) -> gast.expr:
+        name = self.by_call.get(id(node))
+        if name is not None:
+            return gast.copy_location(load(name), node)
+        self.generic_visit(node)
+        return node
