@@ -723,6 +723,9 @@ def backward_pass(starts: Any, retain_graph: bool) -> dict:
     current (:func:`~astgrad.runtime.device.device_guard`), so that a backward pass from
     ``cuda:1`` runs its CuPy kernels, and makes its new arrays, on GPU 1. On the CPU it
     costs one type test."""
+    for root, _ in starts:
+        if root._base is not None:
+            root._fresh()  # (a stale view's history is its base's: see Tensor._fresh)
     data = starts[0][0]._data if starts else None
     if type(data) is np.ndarray or type(data) in _HOST_SCALARS or data is None:
         return _backward_pass(starts, retain_graph)

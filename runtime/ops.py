@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -159,6 +160,14 @@ def _refresh_view(view: Tensor) -> None:
     """A view whose base a recorded in-place operation changed after the view's history was
     recorded: its values are the base's, at its elements' places, and so is its history
     from now on (PyTorch rebuilds such views too). Raise where they cannot be found."""
+    if view._view_history == _NO_GRAD_VIEW:
+        raise RuntimeError(
+            "a view of a tensor (from indexing, reshape or transpose) taken in no_grad mode "
+            "was used after an in-place operation that records a gradient changed the tensor "
+            "it views (or another view of it): which values it stands for is ambiguous, as "
+            "in PyTorch. Take the view outside no_grad, or again after the in-place "
+            "operation, or .clone() it in no_grad."
+        )
     base = view._base
     positions = _positions_in(view.data, base.data) if view.dtype == base.dtype else None
     if positions is None:
@@ -167,11 +176,16 @@ def _refresh_view(view: Tensor) -> None:
             "in-place operation changed the tensor it views; its recorded history is stale. "
             "Take the view again after the in-place operation."
         )
-    if base.ndim == 0:
-        fresh = apply(_RESHAPE, np.reshape, (base, view.shape))
-    else:
-        place = index_beside(base.data, np.unravel_index(positions, base.shape))
-        fresh = apply(_GETITEM, operator.getitem, (base, place))
+    enabled = _grad_state.enabled
+    _grad_state.enabled = True  # (the view's history is due even if it is read in no_grad)
+    try:
+        if base.ndim == 0:
+            fresh = apply(_RESHAPE, np.reshape, (base, view.shape))
+        else:
+            place = index_beside(base.data, np.unravel_index(positions, base.shape))
+            fresh = apply(_GETITEM, operator.getitem, (base, place))
+    finally:
+        _grad_state.enabled = enabled
     view._grad_fn = fresh._grad_fn
     view._output_nr = fresh._output_nr
     view._requires_grad = fresh._requires_grad
@@ -278,13 +292,77 @@ def _several_outputs(rule: Rule, out: Any) -> bool:
     return rule.multi_output and isinstance(out, (tuple, list))
 
 
-def _mark_view(result: Tensor, source: Tensor) -> None:
+def _mark_view(result: Tensor, source: Tensor) -> bool:
+    """Make ``result``, which ``source`` gave by a view primitive, a view of ``source``'s
+    base (or of ``source``) if it shares its memory; say whether it does."""
     out, data = result._data, source._data
     base = getattr(out, "base", None)
     if base is not None and (base is data or base is getattr(data, "base", None)):
         result._base = source._base if source._base is not None else source
         counter = result._counter = source._version_counter()
         result._view_history = counter[1]
+        return True
+    return False
+
+
+# -- views read after their base gained a history -----------------------------------------
+#
+# A view of a tensor that needs no gradient is a constant: no node is recorded for it, and
+# the operators' fast roads never look at an operand that needs no gradient. When a recorded
+# in-place operation then gives its base a history (buf[0:2] += x), the view's values are
+# the base's, which now depend on x. So such views are kept, weakly, next to the base's
+# version counter (a dict as its third item, by id: tensors compare elementwise); when the
+# base gains a history each live one is made to need a gradient and to be stale, and its
+# next use as an operand rebuilds its history from the base's (_refresh_view), as every use
+# of a stale view that needs a gradient does. Views taken in no_grad mode are kept there too,
+# and made unusable by a recorded in-place write of their base, as in PyTorch.
+
+# _view_history of a view taken in no_grad mode whose base a recorded write changed: never
+# current (version counts are never negative), and refused by _refresh_view.
+_NO_GRAD_VIEW = -1
+
+
+class _Views(dict):
+    """The views kept next to a version counter: id -> (weak reference, taken in no_grad).
+    A copy or a pickle of a tensor keeps none (weak references cannot be pickled, and a
+    copy's memory is its own)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple:
+        return (_Views, ())
+
+    def __deepcopy__(self, memo: dict) -> _Views:
+        return _Views()
+
+
+def _keep_view(view: Tensor, no_grad: bool) -> None:
+    """Keep ``view`` (already marked) where a recorded write of its base will find it."""
+    counter = view._counter
+    if len(counter) == 2:
+        counter.append(_Views())
+    views = counter[2]
+    key = id(view)
+    views[key] = (weakref.ref(view, functools.partial(_forget_view, views, key)), no_grad)
+
+
+def _forget_view(views: dict, key: int, _ref: Any) -> None:
+    views.pop(key, None)
+
+
+def _base_written(base: Tensor, counter: list) -> None:
+    """A recorded in-place write gave ``base`` its (new) history: the views kept for it
+    must not be read as they were (see above)."""
+    views = counter[2]
+    for key, (ref, no_grad) in list(views.items()):
+        view = ref()
+        if view is None or view._base is not base:
+            continue
+        del views[key]
+        if no_grad:
+            view._view_history = _NO_GRAD_VIEW
+        # (Stale already: the write counted in the counter's recorded writes.)
+        view._requires_grad = True
 
 
 def _unwrap_args(args: tuple) -> tuple[list, list]:
@@ -339,11 +417,14 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
         result = wrap_plain(out)
-        if fn in _VIEW_PRIMITIVES and type(result) is Tensor and _grad_state.enabled:
-            # A view of a tensor that needs no gradient yet: a recorded in-place operation
-            # through it must still reach the tensor it views (see _write_through_view).
-            if inputs and inputs[0][0] == (0, -1):
-                _mark_view(result, inputs[0][1])
+        if fn in _VIEW_PRIMITIVES and type(result) is Tensor and inputs:
+            # A view of a tensor that needs no gradient yet (or of any, in no_grad mode): a
+            # recorded in-place operation through it must still reach the tensor it views
+            # (see _write_through_view), and one of that tensor must reach it (_keep_view).
+            # (In grad mode a view of a base that needs a gradient is recorded, unless taken
+            # of a view that was not: one taken in no_grad mode, whose kind it keeps.)
+            if inputs[0][0] == (0, -1) and _mark_view(result, inputs[0][1]):
+                _keep_view(result, not _grad_state.enabled or result._base._requires_grad)
         return result
     if not _several_outputs(rule, out):
         if where is not CPU and isinstance(out, (float, complex, _generic)):
@@ -742,6 +823,8 @@ def _bump(target: Tensor, recorded: bool) -> None:
 
 
 def _guard_inplace(target: Tensor, what: str, recording: bool) -> None:
+    if recording and target._base is not None and target._requires_grad:
+        _check_fresh_view(target)  # (a stale view is no leaf: its history is its base's)
     if target._requires_grad and target._grad_fn is None:
         raise RuntimeError(
             f"a leaf Variable that requires grad is being used in an in-place operation "
@@ -787,7 +870,10 @@ def _adopt_history(target: Tensor, result: Tensor) -> None:
     target._grad_fn = result._grad_fn
     target._output_nr = result._output_nr
     target._requires_grad = True
-    _bump(target, True)
+    counter = target._version_counter()
+    note_write(counter, True)
+    if len(counter) > 2:
+        _base_written(target, counter)
 
 
 # -- in-place operations on views ---------------------------------------------------------------
@@ -805,6 +891,14 @@ def _place_in_base(view: Tensor, what: str) -> Any:
     """The index of ``view``'s elements in its base (a tuple of integer arrays of the
     view's shape), checked for an in-place operation ``what`` on the view that records."""
     _check_fresh_view(view)
+    counter = view._counter
+    if len(counter) > 2 and counter[2].get(id(view), (None, False))[1]:
+        raise RuntimeError(
+            f"a view of a tensor (from indexing, reshape or transpose) taken in no_grad mode "
+            f"is being modified in place ({what}) with grad mode enabled: whether the tensor "
+            f"it views should record it is ambiguous, as in PyTorch. Take the view outside "
+            f"no_grad, or .clone() it."
+        )
     base = view._base
     if base._requires_grad and base._grad_fn is None:
         raise RuntimeError(
@@ -839,11 +933,13 @@ def _write_through_view(view: Tensor, place: Any, result: Tensor, what: str) -> 
     base._grad_fn = updated._grad_fn
     base._output_nr = updated._output_nr
     base._requires_grad = True
+    counter = base._version_counter()  # (the view's too)
+    note_write(counter, True)
+    if len(counter) > 2:
+        _base_written(base, counter)
     view._grad_fn = result._grad_fn
     view._output_nr = result._output_nr
     view._requires_grad = True
-    counter = base._version_counter()  # (the view's too)
-    note_write(counter, True)
     view._view_history = counter[1]  # the view stays current; the base's other views do not
 
 
@@ -1036,6 +1132,8 @@ def primitive(function: Callable) -> Callable:
     recorded.__astgrad_primitive__ = function
     return recorded
 
+
+refresh_view = _refresh_view
 
 _GETITEM = lookup(operator.getitem)
 _RESHAPE = lookup(np.reshape)

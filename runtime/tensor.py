@@ -132,7 +132,7 @@ class Tensor:
     @property
     def grad_fn(self) -> Node | None:
         """The node that made this tensor (``MulBackward``...), None for leaves."""
-        return public(self._grad_fn)
+        return public(self._fresh()._grad_fn)
 
     @grad_fn.setter
     def grad_fn(self, node: Node | None) -> None:
@@ -141,7 +141,7 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user (and all that do not require grad)."""
-        return self._grad_fn is None
+        return self._fresh()._grad_fn is None
 
     @property
     def requires_grad(self) -> bool:
@@ -150,7 +150,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
         flag = bool(flag)
-        if self._grad_fn is not None:
+        if self._fresh()._grad_fn is not None:
             # As in PyTorch, the attribute of a computed tensor cannot be set at all, to
             # either value (requires_grad_() allows True, which it already is).
             raise _non_leaf_flag_error(self, flag)
@@ -165,7 +165,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return the tensor (on a computed tensor only
         ``True``, which it already is, is allowed)."""
-        if self._grad_fn is not None:
+        if self._fresh()._grad_fn is not None:
             if requires_grad:
                 return self
             raise _non_leaf_flag_error(self, False)
@@ -176,7 +176,7 @@ class Tensor:
     def grad(self) -> Tensor | None:
         """The accumulated gradient: set on leaves by ``backward``, and on tensors that
         called ``retain_grad()``."""
-        if self._grad is None and self._grad_fn is not None and not self._retains_grad:
+        if self._grad is None and self._fresh()._grad_fn is not None and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed: "
                 "backward() fills .grad only for leaves. Call .retain_grad() on it before "
@@ -210,7 +210,7 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
-        if self._grad_fn is None:
+        if self._fresh()._grad_fn is None:
             if not self._requires_grad:
                 raise RuntimeError(
                     "can't retain_grad on Tensor that has requires_grad=False; only tensors "
@@ -232,6 +232,18 @@ class Tensor:
         if counter is None:
             counter = self._counter = new_version_counter()
         return counter
+
+    def _fresh(self) -> Tensor:
+        """This tensor, with its history brought up to date if it is a view that needs a
+        gradient and whose base a recorded in-place operation changed since (see
+        ops._refresh_view): what reads ``_grad_fn`` outside the tape's own roads asks this."""
+        if (
+            self._base is not None
+            and self._requires_grad
+            and self._counter[1] != self._view_history
+        ):
+            _refresh_view(self)
+        return self
 
     def _grad_accumulator(self) -> Node:
         node = self._accumulator
@@ -263,7 +275,7 @@ class Tensor:
                 "inputs you differentiate with requires_grad=True, and compute outside "
                 "no_grad()."
             )
-        run_backward(self, self._seed(gradient), retain_graph)
+        run_backward(self._fresh(), self._seed(gradient), retain_graph)
 
     def _seed(self, gradient: Any) -> Any:
         """The cotangent that ``backward(gradient)`` starts from, checked."""
@@ -733,6 +745,7 @@ from .ops import nested_elements as _nested_elements  # noqa: E402
 from .ops import number_of as _number_of  # noqa: E402
 from .ops import ones_like_array as _ones_like_array  # noqa: E402
 from .ops import operator_pair as _operator_pair  # noqa: E402
+from .ops import refresh_view as _refresh_view  # noqa: E402
 from .ops import setitem as _setitem  # noqa: E402
 from .ops import unary as _unary  # noqa: E402
 from .ops import wrap as _wrap  # noqa: E402
