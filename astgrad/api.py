@@ -514,19 +514,25 @@ def _name_the_user_line(exc: BaseException) -> None:
     """Add a note to an error raised inside generated code (a shape mismatch, say) naming
     the user's file and line that code was made from: the traceback itself shows only the
     generated line."""
-    if not hasattr(exc, "add_note") or any(
-        note.startswith(_NOTE_HEAD) for note in getattr(exc, "__notes__", ())
-    ):
-        return  # Python 3.10 has no notes; or a gradient called from a gradient noted it
+    notes = getattr(exc, "__notes__", ())
+    if any(isinstance(note, str) and note.startswith(_NOTE_HEAD) for note in notes):
+        return  # a gradient called from a gradient noted it
     found = emit.user_line_of(exc.__traceback__)
     if found is None:
         return
     origin, generated, line = found
-    exc.add_note(
+    note = (
         f"{_NOTE_HEAD} (generated line {line} of {generated}):\n"
         f'  File "{origin.filename}", line {origin.line}, in {origin.function}\n'
         f"    {origin.text}"
     )
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+        return
+    try:  # Python 3.10: no add_note, but __notes__ as PEP 678 defines it, for tools to read
+        exc.__notes__ = [*notes, note]
+    except (AttributeError, TypeError):
+        pass
 
 
 _NOTE_HEAD = "astgrad: raised by the generated gradient code for this line of yours"
