@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 from astgrad.runtime import device_of as _device_of
 from astgrad.runtime import to_device as _copy_to_device
 from numeric import assert_close, numeric_vjp
@@ -159,3 +160,13 @@ def run(program: Program, mode: str, seed: int = 0, to_device: Callable | None =
                 atol=program.atol,
                 what=f"{program.name} [{mode}] d/d argument {position} {path}",
             )
+
+
+def unique_with_tag(programs: list[Program], tag: str) -> list:
+    """One pytest param per program name among ``programs`` tagged ``tag`` (a table lists
+    a program once per argument kind; some tests need it once)."""
+    chosen: dict[str, Program] = {}
+    for program in programs:
+        if tag in program.tags:
+            chosen.setdefault(program.name, program)
+    return [pytest.param(p, id=p.name) for p in chosen.values()]

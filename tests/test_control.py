@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import run
+from conformance import run, unique_with_tag
 from numeric import assert_close
 from programs_control import PROGRAMS
 
@@ -39,11 +39,7 @@ def test_control_program(program, mode):
 
 
 def _unique(tag):
-    chosen = {}
-    for program in PROGRAMS:
-        if tag in program.tags:
-            chosen.setdefault(program.name, program)
-    return [pytest.param(p, id=p.name) for p in chosen.values()]
+    return unique_with_tag(PROGRAMS, tag)
 
 
 @pytest.mark.parametrize("program", _unique("static"))

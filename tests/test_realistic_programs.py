@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astgrad.runtime import to_device
-from conformance import MODES, run
+from conformance import MODES, run, unique_with_tag
 from fake_device import MixedDeviceArrays, fake_cuda
 from programs_realistic import PROGRAMS
 
@@ -32,11 +32,7 @@ def _params(devices=False):
 
 
 def _unique(tag):
-    chosen = {}
-    for program in PROGRAMS:
-        if tag in program.tags:
-            chosen.setdefault(program.name, program)
-    return [pytest.param(p, id=p.name) for p in chosen.values()]
+    return unique_with_tag(PROGRAMS, tag)
 
 
 def test_the_table_is_large_enough():

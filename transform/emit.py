@@ -192,19 +192,20 @@ _SPECIAL: dict[type, Callable[[Any], ast.AST]] = {
 _SHAPES: dict[type, Any] = {}
 
 
-def _statements_in_order(node: gast.AST) -> Iterator[gast.AST]:
+def _statements_in_order(node: Any, family: Any = gast) -> Iterator[Any]:
     """The statements in and under ``node``, in the order they print (pre-order: a
     compound statement, then its blocks in field order: body, handlers, orelse, ...).
     Expressions hold no statements, so only lists of other nodes (statements, except
-    handlers, match cases) are followed."""
-    if isinstance(node, gast.stmt):
+    handlers, match cases) are followed. ``family`` is ``gast`` or ``ast``, whose
+    statement classes have the same fields in the same order."""
+    if isinstance(node, family.stmt):
         yield node
     for field in node._fields:
         value = getattr(node, field, None)
         if isinstance(value, list):
             for item in value:
-                if isinstance(item, gast.AST) and not isinstance(item, gast.expr):
-                    yield from _statements_in_order(item)
+                if isinstance(item, family.AST) and not isinstance(item, family.expr):
+                    yield from _statements_in_order(item, family)
 
 
 #: generated file name -> {line: the user's origin of the statement on that line}, so an
@@ -222,7 +223,7 @@ def _line_origins(definitions: list[gast.FunctionDef], shown: str) -> dict[int, 
         for stmt in _statements_in_order(definition)
         if not anno.has(stmt, anno.Key.COMMENT)
     ]
-    printed = [stmt for top in ast.parse(shown).body for stmt in _printed_statements(top)]
+    printed = [stmt for top in ast.parse(shown).body for stmt in _statements_in_order(top, ast)]
     if len(ours) != len(printed):
         return {}  # not expected; without a map, errors just name the generated line
     lines: dict[int, Origin] = {}
@@ -235,19 +236,6 @@ def _line_origins(definitions: list[gast.FunctionDef], shown: str) -> dict[int, 
         for line in range(text.lineno, last + 1):
             lines.setdefault(line, origin)
     return lines
-
-
-def _printed_statements(node: ast.AST) -> Iterator[ast.AST]:
-    """``_statements_in_order`` for an ``ast`` tree (whose statement classes have the
-    same fields as gast's, in the same order)."""
-    if isinstance(node, ast.stmt):
-        yield node
-    for field in node._fields:
-        value = getattr(node, field, None)
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, ast.AST) and not isinstance(item, ast.expr):
-                    yield from _printed_statements(item)
 
 
 def user_line_of(traceback: types.TracebackType | None) -> tuple[Origin, str, int] | None:

@@ -507,18 +507,7 @@ class _Reverser:
             saved_push, saved_pop = [saved_push], [saved_pop]
         primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]
         names = assigned_names(stmt)
-        if isinstance(target, gast.Tuple):
-            g = gast.List(
-                elts=[
-                    load(self.namer.adjoint(e.id))
-                    if e.id in self.ctx.active
-                    else gast.Constant(ZERO, None)
-                    for e in target.elts
-                ],
-                ctx=gast.Load(),
-            )
-        else:
-            g = load(self.namer.adjoint(target.id))
+        g = self.target_cotangent(target)
         parts = [
             self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
         ]
@@ -536,6 +525,21 @@ class _Reverser:
         for param, part in zip(active_params, parts):
             adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def target_cotangent(self, target: gast.expr) -> gast.expr:
+        """The cotangent of a call's result bound to ``target``: its adjoint, or for a
+        tuple target a list of the elements' adjoints (zero for inactive ones)."""
+        if isinstance(target, gast.Name):
+            return load(self.namer.adjoint(target.id))
+        return gast.List(
+            elts=[
+                load(self.namer.adjoint(e.id))
+                if e.id in self.ctx.active
+                else gast.Constant(ZERO, None)
+                for e in target.elts
+            ],
+            ctx=gast.Load(),
+        )
 
     def _no_active_packed(
         self, callee: Callee, signature: inspect.Signature, bound: Any, origin: Origin | None
@@ -732,19 +736,7 @@ class _Reverser:
             self.maybe_unbound.add(pullback)
             push, pop = self.push_pop(pullback, origin)
             saved_push, saved_pop = [push], [pop]
-        g = (
-            load(self.namer.adjoint(target.id))
-            if isinstance(target, gast.Name)
-            else gast.List(
-                elts=[
-                    load(self.namer.adjoint(e.id))
-                    if e.id in self.ctx.active
-                    else gast.Constant(ZERO, None)
-                    for e in target.elts
-                ],
-                ctx=gast.Load(),
-            )
-        )
+        g = self.target_cotangent(target)
         operands = [call.args[i] for i in active_args] + [
             k.value for k in call.keywords if k.arg in active_keywords
         ]
