@@ -69,6 +69,7 @@ _CALL_NAMES = {
     "min": "smallest",
     "abs": "absolute",
     "pow": "power",
+    "sequence_length": "count",  # the helper desugar's index loops call
 }
 
 
