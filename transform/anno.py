@@ -43,6 +43,10 @@ class Key(enum.Enum):
     ACCUMULATE = "accumulate"
     #: On a generated ``restore_item(y, i, pop())``: the name ``y`` it writes back into.
     RESTORES = "restores"
+    #: On a core assignment made from an augmented one (``y += v`` → ``y = y + v``): True.
+    #: Python changes an array or list in place there; ``effects`` checks that rebinding
+    #: the name instead computes the same, i.e. that no other live name sees the object.
+    IN_PLACE = "in_place"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

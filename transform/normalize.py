@@ -186,7 +186,10 @@ class _Normalizer:
         load = copy.deepcopy(target)
         _set_ctx(load, gast.Load())
         value = gast.BinOp(left=load, op=stmt.op, right=stmt.value)
+        start = len(self.block)
         self.assign(target, value)
+        if self.block[start:]:
+            anno.set(self.block[-1], anno.Key.IN_PLACE, True)
 
     def stmt_Return(self, stmt: gast.Return) -> None:
         value = stmt.value if stmt.value is not None else gast.Constant(None, None)
