@@ -448,12 +448,14 @@ def test_writing_tracked_values_into_a_plain_buffer_records():
     _grads_match(tensor_fn, numpy_fn, [_rng(5).standard_normal(3)])
 
 
-def test_repeated_integer_index_assignment_has_no_gradient():
+def test_repeated_integer_index_assignment_keeps_the_last_write():
+    # NumPy keeps the last of the writes to one position: only it has a gradient
+    # (tests/test_soundness_repeated_indices.py checks many more cases).
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     h = ag.zeros(3)
     h[np.array([0, 0])] = x
-    with pytest.raises(NotImplementedError, match="repeats a position"):
-        h.sum().backward()
+    h.sum().backward()
+    assert_close(x.grad, [0.0, 1.0])
 
 
 def _assign_pairs(x, v):
@@ -474,9 +476,10 @@ def test_index_arrays_together_repeat_no_position():
     h[np.array([0, 1]), np.array([1, 1])] = ag.tensor([1.0, 2.0], requires_grad=True)
     h.sum().backward()
     h = ag.zeros((3, 4))
-    h[np.array([0, -3]), np.array([1, 1])] = ag.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(NotImplementedError, match="repeats a position"):
-        h.sum().backward()
+    v = ag.tensor([1.0, 2.0], requires_grad=True)
+    h[np.array([0, -3]), np.array([1, 1])] = v  # one position twice: the last write stays
+    h.sum().backward()
+    assert_close(v.grad, [0.0, 1.0])
 
 
 def test_in_place_with_a_changing_shape_raises():

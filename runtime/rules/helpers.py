@@ -242,18 +242,82 @@ def without_index(g: Any, index: Any) -> Any:
 
 
 def assigned_value_grad(g: Any, index: Any) -> Any:
-    """``g[index]``: what flows to ``v`` through ``x[index] = v``.
+    """What flows to ``v`` through ``x[index] = v``: ``g[index]``, except where an integer
+    index writes one position several times. NumPy then keeps the last value written, so
+    only that write receives the position's cotangent; the earlier ones were overwritten
+    and get zero (``x[[0, 0]] = v`` makes ``x[0]`` equal ``v[1]``, and ``v[0]`` no part of
+    the result). ``x[i] += v`` is ``x[i] = x[i] + v``, so the same holds for it.
 
-    Raises when an integer index repeats a position: only the last write survives there,
-    and NumPy does not say which value that was.
+    >>> assigned_value_grad(np.array([1.0, 2.0, 3.0]), [0, 0, 2])
+    array([0., 1., 3.])
     """
-    if _repeats_a_position(index, _shape(g)):
+    read = g[index]
+    if _is_basic_index(index) or _is_mask(index):
+        return read  # every position is written once
+    if array_module(g) is not np:
+        # CuPy leaves undefined which of several writes to one position survives.
+        if _repeats_a_position(index, _shape(g)):
+            raise NotImplementedError(
+                "assignment on a device through an integer index that repeats a position "
+                "has no well-defined gradient (which of the repeated values survives is "
+                "undefined there); assign through unique indices"
+            )
+        return read
+    last = _last_writes(index, _shape(g))
+    return read if last is None else array_module(read).where(last, read, 0)
+
+
+def _index_arrays(index: Any) -> list:
+    """The integer index arrays of ``index`` (lists as NumPy reads them, as arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = []
+    for part in parts:
+        if isinstance(part, list):
+            part = np.asarray(part)
+        kind = getattr(getattr(part, "dtype", None), "kind", None)
+        if kind is not None and kind in "iu" and np.ndim(part) > 0:
+            arrays.append(part)
+    return arrays
+
+
+def _in_c_order(array: Any) -> bool:
+    """Whether walking ``array`` in C order walks its memory forwards: no negative stride,
+    and strides that shrink from the first axis to the last (broadcast axes aside)."""
+    last = None
+    for n, stride in zip(array.shape, array.strides):
+        if n <= 1 or stride == 0:
+            continue
+        if stride < 0 or (last is not None and stride > last):
+            return False
+        last = stride
+    return True
+
+
+def _last_writes(index: Any, shape: tuple) -> Any:
+    """For ``x[index] = v`` on a host array of ``shape``: a boolean array of the shape of
+    ``x[index]``, True where that write is the last to its position (the one NumPy keeps);
+    None when no position is written twice.
+
+    NumPy writes in the C order of the index when there is one index array, or when all
+    of them lie in memory in C order (checked against NumPy for every layout); otherwise
+    the order follows the arrays' memory layout, and the stored value's, which is not known
+    here, so a repeated position is refused."""
+    ids = np.full(shape, -1, dtype=np.intp)
+    written = ids[index]
+    order = np.arange(written.size, dtype=np.intp).reshape(written.shape)
+    ids[index] = order
+    last = ids[index] == order
+    if last.all():
+        return None
+    arrays = _index_arrays(index)
+    if len(arrays) > 1 and not all(_in_c_order(a) for a in arrays):
         raise NotImplementedError(
-            "assignment through an integer index that repeats a position has no "
-            "well-defined gradient (only one of the repeated values survives); "
-            "assign through unique indices"
+            "assignment through integer index arrays that repeat a position and are not "
+            "laid out in C order: which of the repeated values NumPy keeps depends on the "
+            "memory layout, so the gradient is not well defined here; pass the index arrays "
+            "through np.ascontiguousarray, or assign through unique indices"
         )
-    return g[index]
+    return last
 
 
 def _repeats_a_position(index: Any, shape: tuple) -> bool:
@@ -262,7 +326,7 @@ def _repeats_a_position(index: Any, shape: tuple) -> bool:
     by all their entries at once, so they are checked together: ``x[[0, 1], [1, 1]]``
     names two positions; an array beside slices names a slice per entry."""
     parts = index if isinstance(index, tuple) else (index,)
-    arrays = [p for p in parts if getattr(p, "dtype", None) is not None and p.dtype.kind in "iu"]
+    arrays = _index_arrays(index)
     if not arrays:
         return False
     xp = array_module(*arrays)
