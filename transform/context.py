@@ -8,6 +8,7 @@ from typing import Any
 
 import gast
 
+from .errors import TAPE_ADVICE, TransformError
 from .naming import Namer
 from .parsing import ParsedFunction
 from .walk import walk
@@ -44,6 +45,21 @@ class TransformContext:
     mode: str = "auto"
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # The parameters to differentiate come from the signature Python reports, which
+        # follows __wrapped__ (or a __signature__); the code transformed is the function's
+        # own. A wrapper taking *args would silently get zero gradients for them.
+        args = self.parsed.node.args
+        own = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
+        for name in self.wrt:
+            if name not in own:
+                raise TransformError(
+                    f"{self.parsed.function.__qualname__} reports a parameter {name!r}, but "
+                    f"its code has none of that name (a decorator's wrapper taking *args?), "
+                    "so the transform cannot tell which argument it is.",
+                    advice=TAPE_ADVICE,
+                )
 
     def note_fallback(self, name: str, origin: Any, reason: str) -> None:
         self.fallbacks.append((name, origin, reason))

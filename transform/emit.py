@@ -12,6 +12,7 @@ source is registered in ``linecache`` so tracebacks and pdb show the generated l
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import itertools
 import linecache
@@ -253,6 +254,67 @@ def user_line_of(traceback: types.TracebackType | None) -> tuple[Origin, str, in
     return found
 
 
+def _own_builtins(
+    definitions: list[gast.FunctionDef], free_values: dict[str, Any], user_function: Callable
+) -> dict[str, Any]:
+    """Builtins the generated code calls for itself (``range``, ``len``, ``list``...), bound
+    so that nothing of the user's can stand in for them; renames those calls where needed.
+
+    The passes write such calls by plain name, which would find a module's own ``range``
+    or ``list`` (or a local or closure variable of that name) before the builtin. A call
+    the passes made has no source position; a name copied from the user's code has one
+    and keeps meaning what it meant there. A builtin the user's code neither reads nor
+    binds is bound under its own name (the source still says ``range(n)``); where the
+    user's name is something else, the passes' calls read it under a fresh name
+    (``builtin_range``).
+    """
+    made: dict[str, list[gast.Name]] = {}
+    users: set[str] = set()
+    bound = {d.name for d in definitions}
+    for definition in definitions:
+        for node in gast.walk(definition):
+            if isinstance(node, gast.Call) and _made_builtin_call(node.func, free_values):
+                made.setdefault(node.func.id, []).append(node.func)
+            elif isinstance(node, gast.Name):
+                if not isinstance(node.ctx, gast.Load):
+                    bound.add(node.id)
+                elif getattr(node, "lineno", None) is not None:
+                    users.add(node.id)
+    cells = set(user_function.__code__.co_freevars)
+    namespace = user_function.__globals__
+    taken = bound | users | cells | set(free_values) | set(made)
+    own: dict[str, Any] = {}
+    for name, calls in made.items():
+        builtin = getattr(builtins, name)
+        if name not in users and name not in bound and name not in cells:
+            own[name] = builtin
+        elif name in bound or name in cells or namespace.get(name, builtin) is not builtin:
+            fresh = _fresh(f"builtin_{name}", taken)
+            for func in calls:
+                func.id = fresh
+            own[fresh] = builtin
+        # else: the user's code calls the builtin by that name too, read live alike
+    return own
+
+
+def _made_builtin_call(func: gast.expr, free_values: dict[str, Any]) -> bool:
+    """Whether ``func`` names a builtin in a call the passes wrote (no source position)."""
+    return (
+        isinstance(func, gast.Name)
+        and getattr(func, "lineno", None) is None
+        and func.id not in free_values
+        and hasattr(builtins, func.id)
+    )
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    candidate, number = base, 2
+    while candidate in taken:
+        candidate, number = f"{base}_{number}", number + 1
+    taken.add(candidate)
+    return candidate
+
+
 def compile_functions(
     definitions: list[gast.FunctionDef],
     free_values: dict[str, Any],
@@ -261,6 +323,7 @@ def compile_functions(
 ) -> tuple[list[Callable], str]:
     """Compile ``definitions`` with the user's globals and cells; return them and the source."""
     user_cells = dict(zip(user_function.__code__.co_freevars, user_function.__closure__ or ()))
+    free_values = {**free_values, **_own_builtins(definitions, free_values, user_function)}
     shown = "\n\n".join(to_source(d).rstrip("\n") for d in definitions) + "\n"
     params = sorted(set(free_values) | set(user_cells))
     factory_name = "__astgrad_factory__"

@@ -42,9 +42,18 @@ class ParsedFunction:
 
 
 def _unwrap(function: Callable) -> Callable:
-    # Decorators that keep __wrapped__ (functools.wraps) hide the function we can read.
+    """The function whose code runs when ``function`` is called.
+
+    A Python function is read as it is, even when it carries ``__wrapped__``
+    (``functools.wraps``): its own code is what runs, and a wrapper may change the value
+    (``return fn(x) * 2``) or the grad mode (``@ag.no_grad``). Other callables that name
+    what they wrap (``functools.lru_cache``) are followed to it."""
     seen = set()
-    while hasattr(function, "__wrapped__") and id(function) not in seen:
+    while (
+        not isinstance(function, types.FunctionType)
+        and hasattr(function, "__wrapped__")
+        and id(function) not in seen
+    ):
         seen.add(id(function))
         function = function.__wrapped__
     return function
@@ -60,8 +69,9 @@ def parse_function(function: Callable) -> ParsedFunction:
             advice=TAPE_ADVICE,
         )
     try:
-        lines, first_line = inspect.getsourcelines(function)
-        filename = inspect.getsourcefile(function) or function.__code__.co_filename
+        # From the code object: inspect would follow __wrapped__ to another function.
+        lines, first_line = inspect.getsourcelines(function.__code__)
+        filename = inspect.getsourcefile(function.__code__) or function.__code__.co_filename
     except (OSError, TypeError) as exc:
         raise TransformError(
             f"the source of {function.__qualname__} is not available ({exc}); functions "
@@ -96,7 +106,7 @@ def parse_function(function: Callable) -> ParsedFunction:
 
 
 def _find_definition(module: gast.Module, function: Callable) -> gast.AST | None:
-    name = function.__name__
+    name = function.__code__.co_name  # (__name__ may be another's, given by functools.wraps)
     if name == "<lambda>":
         lambdas = [n for n in walk(module) if isinstance(n, gast.Lambda)]
         wanted = function.__code__.co_varnames[: function.__code__.co_argcount]

@@ -374,7 +374,9 @@ def _assemble(
             value = reverse.load(kept)
         body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
         body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
-        fused_def = _definition(f"{name}_grad", args, body)
+        # Through the namer: the user may call a function of theirs named f_grad, or a callee
+        # of the same name may have its derivative bound as f_forward (see emit).
+        fused_def = _definition(ctx.namer.new(f"{name}_grad"), args, body)
         (fused,), source = emit.compile_functions(
             [fused_def], ctx.free_values, ctx.parsed.function, name
         )
@@ -409,7 +411,7 @@ def _assemble(
     forward_body.append(
         gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load()))
     )
-    forward_def = _definition(f"{name}_forward", args, forward_body)
+    forward_def = _definition(ctx.namer.new(f"{name}_forward"), args, forward_body)
     saved_param = ctx.namer.new("saved")
     unpack = []
     if saved_names:
@@ -427,7 +429,7 @@ def _assemble(
         args=[_arg(saved_param), _arg(seed_name)],
         posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
     )  # fmt: skip
-    backward_def = _definition(f"{name}_backward", backward_args, backward_body)
+    backward_def = _definition(ctx.namer.new(f"{name}_backward"), backward_args, backward_body)
     (forward, backward_fn), source = emit.compile_functions(
         [forward_def, backward_def], ctx.free_values, ctx.parsed.function, name
     )
