@@ -22,7 +22,7 @@ from .checks import check_differentiable
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
-from .transform import emit, pipeline
+from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
 __all__ = ["grad", "value_and_grad", "vjp", "source", "explain", "Explanation", "TransformError"]
@@ -210,7 +210,8 @@ class _Plan:
     def __init__(self, pattern: tuple, target: _Target, derivative: Any, with_value: bool) -> None:
         types, dtypes = pattern
         self.derivative = derivative
-        self.source = _plan_source(types, target, bool(derivative.resolved), with_value)
+        guarded = derivative.guard.check is not guards.nothing_to_check
+        self.source = _plan_source(types, target, guarded, with_value)
         code = _plan_code.get(self.source)
         if code is None:
             filename = f"<astgrad call plan {len(_plan_code) + 1}>"
@@ -224,7 +225,7 @@ class _Plan:
             "NoneType": type(None),
             "finish": finish_gradient,
             "fused": derivative.fused,
-            "is_stale": derivative.is_stale,
+            "holds": derivative.guard.check,
             "__builtins__": builtins,
         }
         arrays = [p for p in target.positions if types[p] is np.ndarray]
@@ -252,7 +253,7 @@ def _pattern(args: tuple, target: _Target) -> tuple | None:
     return types, tuple(dtypes)
 
 
-def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool) -> str:
+def _plan_source(types: tuple, target: _Target, guarded: bool, with_value: bool) -> str:
     """The source of a plan. For two float arrays ``a0, a1``, differentiated, and a third
     argument, an int, it reads::
 
@@ -263,6 +264,8 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
             if type(a0) is not ndarray or type(a1) is not ndarray or type(a2) is not int:
                 return MISS
             if a0.dtype is not d0 or a1.dtype is not d1:
+                return MISS
+            if not holds():  # the derivative's guard (see transform/guards)
                 return MISS
             value, (g0, g1) = fused(*args)
             if not (type(g0) is ndarray and g0.dtype is d0 and g0.shape == a0.shape and ...):
@@ -291,8 +294,8 @@ def _plan_source(types: tuple, target: _Target, watched: bool, with_value: bool)
         other_dtype = (f"a{p}.dtype is not d{p}" for p in arrays)
         lines.append(f"    if {' or '.join(other_dtype)}:")
         lines.append("        return MISS")
-    if watched:  # a global the generated code calls was rebound: generate it again
-        lines += ["    if is_stale():", "        return MISS"]
+    if guarded:  # what the code assumed (a global, a cell, __code__) changed: generate again
+        lines += ["    if not holds():", "        return MISS"]
     # Generated code returns a single gradient bare, several as a tuple.
     raw = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
     lines.append(f"    value, {raw} = fused(*args)")

@@ -5,12 +5,18 @@ The tree is a fresh copy each time (passes may mutate it). Every node carries th
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
+import functools
 import inspect
 import linecache
+import operator
+import symtable
 import textwrap
 import types
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,7 @@ import gast
 
 from . import anno
 from .errors import TAPE_ADVICE, TransformError
+from .guards import Recorder, RecordingCells, RecordingGlobals
 from .origin import Origin
 from .walk import walk
 
@@ -29,12 +36,15 @@ class ParsedFunction:
     function: Callable
     node: gast.FunctionDef
     filename: str
-    globals: dict
-    #: closure variable name -> cell, read live by generated code
-    cells: dict[str, Any]
+    #: the function's globals, read-only; each name looked up is noted in ``recorder``
+    globals: Mapping[str, Any]
+    #: closure variable name -> cell, read live by generated code (lookups noted too)
+    cells: Mapping[str, Any]
     #: positional parameter names, in order
     params: list[str]
     lines: list[str] = field(default_factory=list)
+    #: what the passes read of the user's program, for the derivative's guard
+    recorder: Recorder = field(default_factory=Recorder)
 
     @property
     def name(self) -> str:
@@ -92,6 +102,7 @@ def parse_function(function: Callable) -> ParsedFunction:
             "(a lambda sharing its line with another, or source that changed on disk).",
             advice=TAPE_ADVICE,
         )
+    _check_source_runs(function, "".join(lines), filename)
     if isinstance(node, gast.Lambda):
         node = _lambda_as_def(node, function)
     node.decorator_list = []
@@ -100,9 +111,198 @@ def parse_function(function: Callable) -> ParsedFunction:
         node, filename, first_line, all_lines, source.splitlines(), function.__qualname__
     )
     closure = function.__closure__ or ()
-    cells = dict(zip(function.__code__.co_freevars, closure))
+    recorder = Recorder()
+    recorder.function(function)
+    cells = RecordingCells(dict(zip(function.__code__.co_freevars, closure)), recorder)
     params = [a.id for a in node.args.posonlyargs + node.args.args]
-    return ParsedFunction(function, node, filename, function.__globals__, cells, params, all_lines)
+    namespace = RecordingGlobals(function.__globals__, recorder)
+    return ParsedFunction(function, node, filename, namespace, cells, params, all_lines, recorder)
+
+
+# -- the source read must be the code that runs ------------------------------------------
+#
+# inspect reads a function's source from its file as the file is now. If the file was
+# edited after the module was imported, that text is not the code that runs, and its
+# gradient would be silently wrong. So the definition found is compiled again and its code
+# compared with ``function.__code__``; code objects checked once are remembered.
+
+_checked: weakref.WeakKeyDictionary[types.CodeType, str] = weakref.WeakKeyDictionary()
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
+#: co_flags that the source decides (not where the function was compiled)
+_KIND_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS | inspect.CO_GENERATOR
+_KIND_FLAGS |= inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _check_source_runs(function: types.FunctionType, source: str, filename: str) -> None:
+    """Raise :class:`TransformError` when ``source`` does not compile to the code that
+    ``function`` runs."""
+    code = function.__code__
+    if _checked.get(code) == source:
+        return
+    compiled = _compile_like(function, source, filename)
+    if compiled is not None and not _same_code(compiled, code, _qualname_prefixes(function)):
+        raise TransformError(
+            f"the source of {function.__qualname__} in {filename} is not the code that runs: "
+            "the file was changed after it was imported, so differentiating its text now "
+            "would give the gradient of other code. Reload the module (or restart) to "
+            "differentiate the new text.",
+            advice=TAPE_ADVICE,
+        )
+    _checked[code] = source
+
+
+def _compile_like(function: types.FunctionType, source: str, filename: str) -> Any:
+    """The code object ``source``'s definition of ``function`` compiles to where it was
+    defined: a nested function inside a function binding its free variables (so they
+    stay closure reads, and a call of itself too), a method inside a class of its name (so
+    private names are mangled alike), all in a module importing what its module imports
+    (Python 3.11 compiles ``np.sum(x)`` to other instructions when ``np`` is imported).
+    None when that cannot be made, which is no evidence of a change."""
+    code = function.__code__
+    try:
+        # Not dedented: that would change the constants of indented multi-line strings.
+        indented = source[:1].isspace()
+        tree = ast.parse(f"if True:\n{source}" if indented else source)
+    except SyntaxError:
+        return None
+    found = _find_ast_definition(tree.body[0].body if indented else tree.body, code)
+    if found is None:
+        return None
+    inner: ast.stmt = ast.Expr(value=found) if isinstance(found, ast.Lambda) else found
+    if isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        found.decorator_list = []
+    owner = _qualname(function).split(".")[-2:-1]
+    in_class = _in_class(function)
+    if in_class:
+        inner = ast.ClassDef(
+            name=owner[0], bases=[], keywords=[], body=[inner], decorator_list=[], type_params=[]
+        )
+    if _nested(function):
+        frees = [n for n in code.co_freevars if not (in_class and n == "__class__")]
+        body: list[ast.stmt] = [
+            ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=ast.Constant(None))
+            for n in frees
+        ]
+        inner = ast.FunctionDef(
+            name=_OUTER,
+            args=ast.parse("def f(): pass").body[0].args,  # no parameters
+            body=[*body, inner],
+            decorator_list=[],
+            returns=None,
+            type_params=[],
+        )
+    imports = [
+        ast.Import(names=[ast.alias(name="sys", asname=name)])
+        for name in _imported_names("".join(linecache.getlines(filename)))
+    ]
+    module = ast.fix_missing_locations(ast.Module(body=[*imports, inner], type_ignores=[]))
+    try:
+        made = compile(
+            module, filename, "exec", flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True
+        )
+    except (SyntaxError, ValueError):
+        return None
+    return _find_code(made, code.co_name)
+
+
+@functools.lru_cache(maxsize=64)
+def _imported_names(module_source: str) -> tuple[str, ...]:
+    """The names an ``import`` binds at the top level of a module's source."""
+    try:
+        table = symtable.symtable(module_source, "<module>", "exec")
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(sorted(s.get_name() for s in table.get_symbols() if s.is_imported()))
+
+
+def _find_ast_definition(body: list[ast.stmt], code: types.CodeType) -> ast.AST | None:
+    if code.co_name == "<lambda>":
+        wanted = code.co_varnames[: code.co_argcount]
+        lambdas = [
+            n
+            for stmt in body
+            for n in ast.walk(stmt)
+            if isinstance(n, ast.Lambda) and tuple(a.arg for a in n.args.args) == wanted
+        ]
+        return lambdas[0] if len(lambdas) == 1 else None
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == code.co_name:
+            return node
+    return None
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType | None:
+    """The shallowest code object named ``name`` among ``code``'s constants."""
+    level = [code]
+    while level:
+        nested = [c for parent in level for c in parent.co_consts if isinstance(c, types.CodeType)]
+        for candidate in nested:
+            if candidate.co_name == name:
+                return candidate
+        level = nested
+    return None
+
+
+def _in_class(function: types.FunctionType) -> bool:
+    owner = _qualname(function).split(".")[-2:-1]
+    return bool(owner) and owner[0] != "<locals>"
+
+
+_OUTER = "__astgrad_outer__"
+
+
+def _qualname(function: types.FunctionType) -> str:
+    # The code's own (3.11+): functools.wraps gives a wrapper the wrapped one's __qualname__.
+    return getattr(function.__code__, "co_qualname", function.__qualname__)
+
+
+def _nested(function: types.FunctionType) -> bool:
+    return "<locals>" in _qualname(function).split(".")
+
+
+def _qualname_prefixes(function: types.FunctionType) -> tuple[str, str]:
+    """What qualified names start with in the code ``_compile_like`` makes, and what they
+    start with where ``function`` was defined (class bodies hold their qualname)."""
+    parts = _qualname(function).split(".")
+    kept = parts[-2:-1] if _in_class(function) else []
+    outer = f"{_OUTER}.<locals>." if _nested(function) else ""
+    ours = outer + "".join(f"{p}." for p in kept)
+    return ours, "".join(f"{p}." for p in parts[:-1])
+
+
+def _same_code(a: types.CodeType, b: types.CodeType, prefixes: tuple[str, str]) -> bool:
+    """Whether ``a`` (made by ``_compile_like``) and ``b`` run the same operations on the
+    same names and constants (line numbers, file names and where they were compiled
+    aside: ``prefixes`` says how qualified names in ``a`` start and in ``b``)."""
+    return (
+        a.co_code == b.co_code
+        and a.co_names == b.co_names
+        and a.co_varnames == b.co_varnames
+        and a.co_freevars == b.co_freevars
+        and a.co_cellvars == b.co_cellvars
+        and (a.co_argcount, a.co_posonlyargcount, a.co_kwonlyargcount)
+        == (b.co_argcount, b.co_posonlyargcount, b.co_kwonlyargcount)
+        and a.co_flags & _KIND_FLAGS == b.co_flags & _KIND_FLAGS
+        and len(a.co_consts) == len(b.co_consts)
+        and all(_same_constant(x, y, prefixes) for x, y in zip(a.co_consts, b.co_consts))
+    )
+
+
+def _same_constant(a: Any, b: Any, prefixes: tuple[str, str]) -> bool:
+    if isinstance(a, types.CodeType) and isinstance(b, types.CodeType):
+        return _same_code(a, b, prefixes)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_constant(x, y, prefixes) for x, y in zip(a, b))
+    ours, theirs = prefixes
+    if isinstance(a, str) and a.startswith(ours):
+        return theirs + a[len(ours) :] == b
+    if isinstance(a, (float, complex)):
+        return repr(a) == repr(b)  # -0.0 and 0.0 are different constants
+    return a == b
 
 
 def _find_definition(module: gast.Module, function: Callable) -> gast.AST | None:
