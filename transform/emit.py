@@ -19,6 +19,7 @@ import linecache
 import re
 import textwrap
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -358,4 +359,22 @@ def compile_functions(
         function.__qualname__ = definition.name
         function.__module__ = user_function.__module__
         functions.append(function)
+    _forget_when_collected(filename, [f.__code__ for f in functions])
     return functions, shown
+
+
+def _forget_when_collected(filename: str, codes: list[types.CodeType]) -> None:
+    """Drop ``filename``'s lines (linecache) and origins once none of ``codes`` is left:
+    without this, every function ever differentiated (a lambda made in a loop) would
+    leave them behind. Code objects, not functions, are watched: a traceback keeps the
+    code it ran, so its generated lines still show while it is kept."""
+    live = {id(code) for code in codes}
+
+    def release(key: int) -> None:
+        live.discard(key)
+        if not live:
+            linecache.cache.pop(filename, None)
+            LINE_ORIGINS.pop(filename, None)
+
+    for code in codes:
+        weakref.finalize(code, release, id(code))
