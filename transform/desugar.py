@@ -24,15 +24,39 @@ import gast
 from ..runtime import primitives
 from . import anno
 from .context import TransformContext
-from .errors import TransformError
+from .errors import TAPE_ADVICE, TransformError
 from .origin import of as origin_of
+from .resolve import grad_mode_switch
 from .walk import walk
 
 
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
+    _refuse_wrapper(node, ctx)
     node.body = _Loops(ctx).block(node.body)
     node.body = single_exit(node.body, ctx)
     return node
+
+
+def _refuse_wrapper(node: gast.FunctionDef, ctx: TransformContext) -> None:
+    """A function made by a decorator that keeps ``__wrapped__`` (``functools.wraps``)
+    runs the wrapper's code, which may change the result (double it) or the grad mode
+    (``@ag.no_grad``): neither the wrapped function's source nor a wrapper taking
+    ``*args`` gives its gradient."""
+    function = ctx.parsed.function
+    if not hasattr(function, "__wrapped__"):
+        return
+    switch = grad_mode_switch(function)
+    if switch is not None:
+        what = "ag.enable_grad" if switch[0] else "ag.no_grad or ag.set_grad_enabled(False)"
+        reason = f"{function.__qualname__} is decorated with {what}"
+    else:
+        reason = f"{function.__qualname__} is wrapped by a decorator (functools.wraps)"
+    raise TransformError(
+        f"{reason}; the transform differentiates plain functions, not what a decorator "
+        "made of them.",
+        origin_of(node),
+        TAPE_ADVICE,
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -387,6 +411,26 @@ class _Returns:
                 if not self.use_flags:
                     raise _NeedFlags()
                 out.append(stmt)
+                return self._guarded(out, rest, in_loop)
+            if isinstance(stmt, gast.With) and _may_return(stmt.body):
+                if in_loop:
+                    # It would become a break inside the with block, which normalize refuses.
+                    inner = next(n for n in _statements(stmt.body) if isinstance(n, gast.Return))
+                    raise TransformError(
+                        "`return` inside a `with` block inside a loop is not supported by the "
+                        "source transformation",
+                        origin_of(inner),
+                        TAPE_ADVICE,
+                    )
+                # The block ends where the return was; what follows it runs only when it
+                # did not return.
+                body, body_status = self.block(stmt.body, in_loop)
+                stmt.body = body or [gast.Pass()]
+                out.append(stmt)
+                if body_status == "always":
+                    return out, "always"
+                if not self.use_flags:
+                    raise _NeedFlags()
                 return self._guarded(out, rest, in_loop)
             if isinstance(stmt, (gast.For, gast.While)) and _may_return(stmt.body):
                 if not self.use_flags:

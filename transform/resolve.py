@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import math
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,26 @@ def classify(value: Any, spelled: str) -> Callee:
         return Callee("rule", spelled, value, rule)
     if is_nondifferentiable(value) or (_hashable(value) and value in _NONDIFF_BUILTINS):
         return Callee("nondiff", spelled, value)
+    switch = grad_mode_switch(value)
+    if switch is not None:
+        enabled, wrapped = switch
+        if not enabled:
+            # @ag.no_grad: the function runs with recording off, so (as in PyTorch) its
+            # result carries no gradient, whatever it computes.
+            return Callee("nondiff", spelled, value)
+        # @ag.enable_grad: recording on inside, which it already is unless the call sits
+        # in a no_grad block (normalize refuses that): the function itself.
+        return classify(wrapped, spelled)
+    if isinstance(value, types.FunctionType) and hasattr(value, "__wrapped__"):
+        # functools.wraps: what runs is the wrapper, which may change the result (double
+        # it, cache it, switch a mode); the wrapped function's source would be the wrong one.
+        return Callee(
+            "unknown",
+            spelled,
+            value,
+            reason=f"{spelled} is wrapped by a decorator, whose code the transform does not "
+            "differentiate",
+        )
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Callee("user", spelled, value)
     if isinstance(value, type) and not issubclass(value, np.generic):
@@ -155,6 +176,55 @@ def classify(value: Any, spelled: str) -> Callee:
     else:
         what = f"{spelled} (a {type(value).__module__}.{type(value).__qualname__} object)"
     return Callee("unknown", spelled, value, reason=f"{what} has no derivative rule")
+
+
+def _switch_code() -> types.CodeType:
+    from ..runtime.grad_mode import no_grad
+
+    return no_grad()(lambda: None).__code__
+
+
+# The code of the function that @ag.no_grad, @ag.enable_grad and @ag.set_grad_enabled(flag)
+# return (functools.wraps gives each the name of the function it wraps).
+_SWITCH_CODE = _switch_code()
+
+
+def grad_mode_switch(value: Any) -> tuple[bool, Callable] | None:
+    """For a function that one of astgrad's grad-mode decorators made: whether it runs
+    with recording on, and the function it wraps. None for anything else."""
+    if not isinstance(value, types.FunctionType) or value.__code__ is not _SWITCH_CODE:
+        return None
+    cells = dict(zip(value.__code__.co_freevars, value.__closure__ or ()))
+    return bool(cells["target"].cell_contents), cells["func"].cell_contents
+
+
+def may_enable_grad(function: Any, seen: set[int] | None = None) -> bool:
+    """Whether calling ``function`` may turn recording on (``@ag.enable_grad``, or code
+    that names ``enable_grad`` or ``set_grad_enabled``, itself or in a Python function it
+    reads from its globals): in a no_grad block its result would then carry a gradient."""
+    seen = set() if seen is None else seen
+    if id(function) in seen:
+        return False
+    seen.add(id(function))
+    switch = grad_mode_switch(function)
+    if switch is not None:
+        return switch[0] or may_enable_grad(switch[1], seen)
+    if not isinstance(function, types.FunctionType) or _is_library(function):
+        return False
+    names: set[str] = set()
+    codes = [function.__code__]
+    for code in codes:  # nested functions and lambdas are constants of the code
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    if names & {"enable_grad", "set_grad_enabled"}:
+        return True
+    for cell in function.__closure__ or ():
+        try:
+            if may_enable_grad(cell.cell_contents, seen):
+                return True
+        except ValueError:  # an empty cell
+            continue
+    return any(may_enable_grad(function.__globals__.get(name), seen) for name in names)
 
 
 def _hashable(value: Any) -> bool:
