@@ -55,7 +55,9 @@ def kron(g, ans, a, b):
 
 
 # einsum takes its operands as *operands; the rule names eight of them so that both the
-# tape and the transform can bind a call's arguments to it.
+# tape and the transform can bind a call's arguments to it. In the interleaved form,
+# einsum(a, [0, 1], b, [1, 2]), the first operand comes as ``subscripts``, so every
+# argument may have a gradient: einsum_grad says which (None for strings and sublists).
 @vjp_rule(np.einsum)
 def einsum(
     g,
@@ -77,7 +79,6 @@ def einsum(
     casting="safe",
 ):
     return (
-        None,
         einsum_grad(g, 0, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
         einsum_grad(g, 1, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
         einsum_grad(g, 2, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
@@ -86,6 +87,7 @@ def einsum(
         einsum_grad(g, 5, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
         einsum_grad(g, 6, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
         einsum_grad(g, 7, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_grad(g, 8, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
     )
 
 

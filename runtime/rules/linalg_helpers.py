@@ -376,11 +376,6 @@ def _kron_blocks(g: Any, a_shape: tuple, b_shape: tuple) -> tuple[Any, tuple, tu
 def _einsum_terms(subscripts: Any, shapes: list) -> tuple[list[str], str]:
     """The input terms and the output term of an einsum, with every ``...`` spelled out
     in letters of its own and the implicit output made explicit."""
-    if not isinstance(subscripts, str):
-        raise NotImplementedError(
-            "np.einsum's interleaved form (operand, sublist, ...) has no derivative in "
-            "astgrad; write the subscripts as a string ('ij,jk->ik')"
-        )
     spec = subscripts.replace(" ", "")
     inputs, arrow, output = spec.partition("->")
     terms = inputs.split(",")
@@ -406,9 +401,37 @@ def _einsum_terms(subscripts: Any, shapes: list) -> tuple[list[str], str]:
     return expanded, output
 
 
+def _sublist_term(sublist: Any) -> str:
+    """An einsum sublist (``[0, 1]``, ``[Ellipsis, 0]``) as subscript letters, labels
+    0-25 as A-Z and 26-51 as a-z as NumPy reads them, so that sorting letters sorts labels
+    (the implicit output lists them in order)."""
+    letters = string.ascii_uppercase + string.ascii_lowercase
+    return "".join(
+        "..." if label is Ellipsis else letters[operator.index(label)] for label in sublist
+    )
+
+
+def _einsum_call(subscripts: Any, given: list) -> tuple[str, list, dict[int, int]]:
+    """A call of np.einsum as (subscripts string, operands, {argument position: operand
+    number}), from either form: ``einsum('ij,jk', a, b)`` or the interleaved
+    ``einsum(a, [0, 1], b, [1, 2][, [0, 2]])``. Position 0 is ``subscripts``."""
+    if isinstance(subscripts, str):
+        count = subscripts.count(",") + 1
+        return subscripts, given[:count], {k + 1: k for k in range(count)}
+    args = [subscripts, *given]
+    while args and args[-1] is None:
+        args.pop()  # the rule names eight operands; the call passed fewer
+    pairs = len(args) // 2
+    operands = args[0 : 2 * pairs : 2]
+    terms = ",".join(_sublist_term(sublist) for sublist in args[1 : 2 * pairs : 2])
+    if len(args) % 2:
+        terms += "->" + _sublist_term(args[-1])
+    return terms, operands, {2 * k: k for k in range(pairs)}
+
+
 def einsum_grad(
     g: Any,
-    index: int,
+    position: int,
     subscripts: Any,
     op0: Any = None,
     op1: Any = None,
@@ -419,17 +442,20 @@ def einsum_grad(
     op6: Any = None,
     op7: Any = None,
 ) -> Any:
-    """Gradient of ``np.einsum(subscripts, op0, op1, ...)`` with respect to operand ``index``.
+    """Gradient of ``np.einsum(subscripts, op0, op1, ...)`` with respect to its argument at
+    ``position`` (0 is ``subscripts``, in the interleaved form an operand too); None for
+    subscripts, sublists and arguments the call did not pass.
 
     It is an einsum itself: the result's cotangent contracted with the other operands,
     with size-1 axes summed where the operand was broadcast, axes only this operand has
     broadcast back, and repeated letters (a diagonal, 'ii') put back on the diagonal.
     """
-    given = [op0, op1, op2, op3, op4, op5, op6, op7]
-    count = subscripts.count(",") + 1 if isinstance(subscripts, str) else 0
-    if index >= count:
-        return None  # the rule names eight operands; the call passed fewer
-    operands = given[:count]
+    subscripts, operands, numbers = _einsum_call(
+        subscripts, [op0, op1, op2, op3, op4, op5, op6, op7]
+    )
+    index = numbers.get(position)
+    if index is None:
+        return None
     xp = array_module(g, *operands)
     terms, output = _einsum_terms(subscripts, [np.shape(o) for o in operands])
     term, operand = terms[index], operands[index]
