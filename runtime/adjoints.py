@@ -14,7 +14,9 @@ import numpy as np
 from .device import array_module
 
 __all__ = [
+    "matrix_error",
     "Parts",
+    "Entries",
     "add_adjoints",
     "add_at",
     "adjoint_item",
@@ -26,6 +28,16 @@ __all__ = [
     "scalar_seed",
     "finish_gradient",
 ]
+
+
+def matrix_error(what: str) -> TypeError:
+    """The error for an ``np.matrix`` met where astgrad computes (``what`` says where)."""
+    return TypeError(
+        f"{what} is an np.matrix, which astgrad does not differentiate: its * and ** are "
+        "matrix products and its results keep two dimensions, so NumPy's derivative rules "
+        "for ndarray would give wrong gradients. Use an ndarray instead: np.asarray(m), "
+        "with @ for matrix products."
+    )
 
 
 class Parts(tuple):
@@ -56,6 +68,34 @@ class Parts(tuple):
 
     def __repr__(self) -> str:
         return f"Parts({list(self)!r})"
+
+
+class Entries(dict):
+    """The adjoint of a dict's entries that a rule sends back (``d["a"]`` read in a helper
+    that did not know ``d`` is a dict): a dict that adds key by key, where adding plain
+    dicts would raise.
+
+    >>> Entries(a=1.0) + Entries(a=2.0, b=3.0)
+    Entries({'a': 3.0, 'b': 3.0})
+    >>> 0 + Entries(a=1.0)
+    Entries({'a': 1.0})
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Entries:
+        if _is_zero(other):
+            return self
+        if not isinstance(other, dict):
+            raise ValueError(
+                f"internal error: cannot add the adjoint of a dict to a {type(other).__name__}"
+            )
+        return Entries(add_adjoints(self, other))
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"Entries({dict(self)!r})"
 
 
 def add_adjoints(a: Any, b: Any) -> Any:
@@ -284,6 +324,8 @@ def scalar_seed(value: Any) -> Any:
             f"the function returned {type(value).__name__}, which cannot be differentiated; "
             "return a float or an array"
         )
+    if isinstance(value, np.matrix):
+        raise matrix_error("the function's result")
     if size != 1:
         raise ValueError(
             f"grad can be implicitly created only for scalar outputs, and the function "
@@ -312,6 +354,8 @@ def finish_gradient(grad: Any, like: Any) -> Any:
         # C-contiguous) too, and any other layout takes the general checks below.
         if grad.dtype is like.dtype and grad.shape == like.shape and grad.flags.carray:
             return grad
+    if isinstance(like, np.matrix) or isinstance(grad, np.matrix):
+        raise matrix_error("an argument differentiated")
     if isinstance(like, (list, tuple)):
         parts = grad if not _is_zero(grad) else [0] * len(like)
         finished = [finish_gradient(g, x) for g, x in zip(parts, like)]

@@ -26,14 +26,15 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .device import CPU, check_same_device, index_beside, to_device
+from .adjoints import matrix_error
+from .device import CPU, array_module, check_same_device, index_beside, to_device
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import Node, elementwise_rule, extra, kernel_for, next_sequence_number, note_write
 from .rules import lookup
-from .rules.helpers import dot_2d, join_elements
+from .rules.helpers import dot_2d, join_elements, scatter_add, unbroadcast
 from .rules.registry import Rule, describe, is_nondifferentiable
-from .tensor import Tensor
+from .tensor import GradientLostError, Tensor
 
 __all__ = [
     "apply",
@@ -374,6 +375,8 @@ def _unwrap_args(args: tuple) -> tuple[list, list]:
         if isinstance(a, Tensor):
             raw[i] = a.data
             inputs.append(((i, -1), a))
+        elif isinstance(a, np.matrix):
+            raise matrix_error("an argument")
         elif type(a) is list or type(a) is tuple:
             if any(isinstance(e, Tensor) for e in a):
                 unwrapped = [e.data if isinstance(e, Tensor) else e for e in a]
@@ -524,6 +527,8 @@ def _operand(value: Any) -> tuple[Any, bool]:
         return value._data, value._requires_grad
     if type(value) is list or type(value) is tuple:
         return np.asarray(value), False
+    if isinstance(value, np.matrix):
+        raise matrix_error("an operand")
     return value, False
 
 
@@ -1000,6 +1005,20 @@ def getitem(tensor: Tensor, index: Any) -> Tensor:
 def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment") -> None:
     """``target[index] = value``, recorded when ``target`` or ``value`` needs a gradient
     (``what`` names the operation in errors)."""
+    _write_at(target, index, value, _ASSIGN_INDEX, _store_at, what)
+
+
+def _store_at(data: Any, index: Any, raw: Any) -> None:
+    data[index] = raw
+
+
+def _write_at(
+    target: Tensor, index: Any, value: Any, rule: Rule | None, write: Callable, what: str
+) -> None:
+    """Write ``value`` into ``target`` at ``index`` in place, as ``write(data, index, raw)``
+    does, recorded (when ``target`` or ``value`` needs a gradient) as ``rule``'s primitive,
+    ``primitive(target, index, value)``, a copy of the target with the write done, whose
+    rule reads no value of the target (None only where nothing can need a gradient)."""
     index = index_beside(target._data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
@@ -1008,9 +1027,7 @@ def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment
         _guard_inplace(target, what, recording)
     if recording:
         place = None if target._base is None else _place_in_base(target, what)
-        result = apply(
-            _ASSIGN_INDEX, primitives.assign_index, (_snapshot(target, False), index, value)
-        )
+        result = apply(rule, rule.primitive, (_snapshot(target, False), index, value))
         if place is not None:
             _write_through_view(target, place, result, what)
             return
@@ -1020,8 +1037,86 @@ def setitem(target: Tensor, index: Any, value: Any, what: str = "item assignment
     raw = value.data if isinstance(value, Tensor) else _operand(value)[0]
     data = target.data
     check_same_device((data, raw))
-    data[index] = raw
+    write(data, index, raw)
     _bump(target, False)
+
+
+# -- np.add.at and np.subtract.at on tensors -------------------------------------------------
+#
+# ``np.add.at(y, idx, v)`` adds without buffering: where idx repeats a position, every value
+# is added there (y[idx] += v adds only the last). On the tape it is an in-place operation
+# on y, recorded as the out-of-place primitive below, as item assignment is: the gradient
+# of y is g, and of v the cotangent of each position it was added to, g[idx], gathered
+# with repeats. The transform does not read these calls (it runs them on the tape).
+
+
+def added_at(x: Any, indices: Any, values: Any) -> Any:
+    """A copy of ``x`` after ``np.add.at(x, indices, values)``.
+
+    >>> added_at(np.zeros(3), [0, 0, 2], 1.0)
+    array([2., 0., 1.])
+    """
+    out = x.copy()
+    scatter_add(out, indices, values)
+    return out
+
+
+def subtracted_at(x: Any, indices: Any, values: Any) -> Any:
+    """A copy of ``x`` after ``np.subtract.at(x, indices, values)``."""
+    out = x.copy()
+    scatter_add(out, indices, -array_module(values).asarray(values))
+    return out
+
+
+def added_at_vjp(g, ans, x, indices, values):
+    return g, None, unbroadcast(g[indices], values)
+
+
+def subtracted_at_vjp(g, ans, x, indices, values):
+    return g, None, unbroadcast(-g[indices], values)
+
+
+# Not in the rule table, as _ELEMENTS: functions of the tape's own, which user code reaches
+# only through np.add.at and np.subtract.at on tensors.
+_ADDED_AT = Rule(added_at, added_at_vjp, "add_at", "AddAtBackward", False, True)
+_SUBTRACTED_AT = Rule(subtracted_at, subtracted_at_vjp, "subtract_at", "SubAtBackward", False, True)
+_AT_RULES = {np.add: _ADDED_AT, np.subtract: _SUBTRACTED_AT}
+
+
+def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
+    """``function.at(a, indices, b)`` with tensors among its operands: an in-place operation
+    on ``a``, recorded for np.add and np.subtract when a gradient is needed."""
+    what = f"np.{function.__name__}.at"
+    needs_grad = is_grad_enabled() and (
+        (isinstance(a, Tensor) and a._requires_grad) or (isinstance(b, Tensor) and b._requires_grad)
+    )
+    if not isinstance(a, Tensor):
+        if needs_grad:
+            raise GradientLostError(
+                f"{what}(array, indices, tensor) would add a tensor that requires grad into a "
+                "plain NumPy array and drop its gradient; make the array a tensor "
+                "(ag.zeros(...), or np.zeros(...) inside a function run on the tape)."
+            )
+        raw_b = b.data if isinstance(b, Tensor) else b
+        function.at(a, _unwrap_index(indices), *([] if b is None else [raw_b]))
+        return
+    rule = _AT_RULES.get(function)
+    if needs_grad and (rule is None or b is None):
+        raise NotImplementedError(
+            f"{what} on tensors that require grad has no derivative in astgrad (np.add.at "
+            f"and np.subtract.at have one); write it with indexing and functions that have "
+            f"rules (for unique indices, y[idx] = y[idx] * v in place of np.multiply.at)"
+        )
+    if b is None:  # a ufunc of one operand (np.negative.at): nothing needs a gradient
+        data = a.data
+        function.at(data, index_beside(data, _unwrap_index(indices)))
+        _bump(a, False)
+        return
+
+    def write(data: Any, index: Any, raw: Any) -> None:
+        function.at(data, index, raw)
+
+    _write_at(a, indices, b, rule, write, what)
 
 
 # -- numbers taken out of a tensor, in a function run on the tape -----------------------------

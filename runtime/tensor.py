@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
+from .adjoints import matrix_error
 from .device import Device, device_of, host_array_or_raise
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
@@ -78,6 +80,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.data
+        elif isinstance(data, np.matrix):
+            raise matrix_error("the data of a tensor")
         elif not hasattr(data, "dtype") or isinstance(data, np.generic):
             data = np.asarray(data)
         self._data = data
@@ -373,6 +377,13 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self._requires_grad and is_grad_enabled():
+            if "index_tricks" in sys._getframe(1).f_code.co_filename:
+                # np.r_[...] and np.c_[...] make each part an array before joining them.
+                raise _lost(
+                    "np.r_[...] or np.c_[...]",
+                    "Join tensors with functions that have a rule: np.concatenate or "
+                    "np.hstack for np.r_, np.column_stack for np.c_.",
+                )
             raise _lost(
                 "Converting to a NumPy array (np.asarray, np.array, storing into an array)",
                 "Keep the computation on tensors: NumPy functions that have a rule "

@@ -213,15 +213,21 @@ def simplify(
     position: int,
     ctx: TransformContext,
 ) -> gast.expr:
-    if isinstance(callee.rule.primitive, np.ufunc) and position < len(operands):
+    primitive = callee.rule.primitive
+    if (isinstance(primitive, np.ufunc) or primitive is np.clip) and position < len(operands):
         # The result has the broadcast shape of the operands; when this operand already
         # has it (the others are numbers, or known to share its shape), nothing to undo.
+        # (A bound of np.clip left out, None, takes no part in the broadcast.)
         mine = shapes.class_of(operands[position], ctx.shape_classes)
         if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:
             expression = _drop_unbroadcast(expression, ctx)
         else:
-            others = [o for i, o in enumerate(operands) if i != position]
-            if others and all(_is_number(o) for o in others):
+            others = [
+                o
+                for i, o in enumerate(operands)
+                if i != position and not (isinstance(o, gast.Constant) and o.value is None)
+            ]
+            if others and all(_is_number(o) or _is_negated_number(o) for o in others):
                 expression = _drop_unbroadcast(expression, ctx)
     expression = _drop_default_arguments(expression, ctx)
     return fold_constants(expression)
@@ -262,6 +268,15 @@ def _is_number(node: gast.expr) -> bool:
     )
 
 
+def _is_negated_number(node: gast.expr) -> bool:
+    """``-0.5``, which Python parses as the negation of a number."""
+    return (
+        isinstance(node, gast.UnaryOp)
+        and isinstance(node.op, gast.USub)
+        and _is_number(node.operand)
+    )
+
+
 def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr:
     names = {name for name, value in ctx.free_values.items() if value is unbroadcast}
     names |= {name for name, value in ctx.resolved_globals.items() if value is unbroadcast}
@@ -280,7 +295,8 @@ def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr
 
 
 def fold_constants(expression: gast.expr) -> gast.expr:
-    """Fold arithmetic on numbers and drop arithmetic identities (``e * 1``, ``x ** 1``)."""
+    """Fold arithmetic and comparisons on numbers and drop arithmetic identities
+    (``e * 1``, ``x ** 1``)."""
     return rewrite(expression, _fold)
 
 
@@ -316,6 +332,18 @@ def _fold(node: gast.AST) -> gast.AST:
         if isinstance(op, (gast.Add, gast.Sub)) and _is_value(right, 0):
             return left
         return node
+    if (
+        isinstance(node, gast.Compare)
+        and len(node.ops) == 1
+        and type(node.ops[0]) in _COMPARISONS
+        and _is_number(node.left)
+        and _is_number(node.comparators[0])
+    ):
+        # As a number, so that arithmetic around it folds too: ``y - (y != 0)`` in power's
+        # rule is ``1`` for ``y = 2``, and ``x ** 1`` then ``x``.
+        return gast.Constant(
+            int(_COMPARISONS[type(node.ops[0])](node.left.value, node.comparators[0].value)), None
+        )
     if isinstance(node, gast.UnaryOp):
         inner = node.operand
         if (
@@ -337,6 +365,16 @@ _OPERATORS = {
     gast.Mult: lambda a, b: a * b,
     gast.Div: lambda a, b: a / b,
     gast.Pow: lambda a, b: a**b,
+}
+
+
+_COMPARISONS = {
+    gast.Eq: lambda a, b: a == b,
+    gast.NotEq: lambda a, b: a != b,
+    gast.Lt: lambda a, b: a < b,
+    gast.LtE: lambda a, b: a <= b,
+    gast.Gt: lambda a, b: a > b,
+    gast.GtE: lambda a, b: a >= b,
 }
 
 

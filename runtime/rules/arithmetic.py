@@ -45,8 +45,10 @@ def positive(g, ans, x):
 
 @vjp_rule(np.power)
 def power(g, ans, x, y):
+    # The exponent lowered by one, except where it is 0: x ** 0 is constant, its slope 0
+    # even at x = 0, where x ** -1 would make it NaN (0 * inf) or a ZeroDivisionError.
     return (
-        unbroadcast(g * y * x ** (y - 1), x),
+        unbroadcast(g * y * x ** (y - (y != 0)), x),
         # log(x) only where x != 0: there the exponent's gradient is 0 * log(0) -> 0.
         unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), y),
     )

@@ -85,11 +85,12 @@ def reciprocal(g, ans, x):
     return -g * ans * ans
 
 
-# float_power computes in float64 whatever its inputs: the gradients are cast back.
+# float_power computes in float64 whatever its inputs: the gradients are cast back. As for
+# np.power, an exponent of 0 is not lowered (the slope of x ** 0 is 0, even at x = 0).
 @vjp_rule(np.float_power)
 def float_power(g, ans, x, y):
     return (
-        unbroadcast(cast_like(g * y * np.float_power(x, y - 1), x), x),
+        unbroadcast(cast_like(g * y * np.float_power(x, y - (y != 0)), x), x),
         unbroadcast(cast_like(g * ans * np.log(np.where(x == 0, 1, x)), y), y),
     )
 
@@ -233,10 +234,10 @@ def fmin(g, ans, x, y):
 @vjp_rule(np.clip)
 def clip(g, ans, a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A002
     # Where a was clipped, the bound it was clipped to is the result. NumPy 2.1 spells the
-    # bounds min= and max= too.
+    # bounds min= and max= too. Bounds may broadcast a to a larger result.
     inside = ans == a
     return (
-        g * inside,
+        unbroadcast(g * inside, a),
         unbroadcast(np.where(inside, 0, g * (ans == a_min)), a_min),
         unbroadcast(np.where(inside, 0, g * (ans == a_max)), a_max),
         None,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..adjoints import Parts
+from ..adjoints import Entries, Parts, matrix_error
 from ..device import array_module
 from .registry import shape_only
 
@@ -99,6 +99,8 @@ def unbroadcast(g: Any, x: Any) -> Any:
     else:
         if kind is float and type(g) is float:
             return g
+        if isinstance(x, np.matrix) or isinstance(g, np.matrix):
+            raise matrix_error("a value in the computation")
         shape, g_shape = _shape(x), _shape(g)
         if g_shape == shape:
             return g
@@ -150,6 +152,8 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
         view = np.ndarray(shape, one.dtype, one, 0, (0,) * len(shape))
         view.flags.writeable = False
         return view
+    if isinstance(x, np.matrix):
+        raise matrix_error("a value in the computation")
     xp = array_module(g, x)
     if not keepdims and axis is not None and shape:
         kept = list(shape)
@@ -199,6 +203,10 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     if isinstance(x, (list, tuple)):
         # One of the arrays a primitive returned together (np.split, np.linalg.qr).
         return _part_grad(g, x, index)
+    if isinstance(x, dict):
+        # An entry of a dict that generated code read as if it were an array (a helper's
+        # parameter, given a dict at run time): the adjoint of a dict, key by key.
+        return Entries({index: g})
     xp = array_module(g, x)
     out = xp.zeros(_shape(x), dtype=_dtype(g))
     _put(xp, out, index, g)
@@ -336,6 +344,22 @@ def _repeats_a_position(index: Any, shape: tuple) -> bool:
         flat = xp.ravel_multi_index(tuple(together), dims).reshape(-1)
         return xp.unique(flat).size != flat.size
     return any(p.size > 1 and xp.unique(p.reshape(-1)).size != p.size for p in arrays)
+
+
+def scatter_add(out: Any, index: Any, values: Any) -> None:
+    """``np.add.at(out, index, values)`` for an array of any module: every value added at
+    its position, repeated positions included.
+
+    >>> out = np.zeros(3)
+    >>> scatter_add(out, [0, 0, 2], 1.0)
+    >>> out
+    array([2., 0., 1.])
+    """
+    xp = array_module(out)
+    if xp is np:
+        np.add.at(out, index, values)
+    else:
+        _scatter_add_device(xp, out, index, values)
 
 
 def _scatter_add_device(xp: Any, out: Any, index: Any, g: Any) -> None:
@@ -499,7 +523,8 @@ def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = F
     """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
     hits = x == expand_reduced(ans, x, axis, keepdims)
     count = hits.sum(axis=axis, keepdims=True)
-    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(x.dtype)
+    # (_dtype, not x.dtype: x may be a Python float, np.max(1.5))
+    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(_dtype(x))
 
 
 # -- reductions and scans ---------------------------------------------------------------
@@ -521,7 +546,8 @@ def centered(a: Any, axis: Any = None) -> Any:
     >>> centered(np.array([1.0, 2.0, 6.0]))
     array([-2., -1.,  3.])
     """
-    return a - a.mean(axis=axis, keepdims=True)
+    # (the module's mean, not a.mean: a may be a Python float, np.var(1.5))
+    return a - array_module(a).mean(a, axis=axis, keepdims=True)
 
 
 def _reverse_cumsum(x: Any, axis: int) -> Any:
@@ -671,6 +697,10 @@ def diff_grad(
     """Gradient of ``np.diff(a, n, axis, prepend, append)`` with respect to ``a`` (or to
     ``prepend`` or ``append``, as ``part`` says)."""
     xp = array_module(g)
+    if getattr(g, "size", 1) == 0:
+        # An empty difference (n at least the length): nothing depends on the input.
+        part_value = {"a": a, "prepend": prepend, "append": append}[part]
+        return xp.zeros(_shape(part_value), dtype=_dtype(g))
     for _ in range(n):
         # y_i = x_{i+1} - x_i: x_j gets g_{j-1} - g_j (zero beyond the ends).
         g = xp.moveaxis(g, axis, -1)
@@ -749,7 +779,7 @@ def hsplit_axis(ary: Any) -> int:
 
 
 @shape_only(1)
-def concatenate_grads(g: Any, arrays: Any, axis: Any = 0) -> Parts:
+def concatenate_grads(g: Any, arrays: Any, axis: Any = 0) -> Any:
     """Gradient of ``np.concatenate(arrays, axis)``: ``g`` cut back into one piece per array.
 
     >>> concatenate_grads(np.arange(5.0), [np.zeros(2), np.zeros(3)])
@@ -763,15 +793,24 @@ def concatenate_grads(g: Any, arrays: Any, axis: Any = 0) -> Parts:
         sizes = [_shape(a)[axis] for a in arrays]
     bounds = np.cumsum(sizes)[:-1].tolist()
     pieces = xp.split(g, bounds, axis=axis)
-    return Parts(piece.reshape(_shape(a)) for piece, a in zip(pieces, arrays))
+    return _per_array(Parts(piece.reshape(_shape(a)) for piece, a in zip(pieces, arrays)), arrays)
+
+
+def _per_array(parts: Parts, arrays: Any) -> Any:
+    """The gradients of the arrays a join took, as the join was given them: one per array
+    of a list or tuple, or, for one array joined as the sequence of its rows
+    (``np.vstack(x)``, ``np.concatenate(x)``), one array of its shape."""
+    if isinstance(arrays, (list, tuple)):
+        return parts
+    return array_module(*parts).stack(list(parts)).reshape(_shape(arrays))
 
 
 @shape_only(1)
-def unstack(g: Any, arrays: Any, axis: int = 0) -> Parts:
+def unstack(g: Any, arrays: Any, axis: int = 0) -> Any:
     """Gradient of ``np.stack(arrays, axis)``: ``g``'s slices along ``axis``."""
     xp = array_module(g)
     moved = xp.moveaxis(g, axis, 0)
-    return Parts(moved[i].reshape(_shape(a)) for i, a in enumerate(arrays))
+    return _per_array(Parts(moved[i].reshape(_shape(a)) for i, a in enumerate(arrays)), arrays)
 
 
 def _stand_in(shape: Any) -> np.ndarray:
@@ -779,26 +818,26 @@ def _stand_in(shape: Any) -> np.ndarray:
     return np.broadcast_to(np.empty((), dtype=bool), tuple(shape))
 
 
-def _join_grads(g: Any, arrays: Any, least: Any, axis: int) -> Parts:
+def _join_grads(g: Any, arrays: Any, least: Any, axis: int) -> Any:
     """``g`` cut back into the arrays that ``least`` (np.atleast_Nd) made and ``axis`` joined."""
     grads = concatenate_grads(g, [least(_stand_in(_shape(a))) for a in arrays], axis)
-    return Parts(part.reshape(_shape(a)) for part, a in zip(grads, arrays))
+    return _per_array(Parts(part.reshape(_shape(a)) for part, a in zip(grads, arrays)), arrays)
 
 
 @shape_only(1)
-def hstack_grads(g: Any, tup: Any) -> Parts:
+def hstack_grads(g: Any, tup: Any) -> Any:
     """Gradient of ``np.hstack``: along the first axis for 1-D arrays, else the second."""
     return _join_grads(g, tup, np.atleast_1d, 0 if np.ndim(g) == 1 else 1)
 
 
 @shape_only(1)
-def vstack_grads(g: Any, tup: Any) -> Parts:
+def vstack_grads(g: Any, tup: Any) -> Any:
     """Gradient of ``np.vstack`` (arrays made at least 2-D, joined along the first axis)."""
     return _join_grads(g, tup, np.atleast_2d, 0)
 
 
 @shape_only(1)
-def dstack_grads(g: Any, tup: Any) -> Parts:
+def dstack_grads(g: Any, tup: Any) -> Any:
     """Gradient of ``np.dstack`` (arrays made at least 3-D, joined along the third axis)."""
     return _join_grads(g, tup, np.atleast_3d, 2)
 
@@ -808,7 +847,7 @@ def _as_column(a: Any) -> Any:
 
 
 @shape_only(1)
-def column_stack_grads(g: Any, tup: Any) -> Parts:
+def column_stack_grads(g: Any, tup: Any) -> Any:
     """Gradient of ``np.column_stack`` (1-D arrays become columns, joined along axis 1)."""
     return _join_grads(g, tup, _as_column, 1)
 

@@ -107,7 +107,8 @@ def sqrt(g, ans, x):
 
 @vjp_rule(math.pow)
 def pow(g, ans, x, y):
-    return g * y * x ** (y - 1), g * ans * math.log(x) if x > 0 else 0.0
+    # (y - (y != 0): as for np.power, the slope of x ** 0 is 0, even at x = 0)
+    return g * y * x ** (y - (y != 0)), g * ans * math.log(x) if x > 0 else 0.0
 
 
 @vjp_rule(math.fabs)
