@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .grad_mode import is_grad_enabled
-from .ops import apply, binary, mean_of, no_rule_error, unary, wrap_plain
+from .ops import apply, binary, mean_of, no_rule_error, ufunc_at, unary, wrap_plain
 from .rules import lookup
 from .rules import registry as _registry
 from .rules.registry import is_nondifferentiable
@@ -89,6 +89,9 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
         return out[0] if len(out) == 1 else out
     if method == "__call__":
         return apply(lookup(function), function, inputs, kwargs)
+    if method == "at":
+        ufunc_at(function, *inputs, **kwargs)
+        return None
     if method == "reduce" and function in _REDUCTIONS:
         reduction = _REDUCTIONS[function]
         return apply(lookup(reduction), reduction, inputs, kwargs)
