@@ -299,6 +299,8 @@ def tape_plan(
     """
     n = len(kinds)
     shimmed = on_tape(function)
+    # A function whose code or defaults are replaced later must not run the old ones.
+    watched = function if shimmed is not function else None
     arrays = [p for p in positions if kinds[p] is _ndarray]
     checks = tuple(zip(arrays, dtypes))
     floats = tuple(kinds[p] is not _ndarray for p in positions)
@@ -306,6 +308,12 @@ def tape_plan(
     def plan(args: tuple) -> Any:
         if len(args) != n or tuple(map(type, args)) != kinds:
             return miss
+        if watched is not None and (
+            shimmed.__code__ is not watched.__code__
+            or shimmed.__defaults__ is not watched.__defaults__
+            or shimmed.__kwdefaults__ is not watched.__kwdefaults__
+        ):
+            return miss  # the general path makes a plan of the function as it is now
         for p, dtype in checks:
             if args[p].dtype is not dtype:
                 return miss
@@ -668,7 +676,13 @@ def on_tape(function: Callable) -> Callable:
     if _is_library(function):
         return function
     shimmed = _on_tape_cache.get(function)
-    if shimmed is None:
+    if (
+        shimmed is None
+        # the function's code or defaults were replaced since: run what it runs now
+        or shimmed.__code__ is not function.__code__
+        or shimmed.__defaults__ is not function.__defaults__
+        or shimmed.__kwdefaults__ is not function.__kwdefaults__
+    ):
         shimmed = types.FunctionType(
             function.__code__,
             _TapeGlobals(function.__globals__),
@@ -677,8 +691,17 @@ def on_tape(function: Callable) -> Callable:
             function.__closure__,
         )
         shimmed.__kwdefaults__ = function.__kwdefaults__
-        _on_tape_cache[function] = shimmed
+        # A function whose closure holds itself would be kept alive by its own entry.
+        if not any(_holds(cell, function) for cell in function.__closure__ or ()):
+            _on_tape_cache[function] = shimmed
     return shimmed
+
+
+def _holds(cell: types.CellType, value: Any) -> bool:
+    try:
+        return cell.cell_contents is value
+    except ValueError:  # an empty cell
+        return False
 
 
 def _is_library(function: types.FunctionType) -> bool:
