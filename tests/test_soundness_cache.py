@@ -3,7 +3,8 @@ the globals and closure cells it resolved, its callees' too, the function's code
 defaults. Each test differentiates, changes one of these, and checks the gradient after
 the change against central differences of the function as it now stands, on the general
 path and on the planned (fast) path, in source mode (so the tape cannot hide a stale
-derivative). Source read from disk must be the code that runs.
+derivative), and for code and defaults in every mode (the tape's cached calls too). Source
+read from disk must be the code that runs.
 """
 
 from __future__ import annotations
@@ -131,11 +132,15 @@ def test_a_builtin_shadowed_later_by_a_global_regenerates(module):
     assert_close(g(X), 3 * X * X)
 
 
-def test_new_defaults_and_kwdefaults_regenerate():
+MODES = ["source", "auto", "tape"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_new_defaults_and_kwdefaults_regenerate(mode):
     def f(x, scale=2.0, *, power=2.0):
         return np.sum(scale * x**power)
 
-    g = ag.grad(f, mode="source")
+    g = ag.grad(f, mode=mode)
     check(g, f, X)
     f.__defaults__ = (5.0,)
     check(g, f, X)
@@ -145,14 +150,15 @@ def test_new_defaults_and_kwdefaults_regenerate():
     assert_close(g(X), 15.0 * X**2)
 
 
-def test_a_replaced_code_object_regenerates():
+@pytest.mark.parametrize("mode", MODES)
+def test_a_replaced_code_object_regenerates(mode):
     def f(x):
         return np.sum(np.tanh(x))
 
     def other(x):
         return np.sum(np.sin(x) * 4.0)
 
-    g = ag.grad(f, mode="source")
+    g = ag.grad(f, mode=mode)
     check(g, f, X)
     f.__code__ = other.__code__
     check(g, f, X)
