@@ -207,15 +207,21 @@ def defines_class(x):
     return np.sum(x * 2.0)
 
 
-def uses_nonlocal(x):
-    scale = 1.0
+def _counting():
+    calls = 0
 
-    def bump(v):
-        nonlocal scale
-        scale = scale * 2.0
-        return v * scale
+    # A nested function's nonlocal is inlined (tests/test_soundness_binding.py); this one
+    # writes a closure cell of the function that encloses the differentiated one.
+    def uses_nonlocal(x):
+        nonlocal calls
+        calls = calls + 1
+        return np.sum(x) * 2.0
 
-    return np.sum(bump(x))
+    return uses_nonlocal
+
+
+uses_nonlocal = _counting()
+uses_nonlocal.__qualname__ = "uses_nonlocal"  # (messages name it as they name the others)
 
 
 def uses_match(x, kind):
@@ -230,7 +236,7 @@ UNSUPPORTED = [
     (uses_global, "global COUNT", "`global`", (X,), np.ones(3)),
     (uses_try, "try:", "`try`", (X,), 2 * X),
     (defines_class, "class Box:", "`classdef`", (X,), np.full(3, 2.0)),
-    (uses_nonlocal, "nonlocal scale", "`nonlocal`", (X,), np.full(3, 2.0)),
+    (uses_nonlocal, "nonlocal calls", "`nonlocal`", (X,), np.full(3, 2.0)),
     (uses_match, "match kind:", "`match`", (X, "sq"), 2 * X),
 ]
 

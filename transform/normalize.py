@@ -13,18 +13,34 @@ not local to the function (a module constant such as ``np.pi``):
     of atoms, ``None`` or ``...``,
   - a tuple, list or dict display of atoms,
   - an *opaque* expression: a comparison, ``and``/``or``/``not``, an f-string. These
-    carry no gradient and are left whole.
+    carry no gradient and are left whole; but an ``and``/``or`` whose value may be an
+    operand that is not a bool (``y = ok and x * 2``), and any of them holding a walrus
+    or a nested function's call, become statements evaluated in Python's order
+    (``and`` evaluates its right side only when its left is true).
 * ``name[index] = atom`` (assignment into an array, same index form as above);
 * ``atom.method(...)`` as an expression statement (calls for their side effects);
 * ``if atom: ... else: ...``, ``for name in atom: ...``, ``while True: ...`` whose body
   starts by testing its condition; ``break``; ``continue``;
-* ``with ...: ...`` (the context is evaluated as written);
+* ``with C: ...`` with one item (``with a, b:`` nests), no ``break`` or ``continue`` of an
+  enclosing loop in its block, and ``C`` one whose effect the transform knows:
+  ``ag.no_grad``, ``ag.enable_grad``, ``ag.set_grad_enabled(constant)``, or
+  ``np.errstate(...)`` / ``warnings.catch_warnings(...)`` of atoms (evaluated as
+  written). Any other context manager is a TransformError. A block that turns recording
+  back on directly inside a no_grad block comes out of it, so the statements left in
+  no_grad blocks are exactly those that run with recording off;
 * ``list.append(atom)`` as an expression statement;
 * exactly one ``return atom``, the last statement (``desugar`` made it so).
 
 Comprehensions and generator expressions become loops that append to a fresh list (or
-set items of a fresh dict); a nested ``def`` or a lambda bound to a name is inlined where
-it is called, its locals renamed, its free names read from the enclosing function.
+set items of a fresh dict); a nested ``def`` or a lambda bound to a name (once) is
+inlined where it is called, its locals renamed, its free names read from the enclosing
+function there (when Python reads a closure's cells), its default values evaluated where
+it is defined into fresh names, and the names it declares ``nonlocal`` left as the
+enclosing function's (its writes are seen after the call).
+
+A walrus is an assignment where Python makes it. Where a statement rebinds a name
+part-way (a walrus, a nested function's ``nonlocal`` write), a read of that name before
+the rebinding goes through a temporary (``n + (n := 2 * n)`` adds the old ``n``).
 
 Augmented assignment is rewritten as plain assignment (``x += y`` → ``x = x + y``: the
 array is not modified in place); conditional expressions become ``if`` statements; the
@@ -35,15 +51,19 @@ ones the gradient does not need back into their single use.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import gast
+import numpy as np
 
+from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
 from .origin import of as origin_of
+from .resolve import _MISSING, may_enable_grad, source_text, static_value
 from .walk import walk
 
 _BINOP_NAMES = {
@@ -94,6 +114,19 @@ class _Normalizer:
         #: nested functions (defs and named lambdas), inlined where they are called
         self.nested: dict[str, gast.FunctionDef] = {}
         self.inlining: list[str] = []
+        #: nested function -> the enclosing function's names it writes (``nonlocal``),
+        #: itself or through the nested functions it calls
+        self.writes: dict[str, set[str]] = {}
+        #: how many times each name is bound in the function (a nested function is
+        #: inlined from its one definition)
+        self.bindings: dict[str, int] = {}
+        #: names that the statement being lowered rebinds part-way through (a walrus, a
+        #: nested function's ``nonlocal`` write): a read of one before that must keep the
+        #: value it had then
+        self.rebinding: set[str] = set()
+        #: whether recording is on where the statements being lowered run (False inside
+        #: ``with ag.no_grad():``)
+        self.grad_enabled = True
 
     # -- driver ---------------------------------------------------------------------
 
@@ -102,6 +135,7 @@ class _Normalizer:
         if body and _is_docstring(body[0]):
             body = body[1:]
         self.tuple_lengths = _tuples_bound_once(node)
+        self.bindings = _binding_counts(node)
         node.body = self.statements(body)
         self._check_nested_uses(node)
         return node
@@ -121,12 +155,15 @@ class _Normalizer:
 
     def statements(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         outer, self.block = self.block, []
+        # A block's statements run after whatever expression encloses it was evaluated.
+        outer_rebinding, self.rebinding = self.rebinding, set()
         for stmt in stmts:
             saved = self.origin
             self.origin = origin_of(stmt) or self.origin
             self.statement(stmt)
             self.origin = saved
         result, self.block = self.block, outer
+        self.rebinding = outer_rebinding
         return result
 
     def emit(self, stmt: gast.stmt) -> gast.stmt:
@@ -149,7 +186,12 @@ class _Normalizer:
                 f"the statement `{type(stmt).__name__.lower()}` is not supported by the "
                 f"source transformation"
             )
-        method(stmt)
+        outer = self.rebinding
+        self.rebinding = outer | self.rebound(_evaluated_first(stmt))
+        try:
+            method(stmt)
+        finally:
+            self.rebinding = outer
 
     def stmt_Pass(self, stmt: gast.Pass) -> None:
         pass
@@ -164,7 +206,17 @@ class _Normalizer:
             self.atom(value)
 
     def stmt_Assert(self, stmt: gast.Assert) -> None:
-        self.emit(stmt)  # checks run in the forward pass only
+        # Checks run in the forward pass only. A walrus in the test binds a name later
+        # statements read, so the test is lowered then; the message is evaluated only
+        # when the check fails, so it may not bind anything.
+        if stmt.msg is not None and self.needs_lowering(stmt.msg):
+            raise self.fail(
+                "a walrus (:=) or a nested function's call in an assert's message is not "
+                "supported by the source transformation"
+            )
+        if self.needs_lowering(stmt.test):
+            stmt = gast.Assert(test=self.atom(stmt.test), msg=stmt.msg)
+        self.emit(stmt)
 
     def stmt_Raise(self, stmt: gast.Raise) -> None:
         self.emit(stmt)
@@ -196,7 +248,7 @@ class _Normalizer:
         self.emit(gast.Return(value=self.atom(value)))
 
     def stmt_If(self, stmt: gast.If) -> None:
-        test = self.atom(stmt.test)
+        test = self.test(stmt.test)
         assigned = {
             n.id
             for s in stmt.body + stmt.orelse
@@ -240,7 +292,7 @@ class _Normalizer:
         if stmt.orelse:
             raise self.fail("`while ... else` is not supported yet by the source transformation")
         test = stmt.test
-        if self.is_atom(test) or is_opaque(test):
+        if self.is_atom(test) or (is_opaque(test) and not self.needs_lowering(test)):
             body = self.loop_body(stmt.body)
             self.emit(gast.While(test=test, body=body, orelse=[]))
             return
@@ -253,21 +305,110 @@ class _Normalizer:
         body = self.loop_body([exit_test, *stmt.body])
         self.emit(gast.While(test=gast.Constant(True, None), body=body, orelse=[]))
 
+    # -- with -------------------------------------------------------------------------------
+    #
+    # A context manager may change what its block computes: contextlib.suppress skips the
+    # rest of the block when an exception is raised, a user's may do anything. Only the
+    # ones whose effect the transform knows are accepted: the grad-mode switches (no_grad
+    # blocks carry no gradient) and np.errstate and warnings.catch_warnings, which change
+    # only how warnings and floating-point errors are reported (the generated forward pass
+    # runs the same block under them, so an error is raised there too).
+
     def stmt_With(self, stmt: gast.With) -> None:
-        items = []
-        for item in stmt.items:
-            if item.optional_vars is not None and not isinstance(item.optional_vars, gast.Name):
+        if len(stmt.items) > 1:
+            # `with a, b:` is `with a: with b:` (entered in that order, left in reverse).
+            inner = gast.With(items=stmt.items[1:], body=stmt.body, type_comment=None)
+            _stamp_all(inner, self.origin)
+            stmt = gast.With(items=stmt.items[:1], body=[inner], type_comment=None)
+        item = stmt.items[0]
+        if item.optional_vars is not None and not isinstance(item.optional_vars, gast.Name):
+            raise self.fail("`with ... as (a, b)` is not supported by the source transformation")
+        enables = self.grad_mode_of(item.context_expr)
+        if enables is True and not self.grad_enabled:
+            raise self.fail(
+                "turning recording back on (ag.enable_grad or ag.set_grad_enabled(True)) "
+                "inside a no_grad block is supported by the source transformation only "
+                "directly in that block, not in a loop, branch or function called there"
+            )
+        if enables is False and self.grad_enabled:
+            self.no_grad_block(stmt, item)
+            return
+        self.with_block(item, stmt.body, self.grad_enabled if enables is None else enables)
+
+    def with_block(self, item: gast.withitem, body: list[gast.stmt], enabled: bool) -> None:
+        outer, self.grad_enabled = self.grad_enabled, enabled
+        try:
+            lowered = self.statements(body) or [gast.Pass()]
+        finally:
+            self.grad_enabled = outer
+        jump = _first_jump(lowered)
+        if jump is not None:
+            self.origin = origin_of(jump) or self.origin
+            raise self.fail(
+                "`break` or `continue` (or a `return` in a loop) inside a `with` block is "
+                "not supported by the source transformation"
+            )
+        items = [gast.withitem(context_expr=item.context_expr, optional_vars=item.optional_vars)]
+        self.emit(gast.With(items=items, body=lowered, type_comment=None))
+
+    def no_grad_block(self, stmt: gast.With, item: gast.withitem) -> None:
+        """``with ag.no_grad():`` whose block may hold ``with ag.enable_grad():`` blocks:
+        those come out of it, between no_grad blocks holding the statements before and
+        after them. Recording is on in them either way, and analyze sees that only the
+        statements left in no_grad blocks carry no gradient."""
+        run: list[gast.stmt] = []
+        for child in stmt.body:
+            if isinstance(child, gast.With) and self.grad_mode_of(child.items[0].context_expr):
+                if run:
+                    self.with_block(item, run, False)
+                    run = []
+                saved = self.origin
+                self.origin = origin_of(child) or self.origin
+                self.statement(child)
+                self.origin = saved
+            else:
+                run.append(child)
+        if run:
+            self.with_block(item, run, False)
+
+    def grad_mode_of(self, context: gast.expr) -> bool | None:
+        """What a ``with`` item does to recording: True turns it on, False off, None leaves
+        it (a harmless context manager). Raises for any other context manager."""
+        call = context if isinstance(context, gast.Call) else None
+        function = call.func if call is not None else context
+        value = static_value(function, self.ctx) if self.is_atom(function) else _MISSING
+        arguments = [] if call is None else [*call.args, *(k.value for k in call.keywords)]
+        spelled = source_text(function)
+        if value is no_grad or value is enable_grad:
+            if arguments:
+                raise self.fail(f"`with {spelled}(...)` takes no arguments")
+            return value is enable_grad
+        if value is set_grad_enabled:
+            # (positional only: analyze reads the flag there)
+            flag = call.args[0] if call is not None and len(call.args) == 1 else None
+            if not isinstance(flag, gast.Constant) or call.keywords:
                 raise self.fail(
-                    "`with ... as (a, b)` is not supported by the source transformation"
+                    f"`with {spelled}(flag)` with a flag that is not a constant (True or "
+                    "False): the transform must know where recording is off to know which "
+                    "statements carry a gradient"
                 )
-            items.append(
-                gast.withitem(context_expr=item.context_expr, optional_vars=item.optional_vars)
-            )
-        self.emit(
-            gast.With(
-                items=items, body=self.statements(stmt.body) or [gast.Pass()], type_comment=None
-            )
+            return bool(flag.value)
+        if any(value is known for known in _HARMLESS_CONTEXTS) and call is not None:
+            if not all(self.is_atom(a) and not self.needs_lowering(a) for a in arguments):
+                raise self.fail(
+                    f"the arguments of `with {spelled}(...)` must be names or constants for "
+                    "the source transformation"
+                )
+            return None
+        raise self.fail(
+            f"`with {spelled}`: the transform does not know what this context manager does "
+            "(it may skip the rest of its block on an exception, as contextlib.suppress "
+            "does, or change values); only ag.no_grad, ag.enable_grad, "
+            "ag.set_grad_enabled with a constant, np.errstate and warnings.catch_warnings are "
+            "accepted"
         )
+
+    # -- nested functions and scopes ---------------------------------------------------------
 
     def stmt_FunctionDef(self, stmt: gast.FunctionDef) -> None:
         if stmt.decorator_list:
@@ -280,7 +421,52 @@ class _Normalizer:
                 f"the nested function {stmt.name!r} takes *args or **kwargs, "
                 "which the transform does not inline"
             )
-        self.nested[stmt.name] = stmt
+        self.define(stmt)
+
+    def define(self, definition: gast.FunctionDef) -> None:
+        """Remember a nested function (a def or a lambda given a name) to inline where it
+        is called. Its default values are evaluated here, where Python evaluates them, into
+        fresh names: ``a=a`` keeps the value ``a`` has now, whatever ``a`` is when called."""
+        name = definition.name
+        if self.bindings.get(name, 0) > 1:
+            raise self.fail(
+                f"the nested function {name!r} is bound more than once in the function "
+                "(defined again, or its name assigned); the transform inlines a nested "
+                "function from its one definition"
+            )
+        args = definition.args
+        params = args.posonlyargs + args.args
+        with_defaults = params[len(params) - len(args.defaults) :]
+        args.defaults = [
+            self.default_value(name, param.id, value)
+            for param, value in zip(with_defaults, args.defaults)
+        ]
+        args.kw_defaults = [
+            None if value is None else self.default_value(name, param.id, value)
+            for param, value in zip(args.kwonlyargs, args.kw_defaults)
+        ]
+        writes = set(_nonlocal_names(definition.body))
+        for sub in walk(gast.Module(body=definition.body, type_ignores=[])):
+            if isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
+                writes |= self.writes.get(sub.func.id, set())
+        self.writes[name] = writes
+        self.nested[name] = definition
+
+    def default_value(self, function: str, param: str, value: gast.expr) -> gast.expr:
+        if isinstance(value, gast.Constant):
+            return value
+        name = self.new_local(f"{function}_{param}_default")
+        self.assign(_store(name), value)
+        return _load(name)
+
+    def stmt_Nonlocal(self, stmt: gast.Nonlocal) -> None:
+        if self.inlining:
+            return  # inline_nested left these names as the enclosing function's
+        raise self.fail(
+            f"the statement `nonlocal` ({', '.join(stmt.names)}) makes the function write a "
+            "variable of the function that encloses it (a closure cell), which the source "
+            "transformation does not support"
+        )
 
     def stmt_Break(self, stmt: gast.Break) -> None:
         self.emit(gast.Break())
@@ -308,18 +494,20 @@ class _Normalizer:
                 decorator_list=[], returns=None, type_comment=None, type_params=[],
             )  # fmt: skip
             anno.set(definition.body[0], anno.Key.ORIGIN, self.origin)
-            self.nested[target.id] = definition
+            self.define(definition)
             return
         if isinstance(target, gast.Name):
             self.emit(_assign(target.id, self.simple(value, target.id)))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self.unpack(target, value)
         elif isinstance(target, gast.Subscript):
-            array = self.atom(target.value)
+            # Python evaluates the value before the target's parts (x[i] = (i := 2)
+            # stores at the new i). The array is written, not read: no copy of it.
+            stored = self.atom(value)
+            array = self.atom(target.value, keep=False)
             if not isinstance(array, gast.Name):
                 raise self.fail("assignment into a subscript of an expression is not supported")
             index = self.index(target.slice)
-            stored = self.atom(value)
             store = gast.Subscript(value=array, slice=index, ctx=gast.Store())
             self.emit(gast.Assign(targets=[store], value=stored, type_comment=None))
         elif isinstance(target, gast.Attribute):
@@ -417,14 +605,52 @@ class _Normalizer:
         anno.set(stmt, anno.Key.TEMPORARY, True)
         return _load(name)
 
-    def atom(self, node: gast.expr) -> gast.expr:
-        """Evaluate ``node`` into an atom, emitting statements for its parts."""
+    def atom(self, node: gast.expr, keep: bool = True) -> gast.expr:
+        """Evaluate ``node`` into an atom, emitting statements for its parts.
+
+        With ``keep``, a name the statement rebinds further on (``n + (n := 2 * n)``) is
+        read into a temporary: Python reads its value here, before the rebinding."""
         if self.is_atom(node):
-            return node
-        simple = self.simple(node)
-        if isinstance(simple, gast.Name):
-            return simple  # already named (the result of a conditional expression)
-        return self.temporary(simple, _base_name(node))
+            result = node
+        else:
+            result = self.simple(node)
+            if not isinstance(result, gast.Name):  # (a name: a conditional expression's)
+                return self.temporary(result, _base_name(node))
+        if keep and isinstance(result, gast.Name) and result.id in self.rebinding:
+            return self.temporary(result, f"{result.id}_read")
+        return result
+
+    def test(self, node: gast.expr) -> gast.expr:
+        """A condition as an atom. ``a and b`` stays whole here (only its truth is used)
+        unless a part of it binds a name."""
+        if is_opaque(node) and not self.needs_lowering(node):
+            return self.temporary(node, "cond")
+        return self.atom(node)
+
+    def needs_lowering(self, node: gast.expr) -> bool:
+        """Whether ``node`` kept whole would hide a binding from the later passes: a walrus
+        (``:=``) or a call of a nested function (inlined, its statements brought out)."""
+        return any(
+            isinstance(sub, gast.NamedExpr)
+            or (
+                isinstance(sub, gast.Call)
+                and isinstance(sub.func, gast.Name)
+                and sub.func.id in self.nested
+            )
+            for sub in walk(node)
+        )
+
+    def rebound(self, nodes: list[gast.AST]) -> set[str]:
+        """The names that evaluating ``nodes`` binds as it goes: walrus targets, and the
+        names the nested functions it calls write with ``nonlocal``."""
+        names: set[str] = set()
+        for node in nodes:
+            for sub in walk(node):
+                if isinstance(sub, gast.NamedExpr) and isinstance(sub.target, gast.Name):
+                    names.add(sub.target.id)
+                elif isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
+                    names |= self.writes.get(sub.func.id, set())
+        return names
 
     def is_atom(self, node: gast.expr) -> bool:
         if isinstance(node, gast.Constant):
@@ -448,8 +674,14 @@ class _Normalizer:
 
     def simple(self, node: gast.expr, target: str | None = None) -> gast.expr:
         """``node`` with atoms for children (one operation), emitting what that needs."""
-        if self.is_atom(node) or is_opaque(node):
+        if self.is_atom(node):
             return node
+        if is_opaque(node):
+            if isinstance(node, gast.BoolOp) and not _is_boolean(node):
+                return self.either(node)  # its value may be an operand that has a gradient
+            if not self.needs_lowering(node):
+                return node
+            return self.opaque(node)
         method = getattr(self, f"expr_{type(node).__name__}", None)
         if method is None:
             raise self.fail(
@@ -457,6 +689,47 @@ class _Normalizer:
                 f"transformation"
             )
         return method(node)
+
+    def either(self, node: gast.BoolOp) -> gast.Name:
+        """``a and b`` as Python runs it: ``b`` is evaluated only when ``a`` is true, and the
+        value is the last operand evaluated (``chosen = a; if chosen: chosen = b``)."""
+        result = self.new_local("chosen")
+        self.assign(_store(result), node.values[0])
+        rest = node.values[1:]
+        later = rest[0] if len(rest) == 1 else gast.BoolOp(op=node.op, values=rest)
+        test = _load(result)
+        if isinstance(node.op, gast.Or):
+            test = gast.UnaryOp(op=gast.Not(), operand=test)
+        branch = gast.If(test=test, body=[_assign(result, later)], orelse=[])
+        _stamp_all(branch, self.origin)
+        self.statement(branch)
+        return _load(result)
+
+    def opaque(self, node: gast.expr) -> gast.expr:
+        """A comparison, ``not`` or ``and``/``or`` that binds a name (a walrus, a nested
+        function's call): its parts are evaluated by statements, in Python's order."""
+        if isinstance(node, gast.BoolOp):
+            return self.either(node)
+        if isinstance(node, gast.UnaryOp):
+            return gast.UnaryOp(op=node.op, operand=self.atom(node.operand))
+        if isinstance(node, gast.Compare):
+            left = self.atom(node.left)
+            right = self.atom(node.comparators[0])
+            first = gast.Compare(left=left, ops=node.ops[:1], comparators=[right])
+            if len(node.ops) == 1:
+                return first
+            # a < b < c: c is evaluated only when a < b holds, b only once.
+            result = self.new_local("cond")
+            self.emit(_assign(result, first))
+            rest = gast.Compare(left=right, ops=node.ops[1:], comparators=node.comparators[1:])
+            branch = gast.If(test=_load(result), body=[_assign(result, rest)], orelse=[])
+            _stamp_all(branch, self.origin)
+            self.statement(branch)
+            return _load(result)
+        raise self.fail(
+            "a walrus (:=) or a nested function's call inside an f-string is not supported "
+            "by the source transformation"
+        )
 
     def expr_BinOp(self, node: gast.BinOp) -> gast.expr:
         return gast.BinOp(left=self.atom(node.left), op=node.op, right=self.atom(node.right))
@@ -471,6 +744,7 @@ class _Normalizer:
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
+        self.check_grad_mode(func)
         if (
             isinstance(func, gast.Name)
             and func.id in _CONSUMERS
@@ -495,7 +769,10 @@ class _Normalizer:
                 func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[]
             )
         if isinstance(func, gast.Attribute) and not self.is_atom(func):
-            func = gast.Attribute(value=self.atom(func.value), attr=func.attr, ctx=gast.Load())
+            # (the receiver itself, not a copy: its method may change it, xs.append(v))
+            func = gast.Attribute(
+                value=self.atom(func.value, keep=False), attr=func.attr, ctx=gast.Load()
+            )
         elif not self.is_atom(func):
             func = self.atom(func)
         args = [
@@ -506,6 +783,27 @@ class _Normalizer:
         ]
         keywords = [gast.keyword(arg=k.arg, value=self.atom(k.value)) for k in node.keywords]
         return gast.Call(func=func, args=args, keywords=keywords)
+
+    def check_grad_mode(self, func: gast.expr) -> None:
+        """Refuse calls that change recording in a way the analysis cannot follow."""
+        if not self.is_atom(func):
+            return
+        value = static_value(func, self.ctx)
+        if value is _MISSING:
+            return
+        if value is set_grad_enabled:
+            raise self.fail(
+                f"{source_text(func)}(...) outside a `with` header switches recording for "
+                "the rest of the program, which the source transformation does not follow; "
+                f"use `with {source_text(func)}(False):`"
+            )
+        if not self.grad_enabled and may_enable_grad(value):
+            raise self.fail(
+                f"{source_text(func)} may turn recording back on (ag.enable_grad or "
+                "ag.set_grad_enabled) while it runs inside this no_grad block, so its "
+                "result could carry a gradient; the source transformation does not follow "
+                "that"
+            )
 
     def _spread_starred(self, node: gast.Call) -> gast.Call:
         """``f(*(a, b))`` and ``f(*pair)`` (``pair`` bound once to a tuple display) become
@@ -557,7 +855,7 @@ class _Normalizer:
         return gast.Dict(keys=keys, values=[self.atom(v) for v in node.values])
 
     def expr_IfExp(self, node: gast.IfExp) -> gast.expr:
-        test = self.atom(node.test)
+        test = self.test(node.test)
         result = self.new_local("chosen")
         body = self._branch(node.body, result)
         orelse = self._branch(node.orelse, result)
@@ -673,15 +971,17 @@ class _Normalizer:
                 bound[param] = copy.deepcopy(defaults[param])
         # Evaluate the arguments first, then run the renamed body.
         values = {param: self.atom(value) for param, value in bound.items()}
-        assigned = {
-            n.id
-            for s in definition.body
-            for n in walk(s)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
-        }
+        # Its locals: what it binds itself. A function nested in it that writes a name with
+        # `nonlocal` writes this one's (or, when this one does not bind it, the enclosing
+        # function's), so names bound only there are not its locals.
+        assigned = _own_stores(definition.body)
+        # Names it declares nonlocal are the enclosing function's: its writes to them are
+        # seen after the call, as in Python. (Its free names are read here, at the call,
+        # which is when Python reads a closure's cells.)
+        shared = set(_nonlocal_names(definition.body))
         renames = {
             local: self.new_local(f"{name}_{local}")
-            for local in sorted(assigned | set(params + keyword_only))
+            for local in sorted((assigned | set(params + keyword_only)) - shared)
         }
         for param, value in values.items():
             self.emit(_assign(renames[param], value))
@@ -818,6 +1118,100 @@ def _drop_trailing_continue(stmts: list[gast.stmt]) -> list[gast.stmt]:
     if any(isinstance(n, gast.Continue) for s in stmts for n in _walk_statements([s])):
         pass  # a continue elsewhere would sit in a nested loop, which handles its own
     return stmts
+
+
+# Context managers that change only how warnings and floating-point errors are reported.
+_HARMLESS_CONTEXTS = (np.errstate, warnings.catch_warnings)
+# Calls whose result is a bool, so `a and b` of them is one (and carries no gradient).
+_BOOLEAN_CALLS = {"isinstance", "issubclass", "hasattr", "callable", "bool"}
+
+
+def _is_boolean(node: gast.expr) -> bool:
+    """Whether ``node`` is surely a bool or an array of bools: then ``a and b`` of such
+    carries no gradient whichever operand it gives, and can stay one opaque expression."""
+    if isinstance(node, gast.BoolOp):
+        return all(_is_boolean(v) for v in node.values)
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, gast.Call):
+        return isinstance(node.func, gast.Name) and node.func.id in _BOOLEAN_CALLS
+    return isinstance(node, gast.Compare) or (
+        isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.Not)
+    )
+
+
+def _evaluated_first(stmt: gast.stmt) -> list[gast.AST]:
+    """The parts of ``stmt`` evaluated before any statement of its blocks runs: all of a
+    simple statement, the header of a compound one."""
+    if isinstance(stmt, (gast.If, gast.While)):
+        return [stmt.test]
+    if isinstance(stmt, gast.For):
+        return [stmt.iter]
+    if isinstance(stmt, gast.With):
+        return [item.context_expr for item in stmt.items]
+    if isinstance(stmt, gast.FunctionDef):
+        return [*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)]
+    return [stmt]
+
+
+def _binding_counts(node: gast.FunctionDef) -> dict[str, int]:
+    """How many places bind each name: assignments (a walrus, a loop target ...) and defs."""
+    counts: dict[str, int] = {}
+    for sub in walk(node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
+            counts[sub.id] = counts.get(sub.id, 0) + 1
+        elif isinstance(sub, gast.FunctionDef) and sub is not node:
+            counts[sub.name] = counts.get(sub.name, 0) + 1
+    return counts
+
+
+def _own_statements(stmts: list[gast.stmt]):
+    """The statements of a function's body and of its blocks, not of functions nested in it."""
+    for stmt in stmts:
+        yield stmt
+        if isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _own_statements(getattr(stmt, field, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from _own_statements(handler.body)
+
+
+def _own_stores(body: list[gast.stmt]) -> set[str]:
+    """The names a function's body binds in its own scope (not in functions or lambdas
+    nested in it): its local variables."""
+    found: set[str] = set()
+    pending: list[gast.AST] = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            found.add(node.id)
+        elif isinstance(node, gast.FunctionDef):
+            # (its name stays: inlining finds a nested function by the name of its def)
+            pending.extend(node.args.defaults)  # evaluated in this scope
+            pending.extend(d for d in node.args.kw_defaults if d is not None)
+            continue
+        elif isinstance(node, gast.Lambda):
+            pending.extend(node.args.defaults)
+            continue
+        pending.extend(gast.iter_child_nodes(node))
+    return found
+
+
+def _nonlocal_names(body: list[gast.stmt]) -> list[str]:
+    return [n for s in _own_statements(body) if isinstance(s, gast.Nonlocal) for n in s.names]
+
+
+def _first_jump(stmts: list[gast.stmt]) -> gast.stmt | None:
+    """A ``break`` or ``continue`` of the loop around ``stmts`` (not of a loop inside)."""
+    for stmt in stmts:
+        if isinstance(stmt, _JUMPS):
+            return stmt
+        if isinstance(stmt, (gast.If, gast.With)):
+            found = _first_jump(stmt.body + getattr(stmt, "orelse", []))
+            if found is not None:
+                return found
+    return None
 
 
 # Builtins that consume an iterable: a generator expression given to one becomes a list.
