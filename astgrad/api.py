@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from .checks import check_differentiable
+from .nested import refuse_gradient_of_gradient, refuse_recording, refuse_transform_error
+from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
@@ -317,8 +319,12 @@ def _plan_source(types: tuple, target: _Target, guarded: bool, with_value: bool)
 class _Differentiated:
     """A function's gradient, generated on first call and cached per argument kinds."""
 
+    #: a gradient, which astgrad cannot differentiate again yet (see nested)
+    __astgrad_gradient__ = True
+
     def __init__(self, function: Callable, wrt: Wrt, mode: str, with_value: bool) -> None:
         _check_mode(mode)
+        refuse_gradient_of_gradient(function, "ag.value_and_grad" if with_value else "ag.grad")
         self.function = function
         self.target = _Target(function, wrt)
         self.mode = mode
@@ -358,6 +364,8 @@ class _Differentiated:
                     return result
             return self._call(args, kwargs)
         except Exception as exc:
+            if isinstance(exc, TransformError):  # (mode="source"; "auto" took the tape)
+                refuse_transform_error(self.function, exc)
             _name_the_user_line(exc)
             raise
 
@@ -365,6 +373,8 @@ class _Differentiated:
         """A call in general: any arguments, on any device. Prepares a plan for calls like
         this one where it can."""
         target = self.target
+        # (Plans take host arrays and floats only: a tensor that records comes here.)
+        refuse_recording(args, kwargs, f"the gradient of {target.function_name}")
         originals = target.values(args, kwargs)
         check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
@@ -463,6 +473,8 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     array([1., 2.])
     """
     _check_mode(mode)
+    refuse_gradient_of_gradient(fun, "ag.vjp")
+    refuse_recording(args, {}, "ag.vjp")
     target = _Target(fun, wrt)
     originals = target.values(args, {})
     check_differentiable(target.names, originals)
@@ -473,17 +485,40 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             derivative = pipeline.derive(
                 fun, target.names, split=True, param_kinds=kinds, mode=mode
             )
-        except TransformError:
+        except TransformError as exc:
             if mode == "source":
+                refuse_transform_error(fun, exc)
                 raise
     if derivative is None:
-        value, tape_pullback = tape_vjp(fun, args, {}, target.slots(args, {}))
+        return _tape_vjp(fun, args, target)
+    return _generated_vjp(fun, args, target, originals, derivative)
 
-        def tape_backward(cotangent: Any, retain_graph: bool) -> Any:
-            _check_cotangent(value, cotangent)
-            return target.package(tape_pullback(cotangent, retain_graph=retain_graph))
 
-        return value, Pullback(tape_backward, value)
+def _tape_vjp(fun: Callable, args: tuple, target: _Target) -> tuple[Any, Pullback]:
+    """``vjp`` on the tape. The recorded graph may hold any array of the value, so the
+    user gets copies; the arrays the user can reach are checked (see pullback_checks)."""
+    value, tape_pullback = tape_vjp(fun, args, {}, target.slots(args, {}))
+    value = apart(value, EVERYTHING)
+    # (The graph holds what the function read; only changes in place can matter.)
+    params = list(target.signature.parameters)
+    unchanged = Unchanged(fun, args, params, EVERYTHING, live_names=False)
+
+    def tape_backward(cotangent: Any, retain_graph: bool) -> Any:
+        refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}")
+        unchanged.check()
+        _check_cotangent(value, cotangent)
+        return target.package(tape_pullback(cotangent, retain_graph=retain_graph))
+
+    return value, Pullback(tape_backward, value)
+
+
+def _generated_vjp(
+    fun: Callable, args: tuple, target: _Target, originals: list, derivative: Any
+) -> tuple[Any, Pullback]:
+    """``vjp`` through the generated forward and backward functions. What the backward
+    pass reads is the saved tuple: the parts of the value it holds are copied for the
+    user, the arrays the user can reach that it holds are checked (see pullback_checks);
+    a tape pullback kept inside holds what it holds, so then everything is."""
     # The arguments' GPU is made current while generated code runs, forward and backward,
     # so that what it creates without saying where lands beside them.
     where = placement(args)
@@ -493,8 +528,15 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
         except Exception as exc:
             _name_the_user_line(exc)
             raise
+    reads = EVERYTHING if derivative.fallbacks else reads_of(saved)
+    value = apart(value, reads)
+    params = list(target.signature.parameters)
+    # (Generated code reads globals and closure variables live: rebinding one matters too.)
+    unchanged = Unchanged(fun, args, params, reads, live_names=True)
 
     def backward(cotangent: Any, retain_graph: bool) -> Any:
+        refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}")
+        unchanged.check()
         with device_guard(where):
             if cotangent is None:
                 cotangent = scalar_seed(value)
@@ -511,6 +553,11 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
 
     return value, Pullback(backward, value)
+
+
+# The makers of gradients: called inside a function being differentiated, on a value that
+# needs a gradient, they ask for a higher-order derivative (see nested).
+grad.__astgrad_gradient__ = value_and_grad.__astgrad_gradient__ = vjp.__astgrad_gradient__ = True
 
 
 def _name_the_user_line(exc: BaseException) -> None:

@@ -67,7 +67,15 @@ def _not_differentiable(value: Any) -> str | None:
         )
     dtype = getattr(value, "dtype", None)
     if dtype is None or not hasattr(dtype, "kind"):
-        return None  # not an array: the transform or the tape reports what it cannot handle
+        if isinstance(value, float):
+            return None
+        # An object (a layer with a W attribute, say): generated code and the tape would
+        # give it a gradient of 0, whatever its attributes hold.
+        return (
+            f"it is a {type(value).__qualname__} object, and objects are not differentiable "
+            "yet. astgrad differentiates floats, float arrays, and tuples, lists and dicts "
+            "of them: pass the arrays themselves (layer.W), or a dict of them, under wrt."
+        )
     what = "array" if getattr(value, "ndim", 0) else "scalar"
     if dtype.kind in "iub":
         kind = "a boolean" if dtype.kind == "b" else "an integer"

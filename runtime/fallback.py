@@ -45,6 +45,9 @@ class Pullback:
     Called once, it frees what it saved; ``retain_graph=True`` keeps it for another call.
     """
 
+    #: a gradient, which astgrad cannot differentiate again yet (see astgrad.nested)
+    __astgrad_gradient__ = True
+
     def __init__(self, backward: Callable[[Any, bool], Any], value: Any) -> None:
         self._backward = backward
         self._value = value

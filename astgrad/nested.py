@@ -1,0 +1,144 @@
+"""Refusing higher-order derivatives until they are implemented.
+
+A gradient of a gradient is easy to ask for by accident of composition: ``ag.grad`` of a
+function made by ``ag.grad``, or of a function that calls one (or ``ag.vjp``, or a
+pullback) on a value that carries a gradient. None of these paths computes a second
+derivative: generated code treats an inner gradient's result as a constant (giving the
+first derivative, or zero), and the tape saw only parts of it. So each is refused with
+a ``NotImplementedError`` that names what was nested, in every mode:
+
+- ``ag.grad(g)``, ``ag.value_and_grad(g)``, ``ag.vjp(g, ...)`` where ``g`` is a gradient
+  or a pullback (or a ``functools.partial`` of one): when the outer one is made.
+- A gradient, ``ag.vjp`` or a pullback called with a tensor that records (a tensor that
+  requires grad, with grad mode on): that is how an outer ``mode="tape"`` run, or the
+  tape an ``"auto"`` run falls back to, reaches an inner gradient.
+- ``mode="source"``: the transform cannot resolve the inner gradient's call and raises
+  a :class:`TransformError`; :func:`refuse_transform_error` turns it into this error when
+  the statement it names calls a gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .runtime.grad_mode import is_grad_enabled
+from .runtime.tensor import Tensor
+from .transform.errors import TransformError
+
+ADVICE = (
+    "Higher-order derivatives (a gradient of a gradient) are not supported yet. "
+    "Differentiate once: for a second derivative, take central differences of the first "
+    "(ag.grad(f)(x + h) - ag.grad(f)(x - h)) / (2 * h), or write the first derivative "
+    "as a function of its own and differentiate that."
+)
+
+
+def is_gradient(value: Any) -> bool:
+    """Whether ``value`` computes a derivative: made by ``ag.grad``/``value_and_grad``, a
+    pullback, or ``ag.grad``/``value_and_grad``/``vjp`` themselves."""
+    while isinstance(value, functools.partial):
+        value = value.func
+    return bool(getattr(value, "__astgrad_gradient__", False))
+
+
+def refuse_gradient_of_gradient(function: Any, outer: str) -> None:
+    """Raise NotImplementedError when ``function``, given to ``outer`` (``ag.grad``...), is
+    itself a gradient."""
+    if is_gradient(function):
+        raise NotImplementedError(
+            f"{outer} was given {_spelled(function)}, which is itself a gradient. {ADVICE}"
+        )
+
+
+def refuse_recording(args: tuple, kwargs: dict, what: str) -> None:
+    """Raise NotImplementedError when an argument is a tensor that records: an outer
+    derivative is being taken through ``what`` (a gradient, ``ag.vjp``, a pullback)."""
+    if not is_grad_enabled():
+        return
+    for value in _values(args, kwargs):
+        if isinstance(value, Tensor) and value.requires_grad:
+            raise NotImplementedError(
+                f"{what} was called with a tensor that requires grad, so a derivative of "
+                f"its derivative is being taken. {ADVICE} (To use the gradient's value "
+                "alone, pass t.detach().)"
+            )
+
+
+def _values(args: tuple, kwargs: dict) -> Iterator[Any]:
+    stack = [*args, *kwargs.values()]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        else:
+            yield value
+
+
+def refuse_transform_error(function: Callable, exc: TransformError) -> None:
+    """Raise NotImplementedError (from ``exc``) when the statement ``exc`` names calls a
+    gradient that ``function`` (or a function it calls) can reach by name."""
+    if exc.origin is None:
+        return
+    words = set(re.findall(r"[A-Za-z_]\w*", exc.origin.text))
+    for name in _gradient_names(function):
+        if name in words:
+            raise NotImplementedError(
+                f'File "{exc.origin.filename}", line {exc.origin.line}, in '
+                f"{exc.origin.function}:\n    {exc.origin.text}\n{name} is (or makes) a gradient "
+                f"made by astgrad, called on a value that needs a gradient. {ADVICE}"
+            ) from exc
+
+
+def _gradient_names(function: Callable, depth: int = 3) -> set[str]:
+    """Names under which ``function``'s code (and, a few calls deep, its callees' code)
+    reads a gradient: a global or closure variable, or an attribute of a module."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    todo = [(function, depth)]
+    while todo:
+        current, left = todo.pop()
+        code = getattr(current, "__code__", None)
+        if code is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        names = set(_names_read(code))
+        for name, value in _reachable(current, names):
+            if is_gradient(value):
+                found.add(name)
+            elif isinstance(value, types.ModuleType):
+                found.update(n for n in names if is_gradient(getattr(value, n, None)))
+            elif isinstance(value, types.FunctionType) and left > 0:
+                todo.append((value, left - 1))
+    return found
+
+
+def _names_read(code: types.CodeType) -> Iterator[str]:
+    yield from code.co_names
+    yield from code.co_freevars
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _names_read(constant)
+
+
+def _reachable(function: Callable, names: set[str]) -> Iterator[tuple[str, Any]]:
+    namespace = getattr(function, "__globals__", {})
+    cells = dict(zip(function.__code__.co_freevars, getattr(function, "__closure__", None) or ()))
+    for name in names:
+        if name in cells:
+            try:
+                yield name, cells[name].cell_contents
+            except ValueError:  # an empty cell
+                continue
+        elif name in namespace:
+            yield name, namespace[name]
+
+
+def _spelled(function: Any) -> str:
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"{name!s} ({type(function).__name__})"
