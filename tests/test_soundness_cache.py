@@ -283,3 +283,15 @@ def test_functions_whose_source_matches_are_accepted(module):
     inner = m.outer(3.0)
     check(ag.grad(inner, mode="source"), inner, X)
     check(ag.grad(m.square, mode="source"), m.square, X)
+
+
+def asserts_its_shape(x):
+    assert x.shape == (3,), "x must have 3 elements"
+    return np.sum(np.tanh(x))
+
+
+def test_functions_whose_asserts_pytest_rewrote_are_accepted():
+    # pytest rewrote this module's asserts on import: its code differs from its text on
+    # purpose, and is not refused as a module edited after import.
+    assert "@py_builtins" in globals()
+    check(ag.grad(asserts_its_shape, mode="source"), asserts_its_shape, X)

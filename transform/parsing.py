@@ -142,7 +142,11 @@ def _check_source_runs(function: types.FunctionType, source: str, filename: str)
     if _checked.get(code) == source:
         return
     compiled = _compile_like(function, source, filename)
-    if compiled is not None and not _same_code(compiled, code, _qualname_prefixes(function)):
+    if (
+        compiled is not None
+        and not _same_code(compiled, code, _qualname_prefixes(function))
+        and not _asserts_rewritten(function, source)
+    ):
         raise TransformError(
             f"the source of {function.__qualname__} in {filename} is not the code that runs: "
             "the file was changed after it was imported, so differentiating its text now "
@@ -151,6 +155,12 @@ def _check_source_runs(function: types.FunctionType, source: str, filename: str)
             advice=TAPE_ADVICE,
         )
     _checked[code] = source
+
+
+def _asserts_rewritten(function: types.FunctionType, source: str) -> bool:
+    """Whether pytest rewrote the asserts of ``function``'s module when importing it (its
+    globals then hold ``@py_builtins``): its code differs from its source on purpose."""
+    return "@py_builtins" in function.__globals__ and "assert" in source
 
 
 def _compile_like(function: types.FunctionType, source: str, filename: str) -> Any:
