@@ -144,8 +144,41 @@ def mean_and_prod_of_float(x):
     return np.mean(x) * np.prod(x)
 
 
-@pytest.mark.parametrize("f", [max_of_float, min_of_float, var_of_float, mean_and_prod_of_float])
-def test_reductions_of_a_python_float(f):
+def nanmean_of_float(x):
+    return np.nanmean(x) * x
+
+
+def squeeze_of_float(x):
+    return np.squeeze(x) * x
+
+
+def inner_with_floats(x):
+    return np.inner(x, 0.7) * x + np.inner(0.3, x)
+
+
+def tensordot_of_floats(x):
+    return np.tensordot(x, x, 0) * 1.0
+
+
+def cast_of_float(x):
+    return np.asarray(x).astype(np.float64) * x
+
+
+FLOAT_RULES = [
+    max_of_float,
+    min_of_float,
+    var_of_float,
+    mean_and_prod_of_float,
+    nanmean_of_float,
+    squeeze_of_float,
+    inner_with_floats,
+    tensordot_of_floats,
+    cast_of_float,
+]
+
+
+@pytest.mark.parametrize("f", FLOAT_RULES)
+def test_rules_given_a_python_float(f):
     check(f, (1.5,))
     for mode in MODES:
         assert type(ag.grad(f, mode=mode)(1.5)) is float

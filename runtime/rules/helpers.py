@@ -482,6 +482,8 @@ def inverse_axes(axes: Any, ndim: int) -> Any:
 @shape_only(1)
 def reshape_like(g: Any, x: Any) -> Any:
     """``g`` reshaped to ``x``'s shape (the gradient of every pure reshape)."""
+    if type(g) is float:  # the cotangent of a number (np.squeeze(1.5) in generated code)
+        g = np.asarray(g)
     return g.reshape(_shape(x))
 
 
@@ -669,7 +671,7 @@ def nanmean_grad(g: Any, a: Any, axis: Any = None, keepdims: bool = False) -> An
     """Gradient of ``np.nanmean``: ``g`` shared among the elements that are not NaN."""
     xp = array_module(g, a)
     kept = ~xp.isnan(a)
-    count = kept.sum(axis=axis, keepdims=True).astype(a.dtype)
+    count = kept.sum(axis=axis, keepdims=True).astype(_dtype(a))
     return expand_reduced(g, a, axis, keepdims) * kept / count
 
 
@@ -1050,4 +1052,6 @@ def cast_grad(g: Any, x: Any, ans: Any) -> Any:
     cast to integers or booleans."""
     if ans.dtype.kind not in "fc":
         return array_module(g, x).zeros(_shape(x), dtype=x.dtype)
+    if type(g) is float:  # the cotangent of a number, in generated code
+        g = array_module(x).asarray(g)
     return g.astype(x.dtype, copy=False)

@@ -276,7 +276,8 @@ def inner_grad_left(g: Any, a: Any, b: Any) -> Any:
     """Gradient of ``np.inner(a, b)`` with respect to ``a``."""
     a_ndim, b_ndim = len(_shape(a)), np.ndim(b)
     if a_ndim == 0 or b_ndim == 0:
-        return unbroadcast(g * b, a) if a_ndim else (g * b).sum()
+        # (np.sum: g and b may both be Python floats, np.inner(1.5, 0.7))
+        return unbroadcast(g * b, a) if a_ndim else array_module(g, b).sum(g * b)
     xp = array_module(g, b)
     g = xp.asarray(g)  # generated code seeds a scalar result with a float
     # out[A..., B...] = sum_k a[A..., k] b[B..., k]
@@ -288,7 +289,7 @@ def inner_grad_right(g: Any, a: Any, b: Any) -> Any:
     """Gradient of ``np.inner(a, b)`` with respect to ``b``."""
     a_ndim, b_ndim = np.ndim(a), len(_shape(b))
     if a_ndim == 0 or b_ndim == 0:
-        return unbroadcast(g * a, b) if b_ndim else (g * a).sum()
+        return unbroadcast(g * a, b) if b_ndim else array_module(g, a).sum(g * a)
     xp = array_module(g, a)
     g = xp.asarray(g)
     return xp.tensordot(g, a, axes=(list(range(a_ndim - 1)), list(range(a_ndim - 1))))
@@ -313,7 +314,7 @@ def _order_back(source_axes: list) -> list:
 def tensordot_grad_left(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``a``."""
     xp = array_module(g, b)
-    a_ndim, b_ndim = len(_shape(a)), b.ndim
+    a_ndim, b_ndim = len(_shape(a)), np.ndim(b)  # (b may be a Python float)
     a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
     a_free = [i for i in range(a_ndim) if i not in a_axes]
     b_free = [i for i in range(b_ndim) if i not in b_axes]
@@ -329,7 +330,7 @@ def tensordot_grad_left(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
 def tensordot_grad_right(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``b``."""
     xp = array_module(g, a)
-    a_ndim, b_ndim = a.ndim, len(_shape(b))
+    a_ndim, b_ndim = np.ndim(a), len(_shape(b))  # (a may be a Python float)
     a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
     a_free = [i for i in range(a_ndim) if i not in a_axes]
     b_free = [i for i in range(b_ndim) if i not in b_axes]
