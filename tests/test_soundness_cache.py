@@ -295,3 +295,20 @@ def test_functions_whose_asserts_pytest_rewrote_are_accepted():
     # purpose, and is not refused as a module edited after import.
     assert "@py_builtins" in globals()
     check(ag.grad(asserts_its_shape, mode="source"), asserts_its_shape, X)
+
+
+def test_an_attribute_rebound_in_a_module_of_the_users_regenerates(module):
+    config = module("import numpy as np\nACT = np.tanh\nSCALE = 2.0\n")
+    m = module(
+        f"import numpy as np\nimport {config.__name__} as config\n"
+        "def f(x):\n    return np.sum(config.ACT(x) * config.SCALE)\n"
+    )
+    g = ag.grad(m.f, mode="source")
+    check(g, m.f, X)
+    config.SCALE = 3.0  # data: read live, no regeneration
+    check(g, m.f, X)
+    assert pipeline.generation_count[m.f] == 1
+    config.ACT = np.sin
+    check(g, m.f, X)
+    assert_close(g(X), 3.0 * np.cos(X))
+    assert pipeline.generation_count[m.f] == 2

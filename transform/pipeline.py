@@ -45,10 +45,11 @@ from . import (
 )  # fmt: skip
 from .context import TransformContext, local_names_of
 from .errors import TAPE_ADVICE, TransformError
-from .guards import Guard
+from .guards import Guard, watch_module_attributes
 from .naming import Namer
 from .origin import Origin
 from .parsing import parse_function
+from .walk import walk
 
 STAGES = ("parse", "desugar", "normalize", "analyze", "reverse", "optimize", "emit")
 
@@ -165,6 +166,19 @@ def derive(
     return result
 
 
+def _attribute_chains(node: gast.AST) -> list[list[str]]:
+    """Every ``a.b.c`` in ``node`` as ``["a", "b", "c"]`` (a chain from a name)."""
+    chains = []
+    for sub in walk(node):
+        attributes = []
+        while isinstance(sub, gast.Attribute):
+            attributes.append(sub.attr)
+            sub = sub.value
+        if attributes and isinstance(sub, gast.Name):
+            chains.append([sub.id, *reversed(attributes)])
+    return chains
+
+
 def _cached(function: Callable, key: tuple) -> Derivative | None:
     """The cached derivative for ``key``, if there is one and its guard holds."""
     table = _cache.get(function)
@@ -226,6 +240,9 @@ def _run(
         param_kinds=param_kinds,
         mode=mode,
     )
+    # Before the passes rewrite the tree: the chains as the user wrote them.
+    chains = _attribute_chains(node)
+    watch_module_attributes(parsed.recorder, parsed.function, chains, ctx.local_names)
     callees: list[Derivative] = []
 
     def derive_callee(
