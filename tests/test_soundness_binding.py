@@ -169,6 +169,14 @@ def walrus_in_a_nested_function(x):
     return sum(g(x)) * w
 
 
+def walrus_in_an_augmented_subscript(x):
+    # The index is evaluated once, for the read and the write: y[1] += x[0].
+    y = np.zeros(4)
+    i = 0
+    y[(i := i + 1)] += x[0]
+    return np.sum(y * np.arange(4.0)) + i * x[1]
+
+
 WALRUS = [
     (walrus_in_if, X),
     (walrus_in_if, NEGATIVE),
@@ -189,6 +197,7 @@ WALRUS = [
     (nested_calls_in_conditions, X),
     (nested_calls_in_conditions, NEGATIVE),
     (walrus_in_a_nested_function, X),
+    (walrus_in_an_augmented_subscript, X),
 ]
 
 
@@ -318,6 +327,48 @@ def nonlocal_two_levels_down(x):
     return np.sum(a * b)
 
 
+def nonlocal_of_a_name_the_middle_function_binds(x):
+    def outer(v):
+        t = v * 1.0
+
+        def inner():
+            nonlocal t
+            t = t * 2.0
+
+        inner()
+        return t
+
+    return np.sum(outer(x) * x)
+
+
+def nonlocal_write_by_a_function_defined_later(x):
+    a = x
+
+    def g():
+        h()
+        return 1.0
+
+    def h():
+        nonlocal a
+        a = a * 3.0
+
+    return np.sum(a + g() * a)
+
+
+def nonlocal_write_two_levels_down_in_an_expression(x):
+    a = x
+
+    def outer():
+        def inner():
+            nonlocal a
+            a = a * 2.0
+
+        inner()
+        return 1.0
+
+    return np.sum(a + outer() * a)
+
+
 NESTED = [
     lambda_default_is_the_value_at_definition,
     def_defaults_are_the_values_at_definition,
@@ -328,6 +379,9 @@ NESTED = [
     nonlocal_write_is_seen_after_the_call,
     nonlocal_write_in_the_middle_of_an_expression,
     nonlocal_two_levels_down,
+    nonlocal_of_a_name_the_middle_function_binds,
+    nonlocal_write_by_a_function_defined_later,
+    nonlocal_write_two_levels_down_in_an_expression,
 ]
 
 
@@ -360,6 +414,47 @@ def test_a_nested_function_bound_twice_is_refused(x, mode):
         mode,
         refused,
     )
+
+
+def called_before_its_definition_has_run(x):
+    r = x
+    for k in range(2):
+        if k > 0:
+            r = g(x)  # noqa: F821 (bound by the def below, in the iteration before)
+
+        def g(v):
+            return v * (k + 2.0)  # noqa: B023 (read at the call: k is 1 then)
+
+    return np.sum(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_nested_function_called_before_its_def_ran_is_refused(mode):
+    function = called_before_its_definition_has_run
+    refused = ("r = g(x)", "called before its definition")
+    _check(function, [X.copy()], _fd(function), mode, refused)
+
+
+def _closure():
+    scale = 2.0
+
+    def reads_a_closure_cell(x):
+        return np.sum(x * scale)
+
+    def rescale(value):
+        nonlocal scale
+        scale = value
+
+    return reads_a_closure_cell, rescale
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_closure_cell_is_read_when_the_gradient_runs(mode):
+    function, rescale = _closure()
+    gradient = ag.grad(function, mode=mode)
+    assert_close(gradient(X.copy()), np.full(3, 2.0))
+    rescale(5.0)
+    assert_close(gradient(X.copy()), np.full(3, 5.0))
 
 
 def _counting():

@@ -114,9 +114,6 @@ class _Normalizer:
         #: nested functions (defs and named lambdas), inlined where they are called
         self.nested: dict[str, gast.FunctionDef] = {}
         self.inlining: list[str] = []
-        #: nested function -> the enclosing function's names it writes (``nonlocal``),
-        #: itself or through the nested functions it calls
-        self.writes: dict[str, set[str]] = {}
         #: how many times each name is bound in the function (a nested function is
         #: inlined from its one definition)
         self.bindings: dict[str, int] = {}
@@ -141,6 +138,7 @@ class _Normalizer:
         return node
 
     def _check_nested_uses(self, node: gast.FunctionDef) -> None:
+        called = {id(sub.func) for sub in walk(node) if isinstance(sub, gast.Call)}
         for sub in walk(node):
             if (
                 isinstance(sub, gast.Name)
@@ -148,6 +146,12 @@ class _Normalizer:
                 and sub.id in self.nested
             ):
                 self.origin = origin_of(sub)
+                if id(sub) in called:
+                    raise self.fail(
+                        f"the nested function {sub.id!r} is called before its definition "
+                        "has run (an earlier iteration of a loop defines it), which the "
+                        "transform does not inline"
+                    )
                 raise self.fail(
                     f"the nested function {sub.id!r} is used other than by calling it "
                     "(passed or returned as a value), which the transform does not support"
@@ -235,6 +239,13 @@ class _Normalizer:
 
     def stmt_AugAssign(self, stmt: gast.AugAssign) -> None:
         target = stmt.target
+        if isinstance(target, gast.Subscript) and self.needs_lowering(target):
+            # y[(i := i + 1)] += v evaluates the index once, for the read and the write.
+            target = gast.Subscript(
+                value=self.atom(target.value, keep=False),
+                slice=self.index(target.slice),
+                ctx=gast.Store(),
+            )
         load = copy.deepcopy(target)
         _set_ctx(load, gast.Load())
         value = gast.BinOp(left=load, op=stmt.op, right=stmt.value)
@@ -445,11 +456,6 @@ class _Normalizer:
             None if value is None else self.default_value(name, param.id, value)
             for param, value in zip(args.kwonlyargs, args.kw_defaults)
         ]
-        writes = set(_nonlocal_names(definition.body))
-        for sub in walk(gast.Module(body=definition.body, type_ignores=[])):
-            if isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
-                writes |= self.writes.get(sub.func.id, set())
-        self.writes[name] = writes
         self.nested[name] = definition
 
     def default_value(self, function: str, param: str, value: gast.expr) -> gast.expr:
@@ -649,8 +655,24 @@ class _Normalizer:
                 if isinstance(sub, gast.NamedExpr) and isinstance(sub.target, gast.Name):
                     names.add(sub.target.id)
                 elif isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
-                    names |= self.writes.get(sub.func.id, set())
+                    names |= self.writes(sub.func.id, set())
         return names
+
+    def writes(self, name: str, seen: set[str]) -> set[str]:
+        """The names a call of the nested function ``name`` may write in the function
+        that calls it: those it (or a function nested in it, or a nested function it
+        calls) declares ``nonlocal``. More than it writes costs only a temporary."""
+        definition = self.nested.get(name)
+        if definition is None or name in seen:
+            return set()
+        seen.add(name)
+        found: set[str] = set()
+        for sub in walk(gast.Module(body=definition.body, type_ignores=[])):
+            if isinstance(sub, gast.Nonlocal):
+                found.update(sub.names)
+            elif isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
+                found |= self.writes(sub.func.id, seen)
+        return found
 
     def is_atom(self, node: gast.expr) -> bool:
         if isinstance(node, gast.Constant):
@@ -1248,6 +1270,8 @@ def _rename(node: gast.AST, renames: dict[str, str]) -> gast.AST:
     for sub in walk(node):
         if isinstance(sub, gast.Name) and sub.id in renames:
             sub.id = renames[sub.id]
+        elif isinstance(sub, gast.Nonlocal):  # (names, not Name nodes)
+            sub.names = [renames.get(name, name) for name in sub.names]
     return node
 
 
