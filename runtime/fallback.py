@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .adjoints import finish_gradient, scalar_seed
+from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
@@ -694,17 +695,9 @@ def on_tape(function: Callable) -> Callable:
             function.__closure__,
         )
         shimmed.__kwdefaults__ = function.__kwdefaults__
-        # A function whose closure holds itself would be kept alive by its own entry.
-        if not any(_holds(cell, function) for cell in function.__closure__ or ()):
+        if not reaches_itself(function):  # its own entry would keep it alive for ever
             _on_tape_cache[function] = shimmed
     return shimmed
-
-
-def _holds(cell: types.CellType, value: Any) -> bool:
-    try:
-        return cell.cell_contents is value
-    except ValueError:  # an empty cell
-        return False
 
 
 def _is_library(function: types.FunctionType) -> bool:

@@ -65,22 +65,39 @@ def test_a_deleted_function_and_what_its_closure_holds_are_collected(mode):
     assert not made & set(emit.LINE_ORIGINS)
 
 
-def test_a_function_whose_closure_holds_itself_is_collected():
-    def make():
-        big = np.ones(10).view(Big)
+def make_self_reaching():
+    """A nested function that calls itself, and two that call each other: their closures
+    lead back to them."""
+    big = np.ones(10).view(Big)
 
-        def countdown(x, n):
-            if n == 0:
-                return np.sum(x * big[:2])
-            return countdown(np.sin(x), n - 1)
+    def countdown(x, n):
+        if n == 0:
+            return np.sum(x * big[:2])
+        return countdown(np.sin(x), n - 1)
 
-        return countdown, big
+    def ping(x, n):
+        if n == 0:
+            return np.sum(x * big[:2])
+        return pong(np.sin(x), n - 1)
 
-    f, big = make()
+    def pong(x, n):
+        return ping(x, n)
+
+    return countdown, ping, big
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_function_whose_closure_leads_back_to_it_is_collected(mode, which):
+    *functions, big = make_self_reaching()
+    f = functions[which]
     refs = [weakref.ref(f), weakref.ref(big)]
-    g = ag.grad(f)
-    assert_close(g(X, 1), np.cos(X))
-    del f, big, g
+    g = ag.grad(f, mode=mode)
+    for _ in range(2):
+        assert_close(g(X, 1), np.cos(X))
+    value, pullback = ag.vjp(f, X, 0, mode=mode)
+    assert_close(pullback(1.0), np.ones(2))
+    del f, functions, big, g, value, pullback
     gc.collect()
     assert [ref() for ref in refs] == [None, None]
 

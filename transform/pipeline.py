@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..runtime import adjoints
+from ..runtime.closures import reaches_itself
 from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
 from . import (
     analyze,
@@ -160,7 +161,7 @@ def derive(
         finally:
             in_progress.pop()
         if stop_after is None:
-            if not _refers_to_itself(function):
+            if not reaches_itself(function):
                 _cache.setdefault(function, {})[key] = result
             generation_count[function] = generation_count.get(function, 0) + 1
     return result
@@ -194,19 +195,6 @@ def _in_progress() -> list[Callable]:
     except AttributeError:
         _local.in_progress = []
         return _local.in_progress
-
-
-def _refers_to_itself(function: Callable) -> bool:
-    """Whether ``function``'s closure holds the function itself (a nested function that
-    calls itself). Its generated code shares those cells, so a cache entry would keep the
-    function alive for ever; such derivatives are kept by their ``ag.grad`` object only."""
-    for cell in getattr(function, "__closure__", None) or ():
-        try:
-            if cell.cell_contents is function:
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 def _weakly_referable(function: Callable) -> bool:
