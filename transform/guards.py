@@ -59,8 +59,9 @@ class Assumption:
     expected: Any
 
     def key(self) -> tuple:
-        """Two assumptions with one key are about the same slot."""
-        return (id(self.where), self.name)
+        """Two assumptions with one key are about the same slot (made while the objects
+        they are about are alive, so ids are not reused among them)."""
+        return (id(_weak_target(self.where)), self.name)
 
     def describe(self) -> str:
         if self.test == "function":

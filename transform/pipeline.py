@@ -16,6 +16,10 @@ each of them its final pops; ``straight_saves`` turns the stack into names only 
 loop is left to need it; and all must run before ``emit`` decides what the split
 forward function saves. ``derive(..., stop_after=stage)`` returns the source as it stands
 after any stage in ``STAGES`` (``ag.source(f, stage="normalize")``).
+
+Derivatives are cached per function, weakly (a deleted function's derivatives, and what
+they hold, go with it), and each carries a guard of what the passes read (``guards``),
+checked before each reuse.
 """
 
 from __future__ import annotations
@@ -128,6 +132,10 @@ def derive(
 
     ``mode="auto"`` lets calls the transform cannot see into run on the tape; with
     ``mode="source"`` they raise :class:`TransformError`.
+
+    The result is cached per (function, wrt, split, argument kinds, mode) and reused while
+    its guard holds (see ``guards``); otherwise it is generated again. Any number of
+    threads may call this at once: generation takes one lock, cached calls none.
     """
     if not _weakly_referable(function):
         parse_function(function)  # a ufunc or builtin: raises, saying it has no source
@@ -165,19 +173,6 @@ def derive(
                 _cache.setdefault(function, {})[key] = result
             generation_count[function] = generation_count.get(function, 0) + 1
     return result
-
-
-def _attribute_chains(node: gast.AST) -> list[list[str]]:
-    """Every ``a.b.c`` in ``node`` as ``["a", "b", "c"]`` (a chain from a name)."""
-    chains = []
-    for sub in walk(node):
-        attributes = []
-        while isinstance(sub, gast.Attribute):
-            attributes.append(sub.attr)
-            sub = sub.value
-        if attributes and isinstance(sub, gast.Name):
-            chains.append([sub.id, *reversed(attributes)])
-    return chains
 
 
 def _cached(function: Callable, key: tuple) -> Derivative | None:
@@ -294,6 +289,19 @@ def _guard(ctx: TransformContext, callees: list[Derivative]) -> Guard:
         recorder.include(callee.guard)
     # Names the generated code binds itself (helpers) read no global of that name.
     return recorder.guard(ignore=frozenset(ctx.free_values))
+
+
+def _attribute_chains(node: gast.AST) -> list[list[str]]:
+    """Every ``a.b.c`` in ``node`` as ``["a", "b", "c"]`` (a chain from a name)."""
+    chains = []
+    for sub in walk(node):
+        attributes = []
+        while isinstance(sub, gast.Attribute):
+            attributes.append(sub.attr)
+            sub = sub.value
+        if attributes and isinstance(sub, gast.Name):
+            chains.append([sub.id, *reversed(attributes)])
+    return chains
 
 
 def return_kind(function: Callable) -> tuple:
