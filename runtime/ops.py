@@ -33,7 +33,7 @@ from .grad_mode import is_grad_enabled
 from .graph import Node, elementwise_rule, extra, kernel_for, next_sequence_number, note_write
 from .rules import lookup
 from .rules.helpers import dot_2d, join_elements, scatter_add, unbroadcast
-from .rules.registry import Rule, describe, is_nondifferentiable
+from .rules.registry import Rule, describe, is_nondifferentiable, shape_only
 from .tensor import GradientLostError, Tensor
 
 __all__ = [
@@ -1017,8 +1017,8 @@ def _write_at(
 ) -> None:
     """Write ``value`` into ``target`` at ``index`` in place, as ``write(data, index, raw)``
     does, recorded (when ``target`` or ``value`` needs a gradient) as ``rule``'s primitive,
-    ``primitive(target, index, value)``, a copy of the target with the write done, whose
-    rule reads no value of the target (None only where nothing can need a gradient)."""
+    ``primitive(target, index, value)``, a copy of the target with the write done (``rule``
+    is None only where nothing can need a gradient)."""
     index = index_beside(target._data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
@@ -1027,7 +1027,10 @@ def _write_at(
         _guard_inplace(target, what, recording)
     if recording:
         place = None if target._base is None else _place_in_base(target, what)
-        result = apply(rule, rule.primitive, (_snapshot(target, False), index, value))
+        # The target's old values are about to be overwritten: copied if the rule reads them.
+        needed = (0, 2) if target._requires_grad and value_grad else (2,) if value_grad else (0,)
+        reads_target = 0 in kernel_for(rule, needed).reads
+        result = apply(rule, rule.primitive, (_snapshot(target, reads_target), index, value))
         if place is not None:
             _write_through_view(target, place, result, what)
             return
@@ -1041,13 +1044,14 @@ def _write_at(
     _bump(target, False)
 
 
-# -- np.add.at and np.subtract.at on tensors -------------------------------------------------
+# -- np.add.at, np.subtract.at and np.multiply.at on tensors ---------------------------------
 #
 # ``np.add.at(y, idx, v)`` adds without buffering: where idx repeats a position, every value
 # is added there (y[idx] += v adds only the last). On the tape it is an in-place operation
 # on y, recorded as the out-of-place primitive below, as item assignment is: the gradient
 # of y is g, and of v the cotangent of each position it was added to, g[idx], gathered
-# with repeats. The transform does not read these calls (it runs them on the tape).
+# with repeats. np.multiply.at multiplies every value in, likewise. The transform does not
+# read these calls (it runs them on the tape).
 
 
 def added_at(x: Any, indices: Any, values: Any) -> Any:
@@ -1076,11 +1080,59 @@ def subtracted_at_vjp(g, ans, x, indices, values):
     return g, None, unbroadcast(-g[indices], values)
 
 
+def multiplied_at(x: Any, indices: Any, values: Any) -> Any:
+    """A copy of ``x`` after ``np.multiply.at(x, indices, values)`` (host arrays).
+
+    >>> multiplied_at(np.ones(3), [0, 0, 2], 2.0)
+    array([4., 1., 2.])
+    """
+    out = x.copy()
+    np.multiply.at(out, indices, values)
+    return out
+
+
+def multiplied_at_vjp(g, ans, x, indices, values):
+    return g * at_factors(x, indices, values), None, at_values_grad(g, x, indices, values)
+
+
+@shape_only(0)
+def at_factors(x: Any, indices: Any, values: Any) -> Any:
+    """What ``np.multiply.at(x, indices, values)`` multiplies each element of ``x`` by: the
+    product of the values written to it (1 where none is), the gradient of ``x``."""
+    factors = np.ones(np.shape(x), dtype=np.result_type(x, values))
+    np.multiply.at(factors, indices, values)
+    return factors
+
+
+def at_values_grad(g: Any, x: Any, indices: Any, values: Any) -> Any:
+    """The gradient of the values of ``np.multiply.at(x, indices, values)``: for each one,
+    the cotangent where it was written, times the old value there and the product of the
+    other values written to the same position. Zeros among those values are counted, not
+    divided by: the product of the others is exact where one of them, or it, is 0."""
+    x = np.asarray(x)
+    places = np.arange(x.size).reshape(x.shape)[indices]  # where each value was written
+    at = places.reshape(-1)
+    v = np.broadcast_to(values, places.shape).reshape(-1)
+    zero = v == 0
+    product = np.ones(x.size, dtype=np.result_type(x, values))  # of the nonzero values
+    np.multiply.at(product, at, np.where(zero, 1, v))
+    zeros = np.zeros(x.size, dtype=np.intp)  # how many values written there are 0
+    np.add.at(zeros, at, zero)
+    others = np.where(
+        zero,
+        np.where(zeros[at] == 1, product[at], 0),
+        np.where(zeros[at] == 0, product[at] / np.where(zero, 1, v), 0),
+    )
+    grad = np.reshape(g, -1)[at] * x.reshape(-1)[at] * others
+    return unbroadcast(grad.reshape(places.shape), values)
+
+
 # Not in the rule table, as _ELEMENTS: functions of the tape's own, which user code reaches
-# only through np.add.at and np.subtract.at on tensors.
+# only through np.add.at, np.subtract.at and np.multiply.at on tensors.
 _ADDED_AT = Rule(added_at, added_at_vjp, "add_at", "AddAtBackward", False, True)
 _SUBTRACTED_AT = Rule(subtracted_at, subtracted_at_vjp, "subtract_at", "SubAtBackward", False, True)
-_AT_RULES = {np.add: _ADDED_AT, np.subtract: _SUBTRACTED_AT}
+_MULTIPLIED_AT = Rule(multiplied_at, multiplied_at_vjp, "multiply_at", "MulAtBackward", False, True)
+_AT_RULES = {np.add: _ADDED_AT, np.subtract: _SUBTRACTED_AT, np.multiply: _MULTIPLIED_AT}
 
 
 def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
@@ -1101,11 +1153,14 @@ def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
         function.at(a, _unwrap_index(indices), *([] if b is None else [raw_b]))
         return
     rule = _AT_RULES.get(function)
+    if rule is _MULTIPLIED_AT and type(a._data) is not _ndarray and type(a._data) not in _KEPT:
+        rule = None  # (its gradient is computed with NumPy: host arrays only)
     if needs_grad and (rule is None or b is None):
         raise NotImplementedError(
             f"{what} on tensors that require grad has no derivative in astgrad (np.add.at "
-            f"and np.subtract.at have one); write it with indexing and functions that have "
-            f"rules (for unique indices, y[idx] = y[idx] * v in place of np.multiply.at)"
+            f"and np.subtract.at have one, and np.multiply.at on the CPU); write it with "
+            f"indexing and functions that have rules (for unique indices, "
+            f"y[idx] = np.maximum(y[idx], v) in place of np.maximum.at)"
         )
     if b is None:  # a ufunc of one operand (np.negative.at): nothing needs a gradient
         data = a.data

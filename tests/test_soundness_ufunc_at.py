@@ -3,9 +3,11 @@
 Unlike ``y[idx] += v``, ``np.add.at(y, idx, v)`` is unbuffered: every value is added at
 its position, repeats included, so the gradient of ``v`` is the cotangent of ``y`` gathered
 at ``idx`` (``g[idx]``, each repeat its own copy), and the gradient of ``y`` is ``g``. They
-raised NotImplementedError on tensors that require grad. Other ufuncs' ``at`` (multiply,
-maximum, ...) keep a clear NotImplementedError when a gradient is needed, and run as NumPy
-runs them when none is.
+raised NotImplementedError on tensors that require grad. ``np.multiply.at`` multiplies
+every value in: the target's gradient is ``g`` times the product written at each position,
+a value's the cotangent there times the old value and the other values written there.
+Other ufuncs' ``at`` (maximum, minimum, ...) keep a clear NotImplementedError when a
+gradient is needed, and run as NumPy runs them when none is.
 
 The transform does not read these calls; mode="source" refusing them (so that auto runs
 them on the tape) is another pass's work, so these tests use mode="tape".
@@ -72,6 +74,26 @@ def add_at_a_view(x):
     return np.sum(y**2 * np.arange(1.0, 7.0))
 
 
+def multiply_at_repeats(x):
+    y = x[:3] + 2.0
+    np.multiply.at(y, [0, 0, 2, 0], x)
+    return np.sum(y * np.array([1.0, 2.0, 3.0]))
+
+
+def multiply_at_with_zeros(x):
+    # With x[1] = 0, position 1 is multiplied by one zero, position 2 by two: the product
+    # of the other values is found without dividing by them.
+    y = np.cos(x[:3]) + 1.0
+    np.multiply.at(y, [1, 1, 0, 2, 2], x[[0, 1, 2, 1, 1]])
+    return np.sum(y**2 * np.array([1.0, 2.0, 3.0]))
+
+
+def multiply_at_rows_by_a_number(m):
+    y = m * 1.0
+    np.multiply.at(y, [2, 0, 2], m[1, 1])
+    return np.sum(np.sin(y))
+
+
 def add_at_in_a_loop(x):
     y = np.zeros(2)
     for i in range(3):
@@ -89,6 +111,9 @@ CASES = [
     (add_at_a_broadcast_value, M),
     (add_at_a_view, X),
     (add_at_in_a_loop, np.append(X, 0.3)),
+    (multiply_at_repeats, X),
+    (multiply_at_with_zeros, np.array([0.5, 0.0, 1.5, -2.0])),
+    (multiply_at_rows_by_a_number, M),
 ]
 
 
@@ -129,19 +154,19 @@ def test_a_plain_array_target_would_lose_the_gradient():
         np.add.at(np.zeros(2), [0, 0], x)
 
 
-def multiply_at(x):
-    y = x * 1.0
-    np.multiply.at(y, [0, 0], 2.0)
-    return np.sum(y)
-
-
 def maximum_at(x):
     y = x * 1.0
     np.maximum.at(y, [0, 1], x[::-1])
     return np.sum(y)
 
 
-@pytest.mark.parametrize("f, name", [(multiply_at, "multiply"), (maximum_at, "maximum")])
+def minimum_at(x):
+    y = x * 1.0
+    np.minimum.at(y, [0, 0], 0.0)
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("f, name", [(maximum_at, "maximum"), (minimum_at, "minimum")])
 def test_other_ufuncs_at_are_refused_clearly(f, name):
     with pytest.raises(NotImplementedError, match=rf"np.{name}.at on tensors that require grad"):
         ag.grad(f, mode="tape")(np.array([1.0, 2.0]))
