@@ -117,7 +117,10 @@ def walrus_rebinds_a_name_read_before_it(x):
     # Python reads n (and a) before the walrus to its right rebinds it.
     n = np.sum(x)
     a = x * 1.0
-    return n + (n := n * 3.0) + (n := n * 5.0) + np.sum(a * (a := x * 3.0)) + np.sum(a)
+    m = x * x
+    m += (m := x * 5.0)  # the old m plus 5x
+    total = n + (n := n * 3.0) + (n := n * 5.0) + np.sum(a * (a := x * 3.0)) + np.sum(a)
+    return total + np.sum(m * x)
 
 
 def walrus_in_the_value_of_a_subscript_store(x):
@@ -508,6 +511,22 @@ def test_a_wrapper_is_not_unwrapped(mode):
 def test_a_wrapped_function_given_to_grad_is_not_unwrapped(mode):
     refused = (None, "decorator")
     _check(doubled_square, [X.copy()], 4 * X, mode, refused)
+
+
+@functools.cache
+def cached_scale(k):
+    return k * 2.0
+
+
+def calls_a_cached_function(x):
+    return np.sum(x * cached_scale(3.0)) + np.sum(x * x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_cached_callee_is_not_unwrapped(mode):
+    # functools.cache keeps __wrapped__ too; its calls carry no gradient here (k is a number),
+    # and the transform calls it as Python does rather than reading the wrapped source.
+    _check(calls_a_cached_function, [X.copy()], 6.0 + 2 * X, mode)
 
 
 @ag.no_grad
