@@ -12,6 +12,11 @@ Guarantee. After this pass:
   ``d.keys()`` iterate over indices or keys, reading the elements by subscript (so
   gradients reach the elements of differentiated sequences and dicts).
 
+A ``return`` inside a ``with`` block (outside loops) is lowered as one inside an ``if``
+branch is; one inside a ``with`` inside a loop is a TransformError, as is a function made
+by a decorator (``functools.wraps``): its wrapper's code, not the source of the function
+it wraps, is what runs.
+
 The statements are still the user's (not yet one operation each): ``normalize`` runs next.
 """
 

@@ -5,6 +5,11 @@ transform cannot see into.
 Names resolve as Python would resolve them when the function runs: closure cells, then
 the function's globals, then builtins. Method calls on local values (``x.sum(axis=0)``)
 are taken as NumPy array methods and mapped to the function with the same rule.
+
+A function a decorator made with ``functools.wraps`` is not read through ``__wrapped__``:
+the wrapper's code is what runs, and it may change the result. astgrad's own grad-mode
+decorators are known (``@ag.no_grad``: its result carries no gradient; ``@ag.enable_grad``:
+the function it wraps); any other wrapper is an unknown call.
 """
 
 from __future__ import annotations
