@@ -180,6 +180,29 @@ def walrus_in_an_augmented_subscript(x):
     return np.sum(y * np.arange(4.0)) + i * x[1]
 
 
+def walrus_in_rewritten_loop_headers(x):
+    # enumerate, zip and .items() loops become index loops; the walrus still binds.
+    total = 0.0
+    for i, v in enumerate(ys := x * 2.0):
+        total = total + v * i
+    for a, b in zip(x, (zs := x * x)):
+        total = total + a * b
+    for _, v in (d := {"a": x[0], "b": x[1] * 2.0}).items():
+        total = total + v * v
+    return total + np.sum(ys * zs) + d["a"]
+
+
+def walrus_in_a_while_test_with_else(x):
+    i = 0
+    s = 0.0
+    while (t := x[i]) < 1.5:
+        s = s + t * t
+        i += 1
+    else:
+        s = s + t
+    return s
+
+
 WALRUS = [
     (walrus_in_if, X),
     (walrus_in_if, NEGATIVE),
@@ -201,6 +224,8 @@ WALRUS = [
     (nested_calls_in_conditions, NEGATIVE),
     (walrus_in_a_nested_function, X),
     (walrus_in_an_augmented_subscript, X),
+    (walrus_in_rewritten_loop_headers, X),
+    (walrus_in_a_while_test_with_else, X),
 ]
 
 
