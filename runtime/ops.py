@@ -1013,12 +1013,18 @@ def _store_at(data: Any, index: Any, raw: Any) -> None:
 
 
 def _write_at(
-    target: Tensor, index: Any, value: Any, rule: Rule | None, write: Callable, what: str
+    target: Tensor,
+    index: Any,
+    value: Any,
+    rule: Rule | None,
+    write: Callable,
+    what: str,
+    kwargs: dict | None = None,
 ) -> None:
     """Write ``value`` into ``target`` at ``index`` in place, as ``write(data, index, raw)``
     does, recorded (when ``target`` or ``value`` needs a gradient) as ``rule``'s primitive,
-    ``primitive(target, index, value)``, a copy of the target with the write done (``rule``
-    is None only where nothing can need a gradient)."""
+    ``primitive(target, index, value, **kwargs)``, a copy of the target with the write done
+    (``rule`` is None only where nothing can need a gradient)."""
     index = index_beside(target._data, _unwrap_index(index))
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
@@ -1030,7 +1036,9 @@ def _write_at(
         # The target's old values are about to be overwritten: copied if the rule reads them.
         needed = (0, 2) if target._requires_grad and value_grad else (2,) if value_grad else (0,)
         reads_target = 0 in kernel_for(rule, needed).reads
-        result = apply(rule, rule.primitive, (_snapshot(target, reads_target), index, value))
+        result = apply(
+            rule, rule.primitive, (_snapshot(target, reads_target), index, value), kwargs
+        )
         if place is not None:
             _write_through_view(target, place, result, what)
             return
@@ -1127,12 +1135,53 @@ def at_values_grad(g: Any, x: Any, indices: Any, values: Any) -> Any:
     return unbroadcast(grad.reshape(places.shape), values)
 
 
+def extremum_at(x: Any, indices: Any, values: Any, function: np.ufunc = np.maximum) -> Any:
+    """A copy of ``x`` after ``function.at(x, indices, values)``, for np.maximum, np.minimum,
+    np.fmax and np.fmin (host arrays)."""
+    out = x.copy()
+    function.at(out, indices, values)
+    return out
+
+
+def extremum_at_vjp(g, ans, x, indices, values, function=np.maximum):
+    return (
+        at_extremum_share(g, ans, x, indices, values),
+        None,
+        at_extremum_share(g, ans, x, indices, values, for_values=True),
+    )
+
+
+def at_extremum_share(
+    g: Any, ans: Any, x: Any, indices: Any, values: Any, for_values: bool = False
+) -> Any:
+    """The gradient of ``x`` (or of the values) through ``np.maximum.at(x, indices, values)``
+    and its kin: each position's cotangent goes to what it holds now, the old value or a
+    value written there, shared equally among those that tie (as for np.max)."""
+    x = np.asarray(x)
+    places = np.arange(x.size).reshape(x.shape)[indices]  # where each value was written
+    at = places.reshape(-1)
+    v = np.broadcast_to(values, places.shape).reshape(-1)
+    held = np.reshape(ans, -1)
+    x_hits = x.reshape(-1) == held
+    v_hits = v == held[at]
+    count = x_hits.astype(held.dtype)
+    np.add.at(count, at, v_hits)
+    share = np.where(count > 0, np.reshape(g, -1) / np.where(count > 0, count, 1), 0)
+    if for_values:
+        return unbroadcast((share[at] * v_hits).reshape(places.shape), values)
+    return (share * x_hits).reshape(x.shape)
+
+
 # Not in the rule table, as _ELEMENTS: functions of the tape's own, which user code reaches
-# only through np.add.at, np.subtract.at and np.multiply.at on tensors.
+# only through np.add.at, np.subtract.at, np.multiply.at, np.maximum.at, np.minimum.at,
+# np.fmax.at and np.fmin.at on tensors.
 _ADDED_AT = Rule(added_at, added_at_vjp, "add_at", "AddAtBackward", False, True)
 _SUBTRACTED_AT = Rule(subtracted_at, subtracted_at_vjp, "subtract_at", "SubAtBackward", False, True)
 _MULTIPLIED_AT = Rule(multiplied_at, multiplied_at_vjp, "multiply_at", "MulAtBackward", False, True)
+_EXTREMUM_AT = Rule(extremum_at, extremum_at_vjp, "extremum_at", "ExtremumAtBackward", False, True)
 _AT_RULES = {np.add: _ADDED_AT, np.subtract: _SUBTRACTED_AT, np.multiply: _MULTIPLIED_AT}
+_AT_RULES.update(dict.fromkeys((np.maximum, np.minimum, np.fmax, np.fmin), _EXTREMUM_AT))
+_HOST_ONLY_AT = frozenset({_MULTIPLIED_AT, _EXTREMUM_AT})
 
 
 def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
@@ -1153,14 +1202,14 @@ def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
         function.at(a, _unwrap_index(indices), *([] if b is None else [raw_b]))
         return
     rule = _AT_RULES.get(function)
-    if rule is _MULTIPLIED_AT and type(a._data) is not _ndarray and type(a._data) not in _KEPT:
+    if rule in _HOST_ONLY_AT and type(a._data) is not _ndarray and type(a._data) not in _KEPT:
         rule = None  # (its gradient is computed with NumPy: host arrays only)
     if needs_grad and (rule is None or b is None):
         raise NotImplementedError(
             f"{what} on tensors that require grad has no derivative in astgrad (np.add.at "
-            f"and np.subtract.at have one, and np.multiply.at on the CPU); write it with "
-            f"indexing and functions that have rules (for unique indices, "
-            f"y[idx] = np.maximum(y[idx], v) in place of np.maximum.at)"
+            f"and np.subtract.at have one, and on the CPU np.multiply.at, np.maximum.at, "
+            f"np.minimum.at, np.fmax.at and np.fmin.at); write it with indexing and "
+            f"functions that have rules"
         )
     if b is None:  # a ufunc of one operand (np.negative.at): nothing needs a gradient
         data = a.data
@@ -1171,7 +1220,8 @@ def ufunc_at(function: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
     def write(data: Any, index: Any, raw: Any) -> None:
         function.at(data, index, raw)
 
-    _write_at(a, indices, b, rule, write, what)
+    extra = {"function": function} if rule is _EXTREMUM_AT else None
+    _write_at(a, indices, b, rule, write, what, extra)
 
 
 # -- numbers taken out of a tensor, in a function run on the tape -----------------------------

@@ -6,8 +6,9 @@ at ``idx`` (``g[idx]``, each repeat its own copy), and the gradient of ``y`` is 
 raised NotImplementedError on tensors that require grad. ``np.multiply.at`` multiplies
 every value in: the target's gradient is ``g`` times the product written at each position,
 a value's the cotangent there times the old value and the other values written there.
-Other ufuncs' ``at`` (maximum, minimum, ...) keep a clear NotImplementedError when a
-gradient is needed, and run as NumPy runs them when none is.
+``np.maximum.at`` and its kin send each position's cotangent to what it holds, shared
+among ties. Other ufuncs' ``at`` (divide, power, ...) keep a clear NotImplementedError when
+a gradient is needed, and run as NumPy runs them when none is.
 
 The transform does not read these calls; mode="source" refusing them (so that auto runs
 them on the tape) is another pass's work, so these tests use mode="tape".
@@ -155,21 +156,51 @@ def test_a_plain_array_target_would_lose_the_gradient():
 
 
 def maximum_at(x):
+    y = np.sin(x[:3])
+    np.maximum.at(y, [0, 0, 2, 1], x * 0.5)
+    return np.sum(y * np.array([1.0, 2.0, 3.0]))
+
+
+def minimum_at_rows(m):
+    y = m * 1.0
+    np.minimum.at(y, [1, 1], m[::-1][:2] * 0.3)
+    return np.sum(y**2)
+
+
+def fmax_at(x):
+    y = np.cos(x[:3])
+    np.fmax.at(y, [2, 2], x[:2])
+    return np.sum(y**3)
+
+
+EXTREMA = [(maximum_at, X), (minimum_at_rows, M), (fmax_at, X)]
+
+
+@pytest.mark.parametrize("f, x", EXTREMA, ids=[f.__name__ for f, _ in EXTREMA])
+def test_extrema_at_match_finite_differences(f, x):
+    expected = numeric_vjp(f, [x], 0, 1.0)
+    assert_close(ag.grad(f, mode="tape")(x), expected, what=f.__name__)
+
+
+def test_maximum_at_shares_ties_as_np_max_does():
+    w = ag.tensor([2.0, 1.0], requires_grad=True)
+    v = ag.tensor([2.0, 0.5, 2.0], requires_grad=True)
+    y = w * 1.0
+    np.maximum.at(y, [0, 1, 0], v)  # position 0: the old 2.0 and two written 2.0s tie
+    y.sum().backward()
+    assert_close(w.grad, [1 / 3, 1.0])
+    assert_close(v.grad, [1 / 3, 0.0, 1 / 3])
+
+
+def divide_at(x):
     y = x * 1.0
-    np.maximum.at(y, [0, 1], x[::-1])
+    np.divide.at(y, [0, 0], 2.0)
     return np.sum(y)
 
 
-def minimum_at(x):
-    y = x * 1.0
-    np.minimum.at(y, [0, 0], 0.0)
-    return np.sum(y)
-
-
-@pytest.mark.parametrize("f, name", [(maximum_at, "maximum"), (minimum_at, "minimum")])
-def test_other_ufuncs_at_are_refused_clearly(f, name):
-    with pytest.raises(NotImplementedError, match=rf"np.{name}.at on tensors that require grad"):
-        ag.grad(f, mode="tape")(np.array([1.0, 2.0]))
+def test_other_ufuncs_at_are_refused_clearly():
+    with pytest.raises(NotImplementedError, match=r"np.divide.at on tensors that require grad"):
+        ag.grad(divide_at, mode="tape")(np.array([1.0, 2.0]))
 
 
 def test_without_gradients_they_run_as_numpy_runs_them():
