@@ -304,7 +304,7 @@ def tape_plan(
     n = len(kinds)
     shimmed = on_tape(function)
     # A function whose code or defaults are replaced later must not run the old ones.
-    watched = function if shimmed is not function else None
+    watched = function if isinstance(function, types.FunctionType) else None
     arrays = [p for p in positions if kinds[p] is _ndarray]
     checks = tuple(zip(arrays, dtypes))
     floats = tuple(kinds[p] is not _ndarray for p in positions)
