@@ -50,28 +50,47 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
         "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
     )
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
-    # The local names each value reads, found once for all the rounds.
-    local_reads = [
-        all_names(value) & ctx.local_names if value is not None else set()
-        for _, value, _, _ in bindings
-    ]
+    # The names each value reads, and the local ones among them, found once for all the
+    # rounds.
+    value_names = [all_names(value) if value is not None else set() for _, value, _, _ in bindings]
+    local_reads = [names & ctx.local_names for names in value_names]
+    # Each round finds every name's class from the classes the round before ended with.
+    # A name's class can change only when a class it reads changed (or, for a
+    # parameter, its own), so a round recomputes just those names: a chain of n
+    # statements takes n rounds either way, but n rounds of one name each, not of n.
+    serials_of: dict[str, list[int]] = {}
+    dependents: dict[str, set[str]] = {}
+    for serial, (name, _, _, _) in enumerate(bindings):
+        serials_of.setdefault(name, []).append(serial)
+        for read in value_names[serial]:
+            dependents.setdefault(read, set()).add(name)
+    for param in ctx.parsed.params:
+        dependents.setdefault(param, set()).add(param)
+    stale = set(serials_of)
     for _ in range(len(bindings) + 2):
         found: dict[str, Any] = {}
-        for serial, (name, value, stmt, in_loop) in enumerate(bindings):
-            if not local_reads[serial] <= classes.keys():
-                continue  # reads a name with no class yet: decide in a later round
-            here = _class_of_value(value, stmt, classes)
-            if here == CONFLICT and not in_loop:
-                # A statement that runs at most once binds one value, whatever its shape:
-                # a class of its own, which what is computed from it elementwise shares.
-                here = ("bound", name, serial)
-            before = found.get(name, classes.get(name) if name in ctx.parsed.params else None)
-            found[name] = here if before is None or before == here else CONFLICT
-        merged = {**classes, **found}
-        if merged == classes:
+        for name in stale:
+            for serial in serials_of[name]:
+                _, value, stmt, in_loop = bindings[serial]
+                if not local_reads[serial] <= classes.keys():
+                    continue  # reads a name with no class yet: decide in a later round
+                here = _class_of_value(value, stmt, classes)
+                if here == CONFLICT and not in_loop:
+                    # A statement that runs at most once binds one value, whatever its
+                    # shape: a class of its own, which what is computed from it
+                    # elementwise shares.
+                    here = ("bound", name, serial)
+                before = found.get(name, classes.get(name) if name in ctx.parsed.params else None)
+                found[name] = here if before is None or before == here else CONFLICT
+        changed = {name: here for name, here in found.items() if classes.get(name, _UNSET) != here}
+        if not changed:
             return classes
-        classes = merged
+        classes.update(changed)
+        stale = set().union(*(dependents.get(name, ()) for name in changed)) & serials_of.keys()
     return {}  # no fixpoint: know nothing rather than something wrong
+
+
+_UNSET = object()
 
 
 def same_shape(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:
