@@ -19,6 +19,7 @@ earlier passes produce; loops iterate to a fixed point.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,14 +87,27 @@ def _calls_pop(node: gast.AST) -> bool:
 # -- liveness and dead code ------------------------------------------------------------
 
 
+#: the names a ``return`` kills: all of them, since nothing after it runs
+_EVERYTHING = None
+
+
 class _Liveness:
-    """Backward dataflow over structured statements; records what is live after each."""
+    """Backward dataflow over structured statements: which names are live after each.
+
+    Each statement changes the live names as a pair (gen, kill): live before it = gen |
+    (live after it - kill). A block's pair is its statements' composed, an ``if``'s its
+    test's reads and its arms' joined, and a loop's is its body's gen (plus what its
+    header reads) with nothing killed, since the body may not run. Whether a name is
+    live after a statement is then asked on demand: the first later statement of its
+    block that reads or kills the name decides, and past the block's end the statement
+    holding the block is asked (a loop body's end also sees what the body reads, for the
+    next iteration). No live set is made per statement: copying one for each made n
+    statements with n names live cost n * n.
+    """
 
     def __init__(self) -> None:
-        self.live_after: dict[int, set[str]] = {}
-        # Loops are analysed until nothing changes, reading the same statements again; the
-        # tree does not change while a liveness runs, so each node's reads are found once.
-        self._reads: dict[int, set[str]] = {}
+        self._where: dict[int, tuple[_LiveBlock, int]] = {}  # id(stmt) -> its block, position
+        self._reads: dict[int, set[str]] = {}  # each node's reads, found once
 
     def reads(self, node: gast.AST) -> set[str]:
         found = self._reads.get(id(node))
@@ -102,36 +116,113 @@ class _Liveness:
         return found
 
     def block(self, stmts: list[gast.stmt], live: set[str]) -> set[str]:
-        for stmt in reversed(stmts):
-            live = self.stmt(stmt, live)
-        return live
+        """The names live before ``stmts`` when ``live`` are live after them; the names
+        live after each statement can be asked of :meth:`live_after` afterwards."""
+        gen, kill = self._summary(stmts, _LiveBlock(set(live)))
+        if kill is _EVERYTHING:
+            return set(gen)
+        return gen | (live - kill)
 
-    def stmt(self, stmt: gast.stmt, live: set[str]) -> set[str]:
-        self.live_after[id(stmt)] = set(live)
+    def live_after(self, stmt: gast.stmt, name: str) -> bool:
+        """Whether ``name`` is live right after ``stmt`` (False for a statement the
+        analysis did not see)."""
+        place = self._where.get(id(stmt))
+        if place is None:
+            return False
+        block, position = place
+        while True:
+            decided = block.decides(position, name)
+            if decided is not None:
+                return decided
+            if name in block.at_end:
+                return True
+            if block.holder is None:
+                return False
+            block, position = block.holder
+
+    def any_live_after(self, stmt: gast.stmt, names: set[str]) -> bool:
+        return any(self.live_after(stmt, name) for name in names)
+
+    def _summary(self, stmts: list[gast.stmt], block: _LiveBlock) -> tuple[set, set | None]:
+        """``stmts``' (gen, kill), indexing each statement in ``block``."""
+        effects = []
+        for position, stmt in enumerate(stmts):
+            self._where[id(stmt)] = (block, position)
+            effects.append(self._effect(stmt, block, position))
+        block.index(effects)
+        gen: set[str] = set()
+        kill: set[str] | None = set()
+        for g, k in reversed(effects):  # composed from the last statement back
+            if k is _EVERYTHING:
+                gen, kill = set(g), _EVERYTHING
+                continue
+            gen -= k
+            gen |= g
+            if kill is not _EVERYTHING:
+                kill |= k
+        return gen, kill
+
+    def _effect(self, stmt: gast.stmt, block: _LiveBlock, position: int) -> tuple[set, set | None]:
         if isinstance(stmt, gast.If):
-            return (
-                self.reads(stmt.test) | self.block(stmt.body, live) | self.block(stmt.orelse, live)
-            )
+            arms = []
+            for arm in (stmt.body, stmt.orelse):
+                arms.append(self._summary(arm, _LiveBlock(set(), (block, position))))
+            (g1, k1), (g2, k2) = arms
+            if k1 is _EVERYTHING:
+                kill = k2
+            elif k2 is _EVERYTHING:
+                kill = k1
+            else:
+                kill = k1 & k2
+            return self.reads(stmt.test) | g1 | g2, kill
         if isinstance(stmt, (gast.For, gast.While)):
-            head = set(live)
-            while True:
-                body_in = self.block(stmt.body, head | live)
-                new_head = head | body_in
-                if isinstance(stmt, gast.For):
-                    new_head -= writes(stmt) - body_in
-                if new_head <= head:
-                    break
-                head |= new_head
-            self.live_after[id(stmt)] = set(live)
-            extra = self.reads(stmt.iter) if isinstance(stmt, gast.For) else self.reads(stmt.test)
-            return head | live | extra
+            body = _LiveBlock(set(), (block, position))
+            gen, _ = self._summary(stmt.body, body)
+            body.at_end = gen  # what the next iteration reads
+            header = self.reads(stmt.iter) if isinstance(stmt, gast.For) else self.reads(stmt.test)
+            return gen | header, set()
         if isinstance(stmt, gast.Return):
-            return set(self.reads(stmt))
+            return self.reads(stmt), _EVERYTHING
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
-            return (live - writes(stmt)) | self.reads(stmt.value)
+            return self.reads(stmt.value), writes(stmt)
         if isinstance(stmt, gast.AugAssign):
-            return live | self.reads(stmt.value) | {stmt.target.id}
-        return live | self.reads(stmt)
+            return self.reads(stmt.value) | {stmt.target.id}, set()
+        return self.reads(stmt), set()
+
+
+class _LiveBlock:
+    """One block's statements as liveness sees them: for each name, the positions of the
+    statements that read or kill it, and what is live after the block's last statement:
+    ``at_end``, and, for a nested block, what is live after the statement holding it."""
+
+    def __init__(self, at_end: set[str], holder: tuple[_LiveBlock, int] | None = None) -> None:
+        self.at_end = at_end
+        self.holder = holder
+        self.deciding: dict[str, list[int]] = {}
+        self.gens: list[set[str]] = []
+        self.returns: list[int] = []
+
+    def index(self, effects: list[tuple[set, set | None]]) -> None:
+        for position, (gen, kill) in enumerate(effects):
+            self.gens.append(gen)
+            if kill is _EVERYTHING:
+                self.returns.append(position)
+                kill = set()
+            for name in gen | kill:
+                self.deciding.setdefault(name, []).append(position)
+
+    def decides(self, position: int, name: str) -> bool | None:
+        """Whether the statements after ``position`` read ``name`` before they kill it
+        (None: they do neither)."""
+        positions = self.deciding.get(name, ())
+        k = bisect.bisect_right(positions, position)
+        first = positions[k] if k < len(positions) else None
+        r = bisect.bisect_right(self.returns, position)
+        if r < len(self.returns) and (first is None or self.returns[r] < first):
+            return name in self.gens[self.returns[r]]
+        if first is None:
+            return None
+        return name in self.gens[first]
 
 
 def eliminate_dead(
@@ -157,9 +248,8 @@ def _sweep(
             if block:
                 new = _sweep(block, liveness, removed, dead_ids)
                 setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
-        live = liveness.live_after.get(id(stmt), set())
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
-            if not (writes(stmt) & live):
+            if not liveness.any_live_after(stmt, writes(stmt)):
                 if _is_pop(stmt):
                     dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
                     removed.append(stmt)
@@ -171,7 +261,7 @@ def _sweep(
             removed.append(stmt)
             continue
         restores = anno.get(stmt, anno.Key.RESTORES)
-        if restores is not None and restores not in live:
+        if restores is not None and not liveness.live_after(stmt, restores):
             # Nothing after this point of the backward pass reads the array: no need to put
             # back what the forward pass overwrote in it.
             dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
@@ -212,6 +302,9 @@ class _Zeros:
         self.rewrite = rewrite
 
     def block(self, stmts: list[gast.stmt], zeros: set[str]) -> tuple[list[gast.stmt], set[str]]:
+        """The statements rewritten, and the names zero after them. ``zeros`` is updated
+        in place (a new set per statement made n statements cost n * n): callers pass a
+        set of their own."""
         out = []
         for stmt in stmts:
             stmt, zeros = self.stmt(stmt, zeros)
@@ -232,16 +325,18 @@ class _Zeros:
                     return None, zeros  # adding a zero contribution
                 if self.rewrite:
                     stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
-                return stmt, zeros | writes(stmt)
+                zeros |= writes(stmt)
+                return stmt, zeros
             if _accumulates(stmt) and name in zeros:
                 if self.rewrite:
                     stmt.value = _first_write(value)
-                return stmt, zeros - {name}
-            if _is_zero_constant(value):
-                return stmt, zeros | {name}
-            if isinstance(value, gast.Name) and value.id in zeros:
-                return stmt, zeros | {name}
-            return stmt, zeros - writes(stmt)
+                zeros.discard(name)
+                return stmt, zeros
+            if _is_zero_constant(value) or (isinstance(value, gast.Name) and value.id in zeros):
+                zeros.add(name)
+                return stmt, zeros
+            zeros -= writes(stmt)
+            return stmt, zeros
         if isinstance(stmt, gast.If):
             body, z1 = self.block(stmt.body, set(zeros))
             orelse, z2 = self.block(stmt.orelse, set(zeros))
@@ -253,8 +348,9 @@ class _Zeros:
             linear_in = anno.get(stmt, anno.Key.LINEAR_IN)
             if linear_in is not None and linear_in in zeros:
                 names = sorted(writes(stmt))
+                zeros.update(names)
                 if not self.rewrite:
-                    return stmt, zeros | set(names)
+                    return stmt, zeros
                 zero_parts = [
                     anno.copy_from(
                         gast.Assign(
@@ -266,8 +362,9 @@ class _Zeros:
                 ]
                 first = zero_parts[0]
                 first.__astgrad_extra__ = zero_parts[1:]
-                return first, zeros | set(names)
-            return stmt, zeros - writes(stmt)
+                return first, zeros
+            zeros -= writes(stmt)
+            return stmt, zeros
         if isinstance(stmt, (gast.For, gast.While)):
             # What is zero on entry and stays zero through the body.
             head = set(zeros)
@@ -284,7 +381,8 @@ class _Zeros:
             if not stmt.body:
                 stmt.body = [gast.Pass()]
             return stmt, head
-        return stmt, zeros - writes(stmt)
+        zeros -= writes(stmt)
+        return stmt, zeros
 
 
 def _first_write(value: gast.expr) -> gast.expr:
@@ -335,25 +433,66 @@ def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.s
     for stmt in stmts:
         for block in _children(stmt):
             block[:] = _propagate_block(block, liveness) or [gast.Pass()]
-    out = list(stmts)
-    i = 0
-    while i < len(out):
-        stmt = out[i]
-        if (
-            isinstance(stmt, gast.Assign)
-            and isinstance(stmt.targets[0], gast.Name)
-            and isinstance(stmt.value, gast.Name)
-            and not _is_pop(stmt)
-        ):
-            a, b = stmt.targets[0].id, stmt.value.id
-            if a == b:
-                del out[i]  # x = x
-                continue
-            if a != b and _replace_forward(out, i, a, b, liveness):
-                del out[i]
-                continue
-        i += 1
-    return out
+    index = _BlockIndex(stmts)
+    removed: set[int] = set()  # positions in stmts
+    for i, stmt in enumerate(stmts):
+        names = _copy_names(stmt)
+        if names is None:
+            continue
+        a, b = names
+        if a == b or _replace_forward(stmts, index, i, a, b, liveness):
+            removed.add(i)  # x = x, or a copy whose reads now read its source
+    return [stmt for i, stmt in enumerate(stmts) if i not in removed]
+
+
+class _BlockIndex:
+    """Where in one block each name is written and read, so that the scans forward from
+    a copy go straight to the statements that matter instead of visiting every later
+    one (which made a block of n copies cost n * n).
+
+    A compound statement counts as writing and reading every name its body does, a
+    simple one as what ``writes`` and ``_header_reads`` say. The index is built once per
+    block and not updated when ``_replace_forward`` renames reads: a scan from a copy of
+    ``a = b`` renames only up to the first later write of ``a`` or ``b``, and a later
+    scan that asks about ``a`` or ``b`` starts from such a write, past every statement
+    renamed; about other names, the renaming changed nothing."""
+
+    def __init__(self, stmts: list[gast.stmt]) -> None:
+        self.written: dict[str, list[int]] = {}
+        self.read: dict[str, list[int]] = {}
+        for position, stmt in enumerate(stmts):
+            compound = bool(_children(stmt))
+            written = _writes_deep(stmt) if compound else writes(stmt)
+            read = _reads_deep(stmt) if compound else _header_reads(stmt)
+            for name in written:
+                self.written.setdefault(name, []).append(position)
+            for name in read:
+                self.read.setdefault(name, []).append(position)
+
+    def next_write(self, after: int, names: tuple[str, ...]) -> int | None:
+        """The first position after ``after`` of a statement writing one of ``names``."""
+        found = None
+        for name in names:
+            positions = self.written.get(name, ())
+            k = bisect.bisect_right(positions, after)
+            if k < len(positions) and (found is None or positions[k] < found):
+                found = positions[k]
+        return found
+
+    def writes_after(self, after: int, names: tuple[str, ...]):
+        """Positions after ``after`` of statements writing one of ``names``, in order."""
+        runs = []
+        for name in set(names):
+            positions = self.written.get(name, [])
+            runs.append(positions[bisect.bisect_right(positions, after) :])
+        return sorted(set().union(*runs)) if len(runs) > 1 else runs[0]
+
+    def reads_between(self, name: str, after: int, last: int) -> list[int]:
+        """Positions in ``(after, last]`` of statements reading ``name``."""
+        positions = self.read.get(name, [])
+        return positions[
+            bisect.bisect_right(positions, after) : bisect.bisect_right(positions, last)
+        ]
 
 
 def _copy_names(stmt: gast.stmt) -> tuple[str, str] | None:
@@ -372,18 +511,20 @@ def _drop_copies_back(stmts: list[gast.stmt]) -> list[gast.stmt]:
     """``a = b`` ... ``b = a`` with neither written in between: the second changes nothing
     (a statement that reads its own target saves the adjoint aside, and the reset and
     first accumulation can hand it straight back)."""
+    index = _BlockIndex(stmts)
     dropped: set[int] = set()
     for i, stmt in enumerate(stmts):
         names = _copy_names(stmt)
         if names is None or id(stmt) in dropped:
             continue
         a, b = names
-        for later in stmts[i + 1 :]:
+        # Only statements that write a or b can be the copy back or end the search.
+        for position in index.writes_after(i, (a, b)):
+            later = stmts[position]
             if _copy_names(later) == (b, a):
                 dropped.add(id(later))
                 continue
-            if _writes_deep(later) & {a, b}:
-                break
+            break
     return [stmt for stmt in stmts if id(stmt) not in dropped]
 
 
@@ -409,9 +550,7 @@ def _coalesce_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.st
             and not _is_pop(copy_stmt)
         ):
             a, b = copy_stmt.targets[0].id, copy_stmt.value.id
-            if b not in liveness.live_after.get(id(copy_stmt), set()) and _rename_definition(
-                out, i, a, b
-            ):
+            if not liveness.live_after(copy_stmt, b) and _rename_definition(out, i, a, b):
                 del out[i]
                 continue
         i += 1
@@ -438,32 +577,30 @@ def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) 
 
 
 def _replace_forward(
-    stmts: list[gast.stmt], start: int, a: str, b: str, liveness: _Liveness
+    stmts: list[gast.stmt], index: _BlockIndex, start: int, a: str, b: str, liveness: _Liveness
 ) -> bool:
     """Replace reads of ``a`` by ``b`` after ``stmts[start]`` while both hold; True when
     ``a`` is no longer needed afterwards."""
-    pending = []
-    for j in range(start + 1, len(stmts)):
-        stmt = stmts[j]
-        compound = bool(_children(stmt))
-        if compound and (_writes_deep(stmt) & {a, b}):
-            return False
-        if not compound:
-            if a in _header_reads(stmt):
-                pending.append(stmt)
-        elif a in _reads_deep(stmt):
-            pending.append(stmt)
-        if writes(stmt) & {a, b}:
-            if a in writes(stmt) and b not in writes(stmt) and a not in _header_reads(stmt):
-                break  # a is redefined: earlier reads were the copy's
-            if b in writes(stmt) and a not in liveness.live_after.get(id(stmt), set()):
-                break
+    last = index.next_write(start, (a, b))
+    if last is None:
+        # Neither changes again in this block: the copy serves every later read of a,
+        # unless a is read after the block.
+        last = len(stmts) - 1
+        if liveness.live_after(stmts[last], a):
             return False
     else:
-        if a in liveness.live_after.get(id(stmts[-1]), set()):
+        stmt = stmts[last]
+        if _children(stmt):
+            return False  # written somewhere inside a loop or branch
+        written = writes(stmt)
+        if a in written and b not in written and a not in _header_reads(stmt):
+            pass  # a is redefined: earlier reads were the copy's
+        elif b in written and not liveness.live_after(stmt, a):
+            pass  # b changes, but a is not read again
+        else:
             return False
-    for stmt in pending:
-        _rename_reads(stmt, a, b)
+    for position in index.reads_between(a, start, last):
+        _rename_reads(stmts[position], a, b)
     return True
 
 
