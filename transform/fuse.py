@@ -125,27 +125,45 @@ def _added(stmt: gast.stmt, name: str, pop: str) -> gast.expr | None:
 
 def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
     changed = False
+    # Most statements have no later accumulation into their target, and need no scan:
+    # how many accumulations into each name lie after the statement at hand says which.
+    ahead: dict[str, int] = {}
+    for stmt in stmts:
+        name = _accumulated(stmt)
+        if name is not None:
+            ahead[name] = ahead.get(name, 0) + 1
     i = 0
+    counted = -1  # the last position whose own accumulation is no longer in ``ahead``
     while i < len(stmts):
-        # Most statements have no later accumulation into their target: skip the scan.
+        if counted < i:
+            own = _accumulated(stmts[i])
+            if own is not None:
+                ahead[own] -= 1
+            counted = i
         name = _target(stmts[i])
-        later = name is not None and any(
-            _target(s) == name and anno.get(s, anno.Key.ACCUMULATE) for s in stmts[i + 1 :]
-        )
-        if later and _merge_next(stmts, i, pop):
-            merged.add(id(stmts[i]))
-            changed = True
-        else:
-            i += 1
+        if name is not None and ahead.get(name, 0) > 0:
+            taken = _merge_next(stmts, i, pop)
+            if taken is not None:
+                ahead[name] -= 1  # ``taken``, an accumulation into ``name``, is gone
+                merged.add(id(stmts[i]))
+                changed = True
+                continue
+        i += 1
     return changed
 
 
-def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> bool:
-    """Merge the next accumulation into ``stmts[i]``'s target into it; True if one was."""
+def _accumulated(stmt: gast.stmt) -> str | None:
+    """The name ``stmt`` accumulates into, if it is an accumulation."""
+    return _target(stmt) if anno.get(stmt, anno.Key.ACCUMULATE) else None
+
+
+def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> gast.stmt | None:
+    """Merge the next accumulation into ``stmts[i]``'s target into it; the statement
+    merged (and removed), or None."""
     first = stmts[i]
     name = _target(first)
     if name is None or _calls_pop(first.value, pop):
-        return False
+        return None
     for j in range(i + 1, len(stmts)):
         later = stmts[j]
         if _target(later) == name and _same_line(first, later):
@@ -153,10 +171,10 @@ def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> bool:
             if addend is not None and _movable(stmts[i + 1 : j], reads(addend), name, pop):
                 first.value = gast.BinOp(left=first.value, op=gast.Add(), right=addend)
                 del stmts[j]
-                return True
+                return later
         if name in reads(later) or name in _changes(later, pop):
-            return False
-    return False
+            return None
+    return None
 
 
 def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) -> bool:
