@@ -175,23 +175,28 @@ class _Reverser:
     def _binding_analysis(
         self, stmts: list[gast.stmt], maybe: set[str], surely: set[str]
     ) -> tuple[set, set]:
+        """The names that may be, and surely are, bound after ``stmts``; records, before
+        each assignment and loop, which of the names it binds may already hold a value
+        (and so must be saved) and which surely do. Only those few names are kept per
+        statement: copies of the whole sets made n statements cost n * n."""
+        maybe, surely = set(maybe), set(surely)  # grown in place below; the caller's stay
         for stmt in stmts:
-            self.bound_before[id(stmt)] = (set(maybe), set(surely))
             if isinstance(stmt, gast.If):
-                m1, s1 = self._binding_analysis(stmt.body, set(maybe), set(surely))
-                m2, s2 = self._binding_analysis(stmt.orelse, set(maybe), set(surely))
+                m1, s1 = self._binding_analysis(stmt.body, maybe, surely)
+                m2, s2 = self._binding_analysis(stmt.orelse, maybe, surely)
                 maybe, surely = m1 | m2, s1 & s2
             elif isinstance(stmt, (gast.For, gast.While)):
                 targets = {stmt.target.id} if isinstance(stmt, gast.For) else set()
+                self.bound_before[id(stmt)] = (maybe & targets, surely & targets)
                 # Twice: the second pass sees what the first iteration leaves bound.
                 m1, _ = self._binding_analysis(stmt.body, maybe | targets, surely)
                 m2, _ = self._binding_analysis(stmt.body, maybe | m1 | targets, surely)
-                self.bound_before[id(stmt)] = (set(maybe), set(surely))
-                maybe = maybe | m2 | targets
+                maybe |= m2 | targets
             else:
                 names = assigned_names(stmt)
-                maybe = maybe | names
-                surely = surely | names
+                self.bound_before[id(stmt)] = (maybe & names, surely & names)
+                maybe |= names
+                surely |= names
         return maybe, surely
 
     # -- stack ------------------------------------------------------------------------
@@ -224,7 +229,7 @@ class _Reverser:
 
     def block(self, stmts: list[gast.stmt]) -> tuple[list[gast.stmt], list[gast.stmt]]:
         primal: list[gast.stmt] = []
-        adjoint: list[gast.stmt] = []
+        adjoints: list[list[gast.stmt]] = []  # each statement's, in the forward order
         outer = self.definitions
         definitions = self.definitions = remat.Definitions(
             self.ctx.shape_classes, self.ctx.local_names, self.unchanging | self.read_anyway
@@ -241,9 +246,10 @@ class _Reverser:
             self.definitions = definitions  # a nested block had its own
             definitions.learn(stmt)
             primal.extend(p)
-            adjoint[:0] = a
+            adjoints.append(a)
         self.definitions = outer
-        return primal, adjoint
+        # The adjoint runs the statements' adjoints last first.
+        return primal, [s for a in reversed(adjoints) for s in a]
 
     def stmt_Assign(self, stmt: gast.Assign) -> tuple[list, list]:
         target = stmt.targets[0]
