@@ -30,23 +30,21 @@ def release_dead(
     line, of the names read there for the last time. ``keep`` are names read after
     ``backward`` or never to be released; ``numbers`` names known to hold numbers."""
     bound = _top_level_targets(forward)
-    later: list[set[str]] = [set()] * len(backward)
-    seen: set[str] = set()
-    for i in range(len(backward) - 1, -1, -1):
-        later[i] = set(seen)
-        seen |= reads(backward[i])
+    read = [reads(stmt) for stmt in backward]
+    # The position of each name's last read: read again after i unless that is i or before.
+    last_read = {name: i for i, names in enumerate(read) for name in names}
     out: list[gast.stmt] = []
     released: set[str] = set()
     pending: set[str] = set()
     for i, stmt in enumerate(backward):
         out.append(stmt)
         bound |= _top_level_targets([stmt])
-        touched = reads(stmt) | _deep_writes(stmt)
+        touched = read[i] | _deep_writes(stmt)
         pending |= {
             name
             for name in touched
             if name in bound
-            and name not in later[i]
+            and last_read.get(name, -1) <= i
             and name not in keep
             and name not in numbers
             and name not in released
