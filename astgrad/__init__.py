@@ -17,8 +17,9 @@ from ._layout import link_checkout_subpackages as _link
 
 _link(__name__, _Path(__file__).resolve().parent)
 
-from .api import Explanation, TransformError, explain, grad, source, value_and_grad, vjp  # noqa: E402
+from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
 from .checks import GradcheckError, gradcheck  # noqa: E402
+from .explain import Explanation, explain  # noqa: E402
 from .runtime import (  # noqa: E402
     Device,
     GradientLostError,

@@ -13,7 +13,6 @@ import inspect
 import linecache
 import types as types_module
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
-__all__ = ["grad", "value_and_grad", "vjp", "source", "explain", "Explanation", "TransformError"]
+__all__ = ["grad", "value_and_grad", "vjp", "source", "TransformError"]
 
 Wrt = int | str | Sequence[int | str]
 MODES = ("auto", "source", "tape")
@@ -598,69 +597,6 @@ def _check_cotangent(value: Any, cotangent: Any) -> None:
             f"the cotangent has shape {tuple(got)}, but the function's value has shape "
             f"{tuple(expected)}; they must match"
         )
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """One call (or a whole function) that runs on the tape, and why."""
-
-    name: str
-    where: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.name} at {self.where}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """What ``ag.grad(f)`` does in ``mode="auto"``.
-
-    ``mode`` is "source" when the whole gradient is generated source, "mixed" when some
-    calls run on the tape, "tape" when the whole function does; ``fallbacks`` says which
-    and why.
-    """
-
-    function: str
-    mode: str
-    fallbacks: tuple[Fallback, ...]
-
-    def __str__(self) -> str:
-        if self.mode == "source":
-            return f"{self.function}: mode source (the whole gradient is generated source)"
-        head = {
-            "mixed": (
-                f"{self.function}: mode mixed (generated source; these calls run on the tape):"
-            ),
-            "tape": f"{self.function}: mode tape (the whole function runs on the tape):",
-        }[self.mode]
-        return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)])
-
-
-def explain(fun: Callable, *, wrt: Wrt = 0) -> Explanation:
-    """Say which parts of ``fun``'s gradient are generated source and which run on the tape.
-
-    >>> import numpy as np
-    >>> import astgrad as ag
-    >>> def f(x):
-    ...     return np.sum(np.sin(x))
-    >>> ag.explain(f).mode in ("source", "tape")   # "tape" here: typed at a prompt, no source
-    True
-    """
-    if isinstance(fun, _Differentiated):
-        fun = fun.function
-    target = _Target(fun, wrt)
-    name = _name(fun)
-    try:
-        derivative = pipeline.derive(fun, target.names, mode="auto")
-    except TransformError as exc:
-        where = str(exc.origin) if exc.origin is not None else _location(fun)
-        return Explanation(name, "tape", (Fallback(name, where, exc.reason),))
-    fallbacks = tuple(
-        Fallback(call, str(origin) if origin is not None else _location(fun), reason)
-        for call, origin, reason in derivative.fallbacks
-    )
-    return Explanation(name, "mixed" if fallbacks else "source", fallbacks)
 
 
 def _location(fun: Callable) -> str:

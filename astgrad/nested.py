@@ -83,16 +83,30 @@ def _values(args: tuple, kwargs: dict) -> Iterator[Any]:
 def refuse_transform_error(function: Callable, exc: TransformError) -> None:
     """Raise NotImplementedError (from ``exc``) when the statement ``exc`` names calls a
     gradient that ``function`` (or a function it calls) can reach by name."""
-    if exc.origin is None:
-        return
-    words = set(re.findall(r"[A-Za-z_]\w*", exc.origin.text))
-    for name in _gradient_names(function):
-        if name in words:
-            raise NotImplementedError(
-                f'File "{exc.origin.filename}", line {exc.origin.line}, in '
-                f"{exc.origin.function}:\n    {exc.origin.text}\n{name} is (or makes) a gradient "
-                f"made by astgrad, called on a value that needs a gradient. {ADVICE}"
-            ) from exc
+    name = gradient_called_at(function, exc.origin)
+    if name is not None:
+        raise NotImplementedError(
+            f'File "{exc.origin.filename}", line {exc.origin.line}, in '
+            f"{exc.origin.function}:\n    {exc.origin.text}\n{higher_order_call(name)}"
+        ) from exc
+
+
+def higher_order_call(name: str) -> str:
+    """Why a call of the gradient ``name`` on a value that needs a gradient is refused."""
+    return (
+        f"{name} is (or makes) a gradient of astgrad's, called on a value that needs a "
+        f"gradient. {ADVICE}"
+    )
+
+
+def gradient_called_at(function: Callable, origin: Any) -> str | None:
+    """The name of a gradient that the user's statement at ``origin`` (an Origin, or
+    None) reads, found among the names ``function`` and its callees read; or None."""
+    if origin is None:
+        return None
+    words = set(re.findall(r"[A-Za-z_]\w*", origin.text))
+    found = sorted(words & _gradient_names(function))
+    return found[0] if found else None
 
 
 def _gradient_names(function: Callable, depth: int = 3) -> set[str]:

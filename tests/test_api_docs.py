@@ -12,6 +12,7 @@ import pytest
     "module",
     [
         "astgrad.api",
+        "astgrad.explain",
         "astgrad.runtime.device",
         "astgrad.runtime.adjoints",
         "astgrad.runtime.primitives",

@@ -13,6 +13,7 @@ import inspect
 import linecache
 import operator
 import symtable
+import sys
 import textwrap
 import types
 import weakref
@@ -90,6 +91,7 @@ def parse_function(function: Callable) -> ParsedFunction:
         ) from None
     source = textwrap.dedent("".join(lines))
     try:
+        _allow_depth(source, function)
         module = gast.parse(source)
     except SyntaxError as exc:
         raise TransformError(
@@ -313,6 +315,48 @@ def _same_constant(a: Any, b: Any, prefixes: tuple[str, str]) -> bool:
     if isinstance(a, (float, complex)):
         return repr(a) == repr(b)  # -0.0 and 0.0 are different constants
     return a == b
+
+
+#: frames the recursive walkers (gast's converter is the deepest) take per level of nesting,
+#: with some to spare; measured: a sum of 250 terms needs about 4 per level
+_FRAMES_PER_LEVEL = 6
+#: deeper than this, no limit is raised: the C stack could overflow on Python 3.10
+_MOST_FRAMES = 30_000
+
+
+def _allow_depth(source: str, function: Callable) -> None:
+    """Let the recursive tree walkers (gast's converter from ``ast``, astor, the passes)
+    reach the bottom of a deeply nested expression (``x + x*2 + ... + x*250`` is 250 levels):
+    raise Python's recursion limit to what the source's depth needs (it is never lowered),
+    or refuse a depth no limit is safe for."""
+    needed = _stack_depth() + _FRAMES_PER_LEVEL * _depth(ast.parse(source)) + 200
+    if needed <= sys.getrecursionlimit():
+        return
+    if needed > _MOST_FRAMES:
+        raise TransformError(
+            f"{function.__qualname__} nests expressions too deeply for the transform "
+            f"(it would need {needed} frames of recursion).",
+            advice=TAPE_ADVICE,
+        )
+    sys.setrecursionlimit(needed)
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply ``tree``'s nodes nest (counted without recursion)."""
+    deepest = 0
+    todo = [(tree, 1)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _stack_depth() -> int:
+    frame, count = sys._getframe(), 0
+    while frame is not None:
+        frame, count = frame.f_back, count + 1
+    return count
 
 
 def _find_definition(module: gast.Module, function: Callable) -> gast.AST | None:

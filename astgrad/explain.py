@@ -1,0 +1,145 @@
+"""``ag.explain``: what ``ag.grad(f)`` does in ``mode="auto"``, and why.
+
+The report is made by running the same transform a gradient call runs, so it says what
+really happens: every call that runs on the tape is listed with the user's line and the
+reason; a function that cannot be transformed at all runs on the tape as a whole; and a
+gradient that would raise (a gradient of a gradient, an object under ``wrt``, a failure
+inside the transform) is reported as an error with its message, never by raising.
+``explain`` accepts whatever ``ag.grad`` accepts: functions made by ``ag.grad``,
+lambdas, ``functools.partial`` objects, NumPy and other functions without source.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .api import Wrt, _Differentiated, _kind, _Target
+from .checks import check_differentiable
+from .nested import ADVICE, gradient_called_at, higher_order_call, is_gradient
+from .transform import pipeline
+from .transform.errors import TransformError
+
+__all__ = ["explain", "Explanation", "Fallback"]
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One call (or a whole function) that runs on the tape, and why."""
+
+    name: str
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What ``ag.grad(f)`` does in ``mode="auto"``.
+
+    ``mode`` is "source" when the whole gradient is generated source, "mixed" when some
+    calls run on the tape, "tape" when the whole function does, "error" when calling the
+    gradient raises; ``fallbacks`` says which calls run on the tape and why, ``error``
+    what is raised.
+    """
+
+    function: str
+    mode: str
+    fallbacks: tuple[Fallback, ...]
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.mode == "source":
+            return f"{self.function}: mode source (the whole gradient is generated source)"
+        if self.mode == "error":
+            return f"{self.function}: the gradient raises {self.error}"
+        head = {
+            "mixed": (
+                f"{self.function}: mode mixed (generated source; these calls run on the tape):"
+            ),
+            "tape": f"{self.function}: mode tape (the whole function runs on the tape):",
+        }[self.mode]
+        return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)])
+
+
+def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
+    """Say which parts of ``fun``'s gradient are generated source and which run on the tape.
+
+    ``wrt`` is as for ``ag.grad`` (for a function made by ``ag.grad``, its own by
+    default). With example arguments ``args``, the report is for calls with arguments
+    like them, as ``ag.source(f, *args)`` shows the source for them; an argument that
+    cannot be differentiated is then reported as the error it would raise.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> def f(x):
+    ...     return np.sum(np.sin(x))
+    >>> ag.explain(f).mode in ("source", "tape")   # "tape" here: typed at a prompt, no source
+    True
+    >>> print(ag.explain(np.sum))  # doctest: +ELLIPSIS
+    sum: mode tape (the whole function runs on the tape):
+      - sum at numpy: 'sum' is not a Python function of yours ...
+    """
+    if isinstance(fun, _Differentiated):
+        if wrt is None:
+            names = fun.target.names
+            wrt = names[0] if fun.target.single else names
+        fun = fun.function
+    name = _describe(fun)
+    if is_gradient(fun):
+        return _error(name, f"NotImplementedError: {name} is itself a gradient. {ADVICE}")
+    target = _Target(fun, 0 if wrt is None else wrt)
+    kinds = None
+    if args:
+        values = target.values(args, {})
+        try:
+            check_differentiable(target.names, values)
+        except TypeError as exc:
+            return _error(name, f"TypeError: {exc}")
+        kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    whole = False  # the whole function goes to the tape
+    try:
+        derivative = pipeline.derive(fun, target.names, param_kinds=kinds, mode="auto")
+    except TransformError as exc:
+        whole, fallbacks = True, [(name, exc.origin, exc.reason)]
+    except Exception as exc:  # the gradient call would raise this too: say so, not raise
+        return _error(name, f"{type(exc).__name__} (while transforming): {exc}")
+    else:
+        fallbacks = list(derivative.fallbacks)
+    for _, origin, _ in fallbacks:
+        gradient = gradient_called_at(fun, origin)
+        if gradient is not None:  # on the tape, that call raises
+            return _error(name, f"NotImplementedError at {origin}: {higher_order_call(gradient)}")
+    reports = tuple(
+        Fallback(call, str(origin) if origin is not None else _where(fun), reason)
+        for call, origin, reason in fallbacks
+    )
+    if not reports:
+        return Explanation(name, "source", ())
+    return Explanation(name, "tape" if whole else "mixed", reports)
+
+
+def _error(name: str, message: str) -> Explanation:
+    return Explanation(name, "error", (), message)
+
+
+def _describe(fun: Any) -> str:
+    """How to name ``fun`` in a report: its qualified name; a partial by what it wraps."""
+    if isinstance(fun, functools.partial):
+        return f"functools.partial({_describe(fun.func)}, ...)"
+    return getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None) or repr(fun)
+
+
+def _where(fun: Any) -> str:
+    """Where ``fun`` is defined: file and line for Python code, else its module."""
+    while isinstance(fun, functools.partial):
+        fun = fun.func
+    code = getattr(fun, "__code__", None)
+    if code is not None:
+        return f"{code.co_filename}:{code.co_firstlineno}"
+    module = getattr(fun, "__module__", None) or type(fun).__module__
+    return module.split(".")[0] if module else "<unknown>"

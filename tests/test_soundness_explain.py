@@ -1,0 +1,218 @@
+"""``ag.explain`` tells the truth: every call that runs on the tape is listed with the
+user's line and the reason (checked against the calls that really go there), a gradient
+that would raise is reported as that error, explain never crashes (a 250-term sum made
+the transform recurse too deeply), and it accepts whatever ``ag.grad`` accepts."""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+
+import numpy as np
+import pytest
+from astgrad.runtime import fallback
+from modules import write_module
+from numeric import assert_close, numeric_vjp
+
+import astgrad as ag
+
+TERMS = 250
+BIG = "def big(x):\n    return " + " + ".join(["x"] + [f"x*{i}" for i in range(2, TERMS + 1)])
+
+SOURCE = f"""
+import numpy as np
+import astgrad as ag
+
+
+{BIG}
+
+
+def guarded(x):
+    try:
+        return np.exp(x)
+    except FloatingPointError:
+        return x
+
+
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, x):
+        return x * self.k
+
+
+scale = Scaler(3.0)
+
+
+def inner(x):
+    return guarded(x) * 2.0
+
+
+def two_fallbacks(x):
+    y = guarded(x) + 1.0
+    z = scale(y)
+    w = inner(z * 0.01)
+    return np.sum(w * y)
+
+
+def whole(x):
+    try:
+        y = x * 2.0
+    except ValueError:
+        y = x
+    return np.sum(y)
+
+
+def plain(x):
+    return np.sum(np.tanh(x))
+
+
+def calls_gradient(x):
+    return ag.grad(plain)(x).sum()
+
+
+class Layer:
+    def __init__(self):
+        self.W = np.ones(2)
+
+
+def loss(layer, x):
+    return np.sum(layer.W * x)
+
+
+def on_lists(xs):
+    total = 0.0
+    for v in xs:
+        total = total + np.sum(v * v)
+    return total
+"""
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory):
+    module = write_module(tmp_path_factory.mktemp("explain"), "soundness_explain_module", SOURCE)
+    yield module
+    sys.modules.pop("soundness_explain_module", None)
+
+
+def line_of(module, text):
+    """The line number of the first line of ``module``'s source containing ``text``."""
+    lines = open(module.__file__).read().splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if text in line)
+
+
+# -- deep expressions -------------------------------------------------------------------------
+
+
+def test_a_250_term_sum_is_explained_and_differentiated_in_source_mode(m):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default: the transform must raise it itself
+    try:
+        assert ag.explain(m.big).mode == "source"
+        expected = TERMS * (TERMS + 1) / 2
+        assert ag.grad(m.big, mode="source")(1.5) == pytest.approx(expected)
+        x = np.array([0.5, -2.0])
+        _, pullback = ag.vjp(m.big, x, mode="source")
+        assert_close(pullback(np.ones(2)), [expected, expected])
+        assert ag.grad(m.big, mode="tape")(1.5) == pytest.approx(expected)
+    finally:
+        sys.setrecursionlimit(max(limit, sys.getrecursionlimit()))
+
+
+# -- what goes to the tape ----------------------------------------------------------------------
+
+
+def test_every_call_run_on_the_tape_is_listed_with_its_line(m, monkeypatch):
+    ran = []
+
+    def spy(function, wrt, *args, **kwargs):
+        ran.append(getattr(function, "__name__", type(function).__name__))
+        return real(function, wrt, *args, **kwargs)
+
+    real = fallback.tape_call
+    monkeypatch.setattr(fallback, "tape_call", spy)  # bound when the source is generated
+    x = np.array([0.2, 0.4])
+    report = ag.explain(m.two_fallbacks, x)
+    got = ag.grad(m.two_fallbacks)(x)
+    assert_close(got, numeric_vjp(m.two_fallbacks, [x], 0, 1.0))
+
+    assert report.mode == "mixed"
+    listed = {(f.name, f.where) for f in report.fallbacks}
+    path = m.__file__
+    assert listed == {
+        ("guarded", f"{path}:{line_of(m, 'y = guarded(x) + 1.0')}"),
+        ("scale", f"{path}:{line_of(m, 'z = scale(y)')}"),
+        ("guarded", f"{path}:{line_of(m, 'return guarded(x) * 2.0')}"),  # inside inner
+    }
+    reasons = {f.name: f.reason for f in report.fallbacks}
+    assert "try" in reasons["guarded"] and "Scaler" in reasons["scale"]
+    assert sorted(set(ran)) == ["Scaler", "guarded"]  # nothing else went to the tape
+    text = str(report)
+    assert "mode mixed" in text and text.count(path) == 3
+
+
+def test_a_function_that_cannot_be_transformed_runs_whole_on_the_tape(m):
+    report = ag.explain(m.whole)
+    assert report.mode == "tape"
+    (entry,) = report.fallbacks
+    assert entry.name == "whole"
+    assert (
+        entry.where == f"{m.__file__}:{line_of(m, 'def whole(x):') + 1}" and "try" in entry.reason
+    )
+    x = np.array([1.0, 2.0])
+    assert_close(ag.grad(m.whole)(x), [2.0, 2.0])
+
+
+# -- what grad accepts ------------------------------------------------------------------------
+
+
+def test_functions_made_by_grad_are_explained_with_their_wrt(m):
+    assert ag.explain(ag.grad(m.plain)).mode == "source"
+    report = ag.explain(ag.grad(m.loss, wrt="layer"))
+    assert report.mode == "tape"  # (wrt layer: the attribute read goes to the tape)
+    assert ag.explain(ag.value_and_grad(m.loss, wrt="x")).mode in ("source", "tape")
+
+
+def test_lambdas_partials_and_functions_without_source():
+    double = lambda x: np.sum(np.sin(x) * 2.0)  # noqa: E731
+    assert ag.explain(double).mode == "source"
+
+    half = functools.partial(np.multiply, 0.5)
+    report = ag.explain(half, wrt=0)
+    assert report.mode == "tape" and report.function == "functools.partial(multiply, ...)"
+    assert "partial" in report.fallbacks[0].reason
+
+    for function, where in ((np.sum, "numpy"), (np.arctan2, "numpy"), (math.sin, "math")):
+        report = ag.explain(function)
+        assert report.mode == "tape", report
+        (entry,) = report.fallbacks
+        assert entry.where == where and "no source" in entry.reason
+        assert str(report).startswith(f"{function.__name__}: mode tape")
+
+
+# -- errors are reported, never raised --------------------------------------------------------
+
+
+def test_a_gradient_of_a_gradient_is_reported_as_the_error_it_raises(m):
+    report = ag.explain(m.calls_gradient)
+    assert report.mode == "error" and report.fallbacks == ()
+    assert report.error.startswith("NotImplementedError at ")
+    assert f"{m.__file__}:{line_of(m, 'return ag.grad(plain)')}" in report.error
+    assert "Higher-order derivatives" in report.error and "not supported yet" in str(report)
+    with pytest.raises(NotImplementedError):
+        ag.grad(m.calls_gradient)(np.ones(2))
+
+    _, pullback = ag.vjp(m.plain, np.ones(2))
+    report = ag.explain(pullback, wrt=0)
+    assert report.mode == "error" and "is itself a gradient" in report.error
+
+
+def test_example_arguments_are_checked_as_a_call_checks_them(m):
+    report = ag.explain(m.loss, m.Layer(), np.ones(2))
+    assert report.mode == "error"
+    assert report.error.startswith("TypeError: cannot differentiate with respect to 'layer'")
+    assert "objects are not differentiable yet" in report.error
+    assert ag.explain(m.on_lists, [np.ones(2), np.zeros(2)]).mode == "source"
+    assert ag.explain(m.plain, np.ones(3)).mode == "source"
