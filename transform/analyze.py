@@ -25,7 +25,7 @@ import collections.abc
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
@@ -66,7 +66,7 @@ STORE = Callee("store", "[]=")
 
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
     while True:
-        statements = _annotate(node, ctx)
+        statements = annotate(node, ctx)
         varied = _varied(statements, ctx)
         if not _index_loops_over_varied(node.body, varied, ctx):
             break
@@ -110,10 +110,12 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
                 ),
             )
             ctx.note_fallback(callee.name, origin_of(stmt), callee.reason)
+    effects.check(node, ctx, varied)
     return node
 
 
-def _annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
+def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
+    """Set what each core statement calls, and the kind of every name (``ctx.kinds``)."""
     statements = list(_core_statements(node.body))
     stopped = _stopped_statements(node.body, ctx)
     for stmt in statements:

@@ -1,0 +1,229 @@
+"""Programs that change arrays, lists, dicts and objects in place, for the soundness tests.
+
+Each is differentiated with respect to its first argument. ``REFUSED`` are those the
+transform must not differentiate itself (an alias, a view or a call could make its
+gradient differ from Python's): ``mode="source"`` raises a TransformError naming the line,
+``mode="auto"`` runs them on the tape. ``ACCEPTED`` are differentiated by source, and must
+match finite differences. In both, the value is the one Python computes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# -- refused: the transform cannot show it computes what Python computes ------------------
+
+
+def add_at(x):
+    y = np.zeros(3)
+    np.add.at(y, [0, 0, 1], x)
+    return np.sum(y * y)
+
+
+def fill_in(buf, x):
+    buf[0] = x[0] * 2.0
+
+
+def helper_writes_into_buffer(x):
+    buf = np.zeros(3)
+    fill_in(buf, x)
+    return np.sum(buf * buf)
+
+
+def write_through_reshape(x0):
+    x = np.copy(x0)
+    r = x.reshape(3, 1)
+    r[0, 0] = 7.0
+    return np.sum(x * x0)
+
+
+def augmented_alias(x):
+    y = np.zeros(3)
+    z = y
+    y += x
+    return np.sum(z * x)
+
+
+def list_extend(x):
+    acc = []
+    acc.extend([x * 2.0])
+    return np.sum(acc[0] * x)
+
+
+def out_argument(x):
+    buf = np.zeros(3)
+    np.multiply(x, 2.0, out=buf)
+    return np.sum(buf * x)
+
+
+def copyto(x):
+    buf = np.ones(3)
+    np.copyto(buf, x * 3.0)
+    return np.sum(buf * buf)
+
+
+def fill_method(x):
+    y = x * 2.0
+    y.fill(1.5)
+    return np.sum(y * x)
+
+
+def one_array_twice_in_a_list(x):
+    y = x * 1.0
+    pair = [y, y]
+    first = pair[0]
+    first[0] = 5.0
+    return np.sum(pair[1] * x)
+
+
+def dict_update(x):
+    d = {"a": x * 2.0}
+    d.update(a=x * 3.0)
+    return np.sum(d["a"] * x)
+
+
+class Accumulator:
+    def __init__(self):
+        self.total = 0.0
+
+    def add(self, v):
+        self.total = self.total + np.sum(v)
+
+
+def method_updates_an_object(x):
+    acc = Accumulator()
+    acc.add(x * x)
+    return acc.total
+
+
+def slice_view_then_store(x):
+    y = x * 1.0
+    v = y[1:]
+    y[1] = x[0] * 4.0
+    return np.sum(v * x[1:])
+
+
+def rows_scaled_in_place(x):
+    m = np.outer(x, x)
+    for row in m:
+        row *= 2.0
+    return np.sum(m * m)
+
+
+LOG = []
+
+
+def appends_to_a_global_list(x):
+    y = np.tanh(x)
+    LOG.append(y)
+    return np.sum(y)
+
+
+def stores_into_its_argument(x):
+    x[0] = 0.0
+    return np.sum(x * x)
+
+
+def list_pop(x):
+    acc = [x * 2.0, x * 3.0]
+    last = acc.pop()
+    return np.sum(acc[0] * last)
+
+
+def sort_in_place(x):
+    y = x * 1.0
+    y.sort()
+    return np.sum(y * np.arange(3.0))
+
+
+REFUSED = [
+    add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
+    out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
+    method_updates_an_object, slice_view_then_store, rows_scaled_in_place,
+    appends_to_a_global_list, stores_into_its_argument, list_pop, sort_in_place,
+]  # fmt: skip
+
+# -- accepted: in-place changes the transform differentiates itself ------------------------
+
+
+def preallocated_recurrence(x):
+    h = np.zeros((4, 3))
+    for t in range(1, 4):
+        h[t] = np.tanh(h[t - 1] * 0.5 + x * t)
+    return np.sum(h * h)
+
+
+def copy_then_store(x):
+    y = np.copy(x)
+    y[0] = 2.0 * x[1]
+    return np.sum(y * y)
+
+
+def augmented_on_a_new_array(x):
+    y = x * 1.0
+    y += x * x
+    y *= 0.5
+    return np.sum(y * y)
+
+
+def appends_in_a_loop(x):
+    acc = []
+    for i in range(3):
+        acc.append(x[i] * x)
+    total = 0.0
+    for v in acc:
+        total = total + np.sum(v * v)
+    return total
+
+
+def rebinds_an_argument(x, w):
+    x += w * 0.5
+    return np.sum(x * w)
+
+
+def rebind_param(p, q):
+    p += q * 2.0
+    return p * q
+
+
+def helper_rebinds_a_temporary(x):
+    return np.sum(rebind_param(x * 1.0, x) * x)
+
+
+def reads_a_view_without_writing(x):
+    y = x * 2.0
+    v = y[1:]
+    return np.sum(v * v) + np.sum(y)
+
+
+def prints_and_draws(x):
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=3)
+    print(end="")
+    return np.sum(np.sin(x) + noise * 0.0)
+
+
+def nested_lists(x):
+    grid = [[x[i] * x[j] for j in range(3)] for i in range(3)]
+    return sum(sum(row) for row in grid)
+
+
+def store_after_the_last_read_of_a_view(x):
+    y = x * 1.0
+    v = y[1:]
+    s = np.sum(v * x[1:])
+    y[1] = x[0] * 4.0
+    return s + np.sum(y * y)
+
+
+def repeated_index_add(x):
+    y = np.zeros(3)
+    y[[0, 0]] += x[:2]
+    return np.sum(y * y)
+
+
+ACCEPTED = [
+    preallocated_recurrence, copy_then_store, augmented_on_a_new_array, appends_in_a_loop,
+    rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
+    prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,
+]  # fmt: skip

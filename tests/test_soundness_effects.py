@@ -1,0 +1,131 @@
+"""Soundness of in-place changes (the effects analysis): every program of
+``programs_effects`` in every mode, against finite differences, and the analysis's parts.
+
+A refused program must raise a TransformError naming its line in source mode and be right
+in auto mode (on the tape); an accepted one must be differentiated by source and be right.
+Where the tape itself cannot do a program right it must say so loudly (``TAPE_REFUSES``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import programs_effects as programs
+import pytest
+from astgrad.transform import effects
+from numeric import assert_close, numeric_vjp
+
+import astgrad as ag
+
+# Programs the tape refuses with a clear error instead of a number (each is an in-place
+# change the tape does not record: it says which and what to do).
+TAPE_REFUSES = {
+    "out_argument": (ag.GradientLostError, "out="),
+    "copyto": (ag.NoRuleError, "np.copyto"),
+    "stores_into_its_argument": (RuntimeError, "leaf Variable"),
+}
+
+
+def _args(function):
+    rng = np.random.default_rng(7)
+    return [rng.normal(size=3) * 0.7 for _ in range(function.__code__.co_argcount)]
+
+
+def _expected(function, args):
+    def fresh_copies(*values):
+        return function(*[np.copy(v) for v in values])
+
+    return fresh_copies(*args), numeric_vjp(fresh_copies, [np.copy(a) for a in args], 0, 1.0)
+
+
+def _run(function, args, mode):
+    return ag.value_and_grad(function, mode=mode)(*[np.copy(a) for a in args])
+
+
+@pytest.mark.parametrize("function", programs.REFUSED, ids=lambda f: f.__name__)
+def test_refused_in_source_mode_naming_the_line(function):
+    with pytest.raises(ag.TransformError, match=r"programs_effects\.py\", line \d+"):
+        _run(function, _args(function), "source")
+    report = ag.explain(function)
+    assert report.mode == "tape", str(report)
+    assert "programs_effects.py:" in report.fallbacks[0].where
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+@pytest.mark.parametrize("function", programs.REFUSED, ids=lambda f: f.__name__)
+def test_refused_programs_are_right_on_the_tape_or_refused_loudly(function, mode):
+    args = _args(function)
+    refusal = TAPE_REFUSES.get(function.__name__)
+    if refusal is not None:
+        error, message = refusal
+        with pytest.raises(error, match=message):
+            _run(function, args, mode)
+        return
+    value, gradient = _run(function, args, mode)
+    expected_value, expected_gradient = _expected(function, args)
+    assert_close(value, expected_value, what="value")
+    assert_close(gradient, expected_gradient, rtol=1e-5, atol=1e-6, what="gradient")
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+@pytest.mark.parametrize("function", programs.ACCEPTED, ids=lambda f: f.__name__)
+def test_accepted_programs_are_differentiated_by_source(function, mode):
+    args = _args(function)
+    assert ag.explain(function).mode == "source", str(ag.explain(function))
+    value, gradient = _run(function, args, mode)
+    expected_value, expected_gradient = _expected(function, args)
+    assert_close(value, expected_value, what="value")
+    assert_close(gradient, expected_gradient, rtol=1e-5, atol=1e-6, what="gradient")
+
+
+def test_an_argument_rebound_in_place_must_not_be_another_argument():
+    x = np.array([0.5, -1.0, 2.0])
+    gradient = ag.grad(programs.rebinds_an_argument, mode="source")(x.copy(), x.copy())
+    assert_close(gradient, _expected(programs.rebinds_an_argument, [x, x.copy()])[1])
+    with pytest.raises(ValueError, match="`x op= ...` changes the argument `x` in place, and `w`"):
+        ag.grad(programs.rebinds_an_argument, mode="source")(x, x)
+    with pytest.raises(ValueError, match="shares its memory"):
+        ag.grad(programs.rebinds_an_argument, mode="source")(x, x.reshape(3)[:])
+
+
+def test_rebinding_a_number_argument_needs_no_check():
+    def scaled(a, b):
+        t = a
+        a -= 0.5 * b
+        return a * t
+
+    assert "unshared_arguments" not in ag.source(scaled, 1.0, 2.0)
+    assert ag.grad(scaled, mode="source")(1.0, 2.0) == pytest.approx(2 * 1.0 - 0.5 * 2.0)
+
+
+# -- the analysis's parts ---------------------------------------------------------------------
+
+
+def test_summaries_say_which_parameters_a_function_changes():
+    writes = effects.summary(programs.fill_in)
+    assert writes.mutates == {"buf"} and not writes.rebinds
+    rebinds = effects.summary(programs.rebind_param)
+    assert rebinds.rebinds == {"p"} and not rebinds.mutates and "p" in rebinds.returns
+    pure = effects.summary(programs.copy_then_store)
+    assert not pure.mutates and not pure.rebinds and not pure.mutates_external
+
+
+def test_a_function_whose_source_cannot_be_read_may_do_anything():
+    assert not effects.summary(np.sum).readable
+    assert effects.summary(np.sum).mutates_external
+
+
+def test_liveness_kills_a_name_rebound_at_the_top_of_a_loop():
+    import gast
+
+    tree = gast.parse(
+        "def f(h, x):\n"
+        "    for t in range(3):\n"
+        "        row = h[t]\n"
+        "        h[t] = row * x\n"
+        "    return h\n"
+    )
+    body = tree.body[0].body
+    store = body[0].body[1]
+    live = effects.live_after(body)[id(store)]
+    assert "row" not in live  # rebound before it is read again
+    assert {"h", "x"} <= live

@@ -1,0 +1,1007 @@
+"""effects: accept code that changes objects in place only where the generated gradient
+computes what Python computes.
+
+Generated code gives every *name* its own adjoint and treats ``y += v`` as ``y = y + v``.
+Python changes *memory*: after ``z = y`` (or ``z = y[1:]``, ``z = y.reshape(...)``,
+``lst = [y]``) a write through one name shows through the other. So a function that
+changes an object in place is differentiated by source only where no other live name can
+see the change; anything else raises :class:`TransformError` naming the line
+(``mode="auto"`` then runs the whole function on the tape, which follows memory).
+
+The check is an abstract interpretation of the core statements ``normalize`` produces:
+
+* **Objects.** Each statement that makes a new array, list or dict is an *allocation
+  site*. Its most recent value is one abstract object and all its earlier values another
+  (so a list built afresh in each iteration of a loop is not confused with the ones
+  appended before). Arguments are one object, :data:`EXTERNAL`, since the caller may pass
+  one array twice; each global or closure value that is mutable data is its own object.
+* **Aliases.** ``z = y`` copies the set of objects a name may hold; a view (basic
+  indexing, ``reshape``, ``.T``, ``ravel``, ``np.asarray``, ...) or an element read shares
+  its base's objects; a container's *contents* are the objects its elements may be.
+* **Effects.** The forms the transform differentiates itself are *handled*: item
+  assignment ``y[i] = v`` (overwritten values are saved and put back in place),
+  ``lst.append(v)``, and ``y op= v`` (rebinding). Each is sound when no other name live
+  afterwards may hold the changed object, and the object is not an argument or global
+  (``y op= v`` may rebind an argument: the caller's array is then left as it was, and
+  no other argument may be read afterwards, as it could be the same array). Any other
+  effect — ``np.add.at``, ``out=``, ``np.copyto``, ``a.fill(...)``, list and dict
+  methods, a user function that writes into its argument, a method of an object — is
+  *unhandled*: accepted only when no differentiated value flows into it and nothing the
+  gradient reads may be the changed object.
+
+Calls that run on the tape (``mode="auto"``'s fallbacks) get their differentiated
+arguments as tensors that require a gradient, which the tape refuses to change in place;
+only their other arguments are checked. What a user function does to its arguments comes
+from this same analysis of its body (:func:`summary`), so ``fill_in(buf, x)`` is seen as
+a write into ``buf``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import types
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+import numpy as np
+
+from . import anno
+from .context import TransformContext
+from .errors import TransformError
+from .origin import of as origin_of
+from .resolve import Callee
+from .walk import load_names
+
+#: the abstract object of the function's arguments (one, as the caller may pass one array
+#: twice)
+EXTERNAL = "external"
+
+_ADVICE = (
+    'Use mode="auto" or mode="tape" (the tape follows writes through every name), or '
+    "write the update without changing the array in place (y = y + v, np.where, ...)."
+)
+
+# -- what calls do ------------------------------------------------------------------------
+
+# NumPy functions whose result may share memory with their first argument. Other library
+# functions are taken to return new objects.
+_VIEW_FUNCTIONS = {
+    np.reshape, np.ravel, np.squeeze, np.expand_dims, np.atleast_1d, np.atleast_2d,
+    np.atleast_3d, np.broadcast_to, np.transpose, np.swapaxes, np.moveaxis, np.diagonal,
+    np.diag, np.flip, np.fliplr, np.flipud, np.rot90, np.split, np.array_split, np.hsplit,
+    np.vsplit, np.dsplit, np.asarray, np.asanyarray, np.real, np.imag, np.matrix_transpose,
+    np.rollaxis, np.broadcast_arrays, np.ascontiguousarray, np.asfortranarray,
+    np.require, np.ndarray.view,
+}  # fmt: skip
+# Array methods and attributes with the same property.
+_VIEW_METHODS = {
+    "reshape", "ravel", "squeeze", "swapaxes", "transpose", "diagonal", "view", "real",
+    "imag", "T", "mT", "flat",
+}  # fmt: skip
+# Builtins that make a new container of their argument's elements (a shallow copy).
+_COPYING = {builtins.list, builtins.tuple, builtins.dict, builtins.set, builtins.frozenset,
+            builtins.sorted, copy.copy}  # fmt: skip
+# Functions that return one of their arguments as it is.
+_PASS_THROUGH = {builtins.max, builtins.min}
+# NumPy functions that write into their first argument.
+_WRITES_FIRST = {
+    np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis,
+    np.random.shuffle,
+}  # fmt: skip
+# Methods that change their receiver (lists, dicts, sets, arrays); of these, the ones that
+# also put their arguments into it.
+_MUTATING_METHODS = {
+    "append", "extend", "insert", "remove", "pop", "popitem", "clear", "reverse", "sort",
+    "update", "setdefault", "add", "discard", "fill", "put", "resize", "itemset",
+    "partition", "setflags", "byteswap", "shuffle", "__setitem__", "__iadd__",
+}  # fmt: skip
+_STORING_METHODS = {"append", "extend", "insert", "update", "setdefault", "add", "__setitem__"}
+# Methods of lists, dicts and arrays that change nothing.
+_PURE_METHODS = {
+    "index", "count", "get", "keys", "values", "items", "copy", "tolist", "tobytes",
+    "conj", "conjugate", "nonzero", "astype", "dot", "sum", "mean", "max", "min", "prod",
+    "std", "var", "cumsum", "cumprod", "argmax", "argmin", "argsort", "all", "any",
+    "clip", "round", "trace", "take", "repeat", "flatten", "item", "searchsorted",
+    "__getitem__", "__len__", "__contains__",
+}  # fmt: skip
+# Library modules whose functions are taken to leave their arguments alone (apart from
+# _WRITES_FIRST, ufunc.at and out= arguments).
+_PURE_LIBRARIES = ("numpy", "scipy", "math", "builtins", "astgrad", "cupy", "operator")
+_METADATA = {"shape", "ndim", "size", "dtype", "nbytes", "itemsize", "strides"}
+
+
+def _is_ufunc_at(value: Any) -> bool:
+    return getattr(value, "__name__", None) == "at" and isinstance(
+        getattr(value, "__self__", None), np.ufunc
+    )
+
+
+def _writes_first(value: Any) -> bool:
+    return _is_ufunc_at(value) or (_hashable(value) and value in _WRITES_FIRST)
+
+
+def _module_function(value: Any) -> bool:
+    """Whether ``value`` is reached through a module (``np.zeros``), not bound to an
+    object whose state a call could change."""
+    if value is None:
+        return False
+    owner = getattr(value, "__self__", None)
+    return owner is None or isinstance(owner, (types.ModuleType, np.ufunc))
+
+
+def _library_function(value: Any) -> bool:
+    if isinstance(value, np.ufunc):
+        return True
+    if isinstance(value, type) or not _module_function(value):
+        return False  # a class or a bound method: it may do anything to its arguments
+    module = getattr(value, "__module__", None) or ""
+    return module.split(".")[0] in _PURE_LIBRARIES
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _is_outside(obj: Any) -> bool:
+    """Whether an abstract object may be the caller's or a module's."""
+    return obj == EXTERNAL or (isinstance(obj, tuple) and obj[0] in ("global", "param"))
+
+
+def _site(obj: Any) -> Any:
+    """The object without its recency (for questions asked of the whole function)."""
+    return obj[:2] if isinstance(obj, tuple) and obj[0] == "site" else obj
+
+
+# -- the abstract state ----------------------------------------------------------------------
+
+
+@dataclass
+class _Env:
+    """What each name may hold, and what each container object may contain."""
+
+    names: dict[str, frozenset] = field(default_factory=dict)
+    contents: dict[Any, frozenset] = field(default_factory=dict)
+
+    def copy(self) -> _Env:
+        return _Env(dict(self.names), dict(self.contents))
+
+    def join(self, other: _Env) -> _Env:
+        joined = self.copy()
+        for table, theirs in ((joined.names, other.names), (joined.contents, other.contents)):
+            for key, objects in theirs.items():
+                table[key] = table.get(key, frozenset()) | objects
+        return joined
+
+    def reach(self, objects: Iterable) -> frozenset:
+        """``objects`` and everything stored in them, transitively."""
+        seen = set(objects)
+        todo = list(seen)
+        while todo:
+            for inner in self.contents.get(todo.pop(), ()):
+                if inner not in seen:
+                    seen.add(inner)
+                    todo.append(inner)
+        return frozenset(seen)
+
+    def store_into(self, objects: Iterable, stored: frozenset) -> None:
+        if stored:
+            for obj in objects:
+                self.contents[obj] = self.contents.get(obj, frozenset()) | stored
+
+    def age(self, new: Any, old: Any) -> None:
+        """The allocation site runs again: what it made before is now one of its old
+        values."""
+        if not any(new in v for v in self.names.values()) and new not in self.contents:
+            return
+        for table in (self.names, self.contents):
+            for key, objects in table.items():
+                if new in objects:
+                    table[key] = (objects - {new}) | {old}
+        if new in self.contents:
+            moved = self.contents.pop(new)
+            self.contents[old] = self.contents.get(old, frozenset()) | moved
+
+
+@dataclass
+class _Effect:
+    """One statement that changes an object in place."""
+
+    stmt: gast.stmt
+    #: objects the statement may change
+    objects: frozenset
+    #: the name written through, for a handled form; None for an unhandled effect
+    target: str | None
+    #: what it is, as the user wrote it ("item assignment", "np.add.at(...)")
+    what: str
+    #: names whose values flow into the change, with the objects each may hold
+    inputs: dict[str, frozenset] = field(default_factory=dict)
+    #: a call that runs on the tape: its differentiated arguments cannot be changed
+    on_tape: bool = False
+
+
+@dataclass
+class Summary:
+    """What calling a user function does to its arguments."""
+
+    #: its parameters, positional ones first in order (keyword-only ones after)
+    parameters: tuple[str, ...] = ()
+    #: names of the parameters it may change in place
+    mutates: frozenset = frozenset()
+    #: names of the parameters it changes only by ``p op= v``, which its generated
+    #: derivative does by rebinding ``p``: the caller's object is then left as it was
+    rebinds: frozenset = frozenset()
+    #: whether it may change a global or an object it cannot name
+    mutates_external: bool = False
+    #: names of the parameters its result may share memory with
+    returns: frozenset = frozenset()
+    returns_external: bool = False
+    #: False when its source could not be analysed; then it cannot be transformed either,
+    #: and ``mode="auto"`` calls it on the tape
+    readable: bool = True
+
+
+#: what the run-time aliasing check is to the passes after this one
+_GUARD = Callee("nondiff", "unshared_arguments")
+
+#: what a function the analysis cannot read may do: anything to anything it is given
+_ANYTHING = Summary(mutates_external=True, returns_external=True, readable=False)
+
+
+_SCALAR_BUILTINS = {builtins.float, builtins.int, builtins.bool, builtins.abs, builtins.round,
+                    builtins.len, builtins.min, builtins.max, builtins.pow}  # fmt: skip
+
+
+def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
+    """Names that surely hold numbers (Python or NumPy scalars, which are immutable):
+    ``y op= v`` on one rebinds it in Python too, and no other name can see a change."""
+    params = {p for p, kind in ctx.param_kinds.items() if kind[1:2] == ("float",)}
+    definitions: dict[str, list] = {}
+    for stmt in _statements(body):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            definitions.setdefault(stmt.targets[0].id, []).append(stmt)
+        elif isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+            in_range = (
+                isinstance(stmt.iter, gast.Call)
+                and isinstance(stmt.iter.func, gast.Name)
+                and stmt.iter.func.id == "range"
+            )
+            definitions.setdefault(stmt.target.id, []).append("int" if in_range else None)
+    scalars = params | {n for n in definitions if n not in ctx.parsed.params}
+    changed = True
+    while changed:  # drop names with a definition that may not give a number
+        changed = False
+        for name in list(scalars - params):
+            if not all(_gives_number(d, scalars, ctx) for d in definitions[name]):
+                scalars.discard(name)
+                changed = True
+    return scalars
+
+
+def _gives_number(definition: Any, scalars: set[str], ctx: TransformContext) -> bool:
+    if definition == "int":
+        return True
+    if definition is None:
+        return False
+    value = definition.value
+    atoms: list[gast.expr]
+    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+        atoms = [value.left, value.right] if isinstance(value, gast.BinOp) else []
+        atoms = [value.operand] if isinstance(value, gast.UnaryOp) else atoms
+        atoms = [value.left, *value.comparators] if isinstance(value, gast.Compare) else atoms
+    elif isinstance(value, gast.Call):
+        callee = anno.get(definition, anno.Key.CALLEE)
+        function = getattr(callee, "value", None)
+        from_math = getattr(function, "__module__", None) == "math"
+        if not (from_math or (_hashable(function) and function in _SCALAR_BUILTINS)):
+            return False
+        if function is builtins.len:
+            return True
+        atoms = list(value.args)
+        if value.keywords:
+            return False
+    else:
+        atoms = [value]
+    for atom in atoms:
+        if isinstance(atom, gast.Constant):
+            if not isinstance(atom.value, (int, float, bool, complex, type(None))):
+                return False
+        elif not (isinstance(atom, gast.Name) and atom.id in scalars):
+            return False
+    return True
+
+
+class _Interpreter:
+    """Runs the core statements over abstract objects, recording effects."""
+
+    def __init__(self, ctx: TransformContext, params: dict[str, frozenset]) -> None:
+        self.ctx = ctx
+        self.params = params
+        self.kinds = ctx.kinds
+        self.trusted_kinds = set(ctx.param_kinds)
+        self.effects: dict[tuple, _Effect] = {}
+        #: the widest state each assignment or call saw (over loop iterations)
+        self.seen: dict[int, _Env] = {}
+        #: every object each name held anywhere, and every container's contents anywhere
+        self.ever = _Env()
+        self.returned: set = set()
+        self.scalars: set[str] = set()
+
+    def run(self, body: list[gast.stmt]) -> None:
+        self.scalars = _scalars(body, self.ctx)
+        self.block(body, _Env(names=dict(self.params)))
+
+    # -- values ----------------------------------------------------------------------------
+
+    def name(self, name: str, env: _Env) -> frozenset:
+        if name in env.names:
+            return env.names[name]
+        if name in self.ctx.local_names:
+            return frozenset()  # not bound on this path
+        return self.outside(name)
+
+    def outside(self, name: str) -> frozenset:
+        """A global, builtin or closure value: an object only if it is mutable data."""
+        cell = self.ctx.parsed.cells.get(name)
+        try:
+            value = cell.cell_contents if cell is not None else self.ctx.parsed.globals[name]
+        except (KeyError, ValueError):
+            return frozenset()  # a builtin
+        if isinstance(value, (types.ModuleType, type, types.FunctionType, int, float, str)):
+            return frozenset()
+        if callable(value) and not hasattr(value, "__dict__") and _module_function(value):
+            return frozenset()  # a ufunc or builtin function
+        return frozenset({("global", name)})
+
+    def atom(self, node: gast.expr | None, env: _Env) -> frozenset:
+        if node is None or isinstance(node, gast.Constant):
+            return frozenset()
+        if isinstance(node, gast.Name):
+            return self.name(node.id, env)
+        found: frozenset = frozenset()
+        for name in load_names(node):
+            found |= self.name(name, env)
+        return found
+
+    def reach(self, nodes: Iterable[gast.expr | None], env: _Env) -> frozenset:
+        found: frozenset = frozenset()
+        for node in nodes:
+            found |= self.atom(node, env)
+        return env.reach(found)
+
+    def store_into(self, env: _Env, objects: Iterable, stored: frozenset) -> None:
+        env.store_into(objects, stored)
+        self.ever.store_into(map(_site, objects), frozenset(map(_site, stored)))
+
+    def fresh(self, stmt: gast.stmt, env: _Env) -> frozenset:
+        new, old = ("site", id(stmt), "new"), ("site", id(stmt), "old")
+        env.age(new, old)
+        return frozenset({new})
+
+    def is_plain_value(self, node: gast.expr) -> bool:
+        """Whether ``node`` surely holds an array or number (not a container)."""
+        if isinstance(node, gast.Constant):
+            return True
+        if not isinstance(node, gast.Name):
+            return False
+        if node.id in self.params and node.id not in self.trusted_kinds:
+            return False
+        return self.kinds.get(node.id, ("unknown",))[0] == "value"
+
+    # -- statements ------------------------------------------------------------------------
+
+    def block(self, stmts: list[gast.stmt], env: _Env) -> _Env:
+        for stmt in stmts:
+            env = self.statement(stmt, env)
+        return env
+
+    def statement(self, stmt: gast.stmt, env: _Env) -> _Env:
+        """The state after ``stmt`` (``env`` itself, changed, for a simple statement)."""
+        if isinstance(stmt, gast.If):
+            return self.block(stmt.body, env.copy()).join(self.block(stmt.orelse, env.copy()))
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.loop(stmt, env)
+        if isinstance(stmt, gast.With):
+            return self.block(stmt.body, env)
+        if isinstance(stmt, gast.Return):
+            self.returned |= env.reach(self.atom(stmt.value, env))
+            return env
+        if isinstance(stmt, gast.Assign):
+            self.assign(stmt, env)
+            for name in _bound_names(stmt):
+                held = env.names.get(name, frozenset())
+                self.ever.names[name] = self.ever.names.get(name, frozenset()) | held
+        elif isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
+            self.call(stmt, stmt.value, env)
+        return env
+
+    def loop(self, stmt: gast.For | gast.While, env: _Env) -> _Env:
+        entry = env
+        while True:
+            inner = entry.copy()
+            if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+                inner.names[stmt.target.id] = self.element(stmt.iter, entry)
+                held = self.ever.names.get(stmt.target.id, frozenset())
+                self.ever.names[stmt.target.id] = held | inner.names[stmt.target.id]
+            joined = entry.join(self.block(stmt.body, inner))
+            if joined == entry:
+                return joined
+            entry = joined
+
+    def element(self, sequence: gast.expr, env: _Env) -> frozenset:
+        """What an element of ``sequence`` may be: a row of an array shares its memory."""
+        if isinstance(sequence, gast.Call) and isinstance(sequence.func, gast.Name):
+            if sequence.func.id == "range":
+                return frozenset()
+        return env.reach(self.atom(sequence, env))
+
+    def assign(self, stmt: gast.Assign, env: _Env) -> None:
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Subscript):
+            changed = self.atom(target.value, env)
+            if not self.is_plain_value(target.value):
+                self.store_into(env, changed, self.reach([value], env))
+            name = target.value.id if isinstance(target.value, gast.Name) else None
+            self.record(stmt, changed, name, "item assignment", [value], env)
+            return
+        if isinstance(target, (gast.Tuple, gast.List)):
+            objects = self.reach([value], env)
+            for element in target.elts:
+                inner = element.value if isinstance(element, gast.Starred) else element
+                if isinstance(inner, gast.Name):
+                    env.names[inner.id] = objects
+            return
+        if not isinstance(target, gast.Name):
+            return
+        if target.id in self.scalars:
+            env.names[target.id] = frozenset()  # a number: nothing can share it
+            return
+        result = self.value(stmt, value, env)
+        if anno.get(stmt, anno.Key.IN_PLACE):
+            # y op= v: Python changes y's object in place when it is an array or a list
+            # (and y still holds it), rebinds y when it is a number.
+            before = self.name(target.id, env)
+            self.record(stmt, before, target.id, "augmented", [value], env)
+            result |= before
+        env.names[target.id] = result
+
+    def value(self, stmt: gast.stmt, value: gast.expr, env: _Env) -> frozenset:
+        if isinstance(value, gast.Name):
+            return self.name(value.id, env)
+        if isinstance(value, gast.Constant):
+            return frozenset()
+        if isinstance(value, gast.Subscript):
+            # A basic index gives a view, an element of a container is that element.
+            return self.reach([value.value], env)
+        if isinstance(value, gast.Attribute):
+            if value.attr in _METADATA:
+                return frozenset()
+            if value.attr in _VIEW_METHODS:
+                return self.atom(value.value, env)
+            return self.reach([value.value], env)
+        if isinstance(value, (gast.Tuple, gast.List, gast.Set, gast.Dict)):
+            parts = [*value.keys, *value.values] if isinstance(value, gast.Dict) else value.elts
+            stored = self.reach(parts, env)
+            made = self.fresh(stmt, env)
+            self.store_into(env, made, stored)
+            return made
+        if isinstance(value, (gast.BinOp, gast.UnaryOp)):
+            operands = (
+                [value.left, value.right] if isinstance(value, gast.BinOp) else [value.operand]
+            )
+            stored = frozenset()
+            concatenates = isinstance(value, gast.BinOp) and isinstance(
+                value.op, (gast.Add, gast.Mult)
+            )
+            if concatenates and not all(self.is_plain_value(o) for o in operands):
+                # list + list, [x] * 3, tuple + tuple: a new container of the same elements
+                stored = self.reach(operands, env)
+            made = self.fresh(stmt, env)
+            self.store_into(env, made, stored)
+            return made
+        if isinstance(value, gast.Call):
+            return self.call(stmt, value, env)
+        if isinstance(value, (gast.Compare, gast.JoinedStr)):
+            return self.fresh(stmt, env)
+        # BoolOp, IfExp and the rest may give back any operand.
+        return self.atom(value, env) | self.fresh(stmt, env)
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def call(self, stmt: gast.stmt, call: gast.Call, env: _Env) -> frozenset:
+        """The objects ``call``'s result may be; records what it changes."""
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        kind = getattr(callee, "kind", "unknown")
+        value = getattr(callee, "value", None)
+        func = call.func
+        method = func.attr if isinstance(func, gast.Attribute) else None
+        receiver = getattr(callee, "receiver", None)
+        if receiver is None and method is not None and not _module_function(value):
+            receiver = func.value  # a method of a global object: log.append(v)
+        arguments = [a.value if isinstance(a, gast.Starred) else a for a in call.args]
+        arguments += [k.value for k in call.keywords]
+        out = [k.value for k in call.keywords if k.arg == "out"]
+        spelled = _spelling(call)
+        if kind == "append":
+            changed = self.atom(func.value, env)
+            self.store_into(env, changed, self.reach(call.args, env))
+            self.record(stmt, changed, func.value.id, "append", call.args, env)
+            return frozenset()
+        if out:
+            self.record(stmt, self.reach(out, env), None, spelled, arguments, env)
+            return self.atom(out[0], env)
+        if _writes_first(value):
+            first = [receiver] if receiver is not None else call.args[:1]
+            self.record(stmt, self.reach(first, env), None, spelled, arguments, env)
+            return frozenset()
+        if kind in ("rule", "nondiff"):
+            operands = [receiver, *call.args] if receiver is not None else list(call.args)
+            if _hashable(value) and value in _PASS_THROUGH:
+                return self.reach(operands, env)
+            if (_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS:
+                return self.atom(operands[0], env) if operands else frozenset()
+            return self.fresh(stmt, env)
+        if kind == "user" and value is not None:
+            return self.user_call(stmt, call, value, env)
+        return self.opaque_call(stmt, call, value, receiver, arguments, kind, env)
+
+    def opaque_call(self, stmt, call, value, receiver, arguments, kind, env) -> frozenset:
+        """A call the transform cannot see into: a class, an object's method, a function
+        of another library."""
+        method = call.func.attr if isinstance(call.func, gast.Attribute) else None
+        spelled = _spelling(call)
+        made = self.fresh(stmt, env)
+        if receiver is not None and method in _PURE_METHODS:
+            return self.reach([receiver], env) | made
+        if receiver is not None and method in _MUTATING_METHODS:
+            receiver_objects = self.atom(receiver, env)
+            if method in _STORING_METHODS:
+                self.store_into(env, receiver_objects, self.reach(arguments, env))
+            self.record(stmt, env.reach(receiver_objects), None, spelled, arguments, env)
+            return env.reach(receiver_objects) | made
+        if _hashable(value) and value in _COPYING:
+            self.store_into(env, made, self.reach(arguments, env))
+            return made
+        if value is not None and _library_function(value):
+            return made  # leaves its arguments alone and returns a new value
+        everything = self.reach([receiver, *arguments], env)
+        on_tape = kind == "fallback"
+        if on_tape:
+            # The tape gets the call's differentiated arguments as tensors that require a
+            # gradient, and refuses to change those in place; not the object it calls.
+            everything = self.reach(arguments, env)
+        self.record(stmt, everything, None, spelled, arguments, env, on_tape=on_tape)
+        self.store_into(env, made, everything)
+        return everything | made
+
+    def user_call(self, stmt: gast.stmt, call: gast.Call, function: Any, env: _Env) -> frozenset:
+        summary_ = summary(function)
+        bound = _bind(call, summary_.parameters)
+        mutated = [node for name, node in bound if name is None or name in summary_.mutates]
+        returned = [node for name, node in bound if name is None or name in summary_.returns]
+        changed = self.reach(mutated, env)
+        if summary_.mutates_external:
+            changed |= {EXTERNAL}
+        arguments = [node for _, node in bound]
+        # A function the analysis cannot read cannot be transformed: it runs on the tape.
+        on_tape = not summary_.readable
+        self.record(stmt, changed, None, _spelling(call), arguments, env, on_tape=on_tape)
+        # ``p op= v`` in the callee: Python changes the caller's array, the derivative
+        # rebinds; the same when nothing live afterwards can see the argument's object.
+        for name, node in bound:
+            if name in summary_.rebinds:
+                rebound = self.atom(node, env)
+                self.record(stmt, rebound, "", "augmented", [node], env)
+        result = self.reach(returned, env) | self.fresh(stmt, env)
+        if summary_.returns_external:
+            result |= {EXTERNAL}
+        return result
+
+    # -- effects -------------------------------------------------------------------------------
+
+    def record(
+        self, stmt: gast.stmt, objects: frozenset, target: str | None, what: str,
+        flowing: list, env: _Env, *, on_tape: bool = False,
+    ) -> None:  # fmt: skip
+        if not objects:
+            return
+        before = self.seen.get(id(stmt))
+        self.seen[id(stmt)] = env.copy() if before is None else before.join(env)
+        inputs: dict[str, frozenset] = {}
+        for node in flowing:
+            if node is not None:
+                for name in load_names(node):
+                    inputs[name] = inputs.get(name, frozenset()) | env.reach(self.name(name, env))
+        key = (id(stmt), target)
+        previous = self.effects.get(key)
+        if previous is not None:
+            objects = objects | previous.objects
+            for name, held in previous.inputs.items():
+                inputs[name] = inputs.get(name, frozenset()) | held
+        self.effects[key] = _Effect(stmt, objects, target, what, inputs, on_tape)
+
+    def objects_of(self, name: str) -> frozenset:
+        """Every object ``name`` may hold anywhere in the function, without recency."""
+        held = self.ever.names.get(name)
+        if held is None:
+            held = self.params.get(name)
+        if held is None:
+            held = frozenset() if name in self.ctx.local_names else self.outside(name)
+        return self.ever.reach(map(_site, held))
+
+
+def _bound_by(stmt: gast.stmt) -> set[str]:
+    if isinstance(stmt, gast.Assign):
+        return _bound_names(stmt)
+    if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+        return {stmt.target.id}
+    return set()
+
+
+def _bound_names(stmt: gast.Assign) -> set[str]:
+    target = stmt.targets[0]
+    if isinstance(target, gast.Name):
+        return {target.id}
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return load_names(target) | {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+    return set()
+
+
+def _bind(call: gast.Call, parameters: tuple[str, ...]) -> list[tuple[str | None, gast.expr]]:
+    """The call's arguments with the parameter each binds to (None where it cannot be
+    told: a starred argument, ``**kwargs``, more arguments than parameters)."""
+    bound: list[tuple[str | None, gast.expr]] = []
+    starred = False
+    for position, argument in enumerate(call.args):
+        if isinstance(argument, gast.Starred):
+            starred = True
+            bound.append((None, argument.value))
+        elif not starred and position < len(parameters):
+            bound.append((parameters[position], argument))
+        else:
+            bound.append((None, argument))
+    for keyword in call.keywords:
+        bound.append((keyword.arg if keyword.arg in parameters else None, keyword.value))
+    return bound
+
+
+def _spelling(call: gast.Call) -> str:
+    func = call.func
+    parts = []
+    while isinstance(func, gast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, gast.Name):
+        parts.append(func.id)
+    return ".".join(reversed(parts)) + "(...)" if parts else "a call"
+
+
+# -- liveness ------------------------------------------------------------------------------
+
+
+def live_after(body: list[gast.stmt]) -> dict[int, set[str]]:
+    """For each core statement (by id), the names read after it before being rebound."""
+    result: dict[int, set[str]] = {}
+    _live_block(body, set(), result)
+    return result
+
+
+def _live_block(stmts: list[gast.stmt], live: set[str], result: dict) -> set[str]:
+    live = set(live)
+    for stmt in reversed(stmts):
+        result[id(stmt)] = result.get(id(stmt), set()) | live
+        live = _live_in(stmt, live, result)
+    return live
+
+
+def _live_in(stmt: gast.stmt, live: set[str], result: dict) -> set[str]:
+    if isinstance(stmt, gast.If):
+        return (
+            load_names(stmt.test)
+            | _live_block(stmt.body, live, result)
+            | _live_block(stmt.orelse, live, result)
+        )
+    if isinstance(stmt, (gast.For, gast.While)):
+        header = load_names(stmt.iter if isinstance(stmt, gast.For) else stmt.test)
+        target = (
+            {stmt.target.id}
+            if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name)
+            else set()
+        )
+        end_of_body = live | header
+        while True:  # the next iteration reads what the body reads before writing it
+            entry = _live_block(stmt.body, end_of_body, result) - target
+            grown = live | header | entry
+            if grown == end_of_body:
+                return grown
+            end_of_body = grown
+    if isinstance(stmt, gast.With):
+        items = set()
+        for item in stmt.items:
+            items |= load_names(item.context_expr)
+        return items | _live_block(stmt.body, live, result)
+    if isinstance(stmt, gast.Return):
+        return load_names(stmt.value) if stmt.value is not None else set()
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        return (live - {stmt.targets[0].id}) | load_names(stmt.value)
+    return live | load_names(stmt)
+
+
+# -- the check -----------------------------------------------------------------------------
+
+
+def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> None:
+    """Raise :class:`TransformError` at the first in-place change in ``node`` whose
+    gradient the generated code could get wrong. ``varied`` are the names that may carry
+    a gradient (``analyze``)."""
+    params = {}
+    for name in ctx.parsed.params:
+        immutable = ctx.param_kinds.get(name, ())[1:2] == ("float",)
+        params[name] = frozenset() if immutable else frozenset({EXTERNAL})
+    interpreter = _Interpreter(ctx, params)
+    interpreter.run(node.body)
+    if not interpreter.effects:
+        return
+    live = live_after(node.body)
+    order = _program_order(node.body)
+    active_readers = [
+        (stmt, load_names(stmt))
+        for stmt in _statements(node.body)
+        if anno.get(stmt, anno.Key.ACTIVE)
+    ]
+    guarded: list[_Effect] = []
+    for effect in sorted(interpreter.effects.values(), key=_line):
+        if effect.target is not None:
+            seen = interpreter.seen.get(id(effect.stmt), _Env())
+            problem, needs_guard = _handled_problem(
+                effect, seen, live.get(id(effect.stmt), set()), set(ctx.parsed.params)
+            )
+            if needs_guard and effect.target in ctx.parsed.params:
+                guarded.append(effect)
+            elif needs_guard:
+                shown = f"`{effect.target}`" if effect.target else "an argument of the call"
+                problem = (
+                    f"this changes {shown} in place (`op=`), and it may be an argument "
+                    "that another argument or global read later shares memory with"
+                )
+        else:
+            # The backward passes of statements that ran before the change (or may run
+            # again after it, in a loop) read the changed memory; later ones read it as
+            # Python does. The call's own backward pass is the tape's, or is checked when
+            # its function is transformed.
+            relevant = set(varied)
+            if effect.on_tape:
+                relevant -= _bound_by(effect.stmt)  # the tape's pullback covers its result
+            for reader, names in active_readers:
+                if reader is not effect.stmt and _may_run_before(reader, effect.stmt, order):
+                    relevant |= names
+            problem = _unhandled_problem(effect, interpreter, relevant, varied)
+        if problem:
+            raise TransformError(problem, origin_of(effect.stmt), _ADVICE)
+    _add_guards(node, ctx, guarded, interpreter)
+
+
+def _add_guards(
+    node: gast.FunctionDef, ctx: TransformContext, guarded: list[_Effect], interpreter
+) -> None:
+    """Check at run time, first thing, that each parameter rebound by ``p op= v`` shares
+    memory with no other argument or global the function reads."""
+    from ..runtime.aliasing import unshared_arguments
+
+    if not guarded:
+        return
+    helper = ctx.bind_free("unshared_arguments", unshared_arguments)
+    reads = load_names(node)
+    params = [p for p in ctx.parsed.params if interpreter.params.get(p)]
+    outside = sorted(n for n in reads - ctx.local_names if interpreter.outside(n) and n != helper)
+    checks = []
+    for param in dict.fromkeys(effect.target for effect in guarded):
+        others = [p for p in params if p != param] + outside
+        if not others:
+            continue
+        names = gast.Tuple(elts=[gast.Constant(n, None) for n in [param, *others]], ctx=gast.Load())
+        call = gast.Call(
+            func=_load(helper), args=[names, *map(_load, [param, *others])], keywords=[]
+        )
+        check_stmt = gast.Expr(value=call)
+        origin = origin_of(next(e.stmt for e in guarded if e.target == param))
+        for sub in gast.walk(check_stmt):
+            anno.set(sub, anno.Key.ORIGIN, origin)
+        anno.set(check_stmt, anno.Key.CALLEE, _GUARD)
+        anno.set(check_stmt, anno.Key.ACTIVE, False)
+        checks.append(check_stmt)
+    node.body[:0] = checks
+
+
+def _load(name: str) -> gast.Name:
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def _program_order(body: list[gast.stmt]) -> dict[int, tuple[int, int, int]]:
+    """Each statement's position in the source, and the positions its outermost
+    enclosing loop spans (its own position twice outside loops)."""
+    order: dict[int, tuple[int, int, int]] = {}
+    counter = 0
+
+    def visit(stmts: list[gast.stmt], loop: tuple[int, int] | None) -> None:
+        nonlocal counter
+        for stmt in stmts:
+            counter += 1
+            here = counter
+            is_loop = isinstance(stmt, (gast.For, gast.While)) and loop is None
+            inner_loop = (here, -1) if is_loop else loop
+            for field_name in ("body", "orelse"):
+                visit(getattr(stmt, field_name, None) or [], inner_loop)
+            if is_loop:
+                span = (here, counter)
+                for key, (position, first, last) in list(order.items()):
+                    if first == here and last == -1:
+                        order[key] = (position, *span)
+                order[id(stmt)] = (here, *span)
+            else:
+                order[id(stmt)] = (here, *(loop if loop is not None else (here, here)))
+
+    visit(body, None)
+    return order
+
+
+def _may_run_before(reader: gast.stmt, effect: gast.stmt, order: dict) -> bool:
+    position, first, last = order[id(effect)]
+    reader_position = order[id(reader)][0]
+    return reader_position < position or first <= reader_position <= last
+
+
+def _line(effect: _Effect) -> int:
+    origin = origin_of(effect.stmt)
+    return origin.line if origin is not None else 0
+
+
+def _handled_problem(
+    effect: _Effect, seen: _Env, live: set[str], params: set[str]
+) -> tuple[str | None, bool]:
+    """Why a change the transform differentiates (``y[i] = v``, ``lst.append(v)``,
+    ``y op= v``) could differ from Python's (None when no other live name sees it), and
+    whether that holds only if the arguments do not share memory (checked at run time)."""
+    changed, target = effect.objects, effect.target
+    shown = f"`{target}`" if target else "an argument of the call (with `op=`)"
+    outside = any(map(_is_outside, changed))
+    if outside and effect.what != "augmented":
+        return (
+            f"this changes {shown} in place, and `{target}` may be an argument or a "
+            "global: the caller's array would change too, and another argument or global "
+            "may be the same array"
+        ), False
+    needs_guard = False
+    for name in sorted(live - {target}):
+        held = seen.reach(seen.names.get(name, ()))
+        # A local alias of an argument may be an alias of the argument being changed.
+        if held & changed - {EXTERNAL} or (
+            EXTERNAL in changed and EXTERNAL in held and name not in params
+        ):
+            return (
+                f"this changes {shown} in place, and `{name}`, read later, may share its "
+                "memory (an alias, a view, an argument or a container holding it); the "
+                "generated gradient follows names, not memory"
+            ), False
+        if outside and any(map(_is_outside, held)):
+            # Another argument or global: the same array only if the caller made it so.
+            needs_guard = True
+    return None, needs_guard
+
+
+def _unhandled_problem(
+    effect: _Effect, interpreter: _Interpreter, relevant: set[str], varied: set[str]
+) -> str | None:
+    """Why an in-place change the transform does not differentiate (a call's) could
+    matter to the gradient, or None when nothing differentiated goes in or is changed."""
+    changed = effect.objects
+    if effect.on_tape:
+        # Differentiated arguments reach the tape as tensors it will not change in place.
+        changed = frozenset()
+        for name, held in effect.inputs.items():
+            if name not in varied:
+                changed |= held
+    elif effect.inputs.keys() & varied:
+        name = sorted(effect.inputs.keys() & varied)[0]
+        return (
+            f"`{effect.what}` changes an object in place with `{name}`, which carries a "
+            "gradient; the transform does not differentiate in-place changes made by calls"
+        )
+    changed = frozenset(map(_site, changed))
+    for name in sorted(relevant):
+        if interpreter.objects_of(name) & changed:
+            return (
+                f"`{effect.what}` may change `{name}` in place, which the gradient reads; "
+                "the transform does not differentiate in-place changes made by calls"
+            )
+    return None
+
+
+def _statements(stmts: list[gast.stmt]):
+    for stmt in stmts:
+        yield stmt
+        for field_name in ("body", "orelse"):
+            yield from _statements(getattr(stmt, field_name, None) or [])
+
+
+# -- summaries of user functions ---------------------------------------------------------
+
+_summaries: weakref.WeakKeyDictionary[Callable, Summary] = weakref.WeakKeyDictionary()
+_summarizing: set[int] = set()
+_recursive: set[int] = set()
+
+
+def summary(function: Callable) -> Summary:
+    """What calling ``function`` (a user function) does to its arguments."""
+    try:
+        found = _summaries.get(function)
+    except TypeError:
+        return _ANYTHING
+    if found is not None:
+        return found
+    if id(function) in _summarizing:
+        # Recursion, which the transform refuses: the call runs on the tape or raises.
+        _recursive.add(id(function))
+        return _ANYTHING
+    _summarizing.add(id(function))
+    try:
+        found = _summarize(function)
+    except TransformError:
+        found = _ANYTHING
+    finally:
+        _summarizing.discard(id(function))
+    if id(function) in _recursive:
+        _recursive.discard(id(function))
+        found = _ANYTHING
+    try:
+        _summaries[function] = found
+    except TypeError:
+        pass
+    return found
+
+
+def _summarize(function: Callable) -> Summary:
+    from . import analyze, desugar, normalize
+    from .context import local_names_of
+    from .naming import Namer
+    from .parsing import parse_function
+
+    parsed = parse_function(function)
+    node = parsed.node
+    args = node.args
+    if args.vararg is not None or args.kwarg is not None:
+        return _ANYTHING
+    parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+    namer = Namer()
+    namer.reserve_tree(node)
+    ctx = TransformContext(parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node))
+    node = normalize.transform(desugar.transform(node, ctx), ctx)
+    analyze.annotate(node, ctx)
+    interpreter = _Interpreter(ctx, {name: frozenset({("param", name)}) for name in parameters})
+    interpreter.run(node.body)
+    # Every effect counts here, handled or not: ``y op= v`` on a parameter changes the
+    # caller's array (or list) in place.
+    mutated: frozenset = frozenset()
+    rebound: set[str] = set()
+    for effect in interpreter.effects.values():
+        if effect.what == "augmented" and effect.objects == {("param", effect.target)}:
+            rebound.add(effect.target)
+        else:
+            mutated |= effect.objects
+    mutated = interpreter.ever.reach(map(_site, mutated))
+    returned = interpreter.ever.reach(map(_site, interpreter.returned))
+    return Summary(
+        parameters=parameters,
+        mutates=frozenset(n for n in parameters if ("param", n) in mutated),
+        rebinds=frozenset(n for n in rebound if ("param", n) not in mutated),
+        mutates_external=any(o == EXTERNAL or o[0] == "global" for o in mutated if o),
+        returns=frozenset(n for n in parameters if ("param", n) in returned),
+        returns_external=any(o == EXTERNAL or o[0] == "global" for o in returned if o),
+    )
