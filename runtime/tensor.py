@@ -667,6 +667,15 @@ class Tensor:
         _setitem(self, Ellipsis, 0, "zero_()")
         return self
 
+    def sort(self, axis: int = -1, kind: Any = None) -> None:
+        """Sort in place along ``axis``, as ``ndarray.sort`` does (``np.sort(t)`` gives a
+        sorted copy): recorded as a write of the sorted values, so the gradient follows."""
+        _setitem(self, Ellipsis, np.sort(self.clone(), axis=axis, kind=kind), "sort()")
+
+    def fill(self, value: Any) -> None:
+        """Set every element to ``value`` in place, as ``ndarray.fill`` does."""
+        _setitem(self, Ellipsis, value, "fill()")
+
     def to(self, device: Any) -> Tensor:
         """This tensor on ``device`` (itself if already there); gradients flow back."""
         from .device import Device, device_from_spec
@@ -706,7 +715,7 @@ _ARRAY_METHODS = {
     for name in (
         "ravel", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "argsort", "clip",
         "round", "any", "all", "nonzero", "swapaxes", "repeat", "take", "diagonal", "trace",
-        "conj", "copy", "sort", "searchsorted",
+        "conj", "copy", "searchsorted",
     )
 }  # fmt: skip
 _ARRAY_METHODS["astype"] = lambda t, dtype, **kw: _apply(lookup(_astype), _astype, (t, dtype))
