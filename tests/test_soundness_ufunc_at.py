@@ -10,8 +10,8 @@ a value's the cotangent there times the old value and the other values written t
 among ties. Other ufuncs' ``at`` (divide, power, ...) keep a clear NotImplementedError when
 a gradient is needed, and run as NumPy runs them when none is.
 
-The transform does not read these calls; mode="source" refusing them (so that auto runs
-them on the tape) is another pass's work, so these tests use mode="tape".
+The transform refuses these calls (they change an array in place), so mode="auto" runs the
+function on the tape: both modes are checked.
 """
 
 from __future__ import annotations
@@ -118,10 +118,18 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("mode", ["auto", "tape"])
 @pytest.mark.parametrize("f, x", CASES, ids=[f.__name__ for f, _ in CASES])
-def test_gradient_matches_finite_differences(f, x):
+def test_gradient_matches_finite_differences(f, x, mode):
     expected = numeric_vjp(f, [x], 0, 1.0)
-    assert_close(ag.grad(f, mode="tape")(x), expected, what=f.__name__)
+    assert_close(ag.grad(f, mode=mode)(x), expected, what=f"{f.__name__} ({mode})")
+
+
+@pytest.mark.parametrize("f, x", CASES[:3], ids=[f.__name__ for f, _ in CASES[:3]])
+def test_source_mode_refuses_them(f, x):
+    # (the transform's effects pass: the call changes y in place; auto runs f on the tape)
+    with pytest.raises(ag.TransformError, match=r"np\.(add|subtract)\.at"):
+        ag.grad(f, mode="source")(x)
 
 
 def test_eager_tensors():
@@ -176,10 +184,11 @@ def fmax_at(x):
 EXTREMA = [(maximum_at, X), (minimum_at_rows, M), (fmax_at, X)]
 
 
+@pytest.mark.parametrize("mode", ["auto", "tape"])
 @pytest.mark.parametrize("f, x", EXTREMA, ids=[f.__name__ for f, _ in EXTREMA])
-def test_extrema_at_match_finite_differences(f, x):
+def test_extrema_at_match_finite_differences(f, x, mode):
     expected = numeric_vjp(f, [x], 0, 1.0)
-    assert_close(ag.grad(f, mode="tape")(x), expected, what=f.__name__)
+    assert_close(ag.grad(f, mode=mode)(x), expected, what=f"{f.__name__} ({mode})")
 
 
 def test_maximum_at_shares_ties_as_np_max_does():
