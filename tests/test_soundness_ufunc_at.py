@@ -1,4 +1,4 @@
-"""``np.add.at`` and ``np.subtract.at`` on the tape: in-place operations, recorded.
+"""``np.add.at``, ``np.subtract.at`` and their kin on the tape: in-place operations, recorded.
 
 Unlike ``y[idx] += v``, ``np.add.at(y, idx, v)`` is unbuffered: every value is added at
 its position, repeats included, so the gradient of ``v`` is the cotangent of ``y`` gathered
