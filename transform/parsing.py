@@ -182,34 +182,41 @@ def _compile_like(function: types.FunctionType, source: str, filename: str) -> A
     found = _find_ast_definition(tree.body[0].body if indented else tree.body, code)
     if found is None:
         return None
-    inner: ast.stmt = ast.Expr(value=found) if isinstance(found, ast.Lambda) else found
+    inner: ast.stmt = _placed(ast.Expr(value=found)) if isinstance(found, ast.Lambda) else found
     if isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)):
         found.decorator_list = []
     owner = _qualname(function).split(".")[-2:-1]
     in_class = _in_class(function)
     if in_class:
-        inner = ast.ClassDef(
-            name=owner[0], bases=[], keywords=[], body=[inner], decorator_list=[], type_params=[]
-        )
+        inner = _placed(
+            ast.ClassDef(
+                name=owner[0], bases=[], keywords=[], body=[inner], decorator_list=[],
+                type_params=[],
+            )
+        )  # fmt: skip
     if _nested(function):
         frees = [n for n in code.co_freevars if not (in_class and n == "__class__")]
         body: list[ast.stmt] = [
-            ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=ast.Constant(None))
+            ast.fix_missing_locations(
+                ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=ast.Constant(None))
+            )
             for n in frees
         ]
-        inner = ast.FunctionDef(
-            name=_OUTER,
-            args=ast.parse("def f(): pass").body[0].args,  # no parameters
-            body=[*body, inner],
-            decorator_list=[],
-            returns=None,
-            type_params=[],
+        inner = _placed(
+            ast.FunctionDef(
+                name=_OUTER,
+                args=ast.parse("def f(): pass").body[0].args,  # no parameters
+                body=[*body, inner],
+                decorator_list=[],
+                returns=None,
+                type_params=[],
+            )
         )
-    imports = [
-        ast.Import(names=[ast.alias(name="sys", asname=name)])
-        for name in _imported_names("".join(linecache.getlines(filename)))
-    ]
-    module = ast.fix_missing_locations(ast.Module(body=[*imports, inner], type_ignores=[]))
+    imported = _imported_names(filename)
+    at = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
+    aliases = [ast.alias(name="sys", asname=name, **at) for name in imported]
+    imports = [_placed(ast.Import(names=aliases))] if aliases else []
+    module = ast.Module(body=[*imports, inner], type_ignores=[])
     try:
         made = compile(
             module, filename, "exec", flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True
@@ -219,9 +226,28 @@ def _compile_like(function: types.FunctionType, source: str, filename: str) -> A
     return _find_code(made, code.co_name)
 
 
-@functools.lru_cache(maxsize=64)
-def _imported_names(module_source: str) -> tuple[str, ...]:
-    """The names an ``import`` binds at the top level of a module's source."""
+def _placed(node: ast.stmt) -> ast.stmt:
+    """``node``, a wrapper made here, at line 1 (``ast.fix_missing_locations`` would walk
+    the user's whole definition inside it: most of the time this check took)."""
+    node.lineno = node.end_lineno = 1
+    node.col_offset = node.end_col_offset = 0
+    return node
+
+
+#: file name -> (its lines in linecache when read, the names its imports bind)
+_imports: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+
+
+def _imported_names(filename: str) -> tuple[str, ...]:
+    """The names an ``import`` binds at the top level of the module in ``filename``."""
+    lines = linecache.getlines(filename)
+    known = _imports.get(filename)
+    if known is None or known[0] is not lines:  # not read yet, or the file was read again
+        known = _imports[filename] = (lines, _imports_in("".join(lines)))
+    return known[1]
+
+
+def _imports_in(module_source: str) -> tuple[str, ...]:
     try:
         table = symtable.symtable(module_source, "<module>", "exec")
     except (SyntaxError, ValueError):
