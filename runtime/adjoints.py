@@ -98,6 +98,34 @@ class Entries(dict):
         return f"Entries({dict(self)!r})"
 
 
+class _Trail(list):
+    """The adjoint of a list that a loop's backward pass takes apart or fills in one
+    element per iteration (undoing ``items.append(v)``, ``items[i] = v``, or adding the
+    gradient of a read ``items[i]``), made by the helpers below and then changed by them
+    in place.
+
+    These helpers never change an adjoint they are given, which may be shared, except
+    one of these: they made it, and the generated code hands it on as adjoints go, each
+    read once, by the statement that rebinds its name to the result (``dxs =
+    add_at(dxs, xs, i, g)``), so nothing else holds it when it changes. Copying the list
+    each time instead made a loop of n appends or reads cost n * n.
+
+    Adds element by element, as :class:`Parts` does (it may stand for one).
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Parts:  # type: ignore[override]
+        return Parts(self) + other
+
+    __radd__ = __add__
+
+
+def _own(adjoint: Any) -> _Trail:
+    """``adjoint`` itself if these helpers made it, else a copy they may change."""
+    return adjoint if type(adjoint) is _Trail else _Trail(adjoint)
+
+
 def add_adjoints(a: Any, b: Any) -> Any:
     """``a + b`` for adjoints: zeros drop out, containers add element by element.
 
@@ -143,7 +171,7 @@ def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
         parts = dict(adjoint) if isinstance(adjoint, dict) else {}
         parts[index] = add_adjoints(parts.get(index, 0), value)
         return parts
-    parts = list(adjoint) if not _is_zero(adjoint) else [0] * len(container)
+    parts = _own(adjoint) if not _is_zero(adjoint) else _Trail([0] * len(container))
     if isinstance(index, slice):
         positions = range(len(container))[index]
         for position, part in zip(positions, value):
@@ -192,7 +220,8 @@ def appended_adjoint(adjoint: Any) -> tuple[Any, Any]:
     items before the append)``."""
     if _is_zero(adjoint):
         return 0, 0
-    return adjoint[-1], type(adjoint)(adjoint[:-1]) if isinstance(adjoint, Parts) else adjoint[:-1]
+    parts = _own(adjoint)
+    return parts.pop(), parts
 
 
 def stored_adjoint(part: Any, value: Any) -> Any:
@@ -222,7 +251,7 @@ def assigned_adjoint(adjoint: Any, container: Any, index: Any) -> tuple[Any, Any
         value = parts.pop(index, 0)
         return value, parts
     if isinstance(container, (list, tuple)):
-        parts = list(adjoint)
+        parts = _own(adjoint)
         value = parts[index]
         if isinstance(index, slice):
             for position in range(len(parts))[index]:
