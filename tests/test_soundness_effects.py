@@ -129,3 +129,31 @@ def test_liveness_kills_a_name_rebound_at_the_top_of_a_loop():
     live = effects.live_after(body)[id(store)]
     assert "row" not in live  # rebound before it is read again
     assert {"h", "x"} <= live
+
+
+def _joins_with_r(x):
+    y = np.r_[x, x * 2.0]
+    return np.sum(y * y)
+
+
+def _joins_with_c(x):
+    return np.sum(np.c_[x, x] ** 2)
+
+
+@pytest.mark.parametrize("function", [_joins_with_r, _joins_with_c], ids=lambda f: f.__name__)
+def test_index_tricks_that_build_arrays_are_refused_not_zero(function):
+    x = np.array([0.3, -0.5, 1.0])
+    with pytest.raises(ag.TransformError, match=r"np\.[rc]_\[\.\.\.\]` builds an array"):
+        ag.grad(function, mode="source")(x)
+    with pytest.raises(ag.GradientLostError, match="np.concatenate"):
+        ag.grad(function, mode="auto")(x)
+
+
+def _scaled_by_constants_from_r(x):
+    return np.sum(np.r_[1.0, 2.0, 3.0] * x)
+
+
+def test_index_tricks_of_constants_stay_in_source():
+    x = np.array([0.3, -0.5, 1.0])
+    assert ag.explain(_scaled_by_constants_from_r).mode == "source"
+    assert ag.grad(_scaled_by_constants_from_r, mode="source")(x).tolist() == [1.0, 2.0, 3.0]

@@ -30,7 +30,14 @@ from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
 from .origin import of as origin_of
-from .resolve import Callee, classify, resolve_attribute, resolve_call, static_value
+from .resolve import (
+    Callee,
+    classify,
+    resolve_attribute,
+    resolve_call,
+    source_text,
+    static_value,
+)
 from .walk import all_names, load_names, walk
 
 _BINOP_PRIMITIVES = {
@@ -78,6 +85,15 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
         if active and callee is not None and callee.kind == "unknown":
+            if callee.name.endswith("[...]"):
+                # Not a call: there is nothing to run on the tape by itself.
+                raise TransformError(
+                    f"`{callee.name}` builds an array out of its index, and the transform "
+                    "does not follow gradients through it.",
+                    origin_of(stmt),
+                    "Join with np.concatenate, np.hstack or np.column_stack; or use "
+                    'mode="auto" or mode="tape", which run this function on the tape.',
+                )
             if _makes_iterator(callee):
                 # Run on the tape, its value would be an iterator: used up by one pass,
                 # with no length to index, so generated code cannot loop over it or
@@ -245,6 +261,11 @@ def callee_of(value: gast.expr, ctx: TransformContext, stmt: gast.stmt) -> Calle
             return resolve_attribute(value, ctx)
         return CONSTANT  # a module constant such as np.pi
     if isinstance(value, gast.Subscript):
+        if not isinstance(value.value, gast.Name):
+            # np.r_[a, b], np.c_[a, b]: an object that builds an array out of its index,
+            # whose parts may carry gradients that no subscript rule follows.
+            spelled = f"{source_text(value.value)}[...]"
+            return Callee("unknown", spelled, reason="it builds an array out of its index")
         return SUBSCRIPT
     if isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
         return CONTAINER
