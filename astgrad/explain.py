@@ -18,7 +18,7 @@ from typing import Any
 
 from .api import Wrt, _Differentiated, _kind, _Target
 from .checks import check_differentiable
-from .nested import ADVICE, gradient_called_at, higher_order_call, is_gradient
+from .nested import ADVICE, CANNOT_DIFFERENTIATE, gradient_in, higher_order_call, is_gradient
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -110,9 +110,12 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
         return _error(name, f"{type(exc).__name__} (while transforming): {exc}")
     else:
         fallbacks = list(derivative.fallbacks)
-    for _, origin, _ in fallbacks:
-        gradient = gradient_called_at(fun, origin)
-        if gradient is not None:  # on the tape, that call raises
+    for call, origin, reason in fallbacks:
+        # A call sent to the tape needs a gradient: if it is a gradient's, it raises there.
+        # (A whole function on the tape: only if that call was why.)
+        needs = not whole or reason.startswith(CANNOT_DIFFERENTIATE)
+        gradient = gradient_in(fun, f"{call if not whole else ''} {reason}") if needs else None
+        if gradient is not None:
             return _error(name, f"NotImplementedError at {origin}: {higher_order_call(gradient)}")
     reports = tuple(
         Fallback(call, str(origin) if origin is not None else _where(fun), reason)

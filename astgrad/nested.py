@@ -25,6 +25,8 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+
 from .runtime.grad_mode import is_grad_enabled
 from .runtime.tensor import Tensor
 from .transform.errors import TransformError
@@ -57,6 +59,8 @@ def refuse_gradient_of_gradient(function: Any, outer: str) -> None:
 def refuse_recording(args: tuple, kwargs: dict, what: str) -> None:
     """Raise NotImplementedError when an argument is a tensor that records: an outer
     derivative is being taken through ``what`` (a gradient, ``ag.vjp``, a pullback)."""
+    if not kwargs and all(type(value) in _PLAIN for value in args):
+        return  # the common case, on every vjp and pullback call: keep it cheap
     if not is_grad_enabled():
         return
     for value in _values(args, kwargs):
@@ -66,6 +70,9 @@ def refuse_recording(args: tuple, kwargs: dict, what: str) -> None:
                 f"its derivative is being taken. {ADVICE} (To use the gradient's value "
                 "alone, pass t.detach().)"
             )
+
+
+_PLAIN = frozenset({np.ndarray, float, int, bool, type(None)})
 
 
 def _values(args: tuple, kwargs: dict) -> Iterator[Any]:
@@ -81,14 +88,22 @@ def _values(args: tuple, kwargs: dict) -> Iterator[Any]:
 
 
 def refuse_transform_error(function: Callable, exc: TransformError) -> None:
-    """Raise NotImplementedError (from ``exc``) when the statement ``exc`` names calls a
-    gradient that ``function`` (or a function it calls) can reach by name."""
-    name = gradient_called_at(function, exc.origin)
+    """Raise NotImplementedError (from ``exc``) when ``exc`` says the transform cannot
+    differentiate through a call of a gradient that ``function`` (or a function it calls)
+    can reach by name. (Only that reason: a call of a gradient on values that need no
+    gradient is no nesting, and may fail for reasons of its own.)"""
+    if exc.origin is None or not exc.reason.startswith(CANNOT_DIFFERENTIATE):
+        return
+    name = gradient_in(function, exc.reason)
     if name is not None:
         raise NotImplementedError(
             f'File "{exc.origin.filename}", line {exc.origin.line}, in '
             f"{exc.origin.function}:\n    {exc.origin.text}\n{higher_order_call(name)}"
         ) from exc
+
+
+#: how the transform's reason begins when a call needs a gradient and it has no way through
+CANNOT_DIFFERENTIATE = "cannot differentiate through "
 
 
 def higher_order_call(name: str) -> str:
@@ -99,12 +114,10 @@ def higher_order_call(name: str) -> str:
     )
 
 
-def gradient_called_at(function: Callable, origin: Any) -> str | None:
-    """The name of a gradient that the user's statement at ``origin`` (an Origin, or
-    None) reads, found among the names ``function`` and its callees read; or None."""
-    if origin is None:
-        return None
-    words = set(re.findall(r"[A-Za-z_]\w*", origin.text))
+def gradient_in(function: Callable, text: str) -> str | None:
+    """The first name in ``text`` (a call's spelling, or a reason naming it) under which
+    ``function`` or its callees read a gradient; None when there is none."""
+    words = set(re.findall(r"[A-Za-z_]\w*", text))
     found = sorted(words & _gradient_names(function))
     return found[0] if found else None
 

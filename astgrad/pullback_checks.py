@@ -125,7 +125,7 @@ def _read_by_name(function: Callable, depth: int = 3) -> Iterator[tuple[str, Any
         seen.add(id(current))
         namespace = getattr(current, "__globals__", {})
         cells = dict(zip(code.co_freevars, getattr(current, "__closure__", None) or ()))
-        for name in sorted(set(_names_read(code))):
+        for name in _names_read(code):
             if name in cells:
                 lookup = functools.partial(_cell_contents, cells[name])
             elif name in namespace:
@@ -151,12 +151,15 @@ def _cell_contents(cell: Any) -> Any:
         return _GONE
 
 
-def _names_read(code: types.CodeType) -> Iterator[str]:
-    yield from code.co_names
-    yield from code.co_freevars
+@functools.lru_cache(maxsize=512)
+def _names_read(code: types.CodeType) -> tuple[str, ...]:
+    """The global, attribute and closure names ``code`` and the code nested in it read,
+    each once, in order (computed once per code object)."""
+    names = [*code.co_names, *code.co_freevars]
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
-            yield from _names_read(constant)
+            names.extend(_names_read(constant))
+    return tuple(sorted(set(names)))
 
 
 def _is_library(function: Any) -> bool:
@@ -165,7 +168,7 @@ def _is_library(function: Any) -> bool:
 
 
 def _checksum(array: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8))
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8))  # (0-d too)
 
 
 def _same(a: Any, b: Any) -> bool:

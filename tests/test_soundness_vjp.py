@@ -197,3 +197,12 @@ def test_a_pullback_kept_for_later_calls_is_checked_each_time(m, mode):
     x[0] = -1.0
     with pytest.raises(RuntimeError, match="the argument 'x' of square was changed in place"):
         pullback(np.ones(3))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_dimensional_and_float32_arguments_are_checked_too(m, mode):
+    for x in (np.array(1.5), np.array([0.5, 2.0], dtype=np.float32)):
+        _, pullback = ag.vjp(m.square, x, mode=mode)
+        x[...] = 3.0
+        with pytest.raises(RuntimeError, match="the argument 'x' of square was changed"):
+            pullback(np.ones(x.shape, dtype=x.dtype))
