@@ -92,15 +92,15 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
     name = _describe(fun)
     if is_gradient(fun):
         return _error(name, f"NotImplementedError: {name} is itself a gradient. {ADVICE}")
-    target = _Target(fun, 0 if wrt is None else wrt)
-    kinds = None
-    if args:
-        values = target.values(args, {})
-        try:
+    try:  # what ag.grad(fun, wrt=wrt) and its call would refuse, with the same errors
+        target = _Target(fun, 0 if wrt is None else wrt)
+        kinds = None
+        if args:
+            values = target.values(args, {})
             check_differentiable(target.names, values)
-        except TypeError as exc:
-            return _error(name, f"TypeError: {exc}")
-        kinds = dict(zip(target.names, (_kind(v) for v in values)))
+            kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    except (TypeError, ValueError) as exc:
+        return _error(name, f"{type(exc).__name__}: {exc}")
     whole = False  # the whole function goes to the tape
     try:
         derivative = pipeline.derive(fun, target.names, param_kinds=kinds, mode="auto")

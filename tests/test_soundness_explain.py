@@ -244,3 +244,17 @@ def test_example_arguments_are_checked_as_a_call_checks_them(m):
     assert "objects are not differentiable yet" in report.error
     assert ag.explain(m.on_lists, [np.ones(2), np.zeros(2)]).mode == "source"
     assert ag.explain(m.plain, np.ones(3)).mode == "source"
+
+
+def test_what_grad_refuses_is_reported_as_its_error(m):
+    def numbers(n):
+        yield n
+
+    report = ag.explain(numbers)
+    assert report.mode == "error" and report.error.startswith("TypeError: ")
+    assert "generator function" in report.error
+    assert ag.explain(3).error.startswith("TypeError: astgrad differentiates functions")
+    report = ag.explain(m.plain, wrt="nope")
+    assert report.error.startswith("ValueError: wrt='nope' is not a parameter of plain")
+    assert "missing a required argument" in ag.explain(m.loss, m.Layer(), wrt="x").error
+    assert str(report) == f"plain: the gradient raises {report.error}"
