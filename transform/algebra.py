@@ -107,7 +107,9 @@ def _factored(terms: list[_Term]) -> list[gast.expr]:
     terms = _collected(terms)
     counts: dict[str, int] = {}
     for term in terms:
-        for name in {f.id for f in term.factors if isinstance(f, gast.Name)}:
+        # In the order the names come (not a set's, which changes with the hash seed): on
+        # a tie the name met first is taken out, the same one in every run.
+        for name in dict.fromkeys(f.id for f in term.factors if isinstance(f, gast.Name)):
             counts[name] = counts.get(name, 0) + 1
     common = max(counts, key=lambda n: counts[n], default=None)
     if common is None or counts[common] < 2:
