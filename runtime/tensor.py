@@ -639,6 +639,10 @@ class Tensor:
         return _apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
 
     def view(self, *shape: Any) -> Tensor:
+        """A view sharing this tensor's memory: ``t.view()`` as ``ndarray.view()`` (same
+        shape), ``t.view(2, 3)`` as torch's (another shape)."""
+        if not shape:
+            return self[...]
         return self.reshape(*shape)
 
     def transpose(self, *axes: Any) -> Tensor:
