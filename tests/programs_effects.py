@@ -136,11 +136,38 @@ def sort_in_place(x):
     return np.sum(y * np.arange(3.0))
 
 
+def list_joined_in_place(x):
+    acc = [x * 0.7]
+    acc += [x * x]
+    return np.sum(acc[1] * acc[0])
+
+
+def list_repeated(x):
+    acc = [x * 0.5] * 3
+    return np.sum(acc[0] * acc[2])
+
+
+def dict_element_changed_in_place(x):
+    b = np.copy(x)
+    d = {"a": b, "b": np.cos(x)}
+    d["a"] -= np.sum(b * 0.5)
+    return np.sum(b * b) + np.sum(d["a"] * d["b"])
+
+
+def view_method_then_augmented(x):
+    v = np.copy(x)
+    s = v.view()
+    s -= np.tanh(v) * 0.5
+    return np.sum(v * v) + np.sum(s * x)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
     method_updates_an_object, slice_view_then_store, rows_scaled_in_place,
     appends_to_a_global_list, stores_into_its_argument, list_pop, sort_in_place,
+    list_joined_in_place, list_repeated, dict_element_changed_in_place,
+    view_method_then_augmented,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------
@@ -222,8 +249,22 @@ def repeated_index_add(x):
     return np.sum(y * y)
 
 
+def rows_accumulated_into_an_array(x):
+    h = np.zeros((2, 3))
+    h[0] += x
+    h[1] += x * x
+    return np.sum(h * h)
+
+
+def dict_of_numbers_changed_in_place(x):
+    counts = {"n": 0.0}
+    counts["n"] += np.sum(x * x)
+    return counts["n"] * 2.0
+
+
 ACCEPTED = [
     preallocated_recurrence, copy_then_store, augmented_on_a_new_array, appends_in_a_loop,
     rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,
+    rows_accumulated_into_an_array, dict_of_numbers_changed_in_place,
 ]  # fmt: skip

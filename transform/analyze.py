@@ -84,6 +84,14 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
         active = bool(targets & ctx.active) and _carries_gradient(stmt, varied)
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
+        if active and _joins_sequences(stmt, ctx):
+            raise TransformError(
+                "`+` or `*` here joins or repeats lists or tuples, which the transform does "
+                "not differentiate (it would treat them as arrays).",
+                origin_of(stmt),
+                'Build the list with append or a comprehension, or use mode="auto" or '
+                'mode="tape", which run this function on the tape.',
+            )
         if active and callee is not None and callee.kind == "unknown":
             if callee.name.endswith("[...]"):
                 # Not a call: there is nothing to run on the tape by itself.
@@ -143,6 +151,20 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
             anno.set(stmt, anno.Key.CALLEE, callee)
     _infer_kinds(statements, ctx)
     return statements
+
+
+def _joins_sequences(stmt: gast.stmt, ctx: TransformContext) -> bool:
+    """Whether ``stmt`` is ``a + b`` or ``a * n`` on lists or tuples."""
+    value = _value_of(stmt)
+    if not isinstance(value, gast.BinOp) or not isinstance(value.op, (gast.Add, gast.Mult)):
+        return False
+    for operand in (value.left, value.right):
+        if isinstance(operand, (gast.List, gast.Tuple)):
+            return True
+        if isinstance(operand, gast.Name):
+            if ctx.kinds.get(operand.id, ("value",))[0] in ("list", "tuple"):
+                return True
+    return False
 
 
 def _makes_iterator(callee: Callee) -> bool:

@@ -46,6 +46,8 @@ class Key(enum.Enum):
     #: On a core assignment made from an augmented one (``y += v`` → ``y = y + v``): True.
     #: Python changes an array or list in place there; ``effects`` checks that rebinding
     #: the name instead computes the same, i.e. that no other live name sees the object.
+    #: On the operation of ``y[i] += v`` (``t2 = t + v`` before ``y[i] = t2``): the name
+    #: ``y``, since Python changes the element ``y[i]`` itself in place first.
     IN_PLACE = "in_place"
 
 

@@ -56,6 +56,9 @@ from .origin import of as origin_of
 from .resolve import Callee
 from .walk import load_names
 
+#: stands for "another slot of the same container" among the objects an effect changes
+_DUPLICATE = "another slot"
+
 #: the abstract object of the function's arguments (one, as the caller may pass one array
 #: twice)
 EXTERNAL = "external"
@@ -85,6 +88,13 @@ _VIEW_METHODS = {
 # Builtins that make a new container of their argument's elements (a shallow copy).
 _COPYING = {builtins.list, builtins.tuple, builtins.dict, builtins.set, builtins.frozenset,
             builtins.sorted, copy.copy}  # fmt: skip
+# NumPy functions whose result is a tuple or list of arrays.
+_MANY_RESULTS = {
+    np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.nonzero, np.meshgrid,
+    np.broadcast_arrays, np.histogram, np.gradient, np.unique, np.linalg.qr, np.linalg.svd,
+    np.linalg.eig, np.linalg.eigh, np.linalg.slogdet, np.atleast_1d, np.atleast_2d,
+    np.atleast_3d, np.where, np.divmod, np.frexp, np.modf, np.linalg.lstsq,
+}  # fmt: skip
 # Functions that return one of their arguments as it is.
 _PASS_THROUGH = {builtins.max, builtins.min}
 # NumPy functions that write into their first argument.
@@ -285,6 +295,56 @@ def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
     return scalars
 
 
+def _plain_values(body: list[gast.stmt], ctx: TransformContext, params: dict) -> set[str]:
+    """Names that surely hold an array or a number, never a list, tuple or dict: what
+    NumPy functions, operators on such values and their elements give."""
+    trusted = {p for p, kind in ctx.param_kinds.items() if kind[:1] == ("value",)}
+    definitions: dict[str, list] = {}
+    for stmt in _statements(body):
+        for name in _bound_by(stmt):
+            definitions.setdefault(name, []).append(stmt)
+    plain = trusted | {n for n in definitions if n not in params}
+    changed = True
+    while changed:  # drop names with a definition that may give a container
+        changed = False
+        for name in list(plain - trusted):
+            if not all(_gives_plain(d, plain) for d in definitions[name]):
+                plain.discard(name)
+                changed = True
+    return plain
+
+
+def _gives_plain(definition: gast.stmt, plain: set[str]) -> bool:
+    if not isinstance(definition, gast.Assign) or not isinstance(definition.targets[0], gast.Name):
+        return False  # a loop variable or an unpacked element: anything
+    value = definition.value
+
+    def is_plain(atom: gast.expr) -> bool:
+        return isinstance(atom, gast.Constant) or (isinstance(atom, gast.Name) and atom.id in plain)
+
+    if isinstance(value, gast.BinOp):
+        return is_plain(value.left) and is_plain(value.right)
+    if isinstance(value, gast.UnaryOp):
+        return is_plain(value.operand)
+    if isinstance(value, (gast.Compare, gast.Constant)):
+        return True
+    if isinstance(value, (gast.Name, gast.Subscript)):
+        return is_plain(value if isinstance(value, gast.Name) else value.value)
+    if isinstance(value, gast.Attribute):
+        return isinstance(value.value, gast.Name) and value.value.id in plain
+    if isinstance(value, gast.Call):
+        callee = anno.get(definition, anno.Key.CALLEE)
+        function = getattr(callee, "value", None)
+        if getattr(callee, "kind", None) in ("rule", "nondiff"):
+            return not (_hashable(function) and function in _MANY_RESULTS)
+        return (
+            function is not None
+            and _library_function(function)
+            and not (_hashable(function) and function in _MANY_RESULTS)
+        )
+    return False
+
+
 def _gives_number(definition: Any, scalars: set[str], ctx: TransformContext) -> bool:
     if definition == "int":
         return True
@@ -333,9 +393,12 @@ class _Interpreter:
         self.ever = _Env()
         self.returned: set = set()
         self.scalars: set[str] = set()
+        #: containers that may hold one object in two slots ([y, y], [x] * 3)
+        self.duplicated: set = set()
 
     def run(self, body: list[gast.stmt]) -> None:
         self.scalars = _scalars(body, self.ctx)
+        self.plain = _plain_values(body, self.ctx, self.params)
         self.block(body, _Env(names=dict(self.params)))
 
     # -- values ----------------------------------------------------------------------------
@@ -377,6 +440,10 @@ class _Interpreter:
         return env.reach(found)
 
     def store_into(self, env: _Env, objects: Iterable, stored: frozenset) -> None:
+        objects = frozenset(objects)
+        for obj in objects:
+            if env.contents.get(obj, frozenset()) & stored:
+                self.duplicated.add(obj)
         env.store_into(objects, stored)
         self.ever.store_into(map(_site, objects), frozenset(map(_site, stored)))
 
@@ -389,11 +456,7 @@ class _Interpreter:
         """Whether ``node`` surely holds an array or number (not a container)."""
         if isinstance(node, gast.Constant):
             return True
-        if not isinstance(node, gast.Name):
-            return False
-        if node.id in self.params and node.id not in self.trusted_kinds:
-            return False
-        return self.kinds.get(node.id, ("unknown",))[0] == "value"
+        return isinstance(node, gast.Name) and node.id in self.plain
 
     # -- statements ------------------------------------------------------------------------
 
@@ -464,13 +527,44 @@ class _Interpreter:
             env.names[target.id] = frozenset()  # a number: nothing can share it
             return
         result = self.value(stmt, value, env)
-        if anno.get(stmt, anno.Key.IN_PLACE):
+        container = anno.get(stmt, anno.Key.IN_PLACE)
+        if isinstance(container, str) and isinstance(value, gast.BinOp):
+            self.element_changed(stmt, container, value.left, env)
+        elif container:
             # y op= v: Python changes y's object in place when it is an array or a list
             # (and y still holds it), rebinds y when it is a number.
             before = self.name(target.id, env)
             self.record(stmt, before, target.id, "augmented", [value], env)
             result |= before
         env.names[target.id] = result
+
+    def may_join_sequences(self, value: gast.BinOp) -> bool:
+        """Whether ``value`` may be ``list + list`` or ``[x] * n`` (a new container of the
+        operands' elements) rather than arithmetic."""
+        left, right = self.is_plain_value(value.left), self.is_plain_value(value.right)
+        if isinstance(value.op, gast.Add):
+            return not left and not right
+        if isinstance(value.op, gast.Mult):
+
+            def count(node: gast.expr) -> bool:  # what may repeat a sequence
+                return not (isinstance(node, gast.Constant) and not isinstance(node.value, int))
+
+            return (not left and count(value.right)) or (not right and count(value.left))
+        return False
+
+    def element_changed(
+        self, stmt: gast.stmt, container: str, element: gast.expr, env: _Env
+    ) -> None:
+        """``y[i] op= v``: Python changes the element in place, then stores it back. In an
+        array the element is the array's own memory, which the store covers; in a list or
+        dict it is an object other names (or other slots) may hold."""
+        if self.is_plain_value(gast.Name(id=container, ctx=gast.Load(), annotation=None,
+                                         type_comment=None)):  # fmt: skip
+            return
+        changed = self.atom(element, env)
+        if changed & self.duplicated or self.name(container, env) & self.duplicated:
+            changed = changed | {_DUPLICATE}
+        self.record(stmt, changed, container, "element", [], env)
 
     def value(self, stmt: gast.stmt, value: gast.expr, env: _Env) -> frozenset:
         if isinstance(value, gast.Name):
@@ -490,6 +584,9 @@ class _Interpreter:
             parts = [*value.keys, *value.values] if isinstance(value, gast.Dict) else value.elts
             stored = self.reach(parts, env)
             made = self.fresh(stmt, env)
+            held = [self.atom(part, env) for part in parts if part is not None]
+            if sum(len(h) for h in held) > len(frozenset().union(*held)):
+                self.duplicated |= made  # one object in two slots: [y, y]
             self.store_into(env, made, stored)
             return made
         if isinstance(value, (gast.BinOp, gast.UnaryOp)):
@@ -497,13 +594,12 @@ class _Interpreter:
                 [value.left, value.right] if isinstance(value, gast.BinOp) else [value.operand]
             )
             stored = frozenset()
-            concatenates = isinstance(value, gast.BinOp) and isinstance(
-                value.op, (gast.Add, gast.Mult)
-            )
-            if concatenates and not all(self.is_plain_value(o) for o in operands):
+            if isinstance(value, gast.BinOp) and self.may_join_sequences(value):
                 # list + list, [x] * 3, tuple + tuple: a new container of the same elements
                 stored = self.reach(operands, env)
             made = self.fresh(stmt, env)
+            if stored and isinstance(value.op, gast.Mult):
+                self.duplicated |= made
             self.store_into(env, made, stored)
             return made
         if isinstance(value, gast.Call):
@@ -573,13 +669,13 @@ class _Interpreter:
             return made  # leaves its arguments alone and returns a new value
         everything = self.reach([receiver, *arguments], env)
         on_tape = kind == "fallback"
-        if on_tape:
-            # The tape gets the call's differentiated arguments as tensors that require a
-            # gradient, and refuses to change those in place; not the object it calls.
-            everything = self.reach(arguments, env)
-        self.record(stmt, everything, None, spelled, arguments, env, on_tape=on_tape)
+        # The tape gets the call's differentiated arguments as tensors that require a
+        # gradient, and refuses to change those in place (checked in _unhandled_problem);
+        # the object it calls is left to the call.
+        changed = self.reach(arguments, env) if on_tape else everything
+        self.record(stmt, changed, None, spelled, arguments, env, on_tape=on_tape)
         self.store_into(env, made, everything)
-        return everything | made
+        return everything | made  # it may return any of them, or a view of one
 
     def user_call(self, stmt: gast.stmt, call: gast.Call, function: Any, env: _Env) -> frozenset:
         summary_ = summary(function)
@@ -871,6 +967,12 @@ def _handled_problem(
     whether that holds only if the arguments do not share memory (checked at run time)."""
     changed, target = effect.objects, effect.target
     shown = f"`{target}`" if target else "an argument of the call (with `op=`)"
+    if _DUPLICATE in changed:
+        return (
+            f"this changes an element of `{target}` in place (`op=`), and the same object "
+            f"may sit in another slot of `{target}`; the generated gradient follows "
+            "names, not memory"
+        ), False
     outside = any(map(_is_outside, changed))
     if outside and effect.what != "augmented":
         return (

@@ -251,8 +251,21 @@ class _Normalizer:
         value = gast.BinOp(left=load, op=stmt.op, right=stmt.value)
         start = len(self.block)
         self.assign(target, value)
-        if self.block[start:]:
-            anno.set(self.block[-1], anno.Key.IN_PLACE, True)
+        made = self.block[start:]
+        if made:
+            anno.set(made[-1], anno.Key.IN_PLACE, True)
+        if isinstance(target, gast.Subscript) and len(made) >= 2:
+            # y[i] op= v changes the element y[i] in place before storing it back: mark
+            # the operation with the container's name (the element may be an array that
+            # other names hold, when y is a list or dict).
+            operation, store = made[-2], made[-1]
+            if (
+                isinstance(operation, gast.Assign)
+                and isinstance(operation.value, gast.BinOp)
+                and isinstance(store.targets[0], gast.Subscript)
+                and isinstance(store.targets[0].value, gast.Name)
+            ):
+                anno.set(operation, anno.Key.IN_PLACE, store.targets[0].value.id)
 
     def stmt_Return(self, stmt: gast.Return) -> None:
         value = stmt.value if stmt.value is not None else gast.Constant(None, None)
