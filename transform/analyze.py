@@ -412,7 +412,7 @@ def _useful(statements: list[gast.stmt], node: gast.FunctionDef, ctx: TransformC
     changed = True
     while changed:
         changed = False
-        for reads, writes in flows:
+        for reads, writes in reversed(flows):  # one round for code without loops
             if writes & useful:
                 new = reads - useful
                 if new:

@@ -179,12 +179,15 @@ class _Env:
 
     names: dict[str, frozenset] = field(default_factory=dict)
     contents: dict[Any, frozenset] = field(default_factory=dict)
+    #: allocation sites that ran on this path (only those can have an object to age)
+    ran: set = field(default_factory=set, compare=False)
 
     def copy(self) -> _Env:
-        return _Env(dict(self.names), dict(self.contents))
+        return _Env(dict(self.names), dict(self.contents), set(self.ran))
 
     def join(self, other: _Env) -> _Env:
         joined = self.copy()
+        joined.ran |= other.ran
         for table, theirs in ((joined.names, other.names), (joined.contents, other.contents)):
             for key, objects in theirs.items():
                 table[key] = table.get(key, frozenset()) | objects
@@ -209,7 +212,8 @@ class _Env:
     def age(self, new: Any, old: Any) -> None:
         """The allocation site runs again: what it made before is now one of its old
         values."""
-        if not any(new in v for v in self.names.values()) and new not in self.contents:
+        if new not in self.ran:
+            self.ran.add(new)  # its first run on this path: nothing made before
             return
         for table in (self.names, self.contents):
             for key, objects in table.items():
