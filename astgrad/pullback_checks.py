@@ -28,6 +28,7 @@ value is copied and every reachable array is checked.
 
 from __future__ import annotations
 
+import copy
 import functools
 import types
 import zlib
@@ -80,20 +81,32 @@ def _is_read(value: Any, reads: set[int] | None) -> bool:
 
 def apart(value: Any, reads: set[int] | None) -> Any:
     """``value`` with a copy of each array, list and dict in it that the backward pass
-    reads (``reads`` from :func:`reads_of`, or EVERYTHING); the rest as it is."""
+    reads (``reads`` from :func:`reads_of`, or EVERYTHING); the rest as it is. Containers
+    keep their types (a named tuple such as ``np.linalg.qr``'s stays one)."""
     if _is_array(value):
         return value.copy() if _is_read(value, reads) else value
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
+        items = [apart(item, reads) for item in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return value._make(items) if hasattr(value, "_make") else type(value)(items)
+    if isinstance(value, list):
         items = [apart(item, reads) for item in value]
         changed = any(a is not b for a, b in zip(items, value))
-        if isinstance(value, tuple):
-            return type(value)(items) if changed else value
     elif isinstance(value, dict):
         items = {key: apart(item, reads) for key, item in value.items()}
         changed = any(items[key] is not item for key, item in value.items())
     else:
         return value
-    return items if changed or _is_read(value, reads) else value
+    if not (changed or _is_read(value, reads)):
+        return value
+    rebuilt = copy.copy(value)  # (a subclass keeps its type and attributes)
+    if isinstance(value, list):
+        rebuilt[:] = items
+    else:
+        rebuilt.clear()
+        rebuilt.update(items)
+    return rebuilt
 
 
 def _arrays(value: Any, label: str, path: str = "") -> Iterator[tuple[str, np.ndarray]]:

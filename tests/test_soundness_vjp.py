@@ -41,6 +41,11 @@ def assigns(x):
     return y
 
 
+def factored(a):
+    q, r = np.linalg.qr(a)
+    return np.linalg.qr(q * 2.0 + r)
+
+
 def listed(x):
     ys = [x, x * 2.0]
     ys[0] = x * ys[1]
@@ -206,3 +211,15 @@ def test_zero_dimensional_and_float32_arguments_are_checked_too(m, mode):
         x[...] = 3.0
         with pytest.raises(RuntimeError, match="the argument 'x' of square was changed"):
             pullback(np.ones(x.shape, dtype=x.dtype))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_named_tuple_value_stays_one(m, mode):
+    a = np.array([[2.0, 1.0], [0.5, 3.0]])
+    value, pullback = ag.vjp(m.factored, a, mode=mode)
+    if mode != "tape":  # (the tape gives plain tuples of results)
+        assert type(value) is type(np.linalg.qr(a)) and value.Q.shape == (2, 2)
+    cotangent = (np.ones((2, 2)), np.eye(2))
+    expected = ag.vjp(m.factored, a.copy(), mode=mode)[1](cotangent)
+    value[0][...] = 0.0
+    assert_close(pullback(cotangent), expected)
