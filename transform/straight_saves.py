@@ -49,7 +49,8 @@ def transform(
         return primal, backward, set()
     if not _only_at_top(primal, backward, pushes, stack, push, pop):
         return primal, backward, set()
-    names = [_name_for(pop_call, backward, new_name) for pop_call in pops]
+    bases = _name_bases(backward, {id(call) for call in pops})
+    names = [new_name(bases.get(id(pop_call), "saved")) for pop_call in pops]
     primal = list(primal)
     for position, name in zip(pushes, reversed(names)):  # the first push is the last pop
         value = primal[position].value.args[0]
@@ -57,47 +58,44 @@ def transform(
     by_call = {id(call): name for call, name in zip(pops, names)}
     out: list[gast.stmt] = []
     restored: dict[str, str] = {}  # z -> z_old: read z_old for z, until z is bound again
+    deleted: set[str] = set()  # the names a ``del`` in ``out`` deletes
     pending: list[str] = []
     for stmt in backward:
         target = _restored_name(stmt, pop)
         if target is not None:
-            _release(out, restored.pop(target, None))
+            _release(out, deleted, restored.pop(target, None))
             restored[target] = by_call[id(stmt.value)]
             continue
-        for name, saved in restored.items():
-            _rename_loads(stmt, name, saved)
+        _rename_loads(stmt, restored)
         consumed = [by_call[id(n)] for n in walk(stmt) if id(n) in by_call]
         out.append(_Replace(by_call).visit(stmt))
         if isinstance(stmt, gast.Delete):
+            deleted.update(t.id for t in stmt.targets if isinstance(t, gast.Name))
             for saved in pending:
-                _release(out, saved)
+                _release(out, deleted, saved)
             pending = []
         pending += consumed  # read once, where the pop was: released with the next del
         for name in [n.id for n in walk(stmt) if isinstance(n, gast.Name) and _stores(n)]:
-            _release(out, restored.pop(name, None))
+            _release(out, deleted, restored.pop(name, None))
     for saved in pending:
-        _release(out, saved)
+        _release(out, deleted, saved)
     return primal, out, set(names)
 
 
-def _release(out: list[gast.stmt], saved: str | None) -> None:
+def _release(out: list[gast.stmt], deleted: set[str], saved: str | None) -> None:
     """``del saved``, once nothing reads it, where ``z = pop()`` would have dropped it by
-    binding ``z`` again: joined to the ``del`` just before, or closing the block before."""
-    if saved is None or any(_deletes(stmt, saved) for stmt in out):
+    binding ``z`` again: joined to the ``del`` just before, or closing the block before.
+    ``deleted`` holds the names ``out`` deletes already (kept up to date here)."""
+    if saved is None or saved in deleted or not out:
         return
+    deleted.add(saved)
     name = gast.Name(id=saved, ctx=gast.Del(), annotation=None, type_comment=None)
-    if out and isinstance(out[-1], gast.Delete):
+    if isinstance(out[-1], gast.Delete):
         out[-1].targets.append(name)
-    elif out:
+    else:
         out.append(
             anno.copy_from(gast.copy_location(gast.Delete(targets=[name]), out[-1]), out[-1])
         )
-
-
-def _deletes(stmt: gast.stmt, name: str) -> bool:
-    return isinstance(stmt, gast.Delete) and any(
-        isinstance(t, gast.Name) and t.id == name for t in stmt.targets
-    )
 
 
 def _restored_name(stmt: gast.stmt, pop: str) -> str | None:
@@ -116,11 +114,13 @@ def _stores(node: gast.Name) -> bool:
     return isinstance(node.ctx, gast.Store)
 
 
-def _rename_loads(stmt: gast.stmt, name: str, saved: str) -> None:
-    """Read (and ``del``) ``saved`` wherever ``stmt`` reads ``name``."""
+def _rename_loads(stmt: gast.stmt, restored: dict[str, str]) -> None:
+    """Read (and ``del``) ``restored[z]`` wherever ``stmt`` reads a name ``z`` of it."""
+    if not restored:
+        return
     for node in walk(stmt):
-        if isinstance(node, gast.Name) and node.id == name and not _stores(node):
-            node.id = saved
+        if isinstance(node, gast.Name) and node.id in restored and not _stores(node):
+            node.id = restored[node.id]
 
 
 def _only_at_top(
@@ -173,20 +173,22 @@ def _is_pop(node: gast.AST, pop: str) -> bool:
     )
 
 
-def _name_for(pop_call: gast.Call, backward: list[gast.stmt], new_name: Callable) -> str:
-    """``z_old`` for ``z = pop()``; ``y_overwritten`` for the elements that
-    ``restore_item(y, i, pop())`` puts back."""
+def _name_bases(backward: list[gast.stmt], pop_ids: set[int]) -> dict[int, str]:
+    """id of each pop call -> what to name its value after: ``z_old`` for ``z = pop()``,
+    ``y_overwritten`` for the elements that ``restore_item(y, i, pop())`` puts back (found
+    in one walk: a walk per pop made n pops cost n * n)."""
+    bases: dict[int, str] = {}
     for stmt in backward:
         for node in walk(stmt):
-            if isinstance(node, gast.Assign) and node.value is pop_call:
+            if isinstance(node, gast.Assign) and id(node.value) in pop_ids:
                 target = node.targets[0]
                 if len(node.targets) == 1 and isinstance(target, gast.Name):
-                    return new_name(f"{target.id}_old")
-            if isinstance(node, gast.Call) and pop_call in node.args and node.args:
-                container = node.args[0]
-                if isinstance(container, gast.Name):
-                    return new_name(f"{container.id}_overwritten")
-    return new_name("saved")
+                    bases.setdefault(id(node.value), f"{target.id}_old")
+            if isinstance(node, gast.Call) and node.args and isinstance(node.args[0], gast.Name):
+                for argument in node.args:
+                    if id(argument) in pop_ids:
+                        bases.setdefault(id(argument), f"{node.args[0].id}_overwritten")
+    return bases
 
 
 def _assign(name: str, value: gast.expr, like: gast.stmt) -> gast.Assign:
