@@ -38,8 +38,13 @@ a write into ``buf``.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import copy
+import heapq
+import os
+import random
+import sysconfig
 import types
 import weakref
 from collections.abc import Callable, Iterable
@@ -95,12 +100,21 @@ _MANY_RESULTS = {
     np.linalg.eig, np.linalg.eigh, np.linalg.slogdet, np.atleast_1d, np.atleast_2d,
     np.atleast_3d, np.where, np.divmod, np.frexp, np.modf, np.linalg.lstsq,
 }  # fmt: skip
+# NumPy functions without a rule that make a new array (other library functions may
+# return any object: a random generator, a list).
+_ARRAY_MAKERS = {
+    np.zeros, np.ones, np.empty, np.full, np.arange, np.linspace, np.logspace, np.eye,
+    np.identity, np.tri, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+    np.random.rand, np.random.randn, np.random.random, np.random.normal, np.random.uniform,
+}  # fmt: skip
 # Functions that return one of their arguments as it is.
 _PASS_THROUGH = {builtins.max, builtins.min}
 # NumPy functions that write into their first argument.
 _WRITES_FIRST = {
     np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis,
-    np.random.shuffle,
+    np.random.shuffle, random.shuffle, heapq.heappush, heapq.heappop, heapq.heapify,
+    heapq.heapreplace, heapq.heappushpop, bisect.insort, bisect.insort_left,
+    bisect.insort_right,
 }  # fmt: skip
 # Methods that change their receiver (lists, dicts, sets, arrays); of these, the ones that
 # also put their arguments into it.
@@ -144,12 +158,23 @@ def _module_function(value: Any) -> bool:
 
 
 def _library_function(value: Any) -> bool:
+    """NumPy's, SciPy's and the standard library's functions: taken to leave their
+    arguments alone (their own module state is theirs), apart from :data:`_WRITES_FIRST`."""
     if isinstance(value, np.ufunc):
         return True
     if isinstance(value, type) or not _module_function(value):
         return False  # a class or a bound method: it may do anything to its arguments
     module = getattr(value, "__module__", None) or ""
-    return module.split(".")[0] in _PURE_LIBRARIES
+    if module.split(".")[0] in _PURE_LIBRARIES:
+        return True
+    code = getattr(value, "__code__", None)
+    return code is not None and code.co_filename.startswith(_INSTALLED)
+
+
+#: where the standard library lives (installed packages may be the user's own code)
+_INSTALLED = tuple(
+    {path + os.sep for key in ("stdlib", "platstdlib") if (path := sysconfig.get_path(key))}
+) or ("\0",)
 
 
 def _hashable(value: Any) -> bool:
@@ -341,11 +366,7 @@ def _gives_plain(definition: gast.stmt, plain: set[str]) -> bool:
         function = getattr(callee, "value", None)
         if getattr(callee, "kind", None) in ("rule", "nondiff"):
             return not (_hashable(function) and function in _MANY_RESULTS)
-        return (
-            function is not None
-            and _library_function(function)
-            and not (_hashable(function) and function in _MANY_RESULTS)
-        )
+        return _hashable(function) and function in _ARRAY_MAKERS
     return False
 
 
@@ -542,6 +563,14 @@ class _Interpreter:
             result |= before
         env.names[target.id] = result
 
+    def is_builtin(self, node: gast.expr) -> bool:
+        """Whether ``node`` surely holds an array, list, dict or set, whose methods change
+        only the object itself (a generator's ``shuffle(x)`` changes ``x``)."""
+        if self.is_plain_value(node):
+            return True
+        kind = self.kinds.get(node.id, ("unknown",)) if isinstance(node, gast.Name) else None
+        return kind is not None and kind[0] in ("list", "dict", "tuple")
+
     def may_join_sequences(self, value: gast.BinOp) -> bool:
         """Whether ``value`` may be ``list + list`` or ``[x] * n`` (a new container of the
         operands' elements) rather than arithmetic."""
@@ -648,7 +677,7 @@ class _Interpreter:
             if (_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS:
                 return self.atom(operands[0], env) if operands else frozenset()
             return self.fresh(stmt, env)
-        if kind == "user" and value is not None:
+        if kind == "user" and value is not None and not _library_function(value):
             return self.user_call(stmt, call, value, env)
         return self.opaque_call(stmt, call, value, receiver, arguments, kind, env)
 
@@ -660,7 +689,8 @@ class _Interpreter:
         made = self.fresh(stmt, env)
         if receiver is not None and method in _PURE_METHODS:
             return self.reach([receiver], env) | made
-        if receiver is not None and method in _MUTATING_METHODS:
+        if receiver is not None and method in _MUTATING_METHODS and self.is_builtin(receiver):
+            # A list's, dict's or array's own method: it changes the receiver alone.
             receiver_objects = self.atom(receiver, env)
             if method in _STORING_METHODS:
                 self.store_into(env, receiver_objects, self.reach(arguments, env))
