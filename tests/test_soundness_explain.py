@@ -124,6 +124,24 @@ def test_a_250_term_sum_is_explained_and_differentiated_in_source_mode(m):
         sys.setrecursionlimit(max(limit, sys.getrecursionlimit()))
 
 
+def test_deeper_than_any_safe_limit_is_refused_and_runs_on_the_tape(tmp_path, monkeypatch):
+    from astgrad.transform import parsing
+
+    monkeypatch.setattr(parsing, "_MOST_FRAMES", 1000)  # as if 250 levels were too deep
+    module = write_module(tmp_path, "soundness_explain_deep", BIG + "\n")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # (an earlier test may have raised it)
+    try:
+        with pytest.raises(ag.TransformError, match="nests expressions too deeply"):
+            ag.grad(module.big, mode="source")(1.5)
+        report = ag.explain(module.big)
+        assert report.mode == "tape" and "too deeply" in report.fallbacks[0].reason
+        assert ag.grad(module.big)(1.5) == pytest.approx(TERMS * (TERMS + 1) / 2)
+    finally:
+        sys.setrecursionlimit(limit)
+        sys.modules.pop("soundness_explain_deep", None)
+
+
 # -- what goes to the tape ----------------------------------------------------------------------
 
 

@@ -346,8 +346,9 @@ def _same_constant(a: Any, b: Any, prefixes: tuple[str, str]) -> bool:
 #: frames the recursive walkers (gast's converter is the deepest) take per level of nesting,
 #: with some to spare; measured: a sum of 250 terms needs about 4 per level
 _FRAMES_PER_LEVEL = 6
-#: deeper than this, no limit is raised: the C stack could overflow on Python 3.10
-_MOST_FRAMES = 30_000
+#: deeper than this, no limit is raised: the C stack could overflow (before Python 3.11
+#: every Python call also recursed in C, so there the bound is lower)
+_MOST_FRAMES = 30_000 if sys.version_info >= (3, 11) else 10_000
 
 
 def _allow_depth(source: str, function: Callable) -> None:
