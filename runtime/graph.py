@@ -27,8 +27,6 @@ change class in place and stays the same object.
 
 from __future__ import annotations
 
-import ast
-import copy
 import itertools
 import weakref
 from collections.abc import Callable
@@ -40,7 +38,8 @@ import numpy as np
 
 from .device import device_guard, device_of
 from .rules.helpers import unbroadcast
-from .rules.registry import Rule, _value_reads
+from .rules.registry import Rule
+from .rules.templates import compile_kernel, outer_unbroadcast
 
 __all__ = [
     "Node",
@@ -475,7 +474,7 @@ def _elementwise(rule: Rule, template: Any, params: tuple) -> bool:
         if expr is None:
             continue
         name = template.params[p] if p < len(template.params) else None
-        inner = _strip_unbroadcast(expr, name, namespace) if name is not None else None
+        inner = outer_unbroadcast(expr, name, namespace)
         if not _elementwise_expr(inner if inner is not None else expr, known, namespace):
             return False
     return True
@@ -535,11 +534,7 @@ def _outer_unbroadcast(rule: Rule, template: Any, p: int) -> bool:
     """Whether gradient ``p`` of the rule is ``unbroadcast(e, <its parameter>)``."""
     expr = template.outputs[p] if p < len(template.outputs) else None
     name = template.params[p] if p < len(template.params) else None
-    return (
-        expr is not None
-        and name is not None
-        and _strip_unbroadcast(expr, name, rule.vjp.__globals__) is not None
-    )
+    return outer_unbroadcast(expr, name, rule.vjp.__globals__) is not None
 
 
 def _called_rule(vjp: Callable, params: tuple) -> Callable:
@@ -554,103 +549,18 @@ def _called_rule(vjp: Callable, params: tuple) -> Callable:
     return needed
 
 
-def _names_in(nodes: list) -> set[str]:
-    return {
-        n.id
-        for node in nodes
-        for n in gast.walk(node)
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
-    }
-
-
-def _value_reads_in(prelude: list, outputs: list, namespace: dict) -> frozenset:
-    """The names of parameters (and ``ans``) that ``prelude`` and ``outputs`` read by value,
-    rather than for shape only: a name read after a prelude statement assigned it is a
-    local, not the parameter."""
-    reads: set[str] = set()
-    assigned: set[str] = set()
-    for stmt in prelude:
-        reads |= _value_reads(stmt.value, namespace) - assigned
-        assigned.add(stmt.targets[0].id)
-    for expr in outputs:
-        reads |= _value_reads(expr, namespace) - assigned
-    return frozenset(reads)
-
-
-def _strip_unbroadcast(expr: gast.expr, param: str, namespace: dict) -> gast.expr | None:
-    """``e`` when ``expr`` is ``unbroadcast(e, param)``, else None."""
-    if (
-        isinstance(expr, gast.Call)
-        and isinstance(expr.func, gast.Name)
-        and namespace.get(expr.func.id) is unbroadcast
-        and len(expr.args) == 2
-        and not expr.keywords
-        and isinstance(expr.args[1], gast.Name)
-        and expr.args[1].id == param
-    ):
-        return expr.args[0]
-    return None
-
-
 def _compiled(
     rule: Rule, template: Any, params: tuple, keep: tuple | None = None
 ) -> tuple[Callable, tuple, set, frozenset]:
-    """:func:`_compile_kernel`, once per rule, ``params`` and ``keep``."""
+    """:func:`~.rules.templates.compile_kernel`, once per rule, ``params`` and ``keep``."""
     try:
         cache = rule._tape_compiled
     except AttributeError:
         cache = rule._tape_compiled = {}
     found = cache.get((params, keep))
     if found is None:
-        found = cache[(params, keep)] = _compile_kernel(rule, template, params, keep)
+        found = cache[(params, keep)] = compile_kernel(rule.vjp, template, params, keep)
     return found
-
-
-def _compile_kernel(
-    rule: Rule, template: Any, params: tuple, keep: tuple | None = None
-) -> tuple[Callable, tuple, set, frozenset]:
-    """Compile 'the rule, returning the gradients of ``params``' from the rule's source,
-    with each outer unbroadcast left out but where ``keep`` says to keep it. Also returns
-    which flags were stripped, the names the body reads, and the parameters (and ``ans``)
-    it reads by value."""
-    namespace = rule.vjp.__globals__
-    assigned = {stmt.targets[0].id for stmt in template.prelude}
-    outputs = []
-    stripped = []
-    needed_statements: set[int] = set()
-    for i, p in enumerate(params):
-        expr = template.outputs[p] if p < len(template.outputs) else None
-        inner = None
-        if expr is not None:
-            needed_statements |= {id(s) for s in template.needed_prelude(p)}
-            name = template.params[p] if p < len(template.params) else None
-            if name is not None and name not in assigned and not (keep and keep[i]):
-                inner = _strip_unbroadcast(expr, name, namespace)
-        stripped.append(inner is not None)
-        outputs.append(inner if inner is not None else expr)
-    prelude = [s for s in template.prelude if id(s) in needed_statements]
-    returned = [o if o is not None else gast.Constant(None, None) for o in outputs]
-    names = _names_in([*prelude, *(o for o in outputs if o is not None)])
-    reads = _value_reads_in(prelude, [o for o in outputs if o is not None], namespace)
-
-    function = copy.copy(template.function)
-    function.name = f"{rule.vjp.__name__}__tape_" + "_".join(
-        f"{p}u" if s else str(p) for p, s in zip(params, stripped)
-    )
-    function.body = [
-        *copy.deepcopy(prelude),
-        gast.Return(value=gast.Tuple(elts=copy.deepcopy(returned), ctx=gast.Load())),
-    ]
-    tree = gast.gast_to_ast(gast.Module(body=[function], type_ignores=[]))
-    ast.fix_missing_locations(tree)
-    # Line numbers point into the rule's own file, so tracebacks show the rule's line.
-    ast.increment_lineno(tree, template.first_line - 1)
-    scope: dict[str, Any] = {}
-    exec(compile(tree, template.filename, "exec"), namespace, scope)
-    fn = scope[function.name]
-    fn.__defaults__ = rule.vjp.__defaults__
-    fn.__kwdefaults__ = rule.vjp.__kwdefaults__
-    return fn, tuple(stripped), names, reads
 
 
 def kernel_for(

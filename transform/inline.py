@@ -5,8 +5,10 @@ primitive's (positional, keyword, defaults); ``g`` becomes the adjoint of the re
 ``ans`` the result. The rule's prelude locals get fresh names and the globals it reads are
 bound to names the generated code can see. Only the gradient expressions of operands that
 need one are produced. A few local simplifications keep the result close to what a person
-would write: no ``unbroadcast`` where the other operands are Python numbers, constant
-arithmetic folded, ``x ** 1`` is ``x``.
+would write: no ``unbroadcast`` where the operand has the result's shape (the other
+operands are Python numbers, or share its shape), constant arithmetic folded, ``x ** 1``
+is ``x``. The rule's parse and the leaving out of ``unbroadcast`` are those of
+``runtime.rules.templates``, which the tape's kernels use too.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import gast
 import numpy as np
 
-from ..runtime.rules.helpers import unbroadcast
 from ..runtime.rules.registry import Rule
+from ..runtime.rules.templates import gradient
 from . import shapes
 from .context import TransformContext
 from .errors import TransformError
@@ -118,16 +120,7 @@ def inline(
         return _called(rule, bound, g, ans, wanted, ctx)
     renames: dict[str, gast.expr] = {"g": g, "ans": ans, **bound}
     prelude: list[gast.stmt] = []
-    needed_prelude: list[gast.Assign] = []
-    seen: set[int] = set()
-    for position in wanted:
-        if position < len(template.outputs) and template.outputs[position] is not None:
-            for stmt in template.needed_prelude(position):
-                if id(stmt) not in seen:
-                    seen.add(id(stmt))
-                    needed_prelude.append(stmt)
-    order = {id(s): i for i, s in enumerate(template.prelude)}
-    for stmt in sorted(needed_prelude, key=lambda s: order[id(s)]):
+    for stmt in template.prelude_for(wanted):
         local = stmt.targets[0].id
         fresh = ctx.namer.new(local)
         value = _substitute(stmt.value, renames, rule, ctx)
@@ -142,9 +135,11 @@ def inline(
     gradients = {}
     for position in wanted:
         if position < len(template.outputs) and template.outputs[position] is not None:
-            expression = _substitute(template.outputs[position], renames, rule, ctx)
-            expression = simplify(expression, callee, operands, position, ctx)
-            gradients[position] = expression
+            same = _has_result_shape(callee, operands, position, ctx)
+            expression = gradient(template, position, rule.vjp.__globals__, same)
+            expression = _substitute(expression, renames, rule, ctx)
+            expression = _drop_default_arguments(expression, ctx)
+            gradients[position] = fold_constants(expression)
     return InlinedAdjoint(prelude, gradients)
 
 
@@ -206,31 +201,25 @@ def _substitute(
 # -- simplification ------------------------------------------------------------------
 
 
-def simplify(
-    expression: gast.expr,
-    callee: Callee,
-    operands: list[gast.expr],
-    position: int,
-    ctx: TransformContext,
-) -> gast.expr:
+def _has_result_shape(
+    callee: Callee, operands: list[gast.expr], position: int, ctx: TransformContext
+) -> bool:
+    """Whether the operand at ``position`` surely has the result's shape, so that the
+    rule's outer ``unbroadcast`` for it is the gradient itself: for ufuncs (and np.clip),
+    whose result has the broadcast shape of the operands, when the others are numbers or
+    known to share its shape. (A bound of np.clip left out, None, takes no part.)"""
     primitive = callee.rule.primitive
-    if (isinstance(primitive, np.ufunc) or primitive is np.clip) and position < len(operands):
-        # The result has the broadcast shape of the operands; when this operand already
-        # has it (the others are numbers, or known to share its shape), nothing to undo.
-        # (A bound of np.clip left out, None, takes no part in the broadcast.)
-        mine = shapes.class_of(operands[position], ctx.shape_classes)
-        if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:
-            expression = _drop_unbroadcast(expression, ctx)
-        else:
-            others = [
-                o
-                for i, o in enumerate(operands)
-                if i != position and not (isinstance(o, gast.Constant) and o.value is None)
-            ]
-            if others and all(_is_number(o) or _is_negated_number(o) for o in others):
-                expression = _drop_unbroadcast(expression, ctx)
-    expression = _drop_default_arguments(expression, ctx)
-    return fold_constants(expression)
+    if not (isinstance(primitive, np.ufunc) or primitive is np.clip) or position >= len(operands):
+        return False
+    mine = shapes.class_of(operands[position], ctx.shape_classes)
+    if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:
+        return True
+    others = [
+        o
+        for i, o in enumerate(operands)
+        if i != position and not (isinstance(o, gast.Constant) and o.value is None)
+    ]
+    return bool(others) and all(_is_number(o) or _is_negated_number(o) for o in others)
 
 
 def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gast.expr:
@@ -275,23 +264,6 @@ def _is_negated_number(node: gast.expr) -> bool:
         and isinstance(node.op, gast.USub)
         and _is_number(node.operand)
     )
-
-
-def _drop_unbroadcast(expression: gast.expr, ctx: TransformContext) -> gast.expr:
-    names = {name for name, value in ctx.free_values.items() if value is unbroadcast}
-    names |= {name for name, value in ctx.resolved_globals.items() if value is unbroadcast}
-
-    def drop(node: gast.AST) -> gast.AST:
-        if (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Name)
-            and node.func.id in names
-            and len(node.args) == 2
-        ):
-            return node.args[0]
-        return node
-
-    return rewrite(expression, drop)
 
 
 def fold_constants(expression: gast.expr) -> gast.expr:
