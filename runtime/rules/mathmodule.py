@@ -1,83 +1,41 @@
-"""Rules for the ``math`` module's functions, which work on Python floats."""
+"""Rules for the ``math`` module's functions, which work on Python floats.
+
+Most of them compute what a NumPy ufunc computes, and their rules are the ufunc's
+(:func:`same_as_numpy`). The ones written here differ: ``math.log`` takes a base,
+``math.pow`` and ``math.fabs`` handle a point their own way on floats, and ``math.erf``
+and ``math.erfc`` have no ufunc.
+"""
 
 import math
 
+from . import elementwise as numpy_rules
 from .registry import vjp_rule
+from .templates import translate
 
 
-@vjp_rule(math.sin)
-def sin(g, ans, x):
-    return g * math.cos(x)
+def same_as_numpy(function, numpy_rule):
+    """Register the rule of ``numpy_rule``'s ufunc, on floats, as ``function``'s:
+    ``math``'s functions read for NumPy's (``math.cos`` for ``np.cos``), and no
+    ``unbroadcast``, since floats all have one shape."""
+    vjp = translate(numpy_rule, function.__name__, {"np": "math"}, globals())
+    vjp_rule(function)(vjp)
 
 
-@vjp_rule(math.cos)
-def cos(g, ans, x):
-    return -g * math.sin(x)
-
-
-@vjp_rule(math.tan)
-def tan(g, ans, x):
-    return g * (1 + ans * ans)
-
-
-@vjp_rule(math.asin)
-def asin(g, ans, x):
-    return g / math.sqrt(1 - x * x)
-
-
-@vjp_rule(math.acos)
-def acos(g, ans, x):
-    return -g / math.sqrt(1 - x * x)
-
-
-@vjp_rule(math.atan)
-def atan(g, ans, x):
-    return g / (1 + x * x)
-
-
-@vjp_rule(math.atan2)
-def atan2(g, ans, y, x):
-    return g * x / (x * x + y * y), -g * y / (x * x + y * y)
-
-
-@vjp_rule(math.sinh)
-def sinh(g, ans, x):
-    return g * math.cosh(x)
-
-
-@vjp_rule(math.cosh)
-def cosh(g, ans, x):
-    return g * math.sinh(x)
-
-
-@vjp_rule(math.tanh)
-def tanh(g, ans, x):
-    return g * (1 - ans * ans)
-
-
-@vjp_rule(math.asinh)
-def asinh(g, ans, x):
-    return g / math.sqrt(x * x + 1)
-
-
-@vjp_rule(math.acosh)
-def acosh(g, ans, x):
-    return g / math.sqrt(x * x - 1)
-
-
-@vjp_rule(math.atanh)
-def atanh(g, ans, x):
-    return g / (1 - x * x)
-
-
-@vjp_rule(math.exp)
-def exp(g, ans, x):
-    return g * ans
-
-
-@vjp_rule(math.expm1)
-def expm1(g, ans, x):
-    return g * (ans + 1)
+same_as_numpy(math.sin, numpy_rules.sin)
+same_as_numpy(math.cos, numpy_rules.cos)
+same_as_numpy(math.tan, numpy_rules.tan)
+same_as_numpy(math.asin, numpy_rules.arcsin)
+same_as_numpy(math.acos, numpy_rules.arccos)
+same_as_numpy(math.atan, numpy_rules.arctan)
+same_as_numpy(math.atan2, numpy_rules.arctan2)
+same_as_numpy(math.sinh, numpy_rules.sinh)
+same_as_numpy(math.cosh, numpy_rules.cosh)
+same_as_numpy(math.tanh, numpy_rules.tanh)
+same_as_numpy(math.asinh, numpy_rules.arcsinh)
+same_as_numpy(math.acosh, numpy_rules.arccosh)
+same_as_numpy(math.atanh, numpy_rules.arctanh)
+same_as_numpy(math.exp, numpy_rules.exp)
+same_as_numpy(math.expm1, numpy_rules.expm1)
 
 
 @vjp_rule(math.log)
@@ -85,24 +43,10 @@ def log(g, ans, x, base=math.e):
     return g / (x * math.log(base)), -g * ans / (base * math.log(base))
 
 
-@vjp_rule(math.log2)
-def log2(g, ans, x):
-    return g / (x * math.log(2))
-
-
-@vjp_rule(math.log10)
-def log10(g, ans, x):
-    return g / (x * math.log(10))
-
-
-@vjp_rule(math.log1p)
-def log1p(g, ans, x):
-    return g / (1 + x)
-
-
-@vjp_rule(math.sqrt)
-def sqrt(g, ans, x):
-    return g / (2 * ans)
+same_as_numpy(math.log2, numpy_rules.log2)
+same_as_numpy(math.log10, numpy_rules.log10)
+same_as_numpy(math.log1p, numpy_rules.log1p)
+same_as_numpy(math.sqrt, numpy_rules.sqrt)
 
 
 @vjp_rule(math.pow)
@@ -116,19 +60,9 @@ def fabs(g, ans, x):
     return g * math.copysign(1.0, x) if x != 0 else 0.0
 
 
-@vjp_rule(math.hypot)
-def hypot(g, ans, x, y):
-    return g * x / ans, g * y / ans
-
-
-@vjp_rule(math.degrees)
-def degrees(g, ans, x):
-    return g * (180 / math.pi)
-
-
-@vjp_rule(math.radians)
-def radians(g, ans, x):
-    return g * (math.pi / 180)
+same_as_numpy(math.hypot, numpy_rules.hypot)
+same_as_numpy(math.degrees, numpy_rules.rad2deg)
+same_as_numpy(math.radians, numpy_rules.deg2rad)
 
 
 @vjp_rule(math.erf)
@@ -143,11 +77,5 @@ def erfc(g, ans, x):
 
 # Python 3.11 added these two.
 if hasattr(math, "cbrt"):
-
-    @vjp_rule(math.cbrt)
-    def cbrt(g, ans, x):
-        return g / (3 * ans * ans)
-
-    @vjp_rule(math.exp2)
-    def exp2(g, ans, x):
-        return g * ans * math.log(2)
+    same_as_numpy(math.cbrt, numpy_rules.cbrt)
+    same_as_numpy(math.exp2, numpy_rules.exp2)
