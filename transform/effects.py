@@ -1069,7 +1069,7 @@ def _statements(stmts: list[gast.stmt]):
 
 # -- summaries of user functions ---------------------------------------------------------
 
-_summaries: weakref.WeakKeyDictionary[Callable, Summary] = weakref.WeakKeyDictionary()
+_summaries: weakref.WeakKeyDictionary[Callable, tuple] = weakref.WeakKeyDictionary()
 _summarizing: set[int] = set()
 _recursive: set[int] = set()
 
@@ -1077,11 +1077,12 @@ _recursive: set[int] = set()
 def summary(function: Callable) -> Summary:
     """What calling ``function`` (a user function) does to its arguments."""
     try:
-        found = _summaries.get(function)
+        cached = _summaries.get(function)
     except TypeError:
         return _ANYTHING
-    if found is not None:
-        return found
+    code = getattr(function, "__code__", None)
+    if cached is not None and cached[0] is code:
+        return cached[1]
     if id(function) in _summarizing:
         # Recursion, which the transform refuses: the call runs on the tape or raises.
         _recursive.add(id(function))
@@ -1090,17 +1091,93 @@ def summary(function: Callable) -> Summary:
     try:
         found = _summarize(function)
     except TransformError:
-        found = _ANYTHING
+        found = _read_only_summary(function)
     finally:
         _summarizing.discard(id(function))
     if id(function) in _recursive:
         _recursive.discard(id(function))
         found = _ANYTHING
     try:
-        _summaries[function] = found
+        _summaries[function] = (code, found)
     except TypeError:
         pass
     return found
+
+
+def _read_only_summary(function: Callable) -> Summary:
+    """For a function the transform cannot lower (``try``, ``match``, ...), which then
+    runs on the tape: it leaves its arguments and globals alone when nothing in its text
+    could change an object (no item or attribute store, no ``op=``, ``global``, ``del``,
+    mutating method, ``out=``, or call of anything but pure library functions and user
+    functions that change nothing); else it may do anything."""
+    from .parsing import parse_function
+
+    try:
+        parsed = parse_function(function)
+    except TransformError:
+        return _ANYTHING
+    args = parsed.node.args
+    parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+    for node in gast.walk(parsed.node):
+        if _may_change_something(node, parsed):
+            return _ANYTHING
+    return Summary(
+        parameters=parameters,
+        returns=frozenset(parameters),
+        returns_external=True,
+        readable=False,
+    )
+
+
+def _may_change_something(node: gast.AST, parsed: Any) -> bool:
+    if isinstance(node, (gast.AugAssign, gast.Global, gast.Nonlocal, gast.Delete)):
+        return True
+    if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
+        node.ctx, (gast.Store, gast.Del)
+    ):
+        return True
+    if not isinstance(node, gast.Call):
+        return False
+    if any(k.arg == "out" or k.arg is None for k in node.keywords):
+        return True
+    func = node.func
+    if isinstance(func, gast.Attribute) and func.attr in _MUTATING_METHODS:
+        return True
+    value = _resolved(func, parsed)
+    if value is None or _writes_first(value):
+        return True
+    if _library_function(value):
+        return False
+    if _hashable(value) and value in _COPYING | _PASS_THROUGH or value in _SCALAR_BUILTINS:
+        return False
+    if isinstance(value, types.FunctionType):
+        found = summary(value)
+        return bool(found.mutates or found.rebinds or found.mutates_external)
+    return not isinstance(value, (types.BuiltinFunctionType, np.ufunc))
+
+
+def _resolved(func: gast.expr, parsed: Any) -> Any:
+    """What a call's function is, through the function's globals and builtins; None when
+    it is a local name or cannot be found."""
+    if isinstance(func, gast.Name):
+        if func.id in parsed.cells:
+            try:
+                return parsed.cells[func.id].cell_contents
+            except ValueError:
+                return None
+        local = {n.id for n in gast.walk(parsed.node) if isinstance(n, gast.Name)
+                 and isinstance(n.ctx, (gast.Store, gast.Param))}  # fmt: skip
+        if func.id in local:
+            return None
+        if func.id in parsed.globals:
+            return parsed.globals[func.id]
+        return getattr(builtins, func.id, None)
+    if isinstance(func, gast.Attribute):
+        owner = _resolved(func.value, parsed)
+        if owner is None or not isinstance(owner, types.ModuleType):
+            return None
+        return getattr(owner, func.attr, None)
+    return None
 
 
 def _summarize(function: Callable) -> Summary:
