@@ -6,9 +6,11 @@ Two tables, each cell the best CPU time of this process (``time.process_time``) 
 few repeats, so that other work on a shared machine counts little:
 
 * **transform**: the first call of ``ag.grad`` (parse, passes, compile, one run) on a
-  straight-line function of n statements ``y{k} = np.sin(y{k-1}) * 1.01 + x``, written to
-  a module file so that its source can be read. "growth" is each time over the one of
-  the size before; linear growth gives the ratio of the sizes (2.0 when n doubles).
+  straight-line function of n statements, written to a module file so that its source
+  can be read: a chain of new names, ``y{k} = np.sin(y{k-1}) * 1.01 + x``, or one name
+  overwritten, ``y = np.sin(y) * 1.01 + x`` (whose old values the backward pass reads
+  back). "growth" is each time over the one of the size before; linear growth gives the
+  ratio of the sizes (2.0 when n doubles).
 * **appends**: the backward pass alone (``ag.vjp``'s pullback) of a loop of n appends,
   ``acc.append(x[i % 3] * 2.0)``, summed with ``sum(acc)`` or ``np.sum(np.stack(acc))``,
   for the generated source and for the tape. "source / tape" is the ratio of the two
@@ -45,13 +47,21 @@ QUICK_STATEMENTS = (100, 200)
 QUICK_APPENDS = (1_000, 3_000)
 
 
-def straight_line_function(n: int, directory: str) -> Callable:
+#: one line of each kind of straight-line function (k counts from 1)
+LINES = {
+    "chain": "    y{k} = np.sin(y{j}) * 1.01 + x",
+    "overwrite": "    y = np.sin(y) * 1.01 + x",
+}
+
+
+def straight_line_function(kind: str, n: int, directory: str) -> Callable:
     """A fresh function of ``n`` statements, from a module file of its own (the transform
     reads source from files, and a fresh function is transformed anew)."""
-    lines = ["import numpy as np", "", "", "def f(x):", "    y0 = x"]
-    lines += [f"    y{k} = np.sin(y{k - 1}) * 1.01 + x" for k in range(1, n + 1)]
-    lines.append(f"    return np.sum(y{n})")
-    name = f"straight_{n}_{len(os.listdir(directory))}"
+    first, result = ("y0 = x", f"y{n}") if kind == "chain" else ("y = x", "y")
+    lines = ["import numpy as np", "", "", "def f(x):", f"    {first}"]
+    lines += [LINES[kind].format(k=k, j=k - 1) for k in range(1, n + 1)]
+    lines.append(f"    return np.sum({result})")
+    name = f"straight_{kind}_{n}_{len(os.listdir(directory))}"
     path = Path(directory) / f"{name}.py"
     path.write_text("\n".join(lines) + "\n")
     spec = importlib.util.spec_from_file_location(name, path)
@@ -74,9 +84,9 @@ def appends_stacked(x, n):
     return np.sum(np.stack(acc))
 
 
-def transform_seconds(n: int, directory: str) -> float:
+def transform_seconds(kind: str, n: int, directory: str) -> float:
     """CPU seconds of the first gradient call of a fresh ``n``-statement function."""
-    gradient = ag.grad(straight_line_function(n, directory))
+    gradient = ag.grad(straight_line_function(kind, n, directory))
     start = time.process_time()
     gradient(np.ones(3))
     return time.process_time() - start
@@ -95,14 +105,21 @@ def best(repeats: int, measure: Callable[..., float], *args: object) -> float:
 
 
 def transform_table(sizes: tuple[int, ...], repeats: int) -> list[str]:
-    rows = ["| statements | first call (s) | growth |", "|---:|---:|---:|"]
-    previous = None
+    kinds = sorted(LINES)
+    rows = [
+        "| statements | " + " | ".join(f"{kind}: first call (s) | growth" for kind in kinds) + " |",
+        "|---:|" + "---:|---:|" * len(kinds),
+    ]
+    previous: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as directory:
         for n in sizes:
-            seconds = best(repeats, transform_seconds, n, directory)
-            growth = f"{seconds / previous:.2f}x" if previous else ""
-            rows.append(f"| {n} | {seconds:.3f} | {growth} |")
-            previous = seconds
+            cells = []
+            for kind in kinds:
+                seconds = best(repeats, transform_seconds, kind, n, directory)
+                growth = f"{seconds / previous[kind]:.2f}x" if kind in previous else ""
+                cells += [f"{seconds:.3f}", growth]
+                previous[kind] = seconds
+            rows.append(f"| {n} | " + " | ".join(cells) + " |")
     return rows
 
 
