@@ -7,11 +7,8 @@ generates source and runs on the tape only what cannot be transformed.
 
 from __future__ import annotations
 
-import builtins
 import functools
 import inspect
-import linecache
-import types as types_module
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +20,8 @@ from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
+from .runtime.plans import MISS as _MISS
+from .runtime.plans import Plan, pattern
 from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
@@ -177,142 +176,10 @@ def _check_mode(mode: str) -> None:
 
 # -- the cached call -------------------------------------------------------------------------
 #
-# Every call of a gradient must find the derivative for its arguments' kinds, check that
-# the arguments being differentiated are floats, run the derivative on the arguments'
-# device and give each gradient its argument's form. Done in general (``_call``) that
-# costs tens of microseconds, as much as a small gradient itself. Most calls, though,
-# repeat the last one: the same number of positional arguments, each of the same plain
-# host type. For such calls a *plan* is prepared: a small function, generated for the
-# pattern, that checks exactly what the types leave open and calls the derivative, with
-# no loop, no signature binding and no device lookup. Anything it does not expect
-# (keyword arguments, another type, an integer array, a rebound global) sends the call
-# down the general path, which has the full checks and messages.
-
-# Types of arguments surely on the host, whose kinds depend on their type alone (a list's
-# kind depends on its length, and a list may hold device arrays): a call made only of
-# these needs no device guard, and its derivative is settled by the types.
-_HOST_TYPES = {np.ndarray: "ndarray", float: "float", int: "int", bool: "bool",
-               complex: "complex", str: "str", type(None): "NoneType"}  # fmt: skip
-#: the types of differentiated arguments a plan takes: float arrays and floats
-_PLAIN_WRT_TYPES = (np.ndarray, float)
-_MISS = object()
-_plan_code: dict[str, Any] = {}  # plan source -> code object, shared by all functions
-
-
-class _Plan:
-    """The prepared call of one derivative for one pattern of arguments (see _pattern).
-
-    ``call(args)`` returns what the gradient call returns, or ``_MISS`` when ``args`` do
-    not fit the pattern. ``source`` is the generated Python, for reading and debugging.
-    """
-
-    __slots__ = ("call", "derivative", "source")
-
-    def __init__(self, pattern: tuple, target: _Target, derivative: Any, with_value: bool) -> None:
-        types, dtypes = pattern
-        self.derivative = derivative
-        guarded = derivative.guard.check is not guards.nothing_to_check
-        self.source = _plan_source(types, target, guarded, with_value)
-        code = _plan_code.get(self.source)
-        if code is None:
-            filename = f"<astgrad call plan {len(_plan_code) + 1}>"
-            lines = self.source.splitlines(keepends=True)
-            linecache.cache[filename] = (len(self.source), None, lines, filename)
-            code = compile(self.source, filename, "exec").co_consts[0]
-            _plan_code[self.source] = code
-        namespace = {
-            "MISS": _MISS,
-            "ndarray": np.ndarray,
-            "NoneType": type(None),
-            "finish": finish_gradient,
-            "fused": derivative.fused,
-            "holds": derivative.guard.check,
-            "__builtins__": builtins,
-        }
-        arrays = [p for p in target.positions if types[p] is np.ndarray]
-        namespace.update((f"d{p}", dtype) for p, dtype in zip(arrays, dtypes))
-        self.call = types_module.FunctionType(code, namespace, "planned_call")
-
-
-def _pattern(args: tuple, target: _Target) -> tuple | None:
-    """What a plan for calls like this one (positional arguments only) assumes: the type of
-    every argument, and the dtype of each differentiated array. None when there can be no
-    plan: an argument that is not a plain host value, or a differentiated one that is
-    missing or not a float (array)."""
-    types = tuple(map(type, args))
-    if not all(kind in _HOST_TYPES for kind in types):
-        return None
-    dtypes = []
-    for p in target.positions:
-        if p is None or p >= len(args) or types[p] not in _PLAIN_WRT_TYPES:
-            return None
-        if types[p] is np.ndarray:
-            dtype = args[p].dtype
-            if dtype.kind != "f":
-                return None
-            dtypes.append(dtype)
-    return types, tuple(dtypes)
-
-
-def _plan_source(types: tuple, target: _Target, guarded: bool, with_value: bool) -> str:
-    """The source of a plan. For two float arrays ``a0, a1``, differentiated, and a third
-    argument, an int, it reads::
-
-        def planned_call(args):
-            if len(args) != 3:
-                return MISS
-            a0, a1, a2, = args
-            if type(a0) is not ndarray or type(a1) is not ndarray or type(a2) is not int:
-                return MISS
-            if a0.dtype is not d0 or a1.dtype is not d1:
-                return MISS
-            if not holds():  # the derivative's guard (see transform/guards)
-                return MISS
-            value, (g0, g1) = fused(*args)
-            if not (type(g0) is ndarray and g0.dtype is d0 and g0.shape == a0.shape and ...):
-                g0 = finish(g0, a0)
-            ...
-            return (g0, g1, )
-
-    ``d0``, ``d1`` are the float dtypes the plan was made for (NumPy's dtypes of its own
-    types are singletons, so ``is`` compares them at the cost of a lookup); the source
-    names them, so plans for other dtypes share its compiled code.
-    """
-    positions = target.positions
-    names = [f"a{i}" for i in range(len(types))]
-    grads = [f"g{p}" for p in positions]
-    wrong_type = (f"type({a}) is not {_HOST_TYPES[kind]}" for a, kind in zip(names, types))
-    lines = [
-        "def planned_call(args):",
-        f"    if len(args) != {len(types)}:",
-        "        return MISS",
-        f"    {''.join(f'{a}, ' for a in names)}= args",
-        f"    if {' or '.join(wrong_type)}:",
-        "        return MISS",
-    ]
-    arrays = [p for p in positions if types[p] is np.ndarray]
-    if arrays:  # float dtypes, as check_differentiable asks: the ones the plan was made for
-        other_dtype = (f"a{p}.dtype is not d{p}" for p in arrays)
-        lines.append(f"    if {' or '.join(other_dtype)}:")
-        lines.append("        return MISS")
-    if guarded:  # what the code assumed (a global, a cell, __code__) changed: generate again
-        lines += ["    if not holds():", "        return MISS"]
-    # Generated code returns a single gradient bare, several as a tuple.
-    raw = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
-    lines.append(f"    value, {raw} = fused(*args)")
-    for p in positions:
-        g, a = f"g{p}", f"a{p}"
-        if types[p] is np.ndarray:  # finish_gradient's fast path, without the call
-            ready = (
-                f"type({g}) is ndarray and {g}.dtype is d{p} and {g}.shape == {a}.shape "
-                f"and {g}.flags.carray"
-            )
-        else:
-            ready = f"type({g}) is float"
-        lines += [f"    if not ({ready}):", f"        {g} = finish({g}, {a})"]
-    gradients = grads[0] if target.single else f"({''.join(f'{g}, ' for g in grads)})"
-    lines.append(f"    return {'value, ' if with_value else ''}{gradients}")
-    return "\n".join(lines) + "\n"
+# A call that repeats the last one's pattern of plain host arguments takes a *call plan*
+# (see runtime.plans): a small generated function that checks what the pattern leaves
+# open and calls the derivative. Anything it does not expect sends the call down the
+# general path (``_call``), which has the full checks and messages.
 
 
 class _Differentiated:
@@ -330,7 +197,8 @@ class _Differentiated:
         self.with_value = with_value
         self._derivatives: dict[tuple, Any] = {}
         self._plan: Callable[[tuple], Any] | None = None  # the last plan made, if any
-        self._plans: dict[tuple, _Plan] = {}  # by pattern
+        # by pattern: the plan, and the derivative it calls
+        self._plans: dict[tuple, tuple[Any, Plan]] = {}
         functools.update_wrapper(self, function)
 
     def _derivative(self, kinds: tuple) -> Any:
@@ -379,15 +247,20 @@ class _Differentiated:
         kinds = tuple(_kind(v) for v in originals)
         derivative = self._derivative(kinds)
         if derivative == "tape":
-            pattern = None if kwargs else _pattern(args, target)
-            if pattern is not None:
+            found = None if kwargs else pattern(args, target.positions)
+            if found is not None:
                 # Calls like this one take the tape's plan from now on (as _prepare does
                 # for generated code), this one included.
-                kinds, dtypes = pattern
+                kinds, dtypes = found
                 plan = tape_plan(
-                    self.function, kinds, target.positions, dtypes, _MISS,
-                    single=target.single, with_value=self.with_value,
-                )  # fmt: skip
+                    self.function,
+                    kinds,
+                    target.positions,
+                    dtypes,
+                    _MISS,
+                    single=target.single,
+                    with_value=self.with_value,
+                )
                 self._plan = plan
                 result = plan(args)
                 if result is not _MISS:
@@ -408,14 +281,24 @@ class _Differentiated:
     def _prepare(self, args: tuple, derivative: Any) -> bool:
         """Make (or find) the plan for calls like this one and make it the one to try
         first. False when there can be none: then the arguments may be off the host."""
-        pattern = _pattern(args, self.target)
-        if pattern is None:
+        target = self.target
+        found = pattern(args, target.positions)
+        if found is None:
             return False
-        plan = self._plans.get(pattern)
-        if plan is None or plan.derivative is not derivative:
-            plan = _Plan(pattern, self.target, derivative, self.with_value)
-            self._plans[pattern] = plan
-        self._plan = plan.call
+        made = self._plans.get(found)
+        if made is None or made[0] is not derivative:
+            guard = derivative.guard.check
+            plan = Plan(
+                found,
+                target.positions,
+                derivative.fused,
+                guard=None if guard is guards.nothing_to_check else guard,
+                finished=False,
+                single=target.single,
+                with_value=self.with_value,
+            )
+            made = self._plans[found] = (derivative, plan)
+        self._plan = made[1].call
         return True
 
     def source(self) -> str:
