@@ -251,16 +251,13 @@ class _Differentiated:
             if found is not None:
                 # Calls like this one take the tape's plan from now on (as _prepare does
                 # for generated code), this one included.
-                kinds, dtypes = found
                 plan = tape_plan(
                     self.function,
-                    kinds,
+                    found,
                     target.positions,
-                    dtypes,
-                    _MISS,
                     single=target.single,
                     with_value=self.with_value,
-                )
+                ).call
                 self._plan = plan
                 result = plan(args)
                 if result is not _MISS:

@@ -30,6 +30,7 @@ from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
 from .ops import number_of, wrap
 from .ops import ones_like_array as _ones_like_array
+from .plans import Pattern, Plan
 from .tensor import Tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
@@ -281,46 +282,37 @@ def _pullback_of(result: Any, originals: list, groups: list) -> tuple[Any, Pullb
 
 def tape_plan(
     function: Callable,
-    kinds: tuple,
-    positions: tuple,
-    dtypes: tuple,
-    miss: Any,
+    pattern: Pattern,
+    positions: tuple[int, ...],
     *,
     single: bool,
     with_value: bool,
-) -> Callable[[tuple], Any]:
-    """The gradient on the tape of calls like one already checked, for the cached calls of
-    ``ag.grad(f, mode="tape")``: ``plan(args)`` returns what the gradient returns (the
-    gradients of the arguments at ``positions``: the one bare when ``single``, else a
-    tuple; after the value when ``with_value``), or ``miss`` when ``args`` do not fit.
+) -> Plan:
+    """The call plan (see :mod:`.plans`) of the gradient on the tape of calls like one
+    already checked, for the cached calls of ``ag.grad(f, mode="tape")``: ``pattern``'s
+    types and dtypes, the arguments at ``positions`` differentiated, the gradients
+    returned as ``single`` and ``with_value`` say.
 
-    Such calls have positional arguments of exactly the host types ``kinds`` (see the API's
-    call plans), the differentiated ones, at ``positions``, floats or float arrays of the
-    ``dtypes`` given in order; so they need no device, and their leaves no checks. They
-    compute what :func:`tape_vjp` and a pullback called with no cotangent do, with one
-    Python call where those take dozens: a call of a small model costs about as much as
-    its own operations.
+    Such calls have positional arguments of host types, the differentiated ones floats or
+    float arrays; so they need no device, and their leaves no checks. They compute what
+    :func:`tape_vjp` and a pullback called with no cotangent do, with one Python call
+    where those take dozens: a call of a small model costs about as much as its own
+    operations.
     """
-    n = len(kinds)
+    kinds = pattern[0]
     shimmed = on_tape(function)
-    # A function whose code or defaults are replaced later must not run the old ones.
-    watched = function if isinstance(function, types.FunctionType) else None
-    arrays = [p for p in positions if kinds[p] is _ndarray]
-    checks = tuple(zip(arrays, dtypes))
     floats = tuple(kinds[p] is not _ndarray for p in positions)
 
-    def plan(args: tuple) -> Any:
-        if len(args) != n or tuple(map(type, args)) != kinds:
-            return miss
-        if watched is not None and (
-            shimmed.__code__ is not watched.__code__
-            or shimmed.__defaults__ is not watched.__defaults__
-            or shimmed.__kwdefaults__ is not watched.__kwdefaults__
-        ):
-            return miss  # the general path makes a plan of the function as it is now
-        for p, dtype in checks:
-            if args[p].dtype is not dtype:
-                return miss
+    def unchanged() -> bool:
+        # A function whose code or defaults are replaced later must not run the old ones:
+        # the general path makes a plan of the function as it is now.
+        return (
+            shimmed.__code__ is function.__code__
+            and shimmed.__defaults__ is function.__defaults__
+            and shimmed.__kwdefaults__ is function.__kwdefaults__
+        )
+
+    def run(*args: Any) -> tuple[Any, Any]:
         call = list(args)
         leaves = []
         for p, is_float in zip(positions, floats):
@@ -384,10 +376,19 @@ def tape_plan(
                 gradients.append(
                     finish_gradient(0 if grad is None else _own(grad, leaf._data), original)
                 )
-        gradients = gradients[0] if single else tuple(gradients)
-        return (value, gradients) if with_value else gradients
+        # (as generated code returns them: a single gradient bare, several as a tuple)
+        return value, gradients[0] if len(gradients) == 1 else tuple(gradients)
 
-    return plan
+    watched = isinstance(function, types.FunctionType)
+    return Plan(
+        pattern,
+        positions,
+        run,
+        guard=unchanged if watched else None,
+        finished=True,
+        single=single,
+        with_value=with_value,
+    )
 
 
 # Whether a gradient that reached a leaf is referred to by anything else: another leaf's
