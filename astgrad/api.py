@@ -174,16 +174,14 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
 
 
-# -- the cached call -------------------------------------------------------------------------
-#
-# A call that repeats the last one's pattern of plain host arguments takes a *call plan*
-# (see runtime.plans): a small generated function that checks what the pattern leaves
-# open and calls the derivative. Anything it does not expect sends the call down the
-# general path (``_call``), which has the full checks and messages.
-
-
 class _Differentiated:
-    """A function's gradient, generated on first call and cached per argument kinds."""
+    """A function's gradient, generated on first call and cached per argument kinds.
+
+    A call that repeats the last one's pattern of plain host arguments takes a *call
+    plan* (see runtime.plans): a small generated function that checks what the pattern
+    leaves open and calls the derivative. Anything it does not expect sends the call down
+    the general path (``_call``), which has the full checks and messages.
+    """
 
     #: a gradient, which astgrad cannot differentiate again yet (see nested)
     __astgrad_gradient__ = True
