@@ -12,6 +12,10 @@ from typing import Any
 import numpy as np
 
 from .device import array_module
+from .rules.containers import Entries, Parts, add_adjoints
+from .rules.containers import is_zero as _is_zero
+from .rules.indexing import assigned_value_grad, scatter_grad, without_index
+from .rules.shared import matrix_error, unbroadcast
 
 __all__ = [
     "matrix_error",
@@ -28,74 +32,6 @@ __all__ = [
     "scalar_seed",
     "finish_gradient",
 ]
-
-
-def matrix_error(what: str) -> TypeError:
-    """The error for an ``np.matrix`` met where astgrad computes (``what`` says where)."""
-    return TypeError(
-        f"{what} is an np.matrix, which astgrad does not differentiate: its * and ** are "
-        "matrix products and its results keep two dimensions, so NumPy's derivative rules "
-        "for ndarray would give wrong gradients. Use an ndarray instead: np.asarray(m), "
-        "with @ for matrix products."
-    )
-
-
-class Parts(tuple):
-    """The adjoint of a sequence of arrays that a primitive takes or returns (the arrays
-    ``np.concatenate`` joins, the pieces ``np.split`` returns): a tuple that adds element
-    by element, where adding plain tuples or lists would concatenate them.
-
-    >>> Parts([1.0, 2.0]) + Parts([10.0, 20.0])
-    Parts([11.0, 22.0])
-    >>> 0 + Parts([1.0])
-    Parts([1.0])
-    """
-
-    __slots__ = ()
-
-    def __add__(self, other: Any) -> Parts:  # type: ignore[override]
-        if _is_zero(other):
-            return self
-        if not isinstance(other, (list, tuple)) or len(other) != len(self):
-            length = f" of length {len(other)}" if isinstance(other, (list, tuple)) else ""
-            raise ValueError(
-                f"internal error: cannot add the adjoint of {len(self)} arrays to a "
-                f"{type(other).__name__}{length}"
-            )
-        return Parts(add_adjoints(a, b) for a, b in zip(self, other))
-
-    __radd__ = __add__
-
-    def __repr__(self) -> str:
-        return f"Parts({list(self)!r})"
-
-
-class Entries(dict):
-    """The adjoint of a dict's entries that a rule sends back (``d["a"]`` read in a helper
-    that did not know ``d`` is a dict): a dict that adds key by key, where adding plain
-    dicts would raise.
-
-    >>> Entries(a=1.0) + Entries(a=2.0, b=3.0)
-    Entries({'a': 3.0, 'b': 3.0})
-    >>> 0 + Entries(a=1.0)
-    Entries({'a': 1.0})
-    """
-
-    __slots__ = ()
-
-    def __add__(self, other: Any) -> Entries:
-        if _is_zero(other):
-            return self
-        if not isinstance(other, dict):
-            raise ValueError(
-                f"internal error: cannot add the adjoint of a dict to a {type(other).__name__}"
-            )
-        return Entries(add_adjoints(self, other))
-
-    __radd__ = __add__
-
-    def __repr__(self) -> str:
-        return f"Entries({dict(self)!r})"
 
 
 class _Trail(list):
@@ -126,32 +62,6 @@ def _own(adjoint: Any) -> _Trail:
     return adjoint if type(adjoint) is _Trail else _Trail(adjoint)
 
 
-def add_adjoints(a: Any, b: Any) -> Any:
-    """``a + b`` for adjoints: zeros drop out, containers add element by element.
-
-    >>> add_adjoints(0, [1.0, 0])
-    [1.0, 0]
-    >>> add_adjoints([1.0, 2.0], [0, 3.0])
-    [1.0, 5.0]
-    """
-    if _is_zero(a):
-        return b
-    if _is_zero(b):
-        return a
-    if isinstance(a, (list, tuple)):
-        return [add_adjoints(x, y) for x, y in zip(a, b)]
-    if isinstance(a, dict):
-        merged = dict(a)
-        for key, value in b.items():
-            merged[key] = add_adjoints(merged.get(key, 0), value)
-        return merged
-    return a + b
-
-
-def _is_zero(value: Any) -> bool:
-    return type(value) is int and value == 0
-
-
 def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
     """The adjoint of ``container`` with ``value`` added at ``index`` (``x = container[index]``),
     for lists, tuples and dicts (an adjoint per element) and arrays alike.
@@ -164,8 +74,6 @@ def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
     if _is_zero(value):
         return adjoint
     if not isinstance(container, (list, tuple, dict)):
-        from .rules.helpers import scatter_grad
-
         return add_adjoints(adjoint, scatter_grad(value, container, index))
     if isinstance(container, dict):
         parts = dict(adjoint) if isinstance(adjoint, dict) else {}
@@ -235,8 +143,6 @@ def stored_adjoint(part: Any, value: Any) -> Any:
     if _is_zero(part) or not hasattr(part, "shape"):
         return part
     if isinstance(value, (int, float)) or hasattr(value, "shape"):
-        from .rules.helpers import unbroadcast  # the rules import this module
-
         return unbroadcast(part, value)
     return part
 
@@ -259,8 +165,6 @@ def assigned_adjoint(adjoint: Any, container: Any, index: Any) -> tuple[Any, Any
         else:
             parts[index] = 0
         return value, parts
-    from .rules.helpers import assigned_value_grad, without_index
-
     return assigned_value_grad(adjoint, index), without_index(adjoint, index)
 
 
@@ -332,8 +236,6 @@ def unbroadcast_to(g: Any, shape: tuple) -> Any:
     """
     if getattr(g, "shape", None) == shape:
         return g
-    from .rules.helpers import unbroadcast  # the rule helpers import this module
-
     return unbroadcast(g, _Shaped(shape))
 
 

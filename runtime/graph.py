@@ -37,8 +37,8 @@ import gast
 import numpy as np
 
 from .device import device_guard, device_of
-from .rules.helpers import unbroadcast
 from .rules.registry import Rule
+from .rules.shared import unbroadcast
 from .rules.templates import compile_kernel, outer_unbroadcast
 
 __all__ = [

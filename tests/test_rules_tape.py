@@ -116,7 +116,20 @@ def test_binary_operator_gradients_with_constants(combo):
             assert_close(y.grad.data, numeric_vjp(f, [xv, yv], 1, np.ones((3, 2))), what=op)
 
 
-@pytest.mark.parametrize("module", ["helpers", "linalg_helpers", "registry"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "shared",
+        "containers",
+        "arithmetic",
+        "indexing",
+        "reductions",
+        "shapes",
+        "selection",
+        "linalg_helpers",
+        "registry",
+    ],
+)
 def test_helper_docstring_examples(module):
     import doctest
     import importlib

@@ -71,7 +71,7 @@ def test_a_rebound_name_with_a_broadcast_shape():
 
 
 def test_unbroadcast_of_a_cotangent_constant_along_kept_axes():
-    from astgrad.runtime.rules.helpers import unbroadcast
+    from astgrad.runtime.rules.shared import unbroadcast
 
     # g grew from a scalar along the axis x keeps: constant there, summed where x is 1.
     assert_close(unbroadcast(np.full((3, 1), 2.0), np.zeros(3)), np.full(3, 6.0))

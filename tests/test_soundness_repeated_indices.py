@@ -152,7 +152,7 @@ def test_last_writes_match_numpy_for_every_layout_it_accepts():
     """The rule's claim (one index array, or arrays in C order: NumPy keeps the last write
     in the index's C order) against NumPy itself, over random indices, layouts and stored
     values of any layout."""
-    from astgrad.runtime.rules.helpers import assigned_value_grad
+    from astgrad.runtime.rules.indexing import assigned_value_grad
 
     rng = np.random.default_rng(0)
 

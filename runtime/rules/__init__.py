@@ -13,7 +13,6 @@ from . import (  # noqa: F401
     selection,
     shapes,
 )
-from .helpers import unbroadcast
 from .registry import (
     Rule,
     all_rules,
@@ -22,6 +21,7 @@ from .registry import (
     nondifferentiable,
     vjp_rule,
 )
+from .shared import unbroadcast
 
 __all__ = [
     "Rule",

@@ -1,16 +1,14 @@
 """Rules for arithmetic operators and products: + - * / ** unary minus, @, dot."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
-from .helpers import (
-    cast_like,
-    dot_grad_left,
-    dot_grad_right,
-    matmul_grad_left,
-    matmul_grad_right,
-    unbroadcast,
-)
+from ..device import array_module
 from .registry import vjp_rule
+from .shared import _FLOAT32, _FLOAT64, _shape, cast_like, shape_only, unbroadcast
 
 
 @vjp_rule(np.add)
@@ -69,3 +67,94 @@ def dot(g, ans, a, b, out=None):
 @vjp_rule(float, np.float64, np.float32, name="float")
 def to_float(g, ans, x):
     return unbroadcast(cast_like(g, x), x)
+
+
+# -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+def dot_2d(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D ``a`` and ``b``. Two host arrays of one BLAS float dtype take
+    ``ndarray.dot``: the same BLAS product, to the bit, without the matmul ufunc's dispatch,
+    which costs as much again on small matrices. Anything else (and a mismatch of inner
+    dimensions, for matmul's message) is ``a @ b``.
+
+    >>> dot_2d(np.ones((2, 3)), np.ones((3, 1)))
+    array([[3.],
+           [3.]])
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        dtype = a.dtype
+        if (
+            b.dtype is dtype
+            and (dtype is _FLOAT64 or dtype is _FLOAT32)
+            and a.ndim == 2
+            and b.ndim == 2
+            and a.shape[1] == b.shape[0]
+        ):
+            return a.dot(b)
+    return a @ b
+
+
+def _swap_last(a: Any) -> Any:
+    return a.swapaxes(-1, -2)
+
+
+@shape_only(1)
+def matmul_grad_left(g: Any, x: Any, y: Any) -> Any:
+    """Gradient of ``x @ y`` with respect to ``x``, for every rank NumPy allows."""
+    x_ndim, y_ndim = len(_shape(x)), y.ndim
+    if x_ndim == 2 and y_ndim == 2:
+        return dot_2d(g, y.T)
+    if y_ndim == 1:
+        if x_ndim == 1:
+            return g * y
+        return unbroadcast(g[..., None] * y, x)
+    if x_ndim == 1:
+        return unbroadcast((y @ g[..., None])[..., 0], x)
+    return unbroadcast(g @ _swap_last(y), x)
+
+
+@shape_only(2)
+def matmul_grad_right(g: Any, x: Any, y: Any) -> Any:
+    """Gradient of ``x @ y`` with respect to ``y``, for every rank NumPy allows."""
+    x_ndim, y_ndim = x.ndim, len(_shape(y))
+    if x_ndim == 2 and y_ndim == 2:
+        return dot_2d(x.T, g)
+    if x_ndim == 1:
+        if y_ndim == 1:
+            return g * x
+        return unbroadcast(x[:, None] * g[..., None, :], y)
+    if y_ndim == 1:
+        return unbroadcast((_swap_last(x) @ g[..., None])[..., 0], y)
+    return unbroadcast(_swap_last(x) @ g, y)
+
+
+@shape_only(1)
+def dot_grad_left(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.dot(a, b)`` with respect to ``a``."""
+    a_ndim, b_ndim = len(_shape(a)), np.ndim(b)
+    if a_ndim == 0 or b_ndim == 0:
+        return unbroadcast(g * b, a)
+    xp = array_module(g, b)
+    if b_ndim == 1:
+        # result[..., ] = sum_k a[..., k] b[k]
+        return xp.multiply.outer(g, b) if a_ndim > 1 else g * b
+    # result[i..., j..., m] = sum_k a[i..., k] b[j..., k, m]
+    g_b_axes = list(range(a_ndim - 1, a_ndim - 1 + b_ndim - 2)) + [g.ndim - 1]
+    b_axes = list(range(b_ndim - 2)) + [b_ndim - 1]
+    return xp.tensordot(g, b, axes=(g_b_axes, b_axes))
+
+
+@shape_only(2)
+def dot_grad_right(g: Any, a: Any, b: Any) -> Any:
+    """Gradient of ``np.dot(a, b)`` with respect to ``b``."""
+    a_ndim, b_ndim = np.ndim(a), len(_shape(b))
+    if a_ndim == 0 or b_ndim == 0:
+        return unbroadcast(g * a, b)
+    xp = array_module(g, a)
+    a_lead = list(range(a_ndim - 1))
+    if b_ndim == 1:
+        return xp.tensordot(a, g, axes=(a_lead, list(range(a_ndim - 1))))
+    # contract a's leading axes with g's leading axes; result axes (k, j..., m) → (j..., k, m)
+    grad = xp.tensordot(a, g, axes=(a_lead, list(range(a_ndim - 1))))
+    return xp.moveaxis(grad, 0, b_ndim - 2)

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
-from .helpers import cast_like, unbroadcast
 from .registry import vjp_rule
+from .shared import cast_like, unbroadcast
 
 # -- exponentials and logarithms ---------------------------------------------------------
 

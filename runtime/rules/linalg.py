@@ -4,7 +4,6 @@ the operators in ``arithmetic``)."""
 
 import numpy as np
 
-from .helpers import output_parts, reshape_like, unbroadcast
 from .linalg_helpers import (
     batched_scalar,
     cholesky_grad,
@@ -25,6 +24,7 @@ from .linalg_helpers import (
     tensordot_grad_right,
 )
 from .registry import vjp_rule
+from .shared import output_parts, reshape_like, unbroadcast
 
 # -- products ------------------------------------------------------------------------------
 

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .helpers import (
+from .shared import (
     _normalize_axes,
     _shape,
     divide_or_zero,
     expand_reduced,
     output_parts,
+    shape_only,
     unbroadcast,
 )
-from .registry import shape_only
 
 __all__ = [
     "mT",

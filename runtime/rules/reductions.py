@@ -1,25 +1,30 @@
 """Rules for reductions and scans; each takes NumPy's ``axis`` (int or tuple) and
 ``keepdims`` where NumPy does."""
 
+from __future__ import annotations
+
+import builtins
+import operator
+from typing import Any
+
 import numpy as np
 
-from .helpers import (
-    average_grad,
-    average_weights_grad,
-    centered,
-    cumprod_grad,
-    cumsum_grad,
-    diff_grad,
-    divide_or_zero,
-    expand_reduced,
-    extremum_grad,
-    nanmean_grad,
-    prod_grad,
-    reduced_count,
-    trace_grad,
-)
+from ..device import array_module
 from .linalg_helpers import norm_grad
 from .registry import vjp_rule
+from .shared import (
+    _dtype,
+    _normalize_axes,
+    _shape,
+    divide_or_zero,
+    expand_reduced,
+    inverse_axes,
+    output_parts,
+    place_diagonal,
+    reduced_count,
+    shape_only,
+    unbroadcast,
+)
 
 
 @vjp_rule(np.sum)
@@ -115,3 +120,235 @@ def trace(g, ans, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 @vjp_rule(np.linalg.norm)
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     return norm_grad(g, ans, x, ord, axis, keepdims)
+
+
+# -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+def _exclusive_cumprod(x: Any, axis: int, reverse: bool) -> Any:
+    xp = array_module(x)
+    if reverse:
+        x = xp.flip(x, axis)
+    ones = xp.ones_like(xp.take(x, [0], axis=axis))
+    shifted = xp.concatenate([ones, xp.take(x, range(x.shape[axis] - 1), axis=axis)], axis)
+    result = xp.cumprod(shifted, axis=axis)
+    return xp.flip(result, axis) if reverse else result
+
+
+def prod_grad(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Gradient of ``np.prod(x, axis)``: the product of all *other* elements, exact at zeros."""
+    xp = array_module(g, x)
+    x = xp.asarray(x)
+    if x.ndim == 0:
+        return g * xp.ones_like(x)
+    if axis is None:
+        flat = x.reshape(-1)
+        others = _exclusive_cumprod(flat, 0, False) * _exclusive_cumprod(flat, 0, True)
+        return (g * others).reshape(x.shape)
+    axes = _normalize_axes(axis, x.ndim)
+    if len(axes) > 1:
+        # Bring the reduced axes together at the end and treat them as one.
+        kept = [a for a in range(x.ndim) if a not in axes]
+        moved = xp.transpose(x, kept + list(axes))
+        merged = moved.reshape(moved.shape[: len(kept)] + (-1,))
+        others = _exclusive_cumprod(merged, -1, False) * _exclusive_cumprod(merged, -1, True)
+        others = xp.transpose(others.reshape(moved.shape), inverse_axes(kept + list(axes), x.ndim))
+    else:
+        (a,) = axes
+        others = _exclusive_cumprod(x, a, False) * _exclusive_cumprod(x, a, True)
+    return expand_reduced(g, x, axis, keepdims) * others
+
+
+def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
+    hits = x == expand_reduced(ans, x, axis, keepdims)
+    count = hits.sum(axis=axis, keepdims=True)
+    # (_dtype, not x.dtype: x may be a Python float, np.max(1.5))
+    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(_dtype(x))
+
+
+def centered(a: Any, axis: Any = None) -> Any:
+    """``a`` minus its mean over ``axis`` (kept for broadcasting): the core of var and std.
+
+    >>> centered(np.array([1.0, 2.0, 6.0]))
+    array([-2., -1.,  3.])
+    """
+    # (the module's mean, not a.mean: a may be a Python float, np.var(1.5))
+    return a - array_module(a).mean(a, axis=axis, keepdims=True)
+
+
+def _reverse_cumsum(x: Any, axis: int) -> Any:
+    xp = array_module(x)
+    return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
+
+
+@shape_only(1)
+def cumsum_grad(g: Any, a: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.cumsum(a, axis)``: the cumulative sum of ``g`` taken backwards.
+
+    >>> cumsum_grad(np.ones(3), np.zeros(3))
+    array([3., 2., 1.])
+    """
+    if axis is None:  # cumsum flattened a
+        return _reverse_cumsum(g, 0).reshape(_shape(a))
+    return _reverse_cumsum(g, operator.index(axis))
+
+
+def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.cumprod(a, axis)``, exact where ``a`` has zeros.
+
+    >>> cumprod_grad(np.ones(3), np.array([2.0, 0.0, 0.0]), np.array([2.0, 0.0, 5.0]))
+    array([ 1., 12.,  0.])
+    """
+    xp = array_module(g, a)
+    a = xp.asarray(a)
+    shape = a.shape
+    if axis is None or a.ndim == 0:  # cumprod flattened a
+        a, ans, axis = a.reshape(-1), ans.reshape(-1), 0
+    axis = operator.index(axis) % a.ndim
+    if bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all()):
+        # d ans_i / d a_j = ans_i / a_j for i >= j
+        return (_reverse_cumsum(g * ans, axis) / a).reshape(shape)
+    # With zeros (or subnormal values, where g * ans underflows before the division):
+    # grad_j = prod(a_k, k < j) * s_j, where s_j = g_j + a_{j+1} s_{j+1} runs back from the
+    # last element; no division.
+    g_last, a_last = xp.moveaxis(g.reshape(a.shape), axis, -1), xp.moveaxis(a, axis, -1)
+    n = a_last.shape[-1]
+    before = _exclusive_cumprod(a_last, -1, False)
+    sums = [g_last[..., n - 1]]
+    for j in range(n - 2, -1, -1):
+        sums.append(g_last[..., j] + a_last[..., j + 1] * sums[-1])
+    grad = before * xp.stack(sums[::-1], axis=-1)
+    return xp.moveaxis(grad, -1, axis).reshape(shape)
+
+
+def _average_weights(a: Any, weights: Any, axis: Any) -> tuple[Any, Any]:
+    """``weights`` as ``np.average`` uses them: broadcast against ``a``. Returns the
+    broadcast weights and a function that sums a gradient of that shape back to the
+    weights' own shape."""
+    xp = array_module(a, weights)
+    shape = _shape(weights)
+    if shape == a.shape:
+        return weights, lambda grad: grad
+    # Weights along ``axis``: NumPy orders their axes as the axes are sorted.
+    axes = _normalize_axes(axis, a.ndim)
+    order = sorted(range(len(axes)), key=lambda i: axes[i])
+    lined_up = xp.transpose(weights, order).reshape(
+        [n if d in axes else 1 for d, n in enumerate(a.shape)]
+    )
+    others = tuple(d for d in range(a.ndim) if d not in axes)
+
+    def back(grad: Any) -> Any:
+        summed = grad.sum(axis=others) if others else grad
+        return xp.transpose(summed, inverse_axes(order, len(order)))
+
+    return lined_up, back
+
+
+def _average_cotangents(g: Any, ans: Any, returned: bool) -> tuple[Any, Any, Any]:
+    """(cotangent of the average, of the sum of weights or None, the average)."""
+    if not returned:
+        return g, None, ans
+    g_average, g_total = output_parts(g, ans)
+    return g_average, g_total, ans[0]
+
+
+def average_grad(
+    g: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Gradient of ``np.average(a, axis, weights)`` with respect to ``a``."""
+    g, _, _ = _average_cotangents(g, ans, returned)
+    if weights is None:
+        return expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+    w, _ = _average_weights(a, weights, axis)
+    return expand_reduced(g, a, axis, keepdims) * (w / w.sum(axis=axis, keepdims=True))
+
+
+def average_weights_grad(
+    g: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Gradient of ``np.average(a, axis, weights)`` with respect to ``weights``:
+    ``(a - average) / sum(weights)``, summed back to the weights' shape."""
+    if weights is None:
+        return None  # np.average(a) without weights: nothing to differentiate
+    g, g_total, average = _average_cotangents(g, ans, returned)
+    w, back = _average_weights(a, weights, axis)
+    deviation = a - expand_reduced(average, a, axis, keepdims)
+    grad = expand_reduced(g, a, axis, keepdims) * deviation / w.sum(axis=axis, keepdims=True)
+    if g_total is not None:
+        grad = grad + expand_reduced(g_total, a, axis, keepdims)
+    return back(grad)
+
+
+def nanmean_grad(g: Any, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Gradient of ``np.nanmean``: ``g`` shared among the elements that are not NaN."""
+    xp = array_module(g, a)
+    kept = ~xp.isnan(a)
+    count = kept.sum(axis=axis, keepdims=True).astype(_dtype(a))
+    return expand_reduced(g, a, axis, keepdims) * kept / count
+
+
+@shape_only(1)
+def trace_grad(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """Gradient of ``np.trace(a, offset, axis1, axis2)``: ``g`` along that diagonal."""
+    shape = _shape(a)
+    n1, n2 = shape[axis1], shape[axis2]
+    # (builtins': this module's max and min are the rules of np.max and np.min)
+    shortest = builtins.min(n1, n2 - offset) if offset >= 0 else builtins.min(n1 + offset, n2)
+    length = builtins.max(0, shortest)
+    g = array_module(g).asarray(g)
+    along = array_module(g).broadcast_to(g[..., None], g.shape + (length,))
+    return place_diagonal(along, a, offset, axis1, axis2)
+
+
+@shape_only(1)
+def diff_grad(
+    g: Any,
+    a: Any,
+    n: int = 1,
+    axis: int = -1,
+    prepend: Any = None,
+    append: Any = None,
+    part: str = "a",
+) -> Any:
+    """Gradient of ``np.diff(a, n, axis, prepend, append)`` with respect to ``a`` (or to
+    ``prepend`` or ``append``, as ``part`` says)."""
+    xp = array_module(g)
+    if getattr(g, "size", 1) == 0:
+        # An empty difference (n at least the length): nothing depends on the input.
+        part_value = {"a": a, "prepend": prepend, "append": append}[part]
+        return xp.zeros(_shape(part_value), dtype=_dtype(g))
+    for _ in range(n):
+        # y_i = x_{i+1} - x_i: x_j gets g_{j-1} - g_j (zero beyond the ends).
+        g = xp.moveaxis(g, axis, -1)
+        zero = xp.zeros_like(g[..., :1])
+        g = xp.concatenate([zero, g], -1) - xp.concatenate([g, zero], -1)
+        g = xp.moveaxis(g, -1, axis)
+    before = 0 if prepend is None else _diff_extra(prepend, axis)
+    size = _shape(a)[axis]
+    if part == "prepend":
+        return unbroadcast(xp.take(g, xp.arange(before), axis=axis), prepend)
+    if part == "append":
+        after = g.shape[axis] - before - size
+        return unbroadcast(
+            xp.take(g, xp.arange(before + size, before + size + after), axis=axis), append
+        )
+    return xp.take(g, xp.arange(before, before + size), axis=axis)
+
+
+def _diff_extra(extra: Any, axis: int) -> int:
+    """How many entries ``np.diff``'s prepend or append adds along ``axis``."""
+    shape = np.shape(extra)
+    return 1 if len(shape) == 0 else shape[axis]

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .templates import RuleTemplate, parse, shape_only
+from .shared import shape_only
+from .templates import RuleTemplate, parse
 
 __all__ = [
     "Rule",

@@ -5,11 +5,18 @@ Reading with a subscript (``x[i]``) is in ``indexing``; functions that make fres
 of a shape (``zeros_like``, ``full_like``) carry no gradient and are listed in ``nondiff``.
 """
 
+from __future__ import annotations
+
+import operator
+from typing import Any
+
 import numpy as np
 
+from ..device import array_module
 from ..primitives import astype as astype_primitive
-from .helpers import cast_grad, sort_grad, take_along_axis_grad, take_grad, unstack_like
+from .containers import Parts
 from .registry import vjp_rule
+from .shared import _dtype, _put, _shape, _stand_in, shape_only
 
 
 @vjp_rule(np.take)
@@ -53,3 +60,89 @@ _CASTS = (astype_primitive, np.astype) if hasattr(np, "astype") else (astype_pri
 @vjp_rule(*_CASTS, name="astype")
 def astype(g, ans, x, dtype, copy=True, device=None):
     return cast_grad(g, x, ans)
+
+
+# -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+@shape_only(1)
+def take_grad(g: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+    """Gradient of ``np.take(a, indices, axis)``: ``g`` added at the positions taken.
+
+    >>> take_grad(np.ones(3), np.zeros(2), [1, 1, 0])
+    array([1., 2.])
+    """
+    xp = array_module(g)
+    shape = _shape(a)
+    if axis is None:  # take flattened a
+        flat = take_grad(g, _stand_in((int(np.prod(shape)),)), indices, 0, mode)
+        return flat.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    if mode == "wrap":
+        indices = np.mod(indices, shape[axis])
+    elif mode == "clip":
+        indices = np.clip(indices, 0, shape[axis] - 1)
+    out = xp.zeros(shape, dtype=_dtype(g))
+    _put(xp, out, (slice(None),) * axis + (indices,), g)
+    return out
+
+
+@shape_only(1)
+def take_along_axis_grad(g: Any, arr: Any, indices: Any, axis: Any = -1) -> Any:
+    """Gradient of ``np.take_along_axis(arr, indices, axis)``: ``g`` added where taken."""
+    xp = array_module(g, indices)
+    shape = _shape(arr)
+    if axis is None:  # arr was flattened
+        flat = take_along_axis_grad(g, _stand_in((int(np.prod(shape)),)), indices, 0)
+        return flat.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    index = tuple(
+        indices
+        if d == axis
+        else xp.arange(n).reshape([-1 if e == d else 1 for e in range(len(shape))])
+        for d, n in enumerate(shape)
+    )
+    out = xp.zeros(shape, dtype=_dtype(g))
+    _put(xp, out, index, g)
+    return out
+
+
+def sort_grad(g: Any, a: Any, axis: Any = -1) -> Any:
+    """Gradient of ``np.sort(a, axis)``: each sorted position's cotangent sent back to the
+    element that landed there."""
+    xp = array_module(g, a)
+    if axis is None:
+        return sort_grad(g, a.reshape(-1), 0).reshape(a.shape)
+    order = xp.argsort(a, axis=axis, kind="stable")
+    return take_along_axis_grad(g, a, order, axis)
+
+
+def _nested_ndim(value: Any) -> int:
+    if isinstance(value, (list, tuple)):
+        return 1 + (_nested_ndim(value[0]) if len(value) else 0)
+    return len(_shape(value))
+
+
+@shape_only(1)
+def unstack_like(g: Any, like: Any) -> Any:
+    """Gradient of ``np.array(like)``: ``g`` taken apart into the structure of ``like``, a
+    (nested) list or tuple of arrays and numbers, or an array.
+
+    >>> unstack_like(np.array([[1.0, 2.0], [3.0, 4.0]]), [np.zeros(2), np.zeros(2)])
+    Parts([array([1., 2.]), array([3., 4.])])
+    """
+    if isinstance(like, (list, tuple)):
+        g = g.reshape(g.shape[g.ndim - _nested_ndim(like) :])  # drop dims ndmin added
+        return Parts(unstack_like(g[i], item) for i, item in enumerate(like))
+    return g.reshape(_shape(like))
+
+
+@shape_only(1, 2)
+def cast_grad(g: Any, x: Any, ans: Any) -> Any:
+    """Gradient of ``x.astype(dtype)``: ``g`` cast back to ``x``'s dtype; none through a
+    cast to integers or booleans."""
+    if ans.dtype.kind not in "fc":
+        return array_module(g, x).zeros(_shape(x), dtype=x.dtype)
+    if type(g) is float:  # the cotangent of a number, in generated code
+        g = array_module(x).asarray(g)
+    return g.astype(x.dtype, copy=False)

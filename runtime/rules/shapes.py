@@ -1,30 +1,29 @@
 """Rules for functions that only move elements around: reshapes, transposes, joins and
 splits, tiling, padding, triangles and diagonals."""
 
+from __future__ import annotations
+
+import operator
+from typing import Any
+
 import numpy as np
 
+from ..device import array_module
 from ..primitives import identity
-from .helpers import (
-    column_stack_grads,
-    concatenate_grads,
-    diag_grad,
-    dstack_grads,
-    hsplit_axis,
-    hstack_grads,
-    inverse_axes,
-    negated,
-    pad_fill_grad,
-    place_diagonal,
-    repeat_grad,
-    reshape_like,
-    split_grad,
-    tile_grad,
-    unbroadcast,
-    unpad,
-    unstack,
-    vstack_grads,
-)
+from .containers import Parts
 from .registry import vjp_rule
+from .shared import (
+    _dtype,
+    _put,
+    _shape,
+    _stand_in,
+    inverse_axes,
+    output_parts,
+    place_diagonal,
+    reshape_like,
+    shape_only,
+    unbroadcast,
+)
 
 
 @vjp_rule(np.reshape)
@@ -228,3 +227,199 @@ def triu(g, ans, m, k=0):
 @vjp_rule(np.tril)
 def tril(g, ans, m, k=0):
     return np.tril(g, k)
+
+
+# -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+@shape_only(1, 2)
+def join_elements(g: Any, ans: Any, x: Any) -> Any:
+    """Gradient of splitting ``x`` into its elements, in C order (``t.tolist()`` in a
+    function run on the tape): the elements' cotangents back in ``x``'s shape.
+
+    >>> join_elements((np.float64(1.0), None), (np.float64(3.0), np.float64(4.0)), np.ones(2))
+    array([1., 0.])
+    """
+    parts = output_parts(g, ans)
+    xp = array_module(*parts)
+    return xp.stack([xp.asarray(p) for p in parts]).reshape(_shape(x))
+
+
+@shape_only(1)
+def split_grad(g: Any, ans: Any, axis: int = 0) -> Any:
+    """Gradient of ``np.split`` / ``np.array_split``: the parts' cotangents joined back."""
+    parts = output_parts(g, ans)
+    return array_module(*parts).concatenate(parts, axis=axis)
+
+
+@shape_only(0)
+def hsplit_axis(ary: Any) -> int:
+    """The axis ``np.hsplit`` splits along: 1, or 0 for one-dimensional arrays."""
+    return 1 if len(_shape(ary)) > 1 else 0
+
+
+@shape_only(1)
+def concatenate_grads(g: Any, arrays: Any, axis: Any = 0) -> Any:
+    """Gradient of ``np.concatenate(arrays, axis)``: ``g`` cut back into one piece per array.
+
+    >>> concatenate_grads(np.arange(5.0), [np.zeros(2), np.zeros(3)])
+    Parts([array([0., 1.]), array([2., 3., 4.])])
+    """
+    xp = array_module(g)
+    if axis is None:  # the arrays were flattened
+        g, axis = g.reshape(-1), 0
+        sizes = [int(np.prod(_shape(a))) for a in arrays]
+    else:
+        sizes = [_shape(a)[axis] for a in arrays]
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    pieces = xp.split(g, bounds, axis=axis)
+    return _per_array(Parts(piece.reshape(_shape(a)) for piece, a in zip(pieces, arrays)), arrays)
+
+
+def _per_array(parts: Parts, arrays: Any) -> Any:
+    """The gradients of the arrays a join took, as the join was given them: one per array
+    of a list or tuple, or, for one array joined as the sequence of its rows
+    (``np.vstack(x)``, ``np.concatenate(x)``), one array of its shape."""
+    if isinstance(arrays, (list, tuple)):
+        return parts
+    return array_module(*parts).stack(list(parts)).reshape(_shape(arrays))
+
+
+@shape_only(1)
+def unstack(g: Any, arrays: Any, axis: int = 0) -> Any:
+    """Gradient of ``np.stack(arrays, axis)``: ``g``'s slices along ``axis``."""
+    xp = array_module(g)
+    moved = xp.moveaxis(g, axis, 0)
+    return _per_array(Parts(moved[i].reshape(_shape(a)) for i, a in enumerate(arrays)), arrays)
+
+
+def _join_grads(g: Any, arrays: Any, least: Any, axis: int) -> Any:
+    """``g`` cut back into the arrays that ``least`` (np.atleast_Nd) made and ``axis`` joined."""
+    grads = concatenate_grads(g, [least(_stand_in(_shape(a))) for a in arrays], axis)
+    return _per_array(Parts(part.reshape(_shape(a)) for part, a in zip(grads, arrays)), arrays)
+
+
+@shape_only(1)
+def hstack_grads(g: Any, tup: Any) -> Any:
+    """Gradient of ``np.hstack``: along the first axis for 1-D arrays, else the second."""
+    return _join_grads(g, tup, np.atleast_1d, 0 if np.ndim(g) == 1 else 1)
+
+
+@shape_only(1)
+def vstack_grads(g: Any, tup: Any) -> Any:
+    """Gradient of ``np.vstack`` (arrays made at least 2-D, joined along the first axis)."""
+    return _join_grads(g, tup, np.atleast_2d, 0)
+
+
+@shape_only(1)
+def dstack_grads(g: Any, tup: Any) -> Any:
+    """Gradient of ``np.dstack`` (arrays made at least 3-D, joined along the third axis)."""
+    return _join_grads(g, tup, np.atleast_3d, 2)
+
+
+def _as_column(a: Any) -> Any:
+    return a.reshape(-1, 1) if a.ndim < 2 else a
+
+
+@shape_only(1)
+def column_stack_grads(g: Any, tup: Any) -> Any:
+    """Gradient of ``np.column_stack`` (1-D arrays become columns, joined along axis 1)."""
+    return _join_grads(g, tup, _as_column, 1)
+
+
+@shape_only(1)
+def tile_grad(g: Any, A: Any, reps: Any) -> Any:
+    """Gradient of ``np.tile(A, reps)``: the tiles' cotangents added up.
+
+    >>> tile_grad(np.arange(6.0), np.zeros(2), 3)
+    array([6., 9.])
+    """
+    shape = _shape(A)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    ndim = max(len(shape), len(reps))
+    shape_full = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps_full = (1,) * (ndim - len(reps)) + reps
+    interleaved = [n for pair in zip(reps_full, shape_full) for n in pair]
+    summed = g.reshape(interleaved).sum(axis=tuple(range(0, 2 * ndim, 2)))
+    return summed.reshape(shape)
+
+
+@shape_only(1)
+def repeat_grad(g: Any, a: Any, repeats: Any, axis: Any = None) -> Any:
+    """Gradient of ``np.repeat(a, repeats, axis)``: each element collects its copies.
+
+    >>> repeat_grad(np.arange(5.0), np.zeros(2), [2, 3])
+    array([1., 9.])
+    """
+    xp = array_module(g)
+    shape = _shape(a)
+    if axis is None:  # repeat flattened a
+        grad = repeat_grad(g, _stand_in((int(np.prod(shape)),)), repeats, 0)
+        return grad.reshape(shape)
+    axis = operator.index(axis) % len(shape)
+    n = shape[axis]
+    if np.ndim(repeats) == 0 or np.size(repeats) == 1:
+        count = int(np.reshape(repeats, -1)[0]) if np.ndim(repeats) else int(repeats)
+        split = shape[:axis] + (n, count) + shape[axis + 1 :]
+        return g.reshape(split).sum(axis=axis + 1)
+    owner = np.repeat(np.arange(n), np.asarray(repeats))
+    out = xp.zeros(shape, dtype=_dtype(g))
+    _put(xp, out, (slice(None),) * axis + (xp.asarray(owner),), g)
+    return out
+
+
+@shape_only(1)
+def diag_grad(g: Any, v: Any, k: int = 0) -> Any:
+    """Gradient of ``np.diag(v, k)``: the diagonal back for a vector ``v``, the diagonal
+    put in place for a matrix ``v``."""
+    if len(_shape(v)) == 1:
+        return array_module(g).diagonal(g, k)
+    return place_diagonal(g, v, k)
+
+
+def negated(shift: Any) -> Any:
+    """``-shift`` for an int or a tuple of ints (to undo ``np.roll``)."""
+    if isinstance(shift, (tuple, list)):
+        return tuple(-s for s in shift)
+    return -shift
+
+
+_PAD_MODES_BY_INDEX = frozenset({"edge", "reflect", "symmetric", "wrap"})
+
+
+@shape_only(1)
+def unpad(
+    g: Any, array: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even"
+) -> Any:
+    """Gradient of ``np.pad``: the middle of ``g`` in constant mode; in the modes that copy
+    elements (edge, reflect, symmetric, wrap), each copy's cotangent added to its source."""
+    shape = _shape(array)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (len(shape), 2))
+    if mode == "constant" or mode == "empty":
+        return g[tuple(slice(lo, lo + n) for (lo, _), n in zip(widths.tolist(), shape))]
+    if mode in _PAD_MODES_BY_INDEX and reflect_type == "even":
+        # Pad the positions instead of the values: each padded entry names its source.
+        xp = array_module(g)
+        size = int(np.prod(shape))
+        sources = np.pad(np.arange(size).reshape(shape), widths, mode=mode)
+        out = xp.zeros(size, dtype=_dtype(g))
+        _put(xp, out, xp.asarray(sources.reshape(-1)), g.reshape(-1))
+        return out.reshape(shape)
+    extra = "" if reflect_type == "even" else f", reflect_type={reflect_type!r}"
+    raise NotImplementedError(
+        f"np.pad(..., mode={mode!r}{extra}) "
+        "has no derivative in astgrad; the constant, edge, reflect, symmetric and wrap "
+        "modes do"
+    )
+
+
+@shape_only(1)
+def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) -> Any:
+    """Gradient of ``np.pad(array, pad_width, constant_values=c)`` with respect to one
+    number ``c``: the cotangent summed over the padding."""
+    if np.ndim(constant_values) != 0:
+        raise NotImplementedError(
+            "np.pad: astgrad differentiates constant_values only when it is one number; "
+            "pad with 0 and add the constants separately"
+        )
+    return g.sum() - unpad(g, array, pad_width).sum()

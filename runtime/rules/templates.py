@@ -29,10 +29,11 @@ from typing import Any
 
 import gast
 
+from .shared import shape_only_positions, unbroadcast
+
 __all__ = [
     "RuleTemplate",
     "parse",
-    "shape_only",
     "value_reads",
     "outer_unbroadcast",
     "gradient",
@@ -53,17 +54,6 @@ _SHAPE_ONLY_NUMPY = {
     "empty_like": (0,),
     "full_like": (0,),
 }
-_SHAPE_ONLY_MARK = "__astgrad_shape_only__"
-
-
-def shape_only(*positions: int) -> Callable[[Callable], Callable]:
-    """Mark a rule helper whose arguments at ``positions`` are read for shape only."""
-
-    def mark(helper: Callable) -> Callable:
-        setattr(helper, _SHAPE_ONLY_MARK, frozenset(positions))
-        return helper
-
-    return mark
 
 
 @dataclass
@@ -217,7 +207,7 @@ def value_reads(node: gast.AST, namespace: dict) -> set[str]:
 def _shape_only_positions(func: gast.expr, namespace: dict) -> frozenset[int]:
     if isinstance(func, gast.Name):
         helper = namespace.get(func.id)
-        return getattr(helper, _SHAPE_ONLY_MARK, frozenset())
+        return shape_only_positions(helper)
     if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name):
         module = namespace.get(func.value.id)
         if getattr(module, "__name__", None) == "numpy":
@@ -250,8 +240,6 @@ def outer_unbroadcast(
     the tape leaves the call out where it checks shapes afterwards or knows them equal, the
     transform where the operands' shapes are known equal.
     """
-    from .helpers import unbroadcast  # (helpers imports registry, which imports this)
-
     if (
         expr is not None
         and param is not None

@@ -1,0 +1,317 @@
+"""The helpers that rules of more than one family call, and the mark every helper uses.
+
+``unbroadcast`` and ``expand_reduced`` above all: the transform writes them into generated
+code of its own too, and the tape calls ``unbroadcast`` where a kernel left it out. Each
+helper takes its array module from its arguments, so the same helper serves NumPy, CuPy
+and any array type that implements NumPy's dispatch protocols. A helper of one family's
+rules only is in that family's module.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..device import array_module
+
+_SHAPE_ONLY = "__astgrad_shape_only__"
+
+
+def shape_only(*positions: int) -> Callable[[Callable], Callable]:
+    """Mark a rule helper whose arguments at ``positions`` are read for shape only: a
+    rule that passes a value there does not keep it alive, nor check it for in-place
+    changes (see ``templates.value_reads``)."""
+
+    def mark(helper: Callable) -> Callable:
+        setattr(helper, _SHAPE_ONLY, frozenset(positions))
+        return helper
+
+    return mark
+
+
+def shape_only_positions(helper: Any) -> frozenset[int]:
+    """The positions :func:`shape_only` marked on ``helper`` (none for anything else)."""
+    return getattr(helper, _SHAPE_ONLY, frozenset())
+
+
+def matrix_error(what: str) -> TypeError:
+    """The error for an ``np.matrix`` met where astgrad computes (``what`` says where)."""
+    return TypeError(
+        f"{what} is an np.matrix, which astgrad does not differentiate: its * and ** are "
+        "matrix products and its results keep two dimensions, so NumPy's derivative rules "
+        "for ndarray would give wrong gradients. Use an ndarray instead: np.asarray(m), "
+        "with @ for matrix products."
+    )
+
+
+def _shape(x: Any) -> tuple:
+    shape = getattr(x, "shape", None)
+    return np.shape(x) if shape is None else shape
+
+
+def _dtype(g: Any) -> Any:
+    """The dtype of a cotangent, which generated code may pass as a Python float."""
+    dtype = getattr(g, "dtype", None)
+    return np.result_type(g) if dtype is None else dtype
+
+
+@shape_only(1)
+def cast_like(g: Any, x: Any) -> Any:
+    """``g`` in the dtype of a float array ``x`` (unchanged for numbers and other dtypes),
+    for rules whose primitive computes in another precision than its input's.
+
+    >>> cast_like(np.ones(2), np.zeros(2, dtype=np.float32)).dtype
+    dtype('float32')
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind != "f" or getattr(g, "dtype", dtype) == dtype:
+        return g
+    return array_module(g, x).asarray(g, dtype=dtype)
+
+
+_add_reduce = np.add.reduce
+
+
+#: (rows, dtype) -> a vector of ones: summing a float matrix's rows as ones @ g is one BLAS
+#: call, about three times cheaper than np.add.reduce on the small matrices a bias sees
+_ONES: dict[tuple, Any] = {}
+
+
+def _sum_rows(g: Any) -> Any:
+    """``g.sum(axis=0)`` of a host array; for a float matrix, as a product with ones."""
+    dtype = g.dtype
+    if g.ndim == 2 and (dtype is _FLOAT64 or dtype is _FLOAT32):
+        key = (g.shape[0], dtype)
+        ones = _ONES.get(key)
+        if ones is None:
+            if len(_ONES) > 64:  # many batch sizes: keep the cache small
+                _ONES.clear()
+            ones = _ONES[key] = np.ones(g.shape[0], dtype)
+        return ones.dot(g)
+    return _add_reduce(g, 0)
+
+
+@shape_only(1)
+def unbroadcast(g: Any, x: Any) -> Any:
+    """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
+
+    >>> unbroadcast(np.ones((2, 3)), np.ones(3))
+    array([2., 2., 2.])
+    """
+    kind = type(x)
+    if kind is np.ndarray and type(g) is np.ndarray:
+        # Host arrays, the common cases first and kept cheap: nothing was broadcast, or a
+        # bias was added to every row.
+        shape, g_shape = x.shape, g.shape
+        if g_shape == shape:
+            return g
+        if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
+            return _sum_rows(g)
+    else:
+        if kind is float and type(g) is float:
+            return g
+        if isinstance(x, np.matrix) or isinstance(g, np.matrix):
+            raise matrix_error("a value in the computation")
+        shape, g_shape = _shape(x), _shape(g)
+        if g_shape == shape:
+            return g
+    extra = len(g_shape) - len(shape)
+    if extra < 0:
+        if not g_shape:
+            # A scalar for a one-element array (float(x), x.item()), or the zero placeholder.
+            return array_module(g, x).broadcast_to(g, shape)
+        g = g.reshape((1,) * -extra + g_shape)  # line the axes up as broadcasting does
+        g_shape = g.shape
+        extra = 0
+    if extra == 1 and g_shape[1:] == shape:
+        return g.sum(axis=0)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if extra:
+        g = g.reshape(g.shape[extra:])
+    if g.shape != shape:
+        # ``g`` is constant along an axis that ``x`` has (it grew from the zero placeholder
+        # or a scalar cotangent); the gradient is the same along it.
+        g = array_module(g, x).broadcast_to(g, shape)
+    return g
+
+
+def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(operator.index(a) % ndim for a in axis)
+    return (operator.index(axis) % ndim,)
+
+
+@shape_only(1)
+def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Broadcast the cotangent of a reduction of ``x`` back to ``x``'s shape (a view).
+
+    >>> expand_reduced(np.array([1., 2.]), np.zeros((2, 3)), axis=1)
+    array([[1., 1., 1.],
+           [2., 2., 2.]])
+    """
+    shape = _shape(x)
+    if axis is None and type(x) is np.ndarray and type(g) in _HOST_SCALARS:
+        # The full reduction of a host array, the usual loss: a read-only view with zero
+        # strides, built directly (np.broadcast_to costs several microseconds of Python).
+        one = np.asarray(g, dtype=x.dtype if x.dtype.kind == "f" else None)
+        view = np.ndarray(shape, one.dtype, one, 0, (0,) * len(shape))
+        view.flags.writeable = False
+        return view
+    if isinstance(x, np.matrix):
+        raise matrix_error("a value in the computation")
+    xp = array_module(g, x)
+    if not keepdims and axis is not None and shape:
+        kept = list(shape)
+        for a in _normalize_axes(axis, len(shape)):
+            kept[a] = 1
+        # xp.reshape, not g.reshape: generated code seeds a scalar result with a float
+        g = xp.reshape(g, kept)
+    return xp.broadcast_to(g, shape)
+
+
+# Cotangents of a full reduction: one number, on the host.
+_HOST_SCALARS = (float, np.float64, np.float32, np.float16)
+
+
+@shape_only(0)
+def reduced_count(x: Any, axis: Any = None) -> int:
+    """How many elements of ``x`` each result of a reduction over ``axis`` combines.
+
+    >>> reduced_count(np.zeros((2, 3, 4)), axis=(0, 2))
+    8
+    """
+    if axis is None:
+        size = getattr(x, "size", None)
+        if type(size) is int:
+            return size
+    shape = _shape(x)
+    count = 1
+    for a in _normalize_axes(axis, len(shape)):
+        count *= shape[a]
+    return count
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def _put(xp: Any, out: Any, index: Any, g: Any) -> None:
+    """``out[index] += g`` for ``out`` of zeros, accumulating where an integer index repeats
+    a position."""
+    if _is_basic_index(index) or _is_mask(index):
+        out[index] = g
+    elif xp is np:
+        np.add.at(out, index, g)
+    else:
+        _scatter_add_device(xp, out, index, g)
+
+
+def _is_mask(index: Any) -> bool:
+    return getattr(index, "dtype", None) == np.bool_
+
+
+def _scatter_add_device(xp: Any, out: Any, index: Any, g: Any) -> None:
+    add_at = getattr(getattr(xp, "add", None), "at", None)
+    if add_at is not None:
+        add_at(out, index, g)
+        return
+    import cupyx  # CuPy before ufunc.at
+
+    cupyx.scatter_add(out, index, g)
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+def inverse_axes(axes: Any, ndim: int) -> Any:
+    """The permutation that undoes ``np.transpose(x, axes)``; None undoes None.
+
+    >>> inverse_axes((2, 0, 1), 3)
+    (1, 2, 0)
+    """
+    if axes is None:
+        return None
+    normalized = [operator.index(a) % ndim for a in axes]
+    inverse = [0] * ndim
+    for position, axis in enumerate(normalized):
+        inverse[axis] = position
+    return tuple(inverse)
+
+
+@shape_only(1)
+def reshape_like(g: Any, x: Any) -> Any:
+    """``g`` reshaped to ``x``'s shape (the gradient of every pure reshape)."""
+    if type(g) is float:  # the cotangent of a number (np.squeeze(1.5) in generated code)
+        g = np.asarray(g)
+    return g.reshape(_shape(x))
+
+
+def divide_or_zero(x: Any, y: Any) -> Any:
+    """``x / y``, and 0 where ``y`` is 0: the subgradient of a norm or a std at zero.
+
+    >>> divide_or_zero(np.array([1.0, 1.0]), np.array([2.0, 0.0]))
+    array([0.5, 0. ])
+    """
+    xp = array_module(x, y)
+    return xp.where(y == 0, 0, x / xp.where(y == 0, 1, y))
+
+
+@shape_only(1)
+def output_parts(g: Any, ans: Any) -> list:
+    """The cotangents of the outputs of a primitive that returns several arrays, one per
+    output in order, with zeros where no gradient flowed.
+
+    ``g`` comes as a tuple or list (the tape, a user's cotangent), as :class:`Parts` (the
+    generated code), or as one array when the primitive returned a single part.
+    """
+    if isinstance(g, (list, tuple)):
+        parts = list(g)
+    elif len(ans) and np.ndim(g) == np.ndim(ans[0]) + 1 and len(g) == len(ans):
+        parts = list(g)  # the parts stacked into one array
+    else:
+        parts = [g]
+    if len(parts) != len(ans):
+        raise ValueError(
+            f"internal error: {len(parts)} cotangents for a result of {len(ans)} arrays"
+        )
+    return [
+        array_module(out).zeros_like(out) if p is None or type(p) is int else p
+        for p, out in zip(parts, ans)
+    ]
+
+
+def _stand_in(shape: Any) -> np.ndarray:
+    """An array of ``shape`` that takes no memory, for asking NumPy about shapes."""
+    return np.broadcast_to(np.empty((), dtype=bool), tuple(shape))
+
+
+@shape_only(1)
+def place_diagonal(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """Zeros shaped like ``a`` with ``g`` on the diagonal that ``np.diagonal(a, offset,
+    axis1, axis2)`` reads (its gradient).
+
+    >>> place_diagonal(np.array([1.0, 2.0]), np.zeros((2, 3)), 1)
+    array([[0., 1., 0.],
+           [0., 0., 2.]])
+    """
+    xp = array_module(g)
+    out = xp.zeros(_shape(a), dtype=_dtype(g))
+    view = xp.moveaxis(out, (axis1, axis2), (-2, -1))
+    steps = xp.arange(g.shape[-1])
+    rows = steps + max(-offset, 0)
+    cols = steps + max(offset, 0)
+    view[..., rows, cols] = g
+    return out
