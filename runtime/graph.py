@@ -33,13 +33,12 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
-import gast
 import numpy as np
 
 from .device import device_guard, device_of
 from .rules.registry import Rule
 from .rules.shared import unbroadcast
-from .rules.templates import compile_kernel, outer_unbroadcast
+from .rules.templates import compile_kernel, elementwise, outer_unbroadcast
 
 __all__ = [
     "Node",
@@ -350,9 +349,10 @@ class Kernel:
       compares each gradient's shape with its input's afterwards, applying the unbroadcast
       only where they differ (``stripped``), and raising for any other mismatch;
     * *trusted*: for rules of ufuncs whose gradients are elementwise expressions (see
-      :func:`_elementwise`), every gradient has the result's shape, so the kernel leaves
-      out the unbroadcast exactly for the inputs of the result's shape (``same``, known
-      when the node is made), keeps it for the others, and needs no check at all.
+      :func:`~.rules.templates.elementwise`), every gradient has the result's shape, so
+      the kernel leaves out the unbroadcast exactly for the inputs of the result's shape
+      (``same``, known when the node is made), keeps it for the others, and needs no
+      check at all.
 
     ``reads`` are the positions whose values (not only shapes) the needed expressions
     read, and ``reads_ans`` whether they read the result: only these are kept safe from
@@ -404,7 +404,11 @@ class Kernel:
             self.uses_ans = True
             reads = names = rule.value_params | frozenset(rule.param_names)
         else:
-            if same is not None and elements is None and _elementwise(rule, template, params):
+            if (
+                same is not None
+                and elements is None
+                and elementwise(rule.primitive, template, params, rule.vjp.__globals__)
+            ):
                 keep = tuple(not s for s in same)
                 self.fn, self.stripped, names, reads = _compiled(rule, template, params, keep)
                 # Each gradient has the result's shape, brought to its input's by the
@@ -448,86 +452,8 @@ def elementwise_rule(rule: Rule) -> bool:
     template = rule.template
     if template is None:
         return False
-    return _elementwise(rule, template, tuple(range(len(template.outputs))))
-
-
-def _elementwise(rule: Rule, template: Any, params: tuple) -> bool:
-    """Whether the gradients ``params`` of a ufunc's rule are built elementwise from ``g``,
-    ``ans`` and the ufunc's arguments: numbers, arithmetic, comparisons, and calls of
-    ufuncs and ``np.where``, which all broadcast. Such a gradient has the shape of ``g``,
-    which is the result's, before its outer unbroadcast."""
-    if not isinstance(rule.primitive, np.ufunc) or rule.primitive.nout != 1:
-        return False
-    namespace = rule.vjp.__globals__
-    inputs = template.params[: rule.primitive.nin]
-    known = {"g", "ans", *inputs}
-    for stmt in template.prelude:
-        target = stmt.targets[0].id
-        if target in inputs or target in ("g", "ans"):
-            return False  # a parameter that changes meaning: keep things simple
-        if _elementwise_expr(stmt.value, known, namespace):
-            known.add(target)
-        else:
-            known.discard(target)
-    for p in params:
-        expr = template.outputs[p] if p < len(template.outputs) else None
-        if expr is None:
-            continue
-        name = template.params[p] if p < len(template.params) else None
-        inner = outer_unbroadcast(expr, name, namespace)
-        if not _elementwise_expr(inner if inner is not None else expr, known, namespace):
-            return False
-    return True
-
-
-_ELEMENTWISE_OPERATORS = (
-    gast.Add,
-    gast.Sub,
-    gast.Mult,
-    gast.Div,
-    gast.Pow,
-    gast.FloorDiv,
-    gast.Mod,
-    gast.USub,
-    gast.UAdd,
-)
-
-
-def _elementwise_expr(expr: gast.expr, known: set, namespace: dict) -> bool:
-    if isinstance(expr, gast.Name):
-        return expr.id in known
-    if isinstance(expr, gast.Constant):
-        return isinstance(expr.value, (int, float, complex, bool))
-    if isinstance(expr, gast.BinOp):
-        return (
-            isinstance(expr.op, _ELEMENTWISE_OPERATORS)
-            and _elementwise_expr(expr.left, known, namespace)
-            and _elementwise_expr(expr.right, known, namespace)
-        )
-    if isinstance(expr, gast.UnaryOp):
-        return isinstance(expr.op, _ELEMENTWISE_OPERATORS) and _elementwise_expr(
-            expr.operand, known, namespace
-        )
-    if isinstance(expr, gast.Compare):
-        return all(_elementwise_expr(e, known, namespace) for e in [expr.left, *expr.comparators])
-    if isinstance(expr, gast.Call):
-        function = _resolve(expr.func, namespace)
-        return (
-            (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
-            and not expr.keywords
-            and all(_elementwise_expr(a, known, namespace) for a in expr.args)
-        )
-    return False
-
-
-def _resolve(expr: gast.expr, namespace: dict) -> Any:
-    """The object a name or a dotted name (``np.log``) in a rule refers to, or None."""
-    if isinstance(expr, gast.Name):
-        return namespace.get(expr.id)
-    if isinstance(expr, gast.Attribute):
-        owner = _resolve(expr.value, namespace)
-        return getattr(owner, expr.attr, None) if owner is not None else None
-    return None
+    every = tuple(range(len(template.outputs)))
+    return elementwise(rule.primitive, template, every, rule.vjp.__globals__)
 
 
 def _outer_unbroadcast(rule: Rule, template: Any, p: int) -> bool:

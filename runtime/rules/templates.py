@@ -7,7 +7,8 @@ Both consumers start from one parse of the rule (:func:`parse`): its body as ass
   wanted gradients need, and :func:`gradient` each gradient's expression, which
   ``transform.inline`` renames into the call site.
 * The tape runs it: :func:`compile_kernel` compiles, from the same nodes, a function that
-  computes only the gradients a node needs.
+  computes only the gradients a node needs; :func:`elementwise` says whether those
+  gradients have the result's shape, so that the tape need not check them.
 
 Both leave out a rule's outer ``unbroadcast(e, x)`` where ``x`` is known to have the
 result's shape (it is then ``e``), one way: :func:`outer_unbroadcast`. And
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gast
+import numpy as np
 
 from .shared import shape_only_positions, unbroadcast
 
@@ -38,6 +40,7 @@ __all__ = [
     "outer_unbroadcast",
     "gradient",
     "compile_kernel",
+    "elementwise",
     "translate",
 ]
 
@@ -268,6 +271,84 @@ def gradient(template: RuleTemplate, position: int, namespace: dict, same_shape:
 
 
 # -- kernels for the tape ---------------------------------------------------------------
+
+
+def elementwise(primitive: Any, template: RuleTemplate, params: tuple, namespace: dict) -> bool:
+    """Whether the gradients ``params`` of a ufunc's rule are built elementwise from ``g``,
+    ``ans`` and the ufunc's arguments: numbers, arithmetic, comparisons, and calls of
+    ufuncs and ``np.where``, which all broadcast. Such a gradient has the shape of ``g``,
+    which is the result's, before its outer unbroadcast."""
+    if not isinstance(primitive, np.ufunc) or primitive.nout != 1:
+        return False
+    inputs = template.params[: primitive.nin]
+    known = {"g", "ans", *inputs}
+    for stmt in template.prelude:
+        target = stmt.targets[0].id
+        if target in inputs or target in ("g", "ans"):
+            return False  # a parameter that changes meaning: keep things simple
+        if _elementwise_expr(stmt.value, known, namespace):
+            known.add(target)
+        else:
+            known.discard(target)
+    for p in params:
+        expr = template.outputs[p] if p < len(template.outputs) else None
+        if expr is None:
+            continue
+        name = template.params[p] if p < len(template.params) else None
+        inner = outer_unbroadcast(expr, name, namespace)
+        if not _elementwise_expr(inner if inner is not None else expr, known, namespace):
+            return False
+    return True
+
+
+_ELEMENTWISE_OPERATORS = (
+    gast.Add,
+    gast.Sub,
+    gast.Mult,
+    gast.Div,
+    gast.Pow,
+    gast.FloorDiv,
+    gast.Mod,
+    gast.USub,
+    gast.UAdd,
+)
+
+
+def _elementwise_expr(expr: gast.expr, known: set, namespace: dict) -> bool:
+    if isinstance(expr, gast.Name):
+        return expr.id in known
+    if isinstance(expr, gast.Constant):
+        return isinstance(expr.value, (int, float, complex, bool))
+    if isinstance(expr, gast.BinOp):
+        return (
+            isinstance(expr.op, _ELEMENTWISE_OPERATORS)
+            and _elementwise_expr(expr.left, known, namespace)
+            and _elementwise_expr(expr.right, known, namespace)
+        )
+    if isinstance(expr, gast.UnaryOp):
+        return isinstance(expr.op, _ELEMENTWISE_OPERATORS) and _elementwise_expr(
+            expr.operand, known, namespace
+        )
+    if isinstance(expr, gast.Compare):
+        return all(_elementwise_expr(e, known, namespace) for e in [expr.left, *expr.comparators])
+    if isinstance(expr, gast.Call):
+        function = _resolve(expr.func, namespace)
+        return (
+            (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
+            and not expr.keywords
+            and all(_elementwise_expr(a, known, namespace) for a in expr.args)
+        )
+    return False
+
+
+def _resolve(expr: gast.expr, namespace: dict) -> Any:
+    """The object a name or a dotted name (``np.log``) in a rule refers to, or None."""
+    if isinstance(expr, gast.Name):
+        return namespace.get(expr.id)
+    if isinstance(expr, gast.Attribute):
+        owner = _resolve(expr.value, namespace)
+        return getattr(owner, expr.attr, None) if owner is not None else None
+    return None
 
 
 def compile_kernel(
