@@ -10,10 +10,11 @@ Both consumers start from one parse of the rule (:func:`parse`): its body as ass
   computes only the gradients a node needs; :func:`elementwise` says whether those
   gradients have the result's shape, so that the tape need not check them.
 
-Both leave out a rule's outer ``unbroadcast(e, x)`` where ``x`` is known to have the
-result's shape (it is then ``e``), one way: :func:`outer_unbroadcast`. And
-:func:`translate` writes one rule as another's, in the same way (the ``math`` module's
-rules are NumPy's on floats).
+Both take each gradient from :func:`gradient`, which leaves out the rule's outer
+``unbroadcast(e, x)`` where ``x`` is known to have the result's shape (it is then ``e``):
+the transform where the operands' shapes say so, the tape where it checks shapes after
+the kernel ran or knows them when the node is made. :func:`translate` writes one rule as
+another's with it too (the ``math`` module's rules are NumPy's, on floats).
 """
 
 from __future__ import annotations
@@ -258,15 +259,19 @@ def outer_unbroadcast(
     return None
 
 
-def gradient(template: RuleTemplate, position: int, namespace: dict, same_shape: bool) -> Any:
-    """Output ``position`` of the rule (not copied), its outer unbroadcast left out when
-    ``same_shape`` says its parameter has the result's shape."""
-    expr = template.outputs[position]
-    if same_shape:
+def gradient(
+    template: RuleTemplate, position: int, namespace: dict, same_shape: bool
+) -> gast.expr | None:
+    """Output ``position`` of the rule (not copied; None if it has none), its outer
+    unbroadcast left out when ``same_shape`` says its parameter has the result's shape."""
+    expr = template.outputs[position] if position < len(template.outputs) else None
+    if same_shape and expr is not None:
         name = template.params[position] if position < len(template.params) else None
-        inner = outer_unbroadcast(expr, name, namespace)
-        if inner is not None:
-            return inner
+        # (a prelude local of the parameter's name would not be the parameter)
+        if all(stmt.targets[0].id != name for stmt in template.prelude):
+            inner = outer_unbroadcast(expr, name, namespace)
+            if inner is not None:
+                return inner
     return expr
 
 
@@ -294,9 +299,7 @@ def elementwise(primitive: Any, template: RuleTemplate, params: tuple, namespace
         expr = template.outputs[p] if p < len(template.outputs) else None
         if expr is None:
             continue
-        name = template.params[p] if p < len(template.params) else None
-        inner = outer_unbroadcast(expr, name, namespace)
-        if not _elementwise_expr(inner if inner is not None else expr, known, namespace):
+        if not _elementwise_expr(gradient(template, p, namespace, True), known, namespace):
             return False
     return True
 
@@ -359,18 +362,13 @@ def compile_kernel(
     which gradients were stripped, the names the body reads, and the parameters (and
     ``ans``) it reads by value."""
     namespace = vjp.__globals__
-    assigned = {stmt.targets[0].id for stmt in template.prelude}
     outputs = []
     stripped = []
     for i, p in enumerate(params):
         expr = template.outputs[p] if p < len(template.outputs) else None
-        inner = None
-        if expr is not None:
-            name = template.params[p] if p < len(template.params) else None
-            if name not in assigned and not (keep and keep[i]):
-                inner = outer_unbroadcast(expr, name, namespace)
-        stripped.append(inner is not None)
-        outputs.append(inner if inner is not None else expr)
+        output = gradient(template, p, namespace, not (keep and keep[i]))
+        stripped.append(output is not expr)
+        outputs.append(output)
     prelude = template.prelude_for(params)
     returned = [o if o is not None else gast.Constant(None, None) for o in outputs]
     names = _loaded_names_in([*prelude, *(o for o in outputs if o is not None)])
@@ -454,11 +452,13 @@ def translate(vjp: Callable, name: str, modules: Mapping[str, str], namespace: d
         raise ValueError(f"{vjp.__qualname__} reads {sorted(unknown)}, unknown to {name}")
     tree = gast.gast_to_ast(gast.Module(body=[function], type_ignores=[]))
     source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
-    filename = f"<astgrad: rule {name}, translated from {vjp.__module__}.{vjp.__qualname__}>"
+    # (not "<astgrad: ...>", which names generated functions)
+    module = namespace["__name__"]
+    filename = f"<rule {module}.{name}, translated from {vjp.__module__}.{vjp.__qualname__}>"
     # The source stays in linecache, where inspect (so parse) and tracebacks read it.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     scope: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), namespace, scope)
     translated = scope[name]
-    translated.__module__ = namespace["__name__"]
+    translated.__module__ = module
     return translated
