@@ -426,7 +426,8 @@ def translate(vjp: Callable, name: str, modules: Mapping[str, str], namespace: d
                 new = modules.get(sub.value.id)
                 if new is not None:
                     if not hasattr(namespace.get(new), sub.attr):
-                        raise ValueError(f"{vjp.__qualname__} reads {sub.value.id}.{sub.attr}")
+                        what = f"{sub.value.id}.{sub.attr}"
+                        raise ValueError(f"{vjp.__qualname__} reads {what}, which {new} lacks")
                     sub.value.id = new
         return node
 
