@@ -1,7 +1,7 @@
 """Where rule helpers used to live, kept only for the modules outside ``runtime/rules``
-that still import them from here: ``runtime/ops.py``, ``runtime/tensor.py``,
-``transform/reverse.py`` and ``transform/pipeline.py``. Import from the new homes instead,
-then delete this module:
+that still import these five names from here (the tape's modules, ``transform/reverse.py``
+and ``transform/pipeline.py``: ``grep -rn rules.helpers``). Import from their homes
+instead, then delete this module:
 
 * ``unbroadcast``, ``expand_reduced`` (and every helper rules of several families call):
   ``runtime.rules.shared``;
