@@ -206,17 +206,7 @@ def test_a_pullback_leaves_the_cotangent_alone(mode):
     np.testing.assert_allclose(gradient, [1.0 + 4.0 * 4.0, -2.0 * 2.0 + 3.0 * 5.0, 0.5 * 3.0])
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param(mode, marks=pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-            "the backward pass undoes the appends with acc.pop() on the saved list itself, "
-            "so a replay finds it empty: the split backward should start from a copy of "
-            "each list it pops, as it does of the stack (pipeline._stack_setup)"
-        ))) if mode != "tape" else mode
-        for mode in MODES
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("mode", MODES)
 def test_a_pullback_of_appends_runs_twice(mode):
     x = np.array([0.3, -1.2, 0.7])
     cotangent = [1.0, -2.0, 0.5, 4.0, 3.0]

@@ -25,6 +25,7 @@ checked before each reuse.
 from __future__ import annotations
 
 import copy
+import gc
 import threading
 import types
 import weakref
@@ -164,10 +165,18 @@ def derive(
                 advice='Use mode="auto" to run the recursive call on the tape.',
             )
         in_progress.append(function)
+        # The passes make many small trees and sets that live until the function is made;
+        # the cycle collector walking them took a quarter to a third of a long function's
+        # transform. Paused only by the outermost generation, under the lock.
+        pause = len(in_progress) == 1 and gc.isenabled()
+        if pause:
+            gc.disable()
         try:
             result = _run(function, wrt, split, param_kinds or {}, stop_after, mode)
         finally:
             in_progress.pop()
+            if pause:
+                gc.enable()
         if stop_after is None:
             if not reaches_itself(function):
                 _cache.setdefault(function, {})[key] = result
@@ -363,15 +372,29 @@ def _stack_setup(
     if uses_push:
         forward_setup.append(reverse.assign(program.push, _attribute(program.stack, "append")))
     backward_setup = []
-    if uses_stack and split_backward:
-        # Take from a copy: the pullback may be replayed (retain_graph=True).
-        copied = gast.Call(
-            func=reverse.load("list"), args=[reverse.load(program.stack)], keywords=[]
-        )
-        backward_setup.append(reverse.assign(program.stack, copied))
+    # Take from copies: the pullback may be replayed (retain_graph=True), and a list the
+    # backward pass undoes appends to with .pop() is the one the forward pass saved.
+    popped = [program.stack] if uses_stack else []
+    popped += sorted(_lists_popped(backward) - {program.stack}) if split_backward else []
+    for name in popped if split_backward else []:
+        copied = gast.Call(func=reverse.load("list"), args=[reverse.load(name)], keywords=[])
+        backward_setup.append(reverse.assign(name, copied))
     if uses_pop:
         backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
     return forward_setup, backward_setup
+
+
+def _lists_popped(backward: list[gast.stmt]) -> set[str]:
+    """Names of the lists whose appends the backward pass undoes (``acc.pop()``)."""
+    return {
+        stmt.value.func.value.id
+        for stmt in optimize._walk(backward)
+        if isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Call)
+        and isinstance(stmt.value.func, gast.Attribute)
+        and stmt.value.func.attr == "pop"
+        and isinstance(stmt.value.func.value, gast.Name)
+    }
 
 
 def _attribute(name: str, attr: str) -> gast.Attribute:
