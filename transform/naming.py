@@ -19,6 +19,9 @@ class Namer:
     def __init__(self, reserved: Iterable[str] = ()) -> None:
         self._taken: set[str] = set(reserved) | set(dir(builtins)) | set(keyword.kwlist)
         self._adjoints: dict[str, str] = {}
+        #: base -> the number to try first for it: names only get taken, so every smaller
+        #: number is known taken (trying from 2 each time is n * n in names of one stem)
+        self._next: dict[str, int] = {}
 
     def reserve(self, names: Iterable[str]) -> None:
         self._taken.update(names)
@@ -38,10 +41,11 @@ class Namer:
         if base[0].isdigit():
             base = "_" + base
         candidate = base
-        number = 2
+        number = self._next.get(base, 2)
         while candidate in self._taken:
             candidate = f"{base}_{number}"
             number += 1
+        self._next[base] = number
         self._taken.add(candidate)
         return candidate
 
