@@ -9,6 +9,7 @@ import numpy as np
 from ..device import array_module
 from .registry import vjp_rule
 from .shared import _FLOAT32, _FLOAT64, _shape, cast_like, shape_only, unbroadcast
+from .variants import tape_variant
 
 
 @vjp_rule(np.add)
@@ -52,9 +53,62 @@ def power(g, ans, x, y):
     )
 
 
+# power's variant for x ** 2, the square of a loss (see variants): the exponent, a number,
+# needs no gradient, and g * y * x ** (y - 1) for y == 2 is g * (x + x) to the bit
+# (doubling is exact), in two operations. A number exponent broadcasts to the base's shape,
+# so the gradient has the base's shape.
+
+
+def exponent_two(x, y):
+    """Whether ``y`` is the Python number 2."""
+    return (type(y) is int or type(y) is float) and y == 2
+
+
+def square_base(g, ans, x, y):
+    return (g * (x + x),)
+
+
+tape_variant(power, {(0,): square_base}, when=exponent_two)
+
+
 @vjp_rule(np.matmul)
 def matmul(g, ans, x, y):
     return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
+
+
+# matmul's variant for two matrices of one BLAS float dtype on the host (see variants):
+# matmul_grad_left and _right's first case, without the calls that find it; and a cotangent
+# of that dtype too, as it nearly always is, takes ndarray.dot, the same product as @
+# without the ufunc's dispatch. The gradients of matrices are matrices of their shapes.
+
+
+def two_float_matrices(x, y):
+    """Whether ``x`` and ``y`` are NumPy matrices of one dtype, float64 or float32."""
+    if type(x) is np.ndarray and type(y) is np.ndarray and x.ndim == 2 and y.ndim == 2:
+        dtype = x.dtype
+        return y.dtype is dtype and (dtype is _FLOAT64 or dtype is _FLOAT32)
+    return False
+
+
+def matmul_2d_left(g, ans, x, y):
+    return (g.dot(y.T) if type(g) is np.ndarray and g.dtype is y.dtype else g @ y.T,)
+
+
+def matmul_2d_right(g, ans, x, y):
+    return (x.T.dot(g) if type(g) is np.ndarray and g.dtype is x.dtype else x.T @ g,)
+
+
+def matmul_2d_both(g, ans, x, y):
+    if type(g) is np.ndarray and g.dtype is x.dtype:
+        return g.dot(y.T), x.T.dot(g)
+    return g @ y.T, x.T @ g
+
+
+tape_variant(
+    matmul,
+    {(0,): matmul_2d_left, (1,): matmul_2d_right, (0, 1): matmul_2d_both},
+    when=two_float_matrices,
+)
 
 
 @vjp_rule(np.dot)

@@ -25,6 +25,7 @@ from .shared import (
     shape_only,
     unbroadcast,
 )
+from .variants import tape_variant
 
 
 @vjp_rule(np.sum)
@@ -35,6 +36,32 @@ def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
 @vjp_rule(np.mean)
 def mean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+
+
+# sum's and mean's variants for a reduction of everything, ``t.sum()`` and ``t.mean()``
+# (see variants): the gradient is one number everywhere, of the input's shape. On the host
+# it is written into a new array directly, where expand_reduced makes a read-only view of
+# it, which costs more on small arrays; anything else takes the rule itself.
+
+
+def sum_everywhere(g, ans, a):
+    if type(a) is np.ndarray and type(g) is np.float64 and a.dtype.kind == "f":
+        out = np.empty(a.shape, a.dtype)
+        out.fill(g)
+        return (out,)
+    return (sum(g, ans, a),)
+
+
+def mean_everywhere(g, ans, a):
+    if type(a) is np.ndarray and type(g) is np.float64 and a.dtype.kind == "f":
+        out = np.empty(a.shape, a.dtype)
+        out.fill(g / a.size)
+        return (out,)
+    return (mean(g, ans, a),)
+
+
+tape_variant(sum, {(0,): sum_everywhere})
+tape_variant(mean, {(0,): mean_everywhere})
 
 
 @vjp_rule(np.max, np.amax, name="max")
