@@ -3,7 +3,7 @@
 Generated code imports only this package. It never imports the transform.
 """
 
-from . import rules
+from . import rules, tensor_methods  # noqa: F401  (tensor_methods: Tensor's operators)
 from .device import Device, cuda_is_available, device, device_of, to_device
 from .factories import (
     arange,
@@ -21,10 +21,10 @@ from .factories import (
     zeros_like,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import NoRuleError, primitive
 from .primitives import relu as _relu
 from .primitives import sigmoid as _sigmoid
 from .primitives import stop_gradient
+from .recording import NoRuleError, primitive
 from .rules.registry import lookup as lookup_rule
 from .rules.registry import nondifferentiable, vjp_rule
 from .tensor import GradientLostError, Tensor

@@ -42,6 +42,7 @@ from .rules.templates import compile_kernel, elementwise, outer_unbroadcast
 
 __all__ = [
     "Node",
+    "new_node",
     "AccumulateGrad",
     "Extra",
     "extra",
@@ -128,27 +129,17 @@ class Node:
         "__weakref__",
     )
 
-    # Nodes are made by ops, whose hot paths set the slots directly; this constructor is for
-    # everything else and documents what each slot holds.
-    def __init__(
-        self, kernel: Kernel, successors: tuple, args: tuple, ans: Any = None, checks: tuple = ()
-    ) -> None:
-        #: the node of each input that needs a gradient (an AccumulateGrad for a leaf)
-        self._next = successors
-        #: the compiled rule: which gradients to compute and how
-        self._kernel = kernel
-        #: the primitive's raw positional arguments; None once the node is released
-        self._args = args
-        #: the primitive's result, when the rule reads it
-        self._ans = ans
-        #: flat (version counter, version at save time, parameter index or -1 for the
-        #: result) triples, one per value the rule reads
-        self._checks = checks
-        #: creation order: the backward pass runs newer nodes first; -1 marks a leaf's node
-        self._seq = next_sequence_number()
-        #: an Extra for nodes with keyword arguments, several outputs, inputs that are not
-        #: output 0 of their node, or retained gradients; None for all others
-        self._extra = None
+    # What each slot holds (nodes are made by new_node, below):
+    #   _next     the node of each input that needs a gradient (an AccumulateGrad for a leaf)
+    #   _kernel   the compiled rule: which gradients to compute and how
+    #   _args     the primitive's raw positional arguments; None once the node is released
+    #   _ans      the primitive's result, when the rule reads it
+    #   _checks   flat (version counter, version at save time, parameter index or -1 for
+    #             the result) triples, one per value the rule reads
+    #   _seq      creation order: the backward pass runs newer nodes first; -1 marks a
+    #             leaf's node
+    #   _extra    an Extra for nodes with keyword arguments, several outputs, inputs that
+    #             are not output 0 of their node, or retained gradients; None for all others
 
     @property
     def next_functions(self) -> tuple:
@@ -195,6 +186,24 @@ class Node:
         self._args = self._ans = None
         if self._extra is not None:
             self._extra.kwargs = None
+
+
+def new_node(kernel: Kernel, successors: tuple, args: tuple, ans: Any, checks: tuple) -> Node:
+    """The node of a recorded operation (see the slots of :class:`Node`): the one way
+    nodes are made, but for leaves' (:func:`new_accumulator`). Numbered as it is made, so
+    make it after anything it points to, such as a view's refreshed history."""
+    node = _new(Node)
+    node._next = successors
+    node._kernel = kernel
+    node._args = args
+    node._ans = ans
+    node._checks = checks
+    node._seq = next_sequence_number()
+    node._extra = None
+    return node
+
+
+_new = object.__new__
 
 
 def _verify(node: Node) -> None:
@@ -436,8 +445,9 @@ class Kernel:
 
     def variant(self, fn: Callable, trusted: bool) -> Kernel:
         """This kernel computing with ``fn``: the same gradients of the same inputs, from
-        the same values, written for operands of a known form (see ops.operator_pair's
-        ``refine``). ``trusted``: whether every gradient of ``fn`` has its input's shape."""
+        the same values, written for operands of a known form (a rule's variant: see
+        rules.variants and fast_path). ``trusted``: whether every gradient of ``fn`` has
+        its input's shape."""
         other = Kernel.__new__(Kernel)
         for name in Kernel.__slots__:
             setattr(other, name, getattr(self, name))

@@ -7,12 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from .fast_path import binary, mean_of, unary
 from .grad_mode import is_grad_enabled
-from .ops import apply, binary, mean_of, no_rule_error, ufunc_at, unary, wrap_plain
+from .recording import apply, no_rule_error, wrap_plain
 from .rules import lookup
 from .rules import registry as _registry
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
+from .ufunc_at import ufunc_at
 
 __all__ = ["array_ufunc", "ufunc", "array_function"]
 

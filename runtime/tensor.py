@@ -1,15 +1,15 @@
 """The eager tensor: an array (NumPy or CuPy) plus what the tape needs to differentiate it.
 
-Operators, methods and NumPy functions applied to tensors are forwarded to
-:mod:`~astgrad.runtime.ops`, which computes the result on the raw arrays and, when an input
-requires grad and grad mode is on, records a node. This module holds the class and what is
-about the tensor itself: attributes, conversions, ``backward``, gradient accumulation.
+This module holds the class and what is about the tensor itself: attributes, conversions,
+``backward``, gradient accumulation, and :func:`new_tensor`, the one constructor of the
+tensors the tape makes. What runs on the tape (operators, indexing, ``t.sum()``, NumPy's
+dispatch protocols) is set on the class by :mod:`~astgrad.runtime.tensor_methods`, which
+imports the recording modules; they import this one, so imports point one way.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import sys
 import warnings
 from typing import Any
@@ -28,10 +28,13 @@ from .graph import (
     retain_output_grad,
     run_backward,
 )
-from .primitives import identity, move_to, relu, sigmoid
-from .rules import lookup
+from .raw_values import ones_like_array
 
-__all__ = ["Tensor", "GradientLostError"]
+__all__ = ["Tensor", "GradientLostError", "new_tensor"]
+
+
+# Tensor() with no data: what copy and pickle call (see Tensor.__new__).
+_NOTHING = object()
 
 
 class GradientLostError(RuntimeError):
@@ -77,25 +80,21 @@ class Tensor:
     # NumPy and CuPy defer binary operators to us (so ``array * tensor`` records).
     __array_priority__ = 1000.0
 
-    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+    def __new__(cls, data: Any = _NOTHING, requires_grad: bool = False) -> Tensor:
+        # ``Tensor(data)`` is new_tensor of the data made an array: new_tensor is the one
+        # constructor. (With no data, copy and pickle make an empty tensor to fill in.)
+        if data is _NOTHING:
+            return _new(cls)
         if isinstance(data, Tensor):
             data = data.data
         elif isinstance(data, np.matrix):
             raise matrix_error("the data of a tensor")
         elif not hasattr(data, "dtype") or isinstance(data, np.generic):
             data = np.asarray(data)
-        self._data = data
-        self._requires_grad = False
-        self._grad_fn = None
-        self._output_nr = 0
-        self._grad = None
-        self._counter = None
-        self._base = None
-        self._view_history = 0
-        self._accumulator = None
-        self._retains_grad = False
+        tensor = new_tensor(data)
         if requires_grad:
-            self.requires_grad = True
+            tensor.requires_grad = True
+        return tensor
 
     # -- attributes -----------------------------------------------------------------
 
@@ -105,7 +104,8 @@ class Tensor:
         data = self._data
         if type(data) is not np.ndarray and isinstance(data, np.generic):
             # The tape keeps results without dimensions as NumPy scalars, which compute
-            # faster (see ops); whoever reads the data gets, and from now on shares, an array.
+            # faster (see raw_values); whoever reads the data gets, and from now on shares,
+            # an array.
             data = self._data = np.array(data)
         return data
 
@@ -240,13 +240,15 @@ class Tensor:
     def _fresh(self) -> Tensor:
         """This tensor, with its history brought up to date if it is a view that needs a
         gradient and whose base a recorded in-place operation changed since (see
-        ops._refresh_view): what reads ``_grad_fn`` outside the tape's own roads asks this."""
+        recording.refresh_view): what reads ``_grad_fn`` outside the tape's own roads asks this."""
         if (
             self._base is not None
             and self._requires_grad
             and self._counter[1] != self._view_history
         ):
-            _refresh_view(self)
+            from .recording import refresh_view  # (cold: a stale view; see the module doc)
+
+            refresh_view(self)
         return self
 
     def _grad_accumulator(self) -> Node:
@@ -290,7 +292,7 @@ class Tensor:
                     f"has shape {tuple(self.shape)}. Reduce it first (y.sum().backward()) or "
                     f"pass the cotangent: y.backward(gradient=ag.ones_like(y))."
                 )
-            seed = _ones_like_array(self._data)
+            seed = ones_like_array(self._data)
         else:
             seed = gradient.data if isinstance(gradient, Tensor) else gradient
             if not hasattr(seed, "shape"):
@@ -322,11 +324,11 @@ class Tensor:
             owned = g.astype(data.dtype, copy=True)
             if type(owned) is not np.ndarray and not isinstance(owned, type(data)):
                 owned = np.asarray(owned)
-            self._grad = _wrap(owned)
+            self._grad = new_tensor(owned)
         elif self._grad_fn is not None:
             # A retained gradient of a computed tensor is replaced, not written into, as in
             # PyTorch: a `g = y.grad` taken between two backward calls keeps its values.
-            self._grad = _wrap(self._grad.data + g)
+            self._grad = new_tensor(self._grad.data + g)
         else:
             self._grad.data += g
 
@@ -334,7 +336,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same values, sharing memory, cut from the graph (requires_grad False)."""
-        out = Tensor(self.data)
+        out = new_tensor(self.data)
         out._counter = self._version_counter()
         return out
 
@@ -364,7 +366,9 @@ class Tensor:
         number, an element that needs a gradient comes as a 0-d tensor instead, so that the
         gradient survives (as with ``float(t)`` there)."""
         if _grad_state.numbers and self._requires_grad and _grad_state.enabled:
-            return _number_of(self)
+            from .tape_numbers import number_of  # (only in a function run on the tape)
+
+            return number_of(self)
         return self._data.item()
 
     def tolist(self) -> Any:
@@ -372,7 +376,9 @@ class Tensor:
         function run on the tape, 0-d tensors through which gradients flow (see ``item``)."""
         if _grad_state.numbers and self._requires_grad and _grad_state.enabled:
             if self._data.size:
-                return _nested_elements(self)
+                from .tape_numbers import nested_elements  # (as in item)
+
+                return nested_elements(self)
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -495,205 +501,8 @@ class Tensor:
 
     __str__ = __repr__
 
-    # -- operators ------------------------------------------------------------------
-    #
-    # + - * / ** @ and their reflections are set after the class (they are the tape's hot
-    # path, made per rule by ops.operator_pair so that ``a * b`` costs one Python call).
-
-    def __neg__(self) -> Tensor:
-        return _unary(_NEG, np.negative, self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return _unary(_ABS, np.absolute, self)
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return _inplace(self, _ADD, other, "+=")
-
-    def __isub__(self, other: Any) -> Tensor:
-        return _inplace(self, _SUB, other, "-=")
-
-    def __imul__(self, other: Any) -> Tensor:
-        return _inplace(self, _MUL, other, "*=")
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return _inplace(self, _DIV, other, "/=")
-
-    # Bitwise operators are NumPy's (logical on boolean masks); their results carry no
-    # gradient.
-    def __and__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_and, self, other)
-
-    def __rand__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_and, other, self)
-
-    def __or__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_or, self, other)
-
-    def __ror__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_or, other, self)
-
-    def __xor__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_xor, self, other)
-
-    def __rxor__(self, other: Any) -> Tensor:
-        return _bitwise(np.bitwise_xor, other, self)
-
-    def __invert__(self) -> Tensor:
-        return _bitwise(np.invert, self)
-
-    def __iand__(self, other: Any) -> Tensor:
-        return _bitwise_inplace(self, np.bitwise_and, other)
-
-    def __ior__(self, other: Any) -> Tensor:
-        return _bitwise_inplace(self, np.bitwise_or, other)
-
-    def __ixor__(self, other: Any) -> Tensor:
-        return _bitwise_inplace(self, np.bitwise_xor, other)
-
-    # Comparisons give boolean tensors, which never require grad.
-    def __lt__(self, other: Any) -> Tensor:
-        return _apply(None, np.less, (self, other))
-
-    def __le__(self, other: Any) -> Tensor:
-        return _apply(None, np.less_equal, (self, other))
-
-    def __gt__(self, other: Any) -> Tensor:
-        return _apply(None, np.greater, (self, other))
-
-    def __ge__(self, other: Any) -> Tensor:
-        return _apply(None, np.greater_equal, (self, other))
-
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _apply(None, np.equal, (self, other))
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _apply(None, np.not_equal, (self, other))
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _getitem(self, index)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        _setitem(self, index, value)
-
-    # -- NumPy protocols ------------------------------------------------------------
-
-    # ``__array_ufunc__`` and ``__array_function__`` are interop's functions themselves,
-    # set below: one Python call less on every NumPy function of a tensor.
-
-    # -- methods --------------------------------------------------------------------
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        if axis is None and not keepdims:
-            return _unary(_SUM, np.sum, self)
-        return _apply(_SUM, np.sum, (self,), {"axis": axis, "keepdims": keepdims})
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        if axis is None and not keepdims:
-            return _unary(_MEAN, _mean_of, self)
-        return _apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _apply(_MAX, np.max, (self,), {"axis": axis, "keepdims": keepdims})
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _apply(_MIN, np.min, (self,), {"axis": axis, "keepdims": keepdims})
-
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _apply(_PROD, np.prod, (self,), {"axis": axis, "keepdims": keepdims})
-
-    def exp(self) -> Tensor:
-        return _unary(_EXP, np.exp, self)
-
-    def log(self) -> Tensor:
-        return _unary(_LOG, np.log, self)
-
-    def tanh(self) -> Tensor:
-        return _unary(_TANH, np.tanh, self)
-
-    def sqrt(self) -> Tensor:
-        return _unary(_SQRT, np.sqrt, self)
-
-    def abs(self) -> Tensor:
-        return _unary(_ABS, np.absolute, self)
-
-    def sigmoid(self) -> Tensor:
-        return _unary(_SIGMOID, sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return _unary(_RELU, relu, self)
-
-    def pow(self, exponent: Any) -> Tensor:
-        return self**exponent
-
-    def matmul(self, other: Any) -> Tensor:
-        return self @ other
-
-    def dot(self, other: Any) -> Tensor:
-        return _apply(_DOT, np.dot, (self, other))
-
-    def reshape(self, *shape: Any) -> Tensor:
-        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
-        return _apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
-
-    def view(self, *shape: Any) -> Tensor:
-        """A view sharing this tensor's memory: ``t.view()`` as ``ndarray.view()`` (same
-        shape), ``t.view(2, 3)`` as torch's (another shape)."""
-        if not shape:
-            return self[...]
-        return self.reshape(*shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
-        return _apply(_TRANSPOSE, np.transpose, (self, _shape_arg(axes) if axes else None))
-
-    @property
-    def T(self) -> Tensor:
-        return self.transpose()
-
-    def flatten(self) -> Tensor:
-        return _apply(_RAVEL, np.ravel, (self,))
-
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return _apply(_SQUEEZE, np.squeeze, (self, axis))
-
-    def unsqueeze(self, axis: int) -> Tensor:
-        return _apply(_EXPAND_DIMS, np.expand_dims, (self, axis))
-
-    def clone(self) -> Tensor:
-        """A copy with its own memory, through which gradients flow."""
-        return _apply(_COPY, identity, (self,))
-
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place (for ``w.grad.zero_()``)."""
-        _setitem(self, Ellipsis, 0, "zero_()")
-        return self
-
-    def sort(self, axis: int = -1, kind: Any = None) -> None:
-        """Sort in place along ``axis``, as ``ndarray.sort`` does (``np.sort(t)`` gives a
-        sorted copy): recorded as a write of the sorted values, so the gradient follows."""
-        _setitem(self, Ellipsis, np.sort(self.clone(), axis=axis, kind=kind), "sort()")
-
-    def fill(self, value: Any) -> None:
-        """Set every element to ``value`` in place, as ``ndarray.fill`` does."""
-        _setitem(self, Ellipsis, value, "fill()")
-
-    def to(self, device: Any) -> Tensor:
-        """This tensor on ``device`` (itself if already there); gradients flow back."""
-        from .device import Device, device_from_spec
-
-        target = device_from_spec(device) if not isinstance(device, Device) else device
-        if target == self.device:
-            return self
-        return _apply(_MOVE_TO, move_to, (self, target))
-
-    def cpu(self) -> Tensor:
-        return self.to("cpu")
-
-    def cuda(self, index: int | None = None) -> Tensor:
-        return self.to("cuda" if index is None else f"cuda:{index}")
+    # Operators, indexing, NumPy's protocols and the array methods (``t.sum()``,
+    # ``t.reshape()``...) are set on the class by tensor_methods (see the module doc).
 
 
 def _non_leaf_flag_error(tensor: Tensor, flag: bool) -> RuntimeError:
@@ -708,100 +517,22 @@ def _non_leaf_flag_error(tensor: Tensor, flag: bool) -> RuntimeError:
     )
 
 
-def _shape_arg(values: tuple) -> Any:
-    if len(values) == 1 and isinstance(values[0], (tuple, list)):
-        return tuple(values[0])
-    return values
+def new_tensor(data: Any, node: Node | None = None, output_nr: int = 0) -> Tensor:
+    """A tensor holding ``data`` as it is (an array, or a NumPy scalar: see raw_values),
+    the result ``output_nr`` of ``node`` when given (it then requires grad): the one
+    constructor of tensors, which lists every field a new one starts with."""
+    tensor = _new(Tensor)
+    tensor._data = data
+    tensor._requires_grad = node is not None
+    tensor._grad_fn = node
+    tensor._output_nr = output_nr
+    tensor._grad = None
+    tensor._counter = None
+    tensor._base = None
+    tensor._view_history = 0
+    tensor._accumulator = None
+    tensor._retains_grad = False
+    return tensor
 
 
-_ARRAY_METHODS = {
-    name: getattr(np, name)
-    for name in (
-        "ravel", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "argsort", "clip",
-        "round", "any", "all", "nonzero", "swapaxes", "repeat", "take", "diagonal", "trace",
-        "conj", "copy", "searchsorted",
-    )
-}  # fmt: skip
-_ARRAY_METHODS["astype"] = lambda t, dtype, **kw: _apply(lookup(_astype), _astype, (t, dtype))
-
-
-# x.astype(dtype) as a primitive with a rule: casts between float dtypes carry the gradient
-from .primitives import astype as _astype  # noqa: E402
-
-_ADD = lookup(np.add)
-_SUB = lookup(np.subtract)
-_MUL = lookup(np.multiply)
-_DIV = lookup(np.true_divide)
-_POW = lookup(np.power)
-_MATMUL = lookup(np.matmul)
-_NEG = lookup(np.negative)
-_ABS = lookup(np.absolute)
-_EXP = lookup(np.exp)
-_LOG = lookup(np.log)
-_TANH = lookup(np.tanh)
-_SQRT = lookup(np.sqrt)
-_SIGMOID = lookup(sigmoid)
-_RELU = lookup(relu)
-_DOT = lookup(np.dot)
-_SUM = lookup(np.sum)
-_MEAN = lookup(np.mean)
-_MAX = lookup(np.max)
-_MIN = lookup(np.min)
-_PROD = lookup(np.prod)
-_RESHAPE = lookup(np.reshape)
-_TRANSPOSE = lookup(np.transpose)
-_RAVEL = lookup(np.ravel)
-_SQUEEZE = lookup(np.squeeze)
-_EXPAND_DIMS = lookup(np.expand_dims)
-_COPY = lookup(identity)
-_MOVE_TO = lookup(move_to)
-
-# ops needs the class above, and the class's methods need ops: import it last.
-from .interop import array_function as _array_function  # noqa: E402
-from .interop import array_ufunc as _array_ufunc  # noqa: E402
-from .ops import apply as _apply  # noqa: E402
-from .ops import bitwise as _bitwise  # noqa: E402
-from .ops import bitwise_inplace as _bitwise_inplace  # noqa: E402
-from .ops import getitem as _getitem  # noqa: E402
-from .ops import inplace as _inplace  # noqa: E402
-from .ops import mean_of as _mean_of  # noqa: E402
-from .ops import nested_elements as _nested_elements  # noqa: E402
-from .ops import number_of as _number_of  # noqa: E402
-from .ops import ones_like_array as _ones_like_array  # noqa: E402
-from .ops import operator_pair as _operator_pair  # noqa: E402
-from .ops import refresh_view as _refresh_view  # noqa: E402
-from .ops import setitem as _setitem  # noqa: E402
-from .ops import unary as _unary  # noqa: E402
-from .ops import wrap as _wrap  # noqa: E402
-from .rules.helpers import dot_2d as _dot_2d  # noqa: E402
-
-Tensor.__array_ufunc__ = _array_ufunc
-Tensor.__array_function__ = _array_function
-
-# The arithmetic operators: Python's operator on the raw values is the same ufunc as the
-# rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
-Tensor.__add__, Tensor.__radd__ = _operator_pair(_ADD, operator.add)
-Tensor.__sub__, Tensor.__rsub__ = _operator_pair(_SUB, operator.sub)
-Tensor.__mul__, Tensor.__rmul__ = _operator_pair(_MUL, operator.mul)
-Tensor.__truediv__, Tensor.__rtruediv__ = _operator_pair(_DIV, operator.truediv)
-Tensor.__pow__, Tensor.__rpow__ = _operator_pair(_POW, operator.pow)
-Tensor.__matmul__, Tensor.__rmatmul__ = _operator_pair(_MATMUL, _dot_2d)  # (x @ y, quicker)
-
-
-def _array_method(name: str, function: Any) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return function(self, *args, **kwargs)
-
-    method.__name__ = name
-    method.__qualname__ = f"Tensor.{name}"
-    return method
-
-
-# The rest of NumPy's array methods: t.var(axis=0) is np.var(t, axis=0), recorded through
-# the same rule. They are real methods rather than a __getattr__ hook, because a class with
-# __getattr__ gets no fast attribute access from the interpreter, and every operation of
-# the tape reads attributes of tensors.
-for _name, _function in _ARRAY_METHODS.items():
-    if _name not in Tensor.__dict__:
-        setattr(Tensor, _name, _array_method(_name, _function))
-del _name, _function
+_new = object.__new__

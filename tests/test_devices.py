@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from astgrad.runtime import device_of, ops, to_device
+from astgrad.runtime import device_of, recording, to_device
 from astgrad.runtime.adjoints import scalar_seed
 from astgrad.runtime.primitives import move_to
 from astgrad.runtime.rules import all_rules
@@ -616,7 +616,7 @@ def _tape_rule_gradients(rule: Any, spec: Any, gpu: Gpu | None) -> list:
     for path in paths:
         leaf = ag.tensor(get_at(tensors, path), device="cuda" if gpu else None, requires_grad=True)
         tensors = replace_at(tensors, path, leaf)
-    result = ops.apply(rule, rule.primitive, tuple(tensors[0]), tensors[1])
+    result = recording.apply(rule, rule.primitive, tuple(tensors[0]), tensors[1])
     if isinstance(result, tuple):
         sum((r * ag.tensor(c).to(r.device)).sum() for r, c in zip(result, g)).backward()
     else:

@@ -1,0 +1,312 @@
+"""Tensor's operators, indexing, NumPy's protocols and array methods: the roads from a
+tensor into the tape.
+
+They are written here as a class body and set on :class:`~astgrad.runtime.tensor.Tensor`
+when the runtime package loads (:func:`_install`, at the bottom), because they call the
+recording modules, which import the tensor module: defined there, they would need those
+modules imported back into it. Binary arithmetic operators are made per rule by
+fast_path.operator_pair, so that ``a * b`` costs one Python call; ``__array_ufunc__`` and
+``__array_function__`` are interop's functions themselves, one Python call less on every
+NumPy function of a tensor.
+"""
+
+from __future__ import annotations
+
+import operator
+import types
+from typing import Any
+
+import numpy as np
+
+from .bitwise import bitwise, bitwise_inplace
+from .device import Device, device_from_spec
+from .fast_path import mean_of, operator_pair, unary
+from .inplace import inplace, setitem
+from .interop import array_function, array_ufunc
+from .primitives import astype, identity, move_to, relu, sigmoid
+from .recording import apply, getitem
+from .rules import lookup
+from .rules.arithmetic import dot_2d
+from .tensor import Tensor
+
+__all__: list[str] = []
+
+
+class _TensorMethods:
+    """Tensor's methods that run on the tape, set on Tensor by _install (never instantiated)."""
+
+    def __neg__(self) -> Tensor:
+        return unary(_NEG, np.negative, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return unary(_ABS, np.absolute, self)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return inplace(self, _ADD, other, "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return inplace(self, _SUB, other, "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return inplace(self, _MUL, other, "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return inplace(self, _DIV, other, "/=")
+
+    # Bitwise operators are NumPy's (logical on boolean masks); their results carry no
+    # gradient.
+    def __and__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_and, self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_and, other, self)
+
+    def __or__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_or, self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_or, other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_xor, self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return bitwise(np.bitwise_xor, other, self)
+
+    def __invert__(self) -> Tensor:
+        return bitwise(np.invert, self)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return bitwise_inplace(self, np.bitwise_and, other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return bitwise_inplace(self, np.bitwise_or, other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return bitwise_inplace(self, np.bitwise_xor, other)
+
+    # Comparisons give boolean tensors, which never require grad.
+    def __lt__(self, other: Any) -> Tensor:
+        return apply(None, np.less, (self, other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return apply(None, np.less_equal, (self, other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return apply(None, np.greater, (self, other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return apply(None, np.greater_equal, (self, other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(None, np.equal, (self, other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(None, np.not_equal, (self, other))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        setitem(self, index, value)
+
+    # -- methods --------------------------------------------------------------------
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        if axis is None and not keepdims:
+            return unary(_SUM, np.sum, self)
+        return apply(_SUM, np.sum, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        if axis is None and not keepdims:
+            return unary(_MEAN, mean_of, self)
+        return apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(_MAX, np.max, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(_MIN, np.min, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(_PROD, np.prod, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def exp(self) -> Tensor:
+        return unary(_EXP, np.exp, self)
+
+    def log(self) -> Tensor:
+        return unary(_LOG, np.log, self)
+
+    def tanh(self) -> Tensor:
+        return unary(_TANH, np.tanh, self)
+
+    def sqrt(self) -> Tensor:
+        return unary(_SQRT, np.sqrt, self)
+
+    def abs(self) -> Tensor:
+        return unary(_ABS, np.absolute, self)
+
+    def sigmoid(self) -> Tensor:
+        return unary(_SIGMOID, sigmoid, self)
+
+    def relu(self) -> Tensor:
+        return unary(_RELU, relu, self)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    def dot(self, other: Any) -> Tensor:
+        return apply(_DOT, np.dot, (self, other))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
+        return apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
+
+    def view(self, *shape: Any) -> Tensor:
+        """A view sharing this tensor's memory: ``t.view()`` as ``ndarray.view()`` (same
+        shape), ``t.view(2, 3)`` as torch's (another shape)."""
+        if not shape:
+            return self[...]
+        return self.reshape(*shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
+        return apply(_TRANSPOSE, np.transpose, (self, _shape_arg(axes) if axes else None))
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def flatten(self) -> Tensor:
+        return apply(_RAVEL, np.ravel, (self,))
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return apply(_SQUEEZE, np.squeeze, (self, axis))
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return apply(_EXPAND_DIMS, np.expand_dims, (self, axis))
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory, through which gradients flow."""
+        return apply(_COPY, identity, (self,))
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (for ``w.grad.zero_()``)."""
+        setitem(self, Ellipsis, 0, "zero_()")
+        return self
+
+    def sort(self, axis: int = -1, kind: Any = None) -> None:
+        """Sort in place along ``axis``, as ``ndarray.sort`` does (``np.sort(t)`` gives a
+        sorted copy): recorded as a write of the sorted values, so the gradient follows."""
+        setitem(self, Ellipsis, np.sort(self.clone(), axis=axis, kind=kind), "sort()")
+
+    def fill(self, value: Any) -> None:
+        """Set every element to ``value`` in place, as ``ndarray.fill`` does."""
+        setitem(self, Ellipsis, value, "fill()")
+
+    def to(self, device: Any) -> Tensor:
+        """This tensor on ``device`` (itself if already there); gradients flow back."""
+        target = device_from_spec(device) if not isinstance(device, Device) else device
+        if target == self.device:
+            return self
+        return apply(_MOVE_TO, move_to, (self, target))
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, index: int | None = None) -> Tensor:
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+
+def _shape_arg(values: tuple) -> Any:
+    if len(values) == 1 and isinstance(values[0], (tuple, list)):
+        return tuple(values[0])
+    return values
+
+
+_ADD = lookup(np.add)
+_SUB = lookup(np.subtract)
+_MUL = lookup(np.multiply)
+_DIV = lookup(np.true_divide)
+_POW = lookup(np.power)
+_MATMUL = lookup(np.matmul)
+_NEG = lookup(np.negative)
+_ABS = lookup(np.absolute)
+_EXP = lookup(np.exp)
+_LOG = lookup(np.log)
+_TANH = lookup(np.tanh)
+_SQRT = lookup(np.sqrt)
+_SIGMOID = lookup(sigmoid)
+_RELU = lookup(relu)
+_DOT = lookup(np.dot)
+_SUM = lookup(np.sum)
+_MEAN = lookup(np.mean)
+_MAX = lookup(np.max)
+_MIN = lookup(np.min)
+_PROD = lookup(np.prod)
+_RESHAPE = lookup(np.reshape)
+_TRANSPOSE = lookup(np.transpose)
+_RAVEL = lookup(np.ravel)
+_SQUEEZE = lookup(np.squeeze)
+_EXPAND_DIMS = lookup(np.expand_dims)
+_COPY = lookup(identity)
+_MOVE_TO = lookup(move_to)
+# x.astype(dtype) as a primitive with a rule: casts between float dtypes carry the gradient
+_ASTYPE = lookup(astype)
+
+# NumPy's other array methods: t.var(axis=0) is np.var(t, axis=0), recorded through the
+# same rule. They are real methods rather than a __getattr__ hook, because a class with
+# __getattr__ gets no fast attribute access from the interpreter, and every operation of
+# the tape reads attributes of tensors.
+_ARRAY_METHODS = {
+    name: getattr(np, name)
+    for name in (
+        "ravel", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "argsort", "clip",
+        "round", "any", "all", "nonzero", "swapaxes", "repeat", "take", "diagonal", "trace",
+        "conj", "copy", "searchsorted",
+    )
+}  # fmt: skip
+_ARRAY_METHODS["astype"] = lambda t, dtype, **kw: apply(_ASTYPE, astype, (t, dtype))
+
+
+def _array_method(name: str, function: Any) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return function(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    return method
+
+
+def _install() -> None:
+    """Set the methods above, the operators and NumPy's protocols on Tensor."""
+    for name, value in vars(_TensorMethods).items():
+        # (only what the class body defines: not __hash__, which defining __eq__ set to
+        # None there, nor the attributes Python adds to every class)
+        if isinstance(value, types.FunctionType):
+            value.__qualname__ = f"Tensor.{name}"
+            setattr(Tensor, name, value)
+        elif isinstance(value, property):
+            setattr(Tensor, name, value)
+    Tensor.__array_ufunc__ = array_ufunc
+    Tensor.__array_function__ = array_function
+    # The arithmetic operators: Python's operator on the raw values is the same ufunc as the
+    # rule's primitive on arrays, and NumPy's cheap scalar arithmetic on NumPy scalars.
+    Tensor.__add__, Tensor.__radd__ = operator_pair(_ADD, operator.add)
+    Tensor.__sub__, Tensor.__rsub__ = operator_pair(_SUB, operator.sub)
+    Tensor.__mul__, Tensor.__rmul__ = operator_pair(_MUL, operator.mul)
+    Tensor.__truediv__, Tensor.__rtruediv__ = operator_pair(_DIV, operator.truediv)
+    Tensor.__pow__, Tensor.__rpow__ = operator_pair(_POW, operator.pow)
+    Tensor.__matmul__, Tensor.__rmatmul__ = operator_pair(_MATMUL, dot_2d)  # (x @ y, quicker)
+    for name, function in _ARRAY_METHODS.items():
+        if name not in Tensor.__dict__:
+            setattr(Tensor, name, _array_method(name, function))
+
+
+_install()
