@@ -488,8 +488,10 @@ def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) ->
     With example arguments ``args``, the source generated for arguments like them: a
     gradient is specialized for the kinds of its arguments (Python floats make every
     value a number, so shape bookkeeping disappears), and this shows the one that runs.
-    ``stage`` stops the pipeline early to show an intermediate form: "parse",
-    "normalize", "analyze", "reverse" or "optimize".
+    ``stage`` stops the pipeline early to show the function as it stands after that
+    stage: "parse" or any pass of the pipeline, in order (``transform.pipeline.STAGES``:
+    "desugar", "normalize", "analyze", "shapes", "reverse", ..., "straight_saves"); from
+    "reverse" on, the forward and backward statements are printed as one function.
 
     >>> import numpy as np
     >>> import astgrad as ag

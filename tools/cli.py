@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             "parameters to differentiate: names or positions, comma-separated (default: the first)"
         ),
     )
-    show.add_argument("--stage", choices=STAGES[:-1], help="stop after this pipeline stage")
+    show.add_argument(
+        "--stage",
+        choices=STAGES[:-1],
+        help="stop after this stage: parse, or a pass of the pipeline (in order)",
+    )
     show.add_argument(
         "--floats",
         action="store_true",

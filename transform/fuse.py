@@ -30,12 +30,30 @@ from __future__ import annotations
 import gast
 
 from . import algebra, anno
+from .context import TransformContext
 from .optimize import _children, _is_pop, reads, writes
 from .origin import same_line
+from .program import Program
 from .walk import walk
 
 
-def transform(
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: within one user line's backward statements, no accumulation ``x = x +
+    B`` follows an assignment of ``x`` it could merge with, no arithmetic temporary read
+    once is left unfolded, and each merged sum over numbers and arrays is simplified."""
+    keep = program.live_out | program.result_reads()
+    program.backward = fuse(program.backward, keep, program.pop, _values(ctx, program))
+    return program
+
+
+def _values(ctx: TransformContext, program: Program) -> frozenset[str]:
+    """Names (and adjoints) known to hold a number or an array, not a list or tuple."""
+    values = {name for name, kind in ctx.kinds.items() if kind[:1] == ("value",)}
+    values |= {ctx.namer.adjoint(name) for name in values if ctx.namer.has_adjoint(name)}
+    return frozenset(values | program.numbers)
+
+
+def fuse(
     stmts: list[gast.stmt], keep: set[str], pop: str, values: frozenset[str]
 ) -> list[gast.stmt]:
     """``stmts`` (backward statements) with each line's contributions fused. Names in

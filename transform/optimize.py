@@ -1,17 +1,20 @@
 """optimize: make the reversed program what a person would write by hand.
 
-On the backward statements:
+Five passes of ``pipeline.PASSES`` live here, since they share its liveness and copy
+analyses (``fuse``, ``release`` and others import those). On the backward statements:
 
-* *zero propagation*: adjoints start at ``0``; an accumulation ``dx = dx + e`` into an
-  adjoint that is certainly still zero becomes ``dx = e``, and a contribution that is
-  linear in a gradient that is certainly zero is dropped;
-* *dead code*: statements whose result is never read are removed; a dead ``x = pop()``
+* ``zeros``, *zero propagation*: adjoints start at ``0``; an accumulation ``dx = dx +
+  e`` into an adjoint that is certainly still zero becomes ``dx = e``, and a
+  contribution that is linear in a gradient that is certainly zero is dropped;
+* ``dead_code``: statements whose result is never read are removed; a dead ``x = pop()``
   takes its ``push(x)`` in the forward statements with it (matched by stack id);
-* *copy propagation*: ``a = b`` followed by reads of ``a`` reads ``b`` instead.
+* ``copies``, *copy propagation*: ``a = b`` followed by reads of ``a`` reads ``b``
+  instead.
 
-On the forward statements: pushes whose pops were removed go, and temporaries that
-``normalize`` introduced are folded back into their single use when the backward pass does
-not read them, so the forward code reads like the user's again.
+On the forward statements: pushes whose pops were removed go (``unread_pushes``), and
+temporaries that ``normalize`` introduced are folded back into their single use when the
+backward pass does not read them (``temporaries``), so the forward code reads like the
+user's again.
 
 Every analysis here works on the structured statements (``if``, ``for``, ``while``) the
 earlier passes produce; loops iterate to a fixed point.
@@ -20,13 +23,12 @@ earlier passes produce; loops iterate to a fixed point.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import gast
 
 from . import anno
-from .reverse import Reversed, load
+from .context import TransformContext
+from .program import Program
 from .walk import load_names, walk
 
 # -- small helpers ---------------------------------------------------------------------
@@ -749,56 +751,66 @@ def _substitute_name(stmt: gast.stmt, position: gast.AST, name: str, value: gast
         stmt.iter = replaced
 
 
-# -- the pass --------------------------------------------------------------------------
+# -- the passes -------------------------------------------------------------------------
+#
+# Each is one entry of ``pipeline.PASSES``, in this order: zeros first, since dropping a
+# zero contribution leaves the statements computing it dead; dead code before copies, so
+# copy propagation meets only the copies something reads; the forward statements last,
+# once ``fuse`` and ``shape_saves`` have settled what the backward pass reads.
 
 
-@dataclass
-class Optimized:
-    primal: list[gast.stmt]
-    #: the backward statements, seed and zero-initialisation included
-    adjoint: list[gast.stmt]
-    #: names the backward statements read from the forward ones
-    backward_reads: set[str]
-    maybe_unbound: set[str]
+def zeros(program: Program, ctx: TransformContext) -> Program:
+    """Zero propagation. Guarantees: no backward statement adds a contribution into an
+    adjoint that is certainly zero there (it assigns it instead), and no contribution
+    linear in a certainly-zero gradient is computed or added."""
+    program.backward, _ = _Zeros().block(program.backward, set())
+    return program
 
 
-def transform(
-    program: Reversed,
-    backward: list[gast.stmt],
-    live_out: set[str],
-    values: frozenset[str] = frozenset(),
-    save_shapes: Callable[[list, list, set], list] | None = None,
-) -> Optimized:
-    """Optimize ``backward`` (seed, zeros and adjoints) and ``program.primal`` together.
-    ``values`` are the names known to hold numbers or arrays (not lists or tuples), whose
-    sums ``fuse`` may rewrite algebraically."""
-    backward, _ = _Zeros().block(backward, set())
-    dead_ids: set[int] = set()
-    backward = eliminate_dead(backward, live_out, dead_ids)
-    backward = propagate_copies(backward, live_out)
+def dead_code(program: Program, ctx: TransformContext) -> Program:
+    """Dead code. Guarantees: every backward statement's result is read (by a later
+    statement or as a gradient returned), or it pops or writes into an array; the stack
+    ids of the pops it removed are in ``program.dead_stack_ids``."""
+    program.backward = eliminate_dead(program.backward, program.live_out, program.dead_stack_ids)
+    return program
+
+
+def copies(program: Program, ctx: TransformContext) -> Program:
+    """Copy propagation. Guarantees: no backward ``a = b`` between names is left where the
+    reads of ``a`` could read ``b``, or ``b``'s definition could define ``a``; and, as
+    after ``dead_code``, every statement's result is read."""
+    live_out = program.live_out
+    backward = propagate_copies(program.backward, live_out)
     backward = coalesce_copies(backward, live_out)
-    backward = eliminate_dead(backward, live_out, dead_ids)
-    from . import fuse  # fuse reads this module's analyses
+    program.backward = eliminate_dead(backward, live_out, program.dead_stack_ids)
+    return program
 
-    backward = fuse.transform(backward, live_out | reads_of_result(program), program.pop, values)
-    if save_shapes is not None:
-        backward = save_shapes(program.primal, backward, live_out | reads_of_result(program))
-    primal = drop_pushes(program.primal, dead_ids)
-    backward_reads = _Liveness().block(backward, set(live_out))
-    primal = fold_temporaries(primal, backward_reads | live_out | reads_of_result(program))
-    from .release import release_dead  # release reads this module's analyses
 
-    keep = live_out | reads_of_result(program) | {program.stack, program.push, program.pop}
-    backward = release_dead(backward, primal, keep, program.numbers)
-    # push(x) or push(shape_of(x)): either reads x, which must be bound (to None at first)
-    pushed = set().union(
+def unread_pushes(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: every push left in the forward statements has its pop in the backward
+    ones (those of ``program.dead_stack_ids`` are gone)."""
+    program.primal = drop_pushes(program.primal, program.dead_stack_ids)
+    return program
+
+
+def temporaries(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: ``program.backward_reads`` holds the names the backward statements read
+    from the forward ones, and each temporary of ``normalize`` that the backward pass does
+    not read is folded into its single use in the forward statements, which read like the
+    user's lines again."""
+    live_out = program.live_out
+    program.backward_reads = _Liveness().block(program.backward, set(live_out))
+    keep = program.backward_reads | live_out | program.result_reads()
+    program.primal = fold_temporaries(program.primal, keep)
+    return program
+
+
+def pushed_names(primal: list[gast.stmt]) -> set[str]:
+    """The names a push of ``primal`` reads: ``push(x)`` or ``push(shape_of(x))`` reads
+    ``x``, which must be bound (to None at first) when the push runs."""
+    return set().union(
         *(reads(stmt.value.args[0]) for stmt in _walk(primal) if _is_push(stmt) and stmt.value.args)
     )
-    return Optimized(primal, backward, backward_reads, program.maybe_unbound & pushed)
-
-
-def reads_of_result(program: Reversed) -> set[str]:
-    return reads(program.result)
 
 
 def _walk(stmts: list[gast.stmt]):
@@ -808,4 +820,4 @@ def _walk(stmts: list[gast.stmt]):
             yield from _walk(block)
 
 
-__all__ = ["transform", "Optimized", "load"]
+__all__ = ["copies", "dead_code", "temporaries", "unread_pushes", "zeros"]

@@ -1,21 +1,13 @@
 """The pipeline: the passes in order, and the cache of what they produced.
 
-    parse → desugar → normalize → analyze → shapes → reverse (remat)
-          → optimize (fuse, shape_saves, release) → pop_runs → straight_saves → emit
+    parse → PASSES (desugar, normalize, analyze, shapes, reverse, then the passes that
+    rewrite the reversed program, each one job) → emit
 
-The order matters: ``desugar`` gives every function a single exit and regular loops,
-which ``normalize`` relies on to lower each statement alone; ``analyze`` needs the
-one-operation-per-statement core that ``normalize`` produces to decide activity per name;
-``shapes`` needs that core too, and must run before ``reverse`` because the rules it
-inlines skip ``unbroadcast`` only where shapes are known equal; ``reverse`` needs activity
-to emit only the adjoints that matter, and emits push/pop pairs for every overwrite
-because only after it is it known which restored values the backward pass reads (``remat``
-then recomputes the cheap ones instead); ``optimize`` needs the complete backward pass for
-that liveness question; ``pop_runs`` rewrites replay loops only once ``optimize`` has left
-each of them its final pops; ``straight_saves`` turns the stack into names only when no
-loop is left to need it; and all must run before ``emit`` decides what the split
-forward function saves. ``derive(..., stop_after=stage)`` returns the source as it stands
-after any stage in ``STAGES`` (``ag.source(f, stage="normalize")``).
+``PASSES`` lists every pass once, in order, and says why the order matters. Each is
+``transform(value, ctx)``: the function's tree up to ``reverse``, the ``Program`` of
+forward and backward statements after it. ``derive(..., stop_after=stage)`` returns the
+source as it stands after any stage in ``STAGES`` (``ag.source(f, stage="normalize")``);
+``_assemble`` only builds the final functions from the last pass's program.
 
 Derivatives are cached per function, weakly (a deleted function's derivatives, and what
 they hold, go with it), and each carries a guard of what the passes read (``guards``),
@@ -34,17 +26,18 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..runtime import adjoints
 from ..runtime.closures import reaches_itself
-from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
 from . import (
     analyze,
     desugar,
     emit,
+    fuse,
     normalize,
     optimize,
     pop_runs,
+    release,
     reverse,
+    seed,
     shape_saves,
     shapes,
     straight_saves,
@@ -55,9 +48,57 @@ from .guards import Guard, watch_module_attributes
 from .naming import Namer
 from .origin import Origin
 from .parsing import parse_function
+from .program import Program
 from .walk import walk
 
-STAGES = ("parse", "desugar", "normalize", "analyze", "reverse", "optimize", "emit")
+#: The passes after ``parse``, in the order they run: ``(name, transform)``, each
+#: ``transform(node or program, ctx)``. Up to ``reverse`` they take and return the
+#: function's tree; ``reverse`` makes the ``Program`` every later pass takes and returns.
+#: Why this order (each line needs what the ones above it leave):
+#:
+#: - ``desugar`` gives every function a single exit and regular loops, which ``normalize``
+#:   relies on to lower each statement alone;
+#: - ``analyze`` and ``shapes`` need that one-operation-per-statement core (activity per
+#:   name, equal shapes), and ``shapes`` must come before ``reverse``, whose inlined rules
+#:   skip ``unbroadcast`` only where shapes are known equal;
+#: - ``reverse`` needs activity to emit only the adjoints that matter, and pushes every
+#:   overwritten value, since only the complete backward pass says which are read;
+#: - ``seed`` completes the backward statements, which every pass after it reads whole;
+#: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
+#:   dead), ``dead_code`` before ``copies`` (propagation then meets only copies that are
+#:   read), and all three before ``fuse``, which merges what is left of each line;
+#: - ``shape_saves`` once ``fuse`` has settled which values the backward pass reads whole;
+#: - ``unread_pushes`` and ``temporaries`` rewrite the forward statements only once the
+#:   backward pass, and so what it reads, is final;
+#: - ``release`` adds ``del`` after the last reads, which no later pass may move;
+#: - ``replay_variable`` then ``pop_runs`` rewrite replayed loops once they hold their
+#:   final pops;
+#: - ``straight_saves`` turns the stack into names only when no loop is left to need it.
+#:
+#: ``emit`` then assembles and compiles the functions (not a pass: it makes no program).
+PASSES: tuple[tuple[str, Callable], ...] = (
+    ("desugar", desugar.transform),
+    ("normalize", normalize.transform),
+    ("analyze", analyze.transform),
+    ("shapes", shapes.transform),
+    ("reverse", reverse.transform),
+    ("seed", seed.transform),
+    ("zeros", optimize.zeros),
+    ("dead_code", optimize.dead_code),
+    ("copies", optimize.copies),
+    ("fuse", fuse.transform),
+    ("shape_saves", shape_saves.transform),
+    ("unread_pushes", optimize.unread_pushes),
+    ("temporaries", optimize.temporaries),
+    ("release", release.transform),
+    ("replay_variable", pop_runs.prefer_underscore),
+    ("pop_runs", pop_runs.transform),
+    ("straight_saves", straight_saves.transform),
+)
+
+#: What ``ag.source(stage=...)`` and ``astgrad show --stage`` may stop after: the parse,
+#: each pass, and ``emit`` (the final source).
+STAGES = ("parse", *(name for name, _ in PASSES), "emit")
 
 
 @dataclass(eq=False)
@@ -266,26 +307,20 @@ def _run(
     ctx.return_kind = watched_return_kind
     if stop_after == "parse":
         return emit.to_source(node)
-    node = desugar.transform(node, ctx)
-    if stop_after == "desugar":
-        return emit.to_source(node)
-    node = normalize.transform(node, ctx)
-    if stop_after == "normalize":
-        return emit.to_source(node)
-    node = analyze.transform(node, ctx)
-    if stop_after == "analyze":
-        return _annotated_source(node, ctx)
-    node = shapes.transform(node, ctx)
-    program = reverse.transform(node, ctx)
-    if stop_after == "reverse":
-        return _unoptimized_source(node, program, ctx)
-    derivative = _assemble(node, program, ctx, split, _derivative_name(function, wrt, split))
+    value = node
+    for name, transform in PASSES:
+        value = transform(value, ctx)
+        if name == "reverse":
+            value.split = split
+        if stop_after == name:
+            return _stage_source(name, value, ctx)
+    derivative = _assemble(value, ctx, _derivative_name(function, wrt, split))
     derivative.callees = callees
     derivative.guard = _guard(ctx, callees)
     derivative.fallbacks = list(ctx.fallbacks)
     for callee in callees:
         derivative.fallbacks.extend(callee.fallbacks)
-    if stop_after in ("optimize", "emit"):
+    if stop_after == "emit":
         return derivative.source
     return derivative
 
@@ -360,7 +395,7 @@ def return_kind(function: Callable) -> tuple:
 
 
 def _stack_setup(
-    program: reverse.Reversed, primal: list, backward: list, split_backward: bool
+    program: Program, primal: list, backward: list, split_backward: bool
 ) -> tuple[list, list]:
     """Statements creating the stack and binding push/pop, where they are still used."""
     uses_push = any(program.push in optimize.reads(s) for s in primal)
@@ -401,7 +436,7 @@ def _attribute(name: str, attr: str) -> gast.Attribute:
     return gast.Attribute(value=reverse.load(name), attr=attr, ctx=gast.Load())
 
 
-def _returned_gradients(program: reverse.Reversed) -> gast.expr:
+def _returned_gradients(program: Program) -> gast.expr:
     if len(program.gradients) == 1:
         return reverse.load(program.gradients[0])
     return gast.Tuple(elts=[reverse.load(g) for g in program.gradients], ctx=gast.Load())
@@ -426,38 +461,17 @@ def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> s
     return names[wrt]
 
 
-def _assemble(
-    node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext, split: bool, name: str
-) -> Derivative:
+def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
+    """The compiled derivative of ``program`` as the passes left it: one function, or a
+    forward function saving what the backward one reads; nothing is rewritten here."""
+    node = program.node
+    split = program.split
     result = program.result
-    live_out = set(program.gradients)
-    if split:
-        seed_name = program.seed or ctx.namer.new(f"d{ctx.function_name}_result")
-        backward = [*program.zero_init, *program.adjoint]
-    else:
-        seed_name = program.seed
-        seed_helper = ctx.bind_free("scalar_seed", adjoints.scalar_seed)
-        check = gast.Call(func=reverse.load(seed_helper), args=[copy.deepcopy(result)], keywords=[])
-        seed = reverse.assign(seed_name, check) if seed_name else gast.Expr(value=check)
-        backward = [seed, *program.zero_init, *program.adjoint]
-    optimized = optimize.transform(
-        program, backward, live_out, _values(ctx, program), _shape_saver(ctx)
-    )
-    _prefer_underscore(optimized.adjoint, program)
-    pop_runs.transform(
-        optimized.adjoint,
-        program.stack,
-        program.pop,
-        lambda: ctx.bind_free("pop_run", adjoints.pop_run),
-        ctx.namer.new,
-    )
-    primal, adjoint, saved_by_name = straight_saves.transform(
-        optimized.primal, optimized.adjoint, program.stack, program.push, program.pop,
-        ctx.namer.new,
-    )  # fmt: skip
-    backward = emit.add_grad_comments(adjoint)
+    seed_name = program.seed
+    primal = program.primal
+    backward = emit.add_grad_comments(program.backward)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
-    inits = _inits(optimized.maybe_unbound)
+    inits = _inits(program.maybe_unbound)
     returned = _returned_gradients(program)
     args = copy.deepcopy(node.args)
     if not split:
@@ -488,8 +502,7 @@ def _assemble(
     for stmt in optimize._walk(primal):
         assigned |= optimize.writes(stmt)
     saved_names = sorted(
-        ((optimized.backward_reads | saved_by_name) & (params | assigned))
-        - {program.pop, program.push}
+        (program.backward_reads & (params | assigned)) - {program.pop, program.push}
     )
     if backward_setup:
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
@@ -502,8 +515,8 @@ def _assemble(
         if not isinstance(s, (gast.If, gast.For, gast.While))
         for n in optimize.writes(s)
     }
-    late = set(saved_names) - surely - optimized.maybe_unbound - {program.stack}
-    inits = _inits(optimized.maybe_unbound | late)
+    late = set(saved_names) - surely - program.maybe_unbound - {program.stack}
+    inits = _inits(program.maybe_unbound | late)
     forward_body = [*inits, *forward_setup, *primal]
     forward_body.append(
         gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load()))
@@ -537,41 +550,6 @@ def _assemble(
     )  # fmt: skip
 
 
-def _shape_saver(ctx: TransformContext) -> Callable[[list, list, set], list]:
-    """``shape_saves`` with this function's helper names bound."""
-    bound = {**ctx.resolved_globals, **ctx.free_values}
-    unbroadcast = {name for name, value in bound.items() if value is unbroadcast_helper}
-
-    def save(primal: list, backward: list, keep: set) -> list:
-        return shape_saves.transform(
-            primal, backward, unbroadcast, keep,
-            lambda name: ctx.bind_free(name, getattr(adjoints, name)), ctx.namer.new,
-        )  # fmt: skip
-
-    return save
-
-
-def _values(ctx: TransformContext, program: reverse.Reversed) -> frozenset[str]:
-    """Names (and adjoints) known to hold a number or an array, not a list or tuple."""
-    values = {name for name, kind in ctx.kinds.items() if kind[:1] == ("value",)}
-    values |= {ctx.namer.adjoint(name) for name in values if ctx.namer.has_adjoint(name)}
-    return frozenset(values | program.numbers)
-
-
-def _prefer_underscore(backward: list[gast.stmt], program: reverse.Reversed) -> None:
-    """Replayed loops count with ``_`` unless the backward pass reads a ``_`` of the user's."""
-    replay = program.replay_variable
-    if replay == "_" or any("_" in optimize.reads(s) for s in backward):
-        return
-    for stmt in optimize._walk(backward):
-        if (
-            isinstance(stmt, gast.For)
-            and isinstance(stmt.target, gast.Name)
-            and stmt.target.id == replay
-        ):
-            stmt.target.id = "_"
-
-
 def _copy_defaults(generated: Callable, user: Callable) -> None:
     generated.__defaults__ = user.__defaults__
     generated.__kwdefaults__ = user.__kwdefaults__
@@ -603,9 +581,30 @@ def _annotated_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
     return header + emit.to_source(node)
 
 
-def _unoptimized_source(
-    node: gast.FunctionDef, program: reverse.Reversed, ctx: TransformContext
-) -> str:
-    body = [*program.primal, emit.comment("backward"), *program.zero_init, *program.adjoint]
+def _stage_source(name: str, value: gast.FunctionDef | Program, ctx: TransformContext) -> str:
+    """The function as it stands after the pass ``name``: the tree as source, with the
+    active names after ``analyze`` and the shape classes after ``shapes``; after
+    ``reverse``, the forward and backward statements as one function."""
+    if isinstance(value, Program):
+        return _program_source(value, ctx)
+    if name == "analyze":
+        return _annotated_source(value, ctx)
+    if name == "shapes":
+        return _shapes_source(value, ctx)
+    return emit.to_source(value)
+
+
+def _shapes_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
+    groups: dict[str, list[str]] = {}
+    for name, shape in ctx.shape_classes.items():
+        groups.setdefault(repr(shape), []).append(name)
+    classes = sorted(", ".join(sorted(names)) for names in groups.values() if len(names) > 1)
+    header = f"# same shape: {'; '.join(classes) or '(none known)'}\n"
+    return header + emit.to_source(node)
+
+
+def _program_source(program: Program, ctx: TransformContext) -> str:
+    body = [*program.primal, emit.comment("backward"), *program.backward]
     body.append(gast.Return(value=_returned_gradients(program)))
-    return emit.to_source(_definition(f"{ctx.function_name}_grad", copy.deepcopy(node.args), body))
+    args = copy.deepcopy(program.node.args)
+    return emit.to_source(_definition(f"{ctx.function_name}_grad", args, body))

@@ -25,13 +25,43 @@ from collections.abc import Callable
 
 import gast
 
+from ..runtime import adjoints
 from . import anno
-from .optimize import _is_pop, reads, writes
+from .context import TransformContext
+from .optimize import _is_pop, _walk, reads, writes
+from .program import Program
 from .reverse import load
 from .walk import statements, walk
 
 
-def transform(
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: a replayed ``for _ in range(n)`` loop whose iteration pops one value
+    and uses the stack no other way iterates over ``pop_run(stack, n)`` instead."""
+    rewrite_loops(
+        program.backward, program.stack, program.pop,
+        lambda: ctx.bind_free("pop_run", adjoints.pop_run), ctx.namer.new,
+    )  # fmt: skip
+    return program
+
+
+def prefer_underscore(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: replayed loops count with ``_`` unless the backward pass reads a ``_``
+    of the user's."""
+    replay = program.replay_variable
+    backward = program.backward
+    if replay == "_" or any("_" in reads(s) for s in backward):
+        return program
+    for stmt in _walk(backward):
+        if (
+            isinstance(stmt, gast.For)
+            and isinstance(stmt.target, gast.Name)
+            and stmt.target.id == replay
+        ):
+            stmt.target.id = "_"
+    return program
+
+
+def rewrite_loops(
     backward: list[gast.stmt],
     stack: str,
     pop: str,

@@ -19,8 +19,19 @@ from __future__ import annotations
 import gast
 
 from . import anno
+from .context import TransformContext
 from .optimize import reads, writes
+from .program import Program
 from .walk import statements
+
+
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: after each top-level run of backward statements from one user line, a
+    ``del`` of the arrays read there for the last time (see the module docstring for the
+    names never released)."""
+    keep = program.live_out | program.result_reads() | {program.stack, program.push, program.pop}
+    program.backward = release_dead(program.backward, program.primal, keep, program.numbers)
+    return program
 
 
 def release_dead(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-from dataclasses import dataclass, field
 from typing import Any
 
 import gast
@@ -40,6 +39,7 @@ from .errors import TransformError
 from .inline import inline
 from .origin import Origin
 from .origin import of as origin_of
+from .program import Program
 from .resolve import Callee
 from .walk import statements, walk
 
@@ -47,34 +47,11 @@ PRIMAL = "primal"
 ADJOINT = "adjoint"
 
 
-@dataclass
-class Reversed:
-    """What the reverse pass produced for one function."""
-
-    primal: list[gast.stmt]
-    adjoint: list[gast.stmt]
-    #: adjoints set to zero before the backward pass starts
-    zero_init: list[gast.stmt]
-    #: names that must exist (as None) before the primal runs, so pushes of them work
-    maybe_unbound: set[str]
-    #: the returned atom
-    result: gast.expr
-    #: the adjoint name of the result, seeded before the backward pass
-    seed: str | None
-    #: per wrt parameter, its adjoint name
-    gradients: list[str]
-    stack: str
-    push: str
-    pop: str
-    #: the variable of the loops that replay iterations backwards
-    replay_variable: str = "_"
-    uses_stack: bool = False
-    #: names (and their adjoints) known to hold numbers, not arrays
-    numbers: set[str] = field(default_factory=set)
-    free_values: dict[str, Any] = field(default_factory=dict)
-
-
-def transform(node: gast.FunctionDef, ctx: TransformContext) -> Reversed:
+def transform(node: gast.FunctionDef, ctx: TransformContext) -> Program:
+    """The program of forward and backward statements for ``node``. Guarantees: when the
+    adjoint of a statement runs, every name holds what it held right after that statement
+    ran forward (values it overwrote are pushed before it and popped back after its
+    adjoint); each push/pop pair shares an ``anno.Key.STACK_ID``."""
     return _Reverser(ctx).run(node)
 
 
@@ -114,7 +91,7 @@ class _Reverser:
 
     # -- driver ---------------------------------------------------------------------
 
-    def run(self, node: gast.FunctionDef) -> Reversed:
+    def run(self, node: gast.FunctionDef) -> Program:
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
         self._binding_analysis(node.body, set(params), set(params))
         stored = {
@@ -139,10 +116,10 @@ class _Reverser:
             for name in sorted(self.ctx.active | set(self.ctx.wrt))
             if seed is None or name != result.id
         ]
-        return Reversed(
+        return Program(
+            node=node,
             primal=primal,
-            adjoint=adjoint,
-            zero_init=zero_init,
+            backward=[*zero_init, *adjoint],
             maybe_unbound=self.maybe_unbound,
             result=result,
             seed=seed,
@@ -151,7 +128,6 @@ class _Reverser:
             push=self.push_name,
             pop=self.pop_name,
             replay_variable=self.replay_variable,
-            uses_stack=self.uses_stack,
             numbers=self._numbers(),
         )
 

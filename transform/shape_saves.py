@@ -17,13 +17,30 @@ from collections.abc import Callable
 
 import gast
 
+from ..runtime import adjoints
+from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
 from . import anno
+from .context import TransformContext
 from .optimize import _is_pop, writes
+from .program import Program
 from .reverse import load
 from .walk import is_call_on_name, statements, walk
 
 
-def transform(
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: no name that the backward pass restores only by pops and reads only for
+    its shape (in ``unbroadcast``) is pushed whole; its shape is pushed instead, and the
+    backward pass reads that shape."""
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    unbroadcast = {name for name, value in bound.items() if value is unbroadcast_helper}
+    program.backward = save_shapes(
+        program.primal, program.backward, unbroadcast, program.live_out | program.result_reads(),
+        lambda name: ctx.bind_free(name, getattr(adjoints, name)), ctx.namer.new,
+    )  # fmt: skip
+    return program
+
+
+def save_shapes(
     primal: list[gast.stmt],
     backward: list[gast.stmt],
     unbroadcast: set[str],

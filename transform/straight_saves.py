@@ -29,12 +29,28 @@ from collections.abc import Callable
 import gast
 
 from . import anno
-from .optimize import reads
+from .context import TransformContext
+from .optimize import pushed_names, reads
+from .program import Program
 from .reverse import load, store
 from .walk import walk
 
 
-def transform(
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees (besides the module docstring's): ``program.maybe_unbound`` holds only
+    names a save reads, and ``program.backward_reads`` the names values are saved under."""
+    # Before the pushes become assignments: a name some push reads must be bound (to None
+    # at first) even where the push is now ``z_old = z``.
+    program.maybe_unbound = program.maybe_unbound & pushed_names(program.primal)
+    program.primal, program.backward, saved = name_saves(
+        program.primal, program.backward, program.stack, program.push, program.pop,
+        ctx.namer.new,
+    )  # fmt: skip
+    program.backward_reads = program.backward_reads | saved
+    return program
+
+
+def name_saves(
     primal: list[gast.stmt],
     backward: list[gast.stmt],
     stack: str,
