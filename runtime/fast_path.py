@@ -94,11 +94,9 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         out = compute(xd, yd)
         if type(out) is not _ndarray and type(out) not in KEPT:
             out = as_result(out)
-        # new_tensor(out), written out (see the module doc)
+        # new_tensor(out, node), written out (see the module doc)
         result = _new(Tensor)
         result._data = out
-        result._requires_grad = False
-        result._grad_fn = None
         result._output_nr = 0
         result._grad = None
         result._counter = None
@@ -107,6 +105,8 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         result._accumulator = None
         result._retains_grad = False
         if not ((x_grad or y_grad) and _grad_state.enabled):
+            result._requires_grad = False  # (and below, recorded: True and its node)
+            result._grad_fn = None
             return result
 
         nonlocal elementwise
@@ -247,11 +247,9 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     out = fn(xd)
     if type(out) is not _ndarray and type(out) not in KEPT:
         out = as_result(out)
-    # new_tensor(out), written out (see the module doc)
+    # new_tensor(out, node), written out (see the module doc)
     result = _new(Tensor)
     result._data = out
-    result._requires_grad = False
-    result._grad_fn = None
     result._output_nr = 0
     result._grad = None
     result._counter = None
@@ -260,6 +258,8 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     result._accumulator = None
     result._retains_grad = False
     if not (x._requires_grad and _grad_state.enabled) or out.dtype.kind not in "fc":
+        result._requires_grad = False  # (and below, recorded: True and its node)
+        result._grad_fn = None
         return result  # (integer or boolean results carry no gradient)
     kernel = _unary_kernels.get(rule)
     if kernel is None:
