@@ -21,11 +21,26 @@ from typing import Any
 
 import gast
 
+from ..runtime.rules.shared import expand_reduced
 from . import shapes
+from .context import TransformContext
+from .program import Program
 from .walk import is_call_on_name, statements, walk
 from .walk import parents as parents_of
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
+
+
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: no backward ``expand_reduced(s, x)`` is left into an adjoint (other than
+    a gradient returned) whose every use restores ``x``'s shape by broadcasting with an
+    array of that shape."""
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    names = {name for name, value in bound.items() if value is expand_reduced}
+    program.backward = drop_scalar_expansions(
+        program.backward, ctx.shape_classes, names, program.live_out
+    )
+    return program
 
 
 def drop_scalar_expansions(

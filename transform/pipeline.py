@@ -29,6 +29,7 @@ import gast
 from ..runtime.closures import reaches_itself
 from . import (
     analyze,
+    broadcasts,
     desugar,
     emit,
     fuse,
@@ -36,6 +37,7 @@ from . import (
     optimize,
     pop_runs,
     release,
+    remat,
     reverse,
     seed,
     shape_saves,
@@ -63,6 +65,9 @@ from .walk import walk
 #:   skip ``unbroadcast`` only where shapes are known equal;
 #: - ``reverse`` needs activity to emit only the adjoints that matter, and pushes every
 #:   overwritten value, since only the complete backward pass says which are read;
+#: - ``remat`` right after ``reverse``, whose record of each statement's contributions it
+#:   reads; ``broadcasts`` after it, since a recomputed temporary may be what restores a
+#:   reduction's shape;
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
 #:   dead), ``dead_code`` before ``copies`` (propagation then meets only copies that are
@@ -82,6 +87,8 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("analyze", analyze.transform),
     ("shapes", shapes.transform),
     ("reverse", reverse.transform),
+    ("remat", remat.transform),
+    ("broadcasts", broadcasts.transform),
     ("seed", seed.transform),
     ("zeros", optimize.zeros),
     ("dead_code", optimize.dead_code),

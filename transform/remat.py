@@ -8,12 +8,13 @@ point holds (and reads anyway) the values it was computed from, computing it aga
 less than the push, the pop and the stack's memory, and the forward pass goes back to the
 line the user wrote (``optimize`` folds the unread temporary into its use).
 
-The reverse pass keeps one :class:`Definitions` per block it walks, tells it what each
-statement writes before making that statement's adjoint, and lets it rewrite the
-statement's contributions. The rewrite is valid because of the reverse pass's invariant:
-when a statement's adjoint runs, every name holds what it held right after the statement
-ran forward. So ``T``'s definition ``e`` gives ``T``'s value there whenever nothing from
-the definition up to that statement wrote a name ``e`` reads.
+``reverse`` remembers, for each statement of the core function, the contributions it
+made for it (``program.remat_groups``). This pass walks the core function's blocks as
+``reverse`` did, keeping one :class:`Definitions` per block, told what each statement
+writes before its contributions are rewritten. The rewrite is valid because of the
+reverse pass's invariant: when a statement's adjoint runs, every name holds what it held
+right after the statement ran forward. So ``T``'s definition ``e`` gives ``T``'s value
+there whenever nothing from the definition up to that statement wrote a name ``e`` reads.
 """
 
 from __future__ import annotations
@@ -23,11 +24,61 @@ import copy
 import gast
 
 from . import anno, shapes
-from .walk import load_names
+from .analyze import assigned_names, operand_atoms
+from .context import TransformContext
+from .program import Program
+from .resolve import Callee
+from .walk import load_names, statements, walk
 
 #: operators whose result on numbers is one cheap Python-level operation
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
 _SIGNS = (gast.USub, gast.UAdd)
+
+
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: in the contributions ``reverse`` made, each read of a one-operation
+    number temporary whose definition still holds there, and whose inputs the backward
+    pass reads there anyway, is replaced by that definition (so its push and pop go dead)."""
+    if not program.remat_groups:
+        return program
+    node = program.node
+    params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    stored = {
+        n.id
+        for n in walk(node)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))
+    }
+    # The values the backward pass holds without restoring anything more: parameters never
+    # assigned, and values some rule's gradient reads anyway.
+    held = (params - stored) | _values_read(node)
+    _recompute(node.body[:-1], program.remat_groups, ctx, held)
+    return program
+
+
+def _recompute(
+    stmts: list[gast.stmt], groups: dict[int, list[list[gast.stmt]]], ctx: TransformContext,
+    held: set[str],
+) -> None:  # fmt: skip
+    """Rewrite the contributions of ``stmts``, a block ``reverse`` walked: each block has
+    definitions of its own, as it had there."""
+    definitions = Definitions(ctx.shape_classes, ctx.local_names, set(held))
+    for stmt in stmts:
+        definitions.forget(_written(stmt))
+        for block in _blocks(stmt):
+            _recompute(block, groups, ctx, held)
+        for contributions in groups.get(id(stmt), ()):
+            definitions.substitute(contributions)
+        definitions.learn(stmt)
+
+
+def _blocks(stmt: gast.stmt) -> list[list[gast.stmt]]:
+    """The blocks ``reverse`` reverses on their own: an ``if``'s arms, a loop's or a
+    ``with``'s body."""
+    if isinstance(stmt, gast.If):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, (gast.For, gast.While, gast.With)):
+        return [stmt.body]
+    return []
 
 
 class Definitions:
@@ -115,3 +166,38 @@ def _replace_reads(stmt: gast.stmt, name: str, value: gast.expr) -> None:
             return node
 
     Replace().visit(stmt)
+
+
+def _values_read(node: gast.FunctionDef) -> set[str]:
+    """Names whose values some rule's gradient reads (``x`` in ``x * y``, ``ans`` of
+    ``tanh``): the backward pass restores them anyway, so recomputing from them is free."""
+    found = set()
+    for stmt in statements(node):
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        if not (
+            isinstance(stmt, gast.Assign)
+            and anno.get(stmt, anno.Key.ACTIVE)
+            and isinstance(callee, Callee)
+            and callee.kind == "rule"
+            and callee.rule is not None
+        ):
+            continue
+        wanted = callee.rule.value_params
+        operands = operand_atoms(stmt.value, callee)
+        for param, operand in zip(callee.rule.param_names, operands):
+            if param in wanted and isinstance(operand, gast.Name):
+                found.add(operand.id)
+        if "ans" in wanted:
+            found |= assigned_names(stmt)
+    return found
+
+
+def _written(stmt: gast.stmt) -> set[str]:
+    """Every name ``stmt`` may change, in nested blocks too."""
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        return {stmt.targets[0].id}
+    written = assigned_names(stmt)
+    for node in walk(stmt):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            written.add(node.id)
+    return written

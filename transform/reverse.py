@@ -24,7 +24,7 @@ from typing import Any
 
 import gast
 
-from . import anno, broadcasts, remat, shapes
+from . import anno, shapes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -41,7 +41,7 @@ from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
 from .resolve import Callee
-from .walk import statements, walk
+from .walk import walk
 
 PRIMAL = "primal"
 ADJOINT = "adjoint"
@@ -84,30 +84,18 @@ class _Reverser:
         self.loop_epilogues: list[list[gast.stmt]] = []
         self.uses_stack = False
         self.loop_depth = 0
-        #: cheap temporaries of the block being reversed (see ``remat``)
-        self.definitions: remat.Definitions | None = None
-        self.unchanging: set[str] = set()
-        self.read_anyway: set[str] = set()
+        #: id of a core statement -> its contributions (see ``remat``)
+        self.remat_groups: dict[int, list[list[gast.stmt]]] = {}
 
     # -- driver ---------------------------------------------------------------------
 
     def run(self, node: gast.FunctionDef) -> Program:
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
         self._binding_analysis(node.body, set(params), set(params))
-        stored = {
-            n.id
-            for n in walk(node)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))
-        }
-        self.unchanging = params - stored
-        self.read_anyway = _values_read(node)
         body = node.body
         result = body[-1].value
         primal, adjoint = self.block(body[:-1])
         gradients = [self.namer.adjoint(name) for name in self.ctx.wrt]
-        adjoint = broadcasts.drop_scalar_expansions(
-            adjoint, self.ctx.shape_classes, self._names_of(_expand_reduced()), set(gradients)
-        )
         seed = None
         if isinstance(result, gast.Name) and result.id in self.ctx.active:
             seed = self.namer.adjoint(result.id)
@@ -129,16 +117,12 @@ class _Reverser:
             pop=self.pop_name,
             replay_variable=self.replay_variable,
             numbers=self._numbers(),
+            remat_groups=self.remat_groups,
         )
 
     def _numbers(self) -> set[str]:
         scalars = {name for name, kind in self.ctx.shape_classes.items() if kind == shapes.SCALAR}
         return scalars | {self.namer.adjoint(name) for name in scalars}
-
-    def _names_of(self, helper: Any) -> set[str]:
-        """The names the generated code calls ``helper`` by."""
-        bound = {**self.ctx.resolved_globals, **self.ctx.free_values}
-        return {name for name, value in bound.items() if value is helper}
 
     def _zero(self, name: str) -> gast.Assign:
         """``d<name> = 0``: a zero of any shape (adjoint helpers treat 0 as 'nothing yet')."""
@@ -206,10 +190,6 @@ class _Reverser:
     def block(self, stmts: list[gast.stmt]) -> tuple[list[gast.stmt], list[gast.stmt]]:
         primal: list[gast.stmt] = []
         adjoints: list[list[gast.stmt]] = []  # each statement's, in the forward order
-        outer = self.definitions
-        definitions = self.definitions = remat.Definitions(
-            self.ctx.shape_classes, self.ctx.local_names, self.unchanging | self.read_anyway
-        )
         for stmt in stmts:
             method = getattr(self, f"stmt_{type(stmt).__name__}", None)
             if method is None:
@@ -217,13 +197,9 @@ class _Reverser:
                     f"internal: the reverse pass got a {type(stmt).__name__} statement",
                     origin_of(stmt),
                 )
-            definitions.forget(_written(stmt))
             p, a = method(stmt)
-            self.definitions = definitions  # a nested block had its own
-            definitions.learn(stmt)
             primal.extend(p)
             adjoints.append(a)
-        self.definitions = outer
         # The adjoint runs the statements' adjoints last first.
         return primal, [s for a in reversed(adjoints) for s in a]
 
@@ -271,16 +247,18 @@ class _Reverser:
             ans = load(ans_name)
             out.extend(pops)
             out.extend(self.resets({name}))
-            out.extend(
-                self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin))
-            )
+            out.extend(self.recomputable(stmt, self.contributions(stmt, callee, g, ans, origin)))
         else:
-            out.extend(
-                self.definitions.substitute(self.contributions(stmt, callee, g, ans, origin))
-            )
+            out.extend(self.recomputable(stmt, self.contributions(stmt, callee, g, ans, origin)))
             out.extend(pops)
             out.extend(self.resets({name}))
         return [_tag(s, ADJOINT, origin) for s in out]
+
+    def recomputable(self, stmt: gast.Assign, contributions: list[gast.stmt]) -> list[gast.stmt]:
+        """``contributions``, remembered as ``stmt``'s for ``remat``, which may recompute
+        cheap temporaries in them."""
+        self.remat_groups.setdefault(id(stmt), []).append(contributions)
+        return contributions
 
     def contributions(
         self, stmt: gast.Assign, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None
@@ -914,41 +892,6 @@ class _Reverser:
         return loop
 
 
-def _values_read(node: gast.FunctionDef) -> set[str]:
-    """Names whose values some rule's gradient reads (``x`` in ``x * y``, ``ans`` of
-    ``tanh``): the backward pass restores them anyway, so recomputing from them is free."""
-    found = set()
-    for stmt in statements(node):
-        callee = anno.get(stmt, anno.Key.CALLEE)
-        if not (
-            isinstance(stmt, gast.Assign)
-            and anno.get(stmt, anno.Key.ACTIVE)
-            and isinstance(callee, Callee)
-            and callee.kind == "rule"
-            and callee.rule is not None
-        ):
-            continue
-        wanted = callee.rule.value_params
-        operands = operand_atoms(stmt.value, callee)
-        for param, operand in zip(callee.rule.param_names, operands):
-            if param in wanted and isinstance(operand, gast.Name):
-                found.add(operand.id)
-        if "ans" in wanted:
-            found |= assigned_names(stmt)
-    return found
-
-
-def _written(stmt: gast.stmt) -> set[str]:
-    """Every name ``stmt`` may change, in nested blocks too."""
-    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-        return {stmt.targets[0].id}
-    written = assigned_names(stmt)
-    for node in walk(stmt):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            written.add(node.id)
-    return written
-
-
 def _breaks(stmts: list[gast.stmt]) -> bool:
     """Whether a ``break`` in ``stmts`` ends the loop they are the body of."""
     for stmt in stmts:
@@ -1005,12 +948,6 @@ def _unbroadcast():
     from ..runtime.rules.helpers import unbroadcast
 
     return unbroadcast
-
-
-def _expand_reduced():
-    from ..runtime.rules.helpers import expand_reduced
-
-    return expand_reduced
 
 
 def _stem(name: str) -> str:
