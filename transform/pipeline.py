@@ -23,6 +23,7 @@ import types
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gast
 
@@ -268,6 +269,62 @@ def _run(
     stop_after: str | None,
     mode: str,
 ):
+    node, ctx, callees = _start(function, wrt, param_kinds, mode)
+    if stop_after == "parse":
+        return emit.to_source(node)
+    value = node
+    for name, transform in PASSES:
+        value = _apply(transform, value, ctx, split)
+        if stop_after == name:
+            return _stage_source(name, value, ctx)
+    derivative = _assemble(value, ctx, _derivative_name(function, wrt, split))
+    derivative.callees = callees
+    derivative.guard = _guard(ctx, callees)
+    derivative.fallbacks = list(ctx.fallbacks)
+    for callee in callees:
+        derivative.fallbacks.extend(callee.fallbacks)
+    if stop_after == "emit":
+        return derivative.source
+    return derivative
+
+
+def _apply(transform: Callable, value: Any, ctx: TransformContext, split: bool) -> Any:
+    value = transform(value, ctx)
+    if isinstance(value, Program) and transform is reverse.transform:
+        value.split = split  # the one thing about the derivative reverse is not told
+    return value
+
+
+def pass_input(
+    function: Callable,
+    wrt: tuple[str, ...],
+    stage: str,
+    *,
+    split: bool = False,
+    param_kinds: dict[str, tuple] | None = None,
+) -> tuple[Any, TransformContext]:
+    """What the pass named ``stage`` takes when ``function`` is differentiated (its tree or
+    program), with the context: to run one pass alone (tests). Nothing is cached."""
+    with _generating:
+        node, ctx, _ = _start(function, wrt, param_kinds or {}, "auto")
+        value = node
+        for name, transform in PASSES:
+            if name == stage:
+                return value, ctx
+            value = _apply(transform, value, ctx, split)
+    raise ValueError(f"no pass named {stage!r}")
+
+
+def stage_source(name: str, value: Any, ctx: TransformContext) -> str:
+    """``value``, what the pass ``name`` returned, as ``ag.source(stage=name)`` prints it."""
+    return _stage_source(name, value, ctx)
+
+
+def _start(
+    function: Callable, wrt: tuple[str, ...], param_kinds: dict, mode: str
+) -> tuple[gast.FunctionDef, TransformContext, list[Derivative]]:
+    """The parsed function, the context the passes share, and the list its callees'
+    derivatives are added to as the passes derive them."""
     parsed = parse_function(function)
     node = parsed.node
     namer = Namer()
@@ -312,24 +369,7 @@ def _run(
 
     ctx.derive_callee = derive_callee
     ctx.return_kind = watched_return_kind
-    if stop_after == "parse":
-        return emit.to_source(node)
-    value = node
-    for name, transform in PASSES:
-        value = transform(value, ctx)
-        if name == "reverse":
-            value.split = split
-        if stop_after == name:
-            return _stage_source(name, value, ctx)
-    derivative = _assemble(value, ctx, _derivative_name(function, wrt, split))
-    derivative.callees = callees
-    derivative.guard = _guard(ctx, callees)
-    derivative.fallbacks = list(ctx.fallbacks)
-    for callee in callees:
-        derivative.fallbacks.extend(callee.fallbacks)
-    if stop_after == "emit":
-        return derivative.source
-    return derivative
+    return node, ctx, callees
 
 
 def _guard(ctx: TransformContext, callees: list[Derivative]) -> Guard:

@@ -1,0 +1,426 @@
+"""Each pass of ``transform.pipeline.PASSES`` run alone on a small function.
+
+As the converter tests of TensorFlow's AutoGraph do, a test gives one pass the input the
+pipeline gives it (the function as it stands after the passes before) and compares the
+pass's output, printed as ``ag.source(stage=...)`` prints it, with the text expected.
+Each function is chosen so that its pass changes something visible. Also: the README's
+list of passes is ``STAGES``, in order.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astgrad.transform import pipeline
+
+FLOAT = ("value", "float")
+
+
+def loop_return(x, n):
+    for i in range(n):
+        if x > i:
+            return x * i
+    return x
+
+
+def one_line(x):
+    return np.sum(x * 2.0 + 1.0)
+
+
+def two_uses(x, c):
+    y = np.sin(x)
+    z = y * c
+    return np.sum(z)
+
+
+def decay(a):
+    for _ in range(3):
+        a = a * 0.99 + 0.01 * a * a
+    return a
+
+
+def mean_square(x):
+    return np.mean((x - 1.0) ** 2)
+
+
+def rnn(W, h, xs):
+    for x in xs:
+        h = np.tanh(W @ h + x)
+    return np.sum(h)
+
+
+def layer(x, W):
+    h = np.tanh(x @ W)
+    y = np.exp(h)
+    return np.sum(y * h)
+
+
+def overwrite(x):
+    y = np.sin(x)
+    y = y * x
+    return np.sum(y)
+
+
+#: pass -> (function, wrt, parameters that are Python floats)
+CASES = {
+    "desugar": (loop_return, ("x",), ()),
+    "normalize": (one_line, ("x",), ()),
+    "analyze": (two_uses, ("x",), ()),
+    "shapes": (two_uses, ("x",), ()),
+    "reverse": (two_uses, ("x",), ()),
+    "remat": (decay, ("a",), ("a",)),
+    "broadcasts": (mean_square, ("x",), ()),
+    "seed": (two_uses, ("x",), ()),
+    "zeros": (two_uses, ("x",), ()),
+    "dead_code": (two_uses, ("x",), ()),
+    "copies": (layer, ("x",), ()),
+    "fuse": (decay, ("a",), ("a",)),
+    "shape_saves": (rnn, ("W",), ()),
+    "unread_pushes": (decay, ("a",), ("a",)),
+    "temporaries": (decay, ("a",), ("a",)),
+    "release": (layer, ("x",), ()),
+    "replay_variable": (decay, ("a",), ("a",)),
+    "pop_runs": (decay, ("a",), ("a",)),
+    "straight_saves": (overwrite, ("x",), ()),
+}
+
+
+def after_pass(name, function, wrt, floats):
+    """The pass ``name`` run alone on what the passes before it make of ``function``."""
+    kinds = {p: FLOAT for p in floats}
+    value, ctx = pipeline.pass_input(function, wrt, name, param_kinds=kinds)
+    before = _shown(name, value, ctx)
+    transform = dict(pipeline.PASSES)[name]
+    after = pipeline.stage_source(name, transform(value, ctx), ctx)
+    assert after != before, f"{name} changed nothing: the case shows nothing"
+    return after
+
+
+def _shown(name, value, ctx):
+    names = [n for n, _ in pipeline.PASSES]
+    position = names.index(name)
+    return pipeline.stage_source(names[position - 1], value, ctx) if position else None
+
+
+def test_every_pass_has_a_case():
+    assert list(CASES) == [name for name, _ in pipeline.PASSES]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_one_pass(name):
+    function, wrt, floats = CASES[name]
+    assert after_pass(name, function, wrt, floats) == EXPECTED[name]
+
+
+def test_readme_lists_the_passes_in_order():
+    """The README's architecture section names every stage, as ``STAGES`` does."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("- **The passes**", 1)[1].split("\n- **", 1)[0]
+    listed = re.findall(r"^  - `(\w+)`", section, flags=re.M)
+    assert listed == list(pipeline.STAGES)
+
+
+EXPECTED = {
+    "desugar": """\
+def loop_return(x, n):
+    result = None
+    returned = False
+    for i in range(n):
+        if x > i:
+            result = x * i
+            returned = True
+            break
+    if not returned:
+        result = x
+        returned = True
+    return result
+""",
+    "normalize": """\
+def one_line(x):
+    mul = x * 2.0
+    add = mul + 1.0
+    total = np.sum(add)
+    return total
+""",
+    "analyze": """\
+# active names: total, x, y, z
+def two_uses(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    return total
+""",
+    "shapes": """\
+# same shape: x, y
+def two_uses(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    return total
+""",
+    "reverse": """\
+def two_uses_grad(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    # backward
+    dx = 0
+    dy = 0
+    dz = 0
+    dz = dz + expand_reduced(dtotal, z)
+    dtotal = 0
+    dy = dy + unbroadcast(dz * c, y)
+    dz = 0
+    dx = dx + dy * np.cos(x)
+    dy = 0
+    return dx
+""",
+    "remat": """\
+def decay_grad(a):
+    push(_)
+    for _ in range(3):
+        push(mul)
+        mul = a * 0.99
+        push(mul_2)
+        mul_2 = 0.01 * a
+        push(mul_3)
+        mul_3 = mul_2 * a
+        push(a)
+        a = mul + mul_3
+        push(_)
+    # backward
+    dmul = 0
+    dmul_2 = 0
+    dmul_3 = 0
+    for __2 in range(3):
+        _ = pop()
+        dmul = dmul + da
+        dmul_3 = dmul_3 + da
+        a = pop()
+        da = 0
+        dmul_2 = dmul_2 + dmul_3 * a
+        da = da + dmul_3 * (0.01 * a)
+        mul_3 = pop()
+        dmul_3 = 0
+        da = da + dmul_2 * 0.01
+        mul_2 = pop()
+        dmul_2 = 0
+        da = da + dmul * 0.99
+        mul = pop()
+        dmul = 0
+    _ = pop()
+    return da
+""",
+    "broadcasts": """\
+def mean_square_grad(x):
+    sub = x - 1.0
+    power = sub ** 2
+    mean = np.mean(power)
+    # backward
+    dpower = 0
+    dsub = 0
+    dx = 0
+    dpower = dpower + dmean / reduced_count(power)
+    dmean = 0
+    dsub = dsub + dpower * 2 * sub
+    dpower = 0
+    dx = dx + dsub
+    dsub = 0
+    return dx
+""",
+    "seed": """\
+def two_uses_grad(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    # backward
+    dtotal = scalar_seed(total)
+    dx = 0
+    dy = 0
+    dz = 0
+    dz = dz + expand_reduced(dtotal, z)
+    dtotal = 0
+    dy = dy + unbroadcast(dz * c, y)
+    dz = 0
+    dx = dx + dy * np.cos(x)
+    dy = 0
+    return dx
+""",
+    "zeros": """\
+def two_uses_grad(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    # backward
+    dtotal = scalar_seed(total)
+    dx = 0
+    dy = 0
+    dz = 0
+    dz = expand_reduced(dtotal, z)
+    dtotal = 0
+    dy = unbroadcast(dz * c, y)
+    dz = 0
+    dx = dy * np.cos(x)
+    dy = 0
+    return dx
+""",
+    "dead_code": """\
+def two_uses_grad(x, c):
+    y = np.sin(x)
+    z = y * c
+    total = np.sum(z)
+    # backward
+    dtotal = scalar_seed(total)
+    dz = expand_reduced(dtotal, z)
+    dy = unbroadcast(dz * c, y)
+    dx = dy * np.cos(x)
+    return dx
+""",
+    "copies": """\
+def layer_grad(x, W):
+    matmul = x @ W
+    h = np.tanh(matmul)
+    y = np.exp(h)
+    mul = y * h
+    total = np.sum(mul)
+    # backward
+    dtotal = scalar_seed(total)
+    dy = dtotal * h
+    dh = dtotal * y
+    dh = dh + dy * y
+    dmatmul = dh * (1 - h * h)
+    dx = matmul_grad_left(dmatmul, x, W)
+    return dx
+""",
+    "fuse": """\
+def decay_grad(a):
+    push(_)
+    for _ in range(3):
+        push(mul)
+        mul = a * 0.99
+        push(mul_2)
+        mul_2 = 0.01 * a
+        push(mul_3)
+        mul_3 = mul_2 * a
+        push(a)
+        a = mul + mul_3
+        push(_)
+    # backward
+    da = scalar_seed(a)
+    for __2 in range(3):
+        a = pop()
+        da = da * (0.02 * a + 0.99)
+    return da
+""",
+    "shape_saves": """\
+def rnn_grad(W, h, xs):
+    push(x)
+    iterations = 0
+    for x in xs:
+        iterations += 1
+        push(shape_of(matmul))
+        matmul = W @ h
+        push(add)
+        add = matmul + x
+        push(h)
+        h = np.tanh(add)
+        push(x)
+    push(iterations)
+    total = np.sum(h)
+    # backward
+    matmul_shape = shape_of(matmul)
+    dtotal = scalar_seed(total)
+    dW = 0
+    dh = expand_reduced(dtotal, h)
+    for _ in range(pop()):
+        dadd = dh * (1 - h * h)
+        h = pop()
+        dmatmul = unbroadcast_to(dadd, matmul_shape)
+        dW = dW + matmul_grad_left(dmatmul, W, h)
+        dh = matmul_grad_right(dmatmul, W, h)
+        matmul_shape = pop()
+    return dW
+""",
+    "unread_pushes": """\
+def decay_grad(a):
+    for _ in range(3):
+        mul = a * 0.99
+        mul_2 = 0.01 * a
+        mul_3 = mul_2 * a
+        push(a)
+        a = mul + mul_3
+    # backward
+    da = scalar_seed(a)
+    for __2 in range(3):
+        a = pop()
+        da = da * (0.02 * a + 0.99)
+    return da
+""",
+    "temporaries": """\
+def decay_grad(a):
+    for _ in range(3):
+        push(a)
+        a = a * 0.99 + 0.01 * a * a
+    # backward
+    da = scalar_seed(a)
+    for __2 in range(3):
+        a = pop()
+        da = da * (0.02 * a + 0.99)
+    return da
+""",
+    "release": """\
+def layer_grad(x, W):
+    h = np.tanh(x @ W)
+    y = np.exp(h)
+    total = np.sum(y * h)
+    # backward
+    dtotal = scalar_seed(total)
+    dy = dtotal * h
+    dh = dtotal * y
+    dh = dh + dy * y
+    del dy, y
+    dx = matmul_grad_left(dh * (1 - h * h), x, W)
+    return dx
+""",
+    "replay_variable": """\
+def decay_grad(a):
+    for _ in range(3):
+        push(a)
+        a = a * 0.99 + 0.01 * a * a
+    # backward
+    da = scalar_seed(a)
+    for _ in range(3):
+        a = pop()
+        da = da * (0.02 * a + 0.99)
+    return da
+""",
+    "pop_runs": """\
+def decay_grad(a):
+    for _ in range(3):
+        push(a)
+        a = a * 0.99 + 0.01 * a * a
+    # backward
+    da = scalar_seed(a)
+    for a in pop_run(stack, 3):
+        da = da * (0.02 * a + 0.99)
+    return da
+""",
+    "straight_saves": """\
+def overwrite_grad(x):
+    y = np.sin(x)
+    y_old = y
+    y = y * x
+    total = np.sum(y)
+    # backward
+    dtotal = scalar_seed(total)
+    dy_out = expand_reduced(dtotal, y)
+    dy = dy_out * x
+    dx = dy_out * y_old
+    del dy_out, y_old
+    dx = dx + dy * np.cos(x)
+    return dx
+""",
+}
