@@ -36,14 +36,13 @@ from . import (
     fuse,
     normalize,
     optimize,
-    pop_runs,
     release,
     remat,
     reverse,
+    saves,
     seed,
     shape_saves,
     shapes,
-    straight_saves,
 )  # fmt: skip
 from .context import TransformContext, local_names_of
 from .errors import TAPE_ADVICE, TransformError
@@ -77,9 +76,10 @@ from .walk import walk
 #: - ``unread_pushes`` and ``temporaries`` rewrite the forward statements only once the
 #:   backward pass, and so what it reads, is final;
 #: - ``release`` adds ``del`` after the last reads, which no later pass may move;
-#: - ``replay_variable`` then ``pop_runs`` rewrite replayed loops once they hold their
-#:   final pops;
-#: - ``straight_saves`` turns the stack into names only when no loop is left to need it.
+#: - ``replay_variable`` names replayed loops' counters once dead code has settled whether
+#:   the backward pass reads a ``_`` of the user's;
+#: - ``saves`` lowers the pushes and pops that are left, once every pass that removes one
+#:   has run: runs of pops in replayed loops, names in straight-line code.
 #:
 #: ``emit`` then assembles and compiles the functions (not a pass: it makes no program).
 PASSES: tuple[tuple[str, Callable], ...] = (
@@ -99,9 +99,8 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("unread_pushes", optimize.unread_pushes),
     ("temporaries", optimize.temporaries),
     ("release", release.transform),
-    ("replay_variable", pop_runs.prefer_underscore),
-    ("pop_runs", pop_runs.transform),
-    ("straight_saves", straight_saves.transform),
+    ("replay_variable", saves.prefer_underscore),
+    ("saves", saves.transform),
 )
 
 #: What ``ag.source(stage=...)`` and ``astgrad show --stage`` may stop after: the parse,

@@ -52,7 +52,7 @@ class Program:
     #: stack ids of push/pop pairs whose pops the dead-code passes removed
     dead_stack_ids: set[int] = field(default_factory=set)
     #: names the backward statements read from the forward ones (set by ``temporaries``,
-    #: grown by ``straight_saves`` with the names it saves values under)
+    #: grown by ``saves`` with the names it saves values under)
     backward_reads: set[str] = field(default_factory=set)
 
     @property

@@ -1,9 +1,33 @@
-"""straight_saves: outside loops and branches, a saved value is a name, not a stack entry.
+"""saves: the values ``reverse`` saved on the stack, read the cheapest way each can be.
 
-``reverse`` saves every value that is about to be overwritten on a stack, since inside a
-loop there is one per iteration. When the function has no loop or branch, each push runs
-exactly once, and the pops take the values back last first, so the k-th pop is always
-the value of the (n + 1 - k)-th push. Then::
+``reverse`` pushes every value about to be overwritten and pops it back in the backward
+pass. Once the other passes have left only the pops something reads, this pass lowers
+them in one of two ways, never both in one function (the first needs a replayed loop in
+the backward pass, the second a backward pass with no loop or branch).
+
+*Runs of pops in replayed loops.* The backward pass replays a loop ``for _ in range(n)``
+and restores, in each iteration, the values the forward iteration pushed. When that is
+one value (``a = pop()``), the iteration's values lie together on top of the stack, and::
+
+    for _ in range(100):
+        a = pop()
+        da = da * (0.02 * a + 0.99)
+
+becomes::
+
+    for a in pop_run(stack, 100):
+        da = da * (0.02 * a + 0.99)
+
+``pop_run`` takes the run of values off the stack at once, last pushed first: the loop
+pays for no call per iteration, which on numbers is a large part of what it costs.
+Where the statements before the pop read the name (the value after the iteration), the
+loop binds a name of its own and the pop becomes a copy from it.
+
+*Saves by name in straight-line code.* ``reverse`` saves every value that is about to be
+overwritten on a stack, since inside a loop there is one per iteration. When the
+function has no loop or branch, each push runs exactly once, and the pops take the
+values back last first, so the k-th pop is always the value of the (n + 1 - k)-th push.
+Then::
 
     push(z)                                 z_old = z
     z = z - largest                         z = z - largest
@@ -16,10 +40,6 @@ where it read the restored ``z``, up to the next assignment to ``z``, and the ``
 released ``z`` releases ``z_old``. The stack, its ``push`` and ``pop``, and (for a retained
 pullback) the copy of the stack are gone, and the split forward function saves ``z_old``
 by name like any other value.
-
-Output guarantee: either the statements are returned unchanged, or no statement reads the
-stack, ``push`` or ``pop`` any more, and every pushed value is bound to a fresh name read
-where its pop was.
 """
 
 from __future__ import annotations
@@ -28,17 +48,26 @@ from collections.abc import Callable
 
 import gast
 
+from ..runtime import adjoints
 from . import anno
 from .context import TransformContext
-from .optimize import pushed_names, reads
+from .optimize import _is_pop, _walk, pushed_names, reads, writes
 from .program import Program
 from .reverse import load, store
-from .walk import walk
+from .walk import statements, walk
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
-    """Guarantees (besides the module docstring's): ``program.maybe_unbound`` holds only
-    names a save reads, and ``program.backward_reads`` the names values are saved under."""
+    """Guarantees: a replayed ``for _ in range(n)`` loop whose iteration pops one value
+    and uses the stack no other way iterates over ``pop_run(stack, n)`` instead; in a
+    function with neither loop nor branch, either nothing is left that reads the stack,
+    ``push`` or ``pop`` (every pushed value is bound to a fresh name, read where its pop
+    was, and ``program.backward_reads`` holds those names), or the statements are as
+    they were. ``program.maybe_unbound`` holds only names a save reads."""
+    rewrite_loops(
+        program.backward, program.stack, program.pop,
+        lambda: ctx.bind_free("pop_run", adjoints.pop_run), ctx.namer.new,
+    )  # fmt: skip
     # Before the pushes become assignments: a name some push reads must be bound (to None
     # at first) even where the push is now ``z_old = z``.
     program.maybe_unbound = program.maybe_unbound & pushed_names(program.primal)
@@ -50,6 +79,105 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     return program
 
 
+def prefer_underscore(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: replayed loops count with ``_`` unless the backward pass reads a ``_``
+    of the user's."""
+    replay = program.replay_variable
+    backward = program.backward
+    if replay == "_" or any("_" in reads(s) for s in backward):
+        return program
+    for stmt in _walk(backward):
+        if (
+            isinstance(stmt, gast.For)
+            and isinstance(stmt.target, gast.Name)
+            and stmt.target.id == replay
+        ):
+            stmt.target.id = "_"
+    return program
+
+
+def rewrite_loops(
+    backward: list[gast.stmt],
+    stack: str,
+    pop: str,
+    helper: Callable[[], str],
+    new_name: Callable[[str], str],
+) -> list[gast.stmt]:
+    """Rewrite the loops of ``backward`` in place (and return it). ``helper()`` binds
+    ``pop_run`` for the generated code and returns the name to call it by; ``new_name``
+    makes a fresh name."""
+    for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+        if isinstance(stmt, gast.For) and anno.has(stmt, anno.Key.STACK_ID):
+            _rewrite(stmt, stack, pop, helper, new_name)
+    return backward
+
+
+def _rewrite(
+    loop: gast.For, stack: str, pop: str, helper: Callable[[], str], new_name: Callable[[str], str]
+) -> None:
+    iterator = loop.iter
+    if not (
+        isinstance(iterator, gast.Call)
+        and isinstance(iterator.func, gast.Name)
+        and iterator.func.id == "range"
+        and len(iterator.args) == 1
+    ):
+        return
+    count = iterator.args[0]
+    if isinstance(count, gast.Constant) and not (type(count.value) is int and count.value > 0):
+        return
+    pops = [i for i, stmt in enumerate(loop.body) if _is_pop(stmt)]
+    if len(pops) != 1 or _calls(loop.body, pop) != 1 or _mentions(loop.body, stack):
+        return  # nested loops, restored items: several values per iteration
+    index = pops[0]
+    target = loop.body[index].targets[0]
+    if not isinstance(target, gast.Name):
+        return
+    name = target.id
+    if any(
+        name in reads(s) or name in writes(s)
+        for s in statements(gast.Module(body=loop.body[:index], type_ignores=[]))
+    ):
+        # What comes first reads the value after the iteration (tanh's result, say): the
+        # loop binds a name of its own, and the pop becomes a copy from it.
+        variable = new_name(f"{name}_before")
+        loop.body[index] = anno.copy_from(
+            gast.Assign(targets=[target], value=load(variable), type_comment=None),
+            loop.body[index],
+            anno.Key.ORIGIN,
+        )
+    else:
+        variable = name
+        del loop.body[index]
+        if not loop.body:
+            loop.body = [gast.Pass()]
+    loop.target = gast.Name(id=variable, ctx=gast.Store(), annotation=None, type_comment=None)
+    loop.iter = gast.Call(
+        func=load(helper()),
+        args=[load(stack), count],
+        keywords=[],
+    )
+
+
+def _calls(stmts: list[gast.stmt], name: str) -> int:
+    """How many calls of ``name`` there are in ``stmts``."""
+    return sum(
+        1
+        for node in walk(gast.Module(body=stmts, type_ignores=[]))
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id == name
+    )
+
+
+def _mentions(stmts: list[gast.stmt], name: str) -> bool:
+    return any(
+        isinstance(n, gast.Name) and n.id == name
+        for n in walk(gast.Module(body=stmts, type_ignores=[]))
+    )
+
+
+# -- saves by name in straight-line code --------------------------------------------
+
+
 def name_saves(
     primal: list[gast.stmt],
     backward: list[gast.stmt],
@@ -59,8 +187,8 @@ def name_saves(
     new_name: Callable[[str], str],
 ) -> tuple[list[gast.stmt], list[gast.stmt], set[str]]:
     """``(primal, backward, saved names)``; the names are new reads of the backward pass."""
-    pushes = [i for i, stmt in enumerate(primal) if _is_push(stmt, push)]
-    pops = [call for stmt in backward for call in walk(stmt) if _is_pop(call, pop)]
+    pushes = [i for i, stmt in enumerate(primal) if _is_push_call(stmt, push)]
+    pops = [call for stmt in backward for call in walk(stmt) if _is_pop_call(call, pop)]
     if not pops or len(pushes) != len(pops):
         return primal, backward, set()
     if not _only_at_top(primal, backward, pushes, stack, push, pop):
@@ -120,7 +248,7 @@ def _restored_name(stmt: gast.stmt, pop: str) -> str | None:
         isinstance(stmt, gast.Assign)
         and len(stmt.targets) == 1
         and isinstance(stmt.targets[0], gast.Name)
-        and _is_pop(stmt.value, pop)
+        and _is_pop_call(stmt.value, pop)
     ):
         return stmt.targets[0].id
     return None
@@ -169,7 +297,7 @@ def reads_anywhere(stmt: gast.stmt) -> set[str]:
     return {node.id for node in walk(stmt) if isinstance(node, gast.Name)} | reads(stmt)
 
 
-def _is_push(stmt: gast.stmt, push: str) -> bool:
+def _is_push_call(stmt: gast.stmt, push: str) -> bool:
     return (
         isinstance(stmt, gast.Expr)
         and isinstance(stmt.value, gast.Call)
@@ -180,7 +308,7 @@ def _is_push(stmt: gast.stmt, push: str) -> bool:
     )
 
 
-def _is_pop(node: gast.AST, pop: str) -> bool:
+def _is_pop_call(node: gast.AST, pop: str) -> bool:
     return (
         isinstance(node, gast.Call)
         and isinstance(node.func, gast.Name)
