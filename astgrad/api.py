@@ -490,7 +490,7 @@ def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) ->
     value a number, so shape bookkeeping disappears), and this shows the one that runs.
     ``stage`` stops the pipeline early to show the function as it stands after that
     stage: "parse" or any pass of the pipeline, in order (``transform.pipeline.STAGES``:
-    "desugar", "normalize", "analyze", "shapes", "reverse", ..., "straight_saves"); from
+    "desugar", "normalize", "analyze", "shapes", "reverse", ..., "saves"); from
     "reverse" on, the forward and backward statements are printed as one function.
 
     >>> import numpy as np

@@ -82,7 +82,6 @@ class _Reverser:
         self.maybe_unbound: set[str] = set()
         self.bound_before: dict[int, tuple[set[str], set[str]]] = {}
         self.loop_epilogues: list[list[gast.stmt]] = []
-        self.uses_stack = False
         self.loop_depth = 0
         #: id of a core statement -> its contributions (see ``remat``)
         self.remat_groups: dict[int, list[list[gast.stmt]]] = {}
@@ -163,7 +162,6 @@ class _Reverser:
 
     def push_pop(self, name: str, origin: Origin | None) -> tuple[gast.stmt, gast.stmt]:
         """A push of ``name``'s value for the primal and the pop restoring it for the adjoint."""
-        self.uses_stack = True
         self.next_id += 1
         push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[load(name)], keywords=[]))
         pop = assign(name, gast.Call(func=load(self.pop_name), args=[], keywords=[]))
@@ -535,7 +533,6 @@ class _Reverser:
         adjoints = _adjoints()
         saved = self.ctx.bind_free("saved_item", adjoints.saved_item)
         restore = self.ctx.bind_free("restore_item", adjoints.restore_item)
-        self.uses_stack = True
         self.next_id += 1
         push = gast.Expr(
             value=gast.Call(
@@ -791,7 +788,6 @@ class _Reverser:
                 primal = [before_push, loop]
                 backward = self._replay_loop([end_pop, *body_a], count_id, origin, trips)
             else:
-                self.uses_stack = True
                 push = gast.Expr(
                     value=gast.Call(func=load(self.push_name), args=[trips], keywords=[])
                 )
@@ -857,7 +853,6 @@ class _Reverser:
     ) -> list[gast.stmt]:
         """``count = 0``, the loop (counting its iterations), ``push(count)``: all dropped
         together with the replayed loop when the backward pass has nothing to replay."""
-        self.uses_stack = True
         if isinstance(loop, gast.For):
             loop.body[0] = _increment(count, count_id)
         start = assign(count, gast.Constant(0, None))
@@ -945,7 +940,7 @@ def _fallback():
 
 
 def _unbroadcast():
-    from ..runtime.rules.helpers import unbroadcast
+    from ..runtime.rules.shared import unbroadcast
 
     return unbroadcast
 

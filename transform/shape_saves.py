@@ -18,7 +18,7 @@ from collections.abc import Callable
 import gast
 
 from ..runtime import adjoints
-from ..runtime.rules.helpers import unbroadcast as unbroadcast_helper
+from ..runtime.rules.shared import unbroadcast as unbroadcast_helper
 from . import anno
 from .context import TransformContext
 from .optimize import _is_pop, writes
