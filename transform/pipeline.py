@@ -65,9 +65,10 @@ from .walk import walk
 #:   skip ``unbroadcast`` only where shapes are known equal;
 #: - ``reverse`` needs activity to emit only the adjoints that matter, and pushes every
 #:   overwritten value, since only the complete backward pass says which are read;
-#: - ``remat`` right after ``reverse``, whose record of each statement's contributions it
-#:   reads; ``broadcasts`` after it, since a recomputed temporary may be what restores a
-#:   reduction's shape;
+#: - ``remat`` right after ``reverse``: it rewrites the contributions ``reverse`` recorded
+#:   per statement, before any later pass rewrites or removes them; ``broadcasts`` reads
+#:   the backward statements as ``reverse`` made them too (run after ``fuse`` instead, it
+#:   changes the source generated for about a quarter of the test programs);
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
 #:   dead), ``dead_code`` before ``copies`` (propagation then meets only copies that are
