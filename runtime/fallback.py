@@ -28,10 +28,11 @@ from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
-from .ops import number_of, wrap
-from .ops import ones_like_array as _ones_like_array
 from .plans import Pattern, Plan
-from .tensor import Tensor
+from .raw_values import ones_like_array as _ones_like_array
+from .recording import apply
+from .tape_numbers import number_of
+from .tensor import Tensor, new_tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
 
@@ -68,7 +69,7 @@ class Pullback:
 def _to_tensors(value: Any, leaves: list) -> Any:
     if type(value) is _ndarray and value.dtype.kind == "f":
         # The common case, first: a float array becomes a leaf as it is.
-        tensor = wrap(value)
+        tensor = new_tensor(value)
         tensor._requires_grad = True
         tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
         leaves.append(tensor)
@@ -450,7 +451,6 @@ def _math_version(function: Callable) -> Callable:
     records ``math.f``'s own rule (erf, erfc have no NumPy twin)."""
     numpy_function = _MATH_TO_NUMPY.get(function.__name__)
     if numpy_function is None:
-        from . import ops
         from .rules.registry import lookup
 
         rule = lookup(function)
@@ -458,7 +458,7 @@ def _math_version(function: Callable) -> Callable:
             return function
 
         def numpy_function(*args: Any) -> Any:
-            return ops.apply(rule, function, args, {})
+            return apply(rule, function, args, {})
 
     def on_tensors(*args: Any) -> Any:
         if any(isinstance(a, Tensor) for a in args):
