@@ -24,7 +24,7 @@ from .fast_path import binary, operand
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import kernel_for, note_write
-from .recording import apply, check_fresh_view, unwrap_index
+from .recording import apply, check_fresh_view, frozen_index, unwrap_index
 from .rules import lookup
 from .rules.registry import Rule
 from .tensor import Tensor, new_tensor
@@ -89,10 +89,11 @@ def write_at(
     does, recorded (when ``target`` or ``value`` needs a gradient) as ``rule``'s primitive,
     ``primitive(target, index, value, **kwargs)``, a copy of the target with the write done
     (``rule`` is None only where nothing can need a gradient)."""
-    index = index_beside(target._data, unwrap_index(index))
+    index = unwrap_index(index)
     value_grad = isinstance(value, Tensor) and value._requires_grad
     grad_mode = is_grad_enabled()
     recording = grad_mode and (target._requires_grad or value_grad)
+    index = index_beside(target._data, frozen_index(index) if recording else index)
     if grad_mode:
         _guard(target, what, recording)
     if recording:

@@ -293,9 +293,23 @@ def _several_outputs(rule: Rule, out: Any) -> bool:
 
 def getitem(tensor: Tensor, index: Any) -> Tensor:
     """``tensor[index]``, a view where NumPy's indexing gives one."""
-    return apply(
-        _GETITEM, operator.getitem, (tensor, index_beside(tensor._data, unwrap_index(index)))
-    )
+    index = unwrap_index(index)
+    if tensor._requires_grad:
+        index = frozen_index(index)
+    return apply(_GETITEM, operator.getitem, (tensor, index_beside(tensor._data, index)))
+
+
+def frozen_index(index: Any) -> Any:
+    """``index`` with its index arrays and lists copied, for a node to keep: the backward
+    pass reads them, and the caller may change a list or array in place before it runs
+    (``y = x[order]; rng.shuffle(order)``). A list becomes the array NumPy reads it as."""
+    if type(index) is tuple:
+        return tuple(frozen_index(i) for i in index)
+    if isinstance(index, list):
+        return np.array(index)
+    if hasattr(index, "__array__") and hasattr(index, "copy") and not np.isscalar(index):
+        return index.copy(order="K")  # the same layout: it decides which repeat wins
+    return index
 
 
 def unwrap_index(index: Any) -> Any:

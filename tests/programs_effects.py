@@ -9,6 +9,9 @@ match finite differences. In both, the value is the one Python computes.
 
 from __future__ import annotations
 
+import heapq
+import warnings
+
 import numpy as np
 
 # -- refused: the transform cannot show it computes what Python computes ------------------
@@ -161,13 +164,27 @@ def view_method_then_augmented(x):
     return np.sum(v * v) + np.sum(s * x)
 
 
+def shuffled_with_a_seeded_generator(x):
+    order = [0, 1, 2]
+    y = x[order]
+    np.random.default_rng(3).shuffle(order)
+    return np.sum(y * x[order])
+
+
+def heap_of_numbers_from_a_gradient(x):
+    heap = [1.0]
+    heapq.heappush(heap, np.sum(x * x))
+    return heap[0] * heap[1]
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
     method_updates_an_object, slice_view_then_store, rows_scaled_in_place,
     appends_to_a_global_list, stores_into_its_argument, list_pop, sort_in_place,
     list_joined_in_place, list_repeated, dict_element_changed_in_place,
-    view_method_then_augmented,
+    view_method_then_augmented, shuffled_with_a_seeded_generator,
+    heap_of_numbers_from_a_gradient,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------
@@ -262,9 +279,16 @@ def dict_of_numbers_changed_in_place(x):
     return counts["n"] * 2.0
 
 
+def warnings_silenced(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = np.log(x * x + 1.0)
+    return np.sum(y)
+
+
 ACCEPTED = [
     preallocated_recurrence, copy_then_store, augmented_on_a_new_array, appends_in_a_loop,
     rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,
-    rows_accumulated_into_an_array, dict_of_numbers_changed_in_place,
+    rows_accumulated_into_an_array, dict_of_numbers_changed_in_place, warnings_silenced,
 ]  # fmt: skip
