@@ -46,8 +46,11 @@ def mean_square(x):
     return np.mean((x - 1.0) ** 2)
 
 
-def rnn(W, h, xs):
-    for x in xs:
+def rnn(W, h, x, n):
+    # A loop variable of the user's named ``_``: the replayed loop's own is then ``__2``
+    # whether or not ``builtins._`` exists (a doctest or the REPL sets it), which the
+    # namer avoids too, until ``replay_variable`` names it.
+    for _ in range(n):
         h = np.tanh(W @ h + x)
     return np.sum(h)
 
@@ -318,26 +321,24 @@ def decay_grad(a):
     return da
 """,
     "shape_saves": """\
-def rnn_grad(W, h, xs):
-    push(x)
-    iterations = 0
-    for x in xs:
-        iterations += 1
+def rnn_grad(W, h, x, n):
+    push(_)
+    for _ in range(n):
         push(shape_of(matmul))
         matmul = W @ h
         push(add)
         add = matmul + x
         push(h)
         h = np.tanh(add)
-        push(x)
-    push(iterations)
+        push(_)
+    push(len(range(n)))
     total = np.sum(h)
     # backward
     matmul_shape = shape_of(matmul)
     dtotal = scalar_seed(total)
     dW = 0
     dh = expand_reduced(dtotal, h)
-    for _ in range(pop()):
+    for __2 in range(pop()):
         dadd = dh * (1 - h * h)
         h = pop()
         dmatmul = unbroadcast_to(dadd, matmul_shape)
