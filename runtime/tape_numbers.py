@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .recording import apply, getitem
+from .rules.rearranging import join_elements
 from .rules.registry import Rule
-from .rules.shapes import join_elements
 from .tensor import Tensor
 
 __all__ = ["number_of", "nested_elements"]

@@ -124,7 +124,7 @@ def test_binary_operator_gradients_with_constants(combo):
         "arithmetic",
         "indexing",
         "reductions",
-        "shapes",
+        "rearranging",
         "selection",
         "linalg_helpers",
         "registry",

@@ -26,12 +26,12 @@ SECTIONS = {
     "elementwise": "Elementwise",
     "mathmodule": "`math` (on Python floats)",
     "reductions": "Reductions and scans",
-    "shapes": "Shapes",
+    "rearranging": "Shapes",
     "linalg": "Linear algebra",
     "indexing": "Indexing",
     "selection": "Selection, creation and casts",
     "builtins_": "Python builtins",
-    "devices": "Devices",
+    "transfers": "Devices",
 }
 
 

@@ -3,15 +3,15 @@
 from . import (  # noqa: F401
     arithmetic,
     builtins_,
-    devices,
     elementwise,
     indexing,
     linalg,
     mathmodule,
     nondiff,
+    rearranging,
     reductions,
     selection,
-    shapes,
+    transfers,
 )
 from .registry import (
     Rule,
