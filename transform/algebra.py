@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from .reverse import load
+from .build import load
 
 _NUMBER = (int, float)
 

@@ -25,7 +25,7 @@ import collections.abc
 import gast
 import numpy as np
 
-from . import anno, effects
+from . import anno, build, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
@@ -222,12 +222,14 @@ def _index_loops_over_varied(
         ctx.local_names.add(index)
         element = gast.Assign(
             targets=[stmt.target],
-            value=gast.Subscript(value=_load(sequence), slice=_load(index), ctx=gast.Load()),
+            value=gast.Subscript(
+                value=build.load(sequence), slice=build.load(index), ctx=gast.Load()
+            ),
             type_comment=None,
         )
-        length = gast.Call(func=_load("len"), args=[_load(sequence)], keywords=[])
-        stmt.iter = gast.Call(func=_load("range"), args=[length], keywords=[])
-        stmt.target = gast.Name(id=index, ctx=gast.Store(), annotation=None, type_comment=None)
+        length = gast.Call(func=build.load("len"), args=[build.load(sequence)], keywords=[])
+        stmt.iter = gast.Call(func=build.load("range"), args=[length], keywords=[])
+        stmt.target = build.store(index)
         stmt.body = [element, *stmt.body]
         origin = origin_of(stmt)
         for sub in walk(element):
@@ -236,10 +238,6 @@ def _index_loops_over_varied(
             anno.set(sub, anno.Key.ORIGIN, origin)
         changed = True
     return changed
-
-
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
 
 
 def _core_statements(stmts: list[gast.stmt]):

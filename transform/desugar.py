@@ -27,7 +27,7 @@ import copy
 import gast
 
 from ..runtime import primitives
-from . import anno
+from . import anno, build
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import of as origin_of
@@ -65,23 +65,6 @@ def _refuse_wrapper(node: gast.FunctionDef, ctx: TransformContext) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _name(identifier: str, store: bool = False) -> gast.Name:
-    return gast.Name(
-        id=identifier,
-        ctx=gast.Store() if store else gast.Load(),
-        annotation=None,
-        type_comment=None,
-    )
-
-
-def _assign(identifier: str, value: gast.expr) -> gast.Assign:
-    return gast.Assign(targets=[_name(identifier, store=True)], value=value, type_comment=None)
-
-
-def _call(function: str, *args: gast.expr) -> gast.Call:
-    return gast.Call(func=_name(function), args=list(args), keywords=[])
 
 
 def _stamp(stmt: gast.AST, like: gast.AST) -> gast.AST:
@@ -131,9 +114,9 @@ class _Loops:
         if not isinstance(stmt.target, gast.Name):
             # for a, b in pairs:  ->  for item in pairs: a, b = item
             item = self.new("item")
-            unpack = gast.Assign(targets=[stmt.target], value=_name(item), type_comment=None)
+            unpack = gast.Assign(targets=[stmt.target], value=build.load(item), type_comment=None)
             stmt.body = [_stamp(unpack, stmt), *stmt.body]
-            stmt.target = _name(item, store=True)
+            stmt.target = build.store(item)
         out = [_stamp(s, stmt) for s in prelude]
         if stmt.orelse:
             out.extend(self.loop_else(stmt))
@@ -149,12 +132,12 @@ class _Loops:
             length, bindings = plan
             index = self.new("index")
             body = [
-                gast.Assign(targets=[target], value=make(_name(index)), type_comment=None)
+                gast.Assign(targets=[target], value=make(build.load(index)), type_comment=None)
                 for target, make in bindings
             ]
             stmt.body = [_stamp(b, stmt) for b in body] + stmt.body
-            stmt.target = _name(index, store=True)
-            stmt.iter = _call("range", length)
+            stmt.target = build.store(index)
+            stmt.iter = build.call("range", length)
             return prelude, stmt
         call = stmt.iter
         if (
@@ -171,7 +154,9 @@ class _Loops:
             if call.func.attr == "values":
                 body = [
                     gast.Assign(
-                        targets=[stmt.target], value=_index(mapping, _name(key)), type_comment=None
+                        targets=[stmt.target],
+                        value=_index(mapping, build.load(key)),
+                        type_comment=None,
                     )
                 ]
             else:
@@ -179,13 +164,15 @@ class _Loops:
                     return [], stmt
                 key_target, value_target = stmt.target.elts
                 body = [
-                    gast.Assign(targets=[key_target], value=_name(key), type_comment=None),
+                    gast.Assign(targets=[key_target], value=build.load(key), type_comment=None),
                     gast.Assign(
-                        targets=[value_target], value=_index(mapping, _name(key)), type_comment=None
+                        targets=[value_target],
+                        value=_index(mapping, build.load(key)),
+                        type_comment=None,
                     ),
                 ]
             stmt.body = [_stamp(b, stmt) for b in body] + stmt.body
-            stmt.target = _name(key, store=True)
+            stmt.target = build.store(key)
             return prelude, stmt
         return [], stmt
 
@@ -246,14 +233,14 @@ class _Loops:
                 sequence = self._as_name(argument, "sequence", prelude, stmt)
                 lengths.append(self._length(sequence))
                 bindings.append((element, lambda i, s=sequence: _index(s, i)))
-            return (_call("min", *lengths) if len(lengths) > 1 else lengths[0]), bindings
+            return (build.call("min", *lengths) if len(lengths) > 1 else lengths[0]), bindings
         return None
 
     def _length(self, sequence: gast.expr) -> gast.Call:
         """How many times an index loop over ``sequence`` runs. Not ``len``: for a dict,
         ``d[i]`` would look up a key instead of reading the i-th element."""
         helper = self.ctx.bind_free("sequence_length", primitives.sequence_length)
-        return _call(helper, copy.deepcopy(sequence))
+        return build.call(helper, copy.deepcopy(sequence))
 
     def _builtin(self, name: str) -> bool:
         return name not in self.ctx.local_names and name not in self.ctx.parsed.globals
@@ -262,8 +249,8 @@ class _Loops:
         if isinstance(value, gast.Name):
             return value
         name = self.new(base)
-        prelude.append(_assign(name, value))
-        return _name(name)
+        prelude.append(build.assign(name, value))
+        return build.load(name)
 
     def loop_else(self, stmt: gast.For | gast.While) -> list[gast.stmt]:
         """``loop ... else: E``  ->  ``stopped = False; loop (stopped = True before each
@@ -271,12 +258,14 @@ class _Loops:
         stopped = self.new("stopped")
         orelse = stmt.orelse
         stmt.orelse = []
-        stmt.body = _before_breaks(stmt.body, lambda: _assign(stopped, gast.Constant(True, None)))
+        stmt.body = _before_breaks(
+            stmt.body, lambda: build.assign(stopped, gast.Constant(True, None))
+        )
         check = gast.If(
-            test=gast.UnaryOp(op=gast.Not(), operand=_name(stopped)), body=orelse, orelse=[]
+            test=gast.UnaryOp(op=gast.Not(), operand=build.load(stopped)), body=orelse, orelse=[]
         )
         return [
-            _stamp(_assign(stopped, gast.Constant(False, None)), stmt),
+            _stamp(build.assign(stopped, gast.Constant(False, None)), stmt),
             stmt,
             _stamp(check, stmt),
         ]
@@ -346,11 +335,11 @@ def single_exit(body: list[gast.stmt], ctx: TransformContext) -> list[gast.stmt]
             lowered, status = lowering.block(copy.deepcopy(body), in_loop=False)
         except _NeedFlags:
             continue
-        prelude = [_assign(lowering.result, gast.Constant(None, None))]
+        prelude = [build.assign(lowering.result, gast.Constant(None, None))]
         if use_flags:
-            prelude.append(_assign(lowering.flag, gast.Constant(False, None)))
+            prelude.append(build.assign(lowering.flag, gast.Constant(False, None)))
         prelude = [_stamp(s, body[0]) for s in prelude]
-        final = _stamp(gast.Return(value=_name(lowering.result)), returns[-1])
+        final = _stamp(gast.Return(value=build.load(lowering.result)), returns[-1])
         return [*prelude, *lowered, final]
     raise TransformError("internal: could not lower the returns", origin_of(returns[0]))
 
@@ -382,9 +371,9 @@ class _Returns:
             rest = stmts[i + 1 :]
             if isinstance(stmt, gast.Return):
                 value = stmt.value if stmt.value is not None else gast.Constant(None, None)
-                out.append(_stamp(_assign(self.result, value), stmt))
+                out.append(_stamp(build.assign(self.result, value), stmt))
                 if self.use_flags:
-                    out.append(_stamp(_assign(self.flag, gast.Constant(True, None)), stmt))
+                    out.append(_stamp(build.assign(self.flag, gast.Constant(True, None)), stmt))
                 if in_loop:
                     out.append(_stamp(gast.Break(), stmt))
                 return out, "always"
@@ -445,7 +434,9 @@ class _Returns:
                 if in_loop:
                     # Leave the enclosing loop too when a return left this one.
                     rest_lowered, _ = self.block(rest, in_loop)
-                    leave = gast.If(test=_name(self.flag), body=[gast.Break()], orelse=rest_lowered)
+                    leave = gast.If(
+                        test=build.load(self.flag), body=[gast.Break()], orelse=rest_lowered
+                    )
                     out.append(_stamp(leave, stmt))
                     return out, "sometimes"
                 return self._guarded(out, rest, in_loop)
@@ -458,7 +449,7 @@ class _Returns:
         if rest:
             rest_lowered, _ = self.block(rest, in_loop)
             guard = gast.If(
-                test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flag)),
+                test=gast.UnaryOp(op=gast.Not(), operand=build.load(self.flag)),
                 body=rest_lowered,
                 orelse=[],
             )

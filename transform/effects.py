@@ -54,7 +54,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, build
 from .context import TransformContext
 from .errors import TransformError
 from .origin import of as origin_of
@@ -938,7 +938,7 @@ def _add_guards(
             continue
         names = gast.Tuple(elts=[gast.Constant(n, None) for n in [param, *others]], ctx=gast.Load())
         call = gast.Call(
-            func=_load(helper), args=[names, *map(_load, [param, *others])], keywords=[]
+            func=build.load(helper), args=[names, *map(build.load, [param, *others])], keywords=[]
         )
         check_stmt = gast.Expr(value=call)
         origin = origin_of(next(e.stmt for e in guarded if e.target == param))
@@ -948,10 +948,6 @@ def _add_guards(
         anno.set(check_stmt, anno.Key.ACTIVE, False)
         checks.append(check_stmt)
     node.body[:0] = checks
-
-
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
 
 
 def _program_order(body: list[gast.stmt]) -> dict[int, tuple[int, int, int]]:

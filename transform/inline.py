@@ -23,7 +23,7 @@ import numpy as np
 
 from ..runtime.rules.registry import Rule
 from ..runtime.rules.templates import gradient
-from . import shapes
+from . import build, shapes
 from .context import TransformContext
 from .errors import TransformError
 from .origin import Origin
@@ -124,10 +124,10 @@ def inline(
         local = stmt.targets[0].id
         fresh = ctx.namer.new(local)
         value = _substitute(stmt.value, renames, rule, ctx)
-        renames[local] = gast.Name(id=fresh, ctx=gast.Load(), annotation=None, type_comment=None)
+        renames[local] = build.load(fresh)
         prelude.append(
             gast.Assign(
-                targets=[gast.Name(id=fresh, ctx=gast.Store(), annotation=None, type_comment=None)],
+                targets=[build.store(fresh)],
                 value=value,
                 type_comment=None,
             )
@@ -150,14 +150,18 @@ def _called(
     vjp_name = ctx.bind_free(rule.vjp.__name__, rule.vjp)
     args = [copy.deepcopy(g), copy.deepcopy(ans)]
     keywords = [gast.keyword(arg=name, value=copy.deepcopy(value)) for name, value in bound.items()]
-    call = gast.Call(func=_load(vjp_name), args=args, keywords=_resolve_defaults(keywords, ctx))
+    call = gast.Call(
+        func=build.load(vjp_name), args=args, keywords=_resolve_defaults(keywords, ctx)
+    )
     result = ctx.namer.new(f"{rule.name}_grads")
-    stmt = gast.Assign(targets=[_store(result)], value=call, type_comment=None)
+    stmt = gast.Assign(targets=[build.store(result)], value=call, type_comment=None)
     gradients = {}
     for position in wanted:
         gradients[position] = gast.Subscript(
             value=gast.Call(
-                func=_load(ctx.bind_free("as_tuple", _as_tuple)), args=[_load(result)], keywords=[]
+                func=build.load(ctx.bind_free("as_tuple", _as_tuple)),
+                args=[build.load(result)],
+                keywords=[],
             ),
             slice=gast.Constant(position, None),
             ctx=gast.Load(),
@@ -172,7 +176,7 @@ def _as_tuple(value: Any) -> tuple:
 def _resolve_defaults(keywords: list[gast.keyword], ctx: TransformContext) -> list[gast.keyword]:
     for keyword in keywords:
         if isinstance(keyword.value, gast.Name) and keyword.value.id == _FREE_DEFAULT:
-            keyword.value = _load(ctx.bind_free("default", keyword.value.value_))
+            keyword.value = build.load(ctx.bind_free("default", keyword.value.value_))
     return keywords
 
 
@@ -189,10 +193,10 @@ def _substitute(
         if sub.id in renames:
             replacement = renames[sub.id]
             if isinstance(replacement, gast.Name) and replacement.id == _FREE_DEFAULT:
-                return _load(ctx.bind_free("default", replacement.value_))
+                return build.load(ctx.bind_free("default", replacement.value_))
             return copy_tree(replacement)
         if sub.id in namespace:
-            return _load(ctx.bind_free(sub.id, namespace[sub.id]))
+            return build.load(ctx.bind_free(sub.id, namespace[sub.id]))
         return None  # a builtin: copied as it is
 
     return copy_tree(node, rename)
@@ -348,11 +352,3 @@ _COMPARISONS = {
     gast.Gt: lambda a, b: a > b,
     gast.GtE: lambda a, b: a >= b,
 }
-
-
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
-
-
-def _store(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)

@@ -58,7 +58,7 @@ import gast
 import numpy as np
 
 from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
-from . import anno
+from . import anno, build
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
@@ -475,8 +475,8 @@ class _Normalizer:
         if isinstance(value, gast.Constant):
             return value
         name = self.new_local(f"{function}_{param}_default")
-        self.assign(_store(name), value)
-        return _load(name)
+        self.assign(build.store(name), value)
+        return build.load(name)
 
     def stmt_Nonlocal(self, stmt: gast.Nonlocal) -> None:
         if self.inlining:
@@ -499,7 +499,7 @@ class _Normalizer:
         body = _structure_jumps(self.statements(stmts), self, flags)
         body = _drop_trailing_continue(body)
         if flags:
-            clear = _assign(flags[0], gast.Constant(False, None))
+            clear = build.assign(flags[0], gast.Constant(False, None))
             anno.set(clear, anno.Key.ORIGIN, self.origin)
             body = [clear, *body]
         return body or [gast.Pass()]
@@ -516,7 +516,7 @@ class _Normalizer:
             self.define(definition)
             return
         if isinstance(target, gast.Name):
-            self.emit(_assign(target.id, self.simple(value, target.id)))
+            self.emit(build.assign(target.id, self.simple(value, target.id)))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self.unpack(target, value)
         elif isinstance(target, gast.Subscript):
@@ -559,14 +559,12 @@ class _Normalizer:
                 names.append(name)
                 nested.append((element, name))
         tuple_target = gast.Tuple(
-            elts=[
-                gast.Name(id=n, ctx=gast.Store(), annotation=None, type_comment=None) for n in names
-            ],
+            elts=[build.store(n) for n in names],
             ctx=gast.Store(),
         )
         self.emit(gast.Assign(targets=[tuple_target], value=source, type_comment=None))
         for element, name in nested:
-            self.assign(element, _load(name))
+            self.assign(element, build.load(name))
 
     def _starred_source(self, target: gast.Tuple | gast.List, value: gast.expr) -> gast.Tuple:
         """The values of ``a, *rest = value`` when their number is known statically."""
@@ -599,7 +597,9 @@ class _Normalizer:
             return list(value.elts)
         if isinstance(value, gast.Name) and value.id in self.tuple_lengths:
             return [
-                gast.Subscript(value=_load(value.id), slice=gast.Constant(i, None), ctx=gast.Load())
+                gast.Subscript(
+                    value=build.load(value.id), slice=gast.Constant(i, None), ctx=gast.Load()
+                )
                 for i in range(self.tuple_lengths[value.id])
             ]
         return None
@@ -620,9 +620,9 @@ class _Normalizer:
 
     def temporary(self, value: gast.expr, base: str) -> gast.Name:
         name = self.new_local(base)
-        stmt = self.emit(_assign(name, value))
+        stmt = self.emit(build.assign(name, value))
         anno.set(stmt, anno.Key.TEMPORARY, True)
-        return _load(name)
+        return build.load(name)
 
     def atom(self, node: gast.expr, keep: bool = True) -> gast.expr:
         """Evaluate ``node`` into an atom, emitting statements for its parts.
@@ -729,16 +729,16 @@ class _Normalizer:
         """``a and b`` as Python runs it: ``b`` is evaluated only when ``a`` is true, and the
         value is the last operand evaluated (``chosen = a; if chosen: chosen = b``)."""
         result = self.new_local("chosen")
-        self.assign(_store(result), node.values[0])
+        self.assign(build.store(result), node.values[0])
         rest = node.values[1:]
         later = rest[0] if len(rest) == 1 else gast.BoolOp(op=node.op, values=rest)
-        test = _load(result)
+        test = build.load(result)
         if isinstance(node.op, gast.Or):
             test = gast.UnaryOp(op=gast.Not(), operand=test)
-        branch = gast.If(test=test, body=[_assign(result, later)], orelse=[])
+        branch = gast.If(test=test, body=[build.assign(result, later)], orelse=[])
         _stamp_all(branch, self.origin)
         self.statement(branch)
-        return _load(result)
+        return build.load(result)
 
     def opaque(self, node: gast.expr) -> gast.expr:
         """A comparison, ``not`` or ``and``/``or`` that binds a name (a walrus, a nested
@@ -755,12 +755,12 @@ class _Normalizer:
                 return first
             # a < b < c: c is evaluated only when a < b holds, b only once.
             result = self.new_local("cond")
-            self.emit(_assign(result, first))
+            self.emit(build.assign(result, first))
             rest = gast.Compare(left=right, ops=node.ops[1:], comparators=node.comparators[1:])
-            branch = gast.If(test=_load(result), body=[_assign(result, rest)], orelse=[])
+            branch = gast.If(test=build.load(result), body=[build.assign(result, rest)], orelse=[])
             _stamp_all(branch, self.origin)
             self.statement(branch)
-            return _load(result)
+            return build.load(result)
         raise self.fail(
             "a walrus (:=) or a nested function's call inside an f-string is not supported "
             "by the source transformation"
@@ -895,11 +895,11 @@ class _Normalizer:
         body = self._branch(node.body, result)
         orelse = self._branch(node.orelse, result)
         self.emit(gast.If(test=test, body=body, orelse=orelse))
-        return _load(result)
+        return build.load(result)
 
     def _branch(self, value: gast.expr, result: str) -> list[gast.stmt]:
         outer, self.block = self.block, []
-        self.emit(_assign(result, self.simple(value)))
+        self.emit(build.assign(result, self.simple(value)))
         branch, self.block = self.block, outer
         return branch
 
@@ -926,7 +926,7 @@ class _Normalizer:
         empty = (
             gast.List(elts=[], ctx=gast.Load()) if kind == "list" else gast.Dict(keys=[], values=[])
         )
-        self.emit(_assign(result, empty))
+        self.emit(build.assign(result, empty))
         renames: dict[str, str] = {}
         for generator in node.generators:
             for name in walk(generator.target):
@@ -934,12 +934,12 @@ class _Normalizer:
                     renames[name.id] = self.new_local(name.id)
         node = _rename(copy.deepcopy(node), renames)
         if kind == "list":
-            append = gast.Attribute(value=_load(result), attr="append", ctx=gast.Load())
+            append = gast.Attribute(value=build.load(result), attr="append", ctx=gast.Load())
             innermost: list[gast.stmt] = [
                 gast.Expr(value=gast.Call(func=append, args=[node.elt], keywords=[]))
             ]
         else:
-            store = gast.Subscript(value=_load(result), slice=node.key, ctx=gast.Store())
+            store = gast.Subscript(value=build.load(result), slice=node.key, ctx=gast.Store())
             innermost = [gast.Assign(targets=[store], value=node.value, type_comment=None)]
         for generator in reversed(node.generators):
             if generator.is_async:
@@ -962,7 +962,7 @@ class _Normalizer:
         loops = _Loops(self.ctx).block(innermost)
         for stmt in loops:
             self.statement(stmt)
-        return _load(result)
+        return build.load(result)
 
     # -- nested functions -----------------------------------------------------------------
 
@@ -1019,7 +1019,7 @@ class _Normalizer:
             for local in sorted((assigned | set(params + keyword_only)) - shared)
         }
         for param, value in values.items():
-            self.emit(_assign(renames[param], value))
+            self.emit(build.assign(renames[param], value))
         body = _rename(copy.deepcopy(definition.body), renames)
         from .desugar import _Loops, single_exit
 
@@ -1043,7 +1043,7 @@ class _Normalizer:
 
     def expr_NamedExpr(self, node: gast.NamedExpr) -> gast.expr:
         self.assign(node.target, node.value)
-        return _load(node.target.id)
+        return build.load(node.target.id)
 
 
 # -- break and continue -----------------------------------------------------------------
@@ -1106,10 +1106,10 @@ def _structure_jumps(
                 _set_before_jumps(stmt, flag, normalizer)
                 out.append(stmt)
                 test = normalizer.new_local("cond")
-                check = _assign(test, gast.UnaryOp(op=gast.Not(), operand=_load(flag)))
+                check = build.assign(test, gast.UnaryOp(op=gast.Not(), operand=build.load(flag)))
                 anno.set(check, anno.Key.TEMPORARY, True)
                 guard = gast.If(
-                    test=_load(test),
+                    test=build.load(test),
                     body=_structure_jumps(rest, normalizer, flags) or [gast.Pass()],
                     orelse=[],
                 )
@@ -1134,7 +1134,7 @@ def _set_before_jumps(stmt: gast.If, flag: str, normalizer: _Normalizer) -> None
         new = []
         for sub in block:
             if isinstance(sub, _JUMPS):
-                new.append(_assign(flag, gast.Constant(True, None)))
+                new.append(build.assign(flag, gast.Constant(True, None)))
             elif isinstance(sub, gast.If):
                 _set_before_jumps(sub, flag, normalizer)
             new.append(sub)
@@ -1309,18 +1309,6 @@ def _is_docstring(stmt: gast.stmt) -> bool:
         and isinstance(stmt.value, gast.Constant)
         and isinstance(stmt.value.value, str)
     )
-
-
-def _load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
-
-
-def _store(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
-
-
-def _assign(name: str, value: gast.expr) -> gast.Assign:
-    return gast.Assign(targets=[_store(name)], value=value, type_comment=None)
 
 
 def _set_ctx(node: gast.AST, ctx: Any) -> None:

@@ -26,7 +26,7 @@ import bisect
 
 import gast
 
-from . import anno
+from . import anno, build
 from .context import TransformContext
 from .program import Program
 from .walk import load_names, walk
@@ -287,10 +287,6 @@ def _empty(block: list[gast.stmt]) -> bool:
 # -- zero propagation --------------------------------------------------------------------
 
 
-def _store(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
-
-
 def _is_zero_constant(node: gast.expr) -> bool:
     return isinstance(node, gast.Constant) and type(node.value) is int and node.value == 0
 
@@ -356,7 +352,9 @@ class _Zeros:
                 zero_parts = [
                     anno.copy_from(
                         gast.Assign(
-                            targets=[_store(n)], value=gast.Constant(0, None), type_comment=None
+                            targets=[build.store(n)],
+                            value=gast.Constant(0, None),
+                            type_comment=None,
                         ),
                         stmt,
                     )

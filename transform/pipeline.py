@@ -31,6 +31,7 @@ from ..runtime.closures import reaches_itself
 from . import (
     analyze,
     broadcasts,
+    build,
     desugar,
     emit,
     fuse,
@@ -450,19 +451,19 @@ def _stack_setup(
     uses_stack = uses_pop or any(program.stack in optimize.reads(s) for s in backward)  # pop_run
     forward_setup = []
     if uses_push or uses_stack:
-        forward_setup.append(reverse.assign(program.stack, gast.List(elts=[], ctx=gast.Load())))
+        forward_setup.append(build.assign(program.stack, gast.List(elts=[], ctx=gast.Load())))
     if uses_push:
-        forward_setup.append(reverse.assign(program.push, _attribute(program.stack, "append")))
+        forward_setup.append(build.assign(program.push, build.attribute(program.stack, "append")))
     backward_setup = []
     # Take from copies: the pullback may be replayed (retain_graph=True), and a list the
     # backward pass undoes appends to with .pop() is the one the forward pass saved.
     popped = [program.stack] if uses_stack else []
     popped += sorted(_lists_popped(backward) - {program.stack}) if split_backward else []
     for name in popped if split_backward else []:
-        copied = gast.Call(func=reverse.load("list"), args=[reverse.load(name)], keywords=[])
-        backward_setup.append(reverse.assign(name, copied))
+        copied = gast.Call(func=build.load("list"), args=[build.load(name)], keywords=[])
+        backward_setup.append(build.assign(name, copied))
     if uses_pop:
-        backward_setup.append(reverse.assign(program.pop, _attribute(program.stack, "pop")))
+        backward_setup.append(build.assign(program.pop, build.attribute(program.stack, "pop")))
     return forward_setup, backward_setup
 
 
@@ -479,18 +480,14 @@ def _lists_popped(backward: list[gast.stmt]) -> set[str]:
     }
 
 
-def _attribute(name: str, attr: str) -> gast.Attribute:
-    return gast.Attribute(value=reverse.load(name), attr=attr, ctx=gast.Load())
-
-
 def _returned_gradients(program: Program) -> gast.expr:
     if len(program.gradients) == 1:
-        return reverse.load(program.gradients[0])
-    return gast.Tuple(elts=[reverse.load(g) for g in program.gradients], ctx=gast.Load())
+        return build.load(program.gradients[0])
+    return gast.Tuple(elts=[build.load(g) for g in program.gradients], ctx=gast.Load())
 
 
 def _inits(names: set[str]) -> list[gast.stmt]:
-    return [reverse.assign(name, gast.Constant(None, None)) for name in sorted(names)]
+    return [build.assign(name, gast.Constant(None, None)) for name in sorted(names)]
 
 
 _split_names: weakref.WeakKeyDictionary[Callable, dict] = weakref.WeakKeyDictionary()
@@ -529,8 +526,8 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
         ):
             # The backward pass restores this name to earlier values: keep the result apart.
             kept = ctx.namer.new("result")
-            keep_value = [reverse.assign(kept, copy.deepcopy(result))]
-            value = reverse.load(kept)
+            keep_value = [build.assign(kept, copy.deepcopy(result))]
+            value = build.load(kept)
         body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
         body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
         # Through the namer: the user may call a function of theirs named f_grad, or a callee
@@ -553,7 +550,7 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
     )
     if backward_setup:
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
-    saved_tuple = gast.Tuple(elts=[reverse.load(n) for n in saved_names], ctx=gast.Load())
+    saved_tuple = gast.Tuple(elts=[build.load(n) for n in saved_names], ctx=gast.Load())
     # A name bound only in a branch or loop the forward pass did not take still goes back in
     # the saved tuple (the backward pass will not read it): bind it to None up front.
     surely = params | {
@@ -574,10 +571,8 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
     if saved_names:
         unpack.append(
             gast.Assign(
-                targets=[
-                    gast.Tuple(elts=[reverse.store(n) for n in saved_names], ctx=gast.Store())
-                ],
-                value=reverse.load(saved_param),
+                targets=[gast.Tuple(elts=[build.store(n) for n in saved_names], ctx=gast.Store())],
+                value=build.load(saved_param),
                 type_comment=None,
             )
         )

@@ -34,6 +34,7 @@ from .analyze import (
     operand_atoms,
     read_names,
 )
+from .build import assign, load, store
 from .context import TransformContext
 from .errors import TransformError
 from .inline import inline
@@ -53,18 +54,6 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> Program:
     ran forward (values it overwrote are pushed before it and popped back after its
     adjoint); each push/pop pair shares an ``anno.Key.STACK_ID``."""
     return _Reverser(ctx).run(node)
-
-
-def load(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
-
-
-def store(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
-
-
-def assign(name: str, value: gast.expr) -> gast.Assign:
-    return gast.Assign(targets=[store(name)], value=value, type_comment=None)
 
 
 ZERO = 0

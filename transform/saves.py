@@ -50,10 +50,10 @@ import gast
 
 from ..runtime import adjoints
 from . import anno
+from .build import load, store
 from .context import TransformContext
 from .optimize import _is_pop, _walk, pushed_names, reads, writes
 from .program import Program
-from .reverse import load, store
 from .walk import statements, walk
 
 
@@ -151,7 +151,7 @@ def _rewrite(
         del loop.body[index]
         if not loop.body:
             loop.body = [gast.Pass()]
-    loop.target = gast.Name(id=variable, ctx=gast.Store(), annotation=None, type_comment=None)
+    loop.target = store(variable)
     loop.iter = gast.Call(
         func=load(helper()),
         args=[load(stack), count],

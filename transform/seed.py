@@ -13,9 +13,9 @@ import copy
 import gast
 
 from ..runtime import adjoints
+from .build import assign, load
 from .context import TransformContext
 from .program import Program
-from .reverse import assign, load
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:

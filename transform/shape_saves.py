@@ -19,11 +19,11 @@ import gast
 
 from ..runtime import adjoints
 from ..runtime.rules.shared import unbroadcast as unbroadcast_helper
-from . import anno
+from . import anno, build
+from .build import load
 from .context import TransformContext
 from .optimize import _is_pop, writes
 from .program import Program
-from .reverse import load
 from .walk import is_call_on_name, statements, walk
 
 
@@ -71,22 +71,14 @@ def save_shapes(
         shape_name = new_name(f"{name}_shape")
         for stack_id in pops[name]:
             push = pushes[stack_id]
-            push.value.args = [_call(shape_of, load(name))]
+            push.value.args = [build.call(shape_of, load(name))]
         for stmt in statements(gast.Module(body=backward, type_ignores=[])):
             if _is_pop(stmt) and stmt.targets[0].id == name:
                 stmt.targets[0].id = shape_name
         for call in shape_reads[name]:
             call.func = load(unbroadcast_to)
             call.args[1] = load(shape_name)
-        starts.append(
-            gast.Assign(
-                targets=[
-                    gast.Name(id=shape_name, ctx=gast.Store(), annotation=None, type_comment=None)
-                ],
-                value=_call(shape_of, load(name)),
-                type_comment=None,
-            )
-        )
+        starts.append(build.assign(shape_name, build.call(shape_of, load(name))))
     return [*starts, *backward]
 
 
@@ -130,7 +122,3 @@ def _pushes(primal: list[gast.stmt]) -> dict[int, gast.Expr]:
         ):
             found[anno.get(stmt, anno.Key.STACK_ID)] = stmt
     return found
-
-
-def _call(function: str, argument: gast.expr) -> gast.Call:
-    return gast.Call(func=load(function), args=[argument], keywords=[])

@@ -1,0 +1,35 @@
+"""Builders for the small nodes every pass makes: names, assignments, calls, attributes.
+
+Each builds exactly the node the parser would for the same source, fields and all, so a
+built node prints, compiles and compares like a parsed one. Passes make nodes with these
+rather than by hand, and rather than each keeping its own copy.
+"""
+
+from __future__ import annotations
+
+import gast
+
+
+def load(name: str) -> gast.Name:
+    """``name`` read."""
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def store(name: str) -> gast.Name:
+    """``name`` as an assignment's target."""
+    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
+
+
+def assign(name: str, value: gast.expr) -> gast.Assign:
+    """``name = value``."""
+    return gast.Assign(targets=[store(name)], value=value, type_comment=None)
+
+
+def call(function: str, *args: gast.expr) -> gast.Call:
+    """``function(*args)``, for a function named by ``function``, without keywords."""
+    return gast.Call(func=load(function), args=list(args), keywords=[])
+
+
+def attribute(name: str, attr: str) -> gast.Attribute:
+    """``name.attr`` read."""
+    return gast.Attribute(value=load(name), attr=attr, ctx=gast.Load())
