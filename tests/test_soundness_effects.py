@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import programs_effects as programs
 import pytest
-from astgrad.transform import effects
+from astgrad.transform import dataflow, effects
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
@@ -126,7 +126,7 @@ def test_liveness_kills_a_name_rebound_at_the_top_of_a_loop():
     )
     body = tree.body[0].body
     store = body[0].body[1]
-    live = effects.live_after(body)[id(store)]
+    live = dataflow.live_after_each(body)[id(store)]
     assert "row" not in live  # rebound before it is read again
     assert {"h", "x"} <= live
 

@@ -1,6 +1,6 @@
-"""The fast tree helpers (transform/walk.py, emit.to_ast) against the gast and copy
-functions they stand in for: same nodes in the same order, same names, equal copies, the
-same ``ast`` trees."""
+"""The fast tree helpers (transform/walk.py, dataflow.reads and all_names, emit.to_ast)
+against the gast and copy functions they stand in for: same nodes in the same order, same
+names, equal copies, the same ``ast`` trees."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gast
 import pytest
-from astgrad.transform import anno, emit, walk
+from astgrad.transform import anno, dataflow, emit, walk
 from astgrad.transform.origin import Origin
 
 SOURCES = [
@@ -62,8 +62,8 @@ def test_walk_gives_gast_walks_nodes_in_its_order(tree):
 def test_names(tree):
     for node in gast.walk(tree):
         names = [n for n in gast.walk(node) if isinstance(n, gast.Name)]
-        assert walk.all_names(node) == {n.id for n in names}
-        assert walk.load_names(node) == {n.id for n in names if isinstance(n.ctx, gast.Load)}
+        assert dataflow.all_names(node) == {n.id for n in names}
+        assert dataflow.reads(node) == {n.id for n in names if isinstance(n.ctx, gast.Load)}
 
 
 @pytest.mark.parametrize("tree", trees())

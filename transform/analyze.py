@@ -25,7 +25,7 @@ import collections.abc
 import gast
 import numpy as np
 
-from . import anno, build, effects
+from . import anno, build, dataflow, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
@@ -38,7 +38,7 @@ from .resolve import (
     source_text,
     static_value,
 )
-from .walk import all_names, load_names, walk
+from .walk import walk
 
 _BINOP_PRIMITIVES = {
     gast.Add: np.add,
@@ -80,7 +80,7 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
     useful = _useful(statements, node, ctx)
     ctx.active = varied & useful
     for stmt in statements:
-        targets = assigned_names(stmt)
+        targets = dataflow.changed_names(stmt)
         active = bool(targets & ctx.active) and _carries_gradient(stmt, varied)
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
@@ -140,7 +140,7 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
 
 def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
     """Set what each core statement calls, and the kind of every name (``ctx.kinds``)."""
-    statements = list(_core_statements(node.body))
+    statements = list(dataflow.statements(node.body))
     stopped = _stopped_statements(node.body, ctx)
     for stmt in statements:
         value = _value_of(stmt)
@@ -181,7 +181,7 @@ def _stopped_statements(stmts: list[gast.stmt], ctx: TransformContext) -> set[in
     from ..runtime.grad_mode import no_grad, set_grad_enabled
 
     found: set[int] = set()
-    for stmt in _core_statements(stmts):
+    for stmt in dataflow.statements(stmts):
         if isinstance(stmt, gast.With):
             for item in stmt.items:
                 context = item.context_expr
@@ -195,7 +195,7 @@ def _stopped_statements(stmts: list[gast.stmt], ctx: TransformContext) -> set[in
                     and not context.args[0].value
                 )
                 if disables:
-                    found |= {id(s) for s in _core_statements(stmt.body)}
+                    found |= {id(s) for s in dataflow.statements(stmt.body)}
     return found
 
 
@@ -238,13 +238,6 @@ def _index_loops_over_varied(
             anno.set(sub, anno.Key.ORIGIN, origin)
         changed = True
     return changed
-
-
-def _core_statements(stmts: list[gast.stmt]):
-    for stmt in stmts:
-        yield stmt
-        for field in ("body", "orelse"):
-            yield from _core_statements(getattr(stmt, field, None) or [])
 
 
 def _value_of(stmt: gast.stmt) -> gast.expr | None:
@@ -305,26 +298,6 @@ def _is_append(stmt: gast.stmt, ctx: TransformContext) -> bool:
     )
 
 
-def assigned_names(stmt: gast.stmt) -> set[str]:
-    """Names a statement changes (the list of an append, the array of an item assignment)."""
-    if isinstance(stmt, gast.Expr) and anno.get(stmt, anno.Key.CALLEE) is APPEND:
-        return {stmt.value.func.value.id}
-    if isinstance(stmt, gast.For):
-        return {stmt.target.id} if isinstance(stmt.target, gast.Name) else set()
-    if isinstance(stmt, gast.Assign):
-        target = stmt.targets[0]
-        if isinstance(target, gast.Name):
-            return {target.id}
-        if isinstance(target, gast.Subscript):
-            return {target.value.id}
-        return all_names(target)
-    return set()
-
-
-def read_names(node: gast.AST) -> set[str]:
-    return load_names(node)
-
-
 def differentiable_reads(stmt: gast.stmt) -> set[str]:
     """Names whose gradient the statement's value can carry."""
     value = _value_of(stmt)
@@ -332,14 +305,14 @@ def differentiable_reads(stmt: gast.stmt) -> set[str]:
     if value is None or callee is None or callee.kind in ("nondiff", "constant"):
         return set()
     if callee is SUBSCRIPT:
-        return read_names(value.value)
+        return dataflow.reads(value.value)
     if callee is STORE:
-        return read_names(value) | {stmt.targets[0].value.id}
+        return dataflow.reads(value) | {stmt.targets[0].value.id}
     if callee is APPEND:
-        return {stmt.value.func.value.id} | read_names(stmt.value.args[0])
+        return {stmt.value.func.value.id} | dataflow.reads(stmt.value.args[0])
     if callee.kind == "rule":
         return _rule_reads(value, callee)
-    return read_names(value)
+    return dataflow.reads(value)
 
 
 def _rule_reads(value: gast.expr, callee: Callee) -> set[str]:
@@ -354,11 +327,11 @@ def _rule_reads(value: gast.expr, callee: Callee) -> set[str]:
         elif keyword.arg is not None:
             operands.append((len(params), keyword.value))  # no rule output: fails loudly later
     if template is None:
-        return {n for _, atom in operands for n in read_names(atom)}
+        return {n for _, atom in operands for n in dataflow.reads(atom)}
     names = set()
     for position, atom in operands:
         if position >= len(template.outputs) or template.outputs[position] is not None:
-            names |= read_names(atom)
+            names |= dataflow.reads(atom)
     return names
 
 
@@ -383,7 +356,7 @@ def _carries_gradient(stmt: gast.stmt, varied: set[str]) -> bool:
 def _flows(statements: list[gast.stmt]) -> list[tuple[set[str], set[str]]]:
     """(names read with a gradient, names written) per statement: the edges both fixpoints
     below follow, found once rather than in every round."""
-    return [(differentiable_reads(stmt), assigned_names(stmt)) for stmt in statements]
+    return [(differentiable_reads(stmt), dataflow.changed_names(stmt)) for stmt in statements]
 
 
 def _varied(statements: list[gast.stmt], ctx: TransformContext) -> set[str]:
@@ -405,7 +378,7 @@ def _useful(statements: list[gast.stmt], node: gast.FunctionDef, ctx: TransformC
     useful: set[str] = set()
     for stmt in statements:
         if isinstance(stmt, gast.Return):
-            useful |= read_names(stmt.value)
+            useful |= dataflow.reads(stmt.value)
     flows = _flows(statements)
     changed = True
     while changed:

@@ -27,7 +27,7 @@ import copy
 import gast
 
 from ..runtime import primitives
-from . import anno, build
+from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import of as origin_of
@@ -315,7 +315,9 @@ class _NeedFlags(Exception):
 
 def single_exit(body: list[gast.stmt], ctx: TransformContext) -> list[gast.stmt]:
     """Rewrite every ``return`` so the function has one, at its end."""
-    returns = [n for n in _statements(body) if isinstance(n, gast.Return)]
+    returns = [
+        n for n in dataflow.statements(body, enter_definitions=False) if isinstance(n, gast.Return)
+    ]
     if not returns:
         return [
             *body,
@@ -325,9 +327,9 @@ def single_exit(body: list[gast.stmt], ctx: TransformContext) -> list[gast.stmt]
         return body
     in_loops = any(
         isinstance(n, gast.Return)
-        for loop in _statements(body)
+        for loop in dataflow.statements(body, enter_definitions=False)
         if isinstance(loop, (gast.For, gast.While))
-        for n in _statements(loop.body)
+        for n in dataflow.statements(loop.body, enter_definitions=False)
     )
     for use_flags in [True] if in_loops else [False, True]:
         lowering = _Returns(ctx, use_flags)
@@ -344,17 +346,10 @@ def single_exit(body: list[gast.stmt], ctx: TransformContext) -> list[gast.stmt]
     raise TransformError("internal: could not lower the returns", origin_of(returns[0]))
 
 
-def _statements(stmts: list[gast.stmt]):
-    for stmt in stmts:
-        yield stmt
-        if isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
-            continue
-        for field in ("body", "orelse"):
-            yield from _statements(getattr(stmt, field, None) or [])
-
-
 def _may_return(stmts: list[gast.stmt]) -> bool:
-    return any(isinstance(s, gast.Return) for s in _statements(stmts))
+    return any(
+        isinstance(s, gast.Return) for s in dataflow.statements(stmts, enter_definitions=False)
+    )
 
 
 class _Returns:
@@ -409,7 +404,11 @@ class _Returns:
             if isinstance(stmt, gast.With) and _may_return(stmt.body):
                 if in_loop:
                     # It would become a break inside the with block, which normalize refuses.
-                    inner = next(n for n in _statements(stmt.body) if isinstance(n, gast.Return))
+                    inner = next(
+                        n
+                        for n in dataflow.statements(stmt.body, enter_definitions=False)
+                        if isinstance(n, gast.Return)
+                    )
                     raise TransformError(
                         "`return` inside a `with` block inside a loop is not supported by the "
                         "source transformation",

@@ -54,12 +54,11 @@ from typing import Any
 import gast
 import numpy as np
 
-from . import anno, build
+from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TransformError
 from .origin import of as origin_of
 from .resolve import Callee
-from .walk import load_names
 
 #: stands for "another slot of the same container" among the objects an effect changes
 _DUPLICATE = "another slot"
@@ -303,7 +302,7 @@ def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
     ``y op= v`` on one rebinds it in Python too, and no other name can see a change."""
     params = {p for p, kind in ctx.param_kinds.items() if kind[1:2] == ("float",)}
     definitions: dict[str, list] = {}
-    for stmt in _statements(body):
+    for stmt in dataflow.statements(body):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             definitions.setdefault(stmt.targets[0].id, []).append(stmt)
         elif isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
@@ -329,8 +328,8 @@ def _plain_values(body: list[gast.stmt], ctx: TransformContext, params: dict) ->
     NumPy functions, operators on such values and their elements give."""
     trusted = {p for p, kind in ctx.param_kinds.items() if kind[:1] == ("value",)}
     definitions: dict[str, list] = {}
-    for stmt in _statements(body):
-        for name in _bound_by(stmt):
+    for stmt in dataflow.statements(body):
+        for name in dataflow.bound_names(stmt):
             definitions.setdefault(name, []).append(stmt)
     plain = trusted | {n for n in definitions if n not in params}
     changed = True
@@ -454,7 +453,7 @@ class _Interpreter:
         if isinstance(node, gast.Name):
             return self.name(node.id, env)
         found: frozenset = frozenset()
-        for name in load_names(node):
+        for name in dataflow.reads(node):
             found |= self.name(name, env)
         return found
 
@@ -503,7 +502,7 @@ class _Interpreter:
             return env
         if isinstance(stmt, gast.Assign):
             self.assign(stmt, env)
-            for name in _bound_names(stmt):
+            for name in dataflow.bound_names(stmt):
                 held = env.names.get(name, frozenset())
                 self.ever.names[name] = self.ever.names.get(name, frozenset()) | held
         elif isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
@@ -747,7 +746,7 @@ class _Interpreter:
         inputs: dict[str, frozenset] = {}
         for node in flowing:
             if node is not None:
-                for name in load_names(node):
+                for name in dataflow.reads(node):
                     inputs[name] = inputs.get(name, frozenset()) | env.reach(self.name(name, env))
         key = (id(stmt), target)
         previous = self.effects.get(key)
@@ -765,23 +764,6 @@ class _Interpreter:
         if held is None:
             held = frozenset() if name in self.ctx.local_names else self.outside(name)
         return self.ever.reach(map(_site, held))
-
-
-def _bound_by(stmt: gast.stmt) -> set[str]:
-    if isinstance(stmt, gast.Assign):
-        return _bound_names(stmt)
-    if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
-        return {stmt.target.id}
-    return set()
-
-
-def _bound_names(stmt: gast.Assign) -> set[str]:
-    target = stmt.targets[0]
-    if isinstance(target, gast.Name):
-        return {target.id}
-    if isinstance(target, (gast.Tuple, gast.List)):
-        return load_names(target) | {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
-    return set()
 
 
 def _bind(call: gast.Call, parameters: tuple[str, ...]) -> list[tuple[str | None, gast.expr]]:
@@ -813,57 +795,6 @@ def _spelling(call: gast.Call) -> str:
     return ".".join(reversed(parts)) + "(...)" if parts else "a call"
 
 
-# -- liveness ------------------------------------------------------------------------------
-
-
-def live_after(body: list[gast.stmt]) -> dict[int, set[str]]:
-    """For each core statement (by id), the names read after it before being rebound."""
-    result: dict[int, set[str]] = {}
-    _live_block(body, set(), result)
-    return result
-
-
-def _live_block(stmts: list[gast.stmt], live: set[str], result: dict) -> set[str]:
-    live = set(live)
-    for stmt in reversed(stmts):
-        result[id(stmt)] = result.get(id(stmt), set()) | live
-        live = _live_in(stmt, live, result)
-    return live
-
-
-def _live_in(stmt: gast.stmt, live: set[str], result: dict) -> set[str]:
-    if isinstance(stmt, gast.If):
-        return (
-            load_names(stmt.test)
-            | _live_block(stmt.body, live, result)
-            | _live_block(stmt.orelse, live, result)
-        )
-    if isinstance(stmt, (gast.For, gast.While)):
-        header = load_names(stmt.iter if isinstance(stmt, gast.For) else stmt.test)
-        target = (
-            {stmt.target.id}
-            if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name)
-            else set()
-        )
-        end_of_body = live | header
-        while True:  # the next iteration reads what the body reads before writing it
-            entry = _live_block(stmt.body, end_of_body, result) - target
-            grown = live | header | entry
-            if grown == end_of_body:
-                return grown
-            end_of_body = grown
-    if isinstance(stmt, gast.With):
-        items = set()
-        for item in stmt.items:
-            items |= load_names(item.context_expr)
-        return items | _live_block(stmt.body, live, result)
-    if isinstance(stmt, gast.Return):
-        return load_names(stmt.value) if stmt.value is not None else set()
-    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-        return (live - {stmt.targets[0].id}) | load_names(stmt.value)
-    return live | load_names(stmt)
-
-
 # -- the check -----------------------------------------------------------------------------
 
 
@@ -879,11 +810,11 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     interpreter.run(node.body)
     if not interpreter.effects:
         return
-    live = live_after(node.body)
+    live = dataflow.live_after_each(node.body)
     order = _program_order(node.body)
     active_readers = [
-        (stmt, load_names(stmt))
-        for stmt in _statements(node.body)
+        (stmt, dataflow.reads(stmt))
+        for stmt in dataflow.statements(node.body)
         if anno.get(stmt, anno.Key.ACTIVE)
     ]
     guarded: list[_Effect] = []
@@ -908,7 +839,9 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
             # its function is transformed.
             relevant = set(varied)
             if effect.on_tape:
-                relevant -= _bound_by(effect.stmt)  # the tape's pullback covers its result
+                relevant -= dataflow.bound_names(
+                    effect.stmt
+                )  # the tape's pullback covers its result
             for reader, names in active_readers:
                 if reader is not effect.stmt and _may_run_before(reader, effect.stmt, order):
                     relevant |= names
@@ -928,7 +861,7 @@ def _add_guards(
     if not guarded:
         return
     helper = ctx.bind_free("unshared_arguments", unshared_arguments)
-    reads = load_names(node)
+    reads = dataflow.reads(node)
     params = [p for p in ctx.parsed.params if interpreter.params.get(p)]
     outside = sorted(n for n in reads - ctx.local_names if interpreter.outside(n) and n != helper)
     checks = []
@@ -1054,13 +987,6 @@ def _unhandled_problem(
                 "the transform does not differentiate in-place changes made by calls"
             )
     return None
-
-
-def _statements(stmts: list[gast.stmt]):
-    for stmt in stmts:
-        yield stmt
-        for field_name in ("body", "orelse"):
-            yield from _statements(getattr(stmt, field_name, None) or [])
 
 
 # -- summaries of user functions ---------------------------------------------------------

@@ -31,7 +31,8 @@ import gast
 
 from . import algebra, anno
 from .context import TransformContext
-from .optimize import _children, _is_pop, reads, writes
+from .dataflow import blocks, reads, target_names
+from .optimize import _is_pop
 from .origin import same_line
 from .program import Program
 from .walk import walk
@@ -96,7 +97,7 @@ class _Round:
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         for stmt in stmts:
-            for block in _children(stmt):
+            for block in blocks(stmt):
                 block[:] = self.block(block) or [gast.Pass()]
         out = list(stmts)
         while _merge(out, self.merged, self.pop) | _fold(out, self.single, self.pop):
@@ -199,7 +200,7 @@ def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) ->
     """Whether an expression over ``inputs`` computed before ``between`` instead of after
     has the same value, and ``between`` does not see ``name`` change."""
     for stmt in between:
-        if _children(stmt) or isinstance(stmt, gast.Expr):
+        if blocks(stmt) or isinstance(stmt, gast.Expr):
             return False
         if name in reads(stmt) or (_changes(stmt, pop) & (inputs | {name})):
             return False
@@ -235,7 +236,7 @@ def _fold(stmts: list[gast.stmt], single: set[str], pop: str) -> bool:
                     i -= 1
                 break
             if (
-                _children(later)
+                blocks(later)
                 or isinstance(later, gast.Expr)
                 or (_changes(later, pop) & (inputs | {name}))
             ):
@@ -281,7 +282,7 @@ def _substitute(expression: gast.expr, name: str, value: gast.expr) -> gast.expr
 def _changes(stmt: gast.stmt, pop: str) -> set[str]:
     """Names ``stmt`` may change: what it assigns, the array a restore writes into, and
     every name passed to a call other than ``pop()`` (a helper could update it in place)."""
-    changed = set(writes(stmt))
+    changed = set(target_names(stmt))
     restored = anno.get(stmt, anno.Key.RESTORES)
     if restored is not None:
         changed.add(restored)

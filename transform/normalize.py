@@ -58,7 +58,7 @@ import gast
 import numpy as np
 
 from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
-from . import anno, build
+from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
@@ -1150,7 +1150,7 @@ def _drop_trailing_continue(stmts: list[gast.stmt]) -> list[gast.stmt]:
     if isinstance(last, gast.If):
         last.body = _drop_trailing_continue(last.body) or [gast.Pass()]
         last.orelse = _drop_trailing_continue(last.orelse)
-    if any(isinstance(n, gast.Continue) for s in stmts for n in _walk_statements([s])):
+    if any(isinstance(n, gast.Continue) for s in stmts for n in dataflow.statements([s])):
         pass  # a continue elsewhere would sit in a nested loop, which handles its own
     return stmts
 
@@ -1294,13 +1294,6 @@ def _stamp_all(node: gast.AST, origin: Origin | None) -> None:
     for sub in walk(node):
         if not anno.has(sub, anno.Key.ORIGIN):
             anno.set(sub, anno.Key.ORIGIN, origin)
-
-
-def _walk_statements(stmts: list[gast.stmt]):
-    for stmt in stmts:
-        yield stmt
-        for field in ("body", "orelse"):
-            yield from _walk_statements(getattr(stmt, field, []) or [])
 
 
 def _is_docstring(stmt: gast.stmt) -> bool:

@@ -28,36 +28,11 @@ import gast
 
 from . import anno, build
 from .context import TransformContext
+from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
 from .program import Program
-from .walk import load_names, walk
+from .walk import walk
 
 # -- small helpers ---------------------------------------------------------------------
-
-
-def reads(node: gast.AST) -> set[str]:
-    return load_names(node)
-
-
-def writes(stmt: gast.stmt) -> set[str]:
-    if isinstance(stmt, gast.Assign):
-        names = set()
-        for target in stmt.targets:
-            if isinstance(target, gast.Name):
-                names.add(target.id)
-            elif isinstance(target, gast.Subscript):
-                names.add(target.value.id)
-            else:
-                names |= {n.id for n in walk(target) if isinstance(n, gast.Name)}
-        return names
-    if isinstance(stmt, gast.AugAssign):
-        return {stmt.target.id}
-    if isinstance(stmt, gast.For):
-        return {n.id for n in walk(stmt.target) if isinstance(n, gast.Name)}
-    return set()
-
-
-def _children(stmt: gast.stmt) -> list[list[gast.stmt]]:
-    return [getattr(stmt, f) for f in ("body", "orelse") if getattr(stmt, f, None)]
 
 
 def _header_reads(stmt: gast.stmt) -> set[str]:
@@ -89,150 +64,12 @@ def _calls_pop(node: gast.AST) -> bool:
 # -- liveness and dead code ------------------------------------------------------------
 
 
-#: the names a ``return`` kills: all of them, since nothing after it runs
-_EVERYTHING = None
-
-
-class _Liveness:
-    """Backward dataflow over structured statements: which names are live after each.
-
-    Each statement changes the live names as a pair (gen, kill): live before it = gen |
-    (live after it - kill). A block's pair is its statements' composed, an ``if``'s its
-    test's reads and its arms' joined, and a loop's is its body's gen (plus what its
-    header reads) with nothing killed, since the body may not run. Whether a name is
-    live after a statement is then asked on demand: the first later statement of its
-    block that reads or kills the name decides, and past the block's end the statement
-    holding the block is asked (a loop body's end also sees what the body reads, for the
-    next iteration). No live set is made per statement: copying one for each made n
-    statements with n names live cost n * n.
-    """
-
-    def __init__(self) -> None:
-        self._where: dict[int, tuple[_LiveBlock, int]] = {}  # id(stmt) -> its block, position
-        self._reads: dict[int, set[str]] = {}  # each node's reads, found once
-
-    def reads(self, node: gast.AST) -> set[str]:
-        found = self._reads.get(id(node))
-        if found is None:
-            found = self._reads[id(node)] = reads(node)
-        return found
-
-    def block(self, stmts: list[gast.stmt], live: set[str]) -> set[str]:
-        """The names live before ``stmts`` when ``live`` are live after them; the names
-        live after each statement can be asked of :meth:`live_after` afterwards."""
-        gen, kill = self._summary(stmts, _LiveBlock(set(live)))
-        if kill is _EVERYTHING:
-            return set(gen)
-        return gen | (live - kill)
-
-    def live_after(self, stmt: gast.stmt, name: str) -> bool:
-        """Whether ``name`` is live right after ``stmt`` (False for a statement the
-        analysis did not see)."""
-        place = self._where.get(id(stmt))
-        if place is None:
-            return False
-        block, position = place
-        while True:
-            decided = block.decides(position, name)
-            if decided is not None:
-                return decided
-            if name in block.at_end:
-                return True
-            if block.holder is None:
-                return False
-            block, position = block.holder
-
-    def any_live_after(self, stmt: gast.stmt, names: set[str]) -> bool:
-        return any(self.live_after(stmt, name) for name in names)
-
-    def _summary(self, stmts: list[gast.stmt], block: _LiveBlock) -> tuple[set, set | None]:
-        """``stmts``' (gen, kill), indexing each statement in ``block``."""
-        effects = []
-        for position, stmt in enumerate(stmts):
-            self._where[id(stmt)] = (block, position)
-            effects.append(self._effect(stmt, block, position))
-        block.index(effects)
-        gen: set[str] = set()
-        kill: set[str] | None = set()
-        for g, k in reversed(effects):  # composed from the last statement back
-            if k is _EVERYTHING:
-                gen, kill = set(g), _EVERYTHING
-                continue
-            gen -= k
-            gen |= g
-            if kill is not _EVERYTHING:
-                kill |= k
-        return gen, kill
-
-    def _effect(self, stmt: gast.stmt, block: _LiveBlock, position: int) -> tuple[set, set | None]:
-        if isinstance(stmt, gast.If):
-            arms = []
-            for arm in (stmt.body, stmt.orelse):
-                arms.append(self._summary(arm, _LiveBlock(set(), (block, position))))
-            (g1, k1), (g2, k2) = arms
-            if k1 is _EVERYTHING:
-                kill = k2
-            elif k2 is _EVERYTHING:
-                kill = k1
-            else:
-                kill = k1 & k2
-            return self.reads(stmt.test) | g1 | g2, kill
-        if isinstance(stmt, (gast.For, gast.While)):
-            body = _LiveBlock(set(), (block, position))
-            gen, _ = self._summary(stmt.body, body)
-            body.at_end = gen  # what the next iteration reads
-            header = self.reads(stmt.iter) if isinstance(stmt, gast.For) else self.reads(stmt.test)
-            return gen | header, set()
-        if isinstance(stmt, gast.Return):
-            return self.reads(stmt), _EVERYTHING
-        if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
-            return self.reads(stmt.value), writes(stmt)
-        if isinstance(stmt, gast.AugAssign):
-            return self.reads(stmt.value) | {stmt.target.id}, set()
-        return self.reads(stmt), set()
-
-
-class _LiveBlock:
-    """One block's statements as liveness sees them: for each name, the positions of the
-    statements that read or kill it, and what is live after the block's last statement:
-    ``at_end``, and, for a nested block, what is live after the statement holding it."""
-
-    def __init__(self, at_end: set[str], holder: tuple[_LiveBlock, int] | None = None) -> None:
-        self.at_end = at_end
-        self.holder = holder
-        self.deciding: dict[str, list[int]] = {}
-        self.gens: list[set[str]] = []
-        self.returns: list[int] = []
-
-    def index(self, effects: list[tuple[set, set | None]]) -> None:
-        for position, (gen, kill) in enumerate(effects):
-            self.gens.append(gen)
-            if kill is _EVERYTHING:
-                self.returns.append(position)
-                kill = set()
-            for name in gen | kill:
-                self.deciding.setdefault(name, []).append(position)
-
-    def decides(self, position: int, name: str) -> bool | None:
-        """Whether the statements after ``position`` read ``name`` before they kill it
-        (None: they do neither)."""
-        positions = self.deciding.get(name, ())
-        k = bisect.bisect_right(positions, position)
-        first = positions[k] if k < len(positions) else None
-        r = bisect.bisect_right(self.returns, position)
-        if r < len(self.returns) and (first is None or self.returns[r] < first):
-            return name in self.gens[self.returns[r]]
-        if first is None:
-            return None
-        return name in self.gens[first]
-
-
 def eliminate_dead(
     stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]
 ) -> list[gast.stmt]:
     """Remove statements whose results nobody reads, until nothing changes."""
     while True:
-        liveness = _Liveness()
+        liveness = OnDemandLiveness()
         liveness.block(stmts, set(live_out))
         removed = []
         stmts = _sweep(stmts, liveness, removed, dead_stack_ids)
@@ -241,7 +78,7 @@ def eliminate_dead(
 
 
 def _sweep(
-    stmts: list[gast.stmt], liveness: _Liveness, removed: list, dead_ids: set[int]
+    stmts: list[gast.stmt], liveness: OnDemandLiveness, removed: list, dead_ids: set[int]
 ) -> list[gast.stmt]:
     kept = []
     for stmt in stmts:
@@ -251,7 +88,7 @@ def _sweep(
                 new = _sweep(block, liveness, removed, dead_ids)
                 setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
-            if not liveness.any_live_after(stmt, writes(stmt)):
+            if not liveness.any_live_after(stmt, target_names(stmt)):
                 if _is_pop(stmt):
                     dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
                     removed.append(stmt)
@@ -323,7 +160,7 @@ class _Zeros:
                     return None, zeros  # adding a zero contribution
                 if self.rewrite:
                     stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
-                zeros |= writes(stmt)
+                zeros |= target_names(stmt)
                 return stmt, zeros
             if _accumulates(stmt) and name in zeros:
                 if self.rewrite:
@@ -333,7 +170,7 @@ class _Zeros:
             if _is_zero_constant(value) or (isinstance(value, gast.Name) and value.id in zeros):
                 zeros.add(name)
                 return stmt, zeros
-            zeros -= writes(stmt)
+            zeros -= target_names(stmt)
             return stmt, zeros
         if isinstance(stmt, gast.If):
             body, z1 = self.block(stmt.body, set(zeros))
@@ -345,7 +182,7 @@ class _Zeros:
         if isinstance(stmt, gast.Assign):  # tuple targets
             linear_in = anno.get(stmt, anno.Key.LINEAR_IN)
             if linear_in is not None and linear_in in zeros:
-                names = sorted(writes(stmt))
+                names = sorted(target_names(stmt))
                 zeros.update(names)
                 if not self.rewrite:
                     return stmt, zeros
@@ -363,7 +200,7 @@ class _Zeros:
                 first = zero_parts[0]
                 first.__astgrad_extra__ = zero_parts[1:]
                 return first, zeros
-            zeros -= writes(stmt)
+            zeros -= target_names(stmt)
             return stmt, zeros
         if isinstance(stmt, (gast.For, gast.While)):
             # What is zero on entry and stays zero through the body.
@@ -381,7 +218,7 @@ class _Zeros:
             if not stmt.body:
                 stmt.body = [gast.Pass()]
             return stmt, head
-        zeros -= writes(stmt)
+        zeros -= target_names(stmt)
         return stmt, zeros
 
 
@@ -417,21 +254,21 @@ def propagate_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.st
     # Copies back go first: liveness must be found on the statements it is used on (a
     # dropped ``b = a`` that ended the block hid that ``b`` is live up to it).
     stmts = _drop_copies_back_deep(stmts)
-    liveness = _Liveness()
+    liveness = OnDemandLiveness()
     liveness.block(stmts, set(live_out))
     return _propagate_block(stmts, liveness)
 
 
 def _drop_copies_back_deep(stmts: list[gast.stmt]) -> list[gast.stmt]:
     for stmt in stmts:
-        for block in _children(stmt):
+        for block in blocks(stmt):
             block[:] = _drop_copies_back_deep(block) or [gast.Pass()]
     return _drop_copies_back(list(stmts))
 
 
-def _propagate_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.stmt]:
+def _propagate_block(stmts: list[gast.stmt], liveness: OnDemandLiveness) -> list[gast.stmt]:
     for stmt in stmts:
-        for block in _children(stmt):
+        for block in blocks(stmt):
             block[:] = _propagate_block(block, liveness) or [gast.Pass()]
     index = _BlockIndex(stmts)
     removed: set[int] = set()  # positions in stmts
@@ -451,7 +288,7 @@ class _BlockIndex:
     one (which made a block of n copies cost n * n).
 
     A compound statement counts as writing and reading every name its body does, a
-    simple one as what ``writes`` and ``_header_reads`` say. The index is built once per
+    simple one as what ``target_names`` and ``_header_reads`` say. The index is built once per
     block and not updated when ``_replace_forward`` renames reads: a scan from a copy of
     ``a = b`` renames only up to the first later write of ``a`` or ``b``, and a later
     scan that asks about ``a`` or ``b`` starts from such a write, past every statement
@@ -461,8 +298,8 @@ class _BlockIndex:
         self.written: dict[str, list[int]] = {}
         self.read: dict[str, list[int]] = {}
         for position, stmt in enumerate(stmts):
-            compound = bool(_children(stmt))
-            written = _writes_deep(stmt) if compound else writes(stmt)
+            compound = bool(blocks(stmt))
+            written = _writes_deep(stmt) if compound else target_names(stmt)
             read = _reads_deep(stmt) if compound else _header_reads(stmt)
             for name in written:
                 self.written.setdefault(name, []).append(position)
@@ -530,14 +367,14 @@ def _drop_copies_back(stmts: list[gast.stmt]) -> list[gast.stmt]:
 
 def coalesce_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
     """``b = f(...)`` ... ``a = b`` with ``b`` read nowhere else: define ``a`` directly."""
-    liveness = _Liveness()
+    liveness = OnDemandLiveness()
     liveness.block(stmts, set(live_out))
     return _coalesce_block(stmts, liveness)
 
 
-def _coalesce_block(stmts: list[gast.stmt], liveness: _Liveness) -> list[gast.stmt]:
+def _coalesce_block(stmts: list[gast.stmt], liveness: OnDemandLiveness) -> list[gast.stmt]:
     for stmt in stmts:
-        for block in _children(stmt):
+        for block in blocks(stmt):
             block[:] = _coalesce_block(block, liveness) or [gast.Pass()]
     out = list(stmts)
     i = 0
@@ -562,22 +399,27 @@ def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) 
     define ``a``, if nothing in between touches ``a`` or reads ``b``."""
     for j in range(copy_index - 1, -1, -1):
         stmt = stmts[j]
-        if _children(stmt):
+        if blocks(stmt):
             return False
-        if b in writes(stmt):
+        if b in target_names(stmt):
             if a in reads(stmt) or _is_pop(stmt) or not isinstance(stmt, gast.Assign):
                 return False
             for target in walk(stmt.targets[0]):
                 if isinstance(target, gast.Name) and target.id == b:
                     target.id = a
             return True
-        if b in reads(stmt) or a in reads(stmt) or a in writes(stmt):
+        if b in reads(stmt) or a in reads(stmt) or a in target_names(stmt):
             return False
     return False
 
 
 def _replace_forward(
-    stmts: list[gast.stmt], index: _BlockIndex, start: int, a: str, b: str, liveness: _Liveness
+    stmts: list[gast.stmt],
+    index: _BlockIndex,
+    start: int,
+    a: str,
+    b: str,
+    liveness: OnDemandLiveness,
 ) -> bool:
     """Replace reads of ``a`` by ``b`` after ``stmts[start]`` while both hold; True when
     ``a`` is no longer needed afterwards."""
@@ -590,9 +432,9 @@ def _replace_forward(
             return False
     else:
         stmt = stmts[last]
-        if _children(stmt):
+        if blocks(stmt):
             return False  # written somewhere inside a loop or branch
-        written = writes(stmt)
+        written = target_names(stmt)
         if a in written and b not in written and a not in _header_reads(stmt):
             pass  # a is redefined: earlier reads were the copy's
         elif b in written and not liveness.live_after(stmt, a):
@@ -605,8 +447,8 @@ def _replace_forward(
 
 
 def _writes_deep(stmt: gast.stmt) -> set[str]:
-    names = writes(stmt)
-    for block in _children(stmt):
+    names = target_names(stmt)
+    for block in blocks(stmt):
         for sub in block:
             names |= _writes_deep(sub)
     return names
@@ -718,10 +560,10 @@ def _transparent(stmt: gast.stmt, names: set[str]) -> bool:
     gives the same value: ``stmt`` is stack bookkeeping, or a plain assignment of other
     names whose value calls nothing but known primitives."""
     if anno.has(stmt, anno.Key.STACK_ID):
-        return not (writes(stmt) & names)
+        return not (target_names(stmt) & names)
     if not isinstance(stmt, gast.Assign) or isinstance(stmt.targets[0], gast.Subscript):
         return False
-    if writes(stmt) & names:
+    if target_names(stmt) & names:
         return False
     callee = anno.get(stmt, anno.Key.CALLEE)
     if any(isinstance(n, gast.Call) for n in walk(stmt.value)):
@@ -797,7 +639,7 @@ def temporaries(program: Program, ctx: TransformContext) -> Program:
     not read is folded into its single use in the forward statements, which read like the
     user's lines again."""
     live_out = program.live_out
-    program.backward_reads = _Liveness().block(program.backward, set(live_out))
+    program.backward_reads = OnDemandLiveness().block(program.backward, set(live_out))
     keep = program.backward_reads | live_out | program.result_reads()
     program.primal = fold_temporaries(program.primal, keep)
     return program
@@ -807,15 +649,12 @@ def pushed_names(primal: list[gast.stmt]) -> set[str]:
     """The names a push of ``primal`` reads: ``push(x)`` or ``push(shape_of(x))`` reads
     ``x``, which must be bound (to None at first) when the push runs."""
     return set().union(
-        *(reads(stmt.value.args[0]) for stmt in _walk(primal) if _is_push(stmt) and stmt.value.args)
+        *(
+            reads(stmt.value.args[0])
+            for stmt in statements(primal)
+            if _is_push(stmt) and stmt.value.args
+        )
     )
-
-
-def _walk(stmts: list[gast.stmt]):
-    for stmt in stmts:
-        yield stmt
-        for block in _children(stmt):
-            yield from _walk(block)
 
 
 __all__ = ["copies", "dead_code", "temporaries", "unread_pushes", "zeros"]

@@ -32,6 +32,7 @@ from . import (
     analyze,
     broadcasts,
     build,
+    dataflow,
     desugar,
     emit,
     fuse,
@@ -414,7 +415,7 @@ def return_kind(function: Callable) -> tuple:
     if not isinstance(result, gast.Name):
         return ("value",)
     kinds = set()
-    for stmt in optimize._walk(node.body):
+    for stmt in dataflow.statements(node.body):
         if (
             isinstance(stmt, gast.Assign)
             and isinstance(stmt.targets[0], gast.Name)
@@ -446,9 +447,9 @@ def _stack_setup(
     program: Program, primal: list, backward: list, split_backward: bool
 ) -> tuple[list, list]:
     """Statements creating the stack and binding push/pop, where they are still used."""
-    uses_push = any(program.push in optimize.reads(s) for s in primal)
-    uses_pop = any(program.pop in optimize.reads(s) for s in backward)
-    uses_stack = uses_pop or any(program.stack in optimize.reads(s) for s in backward)  # pop_run
+    uses_push = any(program.push in dataflow.reads(s) for s in primal)
+    uses_pop = any(program.pop in dataflow.reads(s) for s in backward)
+    uses_stack = uses_pop or any(program.stack in dataflow.reads(s) for s in backward)  # pop_run
     forward_setup = []
     if uses_push or uses_stack:
         forward_setup.append(build.assign(program.stack, gast.List(elts=[], ctx=gast.Load())))
@@ -471,7 +472,7 @@ def _lists_popped(backward: list[gast.stmt]) -> set[str]:
     """Names of the lists whose appends the backward pass undoes (``acc.pop()``)."""
     return {
         stmt.value.func.value.id
-        for stmt in optimize._walk(backward)
+        for stmt in dataflow.statements(backward)
         if isinstance(stmt, gast.Expr)
         and isinstance(stmt.value, gast.Call)
         and isinstance(stmt.value.func, gast.Attribute)
@@ -522,7 +523,7 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
         value: gast.expr = copy.deepcopy(result)
         keep_value = []
         if isinstance(result, gast.Name) and any(
-            result.id in optimize.writes(s) for s in optimize._walk(backward)
+            result.id in dataflow.target_names(s) for s in dataflow.statements(backward)
         ):
             # The backward pass restores this name to earlier values: keep the result apart.
             kept = ctx.namer.new("result")
@@ -543,8 +544,8 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
         )  # fmt: skip
     params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
     assigned = set()
-    for stmt in optimize._walk(primal):
-        assigned |= optimize.writes(stmt)
+    for stmt in dataflow.statements(primal):
+        assigned |= dataflow.target_names(stmt)
     saved_names = sorted(
         (program.backward_reads & (params | assigned)) - {program.pop, program.push}
     )
@@ -557,7 +558,7 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
         n
         for s in primal
         if not isinstance(s, (gast.If, gast.For, gast.While))
-        for n in optimize.writes(s)
+        for n in dataflow.target_names(s)
     }
     late = set(saved_names) - surely - program.maybe_unbound - {program.stack}
     inits = _inits(program.maybe_unbound | late)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from .walk import load_names
+from .dataflow import reads
 
 
 @dataclass
@@ -62,4 +62,4 @@ class Program:
 
     def result_reads(self) -> set[str]:
         """Names the returned expression reads (kept alive to the end)."""
-        return load_names(self.result)
+        return reads(self.result)

@@ -20,7 +20,7 @@ import gast
 
 from . import anno
 from .context import TransformContext
-from .optimize import reads, writes
+from .dataflow import reads, target_names
 from .program import Program
 from .walk import statements
 
@@ -84,14 +84,14 @@ def _top_level_targets(stmts: list[gast.stmt]) -> set[str]:
         if isinstance(stmt, gast.Assign) and not any(
             isinstance(t, gast.Subscript) for t in stmt.targets
         ):
-            names |= writes(stmt)
+            names |= target_names(stmt)
     return names
 
 
 def _deep_writes(stmt: gast.stmt) -> set[str]:
     names: set[str] = set()
     for node in statements(stmt):
-        names |= writes(node)
+        names |= target_names(node)
     return names
 
 

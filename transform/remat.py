@@ -23,12 +23,12 @@ import copy
 
 import gast
 
-from . import anno, shapes
-from .analyze import assigned_names, operand_atoms
+from . import anno, dataflow, shapes
+from .analyze import operand_atoms
 from .context import TransformContext
 from .program import Program
 from .resolve import Callee
-from .walk import load_names, statements, walk
+from .walk import statements, walk
 
 #: operators whose result on numbers is one cheap Python-level operation
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
@@ -101,7 +101,7 @@ class Definitions:
         if not self._values:
             return
         for name in list(self._values):
-            if name in written or load_names(self._values[name]) & written:
+            if name in written or dataflow.reads(self._values[name]) & written:
                 del self._values[name]
 
     def learn(self, stmt: gast.stmt) -> None:
@@ -148,9 +148,9 @@ class Definitions:
             return adjoint
         reads = set()
         for stmt in adjoint:
-            reads |= load_names(stmt)
+            reads |= dataflow.reads(stmt)
         for name in reads & self._values.keys():
-            inputs = load_names(self._values[name])
+            inputs = dataflow.reads(self._values[name])
             if not inputs <= (reads - {name}) | self._unchanging:
                 continue  # recomputing would make the backward pass restore more names
             for stmt in adjoint:
@@ -188,7 +188,7 @@ def _values_read(node: gast.FunctionDef) -> set[str]:
             if param in wanted and isinstance(operand, gast.Name):
                 found.add(operand.id)
         if "ans" in wanted:
-            found |= assigned_names(stmt)
+            found |= dataflow.changed_names(stmt)
     return found
 
 
@@ -196,7 +196,7 @@ def _written(stmt: gast.stmt) -> set[str]:
     """Every name ``stmt`` may change, in nested blocks too."""
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
         return {stmt.targets[0].id}
-    written = assigned_names(stmt)
+    written = dataflow.changed_names(stmt)
     for node in walk(stmt):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             written.add(node.id)

@@ -30,12 +30,11 @@ from .analyze import (
     CONTAINER,
     COPY,
     SUBSCRIPT,
-    assigned_names,
     operand_atoms,
-    read_names,
 )
 from .build import assign, load, store
 from .context import TransformContext
+from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
 from .origin import Origin
@@ -141,7 +140,7 @@ class _Reverser:
                 m2, _ = self._binding_analysis(stmt.body, maybe | m1 | targets, surely)
                 maybe |= m2 | targets
             else:
-                names = assigned_names(stmt)
+                names = changed_names(stmt)
                 self.bound_before[id(stmt)] = (maybe & names, surely & names)
                 maybe |= names
                 surely |= names
@@ -194,7 +193,7 @@ class _Reverser:
         target = stmt.targets[0]
         if isinstance(target, gast.Subscript):
             return self.assign_into(stmt)
-        names = assigned_names(stmt)
+        names = changed_names(stmt)
         pushes, pops = self.save_before(stmt, names)
         primal = [*pushes, _tag(stmt, PRIMAL)]
         callee: Callee = anno.get(stmt, anno.Key.CALLEE)
@@ -219,7 +218,7 @@ class _Reverser:
     ) -> list[gast.stmt]:
         origin = origin_of(stmt)
         adjoint_name = self.namer.adjoint(name)
-        reads_itself = name in read_names(stmt.value)
+        reads_itself = name in reads(stmt.value)
         out: list[gast.stmt] = []
         g: gast.expr = load(adjoint_name)
         ans: gast.expr = load(name)
@@ -453,7 +452,7 @@ class _Reverser:
             saved_push, saved_pop = self.push_pop(saved, origin)
             saved_push, saved_pop = [saved_push], [saved_pop]
         primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]
-        names = assigned_names(stmt)
+        names = changed_names(stmt)
         g = self.target_cotangent(target)
         parts = [
             self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
@@ -695,7 +694,7 @@ class _Reverser:
         if isinstance(g, gast.Name):
             anno.set(receiving, anno.Key.LINEAR_IN, g.id)
         # As in user_call: reset the target before an argument that is the target gets its part.
-        adjoint = [receiving, *saved_pop, *pops, *self.resets(assigned_names(stmt))]
+        adjoint = [receiving, *saved_pop, *pops, *self.resets(changed_names(stmt))]
         for operand, part in zip(operands, parts):
             adjoint.extend(self.accumulate(operand.id, load(part), load(part)))
         primal = [*pushes, *saved_push, _tag(primal_stmt, PRIMAL)]

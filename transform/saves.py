@@ -52,7 +52,9 @@ from ..runtime import adjoints
 from . import anno
 from .build import load, store
 from .context import TransformContext
-from .optimize import _is_pop, _walk, pushed_names, reads, writes
+from .dataflow import reads, target_names
+from .dataflow import statements as statements_in
+from .optimize import _is_pop, pushed_names
 from .program import Program
 from .walk import statements, walk
 
@@ -86,7 +88,7 @@ def prefer_underscore(program: Program, ctx: TransformContext) -> Program:
     backward = program.backward
     if replay == "_" or any("_" in reads(s) for s in backward):
         return program
-    for stmt in _walk(backward):
+    for stmt in statements_in(backward):
         if (
             isinstance(stmt, gast.For)
             and isinstance(stmt.target, gast.Name)
@@ -135,7 +137,7 @@ def _rewrite(
         return
     name = target.id
     if any(
-        name in reads(s) or name in writes(s)
+        name in reads(s) or name in target_names(s)
         for s in statements(gast.Module(body=loop.body[:index], type_ignores=[]))
     ):
         # What comes first reads the value after the iteration (tanh's result, say): the

@@ -22,7 +22,8 @@ from ..runtime.rules.shared import unbroadcast as unbroadcast_helper
 from . import anno, build
 from .build import load
 from .context import TransformContext
-from .optimize import _is_pop, writes
+from .dataflow import target_names
+from .optimize import _is_pop
 from .program import Program
 from .walk import is_call_on_name, statements, walk
 
@@ -90,7 +91,7 @@ def _restored_only_by_pops(backward: list[gast.stmt]) -> dict[str, list[int]]:
         if _is_pop(stmt) and isinstance(stmt.targets[0], gast.Name):
             pops.setdefault(stmt.targets[0].id, []).append(anno.get(stmt, anno.Key.STACK_ID))
         else:
-            other |= writes(stmt)
+            other |= target_names(stmt)
             if isinstance(stmt, gast.Delete):
                 other |= {t.id for t in stmt.targets if isinstance(t, gast.Name)}
     return {name: ids for name, ids in pops.items() if name not in other}

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import anno
 from .context import TransformContext
-from .walk import all_names, walk
+from .dataflow import all_names
+from .walk import walk
 
 SCALAR = "scalar"
 #: a name whose bindings disagree: every read of it is a shape class of its own

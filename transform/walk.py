@@ -85,41 +85,6 @@ def is_call_on_name(node: gast.AST, functions: set[str]) -> bool:
     )
 
 
-def load_names(node: gast.AST) -> set[str]:
-    """The names ``node`` reads (``Name`` nodes in ``Load`` context)."""
-    return _names(node, loads_only=True)
-
-
-def all_names(node: gast.AST) -> set[str]:
-    """Every name in ``node``, read or written."""
-    return _names(node, loads_only=False)
-
-
-def _names(node: gast.AST, loads_only: bool) -> set[str]:
-    # The question the passes ask most: its own walk, in any order, that stops at names.
-    names: set[str] = set()
-    stack = [node]
-    push = stack.append
-    while stack:
-        current = stack.pop()
-        if type(current) is gast.Name:
-            if not loads_only or type(current.ctx) is gast.Load:
-                names.add(current.id)
-            if current.annotation is not None:
-                push(current.annotation)
-            continue
-        fields = current.__dict__
-        for name in current._fields:
-            value = fields.get(name)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push(item)
-            elif isinstance(value, gast.AST):
-                push(value)
-    return names
-
-
 Replace = Callable[[gast.AST], "gast.AST | None"]
 
 
