@@ -146,4 +146,4 @@ def test_statements_are_walks_statements_in_its_order(tree):
     for node in gast.walk(tree):
         if isinstance(node, gast.stmt):
             expected = [n for n in gast.walk(node) if isinstance(n, gast.stmt)]
-            assert [id(n) for n in walk.statements(node)] == [id(n) for n in expected]
+            assert [id(n) for n in walk.statements_breadth_first(node)] == [id(n) for n in expected]

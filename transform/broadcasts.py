@@ -25,7 +25,7 @@ from ..runtime.rules.shared import expand_reduced
 from . import shapes
 from .context import TransformContext
 from .program import Program
-from .walk import is_call_on_name, statements, walk
+from .walk import is_call_on_name, statements_breadth_first, walk
 from .walk import parents as parents_of
 
 _ELEMENTWISE_OPS = (gast.Add, gast.Sub, gast.Mult, gast.Div)
@@ -178,8 +178,9 @@ def _parents(stmts: list[gast.stmt]) -> dict[int, gast.AST]:
 
 
 def _statements(stmts: list[gast.stmt]) -> list[gast.stmt]:
-    """Every statement, nested ones included, once."""
-    return [node for stmt in stmts for node in statements(stmt)]
+    """Every statement, nested ones included, once, each top-level statement's breadth
+    first: the order the expansions are found in is the order they are decided in."""
+    return [node for stmt in stmts for node in statements_breadth_first(stmt)]
 
 
 def _replace(parent: gast.AST, field: str, old: gast.expr, new: gast.expr) -> None:

@@ -20,9 +20,8 @@ import gast
 
 from . import anno
 from .context import TransformContext
-from .dataflow import reads, target_names
+from .dataflow import reads, statements, target_names
 from .program import Program
-from .walk import statements
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
@@ -90,7 +89,7 @@ def _top_level_targets(stmts: list[gast.stmt]) -> set[str]:
 
 def _deep_writes(stmt: gast.stmt) -> set[str]:
     names: set[str] = set()
-    for node in statements(stmt):
+    for node in statements([stmt]):
         names |= target_names(node)
     return names
 

@@ -28,7 +28,7 @@ from .analyze import operand_atoms
 from .context import TransformContext
 from .program import Program
 from .resolve import Callee
-from .walk import statements, walk
+from .walk import walk
 
 #: operators whose result on numbers is one cheap Python-level operation
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
@@ -172,7 +172,7 @@ def _values_read(node: gast.FunctionDef) -> set[str]:
     """Names whose values some rule's gradient reads (``x`` in ``x * y``, ``ans`` of
     ``tanh``): the backward pass restores them anyway, so recomputing from them is free."""
     found = set()
-    for stmt in statements(node):
+    for stmt in dataflow.statements(node.body):
         callee = anno.get(stmt, anno.Key.CALLEE)
         if not (
             isinstance(stmt, gast.Assign)

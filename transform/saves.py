@@ -52,11 +52,10 @@ from ..runtime import adjoints
 from . import anno
 from .build import load, store
 from .context import TransformContext
-from .dataflow import reads, target_names
-from .dataflow import statements as statements_in
+from .dataflow import reads, statements, target_names
 from .optimize import _is_pop, pushed_names
 from .program import Program
-from .walk import statements, walk
+from .walk import statements_breadth_first, walk
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
@@ -88,7 +87,7 @@ def prefer_underscore(program: Program, ctx: TransformContext) -> Program:
     backward = program.backward
     if replay == "_" or any("_" in reads(s) for s in backward):
         return program
-    for stmt in statements_in(backward):
+    for stmt in statements(backward):
         if (
             isinstance(stmt, gast.For)
             and isinstance(stmt.target, gast.Name)
@@ -108,7 +107,8 @@ def rewrite_loops(
     """Rewrite the loops of ``backward`` in place (and return it). ``helper()`` binds
     ``pop_run`` for the generated code and returns the name to call it by; ``new_name``
     makes a fresh name."""
-    for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+    # Breadth first: the loops are rewritten, and their names made, in this order.
+    for stmt in statements_breadth_first(gast.Module(body=backward, type_ignores=[])):
         if isinstance(stmt, gast.For) and anno.has(stmt, anno.Key.STACK_ID):
             _rewrite(stmt, stack, pop, helper, new_name)
     return backward
@@ -136,10 +136,7 @@ def _rewrite(
     if not isinstance(target, gast.Name):
         return
     name = target.id
-    if any(
-        name in reads(s) or name in target_names(s)
-        for s in statements(gast.Module(body=loop.body[:index], type_ignores=[]))
-    ):
+    if any(name in reads(s) or name in target_names(s) for s in statements(loop.body[:index])):
         # What comes first reads the value after the iteration (tanh's result, say): the
         # loop binds a name of its own, and the pop becomes a copy from it.
         variable = new_name(f"{name}_before")

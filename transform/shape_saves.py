@@ -22,10 +22,10 @@ from ..runtime.rules.shared import unbroadcast as unbroadcast_helper
 from . import anno, build
 from .build import load
 from .context import TransformContext
-from .dataflow import target_names
+from .dataflow import statements, target_names
 from .optimize import _is_pop
 from .program import Program
-from .walk import is_call_on_name, statements, walk
+from .walk import is_call_on_name, statements_breadth_first, walk
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
@@ -73,7 +73,7 @@ def save_shapes(
         for stack_id in pops[name]:
             push = pushes[stack_id]
             push.value.args = [build.call(shape_of, load(name))]
-        for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+        for stmt in statements(backward):
             if _is_pop(stmt) and stmt.targets[0].id == name:
                 stmt.targets[0].id = shape_name
         for call in shape_reads[name]:
@@ -87,7 +87,8 @@ def _restored_only_by_pops(backward: list[gast.stmt]) -> dict[str, list[int]]:
     """name -> stack ids of its pops, for names the backward pass writes only by popping."""
     pops: dict[str, list[int]] = {}
     other: set[str] = set()
-    for stmt in statements(gast.Module(body=backward, type_ignores=[])):
+    # Breadth first: the names are given their shape names in the order found here.
+    for stmt in statements_breadth_first(gast.Module(body=backward, type_ignores=[])):
         if _is_pop(stmt) and isinstance(stmt.targets[0], gast.Name):
             pops.setdefault(stmt.targets[0].id, []).append(anno.get(stmt, anno.Key.STACK_ID))
         else:
@@ -113,7 +114,7 @@ def _shape_only_reads(backward: list[gast.stmt], unbroadcast: set[str]) -> dict[
 def _pushes(primal: list[gast.stmt]) -> dict[int, gast.Expr]:
     """stack id -> the ``push(name)`` statement with it."""
     found = {}
-    for stmt in statements(gast.Module(body=primal, type_ignores=[])):
+    for stmt in statements(primal):
         if (
             isinstance(stmt, gast.Expr)
             and anno.has(stmt, anno.Key.STACK_ID)

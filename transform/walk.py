@@ -35,11 +35,13 @@ def walk(node: gast.AST) -> list[gast.AST]:
     return found
 
 
-def statements(node: gast.AST) -> list[gast.stmt]:
+def statements_breadth_first(node: gast.AST) -> list[gast.stmt]:
     """The statements among ``walk(node)``, in its order, without walking expressions:
     they hold no statements, so only lists of other nodes (blocks, except clauses) are
     followed. (Every statement's ancestors are such nodes, so breadth-first order among
-    them is the order ``walk`` finds them in.)"""
+    them is the order ``walk`` finds them in.) For the passes whose output depends on the
+    order they meet statements in (the names they make, the order of what they add), which
+    was chosen as this one; the others use ``dataflow.statements``."""
     found = [node]
     append = found.append
     for current in found:
