@@ -3,10 +3,11 @@ ask of code, answered in one place.
 
 - ``reads(node)``: the names a node reads; ``all_names(node)``: every name in it.
 - ``statements(body)``: every statement of a body, nested blocks' too, in source order.
-- Three questions about writes, which differ and are not interchangeable:
+- Four questions about writes, which differ and are not interchangeable:
   ``bound_names`` (names a statement rebinds), ``target_names`` (names its targets spell:
-  rebound, or stored into as ``x[i] = v`` and ``x += v`` do) and ``changed_names`` (names
-  whose value it may change: rebound, stored into, or appended to).
+  rebound, or stored into as ``x[i] = v`` and ``x += v`` do), ``changed_names`` (names
+  whose value it may change: rebound, stored into, or appended to) and
+  ``names_changed_within`` (those of a compound statement's nested blocks too).
 - Two liveness analyses: ``live_after_each`` on forward core code (a set per statement,
   made up front), and ``OnDemandLiveness`` on generated code, where a ``return`` ends
   everything and the passes ask about one name at a time, often thousands of times.
@@ -129,6 +130,18 @@ def changed_names(stmt: gast.stmt) -> set[str]:
             return {target.value.id}
         return all_names(target)
     return set()
+
+
+def names_changed_within(stmt: gast.stmt) -> set[str]:
+    """Every name ``stmt`` may change, in its nested blocks too: its ``changed_names``, and
+    every name stored to or deleted anywhere in it."""
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        return {stmt.targets[0].id}
+    written = changed_names(stmt)
+    for node in walk(stmt):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            written.add(node.id)
+    return written
 
 
 def _kind(callee) -> str | None:

@@ -63,7 +63,7 @@ def _recompute(
     definitions of its own, as it had there."""
     definitions = Definitions(ctx.shape_classes, ctx.local_names, set(held))
     for stmt in stmts:
-        definitions.forget(_written(stmt))
+        definitions.forget(dataflow.names_changed_within(stmt))
         for block in _blocks(stmt):
             _recompute(block, groups, ctx, held)
         for contributions in groups.get(id(stmt), ()):
@@ -190,14 +190,3 @@ def _values_read(node: gast.FunctionDef) -> set[str]:
         if "ans" in wanted:
             found |= dataflow.changed_names(stmt)
     return found
-
-
-def _written(stmt: gast.stmt) -> set[str]:
-    """Every name ``stmt`` may change, in nested blocks too."""
-    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-        return {stmt.targets[0].id}
-    written = dataflow.changed_names(stmt)
-    for node in walk(stmt):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
-            written.add(node.id)
-    return written

@@ -52,7 +52,7 @@ from ..runtime import adjoints
 from . import anno
 from .build import load, store
 from .context import TransformContext
-from .dataflow import reads, statements, target_names
+from .dataflow import all_names, reads, statements, target_names
 from .optimize import _is_pop, pushed_names
 from .program import Program
 from .walk import statements_breadth_first, walk
@@ -281,19 +281,15 @@ def _only_at_top(
     for index, stmt in enumerate(primal):
         if index in pushed:
             continue
-        if {stack, push, pop} & reads_anywhere(stmt):
+        if {stack, push, pop} & all_names(stmt):
             return False
     for stmt in backward:
         if isinstance(stmt, (gast.For, gast.While, gast.If, gast.With, gast.Try)):
             return False  # (names restored before it would be renamed in part of it)
-        used = reads_anywhere(stmt)
+        used = all_names(stmt)
         if stack in used or push in used:
             return False
     return True
-
-
-def reads_anywhere(stmt: gast.stmt) -> set[str]:
-    return {node.id for node in walk(stmt) if isinstance(node, gast.Name)} | reads(stmt)
 
 
 def _is_push_call(stmt: gast.stmt, push: str) -> bool:
