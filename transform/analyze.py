@@ -79,12 +79,13 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
             break
     useful = _useful(statements, node, ctx)
     ctx.active = varied & useful
+    sequences = _maybe_sequences(statements, ctx)
     for stmt in statements:
         targets = dataflow.changed_names(stmt)
         active = bool(targets & ctx.active) and _carries_gradient(stmt, varied)
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
-        if active and _joins_sequences(stmt, ctx):
+        if active and _joins_sequences(stmt, sequences):
             raise TransformError(
                 "`+` or `*` here joins or repeats lists or tuples, which the transform does "
                 "not differentiate (it would treat them as arrays).",
@@ -153,18 +154,55 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
     return statements
 
 
-def _joins_sequences(stmt: gast.stmt, ctx: TransformContext) -> bool:
-    """Whether ``stmt`` is ``a + b`` or ``a * n`` on lists or tuples."""
+def _joins_sequences(stmt: gast.stmt, sequences: set[str]) -> bool:
+    """Whether ``stmt`` may be ``a + b`` or ``a * n`` on lists or tuples."""
     value = _value_of(stmt)
-    if not isinstance(value, gast.BinOp) or not isinstance(value.op, (gast.Add, gast.Mult)):
-        return False
-    for operand in (value.left, value.right):
-        if isinstance(operand, (gast.List, gast.Tuple)):
-            return True
-        if isinstance(operand, gast.Name):
-            if ctx.kinds.get(operand.id, ("value",))[0] in ("list", "tuple"):
-                return True
+    return isinstance(value, gast.BinOp) and _may_join(value, sequences)
+
+
+def _may_join(value: gast.BinOp, sequences: set[str]) -> bool:
+    def sequence(node: gast.expr) -> bool:
+        return isinstance(node, (gast.List, gast.Tuple)) or (
+            isinstance(node, gast.Name) and node.id in sequences
+        )
+
+    def count(node: gast.expr) -> bool:  # what may repeat a sequence: not a float
+        return not (isinstance(node, gast.Constant) and not isinstance(node.value, int))
+
+    if isinstance(value.op, gast.Add):
+        return sequence(value.left) and sequence(value.right)
+    if isinstance(value.op, gast.Mult):
+        return (sequence(value.left) and count(value.right)) or (
+            sequence(value.right) and count(value.left)
+        )
     return False
+
+
+def _maybe_sequences(statements: list[gast.stmt], ctx: TransformContext) -> set[str]:
+    """Names that may hold a list or tuple at some point: displays, list()/tuple() and
+    sorted() results, container parameters, and what `+`/`*` make of them (a name may be a
+    list in one assignment and an array in another, which its kind does not tell)."""
+    found = {n for n, kind in ctx.kinds.items() if kind[0] in ("list", "tuple")}
+    makers = (list, tuple, sorted)
+    changed = True
+    while changed:
+        changed = False
+        for stmt in statements:
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+                continue
+            name, value = stmt.targets[0].id, stmt.value
+            if name in found:
+                continue
+            callee = anno.get(stmt, anno.Key.CALLEE)
+            if (
+                isinstance(value, (gast.List, gast.Tuple))
+                or (isinstance(value, gast.Name) and value.id in found)
+                or (isinstance(value, gast.BinOp) and _may_join(value, found))
+                or any(getattr(callee, "value", None) is maker for maker in makers)
+            ):
+                found.add(name)
+                changed = True
+    return found
 
 
 def _makes_iterator(callee: Callee) -> bool:

@@ -673,7 +673,12 @@ class _Interpreter:
             operands = [receiver, *call.args] if receiver is not None else list(call.args)
             if _hashable(value) and value in _PASS_THROUGH:
                 return self.reach(operands, env)
-            if (_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS:
+            no_copy = any(  # np.array(x, copy=False), x.astype(t, copy=False): x itself
+                k.arg == "copy" and not (isinstance(k.value, gast.Constant) and k.value.value)
+                for k in call.keywords
+            )
+            views = (_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS
+            if views or no_copy:
                 return self.atom(operands[0], env) if operands else frozenset()
             return self.fresh(stmt, env)
         if kind == "user" and value is not None and not _library_function(value):
