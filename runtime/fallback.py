@@ -578,7 +578,8 @@ def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) 
     records); anything else becomes a tensor that needs no grad."""
     if isinstance(obj, Tensor):
         out = obj.clone() if copy else obj
-        return out if dtype is None else out.astype(dtype)
+        # np.asarray(y, dtype=y.dtype) is y itself, as in NumPy: a change through it is y's
+        return out if dtype is None else out.astype(dtype, copy=False)
     if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
         parts = [_array_of(item, dtype, copy=False) for item in obj]
         parts = [p if isinstance(p, Tensor) else Tensor(np.asarray(p, dtype=dtype)) for p in parts]

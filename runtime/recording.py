@@ -29,7 +29,7 @@ from .raw_values import as_result, is_buffer
 from .rules import lookup
 from .rules.registry import Rule, describe, is_nondifferentiable
 from .tensor import Tensor, new_tensor
-from .views import NO_GRAD_VIEW, VIEW_PRIMITIVES, keep_view, mark_view, positions_in
+from .views import NO_GRAD_VIEW, keep_view, mark_view, positions_in
 
 __all__ = [
     "apply",
@@ -176,7 +176,11 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
         result = wrap_plain(out)
-        if fn in VIEW_PRIMITIVES and type(result) is Tensor and inputs:
+        if type(result) is tuple and inputs and inputs[0][0] == (0, -1):
+            for part in result:  # np.split and friends: each part may be a view
+                if type(part) is Tensor and mark_view(part, inputs[0][1]):
+                    keep_view(part, not _grad_state.enabled or part._base._requires_grad)
+        elif type(result) is Tensor and inputs:
             # A view of a tensor that needs no gradient yet (or of any, in no_grad mode): a
             # recorded in-place operation through it must still reach the tensor it views
             # (see inplace.write_through_view), and one of that tensor must reach it
@@ -276,10 +280,11 @@ def _record(
     results = [new_tensor(o, node, i) for i, o in enumerate(outputs)]
     for result, counter in zip(results, counters):
         result._counter = counter
+    if inputs and inputs[0][0] == (0, -1):
+        for result in results:  # any primitive's result may be a view of its first argument
+            mark_view(result, inputs[0][1])
     if several:
         return tuple(results)
-    if primitive_fn in VIEW_PRIMITIVES:
-        mark_view(results[0], inputs[0][1])
     return results[0]
 
 

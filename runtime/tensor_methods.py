@@ -183,6 +183,15 @@ class _TensorMethods:
     def T(self) -> Tensor:
         return self.transpose()
 
+    @property
+    def real(self) -> Tensor:
+        """The real part: of a real tensor, a view of all of it (as ``ndarray.real``)."""
+        if self.dtype.kind == "c":
+            raise NotImplementedError(
+                "complex tensors are not supported by the tape yet: take t.detach().real"
+            )
+        return self[...]
+
     def flatten(self) -> Tensor:
         return apply(_RAVEL, np.ravel, (self,))
 
@@ -272,7 +281,17 @@ _ARRAY_METHODS = {
         "conj", "copy", "searchsorted",
     )
 }  # fmt: skip
-_ARRAY_METHODS["astype"] = lambda t, dtype, **kw: apply(_ASTYPE, astype, (t, dtype))
+
+
+def _astype(t: Tensor, dtype: Any, copy: bool = True, **kw: Any) -> Tensor:
+    """``t.astype(dtype)``; with ``copy=False`` and ``t`` already of that dtype, ``t``
+    itself, as NumPy gives (an in-place change of the result is one of ``t``)."""
+    if not copy and np.dtype(dtype) == t.dtype:
+        return t
+    return apply(_ASTYPE, astype, (t, dtype))
+
+
+_ARRAY_METHODS["astype"] = _astype
 
 
 def _array_method(name: str, function: Any) -> Any:

@@ -31,7 +31,9 @@ __all__ = [
     "positions_in",
 ]
 
-# Primitives whose result may share memory with their first argument.
+# Primitives whose result may share memory with their first argument. The recording path
+# checks every primitive's result by its memory (mark_view), since more NumPy functions
+# return views (np.flip, np.atleast_1d, np.split, np.asarray, ...) than a list keeps up with.
 VIEW_PRIMITIVES = frozenset(
     {
         operator.getitem,
@@ -51,7 +53,8 @@ def mark_view(result: Tensor, source: Tensor) -> bool:
     base (or of ``source``) if it shares its memory; say whether it does."""
     out, data = result._data, source._data
     base = getattr(out, "base", None)
-    if base is not None and (base is data or base is getattr(data, "base", None)):
+    # np.atleast_1d(y) and np.asarray(y) give y's own array: that is a view too.
+    if out is data or (base is not None and (base is data or base is getattr(data, "base", None))):
         result._base = source._base if source._base is not None else source
         counter = result._counter = source._version_counter()
         result._view_history = counter[1]

@@ -177,6 +177,65 @@ def heap_of_numbers_from_a_gradient(x):
     return heap[0] * heap[1]
 
 
+W = np.array([0.2, 0.5, 0.9])
+
+
+def flipped_view_then_base_changed(x):
+    y = x * 0.7
+    v = np.flip(y)
+    y += W
+    return np.sum(v * v)
+
+
+def atleast_1d_is_the_array(x):
+    y = x * 0.7
+    v = np.atleast_1d(y)
+    v += W
+    return np.sum(y * y)
+
+
+def split_parts_are_views(x):
+    y = np.concatenate([x, x]) * 0.7
+    a, b = np.split(y, 2)
+    a += W
+    return np.sum(y * y)
+
+
+def asarray_of_the_same_dtype(x):
+    y = x * 0.7
+    v = np.asarray(y, dtype=np.float64)
+    v += W
+    return np.sum(y * y)
+
+
+def astype_without_a_copy(x):
+    y = x * 0.7
+    v = y.astype(np.float64, copy=False)
+    v += W
+    return np.sum(y * y)
+
+
+def asanyarray_is_the_array(x):
+    y = x * 0.7
+    v = np.asanyarray(y)
+    v += W
+    return np.sum(y * y)
+
+
+def element_taken_back_by_builtins(x):
+    y = x * 0.7
+    z = next(iter([y]))
+    z += W
+    return np.sum(y * y)
+
+
+def attribute_read_by_getattr(x):
+    y = x * 0.7
+    v = getattr(y, "T")  # noqa: B009 (the spelling is the point: a builtin that returns what it got)
+    v += W
+    return np.sum(y * y)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -184,7 +243,9 @@ REFUSED = [
     appends_to_a_global_list, stores_into_its_argument, list_pop, sort_in_place,
     list_joined_in_place, list_repeated, dict_element_changed_in_place,
     view_method_then_augmented, shuffled_with_a_seeded_generator,
-    heap_of_numbers_from_a_gradient,
+    heap_of_numbers_from_a_gradient, flipped_view_then_base_changed, atleast_1d_is_the_array,
+    split_parts_are_views, asarray_of_the_same_dtype, astype_without_a_copy,
+    asanyarray_is_the_array, element_taken_back_by_builtins, attribute_read_by_getattr,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------
