@@ -703,7 +703,15 @@ class _Interpreter:
         if _hashable(value) and value in _COPYING:
             self.store_into(env, made, self.reach(arguments, env))
             return made
+        first = [receiver] if receiver is not None else call.args[:1]
+        keeps_memory = _hashable(value) and value in _VIEW_FUNCTIONS
+        if first and (keeps_memory or any(k.arg == "copy" for k in call.keywords)):
+            return self.atom(first[0], env) | made  # may be a view of it, or it
         if value is not None and _library_function(value):
+            builtin = getattr(value, "__module__", None) == "builtins"
+            if builtin and not (_hashable(value) and value in _SCALAR_BUILTINS):
+                # next(iter(xs)), getattr(y, "T"), vars(...): may give back what they got
+                return self.reach([receiver, *arguments], env) | made
             return made  # leaves its arguments alone and returns a new value
         everything = self.reach([receiver, *arguments], env)
         on_tape = kind == "fallback"
