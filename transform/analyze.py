@@ -265,8 +265,8 @@ def _index_loops_over_varied(
             ),
             type_comment=None,
         )
-        length = gast.Call(func=build.load("len"), args=[build.load(sequence)], keywords=[])
-        stmt.iter = gast.Call(func=build.load("range"), args=[length], keywords=[])
+        length = build.call("len", build.load(sequence))
+        stmt.iter = build.call("range", length)
         stmt.target = build.store(index)
         stmt.body = [element, *stmt.body]
         origin = origin_of(stmt)

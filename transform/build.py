@@ -1,4 +1,5 @@
-"""Builders for the small nodes every pass makes: names, assignments, calls, attributes.
+"""Builders for the small nodes every pass makes: names, assignments, calls, attributes,
+loops.
 
 Each builds exactly the node the parser would for the same source, fields and all, so a
 built node prints, compiles and compares like a parsed one. Passes make nodes with these
@@ -33,3 +34,8 @@ def call(function: str, *args: gast.expr) -> gast.Call:
 def attribute(name: str, attr: str) -> gast.Attribute:
     """``name.attr`` read."""
     return gast.Attribute(value=load(name), attr=attr, ctx=gast.Load())
+
+
+def for_loop(target: gast.expr, iterable: gast.expr, body: list[gast.stmt]) -> gast.For:
+    """``for target in iterable:`` running ``body``, with no ``else``."""
+    return gast.For(target=target, iter=iterable, body=body, orelse=[], type_comment=None)

@@ -883,9 +883,7 @@ def _add_guards(
         if not others:
             continue
         names = gast.Tuple(elts=[gast.Constant(n, None) for n in [param, *others]], ctx=gast.Load())
-        call = gast.Call(
-            func=build.load(helper), args=[names, *map(build.load, [param, *others])], keywords=[]
-        )
+        call = build.call(helper, names, *map(build.load, [param, *others]))
         check_stmt = gast.Expr(value=call)
         origin = origin_of(next(e.stmt for e in guarded if e.target == param))
         for sub in gast.walk(check_stmt):

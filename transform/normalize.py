@@ -309,7 +309,7 @@ class _Normalizer:
         else:
             iterable = self.atom(it)
         body = self.loop_body(stmt.body)
-        loop = gast.For(target=stmt.target, iter=iterable, body=body, orelse=[], type_comment=None)
+        loop = build.for_loop(stmt.target, iterable, body)
         self.emit(loop)
 
     def stmt_While(self, stmt: gast.While) -> None:

@@ -461,7 +461,7 @@ def _stack_setup(
     popped = [program.stack] if uses_stack else []
     popped += sorted(_lists_popped(backward) - {program.stack}) if split_backward else []
     for name in popped if split_backward else []:
-        copied = gast.Call(func=build.load("list"), args=[build.load(name)], keywords=[])
+        copied = build.call("list", build.load(name))
         backward_setup.append(build.assign(name, copied))
     if uses_pop:
         backward_setup.append(build.assign(program.pop, build.attribute(program.stack, "pop")))

@@ -24,7 +24,7 @@ from typing import Any
 
 import gast
 
-from . import anno, shapes
+from . import anno, build, shapes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -151,8 +151,8 @@ class _Reverser:
     def push_pop(self, name: str, origin: Origin | None) -> tuple[gast.stmt, gast.stmt]:
         """A push of ``name``'s value for the primal and the pop restoring it for the adjoint."""
         self.next_id += 1
-        push = gast.Expr(value=gast.Call(func=load(self.push_name), args=[load(name)], keywords=[]))
-        pop = assign(name, gast.Call(func=load(self.pop_name), args=[], keywords=[]))
+        push = gast.Expr(value=build.call(self.push_name, load(name)))
+        pop = assign(name, build.call(self.pop_name))
         for stmt, part in ((push, PRIMAL), (pop, ADJOINT)):
             anno.set(stmt, anno.Key.STACK_ID, self.next_id)
             anno.set(stmt, anno.Key.PART, part)
@@ -310,10 +310,8 @@ class _Reverser:
         kind = self.ctx.kinds.get(source.id, ("unknown",))[0]
         if kind != "value":
             helper = self.ctx.bind_free("add_at", _adjoints().add_at)
-            expression = gast.Call(
-                func=load(helper),
-                args=[load(self.namer.adjoint(source.id)), load(source.id), index, g],
-                keywords=[],
+            expression = build.call(
+                helper, load(self.namer.adjoint(source.id)), load(source.id), index, g
             )
             stmt = assign(self.namer.adjoint(source.id), expression)
             anno.set(stmt, anno.Key.ACCUMULATE, True)
@@ -343,9 +341,7 @@ class _Reverser:
                         "a ** entry in a differentiated dict display is not supported", origin
                     )
                 if isinstance(element, gast.Name) and element.id in self.ctx.active:
-                    part = gast.Call(
-                        func=load(item), args=[copy.deepcopy(g), copy.deepcopy(key)], keywords=[]
-                    )
+                    part = build.call(item, copy.deepcopy(g), copy.deepcopy(key))
                     out.extend(self.accumulate(element.id, part, g))
             return out
         for position, element in enumerate(value.elts):
@@ -354,11 +350,7 @@ class _Reverser:
                     "a starred element in a differentiated tuple or list is not supported", origin
                 )
             if isinstance(element, gast.Name) and element.id in self.ctx.active:
-                part = gast.Call(
-                    func=load(item),
-                    args=[copy.deepcopy(g), gast.Constant(position, None)],
-                    keywords=[],
-                )
+                part = build.call(item, copy.deepcopy(g), gast.Constant(position, None))
                 out.extend(self.accumulate(element.id, part, g))
         return out
 
@@ -376,7 +368,7 @@ class _Reverser:
         parts = gast.List(elts=elements, ctx=gast.Load())
         if kind not in ("tuple", "list"):
             helper = self.ctx.bind_free("unpack_adjoint", _adjoints().unpack_adjoint)
-            parts = gast.Call(func=load(helper), args=[load(source.id), parts], keywords=[])
+            parts = build.call(helper, load(source.id), parts)
         return [_tag(s, ADJOINT, origin_of(stmt)) for s in self.accumulate(source.id, parts, None)]
 
     def accumulate(
@@ -389,7 +381,7 @@ class _Reverser:
             total = gast.BinOp(left=load(adjoint_name), op=gast.Add(), right=expression)
         else:
             helper = self.ctx.bind_free("add_adjoints", _adjoints().add_adjoints)
-            total = gast.Call(func=load(helper), args=[load(adjoint_name), expression], keywords=[])
+            total = build.call(helper, load(adjoint_name), expression)
         stmt = assign(adjoint_name, total)
         anno.set(stmt, anno.Key.PART, ADJOINT)
         anno.set(stmt, anno.Key.ACCUMULATE, True)
@@ -457,7 +449,7 @@ class _Reverser:
         parts = [
             self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
         ]
-        backward_call = gast.Call(func=load(backward_name), args=[load(saved), g], keywords=[])
+        backward_call = build.call(backward_name, load(saved), g)
         if len(parts) == 1:
             receive = store(parts[0])
         else:
@@ -523,25 +515,13 @@ class _Reverser:
         restore = self.ctx.bind_free("restore_item", adjoints.restore_item)
         self.next_id += 1
         push = gast.Expr(
-            value=gast.Call(
-                func=load(self.push_name),
-                args=[
-                    gast.Call(
-                        func=load(saved), args=[load(container), copy.deepcopy(index)], keywords=[]
-                    )
-                ],
-                keywords=[],
+            value=build.call(
+                self.push_name, build.call(saved, load(container), copy.deepcopy(index))
             )
         )
         pop = gast.Expr(
-            value=gast.Call(
-                func=load(restore),
-                args=[
-                    load(container),
-                    copy.deepcopy(index),
-                    gast.Call(func=load(self.pop_name), args=[], keywords=[]),
-                ],
-                keywords=[],
+            value=build.call(
+                restore, load(container), copy.deepcopy(index), build.call(self.pop_name)
             )
         )
         for node, part in ((push, PRIMAL), (pop, ADJOINT)):
@@ -558,11 +538,7 @@ class _Reverser:
         adjoint_name = self.namer.adjoint(container)
         taking = gast.Assign(
             targets=[gast.Tuple(elts=[store(value_part), store(adjoint_name)], ctx=gast.Store())],
-            value=gast.Call(
-                func=load(split),
-                args=[load(adjoint_name), load(container), copy.deepcopy(index)],
-                keywords=[],
-            ),
+            value=build.call(split, load(adjoint_name), load(container), copy.deepcopy(index)),
             type_comment=None,
         )
         anno.set(taking, anno.Key.LINEAR_IN, adjoint_name)
@@ -572,14 +548,12 @@ class _Reverser:
             part: gast.expr = load(value_part)
             # The slot may be larger than the value stored into it (y[2] = total): sum back.
             if kind == "value":
-                part = gast.Call(
-                    func=load(self.ctx.bind_free("unbroadcast", _unbroadcast())),
-                    args=[part, load(value.id)],
-                    keywords=[],
+                part = build.call(
+                    self.ctx.bind_free("unbroadcast", _unbroadcast()), part, load(value.id)
                 )
             else:
                 stored = self.ctx.bind_free("stored_adjoint", adjoints.stored_adjoint)
-                part = gast.Call(func=load(stored), args=[part, load(value.id)], keywords=[])
+                part = build.call(stored, part, load(value.id))
             adjoint.extend(self.accumulate(value.id, part, load(value_part)))
         adjoint.append(pop)
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
@@ -599,7 +573,7 @@ class _Reverser:
         split = self.ctx.bind_free("appended_adjoint", _adjoints().appended_adjoint)
         taking = gast.Assign(
             targets=[gast.Tuple(elts=[store(part), store(adjoint_name)], ctx=gast.Store())],
-            value=gast.Call(func=load(split), args=[load(adjoint_name)], keywords=[]),
+            value=build.call(split, load(adjoint_name)),
             type_comment=None,
         )
         anno.set(taking, anno.Key.LINEAR_IN, adjoint_name)
@@ -688,7 +662,7 @@ class _Reverser:
         parts = [self.namer.new(f"d{a.id}_part") for a in operands]
         receiving = gast.Assign(
             targets=[gast.Tuple(elts=[store(p) for p in parts], ctx=gast.Store())],
-            value=gast.Call(func=load(pullback), args=[g], keywords=[]),
+            value=build.call(pullback, g),
             type_comment=None,
         )
         if isinstance(g, gast.Name):
@@ -755,14 +729,7 @@ class _Reverser:
         body_p, body_a = self.block(stmt.body)
         self.loop_depth -= 1
         self.loop_epilogues.pop()
-        counter = None  # set below, once the count has its stack id
-        loop = gast.For(
-            target=stmt.target,
-            iter=stmt.iter,
-            body=[counter, *body_p, end_push],
-            orelse=[],
-            type_comment=None,
-        )
+        loop = build.for_loop(stmt.target, stmt.iter, [*body_p, end_push])
         count_id = self._new_id()
         trips = self._range_trips(stmt)
         if trips is None:
@@ -771,16 +738,13 @@ class _Reverser:
         else:
             # A range loop that always runs to the end: its trip count is the range's
             # length, known before it starts (a constant, or pushed once), not counted.
-            loop.body = loop.body[1:]
             if isinstance(trips, gast.Constant):
                 primal = [before_push, loop]
                 backward = self._replay_loop([end_pop, *body_a], count_id, origin, trips)
             else:
-                push = gast.Expr(
-                    value=gast.Call(func=load(self.push_name), args=[trips], keywords=[])
+                push = _on_stack(
+                    gast.Expr(value=build.call(self.push_name, trips)), count_id, origin
                 )
-                anno.set(push, anno.Key.STACK_ID, count_id)
-                anno.set(push, anno.Key.ORIGIN, origin)
                 primal = [before_push, loop, push]  # after the loop's own pushes: popped first
                 backward = self._replay_loop([end_pop, *body_a], count_id, origin)
         adjoint = [backward, before_pop]
@@ -813,7 +777,7 @@ class _Reverser:
             return None  # the length is read after the loop: its arguments must not change
         if all(isinstance(a, gast.Constant) and type(a.value) is int for a in call.args):
             return gast.Constant(len(range(*(a.value for a in call.args))), None)
-        length = gast.Call(func=load("len"), args=[copy.deepcopy(call)], keywords=[])
+        length = build.call("len", copy.deepcopy(call))
         return length
 
     def stmt_While(self, stmt: gast.While) -> tuple[list, list]:
@@ -841,15 +805,10 @@ class _Reverser:
     ) -> list[gast.stmt]:
         """``count = 0``, the loop (counting its iterations), ``push(count)``: all dropped
         together with the replayed loop when the backward pass has nothing to replay."""
-        if isinstance(loop, gast.For):
-            loop.body[0] = _increment(count, count_id)
-        start = assign(count, gast.Constant(0, None))
-        push = gast.Expr(
-            value=gast.Call(func=load(self.push_name), args=[load(count)], keywords=[])
-        )
-        for stmt in (start, push):
-            anno.set(stmt, anno.Key.STACK_ID, count_id)
-            anno.set(stmt, anno.Key.ORIGIN, origin)
+        if isinstance(loop, gast.For):  # stmt_While puts its increment in its body itself
+            loop.body.insert(0, _increment(count, count_id))
+        start = _on_stack(assign(count, gast.Constant(0, None)), count_id, origin)
+        push = _on_stack(gast.Expr(value=build.call(self.push_name, load(count))), count_id, origin)
         return [start, loop, push]
 
     def _replay_loop(
@@ -860,16 +819,10 @@ class _Reverser:
         count: gast.expr | None = None,
     ) -> gast.For:
         if count is None:
-            count = gast.Call(func=load(self.pop_name), args=[], keywords=[])
+            count = build.call(self.pop_name)
             anno.set(count, anno.Key.PART, "pop")
-        trips = gast.Call(func=load("range"), args=[count], keywords=[])
-        loop = gast.For(
-            target=store(self.replay_variable),
-            iter=trips,
-            body=body or [gast.Pass()],
-            orelse=[],
-            type_comment=None,
-        )
+        trips = build.call("range", count)
+        loop = build.for_loop(store(self.replay_variable), trips, body or [gast.Pass()])
         anno.set(loop, anno.Key.ORIGIN, origin)
         anno.set(loop, anno.Key.STACK_ID, count_id)
         return loop
@@ -890,6 +843,14 @@ def _breaks(stmts: list[gast.stmt]) -> bool:
 def _increment(name: str, stack_id: int) -> gast.stmt:
     stmt = gast.AugAssign(target=store(name), op=gast.Add(), value=gast.Constant(1, None))
     anno.set(stmt, anno.Key.STACK_ID, stack_id)
+    return stmt
+
+
+def _on_stack(stmt: gast.stmt, stack_id: int, origin: Origin | None) -> gast.stmt:
+    """``stmt`` as one of the statements of stack id ``stack_id``'s group (a loop's count:
+    its start, its push, the replayed loop), removed together with it."""
+    anno.set(stmt, anno.Key.STACK_ID, stack_id)
+    anno.set(stmt, anno.Key.ORIGIN, origin)
     return stmt
 
 

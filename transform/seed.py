@@ -13,7 +13,7 @@ import copy
 import gast
 
 from ..runtime import adjoints
-from .build import assign, load
+from .build import assign, call
 from .context import TransformContext
 from .program import Program
 
@@ -26,7 +26,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
         program.seed = program.seed or ctx.namer.new(f"d{ctx.function_name}_result")
         return program
     helper = ctx.bind_free("scalar_seed", adjoints.scalar_seed)
-    check = gast.Call(func=load(helper), args=[copy.deepcopy(program.result)], keywords=[])
+    check = call(helper, copy.deepcopy(program.result))
     seed = assign(program.seed, check) if program.seed else gast.Expr(value=check)
     program.backward = [seed, *program.backward]
     return program
