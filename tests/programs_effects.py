@@ -236,6 +236,12 @@ def attribute_read_by_getattr(x):
     return np.sum(y * y)
 
 
+def list_slice_assigned(x):
+    acc = [x * 0.5, x * 1.0, np.sin(x)]
+    acc[1:] = [np.cos(x)]
+    return np.sum(acc[0] * acc[-1]) + len(acc)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -246,6 +252,7 @@ REFUSED = [
     heap_of_numbers_from_a_gradient, flipped_view_then_base_changed, atleast_1d_is_the_array,
     split_parts_are_views, asarray_of_the_same_dtype, astype_without_a_copy,
     asanyarray_is_the_array, element_taken_back_by_builtins, attribute_read_by_getattr,
+    list_slice_assigned,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------

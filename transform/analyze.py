@@ -85,6 +85,14 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
         active = bool(targets & ctx.active) and _carries_gradient(stmt, varied)
         anno.set(stmt, anno.Key.ACTIVE, active)
         callee = anno.get(stmt, anno.Key.CALLEE)
+        if active and _slices_a_list(stmt, sequences):
+            raise TransformError(
+                "assigning to a slice of a list may change its length, which the transform "
+                "does not differentiate.",
+                origin_of(stmt),
+                'Build a new list instead, or use mode="auto" or mode="tape", which run '
+                "this function on the tape.",
+            )
         if active and _joins_sequences(stmt, sequences):
             raise TransformError(
                 "`+` or `*` here joins or repeats lists or tuples, which the transform does "
@@ -152,6 +160,17 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
             anno.set(stmt, anno.Key.CALLEE, callee)
     _infer_kinds(statements, ctx)
     return statements
+
+
+def _slices_a_list(stmt: gast.stmt, sequences: set[str]) -> bool:
+    """Whether ``stmt`` is ``xs[a:b] = ...`` on a name that may hold a list."""
+    target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+    return (
+        isinstance(target, gast.Subscript)
+        and isinstance(target.value, gast.Name)
+        and target.value.id in sequences
+        and isinstance(target.slice, gast.Slice)
+    )
 
 
 def _joins_sequences(stmt: gast.stmt, sequences: set[str]) -> bool:

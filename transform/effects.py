@@ -58,7 +58,7 @@ from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TransformError
 from .origin import of as origin_of
-from .resolve import Callee
+from .resolve import Callee, is_hashable
 
 #: stands for "another slot of the same container" among the objects an effect changes
 _DUPLICATE = "another slot"
@@ -144,7 +144,7 @@ def _is_ufunc_at(value: Any) -> bool:
 
 
 def _writes_first(value: Any) -> bool:
-    return _is_ufunc_at(value) or (_hashable(value) and value in _WRITES_FIRST)
+    return _is_ufunc_at(value) or (is_hashable(value) and value in _WRITES_FIRST)
 
 
 def _module_function(value: Any) -> bool:
@@ -174,14 +174,6 @@ def _library_function(value: Any) -> bool:
 _INSTALLED = tuple(
     {path + os.sep for key in ("stdlib", "platstdlib") if (path := sysconfig.get_path(key))}
 ) or ("\0",)
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _is_outside(obj: Any) -> bool:
@@ -364,8 +356,8 @@ def _gives_plain(definition: gast.stmt, plain: set[str]) -> bool:
         callee = anno.get(definition, anno.Key.CALLEE)
         function = getattr(callee, "value", None)
         if getattr(callee, "kind", None) in ("rule", "nondiff"):
-            return not (_hashable(function) and function in _MANY_RESULTS)
-        return _hashable(function) and function in _ARRAY_MAKERS
+            return not (is_hashable(function) and function in _MANY_RESULTS)
+        return is_hashable(function) and function in _ARRAY_MAKERS
     return False
 
 
@@ -384,7 +376,7 @@ def _gives_number(definition: Any, scalars: set[str], ctx: TransformContext) -> 
         callee = anno.get(definition, anno.Key.CALLEE)
         function = getattr(callee, "value", None)
         from_math = getattr(function, "__module__", None) == "math"
-        if not (from_math or (_hashable(function) and function in _SCALAR_BUILTINS)):
+        if not (from_math or (is_hashable(function) and function in _SCALAR_BUILTINS)):
             return False
         if function is builtins.len:
             return True
@@ -590,8 +582,7 @@ class _Interpreter:
         """``y[i] op= v``: Python changes the element in place, then stores it back. In an
         array the element is the array's own memory, which the store covers; in a list or
         dict it is an object other names (or other slots) may hold."""
-        if self.is_plain_value(gast.Name(id=container, ctx=gast.Load(), annotation=None,
-                                         type_comment=None)):  # fmt: skip
+        if self.is_plain_value(build.load(container)):
             return
         changed = self.atom(element, env)
         if changed & self.duplicated or self.name(container, env) & self.duplicated:
@@ -671,13 +662,13 @@ class _Interpreter:
             return frozenset()
         if kind in ("rule", "nondiff"):
             operands = [receiver, *call.args] if receiver is not None else list(call.args)
-            if _hashable(value) and value in _PASS_THROUGH:
+            if is_hashable(value) and value in _PASS_THROUGH:
                 return self.reach(operands, env)
             no_copy = any(  # np.array(x, copy=False), x.astype(t, copy=False): x itself
                 k.arg == "copy" and not (isinstance(k.value, gast.Constant) and k.value.value)
                 for k in call.keywords
             )
-            views = (_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS
+            views = (is_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS
             if views or no_copy:
                 return self.atom(operands[0], env) if operands else frozenset()
             return self.fresh(stmt, env)
@@ -700,16 +691,16 @@ class _Interpreter:
                 self.store_into(env, receiver_objects, self.reach(arguments, env))
             self.record(stmt, env.reach(receiver_objects), None, spelled, arguments, env)
             return env.reach(receiver_objects) | made
-        if _hashable(value) and value in _COPYING:
+        if is_hashable(value) and value in _COPYING:
             self.store_into(env, made, self.reach(arguments, env))
             return made
         first = [receiver] if receiver is not None else call.args[:1]
-        keeps_memory = _hashable(value) and value in _VIEW_FUNCTIONS
+        keeps_memory = is_hashable(value) and value in _VIEW_FUNCTIONS
         if first and (keeps_memory or any(k.arg == "copy" for k in call.keywords)):
             return self.atom(first[0], env) | made  # may be a view of it, or it
         if value is not None and _library_function(value):
             builtin = getattr(value, "__module__", None) == "builtins"
-            if builtin and not (_hashable(value) and value in _SCALAR_BUILTINS):
+            if builtin and not (is_hashable(value) and value in _SCALAR_BUILTINS):
                 # next(iter(xs)), getattr(y, "T"), vars(...): may give back what they got
                 return self.reach([receiver, *arguments], env) | made
             return made  # leaves its arguments alone and returns a new value
@@ -1081,7 +1072,7 @@ def _may_change_something(node: gast.AST, parsed: Any) -> bool:
         return True
     if _library_function(value):
         return False
-    if _hashable(value) and value in _COPYING | _PASS_THROUGH or value in _SCALAR_BUILTINS:
+    if is_hashable(value) and value in _COPYING | _PASS_THROUGH or value in _SCALAR_BUILTINS:
         return False
     if isinstance(value, types.FunctionType):
         found = summary(value)

@@ -146,11 +146,11 @@ def source_text(node: gast.expr) -> str:
 
 def classify(value: Any, spelled: str) -> Callee:
     """Classify a resolved callable."""
-    value = _BUILTIN_ALIASES.get(value, value) if _hashable(value) else value
+    value = _BUILTIN_ALIASES.get(value, value) if is_hashable(value) else value
     rule = lookup(value)
     if rule is not None:
         return Callee("rule", spelled, value, rule)
-    if is_nondifferentiable(value) or (_hashable(value) and value in _NONDIFF_BUILTINS):
+    if is_nondifferentiable(value) or (is_hashable(value) and value in _NONDIFF_BUILTINS):
         return Callee("nondiff", spelled, value)
     switch = grad_mode_switch(value)
     if switch is not None:
@@ -232,7 +232,8 @@ def may_enable_grad(function: Any, seen: set[int] | None = None) -> bool:
     return any(may_enable_grad(function.__globals__.get(name), seen) for name in names)
 
 
-def _hashable(value: Any) -> bool:
+def is_hashable(value: Any) -> bool:
+    """Whether ``value`` can be looked up in a set or dict (a ufunc can; an array cannot)."""
     try:
         hash(value)
     except TypeError:
