@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_differentiable
+from .checks import check_differentiable, refuse_matrices
 from .nested import refuse_gradient_of_gradient, refuse_recording, refuse_transform_error
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime.adjoints import finish_gradient, scalar_seed
@@ -240,6 +240,7 @@ class _Differentiated:
         target = self.target
         # (Plans take host arrays and floats only: a tensor that records comes here.)
         refuse_recording(args, kwargs, f"the gradient of {target.function_name}")
+        refuse_matrices(args, kwargs)
         originals = target.values(args, kwargs)
         check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
@@ -352,6 +353,7 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     _check_mode(mode)
     refuse_gradient_of_gradient(fun, "ag.vjp")
     refuse_recording(args, {}, "ag.vjp")
+    refuse_matrices(args, {})
     target = _Target(fun, wrt)
     originals = target.values(args, {})
     check_differentiable(target.names, originals)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .runtime.rules.shared import matrix_error
+
 __all__ = ["gradcheck", "GradcheckError", "check_differentiable"]
 
 Wrt = None | int | str | Sequence[int | str]
@@ -25,6 +27,25 @@ class GradcheckError(AssertionError):
 
 
 # -- the dtype rule ---------------------------------------------------------------------------
+
+
+def refuse_matrices(args: Sequence[Any], kwargs: dict) -> None:
+    """Raise TypeError when any argument is an ``np.matrix``, differentiated or not: its
+    ``*`` is a matrix product, which generated code and the rules read as elementwise.
+
+    >>> import warnings
+    >>> refuse_matrices([np.zeros(2)], {})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", PendingDeprecationWarning)  # NumPy's, on matrix
+    ...     m = np.asmatrix(np.eye(2))
+    >>> refuse_matrices([m], {})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: argument 0 is an np.matrix, which astgrad does not differentiate...
+    """
+    for key, value in [*enumerate(args), *kwargs.items()]:
+        if isinstance(value, np.matrix):
+            raise matrix_error(f"argument {key!r}" if isinstance(key, str) else f"argument {key}")
 
 
 def check_differentiable(names: Sequence[str], values: Sequence[Any]) -> None:

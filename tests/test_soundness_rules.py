@@ -343,6 +343,15 @@ def test_matrix_arguments_are_refused(mode):
         ag.grad(sum_of_squares, mode=mode)(MATRIX)
     with pytest.raises(TypeError, match=r"is an np\.matrix"):
         ag.grad(product_with, mode=mode)(np.ones((2, 2)), MATRIX)
+    # a matrix that is neither differentiated nor returned, nor reaches a rule's helper
+    with pytest.raises(TypeError, match=r"argument 1 is an np\.matrix"):
+        ag.grad(squares_scaled_by, mode=mode)(np.ones(2), MATRIX)
+    with pytest.raises(TypeError, match=r"argument 1 is an np\.matrix"):
+        ag.vjp(squares_scaled_by, np.ones(2), MATRIX, mode=mode)
+
+
+def squares_scaled_by(x, m):
+    return np.sum((m * x) ** 2)
 
 
 def test_matrix_tensors_are_refused():
