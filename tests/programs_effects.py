@@ -242,6 +242,16 @@ def list_slice_assigned(x):
     return np.sum(acc[0] * acc[-1]) + len(acc)
 
 
+class Holder:
+    """A plain object: attributes set on it by setattr."""
+
+
+def attribute_set_by_setattr(x):
+    holder = Holder()
+    setattr(holder, "w", x * 2.0)  # noqa: B010 (the spelling is the point)
+    return np.sum(holder.w * x)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -252,7 +262,7 @@ REFUSED = [
     heap_of_numbers_from_a_gradient, flipped_view_then_base_changed, atleast_1d_is_the_array,
     split_parts_are_views, asarray_of_the_same_dtype, astype_without_a_copy,
     asanyarray_is_the_array, element_taken_back_by_builtins, attribute_read_by_getattr,
-    list_slice_assigned,
+    list_slice_assigned, attribute_set_by_setattr,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------

@@ -42,6 +42,7 @@ import bisect
 import builtins
 import copy
 import heapq
+import operator
 import os
 import random
 import sysconfig
@@ -113,7 +114,10 @@ _WRITES_FIRST = {
     np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis,
     np.random.shuffle, random.shuffle, heapq.heappush, heapq.heappop, heapq.heapify,
     heapq.heapreplace, heapq.heappushpop, bisect.insort, bisect.insort_left,
-    bisect.insort_right,
+    bisect.insort_right, builtins.setattr, builtins.delattr, object.__setattr__,
+    operator.setitem, operator.delitem, operator.iadd, operator.isub, operator.imul,
+    operator.itruediv, operator.ifloordiv, operator.imod, operator.ipow, operator.imatmul,
+    operator.iconcat, operator.iand, operator.ior, operator.ixor,
 }  # fmt: skip
 # Methods that change their receiver (lists, dicts, sets, arrays); of these, the ones that
 # also put their arguments into it.
