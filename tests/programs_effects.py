@@ -252,6 +252,21 @@ def attribute_set_by_setattr(x):
     return np.sum(holder.w * x)
 
 
+class Scaled:
+    """A layer made from a differentiated value, then called."""
+
+    def __init__(self, a):
+        self.w = a * 2.0
+
+    def __call__(self, v):
+        return np.sum(self.w * v)
+
+
+def object_built_from_a_gradient_then_called(x):
+    layer = Scaled(x)
+    return layer(2.0) + layer(x)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -262,7 +277,7 @@ REFUSED = [
     heap_of_numbers_from_a_gradient, flipped_view_then_base_changed, atleast_1d_is_the_array,
     split_parts_are_views, asarray_of_the_same_dtype, astype_without_a_copy,
     asanyarray_is_the_array, element_taken_back_by_builtins, attribute_read_by_getattr,
-    list_slice_assigned, attribute_set_by_setattr,
+    list_slice_assigned, attribute_set_by_setattr, object_built_from_a_gradient_then_called,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------

@@ -124,6 +124,17 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
                     '(`[f(v) for v in xs]`); or use mode="auto" or mode="tape", which run '
                     "this function on the tape.",
                 )
+            carrier = _object_carrying_gradient(stmt, callee, varied, ctx)
+            if carrier is not None:
+                # A tape call's pullback reaches its arguments, not the object it calls
+                # (a layer made from differentiated values, then called).
+                raise TransformError(
+                    f"this calls `{callee.name}`, and `{carrier}` is an object made from "
+                    "values that carry a gradient; run on the tape by itself, the call would "
+                    "not pass the gradient back through that object.",
+                    origin_of(stmt),
+                    'Use mode="auto" or mode="tape", which run this function on the tape.',
+                )
             if ctx.mode != "auto":
                 raise TransformError(
                     f"cannot differentiate through {callee.name}: {callee.reason}.",
@@ -222,6 +233,23 @@ def _maybe_sequences(statements: list[gast.stmt], ctx: TransformContext) -> set[
                 found.add(name)
                 changed = True
     return found
+
+
+def _object_carrying_gradient(
+    stmt: gast.stmt, callee: Callee, varied: set[str], ctx: TransformContext
+) -> str | None:
+    """The local name a call runs on when it carries a gradient the tape call would not
+    see: an object called itself (``layer(x)``), or the receiver of a method that is not an
+    array, list, tuple or dict (those the tape call gets as an argument); else None."""
+    value = _value_of(stmt)
+    func = value.func if isinstance(value, gast.Call) else None
+    if isinstance(func, gast.Name) and func.id in varied:
+        return func.id
+    receiver = callee.receiver
+    if isinstance(receiver, gast.Name) and receiver.id in varied:
+        if ctx.kinds.get(receiver.id, ("unknown",))[0] == "unknown":
+            return receiver.id
+    return None
 
 
 def _makes_iterator(callee: Callee) -> bool:
