@@ -32,7 +32,7 @@ import gast
 from . import algebra, anno
 from .context import TransformContext
 from .dataflow import blocks, reads, target_names
-from .optimize import _is_pop
+from .optimize import is_pop
 from .origin import same_line
 from .program import Program
 from .walk import walk
@@ -119,7 +119,7 @@ def _target(stmt: gast.stmt) -> str | None:
         isinstance(stmt, gast.Assign)
         and len(stmt.targets) == 1
         and isinstance(stmt.targets[0], gast.Name)
-        and not _is_pop(stmt)
+        and not is_pop(stmt)
         and not anno.has(stmt, anno.Key.STACK_ID)
     ):
         return stmt.targets[0].id

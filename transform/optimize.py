@@ -45,7 +45,8 @@ def _header_reads(stmt: gast.stmt) -> set[str]:
     return reads(stmt)
 
 
-def _is_pop(stmt: gast.stmt) -> bool:
+def is_pop(stmt: gast.stmt) -> bool:
+    """Whether ``stmt`` is a generated ``name = pop()`` (it has a stack id)."""
     return anno.has(stmt, anno.Key.STACK_ID) and isinstance(stmt, gast.Assign)
 
 
@@ -53,7 +54,7 @@ def _has_side_effects(stmt: gast.stmt) -> bool:
     if isinstance(stmt, gast.Assign):
         if isinstance(stmt.targets[0], gast.Subscript):
             return True
-        return _is_pop(stmt) or _calls_pop(stmt.value)
+        return is_pop(stmt) or _calls_pop(stmt.value)
     return not isinstance(stmt, gast.Pass)
 
 
@@ -89,7 +90,7 @@ def _sweep(
                 setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
             if not liveness.any_live_after(stmt, target_names(stmt)):
-                if _is_pop(stmt):
+                if is_pop(stmt):
                     dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
                     removed.append(stmt)
                     continue
@@ -338,7 +339,7 @@ def _copy_names(stmt: gast.stmt) -> tuple[str, str] | None:
         isinstance(stmt, gast.Assign)
         and isinstance(stmt.targets[0], gast.Name)
         and isinstance(stmt.value, gast.Name)
-        and not _is_pop(stmt)
+        and not is_pop(stmt)
     ):
         return stmt.targets[0].id, stmt.value.id
     return None
@@ -384,7 +385,7 @@ def _coalesce_block(stmts: list[gast.stmt], liveness: OnDemandLiveness) -> list[
             isinstance(copy_stmt, gast.Assign)
             and isinstance(copy_stmt.targets[0], gast.Name)
             and isinstance(copy_stmt.value, gast.Name)
-            and not _is_pop(copy_stmt)
+            and not is_pop(copy_stmt)
         ):
             a, b = copy_stmt.targets[0].id, copy_stmt.value.id
             if not liveness.live_after(copy_stmt, b) and _rename_definition(out, i, a, b):
@@ -402,7 +403,7 @@ def _rename_definition(stmts: list[gast.stmt], copy_index: int, a: str, b: str) 
         if blocks(stmt):
             return False
         if b in target_names(stmt):
-            if a in reads(stmt) or _is_pop(stmt) or not isinstance(stmt, gast.Assign):
+            if a in reads(stmt) or is_pop(stmt) or not isinstance(stmt, gast.Assign):
                 return False
             for target in walk(stmt.targets[0]):
                 if isinstance(target, gast.Name) and target.id == b:

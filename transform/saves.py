@@ -53,7 +53,7 @@ from . import anno
 from .build import load, store
 from .context import TransformContext
 from .dataflow import all_names, reads, statements, target_names
-from .optimize import _is_pop, pushed_names
+from .optimize import is_pop, pushed_names
 from .program import Program
 from .walk import statements_breadth_first, walk
 
@@ -128,7 +128,7 @@ def _rewrite(
     count = iterator.args[0]
     if isinstance(count, gast.Constant) and not (type(count.value) is int and count.value > 0):
         return
-    pops = [i for i, stmt in enumerate(loop.body) if _is_pop(stmt)]
+    pops = [i for i, stmt in enumerate(loop.body) if is_pop(stmt)]
     if len(pops) != 1 or _calls(loop.body, pop) != 1 or _mentions(loop.body, stack):
         return  # nested loops, restored items: several values per iteration
     index = pops[0]

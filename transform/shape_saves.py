@@ -23,7 +23,7 @@ from . import anno, build
 from .build import load
 from .context import TransformContext
 from .dataflow import statements, target_names
-from .optimize import _is_pop
+from .optimize import is_pop
 from .program import Program
 from .walk import is_call_on_name, statements_breadth_first, walk
 
@@ -74,7 +74,7 @@ def save_shapes(
             push = pushes[stack_id]
             push.value.args = [build.call(shape_of, load(name))]
         for stmt in statements(backward):
-            if _is_pop(stmt) and stmt.targets[0].id == name:
+            if is_pop(stmt) and stmt.targets[0].id == name:
                 stmt.targets[0].id = shape_name
         for call in shape_reads[name]:
             call.func = load(unbroadcast_to)
@@ -89,7 +89,7 @@ def _restored_only_by_pops(backward: list[gast.stmt]) -> dict[str, list[int]]:
     other: set[str] = set()
     # Breadth first: the names are given their shape names in the order found here.
     for stmt in statements_breadth_first(gast.Module(body=backward, type_ignores=[])):
-        if _is_pop(stmt) and isinstance(stmt.targets[0], gast.Name):
+        if is_pop(stmt) and isinstance(stmt.targets[0], gast.Name):
             pops.setdefault(stmt.targets[0].id, []).append(anno.get(stmt, anno.Key.STACK_ID))
         else:
             other |= target_names(stmt)
