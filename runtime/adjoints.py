@@ -208,35 +208,37 @@ def pop_run(stack: list, count: int) -> list:
     return run
 
 
-def shape_of(value: Any) -> tuple:
-    """The shape of ``value``: what a loop saves of a value its gradient reads only for
-    its shape (the operand of a broadcasting operation), instead of the value itself.
+#: (shape, dtype) -> the stand-in ``shaped_like`` gives host arrays of that shape and dtype
+_STAND_INS: dict[tuple, np.ndarray] = {}
 
-    >>> shape_of(np.ones((2, 3))), shape_of(1.5), shape_of(None)
-    ((2, 3), (), ())
+
+def shaped_like(value: Any) -> Any:
+    """What a loop keeps of a value the backward pass reads only for its shape and dtype
+    (at a helper position marked ``shape_only``), instead of the value itself: for an
+    array, a read-only array of its shape, dtype and device that takes no memory; for a
+    list or tuple, one of the same kind with each item's stand-in; anything else (numbers,
+    arrays of other libraries), the value itself.
+
+    >>> kept = shaped_like(np.ones((2, 3), dtype=np.float32))
+    >>> kept.shape, kept.dtype, kept.strides
+    ((2, 3), dtype('float32'), (0, 0))
     """
-    shape = getattr(value, "shape", None)
-    return np.shape(value) if shape is None else shape
-
-
-class _Shaped:
-    """Stands for a value of which only the shape was kept."""
-
-    __slots__ = ("shape",)
-
-    def __init__(self, shape: tuple) -> None:
-        self.shape = shape
-
-
-def unbroadcast_to(g: Any, shape: tuple) -> Any:
-    """``unbroadcast(g, x)`` for an ``x`` of which only ``shape`` (``shape_of(x)``) was kept.
-
-    >>> unbroadcast_to(np.ones((2, 3)), (3,))
-    array([2., 2., 2.])
-    """
-    if getattr(g, "shape", None) == shape:
-        return g
-    return unbroadcast(g, _Shaped(shape))
+    kind = type(value)
+    if kind is np.ndarray:
+        key = (value.shape, value.dtype)
+        kept = _STAND_INS.get(key)
+        if kept is None:
+            if len(_STAND_INS) > 256:  # shapes that change every iteration: stay small
+                _STAND_INS.clear()
+            kept = _STAND_INS[key] = np.broadcast_to(np.empty((), value.dtype), value.shape)
+        return kept
+    if kind is list or kind is tuple:
+        return kind(shaped_like(item) for item in value)
+    xp = array_module(value)
+    if xp is np or getattr(value, "dtype", None) is None:
+        return value  # a number, or something this helper does not know how to stand in for
+    # A device array: the module array_module gives makes arrays on its device.
+    return xp.broadcast_to(xp.empty((), dtype=value.dtype), value.shape)
 
 
 def scalar_seed(value: Any) -> Any:

@@ -76,13 +76,13 @@ CASES = {
     "shapes": (two_uses, ("x",), ()),
     "reverse": (two_uses, ("x",), ()),
     "remat": (decay, ("a",), ("a",)),
-    "broadcasts": (mean_square, ("x",), ()),
     "seed": (two_uses, ("x",), ()),
     "zeros": (two_uses, ("x",), ()),
     "dead_code": (two_uses, ("x",), ()),
+    "shape_reads": (mean_square, ("x",), ()),
+    "shape_reads:saved": (rnn, ("W",), ()),
     "copies": (layer, ("x",), ()),
     "fuse": (decay, ("a",), ("a",)),
-    "shape_saves": (rnn, ("W",), ()),
     "unread_pushes": (decay, ("a",), ("a",)),
     "temporaries": (decay, ("a",), ("a",)),
     "release": (layer, ("x",), ()),
@@ -219,23 +219,6 @@ def decay_grad(a):
     _ = pop()
     return da
 """,
-    "broadcasts": """\
-def mean_square_grad(x):
-    sub = x - 1.0
-    power = sub ** 2
-    mean = np.mean(power)
-    # backward
-    dpower = 0
-    dsub = 0
-    dx = 0
-    dpower = dpower + dmean / reduced_count(power)
-    dmean = 0
-    dsub = dsub + dpower * 2 * sub
-    dpower = 0
-    dx = dx + dsub
-    dsub = 0
-    return dx
-""",
     "seed": """\
 def two_uses_grad(x, c):
     y = np.sin(x)
@@ -320,11 +303,23 @@ def decay_grad(a):
         da = da * (0.02 * a + 0.99)
     return da
 """,
-    "shape_saves": """\
+    "shape_reads": """\
+def mean_square_grad(x):
+    sub = x - 1.0
+    power = sub ** 2
+    mean = np.mean(power)
+    # backward
+    dmean = scalar_seed(mean)
+    dpower = dmean / reduced_count(power)
+    dsub = dpower * 2 * sub
+    dx = dsub
+    return dx
+""",
+    "shape_reads:saved": """\
 def rnn_grad(W, h, x, n):
     push(_)
     for _ in range(n):
-        push(shape_of(matmul))
+        push(shaped_like(matmul))
         matmul = W @ h
         push(add)
         add = matmul + x
@@ -334,14 +329,14 @@ def rnn_grad(W, h, x, n):
     push(len(range(n)))
     total = np.sum(h)
     # backward
-    matmul_shape = shape_of(matmul)
+    matmul_shape = shaped_like(matmul)
     dtotal = scalar_seed(total)
     dW = 0
     dh = expand_reduced(dtotal, h)
     for __2 in range(pop()):
         dadd = dh * (1 - h * h)
         h = pop()
-        dmatmul = unbroadcast_to(dadd, matmul_shape)
+        dmatmul = unbroadcast(dadd, matmul_shape)
         dW = dW + matmul_grad_left(dmatmul, W, h)
         dh = matmul_grad_right(dmatmul, W, h)
         matmul_shape = pop()

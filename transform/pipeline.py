@@ -30,7 +30,6 @@ import gast
 from ..runtime.closures import reaches_itself
 from . import (
     analyze,
-    broadcasts,
     build,
     dataflow,
     desugar,
@@ -43,7 +42,7 @@ from . import (
     reverse,
     saves,
     seed,
-    shape_saves,
+    shape_reads,
     shapes,
 )  # fmt: skip
 from .context import TransformContext, local_names_of
@@ -68,14 +67,13 @@ from .walk import walk
 #: - ``reverse`` needs activity to emit only the adjoints that matter, and pushes every
 #:   overwritten value, since only the complete backward pass says which are read;
 #: - ``remat`` right after ``reverse``: it rewrites the contributions ``reverse`` recorded
-#:   per statement, before any later pass rewrites or removes them; ``broadcasts`` reads
-#:   the backward statements as ``reverse`` made them too (run after ``fuse`` instead, it
-#:   changes the source generated for about a quarter of the test programs);
+#:   per statement, before any later pass rewrites or removes them;
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
-#:   dead), ``dead_code`` before ``copies`` (propagation then meets only copies that are
-#:   read), and all three before ``fuse``, which merges what is left of each line;
-#: - ``shape_saves`` once ``fuse`` has settled which values the backward pass reads whole;
+#:   dead), ``dead_code`` before ``shape_reads`` (a read it removes would otherwise keep a
+#:   value whole) and before ``copies`` (propagation then meets only copies that are read);
+#: - ``shape_reads`` before ``copies``, which propagates the copy a dropped expansion
+#:   leaves (``dx = g``), and before ``fuse``, which merges what is left of each line;
 #: - ``unread_pushes`` and ``temporaries`` rewrite the forward statements only once the
 #:   backward pass, and so what it reads, is final;
 #: - ``release`` adds ``del`` after the last reads, which no later pass may move;
@@ -92,13 +90,12 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("shapes", shapes.transform),
     ("reverse", reverse.transform),
     ("remat", remat.transform),
-    ("broadcasts", broadcasts.transform),
     ("seed", seed.transform),
     ("zeros", optimize.zeros),
     ("dead_code", optimize.dead_code),
+    ("shape_reads", shape_reads.transform),
     ("copies", optimize.copies),
     ("fuse", fuse.transform),
-    ("shape_saves", shape_saves.transform),
     ("unread_pushes", optimize.unread_pushes),
     ("temporaries", optimize.temporaries),
     ("release", release.transform),

@@ -1,6 +1,8 @@
-"""In a loop, a value whose gradient needs only its shape has its shape saved, not the
-value (``transform/shape_saves.py``). The shapes may change from one iteration to the
-next; the gradients must still match finite differences."""
+"""In a loop, a value whose gradient needs only its shape has a stand-in of its shape and
+dtype saved, not the value (``transform/shape_reads.py``), whichever helper reads it
+(``unbroadcast``, ``expand_reduced``, ``reduced_count``, a matmul gradient...). The shapes
+may change from one iteration to the next; the gradients must still match finite
+differences."""
 
 from __future__ import annotations
 
@@ -28,9 +30,46 @@ def rnn(Wx, Wh, b, xs, h0):
 
 def test_the_shape_is_saved_not_the_value():
     source = ag.source(rnn, wrt=(0, 1, 2))
-    assert "push(shape_of(matmul))" in source
-    assert "unbroadcast_to(dadd, matmul_shape)" in source
+    assert "push(shaped_like(matmul))" in source
+    assert "unbroadcast(dadd, matmul_shape)" in source
     assert "push(matmul)" not in source
+
+
+def mean_in_loop(x):
+    total = 0.0
+    for k in range(3):
+        y = x[: k + 2] * 2.0
+        total = total + np.mean(y) + np.sum(y)
+    return total
+
+
+def test_a_reduction_s_operand_is_saved_as_its_shape():
+    source = ag.source(mean_in_loop)
+    assert "push(shaped_like(y))" in source
+    assert "push(y)" not in source
+    assert "expand_reduced(" in source and "y_shape" in source
+    x = np.random.default_rng(2).uniform(-1, 1, 5)
+    got = ag.grad(mean_in_loop, mode="source")(x)
+    np.testing.assert_allclose(got, numeric_vjp(mean_in_loop, [x], 0, 1.0), rtol=1e-7)
+
+
+def matmul_in_loop(W, x):
+    total = 0.0
+    for k in range(3):
+        h = x[: k + 1] * 1.0
+        total = total + np.sum(np.dot(h, W[: k + 1]))
+    return total
+
+
+def test_a_matrix_product_s_operand_read_for_its_shape_only():
+    # d(h @ W)/dW reads h's values, d/dh reads W's: only where one side is constant is
+    # the other read for its shape alone; either way the gradient must hold.
+    rng = np.random.default_rng(3)
+    W, x = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    got = ag.grad(matmul_in_loop, wrt=(0, 1), mode="source")(W, x)
+    for position, value in enumerate(got):
+        expected = numeric_vjp(matmul_in_loop, [W, x], position, 1.0)
+        np.testing.assert_allclose(value, expected, rtol=1e-7, atol=1e-10)
 
 
 @pytest.mark.parametrize("mode", ["source", "auto", "tape"])
