@@ -21,6 +21,21 @@ def store(name: str) -> gast.Name:
     return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
 
 
+def deleted(name: str) -> gast.Name:
+    """``name`` as a ``del`` statement's target."""
+    return gast.Name(id=name, ctx=gast.Del(), annotation=None, type_comment=None)
+
+
+def delete(names: list[str]) -> gast.Delete:
+    """``del name, ...``."""
+    return gast.Delete(targets=[deleted(name) for name in names])
+
+
+def param(name: str) -> gast.Name:
+    """``name`` as a function's parameter."""
+    return gast.Name(id=name, ctx=gast.Param(), annotation=None, type_comment=None)
+
+
 def assign(name: str, value: gast.expr) -> gast.Assign:
     """``name = value``."""
     return gast.Assign(targets=[store(name)], value=value, type_comment=None)

@@ -97,7 +97,7 @@ _FREE_DEFAULT = "__astgrad_free_default__"
 def _constant_or_free(value: Any) -> gast.expr:
     if value is None or isinstance(value, (bool, int, float, str)):
         return gast.Constant(value, None)
-    node = gast.Name(id=_FREE_DEFAULT, ctx=gast.Load(), annotation=None, type_comment=None)
+    node = build.load(_FREE_DEFAULT)
     node.value_ = value  # resolved to a free name by _substitute
     return node
 

@@ -576,7 +576,7 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
         )
     backward_body = [*unpack, *backward_setup, *backward, gast.Return(value=returned)]
     backward_args = gast.arguments(
-        args=[_arg(saved_param), _arg(seed_name)],
+        args=[build.param(saved_param), build.param(seed_name)],
         posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
     )  # fmt: skip
     backward_def = _definition(ctx.namer.new(f"{name}_backward"), backward_args, backward_body)
@@ -593,10 +593,6 @@ def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
 def _copy_defaults(generated: Callable, user: Callable) -> None:
     generated.__defaults__ = user.__defaults__
     generated.__kwdefaults__ = user.__kwdefaults__
-
-
-def _arg(name: str) -> gast.Name:
-    return gast.Name(id=name, ctx=gast.Param(), annotation=None, type_comment=None)
 
 
 def _definition(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.FunctionDef:

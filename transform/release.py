@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gast
 
-from . import anno
+from . import anno, build
 from .context import TransformContext
 from .dataflow import reads, statements, target_names
 from .program import Program
@@ -95,8 +95,6 @@ def _deep_writes(stmt: gast.stmt) -> set[str]:
 
 
 def _delete(names: list[str], after: gast.stmt) -> gast.Delete:
-    stmt = gast.Delete(
-        targets=[gast.Name(id=n, ctx=gast.Del(), annotation=None, type_comment=None) for n in names]
-    )
+    stmt = build.delete(names)
     anno.set(stmt, anno.Key.PART, anno.get(after, anno.Key.PART))
     return stmt

@@ -49,7 +49,7 @@ from collections.abc import Callable
 import gast
 
 from ..runtime import adjoints
-from . import anno
+from . import anno, build
 from .build import load, store
 from .context import TransformContext
 from .dataflow import all_names, reads, statements, target_names
@@ -232,7 +232,7 @@ def _release(out: list[gast.stmt], deleted: set[str], saved: str | None) -> None
     if saved is None or saved in deleted or not out:
         return
     deleted.add(saved)
-    name = gast.Name(id=saved, ctx=gast.Del(), annotation=None, type_comment=None)
+    name = build.deleted(saved)
     if isinstance(out[-1], gast.Delete):
         out[-1].targets.append(name)
     else:
