@@ -53,6 +53,8 @@ from .runtime import (  # noqa: E402
     zeros_like,
 )
 
+from .runtime.rules.forward import jvp_rule  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "stop_gradient",
     "tensor",
     "vjp_rule",
+    "jvp_rule",
     "zeros",
     "zeros_like",
 ]

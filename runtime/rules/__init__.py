@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     selection,
     transfers,
 )
+from .forward import jvp_rule, linear
 from .registry import (
     Rule,
     all_rules,
@@ -27,6 +28,8 @@ __all__ = [
     "Rule",
     "all_rules",
     "is_nondifferentiable",
+    "jvp_rule",
+    "linear",
     "lookup",
     "nondifferentiable",
     "unbroadcast",

@@ -82,6 +82,11 @@ class Rule:
         self._template: RuleTemplate | None | bool = False
         #: filled in by the tape: the Node subclass named ``<Op>Backward``
         self.node_class: type | None = None
+        #: the forward rule written for it (``forward.jvp_rule``), if any
+        self.jvp: Callable | None = None
+        #: declared linear in its first argument (``forward.linear``)
+        self.linear = False
+        self._forward: Any = None
 
     def __repr__(self) -> str:
         return f"<rule {self.name} for {describe(self.primitive)}>"
@@ -92,6 +97,16 @@ class Rule:
         if self._template is False:
             self._template = parse(self.vjp) if self.inline else None
         return self._template  # type: ignore[return-value]
+
+    @property
+    def forward(self) -> Any:
+        """Its forward-mode rule (``forward.ForwardRule``), written or derived; None when
+        it has none."""
+        if self._forward is None:
+            from .forward import forward_rule
+
+            self._forward = forward_rule(self) or False
+        return self._forward or None
 
     @property
     def value_params(self) -> frozenset[str]:
