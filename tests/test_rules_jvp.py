@@ -53,8 +53,8 @@ def _moved(value, direction, step):
 
 
 def _difference(up, down, eps):
-    if isinstance(up, (list, tuple)):
-        return type(up)(_difference(u, d, eps) for u, d in zip(up, down))
+    if isinstance(up, (list, tuple)):  # several results: a list, or a named tuple (QRResult)
+        return [_difference(u, d, eps) for u, d in zip(up, down)]
     return (np.asarray(up, dtype=np.float64) - np.asarray(down, dtype=np.float64)) / (2 * eps)
 
 
