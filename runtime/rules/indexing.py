@@ -10,6 +10,7 @@ import numpy as np
 from ..device import array_module
 from ..primitives import assign_index
 from .containers import Entries, Parts
+from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import (
     _dtype,
@@ -28,9 +29,17 @@ def getitem(g, ans, x, index):
     return scatter_grad(g, x, index)
 
 
+linear(operator.getitem)
+
+
 @vjp_rule(assign_index)
 def assign_index_vjp(g, ans, x, index, value):
     return without_index(g, index), None, unbroadcast(assigned_value_grad(g, index), value)
+
+
+@jvp_rule(assign_index)
+def assign_index_jvp(ans, x, index, value, *, dx, dvalue):
+    return without_index(dx, index), None, placed_value(dvalue, index, ans)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
@@ -103,6 +112,37 @@ def assigned_value_grad(g: Any, index: Any) -> Any:
         return read
     last = _last_writes(index, _shape(g))
     return read if last is None else array_module(read).where(last, read, 0)
+
+
+def placed_value(dvalue: Any, index: Any, ans: Any) -> Any:
+    """What flows from ``v`` to the result of ``x[index] = v`` in forward mode: zeros like
+    the result with ``dvalue`` written at ``index``, the write NumPy keeps winning where an
+    integer index repeats a position (the transpose of :func:`assigned_value_grad`).
+
+    >>> placed_value(np.array([1.0, 2.0, 3.0]), [0, 0, 2], np.zeros(4))
+    array([2., 0., 3., 0.])
+    """
+    xp = array_module(dvalue, ans)
+    out = xp.zeros(_shape(ans), dtype=_dtype(ans) if _dtype(ans).kind == "f" else float)
+    if _is_basic_index(index) or _is_mask(index):
+        out[index] = dvalue  # every position is written once
+        return out
+    written = xp.broadcast_to(xp.asarray(dvalue, dtype=out.dtype), out[index].shape)
+    if xp is not np:
+        if _repeats_a_position(index, _shape(ans)):
+            raise NotImplementedError(
+                "assignment on a device through an integer index that repeats a position "
+                "has no well-defined derivative (which of the repeated values survives is "
+                "undefined there); assign through unique indices"
+            )
+        out[index] = written
+        return out
+    last = _last_writes(index, _shape(ans))
+    if last is None:
+        out[index] = written
+    else:  # only the last write to each position reaches the result
+        np.add.at(out, index, np.where(last, written, 0))
+    return out
 
 
 def _index_arrays(index: Any) -> list:

@@ -11,6 +11,7 @@ import numpy as np
 from ..device import array_module
 from ..primitives import identity
 from .containers import Parts
+from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import (
     _dtype,
@@ -86,6 +87,11 @@ def copy(g, ans, a, order="K", subok=False):
     return g
 
 
+linear(np.reshape, np.ravel, np.squeeze, np.expand_dims)
+linear(np.atleast_1d, np.atleast_2d, np.atleast_3d, np.broadcast_to)
+linear(np.transpose, np.swapaxes, np.moveaxis, np.copy, identity)
+
+
 # -- joining and splitting -------------------------------------------------------------------
 # The joins return their one gradient, a ``Parts`` of one gradient per array joined, inside
 # an explicit tuple: ``Parts`` is a tuple itself, and a bare one would read as one gradient
@@ -122,10 +128,22 @@ def column_stack(g, ans, tup):
     return (column_stack_grads(g, tup),)
 
 
+# A join's tangent is the join of the tangents (zeros for arrays without one).
+linear(np.concatenate, np.stack, np.hstack, np.vstack, np.dstack, np.column_stack)
+
+
 @vjp_rule(np.append)
 def append(g, ans, arr, values, axis=None):
     parts = concatenate_grads(g, (arr, values), axis)
     return parts[0], parts[1]
+
+
+@jvp_rule(np.append)
+def append_jvp(ans, arr, values, axis=None, *, darr, dvalues):
+    return (
+        np.append(darr, zeros_of(values, darr), axis),
+        np.append(zeros_of(arr, dvalues), dvalues, axis),
+    )
 
 
 @vjp_rule(np.split, multi_output=True)
@@ -133,9 +151,21 @@ def split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ans, axis)
 
 
+# The splits return several arrays: their one contribution is the list of the parts'
+# tangents, inside an explicit tuple.
+@jvp_rule(np.split)
+def split_jvp(ans, ary, indices_or_sections, axis=0, *, dary):
+    return (np.split(dary, indices_or_sections, axis),)
+
+
 @vjp_rule(np.array_split, multi_output=True)
 def array_split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ans, axis)
+
+
+@jvp_rule(np.array_split)
+def array_split_jvp(ans, ary, indices_or_sections, axis=0, *, dary):
+    return (np.array_split(dary, indices_or_sections, axis),)
 
 
 @vjp_rule(np.hsplit, multi_output=True)
@@ -143,9 +173,19 @@ def hsplit(g, ans, ary, indices_or_sections):
     return split_grad(g, ans, hsplit_axis(ary))
 
 
+@jvp_rule(np.hsplit)
+def hsplit_jvp(ans, ary, indices_or_sections, *, dary):
+    return (np.hsplit(dary, indices_or_sections),)
+
+
 @vjp_rule(np.vsplit, multi_output=True)
 def vsplit(g, ans, ary, indices_or_sections):
     return split_grad(g, ans, 0)
+
+
+@jvp_rule(np.vsplit)
+def vsplit_jvp(ans, ary, indices_or_sections, *, dary):
+    return (np.vsplit(dary, indices_or_sections),)
 
 
 # -- repeating, reordering, padding ----------------------------------------------------------
@@ -186,6 +226,9 @@ def rot90(g, ans, m, k=1, axes=(0, 1)):
     return np.rot90(g, -k, axes)
 
 
+linear(np.tile, np.repeat, np.flip, np.fliplr, np.flipud, np.roll, np.rot90)
+
+
 @vjp_rule(np.pad)
 def pad(
     g,
@@ -203,6 +246,28 @@ def pad(
         None,
         None,
         pad_fill_grad(g, array, pad_width, constant_values),
+    )
+
+
+@jvp_rule(np.pad)
+def pad_jvp(
+    ans,
+    array,
+    pad_width,
+    mode="constant",
+    constant_values=0,
+    end_values=0,
+    stat_length=None,
+    reflect_type="even",
+    *,
+    darray,
+    dconstant_values,
+):
+    return (
+        pad_tangent(darray, pad_width, mode, reflect_type),
+        None,
+        None,
+        pad_fill_tangent(dconstant_values, array, pad_width, mode),
     )
 
 
@@ -227,6 +292,9 @@ def triu(g, ans, m, k=0):
 @vjp_rule(np.tril)
 def tril(g, ans, m, k=0):
     return np.tril(g, k)
+
+
+linear(np.diag, np.diagonal, np.triu, np.tril)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
@@ -405,8 +473,12 @@ def unpad(
         out = xp.zeros(size, dtype=_dtype(g))
         _put(xp, out, xp.asarray(sources.reshape(-1)), g.reshape(-1))
         return out.reshape(shape)
+    raise _pad_refused(mode, reflect_type)
+
+
+def _pad_refused(mode: Any, reflect_type: str) -> NotImplementedError:
     extra = "" if reflect_type == "even" else f", reflect_type={reflect_type!r}"
-    raise NotImplementedError(
+    return NotImplementedError(
         f"np.pad(..., mode={mode!r}{extra}) "
         "has no derivative in astgrad; the constant, edge, reflect, symmetric and wrap "
         "modes do"
@@ -423,3 +495,37 @@ def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) 
             "pad with 0 and add the constants separately"
         )
     return g.sum() - unpad(g, array, pad_width).sum()
+
+
+def zeros_of(x: Any, like: Any) -> Any:
+    """Float zeros of ``x``'s shape, in the array module of ``like``: the tangent of an
+    argument that has none, beside one that has (``np.append``)."""
+    xp = array_module(like)
+    return xp.zeros(_shape(x), dtype=_dtype(xp.asarray(like)))
+
+
+def pad_tangent(
+    darray: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even"
+) -> Any:
+    """The tangent of ``np.pad(array, pad_width, mode)`` from ``array``'s: zeros in the
+    padding in constant mode; in the modes that copy elements, the tangents copied the
+    same way."""
+    xp = array_module(darray)
+    if mode == "constant" or mode == "empty":
+        return xp.pad(darray, pad_width)
+    if mode in _PAD_MODES_BY_INDEX and reflect_type == "even":
+        return xp.pad(darray, pad_width, mode=mode)
+    raise _pad_refused(mode, reflect_type)
+
+
+def pad_fill_tangent(
+    dconstant_values: Any, array: Any, pad_width: Any, mode: Any = "constant"
+) -> Any:
+    """The tangent of ``np.pad(array, pad_width, constant_values=c)`` from ``c``'s: the
+    padding filled with it (one number, or one per side of each axis, as ``c``), zeros
+    where ``array`` goes; zeros everywhere in the modes that do not read ``c``."""
+    xp = array_module(dconstant_values, array)
+    zeros = xp.zeros(_shape(array), dtype=_dtype(xp.asarray(dconstant_values)))
+    if mode != "constant":
+        return xp.pad(zeros, pad_width)
+    return xp.pad(zeros, pad_width, constant_values=dconstant_values)

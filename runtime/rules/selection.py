@@ -15,6 +15,7 @@ import numpy as np
 from ..device import array_module
 from ..primitives import astype as astype_primitive
 from .containers import Parts
+from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import _dtype, _put, _shape, _stand_in, shape_only
 
@@ -29,11 +30,19 @@ def take_along_axis(g, ans, arr, indices, axis=-1):
     return take_along_axis_grad(g, arr, indices, axis)
 
 
+linear(np.take, np.take_along_axis)
+
+
 # Sorting moves each element to a new place: the gradient goes back the same way. Ties are
 # broken as a stable sort breaks them, which is where NumPy's sort puts equal elements.
 @vjp_rule(np.sort)
 def sort(g, ans, a, axis=-1, kind=None, order=None, *, stable=None):
     return sort_grad(g, a, axis)
+
+
+@jvp_rule(np.sort)
+def sort_jvp(ans, a, axis=-1, kind=None, order=None, *, stable=None, da):
+    return np.take_along_axis(da, np.argsort(a, axis=axis, kind="stable"), axis)
 
 
 # np.array([x, y]) and np.asarray([x, y]) stack their arguments: the gradient is taken
@@ -51,6 +60,10 @@ def asarray(g, ans, a, dtype=None, order=None, *, device=None, copy=None, like=N
     return (unstack_like(g, a),)
 
 
+# Their tangent is the array of the tangents (zeros for the elements without one).
+linear(np.array, np.asarray)
+
+
 # A cast between float dtypes passes the gradient through, cast back to the input's dtype;
 # a cast to integers or booleans passes none (the tape does not record it at all).
 # ``x.astype(dtype)`` is the primitive; ``np.astype`` is NumPy's spelling from 2.1 on.
@@ -60,6 +73,11 @@ _CASTS = (astype_primitive, np.astype) if hasattr(np, "astype") else (astype_pri
 @vjp_rule(*_CASTS, name="astype")
 def astype(g, ans, x, dtype, copy=True, device=None):
     return cast_grad(g, x, ans)
+
+
+@jvp_rule(*_CASTS)
+def astype_jvp(ans, x, dtype, copy=True, device=None, *, dx):
+    return cast_tangent(dx, ans)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
@@ -146,3 +164,12 @@ def cast_grad(g: Any, x: Any, ans: Any) -> Any:
     if type(g) is float:  # the cotangent of a number, in generated code
         g = array_module(x).asarray(g)
     return g.astype(x.dtype, copy=False)
+
+
+def cast_tangent(dx: Any, ans: Any) -> Any:
+    """The tangent of ``ans = x.astype(dtype)``: ``dx`` in ``ans``'s dtype; zeros through a
+    cast to integers or booleans."""
+    xp = array_module(dx, ans)
+    if ans.dtype.kind not in "fc":
+        return xp.zeros(_shape(ans))
+    return xp.asarray(dx).astype(ans.dtype, copy=False)
