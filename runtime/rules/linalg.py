@@ -4,22 +4,32 @@ the operators in ``arithmetic``)."""
 
 import numpy as np
 
+from .forward import jvp_rule
 from .linalg_helpers import (
     batched_scalar,
     cholesky_grad,
+    cholesky_tangent,
     eigh_grad,
+    eigh_tangent,
     eigvalsh_grad,
+    eigvalsh_tangent,
     einsum_grad,
+    einsum_tangent,
     inner_grad_left,
     inner_grad_right,
     inverse,
     kron_grad_left,
     kron_grad_right,
+    log_det_tangent,
     mT,
     qr_grad,
+    qr_tangent,
+    result_like,
     singular_values_grad,
     solve_adjoint,
     solve_grad_a,
+    solve_tangent_a,
+    svd_tangent,
     tensordot_grad_left,
     tensordot_grad_right,
 )
@@ -34,9 +44,19 @@ def vdot(g, ans, a, b):
     return reshape_like(g * b, a), reshape_like(g * a, b)
 
 
+@jvp_rule(np.vdot)
+def vdot_jvp(ans, a, b, *, da, db):
+    return np.vdot(da, b), np.vdot(a, db)
+
+
 @vjp_rule(np.inner)
 def inner(g, ans, a, b):
     return inner_grad_left(g, a, b), inner_grad_right(g, a, b)
+
+
+@jvp_rule(np.inner)
+def inner_jvp(ans, a, b, *, da, db):
+    return np.inner(da, b), np.inner(a, db)
 
 
 @vjp_rule(np.outer)
@@ -44,14 +64,29 @@ def outer(g, ans, a, b, out=None):
     return reshape_like(g @ np.ravel(b), a), reshape_like(np.ravel(a) @ g, b)
 
 
+@jvp_rule(np.outer)
+def outer_jvp(ans, a, b, out=None, *, da, db):
+    return np.outer(da, b), np.outer(a, db)
+
+
 @vjp_rule(np.tensordot)
 def tensordot(g, ans, a, b, axes=2):
     return tensordot_grad_left(g, a, b, axes), tensordot_grad_right(g, a, b, axes)
 
 
+@jvp_rule(np.tensordot)
+def tensordot_jvp(ans, a, b, axes=2, *, da, db):
+    return np.tensordot(da, b, axes), np.tensordot(a, db, axes)
+
+
 @vjp_rule(np.kron)
 def kron(g, ans, a, b):
     return kron_grad_left(g, a, b), kron_grad_right(g, a, b)
+
+
+@jvp_rule(np.kron)
+def kron_jvp(ans, a, b, *, da, db):
+    return np.kron(da, b), np.kron(a, db)
 
 
 # einsum takes its operands as *operands; the rule names eight of them so that both the
@@ -91,6 +126,49 @@ def einsum(
     )
 
 
+# The tangent of a product is the sum over its operands of the product with that operand's
+# tangent in its place.
+@jvp_rule(np.einsum)
+def einsum_jvp(
+    ans,
+    subscripts,
+    op0=None,
+    op1=None,
+    op2=None,
+    op3=None,
+    op4=None,
+    op5=None,
+    op6=None,
+    op7=None,
+    *,
+    out=None,
+    optimize=False,
+    dtype=None,
+    order="K",
+    casting="safe",
+    dsubscripts,
+    dop0,
+    dop1,
+    dop2,
+    dop3,
+    dop4,
+    dop5,
+    dop6,
+    dop7,
+):
+    return (
+        einsum_tangent(dsubscripts, 0, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop0, 1, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop1, 2, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop2, 3, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop3, 4, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop4, 5, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop5, 6, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop6, 7, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        einsum_tangent(dop7, 8, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+    )
+
+
 # -- np.linalg -------------------------------------------------------------------------------
 
 
@@ -99,14 +177,30 @@ def inv(g, ans, a):
     return -(mT(ans) @ g @ mT(ans))
 
 
+@jvp_rule(np.linalg.inv)
+def inv_jvp(ans, a, *, da):
+    return -(ans @ da @ ans)
+
+
 @vjp_rule(np.linalg.det)
 def det(g, ans, a):
     return batched_scalar(g * ans) * mT(inverse(a))
 
 
+@jvp_rule(np.linalg.det)
+def det_jvp(ans, a, *, da):
+    return ans * log_det_tangent(da, a)
+
+
 @vjp_rule(np.linalg.slogdet, multi_output=True)
 def slogdet(g, ans, a):
     return batched_scalar(output_parts(g, ans)[1]) * mT(inverse(a))
+
+
+# The sign is piecewise constant: its tangent is zero.
+@jvp_rule(np.linalg.slogdet)
+def slogdet_jvp(ans, a, *, da):
+    return (result_like(ans, np.zeros_like(ans[0]), log_det_tangent(da, a)),)
 
 
 @vjp_rule(np.linalg.solve)
@@ -115,9 +209,19 @@ def solve(g, ans, a, b):
     return solve_grad_a(gb, ans, a, b), unbroadcast(gb, b)
 
 
+@jvp_rule(np.linalg.solve)
+def solve_jvp(ans, a, b, *, da, db):
+    return solve_tangent_a(da, ans, a, b), np.linalg.solve(a, db)
+
+
 @vjp_rule(np.linalg.cholesky)
 def cholesky(g, ans, a, *, upper=False):
     return cholesky_grad(g, ans, upper)
+
+
+@jvp_rule(np.linalg.cholesky)
+def cholesky_jvp(ans, a, *, upper=False, da):
+    return cholesky_tangent(da, ans, upper)
 
 
 @vjp_rule(np.linalg.qr, multi_output=True)
@@ -125,9 +229,21 @@ def qr(g, ans, a, mode="reduced"):
     return qr_grad(g, ans, a, mode)
 
 
+# The decompositions' one contribution is the tuple of their results' tangents, inside an
+# explicit tuple.
+@jvp_rule(np.linalg.qr)
+def qr_jvp(ans, a, mode="reduced", *, da):
+    return (qr_tangent(da, ans, a, mode),)
+
+
 @vjp_rule(np.linalg.eigh, multi_output=True)
 def eigh(g, ans, a, UPLO="L"):
     return eigh_grad(g, ans, UPLO)
+
+
+@jvp_rule(np.linalg.eigh)
+def eigh_jvp(ans, a, UPLO="L", *, da):
+    return (eigh_tangent(da, ans, UPLO),)
 
 
 @vjp_rule(np.linalg.eigvalsh)
@@ -135,6 +251,16 @@ def eigvalsh(g, ans, a, UPLO="L"):
     return eigvalsh_grad(g, a, UPLO)
 
 
+@jvp_rule(np.linalg.eigvalsh)
+def eigvalsh_jvp(ans, a, UPLO="L", *, da):
+    return eigvalsh_tangent(da, a, UPLO)
+
+
 @vjp_rule(np.linalg.svd, multi_output=True)
 def svd(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
     return singular_values_grad(g, ans, a, compute_uv, hermitian)
+
+
+@jvp_rule(np.linalg.svd)
+def svd_jvp(ans, a, full_matrices=True, compute_uv=True, hermitian=False, *, da):
+    return (svd_tangent(da, ans, a, full_matrices, compute_uv, hermitian),)

@@ -49,6 +49,15 @@ __all__ = [
     "einsum_grad",
     "kron_grad_left",
     "kron_grad_right",
+    "result_like",
+    "log_det_tangent",
+    "solve_tangent_a",
+    "cholesky_tangent",
+    "qr_tangent",
+    "eigh_tangent",
+    "eigvalsh_tangent",
+    "svd_tangent",
+    "einsum_tangent",
 ]
 
 
@@ -134,15 +143,7 @@ def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     elif mode == "reduced" or (mode == "complete" and rows <= cols):
         (gq, gr), (q, r) = output_parts(g, ans), ans
     else:
-        raise NotImplementedError(
-            f"np.linalg.qr(..., mode={mode!r}) has no derivative in astgrad"
-            + (
-                " for matrices taller than wide: the extra columns of q are not unique"
-                if mode == "complete"
-                else ""
-            )
-            + "; use mode='reduced'"
-        )
+        raise _qr_refused(mode)
     if rows >= cols:
         return _qr_square_or_tall(q, r, gq, gr)
     # Wide: a = [x | y] with x square; q r_x = x and r_y = q^T y.
@@ -150,6 +151,18 @@ def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
         q, r[..., :rows], gq + a[..., rows:] @ mT(gr[..., rows:]), gr[..., :rows]
     )
     return xp.concatenate([x_part, q @ gr[..., rows:]], axis=-1)
+
+
+def _qr_refused(mode: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"np.linalg.qr(..., mode={mode!r}) has no derivative in astgrad"
+        + (
+            " for matrices taller than wide: the extra columns of q are not unique"
+            if mode == "complete"
+            else ""
+        )
+        + "; use mode='reduced'"
+    )
 
 
 def _eigh_to_lower(full: Any, uplo: str) -> Any:
@@ -165,13 +178,18 @@ def eigh_grad(g: Any, ans: Any, UPLO: str = "L") -> Any:
     xp = array_module(ans[0])
     w, v = ans
     gw, gv = output_parts(g, ans)
-    gap = w[..., None, :] - w[..., :, None]
-    n = w.shape[-1]
-    eye = xp.eye(n, dtype=bool)
-    f = 1 / xp.where(eye, 1, gap)
-    f = xp.where(eye, 0, f)
-    inner = f * (mT(v) @ gv) + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+    f = _inverse_gaps(w)
+    inner = f * (mT(v) @ gv) + xp.eye(w.shape[-1], dtype=w.dtype) * gw[..., None, :]
     return _eigh_to_lower(v @ inner @ mT(v), UPLO)
+
+
+def _inverse_gaps(w: Any) -> Any:
+    """``f[..., i, j] = 1 / (w[j] - w[i])`` off the diagonal, zero on it: how the
+    eigenvectors of distinct eigenvalues ``w`` turn."""
+    xp = array_module(w)
+    gap = w[..., None, :] - w[..., :, None]
+    eye = xp.eye(w.shape[-1], dtype=bool)
+    return xp.where(eye, 0, 1 / xp.where(eye, 1, gap))
 
 
 def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
@@ -492,3 +510,176 @@ def einsum_grad(
             renamed.append(c)
     spec = ",".join([letters] + [d for d, _ in deltas]) + "->" + "".join(renamed)
     return xp.einsum(spec, grad, *[e for _, e in deltas])
+
+
+# -- forward mode: tangents ----------------------------------------------------------------------
+# Each takes the tangent of the one argument it differentiates first. Where NumPy reads one
+# triangle of its input, the tangent moves the symmetric matrix that triangle stands for, as
+# the gradients above take it.
+
+
+def result_like(ans: Any, *parts: Any) -> Any:
+    """The tangents ``parts`` of a primitive that returns several arrays, in the kind of
+    tuple it returned (``SlogdetResult``, ``QRResult``...), so that they are read by the
+    same names."""
+    return type(ans)(*parts) if hasattr(ans, "_fields") else tuple(parts)
+
+
+def _symmetric_from(d: Any, uplo: str) -> Any:
+    """The symmetric matrix that the lower (``uplo="L"``) or upper triangle of ``d``
+    stands for."""
+    xp = array_module(d)
+    if uplo.upper() == "L":
+        return xp.tril(d) + mT(xp.tril(d, -1))
+    return xp.triu(d) + mT(xp.triu(d, 1))
+
+
+def log_det_tangent(da: Any, a: Any) -> Any:
+    """The tangent of ``log |det a|``: ``trace(a^-1 da)``, by a solve."""
+    xp = array_module(da, a)
+    return xp.trace(xp.linalg.solve(a, da), axis1=-2, axis2=-1)
+
+
+def solve_tangent_a(da: Any, x: Any, a: Any, b: Any) -> Any:
+    """What flows from ``a`` to ``x = solve(a, b)``: ``-a^-1 da x``."""
+    xp = array_module(da, a)
+    if len(_shape(b)) == 1:  # x is one vector per matrix of a
+        return -xp.linalg.solve(a, (da @ x[..., None]))[..., 0]
+    return -xp.linalg.solve(a, da @ x)
+
+
+def cholesky_tangent(da: Any, ans: Any, upper: bool = False) -> Any:
+    """The tangent of ``L = cholesky(a)``: ``L Φ(L^-1 da L^-T)``, Φ taking the lower
+    triangle with its diagonal halved."""
+    if upper:  # cholesky(a, upper=True) is cholesky(a.T).T
+        return mT(cholesky_tangent(mT(da), mT(ans)))
+    xp = array_module(da, ans)
+    low = ans
+    left = xp.linalg.solve(low, _symmetric_from(da, "L"))  # L^-1 da
+    inner = xp.linalg.solve(low, mT(left))  # L^-1 da L^-T (da symmetric)
+    return low @ _tril_half_diagonal(inner)
+
+
+def _qr_tangent_square_or_tall(q: Any, r: Any, da: Any) -> tuple[Any, Any]:
+    """``(dq, dr)`` for ``q r = a`` with ``a`` not wider than tall: from ``c = q^T da r^-1``,
+    ``q^T dq`` is the antisymmetric ``omega`` below c's diagonal and ``dr r^-1`` the upper
+    triangular rest."""
+    xp = array_module(q, da)
+    da_rinv = mT(xp.linalg.solve(mT(r), mT(da)))
+    c = mT(q) @ da_rinv
+    below = xp.tril(c, -1)
+    upper = c - (below - mT(below))  # dr r^-1
+    return da_rinv - q @ upper, upper @ r
+
+
+def qr_tangent(da: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
+    """The tangents ``(dq, dr)`` of ``np.linalg.qr(a, mode)`` (``dr`` alone for mode
+    'r'), for the modes its gradient has."""
+    xp = array_module(da, a)
+    rows, cols = _shape(a)[-2:]
+    if mode == "r":
+        q, r = xp.linalg.qr(a)
+    elif mode == "reduced" or (mode == "complete" and rows <= cols):
+        q, r = ans
+    else:
+        raise _qr_refused(mode)
+    if rows >= cols:
+        dq, dr = _qr_tangent_square_or_tall(q, r, da)
+    else:  # wide: a = [x | y] with x square; q r_x = x and r_y = q^T y
+        dq, dr_x = _qr_tangent_square_or_tall(q, r[..., :rows], da[..., :rows])
+        dr_y = mT(dq) @ a[..., rows:] + mT(q) @ da[..., rows:]
+        dr = xp.concatenate([dr_x, dr_y], axis=-1)
+    return dr if mode == "r" else result_like(ans, dq, dr)
+
+
+def eigh_tangent(da: Any, ans: Any, UPLO: str = "L") -> Any:
+    """The tangents ``(dw, dv)`` of ``w, v = np.linalg.eigh(a)``: ``dw`` the diagonal of
+    ``p = v^T da v``, ``dv = v (f * p)``; distinct eigenvalues, as for the gradient."""
+    w, v = ans
+    p = mT(v) @ _symmetric_from(da, UPLO) @ v
+    dw = array_module(p).diagonal(p, axis1=-2, axis2=-1)
+    return result_like(ans, dw, v @ (_inverse_gaps(w) * p))
+
+
+def eigvalsh_tangent(da: Any, a: Any, UPLO: str = "L") -> Any:
+    """The tangent of ``np.linalg.eigvalsh(a)``: the diagonal of ``v^T da v``."""
+    xp = array_module(da, a)
+    _, v = xp.linalg.eigh(a, UPLO=UPLO)
+    return xp.einsum("...ji,...jk,...ki->...i", v, _symmetric_from(da, UPLO), v)
+
+
+def svd_tangent(
+    da: Any,
+    ans: Any,
+    a: Any,
+    full_matrices: bool = True,
+    compute_uv: bool = True,
+    hermitian: bool = False,
+) -> Any:
+    """The tangents of ``np.linalg.svd(a)``: ``ds`` the diagonal of ``p = u^T da v``, and
+    with ``compute_uv`` the turn of the singular vectors (distinct, nonzero singular
+    values), ``(du, ds, dvh)``.
+
+    With ``full_matrices``, the columns of ``u`` (or rows of ``vh``) beyond the singular
+    values span the null space of ``a^T`` (of ``a``): one such column moves with ``a``,
+    but several may turn among themselves as LAPACK likes, so more than one is refused.
+    """
+    xp = array_module(da, a)
+    if compute_uv:
+        u, s, vh = ans
+    else:
+        u, s, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    k = s.shape[-1]
+    u1, v1 = u[..., :, :k], mT(vh[..., :k, :])
+    p = mT(u1) @ da @ v1
+    ds = xp.diagonal(p, axis1=-2, axis2=-1)
+    if not compute_uv:
+        return ds
+    rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
+    f = _inverse_gaps(s * s)
+    du = u1 @ (f * (p * cols + rows * mT(p))) + (da @ v1 - u1 @ p) / cols
+    dv = v1 @ (f * (rows * p + mT(p) * cols)) + (mT(da) @ u1 - v1 @ mT(p)) / cols
+    extra_u, extra_v = u.shape[-1] - k, vh.shape[-2] - k
+    if extra_u > 1 or extra_v > 1:
+        raise NotImplementedError(
+            "np.linalg.svd(..., full_matrices=True): the singular vectors beyond the "
+            f"singular values ({max(extra_u, extra_v)} of them) span a null space in "
+            "which LAPACK may turn them as it likes, so they have no derivative; use "
+            "full_matrices=False (or compute_uv=False for the singular values alone)"
+        )
+    if extra_u:  # u2^T a = 0: du2 = -u1 s^-1 v1^T da^T u2
+        u2 = u[..., :, k:]
+        du = xp.concatenate([du, -u1 @ ((mT(v1) @ mT(da) @ u2) / rows)], axis=-1)
+    if extra_v:  # a v2 = 0: dv2 = -v1 s^-1 u1^T da v2
+        v2 = mT(vh[..., k:, :])
+        dv = xp.concatenate([dv, -v1 @ ((mT(u1) @ da @ v2) / rows)], axis=-1)
+    return result_like(ans, du, ds, mT(dv))
+
+
+def einsum_tangent(
+    tangent: Any,
+    position: int,
+    subscripts: Any,
+    op0: Any = None,
+    op1: Any = None,
+    op2: Any = None,
+    op3: Any = None,
+    op4: Any = None,
+    op5: Any = None,
+    op6: Any = None,
+    op7: Any = None,
+) -> Any:
+    """What flows from the argument at ``position`` of ``np.einsum(subscripts, op0, ...)``
+    (0 is ``subscripts``, in the interleaved form an operand too) with ``tangent``: the
+    same einsum with the tangent in that operand's place; None for subscripts, sublists and
+    arguments the call did not pass."""
+    subscripts, operands, numbers = _einsum_call(
+        subscripts, [op0, op1, op2, op3, op4, op5, op6, op7]
+    )
+    index = numbers.get(position)
+    if index is None:
+        return None
+    operands = list(operands)
+    operands[index] = tangent
+    xp = array_module(tangent, *operands)
+    return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
