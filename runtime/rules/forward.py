@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -62,7 +63,8 @@ class ForwardRule:
     ``prelude`` and ``contributions`` are the parsed body: assignments, and one expression
     per differentiable position (None elsewhere), reading ``ans``, the parameters and the
     tangents ``d<param>``; ``function`` evaluates them, called as
-    ``function(ans, *args, **kwargs, **tangents)``.
+    ``function(ans, *args, **kwargs, **tangents)``, and returns them as a tuple (one
+    element per position; a multi-output primitive's contribution is a tuple itself).
     """
 
     kind: str
@@ -172,9 +174,36 @@ def forward_rule(rule: Any) -> ForwardRule | None:
             )
         return ForwardRule("linear", list(rule.param_names), outputs_known)
     namespace = rule.vjp.__globals__
-    if templates.elementwise(rule.primitive, template, outputs_known, namespace):
+    source = _translation_source(rule)
+    if source is not None:
+        # A rule translated from a ufunc's (the ``math`` module's, on floats) is pointwise
+        # where that rule is: derived from its own template, which is the ufunc rule's
+        # read for the other module.
+        pointwise = templates.elementwise(
+            source.primitive, source.template, outputs_known, source.vjp.__globals__, logical=True
+        )
+    else:
+        pointwise = templates.elementwise(
+            rule.primitive, template, outputs_known, namespace, logical=True
+        )
+    if pointwise:
         return _derived_elementwise(rule, template, outputs_known, namespace)
     return None
+
+
+def _translation_source(rule: Any) -> Any:
+    """The table entry of the rule that ``rule``'s was translated from
+    (``templates.translate``), or None."""
+    from .registry import all_rules
+    from .templates import translated_from
+
+    source = translated_from(rule.vjp)
+    if source is None:
+        return None
+    found = next((r for r in all_rules() if r.vjp is source), None)
+    if found is None or found.template is None or found.multi_output:
+        return None
+    return found
 
 
 def _explicit(rule: Any, outputs_known: tuple | None) -> ForwardRule:
@@ -220,9 +249,20 @@ def _explicit(rule: Any, outputs_known: tuple | None) -> ForwardRule:
         differentiable,
         prelude=prelude,
         contributions=contributions,
-        function=jvp,
+        function=jvp if isinstance(returned, gast.Tuple) else _in_a_tuple(jvp),
         namespace=jvp.__globals__,
     )
+
+
+def _in_a_tuple(jvp: Callable) -> Callable:
+    """``jvp``, which returns its one contribution, returning it in a tuple: a
+    multi-output primitive's contribution is itself a tuple (one tangent per output)."""
+
+    @functools.wraps(jvp)
+    def contributions(*args: Any, **kwargs: Any) -> tuple:
+        return (jvp(*args, **kwargs),)
+
+    return contributions
 
 
 def _derived_elementwise(
@@ -303,17 +343,15 @@ def tangent_of(rule: Any, ans: Any, args: tuple, kwargs: dict, tangents: dict[in
         moved[position] = tangents[position]
         total = rule.primitive(*moved, **kwargs)
     else:
-        named = {
-            tangent_name(forward.params[p]): tangents.get(p, _zeros_like(args[p]))
-            for p in forward.differentiable
-        }
+        named = {}
+        for p in forward.differentiable:
+            tangent = tangents[p] if p in tangents else _zeros_like(_value(rule, p, args, kwargs))
+            named[tangent_name(forward.params[p])] = tangent
         contributions = forward.function(ans, *args, **kwargs, **named)
-        if not isinstance(contributions, tuple):
-            contributions = (contributions,)
         total = None
         for position in sorted(tangents):
             part = contributions[position]
-            total = part if total is None else total + part
+            total = part if total is None else _add(total, part)
     if rule.multi_output:
         return total
     return spread_tangent(total, ans)
@@ -332,6 +370,22 @@ def spread_tangent(tangent: Any, ans: Any) -> Any:
     if getattr(tangent, "shape", None) != shape:
         tangent = array_module(tangent, ans).broadcast_to(tangent, shape)
     return tangent
+
+
+def _value(rule: Any, position: int, args: tuple, kwargs: dict) -> Any:
+    """The value of the primitive's parameter at ``position`` in this call: passed by
+    position or by name, or its default."""
+    if position < len(args):
+        return args[position]
+    parameter = rule.signature.parameters[rule.param_names[position]]
+    return kwargs.get(parameter.name, parameter.default)
+
+
+def _add(total: Any, part: Any) -> Any:
+    """Two tangents summed; those of a result that is a tuple, part by part."""
+    if isinstance(total, tuple):
+        return tuple(_add(t, p) for t, p in zip(total, part))
+    return total + part
 
 
 def _zeros_like(value: Any) -> Any:

@@ -24,6 +24,7 @@ import builtins
 import copy
 import inspect
 import linecache
+import math
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ __all__ = [
     "compile_kernel",
     "elementwise",
     "translate",
+    "translated_from",
 ]
 
 # Attributes and NumPy functions that read an argument's shape and dtype, never its
@@ -278,20 +280,35 @@ def gradient(
 # -- kernels for the tape ---------------------------------------------------------------
 
 
-def elementwise(primitive: Any, template: RuleTemplate, params: tuple, namespace: dict) -> bool:
+def elementwise(
+    primitive: Any,
+    template: RuleTemplate,
+    params: tuple,
+    namespace: dict,
+    *,
+    logical: bool = False,
+) -> bool:
     """Whether the gradients ``params`` of a ufunc's rule are built elementwise from ``g``,
     ``ans`` and the ufunc's arguments: numbers, arithmetic, comparisons, and calls of
     ufuncs and ``np.where``, which all broadcast. Such a gradient has the shape of ``g``,
-    which is the result's, before its outer unbroadcast."""
+    which is the result's, before its outer unbroadcast.
+
+    Numbers are constants, numbers a module holds (``np.pi``) and the ``math`` module's
+    functions of numbers (``math.log(2)``). ``logical`` accepts NumPy's logical operators
+    ``|``, ``&``, ``^`` and ``~`` of elementwise operands too (masks, as in ``fmax``'s
+    rule), which broadcast as arithmetic does; the tape does not ask for them."""
     if not isinstance(primitive, np.ufunc) or primitive.nout != 1:
         return False
     inputs = template.params[: primitive.nin]
     known = {"g", "ans", *inputs}
+    # Names that are not the module's: a parameter or local never resolves to a number.
+    local = {"g", "ans", *template.params, *(s.targets[0].id for s in template.prelude)}
+    check = _Elementwise(known, local, namespace, logical)
     for stmt in template.prelude:
         target = stmt.targets[0].id
         if target in inputs or target in ("g", "ans"):
             return False  # a parameter that changes meaning: keep things simple
-        if _elementwise_expr(stmt.value, known, namespace):
+        if check(stmt.value):
             known.add(target)
         else:
             known.discard(target)
@@ -299,12 +316,12 @@ def elementwise(primitive: Any, template: RuleTemplate, params: tuple, namespace
         expr = template.outputs[p] if p < len(template.outputs) else None
         if expr is None:
             continue
-        if not _elementwise_expr(gradient(template, p, namespace, True), known, namespace):
+        if not check(gradient(template, p, namespace, True)):
             return False
     return True
 
 
-_ELEMENTWISE_OPERATORS = (
+_ARITHMETIC = (
     gast.Add,
     gast.Sub,
     gast.Mult,
@@ -315,33 +332,82 @@ _ELEMENTWISE_OPERATORS = (
     gast.USub,
     gast.UAdd,
 )
+_LOGICAL = (gast.BitOr, gast.BitAnd, gast.BitXor, gast.Invert)
 
 
-def _elementwise_expr(expr: gast.expr, known: set, namespace: dict) -> bool:
-    if isinstance(expr, gast.Name):
-        return expr.id in known
-    if isinstance(expr, gast.Constant):
-        return isinstance(expr.value, (int, float, complex, bool))
-    if isinstance(expr, gast.BinOp):
-        return (
-            isinstance(expr.op, _ELEMENTWISE_OPERATORS)
-            and _elementwise_expr(expr.left, known, namespace)
-            and _elementwise_expr(expr.right, known, namespace)
-        )
-    if isinstance(expr, gast.UnaryOp):
-        return isinstance(expr.op, _ELEMENTWISE_OPERATORS) and _elementwise_expr(
-            expr.operand, known, namespace
-        )
-    if isinstance(expr, gast.Compare):
-        return all(_elementwise_expr(e, known, namespace) for e in [expr.left, *expr.comparators])
-    if isinstance(expr, gast.Call):
-        function = _resolve(expr.func, namespace)
-        return (
-            (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
-            and not expr.keywords
-            and all(_elementwise_expr(a, known, namespace) for a in expr.args)
-        )
-    return False
+@dataclass
+class _Elementwise:
+    """Whether an expression is elementwise in the names ``known`` (see
+    :func:`elementwise`); ``local`` are the rule's own names, never the module's."""
+
+    known: set
+    local: set
+    namespace: dict
+    logical: bool
+
+    def __call__(self, expr: gast.expr) -> bool:
+        if isinstance(expr, gast.Name):
+            return expr.id in self.known
+        if isinstance(expr, gast.Constant):
+            return isinstance(expr.value, (int, float, complex, bool))
+        if isinstance(expr, gast.BinOp):
+            return self.operator(expr.op) and self(expr.left) and self(expr.right)
+        if isinstance(expr, gast.UnaryOp):
+            return self.operator(expr.op) and self(expr.operand)
+        if isinstance(expr, gast.Compare):
+            return all(self(e) for e in [expr.left, *expr.comparators])
+        if self.number(expr):
+            return True
+        if isinstance(expr, gast.Call):
+            function = _resolve(expr.func, self.namespace)
+            return (
+                (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
+                and not expr.keywords
+                and all(self(a) for a in expr.args)
+            )
+        return False
+
+    def operator(self, op: gast.AST) -> bool:
+        return isinstance(op, _ARITHMETIC) or self.logical and isinstance(op, _LOGICAL)
+
+    def number(self, expr: gast.expr) -> bool:
+        """Whether ``expr`` is a Python number whatever the rule's arguments: a numeric
+        constant, a number a module holds (``np.pi``), arithmetic of numbers, or a
+        ``math`` function of numbers (``math.log(2)``)."""
+        if isinstance(expr, gast.Constant):
+            return type(expr.value) in (int, float)
+        if isinstance(expr, gast.Attribute):
+            value = self.module_attribute(expr)
+            return type(value) in (int, float)
+        if isinstance(expr, gast.BinOp):
+            return (
+                isinstance(expr.op, _ARITHMETIC)
+                and self.number(expr.left)
+                and self.number(expr.right)
+            )
+        if isinstance(expr, gast.UnaryOp):
+            return isinstance(expr.op, _ARITHMETIC) and self.number(expr.operand)
+        if isinstance(expr, gast.Call):
+            function = self.module_attribute(expr.func)
+            return (
+                callable(function)
+                and getattr(math, getattr(function, "__name__", ""), None) is function
+                and not expr.keywords
+                and all(self.number(a) for a in expr.args)
+            )
+        return False
+
+    def module_attribute(self, expr: gast.expr) -> Any:
+        """What ``module.attr`` names (``np.pi``, ``math.log``), or None when ``expr`` is
+        no attribute of a module the rule's namespace imports."""
+        if not isinstance(expr, gast.Attribute) or not isinstance(expr.value, gast.Name):
+            return None
+        if expr.value.id in self.local:
+            return None
+        module = self.namespace.get(expr.value.id)
+        if not inspect.ismodule(module):
+            return None
+        return getattr(module, expr.attr, None)
 
 
 def _resolve(expr: gast.expr, namespace: dict) -> Any:
@@ -414,6 +480,7 @@ def translate(vjp: Callable, name: str, modules: Mapping[str, str], namespace: d
     The new rule has source of its own (shown in tracebacks), so it is parsed, inlined and
     compiled as any other. Raises ValueError if the rule has no template, or reads a name
     ``namespace`` lacks, or an attribute the new module lacks: then it is no translation.
+    The new rule remembers ``vjp``: see :func:`translated_from`.
     """
     template = parse(vjp)
     if template is None:
@@ -462,4 +529,10 @@ def translate(vjp: Callable, name: str, modules: Mapping[str, str], namespace: d
     exec(compile(source, filename, "exec"), namespace, scope)
     translated = scope[name]
     translated.__module__ = module
+    translated.__astgrad_translated_from__ = vjp
     return translated
+
+
+def translated_from(vjp: Callable) -> Callable | None:
+    """The rule that :func:`translate` wrote ``vjp`` from, or None."""
+    return getattr(vjp, "__astgrad_translated_from__", None)
