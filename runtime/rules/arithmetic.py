@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import _FLOAT32, _FLOAT64, _shape, cast_like, shape_only, unbroadcast
 from .variants import tape_variant
@@ -76,6 +77,13 @@ def matmul(g, ans, x, y):
     return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
 
 
+# A tangent has its argument's shape, so each product has the result's whatever the ranks
+# (a vector operand stays a vector, and batch axes broadcast as they did).
+@jvp_rule(np.matmul)
+def matmul_jvp(ans, x, y, *, dx, dy):
+    return dx @ y, x @ dy
+
+
 # matmul's variant for two matrices of one BLAS float dtype on the host (see variants):
 # matmul_grad_left and _right's first case, without the calls that find it; and a cotangent
 # of that dtype too, as it nearly always is, takes ndarray.dot, the same product as @
@@ -116,11 +124,20 @@ def dot(g, ans, a, b, out=None):
     return dot_grad_left(g, a, b), dot_grad_right(g, a, b)
 
 
+@jvp_rule(np.dot)
+def dot_jvp(ans, a, b, out=None, *, da, db):
+    return np.dot(da, b), np.dot(a, db)
+
+
 # float(x) of a 0-d array (or a one-element one), and NumPy's scalar types: the gradient
 # takes x's shape and dtype back (float32(x) of a float64 x gives a float64 gradient).
 @vjp_rule(float, np.float64, np.float32, name="float")
 def to_float(g, ans, x):
     return unbroadcast(cast_like(g, x), x)
+
+
+# float(dx), np.float32(dx): the tangent in the result's type
+linear(float, np.float64, np.float32)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------

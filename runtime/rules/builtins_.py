@@ -5,6 +5,7 @@ import builtins
 import numpy as np
 
 from ..device import array_module
+from .forward import jvp_rule
 from .registry import vjp_rule
 from .shared import shape_only, unbroadcast
 
@@ -23,11 +24,23 @@ def builtin_sum(g, ans, iterable, start=0):
     return spread(g, iterable), unbroadcast(g, start)
 
 
+# (an array's tangent sums over its rows, as the array does)
+@jvp_rule(builtins.sum)
+def builtin_sum_jvp(ans, iterable, start=0, *, diterable, dstart):
+    return builtins.sum(diterable), dstart
+
+
+def chosen_position(ans, iterable):
+    """The position of the element ``max``/``min`` took its result from: the first one
+    that is the result, or equal to it."""
+    return next(i for i, item in enumerate(iterable) if item is ans or np.all(item == ans))
+
+
 def chosen(g, ans, iterable):
     """Where ``max``/``min`` took its result from: ``g`` there, zero elsewhere (a list
     for a list or tuple, an array for an array's rows)."""
     items = list(iterable)
-    position = next(i for i, item in enumerate(items) if item is ans or np.all(item == ans))
+    position = chosen_position(ans, items)
     if isinstance(iterable, (list, tuple)):
         # zeros of each item's own kind: the tape adds them into 0-d arrays' gradients
         parts = [
@@ -46,6 +59,17 @@ def builtin_max(g, ans, iterable):
     return (chosen(g, ans, iterable),)
 
 
+# the tangent of the element chosen (the first of those tied, as for the gradient)
+@jvp_rule(builtins.max)
+def builtin_max_jvp(ans, iterable, *, diterable):
+    return diterable[chosen_position(ans, iterable)]
+
+
 @vjp_rule(builtins.min, name="builtin_min")
 def builtin_min(g, ans, iterable):
     return (chosen(g, ans, iterable),)
+
+
+@jvp_rule(builtins.min)
+def builtin_min_jvp(ans, iterable, *, diterable):
+    return diterable[chosen_position(ans, iterable)]

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
+from .forward import jvp_rule
 from .registry import vjp_rule
 from .shared import cast_like, unbroadcast
 
@@ -95,6 +96,15 @@ def float_power(g, ans, x, y):
     )
 
 
+# (the tangent has the result's dtype, float64: nothing to cast back)
+@jvp_rule(np.float_power)
+def float_power_jvp(ans, x, y, *, dx, dy):
+    return (
+        dx * y * np.float_power(x, y - (y != 0)),
+        dy * ans * np.log(np.where(x == 0, 1, x)),
+    )
+
+
 # -- trigonometric and hyperbolic --------------------------------------------------------------
 
 
@@ -174,6 +184,12 @@ def sinc(g, ans, x):
     return g * np.where(x == 0, 0, (np.cos(np.pi * x) - ans) / np.where(x == 0, 1, x))
 
 
+# (np.sinc is a Python function, not a ufunc: its forward rule is not derived)
+@jvp_rule(np.sinc)
+def sinc_jvp(ans, x, *, dx):
+    return dx * np.where(x == 0, 0, (np.cos(np.pi * x) - ans) / np.where(x == 0, 1, x))
+
+
 @vjp_rule(np.deg2rad, np.radians, name="deg2rad")
 def deg2rad(g, ans, x):
     return g * (np.pi / 180)
@@ -246,6 +262,21 @@ def clip(g, ans, a, a_min=None, a_max=None, out=None, *, min=None, max=None):  #
     )
 
 
+@jvp_rule(np.clip)
+def clip_jvp(
+    ans, a, a_min=None, a_max=None, out=None, *, min=None, max=None, da, da_min, da_max, dmin, dmax
+):
+    inside = ans == a
+    return (
+        da * inside,
+        np.where(inside, 0, da_min * (ans == a_min)),
+        np.where(inside, 0, da_max * (ans == a_max)),
+        None,
+        np.where(inside, 0, dmin * (ans == min)),
+        np.where(inside, 0, dmax * (ans == max)),
+    )
+
+
 @vjp_rule(np.where)
 def where(g, ans, condition, x, y):
     return (
@@ -253,6 +284,11 @@ def where(g, ans, condition, x, y):
         unbroadcast(np.where(condition, g, 0), x),
         unbroadcast(np.where(condition, 0, g), y),
     )
+
+
+@jvp_rule(np.where)
+def where_jvp(ans, condition, x, y, *, dx, dy):
+    return None, np.where(condition, dx, 0), np.where(condition, 0, dy)
 
 
 @vjp_rule(np.remainder)
@@ -268,8 +304,18 @@ def sigmoid(g, ans, x):
     return g * ans * (1 - ans)
 
 
+@jvp_rule(sigmoid_primitive)
+def sigmoid_jvp(ans, x, *, dx):
+    return dx * ans * (1 - ans)
+
+
 @vjp_rule(relu_primitive)
 def relu(g, ans, x):
     # ans > 0 exactly where x > 0 (NaN in neither): the result is saved, not the input, so
     # an in-place change of the input after relu is no error, as in PyTorch
     return g * (ans > 0)
+
+
+@jvp_rule(relu_primitive)
+def relu_jvp(ans, x, *, dx):
+    return dx * (ans > 0)

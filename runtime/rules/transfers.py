@@ -2,6 +2,7 @@
 
 from ..device import Device, device_of
 from ..primitives import move_to
+from .forward import linear
 from .registry import shape_only, vjp_rule
 
 
@@ -14,3 +15,7 @@ def source_device(x) -> Device:
 @vjp_rule(move_to, name="to")
 def to(g, ans, x, device):
     return move_to(g, source_device(x))
+
+
+# the tangent moves with x: move_to(dx, device)
+linear(move_to)
