@@ -1,14 +1,16 @@
 """Rules for the ``math`` module's functions, which work on Python floats.
 
 Most of them compute what a NumPy ufunc computes, and their rules are the ufunc's
-(:func:`same_as_numpy`). The ones written here differ: ``math.log`` takes a base,
-``math.pow`` and ``math.fabs`` handle a point their own way on floats, and ``math.erf``
-and ``math.erfc`` have no ufunc.
+(:func:`same_as_numpy`); so are their forward rules, derived as the ufunc's are (see
+``forward``). The ones written here differ: ``math.log`` takes a base, ``math.pow`` and
+``math.fabs`` handle a point their own way on floats, and ``math.erf`` and ``math.erfc``
+have no ufunc; their forward rules are written below them.
 """
 
 import math
 
 from . import elementwise as numpy_rules
+from .forward import jvp_rule
 from .registry import vjp_rule
 from .templates import translate
 
@@ -43,6 +45,11 @@ def log(g, ans, x, base=math.e):
     return g / (x * math.log(base)), -g * ans / (base * math.log(base))
 
 
+@jvp_rule(math.log)
+def log_jvp(ans, x, base=math.e, *, dx, dbase):
+    return dx / (x * math.log(base)), -dbase * ans / (base * math.log(base))
+
+
 same_as_numpy(math.log2, numpy_rules.log2)
 same_as_numpy(math.log10, numpy_rules.log10)
 same_as_numpy(math.log1p, numpy_rules.log1p)
@@ -55,9 +62,19 @@ def pow(g, ans, x, y):
     return g * y * x ** (y - (y != 0)), g * ans * math.log(x) if x > 0 else 0.0
 
 
+@jvp_rule(math.pow)
+def pow_jvp(ans, x, y, *, dx, dy):
+    return dx * y * x ** (y - (y != 0)), dy * ans * math.log(x) if x > 0 else 0.0
+
+
 @vjp_rule(math.fabs)
 def fabs(g, ans, x):
     return g * math.copysign(1.0, x) if x != 0 else 0.0
+
+
+@jvp_rule(math.fabs)
+def fabs_jvp(ans, x, *, dx):
+    return dx * math.copysign(1.0, x) if x != 0 else 0.0
 
 
 same_as_numpy(math.hypot, numpy_rules.hypot)
@@ -70,9 +87,19 @@ def erf(g, ans, x):
     return g * 2 / math.sqrt(math.pi) * math.exp(-x * x)
 
 
+@jvp_rule(math.erf)
+def erf_jvp(ans, x, *, dx):
+    return dx * 2 / math.sqrt(math.pi) * math.exp(-x * x)
+
+
 @vjp_rule(math.erfc)
 def erfc(g, ans, x):
     return -g * 2 / math.sqrt(math.pi) * math.exp(-x * x)
+
+
+@jvp_rule(math.erfc)
+def erfc_jvp(ans, x, *, dx):
+    return -dx * 2 / math.sqrt(math.pi) * math.exp(-x * x)
 
 
 # Python 3.11 added these two.
