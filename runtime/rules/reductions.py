@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .forward import jvp_rule, linear
 from .linalg_helpers import norm_grad
 from .registry import vjp_rule
 from .shared import (
@@ -36,6 +37,10 @@ def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
 @vjp_rule(np.mean)
 def mean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+
+
+# the tangent reduced as the argument is: np.sum(da, axis, ...), np.mean(da, axis, ...)
+linear(np.sum, np.mean)
 
 
 # sum's and mean's variants for a reduction of everything, ``t.sum()`` and ``t.mean()``
@@ -69,14 +74,34 @@ def max(g, ans, a, axis=None, out=None, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
+# Each result moves with the extreme elements of its slice, by their tangents' mean where
+# several tie, as the gradient is shared among them.
+@jvp_rule(np.max, np.amax)
+def max_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
+    slope = extremum_grad(np.ones_like(ans), ans, a, axis, keepdims)
+    return slice_tangent(da, slope, axis, keepdims)
+
+
 @vjp_rule(np.min, np.amin, name="min")
 def min(g, ans, a, axis=None, out=None, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
+@jvp_rule(np.min, np.amin)
+def min_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
+    slope = extremum_grad(np.ones_like(ans), ans, a, axis, keepdims)
+    return slice_tangent(da, slope, axis, keepdims)
+
+
 @vjp_rule(np.prod)
 def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return prod_grad(g, a, axis, keepdims)
+
+
+# (the product of the other elements, exact at zeros, times each element's tangent)
+@jvp_rule(np.prod)
+def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
+    return slice_tangent(da, prod_grad(np.ones_like(ans), a, axis, keepdims), axis, keepdims)
 
 
 @vjp_rule(np.var)
@@ -85,6 +110,13 @@ def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
         expand_reduced(g, a, axis, keepdims)
         * centered(a, axis)
         * (2 / (reduced_count(a, axis) - ddof))
+    )
+
+
+@jvp_rule(np.var)
+def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
+    return slice_tangent(da, centered(a, axis), axis, keepdims) * (
+        2 / (reduced_count(a, axis) - ddof)
     )
 
 
@@ -99,6 +131,13 @@ def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     )
 
 
+@jvp_rule(np.std)
+def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
+    return divide_or_zero(slice_tangent(da, centered(a, axis), axis, keepdims), ans) / (
+        reduced_count(a, axis) - ddof
+    )
+
+
 @vjp_rule(np.average)
 def average(g, ans, a, axis=None, weights=None, returned=False, *, keepdims=False):
     return (
@@ -108,9 +147,24 @@ def average(g, ans, a, axis=None, weights=None, returned=False, *, keepdims=Fals
     )
 
 
+@jvp_rule(np.average)
+def average_jvp(ans, a, axis=None, weights=None, returned=False, *, keepdims=False, da, dweights):
+    return (
+        average_tangent(da, ans, a, axis, weights, returned, keepdims),
+        None,
+        average_weights_tangent(dweights, ans, a, axis, weights, returned, keepdims),
+    )
+
+
 @vjp_rule(np.nansum)
 def nansum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return expand_reduced(g, a, axis, keepdims) * ~np.isnan(a)
+
+
+# The tangent with NaN where a is NaN, reduced as a is: NaN positions count for nothing.
+@jvp_rule(np.nansum)
+def nansum_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
+    return np.nansum(np.where(np.isnan(a), np.nan, da), axis=axis, dtype=dtype, keepdims=keepdims)
 
 
 @vjp_rule(np.nanmean)
@@ -118,14 +172,27 @@ def nanmean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return nanmean_grad(g, a, axis, keepdims)
 
 
+@jvp_rule(np.nanmean)
+def nanmean_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
+    return np.nanmean(np.where(np.isnan(a), np.nan, da), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
 @vjp_rule(np.cumsum)
 def cumsum(g, ans, a, axis=None, dtype=None, out=None):
     return cumsum_grad(g, a, axis)
 
 
+linear(np.cumsum)
+
+
 @vjp_rule(np.cumprod)
 def cumprod(g, ans, a, axis=None, dtype=None, out=None):
     return cumprod_grad(g, ans, a, axis)
+
+
+@jvp_rule(np.cumprod)
+def cumprod_jvp(ans, a, axis=None, dtype=None, out=None, *, da):
+    return cumprod_tangent(da, ans, a, axis)
 
 
 @vjp_rule(np.diff)
@@ -139,9 +206,24 @@ def diff(g, ans, a, n=1, axis=-1, prepend=None, append=None):
     )
 
 
+# diff is linear in a, prepend and append together: each one's tangent, the others' zeros
+@jvp_rule(np.diff)
+def diff_jvp(ans, a, n=1, axis=-1, prepend=None, append=None, *, da, dprepend, dappend):
+    return (
+        diff_tangent(da, a, n, axis, prepend, append),
+        None,
+        None,
+        diff_tangent(dprepend, a, n, axis, prepend, append, "prepend"),
+        diff_tangent(dappend, a, n, axis, prepend, append, "append"),
+    )
+
+
 @vjp_rule(np.trace)
 def trace(g, ans, a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return trace_grad(g, a, offset, axis1, axis2)
+
+
+linear(np.trace)
 
 
 @vjp_rule(np.linalg.norm)
@@ -149,7 +231,25 @@ def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     return norm_grad(g, ans, x, ord, axis, keepdims)
 
 
+# (each result's gradient, for a cotangent of one, along the tangent of its slice)
+@jvp_rule(np.linalg.norm)
+def norm_jvp(ans, x, ord=None, axis=None, keepdims=False, *, dx):
+    slope = norm_grad(np.ones_like(ans), ans, x, ord, axis, keepdims)
+    return slice_tangent(dx, slope, axis, keepdims)
+
+
 # -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+def slice_tangent(d: Any, slope: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """The tangent of a reduction over ``axis`` whose every result depends on its own
+    slice only, along ``d``: ``slope`` (each result's gradient, for a cotangent of one
+    everywhere: the rule's gradient of ones) times ``d``, summed over the slice.
+
+    >>> slice_tangent(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 0.5], [1.0, 0.0]]), 1)
+    array([1.5, 3. ])
+    """
+    return array_module(d, slope).sum(d * slope, axis=axis, keepdims=keepdims)
 
 
 def _exclusive_cumprod(x: Any, axis: int, reverse: bool) -> Any:
@@ -249,6 +349,30 @@ def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
     return xp.moveaxis(grad, -1, axis).reshape(shape)
 
 
+def cumprod_tangent(d: Any, ans: Any, a: Any, axis: Any = None) -> Any:
+    """Tangent of ``np.cumprod(a, axis)`` along ``d``, exact where ``a`` has zeros.
+
+    >>> cumprod_tangent(np.ones(3), np.array([2.0, 0.0, 0.0]), np.array([2.0, 0.0, 5.0]))
+    array([ 1.,  2., 10.])
+    """
+    xp = array_module(d, a)
+    a, d = xp.asarray(a), xp.asarray(d)
+    if axis is None or a.ndim == 0:  # cumprod flattened a
+        a, d, axis = a.reshape(-1), d.reshape(-1), 0
+    axis = operator.index(axis) % a.ndim
+    if bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all()):
+        # d ans_i = sum_{j <= i} ans_i / a_j * d_j
+        return ans * xp.cumsum(d / a, axis=axis)
+    # With zeros (or subnormal values): ans_i = ans_{i-1} a_i, so its tangent is
+    # t_i = t_{i-1} a_i + ans_{i-1} d_i, from t_0 = d_0; no division.
+    a_last, d_last = xp.moveaxis(a, axis, -1), xp.moveaxis(d, axis, -1)
+    ans_last = xp.moveaxis(ans, axis, -1)
+    tangents = [d_last[..., 0]]
+    for i in range(1, a_last.shape[-1]):
+        tangents.append(tangents[-1] * a_last[..., i] + ans_last[..., i - 1] * d_last[..., i])
+    return xp.moveaxis(xp.stack(tangents, axis=-1), -1, axis)
+
+
 def _average_weights(a: Any, weights: Any, axis: Any) -> tuple[Any, Any]:
     """``weights`` as ``np.average`` uses them: broadcast against ``a``. Returns the
     broadcast weights and a function that sums a gradient of that shape back to the
@@ -319,6 +443,52 @@ def average_weights_grad(
     return back(grad)
 
 
+def average_tangent(
+    d: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Tangent of ``np.average(a, axis, weights)`` along ``d``, the tangent of ``a``:
+    the average is linear in ``a`` (and the sum of the weights does not depend on it)."""
+    d_average = array_module(d, a).average(d, axis, weights, keepdims=keepdims)
+    if not returned:
+        return d_average
+    return d_average, array_module(ans[1]).zeros_like(ans[1])
+
+
+def average_weights_tangent(
+    d: Any,
+    ans: Any,
+    a: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Any:
+    """Tangent of ``np.average(a, axis, weights)`` along ``d``, the tangent of
+    ``weights``: ``sum((a - average) * d) / sum(weights)`` (and ``sum(d)`` for the sum of
+    the weights, when ``returned``)."""
+    if weights is None:
+        return None  # np.average(a) without weights: nothing to differentiate
+    xp = array_module(a, weights)
+    average = ans[0] if returned else ans
+    w, _ = _average_weights(a, weights, axis)
+    dw, _ = _average_weights(a, d, axis)
+    deviation = a - expand_reduced(average, a, axis, keepdims)
+    # Summed keeping the reduced axes (the weights may lack the others), then shaped as
+    # the average.
+    kept = xp.sum(deviation * dw, axis=axis, keepdims=True) / xp.sum(w, axis=axis, keepdims=True)
+    d_average = xp.reshape(kept, _shape(average))
+    if not returned:
+        return d_average
+    d_total = xp.broadcast_to(xp.sum(dw, axis=axis, keepdims=True), kept.shape)
+    return d_average, xp.reshape(d_total, _shape(average))
+
+
 def nanmean_grad(g: Any, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Gradient of ``np.nanmean``: ``g`` shared among the elements that are not NaN."""
     xp = array_module(g, a)
@@ -373,6 +543,33 @@ def diff_grad(
             xp.take(g, xp.arange(before + size, before + size + after), axis=axis), append
         )
     return xp.take(g, xp.arange(before, before + size), axis=axis)
+
+
+def diff_tangent(
+    d: Any,
+    a: Any,
+    n: int = 1,
+    axis: int = -1,
+    prepend: Any = None,
+    append: Any = None,
+    part: str = "a",
+) -> Any:
+    """Tangent of ``np.diff(a, n, axis, prepend, append)`` along ``d``, the tangent of
+    ``a`` (or of ``prepend`` or ``append``, as ``part`` says): the difference of ``d`` in
+    its place and zeros in the others'.
+
+    >>> diff_tangent(np.array([1.0, 2.0]), np.zeros(3), prepend=np.zeros(2), part="prepend")
+    array([ 1., -2.,  0.,  0.])
+    """
+    xp = array_module(d, a)
+    parts = {"a": a, "prepend": prepend, "append": append}
+    moved = {
+        name: d if name == part else xp.zeros(_shape(value), dtype=_dtype(d))
+        for name, value in parts.items()
+        if value is not None
+    }
+    extra = {name: moved[name] for name in ("prepend", "append") if name in moved}
+    return xp.diff(moved["a"], n, axis, **extra)
 
 
 def _diff_extra(extra: Any, axis: int) -> int:
