@@ -30,17 +30,11 @@ def builtin_sum_jvp(ans, iterable, start=0, *, diterable, dstart):
     return builtins.sum(diterable), dstart
 
 
-def chosen_position(ans, iterable):
-    """The position of the element ``max``/``min`` took its result from: the first one
-    that is the result, or equal to it."""
-    return next(i for i, item in enumerate(iterable) if item is ans or np.all(item == ans))
-
-
 def chosen(g, ans, iterable):
     """Where ``max``/``min`` took its result from: ``g`` there, zero elsewhere (a list
     for a list or tuple, an array for an array's rows)."""
     items = list(iterable)
-    position = chosen_position(ans, items)
+    position = next(i for i, item in enumerate(items) if item is ans or np.all(item == ans))
     if isinstance(iterable, (list, tuple)):
         # zeros of each item's own kind: the tape adds them into 0-d arrays' gradients
         parts = [
@@ -59,10 +53,11 @@ def builtin_max(g, ans, iterable):
     return (chosen(g, ans, iterable),)
 
 
-# the tangent of the element chosen (the first of those tied, as for the gradient)
+# The tangent of the element the result is: the first equal to it, as max keeps the first
+# of those tied (and a NaN result only when the first element is NaN: argmax then says 0).
 @jvp_rule(builtins.max)
 def builtin_max_jvp(ans, iterable, *, diterable):
-    return diterable[chosen_position(ans, iterable)]
+    return diterable[np.argmax(np.equal(iterable, ans))]
 
 
 @vjp_rule(builtins.min, name="builtin_min")
@@ -72,4 +67,4 @@ def builtin_min(g, ans, iterable):
 
 @jvp_rule(builtins.min)
 def builtin_min_jvp(ans, iterable, *, diterable):
-    return diterable[chosen_position(ans, iterable)]
+    return diterable[np.argmax(np.equal(iterable, ans))]

@@ -78,8 +78,9 @@ def max(g, ans, a, axis=None, out=None, keepdims=False):
 # several tie, as the gradient is shared among them.
 @jvp_rule(np.max, np.amax)
 def max_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
-    slope = extremum_grad(np.ones_like(ans), ans, a, axis, keepdims)
-    return slice_tangent(da, slope, axis, keepdims)
+    hits = a == np.max(a, axis=axis, keepdims=True)
+    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype)
+    return np.sum(da * hits, axis=axis, keepdims=keepdims) / ties
 
 
 @vjp_rule(np.min, np.amin, name="min")
@@ -89,8 +90,9 @@ def min(g, ans, a, axis=None, out=None, keepdims=False):
 
 @jvp_rule(np.min, np.amin)
 def min_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
-    slope = extremum_grad(np.ones_like(ans), ans, a, axis, keepdims)
-    return slice_tangent(da, slope, axis, keepdims)
+    hits = a == np.min(a, axis=axis, keepdims=True)
+    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype)
+    return np.sum(da * hits, axis=axis, keepdims=keepdims) / ties
 
 
 @vjp_rule(np.prod)
@@ -98,10 +100,11 @@ def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return prod_grad(g, a, axis, keepdims)
 
 
-# (the product of the other elements, exact at zeros, times each element's tangent)
+# each element's tangent times the product of the others (its gradient: exact at zeros)
 @jvp_rule(np.prod)
 def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
-    return slice_tangent(da, prod_grad(np.ones_like(ans), a, axis, keepdims), axis, keepdims)
+    others = prod_grad(np.ones_like(ans), a, axis, keepdims)
+    return np.sum(da * others, axis=axis, keepdims=keepdims)
 
 
 @vjp_rule(np.var)
@@ -113,11 +116,13 @@ def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     )
 
 
+# count: the elements of each result's slice. (The sum is an array or a NumPy number, so
+# that count == ddof gives inf as np.var does, rather than a ZeroDivisionError.)
 @jvp_rule(np.var)
 def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return slice_tangent(da, centered(a, axis), axis, keepdims) * (
-        2 / (reduced_count(a, axis) - ddof)
-    )
+    deviation = a - np.mean(a, axis=axis, keepdims=True)
+    count = np.size(a) // builtins.max(np.size(ans), 1)
+    return np.sum(da * deviation, axis=axis, keepdims=keepdims) * 2 / (count - ddof)
 
 
 # Where the values are all equal (std 0), std has no derivative; 0 is the subgradient, and
@@ -131,11 +136,13 @@ def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     )
 
 
+# (count as for var; 0 where the std is 0, as for the gradient)
 @jvp_rule(np.std)
 def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return divide_or_zero(slice_tangent(da, centered(a, axis), axis, keepdims), ans) / (
-        reduced_count(a, axis) - ddof
-    )
+    deviation = a - np.mean(a, axis=axis, keepdims=True)
+    count = np.size(a) // builtins.max(np.size(ans), 1)
+    moved = np.sum(da * deviation, axis=axis, keepdims=keepdims) / (count - ddof)
+    return np.where(ans == 0, 0, moved / np.where(ans == 0, 1, ans))
 
 
 @vjp_rule(np.average)
@@ -231,25 +238,15 @@ def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     return norm_grad(g, ans, x, ord, axis, keepdims)
 
 
-# (each result's gradient, for a cotangent of one, along the tangent of its slice)
+# Each result depends on its own slice only: its gradient (for a cotangent of one) times
+# the tangent, summed over the slice.
 @jvp_rule(np.linalg.norm)
 def norm_jvp(ans, x, ord=None, axis=None, keepdims=False, *, dx):
     slope = norm_grad(np.ones_like(ans), ans, x, ord, axis, keepdims)
-    return slice_tangent(dx, slope, axis, keepdims)
+    return np.sum(dx * slope, axis=axis, keepdims=keepdims)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
-
-
-def slice_tangent(d: Any, slope: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """The tangent of a reduction over ``axis`` whose every result depends on its own
-    slice only, along ``d``: ``slope`` (each result's gradient, for a cotangent of one
-    everywhere: the rule's gradient of ones) times ``d``, summed over the slice.
-
-    >>> slice_tangent(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 0.5], [1.0, 0.0]]), 1)
-    array([1.5, 3. ])
-    """
-    return array_module(d, slope).sum(d * slope, axis=axis, keepdims=keepdims)
 
 
 def _exclusive_cumprod(x: Any, axis: int, reverse: bool) -> Any:
