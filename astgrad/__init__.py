@@ -52,7 +52,7 @@ from .runtime import (  # noqa: E402
     zeros,
     zeros_like,
 )
-
+from .runtime.higher_order import autograd_grad  # noqa: E402
 from .runtime.rules.forward import jvp_rule  # noqa: E402
 
 __version__ = "0.1.0"
@@ -60,6 +60,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Explanation",
     "TransformError",
+    "autograd_grad",
     "explain",
     "grad",
     "gradcheck",

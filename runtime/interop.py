@@ -97,6 +97,11 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     if method == "reduce" and function in _REDUCTIONS:
         reduction = _REDUCTIONS[function]
         return apply(lookup(reduction), reduction, inputs, kwargs)
+    if method == "outer" and recording and len(inputs) == 2 and not kwargs:
+        # np.multiply.outer(a, b) is a[..., None, ...] * b, with an axis for each of b's:
+        # the same elements, recorded through the ufunc's rule (as in dot's gradient).
+        a, b = inputs
+        return function(a[(...,) + (None,) * np.ndim(b)], b)
     if recording:
         raise NotImplementedError(
             f"np.{function.__name__}.{method} on tensors that require grad is not supported; "

@@ -266,14 +266,10 @@ class Tensor:
 
         ``gradient`` is the cotangent, of this tensor's shape; it may be left out only
         when the tensor holds one element. Saved values are freed afterwards unless
-        ``retain_graph=True``. The backward pass itself is not recorded, so
-        ``create_graph=True`` (higher-order gradients) is refused.
+        ``retain_graph=True``. With ``create_graph=True`` the backward pass is recorded
+        too: each ``.grad`` becomes a tensor with a ``grad_fn`` that can be differentiated
+        again (higher-order derivatives), and ``retain_graph`` defaults to True.
         """
-        if create_graph:
-            raise NotImplementedError(
-                "backward(create_graph=True) is not supported: astgrad's tape does not record "
-                "the backward pass, so gradients of gradients cannot be taken on it."
-            )
         if not self._requires_grad:
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn: "
@@ -281,6 +277,13 @@ class Tensor:
                 "inputs you differentiate with requires_grad=True, and compute outside "
                 "no_grad()."
             )
+        if create_graph:
+            from .higher_order import backward_with_graph  # (records: see the module doc)
+
+            backward_with_graph(
+                self._fresh(), gradient, True if retain_graph is None else retain_graph
+            )
+            return
         run_backward(self._fresh(), self._seed(gradient), retain_graph)
 
     def _seed(self, gradient: Any) -> Any:

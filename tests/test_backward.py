@@ -238,13 +238,14 @@ def test_assigning_grad_checks_the_shape():
         x.grad = np.ones(3)
 
 
-def test_create_graph_is_refused_and_leaves_grads_alone():
+def test_create_graph_records_the_gradient():
+    # (higher-order derivatives: tests/test_tape_higher_order.py)
     x = ag.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(NotImplementedError, match="create_graph=True"):
-        (x**3).sum().backward(create_graph=True)
-    assert x.grad is None
+    (x**3).sum().backward(create_graph=True)
+    assert x.grad.tolist() == [3.0, 12.0] and x.grad.grad_fn is not None
+    x.grad = None
     (x**3).sum().backward(create_graph=False)
-    assert x.grad.tolist() == [3.0, 12.0]
+    assert x.grad.tolist() == [3.0, 12.0] and x.grad.grad_fn is None
 
 
 def test_zero_on_a_leaf_that_requires_grad_names_zero_():

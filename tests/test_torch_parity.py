@@ -623,17 +623,23 @@ def test_assigning_grad():
         assert message.startswith("attempting to assign a gradient")
 
 
-def test_double_backward_is_not_supported():
-    """Documented difference: the tape does not record its backward pass."""
-    t = make("torch", [1.0, 2.0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch warns of a reference cycle
-        (t**3).sum().backward(create_graph=True)
-    assert t.grad.requires_grad
-    a = make("ag", [1.0, 2.0])
-    with pytest.raises(NotImplementedError, match="create_graph=True"):
-        (a**3).sum().backward(create_graph=True)
-    assert a.grad is None
+def test_double_backward():
+    """backward(create_graph=True) records the backward pass, as in torch, and
+    ag.autograd_grad is torch.autograd.grad."""
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, [1.0, 2.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns of a reference cycle
+            (x**3).sum().backward(create_graph=True)
+        first = x.grad
+        assert first.requires_grad
+        grad = ag.autograd_grad if lib == "ag" else torch.autograd.grad
+        (second,) = grad(first.sum(), x)
+        (third,) = grad(grad((x**4).sum(), x, create_graph=True)[0].sum(), x)
+        results.append((values(first), values(second), values(third)))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
 
 
 def test_pullback_matches_autograd_grad():
