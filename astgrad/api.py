@@ -188,7 +188,9 @@ class _Differentiated:
 
     def __init__(self, function: Callable, wrt: Wrt, mode: str, with_value: bool) -> None:
         _check_mode(mode)
-        refuse_gradient_of_gradient(function, "ag.value_and_grad" if with_value else "ag.grad")
+        refuse_gradient_of_gradient(
+            function, "ag.value_and_grad" if with_value else "ag.grad", mode
+        )
         self.function = function
         self.target = _Target(function, wrt)
         self.mode = mode
@@ -197,7 +199,9 @@ class _Differentiated:
         self._plan: Callable[[tuple], Any] | None = None  # the last plan made, if any
         # by pattern: the plan, and the derivative it calls
         self._plans: dict[tuple, tuple[Any, Plan]] = {}
-        functools.update_wrapper(self, function)
+        # (not a gradient's __dict__: its function, target and mode would replace these)
+        updated = () if isinstance(function, _Differentiated) else functools.WRAPPER_UPDATES
+        functools.update_wrapper(self, function, updated=updated)
 
     def _derivative(self, kinds: tuple) -> Any:
         found = self._derivatives.get(kinds)
@@ -239,7 +243,7 @@ class _Differentiated:
         this one where it can."""
         target = self.target
         # (Plans take host arrays and floats only: a tensor that records comes here.)
-        refuse_recording(args, kwargs, f"the gradient of {target.function_name}")
+        refuse_recording(args, kwargs, f"the gradient of {target.function_name}", self.mode)
         refuse_matrices(args, kwargs)
         originals = target.values(args, kwargs)
         check_differentiable(target.names, originals)
@@ -351,8 +355,8 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     array([1., 2.])
     """
     _check_mode(mode)
-    refuse_gradient_of_gradient(fun, "ag.vjp")
-    refuse_recording(args, {}, "ag.vjp")
+    refuse_gradient_of_gradient(fun, "ag.vjp", mode)
+    refuse_recording(args, {}, "ag.vjp", mode)
     refuse_matrices(args, {})
     target = _Target(fun, wrt)
     originals = target.values(args, {})
@@ -383,7 +387,7 @@ def _tape_vjp(fun: Callable, args: tuple, target: _Target) -> tuple[Any, Pullbac
     unchanged = Unchanged(fun, args, params, EVERYTHING, live_names=False)
 
     def tape_backward(cotangent: Any, retain_graph: bool) -> Any:
-        refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}")
+        refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}", "tape")
         unchanged.check()
         _check_cotangent(value, cotangent)
         return target.package(tape_pullback(cotangent, retain_graph=retain_graph))

@@ -1,17 +1,24 @@
-"""Refusing higher-order derivatives until they are implemented.
+"""Refusing the higher-order derivatives that are not implemented.
 
 A gradient of a gradient is easy to ask for by accident of composition: ``ag.grad`` of a
 function made by ``ag.grad``, or of a function that calls one (or ``ag.vjp``, or a
-pullback) on a value that carries a gradient. None of these paths computes a second
-derivative: generated code treats an inner gradient's result as a constant (giving the
-first derivative, or zero), and the tape saw only parts of it. So each is refused with
-a ``NotImplementedError`` that names what was nested, in every mode:
+pullback) on a value that carries a gradient.
+
+On the tape (``mode="tape"`` throughout) these compute the higher derivative: a gradient
+on the tape called with tensors that record runs on their graph and records its own
+backward pass (``runtime.fallback``, ``runtime.higher_order``), so
+``ag.grad(ag.grad(f, mode="tape"), mode="tape")`` is the second derivative. Everywhere
+else they do not: generated code treats an inner gradient's result as a constant (giving
+the first derivative, or zero). So each of these is refused with a
+``NotImplementedError`` that names what was nested:
 
 - ``ag.grad(g)``, ``ag.value_and_grad(g)``, ``ag.vjp(g, ...)`` where ``g`` is a gradient
-  or a pullback (or a ``functools.partial`` of one): when the outer one is made.
+  or a pullback (or a ``functools.partial`` of one): when the outer one is made, unless
+  both are on the tape and ``g`` is made by ``ag.grad`` or ``ag.value_and_grad``.
 - A gradient, ``ag.vjp`` or a pullback called with a tensor that records (a tensor that
-  requires grad, with grad mode on): that is how an outer ``mode="tape"`` run, or the
-  tape an ``"auto"`` run falls back to, reaches an inner gradient.
+  requires grad, with grad mode on), unless it runs on the tape: that is how an outer
+  ``mode="tape"`` run, or the tape an ``"auto"`` run falls back to, reaches an inner
+  gradient.
 - ``mode="source"``: the transform cannot resolve the inner gradient's call and raises
   a :class:`TransformError`; :func:`refuse_transform_error` turns it into this error when
   the statement it names calls a gradient.
@@ -47,18 +54,24 @@ def is_gradient(value: Any) -> bool:
     return bool(getattr(value, "__astgrad_gradient__", False))
 
 
-def refuse_gradient_of_gradient(function: Any, outer: str) -> None:
-    """Raise NotImplementedError when ``function``, given to ``outer`` (``ag.grad``...), is
-    itself a gradient."""
+def refuse_gradient_of_gradient(function: Any, outer: str, mode: str = "auto") -> None:
+    """Raise NotImplementedError when ``function``, given to ``outer`` (``ag.grad``...) in
+    ``mode``, is itself a gradient, but for a gradient on the tape given to one on the tape
+    (which computes the higher derivative)."""
     if is_gradient(function):
+        if mode == "tape" and _on_tape(function):
+            return
         raise NotImplementedError(
             f"{outer} was given {_spelled(function)}, which is itself a gradient. {ADVICE}"
         )
 
 
-def refuse_recording(args: tuple, kwargs: dict, what: str) -> None:
+def refuse_recording(args: tuple, kwargs: dict, what: str, mode: str = "auto") -> None:
     """Raise NotImplementedError when an argument is a tensor that records: an outer
-    derivative is being taken through ``what`` (a gradient, ``ag.vjp``, a pullback)."""
+    derivative is being taken through ``what`` (a gradient, ``ag.vjp``, a pullback), which
+    computes in ``mode``; on the tape that derivative is computed."""
+    if mode == "tape":
+        return
     if not kwargs and all(type(value) in _PLAIN for value in args):
         return  # the common case, on every vjp and pullback call: keep it cheap
     if not is_grad_enabled():
@@ -70,6 +83,14 @@ def refuse_recording(args: tuple, kwargs: dict, what: str) -> None:
                 f"its derivative is being taken. {ADVICE} (To use the gradient's value "
                 "alone, pass t.detach().)"
             )
+
+
+def _on_tape(value: Any) -> bool:
+    """Whether ``value`` is a gradient made by ``ag.grad`` or ``ag.value_and_grad`` with
+    ``mode="tape"`` (or a ``functools.partial`` of one)."""
+    while isinstance(value, functools.partial):
+        value = value.func
+    return getattr(value, "mode", None) == "tape" and hasattr(value, "target")
 
 
 _PLAIN = frozenset({np.ndarray, float, int, bool, type(None)})

@@ -29,8 +29,10 @@ from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
 from .plans import Pattern, Plan
+from .primitives import identity
 from .raw_values import ones_like_array as _ones_like_array
 from .recording import apply
+from .rules.registry import lookup
 from .tape_numbers import number_of
 from .tensor import Tensor, new_tensor
 
@@ -213,6 +215,8 @@ def tape_vjp(
     groups = []
     # A float to differentiate becomes a 0-d tensor next to the arrays it meets.
     home = _home(args, kwargs)
+    if _grad_state.enabled and _records(args, kwargs):
+        return _nested_vjp(function, args, kwargs, wrt, home)
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
@@ -248,30 +252,14 @@ def _pullback_of(result: Any, originals: list, groups: list) -> tuple[Any, Pullb
     outputs = [(result, ())] if type(result) is Tensor else _tensor_outputs(result)
 
     def backward(cotangent: Any, retain_graph: bool) -> list:
-        starts = []
-        if cotangent is None:
-            if not outputs:
-                # Nothing depends on the arguments: zero gradients, for a result that is a
-                # number (scalar_seed raises, as in source mode, for None, a str, a tuple...).
-                scalar_seed(value)
-            elif not _is_scalar(result):
-                raise ValueError(
-                    "grad can be implicitly created only for scalar outputs; give the "
-                    "pullback a cotangent of the output's shape"
-                )
-            for tensor, _ in outputs:
-                if tensor._requires_grad:
-                    starts.append((tensor, tensor._seed(None)))
-        else:
-            for tensor, path in outputs:
-                if not tensor._requires_grad:
-                    continue
-                seed = _part(cotangent, path)
-                if type(seed) is int and seed == 0:
-                    continue  # the zero placeholder: no gradient flows from this output
-                if not hasattr(seed, "shape"):
-                    seed = array_module(tensor.data).asarray(seed, dtype=tensor.dtype)
-                starts.append((tensor, tensor._seed(seed)))
+        if cotangent is not None and _grad_state.enabled and _records((cotangent,), None):
+            # A cotangent that records (an outer derivative is taken along it): the
+            # gradients are recorded as functions of it (see higher_order).
+            linked = [
+                [(leaf, (leaf._grad_accumulator(), 0)) for leaf in leaves] for leaves in groups
+            ]
+            return _linked_backward(result, outputs, value, cotangent, originals, linked, True)
+        starts = _starts(result, outputs, value, cotangent, False)
         found = backward_pass(starts, retain_graph) if starts else {}
         return [
             finish_gradient(_collect(original, iter(leaves), found), original)
@@ -279,6 +267,183 @@ def _pullback_of(result: Any, originals: list, groups: list) -> tuple[Any, Pullb
         ]
 
     return value, Pullback(backward, value)
+
+
+def _starts(result: Any, outputs: list, value: Any, cotangent: Any, keep: bool) -> list:
+    """``(tensor, cotangent)`` for each output of ``result`` a gradient flows from: a
+    cotangent that is a tensor stays one when ``keep`` (a pass that records)."""
+    starts = []
+    if cotangent is None:
+        if not outputs:
+            # Nothing depends on the arguments: zero gradients, for a result that is a
+            # number (scalar_seed raises, as in source mode, for None, a str, a tuple...).
+            scalar_seed(value)
+        elif not _is_scalar(result):
+            raise ValueError(
+                "grad can be implicitly created only for scalar outputs; give the "
+                "pullback a cotangent of the output's shape"
+            )
+        for tensor, _ in outputs:
+            if tensor._requires_grad:
+                starts.append((tensor, tensor._seed(None)))
+        return starts
+    for tensor, path in outputs:
+        if not tensor._requires_grad:
+            continue
+        seed = _part(cotangent, path)
+        if type(seed) is int and seed == 0:
+            continue  # the zero placeholder: no gradient flows from this output
+        if keep and isinstance(seed, Tensor):
+            tensor._seed(seed)  # (checks its shape and device)
+            starts.append((tensor, seed))
+            continue
+        if not hasattr(seed, "shape"):
+            seed = array_module(tensor.data).asarray(seed, dtype=tensor.dtype)
+        starts.append((tensor, tensor._seed(seed)))
+    return starts
+
+
+# -- a function run on the tape inside a derivative being taken -------------------------------
+
+
+def _records(args: Any, kwargs: dict | None) -> bool:
+    """Whether a tensor that requires grad is among ``args`` and ``kwargs`` (inside lists,
+    tuples and dicts too): a derivative of what is computed from them is being taken."""
+    if not kwargs and all(type(a) in _PLAIN for a in args):
+        return False  # the common case, on every call: keep it cheap
+    stack = [*args, *(kwargs.values() if kwargs else ())]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Tensor):
+            if value._requires_grad:
+                return True
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return False
+
+
+_PLAIN = frozenset({_ndarray, float, int, bool, str, type(None)})
+_COPY = lookup(identity)
+
+
+def _nested_vjp(
+    function: Callable, args: list, kwargs: dict, wrt: list, home: Any
+) -> tuple[Any, Pullback]:
+    """:func:`tape_vjp` of a call whose arguments hold tensors that record: a derivative of
+    this one is being taken (``ag.grad(ag.grad(f, mode="tape"), mode="tape")``, or a
+    gradient on the tape called from a function run on the tape). The function records on
+    the graph those tensors belong to; each argument differentiated stands as an input of
+    its own (a recorded copy of a tensor that records, so that the same tensor given twice
+    still has a gradient per argument); the value is the result's tensors as they are, and
+    the pullback records its gradients (``create_graph``), so that they are functions of
+    everything the outer derivative follows."""
+    originals = []
+    groups = []
+    for where, key in wrt:
+        container = args if where == "args" else kwargs
+        original = container[key]
+        inputs: list = []
+        container[key] = _linked_inputs(original, inputs, home)
+        originals.append(original)
+        groups.append(inputs)
+    previous, numbers = _grad_state.enabled, _grad_state.numbers
+    _grad_state.enabled = _grad_state.numbers = True
+    try:
+        if home.type == "cpu":
+            result = _run(function, args, kwargs)
+        else:
+            with device_guard(home):
+                result = _run(function, args, kwargs)
+    finally:
+        _grad_state.enabled, _grad_state.numbers = previous, numbers
+    outputs = [(result, ())] if type(result) is Tensor else _tensor_outputs(result)
+
+    def backward(cotangent: Any, retain_graph: bool) -> list:
+        return _linked_backward(result, outputs, result, cotangent, originals, groups, retain_graph)
+
+    return result, Pullback(backward, result)
+
+
+def _linked_inputs(value: Any, inputs: list, home: Any) -> Any:
+    """``value`` with each tensor that records replaced by a recorded copy, and every other
+    float (array) by a new leaf, as :func:`_to_tensors` makes them; ``(tensor, edge)`` of
+    each is appended to ``inputs``."""
+    if isinstance(value, Tensor) and value._requires_grad:
+        stand_in = apply(_COPY, identity, (value,))
+        inputs.append((stand_in, (stand_in._grad_fn, 0)))
+        return stand_in
+    if isinstance(value, (list, tuple)):
+        converted = [_linked_inputs(v, inputs, home) for v in value]
+        return type(value)(converted) if isinstance(value, tuple) else converted
+    if isinstance(value, dict):
+        return {k: _linked_inputs(v, inputs, home) for k, v in value.items()}
+    leaves: list = []
+    leaf = _to_tensors(value, leaves)
+    if home.type != "cpu" and isinstance(value, (float, int)):
+        leaf.data = to_device(leaf.data, home)
+    inputs.append((leaf, (leaf._grad_accumulator(), 0)))
+    return leaf
+
+
+def _linked_backward(
+    result: Any,
+    outputs: list,
+    value: Any,
+    cotangent: Any,
+    originals: list,
+    groups: list,
+    retain_graph: bool,
+) -> list:
+    """The gradients of ``originals`` (inputs ``groups``: ``(tensor, edge)`` per leaf of
+    each) by a pass that records when grad mode is on, so that they can be differentiated
+    again: tensors for arguments that are tensors and for gradients that record, the
+    argument's type otherwise."""
+    from .higher_order import graph_pass  # (the recording pass: see its module)
+
+    create = _grad_state.enabled
+    starts = _starts(result, outputs, value, cotangent, create)
+    edges = [where for inputs in groups for _, where in inputs]
+    # (a pass that records keeps the graph: its gradients are functions of it)
+    found = graph_pass(starts, retain_graph or create, create, edges) if starts else {}
+    seen = {id(seed) for _, seed in starts if isinstance(seed, Tensor)}
+    return [
+        _collect_linked(original, iter(inputs), found, seen)
+        for original, inputs in zip(originals, groups)
+    ]
+
+
+def _collect_linked(template: Any, inputs: Any, found: dict, seen: set) -> Any:
+    """:func:`_collect` for :func:`_linked_backward` (``seen``: the ids of the tensors
+    handed out so far, each handed out once)."""
+    if isinstance(template, (list, tuple)):
+        parts = [_collect_linked(t, inputs, found, seen) for t in template]
+        return type(template)(parts) if isinstance(template, tuple) else parts
+    if isinstance(template, dict):
+        return {k: _collect_linked(v, inputs, found, seen) for k, v in template.items()}
+    tensor, where = next(inputs)
+    grad = found.get(where)
+    data = tensor._data
+    if grad is None:
+        zero = array_module(data).zeros(data.shape, dtype=data.dtype)
+        return new_tensor(zero) if isinstance(template, Tensor) else finish_gradient(0, template)
+    if isinstance(grad, Tensor):
+        if grad.shape != data.shape:
+            raise RuntimeError(
+                f"internal error: gradient of shape {grad.shape} reached an argument of shape "
+                f"{data.shape}"
+            )
+        if grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
+        if grad._requires_grad or isinstance(template, Tensor):
+            if id(grad) in seen:
+                grad = apply(_COPY, identity, (grad,))
+            seen.add(id(grad))
+            return grad
+        grad = grad._data
+    owned = _own(grad, data)
+    return new_tensor(owned) if isinstance(template, Tensor) else finish_gradient(owned, template)
 
 
 def tape_plan(

@@ -83,8 +83,11 @@ def m(tmp_path_factory):
 @pytest.mark.parametrize("mode", MODES)
 def test_grad_of_grad_raises_instead_of_giving_the_first_derivative(m, mode):
     # x**4 at 2: the second derivative is 48; the first, 32, came back before
-    with pytest.raises(NotImplementedError, match=rf"ag.grad was given f4 .*{HIGHER_ORDER}"):
-        ag.grad(ag.grad(m.f4, mode=mode), mode=mode)
+    if mode == "tape":  # the tape computes it (tests/test_tape_higher_order.py)
+        assert ag.grad(ag.grad(m.f4, mode=mode), mode=mode)(2.0) == 48.0
+    else:
+        with pytest.raises(NotImplementedError, match=rf"ag.grad was given f4 .*{HIGHER_ORDER}"):
+            ag.grad(ag.grad(m.f4, mode=mode), mode=mode)
     with pytest.raises(NotImplementedError, match=HIGHER_ORDER):
         ag.grad(mode=mode)(ag.grad(m.f4))
 
