@@ -383,8 +383,11 @@ def _linked_inputs(value: Any, inputs: list, home: Any) -> Any:
     leaf = _to_tensors(value, leaves)
     if home.type != "cpu" and isinstance(value, (float, int)):
         leaf.data = to_device(leaf.data, home)
-    inputs.append((leaf, (leaf._grad_accumulator(), 0)))
-    return leaf
+    # A recorded copy of the new leaf, as of a tensor: every input is then a node made
+    # now, and the pass for their gradients walks only what is recorded from here on.
+    stand_in = apply(_COPY, identity, (leaf,))
+    inputs.append((stand_in, (stand_in._grad_fn, 0)))
+    return stand_in
 
 
 def _linked_backward(

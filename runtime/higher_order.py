@@ -174,7 +174,11 @@ def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any) -> 
 def _nodes_to_run(roots: list, targets: dict) -> set:
     """The nodes from which some target is reached by a path of at least one edge: those a
     pass for ``targets`` must run. (A target itself runs only if another lies behind it.)
-    Walked without recursion: graphs of long loops are deep."""
+    Walked without recursion: graphs of long loops are deep. Edges lead to older nodes, so
+    where no target is a leaf, nothing older than the oldest target can reach one: a
+    gradient taken inside a function on the tape (whose inputs are recorded copies) walks
+    its own part of the graph, not everything recorded before it."""
+    floor = min(node._seq for node in targets)  # (-1 with a leaf among them: no bound)
     state: dict = {}
     stack = [(root, False) for root in roots if root is not None]
     while stack:
@@ -187,7 +191,7 @@ def _nodes_to_run(roots: list, targets: dict) -> set:
         state[node] = False  # (until its successors are known; the graph has no cycles)
         stack.append((node, True))
         for successor in node._next:
-            if successor._seq >= 0 and successor not in state:
+            if successor._seq >= floor and successor._seq >= 0 and successor not in state:
                 stack.append((successor, False))
     return {node for node, runs in state.items() if runs}
 

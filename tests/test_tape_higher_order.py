@@ -503,6 +503,19 @@ def test_hessian_vector_product_through_a_function_calling_a_gradient():
     assert_close(pullback(v), numeric_hvp(loss, x, v))
 
 
+def test_gradient_steps_inside_a_function_on_the_tape():
+    # a few steps of gradient descent, differentiated with respect to the start
+    step = ag.grad(lambda x: np.sum(np.sin(x) ** 2 + 0.5 * x**4), mode="tape")
+
+    def descend(x):
+        for _ in range(20):
+            x = x - 0.05 * step(x)
+        return np.sum(x**2)
+
+    x = np.array([0.3, -0.7])
+    assert_close(ag.grad(descend, mode="tape")(x), numeric_vjp(descend, [x], 0, 1.0))
+
+
 def test_a_function_of_several_arguments_given_one_tensor_twice():
     def f(a, b):
         return a * b**2
