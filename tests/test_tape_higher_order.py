@@ -333,7 +333,7 @@ def test_in_place_writes_and_views():
     check_hvp(f, RNG.standard_normal(3))
 
 
-def test_add_at_and_multiply_at_with_repeated_indices():
+def test_ufunc_at_with_repeated_indices():
     def f(x):
         buf = ag.zeros(3)
         np.add.at(buf, [0, 0, 2], x**2)
@@ -342,6 +342,14 @@ def test_add_at_and_multiply_at_with_repeated_indices():
         return np.sum(out**3 + np.exp(buf))
 
     check_hvp(f, RNG.uniform(0.5, 1.5, 3))
+
+    def g(x):
+        buf = x * 1.0
+        np.maximum.at(buf, [0, 0, 2], x[[1, 2, 0]] ** 2)
+        np.subtract.at(buf, [1, 1], np.sin(x[:2]))
+        return np.sum(buf**3)
+
+    check_hvp(g, np.array([0.3, 0.9, -0.4]))
 
 
 def test_float32_second_derivatives_keep_the_dtype():
@@ -449,14 +457,21 @@ def test_errors_name_what_to_do():
         ag.autograd_grad((x**2).sum(), 3.0)
 
 
-def test_autograd_grad_is_exported_with_a_doctest():
+@pytest.mark.parametrize("name", ["higher_order", "recorded_helpers", "tape_jvp"])
+def test_docstring_examples(name):
     import doctest
+    import importlib
 
+    module = importlib.import_module(f"astgrad.runtime.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted and not result.failed
+
+
+def test_autograd_grad_is_exported():
     import astgrad.runtime.higher_order as module
 
     assert "autograd_grad" in ag.__all__ and ag.autograd_grad is module.autograd_grad
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted and not result.failed
+    assert module.autograd_grad.__doc__ and ">>>" in module.autograd_grad.__doc__
 
 
 # -- ag.grad of ag.grad on the tape ---------------------------------------------------------
