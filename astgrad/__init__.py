@@ -20,6 +20,8 @@ _link(__name__, _Path(__file__).resolve().parent)
 from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
 from .checks import GradcheckError, gradcheck  # noqa: E402
 from .explain import Explanation, explain  # noqa: E402
+from .forward import jvp  # noqa: E402
+from .higher import hessian, hvp, jacobian  # noqa: E402
 from .runtime import (  # noqa: E402
     Device,
     GradientLostError,
@@ -68,6 +70,10 @@ __all__ = [
     "source",
     "value_and_grad",
     "vjp",
+    "jvp",
+    "hvp",
+    "hessian",
+    "jacobian",
     "Device",
     "GradientLostError",
     "NoRuleError",

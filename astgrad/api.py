@@ -20,8 +20,10 @@ from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
+from .runtime.grad_mode import is_grad_enabled
 from .runtime.plans import MISS as _MISS
 from .runtime.plans import Plan, pattern
+from .runtime.tensor import Tensor
 from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
@@ -203,6 +205,20 @@ class _Differentiated:
         updated = () if isinstance(function, _Differentiated) else functools.WRAPPER_UPDATES
         functools.update_wrapper(self, function, updated=updated)
 
+    @property
+    def __astgrad_rule__(self) -> Any:
+        """The rule table's entry for calls of this gradient (``higher.gradient_rule``):
+        the gradient of ``f`` with respect to one parameter is differentiable again, its
+        vjp a Hessian-vector product. None for ``value_and_grad`` and several ``wrt``."""
+        if self.with_value or not self.target.single:
+            return None
+        rule = self.__dict__.get("_rule")
+        if rule is None:
+            from .higher import gradient_rule
+
+            rule = self.__dict__["_rule"] = gradient_rule(self)
+        return rule
+
     def _derivative(self, kinds: tuple) -> Any:
         found = self._derivatives.get(kinds)
         if found is not None and (found == "tape" or not found.is_stale()):
@@ -242,6 +258,13 @@ class _Differentiated:
         """A call in general: any arguments, on any device. Prepares a plan for calls like
         this one where it can."""
         target = self.target
+        if self.mode != "tape" and not kwargs and _records(args):
+            rule = self.__astgrad_rule__
+            if rule is not None:
+                # Called on the tape: one node, whose vjp is a Hessian-vector product.
+                from .runtime import recording
+
+                return recording.apply(rule, self, args)
         # (Plans take host arrays and floats only: a tensor that records comes here.)
         refuse_recording(args, kwargs, f"the gradient of {target.function_name}", self.mode)
         refuse_matrices(args, kwargs)
@@ -325,8 +348,8 @@ def grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> An
     (array([ 3., 10.]), 8.0)
     """
     if fun is None:
-        return lambda f: _Differentiated(f, wrt, mode, with_value=False)
-    return _Differentiated(fun, wrt, mode, with_value=False)
+        return lambda f: _differentiated(f, wrt, mode, with_value=False)
+    return _differentiated(fun, wrt, mode, with_value=False)
 
 
 def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
@@ -337,8 +360,32 @@ def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "au
     (9.0, 6.0)
     """
     if fun is None:
-        return lambda f: _Differentiated(f, wrt, mode, with_value=True)
-    return _Differentiated(fun, wrt, mode, with_value=True)
+        return lambda f: _differentiated(f, wrt, mode, with_value=True)
+    return _differentiated(fun, wrt, mode, with_value=True)
+
+
+def _records(args: tuple) -> bool:
+    """Whether an argument is a tensor that records (a function on the tape calls this)."""
+    return is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+
+
+def _has_rule(fun: Any) -> bool:
+    """Whether ``fun`` is a gradient made by ``ag.grad`` outside the tape whose calls are
+    an entry of the rule table (``higher.gradient_rule``): then its own derivative is a
+    Hessian-vector product, in any outer mode. (One on the tape composes on the tape.)"""
+    return (
+        isinstance(fun, _Differentiated) and fun.mode != "tape" and fun.__astgrad_rule__ is not None
+    )
+
+
+def _differentiated(fun: Callable, wrt: Wrt, mode: str, with_value: bool) -> Any:
+    """A gradient of ``fun``; of a gradient made by ``ag.grad`` (not on the tape), through
+    its rule: a second derivative (see ``higher.NestedGradient``)."""
+    if _has_rule(fun):
+        from .higher import NestedGradient
+
+        return NestedGradient(fun, wrt, mode, with_value)
+    return _Differentiated(fun, wrt, mode, with_value)
 
 
 def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[Any, Pullback]:
@@ -355,6 +402,10 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     array([1., 2.])
     """
     _check_mode(mode)
+    if _has_rule(fun):
+        from .higher import gradient_vjp
+
+        return gradient_vjp(fun, args, wrt)
     refuse_gradient_of_gradient(fun, "ag.vjp", mode)
     refuse_recording(args, {}, "ag.vjp", mode)
     refuse_matrices(args, {})
@@ -488,7 +539,9 @@ def _location(fun: Callable) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}" if code else "<unknown>"
 
 
-def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) -> str:
+def source(
+    fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None, forward: bool = False
+) -> str:
     """The generated gradient source of ``fun`` (and of the functions it calls).
 
     With example arguments ``args``, the source generated for arguments like them: a
@@ -498,6 +551,8 @@ def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) ->
     stage: "parse" or any pass of the pipeline, in order (``transform.pipeline.STAGES``:
     "desugar", "normalize", "analyze", "shapes", "reverse", ..., "saves"); from
     "reverse" on, the forward and backward statements are printed as one function.
+    ``forward=True`` shows forward mode's source instead (what ``ag.jvp`` runs, stages
+    ``transform.pipeline.FORWARD_STAGES``).
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -519,8 +574,11 @@ def source(fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None) ->
     if args:
         values = target.values(args, {})
         kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    stages = pipeline.FORWARD_STAGES if forward else pipeline.STAGES
     if stage is not None:
-        if stage not in pipeline.STAGES:
-            raise ValueError(f"stage must be one of {', '.join(pipeline.STAGES)}, not {stage!r}")
-        return pipeline.derive(fun, target.names, param_kinds=kinds, stop_after=stage)
-    return pipeline.derive(fun, target.names, param_kinds=kinds).full_source()
+        if stage not in stages:
+            raise ValueError(f"stage must be one of {', '.join(stages)}, not {stage!r}")
+        return pipeline.derive(
+            fun, target.names, param_kinds=kinds, stop_after=stage, forward=forward
+        )
+    return pipeline.derive(fun, target.names, param_kinds=kinds, forward=forward).full_source()

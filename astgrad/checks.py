@@ -137,6 +137,7 @@ def gradcheck(
     atol: float = 1e-8,
     mode: str = "auto",
     seed: int = 0,
+    order: int = 1,
 ) -> bool:
     """Check astgrad's gradient of ``fun(*args)`` against central finite differences.
 
@@ -157,6 +158,13 @@ def gradcheck(
     ...     return np.sum(np.tanh(x) * y)
     >>> ag.gradcheck(f, np.array([0.1, 0.2]), np.array([1.0, -2.0]))
     True
+
+    ``order=2`` checks second derivatives instead: ``ag.hvp`` of a scalar ``fun`` along a
+    random direction (from ``seed``) against central differences of astgrad's gradient
+    along it.
+
+    >>> ag.gradcheck(f, np.array([0.1, 0.2]), np.array([1.0, -2.0]), order=2)
+    True
     """
     from .api import vjp  # the API imports this module for its dtype check
 
@@ -165,9 +173,13 @@ def gradcheck(
         raise ValueError(
             "gradcheck: no argument to check; pass float arrays or floats, or name them with wrt="
         )
+    if order not in (1, 2):
+        raise ValueError(f"gradcheck: order is 1 or 2, not {order!r}")
     args = list(args)
     for p in positions:
         args[p] = _as_float64(args[p])
+    if order == 2:
+        return _check_second_order(fun, args, positions, eps, rtol, atol, mode, seed)
     value, pullback = vjp(fun, *args, wrt=tuple(positions), mode=mode)
     cotangent = _cotangent(value, seed)
     analytic = pullback(cotangent)
@@ -187,6 +199,49 @@ def gradcheck(
                 grad_leaf = grad_leaf[key]
             where = names[p] + "".join(f"[{key!r}]" for key in path)
             _compare(where, p, np.asarray(grad_leaf, dtype=np.float64), numeric, rtol, atol)
+    return True
+
+
+def _check_second_order(
+    fun: Callable,
+    args: list,
+    positions: list[int],
+    eps: float,
+    rtol: float,
+    atol: float,
+    mode: str,
+    seed: int,
+) -> bool:
+    """``gradcheck(order=2)``: Hessian-vector products against differences of gradients."""
+    from .api import grad
+    from .higher import hvp
+
+    rng = np.random.default_rng(seed)
+    tangents: list[Any] = [None] * len(args)
+    for p in positions:
+        value = args[p]
+        if not (isinstance(value, float) or isinstance(value, np.ndarray)):
+            raise TypeError("gradcheck(order=2) checks float and float-array arguments only")
+        tangents[p] = (
+            float(rng.standard_normal()) if isinstance(value, float)
+            else rng.standard_normal(value.shape)
+        )  # fmt: skip
+    products = hvp(fun, args, tangents, mode=mode)
+    products = products if isinstance(products, tuple) else (products,)
+    gradient = grad(fun, wrt=tuple(positions), mode=mode)
+
+    def moved(step: float) -> tuple:
+        out = list(args)
+        for p in positions:
+            out[p] = args[p] + step * tangents[p]
+        return gradient(*out)
+
+    up, down = moved(eps), moved(-eps)
+    names = _parameter_names(fun, len(args))
+    for p, product, u, d in zip(positions, products, up, down):
+        numeric = (np.asarray(u, dtype=np.float64) - np.asarray(d, dtype=np.float64)) / (2 * eps)
+        where = f"the Hessian-vector product for {names[p]}"
+        _compare(where, p, np.asarray(product, dtype=np.float64), numeric, rtol, atol)
     return True
 
 

@@ -101,3 +101,11 @@ def test_control_flow_example_shows_adjoint_and_explain():
     assert "for _ in range(pop()):" in out
     assert "mode: mixed" in out
     assert "guarded_log at " in out and "`try`" in out
+
+
+def test_newton_finds_the_rosenbrock_minimum_with_generated_second_derivatives():
+    out = _run("newton.py")
+    assert "minimum found: [1. 1. 1. 1.]" in out
+    assert "matrix-free minimum: [1. 1. 1. 1.]" in out
+    assert "def rosenbrock_jvp(x, *, dx):" in out
+    assert "# tangent of: return np.sum(" in out

@@ -1,6 +1,6 @@
 """The ``astgrad`` command.
 
-    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats]
+    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats] [--forward]
 
 prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
 the output is a terminal and pygments is installed. ``--floats`` shows the gradient
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from astgrad.transform.pipeline import STAGES
+from astgrad.transform.pipeline import FORWARD_STAGES, STAGES
 
 import astgrad
 
@@ -73,6 +73,10 @@ def highlight(source: str, stream: Any) -> str:
     return render(source, PythonLexer(), TerminalFormatter())
 
 
+def _stage_order(stage: str) -> int:
+    return (list(STAGES) + list(FORWARD_STAGES)).index(stage)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="astgrad", description="Inspect the gradients astgrad generates."
@@ -88,8 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     show.add_argument(
         "--stage",
-        choices=STAGES[:-1],
+        choices=sorted(set(STAGES[:-1]) | set(FORWARD_STAGES[:-1]), key=_stage_order),
         help="stop after this stage: parse, or a pass of the pipeline (in order)",
+    )
+    show.add_argument(
+        "--forward",
+        action="store_true",
+        help="forward mode: the Jacobian-vector product source (what ag.jvp runs)",
     )
     show.add_argument(
         "--floats",
@@ -100,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     function = load_function(args.target)
     examples = _float_arguments(function) if args.floats else ()
     try:
-        source = astgrad.source(function, *examples, wrt=_parse_wrt(args.wrt), stage=args.stage)
+        if args.stage is not None and args.stage not in (
+            FORWARD_STAGES if args.forward else STAGES
+        ):
+            mode = "forward" if args.forward else "reverse"
+            print(f"astgrad: {mode} mode has no stage {args.stage!r}", file=sys.stderr)
+            return 2
+        source = astgrad.source(
+            function, *examples, wrt=_parse_wrt(args.wrt), stage=args.stage, forward=args.forward
+        )
     except astgrad.TransformError as exc:
         print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)
         return 1

@@ -41,20 +41,22 @@ def comment(text: str) -> gast.stmt:
     return marker
 
 
-def add_grad_comments(stmts: list[gast.stmt], enclosing: Origin | None = None) -> list[gast.stmt]:
-    """Insert one ``# grad of: <line>`` before each run of statements from one user line
-    (not repeated inside a block that the same line's comment already heads)."""
+def add_grad_comments(
+    stmts: list[gast.stmt], enclosing: Origin | None = None, label: str = "grad of"
+) -> list[gast.stmt]:
+    """Insert one ``# grad of: <line>`` (``label``) before each run of statements from one
+    user line (not repeated inside a block that the same line's comment already heads)."""
     out: list[gast.stmt] = []
     previous = enclosing
     for stmt in stmts:
         origin = anno.get(stmt, anno.Key.ORIGIN)
         if origin is not None and not same_line(origin, previous):
-            out.append(comment(f"grad of: {origin.text}"))
+            out.append(comment(f"{label}: {origin.text}"))
             previous = origin
         for field in ("body", "orelse"):
             block = getattr(stmt, field, None)
             if block:
-                setattr(stmt, field, add_grad_comments(block, previous))
+                setattr(stmt, field, add_grad_comments(block, previous, label))
         out.append(stmt)
     return out
 

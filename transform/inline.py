@@ -21,6 +21,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime.rules.forward import tangent_name
 from ..runtime.rules.registry import Rule
 from ..runtime.rules.templates import gradient
 from . import build, shapes
@@ -143,6 +144,54 @@ def inline(
     return InlinedAdjoint(prelude, gradients)
 
 
+def inline_tangent(
+    callee: Callee,
+    operands: list[gast.expr],
+    keywords: list[gast.keyword],
+    ans: gast.expr,
+    tangents: dict[int, gast.expr],
+    ctx: TransformContext,
+    origin: Origin | None,
+) -> tuple[list[gast.stmt], gast.expr]:
+    """The forward rule of ``callee`` inlined at a call site: the prelude statements and
+    the sum of the contributions of the operand positions in ``tangents`` (each the
+    expression of that operand's tangent). Only an ``"elementwise"`` or ``"explicit"``
+    forward rule is inlined; a linear one is the call itself, made by the caller."""
+    rule = callee.rule
+    forward = rule.forward
+    bound = bind_operands(callee, operands, keywords, origin)
+    renames: dict[str, gast.expr] = {"ans": ans, **bound}
+    for position, tangent in tangents.items():
+        renames[tangent_name(forward.params[position])] = tangent
+    wanted = set()
+    for position in tangents:
+        wanted |= {n.id for n in walk(forward.contributions[position]) if isinstance(n, gast.Name)}
+    needed = []
+    for stmt in reversed(forward.prelude):
+        if stmt.targets[0].id in wanted:
+            needed.append(stmt)
+            wanted |= {n.id for n in walk(stmt.value) if isinstance(n, gast.Name)}
+    prelude: list[gast.stmt] = []
+    for stmt in reversed(needed):
+        local = stmt.targets[0].id
+        fresh = ctx.namer.new(local)
+        value = _substitute(stmt.value, renames, rule, ctx, forward.namespace)
+        renames[local] = build.load(fresh)
+        prelude.append(build.assign(fresh, value))
+    total: gast.expr | None = None
+    for position in sorted(tangents):
+        part = _substitute(forward.contributions[position], renames, rule, ctx, forward.namespace)
+        part = fold_constants(_drop_default_arguments(part, ctx))
+        if total is None:
+            total = part
+        elif isinstance(part, gast.UnaryOp) and isinstance(part.op, gast.USub):
+            total = gast.BinOp(left=total, op=gast.Sub(), right=part.operand)  # a - b
+        else:
+            total = gast.BinOp(left=total, op=gast.Add(), right=part)
+    assert total is not None
+    return prelude, total
+
+
 def _called(
     rule: Rule, bound: dict, g: gast.expr, ans: gast.expr, wanted: list[int], ctx: TransformContext
 ) -> InlinedAdjoint:
@@ -181,11 +230,17 @@ def _resolve_defaults(keywords: list[gast.keyword], ctx: TransformContext) -> li
 
 
 def _substitute(
-    node: gast.expr, renames: dict[str, gast.expr], rule: Rule, ctx: TransformContext
+    node: gast.expr,
+    renames: dict[str, gast.expr],
+    rule: Rule,
+    ctx: TransformContext,
+    namespace: dict | None = None,
 ) -> gast.expr:
     """A copy of the template expression ``node``, its names renamed (one pass: this runs
-    for every gradient of every call site)."""
-    namespace = rule.vjp.__globals__
+    for every gradient of every call site); other names are the globals of ``namespace``
+    (the vjp rule's module by default)."""
+    if namespace is None:
+        namespace = rule.vjp.__globals__
 
     def rename(sub: gast.AST) -> gast.AST | None:
         if not isinstance(sub, gast.Name):
@@ -223,7 +278,7 @@ def _has_result_shape(
         for i, o in enumerate(operands)
         if i != position and not (isinstance(o, gast.Constant) and o.value is None)
     ]
-    return bool(others) and all(_is_number(o) or _is_negated_number(o) for o in others)
+    return bool(others) and all(is_number(o) or is_negated_number(o) for o in others)
 
 
 def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gast.expr:
@@ -253,7 +308,7 @@ def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gas
     return expression
 
 
-def _is_number(node: gast.expr) -> bool:
+def is_number(node: gast.expr) -> bool:
     return (
         isinstance(node, gast.Constant)
         and isinstance(node.value, numbers.Number)
@@ -261,12 +316,12 @@ def _is_number(node: gast.expr) -> bool:
     )
 
 
-def _is_negated_number(node: gast.expr) -> bool:
+def is_negated_number(node: gast.expr) -> bool:
     """``-0.5``, which Python parses as the negation of a number."""
     return (
         isinstance(node, gast.UnaryOp)
         and isinstance(node.op, gast.USub)
-        and _is_number(node.operand)
+        and is_number(node.operand)
     )
 
 
@@ -280,7 +335,7 @@ def _fold(node: gast.AST) -> gast.AST:
     """One step of :func:`fold_constants`, on a node whose operands are folded already."""
     if isinstance(node, gast.BinOp):
         left, right, op = node.left, node.right, node.op
-        if _is_number(left) and _is_number(right):
+        if is_number(left) and is_number(right):
             try:
                 value = _OPERATORS[type(op)](left.value, right.value)
             except (KeyError, ArithmeticError):
@@ -312,8 +367,8 @@ def _fold(node: gast.AST) -> gast.AST:
         isinstance(node, gast.Compare)
         and len(node.ops) == 1
         and type(node.ops[0]) in _COMPARISONS
-        and _is_number(node.left)
-        and _is_number(node.comparators[0])
+        and is_number(node.left)
+        and is_number(node.comparators[0])
     ):
         # As a number, so that arithmetic around it folds too: ``y - (y != 0)`` in power's
         # rule is ``1`` for ``y = 2``, and ``x ** 1`` then ``x``.
@@ -332,7 +387,7 @@ def _fold(node: gast.AST) -> gast.AST:
 
 
 def _is_value(node: gast.expr, value: float) -> bool:
-    return _is_number(node) and node.value == value
+    return is_number(node) and node.value == value
 
 
 _OPERATORS = {

@@ -44,6 +44,7 @@ from . import (
     seed,
     shape_reads,
     shapes,
+    tangents,
 )  # fmt: skip
 from .context import TransformContext, local_names_of
 from .errors import TAPE_ADVICE, TransformError
@@ -107,6 +108,15 @@ PASSES: tuple[tuple[str, Callable], ...] = (
 #: each pass, and ``emit`` (the final source).
 STAGES = ("parse", *(name for name, _ in PASSES), "emit")
 
+#: Forward mode's passes (``ag.jvp``): the same four up to ``shapes``, then ``tangents``,
+#: which writes each tangent beside its value (nothing is saved, so no later pass is
+#: needed). ``FORWARD_STAGES`` are what ``ag.source(..., forward=True)`` may stop after.
+FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
+    *PASSES[: [name for name, _ in PASSES].index("reverse")],
+    ("tangents", tangents.transform),
+)
+FORWARD_STAGES = ("parse", *(name for name, _ in FORWARD_PASSES), "emit")
+
 
 @dataclass(eq=False)
 class Derivative:
@@ -125,6 +135,10 @@ class Derivative:
     #: f(*args) -> (value, saved) and backward(saved, cotangent) -> gradients
     forward: Callable | None = None
     backward: Callable | None = None
+    #: forward mode: f_jvp(*args, **{tangent name: tangent}) -> (value, tangent)
+    jvp: Callable | None = None
+    #: forward mode: parameter -> the keyword its tangent is passed by
+    tangent_names: dict[str, str] = field(default_factory=dict)
     #: kind of the returned value: ("value",) or ("tuple", n)...
     returns: tuple = ("value",)
     #: what the generated code assumes (code, globals, cells, its callees'): see guards
@@ -176,8 +190,10 @@ def derive(
     param_kinds: dict[str, tuple] | None = None,
     stop_after: str | None = None,
     mode: str = "auto",
+    forward: bool = False,
 ) -> Derivative | str:
-    """The derivative of ``function`` with respect to the parameters ``wrt``.
+    """The derivative of ``function`` with respect to the parameters ``wrt``: reverse mode
+    (a gradient), or with ``forward=True`` forward mode (a Jacobian-vector product).
 
     ``mode="auto"`` lets calls the transform cannot see into run on the tape; with
     ``mode="source"`` they raise :class:`TransformError`.
@@ -195,7 +211,7 @@ def derive(
             advice=TAPE_ADVICE,
         )
     kinds_key = tuple(sorted((param_kinds or {}).items()))
-    key = (wrt, split, kinds_key, mode)
+    key = (wrt, split, kinds_key, mode, forward)
     if stop_after is None:
         found = _cached(function, key)
         if found is not None:
@@ -220,7 +236,10 @@ def derive(
         if pause:
             gc.disable()
         try:
-            result = _run(function, wrt, split, param_kinds or {}, stop_after, mode)
+            if forward:
+                result = _run_forward(function, wrt, param_kinds or {}, stop_after, mode)
+            else:
+                result = _run(function, wrt, split, param_kinds or {}, stop_after, mode)
         finally:
             in_progress.pop()
             if pause:
@@ -287,6 +306,39 @@ def _run(
     return derivative
 
 
+def _run_forward(
+    function: Callable, wrt: tuple[str, ...], param_kinds: dict, stop_after: str | None, mode: str
+):
+    node, ctx, callees = _start(function, wrt, param_kinds, mode)
+    if stop_after == "parse":
+        return emit.to_source(node)
+    value = node
+    for name, transform in FORWARD_PASSES:
+        value = transform(value, ctx)
+        if stop_after == name:
+            return _stage_source(name, value, ctx)
+    value.body = emit.add_grad_comments(value.body, label="tangent of")
+    for arg in value.args.posonlyargs + value.args.args + value.args.kwonlyargs:
+        arg.annotation = None
+    (jvp,), source = emit.compile_functions(
+        [value], ctx.free_values, ctx.parsed.function, function.__name__
+    )
+    _copy_defaults(jvp, ctx.parsed.function)  # the tangents are keyword-only, required
+    derivative = Derivative(
+        weakref.ref(ctx.parsed.function), wrt, function.__name__, source, jvp=jvp,
+        tangent_names={name: ctx.namer.adjoint(name) for name in wrt},
+        returns=ctx.kinds.get(getattr(node.body[-1].value, "id", None), ("value",)),
+    )  # fmt: skip
+    derivative.callees = callees
+    derivative.guard = _guard(ctx, callees)
+    derivative.fallbacks = list(ctx.fallbacks)
+    for callee in callees:
+        derivative.fallbacks.extend(callee.fallbacks)
+    if stop_after == "emit":
+        return derivative.source
+    return derivative
+
+
 def _apply(transform: Callable, value: Any, ctx: TransformContext, split: bool) -> Any:
     value = transform(value, ctx)
     if isinstance(value, Program) and transform is reverse.transform:
@@ -342,10 +394,13 @@ def _start(
     callees: list[Derivative] = []
 
     def derive_callee(
-        callee: Callable, active: tuple[str, ...], origin: Origin | None
+        callee: Callable, active: tuple[str, ...], origin: Origin | None, forward: bool = False
     ) -> Derivative:
         try:
-            derivative = derive(callee, active, split=True, mode=mode)
+            if forward:
+                derivative = derive(callee, active, mode=mode, forward=True)
+            else:
+                derivative = derive(callee, active, split=True, mode=mode)
         except TransformError as exc:
             if exc.origin is None:
                 exc.origin = origin

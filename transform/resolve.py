@@ -172,7 +172,11 @@ def classify(value: Any, spelled: str) -> Callee:
             reason=f"{spelled} is wrapped by a decorator, whose code the transform does not "
             "differentiate",
         )
-    if isinstance(value, types.FunctionType) and not _is_library(value):
+    if isinstance(value, types.FunctionType) and (
+        not _is_library(value) or getattr(value, "__astgrad_transformable__", False)
+    ):
+        # (A rule helper marked transformable is differentiated from its source, as a
+        # function of the user's: how reverse mode goes through forward rules' helpers.)
         return Callee("user", spelled, value)
     if isinstance(value, type) and not issubclass(value, np.generic):
         return Callee("unknown", spelled, value, reason=f"{spelled} is a class")

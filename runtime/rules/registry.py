@@ -186,9 +186,16 @@ def nondifferentiable(*functions: Callable) -> None:
 def lookup(primitive: Any) -> Rule | None:
     """The rule registered for ``primitive``, or None."""
     try:
-        return _RULES.get(_key(primitive))
+        found = _RULES.get(_key(primitive))
     except TypeError:  # unhashable callables cannot have rules
         return None
+    if found is None:
+        # An object that carries its own entry (a gradient made by ag.grad, whose vjp is
+        # a Hessian-vector product): kept on the object, so the table holds no such.
+        found = getattr(primitive, "__astgrad_rule__", None)
+        if found is not None and not isinstance(found, Rule):
+            found = None
+    return found
 
 
 def is_nondifferentiable(function: Any) -> bool:

@@ -1,0 +1,168 @@
+"""Forward mode: Jacobian-vector products of a function, as generated source.
+
+``ag.jvp(f, primals, tangents)`` runs a generated function that computes, beside each
+value of ``f``, its tangent: the derivative of that value along the direction
+``tangents`` (``transform/tangents.py`` writes it; ``ag.source(f, forward=True)`` shows
+it). One run gives ``J @ t`` for the whole Jacobian ``J``, whatever the number of
+outputs: the mode of choice for few inputs and many outputs, where reverse mode gives
+``v @ J`` one output direction at a time.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .api import MODES, _kind, _Target
+from .nested import is_gradient
+from .runtime.device import CPU, device_guard, placement
+from .transform import pipeline
+from .transform.errors import TransformError
+
+__all__ = ["jvp"]
+
+
+def jvp(
+    fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, mode: str = "auto"
+) -> tuple[Any, Any]:
+    """``(fun(*primals), J @ tangents)``: the value and its derivative along ``tangents``.
+
+    ``primals`` are ``fun``'s positional arguments, ``tangents`` one entry per primal:
+    an array (or float) shaped like it, or None for an argument that does not move.
+    ``mode="source"`` runs generated forward-mode code only (a :class:`TransformError`
+    says why where it cannot); ``"tape"`` computes the product on the tape; ``"auto"``
+    generates code and falls back to the tape for what it cannot transform.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> def f(x):
+    ...     return np.sin(x) * x
+    >>> value, tangent = ag.jvp(f, (np.array([0.0, 1.0]),), (np.array([1.0, 0.0]),))
+    >>> tangent
+    array([0., 0.])
+    >>> ag.jvp(lambda x, y: x * y, (3.0, 4.0), (1.0, None))
+    (12.0, 4.0)
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+    primals, tangents = _check_arguments(fun, primals, tangents)
+    moving = tuple(i for i, t in enumerate(tangents) if t is not None)
+    if is_gradient(fun):
+        # (Its __wrapped__ is the function it differentiates: never transform that.)
+        if getattr(fun, "__astgrad_rule__", None) is None or not moving:
+            raise NotImplementedError(
+                f"ag.jvp of {getattr(fun, '__qualname__', fun)!r}, a gradient: forward mode "
+                "through a gradient is supported for ag.grad with one wrt (a Hessian-vector "
+                "product), not for value_and_grad, vjp, pullbacks or several wrt"
+            )
+        from .higher import gradient_jvp
+
+        return gradient_jvp(fun, primals, tangents)
+    if not moving:
+        value = fun(*primals)
+        from .runtime.tangents import tangent_out, zero_tangent
+
+        return value, tangent_out(zero_tangent(value), value)
+    if mode == "tape":
+        return _tape_jvp(fun, primals, tangents)
+    names = _moving_names(fun, moving)
+    kinds = tuple(_kind(primals[i]) for i in moving)
+    try:
+        derivative = _derivative(fun, names, kinds, mode)
+    except TransformError:
+        if mode == "source":
+            raise
+        return _tape_jvp(fun, primals, tangents)
+    tangent_names = derivative.tangent_names
+    named = {
+        tangent_names[name]: _as_tangent(tangents[i], primals[i]) for name, i in zip(names, moving)
+    }
+    where = placement(primals)
+    if where is CPU:
+        return derivative.jvp(*primals, **named)
+    with device_guard(where):
+        return derivative.jvp(*primals, **named)
+
+
+#: function -> {positions: parameter names}: ``_Target`` reads the signature, which
+#: costs more than a small function's whole jvp
+_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: function -> {(names, kinds, mode): derivative}, checked by its guard on each use
+_derivatives: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _moving_names(fun: Callable, moving: tuple) -> tuple[str, ...]:
+    try:
+        table = _names.setdefault(fun, {})
+    except TypeError:  # not weakly referable: no cache
+        table = {}
+    found = table.get(moving)
+    if found is None:
+        found = table[moving] = _Target(fun, moving if len(moving) > 1 else moving[0]).names
+    return found
+
+
+def _derivative(fun: Callable, names: tuple, kinds: tuple, mode: str) -> Any:
+    try:
+        table = _derivatives.setdefault(fun, {})
+    except TypeError:
+        table = {}
+    key = (names, kinds, mode)
+    found = table.get(key)
+    if found is None or found.is_stale():
+        found = table[key] = pipeline.derive(
+            fun, names, param_kinds=dict(zip(names, kinds)), mode=mode, forward=True
+        )
+    return found
+
+
+def _tape_jvp(fun: Callable, primals: tuple, tangents: tuple) -> tuple[Any, Any]:
+    from .runtime.tape_jvp import tape_jvp
+
+    return tape_jvp(fun, primals, tangents)
+
+
+def _check_arguments(fun: Callable, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
+    name = getattr(fun, "__qualname__", repr(fun))
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError(
+            f"ag.jvp({name}, primals, tangents): primals is the tuple of {name}'s positional "
+            f"arguments, not a {type(primals).__name__}; write (x,) for one argument"
+        )
+    if not isinstance(tangents, (tuple, list)):
+        raise TypeError(
+            f"ag.jvp({name}, primals, tangents): tangents is a tuple with one entry per "
+            f"primal, not a {type(tangents).__name__}; write (t,) for one argument"
+        )
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"ag.jvp({name}, ...): {len(primals)} primals but {len(tangents)} tangents; give "
+            "one tangent per primal (None for one that does not move)"
+        )
+    for position, (primal, tangent) in enumerate(zip(primals, tangents)):
+        if tangent is None:
+            continue
+        if np.shape(tangent) != np.shape(primal):
+            raise ValueError(
+                f"ag.jvp({name}, ...): the tangent of argument {position} has shape "
+                f"{np.shape(tangent)}, but the argument has shape {np.shape(primal)}"
+            )
+        dtype = getattr(primal, "dtype", None)
+        if dtype is not None and dtype.kind not in "f":
+            raise TypeError(
+                f"ag.jvp({name}, ...): argument {position} has dtype {dtype}; only float "
+                "arguments can move (give None as its tangent)"
+            )
+    return tuple(primals), tuple(tangents)
+
+
+def _as_tangent(tangent: Any, primal: Any) -> Any:
+    if isinstance(primal, float):
+        return float(tangent)
+    dtype = getattr(primal, "dtype", None)
+    if dtype is not None and getattr(tangent, "dtype", None) != dtype:
+        return np.asarray(tangent, dtype=dtype)
+    return tangent

@@ -1,0 +1,399 @@
+"""Second derivatives and whole Jacobians, built from the two generated modes.
+
+``hvp`` is reverse over forward: forward mode writes ``f_jvp``, which computes ``f`` and
+its tangent along ``v``; reverse mode then differentiates that generated function, and
+the gradient of the tangent is ``H @ v``. Both are readable source (``ag.source`` of
+each), and neither keeps anything but what one gradient keeps. ``hessian`` takes one
+``hvp`` per basis vector through the same generated functions; ``jacobian`` one ``jvp``
+per input direction (``mode="forward"``) or one pullback per output direction
+(``mode="reverse"``), each sharing one forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .api import MODES, Wrt, _kind, _Target
+from .forward import _check_arguments, _moving_names, jvp
+from .forward import _derivative as _forward_derivative
+from .nested import is_gradient
+from .runtime.device import CPU, device_guard, placement
+from .transform import pipeline
+from .transform.errors import TransformError
+
+__all__ = ["hvp", "hessian", "jacobian"]
+
+
+def hvp(
+    fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, mode: str = "auto"
+) -> Any:
+    """The Hessian of a scalar ``fun`` at ``primals`` times ``tangents``: one entry per
+    tangent that is not None (a single array when there is one), each shaped like its
+    argument. ``H @ v`` in one pass forward and one back, never forming ``H``.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> def f(x):
+    ...     return np.sum(x ** 3)
+    >>> ag.hvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
+    array([6., 0.])
+    """
+    _check_mode(mode)
+    primals, tangents = _check_arguments(fun, primals, tangents)
+    moving = tuple(i for i, t in enumerate(tangents) if t is not None)
+    if not moving:
+        raise ValueError("ag.hvp: every tangent is None; give at least one direction")
+    if is_gradient(fun):
+        raise NotImplementedError(
+            f"ag.hvp of {getattr(fun, '__qualname__', fun)!r}, a gradient: third "
+            'derivatives run on the tape only (mode="tape" throughout)'
+        )
+    if mode != "tape":
+        try:
+            return _generated_hvp(fun, primals, tangents, moving, mode)
+        except TransformError:
+            if mode == "source":
+                raise
+    return _tape_hvp(fun, primals, tangents, moving)
+
+
+def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple, mode: str) -> Any:
+    names = _moving_names(fun, moving)
+    kinds = tuple(_kind(primals[i]) for i in moving)
+    forward = _forward_derivative(fun, names, kinds, mode)
+    # Reverse mode over the generated forward function: the gradient of its tangent.
+    reverse = _reverse_of(forward, names, kinds, mode)
+    tangent_names = forward.tangent_names
+    named = {
+        tangent_names[name]: _as_float(tangents[i], primals[i]) for name, i in zip(names, moving)
+    }
+    where = placement(primals)
+    with device_guard(where) if where is not CPU else _nothing():
+        (value, tangent), saved = reverse.forward(*primals, **named)
+        if np.ndim(value) != 0:
+            raise ValueError(
+                f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
+                f"{np.shape(value)}; the Hessian-vector product needs a scalar function"
+            )
+        return reverse.backward(saved, (0.0, 1.0))
+
+
+#: forward derivative -> {(names, kinds, mode): reverse derivative of its jvp}
+_reverses: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _reverse_of(forward: Any, names: tuple, kinds: tuple, mode: str) -> Any:
+    table = _reverses.setdefault(forward, {})
+    key = (names, kinds, mode)
+    found = table.get(key)
+    if found is None or found.is_stale():
+        found = table[key] = pipeline.derive(
+            forward.jvp, names, split=True, param_kinds=dict(zip(names, kinds)), mode=mode
+        )
+    return found
+
+
+def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> Any:
+    from . import autograd_grad, tensor
+
+    leaves = [tensor(primals[i], requires_grad=True) for i in moving]
+    args = list(primals)
+    for i, leaf in zip(moving, leaves):
+        args[i] = leaf
+    value = fun(*args)
+    gradients = autograd_grad(value, leaves, create_graph=True)
+    total = sum((g * tangents[i]).sum() for g, i in zip(gradients, moving))
+    products = autograd_grad(total, leaves, allow_unused=True)
+    out = [
+        np.zeros(np.shape(primals[i])) if p is None else _raw(p, primals[i])
+        for p, i in zip(products, moving)
+    ]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _raw(value: Any, like: Any) -> Any:
+    data = getattr(value, "data", value)
+    return float(data) if isinstance(like, float) else np.asarray(data)
+
+
+def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
+    """A function giving the Hessian of a scalar ``fun`` with respect to ``wrt``: of shape
+    ``x.shape + x.shape`` (a float for a float argument); with a tuple ``wrt``, the
+    nested tuple of blocks ``H[i][j]`` of shape ``args[i].shape + args[j].shape``. One
+    Hessian-vector product per basis direction, through the same generated code.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> ag.hessian(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    _check_mode(mode)
+
+    def hessian_of(*args: Any) -> Any:
+        target = _Target(fun, wrt)
+        positions = _positions(target)
+        blocks = []
+        for i in positions:
+            rows = []
+            for direction in _basis(args[i]):
+                tangents = [None] * len(args)
+                tangents[i] = direction
+                for j in positions:
+                    if tangents[j] is None:
+                        tangents[j] = _zeros(args[j])
+                products = hvp(fun, args, tangents, mode=mode)
+                products = products if isinstance(products, tuple) else (products,)
+                rows.append(products)
+            blocks.append(
+                tuple(
+                    _stack([row[k] for row in rows], args[i], args[j])
+                    for k, j in enumerate(positions)
+                )
+            )
+        if target.single:
+            return blocks[0][0]
+        return tuple(blocks)
+
+    return hessian_of
+
+
+def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
+    """A function giving the Jacobian of ``fun`` with respect to ``wrt``: of shape
+    ``out.shape + x.shape`` (a tuple of them for a tuple ``wrt``). ``mode="forward"``
+    builds it from one ``jvp`` per input direction, ``"reverse"`` from one pullback per
+    output direction after a single forward pass: pick the smaller side.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> ag.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"jacobian's mode is 'forward' or 'reverse', not {mode!r}")
+
+    def jacobian_of(*args: Any) -> Any:
+        target = _Target(fun, wrt)
+        positions = _positions(target)
+        if mode == "forward":
+            blocks = []
+            for i in positions:
+                columns = []
+                value = None
+                for direction in _basis(args[i]):
+                    tangents = [None] * len(args)
+                    tangents[i] = direction
+                    value, tangent = jvp(fun, args, tangents)
+                    columns.append(np.asarray(tangent))
+                blocks.append(_columns(columns, value, args[i]))
+        else:
+            from .api import vjp
+
+            value, pullback = vjp(fun, *args, wrt=tuple(positions))
+            rows = [pullback(direction, retain_graph=True) for direction in _basis(value)]
+            blocks = [
+                _stack([row[k] for row in rows], value, args[i]) for k, i in enumerate(positions)
+            ]
+        return blocks[0] if target.single else tuple(blocks)
+
+    return jacobian_of
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def _positions(target: _Target) -> list[int]:
+    params = list(target.signature.parameters)
+    return [params.index(name) for name in target.names]
+
+
+def _nothing() -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+
+
+def _basis(like: Any) -> list[Any]:
+    """The unit directions of ``like``'s space, each shaped like it."""
+    if isinstance(like, float):
+        return [1.0]
+    shape = np.shape(like)
+    out = []
+    for k in range(int(np.prod(shape, dtype=int))):
+        e = np.zeros(int(np.prod(shape, dtype=int)))
+        e[k] = 1.0
+        out.append(e.reshape(shape))
+    return out
+
+
+def _zeros(like: Any) -> Any:
+    return 0.0 if isinstance(like, float) else np.zeros(np.shape(like))
+
+
+def _stack(rows: list, outer: Any, inner: Any) -> Any:
+    """Rows (one per direction of ``outer``), each shaped like ``inner``, as one array of
+    shape ``outer.shape + inner.shape`` (a float when both are floats)."""
+    if isinstance(outer, float) and isinstance(inner, float):
+        return float(rows[0])
+    array = np.stack([np.asarray(r, dtype=float) for r in rows])
+    return array.reshape(np.shape(outer) + np.shape(inner))
+
+
+def _columns(columns: list, value: Any, inner: Any) -> Any:
+    """Columns (one per direction of ``inner``), each shaped like ``value``, as one array
+    of shape ``value.shape + inner.shape``."""
+    if isinstance(value, float) and isinstance(inner, float):
+        return float(columns[0])
+    array = np.stack([np.asarray(c, dtype=float) for c in columns], axis=-1)
+    return array.reshape(np.shape(value) + np.shape(inner))
+
+
+def _as_float(tangent: Any, primal: Any) -> Any:
+    if isinstance(primal, float):
+        return float(tangent)
+    return tangent
+
+
+# -- a gradient's call, differentiable again ----------------------------------------------------
+
+
+def gradient_rule(gradient: Any) -> Any:
+    """The table entry for calls of ``gradient = ag.grad(f, wrt=i)`` (one parameter):
+    the gradient's own vjp is a Hessian-vector product, ``H[:, i] @ c`` for a cotangent
+    ``c`` shaped like argument ``i`` (the Hessian is symmetric), so a function calling
+    ``ag.grad(f)`` can be differentiated, in source as on the tape, and
+    ``ag.grad(ag.grad(f))`` is the second derivative."""
+    import inspect
+
+    from .runtime.rules.registry import Rule
+
+    function = gradient.function
+    signature = inspect.signature(function)
+    params = list(signature.parameters.values())
+    (name,) = gradient.target.names
+    position = [p.name for p in params].index(name)
+
+    def gradient_vjp(g: Any, ans: Any, *args: Any, **kwargs: Any) -> tuple:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = [bound.arguments[p.name] for p in params]
+        tangents = [
+            None if not _moves(v) else (g if i == position else _zeros(v))
+            for i, v in enumerate(values)
+        ]
+        moving = [i for i, t in enumerate(tangents) if t is not None]
+        products = hvp(function, values, tangents, mode=gradient.mode)
+        products = products if isinstance(products, tuple) else (products,)
+        out: list[Any] = [None] * len(values)
+        for i, product in zip(moving, products):
+            out[i] = product
+        return tuple(out)
+
+    seeded = [
+        inspect.Parameter("g", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("ans", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *params,
+    ]
+    gradient_vjp.__signature__ = signature.replace(parameters=seeded)  # type: ignore[attr-defined]
+    gradient_vjp.__name__ = f"{getattr(function, '__name__', 'f')}_grad_vjp"
+    label = f"grad_{getattr(function, '__name__', 'f')}"
+    return Rule(gradient, gradient_vjp, label, "GradBackward", False, inline=False)
+
+
+def _moves(value: Any) -> bool:
+    return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f")
+
+
+class NestedGradient:
+    """``ag.grad(g)`` (or ``value_and_grad``) of a gradient ``g = ag.grad(f, wrt=i)``: the
+    gradient of ``g``'s scalar result, through ``g``'s rule (a Hessian-vector product
+    with the cotangent 1). ``g`` must return a number: argument ``i`` is a float or has
+    one element. Its own derivative (a third one) runs on the tape: use mode="tape"."""
+
+    __astgrad_gradient__ = True
+
+    def __init__(self, inner: Any, wrt: Wrt, mode: str, with_value: bool) -> None:
+        import functools
+
+        _check_mode(mode)
+        self.inner = inner
+        self.target = _Target(inner.function, wrt)
+        self.mode = mode
+        self.with_value = with_value
+        functools.update_wrapper(self, inner.function)
+
+    def __call__(self, *args: Any) -> Any:
+        rule = self.inner.__astgrad_rule__
+        value = self.inner(*args)
+        if np.size(value) != 1:
+            raise ValueError(
+                f"the gradient of a gradient: {self.target.function_name}'s gradient has "
+                f"shape {np.shape(value)}, not one number, so it has no gradient; use "
+                "ag.hessian or ag.jacobian for the whole matrix"
+            )
+        seed = 1.0 if isinstance(value, float) else np.ones_like(value)
+        products = rule.vjp(seed, value, *args)
+        positions = _positions(self.target)
+        gradients = []
+        for i in positions:
+            product = products[i]
+            if product is None:
+                product = _zeros(args[i])
+            gradients.append(float(product) if isinstance(args[i], float) else product)
+        result = gradients[0] if self.target.single else tuple(gradients)
+        return (value, result) if self.with_value else result
+
+
+def gradient_jvp(gradient: Any, primals: tuple, tangents: tuple) -> tuple[Any, Any]:
+    """``ag.jvp`` of ``gradient = ag.grad(f, wrt=i)``: its value, and ``sum_j H[i, j] @
+    t_j``, the Hessian-vector product's part for argument ``i``."""
+    params = list(gradient.target.signature.parameters)
+    (name,) = gradient.target.names
+    position = params.index(name)
+    filled = [
+        t if t is not None else (_zeros(p) if i == position else None)
+        for i, (p, t) in enumerate(zip(primals, tangents))
+    ]
+    moving = [i for i, t in enumerate(filled) if t is not None]
+    value = gradient(*primals)
+    products = hvp(gradient.function, primals, filled, mode=gradient.mode)
+    products = products if isinstance(products, tuple) else (products,)
+    return value, products[moving.index(position)]
+
+
+def gradient_vjp(gradient: Any, args: tuple, wrt: Wrt) -> tuple[Any, Any]:
+    """``ag.vjp`` of ``gradient = ag.grad(f, wrt=i)``: its value, and a pullback sending a
+    cotangent ``c`` (shaped like argument ``i``) to ``H[:, i] @ c`` for each argument in
+    ``wrt``, through the gradient's rule."""
+    from .runtime.fallback import Pullback
+
+    target = _Target(gradient.function, wrt)
+    positions = _positions(target)
+    value = gradient(*args)
+    rule = gradient.__astgrad_rule__
+
+    def backward(cotangent: Any, retain_graph: bool) -> Any:
+        if cotangent is None:
+            if np.size(value) != 1:
+                raise ValueError(
+                    "the pullback of a gradient whose value is an array needs a cotangent "
+                    "shaped like it"
+                )
+            cotangent = 1.0 if isinstance(value, float) else np.ones_like(value)
+        products = rule.vjp(cotangent, value, *args)
+        out = []
+        for i in positions:
+            product = products[i] if products[i] is not None else _zeros(args[i])
+            out.append(float(product) if isinstance(args[i], float) else product)
+        return out[0] if target.single else tuple(out)
+
+    return value, Pullback(backward, value)

@@ -1,0 +1,207 @@
+"""Forward mode and second derivatives: time over the forward pass, against peers.
+
+Run it with ``python benchmarks/higher_order.py`` (``--quick`` for fewer repeats). Peers
+that are not installed are skipped with a line saying so (``pip install autograd jax``).
+
+Workloads (float64, one thread):
+
+* ``mlp``: a 3-layer tanh network of width 64 on a batch of 32, mean squared error, as a
+  function of all six weights and biases: the jvp along a random direction of every
+  parameter, and the Hessian-vector product (astgrad: reverse over generated forward
+  code; autograd: ``make_hvp``; JAX: ``jvp`` of ``grad``, jit and not);
+* ``hessian``: the Hessian of a 100-variable function ``sum(tanh(A x) ** 2) + x @ x``
+  against the time of 100 Hessian-vector products.
+
+Targets (issue 16): hvp at most 5x the forward, jvp at most 2.5x, the Hessian at most
+1.5x the time of 100 hvps.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import timeit  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:
+    import astgrad as ag
+except ModuleNotFoundError:  # run from a checkout that is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import astgrad as ag
+
+WIDTH, BATCH, N = 64, 32, 100
+
+
+def mlp_loss(W1, b1, W2, b2, W3, b3, x, y):
+    h = np.tanh(x @ W1 + b1)
+    h = np.tanh(h @ W2 + b2)
+    out = h @ W3 + b3
+    return np.mean((out - y) ** 2)
+
+
+def hundred(x, A):
+    return np.sum(np.tanh(A @ x) ** 2) + x @ x
+
+
+def _mlp_args(rng):
+    s = 1.0 / np.sqrt(WIDTH)
+    return (
+        rng.standard_normal((WIDTH, WIDTH)) * s,
+        rng.standard_normal(WIDTH) * 0.1,
+        rng.standard_normal((WIDTH, WIDTH)) * s,
+        rng.standard_normal(WIDTH) * 0.1,
+        rng.standard_normal((WIDTH, 1)) * s,
+        rng.standard_normal(1) * 0.1,
+        rng.standard_normal((BATCH, WIDTH)),
+        rng.standard_normal((BATCH, 1)),
+    )
+
+
+def best(function, repeats: int) -> float:
+    function()  # warm: generation and caches
+    number = max(1, int(0.05 / max(timeit.timeit(function, number=1), 1e-7)))
+    return min(timeit.repeat(function, number=number, repeat=repeats)) / number
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    repeats = 3 if parser.parse_args().quick else 9
+    rng = np.random.default_rng(0)
+    args = _mlp_args(rng)
+    params = args[:6]
+    tangents = tuple(rng.standard_normal(np.shape(p)) for p in params) + (None, None)
+
+    rows = []
+    gradient = ag.grad(mlp_loss, wrt=tuple(range(6)), mode="source")
+    forward = best(lambda: mlp_loss(*args), repeats)
+    rows.append(("mlp forward", forward, None))
+    rows.append(
+        (
+            "astgrad jvp (source)",
+            best(lambda: ag.jvp(mlp_loss, args, tangents, mode="source"), repeats),
+            forward,
+        )
+    )
+    rows.append(
+        (
+            "astgrad hvp (source)",
+            best(lambda: ag.hvp(mlp_loss, args, tangents, mode="source"), repeats),
+            forward,
+        )
+    )
+    rows.append(
+        (
+            "astgrad gradient (source)",
+            best(lambda: gradient(*args), repeats),
+            forward,
+        )
+    )
+    try:
+        import autograd
+        import autograd.numpy as anp
+
+        def autograd_loss(params, x, y):
+            W1, b1, W2, b2, W3, b3 = params
+            h = anp.tanh(anp.dot(x, W1) + b1)
+            h = anp.tanh(anp.dot(h, W2) + b2)
+            out = anp.dot(h, W3) + b3
+            return anp.mean((out - y) ** 2)
+
+        from autograd.misc import flatten
+
+        flat, unflatten = flatten(list(params))
+        flat_vector, _ = flatten(list(tangents[:6]))
+        hvp_maker = autograd.hessian_vector_product(
+            lambda p: autograd_loss(unflatten(p), args[6], args[7])
+        )
+        rows.append(
+            (
+                "autograd hvp (make_hvp)",
+                best(lambda: hvp_maker(flat, flat_vector), repeats),
+                forward,
+            )
+        )
+    except ModuleNotFoundError:
+        print("(autograd not installed: pip install autograd)")
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+
+        def jax_loss(params, x, y):
+            W1, b1, W2, b2, W3, b3 = params
+            h = jnp.tanh(x @ W1 + b1)
+            h = jnp.tanh(h @ W2 + b2)
+            out = h @ W3 + b3
+            return jnp.mean((out - y) ** 2)
+
+        def jax_hvp(params, v, x, y):
+            return jax.jvp(lambda p: jax.grad(jax_loss)(p, x, y), (params,), (v,))[1]
+
+        jp = tuple(jnp.asarray(p) for p in params)
+        jv = tuple(jnp.asarray(t) for t in tangents[:6])
+        rows.append(
+            (
+                "jax hvp (no jit)",
+                best(lambda: jax.block_until_ready(jax_hvp(jp, jv, args[6], args[7])), repeats),
+                forward,
+            )
+        )
+        jitted = jax.jit(jax_hvp)
+        rows.append(
+            (
+                "jax hvp (jit)",
+                best(lambda: jax.block_until_ready(jitted(jp, jv, args[6], args[7])), repeats),
+                forward,
+            )
+        )
+    except ModuleNotFoundError:
+        print("(JAX not installed: pip install jax)")
+
+    x = rng.standard_normal(N) * 0.3
+    A = rng.standard_normal((N, N)) / np.sqrt(N)
+    directions = np.eye(N)
+    hvps = best(
+        lambda: [ag.hvp(hundred, (x, A), (d, None), mode="source") for d in directions],
+        max(1, repeats // 3),
+    )
+    hess = best(lambda: ag.hessian(hundred, mode="source")(x, A), max(1, repeats // 3))
+
+    machine = platform.processor() or platform.machine()
+    print(
+        f"{machine}, Python {platform.python_version()}, NumPy {np.__version__}; best of {repeats}"
+    )
+    print()
+    print("| workload | time | / forward |")
+    print("|---|---|---|")
+    for name, seconds, base in rows:
+        ratio = f"{seconds / base:.2f}x" if base else ""
+        print(f"| {name} | {seconds * 1e6:.1f}us | {ratio} |")
+    print(f"| 100 hvps of a 100-variable function | {hvps * 1e3:.2f}ms | |")
+    print(f"| its Hessian | {hess * 1e3:.2f}ms | {hess / hvps:.2f}x the 100 hvps |")
+    jvp_ratio = rows[1][1] / forward
+    hvp_ratio = rows[2][1] / forward
+    print()
+    print("| target | measured | goal | result |")
+    print("|---|---|---|---|")
+    for name, measured, goal in (
+        ("mlp: jvp / forward", jvp_ratio, 2.5),
+        ("mlp: hvp / forward", hvp_ratio, 5.0),
+        ("hessian / 100 hvps", hess / hvps, 1.5),
+    ):
+        verdict = "PASS" if measured <= goal else "MISS"
+        print(f"| {name} | {measured:.2f}x | <= {goal:.1f}x | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""Second derivatives and Jacobians: one table of functions through ``ag.hvp``,
+``ag.hessian``, ``ag.jacobian`` (both modes), ``ag.jvp`` and the gradient of a gradient,
+in every mode, against finite differences of astgrad's first derivative (itself checked
+against finite differences of the function elsewhere) or analytic values, in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import astgrad as ag
+
+EPS = 1e-5
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def polynomial(x):
+    return np.sum(x**4 - 2.0 * x**3 + x)
+
+
+def elementwise(x):
+    return np.sum(np.sin(np.exp(0.3 * x)) * np.tanh(x) + np.log1p(x * x))
+
+
+def quadratic_form(x, A):
+    return x @ A @ x
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def mlp_loss(W1, W2, x, y):
+    h = np.tanh(x @ W1)
+    out = h @ W2
+    return np.mean((out - y) ** 2)
+
+
+def softmax_loss(logits, labels):
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return -np.mean(np.sum(log_probs * labels, axis=1))
+
+
+def log_det(A):
+    sign, logdet = np.linalg.slogdet(A @ A.T + np.eye(A.shape[0]))
+    return logdet
+
+
+def loop(x):
+    total = 0.0
+    h = x
+    for k in range(3):
+        h = np.sin(h) * 0.9 + x * 0.1
+        total = total + np.sum(h * h) / (k + 1)
+    return total
+
+
+def while_loop(x):
+    h = x
+    steps = 0
+    while np.sum(h * h) > 0.5 and steps < 10:
+        h = h * 0.8 + 0.05 * np.tanh(h)
+        steps += 1
+    return np.sum(h**3)
+
+
+def branches(x):
+    if np.sum(x) > 0:
+        y = x * np.exp(x)
+    else:
+        y = np.cos(x) * x
+    return np.sum(y * y)
+
+
+def _helper(a, b):
+    return np.tanh(a) * b + a * a
+
+
+def helper_calls(x):
+    return np.sum(_helper(x, 2.0) * _helper(x * 0.5, x))
+
+
+def _rng_args(*shapes):
+    def make(rng):
+        return tuple(
+            rng.uniform(-1.0, 1.0, shape) if shape != "spd" else _spd(rng) for shape in shapes
+        )
+
+    return make
+
+
+def _spd(rng):
+    m = rng.uniform(-1.0, 1.0, (3, 3))
+    return m @ m.T + 3.0 * np.eye(3)
+
+
+def _mlp_args(rng):
+    return (
+        rng.standard_normal((4, 5)) * 0.5,
+        rng.standard_normal((5, 2)) * 0.5,
+        rng.standard_normal((6, 4)),
+        rng.standard_normal((6, 2)),
+    )
+
+
+def _softmax_args(rng):
+    labels = np.eye(3)[rng.integers(0, 3, 5)]
+    return rng.standard_normal((5, 3)), labels
+
+
+#: name -> (function, argument maker, positions differentiated)
+TABLE = {
+    "polynomial": (polynomial, _rng_args(4), (0,)),
+    "elementwise": (elementwise, _rng_args(5), (0,)),
+    "quadratic_form": (quadratic_form, _rng_args(3, (3, 3)), (0, 1)),
+    "rosenbrock": (rosenbrock, _rng_args(4), (0,)),
+    "mlp_loss": (mlp_loss, _mlp_args, (0, 1)),
+    "softmax_loss": (softmax_loss, _softmax_args, (0,)),
+    "log_det": (log_det, _rng_args((3, 3)), (0,)),
+    "loop": (loop, _rng_args(4), (0,)),
+    "while_loop": (while_loop, lambda rng: (rng.uniform(0.5, 1.0, 3),), (0,)),
+    "branches": (branches, _rng_args(4), (0,)),
+    "helper_calls": (helper_calls, _rng_args(4), (0,)),
+}
+MODES = ("source", "auto", "tape")
+
+
+def _setup(name, seed=0):
+    function, make, positions = TABLE[name]
+    rng = np.random.default_rng(seed)
+    args = make(rng)
+    tangents = [None] * len(args)
+    for p in positions:
+        tangents[p] = rng.standard_normal(np.shape(args[p]))
+    return function, args, positions, tangents
+
+
+def _gradient_difference(function, args, positions, tangents):
+    """Central differences of astgrad's gradient (reverse mode, source) along tangents."""
+    gradient = ag.grad(function, wrt=tuple(positions), mode="source")
+
+    def at(step):
+        moved = list(args)
+        for p in positions:
+            moved[p] = args[p] + step * tangents[p]
+        return gradient(*moved)
+
+    up, down = at(EPS), at(-EPS)
+    return [(u - d) / (2 * EPS) for u, d in zip(up, down)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_hvp(name, mode):
+    function, args, positions, tangents = _setup(name)
+    got = ag.hvp(function, args, tangents, mode=mode)
+    got = got if isinstance(got, tuple) else (got,)
+    expected = _gradient_difference(function, args, positions, tangents)
+    assert len(got) == len(positions)
+    for product, want, p in zip(got, expected, positions):
+        assert np.shape(product) == np.shape(args[p])
+        np.testing.assert_allclose(product, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ("source", "auto"))
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_jvp_matches_the_gradient(name, mode):
+    function, args, positions, tangents = _setup(name)
+    value, tangent = ag.jvp(function, args, tangents, mode=mode)
+    gradients = ag.grad(function, wrt=tuple(positions), mode="source")(*args)
+    expected = sum(float(np.sum(g * tangents[p])) for g, p in zip(gradients, positions))
+    assert np.isclose(value, function(*args), rtol=1e-12)
+    np.testing.assert_allclose(tangent, expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["polynomial", "rosenbrock", "loop", "branches", "log_det"])
+def test_hessian_is_the_jacobian_of_the_gradient(name):
+    function, args, positions, _ = _setup(name)
+    hessian = ag.hessian(function, mode="source")(*args)
+    x = args[0]
+    assert hessian.shape == x.shape + x.shape
+    jacobian = ag.jacobian(ag.grad(function, mode="source"), mode="forward")
+    np.testing.assert_allclose(hessian, jacobian(*args), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(
+        hessian,
+        np.swapaxes(hessian, 0, 1).reshape(hessian.shape) if x.ndim == 1 else hessian,
+        rtol=1e-12,
+    )
+    flat = hessian.reshape(x.size, x.size)
+    np.testing.assert_allclose(flat, flat.T, rtol=1e-9, atol=1e-10)
+    numeric = np.stack(
+        [
+            _gradient_difference(function, args, positions, [e.reshape(x.shape)])[0].ravel()
+            for e in np.eye(x.size)
+        ]
+    )
+    np.testing.assert_allclose(flat, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_hessian_blocks_for_several_arguments():
+    rng = np.random.default_rng(3)
+    x, A = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (3, 3))
+    blocks = ag.hessian(quadratic_form, wrt=(0, 1))(x, A)
+    assert blocks[0][0].shape == (3, 3) and blocks[0][1].shape == (3, 3, 3)
+    assert blocks[1][0].shape == (3, 3, 3) and blocks[1][1].shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(blocks[0][0], A + A.T, rtol=1e-12)
+    np.testing.assert_allclose(blocks[1][1], 0.0, atol=1e-12)
+    # d2/dx_i dA_jk of x A x = delta_ij x_k + delta_ik x_j
+    expected = np.einsum("ij,k->ijk", np.eye(3), x) + np.einsum("ik,j->ijk", np.eye(3), x)
+    np.testing.assert_allclose(blocks[0][1], expected, rtol=1e-12)
+
+
+def test_hessian_of_a_float_is_a_float():
+    assert ag.hessian(lambda_free_cube)(2.0) == pytest.approx(12.0)
+
+
+def lambda_free_cube(x):
+    return x**3
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_shapes_and_values(mode):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (2, 3))
+    W = rng.uniform(-1, 1, (3, 4))
+
+    def layer(x, W):
+        return np.tanh(x @ W)
+
+    jac = ag.jacobian(layer, wrt=(0, 1), mode=mode)(x, W)
+    assert jac[0].shape == (2, 4, 2, 3) and jac[1].shape == (2, 4, 3, 4)
+    for position, block in enumerate(jac):
+        for index in np.ndindex(x.shape if position == 0 else W.shape):
+            e = np.zeros(x.shape if position == 0 else W.shape)
+            e[index] = 1.0
+            args = [x, W]
+            up = layer(*[a + EPS * e if i == position else a for i, a in enumerate(args)])
+            down = layer(*[a - EPS * e if i == position else a for i, a in enumerate(args)])
+            np.testing.assert_allclose(
+                block[(...,) + index], (up - down) / (2 * EPS), rtol=1e-6, atol=1e-8
+            )
+
+
+# -- the gradient of a gradient ------------------------------------------------------------------
+
+
+def quartic(x):
+    return x**4
+
+
+def test_grad_of_grad():
+    assert ag.grad(ag.grad(quartic))(2.0) == pytest.approx(48.0)
+    value, second = ag.value_and_grad(ag.grad(quartic), mode="source")(2.0)
+    assert (value, second) == (pytest.approx(32.0), pytest.approx(48.0))
+
+
+def two_arguments(x, y):
+    return x * x * y + np.sin(x * y)
+
+
+def test_mixed_partials():
+    x, y = 0.7, -0.4
+    d2_dydx = ag.grad(ag.grad(two_arguments, wrt=0), wrt=1)(x, y)
+    expected = 2 * x + np.cos(x * y) - x * y * np.sin(x * y)
+    assert d2_dydx == pytest.approx(expected)
+
+
+_first = ag.grad(polynomial)
+
+
+def calls_a_gradient(x):
+    g = _first(x)
+    return np.sum(g * g) + np.sum(np.sin(x))
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_function_calling_a_gradient_is_differentiable(mode):
+    x = np.random.default_rng(2).uniform(-1, 1, 4)
+    got = ag.grad(calls_a_gradient, mode=mode)(x)
+    numeric = np.array(
+        [
+            (calls_a_gradient(x + EPS * e) - calls_a_gradient(x - EPS * e)) / (2 * EPS)
+            for e in np.eye(4)
+        ]
+    )
+    np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)
+    assert "grad_vjp" in ag.source(calls_a_gradient)
+
+
+def test_gradcheck_second_order():
+    rng = np.random.default_rng(7)
+    assert ag.gradcheck(mlp_loss, *_mlp_args(rng), wrt=(0, 1), order=2)
+    with pytest.raises(ag.GradcheckError):
+        ag.gradcheck(_wrong_second_derivative, np.array([0.3, 0.6]), order=2)
+
+
+def _cube(x):
+    return np.sum(x**3)
+
+
+@ag.vjp_rule(_cube)
+def _cube_vjp(g, ans, x):
+    return g * 3 * x**2
+
+
+def _wrong_second_derivative(x):
+    # the rule's first derivative is right, but the function's value is not _cube's:
+    # fine for order 1 through the rule, and wrong at order 2 through its forward rule
+    return _cube(x) + 0.0 * np.sum(x)
+
+
+@ag.jvp_rule(_cube)
+def _cube_jvp(ans, x, *, dx):
+    return np.sum(dx * 2 * x**2)  # wrong on purpose: gradcheck(order=2) must notice
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_hvp_needs_a_scalar_function():
+    with pytest.raises(ValueError, match="scalar"):
+        ag.hvp(_elementwise_only, (np.ones(2),), (np.ones(2),), mode="source")
+
+
+def _elementwise_only(x):
+    return np.sin(x)
+
+
+def test_jvp_argument_errors():
+    with pytest.raises(TypeError, match="tuple of"):
+        ag.jvp(np.sin, np.ones(2), (np.ones(2),))
+    with pytest.raises(ValueError, match="one tangent per primal"):
+        ag.jvp(two_arguments, (1.0, 2.0), (1.0,))
+    with pytest.raises(ValueError, match="has shape"):
+        ag.jvp(np.sin, (np.ones(2),), (np.ones(3),))
+
+
+def test_the_readme_section_runs_and_shows_what_it_prints(tmp_path, capsys):
+    """The README's higher-order example runs (from a file, as a user's script would),
+    and prints the source shown after it."""
+    import re
+    import sys
+    from pathlib import Path
+
+    from modules import write_module
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Higher-order derivatives and forward mode", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    code, shown = blocks[0], blocks[1]
+    try:
+        write_module(tmp_path, "readme_higher_order", code)
+    finally:
+        sys.modules.pop("readme_higher_order", None)
+    assert capsys.readouterr().out.strip() == shown.strip()
