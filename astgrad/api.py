@@ -567,6 +567,12 @@ def source(
         dx = dtotal * (1 - tanh * tanh)
         return total, dx
     """
+    from .higher import NestedGradient, nested_source
+
+    if isinstance(fun, NestedGradient):
+        if stage is not None or forward:
+            raise ValueError("ag.source of a gradient of a gradient shows its final source only")
+        return nested_source(fun, *args)
     if isinstance(fun, _Differentiated):
         fun = fun.function
     target = _Target(fun, wrt)

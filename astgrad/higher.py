@@ -397,3 +397,17 @@ def gradient_vjp(gradient: Any, args: tuple, wrt: Wrt) -> tuple[Any, Any]:
         return out[0] if target.single else tuple(out)
 
     return value, Pullback(backward, value)
+
+
+def nested_source(nested: NestedGradient, *args: Any) -> str:
+    """The generated source behind ``ag.grad(ag.grad(f))``: forward mode's ``f_jvp``, and
+    reverse mode over it (what the Hessian-vector product runs)."""
+    function = nested.inner.function
+    names = tuple(dict.fromkeys((*nested.inner.target.names, *nested.target.names)))
+    kinds = None
+    if args:
+        params = list(nested.target.signature.parameters)
+        kinds = {name: _kind(args[params.index(name)]) for name in names}
+    forward = pipeline.derive(function, names, param_kinds=kinds, forward=True)
+    reverse = pipeline.derive(forward.jvp, names, split=True, param_kinds=kinds)
+    return forward.full_source() + "\n\n" + reverse.full_source()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astgrad.transform import pipeline
+from astgrad.transform import emit, pipeline
 
 FLOAT = ("value", "float")
 
@@ -422,3 +422,36 @@ def overwrite_grad(x):
     return dx
 """,
 }
+
+
+def test_forward_mode_s_tangents_pass():
+    """``tangents`` (forward mode's pass after ``shapes``) alone: each tangent beside its
+    value, the one that reads the result after it."""
+    from astgrad.transform.pipeline import FORWARD_STAGES
+
+    assert FORWARD_STAGES == (
+        "parse",
+        "desugar",
+        "normalize",
+        "analyze",
+        "shapes",
+        "tangents",
+        "emit",
+    )
+    value, ctx = pipeline.pass_input(two_uses, ("x",), "reverse")  # what shapes left
+    from astgrad.transform import tangents
+
+    after = emit.to_source(tangents.transform(value, ctx))
+    assert after == TANGENTS_EXPECTED
+
+
+TANGENTS_EXPECTED = """\
+def two_uses_jvp(x, c, *, dx):
+    y = np.sin(x)
+    dy = dx * np.cos(x)
+    z = y * c
+    dz = spread_tangent(dy * c, z)
+    total = np.sum(z)
+    dtotal = np.sum(dz)
+    return total, tangent_out(dtotal, total)
+"""
