@@ -80,6 +80,8 @@ def jvp(
     named = {
         tangent_names[name]: _as_tangent(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
+    if all(type(p) in _HOST for p in primals):
+        return derivative.jvp(*primals, **named)
     where = placement(primals)
     if where is CPU:
         return derivative.jvp(*primals, **named)
@@ -125,7 +127,28 @@ def _tape_jvp(fun: Callable, primals: tuple, tangents: tuple) -> tuple[Any, Any]
     return tape_jvp(fun, primals, tangents)
 
 
+_ndarray = np.ndarray
+#: argument types that are surely on the host: no device to make current
+_HOST = frozenset({np.ndarray, float, int, bool, type(None)})
+
+
 def _check_arguments(fun: Callable, primals: Any, tangents: Any) -> tuple[tuple, tuple]:
+    if (
+        type(primals) is tuple
+        and type(tangents) is tuple
+        and len(primals) == len(tangents)
+        and all(
+            t is None
+            or (
+                type(p) is _ndarray
+                and type(t) is _ndarray
+                and p.shape == t.shape
+                and p.dtype.kind == "f"
+            )
+            for p, t in zip(primals, tangents)
+        )
+    ):
+        return primals, tangents  # host float arrays of matching shapes: nothing to say
     name = getattr(fun, "__qualname__", repr(fun))
     if not isinstance(primals, (tuple, list)):
         raise TypeError(
@@ -160,6 +183,8 @@ def _check_arguments(fun: Callable, primals: Any, tangents: Any) -> tuple[tuple,
 
 
 def _as_tangent(tangent: Any, primal: Any) -> Any:
+    if type(tangent) is _ndarray and type(primal) is _ndarray and tangent.dtype == primal.dtype:
+        return tangent
     if isinstance(primal, float):
         return float(tangent)
     dtype = getattr(primal, "dtype", None)
