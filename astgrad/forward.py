@@ -166,20 +166,45 @@ def _check_arguments(fun: Callable, primals: Any, tangents: Any) -> tuple[tuple,
             "one tangent per primal (None for one that does not move)"
         )
     for position, (primal, tangent) in enumerate(zip(primals, tangents)):
-        if tangent is None:
-            continue
-        if np.shape(tangent) != np.shape(primal):
-            raise ValueError(
-                f"ag.jvp({name}, ...): the tangent of argument {position} has shape "
-                f"{np.shape(tangent)}, but the argument has shape {np.shape(primal)}"
-            )
-        dtype = getattr(primal, "dtype", None)
-        if dtype is not None and dtype.kind not in "f":
-            raise TypeError(
-                f"ag.jvp({name}, ...): argument {position} has dtype {dtype}; only float "
-                "arguments can move (give None as its tangent)"
-            )
+        if tangent is not None:
+            _check_structure(name, f"argument {position}", primal, tangent)
     return tuple(primals), tuple(tangents)
+
+
+def _check_structure(name: str, where: str, primal: Any, tangent: Any) -> None:
+    """A tangent has its primal's structure: a list, tuple or dict of the same length or
+    keys, and at the leaves an array (or float) of the same shape; a float primal only."""
+    if isinstance(primal, (list, tuple)):
+        if not isinstance(tangent, (list, tuple)) or len(tangent) != len(primal):
+            raise ValueError(
+                f"ag.jvp({name}, ...): {where} is a {type(primal).__name__} of "
+                f"{len(primal)}; its tangent must be one of the same length, not {tangent!r}"
+            )
+        for i, (p, t) in enumerate(zip(primal, tangent)):
+            if t is not None:
+                _check_structure(name, f"{where}[{i}]", p, t)
+        return
+    if isinstance(primal, dict):
+        if not isinstance(tangent, dict) or set(tangent) != set(primal):
+            raise ValueError(
+                f"ag.jvp({name}, ...): {where} is a dict; its tangent must be a dict with "
+                f"the same keys ({sorted(map(repr, primal))})"
+            )
+        for key in primal:
+            if tangent[key] is not None:
+                _check_structure(name, f"{where}[{key!r}]", primal[key], tangent[key])
+        return
+    if np.shape(tangent) != np.shape(primal):
+        raise ValueError(
+            f"ag.jvp({name}, ...): the tangent of {where} has shape {np.shape(tangent)}, but "
+            f"the argument has shape {np.shape(primal)}"
+        )
+    dtype = getattr(primal, "dtype", None)
+    if dtype is not None and dtype.kind not in "f":
+        raise TypeError(
+            f"ag.jvp({name}, ...): {where} has dtype {dtype}; only float arguments can move "
+            "(give None as its tangent)"
+        )
 
 
 def _as_tangent(tangent: Any, primal: Any) -> Any:

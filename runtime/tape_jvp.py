@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .device import array_module
-from .fallback import _run, _tensor_outputs, _to_tensors
+from .fallback import _flat_leaves, _run, _tensor_outputs, _to_tensors
 from .grad_mode import _state as _grad_state
 from .higher_order import autograd_grad
 from .tensor import Tensor, new_tensor
@@ -53,19 +53,17 @@ def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]
     for i, (primal, tangent) in enumerate(zip(primals, tangents)):
         if tangent is None:
             continue
-        if np.shape(tangent) != np.shape(primal):
-            raise ValueError(
-                f"tape_jvp: the tangent of argument {i} has shape {np.shape(tangent)}, but "
-                f"the argument has shape {np.shape(primal)}"
-            )
         leaves: list[Tensor] = []
         args[i] = _to_tensors(primal, leaves)
-        if len(leaves) != 1:
-            raise TypeError(
-                f"tape_jvp: argument {i} is a {type(primal).__name__}; only a float or an "
-                "array can move"
+        parts = _flat_leaves(tangent)
+        if len(parts) != len(leaves) or any(
+            np.shape(part) != leaf.shape for part, leaf in zip(parts, leaves)
+        ):
+            raise ValueError(
+                f"tape_jvp: the tangent of argument {i} does not have the argument's "
+                "structure and shapes"
             )
-        moving.append((leaves[0], tangent))
+        moving.extend(zip(leaves, parts))
     previous, numbers = _grad_state.enabled, _grad_state.numbers
     _grad_state.enabled = _grad_state.numbers = True
     try:

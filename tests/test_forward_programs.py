@@ -30,8 +30,23 @@ def _unique(programs):
     return list(chosen.values())
 
 
-def _array_like(value) -> bool:
+def _movable(value) -> bool:
+    """Floats, float64 arrays, and lists, tuples and dicts of them."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_movable(v) for v in value)
+    if isinstance(value, dict):
+        return bool(value) and all(_movable(v) for v in value.values())
     return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype == np.float64)
+
+
+def _direction(value, rng):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_direction(v, rng) for v in value)
+    if isinstance(value, dict):
+        return {k: _direction(v, rng) for k, v in value.items()}
+    if isinstance(value, float):
+        return float(rng.standard_normal())
+    return rng.standard_normal(value.shape)
 
 
 def _setup(program, seed=0):
@@ -40,25 +55,25 @@ def _setup(program, seed=0):
     params = list(inspect.signature(program.function).parameters)
     wrt = program.wrt if isinstance(program.wrt, (tuple, list)) else (program.wrt,)
     positions = [w if isinstance(w, int) else params.index(w) for w in wrt]
-    if not all(_array_like(args[p]) for p in positions):
+    if not all(_movable(args[p]) for p in positions):
         return None
     direction = np.random.default_rng(seed + 1)
     tangents = [None] * len(args)
     for p in positions:
-        value = args[p]
-        tangents[p] = (
-            float(direction.standard_normal())
-            if isinstance(value, float)
-            else direction.standard_normal(value.shape)
-        )
+        tangents[p] = _direction(args[p], direction)
     return args, tangents
 
 
+def _step(value, tangent, step):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_step(v, t, step) for v, t in zip(value, tangent))
+    if isinstance(value, dict):
+        return {k: _step(value[k], tangent[k], step) for k in value}
+    return value + step * tangent
+
+
 def _moved(args, tangents, step):
-    return tuple(
-        a if t is None else (a + step * t if isinstance(a, float) else a + step * t)
-        for a, t in zip(args, tangents)
-    )
+    return tuple(a if t is None else _step(a, t, step) for a, t in zip(args, tangents))
 
 
 def _numeric(function, args, tangents):
