@@ -381,10 +381,21 @@ def _has_rule(fun: Any) -> bool:
 def _differentiated(fun: Callable, wrt: Wrt, mode: str, with_value: bool) -> Any:
     """A gradient of ``fun``; of a gradient made by ``ag.grad`` (not on the tape), through
     its rule: a second derivative (see ``higher.NestedGradient``)."""
-    if _has_rule(fun):
-        from .higher import NestedGradient
+    from .higher import NestedGradient, on_the_tape
 
+    if _has_rule(fun):
         return NestedGradient(fun, wrt, mode, with_value)
+    if isinstance(fun, NestedGradient):
+        # A third derivative: the tape composes to any order (generated code stops at two).
+        if mode == "source":
+            raise NotImplementedError(
+                f"a derivative of {fun.target.function_name}'s second derivative: generated "
+                'source goes to second order; use mode="auto" or mode="tape", which compute '
+                "third and higher derivatives on the tape"
+            )
+        return _Differentiated(on_the_tape(fun), wrt, "tape", with_value)
+    if isinstance(fun, _Differentiated) and fun.mode == "tape" and mode == "auto":
+        mode = "tape"  # a gradient on the tape composes on the tape
     return _Differentiated(fun, wrt, mode, with_value)
 
 

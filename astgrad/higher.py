@@ -411,3 +411,18 @@ def nested_source(nested: NestedGradient, *args: Any) -> str:
     forward = pipeline.derive(function, names, param_kinds=kinds, forward=True)
     reverse = pipeline.derive(forward.jvp, names, split=True, param_kinds=kinds)
     return forward.full_source() + "\n\n" + reverse.full_source()
+
+
+def on_the_tape(nested: NestedGradient) -> Any:
+    """The same second derivative as ``nested``, made of tape-mode gradients, so that it
+    can be differentiated again on the tape (third and higher orders)."""
+    from .api import _Differentiated
+
+    inner = nested.inner
+    names = inner.target.names
+    first = _Differentiated(
+        inner.function, names[0] if inner.target.single else names, "tape", False
+    )
+    outer = nested.target.names
+    wrt = outer[0] if nested.target.single else outer
+    return _Differentiated(first, wrt, "tape", nested.with_value)

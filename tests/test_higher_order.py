@@ -362,3 +362,21 @@ def test_the_source_of_a_second_derivative():
     assert "def quartic_jvp(x, *, dx):" in text
     assert "# tangent of: return x**4" in text or "# tangent of: return x ** 4" in text
     assert "def quartic_jvp_backward(saved, dvalue):" in text
+
+
+def quintic(x):
+    return 0.5 * x**5 - x**3 + np.sin(x)
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_third_and_fourth_derivatives(mode):
+    x = 0.7
+    third = ag.grad(ag.grad(ag.grad(quintic)), mode=mode)(x)
+    assert third == pytest.approx(30.0 * x**2 - 6.0 - np.cos(x))
+    fourth = ag.grad(ag.grad(ag.grad(ag.grad(quintic))), mode=mode)(x)
+    assert fourth == pytest.approx(60.0 * x + np.sin(x))
+
+
+def test_a_third_derivative_in_source_mode_says_to_use_the_tape():
+    with pytest.raises(NotImplementedError, match='mode="auto" or mode="tape"'):
+        ag.grad(ag.grad(ag.grad(quintic)), mode="source")
