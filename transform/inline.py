@@ -24,7 +24,7 @@ import numpy as np
 from ..runtime.rules.forward import tangent_name
 from ..runtime.rules.registry import Rule
 from ..runtime.rules.templates import gradient
-from . import build, shapes
+from . import algebra, build, shapes
 from .context import TransformContext
 from .errors import TransformError
 from .origin import Origin
@@ -189,7 +189,9 @@ def inline_tangent(
         else:
             total = gast.BinOp(left=total, op=gast.Add(), right=part)
     assert total is not None
-    return prelude, total
+    # x * x sends dx * x + dx * x: like terms added up, common factors out (as fuse does
+    # for the backward pass's sums)
+    return prelude, algebra.simplify(total)
 
 
 def _called(
