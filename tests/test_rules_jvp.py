@@ -113,3 +113,41 @@ def test_a_contribution_reads_only_its_own_tangent():
 
     with pytest.raises(TypeError, match="reads the tangents"):
         ag.lookup_rule(mul).forward  # noqa: B018
+
+
+def _called_helpers(forward):
+    """The functions of astgrad's own (not NumPy's) that a forward rule's body calls."""
+    import gast
+
+    found = set()
+    for node in [*forward.prelude, *(c for c in forward.contributions if c is not None)]:
+        for sub in gast.walk(node):
+            if isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name):
+                value = forward.namespace.get(sub.func.id)
+                if callable(value) and getattr(value, "__module__", "").startswith("astgrad"):
+                    found.add(value)
+    return found
+
+
+def test_forward_rules_call_only_differentiable_helpers():
+    """Reverse mode differentiates generated forward code (``ag.hvp`` is reverse over
+    forward), so each helper a forward rule calls needs a vjp rule of its own, to be
+    declared nondifferentiable, or to be marked transformable (reverse mode then
+    differentiates its source)."""
+    from astgrad.runtime.rules.registry import is_nondifferentiable, lookup
+
+    missing = set()
+    for rule in shipped_rules():
+        forward = rule.forward
+        if forward is None or forward.kind == "linear":
+            continue
+        for helper in _called_helpers(forward):
+            if (
+                lookup(helper) is None
+                and not is_nondifferentiable(helper)
+                and not getattr(helper, "__astgrad_transformable__", False)
+            ):
+                missing.add(f"{helper.__module__}.{helper.__qualname__} (in {rule.name})")
+    assert not missing, "helpers of forward rules without a vjp rule:\n" + "\n".join(
+        sorted(missing)
+    )

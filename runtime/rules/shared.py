@@ -1,10 +1,11 @@
-"""The helpers that rules of more than one family call, and the mark every helper uses.
+"""The helpers that rules of more than one family call, and the marks helpers carry.
 
 ``unbroadcast`` and ``expand_reduced`` above all: the transform writes them into generated
 code of its own too, and the tape calls ``unbroadcast`` where a kernel left it out. Each
 helper takes its array module from its arguments, so the same helper serves NumPy, CuPy
-and any array type that implements NumPy's dispatch protocols. A helper of one family's
-rules only is in that family's module.
+and any array type that implements NumPy's dispatch protocols; a helper marked
+:func:`transformable` calls NumPy's functions, which dispatch the same way. A helper of
+one family's rules only is in that family's module.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ def shape_only(*positions: int) -> Callable[[Callable], Callable]:
         return helper
 
     return mark
+
+
+def transformable(helper: Callable) -> Callable:
+    """Mark a rule helper whose source reverse mode may differentiate, as it does a user's
+    function (``transform.resolve`` classifies it so).
+
+    Forward rules are inlined into generated forward code, and ``ag.hvp`` runs reverse mode
+    over that code: every helper a forward rule calls must be differentiable in turn. A
+    helper marked transformable needs no vjp rule of its own, but its body must be what
+    ``ag.grad(..., mode="source")`` accepts: assignments, ``if``/``for``/``while``, calls
+    that have rules (``np.`` functions, not an array module taken from the arguments) or
+    are transformable themselves, no ``try``, and no write into an array that is read
+    afterwards.
+    """
+    helper.__astgrad_transformable__ = True
+    return helper
 
 
 def shape_only_positions(helper: Any) -> frozenset[int]:
@@ -259,14 +276,14 @@ def reshape_like(g: Any, x: Any) -> Any:
     return g.reshape(_shape(x))
 
 
+@transformable
 def divide_or_zero(x: Any, y: Any) -> Any:
     """``x / y``, and 0 where ``y`` is 0: the subgradient of a norm or a std at zero.
 
     >>> divide_or_zero(np.array([1.0, 1.0]), np.array([2.0, 0.0]))
     array([0.5, 0. ])
     """
-    xp = array_module(x, y)
-    return xp.where(y == 0, 0, x / xp.where(y == 0, 1, y))
+    return np.where(y == 0, 0, x / np.where(y == 0, 1, y))
 
 
 @shape_only(1)
