@@ -103,7 +103,7 @@ def render() -> str:
             cells = ", ".join(" / ".join(names) for names in entries.values())
             lines.append(f"| {heading} | {cells} |")
     no_gradient = sorted(
-        {_spelling(f) for f in all_nondifferentiable()},
+        {_spelling(f) for f in all_nondifferentiable() if not _is_rule_helper(f)},
         key=lambda s: (_family(s), s),
     )
     lines += [
@@ -116,6 +116,13 @@ def render() -> str:
         END,
     ]
     return "\n".join(lines)
+
+
+def _is_rule_helper(function: object) -> bool:
+    """Whether ``function`` is one of astgrad's rule helpers (declared nondifferentiable so
+    that reverse mode passes through forward rules' code), not a function users call."""
+    module = getattr(function, "__module__", None) or ""
+    return module.startswith("astgrad.runtime.rules.")
 
 
 def _family(spelled: str) -> int:

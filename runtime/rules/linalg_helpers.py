@@ -2,7 +2,9 @@
 matrix decompositions.
 
 Matrix functions follow NumPy's batching: the last two axes are the matrix, any axes
-before them a stack. Each helper takes its array module from its arguments.
+before them a stack. Each helper takes its array module from its arguments, or (those
+marked ``transformable``, which reverse mode differentiates from their source) calls
+NumPy's functions, which hand arrays of other modules to their own.
 
 Where NumPy reads only one triangle of its input (``cholesky``, ``eigh``, ``eigvalsh``),
 the gradient is that of the function NumPy computes: zero on the triangle it ignores.
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .registry import nondifferentiable
 from .shared import (
     _normalize_axes,
     _shape,
@@ -27,6 +30,7 @@ from .shared import (
     expand_reduced,
     output_parts,
     shape_only,
+    transformable,
     unbroadcast,
 )
 
@@ -49,8 +53,6 @@ __all__ = [
     "einsum_grad",
     "kron_grad_left",
     "kron_grad_right",
-    "result_like",
-    "log_det_tangent",
     "solve_tangent_a",
     "cholesky_tangent",
     "qr_tangent",
@@ -61,6 +63,7 @@ __all__ = [
 ]
 
 
+@transformable
 def mT(x: Any) -> Any:
     """The transpose of each matrix in a stack (the last two axes swapped)."""
     return x.swapaxes(-1, -2)
@@ -76,10 +79,10 @@ def inverse(a: Any) -> Any:
     return array_module(a).linalg.inv(a)
 
 
+@transformable
 def _tril_half_diagonal(x: Any) -> Any:
     """The lower triangle of each matrix, its diagonal halved."""
-    xp = array_module(x)
-    return xp.tril(x) - 0.5 * xp.eye(x.shape[-1], dtype=x.dtype) * x
+    return 0.5 * (np.tril(x) + np.tril(x, -1))
 
 
 # -- solve -----------------------------------------------------------------------------------
@@ -183,13 +186,22 @@ def eigh_grad(g: Any, ans: Any, UPLO: str = "L") -> Any:
     return _eigh_to_lower(v @ inner @ mT(v), UPLO)
 
 
+@transformable
 def _inverse_gaps(w: Any) -> Any:
     """``f[..., i, j] = 1 / (w[j] - w[i])`` off the diagonal, zero on it: how the
     eigenvectors of distinct eigenvalues ``w`` turn."""
-    xp = array_module(w)
     gap = w[..., None, :] - w[..., :, None]
-    eye = xp.eye(w.shape[-1], dtype=bool)
-    return xp.where(eye, 0, 1 / xp.where(eye, 1, gap))
+    eye = _diagonal_mask(w)
+    return np.where(eye, 0, 1 / np.where(eye, 1, gap))
+
+
+def _diagonal_mask(w: Any) -> Any:
+    """True on the diagonal of an ``n`` by ``n`` matrix, for ``w`` of ``n`` values along
+    its last axis (in ``w``'s array module)."""
+    return array_module(w).eye(_shape(w)[-1], dtype=bool)
+
+
+nondifferentiable(_diagonal_mask)
 
 
 def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
@@ -222,6 +234,15 @@ def singular_values_grad(
         u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
     k = g_s.shape[-1]
     return (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
+
+
+def _null_space_refused(extra: int) -> NotImplementedError:
+    return NotImplementedError(
+        "np.linalg.svd(..., full_matrices=True): the singular vectors beyond the "
+        f"singular values ({extra} of them) span a null space in which LAPACK may turn "
+        "them as it likes, so they have no derivative; use full_matrices=False (or "
+        "compute_uv=False for the singular values alone)"
+    )
 
 
 # -- norms -------------------------------------------------------------------------------------
@@ -284,6 +305,60 @@ def norm_grad(
         g_matrices = xp.moveaxis(g_full, (row_axis, col_axis), (-2, -1))[..., :1, :1]
         return xp.moveaxis(grad * g_matrices, (-2, -1), (row_axis, col_axis))
     raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for matrices")
+
+
+@transformable
+def norm_slope(x: Any, ord: Any = None, axis: Any = None) -> Any:
+    """The gradient of ``np.linalg.norm(x, ord, axis)`` for a cotangent of one, in ``x``'s
+    shape: each result's tangent is the sum over its slice of this times the tangent. The
+    subgradients are :func:`norm_grad`'s: 0 where the norm is 0, ties shared."""
+    axes = _norm_axes(x, ord, axis)
+    norm = np.linalg.norm(x, ord, axis, keepdims=True)
+    if not axes or ord is None or ord == "fro" or (ord == 2 and len(axes) == 1):
+        return divide_or_zero(x, norm)  # the 2-norm of each slice, or of x flattened
+    if ord == 0:
+        return np.zeros_like(x)  # a count of nonzero elements
+    if len(axes) == 1:
+        if ord == 1:
+            return np.sign(x)
+        if ord == np.inf or ord == -np.inf:
+            return np.sign(x) * _tie_shares(np.abs(x) == norm, axes[0], x)
+        return divide_or_zero(np.abs(x) ** (ord - 1) * np.sign(x), norm ** (ord - 1))
+    row_axis, col_axis = axes
+    if ord == 1 or ord == -1 or ord == np.inf or ord == -np.inf:
+        # 1: the largest column sum of |x|; inf: the largest row sum (-1, -inf: smallest)
+        summed, across = (row_axis, col_axis) if ord in (1, -1) else (col_axis, row_axis)
+        sums = np.sum(np.abs(x), axis=summed, keepdims=True)
+        return np.sign(x) * _tie_shares(sums == norm, across, x)
+    matrices = np.moveaxis(x, (row_axis, col_axis), (-2, -1))
+    u, s, vh = np.linalg.svd(matrices, full_matrices=False)
+    if ord == "nuc":
+        slope = u @ vh
+    elif ord == 2:
+        slope = u[..., :, 0, None] * vh[..., 0, None, :]
+    else:  # -2: the smallest singular value
+        slope = u[..., :, -1, None] * vh[..., -1, None, :]
+    return np.moveaxis(slope, (-2, -1), (row_axis, col_axis))
+
+
+def _norm_axes(x: Any, ord: Any, axis: Any) -> tuple[int, ...]:
+    """The axes ``np.linalg.norm(x, ord, axis)`` reads a vector (one) or a matrix (two)
+    along, normalized; none for the 2-norm of ``x`` flattened."""
+    ndim = len(_shape(x))
+    if axis is None:
+        if ord is None or (ord == "fro" and ndim == 2):
+            return ()
+        return tuple(range(ndim))
+    return _normalize_axes(axis, ndim)
+
+
+def _tie_shares(hits: Any, axis: int, like: Any) -> Any:
+    """``hits`` (booleans) as shares of one among the tied positions along ``axis``, in the
+    dtype of ``like``."""
+    return _ties(hits.astype(like.dtype), axis)
+
+
+nondifferentiable(_norm_axes, _tie_shares)
 
 
 # -- products over chosen axes -----------------------------------------------------------------
@@ -518,67 +593,65 @@ def einsum_grad(
 # the gradients above take it.
 
 
-def result_like(ans: Any, *parts: Any) -> Any:
-    """The tangents ``parts`` of a primitive that returns several arrays, in the kind of
-    tuple it returned (``SlogdetResult``, ``QRResult``...), so that they are read by the
-    same names."""
-    return type(ans)(*parts) if hasattr(ans, "_fields") else tuple(parts)
-
-
+@transformable
 def _symmetric_from(d: Any, uplo: str) -> Any:
     """The symmetric matrix that the lower (``uplo="L"``) or upper triangle of ``d``
     stands for."""
-    xp = array_module(d)
-    if uplo.upper() == "L":
-        return xp.tril(d) + mT(xp.tril(d, -1))
-    return xp.triu(d) + mT(xp.triu(d, 1))
+    if _reads_lower(uplo):
+        return np.tril(d) + mT(np.tril(d, -1))
+    return np.triu(d) + mT(np.triu(d, 1))
 
 
-def log_det_tangent(da: Any, a: Any) -> Any:
-    """The tangent of ``log |det a|``: ``trace(a^-1 da)``, by a solve."""
-    xp = array_module(da, a)
-    return xp.trace(xp.linalg.solve(a, da), axis1=-2, axis2=-1)
+def _reads_lower(uplo: str) -> bool:
+    """Whether ``UPLO`` names the lower triangle ("L" or "l")."""
+    return uplo.upper() == "L"
 
 
+nondifferentiable(_reads_lower)
+
+
+@transformable
 def solve_tangent_a(da: Any, x: Any, a: Any, b: Any) -> Any:
     """What flows from ``a`` to ``x = solve(a, b)``: ``-a^-1 da x``."""
-    xp = array_module(da, a)
-    if len(_shape(b)) == 1:  # x is one vector per matrix of a
-        return -xp.linalg.solve(a, (da @ x[..., None]))[..., 0]
-    return -xp.linalg.solve(a, da @ x)
+    if np.ndim(b) == 1:  # x is one vector per matrix of a
+        return -np.linalg.solve(a, da @ x[..., None])[..., 0]
+    return -np.linalg.solve(a, da @ x)
 
 
+@transformable
 def cholesky_tangent(da: Any, ans: Any, upper: bool = False) -> Any:
     """The tangent of ``L = cholesky(a)``: ``L Φ(L^-1 da L^-T)``, Φ taking the lower
     triangle with its diagonal halved."""
-    if upper:  # cholesky(a, upper=True) is cholesky(a.T).T
-        return mT(cholesky_tangent(mT(da), mT(ans)))
-    xp = array_module(da, ans)
-    low = ans
-    left = xp.linalg.solve(low, _symmetric_from(da, "L"))  # L^-1 da
-    inner = xp.linalg.solve(low, mT(left))  # L^-1 da L^-T (da symmetric)
-    return low @ _tril_half_diagonal(inner)
+    low, symmetric = ans, _symmetric_from(da, "L")
+    if upper:  # cholesky(a, upper=True) is cholesky(a.T).T, which reads a's upper triangle
+        low, symmetric = mT(ans), _symmetric_from(da, "U")
+    left = np.linalg.solve(low, symmetric)  # L^-1 da
+    inner = np.linalg.solve(low, mT(left))  # L^-1 da L^-T (da symmetric)
+    tangent = low @ _tril_half_diagonal(inner)
+    if upper:
+        return mT(tangent)
+    return tangent
 
 
+@transformable
 def _qr_tangent_square_or_tall(q: Any, r: Any, da: Any) -> tuple[Any, Any]:
     """``(dq, dr)`` for ``q r = a`` with ``a`` not wider than tall: from ``c = q^T da r^-1``,
     ``q^T dq`` is the antisymmetric ``omega`` below c's diagonal and ``dr r^-1`` the upper
     triangular rest."""
-    xp = array_module(q, da)
-    da_rinv = mT(xp.linalg.solve(mT(r), mT(da)))
+    da_rinv = mT(np.linalg.solve(mT(r), mT(da)))
     c = mT(q) @ da_rinv
-    below = xp.tril(c, -1)
+    below = np.tril(c, -1)
     upper = c - (below - mT(below))  # dr r^-1
     return da_rinv - q @ upper, upper @ r
 
 
+@transformable
 def qr_tangent(da: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     """The tangents ``(dq, dr)`` of ``np.linalg.qr(a, mode)`` (``dr`` alone for mode
     'r'), for the modes its gradient has."""
-    xp = array_module(da, a)
-    rows, cols = _shape(a)[-2:]
+    rows, cols = np.shape(a)[-2:]
     if mode == "r":
-        q, r = xp.linalg.qr(a)
+        q, r = np.linalg.qr(a)
     elif mode == "reduced" or (mode == "complete" and rows <= cols):
         q, r = ans
     else:
@@ -588,26 +661,30 @@ def qr_tangent(da: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     else:  # wide: a = [x | y] with x square; q r_x = x and r_y = q^T y
         dq, dr_x = _qr_tangent_square_or_tall(q, r[..., :rows], da[..., :rows])
         dr_y = mT(dq) @ a[..., rows:] + mT(q) @ da[..., rows:]
-        dr = xp.concatenate([dr_x, dr_y], axis=-1)
-    return dr if mode == "r" else result_like(ans, dq, dr)
+        dr = np.concatenate([dr_x, dr_y], axis=-1)
+    if mode == "r":
+        return dr
+    return dq, dr
 
 
+@transformable
 def eigh_tangent(da: Any, ans: Any, UPLO: str = "L") -> Any:
     """The tangents ``(dw, dv)`` of ``w, v = np.linalg.eigh(a)``: ``dw`` the diagonal of
     ``p = v^T da v``, ``dv = v (f * p)``; distinct eigenvalues, as for the gradient."""
     w, v = ans
     p = mT(v) @ _symmetric_from(da, UPLO) @ v
-    dw = array_module(p).diagonal(p, axis1=-2, axis2=-1)
-    return result_like(ans, dw, v @ (_inverse_gaps(w) * p))
+    dw = np.diagonal(p, axis1=-2, axis2=-1)
+    return dw, v @ (_inverse_gaps(w) * p)
 
 
+@transformable
 def eigvalsh_tangent(da: Any, a: Any, UPLO: str = "L") -> Any:
     """The tangent of ``np.linalg.eigvalsh(a)``: the diagonal of ``v^T da v``."""
-    xp = array_module(da, a)
-    _, v = xp.linalg.eigh(a, UPLO=UPLO)
-    return xp.einsum("...ji,...jk,...ki->...i", v, _symmetric_from(da, UPLO), v)
+    w, v = np.linalg.eigh(a, UPLO=UPLO)
+    return np.einsum("...ji,...jk,...ki->...i", v, _symmetric_from(da, UPLO), v)
 
 
+@transformable
 def svd_tangent(
     da: Any,
     ans: Any,
@@ -624,38 +701,35 @@ def svd_tangent(
     values span the null space of ``a^T`` (of ``a``): one such column moves with ``a``,
     but several may turn among themselves as LAPACK likes, so more than one is refused.
     """
-    xp = array_module(da, a)
     if compute_uv:
         u, s, vh = ans
     else:
-        u, s, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
-    k = s.shape[-1]
+        u, s, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    k = np.shape(s)[-1]
     u1, v1 = u[..., :, :k], mT(vh[..., :k, :])
     p = mT(u1) @ da @ v1
-    ds = xp.diagonal(p, axis1=-2, axis2=-1)
+    ds = np.diagonal(p, axis1=-2, axis2=-1)
     if not compute_uv:
         return ds
     rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
     f = _inverse_gaps(s * s)
     du = u1 @ (f * (p * cols + rows * mT(p))) + (da @ v1 - u1 @ p) / cols
     dv = v1 @ (f * (rows * p + mT(p) * cols)) + (mT(da) @ u1 - v1 @ mT(p)) / cols
-    extra_u, extra_v = u.shape[-1] - k, vh.shape[-2] - k
-    if extra_u > 1 or extra_v > 1:
-        raise NotImplementedError(
-            "np.linalg.svd(..., full_matrices=True): the singular vectors beyond the "
-            f"singular values ({max(extra_u, extra_v)} of them) span a null space in "
-            "which LAPACK may turn them as it likes, so they have no derivative; use "
-            "full_matrices=False (or compute_uv=False for the singular values alone)"
-        )
+    extra_u, extra_v = np.shape(u)[-1] - k, np.shape(vh)[-2] - k
+    if extra_u > 1:
+        raise _null_space_refused(extra_u)
+    if extra_v > 1:
+        raise _null_space_refused(extra_v)
     if extra_u:  # u2^T a = 0: du2 = -u1 s^-1 v1^T da^T u2
         u2 = u[..., :, k:]
-        du = xp.concatenate([du, -u1 @ ((mT(v1) @ mT(da) @ u2) / rows)], axis=-1)
+        du = np.concatenate([du, -u1 @ ((mT(v1) @ mT(da) @ u2) / rows)], axis=-1)
     if extra_v:  # a v2 = 0: dv2 = -v1 s^-1 u1^T da v2
         v2 = mT(vh[..., k:, :])
-        dv = xp.concatenate([dv, -v1 @ ((mT(u1) @ da @ v2) / rows)], axis=-1)
-    return result_like(ans, du, ds, mT(dv))
+        dv = np.concatenate([dv, -v1 @ ((mT(u1) @ da @ v2) / rows)], axis=-1)
+    return du, ds, mT(dv)
 
 
+@transformable
 def einsum_tangent(
     tangent: Any,
     position: int,
@@ -673,13 +747,44 @@ def einsum_tangent(
     (0 is ``subscripts``, in the interleaved form an operand too) with ``tangent``: the
     same einsum with the tangent in that operand's place; None for subscripts, sublists and
     arguments the call did not pass."""
-    subscripts, operands, numbers = _einsum_call(
-        subscripts, [op0, op1, op2, op3, op4, op5, op6, op7]
-    )
-    index = numbers.get(position)
-    if index is None:
+    layout = _einsum_layout(position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7)
+    if layout is None:
         return None
-    operands = list(operands)
-    operands[index] = tangent
-    xp = array_module(tangent, *operands)
-    return xp.einsum(subscripts, *operands, optimize=len(operands) > 2)
+    spec, places = layout
+    given = [subscripts, op0, op1, op2, op3, op4, op5, op6, op7]
+    ops = [tangent if place == position else given[place] for place in places]
+    # One call per number of operands: the transform binds each call's operands to the
+    # rule of np.einsum by position.
+    count = len(ops)
+    if count == 1:
+        return np.einsum(spec, ops[0])
+    if count == 2:
+        return np.einsum(spec, ops[0], ops[1])
+    if count == 3:
+        return np.einsum(spec, ops[0], ops[1], ops[2], optimize=True)
+    if count == 4:
+        return np.einsum(spec, ops[0], ops[1], ops[2], ops[3], optimize=True)
+    if count == 5:
+        return np.einsum(spec, ops[0], ops[1], ops[2], ops[3], ops[4], optimize=True)
+    if count == 6:
+        return np.einsum(spec, ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], optimize=True)
+    if count == 7:
+        return np.einsum(
+            spec, ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], ops[6], optimize=True
+        )
+    return np.einsum(
+        spec, ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], ops[6], ops[7], optimize=True
+    )
+
+
+def _einsum_layout(position: int, subscripts: Any, *given: Any) -> tuple[str, list] | None:
+    """For ``np.einsum(subscripts, *given)`` in either form: its subscripts as a string,
+    and the positions of its operands among the arguments (0 for ``subscripts``), in
+    operand order; None when the argument at ``position`` is no operand."""
+    spec, _, numbers = _einsum_call(subscripts, list(given))
+    if position not in numbers:
+        return None
+    return spec, sorted(numbers, key=numbers.get)
+
+
+nondifferentiable(_einsum_layout)
