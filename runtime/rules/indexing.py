@@ -11,7 +11,7 @@ from ..device import array_module
 from ..primitives import assign_index
 from .containers import Entries, Parts
 from .forward import jvp_rule, linear
-from .registry import vjp_rule
+from .registry import nondifferentiable, vjp_rule
 from .shared import (
     _dtype,
     _is_basic_index,
@@ -37,9 +37,17 @@ def assign_index_vjp(g, ans, x, index, value):
     return without_index(g, index), None, unbroadcast(assigned_value_grad(g, index), value)
 
 
+# The same writes into the tangents: dx with zeros at index, and dvalue written into zeros.
+# Where an integer index repeats a position, the write NumPy keeps wins in the tangent as in
+# the value, since the writes come in the same order (written_zeros refuses where that
+# order is not known, as the gradient does).
 @jvp_rule(assign_index)
 def assign_index_jvp(ans, x, index, value, *, dx, dvalue):
-    return without_index(dx, index), None, placed_value(dvalue, index, ans)
+    return (
+        assign_index(dx, index, 0.0),
+        None,
+        assign_index(written_zeros(ans, index), index, dvalue),
+    )
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
@@ -114,35 +122,32 @@ def assigned_value_grad(g: Any, index: Any) -> Any:
     return read if last is None else array_module(read).where(last, read, 0)
 
 
-def placed_value(dvalue: Any, index: Any, ans: Any) -> Any:
-    """What flows from ``v`` to the result of ``x[index] = v`` in forward mode: zeros like
-    the result with ``dvalue`` written at ``index``, the write NumPy keeps winning where an
-    integer index repeats a position (the transpose of :func:`assigned_value_grad`).
+def written_zeros(ans: Any, index: Any) -> Any:
+    """Float zeros shaped like ``ans``, the result of ``x[index] = v``: what forward mode
+    writes the tangent of ``v`` into (``assign_index(written_zeros(ans, index), index,
+    dv)``). It carries no derivative. Where an integer index repeats a position and which
+    write NumPy keeps is not well defined (on a device; several index arrays not laid out
+    in C order), it raises, as the gradient does.
 
-    >>> placed_value(np.array([1.0, 2.0, 3.0]), [0, 0, 2], np.zeros(4))
-    array([2., 0., 3., 0.])
+    >>> written_zeros(np.arange(3), [0, 0])
+    array([0., 0., 0.])
     """
-    xp = array_module(dvalue, ans)
-    out = xp.zeros(_shape(ans), dtype=_dtype(ans) if _dtype(ans).kind == "f" else float)
-    if _is_basic_index(index) or _is_mask(index):
-        out[index] = dvalue  # every position is written once
-        return out
-    written = xp.broadcast_to(xp.asarray(dvalue, dtype=out.dtype), out[index].shape)
-    if xp is not np:
-        if _repeats_a_position(index, _shape(ans)):
-            raise NotImplementedError(
-                "assignment on a device through an integer index that repeats a position "
-                "has no well-defined derivative (which of the repeated values survives is "
-                "undefined there); assign through unique indices"
-            )
-        out[index] = written
-        return out
-    last = _last_writes(index, _shape(ans))
-    if last is None:
-        out[index] = written
-    else:  # only the last write to each position reaches the result
-        np.add.at(out, index, np.where(last, written, 0))
-    return out
+    xp = array_module(ans)
+    dtype = _dtype(ans)
+    if not (_is_basic_index(index) or _is_mask(index)):
+        if xp is not np:
+            if _repeats_a_position(index, _shape(ans)):
+                raise NotImplementedError(
+                    "assignment on a device through an integer index that repeats a "
+                    "position has no well-defined derivative (which of the repeated values "
+                    "survives is undefined there); assign through unique indices"
+                )
+        else:
+            _last_writes(index, _shape(ans))  # raises where NumPy's order is not known
+    return xp.zeros(_shape(ans), dtype=dtype if dtype.kind == "f" else np.float64)
+
+
+nondifferentiable(written_zeros)
 
 
 def _index_arrays(index: Any) -> list:

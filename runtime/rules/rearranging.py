@@ -12,7 +12,7 @@ from ..device import array_module
 from ..primitives import identity
 from .containers import Parts
 from .forward import jvp_rule, linear
-from .registry import vjp_rule
+from .registry import nondifferentiable, vjp_rule
 from .shared import (
     _dtype,
     _put,
@@ -23,6 +23,7 @@ from .shared import (
     place_diagonal,
     reshape_like,
     shape_only,
+    transformable,
     unbroadcast,
 )
 
@@ -498,34 +499,38 @@ def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) 
 
 
 def zeros_of(x: Any, like: Any) -> Any:
-    """Float zeros of ``x``'s shape, in the array module of ``like``: the tangent of an
-    argument that has none, beside one that has (``np.append``)."""
+    """Float zeros of ``x``'s shape, in the array module and dtype of ``like``: the
+    tangent of an argument that has none, beside one that has (``np.append``). It carries
+    no derivative."""
     xp = array_module(like)
     return xp.zeros(_shape(x), dtype=_dtype(xp.asarray(like)))
 
 
+nondifferentiable(zeros_of)
+
+
+@transformable
 def pad_tangent(
     darray: Any, pad_width: Any, mode: Any = "constant", reflect_type: str = "even"
 ) -> Any:
     """The tangent of ``np.pad(array, pad_width, mode)`` from ``array``'s: zeros in the
     padding in constant mode; in the modes that copy elements, the tangents copied the
     same way."""
-    xp = array_module(darray)
     if mode == "constant" or mode == "empty":
-        return xp.pad(darray, pad_width)
+        return np.pad(darray, pad_width)
     if mode in _PAD_MODES_BY_INDEX and reflect_type == "even":
-        return xp.pad(darray, pad_width, mode=mode)
+        return np.pad(darray, pad_width, mode=mode)
     raise _pad_refused(mode, reflect_type)
 
 
+@transformable
 def pad_fill_tangent(
     dconstant_values: Any, array: Any, pad_width: Any, mode: Any = "constant"
 ) -> Any:
     """The tangent of ``np.pad(array, pad_width, constant_values=c)`` from ``c``'s: the
     padding filled with it (one number, or one per side of each axis, as ``c``), zeros
     where ``array`` goes; zeros everywhere in the modes that do not read ``c``."""
-    xp = array_module(dconstant_values, array)
-    zeros = xp.zeros(_shape(array), dtype=_dtype(xp.asarray(dconstant_values)))
+    zeros = zeros_of(array, dconstant_values)
     if mode != "constant":
-        return xp.pad(zeros, pad_width)
-    return xp.pad(zeros, pad_width, constant_values=dconstant_values)
+        return np.pad(zeros, pad_width)
+    return np.pad(zeros, pad_width, constant_values=dconstant_values)

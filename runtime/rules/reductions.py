@@ -11,8 +11,9 @@ import numpy as np
 
 from ..device import array_module
 from .forward import jvp_rule, linear
-from .linalg_helpers import norm_grad
-from .registry import vjp_rule
+from .linalg_helpers import norm_grad, norm_slope
+from .rearranging import zeros_of
+from .registry import nondifferentiable, vjp_rule
 from .shared import (
     _dtype,
     _normalize_axes,
@@ -24,6 +25,7 @@ from .shared import (
     place_diagonal,
     reduced_count,
     shape_only,
+    transformable,
     unbroadcast,
 )
 from .variants import tape_variant
@@ -103,8 +105,7 @@ def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
 # each element's tangent times the product of the others (its gradient: exact at zeros)
 @jvp_rule(np.prod)
 def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
-    others = prod_grad(np.ones_like(ans), a, axis, keepdims)
-    return np.sum(da * others, axis=axis, keepdims=keepdims)
+    return np.sum(da * product_of_others(a, axis), axis=axis, keepdims=keepdims)
 
 
 @vjp_rule(np.var)
@@ -242,8 +243,7 @@ def norm(g, ans, x, ord=None, axis=None, keepdims=False):
 # the tangent, summed over the slice.
 @jvp_rule(np.linalg.norm)
 def norm_jvp(ans, x, ord=None, axis=None, keepdims=False, *, dx):
-    slope = norm_grad(np.ones_like(ans), ans, x, ord, axis, keepdims)
-    return np.sum(dx * slope, axis=axis, keepdims=keepdims)
+    return np.sum(dx * norm_slope(x, ord, axis), axis=axis, keepdims=keepdims)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
@@ -281,6 +281,45 @@ def prod_grad(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         (a,) = axes
         others = _exclusive_cumprod(x, a, False) * _exclusive_cumprod(x, a, True)
     return expand_reduced(g, x, axis, keepdims) * others
+
+
+@transformable
+def product_of_others(a: Any, axis: Any = None) -> Any:
+    """For each element of ``a``, the product of the other elements of its slice along
+    ``axis`` (the slices ``np.prod(a, axis)`` multiplies): the gradient of the product,
+    exact at zeros, as products before and after each element.
+
+    >>> product_of_others(np.array([2.0, 0.0, 5.0]))
+    array([ 0., 10.,  0.])
+    """
+    order = _reduced_last(a, axis)  # the reduced axes moved last, then made one
+    moved = np.transpose(a, order)
+    rows = np.reshape(moved, _reduced_rows_shape(a, axis))
+    ones = np.ones_like(rows[..., :1])
+    before = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+    after = np.flip(
+        np.cumprod(np.flip(np.concatenate([rows[..., 1:], ones], axis=-1), -1), axis=-1), -1
+    )
+    others = np.reshape(before * after, np.shape(moved))
+    return np.transpose(others, inverse_axes(order, len(order)))
+
+
+def _reduced_last(a: Any, axis: Any) -> list[int]:
+    """The axes of ``a``, those a reduction over ``axis`` reduces last."""
+    ndim = len(_shape(a))
+    axes = _normalize_axes(axis, ndim)
+    return [d for d in range(ndim) if d not in axes] + list(axes)
+
+
+def _reduced_rows_shape(a: Any, axis: Any) -> tuple[int, ...]:
+    """The shape of ``a`` with the axes reduced over ``axis`` moved last (as
+    :func:`_reduced_last` orders them) and merged into one."""
+    shape = _shape(a)
+    axes = _normalize_axes(axis, len(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in axes) + (-1,)
+
+
+nondifferentiable(_reduced_last, _reduced_rows_shape, inverse_axes)
 
 
 def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -346,28 +385,43 @@ def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
     return xp.moveaxis(grad, -1, axis).reshape(shape)
 
 
+@transformable
 def cumprod_tangent(d: Any, ans: Any, a: Any, axis: Any = None) -> Any:
     """Tangent of ``np.cumprod(a, axis)`` along ``d``, exact where ``a`` has zeros.
 
     >>> cumprod_tangent(np.ones(3), np.array([2.0, 0.0, 0.0]), np.array([2.0, 0.0, 5.0]))
     array([ 1.,  2., 10.])
     """
-    xp = array_module(d, a)
-    a, d = xp.asarray(a), xp.asarray(d)
-    if axis is None or a.ndim == 0:  # cumprod flattened a
-        a, d, axis = a.reshape(-1), d.reshape(-1), 0
-    axis = operator.index(axis) % a.ndim
-    if bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all()):
+    if axis is None or np.ndim(a) == 0:  # cumprod flattened a
+        a, d, axis = np.reshape(a, -1), np.reshape(d, -1), 0
+    if _no_zeros(a):
         # d ans_i = sum_{j <= i} ans_i / a_j * d_j
-        return ans * xp.cumsum(d / a, axis=axis)
-    # With zeros (or subnormal values): ans_i = ans_{i-1} a_i, so its tangent is
-    # t_i = t_{i-1} a_i + ans_{i-1} d_i, from t_0 = d_0; no division.
-    a_last, d_last = xp.moveaxis(a, axis, -1), xp.moveaxis(d, axis, -1)
-    ans_last = xp.moveaxis(ans, axis, -1)
+        return ans * np.cumsum(d / a, axis=axis)
+    return _cumprod_tangent_stepwise(d, ans, a, axis)
+
+
+@transformable
+def _cumprod_tangent_stepwise(d: Any, ans: Any, a: Any, axis: int) -> Any:
+    """:func:`cumprod_tangent` where ``a`` has zeros (or subnormal values): ans_i =
+    ans_{i-1} a_i, so its tangent is t_i = t_{i-1} a_i + ans_{i-1} d_i, from t_0 = d_0;
+    no division."""
+    a_last, d_last = np.moveaxis(a, axis, -1), np.moveaxis(d, axis, -1)
+    ans_last = np.moveaxis(ans, axis, -1)
     tangents = [d_last[..., 0]]
-    for i in range(1, a_last.shape[-1]):
+    for i in range(1, np.shape(a_last)[-1]):
         tangents.append(tangents[-1] * a_last[..., i] + ans_last[..., i - 1] * d_last[..., i])
-    return xp.moveaxis(xp.stack(tangents, axis=-1), -1, axis)
+    return np.moveaxis(np.stack(tangents, axis=-1), -1, axis)
+
+
+def _no_zeros(a: Any) -> bool:
+    """Whether every element of ``a`` is a normal number (no zero, nor a subnormal one, by
+    which dividing a product overflows or loses it)."""
+    xp = array_module(a)
+    a = xp.asarray(a)
+    return bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all())
+
+
+nondifferentiable(_no_zeros)
 
 
 def _average_weights(a: Any, weights: Any, axis: Any) -> tuple[Any, Any]:
@@ -440,6 +494,7 @@ def average_weights_grad(
     return back(grad)
 
 
+@transformable
 def average_tangent(
     d: Any,
     ans: Any,
@@ -451,12 +506,13 @@ def average_tangent(
 ) -> Any:
     """Tangent of ``np.average(a, axis, weights)`` along ``d``, the tangent of ``a``:
     the average is linear in ``a`` (and the sum of the weights does not depend on it)."""
-    d_average = array_module(d, a).average(d, axis, weights, keepdims=keepdims)
-    if not returned:
-        return d_average
-    return d_average, array_module(ans[1]).zeros_like(ans[1])
+    d_average = np.average(d, axis, weights, keepdims=keepdims)
+    if returned:
+        return d_average, np.zeros_like(ans[1])
+    return d_average
 
 
+@transformable
 def average_weights_tangent(
     d: Any,
     ans: Any,
@@ -471,19 +527,41 @@ def average_weights_tangent(
     the weights, when ``returned``)."""
     if weights is None:
         return None  # np.average(a) without weights: nothing to differentiate
-    xp = array_module(a, weights)
     average = ans[0] if returned else ans
-    w, _ = _average_weights(a, weights, axis)
-    dw, _ = _average_weights(a, d, axis)
-    deviation = a - expand_reduced(average, a, axis, keepdims)
+    # The weights lined up with a's axes, as np.average broadcasts them.
+    order, shape = _weights_layout(a, weights, axis)
+    w = np.reshape(np.transpose(weights, order), shape)
+    dw = np.reshape(np.transpose(d, order), shape)
+    deviation = a - np.reshape(average, _kept_shape(a, axis))
     # Summed keeping the reduced axes (the weights may lack the others), then shaped as
     # the average.
-    kept = xp.sum(deviation * dw, axis=axis, keepdims=True) / xp.sum(w, axis=axis, keepdims=True)
-    d_average = xp.reshape(kept, _shape(average))
+    kept = np.sum(deviation * dw, axis=axis, keepdims=True) / np.sum(w, axis=axis, keepdims=True)
+    d_average = np.reshape(kept, np.shape(average))
     if not returned:
         return d_average
-    d_total = xp.broadcast_to(xp.sum(dw, axis=axis, keepdims=True), kept.shape)
-    return d_average, xp.reshape(d_total, _shape(average))
+    d_total = np.broadcast_to(np.sum(dw, axis=axis, keepdims=True), np.shape(kept))
+    return d_average, np.reshape(d_total, np.shape(average))
+
+
+def _weights_layout(a: Any, weights: Any, axis: Any) -> tuple[list[int], list[int]]:
+    """How ``np.average`` lines ``weights`` up with ``a``: the permutation of the weights'
+    axes and the shape to give them then (size 1 on the axes not averaged over)."""
+    shape = _shape(weights)
+    if tuple(shape) == tuple(a.shape):
+        return list(range(len(shape))), list(shape)
+    # Weights along ``axis``: NumPy orders their axes as the axes are sorted.
+    axes = _normalize_axes(axis, a.ndim)
+    order = sorted(range(len(axes)), key=lambda i: axes[i])
+    return order, [n if d in axes else 1 for d, n in enumerate(a.shape)]
+
+
+def _kept_shape(a: Any, axis: Any) -> list[int]:
+    """The shape of a reduction of ``a`` over ``axis`` with ``keepdims=True``."""
+    axes = _normalize_axes(axis, len(_shape(a)))
+    return [1 if d in axes else n for d, n in enumerate(_shape(a))]
+
+
+nondifferentiable(_weights_layout, _kept_shape)
 
 
 def nanmean_grad(g: Any, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -542,6 +620,7 @@ def diff_grad(
     return xp.take(g, xp.arange(before, before + size), axis=axis)
 
 
+@transformable
 def diff_tangent(
     d: Any,
     a: Any,
@@ -558,15 +637,16 @@ def diff_tangent(
     >>> diff_tangent(np.array([1.0, 2.0]), np.zeros(3), prepend=np.zeros(2), part="prepend")
     array([ 1., -2.,  0.,  0.])
     """
-    xp = array_module(d, a)
-    parts = {"a": a, "prepend": prepend, "append": append}
-    moved = {
-        name: d if name == part else xp.zeros(_shape(value), dtype=_dtype(d))
-        for name, value in parts.items()
-        if value is not None
-    }
-    extra = {name: moved[name] for name in ("prepend", "append") if name in moved}
-    return xp.diff(moved["a"], n, axis, **extra)
+    moved = d if part == "a" else zeros_of(a, d)
+    if prepend is None and append is None:
+        return np.diff(moved, n, axis)
+    before = d if part == "prepend" else zeros_of(prepend, d)
+    after = d if part == "append" else zeros_of(append, d)
+    if append is None:
+        return np.diff(moved, n, axis, prepend=before)
+    if prepend is None:
+        return np.diff(moved, n, axis, append=after)
+    return np.diff(moved, n, axis, prepend=before, append=after)
 
 
 def _diff_extra(extra: Any, axis: int) -> int:

@@ -17,7 +17,7 @@ from ..primitives import astype as astype_primitive
 from .containers import Parts
 from .forward import jvp_rule, linear
 from .registry import vjp_rule
-from .shared import _dtype, _put, _shape, _stand_in, shape_only
+from .shared import _dtype, _put, _shape, _stand_in, shape_only, transformable
 
 
 @vjp_rule(np.take)
@@ -166,10 +166,10 @@ def cast_grad(g: Any, x: Any, ans: Any) -> Any:
     return g.astype(x.dtype, copy=False)
 
 
+@transformable
 def cast_tangent(dx: Any, ans: Any) -> Any:
     """The tangent of ``ans = x.astype(dtype)``: ``dx`` in ``ans``'s dtype; zeros through a
     cast to integers or booleans."""
-    xp = array_module(dx, ans)
     if ans.dtype.kind not in "fc":
-        return xp.zeros(_shape(ans))
-    return xp.asarray(dx).astype(ans.dtype, copy=False)
+        return np.zeros_like(ans, dtype=np.float64)
+    return np.asarray(dx).astype(ans.dtype, copy=False)
