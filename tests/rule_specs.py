@@ -510,6 +510,9 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 4, 3)), compute_uv=False),
         case(A((3, 4))).checked(outputs=(1,)),
         case(A((4, 3)), False).checked(outputs=(1,)),
+        # hermitian: NumPy calls eigh, which reads the lower triangle only
+        case(A(value=SYMMETRIC), compute_uv=False, hermitian=True),
+        case(A(value=SYMMETRIC), hermitian=True).checked(outputs=(1,)),
     ],
     # -- selection, creation, casts --------------------------------------------------------------
     np.take: [

@@ -6,8 +6,9 @@ before them a stack. Each helper takes its array module from its arguments, or (
 marked ``transformable``, which reverse mode differentiates from their source) calls
 NumPy's functions, which hand arrays of other modules to their own.
 
-Where NumPy reads only one triangle of its input (``cholesky``, ``eigh``, ``eigvalsh``),
-the gradient is that of the function NumPy computes: zero on the triangle it ignores.
+Where NumPy reads only one triangle of its input (``cholesky``, ``eigh``, ``eigvalsh``,
+``svd(..., hermitian=True)``), the gradient is that of the function NumPy computes: zero on
+the triangle it ignores.
 For an input that is symmetric by construction (``a @ a.T``), the chain rule through the
 construction gives the same result as the symmetric convention would.
 """
@@ -214,7 +215,9 @@ def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
 def singular_values_grad(
     g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool = False
 ) -> Any:
-    """Gradient of ``np.linalg.svd`` through the singular values: ``u diag(g_s) v^T``.
+    """Gradient of ``np.linalg.svd`` through the singular values: ``u diag(g_s) v^T``
+    (``hermitian=True`` reads the lower triangle only, as NumPy calls ``eigh``: the
+    gradient is then with respect to that triangle, as ``eigh``'s is).
 
     Gradients through the singular vectors are not supported: they raise.
     """
@@ -233,7 +236,8 @@ def singular_values_grad(
         g_s = g
         u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
     k = g_s.shape[-1]
-    return (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
+    grad = (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
+    return _eigh_to_lower(grad, "L") if hermitian else grad
 
 
 def _null_space_refused(extra: int) -> NotImplementedError:
@@ -700,7 +704,11 @@ def svd_tangent(
     With ``full_matrices``, the columns of ``u`` (or rows of ``vh``) beyond the singular
     values span the null space of ``a^T`` (of ``a``): one such column moves with ``a``,
     but several may turn among themselves as LAPACK likes, so more than one is refused.
+    ``hermitian=True`` reads the lower triangle only (NumPy calls ``eigh``): the tangent
+    moves the symmetric matrix it stands for.
     """
+    if hermitian:
+        da = _symmetric_from(da, "L")
     if compute_uv:
         u, s, vh = ans
     else:
