@@ -21,6 +21,7 @@ from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
 from .checks import GradcheckError, gradcheck  # noqa: E402
 from .explain import Explanation, explain  # noqa: E402
 from .forward import jvp  # noqa: E402
+from .graph import graph  # noqa: E402
 from .higher import hessian, hvp, jacobian  # noqa: E402
 from .runtime import (  # noqa: E402
     Device,
@@ -66,6 +67,7 @@ __all__ = [
     "explain",
     "grad",
     "gradcheck",
+    "graph",
     "GradcheckError",
     "source",
     "value_and_grad",

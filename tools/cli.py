@@ -5,6 +5,13 @@
 prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
 the output is a terminal and pygments is installed. ``--floats`` shows the gradient
 generated for calls with Python floats (numbers only: no shape bookkeeping).
+
+    astgrad graph FILE.py:FUNC [--wrt NAMES] [--forward] [-o OUT.svg]
+
+draws the gradient's dataflow (``ag.graph``): a node per line of ``FUNC``, values flowing
+forward, gradients back. ``-o`` renders ``.svg``/``.png``/``.pdf`` through graphviz's
+``dot`` (without it, the DOT text goes to a ``.dot`` file beside, and a note says so) or
+writes ``.dot``/``.gv`` text; with no ``-o`` the DOT text goes to standard output.
 """
 
 from __future__ import annotations
@@ -105,7 +112,31 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the gradient for calls with Python floats (numbers only)",
     )
+    graph = commands.add_parser(
+        "graph", help="draw the gradient's dataflow: a node per line (graphviz DOT, SVG, PNG)"
+    )
+    graph.add_argument("target", metavar="FILE.py:FUNC")
+    graph.add_argument(
+        "--wrt",
+        help=(
+            "parameters to differentiate: names or positions, comma-separated (default: the first)"
+        ),
+    )
+    graph.add_argument(
+        "--forward", action="store_true", help="forward mode: tangents flowing with the values"
+    )
+    graph.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help=(
+            "where to write: .svg, .png or .pdf (rendered by graphviz's dot; a .dot file "
+            "beside it when dot is not installed), or .dot/.gv text (default: DOT to stdout)"
+        ),
+    )
     args = parser.parse_args(argv)
+    if args.command == "graph":
+        return _graph(args)
     function = load_function(args.target)
     examples = _float_arguments(function) if args.floats else ()
     try:
@@ -125,6 +156,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"astgrad: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(highlight(source, sys.stdout))
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    """``astgrad graph``: the picture of the gradient's dataflow."""
+    from astgrad.graph import write
+
+    function = load_function(args.target)
+    try:
+        picture = astgrad.graph(function, wrt=_parse_wrt(args.wrt), forward=args.forward)
+    except astgrad.TransformError as exc:
+        print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)
+        return 1
+    except (TypeError, ValueError) as exc:
+        print(f"astgrad: {exc}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        sys.stdout.write(picture.source)
+        return 0
+    try:
+        written = write(picture.source, args.output)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"astgrad: {exc}", file=sys.stderr)
+        return 2
+    if written.note is not None:
+        print(f"astgrad: {written.note}", file=sys.stderr)
+    else:
+        print(f"astgrad: wrote {written.path}", file=sys.stderr)
     return 0
 
 
