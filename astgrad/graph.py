@@ -281,6 +281,12 @@ class _Use:
         self.differentiated: set[str] = set()
 
 
+#: what to do when a function cannot be drawn
+TAPE_PICTURE = (
+    "ag.grad runs it on the tape as a whole; to see that, call it on tensors that require "
+    "grad and draw the result's tape: ag.graph(f(ag.tensor(x, requires_grad=True)))."
+)
+
 _PARAM = "param"
 _RESULT = "result"
 
@@ -291,6 +297,7 @@ def dataflow(function: Callable, wrt: Any = None, *, forward: bool = False) -> G
     from .api import _Differentiated, _Target
     from .transform import anno, pipeline
     from .transform.context import local_names_of
+    from .transform.errors import TransformError
     from .transform.parsing import parse_function
 
     if isinstance(function, _Differentiated):
@@ -300,8 +307,14 @@ def dataflow(function: Callable, wrt: Any = None, *, forward: bool = False) -> G
     target = _Target(function, 0 if wrt is None else wrt)
     # The whole derivative first: it raises where ag.source would, and knows which calls
     # run on the tape (a callee the transform cannot read is found only when derived).
-    derivative = pipeline.derive(function, target.names, forward=forward)
-    core, ctx = pipeline.pass_input(function, target.names, "shapes")
+    try:
+        derivative = pipeline.derive(function, target.names, forward=forward)
+        core, ctx = pipeline.pass_input(function, target.names, "shapes")
+    except TransformError as exc:
+        # ag.grad runs such a function on the tape as a whole: there are no lines to draw.
+        exc.advice = TAPE_PICTURE
+        exc.args = (exc._render(),)
+        raise
     user = parse_function(function).node
     user_names = local_names_of(user)
     placement, clusters = _structure(user)

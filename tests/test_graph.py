@@ -487,7 +487,9 @@ def test_cli_dot_and_forward(script, tmp_path, capsys):
 
 def test_cli_errors(script, tmp_path, capsys):
     assert main(["graph", f"{script}:unreadable", "-o", str(tmp_path / "u.svg")]) == 1
-    assert "cannot transform" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot transform" in err and "the statement `try` is not supported" in err
+    assert "draw the result's tape: ag.graph(" in err and 'mode="auto"' not in err
     assert main(["graph", f"{script}:model", "--wrt", "z"]) == 2
     assert "not a parameter" in capsys.readouterr().err
     assert main(["graph", f"{script}:model", "-o", str(tmp_path / "out.txt")]) == 2
