@@ -224,7 +224,7 @@ def singular_values_grad(
     xp = array_module(g, a)
     if compute_uv:
         g_u, g_s, g_vh = output_parts(g, ans)
-        if bool(xp.any(g_u != 0)) or bool(xp.any(g_vh != 0)):
+        if _carries_a_cotangent(g_u) or _carries_a_cotangent(g_vh):
             raise NotImplementedError(
                 "np.linalg.svd: astgrad differentiates the singular values only, not the "
                 "singular vectors u and vh. Use the singular values alone "
@@ -238,6 +238,13 @@ def singular_values_grad(
     k = g_s.shape[-1]
     grad = (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
     return _eigh_to_lower(grad, "L") if hermitian else grad
+
+
+def _carries_a_cotangent(g: Any) -> bool:
+    """Whether ``g``, the cotangent of one result, is not zero, or is differentiated itself:
+    on a tape that records its backward pass, a zero cotangent that requires grad still
+    carries a derivative (``tape_jvp`` takes ``J t`` as the gradient with respect to it)."""
+    return getattr(g, "requires_grad", False) or bool(array_module(g).any(g != 0))
 
 
 def _null_space_refused(extra: int) -> NotImplementedError:
