@@ -103,6 +103,11 @@ def spread_tangent_vjp(g, ans, tangent, like):
     return unbroadcast(g, tangent), None
 
 
+@vjp_rule(writable_tangent)
+def writable_tangent_vjp(g, ans, tangent, value):
+    return unbroadcast(g, tangent), None
+
+
 @vjp_rule(tangent_out)
 def tangent_out_vjp(g, ans, tangent, value):
     return unbroadcast(g, tangent), None

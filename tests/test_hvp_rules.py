@@ -580,20 +580,7 @@ def _gradient_difference(function, args, tangents):
     return [(np.asarray(u) - np.asarray(d)) / (2 * EPS) for u, d in zip(up, down)]
 
 
-#: cases that fail for a reason outside the rule table
-_KNOWN = {
-    name: pytest.mark.xfail(
-        strict=True,
-        reason="y[i] = v in forward code writes into writable_tangent(dy, y), which has no "
-        "vjp rule (runtime/tangents.py), so reverse mode cannot differentiate it",
-    )
-    for name in ("assign_slice", "assign_repeated", "assign_mask")
-}
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=_KNOWN.get(name, ())) for name in sorted(TABLE)]
-)
+@pytest.mark.parametrize("name", sorted(TABLE))
 def test_hvp_matches_differences_of_the_gradient(name):
     function, args, tangents = _setup(name)
     got = ag.hvp(function, args, tangents, mode="source")
