@@ -513,6 +513,15 @@ SPECS: dict[Any, list[Case]] = {
         # hermitian: NumPy calls eigh, which reads the lower triangle only
         case(A(value=SYMMETRIC), compute_uv=False, hermitian=True),
         case(A(value=SYMMETRIC), hermitian=True).checked(outputs=(1,)),
+        # through the singular vectors too (one vector beyond the singular values, in the
+        # full_matrices cases, spans the null space and moves with the matrix)
+        case(A((3, 4)), False),
+        case(A((4, 3)), False),
+        case(A((2, 3, 4)), False),
+        case(A(value=SQUARE)),
+        case(A((4, 3))),
+        case(A((2, 3, 4))),
+        case(A(value=SYMMETRIC), hermitian=True),
     ],
     # -- selection, creation, casts --------------------------------------------------------------
     np.take: [

@@ -82,6 +82,18 @@ def norm_fro(x):
     return np.sin(np.linalg.norm(x, "fro"))
 
 
+def norm_nuc(x):
+    return np.sin(np.linalg.norm(x, "nuc"))
+
+
+def norm_spectral(x):
+    return np.sin(np.linalg.norm(x, 2))
+
+
+def norm_smallest_singular(x):
+    return np.sin(np.linalg.norm(x, -2))
+
+
 def norm_matrix_1(x):
     return np.sin(np.linalg.norm(x, 1))
 
@@ -259,6 +271,25 @@ def eigvalsh_of(x):
 
 def eigvalsh_upper_stack(x):
     return _bend(np.linalg.eigvalsh(x, "U"))
+
+
+def svd_values(x):
+    return _bend(np.linalg.svd(x, compute_uv=False))
+
+
+def svd_reduced(x):
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    return _bend(s) + np.sum(np.sin(u * u)) + np.sum(np.cos(vh * vh))
+
+
+def svd_hermitian(x):
+    u, s, vh = np.linalg.svd(x, hermitian=True)
+    return _bend(s) + np.sum(np.sin(u * u))
+
+
+def svd_values_of_full(x):
+    u, s, vh = np.linalg.svd(x)
+    return _bend(s)
 
 
 def einsum_matmul(x, y):
@@ -459,6 +490,10 @@ TABLE = {
     "norm_rows": (norm_rows, _uniform((3, 4))),
     "norm_columns_1_keepdims": (norm_columns_1_keepdims, _uniform((3, 4))),
     "norm_fro": (norm_fro, _uniform((3, 4))),
+    "norm_nuc": (norm_nuc, _uniform((3, 4))),
+    "norm_nuc_tall": (norm_nuc, _uniform((4, 3))),
+    "norm_spectral": (norm_spectral, _uniform((3, 4))),
+    "norm_smallest_singular": (norm_smallest_singular, _uniform((4, 3))),
     "norm_matrix_1": (norm_matrix_1, _uniform((3, 4))),
     "norm_matrix_inf": (norm_matrix_inf, _uniform((3, 4))),
     "norm_stack_fro": (norm_stack_fro, _uniform((2, 3, 4))),
@@ -508,6 +543,12 @@ TABLE = {
         eigvalsh_upper_stack,
         lambda rng: (np.stack([_symmetric(rng)[0], _symmetric(rng)[0]]),),
     ),
+    "svd_values": (svd_values, _uniform((3, 4))),
+    "svd_values_stack": (svd_values, _uniform((2, 4, 3))),
+    "svd_reduced": (svd_reduced, _uniform((3, 4))),
+    "svd_reduced_tall": (svd_reduced, _uniform((4, 3))),
+    "svd_values_of_full": (svd_values_of_full, _uniform((3, 4))),
+    "svd_hermitian": (svd_hermitian, _symmetric),
     "einsum_matmul": (einsum_matmul, _uniform((2, 3), (3, 4))),
     "einsum_trace_diagonal": (einsum_trace_diagonal, _uniform((3, 3))),
     "einsum_three": (einsum_three, _uniform((2, 3), (3, 3))),
@@ -641,15 +682,3 @@ def test_forward_mode_refuses_a_write_whose_winner_is_not_known():
     v = np.arange(4.0).reshape(2, 2)
     with pytest.raises(NotImplementedError, match="C order"):
         ag.jvp(assign_columns_transposed, (x, v), (np.ones_like(x), np.ones_like(v)))
-
-
-def svd_values(x):
-    return _bend(np.linalg.svd(x, compute_uv=False))
-
-
-def test_second_derivatives_through_singular_vectors_are_refused():
-    """The singular values' second derivatives turn the singular vectors, which have no
-    gradient in astgrad (as on the tape): refused, not wrong."""
-    x = np.random.default_rng(0).uniform(-1.0, 1.0, (3, 4))
-    with pytest.raises(NotImplementedError, match="singular vectors"):
-        ag.hvp(svd_values, (x,), (np.ones_like(x),), mode="source")

@@ -23,10 +23,10 @@ from .linalg_helpers import (
     mT,
     qr_grad,
     qr_tangent,
-    singular_values_grad,
     solve_adjoint,
     solve_grad_a,
     solve_tangent_a,
+    svd_grad,
     svd_tangent,
     tensordot_grad_left,
     tensordot_grad_right,
@@ -257,7 +257,7 @@ def eigvalsh_jvp(ans, a, UPLO="L", *, da):
 
 @vjp_rule(np.linalg.svd, multi_output=True)
 def svd(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    return singular_values_grad(g, ans, a, compute_uv, hermitian)
+    return svd_grad(g, ans, a, compute_uv, hermitian)
 
 
 @jvp_rule(np.linalg.svd)

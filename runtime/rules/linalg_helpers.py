@@ -45,7 +45,7 @@ __all__ = [
     "qr_grad",
     "eigh_grad",
     "eigvalsh_grad",
-    "singular_values_grad",
+    "svd_grad",
     "norm_grad",
     "inner_grad_left",
     "inner_grad_right",
@@ -212,39 +212,72 @@ def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
     return _eigh_to_lower((v * g[..., None, :]) @ mT(v), UPLO)
 
 
-def singular_values_grad(
-    g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool = False
-) -> Any:
-    """Gradient of ``np.linalg.svd`` through the singular values: ``u diag(g_s) v^T``
-    (``hermitian=True`` reads the lower triangle only, as NumPy calls ``eigh``: the
-    gradient is then with respect to that triangle, as ``eigh``'s is).
+def svd_grad(g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool = False) -> Any:
+    """Gradient of ``np.linalg.svd``, ``a = u diag(s) v^T`` with ``v = vh^T`` (the transpose
+    of :func:`svd_tangent`): ``u diag(g_s) v^T`` through the singular values, and through
+    the singular vectors
 
-    Gradients through the singular vectors are not supported: they raise.
+    ``u (sym(f * u^T g_u) s + s sym(f * v^T g_v)) v^T + (1 - u u^T) g_u s^-1 v^T
+    + u s^-1 g_v^T (1 - v v^T)``,
+
+    ``sym(x) = x + x^T`` and ``f[i, j] = 1 / (s_j^2 - s_i^2)`` off the diagonal. Through
+    the vectors it needs distinct, nonzero singular values. With ``full_matrices``, the
+    columns of ``u`` (rows of ``vh``) beyond the singular values span a null space: one
+    such vector moves with ``a``, a cotangent on more than one is refused.
+
+    ``hermitian=True`` reads the lower triangle only (NumPy calls ``eigh``): the gradient
+    is then with respect to that triangle, as ``eigh``'s is.
     """
-    xp = array_module(g, a)
-    if compute_uv:
-        g_u, g_s, g_vh = output_parts(g, ans)
-        if _carries_a_cotangent(g_u) or _carries_a_cotangent(g_vh):
-            raise NotImplementedError(
-                "np.linalg.svd: astgrad differentiates the singular values only, not the "
-                "singular vectors u and vh. Use the singular values alone "
-                "(np.linalg.svd(a, compute_uv=False)), or register your own rule with "
-                "@ag.vjp_rule(np.linalg.svd)."
-            )
-        u, _, vh = ans
-    else:
-        g_s = g
-        u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
-    k = g_s.shape[-1]
-    grad = (u[..., :, :k] * g_s[..., None, :]) @ vh[..., :k, :]
+    grad = _svd_grad_full(g, ans, a, compute_uv, hermitian)
     return _eigh_to_lower(grad, "L") if hermitian else grad
 
 
-def _carries_a_cotangent(g: Any) -> bool:
-    """Whether ``g``, the cotangent of one result, is not zero, or is differentiated itself:
-    on a tape that records its backward pass, a zero cotangent that requires grad still
-    carries a derivative (``tape_jvp`` takes ``J t`` as the gradient with respect to it)."""
-    return getattr(g, "requires_grad", False) or bool(array_module(g).any(g != 0))
+def _svd_grad_full(g: Any, ans: Any, a: Any, compute_uv: bool, hermitian: bool) -> Any:
+    """:func:`svd_grad` with respect to the whole matrix that ``a`` is (or stands for)."""
+    xp = array_module(g, a)
+    if not compute_uv:
+        u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        k = g.shape[-1]
+        return (u[..., :, :k] * g[..., None, :]) @ vh[..., :k, :]
+    g_u, g_s, g_vh = output_parts(g, ans)
+    u, s, vh = ans
+    k = s.shape[-1]
+    u1, v1 = u[..., :, :k], mT(vh[..., :k, :])
+    grad = (u1 * g_s[..., None, :]) @ mT(v1)
+    if _no_cotangent(g_u) and _no_cotangent(g_vh):
+        return grad  # through the singular values only (repeated ones are fine then)
+    g_u1, g_v1 = g_u[..., :, :k], mT(g_vh[..., :k, :])
+    rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
+    f = _inverse_gaps(s * s)
+    turn_u = f * (mT(u1) @ g_u1)
+    turn_v = f * (mT(v1) @ g_v1)
+    inner = (turn_u + mT(turn_u)) * cols + rows * (turn_v + mT(turn_v))
+    grad = grad + u1 @ inner @ mT(v1)
+    grad = grad + ((g_u1 - u1 @ (mT(u1) @ g_u1)) / cols) @ mT(v1)
+    grad = grad + u1 @ (mT(g_v1 - v1 @ (mT(v1) @ g_v1)) / rows)
+    extra_u, extra_v = u.shape[-1] - k, vh.shape[-2] - k
+    if extra_u:  # du2 = -u1 s^-1 v1^T da^T u2, for the one vector u2 beyond s
+        g_u2 = g_u[..., :, k:]
+        if extra_u > 1 and not _no_cotangent(g_u2):
+            raise _null_space_refused(extra_u)
+        if extra_u == 1:
+            grad = grad - u[..., :, k:] @ ((mT(g_u2) @ u1) / cols) @ mT(v1)
+    if extra_v:  # dv2 = -v1 s^-1 u1^T da v2
+        g_v2 = mT(g_vh[..., k:, :])
+        if extra_v > 1 and not _no_cotangent(g_v2):
+            raise _null_space_refused(extra_v)
+        if extra_v == 1:
+            grad = grad - u1 @ ((mT(v1) @ g_v2) / rows) @ vh[..., k:, :]
+    return grad
+
+
+def _no_cotangent(g: Any) -> bool:
+    """Whether ``g``, the cotangent of one result, is zero and is not differentiated itself
+    (on a tape that records its backward pass, a zero cotangent that requires grad still
+    carries a derivative: ``tape_jvp``'s)."""
+    if getattr(g, "requires_grad", False):
+        return False
+    return not bool(array_module(g).any(g != 0))
 
 
 def _null_space_refused(extra: int) -> NotImplementedError:
@@ -711,8 +744,8 @@ def svd_tangent(
     With ``full_matrices``, the columns of ``u`` (or rows of ``vh``) beyond the singular
     values span the null space of ``a^T`` (of ``a``): one such column moves with ``a``,
     but several may turn among themselves as LAPACK likes, so more than one is refused.
-    ``hermitian=True`` reads the lower triangle only (NumPy calls ``eigh``): the tangent
-    moves the symmetric matrix it stands for.
+    ``hermitian=True`` reads the lower triangle only (NumPy calls ``eigh``), and the
+    tangent moves the symmetric matrix it stands for.
     """
     if hermitian:
         da = _symmetric_from(da, "L")
