@@ -12,6 +12,7 @@ lambdas, ``functools.partial`` objects, NumPy and other functions without source
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +116,7 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
         # (A whole function on the tape: only if that call was why.)
         needs = not whole or reason.startswith(CANNOT_DIFFERENTIATE)
         gradient = gradient_in(fun, f"{call if not whole else ''} {reason}") if needs else None
-        if gradient is not None:
+        if gradient is not None and not _differentiable_gradient(fun, gradient):
             return _error(name, f"NotImplementedError at {origin}: {higher_order_call(gradient)}")
     reports = tuple(
         Fallback(call, str(origin) if origin is not None else _where(fun), reason)
@@ -124,6 +125,26 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
     if not reports:
         return Explanation(name, "source", ())
     return Explanation(name, "tape" if whole else "mixed", reports)
+
+
+def _differentiable_gradient(fun: Any, name: str) -> bool:
+    """Whether the gradient ``fun`` reads as ``name`` is differentiable again: ``ag.grad``
+    itself (what it makes carries a rule), or a gradient that carries one (see
+    ``higher.gradient_rule``). ``value_and_grad``, ``vjp`` and pullbacks are not."""
+    from . import api
+
+    values = [getattr(fun, "__globals__", {}).get(name)]
+    code = getattr(fun, "__code__", None)
+    if code is not None and fun.__closure__:
+        values += [c.cell_contents for n, c in zip(code.co_freevars, fun.__closure__) if n == name]
+    for value in list(getattr(fun, "__globals__", {}).values()):
+        if isinstance(value, types.ModuleType):
+            values.append(getattr(value, name, None))
+    return any(
+        value is api.grad or getattr(value, "__astgrad_rule__", None) is not None
+        for value in values
+        if value is not None
+    )
 
 
 def _error(name: str, message: str) -> Explanation:
