@@ -1,5 +1,6 @@
 """In-place operations on tensors: ``t op= v``, ``t[index] = v`` and the writes built on
-them (``zero_``, ``fill``, ``sort``, ``np.add.at``).
+them (PyTorch's ``add_``, ``clamp_``, ``zero_``, ``fill_``, ``copy_``..., NumPy's ``fill``
+and ``sort``, ``np.add.at``).
 
 Where a gradient is needed, the out-of-place operation is recorded and its result written
 back into the tensor, which takes the result's history. A view (from indexing, reshape,
@@ -30,12 +31,14 @@ from .rules.registry import Rule
 from .tensor import Tensor, new_tensor
 from .views import base_written, positions_in, taken_in_no_grad
 
-__all__ = ["inplace", "setitem", "write_at", "count_write"]
+__all__ = ["inplace", "inplace_apply", "setitem", "write_at", "count_write"]
 
 
-def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
-    """``target <op>= other``: records the operation when a gradient is needed."""
-    if _grad_state.numbers and target._data.ndim == 0:
+def inplace(target: Tensor, rule: Rule, other: Any, what: str, rebind: bool = True) -> Tensor:
+    """``target <op>= other``: records the operation when a gradient is needed. ``rebind``:
+    whether a 0-d tensor in a function run on the tape is a number, which ``op=`` rebinds
+    (False for methods that say "in place", ``t.add_(v)``)."""
+    if rebind and _grad_state.numbers and target._data.ndim == 0:
         # A number in a function run on the tape: rebound, as Python rebinds a float.
         return binary(rule, target, other)
     other_grad = isinstance(other, Tensor) and other._requires_grad
@@ -62,6 +65,33 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str) -> Tensor:
         target._data = rule.primitive(data, other_raw)
     else:
         rule.primitive(data, other_raw, out=data)
+    count_write(target, False)
+    return target
+
+
+def inplace_apply(target: Tensor, rule: Rule, args: tuple, what: str) -> Tensor:
+    """``target`` replaced in place by ``rule.primitive(target, *args)``, a result of its
+    shape (``t.clamp_(lo, hi)`` is np.clip), recorded as ``inplace`` records ``op=``."""
+    grads = [i + 1 for i, arg in enumerate(args) if isinstance(arg, Tensor) and arg._requires_grad]
+    grad_mode = is_grad_enabled()
+    recording = grad_mode and (target._requires_grad or bool(grads))
+    if grad_mode:
+        _guard(target, what, recording)
+    if recording:
+        place = None if target._base is None else _place_in_base(target, what)
+        needed = tuple([0] + grads if target._requires_grad else grads)
+        reads_target = 0 in kernel_for(rule, needed).reads
+        result = apply(rule, rule.primitive, (_snapshot(target, reads_target), *args))
+        if place is not None:
+            _write_through_view(target, place, result, what)
+            return target
+        _write_back(target, result._data, what)
+        _adopt_history(target, result)
+        return target
+    raws = [arg._data if isinstance(arg, Tensor) else arg for arg in args]
+    data = target.data
+    check_same_device((data, *raws))
+    _write_back(target, rule.primitive(data, *raws), what)
     count_write(target, False)
     return target
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+from operator import index as operator_index
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from .graph import (
 )
 from .raw_values import ones_like_array
 
-__all__ = ["Tensor", "GradientLostError", "new_tensor"]
+__all__ = ["Tensor", "GradientLostError", "SizeInt", "new_tensor"]
 
 
 # Tensor() with no data: what copy and pickle call (see Tensor.__new__).
@@ -126,8 +127,29 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
+    def size(self) -> SizeInt:
+        """The number of elements, an int as NumPy's ``ndarray.size``, that can be called as
+        PyTorch's ``size``: ``t.size()`` is the shape, ``t.size(dim)`` one axis's length (see
+        :class:`SizeInt`)."""
+        size = SizeInt(self._data.size)
+        size._shape = self._data.shape
+        return size
+
+    def dim(self) -> int:
+        """The number of dimensions, ``t.ndim`` (PyTorch's name)."""
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        """The number of elements, a plain int (PyTorch's name for ``t.size``)."""
         return self._data.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        """The size of one element in bytes, ``t.dtype.itemsize``."""
+        return self._data.dtype.itemsize
 
     @property
     def device(self) -> Device:
@@ -506,6 +528,46 @@ class Tensor:
 
     # Operators, indexing, NumPy's protocols and the array methods (``t.sum()``,
     # ``t.reshape()``...) are set on the class by tensor_methods (see the module doc).
+
+
+class SizeInt(int):
+    """``t.size``: the number of elements, an int as NumPy's ``ndarray.size`` is, which can
+    also be called as PyTorch's ``Tensor.size``: ``t.size()`` is the shape (a tuple, as
+    ``t.shape``) and ``t.size(dim)`` the length of one axis.
+
+    >>> import astgrad as ag
+    >>> t = ag.zeros((2, 3))
+    >>> t.size, t.size(), t.size(-1)
+    (6, (2, 3), 3)
+
+    It is an ``int`` everywhere (arithmetic gives plain ints; ``range(t.size)``,
+    ``np.zeros(t.size)``), and as an operand of NumPy functions a plain Python int: NumPy
+    would promote a subclass of int as ``int64`` (``float32 / t.size`` stays float32).
+    """
+
+    _shape: tuple
+
+    def __call__(self, dim: Any = None) -> Any:
+        shape = self._shape
+        if dim is None:
+            return shape
+        dim = operator_index(dim)
+        n = len(shape)
+        if n == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        if not -n <= dim < n:
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got "
+                f"{dim})"
+            )
+        return shape[dim]
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        inputs = tuple(int(x) if type(x) is SizeInt else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        return (int, (int(self),))
 
 
 def _non_leaf_flag_error(tensor: Tensor, flag: bool) -> RuntimeError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 import types
+from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from .bitwise import bitwise, bitwise_inplace
 from .device import Device, device_from_spec
 from .fast_path import mean_of, operator_pair, unary
-from .inplace import inplace, setitem
+from .inplace import inplace, inplace_apply, setitem
 from .interop import array_function, array_ufunc
 from .primitives import astype, identity, move_to, relu, sigmoid
 from .recording import apply, getitem
@@ -115,24 +116,63 @@ class _TensorMethods:
 
     # -- methods --------------------------------------------------------------------
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        if axis is None and not keepdims:
+    # Reductions take NumPy's axis= and keepdims= and PyTorch's names for them, dim= and
+    # keepdim= (not both names of one argument). keepdims defaults to None, NumPy's False, so
+    # that giving it and keepdim together is told from giving keepdim alone.
+
+    def sum(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        if axis is None and not keepdims and dim is None and keepdim is None:
             return unary(_SUM, np.sum, self)
-        return apply(_SUM, np.sum, (self,), {"axis": axis, "keepdims": keepdims})
+        return apply(_SUM, np.sum, (self,), _reduce_kwargs("sum", axis, keepdims, dim, keepdim))
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        if axis is None and not keepdims:
+    def mean(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        if axis is None and not keepdims and dim is None and keepdim is None:
             return unary(_MEAN, mean_of, self)
-        return apply(_MEAN, np.mean, (self,), {"axis": axis, "keepdims": keepdims})
+        return apply(_MEAN, np.mean, (self,), _reduce_kwargs("mean", axis, keepdims, dim, keepdim))
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return apply(_MAX, np.max, (self,), {"axis": axis, "keepdims": keepdims})
+    def max(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Any:
+        """NumPy's ``max``: ``t.max(axis=1)`` gives the values (ties share the gradient).
+        Written with PyTorch's ``dim=``, PyTorch's: ``(values, indices)``, the values taken
+        at the indices (the first of tied elements gets all of the gradient)."""
+        if dim is not None:
+            return _extreme_along("max", np.argmax, self, axis, keepdims, dim, keepdim)
+        kwargs = _reduce_kwargs("max", axis, keepdims, dim, keepdim)
+        return apply(_MAX, np.max, (self,), kwargs)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return apply(_MIN, np.min, (self,), {"axis": axis, "keepdims": keepdims})
+    def min(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Any:
+        """NumPy's ``min``, or with ``dim=`` PyTorch's ``(values, indices)`` (see ``max``)."""
+        if dim is not None:
+            return _extreme_along("min", np.argmin, self, axis, keepdims, dim, keepdim)
+        kwargs = _reduce_kwargs("min", axis, keepdims, dim, keepdim)
+        return apply(_MIN, np.min, (self,), kwargs)
 
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return apply(_PROD, np.prod, (self,), {"axis": axis, "keepdims": keepdims})
+    def amax(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """PyTorch's ``amax``: the values of NumPy's ``max`` (ties share the gradient)."""
+        kwargs = _reduce_kwargs("amax", axis, keepdims, dim, keepdim)
+        return apply(_MAX, np.max, (self,), kwargs)
+
+    def amin(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """PyTorch's ``amin``: the values of NumPy's ``min`` (ties share the gradient)."""
+        kwargs = _reduce_kwargs("amin", axis, keepdims, dim, keepdim)
+        return apply(_MIN, np.min, (self,), kwargs)
+
+    def prod(
+        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        kwargs = _reduce_kwargs("prod", axis, keepdims, dim, keepdim)
+        return apply(_PROD, np.prod, (self,), kwargs)
 
     def exp(self) -> Tensor:
         return unary(_EXP, np.exp, self)
@@ -181,7 +221,20 @@ class _TensorMethods:
 
     @property
     def T(self) -> Tensor:
+        """The axes reversed, as NumPy's ``ndarray.T`` (PyTorch's ``T`` too, which it
+        deprecates for other than two dimensions)."""
         return self.transpose()
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: a batch of matrices, each transposed (PyTorch's
+        ``mT``; NumPy's ``matrix_transpose``)."""
+        n = self._data.ndim
+        if n < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got {n}-D tensor."
+            )
+        return apply(_TRANSPOSE, np.transpose, (self, (*range(n - 2), n - 1, n - 2)))
 
     @property
     def real(self) -> Tensor:
@@ -195,19 +248,72 @@ class _TensorMethods:
     def flatten(self) -> Tensor:
         return apply(_RAVEL, np.ravel, (self,))
 
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return apply(_SQUEEZE, np.squeeze, (self, axis))
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return apply(_SQUEEZE, np.squeeze, (self, _axis_of("squeeze", axis, dim)))
 
-    def unsqueeze(self, axis: int) -> Tensor:
+    def unsqueeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """A new axis of length 1 at ``axis`` (PyTorch's ``dim``)."""
+        axis = _axis_of("unsqueeze", axis, dim)
+        if axis is None:
+            raise TypeError("unsqueeze() missing the axis (dim) to insert")
         return apply(_EXPAND_DIMS, np.expand_dims, (self, axis))
 
     def clone(self) -> Tensor:
         """A copy with its own memory, through which gradients flow."""
         return apply(_COPY, identity, (self,))
 
+    # PyTorch's in-place methods: recorded as in-place operations, with PyTorch's rules (see
+    # inplace): refused on a leaf that requires grad outside no_grad, counted in the version
+    # that saved values are checked against. Each returns the tensor.
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``t += alpha * other`` in place."""
+        return inplace(self, _ADD, _times(other, alpha), "add_()", False)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``t -= alpha * other`` in place."""
+        return inplace(self, _SUB, _times(other, alpha), "sub_()", False)
+
+    def mul_(self, other: Any) -> Tensor:
+        """``t *= other`` in place."""
+        return inplace(self, _MUL, other, "mul_()", False)
+
+    def div_(self, other: Any) -> Tensor:
+        """``t /= other`` in place."""
+        return inplace(self, _DIV, other, "div_()", False)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """The values limited to ``[min, max]`` (either may be None): np.clip."""
+        _check_bounds(min, max)
+        return apply(_CLIP, np.clip, (self, min, max))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """Limit the values to ``[min, max]`` in place (either may be None)."""
+        _check_bounds(min, max)
+        return inplace_apply(self, _CLIP, (min, max), "clamp_()")
+
     def zero_(self) -> Tensor:
-        """Fill with zeros in place (for ``w.grad.zero_()``)."""
+        """Fill with zeros in place (``w.grad.zero_()``)."""
         setitem(self, Ellipsis, 0, "zero_()")
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` (a number, or a tensor without dimensions, whose
+        gradient is then the sum of this tensor's) in place."""
+        if isinstance(value, Tensor) and value._data.ndim != 0:
+            raise RuntimeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value._data.ndim} dimensions."
+            )
+        setitem(self, Ellipsis, value, "fill_()")
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this tensor's shape, cast to its dtype, moved to its
+        device) into this tensor in place; the gradient flows to ``src``."""
+        if isinstance(src, Tensor) and src.device != self.device:
+            src = src.to(self.device)
+        setitem(self, Ellipsis, src, "copy_()")
         return self
 
     def sort(self, axis: int = -1, kind: Any = None) -> None:
@@ -231,6 +337,66 @@ class _TensorMethods:
 
     def cuda(self, index: int | None = None) -> Tensor:
         return self.to("cuda" if index is None else f"cuda:{index}")
+
+
+def _one_of(what: str, numpy_name: str, value: Any, torch_name: str, alias: Any) -> Any:
+    """The value of an argument NumPy calls ``numpy_name`` and PyTorch ``torch_name``."""
+    if alias is None:
+        return value
+    if value is not None:
+        raise TypeError(
+            f"{what}() got both {numpy_name}= and {torch_name}=, two names of one argument "
+            f"({torch_name} is PyTorch's name for NumPy's {numpy_name}): give one"
+        )
+    return alias
+
+
+def _axis_of(what: str, axis: Any, dim: Any) -> Any:
+    return _one_of(what, "axis", axis, "dim", dim)
+
+
+def _reduce_kwargs(what: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> dict:
+    return {
+        "axis": _one_of(what, "axis", axis, "dim", dim),
+        "keepdims": bool(_one_of(what, "keepdims", keepdims, "keepdim", keepdim)),
+    }
+
+
+# What t.max(dim=...) and t.min(dim=...) return, as PyTorch's torch.return_types.max/min.
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def _extreme_along(
+    what: str, arg: Any, t: Tensor, axis: Any, keepdims: Any, dim: Any, keepdim: Any
+) -> Any:
+    """PyTorch's ``t.max(dim=...)`` (``what`` "max", ``arg`` np.argmax) and ``t.min``: the
+    index of the first extreme element along ``dim``, and the values taken there, so that
+    each gets all of the gradient, as in PyTorch."""
+    kwargs = _reduce_kwargs(what, axis, keepdims, dim, keepdim)
+    axis, keep = kwargs["axis"], kwargs["keepdims"]
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what}(dim=...) takes one dimension, an int, not {axis!r}")
+    indices = apply(None, arg, (t,), {"axis": axis, "keepdims": True})
+    values = apply(_TAKE_ALONG_AXIS, np.take_along_axis, (t, indices), {"axis": axis})
+    if not keep:
+        values = values.squeeze(axis)
+        indices = indices.squeeze(axis)
+    return (MaxResult if what == "max" else MinResult)(values, indices)
+
+
+def _times(other: Any, alpha: Any) -> Any:
+    """``alpha * other`` for ``add_``/``sub_``: ``other`` itself when alpha is 1."""
+    if type(alpha) in (int, float) and alpha == 1:
+        return other
+    if isinstance(other, (Tensor, int, float, complex)):
+        return other * alpha
+    return np.multiply(other, alpha)
+
+
+def _check_bounds(low: Any, high: Any) -> None:
+    if low is None and high is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
 
 
 def _shape_arg(values: tuple) -> Any:
@@ -264,6 +430,8 @@ _TRANSPOSE = lookup(np.transpose)
 _RAVEL = lookup(np.ravel)
 _SQUEEZE = lookup(np.squeeze)
 _EXPAND_DIMS = lookup(np.expand_dims)
+_CLIP = lookup(np.clip)
+_TAKE_ALONG_AXIS = lookup(np.take_along_axis)
 _COPY = lookup(identity)
 _MOVE_TO = lookup(move_to)
 # x.astype(dtype) as a primitive with a rule: casts between float dtypes carry the gradient
@@ -294,9 +462,38 @@ def _astype(t: Tensor, dtype: Any, copy: bool = True, **kw: Any) -> Tensor:
 _ARRAY_METHODS["astype"] = _astype
 
 
+# PyTorch's names of some of their arguments, (PyTorch's, NumPy's), taken for NumPy's.
+_REDUCING = (("dim", "axis"), ("keepdim", "keepdims"))
+_TORCH_NAMES = {
+    "var": (*_REDUCING, ("correction", "ddof")),
+    "std": (*_REDUCING, ("correction", "ddof")),
+    "argmax": _REDUCING,
+    "argmin": _REDUCING,
+    "any": _REDUCING,
+    "all": _REDUCING,
+    "cumsum": _REDUCING[:1],
+    "cumprod": _REDUCING[:1],
+}
+
+
 def _array_method(name: str, function: Any) -> Any:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return function(self, *args, **kwargs)
+    aliases = _TORCH_NAMES.get(name)
+    if aliases is None:
+
+        def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            return function(self, *args, **kwargs)
+
+    else:
+
+        def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                for torch_name, numpy_name in aliases:
+                    if torch_name in kwargs:
+                        value = kwargs.pop(torch_name)
+                        kwargs[numpy_name] = _one_of(
+                            name, numpy_name, kwargs.get(numpy_name), torch_name, value
+                        )
+            return function(self, *args, **kwargs)
 
     method.__name__ = name
     method.__qualname__ = f"Tensor.{name}"

@@ -190,6 +190,42 @@ OPS = [
     ("var-ddof1", lambda x: x.var(ddof=1), lambda x: x.var(), [M23]),
     ("var-axis", lambda x: x.var(axis=0), lambda x: x.var(dim=0, correction=0), [M23]),
     ("std", lambda x: x.std(), lambda x: x.std(correction=0), [M23]),
+    # torch's spellings, written the same in both libraries
+    ("sum-dim", lambda x: x.sum(dim=0), None, [M23]),
+    ("sum-dim-keepdim", lambda x: x.sum(dim=1, keepdim=True), None, [M23]),
+    ("sum-dim-tuple", lambda x: x.sum(dim=(0, 2)), None, [B423]),
+    ("sum-axis-keepdim", lambda x: x.sum(axis=1, keepdim=True), None, [M23]),
+    ("mean-dim-keepdim", lambda x: x.mean(dim=0, keepdim=True), None, [M23]),
+    ("prod-dim", lambda x: x.prod(dim=1), None, [POS23]),
+    ("amax-dim", lambda x: x.amax(dim=1), None, [MIXED]),
+    ("amin-dim-keepdim", lambda x: x.amin(dim=0, keepdim=True), None, [MIXED]),
+    ("max-dim-values", lambda x: x.max(dim=1).values, None, [MIXED]),
+    ("min-dim-keepdim-values", lambda x: x.min(dim=0, keepdim=True).values, None, [MIXED]),
+    ("max-dim-unpacked", lambda x: x.max(dim=0)[0], None, [MIXED]),
+    ("var-dim-correction", lambda x: x.var(dim=0, correction=1), None, [M23]),
+    ("std-dim-keepdim", lambda x: x.std(dim=1, keepdim=True, correction=0), None, [M23]),
+    ("cumsum-dim", lambda x: x.cumsum(dim=1), None, [M23]),
+    ("cumprod-dim", lambda x: x.cumprod(dim=0), None, [POS23]),
+    ("unsqueeze-dim", lambda x: x.unsqueeze(dim=1), None, [M23]),
+    ("squeeze-dim", lambda x: x.squeeze(dim=1), None, [C21]),
+    ("mT", lambda x: x.mT, None, [B423]),
+    ("mT-2d", lambda x: x.mT @ x, None, [M23]),
+    ("clamp", lambda x: x.clamp(-0.5, 1.0), None, [MIXED]),
+    ("clamp-min", lambda x: x.clamp(min=0.0), None, [MIXED]),
+    ("clamp-tensor-bound", lambda x, lo: x.clamp(min=lo), None, [MIXED, V3]),
+    # in-place methods on a computed tensor, recorded
+    ("add_", lambda x, y: (x * 1).add_(y), None, [M23, M23 * 2]),
+    ("add_-alpha", lambda x, y: (x * 1).add_(y, alpha=2.5), None, [M23, V3]),
+    ("add_-number", lambda x: (x * 2).add_(3.0), None, [M23]),
+    ("sub_-alpha", lambda x, y: (x * 1).sub_(y, alpha=-0.5), None, [M23, M23 * 2]),
+    ("mul_", lambda x, y: (x * 1).mul_(y), None, [M23, POS23]),
+    ("div_", lambda x, y: (x * 1).div_(y), None, [M23, POS23]),
+    ("clamp_", lambda x: (x * 1).clamp_(-0.5, 1.0), None, [MIXED]),
+    ("clamp_-max", lambda x: (x * 1).clamp_(max=0.7), None, [MIXED]),
+    ("fill_-tensor", lambda x, w: (x * 1).fill_(w), None, [M23, np.array(2.0)]),
+    ("copy_-broadcast", lambda x, v: (x * 1).copy_(v), None, [M23, V3]),
+    ("zero_-then-add_", lambda x, y: (x * 1).zero_().add_(y), None, [M23, M23 * 2]),
+    ("in-place-chain", lambda x, y: (x * 1).mul_(y).add_(x).clamp_(min=-0.2), None, [M23, POS23]),
     (
         "mlp-layer",
         lambda x, w, b: np.tanh(x @ w + b).mean(),
@@ -329,6 +365,15 @@ NAMED_AFTER_THE_RULE = [
     (lambda x: x.clone(), "CopyBackward", "CloneBackward0"),
     (lambda x: x.sum(axis=0), "SumBackward", None),  # torch: SumBackward1 (sum over dims)
     (lambda x: x.max(), "MaxBackward", "MaxBackward1"),
+    (lambda x: x.clamp(0.0, 1.0), "ClipBackward", "ClampBackward1"),
+    (lambda x: (x * 1).clamp_(max=1.0), "ClipBackward", "ClampBackward1"),
+    (lambda x: (x * 1).zero_(), "AssignIndexBackward", "ZeroBackward0"),
+    (lambda x: (x * 1).fill_(2.0), "AssignIndexBackward", "FillBackward2"),
+    (lambda x: (x * 0).copy_(x), "AssignIndexBackward", "CopyBackwards"),
+    (lambda x: x.max(dim=1).values, "SqueezeBackward", "MaxBackward0"),
+    (lambda x: x.max(dim=1, keepdim=True).values, "TakeAlongAxisBackward", "MaxBackward0"),
+    (lambda x: (x * 1).add_(1.0), "AddBackward", "AddBackward0"),
+    (lambda x: x.mT, "TransposeBackward", "TransposeBackward0"),
 ]
 
 
@@ -709,6 +754,14 @@ def test_maximum_of_two_tensors_splits_ties_as_torch_does():
         lambda x: x.__itruediv__(2.0),
         lambda x: x.__setitem__(0, 5.0),
         lambda x: x.zero_(),
+        lambda x: x.add_(1.0),
+        lambda x: x.add_(x, alpha=2),
+        lambda x: x.sub_(1.0),
+        lambda x: x.mul_(2.0),
+        lambda x: x.div_(2.0),
+        lambda x: x.clamp_(0.0, 1.0),
+        lambda x: x.fill_(3.0),
+        lambda x: x.copy_(x * 2),
     ],
 )
 def test_in_place_on_a_leaf_that_requires_grad(op):
@@ -743,6 +796,85 @@ def test_in_place_on_a_non_leaf_records():
         (y * y).sum().backward()
         grads.append(values(x.grad))
     np.testing.assert_allclose(*grads)
+
+
+IN_PLACE_METHODS = [
+    ("add_", lambda t, lib: t.add_(make(lib, [1.0, 2.0], False), alpha=2)),
+    ("sub_", lambda t, lib: t.sub_(0.5)),
+    ("mul_", lambda t, lib: t.mul_(make(lib, [3.0, -1.0], False))),
+    ("div_", lambda t, lib: t.div_(4.0)),
+    ("clamp_", lambda t, lib: t.clamp_(min=1.5)),
+    ("zero_", lambda t, lib: t.zero_()),
+    ("fill_", lambda t, lib: t.fill_(7.0)),
+    ("copy_", lambda t, lib: t.copy_(make(lib, [5.0, 6.0], False))),
+]
+
+
+@pytest.mark.parametrize("name, op", IN_PLACE_METHODS, ids=[n for n, _ in IN_PLACE_METHODS])
+def test_in_place_methods_return_the_tensor_and_count_a_version(name, op):
+    results = []
+    for lib in ("ag", "torch"):
+        m = ag if lib == "ag" else torch
+        x = make(lib, [1.0, 2.0])
+        with m.no_grad():  # allowed on a leaf under no_grad, as += is
+            assert op(x, lib) is x
+        assert x._version == 1 and x.is_leaf and x.requires_grad and x.grad_fn is None
+        y = x * 2
+        assert op(y, lib) is y
+        assert y._version == 1 and not y.is_leaf and y.requires_grad
+        c = make(lib, [1.0, 2.0], requires_grad=False)
+        op(c, lib)
+        assert c._version == 1 and not c.requires_grad and c.grad_fn is None
+        results.append([values(x), values(y), values(c)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.parametrize("name, op", IN_PLACE_METHODS, ids=[n for n, _ in IN_PLACE_METHODS])
+def test_in_place_methods_on_a_value_saved_for_backward(name, op):
+    def run(lib):
+        x, w = make(lib, [1.0, 2.0]), make(lib, [0.5, 3.0])
+        y = x * 2
+        out = y * w  # saves y for w's gradient
+        op(y, lib)
+        out.sum().backward()
+
+    for message in raises_both(run):
+        assert "is at version 1; expected version 0 instead" in message
+
+
+def test_fill_and_copy_send_the_gradient_to_their_source():
+    results = []
+    for lib in ("ag", "torch"):
+        w = make(lib, 2.0)
+        v = make(lib, [1.0, -2.0, 0.5])
+        z = make(lib, np.zeros((2, 3)), requires_grad=False)
+        z.fill_(w)
+        assert z.requires_grad and not z.is_leaf
+        q = make(lib, np.zeros((2, 3)), requires_grad=False)
+        q.copy_(v)  # broadcast over the rows
+        (z * q * q).sum().backward()
+        results.append([values(z), values(q), values(w.grad), values(v.grad)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
+    for message in raises_both(lambda lib: make(lib, [1.0, 2.0]).detach().fill_(make(lib, [1.0]))):
+        assert message.startswith("fill_ only supports 0-dimension value tensor")
+
+
+def test_copy_into_an_integer_tensor_casts():
+    results = []
+    for lib in ("ag", "torch"):
+        i = ag.zeros(2, dtype=np.int64) if lib == "ag" else torch.zeros(2, dtype=torch.int64)
+        i.copy_(make(lib, [1.7, -2.5], requires_grad=False))
+        results.append(values(i))
+    np.testing.assert_array_equal(*results)
+
+
+def test_clamp_needs_a_bound():
+    for message in raises_both(lambda lib: make(lib, [1.0]).clamp()):
+        assert "At least one of 'min' or 'max' must not be None" in message
+    for message in raises_both(lambda lib: (make(lib, [1.0]) * 1).clamp_()):
+        assert "At least one of 'min' or 'max' must not be None" in message
 
 
 @pytest.mark.parametrize(
@@ -863,6 +995,99 @@ def test_in_place_on_a_view_while_recording():
         results.append([values(y), values(early), values(a.grad), values(w.grad)])
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+# -- torch's spellings: size(), dim(), numel(), dim= and keepdim= --------------------------
+
+
+def test_size_dim_numel():
+    for lib in ("ag", "torch"):
+        t = make(lib, B423)
+        assert t.size() == (4, 2, 3) == t.shape
+        assert (t.size(0), t.size(1), t.size(-1), t.size(dim=2)) == (4, 2, 3, 3)
+        assert t.dim() == t.ndimension() == t.ndim == 3
+        assert t.numel() == t.nelement() == 24
+        assert t.element_size() == 8
+        s = make(lib, 2.0)
+        assert s.size() == () and s.dim() == 0 and s.numel() == 1
+    for message in raises_both(lambda lib: make(lib, M23).size(2), IndexError):
+        assert message == "Dimension out of range (expected to be in range of [-2, 1], but got 2)"
+    for message in raises_both(lambda lib: make(lib, M23).size(-3), IndexError):
+        assert message.startswith("Dimension out of range (expected to be in range of [-2, 1]")
+    for message in raises_both(lambda lib: make(lib, 1.0).size(0), IndexError):
+        assert message == "Dimension specified as 0 but tensor has no dimensions"
+
+
+def test_size_without_a_call_is_numpys():
+    """Documented difference: astgrad's ``t.size`` is NumPy's element count, an int that can
+    also be called as torch's ``size``; torch's ``t.size`` is a method."""
+    a, t = pair(M23)
+    assert a.size == 6 and isinstance(a.size, int) and a.size() == tuple(t.size())
+    assert callable(t.size) and not isinstance(t.size, int)
+    # NumPy promotes it as the plain int it stands for: float32 stays float32
+    f = ag.tensor(np.ones(3, dtype=np.float32))
+    assert (f / f.size).dtype == np.float32 and np.multiply(f.data, f.size).dtype == np.float32
+
+
+def test_mT_needs_two_dimensions():
+    for message in raises_both(lambda lib: make(lib, [1.0, 2.0]).mT):
+        assert (
+            message
+            == "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor."
+        )
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_and_min_with_dim_give_values_and_indices(reduce, keepdim):
+    """With torch's dim=, t.max and t.min are torch's: (values, indices), and the gradient
+    goes to the first of tied elements, the one indices names."""
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, TIES)
+        out = getattr(x, reduce)(dim=1, keepdim=keepdim)
+        values_, indices = out
+        assert out.values is values_ and out.indices is indices and len(out) == 2
+        assert type(out).__name__ == reduce
+        assert not indices.requires_grad and values_.requires_grad
+        (values_ * make(lib, [[2.0], [3.0]] if keepdim else [2.0, 3.0], False)).sum().backward()
+        results.append([values(values_), values(indices), values(x.grad)])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_max_with_a_positional_dim_is_numpys():
+    """Documented difference: ``t.max(1)`` is NumPy's ``max(axis=1)`` in astgrad, the values
+    only; torch's is ``(values, indices)``. Only the keyword ``dim=`` means torch's."""
+    a, t = pair(MIXED)
+    assert isinstance(a.max(1), ag.Tensor) and a.max(1).shape == (2,)
+    assert len(t.max(1)) == 2 and t.max(1).indices.tolist() == a.max(dim=1).indices.tolist()
+
+
+def test_div_has_no_rounding_mode():
+    """Documented difference: torch's div_ takes rounding_mode=; astgrad's does not."""
+    a, t = pair([3.0, -3.0], requires_grad=False)
+    assert t.div_(2.0, rounding_mode="floor").tolist() == [1.0, -2.0]
+    with pytest.raises(TypeError):
+        a.div_(2.0, rounding_mode="floor")
+
+
+def test_dim_and_axis_together_are_refused():
+    for run in (
+        lambda lib: make(lib, M23).sum(axis=1, dim=1),
+        lambda lib: make(lib, M23).mean(dim=0, axis=0),
+    ):
+        raises_both(run, TypeError)
+    for run in (
+        lambda x: x.sum(keepdims=True, keepdim=True),
+        lambda x: x.max(axis=0, dim=0),
+        lambda x: x.var(axis=0, dim=0),
+        lambda x: x.std(ddof=1, correction=1),
+        lambda x: x.argmax(axis=0, dim=0),
+        lambda x: x.unsqueeze(0, dim=0),
+    ):
+        with pytest.raises(TypeError, match="two names of one argument"):
+            run(make("ag", M23))
 
 
 # -- grad mode -----------------------------------------------------------------------------
