@@ -223,3 +223,22 @@ def test_a_named_tuple_value_stays_one(m, mode):
     expected = ag.vjp(m.factored, a.copy(), mode=mode)[1](cotangent)
     value[0][...] = 0.0
     assert_close(pullback(cotangent), expected)
+
+
+def appended_in_one_branch(x, flag):
+    if flag:
+        return np.sum(x * 2.0)
+    parts = []
+    for i in range(3):
+        parts.append(x[i] * x[i])
+    return np.sum(np.stack(parts))
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_list_appended_to_in_a_branch_not_taken(flag):
+    # The split backward pass copies the lists it pops from; one made in the other branch
+    # is None there (it raised "'NoneType' object is not iterable")
+    x = np.array([0.5, 1.0, 2.0])
+    _, pullback = ag.vjp(appended_in_one_branch, x, flag, mode="source")
+    expected = np.full(3, 2.0) if flag else 2 * x
+    np.testing.assert_allclose(pullback(1.0), expected)

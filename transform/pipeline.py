@@ -513,7 +513,16 @@ def _stack_setup(
     popped = [program.stack] if uses_stack else []
     popped += sorted(_lists_popped(backward) - {program.stack}) if split_backward else []
     for name in popped if split_backward else []:
-        copied = build.call("list", build.load(name))
+        copied: gast.expr = build.call("list", build.load(name))
+        if name != program.stack:
+            # A list made in a branch the forward pass did not take is still None.
+            copied = gast.IfExp(
+                test=gast.Compare(
+                    left=build.load(name), ops=[gast.Is()], comparators=[gast.Constant(None, None)]
+                ),
+                body=gast.Constant(None, None),
+                orelse=copied,
+            )
         backward_setup.append(build.assign(name, copied))
     if uses_pop:
         backward_setup.append(build.assign(program.pop, build.attribute(program.stack, "pop")))
