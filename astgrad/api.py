@@ -15,15 +15,21 @@ from typing import Any
 import numpy as np
 
 from .checks import check_differentiable, refuse_matrices
-from .nested import refuse_gradient_of_gradient, refuse_recording, refuse_transform_error
+from .nested import (
+    reads_recording,
+    refuse_gradient_of_gradient,
+    refuse_recording,
+    refuse_transform_error,
+)
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
+from .runtime.grad_mode import _state as _grad_state
 from .runtime.grad_mode import is_grad_enabled
 from .runtime.plans import MISS as _MISS
 from .runtime.plans import Plan, pattern
-from .runtime.tensor import Tensor
+from .runtime.tensor import MADE_BY_HAND, GradientLostError, Tensor
 from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
@@ -251,6 +257,14 @@ class _Differentiated:
         except Exception as exc:
             if isinstance(exc, TransformError):  # (mode="source"; "auto" took the tape)
                 refuse_transform_error(self.function, exc)
+            if isinstance(exc, GradientLostError) and self.mode != "tape" and is_grad_enabled():
+                # Generated code met a tensor that records, which only the function's
+                # closure, defaults or globals can hold (its arguments are plain): an
+                # outer derivative is taken through them, and the tape follows it.
+                try:
+                    return self._on_tape(args, kwargs)
+                except GradientLostError:
+                    pass  # (the tape loses it too: the first error says where)
             _name_the_user_line(exc)
             raise
 
@@ -259,6 +273,10 @@ class _Differentiated:
         this one where it can."""
         target = self.target
         if self.mode != "tape" and not kwargs and _records(args):
+            if reads_recording(self.function):
+                # The rule below follows the arguments only: the tape follows the tensors
+                # that record outside them too.
+                return self._on_tape(args, kwargs)
             rule = self.__astgrad_rule__
             if rule is not None:
                 # Called on the tape: one node, whose vjp is a Hessian-vector product.
@@ -272,6 +290,8 @@ class _Differentiated:
         check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
         derivative = self._derivative(kinds)
+        if derivative != "tape" and _outer_tensors_possible() and reads_recording(self.function):
+            return self._on_tape(args, kwargs)
         if derivative == "tape":
             found = None if kwargs else pattern(args, target.positions)
             if found is not None:
@@ -299,6 +319,16 @@ class _Differentiated:
                 gradients = target.package([finish_gradient(raw, originals[0])])
             else:
                 gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
+        return (value, gradients) if self.with_value else gradients
+
+    def _on_tape(self, args: tuple, kwargs: dict) -> Any:
+        """This call on the tape, for a function that reads tensors that record from
+        outside its arguments: its gradients come back as functions of them (see
+        fallback._outside_pullback), which generated code cannot give. No plan is made:
+        later calls may find plain values there again."""
+        target = self.target
+        value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
+        gradients = target.package(pullback(None))
         return (value, gradients) if self.with_value else gradients
 
     def _prepare(self, args: tuple, derivative: Any) -> bool:
@@ -362,6 +392,14 @@ def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "au
     if fun is None:
         return lambda f: _differentiated(f, wrt, mode, with_value=True)
     return _differentiated(fun, wrt, mode, with_value=True)
+
+
+def _outer_tensors_possible() -> bool:
+    """Whether a tensor that records can exist outside the arguments: grad mode is on and
+    a function runs on the tape (a gradient called inside it may close over its
+    variables), or tensors that require grad were made by hand. Cheap: the general path
+    asks it before looking (``nested.reads_recording``)."""
+    return _grad_state.enabled and (_grad_state.numbers or MADE_BY_HAND[0])
 
 
 def _records(args: tuple) -> bool:
@@ -434,7 +472,7 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
             if mode == "source":
                 refuse_transform_error(fun, exc)
                 raise
-    if derivative is None:
+    if derivative is None or (_outer_tensors_possible() and reads_recording(fun)):
         return _tape_vjp(fun, args, target)
     return _generated_vjp(fun, args, target, originals, derivative)
 
@@ -470,6 +508,11 @@ def _generated_vjp(
     with device_guard(where):
         try:
             value, saved = derivative.forward(*args)
+        except GradientLostError:
+            if not is_grad_enabled():
+                raise
+            # A tensor that records, from outside the arguments: see _Differentiated.
+            return _tape_vjp(fun, args, target)
         except Exception as exc:
             _name_the_user_line(exc)
             raise
@@ -482,6 +525,17 @@ def _generated_vjp(
     def backward(cotangent: Any, retain_graph: bool) -> Any:
         refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}")
         unchanged.check()
+        try:
+            return generated_backward(cotangent)
+        except GradientLostError:
+            if not is_grad_enabled():
+                raise
+            # A tensor that records reached from outside the arguments (see
+            # _Differentiated): the pullback of the function run on the tape follows it.
+            _, tape_pullback = _tape_vjp(fun, args, target)
+            return tape_pullback(cotangent)
+
+    def generated_backward(cotangent: Any) -> Any:
         with device_guard(where):
             if cotangent is None:
                 cotangent = scalar_seed(value)

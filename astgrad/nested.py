@@ -22,6 +22,11 @@ the first derivative, or zero). So each of these is refused with a
 - ``mode="source"``: the transform cannot resolve the inner gradient's call and raises
   a :class:`TransformError`; :func:`refuse_transform_error` turns it into this error when
   the statement it names calls a gradient.
+
+An inner gradient whose function closes over the outer variable (a tensor that records, in
+a closure cell, a default or a global: :func:`reads_recording`) is no refusal: it runs on
+the tape, whose pass follows such tensors (``runtime.fallback._outside_pullback``), so
+``d/dx (x * d/dy (x * y))`` is ``2 x`` in every inner mode.
 """
 
 from __future__ import annotations
@@ -83,6 +88,74 @@ def refuse_recording(args: tuple, kwargs: dict, what: str, mode: str = "auto") -
                 f"its derivative is being taken. {ADVICE} (To use the gradient's value "
                 "alone, pass t.detach().)"
             )
+
+
+def reads_recording(function: Any, depth: int = 3) -> bool:
+    """Whether ``function`` can reach a tensor that records (one that requires grad, with
+    grad mode on) from outside its arguments: in a closure cell, a default, a global its
+    code names, or (``depth`` calls deep) those of the functions it reaches so; inside
+    lists, tuples and dicts too, and in the attributes of a bound method's object. Such a
+    function, differentiated inside a function run on the tape, closes over an outer
+    variable of a derivative being taken (``x`` in ``d/dx (x * d/dy (x * y))``): generated
+    code would treat it as a constant, so its gradient runs on the tape instead (see
+    api._Differentiated). Conservative: a tensor reached need not be read."""
+    if not is_grad_enabled():
+        return False
+    seen: set[int] = set()
+    todo = [(function, depth)]
+    while todo:
+        current, left = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        while isinstance(current, functools.partial):
+            if _holds_recording([*current.args, *current.keywords.values()]):
+                return True
+            current = current.func
+        if isinstance(current, types.MethodType):
+            owner = getattr(current.__self__, "__dict__", None)
+            if owner is not None and _holds_recording(list(owner.values())):
+                return True
+            current = current.__func__
+        code = getattr(current, "__code__", None)
+        if code is None or not isinstance(current, types.FunctionType):
+            continue
+        values = list(current.__defaults__ or ()) + list((current.__kwdefaults__ or {}).values())
+        values += [value for _, value in _reachable(current, set(_names_read(code)))]
+        if _holds_recording(values):
+            return True
+        if left > 0:
+            todo.extend(
+                (value, left - 1)
+                for value in values
+                if isinstance(value, (types.FunctionType, types.MethodType, functools.partial))
+                and not _is_library(value)
+            )
+    return False
+
+
+def _holds_recording(values: list, depth: int = 4) -> bool:
+    """Whether a tensor that requires grad is among ``values`` (or, ``depth`` levels deep,
+    in their lists, tuples and dicts; the first few thousand items: generated code meeting
+    one further off raises GradientLostError, which sends the call to the tape too)."""
+    todo = [(value, depth) for value in values]
+    budget = 10_000
+    while todo and budget:
+        budget -= 1
+        value, left = todo.pop()
+        if isinstance(value, Tensor):
+            if value.requires_grad:
+                return True
+        elif left > 0 and isinstance(value, (list, tuple)):
+            todo.extend((item, left - 1) for item in value)
+        elif left > 0 and isinstance(value, dict):
+            todo.extend((item, left - 1) for item in value.values())
+    return False
+
+
+def _is_library(function: Any) -> bool:
+    module = getattr(function, "__module__", None) or ""
+    return module.split(".")[0] in ("numpy", "astgrad", "scipy")
 
 
 def _on_tape(value: Any) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable
@@ -27,14 +28,14 @@ from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
-from .graph import Node, backward_pass, new_accumulator
+from .graph import Node, backward_pass, new_accumulator, next_sequence_number
 from .plans import Pattern, Plan
 from .primitives import identity
 from .raw_values import ones_like_array as _ones_like_array
 from .recording import apply
 from .rules.registry import lookup
 from .tape_numbers import number_of
-from .tensor import Tensor, new_tensor
+from .tensor import MADE_BY_HAND, Tensor, new_tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
 
@@ -96,7 +97,12 @@ def _to_tensors(value: Any, leaves: list) -> Any:
             raise TypeError("differentiating with respect to complex arrays is not supported")
     else:
         raise TypeError(f"cannot differentiate with respect to a {type(value).__name__}")
-    tensor = Tensor(data, requires_grad=True)
+    if data.dtype.kind != "f":
+        Tensor(data, requires_grad=True)  # (raises, saying why)
+    # (not ``Tensor(data, requires_grad=True)``: a leaf of ours is not made by hand; see
+    # tensor.MADE_BY_HAND)
+    tensor = new_tensor(data)
+    tensor._requires_grad = True
     leaves.append(tensor)
     return tensor
 
@@ -217,6 +223,9 @@ def tape_vjp(
     home = _home(args, kwargs)
     if _grad_state.enabled and _records(args, kwargs):
         return _nested_vjp(function, args, kwargs, wrt, home)
+    # Inside a function run on the tape, or once tensors that record are made by hand, the
+    # function may read one of them (see _outside_pullback): nodes from here on are its own.
+    floor = next_sequence_number() if _grad_state.numbers or MADE_BY_HAND[0] else None
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
@@ -228,6 +237,8 @@ def tape_vjp(
                     leaf.data = to_device(leaf.data, home)
         originals.append(original)
         groups.append(leaves)
+    if floor is not None:
+        mark = _made.start([leaf for leaves in groups for leaf in leaves])
     # (enable_grad(), written out: this runs on every call of a gradient on the tape; and
     # the numbers of the function's code stay numbers: see grad_mode._State.numbers)
     previous, numbers = _grad_state.enabled, _grad_state.numbers
@@ -242,6 +253,12 @@ def tape_vjp(
                 result = _run(function, args, kwargs)
     finally:
         _grad_state.enabled, _grad_state.numbers = previous, numbers
+        if floor is not None:
+            made = _made.end(mark)
+    if floor is not None:
+        found = _outside_pullback(result, originals, groups, floor, previous, made)
+        if found is not None:
+            return found
     return _pullback_of(result, originals, groups)
 
 
@@ -381,6 +398,8 @@ def _linked_inputs(value: Any, inputs: list, home: Any) -> Any:
         return {k: _linked_inputs(v, inputs, home) for k, v in value.items()}
     leaves: list = []
     leaf = _to_tensors(value, leaves)
+    if _grad_state.numbers and _made.leaves:  # (inside a run that looks: see _Made)
+        _made.leaves.extend(leaves)
     if home.type != "cpu" and isinstance(value, (float, int)):
         leaf.data = to_device(leaf.data, home)
     # A recorded copy of the new leaf, as of a tensor: every input is then a node made
@@ -388,6 +407,99 @@ def _linked_inputs(value: Any, inputs: list, home: Any) -> Any:
     stand_in = apply(_COPY, identity, (leaf,))
     inputs.append((stand_in, (stand_in._grad_fn, 0)))
     return stand_in
+
+
+# -- a function run on the tape that reads tensors that record from outside -------------------
+
+
+class _Made(threading.local):
+    """The leaves made, on this thread, by the gradients on the tape that run inside the
+    outermost one that looks (for :func:`_outside_pullback`), in order, each run's after a
+    None: a leaf made while a function ran is not something it read from outside, though
+    its node, like every leaf's, has no number to say when it was made."""
+
+    def __init__(self) -> None:
+        self.leaves: list = []
+
+    def start(self, leaves: list) -> int:
+        """A run that looks begins, with new ``leaves``. Returns the mark to give
+        :meth:`end`, which every run that starts calls, raise or return."""
+        mark = len(self.leaves)
+        self.leaves.append(None)
+        self.leaves.extend(leaves)
+        return mark
+
+    def end(self, mark: int) -> list:
+        """The leaves made since the run that got ``mark`` began, its own included. The
+        first run (mark 0: no run around it looks) forgets them all."""
+        made = [leaf for leaf in self.leaves[mark + 1 :] if leaf is not None]
+        if not mark:
+            self.leaves.clear()
+        return made
+
+
+_made = _Made()
+
+
+def _outside_pullback(
+    result: Any, originals: list, groups: list, floor: int, enabled: bool, made: list
+) -> tuple[Any, Pullback] | None:
+    """For a function just run on the tape with new leaves ``groups`` (one list per
+    argument ``originals``), nodes numbered from ``floor`` on and leaves ``made`` while it
+    ran (its own, and those of gradients run inside it), in grad mode ``enabled``: None
+    when its result's graph is its own (the common case: then the ordinary pass serves);
+    otherwise the value and pullback of a function that read tensors that record from
+    outside (a closure cell, a global, a default: an outer variable of a gradient taken
+    inside a function on the tape).
+
+    Its gradients are then functions of those tensors, as its value is: the pullback runs
+    only the function's own nodes (never those outside, which belong to the outer graph
+    and stay as they are) and records its pass when grad mode is on (``create_graph``), so
+    that an outer derivative differentiates through the gradient; the value is the
+    result's tensors as they are. Without it the gradient would come back a constant and
+    the outer derivative lose its terms (perturbation confusion): ``d/dx (x * d/dy (x *
+    y))`` gives ``x`` instead of ``2 x``. In grad mode off nothing records: the value is
+    the raw result and the gradients constants."""
+    outputs = [(result, ())] if type(result) is Tensor else _tensor_outputs(result)
+    if not outputs:
+        return None
+    linked = [[(leaf, (leaf._grad_accumulator(), 0)) for leaf in leaves] for leaves in groups]
+    own = {leaf._accumulator for leaf in made}
+    if not outside_graph([tensor for tensor, _ in outputs], floor, own):
+        return None
+    value = result if enabled else _raw(result)
+
+    def backward(cotangent: Any, retain_graph: bool) -> list:
+        return _linked_backward(
+            result, outputs, result, cotangent, originals, linked, retain_graph, floor
+        )
+
+    return value, Pullback(backward, value)
+
+
+def outside_graph(tensors: list, floor: int, own: set) -> bool:
+    """Whether the graph of ``tensors`` reaches a node recorded before ``floor`` (a node's
+    number) or a leaf whose AccumulateGrad is not in ``own``: whether what they were
+    computed from includes tensors that record made elsewhere. Walks only the nodes from
+    ``floor`` on, and stops at the first found."""
+    todo = []
+    for tensor in tensors:
+        if tensor._requires_grad:
+            if tensor._base is not None:
+                tensor._fresh()  # (a stale view's history is its base's)
+            node = tensor._grad_fn
+            todo.append(tensor._grad_accumulator() if node is None else node)
+    seen = set()
+    while todo:
+        node = todo.pop()
+        number = node._seq
+        if number >= floor:
+            if node not in seen:
+                seen.add(node)
+                todo.extend(node._next)
+        elif number >= 0 or node not in own:
+            return True
+    return False
 
 
 def _linked_backward(
@@ -398,18 +510,19 @@ def _linked_backward(
     originals: list,
     groups: list,
     retain_graph: bool,
+    floor: int = -1,
 ) -> list:
     """The gradients of ``originals`` (inputs ``groups``: ``(tensor, edge)`` per leaf of
     each) by a pass that records when grad mode is on, so that they can be differentiated
     again: tensors for arguments that are tensors and for gradients that record, the
-    argument's type otherwise."""
+    argument's type otherwise. No node older than ``floor`` leads to an input."""
     from .higher_order import graph_pass  # (the recording pass: see its module)
 
     create = _grad_state.enabled
     starts = _starts(result, outputs, value, cotangent, create)
     edges = [where for inputs in groups for _, where in inputs]
     # (a pass that records keeps the graph: its gradients are functions of it)
-    found = graph_pass(starts, retain_graph or create, create, edges) if starts else {}
+    found = graph_pass(starts, retain_graph or create, create, edges, floor) if starts else {}
     seen = {id(seed) for _, seed in starts if isinstance(seed, Tensor)}
     return [
         _collect_linked(original, iter(inputs), found, seen)
@@ -482,6 +595,9 @@ def tape_plan(
         )
 
     def run(*args: Any) -> tuple[Any, Any]:
+        previous, numbers = _grad_state.enabled, _grad_state.numbers
+        # (as in tape_vjp: nodes from here on are the function's own)
+        floor = next_sequence_number() if numbers or MADE_BY_HAND[0] else None
         call = list(args)
         leaves = []
         for p, is_float in zip(positions, floats):
@@ -508,12 +624,25 @@ def tape_plan(
                 leaf._accumulator = node
                 leaves.append(leaf)
             call[p] = leaf
-        previous, numbers = _grad_state.enabled, _grad_state.numbers
+        if floor is not None:
+            mark = _made.start(leaves)
         _grad_state.enabled = _grad_state.numbers = True
         try:
             result = shimmed(*call)
         finally:
             _grad_state.enabled, _grad_state.numbers = previous, numbers
+            if floor is not None:
+                made = _made.end(mark)
+        if floor is not None:
+            if isinstance(result, types.GeneratorType):
+                result = list(result)
+            originals = [args[p] for p in positions]
+            groups = [[leaf] for leaf in leaves]
+            found = _outside_pullback(result, originals, groups, floor, previous, made)
+            if found is not None:
+                value, pullback = found
+                gradients = pullback(None)
+                return value, gradients[0] if len(gradients) == 1 else tuple(gradients)
         if type(result) is not Tensor or result._data.size != 1:
             # Results of other forms (several outputs, a generator, a non-scalar that is an
             # error without a cotangent) take tape_vjp's road from here.

@@ -61,6 +61,7 @@ def graph_pass(
     retain_graph: bool,
     create_graph: bool,
     targets: Any = None,
+    floor: int = -1,
 ) -> dict:
     """Send each ``(tensor, cotangent)`` of ``starts`` back through the graph.
 
@@ -69,7 +70,9 @@ def graph_pass(
     ``.grad`` of tensors that called ``retain_grad()``. With ``targets``, a collection of
     edges ``(node, output index)`` (see :func:`.recording.edge`), returns the gradient
     reaching each of those that some gradient reached, keyed by the edge, and runs only
-    the nodes between the outputs and the targets.
+    the nodes between the outputs and the targets; ``floor``, a node's number, says that no
+    node older than it leads to a target (nor is run), where the targets do not say so
+    themselves (leaves: see :func:`_nodes_to_run`).
 
     With ``create_graph``, the cotangents may be tensors (that require grad), the rules run
     on tensors with grad mode on, and the gradients are tensors recorded as functions of
@@ -87,9 +90,9 @@ def graph_pass(
     _grad_state.numbers = False  # (rules compute on arrays, never on numbers a user wrote)
     try:
         if type(data) is np.ndarray or type(data) in _HOST_SCALARS or data is None:
-            return _pass(starts, retain_graph, create_graph, targets)
+            return _pass(starts, retain_graph, create_graph, targets, floor)
         with device_guard(device_of(data)):
-            return _pass(starts, retain_graph, create_graph, targets)
+            return _pass(starts, retain_graph, create_graph, targets, floor)
     finally:
         _grad_state.enabled, _grad_state.numbers = enabled, numbers
 
@@ -104,14 +107,14 @@ def _add(previous: Any, grad: Any) -> Any:
     return previous if grad is None else previous + grad
 
 
-def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any) -> dict:
+def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any, floor: int) -> dict:
     found: dict = {}
     if targets is not None:
         targets = set(targets)
         target_nodes: dict = {}
         for node, nr in targets:
             target_nodes.setdefault(node, []).append(nr)
-        runs = _nodes_to_run([root._grad_fn for root, _ in starts], target_nodes)
+        runs = _nodes_to_run([root._grad_fn for root, _ in starts], target_nodes, floor)
     pending: dict = {}
     heap: list = []
 
@@ -171,14 +174,17 @@ def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any) -> 
     return found
 
 
-def _nodes_to_run(roots: list, targets: dict) -> set:
+def _nodes_to_run(roots: list, targets: dict, floor: int = -1) -> set:
     """The nodes from which some target is reached by a path of at least one edge: those a
     pass for ``targets`` must run. (A target itself runs only if another lies behind it.)
     Walked without recursion: graphs of long loops are deep. Edges lead to older nodes, so
     where no target is a leaf, nothing older than the oldest target can reach one: a
     gradient taken inside a function on the tape (whose inputs are recorded copies) walks
-    its own part of the graph, not everything recorded before it."""
-    floor = min(node._seq for node in targets)  # (-1 with a leaf among them: no bound)
+    its own part of the graph, not everything recorded before it. A caller that knows more
+    gives ``floor``: no node older than it leads to a target (fallback._outside_pullback,
+    whose targets are leaves of its own, made after everything older)."""
+    # (-1 with a leaf among them: no bound but the caller's)
+    floor = max(floor, min(node._seq for node in targets))
     state: dict = {}
     stack = [(root, False) for root in roots if root is not None]
     while stack:
