@@ -1136,7 +1136,7 @@ def _summarize(function: Callable) -> Summary:
             rebound.add(effect.target)
         else:
             mutated |= effect.objects
-    mutated = interpreter.ever.reach(map(_site, mutated))
+    mutated = frozenset(map(_site, mutated))
     returned = interpreter.ever.reach(map(_site, interpreter.returned))
     return Summary(
         parameters=parameters,
