@@ -58,6 +58,10 @@ __all__ = [
     "elementwise_rule",
     "note_write",
     "retain_output_grad",
+    "RemovableHandle",
+    "add_hook",
+    "run_hooks",
+    "hooks_behind",
 ]
 
 SECOND_BACKWARD = (
@@ -101,7 +105,7 @@ class Extra:
     """What only some nodes need, kept apart so that the common node is cheap to make and
     to run (see Node._extra)."""
 
-    __slots__ = ("nrs", "kwargs", "n_outputs", "retained")
+    __slots__ = ("nrs", "kwargs", "n_outputs", "retained", "hooks")
 
     def __init__(self) -> None:
         #: which output of its node each input is (None when all are output 0)
@@ -112,6 +116,9 @@ class Extra:
         self.n_outputs = 1
         #: (output index, weak reference) for outputs that called retain_grad()
         self.retained: list | None = None
+        #: [output index, handle id, hook] for the hooks registered on the node's outputs
+        #: (Tensor.register_hook; on a leaf's AccumulateGrad, the leaf's), in order
+        self.hooks: list | None = None
 
 
 class Node:
@@ -539,6 +546,151 @@ def retain_output_grad(node: Node, output_nr: int, tensor: Any) -> None:
     found.retained.append((output_nr, weakref.ref(tensor)))
 
 
+# -- hooks on tensors ---------------------------------------------------------------------------
+#
+# ``t.register_hook(fn)`` keeps ``fn`` on the node that made ``t`` (for output ``t._output_nr``)
+# or, for a leaf, on its AccumulateGrad: in the node's Extra, which sends the node down the
+# backward pass's special road (see _run_special), so that graphs without hooks pay nothing.
+# As in PyTorch, a hook belongs to the value the tensor had when it was registered: after an
+# in-place operation gives the tensor a new node, the old hooks still see the gradient of the
+# old value.
+
+# Whether any hook was ever registered: until then a backward pass looks for none on leaves.
+_hooks_registered = [False]
+_handle_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again (a second
+    call does nothing); as a context manager it removes the hook on leaving the block."""
+
+    __slots__ = ("_hooks", "id")
+
+    def __init__(self, hooks: list, key: int) -> None:
+        self._hooks = weakref.ref(hooks)
+        self.id = key
+
+    def remove(self) -> None:
+        hooks = self._hooks()
+        if hooks is not None:
+            hooks[:] = [entry for entry in hooks if entry[1] != self.id]
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<RemovableHandle id={self.id}>"
+
+
+class _HookList(list):
+    """A node's hooks (a list that a handle can refer to weakly)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def add_hook(node: Node, output_nr: int, hook: Callable) -> RemovableHandle:
+    """Register ``hook`` on output ``output_nr`` of ``node`` (a leaf's AccumulateGrad: 0)."""
+    found = extra(node)
+    if found.hooks is None:
+        found.hooks = _HookList()
+    handle = RemovableHandle(found.hooks, next(_handle_ids))
+    found.hooks.append([output_nr, handle.id, hook])
+    _hooks_registered[0] = True
+    return handle
+
+
+def run_hooks(node: Node, g: Any) -> Any:
+    """The gradient of ``node``'s outputs (a list of them for several) after the hooks
+    registered on them: each hook is called, in the order they were registered, with the
+    gradient as a tensor that requires no grad, with grad mode off, and what it returns
+    (unless None) replaces the gradient for the hooks after it and for the rest of the pass."""
+    from .grad_mode import _state  # (cold: only for nodes with hooks)
+    from .tensor import Tensor, new_tensor
+
+    hooks = tuple(node._extra.hooks)
+    if not hooks:
+        return g
+    several = type(g) is list
+    if several:
+        g = list(g)
+    enabled, numbers = _state.enabled, _state.numbers
+    _state.enabled = _state.numbers = False
+    try:
+        for output_nr, _, hook in hooks:
+            grad = g[output_nr] if several else g
+            if grad is None:
+                continue  # no gradient reached this output
+            given = new_tensor(grad)
+            result = hook(given)
+            if result is None:
+                # (an in-place change of its argument is the hook's result, as in torch)
+                result = given._data
+            else:
+                result = _hook_result(hook, result, grad, Tensor)
+            if several:
+                g[output_nr] = result
+            else:
+                g = result
+    finally:
+        _state.enabled, _state.numbers = enabled, numbers
+    return g
+
+
+def _hook_result(hook: Callable, result: Any, grad: Any, tensor_type: type) -> Any:
+    """The raw gradient a hook returned, checked against the one it was given."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if isinstance(result, tensor_type):
+        result = result._data
+    elif not hasattr(result, "shape") or not hasattr(result, "dtype"):
+        raise TypeError(
+            f"expected a tensor, but hook {name!r} returned {type(result).__name__!r}: a hook "
+            f"returns a new gradient (a tensor of the gradient's shape) or None"
+        )
+    shape, dtype = getattr(grad, "shape", ()), grad.dtype
+    if result.shape != shape:
+        raise RuntimeError(
+            f"hook {name!r} has changed the size of value: it was given a gradient of shape "
+            f"{tuple(shape)} and returned one of shape {tuple(result.shape)}"
+        )
+    if result.dtype != dtype:
+        raise RuntimeError(
+            f"hook {name!r} has changed the type of value (was {dtype} got {result.dtype}); "
+            f"return a gradient of the dtype it was given, e.g. g.astype(np.{dtype})"
+        )
+    if device_of(result) != device_of(grad):
+        raise RuntimeError(
+            f"hook {name!r} has changed the device of value (was {device_of(grad)} got "
+            f"{device_of(result)})"
+        )
+    return result
+
+
+def _has_hooks(node: Node) -> bool:
+    found = node._extra
+    return found is not None and bool(found.hooks)
+
+
+def hooks_behind(roots: Any) -> bool:
+    """Whether a hook is registered on a node reachable from ``roots`` (nodes, or None),
+    leaves' AccumulateGrad included. Free until a hook is first registered."""
+    if not _hooks_registered[0]:
+        return False
+    seen: set = set()
+    stack = [root for root in roots if root is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if _has_hooks(node):
+            return True
+        stack.extend(node._next)
+    return False
+
+
 # -- the backward pass ------------------------------------------------------------------------
 
 _ABSENT = object()
@@ -553,6 +705,9 @@ def _add(previous: Any, grad: Any) -> Any:
 def run_backward(root: Any, seed: Any, retain_graph: bool) -> None:
     """Send ``seed`` (the cotangent of ``root``) back through the graph into leaves' grads."""
     if root._grad_fn is None:
+        accumulator = root._accumulator
+        if accumulator is not None and _has_hooks(accumulator):
+            seed = run_hooks(accumulator, seed)
         root._accumulate_grad(seed)
         return
     for accumulator, grad in backward_pass(((root, seed),), retain_graph).items():
@@ -645,6 +800,10 @@ def _backward_pass(starts: Any, retain_graph: bool) -> dict:
                     pending[successor] = grad if previous is None else previous + grad
             else:
                 _send(successor, 0, grad, pending, heap)
+    if _hooks_registered[0]:
+        for accumulator, grad in leaves.items():
+            if _has_hooks(accumulator):
+                leaves[accumulator] = run_hooks(accumulator, grad)
     return leaves
 
 
@@ -656,6 +815,8 @@ def _run_special(
     found = node._extra
     n = 1 if found is None else found.n_outputs
     if g is not None and (n == 1 or any(x is not None for x in g)):
+        if found is not None and found.hooks:
+            g = run_hooks(node, g)  # (before retain_grad's copy, which sees their result)
         if found is not None and found.retained is not None:
             for output_nr, ref in found.retained:
                 tensor = ref()

@@ -23,6 +23,9 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
 from .graph import (
     Node,
+    RemovableHandle,
+    add_hook,
+    hooks_behind,
     new_accumulator,
     new_version_counter,
     public,
@@ -36,13 +39,6 @@ __all__ = ["Tensor", "GradientLostError", "SizeInt", "new_tensor"]
 
 # Tensor() with no data: what copy and pickle call (see Tensor.__new__).
 _NOTHING = object()
-
-#: [True] once some tensor has been made to require grad through ``requires_grad`` (by
-#: ``ag.tensor(..., requires_grad=True)``, ``requires_grad_()``...): until then no tensor
-#: that records can exist outside the runs of gradients on the tape, and a gradient on
-#: the tape called outside such a run need not look for one (see fallback.outside_graph).
-#: It never goes back to False.
-MADE_BY_HAND = [False]
 
 
 class GradientLostError(RuntimeError):
@@ -194,8 +190,6 @@ class Tensor:
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
         self._requires_grad = flag
-        if flag:
-            MADE_BY_HAND[0] = True
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return the tensor (on a computed tensor only
@@ -256,6 +250,37 @@ class Tensor:
             self._retains_grad = True
             retain_output_grad(self._grad_fn, self._output_nr, self)
 
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(grad)`` each time backward computes this tensor's gradient, as in
+        PyTorch: ``grad`` is a tensor that requires no grad (the hook runs with grad mode
+        off), and a tensor ``hook`` returns replaces it, for the rest of the pass and for
+        ``.grad`` (a leaf's, or a ``retain_grad()`` tensor's). Hooks run in the order they
+        were registered. On a leaf the hook sees the gradient of this backward pass before
+        it is added into ``.grad``. A hook belongs to the value the tensor has now: after an
+        in-place operation, it still sees the gradient of the value before it. Returns a
+        handle whose ``remove()`` takes the hook off. Hooks run in ``backward()``; a graph
+        with hooks is refused by ``backward(create_graph=True)`` for now.
+
+        >>> import astgrad as ag
+        >>> x = ag.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 2)
+        >>> (x * 3).sum().backward()
+        >>> x.grad
+        tensor([6., 6.])
+        >>> handle.remove()
+        """
+        if not self._requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient: no gradient "
+                "is ever computed for it"
+            )
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, not {type(hook).__name__}")
+        node = self._fresh()._grad_fn
+        if node is None:
+            return add_hook(self._grad_accumulator(), 0, hook)
+        return add_hook(node, self._output_nr, hook)
+
     @property
     def _version(self) -> int:
         """How many in-place writes this tensor's buffer has seen."""
@@ -309,6 +334,13 @@ class Tensor:
                 "no_grad()."
             )
         if create_graph:
+            root = self._fresh()
+            if hooks_behind((root._accumulator if root._grad_fn is None else root._grad_fn,)):
+                raise NotImplementedError(
+                    "backward(create_graph=True) does not run tensor hooks yet, and a tensor "
+                    "this backward pass reaches has one (register_hook): remove it "
+                    "(handle.remove()) or call backward() without create_graph"
+                )
             from .higher_order import backward_with_graph  # (records: see the module doc)
 
             backward_with_graph(

@@ -1,7 +1,7 @@
 """PyTorch's spellings on the tape, without torch: ``t.size()``, ``dim()``, ``numel()``,
 ``mT``, ``dim=``/``keepdim=`` in reductions, ``t.max(dim=...)`` as ``(values, indices)``,
 the in-place methods (``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``zero_``,
-``fill_``, ``copy_``).
+``fill_``, ``copy_``) and ``register_hook``.
 
 ``test_torch_parity`` runs the same behaviours against torch where it is installed; this
 file checks them against finite differences and values worked out by hand, so that they
@@ -449,3 +449,188 @@ def test_docstring_examples_of_the_tensor_module():
     module = sys.modules["astgrad.runtime.tensor"]  # (ag.runtime.tensor is the factory)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted and not result.failed
+
+
+# -- hooks ---------------------------------------------------------------------------------------
+
+
+def test_hook_on_a_leaf():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    handle = x.register_hook(lambda g: g * 3)
+    (x * x + x).sum().backward()
+    assert seen == [[3.0, 5.0]]  # the whole gradient of the pass, once
+    assert x.grad.tolist() == [9.0, 15.0]
+    handle.remove()
+    handle.remove()  # twice is once
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [11.0, 19.0]
+    assert seen == [[3.0, 5.0], [2.0, 4.0]]
+
+
+def test_hook_on_a_leaf_used_as_the_root():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 4)
+    x.backward(np.array([1.0, -1.0]))
+    assert x.grad.tolist() == [4.0, -4.0]
+
+
+def test_hook_on_a_computed_tensor():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = np.exp(x)
+    seen = []
+    y.register_hook(lambda g: seen.append((g.tolist(), g.requires_grad, ag.is_grad_enabled())))
+    y.register_hook(lambda g: g + 1)  # in order: (g + 1) * 10
+    y.register_hook(lambda g: g * 10)
+    (y * y).sum().backward()
+    e = np.exp([1.0, 2.0])
+    assert seen == [((2 * e).tolist(), False, False)]
+    assert_close(x.grad.data, (2 * e + 1) * 10 * e)
+    assert ag.is_grad_enabled()
+
+
+def test_hook_on_the_root():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.register_hook(lambda g: g * 5)
+    y.backward(np.array([1.0, -1.0]))
+    assert x.grad.tolist() == [10.0, -10.0]
+
+
+@pytest.mark.parametrize("retain_first", [True, False])
+def test_retain_grad_sees_the_gradient_after_hooks(retain_first):
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    if retain_first:
+        y.retain_grad()
+    y.register_hook(lambda g: g * 10)
+    if not retain_first:
+        y.retain_grad()
+    (y * y).sum().backward()
+    assert y.grad.tolist() == [40.0, 80.0] and x.grad.tolist() == [80.0, 160.0]
+
+
+def test_hook_modifying_its_argument_in_place_counts():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+
+    def double(g):
+        g *= 2
+
+    y.register_hook(double)
+    (y * 1).sum().backward()
+    assert x.grad.tolist() == [4.0, 4.0]
+
+
+def test_hook_may_return_an_array():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: np.full(2, 7.0))
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [7.0, 7.0]
+
+
+def test_hook_stays_with_the_value_before_an_in_place_change():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    seen = []
+    y.register_hook(lambda g: seen.append(("before", g.tolist())))
+    y.mul_(3)
+    y.register_hook(lambda g: seen.append(("after", g.tolist())))
+    y.sum().backward()
+    assert seen == [("after", [1.0, 1.0]), ("before", [3.0, 3.0])]
+
+
+def test_hook_handle_as_a_context_manager_and_removal_inside_a_hook():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    with x.register_hook(lambda g: g * 100):
+        (x * 1).sum().backward()
+    assert x.grad.tolist() == [100.0, 100.0]
+    x.grad = None
+    calls = []
+
+    def once(g):
+        calls.append(1)
+        handle.remove()
+
+    handle = x.register_hook(once)
+    x.register_hook(lambda g: g * 2)
+    (x * 1).sum().backward()
+    (x * 1).sum().backward()
+    assert calls == [1] and x.grad.tolist() == [4.0, 4.0]
+
+
+def test_hook_on_one_output_of_several():
+    x = ag.tensor(np.array([[2.0, 1.0], [1.0, 3.0]]), requires_grad=True)
+    q, r = np.linalg.qr(x)
+    r.register_hook(lambda g: g * 0)
+    (q.sum() + r.sum()).backward()
+    x2 = ag.tensor(x.detach().data, requires_grad=True)
+    q2, _ = np.linalg.qr(x2)
+    q2.sum().backward()
+    assert_close(x.grad.data, x2.grad.data)
+
+
+def test_hook_on_a_tensor_in_a_function_run_on_the_tape():
+    def f(x):
+        y = x * 2
+        y.register_hook(lambda g: g * 10)
+        return (y * y).sum()
+
+    assert_close(ag.grad(f, mode="tape")(np.array([1.0, 2.0])), [80.0, 160.0])
+
+
+def test_hook_errors():
+    message = "^cannot register a hook on a tensor that doesn't require gradient"
+    with pytest.raises(RuntimeError, match=message):
+        ag.tensor([1.0]).register_hook(lambda g: g)
+    with pytest.raises(TypeError, match="must be callable"):
+        ag.tensor([1.0], requires_grad=True).register_hook(3)
+
+    def run(hook):
+        x = ag.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(hook)
+        (x * x).sum().backward()
+        return x
+
+    with pytest.raises(RuntimeError, match="^hook '<lambda>' has changed the size of value"):
+        run(lambda g: g.sum())
+    message = r"^hook '<lambda>' has changed the type of value \(was float64 got float32\)"
+    with pytest.raises(RuntimeError, match=message):
+        run(lambda g: g.astype(np.float32))
+    with pytest.raises(TypeError, match="^expected a tensor, but hook 'three' returned 'int'"):
+
+        def three(g):
+            return 3
+
+        run(three)
+    # a failed backward leaves .grad as it was
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g.sum())
+    with pytest.raises(RuntimeError):
+        (x * x).sum().backward()
+    assert x.grad is None
+
+
+def test_hooks_are_refused_by_create_graph():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    handle = y.register_hook(lambda g: g)
+    with pytest.raises(NotImplementedError, match="does not run tensor hooks yet"):
+        (y**3).sum().backward(create_graph=True)
+    handle.remove()
+    (y**3).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    leaf = ag.tensor(2.0, requires_grad=True)
+    leaf.register_hook(lambda g: g)
+    with pytest.raises(NotImplementedError):
+        leaf.backward(create_graph=True)
+
+
+def test_graphs_without_hooks_keep_the_plain_path():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    assert y.grad_fn._extra is None
+    assert x._accumulator is None or x._accumulator._extra is None
+    y.register_hook(lambda g: g)
+    assert y.grad_fn._extra.hooks

@@ -1090,6 +1090,130 @@ def test_dim_and_axis_together_are_refused():
             run(make("ag", M23))
 
 
+# -- hooks ---------------------------------------------------------------------------------
+
+
+def test_hook_on_a_leaf_replaces_the_gradient():
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, [1.0, 2.0])
+        seen = []
+        x.register_hook(lambda g, seen=seen: seen.append(values(g)))
+        handle = x.register_hook(lambda g: g * 3)
+        (x * x + x).sum().backward()  # the hook sees the whole gradient, once
+        first = values(x.grad)
+        handle.remove()
+        handle.remove()  # twice is once
+        (x * x).sum().backward()
+        results.append([seen[0], first, values(x.grad), len(seen)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
+
+
+def test_hook_on_a_computed_tensor_changes_what_flows_back():
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, [1.0, 2.0])
+        y = x.exp()
+        seen = []
+        y.register_hook(lambda g, seen=seen: seen.append((values(g), g.requires_grad)))
+        y.register_hook(lambda g: g + 1)  # hooks chain, in order
+        y.register_hook(lambda g: g * 10)
+        (y * y).sum().backward()
+        results.append([seen[0][0], values(x.grad)])
+        assert seen[0][1] is False
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.parametrize("retain_first", [True, False])
+def test_retain_grad_sees_the_gradient_after_hooks(retain_first):
+    """retain_grad's copy is taken after the tensor's hooks, whatever the order they were
+    registered in (torch runs its retains_grad hook last)."""
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, [1.0, 2.0])
+        y = x * 2
+        if retain_first:
+            y.retain_grad()
+        y.register_hook(lambda g: g * 10)
+        if not retain_first:
+            y.retain_grad()
+        (y * y).sum().backward()
+        results.append([values(y.grad), values(x.grad)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want)
+
+
+def test_hook_on_the_root_and_in_grad_mode():
+    results = []
+    for lib in ("ag", "torch"):
+        m = ag if lib == "ag" else torch
+        x = make(lib, [1.0, 2.0])
+        y = x * 2
+        modes = []
+        y.register_hook(lambda g, m=m, modes=modes: modes.append(m.is_grad_enabled()) or g * 5)
+        y.backward(make(lib, [1.0, -1.0], False))
+        assert modes == [False] and m.is_grad_enabled()
+        results.append(values(x.grad))
+    np.testing.assert_allclose(*results)
+
+
+def test_hook_stays_with_the_value_before_an_in_place_change():
+    results = []
+    for lib in ("ag", "torch"):
+        x = make(lib, [1.0, 2.0])
+        y = x * 2
+        seen = []
+        y.register_hook(lambda g, seen=seen: seen.append(("before", values(g))))
+        y.mul_(3)
+        y.register_hook(lambda g, seen=seen: seen.append(("after", values(g))))
+        y.sum().backward()
+        results.append(sorted((k, v.tolist()) for k, v in seen))
+    assert results[0] == results[1] == [("after", [1.0, 1.0]), ("before", [3.0, 3.0])]
+
+
+def test_hook_errors():
+    for message in raises_both(
+        lambda lib: make(lib, [1.0], requires_grad=False).register_hook(lambda g: g)
+    ):
+        assert message.startswith(
+            "cannot register a hook on a tensor that doesn't require gradient"
+        )
+
+    def changes(hook):
+        def run(lib):
+            x = make(lib, [1.0, 2.0])
+            x.register_hook(hook)
+            (x * x).sum().backward()
+
+        return run
+
+    for message in raises_both(changes(lambda g: g.sum())):
+        assert message.startswith("hook '<lambda>' has changed the size of value")
+    for message in raises_both(
+        changes(lambda g: g.astype(np.float32) if isinstance(g, ag.Tensor) else g.float())
+    ):
+        assert message.startswith("hook '<lambda>' has changed the type of value (was ")
+    raises_both(changes(lambda g: 3), TypeError)
+
+
+def test_hooks_in_autograd_grad_and_create_graph():
+    """Documented difference: torch runs tensor hooks in torch.autograd.grad and in
+    backward(create_graph=True); astgrad runs them in backward() only, for now:
+    ag.autograd_grad does not call them, and backward(create_graph=True) refuses a graph
+    that has one."""
+    a, t = pair([1.0, 2.0])
+    for x in (a, t):
+        x.register_hook(lambda g: g * 7)
+    (gt,) = torch.autograd.grad((t * t).sum(), t)
+    (ga,) = ag.autograd_grad((a * a).sum(), a)
+    np.testing.assert_allclose(values(gt), [14.0, 28.0])
+    np.testing.assert_allclose(values(ga), [2.0, 4.0])
+    with pytest.raises(NotImplementedError, match="does not run tensor hooks yet"):
+        (a**3).sum().backward(create_graph=True)
+
+
 # -- grad mode -----------------------------------------------------------------------------
 
 
