@@ -40,6 +40,13 @@ __all__ = ["Tensor", "GradientLostError", "SizeInt", "new_tensor"]
 # Tensor() with no data: what copy and pickle call (see Tensor.__new__).
 _NOTHING = object()
 
+#: [True] once some tensor has been made to require grad through ``requires_grad`` (by
+#: ``ag.tensor(..., requires_grad=True)``, ``requires_grad_()``...): until then no tensor
+#: that records can exist outside the runs of gradients on the tape, and a gradient on
+#: the tape called outside such a run need not look for one (see fallback.outside_graph).
+#: It never goes back to False.
+MADE_BY_HAND = [False]
+
 
 class GradientLostError(RuntimeError):
     """Raised where a tensor that requires grad would silently lose its gradient."""
@@ -190,6 +197,8 @@ class Tensor:
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
         self._requires_grad = flag
+        if flag:
+            MADE_BY_HAND[0] = True
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return the tensor (on a computed tensor only
