@@ -55,12 +55,22 @@ from .runtime import (  # noqa: E402
     zeros,
     zeros_like,
 )
+from .runtime.anomaly import (  # noqa: E402
+    AnomalyError,
+    detect_anomaly,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from .runtime.higher_order import autograd_grad  # noqa: E402
 from .runtime.rules.forward import jvp_rule  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "Explanation",
     "TransformError",
     "autograd_grad",

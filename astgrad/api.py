@@ -22,6 +22,7 @@ from .nested import (
     refuse_transform_error,
 )
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
+from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient, scalar_seed
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
@@ -249,7 +250,8 @@ class _Differentiated:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:  # free until something raises (Python 3.11)
             plan = self._plan
-            if plan is not None and not kwargs:
+            # (While a thread is in anomaly mode, the general path picks the derivative.)
+            if plan is not None and not kwargs and not _anomaly.threads:
                 result = plan(args)
                 if result is not _MISS:
                     return result

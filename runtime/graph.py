@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from . import anomaly
 from .device import device_guard, device_of
 from .rules.registry import Rule
 from .rules.shared import unbroadcast
@@ -187,7 +188,10 @@ class Node:
                 grads = kernel.fn(g, self._ans, *args, **kwargs)
             else:
                 grads = kernel.fn(g, self._ans, *args)
-        return _finish(self, kernel, grads)
+        grads = _finish(self, kernel, grads)
+        if anomaly.threads:
+            anomaly.check_node(self, g, grads)
+        return grads
 
     def release(self) -> None:
         self._args = self._ans = None
@@ -762,6 +766,7 @@ def _backward_pass(starts: Any, retain_graph: bool) -> dict:
             _send(start, root._output_nr, seed, pending, heap)
     # Kernels write nothing in place, so the latest write stays where it is while this runs.
     latest_write = _latest_write[0]
+    check = anomaly.threads and anomaly.checks_values()  # (anomaly mode: see anomaly)
     absent = _ABSENT
     pop = heappop
     push = heappush
@@ -784,6 +789,8 @@ def _backward_pass(starts: Any, retain_graph: bool) -> dict:
                 grads = _checked_shapes(node, kernel, grads)
             else:
                 grads = _pick_elements(node, kernel, grads)
+        if check:
+            anomaly.check_node(node, g, grads)
         if not retain_graph:
             node._args = node._ans = None
         for successor, grad in zip(node._next, grads):

@@ -26,6 +26,7 @@ from typing import Any
 import astor
 import gast
 
+from ..runtime import anomaly
 from . import anno
 from .origin import Origin, same_line
 
@@ -213,8 +214,9 @@ def _statements_in_order(node: Any, family: Any = gast) -> Iterator[Any]:
 
 
 #: generated file name -> {line: the user's origin of the statement on that line}, so an
-#: error raised by generated code can name the user's line (see ``user_line_of``)
-LINE_ORIGINS: dict[str, dict[int, Origin]] = {}
+#: error raised by generated code can name the user's line (see ``user_line_of``), and so
+#: can warnings and anomaly mode: the runtime's table (the runtime never imports this)
+LINE_ORIGINS: dict[str, dict[int, Origin]] = anomaly.LINE_ORIGINS
 
 
 def _line_origins(definitions: list[gast.FunctionDef], shown: str) -> dict[int, Origin]:

@@ -27,9 +27,11 @@ from typing import Any
 
 import gast
 
+from ..runtime import anomaly as runtime_anomaly
 from ..runtime.closures import reaches_itself
 from . import (
     analyze,
+    anomaly,
     build,
     dataflow,
     desugar,
@@ -146,6 +148,8 @@ class Derivative:
     callees: list[Derivative] = field(default_factory=list)
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
+    #: made in anomaly mode, with checks of the values it computes (``transform.anomaly``)
+    checks: bool = False
 
     @property
     def function(self) -> Callable | None:
@@ -155,8 +159,12 @@ class Derivative:
     def is_stale(self) -> bool:
         """Whether something the generated code assumed no longer holds (a global or cell
         it resolved was rebound, the function's code or defaults were replaced), so it
-        must be generated again. Gradient calls ask this every time: see guards."""
-        return not self.guard.check()
+        must be generated again. Gradient calls ask this every time: see guards. One made
+        without anomaly mode's checks is stale in anomaly mode (one with them, outside
+        it: see ``anomaly.mark_checked``), so that callers' caches take the other."""
+        return not self.guard.check() or (
+            not self.checks and runtime_anomaly.threads > 0 and runtime_anomaly.checks_values()
+        )
 
     def full_source(self) -> str:
         parts = [self.source]
@@ -211,7 +219,8 @@ def derive(
             advice=TAPE_ADVICE,
         )
     kinds_key = tuple(sorted((param_kinds or {}).items()))
-    key = (wrt, split, kinds_key, mode, forward)
+    checks = runtime_anomaly.checks_values()  # anomaly mode: a derivative with checks
+    key = (wrt, split, kinds_key, mode, forward, checks)
     if stop_after is None:
         found = _cached(function, key)
         if found is not None:
@@ -237,9 +246,9 @@ def derive(
             gc.disable()
         try:
             if forward:
-                result = _run_forward(function, wrt, param_kinds or {}, stop_after, mode)
+                result = _run_forward(function, wrt, param_kinds or {}, stop_after, mode, checks)
             else:
-                result = _run(function, wrt, split, param_kinds or {}, stop_after, mode)
+                result = _run(function, wrt, split, param_kinds or {}, stop_after, mode, checks)
         finally:
             in_progress.pop()
             if pause:
@@ -286,6 +295,7 @@ def _run(
     param_kinds: dict,
     stop_after: str | None,
     mode: str,
+    checks: bool = False,
 ):
     node, ctx, callees = _start(function, wrt, param_kinds, mode)
     if stop_after == "parse":
@@ -295,9 +305,11 @@ def _run(
         value = _apply(transform, value, ctx, split)
         if stop_after == name:
             return _stage_source(name, value, ctx)
-    derivative = _assemble(value, ctx, _derivative_name(function, wrt, split))
+    derivative = _assemble(value, ctx, _derivative_name(function, wrt, split), checks)
     derivative.callees = callees
     derivative.guard = _guard(ctx, callees)
+    if checks:
+        anomaly.mark_checked(derivative)
     derivative.fallbacks = list(ctx.fallbacks)
     for callee in callees:
         derivative.fallbacks.extend(callee.fallbacks)
@@ -307,7 +319,12 @@ def _run(
 
 
 def _run_forward(
-    function: Callable, wrt: tuple[str, ...], param_kinds: dict, stop_after: str | None, mode: str
+    function: Callable,
+    wrt: tuple[str, ...],
+    param_kinds: dict,
+    stop_after: str | None,
+    mode: str,
+    checks: bool = False,
 ):
     node, ctx, callees = _start(function, wrt, param_kinds, mode)
     if stop_after == "parse":
@@ -318,6 +335,8 @@ def _run_forward(
         if stop_after == name:
             return _stage_source(name, value, ctx)
     value.body = emit.add_grad_comments(value.body, label="tangent of")
+    if checks:
+        value.body = anomaly.add_checks(value.body, ctx, "tangent")
     for arg in value.args.posonlyargs + value.args.args + value.args.kwonlyargs:
         arg.annotation = None
     (jvp,), source = emit.compile_functions(
@@ -331,6 +350,8 @@ def _run_forward(
     )  # fmt: skip
     derivative.callees = callees
     derivative.guard = _guard(ctx, callees)
+    if checks:
+        anomaly.mark_checked(derivative)
     derivative.fallbacks = list(ctx.fallbacks)
     for callee in callees:
         derivative.fallbacks.extend(callee.fallbacks)
@@ -567,15 +588,20 @@ def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> s
     return names[wrt]
 
 
-def _assemble(program: Program, ctx: TransformContext, name: str) -> Derivative:
+def _assemble(
+    program: Program, ctx: TransformContext, name: str, checks: bool = False
+) -> Derivative:
     """The compiled derivative of ``program`` as the passes left it: one function, or a
-    forward function saving what the backward one reads; nothing is rewritten here."""
+    forward function saving what the backward one reads; nothing is rewritten here but
+    for anomaly mode's ``checks`` (see ``transform.anomaly``)."""
     node = program.node
     split = program.split
     result = program.result
     seed_name = program.seed
     primal = program.primal
     backward = emit.add_grad_comments(program.backward)
+    if checks:
+        backward = anomaly.add_checks(backward, ctx, "gradient", primal)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
     inits = _inits(program.maybe_unbound)
     returned = _returned_gradients(program)
