@@ -97,13 +97,47 @@ class _State(threading.local):
 
     on = False
     check_nan = True
+    #: while on: what counts this thread in ``threads`` (see _InAnomalyMode)
+    counted: Any = None
 
 
 _state = _State()
 #: how many threads are in anomaly mode. Read (as ``anomaly.threads``) where a per-thread
 #: read would cost too much: a gradient's cached call skips its plan while it is not 0.
 threads = 0
-_lock = threading.Lock()
+_lock = threading.RLock()  # (reentrant: a thread's count may drop in a collection inside)
+
+
+def _count(step: int) -> None:
+    global threads
+    with _lock:
+        threads += step
+        if step > 0 and threads == 1:
+            _number_nodes_with_sites(True)
+        elif step < 0 and threads == 0:
+            _number_nodes_with_sites(False)
+
+
+class _InAnomalyMode:
+    """Held by a thread's state while it is in anomaly mode: a thread that ends in it (after
+    ``set_detect_anomaly(True)``) stops counting when its thread-local state goes."""
+
+    __slots__ = ("counting",)
+
+    def __init__(self) -> None:
+        self.counting = True
+        _count(1)
+
+    def release(self) -> None:
+        if self.counting:
+            self.counting = False
+            _count(-1)
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:  # (at interpreter exit, the module may be half gone)
+            pass
 
 
 def is_anomaly_enabled() -> bool:
@@ -122,18 +156,14 @@ def checks_values() -> bool:
 
 
 def _set(on: bool, check_nan: bool) -> None:
-    global threads
     was = _state.on
     _state.on = on = bool(on)
     _state.check_nan = bool(check_nan)
-    if on == was:
-        return
-    with _lock:
-        threads += 1 if on else -1
-        if on and threads == 1:
-            _number_nodes_with_sites(True)
-        elif not on and threads == 0:
-            _number_nodes_with_sites(False)
+    if on and not was:
+        _state.counted = _InAnomalyMode()
+    elif was and not on:
+        counted, _state.counted = _state.counted, None
+        counted.release()
 
 
 class _AnomalySwitch:

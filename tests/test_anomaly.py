@@ -301,6 +301,17 @@ def test_thread_local():
     assert np.isinf(results["gradient"][0])
 
 
+def test_a_thread_that_ends_in_anomaly_mode_stops_counting():
+    import gc
+
+    worker = threading.Thread(target=ag.set_detect_anomaly, args=(True,))
+    worker.start()
+    worker.join()
+    del worker
+    gc.collect()
+    assert anomaly.threads == 0
+
+
 def test_decorators_and_nesting():
     @ag.detect_anomaly
     def bare(x):
