@@ -173,9 +173,9 @@ def main() -> None:
     directions = np.eye(N)
     hvps = best(
         lambda: [ag.hvp(hundred, (x, A), (d, None), mode="source") for d in directions],
-        max(1, repeats // 3),
+        max(3, repeats // 2),
     )
-    hess = best(lambda: ag.hessian(hundred, mode="source")(x, A), max(1, repeats // 3))
+    hess = best(lambda: ag.hessian(hundred, mode="source")(x, A), max(3, repeats // 2))
 
     machine = platform.processor() or platform.machine()
     print(
