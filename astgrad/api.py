@@ -399,9 +399,9 @@ def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "au
 def _outer_tensors_possible() -> bool:
     """Whether a tensor that records can exist outside the arguments: grad mode is on and
     a function runs on the tape (a gradient called inside it may close over its
-    variables), or tensors that require grad were made by hand. Cheap: the general path
-    asks it before looking (``nested.reads_recording``)."""
-    return _grad_state.enabled and (_grad_state.numbers or MADE_BY_HAND[0])
+    variables), or tensors made to require grad by hand are alive. Cheap: the general
+    path asks it before looking (``nested.reads_recording``)."""
+    return _grad_state.enabled and bool(_grad_state.numbers or MADE_BY_HAND)
 
 
 def _records(args: tuple) -> bool:

@@ -28,7 +28,8 @@ from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
-from .graph import Node, backward_pass, new_accumulator, next_sequence_number
+from .graph import Node, backward_pass, new_accumulator
+from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
 from .plans import Pattern, Plan
 from .primitives import identity
 from .raw_values import ones_like_array as _ones_like_array
@@ -223,9 +224,10 @@ def tape_vjp(
     home = _home(args, kwargs)
     if _grad_state.enabled and _records(args, kwargs):
         return _nested_vjp(function, args, kwargs, wrt, home)
-    # Inside a function run on the tape, or once tensors that record are made by hand, the
-    # function may read one of them (see _outside_pullback): nodes from here on are its own.
-    floor = next_sequence_number() if _grad_state.numbers or MADE_BY_HAND[0] else None
+    # Inside a function run on the tape, or while tensors made to require grad by hand are
+    # alive, the function may read a tensor that records (see _outside_pullback): nodes
+    # from here on are its own.
+    floor = _number() if _grad_state.numbers or MADE_BY_HAND else None
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
@@ -430,11 +432,13 @@ class _Made(threading.local):
         return mark
 
     def end(self, mark: int) -> list:
-        """The leaves made since the run that got ``mark`` began, its own included. The
-        first run (mark 0: no run around it looks) forgets them all."""
-        made = [leaf for leaf in self.leaves[mark + 1 :] if leaf is not None]
+        """The leaves made since the run that got ``mark`` began, its own included (and a
+        None before each run's). The first run (mark 0: no run around it looks) forgets
+        them all."""
+        leaves = self.leaves
+        made = leaves[mark + 1 :]
         if not mark:
-            self.leaves.clear()
+            leaves.clear()
         return made
 
 
@@ -460,13 +464,15 @@ def _outside_pullback(
     the outer derivative lose its terms (perturbation confusion): ``d/dx (x * d/dy (x *
     y))`` gives ``x`` instead of ``2 x``. In grad mode off nothing records: the value is
     the raw result and the gradients constants."""
-    outputs = [(result, ())] if type(result) is Tensor else _tensor_outputs(result)
-    if not outputs:
-        return None
+    if type(result) is Tensor:
+        outputs = [(result, ())]
+        if not outside_graph((result,), floor, made):
+            return None
+    else:
+        outputs = _tensor_outputs(result)
+        if not outside_graph([tensor for tensor, _ in outputs], floor, made):
+            return None
     linked = [[(leaf, (leaf._grad_accumulator(), 0)) for leaf in leaves] for leaves in groups]
-    own = {leaf._accumulator for leaf in made}
-    if not outside_graph([tensor for tensor, _ in outputs], floor, own):
-        return None
     value = result if enabled else _raw(result)
 
     def backward(cotangent: Any, retain_graph: bool) -> list:
@@ -477,11 +483,11 @@ def _outside_pullback(
     return value, Pullback(backward, value)
 
 
-def outside_graph(tensors: list, floor: int, own: set) -> bool:
+def outside_graph(tensors: Any, floor: int, made: list) -> bool:
     """Whether the graph of ``tensors`` reaches a node recorded before ``floor`` (a node's
-    number) or a leaf whose AccumulateGrad is not in ``own``: whether what they were
-    computed from includes tensors that record made elsewhere. Walks only the nodes from
-    ``floor`` on, and stops at the first found."""
+    number) or a leaf other than those ``made`` (None among them stands for none): whether
+    what they were computed from includes tensors that record made elsewhere. Walks only
+    the nodes from ``floor`` on, and stops at the first found."""
     todo = []
     for tensor in tensors:
         if tensor._requires_grad:
@@ -489,6 +495,7 @@ def outside_graph(tensors: list, floor: int, own: set) -> bool:
                 tensor._fresh()  # (a stale view's history is its base's)
             node = tensor._grad_fn
             todo.append(tensor._grad_accumulator() if node is None else node)
+    own = None
     seen = set()
     while todo:
         node = todo.pop()
@@ -497,8 +504,13 @@ def outside_graph(tensors: list, floor: int, own: set) -> bool:
             if node not in seen:
                 seen.add(node)
                 todo.extend(node._next)
-        elif number >= 0 or node not in own:
+        elif number >= 0:
             return True
+        else:  # a leaf's AccumulateGrad
+            if own is None:
+                own = {leaf._accumulator for leaf in made if leaf is not None}
+            if node not in own:
+                return True
     return False
 
 
@@ -597,7 +609,7 @@ def tape_plan(
     def run(*args: Any) -> tuple[Any, Any]:
         previous, numbers = _grad_state.enabled, _grad_state.numbers
         # (as in tape_vjp: nodes from here on are the function's own)
-        floor = next_sequence_number() if numbers or MADE_BY_HAND[0] else None
+        floor = _number() if numbers or MADE_BY_HAND else None
         call = list(args)
         leaves = []
         for p, is_float in zip(positions, floats):

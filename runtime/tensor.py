@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+import weakref
 from operator import index as operator_index
 from typing import Any
 
@@ -40,12 +41,16 @@ __all__ = ["Tensor", "GradientLostError", "SizeInt", "new_tensor"]
 # Tensor() with no data: what copy and pickle call (see Tensor.__new__).
 _NOTHING = object()
 
-#: [True] once some tensor has been made to require grad through ``requires_grad`` (by
-#: ``ag.tensor(..., requires_grad=True)``, ``requires_grad_()``...): until then no tensor
-#: that records can exist outside the runs of gradients on the tape, and a gradient on
-#: the tape called outside such a run need not look for one (see fallback.outside_graph).
-#: It never goes back to False.
-MADE_BY_HAND = [False]
+#: Weak references to the tensors alive that were made to require grad by hand
+#: (``ag.tensor(..., requires_grad=True)``, ``requires_grad_()``, or copies and unpickled
+#: ones). While there are none, no tensor that records can exist outside the runs of
+#: gradients on the tape (a graph holds its leaves), and a gradient on the tape called
+#: outside such a run need not look for one (see fallback.outside_graph).
+MADE_BY_HAND: set = set()
+
+
+def _made_by_hand(tensor: Tensor) -> None:
+    MADE_BY_HAND.add(weakref.ref(tensor, MADE_BY_HAND.discard))
 
 
 class GradientLostError(RuntimeError):
@@ -106,6 +111,15 @@ class Tensor:
         if requires_grad:
             tensor.requires_grad = True
         return tensor
+
+    def __setstate__(self, state: Any) -> None:
+        """What copy and pickle restore (the slots, as by default): a copy that requires
+        grad counts as made by hand (see MADE_BY_HAND)."""
+        attributes, slots = state if isinstance(state, tuple) else (state, None)
+        for name, value in {**(attributes or {}), **(slots or {})}.items():
+            object.__setattr__(self, name, value)
+        if getattr(self, "_requires_grad", False):
+            _made_by_hand(self)
 
     # -- attributes -----------------------------------------------------------------
 
@@ -196,9 +210,9 @@ class Tensor:
                 f"{self._data.dtype}; make it float first, e.g. "
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
+        if flag and not self._requires_grad:
+            _made_by_hand(self)
         self._requires_grad = flag
-        if flag:
-            MADE_BY_HAND[0] = True
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return the tensor (on a computed tensor only

@@ -15,11 +15,14 @@ defined in this file, so that their source can be read.
 
 from __future__ import annotations
 
+import gc
 import math
+import pickle
 
 import numpy as np
 import pytest
 from astgrad.runtime import fallback
+from astgrad.runtime.tensor import MADE_BY_HAND
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
@@ -452,9 +455,43 @@ def test_the_outer_graph_is_not_consumed_by_an_inner_gradient():
 
 
 def test_the_record_of_leaves_made_is_kept_only_while_a_run_lasts():
-    ag.tensor(1.0, requires_grad=True)  # (so that even the outermost run looks)
+    kept = ag.tensor(1.0, requires_grad=True)  # (so that even the outermost run looks)
+    assert kept.requires_grad
     assert ag.grad(product_with_lambda("tape"), mode="tape")(4.0) == pytest.approx(8.0)
     with pytest.raises(ZeroDivisionError):
         ag.grad(lambda x: x * ag.grad(lambda y: y * (1 // 0), mode="tape")(1.0), mode="tape")(1.0)
     assert ag.grad(lambda x: x * x, mode="tape")(1.0) == 2.0
     assert fallback._made.leaves == []
+
+
+def test_a_copy_or_an_unpickled_tensor_is_followed_too():
+    w = pickle.loads(pickle.dumps(ag.tensor(3.0, requires_grad=True)))
+    gc.collect()  # (the original is gone: only the copy requires grad)
+    slope = ag.grad(lambda y: w * y * y, mode="tape")(1.0)
+    assert isinstance(slope, ag.Tensor)
+    slope.backward()
+    assert w.grad.item() == pytest.approx(2.0)
+
+
+def test_plain_calls_do_not_look_once_tensors_made_by_hand_are_gone(monkeypatch):
+    looked = []
+    walk = fallback.outside_graph
+    monkeypatch.setattr(fallback, "outside_graph", lambda *a: looked.append(1) or walk(*a))
+    g = ag.grad(lambda y: y * y * y, mode="tape")
+    gc.collect()
+    # (tensors other tests keep alive, set aside: this test sees only its own)
+    others = set(MADE_BY_HAND)
+    MADE_BY_HAND.clear()
+    try:
+        w = ag.tensor(3.0, requires_grad=True)
+        assert g(2.0) == 12.0 and looked  # (w alive: a tensor that records could be read)
+        del w
+        gc.collect()
+        assert not MADE_BY_HAND
+        looked.clear()
+        for _ in range(3):
+            assert g(2.0) == 12.0  # the plan
+        assert ag.vjp(lambda y: y * y, 2.0, mode="tape")[1](1.0) == 4.0  # tape_vjp
+        assert not looked
+    finally:
+        MADE_BY_HAND.update(ref for ref in others if ref() is not None)
