@@ -61,6 +61,7 @@ from .runtime.anomaly import (  # noqa: E402
     is_anomaly_enabled,
     set_detect_anomaly,
 )
+from .runtime.checkpoint import checkpoint  # noqa: E402
 from .runtime.higher_order import autograd_grad  # noqa: E402
 from .runtime.rules.forward import jvp_rule  # noqa: E402
 
@@ -74,6 +75,7 @@ __all__ = [
     "Explanation",
     "TransformError",
     "autograd_grad",
+    "checkpoint",
     "explain",
     "grad",
     "gradcheck",

@@ -178,6 +178,11 @@ def _kind(value: Any) -> tuple:
     return ("value",)
 
 
+def _check_checkpoint(checkpoint: Any) -> None:
+    if not isinstance(checkpoint, bool):
+        raise TypeError(f"checkpoint must be True or False, not {checkpoint!r}")
+
+
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
@@ -195,8 +200,11 @@ class _Differentiated:
     #: a gradient, which astgrad cannot differentiate again yet (see nested)
     __astgrad_gradient__ = True
 
-    def __init__(self, function: Callable, wrt: Wrt, mode: str, with_value: bool) -> None:
+    def __init__(
+        self, function: Callable, wrt: Wrt, mode: str, with_value: bool, checkpoint: bool = False
+    ) -> None:
         _check_mode(mode)
+        _check_checkpoint(checkpoint)
         refuse_gradient_of_gradient(
             function, "ag.value_and_grad" if with_value else "ag.grad", mode
         )
@@ -204,6 +212,8 @@ class _Differentiated:
         self.target = _Target(function, wrt)
         self.mode = mode
         self.with_value = with_value
+        #: loops cut into checkpointed segments (see transform/checkpoint.py)
+        self.checkpoint = bool(checkpoint)
         self._derivatives: dict[tuple, Any] = {}
         self._plan: Callable[[tuple], Any] | None = None  # the last plan made, if any
         # by pattern: the plan, and the derivative it calls
@@ -239,6 +249,7 @@ class _Differentiated:
                     self.target.names,
                     param_kinds=dict(zip(self.target.names, kinds)),
                     mode=self.mode,
+                    checkpoint=self.checkpoint,
                 )
             except TransformError:
                 if self.mode == "source":
@@ -359,16 +370,24 @@ class _Differentiated:
     def source(self) -> str:
         """The generated source (as for ``ag.source``)."""
         return source(
-            self.function, wrt=self.target.names if not self.target.single else self.target.names[0]
+            self.function,
+            wrt=self.target.names if not self.target.single else self.target.names[0],
+            checkpoint=self.checkpoint,
         )
 
 
-def grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
+def grad(
+    fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto", checkpoint: bool = False
+) -> Any:
     """The gradient of a scalar-valued function, as a function of the same arguments.
 
     ``wrt`` is a parameter position or name, or a tuple of them (then a tuple of
     gradients comes back, in that order). Each gradient has its argument's type, shape and
     dtype. Usable bare (``@ag.grad``), with arguments (``@ag.grad(wrt="W")``) or called.
+    ``checkpoint=True`` differentiates each ``for`` loop over ``range(...)`` in about
+    ``sqrt(n)`` memory: its state is kept once per segment of about ``sqrt(n)``
+    iterations, and each segment is run again, saving, right before its backward pass
+    (README, **Checkpointing**; ``ag.explain(f, checkpoint=True)`` says which loops).
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -380,11 +399,13 @@ def grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> An
     (array([ 3., 10.]), 8.0)
     """
     if fun is None:
-        return lambda f: _differentiated(f, wrt, mode, with_value=False)
-    return _differentiated(fun, wrt, mode, with_value=False)
+        return lambda f: _differentiated(f, wrt, mode, False, checkpoint)
+    return _differentiated(fun, wrt, mode, False, checkpoint)
 
 
-def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto") -> Any:
+def value_and_grad(
+    fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto", checkpoint: bool = False
+) -> Any:
     """Like :func:`grad`, but the function returns ``(value, gradient(s))``.
 
     >>> import astgrad as ag
@@ -392,8 +413,8 @@ def value_and_grad(fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "au
     (9.0, 6.0)
     """
     if fun is None:
-        return lambda f: _differentiated(f, wrt, mode, with_value=True)
-    return _differentiated(fun, wrt, mode, with_value=True)
+        return lambda f: _differentiated(f, wrt, mode, True, checkpoint)
+    return _differentiated(fun, wrt, mode, True, checkpoint)
 
 
 def _outer_tensors_possible() -> bool:
@@ -418,7 +439,9 @@ def _has_rule(fun: Any) -> bool:
     )
 
 
-def _differentiated(fun: Callable, wrt: Wrt, mode: str, with_value: bool) -> Any:
+def _differentiated(
+    fun: Callable, wrt: Wrt, mode: str, with_value: bool, checkpoint: bool = False
+) -> Any:
     """A gradient of ``fun``; of a gradient made by ``ag.grad`` (not on the tape), through
     its rule: a second derivative (see ``higher.NestedGradient``)."""
     from .higher import NestedGradient, on_the_tape
@@ -436,10 +459,12 @@ def _differentiated(fun: Callable, wrt: Wrt, mode: str, with_value: bool) -> Any
         return _Differentiated(on_the_tape(fun), wrt, "tape", with_value)
     if isinstance(fun, _Differentiated) and fun.mode == "tape" and mode == "auto":
         mode = "tape"  # a gradient on the tape composes on the tape
-    return _Differentiated(fun, wrt, mode, with_value)
+    return _Differentiated(fun, wrt, mode, with_value, checkpoint)
 
 
-def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[Any, Pullback]:
+def vjp(
+    fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto", checkpoint: bool = False
+) -> tuple[Any, Pullback]:
     """Evaluate ``fun(*args)`` and return ``(value, pullback)``.
 
     ``pullback(cotangent)`` returns the gradient(s) of ``sum(value * cotangent)`` with
@@ -453,6 +478,7 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     array([1., 2.])
     """
     _check_mode(mode)
+    _check_checkpoint(checkpoint)
     if _has_rule(fun):
         from .higher import gradient_vjp
 
@@ -468,8 +494,9 @@ def vjp(fun: Callable, *args: Any, wrt: Wrt = 0, mode: str = "auto") -> tuple[An
     if mode != "tape":
         try:
             derivative = pipeline.derive(
-                fun, target.names, split=True, param_kinds=kinds, mode=mode
-            )
+                fun, target.names, split=True, param_kinds=kinds, mode=mode,
+                checkpoint=checkpoint,
+            )  # fmt: skip
         except TransformError as exc:
             if mode == "source":
                 refuse_transform_error(fun, exc)
@@ -607,7 +634,12 @@ def _location(fun: Callable) -> str:
 
 
 def source(
-    fun: Callable, *args: Any, wrt: Wrt = 0, stage: str | None = None, forward: bool = False
+    fun: Callable,
+    *args: Any,
+    wrt: Wrt = 0,
+    stage: str | None = None,
+    forward: bool = False,
+    checkpoint: bool | None = None,
 ) -> str:
     """The generated gradient source of ``fun`` (and of the functions it calls).
 
@@ -619,7 +651,9 @@ def source(
     "desugar", "normalize", "analyze", "shapes", "reverse", ..., "saves"); from
     "reverse" on, the forward and backward statements are printed as one function.
     ``forward=True`` shows forward mode's source instead (what ``ag.jvp`` runs, stages
-    ``transform.pipeline.FORWARD_STAGES``).
+    ``transform.pipeline.FORWARD_STAGES``). ``checkpoint=True`` shows the gradient
+    ``ag.grad(f, checkpoint=True)`` runs: each checkpointed loop a loop over segments
+    calling a segment function, whose source follows (None: a gradient's own setting).
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -640,6 +674,9 @@ def source(
         if stage is not None or forward:
             raise ValueError("ag.source of a gradient of a gradient shows its final source only")
         return nested_source(fun, *args)
+    if checkpoint is None:
+        checkpoint = isinstance(fun, _Differentiated) and fun.checkpoint
+    _check_checkpoint(checkpoint)
     if isinstance(fun, _Differentiated):
         fun = fun.function
     target = _Target(fun, wrt)
@@ -652,6 +689,11 @@ def source(
         if stage not in stages:
             raise ValueError(f"stage must be one of {', '.join(stages)}, not {stage!r}")
         return pipeline.derive(
-            fun, target.names, param_kinds=kinds, stop_after=stage, forward=forward
-        )
-    return pipeline.derive(fun, target.names, param_kinds=kinds, forward=forward).full_source()
+            fun, target.names, param_kinds=kinds, stop_after=stage, forward=forward,
+            checkpoint=checkpoint and not forward,
+        )  # fmt: skip
+    derivative = pipeline.derive(
+        fun, target.names, param_kinds=kinds, forward=forward,
+        checkpoint=checkpoint and not forward,
+    )  # fmt: skip
+    return derivative.full_source()

@@ -52,10 +52,17 @@ class Explanation:
     mode: str
     fallbacks: tuple[Fallback, ...]
     error: str | None = None
+    #: with ``checkpoint=True``: what became of each loop (checkpointed in segments, or
+    #: saved ordinarily, and why), the loops of the functions it calls too
+    checkpoints: tuple[Any, ...] = ()
 
     def __str__(self) -> str:
+        loops = "".join(f"\n  - {note}" for note in self.checkpoints)
+        if loops:
+            loops = "\ncheckpoint=True:" + loops
         if self.mode == "source":
-            return f"{self.function}: mode source (the whole gradient is generated source)"
+            head = f"{self.function}: mode source (the whole gradient is generated source)"
+            return head + loops
         if self.mode == "error":
             return f"{self.function}: the gradient raises {self.error}"
         head = {
@@ -64,16 +71,20 @@ class Explanation:
             ),
             "tape": f"{self.function}: mode tape (the whole function runs on the tape):",
         }[self.mode]
-        return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)])
+        return "\n".join([head, *(f"  - {f}" for f in self.fallbacks)]) + loops
 
 
-def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
+def explain(
+    fun: Callable, *args: Any, wrt: Wrt | None = None, checkpoint: bool = False
+) -> Explanation:
     """Say which parts of ``fun``'s gradient are generated source and which run on the tape.
 
     ``wrt`` is as for ``ag.grad`` (for a function made by ``ag.grad``, its own by
     default). With example arguments ``args``, the report is for calls with arguments
     like them, as ``ag.source(f, *args)`` shows the source for them; an argument that
-    cannot be differentiated is then reported as the error it would raise.
+    cannot be differentiated is then reported as the error it would raise. With
+    ``checkpoint=True``, ``.checkpoints`` says what ``ag.grad(f, checkpoint=True)`` makes
+    of each loop: cut into checkpointed segments, or saved ordinarily, and why.
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -104,13 +115,17 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
         return _error(name, f"{type(exc).__name__}: {exc}")
     whole = False  # the whole function goes to the tape
     try:
-        derivative = pipeline.derive(fun, target.names, param_kinds=kinds, mode="auto")
+        derivative = pipeline.derive(
+            fun, target.names, param_kinds=kinds, mode="auto", checkpoint=checkpoint
+        )
     except TransformError as exc:
         whole, fallbacks = True, [(name, exc.origin, exc.reason)]
+        loops: tuple = ()
     except Exception as exc:  # the gradient call would raise this too: say so, not raise
         return _error(name, f"{type(exc).__name__} (while transforming): {exc}")
     else:
         fallbacks = list(derivative.fallbacks)
+        loops = tuple(derivative.checkpoints)
     for call, origin, reason in fallbacks:
         # A call sent to the tape needs a gradient: if it is a gradient's, it raises there.
         # (A whole function on the tape: only if that call was why.)
@@ -123,8 +138,8 @@ def explain(fun: Callable, *args: Any, wrt: Wrt | None = None) -> Explanation:
         for call, origin, reason in fallbacks
     )
     if not reports:
-        return Explanation(name, "source", ())
-    return Explanation(name, "tape" if whole else "mixed", reports)
+        return Explanation(name, "source", (), checkpoints=loops)
+    return Explanation(name, "tape" if whole else "mixed", reports, checkpoints=loops)
 
 
 def _differentiable_gradient(fun: Any, name: str) -> bool:

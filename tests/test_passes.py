@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from astgrad.transform import emit, pipeline
 
+import astgrad as ag
+
 FLOAT = ("value", "float")
 
 
@@ -67,13 +69,32 @@ def overwrite(x):
     return np.sum(y)
 
 
+@ag.checkpoint
+def cell(h, w):
+    return np.tanh(h * w)
+
+
+def unrolled(h, w):
+    h = cell(h, w)
+    h = cell(h, w)
+    return np.sum(h)
+
+
+def simulate(x, w):
+    for i in range(20):
+        x = np.tanh(x * w + 0.1 * i)
+    return np.sum(x)
+
+
 #: pass (``pass:variant`` for a second case) -> (function, wrt, parameters that are
-#: Python floats)
+#: Python floats[, differentiated with ``checkpoint=True``])
 CASES = {
     "desugar": (loop_return, ("x",), ()),
     "normalize": (one_line, ("x",), ()),
     "analyze": (two_uses, ("x",), ()),
     "shapes": (two_uses, ("x",), ()),
+    "checkpoint": (unrolled, ("w",), ()),
+    "checkpoint:loop": (simulate, ("x", "w"), (), True),
     "reverse": (two_uses, ("x",), ()),
     "remat": (decay, ("a",), ("a",)),
     "seed": (two_uses, ("x",), ()),
@@ -92,10 +113,10 @@ CASES = {
 }
 
 
-def after_pass(name, function, wrt, floats):
+def after_pass(name, function, wrt, floats, checkpoint=False):
     """The pass ``name`` run alone on what the passes before it make of ``function``."""
     kinds = {p: FLOAT for p in floats}
-    value, ctx = pipeline.pass_input(function, wrt, name, param_kinds=kinds)
+    value, ctx = pipeline.pass_input(function, wrt, name, param_kinds=kinds, checkpoint=checkpoint)
     before = _shown(name, value, ctx)
     transform = dict(pipeline.PASSES)[name]
     after = pipeline.stage_source(name, transform(value, ctx), ctx)
@@ -116,8 +137,8 @@ def test_every_pass_has_a_case():
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_one_pass(case):
-    function, wrt, floats = CASES[case]
-    assert after_pass(case.split(":")[0], function, wrt, floats) == EXPECTED[case]
+    function, wrt, floats, *checkpoint = CASES[case]
+    assert after_pass(case.split(":")[0], function, wrt, floats, *checkpoint) == EXPECTED[case]
 
 
 def test_readme_lists_the_passes_in_order():
@@ -164,6 +185,23 @@ def two_uses(x, c):
     y = np.sin(x)
     z = y * c
     total = np.sum(z)
+    return total
+""",
+    "checkpoint": """\
+# recomputed in the backward pass: h = cell(h, w); h = cell(h, w)
+def unrolled(h, w):
+    h = cell(h, w)
+    h = cell(h, w)
+    total = np.sum(h)
+    return total
+""",
+    "checkpoint:loop": """\
+# recomputed in the backward pass: x = simulate_segment(x, w, segment)
+def simulate(x, w):
+    segments = checkpoint_segments(20)
+    for segment in segments:
+        x = simulate_segment(x, w, segment)
+    total = np.sum(x)
     return total
 """,
     "reverse": """\
@@ -435,6 +473,7 @@ def test_forward_mode_s_tangents_pass():
         "normalize",
         "analyze",
         "shapes",
+        "checkpoint",
         "tangents",
         "emit",
     )

@@ -1,10 +1,14 @@
 """The ``astgrad`` command.
 
     astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats] [--forward]
+                              [--checkpoint]
 
 prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
 the output is a terminal and pygments is installed. ``--floats`` shows the gradient
 generated for calls with Python floats (numbers only: no shape bookkeeping).
+``--checkpoint`` shows the gradient ``ag.grad(f, checkpoint=True)`` runs: its ``range``
+loops cut into segments, each a call of a segment function recomputed in the backward
+pass, whose source follows.
 
     astgrad graph FILE.py:FUNC [--wrt NAMES] [--forward] [-o OUT.svg]
 
@@ -112,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the gradient for calls with Python floats (numbers only)",
     )
+    show.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="the gradient with checkpointed loops (ag.grad(f, checkpoint=True))",
+    )
     graph = commands.add_parser(
         "graph", help="draw the gradient's dataflow: a node per line (graphviz DOT, SVG, PNG)"
     )
@@ -146,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             mode = "forward" if args.forward else "reverse"
             print(f"astgrad: {mode} mode has no stage {args.stage!r}", file=sys.stderr)
             return 2
+        if args.checkpoint and args.forward:
+            print("astgrad: --checkpoint is for reverse mode, not --forward", file=sys.stderr)
+            return 2
         source = astgrad.source(
-            function, *examples, wrt=_parse_wrt(args.wrt), stage=args.stage, forward=args.forward
+            function,
+            *examples,
+            wrt=_parse_wrt(args.wrt),
+            stage=args.stage,
+            forward=args.forward,
+            checkpoint=args.checkpoint,
         )
     except astgrad.TransformError as exc:
         print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)

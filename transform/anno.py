@@ -49,6 +49,10 @@ class Key(enum.Enum):
     #: On the operation of ``y[i] += v`` (``t2 = t + v`` before ``y[i] = t2``): the name
     #: ``y``, since Python changes the element ``y[i]`` itself in place first.
     IN_PLACE = "in_place"
+    #: On a core assignment calling a user function (``ag.checkpoint``, or a loop's
+    #: segment made by ``checkpoint``): True. ``reverse`` then keeps only the call's inputs
+    #: and recomputes its forward pass in the backward pass, right before its adjoint.
+    CHECKPOINT = "checkpoint"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

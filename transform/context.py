@@ -45,6 +45,12 @@ class TransformContext:
     mode: str = "auto"
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
+    #: ``checkpoint=True`` asked for: ``for`` loops over ``range`` are differentiated a
+    #: segment at a time (the ``checkpoint`` pass); ``ag.checkpoint`` calls always are
+    checkpoint: bool = False
+    #: what the ``checkpoint`` pass made of each loop (``checkpoint.Note``: checkpointed,
+    #: or saved ordinarily and why)
+    checkpoint_notes: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # The parameters to differentiate come from the signature Python reports, which

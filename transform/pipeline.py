@@ -31,6 +31,7 @@ from ..runtime import anomaly as runtime_anomaly
 from ..runtime.closures import reaches_itself
 from . import (
     analyze,
+    anno,
     anomaly,
     build,
     dataflow,
@@ -48,6 +49,7 @@ from . import (
     shapes,
     tangents,
 )  # fmt: skip
+from . import checkpoint as checkpoint_pass
 from .context import TransformContext, local_names_of
 from .errors import TAPE_ADVICE, TransformError
 from .guards import Guard, watch_module_attributes
@@ -67,6 +69,9 @@ from .walk import walk
 #: - ``analyze`` and ``shapes`` need that one-operation-per-statement core (activity per
 #:   name, equal shapes), and ``shapes`` must come before ``reverse``, whose inlined rules
 #:   skip ``unbroadcast`` only where shapes are known equal;
+#: - ``checkpoint`` after ``analyze`` (it reads what each call resolved to, and ``effects``
+#:   has checked the loops it moves into segment functions as the user wrote them) and
+#:   before ``reverse``, which writes the recomputation of the calls it marks;
 #: - ``reverse`` needs activity to emit only the adjoints that matter, and pushes every
 #:   overwritten value, since only the complete backward pass says which are read;
 #: - ``remat`` right after ``reverse``: it rewrites the contributions ``reverse`` recorded
@@ -91,6 +96,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("normalize", normalize.transform),
     ("analyze", analyze.transform),
     ("shapes", shapes.transform),
+    ("checkpoint", checkpoint_pass.transform),
     ("reverse", reverse.transform),
     ("remat", remat.transform),
     ("seed", seed.transform),
@@ -148,6 +154,11 @@ class Derivative:
     callees: list[Derivative] = field(default_factory=list)
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
+    #: with ``checkpoint=True``: what became of each loop (``checkpoint.Note``), its
+    #: callees' loops too
+    checkpoints: list = field(default_factory=list)
+    #: the sources of the segment functions its forward pass calls (checkpointed loops)
+    segment_sources: list[str] = field(default_factory=list)
     #: made in anomaly mode, with checks of the values it computes (``transform.anomaly``)
     checks: bool = False
 
@@ -167,7 +178,7 @@ class Derivative:
         )
 
     def full_source(self) -> str:
-        parts = [self.source]
+        parts = [self.source, *self.segment_sources]
         seen = {id(self)}
         for callee in self.callees:
             if id(callee) not in seen:
@@ -199,12 +210,14 @@ def derive(
     stop_after: str | None = None,
     mode: str = "auto",
     forward: bool = False,
+    checkpoint: bool = False,
 ) -> Derivative | str:
     """The derivative of ``function`` with respect to the parameters ``wrt``: reverse mode
     (a gradient), or with ``forward=True`` forward mode (a Jacobian-vector product).
 
     ``mode="auto"`` lets calls the transform cannot see into run on the tape; with
-    ``mode="source"`` they raise :class:`TransformError`.
+    ``mode="source"`` they raise :class:`TransformError`. ``checkpoint=True`` cuts the
+    ``range`` loops into checkpointed segments (``transform/checkpoint.py``).
 
     The result is cached per (function, wrt, split, argument kinds, mode) and reused while
     its guard holds (see ``guards``); otherwise it is generated again. Any number of
@@ -221,6 +234,8 @@ def derive(
     kinds_key = tuple(sorted((param_kinds or {}).items()))
     checks = runtime_anomaly.checks_values()  # anomaly mode: a derivative with checks
     key = (wrt, split, kinds_key, mode, forward, checks)
+    if checkpoint:
+        key = (*key, "checkpoint")
     if stop_after is None:
         found = _cached(function, key)
         if found is not None:
@@ -248,7 +263,16 @@ def derive(
             if forward:
                 result = _run_forward(function, wrt, param_kinds or {}, stop_after, mode, checks)
             else:
-                result = _run(function, wrt, split, param_kinds or {}, stop_after, mode, checks)
+                result = _run(
+                    function,
+                    wrt,
+                    split,
+                    param_kinds or {},
+                    stop_after,
+                    mode,
+                    checks,
+                    checkpoint=checkpoint,
+                )
         finally:
             in_progress.pop()
             if pause:
@@ -296,8 +320,9 @@ def _run(
     stop_after: str | None,
     mode: str,
     checks: bool = False,
+    checkpoint: bool = False,
 ):
-    node, ctx, callees = _start(function, wrt, param_kinds, mode)
+    node, ctx, callees = _start(function, wrt, param_kinds, mode, checkpoint)
     if stop_after == "parse":
         return emit.to_source(node)
     value = node
@@ -313,6 +338,10 @@ def _run(
     derivative.fallbacks = list(ctx.fallbacks)
     for callee in callees:
         derivative.fallbacks.extend(callee.fallbacks)
+    derivative.checkpoints = list(ctx.checkpoint_notes)
+    derivative.segment_sources = [n.source for n in ctx.checkpoint_notes if n.source]
+    for callee in callees:
+        derivative.checkpoints.extend(callee.checkpoints)
     if stop_after == "emit":
         return derivative.source
     return derivative
@@ -374,11 +403,12 @@ def pass_input(
     *,
     split: bool = False,
     param_kinds: dict[str, tuple] | None = None,
+    checkpoint: bool = False,
 ) -> tuple[Any, TransformContext]:
     """What the pass named ``stage`` takes when ``function`` is differentiated (its tree or
     program), with the context: to run one pass alone (tests). Nothing is cached."""
     with _generating:
-        node, ctx, _ = _start(function, wrt, param_kinds or {}, "auto")
+        node, ctx, _ = _start(function, wrt, param_kinds or {}, "auto", checkpoint)
         value = node
         for name, transform in PASSES:
             if name == stage:
@@ -393,12 +423,17 @@ def stage_source(name: str, value: Any, ctx: TransformContext) -> str:
 
 
 def _start(
-    function: Callable, wrt: tuple[str, ...], param_kinds: dict, mode: str
+    function: Callable,
+    wrt: tuple[str, ...],
+    param_kinds: dict,
+    mode: str,
+    checkpoint: bool = False,
 ) -> tuple[gast.FunctionDef, TransformContext, list[Derivative]]:
     """The parsed function, the context the passes share, and the list its callees'
     derivatives are added to as the passes derive them."""
     parsed = parse_function(function)
     node = parsed.node
+    checkpoint_pass.restore_origins(function, node)  # a segment function: the user's lines
     namer = Namer()
     namer.reserve_tree(node)
     ctx = TransformContext(
@@ -408,6 +443,7 @@ def _start(
         local_names=local_names_of(node),
         param_kinds=param_kinds,
         mode=mode,
+        checkpoint=checkpoint,
     )
     # Before the passes rewrite the tree: the chains as the user wrote them.
     chains = _attribute_chains(node)
@@ -421,7 +457,9 @@ def _start(
             if forward:
                 derivative = derive(callee, active, mode=mode, forward=True)
             else:
-                derivative = derive(callee, active, split=True, mode=mode)
+                # A loop's segment function is checkpointed as the loop's function is.
+                inner = checkpoint and checkpoint_pass.is_segment(callee)
+                derivative = derive(callee, active, split=True, mode=mode, checkpoint=inner)
         except TransformError as exc:
             if exc.origin is None:
                 exc.origin = origin
@@ -709,15 +747,28 @@ def _annotated_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
 
 def _stage_source(name: str, value: gast.FunctionDef | Program, ctx: TransformContext) -> str:
     """The function as it stands after the pass ``name``: the tree as source, with the
-    active names after ``analyze`` and the shape classes after ``shapes``; after
-    ``reverse``, the forward and backward statements as one function."""
+    active names after ``analyze``, the shape classes after ``shapes`` and the calls to
+    recompute after ``checkpoint``; after ``reverse``, the forward and backward
+    statements as one function."""
     if isinstance(value, Program):
         return _program_source(value, ctx)
     if name == "analyze":
         return _annotated_source(value, ctx)
     if name == "shapes":
         return _shapes_source(value, ctx)
+    if name == "checkpoint":
+        return _checkpoint_source(value)
     return emit.to_source(value)
+
+
+def _checkpoint_source(node: gast.FunctionDef) -> str:
+    marked = [
+        emit.to_source(stmt).strip()
+        for stmt in dataflow.statements(node.body)
+        if anno.get(stmt, anno.Key.CHECKPOINT)
+    ]
+    header = f"# recomputed in the backward pass: {'; '.join(marked) or '(none)'}\n"
+    return header + emit.to_source(node)
 
 
 def _shapes_source(node: gast.FunctionDef, ctx: TransformContext) -> str:

@@ -426,6 +426,8 @@ class _Reverser:
             self.ctx.note_fallback(callee.name, origin, reason)
             fallback = Callee("fallback", callee.name, callee.value, reason=reason)
             return self.tape_call(stmt, fallback, pushes, pops)
+        if anno.get(stmt, anno.Key.CHECKPOINT):
+            return self.checkpointed_call(stmt, derivative, bound, active_params, pushes, pops)
         target = stmt.targets[0]
         saved = self.namer.new(f"{derivative.function.__name__}_saved")
         forward_name = self.ctx.bind_free(derivative.forward.__name__, derivative.forward)
@@ -463,6 +465,43 @@ class _Reverser:
         for param, part in zip(active_params, parts):
             adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def checkpointed_call(
+        self, stmt: gast.Assign, derivative: Any, bound: Any, active_params: list,
+        pushes: list, pops: list,
+    ) -> tuple[list, list]:  # fmt: skip
+        """A call marked ``anno.Key.CHECKPOINT`` (``ag.checkpoint``, a loop's segment) keeps
+        only its inputs: the primal calls the function as it is, saving nothing of it; the
+        adjoint, once the pops have put the inputs back, runs the derivative's forward
+        function again and passes what it saved straight to the backward function, so it is
+        held only while that runs."""
+        origin = origin_of(stmt)
+        call = stmt.value
+        forward_name = self.ctx.bind_free(derivative.forward.__name__, derivative.forward)
+        backward_name = self.ctx.bind_free(derivative.backward.__name__, derivative.backward)
+        again = gast.Call(
+            func=load(forward_name),
+            args=[copy.deepcopy(a) for a in call.args],
+            keywords=[copy.deepcopy(k) for k in call.keywords],
+        )
+        recomputed = gast.Subscript(value=again, slice=gast.Constant(1, None), ctx=gast.Load())
+        g = self.target_cotangent(stmt.targets[0])
+        parts = [
+            self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
+        ]
+        if len(parts) == 1:
+            receive = store(parts[0])
+        else:
+            receive = gast.Tuple(elts=[store(p) for p in parts], ctx=gast.Store())
+        receiving = gast.Assign(
+            targets=[receive], value=build.call(backward_name, recomputed, g), type_comment=None
+        )
+        if isinstance(g, gast.Name):
+            anno.set(receiving, anno.Key.LINEAR_IN, g.id)
+        adjoint = [*pops, receiving, *self.resets(changed_names(stmt))]
+        for param, part in zip(active_params, parts):
+            adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
+        return [*pushes, _tag(stmt, PRIMAL)], [_tag(s, ADJOINT, origin) for s in adjoint]
 
     def target_cotangent(self, target: gast.expr) -> gast.expr:
         """The cotangent of a call's result bound to ``target``: its adjoint, or for a
