@@ -222,6 +222,12 @@ class _Differentiated:
         updated = () if isinstance(function, _Differentiated) else functools.WRAPPER_UPDATES
         functools.update_wrapper(self, function, updated=updated)
 
+    def __repr__(self) -> str:
+        names = self.target.names
+        wrt = names[0] if self.target.single else names
+        what = "value_and_grad" if self.with_value else "grad"
+        return f"<ag.{what} of {self.target.function_name}, wrt={wrt!r}, mode={self.mode!r}>"
+
     @property
     def __astgrad_rule__(self) -> Any:
         """The rule table's entry for calls of this gradient (``higher.gradient_rule``):
@@ -636,10 +642,11 @@ def _location(fun: Callable) -> str:
 def source(
     fun: Callable,
     *args: Any,
-    wrt: Wrt = 0,
+    wrt: Wrt | None = None,
     stage: str | None = None,
     forward: bool = False,
     checkpoint: bool | None = None,
+    mode: str = "auto",
 ) -> str:
     """The generated gradient source of ``fun`` (and of the functions it calls).
 
@@ -650,8 +657,10 @@ def source(
     stage: "parse" or any pass of the pipeline, in order (``transform.pipeline.STAGES``:
     "desugar", "normalize", "analyze", "shapes", "reverse", ..., "saves"); from
     "reverse" on, the forward and backward statements are printed as one function.
-    ``forward=True`` shows forward mode's source instead (what ``ag.jvp`` runs, stages
-    ``transform.pipeline.FORWARD_STAGES``). ``checkpoint=True`` shows the gradient
+    ``mode="source"`` raises where a call would run on the tape (as ``ag.grad(f,
+    mode="source")`` would). ``forward=True`` shows forward mode's source instead (what
+    ``ag.jvp`` runs, stages ``transform.pipeline.FORWARD_STAGES``). ``checkpoint=True``
+    shows the gradient
     ``ag.grad(f, checkpoint=True)`` runs: each checkpointed loop a loop over segments
     calling a segment function, whose source follows (None: a gradient's own setting).
 
@@ -670,6 +679,8 @@ def source(
     """
     from .higher import NestedGradient, nested_source
 
+    if mode not in ("auto", "source"):
+        raise ValueError(f"ag.source's mode is 'auto' or 'source', not {mode!r}")
     if isinstance(fun, NestedGradient):
         if stage is not None or forward:
             raise ValueError("ag.source of a gradient of a gradient shows its final source only")
@@ -678,8 +689,11 @@ def source(
         checkpoint = isinstance(fun, _Differentiated) and fun.checkpoint
     _check_checkpoint(checkpoint)
     if isinstance(fun, _Differentiated):
+        if wrt is None:  # what the gradient was made for (@ag.grad(wrt=("W", "b")))
+            names = fun.target.names
+            wrt = names[0] if fun.target.single else names
         fun = fun.function
-    target = _Target(fun, wrt)
+    target = _Target(fun, 0 if wrt is None else wrt)
     kinds = None
     if args:
         values = target.values(args, {})
@@ -690,10 +704,10 @@ def source(
             raise ValueError(f"stage must be one of {', '.join(stages)}, not {stage!r}")
         return pipeline.derive(
             fun, target.names, param_kinds=kinds, stop_after=stage, forward=forward,
-            checkpoint=checkpoint and not forward,
+            checkpoint=checkpoint and not forward, mode=mode,
         )  # fmt: skip
     derivative = pipeline.derive(
         fun, target.names, param_kinds=kinds, forward=forward,
-        checkpoint=checkpoint and not forward,
+        checkpoint=checkpoint and not forward, mode=mode,
     )  # fmt: skip
     return derivative.full_source()

@@ -12,6 +12,7 @@ lambdas, ``functools.partial`` objects, NumPy and other functions without source
 from __future__ import annotations
 
 import functools
+import os
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ class Fallback:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.name} at {self.where}: {self.reason}"
+        return f"{self.name} at {_relative(self.where)}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,13 @@ def _differentiable_gradient(fun: Any, name: str) -> bool:
         for value in values
         if value is not None
     )
+
+
+def _relative(where: str) -> str:
+    """``where`` (``file:line``) with the file relative to the working directory when it
+    is under it, as a person would type it."""
+    here = os.getcwd() + os.sep
+    return where[len(here) :] if where.startswith(here) else where
 
 
 def _error(name: str, message: str) -> Explanation:

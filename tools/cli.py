@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         help="stop after this stage: parse, or a pass of the pipeline (in order)",
     )
     show.add_argument(
+        "--mode",
+        choices=("auto", "source"),
+        default="auto",
+        help='"auto" (default) shows the source with calls run on the tape where it cannot '
+        'transform them; "source" refuses those with the reason',
+    )
+    show.add_argument(
         "--forward",
         action="store_true",
         help="forward mode: the Jacobian-vector product source (what ag.jvp runs)",
@@ -165,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             stage=args.stage,
             forward=args.forward,
             checkpoint=args.checkpoint,
+            mode=args.mode,
         )
     except astgrad.TransformError as exc:
         print(f"astgrad: cannot transform {args.target}:\n{exc}", file=sys.stderr)
