@@ -10,6 +10,9 @@ saved ordinarily, with the reason reported; their gradients are right too.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -626,3 +629,58 @@ def test_a_long_loop_keeps_about_sqrt_n_states():
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 0.2 * peaks[0], peaks
+
+
+# -- the README's example and examples/long_simulation.py --------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_example_shows_the_source_it_generates(tmp_path):
+    """The README's checkpointing example runs from a file, and every line of the excerpt
+    it shows (but the ``...``) is in the source it prints, in order."""
+    section = (ROOT / "README.md").read_text().split("## Checkpointing\n", 1)[1]
+    blocks = section.split("```python\n")
+    code, shown = blocks[1].split("```", 1)[0], blocks[2].split("```", 1)[0]
+    script = tmp_path / "readme_checkpoint.py"
+    script.write_text(code)
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr
+    printed = run.stdout.splitlines()
+    position = 0
+    for line in shown.splitlines():
+        if line.strip() in ("...", ""):
+            continue
+        position = printed.index(line, position) + 1  # (ValueError: not shown, or not in order)
+
+
+def test_long_simulation_example_makes_its_point():
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "long_simulation.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "checkpointed (about sqrt(n) segments" in out
+    ratios = [float(r) for r in re.findall(r"MB\s+([\d.]+)%$", out, re.M)]
+    assert len(ratios) == 4 and ratios[-1] < 10.0 and ratios == sorted(ratios, reverse=True)
+    assert "(agrees: True)" in out
+
+
+def test_benchmark_runs_quick():
+    """A smoke test of ``benchmarks/checkpoint.py --quick`` (its figures are in the README)."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "checkpoint.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith(("| simulation", "| RNN"))]
+    assert len(rows) == 2, run.stdout

@@ -457,9 +457,8 @@ def _start(
             if forward:
                 derivative = derive(callee, active, mode=mode, forward=True)
             else:
-                # A loop's segment function is checkpointed as the loop's function is.
-                inner = checkpoint and checkpoint_pass.is_segment(callee)
-                derivative = derive(callee, active, split=True, mode=mode, checkpoint=inner)
+                # Its loops (a segment function's inner ones too) as this function's.
+                derivative = derive(callee, active, split=True, mode=mode, checkpoint=checkpoint)
         except TransformError as exc:
             if exc.origin is None:
                 exc.origin = origin
