@@ -488,29 +488,30 @@ def outside_graph(tensors: Any, floor: int, made: list) -> bool:
     number) or a leaf other than those ``made`` (None among them stands for none): whether
     what they were computed from includes tensors that record made elsewhere. Walks only
     the nodes from ``floor`` on, and stops at the first found."""
-    todo = []
+    roots = []
     for tensor in tensors:
         if tensor._requires_grad:
             if tensor._base is not None:
                 tensor._fresh()  # (a stale view's history is its base's)
             node = tensor._grad_fn
-            todo.append(tensor._grad_accumulator() if node is None else node)
+            roots.append(tensor._grad_accumulator() if node is None else node)
     own = None
     seen = set()
+    todo = [roots]  # (the edges still to follow, a node's at a time)
     while todo:
-        node = todo.pop()
-        number = node._seq
-        if number >= floor:
-            if node not in seen:
-                seen.add(node)
-                todo.extend(node._next)
-        elif number >= 0:
-            return True
-        else:  # a leaf's AccumulateGrad
-            if own is None:
-                own = {leaf._accumulator for leaf in made if leaf is not None}
-            if node not in own:
+        for node in todo.pop():
+            number = node._seq
+            if number >= floor:
+                if node not in seen:
+                    seen.add(node)
+                    todo.append(node._next)
+            elif number >= 0:
                 return True
+            else:  # a leaf's AccumulateGrad
+                if own is None:
+                    own = {leaf._accumulator for leaf in made if leaf is not None}
+                if node not in own:
+                    return True
     return False
 
 

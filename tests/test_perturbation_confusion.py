@@ -86,6 +86,16 @@ def value_of_the_outer_variable(inner_mode):
     return outer
 
 
+def returns_the_outer_variable(inner_mode):
+    def outer(x):
+        doubled = 2.0 * x
+        value, slope = ag.value_and_grad(lambda y: x, mode=inner_mode)(1.0)  # x itself
+        twice, zero = ag.value_and_grad(lambda y: doubled, mode=inner_mode)(1.0)
+        return value * twice + slope + zero  # 2 x^2
+
+    return outer
+
+
 def product_with_vjp(inner_mode):
     def outer(x):
         value, pullback = ag.vjp(lambda y: x * y, 1.0, mode=inner_mode)
@@ -189,6 +199,10 @@ def test_value_and_grad_inside(inner_mode, outer_mode):
     # the value alone is the outer variable: it must stay a function of it
     assert ag.grad(value_of_the_outer_variable(inner_mode), mode=outer_mode)(3.0) == (
         pytest.approx(6.0)
+    )
+    # the value is the outer tensor itself, or one computed from it (4 x at 3)
+    assert ag.grad(returns_the_outer_variable(inner_mode), mode=outer_mode)(3.0) == (
+        pytest.approx(12.0)
     )
 
 
