@@ -14,6 +14,7 @@ functions taken from it accept tensors.
 
 from __future__ import annotations
 
+import dis
 import math
 import sys
 import threading
@@ -999,6 +1000,12 @@ def on_tape(function: Callable) -> Callable:
         or shimmed.__defaults__ is not function.__defaults__
         or shimmed.__kwdefaults__ is not function.__kwdefaults__
     ):
+        if _writes_globals(function.__code__):
+            # A function that binds a global (``global S; S = x``) runs with its own
+            # globals: Python stores into the dict a function runs with itself, so with the
+            # shim's the module, and every other function, would go on reading the old
+            # value (a wrong gradient, silently). Its math.f(t) then raises, not records.
+            return function
         shimmed = types.FunctionType(
             function.__code__,
             _TapeGlobals(function.__globals__),
@@ -1010,6 +1017,26 @@ def on_tape(function: Callable) -> Callable:
         if not reaches_itself(function):  # its own entry would keep it alive for ever
             _on_tape_cache[function] = shimmed
     return shimmed
+
+
+_GLOBAL_WRITES = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL"})
+
+
+#: code -> whether it writes globals (code objects are immutable; weakly held)
+_global_writers: weakref.WeakKeyDictionary[types.CodeType, bool] = weakref.WeakKeyDictionary()
+
+
+def _writes_globals(code: types.CodeType) -> bool:
+    """Whether ``code`` (or a function defined in it) binds or deletes a global name."""
+    found = _global_writers.get(code)
+    if found is None:
+        found = any(
+            instruction.opname in _GLOBAL_WRITES for instruction in dis.get_instructions(code)
+        ) or any(
+            _writes_globals(const) for const in code.co_consts if isinstance(const, types.CodeType)
+        )
+        _global_writers[code] = found
+    return found
 
 
 def _is_library(function: types.FunctionType) -> bool:
