@@ -684,3 +684,12 @@ def test_benchmark_runs_quick():
     assert run.returncode == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith(("| simulation", "| RNN"))]
     assert len(rows) == 2, run.stdout
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from astgrad.runtime import checkpoint as runtime_checkpoint
+
+    result = doctest.testmod(runtime_checkpoint, optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed

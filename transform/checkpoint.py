@@ -67,7 +67,7 @@ from .naming import Namer
 from .origin import Origin, stamp
 from .origin import of as origin_of
 from .parsing import parse_function
-from .resolve import Callee, classify, resolve_call
+from .resolve import Callee, classify, resolve_call, static_value
 from .walk import copy_tree, walk
 
 __all__ = ["transform", "Note", "is_segment", "restore_origins"]
@@ -116,7 +116,8 @@ def _mark_checkpointed_call(stmt: gast.stmt, ctx: TransformContext) -> None:
         isinstance(stmt, gast.Assign)
         and isinstance(stmt.targets[0], gast.Name)
         and isinstance(stmt.value, gast.Call)
-        and isinstance(getattr(callee, "value", None), Checkpointed)
+        and getattr(callee, "kind", None) == "rule"
+        and isinstance(callee.value, Checkpointed)
     ):
         return
     call = stmt.value
@@ -295,10 +296,8 @@ class _Loops:
             and not any(isinstance(a, gast.Starred) for a in call.args)
         ):
             return None
-        if self.ctx.parsed.globals.get("range", builtins.range) is not builtins.range:
-            return None
-        if "range" in self.ctx.parsed.cells:
-            return None
+        if static_value(call.func, self.ctx) is not builtins.range:
+            return None  # a range of the module's or a closure's own
         return list(call.args)
 
     def unsafe(self, loop: gast.For, exposed: set[str]) -> str | None:
