@@ -231,24 +231,7 @@ def test_a_middle_level_in_source_mode_cannot_be_transformed():
         ag.grad(three_levels("tape", "source"), mode="tape")(2.0)
 
 
-@pytest.mark.parametrize(
-    "inner_mode",
-    [
-        pytest.param(
-            mode,
-            marks=pytest.mark.xfail(
-                raises=NameError,
-                strict=True,
-                reason="generated code evaluates a nested function's default that names an "
-                "enclosing variable where that variable is not defined (transform bug, also "
-                "without nesting)",
-            ),
-        )
-        if mode != "tape"
-        else mode
-        for mode in INNER_MODES
-    ],
-)
+@pytest.mark.parametrize("inner_mode", INNER_MODES)
 def test_a_default_holding_the_outer_variable(inner_mode):
     # 2 x^2, whose derivative at 3 is 12
     assert ag.grad(with_a_default(inner_mode), mode="tape")(3.0) == pytest.approx(12.0)

@@ -838,3 +838,20 @@ def return_inside_with_inside_loop(x):
 )
 def test_jumps_out_of_with_blocks_are_refused(function, text, mode):
     _check(function, [X.copy()], _fd(function), mode, (text, "inside a `with` block"))
+
+
+def _make_scaled(x):
+    def scaled(y, scale=x, *, shift=x + 1.0):
+        return scale * y * y + shift * y
+
+    return scaled
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_default_that_names_an_enclosing_variable(mode):
+    # The generated function is compiled where `x` means nothing: its defaults are the
+    # values the user's function holds (a NameError once)
+    scaled = _make_scaled(3.0)
+    assert ag.grad(scaled, mode=mode)(1.0) == pytest.approx(2 * 3.0 + 4.0)
+    assert ag.jvp(scaled, (1.0,), (1.0,), mode=mode)[1] == pytest.approx(10.0)
+    assert "scale=scale_default" in ag.source(scaled)

@@ -368,6 +368,7 @@ def _run_forward(
         value.body = anomaly.add_checks(value.body, ctx, "tangent")
     for arg in value.args.posonlyargs + value.args.args + value.args.kwonlyargs:
         arg.annotation = None
+    value.args = _defaults_as_names(value.args, ctx)
     (jvp,), source = emit.compile_functions(
         [value], ctx.free_values, ctx.parsed.function, function.__name__
     )
@@ -642,7 +643,7 @@ def _assemble(
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
     inits = _inits(program.maybe_unbound)
     returned = _returned_gradients(program)
-    args = copy.deepcopy(node.args)
+    args = _defaults_as_names(copy.deepcopy(node.args), ctx)
     if not split:
         value: gast.expr = copy.deepcopy(result)
         keep_value = []
@@ -720,6 +721,28 @@ def _assemble(
 def _copy_defaults(generated: Callable, user: Callable) -> None:
     generated.__defaults__ = user.__defaults__
     generated.__kwdefaults__ = user.__kwdefaults__
+
+
+def _defaults_as_names(args: gast.arguments, ctx: TransformContext) -> gast.arguments:
+    """``args`` with each default that is not a constant (``scale=x``, evaluated where the
+    user's function was defined) read from a name bound to the value it gave: the
+    generated function is compiled elsewhere, where ``x`` means nothing."""
+    function = ctx.parsed.function
+    positional = args.posonlyargs + args.args
+    values = function.__defaults__ or ()
+    for i, default in enumerate(args.defaults):
+        if not isinstance(default, gast.Constant) and i < len(values):
+            param = positional[len(positional) - len(args.defaults) + i].id
+            args.defaults[i] = build.load(
+                ctx.bind_free(f"{param}_default", values[-len(args.defaults) + i])
+            )
+    keyword_values = function.__kwdefaults__ or {}
+    for i, (param, default) in enumerate(zip(args.kwonlyargs, args.kw_defaults)):
+        if default is not None and not isinstance(default, gast.Constant):
+            if param.id in keyword_values:
+                value = keyword_values[param.id]
+                args.kw_defaults[i] = build.load(ctx.bind_free(f"{param.id}_default", value))
+    return args
 
 
 def _definition(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.FunctionDef:
