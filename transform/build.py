@@ -51,6 +51,22 @@ def attribute(name: str, attr: str) -> gast.Attribute:
     return gast.Attribute(value=load(name), attr=attr, ctx=gast.Load())
 
 
+def function(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.FunctionDef:
+    """``def name(args): body``, with no decorators, annotations on its parameters removed
+    (a generated function is compiled where the user's annotations may mean nothing)."""
+    for arg in args.posonlyargs + args.args + args.kwonlyargs:
+        arg.annotation = None
+    return gast.FunctionDef(
+        name=name,
+        args=args,
+        body=body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+        type_params=[],
+    )
+
+
 def for_loop(target: gast.expr, iterable: gast.expr, body: list[gast.stmt]) -> gast.For:
     """``for target in iterable:`` running ``body``, with no ``else``."""
     return gast.For(target=target, iter=iterable, body=body, orelse=[], type_comment=None)

@@ -366,8 +366,6 @@ def _run_forward(
     value.body = emit.add_grad_comments(value.body, label="tangent of")
     if checks:
         value.body = anomaly.add_checks(value.body, ctx, "tangent")
-    for arg in value.args.posonlyargs + value.args.args + value.args.kwonlyargs:
-        arg.annotation = None
     value.args = _defaults_as_names(value.args, ctx)
     (jvp,), source = emit.compile_functions(
         [value], ctx.free_values, ctx.parsed.function, function.__name__
@@ -658,7 +656,7 @@ def _assemble(
         body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
         # Through the namer: the user may call a function of theirs named f_grad, or a callee
         # of the same name may have its derivative bound as f_forward (see emit).
-        fused_def = _definition(ctx.namer.new(f"{name}_grad"), args, body)
+        fused_def = build.function(ctx.namer.new(f"{name}_grad"), args, body)
         (fused,), source = emit.compile_functions(
             [fused_def], ctx.free_values, ctx.parsed.function, name
         )
@@ -691,7 +689,7 @@ def _assemble(
     forward_body.append(
         gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load()))
     )
-    forward_def = _definition(ctx.namer.new(f"{name}_forward"), args, forward_body)
+    forward_def = build.function(ctx.namer.new(f"{name}_forward"), args, forward_body)
     saved_param = ctx.namer.new("saved")
     unpack = []
     if saved_names:
@@ -707,7 +705,7 @@ def _assemble(
         args=[build.param(saved_param), build.param(seed_name)],
         posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
     )  # fmt: skip
-    backward_def = _definition(ctx.namer.new(f"{name}_backward"), backward_args, backward_body)
+    backward_def = build.function(ctx.namer.new(f"{name}_backward"), backward_args, backward_body)
     (forward, backward_fn), source = emit.compile_functions(
         [forward_def, backward_def], ctx.free_values, ctx.parsed.function, name
     )
@@ -743,20 +741,6 @@ def _defaults_as_names(args: gast.arguments, ctx: TransformContext) -> gast.argu
                 value = keyword_values[param.id]
                 args.kw_defaults[i] = build.load(ctx.bind_free(f"{param.id}_default", value))
     return args
-
-
-def _definition(name: str, args: gast.arguments, body: list[gast.stmt]) -> gast.FunctionDef:
-    for arg in args.posonlyargs + args.args + args.kwonlyargs:
-        arg.annotation = None
-    return gast.FunctionDef(
-        name=name,
-        args=args,
-        body=body,
-        decorator_list=[],
-        returns=None,
-        type_comment=None,
-        type_params=[],
-    )
 
 
 # -- intermediate stages for ag.source(stage=...) -----------------------------------------
@@ -806,4 +790,4 @@ def _program_source(program: Program, ctx: TransformContext) -> str:
     body = [*program.primal, emit.comment("backward"), *program.backward]
     body.append(gast.Return(value=_returned_gradients(program)))
     args = copy.deepcopy(program.node.args)
-    return emit.to_source(_definition(f"{ctx.function_name}_grad", args, body))
+    return emit.to_source(build.function(f"{ctx.function_name}_grad", args, body))

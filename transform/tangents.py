@@ -102,15 +102,7 @@ class _Forward:
             new_args.kwonlyargs.append(build.param(self.tangent(name)))
             new_args.kw_defaults.append(None)
         name = self.namer.new(f"{node.name if node.name != '<lambda>' else 'lambda_'}_jvp")
-        return gast.FunctionDef(
-            name=name,
-            args=new_args,
-            body=out,
-            decorator_list=[],
-            returns=None,
-            type_comment=None,
-            type_params=[],
-        )
+        return build.function(name, new_args, out)
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         out: list[gast.stmt] = []
