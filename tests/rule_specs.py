@@ -264,6 +264,15 @@ SPECS: dict[Any, list[Case]] = {
         case(A(value=[[True], [False]], dtype=bool), A((2, 3)), A((3,))),
     ],
     np.remainder: [case(A((3, 4), low=0.1, high=5.0), A((4,), low=0.7, high=2.0))],
+    np.fmod: [
+        case(A((3, 4), low=0.1, high=5.0), A((4,), low=0.7, high=2.0)),
+        case(A((3,), low=-5.0, high=-0.1), A((), low=0.7, high=2.0)),
+    ],
+    np.nan_to_num: [case(A((3, 4))), case(A((3,)), nan=1.0)],
+    np.real: [case(A((3, 4)))],
+    np.imag: [case(A((3,)))],
+    np.conjugate: [case(A((2, 3)))],
+    np.real_if_close: [case(A((3,)))],
     math.sin: [case(A(()))],
     math.cos: [case(A(()))],
     math.tan: [case(A((), low=-1.0, high=1.0))],
@@ -424,6 +433,8 @@ SPECS: dict[Any, list[Case]] = {
     np.array_split: [case(A((7,)), 3), case(A((2, 5)), 2, axis=1)],
     np.hsplit: [case(A((2, 4)), 2), case(A((6,)), [2])],
     np.vsplit: [case(A((4, 3)), 2)],
+    np.dsplit: [case(A((2, 2, 4)), 2), case(A((2, 1, 5)), [1, 3])],
+    np.rollaxis: [case(A((2, 3, 4)), 2), case(A((2, 3, 4)), 0, 3), case(A((2, 3, 4)), -1, 1)],
     np.tile: [case(A((3,)), 2), case(A((2, 3)), (2, 1, 2))],
     np.repeat: [case(A((2, 3)), 2), case(A((2, 3)), 2, axis=1), case(A((2, 3)), [1, 0, 3], axis=1)],
     np.flip: [case(A((2, 3))), case(A((2, 3, 4)), (0, 2))],
@@ -551,6 +562,25 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 3))),
     ],
     # float32 rounds its input: a wide step keeps the rounding out of the difference
+    np.partition: [
+        case(A((6,)), 2),
+        case(A((3, 5)), 1, axis=0),
+        case(A((3, 4)), [1, 5], axis=None),
+    ],
+    np.select: [
+        case(
+            [A(value=[True, False, True], dtype=bool), A(value=[True, True, False], dtype=bool)],
+            [A((3,)), A((2, 3))],
+            A(()),
+        ),
+        case([A(value=[[False], [True]], dtype=bool)], [A((2, 3))]),
+    ],
+    np.linspace: [
+        case(A(()), A(()), 5),
+        case(A((3,)), A((2, 3)), 4, axis=1),
+        case(A((3,)), A(()), 4, endpoint=False, axis=-1),
+        case(A("float"), A((2,)), 1),
+    ],
     prim.astype: [
         case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4),
         case(A((2, 3)), np.float64),

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
-from .forward import jvp_rule
+from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import cast_like, unbroadcast
 
@@ -294,6 +294,56 @@ def where_jvp(ans, condition, x, y, *, dx, dy):
 @vjp_rule(np.remainder)
 def remainder(g, ans, x, y):
     return unbroadcast(g, x), unbroadcast(-g * np.floor_divide(x, y), y)
+
+
+@vjp_rule(np.fmod)
+def fmod(g, ans, x1, x2):
+    # fmod truncates the quotient where remainder floors it
+    return unbroadcast(g, x1), unbroadcast(-g * np.trunc(x1 / x2), x2)
+
+
+# NaN and the infinities are replaced by constants: no gradient flows from there.
+@vjp_rule(np.nan_to_num)
+def nan_to_num(g, ans, x, copy=True, nan=0.0, posinf=None, neginf=None):
+    return g * np.isfinite(x)
+
+
+@jvp_rule(np.nan_to_num)
+def nan_to_num_jvp(ans, x, copy=True, nan=0.0, posinf=None, neginf=None, *, dx):
+    return dx * np.isfinite(x)
+
+
+# -- real and imaginary parts ----------------------------------------------------------------
+# These rules are for real inputs, where np.real, np.conj and np.real_if_close are the
+# identity and np.imag is zero; complex derivatives are a separate piece of work (the
+# table has none yet, in either direction).
+
+
+@vjp_rule(np.real)
+def real(g, ans, val):
+    """The real part of a real input is itself (complex inputs: see above)."""
+    return g
+
+
+@vjp_rule(np.imag)
+def imag(g, ans, val):
+    """The imaginary part of a real input is zero (complex inputs: see above)."""
+    return g * 0.0
+
+
+@vjp_rule(np.conjugate)
+def conjugate(g, ans, x):
+    """The conjugate of a real input is itself (complex inputs: see above)."""
+    return np.conjugate(g)
+
+
+@vjp_rule(np.real_if_close)
+def real_if_close(g, ans, a, tol=100):
+    """A real input comes back unchanged (complex inputs: see above)."""
+    return g
+
+
+linear(np.real, np.imag, np.conjugate, np.real_if_close)
 
 
 # -- activations ----------------------------------------------------------------------------

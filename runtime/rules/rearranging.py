@@ -88,9 +88,15 @@ def copy(g, ans, a, order="K", subok=False):
     return g
 
 
+# np.rollaxis is np.moveaxis with another way of naming the place the axis goes.
+@vjp_rule(np.rollaxis)
+def rollaxis(g, ans, a, axis, start=0):
+    return np.moveaxis(g, rolled_to(a, axis, start), axis)
+
+
 linear(np.reshape, np.ravel, np.squeeze, np.expand_dims)
 linear(np.atleast_1d, np.atleast_2d, np.atleast_3d, np.broadcast_to)
-linear(np.transpose, np.swapaxes, np.moveaxis, np.copy, identity)
+linear(np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.copy, identity)
 
 
 # -- joining and splitting -------------------------------------------------------------------
@@ -187,6 +193,16 @@ def vsplit(g, ans, ary, indices_or_sections):
 @jvp_rule(np.vsplit)
 def vsplit_jvp(ans, ary, indices_or_sections, *, dary):
     return (np.vsplit(dary, indices_or_sections),)
+
+
+@vjp_rule(np.dsplit, multi_output=True)
+def dsplit(g, ans, ary, indices_or_sections):
+    return split_grad(g, ans, 2)
+
+
+@jvp_rule(np.dsplit)
+def dsplit_jvp(ans, ary, indices_or_sections, *, dary):
+    return (np.dsplit(dary, indices_or_sections),)
 
 
 # -- repeating, reordering, padding ----------------------------------------------------------
@@ -325,6 +341,21 @@ def split_grad(g: Any, ans: Any, axis: int = 0) -> Any:
 def hsplit_axis(ary: Any) -> int:
     """The axis ``np.hsplit`` splits along: 1, or 0 for one-dimensional arrays."""
     return 1 if len(_shape(ary)) > 1 else 0
+
+
+@shape_only(0)
+def rolled_to(a: Any, axis: int, start: int = 0) -> int:
+    """Where ``np.rollaxis(a, axis, start)`` puts ``axis``, as ``np.moveaxis`` names it.
+
+    >>> rolled_to(np.zeros((2, 3, 4)), 0, 2), rolled_to(np.zeros((2, 3, 4)), 2, 0)
+    (1, 0)
+    """
+    ndim = len(_shape(a))
+    axis = operator.index(axis) % ndim
+    start = operator.index(start)
+    if start < 0:
+        start += ndim
+    return start - 1 if axis < start else start
 
 
 @shape_only(1)

@@ -16,8 +16,8 @@ from ..device import array_module
 from ..primitives import astype as astype_primitive
 from .containers import Parts
 from .forward import jvp_rule, linear
-from .registry import vjp_rule
-from .shared import _dtype, _put, _shape, _stand_in, shape_only, transformable
+from .registry import nondifferentiable, vjp_rule
+from .shared import _dtype, _put, _shape, _stand_in, shape_only, transformable, unbroadcast
 
 
 @vjp_rule(np.take)
@@ -43,6 +43,59 @@ def sort(g, ans, a, axis=-1, kind=None, order=None, *, stable=None):
 @jvp_rule(np.sort)
 def sort_jvp(ans, a, axis=-1, kind=None, order=None, *, stable=None, da):
     return np.take_along_axis(da, np.argsort(a, axis=axis, kind="stable"), axis)
+
+
+# np.partition moves elements as a sort does, in an order NumPy leaves open: which element
+# landed where is read off the result itself (equal values are interchangeable).
+@vjp_rule(np.partition)
+def partition(g, ans, a, kth, axis=-1, kind="introselect", order=None):
+    return partition_grad(g, a, ans, axis)
+
+
+@jvp_rule(np.partition)
+def partition_jvp(ans, a, kth, axis=-1, kind="introselect", order=None, *, da):
+    return np.take_along_axis(
+        np.reshape(da, flat_if_none(a, axis)), arrangement(a, ans, axis), axis
+    )
+
+
+# np.select takes each element from the first choice whose condition holds there, else
+# from the default: each gradient is the cotangent where its value was taken.
+@vjp_rule(np.select)
+def select(g, ans, condlist, choicelist, default=0):
+    return None, select_grads(g, condlist, choicelist), select_default_grad(g, condlist, default)
+
+
+@jvp_rule(np.select)
+def select_jvp(ans, condlist, choicelist, default=0, *, dchoicelist, ddefault):
+    return (
+        None,
+        np.select(condlist, dchoicelist, 0.0),
+        np.where(default_mask(condlist), ddefault, 0.0),
+    )
+
+
+# np.linspace's samples are start * (1 - t) + stop * t for fixed fractions t: linear in
+# start and stop together; num, endpoint and axis only say which fractions and where.
+@vjp_rule(np.linspace)
+def linspace(g, ans, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    t = linspace_fractions(ans, num, endpoint, axis, retstep)
+    return (
+        unbroadcast(np.sum(g * (1.0 - t), axis=axis), start),
+        unbroadcast(np.sum(g * t, axis=axis), stop),
+    )
+
+
+@jvp_rule(np.linspace)
+def linspace_jvp(
+    ans, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, dstart, dstop
+):
+    t = linspace_fractions(ans, num, endpoint, axis, retstep)
+    batch = linspace_batch(ans, axis)
+    return (
+        np.expand_dims(np.broadcast_to(dstart, batch), axis) * (1.0 - t),
+        np.expand_dims(np.broadcast_to(dstop, batch), axis) * t,
+    )
 
 
 # np.array([x, y]) and np.asarray([x, y]) stack their arguments: the gradient is taken
@@ -133,6 +186,107 @@ def sort_grad(g: Any, a: Any, axis: Any = -1) -> Any:
         return sort_grad(g, a.reshape(-1), 0).reshape(a.shape)
     order = xp.argsort(a, axis=axis, kind="stable")
     return take_along_axis_grad(g, a, order, axis)
+
+
+def partition_grad(g: Any, a: Any, ans: Any, axis: Any = -1) -> Any:
+    """Gradient of ``ans = np.partition(a, kth, axis)``: each position's cotangent sent back
+    to the element of ``a`` that landed there."""
+    grad = take_along_axis_grad(
+        g, _stand_in(flat_if_none(a, axis)), arrangement(a, ans, axis), axis
+    )
+    return grad.reshape(_shape(a))
+
+
+@shape_only(0)
+def flat_if_none(a: Any, axis: Any) -> tuple:
+    """The shape ``a`` is read in along ``axis``: flattened when ``axis`` is None."""
+    shape = _shape(a)
+    return (int(np.prod(shape)),) if axis is None else shape
+
+
+def arrangement(a: Any, ans: Any, axis: Any = -1) -> Any:
+    """The indices ``i`` along ``axis`` with ``ans == np.take_along_axis(a, i, axis)``, for
+    ``ans`` a rearrangement of ``a`` along ``axis`` (of the flattened ``a`` when ``axis`` is
+    None): equal values are paired in order.
+
+    >>> arrangement(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
+    array([1, 2, 0])
+    """
+    xp = array_module(a, ans)
+    if axis is None:
+        a, ans, axis = a.reshape(-1), ans.reshape(-1), 0
+    order = xp.argsort(a, axis=axis, kind="stable")
+    places = xp.argsort(ans, axis=axis, kind="stable")
+    return xp.take_along_axis(order, xp.argsort(places, axis=axis), axis)
+
+
+nondifferentiable(arrangement, flat_if_none)
+
+
+@shape_only(0)
+def linspace_fractions(ans: Any, num: int, endpoint: bool, axis: int, retstep: bool) -> Any:
+    """The fractions ``t`` of ``ans = np.linspace(start, stop, num, endpoint, axis=axis)``
+    (``ans == start * (1 - t) + stop * t``), shaped to broadcast against ``ans``.
+
+    >>> linspace_fractions(np.zeros(5), 5, True, 0, False)
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    if retstep:
+        raise NotImplementedError(
+            "np.linspace(..., retstep=True) has no derivative in astgrad; compute the step "
+            "as (stop - start) / (num - 1)"
+        )
+    shape = _shape(ans)
+    num = operator.index(num)
+    steps = num - 1 if endpoint else num
+    t = np.arange(num, dtype=np.float64) / max(steps, 1)
+    where = operator.index(axis) % len(shape)
+    t = t.reshape([-1 if d == where else 1 for d in range(len(shape))])
+    return array_module(ans).asarray(t.astype(_dtype(ans), copy=False))
+
+
+def linspace_batch(ans: Any, axis: int) -> tuple:
+    """The shape of ``np.linspace``'s start and stop broadcast: ``ans``'s without ``axis``."""
+    shape = list(_shape(ans))
+    del shape[operator.index(axis) % len(shape)]
+    return tuple(shape)
+
+
+def chosen_masks(condlist: Any) -> list:
+    """Where ``np.select(condlist, ...)`` takes each choice, and then the default: the first
+    condition that holds, and none of them."""
+    masks = []
+    taken = None
+    for condition in condlist:
+        condition = array_module(condition).asarray(condition, dtype=bool)
+        masks.append(condition if taken is None else condition & ~taken)
+        taken = condition if taken is None else taken | condition
+    masks.append(np.True_ if taken is None else ~taken)
+    return masks
+
+
+def default_mask(condlist: Any) -> Any:
+    """Where ``np.select(condlist, ...)`` takes the default: where no condition holds."""
+    return chosen_masks(condlist)[-1]
+
+
+nondifferentiable(chosen_masks, default_mask, linspace_fractions, linspace_batch)
+
+
+@shape_only(2)
+def select_grads(g: Any, condlist: Any, choicelist: Any) -> Any:
+    """Gradients of ``np.select(condlist, choicelist, default)`` with respect to the
+    choices: ``g`` where each was taken, zeros elsewhere, one per choice."""
+    xp = array_module(g)
+    masks = chosen_masks(condlist)
+    return Parts(unbroadcast(xp.where(m, g, 0.0), c) for m, c in zip(masks, choicelist))
+
+
+@shape_only(2)
+def select_default_grad(g: Any, condlist: Any, default: Any = 0) -> Any:
+    """Gradient of ``np.select(condlist, choicelist, default)`` with respect to
+    ``default``: ``g`` where no condition holds."""
+    return unbroadcast(array_module(g).where(default_mask(condlist), g, 0.0), default)
 
 
 def _nested_ndim(value: Any) -> int:
