@@ -487,6 +487,18 @@ SPECS: dict[Any, list[Case]] = {
         case("ij,kl->ijkl", A((2, 1)), A((1, 3))),
     ],
     np.linalg.inv: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
+    np.linalg.pinv: [
+        case(A((3, 2))),
+        case(A((2, 3))),
+        case(A(value=SQUARE)),
+        case(A((2, 4, 3)), hermitian=False),
+    ],
+    np.cross: [
+        case(A((3,)), A((3,))),
+        case(A((4, 3)), A((3,))),
+        case(A((3, 2)), A((2, 3)), axisa=0, axisb=1, axisc=0),
+        case(A((3, 4)), A((3, 4)), axis=0),
+    ],
     np.linalg.det: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
     np.linalg.slogdet: [case(A(value=SQUARE)), case(A(value=[SQUARE, SQUARE_2]))],
     np.linalg.solve: [

@@ -9,6 +9,7 @@ from .linalg_helpers import (
     batched_scalar,
     cholesky_grad,
     cholesky_tangent,
+    cross_grad,
     eigh_grad,
     eigh_tangent,
     eigvalsh_grad,
@@ -85,6 +86,21 @@ def kron(g, ans, a, b):
 @jvp_rule(np.kron)
 def kron_jvp(ans, a, b, *, da, db):
     return np.kron(da, b), np.kron(a, db)
+
+
+# g . (a x b) = a . (b x g) = b . (g x a): each gradient is a cross product too, taken
+# along the axes the vectors lie on.
+@vjp_rule(np.cross)
+def cross(g, ans, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    return (
+        cross_grad(g, b, a, axisc, axisb, axisa, axis, False),
+        cross_grad(g, a, b, axisc, axisa, axisb, axis, True),
+    )
+
+
+@jvp_rule(np.cross)
+def cross_jvp(ans, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None, *, da, db):
+    return np.cross(da, b, axisa, axisb, axisc, axis), np.cross(a, db, axisa, axisb, axisc, axis)
 
 
 # einsum takes its operands as *operands; the rule names eight of them so that both the
@@ -178,6 +194,25 @@ def inv(g, ans, a):
 @jvp_rule(np.linalg.inv)
 def inv_jvp(ans, a, *, da):
     return -(ans @ da @ ans)
+
+
+# The pseudo-inverse X of A is differentiable where A's rank does not change (as for a
+# matrix of full rank): dX = -X dA X + X X^T dA^T (I - A X) + (I - X A) dA^T X^T X.
+@vjp_rule(np.linalg.pinv)
+def pinv(g, ans, a, rcond=None, hermitian=False, *, rtol=None):
+    xt = mT(ans)
+    gt = mT(g)
+    return -(xt @ g @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
+
+
+@jvp_rule(np.linalg.pinv)
+def pinv_jvp(ans, a, rcond=None, hermitian=False, *, rtol=None, da):
+    dat = mT(da)
+    return (
+        -(ans @ da @ ans)
+        + ans @ mT(ans) @ (dat - dat @ a @ ans)
+        + (dat - ans @ a @ dat) @ mT(ans) @ ans
+    )
 
 
 @vjp_rule(np.linalg.det)

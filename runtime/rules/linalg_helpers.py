@@ -27,6 +27,7 @@ from .registry import nondifferentiable
 from .shared import (
     _normalize_axes,
     _shape,
+    _stand_in,
     divide_or_zero,
     expand_reduced,
     output_parts,
@@ -61,6 +62,7 @@ __all__ = [
     "eigvalsh_tangent",
     "svd_tangent",
     "einsum_tangent",
+    "cross_grad",
 ]
 
 
@@ -78,6 +80,30 @@ def batched_scalar(x: Any) -> Any:
 def inverse(a: Any) -> Any:
     """The inverse of each matrix in ``a``."""
     return array_module(a).linalg.inv(a)
+
+
+@shape_only(2)
+def cross_grad(
+    g: Any, other: Any, x: Any, axisc: int, axis_other: int, axisx: int, axis: Any, left: bool
+) -> Any:
+    """Gradient of ``np.cross(a, b, axisa, axisb, axisc, axis)`` with respect to one of its
+    vectors ``x`` (``a``, or ``b`` when ``left``), ``other`` the other: ``other x g`` for
+    ``a``, ``g x a`` for ``b``, along ``x``'s axis and summed where ``x`` was broadcast.
+    Three-component vectors only (NumPy 2 deprecates the two-component cross product)."""
+    xp = array_module(g)
+    if axis is not None:
+        axisc = axis_other = axisx = axis
+    shape = list(_shape(x))
+    if shape[axisx] != 3 or _shape(other)[axis_other] != 3:
+        raise NotImplementedError(
+            "np.cross has a derivative in astgrad for vectors of three components only"
+        )
+    moved = xp.moveaxis(g, axisc, -1)
+    other = xp.moveaxis(other, axis_other, -1)
+    grad = xp.cross(moved, other) if left else xp.cross(other, moved)
+    shape.append(shape.pop(axisx))
+    grad = unbroadcast(grad, _stand_in(shape))
+    return xp.moveaxis(grad, -1, axisx)
 
 
 @transformable
