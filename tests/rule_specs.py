@@ -606,3 +606,48 @@ if hasattr(np, "astype"):
         case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4),
         case(A((3,)), "float64"),
     ]
+
+# -- scipy (its rules are registered only when it imports) ------------------------------------
+try:
+    import scipy.special as special
+except ImportError:  # pragma: no cover - scipy is optional
+    special = None
+if special is not None:
+    SPECS.update(
+        {
+            special.expit: [case(A((3, 4)))],
+            special.logit: [case(A((3, 4), low=0.1, high=0.9))],
+            special.log_expit: [case(A((3, 4)))],
+            special.erf: [case(A((3, 4)))],
+            special.erfc: [case(A((3, 4)))],
+            special.erfinv: [case(A((3, 4), low=-0.9, high=0.9))],
+            special.erfcinv: [case(A((3, 4), low=0.1, high=1.9))],
+            special.gamma: [case(A((3, 4), **POS)), case(A((3,), low=-0.9, high=-0.1))],
+            special.gammaln: [case(A((3, 4), **POS))],
+            special.digamma: [case(A((3, 4), **POS))],
+            special.polygamma: [case(0, A((3,), **POS)), case(2, A((3, 4), **POS))],
+            special.beta: [case(A((3, 4), **POS), A((4,), **POS))],
+            special.betaln: [case(A((3, 4), **POS), A((3, 1), **POS))],
+            special.xlogy: [case(A((3, 4)), A((4,), **POS))],
+            special.xlog1py: [case(A((3, 4)), A((3, 1), **POS))],
+            special.i0: [case(A((3, 4)))],
+            special.i1: [case(A((3, 4), low=0.2))],
+            special.ive: [case(1.0, A((3, 4), low=0.2)), case(2.5, A((3,), low=-2.0, high=-0.2))],
+            special.j0: [case(A((3, 4)))],
+            special.j1: [case(A((3, 4)))],
+            special.y0: [case(A((3, 4), **POS))],
+            special.y1: [case(A((3, 4), **POS))],
+            special.jv: [case(2, A((3, 4))), case(1.5, A((3,), **POS))],
+            special.yn: [case(1, A((3, 4), **POS)), case(3, A((3,), **POS))],
+            special.logsumexp: [
+                case(A((3, 4))),
+                case(A((3, 4)), axis=1),
+                case(A((3, 4)), axis=0, keepdims=True),
+                case(A((2, 3, 4)), axis=(0, 2)),
+                case(A((3, 4)), axis=1, b=A((3, 4), **POS)),
+                case(A((3, 4)), b=A((4,), **POS), keepdims=True),
+            ],
+            special.softmax: [case(A((3, 4))), case(A((3, 4)), axis=1)],
+            special.log_softmax: [case(A((3, 4))), case(A((2, 3, 4)), axis=(0, 2))],
+        }
+    )

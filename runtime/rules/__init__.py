@@ -24,6 +24,13 @@ from .registry import (
 )
 from .shared import unbroadcast
 
+try:  # SciPy is optional (astgrad[scipy]): its functions' rules need it
+    import scipy  # noqa: F401
+except ImportError:
+    pass
+else:
+    from . import scipy_rules  # noqa: F401
+
 __all__ = [
     "Rule",
     "all_rules",

@@ -1,0 +1,247 @@
+"""Rules for SciPy's functions: ``scipy.special``'s.
+
+This family is registered only when SciPy imports (``pip install astgrad[scipy]``).
+Most of ``scipy.special``'s functions are ufuncs, whose forward rules are derived from
+their pointwise vjp rules as NumPy's are; the others have their forward rules written
+below them. A derivative that needs another special function calls it through
+``special.``, whose own rule makes the rule differentiable again (the second derivative
+of ``digamma`` goes through ``polygamma``'s rule, of ``j0`` through ``j1``'s...). Integer
+orders (``polygamma``'s ``n``, ``jn``'s, ``yn``'s and ``ive``'s ``v``) have no gradient.
+"""
+
+import functools
+import math
+
+import numpy as np
+import scipy.special as special
+
+from .forward import jvp_rule
+from .registry import lookup, vjp_rule
+from .shared import expand_reduced, unbroadcast
+
+
+def _recording(function):
+    """``function``, one of SciPy's Python functions that rules call, made a primitive
+    (as ``ag.primitive`` does; that one cannot be imported here, while the table loads):
+    given tensors, on the tape differentiating a rule again, it records one node with its
+    own rule, where SciPy's code would convert the tensors to arrays and lose their
+    gradient. The transform finds the rule through it too."""
+
+    @functools.wraps(function)
+    def recorded(*args, **kwargs):
+        from ..recording import apply
+        from ..tensor import Tensor
+
+        if any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+            return apply(lookup(function), function, args, kwargs)
+        return function(*args, **kwargs)
+
+    recorded.__astgrad_primitive__ = function
+    return recorded
+
+
+_polygamma = _recording(special.polygamma)
+_logsumexp = _recording(special.logsumexp)
+
+# -- logistic ------------------------------------------------------------------------------
+
+
+@vjp_rule(special.expit)
+def expit(g, ans, x):
+    return g * ans * (1 - ans)
+
+
+@vjp_rule(special.logit)
+def logit(g, ans, x):
+    return g / (x * (1 - x))
+
+
+@vjp_rule(special.log_expit)
+def log_expit(g, ans, x):
+    return g * special.expit(-x)
+
+
+# -- error functions -------------------------------------------------------------------------
+
+
+@vjp_rule(special.erf)
+def erf(g, ans, x):
+    return g * 2 / math.sqrt(math.pi) * np.exp(-x * x)
+
+
+@vjp_rule(special.erfc)
+def erfc(g, ans, x):
+    return -g * 2 / math.sqrt(math.pi) * np.exp(-x * x)
+
+
+@vjp_rule(special.erfinv)
+def erfinv(g, ans, x):
+    return g * math.sqrt(math.pi) / 2 * np.exp(ans * ans)
+
+
+@vjp_rule(special.erfcinv)
+def erfcinv(g, ans, x):
+    return -g * math.sqrt(math.pi) / 2 * np.exp(ans * ans)
+
+
+# -- gamma and beta ----------------------------------------------------------------------------
+
+
+@vjp_rule(special.gamma)
+def gamma(g, ans, x):
+    return g * ans * special.digamma(x)
+
+
+@vjp_rule(special.gammaln)
+def gammaln(g, ans, x):
+    return g * special.digamma(x)
+
+
+@vjp_rule(special.digamma)
+def digamma(g, ans, x):
+    return g * _polygamma(1, x)
+
+
+# (polygamma is a Python function, not a ufunc: no derived forward rule)
+@jvp_rule(special.digamma)
+def digamma_jvp(ans, x, *, dx):
+    return dx * _polygamma(1, x)
+
+
+@vjp_rule(special.polygamma)
+def polygamma(g, ans, n, x):
+    return None, unbroadcast(g * _polygamma(n + 1, x), x)
+
+
+@jvp_rule(special.polygamma)
+def polygamma_jvp(ans, n, x, *, dx):
+    return None, dx * _polygamma(n + 1, x)
+
+
+@vjp_rule(special.beta)
+def beta(g, ans, a, b):
+    both = special.digamma(a + b)
+    return (
+        unbroadcast(g * ans * (special.digamma(a) - both), a),
+        unbroadcast(g * ans * (special.digamma(b) - both), b),
+    )
+
+
+@vjp_rule(special.betaln)
+def betaln(g, ans, a, b):
+    both = special.digamma(a + b)
+    return (
+        unbroadcast(g * (special.digamma(a) - both), a),
+        unbroadcast(g * (special.digamma(b) - both), b),
+    )
+
+
+# -- x log y -------------------------------------------------------------------------------------
+
+
+@vjp_rule(special.xlogy)
+def xlogy(g, ans, x, y):
+    return unbroadcast(g * np.log(y), x), unbroadcast(g * x / y, y)
+
+
+@vjp_rule(special.xlog1py)
+def xlog1py(g, ans, x, y):
+    return unbroadcast(g * np.log1p(y), x), unbroadcast(g * x / (1 + y), y)
+
+
+# -- Bessel functions ------------------------------------------------------------------------
+
+
+@vjp_rule(special.i0)
+def i0(g, ans, x):
+    return g * special.i1(x)
+
+
+@vjp_rule(special.i1)
+def i1(g, ans, x):
+    return g * (special.i0(x) - ans / x)
+
+
+# ive(v, x) = iv(v, x) * exp(-|x|)
+@vjp_rule(special.ive)
+def ive(g, ans, v, x):
+    return None, unbroadcast(
+        g * ((special.ive(v - 1, x) + special.ive(v + 1, x)) / 2 - np.sign(x) * ans), x
+    )
+
+
+@vjp_rule(special.j0)
+def j0(g, ans, x):
+    return -g * special.j1(x)
+
+
+@vjp_rule(special.j1)
+def j1(g, ans, x):
+    return g * (special.j0(x) - special.jv(2, x)) / 2
+
+
+@vjp_rule(special.y0)
+def y0(g, ans, x):
+    return -g * special.y1(x)
+
+
+@vjp_rule(special.y1)
+def y1(g, ans, x):
+    return g * (special.y0(x) - special.yn(2, x)) / 2
+
+
+# special.jn is special.jv: one rule, in x only
+@vjp_rule(special.jv)
+def jv(g, ans, v, x):
+    return None, unbroadcast(g * (special.jv(v - 1, x) - special.jv(v + 1, x)) / 2, x)
+
+
+@vjp_rule(special.yn)
+def yn(g, ans, n, x):
+    return None, unbroadcast(g * (special.yn(n - 1, x) - special.yn(n + 1, x)) / 2, x)
+
+
+# -- logsumexp and softmax -----------------------------------------------------------------
+# (return_sign=True, which returns a pair, has no rule.)
+
+
+@vjp_rule(special.logsumexp)
+def logsumexp(g, ans, a, axis=None, b=None, keepdims=False, return_sign=False):
+    spread = expand_reduced(g, a, axis, keepdims) * np.exp(
+        a - expand_reduced(ans, a, axis, keepdims)
+    )
+    return (
+        unbroadcast(spread if b is None else spread * b, a),
+        None,
+        None if b is None else unbroadcast(spread, b),
+    )
+
+
+@jvp_rule(special.logsumexp)
+def logsumexp_jvp(ans, a, axis=None, b=None, keepdims=False, return_sign=False, *, da, db):
+    weights = np.exp(a - _logsumexp(a, axis=axis, b=b, keepdims=True))
+    return (
+        np.sum(da * weights if b is None else da * weights * b, axis=axis, keepdims=keepdims),
+        None,
+        None if b is None else np.sum(db * weights, axis=axis, keepdims=keepdims),
+    )
+
+
+@vjp_rule(special.softmax)
+def softmax(g, ans, x, axis=None):
+    return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+
+
+@jvp_rule(special.softmax)
+def softmax_jvp(ans, x, axis=None, *, dx):
+    return ans * (dx - np.sum(dx * ans, axis=axis, keepdims=True))
+
+
+@vjp_rule(special.log_softmax)
+def log_softmax(g, ans, x, axis=None):
+    return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
+
+
+@jvp_rule(special.log_softmax)
+def log_softmax_jvp(ans, x, axis=None, *, dx):
+    return dx - np.sum(np.exp(ans) * dx, axis=axis, keepdims=True)
