@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import astgrad.runtime.primitives as prim
+import astgrad.runtime.rules.reductions as reductions
 import numpy as np
 
 
@@ -395,6 +396,14 @@ SPECS: dict[Any, list[Case]] = {
         case(A((4,)), prepend=A(())),
         case(A((3, 4)), 1, 1, A((3, 1)), A((3, 2))),
     ],
+    np.gradient: [
+        case(A((5,))),
+        case(A((4, 3))),
+        case(A((4, 3)), 0.5, axis=1),
+        case(A((5, 4)), 2.0, np.array([0.0, 0.5, 1.5, 1.75]), edge_order=2),
+        case(A((6,)), np.array([0.0, 0.3, 1.0, 1.2, 2.0, 3.5])),
+    ],
+    reductions.spaced_gradient: [case(A((4, 3)), 0.5, np.array([0.0, 1.0, 1.5]))],
     np.trace: [case(A((3, 4))), case(A((4, 3)), 1), case(A((2, 3, 4)), -1, 1, 2)],
     np.linalg.norm: [
         case(A((3, 4))),

@@ -31,6 +31,23 @@ from .shared import (
 from .variants import tape_variant
 
 
+def spaced_gradient(
+    f: Any,
+    s0: Any = None,
+    s1: Any = None,
+    s2: Any = None,
+    s3: Any = None,
+    *,
+    axis: Any = None,
+    edge_order: int = 1,
+) -> Any:
+    """``np.gradient(f, *spacings, axis=axis, edge_order=edge_order)`` with up to four
+    spacings named: the tangent of ``np.gradient`` (it is linear in ``f``), with a rule of
+    its own."""
+    given = tuple(s for s in (s0, s1, s2, s3) if s is not None)
+    return array_module(f).gradient(f, *given, axis=axis, edge_order=edge_order)
+
+
 @vjp_rule(np.sum)
 def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
     return expand_reduced(g, a, axis, keepdims)
@@ -224,6 +241,19 @@ def diff_jvp(ans, a, n=1, axis=-1, prepend=None, append=None, *, da, dprepend, d
         diff_tangent(dprepend, a, n, axis, prepend, append, "prepend"),
         diff_tangent(dappend, a, n, axis, prepend, append, "append"),
     )
+
+
+# np.gradient is linear in f (the spacings are constants): the gradient is its transpose
+# applied to the cotangent of each axis's derivative. It returns one array per axis. The
+# rule names four spacings, so that the tape and the transform can bind a call to it.
+@vjp_rule(np.gradient, spaced_gradient, multi_output=True, name="gradient")
+def gradient(g, ans, f, s0=None, s1=None, s2=None, s3=None, *, axis=None, edge_order=1):
+    return gradient_grad(g, ans, f, spacings(s0, s1, s2, s3), axis, edge_order)
+
+
+@jvp_rule(np.gradient, spaced_gradient)
+def gradient_jvp(ans, f, s0=None, s1=None, s2=None, s3=None, *, axis=None, edge_order=1, df):
+    return (spaced_gradient(df, s0, s1, s2, s3, axis=axis, edge_order=edge_order),)
 
 
 @vjp_rule(np.trace)
@@ -653,3 +683,45 @@ def _diff_extra(extra: Any, axis: int) -> int:
     """How many entries ``np.diff``'s prepend or append adds along ``axis``."""
     shape = np.shape(extra)
     return 1 if len(shape) == 0 else shape[axis]
+
+
+def spacings(*given: Any) -> tuple:
+    """The spacings given to ``np.gradient`` (those not None)."""
+    return tuple(s for s in given if s is not None)
+
+
+nondifferentiable(spacings)
+
+
+@shape_only(2)
+def gradient_grad(
+    g: Any, ans: Any, f: Any, varargs: Any = (), axis: Any = None, edge_order: int = 1
+) -> Any:
+    """Gradient of ``np.gradient(f, *varargs, axis=axis, edge_order=edge_order)`` with
+    respect to ``f``: along each axis, the transpose of the derivative's matrix (which
+    ``np.gradient`` of the identity gives) applied to that axis's cotangent.
+
+    >>> gradient_grad(np.ones(3), np.zeros(3), np.zeros(3))
+    array([-1.5,  0. ,  1.5])
+    """
+    shape = _shape(f)
+    axes = _normalize_axes(axis, len(shape))
+    if isinstance(ans, (tuple, list)):
+        parts = output_parts(g, ans)
+    else:
+        parts = [g]
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1:
+        spacings = list(varargs) * len(axes)
+    else:
+        spacings = list(varargs)
+    xp = array_module(f)
+    grad = None
+    for part, ax, h in zip(parts, axes, spacings):
+        n = shape[ax]
+        d = np.gradient(np.eye(n), np.asarray(h), axis=0, edge_order=edge_order)
+        d = xp.asarray(d.T.astype(_dtype(f), copy=False))
+        term = np.moveaxis(np.tensordot(d, np.moveaxis(part, ax, 0), 1), 0, ax)
+        grad = term if grad is None else grad + term
+    return grad
