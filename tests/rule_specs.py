@@ -660,3 +660,28 @@ if special is not None:
             special.log_softmax: [case(A((3, 4))), case(A((2, 3, 4)), axis=(0, 2))],
         }
     )
+    import scipy.linalg
+    import scipy.stats
+
+    SPECS.update(
+        {
+            scipy.linalg.solve_triangular: [
+                case(A((3, 3), value=SQUARE), A((3,))),
+                case(A((3, 3), value=SQUARE), A((3, 2)), lower=True),
+                case(A((3, 3), value=SQUARE), A((3, 2)), trans=1),
+                case(A((3, 3), value=SQUARE_2), A((3,)), trans="T", lower=True),
+                case(A((3, 3), value=SQUARE), A((3, 2)), unit_diagonal=True),
+            ],
+            scipy.stats.norm.logpdf: [
+                case(A((3, 4))),
+                case(A((3, 4)), A((4,)), A((3, 1), **POS)),
+                case(A((3,)), loc=A(()), scale=A((), **POS)),
+            ],
+            scipy.stats.norm.pdf: [case(A((3, 4)), A((4,)), A((3, 1), **POS))],
+            scipy.stats.norm.cdf: [case(A((3,))), case(A((3, 4)), A((4,)), A((3, 1), **POS))],
+            scipy.stats.norm.logcdf: [
+                case(A((3,))),
+                case(A((3, 4)), A((4,)), A((3, 1), **POS)),
+            ],
+        }
+    )

@@ -80,3 +80,25 @@ def test_ufuncs_on_the_tape():
         lambda v: float((special.expit(v) * special.gamma(v) + special.erfinv(v / 3)).sum()), xv
     )
     assert_close(x.grad.data, expected, rtol=1e-5, what="tape")
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_solve_triangular_and_norm_in_user_code(mode):
+    linalg = pytest.importorskip("scipy.linalg")
+    stats = pytest.importorskip("scipy.stats")
+    a = np.array([[2.0, 0.5, -0.3], [0.4, -1.5, 0.2], [0.1, 0.7, 1.8]])
+
+    def f(x):
+        y = linalg.solve_triangular(a, x, lower=True)
+        return (
+            stats.norm.logpdf(y, 0.5, 2.0).sum()
+            + stats.norm.logcdf(x).sum()
+            + stats.norm.cdf(x, loc=x * 0.1).sum()
+        )
+
+    x = np.array([0.3, -0.2, 1.1])
+    assert_close(ag.grad(f, mode=mode)(x), _numeric_grad(f, x), rtol=1e-5, what="grad")
+    v = np.array([1.0, -0.5, 0.2])
+    gradient = ag.grad(f, mode="source")
+    expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
+    assert_close(ag.hvp(f, (x,), (v,), mode=mode), expected, rtol=1e-4, atol=1e-6, what="hvp")

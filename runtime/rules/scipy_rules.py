@@ -1,4 +1,5 @@
-"""Rules for SciPy's functions: ``scipy.special``'s.
+"""Rules for SciPy's functions: ``scipy.special``'s, ``scipy.linalg.solve_triangular``
+and the normal distribution's ``scipy.stats.norm.logpdf``, ``pdf``, ``cdf`` and ``logcdf``.
 
 This family is registered only when SciPy imports (``pip install astgrad[scipy]``).
 Most of ``scipy.special``'s functions are ufuncs, whose forward rules are derived from
@@ -13,11 +14,13 @@ import functools
 import math
 
 import numpy as np
+import scipy.linalg as linalg
 import scipy.special as special
+import scipy.stats as stats
 
 from .forward import jvp_rule
 from .registry import lookup, vjp_rule
-from .shared import expand_reduced, unbroadcast
+from .shared import expand_reduced, transformable, unbroadcast
 
 
 def _recording(function):
@@ -245,3 +248,160 @@ def log_softmax(g, ans, x, axis=None):
 @jvp_rule(special.log_softmax)
 def log_softmax_jvp(ans, x, axis=None, *, dx):
     return dx - np.sum(np.exp(ans) * dx, axis=axis, keepdims=True)
+
+
+# -- scipy.linalg ----------------------------------------------------------------------------
+# solve_triangular reads one triangle of ``a`` (without its diagonal when unit_diagonal):
+# the gradient of ``a`` lies in it. A 2-D ``a``; ``b`` a vector or a matrix.
+
+
+@vjp_rule(linalg.solve_triangular)
+def solve_triangular(
+    g, ans, a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True
+):
+    gb = _solve_triangular(a, g, trans=_other_side(trans), lower=lower, unit_diagonal=unit_diagonal)
+    return triangular_grad_a(gb, ans, trans, lower, unit_diagonal), gb
+
+
+@jvp_rule(linalg.solve_triangular)
+def solve_triangular_jvp(
+    ans,
+    a,
+    b,
+    trans=0,
+    lower=False,
+    unit_diagonal=False,
+    overwrite_b=False,
+    check_finite=True,
+    *,
+    da,
+    db,
+):
+    return (
+        triangular_tangent_a(da, ans, a, trans, lower, unit_diagonal),
+        _solve_triangular(a, db, trans=trans, lower=lower, unit_diagonal=unit_diagonal),
+    )
+
+
+# -- scipy.stats.norm ---------------------------------------------------------------------
+# Methods of the distribution object scipy.stats.norm, keyed by the bound method: each
+# access makes a new one, but they compare and hash equal, so the table finds them.
+# z = (x - loc) / scale.
+
+
+@vjp_rule(stats.norm.logpdf, name="norm_logpdf")
+def norm_logpdf(g, ans, x, loc=0, scale=1):
+    z = (x - loc) / scale
+    return (
+        unbroadcast(-g * z / scale, x),
+        unbroadcast(g * z / scale, loc),
+        unbroadcast(g * (z * z - 1) / scale, scale),
+    )
+
+
+@jvp_rule(stats.norm.logpdf)
+def norm_logpdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
+    z = (x - loc) / scale
+    return -dx * z / scale, dloc * z / scale, dscale * (z * z - 1) / scale
+
+
+@vjp_rule(stats.norm.pdf, name="norm_pdf")
+def norm_pdf(g, ans, x, loc=0, scale=1):
+    z = (x - loc) / scale
+    return (
+        unbroadcast(-g * ans * z / scale, x),
+        unbroadcast(g * ans * z / scale, loc),
+        unbroadcast(g * ans * (z * z - 1) / scale, scale),
+    )
+
+
+@jvp_rule(stats.norm.pdf)
+def norm_pdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
+    z = (x - loc) / scale
+    return -dx * ans * z / scale, dloc * ans * z / scale, dscale * ans * (z * z - 1) / scale
+
+
+@vjp_rule(stats.norm.cdf, name="norm_cdf")
+def norm_cdf(g, ans, x, loc=0, scale=1):
+    density = _norm_pdf(x, loc, scale)
+    return (
+        unbroadcast(g * density, x),
+        unbroadcast(-g * density, loc),
+        unbroadcast(-g * density * (x - loc) / scale, scale),
+    )
+
+
+@jvp_rule(stats.norm.cdf)
+def norm_cdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
+    density = _norm_pdf(x, loc, scale)
+    return dx * density, -dloc * density, -dscale * density * (x - loc) / scale
+
+
+@vjp_rule(stats.norm.logcdf, name="norm_logcdf")
+def norm_logcdf(g, ans, x, loc=0, scale=1):
+    ratio = np.exp(_norm_logpdf(x, loc, scale) - ans)  # pdf / cdf
+    return (
+        unbroadcast(g * ratio, x),
+        unbroadcast(-g * ratio, loc),
+        unbroadcast(-g * ratio * (x - loc) / scale, scale),
+    )
+
+
+@jvp_rule(stats.norm.logcdf)
+def norm_logcdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
+    ratio = np.exp(_norm_logpdf(x, loc, scale) - ans)
+    return dx * ratio, -dloc * ratio, -dscale * ratio * (x - loc) / scale
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+_solve_triangular = _recording(linalg.solve_triangular)
+_norm_pdf = _recording(stats.norm.pdf)
+_norm_logpdf = _recording(stats.norm.logpdf)
+
+
+def _transposed(trans):
+    """Whether solve_triangular's ``trans`` solves with ``a.T`` (``a.H``: real here)."""
+    return trans in (1, 2, "T", "C")
+
+
+def _other_side(trans):
+    """The ``trans`` of the solve with the transpose of ``trans``'s matrix."""
+    return 0 if _transposed(trans) else 1
+
+
+@transformable
+def _triangle(m, lower, unit_diagonal):
+    """The part of ``m`` that solve_triangular reads."""
+    part = np.tril(m) if lower else np.triu(m)
+    if unit_diagonal:
+        part = np.where(np.eye(m.shape[0], dtype=bool), 0.0, part)
+    return part
+
+
+@transformable
+def _outer(u, v):
+    """``u v^T``, of two vectors or of two matrices (summed over their columns)."""
+    if np.ndim(u) == 1:
+        return np.outer(u, v)
+    return np.matmul(u, np.transpose(v))
+
+
+@transformable
+def triangular_grad_a(gb, x, trans, lower, unit_diagonal):
+    """The gradient of solve_triangular's ``a``: ``-gb x^T`` (``-x gb^T`` when it solved
+    with ``a.T``), on the triangle it reads."""
+    if _transposed(trans):
+        return -_triangle(_outer(x, gb), lower, unit_diagonal)
+    return -_triangle(_outer(gb, x), lower, unit_diagonal)
+
+
+@transformable
+def triangular_tangent_a(da, x, a, trans, lower, unit_diagonal):
+    """The tangent of ``x = solve_triangular(a, b)`` along ``da``: ``-op(a)^-1 op(da) x``."""
+    moved = _triangle(da, lower, unit_diagonal)
+    if _transposed(trans):
+        moved = np.transpose(moved)
+    return _solve_triangular(
+        a, -np.matmul(moved, x), trans=trans, lower=lower, unit_diagonal=unit_diagonal
+    )
