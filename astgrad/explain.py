@@ -76,7 +76,7 @@ class Explanation:
 
 
 def explain(
-    fun: Callable, *args: Any, wrt: Wrt | None = None, checkpoint: bool = False
+    fun: Callable, *args: Any, wrt: Wrt | None = None, checkpoint: bool | None = None
 ) -> Explanation:
     """Say which parts of ``fun``'s gradient are generated source and which run on the tape.
 
@@ -84,8 +84,9 @@ def explain(
     default). With example arguments ``args``, the report is for calls with arguments
     like them, as ``ag.source(f, *args)`` shows the source for them; an argument that
     cannot be differentiated is then reported as the error it would raise. With
-    ``checkpoint=True``, ``.checkpoints`` says what ``ag.grad(f, checkpoint=True)`` makes
-    of each loop: cut into checkpointed segments, or saved ordinarily, and why.
+    ``checkpoint=True`` (for a function made by ``ag.grad``, by default its own setting),
+    ``.checkpoints`` says what ``ag.grad(f, checkpoint=True)`` makes of each loop: cut into
+    checkpointed segments, or saved ordinarily, and why.
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -97,6 +98,8 @@ def explain(
     sum: mode tape (the whole function runs on the tape):
       - sum at numpy: 'sum' is not a Python function of yours ...
     """
+    if checkpoint is None:
+        checkpoint = isinstance(fun, _Differentiated) and fun.checkpoint
     if isinstance(fun, _Differentiated):
         if wrt is None:
             names = fun.target.names

@@ -452,6 +452,7 @@ def test_a_loop_that_cannot_be_snapshotted_is_saved_ordinarily(name):
 
 def test_explain_without_checkpoint_reports_no_loops():
     assert ag.explain(recurrence).checkpoints == ()
+    assert len(ag.explain(ag.grad(recurrence, checkpoint=True)).checkpoints) == 1
     text = str(ag.explain(nested, wrt=(0, 1), checkpoint=True))
     assert "checkpointed (about sqrt(n) segments" in text
     assert "nested" in text and "for j in range(5):" in text
