@@ -685,3 +685,16 @@ if special is not None:
             ],
         }
     )
+
+
+def shipped_rules() -> list:
+    """The table astgrad ships: rules defined in its rule modules (tests, and the
+    docstring examples a doctest run registers, add rules of their own)."""
+    from astgrad.runtime.rules import all_rules
+
+    return [
+        r
+        for r in all_rules()
+        if r.vjp.__module__.startswith("astgrad.runtime.rules")
+        and not r.vjp.__code__.co_filename.startswith("<doctest")
+    ]
