@@ -32,6 +32,7 @@ SECTIONS = {
     "selection": "Selection, creation and casts",
     "builtins_": "Python builtins",
     "transfers": "Devices",
+    "scipy_rules": 'SciPy (when installed: `pip install "astgrad[scipy]"`)',
 }
 
 
@@ -139,13 +140,26 @@ def replace_block(text: str, block: str) -> str:
     return text[:start] + block + text[end + len(END) :]
 
 
+#: how the row of the rules of an optional dependency starts
+_OPTIONAL = f"| {SECTIONS['scipy_rules']} |"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
     parser.add_argument("--readme", type=Path, default=README, help="the README to update")
     options = parser.parse_args(argv)
     text = options.readme.read_text(encoding="utf-8")
-    updated = replace_block(text, render())
+    block = render()
+    if _OPTIONAL not in block:
+        # SciPy is not installed here, so its rules are not registered: keep the row the
+        # README has for them (written where SciPy is), rather than call the list stale.
+        kept = [line for line in text.splitlines() if line.startswith(_OPTIONAL)]
+        if kept:
+            lines = block.splitlines()
+            at = max(i for i, line in enumerate(lines) if line.startswith("| ")) + 1
+            block = "\n".join([*lines[:at], *kept, *lines[at:]])
+    updated = replace_block(text, block)
     if options.check:
         if updated != text:
             print(

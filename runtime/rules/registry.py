@@ -24,6 +24,7 @@ followed by one ``return``; anything else is called instead. Rules see raw array
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -221,16 +222,37 @@ def _key(primitive: Any) -> Any:
 
 
 def describe(primitive: Any) -> str:
-    """How users spell a function: ``np.fft.fft``, ``math.sin``, ``mymodule.f``."""
-    if isinstance(primitive, np.ufunc):
-        return f"np.{primitive.__name__}"
-    module = getattr(primitive, "__module__", None) or ""
+    """How users spell a function: ``np.fft.fft``, ``math.sin``, ``mymodule.f``,
+    ``scipy.special.expit``, ``scipy.stats.norm.logpdf``.
+
+    >>> describe(np.tanh), describe(np.linalg.solve)
+    ('np.tanh', 'np.linalg.solve')
+    """
     name = getattr(primitive, "__name__", repr(primitive))
+    if isinstance(primitive, np.ufunc):
+        if getattr(np, name, None) is primitive:
+            return f"np.{name}"
+        special = sys.modules.get("scipy.special")
+        if special is not None and getattr(special, name, None) is primitive:
+            return f"scipy.special.{name}"
+        return name
+    owner = getattr(primitive, "__self__", None)
+    if owner is not None and not isinstance(owner, type(sys)) and hasattr(owner, "name"):
+        # a method of a scipy.stats distribution object: scipy.stats.norm.logpdf
+        owner_module = _public(type(owner).__module__)
+        return f"{owner_module}.{owner.name}.{name}"
+    module = _public(getattr(primitive, "__module__", None) or "")
     if module.startswith("numpy"):
         module = "np" + module[len("numpy") :]
     elif module == "builtins" or not module:
         return name
     return f"{module}.{name}"
+
+
+def _public(module: str) -> str:
+    """``module`` without its private parts: ``scipy.special._logsumexp`` is spelled
+    ``scipy.special`` by users."""
+    return ".".join(part for part in module.split(".") if not part.startswith("_"))
 
 
 def _camel(name: str) -> str:
