@@ -20,7 +20,7 @@ import scipy.stats as stats
 
 from .forward import jvp_rule
 from .registry import lookup, vjp_rule
-from .shared import expand_reduced, transformable, unbroadcast
+from .shared import cast_like, expand_reduced, transformable, unbroadcast
 
 
 def _recording(function):
@@ -102,7 +102,7 @@ def gammaln(g, ans, x):
 
 @vjp_rule(special.digamma)
 def digamma(g, ans, x):
-    return g * _polygamma(1, x)
+    return cast_like(g * _polygamma(1, x), x)
 
 
 # (polygamma is a Python function, not a ufunc: no derived forward rule)
@@ -113,7 +113,7 @@ def digamma_jvp(ans, x, *, dx):
 
 @vjp_rule(special.polygamma)
 def polygamma(g, ans, n, x):
-    return None, unbroadcast(g * _polygamma(n + 1, x), x)
+    return None, unbroadcast(cast_like(g * _polygamma(n + 1, x), x), x)
 
 
 @jvp_rule(special.polygamma)
@@ -190,18 +190,33 @@ def y0(g, ans, x):
 
 @vjp_rule(special.y1)
 def y1(g, ans, x):
-    return g * (special.y0(x) - special.yn(2, x)) / 2
+    return cast_like(g * (special.y0(x) - special.yn(2, x)) / 2, x)
+
+
+@jvp_rule(special.y1)
+def y1_jvp(ans, x, *, dx):
+    return dx * (special.y0(x) - special.yn(2, x)) / 2
 
 
 # special.jn is special.jv: one rule, in x only
 @vjp_rule(special.jv)
 def jv(g, ans, v, x):
-    return None, unbroadcast(g * (special.jv(v - 1, x) - special.jv(v + 1, x)) / 2, x)
+    return None, unbroadcast(cast_like(g * (special.jv(v - 1, x) - special.jv(v + 1, x)) / 2, x), x)
+
+
+@jvp_rule(special.jv)
+def jv_jvp(ans, v, x, *, dx):
+    return None, dx * (special.jv(v - 1, x) - special.jv(v + 1, x)) / 2
 
 
 @vjp_rule(special.yn)
 def yn(g, ans, n, x):
-    return None, unbroadcast(g * (special.yn(n - 1, x) - special.yn(n + 1, x)) / 2, x)
+    return None, unbroadcast(cast_like(g * (special.yn(n - 1, x) - special.yn(n + 1, x)) / 2, x), x)
+
+
+@jvp_rule(special.yn)
+def yn_jvp(ans, n, x, *, dx):
+    return None, dx * (special.yn(n - 1, x) - special.yn(n + 1, x)) / 2
 
 
 # -- logsumexp and softmax -----------------------------------------------------------------
@@ -293,9 +308,9 @@ def solve_triangular_jvp(
 def norm_logpdf(g, ans, x, loc=0, scale=1):
     z = (x - loc) / scale
     return (
-        unbroadcast(-g * z / scale, x),
-        unbroadcast(g * z / scale, loc),
-        unbroadcast(g * (z * z - 1) / scale, scale),
+        unbroadcast(cast_like(-g * z / scale, x), x),
+        unbroadcast(cast_like(g * z / scale, loc), loc),
+        unbroadcast(cast_like(g * (z * z - 1) / scale, scale), scale),
     )
 
 
@@ -309,9 +324,9 @@ def norm_logpdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
 def norm_pdf(g, ans, x, loc=0, scale=1):
     z = (x - loc) / scale
     return (
-        unbroadcast(-g * ans * z / scale, x),
-        unbroadcast(g * ans * z / scale, loc),
-        unbroadcast(g * ans * (z * z - 1) / scale, scale),
+        unbroadcast(cast_like(-g * ans * z / scale, x), x),
+        unbroadcast(cast_like(g * ans * z / scale, loc), loc),
+        unbroadcast(cast_like(g * ans * (z * z - 1) / scale, scale), scale),
     )
 
 
@@ -325,9 +340,9 @@ def norm_pdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
 def norm_cdf(g, ans, x, loc=0, scale=1):
     density = _norm_pdf(x, loc, scale)
     return (
-        unbroadcast(g * density, x),
-        unbroadcast(-g * density, loc),
-        unbroadcast(-g * density * (x - loc) / scale, scale),
+        unbroadcast(cast_like(g * density, x), x),
+        unbroadcast(cast_like(-g * density, loc), loc),
+        unbroadcast(cast_like(-g * density * (x - loc) / scale, scale), scale),
     )
 
 
@@ -341,9 +356,9 @@ def norm_cdf_jvp(ans, x, loc=0, scale=1, *, dx, dloc, dscale):
 def norm_logcdf(g, ans, x, loc=0, scale=1):
     ratio = np.exp(_norm_logpdf(x, loc, scale) - ans)  # pdf / cdf
     return (
-        unbroadcast(g * ratio, x),
-        unbroadcast(-g * ratio, loc),
-        unbroadcast(-g * ratio * (x - loc) / scale, scale),
+        unbroadcast(cast_like(g * ratio, x), x),
+        unbroadcast(cast_like(-g * ratio, loc), loc),
+        unbroadcast(cast_like(-g * ratio * (x - loc) / scale, scale), scale),
     )
 
 
