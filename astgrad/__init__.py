@@ -11,6 +11,9 @@ give the eager, PyTorch-style tape.
 tensor([2., 4.])
 """
 
+import importlib as _importlib
+import sys as _sys
+import types as _types
 from pathlib import Path as _Path
 
 from ._layout import link_checkout_subpackages as _link
@@ -19,10 +22,6 @@ _link(__name__, _Path(__file__).resolve().parent)
 
 from .api import TransformError, grad, source, value_and_grad, vjp  # noqa: E402
 from .checks import GradcheckError, gradcheck  # noqa: E402
-from .explain import Explanation, explain  # noqa: E402
-from .forward import jvp  # noqa: E402
-from .graph import graph  # noqa: E402
-from .higher import hessian, hvp, jacobian  # noqa: E402
 from .runtime import (  # noqa: E402
     Device,
     GradientLostError,
@@ -66,6 +65,45 @@ from .runtime.higher_order import autograd_grad  # noqa: E402
 from .runtime.rules.forward import jvp_rule  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Imported on first use: they (and the transform, which they import) are not needed to
+# make a tensor, and ``import astgrad`` is quicker without them.
+_LAZY = {
+    "Explanation": ".explain",
+    "explain": ".explain",
+    "jvp": ".forward",
+    "graph": ".graph",
+    "hessian": ".higher",
+    "hvp": ".higher",
+    "jacobian": ".higher",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(_types.ModuleType):
+    """``ag.graph`` and ``ag.explain`` are functions, named as the submodules that hold
+    them: importing such a submodule (``from astgrad.graph import write``) leaves the
+    package's attribute the function, as when they were imported eagerly."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _LAZY and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "AnomalyError",

@@ -31,7 +31,6 @@ from .runtime.grad_mode import is_grad_enabled
 from .runtime.plans import MISS as _MISS
 from .runtime.plans import Plan, pattern
 from .runtime.tensor import MADE_BY_HAND, GradientLostError, Tensor
-from .transform import emit, guards, pipeline
 from .transform.errors import TransformError
 
 __all__ = ["grad", "value_and_grad", "vjp", "source", "TransformError"]
@@ -250,6 +249,8 @@ class _Differentiated:
             found = "tape"
         else:
             try:
+                from .transform import pipeline  # (here: import astgrad does without it)
+
                 found = pipeline.derive(
                     self.function,
                     self.target.names,
@@ -359,6 +360,8 @@ class _Differentiated:
             return False
         made = self._plans.get(found)
         if made is None or made[0] is not derivative:
+            from .transform import guards
+
             guard = derivative.guard.check
             plan = Plan(
                 found,
@@ -499,6 +502,8 @@ def vjp(
     derivative = None
     if mode != "tape":
         try:
+            from .transform import pipeline  # (here: import astgrad does without it)
+
             derivative = pipeline.derive(
                 fun, target.names, split=True, param_kinds=kinds, mode=mode,
                 checkpoint=checkpoint,
@@ -601,6 +606,8 @@ def _name_the_user_line(exc: BaseException) -> None:
     notes = getattr(exc, "__notes__", ())
     if any(isinstance(note, str) and note.startswith(_NOTE_HEAD) for note in notes):
         return  # a gradient called from a gradient noted it
+    from .transform import emit
+
     found = emit.user_line_of(exc.__traceback__)
     if found is None:
         return
@@ -698,6 +705,8 @@ def source(
     if args:
         values = target.values(args, {})
         kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    from .transform import pipeline
+
     stages = pipeline.FORWARD_STAGES if forward else pipeline.STAGES
     if stage is not None:
         if stage not in stages:

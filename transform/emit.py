@@ -1,6 +1,7 @@
 """emit: generated statements → Python source → a compiled function.
 
-The source is printed with ``astor``; comments, which an AST cannot hold, are written as
+The source is printed with ``astor`` (through :class:`_Printer`, which spares it the
+``ast.Str`` that Python 3.14 removed); comments, which an AST cannot hold, are written as
 marker statements and turned into ``#`` lines afterwards. The function is compiled inside
 a factory whose parameters are the objects the generated code reads by name (rule
 helpers, derivatives of callees), so those are closure variables: the generated function
@@ -13,18 +14,26 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import functools
 import itertools
 import linecache
 import re
 import textwrap
 import types
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import astor
 import gast
+
+with warnings.catch_warnings():
+    # astor's operator table reads ast.Num on import: a DeprecationWarning on Python 3.12
+    # and 3.13 (3.14 has no ast.Num, and astor then reads None, which no node is).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import astor
+    import astor.code_gen
 
 from ..runtime import anomaly
 from . import anno
@@ -72,7 +81,7 @@ def to_source(node: gast.AST) -> str:
         for stmt in _statements_in_order(node)
         if anno.has(stmt, anno.Key.COMMENT)
     ]
-    source = astor.to_source(to_ast(node))
+    source = astor.to_source(to_ast(node), source_generator_class=_Printer)
     texts.reverse()  # popped from the end, first comment first
     lines = []
     for line in source.splitlines():
@@ -84,6 +93,65 @@ def to_source(node: gast.AST) -> str:
     if texts:
         raise AssertionError(f"internal error: {len(texts)} comment(s) were not printed")
     return "\n".join(lines) + "\n"
+
+
+class _Literal:
+    """A literal part of an f-string as astor 0.8.1 reads one: an ``ast.Str`` with its
+    text in ``s``. Python 3.12 and 3.13 warn on reading ``ast.Str`` or ``Constant.s``,
+    and 3.14 has neither."""
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+
+
+class _AstForAstor(types.ModuleType):
+    """The ``ast`` module as astor's string printer sees it: ``Str`` is :class:`_Literal`,
+    everything else is ``ast``'s own. Only the printer's copy of that one method reads
+    it; neither ``ast`` nor astor's module is changed."""
+
+    Str = _Literal
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ast, name)
+
+
+def _with_globals(function: types.FunctionType, **names: Any) -> types.FunctionType:
+    """``function`` reading ``names`` in place of its module's globals of those names."""
+    namespace = {**function.__globals__, **names}
+    copied = types.FunctionType(
+        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
+    )
+    copied.__kwdefaults__ = function.__kwdefaults__
+    return copied
+
+
+def _literals_for_astor(node: ast.JoinedStr) -> ast.JoinedStr:
+    """A copy of the f-string ``node`` (its printing precedence kept) whose literal parts,
+    its format specs' included, are :class:`_Literal`."""
+    copied = copy.copy(node)
+    copied.values = []
+    for value in node.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            value = _Literal(value.value)
+        elif isinstance(value, ast.FormattedValue) and value.format_spec is not None:
+            value = copy.copy(value)
+            value.format_spec = _literals_for_astor(value.format_spec)
+        copied.values.append(value)
+    return copied
+
+
+class _Printer(astor.code_gen.SourceGenerator):
+    """astor's printer, reading no name that Python 3.14 removed when it prints an
+    f-string (its ``visit_Str``, ``visit_Num``... are never reached: ``ast`` makes
+    constants only)."""
+
+    _handle_string_constant = _with_globals(
+        astor.code_gen.SourceGenerator._handle_string_constant,
+        ast=_AstForAstor("ast"),
+    )
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        self._handle_string_constant(_literals_for_astor(node), None, is_joined=True)
 
 
 def to_ast(node: gast.AST) -> ast.AST:

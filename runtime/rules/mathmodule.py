@@ -11,16 +11,37 @@ import math
 
 from . import elementwise as numpy_rules
 from .forward import jvp_rule
-from .registry import vjp_rule
+from .registry import Rule, lookup, vjp_rule
 from .templates import translate
+
+
+class _TranslatedOnFirstUse(Rule):
+    """A rule registered with ``numpy_rule`` as its ``vjp``, which becomes its
+    translation (:func:`translate`) when first read: translating the rules at import
+    took a tenth of ``import astgrad``. The signature, the name and the table's order are
+    those the translation has."""
+
+    @property
+    def vjp(self):
+        found = self.__dict__.get("_translated")
+        if found is None:
+            numpy_rule = self.__dict__["vjp"]
+            found = translate(numpy_rule, self.name, {"np": "math"}, globals())
+            self.__dict__["_translated"] = found
+        return found
+
+    @vjp.setter
+    def vjp(self, value):
+        self.__dict__["vjp"] = value
+        self.__dict__.pop("_translated", None)
 
 
 def same_as_numpy(function, numpy_rule):
     """Register the rule of ``numpy_rule``'s ufunc, on floats, as ``function``'s:
     ``math``'s functions read for NumPy's (``math.cos`` for ``np.cos``), and no
-    ``unbroadcast``, since floats all have one shape."""
-    vjp = translate(numpy_rule, function.__name__, {"np": "math"}, globals())
-    vjp_rule(function)(vjp)
+    ``unbroadcast``, since floats all have one shape. Translated on first use."""
+    vjp_rule(function)(numpy_rule)
+    lookup(function).__class__ = _TranslatedOnFirstUse
 
 
 same_as_numpy(math.sin, numpy_rules.sin)

@@ -504,7 +504,9 @@ def translate(vjp: Callable, name: str, modules: Mapping[str, str], namespace: d
         else gast.Constant(None, None)
         for p, expr in enumerate(template.outputs)
     ]
-    function = copy.deepcopy(template.function)
+    function = copy.copy(template.function)
+    function.body = []  # (written below: copying the template's body would be wasted)
+    function = copy.deepcopy(function)
     function.name = name
     function.body = [
         *(rename(stmt) for stmt in template.prelude),
