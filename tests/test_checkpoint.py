@@ -641,7 +641,7 @@ def test_readme_example_shows_the_source_it_generates(tmp_path):
     """The README's checkpointing example runs from a file, and every line of the excerpt
     it shows (but the ``...``) is in the source it prints, in order."""
     section = (ROOT / "README.md").read_text().split("## Checkpointing\n", 1)[1]
-    blocks = section.split("```python\n")
+    blocks = re.split(r"```(?:python|text)\n", section)
     code, shown = blocks[1].split("```", 1)[0], blocks[2].split("```", 1)[0]
     script = tmp_path / "readme_checkpoint.py"
     script.write_text(code)

@@ -348,7 +348,7 @@ def test_the_readme_section_runs_and_shows_what_it_prints(tmp_path, capsys):
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split("## Higher-order derivatives and forward mode", 1)[1]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    blocks = re.findall(r"```(?:python|text)\n(.*?)```", section, flags=re.S)
     code, shown = blocks[0], blocks[1]
     try:
         write_module(tmp_path, "readme_higher_order", code)
