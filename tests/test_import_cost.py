@@ -100,3 +100,31 @@ def test_generated_source_needs_no_name_python_3_14_removed(tmp_path):
     assert "    label = f\"value {x!r:>{10}} {{braces}} {f'{scale:.2f}'}\"\n" in plain
     assert "mul_2 = 0.001 * x ** 2\n" in plain
     assert _run(textwrap.dedent(remove) + textwrap.dedent(show), cwd=tmp_path) == plain
+
+
+def test_import_leaves_scipy_alone_until_the_user_imports_it(tmp_path):
+    # scipy (when installed) costs more to import than all of astgrad: its rules are
+    # registered on the first lookup after the user has imported it
+    (tmp_path / "uses_scipy.py").write_text(
+        "import numpy as np\n"
+        "try:\n"
+        "    import scipy.special as sp\n"
+        "except ImportError:\n"
+        "    sp = None\n"
+        "def f(x):\n"
+        "    return np.sum(sp.expit(x)) if sp else np.sum(x)\n"
+    )
+    out = _run(
+        """
+        import sys
+        import astgrad as ag
+        print("scipy" in sys.modules)
+        import numpy as np
+        import uses_scipy
+        print(ag.grad(uses_scipy.f, mode="source")(np.zeros(2)).tolist())
+        """,
+        cwd=tmp_path,
+    )
+    first, gradient = out.splitlines()
+    assert first == "False"
+    assert gradient in ("[0.25, 0.25]", "[1.0, 1.0]")  # with scipy: expit'(0) = 1/4

@@ -80,6 +80,11 @@ def render() -> str:
     from astgrad.runtime.rules import all_rules
     from astgrad.runtime.rules.registry import all_nondifferentiable
 
+    try:  # the optional libraries' rules are registered once they are imported
+        import scipy  # noqa: F401
+    except ImportError:
+        pass
+
     prefix = "astgrad.runtime.rules."
     grouped: dict[str, dict[object, list[str]]] = {key: {} for key in SECTIONS}
     for rule in all_rules():

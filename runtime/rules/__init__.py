@@ -24,12 +24,9 @@ from .registry import (
 )
 from .shared import unbroadcast
 
-try:  # SciPy is optional (astgrad[scipy]): its functions' rules need it
-    import scipy  # noqa: F401
-except ImportError:
-    pass
-else:
-    from . import scipy_rules  # noqa: F401
+# SciPy is optional (astgrad[scipy]), and importing it costs more than all of astgrad: its
+# rules are registered once the user has imported it (registry.load_optional_rules, which
+# a lookup that misses calls), not here.
 
 __all__ = [
     "Rule",

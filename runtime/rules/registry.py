@@ -184,12 +184,28 @@ def nondifferentiable(*functions: Callable) -> None:
         _NONDIFFERENTIABLE.add(_key(function))
 
 
+_optional_loaded = False
+
+
+def load_optional_rules() -> None:
+    """Register the rules of optional libraries the process has imported (SciPy): a
+    function of theirs can only be met once they are imported, and importing them for
+    nothing would double ``import astgrad``'s time."""
+    global _optional_loaded
+    if not _optional_loaded and "scipy" in sys.modules:
+        _optional_loaded = True
+        from . import scipy_rules  # noqa: F401
+
+
 def lookup(primitive: Any) -> Rule | None:
     """The rule registered for ``primitive``, or None."""
     try:
         found = _RULES.get(_key(primitive))
     except TypeError:  # unhashable callables cannot have rules
         return None
+    if found is None and not _optional_loaded and "scipy" in sys.modules:
+        load_optional_rules()
+        found = _RULES.get(_key(primitive))
     if found is None:
         # An object that carries its own entry (a gradient made by ag.grad, whose vjp is
         # a Hessian-vector product): kept on the object, so the table holds no such.
@@ -200,6 +216,7 @@ def lookup(primitive: Any) -> Rule | None:
 
 
 def is_nondifferentiable(function: Any) -> bool:
+    load_optional_rules()
     try:
         return _key(function) in _NONDIFFERENTIABLE
     except TypeError:
@@ -208,6 +225,7 @@ def is_nondifferentiable(function: Any) -> bool:
 
 def all_rules() -> list[Rule]:
     """Every registered rule, in registration order."""
+    load_optional_rules()
     return list(_RULES.values())
 
 
