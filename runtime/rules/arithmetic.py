@@ -202,14 +202,26 @@ def matmul_grad_right(g: Any, x: Any, y: Any) -> Any:
 
 @shape_only(1)
 def dot_grad_left(g: Any, a: Any, b: Any) -> Any:
-    """Gradient of ``np.dot(a, b)`` with respect to ``a``."""
+    """Gradient of ``np.dot(a, b)`` with respect to ``a``. Matrices and vectors take the
+    products ``@`` takes (``g @ b.T`` for two matrices, by :func:`dot_2d`); higher ranks a
+    tensordot."""
     a_ndim, b_ndim = len(_shape(a)), np.ndim(b)
     if a_ndim == 0 or b_ndim == 0:
         return unbroadcast(g * b, a)
+    if b_ndim == 2:
+        if a_ndim == 2:
+            return dot_2d(g, b.T)
+        if a_ndim == 1:  # result[m] = sum_k a[k] b[k, m]
+            return b @ g
+    if b_ndim == 1:
+        if a_ndim == 1:
+            return g * b
+        if a_ndim == 2:  # result[n] = sum_k a[n, k] b[k]
+            return g[:, None] * b
     xp = array_module(g, b)
     if b_ndim == 1:
         # result[..., ] = sum_k a[..., k] b[k]
-        return xp.multiply.outer(g, b) if a_ndim > 1 else g * b
+        return xp.multiply.outer(g, b)
     # result[i..., j..., m] = sum_k a[i..., k] b[j..., k, m]
     g_b_axes = list(range(a_ndim - 1, a_ndim - 1 + b_ndim - 2)) + [g.ndim - 1]
     b_axes = list(range(b_ndim - 2)) + [b_ndim - 1]
@@ -218,10 +230,22 @@ def dot_grad_left(g: Any, a: Any, b: Any) -> Any:
 
 @shape_only(2)
 def dot_grad_right(g: Any, a: Any, b: Any) -> Any:
-    """Gradient of ``np.dot(a, b)`` with respect to ``b``."""
+    """Gradient of ``np.dot(a, b)`` with respect to ``b``. Matrices and vectors take the
+    products ``@`` takes (``a.T @ g`` for two matrices, by :func:`dot_2d`); higher ranks a
+    tensordot."""
     a_ndim, b_ndim = np.ndim(a), len(_shape(b))
     if a_ndim == 0 or b_ndim == 0:
         return unbroadcast(g * a, b)
+    if a_ndim == 2:
+        if b_ndim == 2:
+            return dot_2d(a.T, g)
+        if b_ndim == 1:  # result[n] = sum_k a[n, k] b[k]
+            return g @ a
+    if a_ndim == 1:
+        if b_ndim == 1:
+            return g * a
+        if b_ndim == 2:  # result[m] = sum_k a[k] b[k, m]
+            return a[:, None] * g
     xp = array_module(g, a)
     a_lead = list(range(a_ndim - 1))
     if b_ndim == 1:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .arithmetic import dot_2d as _product_2d
+from .arithmetic import dot_grad_left, dot_grad_right
 from .registry import nondifferentiable
 from .shared import (
     _normalize_axes,
@@ -441,6 +443,17 @@ def inner_grad_left(g: Any, a: Any, b: Any) -> Any:
     if a_ndim == 0 or b_ndim == 0:
         # (np.sum: g and b may both be Python floats, np.inner(1.5, 0.7))
         return unbroadcast(g * b, a) if a_ndim else array_module(g, b).sum(g * b)
+    # Matrices and vectors: the products @ takes (inner(a, b) is a @ b.T for matrices).
+    if a_ndim == 1:
+        if b_ndim == 1:
+            return g * b
+        if b_ndim == 2:  # out[m] = sum_k a[k] b[m, k]
+            return g @ b
+    elif a_ndim == 2:
+        if b_ndim == 2:  # out[n, m] = sum_k a[n, k] b[m, k]
+            return _product_2d(g, b)
+        if b_ndim == 1:
+            return g[:, None] * b
     xp = array_module(g, b)
     g = xp.asarray(g)  # generated code seeds a scalar result with a float
     # out[A..., B...] = sum_k a[A..., k] b[B..., k]
@@ -453,6 +466,16 @@ def inner_grad_right(g: Any, a: Any, b: Any) -> Any:
     a_ndim, b_ndim = np.ndim(a), len(_shape(b))
     if a_ndim == 0 or b_ndim == 0:
         return unbroadcast(g * a, b) if b_ndim else array_module(g, a).sum(g * a)
+    if b_ndim == 1:
+        if a_ndim == 1:
+            return g * a
+        if a_ndim == 2:  # out[n] = sum_k a[n, k] b[k]
+            return g @ a
+    elif b_ndim == 2:
+        if a_ndim == 2:  # out[n, m] = sum_k a[n, k] b[m, k]
+            return _product_2d(g.T, a)
+        if a_ndim == 1:
+            return g[:, None] * a
     xp = array_module(g, a)
     g = xp.asarray(g)
     return xp.tensordot(g, a, axes=(list(range(a_ndim - 1)), list(range(a_ndim - 1))))
@@ -473,9 +496,17 @@ def _order_back(source_axes: list) -> list:
     return sorted(range(len(source_axes)), key=lambda i: source_axes[i])
 
 
+def _as_dot(axes: Any, a_ndim: int, b_ndim: int) -> bool:
+    """Whether ``np.tensordot(a, b, axes)`` is ``np.dot(a, b)``: one axis, the last of a
+    vector or matrix ``a`` with the first of a vector or matrix ``b``."""
+    return (type(axes) is int and axes == 1) and 0 < a_ndim <= 2 and 0 < b_ndim <= 2
+
+
 @shape_only(1)
 def tensordot_grad_left(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``a``."""
+    if _as_dot(axes, len(_shape(a)), np.ndim(b)):
+        return dot_grad_left(g, a, b)
     xp = array_module(g, b)
     a_ndim, b_ndim = len(_shape(a)), np.ndim(b)  # (b may be a Python float)
     a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
@@ -492,6 +523,8 @@ def tensordot_grad_left(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
 @shape_only(2)
 def tensordot_grad_right(g: Any, a: Any, b: Any, axes: Any = 2) -> Any:
     """Gradient of ``np.tensordot(a, b, axes)`` with respect to ``b``."""
+    if _as_dot(axes, np.ndim(a), len(_shape(b))):
+        return dot_grad_right(g, a, b)
     xp = array_module(g, a)
     a_ndim, b_ndim = np.ndim(a), len(_shape(b))  # (a may be a Python float)
     a_axes, b_axes = _tensordot_axes(axes, a_ndim, b_ndim)
@@ -593,6 +626,120 @@ def _einsum_call(subscripts: Any, given: list) -> tuple[str, list, dict[int, int
     return terms, operands, {2 * k: k for k in range(pairs)}
 
 
+def _swap_last(x: Any) -> Any:
+    return x.swapaxes(-1, -2)
+
+
+# Einsums of two or three operands that are matrix products, with their letters renamed in
+# order of appearance: each operand's gradient as the products @ takes (``_product_2d``
+# for matrices), from (g, first operand, second, third or None). Where an operand was
+# broadcast along a size-1 axis the product has another shape than the operand, and
+# einsum_grad takes its general road.
+_EINSUM_PRODUCTS: dict[str, tuple[Any, ...]] = {
+    # x @ W
+    "ab,bc->ac": (
+        lambda g, a, b, c: _product_2d(g, b.T),
+        lambda g, a, b, c: _product_2d(a.T, g),
+    ),
+    # x @ W.T
+    "ab,cb->ac": (
+        lambda g, a, b, c: _product_2d(g, b),
+        lambda g, a, b, c: _product_2d(g.T, a),
+    ),
+    # x.T @ W
+    "ab,ac->bc": (
+        lambda g, a, b, c: _product_2d(b, g.T),
+        lambda g, a, b, c: _product_2d(a, g),
+    ),
+    # matrix @ vector, vector @ matrix
+    "ab,b->a": (lambda g, a, b, c: g[:, None] * b, lambda g, a, b, c: g @ a),
+    "a,ab->b": (lambda g, a, b, c: b @ g, lambda g, a, b, c: a[:, None] * g),
+    # inner and Frobenius products, outer product
+    "a,a->": (lambda g, a, b, c: g * b, lambda g, a, b, c: g * a),
+    "ab,ab->": (lambda g, a, b, c: g * b, lambda g, a, b, c: g * a),
+    "a,b->ab": (lambda g, a, b, c: g @ b, lambda g, a, b, c: a @ g),
+    # batched x @ W, and x @ W.T (attention's scores)
+    "abc,acd->abd": (
+        lambda g, a, b, c: g @ _swap_last(b),
+        lambda g, a, b, c: _swap_last(a) @ g,
+    ),
+    "abc,adc->abd": (lambda g, a, b, c: g @ b, lambda g, a, b, c: _swap_last(g) @ a),
+    # the bilinear form x @ A @ y
+    "a,ab,b->": (
+        lambda g, a, b, c: g * (b @ c),
+        lambda g, a, b, c: g * (a[:, None] * c),
+        lambda g, a, b, c: g * (a @ b),
+    ),
+    # the chain A @ B @ C
+    "ab,bc,cd->ad": (
+        lambda g, a, b, c: _product_2d(g, _product_2d(b, c).T),
+        lambda g, a, b, c: _product_2d(_product_2d(a.T, g), c.T),
+        lambda g, a, b, c: _product_2d(_product_2d(a, b).T, g),
+    ),
+}
+
+_EINSUM_PLANS: dict[tuple[str, int], Any] = {}
+
+
+def _einsum_product(subscripts: str, index: int) -> Any:
+    """The gradient of operand ``index`` of an einsum that is a matrix product (see
+    ``_EINSUM_PRODUCTS``), as a function of (g, a, b, c); None for any other."""
+    key = (subscripts, index)
+    plan = _EINSUM_PLANS.get(key, False)
+    if plan is not False:
+        return plan
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
+    plan = None
+    if "." not in spec:
+        if not arrow:
+            counts = Counter(inputs.replace(",", ""))
+            output = "".join(sorted(c for c, n in counts.items() if n == 1))
+        names: dict[str, str] = {}
+        for c in inputs + output:
+            if c.isalpha():
+                names.setdefault(c, string.ascii_lowercase[len(names) % 26])
+        canonical = (
+            "".join(names.get(c, c) for c in inputs)
+            + "->"
+            + "".join(names.get(c, c) for c in output)
+        )
+        grads = _EINSUM_PRODUCTS.get(canonical)
+        plan = None if grads is None or index >= len(grads) else grads[index]
+    if len(_EINSUM_PLANS) < 1024:
+        _EINSUM_PLANS[key] = plan
+    return plan
+
+
+_EINSUM_PATHS: dict[tuple, Any] = {}
+
+# Below this many terms (the product of every letter's size) NumPy's one-loop einsum beats
+# any contraction order, and searching one costs more than the product.
+_EINSUM_SMALL = 1 << 16
+
+
+def _einsum_path(spec: str, g: Any, rest: list) -> Any:
+    """What ``optimize`` np.einsum takes for ``spec`` (g's term first, then ``rest``'s):
+    False for a small product, else a contraction order searched once for these shapes."""
+    shapes = (np.shape(g), *(np.shape(o) for o in rest))
+    key = (spec, shapes)
+    path = _EINSUM_PATHS.get(key)
+    if path is None:
+        sizes: dict[str, int] = {}
+        for term, shape in zip(spec.partition("->")[0].split(","), shapes):
+            sizes.update(zip(term, shape))
+        terms = 1
+        for n in sizes.values():
+            terms *= n
+        if terms <= _EINSUM_SMALL:
+            path = False
+        else:
+            path = np.einsum_path(spec, g, *rest, optimize="greedy")[0]
+        if len(_EINSUM_PATHS) < 1024:
+            _EINSUM_PATHS[key] = path
+    return path
+
+
 def einsum_grad(
     g: Any,
     position: int,
@@ -614,6 +761,22 @@ def einsum_grad(
     with size-1 axes summed where the operand was broadcast, axes only this operand has
     broadcast back, and repeated letters (a diagonal, 'ii') put back on the diagonal.
     """
+    if (
+        type(subscripts) is str
+        and op3 is None
+        and 1 <= position <= 3
+        and hasattr(op0, "shape")
+        and hasattr(op1, "shape")
+        and (op2 is None or hasattr(op2, "shape"))
+    ):
+        product = _einsum_product(subscripts, position - 1)
+        if product is not None:
+            try:
+                grad = product(g, op0, op1, op2)
+            except ValueError:  # an operand broadcast along a size-1 axis
+                grad = None
+            if grad is not None and _shape(grad) == (op0, op1, op2)[position - 1].shape:
+                return grad
     subscripts, operands, numbers = _einsum_call(
         subscripts, [op0, op1, op2, op3, op4, op5, op6, op7]
     )
@@ -630,7 +793,9 @@ def einsum_grad(
     present = set(output).union(*(t for t, _ in others))
     kept = "".join(c for c in letters if c in present)
     spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
-    grad = xp.einsum(spec, g, *[o for _, o in others], optimize=len(others) > 1)
+    rest = [o for _, o in others]
+    optimize = len(others) > 1 and (xp is not np or _einsum_path(spec, g, rest))
+    grad = xp.einsum(spec, g, *rest, optimize=optimize)
     # Sum over axes along which the operand (size 1) was broadcast.
     summed = tuple(i for i, c in enumerate(kept) if sizes[c] == 1 and grad.shape[i] != 1)
     if summed:
