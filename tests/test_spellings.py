@@ -8,45 +8,32 @@ products ``@`` takes for matrices and vectors, not ``np.tensordot``.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import astgrad as ag
 
 
-def mlp_matmul_operator(params, x):
-    W1, b1, W2, b2, W3, b3 = params
-    h = np.tanh(x @ W1 + b1)
-    h = np.tanh(h @ W2 + b2)
-    out = np.tanh(h @ W3 + b3)
-    return np.sum(out * out)
+def _load_benchmark():
+    """The spellings ``benchmarks/spellings.py`` times: one definition of each, read from
+    its file (the transform reads their source)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spellings.py"
+    spec = importlib.util.spec_from_file_location("spellings_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def mlp_np_dot(params, x):
-    W1, b1, W2, b2, W3, b3 = params
-    h = np.tanh(np.dot(x, W1) + b1)
-    h = np.tanh(np.dot(h, W2) + b2)
-    out = np.tanh(np.dot(h, W3) + b3)
-    return np.sum(out * out)
-
-
-def mlp_dot_method(params, x):
-    W1, b1, W2, b2, W3, b3 = params
-    h = np.tanh(x.dot(W1) + b1)
-    h = np.tanh(h.dot(W2) + b2)
-    out = np.tanh(h.dot(W3) + b3)
-    return np.sum(out * out)
-
-
-def mlp_einsum(params, x):
-    W1, b1, W2, b2, W3, b3 = params
-    h = np.tanh(np.einsum("ij,jk->ik", x, W1) + b1)
-    h = np.tanh(np.einsum("ij,jk->ik", h, W2) + b2)
-    out = np.tanh(np.einsum("ij,jk->ik", h, W3) + b3)
-    return np.sum(out * out)
-
-
-SPELLINGS = [mlp_np_dot, mlp_dot_method, mlp_einsum]
+_bench = _load_benchmark()
+mlp_matmul_operator = _bench.mlp_matmul_operator
+mlp_np_dot = _bench.mlp_np_dot
+mlp_dot_method = _bench.mlp_dot_method
+SPELLINGS = [f for f in _bench.SPELLINGS.values() if f is not mlp_matmul_operator]
 
 
 def _inputs():
