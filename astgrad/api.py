@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from .nested import (
     refuse_recording,
     refuse_transform_error,
 )
+from .objects import UNBOUND, as_function, unbind
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient, scalar_seed
@@ -207,6 +209,12 @@ class _Differentiated:
         refuse_gradient_of_gradient(
             function, "ag.value_and_grad" if with_value else "ag.grad", mode
         )
+        #: the object a bound method was bound to, passed first on every call
+        self.receiver = UNBOUND
+        if isinstance(function, types.MethodType) and inspect.isfunction(function.__func__):
+            method, (function, shifted, self.receiver) = function, unbind(function, wrt)
+            _Target(method, wrt)  # wrt checked against the method's own parameters
+            wrt = shifted
         self.function = function
         self.target = _Target(function, wrt)
         self.mode = mode
@@ -265,7 +273,14 @@ class _Differentiated:
         self._derivatives[kinds] = found
         return found
 
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """In a class body, ``@ag.grad`` makes a method: ``obj.dloss(x)`` is
+        ``dloss(obj, x)``, as for the function it decorates."""
+        return self if instance is None else types.MethodType(self, instance)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.receiver is not UNBOUND:
+            args = (self.receiver, *args)
         try:  # free until something raises (Python 3.11)
             plan = self._plan
             # (While a thread is in anomaly mode, the general path picks the derivative.)
@@ -488,6 +503,7 @@ def vjp(
     """
     _check_mode(mode)
     _check_checkpoint(checkpoint)
+    fun, wrt, args = as_function(fun, wrt, args, _Target)  # a bound method: its function
     if _has_rule(fun):
         from .higher import gradient_vjp
 
@@ -688,6 +704,7 @@ def source(
 
     if mode not in ("auto", "source"):
         raise ValueError(f"ag.source's mode is 'auto' or 'source', not {mode!r}")
+    fun, wrt, args = as_function(fun, wrt, args, _Target)  # a bound method: its function
     if isinstance(fun, NestedGradient):
         if stage is not None or forward:
             raise ValueError("ag.source of a gradient of a gradient shows its final source only")

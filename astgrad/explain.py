@@ -21,6 +21,7 @@ from typing import Any
 from .api import Wrt, _Differentiated, _kind, _Target
 from .checks import check_differentiable
 from .nested import ADVICE, CANNOT_DIFFERENTIATE, gradient_in, higher_order_call, is_gradient
+from .objects import as_function
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -98,6 +99,10 @@ def explain(
     sum: mode tape (the whole function runs on the tape):
       - sum at numpy: 'sum' is not a Python function of yours ...
     """
+    try:  # a bound method: its function, wrt counted after self
+        fun, wrt, args = as_function(fun, wrt, args, _Target)
+    except (TypeError, ValueError) as exc:
+        return _error(_describe(fun), f"{type(exc).__name__}: {exc}")
     if checkpoint is None:
         checkpoint = isinstance(fun, _Differentiated) and fun.checkpoint
     if isinstance(fun, _Differentiated):
