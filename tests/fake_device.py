@@ -39,6 +39,13 @@ device_module = importlib.import_module("astgrad.runtime.device")
 DEVICE_COUNT = 2
 
 
+def short_reason(exc: BaseException) -> str:
+    """The first sentence of an exception, for a skip reason that stays on one line."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    head, _, _ = text.partition(". ")
+    return head if len(head) <= 120 else head[:117] + "..."
+
+
 class MixedDeviceArrays(ValueError):
     """Two fake devices met in one operation."""
 

@@ -28,7 +28,14 @@ from astgrad.runtime.adjoints import scalar_seed
 from astgrad.runtime.primitives import move_to
 from astgrad.runtime.rules import all_rules
 from conformance import MODES, Program, run
-from fake_device import FakeCudaArray, FakeCupy, MixedDeviceArrays, fake_cuda, to_fake
+from fake_device import (
+    FakeCudaArray,
+    FakeCupy,
+    MixedDeviceArrays,
+    fake_cuda,
+    short_reason,
+    to_fake,
+)
 from numeric import assert_close
 from programs_straight import PROGRAMS as STRAIGHT
 from rule_specs import (
@@ -512,7 +519,7 @@ def _runs_on_device(program: Program, gpu: Gpu) -> str | None:
     try:
         result = program.function(*gpu.put(args))
     except (TypeError, ValueError, RuntimeError, MixedDeviceArrays) as exc:
-        return f"{program.name} itself cannot run on a GPU: {type(exc).__name__}: {exc}"[:300]
+        return f"{program.name} itself cannot run on a GPU: {short_reason(exc)}"
     if any(type(r) is np.ndarray or isinstance(r, np.generic) for r in _flat(result)):
         # NumPy copied device values into its own array (y = np.zeros(n); y[i] = x[i]),
         # which CuPy refuses; the stand-in cannot stop NumPy from doing so.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astgrad.runtime import to_device
 from conformance import MODES, run, unique_with_tag
-from fake_device import MixedDeviceArrays, fake_cuda
+from fake_device import MixedDeviceArrays, fake_cuda, short_reason
 from programs_realistic import PROGRAMS
 
 import astgrad as ag
@@ -81,7 +81,7 @@ def _host_only(program):
     try:
         program.function(*_put(args))
     except (TypeError, ValueError, RuntimeError, MixedDeviceArrays) as exc:
-        return f"{type(exc).__name__}: {exc}"[:200]
+        return short_reason(exc)
     return None
 
 
