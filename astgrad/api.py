@@ -7,6 +7,7 @@ generates source and runs on the tape only what cannot be transformed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import types
@@ -26,6 +27,7 @@ from .objects import UNBOUND, as_function, unbind
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient, scalar_seed
+from .runtime.dask_support import holds_dask, refusing_hidden_computes
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .runtime.grad_mode import _state as _grad_state
@@ -163,6 +165,9 @@ def _name(function: Callable) -> str:
 
 
 _VALUE = ("value",)
+
+
+_NO_CONTEXT = contextlib.nullcontext()
 
 
 def _kind(value: Any) -> tuple:
@@ -348,7 +353,12 @@ class _Differentiated:
             return (value, gradients) if self.with_value else gradients
         # A call that can have a plan has only host arguments: no device to make current.
         planned = not kwargs and self._prepare(args, derivative)
-        with device_guard(CPU if planned else placement((args, kwargs))):
+        # Dask arrays: what Dask cannot do lazily raises instead of computing (dask_support).
+        lazy = not planned and holds_dask((args, kwargs))
+        with (
+            device_guard(CPU if planned else placement((args, kwargs))),
+            refusing_hidden_computes() if lazy else _NO_CONTEXT,
+        ):
             value, raw = derivative.fused(*args, **kwargs)
             if len(originals) == 1:  # generated code returns a single gradient bare
                 gradients = target.package([finish_gradient(raw, originals[0])])

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dask_support
 from .device import array_module
 from .rules.containers import Entries, Parts, add_adjoints
 from .rules.containers import is_zero as _is_zero
@@ -237,6 +238,8 @@ def shaped_like(value: Any) -> Any:
     xp = array_module(value)
     if xp is np or getattr(value, "dtype", None) is None:
         return value  # a number, or something this helper does not know how to stand in for
+    if dask_support.has_unknown_size(value.shape):
+        return value  # Dask rows a mask selected: only the value knows its size
     # A device array: the module array_module gives makes arrays on its device.
     return xp.broadcast_to(xp.empty((), dtype=value.dtype), value.shape)
 
@@ -296,6 +299,8 @@ def finish_gradient(grad: Any, like: Any) -> Any:
     if isinstance(like, dict):
         parts = grad if isinstance(grad, dict) else {}
         return {key: finish_gradient(parts.get(key, 0), value) for key, value in like.items()}
+    if dask_support.is_dask(grad):
+        return _finish_lazily(grad, like)
     if type(like) is float or (isinstance(like, int) and not isinstance(like, bool)):
         return float(np.sum(grad)) if getattr(grad, "size", 1) != 1 else float(grad)
     shape = getattr(like, "shape", None)
@@ -313,6 +318,24 @@ def finish_gradient(grad: Any, like: Any) -> Any:
     if not hasattr(grad, "dtype") or grad.dtype != dtype or not _owns_writable_memory(grad):
         grad = xp.array(grad, dtype=dtype, copy=True)
     return grad
+
+
+def _finish_lazily(grad: Any, like: Any) -> Any:
+    """:func:`finish_gradient` for a Dask gradient, which stays lazy: a Python number's is a
+    0-d float64 Dask array (``float()`` would compute it), an array's has its shape and
+    dtype. Dask arrays are never written in place, so there is no copy to make."""
+    shape = getattr(like, "shape", None)
+    if shape is None or isinstance(like, np.generic):
+        if isinstance(like, np.generic):
+            return dask_support.lazy_number(grad).astype(like.dtype)
+        return dask_support.lazy_number(grad)
+    if not dask_support.same_shape(grad.shape, shape):
+        if dask_support.is_dask(like):
+            grad = dask_support.broadcast_lazily(grad, like)
+        else:
+            grad = array_module(grad).broadcast_to(grad, shape)
+    dtype = like.dtype
+    return grad if grad.dtype == dtype else grad.astype(dtype)
 
 
 def _owns_writable_memory(array: Any) -> bool:

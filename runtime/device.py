@@ -9,6 +9,11 @@ lazily and only if it imports and sees a GPU, so ``import astgrad`` never needs 
 stand a fake GPU in for CuPy with :func:`using_backend` (``tests/fake_device.py``: a NumPy
 subclass that claims to be on ``cuda:N`` and refuses host arrays as CuPy does) to exercise
 the placement logic on machines without a GPU.
+
+Dask arrays are not a device: they are lazy arrays whose chunks live on the CPU (of this
+machine or of a cluster's workers), ``device_of`` calls them ``cpu``, and they never move.
+Only :func:`array_module` tells them apart, handing out ``dask.array`` for them so that
+helpers build lazy arrays, never NumPy ones (``runtime/dask_support.py``).
 """
 
 from __future__ import annotations
@@ -362,7 +367,9 @@ def device_of(array: Any) -> Device:
 
 
 def array_module(*arrays: Any) -> Any:
-    """The module (``numpy``, ``cupy``) that makes arrays like the first non-CPU argument.
+    """The module (``numpy``, ``cupy``) that makes arrays like the first argument that is not a
+    NumPy array or a number; for a Dask array, ``dask.array`` (with a clear error for what
+    it lacks), so that mixed NumPy/Dask operands follow Dask's rules.
 
     >>> array_module(np.ones(2), 3.0) is np
     True
@@ -374,8 +381,14 @@ def array_module(*arrays: Any) -> Any:
         backend = _owner(array)
         if backend is not None:
             return backend.module(array)
-        if (kind.__module__ or "").startswith("cupy"):
+        home = kind.__module__ or ""
+        if home.startswith("cupy"):
             return _probe_cuda().module(array)
+        if home.startswith("dask.") and hasattr(array, "dask"):
+            # Not a device: a lazy array on the CPU (see runtime.dask_support).
+            from .dask_support import dask_module
+
+            return dask_module()
     return np
 
 

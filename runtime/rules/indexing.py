@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dask_support
 from ..device import array_module
 from ..primitives import assign_index
 from .containers import Entries, Parts
@@ -70,6 +71,8 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
         # parameter, given a dict at run time): the adjoint of a dict, key by key.
         return Entries({index: g})
     xp = array_module(g, x)
+    if xp is not np and (dask_support.is_dask(g) or dask_support.is_dask(x)):
+        return dask_support.scatter_grad(g, x, index)
     out = xp.zeros(_shape(x), dtype=_dtype(g))
     _put(xp, out, index, g)
     return out
@@ -110,7 +113,7 @@ def assigned_value_grad(g: Any, index: Any) -> Any:
     if _is_basic_index(index) or _is_mask(index):
         return read  # every position is written once
     if array_module(g) is not np:
-        # CuPy leaves undefined which of several writes to one position survives.
+        # CuPy and Dask leave undefined which of several writes to one position survives.
         if _repeats_a_position(index, _shape(g)):
             raise NotImplementedError(
                 "assignment on a device through an integer index that repeats a position "
@@ -136,6 +139,7 @@ def written_zeros(ans: Any, index: Any) -> Any:
     dtype = _dtype(ans)
     if not (_is_basic_index(index) or _is_mask(index)):
         if xp is not np:
+            # (For Dask, as for CuPy: a write per position, or refused.)
             if _repeats_a_position(index, _shape(ans)):
                 raise NotImplementedError(
                     "assignment on a device through an integer index that repeats a "
@@ -212,6 +216,12 @@ def _repeats_a_position(index: Any, shape: tuple) -> bool:
     arrays = _index_arrays(index)
     if not arrays:
         return False
+    if any(dask_support.is_dask(a) for a in arrays):
+        raise dask_support.not_lazy(
+            "checking that a Dask index array names each position once (which write "
+            "survives a repeated position is undefined)",
+            "Assign through NumPy index arrays, a boolean mask or slices.",
+        )
     xp = array_module(*arrays)
     if len(arrays) > 1 and len(arrays) == len(parts) <= len(shape):
         dims = tuple(shape[: len(parts)])

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import dask_support
+from ..dask_support import broadcast_lazily, count_lazily, has_unknown_size, is_dask, same_shape
 from ..device import array_module
 
 _SHAPE_ONLY = "__astgrad_shape_only__"
@@ -135,6 +137,15 @@ def unbroadcast(g: Any, x: Any) -> Any:
         shape, g_shape = _shape(x), _shape(g)
         if g_shape == shape:
             return g
+        if has_unknown_size(shape) or has_unknown_size(g_shape):
+            # Dask rows a mask selected: NaN sizes, which compare unequal to themselves.
+            if same_shape(g_shape, shape):
+                return g
+            if is_dask(x):
+                if len(g_shape) < len(shape):
+                    g = g[(None,) * (len(shape) - len(g_shape))] if g_shape else g
+                g = _unbroadcast_axes(g, shape) if getattr(g, "shape", ()) else g
+                return g if same_shape(g.shape, shape) else broadcast_lazily(g, x)
     extra = len(g_shape) - len(shape)
     if extra < 0:
         if not g_shape:
@@ -145,17 +156,28 @@ def unbroadcast(g: Any, x: Any) -> Any:
         extra = 0
     if extra == 1 and g_shape[1:] == shape:
         return g.sum(axis=0)
+    g = _unbroadcast_axes(g, shape)
+    if g.shape != shape:
+        # ``g`` is constant along an axis that ``x`` has (it grew from the zero placeholder
+        # or a scalar cotangent); the gradient is the same along it.
+        g = array_module(g, x).broadcast_to(g, shape)
+    return g
+
+
+def _unbroadcast_axes(g: Any, shape: tuple) -> Any:
+    """``g`` summed over the axes broadcasting added in front of ``shape`` and over those
+    it stretched from 1, so that it broadcasts to ``shape`` without growing."""
+    g_shape = g.shape
+    extra = len(g_shape) - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and g_shape[extra + i] != 1
     )
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     if extra:
-        g = g.reshape(g.shape[extra:])
-    if g.shape != shape:
-        # ``g`` is constant along an axis that ``x`` has (it grew from the zero placeholder
-        # or a scalar cotangent); the gradient is the same along it.
-        g = array_module(g, x).broadcast_to(g, shape)
+        kept = g.shape[extra:]
+        # (Dask cannot reshape to sizes it does not know: sum the leading 1s away there.)
+        g = g.sum(axis=tuple(range(extra))) if has_unknown_size(kept) else g.reshape(kept)
     return g
 
 
@@ -186,12 +208,19 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
     if isinstance(x, np.matrix):
         raise matrix_error("a value in the computation")
     xp = array_module(g, x)
+    unknown = has_unknown_size(shape)
     if not keepdims and axis is not None and shape:
-        kept = list(shape)
-        for a in _normalize_axes(axis, len(shape)):
-            kept[a] = 1
-        # xp.reshape, not g.reshape: generated code seeds a scalar result with a float
-        g = xp.reshape(g, kept)
+        if unknown:
+            # Dask cannot reshape to unknown sizes; the reduced axes come back as 1s.
+            g = xp.expand_dims(g, _normalize_axes(axis, len(shape)))
+        else:
+            kept = list(shape)
+            for a in _normalize_axes(axis, len(shape)):
+                kept[a] = 1
+            # xp.reshape, not g.reshape: generated code seeds a scalar result with a float
+            g = xp.reshape(g, kept)
+    if unknown:
+        return broadcast_lazily(g, x)
     return xp.broadcast_to(g, shape)
 
 
@@ -211,6 +240,8 @@ def reduced_count(x: Any, axis: Any = None) -> int:
         if type(size) is int:
             return size
     shape = _shape(x)
+    if has_unknown_size(shape) and is_dask(x):
+        return count_lazily(x, _normalize_axes(axis, len(shape)))
     count = 1
     for a in _normalize_axes(axis, len(shape)):
         count *= shape[a]
@@ -229,6 +260,10 @@ def _put(xp: Any, out: Any, index: Any, g: Any) -> None:
         out[index] = g
     elif xp is np:
         np.add.at(out, index, g)
+    elif is_dask(out):
+        # Dask has no np.add.at: the sum made lazily, then written over the zeros (a Dask
+        # array's item assignment replaces its graph, so this stays lazy).
+        out[...] = dask_support.scatter_grad(g, out, index)
     else:
         _scatter_add_device(xp, out, index, g)
 
@@ -238,6 +273,10 @@ def _is_mask(index: Any) -> bool:
 
 
 def _scatter_add_device(xp: Any, out: Any, index: Any, g: Any) -> None:
+    if is_dask(out):
+        # A Dask array's np.add.at would compute it: astgrad's own gradients take
+        # dask_support.scatter_grad instead, and the user's np.add.at is refused here.
+        raise dask_support.not_lazy("np.add.at", "Add with dask.array.bincount instead.")
     add_at = getattr(getattr(xp, "add", None), "at", None)
     if add_at is not None:
         add_at(out, index, g)
