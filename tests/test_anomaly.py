@@ -221,13 +221,13 @@ def test_autograd_grad():
 
 
 def test_the_readme_example_raises_what_it_shows(tmp_path):
-    """The README's NaN hunting example, run from a file named as it shows, raises the
+    """The NaN hunting example of docs/checking.md, run from a file named as it shows, raises the
     error it shows."""
     import re
 
     from modules import write_module
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "checking.md").read_text()
     section = text.split("## NaN hunting", 1)[1].split("\n## ", 1)[0]
     code, shown = re.findall(r"```(?:python)?\n(.*?)```", section, flags=re.S)[:2]
     try:

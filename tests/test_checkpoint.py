@@ -632,15 +632,15 @@ def test_a_long_loop_keeps_about_sqrt_n_states():
     assert peaks[1] < 0.2 * peaks[0], peaks
 
 
-# -- the README's example and examples/long_simulation.py --------------------------------------
+# -- the docs' example and examples/long_simulation.py --------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_example_shows_the_source_it_generates(tmp_path):
-    """The README's checkpointing example runs from a file, and every line of the excerpt
+    """The example of docs/checkpointing.md runs from a file, and every line of the excerpt
     it shows (but the ``...``) is in the source it prints, in order."""
-    section = (ROOT / "README.md").read_text().split("## Checkpointing\n", 1)[1]
+    section = (ROOT / "docs" / "checkpointing.md").read_text().split("# Checkpointing\n", 1)[1]
     blocks = re.split(r"```(?:python|text)\n", section)
     code, shown = blocks[1].split("```", 1)[0], blocks[2].split("```", 1)[0]
     script = tmp_path / "readme_checkpoint.py"
@@ -674,7 +674,7 @@ def test_long_simulation_example_makes_its_point():
 
 
 def test_benchmark_runs_quick():
-    """A smoke test of ``benchmarks/checkpoint.py --quick`` (its figures are in the README)."""
+    """A smoke test of ``benchmarks/checkpoint.py --quick`` (figures in docs/checkpointing.md)."""
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "checkpoint.py"), "--quick"],
         capture_output=True,

@@ -3,7 +3,7 @@
 As the converter tests of TensorFlow's AutoGraph do, a test gives one pass the input the
 pipeline gives it (the function as it stands after the passes before) and compares the
 pass's output, printed as ``ag.source(stage=...)`` prints it, with the text expected.
-Each function is chosen so that its pass changes something visible. Also: the README's
+Each function is chosen so that its pass changes something visible. Also: docs/how-it-works.md's
 list of passes is ``STAGES``, in order.
 """
 
@@ -142,8 +142,8 @@ def test_one_pass(case):
 
 
 def test_readme_lists_the_passes_in_order():
-    """The README's architecture section names every stage, as ``STAGES`` does."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    """docs/how-it-works.md names every stage, as ``STAGES`` does."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "how-it-works.md").read_text()
     section = text.split("- **The passes**", 1)[1].split("\n- **", 1)[0]
     listed = re.findall(r"^  - `(\w+)`", section, flags=re.M)
     assert listed == list(pipeline.STAGES)

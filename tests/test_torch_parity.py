@@ -1,7 +1,7 @@
 """The eager tape against PyTorch: the same snippet written with astgrad and with torch
 (float64), asserting equal values, gradients and semantics, as micrograd's tests do.
 
-Where astgrad deliberately differs (the README's "Where astgrad differs from PyTorch"),
+Where astgrad deliberately differs (docs/tape.md, "Where astgrad differs from PyTorch"),
 the test says so and asserts astgrad's documented behaviour next to torch's.
 """
 
