@@ -602,6 +602,116 @@ SPECS: dict[Any, list[Case]] = {
         case(A((3,)), A(()), 4, endpoint=False, axis=-1),
         case(A("float"), A((2,)), 1),
     ],
+    # -- statistics ---------------------------------------------------------------------------
+    np.median: [
+        case(A((5,))),
+        case(A((4,))),
+        case(A((3, 4)), axis=1),
+        case(A((2, 3, 4)), axis=(0, 2), keepdims=True),
+    ],
+    np.quantile: [
+        case(A((5,)), 0.3),
+        case(A((3, 4)), A((2,), low=0.1, high=0.9), axis=0),
+        case(A((2, 3, 4)), 0.7, axis=(1, 2), keepdims=True),
+        case(A((6,)), A((), low=0.1, high=0.9), method="hazen"),
+        case(A((6,)), 0.4, method="lower"),
+        case(A((3, 5)), 0.45, axis=1, method="nearest"),
+        case(A((3, 5)), 0.3, axis=-1, method="midpoint"),
+    ],
+    np.percentile: [
+        case(A((5,)), 30.0),
+        case(A((3, 4)), A((2,), low=10.0, high=90.0), axis=1, keepdims=True),
+        case(A((7,)), A((), low=10.0, high=90.0), method="weibull"),
+    ],
+    np.nanmedian: [
+        case(A((5,))),
+        case(A(value=[[1.0, np.nan, 2.0, -0.5], [0.3, 3.0, np.nan, np.nan]]), axis=1),
+    ],
+    np.nanquantile: [
+        case(A((3, 4)), 0.3, axis=0),
+        case(
+            A(value=[[1.0, np.nan, 2.0, -0.5], [0.3, 3.0, np.nan, 0.7]]),
+            A((2,), value=[0.2, 0.6]),
+            axis=1,
+        ),
+    ],
+    np.nanpercentile: [
+        case(
+            A(value=[[1.0, np.nan, 2.0, -0.5], [0.3, 3.0, np.nan, 0.7]]),
+            40.0,
+            axis=1,
+            keepdims=True,
+        ),
+    ],
+    np.nanmax: [
+        case(A((3, 4))),
+        case(A(value=[[1.0, np.nan, 2.0], [np.nan, 3.0, -1.0]]), axis=1),
+        case(A((2, 3, 4)), axis=(0, 2), keepdims=True),
+    ],
+    np.nanmin: [
+        case(A((3, 4)), axis=0),
+        case(A(value=[[1.0, np.nan, 2.0], [np.nan, 3.0, -1.0]]), axis=1, keepdims=True),
+    ],
+    np.nanvar: [
+        case(A((3, 4))),
+        case(A(value=[[1.0, np.nan, 2.0, 0.5], [np.nan, 3.0, -1.0, 0.2]]), axis=1),
+        case(A((2, 3, 4)), axis=(0, 2), ddof=1, keepdims=True),
+    ],
+    np.nanstd: [
+        case(A((3, 4)), axis=0),
+        case(A(value=[[1.0, np.nan, 2.0, 0.5], [np.nan, 3.0, -1.0, 0.2]]), axis=1, ddof=1),
+    ],
+    np.nanprod: [
+        case(A((3, 4))),
+        case(A(value=[[1.0, np.nan, 2.0, 0.5], [np.nan, 3.0, 0.0, 0.2]]), axis=1, keepdims=True),
+    ],
+    np.ptp: [
+        case(A((5,))),
+        case(A((3, 4)), axis=1),
+        case(A((2, 3, 4)), axis=(0, 2), keepdims=True),
+    ],
+    np.cov: [
+        case(A((3, 5))),
+        case(A((5,))),
+        case(A((5, 3)), rowvar=False),
+        case(A((2, 5)), A((5,)), ddof=0),
+        case(A((6, 2)), A((6, 3)), rowvar=False, bias=True),
+    ],
+    np.corrcoef: [
+        case(A((3, 5))),
+        case(A((5,)), A((5,))),
+        case(A((5, 2)), A((5, 2)), rowvar=False),
+    ],
+    np.trapezoid: [
+        case(A((5,))),
+        case(A((3, 4)), axis=0),
+        case(A((3, 4)), None, A((), **POS)),
+        case(A((3, 4)), np.array([0.0, 0.5, 1.5, 1.75])),
+        case(A((3, 4)), np.array([[0.0], [0.3], [1.0]]) * np.ones(4), axis=0),
+        case(A((2, 4)), dx=A("float", **POS)),
+    ],
+    np.ediff1d: [
+        case(A((5,))),
+        case(A((2, 3))),
+        case(A((4,)), A((2,)), A(())),
+        case(A((3,)), to_begin=A((2, 1))),
+    ],
+    np.cumulative_sum: [
+        case(A((5,))),
+        case(A((3, 4)), axis=1),
+        case(A((3, 4)), axis=0, include_initial=True),
+    ],
+    np.cumulative_prod: [
+        case(A((5,))),
+        case(A((3, 4)), axis=1, include_initial=True),
+        case(A(value=[[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, 1.5, 2.0]]), axis=1),
+    ],
+    np.interp: [
+        case(A((6,), low=-0.5, high=3.5), np.array([0.0, 1.0, 1.5, 3.0]), A((4,))),
+        case(A((2, 3), low=0.1, high=2.9), A((4,), value=[0.0, 1.0, 1.5, 3.0]), A((4,))),
+        case(A(value=[-1.0, 0.5, 4.0]), np.array([0.0, 1.0, 3.0]), A((3,)), A(()), A(())),
+        case(A("float", low=0.1, high=2.9), np.array([0.0, 1.0, 3.0]), A((3,)), right=2.0),
+    ],
     prim.astype: [
         case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4),
         case(A((2, 3)), np.float64),

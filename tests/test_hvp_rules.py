@@ -472,6 +472,49 @@ def linspace_of(start, stop):
     return _bend(np.linspace(start, stop, 5))
 
 
+# statistics and numerical calculus (issue 15)
+
+
+def quantile_of(x, q):
+    return _bend(np.quantile(x, q, axis=1)) + _bend(np.percentile(x, 100 * q, axis=0))
+
+
+def median_of(x):
+    return _bend(np.median(x, axis=0)) + _bend(np.nanmedian(x, axis=1))
+
+
+def nanquantile_of(x, q):
+    return _bend(np.nanquantile(x, q, axis=1)) + _bend(np.nanpercentile(x, 100 * q))
+
+
+def nan_reductions(x):
+    return (
+        _bend(np.nanvar(x, axis=1))
+        + _bend(np.nanstd(x, axis=0, ddof=1))
+        + _bend(np.nanprod(x, axis=1))
+    )
+
+
+def cov_of(x, y):
+    return _bend(np.cov(x, y)) + _bend(np.corrcoef(x, y))
+
+
+def trapezoid_of(y, dx):
+    return _bend(np.trapezoid(y, dx=dx, axis=0)) + _bend(np.ediff1d(y[0], y[1], y[2, :2]))
+
+
+def cumulative_prod_of(x):
+    return _bend(np.cumulative_prod(x, axis=1, include_initial=True))
+
+
+def interp_of(x, fp):
+    return _bend(np.interp(x, np.array([-1.0, -0.2, 0.4, 1.0]), fp, fp[1] * 2, 0.5))
+
+
+def interp_knots_of(xp):
+    return _bend(np.interp(np.array([-0.5, 0.3, 2.0]), xp, np.sin(xp)))
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -617,6 +660,21 @@ TABLE = {
     "partition": (partition_of, _uniform((6,))),
     "select": (select_of, _uniform((5,), (5,))),
     "linspace": (linspace_of, _uniform((3,), (3,))),
+    "quantile": (quantile_of, lambda rng: (rng.uniform(-1, 1, (3, 4)), rng.uniform(0.2, 0.8, 2))),
+    "median": (median_of, _uniform((3, 4))),
+    "nanquantile": (
+        nanquantile_of,
+        lambda rng: (rng.uniform(-1, 1, (3, 4)), rng.uniform(0.2, 0.8, 2)),
+    ),
+    "nan_reductions": (nan_reductions, _uniform((3, 4), low=0.5, high=1.5)),
+    "cov": (cov_of, _uniform((2, 5), (5,))),
+    "trapezoid": (trapezoid_of, lambda rng: (rng.uniform(-1, 1, (3, 4)), 0.7)),
+    "cumulative_prod": (cumulative_prod_of, _uniform((2, 3))),
+    "interp": (interp_of, _uniform((5,), (4,))),
+    "interp_knots": (
+        interp_knots_of,
+        lambda rng: (np.array([-1.0, 0.0, 0.5, 1.0]) + rng.uniform(-0.1, 0.1, 4),),
+    ),
 }
 
 #: directions that keep a tie a tie (the function is smooth along them only)

@@ -8,9 +8,11 @@ from . import (  # noqa: F401
     linalg,
     mathmodule,
     nondiff,
+    numerical,
     rearranging,
     reductions,
     selection,
+    statistics,
     transfers,
 )
 from .forward import jvp_rule, linear
