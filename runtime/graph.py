@@ -62,7 +62,6 @@ __all__ = [
     "RemovableHandle",
     "add_hook",
     "run_hooks",
-    "hooks_behind",
 ]
 
 SECOND_BACKWARD = (
@@ -606,11 +605,15 @@ def add_hook(node: Node, output_nr: int, hook: Callable) -> RemovableHandle:
     return handle
 
 
-def run_hooks(node: Node, g: Any) -> Any:
+def run_hooks(node: Node, g: Any, recorded: bool = False) -> Any:
     """The gradient of ``node``'s outputs (a list of them for several) after the hooks
     registered on them: each hook is called, in the order they were registered, with the
     gradient as a tensor that requires no grad, with grad mode off, and what it returns
-    (unless None) replaces the gradient for the hooks after it and for the rest of the pass."""
+    (unless None) replaces the gradient for the hooks after it and for the rest of the pass.
+
+    In a pass that records (``recorded``: ``create_graph=True``), a hook is given the
+    gradient as the tensor the pass computed, with grad mode on, and what it returns is
+    recorded too, so that a hook's change is part of what is differentiated again."""
     from .grad_mode import _state  # (cold: only for nodes with hooks)
     from .tensor import Tensor, new_tensor
 
@@ -621,19 +624,22 @@ def run_hooks(node: Node, g: Any) -> Any:
     if several:
         g = list(g)
     enabled, numbers = _state.enabled, _state.numbers
-    _state.enabled = _state.numbers = False
+    _state.enabled = recorded and enabled
+    _state.numbers = False
     try:
         for output_nr, _, hook in hooks:
             grad = g[output_nr] if several else g
             if grad is None:
                 continue  # no gradient reached this output
-            given = new_tensor(grad)
+            given = grad if recorded and isinstance(grad, Tensor) else new_tensor(grad)
             result = hook(given)
             if result is None:
                 # (an in-place change of its argument is the hook's result, as in torch)
-                result = given._data
+                result = given if recorded else given._data
+            elif recorded and isinstance(result, Tensor):
+                _hook_result(hook, result, given._data, Tensor)  # (checked, kept recorded)
             else:
-                result = _hook_result(hook, result, grad, Tensor)
+                result = _hook_result(hook, result, given._data, Tensor)
             if several:
                 g[output_nr] = result
             else:
@@ -675,24 +681,6 @@ def _hook_result(hook: Callable, result: Any, grad: Any, tensor_type: type) -> A
 def _has_hooks(node: Node) -> bool:
     found = node._extra
     return found is not None and bool(found.hooks)
-
-
-def hooks_behind(roots: Any) -> bool:
-    """Whether a hook is registered on a node reachable from ``roots`` (nodes, or None),
-    leaves' AccumulateGrad included. Free until a hook is first registered."""
-    if not _hooks_registered[0]:
-        return False
-    seen: set = set()
-    stack = [root for root in roots if root is not None]
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if _has_hooks(node):
-            return True
-        stack.extend(node._next)
-    return False
 
 
 # -- the backward pass ------------------------------------------------------------------------

@@ -39,9 +39,11 @@ from .graph import (
     Node,
     _compiled,
     _finish,
+    _hooks_registered,
     _latest_write,
     _verify,
     n_outputs,
+    run_hooks,
 )
 from .primitives import identity
 from .recorded_helpers import KERNELS, on_tensors_namespace
@@ -149,6 +151,9 @@ def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any, flo
         g = pending.pop(node)
         found_extra = node._extra
         n = 1 if found_extra is None else found_extra.n_outputs
+        if found_extra is not None and found_extra.hooks and g is not None:
+            # (before a target's gradient is captured and retain_grad's copy, as in torch)
+            g = run_hooks(node, g, recorded=create_graph)
         if targets is not None:
             for nr in target_nodes.get(node, ()):
                 part = g if n == 1 else g[nr]
@@ -171,6 +176,12 @@ def _pass(starts: Any, retain_graph: bool, create_graph: bool, targets: Any, flo
         nrs = (found_extra.nrs if found_extra is not None else None) or (0,) * len(node._next)
         for successor, nr, grad in zip(node._next, nrs, grads):
             send(successor, nr, grad)
+    if _hooks_registered[0]:
+        # a leaf's hooks see the whole gradient reaching it in this pass
+        for key, grad in found.items():
+            accumulator = key if targets is None else key[0]
+            if accumulator._seq < 0 and accumulator._extra is not None and accumulator._extra.hooks:
+                found[key] = run_hooks(accumulator, grad, recorded=create_graph)
     return found
 
 

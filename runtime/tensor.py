@@ -26,7 +26,6 @@ from .graph import (
     Node,
     RemovableHandle,
     add_hook,
-    hooks_behind,
     new_accumulator,
     new_version_counter,
     public,
@@ -281,8 +280,10 @@ class Tensor:
         were registered. On a leaf the hook sees the gradient of this backward pass before
         it is added into ``.grad``. A hook belongs to the value the tensor has now: after an
         in-place operation, it still sees the gradient of the value before it. Returns a
-        handle whose ``remove()`` takes the hook off. Hooks run in ``backward()``; a graph
-        with hooks is refused by ``backward(create_graph=True)`` for now.
+        handle whose ``remove()`` takes the hook off. Hooks run in ``backward()`` and in
+        ``ag.autograd_grad`` (on the gradient of an input before it is returned); in a pass
+        with ``create_graph=True`` the hook is given the recorded gradient, with grad mode
+        on, and what it returns is recorded too.
 
         >>> import astgrad as ag
         >>> x = ag.tensor([1.0, 2.0], requires_grad=True)
@@ -357,13 +358,6 @@ class Tensor:
                 "no_grad()."
             )
         if create_graph:
-            root = self._fresh()
-            if hooks_behind((root._accumulator if root._grad_fn is None else root._grad_fn,)):
-                raise NotImplementedError(
-                    "backward(create_graph=True) does not run tensor hooks yet, and a tensor "
-                    "this backward pass reaches has one (register_hook): remove it "
-                    "(handle.remove()) or call backward() without create_graph"
-                )
             from .higher_order import backward_with_graph  # (records: see the module doc)
 
             backward_with_graph(

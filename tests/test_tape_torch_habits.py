@@ -612,19 +612,50 @@ def test_hook_errors():
     assert x.grad is None
 
 
-def test_hooks_are_refused_by_create_graph():
+def test_hooks_run_in_a_backward_pass_that_records():
+    """With create_graph=True a hook is given the recorded gradient and its result is
+    recorded: d/dx of the hooked gradient is the derivative of what the hook returned."""
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2
-    handle = y.register_hook(lambda g: g)
-    with pytest.raises(NotImplementedError, match="does not run tensor hooks yet"):
-        (y**3).sum().backward(create_graph=True)
-    handle.remove()
+    handle = y.register_hook(lambda g: g * g)  # dL/dy = 3 y**2 becomes 9 y**4
     (y**3).sum().backward(create_graph=True)
     assert x.grad.requires_grad
+    assert_close(x.grad.data, 288 * x.data**4)  # 2 * 9 * (2 x) ** 4
+    first, x.grad = x.grad, None
+    handle.remove()  # (else it would square the gradient reaching y in this pass too)
+    first.sum().backward()
+    assert_close(x.grad.data, 1152 * x.data**3)
+
+
+def test_leaf_hooks_run_in_every_pass_that_records():
     leaf = ag.tensor(2.0, requires_grad=True)
-    leaf.register_hook(lambda g: g)
-    with pytest.raises(NotImplementedError):
-        leaf.backward(create_graph=True)
+    calls = []
+    leaf.register_hook(lambda g: calls.append(g.requires_grad) or g * 3)
+    (leaf**2).backward(create_graph=True)
+    assert leaf.grad.item() == 12.0 and leaf.grad.requires_grad  # 3 * 2 * leaf
+    slope, leaf.grad = leaf.grad, None
+    slope.backward()
+    assert leaf.grad.item() == 18.0  # 3 * d(6 leaf)/d leaf: the hook runs again
+    assert calls == [True, False]  # grad mode is on in the pass that records only
+
+
+def test_autograd_grad_runs_hooks_and_captures_their_result():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    seen = []
+    y.register_hook(lambda g: seen.append(g.data.copy()) or g + 1)
+    x.register_hook(lambda g: g * 2)
+    loss = (y * y).sum()
+    (gx,) = ag.autograd_grad(loss, x, retain_graph=True)
+    assert_close(seen[0], 2 * y.data)
+    assert_close(gx.data, 2 * 3 * (2 * y.data + 1))  # y's hook, then x's
+    assert x.grad is None
+    (gy,) = ag.autograd_grad(loss, y, retain_graph=True)  # a computed input: hooked too
+    assert_close(gy.data, 2 * y.data + 1)
+    gx2, gy2 = ag.autograd_grad(loss, (x, y), create_graph=True)
+    assert_close(gx2.data, gx.data)
+    assert_close(gy2.data, gy.data)
+    assert gx2.requires_grad
 
 
 def test_graphs_without_hooks_keep_the_plain_path():
