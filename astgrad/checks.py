@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .runtime.objects import is_namedtuple, is_object
 from .runtime.rules.shared import matrix_error
 
 __all__ = ["gradcheck", "GradcheckError", "check_differentiable"]
@@ -86,16 +87,17 @@ def _not_differentiable(value: Any) -> str | None:
             f"it is {value!r} ({type(value).__name__}), not a number or an array. Pass a "
             "float or a float array, or leave this parameter out of wrt."
         )
+    if is_object(value) or is_namedtuple(value):
+        return None  # its float attributes get gradients, the others None (issue 17)
     dtype = getattr(value, "dtype", None)
     if dtype is None or not hasattr(dtype, "kind"):
         if isinstance(value, float):
             return None
-        # An object (a layer with a W attribute, say): generated code and the tape would
-        # give it a gradient of 0, whatever its attributes hold.
+        # A library's object (objects of the user's classes were let through above).
         return (
-            f"it is a {type(value).__qualname__} object, and objects are not differentiable "
-            "yet. astgrad differentiates floats, float arrays, and tuples, lists and dicts "
-            "of them: pass the arrays themselves (layer.W), or a dict of them, under wrt."
+            f"it is a {type(value).__qualname__} object, which astgrad does not "
+            "differentiate: it differentiates floats, float arrays, tuples, lists and dicts "
+            "of them, and objects of your own classes (their float attributes)."
         )
     what = "array" if getattr(value, "ndim", 0) else "scalar"
     if dtype.kind in "iub":
@@ -115,7 +117,9 @@ def _not_differentiable(value: Any) -> str | None:
 
 def _leaf_paths(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
     """The values inside (nested) lists, tuples and dicts, each with its path of keys."""
-    if isinstance(value, (list, tuple)):
+    if is_namedtuple(value):
+        yield path, value  # like an object: its fields that are not floats get None
+    elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _leaf_paths(item, path + (i,))
     elif isinstance(value, dict):

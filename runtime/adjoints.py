@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import dask_support
+from . import objects as _objects
 from .device import array_module
 from .rules.containers import Entries, Parts, add_adjoints
 from .rules.containers import is_zero as _is_zero
@@ -292,6 +293,8 @@ def finish_gradient(grad: Any, like: Any) -> Any:
             return grad
     if isinstance(like, np.matrix) or isinstance(grad, np.matrix):
         raise matrix_error("an argument differentiated")
+    if _objects.is_object(like) or _objects.is_namedtuple(like):
+        return _objects.finish_object(grad, like, finish_gradient)  # (issue 17)
     if isinstance(like, (list, tuple)):
         parts = grad if not _is_zero(grad) else [0] * len(like)
         finished = [finish_gradient(g, x) for g, x in zip(parts, like)]

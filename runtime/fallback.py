@@ -31,6 +31,14 @@ from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
+from .objects import (
+    differentiable_fields,
+    is_namedtuple,
+    is_object,
+    restore_fields,
+    swap_fields,
+    with_fields,
+)
 from .plans import Pattern, Plan
 from .primitives import identity
 from .raw_values import ones_like_array as _ones_like_array
@@ -71,7 +79,10 @@ class Pullback:
         return backward(cotangent, retain_graph)
 
 
-def _to_tensors(value: Any, leaves: list) -> Any:
+def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
+    """``value`` with its floats and float arrays as leaf tensors (added to ``leaves``).
+    With ``swapped``, an object's attributes are given their leaves on the object itself
+    (``objects.swap_fields``: restored after the run); without, a copy holds them."""
     if type(value) is _ndarray and value.dtype.kind == "f":
         # The common case, first: a float array becomes a leaf as it is.
         tensor = new_tensor(value)
@@ -79,11 +90,15 @@ def _to_tensors(value: Any, leaves: list) -> Any:
         tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
         leaves.append(tensor)
         return tensor
+    if is_object(value) or is_namedtuple(value):  # its attributes' gradients (issue 17)
+        if swapped is None:
+            return with_fields(value, lambda v: _to_tensors(v, leaves))
+        return swap_fields(value, lambda v: _to_tensors(v, leaves, swapped), swapped)
     if isinstance(value, (list, tuple)):
-        converted = [_to_tensors(v, leaves) for v in value]
+        converted = [_to_tensors(v, leaves, swapped) for v in value]
         return type(value)(converted) if isinstance(value, tuple) else converted
     if isinstance(value, dict):
-        return {k: _to_tensors(v, leaves) for k, v in value.items()}
+        return {k: _to_tensors(v, leaves, swapped) for k, v in value.items()}
     if isinstance(value, Tensor):
         value = value.detach()
     if isinstance(value, (float, int)) and not isinstance(value, bool):
@@ -114,6 +129,8 @@ _new = object.__new__
 
 def _flat_leaves(value: Any) -> list:
     """The items of ``value`` that :func:`_to_tensors` makes leaves of, in its order."""
+    if is_object(value) or is_namedtuple(value):
+        return [x for _, v in differentiable_fields(value) for x in _flat_leaves(v)]
     if isinstance(value, (list, tuple)):
         return [x for v in value for x in _flat_leaves(v)]
     if isinstance(value, dict):
@@ -142,6 +159,11 @@ def _raw(value: Any) -> Any:
 def _collect(template: Any, leaves_iter: Any, found: dict) -> Any:
     """Gradients in the structure of ``template`` (the original argument), from what the
     backward pass ``found`` for each leaf: 0 for a leaf no gradient reached."""
+    if is_object(template) or is_namedtuple(template):
+        parts = {n: _collect(v, leaves_iter, found) for n, v in differentiable_fields(template)}
+        if is_namedtuple(template):
+            return [parts.get(n, 0) for n in type(template)._fields]
+        return parts  # (an object's adjoint: finish_gradient makes the object)
     if isinstance(template, (list, tuple)):
         parts = [_collect(t, leaves_iter, found) for t in template]
         return type(template)(parts) if isinstance(template, tuple) else parts
@@ -229,11 +251,16 @@ def tape_vjp(
     # alive, the function may read a tensor that records (see _outside_pullback): nodes
     # from here on are its own.
     floor = _number() if _grad_state.numbers or MADE_BY_HAND else None
+    swapped: list = []  # objects whose attributes hold leaves while the function runs
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
         leaves: list[Tensor] = []
-        container[key] = _to_tensors(original, leaves)
+        try:
+            container[key] = _to_tensors(original, leaves, swapped)
+        except BaseException:
+            restore_fields(swapped, _raw)
+            raise
         if home.type != "cpu":
             for leaf, item in zip(leaves, _flat_leaves(original)):
                 if isinstance(item, (float, int)):
@@ -256,6 +283,8 @@ def tape_vjp(
                 result = _run(function, args, kwargs)
     finally:
         _grad_state.enabled, _grad_state.numbers = previous, numbers
+        if swapped:
+            restore_fields(swapped, _raw)
         if floor is not None:
             made = _made.end(mark)
     if floor is not None:

@@ -195,25 +195,22 @@ def test_a_pullback_given_a_cotangent_that_records(m):
 
 # -- objects under wrt ----------------------------------------------------------------------
 
-OBJECTS = (
-    r"cannot differentiate with respect to '{where}': it is a Layer object, and objects are "
-    r"not differentiable yet. astgrad differentiates floats, float arrays, and tuples, lists "
-    r"and dicts of them"
-)
-
 
 @pytest.mark.parametrize("mode", MODES)
-def test_an_object_under_wrt_is_a_type_error_naming_it(m, mode):
-    layer, x = m.Layer(), np.ones(3)
-    message = OBJECTS.format(where="layer")
-    with pytest.raises(TypeError, match=message):
-        ag.grad(m.loss, mode=mode)(layer, x)
-    with pytest.raises(TypeError, match=message):
-        ag.value_and_grad(m.loss, wrt="layer", mode=mode)(layer, x)
-    with pytest.raises(TypeError, match=message):
-        ag.vjp(m.loss, layer, x, mode=mode)
-    with pytest.raises(TypeError, match=OBJECTS.format(where=r"params\[1\]")):
-        ag.grad(m.loss_of_list, mode=mode)([np.ones(3), layer], x)
+def test_an_object_under_wrt_gets_a_gradient_of_its_class(m, mode):
+    """(Issue 17: objects were refused here before; now their attributes get gradients.)"""
+    layer, x = m.Layer(), np.array([0.5, -1.0, 2.0])
+    gradient = ag.grad(m.loss, mode=mode)(layer, x)
+    assert type(gradient) is m.Layer and gradient is not layer
+    assert_close(gradient.W, x)
+    value, gradient = ag.value_and_grad(m.loss, wrt="layer", mode=mode)(layer, x)
+    assert_close(gradient.W, x)
+    _, pullback = ag.vjp(m.loss, layer, x, mode=mode)
+    assert_close(pullback().W, x)
+    first, second = ag.grad(m.loss_of_list, mode=mode)([np.ones(3), layer], x)
+    assert_close(first, x)
+    assert type(second) is m.Layer
+    assert_close(second.W, np.zeros(3))
 
 
 @pytest.mark.parametrize("mode", ("auto", "tape"))

@@ -29,6 +29,7 @@ from . import anno, build, dataflow, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
+from .objects import field_callee
 from .origin import of as origin_of
 from .resolve import (
     Callee,
@@ -356,7 +357,10 @@ def callee_of(value: gast.expr, ctx: TransformContext, stmt: gast.stmt) -> Calle
         while isinstance(root, gast.Attribute):
             root = root.value
         if isinstance(root, gast.Name) and root.id in ctx.local_names:
-            return resolve_attribute(value, ctx)
+            callee = resolve_attribute(value, ctx)
+            if callee.kind == "unknown":  # an object's attribute (issue 17)
+                callee = field_callee(value, ctx) or callee
+            return callee
         return CONSTANT  # a module constant such as np.pi
     if isinstance(value, gast.Subscript):
         if not isinstance(value.value, gast.Name):

@@ -979,6 +979,14 @@ def _unhandled_problem(
         for name, held in effect.inputs.items():
             if name not in varied:
                 changed |= held
+            elif interpreter.ctx.kinds.get(name, ("unknown",))[0] in ("object", "unknown"):
+                # But an object (or what may be one) reaches it as a copy holding tensors,
+                # whose attributes a call may rebind: the caller's object would not change.
+                return (
+                    f"`{effect.what}` may change the attributes of `{name}`, an object that "
+                    "carries a gradient; the transform does not differentiate changes made "
+                    "by calls"
+                )
     elif effect.inputs.keys() & varied:
         name = sorted(effect.inputs.keys() & varied)[0]
         return (

@@ -63,7 +63,7 @@ from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .origin import Origin
 from .origin import of as origin_of
-from .resolve import _MISSING, may_enable_grad, source_text, static_value
+from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
 from .walk import walk
 
 _BINOP_NAMES = {
@@ -1320,7 +1320,11 @@ def _base_name(node: gast.expr) -> str:
         name = func.attr if isinstance(func, gast.Attribute) else getattr(func, "id", "call")
         return _CALL_NAMES.get(name, name)
     if isinstance(node, gast.Attribute):
-        return node.attr if node.attr != "T" else "transposed"
+        if node.attr == "T":
+            return "transposed"
+        if isinstance(node.value, gast.Name) and node.attr not in METADATA_ATTRIBUTES:
+            return f"{node.value.id}_{node.attr}"  # self.W: self_W, its adjoint dself_W
+        return node.attr
     if isinstance(node, gast.Subscript):
         base = node.value.id if isinstance(node.value, gast.Name) else "item"
         return f"{base}_item"

@@ -37,6 +37,7 @@ from .context import TransformContext
 from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
+from .objects import FIELD
 from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
@@ -254,6 +255,8 @@ class _Reverser:
             return self.accumulate(value.id, g, g)
         if callee is SUBSCRIPT:
             return self.subscript_adjoint(value, g, ans, origin)
+        if callee is FIELD:
+            return self.field_adjoint(value, g)
         if callee is CONTAINER:
             return self.display_adjoint(value, g, origin)
         if callee.kind == "rule":
@@ -328,6 +331,22 @@ class _Reverser:
         out = list(inlined.prelude)
         out.extend(self.accumulate(source.id, inlined.gradients[0], g))
         return out
+
+    def field_adjoint(self, value: gast.Attribute, g: gast.expr) -> list[gast.stmt]:
+        """``v = obj.W``: ``dobj = add_field(dobj, obj, 'W', dv)`` (see runtime.objects)."""
+        owner = value.value
+        if not (isinstance(owner, gast.Name) and owner.id in self.ctx.active):
+            return []
+        helper = self.ctx.bind_free("add_field", _objects().add_field)
+        adjoint_name = self.namer.adjoint(owner.id)
+        expression = build.call(
+            helper, load(adjoint_name), load(owner.id), gast.Constant(value.attr, None), g
+        )
+        stmt = assign(adjoint_name, expression)
+        anno.set(stmt, anno.Key.ACCUMULATE, True)
+        if isinstance(g, gast.Name):
+            anno.set(stmt, anno.Key.LINEAR_IN, g.id)
+        return [stmt]
 
     def display_adjoint(
         self, value: gast.expr, g: gast.expr, origin: Origin | None
@@ -919,6 +938,12 @@ def _adjoints():
     from ..runtime import adjoints
 
     return adjoints
+
+
+def _objects():
+    from ..runtime import objects
+
+    return objects
 
 
 def _fallback():

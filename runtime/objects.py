@@ -1,0 +1,216 @@
+"""Objects as values to differentiate: what their gradients look like, and how one adds up.
+
+The gradient of an object (a layer with ``W`` and ``b``, a dataclass of parameters) is an
+object of the same class, made without calling ``__init__``, whose float and float-array
+attributes hold their gradients (through lists, tuples, dicts and objects inside it) and
+whose other attributes are None. A NamedTuple's is made by its constructor.
+
+While generated code runs, an object's adjoint is a dict from attribute name to adjoint
+(0 before anything flowed in), added up by ``add_adjoints`` like a dict's; a NamedTuple's
+is a list, like a tuple's. ``finish_object`` turns it into the object the user gets.
+"""
+
+from __future__ import annotations
+
+import numbers
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .rules.containers import add_adjoints, is_zero
+
+__all__ = ["is_object", "is_namedtuple", "fields", "add_field", "finish_object"]
+
+_PLAIN = (
+    np.ndarray, np.generic, list, tuple, dict, set, frozenset, str, bytes, numbers.Number,
+    type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+)  # fmt: skip
+#: modules whose objects are values of their own (arrays, tensors), never parameter sets
+_LIBRARIES = frozenset({"numpy", "astgrad", "scipy", "dask", "cupy", "torch", "jax", "builtins"})
+
+
+def is_object(value: Any) -> bool:
+    """Whether ``value`` is an object whose attributes can hold gradients: an instance of
+    a class of the user's (not an array, number, container, function or class).
+
+    >>> class Layer:
+    ...     pass
+    >>> is_object(Layer()), is_object(np.ones(2)), is_object([1.0])
+    (True, False, False)
+    """
+    if isinstance(value, _PLAIN) or value is None:
+        return False
+    kind = type(value)
+    if kind.__module__.split(".")[0] in _LIBRARIES:
+        return False
+    return hasattr(value, "__dict__") or bool(_slot_names(kind))
+
+
+def is_namedtuple(value: Any) -> bool:
+    """Whether ``value`` is a NamedTuple (a tuple whose class names its fields)."""
+    return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
+
+
+def _slot_names(kind: type) -> list[str]:
+    names = []
+    for base in kind.__mro__:
+        slots = base.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    return names
+
+
+def fields(value: Any) -> list[tuple[str, Any]]:
+    """The instance attributes of ``value``, ``(name, value)`` in order: its ``__dict__``'s,
+    then its slots' that are set. Class attributes, properties and methods are not."""
+    found = list(vars(value).items()) if hasattr(value, "__dict__") else []
+    for name in _slot_names(type(value)):
+        try:
+            found.append((name, object.__getattribute__(value, name)))
+        except AttributeError:
+            continue  # a slot never assigned
+    return found
+
+
+def _has_field(value: Any, name: str) -> bool:
+    if name in getattr(value, "__dict__", ()):
+        return True
+    return name in _slot_names(type(value))
+
+
+def differentiable(value: Any) -> bool:
+    """Whether an attribute's value gets a gradient: a float (not a bool or int), a float
+    array or NumPy float, or a list, tuple, dict or object (which may hold some)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return True
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.dtype.kind == "f"
+    if isinstance(value, (list, tuple, dict)):
+        return True
+    if is_object(value):
+        return True
+    dtype = getattr(value, "dtype", None)  # an array of another library (cupy, dask)
+    return getattr(dtype, "kind", None) == "f" and hasattr(value, "shape")
+
+
+def add_field(adjoint: Any, owner: Any, name: str, value: Any) -> Any:
+    """The adjoint of ``owner`` with ``value`` added to its attribute ``name`` (the
+    adjoint of ``v = owner.name``).
+
+    >>> class Layer:
+    ...     def __init__(self):
+    ...         self.W = 1.0
+    >>> add_field(0, Layer(), "W", 2.0)
+    {'W': 2.0}
+    """
+    if is_zero(value):
+        return adjoint
+    if is_namedtuple(owner):
+        from .adjoints import add_at
+
+        return add_at(adjoint, owner, type(owner)._fields.index(name), value)
+    if not is_object(owner):
+        raise TypeError(
+            f"astgrad: a gradient reached the attribute .{name} of a "
+            f"{type(owner).__qualname__}, which is not an object astgrad gives gradients to "
+            "(a class of yours)"
+        )
+    if not _has_field(owner, name):
+        if not isinstance(getattr(type(owner), name, None), property):
+            return adjoint  # a class attribute: shared by every object, a constant
+        raise TypeError(
+            f"astgrad: {type(owner).__qualname__}.{name} is a property, which the generated "
+            "gradient does not follow here (the object's class was not known when it was "
+            'made): use mode="tape", or read the attributes it computes from.'
+        )
+    parts = dict(adjoint) if isinstance(adjoint, dict) else {}
+    parts[name] = add_adjoints(parts.get(name, 0), value)
+    return parts
+
+
+def blank(like: Any) -> Any:
+    """An object of ``like``'s class, made without calling ``__init__`` (as ``copy.copy``
+    does), for its gradient's attributes to be set on."""
+    kind = type(like)
+    if kind.__new__ is object.__new__:
+        return object.__new__(kind)
+    import copy
+
+    return copy.copy(like)
+
+
+def finish_object(grad: Any, like: Any, finish: Callable[[Any, Any], Any]) -> Any:
+    """The gradient the user gets for the object ``like`` from its adjoint ``grad`` (a
+    dict, or a list for a NamedTuple, or 0): each differentiable attribute finished by
+    ``finish`` (zeros where nothing flowed), the others None."""
+    if is_namedtuple(like):
+        parts = grad if isinstance(grad, (list, tuple)) else [0] * len(like)
+        values = [finish(g, v) if differentiable(v) else None for g, v in zip(parts, like)]
+        return type(like)(*values)
+    parts = grad if isinstance(grad, dict) else {}
+    made = blank(like)
+    for name, value in fields(like):
+        part = finish(parts.get(name, 0), value) if differentiable(value) else None
+        object.__setattr__(made, name, part)  # (a frozen dataclass's too)
+    return made
+
+
+def with_fields(like: Any, convert: Callable[[Any], Any]) -> Any:
+    """A shallow copy of ``like`` whose differentiable attributes are ``convert``-ed (the
+    tape's leaves); the others are the same values."""
+    if is_namedtuple(like):
+        return type(like)(*(convert(v) if differentiable(v) else v for v in like))
+    made = blank(like)
+    for name, value in fields(like):
+        object.__setattr__(made, name, convert(value) if differentiable(value) else value)
+    return made
+
+
+def differentiable_fields(like: Any) -> list[tuple[str, Any]]:
+    """``fields(like)`` (or a NamedTuple's) that get gradients, in order."""
+    if is_namedtuple(like):
+        pairs = list(zip(type(like)._fields, like))
+    else:
+        pairs = fields(like)
+    return [(name, value) for name, value in pairs if differentiable(value)]
+
+
+def swap_fields(like: Any, convert: Callable[[Any], Any], swapped: list) -> Any:
+    """Give ``like``'s differentiable attributes the values ``convert`` makes of them (the
+    tape's leaves), on the object itself: the function then reads and writes the
+    caller's object, as Python would run it. ``swapped`` gets ``(object, {name: (old,
+    new)})``; ``restore_fields`` puts back what the function left as it was. A NamedTuple
+    cannot change, and is copied."""
+    if is_namedtuple(like):
+        return with_fields(like, convert)
+    if any(owner is like for owner, _ in swapped):
+        raise TypeError(
+            f"the {type(like).__qualname__} object is given twice among the arguments "
+            "differentiated; its gradient would be split between them. Pass it once."
+        )
+    changed: dict[str, tuple[Any, Any]] = {}
+    swapped.append((like, changed))
+    for name, value in fields(like):
+        if differentiable(value):
+            new = convert(value)
+            changed[name] = (value, new)
+            object.__setattr__(like, name, new)
+    return like
+
+
+def restore_fields(swapped: list, raw: Callable[[Any], Any]) -> None:
+    """Undo ``swap_fields``, last first: an attribute still holding its leaf gets its old
+    value back; one the function assigned keeps that value, as plain data (``raw``)."""
+    for owner, changed in reversed(swapped):
+        for name, (old, new) in changed.items():
+            try:
+                current = object.__getattribute__(owner, name)
+            except AttributeError:
+                continue  # the function deleted it
+            object.__setattr__(owner, name, old if current is new else raw(current))
+    swapped.clear()
