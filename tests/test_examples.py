@@ -109,3 +109,12 @@ def test_newton_finds_the_rosenbrock_minimum_with_generated_second_derivatives()
     assert "matrix-free minimum: [1. 1. 1. 1.]" in out
     assert "def rosenbrock_jvp(x, *, dx):" in out
     assert "# tangent of: return np.sum(" in out
+
+
+def test_a_model_written_as_classes_trains_on_generated_source():
+    out = _run("train_module.py")
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
+    assert len(losses) == 4 and losses[-1] < losses[0] / 5
+    assert "gradient: an MLP of 3 Dense layers; its name is None" in out
+    assert "explain: source" in out
+    assert "def loss_grad(self, x, y):" in out and "dself = add_field(" in out

@@ -29,7 +29,7 @@ from . import anno, build, dataflow, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
-from .objects import field_callee
+from .objects import field_callee, refuse_unfollowed_owners
 from .origin import of as origin_of
 from .resolve import (
     Callee,
@@ -170,6 +170,7 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
             if id(stmt) in stopped:
                 callee = STOPPED
             anno.set(stmt, anno.Key.CALLEE, callee)
+    refuse_unfollowed_owners(statements, ctx)
     _infer_kinds(statements, ctx)
     return statements
 

@@ -38,3 +38,60 @@ def field_callee(node: gast.Attribute, ctx: TransformContext) -> Callee | None:
                 "unknown", spelled, reason=f"`{spelled}` is a property of {cls.__qualname__}"
             )
     return FIELD
+
+
+def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext) -> None:
+    """A field read's adjoint goes to its object's adjoint, which reaches the caller only
+    through parameters, copies, items and fields (``m.layers[i].W``). An object made
+    inside the function (``layer = Linear(w)``, run on the tape) or returned by a call
+    gets no such path: its field reads become unknown calls, so a gradient through them
+    goes to the tape (``mode="auto"``) or raises (``mode="source"``), never lost."""
+    from . import anno
+
+    definitions: dict[str, list[gast.stmt]] = {}
+    for stmt in statements:
+        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+            definitions.setdefault(stmt.target.id, []).append(stmt)
+        elif isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                for sub in gast.walk(target):
+                    if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
+                        definitions.setdefault(sub.id, []).append(stmt)
+    followed = set(ctx.parsed.params) - set(definitions)
+
+    def passes_on(stmt: gast.stmt) -> bool:
+        if isinstance(stmt, gast.For):
+            return isinstance(stmt.iter, gast.Name) and stmt.iter.id in followed
+        target, value = stmt.targets[0], stmt.value
+        if not isinstance(target, gast.Name):
+            return False
+        if isinstance(value, gast.Name):
+            return value.id in followed
+        if isinstance(value, (gast.Subscript, gast.Attribute)):
+            return isinstance(value.value, gast.Name) and value.value.id in followed
+        return False
+
+    changed = True
+    while changed:
+        changed = False
+        for name, defined in definitions.items():
+            if name not in followed and all(passes_on(s) for s in defined):
+                followed.add(name)
+                changed = True
+    for stmt in statements:
+        if anno.get(stmt, anno.Key.CALLEE) is not FIELD:
+            continue
+        owner = stmt.value.value.id
+        if owner not in followed:
+            spelled = source_text(stmt.value)
+            anno.set(
+                stmt,
+                anno.Key.CALLEE,
+                Callee(
+                    "unknown",
+                    spelled,
+                    reason=f"`{spelled}` reads an attribute of an object made inside the "
+                    "function (or returned by a call), whose gradient generated code does "
+                    "not pass back yet",
+                ),
+            )
