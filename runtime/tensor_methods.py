@@ -22,6 +22,8 @@ import numpy as np
 from .bitwise import bitwise, bitwise_inplace
 from .device import Device, device_from_spec
 from .fast_path import mean_of, operator_pair, unary
+from .grad_mode import _state as _grad_state
+from .grad_mode import is_grad_enabled
 from .inplace import inplace, inplace_apply, setitem
 from .interop import array_function, array_ufunc
 from .primitives import astype, identity, move_to, relu, sigmoid
@@ -56,6 +58,44 @@ class _TensorMethods:
 
     def __itruediv__(self, other: Any) -> Tensor:
         return inplace(self, _DIV, other, "/=")
+
+    # NumPy writes `**=`, `%=` and `@=` into the array too: without these, Python would
+    # fall back on `**` and rebind the name, and an alias (`z = y; y **= 2`) would keep
+    # the old value where NumPy's sees the new one: a silently wrong gradient.
+    def __ipow__(self, other: Any) -> Tensor:
+        return inplace(self, _POW, other, "**=")
+
+    def __imod__(self, other: Any) -> Tensor:
+        return inplace(self, _MOD, other, "%=")
+
+    def __imatmul__(self, other: Any) -> Tensor:
+        return inplace(self, _MATMUL, other, "@=")
+
+    # Floor division is piecewise constant: its result carries no gradient.
+    def __floordiv__(self, other: Any) -> Tensor:
+        return apply(None, np.floor_divide, (self, other))
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return apply(None, np.floor_divide, (other, self))
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        if (
+            self._requires_grad
+            and is_grad_enabled()
+            and not (_grad_state.numbers and self._data.ndim == 0)
+        ):
+            raise RuntimeError(
+                "`t //= v` on a tensor that requires grad would replace its values by ones "
+                "with no gradient, in place: write `t = t // v` (a new tensor, with no "
+                "gradient) or change `t.detach()`"
+            )
+        return bitwise_inplace(self, np.floor_divide, other)
+
+    def __divmod__(self, other: Any) -> tuple[Tensor, Tensor]:
+        return self // other, self % other
+
+    def __rdivmod__(self, other: Any) -> tuple[Tensor, Tensor]:
+        return other // self, other % self
 
     # Bitwise operators are NumPy's (logical on boolean masks); their results carry no
     # gradient.
@@ -410,6 +450,7 @@ _SUB = lookup(np.subtract)
 _MUL = lookup(np.multiply)
 _DIV = lookup(np.true_divide)
 _POW = lookup(np.power)
+_MOD = lookup(np.remainder)
 _MATMUL = lookup(np.matmul)
 _NEG = lookup(np.negative)
 _ABS = lookup(np.absolute)
@@ -519,6 +560,7 @@ def _install() -> None:
     Tensor.__mul__, Tensor.__rmul__ = operator_pair(_MUL, operator.mul)
     Tensor.__truediv__, Tensor.__rtruediv__ = operator_pair(_DIV, operator.truediv)
     Tensor.__pow__, Tensor.__rpow__ = operator_pair(_POW, operator.pow)
+    Tensor.__mod__, Tensor.__rmod__ = operator_pair(_MOD, operator.mod)
     Tensor.__matmul__, Tensor.__rmatmul__ = operator_pair(_MATMUL, dot_2d)  # (x @ y, quicker)
     for name, function in _ARRAY_METHODS.items():
         if name not in Tensor.__dict__:

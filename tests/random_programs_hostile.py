@@ -364,6 +364,9 @@ class _Writer:
         if choice < 0.52 and not self.plain:
             square = f"{_grouped(self.fit(self.expression(1), shape))} ** 2"
             return f"{pad}{name} /= 1.5 + {square}"
+        if choice < 0.56 and not self.plain:
+            # (`**=` writes into the array as `*=` does; the tape once rebound the name)
+            return f"{pad}{name} **= 2"
         return f"{pad}{name} {self.operator()} {self.operand(shape)}"
 
     def operator(self) -> str:
