@@ -913,6 +913,19 @@ def _creating(function: Callable) -> Callable:
     return create
 
 
+def _stacking_first(function: Callable) -> Callable:
+    """``function`` with a first argument that is a list or tuple holding tensors stacked
+    into one tensor (which records) before NumPy sees it."""
+
+    def stacking(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
+            obj = _array_of(obj, copy=False)
+        return function(obj, *args, **kwargs)
+
+    stacking.__name__ = function.__name__
+    return stacking
+
+
 def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) -> Any:
     """``np.array``/``np.asarray`` on the tape: lists holding tensors are stacked (which
     records); anything else becomes a tensor that needs no grad."""
@@ -948,6 +961,13 @@ class _TapeNumpy(types.ModuleType):
     _CREATION = frozenset(
         {"zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace"}
     )
+    #: functions of one array-like whose dispatch does not look inside a list: given a
+    #: list of tensors (np.sum([x, y])), NumPy would convert it to an array and drop the
+    #: gradient, so it is stacked first, as np.array([x, y]) is
+    _ARRAY_FIRST = frozenset(
+        {"sum", "mean", "prod", "max", "min", "amax", "amin", "average", "var", "std"}
+        | {"cumsum", "cumprod", "diff", "transpose", "ravel", "reshape", "squeeze"}
+    )
 
     def __getattribute__(self, name: str) -> Any:
         value = getattr(np, name)
@@ -960,6 +980,8 @@ class _TapeNumpy(types.ModuleType):
             wrapped = lambda obj, dtype=None, **kw: _array_of(obj, dtype, copy=False, **kw)  # noqa: E731
         elif name in _TapeNumpy._CREATION:
             wrapped = _creating(value)
+        elif name in _TapeNumpy._ARRAY_FIRST:
+            wrapped = _stacking_first(value)
         else:
             return value
         _numpy_wrapped[name] = (value, wrapped)

@@ -356,8 +356,8 @@ def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = F
     """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
     hits = x == expand_reduced(ans, x, axis, keepdims)
     count = hits.sum(axis=axis, keepdims=True)
-    # (_dtype, not x.dtype: x may be a Python float, np.max(1.5))
-    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(_dtype(x))
+    # (ans's dtype is x's; not x.dtype: x may be a Python float, np.max(1.5), or a list)
+    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(_dtype(ans))
 
 
 def centered(a: Any, axis: Any = None) -> Any:
