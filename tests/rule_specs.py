@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import astgrad.runtime.primitives as prim
+import astgrad.runtime.rules.linalg_more as linalg_more
 import astgrad.runtime.rules.reductions as reductions
 import numpy as np
 
@@ -193,6 +194,10 @@ SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
 SPD_2 = [[2.0, -0.4, 0.1], [-0.4, 1.5, 0.3], [0.1, 0.3, 1.0]]
 SYMMETRIC = [[2.0, 0.5, 0.1], [0.5, 1.0, -0.3], [0.1, -0.3, -1.0]]
 SYMMETRIC_2 = [[-0.5, 0.2, 0.4], [0.2, 1.5, 0.1], [0.4, 0.1, 3.0]]
+GENERAL = [[2.0, 0.5, 0.1], [0.3, -1.0, 0.4], [0.2, 0.1, 0.5]]
+# well-conditioned tensors for tensorinv and tensorsolve
+TENSOR_6 = np.eye(6) + 0.2 * np.arange(36.0).reshape(6, 6) / 36
+TENSOR_4 = (np.eye(4) + 0.1 * np.arange(16.0).reshape(4, 4) / 16).reshape(4, 2, 2)
 
 SPECS: dict[Any, list[Case]] = {
     np.add: [case(A((3, 4)), A((4,))), case(A((2, 1)), A((1, 3))), case(A(()), A((3,)))],
@@ -555,6 +560,72 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 3, 4))),
         case(A(value=SYMMETRIC), hermitian=True),
     ],
+    np.linalg.matmul: [case(A((3, 4)), A((4, 2))), case(A((2, 3, 4)), A((4,)))],
+    np.linalg.outer: [case(A((3,)), A((4,)))],
+    np.linalg.tensordot: [case(A((2, 3, 4)), A((3, 4, 5))), case(A((2, 3)), A((3, 4)), axes=1)],
+    np.matrix_transpose: [case(A((3, 4))), case(A((2, 3, 4)))],
+    np.linalg.matrix_transpose: [case(A((2, 3, 4)))],
+    np.vecdot: [case(A((3, 4)), A((4,))), case(A((3, 4)), A((2, 1, 4)), axis=-1)],
+    np.linalg.vecdot: [case(A((3, 4)), A((3, 4))), case(A((4, 3)), A((4, 1)), axis=0)],
+    np.linalg.cross: [case(A((3,)), A((3,))), case(A((3, 4)), A((3, 4)), axis=0)],
+    np.linalg.diagonal: [case(A((3, 4))), case(A((2, 3, 4)), offset=1)],
+    np.linalg.trace: [case(A((3, 4))), case(A((2, 4, 3)), offset=-1)],
+    np.linalg.vector_norm: [
+        case(A((5,))),
+        case(A((3, 4))),
+        case(A((3, 4)), axis=1, keepdims=True),
+        case(A((2, 3, 4)), axis=(0, 2)),
+        case(A((5,)), ord=1),
+        case(A((3, 4)), axis=0, ord=3),
+        case(A((3, 4)), ord=4),
+    ],
+    np.linalg.matrix_norm: [
+        case(A((3, 4))),
+        case(A((2, 3, 4)), keepdims=True),
+        case(A((3, 4)), ord="nuc"),
+        case(A((3, 4)), ord=1),
+        case(A((2, 3, 3)), ord=2),
+    ],
+    np.linalg.svdvals: [case(A((3, 4))), case(A((2, 4, 3)))],
+    # a general matrix with real eigenvalues (and a symmetric one)
+    np.linalg.eig: [
+        case(A(value=SYMMETRIC)),
+        case(A(value=GENERAL)),
+        case(A(value=[GENERAL, SYMMETRIC_2])),
+        case(A(value=GENERAL)).checked(outputs=(0,)),
+    ],
+    np.linalg.eigvals: [case(A(value=GENERAL)), case(A(value=[SYMMETRIC, SYMMETRIC_2]))],
+    np.linalg.lstsq: [
+        case(A((5, 3)), A((5,))),
+        case(A((5, 3)), A((5, 2))),
+        case(A(value=SQUARE), A((3,))),
+        case(A((2, 4)), A((2,)), rcond=None),
+    ],
+    np.linalg.multi_dot: [
+        case([A((2, 3)), A((3, 4))]),
+        case([A((3,)), A((3, 4)), A((4, 2)), A((2,))]),
+        case([A((2, 3)), A((3, 3)), A((3,))]),
+    ],
+    np.linalg.matrix_power: [
+        case(A((3, 3), low=-0.6, high=0.6), 3),
+        case(A((2, 3, 3), low=-0.6, high=0.6), 2),
+        case(A(value=SQUARE), -2),
+        case(A(value=SQUARE), 0),
+        case(A(value=SQUARE), 1),
+    ],
+    np.linalg.tensorinv: [case(A(value=TENSOR_6.reshape(2, 3, 6))), case(A(value=TENSOR_4), 1)],
+    np.linalg.tensorsolve: [
+        case(A(value=TENSOR_6.reshape(2, 3, 6)), A((2, 3))),
+        case(A(value=TENSOR_6.reshape(6, 2, 3)), A((2, 3)), axes=(0,)),
+    ],
+    np.vander: [case(A((4,))), case(A((3,)), 5), case(A((4,)), 3, True)],
+    linalg_more.lstsq_parts: [case(A((3,)), A((1,)), 3, A((3,)))],
+    np.polyval: [
+        case(A((4,)), A((5,))),
+        case(A((3,)), A((2, 3))),
+        case(A((1,)), A((3,))),
+        case(A((3,)), A("float")),
+    ],
     # -- selection, creation, casts --------------------------------------------------------------
     np.take: [
         case(A((5,)), [1, 1, 3]),
@@ -711,6 +782,19 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 3), low=0.1, high=2.9), A((4,), value=[0.0, 1.0, 1.5, 3.0]), A((4,))),
         case(A(value=[-1.0, 0.5, 4.0]), np.array([0.0, 1.0, 3.0]), A((3,)), A(()), A(())),
         case(A("float", low=0.1, high=2.9), np.array([0.0, 1.0, 3.0]), A((3,)), right=2.0),
+    ],
+    np.convolve: [
+        case(A((5,)), A((3,))),
+        case(A((3,)), A((5,)), "same"),
+        case(A((4,)), A((4,)), mode="same"),
+        case(A((6,)), A((3,)), "valid"),
+        case(A((2,)), A((5,)), mode="valid"),
+    ],
+    np.correlate: [
+        case(A((5,)), A((3,))),
+        case(A((3,)), A((5,)), "full"),
+        case(A((4,)), A((4,)), mode="same"),
+        case(A((2,)), A((6,)), mode="same"),
     ],
     prim.astype: [
         case(A((3,)), np.float32).checked(eps=1e-2, rtol=1e-4),

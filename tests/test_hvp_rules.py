@@ -515,6 +515,44 @@ def interp_knots_of(xp):
     return _bend(np.interp(np.array([-0.5, 0.3, 2.0]), xp, np.sin(xp)))
 
 
+def norms_of(x):
+    return (
+        _bend(np.linalg.vector_norm(x, axis=1))
+        + np.sin(np.linalg.matrix_norm(x))
+        + _bend(np.linalg.svdvals(x))
+    )
+
+
+def eig_of(a):
+    w, v = np.linalg.eig(a)
+    return _bend(w) + _bend(v[:, 0] * v[1]) + _bend(np.linalg.eigvals(a))
+
+
+def lstsq_of(a):
+    # (one argument moving: with two, reverse mode meets the sum of their tangents, which
+    # are tuples of four, and stops)
+    x, residuals, rank, s = np.linalg.lstsq(a, np.array([0.5, -1.0, 0.3, 2.0, 0.1]))
+    return _bend(x) + _bend(residuals) + _bend(s)
+
+
+def powers_of(a, b):
+    return (
+        _bend(np.linalg.multi_dot([a, b, a]))
+        + _bend(np.linalg.matrix_power(a, 3))
+        + _bend(np.linalg.matrix_power(a, -1))
+    )
+
+
+def tensor_inverses(a, b):
+    return _bend(np.linalg.tensorinv(np.reshape(a, (2, 3, 6)))) + _bend(
+        np.linalg.tensorsolve(np.reshape(a, (2, 3, 6)), b)
+    )
+
+
+def polynomials(p, x):
+    return _bend(np.vander(x, 3)) + _bend(np.polyval(p, x))
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -670,6 +708,15 @@ TABLE = {
     "cov": (cov_of, _uniform((2, 5), (5,))),
     "trapezoid": (trapezoid_of, lambda rng: (rng.uniform(-1, 1, (3, 4)), 0.7)),
     "cumulative_prod": (cumulative_prod_of, _uniform((2, 3))),
+    "norms": (norms_of, _uniform((3, 4))),
+    "eig": (
+        eig_of,
+        lambda rng: (0.3 * rng.uniform(-1, 1, (3, 3)) + np.diag([0.0, 2.0, 4.0]),),
+    ),
+    "lstsq": (lstsq_of, _uniform((5, 3))),
+    "powers": (powers_of, lambda rng: (_square(rng), _square(rng))),
+    "tensor_inverses": (tensor_inverses, lambda rng: (_square(rng, 6), rng.uniform(-1, 1, (2, 3)))),
+    "polynomials": (polynomials, _uniform((3,), (4,))),
     "interp": (interp_of, _uniform((5,), (4,))),
     "interp_knots": (
         interp_knots_of,

@@ -95,6 +95,8 @@ def render() -> str:
         module = rule.vjp.__module__
         if not module.startswith(prefix):
             continue  # a rule registered by user code, not shipped
+        if _is_rule_helper(rule.primitive):
+            continue  # a helper of forward rules' code, which users do not call
         section = grouped.setdefault(module[len(prefix) :], {})
         section.setdefault(rule.vjp, []).append(_spelling(rule.primitive))
     lines = [

@@ -1,0 +1,545 @@
+"""More linear algebra: ``np.linalg.eig``, ``eigvals``, ``lstsq``, ``multi_dot``,
+``matrix_power``, ``tensorsolve`` and ``tensorinv``; ``np.vander`` and ``np.polyval``; and
+NumPy 2's array-API spellings (``np.linalg.matmul``, ``vecdot``, ``cross``, ``outer``,
+``diagonal``, ``trace``, ``vector_norm``, ``matrix_norm``, ``tensordot``, ``svdvals``,
+``matrix_transpose``), which take the rules of the functions they spell again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..adjoints import Parts
+from . import arithmetic, linalg
+from .forward import jvp_rule, linear
+from .linalg_helpers import (
+    _inverse_gaps,
+    cross_grad,
+    mT,
+    norm_grad,
+    norm_slope,
+    svd_grad,
+    svd_tangent,
+)
+from .reductions import trace_grad
+from .registry import nondifferentiable, vjp_rule
+from .shared import cast_like, output_parts, place_diagonal, transformable, unbroadcast
+from .statistics import from_rows, to_rows
+
+# -- the array-API spellings -----------------------------------------------------------------
+# Those with the parameters of a function that has a rule take its rule as it is.
+
+vjp_rule(np.linalg.matmul, name="linalg_matmul")(arithmetic.matmul)
+jvp_rule(np.linalg.matmul)(arithmetic.matmul_jvp)
+vjp_rule(np.linalg.outer, name="linalg_outer")(linalg.outer)
+jvp_rule(np.linalg.outer)(linalg.outer_jvp)
+vjp_rule(np.linalg.tensordot, name="linalg_tensordot")(linalg.tensordot)
+jvp_rule(np.linalg.tensordot)(linalg.tensordot_jvp)
+
+
+@vjp_rule(np.matrix_transpose, np.linalg.matrix_transpose)
+def matrix_transpose(g, ans, x):
+    return mT(g)
+
+
+linear(np.matrix_transpose, np.linalg.matrix_transpose)
+
+
+# the sum over ``axis`` of the product (real vectors: NumPy conjugates x1)
+@vjp_rule(np.vecdot, np.linalg.vecdot, name="vecdot")
+def vecdot(g, ans, x1, x2, *, axis=-1):
+    spread = np.expand_dims(g, axis)
+    return unbroadcast(spread * x2, x1), unbroadcast(spread * x1, x2)
+
+
+@jvp_rule(np.vecdot, np.linalg.vecdot)
+def vecdot_jvp(ans, x1, x2, *, axis=-1, dx1, dx2):
+    return np.sum(dx1 * x2, axis=axis), np.sum(x1 * dx2, axis=axis)
+
+
+@vjp_rule(np.linalg.cross, name="linalg_cross")
+def linalg_cross(g, ans, x1, x2, *, axis=-1):
+    return (
+        cross_grad(g, x2, x1, axis, axis, axis, None, False),
+        cross_grad(g, x1, x2, axis, axis, axis, None, True),
+    )
+
+
+@jvp_rule(np.linalg.cross)
+def linalg_cross_jvp(ans, x1, x2, *, axis=-1, dx1, dx2):
+    return np.linalg.cross(dx1, x2, axis=axis), np.linalg.cross(x1, dx2, axis=axis)
+
+
+@vjp_rule(np.linalg.diagonal, name="linalg_diagonal")
+def linalg_diagonal(g, ans, x, *, offset=0):
+    return place_diagonal(g, x, offset, -2, -1)
+
+
+@vjp_rule(np.linalg.trace, name="linalg_trace")
+def linalg_trace(g, ans, x, *, offset=0, dtype=None):
+    return trace_grad(g, x, offset, -2, -1)
+
+
+linear(np.linalg.diagonal, np.linalg.trace)
+
+
+# the 2-norm (or ord-norm) of the elements ``axis`` names, taken as one vector
+@vjp_rule(np.linalg.vector_norm)
+def vector_norm(g, ans, x, *, axis=None, keepdims=False, ord=2):
+    rows = to_rows(x, axis)
+    slices = np.shape(rows)[:-1]
+    return from_rows(
+        norm_grad(np.reshape(g, slices), np.reshape(ans, slices), rows, ord, -1), x, axis
+    )
+
+
+@jvp_rule(np.linalg.vector_norm)
+def vector_norm_jvp(ans, x, *, axis=None, keepdims=False, ord=2, dx):
+    rows = to_rows(x, axis)
+    moved = np.sum(to_rows(dx, axis) * norm_slope(rows, ord, -1), axis=-1)
+    return np.reshape(moved, np.shape(ans))
+
+
+@vjp_rule(np.linalg.matrix_norm)
+def matrix_norm(g, ans, x, *, keepdims=False, ord="fro"):
+    return norm_grad(g, ans, x, ord, (-2, -1), keepdims)
+
+
+@jvp_rule(np.linalg.matrix_norm)
+def matrix_norm_jvp(ans, x, *, keepdims=False, ord="fro", dx):
+    return np.sum(dx * norm_slope(x, ord, (-2, -1)), axis=(-2, -1), keepdims=keepdims)
+
+
+@vjp_rule(np.linalg.svdvals)
+def svdvals(g, ans, x):
+    return svd_grad(g, ans, x, False, False)
+
+
+@jvp_rule(np.linalg.svdvals)
+def svdvals_jvp(ans, x, *, dx):
+    return svd_tangent(dx, ans, x, False, False, False)
+
+
+# -- eigenvalues of general matrices -----------------------------------------------------------
+# Real matrices with real, distinct eigenvalues: a = v diag(w) v^-1, the eigenvectors of
+# unit length as NumPy returns them. Complex eigenvalues stop with an error naming them.
+
+
+@vjp_rule(np.linalg.eig, multi_output=True)
+def eig(g, ans, a):
+    return eig_grad(g, ans)
+
+
+@jvp_rule(np.linalg.eig)
+def eig_jvp(ans, a, *, da):
+    return (eig_tangent(da, ans),)
+
+
+@vjp_rule(np.linalg.eigvals)
+def eigvals(g, ans, a):
+    return eig_grad((g, None), real_eig(a))
+
+
+@jvp_rule(np.linalg.eigvals)
+def eigvals_jvp(ans, a, *, da):
+    return eig_tangent(da, real_eig(a))[0]
+
+
+# -- least squares -----------------------------------------------------------------------------
+# x = pinv(a) b, differentiable where a's rank does not change; the residuals (the squared
+# norms of a x - b, given where a has more rows than columns and full rank) and the
+# singular values of a have gradients too; the rank has none.
+
+
+@vjp_rule(np.linalg.lstsq, multi_output=True)
+def lstsq(g, ans, a, b, rcond=None):
+    return lstsq_grad(g, ans, a, b, "a"), lstsq_grad(g, ans, a, b, "b")
+
+
+@jvp_rule(np.linalg.lstsq)
+def lstsq_jvp(ans, a, b, rcond=None, *, da, db):
+    return lstsq_tangent(da, ans, a, b, "a"), lstsq_tangent(db, ans, a, b, "b")
+
+
+# -- products and powers -----------------------------------------------------------------------
+
+
+@vjp_rule(np.linalg.multi_dot)
+def multi_dot(g, ans, arrays, *, out=None):
+    return (multi_dot_grads(g, arrays),)
+
+
+@jvp_rule(np.linalg.multi_dot)
+def multi_dot_jvp(ans, arrays, *, out=None, darrays):
+    return (multi_dot_tangent(darrays, arrays),)
+
+
+@vjp_rule(np.linalg.matrix_power)
+def matrix_power(g, ans, a, n):
+    return matrix_power_grad(g, a, n), None
+
+
+@jvp_rule(np.linalg.matrix_power)
+def matrix_power_jvp(ans, a, n, *, da):
+    return matrix_power_tangent(da, a, n), None
+
+
+@vjp_rule(np.linalg.tensorinv)
+def tensorinv(g, ans, a, ind=2):
+    square = tensor_square(ans, np.ndim(ans) - ind)
+    return np.reshape(
+        -(mT(square) @ tensor_square(g, np.ndim(ans) - ind) @ mT(square)), np.shape(a)
+    )
+
+
+@jvp_rule(np.linalg.tensorinv)
+def tensorinv_jvp(ans, a, ind=2, *, da):
+    square = tensor_square(ans, np.ndim(ans) - ind)
+    return np.reshape(-(square @ tensor_square(da, ind) @ square), np.shape(ans))
+
+
+@vjp_rule(np.linalg.tensorsolve)
+def tensorsolve(g, ans, a, b, axes=None):
+    gb = np.linalg.solve(mT(tensor_system(a, b, axes)), np.reshape(g, (-1,)))
+    return (
+        tensor_system_back(-np.outer(gb, np.reshape(ans, (-1,))), a, axes),
+        np.reshape(gb, np.shape(b)),
+    )
+
+
+@jvp_rule(np.linalg.tensorsolve)
+def tensorsolve_jvp(ans, a, b, axes=None, *, da, db):
+    system = tensor_system(a, b, axes)
+    moved = tensor_system(da, b, axes) @ np.reshape(ans, (-1,))
+    return (
+        np.reshape(-np.linalg.solve(system, moved), np.shape(ans)),
+        np.reshape(np.linalg.solve(system, np.reshape(db, (-1,))), np.shape(ans)),
+    )
+
+
+# -- polynomials -------------------------------------------------------------------------------
+
+
+@vjp_rule(np.vander)
+def vander(g, ans, x, N=None, increasing=False):
+    # (np.vander computes in float64 whatever its input)
+    return cast_like(np.sum(g * vander_slopes(x, N, increasing), axis=-1), x)
+
+
+@jvp_rule(np.vander)
+def vander_jvp(ans, x, N=None, increasing=False, *, dx):
+    return dx[:, None] * vander_slopes(x, N, increasing)
+
+
+# p[0] x^(n-1) + ... + p[n-1]: linear in p, and in x its slope is the derivative's value
+@vjp_rule(np.polyval)
+def polyval(g, ans, p, x):
+    return polyval_coefficients_grad(g, p, x), unbroadcast(g * np.polyval(derivative(p), x), x)
+
+
+@jvp_rule(np.polyval)
+def polyval_jvp(ans, p, x, *, dp, dx):
+    return np.polyval(dp, x), dx * np.polyval(derivative(p), x)
+
+
+# -- helpers the rules above call (generated code calls them by these names) ----------------
+
+
+@transformable
+def real_eig(a: Any) -> Any:
+    """``np.linalg.eig(a)``, refused with a clear error where an eigenvalue is complex."""
+    found = np.linalg.eig(a)
+    check_real_eigenvalues(found[0])
+    return found
+
+
+def check_real_eigenvalues(w: Any) -> None:
+    if np.iscomplexobj(w):
+        raise NotImplementedError(
+            "np.linalg.eig and eigvals have a derivative in astgrad for real matrices with "
+            "real eigenvalues; this matrix has complex ones (complex numbers are not "
+            "differentiated yet). For a symmetric matrix, use np.linalg.eigh or eigvalsh."
+        )
+
+
+nondifferentiable(check_real_eigenvalues)
+
+
+def eig_grad(g: Any, ans: Any) -> Any:
+    """The gradient of ``np.linalg.eig``: with ``p = v^-1 da v``, ``dw = diag(p)`` and
+    ``dv = v (f * p - diag(v^T v (f * p)))`` (the last term keeps each eigenvector of unit
+    length), ``f[i, j] = 1 / (w[j] - w[i])`` off the diagonal; transposed, that is
+    ``v^-T (diag(gw) + f * (v^T gv - v^T v diag(v^T gv))) v^T``."""
+    w, v = ans[0], ans[1]
+    check_real_eigenvalues(w)
+    gw, gv = output_parts(g, ans)
+    m = mT(v) @ gv
+    kept = _identity_like(w) * np.diagonal(m, axis1=-2, axis2=-1)[..., None, :]
+    inner = _inverse_gaps(w) * (m - mT(v) @ v @ kept)
+    inner = inner + _identity_like(w) * gw[..., None, :]
+    return np.linalg.solve(mT(v), inner @ mT(v))
+
+
+@transformable
+def eig_tangent(da: Any, ans: Any) -> Any:
+    """The tangents ``(dw, dv)`` of ``w, v = np.linalg.eig(a)`` along ``da`` (see
+    :func:`eig_grad`)."""
+    w = ans[0]
+    v = ans[1]
+    check_real_eigenvalues(w)
+    p = np.linalg.solve(v, da @ v)
+    turned = _inverse_gaps(w) * p
+    moved = v @ turned
+    lengths = np.sum(v * moved, axis=-2)
+    return np.diagonal(p, axis1=-2, axis2=-1), moved - v * lengths[..., None, :]
+
+
+def lstsq_grad(g: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
+    """The gradient of ``np.linalg.lstsq(a, b)`` in ``a`` (or ``b``, as ``part`` says)."""
+    parts = output_parts(g, ans)
+    x = ans[0]
+    inverse = np.linalg.pinv(a)
+    gx = np.reshape(parts[0], (np.shape(a)[1], -1))
+    columns = np.reshape(b, (np.shape(a)[0], -1))
+    residual = a @ np.reshape(x, (np.shape(a)[1], -1)) - columns
+    # d residuals = 2 (a x - b) . (da x - db) at the least-squares solution
+    gr = 2 * residual * _residual_cotangent(parts[1], residual)
+    if part == "b":
+        return np.reshape(mT(inverse) @ gx - gr, np.shape(b))
+    gp = gx @ mT(columns)
+    gt = mT(gp)
+    xt = mT(inverse)
+    through_x = -(xt @ gp @ xt) + (gt - a @ inverse @ gt) @ inverse @ xt
+    through_x = through_x + xt @ inverse @ (gt - gt @ inverse @ a)
+    through_s = svd_grad(parts[3], ans[3], a, False, False)
+    return through_x + gr @ mT(np.reshape(x, (np.shape(a)[1], -1))) + through_s
+
+
+def _residual_cotangent(g_residuals: Any, residual: Any) -> Any:
+    """The residuals' cotangent lined up with the columns of ``residual`` (zeros where
+    NumPy returns no residuals)."""
+    if np.size(g_residuals) == 0:
+        return np.zeros(np.shape(residual)[1:], dtype=residual.dtype)
+    return np.reshape(g_residuals, (-1,))
+
+
+@transformable
+def lstsq_tangent(d: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
+    """The tangents of ``np.linalg.lstsq(a, b)``'s results along ``d``, the tangent of
+    ``a`` (or ``b``, as ``part`` says): x, residuals, rank (none) and singular values."""
+    x = ans[0]
+    inverse = np.linalg.pinv(a)
+    columns = np.reshape(x, (np.shape(a)[1], -1))
+    residual = a @ columns - np.reshape(b, (np.shape(a)[0], -1))
+    if part == "b":
+        dx = inverse @ d
+        moved = -np.reshape(d, np.shape(residual))
+        ds = np.zeros_like(ans[3])
+    else:
+        dt = mT(d)
+        dp = -(inverse @ d @ inverse) + inverse @ mT(inverse) @ (dt - dt @ a @ inverse)
+        dp = dp + (dt - inverse @ a @ dt) @ mT(inverse) @ inverse
+        dx = dp @ b
+        moved = d @ columns
+        ds = svd_tangent(d, ans[3], a, False, False, False)
+    dr = 2 * np.sum(residual * moved, axis=0)
+    if np.size(ans[1]) == 0:
+        dr = np.zeros_like(ans[1])
+    return lstsq_parts(dx, np.reshape(dr, np.shape(ans[1])), np.zeros_like(ans[2]), ds)
+
+
+def lstsq_parts(x: Any, residuals: Any, rank: Any, s: Any) -> Parts:
+    """A tangent of ``np.linalg.lstsq``'s four results, as :class:`Parts`: the tangents
+    along ``a`` and along ``b`` are added result by result, where plain tuples would be
+    joined. A primitive of its own, so that reverse mode differentiates forward code that
+    calls it (``ag.hvp``)."""
+    return Parts([x, residuals, rank, s])
+
+
+@vjp_rule(lstsq_parts, multi_output=True)
+def lstsq_parts_vjp(g, ans, x, residuals, rank, s):
+    return output_parts(g, ans)[0], output_parts(g, ans)[1], None, output_parts(g, ans)[3]
+
+
+@jvp_rule(lstsq_parts)
+def lstsq_parts_jvp(ans, x, residuals, rank, s, *, dx, dresiduals, ds):
+    return (
+        lstsq_parts(dx, np.zeros_like(residuals), np.zeros_like(rank), np.zeros_like(s)),
+        lstsq_parts(np.zeros_like(x), dresiduals, np.zeros_like(rank), np.zeros_like(s)),
+        None,
+        lstsq_parts(np.zeros_like(x), np.zeros_like(residuals), np.zeros_like(rank), ds),
+    )
+
+
+def multi_dot_grads(g: Any, arrays: Any) -> Any:
+    """The gradients of ``np.linalg.multi_dot(arrays)``: each array's is the product of
+    those before it, transposed, the cotangent, and those after it, transposed (a vector
+    at either end taken as a row or a column)."""
+    mats = _as_matrices(arrays)
+    count = len(mats)
+    square = np.reshape(g, (np.shape(mats[0])[0], np.shape(mats[-1])[1]))
+    grads = []
+    for i in range(count):
+        grad = square
+        if i > 0:
+            grad = mT(_chain(mats[:i])) @ grad
+        if i < count - 1:
+            grad = grad @ mT(_chain(mats[i + 1 :]))
+        grads.append(np.reshape(grad, np.shape(arrays[i])))
+    return Parts(grads)
+
+
+def _as_matrices(arrays: Any) -> list:
+    """multi_dot's arrays as matrices: a vector first is a row, a vector last a column."""
+    mats = list(arrays)
+    if np.ndim(mats[0]) == 1:
+        mats[0] = np.reshape(mats[0], (1, -1))
+    if np.ndim(mats[-1]) == 1:
+        mats[-1] = np.reshape(mats[-1], (-1, 1))
+    return mats
+
+
+def _chain(mats: Any) -> Any:
+    product = mats[0]
+    for m in mats[1:]:
+        product = product @ m
+    return product
+
+
+@transformable
+def multi_dot_tangent(darrays: Any, arrays: Any) -> Any:
+    """The tangent of ``np.linalg.multi_dot(arrays)``: the sum over the arrays of the
+    product with that array's tangent in its place."""
+    total = None
+    for i in range(len(arrays)):
+        moved = [darrays[k] if k == i else arrays[k] for k in range(len(arrays))]
+        term = np.linalg.multi_dot(moved)
+        if total is None:
+            total = term
+        else:
+            total = total + term
+    return total
+
+
+def matrix_power_grad(g: Any, a: Any, n: int) -> Any:
+    """The gradient of ``np.linalg.matrix_power(a, n)``: ``sum_k (b^T)^k g (b^T)^(n-1-k)``
+    for ``b = a`` (``n >= 0``), or for ``b = inv(a)`` and ``|n|``, then through the
+    inverse."""
+    base = a if n >= 0 else np.linalg.inv(a)
+    steps = abs(n)
+    if steps == 0:
+        return np.zeros(np.shape(a), dtype=_float(a))
+    powers = [_identity_like(a)]
+    for _ in range(steps - 1):
+        powers.append(powers[-1] @ mT(base))
+    grad = powers[0] @ g @ powers[steps - 1]
+    for k in range(1, steps):
+        grad = grad + powers[k] @ g @ powers[steps - 1 - k]
+    if n >= 0:
+        return grad
+    return -(mT(base) @ grad @ mT(base))
+
+
+@transformable
+def matrix_power_tangent(da: Any, a: Any, n: int) -> Any:
+    """The tangent of ``np.linalg.matrix_power(a, n)`` along ``da``."""
+    base = a
+    moved = da
+    if n < 0:
+        base = np.linalg.inv(a)
+        moved = -(base @ da @ base)
+    steps = abs(n)
+    if steps == 0:
+        return np.zeros_like(da)
+    total = moved @ np.linalg.matrix_power(base, steps - 1)
+    for k in range(1, steps):
+        after = np.linalg.matrix_power(base, steps - 1 - k)
+        total = total + np.linalg.matrix_power(base, k) @ moved @ after
+    return total
+
+
+def _float(a: Any) -> Any:
+    dtype = np.result_type(a)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _exponents(count: int, increasing: bool, like: Any) -> Any:
+    """The powers of the columns of a Vandermonde matrix of ``count`` columns, as floats of
+    ``like``'s dtype (so that products with them keep it)."""
+    powers = np.arange(count) if increasing else np.arange(count - 1, -1, -1)
+    return powers.astype(_float(like))
+
+
+def _identity_like(w: Any) -> Any:
+    """The identity matrix as large as ``w`` is long, in ``w``'s float dtype."""
+    return np.eye(np.shape(w)[-1], dtype=_float(w))
+
+
+nondifferentiable(_float, _exponents, _identity_like)
+
+
+@transformable
+def tensor_square(t: Any, ind: int) -> Any:
+    """``t`` as a matrix: its first ``ind`` axes make the rows, the others the columns."""
+    shape = np.shape(t)
+    return np.reshape(t, (_size(shape[:ind]), _size(shape[ind:])))
+
+
+def _size(shape: Any) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+def _tensor_axes(ndim: int, axes: Any) -> list:
+    """The order np.linalg.tensorsolve puts ``a``'s axes in: ``axes`` moved last."""
+    order = list(range(ndim))
+    if axes is not None:
+        for k in axes:
+            order.remove(k % ndim)
+            order.append(k % ndim)
+    return order
+
+
+nondifferentiable(_size, _tensor_axes)
+
+
+@transformable
+def tensor_system(a: Any, b: Any, axes: Any) -> Any:
+    """The square matrix ``np.linalg.tensorsolve(a, b, axes)`` solves with."""
+    moved = np.transpose(a, _tensor_axes(np.ndim(a), axes))
+    return np.reshape(moved, (np.size(b), -1))
+
+
+def tensor_system_back(grad: Any, a: Any, axes: Any) -> Any:
+    """A gradient of :func:`tensor_system`'s matrix as one of ``a``."""
+    order = _tensor_axes(np.ndim(a), axes)
+    moved_shape = tuple(np.shape(a)[k] for k in order)
+    return np.transpose(np.reshape(grad, moved_shape), np.argsort(order))
+
+
+@transformable
+def vander_slopes(x: Any, N: Any, increasing: bool) -> Any:
+    """The derivative of each column of ``np.vander(x, N, increasing)``: ``k x^(k-1)``."""
+    count = np.shape(x)[0] if N is None else N
+    powers = _exponents(count, increasing, x)
+    return powers * x[:, None] ** np.maximum(powers - 1, 0)
+
+
+def polyval_coefficients_grad(g: Any, p: Any, x: Any) -> Any:
+    """The gradient of ``np.polyval(p, x)`` in ``p``: the powers of ``x`` times ``g``,
+    summed over ``x`` (the result has ``x``'s shape)."""
+    columns = np.reshape(x, (-1, 1)) ** _exponents(np.shape(p)[0], False, p)
+    return np.sum(np.reshape(g, (-1, 1)) * columns, axis=0)
+
+
+@transformable
+def derivative(p: Any) -> Any:
+    """The coefficients of the derivative of the polynomial ``p`` (highest power first)."""
+    count = np.shape(p)[0]
+    if count <= 1:
+        return np.zeros_like(p)
+    return p[:-1] * _exponents(count, False, p)[:-1]
