@@ -32,7 +32,7 @@ from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .runtime.grad_mode import _state as _grad_state
 from .runtime.grad_mode import is_grad_enabled
-from .runtime.objects import is_object
+from .runtime.objects import describe, is_object
 from .runtime.plans import MISS as _MISS
 from .runtime.plans import Plan, pattern
 from .runtime.tensor import MADE_BY_HAND, GradientLostError, Tensor
@@ -183,7 +183,7 @@ def _kind(value: Any) -> tuple:
     if type(value) is float:
         return ("value", "float")  # shape (): the generated code can skip shape bookkeeping
     if is_object(value):
-        return ("object", type(value))  # its attributes get gradients (see runtime.objects)
+        return describe(value)  # its class and what it holds (see runtime.objects)
     return ("value",)
 
 

@@ -214,3 +214,34 @@ def restore_fields(swapped: list, raw: Callable[[Any], Any]) -> None:
                 continue  # the function deleted it
             object.__setattr__(owner, name, old if current is new else raw(current))
     swapped.clear()
+
+
+def describe(value: Any, seen: frozenset = frozenset()) -> tuple | None:
+    """What generated code for an object argument may assume, as a hashable kind:
+    ``("object", class, names, parts)`` where ``names`` are its instance attributes
+    holding callables (they shadow methods of the same name) and ``parts`` the kinds of
+    its attributes that hold objects, or lists or tuples of them (``("list", kinds)``).
+    None for anything else. Gradients are cached per kind, so an object of another class
+    (or with another class inside it) gets its own.
+
+    >>> class Layer:
+    ...     def __init__(self):
+    ...         self.W = 1.0
+    >>> describe(Layer())[0:3] == ("object", Layer, frozenset())
+    True
+    """
+    if id(value) in seen:
+        return None  # a cycle: the transform assumes nothing about it
+    seen = seen | {id(value)}
+    if is_object(value):
+        pairs = fields(value)
+        callables = frozenset(n for n, v in pairs if callable(v))  # (they shadow methods)
+        parts = []
+        for name, item in pairs:
+            found = describe(item, seen)
+            if found is not None:
+                parts.append((name, found))
+        return ("object", type(value), callables, tuple(parts))
+    if type(value) in (list, tuple) and value and is_object(value[0]):
+        return (type(value).__name__, tuple(describe(item, seen) for item in value))
+    return None

@@ -29,7 +29,7 @@ from . import anno, build, dataflow, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
-from .objects import field_callee, refuse_unfollowed_owners
+from .objects import field_callee, method_call, object_kinds, refuse_unfollowed_owners
 from .origin import of as origin_of
 from .resolve import (
     Callee,
@@ -163,8 +163,12 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
     """Set what each core statement calls, and the kind of every name (``ctx.kinds``)."""
     statements = list(dataflow.statements(node.body))
     stopped = _stopped_statements(node.body, ctx)
+    ctx.object_kinds = object_kinds(statements, ctx)
     for stmt in statements:
         value = _value_of(stmt)
+        called = method_call(value, ctx) if value is not None else None
+        if called is not None:  # obj.method(a) as Layer.method(obj, a) (issue 17)
+            stmt.value = value = called
         if value is not None:
             callee = callee_of(value, ctx, stmt)
             if id(stmt) in stopped:

@@ -37,6 +37,9 @@ class TransformContext:
     #: filled in by ``analyze``: active names, and the kind of every name
     active: set[str] = field(default_factory=set)
     kinds: dict[str, tuple] = field(default_factory=dict)
+    #: filled in by ``analyze``: names surely holding an object of a known class, and its
+    #: kind (``objects.object_kinds``)
+    object_kinds: dict[str, tuple] = field(default_factory=dict)
     #: filled in by ``shapes``: name -> shape class (equal classes, equal shapes)
     shape_classes: dict[str, Any] = field(default_factory=dict)
     #: the kind of what a user function returns (set by the pipeline)

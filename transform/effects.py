@@ -721,6 +721,10 @@ class _Interpreter:
     def user_call(self, stmt: gast.stmt, call: gast.Call, function: Any, env: _Env) -> frozenset:
         summary_ = summary(function)
         bound = _bind(call, summary_.parameters)
+        kinds = self.ctx.object_kinds
+        objects = {n: kinds[a.id] for n, a in bound if isinstance(a, gast.Name) and a.id in kinds}
+        if objects:  # what a method does, its own method calls resolved (issue 17)
+            summary_ = summary(function, objects)
         mutated = [node for name, node in bound if name is None or name in summary_.mutates]
         returned = [node for name, node in bound if name is None or name in summary_.returns]
         changed = self.reach(mutated, env)
@@ -1010,8 +1014,19 @@ _summarizing: set[int] = set()
 _recursive: set[int] = set()
 
 
-def summary(function: Callable) -> Summary:
-    """What calling ``function`` (a user function) does to its arguments."""
+def summary(function: Callable, param_kinds: dict | None = None) -> Summary:
+    """What calling ``function`` (a user function) does to its arguments; with
+    ``param_kinds``, when those arguments hold objects of those classes (not cached)."""
+    if param_kinds:
+        if id(function) in _summarizing:
+            return _ANYTHING
+        _summarizing.add(id(function))
+        try:
+            return _summarize(function, param_kinds)
+        except TransformError:
+            return _read_only_summary(function)
+        finally:
+            _summarizing.discard(id(function))
     try:
         cached = _summaries.get(function)
     except TypeError:
@@ -1116,7 +1131,7 @@ def _resolved(func: gast.expr, parsed: Any) -> Any:
     return None
 
 
-def _summarize(function: Callable) -> Summary:
+def _summarize(function: Callable, param_kinds: dict | None = None) -> Summary:
     from . import analyze, desugar, normalize
     from .context import local_names_of
     from .naming import Namer
@@ -1130,7 +1145,10 @@ def _summarize(function: Callable) -> Summary:
     parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
     namer = Namer()
     namer.reserve_tree(node)
-    ctx = TransformContext(parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node))
+    ctx = TransformContext(
+        parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node),
+        param_kinds=param_kinds or {},
+    )  # fmt: skip
     node = normalize.transform(desugar.transform(node, ctx), ctx)
     analyze.annotate(node, ctx)
     interpreter = _Interpreter(ctx, {name: frozenset({("param", name)}) for name in parameters})

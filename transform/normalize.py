@@ -61,6 +61,7 @@ from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
+from .objects import calls_a_field
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -803,7 +804,9 @@ class _Normalizer:
             node = gast.Call(
                 func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[]
             )
-        if isinstance(func, gast.Attribute) and not self.is_atom(func):
+        if calls_a_field(func, self.ctx):
+            func = self.atom(func)  # self.second(x): an object held by an argument (issue 17)
+        elif isinstance(func, gast.Attribute) and not self.is_atom(func):
             # (the receiver itself, not a copy: its method may change it, xs.append(v))
             func = gast.Attribute(
                 value=self.atom(func.value, keep=False), attr=func.attr, ctx=gast.Load()

@@ -10,10 +10,14 @@ gradient). The attributes of arrays (``x.real``, ``x.flat``) are never fields.
 
 from __future__ import annotations
 
+import types
+
 import gast
 import numpy as np
 
+from . import build
 from .context import TransformContext
+from .guards import MISSING
 from .resolve import Callee, source_text
 
 #: the callee of a field read (``analyze.callee_of``)
@@ -95,3 +99,191 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
                     "not pass back yet",
                 ),
             )
+
+
+# -- what each name holds, and the methods called on it -------------------------------------
+
+
+def _definitions(statements: list[gast.stmt]) -> dict[str, list[gast.stmt]]:
+    found: dict[str, list[gast.stmt]] = {}
+    for stmt in statements:
+        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+            found.setdefault(stmt.target.id, []).append(stmt)
+        elif isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                for sub in gast.walk(target):
+                    if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
+                        found.setdefault(sub.id, []).append(stmt)
+    return found
+
+
+_NOT_AN_INTEGER = object()
+
+
+def _integer(node: gast.expr | None) -> object:
+    """The int a slice bound spells (None for none), else ``_NOT_AN_INTEGER``."""
+    if node is None:
+        return None
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        inner = _integer(node.operand)
+        return -inner if type(inner) is int else _NOT_AN_INTEGER
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    return _NOT_AN_INTEGER
+
+
+def _element(kind: tuple | None, index: gast.expr | None) -> tuple | None:
+    """The kind of an item of a list or tuple of ``kind`` at ``index`` (None: any)."""
+    if kind is None or kind[0] not in ("list", "tuple"):
+        return None
+    elements = kind[1]
+    if isinstance(index, gast.Constant) and type(index.value) is int:
+        position = index.value
+        return elements[position] if -len(elements) <= position < len(elements) else None
+    if isinstance(index, gast.Slice):
+        values = [_integer(b) for b in (index.lower, index.upper, index.step)]
+        if any(v is _NOT_AN_INTEGER for v in values):
+            return None
+        return (kind[0], elements[slice(*values)])
+    first = elements[0] if elements else None
+    return first if all(e == first for e in elements) else None
+
+
+def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str, tuple]:
+    """The kind (``runtime.objects.describe``) of every name that surely holds an object
+    of a known class: an argument's, or what is read from one by attribute, index or
+    loop. Flow-insensitive: a name bound to values of two kinds has none."""
+    definitions = _definitions(statements)
+    kinds = {
+        name: kind
+        for name, kind in ctx.param_kinds.items()
+        if kind[:1] == ("object",) and name not in definitions
+    }
+
+    def kind_of(stmt: gast.stmt) -> tuple | None:
+        if isinstance(stmt, gast.For):
+            if isinstance(stmt.iter, gast.Name):
+                return _element(kinds.get(stmt.iter.id), None)
+            return None
+        target, value = stmt.targets[0], stmt.value
+        if not isinstance(target, gast.Name):
+            return None
+        if isinstance(value, gast.Name):
+            return kinds.get(value.id)
+        if isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name):
+            owner = kinds.get(value.value.id)
+            if owner is not None and owner[0] == "object":
+                return dict(owner[3]).get(value.attr)
+            return None
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+            return _element(kinds.get(value.value.id), value.slice)
+        return None
+
+    for _ in range(8):  # (chains as deep as models nest; each round follows one link)
+        changed = False
+        for name, defined in definitions.items():
+            if name in kinds:
+                continue
+            found = {kind_of(stmt) for stmt in defined}
+            if len(found) == 1 and None not in found:
+                kinds[name] = found.pop()
+                changed = True
+        if not changed:
+            break
+    return kinds
+
+
+def _class_lookup(cls: type, name: str, ctx: TransformContext) -> object | None:
+    """``cls``'s own entry for ``name`` (through its bases, as Python looks it up), with
+    the guard that it stays so: the entry in the class that defines it, and its absence
+    from the classes before it."""
+    for klass in cls.__mro__:
+        namespace = klass.__dict__
+        if name in namespace:
+            ctx.parsed.recorder.global_read(namespace, name, namespace[name])
+            return namespace[name]
+        ctx.parsed.recorder.global_read(namespace, name, MISSING)
+    return None
+
+
+def method_call(value: gast.expr, ctx: TransformContext) -> gast.expr | None:
+    """``obj.method(a)`` (or ``obj(a)``, ``obj.prop``) on an object of a known class as a
+    call of the class's function, ``Layer.method(obj, a)`` (``Layer.__call__(obj, a)``,
+    ``Layer.prop.fget(obj)``), which the transform differentiates like any function of
+    the user's; None when it is not such a read or call."""
+    kinds = getattr(ctx, "object_kinds", None) or {}
+    receiver: gast.expr | None = None
+    attribute = None
+    args: list[gast.expr] = []
+    keywords: list[gast.keyword] = []
+    if isinstance(value, gast.Call):
+        func = value.func
+        args, keywords = list(value.args), list(value.keywords)
+        if isinstance(func, gast.Name) and func.id in kinds:
+            receiver, attribute = func, "__call__"
+        elif (
+            isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name)
+            and func.value.id in kinds
+        ):
+            receiver, attribute = func.value, func.attr
+    elif isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name):
+        if value.value.id in kinds:
+            receiver, attribute = value.value, value.attr
+    if receiver is None:
+        return None
+    kind = kinds[receiver.id]
+    cls, shadowing = kind[1], kind[2]
+    if attribute in shadowing and attribute != "__call__":
+        return None  # an attribute of the object holding a function: not the class's
+    found = _class_lookup(cls, attribute, ctx)
+    owner = build.load(ctx.bind_free(cls.__name__, cls))
+    spelled = gast.Attribute(value=owner, attr=attribute, ctx=gast.Load())
+    if isinstance(value, gast.Attribute):
+        if not isinstance(found, property) or found.fget is None:
+            return None
+        getter = gast.Attribute(value=spelled, attr="fget", ctx=gast.Load())
+        return gast.Call(func=getter, args=[copy_atom(receiver)], keywords=[])
+    if isinstance(found, staticmethod):
+        return gast.Call(func=spelled, args=args, keywords=keywords)
+    if isinstance(found, types.FunctionType):
+        return gast.Call(func=spelled, args=[copy_atom(receiver), *args], keywords=keywords)
+    return None
+
+
+def copy_atom(node: gast.expr) -> gast.expr:
+    return build.load(node.id) if isinstance(node, gast.Name) else node
+
+
+def callee_kinds(bound: dict[str, gast.expr], ctx: TransformContext) -> dict[str, tuple]:
+    """The kinds of a user call's arguments that hold objects of known classes, by the
+    callee's parameter names: its derivative is made for them (its own method calls and
+    properties resolved)."""
+    kinds = getattr(ctx, "object_kinds", None) or {}
+    return {
+        param: kinds[atom.id]
+        for param, atom in bound.items()
+        if isinstance(atom, gast.Name) and atom.id in kinds
+    }
+
+
+def label(function: types.FunctionType) -> str:
+    """How generated names call ``function``: its name, or for a method its class's and
+    its own without underscores (``MLP.__call__``: ``MLP_call``)."""
+    name = function.__name__
+    parts = getattr(function, "__qualname__", name).split(".")
+    if len(parts) >= 2 and parts[-2] != "<locals>":
+        return f"{parts[-2]}_{name.strip('_') or 'method'}"
+    return name
+
+
+def calls_a_field(func: gast.expr, ctx: TransformContext) -> bool:
+    """Whether ``func`` (``self.second`` in ``self.second(x)``) reads an instance attribute
+    of an argument of a known class, not one of its methods: ``normalize`` reads it into
+    a name first, so that the call is a call of that object (``Linear.__call__``)."""
+    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)):
+        return False
+    kind = ctx.param_kinds.get(func.value.id, ())
+    return (
+        kind[:1] == ("object",) and func.attr in dict(kind[3]) and not hasattr(kind[1], func.attr)
+    )

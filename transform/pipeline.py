@@ -39,6 +39,7 @@ from . import (
     emit,
     fuse,
     normalize,
+    objects,
     optimize,
     release,
     remat,
@@ -450,14 +451,21 @@ def _start(
     callees: list[Derivative] = []
 
     def derive_callee(
-        callee: Callable, active: tuple[str, ...], origin: Origin | None, forward: bool = False
+        callee: Callable,
+        active: tuple[str, ...],
+        origin: Origin | None,
+        forward: bool = False,
+        param_kinds: dict | None = None,  # (objects' classes: a method's self, issue 17)
     ) -> Derivative:
         try:
             if forward:
                 derivative = derive(callee, active, mode=mode, forward=True)
             else:
                 # Its loops (a segment function's inner ones too) as this function's.
-                derivative = derive(callee, active, split=True, mode=mode, checkpoint=checkpoint)
+                derivative = derive(
+                    callee, active, split=True, mode=mode, checkpoint=checkpoint,
+                    param_kinds=param_kinds,
+                )  # fmt: skip
         except TransformError as exc:
             if exc.origin is None:
                 exc.origin = origin
@@ -616,6 +624,8 @@ def _derivative_name(function: Callable, wrt: tuple[str, ...], split: bool) -> s
     """``helper`` for the first split derivative of a function; ``helper_wrt_a`` for
     derivatives with respect to other parameters, so two never share a name."""
     name = function.__name__ if function.__name__ != "<lambda>" else "lambda_"
+    if split and isinstance(function, types.FunctionType):
+        name = objects.label(function)  # a method: MLP_call (issue 17)
     if not split:
         return name
     names = _split_names.setdefault(function, {})

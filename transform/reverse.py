@@ -37,7 +37,7 @@ from .context import TransformContext
 from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
-from .objects import FIELD
+from .objects import FIELD, callee_kinds, label
 from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
@@ -437,7 +437,10 @@ class _Reverser:
         ]
         try:
             self._no_active_packed(callee, signature, bound, origin)
-            derivative = self.ctx.derive_callee(callee.value, tuple(active_params), origin)
+            kinds = callee_kinds(bound.arguments, self.ctx)  # objects' classes (issue 17)
+            derivative = self.ctx.derive_callee(
+                callee.value, tuple(active_params), origin, param_kinds=kinds or None
+            )
         except TransformError as exc:
             if self.ctx.mode != "auto":
                 raise
@@ -448,7 +451,7 @@ class _Reverser:
         if anno.get(stmt, anno.Key.CHECKPOINT):
             return self.checkpointed_call(stmt, derivative, bound, active_params, pushes, pops)
         target = stmt.targets[0]
-        saved = self.namer.new(f"{derivative.function.__name__}_saved")
+        saved = self.namer.new(f"{label(derivative.function)}_saved")
         forward_name = self.ctx.bind_free(derivative.forward.__name__, derivative.forward)
         backward_name = self.ctx.bind_free(derivative.backward.__name__, derivative.backward)
         forward_call = gast.Call(func=load(forward_name), args=call.args, keywords=call.keywords)
@@ -468,7 +471,7 @@ class _Reverser:
         names = changed_names(stmt)
         g = self.target_cotangent(target)
         parts = [
-            self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
+            self.namer.new(f"d{param}_{label(derivative.function)}") for param in active_params
         ]
         backward_call = build.call(backward_name, load(saved), g)
         if len(parts) == 1:
@@ -506,7 +509,7 @@ class _Reverser:
         recomputed = gast.Subscript(value=again, slice=gast.Constant(1, None), ctx=gast.Load())
         g = self.target_cotangent(stmt.targets[0])
         parts = [
-            self.namer.new(f"d{param}_{derivative.function.__name__}") for param in active_params
+            self.namer.new(f"d{param}_{label(derivative.function)}") for param in active_params
         ]
         if len(parts) == 1:
             receive = store(parts[0])

@@ -1,0 +1,295 @@
+"""Programs written with classes (issue 17): layers, models of layers, parameters in
+dataclasses and NamedTuples, nested objects, inheritance, properties, ``__slots__``,
+distributions, simulations and optimizers. Each is a function (or method) of the module,
+a recipe for its arguments and what to differentiate; ``static`` ones need no tape.
+Checked by tests/test_classes.py in every mode against finite differences."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+@dataclass
+class ClassProgram:
+    name: str
+    function: Callable
+    make_args: Callable[[np.random.Generator], tuple]
+    wrt: Any = 0
+    #: the whole gradient is generated source (explain says "source")
+    static: bool = True
+    notes: str = ""
+    tags: tuple = field(default_factory=tuple)
+
+
+class Linear:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def __call__(self, x):
+        return np.tanh(self.W @ x + self.b)
+
+
+class MLP:
+    def __init__(self, layers):
+        self.layers = layers
+        self.name = "mlp"
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def loss(self, x, y):
+        return np.mean((self(x) - y) ** 2)
+
+
+class DictModel:
+    def __init__(self, params):
+        self.params = params
+
+    def loss(self, x):
+        h = np.tanh(x @ self.params["W"] + self.params["b"])
+        return np.sum(h**2)
+
+
+@dataclass(frozen=True)
+class Params:
+    w: np.ndarray
+    scale: float
+    label: str = "params"
+
+
+class Pair(NamedTuple):
+    w: np.ndarray
+    bias: float
+    count: int
+
+
+class Encoder:
+    def __init__(self, first, second, gain):
+        self.first = first
+        self.second = second
+        self.gain = gain
+
+    def encode(self, x):
+        return self.second(self.first(x)) * self.gain
+
+
+class Scaled(Linear):
+    def __init__(self, W, b, s):
+        super().__init__(W, b)
+        self.s = s
+
+    def __call__(self, x):
+        return super().__call__(x) * self.s
+
+
+class Gaussian:
+    def __init__(self, mu, log_sigma):
+        self.mu = mu
+        self.log_sigma = log_sigma
+
+    @property
+    def sigma(self):
+        return np.exp(self.log_sigma)
+
+    def log_prob(self, x):
+        z = (x - self.mu) / self.sigma
+        return np.sum(-0.5 * z**2 - self.log_sigma - 0.5 * np.log(2 * np.pi))
+
+
+class Slotted:
+    __slots__ = ("w", "offset")
+
+    def __init__(self, w, offset):
+        self.w = w
+        self.offset = offset
+
+    def energy(self, x):
+        return np.sum((self.w * x + self.offset) ** 2)
+
+
+class Activation:
+    """A callable object passed as an argument (not differentiated)."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    @staticmethod
+    def squash(v):
+        return v / (1.0 + np.abs(v))
+
+    def __call__(self, v):
+        return self.squash(v) * self.slope
+
+
+class Particle:
+    def __init__(self, x, v):
+        self.x = x
+        self.v = v
+
+    def step(self, dt):
+        self.v = self.v - dt * self.x  # a spring pulling to the origin
+        self.x = self.x + dt * self.v
+
+
+class SGD:
+    def __init__(self, rate):
+        self.rate = rate
+        self.steps = 0
+
+    def update(self, w, g):
+        self.steps = self.steps + 1
+        return w - self.rate * g
+
+
+def linear_loss(layer, x):
+    return np.sum(layer(x) ** 2)
+
+
+def params_loss(p, x):
+    return np.sum(np.sin(p.w * x)) * p.scale
+
+
+def pair_loss(p, x):
+    return np.sum((p.w * x + p.bias) ** 2)
+
+
+def encoder_loss(e, x):
+    return np.sum(e.encode(x) ** 2)
+
+
+def scaled_loss(layer, x):
+    return np.sum(layer(x) ** 2)
+
+
+def activation_loss(x, act):
+    return np.sum(act(x) ** 2)
+
+
+def simulate(particle, dt):
+    for _ in range(5):
+        particle.step(dt)
+    return np.sum(particle.x**2)
+
+
+def optimize(w, x):
+    opt = SGD(0.1)
+    for _ in range(3):
+        g = 2 * (w * x - 1.0) * x
+        w = opt.update(w, g)
+    return np.sum(w**2) + opt.steps * 0.0
+
+
+def build_then_call(W, x):
+    layer = Linear(W, np.zeros(W.shape[0]))
+    return np.sum(layer(x) ** 2)
+
+
+def _mlp(rng):
+    layers = [Linear(rng.normal(size=(3, 2)), rng.normal(size=3))]
+    layers.append(Linear(rng.normal(size=(2, 3)), rng.normal(size=2)))
+    return MLP(layers)
+
+
+PROGRAMS = [
+    ClassProgram(
+        "linear layer",
+        linear_loss,
+        lambda r: (Linear(r.normal(size=(3, 2)), r.normal(size=3)), r.normal(size=2)),
+        wrt=(0, 1),
+    ),
+    ClassProgram(
+        "MLP of layers",
+        MLP.loss,
+        lambda r: (_mlp(r), r.normal(size=2), r.normal(size=2)),
+        wrt="self",
+    ),
+    ClassProgram(
+        "dict-of-parameters model",
+        DictModel.loss,
+        lambda r: (
+            DictModel({"W": r.normal(size=(2, 3)), "b": r.normal(size=3)}),
+            r.normal(size=(4, 2)),
+        ),
+        wrt="self",
+    ),  # fmt: skip
+    ClassProgram(
+        "frozen dataclass",
+        params_loss,
+        lambda r: (Params(r.normal(size=3), 1.5), r.normal(size=3)),
+    ),
+    ClassProgram(
+        "NamedTuple",
+        pair_loss,
+        lambda r: (Pair(r.normal(size=3), 0.5, 2), r.normal(size=3)),
+    ),
+    ClassProgram(
+        "nested objects",
+        encoder_loss,
+        lambda r: (
+            Encoder(
+                Linear(r.normal(size=(3, 2)), r.normal(size=3)),
+                Linear(r.normal(size=(2, 3)), r.normal(size=2)),
+                1.5,
+            ),
+            r.normal(size=2),
+        ),
+        wrt=(0, 1),
+    ),  # fmt: skip
+    ClassProgram(
+        "inheritance with super()",
+        scaled_loss,
+        lambda r: (Scaled(r.normal(size=(2, 2)), r.normal(size=2), 0.7), r.normal(size=2)),
+        static=False,
+        notes="super() runs on the tape",
+    ),
+    ClassProgram(
+        "distribution with a property and log_prob",
+        Gaussian.log_prob,
+        lambda r: (Gaussian(r.normal(size=3), 0.3 * r.normal(size=3)), r.normal(size=3)),
+        wrt=(0, 1),
+    ),
+    ClassProgram(
+        "__slots__",
+        Slotted.energy,
+        lambda r: (Slotted(r.normal(size=3), 0.25), r.normal(size=3)),
+        wrt=(0, 1),
+    ),
+    ClassProgram(
+        "callable object passed as an argument (staticmethod inside)",
+        activation_loss,
+        lambda r: (r.normal(size=4), Activation(1.5)),
+        wrt=(0, 1),
+    ),
+    ClassProgram(
+        "particle simulation with step()",
+        simulate,
+        lambda r: (Particle(r.normal(size=3), r.normal(size=3)), 0.1),
+        wrt=(0, 1),
+        static=False,
+        notes="step() writes attributes of an argument",
+    ),
+    ClassProgram(
+        "optimizer-like loop updating attributes",
+        optimize,
+        lambda r: (r.normal(size=3), r.normal(size=3)),
+        static=False,
+        notes="an object made inside the function",
+    ),
+    ClassProgram(
+        "object built from a differentiable argument, then called",
+        build_then_call,
+        lambda r: (r.normal(size=(2, 3)), r.normal(size=3)),
+        static=False,
+        notes="an object made inside the function",
+    ),
+]
+
+_ = dataclasses  # (dataclasses.replace is how a user rebuilds a frozen one)

@@ -1,0 +1,229 @@
+"""The class-based programs of programs_classes.py in every mode, against float64 central
+finite differences: the value, each gradient's structure (an object of the argument's
+class at every level, None for attributes that are not floats) and every float leaf;
+``ag.explain`` says "source" for the programs that need no tape. Then the hostile cases
+of classes: a method rebound between calls, an attribute that shadows a method."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+import pytest
+from astgrad.runtime.objects import fields, is_namedtuple, is_object
+from numeric import assert_close
+from programs_classes import PROGRAMS, Linear
+
+import astgrad as ag
+
+MODES = ("source", "auto", "tape")
+
+
+def _leaves(value, path=()):
+    """(path, leaf) for every float and float array in ``value``; a path is a tuple of
+    ("attr", name) and ("item", key) steps."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+        yield path, value
+    elif is_namedtuple(value):
+        for name, item in zip(type(value)._fields, value):
+            yield from _leaves(item, (*path, ("attr", name)))
+    elif is_object(value):
+        for name, item in fields(value):
+            yield from _leaves(item, (*path, ("attr", name)))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, ("item", i)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, ("item", key)))
+
+
+def _get(value, path):
+    for kind, key in path:
+        value = getattr(value, key) if kind == "attr" else value[key]
+    return value
+
+
+def _set(root, path, new):
+    """``root`` (a deep copy) with ``new`` at ``path``; frozen and immutable parts rebuilt."""
+    if not path:
+        return new
+    (kind, key), rest = path[0], path[1:]
+    if kind == "attr":
+        inner = _set(getattr(root, key), rest, new)
+        if is_namedtuple(root):
+            return root._replace(**{key: inner})
+        object.__setattr__(root, key, inner)
+        return root
+    inner = _set(root[key], rest, new)
+    if isinstance(root, tuple):
+        return type(root)(inner if i == key else v for i, v in enumerate(root))
+    root[key] = inner
+    return root
+
+
+def _numeric(function, args, position, path, leaf, eps=1e-6):
+    def at(value):
+        fresh = copy.deepcopy(list(args))
+        fresh[position] = _set(fresh[position], path, value)
+        return float(function(*fresh))
+
+    if isinstance(leaf, float):
+        return (at(leaf + eps) - at(leaf - eps)) / (2 * eps)
+    grad = np.zeros_like(leaf)
+    for index in np.ndindex(leaf.shape):
+        up, down = leaf.copy(), leaf.copy()
+        up[index] += eps
+        down[index] -= eps
+        grad[index] = (at(up) - at(down)) / (2 * eps)
+    return grad
+
+
+def _check_structure(gradient, argument, where):
+    assert type(gradient) is type(argument), f"{where}: {type(gradient)} for {type(argument)}"
+    if is_namedtuple(argument) or is_object(argument):
+        pairs = zip(type(argument)._fields, argument) if is_namedtuple(argument) else None
+        pairs = pairs or fields(argument)
+        for name, item in pairs:
+            got = getattr(gradient, name)
+            if (
+                isinstance(item, (float, np.ndarray, list, tuple, dict))
+                and not isinstance(item, bool)
+                or is_object(item)
+            ):
+                if isinstance(item, np.ndarray) and item.dtype.kind != "f":
+                    assert got is None, f"{where}.{name}"
+                else:
+                    _check_structure(got, item, f"{where}.{name}")
+            else:
+                assert got is None, f"{where}.{name} is {got!r}, not None"
+
+
+def _positions(program):
+    params = list(inspect.signature(program.function).parameters)
+    wrt = program.wrt if isinstance(program.wrt, tuple) else (program.wrt,)
+    return [w if isinstance(w, int) else params.index(w) for w in wrt]
+
+
+def _params():
+    for program in PROGRAMS:
+        for mode in MODES if program.static else ("auto", "tape"):
+            yield pytest.param(program, mode, id=f"{program.name}-{mode}")
+
+
+def test_the_table_covers_the_issue():
+    assert len(PROGRAMS) >= 13
+
+
+@pytest.mark.parametrize("program, mode", list(_params()))
+def test_class_program(program, mode):
+    args = program.make_args(np.random.default_rng(0))
+    expected_value = program.function(*copy.deepcopy(args))
+    value, gradients = ag.value_and_grad(program.function, wrt=program.wrt, mode=mode)(
+        *copy.deepcopy(args)
+    )
+    assert_close(value, expected_value, what="value")
+    if not isinstance(program.wrt, tuple):
+        gradients = (gradients,)
+    for position, gradient in zip(_positions(program), gradients):
+        argument = args[position]
+        _check_structure(gradient, argument, f"argument {position}")
+        for path, leaf in _leaves(argument):
+            reference = _numeric(program.function, args, position, path, leaf)
+            assert_close(_get(gradient, path), reference, rtol=1e-4, atol=1e-6, what=str(path))
+
+
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.static], ids=lambda p: p.name)
+def test_class_programs_need_no_tape(program):
+    args = program.make_args(np.random.default_rng(0))
+    report = ag.explain(program.function, *args, wrt=program.wrt)
+    assert report.mode == "source", str(report)
+
+
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if not p.static], ids=lambda p: p.name)
+def test_what_needs_the_tape_says_so(program):
+    args = program.make_args(np.random.default_rng(0))
+    report = ag.explain(program.function, *args, wrt=program.wrt)
+    assert report.mode in ("tape", "mixed"), str(report)
+    with pytest.raises(ag.TransformError):
+        ag.grad(program.function, wrt=program.wrt, mode="source")(*args)
+
+
+# -- hostile ------------------------------------------------------------------------------------
+
+
+class Swappable:
+    def __init__(self, w):
+        self.w = w
+
+    def act(self, x):
+        return np.sin(self.w * x)
+
+
+def calls_act(obj, x):
+    return np.sum(obj.act(x))
+
+
+def test_a_method_rebound_between_calls_is_seen():
+    """The cached gradient assumed the class's method: rebinding it makes a new one."""
+    obj, x = Swappable(np.array([0.5, 1.5])), np.array([1.0, -2.0])
+    gradient = ag.grad(calls_act, mode="source")
+    assert_close(gradient(obj, x).w, np.cos(obj.w * x) * x)
+    original = Swappable.act
+    try:
+        Swappable.act = lambda self, x: np.exp(self.w * x)
+        assert_close(gradient(obj, x).w, np.exp(obj.w * x) * x)
+    finally:
+        Swappable.act = original
+    assert_close(gradient(obj, x).w, np.cos(obj.w * x) * x)
+
+
+def test_a_method_defined_on_a_subclass_later_is_seen():
+    class Child(Swappable):
+        pass
+
+    obj, x = Child(np.array([0.5, 1.5])), np.array([1.0, -2.0])
+    gradient = ag.grad(calls_act, mode="source")
+    assert_close(gradient(obj, x).w, np.cos(obj.w * x) * x)
+    Child.act = lambda self, x: self.w * x * 3.0
+    assert_close(gradient(obj, x).w, 3.0 * x)
+
+
+def test_an_attribute_holding_a_function_shadows_the_method():
+    obj, x = Swappable(np.array([0.5, 1.5])), np.array([1.0, -2.0])
+    gradient = ag.grad(calls_act)
+    assert_close(gradient(obj, x).w, np.cos(obj.w * x) * x)
+    obj.act = lambda x: x * 2.0  # the object's own attribute: obj.act(x) calls it
+    assert_close(gradient(obj, x).w, np.zeros(2))
+    assert ag.explain(calls_act, obj, x).mode != "source"
+
+
+def test_an_object_of_another_class_gets_its_own_gradient():
+    class Other:
+        def __init__(self, w):
+            self.w = w
+
+        def act(self, x):
+            return self.w**2 * x
+
+    x = np.array([1.0, -2.0])
+    gradient = ag.grad(calls_act, mode="source")
+    first = gradient(Swappable(np.array([0.5, 1.5])), x)
+    second = gradient(Other(np.array([0.5, 1.5])), x)
+    assert type(first) is Swappable and type(second) is Other
+    assert_close(second.w, 2 * np.array([0.5, 1.5]) * x)
+
+
+def test_a_layer_in_a_list_argument_is_source_too():
+    def loss(layers, x):
+        for layer in layers:
+            x = layer(x)
+        return np.sum(x**2)
+
+    rng = np.random.default_rng(0)
+    layers = [Linear(rng.normal(size=(2, 2)), rng.normal(size=2)) for _ in range(2)]
+    gradient = ag.grad(loss, mode="auto")(layers, np.ones(2))
+    assert type(gradient) is list and all(type(g) is Linear for g in gradient)
