@@ -247,8 +247,6 @@ PROGRAMS = [
         "inheritance with super()",
         scaled_loss,
         lambda r: (Scaled(r.normal(size=(2, 2)), r.normal(size=2), 0.7), r.normal(size=2)),
-        static=False,
-        notes="super() runs on the tape",
     ),
     ClassProgram(
         "distribution with a property and log_prob",

@@ -227,3 +227,39 @@ def test_a_layer_in_a_list_argument_is_source_too():
     layers = [Linear(rng.normal(size=(2, 2)), rng.normal(size=2)) for _ in range(2)]
     gradient = ag.grad(loss, mode="auto")(layers, np.ones(2))
     assert type(gradient) is list and all(type(g) is Linear for g in gradient)
+
+
+class Base:
+    def __init__(self, w):
+        self.w = w
+
+    def value(self, x):
+        return np.sum(self.w * x)
+
+
+class Middle(Base):
+    pass
+
+
+class Leaf(Middle):
+    def value(self, x):
+        return super().value(x) * 2.0
+
+
+def leaf_value(obj, x):
+    return obj.value(x)
+
+
+def test_super_follows_the_classes_between():
+    """super() in Leaf reaches Base.value through Middle; defining Middle.value later makes
+    a new gradient that calls it."""
+    obj, x = Leaf(np.array([1.0, 2.0])), np.array([3.0, -1.0])
+    gradient = ag.grad(leaf_value, mode="source")
+    assert ag.explain(leaf_value, obj, x).mode == "source"
+    assert_close(gradient(obj, x).w, 2.0 * x)
+    Middle.value = lambda self, x: np.sum(self.w**2 * x)
+    try:
+        assert_close(gradient(obj, x).w, 2.0 * 2 * obj.w * x)
+    finally:
+        del Middle.value
+    assert_close(gradient(obj, x).w, 2.0 * x)

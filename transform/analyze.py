@@ -29,7 +29,13 @@ from . import anno, build, dataflow, effects
 from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
-from .objects import field_callee, method_call, object_kinds, refuse_unfollowed_owners
+from .objects import (
+    drop_unread_supers,
+    field_callee,
+    method_call,
+    object_kinds,
+    refuse_unfollowed_owners,
+)
 from .origin import of as origin_of
 from .resolve import (
     Callee,
@@ -174,6 +180,8 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
             if id(stmt) in stopped:
                 callee = STOPPED
             anno.set(stmt, anno.Key.CALLEE, callee)
+    if drop_unread_supers(node, ctx):  # (their calls now name the base class's function)
+        statements = list(dataflow.statements(node.body))
     refuse_unfollowed_owners(statements, ctx)
     _infer_kinds(statements, ctx)
     return statements

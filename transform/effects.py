@@ -686,6 +686,8 @@ class _Interpreter:
         method = call.func.attr if isinstance(call.func, gast.Attribute) else None
         spelled = _spelling(call)
         made = self.fresh(stmt, env)
+        if value is builtins.super:
+            return self.reach(arguments, env) | made  # a view of self's class dict: no change
         if receiver is not None and method in _PURE_METHODS:
             return self.reach([receiver], env) | made
         if receiver is not None and method in _MUTATING_METHODS and self.is_builtin(receiver):
@@ -722,7 +724,11 @@ class _Interpreter:
         summary_ = summary(function)
         bound = _bind(call, summary_.parameters)
         kinds = self.ctx.object_kinds
-        objects = {n: kinds[a.id] for n, a in bound if isinstance(a, gast.Name) and a.id in kinds}
+        objects = {
+            n: kinds[a.id]
+            for n, a in bound
+            if isinstance(a, gast.Name) and kinds.get(a.id, ("",))[0] == "object"
+        }
         if objects:  # what a method does, its own method calls resolved (issue 17)
             summary_ = summary(function, objects)
         mutated = [node for name, node in bound if name is None or name in summary_.mutates]

@@ -1321,6 +1321,8 @@ def _base_name(node: gast.expr) -> str:
     if isinstance(node, gast.Call):
         func = node.func
         name = func.attr if isinstance(func, gast.Attribute) else getattr(func, "id", "call")
+        if name.startswith("__") and name.endswith("__"):
+            name = name.strip("_") or "call"  # super().__call__(x): call
         return _CALL_NAMES.get(name, name)
     if isinstance(node, gast.Attribute):
         if node.attr == "T":

@@ -161,6 +161,12 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
     }
 
     def kind_of(stmt: gast.stmt) -> tuple | None:
+        if _is_super(stmt, ctx):
+            first = ctx.parsed.params[0] if ctx.parsed.params else None
+            owner = _class_cell(ctx)
+            if first in kinds and owner is not None:
+                return ("super", owner, first)
+            return None
         if isinstance(stmt, gast.For):
             if isinstance(stmt.iter, gast.Name):
                 return _element(kinds.get(stmt.iter.id), None)
@@ -212,6 +218,13 @@ def method_call(value: gast.expr, ctx: TransformContext) -> gast.expr | None:
     ``Layer.prop.fget(obj)``), which the transform differentiates like any function of
     the user's; None when it is not such a read or call."""
     kinds = getattr(ctx, "object_kinds", None) or {}
+    if isinstance(value, gast.Call) and _is_super_call(value, ctx) and _class_cell(ctx):
+        # super() made explicit, super(Layer, self): generated code has no __class__ cell
+        first = ctx.parsed.params[0] if ctx.parsed.params else None
+        if first is None:
+            return None
+        owner = build.load(ctx.bind_free(_class_cell(ctx).__name__, _class_cell(ctx)))
+        return gast.Call(func=value.func, args=[owner, build.load(first)], keywords=[])
     receiver: gast.expr | None = None
     attribute = None
     args: list[gast.expr] = []
@@ -233,6 +246,8 @@ def method_call(value: gast.expr, ctx: TransformContext) -> gast.expr | None:
     if receiver is None:
         return None
     kind = kinds[receiver.id]
+    if kind[0] == "super":
+        return _super_call(kind, attribute, args, keywords, value, ctx)
     cls, shadowing = kind[1], kind[2]
     if attribute in shadowing and attribute != "__call__":
         return None  # an attribute of the object holding a function: not the class's
@@ -263,7 +278,7 @@ def callee_kinds(bound: dict[str, gast.expr], ctx: TransformContext) -> dict[str
     return {
         param: kinds[atom.id]
         for param, atom in bound.items()
-        if isinstance(atom, gast.Name) and atom.id in kinds
+        if isinstance(atom, gast.Name) and kinds.get(atom.id, ("",))[0] == "object"
     }
 
 
@@ -287,3 +302,92 @@ def calls_a_field(func: gast.expr, ctx: TransformContext) -> bool:
     return (
         kind[:1] == ("object",) and func.attr in dict(kind[3]) and not hasattr(kind[1], func.attr)
     )
+
+
+def _is_super_call(value: gast.expr, ctx: TransformContext) -> bool:
+    """``super()`` with no arguments, the builtin (not a name of the user's)."""
+    return (
+        isinstance(value, gast.Call)
+        and isinstance(value.func, gast.Name)
+        and value.func.id == "super"
+        and not value.args
+        and not value.keywords
+        and "super" not in ctx.local_names
+        and "super" not in ctx.parsed.globals
+    )
+
+
+def _is_super(stmt: gast.stmt, ctx: TransformContext) -> bool:
+    return isinstance(stmt, gast.Assign) and _is_super_call(stmt.value, ctx)
+
+
+def _class_cell(ctx: TransformContext) -> type | None:
+    """The class a method was defined in (its ``__class__`` cell, which ``super()`` reads)."""
+    cell = ctx.parsed.function.__closure__ or ()
+    names = ctx.parsed.function.__code__.co_freevars
+    for name, value in zip(names, cell):
+        if name == "__class__":
+            try:
+                return value.cell_contents
+            except ValueError:
+                return None
+    return None
+
+
+def _super_call(
+    kind: tuple, attribute: str, args: list, keywords: list, value: gast.expr,
+    ctx: TransformContext,
+) -> gast.expr | None:  # fmt: skip
+    """``super().m(a)`` in a method of ``Child`` on an object of a known class: the
+    function ``m`` of the class after ``Child`` in that class's MRO, called with ``self``
+    (``Base.m(self, a)``), with the guard that the classes between define none."""
+    _, start, first = kind
+    cls = ctx.object_kinds[first][1]
+    mro = cls.__mro__
+    if start not in mro or not isinstance(value, gast.Call):
+        return None
+    for klass in mro[mro.index(start) + 1 :]:
+        namespace = klass.__dict__
+        if attribute in namespace:
+            found = namespace[attribute]
+            ctx.parsed.recorder.global_read(namespace, attribute, found)
+            if not isinstance(found, types.FunctionType):
+                return None
+            owner = build.load(ctx.bind_free(klass.__name__, klass))
+            func = gast.Attribute(value=owner, attr=attribute, ctx=gast.Load())
+            return gast.Call(func=func, args=[build.load(first), *args], keywords=keywords)
+        ctx.parsed.recorder.global_read(namespace, attribute, MISSING)
+    return None
+
+
+def drop_unread_supers(node: gast.FunctionDef, ctx: TransformContext) -> bool:
+    """Remove ``s = super(Layer, self)`` where nothing reads ``s`` any more (its method
+    calls were made calls of the base class's functions); whether any was removed."""
+    supers = {n for n, kind in ctx.object_kinds.items() if kind[0] == "super"}
+    if not supers:
+        return False
+    read = {
+        sub.id
+        for sub in gast.walk(node)
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load)
+    }
+    unread = supers - read
+    removed = False
+    for sub in gast.walk(node):
+        for name in ("body", "orelse"):
+            body = getattr(sub, name, None)
+            if not isinstance(body, list):
+                continue
+            kept = [
+                s
+                for s in body
+                if not (
+                    isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Name)
+                    and s.targets[0].id in unread
+                )
+            ]
+            if len(kept) != len(body):
+                removed = True
+                body[:] = kept or [gast.Pass()]
+    return removed
