@@ -101,7 +101,9 @@ class _Namespace:
         try:
             value = getattr(self._module, name)
         except AttributeError:
-            raise not_lazy(f"{self._prefix}.{name}") from None
+            value = _SUBSTITUTES.get(f"{self._prefix}.{name}")
+            if value is None:
+                raise not_lazy(f"{self._prefix}.{name}") from None
         if type(value) is type(sys):  # a submodule, such as dask.array.linalg
             value = _Namespace(value, f"{self._prefix}.{name}")
         setattr(self, name, value)  # found once: later lookups skip __getattr__
@@ -110,6 +112,25 @@ class _Namespace:
     def __repr__(self) -> str:
         return f"<dask.array as {self._prefix}>"
 
+
+def _split(array: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """``np.split`` for a Dask array, by slicing (Dask has no split): what the gradient of
+    ``np.concatenate`` takes its parts' cotangents apart with."""
+    size = array.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if size % indices_or_sections:
+            raise ValueError("array split does not result in an equal division")
+        step = size // indices_or_sections
+        bounds = list(range(step, size, step))
+    else:
+        bounds = list(indices_or_sections)
+    edges = [0, *bounds, size]
+    before = (slice(None),) * (axis % array.ndim)
+    return [array[(*before, slice(a, b))] for a, b in zip(edges[:-1], edges[1:])]
+
+
+#: lazy stand-ins for the NumPy functions ``dask.array`` lacks that helpers call
+_SUBSTITUTES = {"np.split": _split}
 
 _module: _Namespace | None = None
 
@@ -149,12 +170,20 @@ def _unknown(n: Any) -> bool:
 
 
 def broadcast_lazily(g: Any, like: Any) -> Any:
-    """``g`` broadcast to the shape of the Dask array ``like``, also where some of its
-    sizes are unknown (``broadcast_to`` needs them all)."""
+    """``g`` broadcast to the shape and chunks of the Dask array ``like``, also where some
+    of its sizes are unknown (``broadcast_to`` needs them all)."""
     module = _dask_array()
-    if not has_unknown_size(like.shape):
-        return module.broadcast_to(g, like.shape)
-    return module.zeros_like(like, dtype=_result_dtype(g)) + g
+    if has_unknown_size(like.shape):
+        return module.zeros_like(like, dtype=_result_dtype(g)) + g
+    g = module.asarray(g)
+    # In like's chunks along the axes broadcasting makes (Dask's default there is one
+    # chunk: a cotangent of the whole data in one piece, then rechunked to meet the data).
+    new = like.ndim - g.ndim
+    chunks = tuple(
+        like.chunks[a] if a < new or g.shape[a - new] == 1 else g.chunks[a - new]
+        for a in range(like.ndim)
+    )
+    return module.broadcast_to(g, like.shape, chunks=chunks)
 
 
 def _result_dtype(g: Any) -> Any:
@@ -211,11 +240,7 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     dtype = _result_dtype(g)
     if all(_is_basic(p) for p in parts):
         if has_unknown_size(np.shape(x)):
-            raise not_lazy(
-                "the gradient of slicing an array whose size is unknown (rows a boolean "
-                "mask selected)",
-                "Slice before selecting with the mask, or call .compute_chunk_sizes() first.",
-            )
+            return _place_in_blocks(g, x, parts, dtype)
         out = da.zeros_like(da.asarray(x), dtype=dtype)
         out[parts] = g
         return out
@@ -273,6 +298,53 @@ def _is_basic(part: Any) -> bool:
 
 def _is_full(part: Any) -> bool:
     return isinstance(part, slice) and part == slice(None)
+
+
+def _place_in_blocks(g: Any, x: Any, parts: tuple, dtype: Any) -> Any:
+    """Zeros like ``x``, whose size along some axes is unknown, with ``g`` at the basic
+    index ``parts`` (which takes those axes whole: ``selected[:, 1:3]``), built block by
+    block, since Dask's item assignment needs every size. The axes the index narrows are
+    made one block each, so that the index means the same in every block."""
+    da = _dask_array()
+    ndim = x.ndim
+    parts = parts + (slice(None),) * (ndim - len(parts))
+    unknown = [a for a in range(ndim) if _unknown(x.shape[a])]
+    if any(not _is_full(parts[a]) for a in unknown):
+        raise not_lazy(
+            "the gradient of slicing along an axis whose size is unknown (rows a boolean "
+            "mask selected)",
+            "Slice before selecting with the mask, or call .compute_chunk_sizes() first.",
+        )
+    narrowed = {a: -1 for a in range(ndim) if not _is_full(parts[a])}
+    xs = x.rechunk(narrowed) if narrowed else x
+    letters = tuple(range(ndim))
+    # g has x's axes but those an integer index took away.
+    g_letters = tuple(a for a in letters if not isinstance(parts[a], (int, np.integer)))
+    g = da.asarray(g)
+    g = g.rechunk({i: -1 for i, a in enumerate(g_letters) if a in narrowed})
+    for i, a in enumerate(g_letters):
+        if a in unknown and g.numblocks[i] != xs.numblocks[a]:
+            raise not_lazy("the gradient of a slice of a selection rechunked after it")
+    return da.blockwise(
+        _place_basic_block,
+        letters,
+        g,
+        g_letters,
+        xs,
+        letters,
+        index=parts,
+        dtype=dtype,
+        adjust_chunks={a: xs.chunks[a] for a in narrowed},
+        align_arrays=False,
+        meta=np.empty((0,) * ndim, dtype=dtype),
+    )
+
+
+def _place_basic_block(g: np.ndarray, x: np.ndarray, index: tuple) -> np.ndarray:
+    """One block of :func:`_place_in_blocks`."""
+    out = np.zeros(x.shape, dtype=g.dtype)
+    out[index] = g
+    return out
 
 
 def _place_masked(g: Any, x: Any, mask: Any, axis: int, dtype: Any) -> Any:
@@ -402,14 +474,17 @@ def refusing_hidden_computes() -> Iterator[None]:
             if "not implemented by Dask array" not in str(exc):
                 raise
             name = str(exc).split("`")[1] if "`" in str(exc) else "a NumPy function"
-            error = not_lazy(
-                f"{name.replace('numpy.', 'np.')} of a Dask array",
-                "Write it with a dask.array function, or compute that value before "
-                "differentiating.",
-            )
+            name = name.replace("numpy.", "np.")
+            error = not_lazy(f"{name} of a Dask array", _INSTEAD.get(name, _INSTEAD[None]))
             # The warning's traceback goes through generated code: the gradient call reads
             # the user's line from it.
             raise error.with_traceback(exc.__traceback__) from None
 
 
 _FALLBACK = r"The `.*` function is not implemented by Dask array"
+
+#: what to write instead of a NumPy function Dask would compute in memory
+_INSTEAD = {
+    "np.copy": "Write x.copy(), which Dask has.",
+    None: "Write it with a dask.array function, or compute that value before differentiating.",
+}

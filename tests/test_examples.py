@@ -14,9 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(script: str) -> str:
+def _run(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script)],
+        [sys.executable, str(ROOT / "examples" / script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -118,3 +118,14 @@ def test_a_model_written_as_classes_trains_on_generated_source():
     assert "gradient: an MLP of 3 Dense layers; its name is None" in out
     assert "explain: source" in out
     assert "def loss_grad(self, x, y):" in out and "dself = add_field(" in out
+
+
+def test_dask_logistic_regression_trains_lazily_on_a_two_worker_cluster():
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    out = _run("dask_logistic.py", "--quick")
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out)]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2]
+    assert "2 workers of 400 MB each" in out
+    cosine = float(re.search(r"cosine\(w, true weights\) = (\d\.\d+)", out).group(1))
+    assert cosine > 0.9

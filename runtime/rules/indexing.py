@@ -116,9 +116,9 @@ def assigned_value_grad(g: Any, index: Any) -> Any:
         # CuPy and Dask leave undefined which of several writes to one position survives.
         if _repeats_a_position(index, _shape(g)):
             raise NotImplementedError(
-                "assignment on a device through an integer index that repeats a position "
-                "has no well-defined gradient (which of the repeated values survives is "
-                "undefined there); assign through unique indices"
+                "assignment on a device or a Dask array through an integer index that "
+                "repeats a position has no well-defined gradient (which of the repeated "
+                "values survives is undefined there); assign through unique indices"
             )
         return read
     last = _last_writes(index, _shape(g))
@@ -142,9 +142,9 @@ def written_zeros(ans: Any, index: Any) -> Any:
             # (For Dask, as for CuPy: a write per position, or refused.)
             if _repeats_a_position(index, _shape(ans)):
                 raise NotImplementedError(
-                    "assignment on a device through an integer index that repeats a "
-                    "position has no well-defined derivative (which of the repeated values "
-                    "survives is undefined there); assign through unique indices"
+                    "assignment on a device or a Dask array through an integer index that "
+                    "repeats a position has no well-defined derivative (which of the repeated "
+                    "values survives is undefined there); assign through unique indices"
                 )
         else:
             _last_writes(index, _shape(ans))  # raises where NumPy's order is not known

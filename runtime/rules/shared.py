@@ -113,6 +113,10 @@ def _sum_rows(g: Any) -> Any:
     return _add_reduce(g, 0)
 
 
+#: types of numbers (shape ()) that unbroadcast passes through without asking their shape
+_NUMBERS = frozenset({float, int, np.float64, np.float32, complex, np.complex128})
+
+
 @shape_only(1)
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
@@ -130,8 +134,8 @@ def unbroadcast(g: Any, x: Any) -> Any:
         if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
             return _sum_rows(g)
     else:
-        if kind is float and type(g) is float:
-            return g
+        if kind in _NUMBERS and type(g) in _NUMBERS:
+            return g  # both of shape (): an element loop's scalars, the common case here
         if isinstance(x, np.matrix) or isinstance(g, np.matrix):
             raise matrix_error("a value in the computation")
         shape, g_shape = _shape(x), _shape(g)
@@ -150,6 +154,8 @@ def unbroadcast(g: Any, x: Any) -> Any:
     if extra < 0:
         if not g_shape:
             # A scalar for a one-element array (float(x), x.item()), or the zero placeholder.
+            if is_dask(x):
+                return broadcast_lazily(g, x)
             return array_module(g, x).broadcast_to(g, shape)
         g = g.reshape((1,) * -extra + g_shape)  # line the axes up as broadcasting does
         g_shape = g.shape
@@ -160,7 +166,7 @@ def unbroadcast(g: Any, x: Any) -> Any:
     if g.shape != shape:
         # ``g`` is constant along an axis that ``x`` has (it grew from the zero placeholder
         # or a scalar cotangent); the gradient is the same along it.
-        g = array_module(g, x).broadcast_to(g, shape)
+        g = broadcast_lazily(g, x) if is_dask(x) else array_module(g, x).broadcast_to(g, shape)
     return g
 
 
@@ -219,7 +225,7 @@ def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> 
                 kept[a] = 1
             # xp.reshape, not g.reshape: generated code seeds a scalar result with a float
             g = xp.reshape(g, kept)
-    if unknown:
+    if unknown or is_dask(x):
         return broadcast_lazily(g, x)
     return xp.broadcast_to(g, shape)
 

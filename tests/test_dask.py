@@ -1,0 +1,320 @@
+"""Generated gradients on Dask arrays (issue 20): they come back lazy, building them computes
+nothing, one ``dask.compute`` computes the value and every gradient together, and they equal
+the gradients of the same data as NumPy arrays (which are checked against finite
+differences here too). What Dask cannot do lazily raises, naming the user's line.
+
+Laziness is counted, not assumed: a scheduler that counts its calls stands in for Dask's,
+so a hidden ``float()`` or ``np.asarray`` of a lazy value anywhere shows up as a compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numeric import assert_close, numeric_vjp
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+
+import astgrad as ag  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS, FEATURES, CHUNK = 40, 5, 10
+
+
+class CountingScheduler:
+    """Dask's synchronous scheduler, counting how often it is asked to compute."""
+
+    def __init__(self) -> None:
+        self.computes = 0
+
+    def __call__(self, graph, keys, **kwargs):
+        self.computes += 1
+        return dask.get(graph, keys, **kwargs)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(ROWS, FEATURES))
+    y = (rng.random(ROWS) > 0.5).astype(np.float64)
+    return x, y
+
+
+def chunked(array):
+    """``array`` as a Dask array chunked by rows."""
+    return da.from_array(array, chunks=(CHUNK,) + np.shape(array)[1:])
+
+
+def lazily(f, args, wrt):
+    """``ag.value_and_grad(f, wrt=wrt)(*args)`` with a counting scheduler: nothing may be
+    computed while the gradient is built, and everything in one compute afterwards.
+    Returns the computed value and gradients."""
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        value, grads = ag.value_and_grad(f, wrt=wrt)(*args)
+        assert counter.computes == 0, "building the gradient computed something"
+        single = not isinstance(wrt, tuple)
+        for each in (value, *([grads] if single else grads)):
+            assert isinstance(each, da.Array), f"{type(each).__name__}, not a Dask array"
+        value, grads = dask.compute(value, grads)
+        assert counter.computes == 1
+    return value, grads
+
+
+def check_against_numpy(f, dask_args, numpy_args, wrt, fd=()):
+    """The lazy value and gradients equal NumPy's of the same data; NumPy's gradients at
+    the positions ``fd`` equal finite differences."""
+    value, grads = lazily(f, dask_args, wrt)
+    expected_value, expected = ag.value_and_grad(f, wrt=wrt)(*numpy_args)
+    assert_close(value, expected_value, what="value")
+    for position, got, want in zip(wrt, grads, expected):
+        assert_close(got, want, rtol=1e-10, atol=1e-12, what=f"gradient {position}")
+        if position in fd:
+            numeric = numeric_vjp(f, list(numpy_args), position, 1.0)
+            assert_close(want, numeric, rtol=1e-5, atol=1e-7, what=f"numeric {position}")
+    return grads
+
+
+# -- the models of the issue -----------------------------------------------------------------
+
+
+def logistic_l2(w, b, x, y, lam):
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    data_term = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return data_term + lam * np.sum(w * w)
+
+
+def test_logistic_regression_with_l2(data):
+    x, y = data
+    w = np.linspace(-0.3, 0.3, FEATURES)
+    grads = check_against_numpy(
+        logistic_l2,
+        (w, 0.1, chunked(x), chunked(y), 0.01),
+        (w, 0.1, x, y, 0.01),
+        wrt=(0, 1, 4),
+        fd=(0, 1, 4),
+    )
+    # A Python float's gradient is a 0-d Dask array until computed (float() would compute).
+    assert np.shape(grads[1]) == () and np.shape(grads[2]) == ()
+
+
+def test_a_python_float_under_wrt_is_not_computed_while_building(data):
+    x, y = data
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        dlam = ag.grad(logistic_l2, wrt="lam")(np.zeros(FEATURES) + 0.2, 0.0, chunked(x), y, 0.5)
+        assert counter.computes == 0
+        assert isinstance(dlam, da.Array) and dlam.shape == () and dlam.dtype == np.float64
+        assert_close(dlam.compute(), FEATURES * 0.2**2)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_parameters_as_dask_arrays_and_data_as_numpy(data, mode):
+    x, y = data
+    w = np.linspace(-0.3, 0.3, FEATURES)
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        gradient = ag.grad(logistic_l2, wrt=(0, 1), mode=mode)
+        dw, db = gradient(da.from_array(w, chunks=2), da.asarray(0.1), x, y, 0.01)
+        assert counter.computes == 0
+        assert isinstance(dw, da.Array) and isinstance(db, da.Array)
+        dw, db = dask.compute(dw, db)
+    expected = ag.grad(logistic_l2, wrt=(0, 1))(w, np.float64(0.1), x, y, 0.01)
+    assert_close(dw, expected[0], rtol=1e-10)
+    assert_close(db, expected[1], rtol=1e-10)
+
+
+def mlp(w1, b1, w2, b2, x, y):
+    hidden = np.tanh(x @ w1 + b1)
+    out = hidden @ w2 + b2
+    return np.mean((out[:, 0] - y) ** 2)
+
+
+@pytest.mark.parametrize("dask_parameters", [False, True], ids=["numpy-params", "dask-params"])
+def test_two_layer_mlp(data, dask_parameters):
+    x, y = data
+    rng = np.random.default_rng(1)
+    params = (
+        rng.normal(size=(FEATURES, 7)) * 0.5,
+        rng.normal(size=7) * 0.1,
+        rng.normal(size=(7, 1)) * 0.5,
+        np.array([0.2]),
+    )
+    lazy_params = tuple(da.from_array(p) for p in params) if dask_parameters else params
+    check_against_numpy(
+        mlp,
+        (*lazy_params, chunked(x), chunked(y)),
+        (*params, x, y),
+        wrt=(0, 1, 2, 3),
+        fd=() if dask_parameters else (1, 3),
+    )
+
+
+def least_squares(w, x, y):
+    return np.linalg.norm(x @ w - y) + 0.5 * np.linalg.norm(w) ** 2
+
+
+def test_least_squares_with_norm(data):
+    x, y = data
+    w = np.linspace(1.0, -1.0, FEATURES)
+    check_against_numpy(least_squares, (w, chunked(x), chunked(y)), (w, x, y), wrt=(0, 1), fd=(0,))
+
+
+def hinge_like(w, x, y):
+    margin = (2 * y - 1) * (x @ w)
+    loss = np.where(margin < 1, 1 - margin, 0.0)
+    return np.sum(np.maximum(loss, 0.1 * loss) ** 2) + np.sum(np.maximum(w, 0.0))
+
+
+def test_where_and_maximum_loss(data):
+    x, y = data
+    w = np.array([0.4, -0.2, 0.3, 0.1, -0.5])
+    check_against_numpy(hinge_like, (w, chunked(x), chunked(y)), (w, x, y), wrt=(0, 1), fd=(0,))
+
+
+# -- indexing --------------------------------------------------------------------------------
+
+
+def rows_and_columns(w, x, rows):
+    head = x[3:17] @ w
+    picked = x[rows] @ w  # rows repeat: their gradients add
+    columns = x[:, [1, 3, 3]] * w[:3]
+    return np.sum(head**2) + np.sum(picked**3) + np.sum(columns) + x[5, 2] * w[0]
+
+
+@pytest.mark.parametrize("lazy_rows", [False, True], ids=["numpy-index", "dask-index"])
+def test_slices_integer_indices_and_columns(data, lazy_rows):
+    x, _ = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    rows = np.array([3, 3, 7, 39, 0, -1])
+    index = da.from_array(rows, chunks=4) if lazy_rows else rows
+    check_against_numpy(rows_and_columns, (w, chunked(x), index), (w, x, rows), wrt=(0, 1), fd=(0,))
+
+
+def masked_rows(w, b, x, y):
+    keep = y > 0.5
+    selected = x[keep]  # rows of unknown number: shape (nan, FEATURES) for Dask
+    z = selected @ w + b
+    return np.mean(z**2) + np.var(z) + np.sum(selected[:, 1:3] * w[1:3]) / 10
+
+
+def test_rows_selected_by_a_boolean_mask(data):
+    x, y = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    check_against_numpy(
+        masked_rows, (w, 0.3, chunked(x), chunked(y)), (w, 0.3, x, y), wrt=(0, 1, 2), fd=(0, 1)
+    )
+
+
+def masked_elements(w, x):
+    return np.sum(x[x > 0] ** 2) * w[0] + np.sum(x @ w)
+
+
+def test_elements_selected_by_a_mask_of_the_array_shape(data):
+    x, _ = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    check_against_numpy(masked_elements, (w, chunked(x)), (w, x), wrt=(0, 1))
+
+
+def assign_column(w, x):
+    z = x * 1.0
+    z[:, 0] = z[:, 1] * w[0]
+    return np.sum((z @ w) ** 2)
+
+
+def test_assignment_into_a_dask_array(data):
+    x, _ = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    check_against_numpy(assign_column, (w, chunked(x)), (w, x), wrt=(0, 1), fd=(0,))
+
+
+# -- what cannot run lazily ------------------------------------------------------------------
+
+
+def sorted_scores(w, x):
+    scores = np.sort(x @ w)
+    return np.sum(scores[:3])
+
+
+def test_what_dask_cannot_do_lazily_raises_at_the_users_line(data):
+    x, _ = data
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter), pytest.raises(NotImplementedError) as caught:
+        ag.grad(sorted_scores)(np.ones(FEATURES), chunked(x))
+    assert counter.computes == 0
+    message = str(caught.value)
+    assert "np.sort of a Dask array has no lazy form in Dask" in message
+    notes = "\n".join(getattr(caught.value, "__notes__", ()))
+    assert "test_dask.py" in notes and "scores = np.sort(x @ w)" in notes
+
+
+def test_an_index_dask_cannot_place_lazily_raises(data):
+    x, _ = data
+
+    def new_axis(w, x):
+        return np.sum(x[None, 2:5] @ w)
+
+    with pytest.raises(NotImplementedError, match="indexing with None") as caught:
+        ag.grad(new_axis, wrt=1)(np.ones(FEATURES), chunked(x))
+    assert "return np.sum(x[None, 2:5] @ w)" in "\n".join(caught.value.__notes__)
+
+
+# -- a cluster -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_on_a_local_cluster_of_two_worker_processes(data):
+    distributed = pytest.importorskip("distributed")
+    x, y = data
+    w = np.linspace(-0.3, 0.3, FEATURES)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        value, grads = ag.value_and_grad(logistic_l2, wrt=(0, 1))(
+            w, 0.1, chunked(x), chunked(y), 0.01
+        )
+        value, (dw, db) = client.compute((value, grads), sync=True)
+        # Both workers took part: the row blocks were spread over them.
+        assert len(client.scheduler_info()["workers"]) == 2
+    expected_value, expected = ag.value_and_grad(logistic_l2, wrt=(0, 1))(w, 0.1, x, y, 0.01)
+    assert_close(value, expected_value)
+    assert_close(dw, expected[0], rtol=1e-10)
+    assert_close(db, expected[1], rtol=1e-10)
+
+
+# -- the README's section --------------------------------------------------------------------
+
+
+def test_readme_dask_section_runs_and_prints_what_it_shows(tmp_path):
+    """The section's blocks, in order, each output block checked (tests/test_docs.py runs
+    the whole README the same way; this runs the section alone, where Dask is)."""
+    from test_docs import _check_output, _run_python, blocks
+
+    page = ROOT / "README.md"
+    text = page.read_text()
+    start = text.index("## Scale-out with Dask")
+    end = text.index("\n## ", start + 1)
+    offset = text.count("\n", 0, start)
+    namespace: dict = {"__name__": "readme_dask"}
+    exec("import numpy as np\nimport astgrad as ag", namespace)
+    previous = None
+    ran = 0
+    for block in blocks(text[start:end]):
+        block.line += offset
+        if block.kind == "python":
+            previous = _run_python(block, page, namespace, tmp_path)
+            ran += 1
+        elif block.kind == "text" and previous is not None:
+            _check_output(block, page, *previous)
+            previous = None
+    assert ran >= 3 and previous is None, "every python block of the section shows its output"
