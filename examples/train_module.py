@@ -2,8 +2,8 @@
 
     python examples/train_module.py
 
-A ``Dense`` layer holds ``W`` and ``b``; an ``MLP`` holds a list of layers and its loss is
-a method. ``ag.value_and_grad(MLP.loss, wrt="self")`` differentiates with respect to the
+A ``Dense`` layer holds ``W`` and ``b`` and is called on its input; an ``MLP`` holds a
+list of layers, calls them in turn, and its loss is a method. ``ag.value_and_grad(MLP.loss, wrt="self")`` differentiates with respect to the
 model itself: the gradient is an ``MLP`` whose layers are ``Dense`` objects holding the
 gradients of ``W`` and ``b``, so a step of gradient descent walks the two side by side.
 The gradient is generated source (no tape): the script prints it at the end.
@@ -21,20 +21,23 @@ class Dense:
         self.W = rng.normal(scale=1.0 / np.sqrt(n_in), size=(n_in, n_out))
         self.b = np.zeros(n_out)
 
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.W + self.b
+
 
 class MLP:
     def __init__(self, sizes: list[int], rng: np.random.Generator) -> None:
         self.layers = [Dense(a, b, rng) for a, b in zip(sizes[:-1], sizes[1:])]
         self.name = "mlp"  # not a float: its gradient is None
 
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers[:-1]:
+            x = np.tanh(layer(x))
+        return self.layers[-1](x)
+
     def loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """Mean squared error of the network's output."""
-        h = x
-        for layer in self.layers[:-1]:
-            h = np.tanh(h @ layer.W + layer.b)
-        last = self.layers[-1]
-        out = h @ last.W + last.b
-        return np.mean((out - y) ** 2)
+        return np.mean((self(x) - y) ** 2)
 
 
 def step(model: MLP, grad: MLP, rate: float) -> None:
