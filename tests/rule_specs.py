@@ -194,6 +194,8 @@ SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
 SPD_2 = [[2.0, -0.4, 0.1], [-0.4, 1.5, 0.3], [0.1, 0.3, 1.0]]
 SYMMETRIC = [[2.0, 0.5, 0.1], [0.5, 1.0, -0.3], [0.1, -0.3, -1.0]]
 SYMMETRIC_2 = [[-0.5, 0.2, 0.4], [0.2, 1.5, 0.1], [0.4, 0.1, 3.0]]
+# points inside beta's support
+XB = A((3, 4), low=0.2, high=0.8)
 GENERAL = [[2.0, 0.5, 0.1], [0.3, -1.0, 0.4], [0.2, 0.1, 0.5]]
 # well-conditioned tensors for tensorinv and tensorsolve
 TENSOR_6 = np.eye(6) + 0.2 * np.arange(36.0).reshape(6, 6) / 36
@@ -855,6 +857,7 @@ if special is not None:
         }
     )
     import scipy.linalg
+    import scipy.signal
     import scipy.stats
 
     SPECS.update(
@@ -872,6 +875,104 @@ if special is not None:
                 case(A((3,)), loc=A(()), scale=A((), **POS)),
             ],
             scipy.stats.norm.pdf: [case(A((3, 4)), A((4,)), A((3, 1), **POS))],
+            scipy.signal.convolve: [
+                case(A((5, 4)), A((3, 2))),
+                case(A((3, 2)), A((5, 4)), "same"),
+                case(A((4, 6)), A((4, 3)), mode="valid"),
+                case(A((6,)), A((3,)), "same", "direct"),
+            ],
+            scipy.signal.correlate: [
+                case(A((5, 4)), A((3, 2))),
+                case(A((4, 6)), A((2, 3)), "same"),
+                case(A((3,)), A((5,)), mode="valid"),
+                case(A((6,)), A((4,)), "same", method="fft"),
+            ],
+            scipy.stats.t.logpdf: [
+                case(A((3, 4)), A((4,), low=1.5, high=5.0)),
+                case(A((3,)), A((), low=1.5, high=5.0), A((3,)), A((), **POS)),
+            ],
+            scipy.stats.t.pdf: [
+                case(A((3, 4)), A((), low=1.5, high=5.0), A((4,)), A((3, 1), **POS))
+            ],
+            scipy.stats.t.cdf: [
+                case(A((3, 4)), A((4,), low=1.5, high=5.0)),
+                case(A((3,)), 3.0, loc=A(()), scale=A((), **POS)),
+            ],
+            scipy.stats.t.logcdf: [
+                case(A((3, 4)), A((4,), low=1.5, high=5.0), A(()), A((), **POS))
+            ],
+            scipy.stats.gamma.logpdf: [
+                case(A((3, 4), **POS), A((4,), **POS)),
+                case(A((3,), low=1.5, high=3.0), A((), **POS), A((), high=1.0), A((), **POS)),
+            ],
+            scipy.stats.gamma.pdf: [case(A((3, 4), **POS), A((4,), **POS), 0.0, A((), **POS))],
+            scipy.stats.gamma.cdf: [
+                case(A((3, 4), **POS), A((4,), **POS)),
+                case(A((3,), **POS), 2.0, scale=A((), **POS)),
+            ],
+            scipy.stats.gamma.logcdf: [case(A((3, 4), **POS), A((4,), **POS), A((), high=0.4))],
+            scipy.stats.beta.logpdf: [
+                case(XB, A((4,), **POS), A((3, 1), **POS)),
+                case(
+                    XB,
+                    A((), **POS),
+                    A((), **POS),
+                    A((), low=-0.1, high=0.1),
+                    A((), low=1.0, high=1.2),
+                ),
+            ],
+            scipy.stats.beta.pdf: [case(XB, A((4,), **POS), A((3, 1), **POS))],
+            scipy.stats.beta.cdf: [case(XB, A((4,), **POS), A((3, 1), **POS))],
+            scipy.stats.beta.logcdf: [
+                case(XB, A((4,), **POS), A((), **POS), scale=A((), low=1.0, high=1.2))
+            ],
+            scipy.stats.chi2.logpdf: [
+                case(A((3, 4), **POS), A((4,), low=1.0, high=4.0)),
+                case(
+                    A((3,), low=1.5, high=3.0),
+                    A((), low=1.0, high=4.0),
+                    A((), high=1.0),
+                    A((), **POS),
+                ),
+            ],
+            scipy.stats.chi2.pdf: [case(A((3, 4), **POS), A((4,), low=1.0, high=4.0))],
+            scipy.stats.chi2.cdf: [
+                case(A((3, 4), **POS), A((4,), low=1.0, high=4.0), scale=A((), **POS))
+            ],
+            scipy.stats.chi2.logcdf: [case(A((3, 4), **POS), A((4,), low=1.0, high=4.0))],
+            scipy.stats.poisson.logpmf: [case(np.array([0.0, 1.0, 3.0, 7.0]), A((4,), **POS))],
+            scipy.stats.poisson.pmf: [case(np.array([[0.0, 2.0], [1.0, 4.0]]), A((2,), **POS))],
+            scipy.stats.poisson.cdf: [case(np.array([0.0, 1.5, 3.0]), A((), **POS))],
+            scipy.stats.poisson.logcdf: [case(np.array([1.0, 2.0, 3.0]), A((3,), **POS), 1)],
+            scipy.stats.dirichlet.logpdf: [
+                case(np.array([0.2, 0.3, 0.5]), A((3,), **POS)),
+                case(np.array([[0.2, 0.1], [0.3, 0.6], [0.5, 0.3]]), A((3,), **POS)),
+            ],
+            scipy.stats.dirichlet.pdf: [case(np.array([0.2, 0.3, 0.5]), A((3,), **POS))],
+            scipy.stats.multivariate_normal.logpdf: [
+                case(A((3,)), A((3,)), A(value=SPD)),
+                case(A((4, 3)), A((3,)), A(value=SPD_2)),
+                case(A((2, 2, 3)), A((3,)), A((3,), **POS)),
+                case(A((3,)), None, A(value=SPD)),
+                case(A((2, 3)), A((3,)), A((), **POS)),
+            ],
+            scipy.stats.multivariate_normal.pdf: [case(A((4, 3)), A((3,)), A(value=SPD))],
+            scipy.linalg.cho_factor: [
+                case(A(value=SPD)),
+                case(A(value=SPD_2), lower=True),
+                case(A(value=SPD), True),
+            ],
+            # (the factor's gradient: test_scipy_rules, through cho_factor; the source
+            # harness cannot differentiate the tuple (c, lower), which holds a bool)
+            scipy.linalg.cho_solve: [
+                case((np.linalg.cholesky(SPD), True), A((3,))),
+                case((np.linalg.cholesky(SPD_2).T, False), A((3, 2))),
+            ],
+            scipy.linalg.sqrtm: [case(A(value=SPD)), case(A(value=SPD_2))],
+            scipy.linalg.solve_sylvester: [
+                case(A(value=SPD), A(value=SQUARE), A((3, 3))),
+                case(A(value=SQUARE), A((2, 2), value=[[1.5, 0.2], [-0.3, 2.0]]), A((3, 2))),
+            ],
             scipy.stats.norm.cdf: [case(A((3,))), case(A((3, 4)), A((4,)), A((3, 1), **POS))],
             scipy.stats.norm.logcdf: [
                 case(A((3,))),

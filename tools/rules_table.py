@@ -40,6 +40,10 @@ SECTIONS = {
 }
 
 
+#: rule modules shown in another's row
+_SAME_ROW = {"scipy_signal_rules": "scipy_rules"}
+
+
 def _spelling(primitive: object) -> str:
     """How users write a call of ``primitive``, with the operator that means it, if any."""
     import numpy as np
@@ -86,6 +90,7 @@ def render() -> str:
 
     try:  # the optional libraries' rules are registered once they are imported
         import scipy  # noqa: F401
+        import scipy.signal  # noqa: F401
     except ImportError:
         pass
 
@@ -97,7 +102,8 @@ def render() -> str:
             continue  # a rule registered by user code, not shipped
         if _is_rule_helper(rule.primitive):
             continue  # a helper of forward rules' code, which users do not call
-        section = grouped.setdefault(module[len(prefix) :], {})
+        family = module[len(prefix) :]
+        section = grouped.setdefault(_SAME_ROW.get(family, family), {})
         section.setdefault(rule.vjp, []).append(_spelling(rule.primitive))
     lines = [
         START,

@@ -23,6 +23,7 @@ followed by one ``return``; anything else is called instead. Rules see raw array
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 from collections.abc import Callable
@@ -186,15 +187,22 @@ def nondifferentiable(*functions: Callable) -> None:
 
 _optional_loaded = False
 
+#: rule modules of optional libraries, each registered once the module that the key names
+#: is imported (scipy.signal costs more to import than scipy.special, .linalg and .stats)
+_OPTIONAL_MODULES = {"scipy": "scipy_rules", "scipy.signal": "scipy_signal_rules"}
+_optional_pending = dict(_OPTIONAL_MODULES)
+
 
 def load_optional_rules() -> None:
     """Register the rules of optional libraries the process has imported (SciPy): a
     function of theirs can only be met once they are imported, and importing them for
     nothing would double ``import astgrad``'s time."""
     global _optional_loaded
-    if not _optional_loaded and "scipy" in sys.modules:
-        _optional_loaded = True
-        from . import scipy_rules  # noqa: F401
+    for library, rules in list(_optional_pending.items()):
+        if library in sys.modules:
+            del _optional_pending[library]
+            importlib.import_module(f"{__package__}.{rules}")
+    _optional_loaded = not _optional_pending
 
 
 def lookup(primitive: Any) -> Rule | None:
@@ -204,8 +212,10 @@ def lookup(primitive: Any) -> Rule | None:
     except TypeError:  # unhashable callables cannot have rules
         return None
     if found is None and not _optional_loaded and "scipy" in sys.modules:
+        pending = len(_optional_pending)
         load_optional_rules()
-        found = _RULES.get(_key(primitive))
+        if len(_optional_pending) < pending:
+            found = _RULES.get(_key(primitive))
     if found is None:
         # An object that carries its own entry (a gradient made by ag.grad, whose vjp is
         # a Hessian-vector product): kept on the object, so the table holds no such.

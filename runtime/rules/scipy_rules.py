@@ -18,9 +18,12 @@ import scipy.linalg as linalg
 import scipy.special as special
 import scipy.stats as stats
 
+from .containers import Parts
 from .forward import jvp_rule
-from .registry import lookup, vjp_rule
-from .shared import cast_like, expand_reduced, transformable, unbroadcast
+from .linalg_helpers import cholesky_grad, cholesky_tangent
+from .registry import lookup, nondifferentiable, vjp_rule
+from .shared import cast_like, expand_reduced, output_parts, transformable, unbroadcast
+from .statistics import held
 
 
 def _recording(function):
@@ -420,3 +423,908 @@ def triangular_tangent_a(da, x, a, trans, lower, unit_diagonal):
     return _solve_triangular(
         a, -np.matmul(moved, x), trans=trans, lower=lower, unit_diagonal=unit_diagonal
     )
+
+
+# -- scipy.linalg: Cholesky factors, square roots, Sylvester equations -------------------------
+# cho_factor returns (c, lower): the factor in one triangle of c, a's own entries in the
+# other (LAPACK works on a copy of a), so the gradient of that other triangle passes
+# through to a's. The factor's is cholesky's, on the triangle it reads.
+
+
+@vjp_rule(linalg.cho_factor, multi_output=True)
+def cho_factor(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
+    gc = output_parts(g, ans)[0]
+    return (
+        cholesky_grad(_factor_triangle(gc, lower), _factor_triangle(ans[0], lower), not lower)
+        + _other_triangle(gc, lower),
+    )
+
+
+@jvp_rule(linalg.cho_factor)
+def cho_factor_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *, da):
+    factor = _factor_triangle(ans[0], lower)
+    return ((cholesky_tangent(da, factor, not lower) + _other_triangle(da, lower), False),)
+
+
+# cho_solve((c, lower), b) solves a x = b with a = L L^T (or U^T U) from c's factor
+# triangle; the other triangle is not read and gets no gradient.
+@vjp_rule(linalg.cho_solve)
+def cho_solve(g, ans, c_and_lower, b, overwrite_b=False, check_finite=True):
+    gb = _cho_solve(c_and_lower, g)
+    return Parts([cho_solve_factor_grad(gb, ans, c_and_lower), None]), gb
+
+
+@jvp_rule(linalg.cho_solve)
+def cho_solve_jvp(ans, c_and_lower, b, overwrite_b=False, check_finite=True, *, dc_and_lower, db):
+    return (
+        _cho_solve(c_and_lower, -(cho_product_tangent(dc_and_lower[0], c_and_lower) @ ans)),
+        _cho_solve(c_and_lower, db),
+    )
+
+
+# x = sqrtm(a) solves x x = a: dx x + x dx = da, a Sylvester equation. (Real square roots.)
+@vjp_rule(linalg.sqrtm)
+def sqrtm(g, ans, A):
+    return _solve_sylvester(real_root(ans).T, ans.T, g)
+
+
+@jvp_rule(linalg.sqrtm)
+def sqrtm_jvp(ans, A, *, dA):
+    return _solve_sylvester(real_root(ans), ans, dA)
+
+
+# a x + x b = q: da x + a dx + dx b + x db = dq
+@vjp_rule(linalg.solve_sylvester)
+def solve_sylvester(g, ans, a, b, q):
+    gq = _solve_sylvester(np.transpose(a), np.transpose(b), g)
+    return -(gq @ np.transpose(ans)), -(np.transpose(ans) @ gq), gq
+
+
+@jvp_rule(linalg.solve_sylvester)
+def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
+    return (
+        _solve_sylvester(a, b, -(da @ ans)),
+        _solve_sylvester(a, b, -(ans @ db)),
+        _solve_sylvester(a, b, dq),
+    )
+
+
+_cho_solve = _recording(linalg.cho_solve)
+_solve_sylvester = _recording(linalg.solve_sylvester)
+
+
+@transformable
+def _factor_triangle(c, lower):
+    """The triangle of cho_factor's ``c`` that holds the factor."""
+    if lower:
+        return np.tril(c)
+    return np.triu(c)
+
+
+@transformable
+def _other_triangle(c, lower):
+    """The strict triangle of cho_factor's ``c`` that holds the input's own entries."""
+    if lower:
+        return np.triu(c, 1)
+    return np.tril(c, -1)
+
+
+def cho_solve_factor_grad(gb, x, c_and_lower):
+    """The gradient of cho_solve's factor: with ``ga = -gb x^T`` the gradient of the
+    matrix it solves with, ``(ga + ga^T) L`` on L's triangle (``U (ga + ga^T)`` for U)."""
+    c, lower = c_and_lower[0], c_and_lower[1]
+    factor = _factor_triangle(c, lower)
+    ga = -_outer(gb, x)
+    both = ga + np.transpose(ga)
+    if lower:
+        return np.tril(both @ factor)
+    return np.triu(factor @ both)
+
+
+@transformable
+def cho_product_tangent(dc, c_and_lower):
+    """The tangent of the matrix cho_solve solves with, ``L L^T`` (``U^T U``), along the
+    tangent ``dc`` of its factor's triangle."""
+    lower = c_and_lower[1]
+    factor = _factor_triangle(c_and_lower[0], lower)
+    moved = _factor_triangle(dc, lower)
+    if lower:
+        product = moved @ np.transpose(factor)
+    else:
+        product = np.transpose(factor) @ moved
+    return product + np.transpose(product)
+
+
+@transformable
+def real_root(x):
+    """``x``, sqrtm's result, refused with a clear error where it is complex."""
+    refuse_complex_root(x)
+    return x
+
+
+def refuse_complex_root(x):
+    if np.iscomplexobj(x):
+        raise NotImplementedError(
+            "scipy.linalg.sqrtm has a derivative in astgrad where the square root is real; "
+            "this one is complex (complex numbers are not differentiated yet)"
+        )
+
+
+nondifferentiable(refuse_complex_root)
+
+
+# -- scipy.stats: t, gamma, beta, chi2 ------------------------------------------------------
+# Each is a location-scale family: with z = (x - loc) / scale and ``score`` the slope of the
+# standard log density at z, the log density moves by score / scale with x, the opposite
+# with loc, and by -(1 + z score) / scale with scale. The densities' shape parameters have
+# closed forms (digamma); the distribution functions' have none, and are differentiated by
+# a fourth-order central difference of SciPy's own function (:func:`_slope`).
+
+
+@vjp_rule(stats.t.logpdf, name="t_logpdf")
+def t_logpdf(g, ans, x, df, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = _t_score(z, df)
+    return (
+        unbroadcast(cast_like(g * score / scale, x), x),
+        unbroadcast(cast_like(g * _t_df(z, df), df), df),
+        unbroadcast(cast_like(-g * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.t.logpdf)
+def t_logpdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    z = (x - loc) / scale
+    score = _t_score(z, df)
+    return (
+        dx * score / scale,
+        ddf * _t_df(z, df),
+        -dloc * score / scale,
+        -dscale * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.t.pdf, name="t_pdf")
+def t_pdf(g, ans, x, df, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = _t_score(z, df)
+    return (
+        unbroadcast(cast_like(g * ans * score / scale, x), x),
+        unbroadcast(cast_like(g * ans * _t_df(z, df), df), df),
+        unbroadcast(cast_like(-g * ans * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * ans * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.t.pdf)
+def t_pdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    z = (x - loc) / scale
+    score = _t_score(z, df)
+    return (
+        dx * ans * score / scale,
+        ddf * ans * _t_df(z, df),
+        -dloc * ans * score / scale,
+        -dscale * ans * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.t.cdf, name="t_cdf")
+def t_cdf(g, ans, x, df, loc=0, scale=1):
+    density = _t_pdf(x, df, loc, scale)
+    return (
+        unbroadcast(cast_like(g * density, x), x),
+        unbroadcast(cast_like(g * _t_cdf_df(x, df, loc, scale), df), df),
+        unbroadcast(cast_like(-g * density, loc), loc),
+        unbroadcast(cast_like(-g * density * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.t.cdf)
+def t_cdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    density = _t_pdf(x, df, loc, scale)
+    return (
+        dx * density,
+        ddf * _t_cdf_df(x, df, loc, scale),
+        -dloc * density,
+        -dscale * density * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.t.logcdf, name="t_logcdf")
+def t_logcdf(g, ans, x, df, loc=0, scale=1):
+    ratio = np.exp(_t_logpdf(x, df, loc, scale) - ans)
+    return (
+        unbroadcast(cast_like(g * ratio, x), x),
+        unbroadcast(cast_like(g * _t_logcdf_df(x, df, loc, scale), df), df),
+        unbroadcast(cast_like(-g * ratio, loc), loc),
+        unbroadcast(cast_like(-g * ratio * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.t.logcdf)
+def t_logcdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    ratio = np.exp(_t_logpdf(x, df, loc, scale) - ans)
+    return (
+        dx * ratio,
+        ddf * _t_logcdf_df(x, df, loc, scale),
+        -dloc * ratio,
+        -dscale * ratio * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.gamma.logpdf, name="gamma_logpdf")
+def gamma_logpdf(g, ans, x, a, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (a - 1) / z - 1
+    return (
+        unbroadcast(cast_like(g * score / scale, x), x),
+        unbroadcast(cast_like(g * (np.log(z) - special.digamma(a)), a), a),
+        unbroadcast(cast_like(-g * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.gamma.logpdf)
+def gamma_logpdf_jvp(ans, x, a, loc=0, scale=1, *, dx, da, dloc, dscale):
+    z = (x - loc) / scale
+    score = (a - 1) / z - 1
+    return (
+        dx * score / scale,
+        da * (np.log(z) - special.digamma(a)),
+        -dloc * score / scale,
+        -dscale * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.gamma.pdf, name="gamma_pdf")
+def gamma_pdf(g, ans, x, a, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (a - 1) / z - 1
+    return (
+        unbroadcast(cast_like(g * ans * score / scale, x), x),
+        unbroadcast(cast_like(g * ans * (np.log(z) - special.digamma(a)), a), a),
+        unbroadcast(cast_like(-g * ans * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * ans * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.gamma.pdf)
+def gamma_pdf_jvp(ans, x, a, loc=0, scale=1, *, dx, da, dloc, dscale):
+    z = (x - loc) / scale
+    score = (a - 1) / z - 1
+    return (
+        dx * ans * score / scale,
+        da * ans * (np.log(z) - special.digamma(a)),
+        -dloc * ans * score / scale,
+        -dscale * ans * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.gamma.cdf, name="gamma_cdf")
+def gamma_cdf(g, ans, x, a, loc=0, scale=1):
+    density = _gamma_pdf(x, a, loc, scale)
+    return (
+        unbroadcast(cast_like(g * density, x), x),
+        unbroadcast(cast_like(g * _gamma_cdf_a(x, a, loc, scale), a), a),
+        unbroadcast(cast_like(-g * density, loc), loc),
+        unbroadcast(cast_like(-g * density * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.gamma.cdf)
+def gamma_cdf_jvp(ans, x, a, loc=0, scale=1, *, dx, da, dloc, dscale):
+    density = _gamma_pdf(x, a, loc, scale)
+    return (
+        dx * density,
+        da * _gamma_cdf_a(x, a, loc, scale),
+        -dloc * density,
+        -dscale * density * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.gamma.logcdf, name="gamma_logcdf")
+def gamma_logcdf(g, ans, x, a, loc=0, scale=1):
+    ratio = np.exp(_gamma_logpdf(x, a, loc, scale) - ans)
+    return (
+        unbroadcast(cast_like(g * ratio, x), x),
+        unbroadcast(cast_like(g * _gamma_logcdf_a(x, a, loc, scale), a), a),
+        unbroadcast(cast_like(-g * ratio, loc), loc),
+        unbroadcast(cast_like(-g * ratio * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.gamma.logcdf)
+def gamma_logcdf_jvp(ans, x, a, loc=0, scale=1, *, dx, da, dloc, dscale):
+    ratio = np.exp(_gamma_logpdf(x, a, loc, scale) - ans)
+    return (
+        dx * ratio,
+        da * _gamma_logcdf_a(x, a, loc, scale),
+        -dloc * ratio,
+        -dscale * ratio * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.beta.logpdf, name="beta_logpdf")
+def beta_logpdf(g, ans, x, a, b, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (a - 1) / z - (b - 1) / (1 - z)
+    both = special.digamma(a + b)
+    return (
+        unbroadcast(cast_like(g * score / scale, x), x),
+        unbroadcast(cast_like(g * (np.log(z) - special.digamma(a) + both), a), a),
+        unbroadcast(cast_like(g * (np.log1p(-z) - special.digamma(b) + both), b), b),
+        unbroadcast(cast_like(-g * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.beta.logpdf)
+def beta_logpdf_jvp(ans, x, a, b, loc=0, scale=1, *, dx, da, db, dloc, dscale):
+    z = (x - loc) / scale
+    score = (a - 1) / z - (b - 1) / (1 - z)
+    both = special.digamma(a + b)
+    return (
+        dx * score / scale,
+        da * (np.log(z) - special.digamma(a) + both),
+        db * (np.log1p(-z) - special.digamma(b) + both),
+        -dloc * score / scale,
+        -dscale * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.beta.pdf, name="beta_pdf")
+def beta_pdf(g, ans, x, a, b, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (a - 1) / z - (b - 1) / (1 - z)
+    both = special.digamma(a + b)
+    return (
+        unbroadcast(cast_like(g * ans * score / scale, x), x),
+        unbroadcast(cast_like(g * ans * (np.log(z) - special.digamma(a) + both), a), a),
+        unbroadcast(cast_like(g * ans * (np.log1p(-z) - special.digamma(b) + both), b), b),
+        unbroadcast(cast_like(-g * ans * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * ans * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.beta.pdf)
+def beta_pdf_jvp(ans, x, a, b, loc=0, scale=1, *, dx, da, db, dloc, dscale):
+    z = (x - loc) / scale
+    score = (a - 1) / z - (b - 1) / (1 - z)
+    both = special.digamma(a + b)
+    return (
+        dx * ans * score / scale,
+        da * ans * (np.log(z) - special.digamma(a) + both),
+        db * ans * (np.log1p(-z) - special.digamma(b) + both),
+        -dloc * ans * score / scale,
+        -dscale * ans * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.beta.cdf, name="beta_cdf")
+def beta_cdf(g, ans, x, a, b, loc=0, scale=1):
+    density = _beta_pdf(x, a, b, loc, scale)
+    return (
+        unbroadcast(cast_like(g * density, x), x),
+        unbroadcast(cast_like(g * _beta_cdf_a(x, a, b, loc, scale), a), a),
+        unbroadcast(cast_like(g * _beta_cdf_b(x, a, b, loc, scale), b), b),
+        unbroadcast(cast_like(-g * density, loc), loc),
+        unbroadcast(cast_like(-g * density * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.beta.cdf)
+def beta_cdf_jvp(ans, x, a, b, loc=0, scale=1, *, dx, da, db, dloc, dscale):
+    density = _beta_pdf(x, a, b, loc, scale)
+    return (
+        dx * density,
+        da * _beta_cdf_a(x, a, b, loc, scale),
+        db * _beta_cdf_b(x, a, b, loc, scale),
+        -dloc * density,
+        -dscale * density * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.beta.logcdf, name="beta_logcdf")
+def beta_logcdf(g, ans, x, a, b, loc=0, scale=1):
+    ratio = np.exp(_beta_logpdf(x, a, b, loc, scale) - ans)
+    return (
+        unbroadcast(cast_like(g * ratio, x), x),
+        unbroadcast(cast_like(g * _beta_logcdf_a(x, a, b, loc, scale), a), a),
+        unbroadcast(cast_like(g * _beta_logcdf_b(x, a, b, loc, scale), b), b),
+        unbroadcast(cast_like(-g * ratio, loc), loc),
+        unbroadcast(cast_like(-g * ratio * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.beta.logcdf)
+def beta_logcdf_jvp(ans, x, a, b, loc=0, scale=1, *, dx, da, db, dloc, dscale):
+    ratio = np.exp(_beta_logpdf(x, a, b, loc, scale) - ans)
+    return (
+        dx * ratio,
+        da * _beta_logcdf_a(x, a, b, loc, scale),
+        db * _beta_logcdf_b(x, a, b, loc, scale),
+        -dloc * ratio,
+        -dscale * ratio * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.chi2.logpdf, name="chi2_logpdf")
+def chi2_logpdf(g, ans, x, df, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (df / 2 - 1) / z - 0.5
+    return (
+        unbroadcast(cast_like(g * score / scale, x), x),
+        unbroadcast(cast_like(g * (np.log(z / 2) - special.digamma(df / 2)) / 2, df), df),
+        unbroadcast(cast_like(-g * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.chi2.logpdf)
+def chi2_logpdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    z = (x - loc) / scale
+    score = (df / 2 - 1) / z - 0.5
+    return (
+        dx * score / scale,
+        ddf * (np.log(z / 2) - special.digamma(df / 2)) / 2,
+        -dloc * score / scale,
+        -dscale * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.chi2.pdf, name="chi2_pdf")
+def chi2_pdf(g, ans, x, df, loc=0, scale=1):
+    z = (x - loc) / scale
+    score = (df / 2 - 1) / z - 0.5
+    return (
+        unbroadcast(cast_like(g * ans * score / scale, x), x),
+        unbroadcast(cast_like(g * ans * (np.log(z / 2) - special.digamma(df / 2)) / 2, df), df),
+        unbroadcast(cast_like(-g * ans * score / scale, loc), loc),
+        unbroadcast(cast_like(-g * ans * (1 + z * score) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.chi2.pdf)
+def chi2_pdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    z = (x - loc) / scale
+    score = (df / 2 - 1) / z - 0.5
+    return (
+        dx * ans * score / scale,
+        ddf * ans * (np.log(z / 2) - special.digamma(df / 2)) / 2,
+        -dloc * ans * score / scale,
+        -dscale * ans * (1 + z * score) / scale,
+    )
+
+
+@vjp_rule(stats.chi2.cdf, name="chi2_cdf")
+def chi2_cdf(g, ans, x, df, loc=0, scale=1):
+    density = _chi2_pdf(x, df, loc, scale)
+    return (
+        unbroadcast(cast_like(g * density, x), x),
+        unbroadcast(cast_like(g * _chi2_cdf_df(x, df, loc, scale), df), df),
+        unbroadcast(cast_like(-g * density, loc), loc),
+        unbroadcast(cast_like(-g * density * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.chi2.cdf)
+def chi2_cdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    density = _chi2_pdf(x, df, loc, scale)
+    return (
+        dx * density,
+        ddf * _chi2_cdf_df(x, df, loc, scale),
+        -dloc * density,
+        -dscale * density * (x - loc) / scale,
+    )
+
+
+@vjp_rule(stats.chi2.logcdf, name="chi2_logcdf")
+def chi2_logcdf(g, ans, x, df, loc=0, scale=1):
+    ratio = np.exp(_chi2_logpdf(x, df, loc, scale) - ans)
+    return (
+        unbroadcast(cast_like(g * ratio, x), x),
+        unbroadcast(cast_like(g * _chi2_logcdf_df(x, df, loc, scale), df), df),
+        unbroadcast(cast_like(-g * ratio, loc), loc),
+        unbroadcast(cast_like(-g * ratio * (x - loc) / scale, scale), scale),
+    )
+
+
+@jvp_rule(stats.chi2.logcdf)
+def chi2_logcdf_jvp(ans, x, df, loc=0, scale=1, *, dx, ddf, dloc, dscale):
+    ratio = np.exp(_chi2_logpdf(x, df, loc, scale) - ans)
+    return (
+        dx * ratio,
+        ddf * _chi2_logcdf_df(x, df, loc, scale),
+        -dloc * ratio,
+        -dscale * ratio * (x - loc) / scale,
+    )
+
+
+# -- scipy.stats.poisson: in the mean mu (k counts and loc shifts them: no gradient) --------
+
+
+@vjp_rule(stats.poisson.logpmf, name="poisson_logpmf")
+def poisson_logpmf(g, ans, k, mu, loc=0):
+    return None, unbroadcast(cast_like(g * ((k - loc) / mu - 1), mu), mu), None
+
+
+@jvp_rule(stats.poisson.logpmf)
+def poisson_logpmf_jvp(ans, k, mu, loc=0, *, dmu):
+    return None, dmu * ((k - loc) / mu - 1), None
+
+
+@vjp_rule(stats.poisson.pmf, name="poisson_pmf")
+def poisson_pmf(g, ans, k, mu, loc=0):
+    return None, unbroadcast(cast_like(g * ans * ((k - loc) / mu - 1), mu), mu), None
+
+
+@jvp_rule(stats.poisson.pmf)
+def poisson_pmf_jvp(ans, k, mu, loc=0, *, dmu):
+    return None, dmu * ans * ((k - loc) / mu - 1), None
+
+
+# the sum of the pmf up to k moves by -pmf(k) with mu (the terms telescope)
+@vjp_rule(stats.poisson.cdf, name="poisson_cdf")
+def poisson_cdf(g, ans, k, mu, loc=0):
+    return None, unbroadcast(cast_like(-g * _poisson_pmf(np.floor(k), mu, loc), mu), mu), None
+
+
+@jvp_rule(stats.poisson.cdf)
+def poisson_cdf_jvp(ans, k, mu, loc=0, *, dmu):
+    return None, -dmu * _poisson_pmf(np.floor(k), mu, loc), None
+
+
+@vjp_rule(stats.poisson.logcdf, name="poisson_logcdf")
+def poisson_logcdf(g, ans, k, mu, loc=0):
+    ratio = np.exp(_poisson_logpmf(np.floor(k), mu, loc) - ans)
+    return None, unbroadcast(cast_like(-g * ratio, mu), mu), None
+
+
+@jvp_rule(stats.poisson.logcdf)
+def poisson_logcdf_jvp(ans, k, mu, loc=0, *, dmu):
+    return None, -dmu * np.exp(_poisson_logpmf(np.floor(k), mu, loc) - ans), None
+
+
+# -- scipy.stats.dirichlet: x holds the components along its first axis (and samples
+# along a second); its gradient treats x as free (SciPy checks that x sums to one, so a
+# move must keep it on the simplex for the function to be defined).
+
+
+@vjp_rule(stats.dirichlet.logpdf, name="dirichlet_logpdf")
+def dirichlet_logpdf(g, ans, x, alpha):
+    return dirichlet_grad_x(g, x, alpha), dirichlet_grad_alpha(g, x, alpha)
+
+
+@jvp_rule(stats.dirichlet.logpdf)
+def dirichlet_logpdf_jvp(ans, x, alpha, *, dx, dalpha):
+    return dirichlet_tangent_x(dx, x, alpha), dirichlet_tangent_alpha(dalpha, x, alpha)
+
+
+@vjp_rule(stats.dirichlet.pdf, name="dirichlet_pdf")
+def dirichlet_pdf(g, ans, x, alpha):
+    return dirichlet_grad_x(g * ans, x, alpha), dirichlet_grad_alpha(g * ans, x, alpha)
+
+
+@jvp_rule(stats.dirichlet.pdf)
+def dirichlet_pdf_jvp(ans, x, alpha, *, dx, dalpha):
+    return ans * dirichlet_tangent_x(dx, x, alpha), ans * dirichlet_tangent_alpha(dalpha, x, alpha)
+
+
+# -- scipy.stats.multivariate_normal: x with the dimension along its last axis; cov a
+# matrix (SciPy reads its lower triangle), a vector (its diagonal) or a number.
+
+
+@vjp_rule(stats.multivariate_normal.logpdf, name="multivariate_normal_logpdf")
+def multivariate_normal_logpdf(g, ans, x, mean=None, cov=1, allow_singular=False):
+    return (
+        mvn_grad(g, x, mean, cov, "x"),
+        mvn_grad(g, x, mean, cov, "mean"),
+        mvn_grad(g, x, mean, cov, "cov"),
+    )
+
+
+@jvp_rule(stats.multivariate_normal.logpdf)
+def multivariate_normal_logpdf_jvp(
+    ans, x, mean=None, cov=1, allow_singular=False, *, dx, dmean, dcov
+):
+    return (
+        mvn_tangent(dx, ans, x, mean, cov, "x"),
+        mvn_tangent(dmean, ans, x, mean, cov, "mean"),
+        mvn_tangent(dcov, ans, x, mean, cov, "cov"),
+    )
+
+
+@vjp_rule(stats.multivariate_normal.pdf, name="multivariate_normal_pdf")
+def multivariate_normal_pdf(g, ans, x, mean=None, cov=1, allow_singular=False):
+    return (
+        mvn_grad(g * ans, x, mean, cov, "x"),
+        mvn_grad(g * ans, x, mean, cov, "mean"),
+        mvn_grad(g * ans, x, mean, cov, "cov"),
+    )
+
+
+@jvp_rule(stats.multivariate_normal.pdf)
+def multivariate_normal_pdf_jvp(ans, x, mean=None, cov=1, allow_singular=False, *, dx, dmean, dcov):
+    return (
+        ans * mvn_tangent(dx, ans, x, mean, cov, "x"),
+        ans * mvn_tangent(dmean, ans, x, mean, cov, "mean"),
+        ans * mvn_tangent(dcov, ans, x, mean, cov, "cov"),
+    )
+
+
+# -- helpers of the scipy.stats rules --------------------------------------------------------
+
+_t_pdf = _recording(stats.t.pdf)
+_t_logpdf = _recording(stats.t.logpdf)
+_t_cdf = _recording(stats.t.cdf)
+_t_logcdf = _recording(stats.t.logcdf)
+_gamma_pdf = _recording(stats.gamma.pdf)
+_gamma_logpdf = _recording(stats.gamma.logpdf)
+_gamma_cdf = _recording(stats.gamma.cdf)
+_gamma_logcdf = _recording(stats.gamma.logcdf)
+_beta_pdf = _recording(stats.beta.pdf)
+_beta_logpdf = _recording(stats.beta.logpdf)
+_beta_cdf = _recording(stats.beta.cdf)
+_beta_logcdf = _recording(stats.beta.logcdf)
+_chi2_pdf = _recording(stats.chi2.pdf)
+_chi2_logpdf = _recording(stats.chi2.logpdf)
+_chi2_cdf = _recording(stats.chi2.cdf)
+_chi2_logcdf = _recording(stats.chi2.logcdf)
+_poisson_pmf = _recording(stats.poisson.pmf)
+_poisson_logpmf = _recording(stats.poisson.logpmf)
+
+
+@transformable
+def _t_score(z, df):
+    """The slope of the standard t log density at z."""
+    return -(df + 1) * z / (df + z * z)
+
+
+@transformable
+def _t_df(z, df):
+    """The slope of the t log density in df."""
+    return (
+        special.digamma((df + 1) / 2)
+        - special.digamma(df / 2)
+        - 1 / df
+        - np.log1p(z * z / df)
+        + (df + 1) * z * z / (df * (df + z * z))
+    ) / 2
+
+
+def _step(p):
+    """The step of the central difference in a shape parameter ``p``."""
+    return 1e-3 * np.maximum(1.0, np.abs(held(p)))
+
+
+nondifferentiable(_step)
+
+
+@transformable
+def _slope(up2, up1, down1, down2, step):
+    """The slope from values at +2, +1, -1 and -2 steps (fourth order in the step)."""
+    return (8 * (up1 - down1) - (up2 - down2)) / (12 * step)
+
+
+@transformable
+def _t_cdf_df(x, df, loc, scale):
+    h = _step(df)
+    return _slope(
+        _t_cdf(x, df + 2 * h, loc, scale),
+        _t_cdf(x, df + h, loc, scale),
+        _t_cdf(x, df - h, loc, scale),
+        _t_cdf(x, df - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _t_logcdf_df(x, df, loc, scale):
+    h = _step(df)
+    return _slope(
+        _t_logcdf(x, df + 2 * h, loc, scale),
+        _t_logcdf(x, df + h, loc, scale),
+        _t_logcdf(x, df - h, loc, scale),
+        _t_logcdf(x, df - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _gamma_cdf_a(x, a, loc, scale):
+    h = _step(a)
+    return _slope(
+        _gamma_cdf(x, a + 2 * h, loc, scale),
+        _gamma_cdf(x, a + h, loc, scale),
+        _gamma_cdf(x, a - h, loc, scale),
+        _gamma_cdf(x, a - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _gamma_logcdf_a(x, a, loc, scale):
+    h = _step(a)
+    return _slope(
+        _gamma_logcdf(x, a + 2 * h, loc, scale),
+        _gamma_logcdf(x, a + h, loc, scale),
+        _gamma_logcdf(x, a - h, loc, scale),
+        _gamma_logcdf(x, a - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _beta_cdf_a(x, a, b, loc, scale):
+    h = _step(a)
+    return _slope(
+        _beta_cdf(x, a + 2 * h, b, loc, scale),
+        _beta_cdf(x, a + h, b, loc, scale),
+        _beta_cdf(x, a - h, b, loc, scale),
+        _beta_cdf(x, a - 2 * h, b, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _beta_cdf_b(x, a, b, loc, scale):
+    h = _step(b)
+    return _slope(
+        _beta_cdf(x, a, b + 2 * h, loc, scale),
+        _beta_cdf(x, a, b + h, loc, scale),
+        _beta_cdf(x, a, b - h, loc, scale),
+        _beta_cdf(x, a, b - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _beta_logcdf_a(x, a, b, loc, scale):
+    h = _step(a)
+    return _slope(
+        _beta_logcdf(x, a + 2 * h, b, loc, scale),
+        _beta_logcdf(x, a + h, b, loc, scale),
+        _beta_logcdf(x, a - h, b, loc, scale),
+        _beta_logcdf(x, a - 2 * h, b, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _beta_logcdf_b(x, a, b, loc, scale):
+    h = _step(b)
+    return _slope(
+        _beta_logcdf(x, a, b + 2 * h, loc, scale),
+        _beta_logcdf(x, a, b + h, loc, scale),
+        _beta_logcdf(x, a, b - h, loc, scale),
+        _beta_logcdf(x, a, b - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _chi2_cdf_df(x, df, loc, scale):
+    h = _step(df)
+    return _slope(
+        _chi2_cdf(x, df + 2 * h, loc, scale),
+        _chi2_cdf(x, df + h, loc, scale),
+        _chi2_cdf(x, df - h, loc, scale),
+        _chi2_cdf(x, df - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _chi2_logcdf_df(x, df, loc, scale):
+    h = _step(df)
+    return _slope(
+        _chi2_logcdf(x, df + 2 * h, loc, scale),
+        _chi2_logcdf(x, df + h, loc, scale),
+        _chi2_logcdf(x, df - h, loc, scale),
+        _chi2_logcdf(x, df - 2 * h, loc, scale),
+        h,
+    )
+
+
+@transformable
+def _dirichlet_lined(alpha, x):
+    """``alpha`` lined up with ``x``'s first axis (the components)."""
+    return np.reshape(alpha, (-1,) + (1,) * (np.ndim(x) - 1))
+
+
+def dirichlet_grad_x(g, x, alpha):
+    return g * (_dirichlet_lined(alpha, x) - 1) / x
+
+
+def dirichlet_grad_alpha(g, x, alpha):
+    terms = np.log(x) - special.digamma(_dirichlet_lined(alpha, x))
+    moved = g * (terms + special.digamma(np.sum(alpha)))
+    return np.reshape(np.sum(np.reshape(moved, (np.shape(x)[0], -1)), axis=1), np.shape(alpha))
+
+
+@transformable
+def dirichlet_tangent_x(dx, x, alpha):
+    return np.sum(dx * (_dirichlet_lined(alpha, x) - 1) / x, axis=0)
+
+
+@transformable
+def dirichlet_tangent_alpha(dalpha, x, alpha):
+    lined = _dirichlet_lined(dalpha, x)
+    terms = np.log(x) - special.digamma(_dirichlet_lined(alpha, x))
+    return np.sum(lined * terms, axis=0) + np.sum(dalpha) * special.digamma(np.sum(alpha))
+
+
+def _mvn_dimension(x, mean, cov):
+    """The dimension of multivariate_normal's variable: cov's, mean's or x's last axis."""
+    if np.ndim(cov) >= 1:
+        return np.shape(cov)[0]
+    if mean is not None and np.ndim(mean) >= 1:
+        return np.shape(mean)[0]
+    return np.shape(x)[-1] if np.ndim(x) >= 1 else 1
+
+
+nondifferentiable(_mvn_dimension)
+
+
+@transformable
+def _mvn_matrix(cov, n):
+    """cov as the full matrix it stands for: SciPy reads a matrix's lower triangle, a
+    vector as the diagonal, a number as that times the identity."""
+    if np.ndim(cov) == 2:
+        return np.tril(cov) + np.transpose(np.tril(cov, -1))
+    if np.ndim(cov) == 1:
+        return np.diag(cov)
+    return cov * np.eye(n)
+
+
+@transformable
+def _mvn_rows(x, mean, n):
+    """x - mean, one row per point."""
+    centred = x
+    if mean is not None:
+        centred = x - mean
+    return np.reshape(centred, (-1, n))
+
+
+def mvn_grad(g, x, mean, cov, part):
+    """The gradient of multivariate_normal.logpdf (times the cotangent ``g``) in ``part``
+    (in its dtype: SciPy computes in float64)."""
+    if part == "mean" and mean is None:
+        return None
+    n = _mvn_dimension(x, mean, cov)
+    matrix = _mvn_matrix(cov, n)
+    rows = _mvn_rows(x, mean, n)
+    solved = np.transpose(np.linalg.solve(matrix, np.transpose(rows)))
+    weights = np.reshape(g, (-1, 1))  # one cotangent per point
+    if part == "x":
+        return cast_like(np.reshape(-weights * solved, np.shape(x)), x)
+    if part == "mean":
+        return cast_like(np.reshape(np.sum(weights * solved, axis=0), np.shape(mean)), mean)
+    inner = np.transpose(solved) @ (weights * solved)
+    full = (inner - np.sum(weights) * np.linalg.inv(matrix)) / 2
+    if np.ndim(cov) == 2:
+        return cast_like(np.tril(full + np.transpose(full)) - np.diag(np.diagonal(full)), cov)
+    if np.ndim(cov) == 1:
+        return cast_like(np.diagonal(full), cov)
+    return cast_like(np.trace(full), cov)
+
+
+@transformable
+def mvn_tangent(d, ans, x, mean, cov, part):
+    """The tangent of multivariate_normal.logpdf along ``d``, the tangent of ``part``."""
+    if part == "mean" and mean is None:
+        return None
+    n = _mvn_dimension(x, mean, cov)
+    matrix = _mvn_matrix(cov, n)
+    rows = _mvn_rows(x, mean, n)
+    solved = np.transpose(np.linalg.solve(matrix, np.transpose(rows)))
+    if part == "x":
+        moved = -np.sum(solved * _mvn_rows(d, None, n), axis=1)
+    elif part == "mean":
+        moved = np.sum(solved * _mvn_rows(d, None, n), axis=1)
+    else:
+        turned = _mvn_matrix(d, n)
+        inner = np.sum((solved @ turned) * solved, axis=1)
+        moved = (inner - np.trace(np.linalg.solve(matrix, turned))) / 2
+    return np.reshape(moved, np.shape(ans))
