@@ -684,6 +684,7 @@ SPECS: dict[Any, list[Case]] = {
     ],
     np.quantile: [
         case(A((5,)), 0.3),
+        case(A((5,)), [0.2, 0.7]),
         case(A((3, 4)), A((2,), low=0.1, high=0.9), axis=0),
         case(A((2, 3, 4)), 0.7, axis=(1, 2), keepdims=True),
         case(A((6,)), A((), low=0.1, high=0.9), method="hazen"),

@@ -397,7 +397,7 @@ def moving_weights(found: Any, q: Any) -> Any:
     """The weights :func:`order_weights` found, as functions of ``q``: they move with it at
     the rate it found too (the quantile's place among the sorted values is linear in
     ``q``), so that a second derivative through ``q`` sees them move."""
-    shift = q - held(q)  # zero, with the derivative 1
+    shift = np.subtract(q, held(q))  # zero, with the derivative 1 (q may be a list)
     slopes = found[1]
     lined = np.reshape(shift, np.shape(shift) + (1,) * (np.ndim(slopes) - np.ndim(shift)))
     return found[0] + lined * slopes
