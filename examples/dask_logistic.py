@@ -78,8 +78,7 @@ def main() -> None:
             # One compute for the loss and both gradients: the data are read once.
             futures = client.compute([value, dw, db])
             if not args.quick:
-                progress(futures)
-                print()
+                progress(futures)  # Dask's progress bar, until the step is computed
             value, dw, db = client.gather(futures)
             w = w - rate * dw
             b = b - rate * float(db)

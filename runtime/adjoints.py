@@ -246,7 +246,9 @@ def shaped_like(value: Any) -> Any:
 
 
 def scalar_seed(value: Any) -> Any:
-    """The cotangent 1 for a scalar result; an error pointing to ``ag.vjp`` otherwise."""
+    """The cotangent 1 for a scalar result; an error pointing to ``ag.vjp`` otherwise.
+    A Dask result's is a 0-d Dask array (its graph depends on nothing), so that every
+    gradient of a function of Dask arrays is one, even one no Dask value reaches."""
     size = getattr(value, "size", None)
     if size is None:
         if isinstance(value, (float, int)) and not isinstance(value, bool):
@@ -302,7 +304,7 @@ def finish_gradient(grad: Any, like: Any) -> Any:
     if isinstance(like, dict):
         parts = grad if isinstance(grad, dict) else {}
         return {key: finish_gradient(parts.get(key, 0), value) for key, value in like.items()}
-    if dask_support.is_dask(grad):
+    if dask_support.is_dask(grad) or dask_support.is_dask(like):
         return _finish_lazily(grad, like)
     if type(like) is float or (isinstance(like, int) and not isinstance(like, bool)):
         return float(np.sum(grad)) if getattr(grad, "size", 1) != 1 else float(grad)
@@ -327,6 +329,7 @@ def _finish_lazily(grad: Any, like: Any) -> Any:
     """:func:`finish_gradient` for a Dask gradient, which stays lazy: a Python number's is a
     0-d float64 Dask array (``float()`` would compute it), an array's has its shape and
     dtype. Dask arrays are never written in place, so there is no copy to make."""
+    grad = dask_support.dask_module().asarray(grad)
     shape = getattr(like, "shape", None)
     if shape is None or isinstance(like, np.generic):
         if isinstance(like, np.generic):

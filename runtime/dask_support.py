@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -461,7 +462,8 @@ def _add_block(index: np.ndarray, g: np.ndarray, size: int) -> np.ndarray:
 def refusing_hidden_computes() -> Iterator[None]:
     """Inside the block, a NumPy function that Dask does not implement (``np.sort``,
     ``np.copy`` of a Dask array...) raises a :class:`NotLazyError` instead of computing
-    its arguments into memory, which Dask does with only a FutureWarning.
+    its arguments into memory, which Dask does with only a FutureWarning; and Dask's own
+    error for an array assigned through a boolean mask becomes one saying what to write.
 
     Changing warning filters is global to the process: only gradients of Dask arrays
     take this path.
@@ -479,6 +481,16 @@ def refusing_hidden_computes() -> Iterator[None]:
             # The warning's traceback goes through generated code: the gradient call reads
             # the user's line from it.
             raise error.with_traceback(exc.__traceback__) from None
+        except ValueError as exc:
+            # Dask's item assignment through a boolean mask broadcasts the values to the
+            # selection's shape, which fails for values of unknown number (Z[m] = Z[m] * 2).
+            if not re.match(r"cannot broadcast shape \(.*nan.*\) to shape", str(exc)):
+                raise
+            error = not_lazy(
+                "assignment of an array of values through a boolean mask",
+                "Write np.where(mask, new_values, old) instead.",
+            )
+            raise error.with_traceback(exc.__traceback__) from exc
 
 
 _FALLBACK = r"The `.*` function is not implemented by Dask array"

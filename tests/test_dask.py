@@ -9,6 +9,8 @@ so a hidden ``float()`` or ``np.asarray`` of a lazy value anywhere shows up as a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +264,30 @@ def test_an_index_dask_cannot_place_lazily_raises(data):
     assert "return np.sum(x[None, 2:5] @ w)" in "\n".join(caught.value.__notes__)
 
 
+def doubled_positive(w, x):
+    z = x * 1.0
+    keep = z > 0
+    z[keep] = z[keep] * 2.0  # Dask cannot assign values of unknown number through a mask
+    return np.sum(z @ w)
+
+
+def doubled_positive_by_where(w, x):
+    return np.sum(np.where(x > 0, x * 2.0, x) @ w)
+
+
+def test_assigning_an_array_through_a_mask_raises_and_where_works(data):
+    x, _ = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    with pytest.raises(NotImplementedError, match=r"np\.where\(mask, new_values, old\)") as caught:
+        ag.grad(doubled_positive, wrt=1)(w, chunked(x))
+    assert "z[keep] = z[keep] * 2.0" in "\n".join(caught.value.__notes__)
+    # The NumPy gradient of the masked assignment is the one np.where's gives lazily.
+    expected = ag.grad(doubled_positive, wrt=(0, 1))(w, x)
+    _, grads = lazily(doubled_positive_by_where, (w, chunked(x)), (0, 1))
+    for got, want in zip(grads, expected):
+        assert_close(got, want, rtol=1e-10)
+
+
 # -- a cluster -------------------------------------------------------------------------------
 
 
@@ -318,3 +344,17 @@ def test_readme_dask_section_runs_and_prints_what_it_shows(tmp_path):
             _check_output(block, page, *previous)
             previous = None
     assert ran >= 3 and previous is None, "every python block of the section shows its output"
+
+
+def test_the_benchmark_runs_and_its_gradients_match_the_hand_written_ones():
+    """``benchmarks/dask_steps.py --quick`` asserts that astgrad's value and gradients equal
+    the hand-written Dask ones before it times them; here it runs to its table."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dask_steps.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| logistic |" in run.stdout and "| MLP (32 hidden) |" in run.stdout
