@@ -469,6 +469,29 @@ SPECS: dict[Any, list[Case]] = {
     np.diagonal: [case(A((3, 4))), case(A((3, 4)), 1), case(A((2, 3, 4)), 0, 1, 2)],
     np.triu: [case(A((3, 4))), case(A((3, 4)), 1)],
     np.tril: [case(A((3, 4))), case(A((3, 4)), -1)],
+    np.delete: [
+        case(A((5,)), 2),
+        case(A((3, 4)), [0, 2], axis=1),
+        case(A((3, 4)), slice(0, 5, 2)),
+        case(A((4, 2)), np.array([True, False, True, False]), 0),
+    ],
+    np.insert: [
+        case(A((4,)), 1, A(())),
+        case(A((3, 4)), [1, 3], A((2,)), axis=1),
+        case(A((3, 4)), 2, A((4,)), 0),
+        case(A((2, 3)), [0, 0, 5], A((3,))),
+        case(A((2, 3)), 1, A((2, 1)), axis=1),
+    ],
+    np.unstack: [case(A((3, 4))), case(A((2, 3, 4)), axis=1)],
+    np.heaviside: [case(A((3, 4)), A((4,))), case(np.array([0.0, 1.0, -2.0, 0.0]), A((4,)))],
+    np.copysign: [case(A((3, 4), low=0.1), A((4,))), case(A((3,), high=-0.1), A((3,)))],
+    np.ldexp: [case(A((3, 4)), np.array([1, -2, 0, 3]))],
+    np.modf: [case(A((3, 4), low=0.1, high=3.9)), case(A((3,), low=-3.9, high=-0.1))],
+    np.unwrap: [
+        case(A(value=[0.0, 3.0, 6.2, 9.5, 12.0])),
+        case(A((3, 4), low=-6.0, high=6.0), axis=0),
+        case(A((5,), low=0.0, high=10.0), period=4.0),
+    ],
     # -- products and linear algebra -------------------------------------------------------------
     np.vdot: [case(A((3,)), A((3,))), case(A((2, 3)), A((3, 2)))],
     np.inner: [

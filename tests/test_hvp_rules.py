@@ -553,6 +553,10 @@ def polynomials(p, x):
     return _bend(np.vander(x, 3)) + _bend(np.polyval(p, x))
 
 
+def insert_delete(x, v):
+    return _bend(np.insert(x, [1, 3], v * v)) + _bend(np.delete(x * x, 2))
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -717,6 +721,7 @@ TABLE = {
     "powers": (powers_of, lambda rng: (_square(rng), _square(rng))),
     "tensor_inverses": (tensor_inverses, lambda rng: (_square(rng, 6), rng.uniform(-1, 1, (2, 3)))),
     "polynomials": (polynomials, _uniform((3,), (4,))),
+    "insert_delete": (insert_delete, _uniform((4,), (2,))),
     "interp": (interp_of, _uniform((5,), (4,))),
     "interp_knots": (
         interp_knots_of,

@@ -30,7 +30,6 @@ SECTIONS = {
     "numerical": "Calculus on samples and interpolation",
     "rearranging": "Shapes",
     "linalg": "Linear algebra",
-    "linalg_more": "Linear algebra (more)",
     "signal": "Convolution",
     "indexing": "Indexing",
     "selection": "Selection, creation and casts",
@@ -41,7 +40,12 @@ SECTIONS = {
 
 
 #: rule modules shown in another's row
-_SAME_ROW = {"scipy_signal_rules": "scipy_rules"}
+_SAME_ROW = {
+    "elementwise_more": "elementwise",
+    "rearranging_more": "rearranging",
+    "linalg_more": "linalg",
+    "scipy_signal_rules": "scipy_rules",
+}
 
 
 def _spelling(primitive: object) -> str:
