@@ -210,10 +210,22 @@ class _Differentiated:
     __astgrad_gradient__ = True
 
     def __init__(
-        self, function: Callable, wrt: Wrt, mode: str, with_value: bool, checkpoint: bool = False
+        self,
+        function: Callable,
+        wrt: Wrt,
+        mode: str,
+        with_value: bool,
+        checkpoint: bool = False,
+        jit: str | None = None,
     ) -> None:
         _check_mode(mode)
         _check_checkpoint(checkpoint)
+        if jit is not None:
+            from .jit import check_jit
+
+            check_jit(jit, mode, checkpoint)
+        #: "numba": the generated gradient compiled with Numba where it fits (astgrad.jit)
+        self.jit = jit
         refuse_gradient_of_gradient(
             function, "ag.value_and_grad" if with_value else "ag.grad", mode
         )
@@ -290,6 +302,10 @@ class _Differentiated:
         if self.receiver is not UNBOUND:
             args = (self.receiver, *args)
         try:  # free until something raises (Python 3.11)
+            if self.jit is not None:
+                from . import jit
+
+                return jit.call(self, args, kwargs)
             plan = self._plan
             # (While a thread is in anomaly mode, the general path picks the derivative.)
             if plan is not None and not kwargs and not _anomaly.threads:
@@ -414,7 +430,12 @@ class _Differentiated:
 
 
 def grad(
-    fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto", checkpoint: bool = False
+    fun: Callable | None = None,
+    *,
+    wrt: Wrt = 0,
+    mode: str = "auto",
+    checkpoint: bool = False,
+    jit: str | None = None,
 ) -> Any:
     """The gradient of a scalar-valued function, as a function of the same arguments.
 
@@ -425,6 +446,9 @@ def grad(
     ``sqrt(n)`` memory: its state is kept once per segment of about ``sqrt(n)``
     iterations, and each segment is run again, saving, right before its backward pass
     (README, **Checkpointing**; ``ag.explain(f, checkpoint=True)`` says which loops).
+    ``jit="numba"`` compiles the generated gradient with Numba, once per argument types,
+    where it fits Numba's subset, and runs it uncompiled where not (``ag.explain(f,
+    *args, jit="numba")`` says why; README, **Compiling gradients with Numba**).
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -436,12 +460,17 @@ def grad(
     (array([ 3., 10.]), 8.0)
     """
     if fun is None:
-        return lambda f: _differentiated(f, wrt, mode, False, checkpoint)
-    return _differentiated(fun, wrt, mode, False, checkpoint)
+        return lambda f: _differentiated(f, wrt, mode, False, checkpoint, jit)
+    return _differentiated(fun, wrt, mode, False, checkpoint, jit)
 
 
 def value_and_grad(
-    fun: Callable | None = None, *, wrt: Wrt = 0, mode: str = "auto", checkpoint: bool = False
+    fun: Callable | None = None,
+    *,
+    wrt: Wrt = 0,
+    mode: str = "auto",
+    checkpoint: bool = False,
+    jit: str | None = None,
 ) -> Any:
     """Like :func:`grad`, but the function returns ``(value, gradient(s))``.
 
@@ -450,8 +479,8 @@ def value_and_grad(
     (9.0, 6.0)
     """
     if fun is None:
-        return lambda f: _differentiated(f, wrt, mode, True, checkpoint)
-    return _differentiated(fun, wrt, mode, True, checkpoint)
+        return lambda f: _differentiated(f, wrt, mode, True, checkpoint, jit)
+    return _differentiated(fun, wrt, mode, True, checkpoint, jit)
 
 
 def _outer_tensors_possible() -> bool:
@@ -477,7 +506,12 @@ def _has_rule(fun: Any) -> bool:
 
 
 def _differentiated(
-    fun: Callable, wrt: Wrt, mode: str, with_value: bool, checkpoint: bool = False
+    fun: Callable,
+    wrt: Wrt,
+    mode: str,
+    with_value: bool,
+    checkpoint: bool = False,
+    jit: str | None = None,
 ) -> Any:
     """A gradient of ``fun``; of a gradient made by ``ag.grad`` (not on the tape), through
     its rule: a second derivative (see ``higher.NestedGradient``)."""
@@ -496,7 +530,7 @@ def _differentiated(
         return _Differentiated(on_the_tape(fun), wrt, "tape", with_value)
     if isinstance(fun, _Differentiated) and fun.mode == "tape" and mode == "auto":
         mode = "tape"  # a gradient on the tape composes on the tape
-    return _Differentiated(fun, wrt, mode, with_value, checkpoint)
+    return _Differentiated(fun, wrt, mode, with_value, checkpoint, jit)
 
 
 def vjp(

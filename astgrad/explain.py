@@ -77,7 +77,11 @@ class Explanation:
 
 
 def explain(
-    fun: Callable, *args: Any, wrt: Wrt | None = None, checkpoint: bool | None = None
+    fun: Callable,
+    *args: Any,
+    wrt: Wrt | None = None,
+    checkpoint: bool | None = None,
+    jit: str | None = None,
 ) -> Explanation:
     """Say which parts of ``fun``'s gradient are generated source and which run on the tape.
 
@@ -87,7 +91,9 @@ def explain(
     cannot be differentiated is then reported as the error it would raise. With
     ``checkpoint=True`` (for a function made by ``ag.grad``, by default its own setting),
     ``.checkpoints`` says what ``ag.grad(f, checkpoint=True)`` makes of each loop: cut into
-    checkpointed segments, or saved ordinarily, and why.
+    checkpointed segments, or saved ordinarily, and why. With ``jit="numba"`` and example
+    arguments, what ``ag.grad(f, jit="numba")`` does with them: compiled (and in how
+    long), or uncompiled and why (``astgrad.jit.JitExplanation``).
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -99,6 +105,11 @@ def explain(
     sum: mode tape (the whole function runs on the tape):
       - sum at numpy: 'sum' is not a Python function of yours ...
     """
+    if jit is not None:
+        from .jit import check_jit, explain_jit
+
+        check_jit(jit)
+        return explain_jit(fun, args, wrt, explain(fun, *args, wrt=wrt))
     try:  # a bound method: its function, wrt counted after self
         fun, wrt, args = as_function(fun, wrt, args, _Target)
     except (TypeError, ValueError) as exc:

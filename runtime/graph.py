@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import anomaly
+from .dask_support import same_shape
 from .device import device_guard, device_of
 from .rules.registry import Rule
 from .rules.shared import unbroadcast
@@ -252,7 +253,7 @@ def _checked_shapes(node: Node, kernel: Kernel, grads: tuple) -> tuple:
         if grad is not None:
             position = params[i]
             value = args[position] if position < len(args) else _argument(node, position)
-            if getattr(grad, "shape", ()) != getattr(value, "shape", ()):
+            if not _same_shape(grad, value):
                 if fixed is None:
                     fixed = list(grads)
                 fixed[i] = _fix_shape(kernel, i, grad, value)
@@ -264,12 +265,19 @@ def _fix_shape(kernel: Kernel, i: int, grad: Any, value: Any) -> Any:
     outer ``unbroadcast``; an internal error for any other mismatch."""
     if kernel.stripped[i]:
         grad = unbroadcast(grad, value)
-        if getattr(grad, "shape", ()) == getattr(value, "shape", ()):
+        if _same_shape(grad, value):
             return grad
     raise RuntimeError(
         f"internal error: the rule {kernel.rule.name!r} returned a gradient of shape "
         f"{getattr(grad, 'shape', ())} for an input of shape {getattr(value, 'shape', ())}"
     )
+
+
+def _same_shape(grad: Any, value: Any) -> bool:
+    """Whether a gradient has its input's shape; sizes Dask does not know yet (NaN, rows a
+    mask selected) match each other."""
+    shape, expected = getattr(grad, "shape", ()), getattr(value, "shape", ())
+    return shape == expected or same_shape(shape, expected)
 
 
 def _argument(node: Node, position: int) -> Any:
@@ -289,7 +297,7 @@ def _pick_elements(node: Node, kernel: Kernel, grads: tuple) -> tuple:
             value = value[element]
             if grad is not None:
                 grad = grad[element]
-        if grad is not None and getattr(grad, "shape", ()) != getattr(value, "shape", ()):
+        if grad is not None and not _same_shape(grad, value):
             raise RuntimeError(
                 f"internal error: the rule {kernel.rule.name!r} returned a gradient of shape "
                 f"{getattr(grad, 'shape', ())} for an input of shape {getattr(value, 'shape', ())}"

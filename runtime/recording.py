@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .adjoints import matrix_error
+from .dask_support import is_dask
 from .device import CPU, check_same_device, index_beside, to_device
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
@@ -312,6 +313,8 @@ def frozen_index(index: Any) -> Any:
         return tuple(frozen_index(i) for i in index)
     if isinstance(index, list):
         return np.array(index)
+    if is_dask(index):
+        return index.copy()  # a new Array on the same graph: item assignment rebinds the old
     if hasattr(index, "__array__") and hasattr(index, "copy") and not np.isscalar(index):
         return index.copy(order="K")  # the same layout: it decides which repeat wins
     return index

@@ -50,13 +50,13 @@ def chunked(array):
     return da.from_array(array, chunks=(CHUNK,) + np.shape(array)[1:])
 
 
-def lazily(f, args, wrt):
-    """``ag.value_and_grad(f, wrt=wrt)(*args)`` with a counting scheduler: nothing may be
-    computed while the gradient is built, and everything in one compute afterwards.
-    Returns the computed value and gradients."""
+def lazily(f, args, wrt, mode="auto"):
+    """``ag.value_and_grad(f, wrt=wrt, mode=mode)(*args)`` with a counting scheduler:
+    nothing may be computed while the gradient is built, and everything in one compute
+    afterwards. Returns the computed value and gradients."""
     counter = CountingScheduler()
     with dask.config.set(scheduler=counter):
-        value, grads = ag.value_and_grad(f, wrt=wrt)(*args)
+        value, grads = ag.value_and_grad(f, wrt=wrt, mode=mode)(*args)
         assert counter.computes == 0, "building the gradient computed something"
         single = not isinstance(wrt, tuple)
         for each in (value, *([grads] if single else grads)):
@@ -66,10 +66,10 @@ def lazily(f, args, wrt):
     return value, grads
 
 
-def check_against_numpy(f, dask_args, numpy_args, wrt, fd=()):
+def check_against_numpy(f, dask_args, numpy_args, wrt, fd=(), mode="auto"):
     """The lazy value and gradients equal NumPy's of the same data; NumPy's gradients at
     the positions ``fd`` equal finite differences."""
-    value, grads = lazily(f, dask_args, wrt)
+    value, grads = lazily(f, dask_args, wrt, mode)
     expected_value, expected = ag.value_and_grad(f, wrt=wrt)(*numpy_args)
     assert_close(value, expected_value, what="value")
     for position, got, want in zip(wrt, grads, expected):
@@ -231,6 +231,22 @@ def test_assignment_into_a_dask_array(data):
     x, _ = data
     w = np.linspace(-0.5, 0.5, FEATURES)
     check_against_numpy(assign_column, (w, chunked(x)), (w, x), wrt=(0, 1), fd=(0,))
+
+
+def test_the_tape_builds_lazy_gradients_too(data):
+    """mode="tape" records the same rules on Dask values: as lazy, and as right."""
+    x, y = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    rows = np.array([3, 3, 7, 39, 0, -1])
+    cases = [
+        (logistic_l2, (w, 0.1, chunked(x), chunked(y), 0.01), (w, 0.1, x, y, 0.01), (0, 1, 4)),
+        (rows_and_columns, (w, chunked(x), rows), (w, x, rows), (0, 1)),
+        (masked_rows, (w, 0.3, chunked(x), chunked(y)), (w, 0.3, x, y), (0, 1, 2)),
+        (masked_elements, (w, chunked(x)), (w, x), (0, 1)),
+        (assign_column, (w, chunked(x)), (w, x), (0, 1)),
+    ]
+    for f, dask_args, numpy_args, wrt in cases:
+        check_against_numpy(f, dask_args, numpy_args, wrt, mode="tape")
 
 
 # -- what cannot run lazily ------------------------------------------------------------------

@@ -1,0 +1,574 @@
+"""``jit="numba"``: generated gradients compiled with Numba.
+
+``ag.grad(f, jit="numba")`` makes the gradient as usual, then, once per argument types,
+rewrites its source for Numba (``transform.jit``), binds the helpers it calls to their
+compiled versions (``runtime.jit_helpers``) and the user's own functions it calls to
+``numba.njit`` of them, and compiles it. A gradient that does not fit Numba's subset (a
+list or dict argument, a call that runs on the tape, a NumPy call Numba lacks, a
+construct the rewrite does not take) runs uncompiled, the ordinary generated gradient,
+and ``ag.explain(f, *args, jit="numba")`` says why, naming the user's line where the
+failure maps to one. Each compilation's time is logged on the ``astgrad`` logger and
+reported by ``explain``.
+
+A compiled call that raises is run again uncompiled: that call's result (or error) is
+the ordinary gradient's, and if the uncompiled call succeeds the compiled version is
+dropped for those argument types (``explain`` says so).
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import time
+import types
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["JITS", "check_jit", "call", "explain_jit", "JitExplanation"]
+
+JITS = ("numba",)
+_INSTALL = "pip install astgrad[jit]"
+log = logging.getLogger("astgrad")
+
+
+def check_jit(jit: Any, mode: str = "auto", checkpoint: bool = False) -> str | None:
+    """``jit`` checked: None, or "numba" with Numba importable and a mode it works with."""
+    if jit is None:
+        return None
+    if jit not in JITS:
+        raise ValueError(f"jit must be None or 'numba', not {jit!r}")
+    if mode == "tape":
+        raise ValueError('jit="numba" compiles generated source, which mode="tape" has not')
+    if checkpoint:
+        raise ValueError('jit="numba" does not take checkpoint=True')
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f'jit="numba" compiles gradients with Numba, which is not installed: {_INSTALL} '
+            "(or pip install numba)"
+        ) from None
+    return jit
+
+
+@dataclass
+class Compiled:
+    """One compilation (or the reason there is none) for one set of argument types."""
+
+    types: tuple
+    function: Any = None
+    reason: str | None = None
+    seconds: float = 0.0
+    #: the rewritten source, for readers (``JitExplanation.source``)
+    source: str = ""
+    #: the sizes of the buffers of saved values (tags, numbers) a call is given
+    capacity: tuple[int, int] | None = None
+
+    def run(self, args: tuple) -> Any:
+        """Call the compiled gradient, with buffers twice as large while they fill."""
+        from .runtime.jit_helpers import StackFull
+
+        if self.capacity is None:
+            return self.function(*args)
+        while True:
+            try:
+                return self.function(*args, *self.capacity)
+            except StackFull:
+                self.capacity = (2 * self.capacity[0], 2 * self.capacity[1])
+
+
+# derivative -> {argument types: Compiled}; weak, as the pipeline's cache is
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _argument_types(args: tuple) -> tuple | str:
+    """Numba's types of the arguments, or why they have none Numba compiles for."""
+    import numba
+
+    found = []
+    for position, value in enumerate(args):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.ndarray, np.integer, np.floating)
+        ):
+            if isinstance(value, bool):
+                found.append(numba.typeof(value))
+                continue
+            return (
+                f"argument {position + 1} is a {type(value).__name__}: the compiled gradient "
+                "takes numbers and NumPy arrays"
+            )
+        if isinstance(value, np.ndarray) and (value.dtype == object or value.dtype.kind in "USV"):
+            return f"argument {position + 1} is an array of {value.dtype}"
+        found.append(numba.typeof(value))
+    return tuple(found)
+
+
+_NOT_RUN = object()
+
+
+def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
+    """The compiled gradient for arguments like ``args`` (compiled on first request),
+    and, when this request compiled it, what the uncompiled gradient returned for
+    ``args`` on the way (else ``_NOT_RUN``)."""
+    kinds = _argument_types(args)
+    if isinstance(kinds, str):
+        return Compiled((), reason=kinds), _NOT_RUN
+    table = _compiled.setdefault(derivative, {})
+    found = table.get(kinds)
+    if found is not None:
+        return found, _NOT_RUN
+    if derivative.fallbacks:
+        call, origin, reason = derivative.fallbacks[0]
+        where = f" at {origin}" if origin is not None else ""
+        found = Compiled(kinds, reason=f"{call}{where} runs on the tape ({reason})")
+        table[kinds] = found
+        return found, _NOT_RUN
+    # One uncompiled run says what type each name the code starts at None takes (raising
+    # what the ordinary gradient raises, before anything is cached).
+    result, starts = _probe(derivative, args)
+    found = table[kinds] = _compile(derivative, kinds, starts)
+    return found, result
+
+
+def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
+    name = derivative.name
+    started = time.perf_counter()
+    try:
+        function, source = _numba_function(derivative, fused=True, starts=starts)
+        import numba
+
+        dispatcher = numba.njit(error_model="numpy")(function)
+        capacity = None
+        signature = kinds
+        if function.__code__.co_argcount > len(kinds):  # it saves values: buffer sizes
+            tags, numbers = starts.get("capacity", (0, 0))
+            capacity = (tags + 64, numbers + 64)
+            signature = (*kinds, numba.int64, numba.int64)
+        dispatcher.compile(signature)
+    except _Refused as exc:
+        return Compiled(kinds, reason=str(exc))
+    except Exception as exc:  # Numba's typing and lowering errors, and any other
+        return Compiled(kinds, reason=_numba_reason(exc))
+    seconds = time.perf_counter() - started
+    signature = ", ".join(str(k) for k in kinds)
+    log.info(
+        "astgrad: compiled the gradient of %s with Numba for (%s) in %.2f s",
+        name, signature, seconds,
+    )  # fmt: skip
+    return Compiled(kinds, dispatcher, seconds=seconds, source=source, capacity=capacity)
+
+
+class _Refused(Exception):
+    """The gradient does not fit: the message says why (and where)."""
+
+
+def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, str]:
+    """The rewritten function (fused) or (forward, backward) pair of ``derivative``, in a
+    namespace binding what it reads to compiled versions, and the rewritten source."""
+    from .runtime import jit_helpers
+    from .transform import jit as rewrite_jit
+
+    functions = [derivative.fused] if fused else [derivative.forward, derivative.backward]
+    if any(f is None for f in functions):
+        raise _Refused(f"{derivative.name}: no generated function to compile")
+    filename = functions[0].__code__.co_filename
+    free = _free_values(functions)
+    names = _names_of(free)
+    namespace: dict[str, Any] = dict(functions[0].__globals__)
+    callees = {}
+    for callee in derivative.callees:
+        callees[id(callee.forward)] = (callee, 0)
+        callees[id(callee.backward)] = (callee, 1)
+    for name, value in free.items():
+        module = getattr(value, "__module__", None) or ""
+        key = (module, getattr(value, "__qualname__", None))
+        if name in names.pop_run:
+            continue
+        if key in jit_helpers.JIT_HELPERS:
+            namespace[name] = jit_helpers.JIT_HELPERS[key]
+        elif id(value) in callees:
+            callee, part = callees[id(value)]
+            namespace[name] = _compiled_callee(callee, starts)[part]
+        elif module.startswith("astgrad"):
+            raise _Refused(
+                f"{_first_use(derivative.source, name, filename)}the gradient calls astgrad's "
+                f"{key[1] or name}, which has no compiled version"
+            )
+        else:
+            namespace[name] = _compilable(value)
+    helpers = {
+        "jit_new_lists": jit_helpers.new_lists,
+        "jit_push": jit_helpers.push,
+        "jit_pop": jit_helpers.pop,
+        "jit_push_shape": jit_helpers.push_shape,
+        "jit_pop_shape": jit_helpers.pop_shape,
+        "jit_zeros_like": jit_helpers.zeros_like,
+        "jit_add_at_index": jit_helpers.add_at_index,
+        "jit_take_at_index": jit_helpers.take_at_index,
+        "jit_grown": jit_helpers.grown,
+        "jit_StackFull": jit_helpers.StackFull,
+        "jit_OutOfStep": jit_helpers.SavedValuesOutOfStep,
+        "jit_np": np,
+    }
+    for taken in helpers:
+        if taken in free or re.search(rf"\b{taken}\b", derivative.source):
+            raise _Refused(f"the gradient already uses the name {taken}")
+    namespace.update(helpers)
+    params = {}
+    for function in functions:
+        params[function.__name__] = _gradient_params(derivative, function)
+    try:
+        probed = starts.get(id(derivative), rewrite_jit.Probed())
+        tree = rewrite_jit.rewrite(derivative.source, names, params, probed)
+    except rewrite_jit.NotCompilable as exc:
+        where = _user_line(filename, exc.line + 1 if exc.line else None)
+        raise _Refused(f"{where}{exc.reason}") from None
+    ast.increment_lineno(tree, 1)  # the factory's header line comes before the source
+    # Plain Python functions the code reads as globals (the user's callees that need no
+    # gradient, helpers of theirs): compiled too.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            value = namespace.get(node.id)
+            if isinstance(value, types.FunctionType):
+                namespace[node.id] = _compilable(value)
+    code = compile(tree, filename, "exec")
+    exec(code, namespace)
+    made = tuple(namespace[f.__name__] for f in functions)
+    source = ast.unparse(tree)
+    return (made[0] if fused else made), source
+
+
+def _names_of(free: dict[str, Any]) -> Any:
+    """The free names of generated code bound to the helpers the rewrite recognizes."""
+    from .transform import jit as rewrite_jit
+
+    names = rewrite_jit.Names()
+    for name, value in free.items():
+        key = (getattr(value, "__module__", None), getattr(value, "__qualname__", None))
+        if key == ("astgrad.runtime.adjoints", "shaped_like"):
+            names.shaped_like.add(name)
+        elif key == ("astgrad.runtime.adjoints", "pop_run"):
+            names.pop_run.add(name)
+        elif key == ("astgrad.runtime.adjoints", "restore_item"):
+            names.restore_item.add(name)
+        elif key == ("astgrad.runtime.rules.indexing", "scatter_grad"):
+            names.scatters.add(name)
+        elif key == ("astgrad.runtime.adjoints", "add_at"):
+            names.scatters.add(name)
+            names.add_at.add(name)
+        elif key == ("astgrad.runtime.adjoints", "assigned_adjoint"):
+            names.assigned_adjoint.add(name)
+    return names
+
+
+def _free_values(functions: list) -> dict[str, Any]:
+    free: dict[str, Any] = {}
+    for function in functions:
+        cells = (c.cell_contents for c in function.__closure__ or ())
+        free.update(zip(function.__code__.co_freevars, cells))
+    return free
+
+
+def _gradient_params(derivative: Any, function: Any) -> list[str | None]:
+    """The parameter each gradient ``function`` returns belongs to, in order."""
+    if function.__name__.endswith("_backward"):
+        return [None] * len(derivative.wrt)  # its parameters are in the saved tuple
+    return list(derivative.wrt)
+
+
+_callees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_callee(callee: Any, starts: dict) -> tuple[Any, Any]:
+    """A callee's forward and backward functions, rewritten and given to ``numba.njit``
+    (compiled when the caller is, for the types the caller passes)."""
+    found = _callees.get(callee)
+    if found is None:
+        import numba
+
+        (forward, backward), _ = _numba_function(callee, fused=False, starts=starts)
+        found = (
+            numba.njit(error_model="numpy")(forward),
+            numba.njit(error_model="numpy")(backward),
+        )
+        _callees[callee] = found
+    return found
+
+
+def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
+    """Run the gradient uncompiled on ``args``, watching what moves through each push and
+    pop and what each generated function's names hold when it returns: ``(its result,
+    {id(derivative): transform.jit.Probed})``, and the buffer sizes the fused function
+    needed (``"capacity"``)."""
+    from .transform import jit as rewrite_jit
+
+    seen: dict[Any, Any] = {}
+    # (tag count, number count) now and at most, over the fused function's pushes and pops
+    counts = [0, 0, 0, 0]
+
+    def probed(derivative: Any, fused: bool) -> tuple:
+        functions = [derivative.fused] if fused else [derivative.forward, derivative.backward]
+        filename = functions[0].__code__.co_filename
+        namespace = dict(functions[0].__globals__)
+        callees = {}
+        for callee in derivative.callees:
+            callees[id(callee.forward)] = (callee, 0)
+            callees[id(callee.backward)] = (callee, 1)
+        free = _free_values(functions)
+        for name, value in free.items():
+            if id(value) in callees:
+                callee, part = callees[id(value)]
+                value = probed(callee, fused=False)[part]
+            namespace[name] = value
+        found = seen.setdefault(id(derivative), rewrite_jit.Probed())
+
+        def watch(function: str, where: str, value: Any, name: str | None) -> Any:
+            if value is None:
+                # (a name not bound yet: compiled code starts it at a value of its type)
+                return value
+            if name is not None:
+                start(function, name, value)
+            kind = _number_kind(value)
+            table = found.sites.setdefault(function, {})
+            table[where] = kind if table.get(where, kind) == kind else ""
+            if fused:
+                counts[0] += 1  # (pushes and pops alike: an upper bound)
+                counts[1] += kind != ""
+            return value
+
+        def watch_run(function: str, where: str, run: list, name: str | None) -> list:
+            for value in run:
+                watch(function, where, value, name)
+            return run
+
+        def start(function: str, name: str, value: Any) -> None:
+            starts = found.starts.setdefault(function, {})
+            kinds = found.kinds.setdefault(function, {})
+            made = _start_of(value)
+            if made is not None and starts.get(name, made) == made:
+                starts[name] = made
+            elif made is not None:
+                starts[name] = ""  # two kinds: left to Numba (and its error)
+            kind = "number" if _number_kind(value) else "array" if made else "other"
+            kinds[name] = kind if kinds.get(name, kind) == kind else "other"
+
+        def record(function: str, names: dict) -> None:
+            for name, value in names.items():
+                if value is not None:
+                    start(function, name, value)
+
+        namespace.update(jit_probe=watch, jit_probe_run=watch_run, jit_record=record)
+        tree = rewrite_jit.probe(derivative.source, _names_of(free))
+        ast.increment_lineno(tree, 1)
+        exec(compile(tree, filename, "exec"), namespace)
+        return tuple(namespace[f.__name__] for f in functions)
+
+    (fused,) = probed(derivative, fused=True)
+    result = fused(*args)
+    for table in seen.values():
+        for function, starts in table.starts.items():
+            table.starts[function] = {n: e for n, e in starts.items() if e}
+    seen["capacity"] = (counts[0], counts[1])
+    return result, seen
+
+
+def _number_kind(value: Any) -> str:
+    """ "bool", "int" or "float" for a number of that kind, else ""."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)) and not isinstance(value, np.float16):
+        return "float"
+    return ""
+
+
+def _start_of(value: Any) -> str | None:
+    """An expression for a value of ``value``'s type, or None."""
+    if isinstance(value, (bool, np.bool_)):
+        return "False"
+    if isinstance(value, (int, np.integer)):
+        return "0"
+    if isinstance(value, (float, np.floating)):
+        return "0.0"
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        shape = "(" + "0, " * value.ndim + ")"
+        return f"jit_np.empty({shape}, jit_np.{value.dtype.name})"
+    return None
+
+
+_user_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compilable(value: Any) -> Any:
+    """A plain Python function of the user's as ``numba.njit`` of it; anything else as
+    it is (Numba reads numbers, arrays, modules and builtins as they are)."""
+    if not isinstance(value, types.FunctionType) or (value.__module__ or "").startswith(
+        ("astgrad", "numpy", "numba")
+    ):
+        return value
+    found = _user_functions.get(value)
+    if found is None:
+        import numba
+
+        found = _user_functions[value] = numba.njit(error_model="numpy")(value)
+    return found
+
+
+def _user_line(filename: str, line: int | None) -> str:
+    """``"file:line `text`: "`` of the user's line behind a generated line, or ""."""
+    from .transform import emit
+
+    origin = emit.LINE_ORIGINS.get(filename, {}).get(line) if line else None
+    if origin is None:
+        return ""
+    return f"{origin.filename}:{origin.line} `{origin.text}`: "
+
+
+def _first_use(source: str, name: str, filename: str) -> str:
+    for number, text in enumerate(source.splitlines(), 1):
+        if re.search(rf"\b{re.escape(name)}\b", text) and not text.lstrip().startswith("#"):
+            return _user_line(filename, number + 1)
+    return ""
+
+
+_NUMBA_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _numba_reason(exc: BaseException) -> str:
+    """What Numba said, short: its first line, and the user's line it maps to."""
+    text = _ANSI.sub("", str(exc))
+    from .transform import emit
+
+    where = ""
+    for filename, line in _NUMBA_LINE.findall(text):
+        origin = emit.LINE_ORIGINS.get(filename, {}).get(int(line))
+        if origin is not None:
+            where = f"{origin.filename}:{origin.line} `{origin.text}`: "
+            break
+        if (
+            not filename.startswith("<")
+            and "site-packages" not in filename
+            and "astgrad" not in filename
+        ):
+            where = where or f"{filename}:{line}: "
+    text = re.sub(r"Function\(<(?:built-in )?function (\w+)(?: at 0x[0-9a-f]+)?>\)", r"\1", text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    skip = ("Failed in nopython mode pipeline", "During:", "File ", "^", "<source elided>")
+    found = [i for i, ln in enumerate(lines) if not ln.startswith(skip)]
+    detail = lines[found[0]] if found else type(exc).__name__
+    if found and detail.endswith("found for signature:") and found[0] + 1 < len(lines):
+        detail = f"{detail} {lines[found[0] + 1].lstrip('> ')}"
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
+    return f"{where}Numba cannot compile it: {detail}"
+
+
+def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
+    """A call of ``ag.grad(f, jit="numba")``: compiled where it fits, else uncompiled."""
+    from .api import _kind
+    from .checks import check_differentiable
+    from .runtime.adjoints import finish_gradient
+
+    target = differentiated.target
+    if kwargs:
+        return differentiated._call(args, kwargs)
+    try:
+        originals = target.values(args, {})
+        check_differentiable(target.names, originals)
+    except Exception:
+        return differentiated._call(args, kwargs)  # (which raises the same, with context)
+    derivative = differentiated._derivative(tuple(_kind(v) for v in originals))
+    if derivative == "tape":
+        return differentiated._call(args, kwargs)
+    try:
+        compiled, result = compiled_for(derivative, args)
+    except Exception:
+        return differentiated._call(args, kwargs)  # (the ordinary gradient's error)
+    if compiled.function is None:
+        return differentiated._call(args, kwargs)
+    try:
+        if result is not _NOT_RUN:
+            value, raw = result  # (the first call: the uncompiled run that probed types)
+        else:
+            value, raw = compiled.run(args)
+    except Exception as exc:
+        result = differentiated._call(args, kwargs)  # (its error, if it fails too)
+        compiled.function = None
+        compiled.reason = (
+            f"the compiled gradient raised {type(exc).__name__}: {exc}, where the uncompiled "
+            "one did not; it runs uncompiled for these argument types"
+        )
+        log.warning("astgrad: %s", compiled.reason)
+        return result
+    if len(originals) == 1:
+        gradients = target.package([finish_gradient(raw, originals[0])])
+    else:
+        gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
+    return (value, gradients) if differentiated.with_value else gradients
+
+
+@dataclass(frozen=True)
+class JitExplanation:
+    """What ``ag.grad(f, jit="numba")`` does with arguments like the ones given.
+
+    ``compiled`` says whether the gradient runs compiled; ``reason`` why not;
+    ``seconds`` how long compiling took (the first call's extra time); ``ordinary`` the
+    report of the gradient itself (``ag.explain(f)``).
+    """
+
+    function: str
+    compiled: bool
+    reason: str | None
+    seconds: float
+    types: tuple
+    ordinary: Any
+    source: str = ""
+
+    @property
+    def mode(self) -> str:
+        return self.ordinary.mode
+
+    def __str__(self) -> str:
+        signature = ", ".join(str(t) for t in self.types)
+        if self.compiled:
+            return (
+                f"{self.function}: compiled with Numba for ({signature}) in "
+                f"{self.seconds:.2f} s (the first call's compile time)"
+            )
+        return f"{self.function}: runs uncompiled (jit='numba'): {self.reason}"
+
+
+def explain_jit(fun: Any, args: tuple, wrt: Any, ordinary: Any) -> JitExplanation:
+    """``ag.explain(f, *args, jit="numba")``: compiles for ``args`` (as a first call
+    would) and says whether it fits and how long compiling took."""
+    from .api import _Differentiated, _kind, _Target
+    from .transform import pipeline
+
+    name = ordinary.function
+    if not args:
+        return JitExplanation(
+            name, False, "give example arguments: the gradient is compiled per argument types",
+            0.0, (), ordinary,
+        )  # fmt: skip
+    if ordinary.mode == "error":
+        return JitExplanation(name, False, ordinary.error, 0.0, (), ordinary)
+    if ordinary.mode != "source":
+        fallback = ordinary.fallbacks[0] if ordinary.fallbacks else None
+        reason = f"{fallback} (runs on the tape)" if fallback else "it runs on the tape"
+        return JitExplanation(name, False, reason, 0.0, (), ordinary)
+    function = fun.function if isinstance(fun, _Differentiated) else fun
+    target = _Target(function, 0 if wrt is None else wrt)
+    values = target.values(args, {})
+    kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    derivative = pipeline.derive(function, target.names, param_kinds=kinds, mode="auto")
+    compiled, _ = compiled_for(derivative, args)
+    return JitExplanation(
+        name, compiled.function is not None, compiled.reason, compiled.seconds,
+        compiled.types, ordinary, compiled.source,
+    )  # fmt: skip

@@ -1,0 +1,752 @@
+"""Numba versions of what generated gradients call, for ``ag.grad(f, jit="numba")``.
+
+The ordinary helpers (``runtime.adjoints``, ``runtime.rules.shared``) take any value and
+decide at run time; Numba needs each call typed at compile time. So each helper here is a
+stub with a Numba ``overload`` that looks at its arguments' types once per compilation
+and returns code for exactly those types: ``unbroadcast`` of a float cotangent to a
+float is the cotangent itself, to a vector a sum, and so on. An overload that has no code
+for the types it is given returns None, which Numba reports as a typing error; the
+gradient then runs uncompiled, and ``ag.explain(f, jit="numba")`` says why.
+
+The stack that the forward pass pushes saved values on becomes typed buffers (see
+``transform.jit``): numbers in one float64 buffer, arrays in one typed list per dtype and
+number of dimensions (``new_lists``), and beside them a buffer of *tags* saying which
+buffer each push went to. Every pop checks the tag: were a value ever popped as another
+kind than it was pushed as, the call stops with :class:`SavedValuesOutOfStep` instead of
+reading the wrong buffer, and runs uncompiled.
+
+This module imports Numba: import it only when ``jit="numba"`` is asked for.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+from numba.typed import List
+
+__all__ = [
+    "SavedValuesOutOfStep",
+    "StackFull",
+    "new_lists",
+    "grown",
+    "push",
+    "push_shape",
+    "pop",
+    "pop_shape",
+    "shape_of",
+    "zeros_like",
+    "scalar_seed",
+    "unbroadcast",
+    "expand_reduced",
+    "scatter_grad",
+    "add_at",
+    "assigned_adjoint",
+    "stored_adjoint",
+    "saved_item",
+    "restore_item",
+    "reduced_count",
+    "JIT_HELPERS",
+]
+
+
+class SavedValuesOutOfStep(RuntimeError):
+    """A value was popped as another kind than it was pushed as (see the module doc)."""
+
+
+# Tags: what each push put where.
+_NUMBER = 0
+_NONE = 1
+_ARRAY = 2  # + the buffer's slot
+_SHAPE = 20  # + the number of dimensions: a shape, its sizes in the number buffer
+
+#: the array buffers, in the stack tuple's order: (dtype, ndim)
+ARRAY_KINDS = (
+    (types.float64, 1),
+    (types.float64, 2),
+    (types.float64, 3),
+    (types.float32, 1),
+    (types.float32, 2),
+    (types.int64, 1),
+)
+_ARRAY_TYPES = tuple(types.Array(dtype, ndim, "A") for dtype, ndim in ARRAY_KINDS)
+# (module globals: Numba reads them as constants)
+_A0, _A1, _A2, _A3, _A4, _A5 = _ARRAY_TYPES
+_NUMBER_TYPES = (types.Float, types.Integer, types.Boolean)
+
+
+def _array_slot(array_type: types.Type) -> int | None:
+    """Which array buffer holds arrays of this type, or None (not one Numba saves here)."""
+    if not isinstance(array_type, types.Array):
+        return None
+    for slot, (dtype, ndim) in enumerate(ARRAY_KINDS):
+        if array_type.dtype == dtype and array_type.ndim == ndim:
+            return slot
+    return None
+
+
+def _plain(value_type: types.Type) -> types.Type:
+    return value_type.type if isinstance(value_type, types.Optional) else value_type
+
+
+@numba.njit(cache=True)
+def new_lists():
+    """The typed lists arrays are saved in, one per kind of ``ARRAY_KINDS``."""
+    return (
+        List.empty_list(_A0),
+        List.empty_list(_A1),
+        List.empty_list(_A2),
+        List.empty_list(_A3),
+        List.empty_list(_A4),
+        List.empty_list(_A5),
+    )
+
+
+class StackFull(Exception):
+    """The buffers a compiled gradient was given are full: call it with larger ones."""
+
+
+@numba.njit(cache=True)
+def grown(buffer):
+    """``buffer`` in one twice as large."""
+    bigger = np.empty(2 * buffer.shape[0], buffer.dtype)
+    bigger[: buffer.shape[0]] = buffer
+    return bigger
+
+
+@numba.njit(cache=True)
+def _tag(tags, count, numbers, filled, tag):
+    if count == tags.shape[0]:
+        tags = grown(tags)
+    tags[count] = tag
+    return tags, count + 1, numbers, filled
+
+
+@numba.njit(cache=True)
+def _untag(tags, count, tag):
+    if count <= 0 or tags[count - 1] != tag:
+        raise SavedValuesOutOfStep("astgrad jit: a saved value was popped out of step")
+    return count - 1
+
+
+@numba.njit(cache=True)
+def _push_number(tags, count, numbers, filled, value):
+    tags, count, numbers, filled = _tag(tags, count, numbers, filled, _NUMBER)
+    if filled == numbers.shape[0]:
+        numbers = grown(numbers)
+    numbers[filled] = value
+    return tags, count, numbers, filled + 1
+
+
+@numba.njit(cache=True)
+def _pop_number(tags, count, numbers, filled):
+    count = _untag(tags, count, _NUMBER)
+    return count, filled - 1, numbers[filled - 1]
+
+
+def push(tags, count, numbers, filled, lists, value):
+    """``value`` (a number, None or an array) pushed: ``(tags, count, numbers, filled)``,
+    the buffers grown where they were full."""
+
+
+def pop(tags, count, numbers, filled, lists, like):
+    """``(count, filled, value)``: the value on top, typed as ``like`` (what it
+    restores)."""
+
+
+def push_shape(tags, count, numbers, filled, lists, value):
+    """What ``shaped_like(value)`` keeps, pushed: the sizes of an array (nothing for a
+    number, whose kind is known when compiling)."""
+
+
+def pop_shape(tags, count, numbers, filled, lists, like):
+    """``(count, filled, shape)``: a shape ``push_shape`` saved for ``like``."""
+
+
+def shape_of(value):
+    """What ``shaped_like`` keeps, compiled: 0.0 for a number, the shape of an array."""
+
+
+def zeros_like(value):
+    """The zero gradient of ``value``: 0.0 for a number, zeros for an array."""
+
+
+@overload(push)
+def _push(tags, count, numbers, filled, lists, value):
+    plain = _plain(value)
+    if isinstance(value, types.NoneType):
+        return lambda tags, count, numbers, filled, lists, value: _tag(
+            tags, count, numbers, filled, _NONE
+        )
+    if isinstance(plain, _NUMBER_TYPES):
+        if isinstance(value, types.Optional):
+
+            def push_optional_number(tags, count, numbers, filled, lists, value):
+                if value is None:
+                    return _tag(tags, count, numbers, filled, _NONE)
+                return _push_number(tags, count, numbers, filled, value)
+
+            return push_optional_number
+        return lambda tags, count, numbers, filled, lists, value: _push_number(
+            tags, count, numbers, filled, value
+        )
+    slot = _array_slot(plain)
+    if slot is None:
+        return None
+    optional = isinstance(value, types.Optional)
+
+    def push_array(tags, count, numbers, filled, lists, value):
+        if optional and value is None:
+            return _tag(tags, count, numbers, filled, _NONE)
+        lists[slot].append(value)
+        return _tag(tags, count, numbers, filled, _ARRAY + slot)
+
+    return push_array
+
+
+@overload(pop)
+def _pop(tags, count, numbers, filled, lists, like):
+    # A name that may be unbound (generated code starts it at None) is restored to a
+    # value of its type: the None it held was never read.
+    plain = _plain(like)
+    if isinstance(like, types.NoneType):
+        return lambda tags, count, numbers, filled, lists, like: (
+            _untag(tags, count, _NONE), filled, None,
+        )  # fmt: skip
+    if isinstance(plain, _NUMBER_TYPES):
+        cast = plain
+
+        def pop_number(tags, count, numbers, filled, lists, like):
+            if count > 0 and tags[count - 1] == _NONE:
+                return count - 1, filled, cast(0)
+            count, filled, number = _pop_number(tags, count, numbers, filled)
+            return count, filled, cast(number)
+
+        return pop_number
+    slot = _array_slot(plain)
+    if slot is None:
+        return None
+    empty = (0,) * plain.ndim
+    dtype = plain.dtype
+
+    def pop_array(tags, count, numbers, filled, lists, like):
+        if count > 0 and tags[count - 1] == _NONE:
+            return count - 1, filled, np.empty(empty, dtype)
+        count = _untag(tags, count, _ARRAY + slot)
+        return count, filled, lists[slot].pop()
+
+    return pop_array
+
+
+@overload(push_shape)
+def _push_shape(tags, count, numbers, filled, lists, value):
+    plain = _plain(value)
+    if isinstance(plain, (types.NoneType, *_NUMBER_TYPES)):
+        return lambda tags, count, numbers, filled, lists, value: (tags, count, numbers, filled)
+    if not isinstance(plain, types.Array):
+        return None
+    ndim = plain.ndim
+    optional = isinstance(value, types.Optional)
+
+    def push_sizes(tags, count, numbers, filled, lists, value):
+        if optional and value is None:
+            return _tag(tags, count, numbers, filled, _NONE)
+        for size in value.shape:
+            tags, count, numbers, filled = _push_number(tags, count, numbers, filled, size)
+        return _tag(tags, count, numbers, filled, _SHAPE + ndim)
+
+    return push_sizes
+
+
+@overload(pop_shape)
+def _pop_shape(tags, count, numbers, filled, lists, like):
+    plain = _plain(like)
+    if isinstance(plain, (types.NoneType, *_NUMBER_TYPES)):
+        return lambda tags, count, numbers, filled, lists, like: (count, filled, 0.0)
+    if not isinstance(plain, types.Array):
+        return None
+    ndim = plain.ndim
+    pops = "".join(
+        f"    count, filled, size_{d} = _pop_number(tags, count, numbers, filled)\n"
+        for d in reversed(range(ndim))
+    )
+    source = (
+        "def pop_sizes(tags, count, numbers, filled, lists, like):\n"
+        "    if count > 0 and tags[count - 1] == _NONE:\n"
+        "        return count - 1, filled, zero\n"
+        "    count = _untag(tags, count, _SHAPE + ndim)\n"
+        f"{pops}"
+        f"    return count, filled, ({''.join(f'int(size_{d}), ' for d in range(ndim))})\n"
+    )
+    scope = {
+        "_untag": _untag,
+        "_pop_number": _pop_number,
+        "_NONE": _NONE,
+        "_SHAPE": _SHAPE,
+        "ndim": ndim,
+        "zero": (0,) * ndim,
+    }
+    exec(source, scope)
+    return scope["pop_sizes"]
+
+
+@overload(shape_of)
+def _shape_of(value):
+    plain = _plain(value)
+    if isinstance(plain, (types.NoneType, *_NUMBER_TYPES)):
+        return lambda value: 0.0
+    if isinstance(plain, types.UniTuple):
+        return lambda value: value
+    if not isinstance(plain, types.Array):
+        return None
+    zero = (0,) * plain.ndim
+    if isinstance(value, types.Optional):
+
+        def optional_shape(value):
+            if value is None:
+                return zero
+            return value.shape
+
+        return optional_shape
+    return lambda value: value.shape
+
+
+@overload(zeros_like)
+def _zeros_like(value):
+    plain = _plain(value)
+    if isinstance(plain, _NUMBER_TYPES):
+        return lambda value: 0.0
+    if isinstance(plain, types.Array):
+        return lambda value: np.zeros(value.shape, value.dtype)
+    return None
+
+
+def scalar_seed(value):
+    """The cotangent 1 of a scalar result (``adjoints.scalar_seed``)."""
+
+
+@overload(scalar_seed)
+def _scalar_seed(value):
+    plain = _plain(value)
+    if isinstance(plain, _NUMBER_TYPES):
+        return lambda value: 1.0
+    if isinstance(plain, types.Array):
+
+        def seed_array(value):
+            if value.size != 1:
+                raise ValueError(
+                    "grad can be implicitly created only for scalar outputs: reduce the "
+                    "result (e.g. .sum()), or use ag.vjp"
+                )
+            return np.ones_like(value)
+
+        return seed_array
+    return None
+
+
+# -- unbroadcast ---------------------------------------------------------------------------
+
+
+def unbroadcast(g, like):
+    """``g`` summed down to the shape of ``like`` (a number, an array or a shape)."""
+
+
+def _ndim_of(like: types.Type) -> int | None:
+    """The number of dimensions of a value ``like`` stands for: 0 for a number."""
+    plain = _plain(like)
+    if isinstance(plain, _NUMBER_TYPES):
+        return 0
+    if isinstance(plain, types.Array):
+        return plain.ndim
+    if isinstance(plain, types.UniTuple) and isinstance(plain.dtype, types.Integer):
+        return plain.count
+    if isinstance(plain, types.Tuple) and len(plain) == 0:
+        return 0
+    return None
+
+
+def _same_ndim_sum(ndim: int):
+    """A compiled ``g`` (ndim dimensions) summed over the axes where ``shape`` has size 1
+    and then spread to ``shape`` where ``g`` had size 1: what unbroadcast does once the
+    leading axes are summed."""
+    index = ", ".join(f"0 if shape[{d}] == 1 else i[{d}]" for d in range(ndim))
+    source = (
+        "def same_ndim(g, shape):\n"
+        "    if g.shape == shape:\n"
+        "        return np.ascontiguousarray(g)\n"
+        "    reduced = np.zeros(shape, g.dtype)\n"
+        "    spread = False\n"
+        f"    for d in range({ndim}):\n"
+        "        if g.shape[d] != shape[d] and g.shape[d] == 1:\n"
+        "            spread = True\n"
+        "    if spread:\n"
+        "        reduced[...] = g\n"  # g is constant along those axes: broadcast it
+        "        return reduced\n"
+        "    for i in np.ndindex(g.shape):\n"
+        f"        reduced[{index}] += g[i]\n"
+        "    return reduced\n"
+    )
+    scope = {"np": np}
+    exec(source, scope)
+    return numba.njit(cache=False)(scope["same_ndim"])
+
+
+_SAME_NDIM = {}
+
+
+def _same_ndim(ndim: int):
+    found = _SAME_NDIM.get(ndim)
+    if found is None:
+        found = _SAME_NDIM[ndim] = _same_ndim_sum(ndim)
+    return found
+
+
+@numba.njit(cache=True)
+def _full(shape, value):
+    return np.full(shape, value)
+
+
+@overload(unbroadcast)
+def _unbroadcast(g, like):
+    target = _ndim_of(like)
+    g_plain = _plain(g)
+    if target is None:
+        return None
+    if isinstance(g_plain, _NUMBER_TYPES):
+        if target == 0:
+            return lambda g, like: g
+        return lambda g, like: _full(shape_of(like), g)
+    if not isinstance(g_plain, types.Array):
+        return None
+    if target == 0:
+        return lambda g, like: np.sum(g)
+    extra = g_plain.ndim - target
+    if extra < 0:
+        return None
+    same = _same_ndim(target)
+    sums = "".join("    g = np.sum(g, axis=0)\n" for _ in range(extra))
+    source = f"def unbroadcast_impl(g, like):\n{sums}    return same(g, shape_of(like))\n"
+    scope = {"np": np, "same": same, "shape_of": shape_of}
+    exec(source, scope)
+    return scope["unbroadcast_impl"]
+
+
+def expand_reduced(g, x):
+    """The cotangent of a full reduction of ``x`` spread over ``x``'s shape."""
+
+
+@overload(expand_reduced)
+def _expand_reduced(g, x):
+    target = _ndim_of(x)
+    if target is None or not isinstance(_plain(g), _NUMBER_TYPES):
+        return None
+    if target == 0:
+        return lambda g, x: g
+    return lambda g, x: _full(shape_of(x), g)
+
+
+def reduced_count(x):
+    """How many elements a full reduction of ``x`` combines."""
+
+
+@overload(reduced_count)
+def _reduced_count(x):
+    target = _ndim_of(x)
+    if target is None:
+        return None
+    if target == 0:
+        return lambda x: 1
+    return lambda x: x.size
+
+
+# -- indexing ------------------------------------------------------------------------------
+
+
+def _basic_index(index: types.Type) -> bool:
+    """An integer, a slice, or a tuple of them: each position written once."""
+    parts = index.types if isinstance(index, types.BaseTuple) else (index,)
+    return all(isinstance(p, (types.Integer, types.SliceType)) for p in parts)
+
+
+def scatter_grad(g, x, index):
+    """Zeros like ``x`` with ``g`` at ``index`` (the gradient of ``x[index]``)."""
+
+
+@overload(scatter_grad)
+def _scatter_grad(g, x, index):
+    if not isinstance(_plain(x), types.Array) or not _basic_index(index):
+        return None
+
+    def scatter(g, x, index):
+        out = np.zeros(x.shape, np.float64)
+        out[index] += g
+        return out
+
+    return scatter
+
+
+def add_at(adjoint, container, index, value):
+    """``adjoint`` plus ``value`` at ``index`` of an array ``container``."""
+
+
+@overload(add_at)
+def _add_at(adjoint, container, index, value):
+    if not isinstance(_plain(container), types.Array) or not _basic_index(index):
+        return None
+
+    def add_value_at(adjoint, container, index, value):
+        out = np.zeros(container.shape, np.float64)
+        out[index] += value
+        return adjoint + out
+
+    return add_value_at
+
+
+def assigned_adjoint(adjoint, container, index):
+    """``(adjoint[index], adjoint with zeros at index)``: undo ``container[index] = v``."""
+
+
+@overload(assigned_adjoint)
+def _assigned_adjoint(adjoint, container, index):
+    if not isinstance(_plain(container), types.Array) or not _basic_index(index):
+        return None
+    if not isinstance(_plain(adjoint), types.Array):
+        return None
+
+    if _item_is_number(_plain(adjoint), index):
+
+        def split_number(adjoint, container, index):
+            part = adjoint[index]
+            rest = adjoint.copy()
+            rest[index] = 0
+            return part, rest
+
+        return split_number
+
+    def split(adjoint, container, index):
+        part = np.copy(adjoint[index])
+        rest = adjoint.copy()
+        rest[index] = 0
+        return part, rest
+
+    return split
+
+
+def _item_is_number(array: types.Array, index: types.Type) -> bool:
+    """Whether ``array[index]`` is one element (an integer for each dimension)."""
+    parts = index.types if isinstance(index, types.BaseTuple) else (index,)
+    return len(parts) == array.ndim and all(isinstance(p, types.Integer) for p in parts)
+
+
+def stored_adjoint(part, value):
+    """The adjoint of ``value`` after ``container[i] = value``, from its slot's."""
+
+
+@overload(stored_adjoint)
+def _stored_adjoint(part, value):
+    if isinstance(_plain(part), types.Array):
+        return lambda part, value: unbroadcast(part, value)
+    if isinstance(_plain(part), _NUMBER_TYPES):
+        return lambda part, value: part
+    return None
+
+
+def saved_item(container, index):
+    """What ``container[index] = v`` is about to overwrite (a copy of an array part)."""
+
+
+@overload(saved_item)
+def _saved_item(container, index):
+    if not isinstance(_plain(container), types.Array):
+        return None
+
+    if _item_is_number(_plain(container), index):
+        return lambda container, index: container[index]
+    return lambda container, index: np.copy(container[index])
+
+
+def restore_item(container, index, value):
+    """Put back what :func:`saved_item` saved."""
+
+
+@overload(restore_item)
+def _restore_item(container, index, value):
+    if not isinstance(_plain(container), types.Array):
+        return None
+
+    def restore(container, index, value):
+        container[index] = value
+
+    return restore
+
+
+def add_at_index(adjoint, owned, container, index, value):
+    """``(adjoint + value at index, True)``, in place where ``owned`` (this code made
+    the array and no other name holds it), else on a copy (or, for what is not a float64
+    array, as ``adjoint + scatter_grad(value, container, index)``, not owned)."""
+
+
+def take_at_index(adjoint, owned, container, index):
+    """``(adjoint[index], adjoint with zeros at index, True)``, in place where
+    ``owned``, else on a copy: undo ``container[index] = v`` (``assigned_adjoint``)."""
+
+
+def _in_place(adjoint: types.Type, index: types.Type) -> bool:
+    plain = _plain(adjoint)
+    return (
+        isinstance(plain, types.Array)
+        and plain.dtype == types.float64
+        and plain.mutable
+        and _basic_index(index)
+    )
+
+
+@overload(add_at_index)
+def _add_at_index(adjoint, owned, container, index, value):
+    if not _in_place(adjoint, index):
+
+        def added(adjoint, owned, container, index, value):
+            return adjoint + scatter_grad(value, container, index), False
+
+        return added
+
+    def add_in_place(adjoint, owned, container, index, value):
+        if not owned:
+            adjoint = np.copy(adjoint)
+        adjoint[index] += value
+        return adjoint, True
+
+    return add_in_place
+
+
+@overload(take_at_index)
+def _take_at_index(adjoint, owned, container, index):
+    if not _in_place(adjoint, index):
+
+        def taken(adjoint, owned, container, index):
+            part, rest = assigned_adjoint(adjoint, container, index)
+            return part, rest, False
+
+        return taken
+    number = _item_is_number(_plain(adjoint), index)
+
+    if number:
+
+        def take_number(adjoint, owned, container, index):
+            part = adjoint[index]
+            if not owned:
+                adjoint = np.copy(adjoint)
+            adjoint[index] = 0
+            return part, adjoint, True
+
+        return take_number
+
+    def take_array(adjoint, owned, container, index):
+        part = np.copy(adjoint[index])
+        if not owned:
+            adjoint = np.copy(adjoint)
+        adjoint[index] = 0
+        return part, adjoint, True
+
+    return take_array
+
+
+def add_adjoints(a, b):
+    """``a + b`` for adjoints that are numbers or arrays."""
+
+
+@overload(add_adjoints)
+def _add_adjoints(a, b):
+    if all(isinstance(_plain(t), (types.Array, *_NUMBER_TYPES)) for t in (a, b)):
+        return lambda a, b: a + b
+    return None
+
+
+def matmul_grad_left(g, x, y):
+    """Gradient of ``x @ y`` with respect to ``x`` (vectors and matrices)."""
+
+
+def matmul_grad_right(g, x, y):
+    """Gradient of ``x @ y`` with respect to ``y`` (vectors and matrices)."""
+
+
+def _ranks(x: types.Type, y: types.Type) -> tuple:
+    return _ndim_of(x), _ndim_of(y)
+
+
+@overload(matmul_grad_left)
+def _matmul_grad_left(g, x, y):
+    ranks = _ranks(x, y)
+    if ranks == (2, 2):
+        return lambda g, x, y: np.dot(g, y.T)
+    if ranks == (1, 2):
+        return lambda g, x, y: np.dot(y, g)
+    if ranks == (2, 1):
+        return lambda g, x, y: np.outer(g, y)
+    if ranks == (1, 1):
+        return lambda g, x, y: g * y
+    return None
+
+
+@overload(matmul_grad_right)
+def _matmul_grad_right(g, x, y):
+    ranks = _ranks(x, y)
+    if ranks == (2, 2):
+        return lambda g, x, y: np.dot(x.T, g)
+    if ranks == (1, 2):
+        return lambda g, x, y: np.outer(x, g)
+    if ranks == (2, 1):
+        return lambda g, x, y: np.dot(x.T, g)
+    if ranks == (1, 1):
+        return lambda g, x, y: g * x
+    return None
+
+
+def gradient_buffer(adjoint, container):
+    """A new float64 array shaped like ``container`` holding ``adjoint``, that an
+    element loop's backward pass adds into in place (``runtime.element_adjoints``)."""
+
+
+@overload(gradient_buffer)
+def _gradient_buffer(adjoint, container):
+    plain = _plain(container)
+    if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
+        return None
+    if isinstance(_plain(adjoint), _NUMBER_TYPES):
+
+        def filled(adjoint, container):
+            return np.full(container.shape, np.float64(adjoint))
+
+        return filled
+    if isinstance(_plain(adjoint), types.Array) and not isinstance(
+        _plain(adjoint).dtype, types.Complex
+    ):
+
+        def copied(adjoint, container):
+            buffer = np.zeros(container.shape, np.float64)
+            buffer += adjoint
+            return buffer
+
+        return copied
+    return None
+
+
+#: ordinary helper (module, name) -> the compiled stand-in the jit namespace binds instead
+JIT_HELPERS = {
+    ("astgrad.runtime.adjoints", "scalar_seed"): scalar_seed,
+    ("astgrad.runtime.adjoints", "shaped_like"): shape_of,
+    ("astgrad.runtime.adjoints", "add_at"): add_at,
+    ("astgrad.runtime.adjoints", "assigned_adjoint"): assigned_adjoint,
+    ("astgrad.runtime.adjoints", "stored_adjoint"): stored_adjoint,
+    ("astgrad.runtime.adjoints", "saved_item"): saved_item,
+    ("astgrad.runtime.adjoints", "restore_item"): restore_item,
+    ("astgrad.runtime.rules.shared", "unbroadcast"): unbroadcast,
+    ("astgrad.runtime.rules.shared", "expand_reduced"): expand_reduced,
+    ("astgrad.runtime.rules.shared", "reduced_count"): reduced_count,
+    ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
+    ("astgrad.runtime.rules.containers", "add_adjoints"): add_adjoints,
+    ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,
+    ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
+    ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
+}

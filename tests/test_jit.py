@@ -1,0 +1,256 @@
+"""``jit="numba"``: generated gradients compiled with Numba (astgrad/jit.py).
+
+Programs of the control-flow and scalar random-program tables that fit Numba, in jit
+mode, against the uncompiled gradient and central finite differences, each checked to
+have been compiled; programs that do not fit run uncompiled with a reason naming the
+line; the errors for a missing Numba and an unknown jit; compilation once per argument
+types; the README section's blocks. Each compilation takes a second or more, so the
+tables are represented by a subset that covers each construct (branches, range loops
+with data-dependent counts, while loops, break, index loops, assignment into arrays,
+callees) rather than run whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import programs_control as control  # noqa: E402
+from modules import write_module  # noqa: E402
+from numeric import assert_close, numeric_vjp  # noqa: E402
+from random_scalar_programs import generate  # noqa: E402
+
+import astgrad as ag  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: control-flow programs that fit Numba (one per construct)
+FITTING = [
+    "branch_scalar_float",
+    "loop_recurrence",
+    "loop_over_len",
+    "loop_nested_dependent_bounds",
+    "loop_branch_on_data",
+    "loop_data_count",
+    "while_newton_sqrt",
+    "while_data_condition",
+    "break_on_data",
+    "setitem_in_loop",
+    "physics_springs",
+    "ode_while",
+]
+#: random scalar programs that fit (0, 7 and 10 call helpers: compiled callees)
+SCALAR_SEEDS = [0, 3, 7, 10]
+
+
+def _programs(names):
+    table = {}
+    for program in control.PROGRAMS:
+        if program.name in names and program.name not in table:
+            table[program.name] = program
+    return [table[name] for name in names]
+
+
+def _flat(value):
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def _numeric(function, args, positions):
+    values = [np.asarray(a, dtype=float) if isinstance(a, np.ndarray) else a for a in args]
+    return [numeric_vjp(function, list(values), p, 1.0) for p in positions]
+
+
+@pytest.mark.parametrize("program", _programs(FITTING), ids=lambda p: p.name)
+def test_fitting_programs_compile_and_match(program):
+    rng = np.random.default_rng(7)
+    args = program.make_args(rng)
+    compiled = ag.value_and_grad(program.function, wrt=program.wrt, jit="numba")
+    plain = ag.value_and_grad(program.function, wrt=program.wrt)
+    want_value, want = plain(*args)
+    for attempt in range(2):  # the first call compiles (and probes); the second runs compiled
+        value, got = compiled(*args)
+        assert_close(value, want_value, rtol=1e-12, atol=1e-12, what=f"value, call {attempt}")
+        for g, w in zip(_flat(got), _flat(want)):
+            assert type(g) is type(w)
+            assert_close(g, w, rtol=1e-10, atol=1e-12, what=f"gradient, call {attempt}")
+    wrt = program.wrt if isinstance(program.wrt, tuple) else (program.wrt,)
+    reference = _numeric(program.function, args, wrt)
+    for g, r in zip(_flat(got), reference):
+        assert_close(g, r, rtol=program.rtol, atol=program.atol, what="finite differences")
+    report = ag.explain(program.function, *args, wrt=program.wrt, jit="numba")
+    assert report.compiled, str(report)
+    assert report.seconds > 0 and "compiled with Numba" in str(report)
+
+
+@pytest.fixture(scope="module")
+def scalar_module(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("jit_scalar_programs")
+    loaded = {}
+
+    def load(seed):
+        if seed not in loaded:
+            loaded[seed] = write_module(directory, f"jit_scalar_program_{seed}", generate(seed))
+        return loaded[seed]
+
+    yield load
+    for seed in loaded:
+        sys.modules.pop(f"jit_scalar_program_{seed}", None)
+
+
+@pytest.mark.parametrize("seed", SCALAR_SEEDS)
+def test_random_scalar_programs_compile_and_match(seed, scalar_module):
+    program = scalar_module(seed).program
+    a, b = 0.31, -0.42
+    compiled = ag.value_and_grad(program, wrt=(0, 1), jit="numba")
+    want_value, want = ag.value_and_grad(program, wrt=(0, 1))(a, b)
+    for _ in range(2):
+        value, got = compiled(a, b)
+        assert value == pytest.approx(want_value, rel=1e-12, abs=1e-12)
+        assert all(type(g) is float for g in got)
+        assert got == pytest.approx(want, rel=1e-10, abs=1e-12)
+    reference = _numeric(program, (a, b), (0, 1))
+    assert list(got) == pytest.approx(reference, rel=1e-5, abs=1e-7)
+    report = ag.explain(program, a, b, wrt=(0, 1), jit="numba")
+    assert report.compiled, f"{report}\n{generate(seed)}"
+
+
+def heat(u0, k, steps):
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(1, n - 1):
+            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        u = new
+    return np.sum(u * u)
+
+
+def pair_energy(pos):
+    n = pos.shape[0]
+    e = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = pos[i, 0] - pos[j, 0]
+            dy = pos[i, 1] - pos[j, 1]
+            r2 = dx * dx + dy * dy
+            e = e + 1.0 / r2 - 1.0 / (r2 * r2)
+    return e
+
+
+def test_index_loops_change_gradients_in_place_and_match():
+    """Element reads and writes in loops: their gradients are gathered in place (a flag
+    says when the array is the code's own), and match the uncompiled ones."""
+    u0 = np.sin(np.linspace(0.0, 3.0, 12))
+    for function, args, wrt in [
+        (heat, (u0, 0.2, 6), 0),
+        (heat, (u0, 0.2, 6), 1),
+        (pair_energy, (np.random.default_rng(1).uniform(0, 3, (6, 2)),), 0),
+    ]:
+        compiled = ag.grad(function, wrt=wrt, jit="numba")
+        want = ag.grad(function, wrt=wrt)(*args)
+        got = compiled(*args)
+        assert_close(got, want, rtol=1e-10, atol=1e-12)
+        assert_close(got, _numeric(function, args, (wrt,))[0], rtol=1e-5, atol=1e-7)
+        assert ag.explain(function, *args, wrt=wrt, jit="numba").compiled
+    # (the inputs were not changed in place)
+    assert_close(u0, np.sin(np.linspace(0.0, 3.0, 12)))
+
+
+def test_larger_calls_than_the_first_grow_the_saved_values_buffers():
+    program = _programs(["loop_data_count"])[0]
+    compiled = ag.grad(program.function, jit="numba")
+    x = np.array([0.3, -0.2, 0.5])
+    for n in (2, 40, 300):  # the first call sizes the buffers; the later ones outgrow them
+        got = compiled(x, n)
+        assert_close(got, ag.grad(program.function)(x, n), rtol=1e-10, atol=1e-12)
+
+
+def test_a_program_that_does_not_fit_runs_uncompiled_naming_the_line():
+    args = (np.random.default_rng(0).standard_normal(4),)
+    compiled = ag.grad(control.no_grad_block, jit="numba")
+    assert_close(compiled(*args), ag.grad(control.no_grad_block)(*args))
+    report = ag.explain(control.no_grad_block, *args, jit="numba")
+    assert not report.compiled
+    line = control.no_grad_block.__code__.co_firstlineno
+    source = Path(control.__file__).read_text().splitlines()
+    number = next(i for i in range(line, line + 5) if "with ag.no_grad()" in source[i - 1])
+    assert f"programs_control.py:{number}" in report.reason, report.reason
+    assert "with ag.no_grad():" in str(report)
+
+
+def test_arguments_numba_does_not_take_run_uncompiled_saying_why():
+    xs = [np.ones(2), np.ones(3)]
+    got = ag.grad(control.loop_list_argument, jit="numba")(xs)
+    want = ag.grad(control.loop_list_argument)(xs)
+    assert all(np.allclose(g, w) for g, w in zip(got, want))
+    report = ag.explain(control.loop_list_argument, xs, jit="numba")
+    assert not report.compiled and "argument 1 is a list" in report.reason
+
+
+def test_explain_without_arguments_asks_for_them():
+    report = ag.explain(control.loop_recurrence, jit="numba")
+    assert not report.compiled and "example arguments" in report.reason
+
+
+def test_compiled_once_per_argument_types_and_logged(caplog):
+    def f(x):
+        total = 0.0
+        for i in range(x.shape[0]):
+            total = total + x[i] * x[i] * (i + 1)
+        return total
+
+    g = ag.grad(f, jit="numba")
+    with caplog.at_level(logging.INFO, logger="astgrad"):
+        for x in (np.arange(3.0), np.arange(5.0), np.arange(4.0, dtype=np.float32)):
+            got = g(x)
+            assert got.dtype == x.dtype
+            assert_close(got, 2 * x * (np.arange(x.size) + 1), rtol=1e-6)
+    lines = [r.getMessage() for r in caplog.records if "compiled the gradient" in r.getMessage()]
+    assert len(lines) == 2, lines  # float64 arrays once (two calls), float32 arrays once
+    assert "array(float64, 1d, C)" in lines[0] and "array(float32, 1d, C)" in lines[1]
+
+
+def test_unknown_jit_and_modes_it_does_not_take_are_errors():
+    with pytest.raises(ValueError, match="jit must be None or 'numba'"):
+        ag.grad(control.loop_recurrence, jit="jax")
+    with pytest.raises(ValueError, match='mode="tape"'):
+        ag.grad(control.loop_recurrence, jit="numba", mode="tape")
+    with pytest.raises(ValueError, match="jit must be None or 'numba'"):
+        ag.explain(control.loop_recurrence, 0.3, jit="llvm")
+
+
+def test_without_numba_jit_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    with pytest.raises(ImportError, match=re.escape("pip install astgrad[jit]")):
+        ag.grad(control.loop_recurrence, jit="numba")
+    with pytest.raises(ImportError, match=re.escape("pip install astgrad[jit]")):
+        ag.value_and_grad(control.loop_recurrence, jit="numba")
+
+
+def _readme_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Compiling gradients with Numba")
+    end = text.index("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start:end], re.DOTALL)
+
+
+def test_readme_section_runs(tmp_path):
+    blocks = _readme_blocks()
+    assert blocks
+    # Written to a module first: astgrad reads the source of the functions it defines.
+    source = "import numpy as np\nimport astgrad as ag\n\n" + "\n".join(blocks)
+    module = write_module(tmp_path, "jit_readme_blocks", source)
+    try:
+        assert module.report.compiled, str(module.report)
+        assert not module.refused.compiled and "keepdims" in module.refused.reason
+    finally:
+        sys.modules.pop("jit_readme_blocks", None)

@@ -1,0 +1,710 @@
+"""jit: the generated gradient's source rewritten into code Numba compiles.
+
+The ordinary pipeline's output is left as it is: this rewrite reads the final source (as
+``ag.source`` prints it) and returns a tree of new functions for ``astgrad.jit`` to hand
+to ``numba.njit``. What changes:
+
+- the one list of saved values (``stack = []``, ``push = stack.append``, ``pop =
+  stack.pop``) becomes typed buffers held in local variables: a buffer of float64 for
+  numbers, typed lists for arrays, and a buffer of *tags* saying which of them each push
+  went to (``runtime.jit_helpers``). Where one uncompiled run (the *probe*, see
+  :func:`probe`) saw a push or pop only ever move numbers, it is written out inline (a
+  store and a counter); elsewhere it calls a helper that Numba specializes to the
+  value's type. Every pop checks the tag, so a value is never read as another kind than
+  it was saved as;
+- ``for v in pop_run(stack, n)`` becomes ``n`` pops in a counted loop;
+- a name that generated code starts at ``None`` starts at a value of the type the probe
+  saw it take (Numba gives each name one type: None then a float is an optional float,
+  which cannot index an array), and a gradient that starts as the integer ``0`` starts
+  as zeros of its value's type;
+- a gradient that gathers values at indices (``d = d + scatter_grad(g, x, i)``, ``g, d =
+  assigned_adjoint(d, x, i)``) is changed in place where the code owns it: a flag per
+  such name says whether its array was made here and no other name can have read it
+  since, and any other statement reading or binding the name clears the flag (the next
+  change then copies first). Without this, each element read in a loop costs a whole
+  array;
+- the copies a split backward function makes to be called twice (``stack =
+  list(stack)``) and ``del`` statements go: a compiled backward part runs once.
+
+Every new statement keeps the line number of the one it replaces, so a Numba error maps
+back, through the generated line, to the user's line. A construct the rewrite cannot
+handle raises :class:`NotCompilable` naming that line.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["NotCompilable", "Names", "Probed", "rewrite", "probe", "STACK_NAMES"]
+
+#: the local variables holding the stack in rewritten code
+TAGS, TAG_COUNT, NUMBERS, NUMBER_COUNT, LISTS = (
+    "jit_tags", "jit_tag_count", "jit_numbers", "jit_number_count", "jit_lists",
+)  # fmt: skip
+STACK_NAMES = (TAGS, TAG_COUNT, NUMBERS, NUMBER_COUNT, LISTS)
+#: the fused function's extra parameters: how much its buffers hold
+CAPACITIES = ("jit_tag_capacity", "jit_number_capacity")
+NUMBER_TAG = 0  # (runtime.jit_helpers uses the same tags)
+
+
+class NotCompilable(Exception):
+    """The generated code has a construct this rewrite does not compile; ``line`` is
+    the generated line it is on (None when not known)."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+@dataclass
+class Names:
+    """Free names of the generated source the rewrite needs to recognize."""
+
+    #: names bound to ``adjoints.shaped_like`` / ``pop_run`` / ``restore_item``, and to
+    #: helpers that add a value at an index of an array adjoint (``scatter_grad``,
+    #: ``add_at``: argument 1 is the container)
+    shaped_like: set[str] = field(default_factory=set)
+    pop_run: set[str] = field(default_factory=set)
+    restore_item: set[str] = field(default_factory=set)
+    scatters: set[str] = field(default_factory=set)
+    #: of those, the names bound to ``add_at``
+    add_at: set[str] = field(default_factory=set)
+    assigned_adjoint: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Probed:
+    """What one uncompiled run saw, per generated function name."""
+
+    #: function -> site ("line:column" of a push, pop or pop_run call) -> the Python
+    #: type of every value it moved, when always one number type ("float", "int",
+    #: "bool"), else "" (arrays, None, or several types)
+    sites: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: function -> name -> a start expression for a name generated code starts at None
+    starts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: function -> name -> "number" or "array": the kind of value each name held last
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def site(node: ast.AST) -> str:
+    return f"{node.lineno}:{node.col_offset}"
+
+
+def rewrite(
+    source: str, names: Names, gradient_params: dict[str, list[str | None]], probed: Probed
+) -> ast.Module:
+    """The functions of ``source`` (a generated gradient: one fused function, or a split
+    forward and backward pair) rewritten for Numba.
+
+    ``gradient_params`` gives, per function name, the parameter each returned gradient
+    belongs to (in the order returned; None where unknown): their ``0`` starts become
+    zeros like the parameter. ``probed`` is what the probe saw.
+    """
+    tree = ast.parse(source)
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            raise NotCompilable("the generated code is not only functions", node.lineno)
+        _Function(node, names, gradient_params.get(node.name, []), probed).run()
+    ast.fix_missing_locations(tree)
+    return tree
+
+
+def probe(source: str, names: Names) -> ast.Module:
+    """``source``'s functions instrumented for the probe: every value a push, pop or
+    pop_run moves passes through ``jit_probe(function, site, value)`` (``jit_probe_run``
+    for pop_run's lists), and each function calls ``jit_record(function, locals())``
+    before it returns."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            _Probe(node, names).visit(node)
+            _record_before_returns(node, node.name)
+    ast.fix_missing_locations(tree)
+    return tree
+
+
+class _Probe(ast.NodeTransformer):
+    """Wraps what moves through pushes and pops in ``jit_probe(function, site, value,
+    name)``, ``name`` being the name pushed or restored (None where there is none)."""
+
+    def __init__(self, node: ast.FunctionDef, names: Names) -> None:
+        self.function = node.name
+        self.names = names
+        self.pushes, self.pops, _ = _stack_names(node)
+
+    def _wrap(self, helper: str, at: ast.AST, value: ast.expr, name: str | None) -> ast.expr:
+        args = (ast.Constant(self.function), ast.Constant(site(at)), value, ast.Constant(name))
+        return ast.copy_location(_call(helper, *args), at)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.stmt:
+        if (
+            len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and _is_call_of(node.value, self.pops, 0)
+        ):
+            node.value = self._wrap("jit_probe", node.value, node.value, node.targets[0].id)
+            return node
+        self.generic_visit(node)
+        return node
+
+    def visit_For(self, node: ast.For) -> ast.stmt:
+        self.generic_visit(node)
+        if isinstance(node.iter, ast.Call) and node.iter.func.id == "jit_probe_run":
+            if isinstance(node.target, ast.Name):
+                node.iter.args[3] = ast.Constant(node.target.id)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if _is_call_of(node, self.pushes, 1):
+            arg = node.args[0]
+            name = arg.id if isinstance(arg, ast.Name) else None
+            node.args[0] = self._wrap("jit_probe", node, arg, name)
+            return node
+        if _is_call_of(node, self.pops, 0):
+            return self._wrap("jit_probe", node, node, None)
+        if _is_call_of(node, self.names.pop_run, 2):
+            return self._wrap("jit_probe_run", node, node, None)
+        return node
+
+
+def _record_before_returns(node: ast.AST, name: str) -> None:
+    # (``del`` statements go: what a name held is recorded at the return)
+    for field_name in ("body", "orelse"):
+        block = getattr(node, field_name, None)
+        if not isinstance(block, list):
+            continue
+        out = []
+        for stmt in block:
+            if isinstance(stmt, ast.Delete):
+                continue
+            if isinstance(stmt, ast.Return):
+                record = _call("jit_record", ast.Constant(name), _call("locals"))
+                out.append(ast.copy_location(ast.Expr(value=record), stmt))
+            elif isinstance(stmt, (ast.If, ast.For, ast.While)):
+                _record_before_returns(stmt, name)
+            out.append(stmt)
+        setattr(node, field_name, out or [ast.Pass()])
+
+
+def _load(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _store(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Store())
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_load(name), args=list(args), keywords=[])
+
+
+def _assign(targets: list[str], value: ast.expr) -> ast.Assign:
+    if len(targets) == 1:
+        target: ast.expr = _store(targets[0])
+    else:
+        target = ast.Tuple(elts=[_store(t) for t in targets], ctx=ast.Store())
+    return ast.Assign(targets=[target], value=value)
+
+
+def _statements(text: str) -> list[ast.stmt]:
+    return ast.parse(text).body
+
+
+def _is_call_of(node: ast.AST, names: set[str] | str, arity: int | None = None) -> bool:
+    if isinstance(names, str):
+        names = {names}
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in names
+        and not node.keywords
+        and (arity is None or len(node.args) == arity)
+    )
+
+
+def _is_name(node: ast.AST, name: str, ctx: type = ast.Load) -> bool:
+    return isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ctx)
+
+
+def _reads(node: ast.AST, name: str) -> bool:
+    return any(_is_name(n, name) for n in ast.walk(node))
+
+
+def _added_terms(node: ast.expr) -> list[ast.expr] | None:
+    """The terms of a sum ``a + b + c``; None for anything else."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left = _added_terms(node.left) or [node.left]
+        right = _added_terms(node.right) or [node.right]
+        return [*left, *right]
+    return None
+
+
+def _stored_names(tree: ast.AST) -> set[str]:
+    return {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _stack_names(node: ast.FunctionDef) -> tuple[set[str], set[str], set[str]]:
+    """The names bound to a list's append and pop (``push = stack.append``), and the
+    lists'."""
+    pushes, pops, stacks = set(), set(), set()
+    for stmt in ast.walk(node):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Attribute)
+            and isinstance(stmt.value.value, ast.Name)
+            and stmt.value.attr in ("append", "pop")
+        ):
+            stacks.add(stmt.value.value.id)
+            (pushes if stmt.value.attr == "append" else pops).add(stmt.targets[0].id)
+    return pushes, pops, stacks
+
+
+class _Function:
+    def __init__(
+        self, node: ast.FunctionDef, names: Names, gradient_params: list, probed: Probed
+    ) -> None:
+        self.node = node
+        self.names = names
+        self.gradient_params = gradient_params
+        self.sites = probed.sites.get(node.name, {})
+        self.starts = probed.starts.get(node.name, {})
+        self.kinds = probed.kinds.get(node.name, {})
+        self.pushes, self.pops, self.stacks = _stack_names(node)
+        if len(self.stacks) > 1:
+            raise NotCompilable("saved values on more than one stack", node.lineno)
+        self.stack = next(iter(self.stacks), None)
+        #: name -> the name whose shape it keeps (``x_shape = shaped_like(x)``)
+        self.shape_of: dict[str, str] = {}
+        #: adjoint name -> the array it is an adjoint of (it gathers ``scatter_grad``s)
+        self.scatter_target: dict[str, ast.expr] = {}
+        self.counter = 0
+        self.params = {a.arg for a in node.args.posonlyargs + node.args.args}
+        self.assigned = _stored_names(node) | self.params
+        taken = self.assigned & {*STACK_NAMES, *CAPACITIES}
+        if taken:
+            raise NotCompilable(f"the gradient already uses the name {sorted(taken)[0]}")
+        # A fused gradient's buffers are as large as the caller says (and it calls again
+        # with larger ones when they fill); a callee's forward function grows them.
+        self.fused = not node.name.endswith(("_forward", "_backward"))
+        #: gradient name -> the flag saying this code owns its array (see module doc)
+        self.owned: dict[str, str] = {}
+
+    # -- what the function binds --------------------------------------------------------
+
+    def _survey(self) -> None:
+        for stmt in ast.walk(self.node):
+            if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+                continue
+            target, value = stmt.targets[0], stmt.value
+            if not isinstance(target, ast.Name):
+                continue
+            if _is_call_of(value, self.names.shaped_like, 1) and isinstance(
+                value.args[0], ast.Name
+            ):
+                self.shape_of[target.id] = value.args[0].id
+            else:
+                for sub in ast.walk(value):
+                    # ``d = d + scatter_grad(g, x, i) + ...``: d gathers x's gradient
+                    if _is_call_of(sub, self.names.scatters) and len(sub.args) >= 3:
+                        reads = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+                        if target.id in reads:
+                            self.scatter_target.setdefault(target.id, sub.args[1])
+
+    # -- the rewrite ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._survey()
+        for stmt in ast.walk(self.node):
+            if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None:
+                name = self._gathering(stmt)[0]
+                self.owned.setdefault(name, self._fresh(f"jit_owns_{name}"))
+        flags = [_assign([flag], ast.Constant(False)) for flag in self.owned.values()]
+        for flag in flags:
+            ast.copy_location(flag, self.node.body[0])
+            ast.copy_location(flag.targets[0], self.node.body[0])
+            ast.copy_location(flag.value, self.node.body[0])
+        self.node.body = flags + self._block(self.node.body)
+        if self.fused and self.stack is not None:
+            self.node.args.args += [ast.arg(arg=name) for name in CAPACITIES]
+        self._check_no_stack_left()
+
+    def _fresh(self, base: str) -> str:
+        while True:
+            self.counter += 1
+            name = f"{base}_{self.counter}"
+            if name not in self.assigned:
+                self.assigned.add(name)
+                return name
+
+    def _block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for stmt in stmts:
+            made = self._statement(stmt)
+            for new in made:
+                if new is not stmt:
+                    for sub in ast.walk(new):
+                        if isinstance(sub, (ast.stmt, ast.expr)):
+                            ast.copy_location(sub, stmt)
+            out.extend(made)
+        if stmts and not out:
+            out.append(ast.copy_location(ast.Pass(), stmts[0]))
+        return out
+
+    def _statement(self, stmt: ast.stmt) -> list[ast.stmt]:
+        if isinstance(stmt, ast.Delete):
+            return []  # memory hints; Numba frees what is no longer read
+        gathering = self._gathering(stmt) if isinstance(stmt, ast.Assign) else None
+        if gathering is not None:
+            return self._gather(stmt, *gathering)
+        made = self._statement_proper(stmt)
+        return self._disown(stmt, made)
+
+    # -- gradients changed in place -----------------------------------------------------
+
+    def _gathering(self, stmt: ast.Assign) -> tuple | None:
+        """``(name, kind, parts)`` for a statement that adds to, or takes from, a
+        gradient at indices and reads it nowhere else: ``d = d + scatter_grad(g, x, i)
+        + ...`` and ``d = add_at(d, x, i, g)`` ("add", [(x, i, g), ...]), ``p, d =
+        assigned_adjoint(d, x, i)`` ("take", (p, x, i)); None for any other."""
+        if len(stmt.targets) != 1:
+            return None
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, ast.Name):
+            name = target.id
+            if _is_call_of(value, self.names.add_at, 4) and _is_name(value.args[0], name):
+                parts = [tuple(value.args[1:4])]
+            else:
+                terms = _added_terms(value)
+                if terms is None or sum(_is_name(t, name) for t in terms) != 1:
+                    return None
+                calls = [t for t in terms if not _is_name(t, name)]
+                if not calls or not all(
+                    _is_call_of(c, self.names.scatters, 3) and c.func.id in self._scatter_grads
+                    for c in calls
+                ):
+                    return None
+                parts = [(c.args[1], c.args[2], c.args[0]) for c in calls]
+            if any(_reads(part, name) for group in parts for part in group):
+                return None
+            return name, "add", parts
+        if (
+            isinstance(target, ast.Tuple)
+            and len(target.elts) == 2
+            and all(isinstance(e, ast.Name) for e in target.elts)
+            and _is_call_of(value, self.names.assigned_adjoint, 3)
+        ):
+            part, name = target.elts[0].id, target.elts[1].id
+            if _is_name(value.args[0], name) and not any(_reads(a, name) for a in value.args[1:]):
+                return name, "take", (part, value.args[1], value.args[2])
+        return None
+
+    @property
+    def _scatter_grads(self) -> set[str]:
+        return {n for n in self.names.scatters if n not in self.names.add_at}
+
+    def _gather(self, stmt: ast.Assign, name: str, kind: str, parts: Any) -> list[ast.stmt]:
+        flag = self.owned[name]
+        made: list[ast.stmt] = []
+        if kind == "add":
+            for container, index, value in parts:
+                call = _call("jit_add_at_index", _load(name), _load(flag), container, index, value)
+                made.append(_assign([name, flag], call))
+        else:
+            part, container, index = parts
+            call = _call("jit_take_at_index", _load(name), _load(flag), container, index)
+            made.append(_assign([part, name, flag], call))
+        return made
+
+    def _disown(self, stmt: ast.stmt, made: list[ast.stmt]) -> list[ast.stmt]:
+        """``made`` (what ``stmt`` became), with the flags of the gradients it reads or
+        binds cleared: before a block statement whose header reads them, after any
+        other. A zero start of one (fresh zeros) sets its flag."""
+        if not self.owned:
+            return made
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            header = stmt.test if not isinstance(stmt, ast.For) else stmt.iter
+            touched = {n.id for n in ast.walk(header) if isinstance(n, ast.Name)}
+            clear = [
+                _assign([self.owned[n]], ast.Constant(False))
+                for n in sorted(touched)
+                if n in self.owned
+            ]
+            return [*clear, *made]
+        touched = {n.id for s in made for n in ast.walk(s) if isinstance(n, ast.Name)}
+        after = []
+        last = made[-1] if made else None
+        for name in sorted(touched & set(self.owned)):
+            # (a zero start: ``d = jit_zeros_like(x)`` is fresh zeros no one else holds)
+            fresh = (
+                isinstance(last, ast.Assign)
+                and _is_name(last.targets[0], name, ast.Store)
+                and _is_call_of(last.value, "jit_zeros_like")
+            )
+            after.append(_assign([self.owned[name]], ast.Constant(fresh)))
+        return [*made, *after]
+
+    def _statement_proper(self, stmt: ast.stmt) -> list[ast.stmt]:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            made = self._assignment(stmt, stmt.targets[0], stmt.value)
+            if made is not None:
+                return made
+        if isinstance(stmt, ast.Expr) and _is_call_of(stmt.value, self.pushes, 1):
+            return self._push(stmt.value, stmt.value.args[0])
+        if isinstance(stmt, ast.For) and _is_call_of(stmt.iter, self.names.pop_run, 2):
+            return self._pop_run(stmt)
+        if isinstance(stmt, ast.Return) and stmt.value is not None:
+            stmt.value = self._stack_as_tuple(stmt.value)
+        before = self._hoist_pops(stmt)
+        for field_name in ("body", "orelse"):
+            block = getattr(stmt, field_name, None)
+            if block and isinstance(stmt, (ast.If, ast.For, ast.While)):
+                setattr(stmt, field_name, self._block(block))
+        return [*before, stmt]
+
+    def _assignment(self, stmt: ast.Assign, target: ast.expr, value: ast.expr) -> list | None:
+        if isinstance(target, ast.Tuple) and any(
+            isinstance(e, ast.Name) and e.id == self.stack for e in target.elts
+        ):
+            # A split backward function unpacking what its forward function saved.
+            target.elts = [
+                ast.Tuple(elts=[_store(n) for n in STACK_NAMES], ctx=ast.Store())
+                if isinstance(e, ast.Name) and e.id == self.stack
+                else e
+                for e in target.elts
+            ]
+            return [stmt]
+        if not isinstance(target, ast.Name):
+            return None
+        name = target.id
+        if name == self.stack and isinstance(value, ast.List) and not value.elts:
+            return self._new_stack()
+        if name in self.pushes | self.pops and isinstance(value, ast.Attribute):
+            return []
+        if name == self.stack and _is_call_of(value, "list", 1):
+            return []  # the split backward's copy, for a second call
+        if _is_call_of(value, self.pops, 0):
+            return self._pop_into(name, value)
+        if isinstance(value, ast.Constant) and value.value is None and name in self.starts:
+            return [_assign([name], ast.parse(self.starts[name], mode="eval").body)]
+        if isinstance(value, ast.Constant) and type(value.value) is int and value.value == 0:
+            zero = self._zero_start(name)
+            if zero is not None:
+                return [_assign([name], zero)]
+        return None
+
+    def _new_stack(self) -> list[ast.stmt]:
+        tags, numbers = ("jit_tag_capacity", "jit_number_capacity") if self.fused else (64, 64)
+        return _statements(
+            f"{TAGS} = jit_np.empty({tags}, jit_np.int8)\n"
+            f"{TAG_COUNT} = 0\n"
+            f"{NUMBERS} = jit_np.empty({numbers}, jit_np.float64)\n"
+            f"{NUMBER_COUNT} = 0\n"
+            f"{LISTS} = jit_new_lists()\n"
+        )
+
+    def _stack_as_tuple(self, value: ast.expr) -> ast.expr:
+        """A split forward function's saved tuple holds the stack's variables."""
+        if self.stack is None:
+            return value
+        for node in ast.walk(value):
+            if isinstance(node, ast.Tuple):
+                node.elts = [
+                    ast.Tuple(elts=[_load(n) for n in STACK_NAMES], ctx=ast.Load())
+                    if isinstance(e, ast.Name) and e.id == self.stack
+                    else e
+                    for e in node.elts
+                ]
+        return value
+
+    # -- pushes and pops ----------------------------------------------------------------
+
+    def _number_site(self, node: ast.AST) -> str:
+        """ "float", "int" or "bool" where the probe saw only numbers of that type move
+        through this call; "" where it saw anything else, or nothing."""
+        return self.sites.get(site(node), "")
+
+    def _is_number_name(self, name: str) -> bool:
+        return self.kinds.get(name) == "number"
+
+    def _push(self, call: ast.Call, value: ast.expr) -> list[ast.stmt]:
+        if _is_call_of(value, self.names.shaped_like, 1):
+            kept = value.args[0]
+            if isinstance(kept, ast.Name) and self._is_number_name(kept.id):
+                return []  # a number's shape is known when compiling: nothing to keep
+            return [self._generic("jit_push_shape", list(STACK_NAMES[:4]), kept)]
+        if self._number_site(call):
+            full = (
+                "raise jit_StackFull()"
+                if self.fused
+                else f"{TAGS} = jit_grown({TAGS})\n    {NUMBERS} = jit_grown({NUMBERS})"
+            )
+            value_name = self._fresh("saved")
+            made = [_assign([value_name], value)]
+            made += _statements(
+                f"if {TAG_COUNT} == {TAGS}.shape[0] or {NUMBER_COUNT} == {NUMBERS}.shape[0]:\n"
+                f"    {full}\n"
+                f"{TAGS}[{TAG_COUNT}] = {NUMBER_TAG}\n"
+                f"{NUMBERS}[{NUMBER_COUNT}] = {value_name}\n"
+                f"{TAG_COUNT} += 1\n"
+                f"{NUMBER_COUNT} += 1\n"
+            )
+            return made
+        # (these grow the buffers when full: arrays are rarer, and cost more, than numbers)
+        return [self._generic("jit_push", list(STACK_NAMES[:4]), value)]
+
+    def _generic(self, helper: str, returns: list[str], *args: ast.expr) -> ast.stmt:
+        stack = [_load(n) for n in STACK_NAMES]
+        return _assign(returns, _call(helper, *stack, *args))
+
+    def _inline_pop(self, target: str, cast: str) -> list[ast.stmt]:
+        return _statements(
+            f"{TAG_COUNT} -= 1\n"
+            f"if {TAG_COUNT} < 0 or {TAGS}[{TAG_COUNT}] != {NUMBER_TAG}:\n"
+            "    raise jit_OutOfStep()\n"
+            f"{NUMBER_COUNT} -= 1\n"
+            f"{target} = {cast}({NUMBERS}[{NUMBER_COUNT}])\n"
+        )
+
+    def _pop(self, target: str, call: ast.AST, witness: ast.expr) -> list[ast.stmt]:
+        cast = self._number_site(call)
+        if cast:
+            return self._inline_pop(target, cast)
+        return [self._generic("jit_pop", [TAG_COUNT, NUMBER_COUNT, target], witness)]
+
+    def _pop_into(self, name: str, call: ast.Call) -> list[ast.stmt]:
+        if name in self.shape_of:
+            kept = self.shape_of[name]
+            if self._is_number_name(kept):
+                return [_assign([name], ast.Constant(0.0))]
+            return [self._generic("jit_pop_shape", [TAG_COUNT, NUMBER_COUNT, name], _load(kept))]
+        return self._pop(name, call, _load(name))
+
+    def _zero_start(self, name: str) -> ast.expr | None:
+        """Zeros for a gradient that starts at ``0``: of its parameter, or of the array
+        whose indexed reads it gathers."""
+        for gradient, param in zip(self._returned_gradients(), self.gradient_params):
+            if gradient == name and param is not None and param in self.params:
+                return _call("jit_zeros_like", _load(param))
+        target = self.scatter_target.get(name)
+        if target is not None:
+            return _call("jit_zeros_like", copy.deepcopy(target))
+        return None
+
+    def _returned_gradients(self) -> list[str]:
+        last = self.node.body[-1] if self.node.body else None
+        if not isinstance(last, ast.Return) or last.value is None:
+            return []
+        value = last.value
+        if self.fused and isinstance(value, ast.Tuple) and len(value.elts) == 2:
+            value = value.elts[1]  # (value, gradients)
+        elts = value.elts if isinstance(value, ast.Tuple) else [value]
+        return [e.id if isinstance(e, ast.Name) else "" for e in elts]
+
+    def _pop_run(self, stmt: ast.For) -> list[ast.stmt]:
+        """``for v in pop_run(stack, n): ...`` as ``n`` typed pops, one per iteration."""
+        line = stmt.lineno
+        if not isinstance(stmt.target, ast.Name) or stmt.orelse:
+            raise NotCompilable("a replayed loop of an unexpected form", line)
+        if any(_is_call_of(sub, self.pops) for s in stmt.body for sub in ast.walk(s)):
+            raise NotCompilable("a replayed loop that pops inside its run", line)
+        target = stmt.target.id
+        witness = self._run_witness(stmt, target)
+        count_arg = stmt.iter.args[1]
+        before: list[ast.stmt] = []
+        if _is_call_of(count_arg, self.pops, 0):
+            count = self._fresh("count")
+            before += self._inline_pop(count, "int")
+            count_arg = _load(count)
+        loop_counter = self._fresh("run")
+        body = [*self._pop(target, stmt.iter, witness), *self._block(stmt.body)]
+        loop = ast.For(
+            target=_store(loop_counter),
+            iter=_call("range", count_arg),
+            body=body,
+            orelse=[],
+            type_comment=None,
+        )
+        return [*before, loop]
+
+    def _run_witness(self, stmt: ast.For, target: str) -> ast.expr:
+        """What has the type of the values a replayed loop iterates over: the name itself
+        where the function binds it elsewhere, else the name the body copies it to."""
+        elsewhere = set(self.params)
+        for other in ast.walk(self.node):
+            if other is stmt:
+                continue
+            if isinstance(other, (ast.Assign, ast.AugAssign, ast.For)):
+                targets = other.targets if isinstance(other, ast.Assign) else [other.target]
+                for t in targets:
+                    elsewhere |= _stored_names(t)
+        if target in elsewhere:
+            return _load(target)
+        for sub in stmt.body:
+            if (
+                isinstance(sub, ast.Assign)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == target
+                and len(sub.targets) == 1
+                and isinstance(sub.targets[0], ast.Name)
+            ):
+                return _load(sub.targets[0].id)
+        raise NotCompilable(
+            f"cannot tell the type of the saved values {target} iterates", stmt.lineno
+        )
+
+    def _hoist_pops(self, stmt: ast.stmt) -> list[ast.stmt]:
+        """Pops inside a statement's expressions (``range(pop())``, ``restore_item(x, i,
+        pop())``) as typed pops into fresh names, before it."""
+        if isinstance(stmt, ast.While):
+            if any(_is_call_of(sub, self.pops) for sub in ast.walk(stmt.test)):
+                raise NotCompilable("a pop in a while loop's condition", stmt.lineno)
+            return []
+        if isinstance(stmt, ast.For):
+            roots: list[ast.AST] = [stmt.iter]
+        elif isinstance(stmt, ast.If):
+            roots = [stmt.test]
+        else:
+            roots = [stmt]
+        before: list[ast.stmt] = []
+        for root in roots:
+            for parent in ast.walk(root):
+                if not isinstance(parent, ast.Call):
+                    continue
+                for position, arg in enumerate(parent.args):
+                    if _is_call_of(arg, self.pops, 0):
+                        before += self._hoisted(parent, position, arg, stmt.lineno)
+        return before
+
+    def _hoisted(self, parent: ast.Call, position: int, call: ast.Call, line: int) -> list:
+        fresh = self._fresh("popped")
+        if _is_call_of(parent, "range") or _is_call_of(parent, self.names.pop_run):
+            made = self._inline_pop(fresh, "int")
+        elif _is_call_of(parent, self.names.restore_item, 3) and position == 2:
+            container, index = parent.args[0], parent.args[1]
+            witness = ast.Subscript(
+                value=copy.deepcopy(container), slice=copy.deepcopy(index), ctx=ast.Load()
+            )
+            made = self._pop(fresh, call, witness)
+        else:
+            raise NotCompilable("a saved value read where its type is not known", line)
+        parent.args[position] = _load(fresh)
+        return made
+
+    def _check_no_stack_left(self) -> None:
+        """Every use of the list stack was rewritten (what is left would be a list)."""
+        helpers = self.pushes | self.pops | self.names.pop_run | self.stacks
+        for sub in ast.walk(self.node):
+            if isinstance(sub, ast.Name) and sub.id in helpers and isinstance(sub.ctx, ast.Load):
+                raise NotCompilable(
+                    f"{sub.id} is used in a form the compiled gradient does not take",
+                    getattr(sub, "lineno", None),
+                )
