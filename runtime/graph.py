@@ -253,7 +253,9 @@ def _checked_shapes(node: Node, kernel: Kernel, grads: tuple) -> tuple:
         if grad is not None:
             position = params[i]
             value = args[position] if position < len(args) else _argument(node, position)
-            if not _same_shape(grad, value):
+            shape, expected = getattr(grad, "shape", ()), getattr(value, "shape", ())
+            # (Sizes Dask does not know yet, NaN, match each other: same_shape.)
+            if shape != expected and not same_shape(shape, expected):
                 if fixed is None:
                     fixed = list(grads)
                 fixed[i] = _fix_shape(kernel, i, grad, value)
