@@ -27,7 +27,7 @@ from .objects import UNBOUND, as_function, unbind
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient, scalar_seed
-from .runtime.dask_support import holds_dask, refusing_hidden_computes
+from .runtime.dask_support import holds_dask, refusing_hidden_computes, same_shape
 from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .runtime.grad_mode import _state as _grad_state
@@ -697,7 +697,7 @@ def _check_cotangent(value: Any, cotangent: Any) -> None:
         return
     expected = getattr(value, "shape", None)
     got = getattr(cotangent, "shape", ())
-    if expected is not None and tuple(expected) != tuple(got):
+    if expected is not None and not same_shape(tuple(got), tuple(expected)):
         raise ValueError(
             f"the cotangent has shape {tuple(got)}, but the function's value has shape "
             f"{tuple(expected)}; they must match"

@@ -249,6 +249,23 @@ def test_the_tape_builds_lazy_gradients_too(data):
         check_against_numpy(f, dask_args, numpy_args, wrt, mode="tape")
 
 
+def test_vjp_of_masked_rows_takes_a_cotangent_of_unknown_size(data):
+    x, _ = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+
+    def scores(w, x):
+        return np.tanh(x[x[:, 0] > 0] @ w)  # shape (nan,)
+
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        value, pullback = ag.vjp(scores, w, chunked(x))
+        dw = pullback(da.ones_like(value))
+        assert counter.computes == 0 and isinstance(dw, da.Array)
+        dw = dw.compute()
+    expected_value, expected_pullback = ag.vjp(scores, w, x)
+    assert_close(dw, expected_pullback(np.ones_like(expected_value)), rtol=1e-10)
+
+
 # -- what cannot run lazily ------------------------------------------------------------------
 
 
