@@ -239,6 +239,14 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
             "Index first, then add the axis with np.expand_dims.",
         )
     dtype = _result_dtype(g)
+    # A 1-D NumPy mask is known: Dask selects with its positions, and so does the
+    # gradient. One of x's shape Dask makes a Dask array, as from_array does here.
+    parts = tuple(
+        (np.flatnonzero(p) if p.ndim == 1 else _dask_array().from_array(p))
+        if _is_mask(p) and not is_dask(p)
+        else p
+        for p in parts
+    )
     if all(_is_basic(p) for p in parts):
         if has_unknown_size(np.shape(x)):
             return _place_in_blocks(g, x, parts, dtype)
@@ -285,6 +293,10 @@ def _expand(parts: tuple, ndim: int) -> tuple | None:
             continue
         out.append(np.asarray(p) if isinstance(p, list) else p)
     return tuple(out)
+
+
+def _is_mask(part: Any) -> bool:
+    return getattr(part, "dtype", None) == np.bool_
 
 
 def _axes_used(part: Any) -> int:
@@ -350,21 +362,23 @@ def _place_basic_block(g: np.ndarray, x: np.ndarray, index: tuple) -> np.ndarray
 
 def _place_masked(g: Any, x: Any, mask: Any, axis: int, dtype: Any) -> Any:
     """Zeros like ``x`` with ``g`` at the positions along ``axis`` that the 1-D boolean
-    ``mask`` selected (``g`` is ``x[..., mask, ...]``'s cotangent)."""
+    Dask array ``mask`` selected (``g`` is ``x[..., mask, ...]``'s cotangent)."""
     da = _dask_array()
     xs = da.asarray(x)
-    mask = da.asarray(mask).rechunk((xs.chunks[axis],))
+    names = tuple(range(xs.ndim))
+    # Dask selects block by block, from x and the mask in chunks made common (its
+    # x[mask] is a blockwise getitem, which unifies them): the cotangent has one block
+    # along the axis per block of those.
+    _, (common, mask) = da.core.unify_chunks(xs, names, da.asarray(mask), (axis,))
     g = da.asarray(g)
     if g.numblocks[axis] != mask.numblocks[0]:
-        # Dask selects block by block, so the cotangent of the selection has a block along
-        # the axis per block of x; one rechunked since then cannot be matched to them.
+        # One rechunked since the selection cannot be matched to the blocks.
         raise not_lazy(
             "the gradient of rows selected by a boolean mask, rechunked after the selection",
         )
     # The other axes follow x's chunks; g's have the same sizes along them.
-    g = g.rechunk(tuple(g.chunks[axis] if a == axis else xs.chunks[a] for a in range(xs.ndim)))
-    names = tuple(range(xs.ndim))
-    return da.blockwise(
+    g = g.rechunk(tuple(g.chunks[a] if a == axis else common.chunks[a] for a in names))
+    placed = da.blockwise(
         _place_block,
         names,
         g,
@@ -373,10 +387,11 @@ def _place_masked(g: Any, x: Any, mask: Any, axis: int, dtype: Any) -> Any:
         (axis,),
         axis=axis,
         dtype=dtype,
-        adjust_chunks={axis: xs.chunks[axis]},
+        adjust_chunks={axis: common.chunks[axis]},
         align_arrays=False,
         meta=np.empty((0,) * xs.ndim, dtype=dtype),
     )
+    return placed if placed.chunks == xs.chunks else placed.rechunk(xs.chunks)
 
 
 def _place_block(g: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:

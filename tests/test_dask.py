@@ -221,6 +221,36 @@ def test_elements_selected_by_a_mask_of_the_array_shape(data):
     check_against_numpy(masked_elements, (w, chunked(x)), (w, x), wrt=(0, 1))
 
 
+def selected(w, x, mask):
+    return np.sum((x[mask] @ w) ** 2) if mask.ndim == 1 else np.sum(x[mask] ** 3) * w[0]
+
+
+@pytest.mark.parametrize(
+    "kind", ["numpy-rows", "numpy-elements", "dask-rows-other-chunks", "dask-elements"]
+)
+def test_masks_as_numpy_arrays_and_in_chunks_of_their_own(data, kind):
+    """Dask selects with a NumPy row mask's positions, makes a NumPy mask of the array's
+    shape a Dask array, and brings a Dask mask and the array to common chunks: the
+    gradient puts the selection back the same way each time."""
+    x, y = data
+    w = np.linspace(-0.5, 0.5, FEATURES)
+    rows, elements = y > 0.5, x > 0.3
+    lazy_x = chunked(x)
+    mask = {
+        "numpy-rows": rows,
+        "numpy-elements": elements,
+        "dask-rows-other-chunks": da.from_array(rows, chunks=(15, 10, 15)),
+        "dask-elements": da.from_array(elements, chunks=(20, 2)),
+    }[kind]
+    if kind == "dask-rows-other-chunks":
+        lazy_x = da.from_array(x, chunks=(7, 2))
+    expected_mask = rows if mask.ndim == 1 else elements
+    for mode in ("auto", "tape"):
+        check_against_numpy(
+            selected, (w, lazy_x, mask), (w, x, expected_mask), wrt=(0, 1), mode=mode
+        )
+
+
 def assign_column(w, x):
     z = x * 1.0
     z[:, 0] = z[:, 1] * w[0]
