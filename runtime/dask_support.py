@@ -499,13 +499,27 @@ def refusing_hidden_computes() -> Iterator[None]:
         except ValueError as exc:
             # Dask's item assignment through a boolean mask broadcasts the values to the
             # selection's shape, which fails for values of unknown number (Z[m] = Z[m] * 2).
-            if not re.match(r"cannot broadcast shape \(.*nan.*\) to shape", str(exc)):
+            if not (
+                re.match(r"cannot broadcast shape \(.*nan.*\) to shape", str(exc))
+                and _raised_in(exc, "__setitem__")
+            ):
                 raise
             error = not_lazy(
                 "assignment of an array of values through a boolean mask",
                 "Write np.where(mask, new_values, old) instead.",
             )
             raise error.with_traceback(exc.__traceback__) from exc
+
+
+def _raised_in(exc: BaseException, function: str) -> bool:
+    """Whether ``exc`` went through a function of that name of Dask's array module."""
+    frame = exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == function and "dask" in code.co_filename:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 _FALLBACK = r"The `.*` function is not implemented by Dask array"
