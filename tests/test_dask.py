@@ -296,6 +296,41 @@ def test_vjp_of_masked_rows_takes_a_cotangent_of_unknown_size(data):
     assert_close(dw, expected_pullback(np.ones_like(expected_value)), rtol=1e-10)
 
 
+def layers(w, x):
+    h = x
+    for _ in range(6):
+        h = np.tanh(h * w)
+    return np.sum(h)
+
+
+def test_float32_checkpointing_and_a_parameter_dict_stay_lazy(data):
+    x, y = data
+    w = np.linspace(0.2, 0.9, FEATURES)
+    # float32 data keep float32 gradients.
+    _, grads = lazily(layers, (w.astype(np.float32), chunked(x).astype(np.float32)), (0, 1))
+    assert [g.dtype for g in grads] == [np.float32, np.float32]
+    # checkpoint=True recomputes segments of the loop in the backward pass, lazily too.
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        dw = ag.grad(layers, wrt=0, checkpoint=True)(w, chunked(x))
+        assert counter.computes == 0
+        dw = dw.compute()
+    assert_close(dw, ag.grad(layers, wrt=0)(w, x), rtol=1e-10)
+
+    def squared_error(params, x, y):
+        return np.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+    params = {"w": w, "b": 0.5}
+    with dask.config.set(scheduler=counter):
+        counter.computes = 0
+        grads = ag.grad(squared_error)(params, chunked(x), chunked(y))
+        assert counter.computes == 0 and all(isinstance(g, da.Array) for g in grads.values())
+        (grads,) = dask.compute(grads)
+    expected = ag.grad(squared_error)(params, x, y)
+    assert_close(grads["w"], expected["w"], rtol=1e-10)
+    assert_close(grads["b"], expected["b"], rtol=1e-10)
+
+
 # -- what cannot run lazily ------------------------------------------------------------------
 
 
