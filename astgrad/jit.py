@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .runtime.adjoints import finish_gradient
+
 __all__ = ["JITS", "check_jit", "call", "explain_jit", "JitExplanation"]
 
 JITS = ("numba",)
@@ -70,14 +72,14 @@ class Compiled:
 
     def run(self, args: tuple) -> Any:
         """Call the compiled gradient, with buffers twice as large while they fill."""
-        from .runtime.jit_helpers import StackFull
-
         if self.capacity is None:
             return self.function(*args)
         while True:
             try:
                 return self.function(*args, *self.capacity)
-            except StackFull:
+            except Exception as exc:
+                if type(exc).__name__ != "StackFull":  # (runtime.jit_helpers.StackFull)
+                    raise
                 self.capacity = (2 * self.capacity[0], 2 * self.capacity[1])
 
 
@@ -471,13 +473,25 @@ def _numba_reason(exc: BaseException) -> str:
 
 def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     """A call of ``ag.grad(f, jit="numba")``: compiled where it fits, else uncompiled."""
-    from .api import _kind
-    from .checks import check_differentiable
-    from .runtime.adjoints import finish_gradient
-
     target = differentiated.target
     if kwargs:
         return differentiated._call(args, kwargs)
+    # Calls like an earlier compiled one (same Python types, dtypes, dimensions and
+    # layouts: what Numba's types depend on) skip the general checks.
+    key = _fast_key(args)
+    fast = differentiated.__dict__.setdefault("_jit_calls", {})
+    found = fast.get(key) if key is not None else None
+    if found is not None and found[1].function is not None and not found[0].is_stale():
+        try:
+            value, raw = found[1].run(args)
+        except Exception:
+            pass  # (the general path below runs it again and decides)
+        else:
+            originals = [args[p] for p in target.positions]
+            return _package(differentiated, value, raw, originals)
+    from .api import _kind
+    from .checks import check_differentiable
+
     try:
         originals = target.values(args, {})
         check_differentiable(target.names, originals)
@@ -506,11 +520,35 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         )
         log.warning("astgrad: %s", compiled.reason)
         return result
+    if key is not None and all(p is not None and p < len(args) for p in target.positions):
+        fast[key] = (derivative, compiled)
+    return _package(differentiated, value, raw, originals)
+
+
+def _package(differentiated: Any, value: Any, raw: Any, originals: list) -> Any:
+    """The gradients in their arguments' types, with the value if it was asked for."""
+    target = differentiated.target
     if len(originals) == 1:
         gradients = target.package([finish_gradient(raw, originals[0])])
     else:
         gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
     return (value, gradients) if differentiated.with_value else gradients
+
+
+def _fast_key(args: tuple) -> tuple | None:
+    """What Numba's types of ``args`` depend on, cheaply; None for other arguments."""
+    key = []
+    for value in args:
+        kind = type(value)
+        if kind is np.ndarray:
+            flags = value.flags
+            key.append((value.dtype, value.ndim, flags.c_contiguous, flags.f_contiguous,
+                        flags.aligned, flags.writeable))  # fmt: skip
+        elif kind in (float, int, bool):
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
 
 
 @dataclass(frozen=True)

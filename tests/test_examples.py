@@ -129,3 +129,12 @@ def test_dask_logistic_regression_trains_lazily_on_a_two_worker_cluster():
     assert "2 workers of 400 MB each" in out
     cosine = float(re.search(r"cosine\(w, true weights\) = (\d\.\d+)", out).group(1))
     assert cosine > 0.9
+
+
+def test_jit_simulation_fits_a_spring_with_a_compiled_gradient():
+    pytest.importorskip("numba")
+    out = _run("jit_simulation.py", "--quick")
+    assert "loss: compiled with Numba for (float64, float64, array(float64, 1d, C), float64)" in out
+    fitted = re.search(r"fitted: k = (\d+\.\d+) \(true 4.0\), c = (\d+\.\d+) \(true 0.3\)", out)
+    assert fitted is not None, out
+    assert abs(float(fitted.group(1)) - 4.0) < 0.05 and abs(float(fitted.group(2)) - 0.3) < 0.02

@@ -333,9 +333,24 @@ class _Function:
             ast.copy_location(flag.targets[0], self.node.body[0])
             ast.copy_location(flag.value, self.node.body[0])
         self.node.body = flags + self._block(self.node.body)
+        if self.fused:
+            self._drop_unused_lists()
         if self.fused and self.stack is not None:
             self.node.args.args += [ast.arg(arg=name) for name in CAPACITIES]
         self._check_no_stack_left()
+
+    def _drop_unused_lists(self) -> None:
+        """No array lists where no push or pop goes through a helper (making them costs
+        microseconds, what a short loop's whole gradient may cost)."""
+        used = any(
+            isinstance(sub, ast.Call) and any(_is_name(a, LISTS) for a in sub.args)
+            for sub in ast.walk(self.node)
+        )
+        if used:
+            return
+        for sub in ast.walk(self.node):
+            if isinstance(sub, ast.Assign) and _is_name(sub.targets[0], LISTS, ast.Store):
+                sub.value = ast.copy_location(ast.Constant(0), sub.value)
 
     def _fresh(self, base: str) -> str:
         while True:
