@@ -221,9 +221,10 @@ class _Differentiated:
         _check_mode(mode)
         _check_checkpoint(checkpoint)
         if jit is not None:
-            from .jit import check_jit
+            from . import jit as compiling
 
-            check_jit(jit, mode, checkpoint)
+            compiling.check_jit(jit, mode, checkpoint)
+            self._jit_call = compiling.call
         #: "numba": the generated gradient compiled with Numba where it fits (astgrad.jit)
         self.jit = jit
         refuse_gradient_of_gradient(
@@ -303,9 +304,7 @@ class _Differentiated:
             args = (self.receiver, *args)
         try:  # free until something raises (Python 3.11)
             if self.jit is not None:
-                from . import jit
-
-                return jit.call(self, args, kwargs)
+                return self._jit_call(self, args, kwargs)
             plan = self._plan
             # (While a thread is in anomaly mode, the general path picks the derivative.)
             if plan is not None and not kwargs and not _anomaly.threads:
