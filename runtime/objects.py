@@ -245,3 +245,19 @@ def describe(value: Any, seen: frozenset = frozenset()) -> tuple | None:
     if type(value) in (list, tuple) and value and is_object(value[0]):
         return (type(value).__name__, tuple(describe(item, seen) for item in value))
     return None
+
+
+def make_object(cls: type, attributes: dict) -> Any:
+    """An object of ``cls`` holding ``attributes``, as ``cls(...)`` made it when its
+    ``__init__`` only assigns them (generated code runs that ``__init__``'s body inline,
+    then this; see ``transform.objects.constructor``). Its adjoint is the attributes'.
+
+    >>> class Layer:
+    ...     pass
+    >>> make_object(Layer, {"W": 2.0}).W
+    2.0
+    """
+    made = object.__new__(cls)
+    for name, value in attributes.items():
+        object.__setattr__(made, name, value)
+    return made

@@ -285,8 +285,7 @@ PROGRAMS = [
         "object built from a differentiable argument, then called",
         build_then_call,
         lambda r: (r.normal(size=(2, 3)), r.normal(size=3)),
-        static=False,
-        notes="an object made inside the function",
+        notes="Linear.__init__ runs inline, then make_object",
     ),
 ]
 

@@ -1071,7 +1071,8 @@ def _programs():
         P(fallback_try, lambda r: (n(r, 3),), tags=("fallback",)),
         P(fallback_partial, lambda r: (n(r, 3),), tags=("fallback",)),
         P(fallback_generator, lambda r: (n(r, 3),), tags=("fallback",)),
-        P(fallback_method, lambda r: (n(r, 3),), tags=("fallback",)),
+        # (Affine's methods were the tape's before issue 17: now generated source)
+        P(fallback_method, lambda r: (n(r, 3),), tags=("static",)),
         P(fallback_global, lambda r: (n(r, 3),), tags=("fallback",)),
         P(fallback_match, lambda r: (n(r, 3),), tags=("fallback",)),
         P(fallback_in_loop, lambda r: (n(r, 3),), tags=("fallback",)),

@@ -30,8 +30,10 @@ from .context import TransformContext
 from .errors import TransformError
 from .normalize import is_opaque
 from .objects import (
+    BUILD,
     drop_unread_supers,
     field_callee,
+    is_build,
     method_call,
     object_kinds,
     refuse_unfollowed_owners,
@@ -176,7 +178,7 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
         if called is not None:  # obj.method(a) as Layer.method(obj, a) (issue 17)
             stmt.value = value = called
         if value is not None:
-            callee = callee_of(value, ctx, stmt)
+            callee = BUILD if is_build(value, ctx) else callee_of(value, ctx, stmt)
             if id(stmt) in stopped:
                 callee = STOPPED
             anno.set(stmt, anno.Key.CALLEE, callee)

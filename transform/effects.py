@@ -676,6 +676,10 @@ class _Interpreter:
             if views or no_copy:
                 return self.atom(operands[0], env) if operands else frozenset()
             return self.fresh(stmt, env)
+        if kind == "build":  # make_object(Layer, attributes): a new object holding them
+            made = self.fresh(stmt, env)
+            self.store_into(env, made, self.reach(arguments, env))
+            return made
         if kind == "user" and value is not None and not _library_function(value):
             return self.user_call(stmt, call, value, env)
         return self.opaque_call(stmt, call, value, receiver, arguments, kind, env)
@@ -986,7 +990,17 @@ def _unhandled_problem(
     if effect.on_tape:
         # Differentiated arguments reach the tape as tensors it will not change in place.
         changed = frozenset()
+        carried = effect.inputs.keys() & varied
         for name, held in effect.inputs.items():
+            if name not in varied and carried and name in interpreter.ctx.object_kinds:
+                # An object of the user's changed by a call on the tape may be given values
+                # carrying a gradient (acc.add(x * x) sets acc.total): generated code would
+                # read them without following that gradient.
+                return (
+                    f"`{effect.what}` runs on the tape and may write values that carry a "
+                    f"gradient into the attributes of `{name}`, which generated code would "
+                    "not follow"
+                )
             if name not in varied:
                 changed |= held
             elif interpreter.ctx.kinds.get(name, ("unknown",))[0] in ("object", "unknown"):

@@ -61,7 +61,7 @@ from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
-from .objects import calls_a_field
+from .objects import calls_a_field, constructor
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -780,6 +780,14 @@ class _Normalizer:
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
+        made = constructor(func, self.ctx) if self.is_atom(func) else None
+        if made is not None:  # Layer(W, b): its __init__'s body, then make_object (issue 17)
+            key = made.name = self.namer.new(source_text(func).split(".")[-1].lower())
+            self.nested[key] = made
+            try:
+                return self.inline_nested(key, node)
+            finally:
+                del self.nested[key]
         self.check_grad_mode(func)
         if (
             isinstance(func, gast.Name)

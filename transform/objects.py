@@ -64,6 +64,8 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
     followed = set(ctx.parsed.params) - set(definitions)
 
     def passes_on(stmt: gast.stmt) -> bool:
+        if isinstance(stmt, gast.Assign) and is_build(stmt.value, ctx):
+            return True  # made by make_object: its adjoint goes to its attributes'
         if isinstance(stmt, gast.For):
             return isinstance(stmt.iter, gast.Name) and stmt.iter.id in followed
         target, value = stmt.targets[0], stmt.value
@@ -161,6 +163,13 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
     }
 
     def kind_of(stmt: gast.stmt) -> tuple | None:
+        if isinstance(stmt, gast.Assign) and is_build(stmt.value, ctx):
+            from .resolve import static_value
+
+            cls = static_value(stmt.value.args[0], ctx)
+            attributes = frozenset(k.value for k in getattr(stmt.value.args[1], "keys", ()))
+            # (what its attributes hold is not known: any may hold a function)
+            return ("object", cls, attributes or frozenset({"*"}), ())
         if _is_super(stmt, ctx):
             first = ctx.parsed.params[0] if ctx.parsed.params else None
             owner = _class_cell(ctx)
@@ -391,3 +400,195 @@ def drop_unread_supers(node: gast.FunctionDef, ctx: TransformContext) -> bool:
                 removed = True
                 body[:] = kept or [gast.Pass()]
     return removed
+
+
+# -- objects made inside the function ----------------------------------------------------------
+
+#: the callee of ``obj = make_object(Layer, attributes)``: its adjoint is the attributes'
+BUILD = Callee("build", "a constructor")
+
+
+def is_build(value: gast.expr, ctx: TransformContext) -> bool:
+    from ..runtime.objects import make_object
+
+    return (
+        isinstance(value, gast.Call)
+        and isinstance(value.func, gast.Name)
+        and ctx.free_values.get(value.func.id) is make_object
+    )
+
+
+def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | None:
+    """For a call of a class of the user's whose ``__init__`` only computes and assigns
+    attributes of ``self`` (each once, outside branches and loops, before reading it), a
+    function of ``__init__``'s other parameters returning ``make_object(Class, {...})``
+    with those attributes, which ``normalize`` inlines at the call: the object's adjoint
+    (a dict of its attributes') then flows back through ``__init__``'s statements. None
+    for anything else (the call stays a call: on the tape, or an error)."""
+    from .parsing import parse_function
+    from .resolve import _MISSING, static_value
+
+    if not isinstance(func, (gast.Name, gast.Attribute)):
+        return None
+    cls = static_value(func, ctx)
+    if cls is _MISSING or not isinstance(cls, type) or type(cls) is not type:
+        return None
+    if cls.__module__.split(".")[0] in ("numpy", "scipy", "astgrad", "builtins"):
+        return None
+    init = None
+    for klass in cls.__mro__[:-1]:  # (object's own __new__ and __init__ aside)
+        if any(name in klass.__dict__ for name in _SPECIAL):
+            return None  # made or changed otherwise than by assigning its attributes
+        if init is None and "__init__" in klass.__dict__:
+            init = klass.__dict__["__init__"]
+    if not isinstance(init, types.FunctionType) or init.__closure__:
+        return None
+    if init.__globals__ is not ctx.parsed.function.__globals__:
+        return None  # (its names would be read in the caller's module)
+    try:
+        parsed = parse_function(init)
+    except Exception:
+        return None
+    definition = parsed.node
+    params = definition.args.posonlyargs + definition.args.args
+    if not params or definition.args.vararg or definition.args.kwarg:
+        return None
+    me = params[0].id
+    fields: dict[str, str] = {}
+    body = []
+    for stmt in _split_tuple_stores(definition.body, me):
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        if (
+            isinstance(stmt, gast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(target, gast.Attribute)
+            and isinstance(target.value, gast.Name)
+            and target.value.id == me
+        ):
+            local = fields.setdefault(target.attr, f"self_{target.attr}")
+            if not _reads_only_known(stmt.value, me, fields):
+                return None
+            assign = gast.Assign(
+                targets=[gast.Name(id=local, ctx=gast.Store(), annotation=None, type_comment=None)],
+                value=_read_fields(stmt.value, me, fields),
+                type_comment=None,
+            )
+            body.append(gast.copy_location(assign, stmt))
+            _copy_annotations(stmt, assign)
+            continue
+        if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant):
+            continue  # a docstring
+        if isinstance(stmt, gast.Return) and stmt.value is None and stmt is definition.body[-1]:
+            continue
+        if any(isinstance(n, gast.Name) and n.id == me for n in gast.walk(stmt)):
+            if not _reads_only_known(stmt, me, fields) or _stores_attribute(stmt):
+                return None
+        if any(isinstance(n, (gast.Return, gast.Yield, gast.FunctionDef)) for n in gast.walk(stmt)):
+            return None
+        body.append(_read_fields(stmt, me, fields))
+    if not fields or any(hasattr(getattr(cls, name, None), "__set__") for name in fields):
+        return None  # (a property's setter would run: not a plain attribute)
+    maker = build.load(ctx.bind_free("make_object", _make_object()))
+    owner = build.load(ctx.bind_free(cls.__name__, cls))
+    attributes = gast.Dict(
+        keys=[gast.Constant(name, None) for name in fields],
+        values=[build.load(local) for local in fields.values()],
+    )
+    result = gast.Return(value=gast.Call(func=maker, args=[owner, attributes], keywords=[]))
+    last = definition.body[-1]
+    gast.copy_location(result, last)
+    _copy_annotations(last, result)
+    definition.body = [*body, result]
+    definition.args.posonlyargs = [a for a in definition.args.posonlyargs if a.id != me]
+    definition.args.args = [a for a in definition.args.args if a.id != me]
+    ctx.parsed.recorder.function(init)  # (its source was read)
+    for klass in cls.__mro__[:-1]:
+        for name in _SPECIAL:
+            ctx.parsed.recorder.global_read(klass.__dict__, name, MISSING)
+    for name in fields:  # (still no data descriptor of that name on the class)
+        _class_lookup(cls, name, ctx)
+    _class_lookup(cls, "__init__", ctx)
+    return definition
+
+
+#: what a class must not define for make_object to make what calling it makes
+_SPECIAL = ("__new__", "__setattr__", "__getattribute__", "__getattr__", "__post_init__")
+
+
+def _split_tuple_stores(body: list[gast.stmt], me: str) -> list[gast.stmt]:
+    """``self.W, self.b = W, b`` as ``self.W = W`` and ``self.b = b`` when the values do
+    not read ``self`` (so the order of the assignments does not matter)."""
+    out = []
+    for stmt in body:
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        if (
+            isinstance(target, gast.Tuple)
+            and isinstance(stmt.value, gast.Tuple)
+            and len(target.elts) == len(stmt.value.elts)
+            and all(
+                isinstance(t, gast.Attribute)
+                and isinstance(t.value, gast.Name)
+                and t.value.id == me
+                for t in target.elts
+            )
+            and not any(isinstance(n, gast.Name) and n.id == me for n in gast.walk(stmt.value))
+        ):
+            for t, v in zip(target.elts, stmt.value.elts):
+                part = gast.Assign(targets=[t], value=v, type_comment=None)
+                gast.copy_location(part, stmt)
+                _copy_annotations(stmt, part)
+                out.append(part)
+            continue
+        out.append(stmt)
+    return out
+
+
+def _make_object():
+    from ..runtime.objects import make_object
+
+    return make_object
+
+
+def _copy_annotations(source: gast.AST, target: gast.AST) -> None:
+    from . import anno
+
+    for sub in gast.walk(target):
+        if not anno.has(sub, anno.Key.ORIGIN) and anno.has(source, anno.Key.ORIGIN):
+            anno.copy_from(sub, source, anno.Key.ORIGIN)
+
+
+def _stores_attribute(stmt: gast.AST) -> bool:
+    return any(
+        isinstance(n, gast.Attribute) and isinstance(n.ctx, (gast.Store, gast.Del))
+        for n in gast.walk(stmt)
+    )
+
+
+def _reads_only_known(node: gast.AST, me: str, fields: dict[str, str]) -> bool:
+    """Whether every use of ``me`` in ``node`` reads an attribute already assigned."""
+    allowed = set()
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Attribute) and isinstance(sub.value, gast.Name):
+            if sub.value.id == me and isinstance(sub.ctx, gast.Load) and sub.attr in fields:
+                allowed.add(id(sub.value))
+    return all(
+        id(sub) in allowed for sub in gast.walk(node) if isinstance(sub, gast.Name) and sub.id == me
+    )
+
+
+def _read_fields(node: gast.AST, me: str, fields: dict[str, str]) -> gast.AST:
+    """``node`` with each ``me.X`` read as the local of attribute ``X``."""
+    from .walk import copy_tree
+
+    def replace(sub: gast.AST) -> gast.AST | None:
+        if (
+            isinstance(sub, gast.Attribute)
+            and isinstance(sub.value, gast.Name)
+            and sub.value.id == me
+            and sub.attr in fields
+            and isinstance(sub.ctx, gast.Load)
+        ):
+            return build.load(fields[sub.attr])
+        return None
+
+    return copy_tree(node, replace)

@@ -37,7 +37,7 @@ from .context import TransformContext
 from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
-from .objects import FIELD, callee_kinds, label
+from .objects import BUILD, FIELD, callee_kinds, label
 from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
@@ -257,6 +257,11 @@ class _Reverser:
             return self.subscript_adjoint(value, g, ans, origin)
         if callee is FIELD:
             return self.field_adjoint(value, g)
+        if callee is BUILD:  # make_object(Layer, attributes): the attributes' adjoint
+            attributes = value.args[1]
+            if isinstance(attributes, gast.Name) and attributes.id in self.ctx.active:
+                return self.accumulate(attributes.id, g, g)
+            return []
         if callee is CONTAINER:
             return self.display_adjoint(value, g, origin)
         if callee.kind == "rule":
