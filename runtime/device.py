@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .dask_support import dask_module, is_dask
+
 __all__ = [
     "Device",
     "device",
@@ -384,11 +386,8 @@ def array_module(*arrays: Any) -> Any:
         home = kind.__module__ or ""
         if home.startswith("cupy"):
             return _probe_cuda().module(array)
-        if home.startswith("dask.") and hasattr(array, "dask"):
-            # Not a device: a lazy array on the CPU (see runtime.dask_support).
-            from .dask_support import dask_module
-
-            return dask_module()
+        if home.startswith("dask.") and is_dask(array):
+            return dask_module()  # not a device: a lazy array on the CPU (dask_support)
     return np
 
 
