@@ -87,6 +87,15 @@ def mlp_einsum(W1, b1, W2, b2, W3, b3, x, y):
     return np.sum((out - y) ** 2)
 
 
+def mlp_where(W1, b1, W2, b2, W3, b3, x, y):
+    z1 = x @ W1 + b1
+    h1 = np.where(z1 > 0, z1, 0.0)
+    z2 = h1 @ W2 + b2
+    h2 = z2 * (z2 > 0)
+    out = h2 @ W3 + b3
+    return np.square(out - y).mean()
+
+
 def _mlp_by_hand(product, mean, W1, b1, W2, b2, W3, b3, x, y):
     """The relu MLP's loss and gradient, the forward's products by ``product(a, b)``."""
     z1 = product(x, W1) + b1
@@ -131,6 +140,10 @@ def _einsum_product(a, b):
 
 def mlp_einsum_by_hand(W1, b1, W2, b2, W3, b3, x, y):
     return _mlp_by_hand(_einsum_product, False, W1, b1, W2, b2, W3, b3, x, y)
+
+
+def mlp_where_by_hand(W1, b1, W2, b2, W3, b3, x, y):
+    return _mlp_by_hand(np.matmul, True, W1, b1, W2, b2, W3, b3, x, y)
 
 
 def mlp_args(width: int, batch: int) -> Callable[[np.random.Generator], dict[str, Any]]:
@@ -452,6 +465,47 @@ def heat_2d_args(rng: np.random.Generator) -> dict[str, Any]:
     return {"u": rng.random((64, 64)), "k": 0.2}
 
 
+def heat_1d_loop(u, k):
+    n = u.shape[0]
+    for _ in range(20):
+        u_new = u.copy()
+        for i in range(1, n - 1):
+            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
+        u = u_new
+    return np.sum(u**2)
+
+
+def heat_1d_loop_by_hand(u, k):
+    """The backward pass in the forward's style: an element loop, in place."""
+    n = u.shape[0]
+    states = []
+    for _ in range(20):
+        states.append(u)
+        u_new = u.copy()
+        for i in range(1, n - 1):
+            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
+        u = u_new
+    loss = np.sum(u * u)
+    du_new = 2.0 * u
+    dk = 0.0
+    for u in reversed(states):
+        du = np.zeros_like(u)
+        du[0] = du_new[0]  # the ends are copied, not updated
+        du[n - 1] = du_new[n - 1]
+        for i in range(1, n - 1):
+            g = du_new[i]
+            dk += g * (u[i - 1] - 2 * u[i] + u[i + 1])
+            du[i - 1] += g * k
+            du[i] += g * (1 - 2 * k)
+            du[i + 1] += g * k
+        du_new = du
+    return loss, (du_new, float(dk))
+
+
+def heat_1d_loop_args(rng: np.random.Generator) -> dict[str, Any]:
+    return {"u": rng.random(50), "k": 0.2}
+
+
 def logistic_growth(y0, rate, capacity):
     y = y0
     for _ in range(200):
@@ -519,6 +573,14 @@ WORKLOADS: list[Workload] = [
              "200 explicit Euler steps of logistic growth on Python floats"),
     Workload("large MLP @", mlp_matmul, mlp_args(512, 256), MLP_WRT, mlp_matmul_by_hand,
              "the MLP @ at width 512, batch 256"),
+    Workload("MLP where", mlp_where, mlp_args(64, 32), MLP_WRT, mlp_where_by_hand,
+             "the MLP @ with relu as np.where(z > 0, z, 0.0) and as z * (z > 0), "
+             "loss np.square(out - y).mean()"),
+    Workload("heat 1-D loop", heat_1d_loop, heat_1d_loop_args, ("u", "k"),
+             heat_1d_loop_by_hand,
+             "20 explicit heat steps on 50 cells by an element loop "
+             "(u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])); the hand-written "
+             "backward is an element loop too", peers=False),
 ]  # fmt: skip
 
 BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}
