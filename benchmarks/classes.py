@@ -3,8 +3,9 @@
 
 Run it with ``python benchmarks/classes.py`` (``--quick`` for fewer repeats). One
 workload, a 3-layer tanh MLP on a batch of 32 whose loss is the mean squared output,
-written twice: as ``MLP.loss(self, x)`` over a list of ``Dense`` objects holding ``W``
-and ``b`` (differentiated with ``wrt="self"``: the gradient is an ``MLP``), and as
+written twice: as ``MLP.loss(self, x)``, which calls the model, which calls each of its
+``Dense`` layers holding ``W`` and ``b`` (differentiated with ``wrt="self"``: the
+gradient is an ``MLP``; each call is a generated callee), and as
 ``loss(params, x)`` over a list of ``(W, b)`` tuples. For two widths it prints the
 forward's time and the gradient's (``ag.value_and_grad(..., mode="source")``), and the
 class-based gradient's time over the function's: the target is within 1.10x. Each time
@@ -42,15 +43,21 @@ class Dense:
         self.W = W
         self.b = b
 
+    def __call__(self, x):
+        return np.tanh(x @ self.W + self.b)
+
 
 class MLP:
     def __init__(self, layers: list[Dense]) -> None:
         self.layers = layers
 
-    def loss(self, x):
-        h = x
+    def __call__(self, x):
         for layer in self.layers:
-            h = np.tanh(h @ layer.W + layer.b)
+            x = layer(x)
+        return x
+
+    def loss(self, x):
+        h = self(x)
         return np.mean(h * h)
 
 

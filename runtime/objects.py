@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,12 +41,27 @@ def is_object(value: Any) -> bool:
     >>> is_object(Layer()), is_object(np.ones(2)), is_object([1.0])
     (True, False, False)
     """
-    if isinstance(value, _PLAIN) or value is None:
-        return False
     kind = type(value)
-    if kind.__module__.split(".")[0] in _LIBRARIES:
-        return False
-    return hasattr(value, "__dict__") or bool(_slot_names(kind))
+    if kind in _PLAIN_TYPES:
+        return False  # (the common case, without the weak table's lookup)
+    known = _object_types.get(kind)
+    if known is None:
+        known = not (isinstance(value, _PLAIN) or value is None) and (
+            kind.__module__.split(".")[0] not in _LIBRARIES
+            and (hasattr(value, "__dict__") or bool(_slot_names(kind)))
+        )
+        try:
+            _object_types[kind] = known
+        except TypeError:
+            pass
+    return known
+
+
+_PLAIN_TYPES = frozenset(
+    {np.ndarray, float, int, bool, str, list, tuple, dict, type(None), np.float64, np.float32}
+)
+# (A class's instances all are objects or none is: asked for every argument of every call.)
+_object_types: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
 def is_namedtuple(value: Any) -> bool:
@@ -54,6 +70,16 @@ def is_namedtuple(value: Any) -> bool:
 
 
 def _slot_names(kind: type) -> list[str]:
+    found = _slots.get(kind)
+    if found is None:
+        found = _slots[kind] = _find_slot_names(kind)
+    return found
+
+
+_slots: weakref.WeakKeyDictionary[type, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _find_slot_names(kind: type) -> list[str]:
     names = []
     for base in kind.__mro__:
         slots = base.__dict__.get("__slots__", ())
@@ -216,7 +242,7 @@ def restore_fields(swapped: list, raw: Callable[[Any], Any]) -> None:
     swapped.clear()
 
 
-def describe(value: Any, seen: frozenset = frozenset()) -> tuple | None:
+def describe(value: Any, seen: set | None = None) -> tuple | None:
     """What generated code for an object argument may assume, as a hashable kind:
     ``("object", class, names, parts)`` where ``names`` are its instance attributes
     holding callables (they shadow methods of the same name) and ``parts`` the kinds of
@@ -230,20 +256,27 @@ def describe(value: Any, seen: frozenset = frozenset()) -> tuple | None:
     >>> describe(Layer())[0:3] == ("object", Layer, frozenset())
     True
     """
+    if seen is None:
+        seen = set()
     if id(value) in seen:
         return None  # a cycle: the transform assumes nothing about it
-    seen = seen | {id(value)}
     if is_object(value):
+        seen.add(id(value))
         pairs = fields(value)
         callables = frozenset(n for n, v in pairs if callable(v))  # (they shadow methods)
         parts = []
         for name, item in pairs:
-            found = describe(item, seen)
-            if found is not None:
-                parts.append((name, found))
+            if type(item) in (list, tuple) or is_object(item):
+                found = describe(item, seen)
+                if found is not None:
+                    parts.append((name, found))
+        seen.discard(id(value))
         return ("object", type(value), callables, tuple(parts))
     if type(value) in (list, tuple) and value and is_object(value[0]):
-        return (type(value).__name__, tuple(describe(item, seen) for item in value))
+        seen.add(id(value))
+        found = (type(value).__name__, tuple(describe(item, seen) for item in value))
+        seen.discard(id(value))
+        return found
     return None
 
 
