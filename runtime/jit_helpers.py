@@ -24,7 +24,6 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
-from numba.typed import List
 
 __all__ = [
     "SavedValuesOutOfStep",
@@ -91,15 +90,24 @@ def _plain(value_type: types.Type) -> types.Type:
 
 
 @numba.njit(cache=True)
+def _empty_list(dtype, ndim_zeros):
+    # A list whose items are arrays of any layout ("A"): a strided view's type. (Numba's
+    # own lists compile in a fraction of the time its typed List's methods take.)
+    items = [np.empty(ndim_zeros, dtype)[::1][::-1]]
+    items.pop()
+    return items
+
+
+@numba.njit(cache=True)
 def new_lists():
-    """The typed lists arrays are saved in, one per kind of ``ARRAY_KINDS``."""
+    """The lists arrays are saved in, one per kind of ``ARRAY_KINDS``."""
     return (
-        List.empty_list(_A0),
-        List.empty_list(_A1),
-        List.empty_list(_A2),
-        List.empty_list(_A3),
-        List.empty_list(_A4),
-        List.empty_list(_A5),
+        _empty_list(np.float64, (0,)),
+        _empty_list(np.float64, (0, 0)),
+        _empty_list(np.float64, (0, 0, 0)),
+        _empty_list(np.float32, (0,)),
+        _empty_list(np.float32, (0, 0)),
+        _empty_list(np.int64, (0,)),
     )
 
 
@@ -291,6 +299,103 @@ def _pop_shape(tags, count, numbers, filled, lists, like):
     return scope["pop_sizes"]
 
 
+def push_fixed(tags, count, numbers, filled, lists, value):
+    """As :func:`push`, into buffers that do not grow: ``(count, filled)``, or
+    :class:`StackFull`. (A fused gradient's: buffers rebound in a loop would cost every
+    push of the loop a reference count and a reload.)"""
+
+
+def push_shape_fixed(tags, count, numbers, filled, lists, value):
+    """As :func:`push_shape`, into buffers that do not grow: ``(count, filled)``."""
+
+
+@numba.njit(cache=True)
+def _room(tags, count, numbers, filled, more):
+    if count == tags.shape[0] or filled + more > numbers.shape[0]:
+        raise StackFull()
+
+
+@overload(push_fixed)
+def _push_fixed(tags, count, numbers, filled, lists, value):
+    def push_in_place(tags, count, numbers, filled, lists, value):
+        _room(tags, count, numbers, filled, 1)
+        new_tags, count, new_numbers, filled = push(tags, count, numbers, filled, lists, value)
+        return count, filled
+
+    return push_in_place
+
+
+@overload(push_shape_fixed)
+def _push_shape_fixed(tags, count, numbers, filled, lists, value):
+    plain = _plain(value)
+    ndim = plain.ndim if isinstance(plain, types.Array) else 0
+
+    def push_sizes_in_place(tags, count, numbers, filled, lists, value):
+        _room(tags, count + ndim, numbers, filled, ndim)
+        new_tags, count, new_numbers, filled = push_shape(
+            tags, count, numbers, filled, lists, value
+        )
+        return count, filled
+
+    return push_sizes_in_place
+
+
+def own(value):
+    """A copy of an array (for a gradient changed in place from now on); anything else as
+    it is."""
+
+
+@overload(own)
+def _own(value):
+    if isinstance(_plain(value), types.Array):
+        return lambda value: np.copy(value)
+    return lambda value: value
+
+
+def add_in_place(adjoint, index, value):
+    """``adjoint[index] += value`` (a float64 array the code owns, a basic index)."""
+
+
+@overload(add_in_place)
+def _add_in_place(adjoint, index, value):
+    if not _in_place(adjoint, index):
+        return None
+
+    def added(adjoint, index, value):
+        adjoint[index] += value
+
+    return added
+
+
+def item(adjoint, index):
+    """``adjoint[index]``: an element, or a copy of a part."""
+
+
+@overload(item)
+def _item(adjoint, index):
+    plain = _plain(adjoint)
+    if not isinstance(plain, types.Array):
+        return None
+    if _item_is_number(plain, index):
+        return lambda adjoint, index: adjoint[index]
+    return lambda adjoint, index: np.copy(adjoint[index])
+
+
+def zero_at(adjoint, index):
+    """``adjoint[index] = 0`` (a float64 array the code owns, a basic index)."""
+
+
+@overload(zero_at)
+def _zero_at(adjoint, index):
+    if not _in_place(adjoint, index):
+        return None
+
+    def zeroed(adjoint, index):
+        adjoint[index] = 0
+
+    return zeroed
+
+
 @overload(shape_of)
 def _shape_of(value):
     plain = _plain(value)
@@ -314,11 +419,14 @@ def _shape_of(value):
 
 @overload(zeros_like)
 def _zeros_like(value):
+    # float64 (complex128) whatever the array's dtype, as 0 plus float64 adjoints is in
+    # the uncompiled gradient (its dtype is the argument's again once it is finished)
     plain = _plain(value)
     if isinstance(plain, _NUMBER_TYPES):
         return lambda value: 0.0
     if isinstance(plain, types.Array):
-        return lambda value: np.zeros(value.shape, value.dtype)
+        dtype = np.complex128 if isinstance(plain.dtype, types.Complex) else np.float64
+        return lambda value: np.zeros(value.shape, dtype)
     return None
 
 
@@ -581,17 +689,6 @@ def _restore_item(container, index, value):
     return restore
 
 
-def add_at_index(adjoint, owned, container, index, value):
-    """``(adjoint + value at index, True)``, in place where ``owned`` (this code made
-    the array and no other name holds it), else on a copy (or, for what is not a float64
-    array, as ``adjoint + scatter_grad(value, container, index)``, not owned)."""
-
-
-def take_at_index(adjoint, owned, container, index):
-    """``(adjoint[index], adjoint with zeros at index, True)``, in place where
-    ``owned``, else on a copy: undo ``container[index] = v`` (``assigned_adjoint``)."""
-
-
 def _in_place(adjoint: types.Type, index: types.Type) -> bool:
     plain = _plain(adjoint)
     return (
@@ -600,56 +697,6 @@ def _in_place(adjoint: types.Type, index: types.Type) -> bool:
         and plain.mutable
         and _basic_index(index)
     )
-
-
-@overload(add_at_index)
-def _add_at_index(adjoint, owned, container, index, value):
-    if not _in_place(adjoint, index):
-
-        def added(adjoint, owned, container, index, value):
-            return adjoint + scatter_grad(value, container, index), False
-
-        return added
-
-    def add_in_place(adjoint, owned, container, index, value):
-        if not owned:
-            adjoint = np.copy(adjoint)
-        adjoint[index] += value
-        return adjoint, True
-
-    return add_in_place
-
-
-@overload(take_at_index)
-def _take_at_index(adjoint, owned, container, index):
-    if not _in_place(adjoint, index):
-
-        def taken(adjoint, owned, container, index):
-            part, rest = assigned_adjoint(adjoint, container, index)
-            return part, rest, False
-
-        return taken
-    number = _item_is_number(_plain(adjoint), index)
-
-    if number:
-
-        def take_number(adjoint, owned, container, index):
-            part = adjoint[index]
-            if not owned:
-                adjoint = np.copy(adjoint)
-            adjoint[index] = 0
-            return part, adjoint, True
-
-        return take_number
-
-    def take_array(adjoint, owned, container, index):
-        part = np.copy(adjoint[index])
-        if not owned:
-            adjoint = np.copy(adjoint)
-        adjoint[index] = 0
-        return part, adjoint, True
-
-    return take_array
 
 
 def add_adjoints(a, b):

@@ -427,17 +427,25 @@ class _Function:
         return {n for n in self.names.scatters if n not in self.names.add_at}
 
     def _gather(self, stmt: ast.Assign, name: str, kind: str, parts: Any) -> list[ast.stmt]:
+        """The change in place: values first (they may read what the change writes
+        over), then a copy if the array is not this code's own, then the writes."""
         flag = self.owned[name]
         made: list[ast.stmt] = []
+        writes: list[ast.stmt] = []
         if kind == "add":
-            for container, index, value in parts:
-                call = _call("jit_add_at_index", _load(name), _load(flag), container, index, value)
-                made.append(_assign([name, flag], call))
+            for _container, index, value in parts:
+                index_name, value_name = self._fresh("index"), self._fresh("added")
+                made += [_assign([index_name], index), _assign([value_name], value)]
+                add = _call("jit_add_in_place", _load(name), _load(index_name), _load(value_name))
+                writes.append(ast.Expr(value=add))
         else:
-            part, container, index = parts
-            call = _call("jit_take_at_index", _load(name), _load(flag), container, index)
-            made.append(_assign([part, name, flag], call))
-        return made
+            part, _container, index = parts
+            index_name = self._fresh("index")
+            made.append(_assign([index_name], index))
+            made.append(_assign([part], _call("jit_item", _load(name), _load(index_name))))
+            writes.append(ast.Expr(value=_call("jit_zero_at", _load(name), _load(index_name))))
+        made += _statements(f"if not {flag}:\n    {name} = jit_own({name})\n    {flag} = True\n")
+        return made + writes
 
     def _disown(self, stmt: ast.stmt, made: list[ast.stmt]) -> list[ast.stmt]:
         """``made`` (what ``stmt`` became), with the flags of the gradients it reads or
@@ -555,6 +563,8 @@ class _Function:
             kept = value.args[0]
             if isinstance(kept, ast.Name) and self._is_number_name(kept.id):
                 return []  # a number's shape is known when compiling: nothing to keep
+            if self.fused:
+                return [self._generic("jit_push_shape_fixed", [TAG_COUNT, NUMBER_COUNT], kept)]
             return [self._generic("jit_push_shape", list(STACK_NAMES[:4]), kept)]
         if self._number_site(call):
             full = (
@@ -573,7 +583,8 @@ class _Function:
                 f"{NUMBER_COUNT} += 1\n"
             )
             return made
-        # (these grow the buffers when full: arrays are rarer, and cost more, than numbers)
+        if self.fused:
+            return [self._generic("jit_push_fixed", [TAG_COUNT, NUMBER_COUNT], value)]
         return [self._generic("jit_push", list(STACK_NAMES[:4]), value)]
 
     def _generic(self, helper: str, returns: list[str], *args: ast.expr) -> ast.stmt:
