@@ -20,6 +20,7 @@ from typing import Any
 
 import astgrad.runtime.primitives as prim
 import astgrad.runtime.rules.linalg_more as linalg_more
+import astgrad.runtime.rules.rearranging_more as rearranging_more
 import astgrad.runtime.rules.reductions as reductions
 import numpy as np
 
@@ -483,6 +484,13 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 3)), 1, A((2, 1)), axis=1),
     ],
     np.unstack: [case(A((3, 4))), case(A((2, 3, 4)), axis=1)],
+    np.meshgrid: [
+        case(A((3,)), A((4,))),
+        case(A((3,)), A((4,)), A((2,)), indexing="ij"),
+        case(A((2, 2)), A((3,)), sparse=True),
+        case(A((2,)), A((3,)), A((2,)), A((2,)), sparse=True, indexing="xy"),
+    ],
+    rearranging_more.grid_tangent: [case(A((3,)), 1, np.zeros(2), np.zeros(3), np.zeros(4))],
     np.heaviside: [case(A((3, 4)), A((4,))), case(np.array([0.0, 1.0, -2.0, 0.0]), A((4,)))],
     np.copysign: [case(A((3, 4), low=0.1), A((4,))), case(A((3,), high=-0.1), A((3,)))],
     np.ldexp: [case(A((3, 4)), np.array([1, -2, 0, 3]))],

@@ -557,6 +557,11 @@ def insert_delete(x, v):
     return _bend(np.insert(x, [1, 3], v * v)) + _bend(np.delete(x * x, 2))
 
 
+def meshgrid_of(x, y):
+    grid_x, grid_y = np.meshgrid(x, y)
+    return _bend(grid_x * grid_y)
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -722,6 +727,7 @@ TABLE = {
     "tensor_inverses": (tensor_inverses, lambda rng: (_square(rng, 6), rng.uniform(-1, 1, (2, 3)))),
     "polynomials": (polynomials, _uniform((3,), (4,))),
     "insert_delete": (insert_delete, _uniform((4,), (2,))),
+    "meshgrid": (meshgrid_of, lambda rng: (rng.uniform(-1, 1, 3), np.array([0.5, -1.0]))),
     "interp": (interp_of, _uniform((5,), (4,))),
     "interp_knots": (
         interp_knots_of,

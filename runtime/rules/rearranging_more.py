@@ -1,4 +1,4 @@
-"""Rules for ``np.insert``, ``np.delete`` and NumPy 2's ``np.unstack``.
+"""Rules for ``np.insert``, ``np.delete``, ``np.meshgrid`` and NumPy 2's ``np.unstack``.
 
 ``insert`` and ``delete`` move elements to new places: each rule asks NumPy where, by
 calling the function itself on arrays of positions (so every form of ``obj`` and ``axis``
@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .containers import Parts
 from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .registry import nondifferentiable, vjp_rule
@@ -55,6 +56,70 @@ def unstack_jvp(ans, x, *, axis=0, dx):
     return (np.unstack(dx, axis=axis),)
 
 
+# meshgrid spreads each (flattened) input along one axis of its result: the gradient sums
+# that result's cotangent over the other axes. The rule names four inputs, so that the
+# tape and the transform can bind a call to it (a fifth stops with an error).
+@vjp_rule(np.meshgrid, multi_output=True)
+def meshgrid(g, ans, x0=None, x1=None, x2=None, x3=None, *, copy=True, sparse=False, indexing="xy"):
+    return (
+        meshgrid_grad(g, ans, 0, x0, indexing),
+        meshgrid_grad(g, ans, 1, x1, indexing),
+        meshgrid_grad(g, ans, 2, x2, indexing),
+        meshgrid_grad(g, ans, 3, x3, indexing),
+    )
+
+
+@jvp_rule(np.meshgrid)
+def meshgrid_jvp(
+    ans,
+    x0=None,
+    x1=None,
+    x2=None,
+    x3=None,
+    *,
+    copy=True,
+    sparse=False,
+    indexing="xy",
+    dx0,
+    dx1,
+    dx2,
+    dx3,
+):
+    return (
+        grid_tangent(dx0, 0, x0, x1, x2, x3, sparse, indexing),
+        grid_tangent(dx1, 1, x0, x1, x2, x3, sparse, indexing),
+        grid_tangent(dx2, 2, x0, x1, x2, x3, sparse, indexing),
+        grid_tangent(dx3, 3, x0, x1, x2, x3, sparse, indexing),
+    )
+
+
+def grid_tangent(d, position, x0, x1=None, x2=None, x3=None, sparse=False, indexing="xy"):
+    """The tangent of ``np.meshgrid(x0, x1, ...)`` along ``d``, the tangent of the input
+    at ``position``: its grid, and zeros for the others, as :class:`Parts` (the transform
+    adds the tangents of several inputs result by result, where tuples would be joined).
+    None where there is no such input. A primitive of its own, so that reverse mode
+    differentiates forward code that calls it (``ag.hvp``)."""
+    given = [x for x in (x0, x1, x2, x3) if x is not None]
+    if position >= len(given):
+        return None
+    moved = [d if i == position else zeros_of(x, d) for i, x in enumerate(given)]
+    return Parts(np.meshgrid(*moved, sparse=sparse, indexing=indexing))
+
+
+@vjp_rule(grid_tangent, multi_output=True)
+def grid_tangent_vjp(
+    g, ans, d, position, x0, x1=None, x2=None, x3=None, sparse=False, indexing="xy"
+):
+    return meshgrid_grad(g, ans, position, d, indexing), None, None, None, None, None, None, None
+
+
+@jvp_rule(grid_tangent)
+def grid_tangent_jvp(
+    ans, d, position, x0, x1=None, x2=None, x3=None, sparse=False, indexing="xy", *, dd
+):
+    return (grid_tangent(dd, position, x0, x1, x2, x3, sparse, indexing),)
+
+
 # -- helpers the rules above call (generated code calls them by these names) ----------------
 
 
@@ -77,7 +142,26 @@ def inserted_sources(arr: Any, obj: Any, values: Any, axis: Any) -> tuple[Any, A
     return from_arr, from_values
 
 
-nondifferentiable(deleted_sources, inserted_sources)
+def meshgrid_grad(g: Any, ans: Any, position: int, x: Any, indexing: str) -> Any:
+    """The gradient of ``np.meshgrid``'s input at ``position`` (None where there is none):
+    its result's cotangent summed over every axis but the one it runs along."""
+    if x is None:
+        return None
+    part = output_parts(g, ans)[position]
+    along = _grid_axis(position, len(ans), indexing)
+    others = tuple(k for k in range(np.ndim(part)) if k != along)
+    return np.reshape(np.sum(part, axis=others), np.shape(x))
+
+
+def _grid_axis(position: int, count: int, indexing: str) -> int:
+    """The axis of meshgrid's results that its input at ``position`` runs along: 'xy'
+    swaps the first two."""
+    if indexing == "xy" and count > 1 and position < 2:
+        return 1 - position
+    return position
+
+
+nondifferentiable(deleted_sources, inserted_sources, _grid_axis)
 
 
 @transformable
