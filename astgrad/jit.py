@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient
 
 __all__ = ["JITS", "check_jit", "call", "explain_jit", "JitExplanation"]
@@ -93,17 +94,13 @@ def _argument_types(args: tuple) -> tuple | str:
 
     found = []
     for position, value in enumerate(args):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.ndarray, np.integer, np.floating)
-        ):
-            if isinstance(value, bool):
-                found.append(numba.typeof(value))
-                continue
+        # (exact types: a subclass of ndarray, np.matrix say, has other semantics)
+        if type(value) not in (bool, int, float, np.ndarray, np.float64, np.float32, np.int64):
             return (
                 f"argument {position + 1} is a {type(value).__name__}: the compiled gradient "
                 "takes numbers and NumPy arrays"
             )
-        if isinstance(value, np.ndarray) and (value.dtype == object or value.dtype.kind in "USV"):
+        if type(value) is np.ndarray and value.dtype.kind not in "biuf":
             return f"argument {position + 1} is an array of {value.dtype}"
         found.append(numba.typeof(value))
     return tuple(found)
@@ -478,7 +475,7 @@ def _numba_reason(exc: BaseException) -> str:
 def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     """A call of ``ag.grad(f, jit="numba")``: compiled where it fits, else uncompiled."""
     target = differentiated.target
-    if kwargs:
+    if kwargs or _anomaly.threads:  # (anomaly mode's checks are the uncompiled code's)
         return differentiated._call(args, kwargs)
     # Calls like an earlier compiled one (same Python types, dtypes, dimensions and
     # layouts: what Numba's types depend on) skip the general checks.
