@@ -411,6 +411,7 @@ SPECS: dict[Any, list[Case]] = {
         case(A((5, 4)), 2.0, np.array([0.0, 0.5, 1.5, 1.75]), edge_order=2),
         case(A((6,)), np.array([0.0, 0.3, 1.0, 1.2, 2.0, 3.5])),
     ],
+    reductions.tangent_pair: [case(A((3,)), A(()))],
     reductions.spaced_gradient: [case(A((4, 3)), 0.5, np.array([0.0, 1.0, 1.5]))],
     np.trace: [case(A((3, 4))), case(A((4, 3)), 1), case(A((2, 3, 4)), -1, 1, 2)],
     np.linalg.norm: [

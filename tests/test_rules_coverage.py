@@ -109,3 +109,24 @@ def weighted_quantile(x):
 def test_weighted_quantiles_are_refused(mode):
     with pytest.raises(Exception, match="does not handle the ar"):
         ag.grad(weighted_quantile, mode=mode)(np.arange(4.0))
+
+
+def average_and_total(a, w):
+    average, total = np.average(a, weights=w, returned=True)
+    return average + 2 * total
+
+
+def total_only(a, w):
+    return np.average(a, weights=w, returned=True)[1]
+
+
+@pytest.mark.parametrize("function", [average_and_total, total_only])
+def test_average_returned_forward_mode_adds_both_tangents_result_by_result(function):
+    a, w = np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0])
+    da, dw = np.array([0.1, 0.2, 0.3]), np.array([1.0, -1.0, 0.5])
+    _, tangent = ag.jvp(function, (a, w), (da, dw), mode="source")
+    eps = 1e-6
+    expected = (function(a + eps * da, w + eps * dw) - function(a - eps * da, w - eps * dw)) / (
+        2 * eps
+    )
+    assert_close(tangent, expected, rtol=1e-6)

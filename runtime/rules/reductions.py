@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .containers import Parts
 from .forward import jvp_rule, linear
 from .linalg_helpers import norm_grad, norm_slope
 from .rearranging import zeros_of
@@ -538,7 +539,7 @@ def average_tangent(
     the average is linear in ``a`` (and the sum of the weights does not depend on it)."""
     d_average = np.average(d, axis, weights, keepdims=keepdims)
     if returned:
-        return d_average, np.zeros_like(ans[1])
+        return tangent_pair(d_average, np.zeros_like(ans[1]))
     return d_average
 
 
@@ -570,7 +571,28 @@ def average_weights_tangent(
     if not returned:
         return d_average
     d_total = np.broadcast_to(np.sum(dw, axis=axis, keepdims=True), np.shape(kept))
-    return d_average, np.reshape(d_total, np.shape(average))
+    return tangent_pair(d_average, np.reshape(d_total, np.shape(average)))
+
+
+def tangent_pair(first: Any, second: Any) -> Any:
+    """The tangent of a primitive's pair of results (``np.average(..., returned=True)``)
+    as :class:`Parts`, which add result by result where the transform adds the tangents of
+    several arguments (tuples would be joined). A primitive of its own, so that reverse
+    mode differentiates forward code that calls it (``ag.hvp``)."""
+    return Parts([first, second])
+
+
+@vjp_rule(tangent_pair, multi_output=True)
+def tangent_pair_vjp(g, ans, first, second):
+    return output_parts(g, ans)[0], output_parts(g, ans)[1]
+
+
+@jvp_rule(tangent_pair)
+def tangent_pair_jvp(ans, first, second, *, dfirst, dsecond):
+    return (
+        tangent_pair(dfirst, np.zeros_like(second)),
+        tangent_pair(np.zeros_like(first), dsecond),
+    )
 
 
 def _weights_layout(a: Any, weights: Any, axis: Any) -> tuple[list[int], list[int]]:
