@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .adjoints import matrix_error
+from .dask_support import same_shape
 from .device import Device, device_of, host_array_or_raise
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
@@ -380,7 +381,7 @@ class Tensor:
             seed = gradient.data if isinstance(gradient, Tensor) else gradient
             if not hasattr(seed, "shape"):
                 seed = np.asarray(seed, dtype=self._data.dtype)
-            if seed.shape != self.shape:
+            if seed.shape != self.shape and not same_shape(seed.shape, self.shape):
                 raise RuntimeError(
                     f"Mismatch in shape: backward(gradient=...) got a gradient of shape "
                     f"{tuple(seed.shape)} for a tensor of shape {tuple(self.shape)}; they "

@@ -279,7 +279,8 @@ def test_the_tape_builds_lazy_gradients_too(data):
         check_against_numpy(f, dask_args, numpy_args, wrt, mode="tape")
 
 
-def test_vjp_of_masked_rows_takes_a_cotangent_of_unknown_size(data):
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_vjp_of_masked_rows_takes_a_cotangent_of_unknown_size(data, mode):
     x, _ = data
     w = np.linspace(-0.5, 0.5, FEATURES)
 
@@ -288,7 +289,7 @@ def test_vjp_of_masked_rows_takes_a_cotangent_of_unknown_size(data):
 
     counter = CountingScheduler()
     with dask.config.set(scheduler=counter):
-        value, pullback = ag.vjp(scores, w, chunked(x))
+        value, pullback = ag.vjp(scores, w, chunked(x), mode=mode)
         dw = pullback(da.ones_like(value))
         assert counter.computes == 0 and isinstance(dw, da.Array)
         dw = dw.compute()
