@@ -52,6 +52,9 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
     goes to the tape (``mode="auto"``) or raises (``mode="source"``), never lost."""
     from . import anno
 
+    reads = [s for s in statements if anno.get(s, anno.Key.CALLEE) is FIELD]
+    if not reads:
+        return  # (the common case: no attribute of an object is read)
     definitions: dict[str, list[gast.stmt]] = {}
     for stmt in statements:
         if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
@@ -84,9 +87,7 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
             if name not in followed and all(passes_on(s) for s in defined):
                 followed.add(name)
                 changed = True
-    for stmt in statements:
-        if anno.get(stmt, anno.Key.CALLEE) is not FIELD:
-            continue
+    for stmt in reads:
         owner = stmt.value.value.id
         if owner not in followed:
             spelled = source_text(stmt.value)
@@ -155,6 +156,11 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
     """The kind (``runtime.objects.describe``) of every name that surely holds an object
     of a known class: an argument's, or what is read from one by attribute, index or
     loop. Flow-insensitive: a name bound to values of two kinds has none."""
+    if not any(kind[:1] == ("object",) for kind in ctx.param_kinds.values()) and not any(
+        isinstance(s, gast.Assign) and (is_build(s.value, ctx) or _is_super(s, ctx))
+        for s in statements
+    ):
+        return {}  # (the common case: no object of a known class)
     definitions = _definitions(statements)
     kinds = {
         name: kind
