@@ -366,8 +366,10 @@ class _Differentiated:
                 result = plan(args)
                 if result is not _MISS:
                     return result
-            value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
-            gradients = target.package(pullback(None))
+            # (Dask arrays: what Dask cannot do lazily raises here too, see below.)
+            with refusing_hidden_computes() if holds_dask((args, kwargs)) else _NO_CONTEXT:
+                value, pullback = tape_vjp(self.function, args, kwargs, target.slots(args, kwargs))
+                gradients = target.package(pullback(None))
             return (value, gradients) if self.with_value else gradients
         # A call that can have a plan has only host arguments: no device to make current.
         planned = not kwargs and self._prepare(args, derivative)

@@ -350,6 +350,13 @@ def test_what_dask_cannot_do_lazily_raises_at_the_users_line(data):
     assert "np.sort of a Dask array has no lazy form in Dask" in message
     notes = "\n".join(getattr(caught.value, "__notes__", ()))
     assert "test_dask.py" in notes and "scores = np.sort(x @ w)" in notes
+    # On the tape, which runs the function itself, the traceback passes through the line.
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter), pytest.raises(NotImplementedError) as caught:
+        ag.grad(sorted_scores, mode="tape")(np.ones(FEATURES), chunked(x))
+    assert counter.computes == 0
+    assert "np.sort of a Dask array has no lazy form in Dask" in str(caught.value)
+    assert any(entry.name == "sorted_scores" for entry in caught.traceback)
 
 
 def test_an_index_dask_cannot_place_lazily_raises(data):
