@@ -346,6 +346,7 @@ def _owner(array: Any) -> Backend | None:
 
 
 _CPU_TYPES = (np.ndarray, np.generic, float, int, complex, bool)
+_FLOAT64 = np.float64
 
 
 def device_of(array: Any) -> Device:
@@ -378,8 +379,8 @@ def array_module(*arrays: Any) -> Any:
     """
     for array in arrays:
         kind = type(array)
-        if kind is np.ndarray or kind is float or kind is int:
-            continue
+        if kind is np.ndarray or kind is float or kind is int or kind is _FLOAT64:
+            continue  # (a float64 is what an element read of a float array gives)
         backend = _owner(array)
         if backend is not None:
             return backend.module(array)
