@@ -23,7 +23,7 @@ from .nested import (
     refuse_recording,
     refuse_transform_error,
 )
-from .objects import UNBOUND, as_function, unbind
+from .objects import UNBOUND, as_function, other_kinds, receiver_kinds, unbind
 from .pullback_checks import EVERYTHING, Unchanged, apart, reads_of
 from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient, scalar_seed
@@ -270,8 +270,11 @@ class _Differentiated:
             rule = self.__dict__["_rule"] = gradient_rule(self)
         return rule
 
-    def _derivative(self, kinds: tuple) -> Any:
-        found = self._derivatives.get(kinds)
+    def _derivative(self, kinds: tuple, others: tuple = ()) -> Any:
+        # (others: the kinds of the objects among the other arguments, whose classes the
+        # generated code assumes: see objects.other_kinds)
+        key = (kinds, others) if others else kinds
+        found = self._derivatives.get(key)
         if found is not None and (found == "tape" or not found.is_stale()):
             return found
         if self.mode == "tape":
@@ -283,7 +286,7 @@ class _Differentiated:
                 found = pipeline.derive(
                     self.function,
                     self.target.names,
-                    param_kinds=dict(zip(self.target.names, kinds)),
+                    param_kinds={**dict(others), **dict(zip(self.target.names, kinds))},
                     mode=self.mode,
                     checkpoint=self.checkpoint,
                 )
@@ -291,7 +294,7 @@ class _Differentiated:
                 if self.mode == "source":
                     raise
                 found = "tape"
-        self._derivatives[kinds] = found
+        self._derivatives[key] = found
         return found
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -347,7 +350,7 @@ class _Differentiated:
         originals = target.values(args, kwargs)
         check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
-        derivative = self._derivative(kinds)
+        derivative = self._derivative(kinds, other_kinds(target, args))
         if derivative != "tape" and _outer_tensors_possible() and reads_recording(self.function):
             return self._on_tape(args, kwargs)
         if derivative == "tape":
@@ -563,6 +566,7 @@ def vjp(
     originals = target.values(args, {})
     check_differentiable(target.names, originals)
     kinds = dict(zip(target.names, (_kind(v) for v in originals)))
+    kinds.update(other_kinds(target, args))  # (objects among the others: issue 17)
     derivative = None
     if mode != "tape":
         try:
@@ -752,7 +756,7 @@ def source(
 
     if mode not in ("auto", "source"):
         raise ValueError(f"ag.source's mode is 'auto' or 'source', not {mode!r}")
-    fun, wrt, args = as_function(fun, wrt, args, _Target)  # a bound method: its function
+    bound, (fun, wrt, args) = fun, as_function(fun, wrt, args, _Target)  # (a bound method)
     if isinstance(fun, NestedGradient):
         if stage is not None or forward:
             raise ValueError("ag.source of a gradient of a gradient shows its final source only")
@@ -770,6 +774,9 @@ def source(
     if args:
         values = target.values(args, {})
         kinds = dict(zip(target.names, (_kind(v) for v in values)))
+        kinds.update(other_kinds(target, args))  # (objects among the others: issue 17)
+    else:
+        kinds = receiver_kinds(bound, target)  # (a bound method's object: issue 17)
     from .transform import pipeline
 
     stages = pipeline.FORWARD_STAGES if forward else pipeline.STAGES

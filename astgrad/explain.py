@@ -21,7 +21,7 @@ from typing import Any
 from .api import Wrt, _Differentiated, _kind, _Target
 from .checks import check_differentiable
 from .nested import ADVICE, CANNOT_DIFFERENTIATE, gradient_in, higher_order_call, is_gradient
-from .objects import as_function
+from .objects import as_function, other_kinds, receiver_kinds
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -111,7 +111,7 @@ def explain(
         check_jit(jit)
         return explain_jit(fun, args, wrt, explain(fun, *args, wrt=wrt))
     try:  # a bound method: its function, wrt counted after self
-        fun, wrt, args = as_function(fun, wrt, args, _Target)
+        bound, (fun, wrt, args) = fun, as_function(fun, wrt, args, _Target)
     except (TypeError, ValueError) as exc:
         return _error(_describe(fun), f"{type(exc).__name__}: {exc}")
     if checkpoint is None:
@@ -131,6 +131,9 @@ def explain(
             values = target.values(args, {})
             check_differentiable(target.names, values)
             kinds = dict(zip(target.names, (_kind(v) for v in values)))
+            kinds.update(other_kinds(target, args))  # (objects among the others)
+        else:
+            kinds = receiver_kinds(bound, target)  # (a bound method's object)
     except (TypeError, ValueError) as exc:
         return _error(name, f"{type(exc).__name__}: {exc}")
     whole = False  # the whole function goes to the tape

@@ -14,6 +14,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from .runtime.objects import describe, is_object
+
 #: ``receiver`` of a function that is not a bound method
 UNBOUND = object()
 
@@ -96,3 +98,29 @@ def as_function(fun: Any, wrt: Any, args: tuple, check: Callable[[Any, Any], Any
     if getattr(fun.__func__, "__astgrad_gradient__", False):
         return fun.__func__, wrt, (fun.__self__, *args) if args else args
     return fun, wrt, args
+
+
+def other_kinds(target: Any, args: tuple) -> tuple:
+    """``(name, kind)`` of each positional argument not differentiated that is an object
+    of the user's (``runtime.objects.describe``): the generated code calls its methods
+    as its class's functions, so a gradient is made, and cached, per their classes too.
+    Empty (the common case) when there is none."""
+    found = ()
+    names = target.names
+    params = target.signature.parameters
+    for name, value in zip(params, args):
+        if name not in names and is_object(value):
+            found += ((name, describe(value)),)
+    return found
+
+
+def receiver_kinds(method: Any, target: Any) -> dict | None:
+    """For ``ag.source`` and ``ag.explain`` of a bound method without example arguments:
+    the kind of the object it is bound to (its class's methods are then resolved, as a
+    call's are), or None."""
+    if not isinstance(method, types.MethodType) or not is_object(method.__self__):
+        return None
+    first = next(iter(target.signature.parameters), None)
+    if first is None or first in target.names:
+        return None
+    return {first: describe(method.__self__)}

@@ -328,3 +328,37 @@ def test_objects_made_in_ways_generated_code_does_not_follow_go_to_the_tape(func
     assert ag.explain(function, w).mode == "tape"
     for mode in ("auto", "tape"):
         assert_close(ag.grad(function, mode=mode)(w), expected(w))
+
+
+def test_a_bound_method_calling_its_object_s_methods_is_source():
+    """ag.grad(model.loss) differentiates with respect to x; the model (not differentiated)
+    still has its class known, so model(x) and its layers' calls are generated source."""
+    from numeric import numeric_vjp
+    from programs_classes import _mlp
+
+    rng = np.random.default_rng(0)
+    model, x, y = _mlp(rng), rng.normal(size=2), rng.normal(size=2)
+    assert ag.explain(model.loss).mode == "source"
+    assert ag.explain(model.loss, x, y).mode == "source"
+    expected = numeric_vjp(lambda v: model.loss(v, y), [x], 0, 1.0)
+    for mode in MODES:
+        assert_close(ag.grad(model.loss, mode=mode)(x, y), expected)
+
+
+def test_an_argument_not_differentiated_of_another_class_gets_its_own_gradient():
+    class Twice:
+        def act(self, x):
+            return 2.0 * x
+
+    class Square:
+        def act(self, x):
+            return x * x
+
+    def f(x, obj):
+        return np.sum(obj.act(x))
+
+    x = np.array([1.0, 3.0])
+    gradient = ag.grad(f, mode="source")
+    assert_close(gradient(x, Twice()), [2.0, 2.0])
+    assert_close(gradient(x, Square()), 2 * x)
+    assert_close(gradient(x, Twice()), [2.0, 2.0])
