@@ -362,3 +362,26 @@ def test_an_argument_not_differentiated_of_another_class_gets_its_own_gradient()
     assert_close(gradient(x, Twice()), [2.0, 2.0])
     assert_close(gradient(x, Square()), 2 * x)
     assert_close(gradient(x, Twice()), [2.0, 2.0])
+
+
+SCALE = 2.0
+
+
+class WithDefault:
+    def __init__(self, w, scale=SCALE):
+        self.w = w * scale
+
+
+def uses_a_default(w):
+    return np.sum(WithDefault(w).w)
+
+
+def test_a_constructor_default_keeps_its_value_from_when_the_class_was_made():
+    global SCALE
+    w = np.array([1.0, 2.0])
+    gradient = ag.grad(uses_a_default)
+    SCALE = 5.0  # the default is still 2.0, as Python evaluated it
+    try:
+        assert_close(gradient(w), [2.0, 2.0])
+    finally:
+        SCALE = 2.0

@@ -459,6 +459,9 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
     params = definition.args.posonlyargs + definition.args.args
     if not params or definition.args.vararg or definition.args.kwarg:
         return None
+    defaults = [*definition.args.defaults, *definition.args.kw_defaults]
+    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
+        return None  # (a default is the value it had when the class was made)
     me = params[0].id
     fields: dict[str, str] = {}
     body = []
