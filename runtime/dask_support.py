@@ -22,6 +22,7 @@ import contextlib
 import math
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -480,10 +481,18 @@ def refusing_hidden_computes() -> Iterator[None]:
     its arguments into memory, which Dask does with only a FutureWarning; and Dask's own
     error for an array assigned through a boolean mask becomes one saying what to write.
 
-    Changing warning filters is global to the process: only gradients of Dask arrays
-    take this path.
+    Any other compute asked for in this thread while the block runs is refused too, with
+    a :class:`NotLazyError` the gradient call reports at the user's line: ``float()``,
+    ``bool()`` (an ``if`` on a Dask value), ``np.asarray``, NumPy given a list of Dask
+    arrays. Each would compute the data once per gradient call, apart from the one compute
+    of value and gradients. Computes in other threads go to the scheduler they would have
+    had.
+
+    Warning filters and Dask's configuration are global to the process: only gradients of
+    Dask arrays take this path.
     """
-    with warnings.catch_warnings():
+    config = sys.modules["dask"].config
+    with warnings.catch_warnings(), config.set(scheduler=_refusing_scheduler()):
         warnings.filterwarnings("error", message=_FALLBACK, category=FutureWarning)
         try:
             yield
@@ -509,6 +518,31 @@ def refusing_hidden_computes() -> Iterator[None]:
                 "Write np.where(mask, new_values, old) instead.",
             )
             raise error.with_traceback(exc.__traceback__) from exc
+
+
+def _refusing_scheduler() -> Any:
+    """A Dask scheduler that refuses to compute in this thread, and hands other threads'
+    computes to the scheduler in force now (Dask's threads where none is set)."""
+    dask = sys.modules["dask"]
+    previous = dask.base.get_scheduler()
+    here = threading.get_ident()
+
+    def scheduler(graph: Any, keys: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == here:
+            raise NotLazyError(
+                "this line computes a Dask value while the gradient is built (float(), "
+                "bool() or an if on a Dask value, .item(), np.asarray, NumPy given a list "
+                "of Dask arrays do), once per call and apart from the one compute of value "
+                "and gradients. Compute that value before calling the gradient, or keep it "
+                "lazy (np.where for an if, np.stack for a list)."
+            )
+        if previous is None:
+            import dask.threaded
+
+            return dask.threaded.get(graph, keys, **kwargs)
+        return previous(graph, keys, **kwargs)
+
+    return scheduler
 
 
 def _raised_in(exc: BaseException, function: str) -> bool:

@@ -359,6 +359,32 @@ def test_what_dask_cannot_do_lazily_raises_at_the_users_line(data):
     assert any(entry.name == "sorted_scores" for entry in caught.traceback)
 
 
+def branch_on_data(w, x):
+    z = x @ w
+    if np.mean(z) > 0:  # bool() of a Dask value computes it
+        return np.sum(z**2)
+    return np.sum(z)
+
+
+def sum_of_a_list(w, x):
+    z = x @ w
+    return np.sum(np.sum([z, z * 2], axis=0))  # NumPy makes one array of the list: a compute
+
+
+@pytest.mark.parametrize("f", [branch_on_data, sum_of_a_list])
+def test_a_compute_while_the_gradient_is_built_raises_at_the_users_line(data, f):
+    x, _ = data
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter), pytest.raises(NotImplementedError) as caught:
+        ag.grad(f)(np.ones(FEATURES), chunked(x))
+    assert counter.computes == 0
+    assert "computes a Dask value while the gradient is built" in str(caught.value)
+    line = "if np.mean(z) > 0:" if f is branch_on_data else "np.sum([z, z * 2], axis=0)"
+    assert line in "\n".join(caught.value.__notes__)
+    # Outside the gradient, the scheduler in force before is back.
+    assert dask.compute(chunked(x).sum(), scheduler=None)[0] == pytest.approx(x.sum())
+
+
 def test_an_index_dask_cannot_place_lazily_raises(data):
     x, _ = data
 
