@@ -6,14 +6,15 @@ the helpers: an array made with ``np.zeros(shape)`` is a NumPy array in memory, 
 ``float()``, ``bool()`` or ``np.asarray`` of a lazy value computes it on the spot, once
 per helper, instead of once for the whole gradient. So helpers take their module from
 their arguments (``device.array_module`` gives :func:`dask_module` for a Dask array), and
-the few things Dask has no lazy form for (``np.add.at``, assignment through several index
-arrays, shapes that are not known before the data are read) are written here in forms
-Dask supports, or refused with a :class:`NotLazyError` that the gradient call reports at
-the user's line.
+what Dask has no lazy form for is written here in forms it supports (``np.add.at``,
+``np.split``, sizes not known before the data are read: rows a mask selected). The rest
+is refused with a :class:`NotLazyError` that the gradient call reports at the user's line
+(:func:`refusing_hidden_computes`): NumPy functions Dask would run on computed arrays, any
+compute while the gradient is built, an array assigned through a mask.
 
 Dask is not a device: its chunks live in the memory of this machine's or a cluster's CPUs,
-``device_of`` says ``cpu``, and nothing is moved. Dask is never imported here: a Dask array
-can only exist once its user has imported ``dask.array``.
+``device_of`` says ``cpu``, and nothing is moved. Dask is never imported here unless a Dask
+array exists, which its user made with ``dask.array``.
 """
 
 from __future__ import annotations

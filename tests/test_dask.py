@@ -490,3 +490,12 @@ def test_the_benchmark_runs_and_its_gradients_match_the_hand_written_ones():
     )
     assert run.returncode == 0, run.stderr
     assert "| logistic |" in run.stdout and "| MLP (32 hidden) |" in run.stdout
+
+
+def test_dask_support_docstring_examples():
+    import doctest
+
+    from astgrad.runtime import dask_support
+
+    result = doctest.testmod(dask_support, optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed
