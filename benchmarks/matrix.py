@@ -15,7 +15,8 @@ gradient, astgrad's generated source (``mode="source"``), astgrad's tape (``mode
 HIPS autograd, PyTorch eager (float64) and JAX ``jit`` (float64; ``--jax-eager`` adds
 eager JAX), each peer running the same function with ``np`` rebound. Peers that are not
 installed are skipped with a line saying so; a method that fails on a workload, or whose
-gradient disagrees with the hand-written one, is listed under the table.
+gradient disagrees with the hand-written one, is listed under the table (astgrad's source
+mode failing makes the row FAIL; disagreeing, the exit status 1).
 
 Timing reuses ``benchmarks/compare.py``'s: one thread (its environment variables, set
 before NumPy loads), the process's CPU time (``--wall`` for wall time), a batch of calls
@@ -408,8 +409,8 @@ def measure(w: Workload, methods: list[Method], rounds: int, min_time: float) ->
     calls = {}
     for method in methods:
         why = NOT_RUN.get((w.name, method.name))
-        if why is None and method.peer and not w.peers:
-            why = "it writes into an array in place, which the peer cannot differentiate"
+        if why is None and method.peer:
+            why = w.no_peers
         if why is not None:
             row.problems.append(f"{w.name}: {method.name} not run: {why}")
             continue
@@ -485,9 +486,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section(RESULTS, text)
         print(f"wrote {RESULTS.relative_to(HERE.parent)}")
-    # A failing or wrong source-mode gradient makes the figures meaningless: say so by the exit.
-    failed = any(": astgrad source " in p for r in rows for p in r.problems)
-    return 1 if failed else 0
+    # A wrong source-mode gradient makes the figures meaningless: say so by the exit. (One
+    # that raises is a FAIL row, listed under the table; the other rows still stand.)
+    wrong = any(": astgrad source disagrees" in p for r in rows for p in r.problems)
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

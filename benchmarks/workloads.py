@@ -18,8 +18,8 @@ the hand-written ones. Each :class:`Workload` holds:
 * ``notes``: what the workload exercises.
 
 Peers (HIPS autograd, JAX) run the same ``function`` with its global ``np`` rebound, so the
-functions use only what ``autograd.numpy`` and ``jax.numpy`` also have; ``peers=False``
-marks the few that write into arrays in place, which neither peer can differentiate.
+functions use only what ``autograd.numpy`` and ``jax.numpy`` also have; ``no_peers`` says
+why the few that write into arrays in place or call SciPy cannot run on them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import scipy.linalg
+except ImportError:  # the SciPy workload is left out
+    scipy = None
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -40,7 +45,8 @@ class Workload:
     wrt: tuple[str, ...]
     by_hand: Callable
     notes: str
-    peers: bool = True  # whether autograd and JAX can run ``function`` rebound
+    #: why autograd and JAX cannot run ``function`` with ``np`` rebound (None: they can)
+    no_peers: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -410,6 +416,34 @@ def gp_nll_by_hand(log_params, X, y):
     return loss, (grad,)
 
 
+def gp_nll_cho(log_params, X, y):
+    lengthscale, signal, noise = np.exp(log_params)
+    dist2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    K = signal * np.exp(-0.5 * dist2 / lengthscale**2) + noise * np.eye(len(X))
+    factor = scipy.linalg.cho_factor(K, lower=True)
+    alpha = scipy.linalg.cho_solve(factor, y)
+    log_det = 2 * np.sum(np.log(np.diag(factor[0])))
+    return 0.5 * y @ alpha + 0.5 * log_det + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def gp_nll_cho_by_hand(log_params, X, y):
+    lengthscale, signal, noise = np.exp(log_params)
+    dist2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    n = len(X)
+    kernel = signal * np.exp(-0.5 * dist2 / lengthscale**2)
+    factor = scipy.linalg.cho_factor(kernel + noise * np.eye(n), lower=True)
+    alpha = scipy.linalg.cho_solve(factor, y)
+    log_det = 2 * np.sum(np.log(np.diag(factor[0])))
+    loss = 0.5 * y @ alpha + 0.5 * log_det + 0.5 * n * np.log(2 * np.pi)
+    dK = 0.5 * (scipy.linalg.cho_solve(factor, np.eye(n)) - np.outer(alpha, alpha))
+    grad = np.array([
+        np.sum(dK * kernel * dist2) / lengthscale**2,
+        np.sum(dK * kernel),
+        np.trace(dK) * noise,
+    ])  # fmt: skip
+    return loss, (grad,)
+
+
 def gp_args(rng: np.random.Generator) -> dict[str, Any]:
     points, dims = 100, 3
     X = rng.standard_normal((points, dims))
@@ -534,6 +568,8 @@ def logistic_growth_args(rng: np.random.Generator) -> dict[str, Any]:
 
 
 MLP_WRT = ("W1", "b1", "W2", "b2", "W3", "b3")
+IN_PLACE = "it writes into an array in place, which the peer cannot differentiate"
+CALLS_SCIPY = "it calls scipy.linalg, which rebinding np does not reach"
 MLP_NOTE = "3-layer relu MLP (np.maximum(0, z)), width 64, batch 32, biases; "
 
 WORKLOADS: list[Workload] = [
@@ -565,9 +601,13 @@ WORKLOADS: list[Workload] = [
     Workload("GP likelihood", gp_nll, gp_args, ("log_params",), gp_nll_by_hand,
              "negative log marginal likelihood, RBF kernel on 100 points, "
              "np.linalg.cholesky and two np.linalg.solve; gradient in 3 log-hyperparameters"),
+    *([Workload("GP cho_factor", gp_nll_cho, gp_args, ("log_params",), gp_nll_cho_by_hand,
+                "the GP likelihood as SciPy users write it: scipy.linalg.cho_factor and "
+                "cho_solve, the distances by broadcasting",
+                no_peers=CALLS_SCIPY)] if scipy else []),
     Workload("stencil 2-D", heat_2d, heat_2d_args, ("u", "k"), heat_2d_by_hand,
              "20 explicit heat steps on 64x64 by slicing: five shifted slices, a copy "
-             "and a write into its interior", peers=False),
+             "and a write into its interior", no_peers=IN_PLACE),
     Workload("Euler ODE", logistic_growth, logistic_growth_args, ("y0", "rate", "capacity"),
              logistic_growth_by_hand,
              "200 explicit Euler steps of logistic growth on Python floats"),
@@ -580,7 +620,7 @@ WORKLOADS: list[Workload] = [
              heat_1d_loop_by_hand,
              "20 explicit heat steps on 50 cells by an element loop "
              "(u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])); the hand-written "
-             "backward is an element loop too", peers=False),
+             "backward is an element loop too", no_peers=IN_PLACE),
 ]  # fmt: skip
 
 BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}

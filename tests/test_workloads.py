@@ -39,12 +39,25 @@ _bench = _load_workloads()
 WORKLOADS = _bench.WORKLOADS
 NAMES = [w.name for w in WORKLOADS]
 
+_CHO_FACTOR_ADJOINT = (
+    "factor = cho_factor(K) read twice (cho_solve(factor, y), factor[0]): factor[0]'s "
+    "adjoint gives the flag `lower` a zero made by np.zeros_like(True), cho_solve's rule "
+    "gives it None, and add_adjoints(array(False), None) adds them"
+)
+
 #: (workload, mode) pairs astgrad cannot differentiate yet, and the error they raise
 KNOWN_FAILURES = {
     ("MLP x.dot", "tape"): (
         GradientLostError,
         "on the tape, x.dot(W) with x a constant ndarray is ndarray.dot, which converts the "
         "tensor W with __array__ (NumPy's method does not dispatch to tensors)",
+    ),
+    ("GP cho_factor", "source"): (TypeError, _CHO_FACTOR_ADJOINT),
+    ("GP cho_factor", "auto"): (TypeError, _CHO_FACTOR_ADJOINT),
+    ("GP cho_factor", "tape"): (
+        GradientLostError,
+        "on the tape scipy.linalg.cho_factor converts its tensor argument: the tape rebinds "
+        "np and math for the function it runs, not scipy",
     ),
 }
 
@@ -143,7 +156,7 @@ def _rebind(function, module):
 PEER_LIMITS = {("MLP x.dot", "autograd"): "autograd's ArrayBox has no .dot method"}
 
 
-@pytest.mark.parametrize("w", [w for w in WORKLOADS if w.peers], ids=lambda w: w.name)
+@pytest.mark.parametrize("w", [w for w in WORKLOADS if w.no_peers is None], ids=lambda w: w.name)
 def test_autograd_matches_by_hand(w) -> None:
     autograd = pytest.importorskip("autograd")
     import autograd.numpy as anp
@@ -192,7 +205,8 @@ def test_matrix_quick_runs_and_prints_every_workload() -> None:
     for name in NAMES:
         row = next((line for line in rows if line.startswith(f"| {name} ")), None)
         assert row is not None, f"no row for {name!r}"
-        assert "FAIL" not in row, row
+        # A source-mode gradient that raises shows as FAIL (and under the table).
+        assert ("FAIL" in row) == ((name, "source") in KNOWN_FAILURES), row
     assert (results.read_text() if results.exists() else None) == before, (
         "--no-write wrote RESULTS.md"
     )
