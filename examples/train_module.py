@@ -3,8 +3,9 @@
     python examples/train_module.py
 
 A ``Dense`` layer holds ``W`` and ``b`` and is called on its input; an ``MLP`` holds a
-list of layers, calls them in turn, and its loss is a method. ``ag.value_and_grad(MLP.loss, wrt="self")`` differentiates with respect to the
-model itself: the gradient is an ``MLP`` whose layers are ``Dense`` objects holding the
+list of layers, calls them in turn, and its loss is a method.
+``ag.value_and_grad(MLP.loss, wrt="self")`` differentiates with respect to the model
+itself: the gradient is an ``MLP`` whose layers are ``Dense`` objects holding the
 gradients of ``W`` and ``b``, so a step of gradient descent walks the two side by side.
 The gradient is generated source (no tape): the script prints it at the end.
 """
