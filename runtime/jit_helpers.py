@@ -779,6 +779,18 @@ def _gradient_buffer(adjoint, container):
     return None
 
 
+def unshared_arguments(names, changed, *others):
+    """``runtime.aliasing.unshared_arguments`` for a number changed in place: nothing to
+    check (a number is never shared). (Arrays run uncompiled, where the check is.)"""
+
+
+@overload(unshared_arguments)
+def _unshared_arguments(names, changed, *others):
+    if isinstance(_plain(changed), _NUMBER_TYPES):
+        return lambda names, changed, *others: None
+    return None
+
+
 #: ordinary helper (module, name) -> the compiled stand-in the jit namespace binds instead
 JIT_HELPERS = {
     ("astgrad.runtime.adjoints", "scalar_seed"): scalar_seed,
@@ -794,6 +806,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
     ("astgrad.runtime.rules.containers", "add_adjoints"): add_adjoints,
     ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,
+    ("astgrad.runtime.aliasing", "unshared_arguments"): unshared_arguments,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
 }
