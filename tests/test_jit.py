@@ -13,6 +13,7 @@ callees) rather than run whole.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -254,3 +255,50 @@ def test_readme_section_runs(tmp_path):
         assert not module.refused.compiled and "keepdims" in module.refused.reason
     finally:
         sys.modules.pop("jit_readme_blocks", None)
+
+
+# -- the whole tables (ASTGRAD_JIT_TABLES=1: about ten minutes of compiling) -----------
+
+WHOLE_TABLES = pytest.mark.skipif(
+    not os.environ.get("ASTGRAD_JIT_TABLES"),
+    reason="compiles every program of the tables: set ASTGRAD_JIT_TABLES=1",
+)
+
+
+@WHOLE_TABLES
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "program",
+    [p for p in control.PROGRAMS if "static" in p.tags],
+    ids=lambda p: p.name,
+)
+def test_every_control_program_matches_in_jit_mode(program):
+    """Compiled or not, a jit gradient is the uncompiled one; one that does not compile
+    says why."""
+    args = program.make_args(np.random.default_rng(3))
+    want_value, want = ag.value_and_grad(program.function, wrt=program.wrt)(*args)
+    value, got = ag.value_and_grad(program.function, wrt=program.wrt, jit="numba")(*args)
+    assert_close(value, want_value, rtol=1e-12, atol=1e-12)
+    for g, w in zip(_flat_all(got), _flat_all(want)):
+        assert_close(g, w, rtol=1e-10, atol=1e-12)
+    report = ag.explain(program.function, *args, wrt=program.wrt, jit="numba")
+    assert report.compiled or report.reason, str(report)
+
+
+@WHOLE_TABLES
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(80))
+def test_every_random_scalar_program_matches_in_jit_mode(seed, scalar_module):
+    program = scalar_module(seed).program
+    want_value, want = ag.value_and_grad(program, wrt=(0, 1))(0.31, -0.42)
+    value, got = ag.value_and_grad(program, wrt=(0, 1), jit="numba")(0.31, -0.42)
+    assert value == pytest.approx(want_value, rel=1e-12, abs=1e-12)
+    assert got == pytest.approx(want, rel=1e-10, abs=1e-12)
+
+
+def _flat_all(value):
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat_all(v)]
+    if isinstance(value, dict):
+        return [x for k in sorted(value) for x in _flat_all(value[k])]
+    return [value]
