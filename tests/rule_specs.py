@@ -653,7 +653,7 @@ SPECS: dict[Any, list[Case]] = {
         case(A(value=TENSOR_6.reshape(6, 2, 3)), A((2, 3)), axes=(0,)),
     ],
     np.vander: [case(A((4,))), case(A((3,)), 5), case(A((4,)), 3, True)],
-    linalg_more.lstsq_parts: [case(A((3,)), A((1,)), 3, A((3,)))],
+    linalg_more.lstsq_parts: [case(A((3,)), A((1,)), np.array(3), A((3,)))],
     np.polyval: [
         case(A((4,)), A((5,))),
         case(A((3,)), A((2, 3))),

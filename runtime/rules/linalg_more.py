@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..adjoints import Parts
+from ..device import array_module
 from . import arithmetic, linalg
 from .forward import jvp_rule, linear
 from .linalg_helpers import (
@@ -25,7 +26,14 @@ from .linalg_helpers import (
 )
 from .reductions import trace_grad
 from .registry import nondifferentiable, vjp_rule
-from .shared import cast_like, output_parts, place_diagonal, transformable, unbroadcast
+from .shared import (
+    cast_like,
+    inverse_axes,
+    output_parts,
+    place_diagonal,
+    transformable,
+    unbroadcast,
+)
 from .statistics import from_rows, to_rows
 
 # -- the array-API spellings -----------------------------------------------------------------
@@ -321,7 +329,7 @@ def _residual_cotangent(g_residuals: Any, residual: Any) -> Any:
     """The residuals' cotangent lined up with the columns of ``residual`` (zeros where
     NumPy returns no residuals)."""
     if np.size(g_residuals) == 0:
-        return np.zeros(np.shape(residual)[1:], dtype=residual.dtype)
+        return array_module(residual).zeros(np.shape(residual)[1:], dtype=residual.dtype)
     return np.reshape(g_residuals, (-1,))
 
 
@@ -347,7 +355,7 @@ def lstsq_tangent(d: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
     dr = 2 * np.sum(residual * moved, axis=0)
     if np.size(ans[1]) == 0:
         dr = np.zeros_like(ans[1])
-    return lstsq_parts(dx, np.reshape(dr, np.shape(ans[1])), np.zeros_like(ans[2]), ds)
+    return lstsq_parts(dx, np.reshape(dr, np.shape(ans[1])), ans[2] * 0, ds)
 
 
 def lstsq_parts(x: Any, residuals: Any, rank: Any, s: Any) -> Parts:
@@ -366,10 +374,10 @@ def lstsq_parts_vjp(g, ans, x, residuals, rank, s):
 @jvp_rule(lstsq_parts)
 def lstsq_parts_jvp(ans, x, residuals, rank, s, *, dx, dresiduals, ds):
     return (
-        lstsq_parts(dx, np.zeros_like(residuals), np.zeros_like(rank), np.zeros_like(s)),
-        lstsq_parts(np.zeros_like(x), dresiduals, np.zeros_like(rank), np.zeros_like(s)),
+        lstsq_parts(dx, np.zeros_like(residuals), rank * 0, np.zeros_like(s)),
+        lstsq_parts(np.zeros_like(x), dresiduals, rank * 0, np.zeros_like(s)),
         None,
-        lstsq_parts(np.zeros_like(x), np.zeros_like(residuals), np.zeros_like(rank), ds),
+        lstsq_parts(np.zeros_like(x), np.zeros_like(residuals), rank * 0, ds),
     )
 
 
@@ -430,7 +438,7 @@ def matrix_power_grad(g: Any, a: Any, n: int) -> Any:
     base = a if n >= 0 else np.linalg.inv(a)
     steps = abs(n)
     if steps == 0:
-        return np.zeros(np.shape(a), dtype=_float(a))
+        return array_module(a).zeros(np.shape(a), dtype=_float(a))
     powers = [_identity_like(a)]
     for _ in range(steps - 1):
         powers.append(powers[-1] @ mT(base))
@@ -461,20 +469,21 @@ def matrix_power_tangent(da: Any, a: Any, n: int) -> Any:
 
 
 def _float(a: Any) -> Any:
-    dtype = np.result_type(a)
+    dtype = getattr(a, "dtype", None) or np.result_type(a)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _exponents(count: int, increasing: bool, like: Any) -> Any:
     """The powers of the columns of a Vandermonde matrix of ``count`` columns, as floats of
     ``like``'s dtype (so that products with them keep it)."""
-    powers = np.arange(count) if increasing else np.arange(count - 1, -1, -1)
+    xp = array_module(like)
+    powers = xp.arange(count) if increasing else xp.arange(count - 1, -1, -1)
     return powers.astype(_float(like))
 
 
 def _identity_like(w: Any) -> Any:
     """The identity matrix as large as ``w`` is long, in ``w``'s float dtype."""
-    return np.eye(np.shape(w)[-1], dtype=_float(w))
+    return array_module(w).eye(np.shape(w)[-1], dtype=_float(w))
 
 
 nondifferentiable(_float, _exponents, _identity_like)
@@ -518,7 +527,7 @@ def tensor_system_back(grad: Any, a: Any, axes: Any) -> Any:
     """A gradient of :func:`tensor_system`'s matrix as one of ``a``."""
     order = _tensor_axes(np.ndim(a), axes)
     moved_shape = tuple(np.shape(a)[k] for k in order)
-    return np.transpose(np.reshape(grad, moved_shape), np.argsort(order))
+    return np.transpose(np.reshape(grad, moved_shape), inverse_axes(order, len(order)))
 
 
 @transformable
@@ -532,7 +541,9 @@ def vander_slopes(x: Any, N: Any, increasing: bool) -> Any:
 def polyval_coefficients_grad(g: Any, p: Any, x: Any) -> Any:
     """The gradient of ``np.polyval(p, x)`` in ``p``: the powers of ``x`` times ``g``,
     summed over ``x`` (the result has ``x``'s shape)."""
-    columns = np.reshape(x, (-1, 1)) ** _exponents(np.shape(p)[0], False, p)
+    # (x times ones like g: a number x becomes an array where g is)
+    points = np.reshape(x * np.ones_like(g), (-1, 1))
+    columns = points ** _exponents(np.shape(p)[0], False, g)
     return np.sum(np.reshape(g, (-1, 1)) * columns, axis=0)
 
 

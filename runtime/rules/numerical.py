@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .reductions import cumprod_grad, cumprod_tangent, cumsum_grad
@@ -148,7 +149,7 @@ def trapezoid_weights(y: Any, x: Any, dx: Any, axis: int) -> Any:
 def _widths(y: Any, x: Any, dx: Any, axis: int) -> Any:
     """The widths of the intervals between samples, lined up with ``y``'s axes."""
     if x is None:
-        return dx * np.ones(_along(y, axis, -1), dtype=_float_dtype(y))
+        return dx * _ones_along(y, axis)
     if np.ndim(x) == 1:
         return np.reshape(np.diff(x), _along(y, axis, -1))
     return np.diff(x, axis=axis)
@@ -170,12 +171,14 @@ def _pad_width(ndim: int, axis: int, sides: tuple) -> list:
     return [sides if d == axis % ndim else (0, 0) for d in range(ndim)]
 
 
-def _float_dtype(y: Any) -> Any:
-    dtype = np.result_type(y)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+def _ones_along(y: Any, axis: int) -> Any:
+    """Ones, one per interval between ``y``'s samples along ``axis``, lined up with ``y``'s
+    axes, in its array module and float dtype."""
+    dtype = y.dtype if getattr(y, "dtype", np.dtype(np.float64)).kind == "f" else np.float64
+    return array_module(y).ones(_along(y, axis, -1), dtype=dtype)
 
 
-nondifferentiable(_along, _pad_width, _float_dtype)
+nondifferentiable(_along, _pad_width, _ones_along)
 
 
 def trapezoid_spacing_grad(g: Any, y: Any, x: Any, dx: Any, axis: int) -> Any:
@@ -270,13 +273,14 @@ def interp_knots(x: Any, xp: Any, left: Any, right: Any) -> tuple:
     the knots below and above it, whether it lies within the knots, the weights that
     ``fp[0]`` and ``fp[-1]`` get where it lies beyond them (1 where ``left`` or ``right``
     is not given), and where ``left`` and ``right`` themselves are read."""
-    x = np.asarray(held(x))
-    xp = np.asarray(held(xp))
-    n = xp.shape[0]
-    low = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, max(n - 2, 0))
-    high = np.minimum(low + 1, n - 1)
-    below = x < xp[0]
-    above = x > xp[-1]
+    x, knots = held(x), held(xp)
+    module = array_module(x, knots)
+    x, knots = module.asarray(x), module.asarray(knots)
+    n = knots.shape[0]
+    low = module.clip(module.searchsorted(knots, x, side="right") - 1, 0, max(n - 2, 0))
+    high = module.minimum(low + 1, n - 1)
+    below = x < knots[0]
+    above = x > knots[-1]
     inside = ~below & ~above
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     first = (below & (left is None)).astype(dtype)

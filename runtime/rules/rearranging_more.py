@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from .containers import Parts
 from .forward import jvp_rule, linear
 from .rearranging import zeros_of
@@ -126,8 +127,9 @@ def grid_tangent_jvp(
 def deleted_sources(arr: Any, obj: Any, axis: Any) -> Any:
     """For each element of ``np.delete(arr, obj, axis)``, the flat position in ``arr`` it
     came from."""
-    positions = np.reshape(np.arange(np.size(arr)), np.shape(arr))
-    return np.delete(positions, obj, axis)
+    xp = array_module(arr)
+    positions = xp.reshape(xp.arange(np.size(arr)), np.shape(arr))
+    return xp.delete(positions, obj, axis)
 
 
 def inserted_sources(arr: Any, obj: Any, values: Any, axis: Any) -> tuple[Any, Any]:
@@ -135,10 +137,11 @@ def inserted_sources(arr: Any, obj: Any, values: Any, axis: Any) -> tuple[Any, A
     ``arr`` it came from (-1 for an inserted value), and in ``values`` (-1 for one of
     ``arr``'s)."""
     # (values of values' shape: NumPy lays out a block of them as it does the real ones)
-    positions = np.reshape(np.arange(np.size(arr)), np.shape(arr))
-    from_arr = np.insert(positions, obj, np.full(np.shape(values), -1), axis)
-    numbered = np.reshape(np.arange(np.size(values)), np.shape(values))
-    from_values = np.insert(np.full(np.shape(arr), -1), obj, numbered, axis)
+    xp = array_module(arr, values)
+    positions = xp.reshape(xp.arange(np.size(arr)), np.shape(arr))
+    from_arr = xp.insert(positions, obj, xp.full(np.shape(values), -1), axis)
+    numbered = xp.reshape(xp.arange(np.size(values)), np.shape(values))
+    from_values = xp.insert(xp.full(np.shape(arr), -1), obj, numbered, axis)
     return from_arr, from_values
 
 

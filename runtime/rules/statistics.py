@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from .forward import jvp_rule
 from .rearranging import zeros_of
 from .reductions import (
@@ -350,38 +351,43 @@ def order_weights(
     :func:`to_rows` lays them out). The quantile is ``sum(weights * rows, -1)``.
 
     ``scale`` is 100 for percentiles; ``skip_nan`` orders only the values that are not NaN.
+    Computed in ``a``'s array module.
 
     >>> order_weights(np.array([3.0, 1.0, 2.0]), 0.25, None, "linear", 1, False)[0]
     array([0. , 0.5, 0.5])
     """
-    a = np.asarray(_raw(a))
-    q = np.asarray(_raw(q), dtype=np.float64) / scale
+    a = held(a)
+    xp = array_module(a)
+    a = xp.asarray(a)
+    q = xp.asarray(held(q), dtype=np.float64) / scale
     dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     rows = _rows(a, axis)
     n = rows.shape[-1]
     # each value's place in its slice's order (NaN last, as NumPy sorts)
-    rank = np.argsort(np.argsort(rows, axis=-1, kind="stable"), axis=-1, kind="stable")
+    rank = xp.argsort(xp.argsort(rows, axis=-1, kind="stable"), axis=-1, kind="stable")
     if skip_nan:
-        counts = np.sum(~np.isnan(rows), axis=-1)
+        counts = xp.sum(~xp.isnan(rows), axis=-1)
+        sizes = [int(c) for c in xp.unique(counts)]
     else:
-        counts = np.full(rows.shape[:-1], n)
-    index = np.zeros(q.shape + counts.shape)
-    slope = np.zeros(q.shape + counts.shape)
-    for count in np.unique(counts):
+        counts = xp.full(rows.shape[:-1], n)
+        sizes = [n]
+    index = xp.zeros(q.shape + counts.shape)
+    slope = xp.zeros(q.shape + counts.shape)
+    for count in sizes:
         if count == 0:
             continue  # all NaN: the result is NaN, nothing moves it
         at = counts == count
         # NumPy's own index of the quantile among ``count`` sorted values, found by asking
         # it for the quantile of their positions: lower + fraction for every method.
-        found = np.quantile(np.arange(count, dtype=np.float64), q, method=method)
+        found = xp.quantile(xp.arange(count, dtype=np.float64), q, method=method)
         index[..., at] = found[..., None]
         extra = _INDEX_SLOPE.get(method)
         if extra is not None:
             inside = (found > 0) & (found < count - 1) | (method == "linear")
-            slope[..., at] = np.where(inside, (count + extra) / scale, 0.0)[..., None]
-    lower = np.floor(index)
+            slope[..., at] = xp.where(inside, (count + extra) / scale, 0.0)[..., None]
+    lower = xp.floor(index)
     fraction = (index - lower)[..., None]
-    upper = np.minimum(lower + 1, np.maximum(counts - 1, 0))[..., None]
+    upper = xp.minimum(lower + 1, xp.maximum(counts - 1, 0))[..., None]
     at_lower = rank == lower[..., None]
     at_upper = rank == upper
     weights = (1 - fraction) * at_lower + fraction * at_upper
@@ -397,8 +403,10 @@ def moving_weights(found: Any, q: Any) -> Any:
     """The weights :func:`order_weights` found, as functions of ``q``: they move with it at
     the rate it found too (the quantile's place among the sorted values is linear in
     ``q``), so that a second derivative through ``q`` sees them move."""
-    shift = np.subtract(q, held(q))  # zero, with the derivative 1 (q may be a list)
     slopes = found[1]
+    shift = listed_as(q, slopes) - held(q)  # zero, with the derivative 1
+    if np.ndim(shift) == 0:
+        return found[0] + shift * slopes
     lined = np.reshape(shift, np.shape(shift) + (1,) * (np.ndim(slopes) - np.ndim(shift)))
     return found[0] + lined * slopes
 
@@ -408,7 +416,19 @@ def held(x: Any) -> Any:
     return _raw(x)
 
 
-nondifferentiable(held)
+@transformable
+def listed_as(q: Any, like: Any) -> Any:
+    """``q``; a list of numbers as an array in ``like``'s array module."""
+    if isinstance(q, (list, tuple)):
+        return _array_like(q, like)
+    return q
+
+
+def _array_like(values: Any, like: Any) -> Any:
+    return array_module(like).asarray(values)
+
+
+nondifferentiable(held, _array_like)
 
 
 def order_grad(g: Any, weights: Any, a: Any, q: Any, axis: Any) -> Any:
@@ -452,9 +472,11 @@ def order_q_tangent(dq: Any, slopes: Any, a: Any, axis: Any, ans: Any) -> Any:
 
 def _counts(a: Any, axis: Any, keepdims: bool, ddof: Any) -> Any:
     """How many values are not NaN in each slice, less ``ddof``, in ``a``'s float dtype."""
-    raw = np.asarray(_raw(a))
+    raw = held(a)
+    xp = array_module(raw)
+    raw = xp.asarray(raw)
     dtype = raw.dtype if raw.dtype.kind == "f" else np.dtype(np.float64)
-    return (np.sum(~np.isnan(raw), axis=axis, keepdims=keepdims) - ddof).astype(dtype)
+    return (xp.sum(~xp.isnan(raw), axis=axis, keepdims=keepdims) - ddof).astype(dtype)
 
 
 nondifferentiable(_counts)
