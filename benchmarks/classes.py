@@ -6,10 +6,11 @@ workload, a 3-layer tanh MLP on a batch of 32 whose loss is the mean squared out
 written twice: as ``MLP.loss(self, x)``, which calls the model, which calls each of its
 ``Dense`` layers holding ``W`` and ``b`` (differentiated with ``wrt="self"``: the
 gradient is an ``MLP``; each call is a generated callee), and as
-``loss(params, x)`` over a list of ``(W, b)`` tuples. For two widths it prints the
+``loss(params, x)`` over a list of ``(W, b)`` tuples. For three widths it prints the
 forward's time and the gradient's (``ag.value_and_grad(..., mode="source")``), and the
 class-based gradient's time over the function's: the target is within 1.10x. Each time
-is the best, over several repeats, of the mean of many calls, in float64 on one thread.
+is the best, over rounds in which the two take turns, of the mean of many calls, in
+float64 on one thread.
 It prints times; it asserts nothing.
 """
 
@@ -24,7 +25,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import timeit  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -68,16 +68,14 @@ def loss(params, x):
     return np.mean(h * h)
 
 
-def _best(call: Callable[[], object], repeat: int, number: int) -> float:
-    return min(timeit.repeat(call, repeat=repeat, number=number)) / number
-
-
 def _time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f}us" if seconds < 1e-3 else f"{seconds * 1e3:.2f}ms"
 
 
-def measure(width: int, repeat: int, number: int) -> dict[str, tuple[float, float]]:
-    """(forward, gradient) seconds per call of each way of writing the MLP."""
+def measure(width: int, rounds: int, number: int) -> dict[str, tuple[float, float]]:
+    """(forward, gradient) seconds per call of each way of writing the MLP: the best of
+    ``rounds`` rounds of ``number`` calls, the two ways taking turns within each round
+    (so that a change of load on the machine falls on both)."""
     rng = np.random.default_rng(0)
     shapes = [(width, width)] * 3
     params = [(rng.normal(size=s) / np.sqrt(width), rng.normal(size=s[1])) for s in shapes]
@@ -86,27 +84,28 @@ def measure(width: int, repeat: int, number: int) -> dict[str, tuple[float, floa
     by_class = ag.value_and_grad(MLP.loss, wrt="self", mode="source")
     by_function = ag.value_and_grad(loss, mode="source")
     by_class(model, x), by_function(params, x)  # (generated once, here)
-    return {
-        "function": (
-            _best(lambda: loss(params, x), repeat, number),
-            _best(lambda: by_function(params, x), repeat, number),
-        ),
-        "class": (
-            _best(lambda: model.loss(x), repeat, number),
-            _best(lambda: by_class(model, x), repeat, number),
-        ),
+    calls = {
+        "function": (lambda: loss(params, x), lambda: by_function(params, x)),
+        "class": (lambda: model.loss(x), lambda: by_class(model, x)),
     }
+    best = {name: [float("inf"), float("inf")] for name in calls}
+    for _ in range(rounds):
+        for name, pair in calls.items():
+            for i, call in enumerate(pair):
+                seconds = timeit.timeit(call, number=number) / number
+                best[name][i] = min(best[name][i], seconds)
+    return {name: (times[0], times[1]) for name, times in best.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     options = parser.parse_args()
-    repeat, number = (3, 50) if options.quick else (7, 300)
+    rounds, number = (3, 30) if options.quick else (15, 200)
     print("| width | written as | forward | gradient | class / function |")
     print("|-------|------------|---------|----------|------------------|")
-    for width in (16, 256):
-        times = measure(width, repeat, number)
+    for width in (16, 64, 256):
+        times = measure(width, rounds, number if width < 256 else number // 4)
         ratio = times["class"][1] / times["function"][1]
         for name in ("function", "class"):
             forward, gradient = times[name]

@@ -50,18 +50,42 @@ def is_object(value: Any) -> bool:
             kind.__module__.split(".")[0] not in _LIBRARIES
             and (hasattr(value, "__dict__") or bool(_slot_names(kind)))
         )
-        try:
-            _object_types[kind] = known
-        except TypeError:
-            pass
+        _object_types.put(kind, known)
     return known
+
+
+class _PerClass:
+    """A table keyed by class that holds its classes weakly, with a lookup cheaper than
+    ``WeakKeyDictionary``'s (which makes a weak reference for every lookup)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, kind: type) -> Any:
+        entry = self._entries.get(id(kind))
+        if entry is not None and entry[0]() is kind:
+            return entry[1]
+        return None
+
+    def put(self, kind: type, value: Any) -> None:
+        key, entries = id(kind), self._entries
+
+        def forget(_: Any) -> None:  # (the class went: its id may be another's next)
+            entries.pop(key, None)
+
+        try:
+            reference = weakref.ref(kind, forget)
+        except TypeError:
+            return
+        entries[key] = (reference, value)
 
 
 _PLAIN_TYPES = frozenset(
     {np.ndarray, float, int, bool, str, list, tuple, dict, type(None), np.float64, np.float32}
 )
 # (A class's instances all are objects or none is: asked for every argument of every call.)
-_object_types: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+_object_types = _PerClass()
+_slots = _PerClass()
 
 
 def is_namedtuple(value: Any) -> bool:
@@ -72,11 +96,9 @@ def is_namedtuple(value: Any) -> bool:
 def _slot_names(kind: type) -> list[str]:
     found = _slots.get(kind)
     if found is None:
-        found = _slots[kind] = _find_slot_names(kind)
+        found = _find_slot_names(kind)
+        _slots.put(kind, found)
     return found
-
-
-_slots: weakref.WeakKeyDictionary[type, list[str]] = weakref.WeakKeyDictionary()
 
 
 def _find_slot_names(kind: type) -> list[str]:
