@@ -496,6 +496,7 @@ SPECS: dict[Any, list[Case]] = {
     np.copysign: [case(A((3, 4), low=0.1), A((4,))), case(A((3,), high=-0.1), A((3,)))],
     np.ldexp: [case(A((3, 4)), np.array([1, -2, 0, 3]))],
     np.modf: [case(A((3, 4), low=0.1, high=3.9)), case(A((3,), low=-3.9, high=-0.1))],
+    np.i0: [case(A((3, 4))), case(A((3,), low=5.0, high=20.0)), case(A("float"))],
     np.unwrap: [
         case(A(value=[0.0, 3.0, 6.2, 9.5, 12.0])),
         case(A((3, 4), low=-6.0, high=6.0), axis=0),

@@ -562,6 +562,10 @@ def meshgrid_of(x, y):
     return _bend(grid_x * grid_y)
 
 
+def i0_of(x):
+    return _bend(np.i0(x))
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -727,6 +731,7 @@ TABLE = {
     "tensor_inverses": (tensor_inverses, lambda rng: (_square(rng, 6), rng.uniform(-1, 1, (2, 3)))),
     "polynomials": (polynomials, _uniform((3,), (4,))),
     "insert_delete": (insert_delete, _uniform((4,), (2,))),
+    "i0": (i0_of, _uniform((4,), low=-3.0, high=3.0)),
     "meshgrid": (meshgrid_of, lambda rng: (rng.uniform(-1, 1, 3), np.array([0.5, -1.0]))),
     "interp": (interp_of, _uniform((5,), (4,))),
     "interp_knots": (
