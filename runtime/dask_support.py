@@ -24,7 +24,6 @@ import math
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,6 +100,8 @@ class _Namespace:
         self._prefix = prefix
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # (copy, pickle and inspect ask for dunders)
         try:
             value = getattr(self._module, name)
         except AttributeError:
@@ -477,73 +478,100 @@ def _add_block(index: np.ndarray, g: np.ndarray, size: int) -> np.ndarray:
 
 @contextlib.contextmanager
 def refusing_hidden_computes() -> Iterator[None]:
-    """Inside the block, a NumPy function that Dask does not implement (``np.sort``,
-    ``np.copy`` of a Dask array...) raises a :class:`NotLazyError` instead of computing
-    its arguments into memory, which Dask does with only a FutureWarning; and Dask's own
-    error for an array assigned through a boolean mask becomes one saying what to write.
+    """Inside the block, a compute asked for in this thread raises a :class:`NotLazyError`,
+    which the gradient call reports at the user's line: ``float()``, ``bool()`` (an ``if``
+    on a Dask value), ``.item()``, ``np.asarray``, NumPy given a list of Dask arrays, and
+    a NumPy function Dask does not implement (``np.sort``, ``np.copy`` of a Dask array),
+    which Dask would run on computed arrays with only a FutureWarning. Each would compute
+    the data once per gradient call, apart from the one compute of value and gradients.
+    Dask's own error for an array assigned through a boolean mask becomes one saying what
+    to write.
 
-    Any other compute asked for in this thread while the block runs is refused too, with
-    a :class:`NotLazyError` the gradient call reports at the user's line: ``float()``,
-    ``bool()`` (an ``if`` on a Dask value), ``np.asarray``, NumPy given a list of Dask
-    arrays. Each would compute the data once per gradient call, apart from the one compute
-    of value and gradients. Computes in other threads go to the scheduler they would have
-    had.
-
-    Warning filters and Dask's configuration are global to the process: only gradients of
-    Dask arrays take this path.
+    Dask's scheduler setting is global to the process: while any thread is in the block,
+    it is :func:`_refuse_or_delegate`, which refuses the computes of threads in the block
+    and hands other threads' to the scheduler in force before.
     """
-    config = sys.modules["dask"].config
-    with warnings.catch_warnings(), config.set(scheduler=_refusing_scheduler()):
-        warnings.filterwarnings("error", message=_FALLBACK, category=FutureWarning)
-        try:
-            yield
-        except FutureWarning as exc:
-            if "not implemented by Dask array" not in str(exc):
-                raise
-            name = str(exc).split("`")[1] if "`" in str(exc) else "a NumPy function"
-            name = name.replace("numpy.", "np.")
-            error = not_lazy(f"{name} of a Dask array", _INSTEAD.get(name, _INSTEAD[None]))
-            # The warning's traceback goes through generated code: the gradient call reads
-            # the user's line from it.
-            raise error.with_traceback(exc.__traceback__) from None
-        except ValueError as exc:
-            # Dask's item assignment through a boolean mask broadcasts the values to the
-            # selection's shape, which fails for values of unknown number (Z[m] = Z[m] * 2).
-            if not (
-                re.match(r"cannot broadcast shape \(.*nan.*\) to shape", str(exc))
-                and _raised_in(exc, "__setitem__")
-            ):
-                raise
-            error = not_lazy(
-                "assignment of an array of values through a boolean mask",
-                "Write np.where(mask, new_values, old) instead.",
-            )
-            raise error.with_traceback(exc.__traceback__) from exc
+    _enter_refusal()
+    try:
+        yield
+    except ValueError as exc:
+        # Dask's item assignment through a boolean mask broadcasts the values to the
+        # selection's shape, which fails for values of unknown number (Z[m] = Z[m] * 2).
+        if not (
+            re.match(r"cannot broadcast shape \(.*nan.*\) to shape", str(exc))
+            and _raised_in(exc, "__setitem__")
+        ):
+            raise
+        error = not_lazy(
+            "assignment of an array of values through a boolean mask",
+            "Write np.where(mask, new_values, old) instead.",
+        )
+        raise error.with_traceback(exc.__traceback__) from exc
+    finally:
+        _leave_refusal()
 
 
-def _refusing_scheduler() -> Any:
-    """A Dask scheduler that refuses to compute in this thread, and hands other threads'
-    computes to the scheduler in force now (Dask's threads where none is set)."""
-    dask = sys.modules["dask"]
-    previous = dask.base.get_scheduler()
-    here = threading.get_ident()
+#: how deep this thread is in refusing_hidden_computes
+_refusing = threading.local()
+_refusal_lock = threading.Lock()
+#: while some thread refuses: [how many are in the block, Dask's config.set that installed
+#: the refusing scheduler, the scheduler in force before it (None: each collection's own)]
+_installed: list = []
 
-    def scheduler(graph: Any, keys: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == here:
-            raise NotLazyError(
-                "this line computes a Dask value while the gradient is built (float(), "
-                "bool() or an if on a Dask value, .item(), np.asarray, NumPy given a list "
-                "of Dask arrays do), once per call and apart from the one compute of value "
-                "and gradients. Compute that value before calling the gradient, or keep it "
-                "lazy (np.where for an if, np.stack for a list)."
-            )
-        if previous is None:
-            import dask.threaded
 
-            return dask.threaded.get(graph, keys, **kwargs)
-        return previous(graph, keys, **kwargs)
+def _enter_refusal() -> None:
+    _refusing.depth = getattr(_refusing, "depth", 0) + 1
+    with _refusal_lock:
+        if _installed:
+            _installed[0] += 1
+            return
+        dask = sys.modules["dask"]
+        previous = dask.base.get_scheduler()
+        _installed[:] = [1, dask.config.set(scheduler=_refuse_or_delegate), previous]
 
-    return scheduler
+
+def _leave_refusal() -> None:
+    _refusing.depth -= 1
+    with _refusal_lock:
+        _installed[0] -= 1
+        if not _installed[0]:
+            setting = _installed[1]
+            _installed.clear()
+            setting.__exit__(None, None, None)
+
+
+def _refuse_or_delegate(graph: Any, keys: Any, **kwargs: Any) -> Any:
+    """The Dask scheduler while a gradient of Dask arrays is built somewhere."""
+    if getattr(_refusing, "depth", 0):
+        raise _compute_error()
+    with _refusal_lock:
+        previous = _installed[2] if _installed else None
+    if previous is None:
+        import dask.threaded
+
+        previous = dask.threaded.get
+    return previous(graph, keys, **kwargs)
+
+
+def _compute_error() -> NotLazyError:
+    """Why a compute was refused: a NumPy function Dask lacks, if Dask's fallback for one
+    asked for it (found on the stack), else a compute in the user's code."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "handle_nonmatching_names" and "dask" in (
+            frame.f_code.co_filename
+        ):
+            function = frame.f_locals.get("func")
+            name = f"np.{getattr(function, '__name__', '?')}"
+            return not_lazy(f"{name} of a Dask array", _INSTEAD.get(name, _INSTEAD[None]))
+        frame = frame.f_back
+    return NotLazyError(
+        "this line computes a Dask value while the gradient is built (float(), bool() or "
+        "an if on a Dask value, .item(), np.asarray, NumPy given a list of Dask arrays "
+        "do), once per call and apart from the one compute of value and gradients. "
+        "Compute that value before calling the gradient, or keep it lazy (np.where for an "
+        "if, np.stack for a list)."
+    )
 
 
 def _raised_in(exc: BaseException, function: str) -> bool:
@@ -556,8 +584,6 @@ def _raised_in(exc: BaseException, function: str) -> bool:
         frame = frame.tb_next
     return False
 
-
-_FALLBACK = r"The `.*` function is not implemented by Dask array"
 
 #: what to write instead of a NumPy function Dask would compute in memory
 _INSTEAD = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -383,6 +384,35 @@ def test_a_compute_while_the_gradient_is_built_raises_at_the_users_line(data, f)
     assert line in "\n".join(caught.value.__notes__)
     # Outside the gradient, the scheduler in force before is back.
     assert dask.compute(chunked(x).sum(), scheduler=None)[0] == pytest.approx(x.sum())
+
+
+def test_the_refusal_is_per_thread_and_undone_after(data):
+    """Gradients built in several threads at once refuse only their own computes: a
+    thread computing meanwhile gets its result, and Dask's setting is as before after."""
+    x, y = data
+    before = dask.config.get("scheduler", None)
+    built, errors = [], []
+
+    def build():
+        try:
+            for _ in range(5):
+                gradient = ag.grad(logistic_l2, wrt=0)
+                built.append(gradient(np.zeros(FEATURES), 0.1, chunked(x), chunked(y), 0.01))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    sums = [chunked(x).sum().compute() for _ in range(20)]
+    for thread in threads:
+        thread.join()
+    assert not errors and len(built) == 15
+    assert sums == pytest.approx([x.sum()] * 20)
+    assert dask.config.get("scheduler", None) == before
+    expected = ag.grad(logistic_l2, wrt=0)(np.zeros(FEATURES), 0.1, x, y, 0.01)
+    for dw in dask.compute(*built):
+        assert_close(dw, expected, rtol=1e-10)
 
 
 def test_an_index_dask_cannot_place_lazily_raises(data):
