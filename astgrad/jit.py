@@ -356,7 +356,15 @@ def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
                 starts[name] = made
             elif made is not None:
                 starts[name] = ""  # two kinds: left to Numba (and its error)
-            kind = "number" if _number_kind(value) else "array" if made else "other"
+            kind = (
+                "number"
+                if _number_kind(value)
+                else "tuple"
+                if type(value) is tuple and made
+                else "array"
+                if made
+                else "other"
+            )
             kinds[name] = kind if kinds.get(name, kind) == kind else "other"
 
         def record(function: str, names: dict) -> None:
@@ -401,7 +409,19 @@ def _start_of(value: Any) -> str | None:
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         shape = "(" + "0, " * value.ndim + ")"
         return f"jit_np.empty({shape}, jit_np.{value.dtype.name})"
+    if type(value) is tuple:
+        # What a callee's forward function saved: its values, and its stack (a list in
+        # the uncompiled code; the stack's variables in the compiled one).
+        parts = [_STACK_START if type(v) is list else _start_of(v) for v in value]
+        if any(part is None for part in parts):
+            return None
+        return "(" + "".join(f"{part}, " for part in parts) + ")"
     return None
+
+
+_STACK_START = (
+    "(jit_np.empty((0,), jit_np.int8), 0, jit_np.empty((0,), jit_np.float64), 0, jit_new_lists())"
+)
 
 
 _user_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

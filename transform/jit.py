@@ -48,6 +48,8 @@ STACK_NAMES = (TAGS, TAG_COUNT, NUMBERS, NUMBER_COUNT, LISTS)
 #: the fused function's extra parameters: how much its buffers hold
 CAPACITIES = ("jit_tag_capacity", "jit_number_capacity")
 NUMBER_TAG = 0  # (runtime.jit_helpers uses the same tags)
+#: + the channel's number: a tuple saved in a list of its own (``_Function._channel``)
+CHANNEL_TAG = 64
 
 
 class NotCompilable(Exception):
@@ -297,6 +299,9 @@ class _Function:
         self.fused = not node.name.endswith(("_forward", "_backward"))
         #: gradient name -> the flag saying this code owns its array (see module doc)
         self.owned: dict[str, str] = {}
+        #: name -> the list its saved tuples are kept in (see ``_channel``)
+        self.channels: dict[str, str] = {}
+        self.channel_tags: dict[str, int] = {}
 
     # -- what the function binds --------------------------------------------------------
 
@@ -332,7 +337,17 @@ class _Function:
             ast.copy_location(flag, self.node.body[0])
             ast.copy_location(flag.targets[0], self.node.body[0])
             ast.copy_location(flag.value, self.node.body[0])
-        self.node.body = flags + self._block(self.node.body)
+        body = self._block(self.node.body)
+        # Each channel starts as a list of the tuple's type (from its start), emptied.
+        channels = []
+        for name, channel in sorted(self.channels.items()):
+            start = self.starts[name]
+            channels += _statements(f"{channel} = [{start}]\n{channel}.pop()\n")
+        for stmt in channels:
+            for sub in ast.walk(stmt):
+                if isinstance(sub, (ast.stmt, ast.expr)):
+                    ast.copy_location(sub, self.node.body[0])
+        self.node.body = flags + channels + body
         if self.fused:
             self._drop_unused_lists()
         if self.fused and self.stack is not None:
@@ -558,7 +573,32 @@ class _Function:
     def _is_number_name(self, name: str) -> bool:
         return self.kinds.get(name) == "number"
 
+    def _channel(self, name: str) -> str | None:
+        """The list a fused function keeps a name's saved tuples in (what a callee's
+        forward function saved, pushed once per iteration of a loop), or None."""
+        if not self.fused or self.kinds.get(name) != "tuple" or name not in self.starts:
+            return None
+        channel = self.channels.get(name)
+        if channel is None:
+            if CHANNEL_TAG + len(self.channels) > 127:  # (tags are int8)
+                return None
+            self.channel_tags[name] = CHANNEL_TAG + len(self.channels)
+            channel = self.channels[name] = self._fresh(f"jit_saved_{name}")
+        return channel
+
+    def _channel_tag(self, name: str) -> int:
+        return self.channel_tags[name]
+
     def _push(self, call: ast.Call, value: ast.expr) -> list[ast.stmt]:
+        if isinstance(value, ast.Name) and self._channel(value.id) is not None:
+            channel, tag = self._channel(value.id), self._channel_tag(value.id)
+            return _statements(
+                f"if {TAG_COUNT} == {TAGS}.shape[0]:\n"
+                "    raise jit_StackFull()\n"
+                f"{channel}.append({value.id})\n"
+                f"{TAGS}[{TAG_COUNT}] = {tag}\n"
+                f"{TAG_COUNT} += 1\n"
+            )
         if _is_call_of(value, self.names.shaped_like, 1):
             kept = value.args[0]
             if isinstance(kept, ast.Name) and self._is_number_name(kept.id):
@@ -595,7 +635,7 @@ class _Function:
         return _statements(
             f"{TAG_COUNT} -= 1\n"
             f"if {TAG_COUNT} < 0 or {TAGS}[{TAG_COUNT}] != {NUMBER_TAG}:\n"
-            "    raise jit_OutOfStep()\n"
+            '    raise jit_OutOfStep("a saved value was popped out of step")\n'
             f"{NUMBER_COUNT} -= 1\n"
             f"{target} = {cast}({NUMBERS}[{NUMBER_COUNT}])\n"
         )
@@ -607,6 +647,14 @@ class _Function:
         return [self._generic("jit_pop", [TAG_COUNT, NUMBER_COUNT, target], witness)]
 
     def _pop_into(self, name: str, call: ast.Call) -> list[ast.stmt]:
+        if self._channel(name) is not None:
+            channel, tag = self._channel(name), self._channel_tag(name)
+            return _statements(
+                f"{TAG_COUNT} -= 1\n"
+                f"if {TAG_COUNT} < 0 or {TAGS}[{TAG_COUNT}] != {tag}:\n"
+                '    raise jit_OutOfStep("a saved value was popped out of step")\n'
+                f"{name} = {channel}.pop()\n"
+            )
         if name in self.shape_of:
             kept = self.shape_of[name]
             if self._is_number_name(kept):
