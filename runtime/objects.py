@@ -316,3 +316,26 @@ def make_object(cls: type, attributes: dict) -> Any:
     for name, value in attributes.items():
         object.__setattr__(made, name, value)
     return made
+
+
+def set_field(owner: Any, name: str, value: Any) -> Any:
+    """``owner.name = value``, for an object the differentiated function made itself (and
+    that no other name holds): ``owner``, changed.
+
+    >>> class Layer:
+    ...     pass
+    >>> set_field(Layer(), "W", 1.0).W
+    1.0
+    """
+    object.__setattr__(owner, name, value)
+    return owner
+
+
+def without_field(adjoint: Any, name: str) -> Any:
+    """The adjoint of an object less the part of its attribute ``name`` (which an
+    assignment overwrote)."""
+    if not isinstance(adjoint, dict) or name not in adjoint:
+        return adjoint
+    parts = dict(adjoint)
+    del parts[name]
+    return parts

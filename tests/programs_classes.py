@@ -187,6 +187,20 @@ def optimize(w, x):
     return np.sum(w**2) + opt.steps * 0.0
 
 
+class State:
+    def __init__(self, x, v):
+        self.x = x
+        self.v = v
+
+
+def integrate(x0, v0):
+    state = State(x0, v0)
+    for _ in range(5):
+        state.v = state.v - 0.1 * state.x
+        state.x = state.x + 0.1 * state.v
+    return np.sum(state.x**2) + 0.5 * np.sum(state.v**2)
+
+
 def build_then_call(W, x):
     layer = Linear(W, np.zeros(W.shape[0]))
     return np.sum(layer(x) ** 2)
@@ -280,6 +294,12 @@ PROGRAMS = [
         lambda r: (r.normal(size=3), r.normal(size=3)),
         static=False,
         notes="an object made inside the function",
+    ),
+    ClassProgram(
+        "loop updating the attributes of an object it made",
+        integrate,
+        lambda r: (r.normal(size=3), r.normal(size=3)),
+        wrt=(0, 1),
     ),
     ClassProgram(
         "object built from a differentiable argument, then called",

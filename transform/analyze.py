@@ -31,9 +31,12 @@ from .errors import TransformError
 from .normalize import is_opaque
 from .objects import (
     BUILD,
+    FIELD_STORE,
+    check_field_stores,
     drop_unread_supers,
     field_callee,
     is_build,
+    is_field_store,
     method_call,
     object_kinds,
     refuse_unfollowed_owners,
@@ -178,10 +181,16 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
         if called is not None:  # obj.method(a) as Layer.method(obj, a) (issue 17)
             stmt.value = value = called
         if value is not None:
-            callee = BUILD if is_build(value, ctx) else callee_of(value, ctx, stmt)
+            if is_build(value, ctx):
+                callee = BUILD
+            elif is_field_store(value, ctx):
+                callee = FIELD_STORE
+            else:
+                callee = callee_of(value, ctx, stmt)
             if id(stmt) in stopped:
                 callee = STOPPED
             anno.set(stmt, anno.Key.CALLEE, callee)
+    check_field_stores(statements, ctx)
     if drop_unread_supers(node, ctx):  # (their calls now name the base class's function)
         statements = list(dataflow.statements(node.body))
     refuse_unfollowed_owners(statements, ctx)

@@ -676,6 +676,12 @@ class _Interpreter:
             if views or no_copy:
                 return self.atom(operands[0], env) if operands else frozenset()
             return self.fresh(stmt, env)
+        if kind == "field_store":  # obj.attr = v: obj changed in place, now holding v
+            owner = call.args[0]
+            changed = self.atom(owner, env)
+            self.store_into(env, changed, self.reach(call.args[2:], env))
+            self.record(stmt, changed, owner.id, "attribute assignment", call.args[2:], env)
+            return changed
         if kind == "build":  # make_object(Layer, attributes): a new object holding them
             made = self.fresh(stmt, env)
             self.store_into(env, made, self.reach(arguments, env))

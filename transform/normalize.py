@@ -61,7 +61,7 @@ from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
-from .objects import calls_a_field, constructor
+from .objects import calls_a_field, constructor, field_setter
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -240,6 +240,12 @@ class _Normalizer:
 
     def stmt_AugAssign(self, stmt: gast.AugAssign) -> None:
         target = stmt.target
+        if isinstance(target, gast.Attribute):
+            # (obj.x += v changes the array obj.x holds in place, which other names may hold)
+            raise self.fail(
+                "changing an attribute in place (obj.attr += ...) is not supported by the "
+                "source transformation"
+            )
         if isinstance(target, gast.Subscript) and self.needs_lowering(target):
             # y[(i := i + 1)] += v evaluates the index once, for the read and the write.
             target = gast.Subscript(
@@ -530,6 +536,17 @@ class _Normalizer:
             index = self.index(target.slice)
             store = gast.Subscript(value=array, slice=index, ctx=gast.Store())
             self.emit(gast.Assign(targets=[store], value=stored, type_comment=None))
+        elif isinstance(target, gast.Attribute) and isinstance(target.value, gast.Name):
+            # obj.attr = v as obj = set_field(obj, 'attr', v); analyze accepts it only for
+            # an object the function made itself (objects.check_field_stores)
+            stored = self.atom(value)
+            setter = build.load(self.ctx.bind_free("set_field", field_setter()))
+            call = gast.Call(
+                func=setter,
+                args=[build.load(target.value.id), gast.Constant(target.attr, None), stored],
+                keywords=[],
+            )
+            self.emit(build.assign(target.value.id, call))
         elif isinstance(target, gast.Attribute):
             raise self.fail(
                 "assigning to an attribute (obj.attr = ...) is not supported by the source "

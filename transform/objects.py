@@ -17,6 +17,7 @@ import numpy as np
 
 from . import build
 from .context import TransformContext
+from .errors import TransformError
 from .guards import MISSING
 from .resolve import Callee, source_text
 
@@ -67,6 +68,8 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
     followed = set(ctx.parsed.params) - set(definitions)
 
     def passes_on(stmt: gast.stmt) -> bool:
+        if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
+            return stmt.value.args[0].id in followed  # (the same object, changed)
         if isinstance(stmt, gast.Assign) and is_build(stmt.value, ctx):
             return True  # made by make_object: its adjoint goes to its attributes'
         if isinstance(stmt, gast.For):
@@ -84,7 +87,8 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
     while changed:
         changed = False
         for name, defined in definitions.items():
-            if name not in followed and all(passes_on(s) for s in defined):
+            own = [s for s in defined if not _stores_into(s, name, ctx)]  # (changes of it)
+            if name not in followed and own and all(passes_on(s) for s in own):
                 followed.add(name)
                 changed = True
     for stmt in reads:
@@ -175,7 +179,7 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
             cls = static_value(stmt.value.args[0], ctx)
             attributes = frozenset(k.value for k in getattr(stmt.value.args[1], "keys", ()))
             # (what its attributes hold is not known: any may hold a function)
-            return ("object", cls, attributes or frozenset({"*"}), ())
+            return ("object", cls, attributes or frozenset({"*"}), (), "made")
         if _is_super(stmt, ctx):
             first = ctx.parsed.params[0] if ctx.parsed.params else None
             owner = _class_cell(ctx)
@@ -191,6 +195,8 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
             return None
         if isinstance(value, gast.Name):
             return kinds.get(value.id)
+        if is_field_store(value, ctx):  # obj = set_field(obj, ...): the same object
+            return kinds.get(value.args[0].id)
         if isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name):
             owner = kinds.get(value.value.id)
             if owner is not None and owner[0] == "object":
@@ -205,7 +211,7 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
         for name, defined in definitions.items():
             if name in kinds:
                 continue
-            found = {kind_of(stmt) for stmt in defined}
+            found = {kind_of(stmt) for stmt in defined if not _stores_into(stmt, name, ctx)}
             if len(found) == 1 and None not in found:
                 kinds[name] = found.pop()
                 changed = True
@@ -601,3 +607,57 @@ def _read_fields(node: gast.AST, me: str, fields: dict[str, str]) -> gast.AST:
         return None
 
     return copy_tree(node, replace)
+
+
+# -- attributes written: only an object the function made ---------------------------------------
+
+#: the callee of ``obj = set_field(obj, 'attr', v)`` (``obj.attr = v``)
+FIELD_STORE = Callee("field_store", "attribute assignment")
+
+
+def field_setter():
+    from ..runtime.objects import set_field
+
+    return set_field
+
+
+def is_field_store(value: gast.expr, ctx: TransformContext) -> bool:
+    from ..runtime.objects import set_field
+
+    return (
+        isinstance(value, gast.Call)
+        and isinstance(value.func, gast.Name)
+        and ctx.free_values.get(value.func.id) is set_field
+    )
+
+
+def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> None:
+    """``obj.attr = v`` is differentiated only where ``obj`` surely holds an object the
+    function made itself (``make_object``): writing an argument's attribute would change
+    the caller's object, which the generated gradient does not follow. (Whether another
+    name may hold the object is the effects analysis's question.)"""
+    from .origin import of as origin_of
+
+    for stmt in statements:
+        if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
+            owner = stmt.value.args[0].id
+            kind = ctx.object_kinds.get(owner, ())
+            if kind[4:5] != ("made",):
+                raise TransformError(
+                    "assigning to an attribute (obj.attr = ...) is not supported by the "
+                    f"source transformation, but for an object the function made itself "
+                    f"(`{owner}` may be an argument's, or one made by a call it does not see "
+                    "into)",
+                    origin_of(stmt),
+                    'Use mode="auto" or mode="tape", which run this function on the tape.',
+                )
+
+
+def _stores_into(stmt: gast.stmt, name: str, ctx: TransformContext) -> bool:
+    """Whether ``stmt`` is ``name = set_field(name, ...)``: it changes, not binds, ``name``."""
+    return (
+        isinstance(stmt, gast.Assign)
+        and is_field_store(stmt.value, ctx)
+        and isinstance(stmt.value.args[0], gast.Name)
+        and stmt.value.args[0].id == name
+    )

@@ -37,7 +37,7 @@ from .context import TransformContext
 from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
-from .objects import BUILD, FIELD, callee_kinds, label
+from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, label
 from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
@@ -257,6 +257,8 @@ class _Reverser:
             return self.subscript_adjoint(value, g, ans, origin)
         if callee is FIELD:
             return self.field_adjoint(value, g)
+        if callee is FIELD_STORE:  # obj = set_field(obj, 'a', v): dv, and obj's less 'a'
+            return self.field_store_adjoint(value, g)
         if callee is BUILD:  # make_object(Layer, attributes): the attributes' adjoint
             attributes = value.args[1]
             if isinstance(attributes, gast.Name) and attributes.id in self.ctx.active:
@@ -352,6 +354,21 @@ class _Reverser:
         if isinstance(g, gast.Name):
             anno.set(stmt, anno.Key.LINEAR_IN, g.id)
         return [stmt]
+
+    def field_store_adjoint(self, value: gast.Call, g: gast.expr) -> list[gast.stmt]:
+        """``obj = set_field(obj, 'a', v)``: ``v`` gets the part of ``a`` in the changed
+        object's adjoint ``g``; the object before the change gets the rest."""
+        owner, name, stored = value.args
+        out = []
+        if isinstance(stored, gast.Name) and stored.id in self.ctx.active:
+            item = self.ctx.bind_free("adjoint_item", _adjoints().adjoint_item)
+            part = build.call(item, copy.deepcopy(g), copy.deepcopy(name))
+            out.extend(self.accumulate(stored.id, part, g))
+        if isinstance(owner, gast.Name) and owner.id in self.ctx.active:
+            rest = self.ctx.bind_free("without_field", _objects().without_field)
+            kept = build.call(rest, copy.deepcopy(g), copy.deepcopy(name))
+            out.extend(self.accumulate(owner.id, kept, g))
+        return out
 
     def display_adjoint(
         self, value: gast.expr, g: gast.expr, origin: Origin | None
