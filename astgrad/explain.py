@@ -3,7 +3,7 @@
 The report is made by running the same transform a gradient call runs, so it says what
 really happens: every call that runs on the tape is listed with the user's line and the
 reason; a function that cannot be transformed at all runs on the tape as a whole; and a
-gradient that would raise (a gradient of a gradient, an object under ``wrt``, a failure
+gradient that would raise (a gradient of a gradient, an integer under ``wrt``, a failure
 inside the transform) is reported as an error with its message, never by raising.
 ``explain`` accepts whatever ``ag.grad`` accepts: functions made by ``ag.grad``,
 lambdas, ``functools.partial`` objects, NumPy and other functions without source.
