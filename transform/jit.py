@@ -599,7 +599,9 @@ class _Function:
                 f"{TAGS}[{TAG_COUNT}] = {tag}\n"
                 f"{TAG_COUNT} += 1\n"
             )
-        if _is_call_of(value, self.names.shaped_like, 1):
+        if _is_call_of(value, self.names.shaped_like, 1) and self.fused:
+            # (Only where the pop is in the same function, and so decided alike: a
+            # callee's backward function pops what its forward function pushed.)
             kept = value.args[0]
             if isinstance(kept, ast.Name) and self._is_number_name(kept.id):
                 return []  # a number's shape is known when compiling: nothing to keep
@@ -655,7 +657,7 @@ class _Function:
                 '    raise jit_OutOfStep("a saved value was popped out of step")\n'
                 f"{name} = {channel}.pop()\n"
             )
-        if name in self.shape_of:
+        if name in self.shape_of and self.fused:
             kept = self.shape_of[name]
             if self._is_number_name(kept):
                 return [_assign([name], ast.Constant(0.0))]
@@ -748,6 +750,10 @@ class _Function:
             roots = [stmt.test]
         else:
             roots = [stmt]
+        found = sum(_is_call_of(sub, self.pops, 0) for root in roots for sub in ast.walk(root))
+        if found > 1:
+            # (hoisted in tree order, which need not be the order Python evaluates them)
+            raise NotCompilable("several saved values read in one statement", stmt.lineno)
         before: list[ast.stmt] = []
         for root in roots:
             for parent in ast.walk(root):
