@@ -923,6 +923,9 @@ def _stacking_first(function: Callable) -> Callable:
         return function(obj, *args, **kwargs)
 
     stacking.__name__ = function.__name__
+    # generated code that reads NumPy through the tape's globals (a gradient taken inside
+    # a function run on the tape) finds NumPy's rule on the stand-in
+    stacking.__astgrad_rule__ = lookup(function)
     return stacking
 
 
