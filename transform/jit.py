@@ -501,6 +501,16 @@ class _Function:
             return self._pop_run(stmt)
         if isinstance(stmt, ast.Return) and stmt.value is not None:
             stmt.value = self._stack_as_tuple(stmt.value)
+            if self.fused and self.stack is not None:
+                # Every value pushed was popped: a pop the rewrite left out (or added)
+                # would leave the stack out of step without a wrong tag to show it.
+                return [
+                    *_statements(
+                        f"if {TAG_COUNT} != 0:\n"
+                        '    raise jit_OutOfStep("saved values were left on the stack")\n'
+                    ),
+                    stmt,
+                ]
         before = self._hoist_pops(stmt)
         for field_name in ("body", "orelse"):
             block = getattr(stmt, field_name, None)
