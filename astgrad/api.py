@@ -166,6 +166,9 @@ def _name(function: Callable) -> str:
 
 
 _VALUE = ("value",)
+#: a NumPy array's kind by its ndim: the generated code may rely on it (``u[i]`` of a
+#: vector is a number), so a call with another ndim gets a derivative of its own
+_ARRAY_KINDS = tuple(("value", "ndarray", ndim) for ndim in range(65))
 
 
 _NO_CONTEXT = contextlib.nullcontext()
@@ -173,7 +176,8 @@ _NO_CONTEXT = contextlib.nullcontext()
 
 def _kind(value: Any) -> tuple:
     if type(value) is np.ndarray:
-        return _VALUE  # the common case first: this runs for every argument of every call
+        # The common case first: this runs for every argument of every call.
+        return _ARRAY_KINDS[value.ndim]
     if isinstance(value, tuple):
         return ("tuple", len(value))
     if isinstance(value, list):
@@ -184,7 +188,7 @@ def _kind(value: Any) -> tuple:
         return ("value", "float")  # shape (): the generated code can skip shape bookkeeping
     if is_object(value):
         return describe(value)  # its class and what it holds (see runtime.objects)
-    return ("value",)
+    return _VALUE
 
 
 def _check_checkpoint(checkpoint: Any) -> None:

@@ -54,8 +54,9 @@ HOST_TYPES = {np.ndarray: "ndarray", float: "float", int: "int", bool: "bool",
 #: the types of differentiated arguments a plan takes: float arrays and floats
 _PLAIN_WRT_TYPES = (np.ndarray, float)
 
-#: (the types of the arguments, the dtype of each differentiated array, in order)
-Pattern = tuple[tuple[type, ...], tuple[np.dtype, ...]]
+#: (the types of the arguments, the dtype of each differentiated array, the ndim of each
+#: array, in order): a derivative may rely on an array's ndim (see astgrad.api._kind)
+Pattern = tuple[tuple[type, ...], tuple[np.dtype, ...], tuple[int, ...]]
 
 
 def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
@@ -65,7 +66,7 @@ def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
     plain host value, or a differentiated one that is missing or not a float (array).
 
     >>> pattern((np.ones(2), 3.0, "label"), (0, 1))
-    ((<class 'numpy.ndarray'>, <class 'float'>, <class 'str'>), (dtype('float64'),))
+    ((<class 'numpy.ndarray'>, <class 'float'>, <class 'str'>), (dtype('float64'),), (1,))
     >>> pattern((np.arange(2),), (0,)) is None  # an integer array has no gradient
     True
     """
@@ -81,7 +82,8 @@ def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
             if dtype.kind != "f":
                 return None
             dtypes.append(dtype)
-    return kinds, tuple(dtypes)
+    ndims = tuple(arg.ndim for arg, kind in zip(args, kinds) if kind is np.ndarray)
+    return kinds, tuple(dtypes), ndims
 
 
 # -- the template ---------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
 #         (a0, a1, a2) = args
 #         if type(a0) is not ndarray or type(a1) is not ndarray or type(a2) is not int:
 #             return MISS
-#         if a0.dtype is not d0 or a1.dtype is not d1:
+#         if a0.dtype is not d0 or a1.dtype is not d1 or a0.ndim != 1 or a1.ndim != 2:
 #             return MISS
 #         if not holds():  # what the derivative assumed changed
 #             return MISS
@@ -125,6 +127,7 @@ def planned_call(args):
 """
 _OTHER_TYPE = "type({a}) is not {type}"
 _OTHER_DTYPE = "{a}.dtype is not {dtype}"
+_OTHER_NDIM = "{a}.ndim != {ndim}"
 # finish_gradient's fast paths, without the call: a float, or an array of the argument's
 # dtype and shape, C-ordered (generated code's gradients are buffers of their own)
 _FINISH_ARRAY = (
@@ -176,6 +179,7 @@ def _any(tests: list[str]) -> str | None:
 
 def _plan_source(
     kinds: tuple[type, ...],
+    ndims: tuple[int, ...],
     positions: tuple[int, ...],
     *,
     guarded: bool,
@@ -183,8 +187,8 @@ def _plan_source(
     single: bool,
     with_value: bool,
 ) -> str:
-    """The source of a plan for arguments of types ``kinds``, differentiated at
-    ``positions`` (see :class:`Plan` for the rest)."""
+    """The source of a plan for arguments of types ``kinds``, its arrays of ``ndims``,
+    differentiated at ``positions`` (see :class:`Plan` for the rest)."""
     names = [f"a{i}" for i in range(len(kinds))]
     grads = [f"g{p}" for p in positions]
     arrays = [p for p in positions if kinds[p] is np.ndarray]
@@ -195,6 +199,8 @@ def _plan_source(
             finish.append(_fill(template, g=f"g{p}", a=f"a{p}", dtype=f"d{p}"))
     other_type = [_fill(_OTHER_TYPE, a=a, type=HOST_TYPES[k]) for a, k in zip(names, kinds)]
     other_dtype = [_fill(_OTHER_DTYPE, a=f"a{p}", dtype=f"d{p}") for p in arrays]
+    every_array = [a for a, k in zip(names, kinds) if k is np.ndarray]
+    other_dtype += [_fill(_OTHER_NDIM, a=a, ndim=str(n)) for a, n in zip(every_array, ndims)]
     # The derivative returns a single gradient bare, several as a tuple.
     raw = grads[0] if len(grads) == 1 else _tuple(grads)
     gradients = grads[0] if single else _tuple(grads)
@@ -252,12 +258,13 @@ class Plan:
         single: bool,
         with_value: bool,
     ) -> None:
-        kinds, dtypes = pattern
-        key = (kinds, positions, guard is not None, finished, single, with_value)
+        kinds, dtypes, ndims = pattern
+        key = (kinds, ndims, positions, guard is not None, finished, single, with_value)
         found = _plan_code.get(key)
         if found is None:
             source = _plan_source(
                 kinds,
+                ndims,
                 positions,
                 guarded=guard is not None,
                 finished=finished,

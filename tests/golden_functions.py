@@ -48,6 +48,18 @@ def softmax_cross_entropy(z, onehot):
     return -np.mean(np.sum(onehot * log_probs, axis=1))
 
 
+def heat_equation(u, k):
+    # An element loop as scientists write stencils: each element read is a number (u is a
+    # vector: the example arguments give its ndim), added into du in place.
+    n = u.shape[0]
+    for _ in range(50):
+        u_new = np.zeros(n)
+        for i in range(1, n - 1):
+            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
+        u = u_new
+    return np.sum(u * u)
+
+
 #: name -> (function, wrt, example arguments: the gradient is specialized for their kinds)
 GOLDEN = {
     "logistic_loss": (logistic_loss, ("W", "b"), ()),
@@ -58,4 +70,5 @@ GOLDEN = {
     "scalar_polynomial_on_floats": (scalar_polynomial, (0, 1), (0.5, -0.3)),
     "piecewise": (piecewise, 0, ()),
     "softmax_cross_entropy": (softmax_cross_entropy, 0, ()),
+    "heat_equation": (heat_equation, (0, 1), (np.linspace(0.0, 1.0, 8), 0.1)),
 }

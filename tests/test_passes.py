@@ -19,6 +19,7 @@ from astgrad.transform import emit, pipeline
 import astgrad as ag
 
 FLOAT = ("value", "float")
+VECTOR = ("value", "ndarray", 1)  # a parameter named with "[]" in a case's floats
 
 
 def loop_return(x, n):
@@ -86,6 +87,15 @@ def simulate(x, w):
     return np.sum(x)
 
 
+def smooth(x):
+    # (The user's own ``_``: the replayed loops' is then ``__2`` either way, as for rnn.)
+    y = np.zeros(len(x))
+    for _ in range(2):
+        for i in range(1, len(x)):
+            y[i] = y[i] * 0.5 + x[i] - x[i - 1]
+    return np.sum(y * y)
+
+
 #: pass (``pass:variant`` for a second case) -> (function, wrt, parameters that are
 #: Python floats[, differentiated with ``checkpoint=True``])
 CASES = {
@@ -97,6 +107,7 @@ CASES = {
     "checkpoint:loop": (simulate, ("x", "w"), (), True),
     "reverse": (two_uses, ("x",), ()),
     "remat": (decay, ("a",), ("a",)),
+    "accumulate": (smooth, ("x",), ("x[]",)),
     "seed": (two_uses, ("x",), ()),
     "zeros": (two_uses, ("x",), ()),
     "dead_code": (two_uses, ("x",), ()),
@@ -115,7 +126,7 @@ CASES = {
 
 def after_pass(name, function, wrt, floats, checkpoint=False):
     """The pass ``name`` run alone on what the passes before it make of ``function``."""
-    kinds = {p: FLOAT for p in floats}
+    kinds = {p.removesuffix("[]"): VECTOR if p.endswith("[]") else FLOAT for p in floats}
     value, ctx = pipeline.pass_input(function, wrt, name, param_kinds=kinds, checkpoint=checkpoint)
     before = _shown(name, value, ctx)
     transform = dict(pipeline.PASSES)[name]
@@ -256,6 +267,89 @@ def decay_grad(a):
         dmul = 0
     _ = pop()
     return da
+""",
+    "accumulate": """\
+def smooth_grad(x):
+    len_2 = len(x)
+    y = np.zeros(len_2)
+    push(_)
+    for _ in range(2):
+        push(len_3)
+        len_3 = len(x)
+        push(i)
+        for i in range(1, len_3):
+            push(y_item)
+            y_item = y[i]
+            push(mul)
+            mul = y_item * 0.5
+            push(x_item)
+            x_item = x[i]
+            push(add)
+            add = mul + x_item
+            push(sub)
+            sub = i - 1
+            push(x_item_2)
+            x_item_2 = x[sub]
+            push(sub_2)
+            sub_2 = add - x_item_2
+            push(saved_item(y, i))
+            y[i] = sub_2
+            push(i)
+        push(len(range(1, len_3)))
+        push(_)
+    mul_2 = y * y
+    total = np.sum(mul_2)
+    # backward
+    dadd = 0
+    dmul = 0
+    dmul_2 = 0
+    dsub_2 = 0
+    dx = 0
+    dx_item = 0
+    dx_item_2 = 0
+    dy = 0
+    dy_item = 0
+    dmul_2 = dmul_2 + expand_reduced(dtotal, mul_2)
+    dtotal = 0
+    dy = add_adjoints(dy, dmul_2 * y)
+    dy = add_adjoints(dy, dmul_2 * y)
+    dmul_2 = 0
+    dx = gradient_buffer(dx, x)
+    dy = gradient_buffer(dy, y)
+    for __2 in range(2):
+        _ = pop()
+        for __2 in range(pop()):
+            i = pop()
+            dy_item_2 = dy[i]
+            dy[i] = 0
+            dsub_2 = dsub_2 + dy_item_2
+            restore_item(y, i, pop())
+            dadd = dadd + dsub_2
+            dx_item_2 = dx_item_2 + -dsub_2
+            sub_2 = pop()
+            dsub_2 = 0
+            dx[i - 1] = dx[i - 1] + dx_item_2
+            x_item_2 = pop()
+            dx_item_2 = 0
+            sub = pop()
+            dmul = dmul + dadd
+            dx_item = dx_item + dadd
+            add = pop()
+            dadd = 0
+            dx[i] = dx[i] + dx_item
+            x_item = pop()
+            dx_item = 0
+            dy_item = add_adjoints(dy_item, dmul * 0.5)
+            mul = pop()
+            dmul = 0
+            dy[i] = dy[i] + dy_item
+            y_item = pop()
+            dy_item = 0
+        i = pop()
+        len_3 = pop()
+    _ = pop()
+    dy = 0
+    return dx
 """,
     "seed": """\
 def two_uses_grad(x, c):

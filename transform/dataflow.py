@@ -218,7 +218,10 @@ class OnDemandLiveness:
     statements with n names live cost n * n.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restores_dead: bool = False) -> None:
+        #: restores are no reads of the arrays they write into (for dead code alone: a
+        #: restore then goes when no read follows it)
+        self._restores_dead = restores_dead
         self._where: dict[int, tuple[_LiveBlock, int]] = {}  # id(stmt) -> its block, position
         self._reads: dict[int, set[str]] = {}  # each node's reads, found once
 
@@ -226,6 +229,12 @@ class OnDemandLiveness:
         found = self._reads.get(id(node))
         if found is None:
             found = self._reads[id(node)] = reads(node)
+            restores = anno.get(node, anno.Key.RESTORES) if self._restores_dead else None
+            if restores is not None:
+                # Putting back an element of an array (``restore_item(y, i, pop())``) is no
+                # use of its value: the restores of a loop nobody reads after go dead
+                # together, instead of each keeping the one before it alive.
+                found.discard(restores)
         return found
 
     def block(self, stmts: list[gast.stmt], live: set[str]) -> set[str]:

@@ -70,7 +70,7 @@ def eliminate_dead(
 ) -> list[gast.stmt]:
     """Remove statements whose results nobody reads, until nothing changes."""
     while True:
-        liveness = OnDemandLiveness()
+        liveness = OnDemandLiveness(restores_dead=True)
         liveness.block(stmts, set(live_out))
         removed = []
         stmts = _sweep(stmts, liveness, removed, dead_stack_ids)

@@ -30,6 +30,7 @@ import gast
 from ..runtime import anomaly as runtime_anomaly
 from ..runtime.closures import reaches_itself
 from . import (
+    accumulate,
     analyze,
     anno,
     anomaly,
@@ -77,6 +78,8 @@ from .walk import walk
 #:   overwritten value, since only the complete backward pass says which are read;
 #: - ``remat`` right after ``reverse``: it rewrites the contributions ``reverse`` recorded
 #:   per statement, before any later pass rewrites or removes them;
+#: - ``accumulate`` after ``remat`` (it takes the index expressions ``remat`` recomputes)
+#:   and before ``dead_code`` (the restores only its helpers read go dead);
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
 #:   dead), ``dead_code`` before ``shape_reads`` (a read it removes would otherwise keep a
@@ -100,6 +103,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("checkpoint", checkpoint_pass.transform),
     ("reverse", reverse.transform),
     ("remat", remat.transform),
+    ("accumulate", accumulate.transform),
     ("seed", seed.transform),
     ("zeros", optimize.zeros),
     ("dead_code", optimize.dead_code),

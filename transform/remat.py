@@ -65,10 +65,19 @@ def _recompute(
     for stmt in stmts:
         definitions.forget(dataflow.names_changed_within(stmt))
         for block in _blocks(stmt):
-            _recompute(block, groups, ctx, held)
+            _recompute(block, groups, ctx, held | _counter(stmt))
         for contributions in groups.get(id(stmt), ()):
             definitions.substitute(contributions)
         definitions.learn(stmt)
+
+
+def _counter(stmt: gast.stmt) -> set[str]:
+    """A loop's target, which the backward pass restores at the start of each iteration
+    it replays (where it is read at all): in the loop's body, recomputing ``i - 1`` or
+    ``i + 1`` from it costs less than pushing each (and one counter serves them all)."""
+    if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+        return {stmt.target.id}
+    return set()
 
 
 def _blocks(stmt: gast.stmt) -> list[list[gast.stmt]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import gast
 
-from . import anno, build, shapes
+from . import anno, build, ranks, shapes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -629,8 +629,11 @@ class _Reverser:
         value = stmt.value
         if isinstance(value, gast.Name) and value.id in self.ctx.active:
             part: gast.expr = load(value_part)
-            # The slot may be larger than the value stored into it (y[2] = total): sum back.
-            if kind == "value":
+            # The slot may be larger than the value stored into it (y[2] = total): sum
+            # back; not where a number goes into one element (u_new[i] = v).
+            if self.number_into_element(target, value):
+                part = load(value_part)
+            elif kind == "value":
                 part = build.call(
                     self.ctx.bind_free("unbroadcast", _unbroadcast()), part, load(value.id)
                 )
@@ -640,6 +643,15 @@ class _Reverser:
             adjoint.extend(self.accumulate(value.id, part, load(value_part)))
         adjoint.append(pop)
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
+
+    def number_into_element(self, target: gast.Subscript, value: gast.Name) -> bool:
+        """Whether ``target = value`` stores a number into one element of an array
+        (``ranks``), so that the slot's adjoint needs no summing back to the value's shape."""
+        classes = self.ctx.shape_classes
+        facts = getattr(classes, "ranks", None)
+        return bool(facts) and (
+            ranks.of(target, facts) == 0 and shapes.class_of(value, classes) == shapes.SCALAR
+        )
 
     # -- lists ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, ranks
 from .context import TransformContext
 from .dataflow import all_names
 from .walk import walk
@@ -43,7 +43,7 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
 def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     """name -> shape class. Classes are structural (``("matmul", A, B)``), so equal
     classes mean equal shapes wherever the names are read, inside loops too."""
-    classes: dict[str, Any] = {}
+    classes: dict[str, Any] = Classes()
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
@@ -51,6 +51,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
         "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
     )
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
+    classes.ranks = ranks.infer(bindings, ctx)
     # The names each value reads, and the local ones among them, found once for all the
     # rounds.
     value_names = [all_names(value) if value is not None else set() for _, value, _, _ in bindings]
@@ -94,6 +95,14 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
 _UNSET = object()
 
 
+class Classes(dict):
+    """name -> shape class, and in ``ranks`` what ``transform.ranks`` found of names'
+    ndims: an element read ``u[i]`` of a vector ``u`` by an int ``i`` is a number
+    wherever it is read (``class_of`` gives it ``SCALAR``)."""
+
+    ranks: dict[str, Any] = {}
+
+
 def same_shape(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:
     """The shape class all non-scalar ``atoms`` share (SCALAR if all are scalars), or
     None when it is not known."""
@@ -119,6 +128,9 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
     if isinstance(atom, gast.Name):
         here = classes.get(atom.id)
         return None if here == CONFLICT else here
+    if isinstance(atom, gast.Subscript):
+        found = getattr(classes, "ranks", None)
+        return SCALAR if found and ranks.of(atom, found) == 0 else None
     return None
 
 
@@ -172,8 +184,8 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
         return CONFLICT
     if isinstance(value, gast.Constant):
         return class_of(value, classes) or CONFLICT
-    if isinstance(value, gast.Name):
-        return classes.get(value.id, CONFLICT)
+    if isinstance(value, (gast.Name, gast.Subscript)):
+        return class_of(value, classes) or CONFLICT
     if isinstance(value, gast.BinOp):
         if isinstance(value.op, gast.MatMult):
             return _structural("matmul", [value.left, value.right], classes)
@@ -195,8 +207,10 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
         if value.keywords:
             return CONFLICT
         if (
-            isinstance(primitive, np.ufunc) and primitive.nin == len(operands)
-        ) or primitive in _ELEMENTWISE:
+            isinstance(primitive, np.ufunc)
+            and primitive.nin == len(operands)
+            and primitive.nout == 1  # (np.modf, np.divmod: tuples)
+        ) or (primitive in _ELEMENTWISE and len(operands) == 3):  # (np.where of one: a tuple)
             return _broadcast(operands, classes)
         if primitive in (np.dot, np.matmul) and len(operands) == 2:
             return _structural("matmul", operands, classes)

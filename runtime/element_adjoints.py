@@ -1,0 +1,43 @@
+"""The buffer an element loop's backward pass adds its adjoints into in place.
+
+``du = add_at(du, u, i, g)`` makes a new array for every element it adds (adjoints are
+never changed in place: another name may hold them). Where ``transform.accumulate``
+shows that, inside one backward loop, ``du`` is only ever added into and taken from one
+element at a time, the loop instead starts from an array of its own, made here, and
+changes it in place: ``du[i] = du[i] + g``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .rules.containers import is_zero
+
+__all__ = ["gradient_buffer"]
+
+
+def gradient_buffer(adjoint: Any, container: Any) -> Any:
+    """A new array, shaped like the NumPy array ``container``, holding ``adjoint`` (zeros
+    for the adjoint nothing flowed into yet), that nothing else refers to. Float64 (or
+    complex) whatever ``container``'s dtype, as element adjoints added into it may be.
+    Anything else than a NumPy array (an unbound name's placeholder, None: the loop that
+    would read it does not run) gives ``adjoint`` back.
+
+    >>> gradient_buffer(0, np.ones(3, dtype=np.float32))
+    array([0., 0., 0.])
+    >>> shared = np.ones(2)
+    >>> buffer = gradient_buffer(shared, shared)
+    >>> buffer[0] = 5.0
+    >>> shared
+    array([1., 1.])
+    """
+    if type(container) is not np.ndarray:
+        return adjoint
+    if is_zero(adjoint):
+        return np.zeros(container.shape, np.result_type(container.dtype, np.float64))
+    dtype = np.result_type(container.dtype, getattr(adjoint, "dtype", np.float64), np.float64)
+    buffer = np.zeros(container.shape, dtype)
+    buffer += adjoint  # a copy (of a read-only broadcast view too)
+    return buffer

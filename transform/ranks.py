@@ -1,0 +1,284 @@
+"""ranks: which names surely hold ints, and which surely hold arrays of a known ndim.
+
+Element loops read arrays one number at a time (``u[i - 1] - 2 * u[i] + u[i + 1]``).
+Whether ``u[i]`` is a number or a row decides what its gradient needs: a number needs no
+``unbroadcast``, no saved shape, and its adjoint can be added into ``du`` in place. The
+``shapes`` pass cannot tell from equal shapes alone; this pass finds the two facts it
+takes:
+
+* ``INT``: the name holds an int (a ``range`` loop's counter, ``len(...)``, an element of
+  an array's ``shape``, int constants, and ``+ - * // %`` of those);
+* an ndim ``k``: the name holds an array (or a number, ``k == 0``) of ``k`` dimensions;
+  ``ndarray(k)`` when it is surely a NumPy array (a NumPy array argument, whose ndim is
+  part of the argument kinds the derivative was made for; ``np.zeros(n)``; NumPy
+  arithmetic of those), which ``accumulate`` may change in place element by element.
+
+Then ``u[i]``, ``u`` of ndim ``k`` and ``i`` an ``INT``, has ndim ``k - 1`` (and ``k - j``
+for ``j`` int indices). Like the shape classes, the facts hold for every binding of a
+name: they are a fixpoint over all of them, loops included, and a name whose bindings
+disagree has none.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+from typing import Any
+
+import gast
+import numpy as np
+
+from . import anno
+from .context import TransformContext
+
+#: the fact of a name that surely holds an int (of ndim 0)
+INT = "int"
+#: the fact of a name holding an array's ``shape``: a tuple of ints
+SHAPE = "shape"
+#: a name whose bindings disagree
+CONFLICT = "conflict"
+
+
+def ndarray(k: int) -> tuple[str, int]:
+    """The fact of a name that surely holds a NumPy array of ``k`` dimensions."""
+    return ("ndarray", k)
+
+
+_INT_OPS = (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv, gast.Mod)
+#: NumPy functions that make an array from a shape given first
+_FROM_SHAPE = {np.zeros, np.ones, np.empty, np.full}
+#: NumPy functions that make an array of the numbers in a list
+_FROM_NUMBERS = {np.array, np.asarray}
+#: NumPy functions that make an array of their first argument's shape
+_LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy}
+#: keywords that leave the ndim of what the functions above make alone
+_PLAIN_KEYWORDS = {"dtype", "order"}
+#: elementwise primitives that are not ufuncs
+_ELEMENTWISE = {np.where}
+_NUMBERS = {builtins.float}
+_INTS = {builtins.len, builtins.int, operator.index}
+
+
+def infer(bindings: list[tuple], ctx: TransformContext) -> dict[str, Any]:
+    """name -> ``INT``, ``SHAPE`` or an ndim, for the names every binding of which (in
+    ``bindings``, as ``shapes._bindings`` lists them) surely gives that; names with no
+    fact are left out."""
+    facts: dict[str, Any] = {}
+    for param in ctx.parsed.params:
+        kind = ctx.param_kinds.get(param, ())
+        if kind[:2] == ("value", "ndarray"):
+            facts[param] = ndarray(kind[2])
+        elif kind[1:2] == ("float",):
+            facts[param] = 0
+    given = dict(facts)  # a parameter's kind is a fact of its first binding
+    locals_ = ctx.local_names
+    serials: dict[str, list[int]] = {}
+    for serial, (name, _, _, _) in enumerate(bindings):
+        serials.setdefault(name, []).append(serial)
+    forced: set[str] = set()  # names a binding of which could not be decided
+    # An optimistic fixpoint: a binding that reads a local name with no fact yet waits
+    # (None); a name's fact is what all its decided bindings give, joined. Passes in
+    # source order decide a chain of statements in one pass (a loop in a few), until one
+    # changes nothing. A name keeps a fact only when every binding gives it, given the
+    # facts of what they read; so by induction over a run, every value bound to the name
+    # has it. Bindings still waiting then (names that read each other and nothing else)
+    # make their names conflicts, and the search starts again.
+    for _ in range(len(bindings) + 1):
+        facts = dict(given)
+        facts.update((name, CONFLICT) for name in forced)
+        decided: list[Any] = [None] * len(bindings)
+        for _ in range(_PASSES):
+            changed = False
+            for serial, (name, value, stmt, _) in enumerate(bindings):
+                if name in forced:
+                    continue
+                here = _fact_of_value(value, stmt, facts, locals_)
+                if here == decided[serial]:
+                    continue
+                decided[serial] = here
+                changed = True
+                fact = given.get(name)
+                for other in serials[name]:
+                    if decided[other] is not None:
+                        fact = decided[other] if fact is None else join(fact, decided[other])
+                if fact is None:
+                    facts.pop(name, None)  # (its bindings all wait)
+                else:
+                    facts[name] = fact
+            if not changed:
+                break
+        else:
+            return {}  # no fixpoint: know nothing rather than something wrong
+        waiting = {bindings[s][0] for s, fact in enumerate(decided) if fact is None} - forced
+        if not waiting:
+            return {name: fact for name, fact in facts.items() if fact != CONFLICT}
+        forced |= waiting
+    return {}
+
+
+#: passes over the bindings before ``infer`` gives up (each pass decides a chain of
+#: statements in source order; a loop's facts settle in a few)
+_PASSES = 32
+
+
+def of(node: gast.expr, facts: dict[str, Any]) -> Any:
+    """The fact of an operand (a name, a constant, ``u[i]``), or None."""
+    if isinstance(node, gast.Constant):
+        value = node.value
+        if type(value) is int:
+            return INT
+        return 0 if type(value) is float else None
+    if isinstance(node, gast.Name):
+        return facts.get(node.id)
+    if isinstance(node, gast.Subscript):
+        container = of(node.value, facts)
+        index = node.slice
+        parts = index.elts if isinstance(index, gast.Tuple) else [index]
+        if not all(of(part, facts) == INT for part in parts):
+            return None  # slices, masks, arrays of indices, None: not one element
+        if container == SHAPE:
+            return INT if len(parts) == 1 else None
+        k = ndim(container) if container != INT else None
+        if k is not None and len(parts) <= k:
+            # A NumPy array's element is a NumPy scalar, not an array: only its rows are.
+            rest = k - len(parts)
+            return ndarray(rest) if is_numpy(container) and rest else rest
+    return None
+
+
+def join(first: Any, second: Any) -> Any:
+    """What two bindings' facts say of the name: the fact they share, an ndim where one
+    is a NumPy array and the other may not be, else CONFLICT."""
+    if first == second:
+        return first
+    if ndim(first) is not None and ndim(first) == ndim(second) and INT not in (first, second):
+        return ndim(first)
+    return CONFLICT
+
+
+def ndim(fact: Any) -> int | None:
+    """The ndim a fact says (an int has 0), or None."""
+    if fact == INT:
+        return 0
+    if type(fact) is tuple:
+        return fact[1]
+    return fact if type(fact) is int else None
+
+
+def is_numpy(fact: Any) -> bool:
+    """Whether the fact says the value is surely a NumPy array."""
+    return type(fact) is tuple and fact[0] == "ndarray"
+
+
+def is_int_index(node: gast.expr, facts: dict[str, Any]) -> bool:
+    """Whether ``node`` surely evaluates to an int (or a tuple of ints): a name or
+    constant that is one, or ``+ - *`` of those (``i - 1``)."""
+    if isinstance(node, gast.Tuple):
+        return all(is_int_index(e, facts) for e in node.elts)
+    if isinstance(node, gast.BinOp):
+        return (
+            isinstance(node.op, _INT_OPS)
+            and is_int_index(node.left, facts)
+            and is_int_index(node.right, facts)
+        )
+    if isinstance(node, gast.UnaryOp):
+        return isinstance(node.op, (gast.USub, gast.UAdd)) and is_int_index(node.operand, facts)
+    return not isinstance(node, gast.Tuple) and of(node, facts) == INT
+
+
+def _fact_of_value(
+    value: gast.expr | None, stmt: gast.stmt, facts: dict[str, Any], locals_: set[str]
+) -> Any:
+    """What ``value`` evaluates to: a fact, CONFLICT when nothing can be said, or None
+    when it reads a local name that has no fact yet (decided in a later round)."""
+    if value is None:
+        return CONFLICT
+    for node in gast.walk(value):
+        if isinstance(node, gast.Name) and node.id in locals_ and node.id not in facts:
+            return None
+    if isinstance(value, (gast.Constant, gast.Name, gast.Subscript)):
+        found = of(value, facts)
+        return CONFLICT if found is None else found  # (0, a number's ndim, is a fact)
+    if isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name):
+        if ndim(facts.get(value.value.id)) is None or facts[value.value.id] == INT:
+            return CONFLICT
+        if value.attr == "shape":
+            return SHAPE
+        if value.attr in ("ndim", "size"):
+            return INT
+        return CONFLICT
+    if isinstance(value, gast.BinOp):
+        if isinstance(value.op, gast.MatMult):
+            return CONFLICT
+        return _elementwise([value.left, value.right], value.op, facts)
+    if isinstance(value, gast.UnaryOp) and isinstance(value.op, (gast.USub, gast.UAdd)):
+        return _elementwise([value.operand], gast.Sub(), facts)
+    if isinstance(value, gast.Call):
+        return _fact_of_call(value, stmt, facts)
+    return CONFLICT
+
+
+def _elementwise(operands: list[gast.expr], op: gast.operator, facts: dict[str, Any]) -> Any:
+    found = [of(operand, facts) for operand in operands]
+    if all(fact == INT for fact in found) and isinstance(op, _INT_OPS):
+        return INT
+    return _broadcast(found)
+
+
+def _broadcast(found: list[Any]) -> Any:
+    """The fact of an elementwise result: the largest ndim; a NumPy array when every
+    operand is a NumPy array or a number (NumPy's arithmetic then makes one)."""
+    ndims = [ndim(fact) for fact in found]
+    if None in ndims:
+        return CONFLICT
+    k = max(ndims)
+    numpy = all(is_numpy(fact) or ndim(fact) == 0 for fact in found)
+    return ndarray(k) if k and numpy else k
+
+
+def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> Any:
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if callee is None or getattr(callee, "receiver", None) is not None:
+        return CONFLICT  # (methods: ``x.sum(0)`` is np.sum(x, 0), say; not followed here)
+    rule = getattr(callee, "rule", None)
+    primitive = rule.primitive if rule is not None else getattr(callee, "value", None)
+    args = value.args
+    if any(isinstance(arg, gast.Starred) for arg in args):
+        return CONFLICT
+    plain = all(keyword.arg in _PLAIN_KEYWORDS for keyword in value.keywords)
+    if primitive in _INTS and len(args) == 1 and not value.keywords:
+        return INT if primitive is not builtins.int or ndim(of(args[0], facts)) == 0 else CONFLICT
+    if primitive in _NUMBERS or getattr(primitive, "__module__", None) == "math":
+        return 0
+    if _in(primitive, _FROM_SHAPE) and args and plain:
+        shape = args[0]
+        # (NumPy's own factories: with no array argument, they make NumPy arrays.)
+        if of(shape, facts) == INT:
+            return ndarray(1)
+        if isinstance(shape, gast.Tuple) and all(of(e, facts) == INT for e in shape.elts):
+            return ndarray(len(shape.elts)) if shape.elts else 0
+        return CONFLICT
+    if _in(primitive, _FROM_NUMBERS) and len(args) == 1 and plain:
+        elements = args[0]
+        if isinstance(elements, (gast.List, gast.Tuple)) and all(
+            ndim(of(e, facts)) == 0 for e in elements.elts
+        ):
+            return ndarray(1)  # np.array([y0, 1.0])
+        return CONFLICT
+    if _in(primitive, _LIKE) and len(args) >= 1 and plain:
+        k = ndim(of(args[0], facts))
+        return CONFLICT if k is None else k
+    if value.keywords:
+        return CONFLICT
+    if (isinstance(primitive, np.ufunc) and primitive.nin == len(args) and primitive.nout == 1) or (
+        _in(primitive, _ELEMENTWISE) and len(args) == 3
+    ):  # (np.where of one: a tuple)
+        return _broadcast([of(arg, facts) for arg in args])
+    return CONFLICT
+
+
+def _in(primitive: Any, functions: set) -> bool:
+    try:
+        return primitive in functions
+    except TypeError:  # (an unhashable callee)
+        return False
