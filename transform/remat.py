@@ -153,17 +153,22 @@ class Definitions:
         """``adjoint`` (one statement's contributions) with each read of a remembered
         temporary replaced by its definition, where the backward pass reads that
         definition's inputs there anyway. Rewrites the statements in place."""
-        if not self._values:
-            return adjoint
-        reads = set()
-        for stmt in adjoint:
-            reads |= dataflow.reads(stmt)
-        for name in reads & self._values.keys():
-            inputs = dataflow.reads(self._values[name])
-            if not inputs <= (reads - {name}) | self._unchanging:
-                continue  # recomputing would make the backward pass restore more names
+        # Again while something was replaced: a definition put in may read another
+        # temporary (mul_2 = mul * d, mul = 0.5 * k), recomputed in turn.
+        for _ in range(len(self._values)):
+            reads = set()
             for stmt in adjoint:
-                _replace_reads(stmt, name, self._values[name])
+                reads |= dataflow.reads(stmt)
+            replaced = False
+            for name in sorted(reads & self._values.keys()):
+                inputs = dataflow.reads(self._values[name])
+                if not inputs <= (reads - {name}) | self._unchanging:
+                    continue  # recomputing would make the backward pass restore more names
+                for stmt in adjoint:
+                    _replace_reads(stmt, name, self._values[name])
+                replaced = True
+            if not replaced:
+                break
         return adjoint
 
 
