@@ -39,12 +39,6 @@ _bench = _load_workloads()
 WORKLOADS = _bench.WORKLOADS
 NAMES = [w.name for w in WORKLOADS]
 
-_CHO_FACTOR_ADJOINT = (
-    "factor = cho_factor(K) read twice (cho_solve(factor, y), factor[0]): factor[0]'s "
-    "adjoint gives the flag `lower` a zero made by np.zeros_like(True), cho_solve's rule "
-    "gives it None, and add_adjoints(array(False), None) adds them"
-)
-
 #: (workload, mode) pairs astgrad cannot differentiate yet, and the error they raise
 KNOWN_FAILURES = {
     ("MLP x.dot", "tape"): (
@@ -52,8 +46,6 @@ KNOWN_FAILURES = {
         "on the tape, x.dot(W) with x a constant ndarray is ndarray.dot, which converts the "
         "tensor W with __array__ (NumPy's method does not dispatch to tensors)",
     ),
-    ("GP cho_factor", "source"): (TypeError, _CHO_FACTOR_ADJOINT),
-    ("GP cho_factor", "auto"): (TypeError, _CHO_FACTOR_ADJOINT),
     ("GP cho_factor", "tape"): (
         GradientLostError,
         "on the tape scipy.linalg.cho_factor converts its tensor argument: the tape rebinds "

@@ -79,13 +79,20 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
 
 
 def _part_grad(g: Any, parts: Any, index: Any) -> Parts:
-    grads = [array_module(p).zeros_like(p) for p in parts]
+    # (a part that is no float, the flag of scipy.linalg.cho_factor's (c, lower), gets
+    # the 0 of "nothing flowed", which adds to another rule's None for it)
+    grads = [array_module(p).zeros_like(p) if _is_float(p) else 0 for p in parts]
     if isinstance(index, slice):
         for position, part in zip(range(len(parts))[index], g):
             grads[position] = part
     else:
         grads[operator.index(index)] = g
     return Parts(grads)
+
+
+def _is_float(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return isinstance(value, float) if dtype is None else dtype.kind in "fc"
 
 
 def without_index(g: Any, index: Any) -> Any:
