@@ -292,8 +292,7 @@ PROGRAMS = [
         "optimizer-like loop updating attributes",
         optimize,
         lambda r: (r.normal(size=3), r.normal(size=3)),
-        static=False,
-        notes="an object made inside the function",
+        notes="SGD made inline; update() writes its counter: inlined on the made object",
     ),
     ClassProgram(
         "loop updating the attributes of an object it made",

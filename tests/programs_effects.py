@@ -270,7 +270,7 @@ def object_built_from_a_gradient_then_called(x):
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
-    method_updates_an_object, slice_view_then_store, rows_scaled_in_place,
+    slice_view_then_store, rows_scaled_in_place,
     appends_to_a_global_list, stores_into_its_argument, list_pop, sort_in_place,
     list_joined_in_place, list_repeated, dict_element_changed_in_place,
     view_method_then_augmented, shuffled_with_a_seeded_generator,
@@ -385,4 +385,5 @@ ACCEPTED = [
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,
     rows_accumulated_into_an_array, dict_of_numbers_changed_in_place, warnings_silenced,
     object_built_from_a_gradient_then_called,  # (issue 17: __init__ inline, make_object)
+    method_updates_an_object,  # (issue 17: the method inline on the object made inline)
 ]  # fmt: skip

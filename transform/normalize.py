@@ -61,7 +61,7 @@ from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
-from .objects import calls_a_field, constructor, field_setter
+from .objects import calls_a_field, constructor, field_setter, is_build, made_method
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -115,6 +115,8 @@ class _Normalizer:
         #: nested functions (defs and named lambdas), inlined where they are called
         self.nested: dict[str, gast.FunctionDef] = {}
         self.inlining: list[str] = []
+        #: names bound once, to an object made inline (make_object): name -> its class
+        self.made: dict[str, type] = {}
         #: how many times each name is bound in the function (a nested function is
         #: inlined from its one definition)
         self.bindings: dict[str, int] = {}
@@ -523,7 +525,10 @@ class _Normalizer:
             self.define(definition)
             return
         if isinstance(target, gast.Name):
-            self.emit(build.assign(target.id, self.simple(value, target.id)))
+            lowered = self.simple(value, target.id)
+            if self.bindings.get(target.id) == 1:
+                self.note_made(target.id, lowered)
+            self.emit(build.assign(target.id, lowered))
         elif isinstance(target, (gast.Tuple, gast.List)):
             self.unpack(target, value)
         elif isinstance(target, gast.Subscript):
@@ -638,6 +643,7 @@ class _Normalizer:
 
     def temporary(self, value: gast.expr, base: str) -> gast.Name:
         name = self.new_local(base)
+        self.note_made(name, value)
         stmt = self.emit(build.assign(name, value))
         anno.set(stmt, anno.Key.TEMPORARY, True)
         return build.load(name)
@@ -793,10 +799,27 @@ class _Normalizer:
     def expr_Call(self, node: gast.Call) -> gast.expr:
         return self.call(node)
 
+    def note_made(self, name: str, value: gast.expr) -> None:
+        """Remember that ``name`` (bound once) holds an object made inline, of that class."""
+        if isinstance(value, gast.Name) and value.id in self.made:
+            self.made[name] = self.made[value.id]
+        elif is_build(value, self.ctx):
+            self.made[name] = static_value(value.args[0], self.ctx)
+
     def call(self, node: gast.Call) -> gast.expr:
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
+        method = made_method(func, self.made, self.ctx)
+        if method is not None:  # obj.update(g) on an object made inline: its body, inline
+            key = method.name = self.namer.new(func.attr.strip("_") or "method")
+            self.nested[key] = method
+            try:
+                return self.inline_nested(
+                    key, gast.Call(func=func, args=node.args, keywords=node.keywords)
+                )
+            finally:
+                del self.nested[key]
         made = constructor(func, self.ctx) if self.is_atom(func) else None
         if made is not None:  # Layer(W, b): its __init__'s body, then make_object (issue 17)
             key = made.name = self.namer.new(source_text(func).split(".")[-1].lower())

@@ -661,3 +661,53 @@ def _stores_into(stmt: gast.stmt, name: str, ctx: TransformContext) -> bool:
         and isinstance(stmt.value.args[0], gast.Name)
         and stmt.value.args[0].id == name
     )
+
+
+def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.FunctionDef | None:
+    """For ``obj.m(a)`` where ``obj`` holds an object made inline (``make_object``, bound
+    once), the method's definition with ``self`` read as ``obj`` and no ``self``
+    parameter, for ``normalize`` to inline: its attribute assignments then change ``obj``
+    (``set_field``), as the method changes the object. None when the method is not a
+    plain function of the same module whose body names ``self`` only to use it."""
+    from .parsing import parse_function
+
+    if not (
+        isinstance(func, gast.Attribute)
+        and isinstance(func.value, gast.Name)
+        and func.value.id in made
+    ):
+        return None
+    owner = func.value.id
+    found = _class_lookup(made[owner], func.attr, ctx)
+    if not isinstance(found, types.FunctionType) or found.__closure__:
+        return None
+    if found.__globals__ is not ctx.parsed.function.__globals__:
+        return None
+    try:
+        definition = parse_function(found).node
+    except Exception:
+        return None
+    args = definition.args
+    params = args.posonlyargs + args.args
+    defaults = [*args.defaults, *args.kw_defaults]
+    if not params or args.vararg or args.kwarg:
+        return None
+    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
+        return None
+    me = params[0].id
+    names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    if owner in names:
+        return None  # (the method has a name of the caller's object's: they would clash)
+    body = gast.Module(body=definition.body, type_ignores=[])
+    for node in gast.walk(body):
+        if isinstance(node, gast.Name) and node.id == me and not isinstance(node.ctx, gast.Load):
+            return None  # self rebound, or deleted
+        if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.Yield)):
+            return None
+    ctx.parsed.recorder.function(found)  # (its source was read)
+    for node in gast.walk(body):
+        if isinstance(node, gast.Name) and node.id == me:
+            node.id = owner
+    args.posonlyargs = [a for a in args.posonlyargs if a.id != me]
+    args.args = [a for a in args.args if a.id != me]
+    return definition
