@@ -1015,6 +1015,10 @@ class _TapeGlobals(dict):
             return getattr(_tape_math, _math_functions[value])
         if isinstance(value, types.FunctionType):
             return on_tape(value)
+        if isinstance(value, types.ModuleType) and _is_scipy(value.__name__):
+            return _tape_library(value)
+        if _is_scipy(type(value).__module__) and _has_ruled_methods(value):
+            return _TapeLibraryObject(value)  # (from scipy.stats import norm)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -1045,7 +1049,7 @@ def on_tape(function: Callable) -> Callable:
         name = _math_functions.get(function) if _hashable_in(function, _math_functions) else None
         return function if name is None else getattr(_tape_math, name)
     if _is_library(function):
-        return function
+        return _library_version(function) if _is_scipy(function.__module__) else function
     shimmed = _on_tape_cache.get(function)
     if (
         shimmed is None
@@ -1090,6 +1094,95 @@ def _writes_globals(code: types.CodeType) -> bool:
             _writes_globals(const) for const in code.co_consts if isinstance(const, types.CodeType)
         )
         _global_writers[code] = found
+    return found
+
+
+# -- SciPy's Python functions on tensors -------------------------------------------------------
+#
+# NumPy's functions dispatch to tensors (__array_function__) and SciPy's ufuncs do too
+# (__array_ufunc__), but SciPy's Python functions (scipy.special.logsumexp,
+# scipy.linalg.cho_factor, scipy.stats.norm.logpdf...) convert a tensor to an array, which
+# drops its gradient. Code on the tape sees SciPy's modules through a stand-in whose
+# functions with a rule record it when given tensors.
+
+
+def _is_scipy(module_name: str | None) -> bool:
+    return (module_name or "").split(".")[0] == "scipy"
+
+
+_library_versions: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyDictionary()
+
+
+def _library_version(function: Callable) -> Callable:
+    """``function`` recording its rule when an argument is a tensor (itself without a rule)."""
+    found = _library_versions.get(function)
+    if found is not None:
+        return found
+    rule = lookup(function)
+    if rule is None:
+        return function
+
+    def on_tensors(*args: Any, **kwargs: Any) -> Any:
+        if _holds_tensor(args) or any(isinstance(v, Tensor) for v in kwargs.values()):
+            return apply(rule, function, args, kwargs)
+        return function(*args, **kwargs)
+
+    on_tensors.__name__ = getattr(function, "__name__", "function")
+    on_tensors.__qualname__ = getattr(function, "__qualname__", on_tensors.__name__)
+    on_tensors.__astgrad_rule__ = rule  # (a gradient generated inside tape code finds it)
+    _library_versions[function] = on_tensors
+    return on_tensors
+
+
+class _TapeLibrary(types.ModuleType):
+    """A SciPy module as code on the tape sees it: its functions with a rule record it on
+    tensors; its submodules and objects with rules (``scipy.stats.norm``) likewise."""
+
+    def __init__(self, module: Any) -> None:
+        super().__init__(module.__name__)
+        object.__setattr__(self, "_module", module)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = getattr(object.__getattribute__(self, "_module"), name)
+        if isinstance(value, types.ModuleType):
+            return _tape_library(value) if _is_scipy(value.__name__) else value
+        if isinstance(value, type) or isinstance(value, (int, float, str)):
+            return value
+        if _has_ruled_methods(value):  # (scipy.stats.norm: callable, and holds the rules)
+            return _TapeLibraryObject(value)
+        return _library_version(value) if callable(value) and _has_rule(value) else value
+
+
+class _TapeLibraryObject:
+    """An object of a SciPy module whose methods have rules (``scipy.stats.norm``): its
+    methods record on tensors."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        return _library_version(value) if callable(value) and _has_rule(value) else value
+
+
+def _has_rule(value: Any) -> bool:
+    try:
+        return lookup(value) is not None
+    except TypeError:
+        return False
+
+
+def _has_ruled_methods(value: Any) -> bool:
+    return any(_has_rule(getattr(value, name, None)) for name in ("logpdf", "pdf", "cdf", "logcdf"))
+
+
+_tape_libraries: dict[str, _TapeLibrary] = {}
+
+
+def _tape_library(module: Any) -> _TapeLibrary:
+    found = _tape_libraries.get(module.__name__)
+    if found is None or object.__getattribute__(found, "_module") is not module:
+        found = _tape_libraries[module.__name__] = _TapeLibrary(module)
     return found
 
 

@@ -46,11 +46,6 @@ KNOWN_FAILURES = {
         "on the tape, x.dot(W) with x a constant ndarray is ndarray.dot, which converts the "
         "tensor W with __array__ (NumPy's method does not dispatch to tensors)",
     ),
-    ("GP cho_factor", "tape"): (
-        GradientLostError,
-        "on the tape scipy.linalg.cho_factor converts its tensor argument: the tape rebinds "
-        "np and math for the function it runs, not scipy",
-    ),
 }
 
 
