@@ -240,3 +240,31 @@ def test_facts_of_rows_elements_and_tuples():
 def test_without_argument_kinds_nothing_is_known_of_arrays():
     facts = facts_of(heat, u=("value",), k=("value", "float"))
     assert "u" not in facts and "u_new" not in facts  # u: unknown; u = u_new joins it
+
+
+def heat_copying_by_method(u, k):
+    # The boundary kept by copying u: a copy of a NumPy array is a NumPy array of its ndim.
+    n = u.shape[0]
+    for _ in range(4):
+        u_new = u.copy()
+        for i in range(1, n - 1):
+            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
+        u = u_new
+    return np.sum(u**2)
+
+
+def heat_copying_by_function(u, k):
+    n = u.shape[0]
+    for _ in range(4):
+        u_new = np.copy(u)
+        for i in range(1, n - 1):
+            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
+        u = u_new
+    return np.sum(u**2)
+
+
+@pytest.mark.parametrize("function", [heat_copying_by_method, heat_copying_by_function])
+def test_element_loops_over_copies(function):
+    u = np.sin(np.linspace(0.0, 3.0, 10))
+    check(function, (u, 0.2), (0, 1))
+    assert "du_new = gradient_buffer(du_new, u_new)" in ag.source(function, u, 0.2)

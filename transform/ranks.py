@@ -238,10 +238,18 @@ def _broadcast(found: list[Any]) -> Any:
 
 def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> Any:
     callee = anno.get(stmt, anno.Key.CALLEE)
-    if callee is None or getattr(callee, "receiver", None) is not None:
-        return CONFLICT  # (methods: ``x.sum(0)`` is np.sum(x, 0), say; not followed here)
+    if callee is None:
+        return CONFLICT
     rule = getattr(callee, "rule", None)
     primitive = rule.primitive if rule is not None else getattr(callee, "value", None)
+    receiver = getattr(callee, "receiver", None)
+    if receiver is not None:
+        # ``u.copy()``: what u is (a NumPy array's copy is one); other methods (``x.sum(0)``
+        # is np.sum(x, 0), say) are not followed here.
+        if _in(primitive, {np.copy}) and not value.args and not value.keywords:
+            found = of(receiver, facts)
+            return found if ndim(found) is not None and found != INT else CONFLICT
+        return CONFLICT
     args = value.args
     if any(isinstance(arg, gast.Starred) for arg in args):
         return CONFLICT
@@ -266,8 +274,11 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
             return ndarray(1)  # np.array([y0, 1.0])
         return CONFLICT
     if _in(primitive, _LIKE) and len(args) >= 1 and plain:
-        k = ndim(of(args[0], facts))
-        return CONFLICT if k is None else k
+        found = of(args[0], facts)
+        k = ndim(found)
+        if k is None:
+            return CONFLICT
+        return ndarray(k) if is_numpy(found) and k else k  # (of a NumPy array, one too)
     if value.keywords:
         return CONFLICT
     if (isinstance(primitive, np.ufunc) and primitive.nin == len(args) and primitive.nout == 1) or (
