@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .rules.containers import add_adjoints, is_zero
+from .rules.containers import add_adjoints, field_adjoint, is_zero
 
 __all__ = ["is_object", "is_namedtuple", "fields", "add_field", "finish_object"]
 
@@ -200,7 +200,17 @@ def finish_object(grad: Any, like: Any, finish: Callable[[Any, Any], Any]) -> An
         parts = grad if isinstance(grad, (list, tuple)) else [0] * len(like)
         values = [finish(g, v) if differentiable(v) else None for g, v in zip(parts, like)]
         return type(like)(*values)
-    parts = grad if isinstance(grad, dict) else {}
+    if is_zero(grad):
+        parts: dict = {}
+    elif isinstance(grad, dict):
+        parts = grad
+    elif is_object(grad):  # (from a call run on the tape: an object of like's class)
+        parts = field_adjoint(grad)
+    else:  # (never silently zero)
+        raise TypeError(
+            f"internal error: the gradient of a {type(like).__qualname__} object came as a "
+            f"{type(grad).__name__}"
+        )
     made = blank(like)
     for name, value in fields(like):
         part = finish(parts.get(name, 0), value) if differentiable(value) else None

@@ -88,10 +88,33 @@ def add_adjoints(a: Any, b: Any) -> Any:
         return [add_adjoints(x, y) for x, y in zip(a, b)]
     if isinstance(a, dict):
         merged = dict(a)
-        for key, value in b.items():
+        for key, value in field_adjoint(b).items():
             merged[key] = add_adjoints(merged.get(key, 0), value)
         return merged
-    return a + b
+    try:
+        return a + b
+    except TypeError:
+        # An object's adjoint is a dict of its fields' in generated code, and an object of
+        # its class from a call run on the tape (or a gradient): added field by field.
+        if isinstance(b, dict) or _is_object(a):
+            return add_adjoints(field_adjoint(a), field_adjoint(b))
+        raise
+
+
+def _is_object(value: Any) -> bool:
+    from ..objects import is_object  # (objects imports this module)
+
+    return is_object(value)
+
+
+def field_adjoint(value: Any) -> Any:
+    """An object's gradient as generated code keeps it: a dict of its fields' gradients
+    (the fields that got none, None, left out), nested objects likewise."""
+    if isinstance(value, dict) or not _is_object(value):
+        return value
+    from ..objects import fields
+
+    return {name: field_adjoint(v) for name, v in fields(value) if v is not None}
 
 
 def is_zero(value: Any) -> bool:
