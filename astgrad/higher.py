@@ -23,6 +23,7 @@ from .forward import _check_arguments, _moving_names, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
+from .runtime.objects import is_namedtuple, is_object
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -48,6 +49,14 @@ def hvp(
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if not moving:
         raise ValueError("ag.hvp: every tangent is None; give at least one direction")
+    for i in moving:
+        if is_object(primals[i]) or is_namedtuple(primals[i]):
+            # (its reverse-over-forward lost the object's tangent: zeros, silently)
+            raise TypeError(
+                f"ag.hvp does not take objects yet, and argument {i} is a "
+                f"{type(primals[i]).__qualname__}: pass the arrays it holds as arguments "
+                "(ag.hvp(lambda W: f(Layer(W), x), (m.W,), (v,)))"
+            )
     if is_gradient(fun):
         raise NotImplementedError(
             f"ag.hvp of {getattr(fun, '__qualname__', fun)!r}, a gradient: third "

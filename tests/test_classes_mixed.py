@@ -89,3 +89,13 @@ def test_matches_finite_differences(function, mode):
         assert_close(got.inner.W, _numeric(function, m, x, ["inner", "W"]))
     if function is not nested_object:
         assert got.inner is None
+
+
+def test_second_derivatives_refuse_objects_rather_than_give_zeros():
+    """ag.hvp through an object gave zeros (its reverse-over-forward lost the tangent)."""
+    rng = np.random.default_rng(1)
+    m, x = _layer(rng), rng.normal(size=(3, 2))
+    with pytest.raises(TypeError, match="^ag.hvp does not take objects yet, and argument 0"):
+        ag.hvp(read_and_tape_call, (m, x), (m, None))
+    with pytest.raises(TypeError, match="^ag.hvp does not take objects yet"):
+        ag.hessian(lambda layer: np.sum(layer.W**3))(m)
