@@ -311,8 +311,8 @@ def smooth_grad(x):
     dy_item = 0
     dmul_2 = dmul_2 + expand_reduced(dtotal, mul_2)
     dtotal = 0
-    dy = add_adjoints(dy, dmul_2 * y)
-    dy = add_adjoints(dy, dmul_2 * y)
+    dy = dy + dmul_2 * y
+    dy = dy + dmul_2 * y
     dmul_2 = 0
     dx = gradient_buffer(dx, x)
     dy = gradient_buffer(dy, y)
@@ -339,7 +339,7 @@ def smooth_grad(x):
             dx[i] = dx[i] + dx_item
             x_item = pop()
             dx_item = 0
-            dy_item = add_adjoints(dy_item, dmul * 0.5)
+            dy_item = dy_item + dmul * 0.5
             mul = pop()
             dmul = 0
             dy[i] = dy[i] + dy_item

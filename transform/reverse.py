@@ -418,7 +418,9 @@ class _Reverser:
         """``d<name> = d<name> + expression``; ``linear_in`` is the gradient it scales."""
         adjoint_name = self.namer.adjoint(name)
         kind = self.ctx.kinds.get(name, ("unknown",))[0]
-        if kind == "value":
+        facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
+        if kind == "value" or ranks.ndim(facts.get(name)) is not None:
+            # (an array or number, whatever its kind says: ranks proved it, so no container)
             total = gast.BinOp(left=load(adjoint_name), op=gast.Add(), right=expression)
         else:
             helper = self.ctx.bind_free("add_adjoints", _adjoints().add_adjoints)
