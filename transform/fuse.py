@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import gast
 
-from . import algebra, anno
+from . import algebra, anno, ranks
 from .context import TransformContext
 from .dataflow import blocks, reads, target_names
 from .optimize import is_pop
@@ -50,6 +50,9 @@ def transform(program: Program, ctx: TransformContext) -> Program:
 def _values(ctx: TransformContext, program: Program) -> frozenset[str]:
     """Names (and adjoints) known to hold a number or an array, not a list or tuple."""
     values = {name for name, kind in ctx.kinds.items() if kind[:1] == ("value",)}
+    # (and what ranks proved an array or a number, whatever the kinds say: u = u_new)
+    facts = getattr(ctx.shape_classes, "ranks", None) or {}
+    values |= {name for name, fact in facts.items() if ranks.ndim(fact) is not None}
     values |= {ctx.namer.adjoint(name) for name in values if ctx.namer.has_adjoint(name)}
     return frozenset(values | program.numbers)
 
