@@ -88,6 +88,9 @@ except ModuleNotFoundError:  # run from a checkout that is not installed
     from astgrad.api import _kind
 from astgrad.transform import pipeline  # noqa: E402
 
+sys.path.insert(0, str(HERE))  # (workloads.py, beside this file, when compare is imported)
+from workloads import mlp_args  # noqa: E402
+
 HEADING = "## Generated gradients vs peers (benchmarks/compare.py)"
 RESULTS = HERE / "RESULTS.md"
 CHART = HERE / "compare.png"
@@ -183,18 +186,7 @@ def rnn_by_hand(Wx, Wh, b, Wo, xs, h0, y):
 
 
 def mlp_data(width: int, batch: int, seed: int = 0) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    scale = 1.0 / np.sqrt(width)
-    return {
-        "W1": rng.standard_normal((width, width)) * scale,
-        "b1": rng.standard_normal(width) * 0.1,
-        "W2": rng.standard_normal((width, width)) * scale,
-        "b2": rng.standard_normal(width) * 0.1,
-        "W3": rng.standard_normal((width, 1)) * scale,
-        "b3": rng.standard_normal(1) * 0.1,
-        "x": rng.standard_normal((batch, width)),
-        "y": rng.standard_normal((batch, 1)),
-    }
+    return mlp_args(width, batch)(np.random.default_rng(seed))
 
 
 def rnn_data(
