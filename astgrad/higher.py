@@ -23,7 +23,7 @@ from .forward import _check_arguments, _moving_names, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
-from .runtime.objects import is_namedtuple, is_object
+from .runtime.objects import blank, differentiable, fields, is_namedtuple, is_object
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -191,6 +191,7 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
         target = _Target(fun, wrt)
         positions = _positions(target)
         if mode == "forward":
+            _refuse_structures(fun, args, positions)
             blocks = []
             for i in positions:
                 columns = []
@@ -207,7 +208,8 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
             value, pullback = vjp(fun, *args, wrt=tuple(positions))
             rows = [pullback(direction, retain_graph=True) for direction in _basis(value)]
             blocks = [
-                _stack([row[k] for row in rows], value, args[i]) for k, i in enumerate(positions)
+                _stack_structure([row[k] for row in rows], value, args[i])
+                for k, i in enumerate(positions)
             ]
         return blocks[0] if target.single else tuple(blocks)
 
@@ -242,6 +244,57 @@ def _basis(like: Any) -> list[Any]:
         e[k] = 1.0
         out.append(e.reshape(shape))
     return out
+
+
+def _is_structure(value: Any) -> bool:
+    return isinstance(value, (list, tuple, dict)) or is_object(value)
+
+
+def _refuse_structures(fun: Callable, args: tuple, positions: list[int]) -> None:
+    """Forward mode pushes one basis direction of an argument at a time, which an object or
+    container does not have: say so, rather than fail inside the stacking."""
+    for i in positions:
+        if _is_structure(args[i]):
+            name = getattr(fun, "__qualname__", repr(fun))
+            raise TypeError(
+                f'ag.jacobian({name}, mode="forward") does not take objects or containers '
+                f"yet, and argument {i} is a {type(args[i]).__qualname__}: use "
+                'mode="reverse" (the Jacobian then has the argument\'s structure, as '
+                "ag.grad's gradient does), or pass the arrays it holds as arguments"
+            )
+
+
+def _stack_structure(rows: list, outer: Any, like: Any) -> Any:
+    """Rows (one per direction of ``outer``), each with the structure of ``like`` (an
+    object, NamedTuple, list, tuple or dict of arrays, as ``ag.grad`` gives for it), as
+    one value of that structure whose leaves have shape ``outer.shape + leaf.shape``;
+    attributes that get no gradient are None, as in ``ag.grad``'s objects."""
+    if is_namedtuple(like):
+        return type(like)(
+            *(
+                _stack_structure([row[k] for row in rows], outer, v) if differentiable(v) else None
+                for k, v in enumerate(like)
+            )
+        )
+    if is_object(like):
+        made = blank(like)
+        for name, value in fields(like):
+            part = None
+            if differentiable(value):
+                part = _stack_structure([getattr(row, name) for row in rows], outer, value)
+            object.__setattr__(made, name, part)  # (a frozen dataclass's too)
+        return made
+    if isinstance(like, (list, tuple)):
+        return type(like)(
+            _stack_structure([row[k] for row in rows], outer, v) for k, v in enumerate(like)
+        )
+    if isinstance(like, dict):
+        return {
+            key: _stack_structure([row[key] for row in rows], outer, v) for key, v in like.items()
+        }
+    if not differentiable(like):
+        return None
+    return _stack(rows, outer, like)
 
 
 def _zeros(like: Any) -> Any:

@@ -380,3 +380,80 @@ def test_third_and_fourth_derivatives(mode):
 def test_a_third_derivative_in_source_mode_says_to_use_the_tape():
     with pytest.raises(NotImplementedError, match='mode="auto" or mode="tape"'):
         ag.grad(ag.grad(ag.grad(quintic)), mode="source")
+
+
+# -- Jacobians with respect to objects (issue 16) ------------------------------------------------
+
+
+class _Layer:
+    def __init__(self, W, b, name):
+        self.W = W
+        self.b = b
+        self.name = name  # no gradient: None in the Jacobian, as in ag.grad's
+
+
+def _layer_out(layer, x):
+    return np.tanh(x @ layer.W + layer.b)
+
+
+def _pair_out(pair, x):
+    W, b = pair
+    return np.sin(x @ W) * b
+
+
+def _numeric_jacobian(function, value, set_leaf):
+    """Central differences of ``function()`` over each element of one leaf, the leaf
+    changed through ``set_leaf(new)``: shape ``out.shape + leaf.shape``."""
+    columns = []
+    for index in np.ndindex(value.shape):
+        e = np.zeros(value.shape)
+        e[index] = EPS
+        set_leaf(value + e)
+        up = function()
+        set_leaf(value - e)
+        down = function()
+        columns.append((up - down) / (2 * EPS))
+    set_leaf(value)
+    out = np.stack(columns, axis=-1)
+    return out.reshape(out.shape[:-1] + value.shape)
+
+
+def test_reverse_jacobian_of_an_object_has_its_structure():
+    rng = np.random.default_rng(11)
+    layer = _Layer(rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 2), "dense")
+    x = rng.uniform(-1, 1, 3)
+    jac = ag.jacobian(_layer_out)(layer, x)
+    assert type(jac) is _Layer and jac.name is None
+    assert jac.W.shape == (2, 3, 2) and jac.b.shape == (2, 2)
+    for field in ("W", "b"):
+        value = getattr(layer, field)
+        numeric = _numeric_jacobian(
+            lambda: _layer_out(layer, x), value, lambda v, f=field: setattr(layer, f, v)
+        )
+        np.testing.assert_allclose(getattr(jac, field), numeric, rtol=1e-6, atol=1e-8)
+    both = ag.jacobian(_layer_out, wrt=(0, 1))(layer, x)
+    np.testing.assert_allclose(both[0].W, jac.W, rtol=1e-12)
+    assert both[1].shape == (2, 3)
+
+
+def test_reverse_jacobian_of_a_tuple_argument():
+    rng = np.random.default_rng(12)
+    pair = (rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 2))
+    x = rng.uniform(-1, 1, 3)
+    jac = ag.jacobian(_pair_out)(pair, x)
+    assert isinstance(jac, tuple) and jac[0].shape == (2, 3, 2) and jac[1].shape == (2, 2)
+    W, b = pair
+    np.testing.assert_allclose(jac[1], np.diag(np.sin(x @ W)), rtol=1e-12)
+    holder = [W]
+    numeric = _numeric_jacobian(
+        lambda: _pair_out((holder[0], b), x), W, lambda v: holder.__setitem__(0, v)
+    )
+    np.testing.assert_allclose(jac[0], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_forward_jacobian_of_an_object_says_what_to_do():
+    layer = _Layer(np.ones((3, 2)), np.zeros(2), "dense")
+    with pytest.raises(
+        TypeError, match=r'ag.jacobian\(_layer_out, mode="forward"\).*_Layer.*mode="reverse"'
+    ):
+        ag.jacobian(_layer_out, mode="forward")(layer, np.ones(3))
