@@ -25,6 +25,7 @@ import numpy as np
 from ..device import array_module
 from .arithmetic import dot_2d as _product_2d
 from .arithmetic import dot_grad_left, dot_grad_right
+from .einsum_plans import planned_einsum
 from .registry import nondifferentiable
 from .shared import (
     _normalize_axes,
@@ -740,6 +741,46 @@ def _einsum_path(spec: str, g: Any, rest: list) -> Any:
     return path
 
 
+#: (subscripts, position, shapes) -> (the planned einsum, which operands it reads), or None
+_GRAD_PLANS: dict[tuple, Any] = {}
+
+
+def _planned_grad(g: Any, position: int, subscripts: str, given: tuple) -> Any:
+    """einsum_grad's result by products planned once (``planned_einsum``), where the
+    gradient is a plain einsum of ``g`` and the other operands: the operand is a NumPy
+    array, broadcast along no axis, whose every letter ``g`` or another operand has, none
+    repeated. None otherwise (einsum_grad's general road then runs)."""
+    count = subscripts.count(",") + 1
+    operands = given[:count]
+    if not 1 <= position <= count or any(type(o) is not np.ndarray for o in operands):
+        return None
+    key = (subscripts, position, g.shape, *(o.shape for o in operands))
+    plan = _GRAD_PLANS.get(key, False)
+    if plan is False:
+        plan = None
+        try:
+            terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
+        except ValueError:
+            terms = None
+        index = position - 1
+        if terms is not None and "." not in subscripts:
+            term = terms[index]
+            others = [k for k in range(count) if k != index]
+            present = set(output).union(*(terms[k] for k in others))
+            if len(set(term)) == len(term) and all(c in present for c in term):
+                spec = ",".join([output] + [terms[k] for k in others]) + "->" + term
+                plan = (spec, others)
+        if len(_GRAD_PLANS) < 1024:
+            _GRAD_PLANS[key] = plan
+    if plan is None:
+        return None
+    spec, others = plan
+    grad = planned_einsum(spec, [g, *(operands[k] for k in others)])
+    if grad is None or grad.shape != operands[position - 1].shape:
+        return None  # (a size-1 axis broadcast: the general road sums over it)
+    return grad
+
+
 def einsum_grad(
     g: Any,
     position: int,
@@ -777,6 +818,10 @@ def einsum_grad(
                 grad = None
             if grad is not None and _shape(grad) == (op0, op1, op2)[position - 1].shape:
                 return grad
+    if type(subscripts) is str and type(g) is np.ndarray:
+        grad = _planned_grad(g, position, subscripts, (op0, op1, op2, op3, op4, op5, op6, op7))
+        if grad is not None:
+            return grad
     subscripts, operands, numbers = _einsum_call(
         subscripts, [op0, op1, op2, op3, op4, op5, op6, op7]
     )
@@ -794,8 +839,11 @@ def einsum_grad(
     kept = "".join(c for c in letters if c in present)
     spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
     rest = [o for _, o in others]
-    optimize = len(others) > 1 and (xp is not np or _einsum_path(spec, g, rest))
-    grad = xp.einsum(spec, g, *rest, optimize=optimize)
+    # NumPy arrays: BLAS products planned once for these letters and shapes.
+    grad = planned_einsum(spec, [g, *rest]) if xp is np else None
+    if grad is None:
+        optimize = len(others) > 1 and (xp is not np or _einsum_path(spec, g, rest))
+        grad = xp.einsum(spec, g, *rest, optimize=optimize)
     # Sum over axes along which the operand (size 1) was broadcast.
     summed = tuple(i for i, c in enumerate(kept) if sizes[c] == 1 and grad.shape[i] != 1)
     if summed:
