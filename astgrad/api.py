@@ -32,7 +32,7 @@ from .runtime.device import CPU, device_guard, number_beside, placement
 from .runtime.fallback import Pullback, tape_plan, tape_vjp
 from .runtime.grad_mode import _state as _grad_state
 from .runtime.grad_mode import is_grad_enabled
-from .runtime.objects import describe, is_object
+from .runtime.objects import SharedObjectError, describe, entry_states, is_object
 from .runtime.plans import MISS as _MISS
 from .runtime.plans import Plan, pattern
 from .runtime.tensor import MADE_BY_HAND, GradientLostError, Tensor
@@ -355,6 +355,8 @@ class _Differentiated:
         check_differentiable(target.names, originals)
         kinds = tuple(_kind(v) for v in originals)
         derivative = self._derivative(kinds, other_kinds(target, args))
+        if derivative != "tape" and derivative.writes_objects:
+            originals = entry_states(originals)  # (their attributes change: issue 17)
         if derivative != "tape" and _outer_tensors_possible() and reads_recording(self.function):
             return self._on_tape(args, kwargs)
         if derivative == "tape":
@@ -386,7 +388,12 @@ class _Differentiated:
             device_guard(CPU if planned else placement((args, kwargs))),
             refusing_hidden_computes() if lazy else _NO_CONTEXT,
         ):
-            value, raw = derivative.fused(*args, **kwargs)
+            try:
+                value, raw = derivative.fused(*args, **kwargs)
+            except SharedObjectError:  # (checked first thing: nothing ran yet)
+                if self.mode != "auto":
+                    raise
+                return self._on_tape(args, kwargs)  # an object it changes, reached twice
             if len(originals) == 1:  # generated code returns a single gradient bare
                 gradients = target.package([finish_gradient(raw, originals[0])])
             else:
@@ -614,6 +621,8 @@ def _generated_vjp(
     pass reads is the saved tuple: the parts of the value it holds are copied for the
     user, the arrays the user can reach that it holds are checked (see pullback_checks);
     a tape pullback kept inside holds what it holds, so then everything is."""
+    if derivative.writes_objects:
+        originals = entry_states(originals)  # (their attributes change: issue 17)
     # The arguments' GPU is made current while generated code runs, forward and backward,
     # so that what it creates without saying where lands beside them.
     where = placement(args)

@@ -33,6 +33,7 @@ from .graph import Node, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
 from .objects import (
     differentiable_fields,
+    entry_states,
     is_namedtuple,
     is_object,
     restore_fields,
@@ -255,6 +256,8 @@ def tape_vjp(
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
+        # (an object's form before the function may assign its attributes: issue 17)
+        entry = entry_states([original])[0]
         leaves: list[Tensor] = []
         try:
             container[key] = _to_tensors(original, leaves, swapped)
@@ -265,8 +268,11 @@ def tape_vjp(
             for leaf, item in zip(leaves, _flat_leaves(original)):
                 if isinstance(item, (float, int)):
                     leaf.data = to_device(leaf.data, home)
-        originals.append(original)
+        originals.append(entry)
         groups.append(leaves)
+    for value in (*args, *kwargs.values()):  # (objects not differentiated: left plain too)
+        if is_object(value) and not any(owner is value for owner, _ in swapped):
+            swapped.append((value, {}))
     if floor is not None:
         mark = _made.start([leaf for leaves in groups for leaf in leaves])
     # (enable_grad(), written out: this runs on every call of a gradient on the tape; and

@@ -271,6 +271,11 @@ def restore_fields(swapped: list, raw: Callable[[Any], Any]) -> None:
             except AttributeError:
                 continue  # the function deleted it
             object.__setattr__(owner, name, old if current is new else raw(current))
+        for name, current in fields(owner):  # (attributes the function added: plain too)
+            if name not in changed and type(current) not in (list, tuple, dict):
+                plain = raw(current)
+                if plain is not current:
+                    object.__setattr__(owner, name, plain)
     swapped.clear()
 
 
@@ -349,3 +354,96 @@ def without_field(adjoint: Any, name: str) -> Any:
     parts = dict(adjoint)
     del parts[name]
     return parts
+
+
+#: how deep ``unshared_object`` looks into arguments before it gives up (and refuses)
+_REACH_DEPTH = 64
+
+
+def unshared_object(names: tuple[str, ...], changed: Any, *others: Any) -> None:
+    """Raise ``ValueError`` when the object ``changed`` (the parameter ``names[0]``, whose
+    attributes the function assigns) can be reached from one of ``others`` (``names[1:]``,
+    the other arguments and globals it reads) or from its own attributes. Generated code
+    assigns the caller's object's attributes as Python does, but follows each read of an
+    attribute by the name it was read through: a read through another path would see the
+    new value while its gradient went to the value at entry.
+
+    >>> class Box:
+    ...     pass
+    >>> a, b = Box(), Box()
+    >>> unshared_object(("a", "b"), a, b)  # two objects: nothing to say
+    >>> b.inner = a
+    >>> try:
+    ...     unshared_object(("a", "b"), a, b)
+    ... except ValueError as error:
+    ...     print(str(error).split(":")[0])
+    the function assigns attributes of the argument `a`, and `b` holds the same object (b.inner)
+    """
+    if not is_object(changed):
+        return
+    for name, other in zip(names[1:], others):
+        path = _path_to(changed, other, name, set(), 0)
+        if path is not None:
+            _refuse(names[0], name, path)
+    for field_name, value in fields(changed):
+        path = _path_to(changed, value, f"{names[0]}.{field_name}", set(), 0)
+        if path is not None:
+            _refuse(names[0], names[0], path)
+
+
+class SharedObjectError(ValueError):
+    """An object whose attributes the generated code assigns is reached through another
+    argument or global (``mode="auto"`` then runs the function on the tape)."""
+
+
+def _refuse(changed: str, other: str, path: str) -> None:
+    raise SharedObjectError(
+        f"the function assigns attributes of the argument `{changed}`, and `{other}` holds "
+        f"the same object ({path}): astgrad's generated gradient follows each attribute by "
+        f'the name it is read through. Pass separate objects, or use mode="tape".'
+    )
+
+
+def _path_to(target: Any, value: Any, path: str, seen: set, depth: int) -> str | None:
+    """A path from ``value`` (spelled ``path``) to ``target`` through attributes, items
+    and values of containers, or None when there is none."""
+    if value is target:
+        return path
+    kind = type(value)
+    if kind in _LEAVES or id(value) in seen:
+        return None
+    if depth > _REACH_DEPTH:
+        return f"{path}... (nested too deeply to tell)"
+    seen.add(id(value))
+    if kind in (list, tuple, set, frozenset) or is_namedtuple(value):
+        parts: Any = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    elif kind is dict:
+        parts = ((f"{path}[{key!r}]", item) for key, item in value.items())
+    elif is_object(value):
+        parts = ((f"{path}.{name}", item) for name, item in fields(value))
+    else:
+        return None  # (an array, a number, a function: holds no object of the user's)
+    for spelled, item in parts:
+        found = _path_to(target, item, spelled, seen, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+_LEAVES = frozenset({np.ndarray, float, int, bool, str, type(None), np.float64, np.float32})
+
+
+def entry_states(values: list) -> list:
+    """``values`` with each object a shallow copy of itself (made as ``blank`` makes one):
+    what it held when a function that assigns its attributes was called, for its gradient
+    to have that form (an attribute the function adds gets none, one it rebinds to
+    another shape keeps the shape it had)."""
+    copies = []
+    for value in values:
+        if is_object(value):
+            made = blank(value)
+            for name, item in fields(value):
+                object.__setattr__(made, name, item)
+            value = made
+        copies.append(value)
+    return copies

@@ -285,8 +285,7 @@ PROGRAMS = [
         simulate,
         lambda r: (Particle(r.normal(size=3), r.normal(size=3)), 0.1),
         wrt=(0, 1),
-        static=False,
-        notes="step() writes attributes of an argument",
+        notes="step() assigns attributes of an argument: inlined, the caller's object changed",
     ),
     ClassProgram(
         "optimizer-like loop updating attributes",

@@ -421,13 +421,13 @@ def changes_an_attribute_in_place(x0):
     [
         (aliased_then_written, lambda x: (x,), lambda x: 6 * x),
         (listed_then_written, lambda x: (x,), lambda x: np.full_like(x, 3.0)),
-        (writes_an_argument, lambda x: (Box2(x.copy()), x), lambda x: np.full_like(x, 2.0)),
         (changes_an_attribute_in_place, lambda x: (x,), lambda x: 8 * x),
     ],
 )
 def test_attribute_writes_generated_code_cannot_follow_go_to_the_tape(function, make, expected):
-    """Another name holding the object, a list holding it, an argument's object, and
-    obj.attr += v (which changes the array in place): the tape, never a wrong number."""
+    """Another name holding the object, a list holding it, and obj.attr += v (which
+    changes the array in place): the tape, never a wrong number. (An argument's object
+    written: tests/test_classes_writes.py.)"""
     x = np.array([1.0, 2.0])
     args = make(x)
     assert ag.explain(function, *args, wrt=len(args) - 1).mode == "tape"
@@ -436,6 +436,16 @@ def test_attribute_writes_generated_code_cannot_follow_go_to_the_tape(function, 
         assert_close(gradient, expected(x))
     with pytest.raises(ag.TransformError):
         ag.grad(function, wrt=len(args) - 1, mode="source")(*make(x))
+
+
+def test_an_argument_s_object_written_is_generated_source():
+    x = np.array([1.0, 2.0])
+    s = Box2(x.copy())
+    assert ag.explain(writes_an_argument, s, x, wrt=1).mode == "source"
+    for mode in MODES:
+        s = Box2(x.copy())
+        assert_close(ag.grad(writes_an_argument, wrt=1, mode=mode)(s, x), np.full_like(x, 2.0))
+        assert_close(s.x, 2.0 * x)  # the caller's object, assigned as Python assigns it
 
 
 def test_an_object_the_function_made_and_wrote_is_generated_source():

@@ -58,6 +58,7 @@ import numpy as np
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TransformError
+from .objects import written_parameters
 from .origin import of as origin_of
 from .resolve import Callee, is_hashable
 
@@ -415,11 +416,16 @@ class _Interpreter:
         self.scalars: set[str] = set()
         #: containers that may hold one object in two slots ([y, y], [x] * 3)
         self.duplicated: set = set()
+        #: parameters whose attributes the function assigns, each its own object (issue 17)
+        self.written: frozenset = frozenset()
 
     def run(self, body: list[gast.stmt]) -> None:
         self.scalars = _scalars(body, self.ctx)
         self.plain = _plain_values(body, self.ctx, self.params)
-        self.block(body, _Env(names=dict(self.params)))
+        env = _Env(names=dict(self.params))
+        for name in self.written:  # a parameter whose attributes the function assigns
+            self.store_into(env, self.params[name], frozenset({EXTERNAL}))
+        self.block(body, env)
 
     # -- values ----------------------------------------------------------------------------
 
@@ -606,6 +612,11 @@ class _Interpreter:
                 return frozenset()
             if value.attr in _VIEW_METHODS:
                 return self.atom(value.value, env)
+            if isinstance(value.value, gast.Name) and value.value.id in self.written:
+                # p.x of a parameter whose attributes are assigned: what p holds, not p (no
+                # attribute of it reaches it: runtime.objects.unshared_object)
+                owner = self.atom(value.value, env)
+                return env.reach(frozenset().union(*(env.contents.get(o, ()) for o in owner)))
             return self.reach([value.value], env)
         if isinstance(value, (gast.Tuple, gast.List, gast.Set, gast.Dict)):
             parts = [*value.keys, *value.values] if isinstance(value, gast.Dict) else value.elts
@@ -831,10 +842,14 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     gradient the generated code could get wrong. ``varied`` are the names that may carry
     a gradient (``analyze``)."""
     params = {}
+    written = written_parameters(dataflow.statements(node.body), ctx)
     for name in ctx.parsed.params:
         immutable = ctx.param_kinds.get(name, ())[1:2] == ("float",)
         params[name] = frozenset() if immutable else frozenset({EXTERNAL})
+        if name in written:  # (its own object, holding the caller's: issue 17)
+            params[name] = frozenset({("param", name)})
     interpreter = _Interpreter(ctx, params)
+    interpreter.written = frozenset(written)
     interpreter.run(node.body)
     if not interpreter.effects:
         return
@@ -885,6 +900,7 @@ def _add_guards(
     """Check at run time, first thing, that each parameter rebound by ``p op= v`` shares
     memory with no other argument or global the function reads."""
     from ..runtime.aliasing import unshared_arguments
+    from ..runtime.objects import unshared_object
 
     if not guarded:
         return
@@ -895,10 +911,13 @@ def _add_guards(
     checks = []
     for param in dict.fromkeys(effect.target for effect in guarded):
         others = [p for p in params if p != param] + outside
-        if not others:
+        objects = any(e.what == "attribute assignment" for e in guarded if e.target == param)
+        if not others and not objects:
             continue
         names = gast.Tuple(elts=[gast.Constant(n, None) for n in [param, *others]], ctx=gast.Load())
-        call = build.call(helper, names, *map(build.load, [param, *others]))
+        # an object whose attributes it assigns: no other argument or global reaches it
+        check = ctx.bind_free("unshared_object", unshared_object) if objects else helper
+        call = build.call(check, names, *map(build.load, [param, *others]))
         check_stmt = gast.Expr(value=call)
         origin = origin_of(next(e.stmt for e in guarded if e.target == param))
         for sub in gast.walk(check_stmt):
@@ -963,7 +982,10 @@ def _handled_problem(
             "names, not memory"
         ), False
     outside = any(map(_is_outside, changed))
-    if outside and effect.what != "augmented":
+    # obj.attr = v on a parameter rebinds a slot of the caller's object, as Python does;
+    # right while no other argument or global reaches that object (checked at run time)
+    attribute = effect.what == "attribute assignment" and target in params
+    if outside and effect.what != "augmented" and not attribute:
         return (
             f"this changes {shown} in place, and `{target}` may be an argument or a "
             "global: the caller's array would change too, and another argument or global "
@@ -984,7 +1006,7 @@ def _handled_problem(
         if outside and any(map(_is_outside, held)):
             # Another argument or global: the same array only if the caller made it so.
             needs_guard = True
-    return None, needs_guard
+    return None, needs_guard or attribute
 
 
 def _unhandled_problem(

@@ -61,7 +61,14 @@ from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
-from .objects import calls_a_field, constructor, field_setter, is_build, made_method
+from .objects import (
+    argument_method,
+    calls_a_field,
+    constructor,
+    field_setter,
+    is_build,
+    made_method,
+)
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -208,7 +215,9 @@ class _Normalizer:
             return  # a bare string or number does nothing
         value = stmt.value
         if isinstance(value, gast.Call):
-            self.emit(gast.Expr(value=self.call(value)))
+            lowered = self.call(value)
+            if not isinstance(lowered, (gast.Constant, gast.Name)):  # (an inlined body's result)
+                self.emit(gast.Expr(value=lowered))
         else:
             self.atom(value)
 
@@ -810,7 +819,9 @@ class _Normalizer:
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
-        method = made_method(func, self.made, self.ctx)
+        method = made_method(func, self.made, self.ctx) or argument_method(
+            func, self.bindings, self.ctx
+        )  # (p.step(dt) on an argument's object that step changes: issue 17)
         if method is not None:  # obj.update(g) on an object made inline: its body, inline
             key = method.name = self.namer.new(func.attr.strip("_") or "method")
             self.nested[key] = method

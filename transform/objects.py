@@ -65,7 +65,7 @@ def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext)
                 for sub in gast.walk(target):
                     if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
                         definitions.setdefault(sub.id, []).append(stmt)
-    followed = set(ctx.parsed.params) - set(definitions)
+    followed = set(ctx.parsed.params) - _rebound(definitions, ctx)
 
     def passes_on(stmt: gast.stmt) -> bool:
         if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
@@ -166,10 +166,11 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
     ):
         return {}  # (the common case: no object of a known class)
     definitions = _definitions(statements)
+    rebound = _rebound(definitions, ctx)
     kinds = {
         name: kind
         for name, kind in ctx.param_kinds.items()
-        if kind[:1] == ("object",) and name not in definitions
+        if kind[:1] == ("object",) and name not in rebound
     }
 
     def kind_of(stmt: gast.stmt) -> tuple | None:
@@ -218,6 +219,17 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
         if not changed:
             break
     return kinds
+
+
+def _rebound(definitions: dict[str, list[gast.stmt]], ctx: TransformContext) -> set[str]:
+    """The names bound by a statement other than an assignment of one of their attributes
+    (``p = set_field(p, 'x', v)`` changes the object ``p`` holds, and leaves ``p`` bound
+    to it)."""
+    return {
+        name
+        for name, defined in definitions.items()
+        if any(not _stores_into(stmt, name, ctx) for stmt in defined)
+    }
 
 
 def _class_lookup(cls: type, name: str, ctx: TransformContext) -> object | None:
@@ -269,6 +281,8 @@ def method_call(value: gast.expr, ctx: TransformContext) -> gast.expr | None:
     kind = kinds[receiver.id]
     if kind[0] == "super":
         return _super_call(kind, attribute, args, keywords, value, ctx)
+    if kind[0] != "object":
+        return None  # (a list of objects: its attributes are a list's)
     cls, shadowing = kind[1], kind[2]
     if attribute in shadowing and attribute != "__call__":
         return None  # an attribute of the object holding a function: not the class's
@@ -633,24 +647,47 @@ def is_field_store(value: gast.expr, ctx: TransformContext) -> bool:
 
 def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> None:
     """``obj.attr = v`` is differentiated only where ``obj`` surely holds an object the
-    function made itself (``make_object``): writing an argument's attribute would change
-    the caller's object, which the generated gradient does not follow. (Whether another
-    name may hold the object is the effects analysis's question.)"""
+    function made itself (``make_object``), or is a parameter holding an object whose
+    class sets that attribute plainly (the caller's object is changed, as Python changes
+    it). (Whether another name may hold the object is the effects analysis's question.)"""
     from .origin import of as origin_of
 
     for stmt in statements:
         if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
             owner = stmt.value.args[0].id
             kind = ctx.object_kinds.get(owner, ())
-            if kind[4:5] != ("made",):
+            if kind[4:5] != ("made",) and not _writable_argument(owner, stmt, ctx):
                 raise TransformError(
                     "assigning to an attribute (obj.attr = ...) is not supported by the "
-                    f"source transformation, but for an object the function made itself "
-                    f"(`{owner}` may be an argument's, or one made by a call it does not see "
-                    "into)",
+                    "source transformation, but for an object the function made itself or "
+                    "an argument's object whose class sets it plainly (no __setattr__, not "
+                    f"frozen, no property of that name; `{owner}` may be another object, or "
+                    "one made by a call it does not see into)",
                     origin_of(stmt),
                     'Use mode="auto" or mode="tape", which run this function on the tape.',
                 )
+
+
+def _writable_argument(owner: str, stmt: gast.Assign, ctx: TransformContext) -> bool:
+    """Whether ``owner = set_field(owner, 'x', v)`` assigns an attribute of a parameter's
+    object as Python would: an object of a known class that sets its attributes plainly
+    (no ``__setattr__``, not frozen, no property or other descriptor of that name but a
+    slot). Whether another name may hold it is the effects analysis's question, and
+    whether another argument reaches it, a check at run time."""
+    kind = ctx.param_kinds.get(owner, ())
+    if owner not in ctx.parsed.params or kind[:1] != ("object",):
+        return False
+    cls, name = kind[1], stmt.value.args[1].value
+    for klass in cls.__mro__[:-1]:
+        if any(special in klass.__dict__ for special in _SPECIAL):
+            return False
+    found = _class_lookup(cls, name, ctx)
+    if hasattr(found, "__set__") and not isinstance(found, types.MemberDescriptorType):
+        return False
+    for klass in cls.__mro__[:-1]:  # (the guard that none is defined later)
+        for special in _SPECIAL:
+            ctx.parsed.recorder.global_read(klass.__dict__, special, MISSING)
+    return True
 
 
 def _stores_into(stmt: gast.stmt, name: str, ctx: TransformContext) -> bool:
@@ -711,3 +748,71 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     args.posonlyargs = [a for a in args.posonlyargs if a.id != me]
     args.args = [a for a in args.args if a.id != me]
     return definition
+
+
+def writes_arguments(ctx: TransformContext) -> bool:
+    """Whether the derivative assigns attributes of an argument's object (its aliasing
+    check, ``runtime.objects.unshared_object``, is among the values it calls)."""
+    from ..runtime.objects import unshared_object
+
+    return any(value is unshared_object for value in ctx.free_values.values())
+
+
+def written_parameters(statements, ctx: TransformContext) -> set[str]:
+    """The parameters holding objects whose attributes the function assigns
+    (``p = set_field(p, 'x', v)``), never rebound otherwise."""
+    found = set()
+    for stmt in statements:
+        if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
+            owner = stmt.value.args[0]
+            if isinstance(owner, gast.Name) and owner.id in ctx.parsed.params:
+                found.add(owner.id)
+    if found:
+        found -= _rebound(_definitions(list(statements)), ctx)
+    return found
+
+
+def argument_method(
+    func: gast.expr, bindings: dict[str, int], ctx: TransformContext
+) -> gast.FunctionDef | None:
+    """For ``p.m(a)`` where ``p`` is a parameter holding an object of a known class (never
+    rebound) and ``m`` assigns attributes of its ``self``, the method's definition for
+    ``normalize`` to inline, as ``made_method`` makes it: its assignments then change
+    ``p``'s object (``set_field``), as calling it does, in the function itself, where
+    ``effects`` checks them. A method that assigns none stays a call of its own
+    derivative."""
+    if not (
+        isinstance(func, gast.Attribute)
+        and isinstance(func.value, gast.Name)
+        and func.value.id in ctx.parsed.params
+        and not bindings.get(func.value.id)
+    ):
+        return None
+    kind = ctx.param_kinds.get(func.value.id, ())
+    if kind[:1] != ("object",) or func.attr in kind[2]:
+        return None  # (an attribute holding a function shadows the class's method)
+    found = getattr(kind[1], func.attr, None)
+    if not isinstance(found, types.FunctionType) or not _assigns_self(found):
+        return None
+    return made_method(func, {func.value.id: kind[1]}, ctx)
+
+
+def _assigns_self(function: types.FunctionType) -> bool:
+    """Whether ``function``'s source assigns an attribute of its first parameter."""
+    from .parsing import parse_function
+
+    try:
+        definition = parse_function(function).node
+    except Exception:
+        return False
+    params = definition.args.posonlyargs + definition.args.args
+    if not params:
+        return False
+    me = params[0].id
+    return any(
+        isinstance(node, gast.Attribute)
+        and isinstance(node.ctx, gast.Store)
+        and isinstance(node.value, gast.Name)
+        and node.value.id == me
+        for node in gast.walk(definition)
+    )

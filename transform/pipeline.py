@@ -166,6 +166,9 @@ class Derivative:
     segment_sources: list[str] = field(default_factory=list)
     #: made in anomaly mode, with checks of the values it computes (``transform.anomaly``)
     checks: bool = False
+    #: whether it assigns attributes of an argument (issue 17): its gradient has the form
+    #: of the object at entry, kept before the call (``runtime.objects.entry_states``)
+    writes_objects: bool = False
 
     @property
     def function(self) -> Callable | None:
@@ -338,6 +341,7 @@ def _run(
     derivative = _assemble(value, ctx, _derivative_name(function, wrt, split), checks)
     derivative.callees = callees
     derivative.guard = _guard(ctx, callees)
+    derivative.writes_objects = objects.writes_arguments(ctx)
     if checks:
         anomaly.mark_checked(derivative)
     derivative.fallbacks = list(ctx.fallbacks)
@@ -383,6 +387,7 @@ def _run_forward(
     )  # fmt: skip
     derivative.callees = callees
     derivative.guard = _guard(ctx, callees)
+    derivative.writes_objects = objects.writes_arguments(ctx)
     if checks:
         anomaly.mark_checked(derivative)
     derivative.fallbacks = list(ctx.fallbacks)
