@@ -26,7 +26,7 @@ import bisect
 
 import gast
 
-from . import anno, build
+from . import anno, build, invariance
 from .context import TransformContext
 from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
 from .program import Program
@@ -603,9 +603,30 @@ def _substitute_name(stmt: gast.stmt, position: gast.AST, name: str, value: gast
 def zeros(program: Program, ctx: TransformContext) -> Program:
     """Zero propagation. Guarantees: no backward statement adds a contribution into an
     adjoint that is certainly zero there (it assigns it instead), and no contribution
-    linear in a certainly-zero gradient is computed or added."""
+    linear in a certainly-zero gradient is computed or added. Certainly zero too: the
+    cotangent of a maximum that the result provably does not depend on (the max a
+    softmax subtracts, ``invariance``), which is assigned 0."""
+    _assign_zero(program.backward, invariance.zero_cotangents(program, ctx))
     program.backward, _ = _Zeros().block(program.backward, set())
     return program
+
+
+def _assign_zero(backward: list[gast.stmt], adjoints: set[str]) -> None:
+    """Every backward assignment to one of ``adjoints`` assigns 0 instead: the sum of its
+    contributions is zero (a partial sum is read by nothing but the next contribution).
+    An adjoint also written by another kind of statement is left as it is."""
+    writes = [s for s in statements(backward) if target_names(s) & adjoints]
+    for name in adjoints:
+        mine = [s for s in writes if name in target_names(s)]
+        if all(isinstance(s, gast.Assign) and _target_ids(s) == [name] for s in mine):
+            for s in mine:
+                s.value = gast.Constant(0, None)
+
+
+def _target_ids(stmt: gast.Assign) -> list[str]:
+    return (
+        [t.id for t in stmt.targets if isinstance(t, gast.Name)] if len(stmt.targets) == 1 else []
+    )
 
 
 def dead_code(program: Program, ctx: TransformContext) -> Program:

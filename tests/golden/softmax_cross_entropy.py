@@ -1,7 +1,6 @@
 def softmax_cross_entropy_grad(z, onehot):
-    largest = np.max(z, axis=1, keepdims=True)
-    z_old = z
-    z = z - largest
+    z_shape_old = shaped_like(z)
+    z = z - np.max(z, axis=1, keepdims=True)
     exp = np.exp(z)
     total = np.sum(exp, axis=1, keepdims=True)
     log = np.log(total)
@@ -9,6 +8,8 @@ def softmax_cross_entropy_grad(z, onehot):
     mul = onehot * log_probs
     total_2 = np.sum(mul, axis=1)
     neg = -np.mean(total_2)
+    z_shape = shaped_like(z)
+    del z
     dneg = scalar_seed(neg)
     # grad of: return -np.mean(np.sum(onehot * log_probs, axis=1))
     dtotal_2 = expand_reduced(-dneg / reduced_count(total_2), total_2)
@@ -16,13 +17,11 @@ def softmax_cross_entropy_grad(z, onehot):
     dlog_probs = unbroadcast(dmul * onehot, log_probs)
     del dmul, dtotal_2, log_probs, mul, total_2
     # grad of: log_probs = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    dz = unbroadcast(dlog_probs, z)
+    dz = unbroadcast(dlog_probs, z_shape)
     dlog = unbroadcast(-dlog_probs, log)
     dexp = expand_reduced(dlog / total, exp, 1, True)
-    dz_out = dz + dexp * exp
+    dz = dz + dexp * exp
     del dexp, dlog, dlog_probs, exp, log, total
     # grad of: z = z - np.max(z, axis=1, keepdims=True)
-    dz = unbroadcast(dz_out, z_old)
-    dlargest = unbroadcast(-dz_out, largest)
-    dz = dz + extremum_grad(dlargest, largest, z_old, 1, True)
+    dz = unbroadcast(dz, z_shape_old)
     return neg, dz
