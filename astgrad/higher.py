@@ -148,6 +148,8 @@ def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
         target = _Target(fun, wrt)
         positions = _positions(target)
         blocks = []
+        moving = sorted(positions)
+        products_along = _prepared_hvp(fun, args, tuple(moving), mode)
         for i in positions:
             rows = []
             for direction in _basis(args[i]):
@@ -156,9 +158,13 @@ def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
                 for j in positions:
                     if tangents[j] is None:
                         tangents[j] = _zeros(args[j])
-                products = hvp(fun, args, tangents, mode=mode)
+                if products_along is not None:
+                    products = products_along(tangents)
+                else:
+                    products = hvp(fun, args, tangents, mode=mode)
                 products = products if isinstance(products, tuple) else (products,)
-                rows.append(products)
+                # (in the order of wrt, where hvp gives them in the arguments' order)
+                rows.append(tuple(products[moving.index(j)] for j in positions))
             blocks.append(
                 tuple(
                     _stack([row[k] for row in rows], args[i], args[j])
@@ -170,6 +176,37 @@ def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
         return tuple(blocks)
 
     return hessian_of
+
+
+def _prepared_hvp(fun: Callable, args: tuple, moving: tuple, mode: str) -> Any:
+    """``tangents -> ag.hvp(fun, args, tangents)`` for many tangents at the same
+    arguments: the generated functions found once, and the checks ``hvp`` makes on every
+    call made once; None where ``hvp`` itself must run (the tape, objects, a function
+    that cannot be generated, arrays on a device)."""
+    if mode == "tape" or is_gradient(fun) or not all(_moves(args[i]) for i in moving):
+        return None
+    if placement(args) is not CPU:
+        return None
+    names = _moving_names(fun, moving)
+    kinds = tuple(_kind(args[i]) for i in moving)
+    try:
+        forward = _forward_derivative(fun, names, kinds, mode)
+        reverse = _reverse_of(forward, names, kinds, mode)
+    except TransformError:
+        return None
+    tangent_names = [forward.tangent_names[name] for name in names]
+
+    def products_along(tangents: list) -> Any:
+        named = {key: _as_float(tangents[i], args[i]) for key, i in zip(tangent_names, moving)}
+        (value, _), saved = reverse.forward(*args, **named)
+        if np.ndim(value) != 0:
+            raise ValueError(
+                f"ag.hessian: {getattr(fun, '__qualname__', fun)} returns a value of shape "
+                f"{np.shape(value)}; the Hessian needs a scalar function"
+            )
+        return reverse.backward(saved, (0.0, 1.0))
+
+    return products_along
 
 
 def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
@@ -192,6 +229,9 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
         positions = _positions(target)
         if mode == "forward":
             _refuse_structures(fun, args, positions)
+            blocks = _batched_jacobian(fun, args, positions, target.names)
+            if blocks is not None:
+                return blocks[0] if target.single else tuple(blocks)
             blocks = []
             for i in positions:
                 columns = []
@@ -214,6 +254,100 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
         return blocks[0] if target.single else tuple(blocks)
 
     return jacobian_of
+
+
+# -- many directions in one run ---------------------------------------------------------------
+
+
+#: function -> {(names, kinds): batched forward derivative, or None where there is none}
+_batched: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _batched_derivative(function: Callable, names: tuple, kinds: tuple) -> Any:
+    """The batched forward function of ``function`` (``transform/batching.py``), or None
+    where the transform cannot write one."""
+    try:
+        table = _batched.setdefault(function, {})
+    except TypeError:
+        table = {}
+    key = (names, kinds)
+    if key in table and (table[key] is None or not table[key].is_stale()):
+        return table[key]
+    try:
+        found = pipeline.derive(
+            function, names, param_kinds=dict(zip(names, kinds)), mode="source", forward="batched"
+        )
+    except TransformError:
+        found = None
+    table[key] = found
+    return found
+
+
+def _run_batched(function: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
+    """``function``'s value and its batched tangent along every unit direction of the
+    arguments at ``positions`` (all of them at once: the first argument's, then the
+    next's), or None where that cannot be done, so that the caller takes one direction
+    at a time: the transform could not batch the function, or running it raised (an
+    operand no batched rule covers; the function's own errors then come again, one
+    direction at a time). The function runs once more in that case."""
+    if is_gradient(function) or not all(_moves(args[i]) for i in positions):
+        # (a gradient's __wrapped__ is the function it differentiates: its own forward
+        # mode is a Hessian-vector product, one direction at a time)
+        return None
+    kinds = tuple(_kind(args[i]) for i in positions)
+    derivative = _batched_derivative(function, tuple(names), kinds)
+    if derivative is None:
+        return None
+    sizes = [int(np.size(args[i])) for i in positions]
+    total = sum(sizes)
+    tangents = {}
+    offset = 0
+    for name, i, size in zip(names, positions, sizes):
+        dtype = args[i].dtype if isinstance(args[i], np.ndarray) else np.float64
+        basis = np.zeros((total, size), dtype=dtype)
+        basis[offset : offset + size] = np.eye(size, dtype=dtype)
+        tangents[derivative.tangent_names[name]] = basis.reshape((total, *np.shape(args[i])))
+        offset += size
+    where = placement(args)
+    if where is not CPU:
+        return None
+    try:
+        value, tangent = derivative.jvp(*args, **tangents)
+    except Exception:  # (see the doc: never a wrong result, one direction at a time instead)
+        return None
+    return value, tangent, sizes
+
+
+def _blocks(tangent: Any, value: Any, args: tuple, positions: list[int], sizes: list) -> list:
+    """A batched tangent (one row per unit direction, as :func:`_run_batched` gives) as
+    one Jacobian block per argument: ``value.shape + args[i].shape``."""
+    if not isinstance(tangent, np.ndarray) or tangent.shape[1:] != np.shape(value):
+        raise TypeError("internal error: a batched tangent not shaped like its value")
+    blocks = []
+    offset = 0
+    for i, size in zip(positions, sizes):
+        rows = tangent[offset : offset + size]
+        offset += size
+        if np.ndim(value) == 0 and isinstance(args[i], float):
+            blocks.append(float(rows[0]))  # (a float, as one direction at a time gives)
+            continue
+        block = np.moveaxis(rows, 0, -1).reshape(np.shape(value) + np.shape(args[i]))
+        blocks.append(block.copy())  # (of its own, not a view of the others' rows)
+    return blocks
+
+
+def _batched_jacobian(fun: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
+    """Forward mode's Jacobian blocks from one run of the batched forward function, or
+    None (see :func:`_run_batched`)."""
+    found = _run_batched(fun, args, positions, names)
+    if found is None:
+        return None
+    value, tangent, sizes = found
+    if not (isinstance(value, (float, np.ndarray, np.generic))):
+        return None
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    return _blocks(tangent, value, args, positions, sizes)
 
 
 # -- pieces ---------------------------------------------------------------------------------

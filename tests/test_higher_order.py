@@ -457,3 +457,24 @@ def test_forward_jacobian_of_an_object_says_what_to_do():
         TypeError, match=r'ag.jacobian\(_layer_out, mode="forward"\).*_Layer.*mode="reverse"'
     ):
         ag.jacobian(_layer_out, mode="forward")(layer, np.ones(3))
+
+
+def test_hessian_blocks_in_the_order_of_wrt():
+    """wrt=(1, 0): block [0][0] is the argument 1's, as the tuple says (hvp gives its
+    products in the arguments' order)."""
+    rng = np.random.default_rng(3)
+    x, A = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (3, 3))
+    forward = ag.hessian(quadratic_form, wrt=(0, 1))(x, A)
+    backward = ag.hessian(quadratic_form, wrt=(1, 0))(x, A)
+    np.testing.assert_allclose(backward[0][0], forward[1][1], atol=1e-12)
+    np.testing.assert_allclose(backward[1][1], forward[0][0], rtol=1e-12)
+    np.testing.assert_allclose(backward[0][1], forward[1][0], rtol=1e-12)
+    assert backward[0][1].shape == (3, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "mode, error", [("source", ValueError), ("auto", ValueError), ("tape", RuntimeError)]
+)
+def test_hessian_of_a_non_scalar_function_says_so(mode, error):
+    with pytest.raises(error, match="scalar"):
+        ag.hessian(_elementwise_only, mode=mode)(np.ones(2))

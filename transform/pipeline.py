@@ -34,6 +34,7 @@ from . import (
     analyze,
     anno,
     anomaly,
+    batching,
     build,
     dataflow,
     desugar,
@@ -129,6 +130,13 @@ FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
     ("tangents", tangents.transform),
 )
 FORWARD_STAGES = ("parse", *(name for name, _ in FORWARD_PASSES), "emit")
+#: Batched forward mode (``ag.jacobian(mode="forward")``): the same passes, with
+#: ``batching`` in place of ``tangents``: each tangent carries a leading axis of directions
+#: (``derive(..., forward="batched")``; see ``transform/batching.py``).
+BATCHED_FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
+    *FORWARD_PASSES[:-1],
+    ("batching", batching.transform),
+)
 
 
 @dataclass(eq=False)
@@ -217,7 +225,7 @@ def derive(
     param_kinds: dict[str, tuple] | None = None,
     stop_after: str | None = None,
     mode: str = "auto",
-    forward: bool = False,
+    forward: bool | str = False,
     checkpoint: bool = False,
 ) -> Derivative | str:
     """The derivative of ``function`` with respect to the parameters ``wrt``: reverse mode
@@ -269,7 +277,10 @@ def derive(
             gc.disable()
         try:
             if forward:
-                result = _run_forward(function, wrt, param_kinds or {}, stop_after, mode, checks)
+                result = _run_forward(
+                    function, wrt, param_kinds or {}, stop_after, mode, checks,
+                    BATCHED_FORWARD_PASSES if forward == "batched" else FORWARD_PASSES,
+                )  # fmt: skip
             else:
                 result = _run(
                     function,
@@ -363,12 +374,13 @@ def _run_forward(
     stop_after: str | None,
     mode: str,
     checks: bool = False,
+    passes: tuple = FORWARD_PASSES,
 ):
     node, ctx, callees = _start(function, wrt, param_kinds, mode)
     if stop_after == "parse":
         return emit.to_source(node)
     value = node
-    for name, transform in FORWARD_PASSES:
+    for name, transform in passes:
         value = transform(value, ctx)
         if stop_after == name:
             return _stage_source(name, value, ctx)
@@ -463,12 +475,12 @@ def _start(
         callee: Callable,
         active: tuple[str, ...],
         origin: Origin | None,
-        forward: bool = False,
+        forward: bool | str = False,
         param_kinds: dict | None = None,  # (objects' classes: a method's self, issue 17)
     ) -> Derivative:
         try:
             if forward:
-                derivative = derive(callee, active, mode=mode, forward=True)
+                derivative = derive(callee, active, mode=mode, forward=forward)
             else:
                 # Its loops (a segment function's inner ones too) as this function's.
                 derivative = derive(

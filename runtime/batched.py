@@ -1,0 +1,231 @@
+"""The helpers batched forward-mode code calls (``transform/batching.py``).
+
+In a batched forward function every tangent carries a leading axis of directions: the
+tangent of a value of shape ``s`` is an array of shape ``(batch,) + s`` whose row ``i`` is
+the value's tangent along direction ``i``. These helpers keep that shape exact, so that
+each statement's tangent lines up with its value's however NumPy broadcasts the values.
+
+A helper that meets something it cannot batch (an operand of a kind no rule here covers)
+raises :class:`Unbatchable`; the caller then takes one direction at a time, never a
+wrong result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Unbatchable",
+    "batch_zeros",
+    "batch_empty",
+    "lift",
+    "spread",
+    "batch_out",
+    "batch_matmul",
+    "batch_transpose",
+    "reshaped_like",
+    "batch_index",
+    "batch_unbroadcast",
+]
+
+
+class Unbatchable(Exception):
+    """A value or operation the batched code cannot carry directions through."""
+
+
+def _float_dtype(value: Any) -> Any:
+    dtype = getattr(value, "dtype", None)
+    return dtype if dtype is not None and dtype.kind == "f" else np.float64
+
+
+def _is_numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True  # (a flag: its tangent is zeros, as zero_tangent gives)
+    return isinstance(value, (int, float, np.ndarray, np.generic))
+
+
+def batch_zeros(value: Any, batch: int) -> Any:
+    """The batched tangent of a value that does not move: zeros of shape
+    ``(batch,) + value.shape`` (a tuple of them for a tuple).
+
+    >>> batch_zeros(np.ones(2), 3).shape
+    (3, 2)
+    """
+    if isinstance(value, tuple):
+        return tuple(batch_zeros(v, batch) for v in value)
+    if not _is_numeric(value):
+        raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
+    return np.zeros((batch, *np.shape(value)), dtype=_float_dtype(value))
+
+
+def batch_empty(value: Any, batch: int) -> np.ndarray:
+    """An array for a batched tangent of ``value`` to be written into row by row."""
+    if not _is_numeric(value):
+        raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
+    return np.empty((batch, *np.shape(value)), dtype=_float_dtype(value))
+
+
+def lift(tangent: np.ndarray, like: Any) -> np.ndarray:
+    """``tangent`` (of an operand) with axes of length 1 after the batch axis, so that it
+    has ``like``'s number of axes plus one: its rows then broadcast against the other
+    operands as the operand itself did (aligned on the trailing axes).
+
+    >>> lift(np.ones((4, 3)), np.ones((2, 3))).shape
+    (4, 1, 3)
+    """
+    return _with_ndim(tangent, np.ndim(like))
+
+
+def _with_ndim(tangent: np.ndarray, ndim: int) -> np.ndarray:
+    missing = ndim + 1 - tangent.ndim
+    if missing <= 0:
+        return tangent
+    return tangent.reshape(tangent.shape[:1] + (1,) * missing + tangent.shape[1:])
+
+
+def spread(tangent: Any, like: Any) -> Any:
+    """A batched tangent whose rows may be smaller than ``like`` (an operand broadcast
+    into it), as a view of shape ``(batch,) + like.shape``."""
+    shape = (tangent.shape[0], *np.shape(like))
+    if tangent.shape == shape:
+        return tangent
+    return np.broadcast_to(tangent, shape)
+
+
+def batch_out(tangent: Any, value: Any) -> Any:
+    """The batched tangent a generated function returns: an array of its own of shape
+    ``(batch,) + value.shape`` (a tuple of them for a tuple)."""
+    if isinstance(value, tuple):
+        return tuple(batch_out(t, v) for t, v in zip(tangent, value))
+    if not _is_numeric(value) or not isinstance(tangent, np.ndarray):
+        raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
+    shape = (tangent.shape[0], *np.shape(value))
+    if tangent.shape != shape or not tangent.flags.writeable:
+        out = np.empty(shape, dtype=_float_dtype(value))
+        out[...] = tangent
+        return out
+    return tangent
+
+
+def _vector_last(operand: np.ndarray, ndim: int) -> np.ndarray:
+    """A batched vector operand ``(batch, m)`` as ``(batch, 1..., m, 1)``: a column for
+    ``matrix @ column``, with axes of length 1 for the matrix's stacking axes."""
+    return operand.reshape(operand.shape[:1] + (1,) * max(ndim - 2, 0) + (operand.shape[1], 1))
+
+
+def _product(a: Any, b: Any, da: Any, db: Any) -> Any:
+    """The batched tangent of ``a @ b`` from the batched tangents of the moving operands
+    (None for one that does not move), for any ranks ``@`` allows."""
+    a_ndim, b_ndim = np.ndim(a), np.ndim(b)
+    if a_ndim == 0 or b_ndim == 0:
+        raise Unbatchable("matmul of a 0-d operand")
+    ndim = max(a_ndim, b_ndim)
+    total = None
+    if da is not None:
+        if a_ndim == 1:
+            # rows (batch, m): as a stack of row vectors against b
+            if b_ndim == 1:
+                part = da @ b
+            else:
+                row = da.reshape(da.shape[:1] + (1,) * (b_ndim - 2) + (1, da.shape[1]))
+                part = (row @ b)[..., 0, :]
+        else:
+            part = _with_ndim(da, ndim) @ b
+        total = part
+    if db is not None:
+        if b_ndim == 1:
+            if a_ndim == 1:
+                part = db @ a
+            else:
+                part = (a @ _vector_last(db, a_ndim))[..., 0]
+        else:
+            part = a @ _with_ndim(db, ndim)
+        total = part if total is None else total + part
+    return total
+
+
+def batch_matmul(a: Any, da: Any, b: Any, db: Any) -> Any:
+    """The batched tangent of ``a @ b``: ``da @ b + a @ db`` row by row, written as
+    whole-array products (None for an operand that does not move).
+
+    >>> a, b = np.ones((2, 3)), np.ones(3)
+    >>> batch_matmul(a, None, b, np.ones((5, 3))).shape
+    (5, 2)
+    """
+    return _product(a, b, da, db)
+
+
+def batch_dot(a: Any, da: Any, b: Any, db: Any) -> Any:
+    """The batched tangent of ``np.dot(a, b)``, which is ``a @ b`` for vectors and
+    matrices; other ranks go one direction at a time."""
+    if not (1 <= np.ndim(a) <= 2 and 1 <= np.ndim(b) <= 2):
+        raise Unbatchable("np.dot of operands other than vectors and matrices")
+    return _product(a, b, da, db)
+
+
+def batch_transpose(tangent: np.ndarray, axes: Any = None) -> np.ndarray:
+    """The batched tangent of ``np.transpose(x, axes)`` (``x.T`` with ``axes`` None): the
+    same permutation of the axes after the batch axis."""
+    ndim = tangent.ndim - 1
+    if axes is None:
+        order = tuple(range(ndim))[::-1]
+    else:
+        order = tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    return np.transpose(tangent, (0, *(a + 1 for a in order)))
+
+
+def reshaped_like(tangent: np.ndarray, value: Any) -> np.ndarray:
+    """The batched tangent of a reshape that kept the elements' order (reshape, ravel,
+    squeeze, expand_dims): each row reshaped as the value was."""
+    return np.reshape(tangent, (tangent.shape[0], *np.shape(value)))
+
+
+def _basic(item: Any) -> bool:
+    return (
+        item is None
+        or item is Ellipsis
+        or isinstance(item, slice)
+        or (isinstance(item, (int, np.integer)) and not isinstance(item, bool))
+    )
+
+
+def batch_index(index: Any) -> tuple:
+    """The index that reads ``x[index]``'s rows from a batched tangent of ``x``: a full
+    slice in front. Basic indices and at most one array index keep their axes where they
+    are; several array indices may move them to the front, so they are refused."""
+    items = index if isinstance(index, tuple) else (index,)
+    arrays = 0
+    for item in items:
+        if _basic(item):
+            continue
+        if isinstance(item, (np.ndarray, list)):
+            array = np.asarray(item)
+            if array.dtype.kind in "biu":
+                arrays += 1
+                continue
+        raise Unbatchable(f"an index of type {type(item).__name__}")
+    if arrays > 1:
+        raise Unbatchable("several array indices")
+    return (slice(None), *items)
+
+
+def batch_unbroadcast(tangent: np.ndarray, like: Any) -> np.ndarray:
+    """The batched tangent of ``unbroadcast(g, like)`` (``g`` summed down to ``like``'s
+    shape): each row summed down the same way."""
+    shape = np.shape(like)
+    rows = tangent.shape[1:]
+    if rows == shape:
+        return tangent
+    if len(rows) < len(shape):
+        return spread(lift(tangent, like), like)
+    extra = len(rows) - len(shape)
+    if extra:
+        tangent = tangent.sum(axis=tuple(range(1, extra + 1)))
+    kept = tuple(
+        i + 1 for i, (n, m) in enumerate(zip(shape, tangent.shape[1:])) if n == 1 and m != 1
+    )
+    if kept:
+        tangent = tangent.sum(axis=kept, keepdims=True)
+    return spread(tangent, like)

@@ -1,0 +1,279 @@
+"""Batched forward mode (``transform/batching.py``): ``ag.jacobian(f, mode="forward")``
+pushes every unit direction through one run of generated code whose tangents carry a
+leading axis of directions. Each batched Jacobian is compared with the one-direction-at-
+a-time Jacobian (``ag.jvp`` per direction) and with central finite differences, in
+float64, over the conformance programs, randomly generated programs and the higher-order
+table; what cannot be batched must fall back to one direction at a time, never give a
+wrong result."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import numpy as np
+import programs_control
+import programs_realistic
+import programs_straight
+import pytest
+import random_programs
+from astgrad.transform import pipeline
+from conformance import _positions
+from modules import write_module
+from test_higher_order import TABLE
+
+import astgrad as ag
+from astgrad import higher
+
+EPS = 1e-6
+
+
+def _movable(value):
+    return isinstance(value, float) or (
+        isinstance(value, np.ndarray) and value.dtype == np.float64 and value.size > 0
+    )
+
+
+def _names(function, positions):
+    params = list(inspect.signature(function).parameters)
+    return tuple(params[p] for p in positions)
+
+
+def _one_direction_at_a_time(function, args, positions):
+    """The Jacobian blocks from one ``ag.jvp`` per unit direction."""
+    blocks = []
+    for i in positions:
+        columns = []
+        value = None
+        for k in range(np.size(args[i])):
+            direction = np.zeros(np.size(args[i]))
+            direction[k] = 1.0
+            tangents = [None] * len(args)
+            tangents[i] = (
+                float(direction[0])
+                if isinstance(args[i], float)
+                else direction.reshape(np.shape(args[i]))
+            )
+            value, tangent = ag.jvp(function, args, tangents, mode="auto")
+            columns.append(np.asarray(tangent, dtype=float))
+        stacked = np.stack(columns, axis=-1)
+        blocks.append(stacked.reshape(np.shape(value) + np.shape(args[i])))
+    return blocks
+
+
+def _differences(function, args, positions):
+    """The Jacobian blocks by central differences of ``function``."""
+    blocks = []
+    for i in positions:
+        columns = []
+        for k in range(np.size(args[i])):
+            moved = []
+            for step in (EPS, -EPS):
+                changed = list(args)
+                if isinstance(args[i], float):
+                    changed[i] = args[i] + step
+                else:
+                    flat = np.array(args[i], dtype=float).ravel()
+                    flat[k] += step
+                    changed[i] = flat.reshape(np.shape(args[i]))
+                moved.append(np.asarray(function(*changed), dtype=float))
+            columns.append((moved[0] - moved[1]) / (2 * EPS))
+        stacked = np.stack(columns, axis=-1)
+        blocks.append(stacked.reshape(np.shape(function(*args)) + np.shape(args[i])))
+    return blocks
+
+
+def _check(function, args, positions, rtol=1e-5, atol=1e-7):
+    """Whether the batched Jacobian ran; if it did, it matches the other two."""
+    blocks = higher._batched_jacobian(function, args, positions, _names(function, positions))
+    if blocks is None:
+        return False
+    expected = _one_direction_at_a_time(function, args, positions)
+    numeric = _differences(function, args, positions)
+    for got, want, approx in zip(blocks, expected, numeric):
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(got, approx, rtol=rtol, atol=atol)
+    return True
+
+
+# -- the conformance programs --------------------------------------------------------------------
+
+PROGRAMS = [
+    *programs_straight.PROGRAMS,
+    *programs_control.PROGRAMS,
+    *programs_realistic.PROGRAMS,
+]
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_conformance_program(program):
+    rng = np.random.default_rng(0)
+    args = program.make_args(rng)
+    positions = _positions(program, args)
+    if not all(_movable(args[i]) for i in positions):
+        pytest.skip("an argument differentiated is not a float array (batched mode takes those)")
+    _check(
+        program.function,
+        args,
+        positions,
+        rtol=max(program.rtol, 1e-5),
+        atol=max(program.atol, 1e-6),
+    )
+
+
+def test_most_conformance_programs_run_batched():
+    """What the comparisons above compare is batched for most programs: the fallback
+    must stay the exception."""
+    ran = eligible = 0
+    for program in PROGRAMS:
+        args = program.make_args(np.random.default_rng(0))
+        positions = _positions(program, args)
+        if not all(_movable(args[i]) for i in positions):
+            continue
+        eligible += 1
+        found = higher._run_batched(
+            program.function, args, positions, _names(program.function, positions)
+        )
+        ran += found is not None
+    assert eligible >= 30
+    assert ran >= 0.6 * eligible, (ran, eligible)
+
+
+# -- random programs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_program(seed, tmp_path):
+    source = random_programs.generate(seed)
+    module_name = f"batched_program_{seed}"
+    module = write_module(tmp_path, module_name, source)
+    try:
+        rng = np.random.default_rng(seed)
+        args = (rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3))
+        _check(module.program, args, [0, 1], rtol=1e-5, atol=1e-6)
+    except BaseException:
+        print(source)
+        raise
+    finally:
+        sys.modules.pop(module_name, None)
+
+
+# -- the higher-order table, and functions with several outputs ---------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_higher_order_table(name):
+    function, make, positions = TABLE[name]
+    args = make(np.random.default_rng(1))
+    ran = _check(function, args, list(positions))
+    assert ran or name == "log_det"  # (slogdet's tuple: one direction at a time)
+
+
+def layer(x, W, b):
+    return np.tanh(x @ W + b)
+
+
+def stencil(u, k):
+    inner = u[1:-1] * (1.0 - 2.0 * k) + k * (u[2:] + u[:-2])
+    return np.sum(inner.reshape(2, -1) ** 2, axis=1) / np.mean(u**2)
+
+
+def scalar_in_vector_out(t, y):
+    return np.sin(t * y) * t + y.T @ y * np.exp(-t)
+
+
+@pytest.mark.parametrize(
+    "function, shapes, positions",
+    [
+        (layer, [(4, 3), (3, 5), (5,)], [0, 1, 2]),
+        (layer, [(3,), (3, 2), (2,)], [1]),
+        (stencil, [(10,), "float"], [0, 1]),
+        (scalar_in_vector_out, ["float", (3,)], [0, 1]),
+    ],
+)
+def test_vector_valued_functions(function, shapes, positions):
+    rng = np.random.default_rng(4)
+    args = tuple(
+        float(rng.uniform(0.1, 0.5)) if s == "float" else rng.uniform(-1, 1, s) for s in shapes
+    )
+    assert _check(function, args, positions)
+    jacobian = ag.jacobian(function, wrt=tuple(positions), mode="forward")(*args)
+    reverse = ag.jacobian(function, wrt=tuple(positions), mode="reverse")(*args)
+    for got, want in zip(jacobian, reverse):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_float_argument_and_value():
+    assert higher._batched_jacobian(lambda_free_cube, (2.0,), [0], ("x",)) == [12.0]
+    assert ag.jacobian(lambda_free_cube, mode="forward")(2.0) == pytest.approx(12.0)
+
+
+def lambda_free_cube(x):
+    return x**3
+
+
+# -- the source, and falling back ----------------------------------------------------------------
+
+
+def test_the_batched_source():
+    source = pipeline.derive(layer, ("x", "W"), mode="source", forward="batched").source
+    assert "def layer_batched_jvp(x, W, b, *, dx, dW):" in source
+    assert "# tangent of: return np.tanh(x @ W + b)" in source
+    assert "batch_matmul(x, dx, W, dW)" in source
+    assert "batch_out(" in source
+    rows = pipeline.derive(stencil, ("u",), mode="source", forward="batched").source
+    assert "du[:, 1:-1]" in rows and "axis=2" in rows
+
+
+def writes_into_a_moving_array(x):
+    y = x * 2.0
+    y[0] = np.sin(x[1])
+    return y * x
+
+
+def test_a_construct_it_cannot_batch_falls_back():
+    """A write into an array that carries a derivative: no batched function, and the
+    Jacobian comes one direction at a time, right."""
+    x = np.array([0.3, -0.7, 1.1])
+    assert (
+        higher._batched_derivative(writes_into_a_moving_array, ("x",), (ag.api._kind(x),)) is None
+    )
+    got = ag.jacobian(writes_into_a_moving_array, mode="forward")(x)
+    expected = _differences(writes_into_a_moving_array, (x,), [0])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_an_operand_it_cannot_batch_falls_back_at_run_time():
+    """slogdet's tuple result has no batched tangent: the batched function raises as it
+    runs, and the Jacobian comes one direction at a time."""
+    function, make, _ = TABLE["log_det"]
+    (A,) = make(np.random.default_rng(2))
+    assert higher._batched_derivative(function, ("A",), (ag.api._kind(A),)) is not None
+    assert higher._run_batched(function, (A,), [0], ("A",)) is None
+    got = ag.jacobian(function, mode="forward")(A)
+    np.testing.assert_allclose(got, _differences(function, (A,), [0])[0], rtol=1e-6, atol=1e-8)
+
+
+def several_array_indices(x, rows, columns):
+    return np.sin(x[rows, columns]) * 2.0
+
+
+def index_by_name(x, index):
+    return np.sin(x[index]) * 2.0
+
+
+def test_several_array_indices_go_row_by_row_or_fall_back():
+    """Two index arrays put the index axes first when a batch axis is in front: written
+    out, the index is applied row by row; held by a name, ``batch_index`` refuses it as
+    the function runs. Never a transposed Jacobian."""
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 4))
+    rows, columns = np.array([0, 2, 1]), np.array([3, 0, 1])
+    source = pipeline.derive(several_array_indices, ("x",), mode="source", forward="batched").source
+    assert "dx[direction][rows, columns]" in source
+    assert _check(several_array_indices, (x, rows, columns), [0])
+    assert higher._run_batched(index_by_name, (x, (rows, columns)), [0], ("x",)) is None
+    got = ag.jacobian(index_by_name, mode="forward")(x, (rows, columns))
+    expected = _differences(index_by_name, (x, (rows, columns)), [0])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+    assert _check(index_by_name, (x, rows), [0])  # one array index keeps its axes

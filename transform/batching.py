@@ -1,0 +1,542 @@
+"""batching: forward mode for many directions at once (``ag.jacobian(mode="forward")``).
+
+The pass takes what ``tangents`` takes (the analyzed core function) and writes the same
+function with every tangent carrying a leading axis of directions: the tangent of a value
+of shape ``s`` has shape ``(batch,) + s``, row ``i`` its tangent along direction ``i``.
+One run then gives a whole Jacobian's columns with whole-array NumPy work, where
+``ag.jvp`` takes one call per column::
+
+    def f(x, A):                         def f_batched_jvp(x, A, *, dx):
+        return np.tanh(A @ x)                batch = dx.shape[0]
+                                             matmul = A @ x
+                                             dmatmul = batch_matmul(A, None, x, dx)
+                                             tanh = np.tanh(matmul)
+                                             dtanh = dmatmul * (1 - tanh * tanh)
+                                             return tanh, batch_out(dtanh, tanh)
+
+Each statement's batched tangent is one of:
+
+* a rule written for the batch axis (``runtime/batched.py``): products (``@``,
+  ``np.dot``), sums and means (their axes moved past the batch axis), transposes,
+  reshapes, indexing with basic indices, ``unbroadcast``;
+* the rule table's own contribution (``tangents`` writes the same), where it reads the
+  tangents only through broadcasting arithmetic (``+ - * / **`` and negation) with values
+  of the statement: such an expression never mixes rows, and with each operand's tangent
+  given the result's number of axes (``lift``) its rows broadcast as the operand did;
+* otherwise the per-direction tangent ``tangents`` would write, in a loop over the rows:
+  no faster than one call per direction for that statement, but always right.
+
+What it cannot batch at all (a call run on the tape, a call with an effect, a write into
+an array, a loop variable that carries a derivative) raises :class:`TransformError`, and
+the caller takes one direction at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import gast
+import numpy as np
+
+from ..runtime import batched
+from . import anno, build
+from .analyze import CONSTANT, CONTAINER, COPY, SUBSCRIPT, operand_atoms
+from .build import load, store
+from .context import TransformContext
+from .errors import TransformError
+from .inline import inline_tangent, is_negated_number, is_number
+from .origin import of as origin_of
+from .resolve import Callee
+from .tangents import _Forward
+from .walk import copy_tree
+
+#: reductions whose batched tangent is the same reduction of the tangent, axes moved
+_REDUCTIONS = (np.sum, np.mean)
+#: primitives that keep their elements' order (C order): each row reshaped like the value
+_RESHAPES = (np.reshape, np.ravel, np.squeeze, np.expand_dims)
+#: operators a tangent may pass through and keep its rows apart (broadcasting arithmetic)
+_ROW_WISE_BINARY = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+_ROW_WISE_UNARY = (gast.USub, gast.UAdd)
+
+
+def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
+    """Guarantees: the function returns ``(value, batched tangent of value)`` for
+    keyword-only batched tangents ``d<param>`` of the parameters in ``ctx.wrt``, all with
+    the same leading length; every active name's batched tangent, of shape ``(batch,) +
+    its value's shape``, is bound wherever the name is."""
+    return _Batched(ctx).run(node)
+
+
+class _Batched(_Forward):
+    def __init__(self, ctx: TransformContext) -> None:
+        super().__init__(ctx)
+        self.batch = ""
+
+    def batched(self, name: str) -> str:
+        return self.ctx.bind_free(name, getattr(batched, name))
+
+    def numpy(self) -> str:
+        return self.ctx.bind_free("np", np)
+
+    # -- driver ---------------------------------------------------------------------------
+
+    def run(self, node: gast.FunctionDef) -> gast.FunctionDef:
+        args = node.args
+        if args.vararg is not None or args.kwarg is not None:
+            raise TransformError(
+                f"{self.ctx.function_name}(*args, **kwargs): batched forward mode needs named "
+                "parameters",
+                origin_of(node),
+            )
+        params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        self.batch = self.namer.new("batch")
+        first = self.tangent(self.ctx.wrt[0])
+        size = gast.Subscript(
+            value=gast.Attribute(value=load(first), attr="shape", ctx=gast.Load()),
+            slice=gast.Constant(0, None),
+            ctx=gast.Load(),
+        )
+        out = [build.assign(self.batch, size)]
+        out += [
+            self._zero(name)
+            for name in params
+            if name in self.ctx.active and name not in self.ctx.wrt
+        ]
+        body = node.body
+        out += self.block(body[:-1])
+        result = body[-1].value
+        if isinstance(result, gast.Name) and result.id in self.ctx.active:
+            tangent: gast.expr = load(self.tangent(result.id))
+        else:
+            tangent = self.zeros_of(result)
+        returned = build.call(self.batched("batch_out"), tangent, copy_tree(result))
+        out.append(gast.Return(value=gast.Tuple([copy_tree(result), returned], gast.Load())))
+        new_args = copy.deepcopy(args)
+        for name in self.ctx.wrt:
+            new_args.kwonlyargs.append(build.param(self.tangent(name)))
+            new_args.kw_defaults.append(None)
+        base = node.name if node.name != "<lambda>" else "lambda_"
+        return build.function(self.namer.new(f"{base}_batched_jvp"), new_args, out)
+
+    # -- statements -----------------------------------------------------------------------
+
+    def stmt_Expr(self, stmt: gast.Expr) -> list[gast.stmt]:
+        if anno.get(stmt, anno.Key.ACTIVE):
+            raise TransformError(
+                "batched forward mode: a call whose effect carries a derivative", origin_of(stmt)
+            )
+        return [stmt]
+
+    def stmt_Delete(self, stmt: gast.Delete) -> list[gast.stmt]:
+        return [stmt]
+
+    def stmt_Assign(self, stmt: gast.Assign) -> list[gast.stmt]:
+        target = stmt.targets[0]
+        origin = origin_of(stmt)
+        if isinstance(target, gast.Subscript):
+            if self.active(target.value):
+                raise TransformError(
+                    "batched forward mode: a write into an array that carries a derivative",
+                    origin,
+                )
+            return [stmt]
+        written = {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+        callee: Callee | None = anno.get(stmt, anno.Key.CALLEE)
+        if not anno.get(stmt, anno.Key.ACTIVE):
+            return [stmt, *(self._zero(n, stmt) for n in sorted(written & self.ctx.active))]
+        if callee is not None and callee.kind == "user":
+            return self.user_call(stmt, callee)
+        if callee is not None and callee.kind == "fallback":
+            raise TransformError(
+                f"batched forward mode cannot run {callee.name} on the tape", origin
+            )
+        if isinstance(target, gast.Tuple):
+            return self.unpack(stmt, callee)
+        name = target.id
+        tangent_stmts = self.tangent_statements(stmt, callee, load(name), name)
+        if name not in {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}:
+            return [stmt, *tangent_stmts]
+        if name not in _reads(tangent_stmts):
+            return [*tangent_stmts, stmt]
+        # Reads the result and an operand the statement overwrites: keep the result aside.
+        kept = self.namer.new(f"{name}_new")
+        computed = build.assign(kept, stmt.value)
+        anno.copy_from(computed, stmt)
+        tangent_stmts = self.tangent_statements(stmt, callee, load(kept), name)
+        return [computed, *tangent_stmts, self._tag(build.assign(name, load(kept)), stmt)]
+
+    def unpack(self, stmt: gast.Assign, callee: Callee | None) -> list[gast.stmt]:
+        source = stmt.value
+        if not isinstance(source, gast.Name):
+            raise TransformError(
+                "batched forward mode: unpacking a computed value", origin_of(stmt)
+            )
+        elements = [self.tangent(e.id) for e in stmt.targets[0].elts]
+        unpacked = gast.Assign(
+            targets=[gast.Tuple([store(e) for e in elements], gast.Store())],
+            value=self.batched_of(source),
+            type_comment=None,
+        )
+        return [self._tag(unpacked, stmt), stmt]
+
+    def user_call(self, stmt: gast.Assign, callee: Callee) -> list[gast.stmt]:
+        """A function of the user's: its own batched forward function, called with the
+        batched tangents of the arguments that move."""
+        origin = origin_of(stmt)
+        call = stmt.value
+        if any(isinstance(a, gast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords
+        ):
+            raise TransformError(f"{callee.name}(*args, **kwargs) in batched forward mode", origin)
+        try:
+            signature = inspect.signature(callee.value)
+            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
+        except TypeError as exc:
+            raise TransformError(
+                f"cannot bind the arguments of {callee.name}: {exc}", origin
+            ) from None
+        moving = [param for param, atom in bound.arguments.items() if self.active(atom)]
+        derivative = self.ctx.derive_callee(callee.value, tuple(moving), origin, forward="batched")
+        function = self.ctx.bind_free(derivative.jvp.__name__, derivative.jvp)
+        keywords = list(copy.deepcopy(call.keywords))
+        for param in moving:
+            tangent = load(self.tangent(bound.arguments[param].id))
+            keywords.append(gast.keyword(arg=derivative.tangent_names[param], value=tangent))
+        forward_call = gast.Call(
+            func=load(function), args=copy.deepcopy(call.args), keywords=keywords
+        )
+        return [self._pair(stmt, forward_call)]
+
+    # -- the batched tangent of one value -------------------------------------------------
+
+    def tangent_statements(
+        self, stmt: gast.Assign, callee: Callee | None, ans: gast.expr, name: str
+    ) -> list[gast.stmt]:
+        found = self.whole(stmt, callee, ans, name)
+        if found is None:
+            return self.row_by_row(stmt, callee, ans, name)
+        prelude, tangent = found
+        out = [*prelude, build.assign(self.tangent(name), tangent)]
+        return [self._tag(s, stmt) for s in out]
+
+    def whole(
+        self, stmt: gast.Assign, callee: Callee | None, ans: gast.expr, name: str
+    ) -> tuple[list[gast.stmt], gast.expr] | None:
+        """The statement's batched tangent as whole-array work, or None where no rule
+        here covers it."""
+        value = stmt.value
+        if callee is COPY:
+            return [], self.batched_of(value)
+        if callee is CONSTANT:
+            return [], self.zeros_of(ans)
+        if callee is SUBSCRIPT:
+            return self.subscript(value)
+        if callee is CONTAINER:
+            if isinstance(value, gast.Tuple) and not any(
+                isinstance(e, gast.Starred) for e in value.elts
+            ):
+                return [], gast.Tuple([self.batched_of(e) for e in value.elts], gast.Load())
+            return None
+        if callee is None or callee.kind != "rule" or callee.rule is None:
+            return None
+        forward = callee.rule.forward
+        if forward is None:
+            return None
+        primitive = callee.rule.primitive
+        operands = operand_atoms(value, callee)
+        keywords = value.keywords if isinstance(value, gast.Call) else []
+        if any(self.active(k.value) for k in keywords) or any(
+            isinstance(o, gast.Starred) for o in operands
+        ):
+            return None
+        moving = [i for i, atom in enumerate(operands) if self.active(atom)]
+        if not moving:
+            return [], self.zeros_of(ans)
+        if primitive in (np.matmul, np.dot) and len(operands) == 2 and not keywords:
+            helper = "batch_matmul" if primitive is np.matmul else "batch_dot"
+            a, b = operands
+            return [], build.call(
+                self.batched(helper),
+                copy_tree(a),
+                self.moving_or_none(a),
+                copy_tree(b),
+                self.moving_or_none(b),
+            )
+        if moving != [0]:
+            return self.row_wise(callee, operands, keywords, ans, moving, name)
+        tangent = load(self.tangent(operands[0].id))
+        if primitive in _REDUCTIONS and not callee.pack_args:
+            return self.reduction(primitive, operands, keywords, tangent)
+        if primitive is np.transpose and not callee.pack_args:
+            if isinstance(value, gast.Attribute):
+                return [], build.call(self.batched("batch_transpose"), tangent)
+            if len(operands) == 1 and not keywords:
+                return [], build.call(self.batched("batch_transpose"), tangent)
+            return None
+        if primitive in _RESHAPES and not any(k.arg == "order" for k in keywords):
+            if len(operands) <= 2 or callee.pack_args:
+                return [], build.call(self.batched("reshaped_like"), tangent, copy_tree(ans))
+            return None
+        if primitive is _unbroadcast() and len(operands) == 2 and not keywords:
+            return [], build.call(
+                self.batched("batch_unbroadcast"), tangent, copy_tree(operands[1])
+            )
+        return self.row_wise(callee, operands, keywords, ans, moving, name)
+
+    def row_wise(
+        self,
+        callee: Callee,
+        operands: list[gast.expr],
+        keywords: list[gast.keyword],
+        ans: gast.expr,
+        moving: list[int],
+        name: str,
+    ) -> tuple[list[gast.stmt], gast.expr] | None:
+        """The rule table's contribution, where it reads the tangents only through
+        broadcasting arithmetic (see the module doc); each operand's tangent lifted to the
+        result's number of axes where its shape may differ from the result's."""
+        forward = callee.rule.forward
+        if forward.kind not in ("elementwise", "explicit"):
+            return None
+        if sorted(set(moving) - set(forward.differentiable)):
+            return None
+        tangents = {p: load(self.tangent(operands[p].id)) for p in moving}
+        try:
+            prelude, total = inline_tangent(
+                callee, operands, keywords, copy_tree(ans), tangents, self.ctx, None
+            )
+        except TransformError:
+            return None
+        names = {self.tangent(operands[p].id) for p in moving}
+        if _reads(prelude) & names or not _row_wise(total, names):
+            return None
+        classes = self.ctx.shape_classes
+        mine = classes.get(name)
+        lifted = {
+            self.tangent(operands[p].id)
+            for p in moving
+            if mine is None or _class_of(operands[p], classes) != mine
+        }
+        if lifted:
+            total = _Lift(
+                lifted, lambda t: build.call(self.batched("lift"), t, copy_tree(ans))
+            ).visit(total)
+        if self.spreads(callee, operands, tangents, name):
+            total = build.call(self.batched("spread"), total, copy_tree(ans))
+        return prelude, total
+
+    def reduction(
+        self,
+        primitive: object,
+        operands: list[gast.expr],
+        keywords: list[gast.keyword],
+        tangent: gast.expr,
+    ) -> tuple[list[gast.stmt], gast.expr] | None:
+        """``np.sum(x, axis)`` and ``np.mean``: the same reduction of the tangent over the
+        axes after the batch axis."""
+        if len(operands) > 2 or any(k.arg not in ("axis", "keepdims") for k in keywords):
+            return None
+        axis = operands[1] if len(operands) == 2 else None
+        keepdims = None
+        for keyword in keywords:
+            if keyword.arg == "axis":
+                axis = keyword.value
+            else:
+                keepdims = keyword.value
+        function = build.attribute(self.numpy(), "sum" if primitive is np.sum else "mean")
+        if axis is None or (isinstance(axis, gast.Constant) and axis.value is None):
+            if keepdims is not None:
+                return None
+            # every axis but the batch axis: the rows as vectors
+            rows = gast.Call(
+                func=gast.Attribute(value=tangent, attr="reshape", ctx=gast.Load()),
+                args=[load(self.batch), gast.Constant(-1, None)],
+                keywords=[],
+            )
+            return [], gast.Call(
+                func=function,
+                args=[rows],
+                keywords=[gast.keyword(arg="axis", value=gast.Constant(1, None))],
+            )
+        moved = _moved_axis(axis)
+        if moved is None:
+            return None
+        call_keywords = [gast.keyword(arg="axis", value=moved)]
+        if keepdims is not None:
+            call_keywords.append(gast.keyword(arg="keepdims", value=copy_tree(keepdims)))
+        return [], gast.Call(func=function, args=[tangent], keywords=call_keywords)
+
+    def subscript(self, value: gast.Subscript) -> tuple[list[gast.stmt], gast.expr] | None:
+        """``x[index]``: the same index after a full slice, for basic indices written out;
+        through ``batch_index`` (which refuses what would move axes) for a name."""
+        if not self.active(value.value):
+            return None
+        tangent = load(self.tangent(value.value.id))
+        index = value.slice
+        if isinstance(index, gast.Name):
+            full = build.call(self.batched("batch_index"), copy_tree(index))
+        else:
+            items = index.elts if isinstance(index, gast.Tuple) else [index]
+            if not all(_basic_index(item) for item in items):
+                return None
+            full = gast.Tuple(
+                [gast.Slice(None, None, None), *(copy_tree(i) for i in items)], gast.Load()
+            )
+        return [], gast.Subscript(value=tangent, slice=full, ctx=gast.Load())
+
+    def row_by_row(
+        self, stmt: gast.Assign, callee: Callee | None, ans: gast.expr, name: str
+    ) -> list[gast.stmt]:
+        """The per-direction tangent ``tangents`` writes, once per row::
+
+        dz_rows = batch_empty(z, batch)
+        for direction in range(batch):
+            dz_rows[direction] = <the tangent, each dx read as dx[direction]>
+        dz = dz_rows
+        """
+        prelude, tangent = self.value_tangent(stmt, callee, ans=ans)
+        direction = self.namer.new("direction")
+        names = {self.tangent(n) for n in self.ctx.active}
+        # What the prelude computes from values alone is the same for every row: once.
+        before = []
+        for s in prelude:
+            if _reads([s]) & names:
+                names |= {n.id for n in gast.walk(s.targets[0]) if isinstance(n, gast.Name)}
+            else:
+                before.append(s)
+        prelude = [s for s in prelude if s not in before]
+        row = _Row(names, direction)
+        rows = self.namer.new(f"{self.tangent(name)}_rows")
+        body = [row.visit(s) for s in prelude]
+        body.append(
+            gast.Assign(
+                targets=[gast.Subscript(value=load(rows), slice=load(direction), ctx=gast.Store())],
+                value=row.visit(tangent),
+                type_comment=None,
+            )
+        )
+        loop = build.for_loop(
+            store(direction),
+            build.call("range", load(self.batch)),
+            body,
+        )
+        out = [
+            *before,
+            build.assign(
+                rows, build.call(self.batched("batch_empty"), copy_tree(ans), load(self.batch))
+            ),
+            loop,
+            build.assign(self.tangent(name), load(rows)),
+        ]
+        return [self._tag(s, stmt) for s in out]
+
+    # -- small pieces ---------------------------------------------------------------------
+
+    def moving_or_none(self, atom: gast.expr) -> gast.expr:
+        if self.active(atom):
+            return load(self.tangent(atom.id))
+        return gast.Constant(None, None)
+
+    def batched_of(self, atom: gast.expr) -> gast.expr:
+        if self.active(atom):
+            return load(self.tangent(atom.id))
+        return self.zeros_of(atom)
+
+    def zeros_of(self, value: gast.expr) -> gast.expr:
+        return build.call(self.batched("batch_zeros"), copy_tree(value), load(self.batch))
+
+    def _zero(self, name: str, like: gast.stmt | None = None) -> gast.stmt:
+        stmt = build.assign(self.tangent(name), self.zeros_of(load(name)))
+        return self._tag(stmt, like) if like is not None else stmt
+
+
+def _unbroadcast():
+    from ..runtime.rules.shared import unbroadcast
+
+    return unbroadcast
+
+
+def _class_of(atom: gast.expr, classes: dict):
+    from .shapes import class_of
+
+    return class_of(atom, classes)
+
+
+def _reads(stmts: list[gast.stmt]) -> set[str]:
+    return {
+        n.id
+        for s in stmts
+        for n in gast.walk(s)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
+    }
+
+
+def _row_wise(expression: gast.expr, names: set[str]) -> bool:
+    """Whether ``expression`` reads the tangents ``names`` only through broadcasting
+    arithmetic: every node on the way from a tangent to the root is ``+ - * / **`` or a
+    sign. Such an expression computes each row from that row alone."""
+    if isinstance(expression, gast.Name):
+        return True
+    if not (_reads_any(expression, names)):
+        return True
+    if isinstance(expression, gast.BinOp) and isinstance(expression.op, _ROW_WISE_BINARY):
+        return _row_wise(expression.left, names) and _row_wise(expression.right, names)
+    if isinstance(expression, gast.UnaryOp) and isinstance(expression.op, _ROW_WISE_UNARY):
+        return _row_wise(expression.operand, names)
+    return False
+
+
+def _reads_any(expression: gast.expr, names: set[str]) -> bool:
+    return any(isinstance(n, gast.Name) and n.id in names for n in gast.walk(expression))
+
+
+def _basic_index(item: gast.expr) -> bool:
+    if isinstance(item, gast.Slice):
+        return True
+    if isinstance(item, gast.Constant):
+        return (
+            item.value is None
+            or item.value is Ellipsis
+            or (isinstance(item.value, int) and not isinstance(item.value, bool))
+        )
+    return is_negated_number(item) and isinstance(item.operand.value, int)
+
+
+def _moved_axis(axis: gast.expr) -> gast.expr | None:
+    """An axis written as a number (or a tuple of numbers), moved past the batch axis:
+    ``1`` -> ``2``; negative axes count from the end and stay."""
+    if isinstance(axis, gast.Tuple):
+        moved = [_moved_axis(a) for a in axis.elts]
+        if any(m is None for m in moved):
+            return None
+        return gast.Tuple(moved, gast.Load())
+    if is_negated_number(axis) and isinstance(axis.operand.value, int):
+        return copy_tree(axis)
+    if is_number(axis) and isinstance(axis.value, int):
+        return gast.Constant(axis.value + 1, None)
+    return None
+
+
+class _Lift(gast.NodeTransformer):
+    def __init__(self, names: set[str], make) -> None:
+        self.names = names
+        self.make = make
+
+    def visit_Name(self, node: gast.Name) -> gast.expr:
+        if node.id in self.names and isinstance(node.ctx, gast.Load):
+            return self.make(node)
+        return node
+
+
+class _Row(gast.NodeTransformer):
+    """Each read of a batched tangent as its row ``direction``."""
+
+    def __init__(self, names: set[str], direction: str) -> None:
+        self.names = names
+        self.direction = direction
+
+    def visit_Name(self, node: gast.Name) -> gast.expr:
+        if node.id in self.names and isinstance(node.ctx, gast.Load):
+            return gast.Subscript(value=node, slice=load(self.direction), ctx=gast.Load())
+        return node
