@@ -10,7 +10,10 @@ Workloads (float64, one thread):
   parameter, and the Hessian-vector product (astgrad: reverse over generated forward
   code; autograd: ``make_hvp``; JAX: ``jvp`` of ``grad``, jit and not);
 * ``hessian``: the Hessian of a 100-variable function ``sum(tanh(A x) ** 2) + x @ x``
-  against the time of 100 Hessian-vector products.
+  against the time of 100 Hessian-vector products (and JAX's ``hessian``, jitted);
+* ``jacobian``: the 100 x 100 Jacobian of ``tanh(A x) * x``: forward mode batched (one
+  run of the batched generated code), one ``ag.jvp`` per direction, reverse mode (one
+  pullback per output), and JAX's ``jacfwd`` (jitted).
 
 Targets (issue 16): hvp at most 5x the forward, jvp at most 2.5x, the Hessian at most
 1.5x the time of 100 hvps.
@@ -49,6 +52,10 @@ def mlp_loss(W1, b1, W2, b2, W3, b3, x, y):
 
 def hundred(x, A):
     return np.sum(np.tanh(A @ x) ** 2) + x @ x
+
+
+def layer(x, A):
+    return np.tanh(A @ x) * x
 
 
 def _mlp_args(rng):
@@ -176,6 +183,38 @@ def main() -> None:
         max(3, repeats // 2),
     )
     hess = best(lambda: ag.hessian(hundred, mode="source")(x, A), max(3, repeats // 2))
+    few = max(3, repeats // 2)
+    jac_rows = [
+        ("jacobian, forward batched", best(lambda: ag.jacobian(layer, mode="forward")(x, A), few)),
+        (
+            "jacobian, one jvp per direction",
+            best(
+                lambda: [ag.jvp(layer, (x, A), (d, None), mode="source") for d in directions], few
+            ),
+        ),
+        ("jacobian, reverse", best(lambda: ag.jacobian(layer, mode="reverse")(x, A), few)),
+    ]
+    forward_jacobian = ag.jacobian(layer, mode="forward")(x, A)
+    per_direction = np.stack(
+        [ag.jvp(layer, (x, A), (d, None), mode="source")[1] for d in directions], axis=-1
+    )
+    assert np.allclose(forward_jacobian, per_direction, rtol=1e-12, atol=1e-14)
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jx, jA = jnp.asarray(x), jnp.asarray(A)
+        jac_jit = jax.jit(jax.jacfwd(lambda x, A: jnp.tanh(A @ x) * x))
+        hess_jit = jax.jit(jax.hessian(lambda x, A: jnp.sum(jnp.tanh(A @ x) ** 2) + x @ x))
+        jac_rows.append(
+            ("jax jacfwd (jit)", best(lambda: jax.block_until_ready(jac_jit(jx, jA)), few))
+        )
+        jac_rows.append(
+            ("jax hessian (jit)", best(lambda: jax.block_until_ready(hess_jit(jx, jA)), few))
+        )
+    except ModuleNotFoundError:
+        pass
+    jac_forward = best(lambda: layer(x, A), repeats)
 
     machine = platform.processor() or platform.machine()
     print(
@@ -189,6 +228,13 @@ def main() -> None:
         print(f"| {name} | {seconds * 1e6:.1f}us | {ratio} |")
     print(f"| 100 hvps of a 100-variable function | {hvps * 1e3:.2f}ms | |")
     print(f"| its Hessian | {hess * 1e3:.2f}ms | {hess / hvps:.2f}x the 100 hvps |")
+    print()
+    print(f"100 x 100 Jacobian of tanh(A @ x) * x (forward {jac_forward * 1e6:.1f}us)")
+    print()
+    print("| workload | time | / forward |")
+    print("|---|---|---|")
+    for name, seconds in jac_rows:
+        print(f"| {name} | {seconds * 1e3:.3f}ms | {seconds / jac_forward:.1f}x |")
     jvp_ratio = rows[1][1] / forward
     hvp_ratio = rows[2][1] / forward
     print()
