@@ -199,15 +199,24 @@ def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
         return mT(cholesky_grad(mT(g), mT(ans)))
     xp = array_module(g, ans)
     low = ans
+    if type(low) is np.ndarray and type(g) is np.ndarray and low.ndim == 2:
+        # One NumPy matrix: s = L^-T inner L^-1 by two triangular solves with L^T.
+        inner = _halve_diagonal(np.tril(low.T @ g))
+        left = solve_transposed(low, inner)
+        s = solve_transposed(low, left.T).T
+        return _halve_diagonal(np.tril(s + s.T))
     inner = _tril_half_diagonal(mT(low) @ g)
-    # s = L^-T inner L^-1, by two solves with L^T (triangular ones for a NumPy matrix)
-    if np.ndim(low) == 2:
-        left = solve_transposed(low, inner, xp)
-        s = mT(solve_transposed(low, mT(left), xp))
-    else:
-        left = xp.linalg.solve(mT(low), inner)
-        s = mT(xp.linalg.solve(mT(low), mT(left)))
+    # s = L^-T inner L^-1, by two solves
+    left = xp.linalg.solve(mT(low), inner)
+    s = mT(xp.linalg.solve(mT(low), mT(left)))
     return _tril_half_diagonal(s + mT(s))
+
+
+def _halve_diagonal(m: np.ndarray) -> np.ndarray:
+    """``_tril_half_diagonal`` of a lower triangular matrix made for it: its diagonal
+    halved in place (the same values: 0.5 * (x + x) is x)."""
+    m.flat[:: m.shape[1] + 1] *= 0.5
+    return m
 
 
 def _copy_lower_to_upper(m: Any) -> Any:
