@@ -206,6 +206,54 @@ def build_then_call(W, x):
     return np.sum(layer(x) ** 2)
 
 
+class Affine:
+    gain = 2.0
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def __call__(self, x):
+        return self.W @ x + self.b
+
+    @classmethod
+    def from_weights(cls, W):
+        return cls(W * cls.gain, np.zeros(W.shape[0]))
+
+
+class Normalized(Affine):
+    def __init__(self, W, b, eps=1e-3):
+        super().__init__(W / (np.sqrt(np.sum(W**2)) + eps), b)
+        self.eps = eps
+
+
+@dataclass
+class Coefficients:
+    a: np.ndarray
+    c: float = 0.5
+
+
+def factory_then_call(W, x):
+    layer = Affine.from_weights(W)
+    norm = Normalized(W, np.ones(W.shape[0]))
+    return np.sum(np.tanh(layer(x)) * norm(x))
+
+
+def advance(particle, dt):
+    particle.x = particle.x + dt * particle.v
+
+
+def simulate_with_a_function(particle, dt):
+    for _ in range(3):
+        advance(particle, dt)
+    return np.sum(particle.x**2)
+
+
+def dataclass_made_inside(a, x):
+    coefficients = Coefficients(a * 2.0)
+    return np.sum(coefficients.a * x**2) * coefficients.c
+
+
 def _mlp(rng):
     layers = [Linear(rng.normal(size=(3, 2)), rng.normal(size=3))]
     layers.append(Linear(rng.normal(size=(2, 3)), rng.normal(size=2)))
@@ -304,6 +352,26 @@ PROGRAMS = [
         build_then_call,
         lambda r: (r.normal(size=(2, 3)), r.normal(size=3)),
         notes="Linear.__init__ runs inline, then make_object",
+    ),
+    ClassProgram(
+        "classmethod factory and super().__init__ inside the function",
+        factory_then_call,
+        lambda r: (r.normal(size=(2, 3)), r.normal(size=3)),
+        notes="from_weights inlined with cls the class; Normalized.__init__ with Affine's",
+    ),
+    ClassProgram(
+        "a function (not a method) assigning an argument's attributes",
+        simulate_with_a_function,
+        lambda r: (Particle(r.normal(size=3), r.normal(size=3)), 0.1),
+        wrt=(0, 1),
+        static=False,
+        notes="advance() is a callee that changes its argument: the tape",
+    ),
+    ClassProgram(
+        "dataclass made inside the function",
+        dataclass_made_inside,
+        lambda r: (r.normal(size=3), r.normal(size=3)),
+        notes="the dataclass's generated __init__ as make_object",
     ),
 ]
 

@@ -501,3 +501,30 @@ def test_a_method_handing_its_object_back_is_an_alias():
     assert ag.explain(counts_through_the_returned_self, x).mode == "tape"
     for mode in ("auto", "tape"):
         assert_close(ag.grad(counts_through_the_returned_self, mode=mode)(x), np.full(2, 4.0))
+
+
+class Ring:
+    def __init__(self, r):
+        self.r = r
+
+    @property
+    def area(self):
+        return np.pi * self.r**2
+
+
+def ring_area(c):
+    return c.area * 2.0
+
+
+def test_a_property_rebound_between_calls_is_seen():
+    """A property is no callable: its guard is its identity, not its type (was stale)."""
+    c = Ring(1.5)
+    gradient = ag.grad(ring_area, mode="source")
+    assert_close(gradient(c).r, 4 * np.pi * 1.5)
+    original = Ring.__dict__["area"]
+    Ring.area = property(lambda self: self.r**3)
+    try:
+        assert_close(gradient(c).r, 2.0 * 3 * 1.5**2)
+    finally:
+        Ring.area = original
+    assert_close(gradient(c).r, 4 * np.pi * 1.5)

@@ -112,6 +112,11 @@ class Recorder:
     def global_read(self, namespace: dict, name: str, value: Any) -> None:
         self._add(_value_assumption(namespace, name, value))
 
+    def entry_read(self, namespace: Any, name: str, value: Any) -> None:
+        """A class's entry that shaped the code by what it is, callable or not (a
+        classmethod, a property: objects.py): watched by identity, not type."""
+        self._add(Assumption(namespace, name, "is", value))
+
     def cell_read(self, name: str, cell: types.CellType) -> None:
         try:
             value = cell.cell_contents

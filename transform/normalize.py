@@ -64,6 +64,7 @@ from .errors import TAPE_ADVICE, TransformError
 from .objects import (
     argument_method,
     calls_a_field,
+    class_method,
     constructor,
     field_setter,
     is_build,
@@ -819,9 +820,11 @@ class _Normalizer:
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
-        method = made_method(func, self.made, self.ctx) or argument_method(
-            func, self.bindings, self.ctx
-        )  # (p.step(dt) on an argument's object that step changes: issue 17)
+        method = (
+            made_method(func, self.made, self.ctx)
+            or argument_method(func, self.bindings, self.ctx)  # (p.step(dt): issue 17)
+            or class_method(func, self.ctx)  # (Layer.make(w), a classmethod)
+        )
         if method is not None:  # obj.update(g) on an object made inline: its body, inline
             key = method.name = self.namer.new(func.attr.strip("_") or "method")
             self.nested[key] = method

@@ -10,6 +10,8 @@ gradient). The attributes of arrays (``x.real``, ``x.flat``) are never fields.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import types
 
 import gast
@@ -236,11 +238,19 @@ def _class_lookup(cls: type, name: str, ctx: TransformContext) -> object | None:
     """``cls``'s own entry for ``name`` (through its bases, as Python looks it up), with
     the guard that it stays so: the entry in the class that defines it, and its absence
     from the classes before it."""
-    for klass in cls.__mro__:
+    return _lookup_from(cls.__mro__, name, ctx)
+
+
+def _lookup_from(mro: tuple, name: str, ctx: TransformContext) -> object | None:
+    for klass in mro:
         namespace = klass.__dict__
         if name in namespace:
-            ctx.parsed.recorder.global_read(namespace, name, namespace[name])
-            return namespace[name]
+            found = namespace[name]
+            if isinstance(found, (classmethod, staticmethod, property)):
+                ctx.parsed.recorder.entry_read(namespace, name, found)  # (not callable)
+            else:
+                ctx.parsed.recorder.global_read(namespace, name, found)
+            return found
         ctx.parsed.recorder.global_read(namespace, name, MISSING)
     return None
 
@@ -446,12 +456,14 @@ def is_build(value: gast.expr, ctx: TransformContext) -> bool:
 
 def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | None:
     """For a call of a class of the user's whose ``__init__`` only computes and assigns
-    attributes of ``self`` (each once, outside branches and loops, before reading it), a
-    function of ``__init__``'s other parameters returning ``make_object(Class, {...})``
-    with those attributes, which ``normalize`` inlines at the call: the object's adjoint
-    (a dict of its attributes') then flows back through ``__init__``'s statements. None
-    for anything else (the call stays a call: on the tape, or an error)."""
-    from .parsing import parse_function
+    attributes of ``self`` (outside branches and loops, before reading them), calling
+    its base class's ``__init__`` so at most (``super().__init__(...)``,
+    ``Base.__init__(self, ...)``), a function of ``__init__``'s other parameters
+    returning ``make_object(Class, {...})`` with those attributes, which ``normalize``
+    inlines at the call: the object's adjoint (a dict of its attributes') then flows back
+    through ``__init__``'s statements. A dataclass's generated ``__init__`` likewise
+    (``dataclass_constructor``). None for anything else (the call stays a call: on the
+    tape, or an error)."""
     from .resolve import _MISSING, static_value
 
     if not isinstance(func, (gast.Name, gast.Attribute)):
@@ -461,29 +473,82 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
         return None
     if cls.__module__.split(".")[0] in ("numpy", "scipy", "astgrad", "builtins"):
         return None
-    init = None
+    if dataclasses.is_dataclass(cls):
+        return dataclass_constructor(cls, ctx)
     for klass in cls.__mro__[:-1]:  # (object's own __new__ and __init__ aside)
         if any(name in klass.__dict__ for name in _SPECIAL):
             return None  # made or changed otherwise than by assigning its attributes
-        if init is None and "__init__" in klass.__dict__:
-            init = klass.__dict__["__init__"]
-    if not isinstance(init, types.FunctionType) or init.__closure__:
+    owner = next((k for k in cls.__mro__[:-1] if "__init__" in k.__dict__), None)
+    if owner is None:
         return None
+    fields: dict[str, str] = {}
+    read: list[types.FunctionType] = []
+    definition = _init_definition(owner.__dict__["__init__"], ctx, read)
+    if definition is None:
+        return None
+    params = definition.args.posonlyargs + definition.args.args
+    me = params[0].id
+    taken = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    body = _init_body(definition, me, cls, owner, fields, ctx, read, taken, depth=0)
+    if body is None:
+        return None
+    if not fields or any(hasattr(getattr(cls, name, None), "__set__") for name in fields):
+        return None  # (a property's setter would run: not a plain attribute)
+    last = definition.body[-1]
+    definition.body = [*body, _make_return(cls, fields, last, ctx)]
+    definition.args.posonlyargs = [a for a in definition.args.posonlyargs if a.id != me]
+    definition.args.args = [a for a in definition.args.args if a.id != me]
+    for function in read:
+        ctx.parsed.recorder.function(function)  # (its source was read)
+    for klass in cls.__mro__[:-1]:
+        for name in _SPECIAL:
+            ctx.parsed.recorder.global_read(klass.__dict__, name, MISSING)
+    for name in fields:  # (still no data descriptor of that name on the class)
+        _class_lookup(cls, name, ctx)
+    _class_lookup(cls, "__init__", ctx)
+    return definition
+
+
+def _init_definition(init: object, ctx: TransformContext, read: list) -> gast.FunctionDef | None:
+    """The parsed ``__init__`` of a class of the function's module, with a ``self``
+    parameter, no ``*args`` or ``**kwargs``, and constant defaults; None otherwise."""
+    from .parsing import parse_function
+
+    if not isinstance(init, types.FunctionType):
+        return None
+    if init.__closure__ and init.__code__.co_freevars != ("__class__",):
+        return None  # (a cell other than the one super() reads)
     if init.__globals__ is not ctx.parsed.function.__globals__:
         return None  # (its names would be read in the caller's module)
     try:
-        parsed = parse_function(init)
+        definition = parse_function(init).node
     except Exception:
         return None
-    definition = parsed.node
     params = definition.args.posonlyargs + definition.args.args
     if not params or definition.args.vararg or definition.args.kwarg:
         return None
     defaults = [*definition.args.defaults, *definition.args.kw_defaults]
     if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
         return None  # (a default is the value it had when the class was made)
-    me = params[0].id
-    fields: dict[str, str] = {}
+    read.append(init)
+    return definition
+
+
+def _init_body(
+    definition: gast.FunctionDef,
+    me: str,
+    cls: type,
+    owner: type,
+    fields: dict[str, str],
+    ctx: TransformContext,
+    read: list,
+    taken: set[str],
+    depth: int,
+) -> list[gast.stmt] | None:
+    """The statements of ``owner.__init__`` (``definition``, run for an object of ``cls``)
+    with ``me.X = v`` as assignments of the local ``fields[X]`` and reads of ``me.X`` as
+    reads of it; a base class's ``__init__`` it calls, inline. None when it does anything
+    else with ``me``."""
     body = []
     for stmt in _split_tuple_stores(definition.body, me):
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
@@ -509,14 +574,186 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
             continue  # a docstring
         if isinstance(stmt, gast.Return) and stmt.value is None and stmt is definition.body[-1]:
             continue
+        base = _base_init_call(stmt, me, cls, owner, ctx)
+        if base is not None:  # super().__init__(w): the base class's __init__, inline
+            inner = _base_init(stmt, base, me, cls, fields, ctx, read, taken, depth)
+            if inner is None:
+                return None
+            body.extend(inner)
+            continue
         if any(isinstance(n, gast.Name) and n.id == me for n in gast.walk(stmt)):
             if not _reads_only_known(stmt, me, fields) or _stores_attribute(stmt):
                 return None
         if any(isinstance(n, (gast.Return, gast.Yield, gast.FunctionDef)) for n in gast.walk(stmt)):
             return None
         body.append(_read_fields(stmt, me, fields))
-    if not fields or any(hasattr(getattr(cls, name, None), "__set__") for name in fields):
-        return None  # (a property's setter would run: not a plain attribute)
+    return body
+
+
+def _base_init_call(
+    stmt: gast.stmt, me: str, cls: type, owner: type, ctx: TransformContext
+) -> type | None:
+    """For ``super().__init__(...)`` (the builtin ``super``, in ``owner``'s ``__init__``)
+    or ``Base.__init__(self, ...)`` (``Base`` a class after ``owner`` in ``cls``'s MRO),
+    the class whose MRO entries after ``owner`` (or from ``Base``) are searched for the
+    ``__init__`` it calls; None for any other statement."""
+    from .resolve import static_value
+
+    call = stmt.value if isinstance(stmt, gast.Expr) else None
+    if not (
+        isinstance(call, gast.Call)
+        and isinstance(call.func, gast.Attribute)
+        and call.func.attr == "__init__"
+    ):
+        return None
+    receiver = call.func.value
+    mro = cls.__mro__
+    if (
+        isinstance(receiver, gast.Call)
+        and isinstance(receiver.func, gast.Name)
+        and receiver.func.id == "super"
+        and not receiver.args
+        and ctx.parsed.function.__globals__.get("super", builtins.super) is builtins.super
+    ):
+        return mro[mro.index(owner) + 1] if owner in mro[:-1] else None
+    base = (
+        static_value(receiver, ctx) if isinstance(receiver, (gast.Name, gast.Attribute)) else None
+    )
+    if (
+        isinstance(base, type)
+        and base in mro[mro.index(owner) + 1 :]
+        and call.args
+        and isinstance(call.args[0], gast.Name)
+        and call.args[0].id == me
+    ):
+        return base
+    return None
+
+
+def _base_init(
+    stmt: gast.Expr,
+    start: type,
+    me: str,
+    cls: type,
+    fields: dict[str, str],
+    ctx: TransformContext,
+    read: list,
+    taken: set[str],
+    depth: int,
+) -> list[gast.stmt] | None:
+    """``start``'s ``__init__`` (looked up from ``start`` on, in ``cls``'s MRO), its
+    parameters bound to the call's arguments and its locals renamed apart, run on the
+    same fields; nothing for ``object.__init__()``."""
+    call = stmt.value
+    explicit = not isinstance(call.func.value, gast.Call)
+    args = call.args[1:] if explicit else call.args
+    mro = cls.__mro__
+    owner = next((k for k in mro[mro.index(start) :] if "__init__" in k.__dict__), object)
+    _lookup_from(mro[mro.index(start) :], "__init__", ctx)  # (the guard that it stays so)
+    if owner is object:
+        return [] if not args and not call.keywords else None
+    if depth > 8 or any(isinstance(a, gast.Starred) for a in args):
+        return None
+    if any(k.arg is None for k in call.keywords):
+        return None
+    definition = _init_definition(owner.__dict__["__init__"], ctx, read)
+    if definition is None:
+        return None
+    params = [a.id for a in definition.args.posonlyargs + definition.args.args]
+    keyword_only = [a.id for a in definition.args.kwonlyargs]
+    base_me, params = params[0], params[1:]
+    if len(args) > len(params):
+        return None
+    bound = dict(zip(params, args))
+    for keyword in call.keywords:
+        if keyword.arg in bound or keyword.arg not in params + keyword_only:
+            return None
+        bound[keyword.arg] = keyword.value
+    defaults = dict(
+        zip(params[len(params) - len(definition.args.defaults) :], definition.args.defaults)
+    )
+    defaults.update(
+        {a.id: d for a, d in zip(definition.args.kwonlyargs, definition.args.kw_defaults) if d}
+    )
+    prefix = f"{owner.__name__.lower()}_"
+    local = set(params) | set(keyword_only)
+    for sub in gast.walk(definition):
+        if isinstance(sub, gast.Name) and not isinstance(sub.ctx, gast.Load):
+            local.add(sub.id)
+    local.discard(base_me)
+    if any(prefix + name in taken for name in local):
+        return None  # (a name of the caller's __init__ already: they would clash)
+    taken |= {prefix + name for name in local}
+    body = []
+    for param in params + keyword_only:
+        value = bound.get(param, defaults.get(param))
+        if value is None:
+            return None  # (a missing argument: Python raises TypeError)
+        if not _reads_only_known(value, me, fields):
+            return None
+        assign = build.assign(prefix + param, _read_fields(value, me, fields))
+        gast.copy_location(assign, stmt)
+        _copy_annotations(stmt, assign)
+        body.append(assign)
+    for sub in gast.walk(definition):
+        if isinstance(sub, gast.Name) and sub.id in local:
+            sub.id = prefix + sub.id
+    inner = _init_body(definition, base_me, cls, owner, fields, ctx, read, taken, depth + 1)
+    return None if inner is None else body + inner
+
+
+def dataclass_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef | None:
+    """For a dataclass whose generated ``__init__`` assigns each field its argument (no
+    ``__post_init__``, ``InitVar``, ``init=False`` or ``default_factory``; constant
+    defaults), a function of the fields returning ``make_object(cls, {...})``, which
+    makes what calling it makes (a frozen one's ``__init__`` sets its fields with
+    ``object.__setattr__`` too). None otherwise."""
+    params = cls.__dataclass_params__
+    if not params.init or "__init__" not in cls.__dict__:
+        return None
+    for klass in cls.__mro__[:-1]:
+        own = [name for name in _SPECIAL if name in klass.__dict__]
+        if own and not (params.frozen and set(own) <= {"__setattr__"}):
+            return None  # (a frozen dataclass's __setattr__ only refuses to change it)
+    init = cls.__dict__["__init__"]
+    if getattr(init, "__code__", None) is None or init.__code__.co_filename != "<string>":
+        return None  # (an __init__ written by the user, not the one dataclass generated)
+    names, defaults = [], []
+    for item in dataclasses.fields(cls):
+        if not item.init or item.default_factory is not dataclasses.MISSING:
+            return None
+        if item.kw_only:
+            return None
+        if item.default is not dataclasses.MISSING:
+            if type(item.default) not in (int, float, bool, str, type(None)):
+                return None  # (a default is the value it had when the class was made)
+            defaults.append(gast.Constant(item.default, None))
+        elif defaults:
+            return None
+        names.append(item.name)
+    if any(hasattr(cls.__dict__.get(name), "__set__") for name in names):
+        return None
+    origin = next(iter(ctx.parsed.node.body), None)
+    definition = gast.FunctionDef(
+        name=cls.__name__.lower(),
+        args=gast.arguments(
+            args=[build.param(name) for name in names], posonlyargs=[], vararg=None,
+            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=defaults,
+        ),
+        body=[], decorator_list=[], returns=None, type_comment=None, type_params=[],
+    )  # fmt: skip
+    definition.body = [_make_return(cls, {n: n for n in names}, origin, ctx)]
+    _class_lookup(cls, "__init__", ctx)  # (the guard that it stays the generated one)
+    for klass in cls.__mro__[:-1]:
+        for name in _SPECIAL:
+            ctx.parsed.recorder.global_read(klass.__dict__, name, klass.__dict__.get(name, MISSING))
+    return definition
+
+
+def _make_return(
+    cls: type, fields: dict[str, str], last: gast.stmt, ctx: TransformContext
+) -> gast.Return:
+    """``return make_object(cls, {name: local, ...})``, at ``last``'s line."""
     maker = build.load(ctx.bind_free("make_object", _make_object()))
     owner = build.load(ctx.bind_free(cls.__name__, cls))
     attributes = gast.Dict(
@@ -524,20 +761,9 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
         values=[build.load(local) for local in fields.values()],
     )
     result = gast.Return(value=gast.Call(func=maker, args=[owner, attributes], keywords=[]))
-    last = definition.body[-1]
     gast.copy_location(result, last)
     _copy_annotations(last, result)
-    definition.body = [*body, result]
-    definition.args.posonlyargs = [a for a in definition.args.posonlyargs if a.id != me]
-    definition.args.args = [a for a in definition.args.args if a.id != me]
-    ctx.parsed.recorder.function(init)  # (its source was read)
-    for klass in cls.__mro__[:-1]:
-        for name in _SPECIAL:
-            ctx.parsed.recorder.global_read(klass.__dict__, name, MISSING)
-    for name in fields:  # (still no data descriptor of that name on the class)
-        _class_lookup(cls, name, ctx)
-    _class_lookup(cls, "__init__", ctx)
-    return definition
+    return result
 
 
 #: what a class must not define for make_object to make what calling it makes
@@ -816,3 +1042,64 @@ def _assigns_self(function: types.FunctionType) -> bool:
         and node.value.id == me
         for node in gast.walk(definition)
     )
+
+
+def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | None:
+    """For ``Layer.make(w)`` where ``make`` is a classmethod of a class of the function's
+    module (a plain function whose first parameter is never rebound), its definition
+    without that parameter and with each read of it naming the class it is bound to, for
+    ``normalize`` to inline: ``cls(w)`` in it is then a call of that class
+    (``constructor``), ``cls.scale`` a read of its attribute."""
+    from .parsing import parse_function
+    from .resolve import _MISSING, static_value
+
+    if not isinstance(func, gast.Attribute) or not isinstance(
+        func.value, (gast.Name, gast.Attribute)
+    ):
+        return None
+    bound = static_value(func, ctx)
+    if bound is _MISSING or not isinstance(bound, types.MethodType):
+        return None
+    owner, function = bound.__self__, bound.__func__
+    if not isinstance(owner, type) or not isinstance(function, types.FunctionType):
+        return None
+    if not isinstance(inspect_static(owner, func.attr), classmethod):
+        return None
+    if function.__closure__ or function.__globals__ is not ctx.parsed.function.__globals__:
+        return None
+    try:
+        definition = parse_function(function).node
+    except Exception:
+        return None
+    args = definition.args
+    params = args.posonlyargs + args.args
+    if not params or args.vararg or args.kwarg:
+        return None
+    if not all(
+        d is None or isinstance(d, gast.Constant) for d in [*args.defaults, *args.kw_defaults]
+    ):
+        return None
+    me = params[0].id
+    for node in gast.walk(definition):
+        if isinstance(node, gast.Name) and node.id == me and not isinstance(node.ctx, gast.Load):
+            if node is not params[0]:
+                return None  # cls rebound
+        if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.Yield)) and node is not definition:
+            return None
+    name = ctx.bind_free(owner.__name__, owner)
+    for node in gast.walk(gast.Module(body=definition.body, type_ignores=[])):
+        if isinstance(node, gast.Name) and node.id == me:
+            node.id = name
+    args.posonlyargs = [a for a in args.posonlyargs if a.id != me]
+    args.args = [a for a in args.args if a.id != me]
+    ctx.parsed.recorder.function(function)  # (its source was read)
+    _class_lookup(owner, func.attr, ctx)  # (the guard that it stays the classmethod)
+    return definition
+
+
+def inspect_static(cls: type, name: str) -> object | None:
+    """``cls``'s own entry for ``name``, found through its MRO without binding it."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None

@@ -1,0 +1,245 @@
+"""Objects made inside the function by constructors that do more than assign (issue 17):
+``super().__init__(...)`` and ``Base.__init__(self, ...)`` chains, classmethod factories
+(``Layer.make(w)`` returning ``cls(...)``) and dataclasses (their generated ``__init__``,
+frozen ones too). Their bodies run inline and the object is ``make_object``: generated
+source, every mode against finite differences. Constructors that do anything else stay
+calls: the tape in ``mode="auto"``, a ``TransformError`` in ``mode="source"``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from numeric import assert_close, numeric_vjp
+
+import astgrad as ag
+
+MODES = ("source", "auto", "tape")
+
+
+class Dense:
+    scale = 2.0
+
+    def __init__(self, w, shift=0.0):
+        self.w = w * self.scale_of()
+        self.shift = shift
+
+    def scale_of(self):
+        return 1.0
+
+    def __call__(self, x):
+        return np.tanh(x * self.w + self.shift)
+
+    @classmethod
+    def make(cls, w, shift=1.0):
+        return cls(w * cls.scale, shift)
+
+
+class Plain:
+    scale = 2.0
+
+    def __init__(self, w, shift=0.0):
+        self.w = w
+        self.shift = shift
+
+    def __call__(self, x):
+        return np.tanh(x * self.w + self.shift)
+
+    @classmethod
+    def make(cls, w, shift=1.0):
+        return cls(w * cls.scale, shift)
+
+
+class Wider(Plain):
+    scale = 5.0
+
+
+class Scaled(Plain):
+    def __init__(self, w, k=3.0):
+        super().__init__(w * k, shift=0.5)
+        self.k = k
+
+    def __call__(self, x):
+        return super().__call__(x) * self.k
+
+
+class Twice(Scaled):
+    def __init__(self, w):
+        Scaled.__init__(self, w, k=1.5)
+        self.extra = self.w + 1.0
+
+
+@dataclasses.dataclass
+class Params:
+    w: np.ndarray
+    gain: float = 2.0
+    label: str = "p"
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenParams:
+    w: np.ndarray
+    gain: float
+
+
+def by_classmethods(w):
+    a = Plain.make(w)
+    b = Wider.make(w, shift=0.0)
+    return np.sum(a(w) + b(w))
+
+
+def by_super_init(w):
+    s = Scaled(w)
+    t = Twice(w * 0.5)
+    return np.sum(s(w) * t.extra) + t.k * np.sum(t(w))
+
+
+def by_dataclasses(x):
+    p = Params(x)
+    q = FrozenParams(x * 2.0, gain=3.0)
+    r = Params(np.sin(x), 0.5)
+    return np.sum(p.w * p.gain * q.w) + q.gain * np.sum(r.w * r.gain)
+
+
+FUNCTIONS = [by_classmethods, by_super_init, by_dataclasses]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
+def test_against_finite_differences(function, mode):
+    w = np.array([0.3, -0.7, 1.1])
+    expected = numeric_vjp(function, [w], 0, 1.0)
+    value, gradient = ag.value_and_grad(function, mode=mode)(w)
+    assert_close(value, function(w))
+    assert_close(gradient, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
+def test_needs_no_tape(function):
+    w = np.array([0.3, -0.7, 1.1])
+    report = ag.explain(function, w)
+    assert report.mode == "source", str(report)
+    assert "make_object(" in ag.source(function, w)
+
+
+def test_the_bodies_run_inline():
+    text = ag.source(by_super_init, np.ones(2))
+    assert "make_object(Twice, {'w': " in text
+    assert "# grad of: super().__init__(w * k, shift=0.5)" in text
+    text = ag.source(by_classmethods, np.ones(2))
+    assert "Wider.scale" in text and "make_object(Wider" in text
+
+
+def test_a_class_attribute_read_by_a_classmethod_is_read_live():
+    w = np.array([0.3, -0.7])
+    gradient = ag.grad(by_classmethods, mode="source")
+    before = gradient(w)
+    Wider.scale = 7.0
+    try:
+        assert_close(gradient(w), numeric_vjp(by_classmethods, [w], 0, 1.0))
+        assert not np.allclose(gradient(w), before)
+    finally:
+        Wider.scale = 5.0
+    assert_close(gradient(w), before)
+
+
+def test_a_classmethod_rebound_between_calls_is_seen():
+    w = np.array([0.3, -0.7])
+    gradient = ag.grad(by_classmethods, mode="source")
+    before = gradient(w)
+    original = Plain.__dict__["make"]
+    Plain.make = classmethod(lambda cls, w, shift=1.0: cls(w * 0.0, shift))
+    try:
+        assert_close(gradient(w), numeric_vjp(by_classmethods, [w], 0, 1.0))
+    finally:
+        Plain.make = original
+    assert_close(gradient(w), before)
+
+
+def test_a_base_init_rebound_between_calls_is_seen():
+    w = np.array([0.3, -0.7])
+    gradient = ag.grad(by_super_init, mode="source")
+    before = gradient(w)
+    original = Plain.__init__
+
+    def doubled(self, w, shift=0.0):
+        self.w = 2.0 * w
+        self.shift = shift
+
+    Plain.__init__ = doubled
+    try:
+        assert_close(gradient(w), numeric_vjp(by_super_init, [w], 0, 1.0), rtol=1e-5)
+    finally:
+        Plain.__init__ = original
+    assert_close(gradient(w), before)
+
+
+# -- constructors that do more: calls, on the tape -------------------------------------
+
+
+@dataclasses.dataclass
+class Checked:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.w = self.w * 2.0
+
+
+@dataclasses.dataclass
+class WithFactory:
+    w: np.ndarray
+    extra: list = dataclasses.field(default_factory=list)
+
+
+class CallsAMethod(Plain):
+    def __init__(self, w):
+        super().__init__(w)
+        self.w = self.scale_of() * self.w
+
+    def scale_of(self):
+        return 4.0
+
+
+def makes_checked(x):
+    return np.sum(Checked(x).w ** 2)
+
+
+def makes_with_factory(x):
+    return np.sum(WithFactory(x).w ** 2)
+
+
+def makes_calls_a_method(x):
+    return np.sum(CallsAMethod(x).w ** 2)
+
+
+@pytest.mark.parametrize(
+    "function", [makes_checked, makes_with_factory, makes_calls_a_method], ids=lambda f: f.__name__
+)
+def test_other_constructors_stay_calls(function):
+    x = np.array([0.3, -0.7])
+    assert ag.explain(function, x).mode == "tape"
+    expected = numeric_vjp(function, [x], 0, 1.0)
+    for mode in ("auto", "tape"):
+        assert_close(ag.grad(function, mode=mode)(x), expected)
+    with pytest.raises(ag.TransformError):
+        ag.grad(function, mode="source")(x)
+
+
+class Clash(Plain):
+    def __init__(self, w):
+        plain_w = w * 3.0  # the name the base __init__'s parameter would get inline
+        super().__init__(plain_w + 1.0)
+        self.z = plain_w
+
+
+def makes_a_clash(x):
+    c = Clash(x)
+    return np.sum(c.w * c.z)
+
+
+def test_a_name_clash_with_the_base_init_is_never_wrong():
+    x = np.array([0.3, -0.7])
+    expected = numeric_vjp(makes_a_clash, [x], 0, 1.0)
+    for mode in ("auto", "tape"):
+        assert_close(ag.grad(makes_a_clash, mode=mode)(x), expected)
