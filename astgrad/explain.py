@@ -25,7 +25,7 @@ from .objects import as_function, other_kinds, receiver_kinds
 from .transform import pipeline
 from .transform.errors import TransformError
 
-__all__ = ["explain", "Explanation", "Fallback"]
+__all__ = ["explain", "Explanation", "Fallback", "ObjectCall"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,20 @@ class Fallback:
 
     def __str__(self) -> str:
         return f"{self.name} at {_relative(self.where)}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ObjectCall:
+    """A call on an object or class (``layer(x)``, ``p.step(dt)``, ``Layer(W, b)``,
+    ``Layer.make(w)``): which function it resolved to and how it is differentiated."""
+
+    call: str
+    where: str
+    function: str
+    how: str
+
+    def __str__(self) -> str:
+        return f"{self.call} at {_relative(self.where)}: {self.function}, {self.how}"
 
 
 @dataclass(frozen=True)
@@ -57,11 +71,15 @@ class Explanation:
     #: with ``checkpoint=True``: what became of each loop (checkpointed in segments, or
     #: saved ordinarily, and why), the loops of the functions it calls too
     checkpoints: tuple[Any, ...] = ()
+    #: calls on objects and classes, what each resolved to and how it runs (issue 17)
+    object_calls: tuple[ObjectCall, ...] = ()
 
     def __str__(self) -> str:
         loops = "".join(f"\n  - {note}" for note in self.checkpoints)
         if loops:
             loops = "\ncheckpoint=True:" + loops
+        if self.object_calls:
+            loops += "\ncalls on objects:" + "".join(f"\n  - {c}" for c in self.object_calls)
         if self.mode == "source":
             head = f"{self.function}: mode source (the whole gradient is generated source)"
             return head + loops
@@ -149,6 +167,7 @@ def explain(
     else:
         fallbacks = list(derivative.fallbacks)
         loops = tuple(derivative.checkpoints)
+    calls = () if whole else _object_calls(derivative.object_calls, fallbacks, fun)
     for call, origin, reason in fallbacks:
         # A call sent to the tape needs a gradient: if it is a gradient's, it raises there.
         # (A whole function on the tape: only if that call was why.)
@@ -161,8 +180,23 @@ def explain(
         for call, origin, reason in fallbacks
     )
     if not reports:
-        return Explanation(name, "source", (), checkpoints=loops)
-    return Explanation(name, "tape" if whole else "mixed", reports, checkpoints=loops)
+        return Explanation(name, "source", (), checkpoints=loops, object_calls=calls)
+    mode = "tape" if whole else "mixed"
+    return Explanation(name, mode, reports, checkpoints=loops, object_calls=calls)
+
+
+def _object_calls(notes: list, fallbacks: list, fun: Any) -> tuple[ObjectCall, ...]:
+    """The calls on objects the transform resolved, each said to run on the tape (and
+    why) where a call at its line does."""
+    on_tape = {(str(origin), call): reason for call, origin, reason in fallbacks}
+    found = []
+    for call, origin, function, how in notes:
+        where = str(origin) if origin is not None else _where(fun)
+        reason = on_tape.get((str(origin), function))
+        if reason is not None:
+            how = f"on the tape: {reason}"
+        found.append(ObjectCall(call, where, function, how))
+    return tuple(found)
 
 
 def _differentiable_gradient(fun: Any, name: str) -> bool:

@@ -38,6 +38,7 @@ from .objects import (
     is_build,
     is_field_store,
     method_call,
+    note_method,
     object_kinds,
     refuse_unfollowed_owners,
 )
@@ -179,6 +180,7 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
         value = _value_of(stmt)
         called = method_call(value, ctx) if value is not None else None
         if called is not None:  # obj.method(a) as Layer.method(obj, a) (issue 17)
+            note_method(ctx, value, called, stmt)
             stmt.value = value = called
         if value is not None:
             if is_build(value, ctx):

@@ -48,6 +48,9 @@ class TransformContext:
     mode: str = "auto"
     #: calls that run on the tape: (name, origin, reason)
     fallbacks: list[tuple] = field(default_factory=list)
+    #: calls on objects and classes, and what each resolved to: (call, origin, function,
+    #: how), for ``ag.explain`` (``objects.note_call``)
+    object_calls: list[tuple] = field(default_factory=list)
     #: ``checkpoint=True`` asked for: ``for`` loops over ``range`` are differentiated a
     #: segment at a time (the ``checkpoint`` pass); ``ag.checkpoint`` calls always are
     checkpoint: bool = False

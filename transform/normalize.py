@@ -69,6 +69,7 @@ from .objects import (
     field_setter,
     is_build,
     made_method,
+    note_call,
 )
 from .origin import Origin
 from .origin import of as origin_of
@@ -826,6 +827,7 @@ class _Normalizer:
             or class_method(func, self.ctx)  # (Layer.make(w), a classmethod)
         )
         if method is not None:  # obj.update(g) on an object made inline: its body, inline
+            note_call(self.ctx, f"{source_text(func)}(...)", self.origin, *method.resolved)
             key = method.name = self.namer.new(func.attr.strip("_") or "method")
             self.nested[key] = method
             try:
@@ -836,6 +838,7 @@ class _Normalizer:
                 del self.nested[key]
         made = constructor(func, self.ctx) if self.is_atom(func) else None
         if made is not None:  # Layer(W, b): its __init__'s body, then make_object (issue 17)
+            note_call(self.ctx, f"{source_text(func)}(...)", self.origin, *made.resolved)
             key = made.name = self.namer.new(source_text(func).split(".")[-1].lower())
             self.nested[key] = made
             try:

@@ -506,6 +506,8 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
     for name in fields:  # (still no data descriptor of that name on the class)
         _class_lookup(cls, name, ctx)
     _class_lookup(cls, "__init__", ctx)
+    inits = " and ".join(f.__qualname__ for f in read)
+    definition.resolved = (cls.__qualname__, f"inline ({inits}), then make_object")
     return definition
 
 
@@ -743,6 +745,7 @@ def dataclass_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef 
         body=[], decorator_list=[], returns=None, type_comment=None, type_params=[],
     )  # fmt: skip
     definition.body = [_make_return(cls, {n: n for n in names}, origin, ctx)]
+    definition.resolved = (cls.__qualname__, "make_object of its fields (a dataclass)")
     _class_lookup(cls, "__init__", ctx)  # (the guard that it stays the generated one)
     for klass in cls.__mro__[:-1]:
         for name in _SPECIAL:
@@ -973,6 +976,7 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
             node.id = owner
     args.posonlyargs = [a for a in args.posonlyargs if a.id != me]
     args.args = [a for a in args.args if a.id != me]
+    definition.resolved = (found.__qualname__, f"inline, with self as `{owner}`")
     return definition
 
 
@@ -1020,7 +1024,13 @@ def argument_method(
     found = getattr(kind[1], func.attr, None)
     if not isinstance(found, types.FunctionType) or not _assigns_self(found):
         return None
-    return made_method(func, {func.value.id: kind[1]}, ctx)
+    definition = made_method(func, {func.value.id: kind[1]}, ctx)
+    if definition is not None:
+        definition.resolved = (
+            found.__qualname__,
+            f"inline, since it assigns attributes of the argument `{func.value.id}`",
+        )
+    return definition
 
 
 def _assigns_self(function: types.FunctionType) -> bool:
@@ -1094,6 +1104,7 @@ def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | N
     args.args = [a for a in args.args if a.id != me]
     ctx.parsed.recorder.function(function)  # (its source was read)
     _class_lookup(owner, func.attr, ctx)  # (the guard that it stays the classmethod)
+    definition.resolved = (function.__qualname__, f"inline, a classmethod with cls = {name}")
     return definition
 
 
@@ -1103,3 +1114,29 @@ def inspect_static(cls: type, name: str) -> object | None:
         if name in klass.__dict__:
             return klass.__dict__[name]
     return None
+
+
+def note_call(ctx: TransformContext, call: str, origin: object, function: str, how: str) -> None:
+    """Say, for ``ag.explain``, that the call spelled ``call`` at ``origin`` resolved to
+    ``function`` and runs ``how``."""
+    entry = (call, origin, function, how)
+    if entry not in ctx.object_calls:
+        ctx.object_calls.append(entry)
+
+
+def note_method(
+    ctx: TransformContext, value: gast.expr, called: gast.expr, stmt: gast.stmt
+) -> None:
+    """Note a method call (or property read) resolved to its class's function, for
+    ``ag.explain``: it is differentiated as a function of its own, ``self`` an argument."""
+    from .origin import of as origin_of
+
+    function = source_text(called.func) if isinstance(called, gast.Call) else source_text(called)
+    if function.endswith(".fget"):
+        function, how = function[: -len(".fget")], "its getter's derivative (a property)"
+    else:
+        how = "its own derivative, self an argument"
+    spelled = source_text(value)
+    if isinstance(value, gast.Call):
+        spelled = f"{source_text(value.func)}(...)"
+    note_call(ctx, spelled, origin_of(stmt), function, how)

@@ -177,6 +177,9 @@ class Derivative:
     #: whether it assigns attributes of an argument (issue 17): its gradient has the form
     #: of the object at entry, kept before the call (``runtime.objects.entry_states``)
     writes_objects: bool = False
+    #: calls on objects and what each resolved to (``TransformContext.object_calls``),
+    #: its callees' too
+    object_calls: list[tuple] = field(default_factory=list)
 
     @property
     def function(self) -> Callable | None:
@@ -358,6 +361,9 @@ def _run(
     derivative.fallbacks = list(ctx.fallbacks)
     for callee in callees:
         derivative.fallbacks.extend(callee.fallbacks)
+    derivative.object_calls = list(ctx.object_calls)  # (issue 17)
+    for callee in callees:
+        derivative.object_calls.extend(c for c in callee.object_calls if c not in ctx.object_calls)
     derivative.checkpoints = list(ctx.checkpoint_notes)
     derivative.segment_sources = [n.source for n in ctx.checkpoint_notes if n.source]
     for callee in callees:
