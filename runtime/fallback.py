@@ -89,6 +89,7 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
         tensor = new_tensor(value)
         tensor._requires_grad = True
         tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
+        tensor._argument = True  # (the caller's array: see inplace.detach_argument)
         leaves.append(tensor)
         return tensor
     if is_object(value) or is_namedtuple(value):  # its attributes' gradients (issue 17)
@@ -121,6 +122,7 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
     # tensor.MADE_BY_HAND)
     tensor = new_tensor(data)
     tensor._requires_grad = True
+    tensor._argument = True
     leaves.append(tensor)
     return tensor
 
@@ -664,6 +666,7 @@ def tape_plan(
                 leaf._base = None
                 leaf._view_history = 0
                 leaf._retains_grad = False
+                leaf._argument = True
                 node = _new(Node)
                 node._next = ()
                 node._args = ()
@@ -991,11 +994,95 @@ class _TapeNumpy(types.ModuleType):
             wrapped = _creating(value)
         elif name in _TapeNumpy._ARRAY_FIRST:
             wrapped = _stacking_first(value)
+        elif name in _IN_LISTS_OR_IN_PLACE:
+            wrapped = _IN_LISTS_OR_IN_PLACE[name](value)
         else:
             return value
         _numpy_wrapped[name] = (value, wrapped)
         return wrapped
 
+
+def _block_on_tape(function: Callable) -> Callable:
+    """``np.block`` as code on the tape sees it (see :func:`blocks_of_tensors`)."""
+
+    def block(arrays: Any) -> Any:
+        if isinstance(arrays, list) and _holds_tensor(arrays):
+            return blocks_of_tensors(arrays)
+        return function(arrays)
+
+    block.__name__ = function.__name__
+    block.__astgrad_rule__ = lookup(function)
+    return block
+
+
+def blocks_of_tensors(arrays: list) -> Any:
+    """``np.block(arrays)`` of nested lists holding tensors: the tape cannot give np.block's
+    rule tensors in lists nested in lists (a node's inputs sit one list deep), so the blocks
+    go in as one flat list with the nesting beside it (rearranging_more.joined_blocks)."""
+    from .rules.rearranging_more import _leaves, _renumbered, joined_blocks
+
+    blocks = _leaves(arrays)
+    layout = _renumbered(arrays, iter([None] * len(blocks)))
+    return apply(lookup(joined_blocks), joined_blocks, (blocks, layout))
+
+
+def _put_along_axis_on_tape(function: Callable) -> Callable:
+    """``np.put_along_axis(t, indices, values, axis)`` on the tape writes into the tensor
+    as NumPy writes into an array, through the subscript NumPy itself uses (so the write
+    records, and a later read of ``t`` sees it); on arrays it is NumPy's."""
+
+    def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
+        if not isinstance(arr, Tensor):
+            if isinstance(values, Tensor) and values.requires_grad:
+                # (NumPy would store the values into a plain array and drop their gradient)
+                arr_data = np.asarray(arr)
+                raise _lost_in_array("np.put_along_axis", arr_data)
+            return function(arr, _raw(indices), _raw(values), axis)
+        index = _raw(indices)
+        if axis is None:
+            if np.ndim(index) != 1:
+                raise ValueError("when axis=None, `indices` must have a single dimension.")
+            arr[np.unravel_index(index, arr.shape)] = values
+            return None
+        arr[_along_axis_index(arr.shape, index, axis)] = values
+        return None
+
+    put_along_axis.__name__ = function.__name__
+    return put_along_axis
+
+
+def _along_axis_index(shape: tuple, indices: Any, axis: int) -> tuple:
+    """The subscript ``np.put_along_axis``/``np.take_along_axis`` index ``shape`` with:
+    ``indices`` along ``axis``, each other axis broadcast against it."""
+    if not np.issubdtype(np.asarray(indices).dtype, np.integer):
+        raise IndexError("`indices` must be an integer array")
+    ndim = len(shape)
+    if np.ndim(indices) != ndim:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    axis = np.lib.array_utils.normalize_axis_index(axis, ndim)
+    shape_ones = (1,) * ndim
+    index: list = []
+    for dim, size in enumerate(shape):
+        if dim == axis:
+            index.append(indices)
+        else:
+            index.append(np.arange(size).reshape(shape_ones[:dim] + (-1,) + shape_ones[dim + 1 :]))
+    return tuple(index)
+
+
+def _lost_in_array(what: str, array: Any) -> Exception:
+    from .tensor import GradientLostError
+
+    return GradientLostError(
+        f"{what} would store values that need a gradient into a plain NumPy array "
+        f"(shape {array.shape}), dropping the gradient; make the array one the function "
+        "computes (np.zeros(...), x.copy(), np.array(...)), which keeps it"
+    )
+
+
+#: NumPy functions of nested lists, or that write into an argument, as code on the tape
+#: sees them
+_IN_LISTS_OR_IN_PLACE = {"block": _block_on_tape, "put_along_axis": _put_along_axis_on_tape}
 
 #: (name -> (NumPy's object, what user code on the tape gets instead))
 _numpy_wrapped: dict[str, tuple[Any, Any]] = {}

@@ -24,7 +24,7 @@ from .device import check_same_device, index_beside
 from .fast_path import binary, operand
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
-from .graph import kernel_for, note_write
+from .graph import HISTORY, kernel_for, note_write
 from .recording import apply, check_fresh_view, frozen_index, unwrap_index
 from .rules import lookup
 from .rules.registry import Rule
@@ -158,11 +158,32 @@ def _guard(target: Tensor, what: str, recording: bool) -> None:
     if recording and target._base is not None and target._requires_grad:
         check_fresh_view(target)  # (a stale view is no leaf: its history is its base's)
     if target._requires_grad and target._grad_fn is None:
+        if getattr(target, "_argument", False):
+            detach_argument(target)
+            return
         raise RuntimeError(
             f"a leaf Variable that requires grad is being used in an in-place operation "
             f"({what}): that would overwrite the value its gradient is defined at. Update "
             f"parameters inside `with ag.no_grad():`, or write `w = w ...` to make a new tensor."
         )
+
+
+def detach_argument(leaf: Tensor) -> None:
+    """Before the first in-place change of ``leaf``, an argument of a function run on the
+    tape (``x[0] = ...``, ``x += ...`` in its body): its gradient stays that of the value
+    the function was given, and the caller's array stays as it was, as in generated source
+    (which rebinds the name). The leaf gets a copy of its own to change; the change records
+    as on any tensor and the leaf's gradient accumulator, kept by the snapshot the write
+    records, collects the gradient of the value at entry. Values nodes saved of it are the
+    caller's array, which does not change; views taken of it before see the caller's array
+    too, so they are made stale and refuse to be used again (recording.refresh_view finds
+    them outside the copy)."""
+    counter = leaf._counter
+    if counter is not None:
+        counter[HISTORY] += 1
+        leaf._counter = None
+    leaf._data = leaf._data.copy()
+    leaf._argument = False
 
 
 def _snapshot(target: Tensor, copy_values: bool) -> Tensor:

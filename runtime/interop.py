@@ -32,6 +32,16 @@ def _needs_grad(values: Any) -> bool:
     return False
 
 
+def _nested_tensors(value: Any) -> bool:
+    """Whether lists inside the list ``value`` hold tensors (np.block's nesting), which
+    apply, reading one list deep, would hand NumPy as they are."""
+    return type(value) is list and any(type(v) is list and _holds_tensor(v) for v in value)
+
+
+def _holds_tensor(value: list) -> bool:
+    return any(isinstance(v, Tensor) or (type(v) is list and _holds_tensor(v)) for v in value)
+
+
 def _raw(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value.data
@@ -129,6 +139,10 @@ def array_function(self: Tensor, function: Any, types: Any, args: tuple, kwargs:
             and rule.primitive is function
         ):
             return unary(rule, mean_of if function is np.mean else function, args[0])
+        if function is np.block and len(args) == 1 and _nested_tensors(args[0]):
+            from .fallback import blocks_of_tensors  # (fallback imports this module)
+
+            return blocks_of_tensors(args[0])
         return apply(rule, function, args, kwargs)
     if is_nondifferentiable(function) or not (
         is_grad_enabled() and (_needs_grad(args) or _needs_grad(kwargs.values()))

@@ -491,6 +491,15 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 2)), A((3,)), sparse=True),
         case(A((2,)), A((3,)), A((2,)), A((2,)), sparse=True, indexing="xy"),
     ],
+    np.block: [
+        case([A((2, 3)), A((2, 1)), A((2, 2))]),
+        case([A((3,)), A(()), A("float"), A((2,))]),
+        case(A((2, 3))),
+    ],
+    rearranging_more.joined_blocks: [
+        case([A((2, 2)), A((2, 1)), A((1, 3))], [[None, None], [None]]),
+        case([A((1, 2)), A((1, 1)), A((1, 3))], [[[None, None]], [[None]]]),
+    ],
     rearranging_more.grid_tangent: [case(A((3,)), 1, np.zeros(2), np.zeros(3), np.zeros(4))],
     np.heaviside: [case(A((3, 4)), A((4,))), case(np.array([0.0, 1.0, -2.0, 0.0]), A((4,)))],
     np.copysign: [case(A((3, 4), low=0.1), A((4,))), case(A((3,), high=-0.1), A((3,)))],
@@ -1001,6 +1010,12 @@ if special is not None:
             scipy.linalg.cho_solve: [
                 case((np.linalg.cholesky(SPD), True), A((3,))),
                 case((np.linalg.cholesky(SPD_2).T, False), A((3, 2))),
+            ],
+            scipy.linalg.cholesky: [
+                case(A(value=SPD)),
+                case(A(value=SPD_2), lower=True),
+                case(A(value=SPD), False, False, False),
+                case(A(value=[SPD, SPD_2]), True),
             ],
             scipy.linalg.sqrtm: [case(A(value=SPD)), case(A(value=SPD_2))],
             scipy.linalg.solve_sylvester: [

@@ -1,13 +1,19 @@
-"""Rules for ``np.insert``, ``np.delete``, ``np.meshgrid`` and NumPy 2's ``np.unstack``.
+"""Rules for ``np.insert``, ``np.delete``, ``np.block``, ``np.meshgrid`` and NumPy 2's
+``np.unstack``.
 
-``insert`` and ``delete`` move elements to new places: each rule asks NumPy where, by
-calling the function itself on arrays of positions (so every form of ``obj`` and ``axis``
-NumPy takes is read as NumPy reads it), and gathers the gradient back from there.
+``insert``, ``delete`` and ``block`` move elements to new places: each rule asks NumPy
+where, by calling the function itself on arrays of positions (so every form of ``obj``,
+``axis`` and nesting NumPy takes is read as NumPy reads it), and gathers the gradient back
+from there.
 """
 
+import math
 from typing import Any
 
 import numpy as np
+from numpy import arange as _np_arange
+from numpy import argsort as _np_argsort
+from numpy import block as _np_block
 
 from ..device import array_module
 from .containers import Parts
@@ -45,6 +51,32 @@ def insert_jvp(ans, arr, obj, values, axis=None, *, darr, dvalues):
         insert_values_tangent(dvalues, arr, obj, values, axis),
         None,
     )
+
+
+# np.block joins the arrays of nested lists (blocks of any ndim, numbers too): each block's
+# gradient is the part of g its elements landed in, which np.block itself says when given
+# the blocks' element numbers. The gradient of a nested list is nested Parts, one per list.
+@vjp_rule(np.block)
+def block(g, ans, arrays):
+    return (block_grads(g, arrays),)
+
+
+linear(np.block)
+
+
+# np.block on the tape, where a list nested in a list cannot carry tensors to a rule: the
+# blocks come as one flat list and ``layout`` says where each goes (a nested list of None).
+def joined_blocks(blocks, layout):
+    """``np.block`` of ``layout`` with its places filled by ``blocks`` in order."""
+    return np.block(_renumbered(layout, iter(blocks)))
+
+
+@vjp_rule(joined_blocks)
+def joined_blocks_vjp(g, ans, blocks, layout):
+    return Parts(block_pieces(g, blocks, _renumbered(layout, iter(blocks)))), None
+
+
+linear(joined_blocks)
 
 
 @vjp_rule(np.unstack, multi_output=True)
@@ -145,6 +177,56 @@ def inserted_sources(arr: Any, obj: Any, values: Any, axis: Any) -> tuple[Any, A
     return from_arr, from_values
 
 
+def block_grads(g: Any, arrays: Any) -> Any:
+    """The gradients of the blocks ``np.block(arrays)`` joined, nested as ``arrays`` is (a
+    :class:`Parts` per list).
+
+    >>> block_grads(np.arange(5.0), [np.zeros(2), 7.0, np.zeros(2)])
+    Parts([array([0., 1.]), array(2.), array([3., 4.])])
+    """
+    return _renumbered(arrays, iter(block_pieces(g, _leaves(arrays), arrays)), Parts)
+
+
+def block_pieces(g: Any, blocks: list, arrays: Any) -> list:
+    """The gradients of ``blocks``, the blocks of ``arrays`` in order, for the cotangent
+    ``g`` of ``np.block(arrays)``: the part of ``g`` each block's elements landed in."""
+    xp = array_module(g)
+    flat = np.reshape(g, -1)
+    shapes = [np.shape(b) for b in blocks]
+    places = block_places(shapes, arrays)
+    return [np.reshape(flat[xp.asarray(place)], shape) for place, shape in zip(places, shapes)]
+
+
+def block_places(shapes: list, arrays: Any) -> list:
+    """For each block of ``arrays`` (of ``shapes``), the flat positions in ``np.block(
+    arrays)`` its elements landed at, in the block's order: np.block itself says, given the
+    blocks' element numbers."""
+    # (NumPy's functions by their own names: a rule running on tensors, whose module's
+    # ``np`` makes tensors, reads these numbers as plain arrays still)
+    sizes = [math.prod(shape) for shape in shapes]
+    starts = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    numbered = iter(
+        _np_arange(start, start + size).reshape(shape)
+        for start, size, shape in zip(starts, sizes, shapes)
+    )
+    landed = _np_argsort(_np_block(_renumbered(arrays, numbered)).reshape(-1))
+    return [landed[start : start + size] for start, size in zip(starts, sizes)]
+
+
+def _leaves(arrays: Any) -> list:
+    """The blocks of a nested list, in order (a block that is not a list is one)."""
+    if isinstance(arrays, list):
+        return [leaf for item in arrays for leaf in _leaves(item)]
+    return [arrays]
+
+
+def _renumbered(arrays: Any, values: Any, nest: Any = list) -> Any:
+    """``arrays`` with each block replaced by the next of ``values``, lists made ``nest``."""
+    if isinstance(arrays, list):
+        return nest([_renumbered(item, values, nest) for item in arrays])
+    return next(values)
+
+
 def meshgrid_grad(g: Any, ans: Any, position: int, x: Any, indexing: str) -> Any:
     """The gradient of ``np.meshgrid``'s input at ``position`` (None where there is none):
     its result's cotangent summed over every axis but the one it runs along."""
@@ -164,7 +246,7 @@ def _grid_axis(position: int, count: int, indexing: str) -> int:
     return position
 
 
-nondifferentiable(deleted_sources, inserted_sources, _grid_axis)
+nondifferentiable(deleted_sources, inserted_sources, _grid_axis, _leaves, block_places)
 
 
 @transformable

@@ -426,6 +426,18 @@ def triangular_tangent_a(da, x, a, trans, lower, unit_diagonal):
 
 
 # -- scipy.linalg: Cholesky factors, square roots, Sylvester equations -------------------------
+# scipy.linalg.cholesky gives the upper factor unless lower=True (np.linalg.cholesky the
+# lower), reading only that triangle of a: np.linalg.cholesky(a, upper=True)'s rules.
+@vjp_rule(linalg.cholesky, name="scipy_cholesky")
+def scipy_cholesky(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
+    return cholesky_grad(g, ans, not lower)
+
+
+@jvp_rule(linalg.cholesky)
+def scipy_cholesky_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *, da):
+    return cholesky_tangent(da, ans, not lower)
+
+
 # cho_factor returns (c, lower): the factor in one triangle of c, a's own entries in the
 # other (LAPACK works on a copy of a), so the gradient of that other triangle passes
 # through to a's. The factor's is cholesky's, on the triangle it reads.

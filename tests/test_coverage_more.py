@@ -1,0 +1,232 @@
+"""More of issue 15 in user code, every mode against float64 finite differences: np.block of
+nested lists, np.put_along_axis, scipy.linalg.cholesky and writes into an argument of a
+function run on the tape. (The rules themselves are checked one by one in
+``rule_specs.SPECS``.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numeric import assert_close
+
+import astgrad as ag
+
+try:
+    import scipy.linalg as scipy_linalg
+except ImportError:  # pragma: no cover - scipy is optional
+    scipy_linalg = None
+
+MODES = ["source", "tape", "auto"]
+
+
+def _numeric_grad(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += eps
+        down[i] -= eps
+        grad[i] = (f(up) - f(down)) / (2 * eps)
+    return grad
+
+
+A = np.array([[1.0, 2.0], [0.5, -1.0]])
+B = np.array([[0.3, 0.2], [-0.4, 1.5]])
+
+
+# -- np.block --------------------------------------------------------------------------------
+
+
+def blocks_of_a_matrix(a, b):
+    m = np.block([[a, b], [np.ones((2, 2)), a * b]])
+    return np.sum(m * m * np.arange(4.0))
+
+
+def blocks_of_vectors_and_numbers(a, b):
+    return np.sum(np.block([a[0], 2.0, b[1, 0], b[0]]) ** 3)
+
+
+def blocks_three_deep(a, b):
+    m = np.block([[[a[:1], b[:1]]], [[b[1:], a[1:]]]])
+    return np.sum(np.sin(m) * np.arange(4.0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "function", [blocks_of_a_matrix, blocks_of_vectors_and_numbers, blocks_three_deep]
+)
+def test_block_matches_finite_differences(function, mode):
+    ga, gb = ag.grad(function, wrt=(0, 1), mode=mode)(A, B)
+    assert_close(ga, _numeric_grad(lambda a: function(a, B), A.copy()))
+    assert_close(gb, _numeric_grad(lambda b: function(A, b), B.copy()))
+
+
+@pytest.mark.parametrize("function", [blocks_of_a_matrix, blocks_three_deep])
+def test_block_forward_mode_and_second_order(function):
+    da = np.array([[0.3, -1.0], [0.5, 2.0]])
+    _, tangent = ag.jvp(function, (A, B), (da, np.zeros_like(B)))
+    eps = 1e-6
+    expected = (function(A + eps * da, B) - function(A - eps * da, B)) / (2 * eps)
+    assert_close(tangent, expected, rtol=1e-6)
+    for mode in ("source", "tape"):
+        h = ag.hvp(lambda a: function(a, B), (A,), (da,), mode=mode)
+        gradient = ag.grad(lambda a: function(a, B))
+        numeric = (gradient(A + eps * da) - gradient(A - eps * da)) / (2 * eps)
+        assert_close(h[1] if isinstance(h, tuple) else h, numeric, rtol=1e-5, what=mode)
+
+
+# -- np.put_along_axis -----------------------------------------------------------------------
+
+ROWS = np.array([[2], [0], [1]])
+M = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+
+
+def put_into_a_copy(a):
+    b = a * 1.0
+    np.put_along_axis(b, ROWS, a[:, :1] ** 2, axis=1)
+    return np.sum(b * b * np.arange(3.0))
+
+
+def put_flat_into_zeros(a):
+    b = np.zeros((3, 3))
+    np.put_along_axis(b, np.array([0, 4, 8]), np.sin(a[0]), axis=None)
+    return np.sum(b * a)
+
+
+def put_into_the_argument(a):
+    np.put_along_axis(a, ROWS, 0.5 * a[:, 1:2], axis=-1)
+    return np.sum(a**3)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+@pytest.mark.parametrize("function", [put_into_a_copy, put_flat_into_zeros, put_into_the_argument])
+def test_put_along_axis_on_the_tape(function, mode):
+    x = M.copy()
+    got = ag.grad(function, mode=mode)(x)
+    assert_close(got, _numeric_grad(function, M.copy()))
+    np.testing.assert_array_equal(x, M)  # (the caller's array, as source mode leaves it)
+
+
+def test_put_along_axis_is_refused_in_source_mode_naming_the_line():
+    with pytest.raises(ag.TransformError, match=r"(?s)test_coverage_more\.py.*put_along_axis"):
+        ag.grad(put_into_a_copy, mode="source")(M.copy())
+
+
+def put_into_a_plain_array(a):
+    b = np.asarray(M).copy()  # (on the tape a tensor too: np.asarray makes one)
+    np.put_along_axis(b, ROWS, a[:, :1], axis=1)
+    return np.sum(b * a)
+
+
+def test_put_along_axis_of_values_that_need_a_gradient_into_a_raw_array_raises():
+    import astgrad.runtime.fallback as fallback
+
+    put = fallback._put_along_axis_on_tape(np.put_along_axis)
+    values = ag.tensor(np.ones((3, 1)), requires_grad=True)
+    with pytest.raises(ag.GradientLostError, match="np.put_along_axis"):
+        put(M.copy(), ROWS, values, 1)
+    plain = M.copy()
+    put(plain, ROWS, np.zeros((3, 1)), 1)  # (no gradient to lose: NumPy's own)
+    assert plain[0, 2] == 0.0 and plain[1, 0] == 0.0
+
+
+# -- scipy.linalg.cholesky -------------------------------------------------------------------
+
+
+def cholesky_upper(a):
+    u = scipy_linalg.cholesky(a)
+    return np.sum(u * np.arange(9.0).reshape(3, 3)) + np.sum(np.log(np.diag(u)))
+
+
+def cholesky_lower(a):
+    low = scipy_linalg.cholesky(a, lower=True)
+    return np.sum(np.tanh(low))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", [cholesky_upper, cholesky_lower])
+def test_scipy_cholesky_matches_finite_differences(function, mode):
+    if scipy_linalg is None:
+        pytest.skip("scipy is not installed")
+    got = ag.grad(function, mode=mode)(M.copy())
+    # (each factor reads one triangle of a: the other gets no gradient, as in the differences)
+    assert_close(got, _numeric_grad(function, M.copy()), rtol=1e-5, atol=1e-6)
+
+
+def test_scipy_cholesky_forward_mode():
+    if scipy_linalg is None:
+        pytest.skip("scipy is not installed")
+    da = np.array([[0.5, 0.1, -0.2], [0.1, 0.3, 0.0], [-0.2, 0.0, 1.0]])
+    for function in (cholesky_upper, cholesky_lower):
+        _, tangent = ag.jvp(function, (M,), (da,))
+        eps = 1e-6
+        expected = (function(M + eps * da) - function(M - eps * da)) / (2 * eps)
+        assert_close(tangent, expected, rtol=1e-6, what=function.__name__)
+
+
+# -- writes into an argument of a function run on the tape -----------------------------------
+
+
+def item_from_another(x):
+    x[0] = x[1] ** 2
+    return np.sum(x * x)
+
+
+def saved_then_written(x):
+    y = x * x
+    x[0] = 3.0 * x[2]
+    return np.sum(y) + np.sum(x**3)
+
+
+def written_several_ways(x):
+    x[0] = x[1] ** 2
+    x[2] += x[0]
+    x *= 2.0
+    x.sort()
+    np.add.at(x, [0, 0], x[1])
+    return np.sum(x * x * np.arange(3.0))
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+@pytest.mark.parametrize("function", [item_from_another, saved_then_written, written_several_ways])
+def test_a_write_into_an_argument_is_differentiated_at_the_value_given(function, mode):
+    x0 = np.array([1.0, 2.0, 0.5])
+    x = x0.copy()
+    value, got = ag.value_and_grad(function, mode=mode)(x)
+    assert value == pytest.approx(function(x0.copy()))
+    assert_close(got, _numeric_grad(function, x0.copy()))
+    # As in generated source (x op= v rebinds x there): the caller's array is as it was.
+    np.testing.assert_array_equal(x, x0)
+    again = ag.grad(function, mode=mode)(x)  # (a second call: the cached plan of the tape)
+    assert_close(again, got)
+
+
+def test_source_and_tape_agree_on_an_augmented_argument():
+    def augmented(x):
+        x += x**2
+        return np.sum(x * x)
+
+    x0 = np.array([1.0, 2.0, 3.0])
+    results = {}
+    for mode in MODES:
+        x = x0.copy()
+        results[mode] = ag.grad(augmented, mode=mode)(x)
+        np.testing.assert_array_equal(x, x0)
+    assert_close(results["tape"], results["source"])
+    assert_close(results["tape"], _numeric_grad(augmented, x0.copy()))
+
+
+def view_taken_before_the_write(x):
+    v = x[1:]
+    x[1] = 2.0 * x[0]
+    return np.sum(v * v)
+
+
+def test_a_view_of_an_argument_taken_before_a_write_is_refused_not_wrong():
+    with pytest.raises(RuntimeError, match="view of a tensor"):
+        ag.grad(view_taken_before_the_write, mode="tape")(np.array([1.0, 2.0, 0.5]))
+
+
+def test_a_leaf_made_by_hand_still_refuses_an_in_place_change():
+    t = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        t[0] = 3.0
