@@ -301,7 +301,9 @@ def _linked_result(node: Node) -> Any:
     ans = node._ans
     if ans is None:
         return None
-    if n_outputs(node) == 1:
+    if n_outputs(node) == 1 and not isinstance(ans, (tuple, list)):
+        # (a tuple of one result, from a primitive that may return several, is a tuple
+        # here as its rule reads it: add_results' Parts of one tangent)
         tensor = new_tensor(ans, node, 0)
         checks = node._checks
         for k in range(0, len(checks), 3):

@@ -22,6 +22,7 @@ import astgrad.runtime.primitives as prim
 import astgrad.runtime.rules.linalg_more as linalg_more
 import astgrad.runtime.rules.rearranging_more as rearranging_more
 import astgrad.runtime.rules.reductions as reductions
+import astgrad.runtime.rules.results as results
 import numpy as np
 
 
@@ -411,7 +412,6 @@ SPECS: dict[Any, list[Case]] = {
         case(A((5, 4)), 2.0, np.array([0.0, 0.5, 1.5, 1.75]), edge_order=2),
         case(A((6,)), np.array([0.0, 0.3, 1.0, 1.2, 2.0, 3.5])),
     ],
-    reductions.tangent_pair: [case(A((3,)), A(()))],
     reductions.spaced_gradient: [case(A((4, 3)), 0.5, np.array([0.0, 1.0, 1.5]))],
     np.trace: [case(A((3, 4))), case(A((4, 3)), 1), case(A((2, 3, 4)), -1, 1, 2)],
     np.linalg.norm: [
@@ -500,6 +500,7 @@ SPECS: dict[Any, list[Case]] = {
         case([A((2, 2)), A((2, 1)), A((1, 3))], [[None, None], [None]]),
         case([A((1, 2)), A((1, 1)), A((1, 3))], [[[None, None]], [[None]]]),
     ],
+    results.add_results: [case((A((3,)), A(())), (A((3,)), A(()))), case(A((2, 3)), A((2, 3)))],
     rearranging_more.grid_tangent: [case(A((3,)), 1, np.zeros(2), np.zeros(3), np.zeros(4))],
     np.heaviside: [case(A((3, 4)), A((4,))), case(np.array([0.0, 1.0, -2.0, 0.0]), A((4,)))],
     np.copysign: [case(A((3, 4), low=0.1), A((4,))), case(A((3,), high=-0.1), A((3,)))],

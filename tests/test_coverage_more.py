@@ -1,7 +1,8 @@
 """More of issue 15 in user code, every mode against float64 finite differences: np.block of
-nested lists, np.put_along_axis, scipy.linalg.cholesky and writes into an argument of a
-function run on the tape. (The rules themselves are checked one by one in
-``rule_specs.SPECS``.)"""
+nested lists, np.put_along_axis, scipy.linalg.cholesky, writes into an argument of a
+function run on the tape, second order through a result that is a tuple of one, and the
+forward-mode tangents of primitives with several results (``add_results``). (The rules
+themselves are checked one by one in ``rule_specs.SPECS``.)"""
 
 from __future__ import annotations
 
@@ -230,3 +231,86 @@ def test_a_leaf_made_by_hand_still_refuses_an_in_place_change():
     t = ag.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable"):
         t[0] = 3.0
+
+
+# -- second order through a tuple of one result ----------------------------------------------
+
+
+def returns_a_tuple_of_one(x):
+    return (np.sin(x) * x,)
+
+
+def through_the_tuple(x):
+    return np.sum(returns_a_tuple_of_one(x)[0] ** 2)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_second_order_through_a_tuple_of_one(mode):
+    x = np.array([0.3, 1.2, -0.5])
+
+    def first(v):
+        value, pullback = ag.vjp(returns_a_tuple_of_one, v, mode="tape")
+        return np.sum(pullback((np.ones(3),)) ** 2)
+
+    got = ag.grad(first, mode="tape")(x)
+    assert_close(got, _numeric_grad(first, x.copy()), rtol=1e-5)
+    hessian = ag.hessian(through_the_tuple, mode=mode)(x)
+    gradient = ag.grad(through_the_tuple)
+    eps = 1e-6
+    numeric = np.array(
+        [(gradient(x + eps * e) - gradient(x - eps * e)) / (2 * eps) for e in np.eye(3)]
+    )
+    assert_close(hessian, numeric, rtol=1e-5)
+
+
+def test_tape_second_order_of_a_rule_with_one_of_several_results():
+    from astgrad.runtime.rules.results import add_results
+
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    (total,) = add_results((x * x,), (x**3,))
+    (first,) = ag.autograd_grad(total.sum(), [x], create_graph=True)
+    (second,) = ag.autograd_grad(first.sum(), [x])
+    assert_close(first.data, 2 * x.data + 3 * x.data**2)
+    assert_close(second.data, 2 + 6 * x.data)
+
+
+# -- np.average(..., returned=True) ----------------------------------------------------------
+
+
+def average_and_total(a, w):
+    average, total = np.average(a, weights=w, returned=True)
+    return average * total + np.sin(total)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_average_returned_first_and_second_order(mode):
+    a, w = np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0])
+    ga, gw = ag.grad(average_and_total, wrt=(0, 1), mode=mode)(a, w)
+    assert_close(ga, _numeric_grad(lambda v: average_and_total(v, w), a.copy()))
+    assert_close(gw, _numeric_grad(lambda v: average_and_total(a, v), w.copy()))
+    hessian = ag.hessian(average_and_total, wrt=1, mode=mode)(a, w)
+    gradient = ag.grad(average_and_total, wrt=1)
+    eps = 1e-6
+    numeric = np.array(
+        [(gradient(a, w + eps * e) - gradient(a, w - eps * e)) / (2 * eps) for e in np.eye(3)]
+    )
+    assert_close(hessian, numeric, rtol=1e-5)
+
+
+# -- forward mode: tangents of several results added result by result -----------------------
+
+
+def least_squares_both(a):
+    x, residuals, rank, s = np.linalg.lstsq(a[:, :2], a[:, 2] * a[:, 0])
+    return np.sum(x * x) + np.sum(residuals)
+
+
+def test_forward_code_adds_tuple_tangents_with_add_results():
+    text = ag.source(least_squares_both, forward=True)
+    assert "add_results(" in text
+    a = np.array([[2.0, 0.5, 0.1], [0.3, -1.0, 0.4], [0.2, 0.1, 0.5], [1.0, 0.2, -0.3]])
+    da = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    _, tangent = ag.jvp(least_squares_both, (a,), (da,), mode="source")
+    eps = 1e-6
+    expected = (least_squares_both(a + eps * da) - least_squares_both(a - eps * da)) / (2 * eps)
+    assert_close(tangent, expected, rtol=1e-6)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..runtime.rules.forward import tangent_name
 from ..runtime.rules.registry import Rule
+from ..runtime.rules.results import add_results
 from ..runtime.rules.templates import gradient
 from . import algebra, build, shapes
 from .context import TransformContext
@@ -184,6 +185,9 @@ def inline_tangent(
         part = fold_constants(_drop_default_arguments(part, ctx))
         if total is None:
             total = part
+        elif rule.multi_output:
+            # tuples, one tangent per result: added result by result (+ would join them)
+            total = build.call(ctx.bind_free("add_results", add_results), total, part)
         elif isinstance(part, gast.UnaryOp) and isinstance(part.op, gast.USub):
             total = gast.BinOp(left=total, op=gast.Sub(), right=part.operand)  # a - b
         else:

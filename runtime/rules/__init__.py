@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     rearranging,
     rearranging_more,
     reductions,
+    results,
     selection,
     signal,
     statistics,

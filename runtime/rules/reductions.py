@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .containers import Parts
 from .forward import jvp_rule, linear
 from .linalg_helpers import norm_grad, norm_slope
 from .rearranging import zeros_of
@@ -164,7 +163,7 @@ def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, 
     return np.where(ans == 0, 0, moved / np.where(ans == 0, 1, ans))
 
 
-@vjp_rule(np.average)
+@vjp_rule(np.average, multi_output=True)  # (two results when returned=True)
 def average(g, ans, a, axis=None, weights=None, returned=False, *, keepdims=False):
     return (
         average_grad(g, ans, a, axis, weights, returned, keepdims),
@@ -539,7 +538,7 @@ def average_tangent(
     the average is linear in ``a`` (and the sum of the weights does not depend on it)."""
     d_average = np.average(d, axis, weights, keepdims=keepdims)
     if returned:
-        return tangent_pair(d_average, np.zeros_like(ans[1]))
+        return d_average, np.zeros_like(ans[1])
     return d_average
 
 
@@ -571,28 +570,7 @@ def average_weights_tangent(
     if not returned:
         return d_average
     d_total = np.broadcast_to(np.sum(dw, axis=axis, keepdims=True), np.shape(kept))
-    return tangent_pair(d_average, np.reshape(d_total, np.shape(average)))
-
-
-def tangent_pair(first: Any, second: Any) -> Any:
-    """The tangent of a primitive's pair of results (``np.average(..., returned=True)``)
-    as :class:`Parts`, which add result by result where the transform adds the tangents of
-    several arguments (tuples would be joined). A primitive of its own, so that reverse
-    mode differentiates forward code that calls it (``ag.hvp``)."""
-    return Parts([first, second])
-
-
-@vjp_rule(tangent_pair, multi_output=True)
-def tangent_pair_vjp(g, ans, first, second):
-    return output_parts(g, ans)[0], output_parts(g, ans)[1]
-
-
-@jvp_rule(tangent_pair)
-def tangent_pair_jvp(ans, first, second, *, dfirst, dsecond):
-    return (
-        tangent_pair(dfirst, np.zeros_like(second)),
-        tangent_pair(np.zeros_like(first), dsecond),
-    )
+    return d_average, np.reshape(d_total, np.shape(average))
 
 
 def _weights_layout(a: Any, weights: Any, axis: Any) -> tuple[list[int], list[int]]:
