@@ -147,6 +147,10 @@ def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
     def hessian_of(*args: Any) -> Any:
         target = _Target(fun, wrt)
         positions = _positions(target)
+        if mode != "tape":
+            found = _batched_hessian(fun, args, positions, target.names)
+            if found is not None:
+                return found[0][0] if target.single else found
         blocks = []
         moving = sorted(positions)
         products_along = _prepared_hvp(fun, args, tuple(moving), mode)
@@ -263,19 +267,23 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
 _batched: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _batched_derivative(function: Callable, names: tuple, kinds: tuple) -> Any:
+def _batched_derivative(
+    function: Callable, names: tuple, kinds: tuple, mode: str = "source"
+) -> Any:
     """The batched forward function of ``function`` (``transform/batching.py``), or None
-    where the transform cannot write one."""
+    where the transform cannot write one. (``mode="auto"`` for generated gradient code,
+    whose helpers the rule table does not cover: the batching pass differentiates the
+    ones it knows, and refuses any other call left to the tape.)"""
     try:
         table = _batched.setdefault(function, {})
     except TypeError:
         table = {}
-    key = (names, kinds)
+    key = (names, kinds, mode)
     if key in table and (table[key] is None or not table[key].is_stale()):
         return table[key]
     try:
         found = pipeline.derive(
-            function, names, param_kinds=dict(zip(names, kinds)), mode="source", forward="batched"
+            function, names, param_kinds=dict(zip(names, kinds)), mode=mode, forward="batched"
         )
     except TransformError:
         found = None
@@ -283,7 +291,9 @@ def _batched_derivative(function: Callable, names: tuple, kinds: tuple) -> Any:
     return found
 
 
-def _run_batched(function: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
+def _run_batched(
+    function: Callable, args: tuple, positions: list[int], names: tuple, mode: str = "source"
+) -> Any:
     """``function``'s value and its batched tangent along every unit direction of the
     arguments at ``positions`` (all of them at once: the first argument's, then the
     next's), or None where that cannot be done, so that the caller takes one direction
@@ -295,7 +305,7 @@ def _run_batched(function: Callable, args: tuple, positions: list[int], names: t
         # mode is a Hessian-vector product, one direction at a time)
         return None
     kinds = tuple(_kind(args[i]) for i in positions)
-    derivative = _batched_derivative(function, tuple(names), kinds)
+    derivative = _batched_derivative(function, tuple(names), kinds, mode)
     if derivative is None:
         return None
     sizes = [int(np.size(args[i])) for i in positions]
@@ -348,6 +358,95 @@ def _batched_jacobian(fun: Callable, args: tuple, positions: list[int], names: t
     if isinstance(value, np.generic):
         value = np.asarray(value)
     return _blocks(tangent, value, args, positions, sizes)
+
+
+def _batched_hessian(fun: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
+    """The Hessian blocks ``H[i][j]`` from one run of batched forward mode over ``fun``'s
+    generated gradient (forward over reverse: the gradient's tangent along every unit
+    direction at once), or None where that cannot be done (see :func:`_run_batched`)."""
+    if is_gradient(fun) or not all(_moves(args[i]) for i in positions):
+        return None
+    kinds = tuple(_kind(args[i]) for i in positions)
+    try:
+        gradient = pipeline.derive(
+            fun, tuple(names), param_kinds=dict(zip(names, kinds)), mode="source"
+        )
+    except TransformError:
+        return None
+    plain = _without_deletes(gradient)
+    if plain is None:
+        return None
+    found = _run_batched(plain, args, positions, names, mode="auto")
+    if found is None:
+        return None
+    (value, grads), (_, tangents), sizes = found
+    if np.ndim(value) != 0:
+        return None  # (one direction at a time says why: the Hessian needs a scalar)
+    if len(positions) == 1:
+        grads, tangents = (grads,), (tangents,)
+    rows = []
+    for grad, tangent, i in zip(grads, tangents, positions):
+        like = float(grad) if isinstance(args[i], float) else np.asarray(grad)
+        if np.shape(like) != np.shape(args[i]):
+            return None
+        rows.append(tuple(_blocks(tangent, like, args, positions, sizes)))
+    return tuple(rows)
+
+
+#: gradient derivative -> its fused function compiled again without ``del`` statements
+_plain_gradients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _without_deletes(gradient: Any) -> Callable | None:
+    """The generated gradient function (value and gradients in one call) without the
+    ``del`` statements that free memory early, which the passes do not take as input: the
+    same computation, compiled from its own source with its own helpers, for batched
+    forward mode to read. None where the gradient is not one function."""
+    found = _plain_gradients.get(gradient)
+    if found is not None:
+        return found
+    fused = gradient.fused
+    if fused is None or gradient.callees or gradient.segment_sources:
+        return None  # (its callees' generated functions are not read again here)
+    import gast
+
+    from .transform import emit
+
+    module = gast.parse(gradient.source)
+    definitions = [d for d in module.body if isinstance(d, gast.FunctionDef)]
+    if len(definitions) != 1 or definitions[0].name != fused.__name__:
+        return None
+    definition = definitions[0]
+    _drop_deletes(definition)
+    # (defaults are names bound where the gradient was compiled: the values are copied
+    # from it below)
+    definition.args.defaults = [gast.Constant(None, None) for _ in definition.args.defaults]
+    definition.args.kw_defaults = [
+        None if d is None else gast.Constant(None, None) for d in definition.args.kw_defaults
+    ]
+    cells = dict(
+        zip(fused.__code__.co_freevars, (c.cell_contents for c in fused.__closure__ or ()))
+    )
+    (plain,), _ = emit.compile_functions([definition], cells, fused, fused.__name__)
+    plain.__defaults__ = fused.__defaults__
+    plain.__kwdefaults__ = fused.__kwdefaults__
+    _plain_gradients[gradient] = plain
+    return plain
+
+
+def _drop_deletes(node: Any) -> None:
+    import gast
+
+    for field in ("body", "orelse"):
+        block = getattr(node, field, None)
+        if not isinstance(block, list):
+            continue
+        kept = [s for s in block if not isinstance(s, gast.Delete)]
+        for stmt in kept:
+            _drop_deletes(stmt)
+        if field == "body" and not kept:
+            kept = [gast.Pass()]
+        setattr(node, field, kept)
 
 
 # -- pieces ---------------------------------------------------------------------------------

@@ -28,6 +28,11 @@ __all__ = [
     "reshaped_like",
     "batch_index",
     "batch_unbroadcast",
+    "batch_expand_reduced",
+    "batch_matmul_grad_left",
+    "batch_matmul_grad_right",
+    "batch_dot_grad_left",
+    "batch_dot_grad_right",
 ]
 
 
@@ -115,12 +120,22 @@ def _vector_last(operand: np.ndarray, ndim: int) -> np.ndarray:
     return operand.reshape(operand.shape[:1] + (1,) * max(ndim - 2, 0) + (operand.shape[1], 1))
 
 
+def _dense(tangent: Any) -> Any:
+    """A tangent that may be a broadcast view (``spread``) as an array of its own: BLAS
+    takes only strided arrays, and a product of a view with zero strides runs NumPy's
+    slow loop instead (several milliseconds for a 100 x 100 product)."""
+    if tangent is None or tangent.flags.c_contiguous:
+        return tangent
+    return np.ascontiguousarray(tangent)
+
+
 def _product(a: Any, b: Any, da: Any, db: Any) -> Any:
     """The batched tangent of ``a @ b`` from the batched tangents of the moving operands
     (None for one that does not move), for any ranks ``@`` allows."""
     a_ndim, b_ndim = np.ndim(a), np.ndim(b)
     if a_ndim == 0 or b_ndim == 0:
         raise Unbatchable("matmul of a 0-d operand")
+    da, db = _dense(da), _dense(db)
     ndim = max(a_ndim, b_ndim)
     total = None
     if da is not None:
@@ -229,3 +244,119 @@ def batch_unbroadcast(tangent: np.ndarray, like: Any) -> np.ndarray:
     if kept:
         tangent = tangent.sum(axis=kept, keepdims=True)
     return spread(tangent, like)
+
+
+def batch_expand_reduced(tangent: np.ndarray, like: Any, axis: Any = None, keepdims: bool = False):
+    """The batched tangent of ``expand_reduced(g, like, axis, keepdims)`` (a reduction's
+    cotangent spread back over ``like``): each row spread the same way."""
+    shape = np.shape(like)
+    ndim = len(shape)
+    if axis is None:
+        kept = (1,) * ndim
+    elif keepdims:
+        kept = tangent.shape[1:]
+    else:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        reduced = {int(a) % ndim for a in axes}
+        kept = tuple(1 if d in reduced else shape[d] for d in range(ndim))
+    rows = tangent.reshape((tangent.shape[0], *kept))
+    return np.broadcast_to(rows, (tangent.shape[0], *shape))
+
+
+def _rows_of(helper: Any, moving: list, batch: int) -> np.ndarray:
+    """``sum_p helper(..., tangent_p[i], ...)`` row by row: ``moving`` holds, per
+    argument the helper is linear in, the arguments with that one replaced by ``None``
+    standing for its row, and the batched tangent."""
+    rows = []
+    for i in range(batch):
+        total = None
+        for args, position, tangent in moving:
+            called = list(args)
+            called[position] = tangent[i]
+            part = helper(*called)
+            total = part if total is None else total + part
+        rows.append(total)
+    return np.stack(rows)
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _grad_left(g: Any, dg: Any, x: Any, y: Any, dy: Any, helper: Any) -> np.ndarray:
+    """Batched tangent of ``helper(g, x, y)``, the gradient of ``x @ y`` (or ``np.dot``)
+    with respect to ``x``: linear in ``g`` and ``y``; ``x`` gives its shape."""
+    x_ndim, y_ndim = len(np.shape(x)), np.ndim(y)
+    dg, dy = _dense(dg), _dense(dy)
+    batch = (dg if dg is not None else dy).shape[0]
+    if x_ndim not in (1, 2) or y_ndim not in (1, 2):
+        moving = [((g, x, y), p, t) for p, t in ((0, dg), (2, dy)) if t is not None]
+        return _rows_of(helper, moving, batch)
+    total = None
+    if dg is not None:  # rows of g: () for two vectors, (n,) or (p,) or (n, p)
+        if y_ndim == 2:
+            part = dg @ y.T
+        else:
+            part = dg[..., None] * y
+        total = part
+    if dy is not None:
+        if y_ndim == 2:
+            part = dy @ g if x_ndim == 1 else g @ _swap(dy)
+        else:
+            part = g * dy if x_ndim == 1 else np.asarray(g)[:, None] * dy[:, None, :]
+        total = part if total is None else total + part
+    return total
+
+
+def _grad_right(g: Any, dg: Any, x: Any, dx: Any, y: Any, helper: Any) -> np.ndarray:
+    """Batched tangent of ``helper(g, x, y)``, the gradient of ``x @ y`` (or ``np.dot``)
+    with respect to ``y``: linear in ``g`` and ``x``; ``y`` gives its shape."""
+    x_ndim, y_ndim = np.ndim(x), len(np.shape(y))
+    dg, dx = _dense(dg), _dense(dx)
+    batch = (dg if dg is not None else dx).shape[0]
+    if x_ndim not in (1, 2) or y_ndim not in (1, 2):
+        moving = [((g, x, y), p, t) for p, t in ((0, dg), (1, dx)) if t is not None]
+        return _rows_of(helper, moving, batch)
+    total = None
+    if dg is not None:
+        if x_ndim == 2:
+            part = x.T @ dg if y_ndim == 2 else dg @ x
+        else:
+            part = x[:, None] * dg[:, None, :] if y_ndim == 2 else dg[:, None] * x
+        total = part
+    if dx is not None:
+        if x_ndim == 2:
+            part = _swap(dx) @ g
+        else:
+            part = dx[:, :, None] * g if y_ndim == 2 else g * dx
+        total = part if total is None else total + part
+    return total
+
+
+def batch_matmul_grad_left(g: Any, dg: Any, x: Any, y: Any, dy: Any) -> np.ndarray:
+    """Batched tangent of ``matmul_grad_left(g, x, y)`` (None for what does not move)."""
+    from .rules.arithmetic import matmul_grad_left
+
+    return _grad_left(g, dg, x, y, dy, matmul_grad_left)
+
+
+def batch_matmul_grad_right(g: Any, dg: Any, x: Any, dx: Any, y: Any) -> np.ndarray:
+    """Batched tangent of ``matmul_grad_right(g, x, y)`` (None for what does not move)."""
+    from .rules.arithmetic import matmul_grad_right
+
+    return _grad_right(g, dg, x, dx, y, matmul_grad_right)
+
+
+def batch_dot_grad_left(g: Any, dg: Any, a: Any, b: Any, db: Any) -> np.ndarray:
+    """Batched tangent of ``dot_grad_left(g, a, b)``: ``np.dot`` is ``@`` for vectors and
+    matrices; other ranks go row by row."""
+    from .rules.arithmetic import dot_grad_left
+
+    return _grad_left(g, dg, a, b, db, dot_grad_left)
+
+
+def batch_dot_grad_right(g: Any, dg: Any, a: Any, da: Any, b: Any) -> np.ndarray:
+    """Batched tangent of ``dot_grad_right(g, a, b)`` (see :func:`batch_dot_grad_left`)."""
+    from .rules.arithmetic import dot_grad_right
+
+    return _grad_right(g, dg, a, da, b, dot_grad_right)

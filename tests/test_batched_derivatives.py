@@ -277,3 +277,167 @@ def test_several_array_indices_go_row_by_row_or_fall_back():
     expected = _differences(index_by_name, (x, (rows, columns)), [0])[0]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
     assert _check(index_by_name, (x, rows), [0])  # one array index keeps its axes
+
+
+# -- Hessians: batched forward mode over the generated gradient -----------------------------------
+
+
+def _per_direction_hessian(function, args, positions, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(higher, "_batched_hessian", lambda *a: None)
+        wrt = tuple(positions) if len(positions) > 1 else positions[0]
+        found = ag.hessian(function, wrt=wrt, mode="source")(*args)
+    return found if len(positions) > 1 else ((found,),)
+
+
+def _gradient_differences(function, args, positions):
+    """Blocks H[a][b] by central differences of astgrad's gradient (reverse mode, itself
+    checked against differences of the function elsewhere)."""
+    gradient = ag.grad(function, wrt=tuple(positions), mode="source")
+    rows = []
+    for p in positions:
+        columns = [[] for _ in positions]
+        for k in range(np.size(args[p])):
+            moved = []
+            for step in (EPS, -EPS):
+                changed = list(args)
+                if isinstance(args[p], float):
+                    changed[p] = args[p] + step
+                else:
+                    flat = np.array(args[p], dtype=float).ravel()
+                    flat[k] += step
+                    changed[p] = flat.reshape(np.shape(args[p]))
+                moved.append(gradient(*changed))
+            for a in range(len(positions)):
+                columns[a].append((np.asarray(moved[0][a]) - np.asarray(moved[1][a])) / (2 * EPS))
+        rows.append(columns)
+    # rows[b][a]: d grad_a / d x_b, one column per element of x_b
+    blocks = []
+    for a, pa in enumerate(positions):
+        blocks.append(
+            tuple(
+                np.moveaxis(np.stack(rows[b][a]), 0, -1).reshape(
+                    np.shape(args[pa]) + np.shape(args[pb])
+                )
+                for b, pb in enumerate(positions)
+            )
+        )
+    return blocks
+
+
+def _check_hessian(function, args, positions, monkeypatch, rtol=1e-5, atol=1e-6):
+    """Whether the batched Hessian ran; if it did, it matches one Hessian-vector product
+    per direction and differences of the gradient."""
+    found = higher._batched_hessian(function, args, positions, _names(function, positions))
+    if found is None:
+        return False
+    expected = _per_direction_hessian(function, args, positions, monkeypatch)
+    numeric = _gradient_differences(function, args, positions)
+    for a in range(len(positions)):
+        for b in range(len(positions)):
+            got = found[a][b]
+            assert np.shape(got) == np.shape(expected[a][b])
+            np.testing.assert_allclose(got, expected[a][b], rtol=1e-9, atol=1e-11)
+            np.testing.assert_allclose(got, numeric[a][b], rtol=rtol, atol=atol)
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_hessian_of_the_higher_order_table(name, monkeypatch):
+    function, make, positions = TABLE[name]
+    args = make(np.random.default_rng(1))
+    ran = _check_hessian(function, args, list(positions), monkeypatch)
+    # (loops push values on a stack and a helper's gradient calls another generated
+    # function: one direction at a time; slogdet's gradient calls solve)
+    assert ran or name in ("loop", "while_loop", "helper_calls", "log_det")
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_hessian_of_a_conformance_program(program, monkeypatch):
+    rng = np.random.default_rng(0)
+    args = program.make_args(rng)
+    positions = _positions(program, args)
+    if not all(_movable(args[i]) for i in positions) or np.ndim(program.function(*args)):
+        pytest.skip("not a scalar function of float arrays")
+    if program.name in STOPPED:
+        # (the gradient treats the stopped value as a constant, at every order: its
+        # differences see the value move, the Hessian does not; compared with one
+        # Hessian-vector product per direction only)
+        found = higher._batched_hessian(
+            program.function, args, positions, _names(program.function, positions)
+        )
+        expected = _per_direction_hessian(program.function, args, positions, monkeypatch)
+        np.testing.assert_allclose(found[0][0], expected[0][0], rtol=1e-9, atol=1e-11)
+        return
+    _check_hessian(program.function, args, positions, monkeypatch, rtol=1e-4, atol=1e-5)
+
+
+#: programs whose gradient stops at a value (ag.stop_gradient, ag.no_grad)
+STOPPED = ("no_grad_block", "stop_gradient_expression")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_hessian_of_a_random_program(seed, tmp_path, monkeypatch):
+    source = random_programs.generate(seed)
+    module_name = f"batched_hessian_program_{seed}"
+    module = write_module(tmp_path, module_name, source)
+    try:
+        rng = np.random.default_rng(seed)
+        args = (rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3))
+        _check_hessian(module.program, args, [0, 1], monkeypatch, rtol=1e-4, atol=1e-5)
+    except BaseException:
+        print(source)
+        raise
+    finally:
+        sys.modules.pop(module_name, None)
+
+
+def test_many_hessians_run_batched():
+    ran = eligible = 0
+    for program in PROGRAMS:
+        args = program.make_args(np.random.default_rng(0))
+        positions = _positions(program, args)
+        if not all(_movable(args[i]) for i in positions) or np.ndim(program.function(*args)):
+            continue
+        eligible += 1
+        names = _names(program.function, positions)
+        ran += higher._batched_hessian(program.function, args, positions, names) is not None
+    assert eligible >= 20
+    assert ran >= 0.4 * eligible, (ran, eligible)
+
+
+def test_the_batched_hessian_source():
+    """Forward mode over the generated gradient: the gradient's helpers get batched
+    tangents (products' gradients as whole-array products, the seed a constant)."""
+    args = (np.array([0.3, -0.2]), np.array([[1.0, 0.5], [0.2, -1.0]]))
+    gradient = pipeline.derive(quadratic, ("x",), mode="source")
+    plain = higher._without_deletes(gradient)
+    source = pipeline.derive(plain, ("x",), mode="auto", forward="batched").source
+    assert "def quadratic_grad_batched_jvp(x, A, *, d_x):" in source
+    assert "ddmatmul_2 = batch_zeros(dmatmul_2, batch)" in source
+    assert "batch_matmul_grad_" in source
+    assert "del " not in source
+    H = ag.hessian(quadratic)(*args)
+    np.testing.assert_allclose(H, args[1] + args[1].T, rtol=1e-12)
+
+
+def quadratic(x, A):
+    return x @ A @ x
+
+
+def loop_with_a_stack(x):
+    h = x
+    for _ in range(3):
+        h = np.sin(h) * x
+    return np.sum(h)
+
+
+def test_a_gradient_it_cannot_batch_falls_back(monkeypatch):
+    """A loop's gradient pushes and pops values: no batched Hessian, and the Hessian
+    comes one Hessian-vector product at a time, right."""
+    x = np.array([0.3, -0.7, 1.1])
+    assert higher._batched_hessian(loop_with_a_stack, (x,), [0], ("x",)) is None
+    got = ag.hessian(loop_with_a_stack)(x)
+    np.testing.assert_allclose(
+        got, _gradient_differences(loop_with_a_stack, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
+    )

@@ -148,9 +148,7 @@ class _Batched(_Forward):
         if callee is not None and callee.kind == "user":
             return self.user_call(stmt, callee)
         if callee is not None and callee.kind == "fallback":
-            raise TransformError(
-                f"batched forward mode cannot run {callee.name} on the tape", origin
-            )
+            return self.helper_call(stmt, callee)
         if isinstance(target, gast.Tuple):
             return self.unpack(stmt, callee)
         name = target.id
@@ -385,17 +383,102 @@ class _Batched(_Forward):
             )
         return [], gast.Subscript(value=tangent, slice=full, ctx=gast.Load())
 
+    def helper_call(self, stmt: gast.Assign, callee: Callee) -> list[gast.stmt]:
+        """A call of one of the helpers generated gradient code calls (forward over
+        reverse: ``ag.hessian``), which the rule table does not cover, so the analysis
+        left it to the tape: each is linear in some arguments and reads only the shape
+        (or options) of the others, so its tangent is the sum, over the moving arguments
+        it is linear in, of the helper called with that argument's tangent. The backward
+        pass's seed is a constant. Any other call raises."""
+        origin = origin_of(stmt)
+        call = stmt.value
+        table, constants = _helpers()
+        target = stmt.targets[0]
+        if (
+            not isinstance(target, gast.Name)
+            or not isinstance(call, gast.Call)
+            or any(isinstance(a, gast.Starred) for a in call.args)
+            or any(k.arg is None or self.active(k.value) for k in call.keywords)
+        ):
+            raise TransformError(f"batched forward mode cannot run {callee.name}", origin)
+        name = target.id
+        linear = () if callee.value in constants else table.get(callee.value)
+        if linear is None:
+            raise TransformError(
+                f"batched forward mode cannot run {callee.name} on the tape", origin
+            )
+        moving = [p for p, atom in enumerate(call.args) if self.active(atom) and p in linear]
+
+        def make(ans: gast.expr) -> list[gast.stmt]:
+            if not moving:
+                return [self._tag(build.assign(self.tangent(name), self.zeros_of(ans)), stmt)]
+            products = _products()
+            if callee.value in products and len(call.args) == 3 and not call.keywords:
+                # (g, dg, x, y, dy) for the left factor's gradient, (g, dg, x, dx, y) for
+                # the right one's: the cotangent and the factor it is linear in, with
+                # their tangents
+                g, x, y = call.args
+                helper, left = products[callee.value]
+                other = y if left else x
+                args = [copy_tree(g), self.moving_or_none(g)]
+                if left:
+                    args += [copy_tree(x), copy_tree(y), self.moving_or_none(other)]
+                else:
+                    args += [copy_tree(x), self.moving_or_none(other), copy_tree(y)]
+                whole = build.call(self.batched(helper), *args)
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            vectorized = _vectorized()
+            if moving == [0] and callee.value in vectorized:
+                args = [load(self.tangent(call.args[0].id))]
+                args += [copy_tree(a) for a in call.args[1:]]
+                whole = gast.Call(
+                    func=load(self.batched(vectorized[callee.value])),
+                    args=args,
+                    keywords=copy.deepcopy(call.keywords),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            total: gast.expr | None = None
+            for p in moving:
+                args = [copy_tree(a) for a in call.args]
+                args[p] = load(self.tangent(call.args[p].id))
+                part = gast.Call(
+                    func=copy_tree(call.func), args=args, keywords=copy.deepcopy(call.keywords)
+                )
+                total = part if total is None else gast.BinOp(left=total, op=gast.Add(), right=part)
+            return self.rows(stmt, ans, name, [], total)
+
+        tangent_stmts = make(load(name))
+        if name not in {n.id for n in gast.walk(call) if isinstance(n, gast.Name)}:
+            return [stmt, *tangent_stmts]
+        if name not in _reads(tangent_stmts):
+            return [*tangent_stmts, stmt]
+        kept = self.namer.new(f"{name}_new")
+        computed = build.assign(kept, stmt.value)
+        anno.copy_from(computed, stmt)
+        return [computed, *make(load(kept)), self._tag(build.assign(name, load(kept)), stmt)]
+
     def row_by_row(
         self, stmt: gast.Assign, callee: Callee | None, ans: gast.expr, name: str
     ) -> list[gast.stmt]:
-        """The per-direction tangent ``tangents`` writes, once per row::
+        """The per-direction tangent ``tangents`` writes, once per row (see :meth:`rows`)."""
+        prelude, tangent = self.value_tangent(stmt, callee, ans=ans)
+        return self.rows(stmt, ans, name, prelude, tangent)
+
+    def rows(
+        self,
+        stmt: gast.Assign,
+        ans: gast.expr,
+        name: str,
+        prelude: list[gast.stmt],
+        tangent: gast.expr,
+    ) -> list[gast.stmt]:
+        """A per-direction tangent (``prelude``, then ``tangent``) once per row::
 
         dz_rows = batch_empty(z, batch)
         for direction in range(batch):
             dz_rows[direction] = <the tangent, each dx read as dx[direction]>
         dz = dz_rows
         """
-        prelude, tangent = self.value_tangent(stmt, callee, ans=ans)
         direction = self.namer.new("direction")
         names = {self.tangent(n) for n in self.ctx.active}
         # What the prelude computes from values alone is the same for every row: once.
@@ -449,6 +532,73 @@ class _Batched(_Forward):
     def _zero(self, name: str, like: gast.stmt | None = None) -> gast.stmt:
         stmt = build.assign(self.tangent(name), self.zeros_of(load(name)))
         return self._tag(stmt, like) if like is not None else stmt
+
+
+def _helpers() -> tuple[dict, tuple]:
+    """The helpers of generated gradient code that batched forward mode differentiates
+    (see ``_Batched.helper_call``), each with the positions it is linear in, and those
+    whose result is a constant."""
+    from ..runtime.adjoints import scalar_seed
+    from ..runtime.rules.arithmetic import (
+        dot_grad_left,
+        dot_grad_right,
+        matmul_grad_left,
+        matmul_grad_right,
+    )
+    from ..runtime.rules.indexing import scatter_grad
+    from ..runtime.rules.shared import (
+        expand_reduced,
+        inverse_axes,
+        reduced_count,
+        reshape_like,
+        unbroadcast,
+    )
+
+    table = {
+        # linear in the cotangent; the array gives only its shape (the rest are options)
+        unbroadcast: (0,),
+        expand_reduced: (0,),
+        reshape_like: (0,),
+        scatter_grad: (0,),
+        # linear in the cotangent and in the other factor; the operand whose gradient it
+        # is gives only its shape (they are marked shape_only)
+        matmul_grad_left: (0, 2),
+        matmul_grad_right: (0, 1),
+        dot_grad_left: (0, 2),
+        dot_grad_right: (0, 1),
+    }
+    # results that depend on shapes alone (or are the seed 1): their tangent is zero
+    constants = (scalar_seed, reduced_count, inverse_axes)
+    return table, constants
+
+
+def _products() -> dict:
+    """The gradient helpers of products, each with its batched form and whether it is the
+    left factor's gradient (linear in the cotangent and the right factor)."""
+    from ..runtime.rules.arithmetic import (
+        dot_grad_left,
+        dot_grad_right,
+        matmul_grad_left,
+        matmul_grad_right,
+    )
+
+    return {
+        matmul_grad_left: ("batch_matmul_grad_left", True),
+        matmul_grad_right: ("batch_matmul_grad_right", False),
+        dot_grad_left: ("batch_dot_grad_left", True),
+        dot_grad_right: ("batch_dot_grad_right", False),
+    }
+
+
+def _vectorized() -> dict:
+    """Helpers linear in their first argument with a batched form in runtime.batched."""
+    from ..runtime.rules.shared import expand_reduced, reshape_like, unbroadcast
+
+    return {
+        unbroadcast: "batch_unbroadcast",
+        expand_reduced: "batch_expand_reduced",
+        reshape_like: "reshaped_like",
+    }
 
 
 def _unbroadcast():
