@@ -3,10 +3,12 @@
 ``hvp`` is reverse over forward: forward mode writes ``f_jvp``, which computes ``f`` and
 its tangent along ``v``; reverse mode then differentiates that generated function, and
 the gradient of the tangent is ``H @ v``. Both are readable source (``ag.source`` of
-each), and neither keeps anything but what one gradient keeps. ``hessian`` takes one
-``hvp`` per basis vector through the same generated functions; ``jacobian`` one ``jvp``
-per input direction (``mode="forward"``) or one pullback per output direction
-(``mode="reverse"``), each sharing one forward pass.
+each), and neither keeps anything but what one gradient keeps. ``jacobian`` with
+``mode="forward"`` pushes every input direction at once through batched forward code
+(``transform/batching.py``), and ``hessian`` does the same over the generated gradient;
+where that cannot be done, they take one ``jvp`` or ``hvp`` per direction. With
+``mode="reverse"``, ``jacobian`` takes one pullback per output direction after one
+forward pass.
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ def _raw(value: Any, like: Any) -> Any:
 def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
     """A function giving the Hessian of a scalar ``fun`` with respect to ``wrt``: of shape
     ``x.shape + x.shape`` (a float for a float argument); with a tuple ``wrt``, the
-    nested tuple of blocks ``H[i][j]`` of shape ``args[i].shape + args[j].shape``. One
-    Hessian-vector product per basis direction, through the same generated code.
+    nested tuple of blocks ``H[i][j]`` of shape ``args[i].shape + args[j].shape``. Every
+    basis direction at once, by batched forward mode over the generated gradient; one
+    Hessian-vector product per direction where that cannot be done.
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -216,8 +219,10 @@ def _prepared_hvp(fun: Callable, args: tuple, moving: tuple, mode: str) -> Any:
 def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
     """A function giving the Jacobian of ``fun`` with respect to ``wrt``: of shape
     ``out.shape + x.shape`` (a tuple of them for a tuple ``wrt``). ``mode="forward"``
-    builds it from one ``jvp`` per input direction, ``"reverse"`` from one pullback per
-    output direction after a single forward pass: pick the smaller side.
+    pushes every input direction at once through batched forward code (one ``jvp`` per
+    direction where that cannot be done), ``"reverse"`` takes one pullback per output
+    direction after a single forward pass: pick the smaller side. In reverse mode, an
+    object argument's Jacobian has the object's structure, as ``ag.grad`` gives it.
 
     >>> import numpy as np
     >>> import astgrad as ag

@@ -1,4 +1,4 @@
-"""batching: forward mode for many directions at once (``ag.jacobian(mode="forward")``).
+"""batching: forward mode for many directions at once (``ag.jacobian``, ``ag.hessian``).
 
 The pass takes what ``tangents`` takes (the analyzed core function) and writes the same
 function with every tangent carrying a leading axis of directions: the tangent of a value
@@ -25,6 +25,11 @@ Each statement's batched tangent is one of:
   given the result's number of axes (``lift``) its rows broadcast as the operand did;
 * otherwise the per-direction tangent ``tangents`` would write, in a loop over the rows:
   no faster than one call per direction for that statement, but always right.
+
+Over generated gradient code (``ag.hessian``: forward over reverse), the helpers that
+code calls and the rule table does not cover come as calls left to the tape; each known
+one is linear in some arguments and reads only the shape of the others, and gets its
+batched tangent as such (``helper_call``).
 
 What it cannot batch at all (a call run on the tape, a call with an effect, a write into
 an array, a loop variable that carries a derivative) raises :class:`TransformError`, and

@@ -130,7 +130,7 @@ FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
     ("tangents", tangents.transform),
 )
 FORWARD_STAGES = ("parse", *(name for name, _ in FORWARD_PASSES), "emit")
-#: Batched forward mode (``ag.jacobian(mode="forward")``): the same passes, with
+#: Batched forward mode (``ag.jacobian``, ``ag.hessian``): the same passes, with
 #: ``batching`` in place of ``tangents``: each tangent carries a leading axis of directions
 #: (``derive(..., forward="batched")``; see ``transform/batching.py``).
 BATCHED_FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
