@@ -26,6 +26,7 @@ import bisect
 
 import gast
 
+from ..runtime.rules.shared import shape_only_positions
 from . import anno, build, invariance
 from .context import TransformContext
 from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
@@ -66,27 +67,117 @@ def _calls_pop(node: gast.AST) -> bool:
 
 
 def eliminate_dead(
-    stmts: list[gast.stmt], live_out: set[str], dead_stack_ids: set[int]
+    stmts: list[gast.stmt],
+    live_out: set[str],
+    dead_stack_ids: set[int],
+    shape_only: dict[str, frozenset[int]] | None = None,
+    aliases: dict[str, set[str]] | None = None,
 ) -> list[gast.stmt]:
-    """Remove statements whose results nobody reads, until nothing changes."""
+    """Remove statements whose results nobody reads, until nothing changes. With
+    ``shape_only`` (helper name -> the argument positions it reads for their shape
+    only) and ``aliases`` (name -> the names that may share memory with it), a restore
+    into an array goes too where neither it nor anything that may share its memory is
+    read afterwards but at such positions."""
     while True:
         liveness = OnDemandLiveness(restores_dead=True)
         liveness.block(stmts, set(live_out))
+        values = None
+        if shape_only and aliases is not None:
+            values = _ValueLiveness(shape_only, aliases)
+            values.block(stmts, set(live_out))
         removed = []
-        stmts = _sweep(stmts, liveness, removed, dead_stack_ids)
+        stmts = _sweep(stmts, (liveness, values), removed, dead_stack_ids)
         if not removed:
             return stmts
 
 
+def may_share_memory(primal: list[gast.stmt]) -> dict[str, set[str]]:
+    """Name -> the names of ``primal`` that may share memory with it (itself included):
+    names bound from one another by anything but arithmetic or a comparison (whose
+    results are new arrays) are joined, by name, whatever the order. A view (``v =
+    y[1:]``, ``y.T``, a reshape) or a copy by reference is so joined; some new arrays
+    (``u.copy()``, a call) are too, which costs nothing but a restore kept."""
+    parent: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    fresh = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Constant, gast.BoolOp)
+    for stmt in statements(primal):
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.value, fresh):
+            continue
+        if isinstance(stmt, (gast.Assign, gast.For)):
+            joined = target_names(stmt) | reads(
+                stmt.value if isinstance(stmt, gast.Assign) else stmt.iter
+            )
+            first, *rest = sorted(joined) or [None]
+            for name in rest:
+                parent[find(name)] = find(first)
+    classes: dict[str, set[str]] = {}
+    for name in list(parent):
+        classes.setdefault(find(name), set()).add(name)
+    return {name: classes[find(name)] for name in parent}
+
+
+class _ValueLiveness(OnDemandLiveness):
+    """Liveness of values: a name passed to a helper at a position it reads for the shape
+    (and dtype) only is no read. Putting back elements an assignment overwrote
+    (``restore_item``) changes no shape, so a restore is dead where the array's value is.
+    (A view of the array read later would see the restore; ``effects`` sends functions
+    whose in-place writes a view sees to the tape, as it does for the restores that no
+    read at all follows.)"""
+
+    def __init__(self, shape_only: dict[str, frozenset[int]], aliases: dict[str, set[str]]) -> None:
+        super().__init__(restores_dead=True)
+        self._shape_only = shape_only
+        self._aliases = aliases
+
+    def value_live_after(self, stmt: gast.stmt, name: str) -> bool:
+        """Whether the value of ``name``, or of a name that may share its memory, is
+        read after ``stmt``."""
+        return any(self.live_after(stmt, n) for n in self._aliases.get(name, {name}))
+
+    def reads(self, node: gast.AST) -> set[str]:
+        found = self._reads.get(id(node))
+        if found is None:
+            found = set(super().reads(node))
+            nodes = walk(node)
+            at_shape = [
+                arg
+                for call in nodes
+                if isinstance(call, gast.Call)
+                and isinstance(call.func, gast.Name)
+                and call.func.id in self._shape_only
+                for position, arg in enumerate(call.args)
+                if position in self._shape_only[call.func.id] and isinstance(arg, gast.Name)
+            ]
+            if at_shape:
+                counts: dict[str, int] = {}
+                for name in nodes:
+                    if isinstance(name, gast.Name) and isinstance(name.ctx, gast.Load):
+                        counts[name.id] = counts.get(name.id, 0) + 1
+                for arg in at_shape:
+                    counts[arg.id] -= 1
+                found = {n for n in found if counts.get(n, 1) > 0}
+            self._reads[id(node)] = found
+        return found
+
+
 def _sweep(
-    stmts: list[gast.stmt], liveness: OnDemandLiveness, removed: list, dead_ids: set[int]
+    stmts: list[gast.stmt],
+    liveness: tuple[OnDemandLiveness, OnDemandLiveness],
+    removed: list,
+    dead_ids: set[int],
 ) -> list[gast.stmt]:
+    liveness, values = liveness
     kept = []
     for stmt in stmts:
         for field in ("body", "orelse"):
             block = getattr(stmt, field, None)
             if block:
-                new = _sweep(block, liveness, removed, dead_ids)
+                new = _sweep(block, (liveness, values), removed, dead_ids)
                 setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
             if not liveness.any_live_after(stmt, target_names(stmt)):
@@ -101,9 +192,12 @@ def _sweep(
             removed.append(stmt)
             continue
         restores = anno.get(stmt, anno.Key.RESTORES)
-        if restores is not None and not liveness.live_after(stmt, restores):
-            # Nothing after this point of the backward pass reads the array: no need to put
-            # back what the forward pass overwrote in it.
+        if restores is not None and (
+            not liveness.live_after(stmt, restores)
+            or (values is not None and not values.value_live_after(stmt, restores))
+        ):
+            # Nothing after this point of the backward pass reads the array (or only its
+            # shape): no need to put back what the forward pass overwrote in it.
             dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
             removed.append(stmt)
             continue
@@ -633,8 +727,25 @@ def dead_code(program: Program, ctx: TransformContext) -> Program:
     """Dead code. Guarantees: every backward statement's result is read (by a later
     statement or as a gradient returned), or it pops or writes into an array; the stack
     ids of the pops it removed are in ``program.dead_stack_ids``."""
-    program.backward = eliminate_dead(program.backward, program.live_out, program.dead_stack_ids)
+    program.backward = eliminate_dead(
+        program.backward,
+        program.live_out,
+        program.dead_stack_ids,
+        _shape_only_helpers(ctx),
+        may_share_memory(program.primal),
+    )
     return program
+
+
+def _shape_only_helpers(ctx: TransformContext) -> dict[str, frozenset[int]]:
+    """The helpers generated code calls that read some arguments for their shape only
+    (the rule table's marks), by the names the code calls them."""
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    return {
+        name: positions
+        for name, value in bound.items()
+        if (positions := shape_only_positions(value))
+    }
 
 
 def copies(program: Program, ctx: TransformContext) -> Program:
@@ -644,7 +755,13 @@ def copies(program: Program, ctx: TransformContext) -> Program:
     live_out = program.live_out
     backward = propagate_copies(program.backward, live_out)
     backward = coalesce_copies(backward, live_out)
-    program.backward = eliminate_dead(backward, live_out, program.dead_stack_ids)
+    program.backward = eliminate_dead(
+        backward,
+        live_out,
+        program.dead_stack_ids,
+        _shape_only_helpers(ctx),
+        may_share_memory(program.primal),
+    )
     return program
 
 
