@@ -347,7 +347,9 @@ def _blocks(tangent: Any, value: Any, args: tuple, positions: list[int], sizes: 
             blocks.append(float(rows[0]))  # (a float, as one direction at a time gives)
             continue
         block = np.moveaxis(rows, 0, -1).reshape(np.shape(value) + np.shape(args[i]))
-        blocks.append(block.copy())  # (of its own, not a view of the others' rows)
+        # (of its own, not a view of the others' rows; float64, as one direction at a
+        # time gives it)
+        blocks.append(np.array(block, dtype=float))
     return blocks
 
 
