@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .api import MODES, Wrt, _kind, _Target
-from .forward import _check_arguments, _moving_names, jvp
+from .forward import _HOST, _check_arguments, _moving_names, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
@@ -52,7 +52,9 @@ def hvp(
     if not moving:
         raise ValueError("ag.hvp: every tangent is None; give at least one direction")
     for i in moving:
-        if is_object(primals[i]) or is_namedtuple(primals[i]):
+        if type(primals[i]) is not np.ndarray and (
+            is_object(primals[i]) or is_namedtuple(primals[i])
+        ):
             # (its reverse-over-forward lost the object's tangent: zeros, silently)
             raise TypeError(
                 f"ag.hvp does not take objects yet, and argument {i} is a "
@@ -83,7 +85,8 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     named = {
         tangent_names[name]: _as_float(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
-    where = placement(primals)
+    # (host arguments, the common case, need no device made current)
+    where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
     with device_guard(where) if where is not CPU else _nothing():
         (value, tangent), saved = reverse.forward(*primals, **named)
         if np.ndim(value) != 0:
