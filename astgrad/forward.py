@@ -19,6 +19,7 @@ import numpy as np
 from .api import MODES, _kind, _Target
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
+from .runtime.objects import SharedObjectError
 from .transform import pipeline
 from .transform.errors import TransformError
 
@@ -83,10 +84,15 @@ def jvp(
     if all(type(p) in _HOST for p in primals):
         return derivative.jvp(*primals, **named)
     where = placement(primals)
-    if where is CPU:
-        return derivative.jvp(*primals, **named)
-    with device_guard(where):
-        return derivative.jvp(*primals, **named)
+    try:
+        if where is CPU:
+            return derivative.jvp(*primals, **named)
+        with device_guard(where):
+            return derivative.jvp(*primals, **named)
+    except SharedObjectError:  # (checked first thing: nothing ran yet; issue 17)
+        if mode == "source":
+            raise
+        return _tape_jvp(fun, primals, tangents)  # an object it changes, reached twice
 
 
 #: function -> {positions: parameter names}: ``_Target`` reads the signature, which

@@ -447,3 +447,40 @@ def entry_states(values: list) -> list:
             value = made
         copies.append(value)
     return copies
+
+
+# -- forward mode: an object's tangent is an object of its class (or 0 for none) ---------------
+
+
+def field_tangent(tangent: Any, name: str) -> Any:
+    """The tangent of the attribute ``name`` of an object whose tangent is ``tangent``
+    (the adjoint of ``v = obj.name`` in forward mode): 0.0 where it has none.
+
+    >>> class Layer:
+    ...     pass
+    >>> t = make_object(Layer, {"W": 2.0, "name": None})
+    >>> field_tangent(t, "W"), field_tangent(t, "name"), field_tangent(0.0, "W")
+    (2.0, 0.0, 0.0)
+    """
+    if is_zero(tangent):
+        return 0.0
+    if isinstance(tangent, dict):
+        found = tangent.get(name)
+    elif is_namedtuple(tangent):
+        found = getattr(tangent, name, None)
+    else:
+        found = dict(fields(tangent)).get(name)
+    return 0.0 if found is None else found
+
+
+def tangent_with_field(tangent: Any, owner: Any, name: str, value: Any) -> Any:
+    """The tangent of ``owner`` after ``owner.name = v`` whose tangent is ``value``: a new
+    object of ``owner``'s class holding ``tangent``'s attributes and ``value`` (the
+    tangent the caller passed is never changed)."""
+    made = object.__new__(type(owner)) if type(owner).__new__ is object.__new__ else blank(owner)
+    if not is_zero(tangent):
+        pairs = tangent.items() if isinstance(tangent, dict) else fields(tangent)
+        for key, item in pairs:
+            object.__setattr__(made, key, item)
+    object.__setattr__(made, name, value)
+    return made

@@ -486,7 +486,9 @@ def _start(
     ) -> Derivative:
         try:
             if forward:
-                derivative = derive(callee, active, mode=mode, forward=forward)
+                derivative = derive(
+                    callee, active, mode=mode, forward=forward, param_kinds=param_kinds
+                )
             else:
                 # Its loops (a segment function's inner ones too) as this function's.
                 derivative = derive(

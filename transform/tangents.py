@@ -42,6 +42,7 @@ from .context import TransformContext
 from .dataflow import reads
 from .errors import TransformError
 from .inline import inline_tangent, is_negated_number, is_number
+from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, label
 from .origin import of as origin_of
 from .resolve import Callee
 from .walk import copy_tree
@@ -101,7 +102,8 @@ class _Forward:
         for name in self.ctx.wrt:
             new_args.kwonlyargs.append(build.param(self.tangent(name)))
             new_args.kw_defaults.append(None)
-        name = self.namer.new(f"{node.name if node.name != '<lambda>' else 'lambda_'}_jvp")
+        own = label(self.ctx.parsed.function) if node.name != "<lambda>" else "lambda_"
+        name = self.namer.new(f"{own}_jvp")  # (a method: MLP_call_jvp, issue 17)
         return build.function(name, new_args, out)
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
@@ -225,6 +227,8 @@ class _Forward:
             return [], self.linear_call(value, callee, 0, origin)
         if callee is CONTAINER:
             return [], self.display(value)
+        if callee in (FIELD, BUILD, FIELD_STORE):  # (objects: issue 17)
+            return [], self.object_tangent(value, callee, ans)
         if callee is None or callee.kind != "rule" or callee.rule is None:
             what = callee.name if callee is not None else type(value).__name__
             raise TransformError(f"forward mode cannot differentiate through {what}", origin)
@@ -319,6 +323,32 @@ class _Forward:
                     return moved
         raise TransformError(f"forward mode: cannot apply {callee.name} to a tangent", origin)
 
+    def object_tangent(self, value: gast.expr, callee: Callee, ans: gast.expr) -> gast.expr:
+        """The tangent of ``obj.attr`` (the attribute of the object's tangent, an object of
+        its class), of ``make_object(Layer, attributes)`` (one holding the attributes'
+        tangents) and of ``set_field(obj, 'attr', v)`` (a new one holding ``v``'s)."""
+        from ..runtime import objects
+
+        if callee is FIELD:
+            if not self.active(value.value):
+                return build.call(self.helper("zero_tangent"), copy_tree(ans))
+            helper = self.ctx.bind_free("field_tangent", objects.field_tangent)
+            return build.call(
+                helper, load(self.tangent(value.value.id)), gast.Constant(value.attr, None)
+            )
+        if callee is BUILD:
+            return gast.Call(
+                func=copy_tree(value.func),
+                args=[copy_tree(value.args[0]), self.tangent_of(value.args[1])],
+                keywords=[],
+            )
+        owner, name, stored = value.args
+        helper = self.ctx.bind_free("tangent_with_field", objects.tangent_with_field)
+        before = load(self.tangent(owner.id)) if self.active(owner) else gast.Constant(0.0, None)
+        return build.call(
+            helper, before, copy_tree(owner), copy_tree(name), self.tangent_of(stored)
+        )
+
     def display(self, value: gast.expr) -> gast.expr:
         if isinstance(value, gast.Dict):
             return gast.Dict(
@@ -397,9 +427,11 @@ class _Forward:
             ) from None
         active_params = [param for param, atom in bound.arguments.items() if self.active(atom)]
         try:
+            kinds = callee_kinds(bound.arguments, self.ctx)  # objects' classes (issue 17)
             derivative = self.ctx.derive_callee(
-                callee.value, tuple(active_params), origin, forward=True
-            )
+                callee.value, tuple(active_params), origin, forward=True,
+                param_kinds=kinds or None,
+            )  # fmt: skip
         except TransformError as exc:
             if self.ctx.mode != "auto":
                 raise
