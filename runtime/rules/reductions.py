@@ -355,9 +355,23 @@ nondifferentiable(_reduced_last, _reduced_rows_shape, inverse_axes)
 def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
     hits = x == expand_reduced(ans, x, axis, keepdims)
+    spread = expand_reduced(g, x, axis, keepdims) * hits
+    if _one_hit_each(hits, ans):
+        return spread  # (a division by counts of 1 changes nothing)
     count = hits.sum(axis=axis, keepdims=True)
     # (ans's dtype is x's; not x.dtype: x may be a Python float, np.max(1.5), or a list)
-    return expand_reduced(g, x, axis, keepdims) * hits / count.astype(_dtype(ans))
+    return spread / count.astype(_dtype(ans))
+
+
+def _one_hit_each(hits: Any, ans: Any) -> bool:
+    """Whether each slice reduced has exactly one extreme element: as many hits as slices,
+    and at least one in each (a slice misses only where its extremum is NaN). Two cheap
+    counts where the counts per slice took a reduction over the whole array."""
+    if type(hits) is not np.ndarray or type(ans) not in (np.ndarray, np.float64, np.float32):
+        return False
+    if np.count_nonzero(hits) != np.size(ans):
+        return False
+    return ans.dtype.kind != "f" or not np.isnan(ans).any()
 
 
 def centered(a: Any, axis: Any = None) -> Any:
