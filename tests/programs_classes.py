@@ -249,6 +249,20 @@ def simulate_with_a_function(particle, dt):
     return np.sum(particle.x**2)
 
 
+class Body:
+    def __init__(self, particle):
+        self.particle = particle
+
+    def step(self, dt):
+        self.particle.x = self.particle.x + dt * self.particle.v
+
+
+def simulate_a_body(body, dt):
+    for _ in range(3):
+        body.step(dt)
+    return np.sum(body.particle.x**2)
+
+
 def dataclass_made_inside(a, x):
     coefficients = Coefficients(a * 2.0)
     return np.sum(coefficients.a * x**2) * coefficients.c
@@ -364,8 +378,15 @@ PROGRAMS = [
         simulate_with_a_function,
         lambda r: (Particle(r.normal(size=3), r.normal(size=3)), 0.1),
         wrt=(0, 1),
+        notes="advance() assigns its parameter's attributes: inlined, as a method is",
+    ),
+    ClassProgram(
+        "a method assigning an attribute of an object its object holds",
+        simulate_a_body,
+        lambda r: (Body(Particle(r.normal(size=3), r.normal(size=3))), 0.1),
+        wrt=(0, 1),
         static=False,
-        notes="advance() is a callee that changes its argument: the tape",
+        notes="self.particle.x = ...: an object reached through another, on the tape",
     ),
     ClassProgram(
         "dataclass made inside the function",

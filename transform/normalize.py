@@ -67,6 +67,7 @@ from .objects import (
     class_method,
     constructor,
     field_setter,
+    function_assigning,
     is_build,
     made_method,
     note_call,
@@ -834,6 +835,16 @@ class _Normalizer:
                 return self.inline_nested(
                     key, gast.Call(func=func, args=node.args, keywords=node.keywords)
                 )
+            finally:
+                del self.nested[key]
+        assigning = function_assigning(node, self.made, self.bindings, self.ctx)
+        if assigning is not None:  # advance(p, dt) assigning p's attributes (issue 17)
+            method, node = assigning
+            note_call(self.ctx, f"{source_text(func)}(...)", self.origin, *method.resolved)
+            key = method.name = self.namer.new(source_text(func).split(".")[-1])
+            self.nested[key] = method
+            try:
+                return self.inline_nested(key, node)
             finally:
                 del self.nested[key]
         made = constructor(func, self.ctx) if self.is_atom(func) else None

@@ -1140,3 +1140,100 @@ def note_method(
     if isinstance(value, gast.Call):
         spelled = f"{source_text(value.func)}(...)"
     note_call(ctx, spelled, origin_of(stmt), function, how)
+
+
+def function_assigning(
+    call: gast.Call, made: dict, bindings: dict[str, int], ctx: TransformContext
+) -> tuple[gast.FunctionDef, gast.Call] | None:
+    """For ``advance(p, dt)`` where ``advance`` is a plain function of the same module
+    that assigns attributes of a parameter given an object the caller can follow (an
+    argument's object never rebound, or one made inline), its definition with that
+    parameter read as the caller's name and dropped, and the call without that
+    argument, for ``normalize`` to inline, as a method that assigns ``self``'s
+    attributes is (``argument_method``). None for any other call."""
+    from .parsing import parse_function
+    from .resolve import _MISSING, static_value
+
+    func = call.func
+    if not isinstance(func, (gast.Name, gast.Attribute)) or call.keywords:
+        return None
+    function = static_value(func, ctx)
+    if function is _MISSING or not isinstance(function, types.FunctionType):
+        return None
+    if function.__closure__ or function.__globals__ is not ctx.parsed.function.__globals__:
+        return None
+    if not _assigns_a_parameter(function):
+        return None
+    try:
+        definition = parse_function(function).node
+    except Exception:
+        return None
+    args = definition.args
+    params = [a.id for a in args.posonlyargs + args.args]
+    if args.vararg or args.kwarg or args.kwonlyargs or len(call.args) > len(params):
+        return None
+    if not all(isinstance(d, gast.Constant) for d in args.defaults):
+        return None
+    stored = {
+        node.value.id
+        for node in gast.walk(definition)
+        if isinstance(node, gast.Attribute)
+        and isinstance(node.ctx, gast.Store)
+        and isinstance(node.value, gast.Name)
+    }
+    names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    replaced: dict[str, str] = {}
+    for position, param in enumerate(params):
+        if param not in stored:
+            continue
+        if position >= len(call.args) or not isinstance(call.args[position], gast.Name):
+            return None
+        owner = call.args[position].id
+        followed = owner in made or (
+            owner in ctx.parsed.params
+            and not bindings.get(owner)
+            and ctx.param_kinds.get(owner, ())[:1] == ("object",)
+        )
+        if not followed or (owner in names and owner != param) or owner in replaced.values():
+            return None
+        replaced[param] = owner
+    body = gast.Module(body=definition.body, type_ignores=[])
+    for node in gast.walk(body):
+        if isinstance(node, gast.Name) and node.id in replaced:
+            if not isinstance(node.ctx, gast.Load):
+                return None  # the parameter rebound
+        if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.Yield)):
+            return None
+    for node in gast.walk(body):
+        if isinstance(node, gast.Name) and node.id in replaced:
+            node.id = replaced[node.id]
+    args.posonlyargs = [a for a in args.posonlyargs if a.id not in replaced]
+    kept = [i for i, p in enumerate(params) if p not in replaced]
+    args.args = [a for a in args.args if a.id not in replaced]
+    remaining = [call.args[i] for i in kept if i < len(call.args)]
+    ctx.parsed.recorder.function(function)  # (its source was read)
+    owners = ", ".join(f"`{o}`" for o in replaced.values())
+    definition.resolved = (
+        function.__qualname__,
+        f"inline, since it assigns attributes of {owners}",
+    )
+    return definition, gast.Call(func=func, args=remaining, keywords=[])
+
+
+def _assigns_a_parameter(function: types.FunctionType) -> bool:
+    """Whether ``function``'s source assigns an attribute of one of its parameters."""
+    code = function.__code__
+    params = set(code.co_varnames[: code.co_argcount + code.co_posonlyargcount])
+    from .parsing import parse_function
+
+    try:
+        definition = parse_function(function).node
+    except Exception:
+        return False
+    return any(
+        isinstance(node, gast.Attribute)
+        and isinstance(node.ctx, gast.Store)
+        and isinstance(node.value, gast.Name)
+        and node.value.id in params
+        for node in gast.walk(definition)
+    )
