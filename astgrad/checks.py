@@ -1,10 +1,10 @@
 """Checking gradients: ``gradcheck`` against finite differences, and the dtype rule for
 the arguments being differentiated.
 
-Gradients are defined for real floating-point values only. An integer, boolean or complex
-argument under ``wrt`` is an error that says so, rather than a gradient of zeros (an
-integer cannot move by a small step) or a wrong one (a complex function is not
-differentiable in the sense these rules compute).
+Gradients are defined for floating-point and complex values (complex ones in autograd's
+and JAX's convention: docs/complex.md). An integer or boolean argument under ``wrt`` is
+an error that says so, rather than a gradient of zeros (an integer cannot move by a
+small step).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def refuse_matrices(args: Sequence[Any], kwargs: dict) -> None:
 
 
 def check_differentiable(names: Sequence[str], values: Sequence[Any]) -> None:
-    """Raise TypeError when an argument being differentiated is not a real float.
+    """Raise TypeError when an argument being differentiated is not a float (or complex).
 
     ``names`` and ``values`` are the ``wrt`` parameters and their arguments; containers
     (lists, tuples, dicts) are checked element by element.
@@ -80,8 +80,6 @@ def _not_differentiable(value: Any) -> str | None:
             f"it is an integer ({value!r}), and gradients are defined for floats only. "
             f"Pass {float(value)!r} instead."
         )
-    if isinstance(value, complex):
-        return "it is complex; astgrad differentiates real-valued floats only."
     if value is None or isinstance(value, (str, bytes)):
         return (
             f"it is {value!r} ({type(value).__name__}), not a number or an array. Pass a "
@@ -91,7 +89,7 @@ def _not_differentiable(value: Any) -> str | None:
         return None  # its float attributes get gradients, the others None (issue 17)
     dtype = getattr(value, "dtype", None)
     if dtype is None or not hasattr(dtype, "kind"):
-        if isinstance(value, float):
+        if isinstance(value, (float, complex)):
             return None
         # A library's object (objects of the user's classes were let through above).
         return (
@@ -107,12 +105,7 @@ def _not_differentiable(value: Any) -> str | None:
             f"(an integer cannot move by a small step). Convert it to float first: "
             f".astype(np.float64)."
         )
-    if dtype.kind == "c":
-        return (
-            f"it is a complex {what} ({dtype}); astgrad differentiates real-valued floats only. "
-            f"Differentiate the real and imaginary parts as separate float arguments."
-        )
-    return None
+    return None  # floats, and complex numbers (docs/complex.md: the gradient's convention)
 
 
 def _leaf_paths(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:

@@ -206,9 +206,10 @@ def _check_structure(name: str, where: str, primal: Any, tangent: Any) -> None:
             f"the argument has shape {np.shape(primal)}"
         )
     dtype = getattr(primal, "dtype", None)
-    if dtype is not None and dtype.kind not in "f":
+    if dtype is not None and dtype.kind not in "fc":
         raise TypeError(
-            f"ag.jvp({name}, ...): {where} has dtype {dtype}; only float arguments can move "
+            f"ag.jvp({name}, ...): {where} has dtype {dtype}; only float (and complex) "
+            "arguments can move "
             "(give None as its tangent)"
         )
 
@@ -218,6 +219,8 @@ def _as_tangent(tangent: Any, primal: Any) -> Any:
         return tangent
     if isinstance(primal, float):
         return float(tangent)
+    if isinstance(primal, complex):
+        return complex(tangent)
     dtype = getattr(primal, "dtype", None)
     if dtype is not None and getattr(tangent, "dtype", None) != dtype:
         return np.asarray(tangent, dtype=dtype)

@@ -9,8 +9,9 @@ gradient is an ``MLP``; each call is a generated callee), and as
 ``loss(params, x)`` over a list of ``(W, b)`` tuples. For three widths it prints the
 forward's time and the gradient's (``ag.value_and_grad(..., mode="source")``), and the
 class-based gradient's time over the function's: the target is within 1.10x. Each time
-is the best, over rounds in which the two take turns, of the mean of many calls, in
-float64 on one thread.
+is the best, over many short rounds in which the two take turns, of the mean of a few
+calls (short rounds: on a loaded machine the best of them is one no other work
+interrupted), in float64 on one thread.
 It prints times; it asserts nothing.
 """
 
@@ -101,11 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     options = parser.parse_args()
-    rounds, number = (3, 30) if options.quick else (15, 200)
+    rounds, number = (30, 10) if options.quick else (300, 20)
     print("| width | written as | forward | gradient | class / function |")
     print("|-------|------------|---------|----------|------------------|")
     for width in (16, 64, 256):
-        times = measure(width, rounds, number if width < 256 else number // 4)
+        wide = width >= 256  # (a call takes milliseconds: fewer of them)
+        times = measure(width, rounds // 2 if wide else rounds, number // 4 if wide else number)
         ratio = times["class"][1] / times["function"][1]
         for name in ("function", "class"):
             forward, gradient = times[name]

@@ -245,6 +245,18 @@ def shaped_like(value: Any) -> Any:
     return xp.broadcast_to(xp.empty((), dtype=value.dtype), value.shape)
 
 
+_COMPLEX_RESULT = (
+    "the function's result is complex, and a gradient is defined for a real result: "
+    "return np.real(...), np.abs(...) ** 2 or another real number of it, or use "
+    "ag.vjp(f, *args) and call the pullback with a complex cotangent (docs/complex.md)"
+)
+
+
+def _is_complex(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return isinstance(value, complex) if dtype is None else dtype.kind == "c"
+
+
 def scalar_seed(value: Any) -> Any:
     """The cotangent 1 for a scalar result; an error pointing to ``ag.vjp`` otherwise.
     A Dask result's is a 0-d Dask array (its graph depends on nothing), so that every
@@ -259,12 +271,16 @@ def scalar_seed(value: Any) -> Any:
                 f"returned a {type(value).__name__}. Return one number, or use "
                 f"ag.vjp(f, *args) with a cotangent for each output."
             )
+        if isinstance(value, complex):
+            raise TypeError(_COMPLEX_RESULT)
         raise TypeError(
             f"the function returned {type(value).__name__}, which cannot be differentiated; "
             "return a float or an array"
         )
     if isinstance(value, np.matrix):
         raise matrix_error("the function's result")
+    if value.dtype.kind == "c":
+        raise TypeError(_COMPLEX_RESULT)
     if size != 1:
         raise ValueError(
             f"grad can be implicitly created only for scalar outputs, and the function "
@@ -306,8 +322,13 @@ def finish_gradient(grad: Any, like: Any) -> Any:
         return {key: finish_gradient(parts.get(key, 0), value) for key, value in like.items()}
     if dask_support.is_dask(grad) or dask_support.is_dask(like):
         return _finish_lazily(grad, like)
+    if _is_complex(grad) and not _is_complex(like):
+        # a real argument's gradient is the real part of what reached it (rules/complex.py)
+        grad = grad.real
     if type(like) is float or (isinstance(like, int) and not isinstance(like, bool)):
         return float(np.sum(grad)) if getattr(grad, "size", 1) != 1 else float(grad)
+    if type(like) is complex:
+        return complex(np.sum(grad)) if getattr(grad, "size", 1) != 1 else complex(grad)
     shape = getattr(like, "shape", None)
     if shape is None:
         return grad

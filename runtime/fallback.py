@@ -105,6 +105,8 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
         value = value.detach()
     if isinstance(value, (float, int)) and not isinstance(value, bool):
         data = np.asarray(float(value))
+    elif isinstance(value, complex):
+        data = np.asarray(value)
     elif hasattr(value, "dtype") and hasattr(value, "shape"):
         data = value if not isinstance(value, np.generic) else np.asarray(value)
         if data.dtype.kind in "iub":
@@ -112,11 +114,9 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
                 f"cannot differentiate with respect to an integer array ({data.dtype}): "
                 "its gradient is not defined. Convert it to float first."
             )
-        if data.dtype.kind == "c":
-            raise TypeError("differentiating with respect to complex arrays is not supported")
     else:
         raise TypeError(f"cannot differentiate with respect to a {type(value).__name__}")
-    if data.dtype.kind != "f":
+    if data.dtype.kind not in "fc":
         Tensor(data, requires_grad=True)  # (raises, saying why)
     # (not ``Tensor(data, requires_grad=True)``: a leaf of ours is not made by hand; see
     # tensor.MADE_BY_HAND)
@@ -187,6 +187,8 @@ def _own(grad: Any, data: Any) -> Any:
         )
     if type(grad) in _IMMUTABLE_SCALARS and grad.dtype is data.dtype:
         return grad  # a NumPy scalar (a 0-d result kept as one) cannot be changed
+    if grad.dtype.kind == "c" and data.dtype.kind != "c":
+        grad = grad.real  # a real argument's gradient: the real part (rules/complex.py)
     return grad.astype(data.dtype, copy=True)
 
 

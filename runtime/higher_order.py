@@ -520,11 +520,15 @@ def _input_gradient(grad: Any, tensor: Tensor) -> Tensor:
             f"input of shape {data.shape}"
         )
     if isinstance(grad, Tensor):
+        if grad.dtype.kind == "c" and data.dtype.kind != "c":
+            grad = grad.real  # a real input's gradient: the real part (rules/complex.py)
         if grad.dtype != data.dtype:
             grad = grad.astype(data.dtype)
         if grad._requires_grad:
             return grad
         grad = grad._data
+    if grad.dtype.kind == "c" and data.dtype.kind != "c":
+        grad = grad.real
     owned = grad.astype(data.dtype, copy=True)
     if isinstance(owned, np.generic):
         owned = np.asarray(owned)

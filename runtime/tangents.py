@@ -61,6 +61,8 @@ def writable_tangent(tangent: Any, value: Any) -> Any:
     dtype = getattr(tangent, "dtype", None)
     if dtype is None or dtype.kind not in "fc":
         dtype = value.dtype if value.dtype.kind in "fc" else np.float64
+    elif value.dtype.kind == "c":
+        dtype = np.result_type(dtype, value.dtype)  # (complex tangents will be written)
     # Always a copy: the tangent may be another name's too (y = x mirrors dy = dx), and
     # the primal write changes only the array written into (effects refuses aliases).
     out = xp.empty(shape, dtype=dtype)

@@ -86,6 +86,10 @@ def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]
                 if grad is None:
                     continue
                 term = (grad * _beside(tangent, leaf)).sum()
+                if term.dtype.kind == "c":
+                    # complex values pair by Re(sum(g * t)) (rules/complex.py), whose
+                    # gradient in u is J t again
+                    term = term.real
                 total = term if total is None else total + term
             if total is not None and total._requires_grad:
                 # d total / d u = J t

@@ -207,9 +207,9 @@ class Tensor:
             # As in PyTorch, the attribute of a computed tensor cannot be set at all, to
             # either value (requires_grad_() allows True, which it already is).
             raise _non_leaf_flag_error(self, flag)
-        if flag and self._data.dtype.kind != "f":
+        if flag and self._data.dtype.kind not in "fc":
             raise RuntimeError(
-                f"only tensors of floating point dtype can require gradients, not "
+                f"only tensors of floating point dtype (or complex) can require gradients, not "
                 f"{self._data.dtype}; make it float first, e.g. "
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
@@ -378,6 +378,12 @@ class Tensor:
                     f"grad can be implicitly created only for scalar outputs, and this tensor "
                     f"has shape {tuple(self.shape)}. Reduce it first (y.sum().backward()) or "
                     f"pass the cotangent: y.backward(gradient=ag.ones_like(y))."
+                )
+            if self._data.dtype.kind == "c":
+                raise RuntimeError(
+                    "grad can be implicitly created only for real scalar outputs, and this "
+                    "tensor is complex. Take a real number of it (np.real, np.abs(...) ** 2) "
+                    "or pass the cotangent: y.backward(gradient=...) (docs/complex.md)."
                 )
             seed = ones_like_array(self._data)
         else:

@@ -280,10 +280,13 @@ class _TensorMethods:
     def real(self) -> Tensor:
         """The real part: of a real tensor, a view of all of it (as ``ndarray.real``)."""
         if self.dtype.kind == "c":
-            raise NotImplementedError(
-                "complex tensors are not supported by the tape yet: take t.detach().real"
-            )
+            return apply(_REAL, np.real, (self,))
         return self[...]
+
+    @property
+    def imag(self) -> Tensor:
+        """The imaginary part (zeros for a real tensor)."""
+        return apply(_IMAG, np.imag, (self,))
 
     def flatten(self) -> Tensor:
         return apply(_RAVEL, np.ravel, (self,))
@@ -469,6 +472,8 @@ _PROD = lookup(np.prod)
 _RESHAPE = lookup(np.reshape)
 _TRANSPOSE = lookup(np.transpose)
 _RAVEL = lookup(np.ravel)
+_REAL = lookup(np.real)
+_IMAG = lookup(np.imag)
 _SQUEEZE = lookup(np.squeeze)
 _EXPAND_DIMS = lookup(np.expand_dims)
 _CLIP = lookup(np.clip)
@@ -487,7 +492,7 @@ _ARRAY_METHODS = {
     for name in (
         "ravel", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "argsort", "clip",
         "round", "any", "all", "nonzero", "swapaxes", "repeat", "take", "diagonal", "trace",
-        "conj", "copy", "searchsorted",
+        "conj", "conjugate", "copy", "searchsorted",
     )
 }  # fmt: skip
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import astgrad.runtime.primitives as prim
+import astgrad.runtime.rules.complex as complex_rules
 import astgrad.runtime.rules.linalg_more as linalg_more
 import astgrad.runtime.rules.rearranging_more as rearranging_more
 import astgrad.runtime.rules.reductions as reductions
@@ -151,10 +152,17 @@ def random_cotangent(out: Any, rng: np.random.Generator, outputs: tuple | None =
 
 
 def contract(out: Any, g: Any) -> float:
-    """``sum(out * g)``, over every result when there are several."""
+    """``sum(out * g)`` (its real part), over every result when there are several."""
     if isinstance(out, (list, tuple)):
-        return float(sum(np.sum(np.asarray(o, dtype=np.float64) * c) for o, c in zip(out, g)))
-    return float(np.sum(np.asarray(out, dtype=np.float64) * g))
+        return float(np.real(sum(np.sum(_as_float64(o) * c) for o, c in zip(out, g))))
+    return float(np.real(np.sum(_as_float64(out) * g)))
+
+
+def _as_float64(out: Any) -> Any:
+    """``out`` in float64, or complex128 for a complex result (the fft family's), whose
+    contraction is the real part of the sum."""
+    out = np.asarray(out)
+    return out.astype(np.complex128 if out.dtype.kind == "c" else np.float64)
 
 
 def numeric_vjp_at(
@@ -1030,6 +1038,31 @@ if special is not None:
             ],
         }
     )
+
+
+# runtime/rules/complex.py's rules on real inputs (tests/test_complex.py checks every rule on
+# complex ones); the fft family's results are complex, contracted by their real part
+SPECS.update(
+    {
+        np.angle: [case(A((3,))), case(A((2, 3)), deg=True)],
+        np.fft.fft: [case(A((4,))), case(A((3, 4)), n=6), case(A((4, 3)), axis=0, norm="ortho")],
+        np.fft.ifft: [case(A((4,))), case(A((3, 5)), n=3, norm="forward")],
+        np.fft.fftn: [case(A((3, 4))), case(A((2, 3, 4)), s=(2, 5), norm="ortho")],
+        np.fft.ifftn: [case(A((3, 4))), case(A((2, 3, 4)), axes=(0, 2))],
+        np.fft.fft2: [case(A((3, 4))), case(A((2, 3, 4)), s=(4, 2))],
+        np.fft.ifft2: [case(A((3, 4))), case(A((3, 4)), norm="ortho")],
+        np.fft.rfft: [case(A((5,))), case(A((3, 6)), n=8), case(A((6, 2)), axis=0, norm="ortho")],
+        np.fft.irfft: [
+            case(A((5,))),
+            case(A((3, 4)), n=7),
+            case(A((4, 2)), axis=0, norm="forward"),
+        ],
+        np.fft.fftshift: [case(A((5,))), case(A((3, 4)), axes=1)],
+        np.fft.ifftshift: [case(A((5,))), case(A((3, 4)), axes=(0,))],
+        complex_rules.refuse_complex: [case(A((3,)), np.zeros(3), "np.var")],
+        complex_rules.real_like: [case(A((3,)), np.zeros(3)), case(A((2,)), np.ones(2) * 1j)],
+    }
+)
 
 
 def shipped_rules() -> list:

@@ -68,7 +68,7 @@ def test_new_arguments_of_the_same_types_get_their_own_gradients():
     [
         (np.arange(2), "cannot differentiate with respect to 'w': it is an integer array"),
         (np.array([True, False]), "it is a boolean array"),
-        (np.ones(2, dtype=complex), "it is a complex array"),
+        (None, "it is None (NoneType)"),
         (3, "it is an integer (3)"),
     ],
 )

@@ -624,9 +624,9 @@ def test_numpy_functions_give_the_rule_node_names():
 def test_function_without_a_rule_names_it_and_how_to_register_one():
     x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(ag.NoRuleError) as excinfo:
-        np.fft.fft(x)
+        np.fft.hfft(x)  # (np.fft.fft has a rule: complex numbers are differentiated)
     message = str(excinfo.value)
-    assert "np.fft.fft" in message and "ag.vjp_rule" in message
+    assert "np.fft.hfft" in message and "ag.vjp_rule" in message
     assert "detach()" in message
 
 

@@ -31,6 +31,7 @@ SECTIONS = {
     "rearranging": "Shapes",
     "linalg": "Linear algebra",
     "signal": "Convolution",
+    "complex": "Complex numbers and Fourier transforms ([conventions](docs/complex.md))",
     "indexing": "Indexing",
     "selection": "Selection, creation and casts",
     "builtins_": "Python builtins",

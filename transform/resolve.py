@@ -86,11 +86,13 @@ ARRAY_METHODS: dict[str, Any] = {
     "any": np.any,
     "item": float,
     "astype": primitives.astype,
+    "conjugate": np.conjugate,
 }
 # Methods whose primitive takes the rest of the arguments as one tuple when given several.
 PACKING_METHODS = {"reshape", "transpose"}
-# Attributes of arrays: T is a transpose; the rest describe the array and carry no gradient.
-ARRAY_ATTRIBUTES = {"T": np.transpose}
+# Attributes of arrays: T is a transpose, real and imag np.real and np.imag; the rest
+# describe the array and carry no gradient.
+ARRAY_ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
 METADATA_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"})
 
 # Builtins whose result carries no gradient, or that only shuffle Python values.

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401
     arithmetic,
     builtins_,
+    complex,
     elementwise,
     elementwise_more,
     indexing,

@@ -133,7 +133,8 @@ def dot_jvp(ans, a, b, out=None, *, da, db):
 # takes x's shape and dtype back (float32(x) of a float64 x gives a float64 gradient).
 @vjp_rule(float, np.float64, np.float32, name="float")
 def to_float(g, ans, x):
-    return unbroadcast(cast_like(g, x), x)
+    # (of a complex x, the real part: the cotangent's real part is all that means anything)
+    return unbroadcast(cast_like(np.real(g), x), x)
 
 
 # float(dx), np.float32(dx): the tangent in the result's type

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
+from .complex import imag_grad, real_like
 from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import cast_like, unbroadcast
@@ -205,7 +206,13 @@ def rad2deg(g, ans, x):
 
 @vjp_rule(np.absolute)
 def absolute(g, ans, x):
-    return g * np.sign(x)
+    # sign(x) is x / |x| for complex x too; its conjugate is complex.py's convention
+    return np.real(g) * np.conjugate(np.sign(x))
+
+
+@jvp_rule(np.absolute)
+def absolute_jvp(ans, x, *, dx):
+    return np.real(np.conjugate(np.sign(x)) * dx)
 
 
 @vjp_rule(np.fabs)
@@ -314,36 +321,37 @@ def nan_to_num_jvp(ans, x, copy=True, nan=0.0, posinf=None, neginf=None, *, dx):
 
 
 # -- real and imaginary parts ----------------------------------------------------------------
-# These rules are for real inputs, where np.real, np.conj and np.real_if_close are the
-# identity and np.imag is zero; complex derivatives are a separate piece of work (the
-# table has none yet, in either direction).
+# The convention for complex values is rules/complex.py's: the gradient of a complex z is
+# dL/dRe(z) - 1j * dL/dIm(z). A real result's cotangent is read as np.real(g) (an
+# imaginary part there means nothing); for real inputs these are the identity and zero.
 
 
 @vjp_rule(np.real)
 def real(g, ans, val):
-    """The real part of a real input is itself (complex inputs: see above)."""
-    return g
+    return np.real(g)
 
 
 @vjp_rule(np.imag)
 def imag(g, ans, val):
-    """The imaginary part of a real input is zero (complex inputs: see above)."""
-    return g * 0.0
+    return imag_grad(g, val)
 
 
 @vjp_rule(np.conjugate)
 def conjugate(g, ans, x):
-    """The conjugate of a real input is itself (complex inputs: see above)."""
     return np.conjugate(g)
 
 
 @vjp_rule(np.real_if_close)
 def real_if_close(g, ans, a, tol=100):
-    """A real input comes back unchanged (complex inputs: see above)."""
-    return g
+    return real_like(g, ans)
 
 
-linear(np.real, np.imag, np.conjugate, np.real_if_close)
+@jvp_rule(np.real_if_close)
+def real_if_close_jvp(ans, a, tol=100, *, da):
+    return real_like(da, ans)
+
+
+linear(np.real, np.imag, np.conjugate)
 
 
 # -- activations ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ one of three ways, and :func:`forward_rule` says which:
   (``templates.elementwise``) has a diagonal Jacobian, so the gradient's expression with
   the argument's tangent in place of ``g``, and without its outer ``unbroadcast``, is the
   contribution: ``g * (1 - ans * ans)`` for ``tanh`` gives ``dx * (1 - ans * ans)``.
-  (Real arguments: the table has no complex derivatives yet, in either direction.)
+  (Complex arguments too, where the function is holomorphic, ``dx * f'(x)``; the rules
+  of functions that read ``conj(x)`` have explicit forward rules: rules/complex.py.)
 * **linear** (declared with :func:`linear`): a primitive linear in its first argument, the
   only one its rule differentiates (``reshape``, ``transpose``, ``sum``, indexing...): the
   contribution is the primitive applied to the tangent, the other arguments unchanged.

@@ -155,7 +155,7 @@ def written_zeros(ans: Any, index: Any) -> Any:
                 )
         else:
             _last_writes(index, _shape(ans))  # raises where NumPy's order is not known
-    return xp.zeros(_shape(ans), dtype=dtype if dtype.kind == "f" else np.float64)
+    return xp.zeros(_shape(ans), dtype=dtype if dtype.kind in "fc" else np.float64)
 
 
 nondifferentiable(written_zeros)

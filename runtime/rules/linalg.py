@@ -4,6 +4,7 @@ the operators in ``arithmetic``)."""
 
 import numpy as np
 
+from .complex import refuse_complex
 from .forward import jvp_rule
 from .linalg_helpers import (
     batched_scalar,
@@ -40,7 +41,8 @@ from .shared import output_parts, reshape_like, unbroadcast
 
 @vjp_rule(np.vdot)
 def vdot(g, ans, a, b):
-    return reshape_like(g * b, a), reshape_like(g * a, b)
+    # vdot conjugates a: the sum of conj(a) * b
+    return reshape_like(np.conjugate(g * b), a), reshape_like(g * np.conjugate(a), b)
 
 
 @jvp_rule(np.vdot)
@@ -201,15 +203,17 @@ def inv_jvp(ans, a, *, da):
 @vjp_rule(np.linalg.pinv)
 def pinv(g, ans, a, rcond=None, hermitian=False, *, rtol=None):
     xt = mT(ans)
-    gt = mT(g)
-    return -(xt @ g @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
+    g_real = refuse_complex(g, a, "np.linalg.pinv")
+    gt = mT(g_real)
+    return -(xt @ g_real @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
 
 
 @jvp_rule(np.linalg.pinv)
 def pinv_jvp(ans, a, rcond=None, hermitian=False, *, rtol=None, da):
-    dat = mT(da)
+    da_real = refuse_complex(da, a, "np.linalg.pinv")
+    dat = mT(da_real)
     return (
-        -(ans @ da @ ans)
+        -(ans @ da_real @ ans)
         + ans @ mT(ans) @ (dat - dat @ a @ ans)
         + (dat - ans @ a @ dat) @ mT(ans) @ ans
     )
@@ -228,13 +232,22 @@ def det_jvp(ans, a, *, da):
 
 @vjp_rule(np.linalg.slogdet, multi_output=True)
 def slogdet(g, ans, a):
-    return batched_scalar(output_parts(g, ans)[1]) * mT(inverse(a))
+    return batched_scalar(output_parts(refuse_complex(g, a, "np.linalg.slogdet"), ans)[1]) * mT(
+        inverse(a)
+    )
 
 
 # The sign is piecewise constant: its tangent is zero.
 @jvp_rule(np.linalg.slogdet)
 def slogdet_jvp(ans, a, *, da):
-    return ((np.zeros_like(ans[0]), np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)),)
+    return (
+        (
+            np.zeros_like(ans[0]),
+            np.trace(
+                np.linalg.solve(a, refuse_complex(da, a, "np.linalg.slogdet")), axis1=-2, axis2=-1
+            ),
+        ),
+    )
 
 
 @vjp_rule(np.linalg.solve)
@@ -250,51 +263,55 @@ def solve_jvp(ans, a, b, *, da, db):
 
 @vjp_rule(np.linalg.cholesky)
 def cholesky(g, ans, a, *, upper=False):
-    return cholesky_grad(g, ans, upper)
+    return cholesky_grad(refuse_complex(g, a, "np.linalg.cholesky"), ans, upper)
 
 
 @jvp_rule(np.linalg.cholesky)
 def cholesky_jvp(ans, a, *, upper=False, da):
-    return cholesky_tangent(da, ans, upper)
+    return cholesky_tangent(refuse_complex(da, a, "np.linalg.cholesky"), ans, upper)
 
 
 @vjp_rule(np.linalg.qr, multi_output=True)
 def qr(g, ans, a, mode="reduced"):
-    return qr_grad(g, ans, a, mode)
+    return qr_grad(refuse_complex(g, a, "np.linalg.qr"), ans, a, mode)
 
 
 # The decompositions' one contribution is the tuple of their results' tangents, inside an
 # explicit tuple.
 @jvp_rule(np.linalg.qr)
 def qr_jvp(ans, a, mode="reduced", *, da):
-    return (qr_tangent(da, ans, a, mode),)
+    return (qr_tangent(refuse_complex(da, a, "np.linalg.qr"), ans, a, mode),)
 
 
 @vjp_rule(np.linalg.eigh, multi_output=True)
 def eigh(g, ans, a, UPLO="L"):
-    return eigh_grad(g, ans, UPLO)
+    return eigh_grad(refuse_complex(g, a, "np.linalg.eigh"), ans, UPLO)
 
 
 @jvp_rule(np.linalg.eigh)
 def eigh_jvp(ans, a, UPLO="L", *, da):
-    return (eigh_tangent(da, ans, UPLO),)
+    return (eigh_tangent(refuse_complex(da, a, "np.linalg.eigh"), ans, UPLO),)
 
 
 @vjp_rule(np.linalg.eigvalsh)
 def eigvalsh(g, ans, a, UPLO="L"):
-    return eigvalsh_grad(g, a, UPLO)
+    return eigvalsh_grad(refuse_complex(g, a, "np.linalg.eigvalsh"), a, UPLO)
 
 
 @jvp_rule(np.linalg.eigvalsh)
 def eigvalsh_jvp(ans, a, UPLO="L", *, da):
-    return eigvalsh_tangent(da, a, UPLO)
+    return eigvalsh_tangent(refuse_complex(da, a, "np.linalg.eigvalsh"), a, UPLO)
 
 
 @vjp_rule(np.linalg.svd, multi_output=True)
 def svd(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    return svd_grad(g, ans, a, compute_uv, hermitian)
+    return svd_grad(refuse_complex(g, a, "np.linalg.svd"), ans, a, compute_uv, hermitian)
 
 
 @jvp_rule(np.linalg.svd)
 def svd_jvp(ans, a, full_matrices=True, compute_uv=True, hermitian=False, *, da):
-    return (svd_tangent(da, ans, a, full_matrices, compute_uv, hermitian),)
+    return (
+        svd_tangent(
+            refuse_complex(da, a, "np.linalg.svd"), ans, a, full_matrices, compute_uv, hermitian
+        ),
+    )

@@ -25,6 +25,7 @@ import numpy as np
 from ..device import array_module
 from .arithmetic import dot_2d as _product_2d
 from .arithmetic import dot_grad_left, dot_grad_right
+from .complex import refuse_complex
 from .einsum_plans import planned_einsum
 from .registry import nondifferentiable
 from .shared import (
@@ -195,6 +196,7 @@ def solve_grad_a(gb: Any, x: Any, a: Any, b: Any) -> Any:
 def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
     """Gradient of ``np.linalg.cholesky``, which reads the lower triangle (the upper one
     when ``upper=True``)."""
+    g = refuse_complex(g, ans, "a Cholesky factorization")  # (its rule is for real values)
     if upper:  # cholesky(a, upper=True) is cholesky(a.T).T
         return mT(cholesky_grad(mT(g), mT(ans)))
     xp = array_module(g, ans)
@@ -971,6 +973,7 @@ def solve_tangent_a(da: Any, x: Any, a: Any, b: Any) -> Any:
 def cholesky_tangent(da: Any, ans: Any, upper: bool = False) -> Any:
     """The tangent of ``L = cholesky(a)``: ``L Φ(L^-1 da L^-T)``, Φ taking the lower
     triangle with its diagonal halved."""
+    da = refuse_complex(da, ans, "a Cholesky factorization")  # (its rule is for real values)
     low, symmetric = ans, _symmetric_from(da, "L")
     if upper:  # cholesky(a, upper=True) is cholesky(a.T).T, which reads a's upper triangle
         low, symmetric = mT(ans), _symmetric_from(da, "U")

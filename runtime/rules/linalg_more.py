@@ -14,6 +14,7 @@ import numpy as np
 from ..adjoints import Parts
 from ..device import array_module
 from . import arithmetic, linalg
+from .complex import refuse_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import (
     _inverse_gaps,
@@ -59,12 +60,13 @@ linear(np.matrix_transpose, np.linalg.matrix_transpose)
 @vjp_rule(np.vecdot, np.linalg.vecdot, name="vecdot")
 def vecdot(g, ans, x1, x2, *, axis=-1):
     spread = np.expand_dims(g, axis)
-    return unbroadcast(spread * x2, x1), unbroadcast(spread * x1, x2)
+    # vecdot conjugates x1: the sum of conj(x1) * x2
+    return unbroadcast(np.conjugate(spread * x2), x1), unbroadcast(spread * np.conjugate(x1), x2)
 
 
 @jvp_rule(np.vecdot, np.linalg.vecdot)
 def vecdot_jvp(ans, x1, x2, *, axis=-1, dx1, dx2):
-    return np.sum(dx1 * x2, axis=axis), np.sum(x1 * dx2, axis=axis)
+    return np.vecdot(dx1, x2, axis=axis), np.vecdot(x1, dx2, axis=axis)
 
 
 @vjp_rule(np.linalg.cross, name="linalg_cross")
@@ -99,35 +101,50 @@ def vector_norm(g, ans, x, *, axis=None, keepdims=False, ord=2):
     rows = to_rows(x, axis)
     slices = np.shape(rows)[:-1]
     return from_rows(
-        norm_grad(np.reshape(g, slices), np.reshape(ans, slices), rows, ord, -1), x, axis
+        norm_grad(
+            np.reshape(refuse_complex(g, x, "np.linalg.vector_norm"), slices),
+            np.reshape(ans, slices),
+            rows,
+            ord,
+            -1,
+        ),
+        x,
+        axis,
     )
 
 
 @jvp_rule(np.linalg.vector_norm)
 def vector_norm_jvp(ans, x, *, axis=None, keepdims=False, ord=2, dx):
     rows = to_rows(x, axis)
-    moved = np.sum(to_rows(dx, axis) * norm_slope(rows, ord, -1), axis=-1)
+    moved = np.sum(
+        to_rows(refuse_complex(dx, x, "np.linalg.vector_norm"), axis) * norm_slope(rows, ord, -1),
+        axis=-1,
+    )
     return np.reshape(moved, np.shape(ans))
 
 
 @vjp_rule(np.linalg.matrix_norm)
 def matrix_norm(g, ans, x, *, keepdims=False, ord="fro"):
-    return norm_grad(g, ans, x, ord, (-2, -1), keepdims)
+    return norm_grad(refuse_complex(g, x, "np.linalg.matrix_norm"), ans, x, ord, (-2, -1), keepdims)
 
 
 @jvp_rule(np.linalg.matrix_norm)
 def matrix_norm_jvp(ans, x, *, keepdims=False, ord="fro", dx):
-    return np.sum(dx * norm_slope(x, ord, (-2, -1)), axis=(-2, -1), keepdims=keepdims)
+    return np.sum(
+        refuse_complex(dx, x, "np.linalg.matrix_norm") * norm_slope(x, ord, (-2, -1)),
+        axis=(-2, -1),
+        keepdims=keepdims,
+    )
 
 
 @vjp_rule(np.linalg.svdvals)
 def svdvals(g, ans, x):
-    return svd_grad(g, ans, x, False, False)
+    return svd_grad(refuse_complex(g, x, "np.linalg.svdvals"), ans, x, False, False)
 
 
 @jvp_rule(np.linalg.svdvals)
 def svdvals_jvp(ans, x, *, dx):
-    return svd_tangent(dx, ans, x, False, False, False)
+    return svd_tangent(refuse_complex(dx, x, "np.linalg.svdvals"), ans, x, False, False, False)
 
 
 # -- eigenvalues of general matrices -----------------------------------------------------------
@@ -163,12 +180,16 @@ def eigvals_jvp(ans, a, *, da):
 
 @vjp_rule(np.linalg.lstsq, multi_output=True)
 def lstsq(g, ans, a, b, rcond=None):
-    return lstsq_grad(g, ans, a, b, "a"), lstsq_grad(g, ans, a, b, "b")
+    checked = refuse_complex(refuse_complex(g, a, "np.linalg.lstsq"), b, "np.linalg.lstsq")
+    return lstsq_grad(checked, ans, a, b, "a"), lstsq_grad(checked, ans, a, b, "b")
 
 
 @jvp_rule(np.linalg.lstsq)
 def lstsq_jvp(ans, a, b, rcond=None, *, da, db):
-    return lstsq_tangent(da, ans, a, b, "a"), lstsq_tangent(db, ans, a, b, "b")
+    return (
+        lstsq_tangent(refuse_complex(da, a, "np.linalg.lstsq"), ans, a, b, "a"),
+        lstsq_tangent(refuse_complex(db, b, "np.linalg.lstsq"), ans, a, b, "b"),
+    )
 
 
 # -- products and powers -----------------------------------------------------------------------

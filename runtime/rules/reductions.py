@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .complex import refuse_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import norm_grad, norm_slope
 from .rearranging import zeros_of
@@ -128,7 +129,7 @@ def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
 @vjp_rule(np.var)
 def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     return (
-        expand_reduced(g, a, axis, keepdims)
+        expand_reduced(refuse_complex(g, a, "np.var"), a, axis, keepdims)
         * centered(a, axis)
         * (2 / (reduced_count(a, axis) - ddof))
     )
@@ -140,7 +141,11 @@ def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
     deviation = a - np.mean(a, axis=axis, keepdims=True)
     count = np.size(a) // builtins.max(np.size(ans), 1)
-    return np.sum(da * deviation, axis=axis, keepdims=keepdims) * 2 / (count - ddof)
+    return (
+        np.sum(refuse_complex(da, a, "np.var") * deviation, axis=axis, keepdims=keepdims)
+        * 2
+        / (count - ddof)
+    )
 
 
 # Where the values are all equal (std 0), std has no derivative; 0 is the subgradient, and
@@ -148,7 +153,7 @@ def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, 
 @vjp_rule(np.std)
 def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     return (
-        expand_reduced(divide_or_zero(g, ans), a, axis, keepdims)
+        expand_reduced(divide_or_zero(refuse_complex(g, a, "np.std"), ans), a, axis, keepdims)
         * centered(a, axis)
         / (reduced_count(a, axis) - ddof)
     )
@@ -159,7 +164,9 @@ def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
     deviation = a - np.mean(a, axis=axis, keepdims=True)
     count = np.size(a) // builtins.max(np.size(ans), 1)
-    moved = np.sum(da * deviation, axis=axis, keepdims=keepdims) / (count - ddof)
+    moved = np.sum(refuse_complex(da, a, "np.std") * deviation, axis=axis, keepdims=keepdims) / (
+        count - ddof
+    )
     return np.where(ans == 0, 0, moved / np.where(ans == 0, 1, ans))
 
 
@@ -266,14 +273,18 @@ linear(np.trace)
 
 @vjp_rule(np.linalg.norm)
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
-    return norm_grad(g, ans, x, ord, axis, keepdims)
+    return norm_grad(refuse_complex(g, x, "np.linalg.norm"), ans, x, ord, axis, keepdims)
 
 
 # Each result depends on its own slice only: its gradient (for a cotangent of one) times
 # the tangent, summed over the slice.
 @jvp_rule(np.linalg.norm)
 def norm_jvp(ans, x, ord=None, axis=None, keepdims=False, *, dx):
-    return np.sum(dx * norm_slope(x, ord, axis), axis=axis, keepdims=keepdims)
+    return np.sum(
+        refuse_complex(dx, x, "np.linalg.norm") * norm_slope(x, ord, axis),
+        axis=axis,
+        keepdims=keepdims,
+    )
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------

@@ -18,6 +18,7 @@ import scipy.linalg as linalg
 import scipy.special as special
 import scipy.stats as stats
 
+from .complex import refuse_complex
 from .containers import Parts
 from .forward import jvp_rule
 from .linalg_helpers import cholesky_grad, cholesky_tangent
@@ -172,7 +173,17 @@ def i1(g, ans, x):
 @vjp_rule(special.ive)
 def ive(g, ans, v, x):
     return None, unbroadcast(
-        g * ((special.ive(v - 1, x) + special.ive(v + 1, x)) / 2 - np.sign(x) * ans), x
+        refuse_complex(g, x, "scipy.special.ive")
+        * ((special.ive(v - 1, x) + special.ive(v + 1, x)) / 2 - np.sign(x) * ans),
+        x,
+    )
+
+
+# (written out: the vjp rule's check of complex x is no elementwise expression to derive from)
+@jvp_rule(special.ive)
+def ive_jvp(ans, v, x, *, dx):
+    return None, refuse_complex(dx, x, "scipy.special.ive") * (
+        (special.ive(v - 1, x) + special.ive(v + 1, x)) / 2 - np.sign(x) * ans
     )
 
 
@@ -445,7 +456,7 @@ def scipy_cholesky_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True
 
 @vjp_rule(linalg.cho_factor, multi_output=True)
 def cho_factor(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
-    gc = output_parts(g, ans)[0]
+    gc = output_parts(refuse_complex(g, a, "scipy.linalg.cho_factor"), ans)[0]
     return (
         cholesky_grad(_factor_triangle(gc, lower), _factor_triangle(ans[0], lower), not lower)
         + _other_triangle(gc, lower),
@@ -455,7 +466,8 @@ def cho_factor(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
 @jvp_rule(linalg.cho_factor)
 def cho_factor_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *, da):
     factor = _factor_triangle(ans[0], lower)
-    return ((cholesky_tangent(da, factor, not lower) + _other_triangle(da, lower), False),)
+    real = refuse_complex(da, a, "scipy.linalg.cho_factor")
+    return ((cholesky_tangent(real, factor, not lower) + _other_triangle(real, lower), False),)
 
 
 # cho_solve((c, lower), b) solves a x = b with a = L L^T (or U^T U) from c's factor
@@ -488,14 +500,15 @@ def sqrtm_jvp(ans, A, *, dA):
 # a x + x b = q: da x + a dx + dx b + x db = dq
 @vjp_rule(linalg.solve_sylvester)
 def solve_sylvester(g, ans, a, b, q):
-    gq = _solve_sylvester(np.transpose(a), np.transpose(b), g)
+    checked = refuse_complex(g, ans, "scipy.linalg.solve_sylvester")
+    gq = _solve_sylvester(np.transpose(a), np.transpose(b), checked)
     return -(gq @ np.transpose(ans)), -(np.transpose(ans) @ gq), gq
 
 
 @jvp_rule(linalg.solve_sylvester)
 def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
     return (
-        _solve_sylvester(a, b, -(da @ ans)),
+        _solve_sylvester(a, b, -(refuse_complex(da, ans, "scipy.linalg.solve_sylvester") @ ans)),
         _solve_sylvester(a, b, -(ans @ db)),
         _solve_sylvester(a, b, dq),
     )
@@ -1246,7 +1259,7 @@ def _dirichlet_lined(alpha, x):
 
 
 def dirichlet_grad_x(g, x, alpha):
-    return g * (_dirichlet_lined(alpha, x) - 1) / x
+    return refuse_complex(g, x, "scipy.stats.dirichlet") * (_dirichlet_lined(alpha, x) - 1) / x
 
 
 def dirichlet_grad_alpha(g, x, alpha):
@@ -1257,7 +1270,10 @@ def dirichlet_grad_alpha(g, x, alpha):
 
 @transformable
 def dirichlet_tangent_x(dx, x, alpha):
-    return np.sum(dx * (_dirichlet_lined(alpha, x) - 1) / x, axis=0)
+    return np.sum(
+        refuse_complex(dx, x, "scipy.stats.dirichlet") * (_dirichlet_lined(alpha, x) - 1) / x,
+        axis=0,
+    )
 
 
 @transformable
@@ -1304,6 +1320,8 @@ def mvn_grad(g, x, mean, cov, part):
     (in its dtype: SciPy computes in float64)."""
     if part == "mean" and mean is None:
         return None
+    for value in (x, mean, cov):
+        refuse_complex(g, value, "scipy.stats.multivariate_normal")
     n = _mvn_dimension(x, mean, cov)
     matrix = _mvn_matrix(cov, n)
     rows = _mvn_rows(x, mean, n)
@@ -1327,6 +1345,8 @@ def mvn_tangent(d, ans, x, mean, cov, part):
     """The tangent of multivariate_normal.logpdf along ``d``, the tangent of ``part``."""
     if part == "mean" and mean is None:
         return None
+    name = "scipy.stats.multivariate_normal"
+    d = refuse_complex(refuse_complex(refuse_complex(d, x, name), mean, name), cov, name)
     n = _mvn_dimension(x, mean, cov)
     matrix = _mvn_matrix(cov, n)
     rows = _mvn_rows(x, mean, n)

@@ -19,7 +19,11 @@ from .signal import full_cotangent
 @vjp_rule(signal.convolve, name="signal_convolve")
 def convolve(g, ans, in1, in2, mode="full", method="auto"):
     full = full_cotangent(g, full_shape(in1, in2))
-    return _correlate(full, in2, "valid"), _correlate(full, in1, "valid")
+    # (correlate conjugates its second argument, which convolve's transpose does not)
+    return (
+        _correlate(full, np.conjugate(in2), "valid"),
+        _correlate(full, np.conjugate(in1), "valid"),
+    )
 
 
 @jvp_rule(signal.convolve)
@@ -30,7 +34,11 @@ def convolve_jvp(ans, in1, in2, mode="full", method="auto", *, din1, din2):
 @vjp_rule(signal.correlate, name="signal_correlate")
 def correlate(g, ans, in1, in2, mode="full", method="auto"):
     full = full_cotangent(g, full_shape(in1, in2))
-    return _convolve(full, in2, "valid"), np.flip(_correlate(full, in1, "valid"))
+    # correlate conjugates in2: the sum of in1[n + k] * conj(in2[n])
+    return (
+        _convolve(full, np.conjugate(in2), "valid"),
+        np.conjugate(np.flip(_correlate(full, np.conjugate(in1), "valid"))),
+    )
 
 
 @jvp_rule(signal.correlate)

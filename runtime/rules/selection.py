@@ -317,6 +317,8 @@ def cast_grad(g: Any, x: Any, ans: Any) -> Any:
         return array_module(g, x).zeros(_shape(x), dtype=x.dtype)
     if type(g) is float:  # the cotangent of a number, in generated code
         g = array_module(x).asarray(g)
+    if ans.dtype.kind != "c" or x.dtype.kind != "c":
+        g = np.real(g)  # a real result's cotangent, or a real x's gradient (complex.py)
     return g.astype(x.dtype, copy=False)
 
 
@@ -326,4 +328,6 @@ def cast_tangent(dx: Any, ans: Any) -> Any:
     cast to integers or booleans."""
     if ans.dtype.kind not in "fc":
         return np.zeros_like(ans, dtype=np.float64)
+    if ans.dtype.kind != "c":
+        dx = np.real(dx)  # (a complex x cast to floats loses its imaginary part)
     return np.asarray(dx).astype(ans.dtype, copy=False)

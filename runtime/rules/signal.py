@@ -20,7 +20,10 @@ from .registry import nondifferentiable, vjp_rule
 @vjp_rule(np.convolve)
 def convolve(g, ans, a, v, mode="full"):
     full = full_cotangent(g, np.size(a) + np.size(v) - 1)
-    return np.correlate(full, v, "valid"), np.correlate(full, a, "valid")
+    # (np.correlate conjugates its second argument, which convolve's transpose does not)
+    return np.correlate(full, np.conjugate(v), "valid"), np.correlate(
+        full, np.conjugate(a), "valid"
+    )
 
 
 @jvp_rule(np.convolve)
@@ -34,7 +37,11 @@ def convolve_jvp(ans, a, v, mode="full", *, da, dv):
 @vjp_rule(np.correlate)
 def correlate(g, ans, a, v, mode="valid"):
     full = full_cotangent(g, np.size(a) + np.size(v) - 1, np.size(v) > np.size(a))
-    return np.convolve(full, v, "valid"), np.flip(np.correlate(full, a, "valid"))
+    # correlate conjugates v: the sum of a[n + k] * conj(v[n])
+    return (
+        np.convolve(full, np.conjugate(v), "valid"),
+        np.conjugate(np.flip(np.correlate(full, np.conjugate(a), "valid"))),
+    )
 
 
 @jvp_rule(np.correlate)

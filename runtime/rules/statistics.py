@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
+from .complex import refuse_complex
 from .forward import jvp_rule
 from .rearranging import zeros_of
 from .reductions import (
@@ -212,23 +213,29 @@ def nanmin_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
 # var and std over the values that are not NaN. (No ``where``, ``mean`` nor ``correction``.)
 @vjp_rule(np.nanvar)
 def nanvar(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return nanvar_grad(expand_reduced(g, a, axis, keepdims), a, axis, ddof)
+    checked = refuse_complex(g, a, "np.nanvar")
+    return nanvar_grad(expand_reduced(checked, a, axis, keepdims), a, axis, ddof)
 
 
 @jvp_rule(np.nanvar)
 def nanvar_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return nanvar_tangent(da, a, axis, ddof, keepdims)
+    return nanvar_tangent(refuse_complex(da, a, "np.nanvar"), a, axis, ddof, keepdims)
 
 
 # Where the values are all equal (std 0), 0 is the subgradient, as for np.std.
 @vjp_rule(np.nanstd)
 def nanstd(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return nanvar_grad(expand_reduced(divide_or_zero(g, 2 * ans), a, axis, keepdims), a, axis, ddof)
+    checked = refuse_complex(g, a, "np.nanstd")
+    return nanvar_grad(
+        expand_reduced(divide_or_zero(checked, 2 * ans), a, axis, keepdims), a, axis, ddof
+    )
 
 
 @jvp_rule(np.nanstd)
 def nanstd_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return divide_or_zero(nanvar_tangent(da, a, axis, ddof, keepdims), 2 * ans)
+    return divide_or_zero(
+        nanvar_tangent(refuse_complex(da, a, "np.nanstd"), a, axis, ddof, keepdims), 2 * ans
+    )
 
 
 # NaN counts as one: the product of the others, and nothing for NaN itself.
@@ -267,31 +274,33 @@ def ptp_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
 # aweights: a call with them stops with 'does not handle the argument(s)'.)
 @vjp_rule(np.cov)
 def cov(g, ans, m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None):
+    checked = refuse_complex(refuse_complex(g, m, "np.cov"), y, "np.cov")
     return (
-        cov_grad(g, m, y, rowvar, bias, ddof, "m"),
-        cov_grad(g, m, y, rowvar, bias, ddof, "y"),
+        cov_grad(checked, m, y, rowvar, bias, ddof, "m"),
+        cov_grad(checked, m, y, rowvar, bias, ddof, "y"),
     )
 
 
 @jvp_rule(np.cov)
 def cov_jvp(ans, m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None, dm, dy):
     return (
-        cov_tangent(dm, ans, m, y, rowvar, bias, ddof, "m"),
-        cov_tangent(dy, ans, m, y, rowvar, bias, ddof, "y"),
+        cov_tangent(refuse_complex(dm, m, "np.cov"), ans, m, y, rowvar, bias, ddof, "m"),
+        cov_tangent(refuse_complex(dy, y, "np.cov"), ans, m, y, rowvar, bias, ddof, "y"),
     )
 
 
 @vjp_rule(np.corrcoef)
 def corrcoef(g, ans, x, y=None, rowvar=True, *, dtype=None):
-    gc = corrcoef_cov_grad(g, x, y, rowvar)
+    checked = refuse_complex(refuse_complex(g, x, "np.corrcoef"), y, "np.corrcoef")
+    gc = corrcoef_cov_grad(checked, x, y, rowvar)
     return cov_grad(gc, x, y, rowvar, False, 1, "m"), cov_grad(gc, x, y, rowvar, False, 1, "y")
 
 
 @jvp_rule(np.corrcoef)
 def corrcoef_jvp(ans, x, y=None, rowvar=True, *, dtype=None, dx, dy):
     return (
-        corrcoef_tangent(dx, ans, x, y, rowvar, "m"),
-        corrcoef_tangent(dy, ans, x, y, rowvar, "y"),
+        corrcoef_tangent(refuse_complex(dx, x, "np.corrcoef"), ans, x, y, rowvar, "m"),
+        corrcoef_tangent(refuse_complex(dy, y, "np.corrcoef"), ans, x, y, rowvar, "y"),
     )
 
 

@@ -333,6 +333,9 @@ _ARITHMETIC = (
     gast.UAdd,
 )
 _LOGICAL = (gast.BitOr, gast.BitAnd, gast.BitXor, gast.Invert)
+# functions that are not ufuncs but keep their arguments' broadcast shape (np.real: a
+# complex value's rule reads the real part of a cotangent)
+_ELEMENTWISE = (np.where, np.real)
 
 
 @dataclass
@@ -361,7 +364,7 @@ class _Elementwise:
         if isinstance(expr, gast.Call):
             function = _resolve(expr.func, self.namespace)
             return (
-                (isinstance(function, np.ufunc) and function.nout == 1 or function is np.where)
+                (isinstance(function, np.ufunc) and function.nout == 1 or function in _ELEMENTWISE)
                 and not expr.keywords
                 and all(self(a) for a in expr.args)
             )

@@ -1,0 +1,451 @@
+"""Complex numbers: the gradient's convention, programs in every mode, ag.vjp with complex
+cotangents, forward mode, the rule table on complex inputs, and the refusals.
+
+The convention is autograd's and JAX's (docs/complex.md): for a real L of z = x + iy,
+``ag.grad`` gives ``dL/dx - 1j * dL/dy``. Every check is against central differences that
+perturb the real and the imaginary parts separately (``rule_specs_complex``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from astgrad.runtime.rules.complex import ComplexGradientError
+from rule_specs import SPECS, arguments, differentiable_paths, get_at, shipped_rules
+from rule_specs_complex import (
+    complex_cotangent,
+    complex_gradient,
+    complexify,
+    directional,
+    numeric_complex_vjp,
+    real_contract,
+)
+
+import astgrad as ag
+
+MODES = ["source", "auto", "tape"]
+RNG = np.random.default_rng(0)
+
+
+def crandom(*shape):
+    return RNG.standard_normal(shape) + 1j * RNG.standard_normal(shape)
+
+
+def assert_complex_close(actual, expected, what="", rtol=1e-5, atol=1e-6):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def numeric_grad(f, args, position):
+    """The gradient of a real ``f`` in argument ``position``, by central differences."""
+
+    def at(value):
+        moved = list(args)
+        moved[position] = value
+        return float(f(*moved))
+
+    return complex_gradient(at, args[position])
+
+
+# -- the convention -------------------------------------------------------------------------
+
+
+def modulus_squared(z):
+    return np.abs(z) ** 2
+
+
+def real_part(z):
+    return np.real(z)
+
+
+def imaginary_part(z):
+    return np.imag(z)
+
+
+def real_of_square(z):
+    return np.real(z * z)
+
+
+# What autograd's and JAX's grad give at z = 1 + 2j (run with both, autograd 1.7 and JAX
+# 0.4: identical): dL/dx - 1j dL/dy.
+CONVENTION = [
+    (modulus_squared, 2 - 4j),
+    (real_part, 1 + 0j),
+    (imaginary_part, -1j),
+    (real_of_square, 2 + 4j),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function, expected", CONVENTION, ids=lambda v: getattr(v, "__name__", ""))
+def test_the_convention_is_autograd_and_jax(function, expected, mode):
+    got = ag.grad(function, mode=mode)(1 + 2j)
+    assert isinstance(got, complex)
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("function, expected", CONVENTION, ids=lambda v: getattr(v, "__name__", ""))
+def test_the_convention_matches_autograd_when_installed(function, expected):
+    autograd = pytest.importorskip("autograd")
+    import autograd.numpy as anp
+
+    rewritten = {
+        modulus_squared: lambda z: anp.abs(z) ** 2,
+        real_part: anp.real,
+        imaginary_part: anp.imag,
+        real_of_square: lambda z: anp.real(z * z),
+    }[function]
+    assert autograd.grad(rewritten)(1 + 2j) == pytest.approx(expected)
+    assert ag.grad(function)(1 + 2j) == pytest.approx(autograd.grad(rewritten)(1 + 2j))
+
+
+def test_gradient_descent_steps_along_the_conjugate():
+    """The steepest-descent step is -lr * conj(g); the docs say so."""
+    target = crandom(4)
+
+    def loss(z):
+        return np.sum(np.abs(z - target) ** 2)
+
+    z = np.zeros(4, dtype=complex)
+    for _ in range(50):
+        z = z - 0.1 * np.conj(ag.grad(loss)(z))
+    assert loss(z) < 1e-6 * loss(np.zeros(4, dtype=complex))
+
+
+# -- programs, in every mode --------------------------------------------------------------
+
+
+def mixed_real_and_complex(z, x):
+    return np.real(np.sum(z * x * z)) + np.sum(np.imag(z) * x)
+
+
+def fourier_loss(x, target):
+    spectrum = np.fft.rfft(x)
+    return np.sum(np.abs(spectrum - target) ** 2)
+
+
+def fourier_filter(z, h):
+    filtered = np.fft.ifft(np.fft.fft(z) * h)
+    return np.sum(np.abs(np.fft.fftshift(filtered)) ** 2)
+
+
+def fourier_2d(image, kernel):
+    blurred = np.fft.irfft(np.fft.rfft(image) * kernel, n=image.shape[-1])
+    power = np.abs(np.fft.fft2(blurred, norm="ortho")) ** 2
+    return np.sum(power * np.arange(power.size).reshape(power.shape))
+
+
+def least_squares(z, a, b):
+    residual = a @ z - b
+    return np.real(np.vdot(residual, residual))
+
+
+def phase_retrieval(z, a, y):
+    return np.sum((np.abs(a @ z) ** 2 - y) ** 2)
+
+
+def parts_and_angles(z):
+    return np.sum(np.angle(z) ** 2) + np.sum(z.real * z.imag) + np.abs(np.sum(z.conj() * z))
+
+
+def holomorphic_chain(z):
+    w = np.exp(1j * z) * np.log(z) / (1 + z**2)
+    return np.real(np.sum(np.sqrt(w) * np.sin(z) + np.tanh(z) ** 3))
+
+
+def real_input_complex_middle(x):
+    w = np.exp(1j * x)
+    return np.real(np.sum(w * np.conj(w[::-1]))) + np.sum(np.abs(w + x) ** 2)
+
+
+def recurrence(z, w):
+    for _ in range(3):
+        z = z * w + 0.5
+    return np.sum(np.abs(z) ** 2)
+
+
+def element_loop(z):
+    total = 0.0
+    for i in range(len(z)):
+        total = total + np.abs(z[i]) ** 2 * i
+    return total
+
+
+def linear_algebra(m, b):
+    x = np.linalg.solve(m, b)
+    return np.real(np.trace(np.linalg.inv(m) @ m.conj().T)) + np.sum(np.abs(x) ** 2)
+
+
+def cast_and_compare(z):
+    scaled = np.where(np.abs(z) > 1.0, z, 2 * z)
+    return np.sum(np.real(scaled).astype(np.float64) ** 2) + np.real(np.prod(z))
+
+
+def complex_numbers(z, w):
+    return abs(z * w + 1j) ** 2 + (z / w).real
+
+
+PROGRAMS = [
+    (mixed_real_and_complex, lambda: (crandom(3), RNG.standard_normal(3))),
+    (fourier_loss, lambda: (RNG.standard_normal(8), crandom(5))),
+    (fourier_filter, lambda: (crandom(6), crandom(6))),
+    (fourier_2d, lambda: (RNG.standard_normal((3, 6)), RNG.standard_normal(4))),
+    (least_squares, lambda: (crandom(3), crandom(5, 3), crandom(5))),
+    (phase_retrieval, lambda: (crandom(3), crandom(6, 3), RNG.uniform(0.5, 2, 6))),
+    (parts_and_angles, lambda: (crandom(4),)),
+    (holomorphic_chain, lambda: (crandom(3) * 0.5 + 1.5,)),
+    (real_input_complex_middle, lambda: (RNG.standard_normal(5),)),
+    (recurrence, lambda: (crandom(3), crandom(3) * 0.5)),
+    (element_loop, lambda: (crandom(4),)),
+    (linear_algebra, lambda: (crandom(3, 3) + 3 * np.eye(3), crandom(3))),
+    (cast_and_compare, lambda: (crandom(5),)),
+    (complex_numbers, lambda: (0.3 + 0.7j, -1.1 + 0.4j)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("program, make", PROGRAMS, ids=[p.__name__ for p, _ in PROGRAMS])
+def test_program_gradients_match_complex_finite_differences(program, make, mode):
+    args = make()
+    positions = tuple(range(len(args)))
+    value, grads = ag.value_and_grad(program, wrt=positions, mode=mode)(*args)
+    assert value == pytest.approx(program(*args))
+    for position, grad in zip(positions, grads):
+        expected = numeric_grad(program, args, position)
+        if np.iscomplexobj(args[position]):
+            assert np.iscomplexobj(grad), f"{program.__name__}: a complex argument's gradient"
+        else:
+            assert not np.iscomplexobj(grad), f"{program.__name__}: a real argument's gradient"
+        assert np.shape(grad) == np.shape(args[position])
+        assert_complex_close(grad, expected, f"{program.__name__} argument {position} ({mode})")
+
+
+@pytest.mark.parametrize("program", [least_squares, phase_retrieval, fourier_filter])
+def test_the_transform_differentiates_complex_programs(program):
+    """No fallback to the tape: the generated source itself handles complex values."""
+    text = ag.source(program, wrt=0)
+    assert "tape_call" not in text
+
+
+def test_gradcheck_style_descent_on_a_least_squares_problem():
+    a, b = crandom(8, 3), crandom(8)
+    z = np.zeros(3, dtype=complex)
+    gradient = ag.grad(least_squares)
+    for _ in range(300):
+        z = z - 0.02 * np.conj(gradient(z, a, b))
+    best = np.linalg.lstsq(a, b, rcond=None)[0]
+    assert_complex_close(z, best, "descent reaches the least-squares solution", rtol=1e-4)
+
+
+# -- ag.vjp with complex cotangents ------------------------------------------------------------
+
+
+def holomorphic_map(z, w):
+    return np.exp(z) * w + z**2
+
+
+def mixed_map(z, x):
+    return np.conj(z) * x + np.abs(z) + 1j * np.fft.fft(x)
+
+
+def real_map(z):
+    return np.abs(z) ** 2 + np.angle(z)
+
+
+VJP_CASES = [
+    (holomorphic_map, lambda: (crandom(3), crandom(3))),
+    (mixed_map, lambda: (crandom(4), RNG.standard_normal(4))),
+    (real_map, lambda: (crandom(3),)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function, make", VJP_CASES, ids=[f.__name__ for f, _ in VJP_CASES])
+def test_vjp_with_a_complex_cotangent(function, make, mode):
+    args = list(make())
+    value, pullback = ag.vjp(function, *args, wrt=tuple(range(len(args))), mode=mode)
+    c = complex_cotangent(value, RNG)
+    grads = pullback(c)
+    for position, grad in enumerate(grads):
+        expected = numeric_complex_vjp(function, (args, {}), (position,), c)
+        assert_complex_close(grad, expected, f"{function.__name__} argument {position} ({mode})")
+
+
+def test_vjp_of_holomorphic_functions_is_c_times_the_derivative():
+    """As autograd and JAX: the pullback of c for f(z) = z ** 2 is c * 2z, no conjugate."""
+    z = np.array([1 + 2j])
+    _, pullback = ag.vjp(lambda z: z**2, z)
+    assert_complex_close(pullback(np.array([1j])), 1j * 2 * z)
+
+
+# -- forward mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function, make", VJP_CASES, ids=[f.__name__ for f, _ in VJP_CASES])
+def test_jvp_with_complex_tangents(function, make, mode):
+    args = list(make())
+    tangents = [crandom(*np.shape(a)) if np.iscomplexobj(a) else RNG.standard_normal(np.shape(a))
+                for a in args]  # fmt: skip
+    value, tangent = ag.jvp(function, args, tangents, mode=mode)
+    expected = directional(function, (args, {}), {(i,): t for i, t in enumerate(tangents)})
+    assert_complex_close(value, function(*args))
+    assert_complex_close(tangent, expected, f"{function.__name__} ({mode})")
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+@pytest.mark.parametrize("program, make", PROGRAMS[:9], ids=[p.__name__ for p, _ in PROGRAMS[:9]])
+def test_jvp_of_programs_agrees_with_their_gradient(program, make, mode):
+    """Forward mode on the programs above: the tangent along t is Re(sum(conj?)) of the
+    gradient: for a complex z, dL = Re(g * t) with the convention's g."""
+    args = list(make())
+    tangents = [crandom(*np.shape(a)) if np.iscomplexobj(a) else RNG.standard_normal(np.shape(a))
+                for a in args]  # fmt: skip
+    _, tangent = ag.jvp(program, args, tangents, mode=mode)
+    grads = ag.grad(program, wrt=tuple(range(len(args))))(*args)
+    expected = sum(np.real(np.sum(g * t)) for g, t in zip(grads, tangents))
+    assert float(np.real(tangent)) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+# -- the rule table on complex inputs --------------------------------------------------------
+
+
+def _rule_cases():
+    for rule in shipped_rules():
+        for number, spec in enumerate(SPECS.get(rule.primitive, [])):
+            if differentiable_paths(spec):
+                yield pytest.param(rule, spec, id=f"{rule.name}-{number}")
+
+
+def _complex_call(spec):
+    call = arguments(spec)
+    return complexify(call, differentiable_paths(spec), np.random.default_rng(5))
+
+
+def _quietly(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+# Rules whose function NumPy or SciPy computes on complex values but that astgrad does not
+# differentiate there: each raises ComplexGradientError (or, for eig and sqrtm, the error
+# about complex results they had).
+REFUSED = {
+    "var", "std", "nanvar", "nanstd", "cov", "corrcoef", "norm", "vector_norm", "matrix_norm",
+    "pinv", "slogdet", "cholesky", "qr", "eigh", "eigvalsh", "svd", "svdvals", "lstsq", "eig",
+    "eigvals", "sqrtm", "cho_factor", "scipy_cholesky", "solve_sylvester", "ive",
+    "multivariate_normal_logpdf",
+    "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rule, spec", list(_rule_cases()))
+def test_every_rule_is_right_or_refuses_on_complex_inputs(rule, spec):
+    if getattr(rule.primitive, "__module__", None) == "math":
+        pytest.skip("the math module's functions take real numbers")
+    call = _complex_call(spec)
+    try:
+        out = _quietly(rule.primitive, *call[0], **call[1])
+    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return  # NumPy (or SciPy) refuses complex values itself: nothing to differentiate
+    rng = np.random.default_rng(7)
+    c = complex_cotangent(out, rng)
+    if rule.name in REFUSED:
+        with pytest.raises((ComplexGradientError, NotImplementedError, TypeError)):
+            _quietly(rule.vjp, c, out, *call[0], **call[1])
+        return
+    grads = _quietly(rule.vjp, c, out, *call[0], **call[1])
+    if not isinstance(grads, tuple) or type(grads).__name__ == "Parts":
+        grads = (grads,)
+    for path in differentiable_paths(spec):
+        position = rule.param_names.index(path[0]) if isinstance(path[0], str) else path[0]
+        grad = grads[position] if position < len(grads) else None
+        if grad is None:
+            continue
+        if len(path) > 1:
+            grad = grad[path[1]]
+        expected = _quietly(numeric_complex_vjp, rule.primitive, call, path, c, spec.eps)
+        if not np.iscomplexobj(get_at(call, path)):
+            grad = np.real(grad)  # a real input's gradient: the real part (finish_gradient)
+        grad = np.broadcast_to(grad, np.shape(expected))
+        assert_complex_close(
+            grad, expected, f"{rule.name} input {path}", rtol=10 * spec.rtol, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize("rule, spec", list(_rule_cases()))
+def test_every_forward_rule_is_right_or_refuses_on_complex_inputs(rule, spec):
+    from astgrad.runtime.rules.forward import tangent_of
+
+    if getattr(rule.primitive, "__module__", None) == "math":
+        pytest.skip("the math module's functions take real numbers")
+    if rule.forward is None:
+        pytest.skip("no forward rule")
+    call = _complex_call(spec)
+    try:
+        out = _quietly(rule.primitive, *call[0], **call[1])
+    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return
+    paths = [p for p in differentiable_paths(spec) if len(p) == 1]
+    if not paths:
+        pytest.skip("inputs inside sequences")
+    rng = np.random.default_rng(9)
+    tangents = {p: complex_cotangent(get_at(call, p), rng) for p in paths}
+    positions = {
+        (rule.param_names.index(p[0]) if isinstance(p[0], str) else p[0]): t
+        for p, t in tangents.items()
+    }
+    if rule.name in REFUSED:
+        with pytest.raises((ComplexGradientError, NotImplementedError, TypeError)):
+            _quietly(tangent_of, rule, out, tuple(call[0]), call[1], positions)
+        return
+    got = _quietly(tangent_of, rule, out, tuple(call[0]), call[1], positions)
+    expected = _quietly(directional, rule.primitive, call, tangents, spec.eps)
+    if isinstance(expected, tuple):
+        for i, (g, e) in enumerate(zip(got, expected)):
+            if spec.outputs is None or i in spec.outputs:
+                assert_complex_close(g, e, f"{rule.name} result {i}", rtol=1e-4, atol=1e-5)
+    else:
+        assert_complex_close(got, expected, rule.name, rtol=1e-4, atol=1e-5)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+def complex_variance(z):
+    return np.var(z)
+
+
+def complex_norm(z):
+    return np.linalg.norm(z - 1)
+
+
+def complex_result(z):
+    return np.sum(z * z)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", [complex_variance, complex_norm])
+def test_rules_for_real_values_refuse_complex_ones(function, mode):
+    with pytest.raises(ComplexGradientError, match=r"of a complex value has no derivative"):
+        ag.grad(function, mode=mode)(crandom(3))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_complex_result_has_no_gradient(mode):
+    with pytest.raises((TypeError, RuntimeError), match="complex"):
+        ag.grad(complex_result, mode=mode)(crandom(3))
+
+
+def test_forward_rules_for_real_values_refuse_complex_ones():
+    z = crandom(3)
+    with pytest.raises(ComplexGradientError, match="np.var"):
+        ag.jvp(complex_variance, (z,), (crandom(3),))
+
+
+def test_real_contract_is_the_real_part():
+    assert real_contract(np.array([1j, 2.0]), np.array([1j, 1.0])) == pytest.approx(1.0)
