@@ -255,6 +255,9 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
                     columns.append(np.asarray(tangent))
                 blocks.append(_columns(columns, value, args[i]))
         else:
+            blocks = _batched_pullbacks(fun, args, positions, target.names)
+            if blocks is not None:
+                return blocks[0] if target.single else tuple(blocks)
             from .api import vjp
 
             value, pullback = vjp(fun, *args, wrt=tuple(positions))
@@ -308,7 +311,7 @@ def _run_batched(
     at a time: the transform could not batch the function, or running it raised (an
     operand no batched rule covers; the function's own errors then come again, one
     direction at a time). The function runs once more in that case."""
-    if is_gradient(function) or not all(_moves(args[i]) for i in positions):
+    if is_gradient(function) or not _batchable(args, positions):
         # (a gradient's __wrapped__ is the function it differentiates: its own forward
         # mode is a Hessian-vector product, one direction at a time)
         return None
@@ -370,11 +373,58 @@ def _batched_jacobian(fun: Callable, args: tuple, positions: list[int], names: t
     return _blocks(tangent, value, args, positions, sizes)
 
 
+def _batched_pullbacks(fun: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
+    """Reverse mode's Jacobian blocks from one forward pass and one run of the generated
+    pullback for every output direction at once: the pullback is linear in its
+    cotangent, so batched forward mode over it with respect to the cotangent is the
+    pullback of each row. None where that cannot be done (see :func:`_run_batched`)."""
+    if is_gradient(fun) or not _batchable(args, positions):
+        return None
+    kinds = tuple(_kind(args[i]) for i in positions)
+    try:
+        derivative = pipeline.derive(
+            fun, tuple(names), split=True, param_kinds=dict(zip(names, kinds)), mode="source"
+        )
+    except TransformError:
+        return None
+    if derivative.forward is None or getattr(derivative, "writes_objects", False):
+        return None
+    backward = _without_deletes(derivative, "backward")
+    if backward is None:
+        return None
+    import inspect
+
+    params = list(inspect.signature(backward).parameters)
+    if len(params) != 2:
+        return None
+    value, saved = derivative.forward(*args)
+    if not isinstance(value, (float, np.ndarray, np.generic)) or np.size(value) == 0:
+        return None
+    like = float(value) if isinstance(value, float) else np.asarray(value)
+    if isinstance(like, np.ndarray) and like.dtype.kind != "f":
+        return None
+    found = _run_batched(backward, (saved, like * 0.0), [1], (params[1],), mode="auto")
+    if found is None:
+        return None
+    _, grads, _ = found
+    if len(positions) == 1:
+        grads = (grads,)
+    blocks = []
+    for grad, i in zip(grads, positions):
+        if not isinstance(grad, np.ndarray) or grad.shape[1:] != np.shape(args[i]):
+            return None
+        if isinstance(args[i], float) and np.ndim(value) == 0:
+            blocks.append(float(grad[0]))
+            continue
+        blocks.append(np.array(grad.reshape(np.shape(value) + np.shape(args[i])), dtype=float))
+    return blocks
+
+
 def _batched_hessian(fun: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
     """The Hessian blocks ``H[i][j]`` from one run of batched forward mode over ``fun``'s
     generated gradient (forward over reverse: the gradient's tangent along every unit
     direction at once), or None where that cannot be done (see :func:`_run_batched`)."""
-    if is_gradient(fun) or not all(_moves(args[i]) for i in positions):
+    if is_gradient(fun) or not _batchable(args, positions):
         return None
     kinds = tuple(_kind(args[i]) for i in positions)
     try:
@@ -403,19 +453,22 @@ def _batched_hessian(fun: Callable, args: tuple, positions: list[int], names: tu
     return tuple(rows)
 
 
-#: gradient derivative -> its fused function compiled again without ``del`` statements
+#: gradient derivative -> {"fused" or "backward": that function compiled again without
+#: ``del`` statements}
 _plain_gradients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _without_deletes(gradient: Any) -> Callable | None:
-    """The generated gradient function (value and gradients in one call) without the
-    ``del`` statements that free memory early, which the passes do not take as input: the
-    same computation, compiled from its own source with its own helpers, for batched
-    forward mode to read. None where the gradient is not one function."""
-    found = _plain_gradients.get(gradient)
+def _without_deletes(gradient: Any, which: str = "fused") -> Callable | None:
+    """A function of a generated gradient (``fused``: value and gradients in one call;
+    ``backward``: the pullback of a split one) without the ``del`` statements that free
+    memory early, which the passes do not take as input: the same computation, compiled
+    from its own source with its own helpers, for batched forward mode to read. None
+    where that function calls other generated ones."""
+    table = _plain_gradients.setdefault(gradient, {})
+    found = table.get(which)
     if found is not None:
         return found
-    fused = gradient.fused
+    fused = getattr(gradient, which)
     if fused is None or gradient.callees or gradient.segment_sources:
         return None  # (its callees' generated functions are not read again here)
     import gast
@@ -423,8 +476,10 @@ def _without_deletes(gradient: Any) -> Callable | None:
     from .transform import emit
 
     module = gast.parse(gradient.source)
-    definitions = [d for d in module.body if isinstance(d, gast.FunctionDef)]
-    if len(definitions) != 1 or definitions[0].name != fused.__name__:
+    definitions = [
+        d for d in module.body if isinstance(d, gast.FunctionDef) and d.name == fused.__name__
+    ]
+    if len(definitions) != 1:
         return None
     definition = definitions[0]
     _drop_deletes(definition)
@@ -440,7 +495,7 @@ def _without_deletes(gradient: Any) -> Callable | None:
     (plain,), _ = emit.compile_functions([definition], cells, fused, fused.__name__)
     plain.__defaults__ = fused.__defaults__
     plain.__kwdefaults__ = fused.__kwdefaults__
-    _plain_gradients[gradient] = plain
+    table[which] = plain
     return plain
 
 
@@ -616,6 +671,15 @@ def gradient_rule(gradient: Any) -> Any:
 
 def _moves(value: Any) -> bool:
     return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f")
+
+
+def _batchable(args: tuple, positions: list[int]) -> bool:
+    """Whether batched code may take these arguments: float arrays (or floats) to
+    differentiate, and no np.matrix anywhere (its * is a product of matrices)."""
+    return all(
+        isinstance(args[i], float) or (type(args[i]) is np.ndarray and args[i].dtype.kind == "f")
+        for i in positions
+    ) and not any(isinstance(a, np.matrix) for a in args)
 
 
 class NestedGradient:
