@@ -7,8 +7,9 @@ each), and neither keeps anything but what one gradient keeps. ``jacobian`` with
 ``mode="forward"`` pushes every input direction at once through batched forward code
 (``transform/batching.py``), and ``hessian`` does the same over the generated gradient;
 where that cannot be done, they take one ``jvp`` or ``hvp`` per direction. With
-``mode="reverse"``, ``jacobian`` takes one pullback per output direction after one
-forward pass.
+``mode="reverse"``, ``jacobian`` runs one forward pass and the generated pullback once
+for every output direction (batched forward mode over the pullback, which is linear in
+its cotangent), or one pullback per direction.
 """
 
 from __future__ import annotations
@@ -223,8 +224,9 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
     """A function giving the Jacobian of ``fun`` with respect to ``wrt``: of shape
     ``out.shape + x.shape`` (a tuple of them for a tuple ``wrt``). ``mode="forward"``
     pushes every input direction at once through batched forward code (one ``jvp`` per
-    direction where that cannot be done), ``"reverse"`` takes one pullback per output
-    direction after a single forward pass: pick the smaller side. In reverse mode, an
+    direction where that cannot be done), ``"reverse"`` pulls every output direction
+    back at once after a single forward pass (one pullback per direction where it
+    cannot): pick the smaller side. In reverse mode, an
     object argument's Jacobian has the object's structure, as ``ag.grad`` gives it.
 
     >>> import numpy as np
