@@ -278,7 +278,12 @@ class _Batched(_Forward):
                 return [], build.call(self.batched("batch_transpose"), tangent)
             return None
         if primitive in _RESHAPES and not any(k.arg == "order" for k in keywords):
-            if len(operands) <= 2 or callee.pack_args:
+            # (np.ravel's second argument, and np.reshape's third, are the order)
+            if (
+                len(operands) == 1
+                or callee.pack_args
+                or (len(operands) == 2 and primitive is not np.ravel)
+            ):
                 return [], build.call(self.batched("reshaped_like"), tangent, copy_tree(ans))
             return None
         if primitive is _unbroadcast() and len(operands) == 2 and not keywords:
