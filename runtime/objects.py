@@ -317,16 +317,19 @@ def describe(value: Any, seen: set | None = None) -> tuple | None:
     return None
 
 
-def make_object(cls: type, attributes: dict) -> Any:
+def make_object(cls: type, attributes: dict | tuple) -> Any:
     """An object of ``cls`` holding ``attributes``, as ``cls(...)`` made it when its
     ``__init__`` only assigns them (generated code runs that ``__init__``'s body inline,
-    then this; see ``transform.objects.constructor``). Its adjoint is the attributes'.
+    then this; see ``transform.objects.constructor``); a NamedTuple of the tuple of its
+    fields. Its adjoint is the attributes'.
 
     >>> class Layer:
     ...     pass
     >>> make_object(Layer, {"W": 2.0}).W
     2.0
     """
+    if isinstance(attributes, tuple):  # a NamedTuple's fields, in order
+        return cls(*attributes)
     made = object.__new__(cls)
     for name, value in attributes.items():
         object.__setattr__(made, name, value)

@@ -7,7 +7,9 @@ calls: the tape in ``mode="auto"``, a ``TransformError`` in ``mode="source"``.""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -102,7 +104,24 @@ def by_dataclasses(x):
     return np.sum(p.w * p.gain * q.w) + q.gain * np.sum(r.w * r.gain)
 
 
-FUNCTIONS = [by_classmethods, by_super_init, by_dataclasses]
+class Pair(NamedTuple):
+    w: np.ndarray
+    bias: float = 0.5
+
+    def score(self, x):
+        return np.sum(self.w * x) + self.bias
+
+
+Coords = collections.namedtuple("Coords", "a b")
+
+
+def by_namedtuples(x):
+    p = Pair(x * 2.0)
+    c = Coords(np.sin(x), b=p.bias * 3.0)
+    return p.score(x) * c.b + np.sum(c.a * p[0]) + c[1]
+
+
+FUNCTIONS = [by_classmethods, by_super_init, by_dataclasses, by_namedtuples]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -121,6 +140,15 @@ def test_needs_no_tape(function):
     report = ag.explain(function, w)
     assert report.mode == "source", str(report)
     assert "make_object(" in ag.source(function, w)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_forward_mode_through_them(mode):
+    w, t = np.array([0.3, -0.7, 1.1]), np.array([1.0, -2.0, 0.5])
+    for function in FUNCTIONS:
+        expected = (function(w + 1e-6 * t) - function(w - 1e-6 * t)) / 2e-6
+        value, tangent = ag.jvp(function, (w,), (t,), mode=mode)
+        assert_close(tangent, expected, rtol=1e-5, what=function.__name__)
 
 
 def test_the_bodies_run_inline():
@@ -201,6 +229,11 @@ class CallsAMethod(Plain):
         return 4.0
 
 
+class WithAnArrayDefault(NamedTuple):
+    w: np.ndarray
+    scale: np.ndarray = np.ones(2)
+
+
 def makes_checked(x):
     return np.sum(Checked(x).w ** 2)
 
@@ -213,8 +246,14 @@ def makes_calls_a_method(x):
     return np.sum(CallsAMethod(x).w ** 2)
 
 
+def makes_with_an_array_default(x):
+    return np.sum(WithAnArrayDefault(x).w * WithAnArrayDefault(x).scale)
+
+
 @pytest.mark.parametrize(
-    "function", [makes_checked, makes_with_factory, makes_calls_a_method], ids=lambda f: f.__name__
+    "function",
+    [makes_checked, makes_with_factory, makes_calls_a_method, makes_with_an_array_default],
+    ids=lambda f: f.__name__,
 )
 def test_other_constructors_stay_calls(function):
     x = np.array([0.3, -0.7])

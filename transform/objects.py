@@ -475,6 +475,8 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
         return None
     if dataclasses.is_dataclass(cls):
         return dataclass_constructor(cls, ctx)
+    if cls.__bases__ == (tuple,) and isinstance(getattr(cls, "_fields", None), tuple):
+        return namedtuple_constructor(cls, ctx)
     for klass in cls.__mro__[:-1]:  # (object's own __new__ and __init__ aside)
         if any(name in klass.__dict__ for name in _SPECIAL):
             return None  # made or changed otherwise than by assigning its attributes
@@ -750,6 +752,46 @@ def dataclass_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef 
     for klass in cls.__mro__[:-1]:
         for name in _SPECIAL:
             ctx.parsed.recorder.global_read(klass.__dict__, name, klass.__dict__.get(name, MISSING))
+    return definition
+
+
+def namedtuple_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef | None:
+    """For a NamedTuple (``typing.NamedTuple`` or ``collections.namedtuple``) with the
+    ``__new__`` they generate and constant defaults, a function of its fields returning
+    ``make_object(cls, (field, ...))``: the tuple its fields make, whose adjoint (a list,
+    as a NamedTuple argument's is) goes to each field. None otherwise."""
+    new = cls.__dict__.get("__new__")
+    function = getattr(new, "__func__", None)
+    code = getattr(function, "__code__", None)
+    if code is None or code.co_filename != "<string>" or "__init__" in cls.__dict__:
+        return None  # (a __new__ written by the user, not the one namedtuple generated)
+    defaults = []
+    for name in cls._fields:
+        if name in cls._field_defaults:
+            default = cls._field_defaults[name]
+            if type(default) not in (int, float, bool, str, type(None)):
+                return None
+            defaults.append(gast.Constant(default, None))
+        elif defaults:
+            return None
+    origin = next(iter(ctx.parsed.node.body), None)
+    definition = gast.FunctionDef(
+        name=cls.__name__.lower(),
+        args=gast.arguments(
+            args=[build.param(name) for name in cls._fields], posonlyargs=[], vararg=None,
+            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=defaults,
+        ),
+        body=[], decorator_list=[], returns=None, type_comment=None, type_params=[],
+    )  # fmt: skip
+    maker = build.load(ctx.bind_free("make_object", _make_object()))
+    owner = build.load(ctx.bind_free(cls.__name__, cls))
+    items = gast.Tuple(elts=[build.load(name) for name in cls._fields], ctx=gast.Load())
+    result = gast.Return(value=gast.Call(func=maker, args=[owner, items], keywords=[]))
+    gast.copy_location(result, origin)
+    _copy_annotations(origin, result)
+    definition.body = [result]
+    ctx.parsed.recorder.entry_read(cls.__dict__, "__new__", new)  # (stays the generated one)
+    definition.resolved = (cls.__qualname__, "make_object of its fields (a NamedTuple)")
     return definition
 
 
