@@ -1,8 +1,10 @@
 """More of issue 15 in user code, every mode against float64 finite differences: np.block of
 nested lists, np.put_along_axis, scipy.linalg.cholesky, writes into an argument of a
-function run on the tape, second order through a result that is a tuple of one, and the
-forward-mode tangents of primitives with several results (``add_results``). (The rules
-themselves are checked one by one in ``rule_specs.SPECS``.)"""
+function run on the tape, second order through a result that is a tuple of one, the
+forward-mode tangents of primitives with several results (``add_results``), and more of
+NumPy (diagflat, resize, compress, extract, choose, nancumsum, nancumprod, logspace,
+geomspace, polyadd, polysub, polymul, polyder, polyint). (The rules themselves are checked
+one by one in ``rule_specs.SPECS``.)"""
 
 from __future__ import annotations
 
@@ -314,3 +316,48 @@ def test_forward_code_adds_tuple_tangents_with_add_results():
     eps = 1e-6
     expected = (least_squares_both(a + eps * da) - least_squares_both(a - eps * da)) / (2 * eps)
     assert_close(tangent, expected, rtol=1e-6)
+
+
+# -- more of NumPy: diagonals, repeats, selections, scans with NaNs, log spacing, polynomials --
+
+
+def more_of_numpy(x):
+    m = np.diagflat(x[:3]) + np.resize(x, (3, 3))
+    total = np.sum(np.compress([True, False, True], m, axis=0) ** 2)
+    total = total + np.sum(np.extract(m > 0.0, m) ** 3)
+    total = total + np.sum(np.choose(np.array([0, 1, 0]), [x[:3], x[1:] ** 2]))
+    total = total + np.sum(np.nancumsum(x) * np.nancumprod(x))
+    total = (
+        total + np.sum(np.logspace(x[0], x[1], 3)) + np.sum(np.geomspace(1.0 + x[2] ** 2, 2.0, 4))
+    )
+    total = total + np.sum(np.polymul(x[:2], x[2:]) ** 2) + np.sum(np.polyder(x, 2) ** 2)
+    total = total + np.sum(np.polyint(x, 1, x[3]) ** 2)
+    return total + np.sum(np.polyadd(x, x[:2]) * np.polysub(x[:3], x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_more_of_numpy_matches_finite_differences(mode):
+    x = np.array([0.3, -0.7, 1.1, 0.4])
+    got = ag.grad(more_of_numpy, mode=mode)(x)
+    assert_close(got, _numeric_grad(more_of_numpy, x.copy()), rtol=1e-5)
+
+
+def test_more_of_numpy_forward_mode():
+    x = np.array([0.3, -0.7, 1.1, 0.4])
+    dx = np.array([1.0, -0.5, 0.25, 2.0])
+    _, tangent = ag.jvp(more_of_numpy, (x,), (dx,))
+    eps = 1e-6
+    expected = (more_of_numpy(x + eps * dx) - more_of_numpy(x - eps * dx)) / (2 * eps)
+    assert_close(tangent, expected, rtol=1e-6)
+
+
+def test_nan_scans_send_nothing_to_the_nans():
+    def scans(x):
+        return np.sum(np.nancumsum(2.0 * x) ** 2 + np.nancumprod(x + 1.0))
+
+    x = np.array([0.5, np.nan, 2.0, -1.0])
+    for mode in MODES:
+        got = ag.grad(scans, mode=mode)(x)
+        assert got[1] == 0.0, mode
+        keep = ~np.isnan(x)
+        assert_close(got[keep], _numeric_grad(scans, x.copy())[keep], what=mode)

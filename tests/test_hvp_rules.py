@@ -189,6 +189,20 @@ def mean_sum_trace(x):
     return np.sin(np.mean(x * x) + np.sum(np.tanh(x), axis=0)[1] + np.trace(x * x))
 
 
+def polynomial_arithmetic(p, q):
+    total = np.sum(np.sin(np.polyadd(p * p, q)) * np.polysub(q, p))
+    return total + np.sum(np.polyint(p * q[:3], 2, q[0]) ** 2)
+
+
+def nan_scans(x):
+    return np.sum(np.sin(np.nancumprod(x * x, axis=1)) + np.nancumsum(x, axis=0) ** 2)
+
+
+def spaced_in_logarithms(a, b):
+    total = np.sum(np.sin(np.logspace(a, b, 4, base=2.0 + a * a)))
+    return total + np.sum(np.geomspace(1.0 + a * a, 2.0 + b * b, 5) ** 2)
+
+
 def nansum_nanmean(x):
     y = np.where(x > 1.5, np.nan, x)
     return np.sin(np.nansum(y * y)) + np.sum(np.nanmean(np.sin(y), axis=0))
@@ -641,6 +655,9 @@ TABLE = {
     "std_all": (std_all, _uniform((3, 4))),
     "std_axis_ddof": (std_axis_ddof, _uniform((3, 4))),
     "mean_sum_trace": (mean_sum_trace, _uniform((3, 3))),
+    "polynomial_arithmetic": (polynomial_arithmetic, _uniform((3,), (5,))),
+    "nan_scans": (nan_scans, _values([[1.0, np.nan, 0.5], [-0.5, 1.2, np.nan]])),
+    "spaced_in_logarithms": (spaced_in_logarithms, _uniform((), ())),
     "nansum_nanmean": (nansum_nanmean, _values([[1.0, 2.0, 0.5], [-0.5, 1.2, 0.3]])),
     # linear algebra
     "det": (det_of, _uniform((3, 3))),

@@ -1,5 +1,6 @@
 """More linear algebra: ``np.linalg.eig``, ``eigvals``, ``lstsq``, ``multi_dot``,
-``matrix_power``, ``tensorsolve`` and ``tensorinv``; ``np.vander`` and ``np.polyval``; and
+``matrix_power``, ``tensorsolve`` and ``tensorinv``; ``np.vander``, ``np.polyval`` and the
+polynomial arithmetic (``polyadd``, ``polysub``, ``polymul``, ``polyder``, ``polyint``); and
 NumPy 2's array-API spellings (``np.linalg.matmul``, ``vecdot``, ``cross``, ``outer``,
 ``diagonal``, ``trace``, ``vector_norm``, ``matrix_norm``, ``tensordot``, ``svdvals``,
 ``matrix_transpose``), which take the rules of the functions they spell again.
@@ -10,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy import asarray as _np_asarray
+from numpy import polyint as _np_polyint
+from numpy import zeros as _np_zeros
 
 from ..adjoints import Parts
 from ..device import array_module
@@ -25,9 +29,11 @@ from .linalg_helpers import (
     svd_grad,
     svd_tangent,
 )
+from .rearranging import zeros_of
 from .reductions import trace_grad
 from .registry import nondifferentiable, vjp_rule
 from .shared import (
+    _dtype,
     cast_like,
     inverse_axes,
     output_parts,
@@ -273,6 +279,66 @@ def polyval_jvp(ans, p, x, *, dp, dx):
     return np.polyval(dp, x), dx * np.polyval(derivative(p), x)
 
 
+# Polynomials as coefficient arrays, highest power first (NumPy's poly1d objects are not
+# differentiated). polyadd and polysub line the shorter up with the longer's end; polymul
+# is a convolution, so each factor's gradient correlates g with the other factor.
+@vjp_rule(np.polyadd)
+def polyadd(g, ans, a1, a2):
+    return poly_tail_grad(g, a1), poly_tail_grad(g, a2)
+
+
+@jvp_rule(np.polyadd)
+def polyadd_jvp(ans, a1, a2, *, da1, da2):
+    return np.polyadd(da1, zeros_of(a2, da1)), np.polyadd(zeros_of(a1, da2), da2)
+
+
+@vjp_rule(np.polysub)
+def polysub(g, ans, a1, a2):
+    return poly_tail_grad(g, a1), -poly_tail_grad(g, a2)
+
+
+@jvp_rule(np.polysub)
+def polysub_jvp(ans, a1, a2, *, da1, da2):
+    return np.polysub(da1, zeros_of(a2, da1)), np.polysub(zeros_of(a1, da2), da2)
+
+
+@vjp_rule(np.polymul)
+def polymul(g, ans, a1, a2):
+    return (
+        cast_like(np.reshape(np.correlate(g, np.atleast_1d(a2), "valid"), np.shape(a1)), a1),
+        cast_like(np.reshape(np.correlate(g, np.atleast_1d(a1), "valid"), np.shape(a2)), a2),
+    )
+
+
+@jvp_rule(np.polymul)
+def polymul_jvp(ans, a1, a2, *, da1, da2):
+    return np.polymul(da1, a2), np.polymul(a1, da2)
+
+
+# The m-th derivative scales each coefficient by a constant and drops the last m; the m-th
+# integral divides each by one and appends m integration constants k (one number for all).
+@vjp_rule(np.polyder)
+def polyder(g, ans, p, m=1):
+    return poly_scaled_grad(g, p, np.polyder(np.ones(np.size(p)), m)), None
+
+
+linear(np.polyder)
+
+
+@vjp_rule(np.polyint)
+def polyint(g, ans, p, m=1, k=None):
+    return (
+        poly_scaled_grad(g, p, np.polyint(np.ones(np.size(p)), m)[: np.size(p)]),
+        None,
+        polyint_constants_grad(g, p, m, k),
+    )
+
+
+@jvp_rule(np.polyint)
+def polyint_jvp(ans, p, m=1, k=None, *, dp, dk):
+    return np.polyint(dp, m), None, np.polyint(zeros_of(p, dk), m, dk)
+
+
 # -- helpers the rules above call (generated code calls them by these names) ----------------
 
 
@@ -294,6 +360,46 @@ def check_real_eigenvalues(w: Any) -> None:
 
 
 nondifferentiable(check_real_eigenvalues)
+
+
+def poly_tail_grad(g: Any, a: Any) -> Any:
+    """The gradient of a polynomial ``a`` that polyadd or polysub lined up with the end of
+    their result: the last ``len(a)`` coefficients of ``g``."""
+    size = max(np.size(a), 1)
+    return cast_like(np.reshape(g[np.size(g) - size :], np.shape(a)), a)
+
+
+def poly_scaled_grad(g: Any, p: Any, factors: Any) -> Any:
+    """The gradient of ``p`` whose first ``len(factors)`` coefficients became ``factors *
+    p[:len(factors)]`` in the result (polyder, polyint); the others went nowhere."""
+    xp = array_module(g)
+    scaled = g[: np.size(factors)] * xp.asarray(factors, dtype=_dtype(g))
+    rest = xp.zeros(max(np.size(p), 1) - np.size(factors), dtype=_dtype(g))
+    return cast_like(xp.reshape(xp.concatenate([scaled, rest]), np.shape(p)), p)
+
+
+def polyint_constants_grad(g: Any, p: Any, m: int, k: Any) -> Any:
+    """The gradient of np.polyint's integration constants ``k`` (None without them)."""
+    if k is None:
+        return None
+    xp = array_module(g)
+    rows = integration_constant_rows(max(np.size(p), 1), m, np.size(k))
+    grads = xp.asarray(rows, dtype=_dtype(g)) @ g
+    if np.size(k) == 1:  # one number, the constant of every integration
+        return cast_like(np.reshape(np.sum(grads), np.shape(k)), k)
+    return cast_like(np.reshape(grads, np.shape(k)), k)
+
+
+def integration_constant_rows(size: int, m: int, count: int) -> Any:
+    """Row i: the coefficients np.polyint(p, m, k) gets from the constant k[i] alone, for
+    a polynomial of ``size`` coefficients (host numbers; NumPy by its own names, which a
+    rule running on tensors reads as they are)."""
+    rows = []
+    for i in range(max(m, count)):
+        alone = _np_zeros(max(m, count))
+        alone[i] = 1.0
+        rows.append(_np_polyint(_np_zeros(size), m, alone[:m]))
+    return _np_asarray(rows).reshape(len(rows), -1)
 
 
 def eig_grad(g: Any, ans: Any) -> Any:
@@ -575,3 +681,6 @@ def derivative(p: Any) -> Any:
     if count <= 1:
         return np.zeros_like(p)
     return p[:-1] * _exponents(count, False, p)[:-1]
+
+
+nondifferentiable(integration_constant_rows)

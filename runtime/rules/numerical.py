@@ -1,5 +1,6 @@
 """Rules for numerical calculus on samples: ``trapezoid``, ``ediff1d``, NumPy 2's
-``cumulative_sum`` and ``cumulative_prod``, and ``interp``."""
+``cumulative_sum`` and ``cumulative_prod``, ``nancumsum`` and ``nancumprod``, ``interp``, and
+samples spaced in a logarithm (``logspace``, ``geomspace``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .reductions import cumprod_grad, cumprod_tangent, cumsum_grad
 from .registry import nondifferentiable, vjp_rule
-from .selection import take_grad
+from .selection import linspace_fractions, take_grad
 from .shared import cast_like, transformable, unbroadcast
 from .statistics import held
 
@@ -79,6 +80,81 @@ def cumulative_prod_jvp(ans, x, *, axis=None, dtype=None, out=None, include_init
         cumprod_tangent(dx, without_initial(ans, axis, include_initial), x, scan_axis(axis)),
         axis,
         include_initial,
+    )
+
+
+# nancumsum and nancumprod scan with NaNs read as 0 and 1: a NaN's place gets no gradient.
+@vjp_rule(np.nancumsum)
+def nancumsum(g, ans, a, axis=None, dtype=None, out=None):
+    return cumsum_grad(g, a, axis) * ~np.isnan(a)
+
+
+@jvp_rule(np.nancumsum)
+def nancumsum_jvp(ans, a, axis=None, dtype=None, out=None, *, da):
+    return np.nancumsum(np.where(np.isnan(a), 0.0, da), axis=axis)
+
+
+@vjp_rule(np.nancumprod)
+def nancumprod(g, ans, a, axis=None, dtype=None, out=None):
+    return cumprod_grad(g, ans, np.where(np.isnan(a), 1.0, a), axis) * ~np.isnan(a)
+
+
+@jvp_rule(np.nancumprod)
+def nancumprod_jvp(ans, a, axis=None, dtype=None, out=None, *, da):
+    return cumprod_tangent(np.where(np.isnan(a), 0.0, da), ans, np.where(np.isnan(a), 1.0, a), axis)
+
+
+# -- sample points spaced evenly in a logarithm ------------------------------------------------
+# np.logspace(start, stop) is base ** y with y = np.linspace(start, stop): the samples'
+# slopes in start and stop are linspace's times ans * log(base), in base ans * y / base.
+# np.geomspace(start, stop) is start * (stop / start) ** t with linspace's fractions t:
+# its slope in start is ans * (1 - t) / start, in stop ans * t / stop (same-sign ends).
+
+
+@vjp_rule(np.logspace)
+def logspace(g, ans, start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    t = linspace_fractions(ans, num, endpoint, axis, False)
+    slope = g * ans * np.log(spread_along(base, axis, ans))
+    return (
+        cast_like(unbroadcast(np.sum(slope * (1.0 - t), axis=axis), start), start),
+        cast_like(unbroadcast(np.sum(slope * t, axis=axis), stop), stop),
+        None,
+        None,
+        logspace_base_grad(g, ans, start, stop, num, endpoint, base, axis),
+    )
+
+
+@jvp_rule(np.logspace)
+def logspace_jvp(
+    ans, start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0, *, dstart, dstop, dbase
+):
+    t = linspace_fractions(ans, num, endpoint, axis, False)
+    slope = ans * np.log(spread_along(base, axis, ans))
+    y = np.linspace(start, stop, num, endpoint, axis=axis)
+    return (
+        spread_along(dstart, axis, ans) * slope * (1.0 - t),
+        spread_along(dstop, axis, ans) * slope * t,
+        None,
+        None,
+        spread_along(dbase, axis, ans) * ans * y / spread_along(base, axis, ans),
+    )
+
+
+@vjp_rule(np.geomspace)
+def geomspace(g, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    t = linspace_fractions(ans, num, endpoint, axis, False)
+    return (
+        cast_like(unbroadcast(np.sum(g * ans * (1.0 - t), axis=axis) / start, start), start),
+        cast_like(unbroadcast(np.sum(g * ans * t, axis=axis) / stop, stop), stop),
+    )
+
+
+@jvp_rule(np.geomspace)
+def geomspace_jvp(ans, start, stop, num=50, endpoint=True, dtype=None, axis=0, *, dstart, dstop):
+    t = linspace_fractions(ans, num, endpoint, axis, False)
+    return (
+        spread_along(dstart / start, axis, ans) * ans * (1.0 - t),
+        spread_along(dstop / stop, axis, ans) * ans * t,
     )
 
 
@@ -290,6 +366,28 @@ def interp_knots(x: Any, xp: Any, left: Any, right: Any) -> tuple:
 
 
 nondifferentiable(interp_knots)
+
+
+@transformable
+def spread_along(value: Any, axis: int, ans: Any) -> Any:
+    """``value``, a start, stop or base of np.logspace or np.geomspace (or its tangent), as
+    those functions broadcast it against their samples ``ans``: given the dimensions the
+    samples have beside their own axis, then that axis."""
+    if np.ndim(value) == 0:
+        return value
+    lined_up = np.reshape(value, (1,) * (np.ndim(ans) - 1 - np.ndim(value)) + np.shape(value))
+    return np.expand_dims(lined_up, axis)
+
+
+def logspace_base_grad(
+    g: Any, ans: Any, start: Any, stop: Any, num: int, endpoint: bool, base: Any, axis: int
+) -> Any:
+    """The gradient of np.logspace's ``base``: ``ans * y / base`` for the exponents y."""
+    y = np.linspace(start, stop, num, endpoint, axis=axis)
+    per_sample = g * ans * y / spread_along(base, axis, ans)
+    if np.ndim(base) == 0:
+        return cast_like(np.sum(per_sample), base)
+    return cast_like(unbroadcast(np.sum(per_sample, axis=axis), base), base)
 
 
 def outside_grad(g: Any, value: Any, where: Any) -> Any:

@@ -1,5 +1,5 @@
-"""Rules for ``np.insert``, ``np.delete``, ``np.block``, ``np.meshgrid`` and NumPy 2's
-``np.unstack``.
+"""Rules for ``np.insert``, ``np.delete``, ``np.block``, ``np.diagflat``, ``np.resize``,
+``np.compress``, ``np.extract``, ``np.choose``, ``np.meshgrid`` and NumPy 2's ``np.unstack``.
 
 ``insert``, ``delete`` and ``block`` move elements to new places: each rule asks NumPy
 where, by calling the function itself on arrays of positions (so every form of ``obj``,
@@ -21,7 +21,7 @@ from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .registry import nondifferentiable, vjp_rule
 from .selection import take_grad
-from .shared import output_parts, transformable
+from .shared import output_parts, transformable, unbroadcast
 
 
 @vjp_rule(np.delete)
@@ -77,6 +77,57 @@ def joined_blocks_vjp(g, ans, blocks, layout):
 
 
 linear(joined_blocks)
+
+
+# diagflat puts v's elements on a diagonal; resize repeats a's (flattened) elements or cuts
+# them short; compress and extract keep those a condition selects. Each gradient gathers g
+# back from the places NumPy put each element, which it says when given positions.
+@vjp_rule(np.diagflat)
+def diagflat(g, ans, v, k=0):
+    return np.reshape(np.diagonal(g, k), np.shape(v))
+
+
+linear(np.diagflat)
+
+
+@vjp_rule(np.resize)
+def resize(g, ans, a, new_shape):
+    return take_grad(g, a, np.resize(positions_of(a), new_shape)), None
+
+
+linear(np.resize)
+
+
+@vjp_rule(np.compress)
+def compress(g, ans, condition, a, axis=None, out=None):
+    return None, take_grad(g, a, np.compress(condition, positions_of(a), axis))
+
+
+@jvp_rule(np.compress)
+def compress_jvp(ans, condition, a, axis=None, out=None, *, da):
+    return None, np.compress(condition, da, axis)
+
+
+@vjp_rule(np.extract)
+def extract(g, ans, condition, arr):
+    return None, take_grad(g, arr, np.extract(condition, positions_of(arr)))
+
+
+@jvp_rule(np.extract)
+def extract_jvp(ans, condition, arr, *, darr):
+    return None, np.extract(condition, darr)
+
+
+# np.choose(a, choices) takes each element from the choice a names there (after mode's
+# wrapping or clipping): each choice's gradient is g where it was chosen.
+@vjp_rule(np.choose)
+def choose(g, ans, a, choices, out=None, mode="raise"):
+    return None, choices_grads(g, ans, a, choices, mode)
+
+
+@jvp_rule(np.choose)
+def choose_jvp(ans, a, choices, out=None, mode="raise", *, dchoices):
+    return None, np.choose(a, dchoices, mode=mode)
 
 
 @vjp_rule(np.unstack, multi_output=True)
@@ -213,6 +264,28 @@ def block_places(shapes: list, arrays: Any) -> list:
     return [landed[start : start + size] for start, size in zip(starts, sizes)]
 
 
+def positions_of(a: Any) -> Any:
+    """The flat position of each element of ``a``, shaped like ``a``, in its array module
+    (NumPy moves them as it moves ``a``'s elements)."""
+    xp = array_module(a)
+    return xp.reshape(xp.arange(np.size(a)), np.shape(a))
+
+
+def choices_grads(g: Any, ans: Any, a: Any, choices: Any, mode: str) -> Any:
+    """The gradients of np.choose's choices: ``g`` where each was chosen, summed back to
+    its shape; one per choice (Parts) as they were given, or one array for an array of
+    them."""
+    xp = array_module(g)
+    count = len(choices)
+    # which choice each element of the result came from, as np.choose reads a and mode
+    numbers = [xp.full((), j) for j in range(count)]
+    chosen = xp.broadcast_to(xp.choose(xp.asarray(a), numbers, mode=mode), np.shape(ans))
+    parts = Parts(unbroadcast(xp.where(chosen == j, g, 0.0), choices[j]) for j in range(count))
+    if isinstance(choices, (list, tuple)):
+        return parts
+    return xp.reshape(xp.stack(list(parts)), np.shape(choices))
+
+
 def _leaves(arrays: Any) -> list:
     """The blocks of a nested list, in order (a block that is not a list is one)."""
     if isinstance(arrays, list):
@@ -246,7 +319,9 @@ def _grid_axis(position: int, count: int, indexing: str) -> int:
     return position
 
 
-nondifferentiable(deleted_sources, inserted_sources, _grid_axis, _leaves, block_places)
+nondifferentiable(
+    deleted_sources, inserted_sources, _grid_axis, _leaves, block_places, positions_of
+)
 
 
 @transformable
