@@ -1085,6 +1085,7 @@ if special is not None:
 SPECS.update(
     {
         np.angle: [case(A((3,))), case(A((2, 3)), deg=True)],
+        np.sign: [case(A((3,))), case(A((2, 3)))],
         np.fft.fft: [case(A((4,))), case(A((3, 4)), n=6), case(A((4, 3)), axis=0, norm="ortho")],
         np.fft.ifft: [case(A((4,))), case(A((3, 5)), n=3, norm="forward")],
         np.fft.fftn: [case(A((3, 4))), case(A((2, 3, 4)), s=(2, 5), norm="ortho")],

@@ -310,6 +310,55 @@ def test_jvp_of_programs_agrees_with_their_gradient(program, make, mode):
     assert float(np.real(tangent)) == pytest.approx(expected, rel=1e-6, abs=1e-9)
 
 
+# -- second derivatives ----------------------------------------------------------------------
+
+
+def quartic(z, w):
+    return np.sum(np.abs(z) ** 4) + np.real(np.sum(z**3 * w)) + np.sum(np.angle(z + 3) * np.abs(w))
+
+
+def normalized(z):
+    return np.sum(np.real(np.sign(z) * np.conj(z[::-1])) * np.abs(z))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", [quartic, normalized, phase_retrieval, fourier_filter])
+def test_hvp_is_the_derivative_of_the_gradient_along_the_tangent(function, mode):
+    """ag.hvp of a real function of complex arguments: the directional derivative of the
+    gradient (in the convention) along the tangent, by central differences."""
+    args = {
+        quartic: lambda: (crandom(3), crandom(3)),
+        normalized: lambda: (crandom(4),),
+        phase_retrieval: lambda: (crandom(3), crandom(5, 3), RNG.uniform(0.5, 2, 5)),
+        fourier_filter: lambda: (crandom(5), crandom(5)),
+    }[function]()
+    moving = (0, 1) if function is quartic else (0,)
+    tangents = tuple(crandom(*np.shape(a)) if i in moving else None for i, a in enumerate(args))
+    got = ag.hvp(function, args, tangents, mode=mode)
+    got = got if isinstance(got, tuple) else (got,)
+    gradient = ag.grad(function, wrt=moving)
+
+    def moved(step):
+        return gradient(*[a + step * t if t is not None else a for a, t in zip(args, tangents)])
+
+    eps = 1e-6
+    for i, (product, up, down) in enumerate(zip(got, moved(eps), moved(-eps))):
+        expected = (np.asarray(up) - np.asarray(down)) / (2 * eps)
+        assert_complex_close(product, expected, f"{function.__name__} argument {i} ({mode})")
+
+
+def test_sign_is_z_over_its_modulus_with_a_derivative():
+    """np.sign(z) is z / |z| for complex z (NumPy 2), which moves; for reals its gradient
+    is zero, as PyTorch's."""
+    z = crandom(3)
+    assert_complex_close(
+        ag.grad(normalized)(z), numeric_grad(normalized, [z], 0), "sign of complex values"
+    )
+    x = ag.tensor([1.5, -2.0, 0.0], requires_grad=True)
+    np.sum(np.sign(x) * 3.0).backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
 # -- the rule table on complex inputs --------------------------------------------------------
 
 

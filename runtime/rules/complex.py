@@ -115,6 +115,23 @@ def imag_grad(g: Any, x: Any) -> Any:
     return np.real(g) * 0.0
 
 
+# -- np.sign --------------------------------------------------------------------------------
+# z / |z| for a complex z (NumPy 2), whose derivative is not zero: (dz - s Re(conj(s) dz)) / |z|
+# with s = sign(z); for a real x, and at 0, it is zero (as PyTorch's sign has a zero gradient)
+
+
+@vjp_rule(np.sign)
+def sign(g, ans, x):
+    moved = (g - np.conjugate(ans) * np.real(g * ans)) / np.where(x == 0, 1, np.abs(x))
+    return np.where(x == 0, 0, moved)
+
+
+@jvp_rule(np.sign)
+def sign_jvp(ans, x, *, dx):
+    moved = (dx - ans * np.real(np.conjugate(ans) * dx)) / np.where(x == 0, 1, np.abs(x))
+    return np.where(x == 0, 0, moved)
+
+
 # -- np.angle -------------------------------------------------------------------------------
 
 

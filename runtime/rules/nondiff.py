@@ -10,8 +10,8 @@ from ..primitives import stop_gradient
 from .registry import nondifferentiable
 
 nondifferentiable(
-    # rounding and sign
-    np.floor, np.ceil, np.round, np.around, np.rint, np.trunc, np.fix, np.sign,
+    # rounding (np.sign has a rule, rules/complex.py: z / |z| is smooth for complex z)
+    np.floor, np.ceil, np.round, np.around, np.rint, np.trunc, np.fix,
     np.floor_divide,
     # comparisons and logic
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
