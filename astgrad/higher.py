@@ -122,7 +122,9 @@ def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> 
         args[i] = leaf
     value = fun(*args)
     gradients = autograd_grad(value, leaves, create_graph=True)
-    total = sum((g * tangents[i]).sum() for g, i in zip(gradients, moving))
+    terms = [(g * tangents[i]).sum() for g, i in zip(gradients, moving)]
+    # complex arguments pair with their tangents by Re(sum(g * t)) (docs/complex.md)
+    total = sum(term.real if term.dtype.kind == "c" else term for term in terms)
     products = autograd_grad(total, leaves, allow_unused=True)
     out = [
         np.zeros(np.shape(primals[i])) if p is None else _raw(p, primals[i])
