@@ -139,6 +139,18 @@ class Particle:
         self.x = self.x + dt * self.v
 
 
+#: read by Damped.damp from this module (tests/test_classes_modules.py rebinds it)
+DAMPING = 0.9
+
+
+class Damped(Particle):
+    def damp(self):
+        self.v = self.v * DAMPING
+
+    def spread(self):
+        self.x = self.x / len(self.x)
+
+
 class SGD:
     def __init__(self, rate):
         self.rate = rate

@@ -516,17 +516,13 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
 def _init_definition(init: object, ctx: TransformContext, read: list) -> gast.FunctionDef | None:
     """The parsed ``__init__`` of a class of the function's module, with a ``self``
     parameter, no ``*args`` or ``**kwargs``, and constant defaults; None otherwise."""
-    from .parsing import parse_function
 
     if not isinstance(init, types.FunctionType):
         return None
     if init.__closure__ and init.__code__.co_freevars != ("__class__",):
         return None  # (a cell other than the one super() reads)
-    if init.__globals__ is not ctx.parsed.function.__globals__:
-        return None  # (its names would be read in the caller's module)
-    try:
-        definition = parse_function(init).node
-    except Exception:
+    definition = parse_here(init, ctx)
+    if definition is None:
         return None
     params = definition.args.posonlyargs + definition.args.args
     if not params or definition.args.vararg or definition.args.kwarg:
@@ -977,7 +973,6 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     parameter, for ``normalize`` to inline: its attribute assignments then change ``obj``
     (``set_field``), as the method changes the object. None when the method is not a
     plain function of the same module whose body names ``self`` only to use it."""
-    from .parsing import parse_function
 
     if not (
         isinstance(func, gast.Attribute)
@@ -989,11 +984,8 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     found = _class_lookup(made[owner], func.attr, ctx)
     if not isinstance(found, types.FunctionType) or found.__closure__:
         return None
-    if found.__globals__ is not ctx.parsed.function.__globals__:
-        return None
-    try:
-        definition = parse_function(found).node
-    except Exception:
+    definition = parse_here(found, ctx)
+    if definition is None:
         return None
     args = definition.args
     params = args.posonlyargs + args.args
@@ -1102,7 +1094,6 @@ def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | N
     without that parameter and with each read of it naming the class it is bound to, for
     ``normalize`` to inline: ``cls(w)`` in it is then a call of that class
     (``constructor``), ``cls.scale`` a read of its attribute."""
-    from .parsing import parse_function
     from .resolve import _MISSING, static_value
 
     if not isinstance(func, gast.Attribute) or not isinstance(
@@ -1117,11 +1108,10 @@ def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | N
         return None
     if not isinstance(inspect_static(owner, func.attr), classmethod):
         return None
-    if function.__closure__ or function.__globals__ is not ctx.parsed.function.__globals__:
+    if function.__closure__:
         return None
-    try:
-        definition = parse_function(function).node
-    except Exception:
+    definition = parse_here(function, ctx)
+    if definition is None:
         return None
     args = definition.args
     params = args.posonlyargs + args.args
@@ -1193,7 +1183,6 @@ def function_assigning(
     parameter read as the caller's name and dropped, and the call without that
     argument, for ``normalize`` to inline, as a method that assigns ``self``'s
     attributes is (``argument_method``). None for any other call."""
-    from .parsing import parse_function
     from .resolve import _MISSING, static_value
 
     func = call.func
@@ -1202,13 +1191,10 @@ def function_assigning(
     function = static_value(func, ctx)
     if function is _MISSING or not isinstance(function, types.FunctionType):
         return None
-    if function.__closure__ or function.__globals__ is not ctx.parsed.function.__globals__:
+    if function.__closure__ or not _assigns_a_parameter(function):
         return None
-    if not _assigns_a_parameter(function):
-        return None
-    try:
-        definition = parse_function(function).node
-    except Exception:
+    definition = parse_here(function, ctx)
+    if definition is None:
         return None
     args = definition.args
     params = [a.id for a in args.posonlyargs + args.args]
@@ -1279,3 +1265,59 @@ def _assigns_a_parameter(function: types.FunctionType) -> bool:
         and node.value.id in params
         for node in gast.walk(definition)
     )
+
+
+def parse_here(function: types.FunctionType, ctx: TransformContext) -> gast.FunctionDef | None:
+    """``function``'s definition, to be inlined into the function being differentiated:
+    as it is when both are of one module; else (a class of another module) with each of
+    the names it reads from its module read through that module (``other.np``,
+    ``other.SCALE``, live, as it reads them), and None when that cannot be shown to be
+    the same (its module is not imported as such, or a builtin it uses is a global of
+    the caller's module)."""
+    import sys
+
+    from .parsing import parse_function
+
+    try:
+        definition = parse_function(function).node
+    except Exception:
+        return None
+    here = ctx.parsed.function.__globals__
+    theirs = function.__globals__
+    if theirs is here:
+        return definition
+    module = sys.modules.get(function.__module__)
+    if module is None or vars(module) is not theirs:
+        return None
+    local = {
+        node.id
+        for node in gast.walk(definition)
+        if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load)
+    }
+    alias = None
+    refused = False
+
+    def replace(node: gast.AST) -> gast.AST | None:
+        nonlocal alias, refused
+        if not (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)):
+            return None
+        if node.id in local:
+            return None
+        if node.id in theirs:
+            if alias is None:
+                alias = ctx.bind_free(module.__name__.split(".")[-1], module)
+            read = gast.Attribute(value=build.load(alias), attr=node.id, ctx=gast.Load())
+            return gast.copy_location(read, node)
+        if node.id in here or not hasattr(builtins, node.id):
+            refused = True  # (a builtin of theirs that the caller's module shadows)
+            return None
+        for namespace in (theirs, here):  # (the guard that neither defines it later)
+            ctx.parsed.recorder.global_read(namespace, node.id, MISSING)
+        return None
+
+    from .walk import copy_tree
+
+    definition.body = [copy_tree(stmt, replace) for stmt in definition.body]
+    args = definition.args
+    args.defaults = [copy_tree(d, replace) for d in args.defaults]
+    return None if refused else definition
