@@ -343,11 +343,16 @@ def _run_batched(
     return value, tangent, sizes
 
 
-def _blocks(tangent: Any, value: Any, args: tuple, positions: list[int], sizes: list) -> list:
+def _blocks(
+    tangent: Any, value: Any, args: tuple, positions: list[int], sizes: list
+) -> list | None:
     """A batched tangent (one row per unit direction, as :func:`_run_batched` gives) as
-    one Jacobian block per argument: ``value.shape + args[i].shape``."""
+    one Jacobian block per argument: ``value.shape + args[i].shape``; None for a complex
+    one, which one direction at a time handles as it does."""
     if not isinstance(tangent, np.ndarray) or tangent.shape[1:] != np.shape(value):
         raise TypeError("internal error: a batched tangent not shaped like its value")
+    if tangent.dtype.kind == "c":
+        return None  # (a complex value's Jacobian: as one direction at a time gives it)
     blocks = []
     offset = 0
     for i, size in zip(positions, sizes):
@@ -374,7 +379,7 @@ def _batched_jacobian(fun: Callable, args: tuple, positions: list[int], names: t
         return None
     if isinstance(value, np.generic):
         value = np.asarray(value)
-    return _blocks(tangent, value, args, positions, sizes)
+    return _blocks(tangent, value, args, positions, sizes)  # (None for a complex one)
 
 
 def _batched_pullbacks(fun: Callable, args: tuple, positions: list[int], names: tuple) -> Any:
@@ -417,6 +422,8 @@ def _batched_pullbacks(fun: Callable, args: tuple, positions: list[int], names: 
     for grad, i in zip(grads, positions):
         if not isinstance(grad, np.ndarray) or grad.shape[1:] != np.shape(args[i]):
             return None
+        if grad.dtype.kind == "c":
+            return None
         if isinstance(args[i], float) and np.ndim(value) == 0:
             blocks.append(float(grad[0]))
             continue
@@ -453,7 +460,10 @@ def _batched_hessian(fun: Callable, args: tuple, positions: list[int], names: tu
         like = float(grad) if isinstance(args[i], float) else np.asarray(grad)
         if np.shape(like) != np.shape(args[i]):
             return None
-        rows.append(tuple(_blocks(tangent, like, args, positions, sizes)))
+        blocks = _blocks(tangent, like, args, positions, sizes)
+        if blocks is None:
+            return None
+        rows.append(tuple(blocks))
     return tuple(rows)
 
 

@@ -41,14 +41,18 @@ class Unbatchable(Exception):
 
 
 def _float_dtype(value: Any) -> Any:
+    """The dtype of a tangent of ``value``: its own for a float or complex value (a
+    complex tangent in a float buffer would lose its imaginary part), else float64."""
+    if isinstance(value, complex):
+        return np.complex128
     dtype = getattr(value, "dtype", None)
-    return dtype if dtype is not None and dtype.kind == "f" else np.float64
+    return dtype if dtype is not None and dtype.kind in "fc" else np.float64
 
 
 def _is_numeric(value: Any) -> bool:
     if isinstance(value, bool):
         return True  # (a flag: its tangent is zeros, as zero_tangent gives)
-    return isinstance(value, (int, float, np.ndarray, np.generic))
+    return isinstance(value, (int, float, complex, np.ndarray, np.generic))
 
 
 def batch_zeros(value: Any, batch: int) -> Any:

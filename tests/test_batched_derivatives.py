@@ -590,3 +590,16 @@ def test_reshapes_keep_their_order(function, monkeypatch):
     # (reverse mode's own gradient of a Fortran-order reshape is not checked here: the
     # rule's reshape_like ignores the order, in every mode; reported separately)
     assert _check(function, (x,), [0])
+
+
+def through_complex(x):
+    z = np.exp(1j * x) * (x + 2.0j)
+    return np.real(z * np.conj(z)) + np.imag(z)
+
+
+def test_complex_intermediate_values(monkeypatch):
+    """Complex values inside a real function: their batched tangents keep the imaginary
+    part (a float buffer would drop it)."""
+    x = np.random.default_rng(9).uniform(-1, 1, 4)
+    assert _check(through_complex, (x,), [0])
+    _check_reverse(through_complex, (x,), [0], monkeypatch)

@@ -60,6 +60,8 @@ from .walk import copy_tree
 _REDUCTIONS = (np.sum, np.mean)
 #: primitives that keep their elements' order (C order): each row reshaped like the value
 _RESHAPES = (np.reshape, np.ravel, np.squeeze, np.expand_dims)
+#: elementwise primitives linear in their one argument: the same call on the tangent
+_ELEMENTWISE_LINEAR = (np.conjugate, np.real, np.imag, np.negative, np.positive)
 #: operators a tangent may pass through and keep its rows apart (broadcasting arithmetic)
 _ROW_WISE_BINARY = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
 _ROW_WISE_UNARY = (gast.USub, gast.UAdd)
@@ -286,6 +288,10 @@ class _Batched(_Forward):
             ):
                 return [], build.call(self.batched("reshaped_like"), tangent, copy_tree(ans))
             return None
+        if primitive in _ELEMENTWISE_LINEAR and len(operands) == 1 and not keywords:
+            if isinstance(value, gast.UnaryOp):  # -x, +x
+                return [], gast.UnaryOp(op=copy.deepcopy(value.op), operand=tangent)
+            return [], self.linear_call(value, callee, 0, origin_of(stmt))
         if primitive is _unbroadcast() and len(operands) == 2 and not keywords:
             return [], build.call(
                 self.batched("batch_unbroadcast"), tangent, copy_tree(operands[1])
