@@ -603,3 +603,13 @@ def test_complex_intermediate_values(monkeypatch):
     x = np.random.default_rng(9).uniform(-1, 1, 4)
     assert _check(through_complex, (x,), [0])
     _check_reverse(through_complex, (x,), [0], monkeypatch)
+
+
+@pytest.mark.parametrize("module", ["astgrad.higher", "astgrad.runtime.batched"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    found = importlib.import_module(module)
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted and not result.failed
