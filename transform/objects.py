@@ -1056,7 +1056,7 @@ def argument_method(
     if kind[:1] != ("object",) or func.attr in kind[2]:
         return None  # (an attribute holding a function shadows the class's method)
     found = getattr(kind[1], func.attr, None)
-    if not isinstance(found, types.FunctionType) or not _assigns_self(found):
+    if not isinstance(found, types.FunctionType) or not _assigns_self(found, kind[1]):
         return None
     definition = made_method(func, {func.value.id: kind[1]}, ctx)
     if definition is not None:
@@ -1067,8 +1067,9 @@ def argument_method(
     return definition
 
 
-def _assigns_self(function: types.FunctionType) -> bool:
-    """Whether ``function``'s source assigns an attribute of its first parameter."""
+def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bool:
+    """Whether ``function``'s source assigns an attribute of its first parameter, or calls
+    a method of it (``self.bounce(dt)``, looked up on ``cls``) that does."""
     from .parsing import parse_function
 
     try:
@@ -1079,13 +1080,19 @@ def _assigns_self(function: types.FunctionType) -> bool:
     if not params:
         return False
     me = params[0].id
-    return any(
-        isinstance(node, gast.Attribute)
-        and isinstance(node.ctx, gast.Store)
-        and isinstance(node.value, gast.Name)
-        and node.value.id == me
-        for node in gast.walk(definition)
-    )
+    for node in gast.walk(definition):
+        if not (isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name)):
+            continue
+        if node.value.id != me:
+            continue
+        if isinstance(node.ctx, gast.Store):
+            return True
+        if depth < 8:
+            found = inspect_static(cls, node.attr)
+            if isinstance(found, types.FunctionType) and found is not function:
+                if _assigns_self(found, cls, depth + 1):
+                    return True
+    return False
 
 
 def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | None:
