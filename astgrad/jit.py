@@ -70,9 +70,13 @@ class Compiled:
     source: str = ""
     #: the sizes of the buffers of saved values (tags, numbers) a call is given
     capacity: tuple[int, int] | None = None
+    #: whether an argument is a list (given as a tuple: ``_at_boundary``)
+    lists: bool = False
 
     def run(self, args: tuple) -> Any:
         """Call the compiled gradient, with buffers twice as large while they fill."""
+        if self.lists:
+            args = tuple(_at_boundary(a) for a in args)
         if self.capacity is None:
             return self.function(*args)
         while True:
@@ -94,16 +98,37 @@ def _argument_types(args: tuple) -> tuple | str:
 
     found = []
     for position, value in enumerate(args):
-        # (exact types: a subclass of ndarray, np.matrix say, has other semantics)
-        if type(value) not in (bool, int, float, np.ndarray, np.float64, np.float32, np.int64):
-            return (
-                f"argument {position + 1} is a {type(value).__name__}: the compiled gradient "
-                "takes numbers and NumPy arrays"
-            )
-        if type(value) is np.ndarray and value.dtype.kind not in "biuf":
-            return f"argument {position + 1} is an array of {value.dtype}"
-        found.append(numba.typeof(value))
+        items = value if type(value) in (list, tuple) else (value,)
+        if type(value) in (list, tuple) and not value:
+            return f"argument {position + 1} is an empty {type(value).__name__}"
+        for item in items:
+            # (exact types: a subclass of ndarray, np.matrix say, has other semantics)
+            if type(item) not in _SCALARS and type(item) is not np.ndarray:
+                return (
+                    f"argument {position + 1} is {_described(value)}: the compiled gradient "
+                    "takes numbers, NumPy arrays, and lists or tuples of them"
+                )
+            if type(item) is np.ndarray and item.dtype.kind not in "biuf":
+                return f"argument {position + 1} holds an array of {item.dtype}"
+        found.append(numba.typeof(_at_boundary(value)))
     return tuple(found)
+
+
+_SCALARS = (bool, int, float, np.float64, np.float32, np.int64)
+
+
+def _described(value: Any) -> str:
+    if type(value) in (list, tuple):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {', '.join(kinds)}"
+    return f"a {type(value).__name__}"
+
+
+def _at_boundary(value: Any) -> Any:
+    """What the compiled gradient is given for an argument: a list as a tuple (Numba's
+    lists of arrays are reflected, slow and deprecated; a function that changes the list
+    does not compile, and runs uncompiled)."""
+    return tuple(value) if type(value) is list else value
 
 
 _NOT_RUN = object()
@@ -158,7 +183,10 @@ def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
         "astgrad: compiled the gradient of %s with Numba for (%s) in %.2f s",
         name, signature, seconds,
     )  # fmt: skip
-    return Compiled(kinds, dispatcher, seconds=seconds, source=source, capacity=capacity)
+    lists = any(isinstance(k, numba.types.BaseTuple) for k in kinds)
+    return Compiled(
+        kinds, dispatcher, seconds=seconds, source=source, capacity=capacity, lists=lists
+    )
 
 
 class _Refused(Exception):
@@ -210,17 +238,20 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
         "jit_push_shape_fixed": jit_helpers.push_shape_fixed,
         "jit_own": jit_helpers.own,
         "jit_add_in_place": jit_helpers.add_in_place,
+        "jit_add_into": jit_helpers.add_into,
         "jit_item": jit_helpers.item,
         "jit_zero_at": jit_helpers.zero_at,
         "jit_grown": jit_helpers.grown,
         "jit_StackFull": jit_helpers.StackFull,
         "jit_OutOfStep": jit_helpers.SavedValuesOutOfStep,
         "jit_np": np,
+        **{f"jit_reduce_{name}": reducer for name, reducer in jit_helpers.REDUCERS.items()},
     }
     for taken in helpers:
         if taken in free or re.search(rf"\b{taken}\b", derivative.source):
             raise _Refused(f"the gradient already uses the name {taken}")
     namespace.update(helpers)
+    _modules_of(namespace, names)
     params = {}
     for function in functions:
         params[function.__name__] = _gradient_params(derivative, function)
@@ -265,7 +296,23 @@ def _names_of(free: dict[str, Any]) -> Any:
             names.add_at.add(name)
         elif key == ("astgrad.runtime.adjoints", "assigned_adjoint"):
             names.assigned_adjoint.add(name)
+        elif key == ("astgrad.runtime.element_adjoints", "gradient_buffer"):
+            names.gradient_buffer.add(name)
     return names
+
+
+def _modules_of(namespace: dict, names: Any) -> None:
+    """The names the code reads NumPy and ``ag.no_grad`` by (``np.mean``, ``with
+    ag.no_grad():``), for forms the rewrite changes into ones Numba takes."""
+    from .runtime.grad_mode import no_grad
+
+    for name, value in namespace.items():
+        if value is np:
+            names.numpy.add(name)
+        elif value is no_grad:
+            names.no_grad.add(name)
+        elif isinstance(value, types.ModuleType) and getattr(value, "no_grad", None) is no_grad:
+            names.no_grad.add(f"{name}.no_grad")
 
 
 def _free_values(functions: list) -> dict[str, Any]:
@@ -329,23 +376,40 @@ def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
             namespace[name] = value
         found = seen.setdefault(id(derivative), rewrite_jit.Probed())
 
+        shadow: list[str] = []  # (the push site of each value on the fused function's stack)
+
+        def watch_push(function: str, where: str, value: Any, name: str | None) -> Any:
+            if fused:
+                shadow.append(where)
+            return watch(function, where, value, name)
+
+        def watch_pop(function: str, where: str, value: Any, name: str | None) -> Any:
+            if fused:
+                pair(function, shadow.pop() if shadow else "", where)
+            return watch(function, where, value, name)
+
+        def pair(function: str, pushed: str, popped: str) -> None:
+            found.popped_at.setdefault(function, {}).setdefault(pushed, set()).add(popped)
+            found.pushed_at.setdefault(function, {}).setdefault(popped, set()).add(pushed)
+
         def watch(function: str, where: str, value: Any, name: str | None) -> Any:
             if value is None:
                 # (a name not bound yet: compiled code starts it at a value of its type)
                 return value
             if name is not None:
                 start(function, name, value)
-            kind = _number_kind(value)
+            number = _number_kind(value)
+            kind = number or _array_kind(value)
             table = found.sites.setdefault(function, {})
             table[where] = kind if table.get(where, kind) == kind else ""
             if fused:
                 counts[0] += 1  # (pushes and pops alike: an upper bound)
-                counts[1] += kind != ""
+                counts[1] += number != ""
             return value
 
         def watch_run(function: str, where: str, run: list, name: str | None) -> list:
             for value in run:
-                watch(function, where, value, name)
+                watch_pop(function, where, value, name)
             return run
 
         def start(function: str, name: str, value: Any) -> None:
@@ -372,7 +436,10 @@ def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
                 if value is not None:
                     start(function, name, value)
 
-        namespace.update(jit_probe=watch, jit_probe_run=watch_run, jit_record=record)
+        namespace.update(
+            jit_probe=watch_pop, jit_probe_push=watch_push, jit_probe_run=watch_run,
+            jit_record=record,
+        )  # fmt: skip
         tree = rewrite_jit.probe(derivative.source, _names_of(free))
         ast.increment_lineno(tree, 1)
         exec(compile(tree, filename, "exec"), namespace)
@@ -395,6 +462,14 @@ def _number_kind(value: Any) -> str:
         return "int"
     if isinstance(value, (float, np.floating)) and not isinstance(value, np.float16):
         return "float"
+    return ""
+
+
+def _array_kind(value: Any) -> str:
+    """ "array float64 1" for a NumPy array of that dtype and number of dimensions (what
+    a push or pop of arrays of one kind is written out for), else ""."""
+    if type(value) is np.ndarray and value.dtype.isnative:
+        return f"array {value.dtype.name} {value.ndim}"
     return ""
 
 
@@ -550,7 +625,11 @@ def _package(differentiated: Any, value: Any, raw: Any, originals: list) -> Any:
     """The gradients in their arguments' types, with the value if it was asked for."""
     target = differentiated.target
     if len(originals) == 1:
-        gradients = target.package([finish_gradient(raw, originals[0])])
+        # (a float for a float argument is finished already)
+        finished = raw if type(raw) is float and type(originals[0]) is float else None
+        if finished is None:
+            finished = finish_gradient(raw, originals[0])
+        gradients = target.package([finished])
     else:
         gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
     return (value, gradients) if differentiated.with_value else gradients
@@ -567,6 +646,11 @@ def _fast_key(args: tuple) -> tuple | None:
                         flags.aligned, flags.writeable))  # fmt: skip
         elif kind in (float, int, bool):
             key.append(kind)
+        elif kind in (list, tuple):
+            part = _fast_key(value)
+            if part is None:
+                return None
+            key.append((kind, part))
         else:
             return None
     return tuple(key)

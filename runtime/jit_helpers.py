@@ -25,6 +25,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ..transform.jit import ARRAY_SLOTS
+from .primitives import stop_gradient as _stop_gradient
+
 __all__ = [
     "SavedValuesOutOfStep",
     "StackFull",
@@ -41,11 +44,15 @@ __all__ = [
     "expand_reduced",
     "scatter_grad",
     "add_at",
+    "add_into",
     "assigned_adjoint",
     "stored_adjoint",
     "saved_item",
     "restore_item",
     "reduced_count",
+    "extremum_grad",
+    "inverse_axes",
+    "REDUCERS",
     "JIT_HELPERS",
 ]
 
@@ -60,15 +67,9 @@ _NONE = 1
 _ARRAY = 2  # + the buffer's slot
 _SHAPE = 20  # + the number of dimensions: a shape, its sizes in the number buffer
 
-#: the array buffers, in the stack tuple's order: (dtype, ndim)
-ARRAY_KINDS = (
-    (types.float64, 1),
-    (types.float64, 2),
-    (types.float64, 3),
-    (types.float32, 1),
-    (types.float32, 2),
-    (types.int64, 1),
-)
+#: the array buffers, in the stack tuple's order: (dtype, ndim) (the rewrite's
+#: ``ARRAY_SLOTS``, which writes pushes and pops of one kind out)
+ARRAY_KINDS = tuple((getattr(types, dtype), ndim) for dtype, ndim in ARRAY_SLOTS)
 _ARRAY_TYPES = tuple(types.Array(dtype, ndim, "A") for dtype, ndim in ARRAY_KINDS)
 # (module globals: Numba reads them as constants)
 _A0, _A1, _A2, _A3, _A4, _A5 = _ARRAY_TYPES
@@ -349,15 +350,24 @@ def own(value):
 def _own(value):
     if isinstance(_plain(value), types.Array):
         return lambda value: np.copy(value)
+    if isinstance(_plain(value), types.List):
+        return lambda value: list(value)  # (a list argument's gradient: one part per item)
     return lambda value: value
 
 
 def add_in_place(adjoint, index, value):
-    """``adjoint[index] += value`` (a float64 array the code owns, a basic index)."""
+    """``adjoint[index] += value`` (a float64 array the code owns, a basic index; or the
+    list of parts of a list argument's gradient, an integer index)."""
 
 
 @overload(add_in_place)
 def _add_in_place(adjoint, index, value):
+    if isinstance(_plain(adjoint), types.List) and isinstance(index, types.Integer):
+
+        def add_item(adjoint, index, value):
+            adjoint[index] = adjoint[index] + value
+
+        return add_item
     if not _in_place(adjoint, index):
         return None
 
@@ -365,6 +375,37 @@ def _add_in_place(adjoint, index, value):
         adjoint[index] += value
 
     return added
+
+
+def add_into(adjoint, value):
+    """``adjoint + value``, written into ``adjoint`` (a float64 array no other name holds)
+    where the sum has its shape and dtype; a new array otherwise."""
+
+
+@overload(add_into)
+def _add_into(adjoint, value):
+    plain, other = _plain(adjoint), _plain(value)
+    if not (
+        isinstance(plain, types.Array) and plain.dtype == types.float64 and plain.mutable
+    ) or isinstance(getattr(other, "dtype", other), types.Complex):
+        return lambda adjoint, value: adjoint + value
+    if isinstance(other, _NUMBER_TYPES):
+
+        def added_number(adjoint, value):
+            adjoint += value
+            return adjoint
+
+        return added_number
+    if isinstance(other, types.Array) and other.ndim == plain.ndim:
+
+        def added_array(adjoint, value):
+            if value.shape != adjoint.shape:
+                return adjoint + value
+            adjoint += value
+            return adjoint
+
+        return added_array
+    return lambda adjoint, value: adjoint + value
 
 
 def item(adjoint, index):
@@ -427,6 +468,14 @@ def _zeros_like(value):
     if isinstance(plain, types.Array):
         dtype = np.complex128 if isinstance(plain.dtype, types.Complex) else np.float64
         return lambda value: np.zeros(value.shape, dtype)
+    if isinstance(plain, types.UniTuple) and isinstance(plain.dtype, _NUMBER_TYPES):
+        # (a list or tuple argument arrives as a tuple: its gradient is a list, one part
+        # per item, as the uncompiled add_at makes it)
+        return lambda value: [0.0 for _ in value]
+    if isinstance(plain, types.UniTuple) and isinstance(plain.dtype, types.Array):
+        if isinstance(plain.dtype.dtype, types.Complex):
+            return None
+        return lambda value: [np.zeros(item.shape, np.float64) for item in value]
     return None
 
 
@@ -540,32 +589,232 @@ def _unbroadcast(g, like):
     return scope["unbroadcast_impl"]
 
 
-def expand_reduced(g, x):
-    """The cotangent of a full reduction of ``x`` spread over ``x``'s shape."""
+def expand_reduced(g, x, axis=None, keepdims=False):
+    """The cotangent of a reduction of ``x`` over ``axis`` spread over ``x``'s shape."""
 
 
-@overload(expand_reduced)
-def _expand_reduced(g, x):
+def _literal(value: types.Type) -> tuple[bool, object]:
+    """``(True, the constant)`` for a literal, None, or an omitted argument's default;
+    ``(False, None)`` for a type whose value is known only when the code runs."""
+    if not isinstance(value, types.Type):  # (an omitted argument: the overload's default)
+        return True, value
+    if isinstance(value, types.Omitted):
+        return True, value.value
+    if isinstance(value, (types.NoneType, types.Omitted)):
+        return True, None
+    if isinstance(value, types.Literal):
+        return True, value.literal_value
+    parts = value.types if isinstance(value, types.BaseTuple) else ()
+    if parts and all(isinstance(t, types.Literal) for t in parts):
+        return True, tuple(t.literal_value for t in parts)
+    return False, None
+
+
+def _axes(axis: types.Type, ndim: int) -> tuple[int, ...] | None:
+    """The axes a reduction combines, sorted and positive, when ``axis`` is a literal (or
+    None: all of them); None when they are known only at run time, or out of range."""
+    known, value = _literal(axis)
+    if not known:
+        return None
+    if value is None:
+        return tuple(range(ndim))
+    parts = value if isinstance(value, tuple) else (value,)
+    if not all(type(a) is int and -ndim <= a < ndim for a in parts):
+        return None
+    axes = tuple(sorted({a % ndim for a in parts}))
+    return axes if len(axes) == len(parts) else None
+
+
+def _flag(value: types.Type) -> bool | None:
+    known, flag = _literal(value)
+    return bool(flag) if known and isinstance(flag, (bool, int)) else None
+
+
+def _compiled(source: str, name: str, **scope):
+    """A function defined by ``source`` (generated for one shape of arguments), compiled."""
+    scope = {"np": np, **scope}
+    exec(source, scope)
+    return numba.njit(cache=False)(scope[name])
+
+
+def _kept_shape(ndim: int, axes: tuple, keepdims: bool, of: str = "x") -> str:
+    """Source of the shape a reduction over ``axes`` gives (a tuple expression)."""
+    sizes = [
+        "1" if d in axes else f"{of}.shape[{d}]" for d in range(ndim) if keepdims or d not in axes
+    ]
+    return "(" + "".join(f"{s}, " for s in sizes) + ")"
+
+
+_SPREAD = {}
+
+
+def _spread(ndim: int, axes: tuple):
+    """``g`` (an array reduced over ``axes``, dimensions kept or not) spread over ``x``."""
+    key = (ndim, axes)
+    if key not in _SPREAD:
+        source = (
+            "def spread(g, x):\n"
+            f"    kept = np.ascontiguousarray(g).reshape({_kept_shape(ndim, axes, True)})\n"
+            "    out = np.empty(x.shape, g.dtype)\n"
+            "    out[...] = kept\n"
+            "    return out\n"
+        )
+        _SPREAD[key] = _compiled(source, "spread")
+    return _SPREAD[key]
+
+
+@overload(expand_reduced, prefer_literal=True)
+def _expand_reduced(g, x, axis=None, keepdims=False):
     target = _ndim_of(x)
-    if target is None or not isinstance(_plain(g), _NUMBER_TYPES):
+    g_plain = _plain(g)
+    if target is None:
+        return None
+    axes = _axes(axis, target)
+    if axes is None or _flag(keepdims) is None:
         return None
     if target == 0:
-        return lambda g, x: g
-    return lambda g, x: _full(shape_of(x), g)
+        return lambda g, x, axis=None, keepdims=False: g
+    if isinstance(g_plain, _NUMBER_TYPES):
+        return lambda g, x, axis=None, keepdims=False: _full(shape_of(x), g)
+    if not isinstance(g_plain, types.Array):
+        return None
+    spread = _spread(target, axes)
+    return lambda g, x, axis=None, keepdims=False: spread(g, x)
 
 
-def reduced_count(x):
-    """How many elements a full reduction of ``x`` combines."""
+def reduced_count(x, axis=None):
+    """How many elements each result of a reduction of ``x`` over ``axis`` combines."""
 
 
-@overload(reduced_count)
-def _reduced_count(x):
+@overload(reduced_count, prefer_literal=True)
+def _reduced_count(x, axis=None):
     target = _ndim_of(x)
     if target is None:
         return None
     if target == 0:
-        return lambda x: 1
-    return lambda x: x.size
+        return lambda x, axis=None: 1
+    axes = _axes(axis, target)
+    if axes is None:
+        return None
+    if axes == tuple(range(target)):
+        return lambda x, axis=None: x.size
+    product = " * ".join(f"x.shape[{d}]" for d in axes)
+    count = _compiled(f"def count(x):\n    return {product}\n", "count")
+    return lambda x, axis=None: count(x)
+
+
+# -- reductions over axes (NumPy's axis= and keepdims=, which Numba lacks) ---------------
+
+#: the reductions the rewrite sends here (``np.mean(X, axis=1, keepdims=True)``,
+#: ``X.max(axis=0)``), and NumPy's function for one row
+REDUCTIONS = {"sum": "np.sum", "mean": "np.mean", "max": "np.max", "min": "np.min",
+              "prod": "np.prod"}  # fmt: skip
+
+
+def _result_dtype(name: str, dtype: types.Type):
+    """NumPy's dtype for a reduction of an array of ``dtype`` (for its result array)."""
+    if name in ("max", "min"):
+        return dtype
+    if isinstance(dtype, (types.Boolean, types.Integer)):
+        return types.float64 if name == "mean" else types.int64
+    return dtype
+
+
+_REDUCE = {}
+
+
+def _reduction(name: str, ndim: int, axes: tuple, keepdims: bool):
+    """A compiled reduction over ``axes`` of an array of ``ndim`` dimensions: the reduced
+    axes moved last and made one contiguous row per result."""
+    key = (name, ndim, axes, keepdims)
+    if key in _REDUCE:
+        return _REDUCE[key]
+    kept = [d for d in range(ndim) if d not in axes]
+    op = REDUCTIONS[name]
+    if not kept and not keepdims:
+        source = f"def reduce(x, dtype):\n    return {op}(x)\n"
+    else:
+        perm = tuple(kept + list(axes))
+        moved = "x" if perm == tuple(range(ndim)) else f"np.transpose(x, {perm})"
+        outer = " * ".join(["1", *(f"x.shape[{d}]" for d in kept)])
+        inner = " * ".join(["1", *(f"x.shape[{d}]" for d in axes)])
+        source = (
+            "def reduce(x, dtype):\n"
+            f"    rows = np.ascontiguousarray({moved}).reshape(({outer}, {inner}))\n"
+            "    out = np.empty(rows.shape[0], dtype)\n"
+            "    for r in range(rows.shape[0]):\n"
+            f"        out[r] = {op}(rows[r])\n"
+            f"    return out.reshape({_kept_shape(ndim, axes, keepdims)})\n"
+        )
+    _REDUCE[key] = _compiled(source, "reduce")
+    return _REDUCE[key]
+
+
+def _reduce_overload(name: str):
+    def stub(x, axis=None, keepdims=False):
+        pass
+
+    stub.__name__ = stub.__qualname__ = f"reduce_{name}"
+    stub.__doc__ = f"``np.{name}(x, axis, keepdims)`` compiled."
+
+    @overload(stub, prefer_literal=True)
+    def _reduce(x, axis=None, keepdims=False):
+        plain = _plain(x)
+        if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
+            return None
+        axes, flag = _axes(axis, plain.ndim), _flag(keepdims)
+        if axes is None or flag is None or plain.ndim == 0:
+            return None
+        reduce = _reduction(name, plain.ndim, axes, flag)
+        dtype = np.dtype(str(_result_dtype(name, plain.dtype)))
+        return lambda x, axis=None, keepdims=False: reduce(x, dtype)
+
+    return stub
+
+
+#: "sum" -> the compiled ``reduce_sum(x, axis, keepdims)``, and so on
+REDUCERS = {name: _reduce_overload(name) for name in REDUCTIONS}
+
+
+def extremum_grad(g, ans, x, axis=None, keepdims=False):
+    """The gradient of ``np.max``/``np.min`` over ``axis``: ``g`` shared equally among
+    the tied extreme elements (``runtime.rules.reductions.extremum_grad``)."""
+
+
+@overload(extremum_grad, prefer_literal=True)
+def _extremum_grad(g, ans, x, axis=None, keepdims=False):
+    plain = _plain(x)
+    if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
+        return None
+    axes, flag = _axes(axis, plain.ndim), _flag(keepdims)
+    if axes is None or flag is None:
+        return None
+    count = _reduction("sum", plain.ndim, axes, True)
+    spread_ans = _spread_any(ans, plain.ndim, axes)
+    spread_g = _spread_any(g, plain.ndim, axes)
+    if spread_ans is None or spread_g is None:
+        return None
+
+    def shared(g, ans, x, axis=None, keepdims=False):
+        hits = x == spread_ans(ans, x)
+        counts = count(hits, np.int64)
+        return spread_g(g, x) * hits / counts
+
+    return shared
+
+
+def _spread_any(value: types.Type, ndim: int, axes: tuple):
+    """``value`` (a reduction's result or cotangent: a number or an array) spread over x."""
+    if isinstance(_plain(value), _NUMBER_TYPES):
+        return _full_like_x
+    if isinstance(_plain(value), types.Array):
+        return _spread(ndim, axes)
+    return None
+
+
+@numba.njit(cache=True)
+def _full_like_x(value, x):
+    return np.full(x.shape, value)
 
 
 # -- indexing ------------------------------------------------------------------------------
@@ -600,6 +849,16 @@ def add_at(adjoint, container, index, value):
 
 @overload(add_at)
 def _add_at(adjoint, container, index, value):
+    if isinstance(_plain(container), types.UniTuple) and isinstance(_plain(adjoint), types.List):
+        if not isinstance(index, types.Integer):
+            return None
+
+        def add_item(adjoint, container, index, value):
+            parts = list(adjoint)  # (another name may hold the list: a new one)
+            parts[index] = parts[index] + value
+            return parts
+
+        return add_item
     if not isinstance(_plain(container), types.Array) or not _basic_index(index):
         return None
 
@@ -750,6 +1009,27 @@ def _matmul_grad_right(g, x, y):
     return None
 
 
+def inverse_axes(axes, ndim):
+    """The permutation that undoes ``np.transpose(x, axes)`` (None undoes None)."""
+
+
+@overload(inverse_axes, prefer_literal=True)
+def _inverse_axes(axes, ndim):
+    known, value = _literal(axes)
+    if not known:
+        return None
+    if value is None:
+        return lambda axes, ndim: None
+    count = len(value)
+    if sorted(a % count for a in value) != list(range(count)):
+        return None
+    inverse = [0] * count
+    for position, axis in enumerate(value):
+        inverse[axis % count] = position
+    undone = tuple(inverse)
+    return lambda axes, ndim: undone
+
+
 def gradient_buffer(adjoint, container):
     """A new float64 array shaped like ``container`` holding ``adjoint``, that an
     element loop's backward pass adds into in place (``runtime.element_adjoints``)."""
@@ -791,6 +1071,15 @@ def _unshared_arguments(names, changed, *others):
     return None
 
 
+@overload(_stop_gradient)
+def _compiled_stop_gradient(x):
+    # Arrays and numbers have no tape to cut: ``ag.stop_gradient(v)`` is ``v`` (what the
+    # uncompiled generated code gets too); read through ``ag.`` or imported alike.
+    if isinstance(_plain(x), (types.Array, *_NUMBER_TYPES)):
+        return lambda x: x
+    return None
+
+
 #: ordinary helper (module, name) -> the compiled stand-in the jit namespace binds instead
 JIT_HELPERS = {
     ("astgrad.runtime.adjoints", "scalar_seed"): scalar_seed,
@@ -803,6 +1092,8 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.shared", "unbroadcast"): unbroadcast,
     ("astgrad.runtime.rules.shared", "expand_reduced"): expand_reduced,
     ("astgrad.runtime.rules.shared", "reduced_count"): reduced_count,
+    ("astgrad.runtime.rules.shared", "inverse_axes"): inverse_axes,
+    ("astgrad.runtime.rules.reductions", "extremum_grad"): extremum_grad,
     ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
     ("astgrad.runtime.rules.containers", "add_adjoints"): add_adjoints,
     ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,

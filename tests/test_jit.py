@@ -46,6 +46,12 @@ FITTING = [
     "setitem_in_loop",
     "physics_springs",
     "ode_while",
+    # reductions over axes with keepdims (np.max's gradient among them), ag.no_grad,
+    # ag.stop_gradient: helpers of runtime/jit_helpers.py, or forms the rewrite changes
+    "attention",
+    "layer_norm",
+    "no_grad_block",
+    "stop_gradient_expression",
 ]
 #: random scalar programs that fit (0, 7 and 10 call helpers: compiled callees; 5 in a
 #: loop, its saved tuples kept in a list of their own)
@@ -167,6 +173,49 @@ def test_index_loops_change_gradients_in_place_and_match():
     assert_close(u0, np.sin(np.linspace(0.0, 3.0, 12)))
 
 
+def strided_sweeps(x, k):
+    n = x.shape[0]
+    total = 0.0
+    for i in range(n - 1, 0, -2):  # a start read from a name, a negative step
+        for j in range(i, n):
+            total = total + k * x[i] * x[j] * (j - i + 1)
+    y = x.copy()
+    for i in range(1, n):
+        y[i] = y[i - 1] * k + y[i]
+    for i in range(n):  # a break: its counter is saved, not recomputed
+        if total > 1e6:
+            break
+        total = total + np.sin(y[i] * i)
+    return total
+
+
+def test_loop_counters_are_recomputed_and_sums_go_in_place():
+    """Range loops' counters are counted down in the backward pass instead of saved, a
+    function saving only numbers and arrays of known kinds keeps a stack per kind (no
+    tags), and a sum into an array of the code's own goes into it: same gradients."""
+    x = np.random.default_rng(4).uniform(-1.0, 1.0, 7)
+    for wrt in (0, 1):
+        compiled = ag.value_and_grad(strided_sweeps, wrt=wrt, jit="numba")
+        want_value, want = ag.value_and_grad(strided_sweeps, wrt=wrt)(x, 0.7)
+        for _ in range(2):
+            value, got = compiled(x, 0.7)
+            assert_close(value, want_value, rtol=1e-12, atol=1e-12)
+            assert_close(got, want, rtol=1e-10, atol=1e-12)
+        numeric = _numeric(strided_sweeps, (x, 0.7), (wrt,))[0]
+        assert_close(got, numeric, rtol=1e-5, atol=1e-7)
+    report = ag.explain(strided_sweeps, x, 0.7, jit="numba")
+    assert report.compiled, str(report)
+    assert report.source.count("next_i") >= 2 and "next_j" in report.source, report.source
+    # (the push before the break never ran in the first call, so its kind is not known:
+    # it goes through the helper that tags what it saves, and so does everything else)
+    assert "jit_tags" in report.source
+    for u0 in (np.sin(np.linspace(0.0, 3.0, 12)), np.zeros(3)):
+        report = ag.explain(heat, u0, 0.2, 6, jit="numba")
+        assert "jit_add_into(du, dnew)" in report.source, report.source
+        assert "jit_tags" not in report.source and "jit_lists[0].pop()" in report.source
+        assert_close(ag.grad(heat, jit="numba")(u0, 0.2, 6), ag.grad(heat)(u0, 0.2, 6), rtol=1e-10)
+
+
 def test_larger_calls_than_the_first_grow_the_saved_values_buffers():
     program = _programs(["loop_data_count"])[0]
     compiled = ag.grad(program.function, jit="numba")
@@ -176,26 +225,113 @@ def test_larger_calls_than_the_first_grow_the_saved_values_buffers():
         assert_close(got, ag.grad(program.function)(x, n), rtol=1e-10, atol=1e-12)
 
 
+def gram_energy(X):
+    G = np.einsum("ij,kj->ik", X, X)
+    return np.sum(G * G)
+
+
 def test_a_program_that_does_not_fit_runs_uncompiled_naming_the_line():
-    args = (np.random.default_rng(0).standard_normal(4),)
-    compiled = ag.grad(control.no_grad_block, jit="numba")
-    assert_close(compiled(*args), ag.grad(control.no_grad_block)(*args))
-    report = ag.explain(control.no_grad_block, *args, jit="numba")
+    args = (np.random.default_rng(0).standard_normal((3, 2)),)
+    compiled = ag.grad(gram_energy, jit="numba")
+    assert_close(compiled(*args), ag.grad(gram_energy)(*args))
+    report = ag.explain(gram_energy, *args, jit="numba")
     assert not report.compiled
-    line = control.no_grad_block.__code__.co_firstlineno
-    source = Path(control.__file__).read_text().splitlines()
-    number = next(i for i in range(line, line + 5) if "with ag.no_grad()" in source[i - 1])
-    assert f"programs_control.py:{number}" in report.reason, report.reason
-    assert "with ag.no_grad():" in str(report)
+    line = gram_energy.__code__.co_firstlineno + 1
+    assert f"test_jit.py:{line}" in report.reason, report.reason
+    assert "np.einsum(" in str(report)
 
 
 def test_arguments_numba_does_not_take_run_uncompiled_saying_why():
-    xs = [np.ones(2), np.ones(3)]
-    got = ag.grad(control.loop_list_argument, jit="numba")(xs)
-    want = ag.grad(control.loop_list_argument)(xs)
-    assert all(np.allclose(g, w) for g, w in zip(got, want))
-    report = ag.explain(control.loop_list_argument, xs, jit="numba")
-    assert not report.compiled and "argument 1 is a list" in report.reason
+    params = {"W": np.ones((3, 2)), "b": np.ones(2)}
+    x = np.ones((4, 3))
+    got = ag.grad(control.dict_argument, jit="numba")(params, x)
+    want = ag.grad(control.dict_argument)(params, x)
+    assert got.keys() == want.keys() and all(np.allclose(got[k], want[k]) for k in got)
+    report = ag.explain(control.dict_argument, params, x, jit="numba")
+    assert not report.compiled and "argument 1 is a dict" in report.reason, report.reason
+    named = ag.explain(scaled_by_names, np.ones(2), ["a", 1.0], jit="numba")
+    assert not named.compiled and "argument 2 is a list of float, str" in named.reason
+
+
+def scaled_by_names(x, names):
+    return np.sum(x * x) * len(names)
+
+
+def _container_numeric(function, args, position):
+    """Finite differences for each item of a list or tuple argument."""
+    container = args[position]
+    parts = []
+    for k in range(len(container)):
+
+        def of_item(item, k=k):
+            items = list(container)
+            items[k] = item
+            changed = list(args)
+            changed[position] = type(container)(items)
+            return function(*changed)
+
+        parts.append(numeric_vjp(of_item, [np.asarray(container[k], dtype=float)], 0, 1.0))
+    return parts
+
+
+@pytest.mark.parametrize(
+    "program",
+    [p for p in control.PROGRAMS if p.name in ("loop_list_argument", "wrt_list", "wrt_tuple")],
+    ids=lambda p: p.name,
+)
+def test_list_and_tuple_arguments_compile_and_match(program):
+    """A list or tuple of arrays reaches the compiled gradient as a tuple; its gradient
+    comes back as the uncompiled one does (a list for a list, a tuple for a tuple)."""
+    args = program.make_args(np.random.default_rng(5))
+    compiled = ag.value_and_grad(program.function, wrt=program.wrt, jit="numba")
+    want_value, want = ag.value_and_grad(program.function, wrt=program.wrt)(*args)
+    for _ in range(2):
+        value, got = compiled(*args)
+        assert_close(value, want_value, rtol=1e-12, atol=1e-12)
+        assert type(got) is type(want)
+        for g, w in zip(_flat(got), _flat(want)):
+            assert type(g) is type(w)
+            assert_close(g, w, rtol=1e-10, atol=1e-12)
+    wrt = program.wrt if isinstance(program.wrt, tuple) else (program.wrt,)
+    parts = got if isinstance(program.wrt, tuple) else (got,)
+    for position, part in zip(wrt, parts):
+        if isinstance(args[position], (list, tuple)):
+            assert type(part) is type(args[position])
+            reference = _container_numeric(program.function, args, position)
+        else:
+            reference = _numeric(program.function, args, (position,))
+        for g, r in zip(_flat(part), _flat(reference)):
+            assert_close(g, r, rtol=1e-5, atol=1e-7, what="finite differences")
+    report = ag.explain(program.function, *args, wrt=program.wrt, jit="numba")
+    assert report.compiled, str(report)
+
+
+def reductions_over_axes(X):
+    a = np.sum(X, axis=(0, 2))
+    b = X.max(axis=1)
+    c = np.min(X, axis=-1, keepdims=True)
+    e = np.mean(X, 1)
+    f = np.amax(X * X, axis=(1, 2), keepdims=True)
+    return np.sum(a * a) + np.sum(b**2) + np.sum(c * X) + np.sum(np.sin(e)) + np.sum(f)
+
+
+def test_reductions_over_axes_compile_and_match():
+    """Every spelling of a reduction over axes Numba lacks (NumPy's and the method,
+    positional and keyword axis, tuples of axes, keepdims) runs compiled helpers."""
+    X = np.random.default_rng(2).standard_normal((2, 3, 4))
+    compiled = ag.value_and_grad(reductions_over_axes, jit="numba")
+    want_value, want = ag.value_and_grad(reductions_over_axes)(X)
+    for _ in range(2):
+        value, got = compiled(X)
+        assert_close(value, want_value, rtol=1e-12, atol=1e-12)
+        assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert_close(got, _numeric(reductions_over_axes, (X,), (0,))[0], rtol=1e-5, atol=1e-7)
+    assert ag.explain(reductions_over_axes, X, jit="numba").compiled
+    # Ties (where finite differences mean nothing): shared equally, as uncompiled.
+    tied = X.copy()
+    tied[:, 1, :] = tied[:, 0, :] = 3.0
+    tied[0, 2, 1] = tied[0, 2, 3] = -3.0
+    assert_close(compiled(tied)[1], ag.grad(reductions_over_axes)(tied), rtol=1e-10, atol=1e-12)
 
 
 def test_explain_without_arguments_asks_for_them():
@@ -253,7 +389,7 @@ def test_readme_section_runs(tmp_path):
     module = write_module(tmp_path, "jit_readme_blocks", source)
     try:
         assert module.report.compiled, str(module.report)
-        assert not module.refused.compiled and "keepdims" in module.refused.reason
+        assert not module.refused.compiled and "einsum" in module.refused.reason
     finally:
         sys.modules.pop("jit_readme_blocks", None)
 

@@ -48,6 +48,17 @@ STACK_NAMES = (TAGS, TAG_COUNT, NUMBERS, NUMBER_COUNT, LISTS)
 #: the fused function's extra parameters: how much its buffers hold
 CAPACITIES = ("jit_tag_capacity", "jit_number_capacity")
 NUMBER_TAG = 0  # (runtime.jit_helpers uses the same tags)
+#: + the list's slot: an array saved in the list for its dtype and number of dimensions
+ARRAY_TAG = 2
+#: the lists arrays are saved in (``runtime.jit_helpers.new_lists``): (dtype, ndim)
+ARRAY_SLOTS = (
+    ("float64", 1), ("float64", 2), ("float64", 3), ("float32", 1), ("float32", 2), ("int64", 1),
+)  # fmt: skip
+#: the helpers that push or pop through the tags (any value, or a shape)
+TAGGED_HELPERS = {
+    "jit_push", "jit_pop", "jit_push_fixed", "jit_push_shape", "jit_pop_shape",
+    "jit_push_shape_fixed",
+}  # fmt: skip
 #: + the channel's number: a tuple saved in a list of its own (``_Function._channel``)
 CHANNEL_TAG = 64
 
@@ -76,6 +87,11 @@ class Names:
     #: of those, the names bound to ``add_at``
     add_at: set[str] = field(default_factory=set)
     assigned_adjoint: set[str] = field(default_factory=set)
+    #: names bound to ``element_adjoints.gradient_buffer`` (a new array each call)
+    gradient_buffer: set[str] = field(default_factory=set)
+    #: names bound to the NumPy module (``np``), and dotted names of ``ag.no_grad``
+    numpy: set[str] = field(default_factory=set)
+    no_grad: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -90,6 +106,10 @@ class Probed:
     starts: dict[str, dict[str, str]] = field(default_factory=dict)
     #: function -> name -> "number" or "array": the kind of value each name held last
     kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: fused function -> push site -> the pop sites that popped what it pushed, and pop
+    #: site -> the push sites it popped from
+    popped_at: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    pushed_at: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 def site(node: ast.AST) -> str:
@@ -107,10 +127,20 @@ def rewrite(
     zeros like the parameter. ``probed`` is what the probe saw.
     """
     tree = ast.parse(source)
-    for node in tree.body:
+    for position, node in enumerate(tree.body):
         if not isinstance(node, ast.FunctionDef):
             raise NotCompilable("the generated code is not only functions", node.lineno)
-        _Function(node, names, gradient_params.get(node.name, []), probed).run()
+        _NumbaForms(names).visit(node)
+        params = gradient_params.get(node.name, [])
+        tagged = copy.deepcopy(node)
+        made = _Function(tagged, names, params, probed)
+        made.run()
+        if made.fused and not made.needs_tags():
+            # Every value saved is a number or an array of a kind the probe saw: a stack
+            # per kind, no tags (see _Function.needs_tags).
+            _Function(node, names, params, probed, tagged=False).run()
+        else:
+            tree.body[position] = tagged
     ast.fix_missing_locations(tree)
     return tree
 
@@ -131,7 +161,8 @@ def probe(source: str, names: Names) -> ast.Module:
 
 class _Probe(ast.NodeTransformer):
     """Wraps what moves through pushes and pops in ``jit_probe(function, site, value,
-    name)``, ``name`` being the name pushed or restored (None where there is none)."""
+    name)`` (``jit_probe_push`` for pushes), ``name`` being the name pushed or restored
+    (None where there is none)."""
 
     def __init__(self, node: ast.FunctionDef, names: Names) -> None:
         self.function = node.name
@@ -155,7 +186,7 @@ class _Probe(ast.NodeTransformer):
 
     def visit_For(self, node: ast.For) -> ast.stmt:
         self.generic_visit(node)
-        if isinstance(node.iter, ast.Call) and node.iter.func.id == "jit_probe_run":
+        if _is_call_of(node.iter, "jit_probe_run"):
             if isinstance(node.target, ast.Name):
                 node.iter.args[3] = ast.Constant(node.target.id)
         return node
@@ -165,13 +196,81 @@ class _Probe(ast.NodeTransformer):
         if _is_call_of(node, self.pushes, 1):
             arg = node.args[0]
             name = arg.id if isinstance(arg, ast.Name) else None
-            node.args[0] = self._wrap("jit_probe", node, arg, name)
+            node.args[0] = self._wrap("jit_probe_push", node, arg, name)
             return node
         if _is_call_of(node, self.pops, 0):
             return self._wrap("jit_probe", node, node, None)
         if _is_call_of(node, self.names.pop_run, 2):
             return self._wrap("jit_probe_run", node, node, None)
         return node
+
+
+#: NumPy reductions whose ``axis=`` and ``keepdims=`` Numba lacks: sent to compiled helpers
+#: (``runtime.jit_helpers.REDUCERS``) as ``jit_reduce_sum(x, axis, keepdims)``
+REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "min": "min", "prod": "prod",
+              "amax": "max", "amin": "min"}  # fmt: skip
+
+
+class _NumbaForms(ast.NodeTransformer):
+    """Forms Numba does not take, in ones it does (same values): reductions over axes
+    (``np.mean(X, axis=1, keepdims=True)``, ``X.max(axis=0)``) as calls of compiled
+    helpers, and the body of ``with ag.no_grad():`` without the ``with`` (it only
+    switches off the tape, which compiled code has not)."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr not in REDUCTIONS:
+            return node
+        if any(k.arg not in ("axis", "keepdims") for k in node.keywords):
+            return node
+        if self._numpy(func.value):  # np.sum(x, axis, keepdims=...)
+            if not node.args or len(node.args) > 2:
+                return node
+            array, rest = node.args[0], node.args[1:]
+        else:  # x.sum(axis, keepdims=...)
+            if len(node.args) > 1:
+                return node
+            array, rest = func.value, node.args
+        if not rest and not node.keywords:
+            return node  # a full reduction: Numba's own
+        given = {k.arg: k.value for k in node.keywords}
+        if rest:
+            if "axis" in given:
+                return node
+            given["axis"] = rest[0]
+        axis = given.get("axis", ast.Constant(None))
+        args = [array, axis, given.get("keepdims", ast.Constant(False))]
+        made = _call(f"jit_reduce_{REDUCTIONS[func.attr]}", *args)
+        return ast.copy_location(made, node)
+
+    def _numpy(self, node: ast.expr) -> bool:
+        return isinstance(node, ast.Name) and node.id in self.names.numpy
+
+    def visit_With(self, node: ast.With) -> Any:
+        self.generic_visit(node)
+        if (
+            len(node.items) == 1
+            and node.items[0].optional_vars is None
+            and isinstance(node.items[0].context_expr, ast.Call)
+            and not node.items[0].context_expr.args
+            and not node.items[0].context_expr.keywords
+            and _dotted(node.items[0].context_expr.func) in self.names.no_grad
+        ):
+            return node.body
+        return node
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner is not None else None
+    return None
 
 
 def _record_before_returns(node: ast.AST, name: str) -> None:
@@ -203,6 +302,12 @@ def _store(name: str) -> ast.Name:
 
 def _call(name: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=_load(name), args=list(args), keywords=[])
+
+
+def _method(owner: str, name: str, *args: ast.expr) -> ast.Call:
+    """``owner.name(*args)``, ``owner`` given as source (``jit_lists[0]``)."""
+    func = ast.Attribute(value=ast.parse(owner, mode="eval").body, attr=name, ctx=ast.Load())
+    return ast.Call(func=func, args=list(args), keywords=[])
 
 
 def _assign(targets: list[str], value: ast.expr) -> ast.Assign:
@@ -252,6 +357,73 @@ def _stored_names(tree: ast.AST) -> set[str]:
     }
 
 
+@dataclass
+class _Counter:
+    """A range loop's counter that the backward pass recomputes (``_plan_counters``):
+    start and step are ints, or the names they are read from."""
+
+    counter: str
+    start: int | str
+    step: int | str
+    replay: ast.For
+    count_pushed: bool
+
+
+def _only_elements(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` leaves ``name``'s array seen by no other name: it does not rebind
+    it, writes it only by elements, and reads it only by elements taken into arithmetic
+    (``d[i + 1] = d[i + 1] + g``; a row or slice read elsewhere could be a view)."""
+    allowed = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Subscript) and _is_name(node.value, name):
+            if any(isinstance(n, ast.Slice) for n in ast.walk(node.slice)):
+                if not isinstance(node.ctx, ast.Store):
+                    return False
+            if isinstance(node.ctx, ast.Store):
+                allowed.add(id(node.value))
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+            for operand in (getattr(node, "left", None), getattr(node, "right", None),
+                            getattr(node, "operand", None)):  # fmt: skip
+                if (
+                    isinstance(operand, ast.Subscript)
+                    and _is_name(operand.value, name)
+                    and not any(isinstance(n, ast.Slice) for n in ast.walk(operand.slice))
+                ):
+                    allowed.add(id(operand.value))
+    return all(
+        id(node) in allowed
+        for node in ast.walk(stmt)
+        if isinstance(node, ast.Name) and node.id == name
+    )
+
+
+def _range_part(node: ast.expr, written: set[str]) -> int | str | None:
+    """A ``range`` argument as an int, or a name the loop's body does not rebind."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
+        return -node.operand.value
+    if isinstance(node, ast.Name) and node.id not in written:
+        return node.id
+    return None
+
+
+def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    """Every list of statements in ``node``."""
+    found = []
+    for sub in ast.walk(node):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(sub, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                found.append(block)
+    return found
+
+
 def _stack_names(node: ast.FunctionDef) -> tuple[set[str], set[str], set[str]]:
     """The names bound to a list's append and pop (``push = stack.append``), and the
     lists'."""
@@ -272,12 +444,28 @@ def _stack_names(node: ast.FunctionDef) -> tuple[set[str], set[str], set[str]]:
 
 class _Function:
     def __init__(
-        self, node: ast.FunctionDef, names: Names, gradient_params: list, probed: Probed
+        self,
+        node: ast.FunctionDef,
+        names: Names,
+        gradient_params: list,
+        probed: Probed,
+        tagged: bool = True,
     ) -> None:
         self.node = node
+        #: whether each push writes a tag that its pop checks (else a stack per kind)
+        self.tagged = tagged
+        #: the array lists inline pushes and pops use
+        self.slots: set[int] = set()
         self.names = names
         self.gradient_params = gradient_params
         self.sites = probed.sites.get(node.name, {})
+        self.popped_at = probed.popped_at.get(node.name, {})
+        self.pushed_at = probed.pushed_at.get(node.name, {})
+        #: id of a range loop -> its counter's plan, and id of its replayed loop -> the same
+        self.counted: dict[int, _Counter] = {}
+        self.replayed: dict[int, _Counter] = {}
+        #: ids of ``d = d + g`` statements whose ``d`` holds an array no other name can see
+        self.added_in_place: set[int] = set()
         self.starts = probed.starts.get(node.name, {})
         self.kinds = probed.kinds.get(node.name, {})
         self.pushes, self.pops, self.stacks = _stack_names(node)
@@ -328,6 +516,10 @@ class _Function:
 
     def run(self) -> None:
         self._survey()
+        if self.fused:
+            self._plan_counters()
+        for block in _blocks(self.node):
+            self._find_sums_in_place(block)
         for stmt in ast.walk(self.node):
             if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None:
                 name = self._gathering(stmt)[0]
@@ -354,13 +546,27 @@ class _Function:
             self.node.args.args += [ast.arg(arg=name) for name in CAPACITIES]
         self._check_no_stack_left()
 
-    def _drop_unused_lists(self) -> None:
-        """No array lists where no push or pop goes through a helper (making them costs
-        microseconds, what a short loop's whole gradient may cost)."""
-        used = any(
-            isinstance(sub, ast.Call) and any(_is_name(a, LISTS) for a in sub.args)
+    def needs_tags(self) -> bool:
+        """Whether the rewritten function pushes or pops through a helper that reads the
+        tags (values of several kinds, None, shapes) or keeps saved tuples in channels.
+        Where it does not, every push and pop is written out for one kind of value (a
+        number, an array of one dtype and dimension), and each kind can have its own
+        stack: a pop then reads the last value pushed of its kind, which is the value
+        its push saved as long as pushes and pops pair up per kind; the tags would add
+        a check that the kind matches, which typed code has already settled, and the
+        check at the return that every stack is empty still finds a pop left out."""
+        if self.channels:
+            return True
+        return any(
+            isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+            and sub.func.id in TAGGED_HELPERS
             for sub in ast.walk(self.node)
-        )
+        )  # fmt: skip
+
+    def _drop_unused_lists(self) -> None:
+        """No array lists where nothing is pushed to them (making them costs
+        microseconds, what a short loop's whole gradient may cost)."""
+        used = any(_is_name(sub, LISTS) for sub in ast.walk(self.node))
         if used:
             return
         for sub in ast.walk(self.node):
@@ -491,6 +697,13 @@ class _Function:
         return [*made, *after]
 
     def _statement_proper(self, stmt: ast.stmt) -> list[ast.stmt]:
+        if id(stmt) in self.counted:
+            return self._counted_loop(stmt, self.counted[id(stmt)])
+        if id(stmt) in self.replayed:
+            return self._replayed_counter(stmt, self.replayed[id(stmt)])
+        if id(stmt) in self.added_in_place:
+            name, added = self._sum_of(stmt)
+            return [_assign([name], _call("jit_add_into", _load(name), added))]
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             made = self._assignment(stmt, stmt.targets[0], stmt.value)
             if made is not None:
@@ -504,9 +717,13 @@ class _Function:
             if self.fused and self.stack is not None:
                 # Every value pushed was popped: a pop the rewrite left out (or added)
                 # would leave the stack out of step without a wrong tag to show it.
+                left = [f"{TAG_COUNT} != 0"]
+                if not self.tagged:
+                    left = [f"{NUMBER_COUNT} != 0"]
+                    left += [f"len({LISTS}[{slot}]) != 0" for slot in sorted(self.slots)]
                 return [
                     *_statements(
-                        f"if {TAG_COUNT} != 0:\n"
+                        f"if {' or '.join(left)}:\n"
                         '    raise jit_OutOfStep("saved values were left on the stack")\n'
                     ),
                     stmt,
@@ -551,6 +768,12 @@ class _Function:
 
     def _new_stack(self) -> list[ast.stmt]:
         tags, numbers = ("jit_tag_capacity", "jit_number_capacity") if self.fused else (64, 64)
+        if not self.tagged:
+            return _statements(
+                f"{NUMBERS} = jit_np.empty({numbers}, jit_np.float64)\n"
+                f"{NUMBER_COUNT} = 0\n"
+                f"{LISTS} = jit_new_lists()\n"
+            )
         return _statements(
             f"{TAGS} = jit_np.empty({tags}, jit_np.int8)\n"
             f"{TAG_COUNT} = 0\n"
@@ -578,7 +801,17 @@ class _Function:
     def _number_site(self, node: ast.AST) -> str:
         """ "float", "int" or "bool" where the probe saw only numbers of that type move
         through this call; "" where it saw anything else, or nothing."""
-        return self.sites.get(site(node), "")
+        kind = self.sites.get(site(node), "")
+        return kind if kind in ("float", "int", "bool") else ""
+
+    def _array_slot(self, node: ast.AST) -> int | None:
+        """The list a push or pop saw only arrays of one kind move through (probed as
+        "array float64 1"), or None."""
+        parts = self.sites.get(site(node), "").split()
+        if len(parts) != 3 or parts[0] != "array":
+            return None
+        kind = (parts[1], int(parts[2]))
+        return ARRAY_SLOTS.index(kind) if kind in ARRAY_SLOTS else None
 
     def _is_number_name(self, name: str) -> bool:
         return self.kinds.get(name) == "number"
@@ -618,32 +851,244 @@ class _Function:
             if self.fused:
                 return [self._generic("jit_push_shape_fixed", [TAG_COUNT, NUMBER_COUNT], kept)]
             return [self._generic("jit_push_shape", list(STACK_NAMES[:4]), kept)]
+        slot = self._array_slot(call)
+        if slot is not None:
+            self.slots.add(slot)
+            made = [ast.Expr(value=_method(f"{LISTS}[{slot}]", "append", value))]
+            if not self.tagged:
+                return made
+            full = "raise jit_StackFull()" if self.fused else f"{TAGS} = jit_grown({TAGS})"
+            return [
+                *_statements(f"if {TAG_COUNT} == {TAGS}.shape[0]:\n    {full}\n"),
+                *made,
+                *_statements(f"{TAGS}[{TAG_COUNT}] = {ARRAY_TAG + slot}\n{TAG_COUNT} += 1\n"),
+            ]
         if self._number_site(call):
-            full = (
-                "raise jit_StackFull()"
-                if self.fused
-                else f"{TAGS} = jit_grown({TAGS})\n    {NUMBERS} = jit_grown({NUMBERS})"
-            )
-            value_name = self._fresh("saved")
-            made = [_assign([value_name], value)]
-            made += _statements(
-                f"if {TAG_COUNT} == {TAGS}.shape[0] or {NUMBER_COUNT} == {NUMBERS}.shape[0]:\n"
-                f"    {full}\n"
-                f"{TAGS}[{TAG_COUNT}] = {NUMBER_TAG}\n"
-                f"{NUMBERS}[{NUMBER_COUNT}] = {value_name}\n"
-                f"{TAG_COUNT} += 1\n"
-                f"{NUMBER_COUNT} += 1\n"
-            )
-            return made
+            return self._inline_push(value)
         if self.fused:
             return [self._generic("jit_push_fixed", [TAG_COUNT, NUMBER_COUNT], value)]
         return [self._generic("jit_push", list(STACK_NAMES[:4]), value)]
+
+    def _inline_push(self, value: ast.expr) -> list[ast.stmt]:
+        """A number pushed, written out."""
+        full = (
+            "raise jit_StackFull()"
+            if self.fused
+            else f"{TAGS} = jit_grown({TAGS})\n    {NUMBERS} = jit_grown({NUMBERS})"
+        )
+        value_name = self._fresh("saved")
+        made = [_assign([value_name], value)]
+        if not self.tagged:
+            return made + _statements(
+                f"if {NUMBER_COUNT} == {NUMBERS}.shape[0]:\n"
+                f"    {full}\n"
+                f"{NUMBERS}[{NUMBER_COUNT}] = {value_name}\n"
+                f"{NUMBER_COUNT} += 1\n"
+            )
+        return made + _statements(
+            f"if {TAG_COUNT} == {TAGS}.shape[0] or {NUMBER_COUNT} == {NUMBERS}.shape[0]:\n"
+            f"    {full}\n"
+            f"{TAGS}[{TAG_COUNT}] = {NUMBER_TAG}\n"
+            f"{NUMBERS}[{NUMBER_COUNT}] = {value_name}\n"
+            f"{TAG_COUNT} += 1\n"
+            f"{NUMBER_COUNT} += 1\n"
+        )
+
+    # -- sums into arrays of the code's own -------------------------------------------------
+
+    def _find_sums_in_place(self, block: list[ast.stmt]) -> None:
+        """``d = d + g`` after ``d = gradient_buffer(...)`` in the same block, where every
+        statement between reads ``d`` only by elements inside arithmetic and writes it
+        only by elements: no other name can hold its array, so the sum can go into it
+        (``jit_add_into``, which makes a new array where the shapes differ). A new array
+        each iteration is what makes an element loop's backward step allocate."""
+        fresh: set[str] = set()
+        for stmt in block:
+            if self._sum_of(stmt) is not None and self._sum_of(stmt)[0] in fresh:
+                self.added_in_place.add(id(stmt))
+                continue
+            fresh = {name for name in fresh if _only_elements(stmt, name)}
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and _is_call_of(stmt.value, self.names.gradient_buffer, 2)
+            ):
+                fresh.add(stmt.targets[0].id)
+
+    @staticmethod
+    def _sum_of(stmt: ast.stmt) -> tuple[str, ast.expr] | None:
+        """``(d, g)`` for ``d = d + g`` or ``d = g + d`` (g not reading d), else None."""
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.BinOp)
+            and isinstance(stmt.value.op, ast.Add)
+        ):
+            return None
+        name = stmt.targets[0].id
+        left, right = stmt.value.left, stmt.value.right
+        for mine, other in ((left, right), (right, left)):
+            if _is_name(mine, name) and not _reads(other, name):
+                return name, other
+        return None
+
+    # -- loop counters recomputed, not saved ----------------------------------------------
+
+    def _plan_counters(self) -> None:
+        """The range loops whose counter the backward pass recomputes instead of popping.
+
+        Generated code pushes a ``for i in range(a, b, c)`` loop's counter at the end of
+        each iteration, and its replayed loop pops it back first thing. Where the body
+        never rebinds ``i`` (and has no ``break`` or ``continue``), the values popped are
+        ``a + (n - 1) c, ..., a``: the rewrite pushes ``a`` and ``c`` once after the loop
+        (where they are names: constants need nothing), and the replayed loop counts down
+        from ``a + n c``. The probe must have seen that push's values popped by that pop
+        alone, and the trip count's push by the pop the replayed loop's ``range`` reads
+        (or the count be the same constant): then the two loops are a pair."""
+        replays: dict[str, tuple[ast.For, str, ast.expr]] = {}
+        for node in ast.walk(self.node):
+            if not isinstance(node, ast.For) or node.orelse or not node.body:
+                continue
+            if _is_call_of(node.iter, self.names.pop_run, 2) and isinstance(node.target, ast.Name):
+                replays[site(node.iter)] = (node, node.target.id, node.iter.args[1])
+            elif _is_call_of(node.iter, "range", 1):
+                first = node.body[0]
+                if (
+                    isinstance(first, ast.Assign)
+                    and len(first.targets) == 1
+                    and isinstance(first.targets[0], ast.Name)
+                    and _is_call_of(first.value, self.pops, 0)
+                ):
+                    replays[site(first.value)] = (node, first.targets[0].id, node.iter.args[0])
+        for block in _blocks(self.node):
+            for position, stmt in enumerate(block):
+                after = block[position + 1] if position + 1 < len(block) else None
+                plan = self._counter_of(stmt, after, replays)
+                if plan is not None:
+                    self.counted[id(stmt)] = plan
+                    self.replayed[id(plan.replay)] = plan
+
+    def _paired(self, pushed: str) -> str | None:
+        """The one pop site that popped what a push site pushed, if one to one."""
+        pops = self.popped_at.get(pushed, set())
+        if len(pops) != 1:
+            return None
+        (popped,) = pops
+        return popped if self.pushed_at.get(popped) == {pushed} else None
+
+    def _counter_of(self, stmt: ast.stmt, after: ast.stmt | None, replays: dict) -> Any:
+        if not (
+            isinstance(stmt, ast.For)
+            and isinstance(stmt.target, ast.Name)
+            and _is_call_of(stmt.iter, "range")
+            and 1 <= len(stmt.iter.args) <= 3
+            and not stmt.orelse
+            and stmt.body
+        ):
+            return None
+        counter = stmt.target.id
+        last = stmt.body[-1]
+        if not (
+            isinstance(last, ast.Expr)
+            and _is_call_of(last.value, self.pushes, 1)
+            and _is_name(last.value.args[0], counter)
+        ):
+            return None
+        body = ast.Module(body=stmt.body, type_ignores=[])
+        written = _stored_names(body) | {
+            n.id for d in ast.walk(body) if isinstance(d, ast.Delete) for n in ast.walk(d)
+            if isinstance(n, ast.Name)
+        }  # fmt: skip
+        if counter in written or any(
+            isinstance(n, (ast.Break, ast.Continue)) for n in ast.walk(body)
+        ):
+            return None
+        parts = [_range_part(a, written) for a in stmt.iter.args]
+        if any(part is None for part in parts):
+            return None
+        start = parts[0] if len(parts) >= 2 else 0
+        step = parts[2] if len(parts) == 3 else 1
+        if step == 0:
+            return None
+        popped = self._paired(site(last.value))
+        if popped is None or popped not in replays:
+            return None
+        replay, restored, count = replays[popped]
+        if restored != counter:
+            return None
+        trips = _call("len", copy.deepcopy(stmt.iter))
+        if (
+            isinstance(after, ast.Expr)
+            and _is_call_of(after.value, self.pushes, 1)
+            and ast.dump(after.value.args[0]) == ast.dump(trips)
+        ):
+            if not _is_call_of(count, self.pops, 0) or self._paired(site(after.value)) != site(
+                count
+            ):
+                return None
+            count_pushed = True
+        elif all(isinstance(p, int) for p in parts):
+            constant = len(range(*parts))
+            if not (isinstance(count, ast.Constant) and count.value == constant):
+                return None
+            count_pushed = False
+        else:
+            return None
+        return _Counter(counter, start, step, replay, count_pushed)
+
+    def _counted_loop(self, stmt: ast.For, plan: _Counter) -> list[ast.stmt]:
+        """The forward loop without its counter's pushes; its start and step (where they
+        are names) pushed after it, before its trip count."""
+        stmt.body = self._block(stmt.body[:-1]) or [ast.copy_location(ast.Pass(), stmt)]
+        saved = [part for part in (plan.start, plan.step) if isinstance(part, str)]
+        return [stmt, *(s for part in saved for s in self._inline_push(_load(part)))]
+
+    def _replayed_counter(self, stmt: ast.For, plan: _Counter) -> list[ast.stmt]:
+        """The replayed loop counting its counter down instead of popping it."""
+        before: list[ast.stmt] = []
+        if plan.count_pushed:
+            count: ast.expr = _load(self._fresh("count"))
+            before += self._inline_pop(count.id, "int")
+        else:
+            count = copy.deepcopy(stmt.iter.args[-1])
+        parts = {}
+        for role in ("step", "start"):  # (popped in the reverse order of their pushes)
+            part = getattr(plan, role)
+            if isinstance(part, str):
+                name = self._fresh(role)
+                before += self._inline_pop(name, "int")
+                parts[role] = name
+            else:
+                parts[role] = repr(part)
+        following = self._fresh(f"next_{plan.counter}")
+        before += _statements(
+            f"{following} = {parts['start']} + {ast.unparse(count)} * {parts['step']}\n"
+        )
+        body = stmt.body if _is_call_of(stmt.iter, self.names.pop_run) else stmt.body[1:]
+        counting = _statements(f"{following} -= {parts['step']}\n{plan.counter} = {following}\n")
+        loop = ast.For(
+            target=_store(self._fresh("run")),
+            iter=_call("range", count),
+            body=[*counting, *self._block(body)],
+            orelse=[],
+            type_comment=None,
+        )
+        return [*before, loop]
 
     def _generic(self, helper: str, returns: list[str], *args: ast.expr) -> ast.stmt:
         stack = [_load(n) for n in STACK_NAMES]
         return _assign(returns, _call(helper, *stack, *args))
 
     def _inline_pop(self, target: str, cast: str) -> list[ast.stmt]:
+        if not self.tagged:
+            return _statements(
+                f"{NUMBER_COUNT} -= 1\n"
+                f"if {NUMBER_COUNT} < 0:\n"
+                '    raise jit_OutOfStep("a saved value was popped out of step")\n'
+                f"{target} = {cast}({NUMBERS}[{NUMBER_COUNT}])\n"
+            )
         return _statements(
             f"{TAG_COUNT} -= 1\n"
             f"if {TAG_COUNT} < 0 or {TAGS}[{TAG_COUNT}] != {NUMBER_TAG}:\n"
@@ -656,6 +1101,21 @@ class _Function:
         cast = self._number_site(call)
         if cast:
             return self._inline_pop(target, cast)
+        slot = self._array_slot(call)
+        if slot is not None:
+            # (an empty list's pop raises: the call runs uncompiled)
+            self.slots.add(slot)
+            made = [_assign([target], _method(f"{LISTS}[{slot}]", "pop"))]
+            if not self.tagged:
+                return made
+            return [
+                *_statements(
+                    f"{TAG_COUNT} -= 1\n"
+                    f"if {TAG_COUNT} < 0 or {TAGS}[{TAG_COUNT}] != {ARRAY_TAG + slot}:\n"
+                    '    raise jit_OutOfStep("a saved value was popped out of step")\n'
+                ),
+                *made,
+            ]
         return [self._generic("jit_pop", [TAG_COUNT, NUMBER_COUNT, target], witness)]
 
     def _pop_into(self, name: str, call: ast.Call) -> list[ast.stmt]:
