@@ -115,6 +115,18 @@ def imag_grad(g: Any, x: Any) -> Any:
     return np.real(g) * 0.0
 
 
+def conjugate_if_complex(value: Any, x: Any) -> Any:
+    """``conj(value)`` where ``x`` is complex, else ``value`` (no copy): the gradient of a
+    real function of ``x`` whose rule, written for real values, computes the conjugate of
+    the convention's gradient when given complex ones (np.var's ``2 (x - mean)``, a
+    norm's ``x / |x|``: the direction of steepest ascent).
+
+    >>> conjugate_if_complex(np.array([1j]), np.array([1j]))
+    array([-0.-1.j])
+    """
+    return np.conjugate(value) if is_complex(x) else value
+
+
 # -- np.sign --------------------------------------------------------------------------------
 # z / |z| for a complex z (NumPy 2), whose derivative is not zero: (dz - s Re(conj(s) dz)) / |z|
 # with s = sign(z); for a real x, and at 0, it is zero (as PyTorch's sign has a zero gradient)

@@ -18,7 +18,7 @@ from numpy import zeros as _np_zeros
 from ..adjoints import Parts
 from ..device import array_module
 from . import arithmetic, linalg
-from .complex import refuse_complex
+from .complex import conjugate_if_complex, refuse_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import (
     _inverse_gaps,
@@ -106,40 +106,27 @@ linear(np.linalg.diagonal, np.linalg.trace)
 def vector_norm(g, ans, x, *, axis=None, keepdims=False, ord=2):
     rows = to_rows(x, axis)
     slices = np.shape(rows)[:-1]
-    return from_rows(
-        norm_grad(
-            np.reshape(refuse_complex(g, x, "np.linalg.vector_norm"), slices),
-            np.reshape(ans, slices),
-            rows,
-            ord,
-            -1,
-        ),
-        x,
-        axis,
-    )
+    moved = norm_grad(np.reshape(np.real(g), slices), np.reshape(ans, slices), rows, ord, -1)
+    return conjugate_if_complex(from_rows(moved, x, axis), x)
 
 
 @jvp_rule(np.linalg.vector_norm)
 def vector_norm_jvp(ans, x, *, axis=None, keepdims=False, ord=2, dx):
     rows = to_rows(x, axis)
-    moved = np.sum(
-        to_rows(refuse_complex(dx, x, "np.linalg.vector_norm"), axis) * norm_slope(rows, ord, -1),
-        axis=-1,
-    )
-    return np.reshape(moved, np.shape(ans))
+    moved = np.sum(to_rows(dx, axis) * np.conjugate(norm_slope(rows, ord, -1)), axis=-1)
+    return np.reshape(np.real(moved), np.shape(ans))
 
 
 @vjp_rule(np.linalg.matrix_norm)
 def matrix_norm(g, ans, x, *, keepdims=False, ord="fro"):
-    return norm_grad(refuse_complex(g, x, "np.linalg.matrix_norm"), ans, x, ord, (-2, -1), keepdims)
+    moved = norm_grad(np.real(g), ans, x, ord, (-2, -1), keepdims)
+    return conjugate_if_complex(moved, x)
 
 
 @jvp_rule(np.linalg.matrix_norm)
 def matrix_norm_jvp(ans, x, *, keepdims=False, ord="fro", dx):
-    return np.sum(
-        refuse_complex(dx, x, "np.linalg.matrix_norm") * norm_slope(x, ord, (-2, -1)),
-        axis=(-2, -1),
-        keepdims=keepdims,
+    return np.real(
+        np.sum(dx * np.conjugate(norm_slope(x, ord, (-2, -1))), axis=(-2, -1), keepdims=keepdims)
     )
 
 
@@ -305,8 +292,13 @@ def polysub_jvp(ans, a1, a2, *, da1, da2):
 @vjp_rule(np.polymul)
 def polymul(g, ans, a1, a2):
     return (
-        cast_like(np.reshape(np.correlate(g, np.atleast_1d(a2), "valid"), np.shape(a1)), a1),
-        cast_like(np.reshape(np.correlate(g, np.atleast_1d(a1), "valid"), np.shape(a2)), a2),
+        # (np.correlate conjugates its second argument; the transpose of a product does not)
+        cast_like(
+            np.reshape(np.correlate(g, np.conj(np.atleast_1d(a2)), "valid"), np.shape(a1)), a1
+        ),
+        cast_like(
+            np.reshape(np.correlate(g, np.conj(np.atleast_1d(a1)), "valid"), np.shape(a2)), a2
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .complex import refuse_complex
+from .complex import conjugate_if_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import norm_grad, norm_slope
 from .rearranging import zeros_of
@@ -128,11 +128,9 @@ def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
 
 @vjp_rule(np.var)
 def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return (
-        expand_reduced(refuse_complex(g, a, "np.var"), a, axis, keepdims)
-        * centered(a, axis)
-        * (2 / (reduced_count(a, axis) - ddof))
-    )
+    # (complex a: 2 Re(g) conj(a - mean) / (n - ddof), see rules/complex.py)
+    moved = expand_reduced(np.real(g), a, axis, keepdims) * centered(a, axis)
+    return conjugate_if_complex(moved * (2 / (reduced_count(a, axis) - ddof)), a)
 
 
 # count: the elements of each result's slice. (The sum is an array or a NumPy number, so
@@ -141,22 +139,16 @@ def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
     deviation = a - np.mean(a, axis=axis, keepdims=True)
     count = np.size(a) // builtins.max(np.size(ans), 1)
-    return (
-        np.sum(refuse_complex(da, a, "np.var") * deviation, axis=axis, keepdims=keepdims)
-        * 2
-        / (count - ddof)
-    )
+    moved = np.sum(da * np.conjugate(deviation), axis=axis, keepdims=keepdims)
+    return np.real(moved) * 2 / (count - ddof)
 
 
 # Where the values are all equal (std 0), std has no derivative; 0 is the subgradient, and
 # the exact derivative of the std of one value, which is always 0.
 @vjp_rule(np.std)
 def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return (
-        expand_reduced(divide_or_zero(refuse_complex(g, a, "np.std"), ans), a, axis, keepdims)
-        * centered(a, axis)
-        / (reduced_count(a, axis) - ddof)
-    )
+    moved = expand_reduced(divide_or_zero(np.real(g), ans), a, axis, keepdims) * centered(a, axis)
+    return conjugate_if_complex(moved / (reduced_count(a, axis) - ddof), a)
 
 
 # (count as for var; 0 where the std is 0, as for the gradient)
@@ -164,7 +156,7 @@ def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
     deviation = a - np.mean(a, axis=axis, keepdims=True)
     count = np.size(a) // builtins.max(np.size(ans), 1)
-    moved = np.sum(refuse_complex(da, a, "np.std") * deviation, axis=axis, keepdims=keepdims) / (
+    moved = np.real(np.sum(da * np.conjugate(deviation), axis=axis, keepdims=keepdims)) / (
         count - ddof
     )
     return np.where(ans == 0, 0, moved / np.where(ans == 0, 1, ans))
@@ -273,18 +265,16 @@ linear(np.trace)
 
 @vjp_rule(np.linalg.norm)
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
-    return norm_grad(refuse_complex(g, x, "np.linalg.norm"), ans, x, ord, axis, keepdims)
+    # (complex x: the formulas give the conjugate of the convention's gradient)
+    return conjugate_if_complex(norm_grad(np.real(g), ans, x, ord, axis, keepdims), x)
 
 
 # Each result depends on its own slice only: its gradient (for a cotangent of one) times
 # the tangent, summed over the slice.
 @jvp_rule(np.linalg.norm)
 def norm_jvp(ans, x, ord=None, axis=None, keepdims=False, *, dx):
-    return np.sum(
-        refuse_complex(dx, x, "np.linalg.norm") * norm_slope(x, ord, axis),
-        axis=axis,
-        keepdims=keepdims,
-    )
+    moved = np.sum(dx * np.conjugate(norm_slope(x, ord, axis)), axis=axis, keepdims=keepdims)
+    return np.real(moved)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
