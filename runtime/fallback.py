@@ -43,10 +43,10 @@ from .objects import (
 from .plans import Pattern, Plan
 from .primitives import identity
 from .raw_values import ones_like_array as _ones_like_array
-from .recording import apply
+from .recording import apply, no_rule_error
 from .rules.registry import lookup
 from .tape_numbers import number_of
-from .tensor import MADE_BY_HAND, Tensor, new_tensor
+from .tensor import MADE_BY_HAND, GradientLostError, Tensor, new_tensor
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
 
@@ -1073,8 +1073,6 @@ def _along_axis_index(shape: tuple, indices: Any, axis: int) -> tuple:
 
 
 def _lost_in_array(what: str, array: Any) -> Exception:
-    from .tensor import GradientLostError
-
     return GradientLostError(
         f"{what} would store values that need a gradient into a plain NumPy array "
         f"(shape {array.shape}), dropping the gradient; make the array one the function "
@@ -1215,7 +1213,11 @@ def _library_version(function: Callable) -> Callable:
         return found
     rule = lookup(function)
     if rule is None:
-        return function
+        if not isinstance(function, _PLAIN_FUNCTIONS):
+            return function
+        named = _naming_the_function(function)
+        _library_versions[function] = named
+        return named
 
     def on_tensors(*args: Any, **kwargs: Any) -> Any:
         if _holds_tensor(args) or any(isinstance(v, Tensor) for v in kwargs.values()):
@@ -1227,6 +1229,27 @@ def _library_version(function: Callable) -> Callable:
     on_tensors.__astgrad_rule__ = rule  # (a gradient generated inside tape code finds it)
     _library_versions[function] = on_tensors
     return on_tensors
+
+
+_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def _naming_the_function(function: Callable) -> Callable:
+    """``function``, one of SciPy's without a rule, as code on the tape sees it: where it
+    converts a tensor that needs a gradient (and would drop it), the error names it and
+    says how to give it a rule (NoRuleError), where SciPy's conversion could not."""
+
+    def converting(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except GradientLostError as lost:
+            if _holds_tensor(args) or _holds_tensor(list(kwargs.values())):
+                raise no_rule_error(function) from lost
+            raise
+
+    converting.__name__ = getattr(function, "__name__", "function")
+    converting.__qualname__ = getattr(function, "__qualname__", converting.__name__)
+    return converting
 
 
 class _TapeLibrary(types.ModuleType):
@@ -1245,7 +1268,7 @@ class _TapeLibrary(types.ModuleType):
             return value
         if _has_ruled_methods(value):  # (scipy.stats.norm: callable, and holds the rules)
             return _TapeLibraryObject(value)
-        return _library_version(value) if callable(value) and _has_rule(value) else value
+        return _library_version(value) if isinstance(value, _PLAIN_FUNCTIONS) else value
 
 
 class _TapeLibraryObject:
@@ -1257,7 +1280,7 @@ class _TapeLibraryObject:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        return _library_version(value) if callable(value) and _has_rule(value) else value
+        return _library_version(value) if isinstance(value, _PLAIN_FUNCTIONS) else value
 
 
 def _has_rule(value: Any) -> bool:

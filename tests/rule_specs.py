@@ -1048,6 +1048,11 @@ if special is not None:
                 case(A((3,)), None, A(value=SPD)),
                 case(A((2, 3)), A((3,)), A((), **POS)),
             ],
+            scipy.stats.multivariate_normal.entropy: [
+                case(None, A(value=SPD)),
+                case(np.array([0.5, -1.0, 2.0]), A((3,), **POS)),
+                case(None, A((), **POS)),
+            ],
             scipy.stats.multivariate_normal.pdf: [case(A((4, 3)), A((3,)), A(value=SPD))],
             scipy.linalg.cho_factor: [
                 case(A(value=SPD)),

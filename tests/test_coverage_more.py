@@ -16,8 +16,9 @@ import astgrad as ag
 
 try:
     import scipy.linalg as scipy_linalg
+    import scipy.stats as scipy_stats
 except ImportError:  # pragma: no cover - scipy is optional
-    scipy_linalg = None
+    scipy_linalg = scipy_stats = None
 
 MODES = ["source", "tape", "auto"]
 
@@ -361,3 +362,32 @@ def test_nan_scans_send_nothing_to_the_nans():
         assert got[1] == 0.0, mode
         keep = ~np.isnan(x)
         assert_close(got[keep], _numeric_grad(scans, x.copy())[keep], what=mode)
+
+
+# -- scipy.stats.multivariate_normal.entropy; its cdf has no rule -----------------------------
+
+
+def gaussian_entropy(c):
+    cov = c @ c.T + np.eye(3)
+    return scipy_stats.multivariate_normal.entropy(np.zeros(3), cov) * 2.0
+
+
+def gaussian_cdf(x):
+    return scipy_stats.multivariate_normal.cdf(x, np.zeros(3), np.eye(3))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multivariate_normal_entropy_matches_finite_differences(mode):
+    if scipy_stats is None:
+        pytest.skip("scipy is not installed")
+    c = np.array([[1.0, 0.2, -0.3], [0.1, 0.8, 0.4], [-0.2, 0.5, 1.2]])
+    got = ag.grad(gaussian_entropy, mode=mode)(c)
+    assert_close(got, _numeric_grad(gaussian_entropy, c.copy()))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multivariate_normal_cdf_is_refused_naming_it(mode):
+    if scipy_stats is None:
+        pytest.skip("scipy is not installed")
+    with pytest.raises(Exception, match="multivariate_normal.cdf"):
+        ag.grad(gaussian_cdf, mode=mode)(np.array([0.1, 0.2, 0.3]))

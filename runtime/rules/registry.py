@@ -269,6 +269,10 @@ def describe(primitive: Any) -> str:
         # a method of a scipy.stats distribution object: scipy.stats.norm.logpdf
         owner_module = _public(type(owner).__module__)
         return f"{owner_module}.{owner.name}.{name}"
+    if owner is not None and type(owner).__name__.endswith("_gen"):
+        # scipy.stats' multivariate distributions have no name: their class says it
+        owner_module = _public(type(owner).__module__)
+        return f"{owner_module}.{type(owner).__name__[: -len('_gen')]}.{name}"
     module = _public(getattr(primitive, "__module__", None) or "")
     if module.startswith("numpy"):
         module = "np" + module[len("numpy") :]
