@@ -60,6 +60,24 @@ def heat_equation(u, k):
     return np.sum(u * u)
 
 
+class Particle:
+    def __init__(self, x, v):
+        self.x = x
+        self.v = v
+
+    def step(self, dt):
+        self.v = self.v - dt * self.x  # a spring pulling to the origin
+        self.x = self.x + dt * self.v
+
+
+def particle_steps(p, dt):
+    # A method assigning its object's attributes, on an argument (issue 17): inline, the
+    # caller's particle moved as Python moves it, checked first that nothing else reaches it.
+    for _ in range(10):
+        p.step(dt)
+    return np.sum(p.x**2)
+
+
 #: name -> (function, wrt, example arguments: the gradient is specialized for their kinds)
 GOLDEN = {
     "logistic_loss": (logistic_loss, ("W", "b"), ()),
@@ -71,4 +89,5 @@ GOLDEN = {
     "piecewise": (piecewise, 0, ()),
     "softmax_cross_entropy": (softmax_cross_entropy, 0, ()),
     "heat_equation": (heat_equation, (0, 1), (np.linspace(0.0, 1.0, 8), 0.1)),
+    "particle_steps": (particle_steps, (0, 1), (Particle(np.ones(3), np.ones(3)), 0.1)),
 }
