@@ -140,10 +140,13 @@ def gradcheck(
 
     ``wrt`` names the arguments to check as ``ag.grad`` does (a position, a parameter name
     or a tuple of them); None checks every argument that is a float or a float array (or a
-    list, tuple or dict of them). Both sides are computed in float64, on float64 copies of
-    those arguments. A function with a non-scalar value is checked through one random
-    cotangent ``u`` (from ``seed``): the gradient of ``sum(fun(*args) * u)``. ``mode`` picks
-    how astgrad differentiates, as for ``ag.grad``.
+    list, tuple or dict of them), complex ones included: their real and imaginary parts
+    move apart, and the gradient is compared in the convention of docs/complex.md. Both
+    sides are computed in float64 (complex128), on such copies of those arguments. A
+    function with a non-scalar or complex value is checked through one random cotangent
+    ``u`` (from ``seed``; complex for a complex value): the gradient of
+    ``Re(sum(fun(*args) * u))``. ``mode`` picks how astgrad differentiates, as for
+    ``ag.grad``.
 
     Returns True when every entry satisfies ``|astgrad - numeric| <= atol + rtol *
     |numeric|``; otherwise raises :class:`GradcheckError` naming the argument, the worst
@@ -183,10 +186,11 @@ def gradcheck(
     names = _parameter_names(fun, len(args))
 
     def projected(*xs: Any) -> float:
-        out = fun(*xs)
+        out = _as_float64(np.asarray(fun(*xs)))
         if cotangent is None:
-            return float(np.sum(np.asarray(out, dtype=np.float64)))
-        return float(np.sum(np.asarray(out, dtype=np.float64) * cotangent))
+            return float(np.sum(out))
+        # (a complex result: the real number its cotangent stands for, docs/complex.md)
+        return float(np.real(np.sum(out * cotangent)))
 
     for p, grad in zip(positions, analytic):
         for path, leaf in _leaf_paths(args[p]):
@@ -195,7 +199,7 @@ def gradcheck(
             for key in path:
                 grad_leaf = grad_leaf[key]
             where = names[p] + "".join(f"[{key!r}]" for key in path)
-            _compare(where, p, np.asarray(grad_leaf, dtype=np.float64), numeric, rtol, atol)
+            _compare(where, p, _as_float64(np.asarray(grad_leaf)), numeric, rtol, atol)
     return True
 
 
@@ -260,9 +264,11 @@ def _positions(fun: Callable, args: tuple, wrt: Wrt) -> list[int]:
 
 
 def _is_float_valued(value: Any) -> bool:
+    """Whether every leaf is a float or complex number or array."""
     leaves = [leaf for _, leaf in _leaf_paths(value)]
     return bool(leaves) and all(
-        isinstance(leaf, float) or getattr(getattr(leaf, "dtype", None), "kind", None) == "f"
+        isinstance(leaf, (float, complex))
+        or getattr(getattr(leaf, "dtype", None), "kind", None) in ("f", "c")
         for leaf in leaves
     )
 
@@ -276,16 +282,23 @@ def _as_float64(value: Any) -> Any:
         return {k: _as_float64(v) for k, v in value.items()}
     if isinstance(value, (float, int)) and not isinstance(value, bool):
         return float(value)
-    if getattr(getattr(value, "dtype", None), "kind", None) == "f":
-        return np.array(value, dtype=np.float64)
+    if isinstance(value, complex):
+        return complex(value)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind in ("f", "c"):
+        return np.array(value, dtype=np.complex128 if kind == "c" else np.float64)
     return value  # integers and the like: ag.vjp says why they cannot be differentiated
 
 
 def _cotangent(value: Any, seed: int) -> Any:
-    """None for a scalar value (the gradient itself); else a random array of its shape."""
-    if np.ndim(value) == 0 and np.size(value) == 1:
+    """None for a real scalar value (the gradient itself); else a random array of its
+    shape (complex for a complex value)."""
+    complex_value = np.iscomplexobj(value)
+    if np.ndim(value) == 0 and np.size(value) == 1 and not complex_value:
         return None
-    return np.random.default_rng(seed).standard_normal(np.shape(value))
+    rng = np.random.default_rng(seed)
+    cotangent = rng.standard_normal(np.shape(value))
+    return cotangent + 1j * rng.standard_normal(np.shape(value)) if complex_value else cotangent
 
 
 def _parameter_names(fun: Callable, count: int) -> list[str]:
@@ -324,12 +337,20 @@ def _central_differences(
 
     if isinstance(leaf, float):
         return np.asarray((at(leaf + eps) - at(leaf - eps)) / (2 * eps))
-    base = np.array(leaf, dtype=np.float64)
-    grad = np.zeros(base.shape)
+    if isinstance(leaf, complex):
+        along = (at(leaf + eps) - at(leaf - eps)) / (2 * eps)
+        across = (at(leaf + 1j * eps) - at(leaf - 1j * eps)) / (2 * eps)
+        return np.asarray(along - 1j * across)  # the convention: dL/dRe - 1j dL/dIm
+    base = _as_float64(np.asarray(leaf))
+    grad = np.zeros(base.shape, dtype=base.dtype)
+    # a complex leaf moves its real and its imaginary parts apart: dL/dRe - 1j dL/dIm
+    directions = (1, 1j) if base.dtype.kind == "c" else (1,)
     for index in np.ndindex(base.shape):
-        step = np.zeros(base.shape)
-        step[index] = eps
-        grad[index] = (at(base + step) - at(base - step)) / (2 * eps)
+        for direction in directions:
+            step = np.zeros(base.shape, dtype=base.dtype)
+            step[index] = direction * eps
+            slope = (at(base + step) - at(base - step)) / (2 * eps)
+            grad[index] += np.conj(direction) * slope
     return grad
 
 
@@ -350,8 +371,8 @@ def _compare(
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), analytic.shape))
     raise GradcheckError(
         f"gradcheck failed for '{where}' (argument {position}) at index {worst}: "
-        f"astgrad gives {float(analytic[worst])!r}, central differences give "
-        f"{float(numeric[worst])!r} "
+        f"astgrad gives {analytic[worst].item()!r}, central differences give "
+        f"{numeric[worst].item()!r} "
         f"(|difference| {error[worst]:.3g} > atol + rtol * |numeric| = {allowed[worst]:.3g}); "
         f"{int(bad.sum())} of {bad.size} entries differ"
     )

@@ -189,6 +189,10 @@ def norms_and_spreads(z, a, b):
     return fit + np.std(z) + np.var(a, axis=0).sum() + np.linalg.vector_norm(a, ord=3)
 
 
+def complex_literals(z):
+    return np.sum(np.abs(z * (1 + 2j) - 3j * (2 - 1j)) ** 2)
+
+
 def complex_numbers(z, w):
     return abs(z * w + 1j) ** 2 + (z / w).real
 
@@ -208,6 +212,7 @@ PROGRAMS = [
     (linear_algebra, lambda: (crandom(3, 3) + 3 * np.eye(3), crandom(3))),
     (cast_and_compare, lambda: (crandom(5),)),
     (norms_and_spreads, lambda: (crandom(3), crandom(4, 3), crandom(4))),
+    (complex_literals, lambda: (crandom(3),)),
     (complex_numbers, lambda: (0.3 + 0.7j, -1.1 + 0.4j)),
 ]
 
@@ -316,6 +321,39 @@ def test_jvp_of_programs_agrees_with_their_gradient(program, make, mode):
     assert float(np.real(tangent)) == pytest.approx(expected, rel=1e-6, abs=1e-9)
 
 
+# -- ag.gradcheck -----------------------------------------------------------------------------
+
+
+def twisted(z):
+    return z * np.conj(z[::-1])
+
+
+def badly_ruled(z):
+    return np.sum(np.abs(_wrong_conjugate(z)) ** 2 * np.arange(1.0, 4.0))
+
+
+def _wrong_conjugate(z):
+    return np.conj(z) * (1 + 1j)
+
+
+@ag.vjp_rule(_wrong_conjugate)
+def _wrong_conjugate_vjp(g, ans, z):
+    return g * (1 + 1j)  # forgets the conjugate: right for real z only
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradcheck_checks_complex_arguments(mode):
+    z, a, y = crandom(3), crandom(5, 3), RNG.uniform(0.5, 2, 5)
+    assert ag.gradcheck(phase_retrieval, z, a, y, mode=mode)
+    assert ag.gradcheck(twisted, crandom(4), mode=mode)  # a complex result
+    assert ag.gradcheck(complex_numbers, 0.3 + 0.7j, -1.1 + 0.4j, mode=mode)
+
+
+def test_gradcheck_finds_a_rule_that_forgets_a_conjugate():
+    with pytest.raises(ag.GradcheckError, match="gradcheck failed for 'z'"):
+        ag.gradcheck(badly_ruled, crandom(3), mode="source")
+
+
 # -- second derivatives ----------------------------------------------------------------------
 
 
@@ -390,10 +428,11 @@ def _quietly(function, *args, **kwargs):
 # differentiate there: each raises ComplexGradientError (or, for eig and sqrtm, the error
 # about complex results they had).
 REFUSED = {
-    "nanvar", "nanstd", "cov", "corrcoef", "pinv", "slogdet", "cholesky", "qr", "eigh", "eigvalsh", "svd", "svdvals", "lstsq", "eig",
-    "eigvals", "sqrtm", "cho_factor", "scipy_cholesky", "solve_sylvester", "ive",
-    "multivariate_normal_logpdf",
+    "nanvar", "nanstd", "cov", "corrcoef", "pinv", "slogdet", "cholesky", "qr", "eigh",
+    "eigvalsh", "svd", "svdvals", "lstsq", "eig", "eigvals", "sqrtm", "cho_factor",
+    "scipy_cholesky", "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
+    "multivariate_normal_entropy",
 }  # fmt: skip
 
 

@@ -346,6 +346,8 @@ def _fold(node: gast.AST) -> gast.AST:
                 value = _OPERATORS[type(op)](left.value, right.value)
             except (KeyError, ArithmeticError):
                 return node
+            if isinstance(value, complex):
+                return node  # (1 + 1j stays as written: no sign to take out)
             if (
                 isinstance(value, float)
                 and value.is_integer()
