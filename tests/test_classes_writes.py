@@ -161,6 +161,29 @@ def test_needs_no_tape(function, make, wrt):
     assert report.mode == "source", str(report)
 
 
+class Walker(Particle):
+    def walk_energy(self, dt):
+        self.step(dt)  # (self.step inside a method of self: the same name, inlined)
+        self.step(dt)
+        return self.energy()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_method_calling_a_method_that_assigns_self(mode):
+    start = Walker(np.array([1.0, 2.0]), np.array([0.5, -1.0]))
+    walker = copy.deepcopy(start)
+    ddt = ag.grad(walker.walk_energy, mode=mode)(0.1)
+    expected = numeric_vjp(lambda t: copy.deepcopy(start).walk_energy(t), [0.1], 0, 1.0)
+    assert_close(ddt, expected, rtol=1e-5)
+    assert_close(walker.x, start.x + 0.2 * start.v)  # walked, as the method walks it
+    gradient = ag.grad(Walker.walk_energy, wrt="self", mode=mode)(copy.deepcopy(start), 0.1)
+    for name in ("x", "v"):
+        reference = _attribute_gradient(Walker.walk_energy, [start, 0.1], 0, name)
+        assert_close(getattr(gradient, name), reference, rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(walker.walk_energy, 0.1).mode == "source"
+
+
 def test_the_method_runs_inline_and_the_object_is_checked_first():
     text = ag.source(two_steps, Particle(np.ones(2), np.ones(2)), 0.1, wrt=(0, 1))
     assert text.splitlines()[1].strip() == "unshared_object(('p',), p)"

@@ -995,7 +995,7 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
         return None
     me = params[0].id
-    names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
     if owner in names:
         return None  # (the method has a name of the caller's object's: they would clash)
     body = gast.Module(body=definition.body, type_ignores=[])
