@@ -234,6 +234,16 @@ class WithAnArrayDefault(NamedTuple):
     scale: np.ndarray = np.ones(2)
 
 
+class AsksItsBase(Plain):
+    def __init__(self, w):
+        super().__init__(w)
+        self.k = super().__call__(w)  # (super() for another method: a call, on the tape)
+
+
+def makes_asks_its_base(x):
+    return np.sum(AsksItsBase(x).k ** 2)
+
+
 def makes_checked(x):
     return np.sum(Checked(x).w ** 2)
 
@@ -252,7 +262,13 @@ def makes_with_an_array_default(x):
 
 @pytest.mark.parametrize(
     "function",
-    [makes_checked, makes_with_factory, makes_calls_a_method, makes_with_an_array_default],
+    [
+        makes_checked,
+        makes_with_factory,
+        makes_calls_a_method,
+        makes_with_an_array_default,
+        makes_asks_its_base,
+    ],
     ids=lambda f: f.__name__,
 )
 def test_other_constructors_stay_calls(function):

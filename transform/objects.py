@@ -551,6 +551,9 @@ def _init_body(
     else with ``me``."""
     body = []
     for stmt in _split_tuple_stores(definition.body, me):
+        if any(isinstance(n, gast.Name) and n.id == "super" for n in gast.walk(stmt)):
+            if _base_init_call(stmt, me, cls, owner, ctx) is None:
+                return None  # (super() but for __init__: inline it would name another class)
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
         if (
             isinstance(stmt, gast.Assign)
