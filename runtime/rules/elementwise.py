@@ -11,7 +11,7 @@ import numpy as np
 
 from ..primitives import relu as relu_primitive
 from ..primitives import sigmoid as sigmoid_primitive
-from .complex import imag_grad, real_like
+from .complex import conjugate_if_complex, imag_grad, real_like
 from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import cast_like, unbroadcast
@@ -206,8 +206,9 @@ def rad2deg(g, ans, x):
 
 @vjp_rule(np.absolute)
 def absolute(g, ans, x):
-    # sign(x) is x / |x| for complex x too; its conjugate is complex.py's convention
-    return np.real(g) * np.conjugate(np.sign(x))
+    # sign(x) is x / |x| for complex x too; its conjugate is complex.py's convention (and
+    # for real x no copy is made)
+    return np.real(g) * conjugate_if_complex(np.sign(x), x)
 
 
 @jvp_rule(np.absolute)
