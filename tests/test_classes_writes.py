@@ -184,6 +184,65 @@ def test_a_method_calling_a_method_that_assigns_self(mode):
         assert ag.explain(walker.walk_energy, 0.1).mode == "source"
 
 
+class Middle(Particle):
+    pass
+
+
+class Damped(Middle):
+    def step(self, dt):
+        super().step(dt)  # (Particle.step, found past Middle)
+        self.v = self.v * 0.9
+
+
+def damped_steps(p, dt):
+    for _ in range(3):
+        p.step(dt)
+    return np.sum(p.x**2) + np.sum(p.v)
+
+
+def damped_made_inside(x):
+    d = Damped(x, x * 2.0)
+    d.step(0.1)
+    return np.sum(d.x * d.v)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_method_calling_super_runs_inline(mode):
+    start = Damped(np.array([1.0, 2.0]), np.array([0.5, -1.0]))
+    ours, python = copy.deepcopy(start), copy.deepcopy(start)
+    damped_steps(python, 0.1)
+    gradient = ag.grad(damped_steps, mode=mode)(ours, 0.1)
+    assert_close(ours.x, python.x) and assert_close(ours.v, python.v)
+    for name in ("x", "v"):
+        reference = _attribute_gradient(damped_steps, [start, 0.1], 0, name)
+        assert_close(getattr(gradient, name), reference, rtol=1e-5)
+    x = np.array([1.0, -0.5])
+    expected = numeric_vjp(damped_made_inside, [x], 0, 1.0)
+    assert_close(ag.grad(damped_made_inside, mode=mode)(x), expected, rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(damped_steps, start, 0.1).mode == "source"
+        assert ag.explain(damped_made_inside, x).mode == "source"
+
+
+def _middle_step(self, dt):
+    self.x = self.x * (1.0 + dt)
+
+
+def test_a_method_defined_later_between_is_what_super_reaches():
+    start = Damped(np.array([1.0, 2.0]), np.array([0.5, -1.0]))
+    gradient = ag.grad(damped_steps, mode="source")
+    before = gradient(copy.deepcopy(start), 0.1)
+    Middle.step = _middle_step
+    try:
+        got = gradient(copy.deepcopy(start), 0.1)
+        reference = _attribute_gradient(damped_steps, [start, 0.1], 0, "x")
+        assert_close(got.x, reference, rtol=1e-5)
+        assert not np.allclose(got.x, before.x)
+    finally:
+        del Middle.step
+    assert_close(gradient(copy.deepcopy(start), 0.1).x, before.x)
+
+
 def test_the_method_runs_inline_and_the_object_is_checked_first():
     text = ag.source(two_steps, Particle(np.ones(2), np.ones(2)), 0.1, wrt=(0, 1))
     assert text.splitlines()[1].strip() == "unshared_object(('p',), p)"

@@ -985,8 +985,10 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
         return None
     owner = func.value.id
     found = _class_lookup(made[owner], func.attr, ctx)
-    if not isinstance(found, types.FunctionType) or found.__closure__:
+    if not isinstance(found, types.FunctionType):
         return None
+    if found.__closure__ and found.__code__.co_freevars != ("__class__",):
+        return None  # (a cell other than the one super() reads)
     definition = parse_here(found, ctx)
     if definition is None:
         return None
@@ -998,6 +1000,8 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
         return None
     me = params[0].id
+    if found.__closure__ and not _super_calls_named(definition, me, made[owner], found, ctx):
+        return None
     names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
     if owner in names:
         return None  # (the method has a name of the caller's object's: they would clash)
@@ -1015,6 +1019,45 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
     args.args = [a for a in args.args if a.id != me]
     definition.resolved = (found.__qualname__, f"inline, with self as `{owner}`")
     return definition
+
+
+def _super_calls_named(
+    definition: gast.FunctionDef, me: str, cls: type, function: types.FunctionType, ctx
+) -> bool:
+    """Make each ``super().m(a)`` in ``function`` (a method of an object of ``cls``) the
+    call it is, ``Base.m(me, a)``: inline, ``super()`` would read the caller's frame.
+    False when ``super`` is used otherwise, or ``m`` is no plain function."""
+    defining = function.__closure__[0].cell_contents
+    mro = cls.__mro__
+    if defining not in mro or ctx.parsed.function.__globals__.get("super", builtins.super) is not (
+        builtins.super
+    ):
+        return False
+    calls = []
+    for node in gast.walk(definition):
+        if (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Attribute)
+            and isinstance(node.func.value, gast.Call)
+            and isinstance(node.func.value.func, gast.Name)
+            and node.func.value.func.id == "super"
+            and not node.func.value.args
+            and not node.func.value.keywords
+        ):
+            calls.append(node)
+    supers = [n for n in gast.walk(definition) if isinstance(n, gast.Name) and n.id == "super"]
+    if len(supers) != len(calls):
+        return False  # (super used otherwise: super(Cls, self), a super() kept in a name)
+    for node in calls:
+        after = mro[mro.index(defining) + 1 :]
+        target = _lookup_from(after, node.func.attr, ctx)
+        if not isinstance(target, types.FunctionType):
+            return False
+        owner = next(k for k in after if node.func.attr in k.__dict__)
+        name = ctx.bind_free(owner.__name__, owner)
+        node.func = gast.Attribute(value=build.load(name), attr=node.func.attr, ctx=gast.Load())
+        node.args = [build.load(me), *node.args]
+    return True
 
 
 def writes_arguments(ctx: TransformContext) -> bool:
