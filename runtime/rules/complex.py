@@ -127,6 +127,15 @@ def conjugate_if_complex(value: Any, x: Any) -> Any:
     return np.conjugate(value) if is_complex(x) else value
 
 
+def conjugated(x: Any) -> Any:
+    """``conj(x)``; a real ``x`` itself, where np.conjugate would copy it.
+
+    >>> conjugated(np.array([1j]))
+    array([-0.-1.j])
+    """
+    return np.conjugate(x) if is_complex(x) else x
+
+
 # -- np.sign --------------------------------------------------------------------------------
 # z / |z| for a complex z (NumPy 2), whose derivative is not zero: (dz - s Re(conj(s) dz)) / |z|
 # with s = sign(z); for a real x, and at 0, it is zero (as PyTorch's sign has a zero gradient)

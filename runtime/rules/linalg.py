@@ -4,7 +4,7 @@ the operators in ``arithmetic``)."""
 
 import numpy as np
 
-from .complex import refuse_complex
+from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule
 from .linalg_helpers import (
     batched_scalar,
@@ -42,7 +42,8 @@ from .shared import output_parts, reshape_like, unbroadcast
 @vjp_rule(np.vdot)
 def vdot(g, ans, a, b):
     # vdot conjugates a: the sum of conj(a) * b
-    return reshape_like(np.conjugate(g * b), a), reshape_like(g * np.conjugate(a), b)
+    # (the gradient of a real a is the real part, which conjugating leaves as it is)
+    return reshape_like(conjugate_if_complex(g * b, a), a), reshape_like(g * conjugated(a), b)
 
 
 @jvp_rule(np.vdot)

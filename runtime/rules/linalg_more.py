@@ -18,7 +18,7 @@ from numpy import zeros as _np_zeros
 from ..adjoints import Parts
 from ..device import array_module
 from . import arithmetic, linalg
-from .complex import conjugate_if_complex, refuse_complex
+from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import (
     _inverse_gaps,
@@ -67,7 +67,10 @@ linear(np.matrix_transpose, np.linalg.matrix_transpose)
 def vecdot(g, ans, x1, x2, *, axis=-1):
     spread = np.expand_dims(g, axis)
     # vecdot conjugates x1: the sum of conj(x1) * x2
-    return unbroadcast(np.conjugate(spread * x2), x1), unbroadcast(spread * np.conjugate(x1), x2)
+    return (
+        unbroadcast(conjugate_if_complex(spread * x2, x1), x1),
+        unbroadcast(spread * conjugated(x1), x2),
+    )
 
 
 @jvp_rule(np.vecdot, np.linalg.vecdot)
@@ -294,10 +297,10 @@ def polymul(g, ans, a1, a2):
     return (
         # (np.correlate conjugates its second argument; the transpose of a product does not)
         cast_like(
-            np.reshape(np.correlate(g, np.conj(np.atleast_1d(a2)), "valid"), np.shape(a1)), a1
+            np.reshape(np.correlate(g, conjugated(np.atleast_1d(a2)), "valid"), np.shape(a1)), a1
         ),
         cast_like(
-            np.reshape(np.correlate(g, np.conj(np.atleast_1d(a1)), "valid"), np.shape(a2)), a2
+            np.reshape(np.correlate(g, conjugated(np.atleast_1d(a1)), "valid"), np.shape(a2)), a2
         ),
     )
 

@@ -10,6 +10,7 @@ to the full shape and correlated with the other argument. ``correlate(a, v)`` is
 import numpy as np
 import scipy.signal as signal
 
+from .complex import conjugate_if_complex, conjugated
 from .forward import jvp_rule
 from .registry import nondifferentiable, vjp_rule
 from .scipy_rules import _recording
@@ -21,8 +22,8 @@ def convolve(g, ans, in1, in2, mode="full", method="auto"):
     full = full_cotangent(g, full_shape(in1, in2))
     # (correlate conjugates its second argument, which convolve's transpose does not)
     return (
-        _correlate(full, np.conjugate(in2), "valid"),
-        _correlate(full, np.conjugate(in1), "valid"),
+        _correlate(full, conjugated(in2), "valid"),
+        _correlate(full, conjugated(in1), "valid"),
     )
 
 
@@ -36,8 +37,8 @@ def correlate(g, ans, in1, in2, mode="full", method="auto"):
     full = full_cotangent(g, full_shape(in1, in2))
     # correlate conjugates in2: the sum of in1[n + k] * conj(in2[n])
     return (
-        _convolve(full, np.conjugate(in2), "valid"),
-        np.conjugate(np.flip(_correlate(full, np.conjugate(in1), "valid"))),
+        _convolve(full, conjugated(in2), "valid"),
+        conjugate_if_complex(np.flip(_correlate(full, conjugated(in1), "valid")), in2),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .complex import conjugate_if_complex, conjugated
 from .forward import jvp_rule
 from .registry import nondifferentiable, vjp_rule
 
@@ -21,9 +22,7 @@ from .registry import nondifferentiable, vjp_rule
 def convolve(g, ans, a, v, mode="full"):
     full = full_cotangent(g, np.size(a) + np.size(v) - 1)
     # (np.correlate conjugates its second argument, which convolve's transpose does not)
-    return np.correlate(full, np.conjugate(v), "valid"), np.correlate(
-        full, np.conjugate(a), "valid"
-    )
+    return np.correlate(full, conjugated(v), "valid"), np.correlate(full, conjugated(a), "valid")
 
 
 @jvp_rule(np.convolve)
@@ -39,8 +38,8 @@ def correlate(g, ans, a, v, mode="valid"):
     full = full_cotangent(g, np.size(a) + np.size(v) - 1, np.size(v) > np.size(a))
     # correlate conjugates v: the sum of a[n + k] * conj(v[n])
     return (
-        np.convolve(full, np.conjugate(v), "valid"),
-        np.conjugate(np.flip(np.correlate(full, np.conjugate(a), "valid"))),
+        np.convolve(full, conjugated(v), "valid"),
+        conjugate_if_complex(np.flip(np.correlate(full, conjugated(a), "valid")), v),
     )
 
 
