@@ -33,6 +33,8 @@ __all__ = [
     "batch_matmul_grad_right",
     "batch_dot_grad_left",
     "batch_dot_grad_right",
+    "batch_writable",
+    "batch_write",
 ]
 
 
@@ -364,3 +366,23 @@ def batch_dot_grad_right(g: Any, dg: Any, a: Any, da: Any, b: Any) -> np.ndarray
     from .rules.arithmetic import dot_grad_right
 
     return _grad_right(g, dg, a, da, b, dot_grad_right)
+
+
+def batch_writable(tangent: np.ndarray, value: Any) -> np.ndarray:
+    """A batched tangent ``tangent[:, index] = ...`` may write into, as ``value`` is about
+    to be written into: always a copy of its own (another name may hold the same
+    tangent, and a spread one is a read-only view)."""
+    if not _is_numeric(value):
+        raise Unbatchable(f"a write into a {type(value).__name__}")
+    out = np.empty((tangent.shape[0], *np.shape(value)), dtype=_float_dtype(value))
+    out[...] = tangent
+    return out
+
+
+def batch_write(tangent: np.ndarray, index: Any, written: Any) -> None:
+    """``tangent[:, index] = written``, the batched tangent of ``value[index] = v``: each
+    row of ``written`` (the batched tangent of ``v``) lifted to the slot's number of axes,
+    so that it broadcasts into the slot as ``v`` did."""
+    full = batch_index(index)
+    slot = tangent[full]
+    tangent[full] = _with_ndim(written, slot.ndim - 1)

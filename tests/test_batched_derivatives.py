@@ -229,18 +229,33 @@ def test_the_batched_source():
 def writes_into_a_moving_array(x):
     y = x * 2.0
     y[0] = np.sin(x[1])
+    y[1:] = y[1:] * x[0]
     return y * x
 
 
-def test_a_construct_it_cannot_batch_falls_back():
-    """A write into an array that carries a derivative: no batched function, and the
-    Jacobian comes one direction at a time, right."""
+def test_writes_into_a_moving_array(monkeypatch):
+    """``y[i] = v`` writes every row of ``v``'s tangent into ``y``'s at once."""
     x = np.array([0.3, -0.7, 1.1])
-    assert (
-        higher._batched_derivative(writes_into_a_moving_array, ("x",), (ag.api._kind(x),)) is None
-    )
-    got = ag.jacobian(writes_into_a_moving_array, mode="forward")(x)
-    expected = _differences(writes_into_a_moving_array, (x,), [0])[0]
+    assert _check(writes_into_a_moving_array, (x,), [0])
+    # (its pullback takes adjoints out of arrays, which goes one direction at a time)
+    assert not _check_reverse(writes_into_a_moving_array, (x,), [0], monkeypatch)
+    assert _check(writes_into_a_moving_array, (x,), [0])
+
+
+def appends_to_a_list(x):
+    parts = []
+    for k in range(3):
+        parts.append(np.sin(x * k))
+    return parts[0] + parts[1] * parts[2]
+
+
+def test_a_construct_it_cannot_batch_falls_back():
+    """A list grown by append (a call whose effect carries a derivative): no batched
+    function, and the Jacobian comes one direction at a time, right."""
+    x = np.array([0.3, -0.7, 1.1])
+    assert higher._batched_derivative(appends_to_a_list, ("x",), (ag.api._kind(x),)) is None
+    got = ag.jacobian(appends_to_a_list, mode="forward")(x)
+    expected = _differences(appends_to_a_list, (x,), [0])[0]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
 
 

@@ -140,14 +140,8 @@ class _Batched(_Forward):
 
     def stmt_Assign(self, stmt: gast.Assign) -> list[gast.stmt]:
         target = stmt.targets[0]
-        origin = origin_of(stmt)
         if isinstance(target, gast.Subscript):
-            if self.active(target.value):
-                raise TransformError(
-                    "batched forward mode: a write into an array that carries a derivative",
-                    origin,
-                )
-            return [stmt]
+            return self.write_into(stmt)
         written = {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
         callee: Callee | None = anno.get(stmt, anno.Key.CALLEE)
         if not anno.get(stmt, anno.Key.ACTIVE):
@@ -170,6 +164,33 @@ class _Batched(_Forward):
         anno.copy_from(computed, stmt)
         tangent_stmts = self.tangent_statements(stmt, callee, load(kept), name)
         return [computed, *tangent_stmts, self._tag(build.assign(name, load(kept)), stmt)]
+
+    def write_into(self, stmt: gast.Assign) -> list[gast.stmt]:
+        """``y[index] = v``: the same write into a copy of ``y``'s batched tangent, every
+        row at once (``batch_write``, which refuses an index that would move axes)."""
+        target = stmt.targets[0]
+        container = target.value
+        if not self.active(container):
+            return [stmt]
+        index = _index_value(target.slice)
+        if index is None:
+            raise TransformError(
+                "batched forward mode: a write at an index it cannot read", origin_of(stmt)
+            )
+        name = container.id
+        own = build.assign(
+            self.tangent(name),
+            build.call(self.batched("batch_writable"), load(self.tangent(name)), load(name)),
+        )
+        write = gast.Expr(
+            value=build.call(
+                self.batched("batch_write"),
+                load(self.tangent(name)),
+                index,
+                self.batched_of(stmt.value),
+            )
+        )
+        return [self._tag(own, stmt), stmt, self._tag(write, stmt)]
 
     def unpack(self, stmt: gast.Assign, callee: Callee | None) -> list[gast.stmt]:
         source = stmt.value
@@ -418,12 +439,19 @@ class _Batched(_Forward):
         ):
             raise TransformError(f"batched forward mode cannot run {callee.name}", origin)
         name = target.id
-        linear = () if callee.value in constants else table.get(callee.value)
-        if linear is None:
+        found = ((), None) if callee.value in constants else table.get(callee.value)
+        if found is None:
             raise TransformError(
                 f"batched forward mode cannot run {callee.name} on the tape", origin
             )
-        moving = [p for p, atom in enumerate(call.args) if self.active(atom) and p in linear]
+        linear, constant = found
+        moving = [p for p, atom in enumerate(call.args) if self.active(atom)]
+        if constant is not None and any(p not in linear and p not in constant for p in moving):
+            raise TransformError(
+                f"batched forward mode: {callee.name} with an argument it is not linear in moving",
+                origin,
+            )
+        moving = [p for p in moving if p in linear]
 
         def make(ans: gast.expr) -> list[gast.stmt]:
             if not moving:
@@ -552,8 +580,7 @@ class _Batched(_Forward):
 
 def _helpers() -> tuple[dict, tuple]:
     """The helpers of generated gradient code that batched forward mode differentiates
-    (see ``_Batched.helper_call``), each with the positions it is linear in, and those
-    whose result is a constant."""
+    (see ``_Batched.helper_call``), and those whose result is a constant."""
     from ..runtime.adjoints import scalar_seed
     from ..runtime.rules.arithmetic import (
         dot_grad_left,
@@ -562,7 +589,9 @@ def _helpers() -> tuple[dict, tuple]:
         matmul_grad_right,
     )
     from ..runtime.rules.indexing import scatter_grad
+    from ..runtime.rules.reductions import extremum_grad, prod_grad
     from ..runtime.rules.shared import (
+        cast_like,
         expand_reduced,
         inverse_axes,
         reduced_count,
@@ -570,18 +599,26 @@ def _helpers() -> tuple[dict, tuple]:
         unbroadcast,
     )
 
+    # helper: (positions it is linear in, positions whose values change its result only
+    # where it has no derivative: shapes, indices, options, which element was the
+    # extreme); an argument elsewhere that moves is refused (prod_grad's x)
     table = {
         # linear in the cotangent; the array gives only its shape (the rest are options)
-        unbroadcast: (0,),
-        expand_reduced: (0,),
-        reshape_like: (0,),
-        scatter_grad: (0,),
+        unbroadcast: ((0,), (1,)),
+        expand_reduced: ((0,), (1, 2, 3)),
+        reshape_like: ((0,), (1,)),
+        scatter_grad: ((0,), (1, 2)),
+        cast_like: ((0,), (1,)),
+        # linear in the cotangent, which goes to the extreme elements of x (ties share)
+        extremum_grad: ((0,), (1, 2, 3, 4)),
+        # linear in the cotangent; the product of the other elements is not
+        prod_grad: ((0,), (2, 3)),
         # linear in the cotangent and in the other factor; the operand whose gradient it
         # is gives only its shape (they are marked shape_only)
-        matmul_grad_left: (0, 2),
-        matmul_grad_right: (0, 1),
-        dot_grad_left: (0, 2),
-        dot_grad_right: (0, 1),
+        matmul_grad_left: ((0, 2), (1,)),
+        matmul_grad_right: ((0, 1), (2,)),
+        dot_grad_left: ((0, 2), (1,)),
+        dot_grad_right: ((0, 1), (2,)),
     }
     # results that depend on shapes alone (or are the seed 1): their tangent is zero
     constants = (scalar_seed, reduced_count, inverse_axes)
@@ -667,6 +704,27 @@ def _basic_index(item: gast.expr) -> bool:
             or (isinstance(item.value, int) and not isinstance(item.value, bool))
         )
     return is_negated_number(item) and isinstance(item.operand.value, int)
+
+
+def _index_value(index: gast.expr) -> gast.expr | None:
+    """An index as an expression of its value (``1:`` as ``slice(1, None, None)``), or
+    None for one that is not names, numbers, slices and tuples of them."""
+    if isinstance(index, gast.Tuple):
+        items = [_index_value(e) for e in index.elts]
+        if any(i is None for i in items):
+            return None
+        return gast.Tuple(items, gast.Load())
+    if isinstance(index, gast.Slice):
+        parts = [
+            copy_tree(p) if p is not None else gast.Constant(None, None)
+            for p in (index.lower, index.upper, index.step)
+        ]
+        if any(not isinstance(p, (gast.Name, gast.Constant, gast.UnaryOp)) for p in parts):
+            return None
+        return build.call("slice", *parts)
+    if isinstance(index, (gast.Name, gast.Constant)) or is_negated_number(index):
+        return copy_tree(index)
+    return None
 
 
 def _moved_axis(axis: gast.expr) -> gast.expr | None:
