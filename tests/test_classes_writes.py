@@ -498,3 +498,17 @@ def test_classes_that_do_not_set_attributes_plainly_are_refused(make):
         got = ag.grad(assigns_x, wrt=1, mode="auto")(p, 2.0)
         expected = numeric_vjp(lambda w: assigns_x(make(np.array([0.25, 2.0])), w), [2.0], 0, 1)
         assert_close(got, expected, rtol=1e-4)
+
+
+def adds_in_place(p, w):
+    p.x += w  # NumPy: the caller's array itself changes
+    return np.sum(p.x**2)
+
+
+def test_an_attribute_changed_in_place_is_refused_with_what_to_write():
+    x = np.array([1.0, 2.0])
+    p = Particle(x, np.zeros(2))
+    with pytest.raises(ag.TransformError, match=r"write obj.attr = obj.attr \+ v"):
+        ag.grad(adds_in_place, wrt=1, mode="source")(p, np.ones(2))
+    assert ag.explain(adds_in_place, p, np.ones(2), wrt=1).mode == "tape"
+    assert_close(x, [1.0, 2.0])  # (refused before it ran)

@@ -258,7 +258,9 @@ class _Normalizer:
             # (obj.x += v changes the array obj.x holds in place, which other names may hold)
             raise self.fail(
                 "changing an attribute in place (obj.attr += ...) is not supported by the "
-                "source transformation"
+                "source transformation: on an array it changes the array itself, which "
+                "another name or the caller may hold (write obj.attr = obj.attr + v where "
+                "a new array is what you mean)"
             )
         if isinstance(target, gast.Subscript) and self.needs_lowering(target):
             # y[(i := i + 1)] += v evaluates the index once, for the read and the write.
