@@ -251,6 +251,25 @@ def test_gradcheck_style_descent_on_a_least_squares_problem():
     assert_complex_close(z, best, "descent reaches the least-squares solution", rtol=1e-4)
 
 
+def real_elements_times_complex(x, w):
+    total = 0.0
+    for i in range(len(x)):
+        total = total + np.real(x[i] * w[i]) * x[i]
+    return total
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+def test_element_loops_over_a_real_array_with_complex_factors(mode):
+    """Each element's contribution x[i] * w[i] is complex; added in place into the real x's
+    gradient (the accumulate pass's buffer) NumPy keeps its real part, with a
+    ComplexWarning: the real part is the gradient of a real argument."""
+    x, w = RNG.standard_normal(4), crandom(4)
+    grad = ag.grad(real_elements_times_complex, mode=mode)(x, w)
+    assert grad.dtype == np.float64
+    assert_complex_close(grad, 2 * np.real(x * w), f"element loop ({mode})")
+
+
 # -- ag.vjp with complex cotangents ------------------------------------------------------------
 
 
