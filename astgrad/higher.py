@@ -26,6 +26,7 @@ from .forward import _HOST, _check_arguments, _moving_names, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
+from .runtime.fallback import on_tape
 from .runtime.objects import blank, differentiable, fields, is_namedtuple, is_object
 from .transform import pipeline
 from .transform.errors import TransformError
@@ -120,7 +121,9 @@ def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> 
     args = list(primals)
     for i, leaf in zip(moving, leaves):
         args[i] = leaf
-    value = fun(*args)
+    # (as the tape runs a function: math, SciPy's functions with rules and np.block of
+    # nested lists then record on tensors)
+    value = on_tape(fun)(*args)
     gradients = autograd_grad(value, leaves, create_graph=True)
     terms = [(g * tangents[i]).sum() for g, i in zip(gradients, moving)]
     # complex arguments pair with their tangents by Re(sum(g * t)) (docs/complex.md)

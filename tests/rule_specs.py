@@ -1071,6 +1071,25 @@ if special is not None:
                 case(A(value=SPD), False, False, False),
                 case(A(value=[SPD, SPD_2]), True),
             ],
+            scipy.linalg.inv: [
+                case(A(value=SQUARE)),
+                case(A(value=SPD), assume_a="pos"),
+                case(A(value=SPD_2), assume_a="sym", lower=True),
+            ],
+            scipy.linalg.det: [case(A(value=SQUARE)), case(A(value=SQUARE_2))],
+            scipy.linalg.solve: [
+                case(A(value=SQUARE), A((3,))),
+                case(A(value=SQUARE), A((3, 2)), transposed=True),
+                case(A(value=SPD), A((3,)), assume_a="pos"),
+                case(A(value=SPD_2), A((3, 2)), True, assume_a="sym"),
+                case(A(value=SQUARE), A((3,)), assume_a="upper triangular"),
+                case(A(value=SQUARE_2), A((3, 2)), assume_a="lower triangular", transposed=True),
+                case(A(value=SPD), A((3,)), assume_a="diagonal"),
+            ],
+            scipy.linalg.expm: [
+                case(A((3, 3), low=-0.5, high=0.5)),
+                case(A((2, 2, 2), low=-0.5, high=0.5)),
+            ],
             scipy.linalg.sqrtm: [case(A(value=SPD)), case(A(value=SPD_2))],
             scipy.linalg.solve_sylvester: [
                 case(A(value=SPD), A(value=SQUARE), A((3, 3))),

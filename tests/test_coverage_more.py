@@ -391,3 +391,53 @@ def test_multivariate_normal_cdf_is_refused_naming_it(mode):
         pytest.skip("scipy is not installed")
     with pytest.raises(Exception, match="multivariate_normal.cdf"):
         ag.grad(gaussian_cdf, mode=mode)(np.array([0.1, 0.2, 0.3]))
+
+
+# -- scipy.linalg.inv, det, solve (assume_a, lower, transposed) and expm ----------------------
+
+
+def scipy_linear_algebra(c):
+    k = c @ c.T + np.eye(3)
+    y = np.array([0.5, -1.0, 2.0])
+    alpha = scipy_linalg.solve(k, y, assume_a="pos")
+    total = y @ alpha + np.log(scipy_linalg.det(k))
+    total = total + np.sum(scipy_linalg.solve(c, y, transposed=True) ** 2)
+    total = total + np.sum(scipy_linalg.inv(k, assume_a="sym", lower=True) * c)
+    return total + np.sum(scipy_linalg.expm(0.3 * c) * np.arange(9.0).reshape(3, 3))
+
+
+C = np.array([[1.0, 0.2, -0.3], [0.1, 0.8, 0.4], [-0.2, 0.5, 1.2]])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_scipy_linear_algebra_matches_finite_differences(mode):
+    if scipy_linalg is None:
+        pytest.skip("scipy is not installed")
+    got = ag.grad(scipy_linear_algebra, mode=mode)(C.copy())
+    assert_close(got, _numeric_grad(scipy_linear_algebra, C.copy()), rtol=1e-5)
+
+
+def test_scipy_linear_algebra_forward_and_second_order():
+    if scipy_linalg is None:
+        pytest.skip("scipy is not installed")
+    dc = np.array([[0.5, -0.2, 0.1], [0.3, 0.0, -0.4], [0.2, 0.6, -0.1]])
+    _, tangent = ag.jvp(scipy_linear_algebra, (C,), (dc,))
+    eps = 1e-6
+    expected = (scipy_linear_algebra(C + eps * dc) - scipy_linear_algebra(C - eps * dc)) / (2 * eps)
+    assert_close(tangent, expected, rtol=1e-6)
+    gradient = ag.grad(scipy_linear_algebra)
+    numeric = (gradient(C + eps * dc) - gradient(C - eps * dc)) / (2 * eps)
+    for mode in ("source", "tape"):
+        h = ag.hvp(scipy_linear_algebra, (C,), (dc,), mode=mode)
+        assert_close(h[1] if isinstance(h, tuple) else h, numeric, rtol=1e-5, what=mode)
+
+
+def test_scipy_solve_with_a_structure_it_cannot_differentiate_says_so():
+    if scipy_linalg is None:
+        pytest.skip("scipy is not installed")
+
+    def banded(c):
+        return np.sum(scipy_linalg.solve(c @ c.T + np.eye(3), np.ones(3), assume_a="banded"))
+
+    with pytest.raises(NotImplementedError, match="assume_a='banded'"):
+        ag.grad(banded, mode="tape")(C.copy())

@@ -21,7 +21,16 @@ import scipy.stats as stats
 from .complex import refuse_complex
 from .containers import Parts
 from .forward import jvp_rule
-from .linalg_helpers import cholesky_grad, cholesky_tangent
+from .linalg_helpers import (
+    batched_scalar,
+    cholesky_grad,
+    cholesky_tangent,
+    inverse,
+    mT,
+    solve_adjoint,
+    solve_grad_a,
+    solve_tangent_a,
+)
 from .registry import lookup, nondifferentiable, vjp_rule
 from .shared import cast_like, expand_reduced, output_parts, transformable, unbroadcast
 from .statistics import held
@@ -449,6 +458,89 @@ def scipy_cholesky_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True
     return cholesky_tangent(da, ans, not lower)
 
 
+# scipy.linalg.inv, det and solve: NumPy's rules on the matrix SciPy reads, which assume_a
+# (and lower) can make one triangle of a, symmetrized ('sym', 'her', 'pos'), a triangle
+# ('upper triangular', 'lower triangular') or a's diagonal ('diagonal'); only what it
+# reads gets a gradient. transposed=True solves with its transpose.
+@vjp_rule(linalg.inv, name="scipy_inv")
+def scipy_inv(g, ans, a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
+    moved = refuse_complex(g, a, "scipy.linalg.inv")
+    return cast_like(read_matrix_grad(-(mT(ans) @ moved @ mT(ans)), lower, assume_a), a)
+
+
+@jvp_rule(linalg.inv)
+def scipy_inv_jvp(ans, a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False, da):
+    return -(ans @ read_matrix(refuse_complex(da, a, "scipy.linalg.inv"), lower, assume_a) @ ans)
+
+
+@vjp_rule(linalg.det, name="scipy_det")
+def scipy_det(g, ans, a, overwrite_a=False, check_finite=True):
+    moved = refuse_complex(g, a, "scipy.linalg.det")
+    return cast_like(batched_scalar(moved * ans) * mT(inverse(a)), a)
+
+
+@jvp_rule(linalg.det)
+def scipy_det_jvp(ans, a, overwrite_a=False, check_finite=True, *, da):
+    moved = refuse_complex(da, a, "scipy.linalg.det")
+    return ans * np.trace(np.linalg.solve(a, moved), axis1=-2, axis2=-1)
+
+
+@vjp_rule(linalg.solve, name="scipy_solve")
+def scipy_solve(
+    g,
+    ans,
+    a,
+    b,
+    lower=False,
+    overwrite_a=False,
+    overwrite_b=False,
+    check_finite=True,
+    assume_a=None,
+    transposed=False,
+):
+    matrix = read_matrix(a, lower, assume_a, transposed)
+    gb = solve_adjoint(refuse_complex(g, a, "scipy.linalg.solve"), matrix, b)
+    return (
+        cast_like(
+            read_matrix_grad(solve_grad_a(gb, ans, matrix, b), lower, assume_a, transposed), a
+        ),
+        cast_like(unbroadcast(gb, b), b),
+    )
+
+
+@jvp_rule(linalg.solve)
+def scipy_solve_jvp(
+    ans,
+    a,
+    b,
+    lower=False,
+    overwrite_a=False,
+    overwrite_b=False,
+    check_finite=True,
+    assume_a=None,
+    transposed=False,
+    *,
+    da,
+    db,
+):
+    matrix = read_matrix(a, lower, assume_a, transposed)
+    moved = read_matrix(refuse_complex(da, a, "scipy.linalg.solve"), lower, assume_a, transposed)
+    return solve_tangent_a(moved, ans, matrix, b), np.linalg.solve(matrix, db)
+
+
+# expm's derivative along e is the upper right block of expm([[a, e], [0, a]]) (the
+# Frechet derivative); its gradient is that derivative at a's transpose along g. Written
+# with expm itself, so it differentiates again.
+@vjp_rule(linalg.expm)
+def expm(g, ans, A):
+    return cast_like(expm_frechet_block(mT(A), refuse_complex(g, A, "scipy.linalg.expm")), A)
+
+
+@jvp_rule(linalg.expm)
+def expm_jvp(ans, A, *, dA):
+    return expm_frechet_block(A, refuse_complex(dA, A, "scipy.linalg.expm"))
+
+
 # cho_factor returns (c, lower): the factor in one triangle of c, a's own entries in the
 # other (LAPACK works on a copy of a), so the gradient of that other triangle passes
 # through to a's. The factor's is cholesky's, on the triangle it reads.
@@ -512,6 +604,81 @@ def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
         _solve_sylvester(a, b, -(ans @ db)),
         _solve_sylvester(a, b, dq),
     )
+
+
+_expm = _recording(linalg.expm)
+
+
+@transformable
+def expm_frechet_block(a, e):
+    """The derivative of expm at ``a`` along ``e``: the upper right block of
+    ``expm([[a, e], [0, a]])``."""
+    n = np.shape(a)[-1]
+    zeros = np.zeros_like(a)
+    joined = np.concatenate(
+        [np.concatenate([a, e], axis=-1), np.concatenate([zeros, a], axis=-1)], axis=-2
+    )
+    return _expm(joined)[..., :n, n:]
+
+
+def matrix_structure(assume_a):
+    """What scipy.linalg reads of ``a`` for ``assume_a``: 'general', 'symmetric' (one
+    triangle), 'diagonal', 'upper' or 'lower' (a triangle)."""
+    if assume_a in (None, "gen", "general"):
+        return "general"
+    if assume_a in ("sym", "symmetric", "her", "hermitian", "pos", "positive definite"):
+        return "symmetric"
+    if assume_a in ("diagonal", "upper triangular", "lower triangular"):
+        return assume_a.split()[0]
+    raise NotImplementedError(
+        f"scipy.linalg with assume_a={assume_a!r} has no derivative in astgrad (general, "
+        "symmetric, positive definite, diagonal and triangular matrices have); pass the "
+        "full matrix with assume_a=None"
+    )
+
+
+nondifferentiable(matrix_structure)
+
+
+@transformable
+def read_matrix(a, lower=False, assume_a=None, transposed=False):
+    """The matrix scipy.linalg solves with (or inverts), from ``a`` as ``assume_a``,
+    ``lower`` and ``transposed`` say it reads it."""
+    structure = matrix_structure(assume_a)
+    read = a
+    if structure == "symmetric" and lower:
+        read = np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2)
+    elif structure == "symmetric":
+        read = np.triu(a) + np.swapaxes(np.triu(a, 1), -1, -2)
+    elif structure == "diagonal":
+        read = a * np.eye(np.shape(a)[-1])
+    elif structure == "upper":
+        read = np.triu(a)
+    elif structure == "lower":
+        read = np.tril(a)
+    if transposed:
+        return np.swapaxes(read, -1, -2)
+    return read
+
+
+def read_matrix_grad(grad, lower=False, assume_a=None, transposed=False):
+    """The gradient of ``a`` from ``grad``, that of the matrix :func:`read_matrix` read."""
+    structure = matrix_structure(assume_a)
+    if transposed:
+        grad = np.swapaxes(grad, -1, -2)
+    if structure == "symmetric":
+        both = grad + np.swapaxes(grad, -1, -2)
+        diagonal = grad * np.eye(np.shape(grad)[-1])
+        if lower:
+            return np.tril(both) - diagonal
+        return np.triu(both) - diagonal
+    if structure == "diagonal":
+        return grad * np.eye(np.shape(grad)[-1])
+    if structure == "upper":
+        return np.triu(grad)
+    if structure == "lower":
+        return np.tril(grad)
+    return grad
 
 
 _cho_solve = _recording(linalg.cho_solve)
