@@ -231,24 +231,20 @@ def det_jvp(ans, a, *, da):
     return ans * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
 
 
+# With t = trace(a^-1 da), the tangent of log det a: logabsdet moves by Re(t) and the sign
+# by sign * 1j Im(t), which is sign * (t - Re(t)): zero for a real a, whose sign is
+# piecewise constant. The gradient weighs a^-T by the cotangents' matching parts.
 @vjp_rule(np.linalg.slogdet, multi_output=True)
 def slogdet(g, ans, a):
-    return batched_scalar(output_parts(refuse_complex(g, a, "np.linalg.slogdet"), ans)[1]) * mT(
-        inverse(a)
-    )
+    turned = output_parts(g, ans)[0] * ans[0]
+    weight = np.real(output_parts(g, ans)[1]) + (turned - np.real(turned))
+    return batched_scalar(weight) * mT(inverse(a))
 
 
-# The sign is piecewise constant: its tangent is zero.
 @jvp_rule(np.linalg.slogdet)
 def slogdet_jvp(ans, a, *, da):
-    return (
-        (
-            np.zeros_like(ans[0]),
-            np.trace(
-                np.linalg.solve(a, refuse_complex(da, a, "np.linalg.slogdet")), axis1=-2, axis2=-1
-            ),
-        ),
-    )
+    moved = np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
+    return ((ans[0] * (moved - np.real(moved)), np.real(moved)),)
 
 
 @vjp_rule(np.linalg.solve)
