@@ -328,22 +328,47 @@ def _run_batched(
         return None
     sizes = [int(np.size(args[i])) for i in positions]
     total = sum(sizes)
-    tangents = {}
-    offset = 0
-    for name, i, size in zip(names, positions, sizes):
-        dtype = args[i].dtype if isinstance(args[i], np.ndarray) else np.float64
-        basis = np.zeros((total, size), dtype=dtype)
-        basis[offset : offset + size] = np.eye(size, dtype=dtype)
-        tangents[derivative.tangent_names[name]] = basis.reshape((total, *np.shape(args[i])))
-        offset += size
-    where = placement(args)
-    if where is not CPU:
+    if total == 0 or placement(args) is not CPU:
         return None
-    try:
-        value, tangent = derivative.jvp(*args, **tangents)
-    except Exception:  # (see the doc: never a wrong result, one direction at a time instead)
-        return None
-    return value, tangent, sizes
+    # Directions in chunks: a batched tangent has as many rows as directions, so a
+    # function of many inputs would hold many copies of each value at once.
+    chunk = max(1, _BATCH_ELEMENTS // max(total, *(int(np.size(a)) for a in args if _moves(a))))
+    parts = []
+    value = None
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        tangents = {}
+        offset = 0
+        for name, i, size in zip(names, positions, sizes):
+            dtype = args[i].dtype if isinstance(args[i], np.ndarray) else np.float64
+            basis = np.zeros((stop - start, size), dtype=dtype)
+            # the unit directions of this argument among rows start..stop
+            ones = np.arange(max(start, offset), min(stop, offset + size))
+            basis[ones - start, ones - offset] = 1.0
+            tangents[derivative.tangent_names[name]] = basis.reshape(
+                (stop - start, *np.shape(args[i]))
+            )
+            offset += size
+        try:
+            value, tangent = derivative.jvp(*args, **tangents)
+        except Exception:  # (see the doc: never a wrong result, one direction at a time)
+            return None
+        parts.append(tangent)
+    return value, _joined(parts), sizes
+
+
+#: how many elements a batched tangent of the largest argument may hold (2**21 float64s,
+#: 16 MiB): more directions than that go in several runs
+_BATCH_ELEMENTS = 2**21
+
+
+def _joined(parts: list) -> Any:
+    """Batched tangents of several runs (tuples of them for a tuple value) as one."""
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], tuple):
+        return tuple(_joined([p[k] for p in parts]) for k in range(len(parts[0])))
+    return np.concatenate(parts)
 
 
 def _blocks(

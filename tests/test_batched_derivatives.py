@@ -628,3 +628,26 @@ def test_docstring_examples(module):
     found = importlib.import_module(module)
     result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted and not result.failed
+
+
+def test_directions_in_several_runs(monkeypatch):
+    """More directions than one run may hold go in several runs, joined: the same
+    Jacobians and Hessians."""
+    rng = np.random.default_rng(10)
+    args = (rng.uniform(-1, 1, (4, 3)), rng.uniform(-1, 1, (3, 5)), rng.uniform(-1, 1, 5))
+    whole = ag.jacobian(layer, wrt=(0, 1, 2), mode="forward")(*args)
+    pulled = ag.jacobian(layer, wrt=(0, 1, 2))(*args)
+    hessian = ag.hessian(quadratic, wrt=(0, 1))(args[1][:, 0], args[0][:3])
+    monkeypatch.setattr(higher, "_BATCH_ELEMENTS", 7)  # one direction per run
+    assert _check(layer, args, [0, 1, 2])
+    for got, want in zip(ag.jacobian(layer, wrt=(0, 1, 2), mode="forward")(*args), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    for got, want in zip(ag.jacobian(layer, wrt=(0, 1, 2))(*args), pulled):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    again = ag.hessian(quadratic, wrt=(0, 1))(args[1][:, 0], args[0][:3])
+    for row, want_row in zip(again, hessian):
+        for got, want in zip(row, want_row):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    monkeypatch.setattr(higher, "_BATCH_ELEMENTS", 4 * 32)  # runs of 4 of the 32 directions
+    for got, want in zip(ag.jacobian(layer, wrt=(0, 1, 2), mode="forward")(*args), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
