@@ -89,7 +89,6 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
         tensor = new_tensor(value)
         tensor._requires_grad = True
         tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
-        tensor._argument = True  # (the caller's array: see inplace.detach_argument)
         leaves.append(tensor)
         return tensor
     if is_object(value) or is_namedtuple(value):  # its attributes' gradients (issue 17)
@@ -122,7 +121,6 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
     # tensor.MADE_BY_HAND)
     tensor = new_tensor(data)
     tensor._requires_grad = True
-    tensor._argument = True
     leaves.append(tensor)
     return tensor
 
@@ -230,6 +228,52 @@ def _home(args: list, kwargs: dict) -> Any:
     return placement((args, kwargs))
 
 
+class CallArguments:
+    """The arguments of one call of a function run on the tape, which its leaves made of
+    the caller's arrays point to: when the function changes one of those in place, the
+    leaf takes a copy (inplace.detach_argument), and that is Python's semantics only if no
+    other argument, global or closure variable of the function shares its memory."""
+
+    __slots__ = ("leaves", "args", "kwargs", "function")
+
+    def __init__(self, leaves: list, args: list, kwargs: dict | None, function: Callable):
+        self.leaves = leaves
+        self.args = args
+        self.kwargs = kwargs
+        self.function = function
+
+    def sharing(self, leaf: Tensor) -> str | None:
+        """What else the function can reach that shares memory with ``leaf``'s array (a
+        description), or None."""
+        data = leaf._data
+        for other in self.leaves:
+            if other is not leaf and _shares(other._data, data):
+                return "another argument"
+        values = list(self.args) + list((self.kwargs or {}).values())
+        for value in values:
+            if not isinstance(value, Tensor) and _shares(value, data):
+                return "another argument"
+        function = getattr(self.function, "__func__", self.function)
+        for name, value in getattr(function, "__globals__", {}).items():
+            if _shares(value, data):
+                return f"the global {name}"
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                if _shares(cell.cell_contents, data):
+                    return "a variable of its closure"
+            except ValueError:  # (an empty cell)
+                continue
+        return None
+
+
+def _shares(value: Any, data: Any) -> bool:
+    return (
+        type(value) is _ndarray
+        and type(data) is _ndarray
+        and (value is data or bool(np.may_share_memory(value, data)))
+    )
+
+
 def _run(function: Callable, args: list, kwargs: dict) -> Any:
     result = on_tape(function)(*args, **kwargs)
     if isinstance(result, types.GeneratorType):
@@ -274,6 +318,11 @@ def tape_vjp(
                     leaf.data = to_device(leaf.data, home)
         originals.append(entry)
         groups.append(leaves)
+    every_leaf = [leaf for leaves in groups for leaf in leaves]
+    arguments = CallArguments(every_leaf, args, kwargs, function)
+    for leaves in groups:
+        for leaf in leaves:
+            leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
     for value in (*args, *kwargs.values()):  # (objects not differentiated: left plain too)
         if is_object(value) and not any(owner is value for owner, _ in swapped):
             swapped.append((value, {}))
@@ -668,7 +717,6 @@ def tape_plan(
                 leaf._base = None
                 leaf._view_history = 0
                 leaf._retains_grad = False
-                leaf._argument = True
                 node = _new(Node)
                 node._next = ()
                 node._args = ()
@@ -678,6 +726,9 @@ def tape_plan(
                 leaf._accumulator = node
                 leaves.append(leaf)
             call[p] = leaf
+        arguments = CallArguments(leaves, call, None, function)
+        for leaf in leaves:
+            leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
         if floor is not None:
             mark = _made.start(leaves)
         _grad_state.enabled = _grad_state.numbers = True

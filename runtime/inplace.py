@@ -158,8 +158,8 @@ def _guard(target: Tensor, what: str, recording: bool) -> None:
     if recording and target._base is not None and target._requires_grad:
         check_fresh_view(target)  # (a stale view is no leaf: its history is its base's)
     if target._requires_grad and target._grad_fn is None:
-        if getattr(target, "_argument", False):
-            detach_argument(target)
+        if getattr(target, "_argument", None) is not None:
+            detach_argument(target, what)
             return
         raise RuntimeError(
             f"a leaf Variable that requires grad is being used in an in-place operation "
@@ -168,7 +168,7 @@ def _guard(target: Tensor, what: str, recording: bool) -> None:
         )
 
 
-def detach_argument(leaf: Tensor) -> None:
+def detach_argument(leaf: Tensor, what: str) -> None:
     """Before the first in-place change of ``leaf``, an argument of a function run on the
     tape (``x[0] = ...``, ``x += ...`` in its body): its gradient stays that of the value
     the function was given, and the caller's array stays as it was, as in generated source
@@ -177,13 +177,22 @@ def detach_argument(leaf: Tensor) -> None:
     records, collects the gradient of the value at entry. Values nodes saved of it are the
     caller's array, which does not change; views taken of it before see the caller's array
     too, so they are made stale and refuse to be used again (recording.refresh_view finds
-    them outside the copy)."""
+    them outside the copy). Where another argument, a global or a closure variable shares
+    the array's memory, Python would show the change through it too: that is refused."""
+    shared = leaf._argument.sharing(leaf)
+    if shared is not None:
+        raise ValueError(
+            f"the function changes an argument in place ({what}), and {shared} shares its "
+            "memory: Python would show the change through both, which astgrad does not "
+            "differentiate (the tape takes the change on a copy, as generated source "
+            "rebinds the name). Pass a copy (x.copy()) as the argument."
+        )
     counter = leaf._counter
     if counter is not None:
         counter[HISTORY] += 1
         leaf._counter = None
     leaf._data = leaf._data.copy()
-    leaf._argument = False
+    leaf._argument = None
 
 
 def _snapshot(target: Tensor, copy_values: bool) -> Tensor:

@@ -90,8 +90,9 @@ class Tensor:
         "_view_history",
         "_accumulator",
         "_retains_grad",
-        # set (True) only on a leaf made of an argument of a function run on the tape,
-        # which NumPy would let the function change in place (inplace.detach_argument)
+        # set only on a leaf made of an argument of a function run on the tape, which
+        # NumPy would let the function change in place: the call's arguments
+        # (fallback.CallArguments; see inplace.detach_argument)
         "_argument",
         "__weakref__",
     )
