@@ -310,14 +310,21 @@ def _batched_derivative(
 
 
 def _run_batched(
-    function: Callable, args: tuple, positions: list[int], names: tuple, mode: str = "source"
+    function: Callable,
+    args: tuple,
+    positions: list[int],
+    names: tuple,
+    mode: str = "source",
+    fresh: Callable[[], tuple] | None = None,
 ) -> Any:
     """``function``'s value and its batched tangent along every unit direction of the
     arguments at ``positions`` (all of them at once: the first argument's, then the
     next's), or None where that cannot be done, so that the caller takes one direction
     at a time: the transform could not batch the function, or running it raised (an
     operand no batched rule covers; the function's own errors then come again, one
-    direction at a time). The function runs once more in that case."""
+    direction at a time). The function runs once more in that case. With more
+    directions than one run takes, each run gets ``fresh()`` as its arguments where that
+    is given (a pullback's saved values, which its run may change)."""
     if is_gradient(function) or not _batchable(args, positions):
         # (a gradient's __wrapped__ is the function it differentiates: its own forward
         # mode is a Hessian-vector product, one direction at a time)
@@ -349,8 +356,9 @@ def _run_batched(
                 (stop - start, *np.shape(args[i]))
             )
             offset += size
+        run = args if fresh is None or chunk >= total else fresh()
         try:
-            value, tangent = derivative.jvp(*args, **tangents)
+            value, tangent = derivative.jvp(*run, **tangents)
         except Exception:  # (see the doc: never a wrong result, one direction at a time)
             return None
         parts.append(tangent)
@@ -440,7 +448,21 @@ def _batched_pullbacks(fun: Callable, args: tuple, positions: list[int], names: 
     like = float(value) if isinstance(value, float) else np.asarray(value)
     if isinstance(like, np.ndarray) and like.dtype.kind != "f":
         return None
-    found = _run_batched(backward, (saved, like * 0.0), [1], (params[1],), mode="auto")
+    import copy
+
+    # (a pullback may change what it was saved as it runs: restore_item puts back an
+    # element the forward pass overwrote; several runs each take a copy of the first state)
+    outputs = int(np.size(value))
+    several = max(1, _BATCH_ELEMENTS // outputs) < outputs  # (runs, as _run_batched cuts)
+    pristine = copy.deepcopy(saved) if several else None
+    found = _run_batched(
+        backward,
+        (saved, like * 0.0),
+        [1],
+        (params[1],),
+        mode="auto",
+        fresh=None if pristine is None else lambda: (copy.deepcopy(pristine), like * 0.0),
+    )
     if found is None:
         return None
     _, grads, _ = found
