@@ -34,8 +34,8 @@ def unshared_arguments(names: tuple[str, ...], changed: Any, *others: Any) -> No
                 f"`{names[0]} op= ...` changes the argument `{names[0]}` in place, and "
                 f"`{name}` is the same array (or shares its memory): astgrad's generated "
                 f"gradient treats `{names[0]} op= v` as `{names[0]} = {names[0]} op v` and "
-                "would not see the change through the other name. Pass a copy "
-                f'(`{names[0]}.copy()`), or use mode="tape".'
+                "would not see the change through the other name (nor does the tape, "
+                f"which refuses it too). Pass a copy (`{names[0]}.copy()`)."
             )
 
 
