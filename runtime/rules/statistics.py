@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .complex import refuse_complex
+from .complex import conjugate_if_complex, refuse_complex
 from .forward import jvp_rule
 from .rearranging import zeros_of
 from .reductions import (
@@ -213,29 +213,26 @@ def nanmin_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
 # var and std over the values that are not NaN. (No ``where``, ``mean`` nor ``correction``.)
 @vjp_rule(np.nanvar)
 def nanvar(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    checked = refuse_complex(g, a, "np.nanvar")
-    return nanvar_grad(expand_reduced(checked, a, axis, keepdims), a, axis, ddof)
+    # (complex a: conj of the real formula, as for np.var; rules/complex.py)
+    moved = nanvar_grad(expand_reduced(np.real(g), a, axis, keepdims), a, axis, ddof)
+    return conjugate_if_complex(moved, a)
 
 
 @jvp_rule(np.nanvar)
 def nanvar_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return nanvar_tangent(refuse_complex(da, a, "np.nanvar"), a, axis, ddof, keepdims)
+    return nanvar_tangent(da, a, axis, ddof, keepdims)
 
 
 # Where the values are all equal (std 0), 0 is the subgradient, as for np.std.
 @vjp_rule(np.nanstd)
 def nanstd(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    checked = refuse_complex(g, a, "np.nanstd")
-    return nanvar_grad(
-        expand_reduced(divide_or_zero(checked, 2 * ans), a, axis, keepdims), a, axis, ddof
-    )
+    spread = expand_reduced(divide_or_zero(np.real(g), 2 * ans), a, axis, keepdims)
+    return conjugate_if_complex(nanvar_grad(spread, a, axis, ddof), a)
 
 
 @jvp_rule(np.nanstd)
 def nanstd_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, da):
-    return divide_or_zero(
-        nanvar_tangent(refuse_complex(da, a, "np.nanstd"), a, axis, ddof, keepdims), 2 * ans
-    )
+    return divide_or_zero(nanvar_tangent(da, a, axis, ddof, keepdims), 2 * ans)
 
 
 # NaN counts as one: the product of the others, and nothing for NaN itself.
@@ -502,8 +499,8 @@ def nanvar_grad(spread: Any, a: Any, axis: Any, ddof: Any) -> Any:
 def nanvar_tangent(da: Any, a: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
     """The tangent of ``np.nanvar(a, axis, ddof=ddof)`` along ``da``."""
     deviation = np.where(np.isnan(a), 0, a - np.nanmean(a, axis=axis, keepdims=True))
-    moved = np.sum(np.where(np.isnan(a), 0, da) * deviation, axis=axis, keepdims=keepdims)
-    return moved * 2 / _counts(a, axis, keepdims, ddof)
+    moved = np.sum(np.where(np.isnan(a), 0, da) * np.conjugate(deviation), axis, keepdims=keepdims)
+    return np.real(moved) * 2 / _counts(a, axis, keepdims, ddof)  # (Re: complex a)
 
 
 # -- cov and corrcoef ---------------------------------------------------------------------
