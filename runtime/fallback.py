@@ -1131,9 +1131,76 @@ def _lost_in_array(what: str, array: Any) -> Exception:
     )
 
 
-#: NumPy functions of nested lists, or that write into an argument, as code on the tape
-#: sees them
-_IN_LISTS_OR_IN_PLACE = {"block": _block_on_tape, "put_along_axis": _put_along_axis_on_tape}
+def _apply_along_axis_on_tape(function: Callable) -> Callable:
+    """``np.apply_along_axis(func1d, axis, t)`` on the tape: NumPy's converts the tensor to
+    an array (and would drop its gradient); here func1d runs on each 1-D slice of the
+    tensor, and the results are stacked where NumPy puts them (their axes in place of
+    ``axis``), which records."""
+
+    def apply_along_axis(func1d: Callable, axis: int, arr: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(arr, Tensor):
+            return function(func1d, axis, arr, *args, **kwargs)
+        axis = np.lib.array_utils.normalize_axis_index(axis, arr.ndim)
+        moved = np.moveaxis(arr, axis, -1)
+        outer = moved.shape[:-1]
+        if 0 in outer:
+            raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+        run = on_tape(func1d)  # (as the tape runs the user's functions: math on tensors)
+        found = [run(moved[index], *args, **kwargs) for index in np.ndindex(outer)]
+        parts = [p if isinstance(p, Tensor) else Tensor(np.asarray(p)) for p in found]
+        stacked = np.stack(parts)
+        inner = stacked.ndim - 1
+        joined = np.reshape(stacked, outer + stacked.shape[1:])
+        dims = list(range(joined.ndim))
+        order = dims[:axis] + dims[joined.ndim - inner :] + dims[axis : joined.ndim - inner]
+        return np.transpose(joined, order)
+
+    apply_along_axis.__name__ = function.__name__
+    return apply_along_axis
+
+
+def _piecewise_on_tape(function: Callable) -> Callable:
+    """``np.piecewise(t, condlist, funclist)`` on the tape: each function's values written
+    where its condition holds (the last, without a condition, where none does), into a
+    tensor, so that the writes record; NumPy's converts the tensor."""
+
+    def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+        if not isinstance(x, Tensor):
+            return function(x, condlist, funclist, *args, **kw)
+        conditions = _raw(condlist)
+        if np.isscalar(conditions) or (
+            not isinstance(conditions[0], (list, np.ndarray)) and x.ndim != 0
+        ):
+            conditions = [conditions]
+        conditions = np.asarray(conditions, dtype=bool)
+        if len(conditions) == len(funclist) - 1:
+            otherwise = ~np.any(conditions, axis=0, keepdims=True)
+            conditions = np.concatenate([conditions, otherwise], axis=0)
+        if len(conditions) != len(funclist):
+            raise ValueError(
+                f"with {len(conditions)} condition(s), either {len(conditions)} or "
+                f"{len(conditions) + 1} functions are expected"
+            )
+        y = Tensor(np.zeros_like(x.data))
+        for condition, piece in zip(conditions, funclist):
+            if not callable(piece):
+                y[condition] = piece
+            elif np.any(condition):
+                y[condition] = on_tape(piece)(x[condition], *args, **kw)
+        return y
+
+    piecewise.__name__ = function.__name__
+    return piecewise
+
+
+#: NumPy functions as code on the tape sees them: of nested lists, writing into an
+#: argument, or calling the user's functions on parts of an array
+_IN_LISTS_OR_IN_PLACE = {
+    "block": _block_on_tape,
+    "put_along_axis": _put_along_axis_on_tape,
+    "apply_along_axis": _apply_along_axis_on_tape,
+    "piecewise": _piecewise_on_tape,
+}
 
 #: (name -> (NumPy's object, what user code on the tape gets instead))
 _numpy_wrapped: dict[str, tuple[Any, Any]] = {}
@@ -1189,6 +1256,9 @@ def on_tape(function: Callable) -> Callable:
     """``function`` as it should run on the tape: same code, globals that let ``math``
     accept tensors. Functions from libraries run unchanged, except ``math``'s own, which
     (differentiated directly, as in ``ag.grad(math.sin)``) take their tape versions."""
+    name = getattr(function, "__name__", None)
+    if name in _IN_LISTS_OR_IN_PLACE and getattr(np, name, None) is function:
+        return getattr(_tape_numpy, name)  # (np.piecewise(...) alone, sent to the tape)
     if not isinstance(function, types.FunctionType):
         name = _math_functions.get(function) if _hashable_in(function, _math_functions) else None
         return function if name is None else getattr(_tape_math, name)

@@ -8,6 +8,8 @@ one by one in ``rule_specs.SPECS``.)"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numeric import assert_close
@@ -470,3 +472,39 @@ def test_scipy_solve_with_a_structure_it_cannot_differentiate_says_so():
 
     with pytest.raises(NotImplementedError, match="assume_a='banded'"):
         ag.grad(banded, mode="tape")(C.copy())
+
+
+# -- np.apply_along_axis and np.piecewise on the tape (the user's functions on parts) --------
+
+
+def row_norm(v):
+    return math.sqrt(np.sum(v * v))  # (math on tensors, as in any function on the tape)
+
+
+def along_axes(a):
+    total = np.sum(np.apply_along_axis(row_norm, 1, a) ** 2)
+    return total + np.sum(np.apply_along_axis(lambda v: np.outer(v, v), 0, a) * 0.5)
+
+
+def pieces(x):
+    total = np.sum(np.piecewise(x, [x < 0, x >= 0], [lambda t: -(t**3), np.sin]))
+    return total + np.sum(np.piecewise(x, [x < -0.5, x > 0.5], [lambda t: t * t, 2.0, np.exp]))
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+@pytest.mark.parametrize(
+    "function, x",
+    [
+        (along_axes, np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])),
+        (pieces, np.array([-1.0, -0.2, 0.3, 0.9, 1.4])),
+    ],
+)
+def test_functions_of_the_users_functions_on_the_tape(function, x, mode):
+    value, got = ag.value_and_grad(function, mode=mode)(x.copy())
+    assert value == pytest.approx(function(x.copy()))
+    assert_close(got, _numeric_grad(function, x.copy()))
+
+
+def test_functions_of_the_users_functions_are_refused_in_source_mode():
+    with pytest.raises(ag.TransformError):
+        ag.grad(along_axes, mode="source")(np.ones((2, 3)))
