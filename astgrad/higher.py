@@ -159,6 +159,7 @@ def hessian(fun: Callable, *, wrt: Wrt = 0, mode: str = "auto") -> Callable:
     def hessian_of(*args: Any) -> Any:
         target = _Target(fun, wrt)
         positions = _positions(target)
+        _refuse_complex("hessian", fun, [args[i] for i in positions])
         if mode != "tape":
             found = _batched_hessian(fun, args, positions, target.names)
             if found is not None:
@@ -246,10 +247,12 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
     def jacobian_of(*args: Any) -> Any:
         target = _Target(fun, wrt)
         positions = _positions(target)
+        _refuse_complex("jacobian", fun, [args[i] for i in positions])
         if mode == "forward":
             _refuse_structures(fun, args, positions)
             blocks = _batched_jacobian(fun, args, positions, target.names)
             if blocks is not None:
+                _refuse_complex("jacobian", fun, list(blocks))  # (a complex result)
                 return blocks[0] if target.single else tuple(blocks)
             blocks = []
             for i in positions:
@@ -259,15 +262,18 @@ def jacobian(fun: Callable, *, wrt: Wrt = 0, mode: str = "reverse") -> Callable:
                     tangents = [None] * len(args)
                     tangents[i] = direction
                     value, tangent = jvp(fun, args, tangents)
+                    _refuse_complex("jacobian", fun, [value])
                     columns.append(np.asarray(tangent))
                 blocks.append(_columns(columns, value, args[i]))
         else:
             blocks = _batched_pullbacks(fun, args, positions, target.names)
             if blocks is not None:
+                _refuse_complex("jacobian", fun, list(blocks))  # (a complex result)
                 return blocks[0] if target.single else tuple(blocks)
             from .api import vjp
 
             value, pullback = vjp(fun, *args, wrt=tuple(positions))
+            _refuse_complex("jacobian", fun, [value])
             rows = [pullback(direction, retain_graph=True) for direction in _basis(value)]
             blocks = [
                 _stack_structure([row[k] for row in rows], value, args[i])
@@ -624,6 +630,30 @@ def _refuse_structures(fun: Callable, args: tuple, positions: list[int]) -> None
                 'mode="reverse" (the Jacobian then has the argument\'s structure, as '
                 "ag.grad's gradient does), or pass the arrays it holds as arguments"
             )
+
+
+def _refuse_complex(what: str, fun: Callable, values: list) -> None:
+    """A complex function has no one Jacobian (df/dz and df/dconj(z) where it is not
+    holomorphic), nor a real function of complex arguments one Hessian: say so, rather
+    than give the real parts of one. ag.vjp, ag.jvp and ag.hvp take complex values."""
+    for value in values:
+        for leaf in _leaves(value):
+            if np.iscomplexobj(leaf):
+                name = getattr(fun, "__qualname__", repr(fun))
+                raise TypeError(
+                    f"ag.{what}({name}) does not take complex values: a function of complex "
+                    "numbers has no one Jacobian or Hessian (docs/complex.md). Use ag.vjp, "
+                    "ag.jvp or ag.hvp, which take complex cotangents and tangents, or the "
+                    "real and imaginary parts as real arguments"
+                )
+
+
+def _leaves(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]
 
 
 def _stack_structure(rows: list, outer: Any, like: Any) -> Any:

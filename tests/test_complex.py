@@ -560,6 +560,22 @@ def test_a_complex_result_has_no_gradient(mode):
         ag.grad(complex_result, mode=mode)(crandom(3))
 
 
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_and_hessian_refuse_complex_values(mode):
+    """A complex function has no one Jacobian (df/dz and df/dconj(z)): refused, where the
+    real parts of one would come back; ag.vjp, ag.jvp and ag.hvp take complex values."""
+    with pytest.raises(TypeError, match=r"ag.jacobian\(holomorphic_map\) does not take complex"):
+        ag.jacobian(holomorphic_map, mode=mode)(crandom(3), crandom(3))
+    with pytest.raises(TypeError, match="does not take complex values"):
+        ag.jacobian(real_input_complex_middle_map, mode=mode)(RNG.standard_normal(3))
+    with pytest.raises(TypeError, match=r"ag.hessian\(quartic\) does not take complex"):
+        ag.hessian(quartic)(crandom(3), crandom(3))
+
+
+def real_input_complex_middle_map(x):
+    return np.exp(1j * x)
+
+
 def test_forward_rules_for_real_values_refuse_complex_ones():
     z = crandom(3)
     with pytest.raises(ComplexGradientError, match="np.cov"):
