@@ -346,6 +346,8 @@ class _Batched(_Forward):
         names = {self.tangent(operands[p].id) for p in moving}
         if _reads(prelude) & names or not _row_wise(total, names):
             return None
+        if not _reads_any(total, names):
+            return None  # (no tangent in it, so no batch axis: row by row)
         classes = self.ctx.shape_classes
         mine = classes.get(name)
         lifted = {
