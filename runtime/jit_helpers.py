@@ -51,6 +51,7 @@ __all__ = [
     "restore_item",
     "reduced_count",
     "extremum_grad",
+    "prod_grad",
     "inverse_axes",
     "REDUCERS",
     "JIT_HELPERS",
@@ -803,6 +804,70 @@ def _extremum_grad(g, ans, x, axis=None, keepdims=False):
     return shared
 
 
+def prod_grad(g, x, axis=None, keepdims=False):
+    """The gradient of ``np.prod(x, axis)``: the product of the other elements of each
+    reduced row, exact at zeros (``runtime.rules.reductions.prod_grad``)."""
+
+
+_OTHERS = {}
+
+
+def _others(ndim: int, axes: tuple):
+    """A compiled ``x`` -> the product of the other elements of x's rows over ``axes``:
+    products from the left times products from the right, in the uncompiled order."""
+    key = (ndim, axes)
+    if key in _OTHERS:
+        return _OTHERS[key]
+    kept = [d for d in range(ndim) if d not in axes]
+    perm = tuple(kept + list(axes))
+    inverse = tuple(perm.index(d) for d in range(ndim))
+    identity = perm == tuple(range(ndim))
+    moved = "x" if identity else f"np.transpose(x, {perm})"
+    shape = "(" + "".join(f"x.shape[{d}], " for d in perm) + ")"
+    outer = " * ".join(["1", *(f"x.shape[{d}]" for d in kept)])
+    inner = " * ".join(["1", *(f"x.shape[{d}]" for d in axes)])
+    back = "out.reshape(shape)" if identity else f"np.transpose(out.reshape(shape), {inverse})"
+    source = (
+        "def others(x):\n"
+        f"    shape = {shape}\n"
+        f"    rows = np.ascontiguousarray({moved}).reshape(({outer}, {inner}))\n"
+        "    out = np.empty_like(rows)\n"
+        "    for r in range(rows.shape[0]):\n"
+        "        if rows.shape[1] == 0:\n"
+        "            continue\n"
+        "        one = rows[r, 0] * 0 + 1\n"
+        "        acc = one\n"
+        "        for k in range(rows.shape[1]):\n"
+        "            out[r, k] = acc\n"
+        "            acc = acc * rows[r, k]\n"
+        "        acc = one\n"
+        "        for k in range(rows.shape[1] - 1, -1, -1):\n"
+        "            out[r, k] = out[r, k] * acc\n"
+        "            acc = acc * rows[r, k]\n"
+        f"    return {back}\n"
+    )
+    _OTHERS[key] = _compiled(source, "others")
+    return _OTHERS[key]
+
+
+@overload(prod_grad, prefer_literal=True)
+def _prod_grad(g, x, axis=None, keepdims=False):
+    plain = _plain(x)
+    if isinstance(plain, _NUMBER_TYPES):
+        return lambda g, x, axis=None, keepdims=False: g * 1.0
+    if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
+        return None
+    axes, flag = _axes(axis, plain.ndim), _flag(keepdims)
+    if axes is None or flag is None or plain.ndim == 0:
+        return None
+    others = _others(plain.ndim, axes)
+
+    def product_of_others(g, x, axis=None, keepdims=False):
+        return expand_reduced(g, x, axis, keepdims) * others(x)
+
+    return product_of_others
+
+
 def _spread_any(value: types.Type, ndim: int, axes: tuple):
     """``value`` (a reduction's result or cotangent: a number or an array) spread over x."""
     if isinstance(_plain(value), _NUMBER_TYPES):
@@ -1094,6 +1159,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.shared", "reduced_count"): reduced_count,
     ("astgrad.runtime.rules.shared", "inverse_axes"): inverse_axes,
     ("astgrad.runtime.rules.reductions", "extremum_grad"): extremum_grad,
+    ("astgrad.runtime.rules.reductions", "prod_grad"): prod_grad,
     ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
     ("astgrad.runtime.rules.containers", "add_adjoints"): add_adjoints,
     ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,

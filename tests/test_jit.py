@@ -312,9 +312,10 @@ def reductions_over_axes(X):
     a = np.sum(X, axis=(0, 2))
     b = X.max(axis=1)
     c = np.min(X, axis=-1, keepdims=True)
+    d = np.prod(X, axis=(0, 2), keepdims=True) + np.prod(X[0], 1) + np.prod(X[1])
     e = np.mean(X, 1)
     f = np.amax(X * X, axis=(1, 2), keepdims=True)
-    return np.sum(a * a) + np.sum(b**2) + np.sum(c * X) + np.sum(np.sin(e)) + np.sum(f)
+    return np.sum(a * a) + np.sum(b**2) + np.sum(c * X) + np.sum(d) + np.sum(np.sin(e)) + np.sum(f)
 
 
 def test_reductions_over_axes_compile_and_match():
@@ -334,6 +335,10 @@ def test_reductions_over_axes_compile_and_match():
     tied[:, 1, :] = tied[:, 0, :] = 3.0
     tied[0, 2, 1] = tied[0, 2, 3] = -3.0
     assert_close(compiled(tied)[1], ag.grad(reductions_over_axes)(tied), rtol=1e-10, atol=1e-12)
+    # A zero among the factors of a product: the product of the others, exactly.
+    zeroed = X.copy()
+    zeroed[0, 1, 2] = 0.0
+    assert_close(compiled(zeroed)[1], ag.grad(reductions_over_axes)(zeroed), rtol=1e-10)
 
 
 def test_explain_without_arguments_asks_for_them():
