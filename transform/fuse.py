@@ -32,6 +32,7 @@ import gast
 from . import algebra, anno, ranks
 from .context import TransformContext
 from .dataflow import blocks, reads, target_names
+from .loop_shapes import drop_invariant_shape_saves
 from .optimize import is_pop
 from .origin import same_line
 from .program import Program
@@ -44,6 +45,8 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     once is left unfolded, and each merged sum over numbers and arrays is simplified."""
     keep = program.live_out | program.result_reads()
     program.backward = fuse(program.backward, keep, program.pop, _values(ctx, program))
+    # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
+    drop_invariant_shape_saves(program, ctx)
     return program
 
 
