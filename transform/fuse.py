@@ -42,7 +42,9 @@ from .walk import walk
 def transform(program: Program, ctx: TransformContext) -> Program:
     """Guarantees: within one user line's backward statements, no accumulation ``x = x +
     B`` follows an assignment of ``x`` it could merge with, no arithmetic temporary read
-    once is left unfolded, and each merged sum over numbers and arrays is simplified."""
+    once is left unfolded, and each merged sum over numbers and arrays is simplified; no
+    shape stand-in is saved per iteration of a top-level loop that cannot change that
+    shape (``loop_shapes``)."""
     keep = program.live_out | program.result_reads()
     program.backward = fuse(program.backward, keep, program.pop, _values(ctx, program))
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
