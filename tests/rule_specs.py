@@ -660,6 +660,16 @@ SPECS: dict[Any, list[Case]] = {
     np.linalg.matrix_transpose: [case(A((2, 3, 4)))],
     np.vecdot: [case(A((3, 4)), A((4,))), case(A((3, 4)), A((2, 1, 4)), axis=-1)],
     np.linalg.vecdot: [case(A((3, 4)), A((3, 4))), case(A((4, 3)), A((4, 1)), axis=0)],
+    np.matvec: [
+        case(A((3, 4)), A((4,))),
+        case(A((2, 3, 4)), A((4,))),
+        case(A((3, 4)), A((2, 4))),
+    ],
+    np.vecmat: [
+        case(A((3,)), A((3, 4))),
+        case(A((2, 3)), A((3, 4))),
+        case(A((3,)), A((2, 3, 4))),
+    ],
     np.linalg.cross: [case(A((3,)), A((3,))), case(A((3, 4)), A((3, 4)), axis=0)],
     np.linalg.diagonal: [case(A((3, 4))), case(A((2, 3, 4)), offset=1)],
     np.linalg.trace: [case(A((3, 4))), case(A((2, 4, 3)), offset=-1)],

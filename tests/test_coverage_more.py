@@ -508,3 +508,32 @@ def test_functions_of_the_users_functions_on_the_tape(function, x, mode):
 def test_functions_of_the_users_functions_are_refused_in_source_mode():
     with pytest.raises(ag.TransformError):
         ag.grad(along_axes, mode="source")(np.ones((2, 3)))
+
+
+# -- products of NumPy 2 that are not elementwise ufuncs (np.vecdot, np.matvec, np.vecmat) ---
+
+
+def vector_products_then_broadcast(a):
+    # each product's result (a vector) broadcasts back against a matrix: the transform's
+    # shape analysis must not take these ufuncs for elementwise ones (it dropped the sum
+    # back to the vector's shape: a wrong gradient, or an error)
+    total = np.sum((np.vecdot(a, a) + a) ** 2)
+    total = total + np.sum((np.matvec(a, a[0]) + a) ** 2)
+    return total + np.sum((np.vecmat(a[1], a) * a) ** 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_vector_products_match_finite_differences(mode):
+    a = np.random.default_rng(3).normal(size=(4, 4))
+    got = ag.grad(vector_products_then_broadcast, mode=mode)(a)
+    assert_close(got, _numeric_grad(vector_products_then_broadcast, a.copy()), rtol=1e-5)
+
+
+def test_vector_products_forward_mode():
+    a = np.random.default_rng(3).normal(size=(4, 4))
+    da = np.random.default_rng(4).normal(size=(4, 4))
+    _, tangent = ag.jvp(vector_products_then_broadcast, (a,), (da,))
+    eps = 1e-6
+    up = vector_products_then_broadcast(a + eps * da)
+    expected = (up - vector_products_then_broadcast(a - eps * da)) / (2 * eps)
+    assert_close(tangent, expected, rtol=1e-6)

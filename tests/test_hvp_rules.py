@@ -203,6 +203,10 @@ def spaced_in_logarithms(a, b):
     return total + np.sum(np.geomspace(1.0 + a * a, 2.0 + b * b, 5) ** 2)
 
 
+def vector_matrix_products(a, v):
+    return np.sum(np.sin(np.vecmat(v, a)) * np.matvec(a, v * v))
+
+
 def nansum_nanmean(x):
     y = np.where(x > 1.5, np.nan, x)
     return np.sin(np.nansum(y * y)) + np.sum(np.nanmean(np.sin(y), axis=0))
@@ -658,6 +662,7 @@ TABLE = {
     "polynomial_arithmetic": (polynomial_arithmetic, _uniform((3,), (5,))),
     "nan_scans": (nan_scans, _values([[1.0, np.nan, 0.5], [-0.5, 1.2, np.nan]])),
     "spaced_in_logarithms": (spaced_in_logarithms, _uniform((), ())),
+    "vector_matrix_products": (vector_matrix_products, _uniform((3, 3), (3,))),
     "nansum_nanmean": (nansum_nanmean, _values([[1.0, 2.0, 0.5], [-0.5, 1.2, 0.3]])),
     # linear algebra
     "det": (det_of, _uniform((3, 3))),

@@ -281,9 +281,12 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         return ndarray(k) if is_numpy(found) and k else k  # (of a NumPy array, one too)
     if value.keywords:
         return CONFLICT
-    if (isinstance(primitive, np.ufunc) and primitive.nin == len(args) and primitive.nout == 1) or (
-        _in(primitive, _ELEMENTWISE) and len(args) == 3
-    ):  # (np.where of one: a tuple)
+    if (
+        isinstance(primitive, np.ufunc)
+        and primitive.nin == len(args)
+        and primitive.nout == 1
+        and primitive.signature is None  # (np.matmul, np.vecdot: not elementwise)
+    ) or (_in(primitive, _ELEMENTWISE) and len(args) == 3):  # (np.where of one: a tuple)
         return _broadcast([of(arg, facts) for arg in args])
     return CONFLICT
 

@@ -210,6 +210,7 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
             isinstance(primitive, np.ufunc)
             and primitive.nin == len(operands)
             and primitive.nout == 1  # (np.modf, np.divmod: tuples)
+            and primitive.signature is None  # (np.matmul, np.vecdot: not elementwise)
         ) or (primitive in _ELEMENTWISE and len(operands) == 3):  # (np.where of one: a tuple)
             return _broadcast(operands, classes)
         if primitive in (np.dot, np.matmul) and len(operands) == 2:

@@ -18,6 +18,7 @@ from numpy import zeros as _np_zeros
 from ..adjoints import Parts
 from ..device import array_module
 from . import arithmetic, linalg
+from .arithmetic import matmul_grad_left, matmul_grad_right
 from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule, linear
 from .linalg_helpers import (
@@ -76,6 +77,37 @@ def vecdot(g, ans, x1, x2, *, axis=-1):
 @jvp_rule(np.vecdot, np.linalg.vecdot)
 def vecdot_jvp(ans, x1, x2, *, axis=-1, dx1, dx2):
     return np.vecdot(dx1, x2, axis=axis), np.vecdot(x1, dx2, axis=axis)
+
+
+# NumPy 2.2's matrix-vector products: matvec(a, v) is a @ v[..., None] without its last
+# axis, vecmat(v, a) is conj(v)[..., None, :] @ a without its next to last (real vectors
+# here: a complex v stops with an error, its conjugate having no rule in this form)
+@vjp_rule(np.matvec)
+def matvec(g, ans, x1, x2):
+    column = np.expand_dims(g, -1)
+    return (
+        matmul_grad_left(column, x1, np.expand_dims(x2, -1)),
+        matmul_grad_right(column, x1, np.expand_dims(x2, -1))[..., 0],
+    )
+
+
+@jvp_rule(np.matvec)
+def matvec_jvp(ans, x1, x2, *, dx1, dx2):
+    return np.matvec(dx1, x2), np.matvec(x1, dx2)
+
+
+@vjp_rule(np.vecmat)
+def vecmat(g, ans, x1, x2):
+    row = np.expand_dims(refuse_complex(g, x1, "np.vecmat"), -2)
+    return (
+        matmul_grad_left(row, np.expand_dims(x1, -2), x2)[..., 0, :],
+        matmul_grad_right(row, np.expand_dims(x1, -2), x2),
+    )
+
+
+@jvp_rule(np.vecmat)
+def vecmat_jvp(ans, x1, x2, *, dx1, dx2):
+    return np.vecmat(refuse_complex(dx1, x1, "np.vecmat"), x2), np.vecmat(x1, dx2)
 
 
 @vjp_rule(np.linalg.cross, name="linalg_cross")
