@@ -190,6 +190,11 @@ def norms_and_spreads(z, a, b):
     return fit + spread + np.linalg.vector_norm(a, ord=3)
 
 
+def pseudo_inverse_fit(a, b):
+    x = np.linalg.pinv(a) @ b
+    return np.sum(np.abs(a @ x - b) ** 2) + np.sum(np.abs(x) ** 2)
+
+
 def log_determinant(m, w):
     sign, logabsdet = np.linalg.slogdet(m)
     return logabsdet + np.real(sign * w) + np.abs(np.linalg.det(m @ m)) ** 0.5
@@ -218,6 +223,7 @@ PROGRAMS = [
     (linear_algebra, lambda: (crandom(3, 3) + 3 * np.eye(3), crandom(3))),
     (cast_and_compare, lambda: (crandom(5),)),
     (norms_and_spreads, lambda: (crandom(3), crandom(4, 3), crandom(4))),
+    (pseudo_inverse_fit, lambda: (crandom(5, 3), crandom(5))),
     (log_determinant, lambda: (crandom(3, 3) + 2 * np.eye(3), 0.7 - 0.2j)),
     (complex_literals, lambda: (crandom(3),)),
     (complex_numbers, lambda: (0.3 + 0.7j, -1.1 + 0.4j)),
@@ -454,7 +460,7 @@ def _quietly(function, *args, **kwargs):
 # differentiate there: each raises ComplexGradientError (or, for eig and sqrtm, the error
 # about complex results they had).
 REFUSED = {
-    "cov", "corrcoef", "pinv", "cholesky", "qr", "eigh",
+    "cov", "corrcoef", "cholesky", "qr", "eigh",
     "eigvalsh", "svd", "svdvals", "lstsq", "eig", "eigvals", "sqrtm", "cho_factor",
     "scipy_cholesky", "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",

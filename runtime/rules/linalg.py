@@ -203,20 +203,21 @@ def inv_jvp(ans, a, *, da):
 # matrix of full rank): dX = -X dA X + X X^T dA^T (I - A X) + (I - X A) dA^T X^T X.
 @vjp_rule(np.linalg.pinv)
 def pinv(g, ans, a, rcond=None, hermitian=False, *, rtol=None):
-    xt = mT(ans)
-    g_real = refuse_complex(g, a, "np.linalg.pinv")
-    gt = mT(g_real)
-    return -(xt @ g_real @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
+    # (complex a: the formula with conjugate transposes, on conj(g), then conjugated, as
+    # for every function of conj(a); rules/complex.py)
+    xt = conjugated(mT(ans))
+    gc = conjugate_if_complex(g, a)
+    gt = conjugated(mT(gc))
+    moved = -(xt @ gc @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
+    return conjugate_if_complex(moved, a)
 
 
 @jvp_rule(np.linalg.pinv)
 def pinv_jvp(ans, a, rcond=None, hermitian=False, *, rtol=None, da):
-    da_real = refuse_complex(da, a, "np.linalg.pinv")
-    dat = mT(da_real)
+    dah = np.conjugate(mT(da))  # (conjugate transposes: complex a)
+    ansh = np.conjugate(mT(ans))
     return (
-        -(ans @ da_real @ ans)
-        + ans @ mT(ans) @ (dat - dat @ a @ ans)
-        + (dat - ans @ a @ dat) @ mT(ans) @ ans
+        -(ans @ da @ ans) + ans @ ansh @ (dah - dah @ a @ ans) + (dah - ans @ a @ dah) @ ansh @ ans
     )
 
 
