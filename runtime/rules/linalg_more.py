@@ -80,8 +80,8 @@ def vecdot_jvp(ans, x1, x2, *, axis=-1, dx1, dx2):
 
 
 # NumPy 2.2's matrix-vector products: matvec(a, v) is a @ v[..., None] without its last
-# axis, vecmat(v, a) is conj(v)[..., None, :] @ a without its next to last (real vectors
-# here: a complex v stops with an error, its conjugate having no rule in this form)
+# axis, vecmat(v, a) is conj(v)[..., None, :] @ a without its next to last (whose
+# gradient in v is the conjugate of the product's in conj(v); rules/complex.py)
 @vjp_rule(np.matvec)
 def matvec(g, ans, x1, x2):
     column = np.expand_dims(g, -1)
@@ -98,16 +98,17 @@ def matvec_jvp(ans, x1, x2, *, dx1, dx2):
 
 @vjp_rule(np.vecmat)
 def vecmat(g, ans, x1, x2):
-    row = np.expand_dims(refuse_complex(g, x1, "np.vecmat"), -2)
+    row = np.expand_dims(g, -2)
+    left = conjugated(np.expand_dims(x1, -2))
     return (
-        matmul_grad_left(row, np.expand_dims(x1, -2), x2)[..., 0, :],
-        matmul_grad_right(row, np.expand_dims(x1, -2), x2),
+        conjugate_if_complex(matmul_grad_left(row, left, x2)[..., 0, :], x1),
+        matmul_grad_right(row, left, x2),
     )
 
 
 @jvp_rule(np.vecmat)
 def vecmat_jvp(ans, x1, x2, *, dx1, dx2):
-    return np.vecmat(refuse_complex(dx1, x1, "np.vecmat"), x2), np.vecmat(x1, dx2)
+    return np.vecmat(dx1, x2), np.vecmat(x1, dx2)
 
 
 @vjp_rule(np.linalg.cross, name="linalg_cross")
