@@ -251,7 +251,9 @@ class CallArguments:
                 return "another argument"
         values = list(self.args) + list((self.kwargs or {}).values())
         for value in values:
-            if not isinstance(value, Tensor) and _shares(value, data):
+            if value is leaf:
+                continue
+            if _shares(value._data if isinstance(value, Tensor) else value, data):
                 return "another argument"
         function = getattr(self.function, "__func__", self.function)
         for name, value in getattr(function, "__globals__", {}).items():
@@ -272,6 +274,40 @@ def _shares(value: Any, data: Any) -> bool:
         and type(data) is _ndarray
         and (value is data or bool(np.may_share_memory(value, data)))
     )
+
+
+# ``x.dot(W)`` with ``x`` a NumPy array is ndarray.dot, which converts a tensor ``W`` by
+# __array__ (NumPy's methods do not dispatch), dropping its gradient. A function that
+# calls a method ``dot`` gets its float array arguments that are not differentiated as
+# tensors that need no gradient (sharing the caller's memory), whose own ``dot`` records.
+
+#: code -> whether it (or a function defined in it) reads an attribute named dot
+_dot_readers: weakref.WeakKeyDictionary[types.CodeType, bool] = weakref.WeakKeyDictionary()
+
+
+def _reads_dot(function: Any) -> bool:
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return code is not None and _code_reads_dot(code)
+
+
+def _code_reads_dot(code: types.CodeType) -> bool:
+    found = _dot_readers.get(code)
+    if found is None:
+        found = "dot" in code.co_names or any(
+            _code_reads_dot(const) for const in code.co_consts if isinstance(const, types.CodeType)
+        )
+        _dot_readers[code] = found
+    return found
+
+
+def _constants_as_tensors(args: list, kwargs: dict | None) -> None:
+    """Float arrays among ``args`` and ``kwargs`` made tensors that need no gradient."""
+    for i, value in enumerate(args):
+        if type(value) is _ndarray and value.dtype.kind == "f":
+            args[i] = new_tensor(value)
+    for key, value in (kwargs or {}).items():
+        if type(value) is _ndarray and value.dtype.kind == "f":
+            kwargs[key] = new_tensor(value)
 
 
 def _run(function: Callable, args: list, kwargs: dict) -> Any:
@@ -319,6 +355,8 @@ def tape_vjp(
         originals.append(entry)
         groups.append(leaves)
     every_leaf = [leaf for leaves in groups for leaf in leaves]
+    if _reads_dot(function):
+        _constants_as_tensors(args, kwargs)
     arguments = CallArguments(every_leaf, args, kwargs, function)
     for leaves in groups:
         for leaf in leaves:
@@ -685,6 +723,7 @@ def tape_plan(
     """
     kinds = pattern[0]
     shimmed = on_tape(function)
+    reads_dot = _reads_dot(function)
     floats = tuple(kinds[p] is not _ndarray for p in positions)
 
     def unchanged() -> bool:
@@ -726,6 +765,8 @@ def tape_plan(
                 leaf._accumulator = node
                 leaves.append(leaf)
             call[p] = leaf
+        if reads_dot:
+            _constants_as_tensors(call, None)
         arguments = CallArguments(leaves, call, None, function)
         for leaf in leaves:
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
@@ -1210,14 +1251,19 @@ _tape_numpy = _TapeNumpy("numpy")
 class _TapeGlobals(dict):
     """A function's globals, read live, with ``math`` made to accept tensors."""
 
-    def __init__(self, namespace: dict) -> None:
+    def __init__(self, namespace: dict, dot_arrays: bool = False) -> None:
         super().__init__()
         self.namespace = namespace
+        #: whether float arrays read from it are tensors that need no gradient (for a
+        #: function that calls a method dot: see _reads_dot)
+        self.dot_arrays = dot_arrays
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.namespace and key in _TAPE_BUILTINS:
             return _TAPE_BUILTINS[key]
         value = self.namespace[key]
+        if self.dot_arrays and type(value) is _ndarray and value.dtype.kind == "f":
+            return new_tensor(value)
         if value is math:
             return _tape_math
         if value is np:
@@ -1280,7 +1326,7 @@ def on_tape(function: Callable) -> Callable:
             return function
         shimmed = types.FunctionType(
             function.__code__,
-            _TapeGlobals(function.__globals__),
+            _TapeGlobals(function.__globals__, _reads_dot(function)),
             function.__name__,
             function.__defaults__,
             function.__closure__,

@@ -537,3 +537,38 @@ def test_vector_products_forward_mode():
     up = vector_products_then_broadcast(a + eps * da)
     expected = (up - vector_products_then_broadcast(a - eps * da)) / (2 * eps)
     assert_close(tangent, expected, rtol=1e-6)
+
+
+# -- x.dot(W) on the tape with x a constant NumPy array ---------------------------------------
+
+X_CONSTANT = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.2]])
+
+
+def dot_method_of_an_argument(w, x):
+    return np.sum(np.tanh(x.dot(w)) ** 2) + np.sum(x.dot(w[:, 0]))
+
+
+def dot_method_of_a_global(w):
+    return np.sum(np.tanh(X_CONSTANT.dot(w)) * X_CONSTANT[:, :2])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dot_method_of_a_constant_array(mode):
+    # ndarray.dot converts a tensor by __array__ (NumPy's methods do not dispatch): on the
+    # tape the function's constant float arrays are tensors that need no gradient
+    w = np.array([[0.2, -0.4], [1.0, 0.3], [-0.5, 0.8]])
+    x = X_CONSTANT.copy()
+    value, got = ag.value_and_grad(dot_method_of_an_argument, mode=mode)(w, x)
+    assert type(value) is not ag.Tensor
+    assert value == pytest.approx(dot_method_of_an_argument(w, x))
+    expected = _numeric_grad(lambda v: dot_method_of_an_argument(v, x), w.copy())
+    assert_close(got, expected, what=mode)
+    np.testing.assert_array_equal(x, X_CONSTANT)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_dot_method_of_a_constant_global(mode):
+    w = np.array([[0.2, -0.4], [1.0, 0.3], [-0.5, 0.8]])
+    value, got = ag.value_and_grad(dot_method_of_a_global, mode=mode)(w)
+    assert value == pytest.approx(dot_method_of_a_global(w))
+    assert_close(got, _numeric_grad(dot_method_of_a_global, w.copy()), what=mode)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astgrad.runtime.tensor import GradientLostError
 
 import astgrad as ag
 
@@ -40,13 +39,7 @@ WORKLOADS = _bench.WORKLOADS
 NAMES = [w.name for w in WORKLOADS]
 
 #: (workload, mode) pairs astgrad cannot differentiate yet, and the error they raise
-KNOWN_FAILURES = {
-    ("MLP x.dot", "tape"): (
-        GradientLostError,
-        "on the tape, x.dot(W) with x a constant ndarray is ndarray.dot, which converts the "
-        "tensor W with __array__ (NumPy's method does not dispatch to tensors)",
-    ),
-}
+KNOWN_FAILURES: dict = {}
 
 
 def _arguments(w, seed: int = 0) -> tuple:
