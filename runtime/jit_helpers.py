@@ -53,6 +53,7 @@ __all__ = [
     "extremum_grad",
     "prod_grad",
     "inverse_axes",
+    "sequence_length",
     "REDUCERS",
     "JIT_HELPERS",
 ]
@@ -1145,6 +1146,18 @@ def _compiled_stop_gradient(x):
     return None
 
 
+def sequence_length(sequence):
+    """``len(sequence)`` for a loop over ``enumerate``, ``zip`` or ``reversed`` of it (a
+    list or tuple argument arrives as a tuple; an array reads its rows)."""
+
+
+@overload(sequence_length)
+def _sequence_length(sequence):
+    if isinstance(_plain(sequence), (types.BaseTuple, types.Array)):
+        return lambda sequence: len(sequence)
+    return None
+
+
 #: ordinary helper (module, name) -> the compiled stand-in the jit namespace binds instead
 JIT_HELPERS = {
     ("astgrad.runtime.adjoints", "scalar_seed"): scalar_seed,
@@ -1164,6 +1177,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.containers", "add_adjoints"): add_adjoints,
     ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,
     ("astgrad.runtime.aliasing", "unshared_arguments"): unshared_arguments,
+    ("astgrad.runtime.primitives", "sequence_length"): sequence_length,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
 }

@@ -278,12 +278,26 @@ def _container_numeric(function, args, position):
 
 @pytest.mark.parametrize(
     "program",
-    [p for p in control.PROGRAMS if p.name in ("loop_list_argument", "wrt_list", "wrt_tuple")],
+    [
+        p
+        for p in control.PROGRAMS
+        if p.name
+        in (
+            "loop_list_argument",
+            "wrt_list",
+            "wrt_tuple",
+            "loop_zip",
+            "loop_enumerate",
+            "loop_enumerate_start",
+            "loop_enumerate_zip",
+        )
+    ],
     ids=lambda p: p.name,
 )
 def test_list_and_tuple_arguments_compile_and_match(program):
     """A list or tuple of arrays reaches the compiled gradient as a tuple; its gradient
-    comes back as the uncompiled one does (a list for a list, a tuple for a tuple)."""
+    comes back as the uncompiled one does (a list for a list, a tuple for a tuple); loops
+    over ``zip`` and ``enumerate`` of them compile too."""
     args = program.make_args(np.random.default_rng(5))
     compiled = ag.value_and_grad(program.function, wrt=program.wrt, jit="numba")
     want_value, want = ag.value_and_grad(program.function, wrt=program.wrt)(*args)
