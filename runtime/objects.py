@@ -363,7 +363,9 @@ def without_field(adjoint: Any, name: str) -> Any:
 _REACH_DEPTH = 64
 
 
-def unshared_object(names: tuple[str, ...], changed: Any, *others: Any) -> None:
+def unshared_object(
+    names: tuple[str, ...], changed: Any, *others: Any, paths: tuple[tuple[str, ...], ...] = ()
+) -> None:
     """Raise ``ValueError`` when the object ``changed`` (the parameter ``names[0]``, whose
     attributes the function assigns) can be reached from one of ``others`` (``names[1:]``,
     the other arguments and globals it reads) or from its own attributes. Generated code
@@ -392,6 +394,57 @@ def unshared_object(names: tuple[str, ...], changed: Any, *others: Any) -> None:
         path = _path_to(changed, value, f"{names[0]}.{field_name}", set(), 0)
         if path is not None:
             _refuse(names[0], names[0], path)
+    if paths:
+        _unshared_chains(names, changed, others, paths)
+
+
+def _unshared_chains(
+    names: tuple[str, ...], changed: Any, others: tuple, paths: tuple[tuple[str, ...], ...]
+) -> None:
+    """For ``h.inner.x = v`` (``paths`` holding ``("inner",)``): each object of each chain
+    is reached, from the arguments and globals, by the one reference its chain follows
+    (``h.inner``), never through another attribute, item or argument, nor twice by
+    two chains."""
+    reached: dict[int, str] = {}  # each object of a chain, by id: how the chain spells it
+    for path in paths:
+        value, spelled = changed, names[0]
+        for attr in path:
+            value, spelled = getattr(value, attr, None), f"{spelled}.{attr}"
+            if not is_object(value):
+                return  # (not an object: the kind the gradient was made for is another's)
+            if id(value) in reached and reached[id(value)] != spelled:
+                _refuse(f"{names[0]}.{'.'.join(path)}", names[0], reached[id(value)])
+            reached[id(value)] = spelled
+    counts: dict[int, list[str]] = {key: [] for key in reached}
+    seen: set[int] = set()
+    pending = [(names[0], changed, 0), *((n, v, 0) for n, v in zip(names[1:], others))]
+    for root, value, _ in pending:
+        if id(value) in counts:
+            counts[id(value)].append(root)  # an argument or global is the object itself
+    while pending:
+        spelled, value, depth = pending.pop()
+        kind = type(value)
+        if kind in _LEAVES or id(value) in seen:
+            continue
+        if depth > _REACH_DEPTH:
+            _refuse(f"{names[0]}.{'.'.join(paths[0])}", names[0], f"{spelled}... (too deep)")
+        seen.add(id(value))
+        if kind in (list, tuple, set, frozenset) or is_namedtuple(value):
+            parts: Any = [(f"{spelled}[{i}]", item) for i, item in enumerate(value)]
+        elif kind is dict:
+            parts = [(f"{spelled}[{key!r}]", item) for key, item in value.items()]
+        elif is_object(value):
+            parts = [(f"{spelled}.{name}", item) for name, item in fields(value)]
+        else:
+            continue
+        for part, item in parts:
+            if id(item) in counts:
+                counts[id(item)].append(part)
+            pending.append((part, item, depth + 1))
+    for key, found in counts.items():
+        others_found = [p for p in found if p != reached[key]]
+        if others_found:
+            _refuse(reached[key], others_found[0].split(".")[0].split("[")[0], others_found[0])
 
 
 class SharedObjectError(ValueError):

@@ -397,8 +397,7 @@ PROGRAMS = [
         simulate_a_body,
         lambda r: (Body(Particle(r.normal(size=3), r.normal(size=3))), 0.1),
         wrt=(0, 1),
-        static=False,
-        notes="self.particle.x = ...: an object reached through another, on the tape",
+        notes="self.particle.x = ...: the chain read, assigned and put back, checked first",
     ),
     ClassProgram(
         "dataclass made inside the function",

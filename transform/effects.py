@@ -58,7 +58,7 @@ import numpy as np
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TransformError
-from .objects import written_parameters
+from .objects import nested_roots, written_parameters, written_paths
 from .origin import of as origin_of
 from .resolve import Callee, is_hashable
 
@@ -418,6 +418,9 @@ class _Interpreter:
         self.duplicated: set = set()
         #: parameters whose attributes the function assigns, each its own object (issue 17)
         self.written: frozenset = frozenset()
+        #: objects reached by a chain of such a parameter whose attributes the function
+        #: assigns (h.inner for h.inner.x = v), each its own object too: "h.inner"
+        self.chains: frozenset = frozenset()
 
     def run(self, body: list[gast.stmt]) -> None:
         self.scalars = _scalars(body, self.ctx)
@@ -425,6 +428,8 @@ class _Interpreter:
         env = _Env(names=dict(self.params))
         for name in self.written:  # a parameter whose attributes the function assigns
             self.store_into(env, self.params[name], frozenset({EXTERNAL}))
+        for spelled in self.chains:  # (reached by its chain alone: unshared_object)
+            self.store_into(env, frozenset({("param", spelled)}), frozenset({EXTERNAL}))
         self.block(body, env)
 
     # -- values ----------------------------------------------------------------------------
@@ -612,6 +617,9 @@ class _Interpreter:
                 return frozenset()
             if value.attr in _VIEW_METHODS:
                 return self.atom(value.value, env)
+            chain = self.chain(value, env)
+            if chain is not None:
+                return chain
             if isinstance(value.value, gast.Name) and value.value.id in self.written:
                 # p.x of a parameter whose attributes are assigned: what p holds, not p (no
                 # attribute of it reaches it: runtime.objects.unshared_object)
@@ -646,6 +654,20 @@ class _Interpreter:
             return self.fresh(stmt, env)
         # BoolOp, IfExp and the rest may give back any operand.
         return self.atom(value, env) | self.fresh(stmt, env)
+
+    def chain(self, value: gast.Attribute, env: _Env) -> frozenset | None:
+        """For ``h.inner`` where ``h`` holds a written parameter's object (or one of its
+        chains) and ``h.inner.x`` is assigned: the chain's own object."""
+        if not self.chains or not isinstance(value.value, gast.Name):
+            return None
+        held = self.name(value.value.id, env)
+        if len(held) != 1:
+            return None
+        (owner,) = held
+        if not (isinstance(owner, tuple) and owner[0] == "param"):
+            return None
+        spelled = f"{owner[1]}.{value.attr}"
+        return frozenset({("param", spelled)}) if spelled in self.chains else None
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -690,7 +712,12 @@ class _Interpreter:
         if kind == "field_store":  # obj.attr = v: obj changed in place, now holding v
             owner = call.args[0]
             changed = self.atom(owner, env)
-            self.store_into(env, changed, self.reach(call.args[2:], env))
+            put_back = self.chain(
+                gast.Attribute(value=owner, attr=call.args[1].value, ctx=gast.Load()), env
+            )
+            if put_back is None or self.atom(call.args[2], env) != put_back:
+                self.store_into(env, changed, self.reach(call.args[2:], env))
+            # (else h = set_field(h, 'inner', h_inner) puts back the object it held)
             self.record(stmt, changed, owner.id, "attribute assignment", call.args[2:], env)
             return changed
         if kind == "build":  # make_object(Layer, attributes): a new object holding them
@@ -850,6 +877,11 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
             params[name] = frozenset({("param", name)})
     interpreter = _Interpreter(ctx, params)
     interpreter.written = frozenset(written)
+    interpreter.chains = frozenset(
+        ".".join((name, *path)) for name in written for path in written_paths(name, ctx)
+    )
+    # the names holding those objects (normalize.nested_store's)
+    chained = {name for name, root in nested_roots(ctx).items() if root in written}
     interpreter.run(node.body)
     if not interpreter.effects:
         return
@@ -865,10 +897,12 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
         if effect.target is not None:
             seen = interpreter.seen.get(id(effect.stmt), _Env())
             problem, needs_guard = _handled_problem(
-                effect, seen, live.get(id(effect.stmt), set()), set(ctx.parsed.params)
+                effect, seen, live.get(id(effect.stmt), set()), set(ctx.parsed.params) | chained
             )
             if needs_guard and effect.target in ctx.parsed.params:
                 guarded.append(effect)
+            elif needs_guard and effect.target in chained:
+                pass  # (h.inner.x = v: its root's check covers the chain, paths=...)
             elif needs_guard:
                 shown = f"`{effect.target}`" if effect.target else "an argument of the call"
                 problem = (
@@ -918,6 +952,14 @@ def _add_guards(
         # an object whose attributes it assigns: no other argument or global reaches it
         check = ctx.bind_free("unshared_object", unshared_object) if objects else helper
         call = build.call(check, names, *map(build.load, [param, *others]))
+        paths = written_paths(param, ctx) if objects else ()
+        if paths:  # h.inner.x = v: nothing else reaches h.inner either (issue 17)
+            chains = [
+                gast.Tuple(elts=[gast.Constant(a, None) for a in path], ctx=gast.Load())
+                for path in paths
+            ]
+            spelled = gast.Tuple(elts=chains, ctx=gast.Load())
+            call.keywords = [gast.keyword(arg="paths", value=spelled)]
         check_stmt = gast.Expr(value=call)
         origin = origin_of(next(e.stmt for e in guarded if e.target == param))
         for sub in gast.walk(check_stmt):

@@ -63,7 +63,9 @@ from .context import TransformContext
 from .errors import TAPE_ADVICE, TransformError
 from .objects import (
     argument_method,
+    attribute_chain,
     calls_a_field,
+    chain_method,
     class_method,
     constructor,
     field_setter,
@@ -71,6 +73,7 @@ from .objects import (
     is_build,
     made_method,
     note_call,
+    note_nested,
 )
 from .origin import Origin
 from .origin import of as origin_of
@@ -566,6 +569,8 @@ class _Normalizer:
                 keywords=[],
             )
             self.emit(build.assign(target.value.id, call))
+        elif isinstance(target, gast.Attribute) and attribute_chain(target.value):
+            self.nested_store(target, self.atom(value))
         elif isinstance(target, gast.Attribute):
             raise self.fail(
                 "assigning to an attribute (obj.attr = ...) is not supported by the source "
@@ -573,6 +578,32 @@ class _Normalizer:
             )
         else:
             raise self.fail(f"cannot assign to {type(target).__name__}")
+
+    def nested_store(self, target: gast.Attribute, stored: gast.expr) -> None:
+        """``h.inner.x = v`` (issue 17): each object of the chain read into a name, the last
+        changed (``set_field``), then each put back where it was read from, the same object
+        (nothing changes in Python), so that the adjoint of a later read through the chain
+        reaches ``v``; ``objects.check_field_stores`` accepts it only where every object of
+        the chain is an argument's (or one made inside) of a class that sets it plainly."""
+        setter = self.ctx.bind_free("set_field", field_setter())
+        attrs: list[str] = []
+        node = target.value
+        while isinstance(node, gast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        attrs.reverse()
+        names = [node.id]
+        for attr in attrs:
+            name = self.new_local(f"{names[-1]}_{attr}")
+            self.emit(build.assign(name, build.attribute(names[-1], attr)))
+            note_nested(self.ctx, name, names[-1], attr)
+            names.append(name)
+        changes = [(names[-1], target.attr, stored)]
+        for parent, attr, child in reversed(list(zip(names, attrs, names[1:]))):
+            changes.append((parent, attr, build.load(child)))  # (put back)
+        for owner, attr, value in changes:
+            call = build.call(setter, build.load(owner), gast.Constant(attr, None), value)
+            self.emit(build.assign(owner, call))
 
     def unpack(self, target: gast.Tuple | gast.List, value: gast.expr) -> None:
         if any(isinstance(e, gast.Starred) for e in target.elts):
@@ -827,6 +858,7 @@ class _Normalizer:
         method = (
             made_method(func, self.made, self.ctx)
             or argument_method(func, self.bindings, self.ctx)  # (p.step(dt): issue 17)
+            or chain_method(func, self.bindings, self.ctx)  # (h.spring.step(dt))
             or class_method(func, self.ctx)  # (Layer.make(w), a classmethod)
         )
         if method is not None:  # obj.update(g) on an object made inline: its body, inline

@@ -926,7 +926,11 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
         if isinstance(stmt, gast.Assign) and is_field_store(stmt.value, ctx):
             owner = stmt.value.args[0].id
             kind = ctx.object_kinds.get(owner, ())
-            if kind[4:5] != ("made",) and not _writable_argument(owner, stmt, ctx):
+            if owner in _nested(ctx):  # h.inner.x = v (h_inner = set_field(h_inner, ...))
+                accepted = _nested_writable(owner, stmt, statements, ctx)
+            else:
+                accepted = kind[4:5] == ("made",) or _writable_argument(owner, stmt, ctx)
+            if not accepted:
                 raise TransformError(
                     "assigning to an attribute (obj.attr = ...) is not supported by the "
                     "source transformation, but for an object the function made itself or "
@@ -938,16 +942,96 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
                 )
 
 
-def _writable_argument(owner: str, stmt: gast.Assign, ctx: TransformContext) -> bool:
-    """Whether ``owner = set_field(owner, 'x', v)`` assigns an attribute of a parameter's
-    object as Python would: an object of a known class that sets its attributes plainly
-    (no ``__setattr__``, not frozen, no property or other descriptor of that name but a
-    slot). Whether another name may hold it is the effects analysis's question, and
-    whether another argument reaches it, a check at run time."""
-    kind = ctx.param_kinds.get(owner, ())
-    if owner not in ctx.parsed.params or kind[:1] != ("object",):
+def attribute_chain(node: gast.expr) -> bool:
+    """Whether ``node`` is ``a.b`` or ``a.b.c`` (attributes read from a name): the object
+    ``a.b.c.x = v`` changes is reached through it."""
+    while isinstance(node, gast.Attribute):
+        node = node.value
+        if isinstance(node, gast.Name):
+            return True
+    return False
+
+
+def note_nested(ctx: TransformContext, name: str, parent: str, attr: str) -> None:
+    """Remember that ``name`` holds ``parent.attr``, read to assign one of its attributes
+    (``normalize.nested_store``) and put back after."""
+    _nested(ctx)[name] = (parent, attr)
+
+
+def _nested(ctx: TransformContext) -> dict[str, tuple[str, str]]:
+    return vars(ctx).setdefault("nested_owners", {})
+
+
+def _path(name: str, ctx: TransformContext) -> tuple[str, tuple[str, ...]]:
+    """The name a nested owner was read from first, and the attributes read on the way."""
+    nested, attrs = _nested(ctx), []
+    while name in nested:
+        name, attr = nested[name]
+        attrs.append(attr)
+    return name, tuple(reversed(attrs))
+
+
+def _is_put_back(stmt: gast.Assign, ctx: TransformContext) -> bool:
+    """``h = set_field(h, 'inner', h_inner)`` putting back the object ``h_inner`` read."""
+    value = stmt.value
+    child = value.args[2] if len(value.args) == 3 else None
+    return isinstance(child, gast.Name) and _nested(ctx).get(child.id) == (
+        value.args[0].id,
+        value.args[1].value,
+    )
+
+
+def written_paths(param: str, ctx: TransformContext) -> tuple[tuple[str, ...], ...]:
+    """The attribute chains of ``param`` whose objects the function changes (``h.inner``
+    for ``h.inner.x = v``): ``runtime.objects.unshared_object`` checks that nothing else
+    reaches them."""
+    found = {_path(name, ctx) for name in _nested(ctx)}
+    return tuple(sorted(path for root, path in found if root == param))
+
+
+def nested_roots(ctx: TransformContext) -> dict[str, str]:
+    """Each name holding an object read through a chain to assign one of its attributes
+    (``h_inner`` for ``h.inner.x = v``), and the name the chain starts from (``h``)."""
+    return {name: _path(name, ctx)[0] for name in _nested(ctx)}
+
+
+def _nested_writable(owner: str, stmt: gast.Assign, statements, ctx: TransformContext) -> bool:
+    """Whether ``h_inner = set_field(h_inner, 'x', v)`` (``h.inner.x = v``) changes what
+    Python changes: ``h`` an argument's object never rebound, each object of the chain of
+    a known class that sets that attribute plainly, and no attribute of the chain itself
+    assigned in the function (the object changed is then the one at entry, which a check
+    at run time finds reached by this chain alone)."""
+    root, path = _path(owner, ctx)
+    if root not in ctx.parsed.params or ctx.object_kinds.get(root, ())[:1] != ("object",):
         return False
-    cls, name = kind[1], stmt.value.args[1].value
+    chain = [root, *(n for n in _chain_names(owner, ctx))]
+    attrs = [*path, stmt.value.args[1].value]
+    for name, attr in zip(chain, attrs):
+        kind = ctx.object_kinds.get(name, ())
+        if kind[:1] != ("object",) or not _sets_plainly(kind[1], attr, ctx):
+            return False
+    assigned = set()
+    for other in statements:
+        if isinstance(other, gast.Assign) and is_field_store(other.value, ctx):
+            if not _is_put_back(other, ctx):
+                start, route = _path(other.value.args[0].id, ctx)
+                assigned.add((start, (*route, other.value.args[1].value)))
+    full = (*path, stmt.value.args[1].value)
+    return not any((root, full[:n]) in assigned for n in range(1, len(full)))
+
+
+def _chain_names(owner: str, ctx: TransformContext) -> list[str]:
+    nested, names = _nested(ctx), []
+    while owner in nested:
+        names.append(owner)
+        owner = nested[owner][0]
+    return list(reversed(names))
+
+
+def _sets_plainly(cls: type, name: str, ctx: TransformContext) -> bool:
+    """Whether ``obj.name = v`` on an object of ``cls`` only binds the attribute (no
+    ``__setattr__``, not frozen, no property or other descriptor of that name but a
+    slot), with the guard that it stays so."""
     for klass in cls.__mro__[:-1]:
         if any(special in klass.__dict__ for special in _SPECIAL):
             return False
@@ -958,6 +1042,18 @@ def _writable_argument(owner: str, stmt: gast.Assign, ctx: TransformContext) -> 
         for special in _SPECIAL:
             ctx.parsed.recorder.global_read(klass.__dict__, special, MISSING)
     return True
+
+
+def _writable_argument(owner: str, stmt: gast.Assign, ctx: TransformContext) -> bool:
+    """Whether ``owner = set_field(owner, 'x', v)`` assigns an attribute of a parameter's
+    object as Python would: an object of a known class that sets its attributes plainly
+    (no ``__setattr__``, not frozen, no property or other descriptor of that name but a
+    slot). Whether another name may hold it is the effects analysis's question, and
+    whether another argument reaches it, a check at run time."""
+    kind = ctx.param_kinds.get(owner, ())
+    if owner not in ctx.parsed.params or kind[:1] != ("object",):
+        return False
+    return _sets_plainly(kind[1], stmt.value.args[1].value, ctx)
 
 
 def _stores_into(stmt: gast.stmt, name: str, ctx: TransformContext) -> bool:
@@ -1113,6 +1209,76 @@ def argument_method(
     return definition
 
 
+def chain_method(
+    func: gast.expr, bindings: dict[str, int], ctx: TransformContext
+) -> gast.FunctionDef | None:
+    """For ``h.spring.step(dt)`` where ``h`` is a parameter holding an object of a known
+    class (never rebound), ``h.spring`` an object it holds (its kind known) and ``step``
+    assigns attributes of its ``self``: the method's definition with each ``self`` read as
+    ``h.spring``, for ``normalize`` to inline, as ``argument_method`` does for ``h.m()``:
+    its ``self.x = v`` are then ``h.spring.x = v``, whose chain is checked and put back
+    (``normalize.nested_store``). None for anything else."""
+    if not isinstance(func, gast.Attribute) or not isinstance(func.value, gast.Attribute):
+        return None
+    attrs, node = [], func.value
+    while isinstance(node, gast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name) or node.id not in ctx.parsed.params:
+        return None
+    if bindings.get(node.id):
+        return None
+    kind = ctx.param_kinds.get(node.id, ())
+    for attr in reversed(attrs):
+        if kind[:1] != ("object",) or attr in kind[2]:
+            return None
+        kind = dict(kind[3]).get(attr, ())
+    if kind[:1] != ("object",) or func.attr in kind[2]:
+        return None
+    found = _class_lookup(kind[1], func.attr, ctx)
+    if not isinstance(found, types.FunctionType) or not _assigns_self(found, kind[1]):
+        return None
+    if found.__closure__:
+        return None  # (super() in it: left a call)
+    definition = parse_here(found, ctx)
+    if definition is None:
+        return None
+    args = definition.args
+    params = args.posonlyargs + args.args
+    defaults = [*args.defaults, *args.kw_defaults]
+    if not params or args.vararg or args.kwarg:
+        return None
+    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
+        return None
+    me = params[0].id
+    names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
+    if node.id in names:
+        return None  # (the method has a name of the caller's object's: they would clash)
+    body = gast.Module(body=definition.body, type_ignores=[])
+    for sub in gast.walk(body):
+        if isinstance(sub, gast.Name) and sub.id == me and not isinstance(sub.ctx, gast.Load):
+            return None  # self rebound, or deleted
+        if isinstance(sub, (gast.FunctionDef, gast.Lambda, gast.Yield)):
+            return None
+    from .walk import copy_tree
+
+    def replace(sub: gast.AST) -> gast.AST | None:
+        if isinstance(sub, gast.Name) and sub.id == me:
+            return gast.copy_location(copy_tree(func.value, lambda _: None), sub)
+        return None
+
+    definition.body = [copy_tree(stmt, replace) for stmt in definition.body]
+    ctx.parsed.recorder.function(found)  # (its source was read)
+    args.posonlyargs = [a for a in args.posonlyargs if a.id != me]
+    args.args = [a for a in args.args if a.id != me]
+    spelled = source_text(func.value)
+    definition.resolved = (
+        found.__qualname__,
+        f"inline, with self as `{spelled}` (it assigns attributes of the object `{spelled}`)",
+    )
+    return definition
+
+
 def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bool:
     """Whether ``function``'s source assigns an attribute of its first parameter, or calls
     a method of it (``self.bounce(dt)``, looked up on ``cls``) that does."""
@@ -1127,6 +1293,12 @@ def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bo
         return False
     me = params[0].id
     for node in gast.walk(definition):
+        if isinstance(node, gast.Attribute) and isinstance(node.ctx, gast.Store):
+            root = node.value
+            while isinstance(root, gast.Attribute):
+                root = root.value
+            if isinstance(root, gast.Name) and root.id == me:
+                return True  # (self.inner.x = v too: it changes what self holds)
         if not (isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name)):
             continue
         if node.value.id != me:
