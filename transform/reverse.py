@@ -195,9 +195,14 @@ class _Reverser:
         if isinstance(target, gast.Subscript):
             return self.assign_into(stmt)
         names = changed_names(stmt)
-        pushes, pops = self.save_before(stmt, names)
-        primal = [*pushes, _tag(stmt, PRIMAL)]
         callee: Callee = anno.get(stmt, anno.Key.CALLEE)
+        kept = names
+        if callee is FIELD_STORE and stmt.value.args[0].id == target.id:
+            # p = set_field(p, 'x', v) hands back the object p held, changed in place:
+            # what a save would keep is that same object (issue 17)
+            kept = names - {target.id}
+        pushes, pops = self.save_before(stmt, kept)
+        primal = [*pushes, _tag(stmt, PRIMAL)]
         active = anno.get(stmt, anno.Key.ACTIVE)
         if callee is not None and callee.kind == "user":
             return self.user_call(stmt, callee, pushes, pops, active)

@@ -18,7 +18,6 @@ def particle_steps_grad(p, dt):
         p_x = p.x
         push(shaped_like(mul))
         mul = step_dt * p_x
-        push(p)
         p = set_field(p, 'v', p_v - mul)
         push(shaped_like(p_x_2))
         p_x_2 = p.x
@@ -26,7 +25,6 @@ def particle_steps_grad(p, dt):
         p_v_2 = p.v
         push(shaped_like(mul_2))
         mul_2 = step_dt * p_v_2
-        push(p)
         p = set_field(p, 'x', p_x_2 + mul_2)
     p_x_3 = p.x
     total = np.sum(p_x_3 ** 2)
@@ -43,7 +41,6 @@ def particle_steps_grad(p, dt):
     # grad of: for _ in range(10):
     for _ in range(10):
         # grad of: self.x = self.x + dt * self.v
-        p = pop()
         dadd = adjoint_item(dp, 'x')
         dp = without_field(dp, 'x')
         dp_x_2 = unbroadcast(dadd, p_x_2_shape)
@@ -56,7 +53,6 @@ def particle_steps_grad(p, dt):
         dp = add_field(dp, p, 'x', dp_x_2)
         p_x_2_shape = pop()
         # grad of: self.v = self.v - dt * self.x
-        p = pop()
         dsub = adjoint_item(dp, 'v')
         dp = without_field(dp, 'v')
         dp_v = unbroadcast(dsub, p_v_shape)
