@@ -538,6 +538,41 @@ def test_every_forward_rule_is_right_or_refuses_on_complex_inputs(rule, spec):
         assert_complex_close(got, expected, rule.name, rtol=1e-4, atol=1e-5)
 
 
+def _real_part(c):
+    return tuple(_real_part(part) for part in c) if isinstance(c, tuple) else np.real(c)
+
+
+def _first(value):
+    # (cho_solve's gradient of (c, lower) is a tuple whose first part is c's)
+    return value[0] if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("rule, spec", list(_rule_cases()))
+def test_every_rule_of_real_values_reads_only_the_real_part_of_a_cotangent(rule, spec):
+    """The adjoint of a real value may carry an imaginary part that means nothing (a real
+    x times a complex w sends back g * w to x): every rule given real inputs must give, as
+    its real part, what it gives for the cotangent's real part, so that the imaginary
+    part never reaches a complex argument's gradient (rules/complex.py)."""
+    call = arguments(spec)
+    try:
+        out = _quietly(rule.primitive, *call[0], **call[1])
+    except (TypeError, ValueError, NotImplementedError, np.linalg.LinAlgError):
+        return
+    parts = out if isinstance(out, (list, tuple)) else [out]
+    if any(np.iscomplexobj(part) for part in parts):
+        return  # (a complex result's cotangent means all of itself)
+    c = complex_cotangent(out, np.random.default_rng(3))
+    with_imaginary = _quietly(rule.vjp, c, out, *call[0], **call[1])
+    real_only = _quietly(rule.vjp, _real_part(c), out, *call[0], **call[1])
+    if not isinstance(with_imaginary, tuple) or type(with_imaginary).__name__ == "Parts":
+        with_imaginary, real_only = (with_imaginary,), (real_only,)
+    for got, want in zip(with_imaginary, real_only):
+        if got is None or want is None or isinstance(got, (list, dict)):
+            continue
+        got, want = np.real(np.asarray(_first(got))), np.asarray(_first(want))
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ import scipy.linalg as linalg
 import scipy.special as special
 import scipy.stats as stats
 
-from .complex import refuse_complex
+from .complex import real_like, refuse_complex
 from .containers import Parts
 from .forward import jvp_rule
 from .linalg_helpers import (
@@ -592,7 +592,8 @@ def sqrtm_jvp(ans, A, *, dA):
 # a x + x b = q: da x + a dx + dx b + x db = dq
 @vjp_rule(linalg.solve_sylvester)
 def solve_sylvester(g, ans, a, b, q):
-    checked = refuse_complex(g, ans, "scipy.linalg.solve_sylvester")
+    # (a real result's cotangent: its real part; SciPy's solver is not linear in a complex q)
+    checked = real_like(refuse_complex(g, ans, "scipy.linalg.solve_sylvester"), ans)
     gq = _solve_sylvester(np.transpose(a), np.transpose(b), checked)
     return -(gq @ np.transpose(ans)), -(np.transpose(ans) @ gq), gq
 
