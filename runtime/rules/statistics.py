@@ -271,18 +271,17 @@ def ptp_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
 # aweights: a call with them stops with 'does not handle the argument(s)'.)
 @vjp_rule(np.cov)
 def cov(g, ans, m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None):
-    checked = refuse_complex(refuse_complex(g, m, "np.cov"), y, "np.cov")
     return (
-        cov_grad(checked, m, y, rowvar, bias, ddof, "m"),
-        cov_grad(checked, m, y, rowvar, bias, ddof, "y"),
+        cov_grad(g, m, y, rowvar, bias, ddof, "m"),
+        cov_grad(g, m, y, rowvar, bias, ddof, "y"),
     )
 
 
 @jvp_rule(np.cov)
 def cov_jvp(ans, m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None, dm, dy):
     return (
-        cov_tangent(refuse_complex(dm, m, "np.cov"), ans, m, y, rowvar, bias, ddof, "m"),
-        cov_tangent(refuse_complex(dy, y, "np.cov"), ans, m, y, rowvar, bias, ddof, "y"),
+        cov_tangent(dm, ans, m, y, rowvar, bias, ddof, "m"),
+        cov_tangent(dy, ans, m, y, rowvar, bias, ddof, "y"),
     )
 
 
@@ -553,7 +552,9 @@ def cov_grad(g: Any, m: Any, y: Any, rowvar: bool, bias: bool, ddof: Any, part: 
     centred = x - np.mean(x, axis=1, keepdims=True)
     n = np.shape(x)[0]
     square = np.reshape(g, (n, n))
-    grad = (square + np.transpose(square)) @ centred / _cov_divisor(x, bias, ddof)
+    # complex x: C = Xc Xc^H / d, whose gradient is conj((conj(G) + G^T) Xc) / d
+    summed = conjugate_if_complex(square, x) + np.transpose(square)
+    grad = conjugate_if_complex(summed @ centred / _cov_divisor(x, bias, ddof), x)
     first = np.shape(np.atleast_2d(m))[1 if _transposes(m, rowvar) else 0]
     if part == "m":
         piece, value = grad[:first], m
@@ -580,8 +581,9 @@ def cov_tangent(
     x = _observations(m, y, rowvar)
     centred = x - np.mean(x, axis=1, keepdims=True)
     turned = moved - np.mean(moved, axis=1, keepdims=True)
-    product = turned @ np.transpose(centred)
-    tangent = (product + np.transpose(product)) / _cov_divisor(x, bias, ddof)
+    # (conjugate transposes: complex values, whose covariance is Xc Xc^H / d)
+    product = turned @ np.conjugate(np.transpose(centred))
+    tangent = (product + np.conjugate(np.transpose(product))) / _cov_divisor(x, bias, ddof)
     if ans is None:
         return tangent
     return np.reshape(tangent, np.shape(ans))
