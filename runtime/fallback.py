@@ -228,44 +228,34 @@ def _home(args: list, kwargs: dict) -> Any:
     return placement((args, kwargs))
 
 
-class CallArguments:
-    """The arguments of one call of a function run on the tape, which its leaves made of
-    the caller's arrays point to: when the function changes one of those in place, the
-    leaf takes a copy (inplace.detach_argument), and that is Python's semantics only if no
-    other argument, global or closure variable of the function shares its memory."""
+def sharing(leaf: Tensor) -> str | None:
+    """What else a function run on the tape can reach that shares memory with ``leaf``'s
+    array, a leaf made of one of its arguments (a description), or None.
 
-    __slots__ = ("leaves", "args", "kwargs", "function")
-
-    def __init__(self, leaves: list, args: list, kwargs: dict | None, function: Callable):
-        self.leaves = leaves
-        self.args = args
-        self.kwargs = kwargs
-        self.function = function
-
-    def sharing(self, leaf: Tensor) -> str | None:
-        """What else the function can reach that shares memory with ``leaf``'s array (a
-        description), or None."""
-        data = leaf._data
-        for other in self.leaves:
-            if other is not leaf and _shares(other._data, data):
-                return "another argument"
-        values = list(self.args) + list((self.kwargs or {}).values())
-        for value in values:
-            if value is leaf:
-                continue
-            if _shares(value._data if isinstance(value, Tensor) else value, data):
-                return "another argument"
-        function = getattr(self.function, "__func__", self.function)
-        for name, value in getattr(function, "__globals__", {}).items():
-            if _shares(value, data):
-                return f"the global {name}"
-        for cell in getattr(function, "__closure__", None) or ():
-            try:
-                if _shares(cell.cell_contents, data):
-                    return "a variable of its closure"
-            except ValueError:  # (an empty cell)
-                continue
-        return None
+    Such a leaf holds its call's ``(leaves, args, kwargs, function)`` (a tuple: the tape
+    makes one on every call) as ``_argument``. When the function changes the argument in
+    place, the leaf takes a copy (inplace.detach_argument), and that is Python's semantics
+    only if no other argument, global or closure variable of the function shares its
+    memory."""
+    leaves, args, kwargs, function = leaf._argument
+    data = leaf._data
+    for other in leaves:
+        if other is not leaf and _shares(other._data, data):
+            return "another argument"
+    for value in [*args, *(kwargs or {}).values()]:
+        if value is not leaf and _shares(value._data if isinstance(value, Tensor) else value, data):
+            return "another argument"
+    function = getattr(function, "__func__", function)
+    for name, value in getattr(function, "__globals__", {}).items():
+        if _shares(value, data):
+            return f"the global {name}"
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            if _shares(cell.cell_contents, data):
+                return "a variable of its closure"
+        except ValueError:  # (an empty cell)
+            continue
+    return None
 
 
 def _shares(value: Any, data: Any) -> bool:
@@ -357,7 +347,7 @@ def tape_vjp(
     every_leaf = [leaf for leaves in groups for leaf in leaves]
     if _reads_dot(function):
         _constants_as_tensors(args, kwargs)
-    arguments = CallArguments(every_leaf, args, kwargs, function)
+    arguments = (every_leaf, args, kwargs, function)
     for leaves in groups:
         for leaf in leaves:
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
@@ -767,7 +757,7 @@ def tape_plan(
             call[p] = leaf
         if reads_dot:
             _constants_as_tensors(call, None)
-        arguments = CallArguments(leaves, call, None, function)
+        arguments = (leaves, call, None, function)
         for leaf in leaves:
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
         if floor is not None:

@@ -179,7 +179,9 @@ def detach_argument(leaf: Tensor, what: str) -> None:
     too, so they are made stale and refuse to be used again (recording.refresh_view finds
     them outside the copy). Where another argument, a global or a closure variable shares
     the array's memory, Python would show the change through it too: that is refused."""
-    shared = leaf._argument.sharing(leaf)
+    from .fallback import sharing  # (here: fallback loads after this module)
+
+    shared = sharing(leaf)
     if shared is not None:
         raise ValueError(
             f"the function changes an argument in place ({what}), and {shared} shares its "

@@ -92,7 +92,7 @@ class Tensor:
         "_retains_grad",
         # set only on a leaf made of an argument of a function run on the tape, which
         # NumPy would let the function change in place: the call's arguments
-        # (fallback.CallArguments; see inplace.detach_argument)
+        # (see fallback.sharing and inplace.detach_argument)
         "_argument",
         "__weakref__",
     )
