@@ -177,8 +177,10 @@ def _constant_index(index: gast.expr, bound_here: set[str], facts: dict) -> bool
     if isinstance(index, gast.Tuple):
         return all(_constant_index(e, bound_here, facts) for e in index.elts)
     if isinstance(index, gast.Slice):
+        # A counter picks one element of one shape each time, but as a slice's bound it
+        # changes the slice's length (x[: i + 1]): only bounds the loop does not bind.
         return all(
-            part is None or _constant_index(part, bound_here, facts)
+            part is None or _fixed_bound(part, bound_here)
             for part in (index.lower, index.upper, index.step)
         )
     if isinstance(index, gast.Constant):
@@ -188,6 +190,16 @@ def _constant_index(index: gast.expr, bound_here: set[str], facts: dict) -> bool
     if isinstance(index, gast.Name):
         return index.id not in bound_here or facts.get(index.id) == ranks.INT
     return False
+
+
+def _fixed_bound(bound: gast.expr, bound_here: set[str]) -> bool:
+    """A slice bound with the same value in every iteration: a whole number written in the
+    code (maybe negated) or a name the loop does not bind."""
+    if isinstance(bound, gast.Constant):
+        return type(bound.value) is int
+    if isinstance(bound, gast.UnaryOp) and isinstance(bound.op, gast.USub):
+        return _fixed_bound(bound.operand, bound_here)
+    return isinstance(bound, gast.Name) and bound.id not in bound_here
 
 
 def _without_pops(stmts: list[gast.stmt], dead: set[int]) -> list[gast.stmt]:
