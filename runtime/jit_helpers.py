@@ -54,6 +54,8 @@ __all__ = [
     "prod_grad",
     "inverse_axes",
     "sequence_length",
+    "conjugate_if_complex",
+    "conjugated",
     "REDUCERS",
     "JIT_HELPERS",
 ]
@@ -1146,6 +1148,33 @@ def _compiled_stop_gradient(x):
     return None
 
 
+def conjugate_if_complex(value, x):
+    """``conj(value)`` where ``x`` is complex, else ``value`` (``rules.complex``)."""
+
+
+def _is_complex_type(value: types.Type) -> bool:
+    plain = _plain(value)
+    return isinstance(getattr(plain, "dtype", plain), types.Complex)
+
+
+@overload(conjugate_if_complex)
+def _conjugate_if_complex(value, x):
+    if _is_complex_type(x):
+        return lambda value, x: np.conjugate(value)
+    return lambda value, x: value
+
+
+def conjugated(x):
+    """``conj(x)``; a real ``x`` itself (``rules.complex``)."""
+
+
+@overload(conjugated)
+def _conjugated(x):
+    if _is_complex_type(x):
+        return lambda x: np.conjugate(x)
+    return lambda x: x
+
+
 def sequence_length(sequence):
     """``len(sequence)`` for a loop over ``enumerate``, ``zip`` or ``reversed`` of it (a
     list or tuple argument arrives as a tuple; an array reads its rows)."""
@@ -1178,6 +1207,8 @@ JIT_HELPERS = {
     ("astgrad.runtime.element_adjoints", "gradient_buffer"): gradient_buffer,
     ("astgrad.runtime.aliasing", "unshared_arguments"): unshared_arguments,
     ("astgrad.runtime.primitives", "sequence_length"): sequence_length,
+    ("astgrad.runtime.rules.complex", "conjugate_if_complex"): conjugate_if_complex,
+    ("astgrad.runtime.rules.complex", "conjugated"): conjugated,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
 }
