@@ -181,6 +181,8 @@ def _kind(value: Any) -> tuple:
     if isinstance(value, tuple):
         return ("tuple", len(value))
     if isinstance(value, list):
+        if value and is_object(value[0]):  # particles: what each holds too (issue 17)
+            return ("list", len(value), tuple(describe(item) for item in value))
         return ("list", len(value))
     if isinstance(value, dict):
         return ("dict",)

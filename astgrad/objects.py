@@ -111,6 +111,9 @@ def other_kinds(target: Any, args: tuple) -> tuple:
     for name, value in zip(params, args):
         if name not in names and is_object(value):
             found += ((name, describe(value)),)
+        elif name not in names and type(value) is list and value and is_object(value[0]):
+            # particles: the items' methods may change them (issue 17; as api._kind)
+            found += ((name, ("list", len(value), tuple(describe(v) for v in value))),)
     return found
 
 

@@ -364,7 +364,11 @@ _REACH_DEPTH = 64
 
 
 def unshared_object(
-    names: tuple[str, ...], changed: Any, *others: Any, paths: tuple[tuple[str, ...], ...] = ()
+    names: tuple[str, ...],
+    changed: Any,
+    *others: Any,
+    paths: tuple[tuple[str, ...], ...] = (),
+    items: bool = False,
 ) -> None:
     """Raise ``ValueError`` when the object ``changed`` (the parameter ``names[0]``, whose
     attributes the function assigns) can be reached from one of ``others`` (``names[1:]``,
@@ -384,6 +388,9 @@ def unshared_object(
     ...     print(str(error).split(":")[0])
     the function assigns attributes of the argument `a`, and `b` holds the same object (b.inner)
     """
+    if items:
+        _unshared_items(names, changed, others)
+        return
     if not is_object(changed):
         return
     for name, other in zip(names[1:], others):
@@ -396,6 +403,19 @@ def unshared_object(
             _refuse(names[0], names[0], path)
     if paths:
         _unshared_chains(names, changed, others, paths)
+
+
+def _unshared_items(names: tuple[str, ...], changed: list, others: tuple) -> None:
+    """For ``for p in ps: p.step(dt)`` (``changed`` the list ``ps``): each item an object
+    of its own, reached by its slot of ``ps`` alone, and ``ps`` by no other argument or
+    global, nor by its items."""
+    reached = {id(changed): names[0]}
+    for position, item in enumerate(changed):
+        spelled = f"{names[0]}[{position}]"
+        if id(item) in reached:
+            _refuse(spelled, names[0], reached[id(item)])  # [p, p]: one object twice
+        reached[id(item)] = spelled
+    _reached_once(names, changed, others, reached)
 
 
 def _unshared_chains(
@@ -415,6 +435,12 @@ def _unshared_chains(
             if id(value) in reached and reached[id(value)] != spelled:
                 _refuse(f"{names[0]}.{'.'.join(path)}", names[0], reached[id(value)])
             reached[id(value)] = spelled
+    _reached_once(names, changed, others, reached)
+
+
+def _reached_once(names: tuple[str, ...], changed: Any, others: tuple, reached: dict) -> None:
+    """Raise when an object of ``reached`` (by id: its one path) is reached, from the
+    arguments and globals, another way too."""
     counts: dict[int, list[str]] = {key: [] for key in reached}
     seen: set[int] = set()
     pending = [(names[0], changed, 0), *((n, v, 0) for n, v in zip(names[1:], others))]
@@ -427,7 +453,7 @@ def _unshared_chains(
         if kind in _LEAVES or id(value) in seen:
             continue
         if depth > _REACH_DEPTH:
-            _refuse(f"{names[0]}.{'.'.join(paths[0])}", names[0], f"{spelled}... (too deep)")
+            _refuse(names[0], names[0], f"{spelled}... (nested too deeply to tell)")
         seen.add(id(value))
         if kind in (list, tuple, set, frozenset) or is_namedtuple(value):
             parts: Any = [(f"{spelled}[{i}]", item) for i, item in enumerate(value)]
@@ -490,19 +516,26 @@ _LEAVES = frozenset({np.ndarray, float, int, bool, str, type(None), np.float64, 
 
 
 def entry_states(values: list) -> list:
-    """``values`` with each object a shallow copy of itself (made as ``blank`` makes one):
+    """``values`` with each object (and each object of a list of them: particles) a
+    shallow copy of itself (made as ``blank`` makes one):
     what it held when a function that assigns its attributes was called, for its gradient
     to have that form (an attribute the function adds gets none, one it rebinds to
     another shape keeps the shape it had)."""
     copies = []
     for value in values:
         if is_object(value):
-            made = blank(value)
-            for name, item in fields(value):
-                object.__setattr__(made, name, item)
-            value = made
+            value = _shallow(value)
+        elif type(value) is list and value and is_object(value[0]):
+            value = [_shallow(item) if is_object(item) else item for item in value]
         copies.append(value)
     return copies
+
+
+def _shallow(value: Any) -> Any:
+    made = blank(value)
+    for name, item in fields(value):
+        object.__setattr__(made, name, item)
+    return made
 
 
 # -- forward mode: an object's tangent is an object of its class (or 0 for none) ---------------

@@ -58,7 +58,13 @@ import numpy as np
 from . import anno, build, dataflow
 from .context import TransformContext
 from .errors import TransformError
-from .objects import nested_roots, written_parameters, written_paths
+from .objects import (
+    element_owners,
+    is_put_back,
+    nested_roots,
+    written_parameters,
+    written_paths,
+)
 from .origin import of as origin_of
 from .resolve import Callee, is_hashable
 
@@ -421,6 +427,9 @@ class _Interpreter:
         #: objects reached by a chain of such a parameter whose attributes the function
         #: assigns (h.inner for h.inner.x = v), each its own object too: "h.inner"
         self.chains: frozenset = frozenset()
+        #: arguments' lists of objects whose items' attributes the function assigns
+        #: (for p in ps: p.step(dt)): the list, and its items, each an object of its own
+        self.lists: frozenset = frozenset()
 
     def run(self, body: list[gast.stmt]) -> None:
         self.scalars = _scalars(body, self.ctx)
@@ -430,6 +439,10 @@ class _Interpreter:
             self.store_into(env, self.params[name], frozenset({EXTERNAL}))
         for spelled in self.chains:  # (reached by its chain alone: unshared_object)
             self.store_into(env, frozenset({("param", spelled)}), frozenset({EXTERNAL}))
+        for name in self.lists:  # (its items distinct, each reached by it alone)
+            items = frozenset({("param", f"{name}[]")})
+            self.store_into(env, self.params[name], items)
+            self.store_into(env, items, frozenset({EXTERNAL}))
         self.block(body, env)
 
     # -- values ----------------------------------------------------------------------------
@@ -538,6 +551,11 @@ class _Interpreter:
 
     def assign(self, stmt: gast.Assign, env: _Env) -> None:
         target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Subscript) and is_put_back(stmt, self.ctx):
+            # ps[index] = p putting back the item p was read from: checked as p.x = v is
+            changed = self.atom(target.value, env)
+            self.record(stmt, changed, target.value.id, "attribute assignment", [value], env)
+            return
         if isinstance(target, gast.Subscript):
             changed = self.atom(target.value, env)
             if not self.is_plain_value(target.value):
@@ -610,6 +628,11 @@ class _Interpreter:
         if isinstance(value, gast.Constant):
             return frozenset()
         if isinstance(value, gast.Subscript):
+            if isinstance(value.value, gast.Name) and self.lists:
+                held = self.name(value.value.id, env)
+                for name in self.lists:
+                    if held == self.params[name]:  # an item of ps: ps's items' object
+                        return frozenset({("param", f"{name}[]")})
             # A basic index gives a view, an element of a container is that element.
             return self.reach([value.value], env)
         if isinstance(value, gast.Attribute):
@@ -875,13 +898,18 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
         params[name] = frozenset() if immutable else frozenset({EXTERNAL})
         if name in written:  # (its own object, holding the caller's: issue 17)
             params[name] = frozenset({("param", name)})
+    lists = {s for s in element_owners(ctx).values() if s in ctx.parsed.params}
+    for name in lists:  # (its own object, holding its items': issue 17)
+        params[name] = frozenset({("param", name)})
     interpreter = _Interpreter(ctx, params)
     interpreter.written = frozenset(written)
+    interpreter.lists = frozenset(lists)
     interpreter.chains = frozenset(
         ".".join((name, *path)) for name in written for path in written_paths(name, ctx)
     )
     # the names holding those objects (normalize.nested_store's)
     chained = {name for name, root in nested_roots(ctx).items() if root in written}
+    chained |= {name for name, sequence in element_owners(ctx).items() if sequence in lists}
     interpreter.run(node.body)
     if not interpreter.effects:
         return
@@ -896,8 +924,11 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     for effect in sorted(interpreter.effects.values(), key=_line):
         if effect.target is not None:
             seen = interpreter.seen.get(id(effect.stmt), _Env())
+            later = live.get(id(effect.stmt), set())
+            if effect.target in chained:  # (p of ps: ps[index] = p puts it back next)
+                later = later - {element_owners(ctx).get(effect.target)}
             problem, needs_guard = _handled_problem(
-                effect, seen, live.get(id(effect.stmt), set()), set(ctx.parsed.params) | chained
+                effect, seen, later, set(ctx.parsed.params) | chained
             )
             if needs_guard and effect.target in ctx.parsed.params:
                 guarded.append(effect)
@@ -960,6 +991,8 @@ def _add_guards(
             ]
             spelled = gast.Tuple(elts=chains, ctx=gast.Load())
             call.keywords = [gast.keyword(arg="paths", value=spelled)]
+        if objects and param in element_owners(ctx).values():  # for p in ps: p.step(dt)
+            call.keywords.append(gast.keyword(arg="items", value=gast.Constant(True, None)))
         check_stmt = gast.Expr(value=call)
         origin = origin_of(next(e.stmt for e in guarded if e.target == param))
         for sub in gast.walk(check_stmt):

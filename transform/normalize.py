@@ -68,13 +68,16 @@ from .objects import (
     chain_method,
     class_method,
     constructor,
+    element_method,
     field_setter,
     function_assigning,
     is_build,
+    list_element,
     made_method,
     note_call,
     note_nested,
 )
+from .objects import put_backs as _put_backs
 from .origin import Origin
 from .origin import of as origin_of
 from .resolve import _MISSING, METADATA_ATTRIBUTES, may_enable_grad, source_text, static_value
@@ -130,6 +133,9 @@ class _Normalizer:
         self.inlining: list[str] = []
         #: names bound once, to an object made inline (make_object): name -> its class
         self.made: dict[str, type] = {}
+        #: loop variables of ``for p in ps`` over an argument's list of objects whose
+        #: attributes the body assigns: p -> (ps, the index name) (issue 17)
+        self.elements: dict[str, tuple[str, str]] = {}
         #: how many times each name is bound in the function (a nested function is
         #: inlined from its one definition)
         self.bindings: dict[str, int] = {}
@@ -333,10 +339,37 @@ class _Normalizer:
             # Kept in the loop header, so the reverse pass sees the trip count is the range's.
             iterable = gast.Call(func=it.func, args=[self.atom(a) for a in it.args], keywords=[])
         else:
+            element = list_element(stmt, self.bindings, self.ctx)
+            if element is not None:
+                self.element_loop(stmt, element)
+                return
             iterable = self.atom(it)
         body = self.loop_body(stmt.body)
         loop = build.for_loop(stmt.target, iterable, body)
         self.emit(loop)
+
+    def element_loop(self, stmt: gast.For, sequence: str) -> None:
+        """``for p in ps`` over an argument's list of objects (issue 17): when the body
+        assigns attributes of ``p`` (``p.step(dt)``), a loop over indices whose each
+        change of ``p`` is followed by ``ps[index] = p``, putting back the object it
+        holds (nothing changes in Python), so that a later read of ``ps`` passes its
+        gradient through the change; otherwise the loop as it is."""
+        name = stmt.target.id
+        index = self.new_local("index")
+        self.elements[name] = (sequence, index)
+        put_backs = len(_put_backs(self.ctx))
+        try:
+            body = self.loop_body(stmt.body)
+        finally:
+            del self.elements[name]
+        if len(_put_backs(self.ctx)) == put_backs:  # (no attribute of p assigned)
+            self.emit(build.for_loop(stmt.target, build.load(sequence), body))
+            return
+        read = gast.Subscript(value=build.load(sequence), slice=build.load(index), ctx=gast.Load())
+        first = build.assign(name, read)
+        _stamp_all(first, self.origin)
+        length = build.call("range", build.call("len", build.load(sequence)))
+        self.emit(build.for_loop(build.store(index), length, [first, *body]))
 
     def stmt_While(self, stmt: gast.While) -> None:
         if stmt.orelse:
@@ -569,6 +602,16 @@ class _Normalizer:
                 keywords=[],
             )
             self.emit(build.assign(target.value.id, call))
+            if target.value.id in self.elements:  # p.x = v on an item of ps: put back
+                sequence, index = self.elements[target.value.id]
+                store = gast.Subscript(
+                    value=build.load(sequence), slice=build.load(index), ctx=gast.Store()
+                )
+                put_back = gast.Assign(
+                    targets=[store], value=build.load(target.value.id), type_comment=None
+                )
+                self.emit(put_back)
+                _put_backs(self.ctx).add((target.value.id, sequence, index))
         elif isinstance(target, gast.Attribute) and attribute_chain(target.value):
             self.nested_store(target, self.atom(value))
         elif isinstance(target, gast.Attribute):
@@ -859,6 +902,7 @@ class _Normalizer:
             made_method(func, self.made, self.ctx)
             or argument_method(func, self.bindings, self.ctx)  # (p.step(dt): issue 17)
             or chain_method(func, self.bindings, self.ctx)  # (h.spring.step(dt))
+            or element_method(func, self.elements, self.ctx)  # (p.step(dt), p in ps)
             or class_method(func, self.ctx)  # (Layer.make(w), a classmethod)
         )
         if method is not None:  # obj.update(g) on an object made inline: its body, inline

@@ -162,7 +162,7 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
     """The kind (``runtime.objects.describe``) of every name that surely holds an object
     of a known class: an argument's, or what is read from one by attribute, index or
     loop. Flow-insensitive: a name bound to values of two kinds has none."""
-    if not any(kind[:1] == ("object",) for kind in ctx.param_kinds.values()) and not any(
+    if not any(_holds_objects(kind) for kind in ctx.param_kinds.values()) and not any(
         isinstance(s, gast.Assign) and (is_build(s.value, ctx) or _is_super(s, ctx))
         for s in statements
     ):
@@ -174,6 +174,9 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
         for name, kind in ctx.param_kinds.items()
         if kind[:1] == ("object",) and name not in rebound
     }
+    for name, kind in ctx.param_kinds.items():  # a list of objects: its items' kinds
+        if kind[:1] == ("list",) and len(kind) > 2 and name not in rebound:
+            kinds[name] = ("list", kind[2])
 
     def kind_of(stmt: gast.stmt) -> tuple | None:
         if isinstance(stmt, gast.Assign) and is_build(stmt.value, ctx):
@@ -221,6 +224,10 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
         if not changed:
             break
     return kinds
+
+
+def _holds_objects(kind: tuple) -> bool:
+    return kind[:1] == ("object",) or (kind[:1] == ("list",) and len(kind) > 2)
 
 
 def _rebound(definitions: dict[str, list[gast.stmt]], ctx: TransformContext) -> set[str]:
@@ -928,6 +935,10 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
             kind = ctx.object_kinds.get(owner, ())
             if owner in _nested(ctx):  # h.inner.x = v (h_inner = set_field(h_inner, ...))
                 accepted = _nested_writable(owner, stmt, statements, ctx)
+            elif owner in element_owners(ctx):  # p.x = v, p an item of ps: put back after
+                accepted = kind[:1] == ("object",) and _sets_plainly(
+                    kind[1], stmt.value.args[1].value, ctx
+                )
             else:
                 accepted = kind[4:5] == ("made",) or _writable_argument(owner, stmt, ctx)
             if not accepted:
@@ -1277,6 +1288,89 @@ def chain_method(
         f"inline, with self as `{spelled}` (it assigns attributes of the object `{spelled}`)",
     )
     return definition
+
+
+def list_element(stmt: gast.For, bindings: dict[str, int], ctx: TransformContext) -> str | None:
+    """For ``for p in ps`` where ``ps`` is a parameter (never rebound) holding a list of
+    objects of one kind and the body never binds ``p``: ``ps``, whose items the body may
+    change (``normalize.element_loop``). None otherwise."""
+    it, target = stmt.iter, stmt.target
+    if not (isinstance(it, gast.Name) and isinstance(target, gast.Name)):
+        return None
+    if it.id not in ctx.parsed.params or bindings.get(it.id) or it.id == target.id:
+        return None
+    if _element_kind(it.id, ctx) is None:
+        return None
+    for node in gast.walk(gast.Module(body=stmt.body, type_ignores=[])):
+        if isinstance(node, gast.Name) and node.id in (target.id, it.id):
+            if not isinstance(node.ctx, gast.Load):
+                return None  # (p or ps bound again in the body)
+        if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.NamedExpr)):
+            return None
+    return it.id
+
+
+def _element_kind(sequence: str, ctx: TransformContext) -> tuple | None:
+    kind = ctx.param_kinds.get(sequence, ())
+    if kind[:1] != ("list",) or len(kind) < 3 or not kind[2]:
+        return None  # (("list", n, kinds): a list of objects, astgrad.api._kind)
+    first = kind[2][0]
+    if first is None or first[0] != "object" or any(k != first for k in kind[2]):
+        return None
+    return first
+
+
+def element_method(
+    func: gast.expr, elements: dict[str, tuple[str, str]], ctx: TransformContext
+) -> gast.FunctionDef | None:
+    """For ``p.step(dt)`` where ``p`` is the loop variable of ``for p in ps`` over an
+    argument's list of objects and ``step`` assigns attributes of its ``self``: the
+    method's definition with ``self`` read as ``p``, to inline, as ``made_method``
+    makes it; each assignment then puts ``p`` back into ``ps`` (``normalize``)."""
+    if not (
+        isinstance(func, gast.Attribute)
+        and isinstance(func.value, gast.Name)
+        and func.value.id in elements
+    ):
+        return None
+    kind = _element_kind(elements[func.value.id][0], ctx)
+    if kind is None or func.attr in kind[2]:
+        return None
+    found = inspect_static(kind[1], func.attr)
+    if not isinstance(found, types.FunctionType) or not _assigns_self(found, kind[1]):
+        return None
+    definition = made_method(func, {func.value.id: kind[1]}, ctx)
+    if definition is not None:
+        sequence = elements[func.value.id][0]
+        definition.resolved = (
+            found.__qualname__,
+            f"inline, since it assigns attributes of an item of the argument `{sequence}`",
+        )
+    return definition
+
+
+def put_backs(ctx: TransformContext) -> set[tuple[str, str, str]]:
+    """``(p, ps, index)`` of each ``ps[index] = p`` that follows ``p = set_field(p, ...)``
+    on an item of the argument ``ps`` (``normalize.element_loop``; ``index`` a name of
+    the loop's own, which nothing else reads or binds)."""
+    return vars(ctx).setdefault("put_backs", set())
+
+
+def element_owners(ctx: TransformContext) -> dict[str, str]:
+    """Each loop variable whose attributes the function assigns, and the argument's list
+    it is an item of."""
+    return {element: sequence for element, sequence, _ in put_backs(ctx)}
+
+
+def is_put_back(stmt: gast.stmt, ctx: TransformContext) -> bool:
+    """Whether ``stmt`` is ``ps[index] = p``, putting back the item ``p`` was read from."""
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)):
+        return False
+    target, value = stmt.targets[0], stmt.value
+    names = (value, target.value, target.slice)
+    if not all(isinstance(n, gast.Name) for n in names):
+        return False
+    return tuple(n.id for n in names) in put_backs(ctx)
 
 
 def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bool:

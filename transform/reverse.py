@@ -37,7 +37,7 @@ from .context import TransformContext
 from .dataflow import changed_names, reads
 from .errors import TransformError
 from .inline import inline
-from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, label
+from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, is_put_back, label
 from .origin import Origin
 from .origin import of as origin_of
 from .program import Program
@@ -620,8 +620,13 @@ class _Reverser:
             anno.set(node, anno.Key.ORIGIN, origin)
         anno.set(pop, anno.Key.RESTORES, container)
         primal = [push, _tag(stmt, PRIMAL)]
+        restores = [pop]
+        if is_put_back(stmt, self.ctx):
+            # ps[index] = p putting back the object read from there (issue 17): the
+            # caller's list is unchanged, so nothing to save, nor to write back into it
+            primal, restores = [_tag(stmt, PRIMAL)], []
         if not anno.get(stmt, anno.Key.ACTIVE):
-            return primal, [pop]
+            return primal, restores
         kind = self.ctx.kinds.get(container, ("unknown",))[0]
         value_part = self.namer.new(f"d{container}_item")
         split = self.ctx.bind_free("assigned_adjoint", adjoints.assigned_adjoint)
@@ -648,7 +653,7 @@ class _Reverser:
                 stored = self.ctx.bind_free("stored_adjoint", adjoints.stored_adjoint)
                 part = build.call(stored, part, load(value.id))
             adjoint.extend(self.accumulate(value.id, part, load(value_part)))
-        adjoint.append(pop)
+        adjoint.extend(restores)
         return primal, [_tag(s, ADJOINT, origin) for s in adjoint]
 
     def number_into_element(self, target: gast.Subscript, value: gast.Name) -> bool:
