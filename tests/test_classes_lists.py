@@ -236,3 +236,58 @@ def test_the_gradient_has_the_form_the_items_had_at_entry(mode):
         assert_close(item.v, np.zeros(2))
     expected = sum(2.0 * np.sum(p.x) for p in _particles(np.random.default_rng(5), 2))
     assert_close(dw, expected)
+
+
+def nbody(particles, dt):
+    for p in particles:
+        force = 0.0
+        for q in particles:  # (q is p once: read only, before p changes)
+            force = force + (q.x - p.x)
+        p.v = p.v + dt * force
+        p.x = p.x + dt * p.v
+    return sum(np.sum(p.x**2) for p in particles)
+
+
+def stops_early(particles, w):
+    for p in particles:
+        p.x = p.x * w
+        if np.sum(p.x) > 1.0:
+            break
+    return np.sum(p.x**2) + np.sum(particles[0].x)  # the loop variable after the loop
+
+
+def reads_an_alias_after_the_change(particles, dt):
+    for p in particles:
+        for q in particles:
+            p.v = p.v + dt * (q.x - p.x)
+            p.x = p.x + dt * q.v  # q may be p, whose v just changed
+    return sum(np.sum(p.x**2) for p in particles)
+
+
+def _spread():
+    rng = np.random.default_rng(6)
+    return [Particle(np.array([0.4, 0.3]) * (i + 1), rng.normal(size=2), 1.0) for i in range(3)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", [nbody, stops_early], ids=["n-body", "break"])
+def test_more_loops(function, mode):
+    args = (_spread(), 0.9)
+    gradient, dsecond = ag.grad(function, wrt=(0, 1), mode=mode)(*copy.deepcopy(args))
+    for i, name in _leaves(args[0]):
+        assert_close(getattr(gradient[i], name), _reference(function, args, i, name),
+                     rtol=1e-4, atol=1e-6, what=f"[{i}].{name}")  # fmt: skip
+    reference = numeric_vjp(lambda t: function(copy.deepcopy(args[0]), t), [0.9], 0, 1.0)
+    assert_close(dsecond, reference, rtol=1e-4, atol=1e-6)
+    if mode == "source":
+        assert ag.explain(function, *args, wrt=(0, 1)).mode == "source"
+
+
+def test_an_alias_read_after_the_change_is_refused():
+    args = (_spread(), 0.1)
+    with pytest.raises(ag.TransformError, match="`q`, read later, may share its memory"):
+        ag.grad(reads_an_alias_after_the_change, wrt=(0, 1), mode="source")(*args)
+    got = ag.grad(reads_an_alias_after_the_change, wrt=1, mode="auto")(*copy.deepcopy(args))
+    function = reads_an_alias_after_the_change
+    reference = numeric_vjp(lambda t: function(copy.deepcopy(args[0]), t), [0.1], 0, 1.0)
+    assert_close(got, reference, rtol=1e-4, atol=1e-6)
