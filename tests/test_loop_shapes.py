@@ -43,6 +43,14 @@ def read_before_its_binding(y, x, w):
     return s + np.sum(y * y)
 
 
+def growing_prefix(x, w):
+    s = 0.0
+    for i in range(x.shape[0]):
+        head = x[: i + 1] * w  # one element longer every step (4d3d036)
+        s = s + np.mean(head)
+    return s
+
+
 def _check(f, args, wrt) -> None:
     for mode in ("source", "tape"):
         grads = ag.grad(f, wrt=wrt, mode=mode)(*args)
@@ -72,8 +80,9 @@ def test_a_product_of_a_row_saves_no_shape() -> None:
     [
         (grows_after_the_first_step, ((1, 4), (4, 4), (3, 4)), (0, 1, 2)),
         (read_before_its_binding, ((3,), (4,), (1,)), (0, 1, 2)),
+        (growing_prefix, ((5,), (1,)), (0, 1)),
     ],
-    ids=["grows", "read-before-binding"],
+    ids=["grows", "read-before-binding", "prefix"],
 )
 def test_shapes_that_change_are_still_saved(f, args, wrt) -> None:
     rng = np.random.default_rng(2)
