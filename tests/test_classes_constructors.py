@@ -260,15 +260,37 @@ def makes_with_an_array_default(x):
     return np.sum(WithAnArrayDefault(x).w * WithAnArrayDefault(x).scale)
 
 
+@dataclasses.dataclass
+class WithInitVar:
+    w: np.ndarray
+    k: dataclasses.InitVar[float] = 2.0
+
+    def __post_init__(self, k):
+        self.w = self.w * k
+
+
+@dataclasses.dataclass
+class PostInitCalls:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.w = self.doubled()  # (a method of self: a call, on the tape)
+
+    def doubled(self):
+        return self.w * 2.0
+
+
+def makes_with_an_initvar(x):
+    return np.sum(WithInitVar(x, 3.0).w ** 2)
+
+
+def makes_post_init_calls(x):
+    return np.sum(PostInitCalls(x).w ** 2)
+
+
 @pytest.mark.parametrize(
     "function",
-    [
-        makes_checked,
-        makes_with_factory,
-        makes_calls_a_method,
-        makes_with_an_array_default,
-        makes_asks_its_base,
-    ],
+    [makes_calls_a_method, makes_asks_its_base, makes_with_an_initvar, makes_post_init_calls],
     ids=lambda f: f.__name__,
 )
 def test_other_constructors_stay_calls(function):
@@ -298,3 +320,140 @@ def test_a_name_clash_with_the_base_init_is_never_wrong():
     expected = numeric_vjp(makes_a_clash, [x], 0, 1.0)
     for mode in ("auto", "tape"):
         assert_close(ag.grad(makes_a_clash, mode=mode)(x), expected)
+
+
+# -- dataclasses' other fields, __post_init__ and defaults that are objects: inline --------
+
+
+SCALE = np.array([2.0, 3.0])
+
+
+@dataclasses.dataclass(kw_only=True)
+class KeywordOnly:
+    w: np.ndarray
+    b: float = 0.5
+    s: tuple = (2.0, 3.0)
+
+
+@dataclasses.dataclass
+class Mixed:
+    w: np.ndarray
+    _: dataclasses.KW_ONLY
+    gain: float = 1.5
+
+
+@dataclasses.dataclass
+class Normalized:
+    w: np.ndarray
+    eps: float = 1e-3
+
+    def __post_init__(self):
+        self.w = self.w / (np.sqrt(np.sum(self.w**2)) + self.eps)
+        self.size = np.sum(self.w**2)  # (an attribute that is not a field)
+
+
+ZEROS = np.zeros(2)
+
+
+class WithDefaults:
+    def __init__(self, w, scale=SCALE * 1.0, *, shift=ZEROS):
+        self.w = w * scale + shift
+
+
+def makes_more_dataclasses(x):
+    a = Checked(x)  # __post_init__ doubling w
+    b = WithFactory(x * 2.0)  # extra from default_factory
+    c = KeywordOnly(w=x, b=2.0)
+    d = Mixed(x, gain=0.5)
+    e = Normalized(x + 1.0)
+    f = WithAnArrayDefault(x)  # a NamedTuple whose default is an array
+    total = np.sum(a.w**2) + np.sum(b.w) * (len(b.extra) + 1.0)
+    total = total + np.sum(c.w * np.array(c.s)) * c.b + d.gain * np.sum(d.w)
+    return total + np.sum(e.w * x) + e.size + np.sum(f.w * f.scale)
+
+
+def makes_with_object_defaults(x):
+    return np.sum(WithDefaults(x).w ** 2) + np.sum(WithDefaults(x, shift=x).w)
+
+
+MORE = [makes_more_dataclasses, makes_with_object_defaults]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", MORE, ids=lambda f: f.__name__)
+def test_more_constructors_inline(function, mode):
+    x = np.array([0.3, -0.7])
+    value, gradient = ag.value_and_grad(function, mode=mode)(x)
+    assert_close(value, function(x))
+    assert_close(gradient, numeric_vjp(function, [x], 0, 1.0), rtol=1e-5, atol=1e-7)
+    t = np.array([1.0, -2.0])
+    _, tangent = ag.jvp(function, (x,), (t,), mode=mode)
+    expected = (function(x + 1e-6 * t) - function(x - 1e-6 * t)) / 2e-6
+    assert_close(tangent, expected, rtol=1e-5)
+    if mode == "source":
+        report = ag.explain(function, x)
+        assert report.mode == "source", str(report)
+
+
+@dataclasses.dataclass
+class Counting:
+    w: np.ndarray
+    log: list = dataclasses.field(default_factory=list)
+
+
+def makes_counting(x):
+    return np.sum(Counting(x).w) + np.sum(Counting(x, []).w)
+
+
+def test_a_factory_is_called_where_its_argument_is_missing():
+    text = ag.source(makes_more_dataclasses, np.ones(2))
+    assert "extra_factory()" in text and "make_object(Checked" in text
+    text = ag.source(makes_counting, np.ones(2))
+    assert text.count("log_factory()") == 1  # (Counting(x, []) does not call it)
+    assert_close(ag.grad(makes_counting, mode="source")(np.ones(2)), [2.0, 2.0])
+    assert ag.explain(makes_counting, np.ones(2)).mode == "source"
+
+
+class Gaussian:
+    def __init__(self, mean, size):
+        self.mean = mean  # (attributes named as an array's: .mean, .size, .T)
+        self.size = size
+        self.T = size * 2.0
+
+
+def log_density(g, x):
+    return -np.sum((x - g.mean) ** 2) * g.size + g.T
+
+
+def made_gaussian(m):
+    g = Gaussian(m, np.sum(m**2))
+    return np.sum(g.mean) * g.size + g.T
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_attributes_named_as_an_arrays_are_the_objects(mode):
+    x, m = np.array([0.3, -0.7]), np.array([1.0, 2.0])
+    got = ag.grad(made_gaussian, mode=mode)(m)
+    assert_close(got, numeric_vjp(made_gaussian, [m], 0, 1.0), rtol=1e-6)
+    gradient = ag.grad(log_density, mode=mode)(Gaussian(m, 1.5), x)
+    assert_close(gradient.mean, 2 * (x - m) * 1.5)
+    assert_close(gradient.size, -np.sum((x - m) ** 2))
+    assert_close(gradient.T, 1.0)
+    if mode == "source":
+        assert ag.explain(made_gaussian, m).mode == "source"
+        assert ag.explain(log_density, Gaussian(m, 1.5), x).mode == "source"
+
+
+def test_a_default_rebound_between_calls_is_seen():
+    x = np.array([0.3, -0.7])
+    gradient = ag.grad(makes_with_object_defaults, mode="source")
+    before = gradient(x)
+    original = WithDefaults.__init__.__defaults__
+    WithDefaults.__init__.__defaults__ = (np.array([5.0, 7.0]),)
+    try:
+        got = gradient(x)
+        assert_close(got, numeric_vjp(makes_with_object_defaults, [x], 0, 1.0), rtol=1e-5)
+        assert not np.allclose(got, before)
+    finally:
+        WithDefaults.__init__.__defaults__ = original
+    assert_close(gradient(x), before)

@@ -33,10 +33,10 @@ def field_callee(node: gast.Attribute, ctx: TransformContext) -> Callee | None:
     """``FIELD`` when ``node`` (an attribute of a local name) reads an instance attribute
     of an object; a callee saying why not when the object's class says it is not one;
     None when it is an attribute of an array."""
-    if not isinstance(node.value, gast.Name) or node.attr in _ARRAY_ATTRIBUTES:
+    if not isinstance(node.value, gast.Name):
         return None
-    kind = ctx.param_kinds.get(node.value.id, ())
-    if kind[:1] == ("object",):
+    kind = known_object(node.value.id, ctx)
+    if kind is not None:  # (g.size, g.mean, g.T of an object: its attributes, not arrays')
         cls = kind[1]
         found = getattr(cls, node.attr, None)
         spelled = source_text(node)
@@ -44,7 +44,19 @@ def field_callee(node: gast.Attribute, ctx: TransformContext) -> Callee | None:
             return Callee(
                 "unknown", spelled, reason=f"`{spelled}` is a property of {cls.__qualname__}"
             )
+        return FIELD
+    if node.attr in _ARRAY_ATTRIBUTES:
+        return None
     return FIELD
+
+
+def known_object(name: str, ctx: TransformContext) -> tuple | None:
+    """The kind of the object ``name`` surely holds (an argument's, one made inside), or
+    None."""
+    kind = ctx.param_kinds.get(name, ())
+    if kind[:1] != ("object",):
+        kind = (getattr(ctx, "object_kinds", None) or {}).get(name, ())
+    return kind if kind[:1] == ("object",) else None
 
 
 def refuse_unfollowed_owners(statements: list[gast.stmt], ctx: TransformContext) -> None:
@@ -534,11 +546,32 @@ def _init_definition(init: object, ctx: TransformContext, read: list) -> gast.Fu
     params = definition.args.posonlyargs + definition.args.args
     if not params or definition.args.vararg or definition.args.kwarg:
         return None
-    defaults = [*definition.args.defaults, *definition.args.kw_defaults]
-    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
-        return None  # (a default is the value it had when the class was made)
+    # A default is the value it had when the class was made, which __init__ holds: read
+    # that object by name (the guard on __init__ watches its __defaults__)
+    values = list(init.__defaults__ or ())
+    args = definition.args
+    if len(values) != len(args.defaults):
+        return None
+    args.defaults = [_default_value(d, v, ctx) for d, v in zip(args.defaults, values)]
+    kw_values = init.__kwdefaults__ or {}
+    if any(
+        d is not None and a.id not in kw_values for a, d in zip(args.kwonlyargs, args.kw_defaults)
+    ):
+        return None
+    args.kw_defaults = [
+        None if d is None else _default_value(d, kw_values[a.id], ctx)
+        for a, d in zip(args.kwonlyargs, args.kw_defaults)
+    ]
     read.append(init)
     return definition
+
+
+def _default_value(node: gast.expr, value: object, ctx: TransformContext) -> gast.expr:
+    """A parameter's default as generated code reads it: a constant as it is spelled, any
+    other value by a name bound to the object the function holds."""
+    if isinstance(node, gast.Constant):
+        return node
+    return build.load(ctx.bind_free("default", value))
 
 
 def _init_body(
@@ -714,51 +747,119 @@ def _base_init(
 
 def dataclass_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef | None:
     """For a dataclass whose generated ``__init__`` assigns each field its argument (no
-    ``__post_init__``, ``InitVar``, ``init=False`` or ``default_factory``; constant
-    defaults), a function of the fields returning ``make_object(cls, {...})``, which
-    makes what calling it makes (a frozen one's ``__init__`` sets its fields with
-    ``object.__setattr__`` too). None otherwise."""
+    ``InitVar`` or ``init=False``), a function of the fields returning
+    ``make_object(cls, {...})``, which makes what calling it makes (a frozen one's
+    ``__init__`` sets its fields with ``object.__setattr__`` too): keyword-only fields
+    are keyword-only parameters, a default is the value ``__init__`` holds (read by
+    name, not copied) and a ``default_factory`` is called where the argument is missing,
+    as ``__init__`` does; a ``__post_init__`` that computes and assigns fields (as an
+    ``__init__`` that ``constructor`` inlines does) runs inline after them. None
+    otherwise."""
     params = cls.__dataclass_params__
     if not params.init or "__init__" not in cls.__dict__:
         return None
+    post_init = None
     for klass in cls.__mro__[:-1]:
         own = [name for name in _SPECIAL if name in klass.__dict__]
-        if own and not (params.frozen and set(own) <= {"__setattr__"}):
-            return None  # (a frozen dataclass's __setattr__ only refuses to change it)
+        if params.frozen:
+            own = [name for name in own if name != "__setattr__"]  # (it refuses changes)
+        if own and own != ["__post_init__"]:
+            return None
+    if hasattr(cls, "__post_init__"):
+        post_init = _class_lookup(cls, "__post_init__", ctx)
+        if params.frozen or not isinstance(post_init, types.FunctionType):
+            return None
     init = cls.__dict__["__init__"]
     if getattr(init, "__code__", None) is None or init.__code__.co_filename != "<string>":
         return None  # (an __init__ written by the user, not the one dataclass generated)
-    names, defaults = [], []
+    initvar = getattr(dataclasses, "_FIELD_INITVAR", None)
+    if any(getattr(f, "_field_type", None) is initvar for f in cls.__dataclass_fields__.values()):
+        return None  # (an InitVar goes to __post_init__, not to a field)
+    positional, keyword_only, defaults, kw_defaults = [], [], [], []
     for item in dataclasses.fields(cls):
-        if not item.init or item.default_factory is not dataclasses.MISSING:
+        if not item.init:
             return None
+        default = _field_default(cls, item, ctx)
         if item.kw_only:
-            return None
-        if item.default is not dataclasses.MISSING:
-            if type(item.default) not in (int, float, bool, str, type(None)):
-                return None  # (a default is the value it had when the class was made)
-            defaults.append(gast.Constant(item.default, None))
-        elif defaults:
-            return None
-        names.append(item.name)
+            keyword_only.append(build.param(item.name))
+            kw_defaults.append(default)
+        else:
+            if default is None and defaults:
+                return None
+            if default is not None:
+                defaults.append(default)
+            positional.append(build.param(item.name))
+    names = [a.id for a in positional + keyword_only]
     if any(hasattr(cls.__dict__.get(name), "__set__") for name in names):
         return None
     origin = next(iter(ctx.parsed.node.body), None)
     definition = gast.FunctionDef(
         name=cls.__name__.lower(),
         args=gast.arguments(
-            args=[build.param(name) for name in names], posonlyargs=[], vararg=None,
-            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=defaults,
+            args=positional, posonlyargs=[], vararg=None, kwonlyargs=keyword_only,
+            kw_defaults=kw_defaults, kwarg=None, defaults=defaults,
         ),
         body=[], decorator_list=[], returns=None, type_comment=None, type_params=[],
     )  # fmt: skip
-    definition.body = [_make_return(cls, {n: n for n in names}, origin, ctx)]
-    definition.resolved = (cls.__qualname__, "make_object of its fields (a dataclass)")
+    fields = {n: n for n in names}
+    body: list[gast.stmt] = []
+    if post_init is not None:
+        body = _post_init_body(post_init, cls, fields, ctx)
+        if body is None:
+            return None
+    definition.body = [*body, _make_return(cls, fields, origin, ctx)]
+    how = "make_object of its fields (a dataclass)"
+    if post_init is not None:
+        how = f"make_object of its fields (a dataclass), {post_init.__qualname__} inline"
+    definition.resolved = (cls.__qualname__, how)
     _class_lookup(cls, "__init__", ctx)  # (the guard that it stays the generated one)
     for klass in cls.__mro__[:-1]:
         for name in _SPECIAL:
             ctx.parsed.recorder.global_read(klass.__dict__, name, klass.__dict__.get(name, MISSING))
     return definition
+
+
+def _field_default(cls: type, item: dataclasses.Field, ctx: TransformContext) -> gast.expr | None:
+    """What the generated ``__init__`` gives a field whose argument is missing: a constant,
+    the default object itself (by name: the one ``__init__`` holds), a call of its
+    ``default_factory``; None for a required field."""
+    if item.default_factory is not dataclasses.MISSING:
+        factory = ctx.bind_free(f"{item.name}_factory", item.default_factory)
+        return build.call(factory)
+    if item.default is dataclasses.MISSING:
+        return None
+    if type(item.default) in (int, float, bool, str, type(None)):
+        return gast.Constant(item.default, None)
+    return build.load(ctx.bind_free(f"{item.name}_default", item.default))
+
+
+def _post_init_body(
+    function: types.FunctionType, cls: type, fields: dict[str, str], ctx: TransformContext
+) -> list[gast.stmt] | None:
+    """The body of a dataclass's ``__post_init__`` with ``self.X`` read and assigned as the
+    local of field ``X`` (``_init_body``), or None when it does more."""
+    if function.__closure__:
+        return None  # (super() in it, or a cell)
+    definition = parse_here(function, ctx)
+    if definition is None:
+        return None
+    args = definition.args
+    params = args.posonlyargs + args.args
+    if len(params) != 1 or args.vararg or args.kwarg or args.kwonlyargs:
+        return None
+    me = params[0].id
+    taken = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    if taken & set(fields.values()):
+        return None  # (a name of its own that is a field's local too)
+    owner = next(k for k in cls.__mro__ if "__post_init__" in k.__dict__)
+    read: list = []
+    body = _init_body(definition, me, cls, owner, fields, ctx, read, taken, depth=0)
+    if body is None or len(set(fields.values())) != len(fields):
+        return None
+    ctx.parsed.recorder.function(function)  # (its source was read)
+    for init in read:
+        ctx.parsed.recorder.function(init)
+    return body
 
 
 def namedtuple_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef | None:
@@ -775,9 +876,10 @@ def namedtuple_constructor(cls: type, ctx: TransformContext) -> gast.FunctionDef
     for name in cls._fields:
         if name in cls._field_defaults:
             default = cls._field_defaults[name]
-            if type(default) not in (int, float, bool, str, type(None)):
-                return None
-            defaults.append(gast.Constant(default, None))
+            if type(default) in (int, float, bool, str, type(None)):
+                defaults.append(gast.Constant(default, None))
+            else:  # (the object __new__ holds, by name: shared, as calling it shares it)
+                defaults.append(build.load(ctx.bind_free(f"{name}_default", default)))
         elif defaults:
             return None
     origin = next(iter(ctx.parsed.node.body), None)

@@ -288,6 +288,11 @@ def _method(func: gast.Attribute, ctx: TransformContext) -> Callee:
 def resolve_attribute(node: gast.Attribute, ctx: TransformContext) -> Callee:
     """An attribute read on a local value: ``x.T`` or ``x.shape``."""
     spelled = source_text(node)
+    if isinstance(node.value, gast.Name):
+        from .objects import known_object
+
+        if known_object(node.value.id, ctx) is not None:  # (g.size of an object: issue 17)
+            return Callee("unknown", spelled, reason=f"the attribute `.{node.attr}`")
     if node.attr in METADATA_ATTRIBUTES:
         return Callee("nondiff", spelled)
     primitive = ARRAY_ATTRIBUTES.get(node.attr)
