@@ -26,6 +26,7 @@ __all__ = [
     "batch_matmul",
     "batch_transpose",
     "reshaped_like",
+    "reshaped_back",
     "batch_index",
     "batch_unbroadcast",
     "batch_expand_reduced",
@@ -201,6 +202,16 @@ def reshaped_like(tangent: np.ndarray, value: Any) -> np.ndarray:
     """The batched tangent of a reshape that kept the elements' order (reshape, ravel,
     squeeze, expand_dims): each row reshaped as the value was."""
     return np.reshape(tangent, (tangent.shape[0], *np.shape(value)))
+
+
+def reshaped_back(tangent: np.ndarray, value: Any, order: Any = "C") -> np.ndarray:
+    """The batched ``reshape_back`` (the gradient of a reshape in ``order``): each row
+    put back in the value's shape as the reshape read it."""
+    if order is None or order == "C":
+        return reshaped_like(tangent, value)
+    from .rules.rearranging import reshape_back
+
+    return np.stack([reshape_back(row, value, order) for row in tangent])
 
 
 def _basic(item: Any) -> bool:

@@ -244,9 +244,12 @@ class _TensorMethods:
     def dot(self, other: Any) -> Tensor:
         return apply(_DOT, np.dot, (self, other))
 
-    def reshape(self, *shape: Any) -> Tensor:
-        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
-        return apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
+    def reshape(self, *shape: Any, order: str = "C") -> Tensor:
+        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``; ``order="F"`` (or "A") reads and
+        writes the elements as NumPy's ``reshape`` does with it."""
+        if order == "C":
+            return apply(_RESHAPE, np.reshape, (self, _shape_arg(shape)))
+        return apply(_RESHAPE, np.reshape, (self, _shape_arg(shape), order))
 
     def view(self, *shape: Any) -> Tensor:
         """A view sharing this tensor's memory: ``t.view()`` as ``ndarray.view()`` (same
@@ -288,8 +291,11 @@ class _TensorMethods:
         """The imaginary part (zeros for a real tensor)."""
         return apply(_IMAG, np.imag, (self,))
 
-    def flatten(self) -> Tensor:
-        return apply(_RAVEL, np.ravel, (self,))
+    def flatten(self, order: str = "C") -> Tensor:
+        """The elements in one dimension, read in ``order`` as ``ndarray.flatten``."""
+        if order == "C":
+            return apply(_RAVEL, np.ravel, (self,))
+        return apply(_RAVEL, np.ravel, (self, order))
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         return apply(_SQUEEZE, np.squeeze, (self, _axis_of("squeeze", axis, dim)))

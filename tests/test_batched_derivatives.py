@@ -601,9 +601,7 @@ def test_reshapes_keep_their_order(function, monkeypatch):
     x = np.random.default_rng(8).uniform(-1, 1, (3, 2))
     if function is c_order:
         x = x.reshape(2, 3)
-        assert _check_reverse(function, (x,), [0], monkeypatch)
-    # (reverse mode's own gradient of a Fortran-order reshape is not checked here: the
-    # rule's reshape_like ignores the order, in every mode; reported separately)
+    assert _check_reverse(function, (x,), [0], monkeypatch)
     assert _check(function, (x,), [0])
 
 

@@ -359,6 +359,14 @@ def pad_wrap(x):
     return _bend(np.pad(x * x, ((0, 2), (1, 1)), mode="wrap"))
 
 
+def reshape_fortran(x):
+    return _bend(np.reshape(x * x, (3, 2), order="F"))
+
+
+def ravel_in_layout(x):
+    return _bend(np.ravel((x * x).T, "A")) + _bend(np.ravel(np.sin(x), "F"))
+
+
 def append_and_join(x, y):
     z = np.append(x, y * y)
     return _bend(z) + _bend(np.concatenate([x, np.sin(y)]))
@@ -709,6 +717,8 @@ TABLE = {
     "pad_edge": (pad_edge, _uniform((2, 3))),
     "pad_reflect": (pad_reflect, _uniform((4,))),
     "pad_wrap": (pad_wrap, _uniform((2, 3))),
+    "reshape_fortran": (reshape_fortran, _uniform((2, 3))),
+    "ravel_in_layout": (ravel_in_layout, _uniform((2, 3))),
     "append_and_join": (append_and_join, _uniform((3,), (2,))),
     "append_axis": (append_axis, _uniform((2, 3), (1, 3))),
     "split_parts": (split_parts, _uniform((4, 2))),

@@ -591,6 +591,7 @@ def _helpers() -> tuple[dict, tuple]:
         matmul_grad_right,
     )
     from ..runtime.rules.indexing import scatter_grad
+    from ..runtime.rules.rearranging import reshape_back
     from ..runtime.rules.reductions import extremum_grad, prod_grad
     from ..runtime.rules.shared import (
         cast_like,
@@ -609,6 +610,7 @@ def _helpers() -> tuple[dict, tuple]:
         unbroadcast: ((0,), (1,)),
         expand_reduced: ((0,), (1, 2, 3)),
         reshape_like: ((0,), (1,)),
+        reshape_back: ((0,), (1, 2)),
         scatter_grad: ((0,), (1, 2)),
         cast_like: ((0,), (1,)),
         # linear in the cotangent, which goes to the extreme elements of x (ties share)
@@ -647,12 +649,14 @@ def _products() -> dict:
 
 def _vectorized() -> dict:
     """Helpers linear in their first argument with a batched form in runtime.batched."""
+    from ..runtime.rules.rearranging import reshape_back
     from ..runtime.rules.shared import expand_reduced, reshape_like, unbroadcast
 
     return {
         unbroadcast: "batch_unbroadcast",
         expand_reduced: "batch_expand_reduced",
         reshape_like: "reshaped_like",
+        reshape_back: "reshaped_back",
     }
 
 

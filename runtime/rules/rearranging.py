@@ -28,14 +28,27 @@ from .shared import (
 )
 
 
+# The order says in which order the elements are read and written ("F": first index
+# fastest; "A" and "K" follow a's memory layout), so the gradient is put back in the same
+# order, and the tangent read in it: both depend on a's layout, not on the tangent's.
 @vjp_rule(np.reshape)
 def reshape(g, ans, a, shape=None, order="C"):
-    return reshape_like(g, a)
+    return reshape_back(g, a, order)
+
+
+@jvp_rule(np.reshape)
+def reshape_jvp(ans, a, shape=None, order="C", *, da):
+    return np.reshape(da, np.shape(ans), order=layout_order(a, order))
 
 
 @vjp_rule(np.ravel)
 def ravel(g, ans, a, order="C"):
-    return reshape_like(g, a)
+    return reshape_back(g, a, order)
+
+
+@jvp_rule(np.ravel)
+def ravel_jvp(ans, a, order="C", *, da):
+    return np.ravel(da, layout_order(a, order))
 
 
 @vjp_rule(np.squeeze)
@@ -94,7 +107,7 @@ def rollaxis(g, ans, a, axis, start=0):
     return np.moveaxis(g, rolled_to(a, axis, start), axis)
 
 
-linear(np.reshape, np.ravel, np.squeeze, np.expand_dims)
+linear(np.squeeze, np.expand_dims)
 linear(np.atleast_1d, np.atleast_2d, np.atleast_3d, np.broadcast_to)
 linear(np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.copy, identity)
 
@@ -315,6 +328,77 @@ linear(np.diag, np.diagonal, np.triu, np.tril)
 
 
 # -- helpers the rules above call (generated code calls them by these names) ----------
+
+
+def layout_order(a: Any, order: Any = "C") -> str:
+    """The order, "C" or "F", in which ``np.reshape(a, shape, order)`` and ``np.ravel(a,
+    order)`` read ``a``: "A" and "K" are "F" for an array laid out in Fortran order only,
+    as NumPy decides, and "C" for one laid out in C order ("A": in any other layout).
+
+    >>> x = np.zeros((2, 3))
+    >>> layout_order(x, "A"), layout_order(x.T, "A"), layout_order(x.T, "k")
+    ('C', 'F', 'F')
+    """
+    order = "C" if order is None else str(order).upper()
+    if order == "C" or order == "F":
+        return order
+    if order not in ("A", "K"):
+        raise ValueError(f"order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
+    if isinstance(a, (list, tuple, int, float, complex)) or np.ndim(a) == 0:
+        return "C"
+    flags = getattr(a, "flags", None)
+    if flags is None:  # a tensor (forward mode on the tape): its raw array's layout
+        flags = getattr(getattr(a, "data", None), "flags", None)
+    if flags is None:
+        raise NotImplementedError(
+            f"np.reshape/np.ravel with order={order!r}: astgrad cannot read the memory "
+            f"layout of a {type(a).__name__}; pass order='C' or order='F'"
+        )
+    if flags.f_contiguous and not flags.c_contiguous:
+        return "F"
+    if order == "A" or flags.c_contiguous:
+        return "C"
+    # NumPy's memory order of strided arrays (broadcast axes, negative steps, axes
+    # permuted other than reversed) is a permutation astgrad does not reproduce.
+    raise NotImplementedError(
+        "np.ravel(a, order='K') (or a.flatten('K')) of an array laid out in neither C nor "
+        "Fortran order has no derivative in astgrad; pass order='C' or order='F', or "
+        "make the array contiguous first (np.ascontiguousarray)"
+    )
+
+
+nondifferentiable(layout_order)
+
+
+@shape_only(1)
+def reshape_back(g: Any, a: Any, order: Any = "C") -> Any:
+    """Gradient of ``np.reshape(a, shape, order)`` and ``np.ravel(a, order)``: ``g`` put
+    back in ``a``'s shape in the order its elements were read.
+
+    >>> reshape_back(np.arange(6.0), np.zeros((2, 3)), "F")
+    array([[0., 2., 4.],
+           [1., 3., 5.]])
+    """
+    if order is None or order == "C":
+        return reshape_like(g, a)
+    if type(g) is float:
+        g = np.asarray(g)
+    if str(order).upper() in ("A", "K") and _stand_in_layout(a):
+        raise NotImplementedError(
+            f"np.reshape/np.ravel with order={order!r} inside a loop: astgrad keeps only "
+            "the shape of the array reshaped there, not the memory layout this order "
+            "reads; pass order='C' or order='F'"
+        )
+    return g.reshape(_shape(a), order=layout_order(a, order))
+
+
+def _stand_in_layout(a: Any) -> bool:
+    """Whether ``a`` may be what generated loops keep of an array read for its shape only
+    (``shaped_like``: every stride 0) or its shape alone: its layout is then not a's."""
+    if isinstance(a, tuple):
+        return True
+    strides = getattr(a, "strides", None)
+    return strides is not None and np.size(a) > 1 and not any(strides)
 
 
 @shape_only(1, 2)
