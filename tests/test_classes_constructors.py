@@ -457,3 +457,71 @@ def test_a_default_rebound_between_calls_is_seen():
     finally:
         WithDefaults.__init__.__defaults__ = original
     assert_close(gradient(x), before)
+
+
+# -- __init__ with branches --------------------------------------------------------------
+
+
+class Branchy:
+    def __init__(self, w, b=None, act="tanh"):
+        self.w = w
+        if b is None:
+            self.b = np.zeros(w.shape[0])
+        else:
+            self.b = b * 2.0
+        if act == "tanh":
+            self.gain = 1.0
+        elif act == "lin":
+            self.gain = self.w[0] * 0.5  # (reads an attribute assigned before)
+        else:
+            self.gain = 3.0
+
+
+@dataclasses.dataclass
+class Clipped:
+    w: np.ndarray
+    limit: float = 1.0
+
+    def __post_init__(self):
+        if np.max(np.abs(self.w)) > self.limit:
+            self.w = self.w / np.max(np.abs(self.w)) * self.limit
+
+
+def makes_branchy(x):
+    a = Branchy(x)
+    b = Branchy(x, x * 3.0, act="lin")
+    c = Clipped(x * 4.0)
+    d = Clipped(x * 0.1)
+    return np.sum(np.tanh(a.w * x + a.b) * a.gain) + np.sum(b.b * b.gain) + np.sum(c.w * d.w)
+
+
+class OnOneBranch:
+    def __init__(self, w, flag):
+        if flag:
+            self.w = w  # (the object lacks w when flag is false)
+
+
+def makes_on_one_branch(x):
+    return np.sum(OnOneBranch(x, True).w)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_init_with_branches_runs_inline(mode):
+    x = np.array([0.3, -0.7])
+    value, gradient = ag.value_and_grad(makes_branchy, mode=mode)(x)
+    assert_close(value, makes_branchy(x))
+    assert_close(gradient, numeric_vjp(makes_branchy, [x], 0, 1.0), rtol=1e-5, atol=1e-7)
+    t = np.array([1.0, -2.0])
+    _, tangent = ag.jvp(makes_branchy, (x,), (t,), mode=mode)
+    expected = (makes_branchy(x + 1e-6 * t) - makes_branchy(x - 1e-6 * t)) / 2e-6
+    assert_close(tangent, expected, rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(makes_branchy, x).mode == "source"
+
+
+def test_an_attribute_assigned_on_one_branch_only_stays_a_call():
+    x = np.array([0.3, -0.7])
+    assert ag.explain(makes_on_one_branch, x).mode == "tape"
+    with pytest.raises(ag.TransformError):
+        ag.grad(makes_on_one_branch, mode="source")(x)
+    assert_close(ag.grad(makes_on_one_branch, mode="auto")(x), [1.0, 1.0])

@@ -515,6 +515,8 @@ def constructor(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | No
         return None
     if not fields or any(hasattr(getattr(cls, name, None), "__set__") for name in fields):
         return None  # (a property's setter would run: not a plain attribute)
+    if not set(fields.values()) <= _surely_bound(body):
+        return None  # (an attribute assigned on one branch only: the object may lack it)
     last = definition.body[-1]
     definition.body = [*body, _make_return(cls, fields, last, ctx)]
     definition.args.posonlyargs = [a for a in definition.args.posonlyargs if a.id != me]
@@ -584,13 +586,29 @@ def _init_body(
     read: list,
     taken: set[str],
     depth: int,
+    statements: list[gast.stmt] | None = None,
 ) -> list[gast.stmt] | None:
     """The statements of ``owner.__init__`` (``definition``, run for an object of ``cls``)
     with ``me.X = v`` as assignments of the local ``fields[X]`` and reads of ``me.X`` as
-    reads of it; a base class's ``__init__`` it calls, inline. None when it does anything
+    reads of it; a base class's ``__init__`` it calls, inline; an ``if`` whose branches
+    do so, with its branches so (``statements``: a branch's). None when it does anything
     else with ``me``."""
     body = []
-    for stmt in _split_tuple_stores(definition.body, me):
+    for stmt in _split_tuple_stores(definition.body if statements is None else statements, me):
+        if isinstance(stmt, gast.If) and _stores_attribute(stmt):
+            if not _reads_only_known(stmt.test, me, fields):
+                return None
+            test = _read_fields(stmt.test, me, fields)  # (before either branch runs)
+            parts = [
+                _init_body(definition, me, cls, owner, fields, ctx, read, taken, depth, block)
+                for block in (stmt.body, stmt.orelse)
+            ]
+            if parts[0] is None or parts[1] is None:
+                return None
+            branch = gast.If(test=test, body=parts[0] or [gast.Pass()], orelse=parts[1])
+            body.append(gast.copy_location(branch, stmt))
+            _copy_annotations(stmt, branch)
+            continue
         if any(isinstance(n, gast.Name) and n.id == "super" for n in gast.walk(stmt)):
             if _base_init_call(stmt, me, cls, owner, ctx) is None:
                 return None  # (super() but for __init__: inline it would name another class)
@@ -631,6 +649,22 @@ def _init_body(
             return None
         body.append(_read_fields(stmt, me, fields))
     return body
+
+
+def _surely_bound(body: list[gast.stmt]) -> set[str]:
+    """The names ``body`` binds on every path through it (both branches of an ``if``)."""
+    bound: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                bound |= {
+                    n.id
+                    for n in gast.walk(target)
+                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+                }
+        elif isinstance(stmt, gast.If):
+            bound |= _surely_bound(stmt.body) & _surely_bound(stmt.orelse)
+    return bound
 
 
 def _base_init_call(
@@ -853,9 +887,12 @@ def _post_init_body(
         return None  # (a name of its own that is a field's local too)
     owner = next(k for k in cls.__mro__ if "__post_init__" in k.__dict__)
     read: list = []
+    given = set(fields.values())
     body = _init_body(definition, me, cls, owner, fields, ctx, read, taken, depth=0)
     if body is None or len(set(fields.values())) != len(fields):
         return None
+    if not set(fields.values()) - given <= _surely_bound(body):
+        return None  # (an attribute assigned on one branch only: the object may lack it)
     ctx.parsed.recorder.function(function)  # (its source was read)
     for init in read:
         ctx.parsed.recorder.function(init)
