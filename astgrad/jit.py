@@ -239,6 +239,8 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
         "jit_own": jit_helpers.own,
         "jit_add_in_place": jit_helpers.add_in_place,
         "jit_add_into": jit_helpers.add_into,
+        "jit_add_or": jit_helpers.add_or,
+        "jit_mul_or": jit_helpers.mul_or,
         "jit_item": jit_helpers.item,
         "jit_zero_at": jit_helpers.zero_at,
         "jit_grown": jit_helpers.grown,
@@ -298,6 +300,8 @@ def _names_of(free: dict[str, Any]) -> Any:
             names.assigned_adjoint.add(name)
         elif key == ("astgrad.runtime.element_adjoints", "gradient_buffer"):
             names.gradient_buffer.add(name)
+        elif key == ("astgrad.runtime.rules.containers", "add_adjoints"):
+            names.add_adjoints.add(name)
     return names
 
 

@@ -45,6 +45,8 @@ __all__ = [
     "scatter_grad",
     "add_at",
     "add_into",
+    "add_or",
+    "mul_or",
     "assigned_adjoint",
     "stored_adjoint",
     "saved_item",
@@ -410,6 +412,35 @@ def _add_into(adjoint, value):
 
         return added_array
     return lambda adjoint, value: adjoint + value
+
+
+def add_or(zero, adjoint, value):
+    """``adjoint + value``, or ``value + 0`` where ``zero`` says the adjoint stands for
+    the 0 of "nothing flowed" (``transform.jit``'s flags)."""
+
+
+@overload(add_or)
+def _add_or(zero, adjoint, value):
+    def added(zero, adjoint, value):
+        if zero:
+            return value + 0
+        return adjoint + value
+
+    return added
+
+
+def mul_or(zero, adjoint, value):
+    """``adjoint * value``, or ``0 * value`` where ``zero`` says the adjoint stands for 0."""
+
+
+@overload(mul_or)
+def _mul_or(zero, adjoint, value):
+    def multiplied(zero, adjoint, value):
+        if zero:
+            return 0 * value
+        return adjoint * value
+
+    return multiplied
 
 
 def item(adjoint, index):

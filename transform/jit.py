@@ -89,6 +89,8 @@ class Names:
     assigned_adjoint: set[str] = field(default_factory=set)
     #: names bound to ``element_adjoints.gradient_buffer`` (a new array each call)
     gradient_buffer: set[str] = field(default_factory=set)
+    #: names bound to ``rules.containers.add_adjoints``
+    add_adjoints: set[str] = field(default_factory=set)
     #: names bound to the NumPy module (``np``), and dotted names of ``ag.no_grad``
     numpy: set[str] = field(default_factory=set)
     no_grad: set[str] = field(default_factory=set)
@@ -369,6 +371,101 @@ class _Counter:
     count_pushed: bool
 
 
+def _is_scaling(value: ast.expr, name: str) -> bool:
+    """``name * c`` or ``c * name`` for a number written in the code."""
+    if not isinstance(value, ast.BinOp) or not isinstance(value.op, ast.Mult):
+        return False
+    for mine, other in ((value.left, value.right), (value.right, value.left)):
+        if _is_name(mine, name) and isinstance(other, ast.Constant):
+            return type(other.value) in (int, float)
+    return False
+
+
+def _zero_read(node: ast.AST, name: str, add_adjoints: set[str]) -> tuple | None:
+    """``("add" | "mul", the other operand)`` for a read of ``name`` that a flag for 0
+    can stand in (``name + e``, ``e + name``, ``add_adjoints(name, e)``, ``name * e``),
+    else None."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        kind = "add" if isinstance(node.op, ast.Add) else "mul"
+        for mine, other in ((node.left, node.right), (node.right, node.left)):
+            if _is_name(mine, name) and not _reads(other, name):
+                return kind, other
+    if _is_call_of(node, add_adjoints, 2):
+        for mine, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+            if _is_name(mine, name) and not _reads(other, name):
+                return "add", other
+    return None
+
+
+def _zero_reads_handled(function: ast.FunctionDef, name: str, add_adjoints: set[str]) -> bool:
+    """Whether every read of ``name`` is one ``_zero_read`` takes (or the scaling
+    ``name = name * c``), and every binding a plain ``name = ...``."""
+    covered = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and _is_scaling(node.value, name):
+            if len(node.targets) == 1 and _is_name(node.targets[0], name, ast.Store):
+                covered |= {id(n) for n in ast.walk(node.value) if _is_name(n, name)}
+        found = _zero_read(node, name, add_adjoints)
+        if found is not None:
+            operands = [node.left, node.right] if isinstance(node, ast.BinOp) else node.args
+            covered |= {id(o) for o in operands if _is_name(o, name)}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id == name:
+            if isinstance(node.ctx, ast.Load) and id(node) not in covered:
+                return False
+            if isinstance(node.ctx, ast.Del):
+                return False
+        if isinstance(node, (ast.AugAssign, ast.For, ast.comprehension)):
+            target = node.target
+            if any(_is_name(n, name, ast.Store) for n in ast.walk(target)):
+                return False
+        if isinstance(node, ast.Assign):
+            simple = len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            if not simple and any(
+                _is_name(n, name, ast.Store) for t in node.targets for n in ast.walk(t)
+            ):
+                return False
+    return True
+
+
+class _ZeroReads(ast.NodeTransformer):
+    """Reads of flagged names (``_Function._plan_zero_flags``) through the flag:
+    ``jit_add_or(flag, d, e)`` for a sum, ``jit_mul_or(flag, d, e)`` for a product."""
+
+    def __init__(self, flags: dict[str, str], add_adjoints: set[str]) -> None:
+        self.flags = flags
+        self.add_adjoints = add_adjoints
+
+    def visit_Assign(self, node: ast.Assign) -> ast.stmt:
+        # (``d = d * 1.5`` stays: it runs only while d is not 0)
+        if (
+            len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in self.flags
+            and _is_scaling(node.value, node.targets[0].id)
+        ):
+            return node
+        self.generic_visit(node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        return self._through_flag(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        return self._through_flag(node)
+
+    def _through_flag(self, node: ast.expr) -> ast.expr:
+        for name, flag in self.flags.items():
+            found = _zero_read(node, name, self.add_adjoints)
+            if found is not None:
+                kind, other = found
+                made = _call(f"jit_{kind}_or", _load(flag), _load(name), other)
+                return ast.copy_location(made, node)
+        return node
+
+
 def _only_elements(stmt: ast.stmt, name: str) -> bool:
     """Whether ``stmt`` leaves ``name``'s array seen by no other name: it does not rebind
     it, writes it only by elements, and reads it only by elements taken into arithmetic
@@ -520,11 +617,14 @@ class _Function:
             self._plan_counters()
         for block in _blocks(self.node):
             self._find_sums_in_place(block)
+        self.zero_flags = self._plan_zero_flags()
+        _ZeroReads(self.zero_flags, self.names.add_adjoints).visit(self.node)
         for stmt in ast.walk(self.node):
             if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None:
                 name = self._gathering(stmt)[0]
                 self.owned.setdefault(name, self._fresh(f"jit_owns_{name}"))
         flags = [_assign([flag], ast.Constant(False)) for flag in self.owned.values()]
+        flags += [_assign([flag], ast.Constant(True)) for flag in self.zero_flags.values()]
         for flag in flags:
             ast.copy_location(flag, self.node.body[0])
             ast.copy_location(flag.targets[0], self.node.body[0])
@@ -697,6 +797,9 @@ class _Function:
         return [*made, *after]
 
     def _statement_proper(self, stmt: ast.stmt) -> list[ast.stmt]:
+        zeroed = self._zero_flag_assignment(stmt)
+        if zeroed is not None:
+            return zeroed
         if id(stmt) in self.counted:
             return self._counted_loop(stmt, self.counted[id(stmt)])
         if id(stmt) in self.replayed:
@@ -893,6 +996,74 @@ class _Function:
             f"{TAG_COUNT} += 1\n"
             f"{NUMBER_COUNT} += 1\n"
         )
+
+    # -- gradients that start at the integer 0 -----------------------------------------------
+
+    def _plan_zero_flags(self) -> dict[str, str]:
+        """Gradients generated code sets to ``0`` ("nothing flowed") and elsewhere to
+        arrays: Numba gives a name one type, so such a name keeps an array (a start of
+        the type the probe saw) and a flag says when it stands for 0. Only where every
+        read is a sum with it (``d + e``, ``add_adjoints(d, e)``: ``e + 0`` while the flag
+        is set) or a product with it (``d * e``: ``0 * e``; ``d = d * 1.5`` leaves 0 as
+        it is), which is what 0 gives there; other reads leave the name as it is (and a
+        typing error runs the gradient uncompiled)."""
+        zeroed = {
+            stmt.targets[0].id
+            for stmt in ast.walk(self.node)
+            if isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Constant)
+            and type(stmt.value.value) is int
+            and stmt.value.value == 0
+        }
+        excluded = set(self._returned_gradients()) | set(self.scatter_target) | self.params
+        flags = {}
+        for name in sorted(zeroed - excluded):
+            if self.kinds.get(name) != "array" or not self.starts.get(name):
+                continue
+            if self.owned and name in self._gathered_names():
+                continue
+            if _zero_reads_handled(self.node, name, self.names.add_adjoints):
+                flags[name] = self._fresh(f"jit_zero_{name}")
+        for node in ast.walk(self.node):
+            for name in flags:
+                found = _zero_read(node, name, self.names.add_adjoints)
+                if found is not None and any(_reads(found[1], other) for other in flags):
+                    return {}  # (two flagged names in one sum: not taken)
+        return flags
+
+    def _gathered_names(self) -> set[str]:
+        return {
+            self._gathering(stmt)[0]
+            for stmt in ast.walk(self.node)
+            if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None
+        }
+
+    def _zero_flag_assignment(self, stmt: ast.stmt) -> list[ast.stmt] | None:
+        """A flagged name's assignments: ``d = 0`` sets the flag (and ``d`` to its start),
+        ``d = d * c`` runs only while the flag is clear, any other clears it."""
+        if not (
+            self.zero_flags
+            and isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id in self.zero_flags
+        ):
+            return None
+        name = stmt.targets[0].id
+        flag = self.zero_flags[name]
+        value = stmt.value
+        if isinstance(value, ast.Constant) and type(value.value) is int and value.value == 0:
+            start = ast.parse(self.starts[name], mode="eval").body
+            return [_assign([name], start), _assign([flag], ast.Constant(True))]
+        if _is_scaling(value, name):
+            return [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=_load(flag)), body=[stmt],
+                           orelse=[])]  # fmt: skip
+        made = self._assignment(stmt, stmt.targets[0], value)
+        if made is None:
+            made = [*self._hoist_pops(stmt), stmt]
+        return [*made, _assign([flag], ast.Constant(False))]
 
     # -- sums into arrays of the code's own -------------------------------------------------
 
