@@ -24,7 +24,16 @@ to ``numba.njit``. What changes:
   change then copies first). Without this, each element read in a loop costs a whole
   array;
 - the copies a split backward function makes to be called twice (``stack =
-  list(stack)``) and ``del`` statements go: a compiled backward part runs once.
+  list(stack)``) and ``del`` statements go: a compiled backward part runs once;
+- where every push and pop of a fused function is written out for one kind of value,
+  each kind has a stack of its own and there are no tags (``_Function.needs_tags``);
+- a range loop's counter is counted down in the replayed loop rather than pushed every
+  iteration (``_plan_counters``), and ``d = d + g`` into an array made here and seen by
+  no other name adds in place (``_find_sums_in_place``);
+- a gradient set to ``0`` and elsewhere to arrays keeps an array and a flag for the 0
+  (``_plan_zero_flags``);
+- forms Numba lacks are changed into ones it takes (``_NumbaForms``): reductions over
+  axes go to compiled helpers, ``with ag.no_grad():`` keeps only its body.
 
 Every new statement keeps the line number of the one it replaces, so a Numba error maps
 back, through the generated line, to the user's line. A construct the rewrite cannot
