@@ -276,7 +276,36 @@ def restore_fields(swapped: list, raw: Callable[[Any], Any]) -> None:
                 plain = raw(current)
                 if plain is not current:
                     object.__setattr__(owner, name, plain)
+        if not changed:  # an object not differentiated: what it holds left plain too
+            _plain_inside(owner, raw, set(), 0)
     swapped.clear()
+
+
+def _plain_inside(value: Any, raw: Callable[[Any], Any], seen: set, depth: int) -> None:
+    """Replace each tensor that the objects and lists inside ``value`` hold by its plain
+    value (the tape's function assigned ``holder.layers[i].x``, which Python leaves an
+    array)."""
+    if id(value) in seen or depth > _REACH_DEPTH:
+        return
+    seen.add(id(value))
+    if type(value) is list:
+        pairs: Any = list(enumerate(value))
+    elif type(value) is dict:
+        pairs = list(value.items())
+    elif is_object(value) and not is_namedtuple(value):
+        pairs = fields(value)
+    else:
+        return
+    for key, item in pairs:
+        if type(item) in (list, dict) or is_object(item):
+            _plain_inside(item, raw, seen, depth + 1)
+            continue
+        plain = raw(item)
+        if plain is not item:
+            if type(value) in (list, dict):
+                value[key] = plain
+            else:
+                object.__setattr__(value, key, plain)
 
 
 def describe(value: Any, seen: set | None = None) -> tuple | None:
@@ -424,17 +453,27 @@ def _unshared_chains(
     """For ``h.inner.x = v`` (``paths`` holding ``("inner",)``): each object of each chain
     is reached, from the arguments and globals, by the one reference its chain follows
     (``h.inner``), never through another attribute, item or argument, nor twice by
-    two chains."""
+    two chains; ``"[]"`` stands for every item of a list (``h.layers[i].W = v``)."""
     reached: dict[int, str] = {}  # each object of a chain, by id: how the chain spells it
     for path in paths:
-        value, spelled = changed, names[0]
-        for attr in path:
-            value, spelled = getattr(value, attr, None), f"{spelled}.{attr}"
-            if not is_object(value):
-                return  # (not an object: the kind the gradient was made for is another's)
-            if id(value) in reached and reached[id(value)] != spelled:
-                _refuse(f"{names[0]}.{'.'.join(path)}", names[0], reached[id(value)])
-            reached[id(value)] = spelled
+        frontier = [(changed, names[0])]
+        for position, step in enumerate(path):
+            following = path[position + 1] if position + 1 < len(path) else None
+            found = []
+            for value, spelled in frontier:
+                if step == "[]":  # (every item of a list: model.layers[i].W = v)
+                    found += [(item, f"{spelled}[{i}]") for i, item in enumerate(value)]
+                else:
+                    found.append((getattr(value, step, None), f"{spelled}.{step}"))
+            for value, spelled in found:
+                if not (is_object(value) or type(value) is list) or (
+                    following == "[]" and type(value) is not list
+                ):  # (not the kind the gradient was made for: refused, never skipped)
+                    _refuse(spelled, names[0], f"{spelled}, not an object to follow")
+                if id(value) in reached and reached[id(value)] != spelled:
+                    _refuse(spelled, names[0], reached[id(value)])
+                reached[id(value)] = spelled
+            frontier = found
     _reached_once(names, changed, others, reached)
 
 

@@ -259,3 +259,116 @@ def test_refused_at_transformation_and_right_on_the_tape(function):
     assert ag.explain(function, fresh(), 0.1, wrt=1).mode == "tape"
     got = ag.grad(function, wrt=1, mode="auto")(fresh(), 0.1)
     assert_close(got, numeric_vjp(lambda t: function(fresh(), t), [0.1], 0, 1.0), rtol=1e-4)
+
+
+# -- an item of a list an object holds: model.layers[i].W = ... ------------------------------
+
+
+class Layer:
+    def __init__(self, W):
+        self.W = W
+
+
+class Model:
+    def __init__(self, layers, rate):
+        self.layers = layers
+        self.rate = rate
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = np.tanh(layer.W @ x)
+        return np.sum(x**2)
+
+    def decay(self, x):
+        for i in range(len(self.layers)):
+            self.layers[i].W = self.layers[i].W * (1.0 - self.rate) + 0.1 * x[0]
+
+
+def decayed(m, x):
+    for _ in range(2):
+        m.decay(x)
+    return m.forward(x)
+
+
+def _model(rate=0.1):
+    rng = np.random.default_rng(7)
+    return Model([Layer(rng.normal(size=(2, 2))), Layer(rng.normal(size=(2, 2)))], rate)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_item_of_a_list_an_object_holds(mode):
+    x = np.array([0.5, -1.0])
+    ours, python = _model(), _model()
+    items = list(ours.layers)
+    value, (gradient, dx) = ag.value_and_grad(decayed, wrt=(0, 1), mode=mode)(ours, x)
+    assert_close(value, decayed(python, x))
+    assert all(a is b for a, b in zip(ours.layers, items))  # the same layers, decayed
+    for got, want in zip(ours.layers, python.layers):
+        assert type(got.W) is np.ndarray
+        assert_close(got.W, want.W)
+    assert type(gradient) is Model and type(gradient.layers) is list
+    for i in range(2):
+
+        def along(W, i=i):
+            model = _model()
+            model.layers[i].W = W
+            return decayed(model, x)
+
+        reference = numeric_vjp(along, [_model().layers[i].W], 0, 1.0)
+        assert type(gradient.layers[i]) is Layer
+        assert_close(gradient.layers[i].W, reference, rtol=1e-5, atol=1e-7)
+    rate = numeric_vjp(lambda r: decayed(_model(r), x), [0.1], 0, 1.0)
+    assert_close(gradient.rate, rate, rtol=1e-5, atol=1e-7)
+    assert_close(dx, numeric_vjp(lambda v: decayed(_model(), v), [x], 0, 1.0), rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(decayed, _model(), x, wrt=(0, 1)).mode == "source"
+        text = ag.source(decayed, _model(), x, wrt=(0, 1))
+        assert "paths=(('layers',), ('layers', '[]'))" in text
+        assert "saved_item" not in text  # (the put-back saves nothing: the same object)
+
+
+def decayed_reading(m, other, x):
+    m.decay(x)
+    return np.sum(other.W) + m.forward(x)
+
+
+def test_an_item_held_twice_or_by_another_argument_goes_to_the_tape():
+    x = np.array([0.5, -1.0])
+    twice = Layer(np.eye(2))
+    with pytest.raises(SharedObjectError, match=r"m\.layers\[0\]"):
+        ag.grad(decayed, wrt=1, mode="source")(Model([twice, twice], 0.1), x)
+    model = _model()
+    with pytest.raises(SharedObjectError, match="`other` holds the same object"):
+        ag.grad(decayed_reading, wrt=2, mode="source")(model, model.layers[1], x)
+    for mode in ("auto", "tape"):
+
+        def run(v):
+            model = _model()
+            return decayed_reading(model, model.layers[1], v)
+
+        model = _model()
+        got = ag.grad(decayed_reading, wrt=2, mode=mode)(model, model.layers[1], x)
+        assert_close(got, numeric_vjp(run, [x], 0, 1.0), rtol=1e-5, atol=1e-7)
+
+
+class LoopModel(Model):
+    def shrink(self):
+        for layer in self.layers:  # (a loop over a list an object holds: a call still)
+            layer.W = layer.W * 0.5
+
+
+def shrunk(m, x):
+    m.shrink()
+    return m.forward(x)
+
+
+def test_a_loop_over_a_list_an_object_holds_stays_on_the_tape():
+    x = np.array([0.5, -1.0])
+
+    def make():
+        return LoopModel(_model().layers, 0.1)
+
+    with pytest.raises(ag.TransformError):
+        ag.grad(shrunk, wrt=1, mode="source")(make(), x)
+    got = ag.grad(shrunk, wrt=1, mode="auto")(make(), x)
+    assert_close(got, numeric_vjp(lambda v: shrunk(make(), v), [x], 0, 1.0), rtol=1e-5)

@@ -628,6 +628,9 @@ class _Interpreter:
         if isinstance(value, gast.Constant):
             return frozenset()
         if isinstance(value, gast.Subscript):
+            chain = self.chain(value, env)
+            if chain is not None:  # model.layers[i]: the chain's items' own object
+                return chain
             if isinstance(value.value, gast.Name) and self.lists:
                 held = self.name(value.value.id, env)
                 for name in self.lists:
@@ -678,9 +681,10 @@ class _Interpreter:
         # BoolOp, IfExp and the rest may give back any operand.
         return self.atom(value, env) | self.fresh(stmt, env)
 
-    def chain(self, value: gast.Attribute, env: _Env) -> frozenset | None:
+    def chain(self, value: gast.Attribute | gast.Subscript, env: _Env) -> frozenset | None:
         """For ``h.inner`` where ``h`` holds a written parameter's object (or one of its
-        chains) and ``h.inner.x`` is assigned: the chain's own object."""
+        chains) and ``h.inner.x`` is assigned: the chain's own object (``h.layers[i]``:
+        the one of the items of ``h.layers``)."""
         if not self.chains or not isinstance(value.value, gast.Name):
             return None
         held = self.name(value.value.id, env)
@@ -689,7 +693,8 @@ class _Interpreter:
         (owner,) = held
         if not (isinstance(owner, tuple) and owner[0] == "param"):
             return None
-        spelled = f"{owner[1]}.{value.attr}"
+        step = value.attr if isinstance(value, gast.Attribute) else "[]"
+        spelled = f"{owner[1]}.{step}"
         return frozenset({("param", spelled)}) if spelled in self.chains else None
 
     # -- calls -------------------------------------------------------------------------------

@@ -627,26 +627,51 @@ class _Normalizer:
         changed (``set_field``), then each put back where it was read from, the same object
         (nothing changes in Python), so that the adjoint of a later read through the chain
         reaches ``v``; ``objects.check_field_stores`` accepts it only where every object of
-        the chain is an argument's (or one made inside) of a class that sets it plainly."""
+        the chain is an argument's (or one made inside) of a class that sets it plainly.
+        An item of a list on the way (``model.layers[i].W = v``) is read at an index held
+        in a name of its own and put back there (``model_layers[index] = layer``)."""
         setter = self.ctx.bind_free("set_field", field_setter())
-        attrs: list[str] = []
+        steps: list[gast.expr] = []
         node = target.value
-        while isinstance(node, gast.Attribute):
-            attrs.append(node.attr)
+        while isinstance(node, (gast.Attribute, gast.Subscript)):
+            steps.append(node)
             node = node.value
-        attrs.reverse()
+        steps.reverse()
         names = [node.id]
-        for attr in attrs:
-            name = self.new_local(f"{names[-1]}_{attr}")
-            self.emit(build.assign(name, build.attribute(names[-1], attr)))
-            note_nested(self.ctx, name, names[-1], attr)
+        puts: list[tuple[str, str | None, str, str | None]] = []  # parent, attr, child, index
+        for step in steps:
+            parent = names[-1]
+            if isinstance(step, gast.Attribute):
+                name = self.new_local(f"{parent}_{step.attr}")
+                self.emit(build.assign(name, build.attribute(parent, step.attr)))
+                note_nested(self.ctx, name, parent, step.attr)
+                puts.append((parent, step.attr, name, None))
+            else:
+                if isinstance(step.slice, gast.Slice):
+                    raise self.fail("assigning to an attribute of a slice is not supported")
+                index = self.new_local("index")
+                self.emit(build.assign(index, self.atom(step.slice)))
+                name = self.new_local(f"{parent}_item")
+                read = gast.Subscript(
+                    value=build.load(parent), slice=build.load(index), ctx=gast.Load()
+                )
+                self.emit(build.assign(name, read))
+                note_nested(self.ctx, name, parent, "[]")
+                puts.append((parent, None, name, index))
             names.append(name)
-        changes = [(names[-1], target.attr, stored)]
-        for parent, attr, child in reversed(list(zip(names, attrs, names[1:]))):
-            changes.append((parent, attr, build.load(child)))  # (put back)
-        for owner, attr, value in changes:
-            call = build.call(setter, build.load(owner), gast.Constant(attr, None), value)
-            self.emit(build.assign(owner, call))
+        call = build.call(setter, build.load(names[-1]), gast.Constant(target.attr, None), stored)
+        self.emit(build.assign(names[-1], call))
+        for parent, attr, child, index in reversed(puts):  # (put back)
+            if attr is not None:
+                value = build.load(child)
+                call = build.call(setter, build.load(parent), gast.Constant(attr, None), value)
+                self.emit(build.assign(parent, call))
+                continue
+            store = gast.Subscript(
+                value=build.load(parent), slice=build.load(index), ctx=gast.Store()
+            )
+            self.emit(gast.Assign(targets=[store], value=build.load(child), type_comment=None))
+            _put_backs(self.ctx).add((child, parent, index))
 
     def unpack(self, target: gast.Tuple | gast.List, value: gast.expr) -> None:
         if any(isinstance(e, gast.Starred) for e in target.elts):

@@ -1095,7 +1095,7 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
 def attribute_chain(node: gast.expr) -> bool:
     """Whether ``node`` is ``a.b`` or ``a.b.c`` (attributes read from a name): the object
     ``a.b.c.x = v`` changes is reached through it."""
-    while isinstance(node, gast.Attribute):
+    while isinstance(node, (gast.Attribute, gast.Subscript)):
         node = node.value
         if isinstance(node, gast.Name):
             return True
@@ -1158,6 +1158,10 @@ def _nested_writable(owner: str, stmt: gast.Assign, statements, ctx: TransformCo
     attrs = [*path, stmt.value.args[1].value]
     for name, attr in zip(chain, attrs):
         kind = ctx.object_kinds.get(name, ())
+        if attr == "[]":  # (an item of a list: stored back into it plainly)
+            if kind[:1] != ("list",):
+                return False
+            continue
         if kind[:1] != ("object",) or not _sets_plainly(kind[1], attr, ctx):
             return False
     assigned = set()
@@ -1528,10 +1532,10 @@ def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bo
     for node in gast.walk(definition):
         if isinstance(node, gast.Attribute) and isinstance(node.ctx, gast.Store):
             root = node.value
-            while isinstance(root, gast.Attribute):
+            while isinstance(root, (gast.Attribute, gast.Subscript)):
                 root = root.value
             if isinstance(root, gast.Name) and root.id == me:
-                return True  # (self.inner.x = v too: it changes what self holds)
+                return True  # (self.inner.x = v, self.layers[i].W = v: what self holds)
         if not (isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name)):
             continue
         if node.value.id != me:
