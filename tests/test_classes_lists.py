@@ -304,3 +304,14 @@ def test_an_alias_read_after_the_change_is_refused():
     function = reads_an_alias_after_the_change
     reference = numeric_vjp(lambda t: function(copy.deepcopy(args[0]), t), [0.1], 0, 1.0)
     assert_close(got, reference, rtol=1e-4, atol=1e-6)
+
+
+def test_vjp_of_a_simulation():
+    args = (_particles(np.random.default_rng(8)), 0.1)
+    value, pullback = ag.vjp(simulate, copy.deepcopy(args[0]), 0.1, wrt=(0, 1))
+    assert_close(value, simulate(*copy.deepcopy(args)))
+    gradient, ddt = pullback()
+    for i, name in _leaves(args[0]):
+        assert_close(getattr(gradient[i], name), _reference(simulate, args, i, name),
+                     rtol=1e-4, atol=1e-6)  # fmt: skip
+    assert_close(ddt, numeric_vjp(lambda t: simulate(copy.deepcopy(args[0]), t), [0.1], 0, 1))
