@@ -90,7 +90,47 @@ def bind_operands(
                     f"{callee.name} is missing the argument {param.name!r}", origin
                 )
             bound[param.name] = _constant_or_free(param.default)
+    check_result_dtype(callee, rule, bound.get("dtype"), origin)
     return bound
+
+
+def check_result_dtype(callee: Callee, rule: Rule, dtype: gast.expr | None, origin: Origin) -> None:
+    """Refuse an optional ``dtype`` argument the transform cannot see is a float or complex
+    dtype: a result computed in integers (``np.sum(x, dtype=int)``) carries no gradient,
+    which the rules, written for the float result, would give it all the same. (The tape
+    sees the result's dtype, and gives none.)"""
+    param = rule.signature.parameters.get("dtype")
+    if dtype is None or param is None or param.default is not None or _inexact_dtype(dtype):
+        return
+    raise TransformError(
+        f"{callee.name}(..., dtype=...): the transform cannot tell that the dtype is a float "
+        "or complex one, and a result of integers carries no gradient.",
+        origin,
+        'Spell it as a constant (dtype=np.float32), or use mode="auto".',
+    )
+
+
+def _inexact_dtype(expr: gast.expr) -> bool:
+    """Whether ``expr`` is None or spells a float or complex dtype (``float``,
+    ``np.float32``, ``"float64"``)."""
+    if isinstance(expr, gast.Constant):
+        if expr.value is None:
+            return True
+        value = expr.value
+    elif isinstance(expr, gast.Name) and expr.id in ("float", "complex"):
+        return True
+    elif (
+        isinstance(expr, gast.Attribute)
+        and isinstance(expr.value, gast.Name)
+        and expr.value.id in ("np", "numpy")
+    ):
+        value = getattr(np, expr.attr, None)
+    else:
+        return False
+    try:
+        return np.dtype(value).kind in "fc"
+    except TypeError:
+        return False
 
 
 _FREE_DEFAULT = "__astgrad_free_default__"

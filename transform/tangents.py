@@ -41,7 +41,7 @@ from .build import load, store
 from .context import TransformContext
 from .dataflow import reads
 from .errors import TransformError
-from .inline import inline_tangent, is_negated_number, is_number
+from .inline import check_result_dtype, inline_tangent, is_negated_number, is_number
 from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, label
 from .origin import of as origin_of
 from .resolve import Callee
@@ -246,6 +246,21 @@ class _Forward:
             if self.active(atom):
                 tangents[position] = load(self.tangent(atom.id))
         params = callee.rule.param_names
+        # An argument the rule does not take may change the value (np.sum's initial, a
+        # ufunc's where): a linear rule would pass it on to the tangent, wrongly.
+        unknown = [k.arg for k in keywords if k.arg is not None and k.arg not in params]
+        if unknown or (len(operands) > len(params) and not callee.pack_args):
+            extra = ", ".join(f"{k}=..." for k in unknown) or "more positional arguments"
+            raise TransformError(
+                f"{callee.name}(..., {extra}): astgrad's rule {callee.rule.name} does not "
+                "handle this argument; compute without it",
+                origin,
+            )
+        dtype = next((k.value for k in keywords if k.arg == "dtype"), None)
+        positional_dtype = "dtype" in params and params.index("dtype") < len(operands)
+        if dtype is None and positional_dtype and not callee.pack_args:
+            dtype = operands[params.index("dtype")]
+        check_result_dtype(callee, callee.rule, dtype, origin)
         for keyword in keywords:
             if self.active(keyword.value):
                 if keyword.arg not in params:

@@ -2,6 +2,8 @@
 the ``np.linalg`` functions, batched where NumPy batches (``dot`` and ``matmul`` are with
 the operators in ``arithmetic``)."""
 
+from typing import Any
+
 import numpy as np
 
 from .complex import conjugate_if_complex, conjugated, refuse_complex
@@ -34,7 +36,7 @@ from .linalg_helpers import (
     tensordot_grad_right,
 )
 from .registry import vjp_rule
-from .shared import output_parts, reshape_like, unbroadcast
+from .shared import output_parts, reshape_like, transformable, unbroadcast
 
 # -- products ------------------------------------------------------------------------------
 
@@ -201,23 +203,30 @@ def inv_jvp(ans, a, *, da):
 
 # The pseudo-inverse X of A is differentiable where A's rank does not change (as for a
 # matrix of full rank): dX = -X dA X + X X^T dA^T (I - A X) + (I - X A) dA^T X^T X.
+# With rcond (or rtol) cutting a singular value the matrix has, X is the pseudo-inverse of
+# another matrix than A, and the formula is wrong: refused (pinv_operand). With
+# hermitian=True NumPy reads A's lower triangle only (through eigh): the formula holds for
+# the symmetric matrix that triangle stands for, and its gradient goes to the triangle.
 @vjp_rule(np.linalg.pinv)
 def pinv(g, ans, a, rcond=None, hermitian=False, *, rtol=None):
     # (complex a: the formula with conjugate transposes, on conj(g), then conjugated, as
     # for every function of conj(a); rules/complex.py)
+    s = pinv_operand(a, ans, hermitian, rcond, rtol)
     xt = conjugated(mT(ans))
     gc = conjugate_if_complex(g, a)
     gt = conjugated(mT(gc))
-    moved = -(xt @ gc @ xt) + (gt - a @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ a)
-    return conjugate_if_complex(moved, a)
+    moved = -(xt @ gc @ xt) + (gt - s @ ans @ gt) @ ans @ xt + xt @ ans @ (gt - gt @ ans @ s)
+    return pinv_to_operand(conjugate_if_complex(moved, a), hermitian)
 
 
 @jvp_rule(np.linalg.pinv)
 def pinv_jvp(ans, a, rcond=None, hermitian=False, *, rtol=None, da):
-    dah = np.conjugate(mT(da))  # (conjugate transposes: complex a)
+    s = pinv_operand(a, ans, hermitian, rcond, rtol)
+    ds = pinv_operand(da, ans, hermitian)
+    dsh = np.conjugate(mT(ds))  # (conjugate transposes: complex a)
     ansh = np.conjugate(mT(ans))
     return (
-        -(ans @ da @ ans) + ans @ ansh @ (dah - dah @ a @ ans) + (dah - ans @ a @ dah) @ ansh @ ans
+        -(ans @ ds @ ans) + ans @ ansh @ (dsh - dsh @ s @ ans) + (dsh - ans @ s @ dsh) @ ansh @ ans
     )
 
 
@@ -313,3 +322,43 @@ def svd_jvp(ans, a, full_matrices=True, compute_uv=True, hermitian=False, *, da)
             refuse_complex(da, a, "np.linalg.svd"), ans, a, full_matrices, compute_uv, hermitian
         ),
     )
+
+
+# -- helpers of np.linalg.pinv's rules -----------------------------------------------------------
+
+
+@transformable
+def pinv_operand(
+    a: Any, ans: Any, hermitian: Any = False, rcond: Any = None, rtol: Any = None
+) -> Any:
+    """The matrix ``ans = np.linalg.pinv(a, rcond, hermitian)`` is the pseudo-inverse of:
+    ``a``, or with ``hermitian=True`` the symmetric one its lower triangle stands for
+    (NumPy reads no other element). Raises where rcond or rtol cut a singular value that
+    it has (``s @ ans @ s`` is not ``s``): the rules' formula holds only where none is."""
+    if hermitian:
+        if np.iscomplexobj(a):
+            raise NotImplementedError(
+                "np.linalg.pinv(..., hermitian=True) of a complex matrix has no derivative "
+                "in astgrad; call it without hermitian=True"
+            )
+        s = np.tril(a) + mT(np.tril(a, -1))
+    else:
+        s = a
+    if rcond is not None or rtol is not None:
+        if np.linalg.norm(s @ ans @ s - s) > 1e-6 * np.linalg.norm(s):
+            raise NotImplementedError(
+                "np.linalg.pinv(..., rcond=/rtol=) dropped singular values the matrix has: "
+                "the result is then the pseudo-inverse of another matrix, which astgrad "
+                "does not differentiate; call it without rcond/rtol, or use np.linalg.svd "
+                "and keep the singular values you want"
+            )
+    return s
+
+
+def pinv_to_operand(grad: Any, hermitian: Any = False) -> Any:
+    """The gradient with respect to the matrix np.linalg.pinv inverts, brought to ``a``:
+    with ``hermitian=True``, each element of the lower triangle below the diagonal takes
+    both of the symmetric matrix's, and the upper triangle nothing."""
+    if hermitian:
+        return np.tril(grad) + np.tril(mT(grad), -1)
+    return grad

@@ -210,15 +210,38 @@ def eigvals_jvp(ans, a, *, da):
 @vjp_rule(np.linalg.lstsq, multi_output=True)
 def lstsq(g, ans, a, b, rcond=None):
     checked = refuse_complex(refuse_complex(g, a, "np.linalg.lstsq"), b, "np.linalg.lstsq")
-    return lstsq_grad(checked, ans, a, b, "a"), lstsq_grad(checked, ans, a, b, "b")
+    kept = lstsq_kept_rank(checked, ans, rcond)
+    return lstsq_grad(kept, ans, a, b, "a"), lstsq_grad(kept, ans, a, b, "b")
 
 
 @jvp_rule(np.linalg.lstsq)
 def lstsq_jvp(ans, a, b, rcond=None, *, da, db):
     return (
-        lstsq_tangent(refuse_complex(da, a, "np.linalg.lstsq"), ans, a, b, "a"),
-        lstsq_tangent(refuse_complex(db, b, "np.linalg.lstsq"), ans, a, b, "b"),
+        lstsq_tangent(
+            lstsq_kept_rank(refuse_complex(da, a, "np.linalg.lstsq"), ans, rcond), ans, a, b, "a"
+        ),
+        lstsq_tangent(
+            lstsq_kept_rank(refuse_complex(db, b, "np.linalg.lstsq"), ans, rcond), ans, a, b, "b"
+        ),
     )
+
+
+@transformable
+def lstsq_kept_rank(t: Any, ans: Any, rcond: Any = None) -> Any:
+    """``t`` (a cotangent or a tangent), once ``ans = np.linalg.lstsq(a, b, rcond)`` is
+    known to have cut no singular value of ``a`` that matters: the rules solve with the
+    whole of ``a``, and the least-squares solution of a matrix cut to a lower rank is
+    another function, which astgrad does not differentiate."""
+    if rcond is not None:
+        singular = ans[3]
+        if ans[2] < np.size(singular) and np.max(singular[ans[2] :]) > 1e-6 * singular[0]:
+            raise NotImplementedError(
+                "np.linalg.lstsq(..., rcond=...) dropped singular values the matrix has: "
+                "the solution is then that of another matrix, which astgrad does not "
+                "differentiate; call it without rcond (or with one below the singular "
+                "values it has)"
+            )
+    return t
 
 
 # -- products and powers -----------------------------------------------------------------------
