@@ -68,9 +68,11 @@ from .objects import (
     chain_method,
     class_method,
     constructor,
+    element_kind,
     element_method,
     field_setter,
     function_assigning,
+    held_list,
     is_build,
     list_element,
     made_method,
@@ -135,7 +137,7 @@ class _Normalizer:
         self.made: dict[str, type] = {}
         #: loop variables of ``for p in ps`` over an argument's list of objects whose
         #: attributes the body assigns: p -> (ps, the index name) (issue 17)
-        self.elements: dict[str, tuple[str, str]] = {}
+        self.elements: dict[str, tuple] = {}
         #: how many times each name is bound in the function (a nested function is
         #: inlined from its one definition)
         self.bindings: dict[str, int] = {}
@@ -343,20 +345,27 @@ class _Normalizer:
             if element is not None:
                 self.element_loop(stmt, element)
                 return
+            held = held_list(stmt, self.bindings, self.ctx)
+            if held is not None:  # for layer in self.layers (issue 17)
+                self.held_list_loop(stmt, *held)
+                return
             iterable = self.atom(it)
         body = self.loop_body(stmt.body)
         loop = build.for_loop(stmt.target, iterable, body)
         self.emit(loop)
 
-    def element_loop(self, stmt: gast.For, sequence: str) -> None:
+    def element_loop(
+        self, stmt: gast.For, sequence: str, kind: tuple | None = None, ups: list = ()
+    ) -> bool:
         """``for p in ps`` over an argument's list of objects (issue 17): when the body
         assigns attributes of ``p`` (``p.step(dt)``), a loop over indices whose each
         change of ``p`` is followed by ``ps[index] = p``, putting back the object it
         holds (nothing changes in Python), so that a later read of ``ps`` passes its
-        gradient through the change; otherwise the loop as it is."""
+        gradient through the change; otherwise the loop as it is. ``ups``: the puts back
+        that follow (``layers`` into ``m.layers``); whether any attribute of ``p`` was."""
         name = stmt.target.id
         index = self.new_local("index")
-        self.elements[name] = (sequence, index)
+        self.elements[name] = (sequence, index, kind or element_kind(sequence, self.ctx), ups)
         put_backs = len(_put_backs(self.ctx))
         try:
             body = self.loop_body(stmt.body)
@@ -364,12 +373,29 @@ class _Normalizer:
             del self.elements[name]
         if len(_put_backs(self.ctx)) == put_backs:  # (no attribute of p assigned)
             self.emit(build.for_loop(stmt.target, build.load(sequence), body))
-            return
+            return False
         read = gast.Subscript(value=build.load(sequence), slice=build.load(index), ctx=gast.Load())
         first = build.assign(name, read)
         _stamp_all(first, self.origin)
         length = build.call("range", build.call("len", build.load(sequence)))
         self.emit(build.for_loop(build.store(index), length, [first, *body]))
+        return True
+
+    def held_list_loop(self, stmt: gast.For, root: str, attrs: list[str], kind: tuple) -> None:
+        """``for layer in m.layers`` over a list of objects an argument's object holds:
+        ``m.layers`` read into a name, then ``element_loop`` over it, each put back of an
+        item followed by the list's put back into ``m`` (``m = set_field(m, 'layers',
+        m_layers)``: the same list), as ``nested_store`` puts back a chain."""
+        names = [root]
+        for attr in attrs:
+            name = self.new_local(f"{names[-1]}_{attr}")
+            self.emit(build.assign(name, build.attribute(names[-1], attr)))
+            names.append(name)
+        ups = list(reversed(list(zip(names, attrs, names[1:]))))
+        if self.element_loop(stmt, names[-1], kind, ups):
+            for parent, attr, child in zip(names, attrs, names[1:]):
+                note_nested(self.ctx, child, parent, attr)
+            note_nested(self.ctx, stmt.target.id, names[-1], "[]")
 
     def stmt_While(self, stmt: gast.While) -> None:
         if stmt.orelse:
@@ -603,7 +629,7 @@ class _Normalizer:
             )
             self.emit(build.assign(target.value.id, call))
             if target.value.id in self.elements:  # p.x = v on an item of ps: put back
-                sequence, index = self.elements[target.value.id]
+                sequence, index, _, ups = self.elements[target.value.id]
                 store = gast.Subscript(
                     value=build.load(sequence), slice=build.load(index), ctx=gast.Store()
                 )
@@ -612,6 +638,9 @@ class _Normalizer:
                 )
                 self.emit(put_back)
                 _put_backs(self.ctx).add((target.value.id, sequence, index))
+                for parent, attr, child in ups:  # (m = set_field(m, 'layers', m_layers))
+                    args = [build.load(parent), gast.Constant(attr, None), build.load(child)]
+                    self.emit(build.assign(parent, gast.Call(func=setter, args=args, keywords=[])))
         elif isinstance(target, gast.Attribute) and attribute_chain(target.value):
             self.nested_store(target, self.atom(value))
         elif isinstance(target, gast.Attribute):

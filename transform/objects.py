@@ -1453,6 +1453,49 @@ def list_element(stmt: gast.For, bindings: dict[str, int], ctx: TransformContext
     return it.id
 
 
+def held_list(
+    stmt: gast.For, bindings: dict[str, int], ctx: TransformContext
+) -> tuple[str, list[str], tuple] | None:
+    """For ``for layer in m.layers`` where ``m`` is a parameter (never rebound) holding an
+    object of a known class whose ``layers`` holds a list of objects of one kind, and
+    the body binds neither ``layer`` nor ``m``: ``("m", ["layers"], the items' kind)``
+    (``normalize.held_list_loop``). None otherwise."""
+    it, target = stmt.iter, stmt.target
+    if not isinstance(it, gast.Attribute) or not isinstance(target, gast.Name):
+        return None
+    attrs, node = [], it
+    while isinstance(node, gast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    attrs.reverse()
+    if not isinstance(node, gast.Name) or node.id not in ctx.parsed.params:
+        return None
+    if bindings.get(node.id) or node.id == target.id:
+        return None
+    kind = ctx.param_kinds.get(node.id, ())
+    for attr in attrs:
+        if kind[:1] != ("object",) or attr in kind[2]:
+            return None
+        kind = dict(kind[3]).get(attr, ())
+    if kind[:1] != ("list",) or not kind[1]:
+        return None
+    first = kind[1][0]
+    if first is None or first[0] != "object" or any(k != first for k in kind[1]):
+        return None
+    for sub in gast.walk(gast.Module(body=stmt.body, type_ignores=[])):
+        if isinstance(sub, gast.Name) and sub.id in (target.id, node.id):
+            if not isinstance(sub.ctx, gast.Load):
+                return None
+        if isinstance(sub, (gast.FunctionDef, gast.Lambda, gast.NamedExpr)):
+            return None
+    return node.id, attrs, first
+
+
+def element_kind(sequence: str, ctx: TransformContext) -> tuple | None:
+    """The kind of the items of the argument ``sequence``, a list of objects of one kind."""
+    return _element_kind(sequence, ctx)
+
+
 def _element_kind(sequence: str, ctx: TransformContext) -> tuple | None:
     kind = ctx.param_kinds.get(sequence, ())
     if kind[:1] != ("list",) or len(kind) < 3 or not kind[2]:
@@ -1476,7 +1519,7 @@ def element_method(
         and func.value.id in elements
     ):
         return None
-    kind = _element_kind(elements[func.value.id][0], ctx)
+    kind = elements[func.value.id][2]
     if kind is None or func.attr in kind[2]:
         return None
     found = inspect_static(kind[1], func.attr)
@@ -1529,12 +1572,20 @@ def _assigns_self(function: types.FunctionType, cls: type, depth: int = 0) -> bo
     if not params:
         return False
     me = params[0].id
+    held = {me}  # (and the variables of loops over what it holds: for layer in self.layers)
+    for node in gast.walk(definition):
+        if isinstance(node, gast.For) and isinstance(node.target, gast.Name):
+            root = node.iter
+            while isinstance(root, gast.Attribute):
+                root = root.value
+            if isinstance(root, gast.Name) and root.id == me and root is not node.iter:
+                held.add(node.target.id)
     for node in gast.walk(definition):
         if isinstance(node, gast.Attribute) and isinstance(node.ctx, gast.Store):
             root = node.value
             while isinstance(root, (gast.Attribute, gast.Subscript)):
                 root = root.value
-            if isinstance(root, gast.Name) and root.id == me:
+            if isinstance(root, gast.Name) and root.id in held:
                 return True  # (self.inner.x = v, self.layers[i].W = v: what self holds)
         if not (isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name)):
             continue
