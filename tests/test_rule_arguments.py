@@ -386,6 +386,30 @@ def cumulative_include_initial(x):
     )
 
 
+def convolve_longer_kernel(a, v):
+    # NumPy swaps the operands when v is the longer (correlate conjugates and reverses too)
+    return _w(np.convolve(a, v, mode="same")) + _w(np.correlate(a, v, mode="valid"))
+
+
+def correlate_longer_kernel(v, a):
+    return _w(np.correlate(a, v, mode="same")) + _w(np.correlate(a, v, "full"))
+
+
+def pad_wider_than_the_array(x):
+    wrapped = np.pad(x, ((4, 5), (0, 6)), mode="wrap")
+    return _w(wrapped) + _w(np.pad(x, ((3, 4), (5, 1)), mode="symmetric"))
+
+
+def negative_axes(x):
+    return (
+        _w(np.sum(x, axis=-1))
+        + _w(np.var(x, axis=-1, keepdims=True))
+        + _w(np.quantile(x, 0.3, axis=-2))
+        + _w(np.sort(x, -2))
+        + _w(np.cumsum(x, -2))
+    )
+
+
 def sum_where_in_forward(x):
     return _w(np.sum(x, axis=(1, 0), keepdims=True)) + _w(np.cumsum(x, axis=None))
 
@@ -424,6 +448,10 @@ ARGUMENT_CASES = [
     (roll_repeat_tile, (X,)),
     (cumulative_include_initial, (X,)),
     (sum_where_in_forward, (X,)),
+    (convolve_longer_kernel, (U, V)),
+    (correlate_longer_kernel, (V, U)),
+    (pad_wider_than_the_array, (X,)),
+    (negative_axes, (X,)),
 ]
 
 
@@ -478,6 +506,11 @@ def lstsq_rcond(a, b):
     return _w(np.linalg.lstsq(a, b, rcond=0.01)[0])
 
 
+def logsumexp_sign(x):
+    value, sign = scipy.special.logsumexp(x, axis=1, b=POS - 1.0, return_sign=True)
+    return _w(value * sign)
+
+
 def pad_linear_ramp(x):
     return _w(np.pad(x, 1, mode="linear_ramp", end_values=2.0))
 
@@ -496,6 +529,7 @@ REFUSED = [
     (pinv_rtol, (NEAR_RANK_2,), (NotImplementedError, "rcond")),
     (lstsq_rcond, (NEAR_RANK_2, V[:4]), (NotImplementedError, "rcond")),
     (pad_linear_ramp, (X,), (NotImplementedError, "linear_ramp")),
+    (logsumexp_sign, (X,), (NotImplementedError, "return_sign")),
 ]
 
 
@@ -670,9 +704,6 @@ REVIEWED = {
     ("multivariate_normal_logpdf", "allow_singular"): "decides only whether a singular "
     "covariance raises",
     ("multivariate_normal_pdf", "allow_singular"): "as logpdf's",
-    # not right, but no number: the two results of return_sign=True meet a rule for one,
-    # and the call fails (with an unclear error); reported, to be refused by name
-    ("logsumexp", "return_sign"): "fails (not silently): see above",
 }
 
 

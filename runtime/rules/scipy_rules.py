@@ -248,7 +248,7 @@ def yn_jvp(ans, n, x, *, dx):
 
 @vjp_rule(special.logsumexp)
 def logsumexp(g, ans, a, axis=None, b=None, keepdims=False, return_sign=False):
-    spread = expand_reduced(g, a, axis, keepdims) * np.exp(
+    spread = expand_reduced(without_sign(g, return_sign), a, axis, keepdims) * np.exp(
         a - expand_reduced(ans, a, axis, keepdims)
     )
     return (
@@ -260,12 +260,25 @@ def logsumexp(g, ans, a, axis=None, b=None, keepdims=False, return_sign=False):
 
 @jvp_rule(special.logsumexp)
 def logsumexp_jvp(ans, a, axis=None, b=None, keepdims=False, return_sign=False, *, da, db):
-    weights = np.exp(a - _logsumexp(a, axis=axis, b=b, keepdims=True))
+    weights = np.exp(without_sign(a, return_sign) - _logsumexp(a, axis=axis, b=b, keepdims=True))
     return (
         np.sum(da * weights if b is None else da * weights * b, axis=axis, keepdims=keepdims),
         None,
         None if b is None else np.sum(db * weights, axis=axis, keepdims=keepdims),
     )
+
+
+@transformable
+def without_sign(value, return_sign=False):
+    """``value``, once logsumexp is known to return one result: with ``return_sign=True``
+    it returns two (the logarithm of the absolute value and the sign), which its rules
+    do not differentiate."""
+    if return_sign:
+        raise NotImplementedError(
+            "scipy.special.logsumexp(..., return_sign=True) has no derivative in astgrad; "
+            "call it without return_sign (with b of one sign), or compute the sign apart"
+        )
+    return value
 
 
 @vjp_rule(special.softmax)
@@ -567,7 +580,7 @@ def cho_factor_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *,
 @vjp_rule(linalg.cho_solve)
 def cho_solve(g, ans, c_and_lower, b, overwrite_b=False, check_finite=True):
     gb = _cho_solve(c_and_lower, g)
-    return Parts([cho_solve_factor_grad(gb, ans, c_and_lower), None]), gb
+    return Parts([cho_solve_factor_grad(gb, ans, c_and_lower), no_grad_like(c_and_lower[1])]), gb
 
 
 @jvp_rule(linalg.cho_solve)
@@ -604,6 +617,75 @@ def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
         _solve_sylvester(a, b, -(refuse_complex(da, ans, "scipy.linalg.solve_sylvester") @ ans)),
         _solve_sylvester(a, b, -(ans @ db)),
         _solve_sylvester(a, b, dq),
+    )
+
+
+# lu_factor returns (lu, piv): P a = L U, L unit lower (its strict triangle in lu) and U
+# upper (lu's upper triangle), P the row swaps piv, which stay put while a moves a little
+# (pivots that tie aside). With F = L^-1 P da U^-1: dL = L tril(F, -1), dU = triu(F) U.
+# lu_solve's rule gives lu's gradient in the same packing, so that a gradient through
+# lu_solve(lu_factor(a), b) reaches a exactly. Square matrices, real values.
+@vjp_rule(linalg.lu_factor, multi_output=True)
+def lu_factor(g, ans, a, overwrite_a=False, check_finite=True):
+    glu = output_parts(refuse_complex(g, a, "scipy.linalg.lu_factor"), ans)[0]
+    return (cast_like(lu_factor_grad(glu, ans[0], ans[1]), a),)
+
+
+@jvp_rule(linalg.lu_factor)
+def lu_factor_jvp(ans, a, overwrite_a=False, check_finite=True, *, da):
+    moved = refuse_complex(da, a, "scipy.linalg.lu_factor")
+    return ((lu_factor_tangent(moved, ans[0], ans[1]), np.zeros_like(ans[1])),)
+
+
+# lu_solve((lu, piv), b, trans) solves op(a) x = b with a = P^T L U (op: a or a^T)
+@vjp_rule(linalg.lu_solve)
+def lu_solve(g, ans, lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    checked = refuse_complex(
+        refuse_complex(g, b, "scipy.linalg.lu_solve"), lu_and_piv[0], "scipy.linalg.lu_solve"
+    )
+    gb = _lu_solve(lu_and_piv, checked, trans=lu_other_side(trans))
+    return Parts(
+        [lu_solve_factor_grad(gb, ans, lu_and_piv, trans), no_grad_like(lu_and_piv[1])]
+    ), cast_like(gb, b)
+
+
+@jvp_rule(linalg.lu_solve)
+def lu_solve_jvp(
+    ans, lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True, *, dlu_and_piv, db
+):
+    moved = lu_product_tangent(dlu_and_piv[0], lu_and_piv, trans)
+    return (
+        _lu_solve(lu_and_piv, -(moved @ ans), trans=trans),
+        _lu_solve(lu_and_piv, refuse_complex(db, b, "scipy.linalg.lu_solve"), trans=trans),
+    )
+
+
+# block_diag(a0, a1, ...) places each input (a vector as a row, a number as 1 x 1) on the
+# diagonal: its gradient is its block of the cotangent. The rule names six inputs, so
+# that the tape and the transform can bind a call to it (a seventh stops with an error).
+@vjp_rule(linalg.block_diag)
+def block_diag(g, ans, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None):
+    return (
+        block_diag_grad(g, 0, a0, a1, a2, a3, a4, a5),
+        block_diag_grad(g, 1, a0, a1, a2, a3, a4, a5),
+        block_diag_grad(g, 2, a0, a1, a2, a3, a4, a5),
+        block_diag_grad(g, 3, a0, a1, a2, a3, a4, a5),
+        block_diag_grad(g, 4, a0, a1, a2, a3, a4, a5),
+        block_diag_grad(g, 5, a0, a1, a2, a3, a4, a5),
+    )
+
+
+@jvp_rule(linalg.block_diag)
+def block_diag_jvp(
+    ans, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None, *, da0, da1, da2, da3, da4, da5
+):
+    return (
+        block_diag_tangent(da0, 0, a0, a1, a2, a3, a4, a5),
+        block_diag_tangent(da1, 1, a0, a1, a2, a3, a4, a5),
+        block_diag_tangent(da2, 2, a0, a1, a2, a3, a4, a5),
+        block_diag_tangent(da3, 3, a0, a1, a2, a3, a4, a5),
+        block_diag_tangent(da4, 4, a0, a1, a2, a3, a4, a5),
+        block_diag_tangent(da5, 5, a0, a1, a2, a3, a4, a5),
     )
 
 
@@ -744,6 +826,145 @@ def refuse_complex_root(x):
 
 
 nondifferentiable(refuse_complex_root)
+
+
+# -- helpers of the LU and block_diag rules ----------------------------------------------------
+
+_lu_solve = _recording(linalg.lu_solve)
+
+
+def lu_rows(piv):
+    """The row order P applies (``(P a)[i] = a[rows[i]]``) from LAPACK's swaps ``piv``
+    (row i swapped with row piv[i], in turn). Refuses what the LU rules do not cover."""
+    piv = np.asarray(piv)
+    if piv.ndim != 1:
+        raise NotImplementedError(
+            "scipy.linalg.lu_factor and lu_solve have a derivative in astgrad for one square "
+            "matrix, not a batch; factor each matrix on its own"
+        )
+    rows = np.arange(piv.shape[0])
+    for i, p in enumerate(piv):
+        rows[i], rows[p] = rows[p], rows[i]
+    return rows
+
+
+def lu_unpermute_rows(piv):
+    """The order that takes ``P a``'s rows back to ``a``'s."""
+    return np.argsort(lu_rows(piv))
+
+
+def lu_other_side(trans):
+    """lu_solve's ``trans`` for the transpose of ``trans``'s matrix."""
+    if trans in (0, "N"):
+        return 1
+    if trans in (1, 2, "T", "C"):
+        return 0
+    raise ValueError(f"scipy.linalg.lu_solve: unknown trans={trans!r}")
+
+
+def lu_check_square(lu):
+    if np.ndim(lu) != 2 or np.shape(lu)[0] != np.shape(lu)[1]:
+        raise NotImplementedError(
+            "scipy.linalg.lu_factor and lu_solve have a derivative in astgrad for one square "
+            f"matrix; this one has shape {np.shape(lu)}"
+        )
+
+
+nondifferentiable(lu_rows, lu_unpermute_rows, lu_other_side, lu_check_square)
+
+
+@transformable
+def lu_unit_lower(lu):
+    """L, the unit lower factor that ``lu`` holds below its diagonal."""
+    return np.tril(lu, -1) + np.eye(np.shape(lu)[-1], dtype=lu.dtype)
+
+
+def lu_factor_grad(glu, lu, piv):
+    """The gradient of ``a`` from ``glu``, that of lu_factor's packed ``lu``:
+    ``P^T L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T``."""
+    lu_check_square(lu)
+    lower, upper = lu_unit_lower(lu), np.triu(lu)
+    gf = np.tril(np.transpose(lower) @ np.tril(glu, -1), -1) + np.triu(glu @ np.transpose(upper))
+    left = _solve_triangular(lower, gf, trans=1, lower=True, unit_diagonal=True)
+    both = np.transpose(_solve_triangular(upper, np.transpose(left), lower=False))
+    return both[lu_unpermute_rows(piv)]
+
+
+@transformable
+def lu_factor_tangent(da, lu, piv):
+    """The tangent of lu_factor's packed ``lu`` along ``da``: ``L tril(F, -1) + triu(F) U``,
+    ``F = L^-1 P da U^-1``."""
+    lu_check_square(lu)
+    lower, upper = lu_unit_lower(lu), np.triu(lu)
+    left = _solve_triangular(lower, da[lu_rows(piv)], lower=True, unit_diagonal=True)
+    f = np.transpose(_solve_triangular(upper, np.transpose(left), trans=1, lower=False))
+    return lower @ np.tril(f, -1) + np.triu(f) @ upper
+
+
+def lu_solve_factor_grad(gb, x, lu_and_piv, trans):
+    """The gradient of lu_solve's packed ``lu`` (``a = P^T L U``): with ``ga = -gb x^T``
+    (``-x gb^T`` for ``a^T``) and ``m = P ga``, ``tril(m U^T, -1) + triu(L^T m)``."""
+    lu, piv = lu_and_piv[0], lu_and_piv[1]
+    lu_check_square(lu)
+    if lu_other_side(trans) == 1:
+        ga = -_outer(gb, x)
+    else:
+        ga = -_outer(x, gb)
+    m = ga[lu_rows(piv)]
+    return np.tril(m @ np.transpose(np.triu(lu)), -1) + np.triu(np.transpose(lu_unit_lower(lu)) @ m)
+
+
+@transformable
+def lu_product_tangent(dlu, lu_and_piv, trans):
+    """The tangent of op(a), ``a = P^T L U``, along ``dlu``, the tangent of the packed
+    ``lu``: ``P^T (tril(dlu, -1) U + L triu(dlu))``, transposed for trans."""
+    lu, piv = lu_and_piv[0], lu_and_piv[1]
+    lu_check_square(lu)
+    moved = np.tril(dlu, -1) @ np.triu(lu) + lu_unit_lower(lu) @ np.triu(dlu)
+    full = moved[lu_unpermute_rows(piv)]
+    if lu_other_side(trans) == 0:
+        return np.transpose(full)
+    return full
+
+
+def block_diag_place(position, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None):
+    """Where block_diag puts its input at ``position``: its rows and columns (as slices)
+    and the result's shape; None where there is no such input."""
+    given = [a for a in (a0, a1, a2, a3, a4, a5) if a is not None]
+    if position >= len(given):
+        return None
+    shapes = [np.shape(np.atleast_2d(a)) if np.ndim(a) < 2 else np.shape(a) for a in given]
+    if any(len(s) != 2 for s in shapes):
+        raise ValueError("scipy.linalg.block_diag takes arrays of at most two dimensions")
+    r0 = sum(s[0] for s in shapes[:position])
+    c0 = sum(s[1] for s in shapes[:position])
+    rows, cols = shapes[position]
+    total = (sum(s[0] for s in shapes), sum(s[1] for s in shapes))
+    return slice(r0, r0 + rows), slice(c0, c0 + cols), total
+
+
+nondifferentiable(block_diag_place)
+
+
+def block_diag_grad(g, position, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None):
+    """The gradient of block_diag's input at ``position``: its block of ``g``."""
+    place = block_diag_place(position, a0, a1, a2, a3, a4, a5)
+    if place is None:
+        return None
+    x = (a0, a1, a2, a3, a4, a5)[position]
+    return cast_like(np.reshape(g[place[0], place[1]], np.shape(x)), x)
+
+
+@transformable
+def block_diag_tangent(d, position, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None):
+    """The tangent of block_diag along ``d``, the tangent of its input at ``position``:
+    ``d`` as a matrix, padded with zeros to its place."""
+    place = block_diag_place(position, a0, a1, a2, a3, a4, a5)
+    if place is None:
+        return None
+    rows, cols, total = place[0], place[1], place[2]
+    widths = ((rows.start, total[0] - rows.stop), (cols.start, total[1] - cols.stop))
+    return np.pad(np.reshape(d, (rows.stop - rows.start, cols.stop - cols.start)), widths)
 
 
 # -- scipy.stats: t, gamma, beta, chi2 ------------------------------------------------------
@@ -1562,3 +1783,13 @@ def mvn_tangent(d, ans, x, mean, cov, part):
         inner = np.sum((solved @ turned) * solved, axis=1)
         moved = (inner - np.trace(np.linalg.solve(matrix, turned))) / 2
     return np.reshape(moved, np.shape(ans))
+
+
+def no_grad_like(x):
+    """The zero gradient of a factorization's part that carries none (LU's pivots,
+    cho_factor's flag), in its shape: zeros that add, where None would not when the
+    factorization is used twice."""
+    return np.zeros(np.shape(x))
+
+
+nondifferentiable(no_grad_like)
