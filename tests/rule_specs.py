@@ -1075,6 +1075,18 @@ if special is not None:
                 case((np.linalg.cholesky(SPD), True), A((3,))),
                 case((np.linalg.cholesky(SPD_2).T, False), A((3, 2))),
             ],
+            scipy.linalg.lu_factor: [case(A(value=SQUARE)), case(A(value=SQUARE_2), False, True)],
+            # (lu's gradient: test_coverage_more, through lu_factor, as for cho_solve)
+            scipy.linalg.lu_solve: [
+                case((np.array(SQUARE), np.array([2, 1, 2], dtype=np.int32)), A((3,))),
+                case((np.array(SQUARE_2), np.array([0, 2, 2], dtype=np.int32)), A((3, 2)), trans=1),
+                case((np.array(SQUARE), np.array([1, 1, 2], dtype=np.int32)), A((3, 2)), 2),
+            ],
+            scipy.linalg.block_diag: [
+                case(A((2, 3)), A((3,)), A(())),
+                case(A((2, 2))),
+                case(A((1, 2)), A((2, 1)), A((2,)), A((2, 2)), A(()), A((3,))),
+            ],
             scipy.linalg.cholesky: [
                 case(A(value=SPD)),
                 case(A(value=SPD_2), lower=True),
