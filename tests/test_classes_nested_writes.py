@@ -407,3 +407,31 @@ def test_a_loop_over_a_list_holding_one_layer_twice_goes_to_the_tape():
         ag.grad(shrunk, wrt=1, mode="source")(make(), x)
     got = ag.grad(shrunk, wrt=1, mode="auto")(make(), x)
     assert_close(got, numeric_vjp(lambda v: shrunk(make(), v), [x], 0, 1.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("function, make", [(decayed, _model), (shrunk, _loop_model)])
+def test_forward_mode_through_lists_an_object_holds(function, make):
+    x, t = np.array([0.5, -1.0]), np.array([0.3, 0.7])
+    rng = np.random.default_rng(9)
+    direction = make()
+    direction.layers = [Layer(rng.normal(size=(2, 2))) for _ in direction.layers]
+    direction.rate = 0.5
+    _, tangent = ag.jvp(function, (make(), x), (direction, t), mode="source")
+    expected = 0.0
+    for i, layer in enumerate(direction.layers):
+
+        def along(W, i=i):
+            model = make()
+            model.layers[i].W = W
+            return function(model, x)
+
+        expected += np.sum(numeric_vjp(along, [make().layers[i].W], 0, 1.0) * layer.W)
+
+    def by_rate(r):
+        model = make()
+        model.rate = r
+        return function(model, x)
+
+    expected += numeric_vjp(by_rate, [0.1], 0, 1.0) * 0.5
+    expected += np.sum(numeric_vjp(lambda v: function(make(), v), [x], 0, 1.0) * t)
+    assert_close(tangent, expected, rtol=1e-5, atol=1e-7)
