@@ -223,6 +223,21 @@ def ravel_a_in_a_loop(x):
     return total
 
 
+def ravel_f_in_a_loop(x):
+    total = 0.0
+    for i in range(3):
+        y = np.sin(x * (i + 1.0))
+        total = total + _w(np.ravel(y, "F")) + _w(y.reshape(2, 6, order="F") * i)
+    return total
+
+
+@pytest.mark.parametrize("x", [X, XT], ids=["C", "F"])
+def test_fortran_order_in_a_loop(x):
+    """In a loop the backward pass keeps only each reshaped array's shape: enough for
+    "F", which reads no layout."""
+    check(ravel_f_in_a_loop, (x,))
+
+
 def test_orders_refused_where_the_layout_is_not_known():
     """ "K" of an array laid out in neither order, and "A" in a loop (whose backward pass
     keeps only the array's shape): refused, naming the order."""
