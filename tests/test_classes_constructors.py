@@ -280,6 +280,19 @@ class PostInitCalls:
         return self.w * 2.0
 
 
+class HandsSelfOn:
+    def __init__(self, w):
+        self.w = w
+        self.me = self.itself()  # (the object itself: a call, on the tape)
+
+    def itself(self):
+        return self
+
+
+def makes_handing_self_on(x):
+    return np.sum(HandsSelfOn(x).me.w ** 2)
+
+
 def makes_with_an_initvar(x):
     return np.sum(WithInitVar(x, 3.0).w ** 2)
 
@@ -290,7 +303,7 @@ def makes_post_init_calls(x):
 
 @pytest.mark.parametrize(
     "function",
-    [makes_calls_a_method, makes_asks_its_base, makes_with_an_initvar, makes_post_init_calls],
+    [makes_asks_its_base, makes_with_an_initvar, makes_post_init_calls, makes_handing_self_on],
     ids=lambda f: f.__name__,
 )
 def test_other_constructors_stay_calls(function):
@@ -525,3 +538,39 @@ def test_an_attribute_assigned_on_one_branch_only_stays_a_call():
     with pytest.raises(ag.TransformError):
         ag.grad(makes_on_one_branch, mode="source")(x)
     assert_close(ag.grad(makes_on_one_branch, mode="auto")(x), [1.0, 1.0])
+
+
+# -- __init__ calling a method of self that reads its attributes --------------------------
+
+
+class Normed:
+    def __init__(self, w, k):
+        self.w = w
+        self.k = k
+        self.scale = self.norm(2.0)  # (reads self.w and self.k, assigned before)
+        self.w = self.w / self.scale
+
+    def norm(self, p):
+        return np.sum(np.abs(self.w) ** p) ** (1.0 / p) * self.k
+
+
+def makes_normed(x):
+    a = Normed(x, 1.5)
+    b = CallsAMethod(x * 2.0)  # (self.scale_of(), after super().__init__)
+    return np.sum(a.w * x) + Normed(x * 2.0, 0.5).scale + np.sum(b.w**2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_init_calling_a_method_that_reads_self(mode):
+    x = np.array([0.3, -0.7])
+    value, gradient = ag.value_and_grad(makes_normed, mode=mode)(x)
+    assert_close(value, makes_normed(x))
+    assert_close(gradient, numeric_vjp(makes_normed, [x], 0, 1.0), rtol=1e-5, atol=1e-7)
+    t = np.array([1.0, -2.0])
+    _, tangent = ag.jvp(makes_normed, (x,), (t,), mode=mode)
+    expected = (makes_normed(x + 1e-6 * t) - makes_normed(x - 1e-6 * t)) / 2e-6
+    assert_close(tangent, expected, rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(makes_normed, x).mode == "source"
+        text = ag.source(makes_normed, x).replace("\n", " ")
+        assert "Normed_norm_forward(make_object(" in text  # (its derivative, on what self held)

@@ -595,6 +595,9 @@ def _init_body(
     else with ``me``."""
     body = []
     for stmt in _split_tuple_stores(definition.body if statements is None else statements, me):
+        stmt = _self_method_calls(stmt, me, cls, fields, body, ctx, top=statements is None)
+        if stmt is None:
+            return None
         if isinstance(stmt, gast.If) and _stores_attribute(stmt):
             if not _reads_only_known(stmt.test, me, fields):
                 return None
@@ -649,6 +652,97 @@ def _init_body(
             return None
         body.append(_read_fields(stmt, me, fields))
     return body
+
+
+def _self_method_calls(
+    stmt: gast.stmt,
+    me: str,
+    cls: type,
+    fields: dict[str, str],
+    done: list[gast.stmt],
+    ctx: TransformContext,
+    top: bool,
+) -> gast.stmt | None:
+    """``stmt`` of an ``__init__`` with each ``self.m(a)`` (``m`` a method of ``cls`` that
+    only reads data attributes of its ``self``: ``self.scale_of()``) as
+    ``Cls.m(make_object(Cls, {those attributes}), a)``: the method runs, as its own
+    derivative, on an object holding what ``self`` holds by then (each attribute it reads
+    surely assigned before, outside branches). None when such a call cannot be shown
+    so."""
+    calls = [
+        n
+        for n in gast.walk(stmt)
+        if isinstance(n, gast.Call)
+        and isinstance(n.func, gast.Attribute)
+        and isinstance(n.func.value, gast.Name)
+        and n.func.value.id == me
+    ]
+    if not calls:
+        return stmt
+    if not top:
+        return None
+    surely = _surely_bound(done)
+    from .walk import copy_tree
+
+    refused = False
+
+    def replace(node: gast.AST) -> gast.AST | None:
+        nonlocal refused
+        if not any(node is call for call in calls):
+            return None
+        method = _class_lookup(cls, node.func.attr, ctx)
+        reads = _data_reads(method, cls, ctx) if isinstance(method, types.FunctionType) else None
+        if reads is None or any(fields.get(r) not in surely for r in reads):
+            refused = True
+            return None
+        maker = build.load(ctx.bind_free("make_object", _make_object()))
+        owner = ctx.bind_free(cls.__name__, cls)
+        held = gast.Dict(
+            keys=[gast.Constant(r, None) for r in reads],
+            values=[build.load(fields[r]) for r in reads],
+        )
+        made = gast.Call(func=maker, args=[build.load(owner), held], keywords=[])
+        func = gast.Attribute(value=build.load(owner), attr=node.func.attr, ctx=gast.Load())
+        args = [copy_tree(a, replace) for a in node.args]
+        keywords = [
+            gast.keyword(arg=k.arg, value=copy_tree(k.value, replace)) for k in node.keywords
+        ]
+        return gast.copy_location(gast.Call(func=func, args=[made, *args], keywords=keywords), node)
+
+    result = copy_tree(stmt, replace)
+    _copy_annotations(stmt, result)
+    return None if refused else result
+
+
+def _data_reads(function: types.FunctionType, cls: type, ctx: TransformContext) -> list[str] | None:
+    """The attributes ``function`` (a method) reads of its ``self``, where it uses ``self``
+    for nothing else: no method of it called, no ``self`` handed on or returned."""
+    if function.__closure__:
+        return None
+    definition = parse_here(function, ctx)
+    if definition is None:
+        return None
+    params = definition.args.posonlyargs + definition.args.args
+    if not params:
+        return None
+    me = params[0].id
+    reads: list[str] = []
+    allowed: set[int] = set()
+    for node in gast.walk(definition):
+        if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
+            if node.value.id == me and isinstance(node.ctx, gast.Load):
+                if callable(inspect_static(cls, node.attr)) or hasattr(
+                    inspect_static(cls, node.attr), "__get__"
+                ):
+                    return None  # (a method or a property of it: more than data)
+                allowed.add(id(node.value))
+                if node.attr not in reads:
+                    reads.append(node.attr)
+    for node in gast.walk(definition):
+        if isinstance(node, gast.Name) and node.id == me and node is not params[0]:
+            if id(node) not in allowed:
+                return None
+    return reads
 
 
 def _surely_bound(body: list[gast.stmt]) -> set[str]:
