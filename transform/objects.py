@@ -587,6 +587,7 @@ def _init_body(
     taken: set[str],
     depth: int,
     statements: list[gast.stmt] | None = None,
+    given: frozenset = frozenset(),
 ) -> list[gast.stmt] | None:
     """The statements of ``owner.__init__`` (``definition``, run for an object of ``cls``)
     with ``me.X = v`` as assignments of the local ``fields[X]`` and reads of ``me.X`` as
@@ -595,7 +596,7 @@ def _init_body(
     else with ``me``."""
     body = []
     for stmt in _split_tuple_stores(definition.body if statements is None else statements, me):
-        stmt = _self_method_calls(stmt, me, cls, fields, body, ctx, top=statements is None)
+        stmt = _self_method_calls(stmt, me, cls, fields, body, ctx, statements is None, given)
         if stmt is None:
             return None
         if isinstance(stmt, gast.If) and _stores_attribute(stmt):
@@ -662,6 +663,7 @@ def _self_method_calls(
     done: list[gast.stmt],
     ctx: TransformContext,
     top: bool,
+    given: frozenset = frozenset(),
 ) -> gast.stmt | None:
     """``stmt`` of an ``__init__`` with each ``self.m(a)`` (``m`` a method of ``cls`` that
     only reads data attributes of its ``self``: ``self.scale_of()``) as
@@ -681,7 +683,7 @@ def _self_method_calls(
         return stmt
     if not top:
         return None
-    surely = _surely_bound(done)
+    surely = _surely_bound(done) | given  # (a dataclass's fields: its parameters)
     from .walk import copy_tree
 
     refused = False
@@ -982,7 +984,9 @@ def _post_init_body(
     owner = next(k for k in cls.__mro__ if "__post_init__" in k.__dict__)
     read: list = []
     given = set(fields.values())
-    body = _init_body(definition, me, cls, owner, fields, ctx, read, taken, depth=0)
+    body = _init_body(
+        definition, me, cls, owner, fields, ctx, read, taken, depth=0, given=frozenset(given)
+    )
     if body is None or len(set(fields.values())) != len(fields):
         return None
     if not set(fields.values()) - given <= _surely_bound(body):
