@@ -420,6 +420,9 @@ def unshared_object(
     if items:
         _unshared_items(names, changed, others)
         return
+    if type(changed) is list and paths:  # particles[i].x = v
+        _unshared_chains(names, changed, others, paths)
+        return
     if not is_object(changed):
         return
     for name, other in zip(names[1:], others):
@@ -454,7 +457,7 @@ def _unshared_chains(
     is reached, from the arguments and globals, by the one reference its chain follows
     (``h.inner``), never through another attribute, item or argument, nor twice by
     two chains; ``"[]"`` stands for every item of a list (``h.layers[i].W = v``)."""
-    reached: dict[int, str] = {}  # each object of a chain, by id: how the chain spells it
+    reached = {id(changed): names[0]}  # each object of a chain, by id: how it is spelled
     for path in paths:
         frontier = [(changed, names[0])]
         for position, step in enumerate(path):

@@ -315,3 +315,33 @@ def test_vjp_of_a_simulation():
         assert_close(getattr(gradient[i], name), _reference(simulate, args, i, name),
                      rtol=1e-4, atol=1e-6)  # fmt: skip
     assert_close(ddt, numeric_vjp(lambda t: simulate(copy.deepcopy(args[0]), t), [0.1], 0, 1))
+
+
+def by_index(particles, dt):
+    for _ in range(3):
+        for i in range(len(particles)):
+            p_x = particles[i].x  # (a local read of the item's attribute: an array)
+            particles[i].v = particles[i].v - dt * (p_x - particles[0].x)
+            particles[i].x = particles[i].x + dt * particles[i].v
+    return sum(np.sum(p.x**2) for p in particles)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_items_assigned_by_index(mode):
+    args = (_spread(), 0.1)
+    ours, python = copy.deepcopy(args[0]), copy.deepcopy(args[0])
+    items = list(ours)
+    gradient, ddt = ag.grad(by_index, wrt=(0, 1), mode=mode)(ours, 0.1)
+    by_index(python, 0.1)
+    assert all(a is b for a, b in zip(ours, items))
+    for got, want in zip(ours, python):
+        assert_close(got.x, want.x) and assert_close(got.v, want.v)
+    for i, name in _leaves(args[0]):
+        assert_close(getattr(gradient[i], name), _reference(by_index, args, i, name),
+                     rtol=1e-4, atol=1e-6)  # fmt: skip
+    assert_close(ddt, numeric_vjp(lambda t: by_index(copy.deepcopy(args[0]), t), [0.1], 0, 1))
+    if mode == "source":
+        assert ag.explain(by_index, *args, wrt=(0, 1)).mode == "source"
+        twice = Particle(np.ones(2), np.ones(2), 1.0)
+        with pytest.raises(SharedObjectError, match=r"particles\[1\]"):
+            ag.grad(by_index, wrt=(0, 1), mode="source")([twice, twice], 0.1)

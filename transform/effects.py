@@ -898,6 +898,8 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     a gradient (``analyze``)."""
     params = {}
     written = written_parameters(dataflow.statements(node.body), ctx)
+    # (particles[i].x = v: a list argument whose items' attributes it assigns)
+    written |= set(nested_roots(ctx).values()) & set(ctx.parsed.params)
     for name in ctx.parsed.params:
         immutable = ctx.param_kinds.get(name, ())[1:2] == ("float",)
         params[name] = frozenset() if immutable else frozenset({EXTERNAL})

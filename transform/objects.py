@@ -1250,7 +1250,10 @@ def _nested_writable(owner: str, stmt: gast.Assign, statements, ctx: TransformCo
     assigned in the function (the object changed is then the one at entry, which a check
     at run time finds reached by this chain alone)."""
     root, path = _path(owner, ctx)
-    if root not in ctx.parsed.params or ctx.object_kinds.get(root, ())[:1] != ("object",):
+    if root not in ctx.parsed.params or ctx.object_kinds.get(root, ())[:1] not in (
+        ("object",),
+        ("list",),  # (particles[i].x = v on a list of objects given as an argument)
+    ):
         return False
     chain = [root, *(n for n in _chain_names(owner, ctx))]
     attrs = [*path, stmt.value.args[1].value]
