@@ -690,6 +690,21 @@ SPECS: dict[Any, list[Case]] = {
         case(A((2, 3, 3)), ord=2),
     ],
     np.linalg.svdvals: [case(A((3, 4))), case(A((2, 4, 3)))],
+    np.linalg.cond: [
+        case(A(value=SQUARE)),
+        case(A((4, 3)), 2),
+        case(A(value=[SQUARE, SQUARE_2]), -2),
+        case(A(value=SQUARE), "fro"),
+        case(A(value=SQUARE_2), 1),
+        case(A(value=[SQUARE, SQUARE_2]), np.inf),
+        case(A(value=SQUARE), "nuc"),
+        case(A(value=SQUARE_2), -np.inf),
+    ],
+    np.polyfit: [
+        case(A(value=[-1.0, -0.4, 0.3, 0.9, 1.6, 2.2]), A((6,)), 2),
+        case(A(value=[-1.0, -0.4, 0.3, 0.9, 1.6]), A((5, 2)), 1, w=A((5,), **POS)),
+        case(A(value=[0.1, 0.5, 0.8, 1.3]), A((4,)), 3, None, False, A((4,), **POS)),
+    ],
     # a general matrix with real eigenvalues (and a symmetric one)
     np.linalg.eig: [
         case(A(value=SYMMETRIC)),

@@ -300,6 +300,51 @@ def tensorsolve_jvp(ans, a, b, axes=None, *, da, db):
     )
 
 
+# -- condition numbers and least-squares polynomial fits ---------------------------------------
+# cond(x) = s_max / s_min for p None or 2 (s_min / s_max for -2), through the singular
+# values (distinct ones: svd's rule); for the other p, norm(x, p) norm(inv(x), p).
+
+
+@vjp_rule(np.linalg.cond)
+def cond(g, ans, x, p=None):
+    return cond_grad(refuse_complex(g, x, "np.linalg.cond"), ans, x, p)
+
+
+@jvp_rule(np.linalg.cond)
+def cond_jvp(ans, x, p=None, *, dx):
+    return cond_tangent(refuse_complex(dx, x, "np.linalg.cond"), x, p)
+
+
+# polyfit(x, y, deg, w=w) is the least-squares solution c of (w V) c = w y, V = vander(x,
+# deg + 1): differentiable in x, y and w where w V has full rank (as polyfit warns where it
+# has not). full=True and cov are refused.
+@vjp_rule(np.polyfit)
+def polyfit(g, ans, x, y, deg, rcond=None, full=False, w=None, cov=False):
+    checked = polyfit_checked(g, x, deg, rcond, full, w, cov)
+    return (
+        polyfit_grad(checked, ans, x, y, deg, w, "x"),
+        polyfit_grad(checked, ans, x, y, deg, w, "y"),
+        None,
+        None,
+        None,
+        polyfit_grad(checked, ans, x, y, deg, w, "w"),
+        None,
+    )
+
+
+@jvp_rule(np.polyfit)
+def polyfit_jvp(ans, x, y, deg, rcond=None, full=False, w=None, cov=False, *, dx, dy, dw):
+    return (
+        polyfit_tangent(polyfit_checked(dx, x, deg, rcond, full, w, cov), ans, x, y, deg, w, "x"),
+        polyfit_tangent(polyfit_checked(dy, x, deg, rcond, full, w, cov), ans, x, y, deg, w, "y"),
+        None,
+        None,
+        None,
+        polyfit_tangent(polyfit_checked(dw, x, deg, rcond, full, w, cov), ans, x, y, deg, w, "w"),
+        None,
+    )
+
+
 # -- polynomials -------------------------------------------------------------------------------
 
 
@@ -735,3 +780,161 @@ def derivative(p: Any) -> Any:
 
 
 nondifferentiable(integration_constant_rows)
+
+
+# -- helpers of np.linalg.cond's and np.polyfit's rules --------------------------------------
+
+
+def _cond_ends(s: Any, first: Any, last: Any) -> Any:
+    """``first`` on the largest singular value's place and ``last`` on the smallest's (added
+    where they are one)."""
+    xp = array_module(s)
+    k = np.shape(s)[-1]
+    top = (xp.arange(k) == 0).astype(s.dtype)
+    bottom = (xp.arange(k) == k - 1).astype(s.dtype)
+    return np.expand_dims(first, -1) * top + np.expand_dims(last, -1) * bottom
+
+
+def cond_grad(g: Any, ans: Any, x: Any, p: Any = None) -> Any:
+    """The gradient of ``np.linalg.cond(x, p)``."""
+    if p in (None, 2, -2):
+        s = np.linalg.svd(x, compute_uv=False)
+        big, small = s[..., 0], s[..., -1]
+        if p == -2:
+            gs = _cond_ends(s, -g * small / (big * big), g / big)
+        else:
+            gs = _cond_ends(s, g / small, -g * big / (small * small))
+        return svd_grad(gs, s, x, False, False)
+    inverted = np.linalg.inv(x)
+    norm_x = np.linalg.norm(x, p, axis=(-2, -1))
+    norm_inverse = np.linalg.norm(inverted, p, axis=(-2, -1))
+    through_inverse = norm_grad(g * norm_x, norm_inverse, inverted, p, (-2, -1))
+    return norm_grad(g * norm_inverse, norm_x, x, p, (-2, -1)) - (
+        mT(inverted) @ through_inverse @ mT(inverted)
+    )
+
+
+@transformable
+def cond_tangent(dx: Any, x: Any, p: Any = None) -> Any:
+    """The tangent of ``np.linalg.cond(x, p)`` along ``dx``."""
+    if p in (None, 2, -2):
+        s = np.linalg.svd(x, compute_uv=False)
+        ds = svd_tangent(dx, s, x, False, False, False)
+        big, small = s[..., 0], s[..., -1]
+        if p == -2:
+            return ds[..., -1] / big - small * ds[..., 0] / (big * big)
+        return ds[..., 0] / small - big * ds[..., -1] / (small * small)
+    inverted = np.linalg.inv(x)
+    d_inverse = -(inverted @ dx @ inverted)
+    norm_x = np.linalg.norm(x, p, axis=(-2, -1))
+    norm_inverse = np.linalg.norm(inverted, p, axis=(-2, -1))
+    moved_x = np.sum(dx * norm_slope(x, p, (-2, -1)), axis=(-2, -1))
+    moved_inverse = np.sum(d_inverse * norm_slope(inverted, p, (-2, -1)), axis=(-2, -1))
+    return moved_x * norm_inverse + norm_x * moved_inverse
+
+
+def polyfit_checks(x: Any, deg: Any, rcond: Any, full: Any, w: Any, cov: Any) -> None:
+    """Refuses what np.polyfit's rules do not differentiate: ``full=True``, ``cov``, and
+    a weighted Vandermonde matrix whose rank falls short (polyfit then cuts singular
+    values: the fit is another function)."""
+    if full or cov is not False:
+        raise NotImplementedError(
+            "np.polyfit(..., full=True) and np.polyfit(..., cov=...) have no derivative in "
+            "astgrad (the coefficients alone have): call it with full=False and cov=False"
+        )
+    lhs = np.vander(np.asarray(x, dtype=float), int(deg) + 1)
+    if w is not None:
+        lhs = lhs * np.asarray(w, dtype=float)[:, None]
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))
+    scale[scale == 0] = 1
+    singular = np.linalg.svd(lhs / scale, compute_uv=False)
+    cut = (len(x) * np.finfo(float).eps) if rcond is None else rcond
+    if len(singular) < int(deg) + 1 or singular[-1] <= cut * singular[0]:
+        raise NotImplementedError(
+            "np.polyfit has a derivative in astgrad where the (weighted) Vandermonde matrix "
+            f"has full rank; this fit of degree {deg} to {len(x)} points has not (polyfit "
+            "cuts singular values: the fit is another function). Lower the degree"
+        )
+
+
+nondifferentiable(polyfit_checks)
+
+
+@transformable
+def polyfit_checked(t: Any, x: Any, deg: Any, rcond: Any, full: Any, w: Any, cov: Any) -> Any:
+    """``t`` (a cotangent or a tangent), once :func:`polyfit_checks` passed (and none of
+    ``t``, ``x``, ``w`` is complex: the rules are written for real values)."""
+    polyfit_checks(x, deg, rcond, full, w, cov)
+    return refuse_complex(refuse_complex(t, x, "np.polyfit"), w, "np.polyfit")
+
+
+@transformable
+def _polyfit_rows(w: Any, like: Any) -> Any:
+    """The weights lined up with the rows of ``like`` (one if None)."""
+    if w is None:
+        return 1.0
+    return np.reshape(w, (-1,) + (1,) * (np.ndim(like) - 1))
+
+
+@transformable
+def _polyfit_normal_solve(lhs: Any, rhs: Any) -> Any:
+    """``(lhs^T lhs)^-1 rhs``, with lhs's columns scaled to unit length first (as polyfit
+    scales them: the powers of x differ by orders of magnitude)."""
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))
+    scaled = lhs / scale
+    column = np.reshape(scale, (-1,) + (1,) * (np.ndim(rhs) - 1))
+    return np.linalg.solve(np.transpose(scaled) @ scaled, rhs / column) / column
+
+
+def _columns_times_rows(u: Any, v: Any) -> Any:
+    """``u v^T`` of two vectors, or of two matrices summed over their columns."""
+    if np.ndim(u) == 1:
+        return np.outer(u, v)
+    return u @ np.transpose(v)
+
+
+def polyfit_grad(g: Any, ans: Any, x: Any, y: Any, deg: Any, w: Any, part: str) -> Any:
+    """The gradient of ``np.polyfit(x, y, deg, w=w)`` (the coefficients ``ans``) in
+    ``part``: with ``A = w V``, ``b = w y``, ``z = (A^T A)^-1 g`` and ``r = b - A ans``,
+    ``gA = r z^T - (A z) ans^T`` and ``gb = A z``."""
+    if part == "w" and w is None:
+        return None
+    vander = np.vander(x, deg + 1)
+    weights = _polyfit_rows(w, vander)
+    lhs = weights * vander
+    lined = _polyfit_rows(w, y)
+    z = _polyfit_normal_solve(lhs, g)
+    gb = lhs @ z
+    if part == "y":
+        return cast_like(gb * lined, y)
+    residual = lined * y - lhs @ ans
+    ga = _columns_times_rows(residual, z) - _columns_times_rows(gb, ans)
+    if part == "x":
+        return cast_like(np.sum(weights * ga * vander_slopes(x, deg + 1, False), axis=-1), x)
+    moved = np.sum(ga * vander, axis=-1) + np.reshape(
+        np.sum(np.reshape(gb * y, (np.shape(y)[0], -1)), axis=-1), np.shape(w)
+    )
+    return cast_like(moved, w)
+
+
+@transformable
+def polyfit_tangent(d: Any, ans: Any, x: Any, y: Any, deg: Any, w: Any, part: str) -> Any:
+    """The tangent of ``np.polyfit(x, y, deg, w=w)`` along ``d``, the tangent of
+    ``part``: ``(A^T A)^-1 (dA^T r + A^T (db - dA ans))``."""
+    if part == "w" and w is None:
+        return None
+    vander = np.vander(x, deg + 1)
+    weights = _polyfit_rows(w, vander)
+    lhs = weights * vander
+    lined = _polyfit_rows(w, y)
+    residual = lined * y - lhs @ ans
+    if part == "y":
+        return _polyfit_normal_solve(lhs, np.transpose(lhs) @ (lined * d))
+    if part == "x":
+        d_lhs = weights * vander_slopes(x, deg + 1, False) * np.reshape(d, (-1, 1))
+        d_rhs = 0.0
+    else:
+        d_lhs = np.reshape(d, (-1, 1)) * vander
+        d_rhs = _polyfit_rows(d, y) * y
+    moved = np.transpose(d_lhs) @ residual + np.transpose(lhs) @ (d_rhs - d_lhs @ ans)
+    return _polyfit_normal_solve(lhs, moved)
