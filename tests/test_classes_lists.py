@@ -345,3 +345,47 @@ def test_items_assigned_by_index(mode):
         twice = Particle(np.ones(2), np.ones(2), 1.0)
         with pytest.raises(SharedObjectError, match=r"particles\[1\]"):
             ag.grad(by_index, wrt=(0, 1), mode="source")([twice, twice], 0.1)
+
+
+class Stepper(Particle):
+    def walk(self, dt):
+        i = 2.0  # (a local named as the caller's index: the call stays a call)
+        self.x = self.x + dt * i * self.v
+
+
+def steps_by_index(particles, dt):
+    for _ in range(2):
+        for i in range(len(particles)):
+            particles[i].step(dt, particles[0].x - particles[i].x)
+    return sum(np.sum(p.x**2) + np.sum(p.v) for p in particles)
+
+
+def walks_by_index(particles, dt):
+    for i in range(len(particles)):
+        particles[i].walk(dt)
+    return sum(np.sum(p.x**2) for p in particles)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_methods_called_on_items_by_index(mode):
+    args = (_spread(), 0.1)
+    ours, python = copy.deepcopy(args[0]), copy.deepcopy(args[0])
+    gradient, ddt = ag.grad(steps_by_index, wrt=(0, 1), mode=mode)(ours, 0.1)
+    steps_by_index(python, 0.1)
+    for got, want in zip(ours, python):
+        assert_close(got.x, want.x) and assert_close(got.v, want.v)
+    for i, name in _leaves(args[0]):
+        assert_close(getattr(gradient[i], name), _reference(steps_by_index, args, i, name),
+                     rtol=1e-4, atol=1e-6)  # fmt: skip
+    reference = numeric_vjp(lambda t: steps_by_index(copy.deepcopy(args[0]), t), [0.1], 0, 1)
+    assert_close(ddt, reference, rtol=1e-5)
+    if mode == "source":
+        assert ag.explain(steps_by_index, *args, wrt=(0, 1)).mode == "source"
+
+
+def test_a_method_with_a_local_named_as_the_index_stays_a_call():
+    walkers = [Stepper(np.ones(2) * k, np.ones(2), 1.0) for k in (1.0, 2.0)]
+    assert ag.explain(walks_by_index, walkers, 0.1, wrt=1).mode == "tape"
+    got = ag.grad(walks_by_index, wrt=1, mode="auto")(copy.deepcopy(walkers), 0.1)
+    reference = numeric_vjp(lambda t: walks_by_index(copy.deepcopy(walkers), t), [0.1], 0, 1)
+    assert_close(got, reference, rtol=1e-5)

@@ -1473,21 +1473,34 @@ def chain_method(
     ``h.spring``, for ``normalize`` to inline, as ``argument_method`` does for ``h.m()``:
     its ``self.x = v`` are then ``h.spring.x = v``, whose chain is checked and put back
     (``normalize.nested_store``). None for anything else."""
-    if not isinstance(func, gast.Attribute) or not isinstance(func.value, gast.Attribute):
+    if not isinstance(func, gast.Attribute) or not isinstance(
+        func.value, (gast.Attribute, gast.Subscript)
+    ):
         return None
-    attrs, node = [], func.value
-    while isinstance(node, gast.Attribute):
-        attrs.append(node.attr)
+    steps, node = [], func.value
+    while isinstance(node, (gast.Attribute, gast.Subscript)):
+        if isinstance(node, gast.Subscript) and not isinstance(
+            node.slice, (gast.Name, gast.Constant)
+        ):
+            return None  # (read again at each self: an index that cannot change only)
+        steps.append(node)
         node = node.value
     if not isinstance(node, gast.Name) or node.id not in ctx.parsed.params:
         return None
     if bindings.get(node.id):
         return None
     kind = ctx.param_kinds.get(node.id, ())
-    for attr in reversed(attrs):
-        if kind[:1] != ("object",) or attr in kind[2]:
+    if kind[:1] == ("list",):  # (particles[i].step(dt): a list of objects, api._kind)
+        kind = ("list", kind[2]) if len(kind) > 2 else ()
+    for step in reversed(steps):
+        if isinstance(step, gast.Subscript):
+            if isinstance(step.slice, gast.Name) and bindings.get(step.slice.id, 0) > 1:
+                return None  # (an index bound more than once may change between reads)
+            kind = _element(kind, None) or ()
+            continue
+        if kind[:1] != ("object",) or step.attr in kind[2]:
             return None
-        kind = dict(kind[3]).get(attr, ())
+        kind = dict(kind[3]).get(step.attr, ())
     if kind[:1] != ("object",) or func.attr in kind[2]:
         return None
     found = _class_lookup(kind[1], func.attr, ctx)
@@ -1507,8 +1520,8 @@ def chain_method(
         return None
     me = params[0].id
     names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
-    if node.id in names:
-        return None  # (the method has a name of the caller's object's: they would clash)
+    if {n.id for n in gast.walk(func.value) if isinstance(n, gast.Name)} & names:
+        return None  # (the method has a name the caller's object is read by: they'd clash)
     body = gast.Module(body=definition.body, type_ignores=[])
     for sub in gast.walk(body):
         if isinstance(sub, gast.Name) and sub.id == me and not isinstance(sub.ctx, gast.Load):
