@@ -1494,8 +1494,10 @@ def chain_method(
         kind = ("list", kind[2]) if len(kind) > 2 else ()
     for step in reversed(steps):
         if isinstance(step, gast.Subscript):
-            if isinstance(step.slice, gast.Name) and bindings.get(step.slice.id, 0) > 1:
-                return None  # (an index bound more than once may change between reads)
+            if isinstance(step.slice, gast.Name) and (
+                bindings.get(step.slice.id, 0) > 1 or step.slice.id not in ctx.local_names
+            ):
+                return None  # (an index bound twice, or a global, may change between reads)
             kind = _element(kind, None) or ()
             continue
         if kind[:1] != ("object",) or step.attr in kind[2]:
