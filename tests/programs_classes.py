@@ -275,6 +275,13 @@ def simulate_a_body(body, dt):
     return np.sum(body.particle.x**2)
 
 
+def simulate_particles(particles, dt):
+    for _ in range(3):
+        for p in particles:
+            p.step(dt)
+    return sum(np.sum(p.x**2) for p in particles)
+
+
 def dataclass_made_inside(a, x):
     coefficients = Coefficients(a * 2.0)
     return np.sum(coefficients.a * x**2) * coefficients.c
@@ -398,6 +405,13 @@ PROGRAMS = [
         lambda r: (Body(Particle(r.normal(size=3), r.normal(size=3))), 0.1),
         wrt=(0, 1),
         notes="self.particle.x = ...: the chain read, assigned and put back, checked first",
+    ),
+    ClassProgram(
+        "a list of particles, each stepped in a loop",
+        simulate_particles,
+        lambda r: ([Particle(r.normal(size=3), r.normal(size=3)) for _ in range(3)], 0.1),
+        wrt=(0, 1),
+        notes="for p in particles: p.step(dt): each particle put back into its slot",
     ),
     ClassProgram(
         "dataclass made inside the function",
