@@ -282,6 +282,12 @@ def simulate_particles(particles, dt):
     return sum(np.sum(p.x**2) for p in particles)
 
 
+def an_alias_read_after_a_step(p, dt):
+    q = p  # (the same particle by another name, read after it moved)
+    p.step(dt)
+    return np.sum(q.x**2)
+
+
 def dataclass_made_inside(a, x):
     coefficients = Coefficients(a * 2.0)
     return np.sum(coefficients.a * x**2) * coefficients.c
@@ -412,6 +418,14 @@ PROGRAMS = [
         lambda r: ([Particle(r.normal(size=3), r.normal(size=3)) for _ in range(3)], 0.1),
         wrt=(0, 1),
         notes="for p in particles: p.step(dt): each particle put back into its slot",
+    ),
+    ClassProgram(
+        "a local alias of a particle read after it stepped",
+        an_alias_read_after_a_step,
+        lambda r: (Particle(r.normal(size=3), r.normal(size=3)), 0.1),
+        wrt=(0, 1),
+        static=False,
+        notes="q = p then p.step(dt): generated code follows names, so the tape",
     ),
     ClassProgram(
         "dataclass made inside the function",
