@@ -58,6 +58,7 @@ __all__ = [
     "sequence_length",
     "conjugate_if_complex",
     "conjugated",
+    "split_ties",
     "REDUCERS",
     "JIT_HELPERS",
 ]
@@ -1206,6 +1207,34 @@ def _conjugated(x):
     return lambda x: x
 
 
+def split_ties(g, wins, x, y):
+    """``g * wins``, plus ``0.5 * g`` where ``x == y`` if any element ties
+    (``rules.ties``)."""
+
+
+@overload(split_ties)
+def _split_ties(g, wins, x, y):
+    plain_x, plain_y = _plain(x), _plain(y)
+    if not all(isinstance(p, (types.Array, *_NUMBER_TYPES)) for p in (plain_x, plain_y)):
+        return None
+    if isinstance(plain_x, types.Array) or isinstance(plain_y, types.Array):
+
+        def split(g, wins, x, y):
+            ties = x == y
+            if np.any(ties):
+                return g * wins + 0.5 * g * ties
+            return g * wins
+
+        return split
+
+    def split_numbers(g, wins, x, y):
+        if x == y:
+            return g * wins + 0.5 * g
+        return g * wins
+
+    return split_numbers
+
+
 def sequence_length(sequence):
     """``len(sequence)`` for a loop over ``enumerate``, ``zip`` or ``reversed`` of it (a
     list or tuple argument arrives as a tuple; an array reads its rows)."""
@@ -1240,6 +1269,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.primitives", "sequence_length"): sequence_length,
     ("astgrad.runtime.rules.complex", "conjugate_if_complex"): conjugate_if_complex,
     ("astgrad.runtime.rules.complex", "conjugated"): conjugated,
+    ("astgrad.runtime.rules.ties", "split_ties"): split_ties,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
 }

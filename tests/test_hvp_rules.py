@@ -162,6 +162,15 @@ def min_ties(x):
     return np.sum(np.sin(y) * y)
 
 
+def elementwise_extrema(x, y):
+    # np.maximum, np.minimum, np.fmax and np.fmin: their forward rules call split_ties
+    return np.sum(
+        np.sin(np.maximum(x, y)) * np.minimum(x * x, y)
+        + np.fmax(x, 0.1) ** 3
+        + np.exp(np.fmin(y, 0.2)) * x
+    )
+
+
 def max_all(x):
     return np.sin(np.max(np.tanh(x)))
 
@@ -662,6 +671,7 @@ TABLE = {
     "max_ties": (max_ties, _values(_TIED_ROWS)),
     "min_ties": (min_ties, _values(_TIED)),
     "max_all": (max_all, _uniform((3, 4))),
+    "elementwise_extrema": (elementwise_extrema, _uniform((3, 4), (3, 4))),
     "var_axis": (var_axis, _uniform((3, 4))),
     "var_ddof": (var_ddof, _uniform((3, 4))),
     "std_all": (std_all, _uniform((3, 4))),

@@ -15,6 +15,7 @@ from .complex import conjugate_if_complex, imag_grad, real_like
 from .forward import jvp_rule, linear
 from .registry import vjp_rule
 from .shared import cast_like, unbroadcast
+from .ties import split_ties
 
 # -- exponentials and logarithms ---------------------------------------------------------
 
@@ -223,18 +224,19 @@ def fabs(g, ans, x):
 
 @vjp_rule(np.maximum)
 def maximum(g, ans, x, y):
-    # At ties the gradient is shared equally, as for max reductions.
+    # At ties the gradient is shared equally, as for max reductions (split_ties leaves
+    # that term out where no element ties).
     return (
-        unbroadcast(g * (x > y) + 0.5 * g * (x == y), x),
-        unbroadcast(g * (y > x) + 0.5 * g * (x == y), y),
+        unbroadcast(split_ties(g, x > y, x, y), x),
+        unbroadcast(split_ties(g, y > x, x, y), y),
     )
 
 
 @vjp_rule(np.minimum)
 def minimum(g, ans, x, y):
     return (
-        unbroadcast(g * (x < y) + 0.5 * g * (x == y), x),
-        unbroadcast(g * (y < x) + 0.5 * g * (x == y), y),
+        unbroadcast(split_ties(g, x < y, x, y), x),
+        unbroadcast(split_ties(g, y < x, x, y), y),
     )
 
 
@@ -242,16 +244,16 @@ def minimum(g, ans, x, y):
 @vjp_rule(np.fmax)
 def fmax(g, ans, x, y):
     return (
-        unbroadcast(g * ((x > y) | np.isnan(y)) + 0.5 * g * (x == y), x),
-        unbroadcast(g * ((y > x) | np.isnan(x)) + 0.5 * g * (x == y), y),
+        unbroadcast(split_ties(g, (x > y) | np.isnan(y), x, y), x),
+        unbroadcast(split_ties(g, (y > x) | np.isnan(x), x, y), y),
     )
 
 
 @vjp_rule(np.fmin)
 def fmin(g, ans, x, y):
     return (
-        unbroadcast(g * ((x < y) | np.isnan(y)) + 0.5 * g * (x == y), x),
-        unbroadcast(g * ((y < x) | np.isnan(x)) + 0.5 * g * (x == y), y),
+        unbroadcast(split_ties(g, (x < y) | np.isnan(y), x, y), x),
+        unbroadcast(split_ties(g, (y < x) | np.isnan(x), x, y), y),
     )
 
 

@@ -336,6 +336,15 @@ _LOGICAL = (gast.BitOr, gast.BitAnd, gast.BitXor, gast.Invert)
 # functions that are not ufuncs but keep their arguments' broadcast shape (np.real: a
 # complex value's rule reads the real part of a cotangent)
 _ELEMENTWISE = (np.where, np.real)
+#: rule helpers marked by :func:`broadcasting`
+_BROADCASTING: set = set()
+
+
+def broadcasting(helper: Callable) -> Callable:
+    """Mark a rule helper that is elementwise in its arguments, broadcasting them as a
+    ufunc does (``ties.split_ties``), so that rules calling it stay elementwise."""
+    _BROADCASTING.add(helper)
+    return helper
 
 
 @dataclass
@@ -364,7 +373,12 @@ class _Elementwise:
         if isinstance(expr, gast.Call):
             function = _resolve(expr.func, self.namespace)
             return (
-                (isinstance(function, np.ufunc) and function.nout == 1 or function in _ELEMENTWISE)
+                (
+                    isinstance(function, np.ufunc)
+                    and function.nout == 1
+                    or function in _ELEMENTWISE
+                    or function in _BROADCASTING
+                )
                 and not expr.keywords
                 and all(self(a) for a in expr.args)
             )
