@@ -789,6 +789,14 @@ def cho_solve_factor_grad(gb, x, c_and_lower):
     matrix it solves with, ``(ga + ga^T) L`` on L's triangle (``U (ga + ga^T)`` for U)."""
     c, lower = c_and_lower[0], c_and_lower[1]
     factor = _factor_triangle(c, lower)
+    if np.ndim(x) == 1 or 3 * np.shape(x)[-1] < np.shape(x)[-2]:
+        # ga + ga^T has the rank of the right-hand sides (2 for a vector): (ga + ga^T) L
+        # is -(gb (L^T x)^T + x (L^T gb)^T), products with the factor as wide as x, not
+        # a product of two n x n matrices
+        if lower:
+            factor_t = np.transpose(factor)
+            return np.tril(-(_outer(gb, factor_t @ x) + _outer(x, factor_t @ gb)))
+        return np.triu(-(_outer(factor @ gb, x) + _outer(factor @ x, gb)))
     ga = -_outer(gb, x)
     both = ga + np.transpose(ga)
     if lower:
