@@ -74,8 +74,40 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     if xp is not np and (dask_support.is_dask(g) or dask_support.is_dask(x)):
         return dask_support.scatter_grad(g, x, index)
     out = xp.zeros(_shape(x), dtype=_dtype(g))
-    _put(xp, out, index, g)
+    if xp is np and _distinct_positions(index):
+        out[index] = g  # each position once: the sum into zeros is the value itself
+    else:
+        _put(xp, out, index, g)
     return out
+
+
+def _distinct_positions(index: Any) -> bool:
+    """Whether an index with integer arrays provably names no position twice, checked in
+    one pass: every array is a vector of one length (or a number), and one of them rises
+    strictly with all its entries of one sign (so that wrapping negative entries keeps
+    them distinct), as ``np.arange(n)`` does in ``x[np.arange(n), labels]``. Then the
+    index tuples differ in that component; slices, None and ``...`` never repeat a
+    position. Anything else (a list, a mask, a matrix of indices) says no, and the
+    gradient accumulates with ``np.add.at`` as before."""
+    parts = index if type(index) is tuple else (index,)
+    rising = False
+    length = None
+    for part in parts:
+        if type(part) is np.ndarray:
+            if part.dtype.kind not in "iu" or part.ndim > 1:
+                return False
+            if part.ndim == 0:
+                continue
+            if length is not None and part.shape[0] != length:
+                return False
+            length = part.shape[0]
+            if not rising:
+                rising = length < 2 or (
+                    (part[0] >= 0 or part[-1] < 0) and bool((part[1:] > part[:-1]).all())
+                )
+        elif not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
+            return False
+    return rising
 
 
 def _part_grad(g: Any, parts: Any, index: Any) -> Parts:
