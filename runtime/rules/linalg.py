@@ -8,15 +8,17 @@ import numpy as np
 
 from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule
+from .linalg_complex import (
+    hermitian_cholesky_grad,
+    hermitian_cholesky_tangent,
+    hermitian_eigvalsh_grad,
+    hermitian_eigvalsh_tangent,
+)
 from .linalg_helpers import (
     batched_scalar,
-    cholesky_grad,
-    cholesky_tangent,
     cross_grad,
     eigh_grad,
     eigh_tangent,
-    eigvalsh_grad,
-    eigvalsh_tangent,
     einsum_grad,
     einsum_tangent,
     inner_grad_left,
@@ -270,12 +272,12 @@ def solve_jvp(ans, a, b, *, da, db):
 
 @vjp_rule(np.linalg.cholesky)
 def cholesky(g, ans, a, *, upper=False):
-    return cholesky_grad(refuse_complex(g, a, "np.linalg.cholesky"), ans, upper)
+    return hermitian_cholesky_grad(g, ans, a, upper)
 
 
 @jvp_rule(np.linalg.cholesky)
 def cholesky_jvp(ans, a, *, upper=False, da):
-    return cholesky_tangent(refuse_complex(da, a, "np.linalg.cholesky"), ans, upper)
+    return hermitian_cholesky_tangent(da, ans, a, upper)
 
 
 @vjp_rule(np.linalg.qr, multi_output=True)
@@ -302,12 +304,12 @@ def eigh_jvp(ans, a, UPLO="L", *, da):
 
 @vjp_rule(np.linalg.eigvalsh)
 def eigvalsh(g, ans, a, UPLO="L"):
-    return eigvalsh_grad(refuse_complex(g, a, "np.linalg.eigvalsh"), a, UPLO)
+    return hermitian_eigvalsh_grad(g, a, UPLO)
 
 
 @jvp_rule(np.linalg.eigvalsh)
 def eigvalsh_jvp(ans, a, UPLO="L", *, da):
-    return eigvalsh_tangent(refuse_complex(da, a, "np.linalg.eigvalsh"), a, UPLO)
+    return hermitian_eigvalsh_tangent(da, a, UPLO)
 
 
 @vjp_rule(np.linalg.svd, multi_output=True)

@@ -1,0 +1,109 @@
+"""The complex (Hermitian) forms of ``np.linalg.cholesky``'s and ``eigvalsh``'s rules.
+
+NumPy reads one triangle of a Hermitian matrix: the matrix it stands for, ``H``, has that
+triangle's entries, their conjugates across the diagonal, and the real parts of the
+diagonal (LAPACK ignores the imaginary ones). A rule first finds ``K`` with
+``dL = Re(sum(conj(K) * dH))``; in the convention of docs/complex.md (``dL = Re(sum(g *
+da))``) the gradient of the triangle is then ``conj(K + K^H)`` below the diagonal and
+``Re(K)`` on it (:func:`hermitian_to_triangle`). A cotangent ``c`` of a complex result
+``w`` stands for ``Re(sum(c * w))``: ``conj(c)`` is that ``K`` for ``w``.
+
+Real values keep the real rules (``linalg_helpers``); these are right for both, and the
+rules call them for complex ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .complex import is_complex
+from .linalg_helpers import _tril_half_diagonal, cholesky_grad, cholesky_tangent, eigvalsh_grad
+from .linalg_helpers import eigvalsh_tangent as real_eigvalsh_tangent
+from .registry import nondifferentiable
+from .shared import transformable
+
+
+@transformable
+def _h(m: Any) -> Any:
+    """The conjugate transpose of the last two axes."""
+    return np.conjugate(np.swapaxes(m, -1, -2))
+
+
+def _lower(uplo: Any) -> bool:
+    return str(uplo).upper() == "L"
+
+
+nondifferentiable(_lower)
+
+
+@transformable
+def hermitian_from(d: Any, uplo: Any = "L") -> Any:
+    """The Hermitian matrix the lower (``"L"``) or upper triangle of ``d`` stands for."""
+    if _lower(uplo):
+        strict = np.tril(d, -1)
+    else:
+        strict = np.triu(d, 1)
+    diagonal = np.real(np.diagonal(d, axis1=-2, axis2=-1))
+    return strict + _h(strict) + diagonal[..., None] * np.eye(np.shape(d)[-1])
+
+
+def hermitian_to_triangle(k: Any, uplo: Any = "L") -> Any:
+    """The gradient of the triangle NumPy reads, from ``K`` with ``dL = Re(sum(conj(K) *
+    dH))``: ``conj(K + K^H)`` off the diagonal, ``Re(K)`` on it."""
+    both = np.conjugate(_tril_half_diagonal(k + _h(k)))
+    if _lower(uplo):
+        return both
+    return np.swapaxes(np.conjugate(both), -1, -2)
+
+
+def hermitian_cholesky_grad(g: Any, ans: Any, a: Any, upper: bool = False) -> Any:
+    """The gradient of ``np.linalg.cholesky(a, upper=upper)``. For complex values, with
+    ``a = L L^H`` and ``Φ`` the lower triangle with its diagonal halved,
+    ``K = L^-H Φ(L^H conj(g)) L^-1``; ``upper=True`` is ``cholesky(a^H)^H``."""
+    if not is_complex(a) and not is_complex(ans):
+        return cholesky_grad(g, ans, upper)
+    low, moved = ans, np.conjugate(g)
+    if upper:  # (the pullback of a conjugate transpose is one: L's cotangent is g^H)
+        low, moved = _h(ans), np.swapaxes(g, -1, -2)
+    inner = _tril_half_diagonal(_h(low) @ moved)
+    left = np.linalg.solve(_h(low), inner)  # L^-H inner
+    k = _h(np.linalg.solve(_h(low), _h(left)))  # L^-H inner L^-1
+    return hermitian_to_triangle(k, "U" if upper else "L")
+
+
+@transformable
+def hermitian_cholesky_tangent(da: Any, ans: Any, a: Any, upper: bool = False) -> Any:
+    """The tangent of ``L = cholesky(a)``: ``L Φ(L^-1 dH L^-H)``, ``dH`` the Hermitian
+    matrix the tangent of the triangle read stands for."""
+    if not is_complex(a) and not is_complex(ans):
+        return cholesky_tangent(da, ans, upper)
+    low, turned = ans, hermitian_from(da, "L")
+    if upper:
+        low, turned = _h(ans), hermitian_from(da, "U")
+    left = np.linalg.solve(low, turned)  # L^-1 dH
+    inner = np.linalg.solve(low, _h(left))  # L^-1 dH L^-H (dH Hermitian)
+    tangent = low @ _tril_half_diagonal(inner)
+    if upper:
+        return _h(tangent)
+    return tangent
+
+
+def hermitian_eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
+    """The gradient of ``np.linalg.eigvalsh(a, UPLO)``: the eigenvalue ``w_k = v_k^H H v_k``
+    moves by ``v_k^H dH v_k``, so ``K = v diag(g) v^H`` (real ``g``: the values are real)."""
+    if not is_complex(a):
+        return eigvalsh_grad(g, a, UPLO)
+    _, v = np.linalg.eigh(a, UPLO=UPLO)
+    return hermitian_to_triangle((v * np.real(g)[..., None, :]) @ _h(v), UPLO)
+
+
+@transformable
+def hermitian_eigvalsh_tangent(da: Any, a: Any, UPLO: str = "L") -> Any:
+    """The tangent of ``np.linalg.eigvalsh(a)``: the real diagonal of ``v^H dH v``."""
+    if not is_complex(a):
+        return real_eigvalsh_tangent(da, a, UPLO)
+    _, v = np.linalg.eigh(a, UPLO=UPLO)
+    moved = np.einsum("...ji,...jk,...ki->...i", np.conjugate(v), hermitian_from(da, UPLO), v)
+    return np.real(moved)

@@ -1,0 +1,91 @@
+"""The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules (docs/complex.md):
+complex matrices, every mode and forward mode, against central differences that move the
+real and imaginary parts of every entry apart (entries NumPy does not read included: their
+gradient is zero)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rule_specs_complex import complex_gradient
+
+import astgrad as ag
+
+MODES = ["source", "auto", "tape"]
+RNG = np.random.default_rng(11)
+
+
+def _hermitian_positive(n, batch=()):
+    m = RNG.standard_normal(batch + (n, n)) + 1j * RNG.standard_normal(batch + (n, n))
+    return m @ np.conjugate(np.swapaxes(m, -1, -2)) + n * np.eye(n)
+
+
+def _noisy(h):
+    """``h`` with noise where NumPy does not look (the other triangle, the imaginary part
+    of the diagonal): the functions must not see it, nor their gradients."""
+    noise = RNG.standard_normal(h.shape) + 1j * RNG.standard_normal(h.shape)
+    n = h.shape[-1]
+    return h + np.triu(noise, 1) + 1j * np.imag(noise) * np.eye(n)
+
+
+A3 = _noisy(_hermitian_positive(3))
+A_BATCH = _noisy(_hermitian_positive(3, (2,)))
+C3 = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+W3 = RNG.standard_normal(3)
+
+
+def cholesky_lower(a):
+    return np.real(np.sum(C3 * np.linalg.cholesky(a)))
+
+
+def cholesky_upper(a):
+    u = np.linalg.cholesky(np.conjugate(np.swapaxes(a, -1, -2)), upper=True)
+    return np.sum(np.abs(u * C3) ** 2)
+
+
+def cholesky_batch(a):
+    return np.real(np.sum(np.sin(np.linalg.cholesky(a)) * C3))
+
+
+def eigenvalues_lower(a):
+    return np.sum(np.linalg.eigvalsh(a) * W3) + np.sum(np.linalg.eigvalsh(a) ** 2)
+
+
+def eigenvalues_upper(a):
+    upper = np.conjugate(np.swapaxes(a, -1, -2))
+    return np.sum(np.exp(np.linalg.eigvalsh(upper, UPLO="U")) * W3)
+
+
+CASES = [
+    (cholesky_lower, A3),
+    (cholesky_upper, A3),
+    (cholesky_batch, A_BATCH),
+    (eigenvalues_lower, A3),
+    (eigenvalues_upper, A3),
+    (eigenvalues_lower, A_BATCH),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function, a", CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_hermitian_gradients(function, a, mode):
+    got = ag.grad(function, mode=mode)(a)
+    expected = complex_gradient(lambda v: float(function(v)), a)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("function, a", CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_hermitian_tangents(function, a):
+    t = RNG.standard_normal(a.shape) + 1j * RNG.standard_normal(a.shape)
+    _, tangent = ag.jvp(function, (a,), (t,))
+    eps = 1e-6
+    expected = (function(a + eps * t) - function(a - eps * t)) / (2 * eps)
+    assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-7)
+
+
+def test_vjp_with_a_complex_cotangent():
+    # a cotangent c of the complex factor stands for Re(sum(c * L))
+    _, pullback = ag.vjp(np.linalg.cholesky, A3)
+    got = pullback(C3)
+    expected = complex_gradient(lambda v: float(np.real(np.sum(C3 * np.linalg.cholesky(v)))), A3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
