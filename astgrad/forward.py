@@ -49,6 +49,10 @@ def jvp(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+    ready = _ready(fun, primals, tangents, mode)
+    if ready is not None:
+        derivative, keywords, moving = ready
+        return derivative.jvp(*primals, **{k: tangents[i] for k, i in zip(keywords, moving)})
     primals, tangents = _check_arguments(fun, primals, tangents)
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if is_gradient(fun):
@@ -81,6 +85,7 @@ def jvp(
     named = {
         tangent_names[name]: _as_tangent(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
+    _remember(fun, primals, tangents, mode, derivative, tuple(tangent_names[n] for n in names))
     if all(type(p) in _HOST for p in primals):
         return derivative.jvp(*primals, **named)
     where = placement(primals)
@@ -100,6 +105,68 @@ def jvp(
 _names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: function -> {(names, kinds, mode): derivative}, checked by its guard on each use
 _derivatives: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+#: function -> {(moving positions, their kinds, mode): (derivative, tangent keywords)}:
+#: the derivatives ``jvp`` found for host arrays, reached without the checks and look-ups
+#: above (a call of a small function costs about as much as they do)
+_ready_jvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def host_moving(primals: Any, tangents: Any) -> tuple[tuple, tuple] | None:
+    """``(moving positions, their kinds)`` when ``primals`` and ``tangents`` are tuples of
+    one length, every primal a host value (``_HOST``) and every tangent None or a float
+    array of its primal's shape and dtype (what needs no check nor conversion); None
+    otherwise, where the full checks decide."""
+    if type(primals) is not tuple or type(tangents) is not tuple or len(primals) != len(tangents):
+        return None
+    moving = []
+    kinds = []
+    for position, (primal, tangent) in enumerate(zip(primals, tangents)):
+        if tangent is None:
+            if type(primal) not in _HOST:
+                return None
+            continue
+        if (
+            type(primal) is not _ndarray
+            or type(tangent) is not _ndarray
+            or primal.dtype.kind != "f"
+            or tangent.dtype != primal.dtype
+            or tangent.shape != primal.shape
+        ):
+            return None
+        moving.append(position)
+        kinds.append(_kind(primal))
+    return tuple(moving), tuple(kinds)
+
+
+def _ready(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:
+    """What a jvp that ran before with arguments of these kinds found, while its guard
+    holds: ``(derivative, tangent keywords, moving positions)``; None otherwise."""
+    found = host_moving(primals, tangents)
+    if found is None or not found[0]:
+        return None
+    try:
+        table = _ready_jvps.get(fun)
+    except TypeError:  # not weakly referable
+        return None
+    entry = table.get((*found, mode)) if table is not None else None
+    if entry is None or entry[0].is_stale() or is_gradient(fun):
+        return None
+    return (*entry, found[0])
+
+
+def _remember(
+    fun: Callable, primals: tuple, tangents: tuple, mode: str, derivative: Any, keywords: tuple
+) -> None:
+    found = host_moving(primals, tangents)
+    if found is None:
+        return
+    try:
+        table = _ready_jvps.setdefault(fun, {})
+    except TypeError:
+        return
+    table[(*found, mode)] = (derivative, keywords)
 
 
 def _moving_names(fun: Callable, moving: tuple) -> tuple[str, ...]:

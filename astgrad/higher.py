@@ -14,7 +14,6 @@ its cotangent), or one pullback per direction.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .api import MODES, Wrt, _kind, _Target
-from .forward import _HOST, _check_arguments, _moving_names, jvp
+from .forward import _HOST, _check_arguments, _moving_names, host_moving, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
@@ -49,6 +48,11 @@ def hvp(
     array([6., 0.])
     """
     _check_mode(mode)
+    ready = _ready_hvp(fun, primals, tangents, mode)
+    if ready is not None:
+        _, reverse, keywords, moving = ready
+        named = {k: tangents[i] for k, i in zip(keywords, moving)}
+        return _run_hvp(fun, reverse, primals, named)
     primals, tangents = _check_arguments(fun, primals, tangents)
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if not moving:
@@ -87,16 +91,55 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     named = {
         tangent_names[name]: _as_float(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
+    found = host_moving(primals, tangents)
+    if found is not None and found[0]:
+        _ready_hvps.setdefault(fun, {})[(*found, mode)] = (
+            forward,
+            reverse,
+            tuple(tangent_names[n] for n in names),
+        )
     # (host arguments, the common case, need no device made current)
     where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
-    with device_guard(where) if where is not CPU else _nothing():
-        (value, tangent), saved = reverse.forward(*primals, **named)
-        if np.ndim(value) != 0:
-            raise ValueError(
-                f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
-                f"{np.shape(value)}; the Hessian-vector product needs a scalar function"
-            )
-        return reverse.backward(saved, (0.0, 1.0))
+    if where is CPU:
+        return _run_hvp(fun, reverse, primals, named)
+    with device_guard(where):
+        return _run_hvp(fun, reverse, primals, named)
+
+
+def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict) -> Any:
+    """Reverse mode over ``f_jvp``: the gradient of the tangent (the value's cotangent 0)."""
+    (value, tangent), saved = reverse.forward(*primals, **named)
+    if type(value) is not _float64 and np.ndim(value) != 0:
+        raise ValueError(
+            f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
+            f"{np.shape(value)}; the Hessian-vector product needs a scalar function"
+        )
+    return reverse.backward(saved, (0.0, 1.0))
+
+
+_float64 = np.float64
+#: function -> {(moving positions, their kinds, mode): (forward derivative, reverse
+#: derivative, tangent keywords)}: what ``hvp`` found for host float arrays, reached
+#: again without the checks and look-ups (they cost more than a small function's hvp)
+_ready_hvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _ready_hvp(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:
+    """``(forward, reverse, tangent keywords, moving positions)`` of an hvp that ran
+    before with arguments of these kinds, while both guards hold; None otherwise."""
+    if mode == "tape":
+        return None
+    found = host_moving(primals, tangents)
+    if found is None or not found[0]:
+        return None
+    try:
+        table = _ready_hvps.get(fun)
+    except TypeError:  # not weakly referable
+        return None
+    entry = table.get((*found, mode)) if table is not None else None
+    if entry is None or entry[0].is_stale() or entry[1].is_stale() or is_gradient(fun):
+        return None
+    return (*entry, found[0])
 
 
 #: forward derivative -> {(names, kinds, mode): reverse derivative of its jvp}
@@ -590,10 +633,6 @@ def _drop_deletes(node: Any) -> None:
 def _positions(target: _Target) -> list[int]:
     params = list(target.signature.parameters)
     return [params.index(name) for name in target.names]
-
-
-def _nothing() -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
 
 
 def _check_mode(mode: str) -> None:
