@@ -182,6 +182,8 @@ def matmul_grad_left(g: Any, x: Any, y: Any) -> Any:
             return g * y
         return unbroadcast(g[..., None] * y, x)
     if x_ndim == 1:
+        if y_ndim == 2:  # one vector times one matrix: g is a vector, nothing broadcast
+            return y @ g
         return unbroadcast((y @ g[..., None])[..., 0], x)
     return unbroadcast(g @ _swap_last(y), x)
 
@@ -197,6 +199,8 @@ def matmul_grad_right(g: Any, x: Any, y: Any) -> Any:
             return g * x
         return unbroadcast(x[:, None] * g[..., None, :], y)
     if y_ndim == 1:
+        if x_ndim == 2:  # one matrix times one vector: g is a vector, nothing broadcast
+            return g @ x
         return unbroadcast((_swap_last(x) @ g[..., None])[..., 0], y)
     return unbroadcast(_swap_last(x) @ g, y)
 
