@@ -1,4 +1,5 @@
-"""The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules (docs/complex.md):
+"""The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules, and the singular values
+of complex matrices (np.linalg.svd(..., compute_uv=False), svdvals; docs/complex.md):
 complex matrices, every mode and forward mode, against central differences that move the
 real and imaginary parts of every entry apart (entries NumPy does not read included: their
 gradient is zero)."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules.complex import ComplexGradientError
 from rule_specs_complex import complex_gradient
 
 import astgrad as ag
@@ -56,7 +58,22 @@ def eigenvalues_upper(a):
     return np.sum(np.exp(np.linalg.eigvalsh(upper, UPLO="U")) * W3)
 
 
+M34 = RNG.standard_normal((3, 4)) + 1j * RNG.standard_normal((3, 4))
+M_BATCH = RNG.standard_normal((2, 4, 3)) + 1j * RNG.standard_normal((2, 4, 3))
+
+
+def singular_values(a):
+    return np.sum(np.linalg.svd(a, compute_uv=False) * W3) + np.linalg.svdvals(a)[0] ** 2
+
+
+def condition_like(a):
+    s = np.linalg.svdvals(a)
+    return np.sum(s[..., 0] / s[..., -1])
+
+
 CASES = [
+    (singular_values, M34),
+    (condition_like, M_BATCH),
     (cholesky_lower, A3),
     (cholesky_upper, A3),
     (cholesky_batch, A_BATCH),
@@ -89,3 +106,14 @@ def test_vjp_with_a_complex_cotangent():
     got = pullback(C3)
     expected = complex_gradient(lambda v: float(np.real(np.sum(C3 * np.linalg.cholesky(v)))), A3)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_singular_vectors_of_a_complex_matrix_are_refused(mode):
+    # (each is fixed up to a phase that LAPACK picks: a loss of them has no one gradient)
+    def of_vectors(a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.sum(np.abs(u) ** 2 * s) + np.real(np.sum(vh))
+
+    with pytest.raises(ComplexGradientError, match="np.linalg.svd"):
+        ag.grad(of_vectors, mode=mode)(M34)

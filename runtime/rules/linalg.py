@@ -13,6 +13,8 @@ from .linalg_complex import (
     hermitian_cholesky_tangent,
     hermitian_eigvalsh_grad,
     hermitian_eigvalsh_tangent,
+    singular_values_grad,
+    singular_values_tangent,
 )
 from .linalg_helpers import (
     batched_scalar,
@@ -32,8 +34,6 @@ from .linalg_helpers import (
     solve_adjoint,
     solve_grad_a,
     solve_tangent_a,
-    svd_grad,
-    svd_tangent,
     tensordot_grad_left,
     tensordot_grad_right,
 )
@@ -314,15 +314,13 @@ def eigvalsh_jvp(ans, a, UPLO="L", *, da):
 
 @vjp_rule(np.linalg.svd, multi_output=True)
 def svd(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    return svd_grad(refuse_complex(g, a, "np.linalg.svd"), ans, a, compute_uv, hermitian)
+    return singular_values_grad(g, ans, a, compute_uv, hermitian, "np.linalg.svd")
 
 
 @jvp_rule(np.linalg.svd)
 def svd_jvp(ans, a, full_matrices=True, compute_uv=True, hermitian=False, *, da):
     return (
-        svd_tangent(
-            refuse_complex(da, a, "np.linalg.svd"), ans, a, full_matrices, compute_uv, hermitian
-        ),
+        singular_values_tangent(da, ans, a, full_matrices, compute_uv, hermitian, "np.linalg.svd"),
     )
 
 

@@ -1,4 +1,5 @@
-"""The complex (Hermitian) forms of ``np.linalg.cholesky``'s and ``eigvalsh``'s rules.
+"""The complex (Hermitian) forms of ``np.linalg.cholesky``'s and ``eigvalsh``'s rules, and
+of the singular values' (``np.linalg.svd(..., compute_uv=False)``, ``svdvals``).
 
 NumPy reads one triangle of a Hermitian matrix: the matrix it stands for, ``H``, has that
 triangle's entries, their conjugates across the diagonal, and the real parts of the
@@ -18,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .complex import is_complex
-from .linalg_helpers import _tril_half_diagonal, cholesky_grad, cholesky_tangent, eigvalsh_grad
+from .complex import is_complex, refuse_complex
+from .linalg_helpers import (
+    _tril_half_diagonal,
+    cholesky_grad,
+    cholesky_tangent,
+    eigvalsh_grad,
+    svd_grad,
+    svd_tangent,
+)
 from .linalg_helpers import eigvalsh_tangent as real_eigvalsh_tangent
 from .registry import nondifferentiable
 from .shared import transformable
@@ -106,4 +114,40 @@ def hermitian_eigvalsh_tangent(da: Any, a: Any, UPLO: str = "L") -> Any:
         return real_eigvalsh_tangent(da, a, UPLO)
     _, v = np.linalg.eigh(a, UPLO=UPLO)
     moved = np.einsum("...ji,...jk,...ki->...i", np.conjugate(v), hermitian_from(da, UPLO), v)
+    return np.real(moved)
+
+
+def singular_values_grad(
+    g: Any, ans: Any, a: Any, compute_uv: Any = True, hermitian: Any = False, name: str = ""
+) -> Any:
+    """The gradient of ``np.linalg.svd`` (``svdvals``). For a complex ``a``, of the singular
+    values only: ``s_k = u_k^H a v_k`` moves by ``Re(u_k^H da v_k)``, so the gradient is
+    ``conj(u diag(g) v^H)``. The singular vectors of a complex matrix are each fixed up to a
+    phase LAPACK picks: refused, as ``hermitian=True`` (NumPy calls eigh)."""
+    if not is_complex(a):
+        return svd_grad(g, ans, a, compute_uv, hermitian)
+    if compute_uv or hermitian:
+        return refuse_complex(g, a, name)
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return np.conjugate((u * np.real(g)[..., None, :]) @ vh)
+
+
+@transformable
+def singular_values_tangent(
+    da: Any,
+    ans: Any,
+    a: Any,
+    full_matrices: Any = True,
+    compute_uv: Any = True,
+    hermitian: Any = False,
+    name: str = "",
+) -> Any:
+    """The tangent of ``np.linalg.svd`` (``svdvals``); for a complex ``a``, of the
+    singular values only: ``Re(u_k^H da v_k)``."""
+    if not is_complex(a):
+        return svd_tangent(da, ans, a, full_matrices, compute_uv, hermitian)
+    if compute_uv or hermitian:
+        return refuse_complex(da, a, name)
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    moved = np.einsum("...jk,...jl,...kl->...k", np.conjugate(u), da, np.conjugate(vh))
     return np.real(moved)

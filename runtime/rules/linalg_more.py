@@ -21,6 +21,7 @@ from . import arithmetic, linalg
 from .arithmetic import matmul_grad_left, matmul_grad_right
 from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule, linear
+from .linalg_complex import singular_values_grad, singular_values_tangent
 from .linalg_helpers import (
     _inverse_gaps,
     cross_grad,
@@ -168,12 +169,12 @@ def matrix_norm_jvp(ans, x, *, keepdims=False, ord="fro", dx):
 
 @vjp_rule(np.linalg.svdvals)
 def svdvals(g, ans, x):
-    return svd_grad(refuse_complex(g, x, "np.linalg.svdvals"), ans, x, False, False)
+    return singular_values_grad(g, ans, x, False, False, "np.linalg.svdvals")
 
 
 @jvp_rule(np.linalg.svdvals)
 def svdvals_jvp(ans, x, *, dx):
-    return svd_tangent(refuse_complex(dx, x, "np.linalg.svdvals"), ans, x, False, False, False)
+    return singular_values_tangent(dx, ans, x, False, False, False, "np.linalg.svdvals")
 
 
 # -- eigenvalues of general matrices -----------------------------------------------------------
