@@ -72,3 +72,36 @@ def test_cho_solve_with_columns_matches_finite_differences(upper: bool, columns:
     got = ag.grad(solve_columns, wrt=(0, 1))(a, B, upper)
     for i in (0, 1):
         assert_close(got[i], numeric_vjp(solve_columns, [a, B, upper], i, 1.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_grad_solves_with_the_factor_as_a_general_solve_does(upper: bool) -> None:
+    # cholesky_grad solves with its factor as a lower triangle without checking it (the
+    # factor is triangular by construction): the same as np.linalg.solve's answer.
+    from astgrad.runtime.rules.linalg_helpers import cholesky_grad
+
+    rng = np.random.default_rng(3)
+    n = 10
+    a = rng.standard_normal((n, n))
+    low = np.linalg.cholesky(a @ a.T + n * np.eye(n))
+    g = rng.standard_normal((n, n))
+    inner = np.tril(low.T @ g)
+    inner[np.diag_indices(n)] *= 0.5
+    s = np.linalg.solve(low.T, np.linalg.solve(low.T, inner).T).T
+    want = np.tril(s + s.T)
+    want[np.diag_indices(n)] *= 0.5
+    if upper:
+        got = cholesky_grad(g.T, low.T, upper=True).T
+    else:
+        got = cholesky_grad(g, low)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def cholesky_loss(a):
+    low = np.linalg.cholesky(a @ a.T + 4.0 * np.eye(len(a)))
+    return np.sum(np.sin(low)) + np.sum(np.log(np.diag(low)))
+
+
+def test_cholesky_gradient_matches_finite_differences() -> None:
+    a = np.random.default_rng(4).standard_normal((9, 9))
+    assert_close(ag.grad(cholesky_loss)(a), numeric_vjp(cholesky_loss, [a], 0, 1.0), rtol=1e-6)

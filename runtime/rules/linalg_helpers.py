@@ -146,12 +146,14 @@ def _lower_or_upper(a: np.ndarray) -> bool | None:
     return None
 
 
-def solve_transposed(a: Any, b: Any, xp: Any = np) -> Any:
+def solve_transposed(a: Any, b: Any, xp: Any = np, lower: bool | None = None) -> Any:
     """``solve(a.T, b)`` for one matrix ``a`` and a vector or matrix ``b``, by a triangular
     solve where ``a`` is triangular (the factor of a Cholesky decomposition, its
     transpose): O(n^2) per column where a general solve factorises ``a`` first, O(n^3).
     The same system solved, so the same solution up to rounding; anything else (batches,
-    other array modules, integers, no SciPy) takes ``np.linalg.solve``."""
+    other array modules, integers, no SciPy) takes ``np.linalg.solve``. ``lower=True``
+    says that ``a`` is lower triangular by construction (a Cholesky factor), so its
+    triangle need not be checked."""
     if (
         type(a) is np.ndarray
         and type(b) is np.ndarray
@@ -161,7 +163,8 @@ def solve_transposed(a: Any, b: Any, xp: Any = np) -> Any:
         and a.dtype.kind == "f"
         and b.dtype.kind == "f"
     ):
-        lower = _lower_or_upper(a)
+        if lower is None:
+            lower = _lower_or_upper(a)
         solve_triangular = _solve_triangular() if lower is not None else None
         if solve_triangular is not None:
             return solve_triangular(a, b, trans="T", lower=lower, check_finite=False)
@@ -204,8 +207,8 @@ def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
     if type(low) is np.ndarray and type(g) is np.ndarray and low.ndim == 2:
         # One NumPy matrix: s = L^-T inner L^-1 by two triangular solves with L^T.
         inner = _halve_diagonal(np.tril(low.T @ g))
-        left = solve_transposed(low, inner)
-        s = solve_transposed(low, left.T).T
+        left = solve_transposed(low, inner, lower=True)
+        s = solve_transposed(low, left.T, lower=True).T
         return _halve_diagonal(np.tril(s + s.T))
     inner = _tril_half_diagonal(mT(low) @ g)
     # s = L^-T inner L^-1, by two solves
