@@ -471,6 +471,10 @@ SPECS: dict[Any, list[Case]] = {
     np.pad: [
         case(A((2, 3)), 1),
         case(A((2, 3)), ((1, 0), (2, 1)), constant_values=A(())),
+        case(A((2, 3)), ((1, 2), (3, 1)), constant_values=A((2, 2))),
+        case(A((2, 3, 2)), 1, constant_values=A((2,))),
+        case(A((3,)), (2, 1), "constant", constant_values=A((1, 2))),
+        case(A((2, 3)), 2, constant_values=A((2, 1))),
         case(A((4,)), 2, mode="reflect"),
         case(A((2, 3)), 1, mode="edge"),
         case(A((2, 3)), ((0, 2), (1, 1)), mode="wrap"),

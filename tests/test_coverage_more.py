@@ -572,3 +572,22 @@ def test_dot_method_of_a_constant_global(mode):
     value, got = ag.value_and_grad(dot_method_of_a_global, mode=mode)(w)
     assert value == pytest.approx(dot_method_of_a_global(w))
     assert_close(got, _numeric_grad(dot_method_of_a_global, w.copy()), what=mode)
+
+
+# -- np.pad with one constant per side of each axis --------------------------------------------
+
+
+def framed(x, c):
+    # (corners belong to the last axis padded there, as NumPy fills them)
+    padded = np.pad(x, ((1, 2), (2, 1)), constant_values=c)
+    return np.sum(padded**2 * np.arange(padded.size).reshape(padded.shape))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape", [(2, 2), (2,), (2, 1)])
+def test_pad_with_constants_per_side(mode, shape):
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]])
+    c = np.linspace(-1.0, 1.5, math.prod(shape)).reshape(shape)
+    got = ag.grad(framed, wrt=(0, 1), mode=mode)(x, c)
+    assert_close(got[0], _numeric_grad(lambda v: framed(v, c), x.copy()), what="x")
+    assert_close(got[1], _numeric_grad(lambda v: framed(x, v), c.copy()), what="c")

@@ -603,14 +603,24 @@ def _pad_refused(mode: Any, reflect_type: str) -> NotImplementedError:
 
 @shape_only(1)
 def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) -> Any:
-    """Gradient of ``np.pad(array, pad_width, constant_values=c)`` with respect to one
-    number ``c``: the cotangent summed over the padding."""
-    if np.ndim(constant_values) != 0:
-        raise NotImplementedError(
-            "np.pad: astgrad differentiates constant_values only when it is one number; "
-            "pad with 0 and add the constants separately"
-        )
-    return g.sum() - unpad(g, array, pad_width).sum()
+    """Gradient of ``np.pad(array, pad_width, constant_values=c)`` with respect to ``c``:
+    the cotangent summed over the padding for one number; for one value per side of each
+    axis (``c`` broadcast to ``(ndim, 2)``, as NumPy reads it), over the entries each
+    value fills (a corner belongs to the last axis padded there: NumPy pads the axes in
+    turn, each across the others' padding)."""
+    if np.ndim(constant_values) == 0:
+        return g.sum() - unpad(g, array, pad_width).sum()
+    xp = array_module(g)
+    ndim = len(_shape(array))
+    # Pad with the labels 1..2 ndim instead of the values: each entry names its side.
+    labels = np.pad(
+        np.zeros(_shape(array), dtype=np.intp),
+        np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (ndim, 2)),
+        constant_values=np.arange(1, 2 * ndim + 1).reshape(ndim, 2),
+    )
+    owners = xp.asarray(labels)
+    sides = xp.stack([xp.sum(xp.where(owners == k, g, 0)) for k in range(1, 2 * ndim + 1)])
+    return unbroadcast(xp.reshape(sides, (ndim, 2)), constant_values)
 
 
 def zeros_of(x: Any, like: Any) -> Any:
