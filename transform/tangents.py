@@ -54,6 +54,10 @@ _BROADCASTING = (np.where, np.clip, builtins.sum)
 TANGENT = "tangent"
 
 
+def _same_name(a: gast.expr, b: gast.expr) -> bool:
+    return isinstance(a, gast.Name) and isinstance(b, gast.Name) and a.id == b.id
+
+
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
     """Guarantees: the function returns ``(value, tangent of value)`` for keyword-only
     tangents ``d<param>`` of the parameters in ``ctx.wrt``; every active name's tangent is
@@ -303,13 +307,18 @@ class _Forward:
                 continue
             if mine is not None and shapes.class_of(operands[position], classes) == mine:
                 return False
+            moving = operands[position]
             others = [o for i, o in enumerate(operands) if i != position]
             if all(
-                is_number(o) or is_negated_number(o) or shapes.class_of(o, classes) == shapes.SCALAR
+                is_number(o)
+                or is_negated_number(o)
+                or shapes.class_of(o, classes) == shapes.SCALAR
+                or _same_name(o, moving)
                 for o in others
             ):
-                # A number broadcasts to the operand's shape, not beyond (and a unary
-                # ufunc's result has its operand's shape).
+                # A number broadcasts to the operand's shape, not beyond, and so does the
+                # operand itself (u * u, whatever u's shape: the shape classes may not know
+                # it in a loop); a unary ufunc's result has its operand's shape.
                 return False
         return True
 
