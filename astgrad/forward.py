@@ -107,37 +107,40 @@ _names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _derivatives: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-#: function -> {(moving positions, their kinds, mode): (derivative, tangent keywords)}:
+#: function -> {(moving positions, their ndims, mode): (derivative, tangent keywords)}:
 #: the derivatives ``jvp`` found for host arrays, reached without the checks and look-ups
 #: above (a call of a small function costs about as much as they do)
 _ready_jvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def host_moving(primals: Any, tangents: Any) -> tuple[tuple, tuple] | None:
-    """``(moving positions, their kinds)`` when ``primals`` and ``tangents`` are tuples of
+    """``(moving positions, their ndims)`` when ``primals`` and ``tangents`` are tuples of
     one length, every primal a host value (``_HOST``) and every tangent None or a float
     array of its primal's shape and dtype (what needs no check nor conversion); None
     otherwise, where the full checks decide."""
     if type(primals) is not tuple or type(tangents) is not tuple or len(primals) != len(tangents):
         return None
     moving = []
-    kinds = []
-    for position, (primal, tangent) in enumerate(zip(primals, tangents)):
+    ndims = []
+    position = -1
+    for primal, tangent in zip(primals, tangents):
+        position += 1
         if tangent is None:
             if type(primal) not in _HOST:
                 return None
             continue
+        if type(primal) is not _ndarray or type(tangent) is not _ndarray:
+            return None
+        dtype, shape = primal.dtype, primal.shape
         if (
-            type(primal) is not _ndarray
-            or type(tangent) is not _ndarray
-            or primal.dtype.kind != "f"
-            or tangent.dtype != primal.dtype
-            or tangent.shape != primal.shape
+            (tangent.dtype is not dtype and tangent.dtype != dtype)
+            or dtype.kind != "f"
+            or tangent.shape != shape
         ):
             return None
         moving.append(position)
-        kinds.append(_kind(primal))
-    return tuple(moving), tuple(kinds)
+        ndims.append(len(shape))  # (an array's kind is its ndim: ``api._kind``)
+    return tuple(moving), tuple(ndims)
 
 
 def _ready(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:

@@ -118,7 +118,7 @@ def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict) -> Any:
 
 
 _float64 = np.float64
-#: function -> {(moving positions, their kinds, mode): (forward derivative, reverse
+#: function -> {(moving positions, their ndims, mode): (forward derivative, reverse
 #: derivative, tangent keywords)}: what ``hvp`` found for host float arrays, reached
 #: again without the checks and look-ups (they cost more than a small function's hvp)
 _ready_hvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
