@@ -429,6 +429,15 @@ def sum_where_in_forward(x):
     return _w(np.sum(x, axis=(1, 0), keepdims=True)) + _w(np.cumsum(x, axis=None))
 
 
+def sum_where(x):
+    # (where= reads only the elements the mask holds: the others get no gradient)
+    return _w(np.sum(x, axis=0, where=X > 0))
+
+
+def mean_where(x):
+    return _w(np.mean(x, axis=1, keepdims=True, where=X > 0)) + _w(np.mean(x, where=X < 0.5))
+
+
 ARGUMENT_CASES = [
     (fft_n_short, (X,)),
     (fft_n_long, (X,)),
@@ -463,6 +472,8 @@ ARGUMENT_CASES = [
     (roll_repeat_tile, (X,)),
     (cumulative_include_initial, (X,)),
     (sum_where_in_forward, (X,)),
+    (sum_where, (X,)),
+    (mean_where, (X,)),
     (convolve_longer_kernel, (U, V)),
     (correlate_longer_kernel, (V, U)),
     (pad_wider_than_the_array, (X,)),
@@ -482,10 +493,6 @@ def test_arguments_that_change_values(f, args):
 
 def sum_initial(x):
     return _w(np.sum(x, axis=0, initial=2.0))
-
-
-def sum_where(x):
-    return _w(np.sum(x, axis=0, where=X > 0))
 
 
 def max_where(x):
@@ -534,7 +541,6 @@ def pad_linear_ramp(x):
 UNHANDLED = (TransformError, TypeError), "initial|where|correction|fweights|period|dtype"
 REFUSED = [
     (sum_initial, (X,), UNHANDLED),
-    (sum_where, (X,), UNHANDLED),
     (max_where, (X,), UNHANDLED),
     (var_correction, (X,), UNHANDLED),
     (cov_fweights, (X,), UNHANDLED),

@@ -49,14 +49,16 @@ def spaced_gradient(
     return array_module(f).gradient(f, *given, axis=axis, edge_order=edge_order)
 
 
+# (where=, the mask of the elements reduced, is keyword-only here: NumPy's initial comes
+# before it, and sum's rule has none, as its tangent would add it)
 @vjp_rule(np.sum)
-def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
-    return expand_reduced(g, a, axis, keepdims)
+def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    return expand_reduced(g, a, axis, keepdims, where)
 
 
 @vjp_rule(np.mean)
-def mean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
-    return expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+def mean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    return expand_reduced(g / reduced_count(a, axis, where, keepdims), a, axis, keepdims, where)
 
 
 # the tangent reduced as the argument is: np.sum(da, axis, ...), np.mean(da, axis, ...)

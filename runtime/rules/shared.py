@@ -196,13 +196,19 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 
 @shape_only(1)
-def expand_reduced(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Broadcast the cotangent of a reduction of ``x`` back to ``x``'s shape (a view).
+def expand_reduced(
+    g: Any, x: Any, axis: Any = None, keepdims: bool = False, where: Any = True
+) -> Any:
+    """Broadcast the cotangent of a reduction of ``x`` back to ``x``'s shape (a view); with
+    ``where`` (the reduction's mask), zero where it does not hold.
 
     >>> expand_reduced(np.array([1., 2.]), np.zeros((2, 3)), axis=1)
     array([[1., 1., 1.],
            [2., 2., 2.]])
     """
+    if where is not True:  # (the reduction read no element where the mask is False)
+        spread = expand_reduced(g, x, axis, keepdims)
+        return spread * array_module(spread).asarray(where, dtype=bool)
     shape = _shape(x)
     if axis is None and type(x) is np.ndarray and type(g) in _HOST_SCALARS:
         # The full reduction of a host array, the usual loss: a read-only view with zero
@@ -235,12 +241,21 @@ _HOST_SCALARS = (float, np.float64, np.float32, np.float16)
 
 
 @shape_only(0)
-def reduced_count(x: Any, axis: Any = None) -> int:
-    """How many elements of ``x`` each result of a reduction over ``axis`` combines.
+def reduced_count(x: Any, axis: Any = None, where: Any = True, keepdims: bool = False) -> Any:
+    """How many elements of ``x`` each result of a reduction over ``axis`` combines; with
+    ``where`` (the reduction's mask), an array of the result's shape (at least 1: a slice
+    with no element has no gradient, where its mean is NaN).
 
     >>> reduced_count(np.zeros((2, 3, 4)), axis=(0, 2))
     8
     """
+    if where is not True:
+        xp = array_module(x)
+        mask = xp.broadcast_to(xp.asarray(where, dtype=bool), _shape(x))
+        counts = xp.sum(mask, axis=axis, keepdims=keepdims)
+        # (in x's float dtype: float32 / int64 counts would make float64)
+        kind = np.dtype(_dtype(x)).kind
+        return xp.maximum(counts, 1).astype(_dtype(x) if kind in "fc" else float)
     if axis is None:
         size = getattr(x, "size", None)
         if type(size) is int:
