@@ -27,9 +27,9 @@ __all__ = ["split_ties"]
 def split_ties(g: Any, wins: Any, x: Any, y: Any) -> Any:
     """``g * wins + 0.5 * g * (x == y)``, leaving the tie term out where no element ties.
 
-    >>> split_ties(np.array([1.0, 2.0, 4.0]), np.array([1.0, 3.0, 0.0]) > 2.0, 2.0,
-    ...            np.array([1.0, 3.0, 2.0]))
-    array([0., 1., 2.])
+    >>> z = np.array([-1.0, 3.0, 0.0])
+    >>> split_ties(np.array([2.0, 2.0, 2.0]), z > 0, 0, z)  # relu's: z = 0 ties
+    array([0., 2., 1.])
     """
     ties = x == y
     kind = type(ties)
