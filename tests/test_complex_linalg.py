@@ -1,5 +1,6 @@
 """The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules, and the singular values
-of complex matrices (np.linalg.svd(..., compute_uv=False), svdvals; docs/complex.md):
+of complex matrices (np.linalg.svd(..., compute_uv=False), svdvals) and least squares
+(np.linalg.lstsq: the solution, residuals and singular values; docs/complex.md):
 complex matrices, every mode and forward mode, against central differences that move the
 real and imaginary parts of every entry apart (entries NumPy does not read included: their
 gradient is zero)."""
@@ -71,7 +72,23 @@ def condition_like(a):
     return np.sum(s[..., 0] / s[..., -1])
 
 
+A52 = RNG.standard_normal((5, 2)) + 1j * RNG.standard_normal((5, 2))
+B5 = RNG.standard_normal(5) + 1j * RNG.standard_normal(5)
+
+
+def least_squares(a):
+    x, residuals, _, s = np.linalg.lstsq(a, B5)
+    return np.sum(np.abs(x - 1j) ** 2) + 0.3 * np.sum(residuals) + np.sum(s * W3[:2])
+
+
+def least_squares_in_b(b):
+    x, residuals, _, _ = np.linalg.lstsq(A52, b)
+    return np.real(np.sum(x * C3[0, :2])) + np.sum(residuals)
+
+
 CASES = [
+    (least_squares, A52),
+    (least_squares_in_b, B5),
     (singular_values, M34),
     (condition_like, M_BATCH),
     (cholesky_lower, A3),

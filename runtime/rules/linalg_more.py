@@ -210,20 +210,15 @@ def eigvals_jvp(ans, a, *, da):
 
 @vjp_rule(np.linalg.lstsq, multi_output=True)
 def lstsq(g, ans, a, b, rcond=None):
-    checked = refuse_complex(refuse_complex(g, a, "np.linalg.lstsq"), b, "np.linalg.lstsq")
-    kept = lstsq_kept_rank(checked, ans, rcond)
+    kept = lstsq_kept_rank(g, ans, rcond)
     return lstsq_grad(kept, ans, a, b, "a"), lstsq_grad(kept, ans, a, b, "b")
 
 
 @jvp_rule(np.linalg.lstsq)
 def lstsq_jvp(ans, a, b, rcond=None, *, da, db):
     return (
-        lstsq_tangent(
-            lstsq_kept_rank(refuse_complex(da, a, "np.linalg.lstsq"), ans, rcond), ans, a, b, "a"
-        ),
-        lstsq_tangent(
-            lstsq_kept_rank(refuse_complex(db, b, "np.linalg.lstsq"), ans, rcond), ans, a, b, "b"
-        ),
+        lstsq_tangent(lstsq_kept_rank(da, ans, rcond), ans, a, b, "a"),
+        lstsq_tangent(lstsq_kept_rank(db, ans, rcond), ans, a, b, "b"),
     )
 
 
@@ -529,23 +524,27 @@ def eig_tangent(da: Any, ans: Any) -> Any:
 
 
 def lstsq_grad(g: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
-    """The gradient of ``np.linalg.lstsq(a, b)`` in ``a`` (or ``b``, as ``part`` says)."""
+    """The gradient of ``np.linalg.lstsq(a, b)`` in ``a`` (or ``b``, as ``part`` says).
+
+    x = pinv(a) b: linear in b, and in a through pinv(a), whose cotangent is ``gx b^T``
+    (pinv's rule, with conjugate transposes: complex values, docs/complex.md). The
+    residuals ``|a x - b|^2`` move by ``2 Re(conj(a x - b) . (da x - db))`` at the
+    solution; the singular values as svd's."""
     parts = output_parts(g, ans)
     x = ans[0]
     inverse = np.linalg.pinv(a)
     gx = np.reshape(parts[0], (np.shape(a)[1], -1))
     columns = np.reshape(b, (np.shape(a)[0], -1))
     residual = a @ np.reshape(x, (np.shape(a)[1], -1)) - columns
-    # d residuals = 2 (a x - b) . (da x - db) at the least-squares solution
-    gr = 2 * residual * _residual_cotangent(parts[1], residual)
+    gr = 2 * np.conjugate(residual) * _residual_cotangent(np.real(parts[1]), residual)
     if part == "b":
         return np.reshape(mT(inverse) @ gx - gr, np.shape(b))
     gp = gx @ mT(columns)
-    gt = mT(gp)
-    xt = mT(inverse)
-    through_x = -(xt @ gp @ xt) + (gt - a @ inverse @ gt) @ inverse @ xt
-    through_x = through_x + xt @ inverse @ (gt - gt @ inverse @ a)
-    through_s = svd_grad(parts[3], ans[3], a, False, False)
+    gc, gt = np.conjugate(gp), mT(gp)
+    xt = np.conjugate(mT(inverse))
+    through_x = -(xt @ gc @ xt) + (gt - a @ inverse @ gt) @ inverse @ xt
+    through_x = np.conjugate(through_x + xt @ inverse @ (gt - gt @ inverse @ a))
+    through_s = singular_values_grad(parts[3], ans[3], a, False, False, "np.linalg.lstsq")
     return through_x + gr @ mT(np.reshape(x, (np.shape(a)[1], -1))) + through_s
 
 
@@ -569,14 +568,14 @@ def lstsq_tangent(d: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
         dx = inverse @ d
         moved = -np.reshape(d, np.shape(residual))
         ds = np.zeros_like(ans[3])
-    else:
-        dt = mT(d)
-        dp = -(inverse @ d @ inverse) + inverse @ mT(inverse) @ (dt - dt @ a @ inverse)
-        dp = dp + (dt - inverse @ a @ dt) @ mT(inverse) @ inverse
+    else:  # (pinv's tangent, with conjugate transposes: complex values)
+        dt, it = np.conjugate(mT(d)), np.conjugate(mT(inverse))
+        dp = -(inverse @ d @ inverse) + inverse @ it @ (dt - dt @ a @ inverse)
+        dp = dp + (dt - inverse @ a @ dt) @ it @ inverse
         dx = dp @ b
         moved = d @ columns
-        ds = svd_tangent(d, ans[3], a, False, False, False)
-    dr = 2 * np.sum(residual * moved, axis=0)
+        ds = singular_values_tangent(d, ans[3], a, False, False, False, "np.linalg.lstsq")
+    dr = 2 * np.real(np.sum(np.conjugate(residual) * moved, axis=0))
     if np.size(ans[1]) == 0:
         dr = np.zeros_like(ans[1])
     return lstsq_parts(dx, np.reshape(dr, np.shape(ans[1])), ans[2] * 0, ds)
