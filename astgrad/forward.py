@@ -85,7 +85,8 @@ def jvp(
     named = {
         tangent_names[name]: _as_tangent(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
-    _remember(fun, primals, tangents, mode, derivative, tuple(tangent_names[n] for n in names))
+    keywords = tuple(tangent_names[n] for n in names)
+    _remember(fun, primals, tangents, mode, (derivative, keywords, moving))
     if all(type(p) in _HOST for p in primals):
         return derivative.jvp(*primals, **named)
     where = placement(primals)
@@ -107,27 +108,27 @@ _names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _derivatives: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-#: function -> {(moving positions, their ndims, mode): (derivative, tangent keywords)}:
-#: the derivatives ``jvp`` found for host arrays, reached without the checks and look-ups
+#: function -> {host_key(...): (derivative, tangent keywords, moving positions)}: the
+#: derivatives ``jvp`` found for host arrays, reached without the checks and look-ups
 #: above (a call of a small function costs about as much as they do)
 _ready_jvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def host_moving(primals: Any, tangents: Any) -> tuple[tuple, tuple] | None:
-    """``(moving positions, their ndims)`` when ``primals`` and ``tangents`` are tuples of
-    one length, every primal a host value (``_HOST``) and every tangent None or a float
-    array of its primal's shape and dtype (what needs no check nor conversion); None
-    otherwise, where the full checks decide."""
+def host_key(primals: Any, tangents: Any, mode: str) -> tuple | None:
+    """A key for the tables of derivatives found before: each position's ndim where its
+    tangent is an array, -1 where it is None, then ``mode``; when ``primals`` and
+    ``tangents`` are tuples of one length, every primal a host value (``_HOST``) and
+    every tangent None or a float array of its primal's shape and dtype (what needs no
+    check nor conversion). None otherwise, where the full checks decide. (An array's
+    kind, for which a derivative is made, is its ndim: ``api._kind``.)"""
     if type(primals) is not tuple or type(tangents) is not tuple or len(primals) != len(tangents):
         return None
-    moving = []
-    ndims = []
-    position = -1
+    key = []
     for primal, tangent in zip(primals, tangents):
-        position += 1
         if tangent is None:
             if type(primal) not in _HOST:
                 return None
+            key.append(-1)
             continue
         if type(primal) is not _ndarray or type(tangent) is not _ndarray:
             return None
@@ -138,38 +139,36 @@ def host_moving(primals: Any, tangents: Any) -> tuple[tuple, tuple] | None:
             or tangent.shape != shape
         ):
             return None
-        moving.append(position)
-        ndims.append(len(shape))  # (an array's kind is its ndim: ``api._kind``)
-    return tuple(moving), tuple(ndims)
+        key.append(len(shape))
+    key.append(mode)
+    return tuple(key)
 
 
 def _ready(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:
     """What a jvp that ran before with arguments of these kinds found, while its guard
     holds: ``(derivative, tangent keywords, moving positions)``; None otherwise."""
-    found = host_moving(primals, tangents)
-    if found is None or not found[0]:
+    key = host_key(primals, tangents, mode)
+    if key is None:
         return None
     try:
         table = _ready_jvps.get(fun)
     except TypeError:  # not weakly referable
         return None
-    entry = table.get((*found, mode)) if table is not None else None
+    entry = table.get(key) if table is not None else None
     if entry is None or entry[0].is_stale() or is_gradient(fun):
         return None
-    return (*entry, found[0])
+    return entry
 
 
-def _remember(
-    fun: Callable, primals: tuple, tangents: tuple, mode: str, derivative: Any, keywords: tuple
-) -> None:
-    found = host_moving(primals, tangents)
-    if found is None:
+def _remember(fun: Callable, primals: tuple, tangents: tuple, mode: str, entry: tuple) -> None:
+    key = host_key(primals, tangents, mode)
+    if key is None:
         return
     try:
         table = _ready_jvps.setdefault(fun, {})
     except TypeError:
         return
-    table[(*found, mode)] = (derivative, keywords)
+    table[key] = entry
 
 
 def _moving_names(fun: Callable, moving: tuple) -> tuple[str, ...]:

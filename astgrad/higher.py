@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .api import MODES, Wrt, _kind, _Target
-from .forward import _HOST, _check_arguments, _moving_names, host_moving, jvp
+from .forward import _HOST, _check_arguments, _moving_names, host_key, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.device import CPU, device_guard, placement
@@ -91,13 +91,10 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     named = {
         tangent_names[name]: _as_float(tangents[i], primals[i]) for name, i in zip(names, moving)
     }
-    found = host_moving(primals, tangents)
-    if found is not None and found[0]:
-        _ready_hvps.setdefault(fun, {})[(*found, mode)] = (
-            forward,
-            reverse,
-            tuple(tangent_names[n] for n in names),
-        )
+    key = host_key(primals, tangents, mode)
+    if key is not None:
+        keywords = tuple(tangent_names[n] for n in names)
+        _ready_hvps.setdefault(fun, {})[key] = (forward, reverse, keywords, moving)
     # (host arguments, the common case, need no device made current)
     where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
     if where is CPU:
@@ -118,8 +115,8 @@ def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict) -> Any:
 
 
 _float64 = np.float64
-#: function -> {(moving positions, their ndims, mode): (forward derivative, reverse
-#: derivative, tangent keywords)}: what ``hvp`` found for host float arrays, reached
+#: function -> {forward.host_key(...): (forward derivative, reverse derivative, tangent
+#: keywords, moving positions)}: what ``hvp`` found for host float arrays, reached
 #: again without the checks and look-ups (they cost more than a small function's hvp)
 _ready_hvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -129,17 +126,17 @@ def _ready_hvp(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple |
     before with arguments of these kinds, while both guards hold; None otherwise."""
     if mode == "tape":
         return None
-    found = host_moving(primals, tangents)
-    if found is None or not found[0]:
+    key = host_key(primals, tangents, mode)
+    if key is None:
         return None
     try:
         table = _ready_hvps.get(fun)
     except TypeError:  # not weakly referable
         return None
-    entry = table.get((*found, mode)) if table is not None else None
+    entry = table.get(key) if table is not None else None
     if entry is None or entry[0].is_stale() or entry[1].is_stale() or is_gradient(fun):
         return None
-    return (*entry, found[0])
+    return entry
 
 
 #: forward derivative -> {(names, kinds, mode): reverse derivative of its jvp}
