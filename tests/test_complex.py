@@ -469,7 +469,7 @@ REFUSED = {
     "scipy_cholesky", "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
     "multivariate_normal_entropy", "scipy_inv", "scipy_det", "scipy_solve", "expm",
-    "lu_factor", "lu_solve", "cond", "polyfit",
+    "lu_factor", "lu_solve", "polyfit",
 }  # fmt: skip
 
 

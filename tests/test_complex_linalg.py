@@ -1,6 +1,7 @@
 """The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules, and the singular values
 of complex matrices (np.linalg.svd(..., compute_uv=False), svdvals) and least squares
-(np.linalg.lstsq: the solution, residuals and singular values; docs/complex.md):
+(np.linalg.lstsq: the solution, residuals and singular values), np.linalg.cond (every p;
+docs/complex.md):
 complex matrices, every mode and forward mode, against central differences that move the
 real and imaginary parts of every entry apart (entries NumPy does not read included: their
 gradient is zero)."""
@@ -86,7 +87,12 @@ def least_squares_in_b(b):
     return np.real(np.sum(x * C3[0, :2])) + np.sum(residuals)
 
 
+def conditions(a):
+    return np.linalg.cond(a) + np.linalg.cond(a, "fro") + np.linalg.cond(a, 1)
+
+
 CASES = [
+    (conditions, C3),
     (least_squares, A52),
     (least_squares_in_b, B5),
     (singular_values, M34),

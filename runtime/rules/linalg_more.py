@@ -28,8 +28,6 @@ from .linalg_helpers import (
     mT,
     norm_grad,
     norm_slope,
-    svd_grad,
-    svd_tangent,
 )
 from .rearranging import zeros_of
 from .reductions import trace_grad
@@ -303,12 +301,12 @@ def tensorsolve_jvp(ans, a, b, axes=None, *, da, db):
 
 @vjp_rule(np.linalg.cond)
 def cond(g, ans, x, p=None):
-    return cond_grad(refuse_complex(g, x, "np.linalg.cond"), ans, x, p)
+    return cond_grad(np.real(g), ans, x, p)
 
 
 @jvp_rule(np.linalg.cond)
 def cond_jvp(ans, x, p=None, *, dx):
-    return cond_tangent(refuse_complex(dx, x, "np.linalg.cond"), x, p)
+    return cond_tangent(dx, x, p)
 
 
 # polyfit(x, y, deg, w=w) is the least-squares solution c of (w V) c = w y, V = vander(x,
@@ -796,7 +794,8 @@ def _cond_ends(s: Any, first: Any, last: Any) -> Any:
 
 
 def cond_grad(g: Any, ans: Any, x: Any, p: Any = None) -> Any:
-    """The gradient of ``np.linalg.cond(x, p)``."""
+    """The gradient of ``np.linalg.cond(x, p)`` (complex ``x``: through the singular values'
+    and the norms' complex rules; the inverse is holomorphic)."""
     if p in (None, 2, -2):
         s = np.linalg.svd(x, compute_uv=False)
         big, small = s[..., 0], s[..., -1]
@@ -804,14 +803,15 @@ def cond_grad(g: Any, ans: Any, x: Any, p: Any = None) -> Any:
             gs = _cond_ends(s, -g * small / (big * big), g / big)
         else:
             gs = _cond_ends(s, g / small, -g * big / (small * small))
-        return svd_grad(gs, s, x, False, False)
+        return singular_values_grad(gs, s, x, False, False, "np.linalg.cond")
     inverted = np.linalg.inv(x)
     norm_x = np.linalg.norm(x, p, axis=(-2, -1))
     norm_inverse = np.linalg.norm(inverted, p, axis=(-2, -1))
-    through_inverse = norm_grad(g * norm_x, norm_inverse, inverted, p, (-2, -1))
-    return norm_grad(g * norm_inverse, norm_x, x, p, (-2, -1)) - (
-        mT(inverted) @ through_inverse @ mT(inverted)
+    through_inverse = conjugate_if_complex(
+        norm_grad(g * norm_x, norm_inverse, inverted, p, (-2, -1)), inverted
     )
+    through_x = conjugate_if_complex(norm_grad(g * norm_inverse, norm_x, x, p, (-2, -1)), x)
+    return through_x - mT(inverted) @ through_inverse @ mT(inverted)
 
 
 @transformable
@@ -819,7 +819,7 @@ def cond_tangent(dx: Any, x: Any, p: Any = None) -> Any:
     """The tangent of ``np.linalg.cond(x, p)`` along ``dx``."""
     if p in (None, 2, -2):
         s = np.linalg.svd(x, compute_uv=False)
-        ds = svd_tangent(dx, s, x, False, False, False)
+        ds = singular_values_tangent(dx, s, x, False, False, False, "np.linalg.cond")
         big, small = s[..., 0], s[..., -1]
         if p == -2:
             return ds[..., -1] / big - small * ds[..., 0] / (big * big)
@@ -828,8 +828,10 @@ def cond_tangent(dx: Any, x: Any, p: Any = None) -> Any:
     d_inverse = -(inverted @ dx @ inverted)
     norm_x = np.linalg.norm(x, p, axis=(-2, -1))
     norm_inverse = np.linalg.norm(inverted, p, axis=(-2, -1))
-    moved_x = np.sum(dx * norm_slope(x, p, (-2, -1)), axis=(-2, -1))
-    moved_inverse = np.sum(d_inverse * norm_slope(inverted, p, (-2, -1)), axis=(-2, -1))
+    slope_x = np.conjugate(norm_slope(x, p, (-2, -1)))
+    slope_inverse = np.conjugate(norm_slope(inverted, p, (-2, -1)))
+    moved_x = np.real(np.sum(dx * slope_x, axis=(-2, -1)))
+    moved_inverse = np.real(np.sum(d_inverse * slope_inverse, axis=(-2, -1)))
     return moved_x * norm_inverse + norm_x * moved_inverse
 
 
