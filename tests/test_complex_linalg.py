@@ -91,7 +91,22 @@ def conditions(a):
     return np.linalg.cond(a) + np.linalg.cond(a, "fro") + np.linalg.cond(a, 1)
 
 
+def eigen_parts(a):
+    # (the eigenvalues, |v|^2 and the projector onto the first eigenvector: none reads the
+    # phases LAPACK picks for the eigenvectors)
+    w, v = np.linalg.eigh(a)
+    projector = v[:, :1] @ np.conjugate(v[:, :1]).T
+    return np.sum(w * W3) + np.sum(np.abs(v) ** 2 * W3) + np.real(np.sum(projector * C3))
+
+
+def eigen_parts_upper(a):
+    w, v = np.linalg.eigh(np.conjugate(a.T), UPLO="U")
+    return np.sum(np.sin(w)) + np.sum(np.abs(v[:, 1]) ** 3)
+
+
 CASES = [
+    (eigen_parts, A3),
+    (eigen_parts_upper, A3),
     (conditions, C3),
     (least_squares, A52),
     (least_squares_in_b, B5),
@@ -114,7 +129,11 @@ def test_hermitian_gradients(function, a, mode):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("function, a", CASES, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "function, a",
+    [c for c in CASES if not c[0].__name__.startswith("eigen_parts")],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_hermitian_tangents(function, a):
     t = RNG.standard_normal(a.shape) + 1j * RNG.standard_normal(a.shape)
     _, tangent = ag.jvp(function, (a,), (t,))
@@ -140,3 +159,20 @@ def test_singular_vectors_of_a_complex_matrix_are_refused(mode):
 
     with pytest.raises(ComplexGradientError, match="np.linalg.svd"):
         ag.grad(of_vectors, mode=mode)(M34)
+
+
+def first_entry_of_an_eigenvector(a):
+    # (LAPACK makes each eigenvector's first entry real: the second's phase is its choice)
+    return np.imag(np.linalg.eigh(a)[1][1, 0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_loss_of_eigenvector_phases_is_refused(mode):
+    with pytest.raises(NotImplementedError, match="phases of the eigenvectors"):
+        ag.grad(first_entry_of_an_eigenvector, mode=mode)(A3)
+
+
+def test_forward_mode_refuses_complex_eigenvectors():
+    # (a tangent of the eigenvectors would fix their phases as LAPACK does not)
+    with pytest.raises(ComplexGradientError, match="np.linalg.eigh"):
+        ag.jvp(eigen_parts, (A3,), (np.ones_like(A3),))

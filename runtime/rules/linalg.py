@@ -11,6 +11,7 @@ from .forward import jvp_rule
 from .linalg_complex import (
     hermitian_cholesky_grad,
     hermitian_cholesky_tangent,
+    hermitian_eigh_grad,
     hermitian_eigvalsh_grad,
     hermitian_eigvalsh_tangent,
     singular_values_grad,
@@ -19,7 +20,6 @@ from .linalg_complex import (
 from .linalg_helpers import (
     batched_scalar,
     cross_grad,
-    eigh_grad,
     eigh_tangent,
     einsum_grad,
     einsum_tangent,
@@ -294,7 +294,7 @@ def qr_jvp(ans, a, mode="reduced", *, da):
 
 @vjp_rule(np.linalg.eigh, multi_output=True)
 def eigh(g, ans, a, UPLO="L"):
-    return eigh_grad(refuse_complex(g, a, "np.linalg.eigh"), ans, UPLO)
+    return hermitian_eigh_grad(g, ans, a, UPLO)
 
 
 @jvp_rule(np.linalg.eigh)

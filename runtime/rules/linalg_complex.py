@@ -21,16 +21,18 @@ import numpy as np
 
 from .complex import is_complex, refuse_complex
 from .linalg_helpers import (
+    _inverse_gaps,
     _tril_half_diagonal,
     cholesky_grad,
     cholesky_tangent,
+    eigh_grad,
     eigvalsh_grad,
     svd_grad,
     svd_tangent,
 )
 from .linalg_helpers import eigvalsh_tangent as real_eigvalsh_tangent
 from .registry import nondifferentiable
-from .shared import transformable
+from .shared import output_parts, transformable
 
 
 @transformable
@@ -151,3 +153,34 @@ def singular_values_tangent(
     u, _, vh = np.linalg.svd(a, full_matrices=False)
     moved = np.einsum("...jk,...jl,...kl->...k", np.conjugate(u), da, np.conjugate(vh))
     return np.real(moved)
+
+
+def hermitian_eigh_grad(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
+    """The gradient of ``w, v = np.linalg.eigh(a, UPLO)``. For a complex ``a``, with
+    ``m = v^H conj(gv)`` and ``f[i, j] = 1 / (w_j - w_i)`` (distinct eigenvalues),
+    ``K = v (diag(gw) + f * m) v^H``. Each eigenvector is fixed only up to a phase LAPACK
+    picks: a loss that reads the phase (the imaginary part of m's diagonal is then not 0)
+    has no derivative astgrad can give, and is refused."""
+    if not is_complex(a):
+        return eigh_grad(g, ans, UPLO)
+    w, v = ans[0], ans[1]
+    gw, gv = output_parts(g, ans)
+    m = _h(v) @ np.conjugate(gv)
+    refuse_phase_dependence(m)
+    inner = _inverse_gaps(w) * m + np.real(gw)[..., None, :] * np.eye(np.shape(w)[-1])
+    return hermitian_to_triangle(v @ inner @ _h(v), UPLO)
+
+
+def refuse_phase_dependence(m: Any) -> None:
+    """Raises where a loss of complex eigenvectors depends on their phases: the imaginary
+    part of ``m = v^H conj(gv)``'s diagonal is its slope along each vector's phase."""
+    phases = np.abs(np.imag(np.diagonal(m, axis1=-2, axis2=-1)))
+    if np.size(phases) and np.max(phases) > 1e-8 * (1 + np.max(np.abs(m))):
+        raise NotImplementedError(
+            "np.linalg.eigh of a complex matrix: this loss depends on the phases of the "
+            "eigenvectors, which LAPACK picks (each is fixed only up to one); astgrad "
+            "differentiates losses that do not (the eigenvalues, |v|, projectors v v^H)"
+        )
+
+
+nondifferentiable(refuse_phase_dependence)
