@@ -465,7 +465,7 @@ def _quietly(function, *args, **kwargs):
 # differentiate there: each raises ComplexGradientError (or, for eig and sqrtm, the error
 # about complex results they had).
 REFUSED = {
-    "corrcoef", "qr", "eigh", "eig", "eigvals", "sqrtm", "cho_factor",
+    "corrcoef", "eigh", "eig", "eigvals", "sqrtm", "cho_factor",
     "scipy_cholesky", "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
     "multivariate_normal_entropy", "scipy_inv", "scipy_det", "scipy_solve", "expm",

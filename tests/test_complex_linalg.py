@@ -1,7 +1,7 @@
 """The Hermitian forms of np.linalg.cholesky's and eigvalsh's rules, and the singular values
 of complex matrices (np.linalg.svd(..., compute_uv=False), svdvals) and least squares
-(np.linalg.lstsq: the solution, residuals and singular values), np.linalg.cond (every p;
-docs/complex.md):
+(np.linalg.lstsq: the solution, residuals and singular values), np.linalg.cond (every p),
+np.linalg.qr and eigh (docs/complex.md):
 complex matrices, every mode and forward mode, against central differences that move the
 real and imaginary parts of every entry apart (entries NumPy does not read included: their
 gradient is zero)."""
@@ -104,7 +104,19 @@ def eigen_parts_upper(a):
     return np.sum(np.sin(w)) + np.sum(np.abs(v[:, 1]) ** 3)
 
 
+def qr_parts(a):
+    q, r = np.linalg.qr(a)
+    return np.real(np.sum(q * C3[:, :2])) + np.sum(np.abs(r) ** 2 * W3[:2])
+
+
+def qr_of_a_wide_matrix(a):
+    q, r = np.linalg.qr(a.T)
+    return np.real(np.sum(np.sin(q))) + np.imag(np.sum(r * C3[:2, :3]))
+
+
 CASES = [
+    (qr_parts, RNG.standard_normal((3, 2)) + 1j * RNG.standard_normal((3, 2))),
+    (qr_of_a_wide_matrix, RNG.standard_normal((3, 2)) + 1j * RNG.standard_normal((3, 2))),
     (eigen_parts, A3),
     (eigen_parts_upper, A3),
     (conditions, C3),

@@ -14,6 +14,8 @@ from .linalg_complex import (
     hermitian_eigh_grad,
     hermitian_eigvalsh_grad,
     hermitian_eigvalsh_tangent,
+    hermitian_qr_grad,
+    hermitian_qr_tangent,
     singular_values_grad,
     singular_values_tangent,
 )
@@ -29,8 +31,6 @@ from .linalg_helpers import (
     kron_grad_left,
     kron_grad_right,
     mT,
-    qr_grad,
-    qr_tangent,
     solve_adjoint,
     solve_grad_a,
     solve_tangent_a,
@@ -282,14 +282,14 @@ def cholesky_jvp(ans, a, *, upper=False, da):
 
 @vjp_rule(np.linalg.qr, multi_output=True)
 def qr(g, ans, a, mode="reduced"):
-    return qr_grad(refuse_complex(g, a, "np.linalg.qr"), ans, a, mode)
+    return hermitian_qr_grad(g, ans, a, mode)
 
 
 # The decompositions' one contribution is the tuple of their results' tangents, inside an
 # explicit tuple.
 @jvp_rule(np.linalg.qr)
 def qr_jvp(ans, a, mode="reduced", *, da):
-    return (qr_tangent(refuse_complex(da, a, "np.linalg.qr"), ans, a, mode),)
+    return (hermitian_qr_tangent(da, ans, a, mode),)
 
 
 @vjp_rule(np.linalg.eigh, multi_output=True)

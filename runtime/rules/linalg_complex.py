@@ -22,11 +22,14 @@ import numpy as np
 from .complex import is_complex, refuse_complex
 from .linalg_helpers import (
     _inverse_gaps,
+    _qr_refused,
     _tril_half_diagonal,
     cholesky_grad,
     cholesky_tangent,
     eigh_grad,
     eigvalsh_grad,
+    qr_grad,
+    qr_tangent,
     svd_grad,
     svd_tangent,
 )
@@ -184,3 +187,81 @@ def refuse_phase_dependence(m: Any) -> None:
 
 
 nondifferentiable(refuse_phase_dependence)
+
+
+# -- QR: a = q r with r's diagonal real (LAPACK's Householder reflections make it so) ---------
+# With c = q^H da r^-1, q^H dq is the skew-Hermitian omega below c's diagonal (and i Im on
+# it), dr r^-1 = c - omega. Backwards, with the gradients in the form G = conj(g) and
+# n = G_r r^H - q^H G_q: G_a = (G_q + q herm_upper(n)) r^-H, herm_upper(n) the Hermitian
+# matrix of n's strict upper triangle and the real part of its diagonal.
+
+
+def _hermitian_of_upper(n: Any) -> Any:
+    strict = np.triu(n, 1)
+    return (
+        strict
+        + _h(strict)
+        + np.real(np.diagonal(n, axis1=-2, axis2=-1))[..., None] * np.eye(np.shape(n)[-1])
+    )
+
+
+def _qr_grad_square_or_tall(q: Any, r: Any, gq: Any, gr: Any) -> Any:
+    n = gr @ _h(r) - _h(q) @ gq
+    return _h(np.linalg.solve(r, _h(gq + q @ _hermitian_of_upper(n))))
+
+
+def hermitian_qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
+    """The gradient of ``np.linalg.qr(a, mode)``; for a complex ``a`` by the formula above
+    (the modes the real rule has)."""
+    if not is_complex(a):
+        return qr_grad(g, ans, a, mode)
+    rows, cols = np.shape(a)[-2:]
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+        gq, gr = np.zeros_like(q), np.conjugate(g)
+    elif mode == "reduced" or (mode == "complete" and rows <= cols):
+        parts = output_parts(g, ans)
+        q, r = ans[0], ans[1]
+        gq, gr = np.conjugate(parts[0]), np.conjugate(parts[1])
+    else:
+        raise _qr_refused(mode)
+    if rows >= cols:
+        return np.conjugate(_qr_grad_square_or_tall(q, r, gq, gr))
+    # wide: a = [x | y] with x square; q r_x = x and r_y = q^H y
+    x_part = _qr_grad_square_or_tall(
+        q, r[..., :rows], gq + a[..., rows:] @ _h(gr[..., rows:]), gr[..., :rows]
+    )
+    return np.conjugate(np.concatenate([x_part, q @ gr[..., rows:]], axis=-1))
+
+
+@transformable
+def _qr_tangent_square_or_tall(q: Any, r: Any, da: Any) -> Any:
+    da_rinv = _h(np.linalg.solve(_h(r), _h(da)))
+    c = _h(q) @ da_rinv
+    below = np.tril(c, -1)
+    on_diagonal = np.imag(np.diagonal(c, axis1=-2, axis2=-1))[..., None] * np.eye(np.shape(c)[-1])
+    upper = c - (below - _h(below) + 1j * on_diagonal)  # dr r^-1
+    return da_rinv - q @ upper, upper @ r
+
+
+@transformable
+def hermitian_qr_tangent(da: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
+    """The tangents of ``np.linalg.qr(a, mode)``; for a complex ``a`` as above."""
+    if not is_complex(a):
+        return qr_tangent(da, ans, a, mode)
+    rows, cols = np.shape(a)[-2:]
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+    elif mode == "reduced" or (mode == "complete" and rows <= cols):
+        q, r = ans[0], ans[1]
+    else:
+        raise _qr_refused(mode)
+    if rows >= cols:
+        dq, dr = _qr_tangent_square_or_tall(q, r, da)
+    else:
+        dq, dr_x = _qr_tangent_square_or_tall(q, r[..., :rows], da[..., :rows])
+        dr_y = _h(dq) @ a[..., rows:] + _h(q) @ da[..., rows:]
+        dr = np.concatenate([dr_x, dr_y], axis=-1)
+    if mode == "r":
+        return dr
+    return dq, dr
