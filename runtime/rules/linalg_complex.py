@@ -1,5 +1,6 @@
-"""The complex (Hermitian) forms of ``np.linalg.cholesky``'s and ``eigvalsh``'s rules, and
-of the singular values' (``np.linalg.svd(..., compute_uv=False)``, ``svdvals``).
+"""The complex forms of ``np.linalg.cholesky``'s, ``eigvalsh``'s and ``eigh``'s rules
+(Hermitian matrices), of ``qr``'s, and of the singular values' (``np.linalg.svd(...,
+compute_uv=False)``, ``svdvals``, and through them ``lstsq``'s and ``cond``'s).
 
 NumPy reads one triangle of a Hermitian matrix: the matrix it stands for, ``H``, has that
 triangle's entries, their conjugates across the diagonal, and the real parts of the
