@@ -466,7 +466,7 @@ def _quietly(function, *args, **kwargs):
 # about complex results they had).
 REFUSED = {
     "corrcoef", "eigh", "eig", "eigvals", "sqrtm", "cho_factor",
-    "scipy_cholesky", "solve_sylvester", "ive", "multivariate_normal_logpdf",
+    "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
     "multivariate_normal_entropy", "scipy_inv", "scipy_det", "scipy_solve", "expm",
     "lu_factor", "lu_solve", "polyfit",

@@ -15,6 +15,11 @@ from rule_specs_complex import complex_gradient
 
 import astgrad as ag
 
+try:
+    import scipy.linalg as scipy_linalg
+except ImportError:  # pragma: no cover - scipy is optional
+    scipy_linalg = None
+
 MODES = ["source", "auto", "tape"]
 RNG = np.random.default_rng(11)
 
@@ -114,6 +119,12 @@ def qr_of_a_wide_matrix(a):
     return np.real(np.sum(np.sin(q))) + np.imag(np.sum(r * C3[:2, :3]))
 
 
+def scipy_cholesky_both(a):
+    upper = scipy_linalg.cholesky(np.conjugate(a.T))
+    lower = scipy_linalg.cholesky(a, lower=True)
+    return np.real(np.sum(upper * C3)) + np.sum(np.abs(lower) ** 2 * W3)
+
+
 CASES = [
     (qr_parts, RNG.standard_normal((3, 2)) + 1j * RNG.standard_normal((3, 2))),
     (qr_of_a_wide_matrix, RNG.standard_normal((3, 2)) + 1j * RNG.standard_normal((3, 2))),
@@ -131,6 +142,10 @@ CASES = [
     (eigenvalues_upper, A3),
     (eigenvalues_lower, A_BATCH),
 ]
+
+
+if scipy_linalg is not None:
+    CASES.append((scipy_cholesky_both, A3))
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -21,6 +21,7 @@ import scipy.stats as stats
 from .complex import real_like, refuse_complex
 from .containers import Parts
 from .forward import jvp_rule
+from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
 from .linalg_helpers import (
     batched_scalar,
     cholesky_grad,
@@ -463,12 +464,12 @@ def triangular_tangent_a(da, x, a, trans, lower, unit_diagonal):
 # lower), reading only that triangle of a: np.linalg.cholesky(a, upper=True)'s rules.
 @vjp_rule(linalg.cholesky, name="scipy_cholesky")
 def scipy_cholesky(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
-    return cholesky_grad(g, ans, not lower)
+    return hermitian_cholesky_grad(g, ans, a, not lower)
 
 
 @jvp_rule(linalg.cholesky)
 def scipy_cholesky_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *, da):
-    return cholesky_tangent(da, ans, not lower)
+    return hermitian_cholesky_tangent(da, ans, a, not lower)
 
 
 # scipy.linalg.inv, det and solve: NumPy's rules on the matrix SciPy reads, which assume_a
