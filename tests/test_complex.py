@@ -468,17 +468,21 @@ REFUSED = {
     "corrcoef", "eigh", "eig", "eigvals", "sqrtm", "cho_factor",
     "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
-    "multivariate_normal_entropy", "scipy_inv", "scipy_det", "scipy_solve", "expm",
+    "multivariate_normal_entropy",
     "lu_factor", "lu_solve", "polyfit",
 }  # fmt: skip
 
 
 def _refused(rule, call):
-    """Whether astgrad refuses this call for complex values: REFUSED's rules, and
-    np.linalg.svd but for the singular values alone (its vectors' phases are LAPACK's)."""
+    """Whether astgrad refuses this call for complex values: REFUSED's rules,
+    np.linalg.svd but for the singular values alone (its vectors' phases are LAPACK's), and
+    scipy.linalg's inv and solve of a matrix they read as Hermitian."""
+    args, kwargs = call
+    if rule.name in ("scipy_inv", "scipy_solve"):
+        # (where SciPy reads a Hermitian matrix: its conjugate across the diagonal)
+        return kwargs.get("assume_a") in ("her", "hermitian", "pos", "positive definite")
     if rule.name != "svd":
         return rule.name in REFUSED
-    args, kwargs = call
     compute_uv = args[2] if len(args) > 2 else kwargs.get("compute_uv", True)
     hermitian = args[3] if len(args) > 3 else kwargs.get("hermitian", False)
     return bool(compute_uv or hermitian)

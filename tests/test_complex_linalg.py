@@ -203,3 +203,39 @@ def test_forward_mode_refuses_complex_eigenvectors():
     # (a tangent of the eigenvectors would fix their phases as LAPACK does not)
     with pytest.raises(ComplexGradientError, match="np.linalg.eigh"):
         ag.jvp(eigen_parts, (A3,), (np.ones_like(A3),))
+
+
+def scipy_holomorphic(a):
+    b = C3[:, 0]
+    return np.real(
+        np.sum(scipy_linalg.expm(0.3 * a) * C3)
+        + scipy_linalg.det(a)
+        + np.sum(scipy_linalg.solve(a, b) * W3)
+        + np.sum(scipy_linalg.inv(a, assume_a="sym", lower=True))
+    )
+
+
+@pytest.mark.skipif(scipy_linalg is None, reason="needs SciPy")
+@pytest.mark.parametrize("mode", MODES)
+def test_scipy_holomorphic_matrix_functions(mode):
+    # expm, det, solve and inv (general or symmetric, not Hermitian, readings) are
+    # holomorphic: their real rules hold for complex matrices as they are
+    a = C3 + 3 * np.eye(3)
+    got = ag.grad(scipy_holomorphic, mode=mode)(a)
+    expected = complex_gradient(lambda v: float(scipy_holomorphic(v)), a)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    t = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+    _, tangent = ag.jvp(scipy_holomorphic, (a,), (t,))
+    eps = 1e-6
+    moved = (scipy_holomorphic(a + eps * t) - scipy_holomorphic(a - eps * t)) / (2 * eps)
+    assert tangent == pytest.approx(moved, rel=1e-6)
+
+
+@pytest.mark.skipif(scipy_linalg is None, reason="needs SciPy")
+@pytest.mark.parametrize("mode", MODES)
+def test_scipy_hermitian_readings_are_refused(mode):
+    def hermitian_solve(a):
+        return np.real(np.sum(scipy_linalg.solve(a, C3[:, 0], assume_a="her")))
+
+    with pytest.raises(ComplexGradientError, match="scipy.linalg.solve"):
+        ag.grad(hermitian_solve, mode=mode)(A3)

@@ -478,25 +478,24 @@ def scipy_cholesky_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True
 # reads gets a gradient. transposed=True solves with its transpose.
 @vjp_rule(linalg.inv, name="scipy_inv")
 def scipy_inv(g, ans, a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
-    moved = refuse_complex(g, a, "scipy.linalg.inv")
+    moved = refuse_hermitian(g, a, assume_a, "scipy.linalg.inv")
     return cast_like(read_matrix_grad(-(mT(ans) @ moved @ mT(ans)), lower, assume_a), a)
 
 
 @jvp_rule(linalg.inv)
 def scipy_inv_jvp(ans, a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False, da):
-    return -(ans @ read_matrix(refuse_complex(da, a, "scipy.linalg.inv"), lower, assume_a) @ ans)
+    moved = refuse_hermitian(da, a, assume_a, "scipy.linalg.inv")
+    return -(ans @ read_matrix(moved, lower, assume_a) @ ans)
 
 
 @vjp_rule(linalg.det, name="scipy_det")
 def scipy_det(g, ans, a, overwrite_a=False, check_finite=True):
-    moved = refuse_complex(g, a, "scipy.linalg.det")
-    return cast_like(batched_scalar(moved * ans) * mT(inverse(a)), a)
+    return cast_like(batched_scalar(g * ans) * mT(inverse(a)), a)
 
 
 @jvp_rule(linalg.det)
 def scipy_det_jvp(ans, a, overwrite_a=False, check_finite=True, *, da):
-    moved = refuse_complex(da, a, "scipy.linalg.det")
-    return ans * np.trace(np.linalg.solve(a, moved), axis1=-2, axis2=-1)
+    return ans * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
 
 
 @vjp_rule(linalg.solve, name="scipy_solve")
@@ -513,7 +512,7 @@ def scipy_solve(
     transposed=False,
 ):
     matrix = read_matrix(a, lower, assume_a, transposed)
-    gb = solve_adjoint(refuse_complex(g, a, "scipy.linalg.solve"), matrix, b)
+    gb = solve_adjoint(refuse_hermitian(g, a, assume_a, "scipy.linalg.solve"), matrix, b)
     return (
         cast_like(
             read_matrix_grad(solve_grad_a(gb, ans, matrix, b), lower, assume_a, transposed), a
@@ -538,21 +537,23 @@ def scipy_solve_jvp(
     db,
 ):
     matrix = read_matrix(a, lower, assume_a, transposed)
-    moved = read_matrix(refuse_complex(da, a, "scipy.linalg.solve"), lower, assume_a, transposed)
+    checked = refuse_hermitian(da, a, assume_a, "scipy.linalg.solve")
+    moved = read_matrix(checked, lower, assume_a, transposed)
     return solve_tangent_a(moved, ans, matrix, b), np.linalg.solve(matrix, db)
 
 
 # expm's derivative along e is the upper right block of expm([[a, e], [0, a]]) (the
 # Frechet derivative); its gradient is that derivative at a's transpose along g. Written
-# with expm itself, so it differentiates again.
+# with expm itself, so it differentiates again. (Holomorphic: right for complex a as it is,
+# as are inv, det and solve but where they read a Hermitian matrix: refuse_hermitian.)
 @vjp_rule(linalg.expm)
 def expm(g, ans, A):
-    return cast_like(expm_frechet_block(mT(A), refuse_complex(g, A, "scipy.linalg.expm")), A)
+    return cast_like(expm_frechet_block(mT(A), g), A)
 
 
 @jvp_rule(linalg.expm)
 def expm_jvp(ans, A, *, dA):
-    return expm_frechet_block(A, refuse_complex(dA, A, "scipy.linalg.expm"))
+    return expm_frechet_block(A, dA)
 
 
 # cho_factor returns (c, lower): the factor in one triangle of c, a's own entries in the
@@ -703,6 +704,16 @@ def expm_frechet_block(a, e):
         [np.concatenate([a, e], axis=-1), np.concatenate([zeros, a], axis=-1)], axis=-2
     )
     return _expm(joined)[..., :n, n:]
+
+
+@transformable
+def refuse_hermitian(value, a, assume_a, name):
+    """``value``, once ``a`` is known real where scipy.linalg reads it as a Hermitian matrix
+    (``assume_a`` 'her' or 'pos': a conjugate across the diagonal, which the rules, written
+    for the holomorphic general, symmetric and triangular readings, do not follow)."""
+    if assume_a in ("her", "hermitian", "pos", "positive definite"):
+        return refuse_complex(value, a, name)
+    return value
 
 
 def matrix_structure(assume_a):
