@@ -469,7 +469,7 @@ REFUSED = {
     "solve_sylvester", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
     "multivariate_normal_entropy",
-    "lu_factor", "lu_solve", "polyfit",
+    "polyfit",
 }  # fmt: skip
 
 
@@ -478,6 +478,8 @@ def _refused(rule, call):
     np.linalg.svd but for the singular values alone (its vectors' phases are LAPACK's), and
     scipy.linalg's inv and solve of a matrix they read as Hermitian."""
     args, kwargs = call
+    if rule.name == "lu_solve":  # (trans=2 solves with a^H)
+        return (args[2] if len(args) > 2 else kwargs.get("trans", 0)) in (2, "C")
     if rule.name in ("scipy_inv", "scipy_solve"):
         # (where SciPy reads a Hermitian matrix: its conjugate across the diagonal)
         return kwargs.get("assume_a") in ("her", "hermitian", "pos", "positive definite")

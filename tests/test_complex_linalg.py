@@ -239,3 +239,32 @@ def test_scipy_hermitian_readings_are_refused(mode):
 
     with pytest.raises(ComplexGradientError, match="scipy.linalg.solve"):
         ag.grad(hermitian_solve, mode=mode)(A3)
+
+
+def solve_by_lu(a):
+    factored = scipy_linalg.lu_factor(a)
+    x = scipy_linalg.lu_solve(factored, C3[:, :2])
+    y = scipy_linalg.lu_solve(factored, C3[0], trans=1)
+    return np.real(np.sum(x * C3[1:, :].T)) + np.sum(np.abs(y) ** 2)
+
+
+@pytest.mark.skipif(scipy_linalg is None, reason="needs SciPy")
+@pytest.mark.parametrize("mode", MODES)
+def test_lu_of_a_complex_matrix(mode):
+    # (LU is holomorphic: the real rules hold as written, but for trans=2, a^H)
+    a = C3 + 2 * np.eye(3)
+    got = ag.grad(solve_by_lu, mode=mode)(a)
+    expected = complex_gradient(lambda v: float(solve_by_lu(v)), a)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    if mode == "tape":
+        t = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+        _, tangent = ag.jvp(solve_by_lu, (a,), (t,))
+        eps = 1e-6
+        moved = (solve_by_lu(a + eps * t) - solve_by_lu(a - eps * t)) / (2 * eps)
+        assert tangent == pytest.approx(moved, rel=1e-6)
+
+    def conjugate_transposed(a):
+        return np.real(np.sum(scipy_linalg.lu_solve(scipy_linalg.lu_factor(a), C3[0], trans=2)))
+
+    with pytest.raises(ComplexGradientError, match="trans=2"):
+        ag.grad(conjugate_transposed, mode=mode)(a)

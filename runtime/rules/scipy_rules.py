@@ -626,25 +626,23 @@ def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
 # upper (lu's upper triangle), P the row swaps piv, which stay put while a moves a little
 # (pivots that tie aside). With F = L^-1 P da U^-1: dL = L tril(F, -1), dU = triu(F) U.
 # lu_solve's rule gives lu's gradient in the same packing, so that a gradient through
-# lu_solve(lu_factor(a), b) reaches a exactly. Square matrices, real values.
+# lu_solve(lu_factor(a), b) reaches a exactly. Square matrices; holomorphic, so right for
+# complex values as written, but for lu_solve's trans=2 (a^H: refused).
 @vjp_rule(linalg.lu_factor, multi_output=True)
 def lu_factor(g, ans, a, overwrite_a=False, check_finite=True):
-    glu = output_parts(refuse_complex(g, a, "scipy.linalg.lu_factor"), ans)[0]
+    glu = output_parts(g, ans)[0]
     return (cast_like(lu_factor_grad(glu, ans[0], ans[1]), a),)
 
 
 @jvp_rule(linalg.lu_factor)
 def lu_factor_jvp(ans, a, overwrite_a=False, check_finite=True, *, da):
-    moved = refuse_complex(da, a, "scipy.linalg.lu_factor")
-    return ((lu_factor_tangent(moved, ans[0], ans[1]), np.zeros_like(ans[1])),)
+    return ((lu_factor_tangent(da, ans[0], ans[1]), np.zeros_like(ans[1])),)
 
 
 # lu_solve((lu, piv), b, trans) solves op(a) x = b with a = P^T L U (op: a or a^T)
 @vjp_rule(linalg.lu_solve)
 def lu_solve(g, ans, lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
-    checked = refuse_complex(
-        refuse_complex(g, b, "scipy.linalg.lu_solve"), lu_and_piv[0], "scipy.linalg.lu_solve"
-    )
+    checked = lu_unconjugated(g, lu_and_piv, b, trans)
     gb = _lu_solve(lu_and_piv, checked, trans=lu_other_side(trans))
     return Parts(
         [lu_solve_factor_grad(gb, ans, lu_and_piv, trans), no_grad_like(lu_and_piv[1])]
@@ -655,10 +653,12 @@ def lu_solve(g, ans, lu_and_piv, b, trans=0, overwrite_b=False, check_finite=Tru
 def lu_solve_jvp(
     ans, lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True, *, dlu_and_piv, db
 ):
-    moved = lu_product_tangent(dlu_and_piv[0], lu_and_piv, trans)
+    moved = lu_product_tangent(
+        lu_unconjugated(dlu_and_piv[0], lu_and_piv, b, trans), lu_and_piv, trans
+    )
     return (
         _lu_solve(lu_and_piv, -(moved @ ans), trans=trans),
-        _lu_solve(lu_and_piv, refuse_complex(db, b, "scipy.linalg.lu_solve"), trans=trans),
+        _lu_solve(lu_and_piv, lu_unconjugated(db, lu_and_piv, b, trans), trans=trans),
     )
 
 
@@ -880,6 +880,16 @@ def lu_other_side(trans):
     if trans in (1, 2, "T", "C"):
         return 0
     raise ValueError(f"scipy.linalg.lu_solve: unknown trans={trans!r}")
+
+
+@transformable
+def lu_unconjugated(value, lu_and_piv, b, trans):
+    """``value``, once lu_solve is known not to solve with a complex ``a^H`` (trans=2): the
+    rules transpose without conjugating, right for the holomorphic trans 0 and 1."""
+    if trans in (2, "C"):
+        name = "scipy.linalg.lu_solve(..., trans=2)"
+        return refuse_complex(refuse_complex(value, lu_and_piv[0], name), b, name)
+    return value
 
 
 def lu_check_square(lu):
