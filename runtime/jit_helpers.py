@@ -625,7 +625,7 @@ def _unbroadcast(g, like):
     return scope["unbroadcast_impl"]
 
 
-def expand_reduced(g, x, axis=None, keepdims=False):
+def expand_reduced(g, x, axis=None, keepdims=False, where=True):
     """The cotangent of a reduction of ``x`` over ``axis`` spread over ``x``'s shape."""
 
 
@@ -700,7 +700,9 @@ def _spread(ndim: int, axes: tuple):
 
 
 @overload(expand_reduced, prefer_literal=True)
-def _expand_reduced(g, x, axis=None, keepdims=False):
+def _expand_reduced(g, x, axis=None, keepdims=False, where=True):
+    if not _no_mask(where):  # (a reduction's where= mask: not compiled)
+        return None
     target = _ndim_of(x)
     g_plain = _plain(g)
     if target is None:
@@ -709,34 +711,42 @@ def _expand_reduced(g, x, axis=None, keepdims=False):
     if axes is None or _flag(keepdims) is None:
         return None
     if target == 0:
-        return lambda g, x, axis=None, keepdims=False: g
+        return lambda g, x, axis=None, keepdims=False, where=True: g
     if isinstance(g_plain, _NUMBER_TYPES):
-        return lambda g, x, axis=None, keepdims=False: _full(shape_of(x), g)
+        return lambda g, x, axis=None, keepdims=False, where=True: _full(shape_of(x), g)
     if not isinstance(g_plain, types.Array):
         return None
     spread = _spread(target, axes)
-    return lambda g, x, axis=None, keepdims=False: spread(g, x)
+    return lambda g, x, axis=None, keepdims=False, where=True: spread(g, x)
 
 
-def reduced_count(x, axis=None):
+def reduced_count(x, axis=None, where=True, keepdims=False):
     """How many elements each result of a reduction of ``x`` over ``axis`` combines."""
 
 
 @overload(reduced_count, prefer_literal=True)
-def _reduced_count(x, axis=None):
+def _reduced_count(x, axis=None, where=True, keepdims=False):
+    if not _no_mask(where):  # (a reduction's where= mask: not compiled)
+        return None
     target = _ndim_of(x)
     if target is None:
         return None
     if target == 0:
-        return lambda x, axis=None: 1
+        return lambda x, axis=None, where=True, keepdims=False: 1
     axes = _axes(axis, target)
     if axes is None:
         return None
     if axes == tuple(range(target)):
-        return lambda x, axis=None: x.size
+        return lambda x, axis=None, where=True, keepdims=False: x.size
     product = " * ".join(f"x.shape[{d}]" for d in axes)
     count = _compiled(f"def count(x):\n    return {product}\n", "count")
-    return lambda x, axis=None: count(x)
+    return lambda x, axis=None, where=True, keepdims=False: count(x)
+
+
+def _no_mask(where: types.Type) -> bool:
+    """Whether a reduction's ``where=`` is omitted or the literal True (no mask)."""
+    known, value = _literal(where)
+    return known and value is True
 
 
 # -- reductions over axes (NumPy's axis= and keepdims=, which Numba lacks) ---------------
