@@ -24,6 +24,7 @@ import astgrad.runtime.rules.linalg_more as linalg_more
 import astgrad.runtime.rules.rearranging_more as rearranging_more
 import astgrad.runtime.rules.reductions as reductions
 import astgrad.runtime.rules.results as results
+import astgrad.runtime.rules.ties as ties
 import numpy as np
 
 
@@ -516,6 +517,12 @@ SPECS: dict[Any, list[Case]] = {
     rearranging_more.joined_blocks: [
         case([A((2, 2)), A((2, 1)), A((1, 3))], [[None, None], [None]]),
         case([A((1, 2)), A((1, 1)), A((1, 3))], [[[None, None]], [[None]]]),
+    ],
+    # (g moves; the comparison and the compared values are constants: one case without a
+    # tie, one with)
+    ties.split_ties: [
+        case(A((2, 3)), np.array([[True, False, True]] * 2), 0.0, np.array([-1.0, 2.0, -3.0])),
+        case(A((3,)), np.array([False, True, False]), 0.0, np.array([0.0, -1.0, 2.0])),
     ],
     results.add_results: [case((A((3,)), A(())), (A((3,)), A(()))), case(A((2, 3)), A((2, 3)))],
     np.diagflat: [case(A((3,))), case(A((2, 2)), 1), case(A((3,)), k=-2)],

@@ -570,6 +570,15 @@ def lstsq_of(a):
     return _bend(x) + _bend(residuals) + _bend(s)
 
 
+def cond_of(a):
+    return np.sin(np.linalg.cond(a)) + np.linalg.cond(a, "fro") + np.linalg.cond(a, 1)
+
+
+def polyfit_of(y, w):
+    x = np.array([-1.0, -0.4, 0.3, 0.9, 1.6, 2.2])
+    return _bend(np.polyfit(x, y, 2, w=w))
+
+
 def powers_of(a, b):
     return (
         _bend(np.linalg.multi_dot([a, b, a]))
@@ -698,6 +707,8 @@ TABLE = {
     "cholesky_upper": (cholesky_upper, _uniform((3, 3))),
     "cholesky_stack": (cholesky_stack, _uniform((2, 3, 3))),
     "qr_square": (qr_reduced, lambda rng: (_square(rng),)),
+    "cond": (cond_of, lambda rng: (_square(rng),)),
+    "polyfit": (polyfit_of, _uniform((6,), (6,), low=0.5, high=1.5)),
     "qr_tall": (qr_reduced, _uniform((4, 3))),
     "qr_wide": (qr_reduced, _uniform((3, 4))),
     "qr_stack": (qr_reduced, _uniform((2, 4, 3))),
