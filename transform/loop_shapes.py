@@ -29,7 +29,7 @@ from . import anno, ranks
 from .context import TransformContext
 from .dataflow import bound_names, statements
 from .program import Program
-from .walk import walk
+from .walk import walk, without_statements
 
 _PRODUCTS = (np.dot, np.matmul)
 
@@ -203,21 +203,7 @@ def _fixed_bound(bound: gast.expr, bound_here: set[str]) -> bool:
 
 
 def _without_pops(stmts: list[gast.stmt], dead: set[int]) -> list[gast.stmt]:
-    kept = []
-    for stmt in stmts:
-        if (
-            isinstance(stmt, gast.Assign)
-            and anno.has(stmt, anno.Key.STACK_ID)
-            and anno.get(stmt, anno.Key.STACK_ID) in dead
-        ):
-            continue
-        for field in ("body", "orelse"):
-            block = getattr(stmt, field, None)
-            if block:
-                setattr(
-                    stmt,
-                    field,
-                    _without_pops(block, dead) or ([gast.Pass()] if field == "body" else []),
-                )
-        kept.append(stmt)
-    return kept
+    return without_statements(
+        stmts,
+        lambda stmt: isinstance(stmt, gast.Assign) and anno.get(stmt, anno.Key.STACK_ID) in dead,
+    )

@@ -31,7 +31,7 @@ from . import anno, build, invariance
 from .context import TransformContext
 from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
 from .program import Program
-from .walk import walk
+from .walk import walk, without_statements
 
 # -- small helpers ---------------------------------------------------------------------
 
@@ -563,20 +563,7 @@ def _rename_reads(node: gast.AST, old: str, new: str) -> None:
 
 
 def drop_pushes(stmts: list[gast.stmt], dead_ids: set[int]) -> list[gast.stmt]:
-    kept = []
-    for stmt in stmts:
-        if anno.get(stmt, anno.Key.STACK_ID) in dead_ids:
-            continue
-        for field in ("body", "orelse"):
-            block = getattr(stmt, field, None)
-            if block:
-                setattr(
-                    stmt,
-                    field,
-                    drop_pushes(block, dead_ids) or ([gast.Pass()] if field == "body" else []),
-                )
-        kept.append(stmt)
-    return kept
+    return without_statements(stmts, lambda stmt: anno.get(stmt, anno.Key.STACK_ID) in dead_ids)
 
 
 def _foldable_position(stmt: gast.stmt) -> gast.AST | None:

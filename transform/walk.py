@@ -135,3 +135,21 @@ def rewrite(node: gast.AST, change: Callable[[gast.AST], gast.AST]) -> gast.AST:
         elif isinstance(value, gast.AST):
             setattr(node, name, rewrite(value, change))
     return change(node)
+
+
+def without_statements(
+    stmts: list[gast.stmt], dropped: Callable[[gast.stmt], bool]
+) -> list[gast.stmt]:
+    """``stmts`` without every statement, at any depth of ``body``/``orelse``, for which
+    ``dropped`` holds; a body left empty becomes ``pass`` (the blocks change in place)."""
+    kept = []
+    for stmt in stmts:
+        if dropped(stmt):
+            continue
+        for field in ("body", "orelse"):
+            block = getattr(stmt, field, None)
+            if block:
+                rest = without_statements(block, dropped)
+                setattr(stmt, field, rest or ([gast.Pass()] if field == "body" else []))
+        kept.append(stmt)
+    return kept
