@@ -1340,17 +1340,12 @@ def made_method(func: gast.expr, made: dict, ctx: TransformContext) -> gast.Func
         return None
     if found.__closure__ and found.__code__.co_freevars != ("__class__",):
         return None  # (a cell other than the one super() reads)
-    definition = parse_here(found, ctx)
-    if definition is None:
+    plain = _plain_method(found, ctx)
+    if plain is None:
         return None
+    definition, first = plain
     args = definition.args
-    params = args.posonlyargs + args.args
-    defaults = [*args.defaults, *args.kw_defaults]
-    if not params or args.vararg or args.kwarg:
-        return None
-    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
-        return None
-    me = params[0].id
+    me = first.id
     if found.__closure__ and not _super_calls_named(definition, me, made[owner], found, ctx):
         return None
     names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
@@ -1510,17 +1505,12 @@ def chain_method(
         return None
     if found.__closure__:
         return None  # (super() in it: left a call)
-    definition = parse_here(found, ctx)
-    if definition is None:
+    plain = _plain_method(found, ctx)
+    if plain is None:
         return None
+    definition, first = plain
     args = definition.args
-    params = args.posonlyargs + args.args
-    defaults = [*args.defaults, *args.kw_defaults]
-    if not params or args.vararg or args.kwarg:
-        return None
-    if not all(d is None or isinstance(d, gast.Constant) for d in defaults):
-        return None
-    me = params[0].id
+    me = first.id
     names = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)} - {me}
     if {n.id for n in gast.walk(func.value) if isinstance(n, gast.Name)} & names:
         return None  # (the method has a name the caller's object is read by: they'd clash)
@@ -1739,21 +1729,15 @@ def class_method(func: gast.expr, ctx: TransformContext) -> gast.FunctionDef | N
         return None
     if function.__closure__:
         return None
-    definition = parse_here(function, ctx)
-    if definition is None:
+    plain = _plain_method(function, ctx)
+    if plain is None:
         return None
+    definition, first = plain
     args = definition.args
-    params = args.posonlyargs + args.args
-    if not params or args.vararg or args.kwarg:
-        return None
-    if not all(
-        d is None or isinstance(d, gast.Constant) for d in [*args.defaults, *args.kw_defaults]
-    ):
-        return None
-    me = params[0].id
+    me = first.id
     for node in gast.walk(definition):
         if isinstance(node, gast.Name) and node.id == me and not isinstance(node.ctx, gast.Load):
-            if node is not params[0]:
+            if node is not first:
                 return None  # cls rebound
         if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.Yield)) and node is not definition:
             return None
@@ -1950,3 +1934,21 @@ def parse_here(function: types.FunctionType, ctx: TransformContext) -> gast.Func
     args = definition.args
     args.defaults = [copy_tree(d, replace) for d in args.defaults]
     return None if refused else definition
+
+
+def _plain_method(function: types.FunctionType, ctx) -> tuple[gast.FunctionDef, gast.Name] | None:
+    """``function``'s parsed definition and its first parameter (the object or the class),
+    for a method that can run inline: a first parameter, no ``*args``/``**kwargs``, and
+    only constants as defaults; None otherwise."""
+    definition = parse_here(function, ctx)
+    if definition is None:
+        return None
+    args = definition.args
+    params = args.posonlyargs + args.args
+    if not params or args.vararg or args.kwarg:
+        return None
+    if not all(
+        d is None or isinstance(d, gast.Constant) for d in [*args.defaults, *args.kw_defaults]
+    ):
+        return None
+    return definition, params[0]
