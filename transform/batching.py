@@ -39,7 +39,6 @@ the caller takes one direction at a time.
 from __future__ import annotations
 
 import copy
-import inspect
 
 import gast
 import numpy as np
@@ -211,17 +210,7 @@ class _Batched(_Forward):
         batched tangents of the arguments that move."""
         origin = origin_of(stmt)
         call = stmt.value
-        if any(isinstance(a, gast.Starred) for a in call.args) or any(
-            k.arg is None for k in call.keywords
-        ):
-            raise TransformError(f"{callee.name}(*args, **kwargs) in batched forward mode", origin)
-        try:
-            signature = inspect.signature(callee.value)
-            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
-        except TypeError as exc:
-            raise TransformError(
-                f"cannot bind the arguments of {callee.name}: {exc}", origin
-            ) from None
+        bound = self.bind_arguments(call, callee, origin, "batched forward mode")
         moving = [param for param, atom in bound.arguments.items() if self.active(atom)]
         derivative = self.ctx.derive_callee(callee.value, tuple(moving), origin, forward="batched")
         function = self.ctx.bind_free(derivative.jvp.__name__, derivative.jvp)

@@ -435,20 +435,28 @@ class _Forward:
         )
         return [self._tag(own, stmt), stmt, self._tag(write, stmt)]
 
-    def user_call(self, stmt: gast.Assign, callee: Callee) -> list[gast.stmt]:
-        origin = origin_of(stmt)
-        call = stmt.value
+    def bind_arguments(
+        self, call: gast.Call, callee: Callee, origin, mode: str
+    ) -> inspect.BoundArguments:
+        """The call's arguments bound to the parameters of the user's function it calls;
+        a TransformError (naming ``mode``) for ``*args``/``**kwargs`` or a call that does
+        not bind."""
         if any(isinstance(a, gast.Starred) for a in call.args) or any(
             k.arg is None for k in call.keywords
         ):
-            raise TransformError(f"{callee.name}(*args, **kwargs) in forward mode", origin)
+            raise TransformError(f"{callee.name}(*args, **kwargs) in {mode}", origin)
         try:
             signature = inspect.signature(callee.value)
-            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
+            return signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
         except TypeError as exc:
             raise TransformError(
                 f"cannot bind the arguments of {callee.name}: {exc}", origin
             ) from None
+
+    def user_call(self, stmt: gast.Assign, callee: Callee) -> list[gast.stmt]:
+        origin = origin_of(stmt)
+        call = stmt.value
+        bound = self.bind_arguments(call, callee, origin, "forward mode")
         active_params = [param for param, atom in bound.arguments.items() if self.active(atom)]
         try:
             kinds = callee_kinds(bound.arguments, self.ctx)  # objects' classes (issue 17)
