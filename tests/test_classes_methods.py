@@ -115,3 +115,30 @@ def test_the_bound_gradient_keeps_its_object():
     assert_close(gradient(x), _expected_dx(layer, x))
     assert not np.allclose(before, gradient(x))
     assert_close(gradient(x), ag.grad(bound, mode="tape")(x))
+
+
+class _Scale:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return x * self.w
+
+
+def _loss_of_model(model, x):
+    return np.sum(model(x))
+
+
+def test_source_without_arguments_says_to_pass_the_object():
+    """Without example arguments ag.source cannot know a parameter's class: the error says
+    to pass them, and with them the call on the object is generated source."""
+    with pytest.raises(ag.TransformError) as caught:
+        ag.source(_loss_of_model)
+    message = str(caught.value)
+    assert "_loss_of_model" in message and "model(x)" in message
+    assert "pass example arguments (ag.source(f, model, ...)" in message
+    model, x = _Scale(np.array([1.0, 2.0])), np.array([3.0, -1.0])
+    source = ag.source(_loss_of_model, model, x)
+    assert "Scale_call_forward" in source
+    gradient = ag.grad(_loss_of_model, mode="source")(model, x)
+    assert_close(gradient.w, x)

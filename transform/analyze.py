@@ -141,12 +141,23 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
             if carrier is not None:
                 # A tape call's pullback reaches its arguments, not the object it calls
                 # (a layer made from differentiated values, then called).
+                advice = 'Use mode="auto" or mode="tape", which run this function on the tape.'
+                if carrier in ctx.parsed.params:
+                    # (ag.source(f) or ag.explain(f) without arguments: the class of the
+                    # object is not known, so its methods cannot be transformed)
+                    advice = (
+                        f"If `{carrier}` is an object of one of your classes, pass example "
+                        f"arguments (ag.source(f, {carrier}, ...), ag.explain(f, {carrier}, "
+                        "...)) so the transform knows its class; or "
+                        + advice[0].lower()
+                        + advice[1:]
+                    )
                 raise TransformError(
                     f"this calls `{callee.name}`, and `{carrier}` is an object made from "
                     "values that carry a gradient; run on the tape by itself, the call would "
                     "not pass the gradient back through that object.",
                     origin_of(stmt),
-                    'Use mode="auto" or mode="tape", which run this function on the tape.',
+                    advice,
                 )
             if ctx.mode != "auto":
                 raise TransformError(
