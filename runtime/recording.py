@@ -192,6 +192,15 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
                 keep_view(result, not _grad_state.enabled or result._base._requires_grad)
         return result
     if not _several_outputs(rule, out):
+        if type(out) is tuple:
+            # (np.linspace(..., retstep=True), np.polyfit(..., full=True): an argument
+            # that adds results the rule was not written for)
+            raise NotImplementedError(
+                f"{describe(fn)} returned {len(out)} results here (an argument such as "
+                "retstep=True or full=True asks for more than its array), and astgrad's "
+                "rule differentiates only the array: call it without that argument, or "
+                "register a fuller rule with @ag.vjp_rule"
+            )
         if where is not CPU and isinstance(out, (float, complex, _generic)):
             # math.sin or float() of a device scalar gives a host number: keep it there.
             out = to_device(out, where)

@@ -591,3 +591,30 @@ def test_pad_with_constants_per_side(mode, shape):
     got = ag.grad(framed, wrt=(0, 1), mode=mode)(x, c)
     assert_close(got[0], _numeric_grad(lambda v: framed(v, c), x.copy()), what="x")
     assert_close(got[1], _numeric_grad(lambda v: framed(x, v), c.copy()), what="c")
+
+
+def _linspace_with_step(a):
+    xs, step = np.linspace(a, 2.0, 5, retstep=True)
+    return np.sum(xs) * step
+
+
+def _polyfit_full(y):
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    coefficients, residuals, rank, singular_values, rcond = np.polyfit(x, y, 1, full=True)
+    return np.sum(coefficients)
+
+
+@pytest.mark.parametrize(
+    "function, argument, name",
+    [
+        (_linspace_with_step, 0.5, "np.linspace returned 2 results"),
+        (_polyfit_full, np.array([1.0, 2.0, 2.5, 3.0, 5.0]), "np.polyfit returned 5 results"),
+    ],
+)
+def test_the_tape_names_a_call_asking_for_more_results_than_its_rule_has(function, argument, name):
+    """retstep=True or full=True add results the rule was not written for: the tape says so
+    by name (it raised NumPy's 'inhomogeneous shape' ValueError), as source mode does."""
+    with pytest.raises(NotImplementedError, match=name):
+        ag.grad(function, mode="tape")(argument)
+    with pytest.raises(NotImplementedError):
+        ag.grad(function, mode="source")(argument)
