@@ -195,11 +195,12 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
         if type(out) is tuple:
             # (np.linspace(..., retstep=True), np.polyfit(..., full=True): an argument
             # that adds results the rule was not written for)
+            given = ", ".join(f"{k}={v!r}" for k, v in raw_kwargs.items() if _is_flag(v))
             raise NotImplementedError(
-                f"{describe(fn)} returned {len(out)} results here (an argument such as "
-                "retstep=True or full=True asks for more than its array), and astgrad's "
-                "rule differentiates only the array: call it without that argument, or "
-                "register a fuller rule with @ag.vjp_rule"
+                f"{describe(fn)}{f' with {given}' if given else ''} returned {len(out)} "
+                "results here, and astgrad's rule differentiates only its array: call it "
+                "without the argument that asks for more (such as retstep=True, full=True "
+                "or return_sign=True), or register a fuller rule with @ag.vjp_rule"
             )
         if where is not CPU and isinstance(out, (float, complex, _generic)):
             # math.sin or float() of a device scalar gives a host number: keep it there.
@@ -208,6 +209,12 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
         if out.dtype.kind not in "fc":
             return new_tensor(out)  # integer or boolean results carry no gradient
     return _record(rule, raw_args, raw_kwargs, out, inputs, fn)
+
+
+def _is_flag(value: Any) -> bool:
+    """Whether a keyword argument's value is one worth naming in a message (a flag, a
+    number or a string; not an array)."""
+    return isinstance(value, (bool, int, float, str)) or value is None
 
 
 def _unwrap_args(args: tuple) -> tuple[list, list]:

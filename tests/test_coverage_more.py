@@ -607,8 +607,12 @@ def _polyfit_full(y):
 @pytest.mark.parametrize(
     "function, argument, name",
     [
-        (_linspace_with_step, 0.5, "np.linspace returned 2 results"),
-        (_polyfit_full, np.array([1.0, 2.0, 2.5, 3.0, 5.0]), "np.polyfit returned 5 results"),
+        (_linspace_with_step, 0.5, "np.linspace with retstep=True returned 2 results"),
+        (
+            _polyfit_full,
+            np.array([1.0, 2.0, 2.5, 3.0, 5.0]),
+            "np.polyfit with full=True returned 5 results",
+        ),
     ],
 )
 def test_the_tape_names_a_call_asking_for_more_results_than_its_rule_has(function, argument, name):
