@@ -213,15 +213,7 @@ class _Batched(_Forward):
         bound = self.bind_arguments(call, callee, origin, "batched forward mode")
         moving = [param for param, atom in bound.arguments.items() if self.active(atom)]
         derivative = self.ctx.derive_callee(callee.value, tuple(moving), origin, forward="batched")
-        function = self.ctx.bind_free(derivative.jvp.__name__, derivative.jvp)
-        keywords = list(copy.deepcopy(call.keywords))
-        for param in moving:
-            tangent = load(self.tangent(bound.arguments[param].id))
-            keywords.append(gast.keyword(arg=derivative.tangent_names[param], value=tangent))
-        forward_call = gast.Call(
-            func=load(function), args=copy.deepcopy(call.args), keywords=keywords
-        )
-        return [self._pair(stmt, forward_call)]
+        return [self._pair(stmt, self.jvp_call(call, bound, moving, derivative))]
 
     # -- the batched tangent of one value -------------------------------------------------
 

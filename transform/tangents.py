@@ -469,15 +469,17 @@ class _Forward:
                 raise
             self.ctx.note_fallback(callee.name, origin, exc.reason)
             return self.tape_call(stmt, Callee("fallback", callee.name, callee.value))
-        jvp_name = self.ctx.bind_free(derivative.jvp.__name__, derivative.jvp)
+        return [self._pair(stmt, self.jvp_call(call, bound, active_params, derivative))]
+
+    def jvp_call(self, call: gast.Call, bound, moving: list[str], derivative) -> gast.Call:
+        """The call of a user function's forward derivative: the call's own arguments, and
+        the tangent of each moving one by its tangent parameter's name."""
+        function = self.ctx.bind_free(derivative.jvp.__name__, derivative.jvp)
         keywords = list(copy.deepcopy(call.keywords))
-        for param in active_params:
+        for param in moving:
             tangent = load(self.tangent(bound.arguments[param].id))
             keywords.append(gast.keyword(arg=derivative.tangent_names[param], value=tangent))
-        forward_call = gast.Call(
-            func=load(jvp_name), args=copy.deepcopy(call.args), keywords=keywords
-        )
-        return [self._pair(stmt, forward_call)]
+        return gast.Call(func=load(function), args=copy.deepcopy(call.args), keywords=keywords)
 
     def tape_call(self, stmt: gast.Assign, callee: Callee) -> list[gast.stmt]:
         origin = origin_of(stmt)
