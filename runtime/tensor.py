@@ -46,11 +46,16 @@ _NOTHING = object()
 #: ones). While there are none, no tensor that records can exist outside the runs of
 #: gradients on the tape (a graph holds its leaves), and a gradient on the tape called
 #: outside such a run need not look for one (see fallback.outside_graph).
-MADE_BY_HAND: set = set()
+#: Keyed by id: a set of weak references compares two references to one live tensor
+#: with the tensor's own elementwise ``==`` (asking for grad twice raised).
+MADE_BY_HAND: dict[int, weakref.ref] = {}
 
 
 def _made_by_hand(tensor: Tensor) -> None:
-    MADE_BY_HAND.add(weakref.ref(tensor, MADE_BY_HAND.discard))
+    key = id(tensor)
+    if key not in MADE_BY_HAND:
+        # The callback runs as the tensor dies, before its id can be reused.
+        MADE_BY_HAND[key] = weakref.ref(tensor, lambda _ref: MADE_BY_HAND.pop(key, None))
 
 
 class GradientLostError(RuntimeError):
@@ -210,8 +215,8 @@ class Tensor:
             raise _non_leaf_flag_error(self, flag)
         if flag and self._data.dtype.kind not in "fc":
             raise RuntimeError(
-                f"only tensors of floating point dtype (or complex) can require gradients, not "
-                f"{self._data.dtype}; make it float first, e.g. "
+                f"only tensors of floating point dtype can require gradients (complex ones "
+                f"too), not {self._data.dtype}; make it float first, e.g. "
                 f"ag.tensor(data, dtype=np.float64, requires_grad=True)"
             )
         if flag and not self._requires_grad:

@@ -6,6 +6,7 @@ every error is checked by its type and by what its message tells the user.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import operator
@@ -876,3 +877,23 @@ def test_a_retained_gradient_is_replaced_not_written_into():
     leaf_grad = x.grad
     (x * 1.0).sum().backward()
     assert x.grad is leaf_grad, "a leaf's .grad accumulates in place"
+
+
+def test_asking_for_grad_twice_keeps_one_record():
+    """requires_grad_() then requires_grad = True on one tensor: the registry of tensors
+    made to require grad by hand once compared the two weak references with the tensor's
+    elementwise ==, which raised (found by the PyTorch parity tests)."""
+    from astgrad.runtime.tensor import MADE_BY_HAND
+
+    c = ag.tensor([1.0, 2.0])
+    c.requires_grad_()
+    c.requires_grad = True
+    c.requires_grad_(True)
+    assert c.requires_grad and c.is_leaf
+    assert sum(ref() is c for ref in MADE_BY_HAND.values()) == 1
+    (c * c).sum().backward()
+    np.testing.assert_allclose(c.grad.data, [2.0, 4.0])
+    key = id(c)
+    del c
+    gc.collect()  # the graph of c * c holds c in a cycle
+    assert key not in MADE_BY_HAND
