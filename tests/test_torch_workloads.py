@@ -1,0 +1,114 @@
+"""The PyTorch versions of the workload matrix's programs compute the same loss and gradients.
+
+``benchmarks/torch_workloads.py`` writes each workload of ``benchmarks/workloads.py`` again
+for PyTorch eager, the peer of issue 18's "no worse than PyTorch eager" target. A timing
+against a PyTorch program that computes something else would mean nothing, so each is
+checked here against the hand-written NumPy gradient (itself checked against finite
+differences in ``tests/test_workloads.py``): loss and every gradient within 1e-8 relative,
+in float64. Skipped where PyTorch is not installed (CI installs no 200 MB wheel).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    """A module of ``benchmarks/`` read from its file (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_workloads = _load("workloads")
+_torch_workloads = _load("torch_workloads")
+WORKLOADS = _workloads.WORKLOADS
+
+
+def test_every_workload_has_a_torch_version():
+    missing = [w.name for w in WORKLOADS if w.name not in _torch_workloads.TORCH]
+    assert not missing, f"no PyTorch version of {missing} in benchmarks/torch_workloads.py"
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
+def test_torch_gradient_matches_hand_written(workload):
+    args = workload.args(workload.make_args(np.random.default_rng(0)))
+    want_loss, want_grads = workload.by_hand(*args)
+    loss, grads = _torch_workloads.make_call(workload, args)()
+    assert loss.dtype == torch.float64
+    np.testing.assert_allclose(loss.item(), want_loss, rtol=1e-8, err_msg="loss")
+    assert len(grads) == len(workload.wrt)
+    for name, got, want in zip(workload.wrt, grads, want_grads):
+        want = np.asarray(want, dtype=np.float64)
+        got = got.detach().numpy()
+        assert got.shape == want.shape, f"d/d{name}: shape {got.shape}, expected {want.shape}"
+        # Relative to the gradient's largest entry: an entry that is nearly zero by
+        # cancellation has no meaningful relative error of its own.
+        scale = float(np.max(np.abs(want))) or 1.0
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * scale, err_msg=f"d/d{name}")
+
+
+@pytest.mark.parametrize("name", ["MLP @", "GP likelihood"])
+def test_torch_forward_matches_numpy(name):
+    """The no-grad forward the benchmark times computes the workload's loss."""
+    workload = _workloads.BY_NAME[name]
+    args = workload.args(workload.make_args(np.random.default_rng(1)))
+    got = _torch_workloads.make_forward(workload, args)()
+    np.testing.assert_allclose(got.item(), workload.function(*args), rtol=1e-10)
+
+
+def test_arguments_are_copied_not_shared():
+    """PyTorch's tensors do not share memory with the workload's arrays: an in-place
+    write on the PyTorch side cannot change what the other methods are timed on."""
+    array = np.arange(6.0).reshape(2, 3)
+    tensor = _torch_workloads.as_tensor(array, requires_grad=False)
+    tensor[0, 0] = 100.0
+    assert array[0, 0] == 0.0
+    labels = _torch_workloads.as_tensor(np.array([1, 0, 2], dtype=np.int32), requires_grad=False)
+    assert labels.dtype == torch.int64  # indexes, as the NumPy workload's labels do
+
+
+def _run_matrix_torch(*prefix: str) -> subprocess.CompletedProcess:
+    """``benchmarks/matrix_torch.py --quick`` on two workloads (a smoke run: no times
+    are asserted), after the Python lines ``prefix``."""
+    script = ROOT / "benchmarks" / "matrix_torch.py"
+    code = "; ".join([
+        *prefix,
+        "import runpy, sys",
+        f"sys.argv = [{str(script)!r}, '--quick', '--only', 'MLP @', '--only', 'logistic']",
+        f"runpy.run_path({str(script)!r}, run_name='__main__')",
+    ])  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+
+
+def test_matrix_torch_runs():
+    done = _run_matrix_torch()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| MLP @ " in done.stdout and "| logistic " in done.stdout
+    assert "astgrad slower than PyTorch eager on:" in done.stdout
+    assert "disagrees" not in done.stdout and "failed" not in done.stdout
+
+
+def test_matrix_torch_runs_without_torch():
+    """Where PyTorch does not import, the PyTorch columns are empty and a line says why."""
+    done = _run_matrix_torch("import sys", "sys.modules['torch'] = None")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PyTorch columns empty: torch is not installed" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| MLP @ "))
+    assert row.count("—") == 3  # torch / hand, astgrad / torch, torch fwd / NumPy fwd
