@@ -96,6 +96,11 @@ def smooth(x):
     return np.sum(y * y)
 
 
+def gp_terms(a, y):
+    L = np.linalg.cholesky(np.outer(a, a) + np.eye(len(a)))
+    return np.sum(np.log(np.diag(L))) + y @ np.linalg.solve(L.T, np.linalg.solve(L, y))
+
+
 #: pass (``pass:variant`` for a second case) -> (function, wrt, parameters that are
 #: Python floats[, differentiated with ``checkpoint=True``])
 CASES = {
@@ -110,6 +115,7 @@ CASES = {
     "accumulate": (smooth, ("x",), ("x[]",)),
     "seed": (two_uses, ("x",), ()),
     "zeros": (two_uses, ("x",), ()),
+    "factor": (gp_terms, ("a",), ("a[]", "y[]")),
     "dead_code": (two_uses, ("x",), ()),
     "shape_reads": (mean_square, ("x",), ()),
     "shape_reads:saved": (rnn, ("W",), ()),
@@ -386,6 +392,62 @@ def two_uses_grad(x, c):
     dx = dy * np.cos(x)
     dy = 0
     return dx
+""",
+    "factor": """\
+def gp_terms_grad(a, y):
+    outer = np.outer(a, a)
+    len_2 = len(a)
+    eye = np.eye(len_2)
+    add = outer + eye
+    L = np.linalg.cholesky(add)
+    diag = np.diag(L)
+    log = np.log(diag)
+    total = np.sum(log)
+    transposed = L.T
+    solve = np.linalg.solve(L, y)
+    solve_2 = np.linalg.solve(transposed, solve)
+    matmul = y @ solve_2
+    add_2 = total + matmul
+    # backward
+    dadd_2 = scalar_seed(add_2)
+    dL = 0
+    da = 0
+    dadd = 0
+    ddiag = 0
+    dlog = 0
+    dmatmul = 0
+    douter = 0
+    dsolve = 0
+    dsolve_2 = 0
+    dtotal = 0
+    dtransposed = 0
+    dtotal = unbroadcast(dadd_2, total)
+    dmatmul = dadd_2
+    dadd_2 = 0
+    dsolve_2 = matmul_grad_right(dmatmul, y, solve_2)
+    dmatmul = 0
+    gb_2 = solve_adjoint(dsolve_2, transposed, solve, lower=False)
+    dsolve = unbroadcast(gb_2, solve)
+    dsolve_2 = 0
+    gb = solve_adjoint(dsolve, L, y, lower=True)
+    dsolve_3 = dsolve
+    dsolve = 0
+    dtransposed = 0
+    dlog = expand_reduced(dtotal, log)
+    dtotal = 0
+    ddiag = dlog / diag
+    dlog = 0
+    ddiag_2 = ddiag
+    ddiag = 0
+    dadd = cholesky_factor_grad(L, add, (ddiag_2,), ((dsolve_3, solve, y),),
+        ((gb_2, solve_2, solve),))
+    dL = 0
+    douter = unbroadcast(dadd, outer)
+    dadd = 0
+    da = reshape_like(douter @ np.ravel(a), a)
+    da = da + reshape_like(np.ravel(a) @ douter, a)
+    douter = 0
+    return da
 """,
     "dead_code": """\
 def two_uses_grad(x, c):

@@ -39,6 +39,7 @@ from . import (
     dataflow,
     desugar,
     emit,
+    factor,
     fuse,
     normalize,
     objects,
@@ -82,6 +83,8 @@ from .walk import walk
 #: - ``accumulate`` after ``remat`` (it takes the index expressions ``remat`` recomputes)
 #:   and before ``dead_code`` (the restores only its helpers read go dead);
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
+#: - ``factor`` after ``zeros`` (it reads each Cholesky factor's contributions as ``zeros``
+#:   leaves them) and before ``dead_code``, which removes what only they read;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
 #:   dead), ``dead_code`` before ``shape_reads`` (a read it removes would otherwise keep a
 #:   value whole) and before ``copies`` (propagation then meets only copies that are read);
@@ -107,6 +110,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("accumulate", accumulate.transform),
     ("seed", seed.transform),
     ("zeros", optimize.zeros),
+    ("factor", factor.transform),
     ("dead_code", optimize.dead_code),
     ("shape_reads", shape_reads.transform),
     ("copies", optimize.copies),

@@ -47,6 +47,7 @@ __all__ = [
     "solve_adjoint",
     "solve_grad_a",
     "cholesky_grad",
+    "cholesky_factor_grad",
     "qr_grad",
     "eigh_grad",
     "eigvalsh_grad",
@@ -174,12 +175,14 @@ def solve_transposed(a: Any, b: Any, xp: Any = np, lower: bool | None = None) ->
 
 
 @shape_only(2)
-def solve_adjoint(g: Any, a: Any, b: Any) -> Any:
+def solve_adjoint(g: Any, a: Any, b: Any, lower: bool | None = None) -> Any:
     """``solve(a.T, g)``: the cotangent of ``b`` in ``x = solve(a, b)`` before summing over
-    batch axes that ``b`` was broadcast along."""
+    batch axes that ``b`` was broadcast along. ``lower`` says that ``a`` is lower (True)
+    or upper (False) triangular by construction (``transform/factor.py`` passes it for a
+    Cholesky factor and its transpose), as :func:`solve_transposed` takes it."""
     xp = array_module(g, a)
     if np.ndim(a) == 2 and np.ndim(g) <= 2:
-        return solve_transposed(a, g, xp)
+        return solve_transposed(a, g, xp, lower)
     if len(_shape(b)) == 1:  # b is one vector (NumPy 2 reads (..., M) as vectors only then)
         return xp.linalg.solve(mT(a), g[..., None])[..., 0]
     return xp.linalg.solve(mT(a), g)
@@ -215,6 +218,167 @@ def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
     left = xp.linalg.solve(mT(low), inner)
     s = mT(xp.linalg.solve(mT(low), mT(left)))
     return _tril_half_diagonal(s + mT(s))
+
+
+def cholesky_factor_grad(
+    low: Any, a: Any, diagonals: tuple = (), solves: tuple = (), transposed_solves: tuple = ()
+) -> Any:
+    """The gradient of ``low = np.linalg.cholesky(a)`` from the parts of ``low``'s
+    cotangent ``dL`` (``transform/factor.py`` gathers them):
+
+    * ``diagonals``: vectors ``v`` with ``dL += diag(v)`` (``np.diag(low)``'s gradient);
+    * ``solves``: ``(gx, x, b)`` for ``x = solve(low, b)`` with cotangent ``gx``:
+      ``dL += -solve(low.T, gx) x^T``;
+    * ``transposed_solves``: ``(gb, x, b)`` for ``x = solve(low.T, b)`` and ``gb``
+      b's cotangent: ``dL += -x gb^T``.
+
+    For one real NumPy matrix it uses the closed form (see :func:`_factor_closed_form`);
+    otherwise it adds ``dL`` up as the rules would and calls the Cholesky rule.
+    """
+    grad = _factor_closed_form(low, a, diagonals, solves, transposed_solves)
+    if grad is not None:
+        return grad
+    from .linalg_complex import hermitian_cholesky_grad
+    from .rearranging import diag_grad
+
+    dense: Any = 0
+    for v in diagonals:
+        dense = dense + diag_grad(v, low)
+    for gx, x, b in solves:
+        dense = dense + solve_grad_a(solve_adjoint(gx, low, b), x, low, b)
+    for gb, x, b in transposed_solves:
+        dense = dense + solve_grad_a(gb, x, low.T, b).T
+    return hermitian_cholesky_grad(dense, low, a)
+
+
+def _factor_closed_form(
+    low: Any, a: Any, diagonals: tuple, solves: tuple, transposed_solves: tuple
+) -> np.ndarray | None:
+    """:func:`cholesky_factor_grad` for one real NumPy matrix, None for anything else.
+
+    The Cholesky rule is ``Φ(L^-T sym(L^T dL) L^-1)``, ``sym`` taking the lower triangle
+    of a matrix and mirroring it, ``Φ`` the lower triangle with its diagonal halved. Each
+    part's ``L^T dL`` is known without a product: ``diag(L_ii v_i)`` on and below the
+    diagonal for ``diag(v)``, ``-gx x^T`` for a solve with ``L`` and ``-b gb^T`` for one
+    with ``L.T``. Where two of these outer products mirror each other (``solve(L.T,
+    solve(L, y))``: the first's ``gx`` is the second's ``gb``, its ``x`` the second's
+    ``b``) their sum is symmetric, ``sym`` leaves it, and ``L^-T (p q^T + q p^T) L^-1``
+    is ``u w^T + w u^T`` with ``u = L^-T p``, ``w = L^-T q``: solves with the vectors.
+    The diagonal part is ``L^-T diag(c) L^-1``: ``c K^-1`` by LAPACK's ``potri`` where
+    every ``c_i`` is within a few units of rounding of their mean (a change of each term
+    of the sum as small as rounding it), else ``L^-1`` and a product. What mirrors nothing
+    is summed densely and solved with ``n`` right-hand sides, as the rule does.
+    """
+    solve_triangular = _solve_triangular()
+    if solve_triangular is None or not _plain_real_matrix(low) or np.iscomplexobj(a):
+        return None
+    n = low.shape[0]
+    arrays = [*diagonals, *(v for part in (*solves, *transposed_solves) for v in part)]
+    if not all(_plain_real(v, n) for v in arrays) or not all(v.ndim == 1 for v in diagonals):
+        return None
+    # M = L^T dL = -(sum of p q^T) + the diagonal part
+    pairs = [(gx, x) for gx, x, _ in solves] + [(b, gb) for gb, _, b in transposed_solves]
+    mirrored, alone = _mirrored_pairs(pairs)
+    upper = low.T  # (Fortran order: LAPACK reads it without a copy)
+    grad = None
+    if diagonals:
+        c = np.diagonal(low) * sum(diagonals)
+        least, most = c.min(), c.max()
+        mean = 0.5 * (least + most)
+        if most - least <= 4 * np.finfo(low.dtype).eps * min(abs(least), abs(most)):
+            # K^-1 from U = L^T: its upper triangle, the lower one of its transpose
+            inverse, info = _lapack("potri", upper)(upper, lower=0)
+            if info != 0:
+                return None
+            grad = inverse.T
+            grad *= mean
+        else:
+            inverse, info = _lapack("trtri", upper)(upper, lower=0)  # L^-T
+            if info != 0:
+                return None
+            grad = inverse @ (c[:, None] * inverse.T)
+    if mirrored:
+        solved = _solve_upper(
+            upper, np.hstack([_columns(v) for p, q, _ in mirrored for v in (p, q)])
+        )
+        if solved is None:
+            return None
+        lefts, rights, start = [], [], 0
+        for p, _, weight in mirrored:
+            width = _columns(p).shape[1]
+            lefts.append(-weight * solved[:, start : start + width])
+            rights.append(solved[:, start + width : start + 2 * width])
+            start += 2 * width
+        left, right = np.hstack(lefts), np.hstack(rights)
+        # (one column each: an outer product by broadcasting, faster than a product)
+        half = left * right.T if left.shape[1] == 1 else left @ right.T
+        half += half.T
+        grad = half if grad is None else grad + half
+    if alone:
+        dense = -sum(_columns(p) @ _columns(q).T for p, q in alone)
+        lower = np.tril(dense)
+        lower += np.tril(lower, -1).T
+        left = solve_triangular(low, lower, trans="T", lower=True, check_finite=False)
+        both = solve_triangular(low, left.T, trans="T", lower=True, check_finite=False).T
+        grad = both if grad is None else grad + both
+    return _halve_diagonal(np.tril(grad))
+
+
+def _solve_upper(upper: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``upper^-1 b`` for an upper triangular ``upper`` by LAPACK's ``trtrs`` (None where
+    it reports a zero on the diagonal)."""
+    x, info = _lapack("trtrs", upper)(upper, b, lower=0)
+    return x if info == 0 else None
+
+
+def _plain_real_matrix(x: Any) -> bool:
+    return (
+        type(x) is np.ndarray
+        and x.ndim == 2
+        and x.shape[0] == x.shape[1]
+        and x.dtype in (np.float64, np.float32)
+    )
+
+
+def _plain_real(x: Any, n: int) -> bool:
+    return type(x) is np.ndarray and x.dtype.kind == "f" and 1 <= x.ndim <= 2 and x.shape[0] == n
+
+
+def _columns(v: np.ndarray) -> np.ndarray:
+    return v[:, None] if v.ndim == 1 else v
+
+
+def _same(x: np.ndarray, y: np.ndarray) -> bool:
+    return x is y or (x.shape == y.shape and bool(np.array_equal(x, y)))
+
+
+def _mirrored_pairs(pairs: list) -> tuple[list, list]:
+    """``(mirrored, alone)``: ``mirrored`` holds ``(p, q, weight)`` such that the sum of
+    ``weight * (p q^T + q p^T)`` is the sum of the pairs' ``p q^T`` that mirror another
+    (or themselves: ``p`` equal to ``q``), exactly; ``alone`` the other pairs."""
+    mirrored, alone, used = [], [], set()
+    for i, (p, q) in enumerate(pairs):
+        if i in used:
+            continue
+        if _same(p, q):
+            mirrored.append((p, q, 0.5))
+            used.add(i)
+            continue
+        for j in range(i + 1, len(pairs)):
+            if j not in used and _same(p, pairs[j][1]) and _same(q, pairs[j][0]):
+                mirrored.append((p, q, 1.0))
+                used.update((i, j))
+                break
+        else:
+            alone.append((p, q))
+            used.add(i)
+    return mirrored, alone
+
+
+def _lapack(name: str, like: np.ndarray) -> Any:
+    from scipy.linalg import lapack
+
+    return lapack.get_lapack_funcs(name, (like,))
 
 
 def _halve_diagonal(m: np.ndarray) -> np.ndarray:

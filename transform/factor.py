@@ -1,0 +1,496 @@
+"""factor: the gradient of a Cholesky factor's solves and log-determinant in closed form.
+
+A Gaussian-process likelihood factors its matrix once and uses the factor for everything::
+
+    L = np.linalg.cholesky(K)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    loss = 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+
+Rule by rule, the backward pass adds up ``L``'s cotangent as a dense matrix (a diagonal for
+``np.diag``, an outer product per solve) and hands it to the Cholesky rule, which
+multiplies it by ``L^T`` and solves twice with ``n`` right-hand sides. A hand-written
+gradient uses the closed form ``(K^-1 - alpha alpha^T) / 2`` instead, from one inverse
+of the factor.
+
+This pass gives generated code the same: where every contribution to ``dL`` is one of
+
+* ``diag_grad(v, L)`` (``np.diag(L)``): ``L^T dL`` has the diagonal ``L_ii v_i``;
+* ``solve_grad_a(gb, x, L, b)`` for ``x = solve(L, b)``, ``gb = solve_adjoint(gx, L, b)``:
+  ``L^T dL = -gx x^T``;
+* ``np.transpose(dT)`` with ``dT = solve_grad_a(gb, x, T, b)`` for ``T = L.T``,
+  ``x = solve(T, b)``: ``L^T dL = -b gb^T``,
+
+the statements adding them up go, and ``hermitian_cholesky_grad(dL, L, K)`` becomes
+``cholesky_factor_grad(L, K, diagonals, solves, transposed_solves)``
+(``runtime/rules/linalg_helpers.py``), which computes the same gradient from those parts:
+two solves that together solve with ``K`` make ``L^T dL`` symmetric, and then the gradient
+needs no product with ``L^T`` and no solve with ``n`` right-hand sides, only
+``K^-1`` (LAPACK's ``potri``, where the diagonal parts are a multiple of ``1 / L_ii``)
+and solves with the vectors. Anything else (another use of ``L`` whose contribution has
+another form, a loop, a name bound twice) leaves the program as it is; the helper itself
+computes the dense cotangent and calls the rule for values its closed form does not
+cover (complex, batched, no SciPy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gast
+import numpy as np
+
+from ..runtime.rules import linalg_helpers
+from ..runtime.rules.linalg_complex import hermitian_cholesky_grad
+from ..runtime.rules.rearranging import diag_grad
+from ..runtime.rules.shared import inverse_axes
+from . import anno
+from .context import TransformContext
+from .dataflow import reads, statements, target_names
+from .program import Program
+
+
+@dataclass
+class _Parts:
+    """The contributions to one factor's cotangent, as the helper takes them."""
+
+    diagonals: list[gast.expr] = field(default_factory=list)
+    solves: list[tuple[gast.expr, str, str]] = field(default_factory=list)
+    transposed: list[tuple[str, str, str]] = field(default_factory=list)
+    #: backward statements to remove (those adding into dL and dT)
+    removed: set[int] = field(default_factory=set)
+    #: (index, name): a copy of the adjoint ``name`` to bind before statement ``index``,
+    #: since it is reset before the Cholesky gradient reads it
+    captures: list[tuple[int, str, str]] = field(default_factory=list)
+    namer: object = None
+
+
+class _NoMatch(Exception):
+    """A contribution this pass does not know: the program stays as it is."""
+
+
+def transform(program: Program, ctx: TransformContext) -> Program:
+    """Guarantees: a ``hermitian_cholesky_grad`` call whose factor's cotangent is made
+    only of the contributions listed in the module doc reads those parts instead, and the
+    statements that added them up are gone; everything else is unchanged."""
+    bound = _bindings(ctx)
+    if not any(value is hermitian_cholesky_grad for value in bound.values()):
+        return program
+    primal = _forward_definitions(program)
+    tried: set[int] = set()
+    while True:  # (each rewrite moves the statements after it: look again from the top)
+        found = [
+            (index, call)
+            for index, stmt in enumerate(program.backward)
+            if (call := _cholesky_call(stmt, bound)) is not None and id(call) not in tried
+        ]
+        if not found:
+            _known_triangles(program, primal, bound)
+            return program
+        index, call = found[0]
+        tried.add(id(call))
+        try:
+            _rewrite(program, ctx, index, call, primal, bound)
+        except _NoMatch:
+            continue
+
+
+def _known_triangles(program: Program, primal: dict[str, gast.Assign], bound: dict) -> None:
+    """``solve_adjoint(g, a, b)`` with ``a`` a Cholesky factor (or its ``.T``) gets
+    ``lower=True`` (``False``): the factor is triangular by construction, so the solve
+    need not check it."""
+    factors = {name for name, stmt in primal.items() if _calls(stmt, np.linalg.cholesky, bound, 1)}
+    lower = dict.fromkeys(factors, True)
+    for name, stmt in primal.items():
+        value = stmt.value
+        if isinstance(value, gast.Attribute) and value.attr == "T":
+            if isinstance(value.value, gast.Name) and value.value.id in factors:
+                lower[name] = False
+    if not lower:
+        return
+    for stmt in statements(program.backward):
+        for node in _calls_in(stmt):
+            if (
+                _resolve(node.func, bound) is linalg_helpers.solve_adjoint
+                and len(node.args) == 3
+                and not node.keywords
+                and isinstance(node.args[1], gast.Name)
+                and node.args[1].id in lower
+            ):
+                flag = gast.Constant(lower[node.args[1].id], None)
+                node.keywords = [gast.keyword("lower", flag)]
+
+
+def _bindings(ctx: TransformContext) -> dict:
+    return {**ctx.parsed.globals, **ctx.resolved_globals, **ctx.free_values}
+
+
+def _forward_definitions(program: Program) -> dict[str, gast.Assign]:
+    """Names bound exactly once in the forward statements, at the top level, by a plain
+    assignment: name -> statement. Parameters are left out (they hold the arguments
+    before their one binding)."""
+    counts: dict[str, int] = {}
+    for stmt in statements(program.primal):
+        for name in target_names(stmt):
+            counts[name] = counts.get(name, 0) + 1
+    args = program.node.args
+    params = {a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    found = {}
+    for stmt in program.primal:
+        if (
+            isinstance(stmt, gast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name)
+        ):
+            name = stmt.targets[0].id
+            if counts.get(name) == 1 and name not in params:
+                found[name] = stmt
+    return found
+
+
+def _cholesky_call(stmt: gast.stmt, bound: dict) -> gast.Call | None:
+    """The ``hermitian_cholesky_grad(dL, L, K)`` call (``upper`` left at False) that
+    ``stmt`` assigns, alone or added to the adjoint it assigns."""
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+        return None
+    value = stmt.value
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
+        if _is_name(value.left, stmt.targets[0].id):
+            value = value.right
+    if not (
+        isinstance(value, gast.Call) and _resolve(value.func, bound) is hermitian_cholesky_grad
+    ):
+        return None
+    if len(value.args) != 3 or value.keywords or not all(_is_name(a) for a in value.args):
+        return None
+    return value
+
+
+def _rewrite(
+    program: Program,
+    ctx: TransformContext,
+    index: int,
+    call: gast.Call,
+    primal: dict[str, gast.Assign],
+    bound: dict,
+) -> None:
+    adjoint, factor, matrix = (a.id for a in call.args)
+    definition = primal.get(factor)
+    if definition is None or not _calls(definition, np.linalg.cholesky, bound, 1):
+        raise _NoMatch
+    backward = program.backward
+    parts = _Parts(namer=ctx.namer)
+    for position, stmt in enumerate(backward[:index]):
+        if adjoint not in reads(stmt) | target_names(stmt):
+            continue
+        if _is_reset(stmt, adjoint):
+            continue
+        terms = _terms(stmt, adjoint)
+        for term in terms:
+            _contribution(term, position, factor, primal, backward, bound, parts)
+        parts.removed.add(position)
+    if not (parts.diagonals or parts.solves or parts.transposed):
+        raise _NoMatch
+    # Nothing after the Cholesky gradient may read dL (it is reset there, if anything).
+    for stmt in backward[index + 1 :]:
+        if adjoint in reads(stmt) or any(adjoint in reads(s) for s in statements([stmt])):
+            raise _NoMatch
+    # Nested statements (loops) in the backward part: the positions above are top-level
+    # only, so a contribution inside one would be missed.
+    if any(
+        adjoint in reads(s) | target_names(s)
+        for stmt in backward
+        if not isinstance(stmt, gast.Assign)
+        for s in statements([stmt])
+    ):
+        raise _NoMatch
+    _apply(program, ctx, index, call, factor, matrix, parts)
+
+
+def _is_reset(stmt: gast.stmt, name: str) -> bool:
+    return (
+        isinstance(stmt, gast.Assign)
+        and _is_name(stmt.targets[0], name)
+        and isinstance(stmt.value, gast.Constant)
+        and stmt.value.value == 0
+    )
+
+
+def _terms(stmt: gast.stmt, adjoint: str) -> list[gast.expr]:
+    """The contributions ``stmt`` adds into ``adjoint``: ``adjoint = t`` or ``adjoint =
+    adjoint + t1 + t2 ...``."""
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1):
+        raise _NoMatch
+    if not _is_name(stmt.targets[0], adjoint):
+        raise _NoMatch
+    terms = _summands(stmt.value)
+    if _is_name(terms[0], adjoint):
+        terms = terms[1:]
+    if any(adjoint in reads(t) for t in terms):
+        raise _NoMatch
+    return terms
+
+
+def _summands(node: gast.expr) -> list[gast.expr]:
+    if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Add):
+        return _summands(node.left) + _summands(node.right)
+    return [node]
+
+
+def _contribution(
+    term: gast.expr,
+    position: int,
+    factor: str,
+    primal: dict[str, gast.Assign],
+    backward: list[gast.stmt],
+    bound: dict,
+    parts: _Parts,
+) -> None:
+    """Record what ``term`` (added into ``dL`` at ``position``) is, or raise _NoMatch."""
+    if not isinstance(term, gast.Call):
+        raise _NoMatch
+    helper = _resolve(term.func, bound)
+    args = term.args
+    if term.keywords or not all(isinstance(a, gast.Name) for a in args):
+        if helper is np.transpose:
+            _transposed(term, position, factor, primal, backward, bound, parts)
+            return
+        raise _NoMatch
+    if helper is diag_grad and len(args) == 2 and args[1].id == factor:
+        parts.diagonals.append(_captured(args[0].id, position, backward, parts))
+        return
+    if helper is linalg_helpers.solve_grad_a and len(args) == 4 and args[2].id == factor:
+        gb, x, b = args[0].id, args[1].id, args[3].id
+        if not _solves(primal.get(x), factor, b, bound):
+            raise _NoMatch
+        gx = _adjoint_solved(gb, factor, b, position, backward, bound)
+        parts.solves.append((_captured(gx, _definition_index(gb, backward), backward, parts), x, b))
+        return
+    raise _NoMatch
+
+
+def _transposed(
+    term: gast.Call,
+    position: int,
+    factor: str,
+    primal: dict[str, gast.Assign],
+    backward: list[gast.stmt],
+    bound: dict,
+    parts: _Parts,
+) -> None:
+    """``np.transpose(dT, inverse_axes(None, dT.ndim))`` with ``T = L.T``: each write of
+    ``dT`` must be a solve's contribution."""
+    if not term.args or not isinstance(term.args[0], gast.Name):
+        raise _NoMatch
+    name = term.args[0].id
+    axes = term.args[1:] + [k.value for k in term.keywords]
+    # (the axes: inverse_axes(None, dT.ndim), every axis reversed)
+    if len(axes) != 1 or _resolve(_func(axes[0]), bound) is not inverse_axes:
+        raise _NoMatch
+    inner_args = axes[0].args
+    if not (
+        inner_args and isinstance(inner_args[0], gast.Constant) and inner_args[0].value is None
+    ):
+        raise _NoMatch
+    transposed = _transposed_name(name, factor, primal, backward, position)
+    for i, stmt in enumerate(backward):
+        if name not in reads(stmt) | target_names(stmt) or i == position:
+            continue
+        if i > position or _is_reset(stmt, name):
+            if i > position and name in reads(stmt):
+                raise _NoMatch
+            continue
+        for t in _terms(stmt, name):
+            if not (
+                isinstance(t, gast.Call)
+                and _resolve(t.func, bound) is linalg_helpers.solve_grad_a
+                and len(t.args) == 4
+                and not t.keywords
+                and all(isinstance(a, gast.Name) for a in t.args)
+                and t.args[2].id == transposed
+            ):
+                raise _NoMatch
+            gb, x, b = t.args[0].id, t.args[1].id, t.args[3].id
+            if not _solves(primal.get(x), transposed, b, bound):
+                raise _NoMatch
+            if _written_after(gb, _definition_index(gb, backward), backward):
+                raise _NoMatch
+            parts.transposed.append((gb, x, b))
+        parts.removed.add(i)
+
+
+def _transposed_name(
+    adjoint: str,
+    factor: str,
+    primal: dict[str, gast.Assign],
+    backward: list[gast.stmt],
+    position: int,
+) -> str:
+    """The forward name ``T`` (``T = L.T``) whose adjoint is ``adjoint``: read from the
+    solve contributions written into it."""
+    for stmt in backward[:position]:
+        if _is_name(getattr(stmt, "targets", [None])[0], adjoint) and not _is_reset(stmt, adjoint):
+            for t in _summands(stmt.value):
+                if (
+                    isinstance(t, gast.Call)
+                    and len(t.args) == 4
+                    and isinstance(t.args[2], gast.Name)
+                ):
+                    name = t.args[2].id
+                    definition = primal.get(name)
+                    if (
+                        definition is not None
+                        and isinstance(definition.value, gast.Attribute)
+                        and definition.value.attr == "T"
+                        and _is_name(definition.value.value, factor)
+                    ):
+                        return name
+    raise _NoMatch
+
+
+def _adjoint_solved(
+    gb: str, factor: str, b: str, position: int, backward: list[gast.stmt], bound: dict
+) -> str:
+    """``gx`` of ``gb = solve_adjoint(gx, L, b)``, the one binding of ``gb`` before
+    ``position``."""
+    index = _definition_index(gb, backward)
+    if index is None or index > position:
+        raise _NoMatch
+    stmt = backward[index]
+    value = stmt.value
+    if not (
+        isinstance(value, gast.Call)
+        and _resolve(value.func, bound) is linalg_helpers.solve_adjoint
+        and len(value.args) == 3
+        and not value.keywords
+        and all(isinstance(a, gast.Name) for a in value.args)
+        and value.args[1].id == factor
+        and value.args[2].id == b
+    ):
+        raise _NoMatch
+    if _written_after(gb, index, backward):
+        raise _NoMatch
+    return value.args[0].id
+
+
+def _definition_index(name: str, backward: list[gast.stmt]) -> int | None:
+    found = [i for i, s in enumerate(backward) if name in target_names(s)]
+    if len(found) != 1 or not isinstance(backward[found[0]], gast.Assign):
+        return None
+    if not (len(backward[found[0]].targets) == 1 and _is_name(backward[found[0]].targets[0], name)):
+        return None
+    return found[0]
+
+
+def _written_after(name: str, index: int | None, backward: list[gast.stmt]) -> bool:
+    if index is None:
+        return True
+    return any(
+        name in target_names(s) for stmt in backward[index + 1 :] for s in statements([stmt])
+    )
+
+
+def _captured(name: str, index: int | None, backward: list[gast.stmt], parts: _Parts) -> gast.expr:
+    """A name holding ``name``'s value as it is right after statement ``index`` (before
+    ``index + 1``), read later by the Cholesky gradient: ``name`` itself where nothing
+    binds it again, else a copy bound there."""
+    if index is None:
+        raise _NoMatch
+    if not _written_after(name, index, backward):
+        return gast.Name(name, gast.Load(), None, None)
+    copy = parts.namer.new(name)
+    parts.captures.append((index + 1, copy, name))
+    return gast.Name(copy, gast.Load(), None, None)
+
+
+def _solves(definition: gast.Assign | None, matrix: str, b: str, bound: dict) -> bool:
+    """Whether ``definition`` is ``x = np.linalg.solve(matrix, b)``."""
+    if definition is None or not _calls(definition, np.linalg.solve, bound, 2):
+        return False
+    args = definition.value.args
+    return _is_name(args[0], matrix) and _is_name(args[1], b)
+
+
+def _calls(stmt: gast.Assign, function, bound: dict, count: int) -> bool:
+    """Whether ``stmt`` assigns a call of ``function`` with ``count`` names, no keywords."""
+    value = stmt.value
+    if not isinstance(value, gast.Call) or value.keywords or len(value.args) != count:
+        return False
+    if not all(isinstance(a, gast.Name) for a in value.args):
+        return False
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if callee is not None and callee.kind == "rule":
+        return callee.value is function
+    return _resolve(value.func, bound) is function
+
+
+def _calls_in(stmt: gast.stmt) -> list[gast.Call]:
+    """The calls in ``stmt`` itself (not in the statements nested in it)."""
+    found, stack = [], [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, gast.Call):
+            found.append(node)
+        for child in gast.iter_child_nodes(node):
+            if not isinstance(child, gast.stmt):
+                stack.append(child)
+    return found
+
+
+def _func(node: gast.expr) -> gast.expr | None:
+    return node.func if isinstance(node, gast.Call) else None
+
+
+def _resolve(node: gast.expr | None, bound: dict):
+    """The object a name or dotted attribute of the generated code reads, or None."""
+    if isinstance(node, gast.Name):
+        return bound.get(node.id)
+    if isinstance(node, gast.Attribute):
+        owner = _resolve(node.value, bound)
+        return getattr(owner, node.attr, None) if owner is not None else None
+    return None
+
+
+def _is_name(node: gast.expr | None, name: str | None = None) -> bool:
+    return isinstance(node, gast.Name) and (name is None or node.id == name)
+
+
+def _apply(
+    program: Program,
+    ctx: TransformContext,
+    index: int,
+    call: gast.Call,
+    factor: str,
+    matrix: str,
+    parts: _Parts,
+) -> None:
+    helper = ctx.bind_free("cholesky_factor_grad", linalg_helpers.cholesky_factor_grad)
+
+    def name(n):
+        return gast.Name(n, gast.Load(), None, None)
+
+    def tuple_of(items):
+        return gast.Tuple(list(items), gast.Load())
+
+    new_call = gast.Call(
+        name(helper),
+        [
+            name(factor),
+            name(matrix),
+            tuple_of(parts.diagonals),
+            tuple_of(tuple_of([gx, name(x), name(b)]) for gx, x, b in parts.solves),
+            tuple_of(tuple_of([name(gb), name(x), name(b)]) for gb, x, b in parts.transposed),
+        ],
+        [],
+    )
+    call.func, call.args, call.keywords = new_call.func, new_call.args, new_call.keywords
+    captures = {}
+    for position, copy, original in parts.captures:
+        captures.setdefault(position, []).append(
+            gast.Assign([gast.Name(copy, gast.Store(), None, None)], name(original), None)
+        )
+    backward = []
+    for position, stmt in enumerate(program.backward):
+        backward.extend(captures.get(position, []))
+        if position not in parts.removed:
+            backward.append(stmt)
+    program.backward[:] = backward
