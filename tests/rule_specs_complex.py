@@ -90,5 +90,11 @@ def directional(f: Callable, call: tuple, tangents: dict, eps: float = 1e-6) -> 
 
     up, down = moved(1.0), moved(-1.0)
     if isinstance(up, (list, tuple)):
-        return tuple((np.asarray(u) - np.asarray(d)) / (2 * eps) for u, d in zip(up, down))
+        # (a flag among the results, as cho_factor's lower, does not move)
+        return tuple(
+            np.zeros(np.shape(u))
+            if isinstance(u, bool)
+            else (np.asarray(u) - np.asarray(d)) / (2 * eps)
+            for u, d in zip(up, down)
+        )
     return (np.asarray(up) - np.asarray(down)) / (2 * eps)

@@ -52,10 +52,10 @@ def is_complex(x: Any) -> bool:
 
 
 @shape_only(1)
-def refuse_complex(value: Any, x: Any, name: str) -> Any:
+def refuse_complex(value: Any, x: Any, name: str, why: str | None = None) -> Any:
     """``value`` (a cotangent or a tangent), once ``x`` is known real: the rule of
     ``name`` (as users spell it) is right for real values only, and raises here rather
-    than give a wrong derivative.
+    than give a wrong derivative (saying ``why``, where there is more to say than that).
 
     >>> refuse_complex(1.0, np.ones(2), "np.var")
     1.0
@@ -66,18 +66,21 @@ def refuse_complex(value: Any, x: Any, name: str) -> Any:
     """
     if is_complex(x):
         raise ComplexGradientError(
-            f"{name} of a complex value has no derivative in astgrad: its rule is written "
-            "for real values (docs/complex.md lists the functions differentiated for complex "
-            "values). Write it with those, e.g. np.abs(z) ** 2 for a squared modulus, or "
-            "register a rule with @ag.vjp_rule."
+            f"{name} of a complex value has no derivative in astgrad: "
+            + (
+                why
+                or "its rule is written for real values (docs/complex.md lists the functions "
+                "differentiated for complex values). Write it with those, e.g. np.abs(z) ** 2 "
+                "for a squared modulus, or register a rule with @ag.vjp_rule."
+            )
         )
     return value
 
 
 # (a primitive, so that forward rules may call it and ag.hvp differentiate them)
 @vjp_rule(refuse_complex)
-def refuse_complex_vjp(g, ans, value, x, name):
-    return refuse_complex(g, x, name), None, None
+def refuse_complex_vjp(g, ans, value, x, name, why=None):
+    return refuse_complex(g, x, name, why), None, None, None
 
 
 linear(refuse_complex)

@@ -123,17 +123,28 @@ def hermitian_eigvalsh_tangent(da: Any, a: Any, UPLO: str = "L") -> Any:
     return np.real(moved)
 
 
+#: why np.linalg.svd(..., hermitian=True) refuses complex values
+HERMITIAN_SVD = (
+    "with hermitian=True NumPy computes the singular values and vectors from eigh's "
+    "eigenvalues and eigenvectors, which astgrad does not follow for complex values; "
+    "call it without hermitian=True (the general SVD of a complex matrix is differentiated)"
+)
+
+
 def singular_values_grad(
     g: Any, ans: Any, a: Any, compute_uv: Any = True, hermitian: Any = False, name: str = ""
 ) -> Any:
-    """The gradient of ``np.linalg.svd`` (``svdvals``). For a complex ``a``, of the singular
-    values only: ``s_k = u_k^H a v_k`` moves by ``Re(u_k^H da v_k)``, so the gradient is
-    ``conj(u diag(g) v^H)``. The singular vectors of a complex matrix are each fixed up to a
-    phase LAPACK picks: refused, as ``hermitian=True`` (NumPy calls eigh)."""
+    """The gradient of ``np.linalg.svd`` (``svdvals``). For a complex ``a``: the singular
+    values ``s_k = u_k^H a v_k`` move by ``Re(u_k^H da v_k)``, so their gradient is
+    ``conj(u diag(g) v^H)``; the singular vectors' is :func:`complex_singular_vectors_grad`'s.
+    ``hermitian=True`` (NumPy calls eigh, and takes the eigenvalues' signs into vh) is
+    refused."""
     if not is_complex(a):
         return svd_grad(g, ans, a, compute_uv, hermitian)
-    if compute_uv or hermitian:
-        return refuse_complex(g, a, name)
+    if hermitian:
+        return refuse_complex(g, a, name, HERMITIAN_SVD)
+    if compute_uv:
+        return complex_singular_vectors_grad(g, ans)
     u, _, vh = np.linalg.svd(a, full_matrices=False)
     return np.conjugate((u * np.real(g)[..., None, :]) @ vh)
 
@@ -149,14 +160,100 @@ def singular_values_tangent(
     name: str = "",
 ) -> Any:
     """The tangent of ``np.linalg.svd`` (``svdvals``); for a complex ``a``, of the
-    singular values only: ``Re(u_k^H da v_k)``."""
+    singular values only: ``Re(u_k^H da v_k)``. A tangent of complex singular vectors
+    would fix their phases, which LAPACK picks: refused (:func:`refuse_vector_tangents`),
+    as ``hermitian=True``."""
     if not is_complex(a):
         return svd_tangent(da, ans, a, full_matrices, compute_uv, hermitian)
-    if compute_uv or hermitian:
-        return refuse_complex(da, a, name)
+    if hermitian:
+        return refuse_complex(da, a, name, HERMITIAN_SVD)
+    if compute_uv:
+        refuse_vector_tangents(name)
     u, _, vh = np.linalg.svd(a, full_matrices=False)
     moved = np.einsum("...jk,...jl,...kl->...k", np.conjugate(u), da, np.conjugate(vh))
     return np.real(moved)
+
+
+def refuse_vector_tangents(name: str) -> None:
+    """Raises: forward mode through complex singular vectors (see
+    :func:`complex_singular_vectors_grad`)."""
+    raise NotImplementedError(
+        f"{name} of a complex matrix in forward mode: a tangent of the singular vectors "
+        "would fix their phases, which LAPACK picks (each pair u_k, v_k is fixed only up "
+        "to one); reverse mode (ag.grad, ag.vjp) differentiates losses that do not read "
+        "them, and forward mode the singular values (compute_uv=False, np.linalg.svdvals)"
+    )
+
+
+nondifferentiable(refuse_vector_tangents)
+
+
+# -- the singular vectors of a complex matrix ---------------------------------------------------
+# a = u s v^H, with u (m, k), v (n, k), k = min(m, n), distinct nonzero singular values. With
+# dP = u^H da v, Omega_u = u^H du and Omega_v = v^H dv (skew-Hermitian),
+#     dP = Omega_u s + ds - s Omega_v,
+# so ds = Re(diag(dP)), off the diagonal (e[i, j] = 1 / (s_j^2 - s_i^2))
+#     Omega_u = e * (dP s + s dP^H),  Omega_v = e * (s dP + dP^H s),
+# and on it only Im(Omega_u - Omega_v)[k, k] = Im(dP[k, k]) / s_k is fixed: turning u_k and
+# v_k by one phase leaves a as it is (the gauge). A loss that this turn leaves as it is
+# reads only that difference; the rule takes Omega_v's diagonal zero. Beyond u's columns
+# (a tall a), (1 - u u^H) du = (1 - u u^H) da v s^-1; beyond v's (a wide one) likewise.
+# Transposed, with cotangents gu, gs, gvh (dL = Re(sum(gu * du) + ...)), ju = u^H conj(gu),
+# jv = vh gvh^T, x = e * conj(ju), y = e * conj(jv):
+#     c = (x + x^H) s + s (y + y^H) + diag(Re(gs) - 1j Im(diag(ju)) / s),
+#     grad = conj(u) c conj(vh) + (gu - conj(u) u^T gu) s^-1 conj(vh)
+#            + conj(u) s^-1 (gvh - gvh vh^T conj(vh)).
+# The loss's slope along the phase of pair k is Im(ju[k, k] + jv[k, k]): where it is not
+# zero the loss reads the phases LAPACK picks, and the rule refuses.
+
+
+def complex_singular_vectors_grad(g: Any, ans: Any) -> Any:
+    """The gradient of ``u, s, vh = np.linalg.svd(a)`` for a complex ``a``, by the formula
+    above, for a loss that each pair's common phase leaves as it is."""
+    gu, gs, gvh = output_parts(g, ans)
+    u, s, vh = ans[0], ans[1], ans[2]
+    k = np.shape(s)[-1]
+    refuse_null_space_cotangent(gu[..., :, k:], gvh[..., k:, :])
+    u, vh, gu, gvh = u[..., :, :k], vh[..., :k, :], gu[..., :, :k], gvh[..., :k, :]
+    ju = _h(u) @ np.conjugate(gu)
+    jv = vh @ np.swapaxes(gvh, -1, -2)
+    slopes = np.imag(np.diagonal(ju, axis1=-2, axis2=-1) + np.diagonal(jv, axis1=-2, axis2=-1))
+    refuse_phase_slopes(slopes, np.abs(ju) + np.abs(jv), "np.linalg.svd", "singular vectors")
+    gaps = _inverse_gaps(s * s)
+    x, y = gaps * np.conjugate(ju), gaps * np.conjugate(jv)
+    rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
+    diagonal = np.real(gs) - 1j * np.imag(np.diagonal(ju, axis1=-2, axis2=-1)) / s
+    c = (x + _h(x)) * cols + rows * (y + _h(y)) + diagonal[..., None, :] * np.eye(k)
+    conj_u, conj_vh = np.conjugate(u), np.conjugate(vh)
+    grad = conj_u @ c @ conj_vh
+    grad = grad + ((gu - conj_u @ (np.swapaxes(u, -1, -2) @ gu)) / cols) @ conj_vh
+    return grad + conj_u @ ((gvh - (gvh @ np.swapaxes(vh, -1, -2)) @ conj_vh) / rows)
+
+
+def refuse_null_space_cotangent(gu_extra: Any, gvh_extra: Any) -> None:
+    """Raises where a loss reads the singular vectors beyond the singular values
+    (``full_matrices=True``) of a complex matrix: they span a null space in which LAPACK
+    turns them as it likes (by a phase, for one)."""
+    if np.any(gu_extra != 0) or np.any(gvh_extra != 0):
+        raise NotImplementedError(
+            "np.linalg.svd(..., full_matrices=True) of a complex matrix: the singular "
+            "vectors beyond the singular values span a null space in which LAPACK picks "
+            "them, so they have no derivative; use full_matrices=False"
+        )
+
+
+def refuse_phase_slopes(slopes: Any, scale: Any, name: str, what: str) -> None:
+    """Raises where a loss moves with the phases of ``what`` (its ``slopes`` along them
+    are not zero, next to the size ``scale`` of the numbers they come from)."""
+    if np.size(slopes) and np.max(np.abs(slopes)) > 1e-8 * (1 + np.max(scale)):
+        raise NotImplementedError(
+            f"{name} of a complex matrix: this loss depends on the phases of the {what}, "
+            "which LAPACK picks (each is fixed only up to one); astgrad differentiates "
+            "losses that do not (docs/complex.md says which)"
+        )
+
+
+nondifferentiable(refuse_null_space_cotangent, refuse_phase_slopes)
 
 
 def hermitian_eigh_grad(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
@@ -266,3 +363,57 @@ def hermitian_qr_tangent(da: Any, ans: Any, a: Any, mode: str = "reduced") -> An
     if mode == "r":
         return dr
     return dq, dr
+
+
+# -- eig of a general matrix: complex eigenvalues and eigenvectors ----------------------------
+# a = v diag(w) v^-1 with distinct eigenvalues. LAPACK's geev fixes each eigenvector (its
+# documented normalization): of length 1, its entry of largest modulus real. With
+# p = v^-1 da v, dw = diag(p), and d = v (f * p) (f[i, j] = 1 / (w_j - w_i) off the
+# diagonal) moves v_j within the eigenspaces; dv_j = d_j + c_j v_j, where the length fixes
+# Re(c_j) = -Re(v_j^H d_j) and the real pivot entry r_j (row k_j) Im(c_j) = -Im(d_j[k_j]) /
+# r_j. Transposed: with t_j = gv_j^T v_j, the cotangent of d is
+#     h_j = gv_j - Re(t_j) conj(v_j) - 1j Im(t_j) / r_j e_{k_j},
+# and the gradient v^-T (diag(gw) + f * (v^T h)) v^T. (For a real matrix with complex
+# eigenvalues the formula is the same; its gradient is the real part.)
+
+
+def eig_pivots(v: Any) -> Any:
+    """``True`` at each eigenvector's pivot, the entry geev made real: the largest of the
+    entries whose imaginary part is exactly zero (the first of ties, as LAPACK's)."""
+    modulus = np.where(np.imag(v) == 0, np.abs(v), -1.0)
+    rows = np.arange(np.shape(v)[-2])[:, None]
+    return rows == np.argmax(modulus, axis=-2)[..., None, :]
+
+
+nondifferentiable(eig_pivots)
+
+
+def complex_eig_grad(g: Any, ans: Any) -> Any:
+    """The gradient of ``w, v = np.linalg.eig(a)`` where they are complex (above)."""
+    w, v = ans[0], ans[1]
+    gw, gv = output_parts(g, ans)
+    pivots = eig_pivots(v)
+    turns = np.sum(gv * v, axis=-2)
+    pivot_values = np.real(np.sum(np.where(pivots, v, 0), axis=-2))
+    h = (
+        gv
+        - np.real(turns)[..., None, :] * np.conjugate(v)
+        - 1j * pivots * (np.imag(turns) / pivot_values)[..., None, :]
+    )
+    vt = np.swapaxes(v, -1, -2)
+    inner = _inverse_gaps(w) * (vt @ h) + gw[..., None, :] * np.eye(np.shape(w)[-1])
+    return np.linalg.solve(vt, inner @ vt)
+
+
+@transformable
+def complex_eig_tangent(da: Any, ans: Any) -> Any:
+    """The tangents ``(dw, dv)`` of ``w, v = np.linalg.eig(a)`` where they are complex."""
+    w = ans[0]
+    v = ans[1]
+    p = np.linalg.solve(v, da @ v)
+    moved = v @ (_inverse_gaps(w) * p)
+    pivots = eig_pivots(v)
+    lengths = np.real(np.sum(np.conjugate(v) * moved, axis=-2))
+    pivot_values = np.real(np.sum(np.where(pivots, v, 0), axis=-2))
+    turns = np.imag(np.sum(np.where(pivots, moved, 0), axis=-2)) / pivot_values
+    return np.diagonal(p, axis1=-2, axis2=-1), moved - v * (lengths + 1j * turns)[..., None, :]

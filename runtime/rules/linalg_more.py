@@ -21,7 +21,12 @@ from . import arithmetic, linalg
 from .arithmetic import matmul_grad_left, matmul_grad_right
 from .complex import conjugate_if_complex, conjugated, refuse_complex
 from .forward import jvp_rule, linear
-from .linalg_complex import singular_values_grad, singular_values_tangent
+from .linalg_complex import (
+    complex_eig_grad,
+    complex_eig_tangent,
+    singular_values_grad,
+    singular_values_tangent,
+)
 from .linalg_helpers import (
     _inverse_gaps,
     cross_grad,
@@ -176,8 +181,8 @@ def svdvals_jvp(ans, x, *, dx):
 
 
 # -- eigenvalues of general matrices -----------------------------------------------------------
-# Real matrices with real, distinct eigenvalues: a = v diag(w) v^-1, the eigenvectors of
-# unit length as NumPy returns them. Complex eigenvalues stop with an error naming them.
+# Distinct eigenvalues: a = v diag(w) v^-1, the eigenvectors of unit length as NumPy returns
+# them (complex ones with their largest entry real: linalg_complex.complex_eig_grad).
 
 
 @vjp_rule(np.linalg.eig, multi_output=True)
@@ -192,12 +197,12 @@ def eig_jvp(ans, a, *, da):
 
 @vjp_rule(np.linalg.eigvals)
 def eigvals(g, ans, a):
-    return eig_grad((g, None), real_eig(a))
+    return eig_grad((g, None), np.linalg.eig(a))
 
 
 @jvp_rule(np.linalg.eigvals)
 def eigvals_jvp(ans, a, *, da):
-    return eig_tangent(da, real_eig(a))[0]
+    return eig_tangent(da, np.linalg.eig(a))[0]
 
 
 # -- least squares -----------------------------------------------------------------------------
@@ -432,26 +437,6 @@ def polyint_jvp(ans, p, m=1, k=None, *, dp, dk):
 # -- helpers the rules above call (generated code calls them by these names) ----------------
 
 
-@transformable
-def real_eig(a: Any) -> Any:
-    """``np.linalg.eig(a)``, refused with a clear error where an eigenvalue is complex."""
-    found = np.linalg.eig(a)
-    check_real_eigenvalues(found[0])
-    return found
-
-
-def check_real_eigenvalues(w: Any) -> None:
-    if np.iscomplexobj(w):
-        raise NotImplementedError(
-            "np.linalg.eig and eigvals have a derivative in astgrad for real matrices with "
-            "real eigenvalues; this matrix has complex ones (complex numbers are not "
-            "differentiated yet). For a symmetric matrix, use np.linalg.eigh or eigvalsh."
-        )
-
-
-nondifferentiable(check_real_eigenvalues)
-
-
 def poly_tail_grad(g: Any, a: Any) -> Any:
     """The gradient of a polynomial ``a`` that polyadd or polysub lined up with the end of
     their result: the last ``len(a)`` coefficients of ``g``."""
@@ -498,7 +483,8 @@ def eig_grad(g: Any, ans: Any) -> Any:
     length), ``f[i, j] = 1 / (w[j] - w[i])`` off the diagonal; transposed, that is
     ``v^-T (diag(gw) + f * (v^T gv - v^T v diag(v^T gv))) v^T``."""
     w, v = ans[0], ans[1]
-    check_real_eigenvalues(w)
+    if np.iscomplexobj(w) or np.iscomplexobj(v):
+        return complex_eig_grad(g, ans)
     gw, gv = output_parts(g, ans)
     m = mT(v) @ gv
     kept = _identity_like(w) * np.diagonal(m, axis1=-2, axis2=-1)[..., None, :]
@@ -513,7 +499,8 @@ def eig_tangent(da: Any, ans: Any) -> Any:
     :func:`eig_grad`)."""
     w = ans[0]
     v = ans[1]
-    check_real_eigenvalues(w)
+    if np.iscomplexobj(w) or np.iscomplexobj(v):
+        return complex_eig_tangent(da, ans)
     p = np.linalg.solve(v, da @ v)
     turned = _inverse_gaps(w) * p
     moved = v @ turned

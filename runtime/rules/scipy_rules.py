@@ -18,14 +18,12 @@ import scipy.linalg as linalg
 import scipy.special as special
 import scipy.stats as stats
 
-from .complex import real_like, refuse_complex
+from .complex import conjugate_if_complex, real_like, refuse_complex
 from .containers import Parts
-from .forward import jvp_rule
+from .forward import jvp_rule, linear
 from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
 from .linalg_helpers import (
     batched_scalar,
-    cholesky_grad,
-    cholesky_tangent,
     inverse,
     mT,
     solve_adjoint,
@@ -558,14 +556,16 @@ def expm_jvp(ans, A, *, dA):
 
 # cho_factor returns (c, lower): the factor in one triangle of c, a's own entries in the
 # other (LAPACK works on a copy of a), so the gradient of that other triangle passes
-# through to a's. The factor's is cholesky's, on the triangle it reads.
+# through to a's. The factor's is cholesky's, on the triangle it reads (for a complex a,
+# the Hermitian matrix that triangle stands for: linalg_complex).
 
 
 @vjp_rule(linalg.cho_factor, multi_output=True)
 def cho_factor(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
-    gc = output_parts(refuse_complex(g, a, "scipy.linalg.cho_factor"), ans)[0]
+    gc = output_parts(g, ans)[0]
+    factor = _factor_triangle(ans[0], lower)
     return (
-        cholesky_grad(_factor_triangle(gc, lower), _factor_triangle(ans[0], lower), not lower)
+        hermitian_cholesky_grad(_factor_triangle(gc, lower), factor, a, not lower)
         + _other_triangle(gc, lower),
     )
 
@@ -573,15 +573,17 @@ def cho_factor(g, ans, a, lower=False, overwrite_a=False, check_finite=True):
 @jvp_rule(linalg.cho_factor)
 def cho_factor_jvp(ans, a, lower=False, overwrite_a=False, check_finite=True, *, da):
     factor = _factor_triangle(ans[0], lower)
-    real = refuse_complex(da, a, "scipy.linalg.cho_factor")
-    return ((cholesky_tangent(real, factor, not lower) + _other_triangle(real, lower), False),)
+    moved = hermitian_cholesky_tangent(da, factor, a, not lower)
+    return ((moved + _other_triangle(da, lower), False),)
 
 
-# cho_solve((c, lower), b) solves a x = b with a = L L^T (or U^T U) from c's factor
-# triangle; the other triangle is not read and gets no gradient.
+# cho_solve((c, lower), b) solves a x = b with a = L L^H (or U^H U) from c's factor
+# triangle; the other triangle is not read and gets no gradient. (b's gradient is a^-T g:
+# conj(a^-1 conj(g)) for a complex, Hermitian, a.)
 @vjp_rule(linalg.cho_solve)
 def cho_solve(g, ans, c_and_lower, b, overwrite_b=False, check_finite=True):
-    gb = _cho_solve(c_and_lower, g)
+    c = c_and_lower[0]
+    gb = conjugate_if_complex(_cho_solve(c_and_lower, conjugate_if_complex(g, c)), c)
     return Parts([cho_solve_factor_grad(gb, ans, c_and_lower), no_grad_like(c_and_lower[1])]), gb
 
 
@@ -604,21 +606,23 @@ def sqrtm_jvp(ans, A, *, dA):
     return _solve_sylvester(real_root(ans), ans, dA)
 
 
-# a x + x b = q: da x + a dx + dx b + x db = dq
+# a x + x b = q: da x + a dx + dx b + x db = dq. Holomorphic: right for complex values
+# with plain transposes, solved by sylvester_solve (SciPy's own solver is wrong for
+# complex data with a real a or b, whose real Schur forms its complex solver misreads).
 @vjp_rule(linalg.solve_sylvester)
 def solve_sylvester(g, ans, a, b, q):
-    # (a real result's cotangent: its real part; SciPy's solver is not linear in a complex q)
-    checked = real_like(refuse_complex(g, ans, "scipy.linalg.solve_sylvester"), ans)
-    gq = _solve_sylvester(np.transpose(a), np.transpose(b), checked)
+    # (a real result's cotangent: its real part)
+    checked = real_like(sylvester_checked(g, ans, a, b, q), ans)
+    gq = sylvester_solve(np.transpose(a), np.transpose(b), checked)
     return -(gq @ np.transpose(ans)), -(np.transpose(ans) @ gq), gq
 
 
 @jvp_rule(linalg.solve_sylvester)
 def solve_sylvester_jvp(ans, a, b, q, *, da, db, dq):
     return (
-        _solve_sylvester(a, b, -(refuse_complex(da, ans, "scipy.linalg.solve_sylvester") @ ans)),
-        _solve_sylvester(a, b, -(ans @ db)),
-        _solve_sylvester(a, b, dq),
+        sylvester_solve(a, b, -(sylvester_checked(da, ans, a, b, q) @ ans)),
+        sylvester_solve(a, b, -(ans @ db)),
+        sylvester_solve(a, b, dq),
     )
 
 
@@ -781,6 +785,41 @@ _solve_sylvester = _recording(linalg.solve_sylvester)
 
 
 @transformable
+def sylvester_solve(a, b, q):
+    """``scipy.linalg.solve_sylvester(a, b, q)``, right for complex values: SciPy takes
+    the real Schur form of a real ``a`` (or ``b``), whose 2 x 2 blocks its complex solver
+    does not read, so with complex data both go in complex."""
+    if np.iscomplexobj(a) or np.iscomplexobj(b) or np.iscomplexobj(q):
+        return _solve_sylvester(a + 0j, b + 0j, q)
+    return _solve_sylvester(a, b, q)
+
+
+def sylvester_checked(value, x, a, b, q):
+    """``value``, once ``x = solve_sylvester(a, b, q)`` is known to solve ``a x + x b = q``
+    (SciPy's solver is wrong for complex data with a real ``a`` or ``b`` that has complex
+    eigenvalues: there is then no solution to differentiate)."""
+    if np.iscomplexobj(x):
+        residual = np.linalg.norm(a @ x + x @ b - q)
+        scale = (np.linalg.norm(a) + np.linalg.norm(b)) * np.linalg.norm(x) + np.linalg.norm(q)
+        if residual > 1e-8 * scale:
+            raise NotImplementedError(
+                "scipy.linalg.solve_sylvester returned a matrix that does not solve "
+                "a x + x b = q (SciPy misreads the real Schur form of a real a or b with "
+                "complex eigenvalues when q is complex): pass a and b as complex arrays "
+                "(a + 0j), and astgrad differentiates the solution"
+            )
+    return value
+
+
+@vjp_rule(sylvester_checked)
+def sylvester_checked_vjp(g, ans, value, x, a, b, q):
+    return sylvester_checked(g, x, a, b, q), None, None, None, None
+
+
+linear(sylvester_checked)
+
+
+@transformable
 def _factor_triangle(c, lower):
     """The triangle of cho_factor's ``c`` that holds the factor."""
     if lower:
@@ -798,9 +837,17 @@ def _other_triangle(c, lower):
 
 def cho_solve_factor_grad(gb, x, c_and_lower):
     """The gradient of cho_solve's factor: with ``ga = -gb x^T`` the gradient of the
-    matrix it solves with, ``(ga + ga^T) L`` on L's triangle (``U (ga + ga^T)`` for U)."""
+    matrix it solves with, ``(ga + ga^T) L`` on L's triangle (``U (ga + ga^T)`` for U);
+    for a complex factor, of ``L L^H`` (``U^H U``), ``(ga + ga^H) conj(L)``
+    (``conj(U) (ga + ga^H)``)."""
     c, lower = c_and_lower[0], c_and_lower[1]
     factor = _factor_triangle(c, lower)
+    if np.iscomplexobj(factor):
+        ga = -_outer(gb, x)
+        both = ga + np.conjugate(np.transpose(ga))
+        if lower:
+            return np.tril(both @ np.conjugate(factor))
+        return np.triu(np.conjugate(factor) @ both)
     if np.ndim(x) == 1 or 3 * np.shape(x)[-1] < np.shape(x)[-2]:
         # ga + ga^T has the rank of the right-hand sides (2 for a vector): (ga + ga^T) L
         # is -(gb (L^T x)^T + x (L^T gb)^T), products with the factor as wide as x, not
@@ -818,16 +865,16 @@ def cho_solve_factor_grad(gb, x, c_and_lower):
 
 @transformable
 def cho_product_tangent(dc, c_and_lower):
-    """The tangent of the matrix cho_solve solves with, ``L L^T`` (``U^T U``), along the
+    """The tangent of the matrix cho_solve solves with, ``L L^H`` (``U^H U``), along the
     tangent ``dc`` of its factor's triangle."""
     lower = c_and_lower[1]
     factor = _factor_triangle(c_and_lower[0], lower)
     moved = _factor_triangle(dc, lower)
     if lower:
-        product = moved @ np.transpose(factor)
+        product = moved @ np.conjugate(np.transpose(factor))
     else:
-        product = np.transpose(factor) @ moved
-    return product + np.transpose(product)
+        product = np.conjugate(np.transpose(factor)) @ moved
+    return product + np.conjugate(np.transpose(product))
 
 
 @transformable
@@ -1748,13 +1795,22 @@ def _mvn_rows(x, mean, n):
     return np.reshape(centred, (-1, n))
 
 
+#: why multivariate_normal refuses complex values
+MVN_NOT_COMPLEX = (
+    "SciPy casts complex values to real numbers (dropping their imaginary parts, with a "
+    "ComplexWarning), so it computes no complex Gaussian. Pass np.real(...) of the values "
+    "to differentiate what it computes, or write a complex Gaussian's log-density with "
+    "np.linalg.solve and np.linalg.slogdet, which are differentiated for complex values."
+)
+
+
 def mvn_grad(g, x, mean, cov, part):
     """The gradient of multivariate_normal.logpdf (times the cotangent ``g``) in ``part``
     (in its dtype: SciPy computes in float64)."""
     if part == "mean" and mean is None:
         return None
     for value in (x, mean, cov):
-        refuse_complex(g, value, "scipy.stats.multivariate_normal")
+        refuse_complex(g, value, "scipy.stats.multivariate_normal", MVN_NOT_COMPLEX)
     n = _mvn_dimension(x, mean, cov)
     matrix = _mvn_matrix(cov, n)
     rows = _mvn_rows(x, mean, n)
@@ -1775,7 +1831,7 @@ def mvn_grad(g, x, mean, cov, part):
 
 def mvn_entropy_grad(g, mean, cov):
     """The gradient of multivariate_normal.entropy in cov (in its dtype)."""
-    refuse_complex(g, cov, "scipy.stats.multivariate_normal")
+    refuse_complex(g, cov, "scipy.stats.multivariate_normal", MVN_NOT_COMPLEX)
     n = _mvn_dimension(0.0, mean, cov)
     full = g * np.linalg.inv(_mvn_matrix(cov, n)) / 2
     if np.ndim(cov) == 2:
@@ -1789,7 +1845,8 @@ def mvn_entropy_grad(g, mean, cov):
 def mvn_entropy_tangent(dcov, mean, cov):
     """The tangent of multivariate_normal.entropy along ``dcov``."""
     n = _mvn_dimension(0.0, mean, cov)
-    turned = _mvn_matrix(refuse_complex(dcov, cov, "scipy.stats.multivariate_normal"), n)
+    name = "scipy.stats.multivariate_normal"
+    turned = _mvn_matrix(refuse_complex(dcov, cov, name, MVN_NOT_COMPLEX), n)
     return np.trace(np.linalg.solve(_mvn_matrix(cov, n), turned)) / 2
 
 
@@ -1799,7 +1856,8 @@ def mvn_tangent(d, ans, x, mean, cov, part):
     if part == "mean" and mean is None:
         return None
     name = "scipy.stats.multivariate_normal"
-    d = refuse_complex(refuse_complex(refuse_complex(d, x, name), mean, name), cov, name)
+    d = refuse_complex(d, x, name, MVN_NOT_COMPLEX)
+    d = refuse_complex(refuse_complex(d, mean, name, MVN_NOT_COMPLEX), cov, name, MVN_NOT_COMPLEX)
     n = _mvn_dimension(x, mean, cov)
     matrix = _mvn_matrix(cov, n)
     rows = _mvn_rows(x, mean, n)

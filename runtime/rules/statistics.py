@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..device import array_module
-from .complex import conjugate_if_complex, refuse_complex
+from .complex import conjugate_if_complex, real_like
 from .forward import jvp_rule
 from .rearranging import zeros_of
 from .reductions import (
@@ -287,16 +287,15 @@ def cov_jvp(ans, m, y=None, rowvar=True, bias=False, ddof=None, *, dtype=None, d
 
 @vjp_rule(np.corrcoef)
 def corrcoef(g, ans, x, y=None, rowvar=True, *, dtype=None):
-    checked = refuse_complex(refuse_complex(g, x, "np.corrcoef"), y, "np.corrcoef")
-    gc = corrcoef_cov_grad(checked, x, y, rowvar)
+    gc = corrcoef_cov_grad(g, x, y, rowvar)
     return cov_grad(gc, x, y, rowvar, False, 1, "m"), cov_grad(gc, x, y, rowvar, False, 1, "y")
 
 
 @jvp_rule(np.corrcoef)
 def corrcoef_jvp(ans, x, y=None, rowvar=True, *, dtype=None, dx, dy):
     return (
-        corrcoef_tangent(refuse_complex(dx, x, "np.corrcoef"), ans, x, y, rowvar, "m"),
-        corrcoef_tangent(refuse_complex(dy, y, "np.corrcoef"), ans, x, y, rowvar, "y"),
+        corrcoef_tangent(dx, ans, x, y, rowvar, "m"),
+        corrcoef_tangent(dy, ans, x, y, rowvar, "y"),
     )
 
 
@@ -562,8 +561,9 @@ def cov_grad(g: Any, m: Any, y: Any, rowvar: bool, bias: bool, ddof: Any, part: 
         piece, value = grad[first:], y
     if _transposes(value, rowvar):
         piece = np.transpose(piece)
-    # (np.cov computes in float64 whatever its input)
-    return cast_like(np.reshape(piece, np.shape(value)), value)
+    # (np.cov computes in float64 whatever its input; a real value beside a complex one
+    # takes the real part, without NumPy's warning about dropping the imaginary one)
+    return cast_like(np.reshape(real_like(piece, value), np.shape(value)), value)
 
 
 @transformable
@@ -591,14 +591,16 @@ def cov_tangent(
 
 def corrcoef_cov_grad(g: Any, x: Any, y: Any, rowvar: bool) -> Any:
     """The cotangent of the covariance matrix from that of ``np.corrcoef(x, y, rowvar)``:
-    ``r = c / (s s^T)`` with ``s`` the standard deviations, ``sqrt(diag(c))``."""
+    ``r = c / (s s^T)`` with ``s`` the standard deviations, ``sqrt(diag(c))``. (Complex
+    values: ``c`` is Hermitian and its diagonal real, so ``s`` moves by the real part of
+    what reaches it.)"""
     n = _variables(x, y, rowvar)
     c = np.reshape(np.cov(x, y, rowvar), (n, n))
-    s = np.sqrt(np.diagonal(c))
+    s = np.sqrt(np.real(np.diagonal(c)))
     scale = s[:, None] * s[None, :]
     r = c / scale
     square = np.reshape(g, np.shape(r))
-    gs = -(np.sum(square * r, axis=1) + np.sum(square * r, axis=0)) / s
+    gs = -np.real(np.sum(square * r, axis=1) + np.sum(square * r, axis=0)) / s
     return square / scale + np.diag(gs / (2 * s))
 
 
@@ -610,8 +612,8 @@ def corrcoef_tangent(d: Any, ans: Any, x: Any, y: Any, rowvar: bool, part: str) 
         return None
     dc = cov_tangent(d, None, x, y, rowvar, False, 1, part)
     c = np.reshape(np.cov(x, y, rowvar), np.shape(dc))
-    s = np.sqrt(np.diagonal(c))
+    s = np.sqrt(np.real(np.diagonal(c)))
     r = c / (s[:, None] * s[None, :])
-    ds = np.diagonal(dc) / (2 * s)
+    ds = np.real(np.diagonal(dc)) / (2 * s)
     turned = dc / (s[:, None] * s[None, :]) - r * (ds / s)[:, None] - r * (ds / s)[None, :]
     return np.reshape(turned, np.shape(ans))
