@@ -36,6 +36,17 @@ __all__ = [
     "batch_dot_grad_right",
     "batch_writable",
     "batch_write",
+    "SavedStack",
+    "saved_stack",
+    "stack_push",
+    "stack_top",
+    "stack_drop",
+    "stack_take",
+    "stack_item",
+    "saved_tangent",
+    "zero_rows",
+    "conjugated_if_complex",
+    "batch_gradient_buffer",
 ]
 
 
@@ -67,6 +78,10 @@ def batch_zeros(value: Any, batch: int) -> Any:
     """
     if isinstance(value, tuple):
         return tuple(batch_zeros(v, batch) for v in value)
+    if isinstance(value, SavedStack):  # (saved values none of which has a derivative)
+        return SavedStack([None] * len(value))
+    if value is None:  # (a name a generated gradient binds before its loop binds it)
+        return None
     if not _is_numeric(value):
         raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
     return np.zeros((batch, *np.shape(value)), dtype=_float_dtype(value))
@@ -397,3 +412,121 @@ def batch_write(tangent: np.ndarray, index: Any, written: Any) -> None:
     full = batch_index(index)
     slot = tangent[full]
     tangent[full] = _with_ndim(written, slot.ndim - 1)
+
+
+# -- the values a generated gradient saves for its backward pass ------------------------------
+#
+# Batched forward mode over a generated gradient (``ag.hessian``) reads the gradient's
+# list of saved values (``push = stack.append`` ... ``pop()``) through these helpers, which
+# ``transform.batching.saved_values_as_calls`` writes in place of the list's methods: each
+# says in its arguments and result what it reads and changes, so the analysis sees a value
+# flow through the stack. The batched tangent of a stack is a stack of the same length
+# kept in step with it: the batched tangent of each value pushed (None for one that has
+# no derivative), popped where the value is popped. How many values a loop pushes and pops
+# depends on the values alone, never on the direction, so the two stacks stay in step.
+
+
+class SavedStack(list):
+    """A generated gradient's saved values, or their batched tangents (None for a value
+    that has no derivative)."""
+
+
+def saved_stack() -> SavedStack:
+    """A new, empty stack of saved values."""
+    return SavedStack()
+
+
+def stack_push(stack: SavedStack, value: Any) -> SavedStack:
+    """``stack`` with ``value`` pushed on it (the same list: nothing reads the stack it
+    was before).
+
+    >>> stack_push(stack_push(saved_stack(), 1), 2)
+    [1, 2]
+    """
+    stack.append(value)
+    return stack
+
+
+def stack_top(stack: SavedStack) -> Any:
+    """The value pushed last, left on the stack (``stack_drop`` takes it off)."""
+    return stack[-1]
+
+
+def stack_drop(stack: SavedStack, count: int = 1) -> SavedStack:
+    """``stack`` with its last ``count`` values taken off.
+
+    >>> stack_drop(SavedStack([1, 2, 3]), 2)
+    [1]
+    """
+    del stack[len(stack) - count :]
+    return stack
+
+
+def stack_take(stack: SavedStack, count: int) -> SavedStack:
+    """The last ``count`` values of ``stack``, last first (what ``pop_run`` gives), left
+    on it.
+
+    >>> stack_take(SavedStack([1, 2, 3]), 2)
+    [3, 2]
+    """
+    run = SavedStack(stack[len(stack) - count :])
+    run.reverse()
+    return run
+
+
+def stack_item(run: SavedStack, index: int) -> Any:
+    """The value at ``index`` of a run of saved values (``stack_take``)."""
+    return run[index]
+
+
+def saved_tangent(tangent: Any, value: Any, batch: int) -> Any:
+    """The batched tangent of a saved ``value`` taken off the tangent stack: zeros (a
+    read-only view, which takes no memory) where the value was pushed without a
+    derivative.
+
+    >>> saved_tangent(None, np.ones(2), 3).shape
+    (3, 2)
+    """
+    if tangent is not None:
+        return tangent
+    return zero_rows(value, batch)
+
+
+def zero_rows(value: Any, batch: int) -> Any:
+    """The batched tangent of a value that carries no derivative, as a read-only view of
+    one zero (no memory per direction): a loop variable over values held still, a saved
+    value pushed without a derivative. None for None.
+
+    >>> zero_rows(np.ones(2), 3).shape
+    (3, 2)
+    """
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(zero_rows(v, batch) for v in value)
+    if not _is_numeric(value):
+        raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
+    zero = np.zeros((), dtype=_float_dtype(value))
+    return np.broadcast_to(zero, (batch, *np.shape(value)))
+
+
+def conjugated_if_complex(tangent: Any, x: Any) -> Any:
+    """The batched tangent of ``conjugate_if_complex(value, x)``: each row conjugated
+    where ``x`` is complex (elementwise, so the whole array at once)."""
+    from .rules.complex import conjugate_if_complex
+
+    return conjugate_if_complex(tangent, x)
+
+
+def batch_gradient_buffer(tangent: Any, container: Any) -> Any:
+    """The batched tangent of ``gradient_buffer(adjoint, container)`` (an element loop's
+    buffer of adjoints, shaped like the array ``container``): each row of the adjoint's
+    tangent spread over ``container``'s shape, in an array of its own; the tangent as it
+    is where ``container`` is not a NumPy array (the helper gives the adjoint back)."""
+    if type(container) is not np.ndarray:
+        return tangent
+    rows = np.asarray(tangent)
+    dtype = np.result_type(container.dtype, rows.dtype, np.float64)
+    out = np.zeros((rows.shape[0], *container.shape), dtype)
+    out += _with_ndim(rows, container.ndim)
+    return out

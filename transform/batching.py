@@ -80,7 +80,13 @@ class _Batched(_Forward):
         self.batch = ""
 
     def batched(self, name: str) -> str:
-        return self.ctx.bind_free(name, getattr(batched, name))
+        value = getattr(batched, name)
+        cells = self.ctx.parsed.cells
+        if name in cells and name not in self.ctx.local_names:
+            # (a generated gradient's stack helpers: one name for the value and its tangent)
+            if cells[name].cell_contents is value:
+                return name
+        return self.ctx.bind_free(name, value)
 
     def numpy(self) -> str:
         return self.ctx.bind_free("np", np)
@@ -126,6 +132,42 @@ class _Batched(_Forward):
         return build.function(self.namer.new(f"{base}_batched_jvp"), new_args, out)
 
     # -- statements -----------------------------------------------------------------------
+
+    def stmt_For(self, stmt: gast.For) -> list[gast.stmt]:
+        """A loop over values that carry no derivative (``range(n)``, a tuple of numbers,
+        rows of an array held still) whose variable is active only where another
+        statement binds it (a gradient pops it back): zeros for its tangent at each
+        step. A loop over values that move is refused, as in forward mode."""
+        targets = sorted(
+            {n.id for n in gast.walk(stmt.target) if isinstance(n, gast.Name)} & self.ctx.active
+        )
+        held = self.counts(stmt.iter) or not _reads_any(stmt.iter, self.ctx.active)
+        if not targets or not held:
+            return super().stmt_For(stmt)
+        stmt.body = self.block(stmt.body)
+        stmt.orelse = self.block(stmt.orelse)
+        zeros = [
+            self._tag(
+                build.assign(
+                    self.tangent(name),
+                    build.call(self.batched("zero_rows"), load(name), load(self.batch)),
+                ),
+                stmt,
+            )
+            for name in targets
+        ]
+        stmt.body = [*zeros, *stmt.body]
+        return [stmt]
+
+    def counts(self, iterable: gast.expr) -> bool:
+        """Whether ``iterable`` is ``range(...)`` (integers, whatever its bounds)."""
+        return (
+            isinstance(iterable, gast.Call)
+            and isinstance(iterable.func, gast.Name)
+            and iterable.func.id == "range"
+            and "range" not in self.ctx.local_names
+            and self.ctx.parsed.globals.get("range", range) is range
+        )
 
     def stmt_Expr(self, stmt: gast.Expr) -> list[gast.stmt]:
         if anno.get(stmt, anno.Key.ACTIVE):
@@ -421,6 +463,9 @@ class _Batched(_Forward):
             or any(k.arg is None or self.active(k.value) for k in call.keywords)
         ):
             raise TransformError(f"batched forward mode cannot run {callee.name}", origin)
+        saved = _saved_helpers()
+        if callee.value in saved and len(call.args) == saved[callee.value]:
+            return self.saved_value(stmt, callee.value.__name__)
         name = target.id
         found = ((), None) if callee.value in constants else table.get(callee.value)
         if found is None:
@@ -474,8 +519,16 @@ class _Batched(_Forward):
                 total = part if total is None else gast.BinOp(left=total, op=gast.Add(), right=part)
             return self.rows(stmt, ans, name, [], total)
 
+        return self.paired(stmt, make)
+
+    def paired(self, stmt: gast.Assign, make) -> list[gast.stmt]:
+        """``stmt`` (``name = call``) and the tangent statements ``make(ans)`` writes from
+        its result ``ans``, in an order in which each reads what it needs: the tangent
+        after the call where it reads the result, before it where the call overwrites an
+        operand the tangent reads; the result kept aside where both."""
+        name = stmt.targets[0].id
         tangent_stmts = make(load(name))
-        if name not in {n.id for n in gast.walk(call) if isinstance(n, gast.Name)}:
+        if name not in {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}:
             return [stmt, *tangent_stmts]
         if name not in _reads(tangent_stmts):
             return [*tangent_stmts, stmt]
@@ -483,6 +536,33 @@ class _Batched(_Forward):
         computed = build.assign(kept, stmt.value)
         anno.copy_from(computed, stmt)
         return [computed, *make(load(kept)), self._tag(build.assign(name, load(kept)), stmt)]
+
+    def saved_value(self, stmt: gast.Assign, kind: str) -> list[gast.stmt]:
+        """A step of the gradient's saved values (``saved_values_as_calls``): the same step
+        on the stack of their batched tangents, which holds None for a value pushed
+        without a derivative (zeros where it is popped: ``saved_tangent``). A stand-in
+        kept for its shape alone (``shaped_like``) has no tangent: None, which only the
+        positions of helpers that read a shape may take."""
+        args = stmt.value.args
+        name = stmt.targets[0].id
+
+        def make(ans: gast.expr) -> list[gast.stmt]:
+            if kind == "shaped_like":
+                tangent: gast.expr = gast.Constant(None, None)
+            elif kind == "stack_push":
+                stack, value = args
+                pushed = self.moving_or_none(value)
+                tangent = build.call(self.batched(kind), self.batched_of(stack), pushed)
+            elif kind in ("stack_drop", "stack_take"):
+                rest = [copy_tree(a) for a in args[1:]]
+                tangent = build.call(self.batched(kind), self.batched_of(args[0]), *rest)
+            else:  # stack_top, stack_item: a value taken off the stack
+                rest = [copy_tree(a) for a in args[1:]]
+                taken = build.call(self.batched(kind), self.batched_of(args[0]), *rest)
+                tangent = build.call(self.batched("saved_tangent"), taken, ans, load(self.batch))
+            return [self._tag(build.assign(self.tangent(name), tangent), stmt)]
+
+        return self.paired(stmt, make)
 
     def row_by_row(
         self, stmt: gast.Assign, callee: Callee | None, ans: gast.expr, name: str
@@ -507,8 +587,11 @@ class _Batched(_Forward):
         dz = dz_rows
         """
         direction = self.namer.new("direction")
-        names = {self.tangent(n) for n in self.ctx.active}
+        batched_names = {self.tangent(n) for n in self.ctx.active}
         # What the prelude computes from values alone is the same for every row: once.
+        # What it computes from a tangent is one row's, in the loop: read as it is there
+        # (only the batched tangents are read a row at a time).
+        names = set(batched_names)
         before = []
         for s in prelude:
             if _reads([s]) & names:
@@ -516,7 +599,7 @@ class _Batched(_Forward):
             else:
                 before.append(s)
         prelude = [s for s in prelude if s not in before]
-        row = _Row(names, direction)
+        row = _Row(batched_names, direction)
         rows = self.namer.new(f"{self.tangent(name)}_rows")
         body = [row.visit(s) for s in prelude]
         body.append(
@@ -565,12 +648,14 @@ def _helpers() -> tuple[dict, tuple]:
     """The helpers of generated gradient code that batched forward mode differentiates
     (see ``_Batched.helper_call``), and those whose result is a constant."""
     from ..runtime.adjoints import scalar_seed
+    from ..runtime.element_adjoints import gradient_buffer
     from ..runtime.rules.arithmetic import (
         dot_grad_left,
         dot_grad_right,
         matmul_grad_left,
         matmul_grad_right,
     )
+    from ..runtime.rules.complex import conjugate_if_complex
     from ..runtime.rules.indexing import scatter_grad
     from ..runtime.rules.rearranging import reshape_back
     from ..runtime.rules.reductions import extremum_grad, prod_grad
@@ -594,6 +679,10 @@ def _helpers() -> tuple[dict, tuple]:
         reshape_back: ((0,), (1, 2)),
         scatter_grad: ((0,), (1, 2)),
         cast_like: ((0,), (1,)),
+        # a copy of the cotangent spread over the container's shape (and dtype)
+        gradient_buffer: ((0,), (1,)),
+        # linear in the value, conjugated where x (read for its dtype alone) is complex
+        conjugate_if_complex: ((0,), (1,)),
         # linear in the cotangent, which goes to the extreme elements of x (ties share)
         extremum_grad: ((0,), (1, 2, 3, 4)),
         # linear in the cotangent; the product of the other elements is not
@@ -608,6 +697,17 @@ def _helpers() -> tuple[dict, tuple]:
     # results that depend on shapes alone (or are the seed 1): their tangent is zero
     constants = (scalar_seed, reduced_count, inverse_axes)
     return table, constants
+
+
+def _saved_helpers() -> dict:
+    """The helpers of a gradient's saved values (``saved_values_as_calls``) and
+    ``shaped_like``, each with the number of arguments generated code passes it."""
+    from ..runtime.adjoints import shaped_like
+
+    counts = {"stack_push": 2, "stack_top": 1, "stack_drop": 2, "stack_take": 2, "stack_item": 2}
+    found = {getattr(batched, name): count for name, count in counts.items()}
+    found[shaped_like] = 1
+    return found
 
 
 def _products() -> dict:
@@ -629,7 +729,10 @@ def _products() -> dict:
 
 
 def _vectorized() -> dict:
-    """Helpers linear in their first argument with a batched form in runtime.batched."""
+    """Helpers linear in their first argument with a batched form in runtime.batched (an
+    elementwise one is its own)."""
+    from ..runtime.element_adjoints import gradient_buffer
+    from ..runtime.rules.complex import conjugate_if_complex
     from ..runtime.rules.rearranging import reshape_back
     from ..runtime.rules.shared import expand_reduced, reshape_like, unbroadcast
 
@@ -638,6 +741,8 @@ def _vectorized() -> dict:
         expand_reduced: "batch_expand_reduced",
         reshape_like: "reshaped_like",
         reshape_back: "reshaped_back",
+        conjugate_if_complex: "conjugated_if_complex",
+        gradient_buffer: "batch_gradient_buffer",
     }
 
 
@@ -751,3 +856,309 @@ class _Row(gast.NodeTransformer):
         if node.id in self.names and isinstance(node.ctx, gast.Load):
             return gast.Subscript(value=node, slice=load(self.direction), ctx=gast.Load())
         return node
+
+
+# -- a generated gradient's saved values, as calls the analysis reads --------------------------
+
+
+#: the helpers of ``runtime.batched`` a gradient's list of saved values is read through
+_STACK_HELPERS = (
+    "saved_stack",
+    "stack_push",
+    "stack_top",
+    "stack_drop",
+    "stack_take",
+    "stack_item",
+)
+
+
+def saved_values_as_calls(definition: gast.FunctionDef, namespace: dict) -> dict | None:
+    """Rewrite, in place, a generated gradient's list of saved values (``stack = []``,
+    ``push = stack.append``, ``pop = stack.pop``, ``pop_run(stack, n)``) as calls of the
+    helpers of ``runtime.batched`` that say what they read and change::
+
+        push(v)                         stack = stack_push(stack, v)
+        x = pop()                       saved = stack_top(stack)
+                                        stack = stack_drop(stack)
+                                        x = saved
+        for v in pop_run(stack, n):     saved_run = stack_take(stack, n)
+            ...                         stack = stack_drop(stack, n)
+                                        for saved_index in range(n):
+                                            v = stack_item(saved_run, saved_index)
+                                            ...
+
+    so that batched forward mode over the gradient can keep a stack of tangents in step
+    with it (see ``_Batched.saved_value``). ``namespace`` resolves the gradient's free
+    names (``pop_run``). Returns the helpers to bind by name ({} where the function saves
+    nothing), or None, the function left as it was, where it uses its list in any other
+    way (the analysis then refuses it, and the caller goes one direction at a time)."""
+    from ..runtime.adjoints import pop_run
+
+    stacks: dict[str, tuple[set, set]] = {}
+    for stmt in definition.body:
+        if _is_assign_of(stmt, gast.List) and not stmt.value.elts:
+            stacks[stmt.targets[0].id] = (set(), set())
+    for stmt in definition.body:
+        if _is_assign_of(stmt, gast.Attribute) and isinstance(stmt.value.value, gast.Name):
+            owner, method = stmt.value.value.id, stmt.value.attr
+            if owner in stacks and method in ("append", "pop"):
+                stacks[owner][method == "pop"].add(stmt.targets[0].id)
+    stacks = {name: methods for name, methods in stacks.items() if methods[0]}
+    if not stacks:
+        return {}
+    used = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    pushes = {
+        n.id
+        for node in gast.walk(definition)
+        if isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and any(node.func.id in push for push, _ in stacks.values())
+        for n in gast.walk(node)
+        if isinstance(n, gast.Name)
+    }
+    if used & set(_STACK_HELPERS) or _changes_in_place(definition, namespace, pushes):
+        return None
+    rewriter = _SavedValues(stacks, used, lambda name: namespace.get(name) is pop_run)
+    try:
+        body = rewriter.block(copy_tree(definition).body)
+    except _Unsaved:
+        return None
+    methods = set().union(*(push | pop for push, pop in stacks.values()))
+    reads = [
+        n
+        for s in body
+        for n in gast.walk(s)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
+    ]
+    if (
+        any(n.id in methods for n in reads)
+        or sum(n.id in stacks for n in reads) != rewriter.stack_reads
+    ):
+        return None  # (the list, or its methods, used some other way)
+    definition.body = body
+    return {name: getattr(batched, name) for name in _STACK_HELPERS}
+
+
+def _changes_in_place(definition: gast.FunctionDef, namespace: dict, pushes: set) -> bool:
+    """Whether the function changes in place a value that may have been pushed: a value
+    pushed and then changed in place would be popped changed, while the tangent pushed
+    with it is not, and the tangents' stack would drift from the values' without an
+    error. What it may change: an element loop's buffer of adjoints (``d[i] = ...`` into
+    a name bound by ``gradient_buffer``, a new array, and neither pushed nor copied to
+    another name) and a counter of integers (``iterations += 1``)."""
+    from ..runtime.element_adjoints import gradient_buffer
+
+    bindings: dict[str, list[gast.expr | None]] = {}
+    copied: set[str] = set()
+    changed: set[str] = set()
+    counted: dict[str, list[gast.expr]] = {}
+    for node in gast.walk(definition):
+        if isinstance(node, gast.Assign):
+            for target in node.targets:
+                if isinstance(target, gast.Name):
+                    bindings.setdefault(target.id, []).append(node.value)
+            if isinstance(node.value, gast.Name):
+                copied.add(node.value.id)
+        elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Name):
+            counted.setdefault(node.target.id, []).append(node.value)
+        elif isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
+            node.ctx, (gast.Store, gast.Del)
+        ):
+            root = node
+            while isinstance(root, (gast.Subscript, gast.Attribute)):
+                root = root.value
+            if not isinstance(root, gast.Name):
+                return True
+            changed.add(root.id)
+
+    def buffer(value: gast.expr | None) -> bool:
+        return (
+            isinstance(value, gast.Call)
+            and isinstance(value.func, gast.Name)
+            and namespace.get(value.func.id) is gradient_buffer
+        )
+
+    def integer(value: gast.expr | None) -> bool:
+        return isinstance(value, gast.Constant) and type(value.value) is int
+
+    for name in changed:
+        if name in pushes or name in copied or not any(map(buffer, bindings.get(name, []))):
+            return True
+    return any(
+        not all(map(integer, [*bindings.get(name, [None]), *values]))
+        for name, values in counted.items()
+    )
+
+
+class _Unsaved(Exception):
+    """A use of the saved values' list that ``saved_values_as_calls`` does not rewrite."""
+
+
+class _SavedValues:
+    def __init__(self, stacks: dict, used: set, is_pop_run) -> None:
+        self.stacks = stacks
+        self.used = used
+        self.is_pop_run = is_pop_run
+        #: how many reads of a stack's name the rewritten calls hold
+        self.stack_reads = 0
+
+    def fresh(self, base: str) -> str:
+        name, number = base, 1
+        while name in self.used:
+            number += 1
+            name = f"{base}_{number}"
+        self.used.add(name)
+        return name
+
+    def stack_of(self, name: str, method: int) -> str | None:
+        for stack, methods in self.stacks.items():
+            if name in methods[method]:
+                return stack
+        return None
+
+    def call(self, helper: str, stack_name: str, *rest: gast.expr) -> gast.Call:
+        self.stack_reads += 1
+        return build.call(helper, load(stack_name), *rest)
+
+    def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
+        out: list[gast.stmt] = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+        return out
+
+    def statement(self, stmt: gast.stmt) -> list[gast.stmt]:
+        if _is_assign_of(stmt, gast.List) and stmt.targets[0].id in self.stacks:
+            return [build.assign(stmt.targets[0].id, build.call("saved_stack"))]
+        if _is_assign_of(stmt, gast.Attribute):
+            owner = stmt.value.value
+            if isinstance(owner, gast.Name) and owner.id in self.stacks:
+                return []  # push = stack.append, pop = stack.pop
+        if (
+            isinstance(stmt, gast.Expr)
+            and isinstance(stmt.value, gast.Call)
+            and isinstance(stmt.value.func, gast.Name)
+            and self.stack_of(stmt.value.func.id, 0) is not None
+        ):
+            call = stmt.value
+            if len(call.args) != 1 or call.keywords:
+                raise _Unsaved
+            stack = self.stack_of(call.func.id, 0)
+            before, (value,) = self.hoisted([call.args[0]])
+            return [*before, build.assign(stack, self.call("stack_push", stack, value))]
+        if isinstance(stmt, gast.While):
+            if self.pops(stmt.test):
+                raise _Unsaved
+            stmt.body = self.block(stmt.body)
+            stmt.orelse = self.block(stmt.orelse)
+            return [stmt]
+        if isinstance(stmt, gast.If):
+            before, (stmt.test,) = self.hoisted([stmt.test])
+            stmt.body = self.block(stmt.body) or [gast.Pass()]
+            stmt.orelse = self.block(stmt.orelse)
+            return [*before, stmt]
+        if isinstance(stmt, gast.For):
+            before, (stmt.iter,) = self.hoisted([stmt.iter])
+            stmt.body = self.block(stmt.body) or [gast.Pass()]
+            stmt.orelse = self.block(stmt.orelse)
+            return [*before, *self.pop_run(stmt)]
+        if isinstance(stmt, (gast.With, gast.Try, gast.FunctionDef, gast.ClassDef)):
+            if self.pops(stmt):
+                raise _Unsaved
+            return [stmt]
+        if self.pops(stmt):
+            replaced = _ReplacePop(self)
+            stmt = replaced.visit(stmt)
+            return [*replaced.before, stmt]
+        return [stmt]
+
+    def pops(self, node: gast.AST) -> list[gast.Call]:
+        return [
+            n
+            for n in gast.walk(node)
+            if isinstance(n, gast.Call)
+            and isinstance(n.func, gast.Name)
+            and self.stack_of(n.func.id, 1) is not None
+        ]
+
+    def hoisted(self, expressions: list[gast.expr]) -> tuple[list[gast.stmt], list[gast.expr]]:
+        """The expressions with their one pop (at most) taken out before them."""
+        replaced = _ReplacePop(self)
+        found = [replaced.visit(e) for e in expressions]
+        return replaced.before, found
+
+    def take(self, call: gast.Call) -> tuple[list[gast.stmt], gast.expr]:
+        """``stack.pop()``: its value in a name of its own, taken off the stack first."""
+        if call.args or call.keywords:
+            raise _Unsaved
+        stack = self.stack_of(call.func.id, 1)
+        saved = self.fresh("saved")
+        return [
+            build.assign(saved, self.call("stack_top", stack)),
+            build.assign(stack, self.call("stack_drop", stack, gast.Constant(1, None))),
+        ], load(saved)
+
+    def pop_run(self, stmt: gast.For) -> list[gast.stmt]:
+        loop = stmt.iter
+        if not (
+            isinstance(loop, gast.Call)
+            and isinstance(loop.func, gast.Name)
+            and self.is_pop_run(loop.func.id)
+        ):
+            return [stmt]
+        if len(loop.args) != 2 or loop.keywords or not isinstance(loop.args[0], gast.Name):
+            raise _Unsaved
+        stack, count = loop.args[0].id, loop.args[1]
+        if stack not in self.stacks or stmt.orelse:
+            raise _Unsaved
+        before = []
+        if not isinstance(count, (gast.Name, gast.Constant)):
+            counted = self.fresh("saved_count")
+            before.append(build.assign(counted, count))
+            count = load(counted)
+        run, index = self.fresh("saved_run"), self.fresh("saved_index")
+        item = gast.Assign(
+            targets=[stmt.target],
+            value=build.call("stack_item", load(run), load(index)),
+            type_comment=None,
+        )
+        stmt.target = store(index)
+        stmt.iter = build.call("range", copy_tree(count))
+        stmt.body = [item, *stmt.body]
+        return [
+            *before,
+            build.assign(run, self.call("stack_take", stack, copy_tree(count))),
+            build.assign(stack, self.call("stack_drop", stack, copy_tree(count))),
+            stmt,
+        ]
+
+
+class _ReplacePop(gast.NodeTransformer):
+    """Each ``pop()`` of an expression as a name bound before it (one pop at most: the
+    order of several in one statement is not worth following)."""
+
+    def __init__(self, saved: _SavedValues) -> None:
+        self.saved = saved
+        self.before: list[gast.stmt] = []
+
+    def visit_Call(self, node: gast.Call) -> gast.expr:
+        self.generic_visit(node)
+        if isinstance(node.func, gast.Name) and self.saved.stack_of(node.func.id, 1):
+            if self.before:
+                raise _Unsaved
+            self.before, value = self.saved.take(node)
+            return value
+        return node
+
+    def visit_Lambda(self, node: gast.Lambda) -> gast.expr:
+        if self.saved.pops(node):
+            raise _Unsaved
+        return node
+
+
+def _is_assign_of(stmt: gast.stmt, kind: type) -> bool:
+    return (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, kind)
+    )
