@@ -47,6 +47,7 @@ from .recording import apply, no_rule_error
 from .rules.registry import lookup
 from .tape_numbers import number_of
 from .tensor import MADE_BY_HAND, GradientLostError, Tensor, new_tensor
+from .ufunc_methods import TapeVectorized, vectorize_on_tape
 
 __all__ = ["tape_vjp", "tape_call", "Pullback", "on_tape"]
 
@@ -1231,6 +1232,7 @@ _IN_LISTS_OR_IN_PLACE = {
     "put_along_axis": _put_along_axis_on_tape,
     "apply_along_axis": _apply_along_axis_on_tape,
     "piecewise": _piecewise_on_tape,
+    "vectorize": vectorize_on_tape,
 }
 
 #: (name -> (NumPy's object, what user code on the tape gets instead))
@@ -1262,6 +1264,8 @@ class _TapeGlobals(dict):
             return getattr(_tape_math, _math_functions[value])
         if isinstance(value, types.FunctionType):
             return on_tape(value)
+        if type(value) is np.vectorize:  # (a global made by np.vectorize(f))
+            return TapeVectorized(value)
         if isinstance(value, types.ModuleType) and _is_scipy(value.__name__):
             return _tape_library(value)
         if _is_scipy(type(value).__module__) and _has_ruled_methods(value):

@@ -15,11 +15,9 @@ from .rules import registry as _registry
 from .rules.registry import is_nondifferentiable
 from .tensor import GradientLostError, Tensor
 from .ufunc_at import ufunc_at
+from .ufunc_methods import ufunc_method
 
 __all__ = ["array_ufunc", "ufunc", "array_function"]
-
-# ``np.add.reduce(t, axis)`` and friends are the reductions under other names.
-_REDUCTIONS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min}
 
 
 def _needs_grad(values: Any) -> bool:
@@ -104,9 +102,10 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     if method == "at":
         ufunc_at(function, *inputs, **kwargs)
         return None
-    if method == "reduce" and function in _REDUCTIONS:
-        reduction = _REDUCTIONS[function]
-        return apply(lookup(reduction), reduction, inputs, kwargs)
+    if method in ("reduce", "accumulate", "reduceat"):
+        result = ufunc_method(function, method, inputs, kwargs, recording)
+        if result is not NotImplemented:
+            return result
     if method == "outer" and recording and len(inputs) == 2 and not kwargs:
         # np.multiply.outer(a, b) is a[..., None, ...] * b, with an axis for each of b's:
         # the same elements, recorded through the ufunc's rule (as in dot's gradient).

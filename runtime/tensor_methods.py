@@ -160,12 +160,24 @@ class _TensorMethods:
     # keepdim= (not both names of one argument). keepdims defaults to None, NumPy's False, so
     # that giving it and keepdim together is told from giving keepdim alone.
 
+    # initial= and where= as NumPy's, keyword only (NumPy's positions hold dtype and out,
+    # which the tape does not take from a method)
+
     def sum(
-        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+        self,
+        axis: Any = None,
+        keepdims: Any = None,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        initial: Any = np._NoValue,
+        where: Any = True,
     ) -> Tensor:
         if axis is None and not keepdims and dim is None and keepdim is None:
-            return unary(_SUM, np.sum, self)
-        return apply(_SUM, np.sum, (self,), _reduce_kwargs("sum", axis, keepdims, dim, keepdim))
+            if initial is np._NoValue and where is True:
+                return unary(_SUM, np.sum, self)
+        kwargs = _reduce_kwargs("sum", axis, keepdims, dim, keepdim, initial, where)
+        return apply(_SUM, np.sum, (self,), kwargs)
 
     def mean(
         self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
@@ -175,23 +187,37 @@ class _TensorMethods:
         return apply(_MEAN, np.mean, (self,), _reduce_kwargs("mean", axis, keepdims, dim, keepdim))
 
     def max(
-        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+        self,
+        axis: Any = None,
+        keepdims: Any = None,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        initial: Any = np._NoValue,
+        where: Any = True,
     ) -> Any:
         """NumPy's ``max``: ``t.max(axis=1)`` gives the values (ties share the gradient).
         Written with PyTorch's ``dim=``, PyTorch's: ``(values, indices)``, the values taken
         at the indices (the first of tied elements gets all of the gradient)."""
-        if dim is not None:
+        if dim is not None and initial is np._NoValue and where is True:
             return _extreme_along("max", np.argmax, self, axis, keepdims, dim, keepdim)
-        kwargs = _reduce_kwargs("max", axis, keepdims, dim, keepdim)
+        kwargs = _reduce_kwargs("max", axis, keepdims, dim, keepdim, initial, where)
         return apply(_MAX, np.max, (self,), kwargs)
 
     def min(
-        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+        self,
+        axis: Any = None,
+        keepdims: Any = None,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        initial: Any = np._NoValue,
+        where: Any = True,
     ) -> Any:
         """NumPy's ``min``, or with ``dim=`` PyTorch's ``(values, indices)`` (see ``max``)."""
-        if dim is not None:
+        if dim is not None and initial is np._NoValue and where is True:
             return _extreme_along("min", np.argmin, self, axis, keepdims, dim, keepdim)
-        kwargs = _reduce_kwargs("min", axis, keepdims, dim, keepdim)
+        kwargs = _reduce_kwargs("min", axis, keepdims, dim, keepdim, initial, where)
         return apply(_MIN, np.min, (self,), kwargs)
 
     def amax(
@@ -209,9 +235,16 @@ class _TensorMethods:
         return apply(_MIN, np.min, (self,), kwargs)
 
     def prod(
-        self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None
+        self,
+        axis: Any = None,
+        keepdims: Any = None,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        initial: Any = np._NoValue,
+        where: Any = True,
     ) -> Tensor:
-        kwargs = _reduce_kwargs("prod", axis, keepdims, dim, keepdim)
+        kwargs = _reduce_kwargs("prod", axis, keepdims, dim, keepdim, initial, where)
         return apply(_PROD, np.prod, (self,), kwargs)
 
     def exp(self) -> Tensor:
@@ -404,11 +437,24 @@ def _axis_of(what: str, axis: Any, dim: Any) -> Any:
     return _one_of(what, "axis", axis, "dim", dim)
 
 
-def _reduce_kwargs(what: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> dict:
-    return {
+def _reduce_kwargs(
+    what: str,
+    axis: Any,
+    keepdims: Any,
+    dim: Any,
+    keepdim: Any,
+    initial: Any = np._NoValue,
+    where: Any = True,
+) -> dict:
+    kwargs = {
         "axis": _one_of(what, "axis", axis, "dim", dim),
         "keepdims": bool(_one_of(what, "keepdims", keepdims, "keepdim", keepdim)),
     }
+    if initial is not np._NoValue:
+        kwargs["initial"] = initial
+    if where is not True:
+        kwargs["where"] = where
+    return kwargs
 
 
 # What t.max(dim=...) and t.min(dim=...) return, as PyTorch's torch.return_types.max/min.

@@ -438,6 +438,15 @@ def mean_where(x):
     return _w(np.mean(x, axis=1, keepdims=True, where=X > 0)) + _w(np.mean(x, where=X < 0.5))
 
 
+def sum_initial(x):
+    # (initial adds to every sum: more in tests/test_reduction_options.py)
+    return _w(np.sum(x, axis=0, initial=2.0))
+
+
+def max_where(x):
+    return _w(np.max(x, axis=0, where=X > 0, initial=-5.0))
+
+
 ARGUMENT_CASES = [
     (fft_n_short, (X,)),
     (fft_n_long, (X,)),
@@ -474,6 +483,8 @@ ARGUMENT_CASES = [
     (sum_where_in_forward, (X,)),
     (sum_where, (X,)),
     (mean_where, (X,)),
+    (sum_initial, (X,)),
+    (max_where, (X,)),
     (convolve_longer_kernel, (U, V)),
     (correlate_longer_kernel, (V, U)),
     (pad_wider_than_the_array, (X,)),
@@ -489,14 +500,6 @@ def test_arguments_that_change_values(f, args):
 
 
 # -- arguments refused ---------------------------------------------------------------------------
-
-
-def sum_initial(x):
-    return _w(np.sum(x, axis=0, initial=2.0))
-
-
-def max_where(x):
-    return _w(np.max(x, axis=0, where=X > 0, initial=-5.0))
 
 
 def var_correction(x):
@@ -538,10 +541,8 @@ def pad_linear_ramp(x):
 
 
 # (function, arguments, what each mode raises: error type and a pattern of its message)
-UNHANDLED = (TransformError, TypeError), "initial|where|correction|fweights|period|dtype"
+UNHANDLED = (TransformError, TypeError), "correction|fweights|period|dtype"
 REFUSED = [
-    (sum_initial, (X,), UNHANDLED),
-    (max_where, (X,), UNHANDLED),
     (var_correction, (X,), UNHANDLED),
     (cov_fweights, (X,), UNHANDLED),
     (interp_period, (X,), UNHANDLED),
@@ -635,12 +636,31 @@ def test_results_in_integers_carry_no_gradient(f):
         ag.jvp(f, (X,), (np.ones_like(X),), mode="source")
 
 
+def sum_in_the_dtype_of(x, like):
+    return _w(np.sum(x * 10.0, axis=1, dtype=like.dtype) + x[:, 0])
+
+
 def test_float_dtypes_stay_in_source():
     check(sum_in_floats, (X,))
-    # a dtype the transform cannot read: right through the tape in auto mode
-    check(sum_in_a_dtype_known_at_run_time, (X,), modes=("auto", "tape"), forward=("auto",))
+    # a dtype the transform cannot read: through the tape in auto mode; in source mode,
+    # generated code that checks the result's dtype at run time (reverse mode; forward
+    # source mode refuses it)
+    check(sum_in_a_dtype_known_at_run_time, (X,), forward=("auto",))
     with pytest.raises(TransformError, match="dtype"):
-        ag.grad(sum_in_a_dtype_known_at_run_time, mode="source")(X)
+        ag.jvp(sum_in_a_dtype_known_at_run_time, (X,), (np.ones_like(X),), mode="source")
+    assert "inexact_result(" in ag.source(sum_in_a_dtype_known_at_run_time, X, mode="source")
+
+
+def test_a_computed_integer_dtype_is_refused_at_run_time():
+    """``dtype=like.dtype`` with an integer ``like``: the result is integers, which carry
+    no gradient; generated code raises, naming the line, where the rule would give one
+    (the tape, in auto mode, gives none)."""
+    check(sum_in_the_dtype_of, (X, X), forward=())
+    ints = np.arange(4)
+    with pytest.raises(TypeError, match=r"test_rule_arguments\.py:\d+: the dtype= computed .* int"):
+        ag.grad(sum_in_the_dtype_of, mode="source")(X, ints)
+    expected = differences(sum_in_the_dtype_of, (X, ints))
+    assert_close(ag.grad(sum_in_the_dtype_of, mode="auto")(X, ints), expected, atol=1e-8)
 
 
 # -- every rule's parameters, reviewed -----------------------------------------------------------

@@ -27,6 +27,7 @@ from ..runtime.rules.results import add_results
 from ..runtime.rules.templates import gradient
 from . import algebra, build, shapes
 from .context import TransformContext
+from .defaults import at_defaults
 from .errors import TransformError
 from .origin import Origin
 from .resolve import Callee
@@ -41,9 +42,15 @@ class InlinedAdjoint:
 
 
 def bind_operands(
-    callee: Callee, operands: list[gast.expr], keywords: list[gast.keyword], origin: Origin | None
+    callee: Callee,
+    operands: list[gast.expr],
+    keywords: list[gast.keyword],
+    origin: Origin | None,
+    computed_dtype: bool = False,
 ) -> dict[str, gast.expr]:
-    """Map each rule parameter to the atom (or default) it takes at this call."""
+    """Map each rule parameter to the atom (or default) it takes at this call.
+    ``computed_dtype``: a ``dtype=`` the transform cannot read is let through (the caller
+    then checks the result's dtype at run time: :func:`needs_dtype_check`)."""
     rule = callee.rule
     params = rule.param_names
     signature = rule.signature
@@ -90,7 +97,9 @@ def bind_operands(
                     f"{callee.name} is missing the argument {param.name!r}", origin
                 )
             bound[param.name] = _constant_or_free(param.default)
-    check_result_dtype(callee, rule, bound.get("dtype"), origin)
+            bound[param.name].defaulted_ = True  # (the call does not pass it: see defaults)
+    if not (computed_dtype and needs_dtype_check(rule, bound)):
+        check_result_dtype(callee, rule, bound.get("dtype"), origin)
     return bound
 
 
@@ -98,7 +107,8 @@ def check_result_dtype(callee: Callee, rule: Rule, dtype: gast.expr | None, orig
     """Refuse an optional ``dtype`` argument the transform cannot see is a float or complex
     dtype: a result computed in integers (``np.sum(x, dtype=int)``) carries no gradient,
     which the rules, written for the float result, would give it all the same. (The tape
-    sees the result's dtype, and gives none.)"""
+    sees the result's dtype, and gives none.) Source mode lets a computed one through
+    (``dtype=x.dtype``), checked at run time: :func:`needs_dtype_check`."""
     param = rule.signature.parameters.get("dtype")
     if dtype is None or param is None or param.default is not None or _inexact_dtype(dtype):
         return
@@ -133,6 +143,40 @@ def _inexact_dtype(expr: gast.expr) -> bool:
         return False
 
 
+def needs_dtype_check(rule: Rule, bound: dict[str, gast.expr]) -> bool:
+    """Whether the call's ``dtype=`` is computed (``x.dtype``, a name), not spelled as a
+    dtype the transform can read: its gradient is then checked at run time (source mode;
+    auto mode runs the call on the tape)."""
+    param = rule.signature.parameters.get("dtype")
+    dtype = bound.get("dtype")
+    if param is None or param.default is not None or dtype is None:
+        return False
+    if getattr(dtype, "defaulted_", False) or _inexact_dtype(dtype):
+        return False
+    # a dtype spelled out (int, np.int32, "i8") is known: refused, not checked
+    return not (
+        isinstance(dtype, gast.Constant)
+        or (isinstance(dtype, gast.Name) and dtype.id in ("int", "bool", "float", "complex"))
+        or (
+            isinstance(dtype, gast.Attribute)
+            and isinstance(dtype.value, gast.Name)
+            and dtype.value.id in ("np", "numpy")
+        )
+    )
+
+
+def checked_dtype(
+    gradient: gast.expr, ans: gast.expr, ctx: TransformContext, origin: Origin | None
+) -> gast.expr:
+    """``gradient`` handed on by the run-time check of a computed ``dtype=``
+    (``runtime.dtype_guard.inexact_result``)."""
+    from ..runtime.dtype_guard import inexact_result
+
+    where = f"{origin.filename}:{origin.line}" if origin is not None else "a call"
+    helper = ctx.bind_free("inexact_result", inexact_result)
+    return build.call(helper, gradient, copy_tree(ans), gast.Constant(where, None))
+
+
 _FREE_DEFAULT = "__astgrad_free_default__"
 
 
@@ -157,15 +201,19 @@ def inline(
     """Gradient expressions for the operand positions in ``wanted``."""
     rule = callee.rule
     template = rule.template
-    bound = bind_operands(callee, operands, keywords, origin)
+    # (auto mode runs such a call on the tape; a rule called, not inlined, is not checked)
+    computed_dtype = ctx.mode == "source" and template is not None
+    bound = bind_operands(callee, operands, keywords, origin, computed_dtype)
     if template is None:
         return _called(rule, bound, g, ans, wanted, ctx)
     renames: dict[str, gast.expr] = {"g": g, "ans": ans, **bound}
+    namespace = rule.vjp.__globals__
     prelude: list[gast.stmt] = []
     for stmt in template.prelude_for(wanted):
         local = stmt.targets[0].id
         fresh = ctx.namer.new(local)
-        value = _substitute(stmt.value, renames, rule, ctx)
+        value = at_defaults(stmt.value, rule, bound, namespace)
+        value = fold_constants(_substitute(value, renames, rule, ctx))
         renames[local] = build.load(fresh)
         prelude.append(
             gast.Assign(
@@ -178,10 +226,13 @@ def inline(
     for position in wanted:
         if position < len(template.outputs) and template.outputs[position] is not None:
             same = _has_result_shape(callee, operands, position, ctx)
-            expression = gradient(template, position, rule.vjp.__globals__, same)
+            expression = gradient(template, position, namespace, same)
+            expression = at_defaults(expression, rule, bound, namespace)
             expression = _substitute(expression, renames, rule, ctx)
-            expression = _drop_default_arguments(expression, ctx)
-            gradients[position] = fold_constants(expression)
+            expression = fold_constants(_drop_default_arguments(expression, ctx))
+            if computed_dtype and needs_dtype_check(rule, bound):
+                expression = checked_dtype(expression, ans, ctx, origin)
+            gradients[position] = expression
     return InlinedAdjoint(prelude, gradients)
 
 
@@ -204,24 +255,29 @@ def inline_tangent(
     renames: dict[str, gast.expr] = {"ans": ans, **bound}
     for position, tangent in tangents.items():
         renames[tangent_name(forward.params[position])] = tangent
+    namespace = forward.namespace
+    contributions = {
+        position: at_defaults(forward.contributions[position], rule, bound, namespace)
+        for position in tangents
+    }
     wanted = set()
-    for position in tangents:
-        wanted |= {n.id for n in walk(forward.contributions[position]) if isinstance(n, gast.Name)}
+    for contribution in contributions.values():
+        wanted |= {n.id for n in walk(contribution) if isinstance(n, gast.Name)}
     needed = []
     for stmt in reversed(forward.prelude):
         if stmt.targets[0].id in wanted:
-            needed.append(stmt)
-            wanted |= {n.id for n in walk(stmt.value) if isinstance(n, gast.Name)}
+            value = at_defaults(stmt.value, rule, bound, namespace)
+            needed.append((stmt.targets[0].id, value))
+            wanted |= {n.id for n in walk(value) if isinstance(n, gast.Name)}
     prelude: list[gast.stmt] = []
-    for stmt in reversed(needed):
-        local = stmt.targets[0].id
+    for local, value in reversed(needed):
         fresh = ctx.namer.new(local)
-        value = _substitute(stmt.value, renames, rule, ctx, forward.namespace)
+        value = fold_constants(_substitute(value, renames, rule, ctx, namespace))
         renames[local] = build.load(fresh)
         prelude.append(build.assign(fresh, value))
     total: gast.expr | None = None
     for position in sorted(tangents):
-        part = _substitute(forward.contributions[position], renames, rule, ctx, forward.namespace)
+        part = _substitute(contributions[position], renames, rule, ctx, namespace)
         part = fold_constants(_drop_default_arguments(part, ctx))
         if total is None:
             total = part

@@ -49,11 +49,33 @@ def spaced_gradient(
     return array_module(f).gradient(f, *given, axis=axis, edge_order=edge_order)
 
 
-# (where=, the mask of the elements reduced, is keyword-only here: NumPy's initial comes
-# before it, and sum's rule has none, as its tangent would add it)
+# NumPy's "no initial value given" (reductions take it as their default for initial=)
+NoValue = np._NoValue
+
+
+# initial= adds one number to every result (its gradient: the cotangents' sum); where=,
+# the mask of the elements reduced, gives the others none.
 @vjp_rule(np.sum)
-def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
-    return expand_reduced(g, a, axis, keepdims, where)
+def sum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True):
+    return expand_reduced(g, a, axis, keepdims, where), None, None, None, None, np.sum(g), None
+
+
+# (the tangent is np.sum(da, axis, ...) at a call without initial=, which the tangent of a
+# would add; the inliner leaves out what the call does not pass)
+@jvp_rule(np.sum)
+def sum_jvp(
+    ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True, *,
+    da, dinitial
+):  # fmt: skip
+    return (
+        np.sum(da, axis=axis, dtype=dtype, keepdims=keepdims, where=where),
+        None,
+        None,
+        None,
+        None,
+        dinitial * np.ones_like(ans),
+        None,
+    )
 
 
 @vjp_rule(np.mean)
@@ -61,8 +83,8 @@ def mean(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, *, where=Tr
     return expand_reduced(g / reduced_count(a, axis, where, keepdims), a, axis, keepdims, where)
 
 
-# the tangent reduced as the argument is: np.sum(da, axis, ...), np.mean(da, axis, ...)
-linear(np.sum, np.mean)
+# the tangent reduced as the argument is: np.mean(da, axis, ...)
+linear(np.mean)
 
 
 # sum's and mean's variants for a reduction of everything, ``t.sum()`` and ``t.mean()``
@@ -76,7 +98,7 @@ def sum_everywhere(g, ans, a):
         out = np.empty(a.shape, a.dtype)
         out.fill(g)
         return (out,)
-    return (sum(g, ans, a),)
+    return (sum(g, ans, a)[0],)
 
 
 def mean_everywhere(g, ans, a):
@@ -91,41 +113,109 @@ tape_variant(sum, {(0,): sum_everywhere})
 tape_variant(mean, {(0,): mean_everywhere})
 
 
+# initial= takes part as one more element, where= leaves out the elements it does not
+# hold: the gradient is shared among the tied extreme elements and initial alike (initial
+# gets it all where it is the extremum alone). At a call without them, generated code is
+# extremum_grad(g, ans, a, axis, keepdims), as before the rule took them.
 @vjp_rule(np.max, np.amax, name="max")
-def max(g, ans, a, axis=None, out=None, keepdims=False):
-    return extremum_grad(g, ans, a, axis, keepdims)
+def max(g, ans, a, axis=None, out=None, keepdims=False, initial=NoValue, where=True):
+    return (
+        extremum_grad(g, ans, a, axis, keepdims, initial, where),
+        None,
+        None,
+        None,
+        initial_extremum_grad(g, ans, a, axis, keepdims, initial, where),
+        None,
+    )
 
 
-# Each result moves with the extreme elements of its slice, by their tangents' mean where
-# several tie, as the gradient is shared among them.
+# Each result moves with the extreme elements of its slice (and initial, where it is one),
+# by their tangents' mean where several tie, as the gradient is shared among them. (The
+# branches on initial fold away at a call site: see the inliner's _at_defaults.)
 @jvp_rule(np.max, np.amax)
-def max_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
-    hits = a == np.max(a, axis=axis, keepdims=True)
-    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype)
-    return np.sum(da * hits, axis=axis, keepdims=keepdims) / ties
+def max_jvp(
+    ans, a, axis=None, out=None, keepdims=False, initial=NoValue, where=True, *, da, dinitial
+):
+    hits = a == np.max(a, axis=axis, keepdims=True, initial=initial, where=where)
+    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype, where=where) + (
+        0 if initial is NoValue else ans == initial
+    )
+    return (
+        np.sum(da * hits, axis=axis, keepdims=keepdims, where=where)
+        / (ties if initial is NoValue else np.maximum(ties, 1)),
+        None,
+        None,
+        None,
+        dinitial * (ans == initial) / np.maximum(ties, 1),
+        None,
+    )
 
 
 @vjp_rule(np.min, np.amin, name="min")
-def min(g, ans, a, axis=None, out=None, keepdims=False):
-    return extremum_grad(g, ans, a, axis, keepdims)
+def min(g, ans, a, axis=None, out=None, keepdims=False, initial=NoValue, where=True):
+    return (
+        extremum_grad(g, ans, a, axis, keepdims, initial, where),
+        None,
+        None,
+        None,
+        initial_extremum_grad(g, ans, a, axis, keepdims, initial, where),
+        None,
+    )
 
 
 @jvp_rule(np.min, np.amin)
-def min_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
-    hits = a == np.min(a, axis=axis, keepdims=True)
-    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype)
-    return np.sum(da * hits, axis=axis, keepdims=keepdims) / ties
+def min_jvp(
+    ans, a, axis=None, out=None, keepdims=False, initial=NoValue, where=True, *, da, dinitial
+):
+    hits = a == np.min(a, axis=axis, keepdims=True, initial=initial, where=where)
+    ties = np.sum(hits, axis=axis, keepdims=keepdims, dtype=ans.dtype, where=where) + (
+        0 if initial is NoValue else ans == initial
+    )
+    return (
+        np.sum(da * hits, axis=axis, keepdims=keepdims, where=where)
+        / (ties if initial is NoValue else np.maximum(ties, 1)),
+        None,
+        None,
+        None,
+        dinitial * (ans == initial) / np.maximum(ties, 1),
+        None,
+    )
 
 
+# initial= multiplies every result (its gradient: the cotangents times the products of
+# the elements alone); where= leaves out the elements it does not hold.
 @vjp_rule(np.prod)
-def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
-    return prod_grad(g, a, axis, keepdims)
+def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True):
+    return (
+        prod_grad(g, a, axis, keepdims, initial, where),
+        None,
+        None,
+        None,
+        None,
+        np.sum(g * np.prod(a, axis=axis, keepdims=keepdims, where=where)),
+        None,
+    )
 
 
-# each element's tangent times the product of the others (its gradient: exact at zeros)
+# each element's tangent times the product of the others (its gradient: exact at zeros),
+# and initial's
 @jvp_rule(np.prod)
-def prod_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
-    return np.sum(da * product_of_others(a, axis), axis=axis, keepdims=keepdims)
+def prod_jvp(
+    ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True, *,
+    da, dinitial
+):  # fmt: skip
+    moved = np.sum(
+        da * product_of_others(a, axis, where), axis=axis, keepdims=keepdims, where=where
+    )
+    return (
+        moved if initial is NoValue else moved * initial,
+        None,
+        None,
+        None,
+        None,
+        dinitial * np.prod(a, axis=axis, keepdims=keepdims, where=where),
+        None,
+    )
 
 
 @vjp_rule(np.var)
@@ -292,9 +382,22 @@ def _exclusive_cumprod(x: Any, axis: int, reverse: bool) -> Any:
     return xp.flip(result, axis) if reverse else result
 
 
-def prod_grad(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Gradient of ``np.prod(x, axis)``: the product of all *other* elements, exact at zeros."""
+def prod_grad(
+    g: Any,
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    initial: Any = NoValue,
+    where: Any = True,
+) -> Any:
+    """Gradient of ``np.prod(x, axis, keepdims=keepdims, initial=initial, where=where)``:
+    the product of all *other* elements (and ``initial``), exact at zeros."""
     xp = array_module(g, x)
+    if initial is not NoValue or where is not True:
+        # The elements left out count as ones, and get no gradient.
+        mask = xp.asarray(where, dtype=bool)
+        grad = prod_grad(g, xp.where(mask, x, 1), axis, keepdims) * mask
+        return grad if initial is NoValue else grad * initial
     x = xp.asarray(x)
     if x.ndim == 0:
         return g * xp.ones_like(x)
@@ -317,14 +420,16 @@ def prod_grad(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 @transformable
-def product_of_others(a: Any, axis: Any = None) -> Any:
+def product_of_others(a: Any, axis: Any = None, where: Any = True) -> Any:
     """For each element of ``a``, the product of the other elements of its slice along
-    ``axis`` (the slices ``np.prod(a, axis)`` multiplies): the gradient of the product,
-    exact at zeros, as products before and after each element.
+    ``axis`` (the slices ``np.prod(a, axis)`` multiplies, those ``where`` holds): the
+    gradient of the product, exact at zeros, as products before and after each element.
 
     >>> product_of_others(np.array([2.0, 0.0, 5.0]))
     array([ 0., 10.,  0.])
     """
+    if where is not True:  # (the elements left out count as ones)
+        a = np.where(where, a, 1.0)
     order = _reduced_last(a, axis)  # the reduced axes moved last, then made one
     moved = np.transpose(a, order)
     rows = np.reshape(moved, _reduced_rows_shape(a, axis))
@@ -355,8 +460,21 @@ def _reduced_rows_shape(a: Any, axis: Any) -> tuple[int, ...]:
 nondifferentiable(_reduced_last, _reduced_rows_shape, inverse_axes)
 
 
-def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Gradient of max/min reductions: ``g`` shared equally among the tied extreme elements."""
+def extremum_grad(
+    g: Any,
+    ans: Any,
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    initial: Any = NoValue,
+    where: Any = True,
+) -> Any:
+    """Gradient of max/min reductions: ``g`` shared equally among the tied extreme
+    elements (and ``initial``, which takes part as one more, where it is given), none to
+    the elements ``where`` leaves out."""
+    if initial is not NoValue or where is not True:
+        hits, count = _extremum_ties(ans, x, axis, keepdims, initial, where)
+        return expand_reduced(g, x, axis, keepdims) * hits / count
     hits = x == expand_reduced(ans, x, axis, keepdims)
     spread = expand_reduced(g, x, axis, keepdims) * hits
     if _one_hit_each(hits, ans):
@@ -364,6 +482,48 @@ def extremum_grad(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = F
     count = hits.sum(axis=axis, keepdims=True)
     # (ans's dtype is x's; not x.dtype: x may be a Python float, np.max(1.5), or a list)
     return spread / count.astype(_dtype(ans))
+
+
+def initial_extremum_grad(
+    g: Any,
+    ans: Any,
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    initial: Any = NoValue,
+    where: Any = True,
+) -> Any:
+    """Gradient of max/min reductions with respect to ``initial``: each result's
+    cotangent where ``initial`` is its extremum, shared with the elements that tie."""
+    _, count = _extremum_ties(ans, x, axis, keepdims, initial, where)
+    kept = _kept_dims(ans, x, axis, keepdims)
+    return (_kept_dims(g, x, axis, keepdims) * (kept == initial) / count).sum()
+
+
+def _extremum_ties(
+    ans: Any, x: Any, axis: Any, keepdims: bool, initial: Any, where: Any
+) -> tuple[Any, Any]:
+    """The elements of ``x`` equal to their slice's extremum ``ans`` among those ``where``
+    holds, and how many share each extremum, ``initial`` counted where it is one (with the
+    reduced axes kept; at least 1, so that a slice whose extremum is ``initial`` alone,
+    or NaN, gives its elements none)."""
+    xp = array_module(ans, x)
+    hits = (x == expand_reduced(ans, x, axis, keepdims)) & xp.asarray(where, dtype=bool)
+    count = hits.sum(axis=axis, keepdims=True)
+    if initial is not NoValue:
+        count = count + (_kept_dims(ans, x, axis, keepdims) == initial)
+    return hits, xp.maximum(count, 1).astype(_dtype(ans))
+
+
+def _kept_dims(value: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """``value``, a result of a reduction of ``x`` over ``axis``, with the reduced axes
+    kept (as keepdims=True gives them)."""
+    if keepdims:
+        return value
+    shape = _shape(x)
+    axes = _normalize_axes(axis, len(shape))
+    kept = [1 if d in axes else n for d, n in enumerate(shape)]
+    return array_module(value).reshape(value, kept)
 
 
 def _one_hit_each(hits: Any, ans: Any) -> bool:

@@ -1,0 +1,138 @@
+"""A rule's template read at a call site's defaults.
+
+A rule mirrors its primitive's parameters, and may hand them on (``np.max(a, axis=axis,
+initial=initial, where=where)`` in max's forward rule) or branch on them (``a if initial
+is NoValue else b``). Where the call leaves such a parameter at its default, the
+generated code need not say it: :func:`at_defaults` leaves the argument out where the
+function called means the same by its own default, and takes the branch. So generated
+code for ``np.max(x, axis=1)`` reads as it did before the rule took initial= and where=.
+Which parameters the call leaves out, ``inline.bind_operands`` marks (``defaulted_``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+from typing import Any
+
+import gast
+import numpy as np
+
+from ..runtime.rules.registry import Rule
+from .walk import copy_tree
+
+__all__ = ["at_defaults"]
+
+
+def at_defaults(
+    expression: gast.expr, rule: Rule, bound: dict[str, gast.expr], namespace: dict
+) -> gast.expr:
+    """A copy of the template ``expression`` read where the call leaves parameters at
+    their defaults: ``a if initial is NoValue else b`` is ``a`` (and ``b`` where the call
+    passes ``initial``), and an argument that only hands such a parameter on to a function
+    whose own default means the same is left out, so ``np.max(a, axis=axis,
+    initial=initial, where=where)`` is ``np.max(a, axis=axis)`` at a call that passes
+    neither. Generated code for a call without ``initial=``/``where=`` is then what it
+    was before the rule took them."""
+    defaulted = {name for name, node in bound.items() if getattr(node, "defaulted_", False)}
+    if not defaulted:
+        return expression
+    defaults = {p.name: p.default for p in rule.signature.parameters.values()}
+
+    def at_default(node: gast.AST) -> gast.AST | None:
+        if isinstance(node, gast.IfExp):
+            test = _static_test(node.test, defaulted, defaults, namespace)
+            if test is not None:
+                return copy_tree(node.body if test else node.orelse, at_default)
+            return None
+        if isinstance(node, gast.Call):
+            call = copy_tree(node, lambda sub: None if sub is node else at_default(sub))
+            _leave_out_defaults(call, defaulted, defaults, namespace)
+            return call
+        return None
+
+    return copy_tree(expression, at_default)
+
+
+def _static_test(
+    test: gast.expr, defaulted: set[str], defaults: dict, namespace: dict
+) -> bool | None:
+    """The value of a rule's ``param is NoValue`` (or ``is not``) test at this call: the
+    parameter's default where the call leaves it out; not NumPy's ``_NoValue`` where the
+    call passes it (a rule's branch for a passed value must then hold for ``_NoValue``
+    too, should a caller hand it on). None for any other test."""
+    if not (
+        isinstance(test, gast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (gast.Is, gast.IsNot))
+        and isinstance(test.left, gast.Name)
+        and test.left.id in defaults
+    ):
+        return None
+    other = _static_value(test.comparators[0], namespace)
+    if other is not np._NoValue:
+        return None
+    name = test.left.id
+    same = defaults[name] is other if name in defaulted else False
+    return same if isinstance(test.ops[0], gast.Is) else not same
+
+
+#: NumPy functions whose default is ``np._NoValue`` behave as with these values
+_NUMPY_UNSET = {"keepdims": False, "where": True}
+
+
+def _leave_out_defaults(
+    call: gast.Call, defaulted: set[str], defaults: dict, namespace: dict
+) -> None:
+    """Leave out of ``call`` the arguments that hand on a parameter the rule's call site
+    leaves at its default, where the called function's default means the same."""
+    signature = _signature(_static_value(call.func, namespace))
+    if signature is None:
+        return
+
+    def same_default(arg: gast.expr, parameter: inspect.Parameter | None) -> bool:
+        if not (isinstance(arg, gast.Name) and arg.id in defaulted) or parameter is None:
+            return False
+        mine, theirs = defaults[arg.id], parameter.default
+        if theirs is np._NoValue and parameter.name in _NUMPY_UNSET:
+            theirs = _NUMPY_UNSET[parameter.name] if mine is not np._NoValue else theirs
+        return mine is theirs or (type(mine) is type(theirs) and _equal(mine, theirs))
+
+    parameters = list(signature.parameters.values())
+    call.keywords = [
+        k for k in call.keywords if not same_default(k.value, signature.parameters.get(k.arg))
+    ]
+    while call.args and len(call.args) <= len(parameters):
+        parameter = parameters[len(call.args) - 1]
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            break
+        if not same_default(call.args[-1], parameter):
+            break
+        call.args.pop()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _static_value(node: gast.expr, namespace: dict) -> Any:
+    """What a rule's ``np.sum`` or ``helper`` names, from the rule's module (None when
+    it is not a global name or attribute chain)."""
+    if isinstance(node, gast.Name):
+        return namespace.get(node.id, getattr(builtins, node.id, None))
+    if isinstance(node, gast.Attribute):
+        owner = _static_value(node.value, namespace)
+        return None if owner is None else getattr(owner, node.attr, None)
+    return None
+
+
+def _signature(function: Any) -> inspect.Signature | None:
+    if function is None or isinstance(function, np.ufunc):
+        return None
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
