@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from astgrad.runtime.rules.linalg_complex import hermitian_cholesky_grad
 from astgrad.runtime.rules.linalg_helpers import (
+    cho_factor_grad,
     cholesky_factor_grad,
     solve_adjoint,
     solve_grad_a,
@@ -20,7 +21,8 @@ from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
 
-pytest.importorskip("scipy")
+scipy = pytest.importorskip("scipy")
+pytest.importorskip("scipy.linalg")
 
 MODES = ["source", "auto", "tape"]
 RNG = np.random.default_rng(18)
@@ -220,3 +222,73 @@ def test_helper_hands_batches_to_the_rule():
     got = cholesky_factor_grad(low, a, (), solves, ())
     dense = solve_grad_a(solve_adjoint(g_s, low, y), s, low, y)
     np.testing.assert_allclose(got, hermitian_cholesky_grad(dense, low, a), rtol=1e-12)
+
+
+# -- scipy.linalg.cho_factor and cho_solve -------------------------------------------------------
+
+
+def gp_cho_lower(log_params, X, y):
+    K = _kernel(log_params, X)
+    factor = scipy.linalg.cho_factor(K, lower=True)
+    alpha = scipy.linalg.cho_solve(factor, y)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(factor[0])))
+
+
+def gp_cho_upper(log_params, X, y):
+    # cho_factor's default: the factor in the upper triangle, which it reads
+    K = _kernel(log_params, X)
+    factor = scipy.linalg.cho_factor(K)
+    B = np.stack([y, y * y], axis=1)
+    A = scipy.linalg.cho_solve(factor, B)
+    d = np.diag(factor[0])
+    return np.sum(B * A) + 2 * np.sum(np.log(d)) + 0.3 * np.sum(d * d)
+
+
+def gp_cho_two_solves(log_params, X, y):
+    K = _kernel(log_params, X)
+    factor = scipy.linalg.cho_factor(K, lower=True)
+    alpha = scipy.linalg.cho_solve(factor, y)
+    beta = scipy.linalg.cho_solve(factor, np.cos(y) * np.exp(log_params[1]))
+    return y @ alpha + np.sum(np.sin(beta))
+
+
+CHO = [gp_cho_lower, gp_cho_upper, gp_cho_two_solves]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", CHO, ids=lambda f: f.__name__)
+def test_cho_factor_matches_central_differences(f, mode):
+    args = [LOG_PARAMS.copy(), POINTS, TARGETS]
+    value, (grad,) = ag.value_and_grad(f, wrt=("log_params",), mode=mode)(*args)
+    assert_close(value, f(*args), rtol=1e-12, atol=1e-12, what=f"{f.__name__} value")
+    assert_close(grad, numeric_vjp(f, args, 0, 1.0), rtol=1e-6, atol=1e-8, what=f.__name__)
+
+
+@pytest.mark.parametrize("f", CHO, ids=lambda f: f.__name__)
+def test_cho_factor_source_uses_the_closed_form(f):
+    source = ag.source(f, LOG_PARAMS, POINTS, TARGETS)
+    assert "cho_factor_grad(factor, K" in source
+    assert "hermitian_cholesky_grad" not in source
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("columns", [None, 2])
+def test_cho_factor_helper_matches_the_rule(lower, columns):
+    from astgrad.runtime.rules.scipy_rules import (
+        _factor_triangle,
+        _other_triangle,
+        cho_solve_factor_grad,
+    )
+
+    a = _positive(7)
+    factor = scipy.linalg.cho_factor(a, lower=lower)
+    shape = (7,) if columns is None else (7, columns)
+    x = scipy.linalg.cho_solve(factor, RNG.standard_normal(shape))
+    gb = scipy.linalg.cho_solve(factor, RNG.standard_normal(shape))
+    v = RNG.standard_normal(7)
+    got = cho_factor_grad(factor, a, (v,), ((gb, x),))
+    gc = diag_grad(v, factor[0]) + cho_solve_factor_grad(gb, x, factor)
+    want = hermitian_cholesky_grad(
+        _factor_triangle(gc, lower), _factor_triangle(factor[0], lower), a, not lower
+    ) + _other_triangle(gc, lower)
+    assert_close(got, want, rtol=1e-10, atol=1e-12)

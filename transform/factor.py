@@ -34,15 +34,18 @@ cover (complex, batched, no SciPy).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import gast
 import numpy as np
 
 from ..runtime.rules import linalg_helpers
+from ..runtime.rules.containers import Parts
+from ..runtime.rules.indexing import scatter_grad
 from ..runtime.rules.linalg_complex import hermitian_cholesky_grad
 from ..runtime.rules.rearranging import diag_grad
-from ..runtime.rules.shared import inverse_axes
+from ..runtime.rules.shared import inverse_axes, output_parts
 from . import anno
 from .context import TransformContext
 from .dataflow import reads, statements, target_names
@@ -89,7 +92,10 @@ def transform(program: Program, ctx: TransformContext) -> Program:
         index, call = found[0]
         tried.add(id(call))
         try:
-            _rewrite(program, ctx, index, call, primal, bound)
+            if call.args and isinstance(call.args[0], gast.Name):
+                _rewrite(program, ctx, index, call, primal, bound)
+            else:
+                _rewrite_cho(program, ctx, index, call, primal, bound)
         except _NoMatch:
             continue
 
@@ -149,20 +155,22 @@ def _forward_definitions(program: Program) -> dict[str, gast.Assign]:
 
 def _cholesky_call(stmt: gast.stmt, bound: dict) -> gast.Call | None:
     """The ``hermitian_cholesky_grad(dL, L, K)`` call (``upper`` left at False) that
-    ``stmt`` assigns, alone or added to the adjoint it assigns."""
+    ``stmt`` assigns, alone or added to the adjoint it assigns; or cho_factor's, whose
+    first argument is ``_factor_triangle(gc, lower)``."""
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
         return None
-    value = stmt.value
-    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
-        if _is_name(value.left, stmt.targets[0].id):
-            value = value.right
-    if not (
-        isinstance(value, gast.Call) and _resolve(value.func, bound) is hermitian_cholesky_grad
-    ):
-        return None
-    if len(value.args) != 3 or value.keywords or not all(_is_name(a) for a in value.args):
-        return None
-    return value
+    for value in _summands(stmt.value):
+        if not (
+            isinstance(value, gast.Call)
+            and _resolve(value.func, bound) is hermitian_cholesky_grad
+            and not value.keywords
+        ):
+            continue
+        if len(value.args) == 3 and all(_is_name(a) for a in value.args):
+            return value
+        if len(value.args) == 4 and isinstance(value.args[0], gast.Call):
+            return value
+    return None
 
 
 def _rewrite(
@@ -204,6 +212,230 @@ def _rewrite(
     ):
         raise _NoMatch
     _apply(program, ctx, index, call, factor, matrix, parts)
+
+
+def _rewrite_cho(
+    program: Program,
+    ctx: TransformContext,
+    index: int,
+    call: gast.Call,
+    primal: dict[str, gast.Assign],
+    bound: dict,
+) -> None:
+    """``cho_factor``'s gradient, ``hermitian_cholesky_grad(_factor_triangle(gc, lower),
+    ...) + _other_triangle(gc, lower)`` with ``gc = output_parts(dfactor, factor)[0]``,
+    becomes ``cho_factor_grad(factor, K, diagonals, cho_solves)`` where every contribution
+    to ``dfactor`` is ``np.diag(factor[0])``'s or a ``cho_solve(factor, b)``'s (the
+    statements adding them up are then dead, for ``dead_code``)."""
+    rules = sys.modules.get(linalg_helpers.__name__.rsplit(".", 1)[0] + ".scipy_rules")
+    if rules is None:
+        raise _NoMatch
+    backward = program.backward
+    stmt = backward[index]
+    target = stmt.targets[0].id
+    terms = _summands(stmt.value)
+    accumulated = _is_name(terms[0], target)
+    if accumulated:
+        terms = terms[1:]
+    if len(terms) != 2 or terms[0] is not call:
+        raise _NoMatch
+    triangle, other = call.args[0], terms[1]
+    lower = _triangle_of(triangle, rules._factor_triangle, bound)
+    if lower is None or _triangle_of(other, rules._other_triangle, bound) is not lower:
+        raise _NoMatch
+    gc = triangle.args[0].id
+    if other.args[0].id != gc:
+        raise _NoMatch
+    # gc = output_parts(dfactor, factor)[0]
+    definition = _definition_index(gc, backward)
+    value = backward[definition].value if definition is not None else None
+    if not (
+        isinstance(value, gast.Subscript)
+        and isinstance(value.slice, gast.Constant)
+        and value.slice.value == 0
+        and isinstance(value.value, gast.Call)
+        and _resolve(value.value.func, bound) is output_parts
+        and len(value.value.args) == 2
+        and all(isinstance(a, gast.Name) for a in value.value.args)
+    ):
+        raise _NoMatch
+    dfactor, factor = (a.id for a in value.value.args)
+    matrix = _cho_factor_input(primal.get(factor), lower)
+    if _reads_elsewhere(gc, backward, {definition, index}):
+        raise _NoMatch
+    parts = _Parts(namer=ctx.namer)
+    cho_solves: list[tuple[str, str]] = []
+    for position, s in enumerate(backward):
+        if dfactor not in reads(s) | target_names(s) or position == definition:
+            continue
+        if _is_reset(s, dfactor):
+            continue
+        if position > index:
+            raise _NoMatch
+        for term in _terms(s, dfactor):
+            _cho_contribution(term, factor, primal, backward, bound, rules, parts, cho_solves)
+    if not (parts.diagonals or cho_solves):
+        raise _NoMatch
+    helper = ctx.bind_free("cho_factor_grad", linalg_helpers.cho_factor_grad)
+    new_call = gast.Call(
+        _load(helper),
+        [
+            _load(factor),
+            _load(matrix),
+            gast.Tuple(list(parts.diagonals), gast.Load()),
+            gast.Tuple(
+                [gast.Tuple([_load(gb), _load(x)], gast.Load()) for gb, x in cho_solves],
+                gast.Load(),
+            ),
+        ],
+        [],
+    )
+    stmt.value = gast.BinOp(_load(target), gast.Add(), new_call) if accumulated else new_call
+    _insert_captures(program, parts)
+
+
+def _load(name: str) -> gast.Name:
+    return gast.Name(name, gast.Load(), None, None)
+
+
+def _triangle_of(node: gast.expr, helper, bound: dict) -> bool | None:
+    """``lower`` of ``helper(name, lower)`` with ``lower`` a constant, else None."""
+    if not (
+        isinstance(node, gast.Call)
+        and _resolve(node.func, bound) is helper
+        and len(node.args) == 2
+        and not node.keywords
+        and isinstance(node.args[0], gast.Name)
+        and isinstance(node.args[1], gast.Constant)
+        and isinstance(node.args[1].value, bool)
+    ):
+        return None
+    return node.args[1].value
+
+
+def _cho_factor_input(definition: gast.Assign | None, lower: bool) -> str:
+    """``K`` of ``factor = scipy.linalg.cho_factor(K, lower=lower)`` (``lower`` written
+    as that constant, or left out where it is False)."""
+    if definition is None or not isinstance(definition.value, gast.Call):
+        raise _NoMatch
+    value = definition.value
+    callee = anno.get(definition, anno.Key.CALLEE)
+    function = callee.value if callee is not None and callee.kind == "rule" else None
+    if getattr(function, "__name__", "") != "cho_factor":
+        raise _NoMatch
+    if getattr(function, "__module__", "").split(".")[0] != "scipy":
+        raise _NoMatch
+    if len(value.args) != 1 or not isinstance(value.args[0], gast.Name):
+        raise _NoMatch
+    written = False
+    for keyword in value.keywords:
+        if keyword.arg != "lower" or not isinstance(keyword.value, gast.Constant):
+            raise _NoMatch
+        written = keyword.value.value
+    if written is not lower:
+        raise _NoMatch
+    return value.args[0].id
+
+
+def _reads_elsewhere(name: str, backward: list[gast.stmt], allowed: set) -> bool:
+    """Whether a statement of ``backward`` other than those at ``allowed`` reads ``name``."""
+    return any(name in reads(s) for i, s in enumerate(backward) if i not in allowed)
+
+
+def _cho_contribution(
+    term: gast.expr,
+    factor: str,
+    primal: dict[str, gast.Assign],
+    backward: list[gast.stmt],
+    bound: dict,
+    rules,
+    parts: _Parts,
+    cho_solves: list,
+) -> None:
+    """Record ``scatter_grad(d, factor, 0)`` with ``d = diag_grad(v, factor[0])``, or
+    ``Parts([cho_solve_factor_grad(gb, x, factor), ...])`` for ``x = cho_solve(factor,
+    b)``; raise _NoMatch for anything else."""
+    if not isinstance(term, gast.Call) or term.keywords:
+        raise _NoMatch
+    helper = _resolve(term.func, bound)
+    args = term.args
+    if helper is scatter_grad and len(args) == 3:
+        if not (
+            _is_name(args[0])
+            and _is_name(args[1], factor)
+            and isinstance(args[2], gast.Constant)
+            and args[2].value == 0
+        ):
+            raise _NoMatch
+        index = _definition_index(args[0].id, backward)
+        value = backward[index].value if index is not None else None
+        if not (
+            isinstance(value, gast.Call)
+            and _resolve(value.func, bound) is diag_grad
+            and len(value.args) == 2
+            and not value.keywords
+            and all(_is_name(a) for a in value.args)
+            and _item_of(primal.get(value.args[1].id), factor)
+        ):
+            raise _NoMatch
+        parts.diagonals.append(_captured(value.args[0].id, index, backward, parts))
+        return
+    if helper is Parts and len(args) == 1 and isinstance(args[0], gast.List):
+        items = args[0].elts
+        first = items[0] if len(items) == 2 else None
+        if not (
+            isinstance(first, gast.Call)
+            and _resolve(first.func, bound) is rules.cho_solve_factor_grad
+            and len(first.args) == 3
+            and not first.keywords
+            and all(_is_name(a) for a in first.args)
+            and first.args[2].id == factor
+        ):
+            raise _NoMatch
+        gb, x = first.args[0].id, first.args[1].id
+        solved = primal.get(x)
+        callee = anno.get(solved, anno.Key.CALLEE) if solved is not None else None
+        if not (
+            callee is not None
+            and callee.kind == "rule"
+            and getattr(callee.value, "__name__", "") == "cho_solve"
+            and getattr(callee.value, "__module__", "").split(".")[0] == "scipy"
+            and not solved.value.keywords
+            and len(solved.value.args) == 2
+            and _is_name(solved.value.args[0], factor)
+        ):
+            raise _NoMatch
+        if _written_after(gb, _definition_index(gb, backward), backward):
+            raise _NoMatch
+        cho_solves.append((gb, x))
+        return
+    raise _NoMatch
+
+
+def _item_of(definition: gast.Assign | None, name: str) -> bool:
+    """Whether ``definition`` is ``item = name[0]``."""
+    value = definition.value if definition is not None else None
+    return (
+        isinstance(value, gast.Subscript)
+        and _is_name(value.value, name)
+        and isinstance(value.slice, gast.Constant)
+        and value.slice.value == 0
+    )
+
+
+def _insert_captures(program: Program, parts: _Parts) -> None:
+    """Bind the copies ``_captured`` asked for and drop the statements in ``removed``."""
+    captures: dict[int, list] = {}
+    for position, copy, original in parts.captures:
+        captures.setdefault(position, []).append(
+            gast.Assign([gast.Name(copy, gast.Store(), None, None)], _load(original), None)
+        )
+    backward = []
+    for position, stmt in enumerate(program.backward):
+        backward.extend(captures.get(position, []))
+        if position not in parts.removed:
+            backward.append(stmt)
+    program.backward[:] = backward
 
 
 def _is_reset(stmt: gast.stmt, name: str) -> bool:
@@ -373,7 +605,9 @@ def _adjoint_solved(
 
 
 def _definition_index(name: str, backward: list[gast.stmt]) -> int | None:
-    found = [i for i, s in enumerate(backward) if name in target_names(s)]
+    found = [
+        i for i, s in enumerate(backward) if name in target_names(s) and not _is_reset(s, name)
+    ]
     if len(found) != 1 or not isinstance(backward[found[0]], gast.Assign):
         return None
     if not (len(backward[found[0]].targets) == 1 and _is_name(backward[found[0]].targets[0], name)):

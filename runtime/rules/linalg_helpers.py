@@ -48,6 +48,7 @@ __all__ = [
     "solve_grad_a",
     "cholesky_grad",
     "cholesky_factor_grad",
+    "cho_factor_grad",
     "qr_grad",
     "eigh_grad",
     "eigvalsh_grad",
@@ -269,8 +270,7 @@ def _factor_closed_form(
     of the sum as small as rounding it), else ``L^-1`` and a product. What mirrors nothing
     is summed densely and solved with ``n`` right-hand sides, as the rule does.
     """
-    solve_triangular = _solve_triangular()
-    if solve_triangular is None or not _plain_real_matrix(low) or np.iscomplexobj(a):
+    if _solve_triangular() is None or not _plain_real_matrix(low) or np.iscomplexobj(a):
         return None
     n = low.shape[0]
     arrays = [*diagonals, *(v for part in (*solves, *transposed_solves) for v in part)]
@@ -278,50 +278,124 @@ def _factor_closed_form(
         return None
     # M = L^T dL = -(sum of p q^T) + the diagonal part
     pairs = [(gx, x) for gx, x, _ in solves] + [(b, gb) for gb, _, b in transposed_solves]
+    # (L^T in Fortran order: LAPACK reads it without a copy)
+    return _closed_form(low.T, diagonals, pairs, ())
+
+
+def _closed_form(
+    upper: np.ndarray, diagonals: tuple, pairs: list, symmetric: tuple
+) -> np.ndarray | None:
+    """``Φ(W)`` with ``W = L^-T sym(M) L^-1`` (see :func:`_factor_closed_form`), for the
+    factor ``L = upper^T`` (only ``upper``'s upper triangle is read), ``M`` the diagonal
+    part ``diag(L_ii v_i)`` of each ``v`` in ``diagonals`` plus ``-p q^T`` for each pair,
+    and ``-(u w^T + w u^T)`` added to ``W`` for each ``(u, w)`` in ``symmetric``; None
+    where LAPACK finds a zero on the factor's diagonal."""
     mirrored, alone = _mirrored_pairs(pairs)
-    upper = low.T  # (Fortran order: LAPACK reads it without a copy)
     grad = None
     if diagonals:
-        c = np.diagonal(low) * sum(diagonals)
+        c = np.diagonal(upper) * sum(diagonals)
         least, most = c.min(), c.max()
         mean = 0.5 * (least + most)
-        if most - least <= 4 * np.finfo(low.dtype).eps * min(abs(least), abs(most)):
+        if most - least <= 4 * np.finfo(upper.dtype).eps * min(abs(least), abs(most)):
             # K^-1 from U = L^T: its upper triangle, the lower one of its transpose
             inverse, info = _lapack("potri", upper)(upper, lower=0)
             if info != 0:
                 return None
-            grad = inverse.T
+            grad = inverse.T  # (a fresh array: the sums below go into it)
             grad *= mean
         else:
             inverse, info = _lapack("trtri", upper)(upper, lower=0)  # L^-T
             if info != 0:
                 return None
+            inverse = np.triu(inverse)  # (the other triangle is the input's)
             grad = inverse @ (c[:, None] * inverse.T)
+    lefts, rights = [], []
     if mirrored:
         solved = _solve_upper(
             upper, np.hstack([_columns(v) for p, q, _ in mirrored for v in (p, q)])
         )
         if solved is None:
             return None
-        lefts, rights, start = [], [], 0
+        start = 0
         for p, _, weight in mirrored:
             width = _columns(p).shape[1]
             lefts.append(-weight * solved[:, start : start + width])
             rights.append(solved[:, start + width : start + 2 * width])
             start += 2 * width
+    for u, w in symmetric:
+        lefts.append(-_columns(u))
+        rights.append(_columns(w))
+    if lefts:
         left, right = np.hstack(lefts), np.hstack(rights)
         # (one column each: an outer product by broadcasting, faster than a product)
         half = left * right.T if left.shape[1] == 1 else left @ right.T
         half += half.T
-        grad = half if grad is None else grad + half
+        if grad is None:
+            grad = half
+        else:
+            grad += half
     if alone:
         dense = -sum(_columns(p) @ _columns(q).T for p, q in alone)
         lower = np.tril(dense)
         lower += np.tril(lower, -1).T
-        left = solve_triangular(low, lower, trans="T", lower=True, check_finite=False)
-        both = solve_triangular(low, left.T, trans="T", lower=True, check_finite=False).T
-        grad = both if grad is None else grad + both
-    return _halve_diagonal(np.tril(grad))
+        left = _solve_upper(upper, lower)  # L^-T sym(M)
+        both = None if left is None else _solve_upper(upper, left.T)
+        if both is None:
+            return None
+        grad = both.T if grad is None else grad + both.T
+    # np.tril in place, without building the mask each time (and 0, not nan * 0, where
+    # potri left the input's other triangle)
+    np.copyto(grad, 0, where=_strict_upper(grad.shape[0]))
+    return _halve_diagonal(grad)
+
+
+_UPPER_MASKS: dict[int, np.ndarray] = {}
+
+
+def _strict_upper(n: int) -> np.ndarray:
+    """True above the diagonal of an ``n`` by ``n`` matrix (kept for a few sizes)."""
+    mask = _UPPER_MASKS.get(n)
+    if mask is None:
+        if len(_UPPER_MASKS) > 8:
+            _UPPER_MASKS.clear()
+        mask = _UPPER_MASKS[n] = ~np.tri(n, dtype=bool)
+    return mask
+
+
+def cho_factor_grad(factor: Any, a: Any, diagonals: tuple = (), cho_solves: tuple = ()) -> Any:
+    """The gradient of ``factor = scipy.linalg.cho_factor(a, lower)`` from the parts of
+    its cotangent (``transform/factor.py`` gathers them): ``diagonals``, vectors ``v``
+    that ``np.diag(factor[0])`` sent back, and ``cho_solves``, ``(gb, x)`` for each ``x =
+    cho_solve(factor, b)`` with ``gb = cho_solve(factor, gx)``. Each solve with ``K = L
+    L^T`` adds ``-(gb x^T + x gb^T)`` to ``W`` (:func:`_closed_form`); the gradient is on
+    the triangle ``cho_factor`` read (zero on the other, which nothing here read).
+    Anything but one real NumPy matrix goes through the rules."""
+    c, lower = factor[0], factor[1]
+    n = np.shape(c)[-1]
+    arrays = [*diagonals, *(v for part in cho_solves for v in part)]
+    if (
+        _solve_triangular() is not None
+        and _plain_real_matrix(c)
+        and not np.iscomplexobj(a)
+        and all(_plain_real(v, n) for v in arrays)
+        and all(v.ndim == 1 for v in diagonals)
+    ):
+        upper = c.T if lower else c  # (the upper triangle of upper holds L^T)
+        grad = _closed_form(upper, diagonals, [], cho_solves)
+        if grad is not None:
+            return grad if lower else grad.T
+    from .linalg_complex import hermitian_cholesky_grad
+    from .rearranging import diag_grad
+    from .scipy_rules import _factor_triangle, _other_triangle, cho_solve_factor_grad
+
+    gc: Any = 0
+    for v in diagonals:
+        gc = gc + diag_grad(v, c)
+    for gb, x in cho_solves:
+        gc = gc + cho_solve_factor_grad(gb, x, factor)
+    return hermitian_cholesky_grad(
+        _factor_triangle(gc, lower), _factor_triangle(c, lower), a, not lower
+    ) + _other_triangle(gc, lower)
 
 
 def _solve_upper(upper: np.ndarray, b: np.ndarray) -> np.ndarray | None:
