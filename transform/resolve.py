@@ -262,11 +262,32 @@ def resolve_call(call: gast.Call, ctx: TransformContext) -> Callee:
         return _method(func, ctx)
     value = static_value(func, ctx)
     spelled = source_text(func)
+    if _global_array_method(func, value):
+        if isinstance(func.value, gast.Name):
+            return _method(func, ctx)  # (X.dot(W) with X a module's array: X the receiver)
+        receiver = source_text(func.value)
+        return Callee(
+            "unknown",
+            spelled,
+            reason=f"`{receiver}` is an expression of global arrays, whose method `.{func.attr}` "
+            f"the transform reads only on a name: write `a = {receiver}` in the function "
+            f"and call `a.{func.attr}(...)`",
+        )
     if value is _MISSING:
         return Callee(
             "unknown", spelled, reason=f"`{spelled}` is not a function the transform can resolve"
         )
     return classify(value, spelled)
+
+
+def _global_array_method(func: gast.expr, value: Any) -> bool:
+    """Whether ``func`` is an array method of an array bound to a global or closure name
+    (``X.dot``, ``X.sum``): the method's function, with the array as its first argument."""
+    return (
+        isinstance(func, gast.Attribute)
+        and func.attr in ARRAY_METHODS
+        and type(getattr(value, "__self__", None)) is np.ndarray
+    )
 
 
 def _method(func: gast.Attribute, ctx: TransformContext) -> Callee:
