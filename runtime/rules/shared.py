@@ -134,8 +134,12 @@ def unbroadcast(g: Any, x: Any) -> Any:
         if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
             return _sum_rows(g)
     else:
-        if kind in _NUMBERS and type(g) in _NUMBERS:
-            return g  # both of shape (): an element loop's scalars, the common case here
+        if kind in _NUMBERS:
+            g_kind = type(g)
+            if g_kind in _NUMBERS:
+                return g  # both of shape (): an element loop's scalars, the common case here
+            if g_kind is np.ndarray and g.ndim == 1:
+                return _add_reduce(g, 0)  # a vector's sum for a number (a bias b of X @ w + b)
         if isinstance(x, np.matrix) or isinstance(g, np.matrix):
             raise matrix_error("a value in the computation")
         shape, g_shape = _shape(x), _shape(g)
