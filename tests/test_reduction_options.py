@@ -22,6 +22,7 @@ X = RNG.standard_normal((3, 4))
 POSITIVE = RNG.uniform(0.5, 1.5, (3, 4))
 MASK = X > 0
 MASK[:, 1] = False  # a column with no element reduced: its result is initial alone
+NANS = np.where(RNG.uniform(size=(3, 4)) < 0.25, np.nan, 0.0)
 
 
 def _w(y):
@@ -122,6 +123,11 @@ def ufunc_reduce_initial(x):
     return _w(np.add.reduce(x, initial=1.0)) + _w(np.maximum.reduce(x, 1, initial=0.2))
 
 
+def nansum_initial_where(x):
+    with_nan = np.where(np.isnan(NANS), NANS, x)
+    return _w(np.nansum(with_nan, axis=0, initial=1.5, where=MASK)) + _w(np.nansum(with_nan, 1))
+
+
 def plain_reductions(x):
     # no initial, no where: as before
     return _w(np.max(x, axis=1)) + _w(np.sum(x, 0)) + _w(np.prod(x, axis=(0, 1)))
@@ -140,6 +146,7 @@ CASES = [
     (min_initial_where, (X,)),
     (amax_amin, (X,)),
     (method_max_min, (X,)),
+    (nansum_initial_where, (X,)),
     (plain_reductions, (X,)),
 ]
 
@@ -302,3 +309,6 @@ def test_source_with_initial_reads_it():
     assert "extremum_grad(" in reverse and "0.3" in reverse
     forward = ag.source(max_initial_wins_some, X, forward=True, mode="source")
     assert "initial=0.3" in forward and "NoValue" not in forward
+    # every argument passed by position: the branches on initial are taken all the same
+    forward = ag.source(max_initial_positional, X, forward=True, mode="source")
+    assert "np.maximum(ties, 1)" in forward and "NoValue" not in forward, forward

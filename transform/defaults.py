@@ -35,8 +35,6 @@ def at_defaults(
     neither. Generated code for a call without ``initial=``/``where=`` is then what it
     was before the rule took them."""
     defaulted = {name for name, node in bound.items() if getattr(node, "defaulted_", False)}
-    if not defaulted:
-        return expression
     defaults = {p.name: p.default for p in rule.signature.parameters.values()}
 
     def at_default(node: gast.AST) -> gast.AST | None:

@@ -272,15 +272,41 @@ def average_jvp(ans, a, axis=None, weights=None, returned=False, *, keepdims=Fal
     )
 
 
+# (initial and where as sum's)
 @vjp_rule(np.nansum)
-def nansum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False):
-    return expand_reduced(g, a, axis, keepdims) * ~np.isnan(a)
+def nansum(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True):
+    return (
+        expand_reduced(g, a, axis, keepdims, where) * ~np.isnan(a),
+        None,
+        None,
+        None,
+        None,
+        np.sum(g),
+        None,
+    )
 
 
 # The tangent with NaN where a is NaN, reduced as a is: NaN positions count for nothing.
 @jvp_rule(np.nansum)
-def nansum_jvp(ans, a, axis=None, dtype=None, out=None, keepdims=False, *, da):
-    return np.nansum(np.where(np.isnan(a), np.nan, da), axis=axis, dtype=dtype, keepdims=keepdims)
+def nansum_jvp(
+    ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True, *,
+    da, dinitial
+):  # fmt: skip
+    return (
+        np.nansum(
+            np.where(np.isnan(a), np.nan, da),
+            axis=axis,
+            dtype=dtype,
+            keepdims=keepdims,
+            where=where,
+        ),
+        None,
+        None,
+        None,
+        None,
+        dinitial * np.ones_like(ans),
+        None,
+    )
 
 
 @vjp_rule(np.nanmean)
