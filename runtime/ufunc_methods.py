@@ -149,7 +149,7 @@ def segment_sums_grad(g: Any, x: Any, indices: Any, axis: int = 0) -> Any:
     next index is not larger; up to the end for the last).
 
     >>> segment_sums_grad(np.array([1.0, 2.0, 3.0]), np.zeros(5), [0, 2, 1])
-    array([1., 3., 2., 2., 2.])
+    array([1., 4., 5., 3., 3.])
     """
     n = _shape(x)[axis]
     starts = np.asarray(indices).reshape(-1)

@@ -192,3 +192,13 @@ def test_values_are_numpys():
     np.testing.assert_array_equal(np.add.reduce(t).data, np.add.reduce(X))
     np.testing.assert_array_equal(np.maximum.accumulate(t, 1).data, np.maximum.accumulate(X, 1))
     np.testing.assert_array_equal(np.add.reduceat(t, [0, 3]).data, np.add.reduceat(X, [0, 3]))
+
+
+def test_docstring_examples():
+    import doctest
+
+    from astgrad.runtime import dtype_guard, ufunc_methods
+
+    for module in (ufunc_methods, dtype_guard):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted and not result.failed, module.__name__
