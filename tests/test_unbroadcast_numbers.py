@@ -40,3 +40,28 @@ def test_bias_gradient(mode):
     args = [w, b, X, y]
     assert_close(dw, numeric_vjp(logistic, args, 0, 1.0), rtol=1e-6, atol=1e-9)
     assert_close(db, numeric_vjp(logistic, args, 1, 1.0), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.complex128])
+def test_matrix_to_column(dtype):
+    # a row-wise sum with keepdims sends back (m, n) for its (m, 1) result
+    g = (np.arange(12).reshape(4, 3) * 1.5 - 4).astype(dtype)
+    got = unbroadcast(g, np.ones((4, 1)))
+    assert got.shape == (4, 1) and got.dtype == dtype
+    np.testing.assert_allclose(got, g.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
+def log_softmax_pick(W, x, labels):
+    logits = x @ W
+    logits = logits - np.max(logits, axis=1, keepdims=True)
+    log_probs = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    return -np.mean(log_probs[np.arange(x.shape[0]), labels])
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_row_sums_gradient(mode):
+    rng = np.random.default_rng(5)
+    W, x, labels = rng.standard_normal((4, 3)), rng.standard_normal((6, 4)), np.arange(6) % 3
+    (dW,) = ag.grad(log_softmax_pick, wrt=("W",), mode=mode)(W, x, labels)
+    expected = numeric_vjp(log_softmax_pick, [W, x, labels], 0, 1.0)
+    assert_close(dW, expected, rtol=1e-6, atol=1e-9)

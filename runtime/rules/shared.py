@@ -113,6 +113,21 @@ def _sum_rows(g: Any) -> Any:
     return _add_reduce(g, 0)
 
 
+def _sum_columns(g: Any) -> Any:
+    """``g.sum(axis=1, keepdims=True)`` of a host matrix; for floats, as ``g @ ones``
+    (a reduction along a short last axis, ten classes a row, is slow in NumPy)."""
+    dtype = g.dtype
+    if dtype is _FLOAT64 or dtype is _FLOAT32:
+        key = (g.shape[1], dtype)
+        ones = _ONES.get(key)
+        if ones is None:
+            if len(_ONES) > 64:
+                _ONES.clear()
+            ones = _ONES[key] = np.ones(g.shape[1], dtype)
+        return g.dot(ones)[:, None]
+    return _add_reduce(g, 1, keepdims=True)
+
+
 #: types of numbers (shape ()) that unbroadcast passes through without asking their shape
 _NUMBERS = frozenset({float, int, np.float64, np.float32, complex, np.complex128})
 
@@ -133,6 +148,8 @@ def unbroadcast(g: Any, x: Any) -> Any:
             return g
         if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
             return _sum_rows(g)
+        if len(g_shape) == 2 and shape == (g_shape[0], 1):  # what a row-wise sum sends back
+            return _sum_columns(g)
     else:
         if kind in _NUMBERS:
             g_kind = type(g)
