@@ -52,7 +52,7 @@ def hvp(
     if ready is not None:
         _, reverse, keywords, moving = ready
         named = {k: tangents[i] for k, i in zip(keywords, moving)}
-        return _run_hvp(fun, reverse, primals, named)
+        return _run_hvp(fun, reverse, primals, named, moving)
     primals, tangents = _check_arguments(fun, primals, tangents)
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if not moving:
@@ -98,12 +98,12 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     # (host arguments, the common case, need no device made current)
     where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
     if where is CPU:
-        return _run_hvp(fun, reverse, primals, named)
+        return _run_hvp(fun, reverse, primals, named, moving)
     with device_guard(where):
-        return _run_hvp(fun, reverse, primals, named)
+        return _run_hvp(fun, reverse, primals, named, moving)
 
 
-def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict) -> Any:
+def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict, moving: tuple) -> Any:
     """Reverse mode over ``f_jvp``: the gradient of the tangent (the value's cotangent 0)."""
     (value, tangent), saved = reverse.forward(*primals, **named)
     if type(value) is not _float64 and np.ndim(value) != 0:
@@ -111,7 +111,16 @@ def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict) -> Any:
             f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
             f"{np.shape(value)}; the Hessian-vector product needs a scalar function"
         )
-    return reverse.backward(saved, (0.0, 1.0))
+    grads = reverse.backward(saved, (0.0, 1.0))
+    # (a real argument's derivative is the real part of what reaches it, where complex
+    # values came between: docs/complex.md)
+    if len(moving) == 1:
+        return _real_where_real(grads, primals[moving[0]])
+    return tuple(_real_where_real(g, primals[i]) for g, i in zip(grads, moving))
+
+
+def _real_where_real(grad: Any, like: Any) -> Any:
+    return np.real(grad) if np.iscomplexobj(grad) and not np.iscomplexobj(like) else grad
 
 
 _float64 = np.float64

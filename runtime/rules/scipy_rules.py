@@ -47,7 +47,10 @@ def _recording(function):
         from ..recording import apply
         from ..tensor import Tensor
 
-        if any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        values = (*args, *kwargs.values())
+        # (cho_solve and lu_solve take the factor inside a tuple)
+        inner = [v for a in values if isinstance(a, tuple) for v in a]
+        if any(isinstance(a, Tensor) for a in (*values, *inner)):
             return apply(lookup(function), function, args, kwargs)
         return function(*args, **kwargs)
 
