@@ -404,3 +404,15 @@ def test_hvp_of_a_loss_linear_in_cho_solve(mode):
     moved = [grad(a + s * ta, b + s * tb) for s in (eps, -eps)]
     for g, up, down in zip(got, moved[0], moved[1]):
         np.testing.assert_allclose(g, (up - down) / (2 * eps), rtol=1e-5, atol=1e-6)
+
+
+def test_hvp_through_complex_singular_vectors_runs_on_the_tape():
+    # (reverse over reverse: no tangent of the vectors; generated hvp, forward first,
+    # refuses them as forward mode does)
+    a, t = crandom(4, 3), crandom(4, 3)
+    got = ag.hvp(singular_projectors, (a,), (t,), mode="tape")
+    eps = 1e-5
+    moved = [ag.grad(singular_projectors, mode="tape")(a + s * t) for s in (eps, -eps)]
+    np.testing.assert_allclose(got, (moved[0] - moved[1]) / (2 * eps), rtol=1e-5, atol=1e-6)
+    with pytest.raises(NotImplementedError, match="mode='tape'"):
+        ag.hvp(singular_projectors, (a,), (t,), mode="source")

@@ -180,8 +180,9 @@ def refuse_vector_tangents(name: str) -> None:
     raise NotImplementedError(
         f"{name} of a complex matrix in forward mode: a tangent of the singular vectors "
         "would fix their phases, which LAPACK picks (each pair u_k, v_k is fixed only up "
-        "to one); reverse mode (ag.grad, ag.vjp) differentiates losses that do not read "
-        "them, and forward mode the singular values (compute_uv=False, np.linalg.svdvals)"
+        "to one); reverse mode (ag.grad, ag.vjp, and ag.hvp with mode='tape') "
+        "differentiates losses that do not read them, and forward mode the singular "
+        "values (compute_uv=False, np.linalg.svdvals)"
     )
 
 
