@@ -10,8 +10,9 @@ NumPy forward, the hand-written NumPy gradient, astgrad's gradient (``mode="sour
 and PyTorch eager's forward and backward (the workload as written for PyTorch in
 ``benchmarks/torch_workloads.py``, float64, ``torch.autograd.grad``), plus PyTorch's
 forward alone under ``torch.no_grad`` (which shows how much of PyTorch's time is its
-per-operation cost rather than its backward). Every method's loss and gradients are
-checked against the hand-written ones before it is timed.
+per-operation cost rather than its backward) and, where PyTorch has one, the workload in
+PyTorch's fused spelling (``F.cross_entropy``, ``F.mse_loss``, ...). Every method's loss
+and gradients are checked against the hand-written ones before it is timed.
 
 Timing is ``benchmarks/matrix.py``'s, imported: one thread (BLAS's environment variables
 set before NumPy loads, ``torch.set_num_threads(1)`` as ``benchmarks/compare.py`` sets it),
@@ -53,18 +54,21 @@ import numpy as np  # noqa: E402
 import workloads as workload_module  # noqa: E402
 
 HAND, SOURCE, TORCH, TORCH_FORWARD = "hand-written", "astgrad source", "torch eager", "torch fwd"
+FUSED = "torch fused"
 
 #: the ratios of the table, as (column heading, numerator, denominator)
 RATIOS = [
     ("astgrad / hand", SOURCE, HAND),
     ("torch / hand", TORCH, HAND),
     ("**astgrad / torch**", SOURCE, TORCH),
+    ("astgrad / torch fused", SOURCE, FUSED),
     ("torch fwd / NumPy fwd", TORCH_FORWARD, "forward"),
 ]
 
 
 def methods(torch_module) -> dict[str, Callable]:
-    """Each method's maker ``(workload, args) -> call``; PyTorch's only where it imports."""
+    """Each method's maker ``(workload, args) -> call`` (None: the method has no version of
+    that workload); PyTorch's only where it imports."""
     made = {
         "forward": matrix.make_forward,
         HAND: matrix.make_by_hand,
@@ -73,6 +77,9 @@ def methods(torch_module) -> dict[str, Callable]:
     if torch_module is not None:
         made[TORCH] = torch_module.make_call
         made[TORCH_FORWARD] = torch_module.make_forward
+        made[FUSED] = lambda w, args: (
+            torch_module.make_call(w, args, fused=True) if w.name in torch_module.FUSED else None
+        )
     return made
 
 
@@ -85,6 +92,8 @@ def prepare(w, makers: dict[str, Callable], problems: list[str]) -> dict[str, Ca
     for name, maker in makers.items():
         try:
             call = maker(w, args)
+            if call is None:
+                continue
             result = call()
         except Exception as exc:  # noqa: BLE001 - a method that fails is reported, not fatal
             problems.append(f"{w.name}: {name} failed: {type(exc).__name__}: {exc}")
@@ -149,10 +158,12 @@ def table(plan, times: dict) -> str:
     return compare.markdown_table(header, rows)
 
 
-def slower_than_torch(plan, times: dict) -> list[tuple[str, float]]:
+def slower_than_torch(plan, times: dict, torch_method: str) -> list[tuple[str, float]]:
+    """The workloads where astgrad's gradient is slower than ``torch_method``'s, as shown
+    (to two decimals), with the ratio."""
     out = []
     for w in plan:
-        ratio = matrix.median_ratio(combined(times[w.name]), SOURCE, TORCH)
+        ratio = matrix.median_ratio(combined(times[w.name]), SOURCE, torch_method)
         if ratio is not None and round(ratio, 2) > 1.0:
             out.append((w.name, ratio))
     return out
@@ -212,16 +223,19 @@ def main(argv: list[str] | None = None) -> int:
         "same round; in brackets the range of "
         + ("the per-run medians." if runs > 1 else "the per-round ratios.")
     )
-    slower = slower_than_torch(plan, times)
+    slower: dict[str, float] = {}
     if torch_module is not None:
-        print(
-            "astgrad slower than PyTorch eager on: "
-            + (", ".join(f"{name} ({ratio:.2f}x)" for name, ratio in slower) or "none")
-        )
+        for method, label in ((TORCH, "PyTorch eager"), (FUSED, "PyTorch's fused spelling")):
+            found = slower_than_torch(plan, times, method)
+            slower.update(found)
+            print(
+                f"astgrad slower than {label} on: "
+                + (", ".join(f"{name} ({ratio:.2f}x)" for name, ratio in found) or "none")
+            )
     for line in notes + problems:
         print(line)
     if args.profile:
-        for name, _ in slower:
+        for name in slower:
             w = workload_module.BY_NAME[name]
             print()
             print(matrix.profile_source(w, w.args(w.make_args(np.random.default_rng(0))), 2.0, 12))

@@ -10,11 +10,15 @@ twin (``torch.relu`` for ``np.maximum(0, z)``, ``@`` for ``np.dot`` and ``x.dot`
 matrices, ``torch.cholesky_solve`` for ``scipy.linalg.cho_solve``).
 
 :data:`TORCH` maps a workload's name to its PyTorch function, which takes the workload's
-parameters in the same order; :func:`make_call` returns a call computing the loss and its
-gradients by ``torch.autograd.grad``, as the matrix times it. ``tests/test_torch_workloads.py``
-checks every one against the hand-written NumPy gradient. This module imports torch:
-import it only where torch is installed (``benchmarks/matrix_torch.py`` skips the column
-otherwise).
+parameters in the same order; :data:`FUSED` holds, for the five workloads where PyTorch
+has one, the spelling a PyTorch user reaches for first (``F.cross_entropy``,
+``F.mse_loss``, ``F.softplus``, ``torch.softmax``: fused losses with one-kernel backward
+passes), so that the comparison is also with PyTorch at its most idiomatic.
+:func:`make_call` returns a call computing the loss and its gradients by
+``torch.autograd.grad``, as the matrix times it. ``tests/test_torch_workloads.py``
+checks every one (both spellings) against the hand-written NumPy gradient. This module
+imports torch: import it only where torch is installed (``benchmarks/matrix_torch.py``
+skips the column otherwise).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 F64 = torch.float64
 
@@ -205,6 +210,45 @@ TORCH: dict[str, Callable] = {
 }
 
 
+# -- the same losses in PyTorch's own words -------------------------------------------------
+#
+# A PyTorch user reaches for PyTorch's fused losses and softmax, whose backward passes are
+# single kernels: these are the workloads above in that style, for the workloads where one
+# exists (same loss, same products; the einsum stays an einsum).
+
+
+def mlp_matmul_fused(W1, b1, W2, b2, W3, b3, x, y):
+    h1 = torch.relu(x @ W1 + b1)
+    h2 = torch.relu(h1 @ W2 + b2)
+    return F.mse_loss(h2 @ W3 + b3, y)
+
+
+def softmax_xent_fused(W, b, x, labels):
+    return F.cross_entropy(x @ W + b, labels)
+
+
+def logistic_fused(w, b, X, y):
+    return F.softplus(-y * (X @ w + b)).mean() + 1e-3 * torch.sum(w * w)
+
+
+def attention_fused(Wq, Wk, Wv, X, target):
+    q = X @ Wq
+    k = X @ Wk
+    v = X @ Wv
+    weights = torch.softmax(torch.einsum("qd,kd->qk", q, k) / math.sqrt(q.shape[1]), dim=1)
+    return F.mse_loss(torch.einsum("qk,kd->qd", weights, v), target)
+
+
+#: PyTorch's fused spelling of the workloads that have one, by name
+FUSED: dict[str, Callable] = {
+    "MLP @": mlp_matmul_fused,
+    "large MLP @": mlp_matmul_fused,
+    "softmax xent": softmax_xent_fused,
+    "logistic": logistic_fused,
+    "attention": attention_fused,
+}
+
+
 def as_tensor(value: Any, requires_grad: bool) -> torch.Tensor:
     """A workload's argument as PyTorch takes it: floats (Python or NumPy) as float64
     tensors, integer arrays (labels, which index) as int64; the NumPy data is copied, so
@@ -216,12 +260,13 @@ def as_tensor(value: Any, requires_grad: bool) -> torch.Tensor:
     return tensor.requires_grad_(True) if requires_grad else tensor
 
 
-def make_call(workload: Any, args: tuple) -> Callable[[], tuple]:
+def make_call(workload: Any, args: tuple, fused: bool = False) -> Callable[[], tuple]:
     """A call computing ``(loss, gradients)`` of ``workload`` (a ``workloads.Workload``) at
     ``args`` (in its parameter order) with PyTorch eager: the forward pass recorded on
     PyTorch's tape, then ``torch.autograd.grad`` of the loss with respect to the ``wrt``
-    parameters. Raises ``KeyError`` for a workload this module has no version of."""
-    f = TORCH[workload.name]
+    parameters; with ``fused``, the :data:`FUSED` spelling. Raises ``KeyError`` for a
+    workload this module has no such version of."""
+    f = (FUSED if fused else TORCH)[workload.name]
     wanted = set(workload.positions)
     tensors = [as_tensor(value, i in wanted) for i, value in enumerate(args)]
     leaves = [tensors[i] for i in workload.positions]

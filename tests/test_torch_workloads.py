@@ -44,11 +44,18 @@ def test_every_workload_has_a_torch_version():
     assert not missing, f"no PyTorch version of {missing} in benchmarks/torch_workloads.py"
 
 
-@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
-def test_torch_gradient_matches_hand_written(workload):
+CASES = [(w, False) for w in WORKLOADS] + [
+    (w, True) for w in WORKLOADS if w.name in _torch_workloads.FUSED
+]
+
+
+@pytest.mark.parametrize(
+    ("workload", "fused"), CASES, ids=[w.name + (" fused" if f else "") for w, f in CASES]
+)
+def test_torch_gradient_matches_hand_written(workload, fused):
     args = workload.args(workload.make_args(np.random.default_rng(0)))
     want_loss, want_grads = workload.by_hand(*args)
-    loss, grads = _torch_workloads.make_call(workload, args)()
+    loss, grads = _torch_workloads.make_call(workload, args, fused=fused)()
     assert loss.dtype == torch.float64
     np.testing.assert_allclose(loss.item(), want_loss, rtol=1e-8, err_msg="loss")
     assert len(grads) == len(workload.wrt)
@@ -60,6 +67,10 @@ def test_torch_gradient_matches_hand_written(workload):
         # cancellation has no meaningful relative error of its own.
         scale = float(np.max(np.abs(want))) or 1.0
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * scale, err_msg=f"d/d{name}")
+
+
+def test_fused_spellings_are_of_known_workloads():
+    assert set(_torch_workloads.FUSED) <= {w.name for w in WORKLOADS}
 
 
 @pytest.mark.parametrize("name", ["MLP @", "GP likelihood"])
@@ -111,4 +122,4 @@ def test_matrix_torch_runs_without_torch():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PyTorch columns empty: torch is not installed" in done.stdout
     row = next(line for line in done.stdout.splitlines() if line.startswith("| MLP @ "))
-    assert row.count("—") == 3  # torch / hand, astgrad / torch, torch fwd / NumPy fwd
+    assert row.count("—") == 4  # torch / hand, astgrad / torch (eager, fused), torch fwd
