@@ -416,3 +416,16 @@ def test_hvp_through_complex_singular_vectors_runs_on_the_tape():
     np.testing.assert_allclose(got, (moved[0] - moved[1]) / (2 * eps), rtol=1e-5, atol=1e-6)
     with pytest.raises(NotImplementedError, match="mode='tape'"):
         ag.hvp(singular_projectors, (a,), (t,), mode="source")
+
+
+@needs_scipy
+@pytest.mark.parametrize("mode", MODES)
+def test_sqrtm_of_a_real_matrix_beside_complex_values(mode):
+    # (its real root has complex eigenvalues: SciPy's Sylvester solver misread it beside
+    # the complex cotangent, and the gradient was wrong; the rule now takes its real part)
+    a = np.array([[1.0, -0.8, 0.1], [0.9, 1.2, 0.0], [0.2, 0.1, 2.0]])
+
+    def weighted_root(a):
+        return np.real(np.sum(scipy_linalg.sqrtm(a) * W[:3, :3]))
+
+    check_gradient(weighted_root, (a,), mode)

@@ -598,10 +598,12 @@ def cho_solve_jvp(ans, c_and_lower, b, overwrite_b=False, check_finite=True, *, 
     )
 
 
-# x = sqrtm(a) solves x x = a: dx x + x dx = da, a Sylvester equation. (Real square roots.)
+# x = sqrtm(a) solves x x = a: dx x + x dx = da, a Sylvester equation. (Real square roots;
+# their cotangent's real part: SciPy's solver misreads a real root with complex
+# eigenvalues beside a complex right-hand side.)
 @vjp_rule(linalg.sqrtm)
 def sqrtm(g, ans, A):
-    return _solve_sylvester(real_root(ans).T, ans.T, g)
+    return _solve_sylvester(real_root(ans).T, ans.T, real_like(g, ans))
 
 
 @jvp_rule(linalg.sqrtm)
