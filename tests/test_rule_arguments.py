@@ -674,7 +674,8 @@ def test_a_computed_integer_dtype_is_refused_at_run_time():
 #: options no rule needs to read, whatever the function
 _LAYOUT_AND_CHECKS = {
     "out": "out= is refused: the tape and the transform both stop at it",
-    "dtype": "a float dtype casts only; an integer one is refused (inline.check_result_dtype)",
+    "dtype": "a float dtype casts only; an integer one is refused (inline.check_result_dtype), "
+    "a computed one checked at run time (runtime.dtype_guard)",
     "casting": "decides only whether a cast is allowed",
     "copy": "decides only whether memory is shared",
     "device": "the array's device, not its values",
