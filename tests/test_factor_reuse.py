@@ -292,3 +292,70 @@ def test_cho_factor_helper_matches_the_rule(lower, columns):
         _factor_triangle(gc, lower), _factor_triangle(factor[0], lower), a, not lower
     ) + _other_triangle(gc, lower)
     assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+# -- other spellings of the same solves ----------------------------------------------------------
+
+
+def gp_triangular(log_params, X, y):
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    v = scipy.linalg.solve_triangular(L, y, lower=True)
+    alpha = scipy.linalg.solve_triangular(L.T, v, lower=False)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+
+
+def gp_triangular_trans(log_params, X, y):
+    # the second solve with L^T spelled trans="T" on L itself
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    v = scipy.linalg.solve_triangular(L, y, lower=True)
+    alpha = scipy.linalg.solve_triangular(L, v, lower=True, trans="T")
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+
+
+def gp_triangular_half(log_params, X, y):
+    # |L^-1 y|^2 by one triangular solve, and a solve with L.T read back by trans=1
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    v = scipy.linalg.solve_triangular(L, y, lower=True)
+    w = scipy.linalg.solve_triangular(L.T, y, lower=False, trans=1)
+    return v @ v + np.sum(np.tanh(w)) + np.sum(np.log(np.diag(L)))
+
+
+def gp_cho_solve_factor(log_params, X, y):
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    alpha = scipy.linalg.cho_solve((L, True), y)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+
+
+SPELLINGS = [gp_triangular, gp_triangular_trans, gp_triangular_half, gp_cho_solve_factor]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", SPELLINGS, ids=lambda f: f.__name__)
+def test_spellings_match_central_differences(f, mode):
+    args = [LOG_PARAMS.copy(), POINTS, TARGETS]
+    value, (grad,) = ag.value_and_grad(f, wrt=("log_params",), mode=mode)(*args)
+    assert_close(value, f(*args), rtol=1e-12, atol=1e-12, what=f"{f.__name__} value")
+    assert_close(grad, numeric_vjp(f, args, 0, 1.0), rtol=1e-6, atol=1e-8, what=f.__name__)
+
+
+@pytest.mark.parametrize("f", SPELLINGS, ids=lambda f: f.__name__)
+def test_spellings_use_the_closed_form(f):
+    source = ag.source(f, LOG_PARAMS, POINTS, TARGETS)
+    assert "cholesky_factor_grad(L, K" in source
+    assert "hermitian_cholesky_grad" not in source
+
+
+def test_helper_cho_solves_match_the_rule():
+    from astgrad.runtime.rules.scipy_rules import cho_solve_factor_grad
+
+    a = _positive(8)
+    low = np.linalg.cholesky(a)
+    x = scipy.linalg.cho_solve((low, True), RNG.standard_normal(8))
+    gb = scipy.linalg.cho_solve((low, True), RNG.standard_normal(8))
+    got = cholesky_factor_grad(low, a, (), (), (), ((gb, x),))
+    want = hermitian_cholesky_grad(cho_solve_factor_grad(gb, x, (low, True)), low, a)
+    assert_close(got, want, rtol=1e-10, atol=1e-12)

@@ -59,6 +59,7 @@ class _Parts:
     diagonals: list[gast.expr] = field(default_factory=list)
     solves: list[tuple[gast.expr, str, str]] = field(default_factory=list)
     transposed: list[tuple[str, str, str]] = field(default_factory=list)
+    cho_solves: list[tuple[str, str]] = field(default_factory=list)
     #: backward statements to remove (those adding into dL and dT)
     removed: set[int] = field(default_factory=set)
     #: (index, name): a copy of the adjoint ``name`` to bind before statement ``index``,
@@ -196,7 +197,7 @@ def _rewrite(
         for term in terms:
             _contribution(term, position, factor, primal, backward, bound, parts)
         parts.removed.add(position)
-    if not (parts.diagonals or parts.solves or parts.transposed):
+    if not (parts.diagonals or parts.solves or parts.transposed or parts.cho_solves):
         raise _NoMatch
     # Nothing after the Cholesky gradient may read dL (it is reset there, if anything).
     for stmt in backward[index + 1 :]:
@@ -482,21 +483,141 @@ def _contribution(
         raise _NoMatch
     helper = _resolve(term.func, bound)
     args = term.args
-    if term.keywords or not all(isinstance(a, gast.Name) for a in args):
-        if helper is np.transpose:
-            _transposed(term, position, factor, primal, backward, bound, parts)
-            return
+    if helper is np.transpose:
+        _transposed(term, position, factor, primal, backward, bound, parts)
+        return
+    if helper is _adjoint_item():
+        _cho_solves_of_tuple(term, position, factor, primal, backward, bound, parts)
+        return
+    if term.keywords:
         raise _NoMatch
-    if helper is diag_grad and len(args) == 2 and args[1].id == factor:
+    if helper is diag_grad and len(args) == 2 and all(_is_name(a) for a in args):
+        if args[1].id != factor:
+            raise _NoMatch
         parts.diagonals.append(_captured(args[0].id, position, backward, parts))
         return
-    if helper is linalg_helpers.solve_grad_a and len(args) == 4 and args[2].id == factor:
-        gb, x, b = args[0].id, args[1].id, args[3].id
-        if not _solves(primal.get(x), factor, b, bound):
+    _solve_term(term, factor, False, primal, backward, bound, parts)
+
+
+def _solve_term(
+    term: gast.expr,
+    factor: str,
+    of_transpose: bool,
+    primal: dict[str, gast.Assign],
+    backward: list[gast.stmt],
+    bound: dict,
+    parts: _Parts,
+) -> None:
+    """Record a solve's contribution to the cotangent of ``L`` (``of_transpose``: of
+    ``T = L.T``): ``solve_grad_a(gb, x, a, b)`` for ``x = np.linalg.solve(a, b)``, or
+    ``triangular_grad_a(gb, x, trans, lower, False)`` for ``x =
+    scipy.linalg.solve_triangular(a, b, ...)``, ``a`` being ``L`` or ``T``. Which
+    matrix it solved with in effect (``L`` or ``L^T``) says which list takes it."""
+    if not isinstance(term, gast.Call) or term.keywords:
+        raise _NoMatch
+    helper = _resolve(term.func, bound)
+    args = term.args
+    if not (len(args) >= 2 and _is_name(args[0]) and _is_name(args[1])):
+        raise _NoMatch
+    gb, x = args[0].id, args[1].id
+    definition = primal.get(x)
+    if helper is linalg_helpers.solve_grad_a and len(args) == 4:
+        if not (_is_name(args[2]) and _is_name(args[3])):
             raise _NoMatch
-        gx = _adjoint_solved(gb, factor, b, position, backward, bound)
-        parts.solves.append((_captured(gx, _definition_index(gb, backward), backward, parts), x, b))
-        return
+        matrix, b = args[2].id, args[3].id
+        if not _solves(definition, matrix, b, bound):
+            raise _NoMatch
+        transposed = False
+    elif _is_triangular_grad(helper) and len(args) == 5:
+        trans, lower, unit = (_constant(a) for a in args[2:])
+        matrix, b, forward = _triangular_solve(definition, bound)
+        if unit is not False or lower is not forward[0] or trans != forward[1]:
+            raise _NoMatch
+        transposed = trans in (1, "T")
+        if trans not in (0, "N", 1, "T") or lower is not (matrix == factor):
+            raise _NoMatch  # (a factor is lower triangular, its transpose upper)
+    else:
+        raise _NoMatch
+    if of_transpose == (matrix == factor) or (
+        of_transpose and not _is_transpose_of(primal.get(matrix), factor)
+    ):
+        raise _NoMatch
+    index = _definition_index(gb, backward)
+    if _written_after(gb, index, backward):
+        raise _NoMatch
+    if transposed == of_transpose:  # in effect a solve with L: L^T dL = -gx x^T
+        gx = _cotangent_solved(backward[index], matrix, b, bound)
+        parts.solves.append((_captured(gx, index, backward, parts), x, b))
+    else:  # with L^T: L^T dL = -b gb^T
+        parts.transposed.append((gb, x, b))
+
+
+def _constant(node: gast.expr):
+    if not isinstance(node, gast.Constant):
+        raise _NoMatch
+    return node.value
+
+
+def _is_triangular_grad(helper) -> bool:
+    rules = _scipy_rules()
+    return rules is not None and helper is rules.triangular_grad_a
+
+
+def _scipy_rules():
+    """The SciPy rules' module where the program's SciPy has loaded it, else None."""
+    return sys.modules.get(linalg_helpers.__name__.rsplit(".", 1)[0] + ".scipy_rules")
+
+
+def _adjoint_item():
+    from ..runtime.adjoints import adjoint_item
+
+    return adjoint_item
+
+
+def _triangular_solve(definition: gast.Assign | None, bound: dict) -> tuple:
+    """``(a, b, (lower, trans))`` of ``x = scipy.linalg.solve_triangular(a, b, ...)`` with
+    constant ``lower`` and ``trans`` (and ``check_finite``), nothing else."""
+    callee = anno.get(definition, anno.Key.CALLEE) if definition is not None else None
+    value = definition.value if definition is not None else None
+    if not (
+        callee is not None
+        and callee.kind == "rule"
+        and getattr(callee.value, "__name__", "") == "solve_triangular"
+        and getattr(callee.value, "__module__", "").split(".")[0] == "scipy"
+        and isinstance(value, gast.Call)
+        and len(value.args) == 2
+        and all(_is_name(a) for a in value.args)
+    ):
+        raise _NoMatch
+    given = {"lower": False, "trans": 0}
+    for keyword in value.keywords:
+        if keyword.arg not in ("lower", "trans", "check_finite"):
+            raise _NoMatch
+        given[keyword.arg] = _constant(keyword.value)
+    return value.args[0].id, value.args[1].id, (given["lower"], given["trans"])
+
+
+def _is_transpose_of(definition: gast.Assign | None, factor: str) -> bool:
+    """Whether ``definition`` is ``T = factor.T``."""
+    value = definition.value if definition is not None else None
+    return isinstance(value, gast.Attribute) and value.attr == "T" and _is_name(value.value, factor)
+
+
+def _cotangent_solved(definition: gast.stmt, matrix: str, b: str, bound: dict) -> str:
+    """``gx`` of ``gb = solve_adjoint(gx, matrix, b)`` or ``gb =
+    _solve_triangular(matrix, gx, ...)``: the cotangent the solve's rule solved for."""
+    value = definition.value
+    if not isinstance(value, gast.Call):
+        raise _NoMatch
+    helper = _resolve(value.func, bound)
+    args = value.args
+    if helper is linalg_helpers.solve_adjoint and len(args) == 3 and not value.keywords:
+        if _is_name(args[0]) and _is_name(args[1], matrix) and _is_name(args[2], b):
+            return args[0].id
+    rules = _scipy_rules()
+    if rules is not None and helper is rules._solve_triangular and len(args) == 2:
+        if _is_name(args[0], matrix) and _is_name(args[1]):
+            return args[1].id
     raise _NoMatch
 
 
@@ -523,7 +644,6 @@ def _transposed(
         inner_args and isinstance(inner_args[0], gast.Constant) and inner_args[0].value is None
     ):
         raise _NoMatch
-    transposed = _transposed_name(name, factor, primal, backward, position)
     for i, stmt in enumerate(backward):
         if name not in reads(stmt) | target_names(stmt) or i == position:
             continue
@@ -532,76 +652,89 @@ def _transposed(
                 raise _NoMatch
             continue
         for t in _terms(stmt, name):
-            if not (
-                isinstance(t, gast.Call)
-                and _resolve(t.func, bound) is linalg_helpers.solve_grad_a
-                and len(t.args) == 4
-                and not t.keywords
-                and all(isinstance(a, gast.Name) for a in t.args)
-                and t.args[2].id == transposed
-            ):
-                raise _NoMatch
-            gb, x, b = t.args[0].id, t.args[1].id, t.args[3].id
-            if not _solves(primal.get(x), transposed, b, bound):
-                raise _NoMatch
-            if _written_after(gb, _definition_index(gb, backward), backward):
-                raise _NoMatch
-            parts.transposed.append((gb, x, b))
+            _solve_term(t, factor, True, primal, backward, bound, parts)
         parts.removed.add(i)
 
 
-def _transposed_name(
-    adjoint: str,
+def _cho_solves_of_tuple(
+    term: gast.Call,
+    position: int,
     factor: str,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    position: int,
-) -> str:
-    """The forward name ``T`` (``T = L.T``) whose adjoint is ``adjoint``: read from the
-    solve contributions written into it."""
-    for stmt in backward[:position]:
-        if _is_name(getattr(stmt, "targets", [None])[0], adjoint) and not _is_reset(stmt, adjoint):
-            for t in _summands(stmt.value):
-                if (
-                    isinstance(t, gast.Call)
-                    and len(t.args) == 4
-                    and isinstance(t.args[2], gast.Name)
-                ):
-                    name = t.args[2].id
-                    definition = primal.get(name)
-                    if (
-                        definition is not None
-                        and isinstance(definition.value, gast.Attribute)
-                        and definition.value.attr == "T"
-                        and _is_name(definition.value.value, factor)
-                    ):
-                        return name
-    raise _NoMatch
-
-
-def _adjoint_solved(
-    gb: str, factor: str, b: str, position: int, backward: list[gast.stmt], bound: dict
-) -> str:
-    """``gx`` of ``gb = solve_adjoint(gx, L, b)``, the one binding of ``gb`` before
-    ``position``."""
-    index = _definition_index(gb, backward)
-    if index is None or index > position:
+    bound: dict,
+    parts: _Parts,
+) -> None:
+    """``adjoint_item(dv, 0)`` with ``v = (L, True)``, each write of ``dv`` a
+    ``cho_solve(v, b)``'s ``Parts([cho_solve_factor_grad(gb, x, v), ...])``."""
+    rules = _scipy_rules()
+    args = term.args
+    if rules is None or term.keywords or len(args) != 2 or not _is_name(args[0]):
         raise _NoMatch
-    stmt = backward[index]
-    value = stmt.value
+    if _constant(args[1]) != 0:
+        raise _NoMatch
+    name = args[0].id
+    tuple_name = None
+    for i, stmt in enumerate(backward):
+        if i == position or name not in reads(stmt) | target_names(stmt):
+            continue
+        if _is_reset(stmt, name):
+            continue
+        if i > position:
+            raise _NoMatch
+        for t in _terms(stmt, name):
+            found = _cho_solve_part(t, bound, rules, primal)
+            if found is None or tuple_name not in (None, found[2]):
+                raise _NoMatch
+            gb, x, tuple_name = found
+            if _written_after(gb, _definition_index(gb, backward), backward):
+                raise _NoMatch
+            parts.cho_solves.append((gb, x))
+    value = primal[tuple_name].value if tuple_name in primal else None
     if not (
-        isinstance(value, gast.Call)
-        and _resolve(value.func, bound) is linalg_helpers.solve_adjoint
-        and len(value.args) == 3
-        and not value.keywords
-        and all(isinstance(a, gast.Name) for a in value.args)
-        and value.args[1].id == factor
-        and value.args[2].id == b
+        isinstance(value, gast.Tuple)
+        and len(value.elts) == 2
+        and _is_name(value.elts[0], factor)
+        and isinstance(value.elts[1], gast.Constant)
+        and value.elts[1].value is True
     ):
         raise _NoMatch
-    if _written_after(gb, index, backward):
-        raise _NoMatch
-    return value.args[0].id
+
+
+def _cho_solve_part(t: gast.expr, bound: dict, rules, primal: dict) -> tuple | None:
+    """``(gb, x, v)`` of ``Parts([cho_solve_factor_grad(gb, x, v), ...])`` for ``x =
+    scipy.linalg.cho_solve(v, b)``; None for anything else."""
+    if not (
+        isinstance(t, gast.Call)
+        and _resolve(t.func, bound) is Parts
+        and len(t.args) == 1
+        and isinstance(t.args[0], gast.List)
+        and len(t.args[0].elts) == 2
+    ):
+        return None
+    first = t.args[0].elts[0]
+    if not (
+        isinstance(first, gast.Call)
+        and _resolve(first.func, bound) is rules.cho_solve_factor_grad
+        and len(first.args) == 3
+        and not first.keywords
+        and all(_is_name(a) for a in first.args)
+    ):
+        return None
+    gb, x, v = (a.id for a in first.args)
+    solved = primal.get(x)
+    callee = anno.get(solved, anno.Key.CALLEE) if solved is not None else None
+    if not (
+        callee is not None
+        and callee.kind == "rule"
+        and getattr(callee.value, "__name__", "") == "cho_solve"
+        and getattr(callee.value, "__module__", "").split(".")[0] == "scipy"
+        and not solved.value.keywords
+        and len(solved.value.args) == 2
+        and _is_name(solved.value.args[0], v)
+    ):
+        return None
+    return gb, x, v
 
 
 def _definition_index(name: str, backward: list[gast.stmt]) -> int | None:
@@ -713,6 +846,11 @@ def _apply(
             tuple_of(parts.diagonals),
             tuple_of(tuple_of([gx, name(x), name(b)]) for gx, x, b in parts.solves),
             tuple_of(tuple_of([name(gb), name(x), name(b)]) for gb, x, b in parts.transposed),
+            *(
+                [tuple_of(tuple_of([name(gb), name(x)]) for gb, x in parts.cho_solves)]
+                if parts.cho_solves
+                else []
+            ),
         ],
         [],
     )

@@ -222,7 +222,12 @@ def cholesky_grad(g: Any, ans: Any, upper: bool = False) -> Any:
 
 
 def cholesky_factor_grad(
-    low: Any, a: Any, diagonals: tuple = (), solves: tuple = (), transposed_solves: tuple = ()
+    low: Any,
+    a: Any,
+    diagonals: tuple = (),
+    solves: tuple = (),
+    transposed_solves: tuple = (),
+    cho_solves: tuple = (),
 ) -> Any:
     """The gradient of ``low = np.linalg.cholesky(a)`` from the parts of ``low``'s
     cotangent ``dL`` (``transform/factor.py`` gathers them):
@@ -231,12 +236,14 @@ def cholesky_factor_grad(
     * ``solves``: ``(gx, x, b)`` for ``x = solve(low, b)`` with cotangent ``gx``:
       ``dL += -solve(low.T, gx) x^T``;
     * ``transposed_solves``: ``(gb, x, b)`` for ``x = solve(low.T, b)`` and ``gb``
-      b's cotangent: ``dL += -x gb^T``.
+      b's cotangent: ``dL += -x gb^T``;
+    * ``cho_solves``: ``(gb, x)`` for ``x = scipy.linalg.cho_solve((low, True), b)``,
+      ``gb = cho_solve((low, True), gx)``: ``dL += -(gb x^T + x gb^T) low``.
 
     For one real NumPy matrix it uses the closed form (see :func:`_factor_closed_form`);
     otherwise it adds ``dL`` up as the rules would and calls the Cholesky rule.
     """
-    grad = _factor_closed_form(low, a, diagonals, solves, transposed_solves)
+    grad = _factor_closed_form(low, a, diagonals, solves, transposed_solves, cho_solves)
     if grad is not None:
         return grad
     from .linalg_complex import hermitian_cholesky_grad
@@ -249,11 +256,16 @@ def cholesky_factor_grad(
         dense = dense + solve_grad_a(solve_adjoint(gx, low, b), x, low, b)
     for gb, x, b in transposed_solves:
         dense = dense + solve_grad_a(gb, x, low.T, b).T
+    if cho_solves:
+        from .scipy_rules import cho_solve_factor_grad
+
+        for gb, x in cho_solves:
+            dense = dense + cho_solve_factor_grad(gb, x, (low, True))
     return hermitian_cholesky_grad(dense, low, a)
 
 
 def _factor_closed_form(
-    low: Any, a: Any, diagonals: tuple, solves: tuple, transposed_solves: tuple
+    low: Any, a: Any, diagonals: tuple, solves: tuple, transposed_solves: tuple, cho_solves: tuple
 ) -> np.ndarray | None:
     """:func:`cholesky_factor_grad` for one real NumPy matrix, None for anything else.
 
@@ -273,13 +285,14 @@ def _factor_closed_form(
     if _solve_triangular() is None or not _plain_real_matrix(low) or np.iscomplexobj(a):
         return None
     n = low.shape[0]
-    arrays = [*diagonals, *(v for part in (*solves, *transposed_solves) for v in part)]
+    parts = (*solves, *transposed_solves, *cho_solves)
+    arrays = [*diagonals, *(v for part in parts for v in part)]
     if not all(_plain_real(v, n) for v in arrays) or not all(v.ndim == 1 for v in diagonals):
         return None
     # M = L^T dL = -(sum of p q^T) + the diagonal part
     pairs = [(gx, x) for gx, x, _ in solves] + [(b, gb) for gb, _, b in transposed_solves]
     # (L^T in Fortran order: LAPACK reads it without a copy)
-    return _closed_form(low.T, diagonals, pairs, ())
+    return _closed_form(low.T, diagonals, pairs, cho_solves)
 
 
 def _closed_form(
