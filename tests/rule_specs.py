@@ -1196,6 +1196,78 @@ SPECS.update(
 )
 
 
+def _helper_specs() -> dict:
+    """Cases of the helpers of generated gradient code with rules of their own
+    (runtime/rules/helper_rules.py): the cotangent moves (and a product's other factor);
+    what gives only a shape, a dtype or options is a constant."""
+    from astgrad.runtime.rules import arithmetic, selection, shared
+
+    return {
+        reductions.centered: [case(A((4,))), case(A((2, 3)), 1), case(A((2, 3)), (0, 1))],
+        reductions.cumsum_grad: [
+            case(A((4,)), np.zeros(4), 0),
+            case(A((2, 3)), np.zeros((2, 3)), 1),
+            case(A((6,)), np.zeros((2, 3))),
+        ],
+        reductions.trace_grad: [
+            case(A(()), np.zeros((3, 3))),
+            case(A(()), np.zeros((3, 4)), 1),
+            case(A((2,)), np.zeros((3, 2, 3)), -1, 0, 2),
+        ],
+        selection.sort_grad: [
+            case(A((4,)), np.array([0.3, -1.0, 2.0, 0.5])),
+            case(A((2, 3)), np.array([[1.0, -1.0, 0.0], [0.5, 2.0, -3.0]]), 0),
+            case(A((4,)), np.array([[0.3, -1.0], [2.0, 0.5]]), None),
+        ],
+        shared.unbroadcast: [
+            case(A((2, 3)), np.zeros(3)),
+            case(A((4, 2, 3)), np.zeros((2, 1))),
+            case(A((3,)), np.zeros(3)),
+        ],
+        shared.expand_reduced: [
+            case(A(()), np.zeros((2, 3))),
+            case(A((2,)), np.zeros((2, 3)), 1),
+            case(A((1, 3)), np.zeros((2, 3)), 0, True),
+            case(A((3,)), np.zeros((2, 3)), 0, False, np.array([[True], [False]])),
+        ],
+        shared.reshape_like: [case(A((6,)), np.zeros((2, 3))), case(A((2, 2)), np.zeros(4))],
+        shared.cast_like: [
+            case(A((3,)), np.zeros(3)),
+            case(A((2, 2)), np.zeros((2, 2), dtype=np.float32)).checked(rtol=1e-3, eps=1e-3),
+        ],
+        complex_rules.conjugate_if_complex: [case(A((3,)), np.zeros(3))],
+        arithmetic.matmul_grad_left: [
+            case(A((2, 4)), np.zeros((2, 3)), A((3, 4))),
+            case(A((2,)), np.zeros((2, 3)), A((3,))),
+            case(A((4,)), np.zeros(3), A((3, 4))),
+            case(A(()), np.zeros(3), A((3,))),
+            case(A((5, 2, 4)), np.zeros((2, 3)), A((5, 3, 4))),
+        ],
+        arithmetic.matmul_grad_right: [
+            case(A((2, 4)), A((2, 3)), np.zeros((3, 4))),
+            case(A((2,)), A((2, 3)), np.zeros(3)),
+            case(A((4,)), A((3,)), np.zeros((3, 4))),
+            case(A(()), A((3,)), np.zeros(3)),
+            case(A((5, 2, 4)), A((5, 2, 3)), np.zeros((3, 4))),
+        ],
+        arithmetic.dot_grad_left: [
+            case(A((2, 4)), np.zeros((2, 3)), A((3, 4))),
+            case(A((2,)), np.zeros((2, 3)), A((3,))),
+            case(A(()), np.zeros(3), A((3,))),
+            case(A((2, 5, 4)), np.zeros((2, 3)), A((5, 3, 4))),
+        ],
+        arithmetic.dot_grad_right: [
+            case(A((2, 4)), A((2, 3)), np.zeros((3, 4))),
+            case(A((4,)), A((3,)), np.zeros((3, 4))),
+            case(A(()), A((3,)), np.zeros(3)),
+            case(A((2, 5, 4)), A((2, 3)), np.zeros((5, 3, 4))),
+        ],
+    }
+
+
+SPECS.update(_helper_specs())
+
+
 def shipped_rules() -> list:
     """The table astgrad ships: rules defined in its rule modules (tests, and the
     docstring examples a doctest run registers, add rules of their own)."""

@@ -191,6 +191,9 @@ class _Batched(_Forward):
             return self.user_call(stmt, callee)
         if callee is not None and callee.kind == "fallback":
             return self.helper_call(stmt, callee)
+        if callee is not None and callee.kind == "rule" and _is_helper(callee.value):
+            # (a helper of gradient code with rules of its own: its batched form, still)
+            return self.helper_call(stmt, callee)
         if isinstance(target, gast.Tuple):
             return self.unpack(stmt, callee)
         name = target.id
@@ -658,7 +661,14 @@ def _helpers() -> tuple[dict, tuple]:
     from ..runtime.rules.complex import conjugate_if_complex
     from ..runtime.rules.indexing import scatter_grad
     from ..runtime.rules.rearranging import reshape_back
-    from ..runtime.rules.reductions import extremum_grad, prod_grad
+    from ..runtime.rules.reductions import (
+        centered,
+        cumsum_grad,
+        extremum_grad,
+        prod_grad,
+        trace_grad,
+    )
+    from ..runtime.rules.selection import sort_grad
     from ..runtime.rules.shared import (
         cast_like,
         expand_reduced,
@@ -683,6 +693,13 @@ def _helpers() -> tuple[dict, tuple]:
         gradient_buffer: ((0,), (1,)),
         # linear in the value, conjugated where x (read for its dtype alone) is complex
         conjugate_if_complex: ((0,), (1,)),
+        # linear in the cotangent; the array gives its shape, or (sorting) the order its
+        # elements land in, piecewise constant
+        trace_grad: ((0,), (1, 2, 3, 4)),
+        cumsum_grad: ((0,), (1, 2)),
+        sort_grad: ((0,), (1, 2)),
+        # a minus its mean: linear
+        centered: ((0,), (1,)),
         # linear in the cotangent, which goes to the extreme elements of x (ties share)
         extremum_grad: ((0,), (1, 2, 3, 4)),
         # linear in the cotangent; the product of the other elements is not
@@ -697,6 +714,13 @@ def _helpers() -> tuple[dict, tuple]:
     # results that depend on shapes alone (or are the seed 1): their tangent is zero
     constants = (scalar_seed, reduced_count, inverse_axes)
     return table, constants
+
+
+def _is_helper(value) -> bool:
+    try:
+        return value in _helpers()[0]
+    except TypeError:  # (an unhashable callee)
+        return False
 
 
 def _saved_helpers() -> dict:

@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     complex,
     elementwise,
     elementwise_more,
+    helper_rules,
     indexing,
     linalg,
     linalg_more,
