@@ -312,3 +312,17 @@ def test_source_with_initial_reads_it():
     # every argument passed by position: the branches on initial are taken all the same
     forward = ag.source(max_initial_positional, X, forward=True, mode="source")
     assert "np.maximum(ties, 1)" in forward and "NoValue" not in forward, forward
+
+
+def of_an_empty_array(x, c):
+    return np.max(x, initial=c) * 3.0 + np.sum(x, initial=c) + np.prod(x, axis=0, initial=c)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_an_empty_array_reduces_to_initial(mode):
+    """Nothing reduced: each result is initial, whose gradient is 3 + 1 + 1; the array's
+    is empty."""
+    dx, dc = ag.grad(of_an_empty_array, wrt=(0, 1), mode=mode)(np.zeros(0), 0.5)
+    assert dx.shape == (0,) and dc == pytest.approx(5.0)
+    _, tangent = ag.jvp(of_an_empty_array, (np.zeros(0), 0.5), (np.zeros(0), 1.0), mode="source")
+    assert tangent == pytest.approx(5.0)

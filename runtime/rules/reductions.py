@@ -427,6 +427,8 @@ def prod_grad(
     x = xp.asarray(x)
     if x.ndim == 0:
         return g * xp.ones_like(x)
+    if x.size == 0:  # (an empty product, initial alone: no element to differentiate)
+        return xp.zeros(x.shape, _dtype(g))
     if axis is None:
         flat = x.reshape(-1)
         others = _exclusive_cumprod(flat, 0, False) * _exclusive_cumprod(flat, 0, True)
