@@ -463,9 +463,9 @@ def _quietly(function, *args, **kwargs):
 
 # Rules whose function NumPy or SciPy computes on complex values but that astgrad does not
 # differentiate there: each raises ComplexGradientError (or, for sqrtm, the error about
-# complex results it had; for eigh, a random cotangent reads the eigenvectors' phases).
+# complex results it had).
 REFUSED = {
-    "eigh", "sqrtm", "ive", "multivariate_normal_logpdf",
+    "sqrtm", "ive", "multivariate_normal_logpdf",
     "multivariate_normal_pdf", "dirichlet_logpdf", "dirichlet_pdf", "psi",
     "multivariate_normal_entropy",
     "polyfit",

@@ -156,11 +156,7 @@ def test_hermitian_gradients(function, a, mode):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "function, a",
-    [c for c in CASES if not c[0].__name__.startswith("eigen_parts")],
-    ids=lambda v: getattr(v, "__name__", ""),
-)
+@pytest.mark.parametrize("function, a", CASES, ids=lambda v: getattr(v, "__name__", ""))
 def test_hermitian_tangents(function, a):
     t = RNG.standard_normal(a.shape) + 1j * RNG.standard_normal(a.shape)
     _, tangent = ag.jvp(function, (a,), (t,))
@@ -190,20 +186,50 @@ def test_a_loss_of_singular_vector_phases_is_refused(mode):
 
 
 def first_entry_of_an_eigenvector(a):
-    # (LAPACK makes each eigenvector's first entry real: the second's phase is its choice)
+    # (LAPACK makes each eigenvector's first entry real, which fixes its phase: the second
+    # entry's phase moves with a)
     return np.imag(np.linalg.eigh(a)[1][1, 0])
 
 
+def phases_of_upper_eigenvectors(a):
+    # (UPLO="U": the last entry is the real one)
+    v = np.linalg.eigh(np.conjugate(a.T), UPLO="U")[1]
+    return np.real(np.sum(v * C3)) + np.angle(v[0, 1])
+
+
 @pytest.mark.parametrize("mode", MODES)
-def test_a_loss_of_eigenvector_phases_is_refused(mode):
+@pytest.mark.parametrize("function", [first_entry_of_an_eigenvector, phases_of_upper_eigenvectors])
+def test_a_loss_of_eigenvector_phases_in_lapacks_gauge(function, mode):
+    got = ag.grad(function, mode=mode)(A3)
+    np.testing.assert_allclose(got, complex_gradient(function, A3), rtol=1e-5, atol=1e-6)
+    t = RNG.standard_normal(A3.shape) + 1j * RNG.standard_normal(A3.shape)
+    _, tangent = ag.jvp(function, (A3,), (t,))
+    eps = 1e-6
+    assert tangent == pytest.approx((function(A3 + eps * t) - function(A3 - eps * t)) / (2 * eps))
+
+
+def test_eigenvectors_in_unknown_phases():
+    # Where another LAPACK leaves the first entries complex, the phases are not known:
+    # losses that do not read them keep their gradient, the others and forward mode are
+    # refused. (Simulated: LAPACK's eigenvectors turned by phases of their own.)
+    from astgrad.runtime.rules.linalg_complex import (
+        hermitian_eigh_grad,
+        hermitian_eigh_tangent,
+    )
+
+    w, v = np.linalg.eigh(A3)
+    turned = v * np.exp(1j * np.array([0.3, -1.2, 2.0]))
+    weights = RNG.standard_normal((3, 3))  # (the loss sum(weights * |v|^2): gv = 2 weights conj(v))
+    np.testing.assert_allclose(
+        hermitian_eigh_grad((W3, 2 * weights * np.conjugate(turned)), (w, turned), A3),
+        hermitian_eigh_grad((W3, 2 * weights * np.conjugate(v)), (w, v), A3),
+        rtol=1e-10,
+        atol=1e-12,
+    )
     with pytest.raises(NotImplementedError, match="phases of the eigenvectors"):
-        ag.grad(first_entry_of_an_eigenvector, mode=mode)(A3)
-
-
-def test_forward_mode_refuses_complex_eigenvectors():
-    # (a tangent of the eigenvectors would fix their phases as LAPACK does not)
-    with pytest.raises(ComplexGradientError, match="np.linalg.eigh"):
-        ag.jvp(eigen_parts, (A3,), (np.ones_like(A3),))
+        hermitian_eigh_grad((W3, C3), (w, turned), A3)
+    with pytest.raises(NotImplementedError, match="forward mode"):
+        hermitian_eigh_tangent(C3, (w, turned), A3)
 
 
 def scipy_holomorphic(a):

@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from .complex import conjugate_if_complex, conjugated, refuse_complex
+from .complex import conjugate_if_complex, conjugated
 from .forward import jvp_rule
 from .linalg_complex import (
     hermitian_cholesky_grad,
     hermitian_cholesky_tangent,
     hermitian_eigh_grad,
+    hermitian_eigh_tangent,
     hermitian_eigvalsh_grad,
     hermitian_eigvalsh_tangent,
     hermitian_qr_grad,
@@ -22,7 +23,6 @@ from .linalg_complex import (
 from .linalg_helpers import (
     batched_scalar,
     cross_grad,
-    eigh_tangent,
     einsum_grad,
     einsum_tangent,
     inner_grad_left,
@@ -299,7 +299,7 @@ def eigh(g, ans, a, UPLO="L"):
 
 @jvp_rule(np.linalg.eigh)
 def eigh_jvp(ans, a, UPLO="L", *, da):
-    return (eigh_tangent(refuse_complex(da, a, "np.linalg.eigh"), ans, UPLO),)
+    return (hermitian_eigh_tangent(da, ans, a, UPLO),)
 
 
 @vjp_rule(np.linalg.eigvalsh)

@@ -28,6 +28,7 @@ from .linalg_helpers import (
     cholesky_grad,
     cholesky_tangent,
     eigh_grad,
+    eigh_tangent,
     eigvalsh_grad,
     qr_grad,
     qr_tangent,
@@ -257,31 +258,93 @@ def refuse_phase_slopes(slopes: Any, scale: Any, name: str, what: str) -> None:
 nondifferentiable(refuse_null_space_cotangent, refuse_phase_slopes)
 
 
+# -- eigh of a complex Hermitian matrix ----------------------------------------------------------
+# With p = v^H dH v and f[i, j] = 1 / (w_j - w_i) (distinct eigenvalues), dw = Re(diag(p))
+# and d = v (f * p) turns each eigenvector within the others; what remains is its phase,
+# dv_j = d_j + 1j t_j v_j. LAPACK fixes it: heev reduces H to a real tridiagonal matrix by
+# reflections that leave the first row (UPLO "L"; the last for "U") alone, so each
+# eigenvector's entry there is real, and t_j = -Im(d_j[r]) / v_j[r] keeps it so. Where
+# those entries are not real, or 0 (another LAPACK), the phases are not known: then only
+# losses that do not read them have a gradient (the slope along each phase, the imaginary
+# part of m = v^H conj(gv)'s diagonal, must be 0), and forward mode is refused.
+# Transposed, with s_j = gv_j^T v_j, the cotangent of d is h_j = gv_j - 1j Im(s_j) / v_j[r]
+# e_r, and K = v (diag(gw) + f * (v^H conj(h))) v^H.
+
+
+def eigh_pivots(v: Any, UPLO: Any = "L") -> Any:
+    """``True`` at the entry of each eigenvector that LAPACK made real (the first row for
+    UPLO "L", the last for "U"); None where those entries are not real and nonzero."""
+    row = 0 if _lower(UPLO) else np.shape(v)[-2] - 1
+    entries = v[..., row, :]
+    if np.any(np.imag(entries) != 0) or np.any(entries == 0):
+        return None
+    return (np.arange(np.shape(v)[-2]) == row)[:, None] & np.ones(np.shape(v), dtype=bool)
+
+
+def lapack_eigh_pivots(v: Any, UPLO: Any = "L") -> Any:
+    """:func:`eigh_pivots`, refused where they are not known (forward mode needs them)."""
+    pivots = eigh_pivots(v, UPLO)
+    if pivots is None:
+        raise NotImplementedError(
+            "np.linalg.eigh of a complex matrix in forward mode: this LAPACK does not make "
+            "the eigenvectors' first (UPLO='L') or last (UPLO='U') entries real, so their "
+            "phases are not known; reverse mode differentiates losses that do not read them"
+        )
+    return pivots
+
+
+nondifferentiable(eigh_pivots, lapack_eigh_pivots)
+
+
 def hermitian_eigh_grad(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
-    """The gradient of ``w, v = np.linalg.eigh(a, UPLO)``. For a complex ``a``, with
-    ``m = v^H conj(gv)`` and ``f[i, j] = 1 / (w_j - w_i)`` (distinct eigenvalues),
-    ``K = v (diag(gw) + f * m) v^H``. Each eigenvector is fixed only up to a phase LAPACK
-    picks: a loss that reads the phase (the imaginary part of m's diagonal is then not 0)
-    has no derivative astgrad can give, and is refused."""
+    """The gradient of ``w, v = np.linalg.eigh(a, UPLO)``; for a complex ``a`` by the
+    formula above, in LAPACK's phases (or, where they are not known, for a loss that does
+    not read them)."""
     if not is_complex(a):
         return eigh_grad(g, ans, UPLO)
     w, v = ans[0], ans[1]
     gw, gv = output_parts(g, ans)
-    m = _h(v) @ np.conjugate(gv)
-    refuse_phase_dependence(m)
+    pivots = eigh_pivots(v, UPLO)
+    if pivots is None:
+        h = gv
+        refuse_phase_dependence(_h(v) @ np.conjugate(gv))
+    else:
+        pivot_values = np.real(np.sum(np.where(pivots, v, 0), axis=-2))
+        turns = np.imag(np.sum(gv * v, axis=-2)) / pivot_values
+        h = gv - 1j * pivots * turns[..., None, :]
+    m = _h(v) @ np.conjugate(h)
     inner = _inverse_gaps(w) * m + np.real(gw)[..., None, :] * np.eye(np.shape(w)[-1])
     return hermitian_to_triangle(v @ inner @ _h(v), UPLO)
 
 
+@transformable
+def hermitian_eigh_tangent(da: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
+    """The tangents ``(dw, dv)`` of ``w, v = np.linalg.eigh(a, UPLO)``; for a complex
+    ``a`` by the formula above, in LAPACK's phases."""
+    if not is_complex(a):
+        return eigh_tangent(da, ans, UPLO)
+    w = ans[0]
+    v = ans[1]
+    pivots = lapack_eigh_pivots(v, UPLO)
+    p = _h(v) @ hermitian_from(da, UPLO) @ v
+    moved = v @ (_inverse_gaps(w) * p)
+    pivot_values = np.real(np.sum(np.where(pivots, v, 0), axis=-2))
+    turns = -np.imag(np.sum(np.where(pivots, moved, 0), axis=-2)) / pivot_values
+    dw = np.real(np.diagonal(p, axis1=-2, axis2=-1))
+    return dw, moved + 1j * v * turns[..., None, :]
+
+
 def refuse_phase_dependence(m: Any) -> None:
-    """Raises where a loss of complex eigenvectors depends on their phases: the imaginary
-    part of ``m = v^H conj(gv)``'s diagonal is its slope along each vector's phase."""
+    """Raises where a loss of complex eigenvectors depends on their phases and LAPACK's are
+    not known: the imaginary part of ``m = v^H conj(gv)``'s diagonal is its slope along
+    each vector's phase."""
     phases = np.abs(np.imag(np.diagonal(m, axis1=-2, axis2=-1)))
     if np.size(phases) and np.max(phases) > 1e-8 * (1 + np.max(np.abs(m))):
         raise NotImplementedError(
             "np.linalg.eigh of a complex matrix: this loss depends on the phases of the "
-            "eigenvectors, which LAPACK picks (each is fixed only up to one); astgrad "
-            "differentiates losses that do not (the eigenvalues, |v|, projectors v v^H)"
+            "eigenvectors, and this LAPACK does not make their first (UPLO='L') or last "
+            "(UPLO='U') entries real, so the phases are not known; astgrad differentiates "
+            "losses that do not read them (the eigenvalues, |v|, projectors v v^H)"
         )
 
 

@@ -408,7 +408,10 @@ def place_diagonal(g: Any, a: Any, offset: int = 0, axis1: int = 0, axis2: int =
     xp = array_module(g)
     out = xp.zeros(_shape(a), dtype=_dtype(g))
     view = xp.moveaxis(out, (axis1, axis2), (-2, -1))
-    steps = xp.arange(g.shape[-1])
+    if np.ndim(g):
+        steps = xp.arange(g.shape[-1])
+    else:  # (a number: the zero generated code passes for a result nothing read)
+        steps = xp.arange(np.shape(np.diagonal(_stand_in(_shape(a)), offset, axis1, axis2))[-1])
     rows = steps + max(-offset, 0)
     cols = steps + max(offset, 0)
     view[..., rows, cols] = g
