@@ -13,6 +13,7 @@ from astgrad.runtime.rules.linalg_complex import hermitian_cholesky_grad
 from astgrad.runtime.rules.linalg_helpers import (
     cho_factor_grad,
     cholesky_factor_grad,
+    cholesky_inverse,
     solve_adjoint,
     solve_grad_a,
 )
@@ -359,3 +360,49 @@ def test_helper_cho_solves_match_the_rule():
     got = cholesky_factor_grad(low, a, (), (), (), ((gb, x),))
     want = hermitian_cholesky_grad(cho_solve_factor_grad(gb, x, (low, True)), low, a)
     assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def gp_rebound(log_params, X, y):
+    # y bound again between the factor and its solves, and after them: the solves' y is
+    # not the one the backward pass holds where the Cholesky gradient is
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    y = y * np.exp(log_params[0])
+    v = np.linalg.solve(L, y)
+    w = np.linalg.solve(L.T, y)
+    y = y + 1.0
+    return y @ w + v @ v + np.sum(np.log(np.diag(L)))
+
+
+def gp_slogdet(log_params, X, y):
+    # the log-determinant by slogdet beside the factor's solves: K^-1 from the factor
+    K = _kernel(log_params, X)
+    L = np.linalg.cholesky(K)
+    alpha = scipy.linalg.cho_solve((L, True), y)
+    sign, logdet = np.linalg.slogdet(K)
+    return 0.5 * y @ alpha + 0.5 * logdet + np.log(np.linalg.det(K))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", [gp_rebound, gp_slogdet], ids=lambda f: f.__name__)
+def test_moved_reads_and_inverse(f, mode):
+    args = [LOG_PARAMS.copy(), POINTS, TARGETS]
+    value, (grad,) = ag.value_and_grad(f, wrt=("log_params",), mode=mode)(*args)
+    assert_close(value, f(*args), rtol=1e-12, atol=1e-12, what=f"{f.__name__} value")
+    assert_close(grad, numeric_vjp(f, args, 0, 1.0), rtol=1e-6, atol=1e-8, what=f.__name__)
+
+
+def test_slogdet_inverse_from_the_factor():
+    source = ag.source(gp_slogdet, LOG_PARAMS, POINTS, TARGETS)
+    assert source.count("cholesky_inverse(K, L)") == 2
+    assert "inverse(K)" not in source.replace("cholesky_inverse(K", "")
+
+
+def test_cholesky_inverse_needs_a_symmetric_matrix():
+    a = _positive(6)
+    low = np.linalg.cholesky(a)
+    np.testing.assert_allclose(cholesky_inverse(a, low), np.linalg.inv(a), rtol=1e-10)
+    skewed = a + np.triu(np.ones((6, 6)), 1)  # cholesky reads the lower triangle alone
+    np.testing.assert_allclose(
+        cholesky_inverse(skewed, np.linalg.cholesky(skewed)), np.linalg.inv(skewed), rtol=1e-12
+    )

@@ -66,6 +66,8 @@ class _Parts:
     #: since it is reset before the Cholesky gradient reads it
     captures: list[tuple[int, str, str]] = field(default_factory=list)
     namer: object = None
+    #: names read where the Cholesky gradient is may read the same values (_stable_names)
+    stable: set = field(default_factory=set)
 
 
 class _NoMatch(Exception):
@@ -88,7 +90,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
             if (call := _cholesky_call(stmt, bound)) is not None and id(call) not in tried
         ]
         if not found:
-            _known_triangles(program, primal, bound)
+            _known_triangles(program, ctx, primal, bound)
             return program
         index, call = found[0]
         tried.add(id(call))
@@ -101,7 +103,9 @@ def transform(program: Program, ctx: TransformContext) -> Program:
             continue
 
 
-def _known_triangles(program: Program, primal: dict[str, gast.Assign], bound: dict) -> None:
+def _known_triangles(
+    program: Program, ctx: TransformContext, primal: dict[str, gast.Assign], bound: dict
+) -> None:
     """``solve_adjoint(g, a, b)`` with ``a`` a Cholesky factor (or its ``.T``) gets
     ``lower=True`` (``False``): the factor is triangular by construction, so the solve
     need not check it."""
@@ -112,6 +116,12 @@ def _known_triangles(program: Program, primal: dict[str, gast.Assign], bound: di
         if isinstance(value, gast.Attribute) and value.attr == "T":
             if isinstance(value.value, gast.Name) and value.value.id in factors:
                 lower[name] = False
+    once = _bound_once(program)
+    inputs = {
+        stmt.value.args[0].id: name
+        for name, stmt in primal.items()
+        if name in factors and stmt.value.args[0].id in once
+    }
     if not lower:
         return
     for stmt in statements(program.backward):
@@ -125,6 +135,17 @@ def _known_triangles(program: Program, primal: dict[str, gast.Assign], bound: di
             ):
                 flag = gast.Constant(lower[node.args[1].id], None)
                 node.keywords = [gast.keyword("lower", flag)]
+            elif (
+                _resolve(node.func, bound) is linalg_helpers.inverse
+                and len(node.args) == 1
+                and not node.keywords
+                and isinstance(node.args[0], gast.Name)
+                and node.args[0].id in inputs
+            ):
+                # K^-1 (slogdet's, det's) from the factor of K the program computed
+                helper = ctx.bind_free("cholesky_inverse", linalg_helpers.cholesky_inverse)
+                node.func = _load(helper)
+                node.args = [node.args[0], _load(inputs[node.args[0].id])]
 
 
 def _bindings(ctx: TransformContext) -> dict:
@@ -135,23 +156,39 @@ def _forward_definitions(program: Program) -> dict[str, gast.Assign]:
     """Names bound exactly once in the forward statements, at the top level, by a plain
     assignment: name -> statement. Parameters are left out (they hold the arguments
     before their one binding)."""
-    counts: dict[str, int] = {}
-    for stmt in statements(program.primal):
-        for name in target_names(stmt):
-            counts[name] = counts.get(name, 0) + 1
-    args = program.node.args
-    params = {a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    once = _bound_once(program)
     found = {}
     for stmt in program.primal:
         if (
             isinstance(stmt, gast.Assign)
             and len(stmt.targets) == 1
             and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id in once
         ):
-            name = stmt.targets[0].id
-            if counts.get(name) == 1 and name not in params:
-                found[name] = stmt
+            found[stmt.targets[0].id] = stmt
     return found
+
+
+def _stable_names(program: Program) -> set[str]:
+    """Names that hold one value from their binding on: bound once in the forward
+    statements, or parameters they never bind. (The backward pass restores a name that
+    the forward statements bind again to its value at each statement, so a read moved to
+    a later statement could see another value.)"""
+    assigned = {name for stmt in statements(program.primal) for name in target_names(stmt)}
+    args = program.node.args
+    params = {a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    return _bound_once(program) | (params - assigned)
+
+
+def _bound_once(program: Program) -> set[str]:
+    """Names the forward statements bind exactly once, parameters left out."""
+    counts: dict[str, int] = {}
+    for stmt in statements(program.primal):
+        for name in target_names(stmt):
+            counts[name] = counts.get(name, 0) + 1
+    args = program.node.args
+    params = {a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    return {name for name, count in counts.items() if count == 1 and name not in params}
 
 
 def _cholesky_call(stmt: gast.stmt, bound: dict) -> gast.Call | None:
@@ -187,7 +224,7 @@ def _rewrite(
     if definition is None or not _calls(definition, np.linalg.cholesky, bound, 1):
         raise _NoMatch
     backward = program.backward
-    parts = _Parts(namer=ctx.namer)
+    parts = _Parts(namer=ctx.namer, stable=_stable_names(program))
     for position, stmt in enumerate(backward[:index]):
         if adjoint not in reads(stmt) | target_names(stmt):
             continue
@@ -543,7 +580,7 @@ def _solve_term(
     ):
         raise _NoMatch
     index = _definition_index(gb, backward)
-    if _written_after(gb, index, backward):
+    if _written_after(gb, index, backward) or b not in parts.stable:
         raise _NoMatch
     if transposed == of_transpose:  # in effect a solve with L: L^T dL = -gx x^T
         gx = _cotangent_solved(backward[index], matrix, b, bound)
