@@ -182,11 +182,36 @@ def classify(value: Any, spelled: str) -> Callee:
         return Callee("user", spelled, value)
     if isinstance(value, type) and not issubclass(value, np.generic):
         return Callee("unknown", spelled, value, reason=f"{spelled} is a class")
+    owner = getattr(value, "__self__", None)
+    if isinstance(owner, np.ufunc) and getattr(value, "__name__", "") in _UFUNC_METHODS:
+        return Callee("unknown", spelled, value, reason=_ufunc_method_reason(owner, value))
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
         what = describe(value)
     else:
         what = f"{spelled} (a {type(value).__module__}.{type(value).__qualname__} object)"
     return Callee("unknown", spelled, value, reason=f"{what} has no derivative rule")
+
+
+#: what generated code differentiates in place of a ufunc's method (the tape records them)
+_UFUNC_METHODS = {
+    "reduce": {"add": "np.sum", "multiply": "np.prod", "maximum": "np.max", "minimum": "np.min"},
+    "accumulate": {"add": "np.cumsum", "multiply": "np.cumprod"},
+    "reduceat": {},
+}
+
+
+def _ufunc_method_reason(ufunc: np.ufunc, method: Any) -> str:
+    """Why ``np.add.reduce`` and its kin are not differentiated in generated code, and
+    what to write instead."""
+    name = f"np.{ufunc.__name__}.{method.__name__}"
+    instead = _UFUNC_METHODS[method.__name__].get(ufunc.__name__)
+    if instead is None:
+        return f"{name} has no derivative rule in generated code (the tape records it)"
+    return (
+        f"{name} has no derivative rule in generated code: write {instead}(x, axis=0, ...) "
+        f"({name} reduces axis 0 unless told otherwise), which has one (the tape records "
+        "either)"
+    )
 
 
 def _switch_code() -> types.CodeType:
