@@ -1014,6 +1014,9 @@ def _stacking_first(function: Callable) -> Callable:
     def stacking(obj: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
             obj = _array_of(obj, copy=False)
+        elif isinstance(kwargs.get("initial"), Tensor) and not isinstance(obj, Tensor):
+            # (NumPy hands a reduction to a tensor's __array_function__ for its array only)
+            obj = new_tensor(np.asarray(obj))
         return function(obj, *args, **kwargs)
 
     stacking.__name__ = function.__name__
