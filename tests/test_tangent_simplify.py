@@ -1,7 +1,8 @@
 """Forward mode spreads a tangent over its result (``spread_tangent``) only where the sum
 of contributions may be smaller than the result: not for ``u * u``, whose operands are one
-value, whatever its shape (in a loop that changes it the shape classes know none), and
-still where an operand broadcast makes the result larger."""
+value, whatever its shape (in a loop that changes it the shape classes know none), nor
+where every operand moves (their contributions span the broadcast shape), and still where
+an operand that does not move may broadcast the result larger."""
 
 from __future__ import annotations
 
@@ -46,9 +47,19 @@ PRODUCT_EXPECTED = """\
 def product_jvp(u, v, *, du, dv):
     # tangent of: return np.sum(u * v)
     mul = u * v
-    dmul = spread_tangent(du * v + dv * u, mul)
+    dmul = du * v + dv * u
     total = np.sum(mul)
     dtotal = np.sum(dmul)
+    return total, tangent_out(dtotal, total)
+"""
+
+BROADCAST_SUM_EXPECTED = """\
+def broadcast_sum_jvp(u, v, *, du):
+    # tangent of: return np.sum(u + v)
+    add = u + v
+    dadd = spread_tangent(du, add)
+    total = np.sum(add)
+    dtotal = np.sum(dadd)
     return total, tangent_out(dtotal, total)
 """
 
@@ -64,9 +75,14 @@ def test_a_square_needs_no_spread():
     assert source.strip() == SQUARES_EXPECTED.strip()
 
 
-def test_operands_of_unknown_shapes_keep_it():
+def test_operands_that_all_move_need_no_spread():
     source = ag.source(product, np.ones(5), np.ones(5), wrt=(0, 1), forward=True)
     assert source.strip() == PRODUCT_EXPECTED.strip()
+
+
+def test_an_operand_of_unknown_shape_that_does_not_move_keeps_it():
+    source = ag.source(broadcast_sum, np.ones(5), np.ones(5), wrt=0, forward=True)
+    assert source.strip() == BROADCAST_SUM_EXPECTED.strip()
 
 
 @pytest.mark.parametrize("mode", ["source", "auto"])

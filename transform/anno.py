@@ -53,6 +53,9 @@ class Key(enum.Enum):
     #: segment made by ``checkpoint``): True. ``reverse`` then keeps only the call's inputs
     #: and recomputes its forward pass in the backward pass, right before its adjoint.
     CHECKPOINT = "checkpoint"
+    #: On a name read at the function's top level: the shape class of the binding that
+    #: reaches it (``shapes.annotate_reads``; ``shapes.class_of`` prefers it).
+    SHAPE_CLASS = "shape_class"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

@@ -402,6 +402,8 @@ def _run_forward(
         [value], ctx.free_values, ctx.parsed.function, function.__name__
     )
     _copy_defaults(jvp, ctx.parsed.function)  # the tangents are keyword-only, required
+    # (reverse mode over it, ag.hvp's, takes each tangent to have its parameter's shape)
+    setattr(jvp, shapes.TANGENTS_ATTRIBUTE, {name: ctx.namer.adjoint(name) for name in wrt})
     derivative = Derivative(
         weakref.ref(ctx.parsed.function), wrt, function.__name__, source, jvp=jvp,
         tangent_names={name: ctx.namer.adjoint(name) for name in wrt},

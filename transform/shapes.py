@@ -19,12 +19,15 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime.tangents import spread_tangent, tangent_out, writable_tangent
 from . import anno, ranks
 from .context import TransformContext
 from .dataflow import all_names
 from .walk import walk
 
 SCALAR = "scalar"
+#: the attribute of a generated forward function: {parameter: its tangent's keyword}
+TANGENTS_ATTRIBUTE = "__astgrad_tangents__"
 #: a name whose bindings disagree: every read of it is a shape class of its own
 CONFLICT = "conflict"
 
@@ -32,12 +35,64 @@ CONFLICT = "conflict"
 _ELEMENTWISE = {np.where}
 # Reductions whose result, without axis or keepdims, is one number.
 _FULL_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.prod, np.amax, np.amin, np.var, np.std}
+# Forward mode's helpers that give a tangent the shape of the value, their second argument.
+_LIKE_SECOND = {spread_tangent, tangent_out, writable_tangent}
 _SCALAR_BUILTINS = {builtins.float, builtins.int, builtins.len, builtins.abs, builtins.round}
 
 
 def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
     ctx.shape_classes = infer(node, ctx)
+    if ctx.shape_classes:
+        annotate_reads(node.body, ctx.shape_classes, _entry_classes(ctx))
     return node
+
+
+def _entry_classes(ctx: TransformContext) -> dict[str, Any]:
+    """The parameters' classes on entry (before any rebinding)."""
+    found = {}
+    for param in ctx.parsed.params:
+        kind = ctx.param_kinds.get(param, ())
+        found[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
+    for param, tangent in tangent_parameters(ctx).items():
+        found[tangent] = found[param]
+    return found
+
+
+def annotate_reads(body: list[gast.stmt], classes: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Give each name read by a statement of ``body`` (the function's top level, which runs
+    once, in order) the class of the binding that reaches it: ``h = np.tanh(h @ W + b)``
+    rebinds ``h`` to another shape, so ``h`` has no class of its own, but each of its
+    reads does (``class_of`` takes it). A name bound inside a loop or branch is left to
+    ``classes`` from there on."""
+    reaching = dict(entry)
+    for serial, stmt in enumerate(body):
+        value = stmt.value if isinstance(stmt, (gast.Assign, gast.Return, gast.Expr)) else None
+        if value is None or any(isinstance(n, _SCOPES) for n in walk(value)):
+            for bound in walk(stmt):
+                if isinstance(bound, gast.Name) and not isinstance(bound.ctx, gast.Load):
+                    reaching.pop(bound.id, None)
+            continue
+        for read in walk(value):
+            if isinstance(read, gast.Name) and read.id in reaching:
+                anno.set(read, anno.Key.SHAPE_CLASS, reaching[read.id])
+        if not isinstance(stmt, gast.Assign):
+            continue
+        target = stmt.targets[0]
+        if len(stmt.targets) == 1 and isinstance(target, gast.Name):
+            here = _class_of_value(value, stmt, classes)
+            if here == CONFLICT:
+                here = classes.get(target.id)
+            if here is None or here == CONFLICT:
+                here = ("at", target.id, serial)  # one value, of a shape of its own
+            reaching[target.id] = here
+            continue
+        for bound in walk(target):  # (a subscript's or attribute's owner is not rebound)
+            if isinstance(bound, gast.Name) and isinstance(bound.ctx, gast.Store):
+                reaching.pop(bound.id, None)
+
+
+# nodes whose names are not the function's own
+_SCOPES = (gast.Lambda, gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
 
 
 def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
@@ -47,6 +102,10 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
         classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
+    tangents = tangent_parameters(ctx)
+    for param, tangent in tangents.items():
+        classes[tangent] = classes[param]
+    params = {*ctx.parsed.params, *tangents.values()}
     builtin_range = (
         "range" not in ctx.local_names and ctx.parsed.globals.get("range", range) is range
     )
@@ -66,7 +125,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
         serials_of.setdefault(name, []).append(serial)
         for read in value_names[serial]:
             dependents.setdefault(read, set()).add(name)
-    for param in ctx.parsed.params:
+    for param in params:
         dependents.setdefault(param, set()).add(param)
     stale = set(serials_of)
     for _ in range(len(bindings) + 2):
@@ -82,7 +141,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
                     # shape: a class of its own, which what is computed from it
                     # elementwise shares.
                     here = ("bound", name, serial)
-                before = found.get(name, classes.get(name) if name in ctx.parsed.params else None)
+                before = found.get(name, classes.get(name) if name in params else None)
                 found[name] = here if before is None or before == here else CONFLICT
         changed = {name: here for name, here in found.items() if classes.get(name, _UNSET) != here}
         if not changed:
@@ -93,6 +152,22 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
 
 
 _UNSET = object()
+
+
+def tangent_parameters(ctx: TransformContext) -> dict[str, str]:
+    """parameter -> the keyword-only parameter holding its tangent, where the function is a
+    generated forward function (``f_jvp``, which reverse mode differentiates for
+    ``ag.hvp``): its callers pass each tangent shaped like its parameter (``ag.jvp`` and
+    ``ag.hvp`` check it; generated code keeps every tangent its value's shape)."""
+    named = getattr(ctx.parsed.function, TANGENTS_ATTRIBUTE, None)
+    if not named:
+        return {}
+    keyword_only = {a.id for a in ctx.parsed.node.args.kwonlyargs}
+    return {
+        param: tangent
+        for param, tangent in named.items()
+        if param in ctx.parsed.params and tangent in keyword_only
+    }
 
 
 class Classes(dict):
@@ -126,7 +201,7 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
         value = atom.value
         return SCALAR if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     if isinstance(atom, gast.Name):
-        here = classes.get(atom.id)
+        here = anno.get(atom, anno.Key.SHAPE_CLASS) or classes.get(atom.id)
         return None if here == CONFLICT else here
     if isinstance(atom, gast.Subscript):
         found = getattr(classes, "ranks", None)
@@ -215,6 +290,8 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
             return _broadcast(operands, classes)
         if primitive in (np.dot, np.matmul) and len(operands) == 2:
             return _structural("matmul", operands, classes)
+        if primitive in _LIKE_SECOND and len(operands) == 2:
+            return class_of(operands[1], classes) or CONFLICT
     return CONFLICT
 
 

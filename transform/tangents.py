@@ -284,13 +284,32 @@ class _Forward:
         if not tangents:
             return [], build.call(self.helper("zero_tangent"), copy_tree(ans))
         if forward.kind == "linear":
+            if callee.rule.primitive is np.mean and len(operands) == 1 and not keywords:
+                # (np.mean(x) or x.mean(): the whole mean, without np.mean's Python layer)
+                return [], build.call(self.helper("mean_tangent"), self.tangent_of(operands[0]))
             return [], self.linear_call(value, callee, 0, origin)
         prelude, total = inline_tangent(
             callee, operands, keywords, copy_tree(ans), tangents, self.ctx, origin
         )
-        if self.spreads(callee, operands, tangents, target.id):
+        if not self.all_move(callee, operands, tangents) and self.spreads(
+            callee, operands, tangents, target.id
+        ):
             total = build.call(self.helper("spread_tangent"), total, copy_tree(ans))
         return prelude, total
+
+    def all_move(self, callee: Callee, operands: list[gast.expr], tangents: dict) -> bool:
+        """Whether every operand of a ufunc that may broadcast moves: the contribution of
+        each has at least its shape (its tangent's), so together they span the result's
+        and need no spreading. (Batched tangents, with their axis of directions, are
+        lifted and spread by ``transform/batching.py`` instead.)"""
+        classes = self.ctx.shape_classes
+        return isinstance(callee.rule.primitive, np.ufunc) and all(
+            position in tangents
+            or is_number(o)
+            or is_negated_number(o)
+            or shapes.class_of(o, classes) == shapes.SCALAR
+            for position, o in enumerate(operands)
+        )
 
     def spreads(self, callee: Callee, operands: list[gast.expr], tangents: dict, name: str) -> bool:
         """Whether the sum of contributions may be smaller than the result (an operand

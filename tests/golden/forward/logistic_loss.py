@@ -3,7 +3,7 @@ def logistic_loss_jvp(W, b, x, y, *, dW, db):
     matmul = x @ W
     dmatmul = x @ dW
     add = matmul + b
-    dadd = spread_tangent(dmatmul + db, add)
+    dadd = dmatmul + db
     neg = -add
     dneg = -dadd
     exp = np.exp(neg)
@@ -27,7 +27,7 @@ def logistic_loss_jvp(W, b, x, y, *, dW, db):
     add_3 = mul + mul_2
     dadd_3 = dmul + dmul_2
     mean = np.mean(add_3)
-    dmean = np.mean(dadd_3)
+    dmean = mean_tangent(dadd_3)
     neg_2 = -mean
     dneg_2 = -dmean
     return neg_2, tangent_out(dneg_2, neg_2)

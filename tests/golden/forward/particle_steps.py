@@ -14,7 +14,7 @@ def particle_steps_jvp(p, dt, *, dp, ddt):
         mul = step_dt * p_x
         dmul = dstep_dt * p_x + dp_x * step_dt
         sub = p_v - mul
-        dsub = spread_tangent(dp_v - dmul, sub)
+        dsub = dp_v - dmul
         p_new = set_field(p, 'v', sub)
         dp = tangent_with_field(dp, p, 'v', dsub)
         p = p_new
@@ -26,7 +26,7 @@ def particle_steps_jvp(p, dt, *, dp, ddt):
         mul_2 = step_dt * p_v_2
         dmul_2 = dstep_dt * p_v_2 + dp_v_2 * step_dt
         add = p_x_2 + mul_2
-        dadd = spread_tangent(dp_x_2 + dmul_2, add)
+        dadd = dp_x_2 + dmul_2
         p_new_2 = set_field(p, 'x', add)
         dp = tangent_with_field(dp, p, 'x', dadd)
         p = p_new_2

@@ -4,9 +4,8 @@ def softmax_cross_entropy_jvp(z, onehot, *, dz):
     hits = z == np.max(z, axis=1, keepdims=True)
     ties = np.sum(hits, axis=1, keepdims=True, dtype=largest.dtype)
     dlargest = np.sum(dz * hits, axis=1, keepdims=True) / ties
-    z_new = z - largest
-    dz = spread_tangent(dz - dlargest, z_new)
-    z = z_new
+    dz = dz - dlargest
+    z = z - largest
     # tangent of: log_probs = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
     exp = np.exp(z)
     dexp = dz * exp
@@ -15,14 +14,14 @@ def softmax_cross_entropy_jvp(z, onehot, *, dz):
     log = np.log(total)
     dlog = dtotal / total
     log_probs = z - log
-    dlog_probs = spread_tangent(dz - dlog, log_probs)
+    dlog_probs = dz - dlog
     # tangent of: return -np.mean(np.sum(onehot * log_probs, axis=1))
     mul = onehot * log_probs
     dmul = spread_tangent(dlog_probs * onehot, mul)
     total_2 = np.sum(mul, axis=1)
     dtotal_2 = np.sum(dmul, axis=1)
     mean = np.mean(total_2)
-    dmean = np.mean(dtotal_2)
+    dmean = mean_tangent(dtotal_2)
     neg = -mean
     dneg = -dmean
     return neg, tangent_out(dneg, neg)
