@@ -57,8 +57,9 @@ def _static_test(
 ) -> bool | None:
     """The value of a rule's ``param is NoValue`` (or ``is not``) test at this call: the
     parameter's default where the call leaves it out; not NumPy's ``_NoValue`` where the
-    call passes it (a rule's branch for a passed value must then hold for ``_NoValue``
-    too, should a caller hand it on). None for any other test."""
+    call passes it (should a caller hand ``np._NoValue`` on itself, a rule's branch for a
+    passed value must give the same result or raise: max's compares, prod's raises a
+    TypeError multiplying by it). None for any other test."""
     if not (
         isinstance(test, gast.Compare)
         and len(test.ops) == 1
