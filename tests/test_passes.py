@@ -101,6 +101,12 @@ def gp_terms(a, y):
     return np.sum(np.log(np.diag(L))) + y @ np.linalg.solve(L.T, np.linalg.solve(L, y))
 
 
+def squash(x):
+    t = np.tanh(x)
+    s = 1 - t * t
+    return np.sum(s * x)
+
+
 #: pass (``pass:variant`` for a second case) -> (function, wrt, parameters that are
 #: Python floats[, differentiated with ``checkpoint=True``])
 CASES = {
@@ -114,6 +120,7 @@ CASES = {
     "remat": (decay, ("a",), ("a",)),
     "accumulate": (smooth, ("x",), ("x[]",)),
     "seed": (two_uses, ("x",), ()),
+    "reuse": (squash, ("x",), ()),
     "zeros": (two_uses, ("x",), ()),
     "factor": (gp_terms, ("a",), ("a[]", "y[]")),
     "dead_code": (two_uses, ("x",), ()),
@@ -373,6 +380,34 @@ def two_uses_grad(x, c):
     dz = 0
     dx = dx + dy * np.cos(x)
     dy = 0
+    return dx
+""",
+    "reuse": """\
+def squash_grad(x):
+    t = np.tanh(x)
+    mul = t * t
+    s = 1 - mul
+    mul_2 = s * x
+    total = np.sum(mul_2)
+    # backward
+    dtotal = scalar_seed(total)
+    dmul = 0
+    dmul_2 = 0
+    ds = 0
+    dt = 0
+    dx = 0
+    dmul_2 = dmul_2 + expand_reduced(dtotal, mul_2)
+    dtotal = 0
+    ds = ds + dmul_2 * x
+    dx = dx + dmul_2 * s
+    dmul_2 = 0
+    dmul = dmul + -ds
+    ds = 0
+    dt = dt + dmul * t
+    dt = dt + dmul * t
+    dmul = 0
+    dx = dx + dt * s
+    dt = 0
     return dx
 """,
     "zeros": """\

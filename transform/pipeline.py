@@ -46,6 +46,7 @@ from . import (
     optimize,
     release,
     remat,
+    reuse,
     reverse,
     saves,
     seed,
@@ -83,6 +84,8 @@ from .walk import walk
 #: - ``accumulate`` after ``remat`` (it takes the index expressions ``remat`` recomputes)
 #:   and before ``dead_code`` (the restores only its helpers read go dead);
 #: - ``seed`` completes the backward statements, which every pass after it reads whole;
+#: - ``reuse`` after ``seed`` (it versions the names the backward statements read from
+#:   their start) and before ``saves``, which keeps the forward values it reads;
 #: - ``factor`` after ``zeros`` (it reads each Cholesky factor's contributions as ``zeros``
 #:   leaves them) and before ``dead_code``, which removes what only they read;
 #: - ``zeros`` before ``dead_code`` (a dropped zero contribution leaves its computation
@@ -109,6 +112,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("remat", remat.transform),
     ("accumulate", accumulate.transform),
     ("seed", seed.transform),
+    ("reuse", reuse.transform),
     ("zeros", optimize.zeros),
     ("factor", factor.transform),
     ("dead_code", optimize.dead_code),
