@@ -36,6 +36,9 @@ def at_defaults(
     was before the rule took them."""
     defaulted = {name for name, node in bound.items() if getattr(node, "defaulted_", False)}
     defaults = {p.name: p.default for p in rule.signature.parameters.values()}
+    # what each parameter surely holds at this call: its default, or a constant passed
+    known = {n: node.value for n, node in bound.items() if isinstance(node, gast.Constant)}
+    known.update((name, defaults[name]) for name in defaulted)
 
     def at_default(node: gast.AST) -> gast.AST | None:
         if isinstance(node, gast.IfExp):
@@ -45,7 +48,7 @@ def at_defaults(
             return None
         if isinstance(node, gast.Call):
             call = copy_tree(node, lambda sub: None if sub is node else at_default(sub))
-            _leave_out_defaults(call, defaulted, defaults, namespace)
+            _leave_out_defaults(call, known, namespace)
             return call
         return None
 
@@ -80,19 +83,18 @@ def _static_test(
 _NUMPY_UNSET = {"keepdims": False, "where": True}
 
 
-def _leave_out_defaults(
-    call: gast.Call, defaulted: set[str], defaults: dict, namespace: dict
-) -> None:
+def _leave_out_defaults(call: gast.Call, known: dict[str, Any], namespace: dict) -> None:
     """Leave out of ``call`` the arguments that hand on a parameter the rule's call site
-    leaves at its default, where the called function's default means the same."""
+    leaves at its default (or passes as a constant: ``known``), where the called
+    function's default means the same."""
     signature = _signature(_static_value(call.func, namespace))
     if signature is None:
         return
 
     def same_default(arg: gast.expr, parameter: inspect.Parameter | None) -> bool:
-        if not (isinstance(arg, gast.Name) and arg.id in defaulted) or parameter is None:
+        if not (isinstance(arg, gast.Name) and arg.id in known) or parameter is None:
             return False
-        mine, theirs = defaults[arg.id], parameter.default
+        mine, theirs = known[arg.id], parameter.default
         if theirs is np._NoValue and parameter.name in _NUMPY_UNSET:
             theirs = _NUMPY_UNSET[parameter.name] if mine is not np._NoValue else theirs
         return mine is theirs or (type(mine) is type(theirs) and _equal(mine, theirs))

@@ -197,18 +197,16 @@ def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoV
     )
 
 
-# each element's tangent times the product of the others (its gradient: exact at zeros),
-# and initial's
+# each element's tangent times the product of the others (its gradient: exact at zeros)
+# and initial, and initial's tangent times the product of the elements
 @jvp_rule(np.prod)
 def prod_jvp(
     ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True, *,
     da, dinitial
 ):  # fmt: skip
-    moved = np.sum(
-        da * product_of_others(a, axis, where), axis=axis, keepdims=keepdims, where=where
-    )
     return (
-        moved if initial is NoValue else moved * initial,
+        np.sum(da * product_of_others(a, axis, where), axis=axis, keepdims=keepdims, where=where)
+        * (1 if initial is NoValue else initial),
         None,
         None,
         None,
