@@ -47,6 +47,7 @@ __all__ = [
     "zero_rows",
     "conjugated_if_complex",
     "batch_gradient_buffer",
+    "batch_add_adjoints",
 ]
 
 
@@ -530,3 +531,26 @@ def batch_gradient_buffer(tangent: Any, container: Any) -> Any:
     out = np.zeros((rows.shape[0], *container.shape), dtype)
     out += _with_ndim(rows, container.ndim)
     return out
+
+
+def batch_add_adjoints(a: Any, da: Any, b: Any, db: Any, batch: int) -> Any:
+    """The batched tangent of ``add_adjoints(a, b)`` (None for what does not move): the
+    other's where one is the zero an adjoint starts from, else the sum of the two, each
+    lifted to the result's axes (as ``a + b`` broadcast them). Containers' adjoints are
+    refused."""
+    from .rules.containers import is_zero
+
+    if is_zero(a):
+        return db if db is not None else batch_zeros(b, batch)
+    if is_zero(b):
+        return da if da is not None else batch_zeros(a, batch)
+    if not (_is_numeric(a) and _is_numeric(b)) or isinstance(a, bool) or isinstance(b, bool):
+        raise Unbatchable("add_adjoints of containers' adjoints")
+    like = np.broadcast_to(
+        np.zeros((), np.result_type(a, b)), np.broadcast_shapes(np.shape(a), np.shape(b))
+    )
+    parts = [lift(t, like) for t in (da, db) if t is not None]
+    if not parts:
+        return batch_zeros(like, batch)
+    total = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    return spread(total, like)

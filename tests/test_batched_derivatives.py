@@ -504,6 +504,16 @@ def loop_with_a_branch(x):
     return np.sum(h)
 
 
+def recurrent(W, U, xs):
+    # (the gradient adds adjoints of h from two uses: add_adjoints, batched as a sum)
+    h = np.zeros(U.shape[0])
+    total = 0.0
+    for x in xs:
+        h = np.tanh(W @ x + U @ h)
+        total = total + np.sum(h**2)
+    return total
+
+
 LOOPS = [
     (loop_with_a_stack, [(3,)], [0]),
     (while_data_dependent, [(4,)], [0]),
@@ -513,6 +523,7 @@ LOOPS = [
     (loop_over_rows, [(3, 2)], [0]),
     (loop_over_constants, [(3,)], [0]),
     (loop_with_a_branch, [(3,)], [0]),
+    (recurrent, [(3, 2), (3, 3), (4, 2)], [0, 1]),
 ]
 
 
@@ -829,3 +840,19 @@ def test_directions_in_several_runs(monkeypatch):
     monkeypatch.setattr(higher, "_BATCH_ELEMENTS", 4 * 32)  # runs of 4 of the 32 directions
     for got, want in zip(ag.jacobian(layer, wrt=(0, 1, 2), mode="forward")(*args), whole):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_batched_sum_of_adjoints_keeps_the_directions_apart():
+    """``add_adjoints(a, b)`` of a vector and a number, with as many directions as the
+    vector has elements: each row the sum of the two rows (the number's row lifted, not
+    broadcast along the directions)."""
+    from astgrad.runtime import batched
+
+    a, b = np.ones(3), 2.0
+    da, db = np.arange(9.0).reshape(3, 3), np.array([10.0, 20.0, 30.0])
+    got = batched.batch_add_adjoints(a, da, b, db, 3)
+    np.testing.assert_array_equal(got, np.stack([da[i] + db[i] for i in range(3)]))
+    assert batched.batch_add_adjoints(0, None, a, da, 3) is da
+    assert batched.batch_add_adjoints(a, None, b, None, 2).shape == (2, 3)
+    with pytest.raises(batched.Unbatchable):
+        batched.batch_add_adjoints([a], [da], [a], [da], 3)

@@ -31,14 +31,20 @@ code calls and the rule table does not cover come as calls left to the tape; eac
 one is linear in some arguments and reads only the shape of the others, and gets its
 batched tangent as such (``helper_call``).
 
-What it cannot batch at all (a call run on the tape, a call with an effect, a write into
-an array, a loop variable that carries a derivative) raises :class:`TransformError`, and
-the caller takes one direction at a time.
+A gradient's list of saved values (``push``, ``pop``, ``pop_run``) reaches this pass as
+calls of ``runtime.batched``'s stack helpers (``saved_values_as_calls`` rewrites it for
+``ag.hessian``), and gets a stack of batched tangents kept in step with it
+(``saved_value``).
+
+What it cannot batch at all (a call run on the tape, a call with an effect, a loop over
+values that move) raises :class:`TransformError`, and the caller takes one direction at
+a time.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import gast
 import numpy as np
@@ -487,6 +493,18 @@ class _Batched(_Forward):
         def make(ans: gast.expr) -> list[gast.stmt]:
             if not moving:
                 return [self._tag(build.assign(self.tangent(name), self.zeros_of(ans)), stmt)]
+            if callee.value is _add_adjoints() and len(call.args) == 2 and not call.keywords:
+                # (a sum, not a product: linear in both arguments together)
+                a, b = call.args
+                whole = build.call(
+                    self.batched("batch_add_adjoints"),
+                    copy_tree(a),
+                    self.moving_or_none(a),
+                    copy_tree(b),
+                    self.moving_or_none(b),
+                    load(self.batch),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
             products = _products()
             if callee.value in products and len(call.args) == 3 and not call.keywords:
                 # (g, dg, x, y, dy) for the left factor's gradient, (g, dg, x, dx, y) for
@@ -647,6 +665,7 @@ class _Batched(_Forward):
         return self._tag(stmt, like) if like is not None else stmt
 
 
+@functools.cache  # (the same tables every time: built once)
 def _helpers() -> tuple[dict, tuple]:
     """The helpers of generated gradient code that batched forward mode differentiates
     (see ``_Batched.helper_call``), and those whose result is a constant."""
@@ -659,6 +678,7 @@ def _helpers() -> tuple[dict, tuple]:
         matmul_grad_right,
     )
     from ..runtime.rules.complex import conjugate_if_complex
+    from ..runtime.rules.containers import add_adjoints
     from ..runtime.rules.indexing import scatter_grad
     from ..runtime.rules.rearranging import reshape_back
     from ..runtime.rules.reductions import (
@@ -691,6 +711,8 @@ def _helpers() -> tuple[dict, tuple]:
         cast_like: ((0,), (1,)),
         # a copy of the cotangent spread over the container's shape (and dtype)
         gradient_buffer: ((0,), (1,)),
+        # the sum of two adjoints (written out in helper_call: not a product)
+        add_adjoints: ((0, 1), ()),
         # linear in the value, conjugated where x (read for its dtype alone) is complex
         conjugate_if_complex: ((0,), (1,)),
         # linear in the cotangent; the array gives its shape, or (sorting) the order its
@@ -723,6 +745,7 @@ def _is_helper(value) -> bool:
         return False
 
 
+@functools.cache
 def _saved_helpers() -> dict:
     """The helpers of a gradient's saved values (``saved_values_as_calls``) and
     ``shaped_like``, each with the number of arguments generated code passes it."""
@@ -734,6 +757,7 @@ def _saved_helpers() -> dict:
     return found
 
 
+@functools.cache
 def _products() -> dict:
     """The gradient helpers of products, each with its batched form and whether it is the
     left factor's gradient (linear in the cotangent and the right factor)."""
@@ -752,6 +776,7 @@ def _products() -> dict:
     }
 
 
+@functools.cache
 def _vectorized() -> dict:
     """Helpers linear in their first argument with a batched form in runtime.batched (an
     elementwise one is its own)."""
@@ -768,6 +793,12 @@ def _vectorized() -> dict:
         conjugate_if_complex: "conjugated_if_complex",
         gradient_buffer: "batch_gradient_buffer",
     }
+
+
+def _add_adjoints():
+    from ..runtime.rules.containers import add_adjoints
+
+    return add_adjoints
 
 
 def _unbroadcast():
