@@ -406,3 +406,17 @@ def test_cholesky_inverse_needs_a_symmetric_matrix():
     np.testing.assert_allclose(
         cholesky_inverse(skewed, np.linalg.cholesky(skewed)), np.linalg.inv(skewed), rtol=1e-12
     )
+
+
+UNRELATED = 1.5  # a global no function here reads
+
+
+@pytest.mark.parametrize("f", [gp_solves, gp_cho_lower, gp_slogdet], ids=lambda f: f.__name__)
+def test_the_pass_guards_only_what_it_reads(f):
+    # the pass looks names up one at a time: every global it read would be checked on
+    # every later call (reading the module's globals wholesale guarded all of them)
+    from astgrad.transform import pipeline
+
+    derivative = pipeline.derive(f, ("log_params",), mode="source")
+    described = str(derivative.guard)
+    assert "UNRELATED" not in described and "MODES" not in described, described

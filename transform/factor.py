@@ -104,7 +104,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
 
 
 def _known_triangles(
-    program: Program, ctx: TransformContext, primal: dict[str, gast.Assign], bound: dict
+    program: Program, ctx: TransformContext, primal: dict[str, gast.Assign], bound: _Bindings
 ) -> None:
     """``solve_adjoint(g, a, b)`` with ``a`` a Cholesky factor (or its ``.T``) gets
     ``lower=True`` (``False``): the factor is triangular by construction, so the solve
@@ -148,8 +148,26 @@ def _known_triangles(
                 node.args = [node.args[0], _load(inputs[node.args[0].id])]
 
 
-def _bindings(ctx: TransformContext) -> dict:
-    return {**ctx.parsed.globals, **ctx.resolved_globals, **ctx.free_values}
+class _Bindings:
+    """What a name of the generated code reads: a helper bound for it, or the user's
+    global. Only names asked for are looked up in the user's globals (each lookup there is
+    recorded, and guarded on every later call: reading them all would guard them all)."""
+
+    def __init__(self, ctx: TransformContext) -> None:
+        self.own = {**ctx.resolved_globals, **ctx.free_values}
+        self.user = ctx.parsed.globals
+
+    def get(self, name: str):
+        if name in self.own:
+            return self.own[name]
+        return self.user.get(name)
+
+    def values(self):
+        return self.own.values()
+
+
+def _bindings(ctx: TransformContext) -> _Bindings:
+    return _Bindings(ctx)
 
 
 def _forward_definitions(program: Program) -> dict[str, gast.Assign]:
@@ -191,7 +209,7 @@ def _bound_once(program: Program) -> set[str]:
     return {name for name, count in counts.items() if count == 1 and name not in params}
 
 
-def _cholesky_call(stmt: gast.stmt, bound: dict) -> gast.Call | None:
+def _cholesky_call(stmt: gast.stmt, bound: _Bindings) -> gast.Call | None:
     """The ``hermitian_cholesky_grad(dL, L, K)`` call (``upper`` left at False) that
     ``stmt`` assigns, alone or added to the adjoint it assigns; or cho_factor's, whose
     first argument is ``_factor_triangle(gc, lower)``."""
@@ -217,7 +235,7 @@ def _rewrite(
     index: int,
     call: gast.Call,
     primal: dict[str, gast.Assign],
-    bound: dict,
+    bound: _Bindings,
 ) -> None:
     adjoint, factor, matrix = (a.id for a in call.args)
     definition = primal.get(factor)
@@ -258,7 +276,7 @@ def _rewrite_cho(
     index: int,
     call: gast.Call,
     primal: dict[str, gast.Assign],
-    bound: dict,
+    bound: _Bindings,
 ) -> None:
     """``cho_factor``'s gradient, ``hermitian_cholesky_grad(_factor_triangle(gc, lower),
     ...) + _other_triangle(gc, lower)`` with ``gc = output_parts(dfactor, factor)[0]``,
@@ -336,7 +354,7 @@ def _load(name: str) -> gast.Name:
     return gast.Name(name, gast.Load(), None, None)
 
 
-def _triangle_of(node: gast.expr, helper, bound: dict) -> bool | None:
+def _triangle_of(node: gast.expr, helper, bound: _Bindings) -> bool | None:
     """``lower`` of ``helper(name, lower)`` with ``lower`` a constant, else None."""
     if not (
         isinstance(node, gast.Call)
@@ -385,7 +403,7 @@ def _cho_contribution(
     factor: str,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    bound: dict,
+    bound: _Bindings,
     rules,
     parts: _Parts,
     cho_solves: list,
@@ -512,7 +530,7 @@ def _contribution(
     factor: str,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    bound: dict,
+    bound: _Bindings,
     parts: _Parts,
 ) -> None:
     """Record what ``term`` (added into ``dL`` at ``position``) is, or raise _NoMatch."""
@@ -542,7 +560,7 @@ def _solve_term(
     of_transpose: bool,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    bound: dict,
+    bound: _Bindings,
     parts: _Parts,
 ) -> None:
     """Record a solve's contribution to the cotangent of ``L`` (``of_transpose``: of
@@ -611,7 +629,7 @@ def _adjoint_item():
     return adjoint_item
 
 
-def _triangular_solve(definition: gast.Assign | None, bound: dict) -> tuple:
+def _triangular_solve(definition: gast.Assign | None, bound: _Bindings) -> tuple:
     """``(a, b, (lower, trans))`` of ``x = scipy.linalg.solve_triangular(a, b, ...)`` with
     constant ``lower`` and ``trans`` (and ``check_finite``), nothing else."""
     callee = anno.get(definition, anno.Key.CALLEE) if definition is not None else None
@@ -640,7 +658,7 @@ def _is_transpose_of(definition: gast.Assign | None, factor: str) -> bool:
     return isinstance(value, gast.Attribute) and value.attr == "T" and _is_name(value.value, factor)
 
 
-def _cotangent_solved(definition: gast.stmt, matrix: str, b: str, bound: dict) -> str:
+def _cotangent_solved(definition: gast.stmt, matrix: str, b: str, bound: _Bindings) -> str:
     """``gx`` of ``gb = solve_adjoint(gx, matrix, b)`` or ``gb =
     _solve_triangular(matrix, gx, ...)``: the cotangent the solve's rule solved for."""
     value = definition.value
@@ -664,7 +682,7 @@ def _transposed(
     factor: str,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    bound: dict,
+    bound: _Bindings,
     parts: _Parts,
 ) -> None:
     """``np.transpose(dT, inverse_axes(None, dT.ndim))`` with ``T = L.T``: each write of
@@ -699,7 +717,7 @@ def _cho_solves_of_tuple(
     factor: str,
     primal: dict[str, gast.Assign],
     backward: list[gast.stmt],
-    bound: dict,
+    bound: _Bindings,
     parts: _Parts,
 ) -> None:
     """``adjoint_item(dv, 0)`` with ``v = (L, True)``, each write of ``dv`` a
@@ -738,7 +756,7 @@ def _cho_solves_of_tuple(
         raise _NoMatch
 
 
-def _cho_solve_part(t: gast.expr, bound: dict, rules, primal: dict) -> tuple | None:
+def _cho_solve_part(t: gast.expr, bound: _Bindings, rules, primal: dict) -> tuple | None:
     """``(gb, x, v)`` of ``Parts([cho_solve_factor_grad(gb, x, v), ...])`` for ``x =
     scipy.linalg.cho_solve(v, b)``; None for anything else."""
     if not (
@@ -806,7 +824,7 @@ def _captured(name: str, index: int | None, backward: list[gast.stmt], parts: _P
     return gast.Name(copy, gast.Load(), None, None)
 
 
-def _solves(definition: gast.Assign | None, matrix: str, b: str, bound: dict) -> bool:
+def _solves(definition: gast.Assign | None, matrix: str, b: str, bound: _Bindings) -> bool:
     """Whether ``definition`` is ``x = np.linalg.solve(matrix, b)``."""
     if definition is None or not _calls(definition, np.linalg.solve, bound, 2):
         return False
@@ -814,7 +832,7 @@ def _solves(definition: gast.Assign | None, matrix: str, b: str, bound: dict) ->
     return _is_name(args[0], matrix) and _is_name(args[1], b)
 
 
-def _calls(stmt: gast.Assign, function, bound: dict, count: int) -> bool:
+def _calls(stmt: gast.Assign, function, bound: _Bindings, count: int) -> bool:
     """Whether ``stmt`` assigns a call of ``function`` with ``count`` names, no keywords."""
     value = stmt.value
     if not isinstance(value, gast.Call) or value.keywords or len(value.args) != count:
@@ -844,7 +862,7 @@ def _func(node: gast.expr) -> gast.expr | None:
     return node.func if isinstance(node, gast.Call) else None
 
 
-def _resolve(node: gast.expr | None, bound: dict):
+def _resolve(node: gast.expr | None, bound: _Bindings):
     """The object a name or dotted attribute of the generated code reads, or None."""
     if isinstance(node, gast.Name):
         return bound.get(node.id)
