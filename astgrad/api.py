@@ -645,11 +645,23 @@ def _generated_vjp(
     # (Generated code reads globals and closure variables live: rebinding one matters too.)
     unchanged = Unchanged(fun, args, params, reads, live_names=True)
 
+    # A backward pass that puts back what the forward pass overwrote in an array or list
+    # (restore_item) changes the saved values, and views of them saved beside: a pullback
+    # to be called again runs on the saved values of a forward pass of its own, else its
+    # second call would read the values as they were before the writes (ag.jacobian's
+    # pullback per output direction was wrong). (A copy would not do: it parts views from
+    # the arrays they view.)
+    restores = _restores_saved(derivative) and not derivative.writes_objects
+
     def backward(cotangent: Any, retain_graph: bool) -> Any:
         refuse_recording((cotangent,), {}, f"the pullback of {target.function_name}")
         unchanged.check()
         try:
-            return generated_backward(cotangent)
+            if retain_graph and restores:
+                with device_guard(where):
+                    _, own = derivative.forward(*args)
+                return generated_backward(cotangent, own)
+            return generated_backward(cotangent, saved)
         except GradientLostError:
             if not is_grad_enabled():
                 raise
@@ -658,7 +670,7 @@ def _generated_vjp(
             _, tape_pullback = _tape_vjp(fun, args, target)
             return tape_pullback(cotangent)
 
-    def generated_backward(cotangent: Any) -> Any:
+    def generated_backward(cotangent: Any, saved: Any) -> Any:
         with device_guard(where):
             if cotangent is None:
                 cotangent = scalar_seed(value)
@@ -675,6 +687,14 @@ def _generated_vjp(
             return tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
 
     return value, Pullback(backward, value)
+
+
+def _restores_saved(derivative: Any) -> bool:
+    """Whether the backward pass of ``derivative`` (or of a function it calls) puts back
+    values the forward pass overwrote, changing what it was saved (see _generated_vjp)."""
+    return "restore_item" in derivative.source or any(
+        _restores_saved(callee) for callee in derivative.callees
+    )
 
 
 # The makers of gradients: called inside a function being differentiated, on a value that

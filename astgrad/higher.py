@@ -503,20 +503,19 @@ def _batched_pullbacks(fun: Callable, args: tuple, positions: list[int], names: 
     like = float(value) if isinstance(value, float) else np.asarray(value)
     if isinstance(like, np.ndarray) and like.dtype.kind != "f":
         return None
-    import copy
-
     # (a pullback may change what it was saved as it runs: restore_item puts back an
-    # element the forward pass overwrote; several runs each take a copy of the first state)
+    # element the forward pass overwrote; several runs each take the saved values of a
+    # forward pass of their own: a copy of the first would part saved views from the
+    # arrays they view, which the restores write through)
     outputs = int(np.size(value))
     several = max(1, _BATCH_ELEMENTS // outputs) < outputs  # (runs, as _run_batched cuts)
-    pristine = copy.deepcopy(saved) if several else None
     found = _run_batched(
         backward,
         (saved, like * 0.0),
         [1],
         (params[1],),
         mode="auto",
-        fresh=None if pristine is None else lambda: (copy.deepcopy(pristine), like * 0.0),
+        fresh=(lambda: (derivative.forward(*args)[1], like * 0.0)) if several else None,
     )
     if found is None:
         return None

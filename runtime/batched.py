@@ -48,6 +48,9 @@ __all__ = [
     "conjugated_if_complex",
     "batch_gradient_buffer",
     "batch_add_adjoints",
+    "batch_assigned_adjoint",
+    "batch_stored_adjoint",
+    "batch_add_at",
 ]
 
 
@@ -554,3 +557,85 @@ def batch_add_adjoints(a: Any, da: Any, b: Any, db: Any, batch: int) -> Any:
         return batch_zeros(like, batch)
     total = parts[0] if len(parts) == 1 else parts[0] + parts[1]
     return spread(total, like)
+
+
+def batch_assigned_adjoint(tangent: Any, adjoint: Any, container: Any, index: Any, batch: int):
+    """The batched tangent of ``assigned_adjoint(adjoint, container, index)`` (undoing
+    ``container[index] = v`` on an array's adjoint): ``(rows of the slot, rows with the
+    slot zeroed)``, each row as the helper takes it (row by row for an index that is not
+    basic: a repeated position keeps only its last write). A list's or dict's adjoint is
+    refused."""
+    from .rules.containers import is_zero
+    from .rules.indexing import assigned_value_grad
+
+    if is_zero(adjoint):
+        return batch_zeros(0, batch), batch_zeros(0, batch)
+    if type(container) is not np.ndarray or not isinstance(tangent, np.ndarray):
+        raise Unbatchable("the adjoint of a container's item")
+    items = index if isinstance(index, tuple) else (index,)
+    rest = np.array(tangent)  # (of its own, writable: a tangent may be a read-only view)
+    if all(_basic(item) for item in items):
+        slot = (slice(None), *items)
+        value = np.array(rest[slot])
+        rest[slot] = 0
+        return value, rest
+    value = np.stack([assigned_value_grad(row, index) for row in rest])
+    for row in rest:
+        row[index] = 0
+    return value, rest
+
+
+def batch_stored_adjoint(tangent: Any, part: Any, value: Any) -> Any:
+    """The batched tangent of ``stored_adjoint(part, value)``: each row summed down to
+    ``value``'s shape where the helper sums ``part`` down."""
+    from .rules.containers import is_zero
+
+    if is_zero(part) or not hasattr(part, "shape"):
+        return tangent
+    if isinstance(value, (int, float)) or hasattr(value, "shape"):
+        return batch_unbroadcast(tangent, value)
+    return tangent
+
+
+def _scattered_rows(tangent: Any, container: np.ndarray, index: Any, dtype: Any) -> np.ndarray:
+    """Each row of ``tangent`` scattered as ``scatter_grad(row, container, index)``:
+    written into zeros at once for a basic index, row by row for any other (a repeated
+    position adds up)."""
+    from .rules.indexing import scatter_grad
+
+    items = index if isinstance(index, tuple) else (index,)
+    if all(_basic(item) for item in items):
+        out = np.zeros((tangent.shape[0], *container.shape), dtype)
+        slot = (slice(None), *items)
+        out[slot] = _with_ndim(tangent, out[slot].ndim - 1)
+        return out
+    return np.stack([scatter_grad(row, container, index) for row in tangent]).astype(
+        dtype, copy=False
+    )
+
+
+def batch_add_at(
+    tangent: Any,
+    adjoint: Any,
+    container: Any,
+    index: Any,
+    value_tangent: Any,
+    value: Any,
+    batch: int,
+) -> Any:
+    """The batched tangent of ``add_at(adjoint, container, index, value)`` for an array
+    ``container`` (its adjoint with ``value`` scattered in at ``index``): the sum of the
+    adjoint's rows and ``value``'s rows scattered the same way. A list's, tuple's or
+    dict's adjoint is refused."""
+    from .rules.containers import is_zero
+
+    if is_zero(value):
+        return tangent if tangent is not None else batch_zeros(adjoint, batch)
+    if type(container) is not np.ndarray or not _is_numeric(value):
+        raise Unbatchable("the adjoint of a container's item")
+    dtype = np.result_type(_float_dtype(value), _float_dtype(adjoint))
+    scattered = np.broadcast_to(np.zeros((), dtype), container.shape)
+    rows = None
+    if value_tangent is not None:
+        rows = _scattered_rows(np.asarray(value_tangent), container, index, dtype)
+    return batch_add_adjoints(adjoint, tangent, scattered, rows, batch)

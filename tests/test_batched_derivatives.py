@@ -234,12 +234,43 @@ def writes_into_a_moving_array(x):
 
 
 def test_writes_into_a_moving_array(monkeypatch):
-    """``y[i] = v`` writes every row of ``v``'s tangent into ``y``'s at once."""
+    """``y[i] = v`` writes every row of ``v``'s tangent into ``y``'s at once; its pullback
+    takes each slot's adjoint out of the array's (assigned_adjoint), every row at once."""
     x = np.array([0.3, -0.7, 1.1])
     assert _check(writes_into_a_moving_array, (x,), [0])
-    # (its pullback takes adjoints out of arrays, which goes one direction at a time)
-    assert not _check_reverse(writes_into_a_moving_array, (x,), [0], monkeypatch)
-    assert _check(writes_into_a_moving_array, (x,), [0])
+    assert _check_reverse(writes_into_a_moving_array, (x,), [0], monkeypatch)
+
+
+def writes_through_repeated_indices(x):
+    y = np.zeros(4)
+    y[np.array([0, 2, 0])] = x * np.array([1.0, 2.0, 3.0])
+    y[1:3] = np.sin(x[:2])
+    y[np.array([True, False, False, True])] = y[np.array([True, False, False, True])] * x[2]
+    return np.cos(y) * x[0]
+
+
+def test_assigned_adjoints_of_repeated_and_masked_indices(monkeypatch):
+    """A repeated integer index keeps only its last write (each row as assigned_adjoint
+    takes it), a mask and a slice every row at once."""
+    x = np.array([0.3, -0.7, 1.1])
+    assert _check_reverse(writes_through_repeated_indices, (x,), [0], monkeypatch)
+
+
+def test_batched_assigned_adjoint_rows():
+    from astgrad.runtime import batched
+    from astgrad.runtime.adjoints import assigned_adjoint
+
+    rng = np.random.default_rng(13)
+    container, adjoint = np.zeros(4), rng.uniform(-1, 1, 4)
+    rows = rng.uniform(-1, 1, (4, 4))
+    for index in (1, slice(1, 3), np.array([0, 2, 0]), np.array([True, False, True, False])):
+        value, rest = batched.batch_assigned_adjoint(rows, adjoint, container, index, 4)
+        for i in range(4):
+            want_value, want_rest = assigned_adjoint(rows[i], container, index)
+            np.testing.assert_array_equal(value[i], want_value)
+            np.testing.assert_array_equal(rest[i], want_rest)
+    with pytest.raises(batched.Unbatchable):
+        batched.batch_assigned_adjoint([rows], [adjoint], [container], 0, 4)
 
 
 def appends_to_a_list(x):
@@ -856,3 +887,48 @@ def test_a_batched_sum_of_adjoints_keeps_the_directions_apart():
     assert batched.batch_add_adjoints(a, None, b, None, 2).shape == (2, 3)
     with pytest.raises(batched.Unbatchable):
         batched.batch_add_adjoints([a], [da], [a], [da], 3)
+
+
+@pytest.mark.parametrize(
+    "function", [writes_into_a_moving_array, writes_through_repeated_indices, smooth]
+)
+def test_pullbacks_that_restore_what_was_overwritten(function, monkeypatch):
+    """A pullback that puts back what the forward pass overwrote (restore_item) changes
+    its saved values, views of them too: each further run of it (a pullback per output
+    direction, a run of directions) takes the saved values of a forward pass of its own.
+    It read the restored values, and gave a wrong Jacobian, before."""
+    x = np.array([0.3, -0.7, 1.1, 0.2])[: 4 if function is smooth else 3]
+    expected = _differences(function, (x,), [0])[0]
+    with monkeypatch.context() as patch:
+        patch.setattr(higher, "_batched_pullbacks", lambda *a: None)
+        np.testing.assert_allclose(ag.jacobian(function)(x), expected, rtol=1e-6, atol=1e-8)
+    with monkeypatch.context() as patch:
+        patch.setattr(higher, "_BATCH_ELEMENTS", x.size)  # one direction per run
+        np.testing.assert_allclose(ag.jacobian(function)(x), expected, rtol=1e-6, atol=1e-8)
+    value, pullback = ag.vjp(function, x)
+    first = pullback(np.ones_like(value), retain_graph=True)
+    again = pullback(np.ones_like(value), retain_graph=True)
+    last = pullback(np.ones_like(value))
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, last)
+    np.testing.assert_allclose(first, expected.sum(axis=0), rtol=1e-6, atol=1e-8)
+
+
+def test_batched_add_at_rows():
+    """``add_at`` of an array's adjoint, row by row as the helper takes each direction:
+    basic indices at once, a repeated integer index adding up."""
+    from astgrad.runtime import batched
+    from astgrad.runtime.adjoints import add_at
+
+    rng = np.random.default_rng(14)
+    container = np.zeros((3, 2))
+    adjoint, rows = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, (5, 3, 2))
+    for index, shape in ((1, (2,)), ((slice(0, 2), 1), (2,)), (np.array([0, 2, 0]), (3, 2))):
+        value, value_rows = rng.uniform(-1, 1, shape), rng.uniform(-1, 1, (5, *shape))
+        got = batched.batch_add_at(rows, adjoint, container, index, value_rows, value, 5)
+        for i in range(5):
+            want = add_at(rows[i], container, index, value_rows[i])
+            np.testing.assert_allclose(got[i], want, rtol=1e-15)
+    assert batched.batch_add_at(rows, adjoint, container, 1, None, 0, 5) is rows
+    with pytest.raises(batched.Unbatchable):
+        batched.batch_add_at(rows, adjoint, [container], 0, rows, adjoint, 5)

@@ -505,6 +505,32 @@ class _Batched(_Forward):
                     load(self.batch),
                 )
                 return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            if callee.value is _add_at() and len(call.args) == 4 and not call.keywords:
+                # the adjoint with a value scattered in: linear in both together
+                adjoint, container, index, value = call.args
+                whole = build.call(
+                    self.batched("batch_add_at"),
+                    self.moving_or_none(adjoint),
+                    copy_tree(adjoint),
+                    copy_tree(container),
+                    copy_tree(index),
+                    self.moving_or_none(value),
+                    copy_tree(value),
+                    load(self.batch),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            adjoints = _adjoint_helpers()
+            if callee.value in adjoints and not call.keywords:
+                # assigned_adjoint(adjoint, container, index) and stored_adjoint(part,
+                # value): linear in the adjoint, which they take apart
+                first, *rest = call.args
+                args = [self.batched_of(first), copy_tree(first)]
+                args += [copy_tree(a) for a in rest]
+                helper = adjoints[callee.value]
+                if helper == "batch_assigned_adjoint":
+                    args.append(load(self.batch))
+                whole = build.call(self.batched(helper), *args)
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
             products = _products()
             if callee.value in products and len(call.args) == 3 and not call.keywords:
                 # (g, dg, x, y, dy) for the left factor's gradient, (g, dg, x, dx, y) for
@@ -669,7 +695,7 @@ class _Batched(_Forward):
 def _helpers() -> tuple[dict, tuple]:
     """The helpers of generated gradient code that batched forward mode differentiates
     (see ``_Batched.helper_call``), and those whose result is a constant."""
-    from ..runtime.adjoints import scalar_seed
+    from ..runtime.adjoints import add_at, assigned_adjoint, scalar_seed, stored_adjoint
     from ..runtime.element_adjoints import gradient_buffer
     from ..runtime.rules.arithmetic import (
         dot_grad_left,
@@ -713,6 +739,11 @@ def _helpers() -> tuple[dict, tuple]:
         gradient_buffer: ((0,), (1,)),
         # the sum of two adjoints (written out in helper_call: not a product)
         add_adjoints: ((0, 1), ()),
+        # an array's adjoint with a read's cotangent scattered in (helper_call)
+        add_at: ((0, 3), (1, 2)),
+        # an array's adjoint taken apart at an index an assignment wrote (helper_call)
+        assigned_adjoint: ((0,), (1, 2)),
+        stored_adjoint: ((0,), (1,)),
         # linear in the value, conjugated where x (read for its dtype alone) is complex
         conjugate_if_complex: ((0,), (1,)),
         # linear in the cotangent; the array gives its shape, or (sorting) the order its
@@ -793,6 +824,21 @@ def _vectorized() -> dict:
         conjugate_if_complex: "conjugated_if_complex",
         gradient_buffer: "batch_gradient_buffer",
     }
+
+
+@functools.cache
+def _adjoint_helpers() -> dict:
+    """The helpers that take an array's adjoint apart at an assignment, with their batched
+    forms (``batch_assigned_adjoint`` also takes the number of directions)."""
+    from ..runtime.adjoints import assigned_adjoint, stored_adjoint
+
+    return {assigned_adjoint: "batch_assigned_adjoint", stored_adjoint: "batch_stored_adjoint"}
+
+
+def _add_at():
+    from ..runtime.adjoints import add_at
+
+    return add_at
 
 
 def _add_adjoints():
