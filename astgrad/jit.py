@@ -237,6 +237,7 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
         "jit_push_fixed": jit_helpers.push_fixed,
         "jit_push_shape_fixed": jit_helpers.push_shape_fixed,
         "jit_own": jit_helpers.own,
+        "jit_buffer_from": jit_helpers.buffer_from,
         "jit_add_in_place": jit_helpers.add_in_place,
         "jit_add_into": jit_helpers.add_into,
         "jit_add_or": jit_helpers.add_or,

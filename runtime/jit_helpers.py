@@ -41,6 +41,7 @@ __all__ = [
     "zeros_like",
     "scalar_seed",
     "unbroadcast",
+    "buffer_from",
     "expand_reduced",
     "scatter_grad",
     "add_at",
@@ -1145,15 +1146,25 @@ def gradient_buffer(adjoint, container):
     element loop's backward pass adds into in place (``runtime.element_adjoints``)."""
 
 
+def _buffer_ndim(container: types.Type) -> int | None:
+    """The number of dimensions of a gradient buffer for ``container``: a real array, or
+    its shape (a tuple of integers, where only the shape was saved); else None."""
+    plain = _plain(container)
+    if isinstance(plain, types.Array) and not isinstance(plain.dtype, types.Complex):
+        return plain.ndim
+    if isinstance(plain, types.UniTuple) and isinstance(plain.dtype, types.Integer):
+        return plain.count
+    return None
+
+
 @overload(gradient_buffer)
 def _gradient_buffer(adjoint, container):
-    plain = _plain(container)
-    if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
+    if _buffer_ndim(container) is None:
         return None
     if isinstance(_plain(adjoint), _NUMBER_TYPES):
 
         def filled(adjoint, container):
-            return np.full(container.shape, np.float64(adjoint))
+            return np.full(shape_of(container), np.float64(adjoint))
 
         return filled
     if isinstance(_plain(adjoint), types.Array) and not isinstance(
@@ -1161,12 +1172,82 @@ def _gradient_buffer(adjoint, container):
     ):
 
         def copied(adjoint, container):
-            buffer = np.zeros(container.shape, np.float64)
+            buffer = np.zeros(shape_of(container), np.float64)
             buffer += adjoint
             return buffer
 
         return copied
     return None
+
+
+def buffer_from(adjoint, container, mine, spare, spare_ok):
+    """``gradient_buffer(adjoint, container)`` without a new array where one will do:
+    ``adjoint`` itself where ``mine`` (the code made its array and no other name holds
+    it: ``transform.jit._Function._plan_buffers``) and it has the buffer's shape and
+    dtype, else ``spare`` (a dead array of the code's own, kept for this) when
+    ``spare_ok`` and its shape fits, filled with ``adjoint``; else a new array. Returns
+    the buffer and whether ``spare`` is still free to give out."""
+
+
+@overload(buffer_from)
+def _buffer_from(adjoint, container, mine, spare, spare_ok):
+    ndim, given = _buffer_ndim(container), _plain(adjoint)
+    if ndim is None:
+        return None
+    has_spare = (
+        isinstance(spare, types.Array)
+        and spare.dtype == types.float64
+        and spare.ndim == ndim
+        and spare.mutable
+    )
+    if isinstance(given, _NUMBER_TYPES):
+        if not has_spare:
+            return lambda adjoint, container, mine, spare, spare_ok: (
+                np.full(shape_of(container), np.float64(adjoint)),
+                spare_ok,
+            )
+
+        def filled(adjoint, container, mine, spare, spare_ok):
+            if spare_ok and spare.shape == shape_of(container):
+                spare[...] = np.float64(adjoint)
+                return spare, False
+            return np.full(shape_of(container), np.float64(adjoint)), spare_ok
+
+        return filled
+    if not isinstance(given, types.Array) or isinstance(given.dtype, types.Complex):
+        return None
+    if not (given.dtype == types.float64 and given.ndim == ndim and given.mutable):
+        # (another dtype or a broadcast: a new buffer, as gradient_buffer makes)
+        return lambda adjoint, container, mine, spare, spare_ok: (
+            _new_buffer(adjoint, container),
+            spare_ok,
+        )
+    if not has_spare:
+
+        def kept(adjoint, container, mine, spare, spare_ok):
+            if mine and adjoint.shape == shape_of(container):
+                return adjoint, spare_ok
+            return _new_buffer(adjoint, container), spare_ok
+
+        return kept
+
+    def copied(adjoint, container, mine, spare, spare_ok):
+        if adjoint.shape == shape_of(container):
+            if mine:
+                return adjoint, spare_ok
+            if spare_ok and spare.shape == shape_of(container):
+                spare[...] = adjoint
+                return spare, False
+        return _new_buffer(adjoint, container), spare_ok
+
+    return copied
+
+
+@numba.njit
+def _new_buffer(adjoint, container):
+    buffer = np.zeros(shape_of(container), np.float64)
+    buffer += adjoint
+    return buffer
 
 
 def unshared_arguments(names, changed, *others):

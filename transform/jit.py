@@ -32,6 +32,11 @@ to ``numba.njit``. What changes:
   no other name adds in place (``_find_sums_in_place``);
 - a gradient set to ``0`` and elsewhere to arrays keeps an array and a flag for the 0
   (``_plan_zero_flags``);
+- an element loop's gradient buffers (``d = gradient_buffer(d, x)``) keep their arrays
+  where a flag says no other name holds them, and a buffer's dead array waits in a spare
+  for the next one (``_plan_buffers``): no new arrays per step;
+- an array saved only to be read back for its shape (the array a buffer is shaped like)
+  saves its shape instead, as numbers (``_plan_shapes``);
 - forms Numba lacks are changed into ones it takes (``_NumbaForms``): reductions over
   axes go to compiled helpers, ``with ag.no_grad():`` keeps only its body.
 
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -548,6 +554,18 @@ def _stack_names(node: ast.FunctionDef) -> tuple[set[str], set[str], set[str]]:
     return pushes, pops, stacks
 
 
+class _Renamed(ast.NodeTransformer):
+    """Reads of the names given read the names they map to."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        if isinstance(node.ctx, ast.Load) and node.id in self.names:
+            return ast.copy_location(_load(self.names[node.id]), node)
+        return node
+
+
 class _Function:
     def __init__(
         self,
@@ -596,6 +614,15 @@ class _Function:
         #: name -> the list its saved tuples are kept in (see ``_channel``)
         self.channels: dict[str, str] = {}
         self.channel_tags: dict[str, int] = {}
+        #: gradient buffer name -> the flag saying its array is the code's alone, and
+        #: array start -> (spare, the flag saying it is free) (see ``_plan_buffers``)
+        self.mine: dict[str, str] = {}
+        self.spares: dict[str, tuple[str, str]] = {}
+        self.started: set[str] = set()
+        #: name -> the name of its shape, for arrays saved only for their shape, and the
+        #: push and pop sites that now save the shape (see ``_plan_shapes``)
+        self.shape_names: dict[str, str] = {}
+        self.shape_sites: dict[str, int] = {}
 
     # -- what the function binds --------------------------------------------------------
 
@@ -632,8 +659,12 @@ class _Function:
             if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None:
                 name = self._gathering(stmt)[0]
                 self.owned.setdefault(name, self._fresh(f"jit_owns_{name}"))
+        self._plan_buffers()
+        if self.fused:
+            self._plan_shapes()
         flags = [_assign([flag], ast.Constant(False)) for flag in self.owned.values()]
         flags += [_assign([flag], ast.Constant(True)) for flag in self.zero_flags.values()]
+        flags += [_assign([flag], ast.Constant(False)) for flag in self.mine.values()]
         for flag in flags:
             ast.copy_location(flag, self.node.body[0])
             ast.copy_location(flag.targets[0], self.node.body[0])
@@ -644,6 +675,11 @@ class _Function:
         for name, channel in sorted(self.channels.items()):
             start = self.starts[name]
             channels += _statements(f"{channel} = [{start}]\n{channel}.pop()\n")
+        # Each spare starts as an empty array of its kind, not free to give out.
+        for start, (spare, free) in sorted(self.spares.items()):
+            channels += _statements(f"{spare} = {start}\n{free} = False\n")
+        for name in sorted(self.started):
+            channels += _statements(f"{name} = {self.starts[name]}\n")
         for stmt in channels:
             for sub in ast.walk(stmt):
                 if isinstance(sub, (ast.stmt, ast.expr)):
@@ -710,8 +746,10 @@ class _Function:
         gathering = self._gathering(stmt) if isinstance(stmt, ast.Assign) else None
         if gathering is not None:
             return self._gather(stmt, *gathering)
+        if self._buffer_made(stmt) is not None:
+            return self._disown(stmt, self._buffer(stmt, *self._buffer_made(stmt)))
         made = self._statement_proper(stmt)
-        return self._disown(stmt, made)
+        return self._track_buffers(stmt, self._disown(stmt, made))
 
     # -- gradients changed in place -----------------------------------------------------
 
@@ -805,6 +843,314 @@ class _Function:
             after.append(_assign([self.owned[name]], ast.Constant(fresh)))
         return [*made, *after]
 
+    # -- gradient buffers reused ------------------------------------------------------
+
+    def _plan_buffers(self) -> None:
+        """Flags for the names bound to ``gradient_buffer(d, x)`` (a float64 array an
+        element loop's backward pass writes into), and spares to keep their dead arrays.
+
+        An element loop's backward step makes two such buffers a step (``dnew`` from
+        ``du``, zeros for the new ``du``), where a hand-written adjoint keeps two arrays
+        for the whole loop. ``jit_mine_d`` says that ``d``'s array was made here and no
+        other name or container holds it: set where ``gradient_buffer`` binds ``d``,
+        handed on by ``a = d`` between such names, kept by reads and writes of single
+        elements and by the sum in place ``d = jit_add_into(d, g)``, cleared by any
+        other statement that reads or binds ``d``. Then ``d = gradient_buffer(d, x)``
+        keeps ``d``'s array where the flag is set (``jit_buffer_from``), and a name
+        rebound (by a value that does not read it) while its flag is set leaves its
+        array in a spare for the next buffer of that kind, filled there rather than
+        made. Names bound any other way than ``d = ...`` (a loop's target, a tuple),
+        with a flag for 0 or gathered at indices, are left out."""
+        made = set()
+        bound_otherwise = set()
+        for node in ast.walk(self.node):
+            if isinstance(node, ast.Assign):
+                simple = len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                if simple and _is_call_of(node.value, self.names.gradient_buffer, 2):
+                    made.add(node.targets[0].id)
+                elif not simple:
+                    bound_otherwise |= {n for t in node.targets for n in _stored_names(t)}
+            elif isinstance(node, (ast.AugAssign, ast.For, ast.AnnAssign, ast.NamedExpr)):
+                bound_otherwise |= _stored_names(node.target)
+            elif isinstance(node, (ast.With, ast.comprehension, ast.Try)):
+                bound_otherwise |= _stored_names(node)
+        excluded = bound_otherwise | set(self.owned) | set(self.zero_flags) | self.params
+        # (a stash reads the name: only where a binding of it can reach, earlier in the
+        # code or in a loop around; Numba refuses a name read before any binding)
+        self.first_bound: dict[str, int] = {}
+        for node in ast.walk(self.node):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+                targets = [node.target]
+            else:
+                continue
+            for name in {n for t in targets for n in _stored_names(t)}:
+                line = min(self.first_bound.get(name, node.lineno), node.lineno)
+                self.first_bound[name] = line
+        self.loops_around: dict[int, set[str]] = {}
+        self._note_loops(self.node.body, set())
+        for name in sorted(made - excluded):
+            self.mine[name] = self._fresh(f"jit_mine_{name}")
+            if self._spare_of(name) is not None:
+                start = self.starts[name]
+                if start not in self.spares:
+                    self.spares[start] = (self._fresh("jit_spare"), self._fresh("jit_spare_free"))
+
+    def _plan_shapes(self) -> None:
+        """Arrays the backward pass reads only for their shape save their shape instead.
+
+        Generated code saves the value a name held before the forward pass rebinds it,
+        and the backward pass restores it (``u = pop()``). Where every read of such a
+        name in the backward pass is the array a ``gradient_buffer`` is shaped like (an
+        element loop's ``du = gradient_buffer(du, u)``), what it needs is the shape:
+        the rewrite saves ``u.shape`` as numbers at the pushes whose values those pops
+        alone popped (as the probe saw them paired), pops them into ``u_shape``, and the
+        backward pass reads ``u_shape`` (from ``u.shape`` where it starts). A typed list
+        append and pop per array saved was a good part of an element loop's step."""
+        body = self.node.body
+        marker = next(
+            (
+                position
+                for position, stmt in enumerate(body)
+                if isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id in self.pops
+            ),
+            None,
+        )
+        if marker is None:
+            return
+        forward = ast.Module(body=body[:marker], type_ignores=[])
+        backward = ast.Module(body=body[marker + 1 :], type_ignores=[])
+        bound_before = _stored_names(forward)
+        pops: dict[str, list[str]] = {}
+        other_bindings = set()
+        for node in ast.walk(backward):
+            if not isinstance(node, (ast.Assign, ast.AugAssign, ast.For, ast.AnnAssign)):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            popped = (
+                isinstance(node, ast.Assign)
+                and len(targets) == 1
+                and isinstance(targets[0], ast.Name)
+                and _is_call_of(node.value, self.pops, 0)
+            )
+            if popped:
+                pops.setdefault(targets[0].id, []).append(site(node.value))
+            else:
+                other_bindings |= {n for t in targets for n in _stored_names(t)}
+        allowed = set()
+        for node in ast.walk(backward):
+            if _is_call_of(node, self.names.gradient_buffer, 2):
+                allowed.add(id(node.args[1]))
+        # (reads before the first statement that pops a name see the forward pass's
+        # value: any read is fine there, and stays a read of the array)
+        restored: dict[str, list[ast.stmt]] = {}
+        for name, sites in pops.items():
+            for position, stmt in enumerate(backward.body):
+                if any(site(n) in sites for n in ast.walk(stmt) if isinstance(n, ast.Call)):
+                    restored[name] = backward.body[position:]
+                    break
+        names = {
+            name
+            for name, sites in pops.items()
+            if name in bound_before
+            and name not in other_bindings | self.params
+            and all(self._ndim_at(p) is not None for p in sites)
+            and len({self._ndim_at(p) for p in sites}) == 1
+            and all(
+                id(node) in allowed
+                for stmt in restored[name]
+                for node in ast.walk(stmt)
+                if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
+            )
+        }
+        while names:
+            popped_sites = {p: name for name in names for p in pops[name]}
+            dropped = set()
+            for pop_site, name in popped_sites.items():
+                for push_site in self.pushed_at.get(pop_site, set()) or {""}:
+                    partners = self.popped_at.get(push_site, set())
+                    if (
+                        not push_site
+                        or self._ndim_at(push_site) != self._ndim_at(pop_site)
+                        or not partners <= set(popped_sites)
+                        or len({popped_sites[p] for p in partners}) != 1
+                    ):
+                        dropped.add(name)
+            if not dropped:
+                break
+            names -= dropped
+        for name in sorted(names):
+            self.shape_names[name] = self._fresh(f"{name}_shape")
+            for pop_site in pops[name]:
+                ndim = self._ndim_at(pop_site)
+                self.shape_sites[pop_site] = ndim
+                for push_site in self.pushed_at.get(pop_site, set()):
+                    self.shape_sites[push_site] = ndim
+        for name, shape in self.shape_names.items():
+            for stmt in restored[name]:
+                _Renamed({name: shape}).visit(stmt)
+
+    def _ndim_at(self, at: str) -> int | None:
+        """The number of dimensions of the arrays a push or pop site moved (one kind)."""
+        parts = self.sites.get(at, "").split()
+        return int(parts[2]) if len(parts) == 3 and parts[0] == "array" else None
+
+    def _note_loops(self, block: list[ast.stmt], bound: set[str]) -> None:
+        """For each statement, the names bound in the loops around it."""
+        for stmt in block:
+            self.loops_around[id(stmt)] = bound
+            inner = bound | _stored_names(stmt) if isinstance(stmt, (ast.For, ast.While)) else bound
+            for field_name in ("body", "orelse"):
+                found = getattr(stmt, field_name, None)
+                if isinstance(found, list) and found and isinstance(found[0], ast.stmt):
+                    self._note_loops(found, inner)
+
+    def _spare_of(self, name: str) -> tuple[str, str] | None:
+        """The spare a buffer name's arrays go to: one per kind of float64 array (the
+        start the probe saw the name take), or None."""
+        start = self.starts.get(name, "")
+        if not re.fullmatch(r"jit_np\.empty\(\((0, )+\), jit_np\.float64\)", start):
+            return None
+        return self.spares.get(start, ("", ""))
+
+    def _buffer_made(self, stmt: ast.stmt) -> tuple[str, ast.expr, ast.expr] | None:
+        """``(d, adjoint, container)`` for ``d = gradient_buffer(adjoint, container)``
+        with a flag for ``d`` (and no pop inside), else None."""
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id in self.mine
+            and _is_call_of(stmt.value, self.names.gradient_buffer, 2)
+            and not any(_is_call_of(sub, self.pops) for sub in ast.walk(stmt.value))
+        ):
+            return None
+        return stmt.targets[0].id, stmt.value.args[0], stmt.value.args[1]
+
+    def _buffer(self, stmt: ast.Assign, name: str, adjoint: ast.expr, container: ast.expr) -> list:
+        """``d = gradient_buffer(a, x)`` through ``jit_buffer_from``: ``d``'s own array
+        where ``a`` is ``d`` and its flag is set, else the spare if it is free."""
+        keeps = _is_name(adjoint, name)
+        before = [] if _reads(stmt.value, name) else self._stash(stmt, name)
+        mine = _load(self.mine[name]) if keeps else ast.Constant(False)
+        spare, free = self._spare_of(name) or ("", "")
+        if spare:
+            call = _call("jit_buffer_from", adjoint, container, mine, _load(spare), _load(free))
+            made = _assign([name, free], call)
+        else:
+            call = _call("jit_buffer_from", adjoint, container, mine, ast.Constant(None),
+                         ast.Constant(False))  # fmt: skip
+            made = _assign([name], ast.Subscript(value=call, slice=ast.Constant(0),
+                                                 ctx=ast.Load()))  # fmt: skip
+        return [*before, made, _assign([self.mine[name]], ast.Constant(True))]
+
+    def _stash(self, stmt: ast.stmt, name: str) -> list[ast.stmt]:
+        """Before ``stmt`` rebinds ``name``: its array into the spare, if the array is its
+        alone."""
+        spare, free = self._spare_of(name) or ("", "")
+        if not spare:
+            return []
+        if self.first_bound.get(name, stmt.lineno) >= stmt.lineno:
+            if name not in self.loops_around.get(id(stmt), set()):
+                return []  # (its first binding: nothing to keep)
+            # Bound later in a loop around: Numba wants a binding before any read, so
+            # the name starts as an empty array of its kind (never kept: no flag yet).
+            self.started.add(name)
+        flag = self.mine[name]
+        return _statements(f"if {flag}:\n    {spare} = {name}\n    {free} = True\n")
+
+    def _track_buffers(self, stmt: ast.stmt, made: list[ast.stmt]) -> list[ast.stmt]:
+        """``made`` (what ``stmt`` became) with the buffer flags ``stmt`` hands on or
+        clears (see ``_plan_buffers``)."""
+        if not self.mine or isinstance(stmt, ast.Return):
+            return made
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            header = stmt.test if not isinstance(stmt, ast.For) else stmt.iter
+            touched = {n.id for n in ast.walk(header) if isinstance(n, ast.Name)}
+            return [*self._cleared(touched), *made]
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Name)
+            and {stmt.targets[0].id, stmt.value.id} <= set(self.mine)
+            and stmt.targets[0].id != stmt.value.id
+        ):
+            # ``a = d``: the array is a's alone where it was d's, and d's no longer
+            target, source = stmt.targets[0].id, stmt.value.id
+            handed = [
+                _assign([self.mine[target]], _load(self.mine[source])),
+                _assign([self.mine[source]], ast.Constant(False)),
+            ]
+            return [*self._stash(stmt, target), *made, *handed]
+        kept: set[str] = set()
+        if id(stmt) in self.added_in_place:
+            # (jit_add_into keeps d's array or makes a new one; it keeps no reference
+            # to the value added, where that is a name)
+            name, added = self._sum_of(stmt)
+            kept.add(name)
+            if isinstance(added, ast.Name):
+                kept.add(added.id)
+        touched = {n.id for s in [stmt, *made] for n in ast.walk(s) if isinstance(n, ast.Name)}
+        touched = {n for n in touched & set(self.mine) - kept if not self._elements_only(stmt, n)}
+        before: list[ast.stmt] = []
+        fresh = None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, ast.Name) and target.id in touched:
+                if not _reads(stmt.value, target.id):
+                    before = self._stash(stmt, target.id)
+                last = made[-1] if made else None
+                if (
+                    isinstance(last, ast.Assign)
+                    and _is_name(last.targets[0], target.id, ast.Store)
+                    and _is_call_of(last.value, "jit_zeros_like")
+                ):
+                    fresh = target.id  # (new zeros no other name holds)
+        after = [_assign([self.mine[n]], ast.Constant(n == fresh)) for n in sorted(touched)]
+        return [*before, *made, *after]
+
+    def _cleared(self, names: set[str]) -> list[ast.stmt]:
+        found = sorted(names & set(self.mine))
+        return [_assign([self.mine[n]], ast.Constant(False)) for n in found]
+
+    def _elements_only(self, stmt: ast.stmt, name: str) -> bool:
+        """Whether ``stmt`` reads and writes ``name`` only by single elements
+        (``d[i, j]``: an index per dimension, each a whole number), so it can leave
+        no other reference to the array."""
+        start = self.starts.get(name, "")
+        if not start.startswith("jit_np.empty(("):
+            return False
+        ndim = start.count("0, ")
+        allowed = set()
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Subscript) and _is_name(node.value, name):
+                parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                if len(parts) == ndim and all(self._whole_number(p) for p in parts):
+                    allowed.add(id(node.value))
+        return all(
+            id(node) in allowed
+            for node in ast.walk(stmt)
+            if isinstance(node, ast.Name) and node.id == name
+        )
+
+    def _whole_number(self, node: ast.expr) -> bool:
+        """An index the probe saw only numbers in: constants and number names, with
+        arithmetic."""
+        if isinstance(node, ast.Constant):
+            return type(node.value) is int
+        if isinstance(node, ast.Name):
+            return self.kinds.get(node.id) == "number"
+        if isinstance(node, ast.BinOp):
+            return self._whole_number(node.left) and self._whole_number(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self._whole_number(node.operand)
+        return False
+
     def _statement_proper(self, stmt: ast.stmt) -> list[ast.stmt]:
         zeroed = self._zero_flag_assignment(stmt)
         if zeroed is not None:
@@ -865,6 +1211,12 @@ class _Function:
         if name == self.stack and isinstance(value, ast.List) and not value.elts:
             return self._new_stack()
         if name in self.pushes | self.pops and isinstance(value, ast.Attribute):
+            # (where the backward pass starts: the shapes it reads instead of arrays)
+            if name in self.pops:
+                return [
+                    _assign([shape], ast.Attribute(value=_load(kept), attr="shape", ctx=ast.Load()))
+                    for kept, shape in sorted(self.shape_names.items())
+                ]
             return []
         if name == self.stack and _is_call_of(value, "list", 1):
             return []  # the split backward's copy, for a second call
@@ -963,6 +1315,12 @@ class _Function:
             if self.fused:
                 return [self._generic("jit_push_shape_fixed", [TAG_COUNT, NUMBER_COUNT], kept)]
             return [self._generic("jit_push_shape", list(STACK_NAMES[:4]), kept)]
+        if site(call) in self.shape_sites:
+            kept = self._fresh("kept")
+            made = [_assign([kept], value)]
+            for axis in range(self.shape_sites[site(call)]):
+                made += self._inline_push(ast.parse(f"{kept}.shape[{axis}]", mode="eval").body)
+            return made
         slot = self._array_slot(call)
         if slot is not None:
             self.slots.add(slot)
@@ -1307,6 +1665,11 @@ class _Function:
                 '    raise jit_OutOfStep("a saved value was popped out of step")\n'
                 f"{name} = {channel}.pop()\n"
             )
+        if site(call) in self.shape_sites and name in self.shape_names:
+            axes = [self._fresh(f"{name}_length") for _ in range(self.shape_sites[site(call)])]
+            made = [s for axis in reversed(axes) for s in self._inline_pop(axis, "int")]
+            shape = ast.Tuple(elts=[_load(a) for a in axes], ctx=ast.Load())
+            return [*made, _assign([self.shape_names[name]], shape)]
         if name in self.shape_of and self.fused:
             kept = self.shape_of[name]
             if self._is_number_name(kept):

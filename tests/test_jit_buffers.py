@@ -1,0 +1,114 @@
+"""``jit="numba"``: element loops' gradient buffers reused, and arrays saved only for
+their shapes saved as shapes (transform/jit.py, ``_plan_buffers`` and ``_plan_shapes``).
+
+Each program runs compiled (its second call: the first one probes, uncompiled) against
+the uncompiled gradient and central finite differences, and the rewritten source is
+checked for the form each case should take: shapes that change from step to step (the
+spare does not fit: new buffers), arrays the backward pass reads for their values (still
+saved), two fields of different lengths, one gradient called at several sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from numeric import assert_close, numeric_vjp  # noqa: E402
+
+import astgrad as ag  # noqa: E402
+
+
+def shrinking(u0, k):
+    # each step's array is one shorter: no spare ever fits the next buffer
+    u = u0.copy()
+    for _ in range(4):
+        n = u.shape[0]
+        new = np.zeros(n - 1)
+        for i in range(n - 1):
+            new[i] = k * u[i] + u[i + 1] * u[i]
+        u = new
+    return np.sum(u * u)
+
+
+def nonlinear_heat(u0, k, steps):
+    # the backward pass reads u's values (np.sum(u * u)'s gradient): u is saved, not
+    # only its shape
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        c = k / (1.0 + np.sum(u * u))
+        for i in range(1, n - 1):
+            new[i] = u[i] + c * (u[i - 1] - 2.0 * u[i] * u[i] + u[i + 1])
+        u = new
+    return np.sum(u * u)
+
+
+def two_fields(a0, b0, k, steps):
+    # two arrays of different lengths stepped together: buffers of one kind, two shapes
+    a = a0.copy()
+    b = b0.copy()
+    for _ in range(steps):
+        new_a = a.copy()
+        new_b = b.copy()
+        for i in range(1, a.shape[0] - 1):
+            new_a[i] = a[i] + k * (a[i - 1] - 2.0 * a[i] + a[i + 1]) + 0.1 * b[0]
+        for j in range(b.shape[0]):
+            new_b[j] = b[j] - k * b[j] * a[1]
+        a = new_a
+        b = new_b
+    return np.sum(a * a) + np.sum(b * b * b)
+
+
+def _check(function, args, wrt):
+    """Compiled against uncompiled and finite differences; the rewritten source."""
+    positions = wrt if isinstance(wrt, tuple) else (wrt,)
+    compiled = ag.value_and_grad(function, wrt=wrt, jit="numba")
+    want_value, want = ag.value_and_grad(function, wrt=wrt)(*args)
+    wants = want if isinstance(wrt, tuple) else (want,)
+    for attempt in range(3):  # (the first call probes uncompiled; then compiled, twice)
+        value, got = compiled(*args)
+        gots = got if isinstance(wrt, tuple) else (got,)
+        assert_close(value, want_value, rtol=1e-12, atol=1e-12, what=f"value, call {attempt}")
+        for g, w in zip(gots, wants, strict=True):
+            assert_close(g, w, rtol=1e-10, atol=1e-12, what=f"gradient, call {attempt}")
+    values = [np.asarray(a, dtype=float) if isinstance(a, np.ndarray) else a for a in args]
+    for position, g in zip(positions, gots, strict=True):
+        numeric = numeric_vjp(function, list(values), position, 1.0)
+        assert_close(g, numeric, rtol=1e-5, atol=1e-7, what=f"finite differences, {position}")
+    report = ag.explain(function, *args, wrt=wrt, jit="numba")
+    assert report.compiled, str(report)
+    return report.source
+
+
+def test_shapes_that_change_each_step_get_new_buffers():
+    source = _check(shrinking, (np.linspace(0.1, 0.9, 9), 0.7), 0)
+    assert "jit_buffer_from(" in source, source
+
+
+def test_buffers_and_saved_shapes_in_the_heat_equation():
+    u0 = np.sin(np.linspace(0.0, 3.0, 16))
+    source = _check(nonlinear_heat, (u0, 0.1, 7), 0)
+    # u's values are read by the backward pass: u is still saved
+    assert "jit_lists[0].append(u)" in source, source
+    # new is read back only for its shape
+    assert "new_shape" in source and "jit_lists[0].append(new)" not in source, source
+
+
+def test_two_fields_of_different_lengths():
+    rng = np.random.default_rng(2)
+    args = (rng.uniform(-1, 1, 12), rng.uniform(-1, 1, 5), 0.2, 6)
+    source = _check(two_fields, args, (0, 1))
+    assert "jit_spare" in source, source
+
+
+def test_buffers_at_several_sizes_in_one_gradient():
+    # one compiled gradient called with arrays of other lengths: the buffers follow
+    compiled = ag.grad(nonlinear_heat, jit="numba")
+    plain = ag.grad(nonlinear_heat)
+    for n in (16, 5, 40, 3, 16):
+        u0 = np.sin(np.linspace(0.0, 3.0, n))
+        for _ in range(2):
+            assert_close(compiled(u0, 0.1, 4), plain(u0, 0.1, 4), rtol=1e-10, atol=1e-12)
