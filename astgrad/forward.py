@@ -182,16 +182,20 @@ def _moving_names(fun: Callable, moving: tuple) -> tuple[str, ...]:
     return found
 
 
-def _derivative(fun: Callable, names: tuple, kinds: tuple, mode: str) -> Any:
+def _derivative(
+    fun: Callable, names: tuple, kinds: tuple, mode: str, forward: bool | str = True
+) -> Any:
+    """``fun``'s forward derivative (``forward="tangent"``: the one returning the tangent
+    alone, which ``ag.hvp`` differentiates)."""
     try:
         table = _derivatives.setdefault(fun, {})
     except TypeError:
         table = {}
-    key = (names, kinds, mode)
+    key = (names, kinds, mode, forward)
     found = table.get(key)
     if found is None or found.is_stale():
         found = table[key] = pipeline.derive(
-            fun, names, param_kinds=dict(zip(names, kinds)), mode=mode, forward=True
+            fun, names, param_kinds=dict(zip(names, kinds)), mode=mode, forward=forward
         )
     return found
 

@@ -14,6 +14,7 @@ its cotangent), or one pullback per direction.
 
 from __future__ import annotations
 
+import ast
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from .api import MODES, Wrt, _kind, _Target
 from .forward import _HOST, _check_arguments, _moving_names, host_key, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
+from .runtime.adjoints import finish_gradient
 from .runtime.device import CPU, device_guard, placement
 from .runtime.fallback import on_tape
 from .runtime.objects import blank, differentiable, fields, is_namedtuple, is_object
@@ -50,9 +52,9 @@ def hvp(
     _check_mode(mode)
     ready = _ready_hvp(fun, primals, tangents, mode)
     if ready is not None:
-        _, reverse, keywords, moving = ready
+        _, reverse, keywords, moving, pair = ready
         named = {k: tangents[i] for k, i in zip(keywords, moving)}
-        return _run_hvp(fun, reverse, primals, named, moving)
+        return _run_hvp(fun, reverse, pair, primals, named, moving)
     primals, tangents = _check_arguments(fun, primals, tangents)
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if not moving:
@@ -84,7 +86,7 @@ def hvp(
 def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple, mode: str) -> Any:
     names = _moving_names(fun, moving)
     kinds = tuple(_kind(primals[i]) for i in moving)
-    forward = _forward_derivative(fun, names, kinds, mode)
+    forward, pair = _hvp_forward(fun, names, kinds, mode)
     # Reverse mode over the generated forward function: the gradient of its tangent.
     reverse = _reverse_of(forward, names, kinds, mode)
     tangent_names = forward.tangent_names
@@ -94,45 +96,86 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     key = host_key(primals, tangents, mode)
     if key is not None:
         keywords = tuple(tangent_names[n] for n in names)
-        _ready_hvps.setdefault(fun, {})[key] = (forward, reverse, keywords, moving)
+        _ready_hvps.setdefault(fun, {})[key] = (forward, reverse, keywords, moving, pair)
     # (host arguments, the common case, need no device made current)
     where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
     if where is CPU:
-        return _run_hvp(fun, reverse, primals, named, moving)
+        return _run_hvp(fun, reverse, pair, primals, named, moving)
     with device_guard(where):
-        return _run_hvp(fun, reverse, primals, named, moving)
+        return _run_hvp(fun, reverse, pair, primals, named, moving)
 
 
-def _run_hvp(fun: Callable, reverse: Any, primals: tuple, named: dict, moving: tuple) -> Any:
-    """Reverse mode over ``f_jvp``: the gradient of the tangent (the value's cotangent 0)."""
-    (value, tangent), saved = reverse.forward(*primals, **named)
-    if type(value) is not _float64 and np.ndim(value) != 0:
+def _hvp_forward(fun: Callable, names: tuple, kinds: tuple, mode: str) -> tuple[Any, bool]:
+    """The forward derivative ``hvp`` differentiates, and whether it returns the pair
+    ``(value, tangent)``: ``f_tangent``, returning the tangent alone, so that the value's
+    own computation and its cotangent (zero) are left out; ``f_jvp`` where the function
+    has a loop, whose primal values the tangent does not read would get the adjoint 0
+    (a number) when the reversed loop starts, which rules for arrays do not take (there
+    the value's cotangent 0.0 makes them arrays of zeros)."""
+    forward = _forward_derivative(fun, names, kinds, mode, "tangent")
+    if _has_loop(forward):
+        return _forward_derivative(fun, names, kinds, mode), True
+    return forward, False
+
+
+#: forward derivative -> whether its function has a loop
+_loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _has_loop(forward: Any) -> bool:
+    found = _loops.get(forward)
+    if found is None:
+        tree = ast.parse(forward.source)
+        found = _loops[forward] = any(isinstance(n, (ast.For, ast.While)) for n in ast.walk(tree))
+    return found
+
+
+def _run_hvp(
+    fun: Callable, reverse: Any, pair: bool, primals: tuple, named: dict, moving: tuple
+) -> Any:
+    """Reverse mode over the forward derivative: the gradient of the tangent."""
+    tangent, saved = reverse.forward(*primals, **named)
+    if pair:
+        tangent = tangent[1]  # (value, tangent), of one shape
+    if type(tangent) is not _float64 and np.ndim(tangent) != 0:
         raise ValueError(
             f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
-            f"{np.shape(value)}; the Hessian-vector product needs a scalar function"
+            f"{np.shape(tangent)}; the Hessian-vector product needs a scalar function"
         )
-    grads = reverse.backward(saved, (0.0, 1.0))
-    # (a real argument's derivative is the real part of what reaches it, where complex
-    # values came between: docs/complex.md)
+    return _products(reverse.backward(saved, (0.0, 1.0) if pair else 1.0), primals, moving)
+
+
+def _products(grads: Any, primals: tuple, moving: tuple) -> Any:
+    """The backward pass's gradients as ``hvp`` gives them: one per moving argument, each
+    shaped like it (zeros where the tangent does not depend on it), real for a real
+    argument (the real part of what reached it, where complex values came between:
+    docs/complex.md)."""
     if len(moving) == 1:
-        return _real_where_real(grads, primals[moving[0]])
-    return tuple(_real_where_real(g, primals[i]) for g, i in zip(grads, moving))
+        return _finished(grads, primals[moving[0]])
+    return tuple(_finished(g, primals[i]) for g, i in zip(grads, moving))
 
 
-def _real_where_real(grad: Any, like: Any) -> Any:
-    return np.real(grad) if np.iscomplexobj(grad) and not np.iscomplexobj(like) else grad
+def _finished(grad: Any, like: Any) -> Any:
+    if (
+        type(grad) is np.ndarray
+        and type(like) is np.ndarray
+        and grad.shape == like.shape
+        and grad.dtype.kind != "c"
+    ):
+        return grad  # (the common case, without finish_gradient's checks)
+    return finish_gradient(grad, like)
 
 
 _float64 = np.float64
 #: function -> {forward.host_key(...): (forward derivative, reverse derivative, tangent
-#: keywords, moving positions)}: what ``hvp`` found for host float arrays, reached
+#: keywords, moving positions, pair)}: what ``hvp`` found for host float arrays, reached
 #: again without the checks and look-ups (they cost more than a small function's hvp)
 _ready_hvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _ready_hvp(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:
-    """``(forward, reverse, tangent keywords, moving positions)`` of an hvp that ran
-    before with arguments of these kinds, while both guards hold; None otherwise."""
+    """``(forward, reverse, tangent keywords, moving positions, pair)`` of an hvp that
+    ran before with arguments of these kinds, while both guards hold; None otherwise."""
     if mode == "tape":
         return None
     key = host_key(primals, tangents, mode)
@@ -256,7 +299,7 @@ def _prepared_hvp(fun: Callable, args: tuple, moving: tuple, mode: str) -> Any:
     names = _moving_names(fun, moving)
     kinds = tuple(_kind(args[i]) for i in moving)
     try:
-        forward = _forward_derivative(fun, names, kinds, mode)
+        forward, pair = _hvp_forward(fun, names, kinds, mode)
         reverse = _reverse_of(forward, names, kinds, mode)
     except TransformError:
         return None
@@ -264,13 +307,15 @@ def _prepared_hvp(fun: Callable, args: tuple, moving: tuple, mode: str) -> Any:
 
     def products_along(tangents: list) -> Any:
         named = {key: _as_float(tangents[i], args[i]) for key, i in zip(tangent_names, moving)}
-        (value, _), saved = reverse.forward(*args, **named)
-        if np.ndim(value) != 0:
+        tangent, saved = reverse.forward(*args, **named)
+        if pair:
+            tangent = tangent[1]
+        if np.ndim(tangent) != 0:
             raise ValueError(
                 f"ag.hessian: {getattr(fun, '__qualname__', fun)} returns a value of shape "
-                f"{np.shape(value)}; the Hessian needs a scalar function"
+                f"{np.shape(tangent)}; the Hessian needs a scalar function"
             )
-        return reverse.backward(saved, (0.0, 1.0))
+        return _products(reverse.backward(saved, (0.0, 1.0) if pair else 1.0), args, moving)
 
     return products_along
 
@@ -416,8 +461,22 @@ def _run_batched(
             value, tangent = derivative.jvp(*run, **tangents)
         except Exception:  # (see the doc: never a wrong result, one direction at a time)
             return None
+        if not _finite(tangent):
+            # A value that cannot move (a loop's counter popped back, an integer saved by
+            # a helper) has zero tangents, and a rule's term for it may be 0 * inf (the
+            # exponent's of x ** k at x <= 0): NaN where its derivative is 0. One
+            # direction at a time, where such a value carries no tangent.
+            return None
         parts.append(tangent)
     return value, _joined(parts), sizes
+
+
+def _finite(tangent: Any) -> bool:
+    if isinstance(tangent, tuple):
+        return all(_finite(t) for t in tangent)
+    if isinstance(tangent, np.ndarray) and tangent.dtype.kind in "fc":
+        return bool(np.isfinite(tangent).all())
+    return True
 
 
 #: how many elements a batched tangent of the largest argument may hold (2**21 float64s,
@@ -581,14 +640,16 @@ def _without_deletes(gradient: Any, which: str = "fused") -> Callable | None:
     ``backward``: the pullback of a split one) without the ``del`` statements that free
     memory early, which the passes do not take as input: the same computation, compiled
     from its own source with its own helpers, for batched forward mode to read. None
-    where that function calls other generated ones."""
+    where it calls a checkpointed loop's segment functions."""
     table = _plain_gradients.setdefault(gradient, {})
     found = table.get(which)
     if found is not None:
         return found
     fused = getattr(gradient, which)
-    if fused is None or gradient.callees or gradient.segment_sources:
-        return None  # (its callees' generated functions are not read again here)
+    if fused is None or gradient.segment_sources:
+        # (a checkpointed loop's segment functions are not read again here; a callee's
+        # generated functions are, by the batching pass, as the functions they are)
+        return None
     import gast
 
     from .transform import emit
@@ -911,15 +972,16 @@ def gradient_vjp(gradient: Any, args: tuple, wrt: Wrt) -> tuple[Any, Any]:
 
 
 def nested_source(nested: NestedGradient, *args: Any) -> str:
-    """The generated source behind ``ag.grad(ag.grad(f))``: forward mode's ``f_jvp``, and
-    reverse mode over it (what the Hessian-vector product runs)."""
+    """The generated source behind ``ag.grad(ag.grad(f))``: forward mode's ``f_tangent``
+    (``f_jvp`` returning the tangent alone), and reverse mode over it (what the
+    Hessian-vector product runs)."""
     function = nested.inner.function
     names = tuple(dict.fromkeys((*nested.inner.target.names, *nested.target.names)))
     kinds = None
     if args:
         params = list(nested.target.signature.parameters)
         kinds = {name: _kind(args[params.index(name)]) for name in names}
-    forward = pipeline.derive(function, names, param_kinds=kinds, forward=True)
+    forward = pipeline.derive(function, names, param_kinds=kinds, forward="tangent")
     reverse = pipeline.derive(forward.jvp, names, split=True, param_kinds=kinds)
     return forward.full_source() + "\n\n" + reverse.full_source()
 

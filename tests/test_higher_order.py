@@ -359,9 +359,9 @@ def test_the_readme_section_runs_and_shows_what_it_prints(tmp_path, capsys):
 
 def test_the_source_of_a_second_derivative():
     text = ag.source(ag.grad(ag.grad(quartic)))
-    assert "def quartic_jvp(x, *, dx):" in text
+    assert "def quartic_tangent(x, *, dx):" in text
     assert "# tangent of: return x**4" in text or "# tangent of: return x ** 4" in text
-    assert "def quartic_jvp_backward(saved, dvalue):" in text
+    assert "def quartic_tangent_backward(saved, " in text
 
 
 def quintic(x):

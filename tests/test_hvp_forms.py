@@ -219,3 +219,51 @@ def test_operator_forms_against_differences(moving):
     _check_hvp(
         power_forms, [rng.standard_normal(4), rng.standard_normal(4) + 3.0], list(moving), rng
     )
+
+
+def linear_in_both(x, y):
+    return np.sum(x + y - x * 0.5)
+
+
+def test_hvp_of_a_linear_function_is_zeros_of_each_shape():
+    """The tangent of a linear function does not depend on the point: reverse mode over it
+    reaches no argument, and each product is zeros of its argument's shape (and dtype)."""
+    x, y = np.ones((3, 4)), np.ones(4, dtype=np.float32)
+    products = ag.hvp(linear_in_both, (x, y), (np.ones((3, 4)), np.ones(4, np.float32)))
+    assert [(p.shape, p.dtype) for p in products] == [((3, 4), np.float64), ((4,), np.float32)]
+    assert not any(np.any(p) for p in products)
+    H = ag.hessian(linear_in_both, wrt=(0, 1), mode="source")(x, y)
+    assert np.shape(H[0][1]) == (3, 4, 4) and not np.any(H[0][1])
+
+
+def power_loop(A):
+    P = np.eye(3)
+    for _ in range(3):
+        P = P @ A
+    return np.trace(P)
+
+
+def test_hvp_of_a_loop_keeps_the_value():
+    """A loop's primal values the tangent does not read would get the adjoint 0 (a number)
+    in f_tangent's reversed loop: hvp differentiates f_jvp there, value and tangent."""
+    rng = np.random.default_rng(13)
+    _check_hvp(power_loop, [rng.standard_normal((3, 3))], [0], rng)
+    H = ag.hessian(power_loop, mode="source")(rng.standard_normal((3, 3)))
+    assert np.shape(H) == (3, 3, 3, 3)
+
+
+def test_hvp_differentiates_the_tangent_alone():
+    """Without a loop, reverse mode runs over f_tangent, which leaves out the value's own
+    computation (the loss's final mean) and its cotangent."""
+    from astgrad import higher
+
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((4, 5)), rng.standard_normal(5), rng.standard_normal((5, 5)))
+    args = (*args, rng.standard_normal(5), rng.standard_normal((5, 1)), rng.standard_normal(1))
+    args = (*args, rng.standard_normal((3, 4)), rng.standard_normal((3, 1)))
+    tangents = tuple(rng.standard_normal(np.shape(a)) for a in args[:6]) + (None, None)
+    ag.hvp(mlp_matmul, args, tangents, mode="source")
+    entry = higher._ready_hvps[mlp_matmul][ag.forward.host_key(args, tangents, "source")]
+    forward, pair = entry[0].source, entry[4]
+    assert not pair and "def mlp_matmul_tangent(" in forward
+    assert "np.mean(power)" not in forward and forward.rstrip().endswith("return dmean")

@@ -138,6 +138,12 @@ FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
     ("tangents", tangents.transform),
 )
 FORWARD_STAGES = ("parse", *(name for name, _ in FORWARD_PASSES), "emit")
+#: Forward mode returning the tangent alone (``derive(..., forward="tangent")``), which
+#: ``ag.hvp`` differentiates: the value's computation no tangent reads is dead there.
+TANGENT_PASSES: tuple[tuple[str, Callable], ...] = (
+    *FORWARD_PASSES[:-1],
+    ("tangents", tangents.transform_tangent),
+)
 #: Batched forward mode (``ag.jacobian``, ``ag.hessian``): the same passes, with
 #: ``batching`` in place of ``tangents``: each tangent carries a leading axis of directions
 #: (``derive(..., forward="batched")``; see ``transform/batching.py``).
@@ -145,6 +151,8 @@ BATCHED_FORWARD_PASSES: tuple[tuple[str, Callable], ...] = (
     *FORWARD_PASSES[:-1],
     ("batching", batching.transform),
 )
+#: ``derive``'s ``forward`` (other than True) -> its passes
+_FORWARD_KINDS = {"batched": BATCHED_FORWARD_PASSES, "tangent": TANGENT_PASSES}
 
 
 @dataclass(eq=False)
@@ -290,7 +298,7 @@ def derive(
             if forward:
                 result = _run_forward(
                     function, wrt, param_kinds or {}, stop_after, mode, checks,
-                    BATCHED_FORWARD_PASSES if forward == "batched" else FORWARD_PASSES,
+                    _FORWARD_KINDS.get(forward, FORWARD_PASSES),
                 )  # fmt: skip
             else:
                 result = _run(

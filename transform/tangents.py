@@ -54,6 +54,44 @@ _BROADCASTING = (np.where, np.clip, builtins.sum)
 TANGENT = "tangent"
 
 
+#: primitives other than ufuncs whose call computes a value and changes nothing
+_PURE = frozenset({np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.dot, np.matmul})
+
+
+def _without_unread_values(stmts: list[gast.stmt], returned: gast.expr) -> list[gast.stmt]:
+    """The top-level statements of ``f_tangent`` less the values no later statement reads
+    where computing them changes nothing (``mean = np.mean(power)``, whose tangent
+    ``mean_tangent(dpower)`` does not read it): ``ag.hvp`` would compute them for nothing.
+    Anything inside a loop or branch, and every tangent, stays."""
+    live = {n.id for n in gast.walk(returned) if isinstance(n, gast.Name)}
+    kept: list[gast.stmt] = []
+    for stmt in reversed(stmts):
+        if _pure_value(stmt) and not {t.id for t in stmt.targets} & live:
+            continue
+        live |= {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)}
+        kept.append(stmt)
+    return kept[::-1]
+
+
+def _pure_value(stmt: gast.stmt) -> bool:
+    """A value of the program (not a tangent) bound to a name by a NumPy operator, ufunc or
+    reduction with a rule, without ``out=``: computing it changes nothing."""
+    if (
+        not isinstance(stmt, gast.Assign)
+        or anno.get(stmt, anno.Key.PART) == TANGENT
+        or not all(isinstance(t, gast.Name) for t in stmt.targets)
+    ):
+        return False
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if callee is None or callee.kind != "rule" or callee.rule is None:
+        return False
+    value = stmt.value
+    if isinstance(value, gast.Call) and any(k.arg in (None, "out") for k in value.keywords):
+        return False
+    primitive = callee.rule.primitive
+    return (isinstance(primitive, np.ufunc) and primitive.nout == 1) or primitive in _PURE
+
+
 def _same_name(a: gast.expr, b: gast.expr) -> bool:
     return isinstance(a, gast.Name) and isinstance(b, gast.Name) and a.id == b.id
 
@@ -65,10 +103,19 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef
     return _Forward(ctx).run(node)
 
 
+def transform_tangent(node: gast.FunctionDef, ctx: TransformContext) -> gast.FunctionDef:
+    """As ``transform``, but the function (``f_tangent``) returns the tangent alone, of
+    the value's shape: what ``ag.hvp`` differentiates, so that reverse mode over it leaves
+    out the value's own computation where no tangent reads it (a loss's final mean), and
+    the value's cotangent, which is zero."""
+    return _Forward(ctx, tangent_only=True).run(node)
+
+
 class _Forward:
-    def __init__(self, ctx: TransformContext) -> None:
+    def __init__(self, ctx: TransformContext, tangent_only: bool = False) -> None:
         self.ctx = ctx
         self.namer = ctx.namer
+        self.tangent_only = tangent_only
 
     def tangent(self, name: str) -> str:
         return self.namer.adjoint(name)
@@ -101,13 +148,20 @@ class _Forward:
         else:
             tangent = gast.Constant(0.0, None)
         returned = build.call(self.helper("tangent_out"), tangent, copy_tree(result))
-        out.append(gast.Return(value=gast.Tuple([copy_tree(result), returned], gast.Load())))
+        if self.tangent_only:
+            # (the tangent of a returned name has its shape already)
+            alone = tangent if isinstance(tangent, gast.Name) else returned
+            out = _without_unread_values(out, alone)
+            out.append(gast.Return(value=alone))
+        else:
+            out.append(gast.Return(value=gast.Tuple([copy_tree(result), returned], gast.Load())))
         new_args = copy.deepcopy(args)
         for name in self.ctx.wrt:
             new_args.kwonlyargs.append(build.param(self.tangent(name)))
             new_args.kw_defaults.append(None)
         own = label(self.ctx.parsed.function) if node.name != "<lambda>" else "lambda_"
-        name = self.namer.new(f"{own}_jvp")  # (a method: MLP_call_jvp, issue 17)
+        suffix = "tangent" if self.tangent_only else "jvp"
+        name = self.namer.new(f"{own}_{suffix}")  # (a method: MLP_call_jvp, issue 17)
         return build.function(name, new_args, out)
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
