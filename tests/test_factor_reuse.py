@@ -420,3 +420,16 @@ def test_the_pass_guards_only_what_it_reads(f):
     derivative = pipeline.derive(f, ("log_params",), mode="source")
     described = str(derivative.guard)
     assert "UNRELATED" not in described and "MODES" not in described, described
+
+
+def test_helper_mixed_dtypes_go_to_the_rule():
+    # a float32 factor with float64 parts: LAPACK would compute in float32, the rules in
+    # float64; the helper hands them to the rules
+    a = _positive(7)
+    low = np.linalg.cholesky(a).astype(np.float32)
+    diagonals, solves, transposed = _parts(low.astype(np.float64))
+    got = cholesky_factor_grad(low, a.astype(np.float32), diagonals, solves, transposed)
+    dense = _dense(low, diagonals, solves, transposed)
+    want = hermitian_cholesky_grad(dense, low, a.astype(np.float32))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert got.dtype == want.dtype

@@ -288,7 +288,9 @@ def _factor_closed_form(
     n = low.shape[0]
     parts = (*solves, *transposed_solves, *cho_solves)
     arrays = [*diagonals, *(v for part in parts for v in part)]
-    if not all(_plain_real(v, n) for v in arrays) or not all(v.ndim == 1 for v in diagonals):
+    if not all(_plain_real(v, n, low.dtype) for v in arrays):
+        return None
+    if not all(v.ndim == 1 for v in diagonals):
         return None
     # M = L^T dL = -(sum of p q^T) + the diagonal part
     pairs = [(gx, x) for gx, x, _ in solves] + [(b, gb) for gb, _, b in transposed_solves]
@@ -391,7 +393,7 @@ def cho_factor_grad(factor: Any, a: Any, diagonals: tuple = (), cho_solves: tupl
         _solve_triangular() is not None
         and _plain_real_matrix(c)
         and not np.iscomplexobj(a)
-        and all(_plain_real(v, n) for v in arrays)
+        and all(_plain_real(v, n, c.dtype) for v in arrays)
         and all(v.ndim == 1 for v in diagonals)
     ):
         upper = c.T if lower else c  # (the upper triangle of upper holds L^T)
@@ -451,8 +453,10 @@ def _plain_real_matrix(x: Any) -> bool:
     )
 
 
-def _plain_real(x: Any, n: int) -> bool:
-    return type(x) is np.ndarray and x.dtype.kind == "f" and 1 <= x.ndim <= 2 and x.shape[0] == n
+def _plain_real(x: Any, n: int, dtype: np.dtype) -> bool:
+    """One NumPy vector or matrix of ``n`` rows and the factor's float dtype (LAPACK would
+    cast another to it, where the rules compute in the wider of the two)."""
+    return type(x) is np.ndarray and x.dtype == dtype and 1 <= x.ndim <= 2 and x.shape[0] == n
 
 
 def _columns(v: np.ndarray) -> np.ndarray:
