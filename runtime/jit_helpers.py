@@ -364,8 +364,9 @@ def _own(value):
 
 
 def add_in_place(adjoint, index, value):
-    """``adjoint[index] += value`` (a float64 array the code owns, a basic index; or the
-    list of parts of a list argument's gradient, an integer index)."""
+    """``adjoint[index] += value`` (a float64 array the code owns, a basic index, or a
+    vector's index vector (repeats accumulate) or mask; or the list of parts of a list
+    argument's gradient, an integer index)."""
 
 
 @overload(add_in_place)
@@ -376,6 +377,9 @@ def _add_in_place(adjoint, index, value):
             adjoint[index] = adjoint[index] + value
 
         return add_item
+    listed = _add_listed(adjoint, index, value)
+    if listed is not None:
+        return listed
     if not _in_place(adjoint, index):
         return None
 
@@ -383,6 +387,44 @@ def _add_in_place(adjoint, index, value):
         adjoint[index] += value
 
     return added
+
+
+def _add_listed(adjoint, index, value):
+    """Code adding ``value`` into a float64 vector at the positions an index vector
+    lists (repeated ones accumulate, as ``np.add.at``) or a mask marks; None for other
+    types. ``value`` is a number or a vector with one item per position."""
+    kind = _index_array(_plain(adjoint), index)
+    if not kind:
+        return None
+    each = isinstance(_plain(value), types.Array)
+    if each and _plain(value).ndim != 1:
+        return None
+    if kind == "int":
+
+        def add_listed(adjoint, index, value):
+            if each and value.shape[0] != index.shape[0]:
+                raise ValueError("one value per index is needed")
+            size = adjoint.shape[0]
+            for position in range(index.shape[0]):
+                at = index[position]
+                if at < -size or at >= size:
+                    raise IndexError("index out of bounds")
+                adjoint[at] += value[position] if each else value
+
+        return add_listed
+
+    def add_masked(adjoint, index, value):
+        if index.shape[0] != adjoint.shape[0]:
+            raise IndexError("the mask's length is not the array's")
+        taken = 0
+        for position in range(index.shape[0]):
+            if index[position]:
+                adjoint[position] += value[taken] if each else value
+                taken += 1
+        if each and taken != value.shape[0]:
+            raise ValueError("one value per position the mask marks is needed")
+
+    return add_masked
 
 
 def add_into(adjoint, value):
@@ -460,11 +502,33 @@ def _item(adjoint, index):
 
 
 def zero_at(adjoint, index):
-    """``adjoint[index] = 0`` (a float64 array the code owns, a basic index)."""
+    """``adjoint[index] = 0`` (a float64 array the code owns; a basic index, or a vector's
+    index vector or mask)."""
 
 
 @overload(zero_at)
 def _zero_at(adjoint, index):
+    plain = _plain(adjoint)
+    if _index_array(plain, index) == "bool":
+        # (a vector's elements where a mask of its length is set: y[y > 0.2] = 1.0)
+        def zeroed_where(adjoint, index):
+            if index.shape[0] != adjoint.shape[0]:
+                raise IndexError("the mask's length is not the array's")
+            for position in range(index.shape[0]):
+                if index[position]:
+                    adjoint[position] = 0
+
+        return zeroed_where
+    if _index_array(plain, index) == "int":
+        # (a vector's elements at the positions listed, negative ones from the end)
+        def zeroed_at(adjoint, index):
+            size = adjoint.shape[0]
+            for at in index:
+                if at < -size or at >= size:
+                    raise IndexError("index out of bounds")
+                adjoint[at] = 0
+
+        return zeroed_at
     if not _in_place(adjoint, index):
         return None
 
@@ -472,6 +536,23 @@ def _zero_at(adjoint, index):
         adjoint[index] = 0
 
     return zeroed
+
+
+def _index_array(plain: types.Type, index: types.Type) -> str:
+    """ "bool" or "int" for a vector of float64 indexed by a vector of booleans or of
+    integers, else ""."""
+    if not (
+        isinstance(plain, types.Array)
+        and plain.ndim == 1
+        and plain.dtype == types.float64
+        and plain.mutable
+        and isinstance(index, types.Array)
+        and index.ndim == 1
+    ):
+        return ""
+    if isinstance(index.dtype, types.Boolean):
+        return "bool"
+    return "int" if isinstance(index.dtype, types.Integer) else ""
 
 
 @overload(shape_of)
@@ -943,7 +1024,20 @@ def scatter_grad(g, x, index):
 
 @overload(scatter_grad)
 def _scatter_grad(g, x, index):
-    if not isinstance(_plain(x), types.Array) or not _basic_index(index):
+    plain = _plain(x)
+    if isinstance(plain, types.Array) and plain.ndim == 1 and isinstance(index, types.Array):
+        # (an index vector or mask: into float64 zeros of x's length, by _add_listed)
+        zeros = types.Array(types.float64, 1, "C")
+        if _add_listed(zeros, index, g) is None:
+            return None
+
+        def scatter_listed(g, x, index):
+            out = np.zeros(x.shape[0], np.float64)
+            add_in_place(out, index, g)
+            return out
+
+        return scatter_listed
+    if not isinstance(plain, types.Array) or not _basic_index(index):
         return None
 
     def scatter(g, x, index):

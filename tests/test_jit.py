@@ -44,6 +44,9 @@ FITTING = [
     "while_data_condition",
     "break_on_data",
     "setitem_in_loop",
+    # assignment at a mask and at an index vector (zero_at, scatter_grad, add_in_place)
+    "setitem_mask",
+    "setitem_integer_array",
     "physics_springs",
     "ode_while",
     # reductions over axes with keepdims (np.max's gradient among them), ag.no_grad,

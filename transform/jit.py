@@ -619,6 +619,10 @@ class _Function:
         self.mine: dict[str, str] = {}
         self.spares: dict[str, tuple[str, str]] = {}
         self.started: set[str] = set()
+        #: buffer flags known False before the statement being rewritten, and those it
+        #: leaves False (a stash is left out where the flag is known False)
+        self.flags_cleared: set[str] = set()
+        self.clears: set[str] = set()
         #: name -> the name of its shape, for arrays saved only for their shape, and the
         #: push and pop sites that now save the shape (see ``_plan_shapes``)
         self.shape_names: dict[str, str] = {}
@@ -728,8 +732,14 @@ class _Function:
 
     def _block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
+        cleared: set[str] = set()  # (buffer flags the statement before left False)
         for stmt in stmts:
+            self.flags_cleared, self.clears = cleared, set()
             made = self._statement(stmt)
+            if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+                cleared = set()  # (its blocks leave the flags as they may)
+            elif made:
+                cleared = self.clears
             for new in made:
                 if new is not stmt:
                     for sub in ast.walk(new):
@@ -1052,7 +1062,7 @@ class _Function:
         """Before ``stmt`` rebinds ``name``: its array into the spare, if the array is its
         alone."""
         spare, free = self._spare_of(name) or ("", "")
-        if not spare:
+        if not spare or name in self.flags_cleared:
             return []
         if self.first_bound.get(name, stmt.lineno) >= stmt.lineno:
             if name not in self.loops_around.get(id(stmt), set()):
@@ -1086,6 +1096,7 @@ class _Function:
                 _assign([self.mine[target]], _load(self.mine[source])),
                 _assign([self.mine[source]], ast.Constant(False)),
             ]
+            self.clears = (self.flags_cleared - {target}) | {source}
             return [*self._stash(stmt, target), *made, *handed]
         kept: set[str] = set()
         if id(stmt) in self.added_in_place:
@@ -1111,7 +1122,12 @@ class _Function:
                     and _is_call_of(last.value, "jit_zeros_like")
                 ):
                     fresh = target.id  # (new zeros no other name holds)
-        after = [_assign([self.mine[n]], ast.Constant(n == fresh)) for n in sorted(touched)]
+        after = [
+            _assign([self.mine[n]], ast.Constant(n == fresh))
+            for n in sorted(touched)
+            if n == fresh or n not in self.flags_cleared  # (False already: nothing to set)
+        ]
+        self.clears = (self.flags_cleared - touched) | {n for n in touched if n != fresh}
         return [*before, *made, *after]
 
     def _cleared(self, names: set[str]) -> list[ast.stmt]:
