@@ -51,6 +51,7 @@ __all__ = [
     "batch_assigned_adjoint",
     "batch_stored_adjoint",
     "batch_add_at",
+    "batch_size",
 ]
 
 
@@ -71,6 +72,24 @@ def _is_numeric(value: Any) -> bool:
     if isinstance(value, bool):
         return True  # (a flag: its tangent is zeros, as zero_tangent gives)
     return isinstance(value, (int, float, complex, np.ndarray, np.generic))
+
+
+def batch_size(*tangents: Any) -> int:
+    """The number of directions: the leading length of the first batched tangent that is
+    an array (a tuple's searched in order; a saved tuple's first item may be None).
+
+    >>> batch_size((None, np.zeros((4, 2))), np.zeros((4,)))
+    4
+    """
+    for tangent in tangents:
+        if isinstance(tangent, tuple):
+            try:
+                return batch_size(*tangent)
+            except Unbatchable:
+                continue
+        if isinstance(tangent, np.ndarray) and tangent.ndim:
+            return tangent.shape[0]
+    raise Unbatchable("no batched tangent to count the directions of")
 
 
 def batch_zeros(value: Any, batch: int) -> Any:

@@ -661,15 +661,19 @@ def test_two_pops_in_one_statement_are_not_rewritten():
 
 
 def test_a_gradient_it_cannot_batch_falls_back(monkeypatch):
-    """A gradient that calls another generated gradient (a helper function of the
-    user's): no batched Hessian, and the Hessian comes one Hessian-vector product at a
-    time, right."""
+    """A gradient that takes a list's adjoint apart (adjoint_item): no batched Hessian,
+    and the Hessian comes one Hessian-vector product at a time, right."""
     x = np.array([0.3, -0.7, 1.1])
-    assert higher._batched_hessian(calls_a_helper, (x,), [0], ("x",)) is None
-    got = ag.hessian(calls_a_helper)(x)
+    assert higher._batched_hessian(pairs_in_a_list, (x,), [0], ("x",)) is None
+    got = ag.hessian(pairs_in_a_list)(x)
     np.testing.assert_allclose(
-        got, _gradient_differences(calls_a_helper, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
+        got, _gradient_differences(pairs_in_a_list, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
     )
+
+
+def pairs_in_a_list(x):
+    items = [np.sin(x), x * 2.0]
+    return np.sum(items[0] * items[1])
 
 
 def _helper(h, x):
@@ -678,6 +682,39 @@ def _helper(h, x):
 
 def calls_a_helper(x):
     return np.sum(_helper(x, x) ** 2)
+
+
+def _stepper(h, x):
+    for _ in range(2):
+        h = np.tanh(h) * x
+    return h
+
+
+def calls_a_helper_with_a_loop(x, w):
+    return np.sum(_stepper(x * w, x) * w) + np.sum(_helper(w, x))
+
+
+@pytest.mark.parametrize(
+    "function, shapes",
+    [(calls_a_helper, [(3,)]), (calls_a_helper_with_a_loop, [(3,), (3,)])],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_gradients_calling_generated_gradients_run_batched(function, shapes, monkeypatch):
+    """A gradient that calls a helper's generated forward and backward functions: each
+    gets a batched forward function of its own (the saved tuple's tangent a tuple of
+    batched tangents); a helper whose own gradient saves values on a list is refused and
+    goes one direction at a time."""
+    rng = np.random.default_rng(15)
+    args = tuple(rng.uniform(-0.9, 0.9, s) for s in shapes)
+    positions = list(range(len(shapes)))
+    ran = _check_hessian(function, args, positions, monkeypatch)
+    assert ran is (function is calls_a_helper)  # (the loop's helper saves on a list)
+    assert _check_reverse(function, args, positions[:1], monkeypatch)
+    numeric = _gradient_differences(function, args, positions)
+    got = ag.hessian(function, wrt=tuple(positions))(*args)
+    for a in positions:
+        for b in positions:
+            np.testing.assert_allclose(got[a][b], numeric[a][b], rtol=1e-5, atol=1e-6)
 
 
 def reduce_rows(x, s=2.0):
@@ -932,3 +969,23 @@ def test_batched_add_at_rows():
     assert batched.batch_add_at(rows, adjoint, container, 1, None, 0, 5) is rows
     with pytest.raises(batched.Unbatchable):
         batched.batch_add_at(rows, adjoint, [container], 0, rows, adjoint, 5)
+
+
+def powers_of_a_counter(x):
+    total = 0.0
+    for k in range(1, 4):
+        total = total + np.sum(np.sin(x) ** k)
+    return total
+
+
+def test_a_counter_popped_back_never_gives_nan(monkeypatch):
+    """A loop's counter popped back has zero tangents, and the power rule's term for the
+    exponent is 0 * log(base): NaN at a negative base, where the term is 0. The batched
+    run sees the NaN and goes one direction at a time; with positive bases it runs."""
+    x = np.array([0.3, -0.7, 1.1])
+    assert higher._batched_hessian(powers_of_a_counter, (x,), [0], ("x",)) is None
+    expected = _gradient_differences(powers_of_a_counter, (x,), [0])[0][0]
+    got = ag.hessian(powers_of_a_counter)(x)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert _check_hessian(powers_of_a_counter, (np.abs(x),), [0], monkeypatch)

@@ -110,11 +110,15 @@ class _Batched(_Forward):
         params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
         self.batch = self.namer.new("batch")
         first = self.tangent(self.ctx.wrt[0])
-        size = gast.Subscript(
+        size: gast.expr = gast.Subscript(
             value=gast.Attribute(value=load(first), attr="shape", ctx=gast.Load()),
             slice=gast.Constant(0, None),
             ctx=gast.Load(),
         )
+        if self.ctx.param_kinds.get(self.ctx.wrt[0], ("",))[0] != "value":
+            # (a kind not known to be a value: a generated callee's saved tuple, say)
+            tangents = [load(self.tangent(name)) for name in self.ctx.wrt]
+            size = build.call(self.batched("batch_size"), *tangents)
         out = [build.assign(self.batch, size)]
         out += [
             self._zero(name)
