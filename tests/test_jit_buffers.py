@@ -10,6 +10,9 @@ saved), two fields of different lengths, one gradient called at several sizes.
 
 from __future__ import annotations
 
+import ast
+import re
+
 import numpy as np
 import pytest
 
@@ -112,3 +115,43 @@ def test_buffers_at_several_sizes_in_one_gradient():
         u0 = np.sin(np.linspace(0.0, 3.0, n))
         for _ in range(2):
             assert_close(compiled(u0, 0.1, 4), plain(u0, 0.1, 4), rtol=1e-10, atol=1e-12)
+
+
+def _rewritten(source: str) -> str:
+    """``source`` (written as generated code is) rewritten for Numba, as text."""
+    from astgrad.transform import jit as rewrite_jit
+
+    names = rewrite_jit.Names(gradient_buffer={"gradient_buffer"})
+    start = "jit_np.empty((0, ), jit_np.float64)"
+    probed = rewrite_jit.Probed(
+        starts={"f_grad": {n: start for n in ("a", "b", "c")}},
+        kinds={"f_grad": {n: "array" for n in ("a", "b", "c")}},
+    )
+    return ast.unparse(rewrite_jit.rewrite(source, names, {}, probed))
+
+
+HANDED_ON = """
+def f_grad(x, n):
+    a = gradient_buffer(0, x)
+    for _ in range(n):
+        b = a
+        a = 0
+        b = gradient_buffer(b, x)
+        a = gradient_buffer(a, x)
+    return a
+"""
+
+
+def test_a_buffer_handed_on_keeps_its_flag():
+    source = _rewritten(HANDED_ON)
+    # (b = a, then a rebound unread: b's array is the code's alone where a's was)
+    assert re.search(r"jit_mine_b_\d+ = jit_mine_a_\d+", source), source
+    assert re.search(r"jit_buffer_from\(b, x, jit_mine_b_\d+,", source), source
+
+
+def test_a_buffer_another_name_still_reads_is_not_kept():
+    # c reads a's array after b = a: b's flag must not say the array is b's alone, or
+    # gradient_buffer(b, x) would keep it and its writes would change c
+    source = _rewritten(HANDED_ON.replace("        a = 0\n", "        c = a\n        a = 0\n"))
+    assert not re.search(r"jit_mine_b_\d+ = jit_mine_a_\d+", source), source
+    assert re.search(r"jit_mine_b_\d+ = False", source), source

@@ -623,6 +623,8 @@ class _Function:
         #: leaves False (a stash is left out where the flag is known False)
         self.flags_cleared: set[str] = set()
         self.clears: set[str] = set()
+        #: the statements after the one being rewritten, in its block
+        self.rest_of_block: list[ast.stmt] = []
         #: name -> the name of its shape, for arrays saved only for their shape, and the
         #: push and pop sites that now save the shape (see ``_plan_shapes``)
         self.shape_names: dict[str, str] = {}
@@ -733,8 +735,9 @@ class _Function:
     def _block(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         cleared: set[str] = set()  # (buffer flags the statement before left False)
-        for stmt in stmts:
+        for position, stmt in enumerate(stmts):
             self.flags_cleared, self.clears = cleared, set()
+            self.rest_of_block = stmts[position + 1 :]
             made = self._statement(stmt)
             if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
                 cleared = set()  # (its blocks leave the flags as they may)
@@ -1090,10 +1093,12 @@ class _Function:
             and {stmt.targets[0].id, stmt.value.id} <= set(self.mine)
             and stmt.targets[0].id != stmt.value.id
         ):
-            # ``a = d``: the array is a's alone where it was d's, and d's no longer
+            # ``a = d``, d rebound before it is read again: the array is a's alone where
+            # it was d's (else neither's)
             target, source = stmt.targets[0].id, stmt.value.id
+            mine = _load(self.mine[source]) if self._rebound_unread(source) else None
             handed = [
-                _assign([self.mine[target]], _load(self.mine[source])),
+                _assign([self.mine[target]], mine or ast.Constant(False)),
                 _assign([self.mine[source]], ast.Constant(False)),
             ]
             self.clears = (self.flags_cleared - {target}) | {source}
@@ -1129,6 +1134,22 @@ class _Function:
         ]
         self.clears = (self.flags_cleared - touched) | {n for n in touched if n != fresh}
         return [*before, *made, *after]
+
+    def _rebound_unread(self, name: str) -> bool:
+        """Whether the rest of the block rebinds ``name`` (by a value not reading it)
+        before anything else reads it, and before any compound statement."""
+        for stmt in self.rest_of_block:
+            if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+                return False
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and _is_name(stmt.targets[0], name, ast.Store)
+            ):
+                return not _reads(stmt.value, name)
+            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt)):
+                return False
+        return False
 
     def _cleared(self, names: set[str]) -> list[ast.stmt]:
         found = sorted(names & set(self.mine))
