@@ -137,7 +137,7 @@ def test_most_conformance_programs_run_batched():
         )
         ran += found is not None
     assert eligible >= 30
-    assert ran >= 0.6 * eligible, (ran, eligible)
+    assert ran >= 0.8 * eligible, (ran, eligible)  # (222 of 262 when this was written)
 
 
 # -- random programs -------------------------------------------------------------------------------
@@ -449,7 +449,8 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    assert ran >= 0.4 * eligible, (ran, eligible)
+    # (191 of 262 when this was written: loops' stacks, callees and arrays' adjoints)
+    assert ran >= 0.65 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -823,7 +824,7 @@ def test_most_reverse_jacobians_run_batched():
         eligible += 1
         names = _names(program.function, positions)
         ran += higher._batched_pullbacks(program.function, args, positions, names) is not None
-    assert ran >= 0.5 * eligible, (ran, eligible)
+    assert ran >= 0.72 * eligible, (ran, eligible)  # (204 of 262 when this was written)
 
 
 def smooth(u):
