@@ -18,10 +18,15 @@ This pass gives generated code the same: where every contribution to ``dL`` is o
 * ``solve_grad_a(gb, x, L, b)`` for ``x = solve(L, b)``, ``gb = solve_adjoint(gx, L, b)``:
   ``L^T dL = -gx x^T``;
 * ``np.transpose(dT)`` with ``dT = solve_grad_a(gb, x, T, b)`` for ``T = L.T``,
-  ``x = solve(T, b)``: ``L^T dL = -b gb^T``,
+  ``x = solve(T, b)``: ``L^T dL = -b gb^T``;
+* the same solves spelled ``scipy.linalg.solve_triangular`` (``L`` with ``lower=True``,
+  ``L.T`` with ``lower=False``, either with ``trans``), each filed by the matrix it solves
+  with in effect;
+* ``adjoint_item(dv, 0)`` with ``v = (L, True)`` read by ``cho_solve(v, b)``: ``-(gb x^T +
+  x gb^T)`` added to ``L^-T sym(L^T dL) L^-1`` directly,
 
 the statements adding them up go, and ``hermitian_cholesky_grad(dL, L, K)`` becomes
-``cholesky_factor_grad(L, K, diagonals, solves, transposed_solves)``
+``cholesky_factor_grad(L, K, diagonals, solves, transposed_solves[, cho_solves])``
 (``runtime/rules/linalg_helpers.py``), which computes the same gradient from those parts:
 two solves that together solve with ``K`` make ``L^T dL`` symmetric, and then the gradient
 needs no product with ``L^T`` and no solve with ``n`` right-hand sides, only
@@ -29,7 +34,17 @@ needs no product with ``L^T`` and no solve with ``n`` right-hand sides, only
 and solves with the vectors. Anything else (another use of ``L`` whose contribution has
 another form, a loop, a name bound twice) leaves the program as it is; the helper itself
 computes the dense cotangent and calls the rule for values its closed form does not
-cover (complex, batched, no SciPy).
+cover (complex, batched, other dtypes, no SciPy).
+
+Likewise ``scipy.linalg.cho_factor``'s gradient, where its factor is read only by
+``np.diag(factor[0])`` and ``cho_solve(factor, b)``, becomes ``cho_factor_grad``; and
+``inverse(K)`` in ``np.linalg.slogdet``'s and ``det``'s gradients, where the program also
+computed ``L = np.linalg.cholesky(K)``, becomes ``cholesky_inverse(K, L)``. A read moved
+to the Cholesky gradient must see the value it saw where it was: the backward pass
+restores a name that the forward statements bind again, so right-hand sides must be bound
+once (or be parameters never bound), and adjoints reset in between are copied first.
+Names are looked up one at a time: each of the user's globals read is guarded on every
+later call.
 """
 
 from __future__ import annotations
