@@ -49,7 +49,8 @@ def hvp(
     >>> ag.hvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     array([6., 0.])
     """
-    _check_mode(mode)
+    if mode not in MODES:
+        _check_mode(mode)
     ready = _ready_hvp(fun, primals, tangents, mode)
     if ready is not None:
         _, reverse, keywords, moving, pair = ready
@@ -150,23 +151,24 @@ def _products(grads: Any, primals: tuple, moving: tuple) -> Any:
     shaped like it (zeros where the tangent does not depend on it), real for a real
     argument (the real part of what reached it, where complex values came between:
     docs/complex.md)."""
-    if len(moving) == 1:
-        return _finished(grads, primals[moving[0]])
-    return tuple(_finished(g, primals[i]) for g, i in zip(grads, moving))
-
-
-def _finished(grad: Any, like: Any) -> Any:
-    if (
-        type(grad) is np.ndarray
-        and type(like) is np.ndarray
-        and grad.shape == like.shape
-        and grad.dtype.kind != "c"
-    ):
-        return grad  # (the common case, without finish_gradient's checks)
-    return finish_gradient(grad, like)
+    single = len(moving) == 1
+    out = []
+    for grad, i in zip((grads,) if single else grads, moving):
+        like = primals[i]
+        # (the common case, an array of its argument's shape, without finish_gradient)
+        if (
+            type(grad) is not _ndarray
+            or type(like) is not _ndarray
+            or grad.shape != like.shape
+            or grad.dtype.kind == "c"
+        ):
+            grad = finish_gradient(grad, like)
+        out.append(grad)
+    return out[0] if single else tuple(out)
 
 
 _float64 = np.float64
+_ndarray = np.ndarray
 #: function -> {forward.host_key(...): (forward derivative, reverse derivative, tangent
 #: keywords, moving positions, pair)}: what ``hvp`` found for host float arrays, reached
 #: again without the checks and look-ups (they cost more than a small function's hvp)
