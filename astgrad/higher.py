@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .api import MODES, Wrt, _kind, _Target
-from .forward import _HOST, _check_arguments, _moving_names, host_key, jvp
+from .forward import _HOST, _check_arguments, _moving_names, caller, host_key, jvp
 from .forward import _derivative as _forward_derivative
 from .nested import is_gradient
 from .runtime.adjoints import finish_gradient
@@ -53,9 +53,8 @@ def hvp(
         _check_mode(mode)
     ready = _ready_hvp(fun, primals, tangents, mode)
     if ready is not None:
-        _, reverse, keywords, moving, pair = ready
-        named = {k: tangents[i] for k, i in zip(keywords, moving)}
-        return _run_hvp(fun, reverse, pair, primals, named, moving)
+        tangent, saved = ready[5](primals, tangents)
+        return _reversed(fun, ready[1], ready[4], tangent, saved, primals, ready[3])
     primals, tangents = _check_arguments(fun, primals, tangents)
     moving = tuple(i for i, t in enumerate(tangents) if t is not None)
     if not moving:
@@ -97,7 +96,9 @@ def _generated_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple
     key = host_key(primals, tangents, mode)
     if key is not None:
         keywords = tuple(tangent_names[n] for n in names)
-        _ready_hvps.setdefault(fun, {})[key] = (forward, reverse, keywords, moving, pair)
+        call = caller(reverse.forward, len(primals), keywords, moving)
+        entry = (forward, reverse, keywords, moving, pair, call)
+        _ready_hvps.setdefault(fun, {})[key] = entry
     # (host arguments, the common case, need no device made current)
     where = CPU if all(type(p) in _HOST for p in primals) else placement(primals)
     if where is CPU:
@@ -136,6 +137,15 @@ def _run_hvp(
 ) -> Any:
     """Reverse mode over the forward derivative: the gradient of the tangent."""
     tangent, saved = reverse.forward(*primals, **named)
+    return _reversed(fun, reverse, pair, tangent, saved, primals, moving)
+
+
+def _reversed(
+    fun: Callable, reverse: Any, pair: bool, tangent: Any, saved: Any, primals: tuple,
+    moving: tuple,
+) -> Any:  # fmt: skip
+    """The backward pass from the forward one's ``tangent`` (``(value, tangent)`` where
+    ``pair``) and ``saved``."""
     if pair:
         tangent = tangent[1]  # (value, tangent), of one shape
     if type(tangent) is not _float64 and np.ndim(tangent) != 0:
@@ -170,14 +180,15 @@ def _products(grads: Any, primals: tuple, moving: tuple) -> Any:
 _float64 = np.float64
 _ndarray = np.ndarray
 #: function -> {forward.host_key(...): (forward derivative, reverse derivative, tangent
-#: keywords, moving positions, pair)}: what ``hvp`` found for host float arrays, reached
-#: again without the checks and look-ups (they cost more than a small function's hvp)
+#: keywords, moving positions, pair, caller)}: what ``hvp`` found for host float arrays,
+#: reached again without the checks and look-ups (they cost more than a small function's
+#: hvp)
 _ready_hvps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _ready_hvp(fun: Callable, primals: Any, tangents: Any, mode: str) -> tuple | None:
-    """``(forward, reverse, tangent keywords, moving positions, pair)`` of an hvp that
-    ran before with arguments of these kinds, while both guards hold; None otherwise."""
+    """``(forward, reverse, tangent keywords, moving positions, pair, caller)`` of an hvp
+    that ran before with arguments of these kinds, while both guards hold; None otherwise."""
     if mode == "tape":
         return None
     key = host_key(primals, tangents, mode)
