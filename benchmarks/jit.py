@@ -298,6 +298,7 @@ def section(rows: list[list[str]], notes: list[str]) -> str:
     except ImportError:
         jax_version = ""
     machine = (
+        f"{time.strftime('%Y-%m-%d')}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; "
         f"Python {platform.python_version()}, NumPy {np.__version__}, Numba "
         f"{numba.__version__}{jax_version}; wall time, best of at least 7 calls after "
