@@ -48,9 +48,10 @@ _OPERATORS = (
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
-    """Guarantees: a backward operator expression equal (same operators, same versions of
-    the same names, same numbers) to a forward value bound once and read backward anyway
-    is replaced by a read of that value; nothing else changes."""
+    """Guarantees: a backward operator expression inside a statement's value, equal (same
+    operators, same versions of the same names, same numbers) to a forward value bound
+    once at the top level, never written backward and holding that write there, is
+    replaced by a read of that value; nothing else changes."""
     forward = _Forward(program.primal)
     backward_writes = set()
     for stmt in program.backward:

@@ -8,7 +8,11 @@ are not scalars share one class; anything else gets a class of its own. A name b
 values of different classes (``x = x[0]`` in a loop) has no class: each read of it is
 unlike every other. The classes are a fixpoint over all bindings, so loops are covered.
 
-The pass changes no code: it fills ``ctx.shape_classes`` for ``inline`` to read.
+The pass changes no code: it fills ``ctx.shape_classes`` for ``inline`` to read, and
+annotates each name read at the function's top level with the class of the binding that
+reaches it (``annotate_reads``: a name rebound to another shape has no class of its own,
+but each of its reads there has one). A generated forward function's tangent parameters
+(``f_jvp``'s ``dx``) have their parameters' classes.
 """
 
 from __future__ import annotations
