@@ -963,6 +963,24 @@ try:
     import scipy.special as special
 except ImportError:  # pragma: no cover - scipy is optional
     special = None
+
+
+def _sylvester_checked():
+    from astgrad.runtime.rules.scipy_rules import sylvester_checked
+
+    return sylvester_checked
+
+
+def _sylvester_solved(a, b) -> tuple:
+    """``(x, a, b, q)`` with ``x`` solving ``a x + x b = q``: the constants of a
+    ``sylvester_checked`` case."""
+    import scipy.linalg
+
+    a, b = np.array(a), np.array(b)
+    q = np.arange(1.0, 1.0 + a.shape[0] * b.shape[0]).reshape(a.shape[0], b.shape[0])
+    return scipy.linalg.solve_sylvester(a, b, q), a, b, q
+
+
 if special is not None:
     SPECS.update(
         {
@@ -1160,6 +1178,12 @@ if special is not None:
             scipy.linalg.solve_sylvester: [
                 case(A(value=SPD), A(value=SQUARE), A((3, 3))),
                 case(A(value=SQUARE), A((2, 2), value=[[1.5, 0.2], [-0.3, 2.0]]), A((3, 2))),
+            ],
+            # (the identity on its value once x is checked to solve a x + x b = q, which
+            # SciPy's solver misses for some complex data: test_complex_decompositions)
+            _sylvester_checked(): [
+                case(A((3, 3)), *_sylvester_solved(SPD, SQUARE)),
+                case(A((3, 2)), *_sylvester_solved(SQUARE, [[1.5, 0.2], [-0.3, 2.0]])),
             ],
             scipy.stats.norm.cdf: [case(A((3,))), case(A((3, 4)), A((4,)), A((3, 1), **POS))],
             scipy.stats.norm.logcdf: [

@@ -477,7 +477,7 @@ def test_plain_calls_do_not_look_once_tensors_made_by_hand_are_gone(monkeypatch)
     g = ag.grad(lambda y: y * y * y, mode="tape")
     gc.collect()
     # (tensors other tests keep alive, set aside: this test sees only its own)
-    others = set(MADE_BY_HAND)
+    others = dict(MADE_BY_HAND)
     MADE_BY_HAND.clear()
     try:
         w = ag.tensor(3.0, requires_grad=True)
@@ -491,4 +491,4 @@ def test_plain_calls_do_not_look_once_tensors_made_by_hand_are_gone(monkeypatch)
         assert ag.vjp(lambda y: y * y, 2.0, mode="tape")[1](1.0) == 4.0  # tape_vjp
         assert not looked
     finally:
-        MADE_BY_HAND.update(ref for ref in others if ref() is not None)
+        MADE_BY_HAND.update((key, ref) for key, ref in others.items() if ref() is not None)

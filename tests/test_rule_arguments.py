@@ -746,6 +746,18 @@ REVIEWED = {
     ("multivariate_normal_logpdf", "allow_singular"): "decides only whether a singular "
     "covariance raises",
     ("multivariate_normal_pdf", "allow_singular"): "as logpdf's",
+    # helpers of generated gradient code (runtime/rules/helper_rules.py): the argument
+    # names the shape (and dtype) the result takes, and the result has it
+    ("unbroadcast", "x"): _SHAPE,
+    ("expand_reduced", "x"): _SHAPE,
+    ("reshape_like", "x"): _SHAPE,
+    ("cast_like", "x"): _SHAPE + " (and the dtype: cast_like_vjp reads the result's)",
+    ("matmul_grad_left", "x"): _SHAPE,
+    ("matmul_grad_right", "y"): _SHAPE,
+    ("dot_grad_left", "a"): _SHAPE,
+    ("dot_grad_right", "b"): _SHAPE,
+    ("cumsum_grad", "a"): _SHAPE,
+    ("trace_grad", "a"): _SHAPE,
 }
 
 
