@@ -213,8 +213,8 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
     for name, value in free.items():
         module = getattr(value, "__module__", None) or ""
         key = (module, getattr(value, "__qualname__", None))
-        if name in names.pop_run:
-            continue
+        if name in names.pop_run or name in names.zero_cotangent:
+            continue  # (the rewrite replaces pop_run's loops and drops zero guards)
         if key in jit_helpers.JIT_HELPERS:
             namespace[name] = jit_helpers.JIT_HELPERS[key]
         elif id(value) in callees:
@@ -303,6 +303,8 @@ def _names_of(free: dict[str, Any]) -> Any:
             names.gradient_buffer.add(name)
         elif key == ("astgrad.runtime.rules.containers", "add_adjoints"):
             names.add_adjoints.add(name)
+        elif key == ("astgrad.runtime.adjoints", "zero_cotangent"):
+            names.zero_cotangent.add(name)
     return names
 
 

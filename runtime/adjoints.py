@@ -33,7 +33,22 @@ __all__ = [
     "restore_item",
     "scalar_seed",
     "finish_gradient",
+    "zero_cotangent",
 ]
+
+
+def zero_cotangent(value: Any) -> bool:
+    """Whether a cotangent is still the int ``0`` an adjoint starts from. Generated code
+    skips a call on a cotangent that may still be it (after a branch that did not write
+    it, or in a loop's first iteration): the call is linear in it, and rules' helpers take
+    arrays (``matmul_grad_left(0, x, y)`` raised). Only that int: a computed zero (a float
+    or an array) may carry a tangent when the gradient is differentiated again (``hvp``,
+    batched Jacobians), so its call runs.
+
+    >>> zero_cotangent(0), zero_cotangent(0.0), zero_cotangent(np.zeros(2))
+    (True, False, False)
+    """
+    return type(value) is int and value == 0
 
 
 class _Trail(list):

@@ -106,6 +106,9 @@ class Names:
     gradient_buffer: set[str] = field(default_factory=set)
     #: names bound to ``rules.containers.add_adjoints``
     add_adjoints: set[str] = field(default_factory=set)
+    #: names bound to ``adjoints.zero_cotangent`` (the zeros pass's guards, which the
+    #: rewrite drops: it gives adjoints that start at 0 a type of their own)
+    zero_cotangent: set[str] = field(default_factory=set)
     #: names bound to the NumPy module (``np``), and dotted names of ``ag.no_grad``
     numpy: set[str] = field(default_factory=set)
     no_grad: set[str] = field(default_factory=set)
@@ -147,6 +150,7 @@ def rewrite(
     for position, node in enumerate(tree.body):
         if not isinstance(node, ast.FunctionDef):
             raise NotCompilable("the generated code is not only functions", node.lineno)
+        _WithoutZeroGuards(names.zero_cotangent).visit(node)
         _NumbaForms(names).visit(node)
         params = gradient_params.get(node.name, [])
         tagged = copy.deepcopy(node)
@@ -160,6 +164,22 @@ def rewrite(
             tree.body[position] = tagged
     ast.fix_missing_locations(tree)
     return tree
+
+
+class _WithoutZeroGuards(ast.NodeTransformer):
+    """``<zero> if zero_cotangent(g) else <value>``: ``<value>``. The guard skips a
+    rule's call on an adjoint still at the int 0 it starts from; the rewrite starts such
+    adjoints at zeros of their type instead (or leaves the function uncompiled), as
+    Numba cannot type a name that is an int on one path and an array on another."""
+
+    def __init__(self, guards: set[str]) -> None:
+        self.guards = guards
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if _is_call_of(node.test, self.guards, 1):
+            return node.orelse
+        return node
 
 
 def probe(source: str, names: Names) -> ast.Module:

@@ -224,28 +224,39 @@ def _is_zero_constant(node: gast.expr) -> bool:
 
 
 class _Zeros:
-    """Forward dataflow: names certainly zero. Rewrites accumulations as it goes, unless
-    made with ``rewrite=False``: then it only computes which names are zero (loops ask that
-    of their body until it settles, and must not change the body meanwhile)."""
+    """Forward dataflow: names certainly zero, and names that may hold the int ``0`` an
+    adjoint starts from (after a branch that did not write it, or at a loop's first
+    iteration). Rewrites accumulations as it goes, and guards what is computed from a
+    cotangent that may be that 0 (rules take arrays: ``P @ A``'s takes ``g @ A.T``),
+    unless made with ``rewrite=False``: then it only computes the sets (loops ask that of
+    their body until it settles, and must not change the body meanwhile)."""
 
-    def __init__(self, rewrite: bool = True) -> None:
+    def __init__(self, ctx: TransformContext | None = None, rewrite: bool = True) -> None:
+        self.ctx = ctx
         self.rewrite = rewrite
 
-    def block(self, stmts: list[gast.stmt], zeros: set[str]) -> tuple[list[gast.stmt], set[str]]:
-        """The statements rewritten, and the names zero after them. ``zeros`` is updated
-        in place (a new set per statement made n statements cost n * n): callers pass a
-        set of their own."""
+    def block(
+        self, stmts: list[gast.stmt], zeros: set[str], maybe: set[str] | None = None
+    ) -> tuple[list[gast.stmt], set[str]]:
+        """The statements rewritten, and the names zero after them. ``zeros`` and
+        ``maybe`` (the names that may be zero, ``zeros`` among them; updated in place, as
+        ``zeros``) are updated in place (a new set per statement made n statements cost
+        n * n): callers pass sets of their own."""
+        maybe = set(zeros) if maybe is None else maybe
         out = []
         for stmt in stmts:
-            stmt, zeros = self.stmt(stmt, zeros)
+            stmt, zeros = self.stmt(stmt, zeros, maybe)
             if stmt is not None:
                 out.append(stmt)
                 out.extend(getattr(stmt, "__astgrad_extra__", []))
                 if hasattr(stmt, "__astgrad_extra__"):
                     del stmt.__astgrad_extra__
+        self.maybe_after = maybe
         return out, zeros
 
-    def stmt(self, stmt: gast.stmt, zeros: set[str]) -> tuple[gast.stmt | None, set[str]]:
+    def stmt(
+        self, stmt: gast.stmt, zeros: set[str], maybe: set[str]
+    ) -> tuple[gast.stmt | None, set[str]]:
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             name = stmt.targets[0].id
             value = stmt.value
@@ -256,20 +267,34 @@ class _Zeros:
                 if self.rewrite:
                     stmt.value = gast.Constant(0, None)  # a part computed from a zero gradient
                 zeros |= target_names(stmt)
+                maybe |= target_names(stmt)
                 return stmt, zeros
             if _accumulates(stmt) and name in zeros:
                 if self.rewrite:
                     stmt.value = _first_write(value)
                 zeros.discard(name)
+                maybe.discard(name)
+                if self._guard(stmt, linear_in, maybe, accumulating=False):
+                    maybe.add(name)
                 return stmt, zeros
             if _is_zero_constant(value) or (isinstance(value, gast.Name) and value.id in zeros):
                 zeros.add(name)
+                maybe.add(name)
                 return stmt, zeros
             zeros -= target_names(stmt)
+            if isinstance(value, gast.Name) and value.id in maybe:
+                maybe.add(name)  # a copy
+                return stmt, zeros
+            if self._guard(stmt, linear_in, maybe, _accumulates(stmt)):
+                maybe.add(name)
+            else:
+                maybe.discard(name)
             return stmt, zeros
         if isinstance(stmt, gast.If):
-            body, z1 = self.block(stmt.body, set(zeros))
-            orelse, z2 = self.block(stmt.orelse, set(zeros))
+            body, z1 = self.block(stmt.body, set(zeros), set(maybe))
+            m1 = self.maybe_after
+            orelse, z2 = self.block(stmt.orelse, set(zeros), set(maybe))
+            maybe |= m1 | self.maybe_after
             if self.rewrite:
                 stmt.body = body or [gast.Pass()]
                 stmt.orelse = orelse
@@ -279,6 +304,7 @@ class _Zeros:
             if linear_in is not None and linear_in in zeros:
                 names = sorted(target_names(stmt))
                 zeros.update(names)
+                maybe.update(names)
                 if not self.rewrite:
                     return stmt, zeros
                 zero_parts = [
@@ -296,25 +322,63 @@ class _Zeros:
                 first.__astgrad_extra__ = zero_parts[1:]
                 return first, zeros
             zeros -= target_names(stmt)
+            if self._guard(stmt, linear_in, maybe, accumulating=False):
+                maybe |= target_names(stmt)
+            else:
+                maybe -= target_names(stmt)
             return stmt, zeros
         if isinstance(stmt, (gast.For, gast.While)):
-            # What is zero on entry and stays zero through the body.
-            head = set(zeros)
-            analysis = _Zeros(rewrite=False)
+            # What is zero on entry and stays zero through the body; what may be zero on
+            # entry or after an iteration.
+            head, head_maybe = set(zeros), set(maybe)
+            analysis = _Zeros(self.ctx, rewrite=False)
             while True:
-                _, after = analysis.block(stmt.body, set(head))
+                _, after = analysis.block(stmt.body, set(head), set(head_maybe))
                 new_head = head & after
-                if new_head == head:
+                new_maybe = head_maybe | analysis.maybe_after
+                if new_head == head and new_maybe == head_maybe:
                     break
-                head = new_head
+                head, head_maybe = new_head, new_maybe
+            maybe |= head_maybe
             if not self.rewrite:
                 return stmt, head
-            stmt.body, _ = self.block(stmt.body, set(head))
+            stmt.body, _ = self.block(stmt.body, set(head), set(head_maybe))
             if not stmt.body:
                 stmt.body = [gast.Pass()]
             return stmt, head
         zeros -= target_names(stmt)
+        maybe -= target_names(stmt)
         return stmt, zeros
+
+    def _guard(
+        self, stmt: gast.Assign, linear_in: str | None, maybe: set[str], accumulating: bool
+    ) -> bool:
+        """Where ``stmt`` computes from a cotangent that may still be the int 0, its
+        value becomes ``<zero> if zero_cotangent(g) else <value>`` (exact: the statement
+        is linear in ``g``), ``<zero>`` the adjoint as it was for an accumulation and 0
+        else. Arithmetic is guarded too: ``2.0 * 0`` is a float zero, which the next
+        rule's helper would not take and ``zero_cotangent`` does not count (a computed
+        zero may carry a tangent). True when the targets may then be the int 0."""
+        if linear_in is None or linear_in not in maybe:
+            return False
+        if self.rewrite and self.ctx is not None:
+            from ..runtime.adjoints import zero_cotangent
+
+            helper = self.ctx.bind_free("zero_cotangent", zero_cotangent)
+            target = stmt.targets[0]
+            if isinstance(target, gast.Name):
+                zero: gast.expr = build.load(target.id) if accumulating else gast.Constant(0, None)
+            elif isinstance(target, gast.Tuple) and all(
+                isinstance(t, gast.Name) for t in target.elts
+            ):
+                zeros = [gast.Constant(0, None) for _ in target.elts]
+                zero = gast.Tuple(elts=zeros, ctx=gast.Load())
+            else:
+                return True
+            stmt.value = gast.IfExp(
+                test=build.call(helper, build.load(linear_in)), body=zero, orelse=stmt.value
+            )
+        return True
 
 
 def _first_write(value: gast.expr) -> gast.expr:
@@ -688,7 +752,7 @@ def zeros(program: Program, ctx: TransformContext) -> Program:
     cotangent of a maximum that the result provably does not depend on (the max a
     softmax subtracts, ``invariance``), which is assigned 0."""
     _assign_zero(program.backward, invariance.zero_cotangents(program, ctx))
-    program.backward, _ = _Zeros().block(program.backward, set())
+    program.backward, _ = _Zeros(ctx).block(program.backward, set())
     return program
 
 
@@ -735,11 +799,44 @@ def _shape_only_helpers(ctx: TransformContext) -> dict[str, frozenset[int]]:
     }
 
 
+def _drop_needless_guards(stmts: list[gast.stmt]) -> None:
+    """The zeros pass's guards that later passes made needless, dropped: a rule that
+    simplified to its cotangent leaves ``0 if zero_cotangent(g) else g``, which is ``g``,
+    and ``d if zero_cotangent(g) else d + g``, which is ``d + g`` (``d + 0`` is ``d``);
+    the copy that is left can then go."""
+    for stmt in statements(stmts):
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.IfExp)):
+            continue
+        guard = stmt.value
+        test = guard.test
+        if not (isinstance(test, gast.Call) and len(test.args) == 1):
+            continue
+        g = test.args[0]
+        if not (isinstance(g, gast.Name) and isinstance(test.func, gast.Name)):
+            continue
+        if not test.func.id.startswith("zero_cotangent"):
+            continue
+        value = guard.orelse
+        if _is_zero_constant(guard.body) and isinstance(value, gast.Name) and value.id == g.id:
+            stmt.value = value
+        elif (
+            isinstance(guard.body, gast.Name)
+            and isinstance(value, gast.BinOp)
+            and isinstance(value.op, gast.Add)
+            and isinstance(value.left, gast.Name)
+            and value.left.id == guard.body.id
+            and isinstance(value.right, gast.Name)
+            and value.right.id == g.id
+        ):
+            stmt.value = value
+
+
 def copies(program: Program, ctx: TransformContext) -> Program:
     """Copy propagation. Guarantees: no backward ``a = b`` between names is left where the
     reads of ``a`` could read ``b``, or ``b``'s definition could define ``a``; and, as
     after ``dead_code``, every statement's result is read."""
     live_out = program.live_out
+    _drop_needless_guards(program.backward)
     backward = propagate_copies(program.backward, live_out)
     backward = coalesce_copies(backward, live_out)
     program.backward = eliminate_dead(

@@ -34,7 +34,7 @@ from .analyze import (
 )
 from .build import assign, load, store
 from .context import TransformContext
-from .dataflow import changed_names, reads
+from .dataflow import changed_names, reads, target_names
 from .errors import TransformError
 from .inline import inline
 from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, is_put_back, label
@@ -310,7 +310,7 @@ class _Reverser:
                     origin,
                     "Pass it as a constant, or register a fuller rule with @ag.vjp_rule.",
                 )
-        out = list(inlined.prelude)
+        out = _linear_prelude(inlined.prelude, g)
         for position, expression in inlined.gradients.items():
             out.extend(self.accumulate(receivers[position], expression, g))
         return out
@@ -340,7 +340,7 @@ class _Reverser:
         callee = Callee("rule", "[]", operator.getitem, lookup(operator.getitem))
         operands = [source, index]
         inlined = inline(callee, operands, [], g, ans, [0], self.ctx, origin)
-        out = list(inlined.prelude)
+        out = _linear_prelude(inlined.prelude, g)
         out.extend(self.accumulate(source.id, inlined.gradients[0], g))
         return out
 
@@ -1009,3 +1009,17 @@ def _unbroadcast():
 
 def _stem(name: str) -> str:
     return name.replace(".", "_").split("(")[0] or "call"
+
+
+def _linear_prelude(prelude: list[gast.stmt], g: gast.expr) -> list[gast.stmt]:
+    """An inlined rule's statements before its gradients, those computed from the
+    cotangent ``g`` marked linear in it as the gradients are (a rule is linear in its
+    cotangent): the zeros pass drops or guards them with the gradients."""
+    if not isinstance(g, gast.Name):
+        return list(prelude)
+    derived = {g.id}
+    for stmt in prelude:
+        if isinstance(stmt, gast.Assign) and reads(stmt.value) & derived:
+            anno.set(stmt, anno.Key.LINEAR_IN, g.id)
+            derived |= target_names(stmt)
+    return list(prelude)
