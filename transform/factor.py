@@ -464,17 +464,7 @@ def _cho_contribution(
         ):
             raise _NoMatch
         gb, x = first.args[0].id, first.args[1].id
-        solved = primal.get(x)
-        callee = anno.get(solved, anno.Key.CALLEE) if solved is not None else None
-        if not (
-            callee is not None
-            and callee.kind == "rule"
-            and getattr(callee.value, "__name__", "") == "cho_solve"
-            and getattr(callee.value, "__module__", "").split(".")[0] == "scipy"
-            and not solved.value.keywords
-            and len(solved.value.args) == 2
-            and _is_name(solved.value.args[0], factor)
-        ):
+        if not _is_cho_solve_with(primal.get(x), factor):
             raise _NoMatch
         if _written_after(gb, _definition_index(gb, backward), backward):
             raise _NoMatch
@@ -792,19 +782,23 @@ def _cho_solve_part(t: gast.expr, bound: _Bindings, rules, primal: dict) -> tupl
     ):
         return None
     gb, x, v = (a.id for a in first.args)
-    solved = primal.get(x)
+    if not _is_cho_solve_with(primal.get(x), v):
+        return None
+    return gb, x, v
+
+
+def _is_cho_solve_with(solved: gast.Assign | None, factor: str) -> bool:
+    """Whether ``solved`` is ``x = scipy.linalg.cho_solve(factor, b)``."""
     callee = anno.get(solved, anno.Key.CALLEE) if solved is not None else None
-    if not (
+    return (
         callee is not None
         and callee.kind == "rule"
         and getattr(callee.value, "__name__", "") == "cho_solve"
         and getattr(callee.value, "__module__", "").split(".")[0] == "scipy"
         and not solved.value.keywords
         and len(solved.value.args) == 2
-        and _is_name(solved.value.args[0], v)
-    ):
-        return None
-    return gb, x, v
+        and _is_name(solved.value.args[0], factor)
+    )
 
 
 def _definition_index(name: str, backward: list[gast.stmt]) -> int | None:
