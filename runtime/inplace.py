@@ -127,6 +127,14 @@ def write_at(
     if grad_mode:
         _guard(target, what, recording)
     if recording:
+        raw_value = value._data if isinstance(value, Tensor) else value
+        if _order_matters(target._data, index, raw_value, write):
+            raise RuntimeError(
+                f"{what}: the value written shares memory with the array written into, and "
+                "NumPy then writes element by element, reading elements it has already "
+                "overwritten (its result differs from writing a copy), which astgrad does not "
+                "differentiate. Write a copy: a[i] = b.copy()"
+            )
         place = None if target._base is None else _place_in_base(target, what)
         # The target's old values are about to be overwritten: copied if the rule reads them.
         needed = (0, 2) if target._requires_grad and value_grad else (2,) if value_grad else (0,)
@@ -145,6 +153,38 @@ def write_at(
     check_same_device((data, raw))
     write(data, index, raw)
     count_write(target, False)
+
+
+def _order_matters(data: Any, index: Any, raw: Any, write: Callable) -> bool:
+    """Whether NumPy's write of ``raw`` into ``data`` at ``index``, ``raw`` sharing
+    ``data``'s memory, gives other values than writing a copy of ``raw``, which is what the
+    tape records (``v[::2] = v[:3]``: NumPy copies in order and reads what it wrote). Tried
+    on a copy of the memory both view; True too where that memory cannot be copied so."""
+    if not (
+        type(data) is np.ndarray and type(raw) is np.ndarray and np.may_share_memory(data, raw)
+    ):
+        return False
+    roots = []
+    for array in (data, raw):
+        while isinstance(array.base, np.ndarray):
+            array = array.base
+        roots.append(array)
+    root = roots[0]
+    if roots[1] is not root or not (root.flags.c_contiguous or root.flags.f_contiguous):
+        return True
+    scratch = root.copy(order="K")  # (the same layout: the views' offsets hold in it)
+    memory = scratch if scratch.flags.c_contiguous else scratch.T  # (one C-ordered buffer)
+    start = root.__array_interface__["data"][0]
+
+    def moved(array: np.ndarray) -> np.ndarray:
+        offset = array.__array_interface__["data"][0] - start
+        return np.ndarray(array.shape, array.dtype, memory, offset, array.strides)
+
+    by_copy = data.copy()
+    write(by_copy, index, raw.copy())
+    in_place = moved(data)
+    write(in_place, index, moved(raw))
+    return not np.array_equal(in_place, by_copy, equal_nan=True)
 
 
 def count_write(target: Tensor, recorded: bool) -> None:

@@ -48,7 +48,9 @@ from random_programs_hostile import CONSTRUCTS, constructs, generate
 
 import astgrad as ag
 
-SEEDS = range(200)
+#: (712: found by a wider run of 1,200 seeds: a write into a view from an overlapping view
+#: of the same array, which NumPy does element by element, and the tape did on a copy)
+SEEDS = [*range(200), 712]
 MODES = ("auto", "source", "tape")
 
 #: the finite-difference step of the reference, and a wider one: where the two disagree
