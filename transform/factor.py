@@ -919,14 +919,4 @@ def _apply(
         [],
     )
     call.func, call.args, call.keywords = new_call.func, new_call.args, new_call.keywords
-    captures = {}
-    for position, copy, original in parts.captures:
-        captures.setdefault(position, []).append(
-            gast.Assign([gast.Name(copy, gast.Store(), None, None)], name(original), None)
-        )
-    backward = []
-    for position, stmt in enumerate(program.backward):
-        backward.extend(captures.get(position, []))
-        if position not in parts.removed:
-            backward.append(stmt)
-    program.backward[:] = backward
+    _insert_captures(program, parts)
