@@ -1303,3 +1303,17 @@ def shipped_rules() -> list:
         if r.vjp.__module__.startswith("astgrad.runtime.rules")
         and not r.vjp.__code__.co_filename.startswith("<doctest")
     ]
+
+
+def _helper_groups() -> list:
+    """The modules of cases for helpers' rules, one per family of helpers."""
+    import importlib
+
+    return [
+        importlib.import_module(f"rule_specs_helpers_{group}")
+        for group in ("structure", "linalg", "reductions", "runtime")
+    ]
+
+
+for _group in _helper_groups():
+    SPECS.update(_group.SPECS)
