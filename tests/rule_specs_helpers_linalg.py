@@ -1,10 +1,82 @@
 """Cases for the rules of the helpers of generated gradient code defined in linalg,
 linalg_helpers, linalg_more, linalg_complex and scipy_rules (issue 16): rule_specs.SPECS
 takes ``SPECS`` so the table-wide tests run each rule in every mode, and test_rule_arguments
-takes ``REVIEWED`` (options a rule does not read, and why)."""
+takes ``REVIEWED`` (options a rule does not read, and why).
+
+The cotangent moves (``A``), and a product's other factor; the operand whose gradient a
+helper is gives only its shape (a constant of zeros), as do options.
+"""
 
 from __future__ import annotations
 
-SPECS: dict = {}
+import numpy as np
+from astgrad.runtime.rules import linalg_helpers as lh
+from rule_specs import A, case
 
-REVIEWED: dict = {}
+SPECS: dict = {
+    lh.inner_grad_left: [
+        case(A((3,)), np.zeros(4), A((3, 4))),
+        case(A(()), np.zeros(4), A((4,))),
+        case(A((2, 3)), np.zeros((2, 4)), A((3, 4))),
+        case(A((2,)), np.zeros((2, 4)), A((4,))),
+        case(A((2, 3, 5)), np.zeros((2, 4)), A((3, 5, 4))),
+        case(A((4,)), np.zeros(()), A((4,))),
+    ],
+    lh.inner_grad_right: [
+        case(A((3,)), A((4,)), np.zeros((3, 4))),
+        case(A(()), A((4,)), np.zeros(4)),
+        case(A((2, 3)), A((2, 4)), np.zeros((3, 4))),
+        case(A((2,)), A((4,)), np.zeros((2, 4))),
+        case(A((2, 3, 5)), A((2, 4)), np.zeros((3, 5, 4))),
+        case(A((4,)), A((4,)), np.zeros(())),
+    ],
+    lh.tensordot_grad_left: [
+        case(A((2, 5)), np.zeros((2, 3, 4)), A((3, 4, 5))),
+        case(A((2, 5)), np.zeros((2, 3)), A((3, 5)), 1),
+        case(A((2, 5)), np.zeros((3, 2, 4)), A((4, 5, 3)), ([0, 2], [2, 0])),
+        case(A((2, 3, 4, 5)), np.zeros((2, 3)), A((4, 5)), 0),
+    ],
+    lh.tensordot_grad_right: [
+        case(A((2, 5)), A((2, 3, 4)), np.zeros((3, 4, 5))),
+        case(A((2, 5)), A((2, 3)), np.zeros((3, 5)), 1),
+        case(A((2, 5)), A((3, 2, 4)), np.zeros((4, 5, 3)), ([0, 2], [2, 0])),
+        case(A((2, 3, 4, 5)), A((2, 3)), np.zeros((4, 5)), 0),
+    ],
+    lh.kron_grad_left: [
+        case(A((6, 4)), np.zeros((2, 2)), A((3, 2))),
+        case(A((6,)), np.zeros(2), A((3,))),
+        case(A((2, 6)), np.zeros(2), A((2, 3))),
+        case(A((2, 6)), np.zeros((2, 3)), A((2,))),
+    ],
+    lh.kron_grad_right: [
+        case(A((6, 4)), A((2, 2)), np.zeros((3, 2))),
+        case(A((6,)), A((2,)), np.zeros(3)),
+        case(A((2, 6)), A((2,)), np.zeros((2, 3))),
+        case(A((2, 6)), A((2, 3)), np.zeros(2)),
+    ],
+    lh.cross_grad: [
+        # a's gradient (other = b), then b's (other = a), along the last axes
+        case(A((4, 3)), A((4, 3)), np.zeros((4, 3)), -1, -1, -1, None, False),
+        case(A((4, 3)), A((4, 3)), np.zeros((4, 3)), -1, -1, -1, None, True),
+        # broadcast: x of one vector, other of four
+        case(A((4, 3)), A((4, 3)), np.zeros(3), -1, -1, -1, None, False),
+        # vectors along other axes: a's along 0, b's along 1, the result's along 0
+        case(A((3, 2)), A((2, 3)), np.zeros((3, 2)), 0, 1, 0, None, False),
+        case(A((3, 2)), A((3, 2)), np.zeros((2, 3)), 0, 0, 1, None, True),
+        case(A((3, 2)), A((3, 2)), np.zeros((3, 2)), 0, 0, 0, 0, True),
+    ],
+}
+
+#: the operand whose gradient a product's helper is: its shape is the result's, which the
+#: rule's gradients have (the other factor's gradient takes the cotangent of that shape)
+_OPERAND = "gives its shape only: the result's shape says it, and the rule reads that"
+
+REVIEWED: dict = {
+    ("inner_grad_left", "a"): _OPERAND,
+    ("inner_grad_right", "b"): _OPERAND,
+    ("tensordot_grad_left", "a"): _OPERAND,
+    ("tensordot_grad_right", "b"): _OPERAND,
+    ("kron_grad_left", "a"): _OPERAND,
+    ("kron_grad_right", "b"): _OPERAND,
+    ("cross_grad", "x"): _OPERAND,
+}
