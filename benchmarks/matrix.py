@@ -13,10 +13,13 @@ a scalar Euler ODE and a large MLP, each with a hand-written NumPy gradient. For
 times the forward function and the loss with its gradient computed by: the hand-written
 gradient, astgrad's generated source (``mode="source"``), astgrad's tape (``mode="tape"``),
 HIPS autograd, PyTorch eager (float64) and JAX ``jit`` (float64; ``--jax-eager`` adds
-eager JAX), each peer running the same function with ``np`` rebound. Peers that are not
-installed are skipped with a line saying so; a method that fails on a workload, or whose
-gradient disagrees with the hand-written one, is listed under the table (astgrad's source
-mode failing makes the row FAIL; disagreeing, the exit status 1).
+eager JAX). autograd and JAX run the same function with ``np`` rebound; PyTorch runs the
+workload as a PyTorch user writes it (``benchmarks/torch_workloads.py``: ``torch.relu``
+for ``np.maximum(0, z)``, ``@`` for ``np.dot``), since ``torch`` in place of ``np`` fails
+on most of them (``benchmarks/matrix_torch.py`` compares with PyTorch at length). Peers
+that are not installed are skipped with a line saying so; a method that fails on a
+workload, or whose gradient disagrees with the hand-written one, is listed under the table
+(astgrad's source mode failing makes the row FAIL; disagreeing, the exit status 1).
 
 Timing reuses ``benchmarks/compare.py``'s: one thread (its environment variables, set
 before NumPy loads), the process's CPU time (``--wall`` for wall time), a batch of calls
@@ -114,24 +117,12 @@ def make_autograd(w: Workload, args: tuple) -> Callable:
 
 
 def make_torch(w: Workload, args: tuple) -> Callable:
-    import torch
+    """PyTorch eager on the workload as a PyTorch user writes it (``torch_workloads.py``,
+    as ``matrix_torch.py`` times it): rebinding ``np`` to ``torch`` fails on most workloads
+    (``torch.maximum(0, z)`` wants two tensors, ``torch.dot`` takes vectors only)."""
+    import torch_workloads  # (imports torch: only here, where torch is installed)
 
-    f = compare.rebind(w.function, torch)
-    tensors = []
-    for position, value in enumerate(args):
-        wanted = position in w.positions
-        if isinstance(value, float):
-            tensor = torch.tensor(value, dtype=torch.float64)
-        else:
-            tensor = torch.from_numpy(np.array(value))
-        tensors.append(tensor.requires_grad_(wanted) if wanted else tensor)
-    leaves = [tensors[p] for p in w.positions]
-
-    def run() -> tuple:
-        loss = f(*tensors)
-        return loss, torch.autograd.grad(loss, leaves)
-
-    return run
+    return torch_workloads.make_call(w, args)
 
 
 def _jax_values(args: tuple) -> list:
@@ -165,7 +156,8 @@ class Method:
     name: str
     maker: Callable[[Workload, tuple], Callable]
     module: str | None = None  # what must import for it to run
-    peer: bool = False  # runs ``function`` rebound, which in-place writes rule out
+    peer: bool = False  # a peer library: a column of the table
+    rebinds: bool = False  # runs ``function`` with ``np`` rebound: in-place writes rule it out
 
 
 METHODS = [
@@ -173,10 +165,10 @@ METHODS = [
     Method("hand-written", make_by_hand),
     Method("astgrad source", make_astgrad("source")),
     Method("astgrad tape", make_astgrad("tape")),
-    Method("autograd", make_autograd, "autograd", peer=True),
+    Method("autograd", make_autograd, "autograd", peer=True, rebinds=True),
     Method("torch eager", make_torch, "torch", peer=True),
-    Method("jax eager", make_jax(jit=False), "jax", peer=True),
-    Method("jax jit", make_jax(jit=True), "jax", peer=True),
+    Method("jax eager", make_jax(jit=False), "jax", peer=True, rebinds=True),
+    Method("jax jit", make_jax(jit=True), "jax", peer=True, rebinds=True),
 ]
 
 
@@ -409,7 +401,7 @@ def measure(w: Workload, methods: list[Method], rounds: int, min_time: float) ->
     calls = {}
     for method in methods:
         why = NOT_RUN.get((w.name, method.name))
-        if why is None and method.peer:
+        if why is None and method.rebinds:
             why = w.no_peers
         if why is not None:
             row.problems.append(f"{w.name}: {method.name} not run: {why}")

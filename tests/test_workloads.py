@@ -187,6 +187,10 @@ def test_matrix_quick_runs_and_prints_every_workload() -> None:
         assert row is not None, f"no row for {name!r}"
         # A source-mode gradient that raises shows as FAIL (and under the table).
         assert ("FAIL" in row) == ((name, "source") in KNOWN_FAILURES), row
+    if importlib.util.find_spec("torch") is not None:
+        # PyTorch runs each workload as written for it (torch_workloads.py), on all of them.
+        assert "torch eager failed" not in out and "torch eager not run" not in out, out
+        assert "torch eager / fwd" in header, header
     assert (results.read_text() if results.exists() else None) == before, (
         "--no-write wrote RESULTS.md"
     )
