@@ -308,6 +308,7 @@ def scalar_seed(value: Any) -> Any:
 
 
 _ndarray = np.ndarray  # a module global: one lookup, where ``np.ndarray`` takes two
+_float64 = np.float64
 
 
 def finish_gradient(grad: Any, like: Any) -> Any:
@@ -324,6 +325,8 @@ def finish_gradient(grad: Any, like: Any) -> Any:
         # C-contiguous) too, and any other layout takes the general checks below.
         if grad.dtype is like.dtype and grad.shape == like.shape and grad.flags.carray:
             return grad
+    elif type(like) is float and type(grad) is _float64:
+        return float(grad)  # a Python float's gradient, summed by NumPy: the usual number
     if isinstance(like, np.matrix) or isinstance(grad, np.matrix):
         raise matrix_error("an argument differentiated")
     if _objects.is_object(like) or _objects.is_namedtuple(like):
