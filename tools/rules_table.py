@@ -145,7 +145,19 @@ def _is_rule_helper(function: object) -> bool:
     """Whether ``function`` is one of astgrad's rule helpers (declared nondifferentiable so
     that reverse mode passes through forward rules' code), not a function users call."""
     module = getattr(function, "__module__", None) or ""
+    if module in _GENERATED_CODE_MODULES:
+        return True  # (helpers of generated gradient code, with rules of their own)
+    if module == "astgrad.runtime.primitives" and function.__name__ == "sequence_length":
+        return True
     return module.startswith("astgrad.runtime.rules.")
+
+
+#: runtime modules whose functions only generated gradient code calls
+_GENERATED_CODE_MODULES = (
+    "astgrad.runtime.adjoints",
+    "astgrad.runtime.element_adjoints",
+    "astgrad.runtime.objects",
+)
 
 
 def _family(spelled: str) -> int:

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     helper_rules,
     helper_rules_linalg,
     helper_rules_reductions,
+    helper_rules_runtime,
     helper_rules_structure,
     indexing,
     linalg,
