@@ -1,7 +1,296 @@
 """Rules for the helpers of generated gradient code from rearranging, selection, indexing
 and the other structural families, so that code can be differentiated again (issue 16;
-``helper_rules`` holds the first ones and says how)."""
+``helper_rules`` holds the first ones and says how).
+
+Each helper here only moves, copies, adds up or masks its cotangent, as the gradient of a
+structural primitive does: it is linear in the cotangent, and the arguments it reads for
+shapes, indices and options get no gradient. Its vjp is its transpose, the primitive's own
+forward structural operation on the rule's cotangent (the transpose of cutting a join's
+cotangent into pieces is the join, of adding up the tiles the tiling); its tangent is the
+helper applied to the tangent (``linear``). A helper that returns one cotangent per array
+(a :class:`Parts`) takes a tuple of cotangents in its rule (``multi_output``), with zeros
+for the arrays nothing read, as ``output_parts`` fills them.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from .forward import jvp_rule, linear
+from .indexing import assigned_value_grad, scatter_grad, without_index
+from .rearranging import (
+    column_stack_grads,
+    concatenate_grads,
+    diag_grad,
+    dstack_grads,
+    hsplit_axis,
+    hstack_grads,
+    negated,
+    pad_fill_grad,
+    pad_fill_tangent,
+    pad_tangent,
+    repeat_grad,
+    reshape_back,
+    rolled_to,
+    split_grad,
+    tile_grad,
+    unpad,
+    unstack,
+    vstack_grads,
+)
+from .registry import nondifferentiable, vjp_rule
+from .selection import (
+    arrangement,
+    cast_grad,
+    default_mask,
+    partition_grad,
+    select_default_grad,
+    select_grads,
+    take_along_axis_grad,
+    take_grad,
+    unstack_like,
+)
+from .shared import output_parts, place_diagonal, reshape_like
+
 __all__: list[str] = []
+
+# an axis, a shift undone and an axis moved to: integers
+nondifferentiable(hsplit_axis, negated, rolled_to)
+
+
+# (the cotangent parameter is named ``cotangent``: ``g`` is the rule's own)
+@vjp_rule(tile_grad)
+def tile_grad_vjp(g, ans, cotangent, A, reps):
+    # the tiles added up, transposed: the same value in every tile
+    return np.tile(g, reps), None, None
+
+
+@vjp_rule(repeat_grad)
+def repeat_grad_vjp(g, ans, cotangent, a, repeats, axis=None):
+    # each element's copies added up, transposed: the element copied
+    return np.repeat(g, repeats, axis), None, None, None
+
+
+def read_order(order: Any) -> str:
+    """The order, "C" or "F", in which ``reshape_back(g, a, order)`` read ``g``, for its
+    rule; "A" and "K" are refused there: they read a's memory layout, which the tape does
+    not keep (it keeps a copy of a constant) nor generated loops (a stand-in of its
+    shape), so the rule could read it in the other order without a word."""
+    order = "C" if order is None else str(order).upper()
+    if order not in ("C", "F"):
+        raise NotImplementedError(
+            f"the derivative of np.reshape/np.ravel with order={order!r}, differentiated "
+            "again: astgrad keeps only the shape of the array reshaped, not the memory "
+            "layout this order reads; pass order='C' or order='F'"
+        )
+    return order
+
+
+nondifferentiable(read_order)
+
+
+@vjp_rule(reshape_back)
+def reshape_back_vjp(g, ans, cotangent, a, order="C"):
+    # read back in a's shape, transposed: read in the cotangent's, in the same order
+    return reshape_back(g, cotangent, read_order(order)), None, None
+
+
+@vjp_rule(diag_grad)
+def diag_grad_vjp(g, ans, cotangent, v, k=0):
+    # a diagonal read (or placed), transposed: placed (or read), which np.diag does both
+    return np.diag(g, k), None, None
+
+
+@vjp_rule(place_diagonal)
+def place_diagonal_vjp(g, ans, cotangent, a, offset=0, axis1=0, axis2=1):
+    return np.diagonal(g, offset, axis1, axis2), None, None, None, None
+
+
+@vjp_rule(unpad)
+def unpad_vjp(g, ans, cotangent, array, pad_width, mode="constant", reflect_type="even"):
+    # the middle read (each copy added to its source), transposed: zeros around it (the
+    # source copied where the padding copies it): the tangent of np.pad
+    return pad_tangent(g, pad_width, mode, reflect_type), None, None, None, None
+
+
+@vjp_rule(pad_fill_grad)
+def pad_fill_grad_vjp(g, ans, cotangent, array, pad_width, constant_values=0):
+    # the padding added up (per side), transposed: the padding filled with it
+    return pad_fill_tangent(g, array, pad_width), None, None, None
+
+
+linear(tile_grad, repeat_grad, reshape_back, diag_grad, place_diagonal, unpad, pad_fill_grad)
+
+
+# -- joins cut back into their arrays, and splits joined back ------------------------------
+# Cutting a join's cotangent into one piece per array (a ``Parts``; one array of the
+# sequence's shape for an array joined as its rows), transposed: the pieces' cotangents
+# joined as the arrays were. The tangent of the pieces is the tangent cut into pieces.
+
+
+@vjp_rule(concatenate_grads, multi_output=True)
+def concatenate_grads_vjp(g, ans, cotangent, arrays, axis=0):
+    # (joined flat where axis is None: put back in the cotangent's shape)
+    return reshape_like(np.concatenate(output_parts(g, ans), axis), cotangent), None, None
+
+
+@jvp_rule(concatenate_grads)
+def concatenate_grads_jvp(ans, cotangent, arrays, axis=0, *, dcotangent):
+    return concatenate_grads(dcotangent, arrays, axis), None, None
+
+
+@vjp_rule(unstack, multi_output=True)
+def unstack_vjp(g, ans, cotangent, arrays, axis=0):
+    return np.stack(output_parts(g, ans), axis), None, None
+
+
+@jvp_rule(unstack)
+def unstack_jvp(ans, cotangent, arrays, axis=0, *, dcotangent):
+    return unstack(dcotangent, arrays, axis), None, None
+
+
+@vjp_rule(hstack_grads, multi_output=True)
+def hstack_grads_vjp(g, ans, cotangent, tup):
+    return np.hstack(output_parts(g, ans)), None
+
+
+@jvp_rule(hstack_grads)
+def hstack_grads_jvp(ans, cotangent, tup, *, dcotangent):
+    return hstack_grads(dcotangent, tup), None
+
+
+@vjp_rule(vstack_grads, multi_output=True)
+def vstack_grads_vjp(g, ans, cotangent, tup):
+    return np.vstack(output_parts(g, ans)), None
+
+
+@jvp_rule(vstack_grads)
+def vstack_grads_jvp(ans, cotangent, tup, *, dcotangent):
+    return vstack_grads(dcotangent, tup), None
+
+
+@vjp_rule(dstack_grads, multi_output=True)
+def dstack_grads_vjp(g, ans, cotangent, tup):
+    return np.dstack(output_parts(g, ans)), None
+
+
+@jvp_rule(dstack_grads)
+def dstack_grads_jvp(ans, cotangent, tup, *, dcotangent):
+    return dstack_grads(dcotangent, tup), None
+
+
+@vjp_rule(column_stack_grads, multi_output=True)
+def column_stack_grads_vjp(g, ans, cotangent, tup):
+    return np.column_stack(output_parts(g, ans)), None
+
+
+@jvp_rule(column_stack_grads)
+def column_stack_grads_jvp(ans, cotangent, tup, *, dcotangent):
+    return column_stack_grads(dcotangent, tup), None
+
+
+# the parts' cotangents joined, transposed: the cotangent cut at the parts' bounds (the
+# split's own ``parts`` give their sizes), one per part
+@vjp_rule(split_grad)
+def split_grad_vjp(g, ans, cotangent, parts, axis=0):
+    return concatenate_grads(g, parts, axis), None, None
+
+
+linear(split_grad)
+
+
+# -- reads at indices, transposed: writes there, and back ----------------------------------
+
+
+# the cotangent added at the index into zeros, transposed: read at the index (repeated
+# positions read again, as they were added up)
+@vjp_rule(scatter_grad)
+def scatter_grad_vjp(g, ans, cotangent, x, index):
+    return g[index], None, None
+
+
+# zeros written at the index: a projection, its own transpose
+@vjp_rule(without_index)
+def without_index_vjp(g, ans, cotangent, index):
+    return without_index(g, index), None
+
+
+# read at the index where the write survived (zeros where a later write to the same
+# position overwrote it), transposed: the surviving writes' cotangents put at the index
+@vjp_rule(assigned_value_grad)
+def assigned_value_grad_vjp(g, ans, cotangent, index):
+    kept = assigned_value_grad(np.ones_like(cotangent), index)
+    return scatter_grad(g * kept, cotangent, index), None
+
+
+@vjp_rule(take_grad)
+def take_grad_vjp(g, ans, cotangent, a, indices, axis=None, mode="raise"):
+    return np.take(g, indices, axis, mode=mode), None, None, None, None
+
+
+@vjp_rule(take_along_axis_grad)
+def take_along_axis_grad_vjp(g, ans, cotangent, arr, indices, axis=-1):
+    return np.take_along_axis(g, indices, axis), None, None, None
+
+
+# each position's cotangent sent to the element of a that landed there, transposed: the
+# elements read where they landed (the arrangement is piecewise constant in a)
+@vjp_rule(partition_grad)
+def partition_grad_vjp(g, ans, cotangent, a, result, axis=-1):
+    return np.take_along_axis(g, arrangement(a, result, axis), axis), None, None, None
+
+
+# a cast back to x's dtype (the real part where x is real), transposed: a cast to the
+# cotangent's (the real part where it is real); none through a cast to integers
+@vjp_rule(cast_grad)
+def cast_grad_vjp(g, ans, cotangent, x, result):
+    made = x if result.dtype.kind in "fc" else result
+    return cast_grad(g, np.asarray(cotangent), made), None, None
+
+
+# the cotangent kept where no condition holds, transposed: there only
+@vjp_rule(select_default_grad)
+def select_default_grad_vjp(g, ans, cotangent, condlist, default=0):
+    kept = np.where(default_mask(condlist), g, 0.0)
+    return np.broadcast_to(kept, np.shape(cotangent)), None, None
+
+
+linear(
+    scatter_grad,
+    without_index,
+    assigned_value_grad,
+    take_grad,
+    take_along_axis_grad,
+    partition_grad,
+    cast_grad,
+    select_default_grad,
+)
+
+
+# the cotangent kept where each choice was taken, one per choice, transposed: each
+# choice's cotangent where it was taken, which np.select does
+@vjp_rule(select_grads, multi_output=True)
+def select_grads_vjp(g, ans, cotangent, condlist, choicelist):
+    taken = np.select(condlist, output_parts(g, ans), 0.0)
+    return np.broadcast_to(taken, np.shape(cotangent)), None, None
+
+
+@jvp_rule(select_grads)
+def select_grads_jvp(ans, cotangent, condlist, choicelist, *, dcotangent):
+    return select_grads(dcotangent, condlist, choicelist), None, None
+
+
+# the array's cotangent taken apart as the array was made (only reshaped where it was made
+# of one array or number), transposed: put together
+@vjp_rule(unstack_like, multi_output=True)
+def unstack_like_vjp(g, ans, cotangent, like):
+    parted = isinstance(like, (list, tuple))
+    joined = np.stack(output_parts(g, ans)) if parted else g
+    return reshape_like(joined, cotangent), None
+
+
+@jvp_rule(unstack_like)
+def unstack_like_jvp(ans, cotangent, like, *, dcotangent):
+    return unstack_like(dcotangent, like), None

@@ -601,7 +601,7 @@ def _pad_refused(mode: Any, reflect_type: str) -> NotImplementedError:
     )
 
 
-@shape_only(1)
+@shape_only(1, 3)
 def pad_fill_grad(g: Any, array: Any, pad_width: Any, constant_values: Any = 0) -> Any:
     """Gradient of ``np.pad(array, pad_width, constant_values=c)`` with respect to ``c``:
     the cotangent summed over the padding for one number; for one value per side of each
