@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from astgrad.runtime.rules import linalg_helpers as lh
-from rule_specs import A, case
+from rule_specs import SPD, SQUARE, SQUARE_2, A, case
+
+_BATCH = np.stack([SQUARE, SQUARE_2])
+# a lower triangular matrix of nine rows: solve_adjoint solves with it by a triangular solve
+_LOWER = np.tril(np.linspace(-1.0, 1.0, 81).reshape(9, 9)) + 3 * np.eye(9)
 
 SPECS: dict = {
     lh.inner_grad_left: [
@@ -65,6 +69,23 @@ SPECS: dict = {
         case(A((3, 2)), A((3, 2)), np.zeros((2, 3)), 0, 0, 1, None, True),
         case(A((3, 2)), A((3, 2)), np.zeros((3, 2)), 0, 0, 0, 0, True),
     ],
+    lh.solve_adjoint: [
+        case(A((3,)), A(value=SQUARE), np.zeros(3)),
+        case(A((3, 2)), A(value=SQUARE), np.zeros((3, 2))),
+        case(A((2, 3)), A(value=_BATCH), np.zeros(3)),
+        case(A((2, 3, 2)), A(value=_BATCH), np.zeros((2, 3, 2))),
+        case(A((4, 3, 2)), A(value=SQUARE), np.zeros((4, 3, 2))),
+        # (lower=True: a triangular matrix by construction; moving its upper triangle
+        # would not be)
+        case(A((9,)), _LOWER, np.zeros(9), True),
+        case(A((9, 2)), _LOWER.T, np.zeros((9, 2)), False),
+    ],
+    lh.inverse: [case(A(value=SQUARE)), case(A(value=_BATCH))],
+    # (low, the factor of a, as a list: moving a alone, potri would read the factor of
+    # the a before the move, so the helper takes the inverse; in generated code low is
+    # cholesky(a), test_helper_rules_linalg checks that road)
+    lh.cholesky_inverse: [case(A(value=SPD), np.linalg.cholesky(SPD).tolist())],
+    lh.batched_scalar: [case(A(())), case(A((3,))), case(A((2, 3))), case(A("float"))],
 }
 
 #: the operand whose gradient a product's helper is: its shape is the result's, which the
@@ -79,4 +100,8 @@ REVIEWED: dict = {
     ("kron_grad_left", "a"): _OPERAND,
     ("kron_grad_right", "b"): _OPERAND,
     ("cross_grad", "x"): _OPERAND,
+    ("solve_adjoint", "lower"): "says only that a is triangular, so that a triangular solve "
+    "may run: the same values up to rounding",
+    ("cholesky_inverse", "low"): "the Cholesky factor of a, from which a^-1 is read where it "
+    "can: a function of a, whose derivative is a^-1's",
 }

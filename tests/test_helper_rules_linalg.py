@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
 
 import astgrad as ag
 
@@ -61,6 +62,98 @@ def through_cross_axes(x):
     return _bend(np.cross(vectors, np.cos(vectors), axisa=0, axisb=0, axisc=0))
 
 
+# -- solves, inverses, determinants ------------------------------------------------------------
+
+
+def _matrix(x):
+    """A well-conditioned 3 by 3 matrix that moves with x (9 elements)."""
+    return x.reshape(3, 3) + 3.0 * np.eye(3)
+
+
+def _spd(x):
+    """A symmetric positive definite 3 by 3 matrix that moves with x (9 elements)."""
+    m = x.reshape(3, 3)
+    return m @ m.T + np.eye(3)
+
+
+def through_solve(x):
+    a = _matrix(x)
+    return _bend(np.linalg.solve(a, np.sin(x[:3])))
+
+
+def through_solve_matrix(x):
+    a = _matrix(x)
+    return _bend(np.linalg.solve(np.tanh(a), a[:, :2]))
+
+
+def through_det(x):
+    return np.sin(np.linalg.det(_matrix(x)))
+
+
+def through_slogdet(x):
+    sign, logdet = np.linalg.slogdet(_matrix(x))
+    return sign * logdet**2
+
+
+def through_cholesky_slogdet(x):
+    k = _spd(x)
+    low = np.linalg.cholesky(k)
+    sign, logdet = np.linalg.slogdet(k)
+    return logdet**2 + np.sum(np.sin(low))
+
+
+def through_cholesky(x):
+    return _bend(np.linalg.cholesky(_spd(x)))
+
+
+def through_gp_likelihood(x):
+    k = _spd(x)
+    y = np.array([0.5, -1.0, 0.3])
+    low = np.linalg.cholesky(k)
+    alpha = np.linalg.solve(low.T, np.linalg.solve(low, y))
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(low)))
+
+
+# -- norms -------------------------------------------------------------------------------------
+
+
+def through_norm(x):
+    return np.sin(np.linalg.norm(x)) * np.linalg.norm(x)
+
+
+def through_norm_rows(x):
+    return _bend(np.linalg.norm(x.reshape(2, 3), axis=1))
+
+
+def through_norm_3(x):
+    return np.sin(np.linalg.norm(x, 3))
+
+
+def through_norm_1_inf(x):
+    return np.sin(np.linalg.norm(x, 1) * np.linalg.norm(x, np.inf))
+
+
+def through_norm_columns_keepdims(x):
+    return _bend(np.linalg.norm(x.reshape(2, 3), 2, 0, True))
+
+
+def through_norm_fro(x):
+    return np.cos(np.linalg.norm(x.reshape(2, 3), "fro"))
+
+
+def through_norm_nuc(x):
+    return np.sin(np.linalg.norm(x.reshape(2, 3), "nuc"))
+
+
+def through_norm_matrix_2(x):
+    return np.sin(np.linalg.norm(x.reshape(2, 3), 2) + np.linalg.norm(x.reshape(2, 3), -2))
+
+
+def through_norm_matrix_1(x):
+    m = x.reshape(2, 3)
+    return np.sin(np.linalg.norm(m, 1) * np.linalg.norm(m, -np.inf))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -71,6 +164,22 @@ TABLE = {
     "kron_matrices": (through_kron_matrices, 6),
     "cross": (through_cross, 6),
     "cross_axes": (through_cross_axes, 6),
+    "solve": (through_solve, 9),
+    "solve_matrix": (through_solve_matrix, 9),
+    "det": (through_det, 9),
+    "slogdet": (through_slogdet, 9),
+    "cholesky_slogdet": (through_cholesky_slogdet, 9),
+    "cholesky": (through_cholesky, 9),
+    "gp_likelihood": (through_gp_likelihood, 9),
+    "norm": (through_norm, 6),
+    "norm_rows": (through_norm_rows, 6),
+    "norm_3": (through_norm_3, 6),
+    "norm_1_inf": (through_norm_1_inf, 6),
+    "norm_columns_keepdims": (through_norm_columns_keepdims, 6),
+    "norm_fro": (through_norm_fro, 6),
+    "norm_nuc": (through_norm_nuc, 6),
+    "norm_matrix_2": (through_norm_matrix_2, 6),
+    "norm_matrix_1": (through_norm_matrix_1, 6),
 }
 
 #: the helper each function's generated gradient calls
@@ -83,6 +192,22 @@ HELPERS = {
     "kron_matrices": "kron_grad_right",
     "cross": "cross_grad",
     "cross_axes": "cross_grad",
+    "solve": "solve_grad_a",
+    "solve_matrix": "solve_adjoint",
+    "det": "batched_scalar",
+    "slogdet": "inverse",
+    "cholesky_slogdet": "cholesky_inverse",
+    "cholesky": "hermitian_cholesky_grad",
+    "gp_likelihood": "cholesky_factor_grad",
+    "norm": "norm_grad",
+    "norm_rows": "norm_grad",
+    "norm_3": "norm_grad",
+    "norm_1_inf": "norm_grad",
+    "norm_columns_keepdims": "norm_grad",
+    "norm_fro": "norm_grad",
+    "norm_nuc": "norm_grad",
+    "norm_matrix_2": "norm_grad",
+    "norm_matrix_1": "norm_grad",
 }
 
 
@@ -146,3 +271,64 @@ def test_grad_of_grad_matches_differences_of_the_gradient(name, mode):
     expected = _gradient_differences(function, x) @ direction
     got = ag.grad(_slope(ag.grad(function, mode=mode), direction), mode=mode)(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+# -- helpers marked transformable: reverse mode differentiates their source ---------------------
+
+
+def via_norm_grad_rows_3(x, g):
+    return np.sum(np.sin(norm_grad(g, np.linalg.norm(x, 3, 1), x, 3, 1)))
+
+
+def via_norm_grad_flat(x, g):
+    return np.sum(np.sin(norm_grad(g, np.linalg.norm(x), x)))
+
+
+def via_norm_grad_inf(x, g):
+    return np.sum(np.sin(norm_grad(g, np.linalg.norm(x, np.inf, 0, True), x, np.inf, 0, True)))
+
+
+def via_norm_grad_nuc(x, g):
+    return np.sum(np.sin(norm_grad(g, np.linalg.norm(x, "nuc"), x, "nuc")))
+
+
+def via_norm_grad_matrix_1(x, g):
+    return np.sum(np.sin(norm_grad(g, np.linalg.norm(x, 1), x, 1)))
+
+
+def via_solve_grad_a(x, g):
+    return np.sum(np.sin(solve_grad_a(g, x[0], np.eye(3), np.ones(3))))
+
+
+def via_solve_grad_a_matrices(x, g):
+    return np.sum(np.sin(solve_grad_a(g, x, np.eye(2), np.ones((2, 3)))))
+
+
+TRANSFORMABLE = {
+    "norm_grad_rows_3": (via_norm_grad_rows_3, (2, 3), (2,)),
+    "norm_grad_flat": (via_norm_grad_flat, (2, 3), ()),
+    "norm_grad_inf": (via_norm_grad_inf, (2, 3), (1, 3)),
+    "norm_grad_nuc": (via_norm_grad_nuc, (2, 3), ()),
+    "norm_grad_matrix_1": (via_norm_grad_matrix_1, (2, 3), ()),
+    "solve_grad_a": (via_solve_grad_a, (2, 3), (3,)),
+    "solve_grad_a_matrices": (via_solve_grad_a_matrices, (2, 3), (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMABLE))
+def test_reverse_mode_differentiates_a_transformable_helper(name):
+    function, x_shape, g_shape = TRANSFORMABLE[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x, g = rng.uniform(-1.0, 1.0, x_shape), rng.standard_normal(g_shape)
+    got = ag.grad(function, wrt=(0, 1), mode="source")(x, g)
+    for k, value in enumerate((x, g)):
+        expected = np.zeros(np.shape(value))
+        for i in np.ndindex(np.shape(value)):
+            step = np.zeros(np.shape(value))
+            step[i] = EPS
+            moved = [x, g]
+            moved[k] = value + step
+            up = function(*moved)
+            moved[k] = value - step
+            expected[i] = (up - function(*moved)) / (2 * EPS)
+        np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)

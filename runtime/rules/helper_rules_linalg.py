@@ -8,25 +8,43 @@ shape only: pairing ``inner_grad_left(g, a, b)`` with ``h`` (shaped like ``a``) 
 ``<g, inner(h, b)>``, whose gradients are ``inner(h, b)`` in ``g`` and
 ``inner_grad_right(g, h, b)`` in ``b``, as ``matmul_grad_left``'s rule has it. Their
 forward rules put each tangent in its argument's place (bilinear maps).
+
+The solves' and inverses' helpers are linear in the cotangent and not in the matrix:
+``solve_adjoint(g, a, b)`` is ``y = a^-T g``, which moves by ``a^-T (dg - da^T y)``, so
+its vjp is ``z = a^-1 h`` in ``g`` and ``-y z^T`` in ``a`` (``solve_grad_a``, which is
+transformable). ``cholesky_inverse(a, low)`` is ``a^-1`` read from ``low = cholesky(a)``
+where it can: ``low`` is a function of ``a`` in the code that calls it, so the whole
+derivative goes through ``a``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .forward import jvp_rule
+from .forward import jvp_rule, linear
 from .linalg_helpers import (
+    batched_scalar,
+    cholesky_inverse,
     cross_grad,
     inner_grad_left,
     inner_grad_right,
     kron_grad_left,
     kron_grad_right,
+    mT,
+    solve_adjoint,
+    solve_grad_a,
+    solve_tangent_a,
     tensordot_grad_left,
     tensordot_grad_right,
 )
-from .registry import vjp_rule
+from .linalg_helpers import inverse as matrix_inverse
+from .registry import nondifferentiable, vjp_rule
+from .shared import _normalize_axes, unbroadcast
 
 __all__: list[str] = []
+
+# axes normalized to non-negative integers (norm_grad, transformable, reads them)
+nondifferentiable(_normalize_axes)
 
 
 # -- products: linear in the cotangent and in the other factor -----------------------------
@@ -137,3 +155,52 @@ def cross_grad_jvp(
         None,
         None,
     )
+
+
+# -- solves and inverses ---------------------------------------------------------------------
+
+
+@vjp_rule(solve_adjoint)
+def solve_adjoint_vjp(g, ans, cotangent, a, b, lower=None):
+    # (a solve with a^T's transpose, a: the same helper, with b saying vector or matrix)
+    solved = solve_adjoint(g, mT(a), b)
+    return unbroadcast(solved, cotangent), solve_grad_a(ans, solved, a, b), None, None
+
+
+@jvp_rule(solve_adjoint)
+def solve_adjoint_jvp(ans, cotangent, a, b, lower=None, *, dcotangent, da):
+    return (
+        solve_adjoint(dcotangent, a, b, lower),
+        solve_tangent_a(mT(da), ans, mT(a), b),
+        None,
+        None,
+    )
+
+
+@vjp_rule(matrix_inverse)
+def inverse_vjp(g, ans, a):
+    return -(mT(ans) @ g @ mT(ans))
+
+
+@jvp_rule(matrix_inverse)
+def inverse_jvp(ans, a, *, da):
+    return -(ans @ da @ ans)
+
+
+@vjp_rule(cholesky_inverse)
+def cholesky_inverse_vjp(g, ans, a, low):
+    return -(mT(ans) @ g @ mT(ans)), None
+
+
+@jvp_rule(cholesky_inverse)
+def cholesky_inverse_jvp(ans, a, low, *, da):
+    return -(ans @ da @ ans), None
+
+
+# x[..., None, None], transposed: the two added axes read back
+@vjp_rule(batched_scalar)
+def batched_scalar_vjp(g, ans, x):
+    return g[..., 0, 0]
+
+
+linear(batched_scalar)

@@ -191,9 +191,10 @@ def solve_adjoint(g: Any, a: Any, b: Any, lower: bool | None = None) -> Any:
 
 
 @shape_only(2, 3)
+@transformable
 def solve_grad_a(gb: Any, x: Any, a: Any, b: Any) -> Any:
     """The cotangent of ``a`` in ``x = solve(a, b)``, from ``gb = solve_adjoint(...)``."""
-    if len(_shape(b)) == 1:
+    if np.ndim(b) == 1:
         return unbroadcast(-gb[..., :, None] * x[..., None, :], a)
     return unbroadcast(-(gb @ mT(x)), a)
 
@@ -676,16 +677,17 @@ def _ties(hits: Any, axis: Any) -> Any:
     return hits / hits.sum(axis=axis, keepdims=True)
 
 
+@transformable
 def norm_grad(
     g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False
 ) -> Any:
     """Gradient of ``np.linalg.norm(x, ord, axis, keepdims)``.
 
     Vector norms: any ``ord`` (1, 2, inf, -inf, p; 0 counts and has none). Matrix norms:
-    'fro', 'nuc', 1, -1, 2, -2, inf, -inf.
+    'fro', 'nuc', 1, -1, 2, -2, inf, -inf. (Transformable: generated gradient code that
+    calls it is differentiated again through its source.)
     """
-    xp = array_module(g, x)
-    ndim = len(_shape(x))
+    ndim = np.ndim(x)
     if axis is None:
         if ord is None or (ord == "fro" and ndim == 2):  # the 2-norm of x flattened
             return x * expand_reduced(divide_or_zero(g, ans), x, None, keepdims)
@@ -694,39 +696,37 @@ def norm_grad(
         axes = _normalize_axes(axis, ndim)
     g_full = expand_reduced(g, x, axes, keepdims)
     ans_full = expand_reduced(ans, x, axes, keepdims)
-    dtype = x.dtype
     if len(axes) == 1:
-        (a,) = axes
         if ord is None or ord == 2:
             return x * divide_or_zero(g_full, ans_full)
         if ord == 1:
-            return g_full * xp.sign(x)
+            return g_full * np.sign(x)
         if ord == 0:
-            return xp.zeros_like(x)
-        if ord in (np.inf, -np.inf):
-            return g_full * xp.sign(x) * _ties((xp.abs(x) == ans_full).astype(dtype), a)
-        p = float(ord)
-        scale = xp.abs(x) ** (p - 1) * xp.sign(x)
-        return divide_or_zero(g_full * scale, ans_full ** (p - 1))
+            return np.zeros_like(x)
+        if ord == np.inf or ord == -np.inf:
+            return g_full * np.sign(x) * _tie_shares(np.abs(x) == ans_full, axes[0], x)
+        scale = np.abs(x) ** (ord - 1) * np.sign(x)
+        return divide_or_zero(g_full * scale, ans_full ** (ord - 1))
     row_axis, col_axis = axes
     if ord is None or ord == "fro":
         return x * divide_or_zero(g_full, ans_full)
-    if ord in (1, -1, np.inf, -np.inf):
+    if ord == 1 or ord == -1 or ord == np.inf or ord == -np.inf:
         # 1: the largest column sum of |x|; inf: the largest row sum (-1, -inf: smallest)
         summed, across = (row_axis, col_axis) if ord in (1, -1) else (col_axis, row_axis)
-        sums = xp.abs(x).sum(axis=summed, keepdims=True)
-        chosen = sums == xp.take(ans_full, [0], axis=summed)
-        return g_full * xp.sign(x) * _ties(chosen.astype(dtype), across)
-    if ord in ("nuc", 2, -2):
-        matrices = xp.moveaxis(x, (row_axis, col_axis), (-2, -1))
-        u, s, vh = xp.linalg.svd(matrices, full_matrices=False)
+        sums = np.sum(np.abs(x), axis=summed, keepdims=True)
+        chosen = sums == np.take(ans_full, [0], axis=summed)
+        return g_full * np.sign(x) * _tie_shares(chosen, across, x)
+    if ord == "nuc" or ord == 2 or ord == -2:
+        matrices = np.moveaxis(x, (row_axis, col_axis), (-2, -1))
+        u, s, vh = np.linalg.svd(matrices, full_matrices=False)
         if ord == "nuc":
             grad = u @ vh
+        elif ord == 2:
+            grad = u[..., :, 0, None] * vh[..., 0, None, :]
         else:
-            pick = 0 if ord == 2 else -1
-            grad = u[..., :, pick, None] * vh[..., pick, None, :]
-        g_matrices = xp.moveaxis(g_full, (row_axis, col_axis), (-2, -1))[..., :1, :1]
-        return xp.moveaxis(grad * g_matrices, (-2, -1), (row_axis, col_axis))
+            grad = u[..., :, -1, None] * vh[..., -1, None, :]
+        g_matrices = np.moveaxis(g_full, (row_axis, col_axis), (-2, -1))[..., :1, :1]
+        return np.moveaxis(grad * g_matrices, (-2, -1), (row_axis, col_axis))
     raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for matrices")
 
 
