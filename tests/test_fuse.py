@@ -77,6 +77,52 @@ def test_tidy_cancels_negations(source, expected):
     assert _text(algebra.tidy(_expression(source))) == expected
 
 
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("-(g / (1 + e) * e)", "-g / (1 + e) * e"),  # logistic regression's dmargins
+        ("-(g * x)", "-g * x"),
+        ("-(x * g)", "-(x * g)"),  # x may be a bool array, whose - raises: left alone
+        ("-(m * g)", "-(m * g)"),
+        ("-g", "-g"),  # not a chain
+        ("-(g + x)", "-(g + x)"),
+    ],
+)
+def test_tidy_moves_a_negation_onto_a_gradient(source, expected):
+    assert _text(algebra.tidy(_expression(source), frozenset({"g"}))) == expected
+
+
+def test_moved_negation_gives_the_same_bits():
+    # A flip of sign is exact and commutes with * and /: the same bits, signed zeros and
+    # infinities included, for a number or an array on the left (NaN where NaN was; the
+    # sign bit of a NaN means nothing).
+    rng = np.random.default_rng(1)
+    e = np.concatenate([rng.normal(size=50), [0.0, -0.0, np.inf, -1e-300, 1e300]])
+    for g in (0.37, -2.5, 0.0, rng.normal(size=e.size)):
+        with np.errstate(invalid="ignore"):
+            before = -(g / (1 + e) * e)
+            after = -g / (1 + e) * e
+        nan = np.isnan(before)
+        assert (np.isnan(after) == nan).all()
+        assert before[~nan].tobytes() == after[~nan].tobytes()
+
+
+def logistic_l2(w, b, X, y):
+    margins = y * (X @ w + b)
+    return np.mean(np.log1p(np.exp(-margins))) + 1e-3 * np.sum(w * w)
+
+
+def test_logistic_gradient_flips_the_number_not_the_array():
+    rng = np.random.default_rng(2)
+    args = (rng.normal(size=4), 0.3, rng.normal(size=(9, 4)), rng.choice([-1.0, 1.0], 9))
+    source = ag.source(ag.grad(logistic_l2, wrt=("w", "b")))
+    assert "= -dlog1p / (1 + exp) * exp" in source, source
+    dw, db = ag.grad(logistic_l2, wrt=("w", "b"), mode="source")(*args)
+    assert type(db) is float
+    np.testing.assert_allclose(dw, numeric_vjp(logistic_l2, list(args), 0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(db, numeric_vjp(logistic_l2, list(args), 1, 1.0), rtol=1e-6)
+
+
 def recurrence(a):
     for _ in range(100):
         a = a * 0.99 + 0.01 * a * a

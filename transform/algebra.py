@@ -44,18 +44,45 @@ def simplify(expression: gast.expr) -> gast.expr:
     return _sum(_factored([_term(s) for s in summands]))
 
 
-def tidy(expression: gast.expr) -> gast.expr:
+def tidy(expression: gast.expr, negatable: frozenset[str] = frozenset()) -> gast.expr:
     """``expression`` with negations that cancel removed: ``-(-a * b / c)`` is
-    ``a * b / c`` (a sign flip is exact, and commutes with ``*`` and ``/``)."""
+    ``a * b / c`` (a sign flip is exact, and commutes with ``*`` and ``/``). A negation
+    of a chain of ``*`` and ``/`` whose leftmost operand is a name in ``negatable`` moves
+    onto that name: ``-(g / (1 + e) * e)`` is ``-g / (1 + e) * e``, the same bits (the
+    sign of a product or quotient is its operands' signs, its magnitude theirs), and where
+    ``g`` is a number the flip costs nothing instead of a pass over the array. Only names
+    that hold numbers or float arrays (adjoints) are given: ``-`` of a bool array raises."""
 
     class Tidy(gast.NodeTransformer):
         def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
             self.generic_visit(node)
             if isinstance(node.op, gast.USub) and _negated(node.operand):
                 return _negate(node.operand)
+            if isinstance(node.op, gast.USub) and _leftmost_name(node.operand) in negatable:
+                return _negate_leftmost(node.operand)
             return node
 
     return Tidy().visit(expression)
+
+
+def _leftmost_name(expression: gast.expr) -> str | None:
+    """The leftmost operand's name of a chain of ``*`` and ``/`` (at least one operator)."""
+    if not (isinstance(expression, gast.BinOp) and isinstance(expression.op, _CHAIN)):
+        return None
+    while isinstance(expression, gast.BinOp) and isinstance(expression.op, _CHAIN):
+        expression = expression.left
+    return expression.id if isinstance(expression, gast.Name) else None
+
+
+def _negate_leftmost(expression: gast.expr) -> gast.expr:
+    if isinstance(expression, gast.BinOp) and isinstance(expression.op, _CHAIN):
+        return gast.BinOp(
+            left=_negate_leftmost(expression.left), op=expression.op, right=expression.right
+        )
+    return gast.UnaryOp(op=gast.USub(), operand=expression)
+
+
+_CHAIN = (gast.Mult, gast.Div)
 
 
 def _negated(expression: gast.expr) -> bool:

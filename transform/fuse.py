@@ -46,7 +46,8 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     shape stand-in is saved per iteration of a top-level loop that cannot change that
     shape (``loop_shapes``)."""
     keep = program.live_out | program.result_reads()
-    program.backward = fuse(program.backward, keep, program.pop, _values(ctx, program))
+    values = _values(ctx, program)
+    program.backward = fuse(program.backward, keep, program.pop, values, _adjoints(ctx, values))
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
     return program
@@ -62,18 +63,34 @@ def _values(ctx: TransformContext, program: Program) -> frozenset[str]:
     return frozenset(values | program.numbers)
 
 
+def _adjoints(ctx: TransformContext, values: frozenset[str]) -> frozenset[str]:
+    """The adjoints among ``values``: gradients, of a float or complex dtype (or the int 0
+    of "nothing flowed"), never bool arrays, so ``-`` applies to them."""
+    return frozenset(
+        ctx.namer.adjoint(name)
+        for name in values
+        if ctx.namer.has_adjoint(name) and ctx.namer.adjoint(name) in values
+    )
+
+
 def fuse(
-    stmts: list[gast.stmt], keep: set[str], pop: str, values: frozenset[str]
+    stmts: list[gast.stmt],
+    keep: set[str],
+    pop: str,
+    values: frozenset[str],
+    adjoints: frozenset[str] = frozenset(),
 ) -> list[gast.stmt]:
     """``stmts`` (backward statements) with each line's contributions fused. Names in
     ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
     stack's pop is bound to (a call of it must not move); ``values`` the names that hold
-    numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates)."""
+    numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates);
+    ``adjoints`` those of them that are gradients, onto which a folded negation may move
+    (``algebra.tidy``)."""
     merged: set[int] = set()  # ids of the statements holding merged sums
     # Simplifying a sum can leave a temporary with one read where it had two (like terms
     # added up), which lets it fold: repeat while that happens.
     for _ in range(_ROUNDS):
-        changed = _Round(_single_use(stmts, keep), pop, values, merged)
+        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints)
         stmts = changed.block(stmts)
         if not changed.any:
             break
@@ -99,8 +116,16 @@ def _single_use(stmts: list[gast.stmt], keep: set[str]) -> set[str]:
 
 
 class _Round:
-    def __init__(self, single: set[str], pop: str, values: frozenset[str], merged: set[int]):
+    def __init__(
+        self,
+        single: set[str],
+        pop: str,
+        values: frozenset[str],
+        merged: set[int],
+        adjoints: frozenset[str],
+    ):
         self.single, self.pop, self.values, self.merged = single, pop, values, merged
+        self.adjoints = adjoints
         self.any = False
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
@@ -108,7 +133,7 @@ class _Round:
             for block in blocks(stmt):
                 block[:] = self.block(block) or [gast.Pass()]
         out = list(stmts)
-        while _merge(out, self.merged, self.pop) | _fold(out, self.single, self.pop):
+        while _merge(out, self.merged, self.pop) | _fold(out, self.single, self.pop, self.adjoints):
             self.any = True
         for stmt in out:
             if id(stmt) in self.merged and _operands(stmt.value) <= self.values:
@@ -218,7 +243,7 @@ def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) ->
 # -- folding temporaries -------------------------------------------------------------------
 
 
-def _fold(stmts: list[gast.stmt], single: set[str], pop: str) -> bool:
+def _fold(stmts: list[gast.stmt], single: set[str], pop: str, adjoints: frozenset[str]) -> bool:
     changed = False
     i = 0
     while i < len(stmts):
@@ -238,7 +263,7 @@ def _fold(stmts: list[gast.stmt], single: set[str], pop: str) -> bool:
                     and not _calls_pop(later.value, pop)
                     and _same_line(stmt, later)
                 ):
-                    later.value = algebra.tidy(_substitute(later.value, name, stmt.value))
+                    later.value = algebra.tidy(_substitute(later.value, name, stmt.value), adjoints)
                     del stmts[i]
                     changed = True
                     i -= 1

@@ -13,7 +13,7 @@ def logistic_loss_grad(W, b, x, y):
     # grad of: return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     dadd_3 = expand_reduced(-dneg_2 / reduced_count(add_3), add_3)
     dlog_2 = unbroadcast(dadd_3 * sub, log_2)
-    dp = -(dlog_2 / sub_2)
+    dp = -dlog_2 / sub_2
     dlog = unbroadcast(dadd_3 * y, log)
     dp = dp + dlog / p
     del add_3, dadd_3, dlog, dlog_2, log, log_2, sub, sub_2
