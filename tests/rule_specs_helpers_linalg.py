@@ -10,10 +10,12 @@ helper is gives only its shape (a constant of zeros), as do options.
 from __future__ import annotations
 
 import numpy as np
+from astgrad.runtime.rules import linalg_complex as lc
 from astgrad.runtime.rules import linalg_helpers as lh
-from rule_specs import SPD, SQUARE, SQUARE_2, A, case
+from rule_specs import SPD, SPD_2, SQUARE, SQUARE_2, A, case
 
 _BATCH = np.stack([SQUARE, SQUARE_2])
+_LOW, _LOW_2 = np.linalg.cholesky(SPD), np.linalg.cholesky(SPD_2)
 # a lower triangular matrix of nine rows: solve_adjoint solves with it by a triangular solve
 _LOWER = np.tril(np.linspace(-1.0, 1.0, 81).reshape(9, 9)) + 3 * np.eye(9)
 
@@ -85,6 +87,13 @@ SPECS: dict = {
     # the a before the move, so the helper takes the inverse; in generated code low is
     # cholesky(a), test_helper_rules_linalg checks that road)
     lh.cholesky_inverse: [case(A(value=SPD), np.linalg.cholesky(SPD).tolist())],
+    # (below eight rows the helper solves with the whole factor, so that moving its zero
+    # triangle too moves the result as the rule says; a is read for its dtype only)
+    lc.hermitian_cholesky_grad: [
+        case(A((3, 3)), A(value=_LOW), np.asarray(SPD)),
+        case(A((3, 3)), A(value=_LOW.T), np.asarray(SPD), True),
+        case(A((2, 3, 3)), A(value=np.stack([_LOW, _LOW_2])), np.stack([SPD, SPD_2])),
+    ],
     lh.batched_scalar: [case(A(())), case(A((3,))), case(A((2, 3))), case(A("float"))],
 }
 
@@ -102,6 +111,8 @@ REVIEWED: dict = {
     ("cross_grad", "x"): _OPERAND,
     ("solve_adjoint", "lower"): "says only that a is triangular, so that a triangular solve "
     "may run: the same values up to rounding",
+    ("hermitian_cholesky_grad", "a"): "read for its dtype only (real or complex): for real "
+    "values the gradient is a function of the cotangent and the factor",
     ("cholesky_inverse", "low"): "the Cholesky factor of a, from which a^-1 is read where it "
     "can: a function of a, whose derivative is a^-1's",
 }

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .complex import refuse_complex
 from .forward import jvp_rule, linear
+from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
+from .linalg_helpers import _tril_half_diagonal as lower_half_diagonal
 from .linalg_helpers import (
     batched_scalar,
     cholesky_inverse,
@@ -39,7 +42,7 @@ from .linalg_helpers import (
 )
 from .linalg_helpers import inverse as matrix_inverse
 from .registry import nondifferentiable, vjp_rule
-from .shared import _normalize_axes, unbroadcast
+from .shared import _normalize_axes, transformable, unbroadcast
 
 __all__: list[str] = []
 
@@ -204,3 +207,76 @@ def batched_scalar_vjp(g, ans, x):
 
 
 linear(batched_scalar)
+
+
+# -- the Cholesky factor's gradient ----------------------------------------------------------
+# For real values hermitian_cholesky_grad(g, low, a) is G = Φ(s + s^T) with s = L^-T
+# Φ(L^T g) L^-1 (Φ: the lower triangle, its diagonal halved), a function of g and of the
+# factor L alone (a says only that the values are real). It is linear in g, and its
+# transpose is the tangent of the factorization (pairing <h, G(g)> = <g, T(h)>). In L, with
+# S = Φ(h) + Φ(h)^T (symmetric), it moves by Φ(ds + ds^T), ds = -L^-T dL^T s - s dL L^-1 +
+# L^-T Φ(dL^T g) L^-1, whose transpose is -(s + s^T) S L^-T + g Φ(L^-1 S L^-T)^T. The
+# factor is upper triangular for upper=True, cholesky(a^T)^T: the same, transposed. Complex
+# values are refused there (their rule is the Hermitian one, not written out here).
+
+
+@vjp_rule(hermitian_cholesky_grad)
+def hermitian_cholesky_grad_vjp(g, ans, cotangent, low, a, upper=False):
+    return (
+        hermitian_cholesky_tangent(g, low, a, upper),
+        cholesky_grad_factor_cotangent(g, cotangent, low, upper),
+        None,
+        None,
+    )
+
+
+@jvp_rule(hermitian_cholesky_grad)
+def hermitian_cholesky_grad_jvp(ans, cotangent, low, a, upper=False, *, dcotangent, dlow):
+    return (
+        hermitian_cholesky_grad(dcotangent, low, a, upper),
+        cholesky_grad_factor_tangent(cotangent, low, dlow, upper),
+        None,
+        None,
+    )
+
+
+@transformable
+def _cholesky_grad_inner(g, low):
+    """``s = L^-T Φ(L^T g) L^-1`` of the real Cholesky gradient (upper=False)."""
+    left = np.linalg.solve(mT(low), lower_half_diagonal(mT(low) @ g))
+    return mT(np.linalg.solve(mT(low), mT(left)))
+
+
+@transformable
+def cholesky_grad_factor_cotangent(h, g, low, upper=False):
+    """The gradient in the factor ``low`` of ``<h, hermitian_cholesky_grad(g, low, a)>``
+    (real values; see above)."""
+    h = refuse_complex(h, low, "np.linalg.cholesky's gradient, differentiated again,")
+    if upper:
+        h, g, low = mT(h), mT(g), mT(low)
+    s = _cholesky_grad_inner(g, low)
+    half = lower_half_diagonal(h)
+    symmetric = half + mT(half)
+    inner = np.linalg.solve(low, mT(np.linalg.solve(low, symmetric)))  # L^-1 S L^-T
+    through_inverse = mT(np.linalg.solve(low, mT((s + mT(s)) @ symmetric)))  # (.) L^-T
+    grad = g @ mT(lower_half_diagonal(inner)) - through_inverse
+    if upper:
+        return mT(grad)
+    return grad
+
+
+@transformable
+def cholesky_grad_factor_tangent(g, low, dlow, upper=False):
+    """The tangent of ``hermitian_cholesky_grad(g, low, a)`` as the factor ``low`` moves
+    along ``dlow`` (real values; see above)."""
+    dlow = refuse_complex(dlow, low, "np.linalg.cholesky's gradient, differentiated again,")
+    if upper:
+        g, low, dlow = mT(g), mT(low), mT(dlow)
+    s = _cholesky_grad_inner(g, low)
+    # ds = (L^-T Φ(dL^T g) - s dL) L^-1 - L^-T dL^T s
+    through = np.linalg.solve(mT(low), lower_half_diagonal(mT(dlow) @ g)) - s @ dlow
+    ds = mT(np.linalg.solve(mT(low), mT(through))) - np.linalg.solve(mT(low), mT(dlow) @ s)
+    tangent = lower_half_diagonal(ds + mT(ds))
+    if upper:
+        return mT(tangent)
+    return tangent
