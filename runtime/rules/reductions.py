@@ -590,8 +590,11 @@ def cumsum_grad(g: Any, a: Any, axis: Any = None) -> Any:
     return _reverse_cumsum(g, operator.index(axis))
 
 
+@shape_only(1)
 def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
-    """Gradient of ``np.cumprod(a, axis)``, exact where ``a`` has zeros.
+    """Gradient of ``np.cumprod(a, axis)``, exact where ``a`` has zeros. (The products
+    are computed again from ``a``, not read from ``ans``: a function of ``g`` and ``a``
+    alone, which its own rules differentiate in ``a``, whichever path it takes.)
 
     >>> cumprod_grad(np.ones(3), np.array([2.0, 0.0, 0.0]), np.array([2.0, 0.0, 5.0]))
     array([ 1., 12.,  0.])
@@ -600,11 +603,11 @@ def cumprod_grad(g: Any, ans: Any, a: Any, axis: Any = None) -> Any:
     a = xp.asarray(a)
     shape = a.shape
     if axis is None or a.ndim == 0:  # cumprod flattened a
-        a, ans, axis = a.reshape(-1), ans.reshape(-1), 0
+        a, axis = a.reshape(-1), 0
     axis = operator.index(axis) % a.ndim
     if bool((xp.abs(a) >= np.finfo(a.dtype).tiny).all()):
         # d ans_i / d a_j = ans_i / a_j for i >= j
-        return (_reverse_cumsum(g * ans, axis) / a).reshape(shape)
+        return (_reverse_cumsum(g * xp.cumprod(a, axis=axis), axis) / a).reshape(shape)
     # With zeros (or subnormal values, where g * ans underflows before the division):
     # grad_j = prod(a_k, k < j) * s_j, where s_j = g_j + a_{j+1} s_{j+1} runs back from the
     # last element; no division.
