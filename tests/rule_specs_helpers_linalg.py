@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from astgrad.runtime.rules import linalg_complex as lc
 from astgrad.runtime.rules import linalg_helpers as lh
+from astgrad.runtime.rules import linalg_more as lm
+from astgrad.runtime.rules.linalg import pinv_to_operand
 from rule_specs import SPD, SPD_2, SQUARE, SQUARE_2, A, case
 
 _BATCH = np.stack([SQUARE, SQUARE_2])
@@ -94,6 +96,27 @@ SPECS: dict = {
         case(A((3, 3)), A(value=_LOW.T), np.asarray(SPD), True),
         case(A((2, 3, 3)), A(value=np.stack([_LOW, _LOW_2])), np.stack([SPD, SPD_2])),
     ],
+    pinv_to_operand: [case(A((3, 3))), case(A((3, 3)), True), case(A((2, 3, 3)), True)],
+    lm.tensor_system_back: [
+        case(A((6, 6)), np.zeros((6, 2, 3)), None),
+        case(A((6, 6)), np.zeros((2, 6, 3)), (0,)),
+    ],
+    lm.poly_tail_grad: [
+        case(A((5,)), np.zeros(3)),
+        case(A((3,)), np.zeros(3)),
+        case(A((4,)), np.zeros(())),
+    ],
+    # (the factors as np.polyder and np.polyint's rules pass them)
+    lm.poly_scaled_grad: [
+        case(A((3,)), np.zeros(4), np.array([3.0, 2.0, 1.0])),
+        case(A((2,)), np.zeros(4), np.array([6.0, 2.0])),
+        case(A((4,)), np.zeros(3), np.array([1 / 3, 0.5, 1.0])),
+    ],
+    lm.polyint_constants_grad: [
+        case(A((4,)), np.zeros(3), 1, np.zeros(1)),
+        case(A((5,)), np.zeros(3), 2, np.zeros(2)),
+        case(A((5,)), np.zeros(3), 2, np.zeros(())),
+    ],
     lh.batched_scalar: [case(A(())), case(A((3,))), case(A((2, 3))), case(A("float"))],
 }
 
@@ -113,6 +136,10 @@ REVIEWED: dict = {
     "may run: the same values up to rounding",
     ("hermitian_cholesky_grad", "a"): "read for its dtype only (real or complex): for real "
     "values the gradient is a function of the cotangent and the factor",
+    ("tensor_system_back", "a"): "gives its shape and number of axes only (the matrix's "
+    "shape is the cotangent's)",
+    ("poly_tail_grad", "a"): "gives its size only (the result's)",
+    ("poly_scaled_grad", "p"): "gives its size only (the result's)",
     ("cholesky_inverse", "low"): "the Cholesky factor of a, from which a^-1 is read where it "
     "can: a function of a, whose derivative is a^-1's",
 }

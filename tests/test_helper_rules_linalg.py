@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
+from astgrad.runtime.rules.linalg_more import polyval_coefficients_grad
 
 import astgrad as ag
 
@@ -154,6 +155,38 @@ def through_norm_matrix_1(x):
     return np.sin(np.linalg.norm(m, 1) * np.linalg.norm(m, -np.inf))
 
 
+# -- pseudo-inverses, tensor systems, polynomials ---------------------------------------------
+
+
+def through_pinv(x):
+    return _bend(np.linalg.pinv(x.reshape(2, 3)))
+
+
+def through_pinv_hermitian(x):
+    return _bend(np.linalg.pinv(_spd(x), hermitian=True))
+
+
+def through_tensorsolve(x):
+    a = (np.eye(6) + 0.1 * np.outer(x, x[::-1])).reshape(6, 2, 3)
+    return _bend(np.linalg.tensorsolve(a, np.sin(x)))
+
+
+def through_polyder(x):
+    return _bend(np.polyder(x * x, 2))
+
+
+def through_polyint(x):
+    return _bend(np.polyint(np.sin(x), 2, x[:2] ** 2))
+
+
+def through_polyadd(x):
+    return _bend(np.polyadd(x[:2] * x[2:4], np.cos(x)))
+
+
+def through_polyval(x):
+    return _bend(np.polyval(np.sin(x[:4]), x[3:]))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -171,6 +204,13 @@ TABLE = {
     "cholesky_slogdet": (through_cholesky_slogdet, 9),
     "cholesky": (through_cholesky, 9),
     "gp_likelihood": (through_gp_likelihood, 9),
+    "pinv": (through_pinv, 6),
+    "pinv_hermitian": (through_pinv_hermitian, 9),
+    "tensorsolve": (through_tensorsolve, 6),
+    "polyder": (through_polyder, 5),
+    "polyint": (through_polyint, 4),
+    "polyadd": (through_polyadd, 5),
+    "polyval": (through_polyval, 6),
     "norm": (through_norm, 6),
     "norm_rows": (through_norm_rows, 6),
     "norm_3": (through_norm_3, 6),
@@ -199,6 +239,13 @@ HELPERS = {
     "cholesky_slogdet": "cholesky_inverse",
     "cholesky": "hermitian_cholesky_grad",
     "gp_likelihood": "cholesky_factor_grad",
+    "pinv": "pinv_to_operand",
+    "pinv_hermitian": "pinv_to_operand",
+    "tensorsolve": "tensor_system_back",
+    "polyder": "poly_scaled_grad",
+    "polyint": "polyint_constants_grad",
+    "polyadd": "poly_tail_grad",
+    "polyval": "polyval_coefficients_grad",
     "norm": "norm_grad",
     "norm_rows": "norm_grad",
     "norm_3": "norm_grad",
@@ -304,7 +351,12 @@ def via_solve_grad_a_matrices(x, g):
     return np.sum(np.sin(solve_grad_a(g, x, np.eye(2), np.ones((2, 3)))))
 
 
+def via_polyval_coefficients_grad(x, g):
+    return np.sum(np.sin(polyval_coefficients_grad(g, np.ones(3), x)))
+
+
 TRANSFORMABLE = {
+    "polyval_coefficients_grad": (via_polyval_coefficients_grad, (4,), (4,)),
     "norm_grad_rows_3": (via_norm_grad_rows_3, (2, 3), (2,)),
     "norm_grad_flat": (via_norm_grad_flat, (2, 3), ()),
     "norm_grad_inf": (via_norm_grad_inf, (2, 3), (1, 3)),

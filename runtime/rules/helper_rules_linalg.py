@@ -23,6 +23,7 @@ import numpy as np
 
 from .complex import refuse_complex
 from .forward import jvp_rule, linear
+from .linalg import pinv_operand, pinv_to_operand
 from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
 from .linalg_helpers import _tril_half_diagonal as lower_half_diagonal
 from .linalg_helpers import (
@@ -41,8 +42,16 @@ from .linalg_helpers import (
     tensordot_grad_right,
 )
 from .linalg_helpers import inverse as matrix_inverse
+from .linalg_more import (
+    _tensor_axes,
+    integration_constant_rows,
+    poly_scaled_grad,
+    poly_tail_grad,
+    polyint_constants_grad,
+    tensor_system_back,
+)
 from .registry import nondifferentiable, vjp_rule
-from .shared import _normalize_axes, transformable, unbroadcast
+from .shared import _normalize_axes, cast_like, transformable, unbroadcast
 
 __all__: list[str] = []
 
@@ -280,3 +289,60 @@ def cholesky_grad_factor_tangent(g, low, dlow, upper=False):
     if upper:
         return mT(tangent)
     return tangent
+
+
+# -- linear maps of the cotangent alone: their transposes ---------------------------------------
+
+
+# the lower triangle taking the symmetric matrix's both elements (hermitian=True), whose
+# transpose reads the symmetric matrix a triangle stands for: pinv_operand's
+@vjp_rule(pinv_to_operand)
+def pinv_to_operand_vjp(g, ans, grad, hermitian=False):
+    return pinv_operand(g, None, hermitian), None
+
+
+# a's axes reordered and reshaped into tensorsolve's square matrix, undone; transposed:
+# done again, to the matrix's shape
+@vjp_rule(tensor_system_back)
+def tensor_system_back_vjp(g, ans, grad, a, axes):
+    return (
+        np.reshape(np.transpose(g, _tensor_axes(np.ndim(a), axes)), np.shape(grad)),
+        None,
+        None,
+    )
+
+
+# the last coefficients of the cotangent, transposed: placed back at its end
+@vjp_rule(poly_tail_grad)
+def poly_tail_grad_vjp(g, ans, cotangent, a):
+    return (
+        np.concatenate([np.zeros_like(cotangent[: np.size(cotangent) - np.size(g)]), np.ravel(g)]),
+        None,
+    )
+
+
+# the first coefficients scaled by constant factors, the others zero: transposed, the same
+# scaling, and zeros to the cotangent's length
+@vjp_rule(poly_scaled_grad)
+def poly_scaled_grad_vjp(g, ans, cotangent, p, factors):
+    scaled = np.ravel(g)[: np.size(factors)] * factors
+    return (
+        cast_like(
+            np.concatenate([scaled, np.zeros_like(cotangent[np.size(factors) :])]), cotangent
+        ),
+        None,
+        None,
+    )
+
+
+# the integration constants' rows times the cotangent (summed for one constant given as
+# a number); transposed, the rows' transpose times the constants' cotangent
+@vjp_rule(polyint_constants_grad)
+def polyint_constants_grad_vjp(g, ans, cotangent, p, m, k):
+    rows = integration_constant_rows(max(np.size(p), 1), m, np.size(k))
+    spread = np.broadcast_to(np.ravel(g), (np.shape(rows)[0],))
+    return cast_like(np.transpose(rows) @ spread, cotangent), None, None, None
+
+
+linear(pinv_to_operand, tensor_system_back, poly_tail_grad, poly_scaled_grad)
+linear(polyint_constants_grad)

@@ -746,6 +746,7 @@ def vander_slopes(x: Any, N: Any, increasing: bool) -> Any:
     return powers * x[:, None] ** np.maximum(powers - 1, 0)
 
 
+@transformable
 def polyval_coefficients_grad(g: Any, p: Any, x: Any) -> Any:
     """The gradient of ``np.polyval(p, x)`` in ``p``: the powers of ``x`` times ``g``,
     summed over ``x`` (the result has ``x``'s shape)."""
