@@ -117,6 +117,20 @@ SPECS: dict = {
         case(A((5,)), np.zeros(3), 2, np.zeros(2)),
         case(A((5,)), np.zeros(3), 2, np.zeros(())),
     ],
+    # (gradients of the operand at position: the other operands move, it is a constant)
+    lh.einsum_grad: [
+        case(A((2, 4)), 1, "ij,jk->ik", np.zeros((2, 3)), A((3, 4))),
+        case(A((2, 4)), 2, "ij,jk->ik", A((2, 3)), np.zeros((3, 4))),
+        case(A(()), 2, "i,ij,j->", A((2,)), np.zeros((2, 3)), A((3,))),
+        case(A((3,)), 1, "ii,i->i", np.zeros((3, 3)), A((3,))),
+        case(A((3,)), 2, "ii,i->i", A((3, 3)), np.zeros(3)),
+        case(A((2, 3)), 2, "...j,j->...j", A((2, 3)), np.zeros(3)),
+        case(A((2, 3)), 1, "ij,ij->ij", np.zeros((1, 3)), A((2, 3))),
+        case(A((2, 3)), 2, "ijk,ik->ij", A((2, 3, 4)), np.zeros((2, 4))),
+        # the interleaved form: the first operand comes as subscripts
+        case(A((2, 4)), 0, np.zeros((2, 3)), [0, 1], A((3, 4)), [1, 2]),
+        case(A((2, 4)), 2, A((2, 3)), [0, 1], np.zeros((3, 4)), [1, 2], [0, 2]),
+    ],
     lh.batched_scalar: [case(A(())), case(A((3,))), case(A((2, 3))), case(A("float"))],
 }
 

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules.helper_rules_linalg import (
+    cholesky_grad_factor_cotangent,
+    cholesky_grad_factor_tangent,
+    einsum_grad_with,
+)
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
 from astgrad.runtime.rules.linalg_more import polyval_coefficients_grad
 
@@ -187,6 +192,26 @@ def through_polyval(x):
     return _bend(np.polyval(np.sin(x[:4]), x[3:]))
 
 
+def through_einsum(x):
+    m = x.reshape(2, 3)
+    return _bend(np.einsum("ij,kj->ik", np.sin(m), m))
+
+
+def through_einsum_three(x):
+    m = x.reshape(2, 3)
+    return np.sin(np.einsum("i,ij,j->", m[:, 0], np.tanh(m), m[0]))
+
+
+def through_einsum_diagonal(x):
+    m = np.outer(x[:3], x[3:])
+    return _bend(np.einsum("ii,i->i", np.sin(m), x[:3]))
+
+
+def through_einsum_interleaved(x):
+    m = x.reshape(2, 3)
+    return _bend(np.einsum(m, [0, 1], np.cos(m), [2, 1], [0, 2]))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -204,6 +229,10 @@ TABLE = {
     "cholesky_slogdet": (through_cholesky_slogdet, 9),
     "cholesky": (through_cholesky, 9),
     "gp_likelihood": (through_gp_likelihood, 9),
+    "einsum": (through_einsum, 6),
+    "einsum_three": (through_einsum_three, 6),
+    "einsum_diagonal": (through_einsum_diagonal, 6),
+    "einsum_interleaved": (through_einsum_interleaved, 6),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -239,6 +268,10 @@ HELPERS = {
     "cholesky_slogdet": "cholesky_inverse",
     "cholesky": "hermitian_cholesky_grad",
     "gp_likelihood": "cholesky_factor_grad",
+    "einsum": "einsum_grad",
+    "einsum_three": "einsum_grad",
+    "einsum_diagonal": "einsum_grad",
+    "einsum_interleaved": "einsum_grad",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -355,7 +388,27 @@ def via_polyval_coefficients_grad(x, g):
     return np.sum(np.sin(polyval_coefficients_grad(g, np.ones(3), x)))
 
 
+def via_einsum_grad_with(x, g):
+    # the gradient of "ij,jk->ik"'s second operand, with x in the first's place
+    return np.sum(
+        np.sin(einsum_grad_with(g, x, 1, 2, "ij,jk->ik", np.ones((2, 3)), np.ones((3, 4))))
+    )
+
+
+def via_cholesky_grad_factor_cotangent(x, g):
+    low = np.tril(x) + 2.0 * np.eye(3)
+    return np.sum(np.sin(cholesky_grad_factor_cotangent(g, g.T, low)))
+
+
+def via_cholesky_grad_factor_tangent(x, g):
+    low = np.tril(x) + 2.0 * np.eye(3)
+    return np.sum(np.sin(cholesky_grad_factor_tangent(g, low, x, True)))
+
+
 TRANSFORMABLE = {
+    "einsum_grad_with": (via_einsum_grad_with, (2, 3), (2, 4)),
+    "cholesky_grad_factor_cotangent": (via_cholesky_grad_factor_cotangent, (3, 3), (3, 3)),
+    "cholesky_grad_factor_tangent": (via_cholesky_grad_factor_tangent, (3, 3), (3, 3)),
     "polyval_coefficients_grad": (via_polyval_coefficients_grad, (4,), (4,)),
     "norm_grad_rows_3": (via_norm_grad_rows_3, (2, 3), (2,)),
     "norm_grad_flat": (via_norm_grad_flat, (2, 3), ()),

@@ -25,11 +25,13 @@ from .complex import refuse_complex
 from .forward import jvp_rule, linear
 from .linalg import pinv_operand, pinv_to_operand
 from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
-from .linalg_helpers import _tril_half_diagonal as lower_half_diagonal
 from .linalg_helpers import (
+    _einsum_layout,
     batched_scalar,
     cholesky_inverse,
     cross_grad,
+    einsum_grad,
+    einsum_tangent,
     inner_grad_left,
     inner_grad_right,
     kron_grad_left,
@@ -41,6 +43,7 @@ from .linalg_helpers import (
     tensordot_grad_left,
     tensordot_grad_right,
 )
+from .linalg_helpers import _tril_half_diagonal as lower_half_diagonal
 from .linalg_helpers import inverse as matrix_inverse
 from .linalg_more import (
     _tensor_axes,
@@ -346,3 +349,163 @@ def polyint_constants_grad_vjp(g, ans, cotangent, p, m, k):
 
 linear(pinv_to_operand, tensor_system_back, poly_tail_grad, poly_scaled_grad)
 linear(polyint_constants_grad)
+
+
+# -- einsum: linear in the cotangent and in each operand but the one it is the gradient of ----
+# Paired with h (shaped like the operand at ``position``), einsum_grad(g, position, ...) gives
+# <g, einsum(... h in that operand's place ...)>: in g, that einsum (einsum_tangent's); in
+# another operand, einsum's gradient with h in that place (einsum_grad_with). Its tangent
+# puts each tangent in its argument's place likewise.
+
+
+@transformable
+def einsum_grad_with(
+    cotangent,
+    moved,
+    moved_at,
+    position,
+    subscripts,
+    op0=None,
+    op1=None,
+    op2=None,
+    op3=None,
+    op4=None,
+    op5=None,
+    op6=None,
+    op7=None,
+):
+    """``einsum_grad(cotangent, position, subscripts, op0, ...)`` with ``moved`` in the
+    place of the argument at ``moved_at``; zeros where that is the argument at
+    ``position``, which einsum_grad reads for its shape only; None where ``moved_at`` is
+    no operand (subscripts, a sublist, an argument not passed), as for einsum_grad."""
+    if _einsum_layout(moved_at, subscripts, op0, op1, op2, op3, op4, op5, op6, op7) is None:
+        return None
+    if moved_at == position:
+        return np.zeros_like(moved)
+    if moved_at == 0:
+        subscripts = moved
+    elif moved_at == 1:
+        op0 = moved
+    elif moved_at == 2:
+        op1 = moved
+    elif moved_at == 3:
+        op2 = moved
+    elif moved_at == 4:
+        op3 = moved
+    elif moved_at == 5:
+        op4 = moved
+    elif moved_at == 6:
+        op5 = moved
+    elif moved_at == 7:
+        op6 = moved
+    else:
+        op7 = moved
+    return einsum_grad(cotangent, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7)
+
+
+@vjp_rule(einsum_grad)
+def einsum_grad_vjp(
+    g,
+    ans,
+    cotangent,
+    position,
+    subscripts,
+    op0=None,
+    op1=None,
+    op2=None,
+    op3=None,
+    op4=None,
+    op5=None,
+    op6=None,
+    op7=None,
+):
+    return (
+        einsum_tangent(g, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        None,
+        einsum_grad_with(
+            cotangent, g, position, 0, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 1, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 2, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 3, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 4, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 5, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 6, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 7, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, g, position, 8, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+    )
+
+
+@jvp_rule(einsum_grad)
+def einsum_grad_jvp(
+    ans,
+    cotangent,
+    position,
+    subscripts,
+    op0=None,
+    op1=None,
+    op2=None,
+    op3=None,
+    op4=None,
+    op5=None,
+    op6=None,
+    op7=None,
+    *,
+    dcotangent,
+    dsubscripts,
+    dop0,
+    dop1,
+    dop2,
+    dop3,
+    dop4,
+    dop5,
+    dop6,
+    dop7,
+):
+    return (
+        einsum_grad(dcotangent, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
+        None,
+        einsum_grad_with(
+            cotangent, dsubscripts, 0, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop0, 1, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop1, 2, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop2, 3, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop3, 4, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop4, 5, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop5, 6, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop6, 7, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+        einsum_grad_with(
+            cotangent, dop7, 8, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
+        ),
+    )
