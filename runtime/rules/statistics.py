@@ -435,6 +435,7 @@ def _array_like(values: Any, like: Any) -> Any:
 nondifferentiable(held, _array_like)
 
 
+@transformable
 def order_grad(g: Any, weights: Any, a: Any, q: Any, axis: Any) -> Any:
     """The gradient of an order statistic of ``a``: ``g`` spread by ``weights``, summed over
     the quantiles, and put back in ``a``'s layout."""
@@ -444,6 +445,7 @@ def order_grad(g: Any, weights: Any, a: Any, q: Any, axis: Any) -> Any:
     return from_rows(spread, a, axis)
 
 
+@transformable
 def order_q_grad(g: Any, slopes: Any, a: Any, q: Any, axis: Any) -> Any:
     """The gradient of a quantile in ``q``: how fast each result moves with its ``q``,
     times ``g``, summed over the results of one ``q``."""
@@ -486,6 +488,7 @@ def _counts(a: Any, axis: Any, keepdims: bool, ddof: Any) -> Any:
 nondifferentiable(_counts)
 
 
+@transformable
 def nanvar_grad(spread: Any, a: Any, axis: Any, ddof: Any) -> Any:
     """The gradient of ``np.nanvar`` from its cotangent spread over ``a``'s shape:
     ``2 (a - mean) / (count - ddof)`` where ``a`` is not NaN, 0 where it is."""
@@ -542,6 +545,7 @@ def _cov_divisor(x: Any, bias: bool, ddof: Any) -> int:
 nondifferentiable(_cov_divisor)
 
 
+@transformable
 def cov_grad(g: Any, m: Any, y: Any, rowvar: bool, bias: bool, ddof: Any, part: str) -> Any:
     """The gradient of ``np.cov(m, y, rowvar, bias, ddof)`` with respect to ``m`` (or to
     ``y``, as ``part`` says; None when there is no ``y``)."""
@@ -589,6 +593,7 @@ def cov_tangent(
     return np.reshape(tangent, np.shape(ans))
 
 
+@transformable
 def corrcoef_cov_grad(g: Any, x: Any, y: Any, rowvar: bool) -> Any:
     """The cotangent of the covariance matrix from that of ``np.corrcoef(x, y, rowvar)``:
     ``r = c / (s s^T)`` with ``s`` the standard deviations, ``sqrt(diag(c))``. (Complex
