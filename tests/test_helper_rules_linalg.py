@@ -14,6 +14,7 @@ from astgrad.runtime.rules.helper_rules_linalg import (
     cholesky_grad_factor_tangent,
     einsum_grad_with,
 )
+from astgrad.runtime.rules.linalg_complex import hermitian_eigh_grad, hermitian_eigvalsh_grad
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
 from astgrad.runtime.rules.linalg_more import polyval_coefficients_grad
 
@@ -212,6 +213,22 @@ def through_einsum_interleaved(x):
     return _bend(np.einsum(m, [0, 1], np.cos(m), [2, 1], [0, 2]))
 
 
+# -- decompositions ---------------------------------------------------------------------------
+
+
+def through_eigvalsh(x):
+    return _bend(np.linalg.eigvalsh(_spd(x)))
+
+
+def through_eigvalsh_upper(x):
+    return _bend(np.linalg.eigvalsh(x.reshape(3, 3), UPLO="U"))
+
+
+def through_eigh(x):
+    w, v = np.linalg.eigh(_spd(x))
+    return np.sum(np.sin(w)) + np.sum(v[:, 0] ** 2 * x[:3]) + np.sum(np.abs(v[0]) * w)
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -233,6 +250,9 @@ TABLE = {
     "einsum_three": (through_einsum_three, 6),
     "einsum_diagonal": (through_einsum_diagonal, 6),
     "einsum_interleaved": (through_einsum_interleaved, 6),
+    "eigvalsh": (through_eigvalsh, 9),
+    "eigvalsh_upper": (through_eigvalsh_upper, 9),
+    "eigh": (through_eigh, 9),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -272,6 +292,9 @@ HELPERS = {
     "einsum_three": "einsum_grad",
     "einsum_diagonal": "einsum_grad",
     "einsum_interleaved": "einsum_grad",
+    "eigvalsh": "hermitian_eigvalsh_grad",
+    "eigvalsh_upper": "hermitian_eigvalsh_grad",
+    "eigh": "hermitian_eigh_grad",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -405,7 +428,19 @@ def via_cholesky_grad_factor_tangent(x, g):
     return np.sum(np.sin(cholesky_grad_factor_tangent(g, low, x, True)))
 
 
+def via_eigvalsh_grad(x, g):
+    return np.sum(np.sin(hermitian_eigvalsh_grad(g, x @ x.T, "U")))
+
+
+def via_eigh_grad(x, g):
+    a = x @ x.T
+    w, v = np.linalg.eigh(a)
+    return np.sum(np.sin(hermitian_eigh_grad((g, x), (w, v), a)))
+
+
 TRANSFORMABLE = {
+    "eigvalsh_grad": (via_eigvalsh_grad, (3, 3), (3,)),
+    "eigh_grad": (via_eigh_grad, (3, 3), (3,)),
     "einsum_grad_with": (via_einsum_grad_with, (2, 3), (2, 4)),
     "cholesky_grad_factor_cotangent": (via_cholesky_grad_factor_cotangent, (3, 3), (3, 3)),
     "cholesky_grad_factor_tangent": (via_cholesky_grad_factor_tangent, (3, 3), (3, 3)),

@@ -64,6 +64,7 @@ def hermitian_from(d: Any, uplo: Any = "L") -> Any:
     return strict + _h(strict) + diagonal[..., None] * np.eye(np.shape(d)[-1])
 
 
+@transformable
 def hermitian_to_triangle(k: Any, uplo: Any = "L") -> Any:
     """The gradient of the triangle NumPy reads, from ``K`` with ``dL = Re(sum(conj(K) *
     dH))``: ``conj(K + K^H)`` off the diagonal, ``Re(K)`` on it."""
@@ -105,6 +106,7 @@ def hermitian_cholesky_tangent(da: Any, ans: Any, a: Any, upper: bool = False) -
     return tangent
 
 
+@transformable
 def hermitian_eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
     """The gradient of ``np.linalg.eigvalsh(a, UPLO)``: the eigenvalue ``w_k = v_k^H H v_k``
     moves by ``v_k^H dH v_k``, so ``K = v diag(g) v^H`` (real ``g``: the values are real)."""
@@ -296,6 +298,7 @@ def lapack_eigh_pivots(v: Any, UPLO: Any = "L") -> Any:
 nondifferentiable(eigh_pivots, lapack_eigh_pivots)
 
 
+@transformable
 def hermitian_eigh_grad(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
     """The gradient of ``w, v = np.linalg.eigh(a, UPLO)``; for a complex ``a`` by the
     formula above, in LAPACK's phases (or, where they are not known, for a loss that does

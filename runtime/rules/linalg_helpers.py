@@ -549,21 +549,24 @@ def _qr_refused(mode: str) -> NotImplementedError:
     )
 
 
+@transformable
 def _eigh_to_lower(full: Any, uplo: str) -> Any:
     """The gradient with respect to the triangle ``eigh`` reads, from the gradient ``full``
     with respect to the symmetric matrix it stands for."""
     grad = _tril_half_diagonal(full + mT(full))
-    return grad if uplo.upper() == "L" else mT(grad)
+    if _reads_lower(uplo):
+        return grad
+    return mT(grad)
 
 
+@transformable
 def eigh_grad(g: Any, ans: Any, UPLO: str = "L") -> Any:
     """Gradient of ``np.linalg.eigh`` (eigenvalues and eigenvectors); the eigenvectors'
     part assumes distinct eigenvalues."""
-    xp = array_module(ans[0])
-    w, v = ans
+    w, v = ans[0], ans[1]
     gw, gv = output_parts(g, ans)
     f = _inverse_gaps(w)
-    inner = f * (mT(v) @ gv) + xp.eye(w.shape[-1], dtype=w.dtype) * gw[..., None, :]
+    inner = f * (mT(v) @ gv) + _diagonal_mask(w) * gw[..., None, :]
     return _eigh_to_lower(v @ inner @ mT(v), UPLO)
 
 
@@ -585,10 +588,10 @@ def _diagonal_mask(w: Any) -> Any:
 nondifferentiable(_diagonal_mask)
 
 
+@transformable
 def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
     """Gradient of ``np.linalg.eigvalsh``: ``v diag(g) v^T``, on the triangle it reads."""
-    xp = array_module(g, a)
-    _, v = xp.linalg.eigh(a, UPLO=UPLO)
+    _, v = np.linalg.eigh(a, UPLO=UPLO)
     return _eigh_to_lower((v * g[..., None, :]) @ mT(v), UPLO)
 
 
