@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from astgrad.runtime.rules import complex as complex_rules
-from astgrad.runtime.rules import reductions
+from astgrad.runtime.rules import helper_rules_reductions, reductions
 from rule_specs import A, case
 
 #: values with ties at the maximum (row 0, and with initial=3.0) and a zero
@@ -87,6 +87,23 @@ SPECS: dict = {
         case(A((4,)), np.zeros(4), 1, -1, None, 0.0, "append"),
         case(A((6,)), np.zeros(4), 1, -1, np.zeros(2), 0.0, "a"),
     ],
+    reductions.gradient_grad: [
+        case(A((4,)), np.zeros(4), np.zeros(4)),
+        case(A((5,)), np.zeros(5), np.zeros(5), (0.5,), None, 2),
+        case(
+            (A((2, 3)), A((2, 3))),
+            (np.zeros((2, 3)), np.zeros((2, 3))),
+            np.zeros((2, 3)),
+            (0.5, np.array([0.0, 0.3, 1.0])),
+        ),
+        case(A((3, 4)), np.zeros((3, 4)), np.zeros((3, 4)), (), 1),
+    ],
+    helper_rules_reductions.gradient_along: [
+        case(A((4,))),
+        case(A((5,)), (0.5,), None, 2),
+        case(A((2, 3)), (0.5, np.array([0.0, 0.3, 1.0]))),
+        case(A((3, 4)), (), 1),
+    ],
     complex_rules.conjugated: [case(A((3,))), case(A((2, 2)))],
     complex_rules.imag_grad: [
         case(A((3,)), np.zeros(3)),
@@ -118,6 +135,9 @@ SPECS: dict = {
 REVIEWED: dict = {
     ("cumprod_grad", "product"): "cumprod's result, which cumprod_grad computes again from "
     "a: its rules differentiate it in a alone",
+    ("gradient_grad", "derivatives"): "np.gradient's results, read for how many there are "
+    "(one per axis): the cotangent's parts say it",
+    ("gradient_grad", "f"): "the result's shape says it, and the rule reads that shape",
     ("rfft_grad", "a"): "the result's shape says it (the input's length along the axis), and "
     "the rule reads that shape",
 }

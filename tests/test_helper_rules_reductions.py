@@ -85,6 +85,12 @@ def through_corrcoef(x):
     return np.sum(np.corrcoef(m, rowvar=False) ** 2) + np.corrcoef(m)[0, 1] ** 3
 
 
+def through_gradient(x):
+    rows = np.reshape(np.sin(x) * x, (2, 3))
+    slopes = np.gradient(rows, 0.5, np.array([0.0, 0.4, 1.0]))
+    return np.sum(slopes[0] ** 2 * slopes[1]) + np.sum(np.gradient(x**3, edge_order=2) ** 2)
+
+
 FUNCTIONS = [
     through_max,
     through_max_initial,
@@ -101,6 +107,7 @@ FUNCTIONS = [
     through_nanvar,
     through_cov,
     through_corrcoef,
+    through_gradient,
 ]
 
 #: products are exact at zeros: their Hessians at points with one and two zeros
@@ -212,6 +219,7 @@ UNBATCHED = {
     "through_rfft": _SHAPE_READ + " (irfft_grad's a)",
     "through_fft_cut": _SHAPE_READ + " (fit_shape's a)",
     "through_angle": _SHAPE_READ + " (imag_grad's x)",
+    "through_gradient": _SHAPE_READ + " (gradient_grad's ans, read for how many parts)",
 }
 
 

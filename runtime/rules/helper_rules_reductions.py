@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from .complex import (
     angle_grad,
     conjugate_if_complex,
@@ -51,6 +52,7 @@ from .reductions import (
     diff_grad,
     diff_tangent,
     extremum_grad,
+    gradient_grad,
     initial_extremum_grad,
     nanmean_grad,
     prod_grad,
@@ -275,6 +277,36 @@ def diff_grad_vjp(
 
 
 linear(nanmean_grad, diff_grad)
+
+
+def gradient_along(h: Any, varargs: Any = (), axis: Any = None, edge_order: int = 1) -> Any:
+    """``np.gradient(h, *varargs, axis=axis, edge_order=edge_order)``, the spacings given
+    as one tuple, as :func:`gradient_grad` takes them: its transpose.
+
+    >>> gradient_along(np.array([0.0, 1.0, 4.0]))
+    array([1., 2., 3.])
+    """
+    return array_module(h).gradient(h, *varargs, axis=axis, edge_order=edge_order)
+
+
+# np.gradient is linear in f, gradient_grad its transpose: each the other's vjp (the
+# spacings are constants, as np.gradient's rule takes them)
+@vjp_rule(gradient_along, multi_output=True)  # (one array per axis)
+def gradient_along_vjp(g, ans, h, varargs=(), axis=None, edge_order=1):
+    return gradient_grad(g, ans, h, varargs, axis, edge_order), None, None, None
+
+
+@jvp_rule(gradient_along)
+def gradient_along_jvp(ans, h, varargs=(), axis=None, edge_order=1, *, dh):
+    return gradient_along(dh, varargs, axis, edge_order), None, None, None
+
+
+@vjp_rule(gradient_grad)
+def gradient_grad_vjp(g, ans, cotangent, derivatives, f, varargs=(), axis=None, edge_order=1):
+    return gradient_along(g, varargs, axis, edge_order), None, None, None, None, None
+
+
+linear(gradient_grad)
 
 
 # -- complex values ----------------------------------------------------------------------------
