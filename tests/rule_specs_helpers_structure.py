@@ -11,11 +11,25 @@ options is a constant.
 from __future__ import annotations
 
 import numpy as np
-from astgrad.runtime.rules import indexing, rearranging, selection, shared
+from astgrad.runtime.rules import (
+    builtins_,
+    containers,
+    indexing,
+    rearranging,
+    rearranging_more,
+    results,
+    selection,
+    shared,
+    signal,
+)
 from rule_specs import A, case
 
 _ROW = np.array([0.3, -1.0, 2.0, 0.5])
 _MATRIX = np.array([[1.0, -1.0, 0.0], [0.5, 2.0, -3.0]])
+_GRID = np.meshgrid(np.zeros(2), np.zeros(3))
+_GRID_IJ = np.meshgrid(np.zeros(2), np.zeros(3), indexing="ij")
+_GRID_SPARSE = np.meshgrid(np.zeros(2), np.zeros(3), sparse=True)
+_BLOCKS = [[np.zeros((2, 2)), np.zeros((2, 1))], [np.zeros((1, 3))]]
 _CONDITIONS = [np.array([True, False, False]), np.array([False, False, True])]
 
 SPECS: dict = {
@@ -145,6 +159,56 @@ SPECS: dict = {
         case(A((2, 3)), np.zeros((2, 3))),
         case(A(()), 0.0),
     ],
+    shared.output_parts: [
+        case([A((2,)), A((3,))], [np.zeros(2), np.zeros(3)]),
+        case(A((2, 3)), [np.zeros(3), np.zeros(3)]),
+        case(A((3,)), [np.zeros(3)]),
+    ],
+    results.results_grad: [
+        case(A((2, 3)), np.zeros((2, 3)), np.zeros(3)),
+        case([A((2,)), A((3,))], [np.zeros(2), np.zeros(3)], [np.zeros(2), np.zeros(3)]),
+    ],
+    containers.add_adjoints: [
+        case(A((3,)), A((3,))),
+        case(A((2, 3)), A((3,))),
+        case([A((2,)), A(())], [A((2,)), A(())]),
+    ],
+    builtins_.spread: [
+        case(A((3,)), [np.zeros(3), np.zeros(3)]),
+        case(A((2, 3)), [np.zeros(3), np.zeros((2, 3))]),
+        case(A((3,)), np.zeros((4, 3))),
+    ],
+    builtins_.chosen: [
+        case(A((2,)), np.array([1.0, 2.0]), [np.array([0.0, 1.0]), np.array([1.0, 2.0])]),
+        case(A((3,)), np.array([1.0, 2.0, 3.0]), np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])),
+        case(A(()), 2.0, [1.0, 2.0, 0.5]),
+    ],
+    signal.full_cotangent: [
+        case(A((2,)), 4),
+        case(A((3,)), 6, True),
+        case(A((2, 2)), (4, 3)),
+    ],
+    rearranging_more.choices_grads: [
+        case(
+            A((4,)),
+            np.zeros(4),
+            np.array([0, 2, 1, 0]),
+            [np.zeros(4), np.zeros(()), np.zeros(4)],
+            "raise",
+        ),
+        case(A((3,)), np.zeros(3), np.array([1, 0, 1]), np.zeros((2, 3)), "raise"),
+        case(A((3,)), np.zeros(3), np.array([3, -1, 0]), [np.zeros(3), np.zeros(3)], "wrap"),
+    ],
+    rearranging_more.meshgrid_grad: [
+        case([A((3, 2)), A((3, 2))], _GRID, 0, np.zeros(2), "xy"),
+        case([A((3, 2)), A((3, 2))], _GRID, 1, np.zeros(3), "xy"),
+        case([A((2, 3)), A((2, 3))], _GRID_IJ, 1, np.zeros(3), "ij"),
+        case([A((1, 2)), A((3, 1))], _GRID_SPARSE, 1, np.zeros(3), "xy"),
+    ],
+    rearranging_more.block_pieces: [
+        case(A((3, 3)), [np.zeros((2, 2)), np.zeros((2, 1)), np.zeros((1, 3))], _BLOCKS),
+        case(A((5,)), [np.zeros(2), 7.0, np.zeros(2)], [np.zeros(2), 7.0, np.zeros(2)]),
+    ],
 }
 
 _SHAPE = "the result's shape says it, and the rule reads that shape"
@@ -171,4 +235,12 @@ REVIEWED: dict = {
     ("select_default_grad", "default"): "the cotangent's shape says it (the rule's own g)",
     ("select_grads", "choicelist"): "the cotangents' shapes say it (the rule's own g)",
     ("unstack_like", "like"): _SHAPE,
+    ("output_parts", "parts"): _SHAPES,
+    ("results_grad", "result"): _SHAPES,
+    ("spread", "iterable"): _SHAPES,
+    ("choices_grads", "choices"): _SHAPES,
+    ("choices_grads", "result"): "the cotangent's shape says it (the rule's own g)",
+    ("meshgrid_grad", "x"): "the result's parts' shapes say where it went (x is None only "
+    "where the helper returns None, which has no derivative)",
+    ("block_pieces", "blocks"): _SHAPES,
 }

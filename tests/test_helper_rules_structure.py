@@ -1,6 +1,7 @@
 """Second derivatives through the structural helpers of generated gradient code (issue 16):
 user functions whose gradients call ``concatenate_grads``, ``unstack``, ``tile_grad``,
-``unpad``, ``take_grad``, ``scatter_grad``... (the rules of
+``unpad``, ``take_grad``, ``scatter_grad``, ``select_grads``, ``spread``, ``chosen``,
+``full_cotangent``, ``meshgrid_grad``... (the rules of
 runtime/rules/helper_rules_structure.py), differentiated again in every mode: the Hessian
 (batched where it can be), Hessian-vector products and the gradient of a gradient, each
 against central differences of the first derivative."""
@@ -49,7 +50,48 @@ def padded(x):
     return np.sum(np.tanh(p) * np.arange(7.0)) + np.sum(np.pad(x**2, 2, mode="wrap") ** 2)
 
 
-FUNCTIONS = [joins, more_joins, copies, splits_and_reshapes, padded]
+def indexed(x):
+    t = np.take(np.sin(x), np.array([0, 2, 2, 3]))
+    a = np.take_along_axis(np.outer(x, x), np.array([[1], [0], [3], [2]]), axis=1)
+    y = x * 1.0
+    y[1:3] = x[:2] ** 2
+    z = np.cos(x)
+    z[np.array([0, 0, 3])] = x[1:] ** 3
+    return np.sum(t**3) + np.sum(a**2 * x[:, None]) + np.sum(y**3) + np.sum(z * y)
+
+
+def selected(x):
+    p = np.partition(x**2 * np.array([1.0, 3.0, -1.0, 0.5]), 1)
+    c = np.real(x.astype(complex) ** 2)
+    s = np.select([x > 0.5, x < 0.3], [x**2, np.sin(x)], default=x**3)
+    ch = np.choose(np.array([0, 1, 1, 0]), [x**2, np.cos(x)])
+    arr = np.array([x[0] ** 2, x[1] * x[2], x[3]])
+    return np.sum(p[:2] ** 2) + np.sum(c * x) + np.sum(s**2) + np.sum(ch * x) + np.sum(arr**3)
+
+
+def builtins_used(x):
+    total = sum([x**2, np.sin(x), x[::-1]])
+    m = max([np.sum(x**2), np.sum(np.sin(x))])
+    return np.sum(total**2) + m**2
+
+
+def windows(x):
+    c = np.convolve(x**2, np.array([1.0, -2.0, 0.5]), mode="same")
+    gx, gy = np.meshgrid(x, x[:2] ** 2)
+    return np.sum(c**2) + np.sum(gx * gy**2)
+
+
+FUNCTIONS = [
+    joins,
+    more_joins,
+    copies,
+    splits_and_reshapes,
+    padded,
+    indexed,
+    selected,
+    builtins_used,
+    windows,
+]
 
 
 def _gradient_differences(function, x):

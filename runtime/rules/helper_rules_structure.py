@@ -14,10 +14,13 @@ for the arrays nothing read, as ``output_parts`` fills them.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
 
+from .builtins_ import chosen, spread
+from .containers import add_adjoints
 from .forward import jvp_rule, linear
 from .indexing import assigned_value_grad, scatter_grad, without_index
 from .rearranging import (
@@ -40,7 +43,16 @@ from .rearranging import (
     unstack,
     vstack_grads,
 )
+from .rearranging_more import (
+    _grid_axis,
+    _renumbered,
+    block_pieces,
+    choices_grads,
+    joined_blocks,
+    meshgrid_grad,
+)
 from .registry import nondifferentiable, vjp_rule
+from .results import results_grad
 from .selection import (
     arrangement,
     cast_grad,
@@ -53,6 +65,7 @@ from .selection import (
     unstack_like,
 )
 from .shared import output_parts, place_diagonal, reshape_like
+from .signal import full_cotangent, window_padding
 
 __all__: list[str] = []
 
@@ -294,3 +307,149 @@ def unstack_like_vjp(g, ans, cotangent, like):
 @jvp_rule(unstack_like)
 def unstack_like_jvp(ans, cotangent, like, *, dcotangent):
     return unstack_like(dcotangent, like), None
+
+
+# -- the cotangents of several results, one per result -------------------------------------
+
+
+# the results' cotangents as a list (zeros where none flowed), transposed: in the form the
+# cotangent came in (a tuple or list of them, the parts stacked, or the one part)
+@vjp_rule(output_parts, multi_output=True)
+def output_parts_vjp(g, ans, cotangent, parts):
+    listed = isinstance(cotangent, (list, tuple))
+    parted = output_parts(g, ans)
+    return (parted if listed else reshape_like(np.stack(parted), cotangent)), None
+
+
+@jvp_rule(output_parts)
+def output_parts_jvp(ans, cotangent, parts, *, dcotangent):
+    return output_parts(dcotangent, parts), None
+
+
+# a sum's cotangent as each term's (summed down to its shape), transposed: the terms'
+# cotangents spread back over the sum's shape and added
+@vjp_rule(results_grad, multi_output=True)
+def results_grad_vjp(g, ans, cotangent, result, x):
+    listed = isinstance(x, (list, tuple))
+    spread_back = output_parts(g, ans) if listed else np.broadcast_to(g, np.shape(cotangent))
+    return spread_back, None, None
+
+
+@jvp_rule(results_grad)
+def results_grad_jvp(ans, cotangent, result, x, *, dcotangent):
+    return results_grad(dcotangent, result, x), None, None
+
+
+# a sum of adjoints: each one's gradient is the sum's cotangent (in its form: per element
+# for containers, summed down to its shape for an array), as add_results' rule says. Each
+# tangent comes in the sum's form: Parts for containers (which add element by element,
+# where lists would join), spread over the sum's shape for arrays.
+@vjp_rule(add_adjoints, multi_output=True)
+def add_adjoints_vjp(g, ans, a, b):
+    return results_grad(g, ans, a), results_grad(g, ans, b)
+
+
+@jvp_rule(add_adjoints)
+def add_adjoints_jvp(ans, a, b, *, da, db):
+    listed = isinstance(ans, (list, tuple))
+    return (
+        results_grad(da, ans, a) if listed else np.broadcast_to(da, np.shape(ans)),
+        results_grad(db, ans, b) if listed else np.broadcast_to(db, np.shape(ans)),
+    )
+
+
+# builtin sum's cotangent given to each term, transposed: the terms' cotangents added
+# (an array's rows: summed over its first axis)
+@vjp_rule(spread, multi_output=True)
+def spread_vjp(g, ans, cotangent, iterable):
+    return reshape_like(builtins.sum(output_parts(g, ans)), cotangent), None
+
+
+@jvp_rule(spread)
+def spread_jvp(ans, cotangent, iterable, *, dcotangent):
+    return spread(dcotangent, iterable), None
+
+
+def chosen_at(result: Any, iterable: Any) -> int:
+    """Which item of ``iterable`` builtin ``max``/``min`` returned as ``result`` (the
+    first equal to it), as ``chosen`` finds it."""
+    items = list(iterable)
+    return next(i for i, item in enumerate(items) if item is result or np.all(item == result))
+
+
+nondifferentiable(chosen_at)
+
+
+# builtin max's (min's) cotangent put at the item it returned, transposed: read there
+@vjp_rule(chosen, multi_output=True)
+def chosen_vjp(g, ans, cotangent, result, iterable):
+    return output_parts(g, ans)[chosen_at(result, iterable)], None, None
+
+
+@jvp_rule(chosen)
+def chosen_jvp(ans, cotangent, result, iterable, *, dcotangent):
+    return chosen(dcotangent, result, iterable), None, None
+
+
+# -- convolution windows, choices, grids, blocks ----------------------------------------------
+
+
+# a window's cotangent with zeros around it, transposed: the window cut out
+@vjp_rule(full_cotangent)
+def full_cotangent_vjp(g, ans, cotangent, full, later=False):
+    return unpad(g, cotangent, window_padding(np.shape(cotangent), full, later)), None, None
+
+
+linear(full_cotangent)
+
+
+# the cotangent where each choice was chosen (summed down to its shape), one per choice,
+# transposed: each choice's cotangent taken where it was chosen, which np.choose does
+@vjp_rule(choices_grads, multi_output=True)
+def choices_grads_vjp(g, ans, cotangent, result, a, choices, mode):
+    taken = np.choose(a, output_parts(g, ans), mode=mode)
+    return np.broadcast_to(taken, np.shape(cotangent)), None, None, None, None
+
+
+@jvp_rule(choices_grads)
+def choices_grads_jvp(ans, cotangent, result, a, choices, mode, *, dcotangent):
+    return choices_grads(dcotangent, result, a, choices, mode), None, None, None, None
+
+
+def grid_line(result: Any, position: int, indexing: str) -> tuple:
+    """The shape that puts an input of ``np.meshgrid`` along the axis its result at
+    ``position`` runs along (1 on the others), for broadcasting over that result."""
+    ndim = np.ndim(result[position])
+    along = _grid_axis(position, len(result), indexing)
+    return tuple(-1 if axis == along else 1 for axis in range(ndim))
+
+
+nondifferentiable(grid_line)
+
+
+# a grid's cotangent summed over the axes its input does not run along, transposed: the
+# input spread along its axis over that grid, zeros for the other grids
+@vjp_rule(meshgrid_grad)
+def meshgrid_grad_vjp(g, ans, cotangent, result, position, x, indexing):
+    line = np.reshape(g, grid_line(result, position, indexing))
+    grid = np.broadcast_to(line, np.shape(result[position]))
+    return scatter_grad(grid, result, position), None, None, None, None
+
+
+linear(meshgrid_grad)
+
+# the blocks nested as np.block's argument, for block_pieces to read where each landed
+# (their shapes and places, never their values)
+nondifferentiable(_renumbered)
+
+
+# the parts of np.block's cotangent each block landed in, transposed: the blocks'
+# cotangents joined as the blocks were
+@vjp_rule(block_pieces, multi_output=True)
+def block_pieces_vjp(g, ans, cotangent, blocks, arrays):
+    return reshape_like(joined_blocks(output_parts(g, ans), arrays), cotangent), None, None
+
+
+@jvp_rule(block_pieces)
+def block_pieces_jvp(ans, cotangent, blocks, arrays, *, dcotangent):
+    return block_pieces(dcotangent, blocks, arrays), None, None

@@ -21,7 +21,7 @@ from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .registry import nondifferentiable, vjp_rule
 from .selection import take_grad
-from .shared import output_parts, transformable, unbroadcast
+from .shared import output_parts, shape_only, transformable, unbroadcast
 
 
 @vjp_rule(np.delete)
@@ -271,6 +271,7 @@ def positions_of(a: Any) -> Any:
     return xp.reshape(xp.arange(np.size(a)), np.shape(a))
 
 
+@shape_only(1, 3)
 def choices_grads(g: Any, ans: Any, a: Any, choices: Any, mode: str) -> Any:
     """The gradients of np.choose's choices: ``g`` where each was chosen, summed back to
     its shape; one per choice (Parts) as they were given, or one array for an array of
@@ -300,6 +301,7 @@ def _renumbered(arrays: Any, values: Any, nest: Any = list) -> Any:
     return next(values)
 
 
+@shape_only(1)
 def meshgrid_grad(g: Any, ans: Any, position: int, x: Any, indexing: str) -> Any:
     """The gradient of ``np.meshgrid``'s input at ``position`` (None where there is none):
     its result's cotangent summed over every axis but the one it runs along."""
