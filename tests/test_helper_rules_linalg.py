@@ -14,7 +14,11 @@ from astgrad.runtime.rules.helper_rules_linalg import (
     cholesky_grad_factor_tangent,
     einsum_grad_with,
 )
-from astgrad.runtime.rules.linalg_complex import hermitian_eigh_grad, hermitian_eigvalsh_grad
+from astgrad.runtime.rules.linalg_complex import (
+    hermitian_eigh_grad,
+    hermitian_eigvalsh_grad,
+    hermitian_qr_grad,
+)
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
 from astgrad.runtime.rules.linalg_more import polyval_coefficients_grad
 
@@ -229,6 +233,20 @@ def through_eigh(x):
     return np.sum(np.sin(w)) + np.sum(v[:, 0] ** 2 * x[:3]) + np.sum(np.abs(v[0]) * w)
 
 
+def through_qr(x):
+    q, r = np.linalg.qr(x.reshape(3, 2))
+    return _bend(q) + _bend(r)
+
+
+def through_qr_wide(x):
+    q, r = np.linalg.qr(x.reshape(2, 3))
+    return _bend(q * q[0, 0]) + _bend(r)
+
+
+def through_qr_r(x):
+    return _bend(np.linalg.qr(x.reshape(3, 2), mode="r"))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -253,6 +271,9 @@ TABLE = {
     "eigvalsh": (through_eigvalsh, 9),
     "eigvalsh_upper": (through_eigvalsh_upper, 9),
     "eigh": (through_eigh, 9),
+    "qr": (through_qr, 6),
+    "qr_wide": (through_qr_wide, 6),
+    "qr_r": (through_qr_r, 6),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -295,6 +316,9 @@ HELPERS = {
     "eigvalsh": "hermitian_eigvalsh_grad",
     "eigvalsh_upper": "hermitian_eigvalsh_grad",
     "eigh": "hermitian_eigh_grad",
+    "qr": "hermitian_qr_grad",
+    "qr_wide": "hermitian_qr_grad",
+    "qr_r": "hermitian_qr_grad",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -438,7 +462,13 @@ def via_eigh_grad(x, g):
     return np.sum(np.sin(hermitian_eigh_grad((g, x), (w, v), a)))
 
 
+def via_qr_grad(x, g):
+    q, r = np.linalg.qr(x)
+    return np.sum(np.sin(hermitian_qr_grad((g, g[:2, :2]), (q, r), x)))
+
+
 TRANSFORMABLE = {
+    "qr_grad": (via_qr_grad, (3, 2), (3, 2)),
     "eigvalsh_grad": (via_eigvalsh_grad, (3, 3), (3,)),
     "eigh_grad": (via_eigh_grad, (3, 3), (3,)),
     "einsum_grad_with": (via_einsum_grad_with, (2, 3), (2, 4)),

@@ -361,6 +361,7 @@ nondifferentiable(refuse_phase_dependence)
 # matrix of n's strict upper triangle and the real part of its diagonal.
 
 
+@transformable
 def _hermitian_of_upper(n: Any) -> Any:
     strict = np.triu(n, 1)
     return (
@@ -370,11 +371,13 @@ def _hermitian_of_upper(n: Any) -> Any:
     )
 
 
+@transformable
 def _qr_grad_square_or_tall(q: Any, r: Any, gq: Any, gr: Any) -> Any:
     n = gr @ _h(r) - _h(q) @ gq
     return _h(np.linalg.solve(r, _h(gq + q @ _hermitian_of_upper(n))))
 
 
+@transformable
 def hermitian_qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     """The gradient of ``np.linalg.qr(a, mode)``; for a complex ``a`` by the formula above
     (the modes the real rule has)."""

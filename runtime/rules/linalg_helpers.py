@@ -504,28 +504,30 @@ def _halve_diagonal(m: np.ndarray) -> np.ndarray:
     return m
 
 
+@transformable
 def _copy_lower_to_upper(m: Any) -> Any:
-    xp = array_module(m)
-    return xp.tril(m) + mT(xp.tril(m, -1))
+    return np.tril(m) + mT(np.tril(m, -1))
 
 
+@transformable
 def _qr_square_or_tall(q: Any, r: Any, gq: Any, gr: Any) -> Any:
-    xp = array_module(q, r)
     m = r @ mT(gr) - mT(gq) @ q
     # (gq + q copyltu(m)) r^-T
-    return mT(xp.linalg.solve(r, mT(gq + q @ _copy_lower_to_upper(m))))
+    return mT(np.linalg.solve(r, mT(gq + q @ _copy_lower_to_upper(m))))
 
 
+@transformable
 def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     """Gradient of ``np.linalg.qr(a, mode)`` for the modes 'reduced', 'complete' (when
     it equals 'reduced': a is not taller than wide) and 'r'."""
-    xp = array_module(g, a)
-    rows, cols = _shape(a)[-2:]
+    rows, cols = np.shape(a)[-2:]
     if mode == "r":
-        q, r = xp.linalg.qr(a)
-        gq, gr = xp.zeros_like(q), g
+        q, r = np.linalg.qr(a)
+        gq, gr = np.zeros_like(q), g
     elif mode == "reduced" or (mode == "complete" and rows <= cols):
-        (gq, gr), (q, r) = output_parts(g, ans), ans
+        parts = output_parts(g, ans)
+        gq, gr = parts[0], parts[1]
+        q, r = ans[0], ans[1]
     else:
         raise _qr_refused(mode)
     if rows >= cols:
@@ -534,7 +536,7 @@ def qr_grad(g: Any, ans: Any, a: Any, mode: str = "reduced") -> Any:
     x_part = _qr_square_or_tall(
         q, r[..., :rows], gq + a[..., rows:] @ mT(gr[..., rows:]), gr[..., :rows]
     )
-    return xp.concatenate([x_part, q @ gr[..., rows:]], axis=-1)
+    return np.concatenate([x_part, q @ gr[..., rows:]], axis=-1)
 
 
 def _qr_refused(mode: str) -> NotImplementedError:
