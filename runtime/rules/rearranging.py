@@ -472,6 +472,11 @@ def _per_array(parts: Parts, arrays: Any) -> Any:
 @shape_only(1)
 def unstack(g: Any, arrays: Any, axis: int = 0) -> Any:
     """Gradient of ``np.stack(arrays, axis)``: ``g``'s slices along ``axis``."""
+    if axis == 0 and type(g) is np.ndarray and g.ndim > 1 and isinstance(arrays, (list, tuple)):
+        # np.stack took arrays of one shape, g.shape[1:]: its rows are their gradients (the
+        # views the general path makes, without a moveaxis and a reshape per array: an
+        # RNN's 50 states took 34us that way, 4us this way)
+        return Parts(list(g))
     xp = array_module(g)
     moved = xp.moveaxis(g, axis, 0)
     return _per_array(Parts(moved[i].reshape(_shape(a)) for i, a in enumerate(arrays)), arrays)

@@ -1,0 +1,82 @@
+"""Shortcuts in the helpers generated gradients call on every step (issue 18) give what
+the general path gives: the same values, types and shapes, and the same gradients against
+finite differences where a whole program goes through them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astgrad.runtime.adjoints import finish_gradient
+from astgrad.runtime.rules.containers import Parts
+from astgrad.runtime.rules.indexing import _distinct_positions, scatter_grad
+from astgrad.runtime.rules.rearranging import unstack
+from numeric import numeric_vjp
+
+import astgrad as ag
+
+
+def test_finish_gradient_gives_a_float_argument_a_float() -> None:
+    for raw in (np.float64(2.5), np.float64(-0.0), np.float64(np.nan)):
+        got = finish_gradient(raw, 1.0)
+        assert type(got) is float
+        assert np.array_equal(got, float(raw), equal_nan=True)
+        assert np.signbit(got) == np.signbit(raw)
+    # other raw gradients of a float still take the general path
+    assert finish_gradient(np.ones(3), 1.0) == 3.0
+    assert finish_gradient(np.float32(1.5), 1.0) == 1.5
+    assert finish_gradient(0, 1.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "index, distinct",
+    [
+        ((np.arange(5), np.array([3, 1, 3, 0, 2])), True),
+        ((np.array([0, 2, 2]), np.array([1, 1, 1])), False),  # a repeat in the rising one
+        ((np.array([-3, -2, -1]), np.array([0, 0, 0])), True),  # all negative: distinct
+        ((np.array([-1, 0, 1]), np.array([0, 0, 0])), False),  # -1 may wrap onto 1
+        ((np.array([3, 2, 1]), np.array([0, 0, 0])), False),  # falling: not proven
+        ((np.arange(1),), True),
+    ],
+)
+def test_distinct_positions(index, distinct) -> None:
+    assert _distinct_positions(index) is distinct
+    # Either way scatter_grad sums what repeats: compare with np.add.at.
+    x = np.zeros((5, 4)) if len(index) == 2 else np.zeros(5)
+    g = np.arange(1.0, 1.0 + index[0].size)
+    expected = np.zeros_like(x)
+    np.add.at(expected, index, g)
+    np.testing.assert_array_equal(scatter_grad(g, x, index), expected)
+
+
+def test_unstack_rows_are_the_general_paths() -> None:
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(3, 2)) for _ in range(4)]
+    g = rng.normal(size=(4, 3, 2))
+    got = unstack(g, arrays)
+    assert isinstance(got, Parts) and len(got) == 4
+    for i, part in enumerate(got):
+        assert type(part) is np.ndarray and part.shape == (3, 2)
+        np.testing.assert_array_equal(part, g[i])
+    # numbers stacked into a vector keep the general path (0-d parts)
+    parts = unstack(np.array([1.0, 2.0]), [0.5, 0.25])
+    assert [np.ndim(p) for p in parts] == [0, 0]
+    # another axis too
+    by_columns = unstack(np.moveaxis(g, 0, 1), arrays, 1)
+    for i, part in enumerate(by_columns):
+        np.testing.assert_array_equal(part, g[i])
+
+
+def states_read_out(W, h0, x):
+    states = [h0]
+    for t in range(x.shape[0]):
+        states.append(np.tanh(x[t] + states[-1] @ W))
+    return np.sum(np.stack(states[1:]) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_stacked_list_of_states_gradient(mode) -> None:
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(2, 3)), rng.normal(size=(4, 2, 3))]
+    dW, dh0 = ag.grad(states_read_out, wrt=("W", "h0"), mode=mode)(*args)
+    np.testing.assert_allclose(dW, numeric_vjp(states_read_out, args, 0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(dh0, numeric_vjp(states_read_out, args, 1, 1.0), rtol=1e-6)
