@@ -20,7 +20,12 @@ from astgrad.runtime.rules.linalg_complex import (
     hermitian_qr_grad,
 )
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
-from astgrad.runtime.rules.linalg_more import polyval_coefficients_grad
+from astgrad.runtime.rules.linalg_more import (
+    eig_grad,
+    matrix_power_grad,
+    polyfit_grad,
+    polyval_coefficients_grad,
+)
 
 import astgrad as ag
 
@@ -247,6 +252,35 @@ def through_qr_r(x):
     return _bend(np.linalg.qr(x.reshape(3, 2), mode="r"))
 
 
+def through_eig(x):
+    w, v = np.linalg.eig(_matrix(x) + np.diag([0.0, 2.0, 4.0]))
+    return np.sum(np.sin(np.real(w))) + np.sum(np.real(v) ** 2 * x[:3, None])
+
+
+def through_eigvals_complex(x):
+    rotation = np.array([[0.0, -2.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    w = np.linalg.eigvals(rotation + 0.3 * x.reshape(3, 3))
+    return np.sum(np.abs(w) ** 2 * np.sin(np.real(w)))
+
+
+def through_matrix_power(x):
+    return _bend(np.linalg.matrix_power(0.5 * x.reshape(3, 3), 3))
+
+
+def through_matrix_power_negative(x):
+    return _bend(np.linalg.matrix_power(_matrix(x), -2))
+
+
+def through_polyfit(x):
+    points = np.linspace(-1.0, 1.0, 6)
+    return _bend(np.polyfit(points + 0.1 * x, np.sin(x), 2))
+
+
+def through_polyfit_weighted(x):
+    points = np.linspace(-1.0, 1.0, 6)
+    return _bend(np.polyfit(points, np.cos(x), 1, w=1.0 + x * x))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -274,6 +308,12 @@ TABLE = {
     "qr": (through_qr, 6),
     "qr_wide": (through_qr_wide, 6),
     "qr_r": (through_qr_r, 6),
+    "eig": (through_eig, 9),
+    "eigvals_complex": (through_eigvals_complex, 9),
+    "matrix_power": (through_matrix_power, 9),
+    "matrix_power_negative": (through_matrix_power_negative, 9),
+    "polyfit": (through_polyfit, 6),
+    "polyfit_weighted": (through_polyfit_weighted, 6),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -319,6 +359,12 @@ HELPERS = {
     "qr": "hermitian_qr_grad",
     "qr_wide": "hermitian_qr_grad",
     "qr_r": "hermitian_qr_grad",
+    "eig": "eig_grad",
+    "eigvals_complex": "eig_grad",
+    "matrix_power": "matrix_power_grad",
+    "matrix_power_negative": "matrix_power_grad",
+    "polyfit": "polyfit_grad",
+    "polyfit_weighted": "polyfit_grad",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -467,7 +513,26 @@ def via_qr_grad(x, g):
     return np.sum(np.sin(hermitian_qr_grad((g, g[:2, :2]), (q, r), x)))
 
 
+def via_eig_grad(x, g):
+    a = x + np.diag([0.0, 2.0, 4.0])
+    w, v = np.linalg.eig(a)
+    return np.sum(np.sin(eig_grad((g, np.ones((3, 3))), (w, v))))
+
+
+def via_matrix_power_grad(x, g):
+    return np.sum(np.sin(matrix_power_grad(g, x, 3) + matrix_power_grad(g, x + 3 * np.eye(3), -2)))
+
+
+def via_polyfit_grad(x, g):
+    points = np.linspace(-1.0, 1.0, 6)
+    fit = np.polyfit(points, x, 2)
+    return np.sum(np.sin(polyfit_grad(g, fit, points, x, 2, None, "y")))
+
+
 TRANSFORMABLE = {
+    "eig_grad": (via_eig_grad, (3, 3), (3,)),
+    "matrix_power_grad": (via_matrix_power_grad, (3, 3), (3, 3)),
+    "polyfit_grad": (via_polyfit_grad, (6,), (3,)),
     "qr_grad": (via_qr_grad, (3, 2), (3, 2)),
     "eigvalsh_grad": (via_eigvalsh_grad, (3, 3), (3,)),
     "eigh_grad": (via_eigh_grad, (3, 3), (3,)),

@@ -458,6 +458,7 @@ def eig_pivots(v: Any) -> Any:
 nondifferentiable(eig_pivots)
 
 
+@transformable
 def complex_eig_grad(g: Any, ans: Any) -> Any:
     """The gradient of ``w, v = np.linalg.eig(a)`` where they are complex (above)."""
     w, v = ans[0], ans[1]

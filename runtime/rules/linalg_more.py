@@ -477,6 +477,7 @@ def integration_constant_rows(size: int, m: int, count: int) -> Any:
     return _np_asarray(rows).reshape(len(rows), -1)
 
 
+@transformable
 def eig_grad(g: Any, ans: Any) -> Any:
     """The gradient of ``np.linalg.eig``: with ``p = v^-1 da v``, ``dw = diag(p)`` and
     ``dv = v (f * p - diag(v^T v (f * p)))`` (the last term keeps each eigenvector of unit
@@ -639,6 +640,7 @@ def multi_dot_tangent(darrays: Any, arrays: Any) -> Any:
     return total
 
 
+@transformable
 def matrix_power_grad(g: Any, a: Any, n: int) -> Any:
     """The gradient of ``np.linalg.matrix_power(a, n)``: ``sum_k (b^T)^k g (b^T)^(n-1-k)``
     for ``b = a`` (``n >= 0``), or for ``b = inv(a)`` and ``|n|``, then through the
@@ -646,7 +648,7 @@ def matrix_power_grad(g: Any, a: Any, n: int) -> Any:
     base = a if n >= 0 else np.linalg.inv(a)
     steps = abs(n)
     if steps == 0:
-        return array_module(a).zeros(np.shape(a), dtype=_float(a))
+        return np.zeros_like(g, dtype=_float(a))
     powers = [_identity_like(a)]
     for _ in range(steps - 1):
         powers.append(powers[-1] @ mT(base))
@@ -876,6 +878,7 @@ def _polyfit_normal_solve(lhs: Any, rhs: Any) -> Any:
     return np.linalg.solve(np.transpose(scaled) @ scaled, rhs / column) / column
 
 
+@transformable
 def _columns_times_rows(u: Any, v: Any) -> Any:
     """``u v^T`` of two vectors, or of two matrices summed over their columns."""
     if np.ndim(u) == 1:
@@ -883,6 +886,7 @@ def _columns_times_rows(u: Any, v: Any) -> Any:
     return u @ np.transpose(v)
 
 
+@transformable
 def polyfit_grad(g: Any, ans: Any, x: Any, y: Any, deg: Any, w: Any, part: str) -> Any:
     """The gradient of ``np.polyfit(x, y, deg, w=w)`` (the coefficients ``ans``) in
     ``part``: with ``A = w V``, ``b = w y``, ``z = (A^T A)^-1 g`` and ``r = b - A ans``,
