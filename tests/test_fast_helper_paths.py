@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from astgrad.runtime.adjoints import finish_gradient
+from astgrad.runtime.adjoints import add_at, finish_gradient
 from astgrad.runtime.rules.containers import Parts
 from astgrad.runtime.rules.indexing import _distinct_positions, scatter_grad
 from astgrad.runtime.rules.rearranging import unstack
@@ -64,6 +64,18 @@ def test_unstack_rows_are_the_general_paths() -> None:
     by_columns = unstack(np.moveaxis(g, 0, 1), arrays, 1)
     for i, part in enumerate(by_columns):
         np.testing.assert_array_equal(part, g[i])
+
+
+def test_add_at_into_a_list_it_owns() -> None:
+    rows = [np.ones(2), np.ones(2), np.ones(2)]
+    first = add_at(0, rows, 1, np.full(2, 3.0))  # the general path makes the list it owns
+    assert [np.ndim(p) for p in first] == [0, 1, 0]
+    kept = first[1]
+    again = add_at(first, rows, -2, np.full(2, 0.5))  # the shortcut: same list, a new sum
+    assert again is first
+    np.testing.assert_array_equal(again[1], [3.5, 3.5])
+    np.testing.assert_array_equal(kept, [3.0, 3.0])  # the array added to is not changed
+    assert add_at(again, rows, 0, np.ones(2))[0].tolist() == [1.0, 1.0]  # onto a zero
 
 
 def states_read_out(W, h0, x):
