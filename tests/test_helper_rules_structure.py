@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astgrad.runtime.rules import numerical
 from test_batched_derivatives import _check_hessian
 
 import astgrad as ag
@@ -81,6 +82,33 @@ def windows(x):
     return np.sum(c**2) + np.sum(gx * gy**2)
 
 
+# through the helpers of numerical.py marked transformable: reverse and forward mode
+# differentiate their source
+def interp_outside(x):
+    return np.sum(
+        np.interp(
+            np.array([-1.0, 0.5, 3.0]),
+            np.array([0.0, 1.0, 2.0]),
+            x[:3] ** 2,
+            left=x[3] ** 3,
+            right=np.sin(x[0]),
+        )
+        ** 2
+    )
+
+
+def trapezoid_spacing(x):
+    return np.trapezoid(x**2, dx=x[0] * x[1]) ** 2
+
+
+def logspace_base(x):
+    return np.sum(np.logspace(x[0], x[1], 4, base=1.5 + x[2] ** 2) * x[3])
+
+
+def ediff1d_ends(x):
+    return np.sum(np.ediff1d(x**2, to_end=np.sin(x[:2]), to_begin=x[3] ** 3) ** 2)
+
+
 FUNCTIONS = [
     joins,
     more_joins,
@@ -91,6 +119,10 @@ FUNCTIONS = [
     selected,
     builtins_used,
     windows,
+    interp_outside,
+    trapezoid_spacing,
+    logspace_base,
+    ediff1d_ends,
 ]
 
 
@@ -137,9 +169,13 @@ _SHAPE_ONLY_TANGENTS = pytest.mark.xfail(
 )
 
 
+#: those whose batched Hessian runs already
+_BATCHED = (trapezoid_spacing, logspace_base, ediff1d_ends)
+
+
 @pytest.mark.parametrize(
     "function",
-    [pytest.param(f, marks=_SHAPE_ONLY_TANGENTS) for f in FUNCTIONS],
+    [f if f in _BATCHED else pytest.param(f, marks=_SHAPE_ONLY_TANGENTS) for f in FUNCTIONS],
     ids=lambda f: f.__name__,
 )
 def test_batched_hessian_runs(function, monkeypatch):
@@ -181,3 +217,57 @@ def test_reverse_jacobian_of_the_gradient(function):
     expected = _gradient_differences(function, x)
     got = ag.jacobian(ag.grad(function, mode="source"), mode="reverse")(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# -- the transformable helpers, differentiated by reverse mode as user code is ---------------
+
+_WHERE = np.array([True, False, True])
+
+
+def via_outside_grad(value, g):
+    return np.sum(numerical.outside_grad(g, value, _WHERE) ** 2)
+
+
+def via_trapezoid_spacing_grad(dx, g):
+    return np.sum(
+        numerical.trapezoid_spacing_grad(g, np.sin(dx) * np.arange(1.0, 4.0), None, dx, 0) ** 2
+    )
+
+
+def via_logspace_base_grad(base, g):
+    ans = np.logspace(0.5, 1.5, 3, True, base)
+    return np.sum(numerical.logspace_base_grad(g, ans, 0.5, 1.5, 3, True, base, 0) ** 2)
+
+
+def via_ediff1d_grad(ary, g):
+    return np.sum(numerical.ediff1d_grad(g, ary, None, ary[:1], "ary") ** 2) + np.sum(
+        numerical.ediff1d_grad(g, ary, None, ary[:1], "to_begin") ** 2
+    )
+
+
+#: function, the moving value's shape, the cotangent's shape
+TRANSFORMABLE = {
+    "outside_grad": (via_outside_grad, (), (3,)),
+    "trapezoid_spacing_grad": (via_trapezoid_spacing_grad, (), ()),
+    "logspace_base_grad": (via_logspace_base_grad, (), (3,)),
+    "ediff1d_grad": (via_ediff1d_grad, (3,), (3,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMABLE))
+def test_reverse_mode_differentiates_a_transformable_helper(name):
+    function, value_shape, g_shape = TRANSFORMABLE[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    value, g = rng.uniform(0.5, 1.5, value_shape), rng.standard_normal(g_shape)
+    got = ag.grad(function, wrt=(0, 1), mode="source")(value, g)
+    for k, moving in enumerate((value, g)):
+        expected = np.zeros(np.shape(moving))
+        for i in np.ndindex(np.shape(moving)):
+            step = np.zeros(np.shape(moving))
+            step[i] = EPS
+            moved = [value, g]
+            moved[k] = moving + step
+            up = function(*moved)
+            moved[k] = moving - step
+            expected[i] = (up - function(*moved)) / (2 * EPS)
+        np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)

@@ -257,6 +257,7 @@ def _ones_along(y: Any, axis: int) -> Any:
 nondifferentiable(_along, _pad_width, _ones_along)
 
 
+@transformable
 def trapezoid_spacing_grad(g: Any, y: Any, x: Any, dx: Any, axis: int) -> Any:
     """The gradient of ``np.trapezoid(y, dx=dx)`` in the spacing ``dx`` (none when sample
     points ``x`` are given: the spacing is unused)."""
@@ -273,6 +274,7 @@ def trapezoid_spacing_tangent(ddx: Any, y: Any, x: Any, axis: int) -> Any:
     return ddx * np.trapezoid(y, axis=axis)
 
 
+@transformable
 def ediff1d_grad(g: Any, ary: Any, to_end: Any, to_begin: Any, part: str) -> Any:
     """The gradient of ``np.ediff1d(ary, to_end, to_begin)`` with respect to ``part``:
     ``to_begin``'s values come first in the result, then the differences, then
@@ -379,6 +381,7 @@ def spread_along(value: Any, axis: int, ans: Any) -> Any:
     return np.expand_dims(lined_up, axis)
 
 
+@transformable
 def logspace_base_grad(
     g: Any, ans: Any, start: Any, stop: Any, num: int, endpoint: bool, base: Any, axis: int
 ) -> Any:
@@ -390,6 +393,7 @@ def logspace_base_grad(
     return cast_like(unbroadcast(np.sum(per_sample, axis=axis), base), base)
 
 
+@transformable
 def outside_grad(g: Any, value: Any, where: Any) -> Any:
     """The gradient of ``left`` (or ``right``) of ``np.interp``: ``g`` where it is read."""
     if value is None:
