@@ -15,6 +15,9 @@ _TIED = np.array([[1.0, 3.0, 3.0], [0.0, -1.0, 2.0]])
 _MASK = np.array([[True, True, False], [True, False, True]])
 _WITH_ZERO = [2.0, 0.0, 5.0, -1.5]
 _TWO_ZEROS = [0.0, 3.0, 0.0, 2.0]
+_W3 = [0.5, 1.5, 1.0]
+_W23 = [[0.4, 1.1, 0.9], [1.3, 0.6, 2.0]]
+_W42 = [[0.5, 1.0], [1.5, 0.3], [0.8, 1.2], [2.0, 0.7]]
 _NAN = np.array([[1.0, np.nan, 2.0], [0.5, -1.0, np.nan]])
 
 
@@ -86,6 +89,31 @@ SPECS: dict = {
         case(A((3, 4)), np.zeros((3, 4)), 1, 0, np.zeros((1, 4)), None, "prepend"),
         case(A((4,)), np.zeros(4), 1, -1, None, 0.0, "append"),
         case(A((6,)), np.zeros(4), 1, -1, np.zeros(2), 0.0, "a"),
+    ],
+    reductions.average_grad: [
+        case(A(()), np.float64(0.0), np.zeros(4)),
+        case(A((2,)), np.zeros(2), np.zeros((2, 3)), 1, A((3,), value=_W3)),
+        case(A((3,)), np.zeros(3), np.zeros((2, 3)), 0, A((2, 3), value=_W23)),
+        case(A((2, 1)), np.zeros((2, 1)), np.zeros((2, 3)), 1, A((2, 3), value=_W23), False, True),
+        case(
+            (A((2,)), A((2,))),
+            (np.zeros(2), np.zeros(2)),
+            np.zeros((2, 3)),
+            1,
+            A((3,), value=_W3),
+            True,
+        ),
+        case(A((3,)), np.zeros(3), np.zeros((2, 3, 4)), (2, 0), A((4, 2), value=_W42)),
+    ],
+    reductions.average_weights_grad: [
+        case(A(()), np.float64(0.0), A((4,)), None, A((4,), value=[0.5, 1.2, 0.8, 2.0])),
+        case(A((2,)), np.zeros(2), A((2, 3)), 1, A((3,), value=_W3)),
+        case(A((3,)), np.zeros(3), A((2, 3)), 0, A((2, 3), value=_W23)),
+        case(A((2, 1)), np.zeros((2, 1)), A((2, 3)), 1, A((2, 3), value=_W23), False, True),
+        case(
+            (A((2,)), A((2,))), (np.zeros(2), np.zeros(2)), A((2, 3)), 1, A((3,), value=_W3), True
+        ),
+        case(A((3,)), np.zeros(3), A((2, 3, 4)), (2, 0), A((4, 2), value=_W42)),
     ],
     reductions.gradient_grad: [
         case(A((4,)), np.zeros(4), np.zeros(4)),

@@ -91,6 +91,15 @@ def through_gradient(x):
     return np.sum(slopes[0] ** 2 * slopes[1]) + np.sum(np.gradient(x**3, edge_order=2) ** 2)
 
 
+def through_average(x):
+    rows = np.reshape(np.sin(x) * x, (2, 3))
+    weights = x[:3] ** 2 + 0.5
+    mean, total = np.average(rows, axis=1, weights=weights, returned=True)
+    return (
+        np.sum(mean**2 * total) + np.average(x * x[0]) ** 2 + np.average(rows, weights=rows**2 + 1)
+    )
+
+
 FUNCTIONS = [
     through_max,
     through_max_initial,
@@ -108,6 +117,7 @@ FUNCTIONS = [
     through_cov,
     through_corrcoef,
     through_gradient,
+    through_average,
 ]
 
 #: products are exact at zeros: their Hessians at points with one and two zeros
@@ -220,6 +230,7 @@ UNBATCHED = {
     "through_fft_cut": _SHAPE_READ + " (fit_shape's a)",
     "through_angle": _SHAPE_READ + " (imag_grad's x)",
     "through_gradient": _SHAPE_READ + " (gradient_grad's ans, read for how many parts)",
+    "through_average": _SHAPE_READ + " (average_grad's ans, read for how the cotangent splits)",
 }
 
 

@@ -47,6 +47,11 @@ from .reductions import (
     _no_zeros,
     _reduced_last,
     _reduced_rows_shape,
+    _weights_layout,
+    average_grad,
+    average_tangent,
+    average_weights_grad,
+    average_weights_tangent,
     cumprod_grad,
     cumprod_tangent,
     diff_grad,
@@ -59,7 +64,7 @@ from .reductions import (
     product_of_others,
 )
 from .registry import nondifferentiable, vjp_rule
-from .shared import expand_reduced, inverse_axes, transformable
+from .shared import expand_reduced, inverse_axes, reduced_count, transformable, unbroadcast
 from .transfers import source_device
 
 __all__: list[str] = []
@@ -277,6 +282,150 @@ def diff_grad_vjp(
 
 
 linear(nanmean_grad, diff_grad)
+
+
+# -- np.average ------------------------------------------------------------------------------
+# average_grad and average_weights_grad are the two halves of the gradient of
+# phi(a, w) = <c, average(a, w)>, whose Hessian is symmetric: linear in a (no a-a block),
+# its a-w block the tangent of the normalized weights w / sum(w), and a w-w block. So each
+# rule's vjp in an argument is a tangent of the other's (or its own, for w-w).
+
+
+@transformable
+def lined_weights(weights: Any, a: Any, axis: Any) -> Any:
+    """``weights`` lined up with ``a``'s axes, as ``np.average`` broadcasts them."""
+    layout = _weights_layout(a, weights, axis)
+    return np.reshape(np.transpose(weights, layout[0]), layout[1])
+
+
+@transformable
+def unlined_weights(grad: Any, a: Any, weights: Any, axis: Any) -> Any:
+    """A gradient of ``a``'s shape summed back to the weights' own shape: the transpose
+    of :func:`lined_weights`."""
+    layout = _weights_layout(a, weights, axis)
+    summed = unbroadcast(grad, lined_weights(weights, a, axis))
+    moved = np.reshape(summed, np.shape(np.transpose(weights, layout[0])))
+    return np.transpose(moved, inverse_axes(layout[0], len(layout[0])))
+
+
+@transformable
+def normalized_weights_tangent(d: Any, a: Any, axis: Any, weights: Any) -> Any:
+    """The tangent of ``w / sum(w)`` (summed over ``axis``, lined up with ``a``) along
+    ``d``, the weights' tangent."""
+    w = lined_weights(weights, a, axis)
+    dw = lined_weights(d, a, axis)
+    total = np.sum(w, axis=axis, keepdims=True)
+    return (dw - w * (np.sum(dw, axis=axis, keepdims=True) / total)) / total
+
+
+@transformable
+def normalized_weights_grad(q: Any, a: Any, axis: Any, weights: Any) -> Any:
+    """The gradient of ``<q, w / sum(w)>`` in the weights: the transpose of
+    :func:`normalized_weights_tangent`."""
+    w = lined_weights(weights, a, axis)
+    total = np.sum(w, axis=axis, keepdims=True)
+    moved = (q - np.sum(q * w, axis=axis, keepdims=True) / total) / total
+    return unlined_weights(moved, a, weights, axis)
+
+
+@transformable
+def weights_hessian_product(d: Any, spread: Any, a: Any, axis: Any, weights: Any) -> Any:
+    """The w-w block of the Hessian of ``<c, average(a, w)>`` applied to ``d`` (``spread``:
+    ``c`` spread over ``a``'s shape): with ``s`` the sum of the weights and ``e`` the
+    deviations from the average, ``-c (e_i + e_k) / s^2`` at ``(i, k)``."""
+    w = lined_weights(weights, a, axis)
+    dw = lined_weights(d, a, axis)
+    total = np.sum(w, axis=axis, keepdims=True)
+    deviation = a - np.sum(a * w, axis=axis, keepdims=True) / total
+    moved = deviation * np.sum(dw, axis=axis, keepdims=True) + np.sum(
+        deviation * dw, axis=axis, keepdims=True
+    )
+    return unlined_weights(-spread * moved / (total * total), a, weights, axis)
+
+
+# (average_grad reads its ans for how the cotangent splits, with returned=True, only.
+# The average's cotangent spread over a's shape: average_grad without weights, times the
+# count)
+@vjp_rule(average_grad)
+def average_grad_vjp(
+    g, ans, cotangent, average, a, axis=None, weights=None, returned=False, keepdims=False
+):
+    spread = average_grad(cotangent, average, a, axis, None, returned, keepdims) * reduced_count(
+        a, axis
+    )
+    return (
+        average_tangent(g, average, a, axis, weights, returned, keepdims),
+        None,
+        None,
+        None,
+        None if weights is None else normalized_weights_grad(g * spread, a, axis, weights),
+        None,
+        None,
+    )
+
+
+@jvp_rule(average_grad)
+def average_grad_jvp(
+    ans, cotangent, average, a, axis=None, weights=None, returned=False, keepdims=False, *,
+    dcotangent, dweights
+):  # fmt: skip
+    spread = average_grad(cotangent, average, a, axis, None, returned, keepdims) * reduced_count(
+        a, axis
+    )
+    return (
+        average_grad(dcotangent, average, a, axis, weights, returned, keepdims),
+        None,
+        None,
+        None,
+        None
+        if weights is None
+        else spread * normalized_weights_tangent(dweights, a, axis, weights),
+        None,
+        None,
+    )
+
+
+# (average_weights_grad computes the average again from a and the weights: a function of
+# the cotangent, a and the weights, its ans read for how the cotangent splits only)
+@vjp_rule(average_weights_grad)
+def average_weights_grad_vjp(
+    g, ans, cotangent, average, a, axis=None, weights=None, returned=False, keepdims=False
+):
+    spread = average_grad(cotangent, average, a, axis, None, returned, keepdims) * reduced_count(
+        a, axis
+    )
+    found = np.average(a, axis, weights, returned, keepdims=keepdims)
+    return (
+        average_weights_tangent(g, found, a, axis, weights, returned, keepdims),
+        None,
+        None if weights is None else spread * normalized_weights_tangent(g, a, axis, weights),
+        None,
+        None if weights is None else weights_hessian_product(g, spread, a, axis, weights),
+        None,
+        None,
+    )
+
+
+@jvp_rule(average_weights_grad)
+def average_weights_grad_jvp(
+    ans, cotangent, average, a, axis=None, weights=None, returned=False, keepdims=False, *,
+    dcotangent, da, dweights
+):  # fmt: skip
+    spread = average_grad(cotangent, average, a, axis, None, returned, keepdims) * reduced_count(
+        a, axis
+    )
+    return (
+        average_weights_grad(dcotangent, average, a, axis, weights, returned, keepdims),
+        None,
+        None if weights is None else normalized_weights_grad(da * spread, a, axis, weights),
+        None,
+        None if weights is None else weights_hessian_product(dweights, spread, a, axis, weights),
+        None,
+        None,
+    )
+
+
+# -- np.gradient --------------------------------------------------------------------------------
 
 
 def gradient_along(h: Any, varargs: Any = (), axis: Any = None, edge_order: int = 1) -> Any:

@@ -721,7 +721,10 @@ def average_weights_grad(
     ``(a - average) / sum(weights)``, summed back to the weights' shape."""
     if weights is None:
         return None  # np.average(a) without weights: nothing to differentiate
-    g, g_total, average = _average_cotangents(g, ans, returned)
+    g, g_total, _ = _average_cotangents(g, ans, returned)
+    # (the average computed again, not read from ans: a function of g, a and the weights,
+    # which its rules differentiate in each)
+    average = array_module(a, weights).average(a, axis, weights, keepdims=keepdims)
     w, back = _average_weights(a, weights, axis)
     deviation = a - expand_reduced(average, a, axis, keepdims)
     grad = expand_reduced(g, a, axis, keepdims) * deviation / w.sum(axis=axis, keepdims=True)
