@@ -18,6 +18,7 @@ from astgrad.runtime.rules.linalg_complex import (
     hermitian_eigh_grad,
     hermitian_eigvalsh_grad,
     hermitian_qr_grad,
+    singular_values_grad,
 )
 from astgrad.runtime.rules.linalg_helpers import norm_grad, solve_grad_a
 from astgrad.runtime.rules.linalg_more import (
@@ -281,6 +282,34 @@ def through_polyfit_weighted(x):
     return _bend(np.polyfit(points, np.cos(x), 1, w=1.0 + x * x))
 
 
+def through_svd(x):
+    u, s, vh = np.linalg.svd(x.reshape(3, 2), full_matrices=False)
+    return _bend(s) + np.sum((u[:, 0] * vh[0, 0]) ** 3)
+
+
+def through_svd_values(x):
+    return _bend(np.linalg.svd(x.reshape(2, 3), compute_uv=False))
+
+
+def through_svd_full(x):
+    u, s, vh = np.linalg.svd(x.reshape(3, 2))
+    return _bend(s) + np.sum(u[:, 2] * u[0, 2] * x[:3])
+
+
+def through_cond(x):
+    return np.sin(np.linalg.cond(_matrix(x)))
+
+
+def through_cond_fro(x):
+    return np.sin(np.linalg.cond(_matrix(x), "fro") + np.linalg.cond(_matrix(x), 1))
+
+
+def through_lstsq(x):
+    a = x.reshape(3, 2)
+    solution, residuals, rank, s = np.linalg.lstsq(a, np.array([1.0, -0.5, 0.3]))
+    return _bend(solution) + np.sum(residuals) * np.sum(s)
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -314,6 +343,12 @@ TABLE = {
     "matrix_power_negative": (through_matrix_power_negative, 9),
     "polyfit": (through_polyfit, 6),
     "polyfit_weighted": (through_polyfit_weighted, 6),
+    "svd": (through_svd, 6),
+    "svd_values": (through_svd_values, 6),
+    "svd_full": (through_svd_full, 6),
+    "cond": (through_cond, 9),
+    "cond_fro": (through_cond_fro, 9),
+    "lstsq": (through_lstsq, 6),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -365,6 +400,12 @@ HELPERS = {
     "matrix_power_negative": "matrix_power_grad",
     "polyfit": "polyfit_grad",
     "polyfit_weighted": "polyfit_grad",
+    "svd": "singular_values_grad",
+    "svd_values": "singular_values_grad",
+    "svd_full": "singular_values_grad",
+    "cond": "cond_grad",
+    "cond_fro": "cond_grad",
+    "lstsq": "lstsq_grad",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -529,7 +570,19 @@ def via_polyfit_grad(x, g):
     return np.sum(np.sin(polyfit_grad(g, fit, points, x, 2, None, "y")))
 
 
+def via_singular_values_grad(x, g):
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    return np.sum(np.sin(singular_values_grad((g, g[:2], g[:2, :2]), (u, s, vh), x)))
+
+
+def via_singular_values_grad_values_only(x, g):
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    return np.sum(np.sin(singular_values_grad((0 * g, g[:2], 0 * g[:2, :2]), (u, s, vh), x)))
+
+
 TRANSFORMABLE = {
+    "singular_values_grad": (via_singular_values_grad, (3, 2), (3, 2)),
+    "singular_values_grad_values_only": (via_singular_values_grad_values_only, (3, 2), (3, 2)),
     "eig_grad": (via_eig_grad, (3, 3), (3,)),
     "matrix_power_grad": (via_matrix_power_grad, (3, 3), (3, 3)),
     "polyfit_grad": (via_polyfit_grad, (6,), (3,)),

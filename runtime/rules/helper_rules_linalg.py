@@ -26,7 +26,9 @@ from .forward import jvp_rule, linear
 from .linalg import pinv_operand, pinv_to_operand
 from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
 from .linalg_helpers import (
+    _distinct_nonzero,
     _einsum_layout,
+    _no_cotangent,
     batched_scalar,
     cholesky_inverse,
     cross_grad,
@@ -58,8 +60,9 @@ from .shared import _normalize_axes, cast_like, transformable, unbroadcast
 
 __all__: list[str] = []
 
-# axes normalized to non-negative integers (norm_grad, transformable, reads them)
-nondifferentiable(_normalize_axes)
+# axes normalized to non-negative integers (norm_grad, transformable, reads them), and the
+# tests choosing svd_grad's formula (the two agree where both are finite)
+nondifferentiable(_normalize_axes, _distinct_nonzero, _no_cotangent)
 
 
 # -- products: linear in the cotangent and in the other factor -----------------------------

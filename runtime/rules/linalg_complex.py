@@ -134,6 +134,7 @@ HERMITIAN_SVD = (
 )
 
 
+@transformable
 def singular_values_grad(
     g: Any, ans: Any, a: Any, compute_uv: Any = True, hermitian: Any = False, name: str = ""
 ) -> Any:
@@ -211,6 +212,7 @@ nondifferentiable(refuse_vector_tangents)
 # zero the loss reads the phases LAPACK picks, and the rule refuses.
 
 
+@transformable
 def complex_singular_vectors_grad(g: Any, ans: Any) -> Any:
     """The gradient of ``u, s, vh = np.linalg.svd(a)`` for a complex ``a``, by the formula
     above, for a loss that each pair's common phase leaves as it is."""

@@ -597,6 +597,7 @@ def eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
     return _eigh_to_lower((v * g[..., None, :]) @ mT(v), UPLO)
 
 
+@transformable
 def svd_grad(g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool = False) -> Any:
     """Gradient of ``np.linalg.svd``, ``a = u diag(s) v^T`` with ``v = vh^T`` (the transpose
     of :func:`svd_tangent`): ``u diag(g_s) v^T`` through the singular values, and through
@@ -617,20 +618,24 @@ def svd_grad(g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool 
     return _eigh_to_lower(grad, "L") if hermitian else grad
 
 
+@transformable
 def _svd_grad_full(g: Any, ans: Any, a: Any, compute_uv: bool, hermitian: bool) -> Any:
     """:func:`svd_grad` with respect to the whole matrix that ``a`` is (or stands for)."""
-    xp = array_module(g, a)
     if not compute_uv:
-        u, _, vh = xp.linalg.svd(a, full_matrices=False, hermitian=hermitian)
-        k = g.shape[-1]
+        u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        k = np.shape(g)[-1]
         return (u[..., :, :k] * g[..., None, :]) @ vh[..., :k, :]
-    g_u, g_s, g_vh = output_parts(g, ans)
-    u, s, vh = ans
-    k = s.shape[-1]
+    parts = output_parts(g, ans)
+    g_u, g_s, g_vh = parts[0], parts[1], parts[2]
+    u, s, vh = ans[0], ans[1], ans[2]
+    k = np.shape(s)[-1]
     u1, v1 = u[..., :, :k], mT(vh[..., :k, :])
     grad = (u1 * g_s[..., None, :]) @ mT(v1)
-    if _no_cotangent(g_u) and _no_cotangent(g_vh):
-        return grad  # through the singular values only (repeated ones are fine then)
+    if _no_cotangent(g_u) and _no_cotangent(g_vh) and not _distinct_nonzero(s):
+        # through the singular values only: repeated ones are fine then. (Only there: where
+        # the vectors' part is finite it runs, adding zeros, so that a cotangent that is
+        # zero here but moves, in code differentiated again, has its derivative.)
+        return grad
     g_u1, g_v1 = g_u[..., :, :k], mT(g_vh[..., :k, :])
     rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
     f = _inverse_gaps(s * s)
@@ -640,7 +645,7 @@ def _svd_grad_full(g: Any, ans: Any, a: Any, compute_uv: bool, hermitian: bool) 
     grad = grad + u1 @ inner @ mT(v1)
     grad = grad + ((g_u1 - u1 @ (mT(u1) @ g_u1)) / cols) @ mT(v1)
     grad = grad + u1 @ (mT(g_v1 - v1 @ (mT(v1) @ g_v1)) / rows)
-    extra_u, extra_v = u.shape[-1] - k, vh.shape[-2] - k
+    extra_u, extra_v = np.shape(u)[-1] - k, np.shape(vh)[-2] - k
     if extra_u:  # du2 = -u1 s^-1 v1^T da^T u2, for the one vector u2 beyond s
         g_u2 = g_u[..., :, k:]
         if extra_u > 1 and not _no_cotangent(g_u2):
@@ -654,6 +659,12 @@ def _svd_grad_full(g: Any, ans: Any, a: Any, compute_uv: bool, hermitian: bool) 
         if extra_v == 1:
             grad = grad - u1 @ ((mT(v1) @ g_v2) / rows) @ vh[..., k:, :]
     return grad
+
+
+def _distinct_nonzero(s: Any) -> bool:
+    """Whether the singular values ``s`` (in decreasing order along the last axis) are
+    distinct and nonzero, so that the singular vectors' gradient is finite."""
+    return bool(array_module(s).all(s[..., 1:] < s[..., :-1]) and array_module(s).all(s != 0))
 
 
 def _no_cotangent(g: Any) -> bool:

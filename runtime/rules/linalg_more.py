@@ -509,6 +509,7 @@ def eig_tangent(da: Any, ans: Any) -> Any:
     return np.diagonal(p, axis1=-2, axis2=-1), moved - v * lengths[..., None, :]
 
 
+@transformable
 def lstsq_grad(g: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
     """The gradient of ``np.linalg.lstsq(a, b)`` in ``a`` (or ``b``, as ``part`` says).
 
@@ -534,11 +535,12 @@ def lstsq_grad(g: Any, ans: Any, a: Any, b: Any, part: str) -> Any:
     return through_x + gr @ mT(np.reshape(x, (np.shape(a)[1], -1))) + through_s
 
 
+@transformable
 def _residual_cotangent(g_residuals: Any, residual: Any) -> Any:
     """The residuals' cotangent lined up with the columns of ``residual`` (zeros where
     NumPy returns no residuals)."""
     if np.size(g_residuals) == 0:
-        return array_module(residual).zeros(np.shape(residual)[1:], dtype=residual.dtype)
+        return np.zeros_like(residual[0])
     return np.reshape(g_residuals, (-1,))
 
 
@@ -773,16 +775,26 @@ nondifferentiable(integration_constant_rows)
 # -- helpers of np.linalg.cond's and np.polyfit's rules --------------------------------------
 
 
+def _end_masks(s: Any) -> tuple[Any, Any]:
+    """Ones on the first (largest) and on the last of the singular values ``s``, zeros
+    elsewhere, in ``s``'s dtype and array module."""
+    xp = array_module(s)
+    k = np.shape(s)[-1]
+    return (xp.arange(k) == 0).astype(s.dtype), (xp.arange(k) == k - 1).astype(s.dtype)
+
+
+nondifferentiable(_end_masks)
+
+
+@transformable
 def _cond_ends(s: Any, first: Any, last: Any) -> Any:
     """``first`` on the largest singular value's place and ``last`` on the smallest's (added
     where they are one)."""
-    xp = array_module(s)
-    k = np.shape(s)[-1]
-    top = (xp.arange(k) == 0).astype(s.dtype)
-    bottom = (xp.arange(k) == k - 1).astype(s.dtype)
+    top, bottom = _end_masks(s)
     return np.expand_dims(first, -1) * top + np.expand_dims(last, -1) * bottom
 
 
+@transformable
 def cond_grad(g: Any, ans: Any, x: Any, p: Any = None) -> Any:
     """The gradient of ``np.linalg.cond(x, p)`` (complex ``x``: through the singular values'
     and the norms' complex rules; the inverse is holomorphic)."""
