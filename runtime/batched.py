@@ -52,6 +52,11 @@ __all__ = [
     "batch_stored_adjoint",
     "batch_add_at",
     "batch_size",
+    "batch_item",
+    "batch_adjoint_item",
+    "batch_unpack_adjoint",
+    "batch_row",
+    "batch_unpack",
 ]
 
 
@@ -103,6 +108,8 @@ def batch_zeros(value: Any, batch: int) -> Any:
         return tuple(batch_zeros(v, batch) for v in value)
     if isinstance(value, SavedStack):  # (saved values none of which has a derivative)
         return SavedStack([None] * len(value))
+    if isinstance(value, (list, dict)):
+        return _container_zeros(value, batch)
     if value is None:  # (a name a generated gradient binds before its loop binds it)
         return None
     if not _is_numeric(value):
@@ -527,6 +534,8 @@ def zero_rows(value: Any, batch: int) -> Any:
         return None
     if isinstance(value, tuple):
         return tuple(zero_rows(v, batch) for v in value)
+    if isinstance(value, (list, dict)):
+        return _container_zeros(value, batch)
     if not _is_numeric(value):
         raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
     zero = np.zeros((), dtype=_float_dtype(value))
@@ -558,14 +567,16 @@ def batch_gradient_buffer(tangent: Any, container: Any) -> Any:
 def batch_add_adjoints(a: Any, da: Any, b: Any, db: Any, batch: int) -> Any:
     """The batched tangent of ``add_adjoints(a, b)`` (None for what does not move): the
     other's where one is the zero an adjoint starts from, else the sum of the two, each
-    lifted to the result's axes (as ``a + b`` broadcast them). Containers' adjoints are
-    refused."""
+    lifted to the result's axes (as ``a + b`` broadcast them); lists' and dicts'
+    adjoints item by item."""
     from .rules.containers import is_zero
 
     if is_zero(a):
         return db if db is not None else batch_zeros(b, batch)
     if is_zero(b):
         return da if da is not None else batch_zeros(a, batch)
+    if _is_container(a) and _is_container(b):
+        return _container_sum(a, da, b, db)
     if not (_is_numeric(a) and _is_numeric(b)) or isinstance(a, bool) or isinstance(b, bool):
         raise Unbatchable("add_adjoints of containers' adjoints")
     like = np.broadcast_to(
@@ -644,12 +655,15 @@ def batch_add_at(
 ) -> Any:
     """The batched tangent of ``add_at(adjoint, container, index, value)`` for an array
     ``container`` (its adjoint with ``value`` scattered in at ``index``): the sum of the
-    adjoint's rows and ``value``'s rows scattered the same way. A list's, tuple's or
-    dict's adjoint is refused."""
+    adjoint's rows and ``value``'s rows scattered the same way. For a list's, tuple's or
+    dict's adjoint, the adjoint's batched tangent (a list or dict of its items') with
+    ``value``'s added at the item."""
     from .rules.containers import is_zero
 
     if is_zero(value):
         return tangent if tangent is not None else batch_zeros(adjoint, batch)
+    if _is_container(container):
+        return _container_add_at(tangent, adjoint, container, index, value_tangent)
     if type(container) is not np.ndarray or not _is_numeric(value):
         raise Unbatchable("the adjoint of a container's item")
     dtype = np.result_type(_float_dtype(value), _float_dtype(adjoint))
@@ -658,3 +672,196 @@ def batch_add_at(
     if value_tangent is not None:
         rows = _scattered_rows(np.asarray(value_tangent), container, index, dtype)
     return batch_add_adjoints(adjoint, tangent, scattered, rows, batch)
+
+
+# -- lists', tuples' and dicts' batched tangents ---------------------------------------------
+#
+# The batched tangent of a list (or of a list's adjoint, a list of its items' adjoints) is a
+# list of its items' batched tangents, None for an item that has none (zero rows); a
+# tuple's, a tuple; a dict's, a dict of the same keys. The helpers below never change a
+# batched tangent they are given (generated code may change a list adjoint in place: its
+# tangent is always a new list).
+
+
+def _container_zeros(value: Any, batch: int) -> Any:
+    """The batched tangent of a list or dict that does not move: None for each item."""
+    if isinstance(value, dict):
+        return dict.fromkeys(value)
+    return [None] * len(value)
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, (list, tuple, dict)) and not isinstance(value, SavedStack)
+
+
+def _rows_or_zeros(tangent: Any, value: Any, batch: int) -> Any:
+    """An item's batched tangent, zero rows of ``value`` where it has none."""
+    return zero_rows(value, batch) if tangent is None else tangent
+
+
+def batch_item(tangent: Any, value: Any, index: Any, batch: int) -> Any:
+    """The batched tangent of ``value[index]``: the item's for a list, tuple or dict (zero
+    rows where it has none; a list of them for a slice), the rows' read at ``index``
+    after the batch axis for an array (``batch_index``).
+
+    >>> batch_item([None, np.ones((3, 2))], [np.zeros(2), np.zeros(2)], 1, 3).shape
+    (3, 2)
+    """
+    if not _is_container(value):
+        return tangent[batch_index(index)]
+    if not isinstance(tangent, (list, tuple, dict)):
+        raise Unbatchable(f"a {type(value).__name__}'s item without its batched tangent")
+    if isinstance(value, dict):
+        return _rows_or_zeros(tangent.get(index), value[index], batch)
+    if isinstance(index, slice):
+        positions = range(len(value))[index]
+        return [_rows_or_zeros(tangent[p], value[p], batch) for p in positions]
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        raise Unbatchable(f"a {type(value).__name__} read at a {type(index).__name__}")
+    return _rows_or_zeros(tangent[index], value[index], batch)
+
+
+def _sum_rows(a: Any, b: Any) -> Any:
+    """Two batched tangents of adjoints added (None for none), each lifted to the other's
+    axes as their values broadcast."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        raise Unbatchable("adjoints of nested containers")
+    ndim = max(a.ndim, b.ndim) - 1
+    return _with_ndim(a, ndim) + _with_ndim(b, ndim)
+
+
+def _container_add_at(
+    tangent: Any, adjoint: Any, container: Any, index: Any, value_tangent: Any
+) -> Any:
+    """The batched tangent of ``add_at`` into a list's, tuple's or dict's adjoint."""
+    from .rules.containers import is_zero
+
+    if isinstance(container, dict):
+        if is_zero(adjoint):
+            parts: Any = {}
+        elif isinstance(tangent, dict):
+            parts = dict(tangent)
+        else:
+            raise Unbatchable("a dict's adjoint without its batched tangent")
+        parts[index] = _sum_rows(parts.get(index), value_tangent)
+        return parts
+    if is_zero(adjoint):
+        parts = [None] * len(container)
+    elif isinstance(tangent, (list, tuple)) and len(tangent) == len(container):
+        parts = list(tangent)
+    else:
+        raise Unbatchable("a list's adjoint without its batched tangent")
+    if isinstance(index, slice):
+        for number, position in enumerate(range(len(container))[index]):
+            added = None if value_tangent is None else value_tangent[number]
+            parts[position] = _sum_rows(parts[position], added)
+        return parts
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        raise Unbatchable(f"a {type(container).__name__} read at a {type(index).__name__}")
+    parts[index] = _sum_rows(parts[index], value_tangent)
+    return parts
+
+
+def batch_adjoint_item(tangent: Any, adjoint: Any, index: Any, ans: Any, batch: int) -> Any:
+    """The batched tangent of ``adjoint_item(adjoint, index)`` (the part of a list's,
+    tuple's or dict's adjoint at ``index``): that item of the adjoint's batched tangent,
+    zero rows of the part where nothing flowed in.
+
+    >>> batch_adjoint_item([None, np.ones((3, 2))], [0, np.ones(2)], 1, np.ones(2), 3).shape
+    (3, 2)
+    """
+    from .rules.containers import is_zero
+
+    if is_zero(adjoint) or is_zero(ans):
+        return batch_zeros(ans, batch)
+    if isinstance(adjoint, dict):
+        if not isinstance(tangent, dict):
+            raise Unbatchable("a dict's adjoint without its batched tangent")
+        return _rows_or_zeros(tangent.get(index), ans, batch)
+    if isinstance(adjoint, (list, tuple)):
+        if not isinstance(tangent, (list, tuple)) or len(tangent) != len(adjoint):
+            raise Unbatchable("a list's adjoint without its batched tangent")
+        if isinstance(index, slice):
+            parts = range(len(adjoint))[index]
+            return [_rows_or_zeros(tangent[p], adjoint[p], batch) for p in parts]
+        return _rows_or_zeros(tangent[index], ans, batch)
+    if not isinstance(tangent, np.ndarray):
+        raise Unbatchable("an adjoint without its batched tangent")
+    return tangent[batch_index(index)]  # (an array's adjoint, read by rows)
+
+
+def _container_sum(a: Any, da: Any, b: Any, db: Any) -> Any:
+    """The batched tangent of ``add_adjoints(a, b)`` for two lists' (tuples') or dicts'
+    adjoints: item by item (``add_adjoints`` adds them so, and keeps ``a``'s kind)."""
+    if isinstance(a, dict) != isinstance(b, dict):
+        raise Unbatchable("the adjoints of a dict and a list added")
+    for value, tangent in ((a, da), (b, db)):
+        if tangent is not None and (
+            not isinstance(tangent, (list, tuple, dict)) or len(tangent) != len(value)
+        ):
+            raise Unbatchable("a container's adjoint without its batched tangent")
+    if isinstance(a, dict):
+        da, db = da or {}, db or {}
+        return {k: _sum_rows(da.get(k), db.get(k)) for k in {**a, **b}}
+    da, db = da or [None] * len(a), db or [None] * len(b)
+    return [_sum_rows(x, y) for x, y in zip(da, db)]
+
+
+def batch_unpack_adjoint(container: Any, parts: list, tangents: list, batch: int) -> Any:
+    """The batched tangent of ``unpack_adjoint(container, parts)`` (the adjoint of
+    ``container`` after ``a, b = container``): the parts' batched tangents side by side
+    for a sequence (zero rows of each array item where its part is zero), stacked after
+    the batch axis for an array's rows."""
+    from .rules.containers import is_zero
+
+    if isinstance(container, (list, tuple)):
+        return [
+            zero_rows(item, batch)
+            if (is_zero(part) or tangent is None) and hasattr(item, "shape")
+            else tangent
+            for item, part, tangent in zip(container, parts, tangents)
+        ]
+    if all(is_zero(p) for p in parts):
+        return batch_zeros(0, batch)
+    if type(container) is not np.ndarray:
+        raise Unbatchable(f"the rows of a {type(container).__name__}")
+    rows = [
+        zero_rows(container[i], batch)
+        if is_zero(p) or t is None
+        else spread(lift(t, container[i]), container[i])
+        for i, (p, t) in enumerate(zip(parts, tangents))
+    ]
+    return np.stack(rows, axis=1)
+
+
+def batch_row(tangent: Any, direction: int) -> Any:
+    """Row ``direction`` of a batched tangent: a list's (tuple's, dict's), the list of its
+    items' rows, where an array's is the array's row.
+
+    >>> batch_row([np.arange(3.0), np.ones((3, 2))], 1)
+    [np.float64(1.0), array([1., 1.])]
+    """
+    if isinstance(tangent, dict):
+        return {k: None if t is None else batch_row(t, direction) for k, t in tangent.items()}
+    if isinstance(tangent, (list, tuple)):
+        return type(tangent)(None if t is None else batch_row(t, direction) for t in tangent)
+    return tangent[direction]
+
+
+def batch_unpack(tangent: Any, value: Any) -> Any:
+    """The batched tangents of the parts of ``a, b = value``: a tuple's or list's items'
+    (its batched tangent's items), an array's rows' (its batched tangent's rows after the
+    batch axis, never the directions themselves).
+
+    >>> [t.shape for t in batch_unpack(np.zeros((5, 2, 3)), np.zeros((2, 3)))]
+    [(5, 3), (5, 3)]
+    """
+    if isinstance(value, (list, tuple, dict)):
+        return tangent
+    if not isinstance(tangent, np.ndarray) or tangent.ndim < 2:
+        raise Unbatchable(f"the parts of a {type(value).__name__}")
+    return [tangent[:, i] for i in range(tangent.shape[1])]

@@ -137,7 +137,8 @@ def test_most_conformance_programs_run_batched():
         )
         ran += found is not None
     assert eligible >= 30
-    assert ran >= 0.8 * eligible, (ran, eligible)  # (222 of 262 when this was written)
+    # (234 of 262 when this was written: lists' and tuples' batched tangents)
+    assert ran >= 0.88 * eligible, (ran, eligible)
 
 
 # -- random programs -------------------------------------------------------------------------------
@@ -449,8 +450,9 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (191 of 262 when this was written: loops' stacks, callees and arrays' adjoints)
-    assert ran >= 0.65 * eligible, (ran, eligible)
+    # (204 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # lists', tuples' and dicts' adjoints)
+    assert ran >= 0.76 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -664,19 +666,23 @@ def test_two_pops_in_one_statement_are_not_rewritten():
 
 
 def test_a_gradient_it_cannot_batch_falls_back(monkeypatch):
-    """A gradient that takes a list's adjoint apart (adjoint_item): no batched Hessian,
-    and the Hessian comes one Hessian-vector product at a time, right."""
+    """A gradient that takes apart a list built by appends in a loop (appended_adjoint,
+    and the list popped back): no batched Hessian, and the Hessian comes one
+    Hessian-vector product at a time, right. (A list built by a display is batched:
+    tests/test_batched_containers.py.)"""
     x = np.array([0.3, -0.7, 1.1])
-    assert higher._batched_hessian(pairs_in_a_list, (x,), [0], ("x",)) is None
-    got = ag.hessian(pairs_in_a_list)(x)
+    assert higher._batched_hessian(appended_in_a_loop, (x,), [0], ("x",)) is None
+    got = ag.hessian(appended_in_a_loop)(x)
     np.testing.assert_allclose(
-        got, _gradient_differences(pairs_in_a_list, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
+        got, _gradient_differences(appended_in_a_loop, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
     )
 
 
-def pairs_in_a_list(x):
-    items = [np.sin(x), x * 2.0]
-    return np.sum(items[0] * items[1])
+def appended_in_a_loop(x):
+    out = []
+    for i in range(3):
+        out.append(np.sin(x) * (i + 1.0))
+    return np.sum(out[0] * out[2])
 
 
 def _helper(h, x):
@@ -826,7 +832,8 @@ def test_most_reverse_jacobians_run_batched():
         eligible += 1
         names = _names(program.function, positions)
         ran += higher._batched_pullbacks(program.function, args, positions, names) is not None
-    assert ran >= 0.72 * eligible, (ran, eligible)  # (204 of 262 when this was written)
+    # (214 of 262 when this was written: lists', tuples' and dicts' adjoints too)
+    assert ran >= 0.8 * eligible, (ran, eligible)
 
 
 def smooth(u):
@@ -925,8 +932,13 @@ def test_a_batched_sum_of_adjoints_keeps_the_directions_apart():
     np.testing.assert_array_equal(got, np.stack([da[i] + db[i] for i in range(3)]))
     assert batched.batch_add_adjoints(0, None, a, da, 3) is da
     assert batched.batch_add_adjoints(a, None, b, None, 2).shape == (2, 3)
+    # lists' adjoints item by item (None: an item without a tangent)
+    (summed,) = batched.batch_add_adjoints([a], [da], [a], [None], 3)
+    assert summed is da
+    (summed,) = batched.batch_add_adjoints([a], [da], [a], [da], 3)
+    np.testing.assert_array_equal(summed, 2 * da)
     with pytest.raises(batched.Unbatchable):
-        batched.batch_add_adjoints([a], [da], [a], [da], 3)
+        batched.batch_add_adjoints([a], [da], {"a": a}, {"a": da}, 3)
 
 
 @pytest.mark.parametrize(

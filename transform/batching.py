@@ -84,6 +84,9 @@ class _Batched(_Forward):
     def __init__(self, ctx: TransformContext) -> None:
         super().__init__(ctx)
         self.batch = ""
+        #: names that may hold a list, tuple or dict (bound by a display, or parameters
+        #: of those kinds): their items are read through ``batch_item``
+        self.containers: set[str] = set()
 
     def batched(self, name: str) -> str:
         value = getattr(batched, name)
@@ -108,6 +111,7 @@ class _Batched(_Forward):
                 origin_of(node),
             )
         params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        self.containers = _containers(node, self.ctx.param_kinds)
         self.batch = self.namer.new("batch")
         first = self.tangent(self.ctx.wrt[0])
         size: gast.expr = gast.Subscript(
@@ -253,9 +257,14 @@ class _Batched(_Forward):
                 "batched forward mode: unpacking a computed value", origin_of(stmt)
             )
         elements = [self.tangent(e.id) for e in stmt.targets[0].elts]
+        # (an array's rows are its tangent's rows after the batch axis; a tuple's items
+        # are its tangent's: batch_unpack tells them apart as it runs)
+        tangent = build.call(
+            self.batched("batch_unpack"), self.batched_of(source), copy_tree(source)
+        )
         unpacked = gast.Assign(
             targets=[gast.Tuple([store(e) for e in elements], gast.Store())],
-            value=self.batched_of(source),
+            value=tangent,
             type_comment=None,
         )
         return [self._tag(unpacked, stmt), stmt]
@@ -295,10 +304,17 @@ class _Batched(_Forward):
         if callee is SUBSCRIPT:
             return self.subscript(value)
         if callee is CONTAINER:
-            if isinstance(value, gast.Tuple) and not any(
+            if isinstance(value, gast.Dict):
+                if any(k is None for k in value.keys):  # ({**d}: refused)
+                    return None
+                keys = [copy_tree(k) for k in value.keys]
+                return [], gast.Dict(keys=keys, values=[self.batched_of(v) for v in value.values])
+            if isinstance(value, (gast.Tuple, gast.List)) and not any(
                 isinstance(e, gast.Starred) for e in value.elts
             ):
-                return [], gast.Tuple([self.batched_of(e) for e in value.elts], gast.Load())
+                # (a list's batched tangent is a list of its items', a tuple's a tuple)
+                items = [self.batched_of(e) for e in value.elts]
+                return [], type(value)(elts=items, ctx=gast.Load())
             return None
         if callee is None or callee.kind != "rule" or callee.rule is None:
             return None
@@ -315,6 +331,8 @@ class _Batched(_Forward):
         moving = [i for i, atom in enumerate(operands) if self.active(atom)]
         if not moving:
             return [], self.zeros_of(ans)
+        if any(operands[i].id in self.containers for i in moving):
+            return None  # (a list's batched tangent is a list of its items': row by row)
         if primitive in (np.matmul, np.dot) and len(operands) == 2 and not keywords:
             helper = "batch_matmul" if primitive is np.matmul else "batch_dot"
             a, b = operands
@@ -447,6 +465,17 @@ class _Batched(_Forward):
             return None
         tangent = load(self.tangent(value.value.id))
         index = value.slice
+        if value.value.id in self.containers or (
+            isinstance(index, gast.Constant) and isinstance(index.value, str)
+        ):
+            # (a list's, tuple's or dict's item, or an array's where the name may hold
+            # either: batch_item tells them apart as it runs)
+            found = _index_value(index)
+            if found is None:
+                return None
+            return [], build.call(
+                self.batched("batch_item"), tangent, copy_tree(value.value), found, load(self.batch)
+            )
         if isinstance(index, gast.Name):
             full = build.call(self.batched("batch_index"), copy_tree(index))
         else:
@@ -520,6 +549,35 @@ class _Batched(_Forward):
                     copy_tree(index),
                     self.moving_or_none(value),
                     copy_tree(value),
+                    load(self.batch),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            if callee.value is _adjoint_item() and len(call.args) == 2 and not call.keywords:
+                # the part of a container's adjoint at an index: its tangent's part
+                adjoint, index = call.args
+                whole = build.call(
+                    self.batched("batch_adjoint_item"),
+                    self.moving_or_none(adjoint),
+                    copy_tree(adjoint),
+                    copy_tree(index),
+                    ans,
+                    load(self.batch),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            if (
+                callee.value is _unpack_adjoint()
+                and len(call.args) == 2
+                and isinstance(call.args[1], gast.List)
+                and not call.keywords
+            ):
+                # the parts' adjoints joined as the container's: their tangents so
+                container, parts = call.args
+                tangents = gast.List([self.moving_or_none(p) for p in parts.elts], gast.Load())
+                whole = build.call(
+                    self.batched("batch_unpack_adjoint"),
+                    copy_tree(container),
+                    copy_tree(parts),
+                    tangents,
                     load(self.batch),
                 )
                 return [self._tag(build.assign(self.tangent(name), whole), stmt)]
@@ -650,7 +708,8 @@ class _Batched(_Forward):
             else:
                 before.append(s)
         prelude = [s for s in prelude if s not in before]
-        row = _Row(batched_names, direction)
+        containers = {self.tangent(n) for n in self.containers}
+        row = _Row(batched_names, direction, containers, self.batched("batch_row"))
         rows = self.namer.new(f"{self.tangent(name)}_rows")
         body = [row.visit(s) for s in prelude]
         body.append(
@@ -699,7 +758,14 @@ class _Batched(_Forward):
 def _helpers() -> tuple[dict, tuple]:
     """The helpers of generated gradient code that batched forward mode differentiates
     (see ``_Batched.helper_call``), and those whose result is a constant."""
-    from ..runtime.adjoints import add_at, assigned_adjoint, scalar_seed, stored_adjoint
+    from ..runtime.adjoints import (
+        add_at,
+        adjoint_item,
+        assigned_adjoint,
+        scalar_seed,
+        stored_adjoint,
+        unpack_adjoint,
+    )
     from ..runtime.element_adjoints import gradient_buffer
     from ..runtime.rules.arithmetic import (
         dot_grad_left,
@@ -743,8 +809,13 @@ def _helpers() -> tuple[dict, tuple]:
         gradient_buffer: ((0,), (1,)),
         # the sum of two adjoints (written out in helper_call: not a product)
         add_adjoints: ((0, 1), ()),
-        # an array's adjoint with a read's cotangent scattered in (helper_call)
+        # an adjoint with a read's cotangent added at an index (helper_call): an array's
+        # scattered in, a list's or dict's at its item
         add_at: ((0, 3), (1, 2)),
+        # the part of a list's, tuple's or dict's adjoint at an index (helper_call)
+        adjoint_item: ((0,), (1,)),
+        # the adjoints of a's and b's parts after a, b = container, joined (helper_call)
+        unpack_adjoint: ((1,), (0,)),
         # an array's adjoint taken apart at an index an assignment wrote (helper_call)
         assigned_adjoint: ((0,), (1, 2)),
         stored_adjoint: ((0,), (1,)),
@@ -843,6 +914,43 @@ def _add_at():
     from ..runtime.adjoints import add_at
 
     return add_at
+
+
+def _adjoint_item():
+    from ..runtime.adjoints import adjoint_item
+
+    return adjoint_item
+
+
+def _unpack_adjoint():
+    from ..runtime.adjoints import unpack_adjoint
+
+    return unpack_adjoint
+
+
+def _containers(node: gast.FunctionDef, kinds: dict) -> set[str]:
+    """Names that may hold a list, tuple or dict: bound to a display (``[a, b]``, ``(a,
+    b)``, ``{"k": v}``), or parameters of those kinds."""
+    found = {name for name, kind in kinds.items() if kind[:1] in (("list",), ("tuple",), ("dict",))}
+    assigns = [s for s in gast.walk(node) if isinstance(s, gast.Assign)]
+    for stmt in assigns:
+        if isinstance(stmt.value, (gast.List, gast.Tuple, gast.Dict)):
+            found |= {t.id for t in stmt.targets if isinstance(t, gast.Name)}
+    # (an item of one may be one itself: a list of tuples)
+    grown = True
+    while grown:
+        items = {
+            t.id
+            for stmt in assigns
+            if isinstance(stmt.value, gast.Subscript)
+            and isinstance(stmt.value.value, gast.Name)
+            and stmt.value.value.id in found
+            for t in stmt.targets
+            if isinstance(t, gast.Name)
+        }
+        grown = not items <= found
+        found |= items
+    return found
 
 
 def _add_adjoints():
@@ -951,14 +1059,19 @@ class _Lift(gast.NodeTransformer):
 
 
 class _Row(gast.NodeTransformer):
-    """Each read of a batched tangent as its row ``direction``."""
+    """Each read of a batched tangent as its row ``direction``: ``batch_row`` for those of
+    names that may hold a list, tuple or dict (a list of their items' rows)."""
 
-    def __init__(self, names: set[str], direction: str) -> None:
+    def __init__(self, names: set[str], direction: str, containers: set[str], helper: str):
         self.names = names
         self.direction = direction
+        self.containers = containers
+        self.helper = helper
 
     def visit_Name(self, node: gast.Name) -> gast.expr:
         if node.id in self.names and isinstance(node.ctx, gast.Load):
+            if node.id in self.containers:
+                return build.call(self.helper, node, load(self.direction))
             return gast.Subscript(value=node, slice=load(self.direction), ctx=gast.Load())
         return node
 
