@@ -16,9 +16,15 @@ is the primitive's own tangent map (``diff_tangent`` for ``diff_grad``, ``rfft``
   symmetric, so one function gives both directions, its tangent along ``d`` being its
   transpose applied to ``d``; both are written with products of the elements before and
   after each one, exact where the values hold zeros.
+* ``average_grad`` and ``average_weights_grad`` are the two halves of the gradient of
+  ``<c, average(a, w)>``: the same symmetry makes each one's vjp a tangent of the other.
 * complex helpers that take a real part (``imag_grad``, ``angle_grad``, ``fit_shape``)
   are real-linear: ``w = c Re(g)`` has the transpose ``Re(c h)`` in the convention of
-  rules/complex.py.
+  rules/complex.py. (``fit_shape`` cuts or pads a value to a shape: linear in it, not a
+  shape itself; ``fft_axes`` and ``source_device`` give axes and a device.)
+
+The statistics' helpers (``order_grad``, ``cov_grad``, ``nanvar_grad``...) are NumPy code
+marked transformable in rules/statistics.py: reverse and forward mode read their source.
 """
 
 from __future__ import annotations
