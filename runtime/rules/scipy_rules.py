@@ -765,6 +765,7 @@ def read_matrix(a, lower=False, assume_a=None, transposed=False):
     return read
 
 
+@transformable
 def read_matrix_grad(grad, lower=False, assume_a=None, transposed=False):
     """The gradient of ``a`` from ``grad``, that of the matrix :func:`read_matrix` read."""
     structure = matrix_structure(assume_a)
@@ -840,6 +841,7 @@ def _other_triangle(c, lower):
     return np.tril(c, -1)
 
 
+@transformable
 def cho_solve_factor_grad(gb, x, c_and_lower):
     """The gradient of cho_solve's factor: with ``ga = -gb x^T`` the gradient of the
     matrix it solves with, ``(ga + ga^T) L`` on L's triangle (``U (ga + ga^T)`` for U);
@@ -961,6 +963,7 @@ def lu_unit_lower(lu):
     return np.tril(lu, -1) + np.eye(np.shape(lu)[-1], dtype=lu.dtype)
 
 
+@transformable
 def lu_factor_grad(glu, lu, piv):
     """The gradient of ``a`` from ``glu``, that of lu_factor's packed ``lu``:
     ``P^T L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T``."""
@@ -983,6 +986,7 @@ def lu_factor_tangent(da, lu, piv):
     return lower @ np.tril(f, -1) + np.triu(f) @ upper
 
 
+@transformable
 def lu_solve_factor_grad(gb, x, lu_and_piv, trans):
     """The gradient of lu_solve's packed ``lu`` (``a = P^T L U``): with ``ga = -gb x^T``
     (``-x gb^T`` for ``a^T``) and ``m = P ga``, ``tril(m U^T, -1) + triu(L^T m)``."""
@@ -1028,6 +1032,7 @@ def block_diag_place(position, a0=None, a1=None, a2=None, a3=None, a4=None, a5=N
 nondifferentiable(block_diag_place)
 
 
+@transformable
 def block_diag_grad(g, position, a0=None, a1=None, a2=None, a3=None, a4=None, a5=None):
     """The gradient of block_diag's input at ``position``: its block of ``g``."""
     place = block_diag_place(position, a0, a1, a2, a3, a4, a5)
@@ -1743,10 +1748,12 @@ def _dirichlet_lined(alpha, x):
     return np.reshape(alpha, (-1,) + (1,) * (np.ndim(x) - 1))
 
 
+@transformable
 def dirichlet_grad_x(g, x, alpha):
     return refuse_complex(g, x, "scipy.stats.dirichlet") * (_dirichlet_lined(alpha, x) - 1) / x
 
 
+@transformable
 def dirichlet_grad_alpha(g, x, alpha):
     terms = np.log(x) - special.digamma(_dirichlet_lined(alpha, x))
     moved = g * (terms + special.digamma(np.sum(alpha)))
@@ -1809,6 +1816,7 @@ MVN_NOT_COMPLEX = (
 )
 
 
+@transformable
 def mvn_grad(g, x, mean, cov, part):
     """The gradient of multivariate_normal.logpdf (times the cotangent ``g``) in ``part``
     (in its dtype: SciPy computes in float64)."""
@@ -1834,6 +1842,7 @@ def mvn_grad(g, x, mean, cov, part):
     return cast_like(np.trace(full), cov)
 
 
+@transformable
 def mvn_entropy_grad(g, mean, cov):
     """The gradient of multivariate_normal.entropy in cov (in its dtype)."""
     refuse_complex(g, cov, "scipy.stats.multivariate_normal", MVN_NOT_COMPLEX)
@@ -1886,3 +1895,7 @@ def no_grad_like(x):
 
 
 nondifferentiable(no_grad_like)
+
+
+# the rules of the helpers above that generated gradient code calls (issue 16)
+from . import helper_rules_scipy  # noqa: E402, F401
