@@ -7,7 +7,9 @@ over it, ``reduced_count(x)`` counts its elements. The rule table marks those po
 them, in this order:
 
 1. **Expansions that broadcasting restores.** The gradient of ``np.mean(x)`` is one
-   number spread over ``x``'s shape, ``dx = expand_reduced(g, x)``. When every use of
+   number spread over ``x``'s shape, ``dx = expand_reduced(g, x)`` (and that of a
+   reduction that kept its axes, ``expand_reduced(g, x, axis, True)``, an array that
+   broadcasts to ``x``'s shape). When every use of
    ``dx`` multiplies (adds, divides) it, possibly through numbers, by an array that
    surely has ``x``'s shape (a fact of the ``shapes`` pass), that array restores the
    shape anyway, so the expansion only costs a call and a view::
@@ -94,6 +96,14 @@ def drop_scalar_expansions(
     # Found once, before anything is replaced: a replacement takes away only the helper's
     # name and the reduced operand, never a read of an adjoint.
     reads = _adjoint_reads(stmts, set(expansions) - live_out)
+    # Names the backward pass never rebinds hold one value throughout: a read of one has
+    # the shape its expansion's read saw, whatever classes the shapes pass gave the two.
+    stored = {
+        n.id
+        for stmt in stmts
+        for n in walk(stmt)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+    }
     for adjoint, found in expansions.items():
         if adjoint in live_out:
             continue
@@ -103,7 +113,12 @@ def drop_scalar_expansions(
         (wanted,) = shape_classes
         if wanted is None or wanted == shapes.SCALAR:
             continue
-        if all(_restores_shape(read, parents, wanted, classes) for read in reads.get(adjoint, [])):
+        spread_over = {call.args[1].id for call, _, _ in found}
+        same = spread_over.pop() if len(spread_over) == 1 else None
+        same = None if same in stored else same
+        if all(
+            _restores_shape(read, parents, wanted, classes, same) for read in reads.get(adjoint, [])
+        ):
             for call, parent, field in found:
                 assert getattr(parent, field) is call
                 setattr(parent, field, call.args[0])
@@ -130,15 +145,22 @@ def _expansions(stmts: list[gast.stmt], expand_names: set[str]) -> dict[str, lis
 
 
 def _is_expansion(node: gast.expr, expand_names: set[str]) -> bool:
-    """Whether ``node`` is ``expand_reduced(s, x)`` for a name ``x``."""
+    """Whether ``node`` is ``expand_reduced(s, x)`` for a name ``x``, or
+    ``expand_reduced(g, x, axis, True)``: the cotangent of a reduction that kept its axes
+    (``np.sum(e, axis=1, keepdims=True)`` in a softmax), which broadcasting restores to
+    ``x``'s shape as it does a number."""
     return (
         isinstance(node, gast.Call)
         and isinstance(node.func, gast.Name)
         and node.func.id in expand_names
-        and len(node.args) == 2
+        and (len(node.args) == 2 or (len(node.args) == 4 and _is_true(node.args[3])))
         and not node.keywords
         and isinstance(node.args[1], gast.Name)
     )
+
+
+def _is_true(node: gast.expr) -> bool:
+    return isinstance(node, gast.Constant) and node.value is True
 
 
 def _accumulates_into(value: gast.expr, target: str) -> bool:
@@ -176,10 +198,15 @@ def _adjoint_reads(stmts: list[gast.stmt], names: set[str]) -> dict[str, list[ga
 
 
 def _restores_shape(
-    read: gast.Name, parents: dict[int, gast.AST], wanted: Any, classes: dict[str, Any]
+    read: gast.Name,
+    parents: dict[int, gast.AST],
+    wanted: Any,
+    classes: dict[str, Any],
+    same: str | None = None,
 ) -> bool:
     """Whether the expression around ``read`` combines it elementwise, through numbers, with
-    an operand of shape class ``wanted`` (so the result has that shape either way)."""
+    an operand of shape class ``wanted``, or the name ``same`` itself (the array the
+    expansion spread over, which nothing rebinds): the result has that shape either way."""
     node: gast.AST = read
     while True:
         parent = parents.get(id(node))
@@ -189,6 +216,8 @@ def _restores_shape(
         if not (isinstance(parent, gast.BinOp) and isinstance(parent.op, _ELEMENTWISE_OPS)):
             return False
         other = parent.right if parent.left is node else parent.left
+        if same is not None and isinstance(other, gast.Name) and other.id == same:
+            return True
         here = _expression_class(other, classes)
         if here == wanted:
             return True

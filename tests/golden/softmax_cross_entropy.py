@@ -19,9 +19,8 @@ def softmax_cross_entropy_grad(z, onehot):
     # grad of: log_probs = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
     dz = unbroadcast(dlog_probs, z_shape)
     dlog = unbroadcast(-dlog_probs, log)
-    dexp = expand_reduced(dlog / total, exp, 1, True)
-    dz = dz + dexp * exp
-    del dexp, dlog, dlog_probs, exp, log, total
+    dz = dz + dlog / total * exp
+    del dlog, dlog_probs, exp, log, total
     # grad of: z = z - np.max(z, axis=1, keepdims=True)
     dz = unbroadcast(dz, z_shape_old)
     return neg, dz
