@@ -26,6 +26,12 @@ def through_max_initial(x):
     return np.sum(np.max(rows * x[0], axis=1, initial=0.2) ** 2)
 
 
+def through_spread(x):
+    rows = np.reshape(np.sin(x) * x, (2, 3))
+    holed = np.where(np.isnan(_NAN), np.nan, x**3)
+    return np.sum(np.ptp(rows, axis=1) ** 2) + np.nanmax(holed) ** 2 * np.nanmin(holed)
+
+
 def through_prod(x):
     return np.prod(x) + np.sum(np.prod(np.reshape(x, (2, 3)) + x[0], axis=0) ** 2)
 
@@ -103,6 +109,7 @@ def through_average(x):
 FUNCTIONS = [
     through_max,
     through_max_initial,
+    through_spread,
     through_prod,
     through_prod_where,
     through_cumprod,
@@ -334,3 +341,36 @@ def test_complex_values_inside(mode):
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+def _squared_modulus(w):
+    # (not np.abs(w) ** 2: abs has no derivative at 0, where a product of a zero lands)
+    return np.real(w * np.conj(w))
+
+
+def complex_products(z):
+    return np.real(np.prod(z) * np.conj(z[0])) + np.sum(_squared_modulus(np.cumprod(z)))
+
+
+def complex_spectrum(z):
+    spectrum = np.fft.fft(z * z[1], n=6)
+    return np.sum(_squared_modulus(spectrum) * np.arange(6.0)) + np.sum(np.angle(z + 2.0) ** 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", [complex_products, complex_spectrum], ids=lambda f: f.__name__)
+def test_hvp_of_complex_arguments(function, mode):
+    """ag.hvp of a real function of a complex argument through products, fft and angle:
+    the derivative of the gradient (the convention's) along a complex tangent, by central
+    differences; with a zero among the values for the products."""
+    rng = np.random.default_rng(5)
+    for z in (
+        rng.standard_normal(4) + 1j * rng.standard_normal(4),
+        np.array([0.5 + 1j, 0.0, -1.0 + 0.2j, 0.7 - 0.4j]),
+    ):
+        tangent = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+        gradient = ag.grad(function, mode=mode)
+        eps = 1e-6
+        expected = (gradient(z + eps * tangent) - gradient(z - eps * tangent)) / (2 * eps)
+        got = ag.hvp(function, (z,), (tangent,), mode=mode)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
