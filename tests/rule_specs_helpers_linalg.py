@@ -13,6 +13,7 @@ import numpy as np
 from astgrad.runtime.rules import linalg_complex as lc
 from astgrad.runtime.rules import linalg_helpers as lh
 from astgrad.runtime.rules import linalg_more as lm
+from astgrad.runtime.rules.helper_rules_linalg import parts_of
 from astgrad.runtime.rules.linalg import pinv_to_operand
 from rule_specs import SPD, SPD_2, SQUARE, SQUARE_2, A, case
 
@@ -131,6 +132,12 @@ SPECS: dict = {
         case(A((2, 4)), 0, np.zeros((2, 3)), [0, 1], A((3, 4)), [1, 2]),
         case(A((2, 4)), 2, A((2, 3)), [0, 1], np.zeros((3, 4)), [1, 2], [0, 2]),
     ],
+    lm.multi_dot_grads: [
+        case(A((2, 4)), [A((2, 3)), A((3, 4))]),
+        case(A(()), [A((3,)), A((3, 4)), A((4,))]),
+        case(A((2,)), [A((2, 3)), A((3, 4)), A((4,))]),
+    ],
+    parts_of: [case([A((2,)), A((3, 2))]), case([A(())])],
     lh.batched_scalar: [case(A(())), case(A((3,))), case(A((2, 3))), case(A("float"))],
 }
 

@@ -13,6 +13,7 @@ from astgrad.runtime.rules.helper_rules_linalg import (
     cholesky_grad_factor_cotangent,
     cholesky_grad_factor_tangent,
     einsum_grad_with,
+    multi_dot_grads_moved,
 )
 from astgrad.runtime.rules.linalg_complex import (
     hermitian_eigh_grad,
@@ -310,6 +311,16 @@ def through_lstsq(x):
     return _bend(solution) + np.sum(residuals) * np.sum(s)
 
 
+def through_multi_dot(x):
+    m = x.reshape(3, 3)
+    return _bend(np.linalg.multi_dot([np.sin(m), m, m[:, 0]]))
+
+
+def through_multi_dot_vectors(x):
+    m = x.reshape(3, 3)
+    return np.sin(np.linalg.multi_dot([m[0], np.tanh(m), m.T, m[:, 1]]))
+
+
 #: name -> (function, the size of its one argument)
 TABLE = {
     "inner": (through_inner, 6),
@@ -349,6 +360,8 @@ TABLE = {
     "cond": (through_cond, 9),
     "cond_fro": (through_cond_fro, 9),
     "lstsq": (through_lstsq, 6),
+    "multi_dot": (through_multi_dot, 9),
+    "multi_dot_vectors": (through_multi_dot_vectors, 9),
     "pinv": (through_pinv, 6),
     "pinv_hermitian": (through_pinv_hermitian, 9),
     "tensorsolve": (through_tensorsolve, 6),
@@ -406,6 +419,8 @@ HELPERS = {
     "cond": "cond_grad",
     "cond_fro": "cond_grad",
     "lstsq": "lstsq_grad",
+    "multi_dot": "multi_dot_grads",
+    "multi_dot_vectors": "multi_dot_grads",
     "pinv": "pinv_to_operand",
     "pinv_hermitian": "pinv_to_operand",
     "tensorsolve": "tensor_system_back",
@@ -580,7 +595,15 @@ def via_singular_values_grad_values_only(x, g):
     return np.sum(np.sin(singular_values_grad((0 * g, g[:2], 0 * g[:2, :2]), (u, s, vh), x)))
 
 
+def via_multi_dot_grads_moved(x, g):
+    arrays = [x[0], np.cos(x), x[:, 1]]
+    moved = [x[1], x * x, np.sin(x[:, 2])]
+    grads = multi_dot_grads_moved(g, moved, arrays)
+    return np.sum(np.sin(grads[0])) + np.sum(grads[1] ** 2) + np.sum(grads[2])
+
+
 TRANSFORMABLE = {
+    "multi_dot_grads_moved": (via_multi_dot_grads_moved, (3, 3), ()),
     "singular_values_grad": (via_singular_values_grad, (3, 2), (3, 2)),
     "singular_values_grad_values_only": (via_singular_values_grad_values_only, (3, 2), (3, 2)),
     "eig_grad": (via_eig_grad, (3, 3), (3,)),

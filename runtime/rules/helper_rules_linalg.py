@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..adjoints import Parts
 from .complex import refuse_complex
 from .forward import jvp_rule, linear
 from .linalg import pinv_operand, pinv_to_operand
@@ -50,13 +51,15 @@ from .linalg_helpers import inverse as matrix_inverse
 from .linalg_more import (
     _tensor_axes,
     integration_constant_rows,
+    multi_dot_grads,
+    multi_dot_tangent,
     poly_scaled_grad,
     poly_tail_grad,
     polyint_constants_grad,
     tensor_system_back,
 )
 from .registry import nondifferentiable, vjp_rule
-from .shared import _normalize_axes, cast_like, transformable, unbroadcast
+from .shared import _normalize_axes, cast_like, output_parts, transformable, unbroadcast
 
 __all__: list[str] = []
 
@@ -512,3 +515,60 @@ def einsum_grad_jvp(
             cotangent, dop7, 8, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7
         ),
     )
+
+
+# -- multi_dot: each array's gradient linear in the cotangent and in the other arrays --------
+# Paired with h_j (shaped like array j), multi_dot_grads(g, arrays) gives the sum over j of
+# <g, multi_dot(arrays with h_j in place j)>: in g, multi_dot's tangent along the h_j; in
+# array i, the sum over j != i of multi_dot's gradient there with h_j in place j. The
+# tangent of gradient i along the arrays' tangents d_j is that same sum with d_j for h_j.
+
+
+def parts_of(items: list) -> Parts:
+    """``items``, the gradients of a sequence's arrays, as :class:`Parts` (whose sums add
+    part by part): a primitive, so that transformable code may return them."""
+    return Parts(items)
+
+
+@vjp_rule(parts_of, multi_output=True)
+def parts_of_vjp(g, ans, items):
+    return (Parts(output_parts(g, ans)),)
+
+
+@jvp_rule(parts_of)
+def parts_of_jvp(ans, items, *, ditems):
+    return parts_of(ditems)
+
+
+@transformable
+def _multi_dot_grad_moved(cotangent, moved, arrays, i):
+    """The sum over j != i of multi_dot's gradient in array i with ``moved[j]`` in place
+    of array j."""
+    count = len(arrays)
+    total = np.zeros_like(moved[i])
+    for j in range(count):
+        if j != i:
+            placed = [moved[k] if k == j else arrays[k] for k in range(count)]
+            total = total + multi_dot_grads(cotangent, placed)[i]
+    return total
+
+
+@transformable
+def multi_dot_grads_moved(cotangent, moved, arrays):
+    """The :func:`_multi_dot_grad_moved` of every array, as Parts."""
+    return parts_of(
+        [_multi_dot_grad_moved(cotangent, moved, arrays, i) for i in range(len(arrays))]
+    )
+
+
+@vjp_rule(multi_dot_grads, multi_output=True)
+def multi_dot_grads_vjp(g, ans, cotangent, arrays):
+    return (
+        np.reshape(multi_dot_tangent(output_parts(g, ans), arrays), np.shape(cotangent)),
+        multi_dot_grads_moved(cotangent, output_parts(g, ans), arrays),
+    )
+
+
+@jvp_rule(multi_dot_grads)
+def multi_dot_grads_jvp(ans, cotangent, arrays, *, dcotangent, darrays):
+    return multi_dot_grads(dcotangent, arrays), multi_dot_grads_moved(cotangent, darrays, arrays)
