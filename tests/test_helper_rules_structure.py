@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from astgrad.runtime.rules import numerical
+from astgrad.runtime.rules import indexing, numerical
 from test_batched_derivatives import _check_hessian
 
 import astgrad as ag
@@ -271,3 +271,33 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
             moved[k] = moving - step
             expected[i] = (up - function(*moved)) / (2 * EPS)
         np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)
+
+
+# -- an assignment through an index that repeats a position ------------------------------------
+
+_REPEATS = (np.array([2, 0, 2, 1, 0]), slice(None))
+_READ_WEIGHTS = np.arange(1.0, 11.0).reshape(5, 2)
+
+
+def assigned_value_read(g):
+    """What flows to v through ``x[[2, 0, 2, 1, 0], :] = v`` for the cotangent g of x:
+    only the last write to each row of x gets its cotangent (v's rows 2, 3 and 4); the
+    writes they overwrote (rows 0 and 1) get zero."""
+    return np.sum(indexing.assigned_value_grad(g**2, _REPEATS) * _READ_WEIGHTS)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_assigned_value_grad_through_repeated_positions(mode):
+    g = np.random.default_rng(8).standard_normal((3, 2))
+    got = ag.grad(assigned_value_read, mode=mode)(g)
+    expected = np.zeros_like(g)
+    for i in np.ndindex(g.shape):
+        step = np.zeros_like(g)
+        step[i] = EPS
+        expected[i] = (assigned_value_read(g + step) - assigned_value_read(g - step)) / (2 * EPS)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+    # (the rows that reach v: written last at positions 2, 3 and 4 of the index)
+    assert np.all(got[0] != 0) and np.all(got[1] != 0) and np.all(got[2] != 0)
+    tangent = np.ones_like(g)
+    _, forward = ag.jvp(assigned_value_read, (g,), (tangent,), mode=mode)
+    np.testing.assert_allclose(forward, np.sum(expected * tangent), rtol=1e-6)

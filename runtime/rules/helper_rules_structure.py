@@ -255,11 +255,12 @@ def partition_grad_vjp(g, ans, cotangent, a, result, axis=-1):
     return np.take_along_axis(g, arrangement(a, result, axis), axis), None, None, None
 
 
-# a cast back to x's dtype (the real part where x is real), transposed: a cast to the
-# cotangent's (the real part where it is real); none through a cast to integers
+# a cast back to x's dtype (the real part where the result or x is real), transposed: a
+# cast to the cotangent's, the real part where the helper took it or the cotangent is
+# real (cast_grad reads which from its last argument); none through a cast to integers
 @vjp_rule(cast_grad)
 def cast_grad_vjp(g, ans, cotangent, x, result):
-    made = x if result.dtype.kind in "fc" else result
+    made = x if result.dtype.kind == "c" else result
     return cast_grad(g, np.asarray(cotangent), made), None, None
 
 
@@ -380,10 +381,13 @@ def chosen_at(result: Any, iterable: Any) -> int:
 nondifferentiable(chosen_at)
 
 
-# builtin max's (min's) cotangent put at the item it returned, transposed: read there
+# builtin max's (min's) cotangent put at the item it returned, transposed: read there (its
+# real part for a real array's rows, which chosen writes the cotangent into)
 @vjp_rule(chosen, multi_output=True)
 def chosen_vjp(g, ans, cotangent, result, iterable):
-    return output_parts(g, ans)[chosen_at(result, iterable)], None, None
+    picked = output_parts(g, ans)[chosen_at(result, iterable)]
+    rows = not isinstance(iterable, (list, tuple)) and not np.iscomplexobj(iterable)
+    return (np.real(picked) if rows else picked), None, None
 
 
 @jvp_rule(chosen)
