@@ -643,3 +643,54 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
             moved[k] = value - step
             expected[i] = (up - function(*moved)) / (2 * EPS)
         np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)
+
+
+#: transformable helpers whose forward mode (ag.jvp, mode="source") transform/tangents.py
+#: refuses: it rejects a tangent on an argument that a rule reads for its shape or dtype
+#: only (expand_reduced's x, cast_like's x, output_parts' ans, refuse_complex's x), as
+#: these helpers pass values that move there. Reverse mode (above) takes them.
+FORWARD_REFUSED = {
+    "norm_grad_rows_3",
+    "norm_grad_flat",
+    "norm_grad_inf",
+    "norm_grad_nuc",
+    "norm_grad_matrix_1",
+    "singular_values_grad",
+    "singular_values_grad_values_only",
+    "eig_grad",
+    "eigh_grad",
+    "qr_grad",
+    "polyfit_grad",
+}
+
+
+def _forward_cases():
+    for name in sorted(TRANSFORMABLE):
+        marks = []
+        if name in FORWARD_REFUSED:
+            marks = [pytest.mark.xfail(raises=ag.TransformError, strict=True)]
+        yield pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", list(_forward_cases()))
+def test_forward_mode_differentiates_a_transformable_helper(name):
+    function, x_shape, g_shape = TRANSFORMABLE[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x, g = rng.uniform(-1.0, 1.0, x_shape), rng.standard_normal(g_shape)
+    dx, dg = rng.standard_normal(x_shape), rng.standard_normal(g_shape)
+    _, got = ag.jvp(function, (x, g), (dx, dg), mode="source")
+    up, down = function(x + EPS * dx, g + EPS * dg), function(x - EPS * dx, g - EPS * dg)
+    np.testing.assert_allclose(got, (up - down) / (2 * EPS), rtol=1e-6, atol=1e-8)
+
+
+def test_the_cholesky_gradients_derivative_refuses_complex_factors():
+    from astgrad.runtime.rules import lookup
+    from astgrad.runtime.rules.complex import ComplexGradientError
+    from astgrad.runtime.rules.linalg_complex import hermitian_cholesky_grad
+
+    a = np.array([[2.0, 0.5j], [-0.5j, 1.0]])
+    low = np.linalg.cholesky(a)
+    g = np.ones((2, 2), dtype=complex)
+    ans = hermitian_cholesky_grad(g, low, a)
+    with pytest.raises(ComplexGradientError, match="written for real values"):
+        lookup(hermitian_cholesky_grad).vjp(np.ones_like(ans), ans, g, low, a)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..adjoints import Parts
-from .complex import refuse_complex
+from .complex import ComplexGradientError
 from .forward import jvp_rule, linear
 from .linalg import pinv_operand, pinv_to_operand
 from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
@@ -258,6 +258,20 @@ def hermitian_cholesky_grad_jvp(ans, cotangent, low, a, upper=False, *, dcotange
     )
 
 
+def _real_factor_only(low):
+    """Raises for a complex factor: its gradient's derivative in the factor is written
+    here for real values."""
+    if np.iscomplexobj(low):
+        raise ComplexGradientError(
+            "np.linalg.cholesky of a complex matrix, differentiated twice: the derivative "
+            "of its gradient is written for real values in astgrad (its first derivative "
+            "is right for complex ones)"
+        )
+
+
+nondifferentiable(_real_factor_only)
+
+
 @transformable
 def _cholesky_grad_inner(g, low):
     """``s = L^-T Φ(L^T g) L^-1`` of the real Cholesky gradient (upper=False)."""
@@ -269,7 +283,7 @@ def _cholesky_grad_inner(g, low):
 def cholesky_grad_factor_cotangent(h, g, low, upper=False):
     """The gradient in the factor ``low`` of ``<h, hermitian_cholesky_grad(g, low, a)>``
     (real values; see above)."""
-    h = refuse_complex(h, low, "np.linalg.cholesky's gradient, differentiated again,")
+    _real_factor_only(low)
     if upper:
         h, g, low = mT(h), mT(g), mT(low)
     s = _cholesky_grad_inner(g, low)
@@ -287,7 +301,7 @@ def cholesky_grad_factor_cotangent(h, g, low, upper=False):
 def cholesky_grad_factor_tangent(g, low, dlow, upper=False):
     """The tangent of ``hermitian_cholesky_grad(g, low, a)`` as the factor ``low`` moves
     along ``dlow`` (real values; see above)."""
-    dlow = refuse_complex(dlow, low, "np.linalg.cholesky's gradient, differentiated again,")
+    _real_factor_only(low)
     if upper:
         g, low, dlow = mT(g), mT(low), mT(dlow)
     s = _cholesky_grad_inner(g, low)
@@ -388,25 +402,38 @@ def einsum_grad_with(
         return None
     if moved_at == position:
         return np.zeros_like(moved)
+    # (one call per place, nothing bound again: forward mode then moves only what moves)
     if moved_at == 0:
-        subscripts = moved
-    elif moved_at == 1:
-        op0 = moved
-    elif moved_at == 2:
-        op1 = moved
-    elif moved_at == 3:
-        op2 = moved
-    elif moved_at == 4:
-        op3 = moved
-    elif moved_at == 5:
-        op4 = moved
-    elif moved_at == 6:
-        op5 = moved
-    elif moved_at == 7:
-        op6 = moved
-    else:
-        op7 = moved
-    return einsum_grad(cotangent, position, subscripts, op0, op1, op2, op3, op4, op5, op6, op7)
+        return einsum_grad(cotangent, position, moved, op0, op1, op2, op3, op4, op5, op6, op7)
+    if moved_at == 1:
+        return einsum_grad(
+            cotangent, position, subscripts, moved, op1, op2, op3, op4, op5, op6, op7
+        )
+    if moved_at == 2:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, moved, op2, op3, op4, op5, op6, op7
+        )
+    if moved_at == 3:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, op1, moved, op3, op4, op5, op6, op7
+        )
+    if moved_at == 4:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, op1, op2, moved, op4, op5, op6, op7
+        )
+    if moved_at == 5:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, op1, op2, op3, moved, op5, op6, op7
+        )
+    if moved_at == 6:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, op1, op2, op3, op4, moved, op6, op7
+        )
+    if moved_at == 7:
+        return einsum_grad(
+            cotangent, position, subscripts, op0, op1, op2, op3, op4, op5, moved, op7
+        )
+    return einsum_grad(cotangent, position, subscripts, op0, op1, op2, op3, op4, op5, op6, moved)
 
 
 @vjp_rule(einsum_grad)
