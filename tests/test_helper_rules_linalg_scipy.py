@@ -192,3 +192,27 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
             moved[k] = value - step
             expected[i] = (up - function(*moved)) / (2 * EPS)
         np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)
+
+
+#: refused by forward mode's transform: a tangent on an argument a rule reads for its
+#: dtype only (refuse_complex's x, cast_like's x), as in test_helper_rules_linalg
+FORWARD_REFUSED = {"dirichlet_grads", "mvn_grads"}
+
+
+def _forward_cases():
+    for name in sorted(TRANSFORMABLE):
+        marks = []
+        if name in FORWARD_REFUSED:
+            marks = [pytest.mark.xfail(raises=ag.TransformError, strict=True)]
+        yield pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", list(_forward_cases()))
+def test_forward_mode_differentiates_a_transformable_helper(name):
+    function, x_shape, g_shape = TRANSFORMABLE[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x, g = rng.uniform(-1.0, 1.0, x_shape), rng.uniform(0.5, 1.5, g_shape)
+    dx, dg = rng.standard_normal(x_shape), rng.standard_normal(g_shape)
+    _, got = ag.jvp(function, (x, g), (dx, dg), mode="source")
+    up, down = function(x + EPS * dx, g + EPS * dg), function(x - EPS * dx, g - EPS * dg)
+    np.testing.assert_allclose(got, (up - down) / (2 * EPS), rtol=1e-6, atol=1e-8)
