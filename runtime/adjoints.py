@@ -100,7 +100,8 @@ def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
     if not isinstance(container, (list, tuple, dict)):
         return add_adjoints(adjoint, scatter_grad(value, container, index))
     if isinstance(container, dict):
-        parts = dict(adjoint) if isinstance(adjoint, dict) else {}
+        # (Entries: adds key by key, as the tangent of a sum of two such must)
+        parts = Entries(adjoint) if isinstance(adjoint, dict) else Entries()
         parts[index] = add_adjoints(parts.get(index, 0), value)
         return parts
     parts = _own(adjoint) if not _is_zero(adjoint) else _Trail([0] * len(container))

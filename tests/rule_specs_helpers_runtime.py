@@ -3,15 +3,24 @@ runtime/adjoints.py, element_adjoints.py, fallback.py, objects.py and primitives
 16): rule_specs.SPECS takes ``SPECS`` so the table-wide tests run each rule in every mode,
 and test_rule_arguments takes ``REVIEWED`` (options a rule does not read, and why).
 
-The adjoint each helper takes moves (``A``); the array that gives only a shape is a
-constant.
+The adjoint each helper takes moves (``A``; a list's adjoint is a list of its items',
+lists and tuples of ``A``); the container, index and array that give only a structure
+are constants. Dicts' adjoints, which the harness does not draw, are checked end to end
+in tests/test_batched_containers.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from astgrad.runtime import element_adjoints, objects
+from astgrad.runtime import adjoints, element_adjoints, objects
+from astgrad.runtime.rules import helper_rules_runtime as runtime_rules
 from rule_specs import A, case
+
+#: the tape keeps a node's result only where the rule's code for the inputs it
+#: differentiates reads it (``ans``), and a node of several results then cannot fill in
+#: the cotangents of the results that got none (runtime/graph.py, Node.apply): add_at's
+#: code for the adjoint alone (the cotangent itself) and rows_of's do not read it
+_SEVERAL_RESULTS = "a node of several results whose rule does not read ans (graph.Node.apply)"
 
 SPECS: dict = {
     element_adjoints.gradient_buffer: [
@@ -20,11 +29,70 @@ SPECS: dict = {
         case(A((3,)), np.zeros((2, 3), dtype=np.float32)),
         case(A((2,)), None),
     ],
+    adjoints.add_at: [
+        case(A((4,)), np.zeros(4), 2, A(())),
+        case(A((4,)), np.zeros(4), np.array([0, 2, 0]), A((3,))),
+        case(A((3, 2)), np.zeros((3, 2)), slice(0, 2), A((2,))),
+        case([A((3,)), A(()), A((2,))], [np.zeros(3), 0.0, np.zeros(2)], 2, A((2,))).checked(
+            tape_bug=_SEVERAL_RESULTS
+        ),
+        case((A((2,)), A((3,))), (np.zeros(2), np.zeros(3)), 0, A((2,))).checked(
+            tape_bug=_SEVERAL_RESULTS
+        ),
+        case(
+            [A((2,)), A((2,)), A((2,))],
+            [np.zeros(2), np.zeros(2), np.zeros(2)],
+            slice(1, None),
+            [A((2,)), A((2,))],
+        ).checked(tape_bug=_SEVERAL_RESULTS),
+    ],
+    adjoints.adjoint_item: [
+        case([A((3,)), A((2,))], 1),
+        case((A((2,)), A(())), 0),
+        case(A((3, 2)), 1),
+    ],
+    adjoints.stored_adjoint: [
+        case(A((3,)), np.zeros(3)),
+        case(A((2, 3)), np.zeros(3)),
+        case(A((3,)), 1.0),
+    ],
+    adjoints.unpack_adjoint: [
+        case((np.zeros(2), np.zeros(3)), [A((2,)), A((3,))]),
+        case(np.zeros((2, 3)), [A((3,)), A((3,))]),
+    ],
+    runtime_rules.joined: [
+        case([A((2,)), A((3,))], (np.zeros(2), np.zeros(3)), [np.ones(2), np.ones(3)]),
+        case([A((3,)), A((3,))], np.zeros((2, 3)), [np.ones(3), 0]),
+    ],
+    runtime_rules.rows_of: [
+        case(A((2, 3)), np.zeros((2, 3)), [np.ones(3), 0]).checked(tape_bug=_SEVERAL_RESULTS),
+        case((A((2,)), A((3,))), (np.zeros(2), np.zeros(3)), [np.ones(2), np.ones(3)]).checked(
+            tape_bug=_SEVERAL_RESULTS
+        ),
+    ],
+    runtime_rules.placed: [
+        case(A((2,)), [np.zeros(3), np.zeros(2)], 1),
+        case(A(()), np.zeros(4), 2),
+        case(A((2,)), np.zeros((3, 2)), 0),
+        case([A((2,)), A((2,))], [np.zeros(2), np.zeros(2), np.zeros(2)], slice(1, None)),
+    ],
+    runtime_rules.picked: [
+        case([A((3,)), A((2,))], [np.zeros(3), np.zeros(2)], 0),
+        case(A((4,)), np.zeros(4), np.array([1, 1, 3])),
+        case(A((3, 2)), np.zeros((3, 2)), 2),
+    ],
     # (an adjoint that is not a dict of fields passes through: a dict's case is in
     # tests/test_batched_containers.py, as the harness draws arrays)
     objects.without_field: [case(A((3,)), "W")],
 }
 
+_STRUCTURE = "gives only the structure (lengths, keys, shapes) of the result"
+
 REVIEWED: dict = {
+    ("add_at", "container"): _STRUCTURE + ", as the result (ans) does",
+    ("placed", "like"): _STRUCTURE + ", as the result (ans) does",
+    ("unpack_adjoint", "container"): _STRUCTURE + ", as the result (ans) does",
+    ("joined", "container"): _STRUCTURE + ", as the result (ans) does",
+    ("joined", "like"): "says which parts are zero, which the result (ans) holds as zeros",
     ("gradient_buffer", "container"): "gives only the shape of the buffer, and the result has it",
 }

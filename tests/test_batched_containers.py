@@ -147,3 +147,27 @@ def test_batched_helpers_of_container_adjoints():
     assert row[1] is None
     with pytest.raises(batched.Unbatchable):
         batched.batch_adjoint_item(np.zeros(3), [1.0, 2.0], 0, 1.0, 3)
+
+
+@pytest.mark.parametrize(
+    "function, shapes",
+    [c for c in CASES if c[0] is not min_of_a_list and c[0] is not list_of_layers],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_the_gradient_differentiated_again(function, shapes, mode):
+    """The generated gradient itself (its add_at, adjoint_item and unpack_adjoint calls,
+    with rules of their own: runtime/rules/helper_rules_runtime.py) differentiated again
+    by reverse mode: the gradient's pullback along v is the Hessian times v, against
+    differences of the gradient. (Forward mode in source mode refuses the gradient's
+    unbroadcast(g, x), whose x moves but gives only a shape: not these helpers.)"""
+    from astgrad.transform import pipeline
+
+    from astgrad import higher
+
+    args = _args(shapes)
+    gradient = higher._without_deletes(pipeline.derive(function, ("x",), mode="source"))
+    v = np.cos(np.arange(args[0].size) + 0.5).reshape(args[0].shape)
+    expected = np.tensordot(_gradient_differences(function, args, [0])[0][0], v, v.ndim)
+    _, pullback = ag.vjp(gradient, *args, wrt=0, mode=mode)
+    np.testing.assert_allclose(pullback((0.0, v)), expected, rtol=1e-6, atol=1e-7)

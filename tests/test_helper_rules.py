@@ -30,6 +30,17 @@ from rule_specs import shipped_rules
 #: (``ag.hessian``, reverse-mode ``ag.jacobian``) knows some of them by hand
 #: (``transform/batching.py``'s ``_helpers``), and takes one direction at a time where it
 #: meets any other. Each one that gains rules is taken off this list (the test says so).
+#: Of the runtime's own helpers, these stay without rules on purpose: pop_run takes saved
+#: values off the gradient's list in place (a rule would see the list after the pop;
+#: batched forward mode reads the list through saved_values_as_calls' stack_take and
+#: stack_drop instead); appended_adjoint pops the list adjoint it made in place, beside
+#: the primal list's pop, which the analysis refuses to differentiate again; tape_call
+#: returns a pullback run on the tape, whose derivative is the callee's second one (only
+#: the tape's create_graph computes it); call_method calls any method by name, only inside
+#: tape_call; make_object and set_field build and change the user's objects (set_field in
+#: place), which the passes take as constructions (transform/objects.py), not calls; and
+#: add_field's adjoint is a dict of an object's fields, which it leaves as it was for a
+#: class attribute, where the cases' harness draws no objects.
 WITHOUT_RULES = frozenset(
     {
         "_other_side", "_renumbered", "add_adjoints", "add_at", "add_field", "adjoint_item",
