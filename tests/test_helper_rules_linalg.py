@@ -482,6 +482,22 @@ def test_hvp_matches_differences_of_the_gradient(name, mode):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_the_batched_hessian_where_it_runs(name):
+    """ag.hessian's batched forward mode over the generated gradient (one run for every
+    direction), where it takes the helpers the gradient calls: equal to differences of
+    the gradient. (Where it does not, ag.hessian takes one direction at a time, which the
+    tests above check.)"""
+    from astgrad import higher
+
+    function, x, _ = _point(name)
+    found = higher._batched_hessian(function, (x,), [0], ("x",))
+    if found is None:
+        pytest.skip("the batched Hessian does not take this gradient's helpers (yet)")
+    expected = _gradient_differences(function, x)
+    np.testing.assert_allclose(found[0][0], expected, rtol=1e-5, atol=1e-7)
+
+
 def _slope(first, direction):
     """``x -> <first(x), direction>``: a function that calls a gradient, whose own gradient
     is the Hessian times ``direction`` (the generated gradient code is transformed again)."""
