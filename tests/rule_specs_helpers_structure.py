@@ -207,6 +207,11 @@ SPECS: dict = {
         case([A((2, 3)), A((2, 3))], _GRID_IJ, 1, np.zeros(3), "ij"),
         case([A((1, 2)), A((3, 1))], _GRID_SPARSE, 1, np.zeros(3), "xy"),
     ],
+    rearranging_more.block_grads: [
+        case(A((5,)), [np.zeros(2), np.zeros(3)]),
+        case(A((2, 5)), [np.zeros((2, 2)), np.zeros((2, 3))]),
+        case(A((5,)), [np.zeros(2), 7.0, np.zeros(2)]),
+    ],
     rearranging_more.block_pieces: [
         case(A((3, 3)), [np.zeros((2, 2)), np.zeros((2, 1)), np.zeros((1, 3))], _BLOCKS),
         case(A((5,)), [np.zeros(2), 7.0, np.zeros(2)], [np.zeros(2), 7.0, np.zeros(2)]),

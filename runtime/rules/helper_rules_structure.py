@@ -46,6 +46,7 @@ from .rearranging import (
 from .rearranging_more import (
     _grid_axis,
     _renumbered,
+    block_grads,
     block_pieces,
     choices_grads,
     joined_blocks,
@@ -457,3 +458,33 @@ def block_pieces_vjp(g, ans, cotangent, blocks, arrays):
 @jvp_rule(block_pieces)
 def block_pieces_jvp(ans, cotangent, blocks, arrays, *, dcotangent):
     return block_pieces(dcotangent, blocks, arrays), None, None
+
+
+def flat_blocks(arrays: Any) -> Any:
+    """``arrays``, the blocks np.block joined, for block_grads' rule: one list of blocks
+    (nested lists refused: their cotangents come nested, one Parts per list, and the rule
+    has no flat form of them)."""
+    if any(isinstance(item, list) for item in arrays):
+        raise NotImplementedError(
+            "the derivative of np.block of nested lists, differentiated again: astgrad "
+            "differentiates np.block's gradient once for one list of blocks only; join the "
+            "rows with np.concatenate (or np.hstack and np.vstack) instead"
+        )
+    return arrays
+
+
+nondifferentiable(flat_blocks)
+
+
+# np.block's cotangent cut into its blocks, transposed: the blocks' cotangents joined (its
+# tangent is the tangent cut, for nested lists too)
+@vjp_rule(block_grads, multi_output=True)
+def block_grads_vjp(g, ans, cotangent, arrays):
+    layout = flat_blocks(arrays)
+    joined = joined_blocks(output_parts(g, ans), layout)
+    return reshape_like(joined, cotangent), None
+
+
+@jvp_rule(block_grads)
+def block_grads_jvp(ans, cotangent, arrays, *, dcotangent):
+    return block_grads(dcotangent, arrays), None
