@@ -196,6 +196,11 @@ def through_polyint(x):
     return _bend(np.polyint(np.sin(x), 2, x[:2] ** 2))
 
 
+def through_polyint_listed(x):
+    # (the constants as a list of the argument's elements: on the tape, tensors)
+    return _bend(np.polyint(np.sin(x), 2, [x[0], x[1] ** 2]))
+
+
 def through_polyadd(x):
     return _bend(np.polyadd(x[:2] * x[2:4], np.cos(x)))
 
@@ -367,6 +372,7 @@ TABLE = {
     "tensorsolve": (through_tensorsolve, 6),
     "polyder": (through_polyder, 5),
     "polyint": (through_polyint, 4),
+    "polyint_listed": (through_polyint_listed, 4),
     "polyadd": (through_polyadd, 5),
     "polyval": (through_polyval, 6),
     "norm": (through_norm, 6),
@@ -426,6 +432,7 @@ HELPERS = {
     "tensorsolve": "tensor_system_back",
     "polyder": "poly_scaled_grad",
     "polyint": "polyint_constants_grad",
+    "polyint_listed": "polyint_constants_grad",
     "polyadd": "poly_tail_grad",
     "polyval": "polyval_coefficients_grad",
     "norm": "norm_grad",

@@ -49,7 +49,9 @@ from .linalg_helpers import (
 from .linalg_helpers import _tril_half_diagonal as lower_half_diagonal
 from .linalg_helpers import inverse as matrix_inverse
 from .linalg_more import (
+    _size,
     _tensor_axes,
+    constants_shape,
     integration_constant_rows,
     multi_dot_grads,
     multi_dot_tangent,
@@ -362,7 +364,7 @@ def poly_scaled_grad_vjp(g, ans, cotangent, p, factors):
 # a number); transposed, the rows' transpose times the constants' cotangent
 @vjp_rule(polyint_constants_grad)
 def polyint_constants_grad_vjp(g, ans, cotangent, p, m, k):
-    rows = integration_constant_rows(max(np.size(p), 1), m, np.size(k))
+    rows = integration_constant_rows(max(np.size(p), 1), m, _size(constants_shape(k)))
     spread = np.broadcast_to(np.ravel(g), (np.shape(rows)[0],))
     return cast_like(np.transpose(rows) @ spread, cotangent), None, None, None
 

@@ -458,11 +458,24 @@ def polyint_constants_grad(g: Any, p: Any, m: int, k: Any) -> Any:
     if k is None:
         return None
     xp = array_module(g)
-    rows = integration_constant_rows(max(np.size(p), 1), m, np.size(k))
+    shape = constants_shape(k)
+    rows = integration_constant_rows(max(np.size(p), 1), m, _size(shape))
     grads = xp.asarray(rows, dtype=_dtype(g)) @ g
-    if np.size(k) == 1:  # one number, the constant of every integration
-        return cast_like(np.reshape(np.sum(grads), np.shape(k)), k)
-    return cast_like(np.reshape(grads, np.shape(k)), k)
+    if _size(shape) == 1:  # one number, the constant of every integration
+        return cast_like(np.reshape(np.sum(grads), shape), k)
+    return cast_like(np.reshape(grads, shape), k)
+
+
+def constants_shape(k: Any) -> tuple:
+    """The shape of np.polyint's constants ``k``: a list or tuple is a vector (asked of
+    itself, since its items may be tensors that record a gradient, which np.shape would
+    turn into an array)."""
+    if isinstance(k, (list, tuple)):
+        return (len(k),)
+    return np.shape(k)
+
+
+nondifferentiable(constants_shape)
 
 
 def integration_constant_rows(size: int, m: int, count: int) -> Any:
