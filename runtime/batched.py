@@ -427,7 +427,12 @@ def batch_dot_grad_right(g: Any, dg: Any, a: Any, da: Any, b: Any) -> np.ndarray
 def batch_writable(tangent: np.ndarray, value: Any) -> np.ndarray:
     """A batched tangent ``tangent[:, index] = ...`` may write into, as ``value`` is about
     to be written into: always a copy of its own (another name may hold the same
-    tangent, and a spread one is a read-only view)."""
+    tangent, and a spread one is a read-only view). A list's or dict's: a copy of the
+    list or dict of its items' batched tangents."""
+    if isinstance(value, (list, dict)) and not isinstance(value, SavedStack):
+        if not isinstance(tangent, dict if isinstance(value, dict) else list):
+            raise Unbatchable(f"a {type(value).__name__} without its batched tangent")
+        return dict(tangent) if isinstance(value, dict) else list(tangent)
     if not _is_numeric(value):
         raise Unbatchable(f"a write into a {type(value).__name__}")
     out = np.empty((tangent.shape[0], *np.shape(value)), dtype=_float_dtype(value))
@@ -438,7 +443,14 @@ def batch_writable(tangent: np.ndarray, value: Any) -> np.ndarray:
 def batch_write(tangent: np.ndarray, index: Any, written: Any) -> None:
     """``tangent[:, index] = written``, the batched tangent of ``value[index] = v``: each
     row of ``written`` (the batched tangent of ``v``) lifted to the slot's number of axes,
-    so that it broadcasts into the slot as ``v`` did."""
+    so that it broadcasts into the slot as ``v`` did. Into a list's or dict's, the same
+    write of the item's (items' for a slice of a list)."""
+    if isinstance(tangent, dict):
+        tangent[index] = written
+        return
+    if isinstance(tangent, list):
+        tangent[index] = list(written) if isinstance(index, slice) else written
+        return
     full = batch_index(index)
     slot = tangent[full]
     tangent[full] = _with_ndim(written, slot.ndim - 1)
@@ -593,13 +605,15 @@ def batch_assigned_adjoint(tangent: Any, adjoint: Any, container: Any, index: An
     """The batched tangent of ``assigned_adjoint(adjoint, container, index)`` (undoing
     ``container[index] = v`` on an array's adjoint): ``(rows of the slot, rows with the
     slot zeroed)``, each row as the helper takes it (row by row for an index that is not
-    basic: a repeated position keeps only its last write). A list's or dict's adjoint is
-    refused."""
+    basic: a repeated position keeps only its last write). A list's or dict's adjoint:
+    the item's batched tangent, and the others' with none at the item."""
     from .rules.containers import is_zero
     from .rules.indexing import assigned_value_grad
 
     if is_zero(adjoint):
         return batch_zeros(0, batch), batch_zeros(0, batch)
+    if _is_container(adjoint) or _is_container(container):
+        return _container_assigned(tangent, adjoint, index, batch)
     if type(container) is not np.ndarray or not isinstance(tangent, np.ndarray):
         raise Unbatchable("the adjoint of a container's item")
     items = index if isinstance(index, tuple) else (index,)
@@ -865,3 +879,30 @@ def batch_unpack(tangent: Any, value: Any) -> Any:
     if not isinstance(tangent, np.ndarray) or tangent.ndim < 2:
         raise Unbatchable(f"the parts of a {type(value).__name__}")
     return [tangent[:, i] for i in range(tangent.shape[1])]
+
+
+def _container_assigned(tangent: Any, adjoint: Any, index: Any, batch: int) -> tuple:
+    """The batched tangent of ``assigned_adjoint`` for a list's or dict's adjoint (the
+    item's adjoint taken out: its rows, and the adjoint's without them)."""
+    if isinstance(adjoint, dict):
+        if not isinstance(tangent, dict):
+            raise Unbatchable("a dict's adjoint without its batched tangent")
+        rest = dict(tangent)
+        taken = rest.pop(index, None)
+        return _rows_or_zeros(taken, adjoint.get(index, 0), batch), rest
+    if not isinstance(adjoint, (list, tuple)) or not isinstance(tangent, (list, tuple)):
+        raise Unbatchable("a list's adjoint without its batched tangent")
+    if len(tangent) != len(adjoint):
+        raise Unbatchable("a list's adjoint without its batched tangent")
+    rest = list(tangent)
+    if isinstance(index, slice):
+        positions = range(len(adjoint))[index]
+        taken = [_rows_or_zeros(rest[p], adjoint[p], batch) for p in positions]
+        for p in positions:
+            rest[p] = None
+        return taken, rest
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        raise Unbatchable(f"a list read at a {type(index).__name__}")
+    taken = _rows_or_zeros(rest[index], adjoint[index], batch)
+    rest[index] = None
+    return taken, rest
