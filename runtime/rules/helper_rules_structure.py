@@ -461,9 +461,10 @@ def block_pieces_jvp(ans, cotangent, blocks, arrays, *, dcotangent):
 
 
 def flat_blocks(arrays: Any) -> Any:
-    """``arrays``, the blocks np.block joined, for block_grads' rule: one list of blocks
-    (nested lists refused: their cotangents come nested, one Parts per list, and the rule
-    has no flat form of them)."""
+    """``arrays``, the blocks np.block joined, as the layout block_grads' rule joins the
+    cotangents in (joined_blocks reads only its nesting, so it carries no derivative):
+    one list of blocks; nested lists are refused, as their cotangents come nested, one
+    Parts per list, and the rule has no flat form of them."""
     if any(isinstance(item, list) for item in arrays):
         raise NotImplementedError(
             "the derivative of np.block of nested lists, differentiated again: astgrad "
