@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from astgrad.runtime.rules import indexing, numerical, rearranging_more
+from astgrad.runtime.rules import (
+    builtins_,
+    containers,
+    indexing,
+    numerical,
+    rearranging,
+    rearranging_more,
+    results,
+    selection,
+    shared,
+)
 from test_batched_derivatives import _check_hessian
 
 import astgrad as ag
@@ -328,3 +338,109 @@ def test_nested_blocks_differentiated_again_are_refused():
         ag.grad(block_of_nested_lists, mode="source")(g)
     _, tangent = ag.jvp(block_of_nested_lists, (g,), (np.ones_like(g),), mode="source")
     assert tangent == pytest.approx(2 * np.sum(g[1]))
+
+
+# -- the explicit forward rules, inlined: hvp is reverse mode over the forward code ----------
+# Each function calls one helper on its (moving) cotangent g, with constants for what the
+# helper reads for shapes, and ends in a nonlinearity so that the Hessian is not zero.
+
+_Z2, _Z3 = np.zeros(2), np.zeros(3)
+_PICKS = np.array([0, 2, 1, 0])
+
+
+def _bend(y):
+    return np.sum(np.sin(y) * y)
+
+
+def through_concatenate_grads(g):
+    parts = rearranging.concatenate_grads(g[:5], [_Z2, _Z3])
+    return _bend(parts[0]) + _bend(parts[1] * 2.0)
+
+
+def through_unstack(g):
+    parts = rearranging.unstack(g.reshape(2, 3), [_Z3, _Z3])
+    return _bend(parts[0]) * _bend(parts[1])
+
+
+def through_stacks(g):
+    h = rearranging.hstack_grads(g[:5], [_Z2, _Z3])
+    v = rearranging.vstack_grads(g.reshape(3, 2), [_Z2, np.zeros((2, 2))])
+    d = rearranging.dstack_grads(g.reshape(1, 3, 2), [_Z3, _Z3])
+    c = rearranging.column_stack_grads(g.reshape(3, 2), [_Z3, _Z3])
+    return _bend(h[1]) + _bend(v[1] * v[0]) + _bend(d[0] - d[1]) + _bend(c[0] ** 2)
+
+
+def through_select_grads(g):
+    parts = selection.select_grads(g[:3], [g[:3] > 0.0, g[:3] < -0.5], [_Z3, np.zeros(())])
+    return _bend(parts[0]) + _bend(parts[1])
+
+
+def through_unstack_like(g):
+    parts = selection.unstack_like(g[:4].reshape(2, 2), [_Z2, _Z2])
+    return _bend(parts[0] * parts[1])
+
+
+def through_output_parts(g):
+    parts = shared.output_parts(g.reshape(2, 3), [_Z3, _Z3])
+    return _bend(parts[0]) + _bend(parts[1] ** 2)
+
+
+def through_results_grad(g):
+    parts = results.results_grad([g[:2], g[2:5]], [_Z2, _Z3], [_Z2, _Z3])
+    return _bend(parts[0]) + _bend(parts[1]) + _bend(results.results_grad(g, np.zeros(6), 0.0))
+
+
+def through_add_adjoints(g):
+    arrays = containers.add_adjoints(g, g[::-1] ** 2)
+    lists = containers.add_adjoints([g, g[:2]], [g**2, g[2:4]])
+    return _bend(arrays) + _bend(lists[0]) * _bend(lists[1])
+
+
+def through_spread(g):
+    parts = builtins_.spread(g.reshape(2, 3), [_Z3, np.zeros((2, 3))])
+    rows = builtins_.spread(g[:3], np.zeros((4, 3)))
+    return _bend(parts[0]) + _bend(parts[1] ** 2) + _bend(rows)
+
+
+def through_chosen(g):
+    parts = builtins_.chosen(g[:2], _Z2 + 1.0, [_Z2, _Z2 + 1.0])
+    rows = builtins_.chosen(g[:3], _Z3, np.zeros((2, 3)) + np.array([[1.0], [0.0]]))
+    return _bend(parts[1]) + _bend(rows)
+
+
+def through_choices_grads(g):
+    parts = rearranging_more.choices_grads(g[:4], np.zeros(4), _PICKS, [np.zeros(4)] * 3, "raise")
+    return _bend(parts[0]) + _bend(parts[1]) * _bend(parts[2])
+
+
+def through_blocks(g):
+    pieces = rearranging_more.block_pieces(g[:5], [_Z2, _Z3], [_Z2, _Z3])
+    parts = rearranging_more.block_grads(g[:5], [_Z3, _Z2])
+    return _bend(pieces[0]) * _bend(pieces[1]) + _bend(parts[0] ** 2)
+
+
+THROUGH = [
+    through_concatenate_grads,
+    through_unstack,
+    through_stacks,
+    through_select_grads,
+    through_unstack_like,
+    through_output_parts,
+    through_results_grad,
+    through_add_adjoints,
+    through_spread,
+    through_chosen,
+    through_choices_grads,
+    through_blocks,
+]
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+@pytest.mark.parametrize("function", THROUGH, ids=lambda f: f.__name__)
+def test_hvp_through_an_explicit_forward_rule(function, mode):
+    rng = np.random.default_rng(sum(map(ord, function.__name__)))
+    g, v = rng.uniform(-1.0, 1.0, 6), rng.standard_normal(6)
+    gradient = ag.grad(function, mode="source")
+    expected = (gradient(g + EPS * v) - gradient(g - EPS * v)) / (2 * EPS)
+    got = ag.hvp(function, (g,), (v,), mode=mode)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
