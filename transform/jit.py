@@ -37,6 +37,10 @@ to ``numba.njit``. What changes:
   for the next one (``_plan_buffers``): no new arrays per step;
 - an array saved only to be read back for its shape (the array a buffer is shaped like)
   saves its shape instead, as numbers (``_plan_shapes``);
+- a cheap value a range loop saves before overwriting it (``dx = pos[i, 0] - pos[j, 0]``)
+  is computed again at the top of the replayed loop instead, where it reads only the
+  loops' counters, values nothing changes and values computed before it in the same
+  iteration (``transform.jit_recompute``): the same bits, without a store and a load;
 - forms Numba lacks are changed into ones it takes (``_NumbaForms``): reductions over
   axes go to compiled helpers, ``with ag.no_grad():`` keeps only its body.
 
@@ -52,6 +56,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .jit_recompute import recompute_in_replays
 
 __all__ = ["NotCompilable", "Names", "Probed", "rewrite", "probe", "STACK_NAMES"]
 
@@ -152,6 +158,9 @@ def rewrite(
             raise NotCompilable("the generated code is not only functions", node.lineno)
         _WithoutZeroGuards(names.zero_cotangent).visit(node)
         _NumbaForms(names).visit(node)
+        if not node.name.endswith(("_forward", "_backward")):
+            pushes, pops, _ = _stack_names(node)
+            recompute_in_replays(node, pushes, pops, names, probed)
         params = gradient_params.get(node.name, [])
         tagged = copy.deepcopy(node)
         made = _Function(tagged, names, params, probed)
