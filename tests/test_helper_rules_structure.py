@@ -124,6 +124,35 @@ def ediff1d_ends(x):
     return np.sum(np.ediff1d(x**2, to_end=np.sin(x[:2]), to_begin=x[3] ** 3) ** 2)
 
 
+# in loops, where the backward pass gets only the shapes of what the helpers read for their
+# shapes (choices_grads' choices, pad_fill_grad's constant_values, meshgrid_grad's grids)
+def loop_choose(x):
+    s = 0.0
+    for i in range(3):
+        c = np.choose(np.array([0, 1, 0, 1]), [x * (i + 1.0), np.sin(x)])
+        s = s + np.sum(c**2)
+        x = x * 1.1
+    return s
+
+
+def loop_pad(x):
+    s = 0.0
+    for i in range(3):
+        p = np.pad(x, (1, 2), constant_values=x[i] ** 2)
+        s = s + np.sum(np.tanh(p) * np.arange(7.0))
+        x = np.sin(x)
+    return s
+
+
+def loop_mesh(x):
+    s = 0.0
+    for _ in range(2):
+        a, b = np.meshgrid(x, x[:2] ** 2)
+        s = s + np.sum(a * b**2)
+        x = np.cos(x)
+    return s
+
+
 FUNCTIONS = [
     joins,
     more_joins,
@@ -139,6 +168,9 @@ FUNCTIONS = [
     trapezoid_spacing,
     logspace_base,
     ediff1d_ends,
+    loop_choose,
+    loop_pad,
+    loop_mesh,
 ]
 
 
