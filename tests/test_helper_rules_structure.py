@@ -190,6 +190,15 @@ def _point(seed=3):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
+def test_gradient_matches_differences(function, mode):
+    """The first derivative the Hessians differentiate (and take differences of)."""
+    x = _point()
+    expected = [(function(x + EPS * e) - function(x - EPS * e)) / (2 * EPS) for e in np.eye(4)]
+    np.testing.assert_allclose(ag.grad(function, mode=mode)(x), expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_hessian_matches_differences_of_the_gradient(function, mode):
     x = _point()
     expected = _gradient_differences(function, x)
