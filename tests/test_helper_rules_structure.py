@@ -56,6 +56,12 @@ def splits_and_reshapes(x):
     return np.sum(a * b) + np.sum(m**3) + np.sum(np.diagonal(np.outer(x, x) ** 2))
 
 
+def split_items(x):
+    # (the parts' cotangents put at their positions in the list: scatter_grad of a list)
+    parts = np.split(x**2, 2)
+    return np.sum(parts[0] * np.sin(parts[1])) + np.sum(parts[1] ** 3)
+
+
 def padded(x):
     p = np.pad(x, (1, 2), constant_values=x[0])
     return np.sum(np.tanh(p) * np.arange(7.0)) + np.sum(np.pad(x**2, 2, mode="wrap") ** 2)
@@ -158,6 +164,7 @@ FUNCTIONS = [
     more_joins,
     copies,
     splits_and_reshapes,
+    split_items,
     padded,
     indexed,
     selected,
