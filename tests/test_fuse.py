@@ -92,6 +92,35 @@ def test_tidy_moves_a_negation_onto_a_gradient(source, expected):
     assert _text(algebra.tidy(_expression(source), frozenset({"g"}))) == expected
 
 
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("-g * e / s", "g * e / -s"),  # the gradient of e / s for a number s
+        ("-(a * b / s)", "a * b / -s"),
+        ("-(a * b * 2.5)", "a * b * -2.5"),
+        ("-a * b * 2", "a * b * -2"),
+        ("-(a * b * 0)", "-(a * b * 0)"),  # -0 is 0: the sign of a zero would change
+        ("-(s * a)", "-s * a"),  # already onto the number
+        ("-a * b / c", "-a * b / c"),  # c may be an array: left
+    ],
+)
+def test_tidy_moves_a_negation_onto_a_number(source, expected):
+    assert _text(algebra.tidy(_expression(source), frozenset(), frozenset({"s"}))) == expected
+
+
+def gaussian(x, s):
+    return np.sum(np.exp(-0.5 * x**2 / s**2))
+
+
+def test_gaussian_width_gradient_flips_the_number():
+    x = np.array([0.3, -1.2, 2.0])
+    source = ag.source(ag.grad(gaussian, wrt=("x", "s")), x, 0.7)
+    assert "/ -power_2" in source and "-ddiv" not in source, source
+    dx, ds = ag.grad(gaussian, wrt=("x", "s"), mode="source")(x, 0.7)
+    np.testing.assert_allclose(dx, numeric_vjp(gaussian, [x, 0.7], 0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(ds, numeric_vjp(gaussian, [x, 0.7], 1, 1.0), rtol=1e-6)
+
+
 def test_moved_negation_gives_the_same_bits():
     # A flip of sign is exact and commutes with * and /: the same bits, signed zeros and
     # infinities included, for a number or an array on the left (NaN where NaN was; the

@@ -44,25 +44,70 @@ def simplify(expression: gast.expr) -> gast.expr:
     return _sum(_factored([_term(s) for s in summands]))
 
 
-def tidy(expression: gast.expr, negatable: frozenset[str] = frozenset()) -> gast.expr:
+def tidy(
+    expression: gast.expr,
+    negatable: frozenset[str] = frozenset(),
+    numbers: frozenset[str] = frozenset(),
+) -> gast.expr:
     """``expression`` with negations that cancel removed: ``-(-a * b / c)`` is
     ``a * b / c`` (a sign flip is exact, and commutes with ``*`` and ``/``). A negation
-    of a chain of ``*`` and ``/`` whose leftmost operand is a name in ``negatable`` moves
-    onto that name: ``-(g / (1 + e) * e)`` is ``-g / (1 + e) * e``, the same bits (the
-    sign of a product or quotient is its operands' signs, its magnitude theirs), and where
-    ``g`` is a number the flip costs nothing instead of a pass over the array. Only names
-    that hold numbers or float arrays (adjoints) are given: ``-`` of a bool array raises."""
+    of a chain of ``*`` and ``/``, or of its leftmost operand, moves onto a factor where it
+    costs least: a number written in the code or a name in ``numbers`` (``-g * e / s``
+    is ``g * e / -s``), else the leftmost operand when it is a name in ``negatable``
+    (``-(g / (1 + e) * e)`` is ``-g / (1 + e) * e``). The same bits either way (the sign of
+    a product or quotient is its operands' signs, its magnitude theirs; a NaN's sign bit
+    aside), and a flip of a number costs nothing where one of an array is a pass over it.
+    Only names that hold numbers or float arrays are given: ``-`` of a bool array raises."""
 
     class Tidy(gast.NodeTransformer):
         def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
             self.generic_visit(node)
-            if isinstance(node.op, gast.USub) and _negated(node.operand):
+            if not isinstance(node.op, gast.USub):
+                return node
+            if _negated(node.operand):
                 return _negate(node.operand)
-            if isinstance(node.op, gast.USub) and _leftmost_name(node.operand) in negatable:
+            if _leftmost_name(node.operand) in numbers:
+                return _negate_leftmost(node.operand)
+            moved = _onto_number(node.operand, numbers)
+            if moved is not None:
+                return moved
+            if _leftmost_name(node.operand) in negatable:
                 return _negate_leftmost(node.operand)
             return node
 
+        def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
+            self.generic_visit(node)
+            # (-a) * b / s, a an array: the sign onto s
+            if not (isinstance(node.op, _CHAIN) and _negated(node)):
+                return node
+            positive = _negate(node)
+            if _leftmost_name(positive) in numbers:
+                return node
+            moved = _onto_number(positive, numbers)
+            return node if moved is None else moved
+
     return Tidy().visit(expression)
+
+
+def _onto_number(chain: gast.expr, numbers: frozenset[str]) -> gast.expr | None:
+    """``-chain`` with the sign on the outermost right operand of ``chain``'s ``*`` and
+    ``/`` that is a number (written, or a name in ``numbers``); None when none is."""
+    if not (isinstance(chain, gast.BinOp) and isinstance(chain.op, _CHAIN)):
+        return None
+    right = chain.right
+    if isinstance(right, gast.Name) and right.id in numbers:
+        return gast.BinOp(
+            left=chain.left, op=chain.op, right=gast.UnaryOp(op=gast.USub(), operand=right)
+        )
+    if (
+        isinstance(right, gast.Constant)
+        and type(right.value) in _NUMBER
+        and right.value == right.value  # (not NaN, whose written form has no sign)
+        and (right.value != 0 or type(right.value) is float)  # (-0 is 0: -(a * 0) is -0.0)
+    ):
+        return gast.BinOp(left=chain.left, op=chain.op, right=gast.Constant(-right.value, None))
+    left = _onto_number(chain.left, numbers)
+    return None if left is None else gast.BinOp(left=left, op=chain.op, right=right)
 
 
 def _leftmost_name(expression: gast.expr) -> str | None:

@@ -31,7 +31,7 @@ import gast
 
 from . import algebra, anno, ranks
 from .context import TransformContext
-from .dataflow import blocks, reads, target_names
+from .dataflow import blocks, reads, statements, target_names
 from .loop_shapes import drop_invariant_shape_saves
 from .optimize import is_pop
 from .origin import same_line
@@ -47,7 +47,10 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     shape (``loop_shapes``)."""
     keep = program.live_out | program.result_reads()
     values = _values(ctx, program)
-    program.backward = fuse(program.backward, keep, program.pop, values, _adjoints(ctx, values))
+    adjoints = _adjoints(ctx, values)
+    numbers = _float_numbers(program, adjoints)
+    program.backward = fuse(program.backward, keep, program.pop, values, adjoints, numbers)
+    _tidy_signs(program.backward, values, adjoints, numbers)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
     return program
@@ -73,24 +76,58 @@ def _adjoints(ctx: TransformContext, values: frozenset[str]) -> frozenset[str]:
     )
 
 
+def _tidy_signs(
+    stmts: list[gast.stmt],
+    values: frozenset[str],
+    adjoints: frozenset[str],
+    numbers: frozenset[str],
+) -> None:
+    """Each backward statement over numbers and arrays with its negations where they cost
+    least (``algebra.tidy``): a rule's ``-g * ans / b`` (the gradient of ``a / b``) for a
+    number ``b`` is ``g * ans / -b``, one flip of a number where there was a pass over an
+    array. Exact, so it may run on any statement, not only on folded ones."""
+    for stmt in statements(stmts):
+        if isinstance(stmt, gast.Assign) and _operands(stmt.value) <= values:
+            stmt.value = algebra.tidy(stmt.value, adjoints, numbers)
+
+
+def _float_numbers(program: Program, adjoints: frozenset[str]) -> frozenset[str]:
+    """Names surely holding a number that ``-`` applies to (never a bool, whose NumPy
+    scalar refuses it): the gradients among the numbers, and numbers every binding of
+    which is a power or a true division (``s = lengthscale ** 2``)."""
+    numbers = program.numbers
+    kinds: dict[str, bool] = {}
+    for stmt in statements(program.primal):
+        for name in target_names(stmt):
+            arithmetic = (
+                isinstance(stmt, gast.Assign)
+                and isinstance(stmt.value, gast.BinOp)
+                and isinstance(stmt.value.op, (gast.Pow, gast.Div))
+            )
+            kinds[name] = kinds.get(name, True) and arithmetic
+    powers = {name for name, arithmetic in kinds.items() if arithmetic}
+    return frozenset((numbers & adjoints) | (numbers & powers))
+
+
 def fuse(
     stmts: list[gast.stmt],
     keep: set[str],
     pop: str,
     values: frozenset[str],
     adjoints: frozenset[str] = frozenset(),
+    numbers: frozenset[str] = frozenset(),
 ) -> list[gast.stmt]:
     """``stmts`` (backward statements) with each line's contributions fused. Names in
     ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
     stack's pop is bound to (a call of it must not move); ``values`` the names that hold
     numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates);
-    ``adjoints`` those of them that are gradients, onto which a folded negation may move
-    (``algebra.tidy``)."""
+    ``adjoints`` those of them that are gradients and ``numbers`` the numbers ``-`` applies
+    to, onto which a folded negation may move (``algebra.tidy``)."""
     merged: set[int] = set()  # ids of the statements holding merged sums
     # Simplifying a sum can leave a temporary with one read where it had two (like terms
     # added up), which lets it fold: repeat while that happens.
     for _ in range(_ROUNDS):
-        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints)
+        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers)
         stmts = changed.block(stmts)
         if not changed.any:
             break
@@ -123,9 +160,10 @@ class _Round:
         values: frozenset[str],
         merged: set[int],
         adjoints: frozenset[str],
+        numbers: frozenset[str],
     ):
         self.single, self.pop, self.values, self.merged = single, pop, values, merged
-        self.adjoints = adjoints
+        self.adjoints, self.numbers = adjoints, numbers
         self.any = False
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
@@ -133,7 +171,9 @@ class _Round:
             for block in blocks(stmt):
                 block[:] = self.block(block) or [gast.Pass()]
         out = list(stmts)
-        while _merge(out, self.merged, self.pop) | _fold(out, self.single, self.pop, self.adjoints):
+        while _merge(out, self.merged, self.pop) | _fold(
+            out, self.single, self.pop, self.adjoints, self.numbers
+        ):
             self.any = True
         for stmt in out:
             if id(stmt) in self.merged and _operands(stmt.value) <= self.values:
@@ -243,7 +283,13 @@ def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) ->
 # -- folding temporaries -------------------------------------------------------------------
 
 
-def _fold(stmts: list[gast.stmt], single: set[str], pop: str, adjoints: frozenset[str]) -> bool:
+def _fold(
+    stmts: list[gast.stmt],
+    single: set[str],
+    pop: str,
+    adjoints: frozenset[str],
+    numbers: frozenset[str],
+) -> bool:
     changed = False
     i = 0
     while i < len(stmts):
@@ -263,7 +309,9 @@ def _fold(stmts: list[gast.stmt], single: set[str], pop: str, adjoints: frozense
                     and not _calls_pop(later.value, pop)
                     and _same_line(stmt, later)
                 ):
-                    later.value = algebra.tidy(_substitute(later.value, name, stmt.value), adjoints)
+                    later.value = algebra.tidy(
+                        _substitute(later.value, name, stmt.value), adjoints, numbers
+                    )
                     del stmts[i]
                     changed = True
                     i -= 1
