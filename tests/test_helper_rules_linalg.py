@@ -10,10 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astgrad.runtime.rules.helper_rules_linalg import (
+    cho_dense_tangent,
     cholesky_grad_factor_cotangent,
     cholesky_grad_factor_tangent,
     einsum_grad_with,
+    factor_dense,
+    factor_dense_low_tangent,
+    factor_parts_cotangents,
     multi_dot_grads_moved,
+    solves_dense_tangent,
+    transposed_dense_tangent,
 )
 from astgrad.runtime.rules.linalg_complex import (
     hermitian_eigh_grad,
@@ -625,7 +631,32 @@ def via_multi_dot_grads_moved(x, g):
     return np.sum(np.sin(grads[0])) + np.sum(grads[1] ** 2) + np.sum(grads[2])
 
 
+def via_factor_rules(x, g):
+    # the helpers of cholesky_factor_grad's vjp: the dense sum and the parts' cotangents
+    low = np.tril(x) + 2.0 * np.eye(3)
+    parts = ((g,), ((g, x[0], x[1]),), ((x[2], g, x[0]),), ((g, x[1]),))
+    dense = factor_dense(low, *parts)
+    grads = factor_parts_cotangents(np.sin(dense), low, *parts)
+    return (
+        np.sum(grads[0] ** 2)
+        + np.sum(grads[1][0] * grads[2][0][0])
+        + np.sum(grads[3][0][1] * grads[4][0][0])
+    )
+
+
+def via_factor_tangents(x, g):
+    # the helpers of cholesky_factor_grad's jvp: D's tangents in the factor and the parts
+    low = np.tril(x) + 2.0 * np.eye(3)
+    solves, cho = ((g, x[0], x[1]),), ((g, x[1]),)
+    moved = factor_dense_low_tangent(np.tril(x * x), low, solves, cho)
+    moved = moved + solves_dense_tangent(((x[2], g, x[0]),), low, solves)
+    moved = moved + transposed_dense_tangent(((x[2], g),), low, ((g, x[0], x[1]),))
+    return np.sum(np.sin(moved + cho_dense_tangent(((x[0], g),), low, cho)))
+
+
 TRANSFORMABLE = {
+    "factor_rules": (via_factor_rules, (3, 3), (3,)),
+    "factor_tangents": (via_factor_tangents, (3, 3), (3,)),
     "multi_dot_grads_moved": (via_multi_dot_grads_moved, (3, 3), ()),
     "singular_values_grad": (via_singular_values_grad, (3, 2), (3, 2)),
     "singular_values_grad_values_only": (via_singular_values_grad_values_only, (3, 2), (3, 2)),
@@ -670,8 +701,9 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
 
 #: transformable helpers whose forward mode (ag.jvp, mode="source") transform/tangents.py
 #: refuses: it rejects a tangent on an argument that a rule reads for its shape or dtype
-#: only (expand_reduced's x, cast_like's x, output_parts' ans, refuse_complex's x), as
-#: these helpers pass values that move there. Reverse mode (above) takes them.
+#: only (expand_reduced's x, cast_like's x, output_parts' ans, refuse_complex's x,
+#: solve_adjoint's b), as these helpers pass values that move there. Reverse mode (above)
+#: takes them.
 FORWARD_REFUSED = {
     "norm_grad_rows_3",
     "norm_grad_flat",
@@ -684,6 +716,10 @@ FORWARD_REFUSED = {
     "eigh_grad",
     "qr_grad",
     "polyfit_grad",
+    # (a solve's right-hand side b, which solve_adjoint and solve_grad_a read for its
+    # number of axes only)
+    "factor_rules",
+    "factor_tangents",
 }
 
 
@@ -717,3 +753,151 @@ def test_the_cholesky_gradients_derivative_refuses_complex_factors():
     ans = hermitian_cholesky_grad(g, low, a)
     with pytest.raises(ComplexGradientError, match="written for real values"):
         lookup(hermitian_cholesky_grad).vjp(np.ones_like(ans), ans, g, low, a)
+
+
+# -- cholesky_factor_grad: its arguments are nested tuples, which the table's cases do not
+# take (they find differentiable arrays one level deep); checked here directly --------------
+
+
+def _factor_arguments(rng):
+    """A call of cholesky_factor_grad as transform/factor.py writes it: the factor, the
+    matrix, and each kind of part (a solve with a vector and one with a matrix), each
+    solution the solve's (x = solve(L, b), x = solve(L^T, b), x = cho_solve(L, b) with
+    gb = cho_solve(L, gx)), which the helper's closed form relies on."""
+    m = rng.uniform(-1.0, 1.0, (4, 4))
+    a = m @ m.T + 4.0 * np.eye(4)
+    low = np.linalg.cholesky(a)
+
+    def solve(matrix, b):
+        return np.linalg.solve(matrix, b)
+
+    def solved(b):
+        return solve(low.T, solve(low, b))
+
+    b1, b2, b3 = rng.standard_normal(4), rng.standard_normal((4, 2)), rng.standard_normal(4)
+    c1, c2 = rng.standard_normal(4), rng.standard_normal((4, 3))
+    return (
+        low,
+        a,
+        (rng.standard_normal(4),),
+        (
+            (rng.standard_normal(4), solve(low, b1), b1),
+            (rng.standard_normal((4, 2)), solve(low, b2), b2),
+        ),
+        ((rng.standard_normal(4), solve(low.T, b3), b3),),
+        (
+            (solved(rng.standard_normal(4)), solved(c1)),
+            (solved(rng.standard_normal((4, 3))), solved(c2)),
+        ),
+    )
+
+
+def _generic(low, a, diagonals, solves, transposed_solves, cho_solves):
+    """What cholesky_factor_grad computes, as the rules have it: the Cholesky rule of the
+    parts' dense sum, a function of every part (the closed form equals it where each
+    solution is its solve's, and reads some of them through the others there)."""
+    from astgrad.runtime.rules.helper_rules_linalg import factor_dense
+    from astgrad.runtime.rules.linalg_complex import hermitian_cholesky_grad
+
+    dense = factor_dense(low, diagonals, solves, transposed_solves, cho_solves)
+    return hermitian_cholesky_grad(dense, low, a)
+
+
+def test_cholesky_factor_grad_is_the_rule_of_its_parts_sum():
+    from astgrad.runtime.rules.linalg_helpers import cholesky_factor_grad
+
+    args = _factor_arguments(np.random.default_rng(30))
+    np.testing.assert_allclose(cholesky_factor_grad(*args), _generic(*args), rtol=1e-10, atol=1e-12)
+
+
+def _leaves(value, path=()):
+    """(path, array) of every array in nested tuples."""
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+    else:
+        yield path, value
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    items = list(value)
+    items[path[0]] = _replaced(items[path[0]], path[1:], new)
+    return tuple(items)
+
+
+def _at(value, path):
+    for i in path:
+        value = value[i]
+    return value
+
+
+def _factor_paths(args):
+    """The differentiable leaves: the factor's lower triangle (its other is zero by
+    construction) and every part but the right-hand sides b, which say only whether a
+    solve is of a vector or a matrix."""
+    paths = [(0,)]
+    for k in (2, 3, 4, 5):
+        for path, _ in _leaves(args[k], (k,)):
+            if k in (3, 4) and path[-1] == 2:
+                continue
+            paths.append(path)
+    return paths
+
+
+def test_cholesky_factor_grads_vjp_matches_differences():
+    from astgrad.runtime.rules import lookup
+    from astgrad.runtime.rules.linalg_helpers import cholesky_factor_grad
+
+    rng = np.random.default_rng(31)
+    args = _factor_arguments(rng)
+    ans = cholesky_factor_grad(*args)
+    h = rng.standard_normal(ans.shape)
+    grads = lookup(cholesky_factor_grad).vjp(h, ans, *args)
+    assert grads[1] is None
+    for path in _factor_paths(args):
+        value = _at(args, path)
+        expected = np.zeros(value.shape)
+        for i in np.ndindex(value.shape):
+            if path == (0,) and i[1] > i[0]:
+                continue
+            step = np.zeros(value.shape)
+            step[i] = EPS
+            up = _generic(*_replaced(args, path, value + step))
+            down = _generic(*_replaced(args, path, value - step))
+            expected[i] = np.sum((up - down) * h) / (2 * EPS)
+        got = _at(grads, path)
+        if path == (0,):
+            got = np.tril(got)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=str(path))
+
+
+def test_cholesky_factor_grads_jvp_matches_differences():
+    from astgrad.runtime.rules import lookup
+    from astgrad.runtime.rules.linalg_helpers import cholesky_factor_grad
+
+    rng = np.random.default_rng(32)
+    args = _factor_arguments(rng)
+    paths = _factor_paths(args)
+    direction = args
+    for path, value in _leaves(args):
+        d = rng.standard_normal(value.shape) if path in paths else np.zeros_like(value)
+        direction = _replaced(direction, path, np.tril(d) if path == (0,) else d)
+    ans = cholesky_factor_grad(*args)
+    low, a, *parts = args
+    dlow, _, *dparts = direction
+    names = ("ddiagonals", "dsolves", "dtransposed_solves", "dcho_solves")
+    contributions = lookup(cholesky_factor_grad).jvp(
+        ans, low, a, *parts, dlow=dlow, **dict(zip(names, dparts))
+    )
+    got = sum(c for c in contributions if c is not None)
+
+    def shifted(step):
+        moved = args
+        for path, value in _leaves(args):
+            moved = _replaced(moved, path, value + step * _at(direction, path))
+        return _generic(*moved)
+
+    expected = (shifted(EPS) - shifted(-EPS)) / (2 * EPS)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)

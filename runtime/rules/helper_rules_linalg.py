@@ -31,6 +31,7 @@ from .linalg_helpers import (
     _einsum_layout,
     _no_cotangent,
     batched_scalar,
+    cholesky_factor_grad,
     cholesky_inverse,
     cross_grad,
     einsum_grad,
@@ -60,6 +61,7 @@ from .linalg_more import (
     polyint_constants_grad,
     tensor_system_back,
 )
+from .rearranging import diag_grad
 from .registry import nondifferentiable, vjp_rule
 from .shared import _normalize_axes, cast_like, output_parts, transformable, unbroadcast
 
@@ -601,3 +603,178 @@ def multi_dot_grads_vjp(g, ans, cotangent, arrays):
 @jvp_rule(multi_dot_grads)
 def multi_dot_grads_jvp(ans, cotangent, arrays, *, dcotangent, darrays):
     return multi_dot_grads(dcotangent, arrays), multi_dot_grads_moved(cotangent, darrays, arrays)
+
+
+# -- the Cholesky factor's gradient gathered by transform/factor.py ----------------------------
+# cholesky_factor_grad(L, K, diagonals, solves, transposed_solves, cho_solves) is
+# hermitian_cholesky_grad(D, L, K) for the factor's dense cotangent D, the sum of its parts
+# (factor_dense): diag(v) for each v; -y x^T, y = L^-T gx, for each solve (gx, x, b) with L;
+# -x gb^T for each (gb, x, b) with L^T; tril((ga + ga^T) L), ga = -gb x^T, for each
+# cho_solve (gb, x). Its derivative goes through D, linear in each part's cotangents and
+# values, and through L, in D and in hermitian_cholesky_grad (whose rules say how). Real
+# values (the closed form the helper takes is for them; complex ones are refused).
+
+
+def _outer_columns(u, v):
+    """``u v^T`` of two vectors, or of two matrices summed over their columns."""
+    if np.ndim(u) == 1:
+        return np.outer(u, v)
+    return u @ mT(v)
+
+
+transformable(_outer_columns)
+
+
+@transformable
+def factor_dense(low, diagonals, solves, transposed_solves, cho_solves):
+    """The factor's dense cotangent D: the sum of its parts (see above)."""
+    _real_factor_only(low)
+    dense = np.zeros_like(low)
+    for i in range(len(diagonals)):
+        dense = dense + diag_grad(diagonals[i], low)
+    for i in range(len(solves)):
+        gx, x, b = solves[i][0], solves[i][1], solves[i][2]
+        dense = dense + solve_grad_a(solve_adjoint(gx, low, b), x, low, b)
+    for i in range(len(transposed_solves)):
+        gb, x = transposed_solves[i][0], transposed_solves[i][1]
+        dense = dense - _outer_columns(x, gb)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        both = _outer_columns(gb, x) + _outer_columns(x, gb)
+        dense = dense - np.tril(both @ np.tril(low))
+    return dense
+
+
+@transformable
+def factor_parts_cotangents(moved, low, diagonals, solves, transposed_solves, cho_solves):
+    """For the cotangent ``moved`` of D: (L's through D, the diagonals', the solves', the
+    transposed solves', the cho_solves'), each sequence's as Parts."""
+    through_low = np.zeros_like(low)
+    # (diag(v)'s transpose: the diagonal, for each v)
+    grads_diagonals = [np.diagonal(moved) for _ in diagonals]
+    grads_solves = []
+    for i in range(len(solves)):
+        gx, x, b = solves[i][0], solves[i][1], solves[i][2]
+        y = solve_adjoint(gx, low, b)
+        dy = -(moved @ x)
+        dgx = solve_adjoint(dy, mT(low), b)
+        through_low = through_low + solve_grad_a(y, dgx, low, b)
+        grads_solves.append(parts_of([dgx, -(mT(moved) @ y), np.zeros_like(b)]))
+    grads_transposed = []
+    for i in range(len(transposed_solves)):
+        gb, x, b = transposed_solves[i][0], transposed_solves[i][1], transposed_solves[i][2]
+        grads_transposed.append(parts_of([-(mT(moved) @ x), -(moved @ gb), np.zeros_like(b)]))
+    grads_cho = []
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        lower_moved = np.tril(moved)
+        both = _outer_columns(gb, x) + _outer_columns(x, gb)
+        through_low = through_low - np.tril(both @ lower_moved)
+        turned = lower_moved @ mT(np.tril(low))
+        turned = turned + mT(turned)
+        grads_cho.append(parts_of([-(turned @ x), -(turned @ gb)]))
+    return (
+        through_low,
+        parts_of(grads_diagonals),
+        parts_of(grads_solves),
+        parts_of(grads_transposed),
+        parts_of(grads_cho),
+    )
+
+
+@transformable
+def factor_dense_low_tangent(dlow, low, solves, cho_solves):
+    """The tangent of D as the factor moves along ``dlow`` (its parts held)."""
+    total = np.zeros_like(low)
+    for i in range(len(solves)):
+        gx, x, b = solves[i][0], solves[i][1], solves[i][2]
+        y = solve_adjoint(gx, low, b)
+        total = total + solve_grad_a(solve_tangent_a(mT(dlow), y, mT(low), b), x, low, b)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        both = _outer_columns(gb, x) + _outer_columns(x, gb)
+        total = total - np.tril(both @ np.tril(dlow))
+    return total
+
+
+@transformable
+def solves_dense_tangent(dsolves, low, solves):
+    """The tangent of D as the solves' parts move along ``dsolves``."""
+    total = np.zeros_like(low)
+    for i in range(len(solves)):
+        gx, x, b = solves[i][0], solves[i][1], solves[i][2]
+        dgx, dx = dsolves[i][0], dsolves[i][1]
+        total = total + solve_grad_a(solve_adjoint(dgx, low, b), x, low, b)
+        total = total + solve_grad_a(solve_adjoint(gx, low, b), dx, low, b)
+    return total
+
+
+@transformable
+def transposed_dense_tangent(dtransposed, low, transposed_solves):
+    """The tangent of D as the transposed solves' parts move along ``dtransposed``."""
+    total = np.zeros_like(low)
+    for i in range(len(transposed_solves)):
+        gb, x = transposed_solves[i][0], transposed_solves[i][1]
+        dgb, dx = dtransposed[i][0], dtransposed[i][1]
+        total = total - _outer_columns(dx, gb) - _outer_columns(x, dgb)
+    return total
+
+
+@transformable
+def cho_dense_tangent(dcho, low, cho_solves):
+    """The tangent of D as the cho_solves' parts move along ``dcho``."""
+    total = np.zeros_like(low)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        dgb, dx = dcho[i][0], dcho[i][1]
+        both = _outer_columns(dgb, x) + _outer_columns(gb, dx)
+        total = total - np.tril((both + mT(both)) @ np.tril(low))
+    return total
+
+
+@vjp_rule(cholesky_factor_grad)
+def cholesky_factor_grad_vjp(
+    g, ans, low, a, diagonals=(), solves=(), transposed_solves=(), cho_solves=()
+):
+    dense = factor_dense(low, diagonals, solves, transposed_solves, cho_solves)
+    parts = factor_parts_cotangents(
+        hermitian_cholesky_tangent(g, low, a), low, diagonals, solves, transposed_solves, cho_solves
+    )
+    return (
+        cholesky_grad_factor_cotangent(g, dense, low) + parts[0],
+        None,
+        parts[1],
+        parts[2],
+        parts[3],
+        parts[4],
+    )
+
+
+@jvp_rule(cholesky_factor_grad)
+def cholesky_factor_grad_jvp(
+    ans,
+    low,
+    a,
+    diagonals=(),
+    solves=(),
+    transposed_solves=(),
+    cho_solves=(),
+    *,
+    dlow,
+    ddiagonals,
+    dsolves,
+    dtransposed_solves,
+    dcho_solves,
+):
+    dense = factor_dense(low, diagonals, solves, transposed_solves, cho_solves)
+    return (
+        cholesky_grad_factor_tangent(dense, low, dlow)
+        + hermitian_cholesky_grad(factor_dense_low_tangent(dlow, low, solves, cho_solves), low, a),
+        None,
+        hermitian_cholesky_grad(factor_dense(low, ddiagonals, (), (), ()), low, a),
+        hermitian_cholesky_grad(solves_dense_tangent(dsolves, low, solves), low, a),
+        hermitian_cholesky_grad(
+            transposed_dense_tangent(dtransposed_solves, low, transposed_solves), low, a
+        ),
+        hermitian_cholesky_grad(cho_dense_tangent(dcho_solves, low, cho_solves), low, a),
+    )
