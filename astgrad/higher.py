@@ -684,10 +684,11 @@ def _without_deletes(gradient: Any, which: str = "fused") -> Callable | None:
     cells = dict(
         zip(fused.__code__.co_freevars, (c.cell_contents for c in fused.__closure__ or ()))
     )
-    if which == "fused":  # (its list of saved values, as calls batching reads: a Hessian)
-        from .transform.batching import saved_values_as_calls
+    from .transform.batching import list_changes_as_calls, saved_values_as_calls
 
+    if which == "fused":  # (its list of saved values, as calls batching reads: a Hessian)
         cells.update(saved_values_as_calls(definition, {**fused.__globals__, **cells}) or {})
+    cells.update(list_changes_as_calls(definition))  # (appends and pops of lists)
     (plain,), _ = emit.compile_functions([definition], cells, fused, fused.__name__)
     plain.__defaults__ = fused.__defaults__
     plain.__kwdefaults__ = fused.__kwdefaults__

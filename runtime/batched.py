@@ -57,6 +57,12 @@ __all__ = [
     "batch_unpack_adjoint",
     "batch_row",
     "batch_unpack",
+    "list_appended",
+    "list_popped",
+    "batch_list_appended",
+    "batch_list_popped",
+    "batch_appended_adjoint",
+    "batch_spread",
 ]
 
 
@@ -906,3 +912,63 @@ def _container_assigned(tangent: Any, adjoint: Any, index: Any, batch: int) -> t
     taken = _rows_or_zeros(rest[index], adjoint[index], batch)
     rest[index] = None
     return taken, rest
+
+
+# -- lists a generated gradient fills and empties ----------------------------------------------
+#
+# A gradient keeps a list the function built by appends (``hs.append(h)``) and pops it back
+# item by item in its backward pass (``hs.pop()``). ``transform.batching.list_changes_as_calls``
+# writes those as ``hs = list_appended(hs, h)`` and ``hs = list_popped(hs)``, so that the
+# analysis sees what they read and change; their batched forms change the list of the items'
+# batched tangents the same way, in place, so that a name sharing the list shares the
+# tangents' list too, as it shares the list.
+
+
+def list_appended(items: list, value: Any) -> list:
+    """``items.append(value)``, returning ``items``."""
+    items.append(value)
+    return items
+
+
+def list_popped(items: list) -> list:
+    """``items.pop()``, returning ``items``."""
+    items.pop()
+    return items
+
+
+def batch_list_appended(tangent: Any, value_tangent: Any, value: Any, batch: int) -> list:
+    """The batched tangent of ``list_appended(items, value)``: ``value``'s appended to the
+    list of the items' (zero rows where it has none)."""
+    if not isinstance(tangent, list):
+        raise Unbatchable("a list without its batched tangent")
+    tangent.append(_rows_or_zeros(value_tangent, value, batch))
+    return tangent
+
+
+def batch_list_popped(tangent: Any) -> Any:
+    """The batched tangent of ``list_popped(items)``: the last item's taken off."""
+    if not isinstance(tangent, list):
+        raise Unbatchable("a list without its batched tangent")
+    tangent.pop()
+    return tangent
+
+
+def batch_appended_adjoint(tangent: Any, adjoint: Any, ans: tuple, batch: int) -> tuple:
+    """The batched tangent of ``appended_adjoint(adjoint)`` (a list's adjoint split into its
+    last item's and the rest): the batched tangent split the same way, into a new list
+    (the helper may have popped ``adjoint`` itself already, so only the tangent is read)."""
+    from .rules.containers import is_zero
+
+    if is_zero(adjoint):
+        return batch_zeros(0, batch), batch_zeros(0, batch)
+    if not isinstance(tangent, (list, tuple)) or not tangent:
+        raise Unbatchable("a list's adjoint without its batched tangent")
+    return _rows_or_zeros(tangent[-1], ans[0], batch), list(tangent[:-1])
+
+
+def batch_spread(tangent: Any, g: Any, iterable: Any) -> Any:
+    """The batched tangent of ``spread(g, iterable)`` (``sum``'s gradient: ``g`` for each
+    item of a list, summed down to its shape, or broadcast over an array's rows)."""
+    if isinstance(iterable, (list, tuple)):
+        return [batch_unbroadcast(tangent, item) for item in iterable]
+    return spread(lift(tangent, iterable), iterable)

@@ -1,7 +1,8 @@
 """Batched Hessians and Jacobians through lists, tuples and dicts built inside the
 function (issue 16): the gradient keeps a list's or dict's adjoint as a list or dict of
-its items' (``add_at``, ``adjoint_item``, ``unpack_adjoint``), and batched forward mode
-carries a list or dict of the items' batched tangents beside it. Each checks that the
+its items' (``add_at``, ``adjoint_item``, ``unpack_adjoint``, ``appended_adjoint``), and
+batched forward mode carries a list or dict of the items' batched tangents beside it
+(a list filled by appends and popped back by the gradient too). Each checks that the
 batched run happened (``higher._batched_hessian``, ``_batched_pullbacks``,
 ``_batched_jacobian`` give blocks, not None), and that ``ag.hessian`` and
 ``ag.jacobian`` in every mode match differences of the gradient (or of the function)."""
@@ -23,6 +24,22 @@ import astgrad as ag
 from astgrad import higher
 
 W = np.array([[0.6, -0.3, 0.2], [0.1, 0.5, -0.4], [-0.2, 0.3, 0.7]])
+
+
+def recurrent_states(x):
+    hs = []
+    h = x
+    for _ in range(3):
+        h = np.tanh(W @ h)
+        hs.append(h)
+    return sum(np.sum(h**2) for h in hs)
+
+
+def appended_then_read(x):
+    out = []
+    for i in range(4):
+        out.append(np.sin(x) * (i + 1.0))
+    return np.sum(out[0] * out[3]) + np.sum(out[-2] ** 2)
 
 
 def list_of_layers(x):
@@ -79,6 +96,8 @@ def vector_of_a_list(x):
 
 
 CASES = [
+    (recurrent_states, [(3,)]),
+    (appended_then_read, [(3,)]),
     (list_of_layers, [(3,)]),
     (list_by_position, [(3,)]),
     (dict_of_arrays, [(3,), (3,)]),
@@ -180,8 +199,20 @@ def test_batched_helpers_of_container_adjoints():
 @pytest.mark.parametrize(
     "function, shapes",
     # (min's gradient takes its list apart through chosen, list_of_layers' and a written
-    # list's through helpers of other families without rules yet)
-    [c for c in CASES if c[0] not in (min_of_a_list, list_of_layers, list_item_assigned)],
+    # list's through helpers of other families without rules yet; appends' gradients pop
+    # their lists, which reverse mode refuses to differentiate again)
+    [
+        c
+        for c in CASES
+        if c[0]
+        not in (
+            min_of_a_list,
+            list_of_layers,
+            list_item_assigned,
+            recurrent_states,
+            appended_then_read,
+        )
+    ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
 @pytest.mark.parametrize("mode", ["source", "auto", "tape"])
@@ -199,3 +230,25 @@ def test_the_gradient_differentiated_again(function, shapes, mode):
     expected = np.tensordot(_gradient_differences(function, args, [0])[0][0], v, v.ndim)
     _, pullback = ag.vjp(gradient, *args, wrt=0, mode=mode)
     np.testing.assert_allclose(pullback((0.0, v)), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_appends_and_pops_as_calls():
+    """A gradient's appends and pops of its lists are written as calls that return the
+    list (the same object, changed as the method changes it), and its batched source
+    changes the list of the items' batched tangents beside it."""
+    import gast
+    from astgrad.transform import pipeline
+    from astgrad.transform.batching import list_changes_as_calls
+
+    source = "def f(x):\n    hs = []\n    hs.append(x)\n    hs.pop()\n    hs.sort()\n    return x\n"
+    definition = gast.parse(source).body[0]
+    helpers = list_changes_as_calls(definition)
+    assert sorted(helpers) == ["list_appended", "list_popped"]
+    written = gast.unparse(gast.fix_missing_locations(definition))
+    assert "hs = list_appended(hs, x)" in written and "hs = list_popped(hs)" in written
+    assert "hs.sort()" in written  # (any other method is left to the analysis)
+    items = [1.0]
+    assert helpers["list_popped"](helpers["list_appended"](items, 2.0)) is items == [1.0]
+    gradient = higher._without_deletes(pipeline.derive(recurrent_states, ("x",), mode="source"))
+    batched_source = pipeline.derive(gradient, ("x",), mode="auto", forward="batched").source
+    assert "batch_list_appended(" in batched_source and "batch_list_popped(" in batched_source

@@ -456,9 +456,9 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (205 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
-    # lists', tuples' and dicts' adjoints)
-    assert ran >= 0.76 * eligible, (ran, eligible)
+    # (210 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # lists', tuples' and dicts' adjoints, lists filled by appends)
+    assert ran >= 0.78 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -672,23 +672,23 @@ def test_two_pops_in_one_statement_are_not_rewritten():
 
 
 def test_a_gradient_it_cannot_batch_falls_back(monkeypatch):
-    """A gradient that takes apart a list built by appends in a loop (appended_adjoint,
-    and the list popped back): no batched Hessian, and the Hessian comes one
-    Hessian-vector product at a time, right. (A list built by a display is batched:
-    tests/test_batched_containers.py.)"""
+    """A gradient that saves the element a loop overwrites in an array (saved_item, which
+    the analysis refuses to differentiate again): no batched Hessian, and the Hessian
+    comes one Hessian-vector product at a time, right. (Lists built by displays and by
+    appends are batched: tests/test_batched_containers.py.)"""
     x = np.array([0.3, -0.7, 1.1])
-    assert higher._batched_hessian(appended_in_a_loop, (x,), [0], ("x",)) is None
-    got = ag.hessian(appended_in_a_loop)(x)
+    assert higher._batched_hessian(overwritten_in_a_loop, (x,), [0], ("x",)) is None
+    got = ag.hessian(overwritten_in_a_loop)(x)
     np.testing.assert_allclose(
-        got, _gradient_differences(appended_in_a_loop, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
+        got, _gradient_differences(overwritten_in_a_loop, (x,), [0])[0][0], rtol=1e-6, atol=1e-8
     )
 
 
-def appended_in_a_loop(x):
-    out = []
-    for i in range(3):
-        out.append(np.sin(x) * (i + 1.0))
-    return np.sum(out[0] * out[2])
+def overwritten_in_a_loop(x):
+    out = np.zeros(len(x))
+    for i in range(len(x)):
+        out[i] = x[i] * x[i - 1]
+    return np.sum(out**2)
 
 
 def _helper(h, x):
@@ -838,8 +838,8 @@ def test_most_reverse_jacobians_run_batched():
         eligible += 1
         names = _names(program.function, positions)
         ran += higher._batched_pullbacks(program.function, args, positions, names) is not None
-    # (218 of 262 when this was written: lists', tuples' and dicts' adjoints too)
-    assert ran >= 0.8 * eligible, (ran, eligible)
+    # (225 of 262 when this was written: lists', tuples' and dicts' adjoints too)
+    assert ran >= 0.84 * eligible, (ran, eligible)
 
 
 def smooth(u):

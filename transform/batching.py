@@ -564,6 +564,26 @@ class _Batched(_Forward):
                     load(self.batch),
                 )
                 return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            if callee.value is _appended_adjoint() and len(call.args) == 1 and not call.keywords:
+                # (the tangent alone says what was appended: the helper pops its list)
+                (adjoint,) = call.args
+                whole = build.call(
+                    self.batched("batch_appended_adjoint"),
+                    self.moving_or_none(adjoint),
+                    copy_tree(adjoint),
+                    ans,
+                    load(self.batch),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
+            if callee.value is _spread() and len(call.args) == 2 and not call.keywords:
+                g, iterable = call.args
+                whole = build.call(
+                    self.batched("batch_spread"),
+                    load(self.tangent(g.id)),
+                    copy_tree(g),
+                    copy_tree(iterable),
+                )
+                return [self._tag(build.assign(self.tangent(name), whole), stmt)]
             if (
                 callee.value is _unpack_adjoint()
                 and len(call.args) == 2
@@ -658,6 +678,17 @@ class _Batched(_Forward):
         def make(ans: gast.expr) -> list[gast.stmt]:
             if kind == "shaped_like":
                 tangent: gast.expr = gast.Constant(None, None)
+            elif kind == "list_appended":
+                items, value = args
+                tangent = build.call(
+                    self.batched("batch_list_appended"),
+                    self.batched_of(items),
+                    self.moving_or_none(value),
+                    copy_tree(value),
+                    load(self.batch),
+                )
+            elif kind == "list_popped":
+                tangent = build.call(self.batched("batch_list_popped"), self.batched_of(args[0]))
             elif kind == "stack_push":
                 stack, value = args
                 pushed = self.moving_or_none(value)
@@ -761,6 +792,7 @@ def _helpers() -> tuple[dict, tuple]:
     from ..runtime.adjoints import (
         add_at,
         adjoint_item,
+        appended_adjoint,
         assigned_adjoint,
         scalar_seed,
         stored_adjoint,
@@ -773,6 +805,7 @@ def _helpers() -> tuple[dict, tuple]:
         matmul_grad_left,
         matmul_grad_right,
     )
+    from ..runtime.rules.builtins_ import spread
     from ..runtime.rules.complex import conjugate_if_complex
     from ..runtime.rules.containers import add_adjoints
     from ..runtime.rules.indexing import scatter_grad
@@ -816,6 +849,10 @@ def _helpers() -> tuple[dict, tuple]:
         adjoint_item: ((0,), (1,)),
         # the adjoints of a's and b's parts after a, b = container, joined (helper_call)
         unpack_adjoint: ((1,), (0,)),
+        # a list's adjoint split into its last item's and the rest's (helper_call)
+        appended_adjoint: ((0,), ()),
+        # sum's gradient: the cotangent for each item of a list (helper_call)
+        spread: ((0,), (1,)),
         # an array's adjoint taken apart at an index an assignment wrote (helper_call)
         assigned_adjoint: ((0,), (1, 2)),
         stored_adjoint: ((0,), (1,)),
@@ -857,7 +894,15 @@ def _saved_helpers() -> dict:
     ``shaped_like``, each with the number of arguments generated code passes it."""
     from ..runtime.adjoints import shaped_like
 
-    counts = {"stack_push": 2, "stack_top": 1, "stack_drop": 2, "stack_take": 2, "stack_item": 2}
+    counts = {
+        "stack_push": 2,
+        "stack_top": 1,
+        "stack_drop": 2,
+        "stack_take": 2,
+        "stack_item": 2,
+        "list_appended": 2,
+        "list_popped": 1,
+    }
     found = {getattr(batched, name): count for name, count in counts.items()}
     found[shaped_like] = 1
     return found
@@ -920,6 +965,18 @@ def _adjoint_item():
     from ..runtime.adjoints import adjoint_item
 
     return adjoint_item
+
+
+def _appended_adjoint():
+    from ..runtime.adjoints import appended_adjoint
+
+    return appended_adjoint
+
+
+def _spread():
+    from ..runtime.rules.builtins_ import spread
+
+    return spread
 
 
 def _unpack_adjoint():
@@ -1380,3 +1437,53 @@ def _is_assign_of(stmt: gast.stmt, kind: type) -> bool:
         and isinstance(stmt.targets[0], gast.Name)
         and isinstance(stmt.value, kind)
     )
+
+
+# -- lists a generated gradient fills and empties, as calls the analysis reads ---------------
+
+
+#: the helpers of ``runtime.batched`` a gradient's appends and pops are written as
+_LIST_HELPERS = ("list_appended", "list_popped")
+
+
+def list_changes_as_calls(definition: gast.FunctionDef) -> dict:
+    """Rewrite, in place, each ``items.append(v)`` and ``items.pop()`` statement of a
+    generated gradient (or pullback: the lists it was saved) as
+    ``items = list_appended(items, v)`` and ``items = list_popped(items)``: the same call
+    on the same object, written so that the analysis sees the list flow through it (it
+    refuses the methods, which change in place a list the backward pass reads), and
+    batched forward mode changes the list of the items' batched tangents beside it
+    (``_Batched.saved_value``; anything but a list there is refused as it runs).
+    Returns the helpers to bind by name ({} where there is nothing to rewrite, or where
+    the function uses their names already)."""
+    used = {n.id for n in gast.walk(definition) if isinstance(n, gast.Name)}
+    if used & set(_LIST_HELPERS):
+        return {}
+    changed = False
+
+    def rewrite(block: list) -> list:
+        nonlocal changed
+        out = []
+        for stmt in block:
+            for field in ("body", "orelse"):
+                inner = getattr(stmt, field, None)
+                if isinstance(inner, list) and not isinstance(stmt, gast.FunctionDef):
+                    setattr(stmt, field, rewrite(inner))
+            call = stmt.value if isinstance(stmt, gast.Expr) else None
+            if (
+                isinstance(call, gast.Call)
+                and isinstance(call.func, gast.Attribute)
+                and isinstance(call.func.value, gast.Name)
+                and not call.keywords
+                and (call.func.attr, len(call.args)) in (("append", 1), ("pop", 0))
+            ):
+                owner = call.func.value.id
+                helper = "list_appended" if call.func.attr == "append" else "list_popped"
+                out.append(build.assign(owner, build.call(helper, load(owner), *call.args)))
+                changed = True
+                continue
+            out.append(stmt)
+        return out
+
+    definition.body = rewrite(definition.body)
+    return {name: getattr(batched, name) for name in _LIST_HELPERS} if changed else {}
