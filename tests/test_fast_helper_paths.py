@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from astgrad.runtime.adjoints import add_at, finish_gradient
+from astgrad.runtime.adjoints import add_at, finish_gradient, shaped_like
+from astgrad.runtime.rules.arithmetic import (
+    dot_grad_left,
+    dot_grad_right,
+    matmul_grad_left,
+    matmul_grad_right,
+)
 from astgrad.runtime.rules.containers import Parts
 from astgrad.runtime.rules.indexing import _distinct_positions, scatter_grad
 from astgrad.runtime.rules.rearranging import unstack
@@ -76,6 +82,29 @@ def test_add_at_into_a_list_it_owns() -> None:
     np.testing.assert_array_equal(again[1], [3.5, 3.5])
     np.testing.assert_array_equal(kept, [3.0, 3.0])  # the array added to is not changed
     assert add_at(again, rows, 0, np.ones(2))[0].tolist() == [1.0, 1.0]  # onto a zero
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [(np.float64,) * 3, (np.float32,) * 3, (np.float32, np.float64, np.float64)],
+    ids=["float64", "float32", "mixed"],
+)
+def test_product_gradients_of_two_matrices(dtypes) -> None:
+    rng = np.random.default_rng(6)
+    g = rng.normal(size=(4, 3)).astype(dtypes[0])
+    x = rng.normal(size=(4, 5)).astype(dtypes[1])
+    y = rng.normal(size=(5, 3)).astype(dtypes[2])
+    for left, right in ((matmul_grad_left, matmul_grad_right), (dot_grad_left, dot_grad_right)):
+        for x_read in (x, shaped_like(x)):  # (x is read for its shape only)
+            got = left(g, x_read, y)
+            assert got.dtype == (g @ y.T).dtype and got.shape == x.shape
+            np.testing.assert_allclose(got, g @ y.T, rtol=1e-6)
+        for y_read in (y, shaped_like(y)):
+            got = right(g, x, y_read)
+            assert got.dtype == (x.T @ g).dtype and got.shape == y.shape
+            np.testing.assert_allclose(got, x.T @ g, rtol=1e-6)
+    # a number times a matrix (np.dot(2.0, y)) keeps the general path: a number's gradient
+    assert dot_grad_left(g, 2.0, y[:, :3][:4]) == pytest.approx(np.sum(g * y[:4, :3]))
 
 
 def states_read_out(W, h0, x):
