@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astgrad.runtime.rules.helper_rules_linalg import (
+    cho_dense_c_tangent,
+    cho_dense_parts_tangent,
     cho_dense_tangent,
+    cho_factor_dense,
+    cho_factor_parts_cotangents,
+    cho_factor_rule,
     cholesky_grad_factor_cotangent,
     cholesky_grad_factor_tangent,
     einsum_grad_with,
@@ -654,7 +659,27 @@ def via_factor_tangents(x, g):
     return np.sum(np.sin(moved + cho_dense_tangent(((x[0], g),), low, cho)))
 
 
+def _cho_factor_rules(x, g, lower):
+    c = np.tril(x) + 2.0 * np.eye(3) + np.triu(x, 1) * 0.5
+    parts = ((g,), ((g, x[1]),))
+    dense = cho_factor_dense(c, lower, *parts)
+    grads = cho_factor_parts_cotangents(np.sin(dense), c, lower, *parts)
+    moved = cho_dense_c_tangent(x * x, c, lower, parts[1])
+    moved = moved + cho_dense_parts_tangent(((x[0], g),), c, lower, parts[1])
+    total = np.sum(grads[0] ** 2) + np.sum(grads[1][0] * grads[2][0][1])
+    # (a, read for its dtype only, a constant: where it moves, the caller gets the int 0
+    # a callee's unused adjoint starts as, and matmul_grad_left of c @ c.T refuses it, a
+    # fault of the transform's, not of these helpers)
+    return total + np.sum(np.cos(cho_factor_rule(moved + dense, c, lower, np.eye(3))))
+
+
+def via_cho_factor_rules(x, g):
+    # the helpers of cho_factor_grad's vjp and jvp, for both triangles
+    return _cho_factor_rules(x, g, True) + _cho_factor_rules(x, g, False)
+
+
 TRANSFORMABLE = {
+    "cho_factor_rules": (via_cho_factor_rules, (3, 3), (3,)),
     "factor_rules": (via_factor_rules, (3, 3), (3,)),
     "factor_tangents": (via_factor_tangents, (3, 3), (3,)),
     "multi_dot_grads_moved": (via_multi_dot_grads_moved, (3, 3), ()),
@@ -720,6 +745,8 @@ FORWARD_REFUSED = {
     # number of axes only)
     "factor_rules",
     "factor_tangents",
+    # (and diag_grad's v, read for its shape)
+    "cho_factor_rules",
 }
 
 
@@ -898,6 +925,113 @@ def test_cholesky_factor_grads_jvp_matches_differences():
         for path, value in _leaves(args):
             moved = _replaced(moved, path, value + step * _at(direction, path))
         return _generic(*moved)
+
+    expected = (shifted(EPS) - shifted(-EPS)) / (2 * EPS)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def _cho_factor_arguments(rng, lower):
+    """A call of cho_factor_grad as transform/factor.py writes it: cho_factor's (c, lower),
+    the matrix, diagonals, and cho_solves (gb, x) with x = cho_solve(factor, b) and
+    gb = cho_solve(factor, gx)."""
+    import scipy.linalg
+
+    m = rng.uniform(-1.0, 1.0, (4, 4))
+    a = m @ m.T + 4.0 * np.eye(4)
+    factor = scipy.linalg.cho_factor(a, lower=lower)
+
+    def solved(b):
+        return scipy.linalg.cho_solve(factor, b)
+
+    return (
+        factor,
+        a,
+        (rng.standard_normal(4),),
+        (
+            (solved(rng.standard_normal(4)), solved(rng.standard_normal(4))),
+            (solved(rng.standard_normal((4, 2))), solved(rng.standard_normal((4, 2)))),
+        ),
+    )
+
+
+def _cho_generic(factor, a, diagonals, cho_solves):
+    """What cho_factor_grad computes, as the rules have it (see _generic)."""
+    from astgrad.runtime.rules.helper_rules_linalg import cho_factor_dense, cho_factor_rule
+
+    dense = cho_factor_dense(factor[0], factor[1], diagonals, cho_solves)
+    return cho_factor_rule(dense, factor[0], factor[1], a)
+
+
+def _cho_paths(args):
+    """The differentiable leaves: cho_factor's c (both triangles: the other holds the
+    input's entries, which the result does not read) and every part."""
+    return [(0, 0)] + [path for k in (2, 3) for path, _ in _leaves(args[k], (k,))]
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_cho_factor_grad_is_the_rule_of_its_parts_sum(lower):
+    pytest.importorskip("scipy")
+    from astgrad.runtime.rules.linalg_helpers import cho_factor_grad
+
+    args = _cho_factor_arguments(np.random.default_rng(40), lower)
+    np.testing.assert_allclose(cho_factor_grad(*args), _cho_generic(*args), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_cho_factor_grads_vjp_matches_differences(lower):
+    pytest.importorskip("scipy")
+    from astgrad.runtime.rules import lookup
+    from astgrad.runtime.rules.linalg_helpers import cho_factor_grad
+
+    rng = np.random.default_rng(41)
+    args = _cho_factor_arguments(rng, lower)
+    ans = cho_factor_grad(*args)
+    h = rng.standard_normal(ans.shape)
+    grads = lookup(cho_factor_grad).vjp(h, ans, *args)
+    assert grads[1] is None
+    for path in _cho_paths(args):
+        value = _at(args, path)
+        expected = np.zeros(value.shape)
+        for i in np.ndindex(value.shape):
+            step = np.zeros(value.shape)
+            step[i] = EPS
+            up = _cho_generic(*_replaced(args, path, value + step))
+            down = _cho_generic(*_replaced(args, path, value - step))
+            expected[i] = np.sum((up - down) * h) / (2 * EPS)
+        got = _at(grads, path)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=str(path))
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_cho_factor_grads_jvp_matches_differences(lower):
+    pytest.importorskip("scipy")
+    from astgrad.runtime.rules import lookup
+    from astgrad.runtime.rules.linalg_helpers import cho_factor_grad
+
+    rng = np.random.default_rng(42)
+    args = _cho_factor_arguments(rng, lower)
+    direction = args
+    for path in _cho_paths(args):
+        direction = _replaced(direction, path, rng.standard_normal(_at(args, path).shape))
+    ans = cho_factor_grad(*args)
+    factor, a, diagonals, cho_solves = args
+    contributions = lookup(cho_factor_grad).jvp(
+        ans,
+        factor,
+        a,
+        diagonals,
+        cho_solves,
+        dfactor=direction[0],
+        ddiagonals=direction[2],
+        dcho_solves=direction[3],
+    )
+    got = sum(c for c in contributions if c is not None)
+
+    def shifted(step):
+        moved = args
+        for path in _cho_paths(args):
+            moved = _replaced(moved, path, _at(args, path) + step * _at(direction, path))
+        return _cho_generic(*moved)
 
     expected = (shifted(EPS) - shifted(-EPS)) / (2 * EPS)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)

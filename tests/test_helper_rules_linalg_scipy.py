@@ -48,6 +48,13 @@ def through_cho_solve(x):
     return _bend(scipy.linalg.cho_solve(factor, np.sin(x[:3])))
 
 
+def through_cho_factor_likelihood(x):
+    factor = scipy.linalg.cho_factor(_spd(x))
+    y = np.array([0.5, -1.0, 0.3])
+    alpha = scipy.linalg.cho_solve(factor, y)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(factor[0])))
+
+
 def through_lu_solve(x):
     lu_and_piv = scipy.linalg.lu_factor(_matrix(x))
     return _bend(scipy.linalg.lu_solve(lu_and_piv, np.sin(x[:3])))
@@ -84,6 +91,7 @@ TABLE = {
     "solve_triangular": (through_solve_triangular, 9, "_other_side"),
     "solve_assume_pos": (through_solve_assume_pos, 9, "read_matrix_grad"),
     "cho_solve": (through_cho_solve, 9, "cho_"),
+    "cho_factor_likelihood": (through_cho_factor_likelihood, 9, "cho_factor_grad"),
     "lu_solve": (through_lu_solve, 9, "lu_solve_factor_grad"),
     "lu_factor": (through_lu_factor, 9, "lu_factor_grad"),
     "block_diag": (through_block_diag, 6, "block_diag_grad"),

@@ -31,6 +31,7 @@ from .linalg_helpers import (
     _einsum_layout,
     _no_cotangent,
     batched_scalar,
+    cho_factor_grad,
     cholesky_factor_grad,
     cholesky_inverse,
     cross_grad,
@@ -777,4 +778,143 @@ def cholesky_factor_grad_jvp(
             transposed_dense_tangent(dtransposed_solves, low, transposed_solves), low, a
         ),
         hermitian_cholesky_grad(cho_dense_tangent(dcho_solves, low, cho_solves), low, a),
+    )
+
+
+# -- scipy.linalg.cho_factor's gradient gathered by transform/factor.py -------------------------
+# cho_factor_grad((c, lower), K, diagonals, cho_solves) is, for the dense cotangent gc of c
+# (cho_factor_dense: diag(v) for each v, and cho_solve's factor gradient for each (gb, x):
+# -tril((gb x^T + x gb^T) F) with F = tril(c), or -triu(F (...)) with F = triu(c)), the
+# Cholesky rule of gc's triangle that holds the factor (upper=True for an upper one) plus
+# gc's other strict triangle (the input's own entries, passed through). Its derivative as
+# cholesky_factor_grad's; real values.
+
+
+@transformable
+def _held(m, lower):
+    """The triangle of cho_factor's ``c`` that holds the factor."""
+    if lower:
+        return np.tril(m)
+    return np.triu(m)
+
+
+@transformable
+def _passed(m, lower):
+    """The strict triangle of cho_factor's ``c`` that holds the input's entries."""
+    if lower:
+        return np.triu(m, 1)
+    return np.tril(m, -1)
+
+
+@transformable
+def _cho_products(both, c, lower):
+    """The factor's part of cho_solve's factor gradient: tril(both F) or triu(F both)."""
+    if lower:
+        return np.tril(both @ np.tril(c))
+    return np.triu(np.triu(c) @ both)
+
+
+@transformable
+def cho_factor_dense(c, lower, diagonals, cho_solves):
+    """The dense cotangent gc of cho_factor's ``c`` (see above)."""
+    _real_factor_only(c)
+    total = np.zeros_like(c)
+    for i in range(len(diagonals)):
+        total = total + diag_grad(diagonals[i], c)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        total = total - _cho_products(_outer_columns(gb, x) + _outer_columns(x, gb), c, lower)
+    return total
+
+
+@transformable
+def cho_factor_rule(dense, c, lower, a):
+    """The gradient of ``a`` from ``dense``, gc: the Cholesky rule of the factor's triangle,
+    and the other strict triangle as it is."""
+    return hermitian_cholesky_grad(_held(dense, lower), _held(c, lower), a, not lower) + _passed(
+        dense, lower
+    )
+
+
+@transformable
+def cho_factor_parts_cotangents(moved, c, lower, diagonals, cho_solves):
+    """For the cotangent ``moved`` of gc: (c's through gc, the diagonals', the
+    cho_solves'), each sequence's as Parts."""
+    held = _held(moved, lower)
+    through_c = np.zeros_like(c)
+    grads_cho = []
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        both = _outer_columns(gb, x) + _outer_columns(x, gb)
+        if lower:
+            through_c = through_c - np.tril(both @ held)
+            turned = held @ mT(np.tril(c))
+        else:
+            through_c = through_c - np.triu(held @ both)
+            turned = mT(np.triu(c)) @ held
+        turned = turned + mT(turned)
+        grads_cho.append(parts_of([-(turned @ x), -(turned @ gb)]))
+    # (diag(v)'s transpose: the diagonal, for each v)
+    grads_diagonals = [np.diagonal(moved) for _ in diagonals]
+    return through_c, parts_of(grads_diagonals), parts_of(grads_cho)
+
+
+@transformable
+def cho_dense_c_tangent(dc, c, lower, cho_solves):
+    """The tangent of gc as ``c`` moves along ``dc`` (the parts held)."""
+    total = np.zeros_like(c)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        both = _outer_columns(gb, x) + _outer_columns(x, gb)
+        total = total - _cho_products(both, dc, lower)
+    return total
+
+
+@transformable
+def cho_dense_parts_tangent(dcho, c, lower, cho_solves):
+    """The tangent of gc as the cho_solves' parts move along ``dcho``."""
+    total = np.zeros_like(c)
+    for i in range(len(cho_solves)):
+        gb, x = cho_solves[i][0], cho_solves[i][1]
+        dgb, dx = dcho[i][0], dcho[i][1]
+        both = _outer_columns(dgb, x) + _outer_columns(gb, dx)
+        total = total - _cho_products(both + mT(both), c, lower)
+    return total
+
+
+@vjp_rule(cho_factor_grad)
+def cho_factor_grad_vjp(g, ans, factor, a, diagonals=(), cho_solves=()):
+    c = factor[0]
+    lower = factor[1]
+    dense = cho_factor_dense(c, lower, diagonals, cho_solves)
+    moved = hermitian_cholesky_tangent(g, _held(c, lower), a, not lower)
+    parts = cho_factor_parts_cotangents(
+        _held(moved, lower) + _passed(g, lower), c, lower, diagonals, cho_solves
+    )
+    through_rule = cholesky_grad_factor_cotangent(
+        g, _held(dense, lower), _held(c, lower), not lower
+    )
+    return (
+        parts_of([_held(through_rule, lower) + parts[0], np.zeros(np.shape(lower))]),
+        None,
+        parts[1],
+        parts[2],
+    )
+
+
+@jvp_rule(cho_factor_grad)
+def cho_factor_grad_jvp(
+    ans, factor, a, diagonals=(), cho_solves=(), *, dfactor, ddiagonals, dcho_solves
+):
+    c = factor[0]
+    lower = factor[1]
+    dense = cho_factor_dense(c, lower, diagonals, cho_solves)
+    return (
+        cholesky_grad_factor_tangent(
+            _held(dense, lower), _held(c, lower), _held(dfactor[0], lower), not lower
+        )
+        + cho_factor_rule(cho_dense_c_tangent(dfactor[0], c, lower, cho_solves), c, lower, a),
+        None,
+        cho_factor_rule(cho_factor_dense(c, lower, ddiagonals, ()), c, lower, a),
+        cho_factor_rule(cho_dense_parts_tangent(dcho_solves, c, lower, cho_solves), c, lower, a),
     )
