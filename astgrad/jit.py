@@ -582,7 +582,9 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     # Calls like an earlier compiled one (same Python types, dtypes, dimensions and
     # layouts: what Numba's types depend on) skip the general checks.
     key = _fast_key(args)
-    fast = differentiated.__dict__.setdefault("_jit_calls", {})
+    fast = differentiated.__dict__.get("_jit_calls")
+    if fast is None:
+        fast = differentiated.__dict__["_jit_calls"] = {}
     found = fast.get(key) if key is not None else None
     if found is not None and found[1].function is not None and not found[0].is_stale():
         try:
@@ -590,8 +592,7 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         except Exception:
             pass  # (the general path below runs it again and decides)
         else:
-            originals = [args[p] for p in target.positions]
-            return _package(differentiated, value, raw, originals)
+            return _package(differentiated, value, raw, [args[p] for p in target.positions])
     from .api import _kind
     from .checks import check_differentiable
 
@@ -632,14 +633,32 @@ def _package(differentiated: Any, value: Any, raw: Any, originals: list) -> Any:
     """The gradients in their arguments' types, with the value if it was asked for."""
     target = differentiated.target
     if len(originals) == 1:
-        # (a float for a float argument is finished already)
-        finished = raw if type(raw) is float and type(originals[0]) is float else None
-        if finished is None:
-            finished = finish_gradient(raw, originals[0])
-        gradients = target.package([finished])
+        like = originals[0]
+        kind = type(raw)
+        # (the common cases, finished already: a float for a float argument, a fresh
+        # C-contiguous array of the argument's dtype and shape, what finish_gradient
+        # gives back as it is)
+        if kind is float and type(like) is float:
+            finished = raw
+        elif (
+            kind is np.ndarray
+            and type(like) is np.ndarray
+            and raw.dtype is like.dtype
+            and raw.shape == like.shape
+            and raw.flags.carray
+        ):
+            finished = raw
+        else:
+            finished = finish_gradient(raw, like)
+        gradients = finished if target.single else (finished,)
     else:
         gradients = tuple(finish_gradient(g, x) for g, x in zip(raw, originals))
     return (value, gradients) if differentiated.with_value else gradients
+
+
+#: NumPy's flag bits Numba's array types depend on: C_CONTIGUOUS, F_CONTIGUOUS, ALIGNED,
+#: WRITEABLE
+_LAYOUT_FLAGS = 0x1 | 0x2 | 0x100 | 0x400
 
 
 def _fast_key(args: tuple) -> tuple | None:
@@ -648,9 +667,8 @@ def _fast_key(args: tuple) -> tuple | None:
     for value in args:
         kind = type(value)
         if kind is np.ndarray:
-            flags = value.flags
-            key.append((value.dtype, value.ndim, flags.c_contiguous, flags.f_contiguous,
-                        flags.aligned, flags.writeable))  # fmt: skip
+            # (layout, alignment and writeability: one read of the flags' bits)
+            key.append((value.dtype, value.ndim, value.flags.num & _LAYOUT_FLAGS))
         elif kind in (float, int, bool):
             key.append(kind)
         elif kind in (list, tuple):

@@ -155,3 +155,22 @@ def test_loops_without_iterations_in_the_probe_save_as_before():
     for steps in (0, 0, 3, 3):
         for g, w in zip(compiled(x, 0.4, steps), plain(x, 0.4, steps), strict=True):
             assert_close(g, w, rtol=1e-13, atol=1e-14)
+
+
+def weighted(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * x[i] * (i + 1)
+    return s
+
+
+def test_calls_alternating_layouts_match():
+    # the compiled call's cache is keyed by each array's layout bits (contiguity,
+    # alignment, writeability): strided, reversed and read-only arrays in turn
+    x = np.linspace(-1.0, 2.0, 12)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    compiled = ag.grad(weighted, jit="numba")
+    plain = ag.grad(weighted)
+    for arg in (x, x[::2], x[::-1], frozen, x, x[::2], frozen):
+        assert_close(compiled(arg), plain(arg), rtol=1e-13, atol=1e-14)
