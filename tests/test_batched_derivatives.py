@@ -456,9 +456,10 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (210 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
-    # lists', tuples' and dicts' adjoints, lists filled by appends)
-    assert ran >= 0.78 * eligible, (ran, eligible)
+    # (212 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # lists', tuples' and dicts' adjoints, lists filled by appends, helpers' arguments
+    # read for their shape)
+    assert ran >= 0.79 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -1010,3 +1011,21 @@ def test_a_counter_popped_back_never_gives_nan(monkeypatch):
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
     assert _check_hessian(powers_of_a_counter, (np.abs(x),), [0], monkeypatch)
+
+
+def through_diff(x):
+    return np.sum(np.diff(np.sin(x)) ** 2 * x[1:])
+
+
+def through_cast(x):
+    return np.sum(np.tanh(x.astype(np.float64)) ** 3)
+
+
+@pytest.mark.parametrize("function", [through_diff, through_cast], ids=lambda f: f.__name__)
+def test_arguments_read_for_their_shape_alone_may_move(function, monkeypatch):
+    """A helper of the gradient with a rule whose argument at a position marked
+    shape_only moves (diff_grad(g, x), cast_grad(g, x, ans): x gives a shape or dtype):
+    its tangent changes nothing, and the batched Hessian leaves it out, where forward
+    mode refused the statement (the rule gives no derivative for it)."""
+    x = np.array([0.3, -0.7, 1.1, 0.5])
+    assert _check_hessian(function, (x,), [0], monkeypatch)

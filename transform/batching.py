@@ -87,6 +87,8 @@ class _Batched(_Forward):
         #: names that may hold a list, tuple or dict (bound by a display, or parameters
         #: of those kinds): their items are read through ``batch_item``
         self.containers: set[str] = set()
+        #: names the statement at hand reads for their shape alone (``shape_only``)
+        self.held: frozenset[str] = frozenset()
 
     def batched(self, name: str) -> str:
         value = getattr(batched, name)
@@ -211,6 +213,36 @@ class _Batched(_Forward):
         if isinstance(target, gast.Tuple):
             return self.unpack(stmt, callee)
         name = target.id
+        self.held = self.shape_reads(stmt.value, callee)
+        try:
+            return self.assign_value(stmt, callee, name)
+        finally:
+            self.held = frozenset()
+
+    def active(self, atom: gast.expr) -> bool:
+        return super().active(atom) and atom.id not in self.held
+
+    def shape_reads(self, value: gast.expr, callee: Callee | None) -> frozenset[str]:
+        """The moving names a rule's helper reads at positions marked ``shape_only`` (and
+        nowhere else in the call): their tangents change nothing, so the statement's
+        tangent leaves them out (the rule gives none for them)."""
+        if callee is None or callee.kind != "rule" or callee.rule is None:
+            return frozenset()
+        positions = _shape_only_positions(callee.rule.primitive)
+        if not positions or not isinstance(value, gast.Call) or callee.pack_args:
+            return frozenset()
+        operands = operand_atoms(value, callee)
+        at = {p: o.id for p, o in enumerate(operands) if isinstance(o, gast.Name)}
+        shaped = {at[p] for p in positions if p in at}
+        elsewhere = {n for p, n in at.items() if p not in positions}
+        elsewhere |= {
+            n.id for k in value.keywords for n in gast.walk(k.value) if isinstance(n, gast.Name)
+        }
+        return frozenset(n for n in shaped - elsewhere if n in self.ctx.active)
+
+    def assign_value(self, stmt: gast.Assign, callee: Callee | None, name: str) -> list[gast.stmt]:
+        """``name = value``: the statement and its batched tangent's, in an order in which
+        each reads what it needs."""
         tangent_stmts = self.tangent_statements(stmt, callee, load(name), name)
         if name not in {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}:
             return [stmt, *tangent_stmts]
@@ -965,6 +997,12 @@ def _adjoint_item():
     from ..runtime.adjoints import adjoint_item
 
     return adjoint_item
+
+
+def _shape_only_positions(helper) -> frozenset:
+    from ..runtime.rules.shared import shape_only_positions
+
+    return shape_only_positions(helper)
 
 
 def _appended_adjoint():
