@@ -123,11 +123,39 @@ def batch_zeros(value: Any, batch: int) -> Any:
     return np.zeros((batch, *np.shape(value)), dtype=_float_dtype(value))
 
 
-def batch_empty(value: Any, batch: int) -> np.ndarray:
-    """An array for a batched tangent of ``value`` to be written into row by row."""
+def batch_empty(value: Any, batch: int) -> Any:
+    """An array for a batched tangent of ``value`` to be written into row by row; for a
+    list or tuple of arrays (a helper's several results, a list's adjoint), a list of
+    one such array per item, which a row written into fills item by item.
+
+    >>> rows = batch_empty([np.zeros(2), 1.0], 3)
+    >>> rows[1] = [np.ones(2), 5.0]
+    >>> rows[1][1], rows[0].shape
+    (np.float64(5.0), (3, 2))
+    """
+    if isinstance(value, (list, tuple)) and not isinstance(value, SavedStack):
+        return _ItemRows(batch_empty(item, batch) for item in value)
     if not _is_numeric(value):
         raise Unbatchable(f"no batched tangent for a {type(value).__name__}")
     return np.empty((batch, *np.shape(value)), dtype=_float_dtype(value))
+
+
+class _ItemRows(list):
+    """The batched tangent of a list or tuple, written one direction at a time by the rows
+    loop of ``transform/batching.py``: ``rows[direction] = row`` puts each item of the
+    row (that direction's tangent, a list or tuple) into its item's array. Read, it is
+    the list of the items' batched tangents (writes into it go through
+    ``batch_writable``, which copies it into a plain list)."""
+
+    __slots__ = ()
+
+    def __setitem__(self, direction: Any, row: Any) -> None:  # type: ignore[override]
+        if not isinstance(direction, (int, np.integer)) or isinstance(direction, bool):
+            raise Unbatchable("a list's batched tangent written at a slice")
+        if not isinstance(row, (list, tuple)) or len(row) != len(self):
+            raise Unbatchable("a list's tangent that is not a list of its length")
+        for items, item in zip(self, row):
+            items[direction] = item
 
 
 def lift(tangent: np.ndarray, like: Any) -> np.ndarray:

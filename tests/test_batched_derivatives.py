@@ -298,14 +298,20 @@ def test_a_construct_it_cannot_batch_falls_back():
 
 
 def test_an_operand_it_cannot_batch_falls_back_at_run_time():
-    """slogdet's tuple result has no batched tangent: the batched function raises as it
-    runs, and the Jacobian comes one direction at a time."""
+    """An index of two arrays, known only as the function runs, has no batched form (the
+    index axes would go in front of the batch axis): the batched function raises as it
+    runs, and the Jacobian comes one direction at a time. (slogdet's tuple result, which
+    once did the same, now goes row by row into a list of its parts' batched tangents.)"""
+    x = np.arange(12.0).reshape(3, 4) / 10
+    index = (np.array([0, 2]), np.array([1, 3]))
+    assert higher._batched_derivative(index_by_name, ("x",), (ag.api._kind(x),)) is not None
+    assert higher._run_batched(index_by_name, (x, index), [0], ("x",)) is None
+    got = ag.jacobian(index_by_name, mode="forward")(x, index)
+    expected = _differences(index_by_name, (x, index), [0])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
     function, make, _ = TABLE["log_det"]
     (A,) = make(np.random.default_rng(2))
-    assert higher._batched_derivative(function, ("A",), (ag.api._kind(A),)) is not None
-    assert higher._run_batched(function, (A,), [0], ("A",)) is None
-    got = ag.jacobian(function, mode="forward")(A)
-    np.testing.assert_allclose(got, _differences(function, (A,), [0])[0], rtol=1e-6, atol=1e-8)
+    assert _check(function, (A,), [0])
 
 
 def several_array_indices(x, rows, columns):
@@ -456,10 +462,10 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (212 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # (216 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
     # lists', tuples' and dicts' adjoints, lists filled by appends, helpers' arguments
-    # read for their shape)
-    assert ran >= 0.79 * eligible, (ran, eligible)
+    # read for their shape, lists' tangents row by row)
+    assert ran >= 0.81 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -839,8 +845,8 @@ def test_most_reverse_jacobians_run_batched():
         eligible += 1
         names = _names(program.function, positions)
         ran += higher._batched_pullbacks(program.function, args, positions, names) is not None
-    # (225 of 262 when this was written: lists', tuples' and dicts' adjoints too)
-    assert ran >= 0.84 * eligible, (ran, eligible)
+    # (235 of 262 when this was written: lists', tuples' and dicts' adjoints too)
+    assert ran >= 0.88 * eligible, (ran, eligible)
 
 
 def smooth(u):
