@@ -104,8 +104,7 @@ def _distinct_positions(index: Any) -> bool:
             if not rising:
                 # (count_nonzero: about half the time of .all() on a few hundred entries)
                 rising = length < 2 or (
-                    (part[0] >= 0 or part[-1] < 0)
-                    and not np.count_nonzero(part[1:] <= part[:-1])
+                    (part[0] >= 0 or part[-1] < 0) and not np.count_nonzero(part[1:] <= part[:-1])
                 )
         elif not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
             return False
