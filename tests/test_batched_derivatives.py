@@ -137,8 +137,8 @@ def test_most_conformance_programs_run_batched():
         )
         ran += found is not None
     assert eligible >= 30
-    # (236 of 262 when this was written: lists' and tuples' batched tangents)
-    assert ran >= 0.88 * eligible, (ran, eligible)
+    # (238 of 262 when this was written: lists' and tuples' batched tangents)
+    assert ran >= 0.89 * eligible, (ran, eligible)
 
 
 # -- random programs -------------------------------------------------------------------------------
@@ -462,10 +462,10 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (216 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # (219 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
     # lists', tuples' and dicts' adjoints, lists filled by appends, helpers' arguments
     # read for their shape, lists' tangents row by row)
-    assert ran >= 0.81 * eligible, (ran, eligible)
+    assert ran >= 0.82 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():

@@ -1025,11 +1025,20 @@ def _unpack_adjoint():
 
 def _containers(node: gast.FunctionDef, kinds: dict) -> set[str]:
     """Names that may hold a list, tuple or dict: bound to a display (``[a, b]``, ``(a,
-    b)``, ``{"k": v}``), or parameters of those kinds."""
+    b)``, ``{"k": v}``) or to a primitive's several results, parameters of those kinds,
+    and copies of those and items read from them."""
     found = {name for name, kind in kinds.items() if kind[:1] in (("list",), ("tuple",), ("dict",))}
     assigns = [s for s in gast.walk(node) if isinstance(s, gast.Assign)]
     for stmt in assigns:
-        if isinstance(stmt.value, (gast.List, gast.Tuple, gast.Dict)):
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        several = (
+            isinstance(callee, Callee)
+            and callee.kind == "rule"
+            and callee.rule is not None
+            and callee.rule.multi_output
+        )
+        if several or isinstance(stmt.value, (gast.List, gast.Tuple, gast.Dict)):
+            # (a display, or a primitive's several results: np.split's, slogdet's)
             found |= {t.id for t in stmt.targets if isinstance(t, gast.Name)}
     # (an item of one may be one itself: a list of tuples)
     grown = True
@@ -1037,9 +1046,12 @@ def _containers(node: gast.FunctionDef, kinds: dict) -> set[str]:
         items = {
             t.id
             for stmt in assigns
-            if isinstance(stmt.value, gast.Subscript)
-            and isinstance(stmt.value.value, gast.Name)
-            and stmt.value.value.id in found
+            if (
+                isinstance(stmt.value, gast.Subscript)
+                and isinstance(stmt.value.value, gast.Name)
+                and stmt.value.value.id in found
+            )
+            or (isinstance(stmt.value, gast.Name) and stmt.value.id in found)  # (a copy)
             for t in stmt.targets
             if isinstance(t, gast.Name)
         }
