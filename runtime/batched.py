@@ -771,13 +771,18 @@ def batch_item(tangent: Any, value: Any, index: Any, batch: int) -> Any:
 
 def _sum_rows(a: Any, b: Any) -> Any:
     """Two batched tangents of adjoints added (None for none), each lifted to the other's
-    axes as their values broadcast."""
+    axes as their values broadcast; those of nested lists' or dicts' adjoints item by
+    item."""
     if a is None:
         return b
     if b is None:
         return a
-    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        raise Unbatchable("adjoints of nested containers")
+    if isinstance(a, dict) and isinstance(b, dict):  # (a nested dict's adjoint)
+        return {k: _sum_rows(a.get(k), b.get(k)) for k in {**a, **b}}
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        return [_sum_rows(x, y) for x, y in zip(a, b)]  # (a nested list's adjoint)
+    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
+        raise Unbatchable("adjoints of nested containers of other kinds")
     ndim = max(a.ndim, b.ndim) - 1
     return _with_ndim(a, ndim) + _with_ndim(b, ndim)
 

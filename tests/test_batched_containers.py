@@ -189,6 +189,12 @@ def test_batched_helpers_of_container_adjoints():
     np.testing.assert_array_equal(
         batched.batch_adjoint_item(entries, {"a": 2.0}, "a", 2.0, 3), np.ones(3)
     )
+    # nested lists' and dicts' adjoints add item by item
+    nested = batched.batch_add_adjoints(
+        [{"w": 1.0}], [{"w": rows}], [{"w": 1.0}], [{"w": rows, "s": rows}], 3
+    )
+    np.testing.assert_array_equal(nested[0]["w"], 2 * rows)
+    assert nested[0]["s"] is rows
     row = batched.batch_row([rows, None], 2)
     np.testing.assert_array_equal(row[0], rows[2])
     assert row[1] is None
