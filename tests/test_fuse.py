@@ -217,3 +217,23 @@ def test_float_specialized_gradients_match_finite_differences(function):
         assert type(got) is float
         expected = numeric_vjp(function, list(args), position, 1.0)
         assert got == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def rnn_from_zeros(W, b, xs):
+    h = np.zeros((xs.shape[1], W.shape[0]))
+    for t in range(xs.shape[0]):
+        h = np.tanh(np.dot(h, W) + xs[t] + b)
+    return np.sum(h * h)
+
+
+def test_duplicate_contributions_are_computed_once():
+    # h's kind is unknown here (np.zeros, then np.dot), so the two contributions of h * h
+    # are added by add_adjoints, not summed by algebra: the second reuses the first.
+    rng = np.random.default_rng(7)
+    args = [rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3), rng.normal(size=(4, 2, 3))]
+    source = ag.source(ag.grad(rnn_from_zeros, wrt=("W", "b")), *args)
+    assert "dh = add_adjoints(dh, dh)" in source, source
+    assert source.count("unbroadcast(dmul * h, h)") == 1, source
+    dW, db = ag.grad(rnn_from_zeros, wrt=("W", "b"), mode="source")(*args)
+    np.testing.assert_allclose(dW, numeric_vjp(rnn_from_zeros, args, 0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(db, numeric_vjp(rnn_from_zeros, args, 1, 1.0), rtol=1e-6)

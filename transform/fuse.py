@@ -27,8 +27,17 @@ them saves nothing measurable on arrays and costs readability.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gast
 
+from ..runtime.rules.arithmetic import (
+    dot_grad_left,
+    dot_grad_right,
+    matmul_grad_left,
+    matmul_grad_right,
+)
+from ..runtime.rules.shared import expand_reduced, reduced_count, unbroadcast
 from . import algebra, anno, ranks
 from .context import TransformContext
 from .dataflow import blocks, reads, statements, target_names
@@ -51,6 +60,9 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     numbers = _float_numbers(program, adjoints)
     program.backward = fuse(program.backward, keep, program.pop, values, adjoints, numbers)
     _tidy_signs(program.backward, values, adjoints, numbers)
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    pure = frozenset(name for name, value in bound.items() if _is_pure_helper(value))
+    _share_duplicates(program.backward, program.pop, pure)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
     return program
@@ -74,6 +86,103 @@ def _adjoints(ctx: TransformContext, values: frozenset[str]) -> frozenset[str]:
         for name in values
         if ctx.namer.has_adjoint(name) and ctx.namer.adjoint(name) in values
     )
+
+
+def _share_duplicates(stmts: list[gast.stmt], pop: str, pure: frozenset[str]) -> None:
+    """``x = E`` and then ``x = add_adjoints(x, E)`` (or ``x = x + E``) with the same
+    ``E``, in one line's block, become ``x = E`` and ``x = add_adjoints(x, x)``: what
+    ``np.sum(h * h)`` sends to ``h`` twice is computed once. Where ``x`` is not known to
+    hold a number or an array ``algebra`` cannot add the two up; this does for any ``x``,
+    and exactly: ``E`` is arithmetic and calls of helpers the rule table marks (pure
+    functions of their arguments), and nothing between the two reads or changes ``x`` or
+    what ``E`` reads, so both computations give the same value."""
+    for stmt in stmts:
+        for block in blocks(stmt):
+            _share_duplicates(block, pop, pure)
+    for i, first in enumerate(stmts):
+        name = _target(first)
+        if name is None or not _pure(first.value, pure):
+            continue
+        inputs = reads(first.value)
+        if name in inputs:
+            continue
+        for later in stmts[i + 1 :]:
+            if _target(later) == name and _same_line(first, later):
+                added = _accumulated_value(later, name)
+                if added is not None and gast.dump(added[1]) == gast.dump(first.value):
+                    holder, field = added[0], added[2]
+                    again = gast.Name(name, gast.Load(), None, None)
+                    if isinstance(holder, list):
+                        holder[field] = again
+                    else:
+                        setattr(holder, field, again)
+                break
+            if blocks(later) or name in reads(later) or (_changes(later, pop) & (inputs | {name})):
+                break
+
+
+def _is_pure_helper(value: Any) -> bool:
+    """Whether ``value`` is one of the helpers a rule's contribution to one gradient is
+    made of that compute a new value from their arguments and change none of them."""
+    return any(value is helper for helper in _PURE_HELPERS)
+
+
+_PURE_HELPERS = (
+    unbroadcast,
+    expand_reduced,
+    reduced_count,
+    matmul_grad_left,
+    matmul_grad_right,
+    dot_grad_left,
+    dot_grad_right,
+)
+
+
+def _accumulated_value(stmt: gast.stmt, name: str) -> tuple[Any, gast.expr, Any] | None:
+    """For ``name = name + B`` or ``name = add_adjoints(name, B)`` (an accumulation):
+    (what holds ``B``, ``B``, where in it: a field's name, or an index of a list); else
+    None."""
+    if not anno.get(stmt, anno.Key.ACCUMULATE):
+        return None
+    value = stmt.value
+    if (
+        isinstance(value, gast.BinOp)
+        and isinstance(value.op, gast.Add)
+        and isinstance(value.left, gast.Name)
+        and value.left.id == name
+    ):
+        return value, value.right, "right"
+    if (
+        isinstance(value, gast.Call)
+        and len(value.args) == 2
+        and not value.keywords
+        and isinstance(value.args[0], gast.Name)
+        and value.args[0].id == name
+    ):
+        return value.args, value.args[1], 1
+    return None
+
+
+def _pure(value: gast.expr, pure: frozenset[str]) -> bool:
+    """Arithmetic of names and numbers, and calls of the helpers in ``pure`` on those."""
+    for node in walk(value):
+        if isinstance(node, gast.Call):
+            if not (isinstance(node.func, gast.Name) and node.func.id in pure) or node.keywords:
+                return False
+        elif not isinstance(
+            node,
+            (
+                gast.BinOp,
+                gast.UnaryOp,
+                gast.Name,
+                gast.Constant,
+                gast.operator,
+                gast.unaryop,
+                gast.expr_context,
+            ),
+        ):
+            return False
+    return True
 
 
 def _tidy_signs(
