@@ -155,3 +155,37 @@ def test_a_buffer_another_name_still_reads_is_not_kept():
     source = _rewritten(HANDED_ON.replace("        a = 0\n", "        c = a\n        a = 0\n"))
     assert not re.search(r"jit_mine_b_\d+ = jit_mine_a_\d+", source), source
     assert re.search(r"jit_mine_b_\d+ = False", source), source
+
+
+SUMMED = """
+def f_grad(x, g):
+    d = gradient_buffer(0, x)
+    d = d + g
+    return d
+"""
+
+
+def _summed(start_d: str, start_g: str) -> str:
+    from astgrad.transform import jit as rewrite_jit
+
+    names = rewrite_jit.Names(gradient_buffer={"gradient_buffer"})
+    probed = rewrite_jit.Probed(
+        starts={"f_grad": {"d": start_d, "g": start_g}},
+        kinds={"f_grad": {"d": "array", "g": "array"}},
+    )
+    return ast.unparse(rewrite_jit.rewrite(SUMMED, names, {}, probed))
+
+
+def test_a_sum_into_the_codes_own_array_is_written_in_place_where_the_types_fit():
+    vector = "jit_np.empty((0, ), jit_np.float64)"
+    # float64 arrays of one rank, or a number: d += g (the same values as d + g where g
+    # broadcasts to d's shape)
+    assert "d += g" in _summed(vector, vector)
+    assert "d += g" in _summed(vector, "0.0")
+    # another dtype or rank: the helper, which checks and makes a new array if needed
+    for other in (
+        "jit_np.empty((0, ), jit_np.complex128)",
+        "jit_np.empty((0, 0, ), jit_np.float64)",
+    ):
+        source = _summed(vector, other)
+        assert "d = jit_add_into(d, g)" in source and "+=" not in source, source
