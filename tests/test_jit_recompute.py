@@ -174,3 +174,20 @@ def test_calls_alternating_layouts_match():
     plain = ag.grad(weighted)
     for arg in (x, x[::2], x[::-1], frozen, x, x[::2], frozen):
         assert_close(compiled(arg), plain(arg), rtol=1e-13, atol=1e-14)
+
+
+def rebinding(x, k):
+    # the body rebinds its counter: the value saved for the replayed loop is not the one
+    # d was computed from, so d stays saved
+    n = x.shape[0]
+    total = 0.0
+    for i in range(n - 1):
+        d = x[i] * k - x[0]
+        i = i + 1
+        total = total + d * d * x[i]
+    return total
+
+
+def test_a_value_reading_a_counter_the_body_rebinds_stays_saved():
+    source = _check(rebinding, (np.linspace(0.3, 1.2, 6), 0.7), (0, 1))
+    assert _saved(source, "d"), source

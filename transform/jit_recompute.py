@@ -147,8 +147,8 @@ class _Recompute:
 
     def _replay_of(self, loop: ast.AST) -> ast.For | None:
         """The replayed loop of a forward ``for v in range(...)`` loop whose body ends
-        with ``push(v)``: the loop whose first statement ``v = pop()`` popped it, and
-        that binds ``v`` nowhere else."""
+        with ``push(v)`` and binds ``v`` nowhere else: the loop whose first statement ``v
+        = pop()`` popped it, and that binds ``v`` nowhere else either."""
         if not (
             isinstance(loop, ast.For)
             and isinstance(loop.target, ast.Name)
@@ -161,6 +161,8 @@ class _Recompute:
             return None
         last = loop.body[-1]
         counter = loop.target.id
+        if _stores(loop.body, counter):
+            return None  # (the body rebinds its counter: the value pushed is not the one read)
         if not (
             isinstance(last, ast.Expr)
             and _is_call(last.value, self.pushes, 1)
