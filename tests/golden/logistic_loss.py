@@ -1,8 +1,7 @@
 def logistic_loss_grad(W, b, x, y):
     matmul = x @ W
     exp = np.exp(-(matmul + b))
-    add_2 = 1 + exp
-    p = 1 / add_2
+    p = 1 / (1 + exp)
     log = np.log(p)
     sub = 1 - y
     sub_2 = 1 - p
@@ -18,7 +17,7 @@ def logistic_loss_grad(W, b, x, y):
     dp = dp + dlog / p
     del add_3, dadd_3, dlog, dlog_2, log, log_2, sub, sub_2
     # grad of: p = 1 / (1 + np.exp(-(x @ W + b)))
-    dadd = dp * p / add_2 * exp
+    dadd = dp * p * p * exp
     dmatmul = unbroadcast(dadd, matmul)
     db = unbroadcast(dadd, b)
     dW = matmul_grad_right(dmatmul, x, W)
