@@ -633,6 +633,10 @@ def _batched_hessian(fun: Callable, args: tuple, positions: list[int], names: tu
         grads, tangents = (grads,), (tangents,)
     rows = []
     for grad, tangent, i in zip(grads, tangents, positions):
+        if np.iscomplexobj(grad) and not np.iscomplexobj(args[i]):
+            # (a real argument's gradient is the real part of its complex adjoint, as the
+            # gradient a user gets is: so its Hessian is the real part of the tangent)
+            grad, tangent = np.real(grad), np.real(tangent)
         like = float(grad) if isinstance(args[i], float) else np.asarray(grad)
         if np.shape(like) != np.shape(args[i]):
             return None

@@ -166,7 +166,19 @@ def lift(tangent: np.ndarray, like: Any) -> np.ndarray:
     >>> lift(np.ones((4, 3)), np.ones((2, 3))).shape
     (4, 1, 3)
     """
+    if isinstance(tangent, (list, tuple)) and isinstance(like, (list, tuple)):
+        # (a sequence adjoint's tangent, item by item: the batched tangents of its items,
+        # which add item by item as the adjoints themselves do)
+        return _item_by_item(lift, tangent, like)
     return _with_ndim(tangent, np.ndim(like))
+
+
+def _item_by_item(step: Any, tangent: Any, like: Any) -> Any:
+    from .rules.containers import Parts
+
+    if len(tangent) != len(like):
+        raise Unbatchable("a sequence's tangent that is not a sequence of its length")
+    return Parts(step(t, item) for t, item in zip(tangent, like))
 
 
 def _with_ndim(tangent: np.ndarray, ndim: int) -> np.ndarray:
@@ -179,6 +191,8 @@ def _with_ndim(tangent: np.ndarray, ndim: int) -> np.ndarray:
 def spread(tangent: Any, like: Any) -> Any:
     """A batched tangent whose rows may be smaller than ``like`` (an operand broadcast
     into it), as a view of shape ``(batch,) + like.shape``."""
+    if isinstance(tangent, (list, tuple)) and isinstance(like, (list, tuple)):
+        return _item_by_item(spread, tangent, like)
     shape = (tangent.shape[0], *np.shape(like))
     if tangent.shape == shape:
         return tangent

@@ -328,8 +328,17 @@ def test_several_array_indices_go_row_by_row_or_fall_back():
     the function runs. Never a transposed Jacobian."""
     x = np.random.default_rng(3).uniform(-1, 1, (3, 4))
     rows, columns = np.array([0, 2, 1]), np.array([3, 0, 1])
-    source = pipeline.derive(several_array_indices, ("x",), mode="source", forward="batched").source
+    source = pipeline.derive(
+        several_array_indices,
+        ("x",),
+        param_kinds={"x": ("value",)},
+        mode="source",
+        forward="batched",
+    ).source
     assert "dx[direction][rows, columns]" in source
+    # (a parameter not known to hold one array may hold a list: its row is a list of rows)
+    unknown = pipeline.derive(several_array_indices, ("x",), mode="source", forward="batched")
+    assert "batch_row(dx, direction)[rows, columns]" in unknown.source
     assert _check(several_array_indices, (x, rows, columns), [0])
     assert higher._run_batched(index_by_name, (x, (rows, columns)), [0], ("x",)) is None
     got = ag.jacobian(index_by_name, mode="forward")(x, (rows, columns))
@@ -462,7 +471,7 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (220 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # (222 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
     # lists', tuples' and dicts' adjoints, lists filled by appends, helpers' arguments
     # read for their shape, lists' tangents row by row)
     assert ran >= 0.82 * eligible, (ran, eligible)

@@ -725,10 +725,10 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
 
 
 #: transformable helpers whose forward mode (ag.jvp, mode="source") transform/tangents.py
-#: refuses: it rejects a tangent on an argument that a rule reads for its shape or dtype
-#: only (expand_reduced's x, cast_like's x, output_parts' ans, refuse_complex's x,
-#: solve_adjoint's b), as these helpers pass values that move there. Reverse mode (above)
-#: takes them.
+#: refuses: their bodies raise an error for cases the rule does not cover (an invalid norm
+#: order, a null space, a QR mode), and forward mode does not take a Raise statement yet.
+#: Reverse mode (above) takes them. (A tangent at an argument a rule reads for its shape
+#: or dtype only, or whose gradient the vjp rule declares None, is left out now.)
 FORWARD_REFUSED = {
     "norm_grad_rows_3",
     "norm_grad_flat",
@@ -737,16 +737,7 @@ FORWARD_REFUSED = {
     "norm_grad_matrix_1",
     "singular_values_grad",
     "singular_values_grad_values_only",
-    "eig_grad",
-    "eigh_grad",
     "qr_grad",
-    "polyfit_grad",
-    # (a solve's right-hand side b, which solve_adjoint and solve_grad_a read for its
-    # number of axes only)
-    "factor_rules",
-    "factor_tangents",
-    # (and diag_grad's v, read for its shape)
-    "cho_factor_rules",
 }
 
 

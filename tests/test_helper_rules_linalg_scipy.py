@@ -202,9 +202,9 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
         np.testing.assert_allclose(got[k], expected, rtol=1e-6, atol=1e-8)
 
 
-#: refused by forward mode's transform: a tangent on an argument a rule reads for its
-#: dtype only (refuse_complex's x, cast_like's x), as in test_helper_rules_linalg
-FORWARD_REFUSED = {"dirichlet_grads", "mvn_grads"}
+#: refused by forward mode's transform, as in test_helper_rules_linalg (none now: a
+#: tangent on an argument a rule reads for its dtype only is left out)
+FORWARD_REFUSED: set[str] = set()
 
 
 def _forward_cases():

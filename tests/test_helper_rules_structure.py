@@ -224,24 +224,7 @@ def test_hvp_matches_differences_of_the_gradient(function, mode):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-#: forward mode over generated code refuses a helper's argument that carries a tangent
-#: where the helper reads only its shape (transform/tangents.py: "the argument at 1
-#: carries a derivative, but astgrad's rule unpad gives none for it"), so these Hessians
-#: take one direction at a time; each is to run batched once that is lifted
-_SHAPE_ONLY_TANGENTS = pytest.mark.xfail(
-    strict=True, reason="forward mode refuses tangents at shape-only arguments of helpers"
-)
-
-
-#: those whose batched Hessian runs already
-_BATCHED = (trapezoid_spacing, logspace_base, ediff1d_ends)
-
-
-@pytest.mark.parametrize(
-    "function",
-    [f if f in _BATCHED else pytest.param(f, marks=_SHAPE_ONLY_TANGENTS) for f in FUNCTIONS],
-    ids=lambda f: f.__name__,
-)
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_batched_hessian_runs(function, monkeypatch):
     """One batched run over the generated gradient (forward mode through the helpers'
     rules), equal to one Hessian-vector product per direction and to differences."""

@@ -114,6 +114,16 @@ class _Batched(_Forward):
             )
         params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
         self.containers = _containers(node, self.ctx.param_kinds)
+        assigned = {
+            n.id
+            for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
+        # (parameters that hold one array or number throughout: their tangents' rows are
+        # read as dx[direction])
+        self.array_params = {
+            p for p in params if self.ctx.param_kinds.get(p) == ("value",) and p not in assigned
+        }
         self.batch = self.namer.new("batch")
         first = self.tangent(self.ctx.wrt[0])
         size: gast.expr = gast.Subscript(
@@ -771,8 +781,8 @@ class _Batched(_Forward):
             else:
                 before.append(s)
         prelude = [s for s in prelude if s not in before]
-        containers = {self.tangent(n) for n in self.containers}
-        row = _Row(batched_names, direction, containers, self.batched("batch_row"))
+        arrays = {self.tangent(n) for n in self.array_params}
+        row = _Row(batched_names, direction, arrays, self.batched("batch_row"))
         rows = self.namer.new(f"{self.tangent(name)}_rows")
         body = [row.visit(s) for s in prelude]
         body.append(
@@ -1166,20 +1176,24 @@ class _Lift(gast.NodeTransformer):
 
 
 class _Row(gast.NodeTransformer):
-    """Each read of a batched tangent as its row ``direction``: ``batch_row`` for those of
-    names that may hold a list, tuple or dict (a list of their items' rows)."""
+    """Each read of a batched tangent as its row ``direction``: ``dx[direction]`` for the
+    tangents in ``arrays`` (of parameters known to hold one array or number), elsewhere
+    ``batch_row``, an array's row or for a list, tuple or dict the list of its items'
+    rows. (Not ``[direction]`` for every name the analysis did not see a container in:
+    a helper may return a sequence's adjoint as ``Parts``, and a sum of such is one too,
+    whose ``[direction]`` would be an item, not a row.)"""
 
-    def __init__(self, names: set[str], direction: str, containers: set[str], helper: str):
+    def __init__(self, names: set[str], direction: str, arrays: set[str], helper: str):
         self.names = names
         self.direction = direction
-        self.containers = containers
+        self.arrays = arrays
         self.helper = helper
 
     def visit_Name(self, node: gast.Name) -> gast.expr:
         if node.id in self.names and isinstance(node.ctx, gast.Load):
-            if node.id in self.containers:
-                return build.call(self.helper, node, load(self.direction))
-            return gast.Subscript(value=node, slice=load(self.direction), ctx=gast.Load())
+            if node.id in self.arrays:
+                return gast.Subscript(value=node, slice=load(self.direction), ctx=gast.Load())
+            return build.call(self.helper, node, load(self.direction))
         return node
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime.rules.shared import shape_only_positions
 from . import anno, build, shapes
 from .analyze import CONSTANT, CONTAINER, COPY, SUBSCRIPT, operand_atoms
 from .build import load, store
@@ -328,6 +329,8 @@ class _Forward:
                         origin,
                     )
                 tangents[params.index(keyword.arg)] = load(self.tangent(keyword.value.id))
+        for position in _constant_positions(callee.rule):
+            tangents.pop(position, None)
         missing = sorted(set(tangents) - set(forward.differentiable))
         if missing:
             raise TransformError(
@@ -622,3 +625,16 @@ class _Forward:
             anno.set(stmt, anno.Key.ORIGIN, origin)
         anno.set(stmt, anno.Key.PART, TANGENT)
         return stmt
+
+
+def _constant_positions(rule: Any) -> frozenset[int]:
+    """The positions of ``rule``'s primitive at which a small change moves nothing, so
+    that a tangent there contributes nothing: those a rule helper reads for its shape,
+    dtype or mask alone (marked ``shape_only``), and those whose vjp rule declares no
+    gradient (``None`` at that position: an index, a sort order, a count), which reverse
+    mode takes as zero in the same way (``reverse.rule_adjoint``)."""
+    positions = set(shape_only_positions(rule.primitive))
+    template = rule.template
+    if template is not None:
+        positions.update(i for i, output in enumerate(template.outputs) if output is None)
+    return frozenset(positions)
