@@ -18,6 +18,7 @@ import numpy as np
 
 from .checks import check_differentiable, refuse_matrices
 from .nested import (
+    outer_mode,
     reads_recording,
     refuse_gradient_of_gradient,
     refuse_recording,
@@ -233,6 +234,7 @@ class _Differentiated:
             self._jit_call = compiling.call
         #: "numba": the generated gradient compiled with Numba where it fits (astgrad.jit)
         self.jit = jit
+        mode = outer_mode(function, mode)
         refuse_gradient_of_gradient(
             function, "ag.value_and_grad" if with_value else "ag.grad", mode
         )
@@ -572,6 +574,7 @@ def vjp(
         from .higher import gradient_vjp
 
         return gradient_vjp(fun, args, wrt)
+    mode = outer_mode(fun, mode)
     refuse_gradient_of_gradient(fun, "ag.vjp", mode)
     refuse_recording(args, {}, "ag.vjp", mode)
     refuse_matrices(args, {})

@@ -44,10 +44,12 @@ from .runtime.tensor import Tensor
 from .transform.errors import TransformError
 
 ADVICE = (
-    "Higher-order derivatives (a gradient of a gradient) are not supported yet. "
-    "Differentiate once: for a second derivative, take central differences of the first "
-    "(ag.grad(f)(x + h) - ag.grad(f)(x - h)) / (2 * h), or write the first derivative "
-    "as a function of its own and differentiate that."
+    "This nesting of derivatives is not supported: astgrad differentiates a gradient "
+    "made by ag.grad(f) of one parameter in any mode (ag.grad(ag.grad(f)) of a scalar "
+    "one, ag.jacobian(ag.grad(f)), ag.hessian(f), ag.hvp(f, ...)), and on the tape any "
+    'gradient made with mode="tape" given to one with mode="tape" or "auto". '
+    "Write the inner derivative as ag.grad(f, wrt=...) of one parameter, or use "
+    "ag.hessian or ag.hvp for second derivatives."
 )
 
 
@@ -57,6 +59,13 @@ def is_gradient(value: Any) -> bool:
     while isinstance(value, functools.partial):
         value = value.func
     return bool(getattr(value, "__astgrad_gradient__", False))
+
+
+def outer_mode(function: Any, mode: str) -> str:
+    """The mode a derivative of ``function`` runs in: ``"tape"`` for ``mode="auto"`` where
+    ``function`` is a gradient made on the tape (which composes on the tape alone: auto
+    runs on the tape what it cannot transform), else ``mode``."""
+    return "tape" if mode == "auto" and _on_tape(function) else mode
 
 
 def refuse_gradient_of_gradient(function: Any, outer: str, mode: str = "auto") -> None:

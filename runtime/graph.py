@@ -447,8 +447,10 @@ class Kernel:
                 )
             if not self.trusted:
                 self.fn, self.stripped, names, reads = _compiled(rule, template, params)
-            #: whether the node must keep the result alive for ``fn``
-            self.uses_ans = "ans" in names
+            #: whether the node must keep the result alive for ``fn``, or for ``apply``:
+            #: a node of several results fills in zeros like the results that got no
+            #: cotangent
+            self.uses_ans = "ans" in names or rule.multi_output
         positions = {name: i for i, name in enumerate(rule.param_names)}
         self.reads = frozenset(positions[name] for name in reads if name in positions)
         #: whether the first and the second parameter are among ``reads``

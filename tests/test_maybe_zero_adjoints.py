@@ -7,7 +7,9 @@ generated code hands that 0 to a rule, and rules' helpers take arrays:
 ``matmul_grad_left(0, P, A)`` raised in source and auto mode (the tape was right). The
 zeros pass now guards such calls (``0 if zero_cotangent(dP) else ...``, exact since the
 call is linear in the cotangent). Each body below feeds the carried value straight into
-one rule, through a loop and through a branch, against the tape and central differences.
+one rule, through a loop, through a branch and back from a helper of the user's that
+returns the 0 (always, or on one side of a branch: ``Derivative.zero_adjoints``), against
+the tape and central differences.
 """
 
 from __future__ import annotations
@@ -75,6 +77,26 @@ def f(A, B):
 """
 
 
+# P's adjoint comes back from a helper of the user's: the int 0 where the helper reads P
+# through np.floor only (always in zero_in_first, on one side of its branch in
+# zero_on_one_side), which the caller's zeros pass must know before a rule reads it
+CALLEE = """
+import numpy as np
+
+def zero_in_first(P, B):
+    return np.floor(P) * 0.0 + B * 2.0
+
+def zero_on_one_side(P, B):
+    if np.sum(B) > 0:
+        return np.floor(P) * 0.0 + B * 2.0
+    return P * B
+
+def f(A, B):
+    P = {body_of_a}
+    return np.sum(np.sin({helper}(P, B))) + np.sum(A * B)
+"""
+
+
 def _module(tmp_path, name: str, source: str):
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(source))
@@ -112,6 +134,39 @@ def test_an_adjoint_written_on_one_side_of_a_branch(tmp_path, label, sign):
     body = BODIES[label].replace("P", "A").replace("A, A", "A, B")
     f = _module(tmp_path, name, BRANCH.format(body_of_a=body)).f
     _check(f, A, B)
+
+
+@pytest.mark.parametrize("label", sorted(BODIES))
+@pytest.mark.parametrize(
+    "helper, sign",
+    [("zero_in_first", 1.0), ("zero_on_one_side", 1.0), ("zero_on_one_side", -1.0)],
+)
+def test_an_adjoint_a_helper_returns_as_zero(tmp_path, label, helper, sign):
+    rng = np.random.default_rng(6)
+    A, B = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(3, 3))
+    B = B - B.mean() + sign  # picks the side the helper's branch takes
+    name = f"callee_{label.replace('.', '_')}_{helper}_{'pos' if sign > 0 else 'neg'}"
+    body = BODIES[label].replace("P", "A").replace("A, A", "A, B")
+    source = CALLEE.format(body_of_a=body, helper=helper)
+    f = _module(tmp_path, name, source).f
+    _check(f, A, B)
+
+
+def test_a_helpers_zero_adjoint_is_dropped_or_guarded_in_source(tmp_path):
+    """Where the helper always returns P's adjoint as 0, nothing is computed from it;
+    where it may, what is computed from it is guarded."""
+    always = _module(
+        tmp_path, "callee_source_always", CALLEE.format(body_of_a="A @ B", helper="zero_in_first")
+    ).f
+    source = ag.source(always, np.eye(3), np.eye(3), wrt=(0, 1))
+    assert "matmul_grad" not in source
+    sometimes = _module(
+        tmp_path,
+        "callee_source_sometimes",
+        CALLEE.format(body_of_a="A @ B", helper="zero_on_one_side"),
+    ).f
+    source = ag.source(sometimes, np.eye(3), np.eye(3), wrt=(0, 1))
+    assert "dA = dA if zero_cotangent(dP_zero_on_one_side) else dA + matmul_grad_left(" in source
 
 
 def test_the_guard_reads_as_a_skip_in_generated_source(tmp_path):

@@ -197,6 +197,17 @@ def test_helpers_the_user_defines_but_does_not_call(module):
     check_every_way(m.f, np.array([0.5, 1.5]), np.array([[1.2], [0.7]]), wrt=1)
 
 
+def test_a_helper_the_user_imported_under_the_gradients_own_name(module):
+    # The gradient of trapezoid_spacing calls astgrad's trapezoid_spacing_grad, which the
+    # module imported: the generated function must not take that name (it called itself).
+    m = module(
+        "from astgrad.runtime.rules.numerical import trapezoid_spacing_grad  # noqa: F401\n"
+        "def trapezoid_spacing(x):\n"
+        "    return np.trapezoid(x ** 2, dx=x[0] * x[1]) ** 2\n"
+    )
+    check_every_way(m.trapezoid_spacing, np.array([0.3, 0.5, 0.7, 0.2]))
+
+
 # -- builtins the generated code needs --------------------------------------------------------
 
 SHADOWING = (

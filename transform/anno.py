@@ -56,6 +56,10 @@ class Key(enum.Enum):
     #: On a name read at the function's top level: the shape class of the binding that
     #: reaches it (``shapes.annotate_reads``; ``shapes.class_of`` prefers it).
     SHAPE_CLASS = "shape_class"
+    #: On the statement receiving a generated callee's adjoints (``dx, da = f_backward(saved,
+    #: g)``): ``(certain, possible)``, the names among its targets that are the int 0 an
+    #: adjoint starts from, and those that may be (``Derivative.zero_adjoints``).
+    ZERO_PARTS = "zero_parts"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

@@ -88,6 +88,9 @@ class TransformContext:
         user_value = self.parsed.globals.get(preferred, _MISSING)
         if user_value is value and preferred not in self.local_names:
             self.resolved_globals[preferred] = value
+            # (read from the user's globals: no generated name may take it, not even the
+            # generated function's own, f_grad where the user imported a helper so named)
+            self.namer.reserve([preferred])
             return preferred
         name = self.namer.new(preferred)
         self.free_values[name] = value

@@ -245,7 +245,11 @@ class _Zeros:
         maybe = set(zeros) if maybe is None else maybe
         out = []
         for stmt in stmts:
+            # (a callee's adjoints: those it returns as the int 0, or may)
+            certain, possible = anno.get(stmt, anno.Key.ZERO_PARTS, ((), ()))
             stmt, zeros = self.stmt(stmt, zeros, maybe)
+            zeros |= set(certain)
+            maybe |= set(certain) | set(possible)
             if stmt is not None:
                 out.append(stmt)
                 out.extend(getattr(stmt, "__astgrad_extra__", []))
@@ -379,6 +383,30 @@ class _Zeros:
                 test=build.call(helper, build.load(linear_in)), body=zero, orelse=stmt.value
             )
         return True
+
+
+def zero_adjoints(backward: list[gast.stmt], returned: list[str]) -> tuple[str, ...]:
+    """For each of the adjoints a generated backward function returns: ``"zero"`` where
+    it is certainly the int 0 an adjoint starts from (nothing flowed into it), ``"maybe"``
+    where it may be (a branch or loop that did not write it, a guard's 0, a callee's),
+    ``""`` where it never is. Callers' zeros pass reads this, so that a rule is never
+    handed a callee's 0 (``reverse.user_call``)."""
+    analysis = _Zeros(rewrite=False)
+    _, zeros = analysis.block(backward, set())
+    maybe = analysis.maybe_after | _guarded_zeros(backward)
+    return tuple("zero" if name in zeros else "maybe" if name in maybe else "" for name in returned)
+
+
+def _guarded_zeros(stmts: list[gast.stmt]) -> set[str]:
+    """Names some statement assigns ``0 if ... else ...`` (a guard the zeros pass wrote,
+    which the analysis, without the annotation that made it, would take for a value)."""
+    found = set()
+    for stmt in statements(stmts):
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, gast.Assign) and isinstance(value, gast.IfExp):
+            if _is_zero_constant(value.body) or _is_zero_constant(value.orelse):
+                found |= target_names(stmt)
+    return found
 
 
 def _first_write(value: gast.expr) -> gast.expr:

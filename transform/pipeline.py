@@ -196,6 +196,9 @@ class Derivative:
     #: calls on objects and what each resolved to (``TransformContext.object_calls``),
     #: its callees' too
     object_calls: list[tuple] = field(default_factory=list)
+    #: of a split derivative: for each gradient ``backward`` returns, whether it is
+    #: ``"zero"`` (the int 0), ``"maybe"`` or never (``""``): ``optimize.zero_adjoints``
+    zero_adjoints: tuple[str, ...] = ()
 
     @property
     def function(self) -> Callable | None:
@@ -729,7 +732,9 @@ def _assemble(
     saved_names = sorted(
         (program.backward_reads & (params | assigned)) - {program.pop, program.push}
     )
-    if backward_setup:
+    if any(program.stack in dataflow.reads(s) for s in backward_setup):
+        # (the backward setup takes the stack's copy; it may copy the user's lists alone,
+        # where the forward pass made no stack)
         saved_names = [program.stack] + [n for n in saved_names if n != program.stack]
     saved_tuple = gast.Tuple(elts=[build.load(n) for n in saved_names], ctx=gast.Load())
     # A name bound only in a branch or loop the forward pass did not take still goes back in
@@ -770,6 +775,7 @@ def _assemble(
     return Derivative(
         weakref.ref(ctx.parsed.function), ctx.wrt, name, source, forward=forward,
         backward=backward_fn, returns=ctx.kinds.get(getattr(result, "id", None), ("value",)),
+        zero_adjoints=optimize.zero_adjoints([*backward_setup, *backward], program.gradients),
     )  # fmt: skip
 
 

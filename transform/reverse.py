@@ -510,6 +510,7 @@ class _Reverser:
         receiving = gast.Assign(targets=[receive], value=backward_call, type_comment=None)
         if isinstance(g, gast.Name):
             anno.set(receiving, anno.Key.LINEAR_IN, g.id)
+        _mark_zero_parts(receiving, parts, derivative)
         # The target's adjoint is consumed by the call and reset before the parts flow in,
         # since an argument may be the target itself (w = helper(w)).
         adjoint = [receiving, *saved_pop, *pops, *self.resets(names)]
@@ -549,6 +550,7 @@ class _Reverser:
         )
         if isinstance(g, gast.Name):
             anno.set(receiving, anno.Key.LINEAR_IN, g.id)
+        _mark_zero_parts(receiving, parts, derivative)
         adjoint = [*pops, receiving, *self.resets(changed_names(stmt))]
         for param, part in zip(active_params, parts):
             adjoint.extend(self.accumulate(bound.arguments[param].id, load(part), load(part)))
@@ -1023,3 +1025,19 @@ def _linear_prelude(prelude: list[gast.stmt], g: gast.expr) -> list[gast.stmt]:
             anno.set(stmt, anno.Key.LINEAR_IN, g.id)
             derived |= target_names(stmt)
     return list(prelude)
+
+
+def _mark_zero_parts(receiving: gast.Assign, parts: list[str], derivative: Any) -> None:
+    """Tell the zeros pass which of a callee's adjoints its backward function returns as
+    the int 0, or may (a parameter nothing flowed into: ``np.floor(a)``'s): a rule's
+    helper given that 0 (``matmul_grad_left(0, x, y)``) would fail, so the statements
+    computed from them are dropped or guarded as for any other zero."""
+    kinds = getattr(derivative, "zero_adjoints", ())
+    if len(kinds) != len(parts):
+        # (not known: every part may be 0)
+        kinds = ("maybe",) * len(parts)
+    certain = tuple(p for p, kind in zip(parts, kinds) if kind == "zero")
+    possible = tuple(p for p, kind in zip(parts, kinds) if kind == "maybe")
+    if certain or possible:
+        anno.set(receiving, anno.Key.ZERO_PARTS, (certain, possible))
+

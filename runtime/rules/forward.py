@@ -383,9 +383,15 @@ def _value(rule: Any, position: int, args: tuple, kwargs: dict) -> Any:
 
 
 def _add(total: Any, part: Any) -> Any:
-    """Two tangents summed; those of a result that is a tuple, part by part."""
-    if isinstance(total, tuple):
-        return tuple(_add(t, p) for t, p in zip(total, part))
+    """Two tangents summed; those of a result that is a tuple or a list (np.split's), part
+    by part, where ``+`` would join them."""
+    if isinstance(total, (tuple, list)):
+        if not isinstance(part, (tuple, list)) or len(part) != len(total):
+            raise ValueError(
+                f"internal error: a tangent of {len(total)} parts summed with a "
+                f"{type(part).__name__}"
+            )
+        return type(total)(_add(t, p) for t, p in zip(total, part))
     return total + part
 
 

@@ -132,6 +132,9 @@ def _sum_columns(g: Any) -> Any:
 _NUMBERS = frozenset({float, int, np.float64, np.float32, complex, np.complex128})
 
 
+_CONTAINERS = (list, tuple, dict)
+
+
 @shape_only(1)
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` down to the shape of ``x``, undoing NumPy broadcasting.
@@ -159,6 +162,10 @@ def unbroadcast(g: Any, x: Any) -> Any:
                 return _add_reduce(g, 0)  # a vector's sum for a number (a bias b of X @ w + b)
         if isinstance(x, np.matrix) or isinstance(g, np.matrix):
             raise matrix_error("a value in the computation")
+        if isinstance(g, _CONTAINERS) and isinstance(x, _CONTAINERS):
+            # A list's (tuple's, dict's) adjoint for a list: nothing broadcasts a list's
+            # items (the tangent list writable_tangent copies, differentiated again)
+            return g
         shape, g_shape = _shape(x), _shape(g)
         if g_shape == shape:
             return g
