@@ -184,7 +184,7 @@ def test_a_gradient_of_a_constant_is_no_nesting(m, mode):
         got = ag.grad(m.constant_slope, mode=mode)(1.5, 2.0)
     except ag.TransformError as exc:
         # source mode may refuse an opaque call for reasons of its own, never higher order
-        assert mode == "source" and "Higher-order" not in str(exc), str(exc)
+        assert mode == "source" and "nesting of derivatives" not in str(exc), str(exc)
         return
     assert_close(got, 32.0)
     assert_close(got, numeric_vjp(m.constant_slope, [1.5, 2.0], 0, 1.0))

@@ -606,9 +606,9 @@ def test_outside_the_tape_nesting_is_still_refused():
     slope = ag.grad(quartic, mode="source")(x)
     slope.backward()
     assert float(x.grad.numpy()) == pytest.approx(48.0)
-    with pytest.raises(NotImplementedError, match="Higher-order"):
+    with pytest.raises(NotImplementedError, match="This nesting of derivatives is not supported"):
         ag.grad(ag.grad(lambda v: v**4, mode="tape"), mode="source")
-    with pytest.raises(NotImplementedError, match="Higher-order"):
+    with pytest.raises(NotImplementedError, match="This nesting of derivatives is not supported"):
         ag.grad(ag.vjp(lambda v: v**4, 2.0, mode="tape")[1], mode="tape")
 
 

@@ -1040,4 +1040,3 @@ def _mark_zero_parts(receiving: gast.Assign, parts: list[str], derivative: Any) 
     possible = tuple(p for p, kind in zip(parts, kinds) if kind == "maybe")
     if certain or possible:
         anno.set(receiving, anno.Key.ZERO_PARTS, (certain, possible))
-
