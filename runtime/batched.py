@@ -614,12 +614,15 @@ def batch_gradient_buffer(tangent: Any, container: Any) -> Any:
     """The batched tangent of ``gradient_buffer(adjoint, container)`` (an element loop's
     buffer of adjoints, shaped like the array ``container``): each row of the adjoint's
     tangent spread over ``container``'s shape, in an array of its own; the tangent as it
-    is where ``container`` is not a NumPy array (the helper gives the adjoint back)."""
-    if type(container) is not np.ndarray:
+    is where ``container`` is not an array (the helper gives the adjoint back)."""
+    from .element_adjoints import buffer_module
+
+    xp = buffer_module(container)
+    if xp is None:
         return tangent
-    rows = np.asarray(tangent)
+    rows = xp.asarray(tangent)
     dtype = np.result_type(container.dtype, rows.dtype, np.float64)
-    out = np.zeros((rows.shape[0], *container.shape), dtype)
+    out = xp.zeros((rows.shape[0], *container.shape), dtype)
     out += _with_ndim(rows, container.ndim)
     return out
 

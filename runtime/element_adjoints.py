@@ -13,17 +13,28 @@ from typing import Any
 
 import numpy as np
 
+from .device import CPU, array_module, device_of
 from .rules.containers import is_zero
 
 __all__ = ["gradient_buffer"]
 
 
+def buffer_module(container: Any) -> Any:
+    """The module that makes ``container``'s buffer: NumPy for a NumPy array, the device's
+    (CuPy) for an array on a device; None for anything else (no buffer is made)."""
+    if type(container) is np.ndarray:
+        return np
+    if device_of(container) == CPU:  # (None, a placeholder, a number: no array of ours)
+        return None
+    return array_module(container)
+
+
 def gradient_buffer(adjoint: Any, container: Any) -> Any:
-    """A new array, shaped like the NumPy array ``container``, holding ``adjoint`` (zeros
-    for the adjoint nothing flowed into yet), that nothing else refers to. Float64 (or
-    complex) whatever ``container``'s dtype, as element adjoints added into it may be.
-    Anything else than a NumPy array (an unbound name's placeholder, None: the loop that
-    would read it does not run) gives ``adjoint`` back.
+    """A new array, shaped like the array ``container`` (a NumPy array, or one on a device,
+    made there), holding ``adjoint`` (zeros for the adjoint nothing flowed into yet), that
+    nothing else refers to. Float64 (or complex) whatever ``container``'s dtype, as element
+    adjoints added into it may be. Anything else than an array (an unbound name's
+    placeholder, None: the loop that would read it does not run) gives ``adjoint`` back.
 
     >>> gradient_buffer(0, np.ones(3, dtype=np.float32))
     array([0., 0., 0.])
@@ -33,11 +44,12 @@ def gradient_buffer(adjoint: Any, container: Any) -> Any:
     >>> shared
     array([1., 1.])
     """
-    if type(container) is not np.ndarray:
+    xp = buffer_module(container)
+    if xp is None:
         return adjoint
     if is_zero(adjoint):
-        return np.zeros(container.shape, np.result_type(container.dtype, np.float64))
+        return xp.zeros(container.shape, np.result_type(container.dtype, np.float64))
     dtype = np.result_type(container.dtype, getattr(adjoint, "dtype", np.float64), np.float64)
-    buffer = np.zeros(container.shape, dtype)
+    buffer = xp.zeros(container.shape, dtype)
     buffer += adjoint  # a copy (of a read-only broadcast view too)
     return buffer

@@ -760,17 +760,41 @@ def test_forward_mode_differentiates_a_transformable_helper(name):
     np.testing.assert_allclose(got, (up - down) / (2 * EPS), rtol=1e-6, atol=1e-8)
 
 
-def test_the_cholesky_gradients_derivative_refuses_complex_factors():
+@pytest.mark.parametrize("upper", [False, True])
+def test_the_cholesky_gradients_derivative_is_right_for_complex_factors(upper):
+    """hermitian_cholesky_grad's rules for a complex (Hermitian) factor, at a triangular
+    one: the vjp's gradients and the forward rule's tangent against differences of
+    Re(sum(h * G)) along complex directions (the convention: dL = Re(sum(grad * d)))."""
     from astgrad.runtime.rules import lookup
-    from astgrad.runtime.rules.complex import ComplexGradientError
+    from astgrad.runtime.rules.forward import tangent_of
     from astgrad.runtime.rules.linalg_complex import hermitian_cholesky_grad
 
-    a = np.array([[2.0, 0.5j], [-0.5j, 1.0]])
-    low = np.linalg.cholesky(a)
-    g = np.ones((2, 2), dtype=complex)
-    ans = hermitian_cholesky_grad(g, low, a)
-    with pytest.raises(ComplexGradientError, match="written for real values"):
-        lookup(hermitian_cholesky_grad).vjp(np.ones_like(ans), ans, g, low, a)
+    rng = np.random.default_rng(11)
+
+    def crandom(*shape):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+    b = crandom(3, 3)
+    a = b @ np.conjugate(b.T) + 3 * np.eye(3)
+    low = np.linalg.cholesky(a, upper=upper)
+    triangle = np.triu if upper else np.tril
+    g, h = crandom(3, 3), crandom(3, 3)
+    dg, dlow = crandom(3, 3), triangle(crandom(3, 3))
+    rule = lookup(hermitian_cholesky_grad)
+    ans = hermitian_cholesky_grad(g, low, a, upper)
+
+    def paired(step):
+        moved = hermitian_cholesky_grad(g + step * dg, low + step * dlow, a, upper)
+        return np.real(np.sum(h * moved))
+
+    expected = (paired(EPS) - paired(-EPS)) / (2 * EPS)
+    grad_g, grad_low, *_ = rule.vjp(h, ans, g, low, a, upper)
+    got = np.real(np.sum(grad_g * dg) + np.sum(grad_low * dlow))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+    tangent = tangent_of(rule, ans, (g, low, a, upper), {}, {0: dg, 1: dlow})
+    moved = hermitian_cholesky_grad(g + EPS * dg, low + EPS * dlow, a, upper)
+    back = hermitian_cholesky_grad(g - EPS * dg, low - EPS * dlow, a, upper)
+    np.testing.assert_allclose(tangent, (moved - back) / (2 * EPS), rtol=1e-6, atol=1e-8)
 
 
 # -- cholesky_factor_grad: its arguments are nested tuples, which the table's cases do not

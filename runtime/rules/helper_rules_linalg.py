@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..adjoints import Parts
-from .complex import ComplexGradientError
+from .complex import ComplexGradientError, real_like
 from .forward import jvp_rule, linear
-from .linalg import pinv_operand, pinv_to_operand
-from .linalg_complex import hermitian_cholesky_grad, hermitian_cholesky_tangent
+from .linalg import pinv_to_operand
+from .linalg_complex import _h, hermitian_cholesky_grad, hermitian_cholesky_tangent
 from .linalg_helpers import (
     _distinct_nonzero,
     _einsum_layout,
@@ -233,14 +233,15 @@ linear(batched_scalar)
 
 
 # -- the Cholesky factor's gradient ----------------------------------------------------------
-# For real values hermitian_cholesky_grad(g, low, a) is G = Φ(s + s^T) with s = L^-T
-# Φ(L^T g) L^-1 (Φ: the lower triangle, its diagonal halved), a function of g and of the
-# factor L alone (a says only that the values are real). It is linear in g, and its
-# transpose is the tangent of the factorization (pairing <h, G(g)> = <g, T(h)>). In L, with
-# S = Φ(h) + Φ(h)^T (symmetric), it moves by Φ(ds + ds^T), ds = -L^-T dL^T s - s dL L^-1 +
-# L^-T Φ(dL^T g) L^-1, whose transpose is -(s + s^T) S L^-T + g Φ(L^-1 S L^-T)^T. The
-# factor is upper triangular for upper=True, cholesky(a^T)^T: the same, transposed. Complex
-# values are refused there (their rule is the Hermitian one, not written out here).
+# hermitian_cholesky_grad(g, low, a) is G = conj(Φ(K + K^H)) with K = L^-H Φ(L^H conj(g))
+# L^-1 (Φ: the lower triangle, its diagonal halved), a function of g and of the factor L
+# alone (a says only whether the values are complex); for real values G = Φ(K + K^T). It
+# is real-linear in g, and its transpose is the tangent of the factorization (pairing
+# Re<h, G(g)> = Re<g, T(h)>). In L, with S = Φ(h) + Φ(h)^H (Hermitian), K moves by dK =
+# -L^-H dL^H K + L^-H Φ(dL^H conj(g)) L^-1 - K dL L^-1, so Re(sum(h * dG)) = Re tr(S dK),
+# whose gradient in L is g Φ(L^-1 S L^-H)^T - conj((K + K^H) S L^-H) (for real values
+# -(K + K^T) S L^-T + g Φ(L^-1 S L^-T)^T). The factor is upper triangular for upper=True,
+# where G(g, U) is G_lower(g^H, U^H)^H: the same, conjugate-transposed.
 
 
 @vjp_rule(hermitian_cholesky_grad)
@@ -263,59 +264,43 @@ def hermitian_cholesky_grad_jvp(ans, cotangent, low, a, upper=False, *, dcotange
     )
 
 
-def _real_factor_only(low):
-    """Raises for a complex factor: its gradient's derivative in the factor is written
-    here for real values."""
-    if np.iscomplexobj(low):
-        raise ComplexGradientError(
-            "np.linalg.cholesky of a complex matrix, differentiated twice: the derivative "
-            "of its gradient is written for real values in astgrad (its first derivative "
-            "is right for complex ones)"
-        )
-
-
-nondifferentiable(_real_factor_only)
-
-
 @transformable
 def _cholesky_grad_inner(g, low):
-    """``s = L^-T Φ(L^T g) L^-1`` of the real Cholesky gradient (upper=False)."""
-    left = np.linalg.solve(mT(low), lower_half_diagonal(mT(low) @ g))
-    return mT(np.linalg.solve(mT(low), mT(left)))
+    """``K = L^-H Φ(L^H conj(g)) L^-1`` of the Cholesky gradient (upper=False)."""
+    left = np.linalg.solve(_h(low), lower_half_diagonal(_h(low) @ np.conjugate(g)))
+    return _h(np.linalg.solve(_h(low), _h(left)))
 
 
 @transformable
 def cholesky_grad_factor_cotangent(h, g, low, upper=False):
-    """The gradient in the factor ``low`` of ``<h, hermitian_cholesky_grad(g, low, a)>``
-    (real values; see above)."""
-    _real_factor_only(low)
+    """The gradient in the factor ``low`` of ``Re(sum(h * hermitian_cholesky_grad(g, low,
+    a)))`` (real or complex values; see above)."""
     if upper:
-        h, g, low = mT(h), mT(g), mT(low)
-    s = _cholesky_grad_inner(g, low)
+        h, g, low = _h(h), _h(g), _h(low)
+    k = _cholesky_grad_inner(g, low)
     half = lower_half_diagonal(h)
-    symmetric = half + mT(half)
-    inner = np.linalg.solve(low, mT(np.linalg.solve(low, symmetric)))  # L^-1 S L^-T
-    through_inverse = mT(np.linalg.solve(low, mT((s + mT(s)) @ symmetric)))  # (.) L^-T
-    grad = g @ mT(lower_half_diagonal(inner)) - through_inverse
+    symmetric = half + _h(half)
+    inner = np.linalg.solve(low, _h(np.linalg.solve(low, symmetric)))  # L^-1 S L^-H
+    through_inverse = _h(np.linalg.solve(low, _h((k + _h(k)) @ symmetric)))  # (.) L^-H
+    grad = g @ mT(lower_half_diagonal(inner)) - np.conjugate(through_inverse)
     if upper:
-        return mT(grad)
+        return _h(grad)
     return grad
 
 
 @transformable
 def cholesky_grad_factor_tangent(g, low, dlow, upper=False):
     """The tangent of ``hermitian_cholesky_grad(g, low, a)`` as the factor ``low`` moves
-    along ``dlow`` (real values; see above)."""
-    _real_factor_only(low)
+    along ``dlow`` (real or complex values; see above)."""
     if upper:
-        g, low, dlow = mT(g), mT(low), mT(dlow)
-    s = _cholesky_grad_inner(g, low)
-    # ds = (L^-T Φ(dL^T g) - s dL) L^-1 - L^-T dL^T s
-    through = np.linalg.solve(mT(low), lower_half_diagonal(mT(dlow) @ g)) - s @ dlow
-    ds = mT(np.linalg.solve(mT(low), mT(through))) - np.linalg.solve(mT(low), mT(dlow) @ s)
-    tangent = lower_half_diagonal(ds + mT(ds))
+        g, low, dlow = _h(g), _h(low), _h(dlow)
+    k = _cholesky_grad_inner(g, low)
+    # dK = (L^-H Φ(dL^H conj(g)) - K dL) L^-1 - L^-H dL^H K
+    through = np.linalg.solve(_h(low), lower_half_diagonal(_h(dlow) @ np.conjugate(g))) - k @ dlow
+    dk = _h(np.linalg.solve(_h(low), _h(through))) - np.linalg.solve(_h(low), _h(dlow) @ k)
+    tangent = np.conjugate(lower_half_diagonal(dk + _h(dk)))
     if upper:
-        return mT(tangent)
+        return _h(tangent)
     return tangent
 
 
@@ -323,10 +308,12 @@ def cholesky_grad_factor_tangent(g, low, dlow, upper=False):
 
 
 # the lower triangle taking the symmetric matrix's both elements (hermitian=True), whose
-# transpose reads the symmetric matrix a triangle stands for: pinv_operand's
+# transpose reads the symmetric matrix a triangle stands for (pinv_operand's, written out:
+# no conjugate, as the map has none, so that a complex cotangent, which pinv_operand
+# refuses for a, gets its transpose too)
 @vjp_rule(pinv_to_operand)
 def pinv_to_operand_vjp(g, ans, grad, hermitian=False):
-    return pinv_operand(g, None, hermitian), None
+    return (np.tril(g) + mT(np.tril(g, -1)) if hermitian else g), None
 
 
 # a's axes reordered and reshaped into tensorsolve's square matrix, undone; transposed:
@@ -340,9 +327,16 @@ def tensor_system_back_vjp(g, ans, grad, a, axes):
     )
 
 
+# The polynomial helpers cast their result to the dtype of the real coefficients whose
+# gradient it is (cast_like): given a complex cotangent they give a real result, whose
+# cotangent's imaginary part means nothing, so their transposes read only g's real part
+# there (real_like), as cast_like's rule does.
+
+
 # the last coefficients of the cotangent, transposed: placed back at its end
 @vjp_rule(poly_tail_grad)
 def poly_tail_grad_vjp(g, ans, cotangent, a):
+    g = real_like(g, ans)
     return (
         np.concatenate([np.zeros_like(cotangent[: np.size(cotangent) - np.size(g)]), np.ravel(g)]),
         None,
@@ -353,7 +347,7 @@ def poly_tail_grad_vjp(g, ans, cotangent, a):
 # scaling, and zeros to the cotangent's length
 @vjp_rule(poly_scaled_grad)
 def poly_scaled_grad_vjp(g, ans, cotangent, p, factors):
-    scaled = np.ravel(g)[: np.size(factors)] * factors
+    scaled = np.ravel(real_like(g, ans))[: np.size(factors)] * factors
     return (
         cast_like(
             np.concatenate([scaled, np.zeros_like(cotangent[np.size(factors) :])]), cotangent
@@ -364,10 +358,12 @@ def poly_scaled_grad_vjp(g, ans, cotangent, p, factors):
 
 
 # the integration constants' rows times the cotangent (summed for one constant given as
-# a number); transposed, the rows' transpose times the constants' cotangent
+# a number); transposed, the rows' transpose times the constants' cotangent (the rows in
+# g's array module, as the helper makes them in its cotangent's)
 @vjp_rule(polyint_constants_grad)
 def polyint_constants_grad_vjp(g, ans, cotangent, p, m, k):
-    rows = integration_constant_rows(max(np.size(p), 1), m, _size(constants_shape(k)))
+    g = real_like(g, ans)
+    rows = integration_constant_rows(max(np.size(p), 1), m, _size(constants_shape(k)), g)
     spread = np.broadcast_to(np.ravel(g), (np.shape(rows)[0],))
     return cast_like(np.transpose(rows) @ spread, cotangent), None, None, None
 
@@ -614,6 +610,19 @@ def multi_dot_grads_jvp(ans, cotangent, arrays, *, dcotangent, darrays):
 # cho_solve (gb, x). Its derivative goes through D, linear in each part's cotangents and
 # values, and through L, in D and in hermitian_cholesky_grad (whose rules say how). Real
 # values (the closed form the helper takes is for them; complex ones are refused).
+
+
+def _real_factor_only(low):
+    """Raises for a complex factor: the closed forms below are written for real values."""
+    if np.iscomplexobj(low):
+        raise ComplexGradientError(
+            "np.linalg.cholesky of a complex matrix, differentiated twice: the derivative "
+            "of its gradient is written for real values in astgrad (its first derivative "
+            "is right for complex ones)"
+        )
+
+
+nondifferentiable(_real_factor_only)
 
 
 def _outer_columns(u, v):

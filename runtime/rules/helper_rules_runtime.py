@@ -31,7 +31,7 @@ from ..adjoints import (
     unpack_adjoint,
 )
 from ..device import array_module
-from ..element_adjoints import gradient_buffer
+from ..element_adjoints import buffer_module, gradient_buffer
 from ..objects import without_field
 from ..primitives import sequence_length
 from .containers import Entries, Parts, is_zero
@@ -43,15 +43,17 @@ from .shared import cast_like, unbroadcast
 __all__ = ["placed", "picked", "joined", "rows_of"]
 
 # A length; the seed 1 of a scalar result (constant whatever the result); a stand-in read
-# for its shape and dtype alone (its values are not the value's): none has a derivative.
-nondifferentiable(sequence_length, scalar_seed, shaped_like)
+# for its shape and dtype alone (its values are not the value's); the module a gradient
+# buffer is made with: none has a derivative.
+nondifferentiable(sequence_length, scalar_seed, shaped_like, buffer_module)
 
 
-# a copy of the adjoint spread over the array's shape, in float64 (the adjoint itself for
-# anything else), transposed: summed back down to the adjoint's shape, in its dtype
+# a copy of the adjoint spread over the array's shape (a NumPy array's or a device's), in
+# float64 (the adjoint itself for anything else), transposed: summed back down to the
+# adjoint's shape, in its dtype
 @vjp_rule(gradient_buffer)
 def gradient_buffer_vjp(g, ans, adjoint, container):
-    spread = type(container) is np.ndarray
+    spread = buffer_module(container) is not None
     return cast_like(unbroadcast(g, adjoint), adjoint) if spread else g, None
 
 

@@ -478,16 +478,20 @@ def constants_shape(k: Any) -> tuple:
 nondifferentiable(constants_shape)
 
 
-def integration_constant_rows(size: int, m: int, count: int) -> Any:
+def integration_constant_rows(size: int, m: int, count: int, like: Any = None) -> Any:
     """Row i: the coefficients np.polyint(p, m, k) gets from the constant k[i] alone, for
     a polynomial of ``size`` coefficients (host numbers; NumPy by its own names, which a
-    rule running on tensors reads as they are)."""
+    rule running on tensors reads as they are); with ``like``, in its array module and
+    dtype (a cotangent's, on its device), to multiply it."""
     rows = []
     for i in range(max(m, count)):
         alone = _np_zeros(max(m, count))
         alone[i] = 1.0
         rows.append(_np_polyint(_np_zeros(size), m, alone[:m]))
-    return _np_asarray(rows).reshape(len(rows), -1)
+    rows = _np_asarray(rows).reshape(len(rows), -1)
+    if like is None:
+        return rows
+    return array_module(like).asarray(rows, dtype=_dtype(like))
 
 
 @transformable
