@@ -471,10 +471,10 @@ def test_many_hessians_run_batched():
         names = _names(program.function, positions)
         ran += higher._batched_hessian(program.function, args, positions, names) is not None
     assert eligible >= 20
-    # (222 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
+    # (228 of 262 when this was written: loops' stacks, callees, arrays' adjoints, and
     # lists', tuples' and dicts' adjoints, lists filled by appends, helpers' arguments
-    # read for their shape, lists' tangents row by row)
-    assert ran >= 0.82 * eligible, (ran, eligible)
+    # read for their shape, lists' tangents row by row, products' gradients by their rules)
+    assert ran >= 0.86 * eligible, (ran, eligible)
 
 
 def test_the_batched_hessian_source():
@@ -854,8 +854,8 @@ def test_most_reverse_jacobians_run_batched():
         eligible += 1
         names = _names(program.function, positions)
         ran += higher._batched_pullbacks(program.function, args, positions, names) is not None
-    # (236 of 262 when this was written: lists', tuples' and dicts' adjoints too)
-    assert ran >= 0.88 * eligible, (ran, eligible)
+    # (239 of 262 when this was written: lists', tuples' and dicts' adjoints too)
+    assert ran >= 0.9 * eligible, (ran, eligible)
 
 
 def smooth(u):

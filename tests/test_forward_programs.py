@@ -136,3 +136,26 @@ def test_source_mode_handles_most_programs():
         handled += 1
     assert len(PROGRAMS) >= 150
     assert handled >= int(0.8 * len(PROGRAMS)), f"{handled} of {len(PROGRAMS)}"
+
+
+def checked_scale(x, limit):
+    if np.sum(x * x) > limit:
+        raise ValueError(f"the input is too large: {np.sum(x * x)}")
+    return np.sin(x) * 2.0
+
+
+@pytest.mark.parametrize("mode", ("source", "auto"))
+def test_a_raise_in_forward_mode(mode):
+    """A raise ends the computation: forward mode keeps it as it is (what it reads is
+    computed, no tangent), so the tangent is the one of the branch that did not raise,
+    and the error comes where the function's own would."""
+    x, v = np.array([0.3, -0.4, 0.5]), np.array([1.0, 0.5, -2.0])
+    value, tangent = ag.jvp(checked_scale, (x, 10.0), (v, None), mode=mode)
+    assert_close(value, np.sin(x) * 2.0)
+    assert_close(tangent, np.cos(x) * 2.0 * v)
+    assert_close(
+        ag.hvp(lambda y: np.sum(checked_scale(y, 10.0)), (x,), (v,), mode=mode),
+        -np.sin(x) * 2.0 * v,
+    )
+    with pytest.raises(ValueError, match="the input is too large"):
+        ag.jvp(checked_scale, (x, 0.1), (v, None), mode=mode)

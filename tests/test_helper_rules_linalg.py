@@ -725,20 +725,10 @@ def test_reverse_mode_differentiates_a_transformable_helper(name):
 
 
 #: transformable helpers whose forward mode (ag.jvp, mode="source") transform/tangents.py
-#: refuses: their bodies raise an error for cases the rule does not cover (an invalid norm
-#: order, a null space, a QR mode), and forward mode does not take a Raise statement yet.
-#: Reverse mode (above) takes them. (A tangent at an argument a rule reads for its shape
-#: or dtype only, or whose gradient the vjp rule declares None, is left out now.)
-FORWARD_REFUSED = {
-    "norm_grad_rows_3",
-    "norm_grad_flat",
-    "norm_grad_inf",
-    "norm_grad_nuc",
-    "norm_grad_matrix_1",
-    "singular_values_grad",
-    "singular_values_grad_values_only",
-    "qr_grad",
-}
+#: refuses (none now: a tangent at an argument a rule reads for its shape or dtype only,
+#: or whose gradient the vjp rule declares None, is left out; a raise statement, which
+#: ends the computation, is kept as it is)
+FORWARD_REFUSED: set[str] = set()
 
 
 def _forward_cases():

@@ -217,14 +217,8 @@ def test_max_at_a_tie_takes_the_branch_where_the_tie_lasts():
         np.testing.assert_allclose(moved, 2 * np.outer(w, w) @ along, rtol=1e-6)
 
 
-_NONLINEAR = (
-    "batched forward mode takes helpers linear in the arguments that move ('prod_grad with "
-    "an argument it is not linear in moving'): one direction at a time"
-)
 #: what keeps the batched Hessian from running over these functions' gradients (issue 16)
 UNBATCHED = {
-    "through_prod": _NONLINEAR,
-    "through_prod_where": _NONLINEAR,
     # (its value is NaN, a column of the reshaped array being all NaN: a batched run
     # whose tangent is not finite gives way to one direction at a time, which cannot
     # tell a NaN it computes from one of the run's own 0 * inf)

@@ -217,8 +217,14 @@ class _Batched(_Forward):
             return self.user_call(stmt, callee)
         if callee is not None and callee.kind == "fallback":
             return self.helper_call(stmt, callee)
-        if callee is not None and callee.kind == "rule" and _is_helper(callee.value):
-            # (a helper of gradient code with rules of its own: its batched form, still)
+        if (
+            callee is not None
+            and callee.kind == "rule"
+            and _is_helper(callee.value)
+            and self.linear_where_moving(stmt, callee)
+        ):
+            # (a helper of gradient code with rules of its own: its batched form, still,
+            # where it is linear in what moves; prod_grad with x moving takes its rule)
             return self.helper_call(stmt, callee)
         if isinstance(target, gast.Tuple):
             return self.unpack(stmt, callee)
@@ -231,6 +237,23 @@ class _Batched(_Forward):
 
     def active(self, atom: gast.expr) -> bool:
         return super().active(atom) and atom.id not in self.held
+
+    def linear_where_moving(self, stmt: gast.Assign, callee: Callee) -> bool:
+        """Whether each moving argument of a call of a gradient helper is one it is linear
+        in or reads for its shape alone (``_helpers``' table), so that its batched form
+        applies."""
+        call = stmt.value
+        if not isinstance(call, gast.Call):
+            return True
+        found = _helpers()[0].get(callee.value)
+        if found is None or found[1] is None:
+            return True
+        linear, constant = found
+        return all(
+            p in linear or p in constant
+            for p, atom in enumerate(call.args)
+            if not isinstance(atom, gast.Starred) and self.active(atom)
+        )
 
     def shape_reads(self, value: gast.expr, callee: Callee | None) -> frozenset[str]:
         """The moving names a rule's helper reads at positions marked ``shape_only`` (and

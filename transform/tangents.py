@@ -202,7 +202,8 @@ class _Forward:
     def stmt_Pass(self, stmt: gast.stmt) -> list[gast.stmt]:
         return [stmt]
 
-    stmt_Assert = stmt_Break = stmt_Continue = stmt_With = stmt_Pass
+    # (a raise ends the computation: what it reads is computed, and no tangent is needed)
+    stmt_Assert = stmt_Break = stmt_Continue = stmt_With = stmt_Raise = stmt_Pass
 
     def stmt_Expr(self, stmt: gast.Expr) -> list[gast.stmt]:
         call = stmt.value

@@ -187,7 +187,7 @@ def min_jvp(
 @vjp_rule(np.prod)
 def prod(g, ans, a, axis=None, dtype=None, out=None, keepdims=False, initial=NoValue, where=True):
     return (
-        prod_grad(g, a, axis, keepdims, initial, where),
+        prod_grad(g, a, axis, keepdims, initial=initial, where=where),
         None,
         None,
         None,
