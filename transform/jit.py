@@ -58,6 +58,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
 
 __all__ = ["NotCompilable", "Names", "Probed", "rewrite", "probe", "STACK_NAMES"]
@@ -721,11 +722,23 @@ class _Function:
                 if isinstance(sub, (ast.stmt, ast.expr)):
                     ast.copy_location(sub, self.node.body[0])
         self.node.body = flags + channels + body
+        keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
         if self.fused:
             self._drop_unused_lists()
         if self.fused and self.stack is not None:
             self.node.args.args += [ast.arg(arg=name) for name in CAPACITIES]
         self._check_no_stack_left()
+
+    def _kept_buffers(self) -> dict[str, tuple[str, int]]:
+        """The gradient buffers whose elements a loop may keep in locals
+        (``transform.jit_locals``): name -> (its flag, its number of dimensions), for
+        those the probe saw hold float64 arrays."""
+        found = {}
+        for name, flag in self.mine.items():
+            start = self.starts.get(name, "")
+            if re.fullmatch(r"jit_np\.empty\(\((0, )+\), jit_np\.float64\)", start):
+                found[name] = (flag, start.count("0, "))
+        return found
 
     def needs_tags(self) -> bool:
         """Whether the rewritten function pushes or pops through a helper that reads the
