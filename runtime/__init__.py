@@ -26,7 +26,7 @@ from .primitives import sigmoid as _sigmoid
 from .primitives import stop_gradient
 from .recording import NoRuleError, primitive
 from .rules.registry import lookup as lookup_rule
-from .rules.registry import nondifferentiable, vjp_rule
+from .rules.registry import no_derivative_at, nondifferentiable, vjp_rule
 from .tensor import GradientLostError, Tensor
 
 sigmoid = primitive(_sigmoid)
@@ -50,6 +50,7 @@ __all__ = [
     "lookup_rule",
     "manual_seed",
     "no_grad",
+    "no_derivative_at",
     "nondifferentiable",
     "ones",
     "ones_like",

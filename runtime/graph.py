@@ -38,7 +38,7 @@ import numpy as np
 from . import anomaly
 from .dask_support import same_shape
 from .device import device_guard, device_of
-from .rules.registry import Rule
+from .rules.registry import Rule, refuse_underivable
 from .rules.shared import unbroadcast
 from .rules.templates import compile_kernel, elementwise, outer_unbroadcast
 
@@ -535,6 +535,8 @@ def kernel_for(
     key = (params, elements, same)
     kernel = kernels.get(key)
     if kernel is None:
+        if rule.refused:
+            refuse_underivable(rule, params)  # (a gradient the rule does not have: raise)
         kernel = kernels[key] = Kernel(rule, params, elements, same)
     return kernel
 

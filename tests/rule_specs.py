@@ -908,6 +908,10 @@ SPECS: dict[Any, list[Case]] = {
         case(A((3, 4)), np.array([0.0, 0.5, 1.5, 1.75])),
         case(A((3, 4)), np.array([[0.0], [0.3], [1.0]]) * np.ones(4), axis=0),
         case(A((2, 4)), dx=A("float", **POS)),
+        # sample points that move: each moves the integral by its intervals' mean heights
+        case(A((3, 4)), A(value=[0.0, 0.5, 1.5, 1.75])),
+        case(A((3, 4)), A(value=np.array([[0.0], [0.3], [1.0]]) * np.ones(4)), axis=0),
+        case(A((2, 3, 4)), A(value=[0.0, 0.4, 1.1]), axis=1),
     ],
     np.ediff1d: [
         case(A((5,))),

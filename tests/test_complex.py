@@ -537,7 +537,14 @@ def test_every_forward_rule_is_right_or_refuses_on_complex_inputs(rule, spec):
         out = _quietly(rule.primitive, *call[0], **call[1])
     except (TypeError, ValueError, NotImplementedError, np.linalg.LinAlgError):
         return
-    paths = [p for p in differentiable_paths(spec) if len(p) == 1]
+    # (the positions forward mode moves: a rule's forward_refused ones it refuses)
+    moved = set(rule.forward.differentiable)
+    paths = [
+        p
+        for p in differentiable_paths(spec)
+        if len(p) == 1
+        and (rule.param_names.index(p[0]) if isinstance(p[0], str) else p[0]) in moved
+    ]
     if not paths:
         pytest.skip("inputs inside sequences")
     rng = np.random.default_rng(9)

@@ -455,8 +455,13 @@ def _rule_reads(value: gast.expr, callee: Callee) -> set[str]:
     if template is None:
         return {n for _, atom in operands for n in dataflow.reads(atom)}
     names = set()
+    refused = callee.rule.refused  # (no gradient there, though not zero: the pass refuses)
     for position, atom in operands:
-        if position >= len(template.outputs) or template.outputs[position] is not None:
+        if (
+            position >= len(template.outputs)
+            or template.outputs[position] is not None
+            or position in refused
+        ):
             names |= dataflow.reads(atom)
     return names
 

@@ -297,6 +297,10 @@ class _Reverser:
                         origin,
                     )
                 receivers[params.index(keyword.arg)] = value_.id
+        refused = [callee.rule.refused[p] for p in receivers if p in callee.rule.refused]
+        if refused:
+            # (a gradient the rule does not have, though it is not zero: no_derivative_at)
+            raise TransformError(refused[0], origin)
         inlined = inline(callee, operands, keywords, g, ans, sorted(receivers), self.ctx, origin)
         template = callee.rule.template
         for position, name in receivers.items():

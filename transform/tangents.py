@@ -330,6 +330,11 @@ class _Forward:
                         origin,
                     )
                 tangents[params.index(keyword.arg)] = load(self.tangent(keyword.value.id))
+        refusals = {**callee.rule.refused, **callee.rule.forward_refused}
+        refused = [refusals[p] for p in tangents if p in refusals]
+        if refused:
+            # (a derivative the rule does not have, though it is not zero: no_derivative_at)
+            raise TransformError(refused[0], origin)
         for position in _constant_positions(callee.rule):
             tangents.pop(position, None)
         missing = sorted(set(tangents) - set(forward.differentiable))
@@ -638,4 +643,4 @@ def _constant_positions(rule: Any) -> frozenset[int]:
     template = rule.template
     if template is not None:
         positions.update(i for i, output in enumerate(template.outputs) if output is None)
-    return frozenset(positions)
+    return frozenset(positions - set(rule.refused))

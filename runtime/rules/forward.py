@@ -162,7 +162,11 @@ def forward_rule(rule: Any) -> ForwardRule | None:
     if template is None:
         outputs_known = None
     else:
-        outputs_known = tuple(i for i, o in enumerate(template.outputs) if o is not None)
+        outputs_known = tuple(
+            i
+            for i, o in enumerate(template.outputs)
+            if o is not None and i not in rule.forward_refused
+        )
     if rule.jvp is not None:
         return _explicit(rule, outputs_known)
     if template is None or rule.multi_output:

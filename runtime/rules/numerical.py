@@ -12,7 +12,7 @@ from ..device import array_module
 from .forward import jvp_rule, linear
 from .rearranging import zeros_of
 from .reductions import cumprod_grad, cumprod_tangent, cumsum_grad
-from .registry import nondifferentiable, vjp_rule
+from .registry import no_derivative_at, nondifferentiable, vjp_rule
 from .selection import linspace_fractions, take_grad
 from .shared import cast_like, transformable, unbroadcast
 from .statistics import held
@@ -20,13 +20,14 @@ from .statistics import held
 # -- integrals and differences ---------------------------------------------------------------
 
 
-# Linear in y, and in the spacing dx where no sample points x are given. The sample points
-# x are constants: their tangent would be named dx, which is the spacing's name.
+# Linear in y, and in the spacing dx where no sample points x are given; the sample points
+# x move the integral by each interval's mean height (trapezoid_points_grad). Forward mode
+# has no tangent for x: it would be named dx, which is the spacing's name (refused below).
 @vjp_rule(np.trapezoid)
 def trapezoid(g, ans, y, x=None, dx=1.0, axis=-1):
     return (
         np.expand_dims(g, axis) * trapezoid_weights(y, x, dx, axis),
-        None,
+        trapezoid_points_grad(g, y, x, axis),
         trapezoid_spacing_grad(g, y, x, dx, axis),
     )
 
@@ -34,6 +35,15 @@ def trapezoid(g, ans, y, x=None, dx=1.0, axis=-1):
 @jvp_rule(np.trapezoid)
 def trapezoid_jvp(ans, y, x=None, dx=1.0, axis=-1, *, dy, ddx):
     return np.trapezoid(dy, x, dx, axis), None, trapezoid_spacing_tangent(ddx, y, x, axis)
+
+
+no_derivative_at(
+    np.trapezoid,
+    "x",
+    why="np.trapezoid(y, x): forward mode has no tangent for the sample points x, which "
+    'carry a derivative here; use reverse mode (ag.grad), or mode="tape"',
+    forward_only=True,
+)
 
 
 @vjp_rule(np.ediff1d)
@@ -255,6 +265,24 @@ def _ones_along(y: Any, axis: int) -> Any:
 
 
 nondifferentiable(_along, _pad_width, _ones_along)
+
+
+@transformable
+def trapezoid_points_grad(g: Any, y: Any, x: Any, axis: int) -> Any:
+    """The gradient of ``np.trapezoid(y, x, axis=axis)`` in the sample points ``x``: the
+    integral is the sum over intervals of ``(x[i + 1] - x[i])`` times the interval's mean
+    height ``m[i] = (y[i] + y[i + 1]) / 2``, so ``x[j]`` gets ``m[j - 1] - m[j]`` (none
+    beyond the ends), times the cotangent; summed over ``y``'s other axes for a 1-D ``x``
+    (one point per sample), brought to ``x``'s shape where it broadcast."""
+    if x is None:
+        return None
+    last = np.moveaxis(y, axis, -1)
+    heights = (last[..., 1:] + last[..., :-1]) / 2 * np.expand_dims(g, -1)
+    ends = [(0, 0)] * (np.ndim(heights) - 1)
+    full = np.pad(heights, [*ends, (1, 0)]) - np.pad(heights, [*ends, (0, 1)])
+    if np.ndim(x) == 1:
+        return np.sum(np.reshape(full, (-1, np.shape(full)[-1])), axis=0)
+    return unbroadcast(np.moveaxis(full, -1, axis), x)
 
 
 @transformable

@@ -40,6 +40,8 @@ __all__ = [
     "vjp_rule",
     "lookup",
     "nondifferentiable",
+    "no_derivative_at",
+    "refuse_underivable",
     "is_nondifferentiable",
     "all_rules",
     "shape_only",
@@ -89,6 +91,13 @@ class Rule:
         #: declared linear in its first argument (``forward.linear``)
         self.linear = False
         self._forward: Any = None
+        #: positions whose gradient the rule does not have though it is not zero (a Bessel
+        #: function's real order), each with why: the vjp gives None there, and every
+        #: mode refuses an argument there that carries a derivative (``no_derivative_at``)
+        self.refused: dict[int, str] = {}
+        #: positions whose tangent forward mode does not have (its forward rule gives
+        #: none there) though the vjp rule has their gradient, each with why
+        self.forward_refused: dict[int, str] = {}
 
     def __repr__(self) -> str:
         return f"<rule {self.name} for {describe(self.primitive)}>"
@@ -177,6 +186,49 @@ def vjp_rule(
         return vjp
 
     return register
+
+
+def no_derivative_at(
+    primitive: Callable, *params: str, why: str, forward_only: bool = False
+) -> None:
+    """Declare that ``primitive``'s rule has no gradient for ``params``, though one exists
+    (its vjp rule returns None there, as for an argument whose derivative is zero): the
+    transform, forward mode and the tape then refuse such an argument that carries a
+    derivative, saying ``why``, where they would otherwise take it as constant.
+
+    >>> import numpy as np
+    >>> import astgrad as ag
+    >>> def scaled(x, s):
+    ...     return x * np.cos(s)
+    >>> @ag.vjp_rule(scaled)
+    ... def scaled_vjp(g, ans, x, s):
+    ...     return g * np.cos(s), None
+    >>> ag.no_derivative_at(scaled, "s", why="scaled(x, s): no derivative in s")
+    >>> ag.lookup_rule(scaled).refused
+    {1: 'scaled(x, s): no derivative in s'}
+
+    With ``forward_only=True`` the vjp rule has their gradient, and only forward mode
+    refuses them (its forward rule gives no contribution there).
+    """
+    rule = lookup(primitive)
+    if rule is None:
+        raise TypeError(f"no_derivative_at({primitive!r}): it has no vjp rule")
+    for param in params:
+        position = rule.param_names.index(param)
+        if forward_only:
+            rule.forward_refused[position] = why
+        else:
+            rule.refused[position] = why
+    rule._forward = None
+
+
+def refuse_underivable(rule: Rule, positions: Any) -> None:
+    """Raise NotImplementedError where one of ``positions`` (of arguments that carry a
+    derivative) is one whose gradient ``rule`` does not have (``no_derivative_at``)."""
+    for position in positions:
+        why = rule.refused.get(position)
+        if why is not None:
+            raise NotImplementedError(why)
 
 
 def nondifferentiable(*functions: Callable) -> None:

@@ -30,7 +30,7 @@ from .linalg_helpers import (
     solve_grad_a,
     solve_tangent_a,
 )
-from .registry import lookup, nondifferentiable, vjp_rule
+from .registry import lookup, no_derivative_at, nondifferentiable, vjp_rule
 from .shared import cast_like, expand_reduced, output_parts, transformable, unbroadcast
 from .statistics import held
 
@@ -232,6 +232,18 @@ def jv(g, ans, v, x):
 @jvp_rule(special.jv)
 def jv_jvp(ans, v, x, *, dx):
     return None, dx * (special.jv(v - 1, x) - special.jv(v + 1, x)) / 2
+
+
+def _order_refused(name: str) -> str:
+    return (
+        f"{name}(v, x): astgrad has no derivative in the real order v, and v carries one "
+        "here; differentiate in x only (v a constant), or take differences in v"
+    )
+
+
+# (a real order's derivative has no closed form in SciPy's functions: refused, not zero)
+no_derivative_at(special.jv, "v", why=_order_refused("scipy.special.jv"))
+no_derivative_at(special.ive, "v", why=_order_refused("scipy.special.ive"))
 
 
 @vjp_rule(special.yn)
