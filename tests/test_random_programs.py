@@ -17,7 +17,9 @@ from random_programs import generate
 
 import astgrad as ag
 
-SEEDS = range(60)
+#: (and programs a wider run found wrong once: 2056 and 3045 below, where a helper's
+#: backward pass wrote into its returned adjoint in place and the caller took it for 0)
+SEEDS = [*range(60), 2056]
 
 
 def _load(source: str, directory, seed: int):
@@ -25,7 +27,7 @@ def _load(source: str, directory, seed: int):
 
 
 #: ``w`` as a column: every binary operation mixing x and w broadcasts to (3, 3)
-BROADCAST_SEEDS = range(1000, 1060)
+BROADCAST_SEEDS = [*range(1000, 1060), 3045]
 
 
 def _arguments(w_shape):

@@ -25,7 +25,8 @@ from random_scalar_programs import generate as _generate
 
 import astgrad as ag
 
-SEEDS = range(80)
+#: (and 760, which a wider run found wrong once: a helper's adjoint written in place)
+SEEDS = [*range(80), 760]
 generate = functools.cache(_generate)
 MODES = ("source", "auto", "tape")
 

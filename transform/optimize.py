@@ -393,8 +393,34 @@ def zero_adjoints(backward: list[gast.stmt], returned: list[str]) -> tuple[str, 
     handed a callee's 0 (``reverse.user_call``)."""
     analysis = _Zeros(rewrite=False)
     _, zeros = analysis.block(backward, set())
-    maybe = analysis.maybe_after | _guarded_zeros(backward)
-    return tuple("zero" if name in zeros else "maybe" if name in maybe else "" for name in returned)
+    maybe = analysis.maybe_after | _guarded_zeros(backward) | zeros
+    # "zero" only where nothing but ``d = 0`` ever names it: the final backward pass may
+    # write into an adjoint in place (an element loop's buffer, dX[i] = ..., or a helper
+    # changing it), which the analysis, made for the pass before those, does not see; a
+    # "maybe" is guarded at run time, which is exact either way
+    certain = {name for name in zeros if _only_zero_assigned(backward, name)}
+    return tuple(
+        "zero" if name in certain else "maybe" if name in maybe else "" for name in returned
+    )
+
+
+def _only_zero_assigned(stmts: list[gast.stmt], name: str) -> bool:
+    """Whether every mention of ``name`` in ``stmts`` is ``name = 0``."""
+    for stmt in statements(stmts):
+        if blocks(stmt):
+            continue  # (a compound statement's own statements are visited apart)
+        if not any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(stmt)):
+            continue
+        zero_assign = (
+            isinstance(stmt, gast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id == name
+            and _is_zero_constant(stmt.value)
+        )
+        if not zero_assign:
+            return False
+    return True
 
 
 def _guarded_zeros(stmts: list[gast.stmt]) -> set[str]:
