@@ -15,10 +15,10 @@ from __future__ import annotations
 import ast
 import itertools
 import random
+import re
 
 import numpy as np
 import pytest
-
 from astgrad.transform.jit_locals import keep_elements_in_locals
 
 
@@ -85,7 +85,7 @@ def test_a_pair_loop_keeps_the_outer_elements_and_guards_the_others():
 
 
 def test_negative_kept_index_and_out_of_bounds_run_the_loop_as_it_was():
-    before, (text, after) = _original(PAIRS), _rewritten(PAIRS, {"d": ("mine", 2)})
+    before, (_, after) = _original(PAIRS), _rewritten(PAIRS, {"d": ("mine", 2)})
     g = np.linspace(0.5, 2.0, 5)
     d = np.arange(10.0).reshape(5, 2)
     for i, js in ((-2, [3, 1, -2]), (5, []), (5, [1]), (-6, [])):
@@ -138,6 +138,22 @@ def test_loops_that_use_the_array_otherwise_are_left(body):
     assert "jit_kept" not in text, text
 
 
+def test_an_index_not_yet_bound_before_the_loop_is_not_kept():
+    # m is bound after the inner loop: on the outer loop's first iteration the inner
+    # loop (with no iteration there) must not read it, as a test before it would
+    source = (
+        "def f(d, g, mine, js, ks):\n"
+        "    for k in ks:\n"
+        "        for j in js[k:]:\n"
+        "            d[m] = d[m] + g[j]\n"
+        "        m = k\n"
+        "    return d\n"
+    )
+    text, after = _rewritten(source, {"d": ("mine", 1)})
+    assert "jit_kept" not in text, text
+    _same(_original(source), after, np.zeros(3), np.ones(3), True, [0, 1, 2], [3, 1])
+
+
 def test_an_element_reached_by_two_kept_candidates_is_kept_once():
     # d[i] and d[k] may be one element (i == k): only d[i] is kept, d[k] is guarded
     source = (
@@ -161,8 +177,6 @@ def test_an_element_reached_by_two_kept_candidates_is_kept_once():
 
 
 def _kept_names(text: str) -> list[str]:
-    import re
-
     return re.findall(r"jit_kept_\d+", text)
 
 

@@ -42,6 +42,10 @@ to ``numba.njit``. What changes:
   is computed again at the top of the replayed loop instead, where it reads only the
   loops' counters, values nothing changes and values computed before it in the same
   iteration (``transform.jit_recompute``): the same bits, without a store and a load;
+- an innermost loop that adds into a gradient buffer's element at indices it does not
+  change (a pair loop's ``dpos[i, 0]``) keeps that element in a local across the loop,
+  behind a run-time test for the other accesses that may reach it
+  (``transform.jit_locals``);
 - forms Numba lacks are changed into ones it takes (``_NumbaForms``): reductions over
   axes go to compiled helpers, ``with ag.no_grad():`` keeps only its body.
 

@@ -50,12 +50,16 @@ the same order on the same values, so the same bits):
   loop differ pairwise by constants, so no two locals hold the same element;
 - the element exists: the test before the loop checks its indices are in bounds, so
   the read before the loop and the store after it touch only that element (where the
-  loop runs no iteration, the store writes back the value read);
+  loop runs no iteration, the store writes back the value read). What the test reads
+  (the array, its flag, the kept indices' names) is certainly bound before the loop (a
+  parameter, a name an earlier statement of an enclosing block assigns, an enclosing
+  loop's target), so it raises nothing the loop would not;
 - the loop is left only through its end or a ``break`` (after which the store runs):
-  loops with a ``return``, an ``else`` or a nested loop are left as they are, and so is
-  a function with a ``try``. An exception raised inside the loop leaves the array
-  without the local's additions, but the array is this call's own and no one sees it
-  after an exception;
+  only loops without ``else`` whose body is assignments, expressions, ``if`` blocks,
+  raises, breaks and continues are rewritten (no nested loop, ``return``, ``with``), and
+  none in a function with a ``try``. An exception raised inside the loop leaves the
+  array without the local's additions, but the array is this call's own, and a compiled
+  call that raises is run again uncompiled (``astgrad.jit``);
 - the array holds float64 (gradient buffers do): a local that starts as its element
   and takes the values assigned to it rounds them as the stores did.
 
@@ -90,20 +94,32 @@ def keep_elements_in_locals(
     makes a name no one uses."""
     if not buffers or any(isinstance(n, ast.Try) for n in ast.walk(function)):
         return
-    _rewrite_block(function.body, buffers, fresh)
+    args = function.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    _rewrite_block(function.body, buffers, fresh, params)
 
 
-def _rewrite_block(block: list[ast.stmt], buffers: dict, fresh: Callable[[str], str]) -> None:
+def _rewrite_block(block: list[ast.stmt], buffers: dict, fresh: Callable, bound: set) -> None:
+    """The loops of ``block`` and of the blocks inside it rewritten. ``bound`` holds the
+    names certainly bound where the block starts (parameters, names assigned by earlier
+    statements of the blocks around it, the targets of the loops around it): the test
+    before a rewritten loop reads its array, its flag and the kept indices even where the
+    loop runs no iteration, so they must be bound there."""
+    bound = set(bound)
     for position, stmt in enumerate(block):
         if isinstance(stmt, ast.For) and _innermost(stmt):
-            made = _version(stmt, buffers, fresh)
+            made = _version(stmt, buffers, fresh, bound)
             if made is not None:
                 block[position] = made
             continue
-        for name in ("body", "orelse", "finalbody"):
-            inner = getattr(stmt, name, None)
-            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                _rewrite_block(inner, buffers, fresh)
+        if isinstance(stmt, ast.For):
+            _rewrite_block(stmt.body, buffers, fresh, bound | _stored(stmt.target))
+            _rewrite_block(stmt.orelse, buffers, fresh, bound)
+        elif isinstance(stmt, (ast.If, ast.While)):
+            _rewrite_block(stmt.body, buffers, fresh, bound)
+            _rewrite_block(stmt.orelse, buffers, fresh, bound)
+        elif isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            bound |= _stored(stmt)
 
 
 #: the statements a loop's body may be made of (``if`` blocks of them too)
@@ -216,9 +232,10 @@ def _reads(tree: ast.AST, name: str) -> bool:
     return any(_is_name(n, name) for n in ast.walk(tree))
 
 
-def _plan(loop: ast.For, array: str, flag: str, ndim: int, fresh) -> list[_Kept]:
+def _plan(loop: ast.For, array: str, flag: str, ndim: int, fresh, before: set) -> list[_Kept]:
     """The elements of ``array`` to keep in locals across ``loop``: those the body
-    writes whose indices the loop does not change, pairwise different by constants."""
+    writes whose indices the loop does not change and read only names certainly bound
+    ``before`` the loop, pairwise different by constants."""
     accesses = _accesses(loop, array, ndim)
     if not accesses:
         return []
@@ -231,6 +248,8 @@ def _plan(loop: ast.For, array: str, flag: str, ndim: int, fresh) -> list[_Kept]
             continue
         parts = _parts(access, ndim)
         if any(_reads(p, name) for p in parts for name in bound):
+            continue
+        if not all(n.id in before for p in parts for n in ast.walk(p) if isinstance(n, ast.Name)):
             continue
         if any(_same(parts, k.parts) for k in kept):
             continue
@@ -381,12 +400,14 @@ def target_load(target: ast.Subscript) -> ast.Subscript:
     return ast.Subscript(value=target.value, slice=target.slice, ctx=ast.Load())
 
 
-def _version(loop: ast.For, buffers: dict, fresh: Callable[[str], str]) -> ast.stmt | None:
+def _version(loop: ast.For, buffers: dict, fresh: Callable, bound: set) -> ast.stmt | None:
     """The loop in two versions, behind the test that allows keeping elements (see the
     module doc), or None where no element would be kept."""
     kept: dict[str, list[_Kept]] = {}
     for array, (flag, ndim) in sorted(buffers.items()):
-        found = _plan(loop, array, flag, ndim, fresh)
+        if array not in bound or flag not in bound:
+            continue
+        found = _plan(loop, array, flag, ndim, fresh, bound)
         if found:
             kept[array] = found
     if not kept:
