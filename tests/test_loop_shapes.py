@@ -51,6 +51,19 @@ def growing_prefix(x, w):
     return s
 
 
+def parameter_rebound_in_a_loop(x, w):
+    # x (2, 3) is read for its shape in the branch (w's gradient through x - w), then
+    # rebound in the loop to a number: each iteration binds the same shape, but the
+    # first iteration's pop must give back the argument's (2, 3), not the number's ()
+    if np.sum(w) > -5.0:
+        w = np.tanh(w) * (x - w) * 0.5
+    for i in range(2):
+        x = np.exp(np.tanh(w[0, 0])) * (0.5 + 0.25 * i)
+        if np.sum(x) > 100.0:
+            break
+    return np.sum(w * w)
+
+
 def _check(f, args, wrt) -> None:
     for mode in ("source", "tape"):
         grads = ag.grad(f, wrt=wrt, mode=mode)(*args)
@@ -81,8 +94,9 @@ def test_a_product_of_a_row_saves_no_shape() -> None:
         (grows_after_the_first_step, ((1, 4), (4, 4), (3, 4)), (0, 1, 2)),
         (read_before_its_binding, ((3,), (4,), (1,)), (0, 1, 2)),
         (growing_prefix, ((5,), (1,)), (0, 1)),
+        (parameter_rebound_in_a_loop, ((2, 3), (3,)), (0, 1)),
     ],
-    ids=["grows", "read-before-binding", "prefix"],
+    ids=["grows", "read-before-binding", "prefix", "parameter-rebound"],
 )
 def test_shapes_that_change_are_still_saved(f, args, wrt) -> None:
     rng = np.random.default_rng(2)

@@ -8,7 +8,8 @@ previous ``u`` and ``k`` never changes. Then the stand-in made after the loop (i
 value's) serves every iteration, and the pushes and pops go.
 
 A name's shape and dtype are *invariant* in a loop (over the iterations that bind it) when
-it is bound there exactly once (once in the whole function), at the top of the loop body,
+it is bound there exactly once (once in the whole function; a parameter only as a copy of
+itself, since the first iteration's pop gives back its argument), at the top of the loop body,
 by an operation whose result's shape and dtype are a function of its operands' alone,
 every operand being invariant: a number written in the code, a name the loop does not
 bind, an int the ``ranks`` pass proves (a ``range`` counter), a name already found
@@ -42,6 +43,9 @@ def drop_invariant_shape_saves(program: Program, ctx: TransformContext) -> None:
     if not shaped_like:
         return
     facts = getattr(ctx.shape_classes, "ranks", None) or {}
+    args = program.node.args
+    params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
+    params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
     counts: dict[str, int] = {}
     for stmt in statements(program.primal):
         for name in bound_names(stmt):  # (x[i] = v changes no shape: not counted)
@@ -49,7 +53,7 @@ def drop_invariant_shape_saves(program: Program, ctx: TransformContext) -> None:
     dead: set[int] = set()
     for loop in program.primal:
         if isinstance(loop, gast.For):
-            invariant = _invariant_names(loop, counts, facts)
+            invariant = _invariant_names(loop, counts, facts, params)
             for stmt in loop.body:
                 name = _pushed_stand_in(stmt, shaped_like)
                 if name is not None and name in invariant:
@@ -80,8 +84,13 @@ def _pushed_stand_in(stmt: gast.stmt, shaped_like: set[str]) -> str | None:
     return None
 
 
-def _invariant_names(loop: gast.For, counts: dict[str, int], facts: dict) -> set[str]:
-    """The names bound in ``loop`` whose shape and dtype are the same in every iteration."""
+def _invariant_names(
+    loop: gast.For, counts: dict[str, int], facts: dict, params: set[str]
+) -> set[str]:
+    """The names bound in ``loop`` whose shape and dtype are the same in every iteration,
+    and as the binding before the loop, which the pop after the first iteration's adjoint
+    gives back: none for a name bound only in the loop; a parameter's argument, for a
+    parameter, which only a copy of itself is sure to keep (``u = u.copy()``)."""
     bound_here = set().union(*(bound_names(s) for s in statements([loop])))
     candidates = {
         stmt.targets[0].id: (position, stmt)
@@ -90,6 +99,7 @@ def _invariant_names(loop: gast.For, counts: dict[str, int], facts: dict) -> set
         and len(stmt.targets) == 1
         and isinstance(stmt.targets[0], gast.Name)
         and counts.get(stmt.targets[0].id) == 1
+        and (stmt.targets[0].id not in params or _copies_itself(stmt))
     }
     # Loop-carried copies of themselves have the shape they had before the loop, so any
     # statement may read them; another name only after its binding in the same iteration.
