@@ -18,7 +18,8 @@ import pytest
 
 pytest.importorskip("numba")
 
-from numeric import assert_close, numeric_vjp  # noqa: E402
+from jit_checks import compiled_check  # noqa: E402
+from numeric import assert_close  # noqa: E402
 
 import astgrad as ag  # noqa: E402
 
@@ -66,24 +67,7 @@ def two_fields(a0, b0, k, steps):
 
 
 def _check(function, args, wrt):
-    """Compiled against uncompiled and finite differences; the rewritten source."""
-    positions = wrt if isinstance(wrt, tuple) else (wrt,)
-    compiled = ag.value_and_grad(function, wrt=wrt, jit="numba")
-    want_value, want = ag.value_and_grad(function, wrt=wrt)(*args)
-    wants = want if isinstance(wrt, tuple) else (want,)
-    for attempt in range(3):  # (the first call probes uncompiled; then compiled, twice)
-        value, got = compiled(*args)
-        gots = got if isinstance(wrt, tuple) else (got,)
-        assert_close(value, want_value, rtol=1e-12, atol=1e-12, what=f"value, call {attempt}")
-        for g, w in zip(gots, wants, strict=True):
-            assert_close(g, w, rtol=1e-10, atol=1e-12, what=f"gradient, call {attempt}")
-    values = [np.asarray(a, dtype=float) if isinstance(a, np.ndarray) else a for a in args]
-    for position, g in zip(positions, gots, strict=True):
-        numeric = numeric_vjp(function, list(values), position, 1.0)
-        assert_close(g, numeric, rtol=1e-5, atol=1e-7, what=f"finite differences, {position}")
-    report = ag.explain(function, *args, wrt=wrt, jit="numba")
-    assert report.compiled, str(report)
-    return report.source
+    return compiled_check(function, args, wrt)
 
 
 def test_shapes_that_change_each_step_get_new_buffers():
