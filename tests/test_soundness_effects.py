@@ -97,6 +97,41 @@ def test_rebinding_a_number_argument_needs_no_check():
     assert ag.grad(scaled, mode="source")(1.0, 2.0) == pytest.approx(2 * 1.0 - 0.5 * 2.0)
 
 
+def _bumped(p, q):
+    for i in range(2):
+        q += 0.3 * p * (1.0 + i)
+        p *= 0.9
+    return q * p
+
+
+def _middle(p, q):
+    r = _bumped(p, q)
+    return r + p * q  # (p and q read after the call: an in-place change there would show)
+
+
+def _calls_a_bumping_helper(a, b):
+    c = a * b
+    return _middle(c, b) + _middle(a, 0.5) * a
+
+
+def test_a_helper_changing_its_number_parameters_in_place_is_source():
+    """A helper's ``q += v`` on a parameter the caller passes a number (a float argument,
+    a number it computes, a number written in the call) rebinds a number, which nothing
+    else can see: each callee's derivative is made knowing those are numbers (``_middle``
+    passes its own on to ``_bumped``), and the function stays in source mode (``_middle``
+    went to the tape, as if its p and q were arrays that ``_bumped`` changes)."""
+    report = ag.explain(_calls_a_bumping_helper, 0.7, -0.4, wrt=(0, 1))
+    assert report.mode == "source", str(report)
+    for mode in ("source", "auto", "tape"):
+        got = ag.grad(_calls_a_bumping_helper, wrt=(0, 1), mode=mode)(0.7, -0.4)
+        for i in (0, 1):
+            want = numeric_vjp(_calls_a_bumping_helper, [0.7, -0.4], i, 1.0)
+            assert_close(got[i], want, what=f"{mode} {i}")
+    # (given arrays, the same helper's p *= 0.9 changes the caller's array: not source)
+    x = np.array([0.7, 0.2])
+    assert ag.explain(_calls_a_bumping_helper, x, x.copy(), wrt=(0, 1)).mode != "source"
+
+
 # -- the analysis's parts ---------------------------------------------------------------------
 
 

@@ -40,6 +40,9 @@ class TransformContext:
     #: filled in by ``analyze``: names surely holding an object of a known class, and its
     #: kind (``objects.object_kinds``)
     object_kinds: dict[str, tuple] = field(default_factory=dict)
+    #: filled in by ``analyze`` (``effects.check``): names surely holding a number, every
+    #: binding of which gives one (a callee given one gets it as a float's kind)
+    scalar_names: frozenset[str] = frozenset()
     #: filled in by ``shapes``: name -> shape class (equal classes, equal shapes)
     shape_classes: dict[str, Any] = field(default_factory=dict)
     #: the kind of what a user function returns (set by the pipeline)

@@ -918,6 +918,7 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     chained = {name for name, root in nested_roots(ctx).items() if root in written}
     chained |= {name for name, sequence in element_owners(ctx).items() if sequence in lists}
     interpreter.run(node.body)
+    ctx.scalar_names = frozenset(interpreter.scalars)
     if not interpreter.effects:
         return
     live = dataflow.live_after_each(node.body)

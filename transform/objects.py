@@ -337,13 +337,20 @@ def copy_atom(node: gast.expr) -> gast.expr:
 def callee_kinds(bound: dict[str, gast.expr], ctx: TransformContext) -> dict[str, tuple]:
     """The kinds of a user call's arguments that hold objects of known classes, by the
     callee's parameter names: its derivative is made for them (its own method calls and
-    properties resolved)."""
+    properties resolved); and of those that surely hold numbers (``ctx.scalar_names``, or
+    a number written in the call), a float's: the callee's ``p += v`` then rebinds a
+    number, which nothing else can see, where for an array it would change the caller's."""
     kinds = getattr(ctx, "object_kinds", None) or {}
-    return {
-        param: kinds[atom.id]
-        for param, atom in bound.items()
-        if isinstance(atom, gast.Name) and kinds.get(atom.id, ("",))[0] == "object"
-    }
+    scalars = getattr(ctx, "scalar_names", frozenset())
+    found = {}
+    for param, atom in bound.items():
+        if isinstance(atom, gast.Name) and kinds.get(atom.id, ("",))[0] == "object":
+            found[param] = kinds[atom.id]
+        elif (isinstance(atom, gast.Name) and atom.id in scalars) or (
+            isinstance(atom, gast.Constant) and type(atom.value) is float
+        ):
+            found[param] = ("value", "float")
+    return found
 
 
 def label(function: types.FunctionType) -> str:
