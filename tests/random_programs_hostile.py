@@ -109,6 +109,8 @@ CONSTRUCTS = (
     "rebind ACT to a user function",
     "global array changed in place",
     "global dict changed in place",
+    # an argument read for its shape, then rebound in a loop to a value of another shape
+    "argument rebound to another shape in a loop",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -797,6 +799,36 @@ def _rebinding(rng: random.Random, used: set[str]) -> tuple[list[str], list[str]
     return first, ["def rebind():", "    global K, ACT", *body]
 
 
+def _rebound_argument(rng: random.Random, terms: list[str], used: set[str]) -> list[str]:
+    """In a fifth of the programs, after everything else: ``x`` read where only its shape
+    matters to its gradient (a reshape's, a broadcast's), in a branch, then rebound in a
+    loop to a number; the backward pass must restore the argument (or its shape) for the
+    reads before the loop. (Where nothing else reads x's value, only its shape is kept,
+    the case ``loop_shapes`` once got wrong; most programs here read x's value too, so
+    test_loop_shapes checks that case itself.) Drawn from a generator of its own, so that
+    the programs without it are as they were; the result reads the number and the read."""
+    if rng.random() >= 0.2:
+        return []
+    used.add("argument rebound to another shape in a loop")
+    read = rng.choice(
+        [
+            "np.reshape(x, (2, 3)) * 0.5",
+            "x.reshape(3, 2).T * 0.5",
+            "np.tanh(np.reshape(x, (6, 1)) - w) * 0.3",
+            "np.expand_dims(x, 0) * np.reshape(w, (6, 1)) * 0.2",
+        ]
+    )
+    terms += ["np.sum(np.tanh(shaped0))", "np.sum(x * w) * 0.25"]
+    # (in a branch, where the shapes pass does not follow the read to x's first binding)
+    return [
+        "    shaped0 = w * 0.0",
+        "    if np.sum(w) > -50.0:",
+        f"        shaped0 = {read}",
+        "    for i9 in range(2):",
+        f"        x = np.tanh(w[{rng.randint(0, 5)}]) * (0.5 + 0.25 * i9)",
+    ]
+
+
 @functools.cache
 def _build(seed: int) -> tuple[str, frozenset[str]]:
     rng = random.Random(seed)
@@ -813,6 +845,7 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         'np.sum(x * w) * CONFIG["scale"]',
     ]
     first, rebind = _rebinding(rng, writer.used)
+    out += _rebound_argument(random.Random(seed * 7919 + 11), terms, writer.used)
     lines = [
         "import numpy as np",
         "",
