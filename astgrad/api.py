@@ -232,6 +232,8 @@ class _Differentiated:
 
             compiling.check_jit(jit, mode, checkpoint)
             self._jit_call = compiling.call
+            #: the last compiled call's plan (astgrad.jit._plan_for), tried first
+            self._jit_plan: Callable[[tuple], Any] | None = None
         #: "numba": the generated gradient compiled with Numba where it fits (astgrad.jit)
         self.jit = jit
         mode = outer_mode(function, mode)
@@ -315,6 +317,11 @@ class _Differentiated:
             args = (self.receiver, *args)
         try:  # free until something raises (Python 3.11)
             if self.jit is not None:
+                plan = self._jit_plan
+                if plan is not None and not kwargs:
+                    result = plan(args)
+                    if result is not _MISS:
+                        return result
                 return self._jit_call(self, args, kwargs)
             plan = self._plan
             # (While a thread is in anomaly mode, the general path picks the derivative.)

@@ -575,8 +575,15 @@ def _numba_reason(exc: BaseException) -> str:
 
 
 def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
-    """A call of ``ag.grad(f, jit="numba")``: compiled where it fits, else uncompiled."""
+    """A call of ``ag.grad(f, jit="numba")``: compiled where it fits, else uncompiled.
+
+    ``_Differentiated.__call__`` tries the last call's plan first (``_plan_for``); this
+    runs where there is none or it missed, and makes the plan again where the call ran
+    compiled."""
     target = differentiated.target
+    # (A plan that missed is dropped: set again below, for these arguments, only after
+    # a compiled run succeeds; a compiled gradient dropped after raising leaves none.)
+    differentiated._jit_plan = None
     if kwargs or _anomaly.threads:  # (anomaly mode's checks are the uncompiled code's)
         return differentiated._call(args, kwargs)
     # Calls like an earlier compiled one (same Python types, dtypes, dimensions and
@@ -592,6 +599,7 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         except Exception:
             pass  # (the general path below runs it again and decides)
         else:
+            differentiated._jit_plan = _plan_of(differentiated, fast, key, found)
             return _package(differentiated, value, raw, [args[p] for p in target.positions])
     from .api import _kind
     from .checks import check_differentiable
@@ -618,6 +626,7 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     except Exception as exc:
         result = differentiated._call(args, kwargs)  # (its error, if it fails too)
         compiled.function = None
+        differentiated._jit_plan = None
         compiled.reason = (
             f"the compiled gradient raised {type(exc).__name__}: {exc}, where the uncompiled "
             "one did not; it runs uncompiled for these argument types"
@@ -625,8 +634,129 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         log.warning("astgrad: %s", compiled.reason)
         return result
     if key is not None and all(p is not None and p < len(args) for p in target.positions):
-        fast[key] = (derivative, compiled)
+        found = fast[key] = (derivative, compiled, None)
+        differentiated._jit_plan = _plan_of(differentiated, fast, key, found)
     return _package(differentiated, value, raw, originals)
+
+
+def _plan_of(differentiated: Any, fast: dict, key: tuple, found: tuple) -> Any:
+    """The plan for calls with ``key``'s arguments, or None where they take none (made
+    once per key and buffer sizes, kept in ``fast``'s entry: False for none)."""
+    derivative, compiled, plan = found
+    if plan is None or (plan is not False and plan.capacity != compiled.capacity):
+        plan = _plan_for(differentiated, key, derivative, compiled) or False
+        fast[key] = (derivative, compiled, plan)
+    return plan or None
+
+
+#: ``flags.num`` bits of ``flags.carray``: C_CONTIGUOUS, ALIGNED, WRITEABLE
+_CARRAY = 0x1 | 0x100 | 0x400
+
+
+def _plan_for(differentiated: Any, key: tuple, derivative: Any, compiled: Compiled) -> Any:
+    """A *plan* for calls like the one with ``key`` that just ran compiled: a function of
+    the call's ``args`` made from generated source (as ``runtime.plans``' are), which
+    returns the call's result, or ``MISS`` for the general path (``call``) to take the
+    call. It does what that path's cached case does, written out for these arguments:
+    the same key read argument by argument, compared by identity and ``==`` with this
+    one's, without a tuple built and hashed; the derivative's guard called
+    (``is_stale`` outside anomaly mode, which misses); the compiled code's entry point
+    for these types called (Numba's dispatcher, which types each argument again,
+    skipped: the key settles the types, as ``_argument_types`` found them); the
+    gradient returned as it is in ``_package``'s common cases, else finished there.
+
+    None where the arguments are other than numbers and arrays, a number's type is not
+    the one a later number of its Python type is given as (an ``int`` past int64's
+    range typed ``uint64``), or the derivative's parameters are not all among ``args``.
+    """
+    import numba
+
+    from .runtime.plans import MISS
+
+    target = differentiated.target
+    function = compiled.function
+    positions = target.positions
+    if function is None or compiled.lists:
+        return None
+    if not all(p is not None and p < len(key) for p in positions):
+        return None
+    # Numba's type of a later argument matching each part of the key, which the entry
+    # point must have been compiled for (a Python number's type is its value's for int)
+    scalars = {float: numba.float64, int: numba.int64, bool: numba.boolean}
+    namespace: dict[str, Any] = {
+        "MISS": MISS, "anomaly": _anomaly, "ndarray": np.ndarray,
+        "check": derivative.guard.check, "finish": finish_gradient,
+    }  # fmt: skip
+    names = [f"a{i}" for i in range(len(key))]
+    tests = []
+    for i, (part, kind) in enumerate(zip(key, compiled.types)):
+        if type(part) is tuple and len(part) == 3 and isinstance(part[0], np.dtype):
+            # an array's (dtype, ndim, flag bits)
+            dtype, ndim, bits = part
+            namespace[f"t{i}"] = dtype
+            tests.append(
+                f"type(a{i}) is not ndarray or a{i}.dtype is not t{i} or a{i}.ndim != {ndim}"
+                f" or a{i}.flags.num & {_LAYOUT_FLAGS} != {bits}"
+            )
+        elif part in scalars and kind == scalars[part]:
+            namespace[f"k{i}"] = part
+            tests.append(f"type(a{i}) is not k{i}")
+        else:
+            return None
+    signature = tuple(compiled.types)
+    extra = ""
+    if compiled.capacity is not None:
+        signature = (*signature, numba.int64, numba.int64)
+        extra = f", {compiled.capacity[0]}, {compiled.capacity[1]}"
+    overload = function.overloads.get(signature)
+    namespace["entry"] = function if overload is None else overload.entry_point
+    guard = "" if derivative.guard.check is _nothing_to_check() else " or not check()"
+    # (One try for the unpacking, whose ValueError is another number of arguments, and
+    # the compiled call, whose errors the general path sees again and decides on; the
+    # tests between raise nothing, and the guard catches its own errors.)
+    lines = [
+        "def plan(args):",
+        "    if anomaly.threads:",
+        "        return MISS",
+        "    try:",
+        f"        {''.join(n + ', ' for n in names)}= args",
+        f"        if {' or '.join(tests)}{guard}:",
+        "            return MISS",
+        f"        value, raw = entry({', '.join(names)}{extra})",
+        "    except Exception:",
+        "        return MISS",
+    ]
+    if len(positions) == 1:
+        p = positions[0]
+        part = key[p]
+        if type(part) is tuple:  # (an array: no list gets a plan)
+            lines += [
+                f"    if not (type(raw) is ndarray and raw.dtype is t{p}"
+                f" and raw.shape == a{p}.shape and raw.flags.num & {_CARRAY} == {_CARRAY}):",
+                f"        raw = finish(raw, a{p})",
+            ]
+        elif part is float:
+            lines += ["    if type(raw) is not float:", f"        raw = finish(raw, a{p})"]
+        else:
+            lines.append(f"    raw = finish(raw, a{p})")
+        gradients = "raw" if target.single else "(raw,)"
+    else:
+        finished = [f"finish(raw[{j}], a{p})" for j, p in enumerate(positions)]
+        gradients = f"({', '.join(finished)},)"
+    result = f"(value, {gradients})" if differentiated.with_value else gradients
+    lines.append(f"    return {result}")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<astgrad jit plan>", "exec"), namespace)
+    plan = namespace["plan"]
+    plan.capacity = compiled.capacity
+    plan.source = source  # (for readers and tests)
+    return plan
+
+
+def _nothing_to_check() -> Any:
+    from .transform.guards import nothing_to_check
+
+    return nothing_to_check
 
 
 def _package(differentiated: Any, value: Any, raw: Any, originals: list) -> Any:
