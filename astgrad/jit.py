@@ -72,6 +72,18 @@ class Compiled:
     capacity: tuple[int, int] | None = None
     #: whether an argument is a list (given as a tuple: ``_at_boundary``)
     lists: bool = False
+    #: the numbers the compiled code reads from globals, which Numba compiles in as
+    #: constants: (the live globals dict, name, value) each; a call finds them still there
+    #: (``frozen_changed``) or compiles again
+    frozen: tuple = ()
+
+    def frozen_changed(self) -> bool:
+        """Whether a global number the compiled code read as a constant was rebound."""
+        for where, name, value in self.frozen:
+            now = where.get(name, _MISSING)
+            if now is not value and (type(now) is not type(value) or now != value):
+                return True
+        return False
 
     def run(self, args: tuple) -> Any:
         """Call the compiled gradient, with buffers twice as large while they fill."""
@@ -162,7 +174,8 @@ def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
     name = derivative.name
     started = time.perf_counter()
     try:
-        function, source = _numba_function(derivative, fused=True, starts=starts)
+        frozen: list = []
+        function, source = _numba_function(derivative, fused=True, starts=starts, frozen=frozen)
         import numba
 
         dispatcher = numba.njit(error_model="numpy")(function)
@@ -185,17 +198,23 @@ def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
     )  # fmt: skip
     lists = any(isinstance(k, numba.types.BaseTuple) for k in kinds)
     return Compiled(
-        kinds, dispatcher, seconds=seconds, source=source, capacity=capacity, lists=lists
-    )
+        kinds, dispatcher, seconds=seconds, source=source, capacity=capacity, lists=lists,
+        frozen=tuple(frozen),
+    )  # fmt: skip
 
 
 class _Refused(Exception):
     """The gradient does not fit: the message says why (and where)."""
 
 
-def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, str]:
+def _numba_function(
+    derivative: Any, fused: bool, starts: dict, frozen: list | None = None
+) -> tuple[Any, str]:
     """The rewritten function (fused) or (forward, backward) pair of ``derivative``, in a
-    namespace binding what it reads to compiled versions, and the rewritten source."""
+    namespace binding what it reads to compiled versions, and the rewritten source. The
+    global numbers it (or a function it calls) reads, which Numba compiles in, go to
+    ``frozen``; a global array or other mutable value refuses (``_frozen_globals``)."""
+    frozen = [] if frozen is None else frozen
     from .runtime import jit_helpers
     from .transform import jit as rewrite_jit
 
@@ -219,7 +238,7 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
             namespace[name] = jit_helpers.JIT_HELPERS[key]
         elif id(value) in callees:
             callee, part = callees[id(value)]
-            namespace[name] = _compiled_callee(callee, starts)[part]
+            namespace[name] = _compiled_callee(callee, starts, frozen)[part]
         elif module.startswith("astgrad"):
             raise _Refused(
                 f"{_first_use(derivative.source, name, filename)}the gradient calls astgrad's "
@@ -267,11 +286,20 @@ def _numba_function(derivative: Any, fused: bool, starts: dict) -> tuple[Any, st
     ast.increment_lineno(tree, 1)  # the factory's header line comes before the source
     # Plain Python functions the code reads as globals (the user's callees that need no
     # gradient, helpers of theirs): compiled too.
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            value = namespace.get(node.id)
-            if isinstance(value, types.FunctionType):
-                namespace[node.id] = _compilable(value)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    for name in read:
+        value = namespace.get(name)
+        if isinstance(value, types.FunctionType):
+            namespace[name] = _compilable(value)
+    # (the names the functions bind or take are theirs, whatever the module calls so)
+    local = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    local |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    live = functions[0].__globals__
+    frozen += _frozen_globals(
+        {n: live for n in read - local if n in live and n not in free and n not in helpers}
+    )
     code = compile(tree, filename, "exec")
     exec(code, namespace)
     made = tuple(namespace[f.__name__] for f in functions)
@@ -340,20 +368,24 @@ def _gradient_params(derivative: Any, function: Any) -> list[str | None]:
 _callees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled_callee(callee: Any, starts: dict) -> tuple[Any, Any]:
+def _compiled_callee(callee: Any, starts: dict, frozen: list) -> tuple[Any, Any]:
     """A callee's forward and backward functions, rewritten and given to ``numba.njit``
-    (compiled when the caller is, for the types the caller passes)."""
+    (compiled when the caller is, for the types the caller passes); the global numbers
+    they read go to ``frozen`` too (kept with them for each caller compiled after)."""
     found = _callees.get(callee)
     if found is None:
         import numba
 
-        (forward, backward), _ = _numba_function(callee, fused=False, starts=starts)
+        own: list = []
+        (forward, backward), _ = _numba_function(callee, fused=False, starts=starts, frozen=own)
         found = (
             numba.njit(error_model="numpy")(forward),
             numba.njit(error_model="numpy")(backward),
+            tuple(own),
         )
         _callees[callee] = found
-    return found
+    frozen += found[2]
+    return found[0], found[1]
 
 
 def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
@@ -509,6 +541,41 @@ _STACK_START = (
 _user_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+_MISSING = object()
+
+#: what a global may hold for Numba to compile it in and a call to check it is still so
+_NUMBERS = (bool, int, float, complex, np.bool_, np.integer, np.floating, np.complexfloating)
+
+
+def _frozen_globals(reads: dict[str, dict]) -> list:
+    """``(globals dict, name, value)`` for each global number the code reads (``reads``:
+    name -> the live dict it is read from), and those the user's plain functions it
+    calls read (which Numba compiles as well), deeply. Numba compiles a global's value
+    in as a constant: a number can be checked on each call; an array (or any other
+    mutable value) could change in place unseen, so the gradient is not compiled."""
+    found: list = []
+    seen: set[int] = set()
+    todo = list(reads.items())
+    while todo:
+        name, where = todo.pop()
+        value = where.get(name, _MISSING)
+        if value is _MISSING or isinstance(value, (types.ModuleType, type)) or callable(value):
+            if isinstance(value, types.FunctionType) and id(value) not in seen:
+                seen.add(id(value))
+                if not (value.__module__ or "").startswith(("astgrad", "numpy", "numba")):
+                    inner = value.__globals__
+                    todo += [(n, inner) for n in value.__code__.co_names if n in inner]
+            continue
+        if isinstance(value, _NUMBERS):
+            found.append((where, name, value))
+            continue
+        raise _Refused(
+            f"the gradient reads the global {name} (a {type(value).__name__}), which Numba "
+            "would compile in as a constant and not see change; pass it as an argument"
+        )
+    return found
+
+
 def _compilable(value: Any) -> Any:
     """A plain Python function of the user's as ``numba.njit`` of it; anything else as
     it is (Numba reads numbers, arrays, modules and builtins as they are)."""
@@ -593,6 +660,8 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     if fast is None:
         fast = differentiated.__dict__["_jit_calls"] = {}
     found = fast.get(key) if key is not None else None
+    if found is not None and found[1].frozen and found[1].frozen_changed():
+        found = None  # (a global number compiled in was rebound: compiled again below)
     if found is not None and found[1].function is not None and not found[0].is_stale():
         try:
             value, raw = found[1].run(args)
@@ -614,6 +683,14 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         return differentiated._call(args, kwargs)
     try:
         compiled, result = compiled_for(derivative, args)
+        if compiled.frozen and compiled.frozen_changed():
+            # A global number the compiled code holds as a constant was rebound: the
+            # code is compiled again for the value it has now.
+            _compiled.get(derivative, {}).pop(compiled.types, None)
+            for stale in [k for k, entry in fast.items() if entry[1] is compiled]:
+                del fast[stale]
+            _forget_compiled_helpers(derivative)
+            compiled, result = compiled_for(derivative, args)
     except Exception:
         return differentiated._call(args, kwargs)  # (the ordinary gradient's error)
     if compiled.function is None:
@@ -637,6 +714,17 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
         found = fast[key] = (derivative, compiled, None)
         differentiated._jit_plan = _plan_of(differentiated, fast, key, found)
     return _package(differentiated, value, raw, originals)
+
+
+def _forget_compiled_helpers(derivative: Any) -> None:
+    """Drop the compiled callees and plain functions a compiled gradient used, which hold
+    global numbers as they were when compiled (rare: a global the code reads rebound)."""
+    todo = list(derivative.callees)
+    while todo:
+        callee = todo.pop()
+        _callees.pop(callee, None)
+        todo += callee.callees
+    _user_functions.clear()
 
 
 def _plan_of(differentiated: Any, fast: dict, key: tuple, found: tuple) -> Any:
@@ -676,7 +764,8 @@ def _plan_for(differentiated: Any, key: tuple, derivative: Any, compiled: Compil
     target = differentiated.target
     function = compiled.function
     positions = target.positions
-    if function is None or compiled.lists:
+    if function is None or compiled.lists or compiled.frozen:
+        # (global numbers compiled in are checked on the general path, each call)
         return None
     if not all(p is not None and p < len(key) for p in positions):
         return None
