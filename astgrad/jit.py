@@ -80,7 +80,13 @@ class Compiled:
     def frozen_changed(self) -> bool:
         """Whether a global number the compiled code read as a constant was rebound."""
         for where, name, value in self.frozen:
-            now = where.get(name, _MISSING)
+            if isinstance(where, types.CellType):  # (a closure cell of a plain function)
+                try:
+                    now = where.cell_contents
+                except ValueError:  # (emptied)
+                    now = _MISSING
+            else:
+                now = where.get(name, _MISSING)
             if now is not value and (type(now) is not type(value) or now != value):
                 return True
         return False
@@ -550,9 +556,10 @@ _NUMBERS = (bool, int, float, complex, np.bool_, np.integer, np.floating, np.com
 def _frozen_globals(reads: dict[str, dict]) -> list:
     """``(globals dict, name, value)`` for each global number the code reads (``reads``:
     name -> the live dict it is read from), and those the user's plain functions it
-    calls read (which Numba compiles as well), deeply. Numba compiles a global's value
-    in as a constant: a number can be checked on each call; an array (or any other
-    mutable value) could change in place unseen, so the gradient is not compiled."""
+    calls read (which Numba compiles as well), deeply, with ``(cell, name, value)`` for
+    their closure cells. Numba compiles a global's value in as a constant: a number can
+    be checked on each call; an array (or any other mutable value) could change in place
+    unseen, so the gradient is not compiled."""
     found: list = []
     seen: set[int] = set()
     todo = list(reads.items())
@@ -565,6 +572,19 @@ def _frozen_globals(reads: dict[str, dict]) -> list:
                 if not (value.__module__ or "").startswith(("astgrad", "numpy", "numba")):
                     inner = value.__globals__
                     todo += [(n, inner) for n in value.__code__.co_names if n in inner]
+                    # (and its closure cells, which Numba compiles in the same way)
+                    cells = zip(value.__code__.co_freevars, value.__closure__ or ())
+                    todo += [(n, {n: c}) for n, c in cells]
+            continue
+        if isinstance(value, types.CellType):
+            try:
+                contents = value.cell_contents
+            except ValueError:  # (an empty cell)
+                continue
+            if isinstance(contents, _NUMBERS):
+                found.append((value, name, contents))  # (checked in the cell itself)
+            else:
+                todo.append((name, {name: contents}))  # (a function, a module, an array...)
             continue
         if isinstance(value, _NUMBERS):
             found.append((where, name, value))

@@ -1,8 +1,9 @@
 """``jit="numba"`` and the user's globals: Numba compiles a global's value into the code
 as a constant, so a compiled gradient must not go on using a value the program has
 since changed. A global number the code (or a helper it calls) reads is checked on each
-call, and the gradient compiled again when it was rebound; a global array, which could
-change in place unseen, keeps the gradient uncompiled, and ``explain`` says why.
+call (a closure cell of a plain function it calls too), and the gradient compiled again
+when it was rebound; a global array, which could change in place unseen, keeps the
+gradient uncompiled, and ``explain`` says why.
 Each against the uncompiled gradient and central differences after every change.
 """
 
@@ -57,6 +58,29 @@ def through_a_plain_function(x):
     return s
 
 
+def make_scaled():
+    factor = 2.0
+
+    def scaled(v):
+        return v * factor
+
+    def set_factor(value):
+        nonlocal factor
+        factor = value
+
+    return scaled, set_factor
+
+
+scaled, set_factor = make_scaled()
+
+
+def through_a_closure(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * x[i] * scaled(1.0)
+    return s
+
+
 def with_array(x):
     s = 0.0
     for i in range(x.shape[0]):
@@ -98,6 +122,17 @@ def test_a_global_number_rebound_is_seen_by_the_compiled_gradient(m, name, globa
         setattr(m, global_, value)
         for attempt in range(2):
             _agrees(function, g, x, f"{global_} = {value}, call {attempt}")
+
+
+def test_a_closure_cell_changed_is_seen_by_the_compiled_gradient(m):
+    x = np.array([0.5, -1.0, 2.0])
+    g = ag.grad(m.through_a_closure, jit="numba")
+    for attempt in range(3):
+        _agrees(m.through_a_closure, g, x, f"call {attempt}")
+    assert ag.explain(m.through_a_closure, x, jit="numba").compiled
+    for value in (3.5, -1.0):
+        m.set_factor(value)  # (the plain function's cell, which Numba compiled in)
+        _agrees(m.through_a_closure, g, x, f"factor = {value}")
 
 
 def test_a_global_array_keeps_the_gradient_uncompiled(m):
