@@ -229,11 +229,21 @@ def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> 
     # (as the tape runs a function: math, SciPy's functions with rules and np.block of
     # nested lists then record on tensors)
     value = on_tape(fun)(*args)
-    gradients = autograd_grad(value, leaves, create_graph=True)
-    terms = [(g * tangents[i]).sum() for g, i in zip(gradients, moving)]
-    # complex arguments pair with their tangents by Re(sum(g * t)) (docs/complex.md)
-    total = sum(term.real if term.dtype.kind == "c" else term for term in terms)
-    products = autograd_grad(total, leaves, allow_unused=True)
+    # (Where the value or a gradient does not depend on an argument, as for a constant or
+    # linear function, its part of the product is zero, as ag.grad's gradient is.)
+    if np.ndim(getattr(value, "data", value)) != 0:
+        raise ValueError(
+            f"ag.hvp: {getattr(fun, '__qualname__', fun)} returns a value of shape "
+            f"{np.shape(getattr(value, 'data', value))}; the Hessian needs a scalar function"
+        )
+    products = [None] * len(leaves)
+    if getattr(value, "requires_grad", False):
+        gradients = autograd_grad(value, leaves, create_graph=True, allow_unused=True)
+        terms = [(g * tangents[i]).sum() for g, i in zip(gradients, moving) if g is not None]
+        # complex arguments pair with their tangents by Re(sum(g * t)) (docs/complex.md)
+        total = sum(term.real if term.dtype.kind == "c" else term for term in terms)
+        if getattr(total, "requires_grad", False):
+            products = autograd_grad(total, leaves, allow_unused=True)
     out = [
         np.zeros(np.shape(primals[i])) if p is None else _raw(p, primals[i])
         for p, i in zip(products, moving)

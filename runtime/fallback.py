@@ -14,7 +14,6 @@ functions taken from it accept tensors.
 
 from __future__ import annotations
 
-import dis
 import math
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..transform import global_writes as _global_writes
 from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
@@ -1316,10 +1316,11 @@ def on_tape(function: Callable) -> Callable:
         or shimmed.__kwdefaults__ is not function.__kwdefaults__
     ):
         if _writes_globals(function.__code__):
-            # A function that binds a global (``global S; S = x``) runs with its own
-            # globals: Python stores into the dict a function runs with itself, so with the
-            # shim's the module, and every other function, would go on reading the old
-            # value (a wrong gradient, silently). Its math.f(t) then raises, not records.
+            # A function that binds a global (``global S; S = x``, ``globals()["S"] = x``)
+            # runs with its own globals: Python stores into the dict a function runs with
+            # itself, so with the shim's the module, and every other function, would go on
+            # reading the old value (a wrong gradient, silently). Its math.f(t) then
+            # raises, not records.
             return function
         shimmed = types.FunctionType(
             function.__code__,
@@ -1334,22 +1335,16 @@ def on_tape(function: Callable) -> Callable:
     return shimmed
 
 
-_GLOBAL_WRITES = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL"})
-
-
 #: code -> whether it writes globals (code objects are immutable; weakly held)
 _global_writers: weakref.WeakKeyDictionary[types.CodeType, bool] = weakref.WeakKeyDictionary()
 
 
 def _writes_globals(code: types.CodeType) -> bool:
-    """Whether ``code`` (or a function defined in it) binds or deletes a global name."""
+    """Whether ``code`` (or a function defined in it) binds or deletes a global name, or
+    calls ``globals()``, ``exec`` or ``eval``, which would write the shim's dict."""
     found = _global_writers.get(code)
     if found is None:
-        found = any(
-            instruction.opname in _GLOBAL_WRITES for instruction in dis.get_instructions(code)
-        ) or any(
-            _writes_globals(const) for const in code.co_consts if isinstance(const, types.CodeType)
-        )
+        found = _global_writes.writes_namespace(code)
         _global_writers[code] = found
     return found
 

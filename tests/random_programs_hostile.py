@@ -111,6 +111,8 @@ CONSTRUCTS = (
     "global dict changed in place",
     # an argument read for its shape, then rebound in a loop to a value of another shape
     "argument rebound to another shape in a loop",
+    # a helper that rebinds a global while the program runs (and puts it back at the end)
+    "helper rebinds a global during the call",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -829,6 +831,59 @@ def _rebound_argument(rng: random.Random, terms: list[str], used: set[str]) -> l
     ]
 
 
+#: helpers that rebind the global ``{g}`` to ``v`` for the rest of the call, keeping its
+#: value in ``SAVED_{g}``, and put it back, in the ways Python has of rebinding a global
+#: (``{more}``: helper lines the spelling needs)
+GLOBAL_REBINDERS = {
+    "global": (
+        ["def push_{g}(v):", "    global {g}, SAVED_{g}", "    SAVED_{g} = {g}", "    {g} = v"],
+        ["def pop_{g}():", "    global {g}", "    {g} = SAVED_{g}"],
+    ),
+    "globals()": (
+        ["def push_{g}(v):", '    globals()["SAVED_{g}"] = {g}', '    globals()["{g}"] = v'],
+        ["def pop_{g}():", '    globals()["{g}"] = SAVED_{g}'],
+    ),
+    "sys.modules": (
+        [
+            "def push_{g}(v):",
+            "    here = sys.modules[__name__]",
+            "    here.SAVED_{g} = {g}",
+            "    here.{g} = v",
+        ],
+        ["def pop_{g}():", "    sys.modules[__name__].{g} = SAVED_{g}"],
+    ),
+    # (with the "global" spelling's push_ as put_, which push_ calls)
+    "a helper's helper": (
+        ["def push_{g}(v):", "    put_{g}(v)"],
+        ["def pop_{g}():", "    global {g}", "    {g} = SAVED_{g}"],
+    ),
+}
+
+
+def _global_rebound_in_call(
+    rng: random.Random, used: set[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """In a seventh of the programs: ``K`` or ``ACT`` read, then rebound by a helper (in
+    one of ``GLOBAL_REBINDERS``' ways) for the rest of the call, which reads it again in
+    the result, and put back before the program returns (so that calls agree). Drawn from a
+    generator of its own, so that the programs without it are as they were. Returns the
+    helpers, the lines that start the program and those that end it before ``return``."""
+    if rng.random() >= 1 / 7:
+        return [], [], []
+    used.add("helper rebinds a global during the call")
+    name = rng.choice(["K", "ACT"])
+    spelling = rng.choice(sorted(GLOBAL_REBINDERS))
+    functions = [*GLOBAL_REBINDERS[spelling]]
+    if spelling == "a helper's helper":
+        functions.insert(0, GLOBAL_REBINDERS["global"][0])
+        functions[0] = [functions[0][0].replace("push_", "put_"), *functions[0][1:]]
+    helpers = [line.format(g=name) for lines in functions for line in [*lines, "", ""]]
+    read = "np.sum(np.tanh(x) * K) * 0.4" if name == "K" else "np.sum(ACT(w) * x) * 0.4"
+    value = rng.choice(["1.7", "0.3"]) if name == "K" else rng.choice(["np.cos", "soft"])
+    start = [f"    before0 = {read}", f"    push_{name}({value})"]
+    return helpers, start, [f"    pop_{name}()"]
+
+
 @functools.cache
 def _build(seed: int) -> tuple[str, frozenset[str]]:
     rng = random.Random(seed)
@@ -846,7 +901,12 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
     ]
     first, rebind = _rebinding(rng, writer.used)
     out += _rebound_argument(random.Random(seed * 7919 + 11), terms, writer.used)
+    rebinders, start, end = _global_rebound_in_call(random.Random(seed * 6151 + 3), writer.used)
+    if rebinders:
+        out = [*start, *out, "    total0 = " + " + ".join(terms), *end]
+        terms = ["total0", "before0"]
     lines = [
+        *(["import sys", ""] if rebinders else []),
         "import numpy as np",
         "",
         "",
@@ -857,6 +917,8 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         *first,
         "",
         *writer.helpers,
+        "",
+        *rebinders,
         "",
         "def program(x, w):",
         *out,

@@ -472,9 +472,8 @@ def test_hessian_blocks_in_the_order_of_wrt():
     assert backward[0][1].shape == (3, 3, 3)
 
 
-@pytest.mark.parametrize(
-    "mode, error", [("source", ValueError), ("auto", ValueError), ("tape", RuntimeError)]
-)
-def test_hessian_of_a_non_scalar_function_says_so(mode, error):
-    with pytest.raises(error, match="scalar"):
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_hessian_of_a_non_scalar_function_says_so(mode):
+    # (one error in every mode: the tape's says so before differentiating, as the others do)
+    with pytest.raises(ValueError, match="returns a value of shape .*needs a scalar function"):
         ag.hessian(_elementwise_only, mode=mode)(np.ones(2))

@@ -55,7 +55,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from . import anno, build, dataflow
+from . import anno, build, dataflow, global_writes
 from .context import TransformContext
 from .errors import TransformError
 from .objects import (
@@ -78,6 +78,11 @@ EXTERNAL = "external"
 _ADVICE = (
     'Use mode="auto" or mode="tape" (the tape follows writes through every name), or '
     "write the update without changing the array in place (y = y + v, np.where, ...)."
+)
+
+_GLOBAL_ADVICE = (
+    'Use mode="auto" or mode="tape" (the tape reads each global when Python does), or pass '
+    "the value as an argument rather than rebinding a global during the call."
 )
 
 # -- what calls do ------------------------------------------------------------------------
@@ -420,6 +425,9 @@ class _Interpreter:
         self.ever = _Env()
         self.returned: set = set()
         self.scalars: set[str] = set()
+        #: calls that may rebind a module's global name while the function runs: the
+        #: statement, the call as spelled and why (``global_writes``)
+        self.rebinding_calls: list[tuple[gast.stmt, str, str]] = []
         #: containers that may hold one object in two slots ([y, y], [x] * 3)
         self.duplicated: set = set()
         #: parameters whose attributes the function assigns, each its own object (issue 17)
@@ -756,11 +764,34 @@ class _Interpreter:
             return self.user_call(stmt, call, value, env)
         return self.opaque_call(stmt, call, value, receiver, arguments, kind, env)
 
+    def rebinding_of(self, value: Any, receiver: gast.expr | None) -> str | None:
+        """Why a call of ``value`` (None: a method of ``receiver`` not known) may rebind a
+        module's global name: a class's every method counts, as its objects' may be called
+        later, and so does the class of a receiver whose class is known."""
+        if value is not None:
+            return global_writes.rebinding(value)
+        if not isinstance(receiver, gast.Name):
+            return None
+        kind = self.ctx.object_kinds.get(receiver.id, ())
+        if kind[:1] == ("object",) and isinstance(kind[1], type):
+            return global_writes.rebinding(kind[1])
+        if receiver.id in self.ctx.local_names:
+            return None
+        cell = self.ctx.parsed.cells.get(receiver.id)
+        try:
+            held = cell.cell_contents if cell is not None else self.ctx.parsed.globals[receiver.id]
+        except (KeyError, ValueError):
+            return None
+        return None if isinstance(held, types.ModuleType) else global_writes.rebinding(type(held))
+
     def opaque_call(self, stmt, call, value, receiver, arguments, kind, env) -> frozenset:
         """A call the transform cannot see into: a class, an object's method, a function
         of another library."""
         method = call.func.attr if isinstance(call.func, gast.Attribute) else None
         spelled = _spelling(call)
+        why = self.rebinding_of(value, receiver)
+        if why is not None:
+            self.rebinding_calls.append((stmt, spelled, why))
         made = self.fresh(stmt, env)
         if value is builtins.super:
             return self.reach(arguments, env) | made  # a view of self's class dict: no change
@@ -797,6 +828,9 @@ class _Interpreter:
         return everything | made  # it may return any of them, or a view of one
 
     def user_call(self, stmt: gast.stmt, call: gast.Call, function: Any, env: _Env) -> frozenset:
+        why = global_writes.rebinding(function)
+        if why is not None:
+            self.rebinding_calls.append((stmt, _spelling(call), why))
         summary_ = summary(function)
         bound = _bind(call, summary_.parameters)
         kinds = self.ctx.object_kinds
@@ -919,6 +953,14 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     chained |= {name for name, sequence in element_owners(ctx).items() if sequence in lists}
     interpreter.run(node.body)
     ctx.scalar_names = frozenset(interpreter.scalars)
+    for stmt, spelled, why in interpreter.rebinding_calls[:1]:
+        raise TransformError(
+            f"`{spelled}` {why}, while the function runs: the gradient reads globals again "
+            "in its backward pass, and calls the derivatives of the functions globals held "
+            "when it was made, so it would not compute what Python computes",
+            origin_of(stmt),
+            _GLOBAL_ADVICE,
+        )
     if not interpreter.effects:
         return
     live = dataflow.live_after_each(node.body)
