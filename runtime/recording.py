@@ -177,9 +177,9 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
         result = wrap_plain(out)
-        if type(result) is tuple and inputs and inputs[0][0] == (0, -1):
+        if type(result) is tuple and inputs:
             for part in result:  # np.split and friends: each part may be a view
-                if type(part) is Tensor and mark_view(part, inputs[0][1]):
+                if type(part) is Tensor and _mark_view_of_any(part, inputs):
                     keep_view(part, not _grad_state.enabled or part._base._requires_grad)
         elif type(result) is Tensor and inputs:
             # A view of a tensor that needs no gradient yet (or of any, in no_grad mode): a
@@ -188,7 +188,7 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
             # (views.keep_view). (In grad mode a view of a base that needs a gradient is
             # recorded, unless taken of a view that was not: one taken in no_grad mode,
             # whose kind it keeps.)
-            if inputs[0][0] == (0, -1) and mark_view(result, inputs[0][1]):
+            if _mark_view_of_any(result, inputs):
                 keep_view(result, not _grad_state.enabled or result._base._requires_grad)
         return result
     if not _several_outputs(rule, out):
@@ -297,9 +297,9 @@ def _record(
     results = [new_tensor(o, node, i) for i, o in enumerate(outputs)]
     for result, counter in zip(results, counters):
         result._counter = counter
-    if inputs and inputs[0][0] == (0, -1):
-        for result in results:  # any primitive's result may be a view of its first argument
-            mark_view(result, inputs[0][1])
+    if inputs:
+        for result in results:  # any primitive's result may be a view of an argument
+            _mark_view_of_any(result, inputs)
     if several:
         return tuple(results)
     return results[0]
@@ -377,3 +377,13 @@ def primitive(function: Callable) -> Callable:
 
 _GETITEM = lookup(operator.getitem)
 _RESHAPE = lookup(np.reshape)
+
+
+def _mark_view_of_any(result: Tensor, inputs: list) -> bool:
+    """Mark ``result`` a view of the first tensor argument whose memory it shares, top-level
+    arguments only (``np.einsum('ii->i', m)`` is a writable view of ``m``, its second
+    argument, as ``np.reshape(m, ...)`` is of its first); say whether it is one."""
+    for where, source in inputs:
+        if where[1] == -1 and mark_view(result, source):
+            return True
+    return False

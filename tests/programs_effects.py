@@ -267,6 +267,58 @@ def object_built_from_a_gradient_then_called(x):
     return layer(2.0) + layer(x)
 
 
+# NumPy functions whose result is a writable view of an argument that is not the first, or
+# that the analysis once took for a new array (each gave a wrong gradient in source mode,
+# einsum's on the tape too)
+def einsum_diagonal_written(x):
+    m = np.outer(x, x)
+    d = np.einsum("ii->i", m)
+    d *= 2.0
+    return np.sum(m * W)
+
+
+def einsum_transpose_written(x):
+    m = np.outer(x, W) * 1.0
+    t = np.einsum("ij->ji", m)
+    t[0, 1] = x[0] * 3.0
+    return np.sum(m * m)
+
+
+def einsum_of_itself_written(x):
+    y = x * 1.0
+    z = np.einsum(y, [0], [0])
+    z += x
+    return np.sum(y * y)
+
+
+def real_if_close_is_the_array(x):
+    y = x * 1.0
+    z = np.real_if_close(y)
+    z += W
+    return np.sum(y * y)
+
+
+def unstack_rows_are_views(x):
+    m = np.outer(x, x) * 1.0
+    rows = np.unstack(m)
+    rows[0][:] = x * 2.0
+    return np.sum(m * m)
+
+
+def trim_zeros_is_a_view(x):
+    y = np.concatenate([np.zeros(1), x * 1.0])
+    z = np.trim_zeros(y)
+    z *= 2.0
+    return np.sum(y * x[0])
+
+
+def asarray_chkfinite_is_the_array(x):
+    y = x * 1.0
+    z = np.asarray_chkfinite(y)
+    z *= 3.0
+    return np.sum(y * x)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -277,7 +329,9 @@ REFUSED = [
     heap_of_numbers_from_a_gradient, flipped_view_then_base_changed, atleast_1d_is_the_array,
     split_parts_are_views, asarray_of_the_same_dtype, astype_without_a_copy,
     asanyarray_is_the_array, element_taken_back_by_builtins, attribute_read_by_getattr,
-    list_slice_assigned, attribute_set_by_setattr,
+    list_slice_assigned, attribute_set_by_setattr, einsum_diagonal_written,
+    einsum_transpose_written, einsum_of_itself_written, real_if_close_is_the_array,
+    unstack_rows_are_views, trim_zeros_is_a_view, asarray_chkfinite_is_the_array,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------
@@ -372,6 +426,14 @@ def dict_of_numbers_changed_in_place(x):
     return counts["n"] * 2.0
 
 
+def einsum_contraction_added_to_in_place(x):
+    # (a contraction makes a new array: adding into it changes no argument)
+    h = np.einsum("ij,j->i", np.outer(W, W), x)
+    h += W
+    d = np.einsum("ii->i", np.outer(x, W))
+    return np.sum(h * h) + np.sum(d * x)
+
+
 def warnings_silenced(x):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -384,6 +446,7 @@ ACCEPTED = [
     rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,
     rows_accumulated_into_an_array, dict_of_numbers_changed_in_place, warnings_silenced,
+    einsum_contraction_added_to_in_place,
     object_built_from_a_gradient_then_called,  # (issue 17: __init__ inline, make_object)
     method_updates_an_object,  # (issue 17: the method inline on the object made inline)
 ]  # fmt: skip

@@ -26,8 +26,9 @@ from random_scalar_programs import generate as _generate
 import astgrad as ag
 
 #: (and 760, which a wider run found wrong once: a helper's adjoint written in place; 535
-#: and 562, whose helpers' q += v on numbers sent them to the tape)
-SEEDS = [*range(80), 535, 562, 760]
+#: and 562, whose helpers' q += v on numbers sent them to the tape; 839 and 1076, where
+#: t1 = helper0(t1, t1) or t1 += ... helper0(t1, -0.31) was not known to keep t1 a number)
+SEEDS = [*range(80), 535, 562, 760, 839, 1076]
 generate = functools.cache(_generate)
 MODES = ("source", "auto", "tape")
 

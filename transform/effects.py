@@ -95,7 +95,8 @@ _VIEW_FUNCTIONS = {
     np.diag, np.flip, np.fliplr, np.flipud, np.rot90, np.split, np.array_split, np.hsplit,
     np.vsplit, np.dsplit, np.asarray, np.asanyarray, np.real, np.imag, np.matrix_transpose,
     np.rollaxis, np.broadcast_arrays, np.ascontiguousarray, np.asfortranarray,
-    np.require, np.ndarray.view,
+    np.require, np.ndarray.view, np.asarray_chkfinite, np.real_if_close, np.trim_zeros,
+    np.unstack, np.asmatrix, np.frombuffer,
 }  # fmt: skip
 # Array methods and attributes with the same property.
 _VIEW_METHODS = {
@@ -110,7 +111,7 @@ _MANY_RESULTS = {
     np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.nonzero, np.meshgrid,
     np.broadcast_arrays, np.histogram, np.gradient, np.unique, np.linalg.qr, np.linalg.svd,
     np.linalg.eig, np.linalg.eigh, np.linalg.slogdet, np.atleast_1d, np.atleast_2d,
-    np.atleast_3d, np.where, np.divmod, np.frexp, np.modf, np.linalg.lstsq,
+    np.atleast_3d, np.where, np.divmod, np.frexp, np.modf, np.linalg.lstsq, np.unstack,
 }  # fmt: skip
 # NumPy functions without a rule that make a new array (other library functions may
 # return any object: a random generator, a list).
@@ -331,6 +332,122 @@ def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
     return scalars
 
 
+#: function -> {(code, number of arguments): whether it returns a number given numbers}
+_number_returns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_checking_returns: set[int] = set()
+
+
+def returns_number(function: Any, count: int) -> bool:
+    """Whether ``function``, a user function, returns a number on every path when its
+    first ``count`` positional arguments are numbers (and the rest take their defaults,
+    numbers too): then ``t = helper(t, t)`` in a loop keeps ``t`` a number, and the
+    callee's ``q op= v`` rebinds it. Recursion is not followed (False)."""
+    if not isinstance(function, types.FunctionType):
+        return False
+    table = _number_returns.setdefault(function, {})
+    key = (function.__code__, count)
+    found = table.get(key)
+    if found is None:
+        if id(function) in _checking_returns:
+            return False
+        _checking_returns.add(id(function))
+        try:
+            found = _returns_number(function, count)
+        except TransformError:
+            found = False
+        finally:
+            _checking_returns.discard(id(function))
+        table[key] = found
+    return found
+
+
+def _returns_number(function: types.FunctionType, count: int) -> bool:
+    from . import analyze, desugar, normalize
+    from .context import local_names_of
+    from .naming import Namer
+    from .parsing import parse_function
+
+    parsed = parse_function(function)
+    node = parsed.node
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    if args.vararg or args.kwarg or args.kwonlyargs or count > len(positional):
+        return False
+    defaults = function.__defaults__ or ()
+    rest = len(positional) - count
+    if rest > len(defaults) or not all(
+        type(d) in (int, float) for d in defaults[len(defaults) - rest :]
+    ):
+        return False
+    if any(isinstance(n, (gast.Yield, gast.YieldFrom, gast.Await)) for n in gast.walk(node)):
+        return False
+    namer = Namer()
+    namer.reserve_tree(node)
+    ctx = TransformContext(
+        parsed=parsed, wrt=(), namer=namer, local_names=local_names_of(node),
+        param_kinds={a.id: ("value", "float") for a in positional},
+    )  # fmt: skip
+    node = normalize.transform(desugar.transform(node, ctx), ctx)
+    analyze.annotate(node, ctx)
+    body = node.body
+    if not body or not isinstance(body[-1], gast.Return):
+        return False  # (it may fall off its end and return None)
+    returns = [s for s in dataflow.statements(body) if isinstance(s, gast.Return)]
+    scalars = _scalars(body, ctx)
+    if not all(r.value is not None and _gives_number(r, scalars, ctx) for r in returns):
+        return False
+    # ``_scalars`` takes None for a number (both are immutable): here a None must not reach
+    # a return, through the names copied into what it returns. Normalized code starts
+    # ``result = None`` and binds it on each path; that first binding must be dead.
+    copies: dict[str, set[str]] = {}
+    nones: dict[str, list[int]] = {}
+    for position, stmt in enumerate(body):
+        for inner in dataflow.statements([stmt]):
+            if isinstance(inner, gast.Assign) and isinstance(inner.targets[0], gast.Name):
+                name, value = inner.targets[0].id, inner.value
+                if isinstance(value, gast.Name):
+                    copies.setdefault(name, set()).add(value.id)
+                elif isinstance(value, gast.Constant) and value.value is None:
+                    # (a None bound in a nested block: position -1, never dead)
+                    nones.setdefault(name, []).append(position if inner is stmt else -1)
+    flowing = {r.value.id for r in returns if isinstance(r.value, gast.Name)}
+    pending = list(flowing)
+    while pending:
+        for source in copies.get(pending.pop(), ()):
+            if source not in flowing:
+                flowing.add(source)
+                pending.append(source)
+    return all(
+        position >= 0 and _first_use(body[position + 1 :], name) == "rebound"
+        for name in flowing
+        for position in nones.get(name, ())
+    )
+
+
+def _first_use(stmts: list[gast.stmt], name: str) -> str | None:
+    """``"rebound"`` where every path through ``stmts`` binds ``name`` before reading it,
+    ``"read"`` where one may read it first, None where it does neither on some path."""
+    for stmt in stmts:
+        if isinstance(stmt, gast.If):
+            if name in dataflow.reads(stmt.test):
+                return "read"
+            branches = (_first_use(stmt.body, name), _first_use(stmt.orelse, name))
+            if "read" in branches:
+                return "read"
+            if branches == ("rebound", "rebound"):
+                return "rebound"
+        elif (
+            isinstance(stmt, gast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id == name
+        ):
+            return "read" if name in dataflow.reads(stmt.value) else "rebound"
+        elif name in dataflow.all_names(stmt):
+            return "read"  # (a loop may not run; anything else: taken as a read)
+    return None
+
+
 def _plain_values(body: list[gast.stmt], ctx: TransformContext, params: dict) -> set[str]:
     """Names that surely hold an array or a number, never a list, tuple or dict: what
     NumPy functions, operators on such values and their elements give."""
@@ -391,17 +508,25 @@ def _gives_number(definition: Any, scalars: set[str], ctx: TransformContext) -> 
     elif isinstance(value, gast.Call):
         callee = anno.get(definition, anno.Key.CALLEE)
         function = getattr(callee, "value", None)
-        from_math = getattr(function, "__module__", None) == "math"
-        if not (from_math or (is_hashable(function) and function in _SCALAR_BUILTINS)):
-            return False
-        if function is builtins.len:
-            return True
-        atoms = list(value.args)
-        if value.keywords:
-            return False
+        if getattr(callee, "kind", None) == "user":
+            # a function of yours given numbers, every return of which gives a number
+            if value.keywords or not returns_number(function, len(value.args)):
+                return False
+            atoms = list(value.args)
+        else:
+            from_math = getattr(function, "__module__", None) == "math"
+            if not (from_math or (is_hashable(function) and function in _SCALAR_BUILTINS)):
+                return False
+            if function is builtins.len:
+                return True
+            atoms = list(value.args)
+            if value.keywords:
+                return False
     else:
         atoms = [value]
     for atom in atoms:
+        while isinstance(atom, gast.UnaryOp):  # (-0.31, a literal as an argument)
+            atom = atom.operand
         if isinstance(atom, gast.Constant):
             if not isinstance(atom.value, (int, float, bool, complex, type(None))):
                 return False
@@ -744,6 +869,8 @@ class _Interpreter:
             views = (is_hashable(value) and value in _VIEW_FUNCTIONS) or method in _VIEW_METHODS
             if views or no_copy:
                 return self.atom(operands[0], env) if operands else frozenset()
+            if value is np.einsum and (viewed := _einsum_viewed(call)) is not None:
+                return self.atom(viewed, env) | self.fresh(stmt, env)
             return self.fresh(stmt, env)
         if kind == "field_store":  # obj.attr = v: obj changed in place, now holding v
             owner = call.args[0]
@@ -892,6 +1019,25 @@ class _Interpreter:
         if held is None:
             held = frozenset() if name in self.ctx.local_names else self.outside(name)
         return self.ever.reach(map(_site, held))
+
+
+def _einsum_viewed(call: gast.Call) -> gast.expr | None:
+    """The operand an ``np.einsum`` call may give a view of, or None: NumPy returns a
+    writable view of a single operand where nothing is summed (``'ii->i'``, its diagonal;
+    ``'ij->ji'``; ``'i->i'``, the operand itself)."""
+    args = call.args
+    if args and isinstance(args[0], gast.Constant) and isinstance(args[0].value, str):
+        if len(args) != 2:
+            return None
+        inputs, arrow, output = args[0].value.replace(" ", "").partition("->")
+        if not arrow:  # (implicit: the indices that appear once, in order)
+            output = "".join(sorted(c for c in set(inputs) if inputs.count(c) == 1))
+        summed = set(inputs.replace(".", "")) - set(output.replace(".", ""))
+        return None if summed else args[1]
+    if any(isinstance(a, gast.Starred) for a in args):
+        return None
+    # interleaved (operand, sublist, ..., output): a view only of a lone operand
+    return args[0] if len(args) in (2, 3) else None
 
 
 def _bind(call: gast.Call, parameters: tuple[str, ...]) -> list[tuple[str | None, gast.expr]]:
