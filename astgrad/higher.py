@@ -221,11 +221,19 @@ def _reverse_of(forward: Any, names: tuple, kinds: tuple, mode: str) -> Any:
 
 def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> Any:
     from . import autograd_grad, tensor
+    from .runtime.inplace import snapshot
 
     leaves = [tensor(primals[i], requires_grad=True) for i in moving]
     args = list(primals)
     for i, leaf in zip(moving, leaves):
         args[i] = leaf
+    # (as a gradient run on the tape: a write into an argument changes a copy of its own,
+    # and the derivatives are taken at the arguments as given, through stand-ins that keep
+    # each leaf's accumulator: runtime/tape_jvp.py)
+    arguments = (leaves, tuple(args), {}, fun)
+    for leaf in leaves:
+        leaf._argument = arguments
+    entries = [snapshot(leaf, False) for leaf in leaves]
     # (as the tape runs a function: math, SciPy's functions with rules and np.block of
     # nested lists then record on tensors)
     value = on_tape(fun)(*args)
@@ -238,12 +246,12 @@ def _tape_hvp(fun: Callable, primals: tuple, tangents: tuple, moving: tuple) -> 
         )
     products = [None] * len(leaves)
     if getattr(value, "requires_grad", False):
-        gradients = autograd_grad(value, leaves, create_graph=True, allow_unused=True)
+        gradients = autograd_grad(value, entries, create_graph=True, allow_unused=True)
         terms = [(g * tangents[i]).sum() for g, i in zip(gradients, moving) if g is not None]
         # complex arguments pair with their tangents by Re(sum(g * t)) (docs/complex.md)
         total = sum(term.real if term.dtype.kind == "c" else term for term in terms)
         if getattr(total, "requires_grad", False):
-            products = autograd_grad(total, leaves, allow_unused=True)
+            products = autograd_grad(total, entries, allow_unused=True)
     out = [
         np.zeros(np.shape(primals[i])) if p is None else _raw(p, primals[i])
         for p, i in zip(products, moving)

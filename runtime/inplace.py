@@ -31,7 +31,7 @@ from .rules.registry import Rule
 from .tensor import Tensor, new_tensor
 from .views import base_written, positions_in, taken_in_no_grad
 
-__all__ = ["inplace", "inplace_apply", "setitem", "write_at", "count_write"]
+__all__ = ["inplace", "inplace_apply", "setitem", "write_at", "count_write", "snapshot"]
 
 
 def inplace(target: Tensor, rule: Rule, other: Any, what: str, rebind: bool = True) -> Tensor:
@@ -51,7 +51,7 @@ def inplace(target: Tensor, rule: Rule, other: Any, what: str, rebind: bool = Tr
         # The node's kernel reads the same values whichever operands' shapes match the result.
         needed = (0, 1) if target._requires_grad and other_grad else (1,) if other_grad else (0,)
         reads_target = 0 in kernel_for(rule, needed).reads
-        result = binary(rule, _snapshot(target, reads_target), other)
+        result = binary(rule, snapshot(target, reads_target), other)
         if place is not None:
             _write_through_view(target, place, result, what)
             return target
@@ -81,7 +81,7 @@ def inplace_apply(target: Tensor, rule: Rule, args: tuple, what: str) -> Tensor:
         place = None if target._base is None else _place_in_base(target, what)
         needed = tuple([0] + grads if target._requires_grad else grads)
         reads_target = 0 in kernel_for(rule, needed).reads
-        result = apply(rule, rule.primitive, (_snapshot(target, reads_target), *args))
+        result = apply(rule, rule.primitive, (snapshot(target, reads_target), *args))
         if place is not None:
             _write_through_view(target, place, result, what)
             return target
@@ -139,9 +139,7 @@ def write_at(
         # The target's old values are about to be overwritten: copied if the rule reads them.
         needed = (0, 2) if target._requires_grad and value_grad else (2,) if value_grad else (0,)
         reads_target = 0 in kernel_for(rule, needed).reads
-        result = apply(
-            rule, rule.primitive, (_snapshot(target, reads_target), index, value), kwargs
-        )
+        result = apply(rule, rule.primitive, (snapshot(target, reads_target), index, value), kwargs)
         if place is not None:
             _write_through_view(target, place, result, what)
             return
@@ -237,7 +235,7 @@ def detach_argument(leaf: Tensor, what: str) -> None:
     leaf._argument = None
 
 
-def _snapshot(target: Tensor, copy_values: bool) -> Tensor:
+def snapshot(target: Tensor, copy_values: bool) -> Tensor:
     """A stand-in for ``target`` before an in-place write: same graph position, and its own
     copy of the values when the rule will read them."""
     data = target.data
@@ -316,7 +314,7 @@ def _write_through_view(view: Tensor, place: Any, result: Tensor, what: str) -> 
     base = view._base
     _write_back(view, result._data, what)
     value = result if place != () else result.reshape(())
-    updated = apply(_ASSIGN_INDEX, primitives.assign_index, (_snapshot(base, False), place, value))
+    updated = apply(_ASSIGN_INDEX, primitives.assign_index, (snapshot(base, False), place, value))
     base._grad_fn = updated._grad_fn
     base._output_nr = updated._output_nr
     base._requires_grad = True

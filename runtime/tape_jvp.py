@@ -20,6 +20,7 @@ from .device import array_module
 from .fallback import _flat_leaves, _run, _tensor_outputs, _to_tensors
 from .grad_mode import _state as _grad_state
 from .higher_order import autograd_grad
+from .inplace import snapshot
 from .tensor import Tensor, new_tensor
 
 __all__ = ["tape_jvp"]
@@ -64,6 +65,15 @@ def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]
                 "structure and shapes"
             )
         moving.extend(zip(leaves, parts))
+    # As a gradient run on the tape does: a function that changes an argument in place
+    # (x[0] = ..., x += ...) changes a copy of its own, and its derivative is that at the
+    # value given (inplace.detach_argument, which refuses where memory is shared)
+    arguments = ([leaf for leaf, _ in moving], tuple(args), {}, function)
+    for leaf, _ in moving:
+        leaf._argument = arguments
+    # the gradients are taken at the arguments as given: at stand-ins sharing each leaf's
+    # accumulator, which a write into the leaf (now a copy with a history) leaves in place
+    entries = [snapshot(leaf, False) for leaf, _ in moving]
     previous, numbers = _grad_state.enabled, _grad_state.numbers
     _grad_state.enabled = _grad_state.numbers = True
     try:
@@ -76,7 +86,7 @@ def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]
         if recorded and moving:
             grads = autograd_grad(
                 [t for t, _ in recorded],
-                [leaf for leaf, _ in moving],
+                entries,
                 grad_outputs=cotangents,
                 create_graph=True,
                 allow_unused=True,

@@ -35,6 +35,33 @@ from .tensor import Tensor
 __all__: list[str] = []
 
 
+class _Flat:
+    """``t.flat``: a flat position (an int, a slice, a list or array of them) is the index
+    of its element in C order, so ``t.flat[k]`` is ``t[np.unravel_index(k, t.shape)]``."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.tensor = tensor
+
+    def _index(self, key: Any) -> tuple:
+        data = self.tensor._data
+        if isinstance(key, Tensor):
+            key = key._data
+        positions = np.arange(data.size)[key]
+        return np.unravel_index(positions, data.shape)
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return self.tensor[self._index(key)]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.tensor[self._index(key)] = value
+
+    def __len__(self) -> int:
+        return int(self.tensor._data.size)
+
+    def __iter__(self) -> Any:
+        return (self[k] for k in range(len(self)))
+
+
 class _TensorMethods:
     """Tensor's methods that run on the tape, set on Tensor by _install (never instantiated)."""
 
@@ -323,6 +350,12 @@ class _TensorMethods:
     def imag(self) -> Tensor:
         """The imaginary part (zeros for a real tensor)."""
         return apply(_IMAG, np.imag, (self,))
+
+    @property
+    def flat(self) -> _Flat:
+        """The elements by their position in C order, as ``ndarray.flat``: ``t.flat[i]``,
+        ``t.flat[1:4] = v`` read and write through ordinary indexing, which records."""
+        return _Flat(self)
 
     def flatten(self, order: str = "C") -> Tensor:
         """The elements in one dimension, read in ``order`` as ``ndarray.flatten``."""

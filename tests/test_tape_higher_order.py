@@ -705,3 +705,39 @@ def test_second_derivatives_on_a_stand_in_gpu():
         for got, want in zip(on_gpu, on_cpu):
             assert isinstance(got.data, FakeCudaArray) and got.device == "cuda:0"
             assert_close(np.asarray(got.data), want.data, rtol=1e-12)
+
+
+def _changes_its_argument(x):
+    y = x  # (another name for the argument: Python changes the one array)
+    y += 1.0
+    x[0] = x[1] * 3.0
+    return np.sum(x * x)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_forward_mode_on_the_tape_takes_in_place_changes_of_an_argument_as_a_gradient_does(mode):
+    # (the tape's jvp refused `y += 1.0` on an argument as a write into a leaf, where its
+    # gradient takes the change on a copy of its own, as generated source rebinds the name)
+    x = np.array([0.3, -0.5, 0.7, 0.2])
+    tangent = np.array([1.0, 0.5, -0.3, 2.0])
+    given = x.copy()
+    value, derivative = ag.jvp(_changes_its_argument, (given,), (tangent,), mode=mode)
+    np.testing.assert_array_equal(given, x)  # (the caller's array is left as it was)
+    assert value == pytest.approx(_changes_its_argument(x.copy()), rel=1e-12)
+    step = 1e-6
+    want = (
+        _changes_its_argument(x + step * tangent) - _changes_its_argument(x - step * tangent)
+    ) / (2 * step)
+    assert derivative == pytest.approx(want, rel=1e-7)
+    shared = np.array([0.3, -0.5, 0.7, 0.2])
+    with pytest.raises(ValueError, match="shares its memory"):
+        ag.jvp(lambda a, b: _changes_its_argument(a) + np.sum(b), (shared, shared),
+               (tangent, tangent), mode="tape")  # fmt: skip
+    # and the Hessian-vector product: differences of the gradient, which took it right
+    given = x.copy()
+    product = ag.hvp(_changes_its_argument, (given,), (tangent,), mode=mode)
+    np.testing.assert_array_equal(given, x)
+    step = 1e-6
+    gradient = ag.grad(_changes_its_argument, mode="tape")
+    want = (gradient(x + step * tangent) - gradient(x - step * tangent)) / (2 * step)
+    assert_close(product, want, rtol=1e-6, atol=1e-8, what="hvp")

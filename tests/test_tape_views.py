@@ -204,3 +204,22 @@ def test_without_recording_views_write_through_as_before():
     t = y[1:3]
     t += 2.0
     assert y.tolist() == [0.0, 2.0, 2.0, 0.0] and not y.requires_grad
+
+
+def _written_through_flat(x):
+    m = np.outer(x, x)
+    m.flat[[0, 4]] = x[:2] * 2.0
+    m.flat[5] = x[2] * 3.0
+    return np.sum(m * m) + sum(v for v in m.flat) + m.flat[3] * len(m.flat)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_flat_reads_and_writes_record(mode):
+    # (t.flat raised AttributeError on a tensor: a program using it failed on the tape)
+    x = np.array([0.3, -0.5, 0.7])
+    step = 1e-6
+    want = [
+        (_written_through_flat(x + step * e) - _written_through_flat(x - step * e)) / (2 * step)
+        for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(ag.grad(_written_through_flat, mode=mode)(x), want, rtol=1e-7)
