@@ -22,12 +22,14 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .device import array_module
 from .grad_mode import is_grad_enabled
 from .rules.registry import Rule
 from .tensor import Tensor
@@ -106,7 +108,11 @@ class Checkpointed:
         as they were (CRC-32 of each array): its backward pass runs it again on them."""
         arrays = [a for a in (*args, *kwargs.values()) if type(a) is np.ndarray]
         before = [_checksum(a) for a in arrays]
+        state = np.random.get_state()
         result = self.function(*args, **kwargs)
+        key = _first_array(result)
+        if key is not None:  # (the state its backward pass runs it again from)
+            _keep_random_state(key, state)
         for position, (array, sum_before) in enumerate(zip(arrays, before)):
             if _checksum(array) != sum_before:
                 raise RuntimeError(
@@ -149,9 +155,10 @@ def checkpoint(function: Callable) -> Checkpointed:
     ``ag.source``. On the tape, a call with tensors that record is one node, named
     ``CheckpointBackward``, whose backward pass runs ``function`` again on the tape. Usable
     as a decorator. As with ``torch.utils.checkpoint``, ``function`` must compute the same
-    values when run again: no random draws (unless seeded inside). One that changes an
-    argument in place is refused: a ``TransformError`` in generated source, a
-    ``RuntimeError`` on the tape.
+    values when run again. One that changes an argument in place is refused: a
+    ``TransformError`` in generated source, a ``RuntimeError`` on the tape. On the tape the
+    second run starts from NumPy's global random state as the first found it, and one whose
+    result differs from the first's raises a ``RuntimeError``.
 
     >>> import numpy as np
     >>> import astgrad as ag
@@ -211,8 +218,26 @@ def _rule_for(checkpointed: Checkpointed) -> Rule | None:
         out: list[Any] = [None] * len(names)
         if not wrt:
             return tuple(out)
-        # The forward pass again, on the tape this time, then back through it.
-        _, pullback = tape_vjp(function, args, kwargs, wrt)
+        # The forward pass again, on the tape this time, from NumPy's global random state
+        # as the first run found it (as torch's preserve_rng_state), then back through it.
+        state = _random_state_of(_first_array(ans))
+        if state is not None:
+            now = np.random.get_state()
+            np.random.set_state(state)
+        try:
+            again, pullback = tape_vjp(function, args, kwargs, wrt)
+        finally:
+            if state is not None:
+                np.random.set_state(now)
+        if not _same(again, ans):
+            raise RuntimeError(
+                f"ag.checkpoint({name}): run again in the backward pass, {name} computed "
+                "something else than in the forward pass, so its gradient would be wrong. "
+                "It must compute the same from the same arguments: it may draw from a "
+                "random generator other than np.random's global one (pass the draws as "
+                "arguments, or a generator made inside from a seed argument), read a global "
+                "or an object that changed since, or depend on what it changes itself"
+            )
         grads = pullback(_cotangent(g, ans))
         for (where, key), grad in zip(wrt, grads):
             out[key if where == "args" else names.index(key)] = grad
@@ -230,6 +255,49 @@ def _rule_for(checkpointed: Checkpointed) -> Rule | None:
     checkpoint_vjp.__name__ = f"{name}_checkpoint_vjp"
     return Rule(checkpointed, checkpoint_vjp, f"checkpoint({name})", "CheckpointBackward",
                 True, inline=False)  # fmt: skip
+
+
+#: id of a recorded call's result (its first array) -> (a weak reference to it, NumPy's
+#: global random state when the call began): kept while the result lives
+_random_states: dict[int, tuple] = {}
+
+
+def _keep_random_state(result: np.ndarray, state: tuple) -> None:
+    key = id(result)
+    _random_states[key] = (weakref.ref(result, lambda _: _random_states.pop(key, None)), state)
+
+
+def _random_state_of(result: Any) -> tuple | None:
+    entry = _random_states.get(id(result)) if result is not None else None
+    return entry[1] if entry is not None and entry[0]() is result else None
+
+
+def _first_array(value: Any) -> Any:
+    """The first array of a result (itself, or in a tuple or list of results), or None."""
+    if isinstance(value, (tuple, list)):
+        return next((v for v in value if isinstance(v, np.ndarray)), None)
+    return value if isinstance(value, np.ndarray) else None
+
+
+def _same(again: Any, first: Any) -> bool:
+    """Whether a result computed again is the first one, bit for bit (NaN where it was);
+    on a GPU, to a relative 1e-12, as its reductions may add in another order."""
+    again = getattr(again, "data", again) if isinstance(again, Tensor) else again
+    if isinstance(first, (tuple, list)):
+        return (
+            isinstance(again, (tuple, list))
+            and len(again) == len(first)
+            and all(_same(a, f) for a, f in zip(again, first))
+        )
+    if isinstance(first, np.ndarray) or isinstance(again, np.ndarray):
+        return bool(np.array_equal(np.asarray(again), np.asarray(first), equal_nan=True))
+    module = array_module(first)
+    if module is not np and hasattr(first, "shape"):
+        return bool(module.allclose(again, first, rtol=1e-12, atol=0.0, equal_nan=True))
+    try:
+        return bool(again == first or (again != again and first != first))
+    except (TypeError, ValueError):
+        return True  # (what cannot be compared: not a value a gradient flows through)
 
 
 def _differentiable(value: Any) -> bool:

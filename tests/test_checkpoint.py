@@ -694,3 +694,77 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(runtime_checkpoint, optionflags=doctest.ELLIPSIS)
     assert result.attempted and not result.failed
+
+
+# -- a checkpointed function run again on the tape must compute the same -----------------------
+
+_GENERATOR = np.random.default_rng(0)
+_CALLS: list = []
+_SCALE = [1.0]
+
+
+@ag.checkpoint
+def _dropout_like(x):
+    return x * (np.random.uniform(size=x.shape) > 0.3) * np.random.normal(size=x.shape)
+
+
+@ag.checkpoint
+def _draws_from_a_generator(x):
+    return x * _GENERATOR.normal(size=x.shape)
+
+
+@ag.checkpoint
+def _counts_its_calls(x):
+    _CALLS.append(1)
+    return x * len(_CALLS)
+
+
+@ag.checkpoint
+def _reads_a_scale(x):
+    return x * _SCALE[0]
+
+
+def _with_dropout(x):
+    np.random.seed(3)
+    return np.sum(_dropout_like(x) * x)
+
+
+def _with_a_generator(x):
+    return np.sum(_draws_from_a_generator(x) * x)
+
+
+def _counting(x):
+    _CALLS.clear()
+    return np.sum(_counts_its_calls(x) * x)
+
+
+def _scale_changed_after(x):
+    _SCALE[0] = 1.0
+    y = _reads_a_scale(x)
+    _SCALE[0] = 3.0
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_np_random_draws_are_the_same_when_run_again_on_the_tape(mode):
+    # (NumPy's global random state is put back for the second run, as torch's
+    # preserve_rng_state: the gradient is that of the draws the forward pass made)
+    x = np.array([0.3, -0.5, 0.7, 1.1, -0.2])
+    np.random.seed(3)
+    mask = np.random.uniform(size=5) > 0.3
+    noise = np.random.normal(size=5)
+    state = np.random.get_state()
+    got = ag.grad(_with_dropout, mode=mode)(x)
+    np.testing.assert_allclose(got, 2 * x * mask * noise, rtol=1e-12)
+    after = np.random.get_state()  # (and the state after the call is where the draws left it)
+    np.testing.assert_array_equal(after[1], state[1])
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+@pytest.mark.parametrize("function", [_with_a_generator, _counting, _scale_changed_after])
+def test_a_function_that_computes_otherwise_when_run_again_is_an_error(function, mode):
+    # (each gave a silently wrong gradient: the backward pass differentiated the second run)
+    with pytest.raises(RuntimeError, match="computed something else than in the forward pass"):
+        ag.grad(function, mode=mode)(np.array([0.3, -0.5, 0.7]))
+    with pytest.raises(ag.TransformError):
+        ag.grad(function, mode="source")(np.array([0.3, -0.5, 0.7]))
