@@ -319,6 +319,34 @@ def asarray_chkfinite_is_the_array(x):
     return np.sum(y * x)
 
 
+# helpers the transform cannot read (``*args``, ``try``), called on the tape or plainly,
+# that write into a differentiated argument: the tape changes a copy, Python the caller's
+# array (both gave wrong gradients, found by hand probes)
+def _write_first_of_all(*values):
+    values[0][0] = values[1][1] * 2.0
+    return values[0]
+
+
+def star_args_helper_writes_its_argument(x):
+    y = x * 1.0
+    _write_first_of_all(y, x * W)
+    return np.sum(y * y)
+
+
+def _add_into_trying(buf, a):
+    try:
+        buf += a
+    except ValueError:
+        pass
+    return buf
+
+
+def helper_on_the_tape_adds_into_its_argument(x):
+    buf = x * 1.0
+    r = _add_into_trying(buf, x * W)
+    return np.sum(buf * x) + np.sum(r)
+
+
 REFUSED = [
     add_at, helper_writes_into_buffer, write_through_reshape, augmented_alias, list_extend,
     out_argument, copyto, fill_method, one_array_twice_in_a_list, dict_update,
@@ -332,6 +360,7 @@ REFUSED = [
     list_slice_assigned, attribute_set_by_setattr, einsum_diagonal_written,
     einsum_transpose_written, einsum_of_itself_written, real_if_close_is_the_array,
     unstack_rows_are_views, trim_zeros_is_a_view, asarray_chkfinite_is_the_array,
+    star_args_helper_writes_its_argument, helper_on_the_tape_adds_into_its_argument,
 ]  # fmt: skip
 
 # -- accepted: in-place changes the transform differentiates itself ------------------------

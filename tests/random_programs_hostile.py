@@ -113,6 +113,8 @@ CONSTRUCTS = (
     "argument rebound to another shape in a loop",
     # a helper that rebinds a global while the program runs (and puts it back at the end)
     "helper rebinds a global during the call",
+    # a helper the transform cannot read (try, *args): on the tape, or called plainly
+    "unreadable helper writes its argument",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -884,6 +886,44 @@ def _global_rebound_in_call(
     return helpers, start, [f"    pop_{name}()"]
 
 
+#: helpers the transform cannot read that write into their first argument (``{name}`` is
+#: made unique), and the spellings of their calls (``{result}`` bound or not)
+UNREADABLE_WRITERS = [
+    [
+        "def {name}(buf, a):",
+        "    try:",
+        "        buf += a * 0.3",
+        "    except ValueError:",
+        "        pass",
+        "    return buf",
+    ],
+    ["def {name}(*values):", "    values[0][1] = np.sum(values[1]) * 0.2", "    return values[0]"],
+]
+
+
+def _unreadable_writer(rng: random.Random, terms: list[str], used: set[str]) -> tuple:
+    """In a ninth of the programs: an array of the program's own given to a helper the
+    transform cannot read (``try``, ``*args``), which writes into it, its result read or
+    not; both are read in the result. The tape takes a write into a differentiated
+    argument on a copy, so such a call must not run there from generated code. Drawn from
+    a generator of its own, so that the programs without it are as they were. Returns the
+    helper's lines and the program's lines that call it."""
+    if rng.random() >= 1 / 9:
+        return [], []
+    used.add("unreadable helper writes its argument")
+    helper = [line.format(name="keep0") for line in rng.choice(UNREADABLE_WRITERS)]
+    # (of w: x may have been rebound to a number by then)
+    made = rng.choice(["w * 0.9", "np.tanh(w) * 0.8", "np.copy(w)"])
+    lines = [f"    own0 = {made}"]
+    if rng.random() < 0.5:
+        lines.append("    got0 = keep0(own0, w * 0.5)")
+        terms.append("np.sum(got0 * w) * 0.2")
+    else:
+        lines.append("    keep0(own0, w * 0.5)")
+    terms.append("np.sum(own0 * x) * 0.3")
+    return [*helper, "", ""], lines
+
+
 @functools.cache
 def _build(seed: int) -> tuple[str, frozenset[str]]:
     rng = random.Random(seed)
@@ -901,6 +941,8 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
     ]
     first, rebind = _rebinding(rng, writer.used)
     out += _rebound_argument(random.Random(seed * 7919 + 11), terms, writer.used)
+    writers, calls = _unreadable_writer(random.Random(seed * 4243 + 5), terms, writer.used)
+    out += calls
     rebinders, start, end = _global_rebound_in_call(random.Random(seed * 6151 + 3), writer.used)
     if rebinders:
         out = [*start, *out, "    total0 = " + " + ".join(terms), *end]
@@ -920,6 +962,7 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         "",
         *rebinders,
         "",
+        *writers,
         "def program(x, w):",
         *out,
         "    return " + " + ".join(terms),

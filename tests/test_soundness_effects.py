@@ -218,3 +218,30 @@ def test_a_helper_appending_to_a_list_of_its_own_is_transformed():
     assert ag.explain(calls_a_list_building_helper).mode == "source"
     got = ag.grad(calls_a_list_building_helper, mode="source")(x)
     np.testing.assert_allclose(got, 3 * x**2)
+
+
+def _product_of_all(*values):
+    return values[0] * values[1]
+
+
+def _product_trying(a, b):
+    try:
+        return a * b
+    except ValueError:
+        return a
+
+
+def calls_helpers_that_change_nothing_on_the_tape(x):
+    return np.sum(_product_of_all(x, x * 2.0) * x) + np.sum(_product_trying(x, x))
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_helpers_on_the_tape_that_change_nothing_keep_the_rest_in_source(mode):
+    # (a helper with *args is read for what it may change, as one with try is: changing
+    # nothing, its call runs on the tape and the rest of the function stays generated)
+    x = np.array([0.3, -0.5, 0.7])
+    function = calls_helpers_that_change_nothing_on_the_tape
+    want = numeric_vjp(function, [x], 0, 1.0)
+    assert_close(ag.grad(function, mode=mode)(x), want, rtol=1e-7, atol=1e-9, what=mode)
+    if mode == "auto":
+        assert ag.explain(function).mode == "mixed"

@@ -272,6 +272,9 @@ class _Effect:
     inputs: dict[str, frozenset] = field(default_factory=dict)
     #: a call that runs on the tape: its differentiated arguments cannot be changed
     on_tape: bool = False
+    #: a call of what the analysis could not read at all (it may change anything given):
+    #: on the tape, its differentiated arguments are left to the tape's run-time checks
+    unknown: bool = False
 
 
 @dataclass
@@ -947,10 +950,9 @@ class _Interpreter:
         everything = self.reach([receiver, *arguments], env)
         on_tape = kind == "fallback"
         # The tape gets the call's differentiated arguments as tensors that require a
-        # gradient, and refuses to change those in place (checked in _unhandled_problem);
-        # the object it calls is left to the call.
+        # gradient (see _unhandled_problem); the object it calls is left to the call.
         changed = self.reach(arguments, env) if on_tape else everything
-        self.record(stmt, changed, None, spelled, arguments, env, on_tape=on_tape)
+        self.record(stmt, changed, None, spelled, arguments, env, on_tape=on_tape, unknown=True)
         self.store_into(env, made, everything)
         return everything | made  # it may return any of them, or a view of one
 
@@ -968,7 +970,14 @@ class _Interpreter:
         }
         if objects:  # what a method does, its own method calls resolved (issue 17)
             summary_ = summary(function, objects)
-        mutated = [node for name, node in bound if name is None or name in summary_.mutates]
+        # (a function read only for what it may change, that changes nothing: its
+        # arguments bound to *args are left alone too)
+        leaves_alone = not (summary_.readable or summary_.mutates or summary_.mutates_external)
+        mutated = [
+            node
+            for name, node in bound
+            if not leaves_alone and (name is None or name in summary_.mutates)
+        ]
         returned = [node for name, node in bound if name is None or name in summary_.returns]
         changed = self.reach(mutated, env)
         if summary_.mutates_external:
@@ -976,7 +985,10 @@ class _Interpreter:
         arguments = [node for _, node in bound]
         # A function the analysis cannot read cannot be transformed: it runs on the tape.
         on_tape = not summary_.readable
-        self.record(stmt, changed, None, _spelling(call), arguments, env, on_tape=on_tape)
+        unknown = summary_.mutates_external and not summary_.readable
+        self.record(
+            stmt, changed, None, _spelling(call), arguments, env, on_tape=on_tape, unknown=unknown
+        )
         # ``p op= v`` in the callee: Python changes the caller's array, the derivative
         # rebinds; the same when nothing live afterwards can see the argument's object.
         for name, node in bound:
@@ -992,7 +1004,7 @@ class _Interpreter:
 
     def record(
         self, stmt: gast.stmt, objects: frozenset, target: str | None, what: str,
-        flowing: list, env: _Env, *, on_tape: bool = False,
+        flowing: list, env: _Env, *, on_tape: bool = False, unknown: bool = False,
     ) -> None:  # fmt: skip
         if not objects:
             return
@@ -1009,7 +1021,7 @@ class _Interpreter:
             objects = objects | previous.objects
             for name, held in previous.inputs.items():
                 inputs[name] = inputs.get(name, frozenset()) | held
-        self.effects[key] = _Effect(stmt, objects, target, what, inputs, on_tape)
+        self.effects[key] = _Effect(stmt, objects, target, what, inputs, on_tape, unknown)
 
     def objects_of(self, name: str) -> frozenset:
         """Every object ``name`` may hold anywhere in the function, without recency."""
@@ -1286,10 +1298,22 @@ def _unhandled_problem(
     """Why an in-place change the transform does not differentiate (a call's) could
     matter to the gradient, or None when nothing differentiated goes in or is changed."""
     changed = effect.objects
-    if effect.on_tape:
-        # Differentiated arguments reach the tape as tensors it will not change in place.
-        changed = frozenset()
+    # (A call whose statement has no derivative is not sent to the tape: generated code
+    # calls it plainly, on arrays it may change as any call may.)
+    if effect.on_tape and anno.get(effect.stmt, anno.Key.ACTIVE):
         carried = effect.inputs.keys() & varied
+        changing = frozenset(map(_site, changed))
+        for name in sorted(carried if not effect.unknown else ()):
+            if interpreter.objects_of(name) & changing:
+                # The tape takes a change of a differentiated argument on a copy of its
+                # own (inplace.detach_argument), as a function run on the tape does: the
+                # caller's array, which Python changes, would be left as it was.
+                return (
+                    f"`{effect.what}` runs on the tape and may change `{name}` in place, "
+                    "which carries a gradient; the tape changes a copy, where Python "
+                    "changes the caller's array"
+                )
+        changed = frozenset()
         for name, held in effect.inputs.items():
             if name not in varied and carried and name in interpreter.ctx.object_kinds:
                 # An object of the user's changed by a call on the tape may be given values
@@ -1388,15 +1412,40 @@ def _read_only_summary(function: Callable) -> Summary:
         return _ANYTHING
     args = parsed.node.args
     parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+    mutated: set[str] = set()
     for node in gast.walk(parsed.node):
         if _may_change_something(node, parsed):
-            return _ANYTHING
+            # (``buf += a``, ``buf[i] = v``, ``buf.fill(v)`` on a parameter: that one;
+            # anything else, through another name or a global: anything)
+            root = _changed_root(node)
+            if root not in parameters:
+                return _ANYTHING
+            mutated.add(root)
     return Summary(
         parameters=parameters,
+        mutates=frozenset(mutated),
         returns=frozenset(parameters),
         returns_external=True,
         readable=False,
     )
+
+
+def _changed_root(node: gast.AST) -> str | None:
+    """The name whose object a change ``node`` makes is reached from, where it is spelled
+    out (``buf`` of ``buf += v``, ``buf[i].x = v``, ``buf.sort()``), else None."""
+    if isinstance(node, gast.AugAssign):
+        target = node.target
+    elif isinstance(node, (gast.Subscript, gast.Attribute)):
+        target = node.value
+    elif isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute):
+        if any(k.arg == "out" or k.arg is None for k in node.keywords):
+            return None
+        target = node.func.value
+    else:
+        return None
+    while isinstance(target, (gast.Subscript, gast.Attribute)):
+        target = target.value
+    return target.id if isinstance(target, gast.Name) else None
 
 
 def _may_change_something(node: gast.AST, parsed: Any) -> bool:
@@ -1460,7 +1509,8 @@ def _summarize(function: Callable, param_kinds: dict | None = None) -> Summary:
     node = parsed.node
     args = node.args
     if args.vararg is not None or args.kwarg is not None:
-        return _ANYTHING
+        # (not transformed: read for what it may change, as a function with ``try`` is)
+        return _read_only_summary(function)
     parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
     namer = Namer()
     namer.reserve_tree(node)
