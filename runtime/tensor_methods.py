@@ -30,7 +30,7 @@ from .primitives import astype, identity, move_to, relu, sigmoid
 from .recording import apply, getitem
 from .rules import lookup
 from .rules.arithmetic import dot_2d
-from .tensor import Tensor
+from .tensor import Tensor, new_tensor
 
 __all__: list[str] = []
 
@@ -376,6 +376,31 @@ class _TensorMethods:
     def clone(self) -> Tensor:
         """A copy with its own memory, through which gradients flow."""
         return apply(_COPY, identity, (self,))
+
+    def __copy__(self) -> Tensor:
+        """``copy.copy(t)``: a copy with its own memory, as for the array a tensor stands
+        for: the same as ``copy.deepcopy(t)``."""
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """``copy.deepcopy`` of a tensor (or of an object or list holding one, each tensor
+        copied once): as PyTorch's, a leaf made by hand (``requires_grad=True``) gives a new
+        leaf of its own with a copy of its ``grad``. Any other tensor stands for a NumPy
+        array the code copies (a function run on the tape, its arguments included): the copy
+        is ``t.clone()``, through which gradients flow; copying its graph instead left the
+        gradients wrong."""
+        found = memo.get(id(self))
+        if found is not None:
+            return found
+        if self._grad_fn is None and getattr(self, "_argument", None) is None:
+            copied = new_tensor(self._data.copy())
+            copied.requires_grad = self._requires_grad
+            if self._grad is not None:
+                copied._grad = new_tensor(self._grad._data.copy())
+        else:
+            copied = self.clone()
+        memo[id(self)] = copied
+        return copied
 
     # PyTorch's in-place methods: recorded as in-place operations, with PyTorch's rules (see
     # inplace): refused on a leaf that requires grad outside no_grad, counted in the version

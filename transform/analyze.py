@@ -33,6 +33,7 @@ from .objects import (
     BUILD,
     FIELD_STORE,
     check_field_stores,
+    check_operators,
     drop_unread_supers,
     field_callee,
     is_build,
@@ -204,6 +205,7 @@ def annotate(node: gast.FunctionDef, ctx: TransformContext) -> list[gast.stmt]:
                 callee = STOPPED
             anno.set(stmt, anno.Key.CALLEE, callee)
     check_field_stores(statements, ctx)
+    check_operators(statements, ctx)
     if drop_unread_supers(node, ctx):  # (their calls now name the base class's function)
         statements = list(dataflow.statements(node.body))
     refuse_unfollowed_owners(statements, ctx)

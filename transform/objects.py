@@ -1184,7 +1184,12 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
                     kind[1], stmt.value.args[1].value, ctx
                 )
             else:
-                accepted = kind[4:5] == ("made",) or _writable_argument(owner, stmt, ctx)
+                # (an object it made: unless its class's property setter, another
+                # descriptor or __setattr__ would run instead of a plain binding)
+                made = kind[4:5] == ("made",) and _binds_plainly(
+                    kind[1], stmt.value.args[1].value, ctx
+                )
+                accepted = made or _writable_argument(owner, stmt, ctx)
             if not accepted:
                 raise TransformError(
                     "assigning to an attribute (obj.attr = ...) is not supported by the "
@@ -1194,6 +1199,65 @@ def check_field_stores(statements: list[gast.stmt], ctx: TransformContext) -> No
                     "one made by a call it does not see into)",
                     origin_of(stmt),
                     'Use mode="auto" or mode="tape", which run this function on the tape.',
+                )
+
+
+def check_operators(statements: list[gast.stmt], ctx: TransformContext) -> None:
+    """An operator on an object of a known class (``c + c``, ``c += v``, ``-c``) runs the
+    class's own method (``__add__``, ``__iadd__``), which generated code would take for
+    array arithmetic: such a function goes to the tape. (In core code each operand is a
+    name or a constant.)"""
+    from .origin import of as origin_of
+
+    # the names that may hold such an object: of a known kind, or bound anywhere to one
+    # the function builds (``c = make_object(...)`` then ``c = c + v``: two kinds, none)
+    classes = {name: kind[1] for name, kind in ctx.object_kinds.items() if kind[:1] == ("object",)}
+    for name, kind in ctx.param_kinds.items():
+        if kind[:1] == ("object",):
+            classes.setdefault(name, kind[1])
+    for stmt in statements:
+        if (
+            isinstance(stmt, gast.Assign)
+            and isinstance(stmt.targets[0], gast.Name)
+            and is_build(stmt.value, ctx)
+        ):
+            from .resolve import static_value
+
+            classes.setdefault(stmt.targets[0].id, static_value(stmt.value.args[0], ctx))
+    copied = True
+    while copied:  # (c = made: c may hold it too)
+        copied = False
+        for stmt in statements:
+            if (
+                isinstance(stmt, gast.Assign)
+                and isinstance(stmt.targets[0], gast.Name)
+                and isinstance(stmt.value, gast.Name)
+                and stmt.value.id in classes
+                and stmt.targets[0].id not in classes
+            ):
+                classes[stmt.targets[0].id] = classes[stmt.value.id]
+                copied = True
+    if not classes:
+        return
+    for stmt in statements:
+        operands: list[gast.expr] = []
+        if isinstance(stmt, gast.AugAssign):
+            operands = [stmt.target, stmt.value]
+        value = getattr(stmt, "value", None)
+        if isinstance(value, gast.BinOp):
+            operands += [value.left, value.right]
+        elif isinstance(value, gast.UnaryOp):
+            operands.append(value.operand)
+        for operand in operands:
+            if isinstance(operand, gast.Name) and operand.id in classes:
+                cls = getattr(classes[operand.id], "__qualname__", "its class")
+                raise TransformError(
+                    f"an operator on `{operand.id}`, an object of {cls}, runs the class's own "
+                    "method (__add__, __iadd__, ...), which the source transformation does not "
+                    "differentiate",
+                    origin_of(stmt),
+                    'Use mode="auto" or mode="tape", which run this function on the tape, or '
+                    "call a method by name (c.combined(d)).",
                 )
 
 
@@ -1303,6 +1367,24 @@ def _sets_plainly(cls: type, name: str, ctx: TransformContext) -> bool:
     for klass in cls.__mro__[:-1]:  # (the guard that none is defined later)
         for special in _SPECIAL:
             ctx.parsed.recorder.global_read(klass.__dict__, special, MISSING)
+    return True
+
+
+def _binds_plainly(cls: object, name: str, ctx: TransformContext) -> bool:
+    """Whether ``obj.name = v`` on an object of ``cls`` the function made only binds the
+    attribute: no ``__setattr__`` of the class's own and no property or other data
+    descriptor of that name but a slot (a property's setter would compute something else
+    from ``v``), with the guard that it stays so."""
+    if not isinstance(cls, type):
+        return False
+    for klass in cls.__mro__[:-1]:
+        if "__setattr__" in klass.__dict__:
+            return False
+    found = _class_lookup(cls, name, ctx)
+    if hasattr(found, "__set__") and not isinstance(found, types.MemberDescriptorType):
+        return False
+    for klass in cls.__mro__[:-1]:  # (the guard that none is defined later)
+        ctx.parsed.recorder.global_read(klass.__dict__, "__setattr__", MISSING)
     return True
 
 
