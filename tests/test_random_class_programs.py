@@ -50,9 +50,6 @@ KNOWN_BUGS = {
     # tape: `a[i] = t` (t a tensor, a plain array made from a module global) raises
     # ValueError, not the GradientLostError that `a[1:3] = t` raises
     **dict.fromkeys((42, 50, 65, 152, 175, 179, 187), "item assignment ValueError"),
-    # source and auto: a NamedTuple's class attribute read through an instance makes the
-    # generated code raise ValueError (tuple.index) in runtime/objects.py add_field
-    163: "NamedTuple class attribute",
 }
 SEEDS = [seed for seed in range(200) if seed not in KNOWN_BUGS]
 MODES = ("auto", "source", "tape")

@@ -146,3 +146,36 @@ def test_a_deep_copy_of_a_leaf_made_by_hand_is_a_leaf_of_its_own_as_in_pytorch()
     np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])  # (no path back to w)
     y = w * 2.0
     assert copy.deepcopy(y).grad_fn is not None  # (a result: a copy that records)
+
+
+NAMED = textwrap.dedent(
+    """
+    from typing import NamedTuple
+
+    import numpy as np
+
+
+    class Pair(NamedTuple):
+        v: np.ndarray
+        gain = 0.7
+
+
+    def scaled_by_a_class_attribute(x, w):
+        p = Pair(x * w)
+        return np.sum(p.v) * p.gain
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape", "source"])
+def test_a_namedtuple_class_attribute_is_no_field(mode, tmp_path):
+    # (generated code took p.gain for a field and raised ValueError in add_field)
+    module = write_module(tmp_path, "named_class_attribute", NAMED)
+    try:
+        if mode == "source":
+            with pytest.raises(ag.TransformError, match="class attribute of Pair, not a field"):
+                _check(module.scaled_by_a_class_attribute, mode)
+        else:
+            _check(module.scaled_by_a_class_attribute, mode)
+    finally:
+        sys.modules.pop("named_class_attribute", None)

@@ -44,6 +44,13 @@ def field_callee(node: gast.Attribute, ctx: TransformContext) -> Callee | None:
             return Callee(
                 "unknown", spelled, reason=f"`{spelled}` is a property of {cls.__qualname__}"
             )
+        fields = getattr(cls, "_fields", None)
+        if isinstance(cls, type) and issubclass(cls, tuple) and fields is not None:
+            if node.attr not in fields:  # (a NamedTuple's class attribute: not a field)
+                return Callee(
+                    "unknown", spelled,
+                    reason=f"`{spelled}` is a class attribute of {cls.__qualname__}, not a field",
+                )  # fmt: skip
         return FIELD
     if node.attr in _ARRAY_ATTRIBUTES:
         return None
