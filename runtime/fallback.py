@@ -29,8 +29,9 @@ from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
-from .graph import Node, backward_pass, new_accumulator
+from .graph import Node, _backward_pass, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
+from .interop import _ONE_TENSOR_FUNCTIONS
 from .objects import (
     differentiable_fields,
     entry_states,
@@ -42,6 +43,7 @@ from .objects import (
 )
 from .plans import Pattern, Plan
 from .primitives import identity
+from .raw_values import NUMPY_SCALARS
 from .raw_values import ones_like_array as _ones_like_array
 from .recording import apply, no_rule_error
 from .rules.registry import lookup
@@ -732,6 +734,7 @@ def tape_plan(
         floor = _number() if numbers or MADE_BY_HAND else None
         call = list(args)
         leaves = []
+        arguments = (leaves, call, None, function)  # (filled in below)
         for p, is_float in zip(positions, floats):
             if is_float:
                 leaf = _to_tensors(call[p], leaves)
@@ -755,12 +758,10 @@ def tape_plan(
                 node._seq = -1  # (a leaf's node: see graph._init_accumulator)
                 leaf._accumulator = node
                 leaves.append(leaf)
+            leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
             call[p] = leaf
         if reads_dot:
             _constants_as_tensors(call, None)
-        arguments = (leaves, call, None, function)
-        for leaf in leaves:
-            leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
         if floor is not None:
             mark = _made.start(leaves)
         _grad_state.enabled = _grad_state.numbers = True
@@ -789,12 +790,22 @@ def tape_plan(
             value, pullback = _pullback_of(result, originals, [[leaf] for leaf in leaves])
             gradients = pullback(None)
         else:
-            value = _raw(result)
-            found = (
-                backward_pass(((result, _ones_like_array(result._data)),), False)
-                if result._requires_grad
-                else {}
-            )
+            data = result._data
+            if type(data) in NUMPY_SCALARS:
+                # _raw and ones_like_array's common case, written out: a one-element result
+                # kept as a NumPy scalar, which is what NumPy gives too
+                value = data
+                seed = data.dtype.type(1)
+            else:
+                value = _raw(result)
+                seed = _ones_like_array(data)
+            if not result._requires_grad:
+                found = {}
+            elif result._base is None and type(data) in NUMPY_SCALARS:
+                # (backward_pass's road for a result on the host that is not a view)
+                found = _backward_pass(((result, seed),), False)
+            else:
+                found = backward_pass(((result, seed),), False)
             gradients = []
             for p, leaf in zip(positions, leaves):
                 grad = found.pop(leaf._accumulator, None)
@@ -803,7 +814,11 @@ def tape_plan(
                     if grad.dtype is original.dtype and grad.shape == original.shape:
                         # _own and finish_gradient's common case, written out: an array of
                         # our own, C-ordered. One that nothing else refers to is that already.
-                        if grad.base is None and grad.flags.carray and _refs(grad) == _ALONE:
+                        if (
+                            grad.base is None
+                            and grad.flags.carray
+                            and _getrefcount(grad) == _ALONE_HERE
+                        ):
                             gradients.append(grad)
                         else:
                             gradients.append(grad.copy())
@@ -811,6 +826,10 @@ def tape_plan(
                 gradients.append(
                     finish_gradient(0 if grad is None else _own(grad, leaf._data), original)
                 )
+            # The graph is gone; so are the leaves, unless the function kept one (see
+            # _unlink_leaves), once the references of these locals are dropped.
+            result = leaf = node = grad = None
+            _unlink_leaves(leaves)
         # (as generated code returns them: a single gradient bare, several as a tuple)
         return value, gradients[0] if len(gradients) == 1 else tuple(gradients)
 
@@ -829,22 +848,64 @@ def tape_plan(
 # Whether a gradient that reached a leaf is referred to by anything else: another leaf's
 # gradient, a cotangent, a value a node saved, an array of the caller's, a view of it.
 # An array made by a kernel and held only by a local variable is referred to by that
-# variable alone; its reference count then is what _ALONE found for such an array, in the
-# same form of code (a local, passed to a function), on this interpreter. Any other
+# variable alone; its reference count then is what _ALONE_HERE found for such an array, in
+# the same form of code (a local passed to sys.getrefcount), on this interpreter. Any other
 # reference, a view's included (a view refers to its base), counts one more, and the
 # gradient is copied. (NumPy elides temporaries on the same kind of test.)
 
 
-def _refs(value: Any) -> int:
-    return sys.getrefcount(value)
+_getrefcount = sys.getrefcount
 
 
 def _alone() -> int:
     value = np.empty(1)
-    return _refs(value)
+    return _getrefcount(value)
 
 
-_ALONE = _alone()
+#: the count of an array held by one local variable of the function that asks
+_ALONE_HERE = _alone()
+
+
+# A leaf of a planned call is in two reference cycles: with its AccumulateGrad node (the
+# node's ``variable`` is the leaf), and through its ``_argument`` (whose list of leaves
+# holds it). Left as they are, every call leaves them to the cyclic garbage collector (17
+# objects a call of a 3-layer MLP), whose collections then cost about a microsecond a call.
+# Where nothing but the call refers to a leaf or to its node, the cycles are cut and both
+# go at once; a leaf or a node the function kept (in a global, through a view or a tensor
+# computed from it, a weak reference aside) keeps its links, as before.
+
+
+def _unlink_leaves(leaves: list, counts: list | None = None) -> None:
+    """Cut the cycles of the leaves of a finished planned call that nothing else refers
+    to. ``counts`` (for :func:`_alone_leaf` only) collects the reference counts instead."""
+    for leaf in leaves:
+        node = leaf._accumulator
+        if counts is not None:
+            counts.append((_getrefcount(leaf), _getrefcount(node)))
+        elif _getrefcount(leaf) == _LEAF_ALONE and _getrefcount(node) == _NODE_ALONE:
+            leaf._argument = None
+            node.variable = None
+
+
+def _alone_leaf() -> tuple[int, int]:
+    """The counts :func:`_unlink_leaves` finds for a leaf and its node that only a
+    planned call's own structures refer to: its list of leaves, its list of arguments (in
+    the call's ``_argument``) and each other. Measured on this interpreter, as _alone is."""
+    leaf = _new(Tensor)
+    node = _new(Node)
+    leaf._accumulator = node
+    node.variable = leaf
+    leaves = [leaf]
+    call = [leaf]
+    leaf._argument = (leaves, call, None, None)
+    leaf = node = None
+    counts: list = []
+    _unlink_leaves(leaves, counts)
+    leaves[0]._argument = None
+    return counts[0]
+
+
+_LEAF_ALONE, _NODE_ALONE = _alone_leaf()
 
 
 def call_method(receiver: Any, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -1011,7 +1072,16 @@ def _stacking_first(function: Callable) -> Callable:
     """``function`` with a first argument that is a list or tuple holding tensors stacked
     into one tensor (which records) before NumPy sees it."""
 
+    # np.mean(t) and the like, of one tensor alone: NumPy's dispatch would hand the call to
+    # Tensor.__array_function__ with just these arguments, which is called here without
+    # NumPy's layers (its dispatcher is a Python function of its own).
+    one_tensor = function in _ONE_TENSOR_FUNCTIONS
+
     def stacking(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if one_tensor and type(obj) is Tensor and not args and not kwargs:
+            result = Tensor.__array_function__(obj, function, _TENSOR_TYPES, (obj,), {})
+            if result is not NotImplemented:
+                return result
         if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
             obj = _array_of(obj, copy=False)
         elif isinstance(kwargs.get("initial"), Tensor) and not isinstance(obj, Tensor):
@@ -1024,6 +1094,9 @@ def _stacking_first(function: Callable) -> Callable:
     # a function run on the tape) finds NumPy's rule on the stand-in
     stacking.__astgrad_rule__ = lookup(function)
     return stacking
+
+
+_TENSOR_TYPES = (Tensor,)  # (the types NumPy's dispatch passes for one tensor)
 
 
 def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) -> Any:
@@ -1085,7 +1158,7 @@ class _TapeNumpy(types.ModuleType):
         elif name in _IN_LISTS_OR_IN_PLACE:
             wrapped = _IN_LISTS_OR_IN_PLACE[name](value)
         else:
-            return value
+            wrapped = value  # (NumPy's own, found by the first test from now on)
         _numpy_wrapped[name] = (value, wrapped)
         return wrapped
 
@@ -1238,7 +1311,7 @@ _IN_LISTS_OR_IN_PLACE = {
     "vectorize": vectorize_on_tape,
 }
 
-#: (name -> (NumPy's object, what user code on the tape gets instead))
+#: (name -> (NumPy's object, what user code on the tape gets instead: mostly the object))
 _numpy_wrapped: dict[str, tuple[Any, Any]] = {}
 _tape_numpy = _TapeNumpy("numpy")
 
@@ -1254,15 +1327,18 @@ class _TapeGlobals(dict):
         self.dot_arrays = dot_arrays
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self.namespace and key in _TAPE_BUILTINS:
-            return _TAPE_BUILTINS[key]
-        value = self.namespace[key]
+        # (every global the function reads comes here: one look-up where it is found)
+        value = self.namespace.get(key, _UNBOUND)
+        if value is _UNBOUND:
+            if key in _TAPE_BUILTINS:
+                return _TAPE_BUILTINS[key]
+            value = self.namespace[key]  # (KeyError: Python then looks in the builtins)
+        if value is np:
+            return _tape_numpy
         if self.dot_arrays and type(value) is _ndarray and value.dtype.kind == "f":
             return new_tensor(value)
         if value is math:
             return _tape_math
-        if value is np:
-            return _tape_numpy
         if isinstance(value, types.BuiltinFunctionType) and _hashable_in(value, _math_functions):
             return getattr(_tape_math, _math_functions[value])
         if isinstance(value, types.FunctionType):
@@ -1283,6 +1359,9 @@ class _TapeGlobals(dict):
 
     def __contains__(self, key: object) -> bool:
         return key in self.namespace
+
+
+_UNBOUND = object()  # (a global's absence, for _TapeGlobals.__getitem__)
 
 
 def _hashable_in(value: Any, table: dict) -> bool:

@@ -27,7 +27,7 @@ from .grad_mode import _state as _grad_state
 from .graph import Kernel, Node, elementwise_rule, extra, kernel_for, next_sequence_number
 from .raw_values import HOST, KEPT, NUMPY_SCALARS, as_result, is_buffer
 from .recording import check_fresh_view
-from .rules.arithmetic import dot_2d
+from .rules.arithmetic import dot_2d, two_float_matrices
 from .rules.registry import Rule
 from .rules.variants import Variant, variant_of
 from .tensor import Tensor
@@ -66,12 +66,16 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
     elementwise = None  # whether the rule allows trusted kernels; found out when first needed
     variant = variant_of(rule.vjp)
     in_form = None if variant is None else variant.when or _always
+    # matmul's product and its variant's test in one: the operands dot_2d takes its BLAS
+    # road for are those of the variant (two float matrices), and only those.
+    matmul_like = compute is dot_2d and in_form is two_float_matrices
+    compute_in_form = _dot_2d_in_form if matmul_like else None
 
     def forward(x: Any, y: Any) -> Tensor:
         if type(x) is Tensor:
             xd = x._data
             x_grad = x._requires_grad
-        elif type(x) is float or type(x) is _ndarray:
+        elif type(x) in _PLAIN:
             xd = x
             x_grad = False
         else:
@@ -79,7 +83,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         if type(y) is Tensor:
             yd = y._data
             y_grad = y._requires_grad
-        elif type(y) is float or type(y) is _ndarray:
+        elif type(y) in _PLAIN:
             yd = y
             y_grad = False
         else:
@@ -91,7 +95,11 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
             y_kind is not _ndarray and y_kind not in HOST
         ):
             check_same_device((xd, yd))
-        out = compute(xd, yd)
+        if compute_in_form is None:
+            out = compute(xd, yd)
+            form = None  # (whether the operands have the variant's form: asked below)
+        else:
+            out, form = compute_in_form(xd, yd)
         if type(out) is not _ndarray and type(out) not in KEPT:
             out = as_result(out)
         # new_tensor(out, node), written out (see the module doc)
@@ -159,7 +167,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
             kernel = left_only[x_full]
             if kernel is None:
                 kernel = left_only[x_full] = _kernel(rule, elementwise, (0,), (x_full,))
-        if in_form is not None and in_form(xd, yd):
+        if in_form is not None and (in_form(xd, yd) if form is None else form):
             kernel = _variant_kernels.get(kernel) or _variant_kernel(kernel, variant)
         checks = ()
         if kernel.read_x:
@@ -168,7 +176,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
                 if counter is None:
                     counter = x._counter = [0, 0]  # (graph.new_version_counter, written out)
                 checks = (counter, counter[0], 0)
-            elif type(xd) is not float and is_buffer(xd):
+            elif type(xd) is _ndarray or (type(xd) not in HOST and is_buffer(xd)):
                 xd = xd.copy()  # the user may change this array before backward
         if kernel.read_y:
             if type(y) is Tensor or isinstance(y, Tensor):
@@ -176,7 +184,7 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
                 if counter is None:
                     counter = y._counter = [0, 0]
                 checks += (counter, counter[0], 1)
-            elif type(yd) is not float and is_buffer(yd):
+            elif type(yd) is _ndarray or (type(yd) not in HOST and is_buffer(yd)):
                 yd = yd.copy()
         if kernel.reads_ans:
             counter = result._counter = [0, 0]
@@ -202,6 +210,28 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
     forward.__name__ = f"forward_{rule.name}"
     reflected.__name__ = f"reflected_{rule.name}"
     return forward, reflected
+
+
+# Operands that operand() gives back as they are, needing no gradient: the common ones, tested
+# first. (Not bool: NumPy's scalars and other types go through operand().)
+_PLAIN = frozenset({float, int, _ndarray})
+
+
+def _dot_2d_in_form(a: Any, b: Any) -> tuple[Any, bool]:
+    """``dot_2d(a, b)``, and whether ``a`` and ``b`` are in the form of matmul's variant
+    (rules.arithmetic.two_float_matrices): dot_2d's test and its variant's in one."""
+    if type(a) is _ndarray and type(b) is _ndarray:
+        dtype = a.dtype
+        if (
+            b.dtype is dtype
+            and (dtype is _FLOAT64 or dtype is _FLOAT32)
+            and a.ndim == 2
+            and b.ndim == 2
+            and a.shape[1] == b.shape[0]
+        ):
+            return a.dot(b), True
+    # (two such matrices of shapes that do not fit raise here, with matmul's message)
+    return a @ b, False
 
 
 def _kernel(rule: Rule, elementwise: bool, params: tuple, full: tuple) -> Kernel:
@@ -317,4 +347,5 @@ def mean_of(a: Any) -> Any:
 
 
 _FLOAT64 = np.dtype(np.float64)
+_FLOAT32 = np.dtype(np.float32)
 _add_reduce = np.add.reduce

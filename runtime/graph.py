@@ -775,40 +775,74 @@ def _backward_pass(starts: Any, retain_graph: bool) -> dict:
     while heap:
         node = pop(heap)[1]
         g = pending.pop(node)
-        if node._extra is not None or g is None:
-            _run_special(node, g, retain_graph, pending, heap, leaves)
-            continue
-        # Node.apply written out, for the common node: one output, no keyword arguments.
-        args = node._args
-        if args is None:
-            raise RuntimeError(f"{SECOND_BACKWARD} (reached {node.name()})")
-        if node._checks and latest_write > node._seq:
-            _verify(node)
-        kernel = node._kernel
-        grads = kernel.fn(g, node._ans, *args)
-        if not kernel.trusted:
-            if kernel.elements is None:
-                grads = _checked_shapes(node, kernel, grads)
+        # Each turn runs ``node``. When its gradients go to one node and nothing else waits
+        # (a chain: most of a model, from the loss back), that node is the only one with
+        # a gradient to run, so it runs next whatever the heap's order: its gradient is
+        # handed on directly, without a turn through ``pending`` and the heap.
+        while True:
+            if node._extra is not None or g is None:
+                _run_special(node, g, retain_graph, pending, heap, leaves)
+                break
+            # Node.apply written out, for the common node: one output, no keyword arguments.
+            args = node._args
+            if args is None:
+                raise RuntimeError(f"{SECOND_BACKWARD} (reached {node.name()})")
+            if node._checks and latest_write > node._seq:
+                _verify(node)
+            kernel = node._kernel
+            # (the commonest counts of arguments passed one by one: a call with *args
+            # builds a tuple of all of them first)
+            if len(args) == 2:
+                grads = kernel.fn(g, node._ans, args[0], args[1])
+            elif len(args) == 1:
+                grads = kernel.fn(g, node._ans, args[0])
             else:
-                grads = _pick_elements(node, kernel, grads)
-        if check:
-            anomaly.check_node(node, g, grads)
-        if not retain_graph:
-            node._args = node._ans = None
-        for successor, grad in zip(node._next, grads):
-            if successor._seq < 0:  # a leaf's AccumulateGrad
-                if grad is not None:
-                    previous = leaves.get(successor)
-                    leaves[successor] = grad if previous is None else previous + grad
-            elif successor._extra is None or successor._extra.n_outputs == 1:
-                previous = pending.get(successor, absent)
-                if previous is absent:
-                    pending[successor] = grad
-                    push(heap, (-successor._seq, successor))
-                elif grad is not None:
-                    pending[successor] = grad if previous is None else previous + grad
-            else:
-                _send(successor, 0, grad, pending, heap)
+                grads = kernel.fn(g, node._ans, *args)
+            if not kernel.trusted:
+                if kernel.elements is None:
+                    grads = _checked_shapes(node, kernel, grads)
+                else:
+                    grads = _pick_elements(node, kernel, grads)
+            if check:
+                anomaly.check_node(node, g, grads)
+            if not retain_graph:
+                node._args = node._ans = None
+            # The node to run next, with its gradient, while nothing else waits (None: the
+            # heap decides).
+            following = None
+            for successor, grad in zip(node._next, grads):
+                if successor._seq < 0:  # a leaf's AccumulateGrad
+                    if grad is not None:
+                        previous = leaves.get(successor)
+                        leaves[successor] = grad if previous is None else previous + grad
+                elif successor._extra is None or successor._extra.n_outputs == 1:
+                    if following is None and not pending:
+                        following, following_g = successor, grad
+                        continue
+                    if following is not None:
+                        if successor is following:  # (x + x: both edges to one node)
+                            if grad is not None:
+                                following_g = grad if following_g is None else following_g + grad
+                            continue
+                        # Two nodes wait now: back to the heap's order.
+                        pending[following] = following_g
+                        push(heap, (-following._seq, following))
+                        following = None
+                    previous = pending.get(successor, absent)
+                    if previous is absent:
+                        pending[successor] = grad
+                        push(heap, (-successor._seq, successor))
+                    elif grad is not None:
+                        pending[successor] = grad if previous is None else previous + grad
+                else:
+                    if following is not None:
+                        pending[following] = following_g
+                        push(heap, (-following._seq, following))
+                        following = None
+                    _send(successor, 0, grad, pending, heap)
+            if following is None:
+                break
+            node, g = following, following_g
     if _hooks_registered[0]:
         for accumulator, grad in leaves.items():
             if _has_hooks(accumulator):

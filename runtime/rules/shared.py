@@ -113,6 +113,18 @@ def _sum_rows(g: Any) -> Any:
     return _add_reduce(g, 0)
 
 
+#: rows -> float64 ones, as _ONES's entries for float64 (keyed by the count alone, which
+#: is cheaper to look up than a tuple)
+_ONES_64: dict[int, Any] = {}
+
+
+def _ones_64(rows: int) -> Any:
+    if len(_ONES_64) > 64:  # many batch sizes: keep the cache small
+        _ONES_64.clear()
+    ones = _ONES_64[rows] = np.ones(rows, _FLOAT64)
+    return ones
+
+
 def _sum_columns(g: Any) -> Any:
     """``g.sum(axis=1, keepdims=True)`` of a host matrix; for floats, as ``g @ ones``
     (a reduction along a short last axis, ten classes a row, is slow in NumPy)."""
@@ -150,6 +162,13 @@ def unbroadcast(g: Any, x: Any) -> Any:
         if g_shape == shape:
             return g
         if len(g_shape) == len(shape) + 1 and g_shape[1:] == shape:
+            if len(g_shape) == 2 and g.dtype is _FLOAT64:
+                # _sum_rows's commonest case written out (a bias of a float64 layer): its
+                # call and its key cost about as much as the product with ones
+                ones = _ONES_64.get(g_shape[0])
+                if ones is None:
+                    ones = _ones_64(g_shape[0])
+                return ones.dot(g)
             return _sum_rows(g)
         if len(g_shape) == 2 and shape == (g_shape[0], 1):  # what a row-wise sum sends back
             return _sum_columns(g)
