@@ -40,7 +40,7 @@ import sys
 import pytest
 from modules import write_module
 from random_programs_classes import CONSTRUCTS, constructs, generate
-from test_random_hostile_programs import _arguments, _check_result, _fresh, _reference
+from test_random_hostile_programs import _arguments, _tape_raises, check_three_calls
 
 import astgrad as ag
 
@@ -71,14 +71,6 @@ def _check_refusal(mode: str, exc: Exception, module, args, what: str) -> None:
         assert _tape_raises(module, args), f"{said}, but the tape runs it"
 
 
-def _tape_raises(module, args: tuple) -> bool:
-    try:
-        ag.value_and_grad(module.program, wrt=(0, 1), mode="tape")(*_fresh(args))
-    except Exception:
-        return True
-    return False
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_class_program(seed, mode, tmp_path):
@@ -87,30 +79,12 @@ def test_random_class_program(seed, mode, tmp_path):
     name = f"class_program_{seed}_{mode}"
     module = write_module(tmp_path, name, source)
     args = _arguments(seed)
-    derivative = ag.value_and_grad(module.program, wrt=(0, 1), mode=mode)
+
+    def refusal(exc: Exception, what: str) -> None:
+        _check_refusal(mode, exc, module, args, what)
+
     try:
-        for call in ("first call", "second call", "call after rebind()"):
-            rebound = call == "call after rebind()"
-            if rebound:
-                module.rebind()
-            if (seed, rebound) not in _references:
-                _references[seed, rebound] = _reference(module.program, args)
-            reference = _references[seed, rebound]
-            what = f"seed {seed} [{mode}] {call}"
-            try:
-                result = derivative(*_fresh(args))
-            except Exception as exc:
-                _check_refusal(mode, exc, module, args, what)
-                return
-            _check_result(result, reference, what)
-            if call == "first call":  # ag.grad too: its own derivative and call plan
-                what += " of ag.grad"
-                try:
-                    alone = ag.grad(module.program, wrt=(0, 1), mode=mode)(*_fresh(args))
-                except Exception as exc:
-                    _check_refusal(mode, exc, module, args, what)
-                    return
-                _check_result((reference[0], alone), reference, what)
+        check_three_calls(module, seed, mode, _references, refusal)
     except BaseException:
         print(source)
         print("constructs:", ", ".join(sorted(used)))

@@ -142,6 +142,37 @@ def _tape_raises(module, args: tuple) -> bool:
     return False
 
 
+def check_three_calls(module, seed: int, mode: str, references: dict, refusal) -> None:
+    """The property each random-program test checks of ``module.program`` in ``mode``:
+    a first call (and ``ag.grad``'s beside it), a second (a call plan's), and one after
+    ``module.rebind()``, each right against ``references`` (filled in here, per seed and
+    rebinding) or refused as ``refusal(exc, what)`` accepts."""
+    args = _arguments(seed)
+    derivative = ag.value_and_grad(module.program, wrt=(0, 1), mode=mode)
+    for call in ("first call", "second call", "call after rebind()"):
+        rebound = call == "call after rebind()"
+        if rebound:
+            module.rebind()
+        if (seed, rebound) not in references:
+            references[seed, rebound] = _reference(module.program, args)
+        reference = references[seed, rebound]
+        what = f"seed {seed} [{mode}] {call}"
+        try:
+            result = derivative(*_fresh(args))
+        except Exception as exc:
+            refusal(exc, what)
+            return
+        _check_result(result, reference, what)
+        if call == "first call":  # ag.grad too: its own derivative and call plan
+            what += " of ag.grad"
+            try:
+                alone = ag.grad(module.program, wrt=(0, 1), mode=mode)(*_fresh(args))
+            except Exception as exc:
+                refusal(exc, what)
+                return
+            _check_result((reference[0], alone), reference, what)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_hostile_program(seed, mode, tmp_path):
@@ -150,30 +181,12 @@ def test_random_hostile_program(seed, mode, tmp_path):
     name = f"hostile_program_{seed}_{mode}"
     module = write_module(tmp_path, name, source)
     args = _arguments(seed)
-    derivative = ag.value_and_grad(module.program, wrt=(0, 1), mode=mode)
+
+    def refusal(exc: Exception, what: str) -> None:
+        _check_refusal(mode, exc, used, module, args, what)
+
     try:
-        for call in ("first call", "second call", "call after rebind()"):
-            rebound = call == "call after rebind()"
-            if rebound:
-                module.rebind()
-            if (seed, rebound) not in _references:
-                _references[seed, rebound] = _reference(module.program, args)
-            reference = _references[seed, rebound]
-            what = f"seed {seed} [{mode}] {call}"
-            try:
-                result = derivative(*_fresh(args))
-            except Exception as exc:
-                _check_refusal(mode, exc, used, module, args, what)
-                return
-            _check_result(result, reference, what)
-            if call == "first call":  # ag.grad too: its own derivative and call plan
-                what += " of ag.grad"
-                try:
-                    alone = ag.grad(module.program, wrt=(0, 1), mode=mode)(*_fresh(args))
-                except Exception as exc:
-                    _check_refusal(mode, exc, used, module, args, what)
-                    return
-                _check_result((reference[0], alone), reference, what)
+        check_three_calls(module, seed, mode, _references, refusal)
     except BaseException:
         print(source)
         print("constructs:", ", ".join(sorted(used)))
