@@ -31,6 +31,7 @@ from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, _backward_pass, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
+from .inplace import CALLERS_ARRAY
 from .interop import _ONE_TENSOR_FUNCTIONS
 from .objects import (
     differentiable_fields,
@@ -304,7 +305,11 @@ def _constants_as_tensors(args: list, kwargs: dict | None) -> None:
 
 
 def _run(function: Callable, args: list, kwargs: dict) -> Any:
-    result = on_tape(function)(*args, **kwargs)
+    try:
+        result = on_tape(function)(*args, **kwargs)
+    except ValueError as error:
+        _raise_lost_gradient(error)
+        raise
     if isinstance(result, types.GeneratorType):
         # Generated code indexes what it loops over; a generator is run out into a list
         # while the tape records.
@@ -312,11 +317,28 @@ def _run(function: Callable, args: list, kwargs: dict) -> Any:
     return result
 
 
+def _raise_lost_gradient(error: ValueError) -> None:
+    """``a[i] = t`` into a plain array: NumPy turns the GradientLostError of converting
+    ``t`` into its own "setting an array element with a sequence"; raise ours instead,
+    which says what happened and what to do."""
+    lost = error.__cause__ or error.__context__
+    if isinstance(lost, GradientLostError):
+        raise lost.with_traceback(error.__traceback__) from None
+
+
 def tape_vjp(
-    function: Callable, args: tuple, kwargs: dict, wrt: list[tuple[str, int | str]]
+    function: Callable,
+    args: tuple,
+    kwargs: dict,
+    wrt: list[tuple[str, int | str]],
+    *,
+    own_copies: bool = True,
 ) -> tuple[Any, Pullback]:
     """Run ``function`` on the tape. ``wrt`` lists (where, key) pairs: ("args", i) or
-    ("kwargs", name) for the arguments to differentiate."""
+    ("kwargs", name) for the arguments to differentiate. With ``own_copies`` a write into
+    a differentiated argument changes a copy of its own (inplace.detach_argument), as for a
+    function run on the tape whole; without, it raises (a call from generated code, which
+    reads the caller's array after the call)."""
     args = list(args)
     kwargs = dict(kwargs) if kwargs else {}
     originals = []
@@ -350,7 +372,7 @@ def tape_vjp(
     every_leaf = [leaf for leaves in groups for leaf in leaves]
     if _reads_dot(function):
         _constants_as_tensors(args, kwargs)
-    arguments = (every_leaf, args, kwargs, function)
+    arguments = (every_leaf, args, kwargs, function) if own_copies else CALLERS_ARRAY
     for leaves in groups:
         for leaf in leaves:
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
@@ -767,6 +789,9 @@ def tape_plan(
         _grad_state.enabled = _grad_state.numbers = True
         try:
             result = shimmed(*call)
+        except ValueError as error:
+            _raise_lost_gradient(error)
+            raise
         finally:
             _grad_state.enabled, _grad_state.numbers = previous, numbers
             if floor is not None:
@@ -922,7 +947,9 @@ def tape_call(function: Callable, wrt: tuple, *args: Any, **kwargs: Any) -> tupl
     those gradients; it can be called again (the generated backward pass may be replayed).
     """
     slots = [("args", w) if isinstance(w, int) else ("kwargs", w) for w in wrt]
-    value, pullback = tape_vjp(function, args, kwargs, slots)
+    # (the transform accepts such a call where the function may not change a differentiated
+    # argument; one it could not read at all is held to that here)
+    value, pullback = tape_vjp(function, args, kwargs, slots, own_copies=False)
 
     def backward(cotangent: Any) -> tuple:
         if type(cotangent) is int and cotangent == 0:

@@ -31,7 +31,9 @@ from .rules.registry import Rule
 from .tensor import Tensor, new_tensor
 from .views import base_written, positions_in, taken_in_no_grad
 
-__all__ = ["inplace", "inplace_apply", "setitem", "write_at", "count_write", "snapshot"]
+__all__ = [
+    "inplace", "inplace_apply", "setitem", "write_at", "count_write", "snapshot", "CALLERS_ARRAY",
+]  # fmt: skip
 
 
 def inplace(target: Tensor, rule: Rule, other: Any, what: str, rebind: bool = True) -> Tensor:
@@ -192,11 +194,24 @@ def count_write(target: Tensor, recorded: bool) -> None:
     note_write(target._version_counter(), recorded)
 
 
+#: the ``_argument`` of a leaf standing for an array that generated code gave a call it
+#: runs on the tape (``fallback.tape_call``) and reads after it: not to be changed
+CALLERS_ARRAY = "an array generated code reads after the call"
+
+
 def _guard(target: Tensor, what: str, recording: bool) -> None:
     if recording and target._base is not None and target._requires_grad:
         check_fresh_view(target)  # (a stale view is no leaf: its history is its base's)
     if target._requires_grad and target._grad_fn is None:
-        if getattr(target, "_argument", None) is not None:
+        argument = getattr(target, "_argument", None)
+        if argument is CALLERS_ARRAY:
+            raise RuntimeError(
+                f"a function called on the tape from generated code changes its argument in "
+                f"place ({what}); the generated code reads the caller's array after the call, "
+                'which Python would change too. Use mode="tape" for the whole function, or '
+                "return a new array from the function called"
+            )
+        if argument is not None:
             detach_argument(target, what)
             return
         raise RuntimeError(

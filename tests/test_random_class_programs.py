@@ -46,11 +46,7 @@ import astgrad as ag
 
 #: the seeds below 200 left out, each for a bug of astgrad's that it shows (found with
 #: this generator; put a seed back when its bug is fixed)
-KNOWN_BUGS = {
-    # tape: `a[i] = t` (t a tensor, a plain array made from a module global) raises
-    # ValueError, not the GradientLostError that `a[1:3] = t` raises
-    **dict.fromkeys((42, 50, 65, 152, 175, 179, 187), "item assignment ValueError"),
-}
+KNOWN_BUGS: dict[int, str] = {}
 SEEDS = [seed for seed in range(200) if seed not in KNOWN_BUGS]
 MODES = ("auto", "source", "tape")
 

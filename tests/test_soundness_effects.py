@@ -13,6 +13,7 @@ import programs_effects as programs
 import pytest
 from astgrad.transform import dataflow, effects
 from numeric import assert_close, numeric_vjp
+from programs_effects import W
 
 import astgrad as ag
 
@@ -245,3 +246,42 @@ def test_helpers_on_the_tape_that_change_nothing_keep_the_rest_in_source(mode):
     assert_close(ag.grad(function, mode=mode)(x), want, rtol=1e-7, atol=1e-9, what=mode)
     if mode == "auto":
         assert ag.explain(function).mode == "mixed"
+
+
+def _scale_into_recursively(buf, n):
+    if n == 0:
+        return buf
+    buf += buf * 0.1
+    return _scale_into_recursively(buf, n - 1)
+
+
+def calls_a_recursive_helper_that_changes_its_argument(x):
+    y = x * W
+    r = _scale_into_recursively(y, 2)
+    return np.sum(y * x) + np.sum(r)
+
+
+def test_a_call_on_the_tape_from_generated_code_may_not_change_its_argument():
+    # (a recursive helper cannot be read for what it changes: its call runs on the tape,
+    # which took the write on a copy while generated code read the caller's array after
+    # it, a wrong gradient; now the write raises, and the tape alone is right)
+    x = np.array([0.3, -0.5, 0.7])
+    function = calls_a_recursive_helper_that_changes_its_argument
+    assert ag.explain(function).mode == "mixed"
+    with pytest.raises(RuntimeError, match="called on the tape from generated code changes"):
+        ag.grad(function, mode="auto")(x)
+    want = numeric_vjp(lambda v: function(v.copy()), [x], 0, 1.0)
+    assert_close(ag.grad(function, mode="tape")(x), want, rtol=1e-7, atol=1e-9, what="tape")
+
+
+def test_storing_a_tensor_into_an_element_of_a_plain_array_says_so_on_the_tape():
+    # (NumPy turned the GradientLostError into "setting an array element with a sequence")
+    def stores(x):
+        b = np.sin(W)
+        b[2] = np.sum(x) * 0.5
+        return np.sum(b * x)
+
+    with pytest.raises(ag.GradientLostError, match="storing into a NumPy array element"):
+        ag.grad(stores, mode="tape")(np.array([0.3, -0.5, 0.7]))
+    x = np.array([0.3, -0.5, 0.7])  # (source mode differentiates it)
+    assert_close(ag.grad(stores)(x), numeric_vjp(stores, [x], 0, 1.0), rtol=1e-7, atol=1e-9)
