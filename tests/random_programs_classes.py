@@ -56,6 +56,8 @@ from __future__ import annotations
 import functools
 import random
 
+from random_programs_hostile import _collapse_blank_lines
+
 #: what the programs exercise; ``constructs(seed)`` returns a subset
 CONSTRUCTS = (
     # classes, and how objects are made
@@ -1435,16 +1437,6 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
     lines += ["", "", "def program(x, w):", *writer.starts, *writer.out, *writer.tail]
     lines += ["    return " + " + ".join(terms), "", "", *rebind, ""]
     return "\n".join(_collapse_blank_lines(lines)), frozenset(writer.used)
-
-
-def _collapse_blank_lines(lines: list[str]) -> list[str]:
-    """At most two blank lines in a row, as ruff formats a module."""
-    kept: list[str] = []
-    for line in lines:
-        if line == "" and kept[-2:] == ["", ""]:
-            continue
-        kept.append(line)
-    return kept
 
 
 def generate(seed: int) -> str:
