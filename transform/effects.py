@@ -1412,13 +1412,16 @@ def _read_only_summary(function: Callable) -> Summary:
         return _ANYTHING
     args = parsed.node.args
     parameters = tuple(a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+    # (``*values``: what ``values[0][1] = v`` changes is an argument bound to it, which
+    # a call binds to no named parameter, and user_call counts those as changed)
+    packed = {a.id for a in (args.vararg, args.kwarg) if a is not None}
     mutated: set[str] = set()
     for node in gast.walk(parsed.node):
         if _may_change_something(node, parsed):
             # (``buf += a``, ``buf[i] = v``, ``buf.fill(v)`` on a parameter: that one;
             # anything else, through another name or a global: anything)
             root = _changed_root(node)
-            if root not in parameters:
+            if root not in parameters and root not in packed:
                 return _ANYTHING
             mutated.add(root)
     return Summary(
