@@ -56,7 +56,9 @@ from __future__ import annotations
 import functools
 import random
 
-from random_programs_hostile import _collapse_blank_lines
+# (the hostile generator's binary expressions, and the unary and binary ones that save
+# no operand a later write could change)
+from random_programs_hostile import BINARY, PLAIN_BINARY, PLAIN_UNARY, _collapse_blank_lines
 
 #: what the programs exercise; ``constructs(seed)`` returns a subset
 CONSTRUCTS = (
@@ -162,16 +164,6 @@ UNARY = [
     "{0} * 0.7",
     "np.exp(np.tanh({0})) * 0.5",
 ]
-BINARY = [
-    "({0} + {1}) * 0.5",
-    "({0} - {1})",
-    "{0} * {1} * 0.5",
-    "{0} / (1.5 + {1} * {1})",
-]
-#: those of them that save no operand that a later write could change: the result of
-#: np.tanh is used only scaled, so nothing can write into it
-PLAIN_UNARY = ["np.tanh({0}) * 0.9", "{0} * 0.7", "np.exp(np.tanh({0})) * 0.5"]
-PLAIN_BINARY = ["({0} + {1}) * 0.5", "({0} - {1})"]
 
 #: the view attribute ``head`` of ``v``: its spelling and its shape
 HEADS = {
