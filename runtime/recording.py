@@ -261,6 +261,8 @@ def _record(
         elements = tuple((params.index(param), element) for param, element in slots)
         kernel = kernel_for(rule, params, elements)
     reads = kernel.reads
+    if rule.shape_only_when is not None:
+        reads = reads - rule.shape_only_when(raw_args)
     checks = []
     from_tensors = set()
     for (param, element), tensor in inputs:

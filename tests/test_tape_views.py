@@ -223,3 +223,41 @@ def test_flat_reads_and_writes_record(mode):
         for e in np.eye(3)
     ]
     np.testing.assert_allclose(ag.grad(_written_through_flat, mode=mode)(x), want, rtol=1e-7)
+
+
+def _writes_through_an_einsum_diagonal(x):
+    y = x * 2.0
+    d = np.einsum("ii->i", y)
+    d[0] = np.sum(x) * 0.5
+    return np.sum(y * y)
+
+
+def _writes_through_an_einsum_transpose(x):
+    y = np.sin(x)
+    t = np.einsum("ij->ji", y)
+    t[0, 1] = np.sum(x * x)
+    return np.sum(y * x) + np.sum(t)
+
+
+@pytest.mark.parametrize(
+    "program", [_writes_through_an_einsum_diagonal, _writes_through_an_einsum_transpose]
+)
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_a_write_through_a_one_operand_einsums_view(program, mode):
+    # (NumPy returns a view of the operand; the einsum node kept the operand's value and
+    # refused the write as a change of a saved value, though a one-operand einsum's
+    # gradient reads the operand's shape alone)
+    x = np.array([[0.3, -0.5], [0.7, 1.1]])
+    want = numeric_vjp(lambda v: program(v.copy()), [x], 0, 1.0)
+    assert_close(ag.grad(program, mode=mode)(x.copy()), want, rtol=1e-7, atol=1e-9, what=mode)
+
+
+def test_a_write_into_a_two_operand_einsums_operand_still_raises():
+    def writes_an_operand(x):
+        y = x * 2.0
+        z = np.einsum("ij,jk->ik", y, x)
+        y[0, 0] = 1.0
+        return np.sum(z)
+
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ag.grad(writes_an_operand, mode="tape")(np.array([[0.3, -0.5], [0.7, 1.1]]))

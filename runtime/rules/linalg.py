@@ -37,7 +37,7 @@ from .linalg_helpers import (
     tensordot_grad_left,
     tensordot_grad_right,
 )
-from .registry import vjp_rule
+from .registry import lookup, vjp_rule
 from .shared import output_parts, reshape_like, transformable, unbroadcast
 
 # -- products ------------------------------------------------------------------------------
@@ -145,6 +145,19 @@ def einsum(
         einsum_grad(g, 7, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
         einsum_grad(g, 8, subscripts, op0, op1, op2, op3, op4, op5, op6, op7),
     )
+
+
+def _one_operand(args: list) -> frozenset[int]:
+    """A one-operand einsum (a diagonal, a transpose, a sum: possibly a view of its
+    operand) is linear in it: its gradient reads the operand's shape alone."""
+    if len(args) == 2 and type(args[0]) is str:
+        return frozenset({1})
+    if len(args) in (2, 3) and all(isinstance(a, (list, tuple)) for a in args[1:]):
+        return frozenset({0})  # the interleaved form: einsum(x, [0, 1], [1, 0])
+    return frozenset()
+
+
+lookup(np.einsum).shape_only_when = _one_operand
 
 
 # The tangent of a product is the sum over its operands of the product with that operand's

@@ -98,6 +98,11 @@ class Rule:
         #: positions whose tangent forward mode does not have (its forward rule gives
         #: none there) though the vjp rule has their gradient, each with why
         self.forward_refused: dict[int, str] = {}
+        #: given a call's arguments, the positions the tape's node keeps for their shape
+        #: alone in that call though the rule reads their values in others (a
+        #: one-operand einsum is linear in its operand): an in-place write into such an
+        #: argument after the call, through a view the call returned, is then no error
+        self.shape_only_when: Callable[[list], frozenset[int]] | None = None
 
     def __repr__(self) -> str:
         return f"<rule {self.name} for {describe(self.primitive)}>"
