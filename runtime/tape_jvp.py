@@ -20,13 +20,28 @@ from .device import array_module
 from .fallback import _flat_leaves, _run, _tensor_outputs, _to_tensors
 from .grad_mode import _state as _grad_state
 from .higher_order import autograd_grad
-from .inplace import snapshot
+from .inplace import CALLERS_ARRAY, snapshot
 from .tensor import Tensor, new_tensor
 
-__all__ = ["tape_jvp"]
+__all__ = ["tape_jvp", "tape_jvp_call"]
 
 
-def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+def tape_jvp_call(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """``tape_jvp`` for a call from generated forward-mode code (printed there as
+    ``tape_jvp``): the generated code reads the caller's arrays after the call, so a write
+    into a moving argument raises RuntimeError rather than changing a copy of its own
+    (as ``fallback.tape_call`` does for reverse mode).
+
+    >>> import numpy as np
+    >>> tape_jvp_call(np.tanh, (np.zeros(2),), (np.ones(2),))[1]
+    array([1., 1.])
+    """
+    return tape_jvp(function, primals, tangents, own_copies=False)
+
+
+def tape_jvp(
+    function: Callable, primals: Sequence[Any], tangents: Sequence[Any], *, own_copies: bool = True
+) -> tuple:
     """``(function(*primals), J @ tangents)``, computed on the tape.
 
     ``primals`` are the positional arguments; ``tangents`` has one entry per primal: an
@@ -69,6 +84,8 @@ def tape_jvp(function: Callable, primals: Sequence[Any], tangents: Sequence[Any]
     # (x[0] = ..., x += ...) changes a copy of its own, and its derivative is that at the
     # value given (inplace.detach_argument, which refuses where memory is shared)
     arguments = ([leaf for leaf, _ in moving], tuple(args), {}, function)
+    if not own_copies:
+        arguments = CALLERS_ARRAY
     for leaf, _ in moving:
         leaf._argument = arguments
     # the gradients are taken at the arguments as given: at stand-ins sharing each leaf's

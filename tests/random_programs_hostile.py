@@ -115,6 +115,11 @@ CONSTRUCTS = (
     "helper rebinds a global during the call",
     # a helper the transform cannot read (try, *args): on the tape, or called plainly
     "unreadable helper writes its argument",
+    # a recursive helper, or a functools.partial of a helper, given an array of the
+    # program's own: it writes into it, or only reads it
+    "recursive helper writes its argument",
+    "recursive helper reads its argument",
+    "partial of a helper writes its argument",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -924,6 +929,63 @@ def _unreadable_writer(rng: random.Random, terms: list[str], used: set[str]) -> 
     return [*helper, "", ""], lines
 
 
+#: a recursive helper ``deep0(buf, a, n)`` writing into ``buf`` (the write's line), or
+#: only reading it; and a helper ``part_inner0(buf, a, k)`` that ``part0``, a
+#: ``functools.partial`` fixing ``k``, calls
+RECURSIVE_WRITES = ["    buf += a * 0.3", "    buf[1] = np.sum(a) * 0.2 + buf[0]", "    buf *= 0.9"]
+PARTIAL_WRITES = ["    buf *= k", "    buf[2] = np.sum(a) * k", "    buf -= a * k"]
+
+
+def _recursive_or_partial(rng: random.Random, terms: list[str], used: set[str]) -> tuple:
+    """In an eighth of the programs: an array of the program's own given to a recursive
+    helper that writes into it or only reads it, or to a ``functools.partial`` of a helper
+    that writes into it; its result read or not, the array read in the result. Drawn from
+    a generator of its own, so that the programs without it are as they were. Returns the
+    helper's lines (the module's) and the program's lines that call it."""
+    if rng.random() >= 1 / 8:
+        return [], []
+    made = rng.choice(["w * 0.8", "np.sin(w) * 0.5", "np.copy(w)"])
+    kind = rng.choice(["writes", "reads", "partial"])
+    if kind == "partial":
+        used.add("partial of a helper writes its argument")
+        helper = [
+            "def part_inner0(buf, a, k):",
+            rng.choice(PARTIAL_WRITES),
+            "    return buf",
+            "",
+            "",
+            f"part0 = functools.partial(part_inner0, k={rng.choice(['0.7', '1.3'])})",
+        ]
+        call = "part0(own1, w * 0.5)"
+    elif kind == "writes":
+        used.add("recursive helper writes its argument")
+        helper = [
+            "def deep0(buf, a, n):",
+            "    if n == 0:",
+            "        return buf",
+            rng.choice(RECURSIVE_WRITES),
+            "    return deep0(buf, a, n - 1)",
+        ]
+        call = f"deep0(own1, w * 0.5, {rng.randint(1, 3)})"
+    else:
+        used.add("recursive helper reads its argument")
+        helper = [
+            "def deep0(buf, a, n):",
+            "    if n == 0:",
+            "        return buf * a",
+            "    return deep0(np.tanh(buf) + a * 0.1, a, n - 1)",
+        ]
+        call = f"deep0(own1, w * 0.5, {rng.randint(1, 3)})"
+    lines = [f"    own1 = {made}"]
+    if rng.random() < 0.6:
+        lines.append(f"    got1 = {call}")
+        terms.append("np.sum(got1 * x) * 0.3")
+    else:
+        lines.append(f"    {call}")
+    terms.append("np.sum(own1 * w) * 0.2")
+    return [*helper, "", ""], lines
+
+
 @functools.cache
 def _build(seed: int) -> tuple[str, frozenset[str]]:
     rng = random.Random(seed)
@@ -943,12 +1005,15 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
     out += _rebound_argument(random.Random(seed * 7919 + 11), terms, writer.used)
     writers, calls = _unreadable_writer(random.Random(seed * 4243 + 5), terms, writer.used)
     out += calls
+    deep, deep_calls = _recursive_or_partial(random.Random(seed * 3571 + 7), terms, writer.used)
+    out += deep_calls
     rebinders, start, end = _global_rebound_in_call(random.Random(seed * 6151 + 3), writer.used)
     if rebinders:
         out = [*start, *out, "    total0 = " + " + ".join(terms), *end]
         terms = ["total0", "before0"]
     lines = [
         *(["import sys", ""] if rebinders else []),
+        *(["import functools", ""] if any("functools" in line for line in deep) else []),
         "import numpy as np",
         "",
         "",
@@ -963,6 +1028,7 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         *rebinders,
         "",
         *writers,
+        *deep,
         "def program(x, w):",
         *out,
         "    return " + " + ".join(terms),

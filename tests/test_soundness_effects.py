@@ -8,6 +8,8 @@ Where the tape itself cannot do a program right it must say so loudly (``TAPE_RE
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import programs_effects as programs
 import pytest
@@ -257,17 +259,109 @@ def calls_a_recursive_helper_that_changes_its_argument(x):
     return np.sum(y * x) + np.sum(r)
 
 
-def test_a_call_on_the_tape_from_generated_code_may_not_change_its_argument():
-    # (a recursive helper cannot be read for what it changes: its call runs on the tape,
-    # which took the write on a copy while generated code read the caller's array after
-    # it, a wrong gradient; now the write raises, and the tape alone is right)
+def _scale_by(buf, k):
+    buf *= k
+    return buf
+
+
+_scale_partly = functools.partial(_scale_by, k=1.5)
+
+
+def calls_a_partial_that_changes_its_argument(x):
+    y = x * W
+    r = _scale_partly(y)
+    return np.sum(y * x) + np.sum(r)
+
+
+class _Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, buf):
+        buf *= self.k
+        return buf
+
+    def scale(self, buf):
+        buf *= self.k
+        return buf
+
+
+_SCALER = _Scaler(1.5)
+
+
+def calls_a_callable_object_that_changes_its_argument(x):
+    y = x * W
+    r = _SCALER(y)
+    return np.sum(y * x) + np.sum(r)
+
+
+def calls_a_global_objects_method_that_changes_its_argument(x):
+    y = x * W
+    r = _SCALER.scale(y)
+    return np.sum(y * x) + np.sum(r)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        calls_a_recursive_helper_that_changes_its_argument,
+        calls_a_partial_that_changes_its_argument,
+        calls_a_callable_object_that_changes_its_argument,
+        calls_a_global_objects_method_that_changes_its_argument,
+    ],
+)
+def test_helpers_read_through_recursion_and_partials_that_change_an_argument(function):
+    # (a recursive helper was taken to be unreadable and its call left to the tape's checks,
+    # but the transform generates its outer call: ag.jvp's auto mode rebound the argument
+    # and gave a wrong value and tangent. A partial ran on the tape from generated code,
+    # which changed a copy in forward mode; a callable object or a global object's method
+    # raised the tape's run-time refusal. Now a recursive helper is summarized to a fixed
+    # point, a partial, bound method or callable object through its function, and the
+    # caller runs on the tape)
     x = np.array([0.3, -0.5, 0.7])
-    function = calls_a_recursive_helper_that_changes_its_argument
+    v = np.array([0.2, 0.1, -0.4])
+    assert ag.explain(function).mode == "tape"
+    want = numeric_vjp(lambda z: function(z.copy()), [x], 0, 1.0)
+    for mode in ("auto", "tape"):
+        assert_close(ag.grad(function, mode=mode)(x.copy()), want, rtol=1e-7, atol=1e-9, what=mode)
+        value, tangent = ag.jvp(function, (x.copy(),), (v,), mode=mode)
+        assert_close(value, function(x.copy()), rtol=1e-12, atol=0, what=mode)
+        assert_close(tangent, want @ v, rtol=1e-7, atol=1e-9, what=mode)
+    with pytest.raises(ag.TransformError, match="in place|has no derivative rule"):
+        ag.grad(function, mode="source")(x.copy())
+
+
+def _made_by_exec():
+    namespace: dict = {}
+    exec("def scale(buf):\n    buf *= 1.5\n    return buf\n", namespace)
+    return namespace["scale"]
+
+
+_unreadable_scale = _made_by_exec()
+
+
+def calls_an_unreadable_helper_that_changes_its_argument(x):
+    y = x * W
+    r = _unreadable_scale(y)
+    return np.sum(y * x) + np.sum(r)
+
+
+def test_a_call_on_the_tape_from_generated_code_may_not_change_its_argument():
+    # (a helper the analysis cannot read at all runs on the tape from generated code, which
+    # reads the caller's array after the call: a write into it raises, in reverse and
+    # forward mode, where the tape had taken it on a copy, a wrong gradient and tangent)
+    x = np.array([0.3, -0.5, 0.7])
+    v = np.array([0.2, 0.1, -0.4])
+    function = calls_an_unreadable_helper_that_changes_its_argument
     assert ag.explain(function).mode == "mixed"
     with pytest.raises(RuntimeError, match="called on the tape from generated code changes"):
-        ag.grad(function, mode="auto")(x)
-    want = numeric_vjp(lambda v: function(v.copy()), [x], 0, 1.0)
-    assert_close(ag.grad(function, mode="tape")(x), want, rtol=1e-7, atol=1e-9, what="tape")
+        ag.grad(function, mode="auto")(x.copy())
+    with pytest.raises(RuntimeError, match="called on the tape from generated code changes"):
+        ag.jvp(function, (x.copy(),), (v,), mode="auto")
+    want = numeric_vjp(lambda z: function(z.copy()), [x], 0, 1.0)
+    assert_close(ag.grad(function, mode="tape")(x.copy()), want, rtol=1e-7, atol=1e-9, what="tape")
+    value, tangent = ag.jvp(function, (x.copy(),), (v,), mode="tape")
+    assert_close(tangent, want @ v, rtol=1e-7, atol=1e-9, what="tape jvp")
 
 
 def test_storing_a_tensor_into_an_element_of_a_plain_array_says_so_on_the_tape():

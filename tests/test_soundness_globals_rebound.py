@@ -25,6 +25,7 @@ import astgrad as ag
 
 SOURCE = textwrap.dedent(
     """
+    import functools
     import sys
 
     import numpy as np
@@ -65,6 +66,9 @@ SOURCE = textwrap.dedent(
         exec(f"K = {v}", globals())
 
 
+    set_k_partly = functools.partial(set_k, v=2.0)
+
+
     def set_act(f):
         global ACT
         ACT = f
@@ -93,6 +97,14 @@ SOURCE = textwrap.dedent(
         set_k_through_a_helper(2.0)
         b = np.sum(scaled(x))
         set_k_through_a_helper(0.5)
+        return a + b
+
+
+    def two_scales_partial(x):
+        a = np.sum(x * x * K)
+        set_k_partly()
+        b = np.sum(x * K)
+        set_k(0.5)
         return a + b
 
 
@@ -168,6 +180,7 @@ REBINDING = {
     "two_scales_module": ("set_k_by_module(2.0)", "sets the attribute `K`"),
     "two_scales_setattr": ("set_k_by_setattr(2.0)", "calls `setattr`"),
     "two_scales_exec": ("set_k_by_exec(2.0)", "calls `exec()`"),
+    "two_scales_partial": ("set_k_partly()", "binds the global `K`"),
     "two_activations": ("set_act(np.sin)", "binds the global `ACT`"),
     "scale_growing_in_a_loop": ("set_k(K + 1.0)", "binds the global `K`"),
     "through_a_method": ("Scale().apply(3.0)", "binds the global `K`"),
@@ -213,7 +226,9 @@ def test_auto_and_tape_follow_the_rebinding(name, mode, module):
         assert ag.explain(function).mode == "tape"
 
 
-@pytest.mark.parametrize("name", ["two_scales", "two_scales_globals", "two_activations"])
+@pytest.mark.parametrize(
+    "name", ["two_scales", "two_scales_globals", "two_activations", "two_scales_partial"]
+)
 def test_forward_mode_refuses_in_source_and_is_right_in_auto(name, module):
     function = getattr(module, name)
     tangent = np.array([1.0, -2.0, 0.5, 3.0])

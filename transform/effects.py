@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import copy
+import functools
 import heapq
 import operator
 import os
@@ -892,6 +893,8 @@ class _Interpreter:
             return made
         if kind == "user" and value is not None and not _library_function(value):
             return self.user_call(stmt, call, value, env)
+        if value is not None and _bound_call(value):
+            return self.user_call(stmt, call, value, env)  # (it runs on the tape)
         return self.opaque_call(stmt, call, value, receiver, arguments, kind, env)
 
     def rebinding_of(self, value: Any, receiver: gast.expr | None) -> str | None:
@@ -968,7 +971,8 @@ class _Interpreter:
             for n, a in bound
             if isinstance(a, gast.Name) and kinds.get(a.id, ("",))[0] == "object"
         }
-        if objects:  # what a method does, its own method calls resolved (issue 17)
+        if objects and isinstance(function, types.FunctionType):
+            # what a method does, its own method calls resolved (issue 17)
             summary_ = summary(function, objects)
         # (a function read only for what it may change, that changes nothing: its
         # arguments bound to *args are left alone too)
@@ -1354,12 +1358,25 @@ def _unhandled_problem(
 
 _summaries: weakref.WeakKeyDictionary[Callable, tuple] = weakref.WeakKeyDictionary()
 _summarizing: set[int] = set()
+#: the functions being summarized that were met again (recursion), by id
 _recursive: set[int] = set()
+#: function id -> what its calls are taken to do while it is being summarized: a
+#: recursive function's summary is the least fixed point of summarizing it under an
+#: assumption about its own calls, starting from "nothing" (see ``_fixed_point``)
+_assumed: dict[int, Summary] = {}
+#: per summary being made (a stack): the ids whose assumption it read; a summary made
+#: under the assumption of a function still being summarized may change, and is not cached
+_assumptions_read: list[set[int]] = [set()]
+#: rounds after which a recursive function that has not settled is taken to do anything
+#: (each round grows one of the summary's finite sets, so few are ever needed)
+_MOST_ROUNDS = 12
 
 
 def summary(function: Callable, param_kinds: dict | None = None) -> Summary:
     """What calling ``function`` (a user function) does to its arguments; with
     ``param_kinds``, when those arguments hold objects of those classes (not cached)."""
+    if not isinstance(function, types.FunctionType) and _bound_call(function):
+        return _bound_summary(function)
     if param_kinds:
         if id(function) in _summarizing:
             return _ANYTHING
@@ -1378,24 +1395,126 @@ def summary(function: Callable, param_kinds: dict | None = None) -> Summary:
     if cached is not None and cached[0] is code:
         return cached[1]
     if id(function) in _summarizing:
-        # Recursion, which the transform refuses: the call runs on the tape or raises.
+        # Recursion: its calls do what it is assumed to do in this round.
         _recursive.add(id(function))
-        return _ANYTHING
-    _summarizing.add(id(function))
+        _assumptions_read[-1].add(id(function))
+        return _assumed.get(id(function), _ANYTHING)
+    _assumptions_read.append(set())
     try:
-        found = _summarize(function)
-    except TransformError:
-        found = _read_only_summary(function)
+        found = _fixed_point(function)
     finally:
-        _summarizing.discard(id(function))
-    if id(function) in _recursive:
-        _recursive.discard(id(function))
-        found = _ANYTHING
-    try:
-        _summaries[function] = (code, found)
-    except TypeError:
-        pass
+        read = _assumptions_read.pop() - {id(function)}
+        _assumptions_read[-1].update(read)
+    if not read:
+        try:
+            _summaries[function] = (code, found)
+        except TypeError:
+            pass
     return found
+
+
+def _fixed_point(function: Callable) -> Summary:
+    """``function``'s summary; for a recursive one, summarized again with its own calls
+    taken to do what the last round found, until a round finds what it assumed (its
+    calls then do what it does). Each round's assumption joins the ones before, so the
+    rounds only grow."""
+    key = id(function)
+    _summarizing.add(key)
+    _assumed[key] = Summary(parameters=_parameters_of(function))
+    try:
+        for _ in range(_MOST_ROUNDS):
+            assumed = _assumed[key]
+            _recursive.discard(key)
+            try:
+                found = _summarize(function)
+            except TransformError:
+                found = _read_only_summary(function)
+            if key not in _recursive or found == assumed:
+                return found
+            _assumed[key] = _join(assumed, found)
+        return _ANYTHING
+    finally:
+        _summarizing.discard(key)
+        _recursive.discard(key)
+        del _assumed[key]
+
+
+def _bound_summary(function: Any) -> Summary:
+    """What calling a function with some arguments fixed does: ``functools.partial(g,
+    *fixed, **named)``, a bound method (``obj.m``: ``self`` fixed) or an object of a
+    class of yours with ``__call__`` (its bound ``__call__``). What the function does, to
+    the arguments the call gives for the parameters left; changing (or returning) one of
+    the fixed values changes (or returns) an object the caller does not name. Such a
+    call is not transformed but run on the tape, where ``p op= v`` changes the caller's
+    array as Python does (so it counts as a change, not a rebinding)."""
+    inner_function, count, keywords = _bound_parts(function)
+    inner = summary(inner_function)
+    if not inner.readable and inner.mutates_external and not inner.parameters:
+        return _ANYTHING
+    fixed = set(inner.parameters[:count])
+    named = fixed | set(keywords)
+    changed = inner.mutates | inner.rebinds
+    return Summary(
+        parameters=inner.parameters[count:],
+        mutates=frozenset(changed - fixed),
+        mutates_external=inner.mutates_external or bool(changed & named),
+        returns=frozenset(inner.returns - fixed),
+        returns_external=inner.returns_external or bool(inner.returns & named),
+        readable=False,
+    )
+
+
+def _bound_parts(function: Any) -> tuple[Any, int, tuple]:
+    """``(g, positional arguments fixed, keywords fixed)`` of a partial, a bound method or
+    a callable object (see ``_bound_summary``)."""
+    if isinstance(function, functools.partial):
+        return function.func, len(function.args), tuple(function.keywords or ())
+    if isinstance(function, types.MethodType):
+        return function.__func__, 1, ()
+    return type(function).__call__, 1, ()
+
+
+def _bound_call(value: Any) -> bool:
+    """Whether ``value`` is a partial, a bound method or a callable object whose function
+    is one of yours (a Python function outside the libraries): ``_bound_summary``."""
+    if isinstance(value, functools.partial):
+        inner = _unwrapped(value)
+    elif isinstance(value, types.MethodType):
+        inner = value.__func__
+    elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
+        return False
+    else:
+        inner = getattr(type(value), "__call__", None)
+    return isinstance(inner, types.FunctionType) and not _library_function(inner)
+
+
+def _unwrapped(function: functools.partial) -> Any:
+    """The function under (nested) ``functools.partial``s."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    return function
+
+
+def _join(one: Summary, other: Summary) -> Summary:
+    """What either of two summaries of one function may do."""
+    mutates = one.mutates | other.mutates
+    return Summary(
+        parameters=one.parameters,
+        mutates=mutates,
+        rebinds=(one.rebinds | other.rebinds) - mutates,
+        mutates_external=one.mutates_external or other.mutates_external,
+        returns=one.returns | other.returns,
+        returns_external=one.returns_external or other.returns_external,
+        readable=one.readable and other.readable,
+    )
+
+
+def _parameters_of(function: Callable) -> tuple[str, ...]:
+    """``function``'s named parameters, positional ones first (as ``Summary`` has them)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return ()
+    return code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
 def _read_only_summary(function: Callable) -> Summary:
@@ -1472,7 +1591,7 @@ def _may_change_something(node: gast.AST, parsed: Any) -> bool:
         return False
     if is_hashable(value) and value in _COPYING | _PASS_THROUGH or value in _SCALAR_BUILTINS:
         return False
-    if isinstance(value, types.FunctionType):
+    if isinstance(value, types.FunctionType) or _bound_call(value):
         found = summary(value)
         return bool(found.mutates or found.rebinds or found.mutates_external)
     return not isinstance(value, (types.BuiltinFunctionType, np.ufunc))

@@ -27,6 +27,7 @@ user's state, and ``self.w = v`` on an object is not a global: neither is flagge
 from __future__ import annotations
 
 import dis
+import functools
 import os
 import sys
 import sysconfig
@@ -84,8 +85,9 @@ class _Scan:
         self.seen: set[int] = set()
 
     def function(self, function: Any) -> str | None:
-        if isinstance(function, types.MethodType):
-            function = function.__func__
+        while isinstance(function, (types.MethodType, functools.partial)):
+            partial = isinstance(function, functools.partial)
+            function = function.func if partial else function.__func__
         if isinstance(function, type):
             return self.cls(function)
         code = getattr(function, "__code__", None)

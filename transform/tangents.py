@@ -582,7 +582,7 @@ class _Forward:
             )
         from ..runtime import fallback, tape_jvp
 
-        helper = self.ctx.bind_free("tape_jvp", tape_jvp.tape_jvp)
+        helper = self.ctx.bind_free("tape_jvp", tape_jvp.tape_jvp_call)
         func, args = copy_tree(call.func), [copy_tree(a) for a in call.args]
         if isinstance(func, gast.Attribute) and self.active(func.value):
             # x.method(...) with x moving: the receiver is an input too, so the tape gets
