@@ -60,6 +60,13 @@ class Key(enum.Enum):
     #: g)``): ``(certain, possible)``, the names among its targets that are the int 0 an
     #: adjoint starts from, and those that may be (``Derivative.zero_adjoints``).
     ZERO_PARTS = "zero_parts"
+    #: On an adjoint statement about one part of a container's or object's adjoint:
+    #: ``("adds", d, key)`` for ``d = add_field(d, obj, key, g)`` (or ``add_at``),
+    #: ``("drops", d, key)`` for ``d = without_field(d, key)`` and ``("item", d, key)``
+    #: for ``dv = adjoint_item(d, key)``. The zeros pass follows which parts are
+    #: certainly present, so that only an item that may be absent (adjoint_item's 0) is
+    #: guarded from the rules that read it.
+    PART_OF = "part_of"
 
 
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:

@@ -245,8 +245,12 @@ class _Zeros:
         maybe = set(zeros) if maybe is None else maybe
         out = []
         for stmt in stmts:
-            # (a callee's adjoints: those it returns as the int 0, or may)
+            # (a callee's adjoints: those it returns as the int 0, or may; a part of a
+            # container's adjoint, unless that part is certainly present)
             certain, possible = anno.get(stmt, anno.Key.ZERO_PARTS, ((), ()))
+            part = anno.get(stmt, anno.Key.PART_OF)
+            if part is not None and part[0] == "item" and _present(part[1], part[2]) in zeros:
+                possible = ()
             stmt, zeros = self.stmt(stmt, zeros, maybe)
             zeros |= set(certain)
             maybe |= set(certain) | set(possible)
@@ -259,6 +263,82 @@ class _Zeros:
         return out, zeros
 
     def stmt(
+        self, stmt: gast.stmt, zeros: set[str], maybe: set[str]
+    ) -> tuple[gast.stmt | None, set[str]]:
+        """``stmt`` rewritten, and the names zero after it. ``zeros`` also holds facts
+        ``_present(d, key)``: the part ``key`` of the container adjoint ``d`` certainly
+        holds a gradient (certain facts, joined as the zero names are)."""
+        bound = target_names(stmt) if isinstance(stmt, gast.Assign) else set()
+        known = {fact for fact in zeros if type(fact) is tuple and fact[0] in bound}
+        after = self._parts_after(stmt, known, zeros, maybe) if bound else set()
+        stmt, zeros = self._stmt(stmt, zeros, maybe)
+        if known or after:
+            zeros = (zeros - known) | after
+        return stmt, zeros
+
+    def _parts_after(self, stmt: gast.stmt, known: set, zeros: set, maybe: set[str]) -> set:
+        """The facts ``_present`` about the adjoint ``stmt`` assigns, after it (``known``:
+        those before): ``add_field``/``add_at`` of a gradient that is not the int 0
+        adds its key, ``without_field`` drops its key, a copy or a sum of adjoints
+        (``add_adjoints`` keeps every part of either) has those of what it copies or
+        adds, a rule's cotangent of a tuple (``Parts([g0, g1])``) has the positions
+        whose part is computed from no name that may be the int 0; anything else
+        forgets them."""
+        if not isinstance(stmt.targets[0], gast.Name):
+            return set()
+        part = anno.get(stmt, anno.Key.PART_OF)
+        if part is None:
+            value = stmt.value
+            if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
+                added = [value.left, value.right]
+            elif isinstance(value, gast.Call) and anno.get(stmt, anno.Key.ACCUMULATE):
+                added = value.args if len(value.args) == 2 else []
+            else:
+                added = [value]
+            keys: set = set()
+            for term in added:
+                if isinstance(term, gast.Name):
+                    keys.update(f[1] for f in zeros if type(f) is tuple and f[0] == term.id)
+                elif self._is_parts(term):
+                    keys.update(
+                        position
+                        for position, element in enumerate(term.args[0].elts)
+                        if not (reads(element) & maybe or _is_zero_constant(element))
+                    )
+                else:
+                    return set()
+            return {_present(stmt.targets[0].id, key) for key in keys}
+        if part[0] == "item":
+            return set()
+        kind, adjoint, key = part
+        if stmt.targets[0].id != adjoint:
+            return set()
+        if kind == "drops":
+            return known - {_present(adjoint, key)}
+        # (the int 0 only from a name that may be it: ``dv * w`` with dv the int 0 is 0
+        # again only where w is an int, which is rare, but counted)
+        gradient = stmt.value.args[-1] if isinstance(stmt.value, gast.Call) else None
+        if gradient is None or reads(gradient) & maybe or _is_zero_constant(gradient):
+            return set(known)
+        return known | {_present(adjoint, key)}
+
+    def _is_parts(self, value: gast.expr) -> bool:
+        """Whether ``value`` is ``Parts([...])`` (a rule's cotangent of a tuple)."""
+        if not (
+            isinstance(value, gast.Call)
+            and isinstance(value.func, gast.Name)
+            and len(value.args) == 1
+            and not value.keywords
+            and isinstance(value.args[0], (gast.List, gast.Tuple))
+            and self.ctx is not None
+        ):
+            return False
+        from ..runtime.rules.containers import Parts
+
+        name = value.func.id
+        return self.ctx.free_values.get(name, self.ctx.resolved_globals.get(name)) is Parts
+
+    def _stmt(
         self, stmt: gast.stmt, zeros: set[str], maybe: set[str]
     ) -> tuple[gast.stmt | None, set[str]]:
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
@@ -444,6 +524,12 @@ def _first_write(value: gast.expr) -> gast.expr:
         return value.args[1]
     value.args[0] = gast.Constant(0, None)
     return value
+
+
+def _present(adjoint: str, key: object) -> tuple:
+    """The fact, kept among the zeros pass's zero names, that the part ``key`` of the
+    container or object adjoint ``adjoint`` certainly holds a gradient."""
+    return (adjoint, key)
 
 
 def _accumulates(stmt: gast.Assign) -> bool:

@@ -336,6 +336,10 @@ class _Reverser:
             anno.set(stmt, anno.Key.ACCUMULATE, True)
             if isinstance(g, gast.Name):
                 anno.set(stmt, anno.Key.LINEAR_IN, g.id)
+            if isinstance(index, gast.Constant):
+                anno.set(
+                    stmt, anno.Key.PART_OF, ("adds", self.namer.adjoint(source.id), index.value)
+                )
             return [stmt]
         import operator
 
@@ -362,6 +366,7 @@ class _Reverser:
         anno.set(stmt, anno.Key.ACCUMULATE, True)
         if isinstance(g, gast.Name):
             anno.set(stmt, anno.Key.LINEAR_IN, g.id)
+        anno.set(stmt, anno.Key.PART_OF, ("adds", adjoint_name, value.attr))
         return [stmt]
 
     def field_store_adjoint(self, value: gast.Call, g: gast.expr) -> list[gast.stmt]:
@@ -372,11 +377,14 @@ class _Reverser:
         if isinstance(stored, gast.Name) and stored.id in self.ctx.active:
             item = self.ctx.bind_free("adjoint_item", _adjoints().adjoint_item)
             part = build.call(item, copy.deepcopy(g), copy.deepcopy(name))
-            out.extend(self.accumulate(stored.id, part, g))
+            out.extend(self.accumulate_item(stored.id, part, g))
         if isinstance(owner, gast.Name) and owner.id in self.ctx.active:
             rest = self.ctx.bind_free("without_field", _objects().without_field)
             kept = build.call(rest, copy.deepcopy(g), copy.deepcopy(name))
-            out.extend(self.accumulate(owner.id, kept, g))
+            dropping = self.accumulate(owner.id, kept, g)
+            if isinstance(g, gast.Name) and g.id == self.namer.adjoint(owner.id):
+                anno.set(dropping[-1], anno.Key.PART_OF, ("drops", g.id, name.value))
+            out.extend(dropping)
         return out
 
     def display_adjoint(
@@ -392,7 +400,7 @@ class _Reverser:
                     )
                 if isinstance(element, gast.Name) and element.id in self.ctx.active:
                     part = build.call(item, copy.deepcopy(g), copy.deepcopy(key))
-                    out.extend(self.accumulate(element.id, part, g))
+                    out.extend(self.accumulate_item(element.id, part, g))
             return out
         for position, element in enumerate(value.elts):
             if isinstance(element, gast.Starred):
@@ -401,7 +409,7 @@ class _Reverser:
                 )
             if isinstance(element, gast.Name) and element.id in self.ctx.active:
                 part = build.call(item, copy.deepcopy(g), gast.Constant(position, None))
-                out.extend(self.accumulate(element.id, part, g))
+                out.extend(self.accumulate_item(element.id, part, g))
         return out
 
     def unpack_adjoint(self, stmt: gast.Assign) -> list[gast.stmt]:
@@ -440,6 +448,20 @@ class _Reverser:
         if isinstance(linear_in, gast.Name):
             anno.set(stmt, anno.Key.LINEAR_IN, linear_in.id)
         return [stmt]
+
+    def accumulate_item(
+        self, name: str, item: gast.Call, linear_in: gast.expr | None
+    ) -> list[gast.stmt]:
+        """``accumulate`` of ``adjoint_item(g, key)``, a part of a container's or object's
+        adjoint: the int 0 where nothing flowed into that part (an element or attribute
+        never read, or overwritten), which the zeros pass guards the part's rules from
+        (``reshape_back(0, w)`` would fail)."""
+        stmts = self.accumulate(name, item, linear_in)
+        anno.set(stmts[-1], anno.Key.ZERO_PARTS, ((), (self.namer.adjoint(name),)))
+        container, key = item.args
+        if isinstance(container, gast.Name) and isinstance(key, gast.Constant):
+            anno.set(stmts[-1], anno.Key.PART_OF, ("item", container.id, key.value))
+        return stmts
 
     # -- calls of user functions ----------------------------------------------------------
 
