@@ -1484,7 +1484,10 @@ def _bound_call(value: Any) -> bool:
     elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
         return False
     else:
-        inner = getattr(type(value), "__call__", None)
+        # (the class's own __call__, looked up as Python does for a call)
+        inner = next(
+            (k.__dict__["__call__"] for k in type(value).__mro__ if "__call__" in k.__dict__), None
+        )
     return isinstance(inner, types.FunctionType) and not _library_function(inner)
 
 
