@@ -108,3 +108,21 @@ def test_vector_and_batch_products_match_matmul(product, a_shape, b_shape) -> No
     got = ag.grad(lambda a, b: np.sum(np.sin(product(a, b))), wrt=(0, 1), mode="tape")(a, b)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def _method_of_an_element(W, xs):
+    total = 0.0
+    for t in range(xs.shape[0]):
+        total = total + np.sum(np.tanh(xs[t].dot(W)))
+    return total
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_product_method_of_an_arguments_element(mode) -> None:
+    # (``xs[t].dot(W)`` with ``xs`` an array argument not differentiated: the look-up of
+    # methods of objects in lists took it for a container's element and raised IndexError)
+    rng = np.random.default_rng(0)
+    W, xs = rng.normal(size=(3, 2)), rng.normal(size=(4, 5, 3))
+    got = ag.grad(_method_of_an_element, mode=mode)(W, xs)
+    want = sum(xs[t].T @ (1 - np.tanh(xs[t] @ W) ** 2) for t in range(4))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

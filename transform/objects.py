@@ -162,8 +162,8 @@ def _integer(node: gast.expr | None) -> object:
 
 def _element(kind: tuple | None, index: gast.expr | None) -> tuple | None:
     """The kind of an item of a list or tuple of ``kind`` at ``index`` (None: any)."""
-    if kind is None or kind[0] not in ("list", "tuple"):
-        return None
+    if not kind or kind[0] not in ("list", "tuple"):
+        return None  # (() for what is not known to be a container: xs[t].dot(U))
     elements = kind[1]
     if isinstance(index, gast.Constant) and type(index.value) is int:
         position = index.value
