@@ -687,7 +687,7 @@ def _without_deletes(gradient: Any, which: str = "fused") -> Callable | None:
         return None
     import gast
 
-    from .transform import emit
+    from .transform import emit, step_sums
 
     module = gast.parse(gradient.source)
     definitions = [
@@ -697,6 +697,8 @@ def _without_deletes(gradient: Any, which: str = "fused") -> Callable | None:
         return None
     definition = definitions[0]
     _drop_deletes(definition)
+    # (a loop's StepSum back as its own accumulation, which batching reads: step_sums)
+    step_sums.undo(definition)
     # (defaults are names bound where the gradient was compiled: the values are copied
     # from it below)
     definition.args.defaults = [gast.Constant(None, None) for _ in definition.args.defaults]

@@ -30,6 +30,7 @@ import numpy as np
 
 from .runtime import anomaly as _anomaly
 from .runtime.adjoints import finish_gradient
+from .runtime.step_sums import StepSum
 
 __all__ = ["JITS", "check_jit", "call", "explain_jit", "JitExplanation"]
 
@@ -238,8 +239,10 @@ def _numba_function(
     for name, value in free.items():
         module = getattr(value, "__module__", None) or ""
         key = (module, getattr(value, "__qualname__", None))
-        if name in names.pop_run or name in names.zero_cotangent:
-            continue  # (the rewrite replaces pop_run's loops and drops zero guards)
+        if name in names.pop_run or name in names.zero_cotangent or value is StepSum:
+            # (the rewrite replaces pop_run's loops, drops zero guards and writes a loop's
+            # StepSum back as its own accumulation: transform/step_sums.py)
+            continue
         if key in jit_helpers.JIT_HELPERS:
             namespace[name] = jit_helpers.JIT_HELPERS[key]
         elif id(value) in callees:

@@ -49,6 +49,12 @@ def mean_square(x):
     return np.mean((x - 1.0) ** 2)
 
 
+def recurrent(W, h, xs):
+    for x in xs:
+        h = np.tanh(h @ W + x)
+    return np.sum(h)
+
+
 def rnn(W, h, x, n):
     # A loop variable of the user's named ``_``: the replayed loop's own is then ``__2``
     # whether or not ``builtins._`` exists (a doctest or the REPL sets it), which the
@@ -128,6 +134,7 @@ CASES = {
     "shape_reads:saved": (rnn, ("W",), ()),
     "copies": (layer, ("x",), ()),
     "fuse": (decay, ("a",), ("a",)),
+    "step_sums": (recurrent, ("W",), ()),
     "unread_pushes": (decay, ("a",), ("a",)),
     "temporaries": (decay, ("a",), ("a",)),
     "release": (layer, ("x",), ()),
@@ -511,6 +518,36 @@ def layer_grad(x, W):
     dmatmul = dh * (1 - h * h)
     dx = matmul_grad_left(dmatmul, x, W)
     return dx
+""",
+    "step_sums": """\
+def recurrent_grad(W, h, xs):
+    push(x)
+    iterations = 0
+    for x in xs:
+        iterations += 1
+        push(shaped_like(matmul))
+        matmul = h @ W
+        push(add)
+        add = matmul + x
+        push(h)
+        h = np.tanh(add)
+        push(x)
+    push(iterations)
+    total = np.sum(h)
+    # backward
+    matmul_shape = shaped_like(matmul)
+    dtotal = scalar_seed(total)
+    dh = expand_reduced(dtotal, h)
+    dW_steps = StepSum(matmul_grad_right)
+    for _ in range(pop()):
+        dadd = dh * (1 - h * h)
+        h = pop()
+        dmatmul = unbroadcast(dadd, matmul_shape)
+        dh = matmul_grad_left(dmatmul, h, W)
+        dW_steps.add(dmatmul, h, W)
+        matmul_shape = pop()
+    dW = dW_steps.total()
+    return dW
 """,
     "fuse": """\
 def decay_grad(a):

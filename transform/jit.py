@@ -62,6 +62,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import step_sums
 from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
 
@@ -158,7 +159,8 @@ def rewrite(
     belongs to (in the order returned; None where unknown): their ``0`` starts become
     zeros like the parameter. ``probed`` is what the probe saw.
     """
-    tree = ast.parse(source)
+    # (a loop's StepSum back as its own accumulation: Numba compiles the loop)
+    tree = step_sums.undo(ast.parse(source), ast)
     for position, node in enumerate(tree.body):
         if not isinstance(node, ast.FunctionDef):
             raise NotCompilable("the generated code is not only functions", node.lineno)
@@ -202,7 +204,7 @@ def probe(source: str, names: Names) -> ast.Module:
     pop_run moves passes through ``jit_probe(function, site, value)`` (``jit_probe_run``
     for pop_run's lists), and each function calls ``jit_record(function, locals())``
     before it returns."""
-    tree = ast.parse(source)
+    tree = step_sums.undo(ast.parse(source), ast)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             _Probe(node, names).visit(node)

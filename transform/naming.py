@@ -62,3 +62,10 @@ class Namer:
 
     def has_adjoint(self, name: str) -> bool:
         return name in self._adjoints
+
+    def primal(self, adjoint: str) -> str | None:
+        """The name whose adjoint is ``adjoint`` (None for a name that is no adjoint)."""
+        for name, found in self._adjoints.items():
+            if found == adjoint:
+                return name
+        return None

@@ -52,6 +52,7 @@ from . import (
     seed,
     shape_reads,
     shapes,
+    step_sums,
     tangents,
 )  # fmt: skip
 from . import checkpoint as checkpoint_pass
@@ -93,6 +94,9 @@ from .walk import walk
 #:   value whole) and before ``copies`` (propagation then meets only copies that are read);
 #: - ``shape_reads`` before ``copies``, which propagates the copy a dropped expansion
 #:   leaves (``dx = g``), and before ``fuse``, which merges what is left of each line;
+#: - ``step_sums`` after ``fuse``, once each accumulation is the one statement it will
+#:   be (``dW = dW + matmul_grad_right(g, h, W)``), and before ``release``, whose ``del``
+#:   would otherwise come before the sum after the loop;
 #: - ``unread_pushes`` and ``temporaries`` rewrite the forward statements only once the
 #:   backward pass, and so what it reads, is final;
 #: - ``release`` adds ``del`` after the last reads, which no later pass may move;
@@ -119,6 +123,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("shape_reads", shape_reads.transform),
     ("copies", optimize.copies),
     ("fuse", fuse.transform),
+    ("step_sums", step_sums.transform),
     ("unread_pushes", optimize.unread_pushes),
     ("temporaries", optimize.temporaries),
     ("release", release.transform),
