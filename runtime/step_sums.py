@@ -79,11 +79,13 @@ def _row_sum_total(gs: list, xs: list, fixed: tuple) -> Any:
 
 
 #: helper -> (how many of its leading arguments change per step, whether a step's
-#: arguments take the stacked form, the sum of the kept steps)
-STACKED: dict[Callable, tuple[int, Callable[..., bool], Callable]] = {
-    matmul_grad_right: (2, _products_apply, _products_total),
-    dot_grad_right: (2, _products_apply, _products_total),
-    unbroadcast: (1, _row_sum_applies, _row_sum_total),
+#: arguments take the stacked form, the sum of the kept steps, the ndim of each argument
+#: in that form: the transform leaves an accumulation alone where an argument's ndim is
+#: known to be another, since such steps would only be added one by one)
+STACKED: dict[Callable, tuple[int, Callable[..., bool], Callable, tuple[int, ...]]] = {
+    matmul_grad_right: (2, _products_apply, _products_total, (2, 2, 2)),
+    dot_grad_right: (2, _products_apply, _products_total, (2, 2, 2)),
+    unbroadcast: (1, _row_sum_applies, _row_sum_total, (2, 1)),
 }
 
 
@@ -116,7 +118,7 @@ class StepSum:
 
     def __init__(self, helper: Callable) -> None:
         self.helper = helper
-        self.varying, self.applies, self.stacked = STACKED[helper]
+        self.varying, self.applies, self.stacked, _ = STACKED[helper]
         self.gs: list = []
         self.xs: list = []
         #: the kept steps' shapes but for their rows, and their dtype

@@ -37,8 +37,6 @@ from typing import Any
 
 import gast
 
-from ..runtime.rules.arithmetic import dot_grad_right, matmul_grad_right
-from ..runtime.rules.shared import unbroadcast
 from ..runtime.step_sums import STACKED, StepSum
 from . import anno, build, ranks
 from .context import TransformContext
@@ -135,17 +133,11 @@ def _defer(loop: gast.For, ctx: TransformContext, program: Program) -> tuple[lis
     return before, after
 
 
-#: the ndims of each helper's arguments for which the steps stack: a step of another form
-#: is added by itself (``StepSum.add``), costing a call for nothing, so an argument of
-#: another known ndim leaves the accumulation as it is
-_STACKING_NDIMS = {matmul_grad_right: (2, 2, 2), dot_grad_right: (2, 2, 2), unbroadcast: (2, 1)}
-
-
 def _may_stack(helper: object, arguments: list[gast.Name], ctx: TransformContext) -> bool:
     """Whether no argument of the accumulation has a known ndim (``ranks``; a gradient's
     is its value's) other than the one its steps stack in."""
     facts = getattr(ctx.shape_classes, "ranks", None) or {}
-    for argument, wanted in zip(arguments, _STACKING_NDIMS[helper]):
+    for argument, wanted in zip(arguments, STACKED[helper][3]):
         name = ctx.namer.primal(argument.id) or argument.id
         known = ranks.ndim(facts.get(name))
         if known is not None and known != wanted:
