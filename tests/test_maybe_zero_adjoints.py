@@ -125,31 +125,28 @@ def f(A, B):
     return np.sum(parts[0] * A)
 """,
     "attribute never read": """
-import numpy as np
-
-class Holder:
-    def __init__(self, P, B):
-        self.p = P
-        self.b = B * 2.0
-
 def f(A, B):
     held = Holder({body_of_a}, B)
     return np.sum(held.b * A)
 """,
     "attribute overwritten": """
-import numpy as np
-
-class Holder:
-    def __init__(self, P, B):
-        self.p = P
-        self.b = B * 2.0
-
 def f(A, B):
     held = Holder({body_of_a}, B)
     held.p = B * 3.0
     return np.sum(held.b * held.p * A)
 """,
 }
+# (the attribute programs' class)
+HOLDER = """
+import numpy as np
+
+class Holder:
+    def __init__(self, P, B):
+        self.p = P
+        self.b = B * 2.0
+"""
+for _name in ("attribute never read", "attribute overwritten"):
+    CONTAINERS[_name] = HOLDER + CONTAINERS[_name]
 
 
 def _module(tmp_path, name: str, source: str):
