@@ -142,3 +142,33 @@ def test_source_without_arguments_says_to_pass_the_object():
     assert "Scale_call_forward" in source
     gradient = ag.grad(_loss_of_model, mode="source")(model, x)
     assert_close(gradient.w, x)
+
+
+class _Accumulator:
+    def __init__(self, w):
+        self.w = w
+        self.total = np.zeros(3)
+
+    def deep(self, v, n):
+        if n == 0:
+            return v
+        self.total = self.total + v * self.w
+        return self.deep(v * 0.5, n - 1)
+
+
+def _calls_a_recursive_method(x):
+    accumulator = _Accumulator(x * 2.0)
+    r = accumulator.deep(x, 2)
+    return np.sum(r * x) + np.sum(accumulator.total)
+
+
+def test_a_recursive_method_is_refused_in_source_and_right_on_the_tape():
+    # (each call of the method was inlined again, without end: the first call hung)
+    x = np.array([0.3, -0.5, 0.7])
+    with pytest.raises(ag.TransformError, match="_Accumulator.deep calls itself"):
+        ag.grad(_calls_a_recursive_method, mode="source")(x)
+    assert ag.explain(_calls_a_recursive_method).mode == "tape"
+    want = numeric_vjp(_calls_a_recursive_method, [x], 0, 1.0)
+    for mode in ("auto", "tape"):
+        got = ag.grad(_calls_a_recursive_method, mode=mode)(x)
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)

@@ -133,6 +133,9 @@ class _Normalizer:
         #: nested functions (defs and named lambdas), inlined where they are called
         self.nested: dict[str, gast.FunctionDef] = {}
         self.inlining: list[str] = []
+        #: the qualified names of the methods, constructors and functions of the user's
+        #: being inlined (None for a nested function), outermost first
+        self.inlining_functions: list[str | None] = []
         #: names bound once, to an object made inline (make_object): name -> its class
         self.made: dict[str, type] = {}
         #: loop variables of ``for p in ps`` over an argument's list of objects whose
@@ -1184,6 +1187,13 @@ class _Normalizer:
                 f"the nested function {name!r} calls itself, which the transform does not unroll"
             )
         definition = self.nested[name]
+        # A method, constructor or function of the user's inlined (its qualified name): one
+        # that reaches itself again would be inlined without end.
+        function = getattr(definition, "resolved", (None,))[0]
+        if function is not None and function in self.inlining_functions:
+            raise self.fail(
+                f"{function} calls itself (recursion), which the transform does not unroll"
+            )
         args = definition.args
         params = [a.id for a in args.posonlyargs + args.args]
         keyword_only = [a.id for a in args.kwonlyargs]
@@ -1237,6 +1247,7 @@ class _Normalizer:
         body = single_exit(_Loops(self.ctx).block(body), self.ctx)
         result = body[-1].value
         self.inlining.append(name)
+        self.inlining_functions.append(function)
         try:
             for stmt in body[:-1]:
                 saved = self.origin
@@ -1245,6 +1256,7 @@ class _Normalizer:
                 self.origin = saved
             return self.atom(result)
         finally:
+            self.inlining_functions.pop()
             self.inlining.pop()
 
     def expr_Lambda(self, node: gast.Lambda) -> gast.expr:
