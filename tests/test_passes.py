@@ -49,8 +49,9 @@ def mean_square(x):
     return np.mean((x - 1.0) ** 2)
 
 
-def recurrent(W, h, xs):
-    for x in xs:
+def recurrent(W, h, x, n):
+    # (a loop variable of the user's named ``_``, as in ``rnn`` below)
+    for _ in range(n):
         h = np.tanh(h @ W + x)
     return np.sum(h)
 
@@ -520,26 +521,24 @@ def layer_grad(x, W):
     return dx
 """,
     "step_sums": """\
-def recurrent_grad(W, h, xs):
-    push(x)
-    iterations = 0
-    for x in xs:
-        iterations += 1
+def recurrent_grad(W, h, x, n):
+    push(_)
+    for _ in range(n):
         push(shaped_like(matmul))
         matmul = h @ W
         push(add)
         add = matmul + x
         push(h)
         h = np.tanh(add)
-        push(x)
-    push(iterations)
+        push(_)
+    push(len(range(n)))
     total = np.sum(h)
     # backward
     matmul_shape = shaped_like(matmul)
     dtotal = scalar_seed(total)
     dh = expand_reduced(dtotal, h)
     dW_steps = StepSum(matmul_grad_right)
-    for _ in range(pop()):
+    for __2 in range(pop()):
         dadd = dh * (1 - h * h)
         h = pop()
         dmatmul = unbroadcast(dadd, matmul_shape)
