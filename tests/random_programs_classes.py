@@ -153,6 +153,10 @@ CONSTRUCTS = (
     "class-level array changed in place by rebind()",
     "default array argument changed in place by rebind()",
     "global that a default argument holds rebound by rebind()",
+    # a method that calls itself (drawn apart: ``_recursive_method``)
+    "recursive method rebinds an attribute",
+    "recursive method writes an attribute in place",
+    "recursive method reads only",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -1388,6 +1392,42 @@ def _rebinding(writer: _Writer, rng: random.Random) -> list[str]:
     return ["def rebind():", *(body or ["    pass"])]
 
 
+#: ``Deep.walk``'s change of its object before it calls itself, per construct
+RECURSIVE_CHANGES = {
+    "recursive method rebinds an attribute": "        self.total = self.total + v * self.w",
+    "recursive method writes an attribute in place": "        self.w += v * 0.1",
+    "recursive method reads only": "        v = v * self.w + 0.1",
+}
+
+
+def _recursive_method(rng: random.Random, used: set[str]) -> tuple[list, list, list]:
+    """In an eighth of the programs: an object of a class ``Deep`` whose method calls
+    itself (which the transform cannot unroll), changing its object first or not, its
+    result and the object read in the result. Drawn from a generator of its own, so that
+    the programs without it are as they were. Returns the class's lines, the program's
+    lines and the result's terms."""
+    if rng.random() >= 1 / 8:
+        return [], [], []
+    construct = rng.choice(sorted(RECURSIVE_CHANGES))
+    used.add(construct)
+    lines = [
+        "class Deep:",
+        "    def __init__(self, w):",
+        "        self.w = w * 0.5",
+        "        self.total = np.zeros(6)",
+        "",
+        "    def walk(self, v, n):",
+        "        if n == 0:",
+        "            return v",
+        RECURSIVE_CHANGES[construct],
+        "        return self.walk(np.tanh(v), n - 1)",
+    ]
+    calls = [f"    deep0 = Deep({rng.choice(['w', 'np.sin(w)'])})"]
+    calls.append(f"    walked0 = deep0.walk(x * 0.5, {rng.randint(1, 3)})")
+    terms = ["np.sum(walked0 * x) * 0.3", "np.sum(deep0.total * w + deep0.w * x) * 0.2"]
+    return lines, calls, terms
+
+
 @functools.cache
 def _build(seed: int) -> tuple[str, frozenset[str]]:
     rng = random.Random(seed)
@@ -1409,6 +1449,8 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         else:
             terms.append("np.sum(G.v * x + G.w) * 0.3")
     terms.append("np.sum(x * w) * 0.1")
+    deep, deep_calls, deep_terms = _recursive_method(random.Random(seed * 5303 + 1), writer.used)
+    terms += deep_terms
     rebind = _rebinding(writer, rng)
     lines = [
         "import copy",
@@ -1422,11 +1464,14 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
     ]
     for cls in writer.classes:
         lines += ["", "", *cls.source()]
+    if deep:
+        lines += ["", "", *deep]
     if writer.global_class is not None:
         cls = writer.global_class
         lines += ["", "", f"G = {cls.name}(np.linspace(0.1, 0.6, 6), np.linspace(-0.4, 0.3, 6))"]
     lines += writer.helpers
-    lines += ["", "", "def program(x, w):", *writer.starts, *writer.out, *writer.tail]
+    lines += ["", "", "def program(x, w):", *writer.starts, *writer.out, *deep_calls]
+    lines += writer.tail
     lines += ["    return " + " + ".join(terms), "", "", *rebind, ""]
     return "\n".join(_collapse_blank_lines(lines)), frozenset(writer.used)
 
