@@ -360,10 +360,19 @@ def _modules_of(namespace: dict, names: Any) -> None:
 
 
 def _free_values(functions: list) -> dict[str, Any]:
+    """What the generated functions read from outside: their closure's values, and the
+    globals of the user's module that are astgrad's own helpers (where the user imported
+    one by the name generated code gives it, the code reads the user's global)."""
     free: dict[str, Any] = {}
     for function in functions:
         cells = (c.cell_contents for c in function.__closure__ or ())
         free.update(zip(function.__code__.co_freevars, cells))
+    for function in functions:
+        for name in function.__code__.co_names:
+            value = function.__globals__.get(name)
+            module = getattr(value, "__module__", None) or ""
+            if name not in free and module.startswith("astgrad.") and callable(value):
+                free[name] = value
     return free
 
 

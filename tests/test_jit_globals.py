@@ -146,3 +146,32 @@ def test_a_global_array_keeps_the_gradient_uncompiled(m):
     _agrees(m.with_array, g, x, "ARR changed in place")
     m.ARR = np.array([5.0, -1.0, 0.5])
     _agrees(m.with_array, g, x, "ARR rebound")
+
+
+IMPORTS_A_HELPER = """
+import numpy as np
+from astgrad.runtime.rules.shared import unbroadcast  # (the name generated code uses)
+
+
+def one_sequence(W, h0, n):
+    h = h0
+    for _ in range(n):
+        h = np.tanh(h @ W)
+    return np.sum(h * h)
+"""
+
+
+def test_a_helper_of_astgrad_imported_by_the_user_is_compiled(tmp_path):
+    # (generated code then reads the user's global, which is the helper itself: it was left
+    # to Numba as a plain Python function, and the gradient ran uncompiled)
+    module = write_module(tmp_path, "jit_imports_a_helper", IMPORTS_A_HELPER)
+    try:
+        rng = np.random.default_rng(5)
+        args = (rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4), 5)
+        explained = ag.explain(module.one_sequence, *args, wrt=0, jit="numba")
+        assert explained.compiled, explained.reason
+        got = ag.grad(module.one_sequence, wrt=0, jit="numba")(*args)
+        want = numeric_vjp(module.one_sequence, list(args), 0, 1.0)
+        assert_close(got, want, rtol=1e-6, atol=1e-9, what="jit")
+    finally:
+        sys.modules.pop("jit_imports_a_helper", None)
