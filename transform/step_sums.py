@@ -32,6 +32,7 @@ it statement by statement (``transform/jit.py``'s Numba rewrite, the batched Hes
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -237,6 +238,7 @@ def _changes_nothing_in_place(loop: gast.For, ctx: TransformContext, program: Pr
 _PURE_BUILTINS = {"range", "len", "int", "float", "reversed", "zip", "enumerate", "tuple"}
 
 
+@functools.cache
 def _array_pure_adjoint_helpers() -> frozenset:
     """The helpers of ``runtime.adjoints`` that write into no array (they may change a
     list adjoint of their own making, which no kept step is)."""
