@@ -395,4 +395,6 @@ def _owns_writable_memory(array: Any) -> bool:
     flags = getattr(array, "flags", None)
     if flags is None:
         return True
-    return bool(flags.writeable) and flags.c_contiguous | flags.f_contiguous
+    # CuPy's flags name only the layout and ownership: its arrays are always writeable.
+    writeable = getattr(flags, "writeable", True)
+    return bool(writeable) and bool(flags.c_contiguous or flags.f_contiguous)

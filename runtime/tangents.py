@@ -92,7 +92,7 @@ def tangent_out(tangent: Any, value: Any) -> Any:
         out = xp.empty(shape, dtype=dtype)
         out[...] = tangent
         return out
-    if not tangent.flags.writeable:
+    if not getattr(tangent.flags, "writeable", True):  # (CuPy's arrays are always writeable)
         return tangent.copy()
     return tangent
 

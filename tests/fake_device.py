@@ -28,7 +28,7 @@ import contextlib
 import importlib
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,12 +58,26 @@ def _host_array_error(value: Any, where: str) -> TypeError:
     )
 
 
+class CupyFlags(NamedTuple):
+    """What ``cupy.ndarray.flags`` has: code that reads more of NumPy's flags fails on a GPU."""
+
+    c_contiguous: bool
+    f_contiguous: bool
+    owndata: bool
+
+
 class FakeCudaArray(np.ndarray):
     """A NumPy array tagged with the index of the fake GPU it lives on."""
 
     def __array_finalize__(self, source: Any) -> None:
         # Views, copies and astype keep the device of what they came from.
         self.fake_index = getattr(source, "fake_index", 0)
+
+    @property
+    def flags(self) -> CupyFlags:
+        """CuPy's flags: the layout and ownership alone (no writeable, carray or num)."""
+        plain = self.view(np.ndarray).flags
+        return CupyFlags(plain.c_contiguous, plain.f_contiguous, self.base is None)
 
     # -- NumPy dispatch -------------------------------------------------------------------
 
