@@ -172,18 +172,25 @@ def operator_pair(rule: Rule, compute: Callable) -> tuple[Callable, Callable]:
         checks = ()
         if kernel.read_x:
             if type(x) is Tensor or isinstance(x, Tensor):
-                counter = x._counter
-                if counter is None:
-                    counter = x._counter = [0, 0]  # (graph.new_version_counter, written out)
-                checks = (counter, counter[0], 0)
+                if x._base is not None and xd.ndim == 0:
+                    # a 0-d view (CuPy's x[i]): its one value kept (recording's SNAPSHOT)
+                    xd = xd.copy()
+                else:
+                    counter = x._counter
+                    if counter is None:
+                        counter = x._counter = [0, 0]  # (graph.new_version_counter, written out)
+                    checks = (counter, counter[0], 0)
             elif type(xd) is _ndarray or (type(xd) not in HOST and is_buffer(xd)):
                 xd = xd.copy()  # the user may change this array before backward
         if kernel.read_y:
             if type(y) is Tensor or isinstance(y, Tensor):
-                counter = y._counter
-                if counter is None:
-                    counter = y._counter = [0, 0]
-                checks += (counter, counter[0], 1)
+                if y._base is not None and yd.ndim == 0:
+                    yd = yd.copy()
+                else:
+                    counter = y._counter
+                    if counter is None:
+                        counter = y._counter = [0, 0]
+                    checks += (counter, counter[0], 1)
             elif type(yd) is _ndarray or (type(yd) not in HOST and is_buffer(yd)):
                 yd = yd.copy()
         if kernel.reads_ans:
@@ -303,7 +310,9 @@ def unary(rule: Rule, fn: Callable, x: Tensor) -> Tensor:
     elif x._output_nr:
         nrs = (x._output_nr,)
     checks = ()
-    if kernel.read_x:
+    if kernel.read_x and x._base is not None and xd.ndim == 0:
+        xd = xd.copy()  # a 0-d view (CuPy's x[i]): its one value kept (recording's SNAPSHOT)
+    elif kernel.read_x:
         counter = x._counter
         if counter is None:
             counter = x._counter = [0, 0]  # (graph.new_version_counter, written out)

@@ -130,6 +130,13 @@ def refresh_view(view: Tensor) -> None:
     view._view_history = view._counter[1]
 
 
+# SNAPSHOT: a node keeps a copy of a 0-d view it reads, rather than the view and a check of
+# its base's version. CuPy's ``x[i]`` is such a view (NumPy's is a copy of the element), so
+# element code such as ``y[0] = y[1] * y[2]`` would otherwise save a view of ``y`` and then
+# find ``y`` changed at backward, on a GPU only. One number costs nothing to copy, and the
+# copy is the value the operation read, whatever is written into ``y`` later.
+
+
 def version_check(tensor: Tensor, position: int) -> tuple:
     """The check a node keeps on a value of ``tensor`` it saves (see graph.Node's
     ``_checks``)."""
@@ -269,7 +276,10 @@ def _record(
         if element < 0:
             from_tensors.add(param)
         if param in reads:
-            checks += version_check(tensor, param)
+            if element < 0 and tensor._base is not None and tensor._data.ndim == 0:
+                raw_args[param] = raw_args[param].copy()  # see SNAPSHOT
+            else:
+                checks += version_check(tensor, param)
     # Raw arrays the rule reads by value are copied: the user may change them before backward.
     for position in reads:
         if position < len(raw_args) and position not in from_tensors:

@@ -120,7 +120,15 @@ class FakeCudaArray(np.ndarray):
     # -- indexing: results stay arrays, assigned values must be on the device ----------
 
     def __getitem__(self, key: Any) -> Any:
-        return _wrap(self.view(np.ndarray)[_plain_key(key, self)], self.fake_index)
+        key = _plain_key(key, self)
+        # NumPy's own indexing, so that a view's base is the array that owns the memory, as
+        # CuPy's is (astgrad's tape finds views by their base)
+        found = np.ndarray.__getitem__(self, key)
+        if isinstance(found, np.generic):
+            # CuPy's x[i] is a 0-d view of x, where NumPy's is a copy of the element
+            whole = (*key, ...) if isinstance(key, tuple) else (key, ...)
+            found = np.ndarray.__getitem__(self, whole)
+        return _wrap(found, self.fake_index)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         found = {self.fake_index}
