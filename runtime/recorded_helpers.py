@@ -38,7 +38,7 @@ from .rules.indexing import scatter_grad, without_index
 from .rules.rearranging import diag_grad, repeat_grad, unpad
 from .rules.reductions import trace_grad
 from .rules.registry import Rule
-from .rules.selection import sort_grad, take_along_axis_grad, take_grad
+from .rules.selection import sort_grad, take_along_axis_grad, take_grad, take_in_mode
 from .rules.shared import _shape, _stand_in, place_diagonal, unbroadcast
 from .tensor import Tensor
 
@@ -109,7 +109,7 @@ def taken_back(values: Any, shape: tuple, indices: Any, axis: Any = None, mode: 
 
 
 def taken_back_vjp(g, ans, values, shape, indices, axis=None, mode="raise"):
-    return np.take(g, indices, axis=axis, mode=mode), None, None, None, None
+    return take_in_mode(g, indices, axis, mode), None, None, None, None
 
 
 _TAKEN_BACK = _rule(taken_back, taken_back_vjp, "taken_back")

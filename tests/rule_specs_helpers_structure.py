@@ -127,6 +127,12 @@ SPECS: dict = {
         case(A((2, 3)), np.zeros(4), [[0, 5, 1], [3, 3, -1]], None, "wrap"),
         case(A((2, 2)), np.zeros((2, 3)), [4, -1], 1, "clip"),
     ],
+    selection.take_in_mode: [
+        case(A((4,)), [1, 1, 0]),
+        case(A((3, 2)), [2, 0], 0),
+        case(A((4,)), [[0, 5, 1], [3, 3, -1]], None, "wrap"),
+        case(A((2, 3)), [4, -1], 1, "clip"),
+    ],
     selection.take_along_axis_grad: [
         case(A((2, 2)), np.zeros((2, 3)), np.array([[0, 0], [2, 1]]), 1),
         case(A((3,)), np.zeros(4), np.array([3, 3, 0]), None),
@@ -189,6 +195,11 @@ SPECS: dict = {
         case(A((2,)), 4),
         case(A((3,)), 6, True),
         case(A((2, 2)), (4, 3)),
+    ],
+    rearranging_more.chosen_from: [
+        case(np.array([0, 2, 1, 0]), [A((4,)), A(()), A((4,))]),
+        case(np.array([[0, 3], [1, -1]]), [A((2,)), A((2, 2))], "wrap"),
+        case(np.array([0, 4, 1]), A((2, 3)), "clip"),
     ],
     rearranging_more.choices_grads: [
         case(

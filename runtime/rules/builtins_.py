@@ -1,12 +1,13 @@
 """Rules for Python builtins that combine values: ``sum``, ``max``, ``min``."""
 
 import builtins
+from typing import Any
 
 import numpy as np
 
 from ..device import array_module
 from .forward import jvp_rule
-from .registry import vjp_rule
+from .registry import nondifferentiable, vjp_rule
 from .shared import shape_only, unbroadcast
 
 
@@ -57,7 +58,19 @@ def builtin_max(g, ans, iterable):
 # of those tied (and a NaN result only when the first element is NaN: argmax then says 0).
 @jvp_rule(builtins.max)
 def builtin_max_jvp(ans, iterable, *, diterable):
-    return diterable[np.argmax(np.equal(iterable, ans))]
+    return diterable[first_equal(iterable, ans)]
+
+
+def first_equal(iterable: Any, ans: Any) -> int:
+    """Where ``ans`` first appears in ``iterable`` (0 if nowhere: a NaN). Element by
+    element, since CuPy takes no list of its 0-d arrays where NumPy would compare them all."""
+    for position, item in enumerate(iterable):
+        if item == ans:
+            return position
+    return 0
+
+
+nondifferentiable(first_equal)
 
 
 @vjp_rule(builtins.min, name="builtin_min")
@@ -67,4 +80,4 @@ def builtin_min(g, ans, iterable):
 
 @jvp_rule(builtins.min)
 def builtin_min_jvp(ans, iterable, *, diterable):
-    return diterable[np.argmax(np.equal(iterable, ans))]
+    return diterable[first_equal(iterable, ans)]

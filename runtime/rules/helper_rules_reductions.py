@@ -65,6 +65,7 @@ from .reductions import (
     extremum_grad,
     gradient_grad,
     initial_extremum_grad,
+    lined_weights,
     nanmean_grad,
     prod_grad,
     product_of_others,
@@ -295,13 +296,6 @@ linear(nanmean_grad, diff_grad)
 # phi(a, w) = <c, average(a, w)>, whose Hessian is symmetric: linear in a (no a-a block),
 # its a-w block the tangent of the normalized weights w / sum(w), and a w-w block. So each
 # rule's vjp in an argument is a tangent of the other's (or its own, for w-w).
-
-
-@transformable
-def lined_weights(weights: Any, a: Any, axis: Any) -> Any:
-    """``weights`` lined up with ``a``'s axes, as ``np.average`` broadcasts them."""
-    layout = _weights_layout(a, weights, axis)
-    return np.reshape(np.transpose(weights, layout[0]), layout[1])
 
 
 @transformable

@@ -49,6 +49,7 @@ from .rearranging_more import (
     block_grads,
     block_pieces,
     choices_grads,
+    chosen_from,
     joined_blocks,
     meshgrid_grad,
 )
@@ -63,6 +64,7 @@ from .selection import (
     select_grads,
     take_along_axis_grad,
     take_grad,
+    take_in_mode,
     unstack_like,
 )
 from .shared import output_parts, place_diagonal, reshape_like
@@ -241,7 +243,7 @@ def assigned_value_grad_vjp(g, ans, cotangent, index):
 
 @vjp_rule(take_grad)
 def take_grad_vjp(g, ans, cotangent, a, indices, axis=None, mode="raise"):
-    return np.take(g, indices, axis, mode=mode), None, None, None, None
+    return take_in_mode(g, indices, axis, mode), None, None, None, None
 
 
 @vjp_rule(take_along_axis_grad)
@@ -262,7 +264,8 @@ def partition_grad_vjp(g, ans, cotangent, a, result, axis=-1):
 @vjp_rule(cast_grad)
 def cast_grad_vjp(g, ans, cotangent, x, result):
     made = x if result.dtype.kind == "c" else result
-    return cast_grad(g, np.asarray(cotangent), made), None, None
+    like = cotangent if hasattr(cotangent, "dtype") else np.asarray(cotangent)
+    return cast_grad(g, like, made), None, None
 
 
 # the cotangent kept where no condition holds, transposed: there only
@@ -412,7 +415,7 @@ linear(full_cotangent)
 # transposed: each choice's cotangent taken where it was chosen, which np.choose does
 @vjp_rule(choices_grads, multi_output=True)
 def choices_grads_vjp(g, ans, cotangent, result, a, choices, mode):
-    taken = np.choose(a, output_parts(g, ans), mode=mode)
+    taken = chosen_from(a, output_parts(g, ans), mode)
     return np.broadcast_to(taken, np.shape(cotangent)), None, None, None, None
 
 

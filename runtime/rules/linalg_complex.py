@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from .complex import is_complex, refuse_complex
 from .linalg_helpers import (
+    _diagonal_mask,
     _inverse_gaps,
     _qr_refused,
     _tril_half_diagonal,
@@ -61,7 +63,7 @@ def hermitian_from(d: Any, uplo: Any = "L") -> Any:
     else:
         strict = np.triu(d, 1)
     diagonal = np.real(np.diagonal(d, axis1=-2, axis2=-1))
-    return strict + _h(strict) + diagonal[..., None] * np.eye(np.shape(d)[-1])
+    return strict + _h(strict) + diagonal[..., None] * _diagonal_mask(d)
 
 
 @transformable
@@ -229,7 +231,7 @@ def complex_singular_vectors_grad(g: Any, ans: Any) -> Any:
     x, y = gaps * np.conjugate(ju), gaps * np.conjugate(jv)
     rows, cols = s[..., :, None], s[..., None, :]  # s_i down, s_j across
     diagonal = np.real(gs) - 1j * np.imag(np.diagonal(ju, axis1=-2, axis2=-1)) / s
-    c = (x + _h(x)) * cols + rows * (y + _h(y)) + diagonal[..., None, :] * np.eye(k)
+    c = (x + _h(x)) * cols + rows * (y + _h(y)) + diagonal[..., None, :] * _diagonal_mask(s)
     conj_u, conj_vh = np.conjugate(u), np.conjugate(vh)
     grad = conj_u @ c @ conj_vh
     grad = grad + ((gu - conj_u @ (np.swapaxes(u, -1, -2) @ gu)) / cols) @ conj_vh
@@ -318,7 +320,7 @@ def hermitian_eigh_grad(g: Any, ans: Any, a: Any, UPLO: str = "L") -> Any:
         turns = np.imag(np.sum(gv * v, axis=-2)) / pivot_values
         h = gv - 1j * pivots * turns[..., None, :]
     m = _h(v) @ np.conjugate(h)
-    inner = _inverse_gaps(w) * m + np.real(gw)[..., None, :] * np.eye(np.shape(w)[-1])
+    inner = _inverse_gaps(w) * m + np.real(gw)[..., None, :] * _diagonal_mask(w)
     return hermitian_to_triangle(v @ inner @ _h(v), UPLO)
 
 
@@ -369,7 +371,7 @@ def _hermitian_of_upper(n: Any) -> Any:
     return (
         strict
         + _h(strict)
-        + np.real(np.diagonal(n, axis1=-2, axis2=-1))[..., None] * np.eye(np.shape(n)[-1])
+        + np.real(np.diagonal(n, axis1=-2, axis2=-1))[..., None] * _diagonal_mask(n)
     )
 
 
@@ -409,7 +411,7 @@ def _qr_tangent_square_or_tall(q: Any, r: Any, da: Any) -> Any:
     da_rinv = _h(np.linalg.solve(_h(r), _h(da)))
     c = _h(q) @ da_rinv
     below = np.tril(c, -1)
-    on_diagonal = np.imag(np.diagonal(c, axis1=-2, axis2=-1))[..., None] * np.eye(np.shape(c)[-1])
+    on_diagonal = np.imag(np.diagonal(c, axis1=-2, axis2=-1))[..., None] * _diagonal_mask(c)
     upper = c - (below - _h(below) + 1j * on_diagonal)  # dr r^-1
     return da_rinv - q @ upper, upper @ r
 
@@ -453,7 +455,7 @@ def eig_pivots(v: Any) -> Any:
     """``True`` at each eigenvector's pivot, the entry geev made real: the largest of the
     entries whose imaginary part is exactly zero (the first of ties, as LAPACK's)."""
     modulus = np.where(np.imag(v) == 0, np.abs(v), -1.0)
-    rows = np.arange(np.shape(v)[-2])[:, None]
+    rows = array_module(v).arange(np.shape(v)[-2])[:, None]
     return rows == np.argmax(modulus, axis=-2)[..., None, :]
 
 
@@ -474,7 +476,7 @@ def complex_eig_grad(g: Any, ans: Any) -> Any:
         - 1j * pivots * (np.imag(turns) / pivot_values)[..., None, :]
     )
     vt = np.swapaxes(v, -1, -2)
-    inner = _inverse_gaps(w) * (vt @ h) + gw[..., None, :] * np.eye(np.shape(w)[-1])
+    inner = _inverse_gaps(w) * (vt @ h) + gw[..., None, :] * _diagonal_mask(w)
     return np.linalg.solve(vt, inner @ vt)
 
 

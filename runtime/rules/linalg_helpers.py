@@ -187,6 +187,10 @@ def solve_adjoint(g: Any, a: Any, b: Any, lower: bool | None = None) -> Any:
         return solve_transposed(a, g, xp, lower)
     if len(_shape(b)) == 1:  # b is one vector (NumPy 2 reads (..., M) as vectors only then)
         return xp.linalg.solve(mT(a), g[..., None])[..., 0]
+    if xp is not np:  # (CuPy's solve does not broadcast the stacks against each other)
+        batch = np.broadcast_shapes(np.shape(a)[:-2], np.shape(g)[:-2])
+        a = xp.broadcast_to(a, batch + np.shape(a)[-2:])
+        g = xp.broadcast_to(g, batch + np.shape(g)[-2:])
     return xp.linalg.solve(mT(a), g)
 
 
@@ -622,7 +626,10 @@ def svd_grad(g: Any, ans: Any, a: Any, compute_uv: bool = True, hermitian: bool 
 def _svd_grad_full(g: Any, ans: Any, a: Any, compute_uv: bool, hermitian: bool) -> Any:
     """:func:`svd_grad` with respect to the whole matrix that ``a`` is (or stands for)."""
     if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        if hermitian:
+            u, _, vh = np.linalg.svd(a, full_matrices=False, hermitian=True)
+        else:  # (without the argument, which CuPy's svd does not take)
+            u, _, vh = np.linalg.svd(a, full_matrices=False)
         k = np.shape(g)[-1]
         return (u[..., :, :k] * g[..., None, :]) @ vh[..., :k, :]
     parts = output_parts(g, ans)

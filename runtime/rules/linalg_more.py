@@ -16,7 +16,7 @@ from numpy import polyint as _np_polyint
 from numpy import zeros as _np_zeros
 
 from ..adjoints import Parts
-from ..device import array_module
+from ..device import array_module, device_of
 from . import arithmetic, linalg
 from .arithmetic import matmul_grad_left, matmul_grad_right
 from .complex import conjugate_if_complex, conjugated, refuse_complex
@@ -651,7 +651,12 @@ def multi_dot_tangent(darrays: Any, arrays: Any) -> Any:
     total = None
     for i in range(len(arrays)):
         moved = [darrays[k] if k == i else arrays[k] for k in range(len(arrays))]
-        term = np.linalg.multi_dot(moved)
+        if array_module(*moved) is np:
+            term = np.linalg.multi_dot(moved)
+        else:  # (CuPy has no multi_dot: the same product, left to right)
+            term = moved[0]
+            for right in moved[1:]:
+                term = np.dot(term, right)
         if total is None:
             total = term
         else:
@@ -863,9 +868,19 @@ def polyfit_checks(x: Any, deg: Any, rcond: Any, full: Any, w: Any, cov: Any) ->
             "np.polyfit(..., full=True) and np.polyfit(..., cov=...) have no derivative in "
             "astgrad (the coefficients alone have): call it with full=False and cov=False"
         )
-    lhs = np.vander(np.asarray(x, dtype=float), int(deg) + 1)
+    on_host = device_of(x).type == "cpu"
+    if w is not None and not on_host:
+        raise NotImplementedError(
+            "np.polyfit(..., w=...) on a GPU has no derivative in astgrad: CuPy's polyfit "
+            "multiplies y by w in place, so the y a gradient would read is no longer the y "
+            "that was fitted. Write the weighted fit as a least-squares problem instead: "
+            "np.linalg.lstsq(np.vander(x, deg + 1) * w[:, None], y * w)[0]"
+        )
+    # the checks run where x is (CuPy's arrays do not convert to NumPy's)
+    xp = np if on_host else array_module(x)
+    lhs = np.vander(xp.asarray(x, dtype=float), int(deg) + 1)
     if w is not None:
-        lhs = lhs * np.asarray(w, dtype=float)[:, None]
+        lhs = lhs * xp.asarray(w, dtype=float)[:, None]
     scale = np.sqrt(np.sum(lhs * lhs, axis=0))
     scale[scale == 0] = 1
     singular = np.linalg.svd(lhs / scale, compute_uv=False)

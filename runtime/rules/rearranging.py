@@ -663,4 +663,19 @@ def pad_fill_tangent(
     zeros = zeros_of(array, dconstant_values)
     if mode != "constant":
         return np.pad(zeros, pad_width)
-    return np.pad(zeros, pad_width, constant_values=dconstant_values)
+    if array_module(zeros) is np:
+        return np.pad(zeros, pad_width, constant_values=dconstant_values)
+    # CuPy's np.pad reads constant_values on the host: fill each axis's sides in turn, as
+    # NumPy does (a later axis's values over an earlier one's corners), with np.where
+    out = np.pad(zeros, pad_width)
+    ndim = np.ndim(out)
+    values = np.broadcast_to(dconstant_values, (ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (ndim, 2))
+    for axis in range(ndim):
+        sides = [[0, 0]] * ndim
+        for side in (0, 1):
+            sides[axis] = [int(widths[axis][0]), 0] if side == 0 else [0, int(widths[axis][1])]
+            rest = np.zeros_like(out[(slice(None),) * axis + (slice(sum(sides[axis]), None),)])
+            mask = np.pad(rest, sides, constant_values=1) == 1
+            out = np.where(mask, values[axis][side], out)
+    return out

@@ -68,7 +68,28 @@ linear(np.block)
 # blocks come as one flat list and ``layout`` says where each goes (a nested list of None).
 def joined_blocks(blocks, layout):
     """``np.block`` of ``layout`` with its places filled by ``blocks`` in order."""
-    return np.block(_renumbered(layout, iter(blocks)))
+    nested = _renumbered(layout, iter(blocks))
+    if not blocks or array_module(*blocks) is np:
+        return np.block(nested)
+    return _joined(nested, array_module(*blocks))
+
+
+def _joined(nested: list, xp: Any) -> Any:
+    """``np.block(nested)`` by concatenation, for array modules without ``block`` (CuPy):
+    the innermost lists join along the last axis, each list around them along the axis
+    before, every block first given leading axes of length 1 up to the result's rank."""
+    depth, leaves = 0, [nested]
+    while leaves and isinstance(leaves[0], list):
+        depth += 1
+        leaves = [x for part in leaves for x in part]
+    ndim = max([depth] + [np.ndim(x) for x in leaves])
+
+    def join(item: Any, level: int) -> Any:
+        if not isinstance(item, list):
+            return xp.reshape(item, (1,) * (ndim - np.ndim(item)) + np.shape(item))
+        return xp.concatenate([join(x, level + 1) for x in item], axis=level - depth - 1)
+
+    return join(nested, 1)
 
 
 @vjp_rule(joined_blocks)
@@ -127,7 +148,32 @@ def choose(g, ans, a, choices, out=None, mode="raise"):
 
 @jvp_rule(np.choose)
 def choose_jvp(ans, a, choices, out=None, mode="raise", *, dchoices):
-    return None, np.choose(a, dchoices, mode=mode)
+    return None, chosen_from(a, dchoices, mode)
+
+
+def chosen_from(a: Any, choices: Any, mode: str = "raise") -> Any:
+    """``np.choose(a, choices, mode=mode)``, also in an array module whose ``choose`` takes
+    the choices as one array only (CuPy's): a list of them is broadcast and stacked first.
+
+    >>> chosen_from([1, 0], [np.zeros(2), np.ones(2)])
+    array([1., 0.])
+    """
+    if not isinstance(choices, (list, tuple)):
+        return np.choose(a, choices, mode=mode)
+    xp = array_module(*choices)
+    if xp is np:
+        return np.choose(a, choices, mode=mode)
+    return xp.choose(xp.asarray(a), xp.stack(xp.broadcast_arrays(*choices)), mode=mode)
+
+
+@vjp_rule(chosen_from)
+def chosen_from_vjp(g, ans, a, choices, mode="raise"):
+    return None, choices_grads(g, ans, a, choices, mode)
+
+
+@jvp_rule(chosen_from)
+def chosen_from_jvp(ans, a, choices, mode="raise", *, dchoices):
+    return None, chosen_from(a, dchoices, mode)
 
 
 @vjp_rule(np.unstack, multi_output=True)
@@ -279,8 +325,12 @@ def choices_grads(g: Any, ans: Any, a: Any, choices: Any, mode: str) -> Any:
     xp = array_module(g)
     count = len(choices)
     # which choice each element of the result came from, as np.choose reads a and mode
-    numbers = [xp.full((), j) for j in range(count)]
-    chosen = xp.broadcast_to(xp.choose(xp.asarray(a), numbers, mode=mode), np.shape(ans))
+    index = xp.asarray(a)
+    if mode == "wrap":
+        index = index % count
+    elif mode == "clip":
+        index = xp.clip(index, 0, count - 1)
+    chosen = xp.broadcast_to(index, np.shape(ans))
     parts = Parts(unbroadcast(xp.where(chosen == j, g, 0.0), choices[j]) for j in range(count))
     if isinstance(choices, (list, tuple)):
         return parts

@@ -683,6 +683,22 @@ def _average_weights(a: Any, weights: Any, axis: Any) -> tuple[Any, Any]:
     return lined_up, back
 
 
+@transformable
+def lined_weights(weights: Any, a: Any, axis: Any) -> Any:
+    """``weights`` lined up with ``a``'s axes, as ``np.average`` broadcasts them."""
+    layout = _weights_layout(a, weights, axis)
+    return np.reshape(np.transpose(weights, layout[0]), layout[1])
+
+
+@transformable
+def as_weights_of(weights: Any, a: Any, axis: Any) -> Any:
+    """``weights`` as ``np.average(a, axis, weights)`` reads them, in ``a``'s shape where
+    ``a``'s array module takes no other (CuPy's takes that shape or one dimension only)."""
+    if array_module(a) is np or np.shape(weights) == np.shape(a):
+        return weights
+    return np.broadcast_to(lined_weights(weights, a, axis), np.shape(a))
+
+
 def _average_cotangents(g: Any, ans: Any, returned: bool) -> tuple[Any, Any, Any]:
     """(cotangent of the average, of the sum of weights or None, the average)."""
     if not returned:
@@ -724,7 +740,7 @@ def average_weights_grad(
     g, g_total, _ = _average_cotangents(g, ans, returned)
     # (the average computed again, not read from ans: a function of g, a and the weights,
     # which its rules differentiate in each)
-    average = array_module(a, weights).average(a, axis, weights, keepdims=keepdims)
+    average = np.average(a, axis, as_weights_of(weights, a, axis), keepdims=keepdims)
     w, back = _average_weights(a, weights, axis)
     deviation = a - expand_reduced(average, a, axis, keepdims)
     grad = expand_reduced(g, a, axis, keepdims) * deviation / w.sum(axis=axis, keepdims=True)
@@ -745,7 +761,10 @@ def average_tangent(
 ) -> Any:
     """Tangent of ``np.average(a, axis, weights)`` along ``d``, the tangent of ``a``:
     the average is linear in ``a`` (and the sum of the weights does not depend on it)."""
-    d_average = np.average(d, axis, weights, keepdims=keepdims)
+    if weights is None:
+        d_average = np.average(d, axis, keepdims=keepdims)
+    else:
+        d_average = np.average(d, axis, as_weights_of(weights, d, axis), keepdims=keepdims)
     if returned:
         return d_average, np.zeros_like(ans[1])
     return d_average
@@ -929,8 +948,9 @@ def gradient_grad(
     grad = None
     for part, ax, h in zip(parts, axes, spacings):
         n = shape[ax]
-        d = np.gradient(np.eye(n), np.asarray(h), axis=0, edge_order=edge_order)
-        d = xp.asarray(d.T.astype(_dtype(f), copy=False))
+        # the difference matrix, made where f is (spacings may be arrays there)
+        d = np.gradient(xp.eye(n), h, axis=0, edge_order=edge_order)
+        d = d.T.astype(_dtype(f), copy=False)
         term = np.moveaxis(np.tensordot(d, np.moveaxis(part, ax, 0), 1), 0, ax)
         grad = term if grad is None else grad + term
     return grad

@@ -136,6 +136,33 @@ def astype_jvp(ans, x, dtype, copy=True, device=None, *, dx):
 # -- helpers the rules above call (generated code calls them by these names) ----------
 
 
+def take_in_mode(values: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+    """``np.take(values, indices, axis, mode=mode)``, also in an array module whose ``take``
+    has no ``mode`` (CuPy's): the indices wrapped or clipped first, as take_grad does.
+
+    >>> take_in_mode(np.arange(3.0), [4, -1], mode="clip")
+    array([2., 0.])
+    """
+    xp = array_module(values)
+    if xp is np:
+        return np.take(values, indices, axis, mode=mode)
+    size = np.size(values) if axis is None else np.shape(values)[axis]
+    indices = xp.asarray(indices)
+    if mode == "wrap":
+        indices = xp.mod(indices, size)
+    elif mode == "clip":
+        indices = xp.clip(indices, 0, size - 1)
+    return xp.take(values, indices, axis)
+
+
+@vjp_rule(take_in_mode)
+def take_in_mode_vjp(g, ans, values, indices, axis=None, mode="raise"):
+    return take_grad(g, values, indices, axis, mode)
+
+
+linear(take_in_mode)
+
+
 @shape_only(1)
 def take_grad(g: Any, a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
     """Gradient of ``np.take(a, indices, axis)``: ``g`` added at the positions taken.

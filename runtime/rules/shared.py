@@ -267,6 +267,8 @@ def expand_reduced(
     if isinstance(x, np.matrix):
         raise matrix_error("a value in the computation")
     xp = array_module(g, x)
+    if type(g) in _HOST_SCALARS and xp is not np:
+        g = xp.asarray(g)  # (CuPy's broadcast_to and reshape take its arrays only)
     unknown = has_unknown_size(shape)
     if not keepdims and axis is not None and shape:
         if unknown:

@@ -408,7 +408,8 @@ def moving_weights(found: Any, q: Any) -> Any:
     the rate it found too (the quantile's place among the sorted values is linear in
     ``q``), so that a second derivative through ``q`` sees them move."""
     slopes = found[1]
-    shift = listed_as(q, slopes) - held(q)  # zero, with the derivative 1
+    listed = listed_as(q, slopes)  # (an array in the slopes' module: CuPy takes no lists)
+    shift = listed - held(listed)  # zero, with the derivative 1
     if np.ndim(shift) == 0:
         return found[0] + shift * slopes
     lined = np.reshape(shift, np.shape(shift) + (1,) * (np.ndim(slopes) - np.ndim(shift)))
