@@ -82,17 +82,26 @@ def _static_test(
 #: NumPy functions whose default is ``np._NoValue`` behave as with these values
 _NUMPY_UNSET = {"keepdims": False, "where": True}
 
+# Parameters that recent NumPy gave a default but other array modules still require: the
+# call reaches CuPy's function through NumPy's dispatch with the arguments as written, so
+# these are always written (CuPy's take_along_axis has no default axis).
+_REQUIRED_ELSEWHERE = {np.take_along_axis: frozenset({"axis"})}
+
 
 def _leave_out_defaults(call: gast.Call, known: dict[str, Any], namespace: dict) -> None:
     """Leave out of ``call`` the arguments that hand on a parameter the rule's call site
     leaves at its default (or passes as a constant: ``known``), where the called
     function's default means the same."""
-    signature = _signature(_static_value(call.func, namespace))
+    function = _static_value(call.func, namespace)
+    signature = _signature(function)
     if signature is None:
         return
+    required = _REQUIRED_ELSEWHERE.get(function, frozenset()) if _hashable(function) else ()
 
     def same_default(arg: gast.expr, parameter: inspect.Parameter | None) -> bool:
         if not (isinstance(arg, gast.Name) and arg.id in known) or parameter is None:
+            return False
+        if parameter.name in required:
             return False
         mine, theirs = known[arg.id], parameter.default
         if theirs is np._NoValue and parameter.name in _NUMPY_UNSET:
@@ -110,6 +119,14 @@ def _leave_out_defaults(call: gast.Call, known: dict[str, Any], namespace: dict)
         if not same_default(call.args[-1], parameter):
             break
         call.args.pop()
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _equal(a: Any, b: Any) -> bool:
