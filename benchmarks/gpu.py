@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--cpu", action="store_true", help="run on NumPy (checks the script only)")
+    parser.add_argument("--repeat", type=int, help="timed calls per cell (default 10, 3 quick)")
     args = parser.parse_args(argv)
 
     if args.cpu:
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         device = "cuda"
 
     scale = QUICK_SCALE if args.quick else 1
-    repeat = 3 if args.quick else 10
+    repeat = args.repeat or (3 if args.quick else 10)
     no_torch = torch_unavailable(device)
     ways = {"source": astgrad_source, "tape": astgrad_tape}
     if no_torch is None:
