@@ -54,6 +54,7 @@ from .reductions import (
     _reduced_last,
     _reduced_rows_shape,
     _weights_layout,
+    as_weights_of,
     average_grad,
     average_tangent,
     average_weights_grad,
@@ -394,7 +395,8 @@ def average_weights_grad_vjp(
     spread = average_grad(cotangent, average, a, axis, None, returned, keepdims) * reduced_count(
         a, axis
     )
-    found = np.average(a, axis, weights, returned, keepdims=keepdims)
+    lined = None if weights is None else as_weights_of(weights, a, axis)
+    found = np.average(a, axis, lined, returned, keepdims=keepdims)
     return (
         average_weights_tangent(g, found, a, axis, weights, returned, keepdims),
         None,
