@@ -33,4 +33,25 @@ class TransformError(Exception):
         return "\n".join(parts)
 
 
+class InternalTransformError(TransformError):
+    """The transform itself failed: a bug in astgrad, not in the user's code.
+
+    ``mode="auto"`` runs the function on the tape instead, as for any
+    :class:`TransformError`, and warns with :class:`InternalErrorWarning` so that the bug
+    is seen; ``mode="source"`` raises this error, its cause chained."""
+
+    def __init__(self, function: str, cause: BaseException):
+        self.cause = cause
+        super().__init__(
+            f"astgrad's transform failed on {function} ({type(cause).__name__}: {cause}). "
+            "This is a bug in astgrad, not in your code: please report it with the function.",
+            advice='mode="auto" runs the function on the tape meanwhile, with the same results.',
+        )
+
+
+class InternalErrorWarning(UserWarning):
+    """Warned where ``mode="auto"`` ran a function on the tape because the transform
+    itself failed (:class:`InternalTransformError`)."""
+
+
 TAPE_ADVICE = 'Use mode="auto" (runs what cannot be transformed on the tape) or mode="tape".'

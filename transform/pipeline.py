@@ -20,6 +20,7 @@ import copy
 import gc
 import threading
 import types
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from . import (
 )  # fmt: skip
 from . import checkpoint as checkpoint_pass
 from .context import TransformContext, local_names_of
-from .errors import TAPE_ADVICE, TransformError
+from .errors import TAPE_ADVICE, InternalErrorWarning, InternalTransformError, TransformError
 from .guards import Guard, watch_module_attributes
 from .naming import Namer
 from .origin import Origin
@@ -319,6 +320,13 @@ def derive(
                     checks,
                     checkpoint=checkpoint,
                 )
+        except (TransformError, MemoryError):
+            raise
+        except Exception as exc:  # a bug of the transform's own: see InternalTransformError
+            internal = InternalTransformError(getattr(function, "__qualname__", "?"), exc)
+            if mode != "source":
+                warnings.warn(str(internal), InternalErrorWarning, stacklevel=2)
+            raise internal from exc
         finally:
             in_progress.pop()
             if pause:
