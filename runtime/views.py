@@ -48,13 +48,31 @@ VIEW_PRIMITIVES = frozenset(
 )
 
 
+def _memory_owner(array: Any) -> Any:
+    """The object that owns ``array``'s memory, at the end of its chain of bases. NumPy and
+    CuPy point a view's base at that owner directly, but a view made through another type
+    (an ndarray subclass's result of a NumPy function, viewed as the subclass) keeps the
+    chain, one base per type."""
+    base = getattr(array, "base", None)
+    while base is not None:
+        array, base = base, getattr(base, "base", None)
+    return array
+
+
 def mark_view(result: Tensor, source: Tensor) -> bool:
     """Make ``result``, which ``source`` gave by a view primitive, a view of ``source``'s
     base (or of ``source``) if it shares its memory; say whether it does."""
     out, data = result._data, source._data
     base = getattr(out, "base", None)
     # np.atleast_1d(y) and np.asarray(y) give y's own array: that is a view too.
-    if out is data or (base is not None and (base is data or base is getattr(data, "base", None))):
+    if out is data or (
+        base is not None
+        and (
+            base is data
+            or base is getattr(data, "base", None)
+            or _memory_owner(base) is _memory_owner(data)
+        )
+    ):
         result._base = source._base if source._base is not None else source
         counter = result._counter = source._version_counter()
         result._view_history = counter[1]
