@@ -1,6 +1,7 @@
 """The hostile random programs (random_programs_hostile.py: writes through aliases and
-views, helpers with side effects, globals rebound between calls) on the stand-in GPU, in
-every mode, against central differences of the program run on that device.
+views, helpers with side effects, globals rebound between calls) on the stand-in GPU and
+on a real one where CuPy and a GPU are present, in every mode, against central
+differences of the program run on that device.
 
 A GPU array library is not NumPy where these programs probe: CuPy's ``x[i]`` is a view,
 not a copy, and its view's memory owner is found otherwise. So the reference is the
@@ -13,11 +14,13 @@ repeats a position on a device (which value survives is undefined there).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
 import pytest
-from fake_device import fake_cuda, to_fake
+from astgrad.runtime import to_device
+from fake_device import device_module, fake_cuda
 from modules import write_module
 from numeric import numeric_vjp
 from random_programs_hostile import constructs, generate
@@ -27,6 +30,15 @@ import astgrad as ag
 
 SEEDS = range(200)
 MODES = ("auto", "source", "tape")
+_NO_CUDA = device_module.cuda_unavailable_reason()
+DEVICES = [
+    pytest.param("fake", id="fake-cuda"),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=[pytest.mark.cuda, pytest.mark.skipif(_NO_CUDA is not None, reason=_NO_CUDA or "")],
+    ),
+]
 
 #: what the stand-in lets through that CuPy refuses: NumPy arrays made of device arrays
 #: (np.asarray of a CuPy array raises; of the stand-in, a subclass of ndarray, it gives a
@@ -38,11 +50,15 @@ REPEATED_INDEX = "repeats a position"
 
 
 def _device(array: np.ndarray) -> np.ndarray:
-    return to_fake(np.array(array), 0)
+    return to_device(np.array(array), "cuda:0")
 
 
 def _host(value):
-    return np.asarray(value.view(np.ndarray)) if isinstance(value, np.ndarray) else value
+    return to_device(value, "cpu") if hasattr(value, "shape") else value
+
+
+def _on(device: str) -> contextlib.AbstractContextManager:
+    return fake_cuda() if device == "fake" else contextlib.nullcontext()
 
 
 def _arguments(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,16 +97,17 @@ def _allowed(mode: str, exc: Exception, used: frozenset, module, args: tuple) ->
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_hostile_program_on_the_device(seed, mode, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_hostile_program_on_the_device(device, seed, mode, tmp_path):
     source = generate(seed)
     if any(call in source for call in HOST_CONVERSIONS):
         pytest.skip("makes a NumPy array of a device array, which CuPy refuses")
     used = constructs(seed)
-    name = f"device_hostile_{seed}_{mode}"
+    name = f"device_hostile_{device}_{seed}_{mode}"
     module = write_module(tmp_path, name, source)
     args = _arguments(seed)
     try:
-        with fake_cuda():
+        with _on(device):
             try:
                 _reference(module.program, args)
             except TypeError as exc:  # a host array beside device ones: not a GPU program
