@@ -450,6 +450,14 @@ def take_along(x):
     return _bend(np.take_along_axis(x * x, np.array([[0, 0, 3], [1, 2, 1], [3, 3, 3]]), 1))
 
 
+def choose_of(x):
+    # choices a list (chosen_from stacks them on CuPy) and one array, in each mode
+    listed = np.choose(np.array([0, 2, 1, 2, 0]), [x * x, np.sin(x), x[0] * x], mode="raise")
+    wrapped = np.choose(np.array([[3, -1], [0, 1]]), np.reshape(x[:4], (2, 2)) ** 3, mode="wrap")
+    clipped = np.choose(np.array([4, 0]), [x[:2] * x[1:3], np.cos(x[:2])], mode="clip")
+    return _bend(listed) + _bend(wrapped) + _bend(clipped)
+
+
 def sort_of(x):
     y = np.sort(x * x, axis=0)
     return _bend(y * np.arange(1.0, 5.0)[:, None])
@@ -756,6 +764,7 @@ TABLE = {
     "take_repeated": (take_repeated, _uniform((5,))),
     "take_axis": (take_axis, _uniform((3, 4))),
     "take_along": (take_along, _uniform((3, 4))),
+    "choose": (choose_of, _uniform((5,))),
     "sort": (sort_of, _uniform((4, 3))),
     "where": (where_of, _uniform((6,))),
     "clip": (clip_of, _uniform((6,), low=-1.5, high=1.5)),
