@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 import pytest
-from astgrad.runtime import to_device
+from astgrad.runtime import device_of, to_device
 from fake_device import device_module, fake_cuda
 from modules import write_module
 from numeric import numeric_vjp
@@ -131,7 +131,8 @@ def test_hostile_program_on_the_device(device, seed, mode, tmp_path):
                     f"{what}: WRONG VALUE {_host(value)!r}, the program gives {expected_value!r}"
                 )
                 for index, (got, want) in enumerate(zip(gradients, expected)):
-                    assert isinstance(got, np.ndarray) and got.shape == (6,), (what, got)
+                    assert np.shape(got) == (6,), (what, got)
+                    assert str(device_of(got)) == "cuda:0", (what, device_of(got))
                     assert np.allclose(_host(got), want, rtol=RTOL, atol=ATOL), (
                         f"{what}: WRONG GRADIENT d/d argument {index}\n  got      "
                         f"{_host(got)}\n  expected {want}\n  (finite differences on the device)"
