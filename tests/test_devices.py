@@ -36,8 +36,10 @@ from fake_device import (
     short_reason,
     to_fake,
 )
+from modules import write_module
 from numeric import assert_close
 from programs_straight import PROGRAMS as STRAIGHT
+from random_programs import generate as generate_random_program
 from rule_specs import (
     SPECS,
     A,
@@ -572,6 +574,36 @@ def _control_modes(program: Program) -> tuple:
 @pytest.mark.parametrize("program, mode", _table_params(CONTROL, _control_modes))
 def test_control_flow_table_on_the_device(gpu, program, mode):
     _check_on_device(program, mode, gpu)
+
+
+#: random programs (random_programs.py: loops, branches, helpers, lists, item assignment),
+#: and the broadcasting ones (w a column), on the device in every mode
+RANDOM_SEEDS = [*range(40), *range(1000, 1020)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_programs_on_the_device(gpu, seed, mode, tmp_path):
+    name = f"device_random_program_{seed}_{mode}"
+    source = generate_random_program(seed)
+    module = write_module(tmp_path, name, source)
+    w_shape = (3, 1) if seed >= 1000 else (3,)
+
+    def make_args(rng):
+        return rng.uniform(-1, 1, 3), rng.uniform(-1, 1, w_shape)
+
+    program = Program(module.program, make_args, (0, 1), rtol=1e-4, atol=1e-6)
+    try:
+        program.function(*make_args(np.random.default_rng(0)))
+    except ValueError:  # an in-place broadcast NumPy refuses: no function (test_random_programs)
+        pytest.skip("the generated program itself is invalid for these shapes")
+    try:
+        _check_on_device(program, mode, gpu)
+    except BaseException:
+        print(source)
+        raise
+    finally:
+        sys.modules.pop(name, None)
 
 
 def test_most_of_the_tables_run_on_the_device():
