@@ -578,7 +578,7 @@ def test_control_flow_table_on_the_device(gpu, program, mode):
 
 #: random programs (random_programs.py: loops, branches, helpers, lists, item assignment),
 #: and the broadcasting ones (w a column), on the device in every mode
-RANDOM_SEEDS = [*range(40), *range(1000, 1020)]
+RANDOM_SEEDS = [*range(20), *range(1000, 1010)]
 
 
 @pytest.mark.parametrize("mode", MODES)
