@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from ..transform.jit import ARRAY_SLOTS
 from .primitives import stop_gradient as _stop_gradient
@@ -646,17 +647,24 @@ def _same_ndim_sum(ndim: int):
     and then spread to ``shape`` where ``g`` had size 1: what unbroadcast does once the
     leading axes are summed."""
     index = ", ".join(f"0 if shape[{d}] == 1 else i[{d}]" for d in range(ndim))
+    spread = ", ".join(f"0 if g.shape[{d}] == 1 else i[{d}]" for d in range(ndim))
     source = (
         "def same_ndim(g, shape):\n"
         "    if g.shape == shape:\n"
         "        return np.ascontiguousarray(g)\n"
         "    reduced = np.zeros(shape, g.dtype)\n"
         "    spread = False\n"
+        "    summed = False\n"
         f"    for d in range({ndim}):\n"
         "        if g.shape[d] != shape[d] and g.shape[d] == 1:\n"
         "            spread = True\n"
-        "    if spread:\n"
-        "        reduced[...] = g\n"  # g is constant along those axes: broadcast it
+        "        elif g.shape[d] != shape[d]:\n"
+        "            summed = True\n"
+        "    if spread and summed:\n"  # (NumPy's broadcast refuses this too)
+        "        raise ValueError('a cotangent to both spread and sum along its axes')\n"
+        "    if spread:\n"  # g is constant along those axes: spread it (element by element,
+        "        for i in np.ndindex(shape):\n"  # which compiles faster than reduced[...] = g)
+        f"            reduced[i] = g[{spread},]\n"
         "        return reduced\n"
         "    for i in np.ndindex(g.shape):\n"
         f"        reduced[{index}] += g[i]\n"
@@ -763,19 +771,45 @@ def _kept_shape(ndim: int, axes: tuple, keepdims: bool, of: str = "x") -> str:
     return "(" + "".join(f"{s}, " for s in sizes) + ")"
 
 
+# The helpers below are loop nests written out for the ranks and axes at hand, with no
+# reshape, transpose or broadcast assignment: Numba compiles each of those with the code
+# that formats its shape errors, about two seconds apiece, where the loops take a tenth.
+
+
+def _nest(dims: list, body: list[str], depth: int, reverse: bool = False) -> list[str]:
+    """Source lines of ``for i{d} in range(x.shape[d])`` over ``dims`` in order (each
+    range backwards where ``reverse``), ``body`` innermost, starting at ``depth`` levels."""
+    lines = []
+    for level, d in enumerate(dims):
+        span = f"x.shape[{d}] - 1, -1, -1" if reverse else f"x.shape[{d}]"
+        lines.append("    " * (depth + level) + f"for i{d} in range({span}):")
+    return lines + ["    " * (depth + len(dims)) + line for line in body]
+
+
+def _index(dims) -> str:
+    """An index of ``x``'s elements or of a result's: ``i{d}`` per dimension (0 for None)."""
+    return "(" + "".join("0, " if d is None else f"i{d}, " for d in dims) + ")"
+
+
 _SPREAD = {}
 
 
-def _spread(ndim: int, axes: tuple):
-    """``g`` (an array reduced over ``axes``, dimensions kept or not) spread over ``x``."""
-    key = (ndim, axes)
+def _spread(ndim: int, axes: tuple, g_ndim: int):
+    """``g`` (an array reduced over ``axes``, of ``g_ndim`` dimensions: kept or not) spread
+    over ``x``."""
+    key = (ndim, axes, g_ndim)
     if key not in _SPREAD:
-        source = (
-            "def spread(g, x):\n"
-            f"    kept = np.ascontiguousarray(g).reshape({_kept_shape(ndim, axes, True)})\n"
-            "    out = np.empty(x.shape, g.dtype)\n"
-            "    out[...] = kept\n"
-            "    return out\n"
+        if g_ndim == 0:
+            read = "g.sum()"
+        elif g_ndim == ndim:
+            read = "g[" + _index([None if d in axes else d for d in range(ndim)]) + "]"
+        else:
+            read = "g[" + _index([d for d in range(ndim) if d not in axes]) + "]"
+        body = [f"out[{_index(range(ndim))}] = {read}"]
+        source = "\n".join(
+            ["def spread(g, x):", "    out = np.empty(x.shape, g.dtype)"]
+            + _nest(list(range(ndim)), body, 1)
+            + ["    return out", ""]
         )
         _SPREAD[key] = _compiled(source, "spread")
     return _SPREAD[key]
@@ -798,7 +832,7 @@ def _expand_reduced(g, x, axis=None, keepdims=False, where=True):
         return lambda g, x, axis=None, keepdims=False, where=True: _full(shape_of(x), g)
     if not isinstance(g_plain, types.Array):
         return None
-    spread = _spread(target, axes)
+    spread = _spread(target, axes, g_plain.ndim)
     return lambda g, x, axis=None, keepdims=False, where=True: spread(g, x)
 
 
@@ -862,17 +896,43 @@ def _reduction(name: str, ndim: int, axes: tuple, keepdims: bool):
     if not kept and not keepdims:
         source = f"def reduce(x, dtype):\n    return {op}(x)\n"
     else:
-        perm = tuple(kept + list(axes))
-        moved = "x" if perm == tuple(range(ndim)) else f"np.transpose(x, {perm})"
-        outer = " * ".join(["1", *(f"x.shape[{d}]" for d in kept)])
-        inner = " * ".join(["1", *(f"x.shape[{d}]" for d in axes)])
-        source = (
-            "def reduce(x, dtype):\n"
-            f"    rows = np.ascontiguousarray({moved}).reshape(({outer}, {inner}))\n"
-            "    out = np.empty(rows.shape[0], dtype)\n"
-            "    for r in range(rows.shape[0]):\n"
-            f"        out[r] = {op}(rows[r])\n"
-            f"    return out.reshape({_kept_shape(ndim, axes, keepdims)})\n"
+        # each result's elements in the order of a row of the reduced axes (Numba's np.sum
+        # of that row adds them in this order too)
+        read = f"v = x[{_index(range(ndim))}]"
+        if name in ("max", "min"):
+            better = ">" if name == "max" else "<"
+            update = [
+                read,
+                "if not seen:",
+                "    acc = v",
+                "    seen = True",
+                f"elif acc == acc and (v {better} acc or v != v):",  # (NaN wins, as NumPy's)
+                "    acc = v",
+            ]
+            start, finish = (
+                ["acc = zero", "seen = False"],
+                [
+                    "if not seen:",
+                    "    raise ValueError('zero-size array to reduction operation')",
+                    "result = acc",
+                ],
+            )
+        else:
+            update = [read, "acc = acc * v" if name == "prod" else "acc = acc + v"]
+            start = ["acc = one" if name == "prod" else "acc = zero"]
+            count = " * ".join(["1", *(f"x.shape[{d}]" for d in axes)])
+            finish = [f"result = acc / ({count})" if name == "mean" else "result = acc"]
+        where = _index([d if d in kept else None for d in range(ndim)] if keepdims else kept)
+        body = start + _nest(list(axes), update, 0) + finish + [f"out[{where}] = result"]
+        source = "\n".join(
+            [
+                "def reduce(x, dtype):",
+                f"    out = np.empty({_kept_shape(ndim, axes, keepdims)}, dtype)",
+                "    zero = np.zeros(1, dtype)[0]",
+                "    one = np.ones(1, dtype)[0]",
+            ]
+            + _nest(kept, body, 1)
+            + ["    return out", ""]
         )
     _REDUCE[key] = _compiled(source, "reduce")
     return _REDUCE[key]
@@ -917,18 +977,56 @@ def _extremum_grad(g, ans, x, axis=None, keepdims=False):
     axes, flag = _axes(axis, plain.ndim), _flag(keepdims)
     if axes is None or flag is None:
         return None
-    count = _reduction("sum", plain.ndim, axes, True)
-    spread_ans = _spread_any(ans, plain.ndim, axes)
-    spread_g = _spread_any(g, plain.ndim, axes)
-    if spread_ans is None or spread_g is None:
+    ans_ndim, g_ndim = _reduced_ndim(ans), _reduced_ndim(g)
+    if ans_ndim is None or g_ndim is None:
         return None
+    shared = _shared(plain.ndim, axes, ans_ndim, g_ndim)
+    return lambda g, ans, x, axis=None, keepdims=False: shared(g, ans, x)
 
-    def shared(g, ans, x, axis=None, keepdims=False):
-        hits = x == spread_ans(ans, x)
-        counts = count(hits, np.int64)
-        return spread_g(g, x) * hits / counts
 
-    return shared
+def _reduced_ndim(value: types.Type) -> int | None:
+    """A reduction's result or cotangent: -1 for a number, else its array's rank."""
+    plain = _plain(value)
+    if isinstance(plain, _NUMBER_TYPES):
+        return -1
+    return plain.ndim if isinstance(plain, types.Array) else None
+
+
+def _read_reduced(name: str, ndim: int, axes: tuple, value_ndim: int) -> str:
+    """Source reading ``name`` (a reduction's result over ``axes``: a number, or an array
+    with the reduced dimensions kept or not) where the element ``x[i0, ...]`` went."""
+    if value_ndim == -1:
+        return name
+    if value_ndim == 0:
+        return f"{name}.sum()"
+    if value_ndim == ndim:
+        return f"{name}[{_index([None if d in axes else d for d in range(ndim)])}]"
+    return f"{name}[{_index([d for d in range(ndim) if d not in axes])}]"
+
+
+_SHARED = {}
+
+
+def _shared(ndim: int, axes: tuple, ans_ndim: int, g_ndim: int):
+    """A compiled ``(g, ans, x)`` -> ``g`` shared equally among each row's elements equal
+    to its extreme ``ans``: ``g * hit / count`` per element, as the uncompiled helper."""
+    key = (ndim, axes, ans_ndim, g_ndim)
+    if key not in _SHARED:
+        kept = [d for d in range(ndim) if d not in axes]
+        at = _index(range(ndim))
+        body = (
+            [f"m = {_read_reduced('ans', ndim, axes, ans_ndim)}", "n = 0"]
+            + _nest(list(axes), [f"if x[{at}] == m:", "    n += 1"], 0)
+            + [f"gv = {_read_reduced('g', ndim, axes, g_ndim)}"]
+            + _nest(list(axes), [f"out[{at}] = gv * (x[{at}] == m) / n"], 0)
+        )
+        source = "\n".join(
+            ["def shared(g, ans, x):", "    out = np.empty(x.shape, np.float64)"]
+            + _nest(kept, body, 1)
+            + ["    return out", ""]
+        )
+        _SHARED[key] = _compiled(source, "shared")
+    return _SHARED[key]
 
 
 def prod_grad(g, x, axis=None, keepdims=False):
@@ -939,39 +1037,33 @@ def prod_grad(g, x, axis=None, keepdims=False):
 _OTHERS = {}
 
 
-def _others(ndim: int, axes: tuple):
-    """A compiled ``x`` -> the product of the other elements of x's rows over ``axes``:
-    products from the left times products from the right, in the uncompiled order."""
-    key = (ndim, axes)
+def _others(ndim: int, axes: tuple, g_ndim: int):
+    """A compiled ``(g, x, dtype)`` -> ``g`` spread over x times the product of the other
+    elements of x's rows over ``axes``: products from the left times products from the
+    right (in x's dtype, then times g in ``dtype``), in the uncompiled order."""
+    key = (ndim, axes, g_ndim)
     if key in _OTHERS:
         return _OTHERS[key]
     kept = [d for d in range(ndim) if d not in axes]
-    perm = tuple(kept + list(axes))
-    inverse = tuple(perm.index(d) for d in range(ndim))
-    identity = perm == tuple(range(ndim))
-    moved = "x" if identity else f"np.transpose(x, {perm})"
-    shape = "(" + "".join(f"x.shape[{d}], " for d in perm) + ")"
-    outer = " * ".join(["1", *(f"x.shape[{d}]" for d in kept)])
-    inner = " * ".join(["1", *(f"x.shape[{d}]" for d in axes)])
-    back = "out.reshape(shape)" if identity else f"np.transpose(out.reshape(shape), {inverse})"
-    source = (
-        "def others(x):\n"
-        f"    shape = {shape}\n"
-        f"    rows = np.ascontiguousarray({moved}).reshape(({outer}, {inner}))\n"
-        "    out = np.empty_like(rows)\n"
-        "    for r in range(rows.shape[0]):\n"
-        "        if rows.shape[1] == 0:\n"
-        "            continue\n"
-        "        one = rows[r, 0] * 0 + 1\n"
-        "        acc = one\n"
-        "        for k in range(rows.shape[1]):\n"
-        "            out[r, k] = acc\n"
-        "            acc = acc * rows[r, k]\n"
-        "        acc = one\n"
-        "        for k in range(rows.shape[1] - 1, -1, -1):\n"
-        "            out[r, k] = out[r, k] * acc\n"
-        "            acc = acc * rows[r, k]\n"
-        f"    return {back}\n"
+    at = _index(range(ndim))
+    # each row over the reduced axes (in their order) from the left, then from the right
+    body = (
+        [f"gv = {_read_reduced('g', ndim, axes, g_ndim)}", "acc = one"]
+        + _nest(list(axes), [f"left[{at}] = acc", f"acc = acc * x[{at}]"], 0)
+        + ["acc = one"]
+        + _nest(
+            list(axes), [f"out[{at}] = gv * (left[{at}] * acc)", f"acc = acc * x[{at}]"], 0, True
+        )
+    )
+    source = "\n".join(
+        [
+            "def others(g, x, dtype):",
+            "    left = np.empty_like(x)",
+            "    out = np.empty(x.shape, dtype)",
+            "    one = np.ones(1, x.dtype)[0]",
+        ]
+        + _nest(kept, body, 1)
+        + ["    return out", ""]
     )
     _OTHERS[key] = _compiled(source, "others")
     return _OTHERS[key]
@@ -985,28 +1077,15 @@ def _prod_grad(g, x, axis=None, keepdims=False):
     if not isinstance(plain, types.Array) or isinstance(plain.dtype, types.Complex):
         return None
     axes, flag = _axes(axis, plain.ndim), _flag(keepdims)
-    if axes is None or flag is None or plain.ndim == 0:
+    g_ndim = _reduced_ndim(g)
+    if axes is None or flag is None or plain.ndim == 0 or g_ndim is None:
         return None
-    others = _others(plain.ndim, axes)
-
-    def product_of_others(g, x, axis=None, keepdims=False):
-        return expand_reduced(g, x, axis, keepdims) * others(x)
-
-    return product_of_others
-
-
-def _spread_any(value: types.Type, ndim: int, axes: tuple):
-    """``value`` (a reduction's result or cotangent: a number or an array) spread over x."""
-    if isinstance(_plain(value), _NUMBER_TYPES):
-        return _full_like_x
-    if isinstance(_plain(value), types.Array):
-        return _spread(ndim, axes)
-    return None
-
-
-@numba.njit(cache=True)
-def _full_like_x(value, x):
-    return np.full(x.shape, value)
+    others = _others(plain.ndim, axes, g_ndim)
+    # (the dtype expand_reduced(g, ...) * others gave: g's, a number's as float64, with x's)
+    g_plain = _plain(g)
+    g_dtype = as_dtype(g_plain.dtype if isinstance(g_plain, types.Array) else types.float64)
+    dtype = np.result_type(g_dtype, as_dtype(plain.dtype))
+    return lambda g, x, axis=None, keepdims=False: others(g, x, dtype)
 
 
 # -- indexing ------------------------------------------------------------------------------
