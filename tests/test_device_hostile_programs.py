@@ -20,25 +20,18 @@ import sys
 import numpy as np
 import pytest
 from astgrad.runtime import device_of, to_device
-from fake_device import device_module, fake_cuda
+from fake_device import fake_cuda
 from modules import write_module
 from numeric import numeric_vjp
 from random_programs_hostile import constructs, generate
+from test_devices import GPUS
 from test_random_hostile_programs import ATOL, RTOL, STEP, TAPE_ERRORS, TAPE_MAY_REFUSE
 
 import astgrad as ag
 
 SEEDS = range(100)
 MODES = ("auto", "source", "tape")
-_NO_CUDA = device_module.cuda_unavailable_reason()
-DEVICES = [
-    pytest.param("fake", id="fake-cuda"),
-    pytest.param(
-        "cuda",
-        id="cuda",
-        marks=[pytest.mark.cuda, pytest.mark.skipif(_NO_CUDA is not None, reason=_NO_CUDA or "")],
-    ),
-]
+DEVICES = GPUS  # the stand-in, and CUDA where CuPy and a GPU are present
 
 #: what the stand-in lets through that CuPy refuses: NumPy arrays made of device arrays
 #: (np.asarray of a CuPy array raises; of the stand-in, a subclass of ndarray, it gives a

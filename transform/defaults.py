@@ -19,6 +19,7 @@ import gast
 import numpy as np
 
 from ..runtime.rules.registry import Rule
+from .resolve import is_hashable
 from .walk import copy_tree
 
 __all__ = ["at_defaults"]
@@ -96,7 +97,7 @@ def _leave_out_defaults(call: gast.Call, known: dict[str, Any], namespace: dict)
     signature = _signature(function)
     if signature is None:
         return
-    required = _REQUIRED_ELSEWHERE.get(function, frozenset()) if _hashable(function) else ()
+    required = _REQUIRED_ELSEWHERE.get(function, frozenset()) if is_hashable(function) else ()
 
     def same_default(arg: gast.expr, parameter: inspect.Parameter | None) -> bool:
         if not (isinstance(arg, gast.Name) and arg.id in known) or parameter is None:
@@ -119,14 +120,6 @@ def _leave_out_defaults(call: gast.Call, known: dict[str, Any], namespace: dict)
         if not same_default(call.args[-1], parameter):
             break
         call.args.pop()
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _equal(a: Any, b: Any) -> bool:
