@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .device import check_same_device, index_beside
+from .device import array_module, check_same_device, device_of, index_beside
 from .fast_path import binary, operand
 from .grad_mode import _state as _grad_state
 from .grad_mode import is_grad_enabled
@@ -134,8 +134,9 @@ def write_at(
             raise RuntimeError(
                 f"{what}: the value written shares memory with the array written into, and "
                 "NumPy then writes element by element, reading elements it has already "
-                "overwritten (its result differs from writing a copy), which astgrad does not "
-                "differentiate. Write a copy: a[i] = b.copy()"
+                "overwritten (a GPU, in an order of its own), so the result may differ from "
+                "writing a copy, which astgrad does not differentiate. Write a copy: "
+                "a[i] = b.copy()"
             )
         place = None if target._base is None else _place_in_base(target, what)
         # The target's old values are about to be overwritten: copied if the rule reads them.
@@ -159,7 +160,15 @@ def _order_matters(data: Any, index: Any, raw: Any, write: Callable) -> bool:
     """Whether NumPy's write of ``raw`` into ``data`` at ``index``, ``raw`` sharing
     ``data``'s memory, gives other values than writing a copy of ``raw``, which is what the
     tape records (``v[::2] = v[:3]``: NumPy copies in order and reads what it wrote). Tried
-    on a copy of the memory both view; True too where that memory cannot be copied so."""
+    on a copy of the memory both view; True too where that memory cannot be copied so, and
+    for a device array (CuPy's threads copy the elements in no order to rely on) whenever
+    several elements are read from the memory written."""
+    if type(data) is not np.ndarray and getattr(raw, "size", 1) > 1:
+        if device_of(data).type != "cpu":
+            shares = getattr(array_module(data), "may_share_memory", None)
+            # the elements written, where a basic index names them as a view
+            written = data[index] if _basic(index) else data
+            return shares is not None and bool(shares(written, raw))
     if not (
         type(data) is np.ndarray and type(raw) is np.ndarray and np.may_share_memory(data, raw)
     ):
@@ -185,6 +194,15 @@ def _order_matters(data: Any, index: Any, raw: Any, write: Callable) -> bool:
     in_place = moved(data)
     write(in_place, index, moved(raw))
     return not np.array_equal(in_place, by_copy, equal_nan=True)
+
+
+def _basic(index: Any) -> bool:
+    """Whether ``index`` is basic indexing (integers, slices, ``...``, None): ``a[index]``
+    is then a view of the elements a write at ``index`` changes."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(p, (int, np.integer, slice)) or p is Ellipsis or p is None for p in parts
+    )
 
 
 def count_write(target: Tensor, recorded: bool) -> None:

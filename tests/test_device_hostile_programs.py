@@ -29,7 +29,9 @@ from test_random_hostile_programs import ATOL, RTOL, STEP, TAPE_ERRORS, TAPE_MAY
 
 import astgrad as ag
 
-SEEDS = range(100)
+#: (712: a write into a view from an overlapping view of the same array, whose element
+#: order a GPU leaves undefined: the tape recorded a copy, the stand-in wrote in order)
+SEEDS = [*range(100), 712]
 MODES = ("auto", "source", "tape")
 DEVICES = GPUS  # the stand-in, and CUDA where CuPy and a GPU are present
 
