@@ -168,6 +168,8 @@ def _order_matters(data: Any, index: Any, raw: Any, write: Callable) -> bool:
             shares = getattr(array_module(data), "may_share_memory", None)
             # the elements written, where a basic index names them as a view
             written = data[index] if _basic(index) else data
+            if written is not data and _same_elements(written, raw):
+                return False  # each element written from itself (y[1:] += v writes y[1:])
             return shares is not None and bool(shares(written, raw))
     if not (
         type(data) is np.ndarray and type(raw) is np.ndarray and np.may_share_memory(data, raw)
@@ -196,13 +198,26 @@ def _order_matters(data: Any, index: Any, raw: Any, write: Callable) -> bool:
     return not np.array_equal(in_place, by_copy, equal_nan=True)
 
 
+def _same_elements(a: Any, b: Any) -> bool:
+    """Whether two arrays are views of the very same elements in the same order."""
+    if a.shape != b.shape or a.strides != b.strides:
+        return False
+    starts = []
+    for array in (a, b):
+        interface = getattr(array, "__cuda_array_interface__", None) or getattr(
+            array, "__array_interface__", None
+        )
+        if interface is None:
+            return False
+        starts.append(interface["data"][0])
+    return starts[0] == starts[1]
+
+
 def _basic(index: Any) -> bool:
     """Whether ``index`` is basic indexing (integers, slices, ``...``, None): ``a[index]``
     is then a view of the elements a write at ``index`` changes."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice)) or p is Ellipsis or p is None for p in parts
-    )
+    return all(isinstance(p, (int, np.integer, slice)) or p is Ellipsis or p is None for p in parts)
 
 
 def count_write(target: Tensor, recorded: bool) -> None:
