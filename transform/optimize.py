@@ -234,6 +234,10 @@ class _Zeros:
     def __init__(self, ctx: TransformContext | None = None, rewrite: bool = True) -> None:
         self.ctx = ctx
         self.rewrite = rewrite
+        # the adjoints some fact _present(adjoint, key) was made for: only their statements
+        # look for facts among the zeros (a scan of the whole set per statement made a
+        # function of n statements cost n * n)
+        self._with_facts: set[str] = set()
 
     def block(
         self, stmts: list[gast.stmt], zeros: set[str], maybe: set[str] | None = None
@@ -243,6 +247,7 @@ class _Zeros:
         ``zeros``) are updated in place (a new set per statement made n statements cost
         n * n): callers pass sets of their own."""
         maybe = set(zeros) if maybe is None else maybe
+        self._with_facts.update(fact[0] for fact in zeros if type(fact) is tuple)
         out = []
         for stmt in stmts:
             # (a callee's adjoints: those it returns as the int 0, or may; a part of a
@@ -269,8 +274,11 @@ class _Zeros:
         ``_present(d, key)``: the part ``key`` of the container adjoint ``d`` certainly
         holds a gradient (certain facts, joined as the zero names are)."""
         bound = target_names(stmt) if isinstance(stmt, gast.Assign) else set()
-        known = {fact for fact in zeros if type(fact) is tuple and fact[0] in bound}
+        known = set()
+        if bound & self._with_facts:
+            known = {fact for fact in zeros if type(fact) is tuple and fact[0] in bound}
         after = self._parts_after(stmt, known, zeros, maybe) if bound else set()
+        self._with_facts.update(fact[0] for fact in after)
         stmt, zeros = self._stmt(stmt, zeros, maybe)
         if known or after:
             zeros = (zeros - known) | after
@@ -298,7 +306,8 @@ class _Zeros:
             keys: set = set()
             for term in added:
                 if isinstance(term, gast.Name):
-                    keys.update(f[1] for f in zeros if type(f) is tuple and f[0] == term.id)
+                    if term.id in self._with_facts:
+                        keys.update(f[1] for f in zeros if type(f) is tuple and f[0] == term.id)
                 elif self._is_parts(term):
                     keys.update(
                         position
