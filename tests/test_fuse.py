@@ -39,6 +39,10 @@ def _text(node: gast.expr) -> str:
         ("g * x", "g * x"),  # one term: nothing to do
         ("f(x) + h(y)", "f(x) + h(y)"),
         ("g + -1 * x * 3", "g - 3 * x"),  # a negative term is subtracted
+        # a sum inside a product (a temporary folded in after its line's sum was merged)
+        ("r * (d * r + 2 * (d * r))", "r * (3 * d * r)"),
+        ("(g * x + g * x) * y", "2 * g * x * y"),
+        ("f(x + x) * y", "f(x + x) * y"),  # (not inside a call)
     ],
 )
 def test_simplify(source, expected):
@@ -53,6 +57,7 @@ def test_simplify(source, expected):
         "-g * x + g * x * 3",
         "g + g * y",
         "0.5 * a + a * 0.5 - 3 * a",
+        "a * (da * a + 2 * (da * a))",
     ],
 )
 def test_simplify_keeps_the_value(source):

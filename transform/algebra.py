@@ -40,6 +40,12 @@ def simplify(expression: gast.expr) -> gast.expr:
     """
     summands = _summands(expression)
     if len(summands) < 2:
+        # A product whose factor is a sum (``r2 * (d * r2 + 2 * (d * r2))``, once a
+        # temporary folded into it) has that sum simplified.
+        if isinstance(expression, gast.BinOp) and isinstance(expression.op, gast.Mult):
+            left, right = simplify(expression.left), simplify(expression.right)
+            if left is not expression.left or right is not expression.right:
+                return gast.BinOp(left=left, op=gast.Mult(), right=right)
         return expression
     return _sum(_factored([_term(s) for s in summands]))
 
