@@ -93,6 +93,36 @@ def test_negative_kept_index_and_out_of_bounds_run_the_loop_as_it_was():
         _same(before, after, d, g, True, i, js)
 
 
+COUNTED = """
+def counted(d, g, mine, i, start, count):
+    next_j = start + count * 1
+    for run in range(count):
+        next_j -= 1
+        j = next_j
+        dj = -g[j]
+        d[j, 1] = d[j, 1] + dj
+        d[i, 1] = d[i, 1] + g[j]
+        d[j + 1, 0] = d[j + 1, 0] + dj * 2.0
+        d[i, 0] = d[i, 0] + g[j] * d[j, 0]
+    return d
+"""
+
+
+def test_a_counted_down_loop_tests_once_whether_its_counter_reaches_the_kept_row():
+    # j runs over [start, start + count): where that range (and j + 1's) holds neither i
+    # nor i - n, the loop runs without a test per access; else with them
+    text, after = _rewritten(COUNTED, {"d": ("mine", 2)})
+    assert "if not next_j - count <= i < next_j and" in text, text
+    assert text.count("if j == i or j == jit_wrapped_") == 2, text  # (the guarded copy)
+    before = _original(COUNTED)
+    g = np.linspace(0.5, 2.0, 6)
+    d = np.arange(12.0).reshape(6, 2) * 0.3
+    for i, (start, count) in itertools.product(
+        (0, 2, 5), ((3, 3), (0, 2), (0, 5), (-6, 4), (1, 0), (-3, 3))
+    ):
+        _same(before, after, d, g, True, i, start, count)
+
+
 ALIASED = """
 def aliased(d, other, mine, i, js):
     for j in js:

@@ -100,10 +100,11 @@ def test_a_pair_loops_distances_are_computed_again_backward():
     source = _check(pair_energy, (pos, 0.5), (0, 1))
     for name in ("dx", "dy", "r2"):
         assert not _saved(source, name), source
-    # (forward and again at the top of the replayed inner loop, which is there twice:
-    # with dpos[i, :] kept in locals and as it was, transform/jit_locals.py)
-    assert source.count("dx = pos[i, 0] - pos[j, 0]") == 3, source
-    assert source.count("r2 = dx * dx + dy * dy + scale") == 3, source
+    # (forward and again at the top of the replayed inner loop, which is there three
+    # times: with dpos[i, :] kept in locals, without or with a test per iteration of
+    # whether dpos[j, :] reaches it, and as it was, transform/jit_locals.py)
+    assert source.count("dx = pos[i, 0] - pos[j, 0]") == 4, source
+    assert source.count("r2 = dx * dx + dy * dy + scale") == 4, source
     # a division costs more than saving: inv stays saved
     assert _saved(source, "inv"), source
 
@@ -127,8 +128,11 @@ def test_a_value_read_after_the_replayed_loop_stays_saved():
 def test_an_inner_loop_reads_the_outer_counter_and_a_name_bound_before():
     source = _check(stepped, (np.linspace(-0.5, 0.9, 6), 0.4, 3), (0, 1))
     assert not _saved(source, "d"), source
-    # (and the value it is computed from, which the forward body computes unsaved)
-    assert len(re.findall(r"\n +d = (?!0\.0\n)", source)) == 2, source
+    # (and the value it is computed from, which the forward body computes unsaved; the
+    # replayed loop is there twice: carrying dx[i], dx[i + 1] in locals from one
+    # iteration to the next, and as it was, transform/jit_window.py)
+    assert len(re.findall(r"\n +d = (?!0\.0\n)", source)) == 3, source
+    assert "jit_window_" in source, source
 
 
 def test_loops_without_iterations_in_the_probe_save_as_before():

@@ -46,6 +46,10 @@ to ``numba.njit``. What changes:
   change (a pair loop's ``dpos[i, 0]``) keeps that element in a local across the loop,
   behind a run-time test for the other accesses that may reach it
   (``transform.jit_locals``);
+- a replayed loop that adds into a gradient buffer at its counter plus constants (a
+  stencil's ``du[i - 1]``, ``du[i]``, ``du[i + 1]``) carries those elements in locals
+  from one iteration to the next, a window sliding down with the counter, behind a
+  run-time test that every element it touches is in bounds (``transform.jit_window``);
 - forms Numba lacks are changed into ones it takes (``_NumbaForms``): reductions over
   axes go to compiled helpers, ``with ag.no_grad():`` keeps only its body.
 
@@ -65,6 +69,7 @@ from typing import Any
 from . import step_sums
 from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
+from .jit_window import slide_windows
 
 __all__ = ["NotCompilable", "Names", "Probed", "rewrite", "probe", "STACK_NAMES"]
 
@@ -728,6 +733,7 @@ class _Function:
                 if isinstance(sub, (ast.stmt, ast.expr)):
                     ast.copy_location(sub, self.node.body[0])
         self.node.body = flags + channels + body
+        slide_windows(self.node, self._kept_buffers(), self._fresh)
         keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
         if self.fused:
             self._drop_unused_lists()

@@ -65,6 +65,23 @@ the same order on the same values, so the same bits):
 
 Where the test fails (the flag is clear, an index is out of bounds or negative), the
 loop as it was runs.
+
+A replayed range loop (``for run in range(count): next -= 1; j = next; ...``, see
+``counted_down``) knows before it starts every value its counter takes: ``[next -
+count, next)``. An access whose index at one position is the counter plus a constant
+``c`` reaches a kept index ``a`` there only if ``a`` or ``a - n`` lies in ``[next - count
++ c, next + c)``; a second test before the loop checks that neither does for every such
+access, and where it holds a third copy of the loop runs without their tests per
+iteration (a pair loop's ``j`` in ``range(i + 1, n)`` never reaches ``i``)::
+
+        if not next - count <= i < next and not next - count <= jit_wrapped_2 < next:
+            for run in range(count):
+                next -= 1
+                j = next
+                dpos[j, 0] = dpos[j, 0] + dpos_item
+                jit_kept_1 = jit_kept_1 + ddx
+        else:
+            <the loop with its tests per iteration>
 """
 
 from __future__ import annotations
@@ -74,7 +91,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["keep_elements_in_locals"]
+__all__ = ["counted_down", "counter_offset", "keep_elements_in_locals"]
 
 
 @dataclass
@@ -232,6 +249,67 @@ def _reads(tree: ast.AST, name: str) -> bool:
     return any(_is_name(n, name) for n in ast.walk(tree))
 
 
+def counted_down(loop: ast.For, bound: set) -> tuple[str, str, ast.expr] | None:
+    """``(next, i, count)`` of a loop ``for run in range(count): next -= 1; i = next;
+    ...`` (the replayed form of a range loop with step 1, ``transform.jit``'s
+    ``_replayed_counter``) whose body binds neither name again nor any name ``count``
+    reads, and whose ``next`` and ``count`` are certainly bound before it (``bound``),
+    else None. Iteration ``t`` (from 0) then has ``i = next0 - 1 - t`` after its second
+    statement, ``next0`` being ``next`` before the loop: ``i`` stays in ``[next0 - count,
+    next0)``."""
+    body = loop.body
+    if not (
+        isinstance(loop.target, ast.Name)
+        and isinstance(loop.iter, ast.Call)
+        and isinstance(loop.iter.func, ast.Name)
+        and loop.iter.func.id == "range"
+        and len(loop.iter.args) == 1
+        and not loop.iter.keywords
+        and len(body) >= 3
+    ):
+        return None
+    count = loop.iter.args[0]
+    down, take = body[0], body[1]
+    if not (
+        isinstance(down, ast.AugAssign)
+        and isinstance(down.target, ast.Name)
+        and isinstance(down.op, ast.Sub)
+        and isinstance(down.value, ast.Constant)
+        and type(down.value.value) is int
+        and down.value.value == 1
+        and isinstance(take, ast.Assign)
+        and len(take.targets) == 1
+        and isinstance(take.targets[0], ast.Name)
+        and isinstance(take.value, ast.Name)
+        and take.value.id == down.target.id
+    ):
+        return None
+    following, counter = down.target.id, take.targets[0].id
+    count_reads = {n.id for n in ast.walk(count) if isinstance(n, ast.Name)}
+    if not _pure_index(count) or not count_reads <= bound or following not in bound:
+        return None
+    rest = {n for stmt in body[2:] for n in _stored(stmt)} | _stored(loop.target)
+    if rest & {following, counter, *count_reads} or following == counter:
+        return None
+    return following, counter, count
+
+
+def counter_offset(index: ast.expr, counter: str) -> int | None:
+    """``c`` where ``index`` is ``counter``, ``counter + c`` or ``counter - c``."""
+    if isinstance(index, ast.Name) and index.id == counter:
+        return 0
+    if (
+        isinstance(index, ast.BinOp)
+        and isinstance(index.op, (ast.Add, ast.Sub))
+        and isinstance(index.left, ast.Name)
+        and index.left.id == counter
+        and isinstance(index.right, ast.Constant)
+        and type(index.right.value) is int
+    ):
+        return index.right.value if isinstance(index.op, ast.Add) else -index.right.value
+    return None
+
+
 def _plan(loop: ast.For, array: str, flag: str, ndim: int, fresh, before: set) -> list[_Kept]:
     """The elements of ``array`` to keep in locals across ``loop``: those the body
     writes whose indices the loop does not change and read only names certainly bound
@@ -347,6 +425,48 @@ class _Planner:
         #: (array, position, index) -> the name holding that index minus the length of
         #: the array's dimension there: a negative index reaches the element there
         self.wrapped: dict[tuple[str, int, str], tuple[str, ast.expr]] = {}
+        #: ``(next, i, count)`` of a counted-down loop (``counted_down``) whose accesses at
+        #: ``i + c`` are tested before the loop, not on each iteration; else None
+        self.counting: tuple[str, str, ast.expr] | None = None
+        #: those tests, each true where ``i + c`` never reaches the kept index there
+        self.outside: dict[str, ast.expr] = {}
+
+    def _outside(self, parts: list[ast.expr], kept: _Kept) -> bool:
+        """Whether, in a counted-down loop, one position of the access is the counter
+        plus a constant and a test before the loop can show it never reaches the kept
+        index there (which it then adds to ``outside``)."""
+        if self.counting is None:
+            return False
+        following, counter, count = self.counting
+        for position, (p, a) in enumerate(zip(parts, kept.parts, strict=True)):
+            offset = counter_offset(p, counter)
+            if offset is None or ast.dump(p) == ast.dump(a):
+                continue
+            # i + c takes the values [next0 - count + c, next0 + c); the kept index a
+            # (in [0, n) by the test before) is reached there as a, or from the end as
+            # a - n (a negative index)
+            low = ast.BinOp(left=_load(following), op=ast.Sub(), right=copy.deepcopy(count))
+            if offset:
+                low = ast.BinOp(left=low, op=ast.Add(), right=ast.Constant(offset))
+            high: ast.expr = _load(following)
+            if offset:
+                high = ast.BinOp(left=high, op=ast.Add(), right=ast.Constant(offset))
+            tests = [
+                ast.UnaryOp(
+                    op=ast.Not(),
+                    operand=ast.Compare(
+                        left=low if k == 0 else copy.deepcopy(low),
+                        ops=[ast.LtE(), ast.Lt()],
+                        comparators=[index, copy.deepcopy(high)],
+                    ),
+                )  # fmt: skip
+                for k, index in enumerate(
+                    [copy.deepcopy(a), _load(self.wrapped_name(kept, position))]
+                )
+            ]
+            self.outside.setdefault(ast.dump(ast.Tuple(elts=tests, ctx=ast.Load())), tests)
+            return True
+        return False
 
     def wrapped_name(self, kept: _Kept, position: int) -> str:
         key = (kept.array, position, ast.dump(kept.parts[position]))
@@ -359,7 +479,7 @@ class _Planner:
         where it is that element)."""
         found = []
         for kept in self.kept[array]:
-            if _disjoint(parts, kept.parts):
+            if _disjoint(parts, kept.parts) or self._outside(parts, kept):
                 continue
             test = _condition(parts, kept, self.wrapped_name)
             if test is not None:
@@ -414,6 +534,14 @@ def _version(loop: ast.For, buffers: dict, fresh: Callable, bound: set) -> ast.s
         return None
     original = copy.deepcopy(loop)
     planner = _Planner(kept, {a: buffers[a][1] for a in kept}, fresh)
+    counting = counted_down(loop, bound)
+    unguarded = None
+    if counting is not None:
+        # A counted-down loop whose accesses at its counter plus constants never reach a
+        # kept element, by a test before it, runs without their tests per iteration.
+        planner.counting = counting
+        unguarded = [_rewrite_statement(stmt, planner) for stmt in copy.deepcopy(loop.body)]
+        planner.counting = None
     body = [_rewrite_statement(stmt, planner) for stmt in loop.body]
     tests: list[ast.expr] = []
     before: list[ast.stmt] = []
@@ -446,9 +574,16 @@ def _version(loop: ast.For, buffers: dict, fresh: Callable, bound: set) -> ast.s
         value = ast.BinOp(left=copy.deepcopy(part), op=ast.Sub(), right=_shape(array, position))
         before.append(ast.Assign(targets=[_store(wrapped)], value=value))
     loop.body = body
+    running: ast.stmt = loop
+    if planner.outside:
+        faster = copy.deepcopy(loop)
+        faster.body = unguarded
+        outside = [test for tests in planner.outside.values() for test in tests]
+        running = ast.If(test=ast.BoolOp(op=ast.And(), values=outside), body=[faster],
+                         orelse=[loop])  # fmt: skip
     unique = {ast.dump(t): t for t in tests}  # (the same index tested once)
     test = ast.BoolOp(op=ast.And(), values=list(unique.values()))
-    made = ast.If(test=test, body=[*before, loop, *after], orelse=[original])
+    made = ast.If(test=test, body=[*before, running, *after], orelse=[original])
     for node in ast.walk(made):
         if isinstance(node, (ast.stmt, ast.expr)) and not hasattr(node, "lineno"):
             ast.copy_location(node, loop)

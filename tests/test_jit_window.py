@@ -1,0 +1,275 @@
+"""``jit="numba"``: elements a counted-down loop adds into around its counter, carried in
+locals from one iteration to the next (transform/jit_window.py).
+
+The rewrite itself first, on small functions written in the form generated code takes
+(``next -= 1; i = next`` at the top of ``for run in range(count)``): each runs as Python
+before and after the rewrite, with starts and counts that keep every element in bounds,
+that make an index negative or past the end (the loop as it was must run), with no
+iteration, with the array's flag clear while another name holds it, and on random loop
+bodies; the results must be the same bits. Then gradients of stencils compiled through
+``ag.grad(f, jit="numba")``, against the uncompiled gradient bit for bit and central
+differences.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import random
+
+import numpy as np
+import pytest
+from astgrad.transform.jit_window import slide_windows
+
+
+def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
+    tree = ast.parse(source)
+    counter = itertools.count(100)
+    slide_windows(tree.body[0], buffers, lambda base: f"{base}_{next(counter)}")
+    ast.fix_missing_locations(tree)
+    namespace: dict = {"np": np}
+    exec(compile(tree, "<rewritten>", "exec"), namespace)
+    return ast.unparse(tree), namespace[tree.body[0].name]
+
+
+def _original(source: str) -> object:
+    namespace: dict = {"np": np}
+    exec(source, namespace)
+    return namespace[ast.parse(source).body[0].name]
+
+
+def _same(before, after, *args) -> None:
+    """Both on copies of the same arguments: the same bits, or the same exception."""
+    copies = [[a.copy() if isinstance(a, np.ndarray) else a for a in args] for _ in range(2)]
+    results = []
+    for function, given in zip((before, after), copies, strict=True):
+        try:
+            results.append(("value", function(*given), given))
+        except Exception as exc:
+            results.append(("raised", type(exc), None))
+    (kind_a, a, given_a), (kind_b, b, given_b) = results
+    assert kind_a == kind_b, results
+    if kind_a == "value":
+        np.testing.assert_array_equal(a, b)
+        for x, y in zip(given_a, given_b, strict=True):
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+
+
+STENCIL = """
+def stencil(d, g, mine, k, start, count):
+    next_i = start + count * 1
+    for run in range(count):
+        next_i -= 1
+        i = next_i
+        a = g[i] * k
+        d[i + 1] = d[i + 1] + a
+        d[i] = d[i] + -a * 2.0
+        d[i - 1] = d[i - 1] + a
+        d[i] = d[i] + g[i]
+    return d
+"""
+
+
+def test_a_stencil_carries_its_three_elements():
+    text, after = _rewritten(STENCIL, {"d": ("mine", 1)})
+    assert text.count("jit_window_") >= 12, text
+    assert "d[i + 1] = d[i + 1]" not in text.split("else:")[0], text
+    before = _original(STENCIL)
+    g = np.linspace(0.5, 2.0, 7)
+    d = np.linspace(-1.0, 1.0, 7) ** 3
+    # in bounds; touching d[0] and d[6]; i - 1 negative (wraps: the loop as it was);
+    # i + 1 past the end (an IndexError on both sides); no iteration; one iteration
+    for start, count in ((1, 5), (2, 3), (0, 5), (1, 6), (3, 0), (5, 1), (-3, 2)):
+        _same(before, after, d, g, True, 0.3, start, count)
+
+
+def test_a_clear_flag_runs_the_loop_as_it_was():
+    # another name holds the array (its flag is clear), and the body reads the elements
+    # through it: carried values would be stale there
+    source = STENCIL.replace("a = g[i] * k", "a = g[i] * k + g[i - 1]")
+    text, after = _rewritten(source, {"d": ("mine", 1)})
+    assert "jit_window_" in text, text
+    before = _original(source)
+    d = np.linspace(1.0, 2.0, 7)
+    shared_a, shared_b = d.copy(), d.copy()
+    want = before(shared_a, shared_a, False, 0.3, 1, 5)
+    np.testing.assert_array_equal(after(shared_b, shared_b, False, 0.3, 1, 5), want)
+    # (with the flag wrongly set, the window misses what the other name reads: the flag
+    # is what rules that out)
+    shared = d.copy()
+    assert not np.array_equal(after(shared, shared, True, 0.3, 1, 5), want)
+
+
+ROWS = """
+def rows(d, g, mine, r, start, count):
+    next_j = start + count * 1
+    for run in range(count):
+        next_j -= 1
+        j = next_j
+        d[r, j + 2] = d[r, j + 2] + g[j]
+        if g[j] > 0.5:
+            d[r, j] = d[r, j] * 0.5 + d[r, j + 2]
+        else:
+            raise_it = d[r, j + 1] > 10.0
+            if raise_it:
+                raise ValueError("too large")
+    return d
+"""
+
+
+def test_a_row_of_a_matrix_with_a_gap_in_its_offsets():
+    text, after = _rewritten(ROWS, {"d": ("mine", 2)})
+    assert "jit_window_" in text, text
+    before = _original(ROWS)
+    g = np.linspace(0.0, 1.0, 8)
+    d = np.arange(24.0).reshape(3, 8) * 0.25
+    for r, (start, count) in itertools.product((0, 2, -1, 3), ((0, 6), (2, 4), (-1, 3), (3, 0))):
+        _same(before, after, d, g, True, r, start, count)
+    _same(before, after, d * 50.0, g, True, 1, 0, 6)  # (raises inside the loop)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "d[i] = d[i] + g[i]",  # one offset: nothing carried from one iteration to the next
+        "d[i] = d[i + 1] + d[i]\n        break",  # leaves early
+        "d[i] = d[i - 1] + g[i]\n        s = np.sum(d)",  # the whole array
+        "d[i] = d[i - 1] + g[i]\n        d[0] = 1.0",  # an element not at the counter
+        "d[i] = d[i - 1] + g[i]\n        i = 2",  # the counter rebound
+        "d[i] = d[i - 1] + g[i]\n        next_i = 2",  # the count rebound
+        "d[i] = d[i - 20] + g[i]",  # too wide a window
+        "d[i * 2] = d[i] + g[i]",  # not the counter plus a constant
+    ],
+)
+def test_loops_the_window_cannot_carry_are_left(body):
+    source = (
+        "def f(d, g, mine, count):\n"
+        "    next_i = count + 1\n"
+        "    for run in range(count):\n"
+        "        next_i -= 1\n"
+        "        i = next_i\n"
+        f"        {body}\n"
+        "    return d\n"
+    )
+    text, _ = _rewritten(source, {"d": ("mine", 1)})
+    assert "jit_window" not in text, text
+
+
+def test_a_loop_not_counted_down_is_left():
+    source = (
+        "def f(d, g, mine, count):\n"
+        "    for i in range(1, count):\n"
+        "        d[i] = d[i - 1] + g[i]\n"
+        "    return d\n"
+    )
+    text, _ = _rewritten(source, {"d": ("mine", 1)})
+    assert "jit_window" not in text, text
+
+
+# -- random loop bodies ------------------------------------------------------------------
+
+_OFFSETS = ["i", "i + 1", "i - 1", "i + 2", "i - 2"]
+
+
+def _random_body(rng: random.Random) -> str:
+    lines = []
+    for _ in range(rng.randint(2, 7)):
+        write = f"d[{rng.choice(_OFFSETS)}]"
+        read = f"d[{rng.choice(_OFFSETS)}]"
+        value = rng.choice([f"{write} + g[i]", f"{write} * 0.5 + {read}", f"{read} - t"])
+        kind = rng.random()
+        if kind < 0.7:
+            lines.append(f"{write} = {value}")
+        elif kind < 0.85:
+            lines.append(f"t = {read} * 1.5")
+        else:
+            lines.append(f"if {read} > t:\n            {write} = {value}")
+    return "\n        ".join(lines)
+
+
+def test_random_loop_bodies_compute_the_same_bits():
+    rng = random.Random(7)
+    applied = 0
+    for number in range(150):
+        source = (
+            "def f(d, g, mine, start, count):\n"
+            "    t = 0.25\n"
+            "    next_i = start + count\n"
+            "    for run in range(count):\n"
+            "        next_i -= 1\n"
+            "        i = next_i\n"
+            f"        {_random_body(rng)}\n"
+            "    return d\n"
+        )
+        text, after = _rewritten(source, {"d": ("mine", 1)})
+        applied += "jit_window" in text
+        before = _original(source)
+        values = np.random.default_rng(number)
+        d = values.uniform(-1.0, 1.0, 9)
+        g = values.uniform(-1.0, 1.0, 12)
+        for _ in range(6):
+            start = int(values.integers(-3, 6))
+            count = int(values.integers(0, 7))
+            _same(before, after, d, g, bool(values.integers(0, 2)), start, count)
+    assert applied > 100  # (most bodies have two offsets)
+
+
+# -- gradients compiled through ag.grad ------------------------------------------------
+
+
+def heat(u0, k, steps):
+    # the benchmark's stencil: the replayed loop adds into du[i - 1], du[i], du[i + 1]
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(1, n - 1):
+            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        u = new
+    return np.sum(u * u)
+
+
+def periodic(u0, k, steps):
+    # u[i - 1] at i = 0 is u[-1]: the window's test fails there and the loop runs as it was
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(n - 1):
+            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        u = new
+    return np.sum(u * u * u)
+
+
+def rows_of_a_plate(t0, k):
+    # a 2-D plate swept along its rows: the window runs along j within row r
+    t = t0.copy()
+    rows, columns = t.shape
+    for r in range(1, rows - 1):
+        for j in range(1, columns - 1):
+            t[r, j] = t[r, j] + k * (t[r - 1, j] + t[r, j - 1] + t[r, j + 1] - 3.0 * t[r, j])
+    return np.sum(t * t)
+
+
+def _compiled_check(function, args, wrt) -> str:
+    pytest.importorskip("numba")
+    from jit_checks import compiled_check
+
+    return compiled_check(function, args, wrt, same_bits=True)
+
+
+def test_compiled_heat_equation_carries_a_window():
+    u0 = np.sin(np.linspace(0.0, 3.0, 12))
+    source = _compiled_check(heat, (u0, 0.2, 4), (0, 1))
+    assert "jit_window_" in source, source
+
+
+def test_compiled_periodic_stencil_runs_the_loop_as_it_was_where_it_wraps():
+    u0 = np.cos(np.linspace(0.0, 3.0, 9))
+    _compiled_check(periodic, (u0, 0.15, 3), (0, 1))
+
+
+def test_compiled_plate_rows():
+    t0 = np.random.default_rng(3).uniform(0.0, 1.0, (5, 6))
+    _compiled_check(rows_of_a_plate, (t0, 0.1), (0, 1))
