@@ -252,6 +252,65 @@ def rows_of_a_plate(t0, k):
     return np.sum(t * t)
 
 
+def gauss_seidel(u0, k, sweeps):
+    # in place: the replayed loop restores u[i] and adds into du[i - 1], du[i], du[i + 1]
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(sweeps):
+        for i in range(1, n - 1):
+            u[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return np.sum(u * u * u)
+
+
+def wide(u0, k, steps):
+    # offsets -2 to 2, a product of two neighbours
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(2, n - 2):
+            new[i] = u[i] + k * (u[i - 2] - 4.0 * u[i] + u[i + 2] + u[i + 1] * u[i - 1])
+        u = new
+    return np.sum(np.sin(u))
+
+
+def rows(t0, k, steps):
+    # along each row of a matrix: the row index the same in every access
+    t = t0.copy()
+    m = t.shape[1]
+    for _ in range(steps):
+        new = t.copy()
+        for r in range(t.shape[0]):
+            for j in range(1, m - 1):
+                new[r, j] = t[r, j] + k * (t[r, j - 1] - 2.0 * t[r, j] + t[r, j + 1])
+        t = new
+    return np.sum(t * t)
+
+
+def upwind(u0, c, steps):
+    # two offsets, the loop running to the last element
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(1, n):
+            new[i] = u[i] - c * (u[i] - u[i - 1]) * u[i]
+        u = new
+    return np.sum(u**2)
+
+
+def reads_new(u0, k, steps):
+    # the new array read at a neighbour already written this sweep
+    u = u0.copy()
+    n = u.shape[0]
+    for _ in range(steps):
+        new = u.copy()
+        for i in range(1, n - 1):
+            new[i] = u[i] + k * (new[i - 1] - u[i + 1])
+        u = new
+    return np.sum(u * u)
+
+
 def _compiled_check(function, args, wrt) -> str:
     pytest.importorskip("numba")
     from jit_checks import compiled_check
@@ -273,3 +332,19 @@ def test_compiled_periodic_stencil_runs_the_loop_as_it_was_where_it_wraps():
 def test_compiled_plate_rows():
     t0 = np.random.default_rng(3).uniform(0.0, 1.0, (5, 6))
     _compiled_check(rows_of_a_plate, (t0, 0.1), (0, 1))
+
+
+@pytest.mark.parametrize(
+    "function, args",
+    [
+        (gauss_seidel, (np.linspace(0.5, 1.0, 9), 0.2, 3)),
+        (wide, (np.linspace(0.5, 1.0, 11), 0.1, 3)),
+        (rows, (np.linspace(0.0, 1.0, 21).reshape(3, 7), 0.2, 2)),
+        (upwind, (np.linspace(0.5, 1.0, 8), 0.3, 4)),
+        (reads_new, (np.linspace(0.5, 1.0, 8), 0.3, 3)),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_compiled_stencils_as_users_write_them(function, args):
+    source = _compiled_check(function, args, (0, 1))
+    assert "jit_window_" in source, source
