@@ -1,7 +1,12 @@
-"""The check the ``jit="numba"`` tests share: a function's gradient compiled, against the
-uncompiled one and central finite differences, and its rewritten source."""
+"""The checks the ``jit="numba"`` tests share: a function's gradient compiled, against the
+uncompiled one and central finite differences, and its rewritten source; and one of the
+rewrites of ``transform/jit_*.py`` run as Python before and after on the same arguments."""
 
 from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 from numeric import assert_close, numeric_vjp
@@ -35,3 +40,42 @@ def compiled_check(
     report = ag.explain(function, *args, wrt=wrt, jit="numba")
     assert report.compiled, str(report)
     return report.source
+
+
+def rewritten(source: str, rewrite: Callable, buffers: dict) -> tuple[str, object]:
+    """The source and function of ``source`` (one function) after
+    ``rewrite(function_node, buffers, fresh)``, which rewrites it in place."""
+    tree = ast.parse(source)
+    counter = itertools.count(100)
+    rewrite(tree.body[0], buffers, lambda base: f"{base}_{next(counter)}")
+    ast.fix_missing_locations(tree)
+    namespace: dict = {"np": np}
+    exec(compile(tree, "<rewritten>", "exec"), namespace)
+    return ast.unparse(tree), namespace[tree.body[0].name]
+
+
+def original(source: str) -> object:
+    """The function of ``source`` as written."""
+    namespace: dict = {"np": np}
+    exec(source, namespace)
+    return namespace[ast.parse(source).body[0].name]
+
+
+def same_bits(before: Callable, after: Callable, *args) -> object:
+    """Both called on copies of the same arguments: the same bits (results and arrays
+    changed in place), or the same exception. Returns the result."""
+    copies = [[a.copy() if isinstance(a, np.ndarray) else a for a in args] for _ in range(2)]
+    results = []
+    for function, given in zip((before, after), copies, strict=True):
+        try:
+            results.append(("value", function(*given), given))
+        except Exception as exc:  # (an index error on both sides, say)
+            results.append(("raised", type(exc), None))
+    (kind_a, a, given_a), (kind_b, b, given_b) = results
+    assert kind_a == kind_b, results
+    if kind_a == "value":
+        np.testing.assert_array_equal(a, b)
+        for x, y in zip(given_a, given_b, strict=True):
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+    return a

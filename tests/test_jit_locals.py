@@ -12,7 +12,6 @@ applies and where it must not, against the uncompiled gradient and central diffe
 
 from __future__ import annotations
 
-import ast
 import itertools
 import random
 import re
@@ -20,43 +19,11 @@ import re
 import numpy as np
 import pytest
 from astgrad.transform.jit_locals import keep_elements_in_locals
+from jit_checks import original, rewritten, same_bits
 
 
 def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
-    """The rewritten source and function of ``source`` (one function)."""
-    tree = ast.parse(source)
-    counter = itertools.count(100)
-    keep_elements_in_locals(tree.body[0], buffers, lambda base: f"{base}_{next(counter)}")
-    ast.fix_missing_locations(tree)
-    text = ast.unparse(tree)
-    namespace: dict = {"np": np}
-    exec(compile(tree, "<rewritten>", "exec"), namespace)
-    return text, namespace[tree.body[0].name]
-
-
-def _original(source: str) -> object:
-    namespace: dict = {"np": np}
-    exec(source, namespace)
-    return namespace[ast.parse(source).body[0].name]
-
-
-def _same(before, after, *args) -> np.ndarray:
-    """Both on copies of the same arrays: the same bits, or the same exception."""
-    copies = [[a.copy() if isinstance(a, np.ndarray) else a for a in args] for _ in range(2)]
-    results = []
-    for function, given in zip((before, after), copies, strict=True):
-        try:
-            results.append(("value", function(*given), given))
-        except Exception as exc:  # (an index error on both sides, say)
-            results.append(("raised", type(exc), None))
-    (kind_a, a, given_a), (kind_b, b, given_b) = results
-    assert kind_a == kind_b, results
-    if kind_a == "value":
-        np.testing.assert_array_equal(a, b)
-        for x, y in zip(given_a, given_b, strict=True):
-            if isinstance(x, np.ndarray):
-                np.testing.assert_array_equal(x, y)
-    return a
+    return rewritten(source, keep_elements_in_locals, buffers)
 
 
 PAIRS = """
@@ -75,22 +42,22 @@ def test_a_pair_loop_keeps_the_outer_elements_and_guards_the_others():
     text, after = _rewritten(PAIRS, {"d": ("mine", 2)})
     assert text.count("jit_kept_") >= 6, text
     assert "if j == i or j == jit_wrapped_" in text, text
-    before = _original(PAIRS)
+    before = original(PAIRS)
     g = np.linspace(0.5, 2.0, 5)
     d = np.arange(10.0).reshape(5, 2) * 0.3
     # j reaches i (2), and from the end (-3 is row 2); no j reaches it; no iteration
     for js in ([0, 2, 4, 2], [1, -3, 3, -3], [0, 1, 3, 4], [], [-5, -1, 2]):
         for i in (0, 2, 4):
-            _same(before, after, d, g, True, i, js)
+            same_bits(before, after, d, g, True, i, js)
 
 
 def test_negative_kept_index_and_out_of_bounds_run_the_loop_as_it_was():
-    before, (_, after) = _original(PAIRS), _rewritten(PAIRS, {"d": ("mine", 2)})
+    before, (_, after) = original(PAIRS), _rewritten(PAIRS, {"d": ("mine", 2)})
     g = np.linspace(0.5, 2.0, 5)
     d = np.arange(10.0).reshape(5, 2)
     for i, js in ((-2, [3, 1, -2]), (5, []), (5, [1]), (-6, [])):
         # (i out of bounds with no iteration: the rewrite must not read or write d[i])
-        _same(before, after, d, g, True, i, js)
+        same_bits(before, after, d, g, True, i, js)
 
 
 COUNTED = """
@@ -114,13 +81,13 @@ def test_a_counted_down_loop_tests_once_whether_its_counter_reaches_the_kept_row
     text, after = _rewritten(COUNTED, {"d": ("mine", 2)})
     assert "if not next_j - count <= i < next_j and" in text, text
     assert text.count("if j == i or j == jit_wrapped_") == 2, text  # (the guarded copy)
-    before = _original(COUNTED)
+    before = original(COUNTED)
     g = np.linspace(0.5, 2.0, 6)
     d = np.arange(12.0).reshape(6, 2) * 0.3
     for i, (start, count) in itertools.product(
         (0, 2, 5), ((3, 3), (0, 2), (0, 5), (-6, 4), (1, 0), (-3, 3))
     ):
-        _same(before, after, d, g, True, i, start, count)
+        same_bits(before, after, d, g, True, i, start, count)
 
 
 ALIASED = """
@@ -136,7 +103,7 @@ def test_a_clear_flag_runs_the_loop_as_it_was():
     # through that name. Keeping d[i] in a local would read other[i] stale.
     text, after = _rewritten(ALIASED, {"d": ("mine", 1)})
     assert "jit_kept_" in text, text
-    before = _original(ALIASED)
+    before = original(ALIASED)
     d = np.linspace(1.0, 2.0, 4)
     shared = d.copy()
     want = before(shared, shared, False, 1, [1, 1, 1])
@@ -181,7 +148,7 @@ def test_an_index_not_yet_bound_before_the_loop_is_not_kept():
     )
     text, after = _rewritten(source, {"d": ("mine", 1)})
     assert "jit_kept" not in text, text
-    _same(_original(source), after, np.zeros(3), np.ones(3), True, [0, 1, 2], [3, 1])
+    same_bits(original(source), after, np.zeros(3), np.ones(3), True, [0, 1, 2], [3, 1])
 
 
 def test_an_element_reached_by_two_kept_candidates_is_kept_once():
@@ -198,12 +165,12 @@ def test_an_element_reached_by_two_kept_candidates_is_kept_once():
     )
     text, after = _rewritten(source, {"d": ("mine", 1)})
     assert text.count("= d[") >= 1 and len(set(_kept_names(text))) == 1, text
-    before = _original(source)
+    before = original(source)
     d = np.linspace(-1.0, 1.0, 5)
     g = np.linspace(0.1, 0.9, 5)
     for i, k in itertools.product((0, 2, 4), (0, 2, -3, -1)):
         for js in ([0, 1, 2, 3, 4], [2, -3, 2], []):
-            _same(before, after, d, g, True, i, k, js)
+            same_bits(before, after, d, g, True, i, k, js)
 
 
 def _kept_names(text: str) -> list[str]:
@@ -248,7 +215,7 @@ def test_random_loop_bodies_compute_the_same_bits():
         )
         text, after = _rewritten(source, {"d": ("mine", 2)})
         applied += "jit_kept" in text
-        before = _original(source)
+        before = original(source)
         values = np.random.default_rng(number)
         d = values.uniform(-1.0, 1.0, (4, 2))
         g = values.uniform(-1.0, 1.0, 4)
@@ -256,7 +223,7 @@ def test_random_loop_bodies_compute_the_same_bits():
             i, k = (int(v) for v in values.integers(-4, 4, 2))
             c = int(values.integers(-2, 2))
             js = [int(v) for v in values.integers(-4, 4, int(values.integers(0, 5)))]
-            _same(before, after, d, g, bool(values.integers(0, 2)), i, k, c, js)
+            same_bits(before, after, d, g, bool(values.integers(0, 2)), i, k, c, js)
     assert applied > 50  # (most bodies keep something)
 
 

@@ -13,47 +13,17 @@ differences.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import random
 
 import numpy as np
 import pytest
 from astgrad.transform.jit_window import slide_windows
+from jit_checks import original, rewritten, same_bits
 
 
 def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
-    tree = ast.parse(source)
-    counter = itertools.count(100)
-    slide_windows(tree.body[0], buffers, lambda base: f"{base}_{next(counter)}")
-    ast.fix_missing_locations(tree)
-    namespace: dict = {"np": np}
-    exec(compile(tree, "<rewritten>", "exec"), namespace)
-    return ast.unparse(tree), namespace[tree.body[0].name]
-
-
-def _original(source: str) -> object:
-    namespace: dict = {"np": np}
-    exec(source, namespace)
-    return namespace[ast.parse(source).body[0].name]
-
-
-def _same(before, after, *args) -> None:
-    """Both on copies of the same arguments: the same bits, or the same exception."""
-    copies = [[a.copy() if isinstance(a, np.ndarray) else a for a in args] for _ in range(2)]
-    results = []
-    for function, given in zip((before, after), copies, strict=True):
-        try:
-            results.append(("value", function(*given), given))
-        except Exception as exc:
-            results.append(("raised", type(exc), None))
-    (kind_a, a, given_a), (kind_b, b, given_b) = results
-    assert kind_a == kind_b, results
-    if kind_a == "value":
-        np.testing.assert_array_equal(a, b)
-        for x, y in zip(given_a, given_b, strict=True):
-            if isinstance(x, np.ndarray):
-                np.testing.assert_array_equal(x, y)
+    return rewritten(source, slide_windows, buffers)
 
 
 STENCIL = """
@@ -75,13 +45,13 @@ def test_a_stencil_carries_its_three_elements():
     text, after = _rewritten(STENCIL, {"d": ("mine", 1)})
     assert text.count("jit_window_") >= 12, text
     assert "d[i + 1] = d[i + 1]" not in text.split("else:")[0], text
-    before = _original(STENCIL)
+    before = original(STENCIL)
     g = np.linspace(0.5, 2.0, 7)
     d = np.linspace(-1.0, 1.0, 7) ** 3
     # in bounds; touching d[0] and d[6]; i - 1 negative (wraps: the loop as it was);
     # i + 1 past the end (an IndexError on both sides); no iteration; one iteration
     for start, count in ((1, 5), (2, 3), (0, 5), (1, 6), (3, 0), (5, 1), (-3, 2)):
-        _same(before, after, d, g, True, 0.3, start, count)
+        same_bits(before, after, d, g, True, 0.3, start, count)
 
 
 def test_a_clear_flag_runs_the_loop_as_it_was():
@@ -90,7 +60,7 @@ def test_a_clear_flag_runs_the_loop_as_it_was():
     source = STENCIL.replace("a = g[i] * k", "a = g[i] * k + g[i - 1]")
     text, after = _rewritten(source, {"d": ("mine", 1)})
     assert "jit_window_" in text, text
-    before = _original(source)
+    before = original(source)
     d = np.linspace(1.0, 2.0, 7)
     shared_a, shared_b = d.copy(), d.copy()
     want = before(shared_a, shared_a, False, 0.3, 1, 5)
@@ -121,12 +91,12 @@ def rows(d, g, mine, r, start, count):
 def test_a_row_of_a_matrix_with_a_gap_in_its_offsets():
     text, after = _rewritten(ROWS, {"d": ("mine", 2)})
     assert "jit_window_" in text, text
-    before = _original(ROWS)
+    before = original(ROWS)
     g = np.linspace(0.0, 1.0, 8)
     d = np.arange(24.0).reshape(3, 8) * 0.25
     for r, (start, count) in itertools.product((0, 2, -1, 3), ((0, 6), (2, 4), (-1, 3), (3, 0))):
-        _same(before, after, d, g, True, r, start, count)
-    _same(before, after, d * 50.0, g, True, 1, 0, 6)  # (raises inside the loop)
+        same_bits(before, after, d, g, True, r, start, count)
+    same_bits(before, after, d * 50.0, g, True, 1, 0, 6)  # (raises inside the loop)
 
 
 @pytest.mark.parametrize(
@@ -204,14 +174,14 @@ def test_random_loop_bodies_compute_the_same_bits():
         )
         text, after = _rewritten(source, {"d": ("mine", 1)})
         applied += "jit_window" in text
-        before = _original(source)
+        before = original(source)
         values = np.random.default_rng(number)
         d = values.uniform(-1.0, 1.0, 9)
         g = values.uniform(-1.0, 1.0, 12)
         for _ in range(6):
             start = int(values.integers(-3, 6))
             count = int(values.integers(0, 7))
-            _same(before, after, d, g, bool(values.integers(0, 2)), start, count)
+            same_bits(before, after, d, g, bool(values.integers(0, 2)), start, count)
     assert applied > 100  # (most bodies have two offsets)
 
 

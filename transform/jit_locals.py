@@ -91,7 +91,12 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["counted_down", "counter_offset", "keep_elements_in_locals"]
+__all__ = [
+    "counted_down",
+    "counter_offset",
+    "keep_elements_in_locals",
+    "rewrite_innermost_loops",
+]
 
 
 @dataclass
@@ -109,32 +114,40 @@ def keep_elements_in_locals(
     """Rewrites ``function`` in place (see the module doc). ``buffers`` maps each float64
     gradient buffer's name to its flag's name and its number of dimensions; ``fresh``
     makes a name no one uses."""
-    if not buffers or any(isinstance(n, ast.Try) for n in ast.walk(function)):
+    if buffers:
+        rewrite_innermost_loops(function, lambda loop, bound: _version(loop, buffers, fresh, bound))
+
+
+def rewrite_innermost_loops(
+    function: ast.FunctionDef, version: Callable[[ast.For, set], ast.stmt | None]
+) -> None:
+    """Each innermost loop (``_innermost``) of ``function`` replaced by what ``version``
+    makes of it, given the names certainly bound where it starts (None: left as it is);
+    nothing in a function with a ``try``. The rewrites here test before a loop names its
+    body reads (an array, its flag, indices) even where the loop runs no iteration, so
+    those must be bound there: parameters, names assigned by earlier statements of the
+    blocks around it, the targets of the loops around it."""
+    if any(isinstance(n, ast.Try) for n in ast.walk(function)):
         return
     args = function.args
     params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    _rewrite_block(function.body, buffers, fresh, params)
+    _rewrite_block(function.body, version, params)
 
 
-def _rewrite_block(block: list[ast.stmt], buffers: dict, fresh: Callable, bound: set) -> None:
-    """The loops of ``block`` and of the blocks inside it rewritten. ``bound`` holds the
-    names certainly bound where the block starts (parameters, names assigned by earlier
-    statements of the blocks around it, the targets of the loops around it): the test
-    before a rewritten loop reads its array, its flag and the kept indices even where the
-    loop runs no iteration, so they must be bound there."""
+def _rewrite_block(block: list[ast.stmt], version: Callable, bound: set) -> None:
     bound = set(bound)
     for position, stmt in enumerate(block):
         if isinstance(stmt, ast.For) and _innermost(stmt):
-            made = _version(stmt, buffers, fresh, bound)
+            made = version(stmt, bound)
             if made is not None:
                 block[position] = made
             continue
         if isinstance(stmt, ast.For):
-            _rewrite_block(stmt.body, buffers, fresh, bound | _stored(stmt.target))
-            _rewrite_block(stmt.orelse, buffers, fresh, bound)
+            _rewrite_block(stmt.body, version, bound | _stored(stmt.target))
+            _rewrite_block(stmt.orelse, version, bound)
         elif isinstance(stmt, (ast.If, ast.While)):
-            _rewrite_block(stmt.body, buffers, fresh, bound)
-            _rewrite_block(stmt.orelse, buffers, fresh, bound)
+            _rewrite_block(stmt.body, version, bound)
+            _rewrite_block(stmt.orelse, version, bound)
         elif isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             bound |= _stored(stmt)
 

@@ -79,7 +79,6 @@ from collections.abc import Callable
 
 from .jit_locals import (
     _accesses,
-    _innermost,
     _load,
     _parts,
     _shape,
@@ -87,6 +86,7 @@ from .jit_locals import (
     _stored,
     counted_down,
     counter_offset,
+    rewrite_innermost_loops,
 )
 
 __all__ = ["slide_windows"]
@@ -101,32 +101,8 @@ def slide_windows(
     """Rewrites ``function`` in place (see the module doc). ``buffers`` maps each float64
     gradient buffer's name to its flag's name and its number of dimensions; ``fresh``
     makes a name no one uses."""
-    if not buffers or any(isinstance(n, ast.Try) for n in ast.walk(function)):
-        return
-    args = function.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    _rewrite_block(function.body, buffers, fresh, params)
-
-
-def _rewrite_block(block: list[ast.stmt], buffers: dict, fresh: Callable, bound: set) -> None:
-    """The counted-down loops of ``block`` and of the blocks inside it rewritten.
-    ``bound`` holds the names certainly bound where the block starts: the test before a
-    rewritten loop reads them even where the loop runs no iteration."""
-    bound = set(bound)
-    for position, stmt in enumerate(block):
-        if isinstance(stmt, ast.For) and _innermost(stmt):
-            made = _version(stmt, buffers, fresh, bound)
-            if made is not None:
-                block[position] = made
-            continue
-        if isinstance(stmt, ast.For):
-            _rewrite_block(stmt.body, buffers, fresh, bound | _stored(stmt.target))
-            _rewrite_block(stmt.orelse, buffers, fresh, bound)
-        elif isinstance(stmt, (ast.If, ast.While)):
-            _rewrite_block(stmt.body, buffers, fresh, bound)
-            _rewrite_block(stmt.orelse, buffers, fresh, bound)
-        elif isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            bound |= _stored(stmt)
+    if buffers:
+        rewrite_innermost_loops(function, lambda loop, bound: _version(loop, buffers, fresh, bound))
 
 
 def _plus(node: ast.expr, amount: int) -> ast.expr:
