@@ -79,3 +79,21 @@ def same_bits(before: Callable, after: Callable, *args) -> object:
             if isinstance(x, np.ndarray):
                 np.testing.assert_array_equal(x, y)
     return a
+
+
+def random_loop_body(rng, write: Callable[[], str], read: Callable[[], str], g: str) -> str:
+    """Two to seven random statements of a loop body adding into and reading elements of
+    an array (``write()`` and ``read()`` give random element accesses), through a local
+    ``t`` and under ``if``; ``g`` is an element of another array."""
+    lines = []
+    for _ in range(rng.randint(2, 7)):
+        target, source = write(), read()
+        value = rng.choice([f"{target} + {g}", f"{target} * 0.5 + {source}", f"{source} - t"])
+        kind = rng.random()
+        if kind < 0.7:
+            lines.append(f"{target} = {value}")
+        elif kind < 0.85:
+            lines.append(f"t = {source} * 1.5")
+        else:
+            lines.append(f"if {source} > t:\n            {target} = {value}")
+    return "\n        ".join(lines)

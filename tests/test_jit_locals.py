@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pytest
 from astgrad.transform.jit_locals import keep_elements_in_locals
-from jit_checks import original, rewritten, same_bits
+from jit_checks import original, random_loop_body, rewritten, same_bits
 
 
 def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
@@ -183,22 +183,14 @@ _INDICES = ["i", "j", "k", "0", "1", "-1", "j - 1", "i + 1", "-k"]
 
 
 def _random_body(rng: random.Random) -> str:
-    lines = []
-    for _ in range(rng.randint(2, 7)):
+    def write() -> str:
         row = rng.choice(["i", "i", "j", "k", "0", "-1", "j - 1"])
-        column = rng.choice(["0", "1", "c", "-1"])
-        read = f"d[{rng.choice(_INDICES)}, {rng.choice(['0', '1', 'c'])}]"
-        value = rng.choice(
-            [f"d[{row}, {column}] + g[j]", f"d[{row}, {column}] * 0.5 + {read}", f"{read} - t"]
-        )
-        kind = rng.random()
-        if kind < 0.7:
-            lines.append(f"d[{row}, {column}] = {value}")
-        elif kind < 0.85:
-            lines.append(f"t = {read} * 1.5")
-        else:
-            lines.append(f"if {read} > t:\n            d[{row}, {column}] = {value}")
-    return "\n        ".join(lines)
+        return f"d[{row}, {rng.choice(['0', '1', 'c', '-1'])}]"
+
+    def read() -> str:
+        return f"d[{rng.choice(_INDICES)}, {rng.choice(['0', '1', 'c'])}]"
+
+    return random_loop_body(rng, write, read, "g[j]")
 
 
 def test_random_loop_bodies_compute_the_same_bits():

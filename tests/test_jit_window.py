@@ -19,7 +19,7 @@ import random
 import numpy as np
 import pytest
 from astgrad.transform.jit_window import slide_windows
-from jit_checks import original, rewritten, same_bits
+from jit_checks import original, random_loop_body, rewritten, same_bits
 
 
 def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
@@ -143,19 +143,10 @@ _OFFSETS = ["i", "i + 1", "i - 1", "i + 2", "i - 2"]
 
 
 def _random_body(rng: random.Random) -> str:
-    lines = []
-    for _ in range(rng.randint(2, 7)):
-        write = f"d[{rng.choice(_OFFSETS)}]"
-        read = f"d[{rng.choice(_OFFSETS)}]"
-        value = rng.choice([f"{write} + g[i]", f"{write} * 0.5 + {read}", f"{read} - t"])
-        kind = rng.random()
-        if kind < 0.7:
-            lines.append(f"{write} = {value}")
-        elif kind < 0.85:
-            lines.append(f"t = {read} * 1.5")
-        else:
-            lines.append(f"if {read} > t:\n            {write} = {value}")
-    return "\n        ".join(lines)
+    def access() -> str:
+        return f"d[{rng.choice(_OFFSETS)}]"
+
+    return random_loop_body(rng, access, access, "g[i]")
 
 
 def test_random_loop_bodies_compute_the_same_bits():
