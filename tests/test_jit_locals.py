@@ -219,6 +219,37 @@ def test_random_loop_bodies_compute_the_same_bits():
     assert applied > 50  # (most bodies keep something)
 
 
+def test_random_counted_down_loop_bodies_compute_the_same_bits():
+    # the replayed form, whose counter's range is tested once before the loop: with
+    # ranges that hold the kept row, its wrapped form, both or neither
+    rng = random.Random(33)
+    unguarded = 0
+    for number in range(150):
+        body = _random_body(rng)
+        source = (
+            "def f(d, g, mine, i, k, c, start, count):\n"
+            "    t = 0.25\n"
+            "    next_j = start + count\n"
+            "    for run in range(count):\n"
+            "        next_j -= 1\n"
+            "        j = next_j\n"
+            f"        {body}\n"
+            "    return d\n"
+        )
+        text, after = _rewritten(source, {"d": ("mine", 2)})
+        unguarded += "if not next_j - count" in text
+        before = original(source)
+        values = np.random.default_rng(number)
+        d = values.uniform(-1.0, 1.0, (4, 2))
+        g = values.uniform(-1.0, 1.0, 9)
+        for _ in range(8):
+            i, k = (int(v) for v in values.integers(-4, 4, 2))
+            c = int(values.integers(-2, 2))
+            start, count = int(values.integers(-5, 4)), int(values.integers(0, 5))
+            same_bits(before, after, d, g, bool(values.integers(0, 2)), i, k, c, start, count)
+    assert unguarded > 30  # (bodies whose accesses at j can be tested once)
+
+
 # -- gradients compiled through ag.grad ------------------------------------------------
 
 
