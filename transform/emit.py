@@ -38,6 +38,7 @@ with warnings.catch_warnings():
 from ..runtime import anomaly
 from . import anno
 from .origin import Origin, same_line
+from .walk import walk
 
 _MARKER = "__astgrad_comment__"
 _MARKER_LINE = re.compile(r"^(\s*)[rbuRBU]*(['\"]{1,3})" + _MARKER + r" \2\s*$")
@@ -345,7 +346,7 @@ def _own_builtins(
     users: set[str] = set()
     bound = {d.name for d in definitions}
     for definition in definitions:
-        for node in gast.walk(definition):
+        for node in walk(definition):
             if isinstance(node, gast.Call) and _made_builtin_call(node.func, free_values):
                 made.setdefault(node.func.id, []).append(node.func)
             elif isinstance(node, gast.Name):

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import anno
 from .context import TransformContext
+from .dataflow import all_names
 
 #: the fact of a name that surely holds an int (of ndim 0)
 INT = "int"
@@ -193,9 +194,8 @@ def _fact_of_value(
     when it reads a local name that has no fact yet (decided in a later round)."""
     if value is None:
         return CONFLICT
-    for node in gast.walk(value):
-        if isinstance(node, gast.Name) and node.id in locals_ and node.id not in facts:
-            return None
+    if any(name in locals_ and name not in facts for name in all_names(value)):
+        return None
     if isinstance(value, (gast.Constant, gast.Name, gast.Subscript)):
         found = of(value, facts)
         return CONFLICT if found is None else found  # (0, a number's ndim, is a fact)

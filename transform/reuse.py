@@ -53,14 +53,12 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     once at the top level, never written backward and holding that write there, is
     replaced by a read of that value; nothing else changes."""
     forward = _Forward(program.primal)
-    backward_writes = set()
-    for stmt in program.backward:
-        backward_writes |= _written(stmt)
-    values = forward.reusable(backward_writes)
+    written = [_written(stmt) for stmt in program.backward]
+    values = forward.reusable(set().union(*written))
     if not values:
         return program
     versions = dict(forward.last)
-    for stmt in program.backward:
+    for stmt, names in zip(program.backward, written, strict=True):
         if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1:
             # (inside the value only: a gradient that were the forward value itself would
             # share its array with what the function returned)
@@ -69,7 +67,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
         if pushed is not None and _is_pop_of(stmt, pushed[0]):
             versions[pushed[0]] = pushed[1]  # the value the push saw comes back
             continue
-        for name in _written(stmt):
+        for name in names:
             versions[name] = None
     return program
 
