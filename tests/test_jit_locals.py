@@ -193,61 +193,52 @@ def _random_body(rng: random.Random) -> str:
     return random_loop_body(rng, write, read, "g[j]")
 
 
-def test_random_loop_bodies_compute_the_same_bits():
-    rng = random.Random(21)
-    applied = 0
+def _random_bodies_run_the_same(seed: int, loop: str, arguments, marker: str) -> int:
+    """150 random bodies in ``loop`` (its header lines, after ``t = 0.25``), each run
+    before and after the rewrite on arguments ``arguments(values)`` draws; how many
+    rewritten sources show ``marker``."""
+    rng = random.Random(seed)
+    found = 0
     for number in range(150):
-        body = _random_body(rng)
+        values = np.random.default_rng(number)
+        names, draw = arguments
         source = (
-            "def f(d, g, mine, i, k, c, js):\n"
-            "    t = 0.25\n"
-            "    for j in js:\n"
-            f"        {body}\n"
-            "    return d\n"
+            f"def f(d, g, mine, i, k, c, {names}):\n    t = 0.25\n{loop}"
+            f"        {_random_body(rng)}\n    return d\n"
         )
         text, after = _rewritten(source, {"d": ("mine", 2)})
-        applied += "jit_kept" in text
+        found += marker in text
         before = original(source)
-        values = np.random.default_rng(number)
         d = values.uniform(-1.0, 1.0, (4, 2))
-        g = values.uniform(-1.0, 1.0, 4)
+        g = values.uniform(-1.0, 1.0, 9)
         for _ in range(6):
             i, k = (int(v) for v in values.integers(-4, 4, 2))
             c = int(values.integers(-2, 2))
-            js = [int(v) for v in values.integers(-4, 4, int(values.integers(0, 5)))]
-            same_bits(before, after, d, g, bool(values.integers(0, 2)), i, k, c, js)
-    assert applied > 50  # (most bodies keep something)
+            flag = bool(values.integers(0, 2))
+            same_bits(before, after, d, g, flag, i, k, c, *draw(values))
+    return found
+
+
+def test_random_loop_bodies_compute_the_same_bits():
+    def indices(values):
+        return ([int(v) for v in values.integers(-4, 4, int(values.integers(0, 5)))],)
+
+    loop = "    for j in js:\n"
+    assert _random_bodies_run_the_same(21, loop, ("js", indices), "jit_kept") > 50
 
 
 def test_random_counted_down_loop_bodies_compute_the_same_bits():
     # the replayed form, whose counter's range is tested once before the loop: with
     # ranges that hold the kept row, its wrapped form, both or neither
-    rng = random.Random(33)
-    unguarded = 0
-    for number in range(150):
-        body = _random_body(rng)
-        source = (
-            "def f(d, g, mine, i, k, c, start, count):\n"
-            "    t = 0.25\n"
-            "    next_j = start + count\n"
-            "    for run in range(count):\n"
-            "        next_j -= 1\n"
-            "        j = next_j\n"
-            f"        {body}\n"
-            "    return d\n"
-        )
-        text, after = _rewritten(source, {"d": ("mine", 2)})
-        unguarded += "if not next_j - count" in text
-        before = original(source)
-        values = np.random.default_rng(number)
-        d = values.uniform(-1.0, 1.0, (4, 2))
-        g = values.uniform(-1.0, 1.0, 9)
-        for _ in range(8):
-            i, k = (int(v) for v in values.integers(-4, 4, 2))
-            c = int(values.integers(-2, 2))
-            start, count = int(values.integers(-5, 4)), int(values.integers(0, 5))
-            same_bits(before, after, d, g, bool(values.integers(0, 2)), i, k, c, start, count)
-    assert unguarded > 30  # (bodies whose accesses at j can be tested once)
+    def range_of_j(values):
+        return int(values.integers(-5, 4)), int(values.integers(0, 5))
+
+    loop = (
+        "    next_j = start + count\n    for run in range(count):\n"
+        "        next_j -= 1\n        j = next_j\n"
+    )
+    found = _random_bodies_run_the_same(33, loop, ("start, count", range_of_j), "if not next_j")
+    assert found > 30  # (bodies whose accesses at j can be tested once)
 
 
 # -- gradients compiled through ag.grad ------------------------------------------------

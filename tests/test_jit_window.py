@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from astgrad.transform.jit_window import slide_windows
 from jit_checks import original, random_loop_body, rewritten, same_bits
+from test_jit import heat  # (the benchmark's stencil)
 
 
 def _rewritten(source: str, buffers: dict[str, tuple[str, int]]) -> tuple[str, object]:
@@ -178,18 +179,6 @@ def test_random_loop_bodies_compute_the_same_bits():
 
 
 # -- gradients compiled through ag.grad ------------------------------------------------
-
-
-def heat(u0, k, steps):
-    # the benchmark's stencil: the replayed loop adds into du[i - 1], du[i], du[i + 1]
-    u = u0.copy()
-    n = u.shape[0]
-    for _ in range(steps):
-        new = u.copy()
-        for i in range(1, n - 1):
-            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        u = new
-    return np.sum(u * u)
 
 
 def periodic(u0, k, steps):
