@@ -16,7 +16,9 @@ import gast
 SLOT = "__astgrad__"
 
 
-class Key(enum.Enum):
+class Key(str, enum.Enum):
+    # (a str enum: hashed as its string, natively; a plain Enum's Python-level __hash__
+    # took 2% of a first call, annotations being read that often)
     #: :class:`~astgrad.transform.origin.Origin` of the user code a node came from.
     ORIGIN = "origin"
     #: On a core statement: True when it needs an adjoint (reads a varied value and
@@ -69,12 +71,16 @@ class Key(enum.Enum):
     PART_OF = "part_of"
 
 
+#: what a node without annotations reads as (never written: ``set`` makes the node's own)
+_NONE: dict = {}
+
+
 def get(node: gast.AST, key: Key, default: Any = None) -> Any:
-    return getattr(node, SLOT, {}).get(key, default)
+    return getattr(node, SLOT, _NONE).get(key, default)
 
 
 def has(node: gast.AST, key: Key) -> bool:
-    return key in getattr(node, SLOT, {})
+    return key in getattr(node, SLOT, _NONE)
 
 
 def set(node: gast.AST, key: Key, value: Any) -> None:  # noqa: A001 (mirrors dict.set)

@@ -202,6 +202,8 @@ def _live_in(stmt: gast.stmt, live: set[str], result: dict) -> set[str]:
 
 #: the names a ``return`` kills: all of them, since nothing after it runs
 _EVERYTHING = None
+#: statements whose blocks dead code's rounds change (their reads, asked whole, change too)
+_HOLDS_BLOCKS = (gast.If, gast.For, gast.While, gast.With, gast.Try, gast.FunctionDef)
 
 
 class OnDemandLiveness:
@@ -218,17 +220,31 @@ class OnDemandLiveness:
     statements with n names live cost n * n.
     """
 
-    def __init__(self, restores_dead: bool = False) -> None:
+    def __init__(self, restores_dead: bool = False, known_reads: dict | None = None) -> None:
         #: restores are no reads of the arrays they write into (for dead code alone: a
         #: restore then goes when no read follows it)
         self._restores_dead = restores_dead
         self._where: dict[int, tuple[_LiveBlock, int]] = {}  # id(stmt) -> its block, position
         self._reads: dict[int, set[str]] = {}  # each node's reads, found once
+        #: the names nodes read, shared by analyses of code that only loses statements
+        #: between them (dead code's rounds): id(node) -> (node, names)
+        self._known_reads = known_reads
+
+    def names_read(self, node: gast.AST) -> set[str]:
+        """``reads(node)``, a new set, found once per node for the analyses sharing
+        ``known_reads`` (a statement holding blocks is asked again: its blocks change)."""
+        known = self._known_reads
+        if known is None or isinstance(node, _HOLDS_BLOCKS):
+            return reads(node)
+        entry = known.get(id(node))
+        if entry is None or entry[0] is not node:  # (the node is kept: its id stays its own)
+            entry = known[id(node)] = (node, frozenset(reads(node)))
+        return set(entry[1])
 
     def reads(self, node: gast.AST) -> set[str]:
         found = self._reads.get(id(node))
         if found is None:
-            found = self._reads[id(node)] = reads(node)
+            found = self._reads[id(node)] = self.names_read(node)
             restores = anno.get(node, anno.Key.RESTORES) if self._restores_dead else None
             if restores is not None:
                 # Putting back an element of an array (``restore_item(y, i, pop())``) is no

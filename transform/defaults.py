@@ -22,7 +22,7 @@ from ..runtime.rules.registry import Rule
 from .resolve import is_hashable
 from .walk import copy_tree
 
-__all__ = ["at_defaults"]
+__all__ = ["at_defaults", "at_defaults_shared"]
 
 
 def at_defaults(
@@ -54,6 +54,34 @@ def at_defaults(
         return None
 
     return copy_tree(expression, at_default)
+
+
+#: at_defaults's results for templates' own expressions: key -> (expression, rule, tree)
+_SHARED: dict[tuple, tuple[gast.expr, Rule, gast.expr]] = {}
+
+
+def at_defaults_shared(
+    expression: gast.expr, rule: Rule, bound: dict[str, gast.expr], namespace: dict
+) -> gast.expr:
+    """:func:`at_defaults` of a rule template's own ``expression`` (not a copy), made once
+    per what the call leaves at its defaults and passes as constants, which is all the
+    result depends on: a rule inlined at a hundred call sites was read a hundred times.
+    The tree is shared: the caller copies it (renaming) and changes only its copy."""
+    defaulted = frozenset(
+        name for name, node in bound.items() if getattr(node, "defaulted_", False)
+    )
+    constants = tuple(
+        sorted(
+            (name, type(node.value).__name__, repr(node.value))  # (1, 1.0, True and -0.0
+            for name, node in bound.items()  # are equal keys: told apart)
+            if isinstance(node, gast.Constant)
+        )
+    )
+    key = (id(expression), id(rule), id(namespace), defaulted, constants)
+    entry = _SHARED.get(key)
+    if entry is None or entry[0] is not expression or entry[1] is not rule:
+        entry = _SHARED[key] = (expression, rule, at_defaults(expression, rule, bound, namespace))
+    return entry[2]
 
 
 def _static_test(

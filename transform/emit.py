@@ -288,17 +288,19 @@ def _statements_in_order(node: Any, family: Any = gast) -> Iterator[Any]:
 LINE_ORIGINS: dict[str, dict[int, Origin]] = anomaly.LINE_ORIGINS
 
 
-def _line_origins(definitions: list[gast.FunctionDef], shown: str) -> dict[int, Origin]:
-    """The origin of every line of ``shown``, the printed ``definitions``: the printed
-    text is parsed again, and its statements are paired, in order, with the tree's (less
-    the comment markers, which print as comments)."""
+def _line_origins(
+    definitions: list[gast.FunctionDef], printed_definitions: list[ast.stmt]
+) -> dict[int, Origin]:
+    """The origin of every line of the printed ``definitions``, given as the printed text
+    parsed again: its statements are paired, in order, with the tree's (less the comment
+    markers, which print as comments)."""
     ours = [
         stmt
         for definition in definitions
         for stmt in _statements_in_order(definition)
         if not anno.has(stmt, anno.Key.COMMENT)
     ]
-    printed = [stmt for top in ast.parse(shown).body for stmt in _statements_in_order(top, ast)]
+    printed = [stmt for top in printed_definitions for stmt in _statements_in_order(top, ast)]
     if len(ours) != len(printed):
         return {}  # not expected; without a map, errors just name the generated line
     lines: dict[int, Origin] = {}
@@ -406,11 +408,11 @@ def compile_functions(
     factory = f"def {factory_name}({', '.join(params)}):\n{body}    return ({names},)\n"
     filename = f"<astgrad: {label} #{next(_counter)}>"
     linecache.cache[filename] = (len(factory), None, factory.splitlines(keepends=True), filename)
-    # The factory's header line comes before the shown source.
-    LINE_ORIGINS[filename] = {
-        line + 1: origin for line, origin in _line_origins(definitions, shown).items()
-    }
-    code = compile(factory, filename, "exec")
+    # Parsed once, for the lines' origins and to compile (the factory's lines, whose
+    # header comes before the shown source, are the ones tracebacks name).
+    tree = ast.parse(factory, filename)
+    LINE_ORIGINS[filename] = _line_origins(definitions, tree.body[0].body[:-1])
+    code = compile(tree, filename, "exec")
     scratch = dict(user_function.__globals__)
     exec(code, scratch)
     placeholders = {name: free_values.get(name) for name in params}

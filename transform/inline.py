@@ -28,7 +28,7 @@ from ..runtime.rules.results import add_results
 from ..runtime.rules.templates import gradient
 from . import algebra, build, shapes
 from .context import TransformContext
-from .defaults import at_defaults
+from .defaults import at_defaults, at_defaults_shared
 from .errors import TransformError
 from .origin import Origin
 from .resolve import Callee
@@ -213,7 +213,7 @@ def inline(
     for stmt in template.prelude_for(wanted):
         local = stmt.targets[0].id
         fresh = ctx.namer.new(local)
-        value = at_defaults(stmt.value, rule, bound, namespace)
+        value = at_defaults_shared(stmt.value, rule, bound, namespace)
         value = fold_constants(_substitute(value, renames, rule, ctx))
         renames[local] = build.load(fresh)
         prelude.append(
@@ -229,8 +229,10 @@ def inline(
             same = _has_result_shape(callee, operands, position, ctx)
             expression = gradient(template, position, namespace, same)
             if position == 1 and rule.vjp is _TRUE_DIVIDE and _is_value(bound.get("x"), 1):
-                expression = _reciprocal_gradient(expression)
-            expression = at_defaults(expression, rule, bound, namespace)
+                expression = _reciprocal_gradient(expression)  # (a new tree: not shared)
+                expression = at_defaults(expression, rule, bound, namespace)
+            else:  # (the template's own: made once, copied by _substitute)
+                expression = at_defaults_shared(expression, rule, bound, namespace)
             expression = _substitute(expression, renames, rule, ctx)
             expression = fold_constants(_drop_default_arguments(expression, ctx))
             if computed_dtype and needs_dtype_check(rule, bound):

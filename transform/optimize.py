@@ -78,12 +78,13 @@ def eliminate_dead(
     only) and ``aliases`` (name -> the names that may share memory with it), a restore
     into an array goes too where neither it nor anything that may share its memory is
     read afterwards but at such positions."""
+    known_reads: dict = {}  # (each round only removes statements: their reads stay)
     while True:
-        liveness = OnDemandLiveness(restores_dead=True)
+        liveness = OnDemandLiveness(restores_dead=True, known_reads=known_reads)
         liveness.block(stmts, set(live_out))
         values = None
         if shape_only and aliases is not None:
-            values = _ValueLiveness(shape_only, aliases)
+            values = _ValueLiveness(shape_only, aliases, known_reads)
             values.block(stmts, set(live_out))
         removed = []
         stmts = _sweep(stmts, (liveness, values), removed, dead_stack_ids)
@@ -129,8 +130,13 @@ class _ValueLiveness(OnDemandLiveness):
     whose in-place writes a view sees to the tape, as it does for the restores that no
     read at all follows.)"""
 
-    def __init__(self, shape_only: dict[str, frozenset[int]], aliases: dict[str, set[str]]) -> None:
-        super().__init__(restores_dead=True)
+    def __init__(
+        self,
+        shape_only: dict[str, frozenset[int]],
+        aliases: dict[str, set[str]],
+        known_reads: dict | None = None,
+    ) -> None:
+        super().__init__(restores_dead=True, known_reads=known_reads)
         self._shape_only = shape_only
         self._aliases = aliases
 
@@ -143,6 +149,9 @@ class _ValueLiveness(OnDemandLiveness):
         found = self._reads.get(id(node))
         if found is None:
             found = set(super().reads(node))
+            if found.isdisjoint(self._shape_only):  # (a call reads its function's name)
+                self._reads[id(node)] = found
+                return found
             nodes = walk(node)
             at_shape = [
                 arg

@@ -12,6 +12,7 @@ import functools
 import inspect
 import linecache
 import operator
+import re
 import symtable
 import sys
 import textwrap
@@ -70,6 +71,68 @@ def _unwrap(function: Callable) -> Callable:
     return function
 
 
+#: a line that starts a definition, as ``inspect.findsource`` looks for one
+_DEFINITION_START = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|^(\s*@)")
+
+
+def _source_lines(function: types.FunctionType) -> tuple[list[str], int]:
+    """``function``'s lines of source and the number of the first, as
+    ``inspect.getsourcelines(function.__code__)`` finds them.
+
+    inspect finds where the definition ends by tokenizing the file from its first line,
+    which took a quarter of a small function's parsing. The code object knows its last
+    line: the furthest end of an instruction, its nested functions' included. That is
+    where the definition ends when the next line that is not blank is indented no deeper
+    than its first line; otherwise (a last statement without instructions, such as
+    ``global``, a comment in the block, or a lambda, whose line holds other code)
+    inspect decides."""
+    code = function.__code__
+    found = _lines_by_positions(code, function.__globals__)
+    return found if found is not None else inspect.getsourcelines(code)
+
+
+def _lines_by_positions(code: types.CodeType, module_globals: dict) -> tuple | None:
+    if code.co_name == "<lambda>":
+        return None
+    filename = code.co_filename
+    linecache.checkcache(filename)  # (as inspect does: a file changed since is read anew)
+    lines = linecache.getlines(filename, module_globals)
+    first = code.co_firstlineno
+    last = _last_line(code)
+    if not lines or last is None or not first <= last <= len(lines):
+        return None
+    header = lines[first - 1]
+    if not _DEFINITION_START.match(header):
+        return None
+    indent = len(header) - len(header.lstrip())
+    for line in lines[last:]:
+        if line.strip():
+            if len(line) - len(line.lstrip()) > indent:
+                # more of the definition, a line continued past it, or a comment in its
+                # block (which inspect counts in)
+                return None
+            break
+    return lines[first - 1 : last], first
+
+
+def _last_line(code: types.CodeType) -> int | None:
+    """The last source line any instruction of ``code`` or of a code object nested in
+    it spans (None when it has no positions)."""
+    positions = getattr(code, "co_positions", None)  # (Python 3.11 and later)
+    if positions is None:
+        return None
+    last = None
+    for _, end, _, _ in positions():
+        if end is not None and (last is None or end > last):
+            last = end
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            nested = _last_line(constant)
+            if nested is not None and (last is None or nested > last):
+                last = nested
+    return last
+
+
 def parse_function(function: Callable) -> ParsedFunction:
     """Parse ``function``; raise :class:`TransformError` when its source is not available."""
     function = _unwrap(function)
@@ -81,7 +144,7 @@ def parse_function(function: Callable) -> ParsedFunction:
         )
     try:
         # From the code object: inspect would follow __wrapped__ to another function.
-        lines, first_line = inspect.getsourcelines(function.__code__)
+        lines, first_line = _source_lines(function)
         filename = inspect.getsourcefile(function.__code__) or function.__code__.co_filename
     except (OSError, TypeError) as exc:
         raise TransformError(
@@ -91,8 +154,9 @@ def parse_function(function: Callable) -> ParsedFunction:
         ) from None
     source = textwrap.dedent("".join(lines))
     try:
-        _allow_depth(source, function)
-        module = gast.parse(source)
+        tree = ast.parse(source)
+        _allow_depth(tree, function)
+        module = gast.ast_to_gast(tree)
     except SyntaxError as exc:
         raise TransformError(
             f"could not parse the source of {function.__qualname__}: {exc}", advice=TAPE_ADVICE
@@ -351,12 +415,12 @@ _FRAMES_PER_LEVEL = 6
 _MOST_FRAMES = 30_000 if sys.version_info >= (3, 11) else 10_000
 
 
-def _allow_depth(source: str, function: Callable) -> None:
+def _allow_depth(tree: ast.Module, function: Callable) -> None:
     """Let the recursive tree walkers (gast's converter from ``ast``, astor, the passes)
     reach the bottom of a deeply nested expression (``x + x*2 + ... + x*250`` is 250 levels):
-    raise Python's recursion limit to what the source's depth needs (it is never lowered),
-    or refuse a depth no limit is safe for."""
-    needed = _stack_depth() + _FRAMES_PER_LEVEL * _depth(ast.parse(source)) + 200
+    raise Python's recursion limit to what the parsed source's depth needs (it is never
+    lowered), or refuse a depth no limit is safe for."""
+    needed = _stack_depth() + _FRAMES_PER_LEVEL * _depth(tree) + 200
     if needed <= sys.getrecursionlimit():
         return
     if needed > _MOST_FRAMES:
@@ -372,10 +436,21 @@ def _depth(tree: ast.AST) -> int:
     """How deeply ``tree``'s nodes nest (counted without recursion)."""
     deepest = 0
     todo = [(tree, 1)]
+    push = todo.append
     while todo:
         node, level = todo.pop()
-        deepest = max(deepest, level)
-        todo.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+        if level > deepest:
+            deepest = level
+        below = level + 1
+        fields = node.__dict__  # (ast.iter_child_nodes, without its generator)
+        for name in node._fields:
+            value = fields.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        push((item, below))
+            elif isinstance(value, ast.AST):
+                push((value, below))
     return deepest
 
 
@@ -439,12 +514,21 @@ def _stamp_origins(
         lines[0] = lines[0][column:]
         return " ".join(line.strip() for line in lines)
 
-    def visit(stmt: gast.AST, current: Origin | None) -> None:
-        if isinstance(stmt, gast.stmt) and hasattr(stmt, "lineno"):
-            current = Origin(filename, stmt.lineno + first_line - 1, statement_text(stmt), qualname)
-        if current is not None and not anno.has(stmt, anno.Key.ORIGIN):
-            anno.set(stmt, anno.Key.ORIGIN, current)
-        for child in gast.iter_child_nodes(stmt):
-            visit(child, current)
-
-    visit(node, None)
+    todo: list[tuple[gast.AST, Origin | None]] = [(node, None)]
+    push = todo.append
+    while todo:  # (each node's origin depends only on its ancestors: any order will do)
+        current_node, current = todo.pop()
+        if isinstance(current_node, gast.stmt) and hasattr(current_node, "lineno"):
+            line = current_node.lineno + first_line - 1
+            current = Origin(filename, line, statement_text(current_node), qualname)
+        if current is not None and not anno.has(current_node, anno.Key.ORIGIN):
+            anno.set(current_node, anno.Key.ORIGIN, current)
+        fields = current_node.__dict__
+        for name in current_node._fields:
+            value = fields.get(name)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push((item, current))
+            elif isinstance(value, gast.AST):
+                push((value, current))

@@ -16,7 +16,6 @@ checked before each reuse.
 
 from __future__ import annotations
 
-import copy
 import gc
 import threading
 import types
@@ -64,7 +63,7 @@ from .naming import Namer
 from .origin import Origin
 from .parsing import parse_function
 from .program import Program
-from .walk import walk
+from .walk import copy_tree, walk
 
 #: The passes after ``parse``, in the order they run: ``(name, transform)``, each
 #: ``transform(node or program, ctx)``. Up to ``reverse`` they take and return the
@@ -714,16 +713,16 @@ def _assemble(
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
     inits = _inits(program.maybe_unbound)
     returned = _returned_gradients(program)
-    args = _defaults_as_names(copy.deepcopy(node.args), ctx)
+    args = _defaults_as_names(copy_tree(node.args), ctx)
     if not split:
-        value: gast.expr = copy.deepcopy(result)
+        value: gast.expr = copy_tree(result)
         keep_value = []
         if isinstance(result, gast.Name) and any(
             result.id in dataflow.target_names(s) for s in dataflow.statements(backward)
         ):
             # The backward pass restores this name to earlier values: keep the result apart.
             kept = ctx.namer.new("result")
-            keep_value = [build.assign(kept, copy.deepcopy(result))]
+            keep_value = [build.assign(kept, copy_tree(result))]
             value = build.load(kept)
         body = [*inits, *forward_setup, *primal, *keep_value, *backward_setup, *backward]
         body.append(gast.Return(value=gast.Tuple(elts=[value, returned], ctx=gast.Load())))
@@ -762,7 +761,7 @@ def _assemble(
     inits = _inits(program.maybe_unbound | late)
     forward_body = [*inits, *forward_setup, *primal]
     forward_body.append(
-        gast.Return(value=gast.Tuple(elts=[copy.deepcopy(result), saved_tuple], ctx=gast.Load()))
+        gast.Return(value=gast.Tuple(elts=[copy_tree(result), saved_tuple], ctx=gast.Load()))
     )
     forward_def = build.function(ctx.namer.new(f"{name}_forward"), args, forward_body)
     saved_param = ctx.namer.new("saved")
@@ -865,5 +864,5 @@ def _shapes_source(node: gast.FunctionDef, ctx: TransformContext) -> str:
 def _program_source(program: Program, ctx: TransformContext) -> str:
     body = [*program.primal, emit.comment("backward"), *program.backward]
     body.append(gast.Return(value=_returned_gradients(program)))
-    args = copy.deepcopy(program.node.args)
+    args = copy_tree(program.node.args)
     return emit.to_source(build.function(f"{ctx.function_name}_grad", args, body))
