@@ -401,6 +401,23 @@ def _reads(node: ast.AST, name: str) -> bool:
     return any(_is_name(n, name) for n in ast.walk(node))
 
 
+def _mentions(node: ast.AST, name: str) -> bool:
+    """Whether ``node`` reads, binds or deletes ``name``."""
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _is_zero_assignment(stmt: ast.stmt) -> bool:
+    """``d = 0``: a gradient through which nothing has flowed."""
+    return (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Constant)
+        and type(stmt.value.value) is int
+        and stmt.value.value == 0
+    )
+
+
 def _added_terms(node: ast.expr) -> list[ast.expr] | None:
     """The terms of a sum ``a + b + c``; None for anything else."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -660,6 +677,10 @@ class _Function:
         #: array start -> (spare, the flag saying it is free) (see ``_plan_buffers``)
         self.mine: dict[str, str] = {}
         self.spares: dict[str, tuple[str, str]] = {}
+        #: gradient names with a flag for 0, and ``d = 0`` statements written as zeros
+        #: (id -> the array they are shaped like) (``_plan_zero_flags``, ``_plan_zero_arrays``)
+        self.zero_flags: dict[str, str] = {}
+        self.zero_arrays: dict[int, str] = {}
         self.started: set[str] = set()
         #: buffer flags known False before the statement being rewritten, and those it
         #: leaves False (a stash is left out where the flag is known False)
@@ -703,6 +724,7 @@ class _Function:
             self._find_sums_in_place(block)
         self.zero_flags = self._plan_zero_flags()
         _ZeroReads(self.zero_flags, self.names.add_adjoints).visit(self.node)
+        self.zero_arrays = self._plan_zero_arrays()
         for stmt in ast.walk(self.node):
             if isinstance(stmt, ast.Assign) and self._gathering(stmt) is not None:
                 name = self._gathering(stmt)[0]
@@ -1320,6 +1342,8 @@ class _Function:
             return [_assign([name], ast.parse(self.starts[name], mode="eval").body)]
         if isinstance(value, ast.Constant) and type(value.value) is int and value.value == 0:
             zero = self._zero_start(name)
+            if zero is None and id(stmt) in self.zero_arrays:
+                zero = _call("jit_zeros_like", _load(self.zero_arrays[id(stmt)]))
             if zero is not None:
                 return [_assign([name], zero)]
         return None
@@ -1493,6 +1517,72 @@ class _Function:
                 if found is not None and any(_reads(found[1], other) for other in flags):
                     return {}  # (two flagged names in one sum: not taken)
         return flags
+
+    def _plan_zero_arrays(self) -> dict[int, str]:
+        """``d = 0`` statements whose 0 is written as zeros shaped like ``d``'s array:
+        id -> that array's name. Numba gives a name one type; a gradient that is the
+        int 0 on entry to a loop and an array at the end of its body (a leapfrog's
+        ``dcur = dprev`` then ``dprev = 0``, each step) has two at the loop's top. Taken
+        where ``d`` is made an element loop's buffer, ``d = gradient_buffer(d, x)``, with
+        one array ``x`` throughout (``d``'s own: a buffer is shaped like the array whose
+        gradient it gathers), ``x`` is bound before the statement's place in the
+        function's top level (or a parameter), and the 0 is not taken by such a buffer
+        statement at once (the int 0 costs nothing there: the buffer is filled with it).
+        Exact: 0 in float arithmetic is 0.0, and the rules are linear in a gradient, so
+        zeros give the values 0 gives; and no flag for 0 is kept for ``d``."""
+        containers: dict[str, set[str]] = {}
+        for stmt in ast.walk(self.node):
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and _is_call_of(stmt.value, self.names.gradient_buffer, 2)
+                and _is_name(stmt.value.args[0], stmt.targets[0].id)
+                and isinstance(stmt.value.args[1], ast.Name)
+            ):
+                containers.setdefault(stmt.targets[0].id, set()).add(stmt.value.args[1].id)
+        bound_at_top: dict[str, int] = {}  # name -> the first top-level statement binding it
+        for position, stmt in enumerate(self.node.body):
+            for name in _stored_names(stmt):
+                bound_at_top.setdefault(name, position)
+        found = {}
+        for position, top in enumerate(self.node.body):
+            for block in [[top], *_blocks(top)]:
+                for at, stmt in enumerate(block):
+                    if not _is_zero_assignment(stmt):
+                        continue
+                    name = stmt.targets[0].id
+                    (container, *others) = sorted(containers.get(name, ())) or [None]
+                    if (
+                        container is None
+                        or others
+                        or name in self.zero_flags
+                        or self.kinds.get(name) != "array"
+                        or self.kinds.get(container) != "array"
+                        or not (
+                            container in self.params
+                            or bound_at_top.get(container, position) < position
+                        )
+                        or self._buffered_at_once(block[at + 1 :], name)
+                    ):
+                        continue
+                    found[id(stmt)] = container
+        return found
+
+    def _buffered_at_once(self, after: list[ast.stmt], name: str) -> bool:
+        """Whether the first of ``after`` that mentions ``name`` is ``name =
+        gradient_buffer(name, x)``."""
+        for stmt in after:
+            if not _mentions(stmt, name):
+                continue
+            return (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and _is_name(stmt.targets[0], name, ast.Store)
+                and _is_call_of(stmt.value, self.names.gradient_buffer, 2)
+                and _is_name(stmt.value.args[0], name)
+            )
+        return False
 
     def _gathered_names(self) -> set[str]:
         return {
