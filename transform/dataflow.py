@@ -20,7 +20,7 @@ import bisect
 import gast
 
 from . import anno
-from .walk import walk
+from .walk import _CHILD_FIELDS, child_fields, walk
 
 
 def reads(node: gast.AST) -> set[str]:
@@ -38,17 +38,21 @@ def _names(node: gast.AST, loads_only: bool) -> set[str]:
     names: set[str] = set()
     stack = [node]
     push = stack.append
+    table = _CHILD_FIELDS
     while stack:
         current = stack.pop()
-        if type(current) is gast.Name:
+        kind = type(current)
+        if kind is gast.Name:
             if not loads_only or type(current.ctx) is gast.Load:
                 names.add(current.id)
             if current.annotation is not None:
                 push(current.annotation)
             continue
         fields = current.__dict__
-        for name in current._fields:
+        for name in table.get(kind) or child_fields(kind):
             value = fields.get(name)
+            if value is None:
+                continue
             if type(value) is list:
                 for item in value:
                     if isinstance(item, gast.AST):

@@ -14,6 +14,22 @@ import gast
 
 from . import anno
 
+#: fields that hold a name, a number or a flag, never a node (a node class's other
+#: fields may hold nodes: ``ExceptHandler.name`` is a ``Name`` in gast)
+_NEVER_NODES = frozenset(
+    "id attr arg module level asname conversion is_async type_comment kind tag".split()
+)
+#: node class -> its fields that may hold nodes, in ``_fields`` order
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of the node class ``kind`` that may hold nodes, in order."""
+    found = _CHILD_FIELDS.get(kind)
+    if found is None:
+        found = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NEVER_NODES)
+    return found
+
 
 def walk(node: gast.AST) -> list[gast.AST]:
     """``node`` and every node under it, in ``gast.walk``'s (breadth-first) order.
@@ -22,10 +38,15 @@ def walk(node: gast.AST) -> list[gast.AST]:
     """
     found = [node]
     append = found.append
+    table = _CHILD_FIELDS
     for current in found:  # the list grows while it is read: breadth first
+        kind = type(current)
+        names = table.get(kind) or child_fields(kind)
         fields = current.__dict__  # an absent optional field reads as None, as getattr would
-        for name in current._fields:
+        for name in names:
             value = fields.get(name)
+            if value is None:
+                continue
             if type(value) is list:
                 for item in value:
                     if isinstance(item, gast.AST):
