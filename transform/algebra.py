@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from .build import load
+from .walk import rewrite
 
 _NUMBER = (int, float)
 
@@ -65,9 +66,9 @@ def tidy(
     aside), and a flip of a number costs nothing where one of an array is a pass over it.
     Only names that hold numbers or float arrays are given: ``-`` of a bool array raises."""
 
-    class Tidy(gast.NodeTransformer):
-        def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
-            self.generic_visit(node)
+    def tidy_node(node: gast.AST) -> gast.AST:
+        # (its operands are tidied already: ``rewrite`` goes bottom up)
+        if isinstance(node, gast.UnaryOp):
             if not isinstance(node.op, gast.USub):
                 return node
             if _negated(node.operand):
@@ -80,9 +81,7 @@ def tidy(
             if _leftmost_name(node.operand) in negatable:
                 return _negate_leftmost(node.operand)
             return node
-
-        def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
-            self.generic_visit(node)
+        if isinstance(node, gast.BinOp):
             # (-a) * b / s, a an array: the sign onto s
             if not (isinstance(node.op, _CHAIN) and _negated(node)):
                 return node
@@ -91,8 +90,9 @@ def tidy(
                 return node
             moved = _onto_number(positive, numbers)
             return node if moved is None else moved
+        return node
 
-    return Tidy().visit(expression)
+    return rewrite(expression, tidy_node)
 
 
 def _onto_number(chain: gast.expr, numbers: frozenset[str]) -> gast.expr | None:

@@ -45,7 +45,7 @@ from .loop_shapes import drop_invariant_shape_saves
 from .optimize import is_pop
 from .origin import same_line
 from .program import Program
-from .walk import walk
+from .walk import rewrite, walk
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
@@ -459,11 +459,12 @@ def _substitute(expression: gast.expr, name: str, value: gast.expr) -> gast.expr
     if isinstance(expression, gast.Name) and expression.id == name:
         return value
 
-    class Substitute(gast.NodeTransformer):
-        def visit_Name(self, node: gast.Name) -> gast.expr:
-            return value if node.id == name and isinstance(node.ctx, gast.Load) else node
+    def substitute(node: gast.AST) -> gast.AST:
+        if type(node) is gast.Name and node.id == name and isinstance(node.ctx, gast.Load):
+            return value
+        return node
 
-    return Substitute().visit(expression)
+    return rewrite(expression, substitute)
 
 
 # -- small analyses ------------------------------------------------------------------------

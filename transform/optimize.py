@@ -31,7 +31,7 @@ from . import anno, build, invariance
 from .context import TransformContext
 from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
 from .program import Program
-from .walk import walk, without_statements
+from .walk import rewrite, walk, without_statements
 
 # -- small helpers ---------------------------------------------------------------------
 
@@ -880,13 +880,12 @@ def _is_push(stmt: gast.stmt) -> bool:
 
 
 def _substitute_name(stmt: gast.stmt, position: gast.AST, name: str, value: gast.expr) -> None:
-    class Substitute(gast.NodeTransformer):
-        def visit_Name(self, node: gast.Name) -> gast.expr:
-            if node.id == name and isinstance(node.ctx, gast.Load):
-                return value
-            return node
+    def substitute(node: gast.AST) -> gast.AST:
+        if type(node) is gast.Name and node.id == name and isinstance(node.ctx, gast.Load):
+            return value
+        return node
 
-    replaced = Substitute().visit(position)
+    replaced = rewrite(position, substitute)
     if isinstance(stmt, (gast.Assign, gast.Expr, gast.Return)):
         stmt.value = replaced
     elif isinstance(stmt, gast.If):

@@ -28,7 +28,7 @@ from .analyze import operand_atoms
 from .context import TransformContext
 from .program import Program
 from .resolve import Callee
-from .walk import walk
+from .walk import rewrite, walk
 
 #: operators whose result on numbers is one cheap Python-level operation
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.FloorDiv, gast.Mod)
@@ -173,13 +173,12 @@ class Definitions:
 
 
 def _replace_reads(stmt: gast.stmt, name: str, value: gast.expr) -> None:
-    class Replace(gast.NodeTransformer):
-        def visit_Name(self, node: gast.Name) -> gast.expr:
-            if node.id == name and isinstance(node.ctx, gast.Load):
-                return copy.deepcopy(value)
-            return node
+    def replace(node: gast.AST) -> gast.AST:
+        if type(node) is gast.Name and node.id == name and isinstance(node.ctx, gast.Load):
+            return copy.deepcopy(value)
+        return node
 
-    Replace().visit(stmt)
+    rewrite(stmt, replace)
 
 
 def _values_read(node: gast.FunctionDef) -> set[str]:

@@ -32,7 +32,7 @@ import gast
 from . import anno
 from .context import TransformContext
 from .program import Program
-from .walk import walk
+from .walk import child_fields, walk
 
 #: operators compared (one NumPy or Python operation each, pure on arrays and numbers)
 _OPERATORS = (
@@ -62,7 +62,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
         if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1:
             # (inside the value only: a gradient that were the forward value itself would
             # share its array with what the function returned)
-            _Replace(values, versions, forward).generic_visit(stmt.value)
+            _Replace(values, versions, forward).within(stmt.value)
         pushed = forward.pushed.get(anno.get(stmt, anno.Key.STACK_ID))
         if pushed is not None and _is_pop_of(stmt, pushed[0]):
             versions[pushed[0]] = pushed[1]  # the value the push saw comes back
@@ -152,8 +152,9 @@ class _Forward:
         return found
 
 
-class _Replace(gast.NodeTransformer):
-    """Operator expressions of one backward statement whose key is a forward value's."""
+class _Replace:
+    """Operator expressions of one backward statement whose key is a forward value's,
+    replaced top down (an expression replaced is not looked into)."""
 
     def __init__(self, values: dict[tuple, str], versions: dict, forward: _Forward) -> None:
         self.values = values
@@ -171,7 +172,20 @@ class _Replace(gast.NodeTransformer):
             # bound once, popped back to its argument, holds the argument)
             if name is not None and self.version(name) == self.forward.definitions[name][0]:
                 return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
-        return self.generic_visit(node)
+        self.within(node)
+        return node
+
+    def within(self, node: gast.AST) -> None:
+        """Replace in ``node``'s children (not ``node`` itself)."""
+        fields = node.__dict__
+        for field in child_fields(type(node)):
+            value = fields.get(field)
+            if type(value) is list:
+                value[:] = [
+                    self.visit(item) if isinstance(item, gast.AST) else item for item in value
+                ]
+            elif isinstance(value, gast.AST):
+                setattr(node, field, self.visit(value))
 
 
 def _is_operation(value: gast.expr) -> bool:
