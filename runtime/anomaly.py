@@ -59,9 +59,10 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: generated file name -> {line: the user's origin of the statement on that line} (an
+#: generated file name -> line -> the user's origin of the statement on that line (an
 #: object with ``filename``, ``line``, ``text`` and ``function``), filled by transform.emit
-LINE_ORIGINS: dict[str, dict[int, Any]] = {}
+#: (a mapping asked only through ``get``: transform.emit makes it when first asked)
+LINE_ORIGINS: dict[str, Any] = {}
 
 
 class AnomalyError(FloatingPointError):

@@ -282,37 +282,51 @@ def _statements_in_order(node: Any, family: Any = gast) -> Iterator[Any]:
                     yield from _statements_in_order(item, family)
 
 
-#: generated file name -> {line: the user's origin of the statement on that line}, so an
-#: error raised by generated code can name the user's line (see ``user_line_of``), and so
-#: can warnings and anomaly mode: the runtime's table (the runtime never imports this)
-LINE_ORIGINS: dict[str, dict[int, Origin]] = anomaly.LINE_ORIGINS
+#: generated file name -> line -> the user's origin of the statement on that line (a
+#: ``_LineOrigins``, asked through ``get``), so an error raised by generated code can name
+#: the user's line (see ``user_line_of``), and so can warnings and anomaly mode: the
+#: runtime's table (the runtime never imports this)
+LINE_ORIGINS: dict[str, Any] = anomaly.LINE_ORIGINS
 
 
-def _line_origins(
-    definitions: list[gast.FunctionDef], printed_definitions: list[ast.stmt]
-) -> dict[int, Origin]:
-    """The origin of every line of the printed ``definitions``, given as the printed text
-    parsed again: its statements are paired, in order, with the tree's (less the comment
-    markers, which print as comments)."""
-    ours = [
-        stmt
-        for definition in definitions
-        for stmt in _statements_in_order(definition)
-        if not anno.has(stmt, anno.Key.COMMENT)
-    ]
-    printed = [stmt for top in printed_definitions for stmt in _statements_in_order(top, ast)]
-    if len(ours) != len(printed):
-        return {}  # not expected; without a map, errors just name the generated line
-    lines: dict[int, Origin] = {}
-    for stmt, text in zip(ours, printed):
-        origin = anno.get(stmt, anno.Key.ORIGIN)
-        if origin is None or isinstance(stmt, gast.FunctionDef):
-            continue
-        # A compound statement owns its header line; its blocks' lines are their own.
-        last = text.lineno if hasattr(text, "body") else (text.end_lineno or text.lineno)
-        for line in range(text.lineno, last + 1):
-            lines.setdefault(line, origin)
-    return lines
+class _LineOrigins:
+    """Generated line -> the user's origin of the statement on it, for one generated
+    file: the printed text is parsed again, and its statements are paired, in order, with
+    the tree's (less the comment markers, which print as comments). Made the first time a
+    line is asked about (an error, a warning, anomaly mode): parsing the text again
+    took a twentieth of a first call, which most gradients never need."""
+
+    def __init__(self, definitions: list[gast.FunctionDef], factory: str) -> None:
+        #: the origin of each statement that prints as one, in order (None: no origin)
+        self._origins = [
+            None if isinstance(stmt, gast.FunctionDef) else anno.get(stmt, anno.Key.ORIGIN)
+            for definition in definitions
+            for stmt in _statements_in_order(definition)
+            if not anno.has(stmt, anno.Key.COMMENT)
+        ]
+        self._factory = factory
+        self._lines: dict[int, Origin] | None = None
+
+    def get(self, line: int, default: Any = None) -> Origin | Any:
+        if self._lines is None:
+            self._lines = self._pair()
+        return self._lines.get(line, default)
+
+    def _pair(self) -> dict[int, Origin]:
+        # (the factory's body: the definitions, then its return)
+        tops = ast.parse(self._factory).body[0].body[:-1]
+        printed = [stmt for top in tops for stmt in _statements_in_order(top, ast)]
+        if len(printed) != len(self._origins):
+            return {}  # not expected; without a map, errors just name the generated line
+        lines: dict[int, Origin] = {}
+        for origin, text in zip(self._origins, printed):
+            if origin is None:
+                continue
+            # A compound statement owns its header line; its blocks' lines are their own.
+            last = text.lineno if hasattr(text, "body") else (text.end_lineno or text.lineno)
+            for line in range(text.lineno, last + 1):
+                lines.setdefault(line, origin)
+        return lines
 
 
 def user_line_of(traceback: types.TracebackType | None) -> tuple[Origin, str, int] | None:
@@ -408,11 +422,10 @@ def compile_functions(
     factory = f"def {factory_name}({', '.join(params)}):\n{body}    return ({names},)\n"
     filename = f"<astgrad: {label} #{next(_counter)}>"
     linecache.cache[filename] = (len(factory), None, factory.splitlines(keepends=True), filename)
-    # Parsed once, for the lines' origins and to compile (the factory's lines, whose
-    # header comes before the shown source, are the ones tracebacks name).
-    tree = ast.parse(factory, filename)
-    LINE_ORIGINS[filename] = _line_origins(definitions, tree.body[0].body[:-1])
-    code = compile(tree, filename, "exec")
+    # (the factory's lines, whose header comes before the shown source, are the ones
+    # tracebacks name)
+    LINE_ORIGINS[filename] = _LineOrigins(definitions, factory)
+    code = compile(factory, filename, "exec")
     scratch = dict(user_function.__globals__)
     exec(code, scratch)
     placeholders = {name: free_values.get(name) for name in params}
