@@ -49,7 +49,10 @@ def _names(node: gast.AST, loads_only: bool) -> set[str]:
                 push(current.annotation)
             continue
         fields = current.__dict__
-        for name in table.get(kind) or child_fields(kind):
+        held = table.get(kind)
+        if held is None:
+            held = child_fields(kind)
+        for name in held:
             value = fields.get(name)
             if value is None:
                 continue

@@ -41,7 +41,9 @@ def walk(node: gast.AST) -> list[gast.AST]:
     table = _CHILD_FIELDS
     for current in found:  # the list grows while it is read: breadth first
         kind = type(current)
-        names = table.get(kind) or child_fields(kind)
+        names = table.get(kind)
+        if names is None:
+            names = child_fields(kind)
         fields = current.__dict__  # an absent optional field reads as None, as getattr would
         for name in names:
             value = fields.get(name)
