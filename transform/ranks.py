@@ -94,14 +94,21 @@ def infer(bindings: list[tuple], ctx: TransformContext) -> dict[str, Any]:
                 if name in forced:
                     continue
                 here = _fact_of_value(value, stmt, facts, locals_)
-                if here == decided[serial]:
+                before = decided[serial]
+                if here == before:
                     continue
                 decided[serial] = here
                 changed = True
-                fact = given.get(name)
-                for other in serials[name]:
-                    if decided[other] is not None:
-                        fact = decided[other] if fact is None else join(fact, decided[other])
+                if before is None and name in facts:
+                    # (a first decision: joined onto what the others give, which ``facts``
+                    # holds; ``join`` is a semilattice's, so in any order. Joining all of
+                    # them again made a name bound n times cost n * n.)
+                    fact = join(facts[name], here)
+                else:
+                    fact = given.get(name)
+                    for other in serials[name]:
+                        if decided[other] is not None:
+                            fact = decided[other] if fact is None else join(fact, decided[other])
                 if fact is None:
                     facts.pop(name, None)  # (its bindings all wait)
                 else:

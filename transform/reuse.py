@@ -27,6 +27,8 @@ would share its array). Operands are expanded through such values, so ``1 - mul`
 
 from __future__ import annotations
 
+import bisect
+
 import gast
 
 from . import anno
@@ -101,8 +103,9 @@ class _Forward:
         self._expanded: dict[str, tuple | None] = {}
 
     def version_before(self, name: str, index: int) -> int:
-        earlier = [i for i in self.writes.get(name, ()) if i < index]
-        return earlier[-1] if earlier else -1
+        writes = self.writes.get(name, ())  # (in increasing order: a search, not a scan)
+        position = bisect.bisect_left(writes, index)
+        return writes[position - 1] if position else -1
 
     def once(self, name: str) -> bool:
         """Bound once, by an operator expression at the top level."""
