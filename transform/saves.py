@@ -45,6 +45,7 @@ by name like any other value.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import gast
 
@@ -55,7 +56,7 @@ from .context import TransformContext
 from .dataflow import all_names, reads, statements, target_names
 from .optimize import is_pop, pushed_names
 from .program import Program
-from .walk import statements_breadth_first, walk
+from .walk import rewrite, statements_breadth_first, walk
 
 
 def transform(program: Program, ctx: TransformContext) -> Program:
@@ -209,16 +210,20 @@ def name_saves(
             _release(out, deleted, restored.pop(target, None))
             restored[target] = by_call[id(stmt.value)]
             continue
-        _rename_loads(stmt, restored)
-        consumed = [by_call[id(n)] for n in walk(stmt) if id(n) in by_call]
-        out.append(_Replace(by_call).visit(stmt))
+        nodes = walk(stmt)  # (one walk for the renames, the pops and the names bound)
+        _rename_loads(nodes, restored)
+        consumed = [by_call[id(n)] for n in nodes if id(n) in by_call]
+        if consumed:
+            stmt = rewrite(stmt, partial(_pop_as_name, by_call))
+        out.append(stmt)
         if isinstance(stmt, gast.Delete):
             deleted.update(t.id for t in stmt.targets if isinstance(t, gast.Name))
             for saved in pending:
                 _release(out, deleted, saved)
             pending = []
         pending += consumed  # read once, where the pop was: released with the next del
-        for name in [n.id for n in walk(stmt) if isinstance(n, gast.Name) and _stores(n)]:
+        # (a pop's value is a name read: the names bound are those the walk found)
+        for name in [n.id for n in nodes if isinstance(n, gast.Name) and _stores(n)]:
             _release(out, deleted, restored.pop(name, None))
     for saved in pending:
         _release(out, deleted, saved)
@@ -257,11 +262,12 @@ def _stores(node: gast.Name) -> bool:
     return isinstance(node.ctx, gast.Store)
 
 
-def _rename_loads(stmt: gast.stmt, restored: dict[str, str]) -> None:
-    """Read (and ``del``) ``restored[z]`` wherever ``stmt`` reads a name ``z`` of it."""
+def _rename_loads(nodes: list[gast.AST], restored: dict[str, str]) -> None:
+    """Read (and ``del``) ``restored[z]`` wherever ``nodes`` (a statement's walk) read
+    a name ``z`` of it."""
     if not restored:
         return
-    for node in walk(stmt):
+    for node in nodes:
         if isinstance(node, gast.Name) and node.id in restored and not _stores(node):
             node.id = restored[node.id]
 
@@ -335,13 +341,9 @@ def _assign(name: str, value: gast.expr, like: gast.stmt) -> gast.Assign:
     return anno.copy_from(gast.copy_location(assign, like), like)
 
 
-class _Replace(gast.NodeTransformer):
-    def __init__(self, by_call: dict[int, str]) -> None:
-        self.by_call = by_call
-
-    def visit_Call(self, node: gast.Call) -> gast.expr:
-        name = self.by_call.get(id(node))
-        if name is not None:
-            return gast.copy_location(load(name), node)
-        self.generic_visit(node)
-        return node
+def _pop_as_name(by_call: dict[int, str], node: gast.AST) -> gast.AST:
+    """A pop call of ``by_call`` as the read of its name (``rewrite``'s change)."""
+    name = by_call.get(id(node))
+    if name is not None:
+        return gast.copy_location(load(name), node)
+    return node
