@@ -77,6 +77,12 @@ class Compiled:
     #: constants: (the live globals dict, name, value) each; a call finds them still there
     #: (``frozen_changed``) or compiles again
     frozen: tuple = ()
+    #: where compiling failed: the names of the generated code the probing run never saw
+    #: hold a value (a loop that ran no iteration), whose types Numba could not be told;
+    #: a later call that sees more of them compiles again (``compiled_for``), at most
+    #: ``_RETRIES`` times
+    unseen: frozenset = frozenset()
+    retries: int = 0
 
     def frozen_changed(self) -> bool:
         """Whether a global number the compiled code read as a constant was rebound."""
@@ -162,9 +168,9 @@ def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
         return Compiled((), reason=kinds), _NOT_RUN
     table = _compiled.setdefault(derivative, {})
     found = table.get(kinds)
-    if found is not None:
+    if found is not None and not (found.unseen and found.retries < _RETRIES):
         return found, _NOT_RUN
-    if derivative.fallbacks:
+    if found is None and derivative.fallbacks:
         call, origin, reason = derivative.fallbacks[0]
         where = f" at {origin}" if origin is not None else ""
         found = Compiled(kinds, reason=f"{call}{where} runs on the tape ({reason})")
@@ -173,8 +179,45 @@ def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
     # One uncompiled run says what type each name the code starts at None takes (raising
     # what the ordinary gradient raises, before anything is cached).
     result, starts = _probe(derivative, args)
-    found = table[kinds] = _compile(derivative, kinds, starts)
-    return found, result
+    unseen = _unseen(derivative, starts)
+    if found is not None:  # (refused for want of types: compiled again if this run saw more)
+        found.retries += 1
+        if not unseen < found.unseen:
+            return found, result
+    compiled = _compile(derivative, kinds, starts)
+    if compiled.function is None:
+        compiled.unseen = unseen
+        compiled.retries = found.retries if found is not None else 0
+    table[kinds] = compiled
+    return compiled, result
+
+
+#: how many later calls may compile again a gradient refused for want of types
+_RETRIES = 4
+
+
+def _unseen(derivative: Any, probed: dict) -> frozenset:
+    """The names the fused function starts at None (``x = None`` before anything else)
+    that the probing run never saw hold another value."""
+    function = getattr(derivative, "fused", None)
+    if function is None:
+        return frozenset()
+    tree = ast.parse(derivative.source)
+    definition = next((n for n in tree.body if isinstance(n, ast.FunctionDef)), None)
+    started = set()
+    for stmt in definition.body if definition is not None else ():
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Constant)
+            and stmt.value.value is None
+        ):
+            break
+        started.add(stmt.targets[0].id)
+    table = probed.get(id(derivative))
+    seen = set(table.kinds.get(function.__name__, {})) if table is not None else set()
+    return frozenset(started - seen)
 
 
 def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
@@ -726,6 +769,9 @@ def call(differentiated: Any, args: tuple, kwargs: dict) -> Any:
     except Exception:
         return differentiated._call(args, kwargs)  # (the ordinary gradient's error)
     if compiled.function is None:
+        if result is not _NOT_RUN:  # (the uncompiled run that probed types: its result)
+            value, raw = result
+            return _package(differentiated, value, raw, originals)
         return differentiated._call(args, kwargs)
     try:
         if result is not _NOT_RUN:
