@@ -99,6 +99,16 @@ def _share_duplicates(stmts: list[gast.stmt], pop: str, pure: frozenset[str]) ->
     for stmt in stmts:
         for block in blocks(stmt):
             _share_duplicates(block, pop, pure)
+    # What each statement reads and may change, found once for all the scans (a scan
+    # changes only the statement it stops at: forgotten there)
+    facts: dict[int, tuple[set[str], set[str]]] = {}
+
+    def facts_of(stmt: gast.stmt) -> tuple[set[str], set[str]]:
+        found = facts.get(id(stmt))
+        if found is None:
+            found = facts[id(stmt)] = (reads(stmt), _changes(stmt, pop))
+        return found
+
     for i, first in enumerate(stmts):
         name = _target(first)
         if name is None or not _pure(first.value, pure):
@@ -116,8 +126,12 @@ def _share_duplicates(stmts: list[gast.stmt], pop: str, pure: frozenset[str]) ->
                         holder[field] = again
                     else:
                         setattr(holder, field, again)
+                    facts.pop(id(later), None)
                 break
-            if blocks(later) or name in reads(later) or (_changes(later, pop) & (inputs | {name})):
+            if blocks(later):
+                break
+            read, changed = facts_of(later)
+            if name in read or (changed & (inputs | {name})):
                 break
 
 
@@ -488,8 +502,9 @@ def _changes(stmt: gast.stmt, pop: str) -> set[str]:
 
 def _operands(node: gast.AST) -> set[str]:
     """The names ``node`` reads, except those it calls."""
-    called = {id(n.func) for n in walk(node) if isinstance(n, gast.Call)}
-    return {n.id for n in walk(node) if isinstance(n, gast.Name) and id(n) not in called}
+    nodes = walk(node)
+    called = {id(n.func) for n in nodes if isinstance(n, gast.Call)}
+    return {n.id for n in nodes if isinstance(n, gast.Name) and id(n) not in called}
 
 
 def _calls_pop(node: gast.AST, pop: str) -> bool:
