@@ -84,8 +84,13 @@ def parents(node: gast.AST) -> dict[int, gast.AST]:
     found: dict[int, gast.AST] = {}
     queue = [node]
     for current in queue:
-        for name in current._fields:
-            value = getattr(current, name, None)
+        kind = type(current)
+        names = _CHILD_FIELDS.get(kind)
+        if names is None:
+            names = child_fields(kind)
+        fields = current.__dict__
+        for name in names:
+            value = fields.get(name)
             if isinstance(value, list):
                 for item in value:
                     if isinstance(item, gast.AST):
@@ -128,7 +133,8 @@ def copy_tree(node: gast.AST, replace: Replace | None = None) -> gast.AST:
             return replacement
     cls = type(node)
     attributes = dict(node.__dict__)
-    for name in cls._fields:
+    names = _CHILD_FIELDS.get(cls)
+    for name in names if names is not None else child_fields(cls):
         value = attributes.get(name)
         if isinstance(value, list):
             attributes[name] = [
@@ -149,7 +155,9 @@ def rewrite(node: gast.AST, change: Callable[[gast.AST], gast.AST]) -> gast.AST:
     ``change(node)``, whose result takes the node's place (as a ``NodeTransformer`` whose
     every ``visit_*`` method visits the children first; without its dispatch costs)."""
     fields = node.__dict__
-    for name in node._fields:
+    kind = type(node)
+    names = _CHILD_FIELDS.get(kind)
+    for name in names if names is not None else child_fields(kind):
         value = fields.get(name)
         if type(value) is list:
             value[:] = [
