@@ -221,7 +221,25 @@ def _converted_by_gast() -> frozenset[str]:
 
 
 def _name(node: gast.Name) -> ast.Name:
-    return ast.Name(id=node.id, ctx=to_ast(node.ctx))
+    return ast.Name(node.id, _CONTEXTS[type(node.ctx)])
+
+
+def _param_context() -> ast.expr_context:
+    # (a bare name in a parameter's place: gast makes ``ast.Param``, which Python 3.12
+    # and 3.13 warn about reading and 3.14 has not)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return getattr(ast, "Param", ast.Load)()
+
+
+#: one ``ast`` context node per kind, shared, as Python's own parser shares them (the
+#: printer reads only their types)
+_CONTEXTS: dict[type, ast.expr_context] = {
+    gast.Load: ast.Load(),
+    gast.Store: ast.Store(),
+    gast.Del: ast.Del(),
+    gast.Param: _param_context(),
+}
 
 
 def _parameter(node: gast.Name | None) -> ast.arg | None:
@@ -259,6 +277,7 @@ def _assign(node: gast.Assign) -> ast.Assign:
 
 _SPECIAL: dict[type, Callable[[Any], ast.AST]] = {
     gast.Name: _name,
+    **{kind: (lambda _, shared=shared: shared) for kind, shared in _CONTEXTS.items()},
     gast.arguments: _arguments,
     gast.ExceptHandler: _except_handler,
     gast.Assign: _assign,
