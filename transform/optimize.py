@@ -83,7 +83,11 @@ def eliminate_dead(
         liveness = OnDemandLiveness(restores_dead=True, known_reads=known_reads)
         liveness.block(stmts, set(live_out))
         values = None
-        if shape_only and aliases is not None:
+        if (
+            shape_only
+            and aliases is not None
+            and any(anno.has(stmt, anno.Key.RESTORES) for stmt in statements(stmts))
+        ):  # (only a restore asks it: most gradients have none)
             values = _ValueLiveness(shape_only, aliases, known_reads)
             values.block(stmts, set(live_out))
         removed = []
