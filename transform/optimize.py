@@ -574,6 +574,8 @@ def propagate_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.st
     """``a = b`` then reads of ``a``: read ``b``, when neither changes in between."""
     # Copies back go first: liveness must be found on the statements it is used on (a
     # dropped ``b = a`` that ended the block hid that ``b`` is live up to it).
+    if not any(_copy_names(stmt) is not None for stmt in statements(stmts)):
+        return stmts  # (no copy: nothing to do, and no liveness to find)
     stmts = _drop_copies_back_deep(stmts)
     liveness = OnDemandLiveness()
     liveness.block(stmts, set(live_out))
@@ -591,6 +593,8 @@ def _propagate_block(stmts: list[gast.stmt], liveness: OnDemandLiveness) -> list
     for stmt in stmts:
         for block in blocks(stmt):
             block[:] = _propagate_block(block, liveness) or [gast.Pass()]
+    if not any(_copy_names(stmt) is not None for stmt in stmts):
+        return stmts
     index = _BlockIndex(stmts)
     removed: set[int] = set()  # positions in stmts
     for i, stmt in enumerate(stmts):
@@ -669,6 +673,8 @@ def _drop_copies_back(stmts: list[gast.stmt]) -> list[gast.stmt]:
     """``a = b`` ... ``b = a`` with neither written in between: the second changes nothing
     (a statement that reads its own target saves the adjoint aside, and the reset and
     first accumulation can hand it straight back)."""
+    if not any(_copy_names(stmt) is not None for stmt in stmts):
+        return stmts
     index = _BlockIndex(stmts)
     dropped: set[int] = set()
     for i, stmt in enumerate(stmts):
@@ -688,6 +694,8 @@ def _drop_copies_back(stmts: list[gast.stmt]) -> list[gast.stmt]:
 
 def coalesce_copies(stmts: list[gast.stmt], live_out: set[str]) -> list[gast.stmt]:
     """``b = f(...)`` ... ``a = b`` with ``b`` read nowhere else: define ``a`` directly."""
+    if not any(_copy_names(stmt) is not None for stmt in statements(stmts)):
+        return stmts  # (no copy: no liveness to find)
     liveness = OnDemandLiveness()
     liveness.block(stmts, set(live_out))
     return _coalesce_block(stmts, liveness)
