@@ -188,12 +188,13 @@ def name_saves(
 ) -> tuple[list[gast.stmt], list[gast.stmt], set[str]]:
     """``(primal, backward, saved names)``; the names are new reads of the backward pass."""
     pushes = [i for i, stmt in enumerate(primal) if _is_push_call(stmt, push)]
-    pops = [call for stmt in backward for call in walk(stmt) if _is_pop_call(call, pop)]
+    walks = [walk(stmt) for stmt in backward]  # (each statement walked once, used thrice)
+    pops = [call for nodes in walks for call in nodes if _is_pop_call(call, pop)]
     if not pops or len(pushes) != len(pops):
         return primal, backward, set()
-    if not _only_at_top(primal, backward, pushes, stack, push, pop):
+    if not _only_at_top(primal, backward, walks, pushes, stack, push, pop):
         return primal, backward, set()
-    bases = _name_bases(backward, {id(call) for call in pops})
+    bases = _name_bases(walks, {id(call) for call in pops})
     names = [new_name(bases.get(id(pop_call), "saved")) for pop_call in pops]
     primal = list(primal)
     for position, name in zip(pushes, reversed(names)):  # the first push is the last pop
@@ -204,14 +205,13 @@ def name_saves(
     restored: dict[str, str] = {}  # z -> z_old: read z_old for z, until z is bound again
     deleted: set[str] = set()  # the names a ``del`` in ``out`` deletes
     pending: list[str] = []
-    for stmt in backward:
+    for stmt, nodes in zip(backward, walks, strict=True):
         target = _restored_name(stmt, pop)
         if target is not None:
             _release(out, deleted, restored.pop(target, None))
             restored[target] = by_call[id(stmt.value)]
             continue
-        nodes = walk(stmt)  # (one walk for the renames, the pops and the names bound)
-        _rename_loads(nodes, restored)
+        _rename_loads(nodes, restored)  # (the walk is the statement's still: renamed in place)
         consumed = [by_call[id(n)] for n in nodes if id(n) in by_call]
         if consumed:
             stmt = rewrite(stmt, partial(_pop_as_name, by_call))
@@ -275,6 +275,7 @@ def _rename_loads(nodes: list[gast.AST], restored: dict[str, str]) -> None:
 def _only_at_top(
     primal: list[gast.stmt],
     backward: list[gast.stmt],
+    walks: list[list[gast.AST]],
     pushes: list[int],
     stack: str,
     push: str,
@@ -282,18 +283,17 @@ def _only_at_top(
 ) -> bool:
     """Whether every push is a statement of its own at the top of the forward pass, every
     pop sits in a statement at the top of the backward pass (not in a loop or branch), and
-    nothing else uses the stack."""
+    nothing else uses the stack (``walks``: each backward statement's walk)."""
     pushed = set(pushes)
     for index, stmt in enumerate(primal):
         if index in pushed:
             continue
         if {stack, push, pop} & all_names(stmt):
             return False
-    for stmt in backward:
+    for stmt, nodes in zip(backward, walks, strict=True):
         if isinstance(stmt, (gast.For, gast.While, gast.If, gast.With, gast.Try)):
             return False  # (names restored before it would be renamed in part of it)
-        used = all_names(stmt)
-        if stack in used or push in used:
+        if any(type(n) is gast.Name and n.id in (stack, push) for n in nodes):
             return False
     return True
 
@@ -318,13 +318,13 @@ def _is_pop_call(node: gast.AST, pop: str) -> bool:
     )
 
 
-def _name_bases(backward: list[gast.stmt], pop_ids: set[int]) -> dict[int, str]:
+def _name_bases(walks: list[list[gast.AST]], pop_ids: set[int]) -> dict[int, str]:
     """id of each pop call -> what to name its value after: ``z_old`` for ``z = pop()``,
     ``y_overwritten`` for the elements that ``restore_item(y, i, pop())`` puts back (found
     in one walk: a walk per pop made n pops cost n * n)."""
     bases: dict[int, str] = {}
-    for stmt in backward:
-        for node in walk(stmt):
+    for nodes in walks:  # (each backward statement's walk)
+        for node in nodes:
             if isinstance(node, gast.Assign) and id(node.value) in pop_ids:
                 target = node.targets[0]
                 if len(node.targets) == 1 and isinstance(target, gast.Name):
