@@ -9,6 +9,17 @@ from pathlib import Path
 from types import ModuleType
 
 
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/{name}.py`` imported from its file as module ``{name}_benchmark``
+    (benchmarks/ is not a package; the transform reads its functions' source)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_module(directory: Path, name: str, source: str) -> ModuleType:
     """Write ``source`` to ``directory/name.py`` and import it as module ``name``.
 

@@ -18,19 +18,9 @@ import astgrad as ag
 pytest.importorskip("numba")
 
 from jit_checks import compiled_check  # noqa: E402
+from modules import load_benchmark  # noqa: E402
 
-
-def wave(u0, c, steps):
-    prev = u0.copy()
-    cur = u0.copy()
-    n = u0.shape[0]
-    for _ in range(steps):
-        nxt = np.zeros(n)
-        for i in range(1, n - 1):
-            nxt[i] = 2.0 * cur[i] - prev[i] + c * (cur[i - 1] - 2.0 * cur[i] + cur[i + 1])
-        prev = cur
-        cur = nxt
-    return np.sum(cur * cur)
+wave = load_benchmark("jit").wave  # (the benchmark's wave equation)
 
 
 def wave_tuple_swap(u0, v0, c, steps):

@@ -8,28 +8,14 @@ products ``@`` takes for matrices and vectors, not ``np.tensordot``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from modules import load_benchmark
 
 import astgrad as ag
 
-
-def _load_benchmark():
-    """The spellings ``benchmarks/spellings.py`` times: one definition of each, read from
-    its file (the transform reads their source)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "spellings.py"
-    spec = importlib.util.spec_from_file_location("spellings_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_bench = _load_benchmark()
+# The spellings ``benchmarks/spellings.py`` times: one definition of each.
+_bench = load_benchmark("spellings")
 mlp_matmul_operator = _bench.mlp_matmul_operator
 mlp_np_dot = _bench.mlp_np_dot
 mlp_dot_method = _bench.mlp_dot_method

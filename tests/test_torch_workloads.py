@@ -10,7 +10,6 @@ in float64. Skipped where PyTorch is not installed (CI installs no 200 MB wheel)
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,22 +19,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from modules import load_benchmark  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str):
-    """A module of ``benchmarks/`` read from its file (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_workloads = _load("workloads")
-_torch_workloads = _load("torch_workloads")
+_workloads = load_benchmark("workloads")
+_torch_workloads = load_benchmark("torch_workloads")
 WORKLOADS = _workloads.WORKLOADS
 
 

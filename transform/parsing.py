@@ -28,7 +28,7 @@ from . import anno
 from .errors import TAPE_ADVICE, TransformError
 from .guards import Recorder, RecordingCells, RecordingGlobals
 from .origin import Origin
-from .walk import walk
+from .walk import children, walk
 
 
 @dataclass
@@ -442,15 +442,8 @@ def _depth(tree: ast.AST) -> int:
         if level > deepest:
             deepest = level
         below = level + 1
-        fields = node.__dict__  # (ast.iter_child_nodes, without its generator)
-        for name in node._fields:
-            value = fields.get(name)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        push((item, below))
-            elif isinstance(value, ast.AST):
-                push((value, below))
+        for child in children(node, ast.AST):  # (ast.iter_child_nodes, without its generator)
+            push((child, below))
     return deepest
 
 
@@ -523,12 +516,5 @@ def _stamp_origins(
             current = Origin(filename, line, statement_text(current_node), qualname)
         if current is not None and not anno.has(current_node, anno.Key.ORIGIN):
             anno.set(current_node, anno.Key.ORIGIN, current)
-        fields = current_node.__dict__
-        for name in current_node._fields:
-            value = fields.get(name)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, gast.AST):
-                        push((item, current))
-            elif isinstance(value, gast.AST):
-                push((value, current))
+        for child in children(current_node):
+            push((child, current))

@@ -31,6 +31,24 @@ def child_fields(kind: type) -> tuple[str, ...]:
     return found
 
 
+def children(node: object, family: type = gast.AST) -> list:
+    """The nodes right under ``node``, in field order: ``gast`` nodes, or with ``family``
+    (``ast.AST``) the standard library's."""
+    found = []
+    kind = type(node)
+    names = _CHILD_FIELDS.get(kind)
+    fields = node.__dict__
+    for name in names if names is not None else child_fields(kind):
+        value = fields.get(name)
+        if value is None:
+            continue
+        if type(value) is list:
+            found += [item for item in value if isinstance(item, family)]
+        elif isinstance(value, family):
+            found.append(value)
+    return found
+
+
 def walk(node: gast.AST) -> list[gast.AST]:
     """``node`` and every node under it, in ``gast.walk``'s (breadth-first) order.
 
