@@ -681,6 +681,8 @@ class _Function:
         #: (id -> the array they are shaped like) (``_plan_zero_flags``, ``_plan_zero_arrays``)
         self.zero_flags: dict[str, str] = {}
         self.zero_arrays: dict[int, str] = {}
+        #: the sites of the pushes left out (``_dropped_pushes``)
+        self.dropped_pushes: set[str] = set()
         self.started: set[str] = set()
         #: buffer flags known False before the statement being rewritten, and those it
         #: leaves False (a stash is left out where the flag is known False)
@@ -718,6 +720,7 @@ class _Function:
 
     def run(self) -> None:
         self._survey()
+        self.dropped_pushes = self._dropped_pushes()
         if self.fused:
             self._plan_counters()
         for block in _blocks(self.node):
@@ -1414,6 +1417,22 @@ class _Function:
     def _channel_tag(self, name: str) -> int:
         return self.channel_tags[name]
 
+    def _dropped_pushes(self) -> set[str]:
+        """The sites of the pushes ``_push`` leaves out: a number's shape
+        (``push(shaped_like(x))`` where the probe saw ``x`` hold numbers), known when
+        compiling."""
+        if not self.fused:
+            return set()
+        return {
+            site(stmt.value)
+            for stmt in ast.walk(self.node)
+            if isinstance(stmt, ast.Expr)
+            and _is_call_of(stmt.value, self.pushes, 1)
+            and _is_call_of(stmt.value.args[0], self.names.shaped_like, 1)
+            and isinstance(stmt.value.args[0].args[0], ast.Name)
+            and self._is_number_name(stmt.value.args[0].args[0].id)
+        }
+
     def _push(self, call: ast.Call, value: ast.expr) -> list[ast.stmt]:
         if isinstance(value, ast.Name) and self._channel(value.id) is not None:
             channel, tag = self._channel(value.id), self._channel_tag(value.id)
@@ -1858,6 +1877,16 @@ class _Function:
         return [self._generic("jit_pop", [TAG_COUNT, NUMBER_COUNT, target], witness)]
 
     def _pop_into(self, name: str, call: ast.Call) -> list[ast.stmt]:
+        pushed = self.pushed_at.get(site(call), set()) if self.fused else set()
+        if pushed and pushed & self.dropped_pushes:
+            # What a dropped push (a number's shape, ``_push``) would have given back: the
+            # pop goes too, as the probe paired them, so that the stack stays in step.
+            if not pushed <= self.dropped_pushes:
+                raise NotCompilable(
+                    "a pop takes a number's shape from one push and other values from others",
+                    call.lineno,
+                )
+            return [_assign([name], ast.Constant(0.0))]
         if self._channel(name) is not None:
             channel, tag = self._channel(name), self._channel_tag(name)
             return _statements(
