@@ -57,6 +57,7 @@ __all__ = [
     "extremum_grad",
     "prod_grad",
     "inverse_axes",
+    "negated",
     "sequence_length",
     "conjugate_if_complex",
     "conjugated",
@@ -1293,6 +1294,25 @@ def _matmul_grad_right(g, x, y):
     return None
 
 
+def negated(shift):
+    """``-shift`` for an int or a tuple of ints: the shift that undoes ``np.roll``."""
+
+
+@overload(negated)
+def _negated(shift):
+    if isinstance(shift, types.Integer):
+        return lambda shift: -shift
+    if isinstance(shift, types.UniTuple) and isinstance(shift.dtype, types.Integer):
+        # (a tuple's length is part of its type: written out for the lengths arrays have)
+        by_length = {
+            1: lambda shift: (-shift[0],),
+            2: lambda shift: (-shift[0], -shift[1]),
+            3: lambda shift: (-shift[0], -shift[1], -shift[2]),
+        }
+        return by_length.get(shift.count)
+    return None
+
+
 def inverse_axes(axes, ndim):
     """The permutation that undoes ``np.transpose(x, axes)`` (None undoes None)."""
 
@@ -1524,6 +1544,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.shared", "expand_reduced"): expand_reduced,
     ("astgrad.runtime.rules.shared", "reduced_count"): reduced_count,
     ("astgrad.runtime.rules.shared", "inverse_axes"): inverse_axes,
+    ("astgrad.runtime.rules.rearranging", "negated"): negated,
     ("astgrad.runtime.rules.reductions", "extremum_grad"): extremum_grad,
     ("astgrad.runtime.rules.reductions", "prod_grad"): prod_grad,
     ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
