@@ -57,6 +57,8 @@ __all__ = [
     "extremum_grad",
     "prod_grad",
     "inverse_axes",
+    "dot_grad_left",
+    "dot_grad_right",
     "negated",
     "sequence_length",
     "conjugate_if_complex",
@@ -1254,44 +1256,71 @@ def _add_adjoints(a, b):
     return None
 
 
-def matmul_grad_left(g, x, y):
-    """Gradient of ``x @ y`` with respect to ``x`` (vectors and matrices)."""
+def matmul_grad_left(g, a, b):
+    """Gradient of ``a @ b`` with respect to ``a`` (vectors and matrices)."""
 
 
-def matmul_grad_right(g, x, y):
-    """Gradient of ``x @ y`` with respect to ``y`` (vectors and matrices)."""
+def matmul_grad_right(g, a, b):
+    """Gradient of ``a @ b`` with respect to ``b`` (vectors and matrices)."""
+
+
+def dot_grad_left(g, a, b):
+    """Gradient of ``np.dot(a, b)`` with respect to ``a`` (numbers, vectors, matrices)."""
+
+
+def dot_grad_right(g, a, b):
+    """Gradient of ``np.dot(a, b)`` with respect to ``b`` (numbers, vectors, matrices)."""
 
 
 def _ranks(x: types.Type, y: types.Type) -> tuple:
     return _ndim_of(x), _ndim_of(y)
 
 
+# The products of ``a @ b``'s gradients by the operands' ranks; ``np.dot`` of vectors and
+# matrices is ``@``, and with a number a product: the number's gradient sums, the other's
+# scales.
+_PRODUCT_LEFT = {
+    (2, 2): lambda g, a, b: np.dot(g, b.T),
+    (1, 2): lambda g, a, b: np.dot(b, g),
+    (2, 1): lambda g, a, b: np.outer(g, b),
+    (1, 1): lambda g, a, b: g * b,
+}
+_PRODUCT_RIGHT = {
+    (2, 2): lambda g, a, b: np.dot(a.T, g),
+    (1, 2): lambda g, a, b: np.outer(a, g),
+    (2, 1): lambda g, a, b: np.dot(a.T, g),
+    (1, 1): lambda g, a, b: g * a,
+}
+
+
 @overload(matmul_grad_left)
-def _matmul_grad_left(g, x, y):
-    ranks = _ranks(x, y)
-    if ranks == (2, 2):
-        return lambda g, x, y: np.dot(g, y.T)
-    if ranks == (1, 2):
-        return lambda g, x, y: np.dot(y, g)
-    if ranks == (2, 1):
-        return lambda g, x, y: np.outer(g, y)
-    if ranks == (1, 1):
-        return lambda g, x, y: g * y
-    return None
+def _matmul_grad_left(g, a, b):
+    return _PRODUCT_LEFT.get(_ranks(a, b))
 
 
 @overload(matmul_grad_right)
-def _matmul_grad_right(g, x, y):
-    ranks = _ranks(x, y)
-    if ranks == (2, 2):
-        return lambda g, x, y: np.dot(x.T, g)
-    if ranks == (1, 2):
-        return lambda g, x, y: np.outer(x, g)
-    if ranks == (2, 1):
-        return lambda g, x, y: np.dot(x.T, g)
-    if ranks == (1, 1):
-        return lambda g, x, y: g * x
-    return None
+def _matmul_grad_right(g, a, b):
+    return _PRODUCT_RIGHT.get(_ranks(a, b))
+
+
+@overload(dot_grad_left)
+def _dot_grad_left(g, a, b):
+    ranks = _ranks(a, b)
+    if ranks[0] == 0 and ranks[1]:
+        return lambda g, a, b: np.sum(g * b)
+    if ranks[1] == 0 and ranks[0] is not None:  # (a number b, or two numbers)
+        return lambda g, a, b: g * b
+    return _PRODUCT_LEFT.get(ranks)
+
+
+@overload(dot_grad_right)
+def _dot_grad_right(g, a, b):
+    ranks = _ranks(a, b)
+    if ranks[1] == 0 and ranks[0]:
+        return lambda g, a, b: np.sum(g * a)
+    if ranks[0] == 0 and ranks[1] is not None:  # (a number a, or two numbers)
+        return lambda g, a, b: g * a
+    return _PRODUCT_RIGHT.get(ranks)
 
 
 def negated(shift):
@@ -1557,4 +1586,6 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.ties", "split_ties"): split_ties,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_left"): matmul_grad_left,
     ("astgrad.runtime.rules.arithmetic", "matmul_grad_right"): matmul_grad_right,
+    ("astgrad.runtime.rules.arithmetic", "dot_grad_left"): dot_grad_left,
+    ("astgrad.runtime.rules.arithmetic", "dot_grad_right"): dot_grad_right,
 }
