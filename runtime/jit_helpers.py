@@ -60,6 +60,8 @@ __all__ = [
     "dot_grad_left",
     "dot_grad_right",
     "negated",
+    "chosen",
+    "adjoint_item",
     "sequence_length",
     "conjugate_if_complex",
     "conjugated",
@@ -1323,6 +1325,46 @@ def _dot_grad_right(g, a, b):
     return _PRODUCT_RIGHT.get(ranks)
 
 
+def chosen(g, ans, iterable):
+    """Builtin ``max``/``min``'s gradient over a list or tuple of numbers: ``g`` at the
+    first item equal to the result, 0.0 at the others."""
+
+
+@overload(chosen)
+def _chosen(g, ans, iterable):
+    plain = _plain(iterable)
+    if not (
+        isinstance(plain, (types.UniTuple, types.List))
+        and isinstance(plain.dtype, _NUMBER_TYPES)
+        and isinstance(_plain(g), _NUMBER_TYPES)
+    ):
+        return None  # (an array's rows, items of several kinds: run uncompiled)
+
+    def chosen_item(g, ans, iterable):
+        parts = [0.0 for _ in range(len(iterable))]
+        for position in range(len(iterable)):
+            if iterable[position] == ans:
+                parts[position] = g
+                return parts
+        raise ValueError("the result of max or min is none of its items")
+
+    return chosen_item
+
+
+def adjoint_item(adjoint, index):
+    """The part of a list's or tuple's adjoint at ``index`` (0.0 where nothing flowed)."""
+
+
+@overload(adjoint_item)
+def _adjoint_item(adjoint, index):
+    plain = _plain(adjoint)
+    if isinstance(plain, (types.UniTuple, types.List)):
+        return lambda adjoint, index: adjoint[index]
+    if isinstance(plain, types.Integer):  # (the int 0 of "nothing flowed")
+        return lambda adjoint, index: 0.0
+    return None
+
+
 def negated(shift):
     """``-shift`` for an int or a tuple of ints: the shift that undoes ``np.roll``."""
 
@@ -1574,6 +1616,8 @@ JIT_HELPERS = {
     ("astgrad.runtime.rules.shared", "reduced_count"): reduced_count,
     ("astgrad.runtime.rules.shared", "inverse_axes"): inverse_axes,
     ("astgrad.runtime.rules.rearranging", "negated"): negated,
+    ("astgrad.runtime.rules.builtins_", "chosen"): chosen,
+    ("astgrad.runtime.adjoints", "adjoint_item"): adjoint_item,
     ("astgrad.runtime.rules.reductions", "extremum_grad"): extremum_grad,
     ("astgrad.runtime.rules.reductions", "prod_grad"): prod_grad,
     ("astgrad.runtime.rules.indexing", "scatter_grad"): scatter_grad,
