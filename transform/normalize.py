@@ -1011,9 +1011,10 @@ class _Normalizer:
             and len(node.args) > 1
             and not node.keywords
         ):
-            # max(a, b) is max([a, b]): one form for the rule to bind
+            # max(a, b) is max((a, b)): one form for the rule to bind (a tuple, which
+            # nothing can change in place, and which compiled code can save)
             node = gast.Call(
-                func=func, args=[gast.List(elts=node.args, ctx=gast.Load())], keywords=[]
+                func=func, args=[gast.Tuple(elts=node.args, ctx=gast.Load())], keywords=[]
             )
         if calls_a_field(func, self.ctx):
             func = self.atom(func)  # self.second(x): an object held by an argument (issue 17)
