@@ -385,6 +385,8 @@ def _names_of(free: dict[str, Any]) -> Any:
             names.add_adjoints.add(name)
         elif key == ("astgrad.runtime.adjoints", "zero_cotangent"):
             names.zero_cotangent.add(name)
+        elif key == ("astgrad.runtime.rules.shared", "unbroadcast"):
+            names.pure.add(name)
     return names
 
 

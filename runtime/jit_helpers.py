@@ -695,7 +695,7 @@ def _full(shape, value):
     return np.full(shape, value)
 
 
-@overload(unbroadcast)
+@overload(unbroadcast, inline="always")
 def _unbroadcast(g, like):
     target = _ndim_of(like)
     g_plain = _plain(g)

@@ -74,7 +74,13 @@ def same_bits(before: Callable, after: Callable, *args) -> object:
     (kind_a, a, given_a), (kind_b, b, given_b) = results
     assert kind_a == kind_b, results
     if kind_a == "value":
-        np.testing.assert_array_equal(a, b)
+        if isinstance(a, tuple):  # (arrays and the names a loop leaves bound)
+            assert isinstance(b, tuple) and len(a) == len(b), (a, b)
+            for x, y in zip(a, b, strict=True):
+                assert type(x) is type(y), (x, y)
+                np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_array_equal(a, b)
         for x, y in zip(given_a, given_b, strict=True):
             if isinstance(x, np.ndarray):
                 np.testing.assert_array_equal(x, y)

@@ -66,7 +66,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import step_sums
+from .jit_gather import gather_scatters
 from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
 from .jit_window import slide_windows
@@ -127,6 +130,9 @@ class Names:
     #: names bound to ``adjoints.zero_cotangent`` (the zeros pass's guards, which the
     #: rewrite drops: it gives adjoints that start at 0 a type of their own)
     zero_cotangent: set[str] = field(default_factory=set)
+    #: names bound to helpers that only compute a value from their arguments
+    #: (``unbroadcast``)
+    pure: set[str] = field(default_factory=set)
     #: names bound to the NumPy module (``np``), and dotted names of ``ag.no_grad``
     numpy: set[str] = field(default_factory=set)
     no_grad: set[str] = field(default_factory=set)
@@ -721,6 +727,7 @@ class _Function:
     def run(self) -> None:
         self._survey()
         self.dropped_pushes = self._dropped_pushes()
+        self.number_shapes = self._number_shapes()
         if self.fused:
             self._plan_counters()
         for block in _blocks(self.node):
@@ -758,6 +765,7 @@ class _Function:
                 if isinstance(sub, (ast.stmt, ast.expr)):
                     ast.copy_location(sub, self.node.body[0])
         self.node.body = flags + channels + body
+        gather_scatters(self.node, self._kept_buffers(), self._pure_call, self._fresh)
         slide_windows(self.node, self._kept_buffers(), self._fresh)
         keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
         if self.fused:
@@ -765,6 +773,23 @@ class _Function:
         if self.fused and self.stack is not None:
             self.node.args.args += [ast.arg(arg=name) for name in CAPACITIES]
         self._check_no_stack_left()
+
+    def _pure_call(self, call: ast.Call) -> bool:
+        """Whether ``call`` only computes a value from its arguments: a helper of
+        ``names.pure``, or a NumPy ufunc given its inputs alone (no ``out``)."""
+        func = call.func
+        if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+            return False
+        if isinstance(func, ast.Name):
+            return func.id in self.names.pure
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in {*self.names.numpy, "jit_np"}
+        ):
+            ufunc = getattr(np, func.attr, None)
+            return isinstance(ufunc, np.ufunc) and len(call.args) == ufunc.nin
+        return False
 
     def _kept_buffers(self) -> dict[str, tuple[str, int]]:
         """The gradient buffers whose elements a loop may keep in locals
@@ -1433,6 +1458,61 @@ class _Function:
             and self._is_number_name(stmt.value.args[0].args[0].id)
         }
 
+    def _number_shapes(self) -> set[str]:
+        """Names that hold a number's shape (0.0, compiled) wherever a pop binds them:
+        bound first by a statement of the function's body ``x_shape = shaped_like(x)``
+        where the probe saw ``x`` hold numbers, and elsewhere only by such statements and
+        by pops paired with dropped pushes (which ``_pop_into`` makes 0.0 too). Such a
+        pop changes nothing, and is left out: a loop's body then binds the name nowhere."""
+        if not self.dropped_pushes:
+            return set()
+        # name -> what binds it: a statement ``name = value``, or the Name node of any
+        # other binding (a loop's target, an augmented or unpacking assignment)
+        bindings: dict[str, list[ast.AST]] = {}
+        plain: set[int] = set()
+        for node in ast.walk(self.node):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
+                bindings.setdefault(node.targets[0].id, []).append(node)
+                plain.add(id(node.targets[0]))
+        for node in ast.walk(self.node):
+            # (a ``del``, after the last read, binds nothing a later read could see)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                if id(node) not in plain:
+                    bindings.setdefault(node.id, []).append(node)
+        found = set()
+        for name, binders in bindings.items():
+            pops = [b for b in binders if self._dropped_pop(b)]
+            if not pops or not all(
+                isinstance(b, ast.Assign)
+                and len(b.targets) == 1
+                and (b in pops or self._number_shape_value(b.value))
+                for b in binders
+            ):
+                continue
+            first = next((stmt for stmt in self.node.body if name in _stored_names(stmt)), None)
+            if first in binders and not self._dropped_pop(first):
+                found.add(name)
+        return found
+
+    def _dropped_pop(self, node: ast.AST) -> bool:
+        """Whether ``node`` is ``x = pop()`` whose pushes were all left out."""
+        if not (isinstance(node, ast.Assign) and _is_call_of(node.value, self.pops, 0)):
+            return False
+        pushed = self.pushed_at.get(site(node.value), set()) if self.fused else set()
+        return bool(pushed) and pushed <= self.dropped_pushes
+
+    def _number_shape_value(self, value: ast.expr) -> bool:
+        """Whether ``value`` is ``shaped_like(x)`` of a name the probe saw hold numbers."""
+        return (
+            _is_call_of(value, self.names.shaped_like, 1)
+            and isinstance(value.args[0], ast.Name)
+            and self._is_number_name(value.args[0].id)
+        )
+
     def _push(self, call: ast.Call, value: ast.expr) -> list[ast.stmt]:
         if isinstance(value, ast.Name) and self._channel(value.id) is not None:
             channel, tag = self._channel(value.id), self._channel_tag(value.id)
@@ -1886,6 +1966,8 @@ class _Function:
                     "a pop takes a number's shape from one push and other values from others",
                     call.lineno,
                 )
+            if name in self.number_shapes:
+                return []  # (it holds that 0.0 already: a loop's body then binds it nowhere)
             return [_assign([name], ast.Constant(0.0))]
         if self._channel(name) is not None:
             channel, tag = self._channel(name), self._channel_tag(name)

@@ -138,7 +138,8 @@ def _rewrite_block(block: list[ast.stmt], version: Callable, bound: set) -> None
     bound = set(bound)
     for position, stmt in enumerate(block):
         if isinstance(stmt, ast.For) and _innermost(stmt):
-            made = version(stmt, bound)
+            # (a loop the gathering rewrite versioned is left as it is: see jit_gather)
+            made = None if getattr(stmt, "jit_gathered", False) else version(stmt, bound)
             if made is not None:
                 block[position] = made
             continue
