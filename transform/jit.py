@@ -70,6 +70,7 @@ import numpy as np
 
 from . import step_sums
 from .jit_gather import gather_scatters
+from .jit_hoist import hoist_invariant_reads
 from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
 from .jit_window import slide_windows
@@ -768,6 +769,12 @@ class _Function:
         gather_scatters(self.node, self._kept_buffers(), self._pure_call, self._fresh)
         slide_windows(self.node, self._kept_buffers(), self._fresh)
         keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
+        numbers = {TAG_COUNT, NUMBER_COUNT} | {
+            n for n, kind in self.kinds.items() if kind == "number"
+        }
+        hoist_invariant_reads(
+            self.node, {TAGS, NUMBERS}, self._kept_buffers(), self._pure_call, numbers, self._fresh
+        )
         if self.fused:
             self._drop_unused_lists()
         if self.fused and self.stack is not None:
