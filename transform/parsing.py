@@ -25,10 +25,11 @@ from typing import Any
 import gast
 
 from . import anno
+from .convert import to_gast
 from .errors import TAPE_ADVICE, TransformError
 from .guards import Recorder, RecordingCells, RecordingGlobals
 from .origin import Origin
-from .walk import children, walk
+from .walk import _CHILD_FIELDS, child_fields, walk
 
 
 @dataclass
@@ -154,9 +155,8 @@ def parse_function(function: Callable) -> ParsedFunction:
         ) from None
     source = textwrap.dedent("".join(lines))
     try:
-        tree = ast.parse(source)
-        _allow_depth(tree, function)
-        module = gast.ast_to_gast(tree)
+        module, depth = to_gast(ast.parse(source))
+        _allow_depth(depth, function)
     except SyntaxError as exc:
         raise TransformError(
             f"could not parse the source of {function.__qualname__}: {exc}", advice=TAPE_ADVICE
@@ -407,7 +407,7 @@ def _same_constant(a: Any, b: Any, prefixes: tuple[str, str]) -> bool:
     return a == b
 
 
-#: frames the recursive walkers (gast's converter is the deepest) take per level of nesting,
+#: frames the recursive walkers (astor's printer, the passes) take per level of nesting,
 #: with some to spare; measured: a sum of 250 terms needs about 4 per level
 _FRAMES_PER_LEVEL = 6
 #: deeper than this, no limit is raised: the C stack could overflow (before Python 3.11
@@ -415,12 +415,12 @@ _FRAMES_PER_LEVEL = 6
 _MOST_FRAMES = 30_000 if sys.version_info >= (3, 11) else 10_000
 
 
-def _allow_depth(tree: ast.Module, function: Callable) -> None:
-    """Let the recursive tree walkers (gast's converter from ``ast``, astor, the passes)
-    reach the bottom of a deeply nested expression (``x + x*2 + ... + x*250`` is 250 levels):
-    raise Python's recursion limit to what the parsed source's depth needs (it is never
-    lowered), or refuse a depth no limit is safe for."""
-    needed = _stack_depth() + _FRAMES_PER_LEVEL * _depth(tree) + 200
+def _allow_depth(depth: int, function: Callable) -> None:
+    """Let the recursive tree walkers (astor, the passes) reach the bottom of a deeply
+    nested expression (``x + x*2 + ... + x*250`` is 250 levels): raise Python's recursion
+    limit to what the parsed source's ``depth`` needs (it is never lowered), or refuse a
+    depth no limit is safe for."""
+    needed = _stack_depth() + _FRAMES_PER_LEVEL * depth + 200
     if needed <= sys.getrecursionlimit():
         return
     if needed > _MOST_FRAMES:
@@ -430,21 +430,6 @@ def _allow_depth(tree: ast.Module, function: Callable) -> None:
             advice=TAPE_ADVICE,
         )
     sys.setrecursionlimit(needed)
-
-
-def _depth(tree: ast.AST) -> int:
-    """How deeply ``tree``'s nodes nest (counted without recursion)."""
-    deepest = 0
-    todo = [(tree, 1)]
-    push = todo.append
-    while todo:
-        node, level = todo.pop()
-        if level > deepest:
-            deepest = level
-        below = level + 1
-        for child in children(node, ast.AST):  # (ast.iter_child_nodes, without its generator)
-            push((child, below))
-    return deepest
 
 
 def _stack_depth() -> int:
@@ -507,14 +492,33 @@ def _stamp_origins(
         lines[0] = lines[0][column:]
         return " ".join(line.strip() for line in lines)
 
+    # (each node's origin depends only on its ancestors: any order will do; a node met
+    # twice keeps the first origin given it)
     todo: list[tuple[gast.AST, Origin | None]] = [(node, None)]
     push = todo.append
-    while todo:  # (each node's origin depends only on its ancestors: any order will do)
+    key, slot, statement = anno.Key.ORIGIN, anno.SLOT, gast.stmt
+    table = _CHILD_FIELDS
+    while todo:
         current_node, current = todo.pop()
-        if isinstance(current_node, gast.stmt) and hasattr(current_node, "lineno"):
+        fields = current_node.__dict__
+        if isinstance(current_node, statement) and "lineno" in fields:
             line = current_node.lineno + first_line - 1
             current = Origin(filename, line, statement_text(current_node), qualname)
-        if current is not None and not anno.has(current_node, anno.Key.ORIGIN):
-            anno.set(current_node, anno.Key.ORIGIN, current)
-        for child in children(current_node):
-            push((child, current))
+        if current is not None:
+            annotations = fields.get(slot)
+            if annotations is None:
+                fields[slot] = {key: current}
+            elif key not in annotations:
+                annotations[key] = current
+        kind = type(current_node)
+        names = table.get(kind)
+        for name in names if names is not None else child_fields(kind):
+            value = fields.get(name)
+            if value is None:
+                continue
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        push((item, current))
+            elif isinstance(value, gast.AST):
+                push((value, current))
