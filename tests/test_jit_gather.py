@@ -171,6 +171,60 @@ def test_what_the_loop_leaves_bound_is_computed_again():
         same_bits(before, after, np.zeros(8), g, True, start, count)
 
 
+POPS = """
+def popping(d, w, numbers, count0, mine, mine_w, k, start, count):
+    numbers = numbers.copy()
+    jit_number_count = count0
+    s = 0.0
+    x = 0.5
+    next_i = start + count
+    for run in range(count):
+        next_i -= 1
+        i = next_i
+        item = w[i]
+        w[i] = 0
+        s = s + item * x
+        jit_number_count -= 1
+        if jit_number_count < 0:
+            raise IndexError("popped out of step")
+        x = float(numbers[jit_number_count])
+        a = item * k
+        d[i + 1] = d[i + 1] + a * x
+        d[i - 1] = d[i - 1] + a
+        jit_number_count -= 1
+        if jit_number_count < 0:
+            raise IndexError("popped out of step")
+        m = int(numbers[jit_number_count])
+        d[i] = d[i] + item * m
+    return d, w, s, x, m, jit_number_count, i, next_i
+"""
+
+
+def _pops_rewritten(source: str) -> tuple[str, object]:
+    def rewrite(function, buffers, fresh):
+        gather_scatters(function, buffers, _pure, fresh, ("numbers", "jit_number_count"))
+
+    return rewritten(source, rewrite, BUFFERS)
+
+
+def test_pops_are_read_where_they_would_pop_and_sums_keep_their_order():
+    source = POPS
+    text, after = _pops_rewritten(source)
+    assert "jit_base" in text and "x_before" in text, text
+    assert "for i in range(jit_high" in text, text  # (the sum, counting down)
+    before = original(source)
+    numbers = np.concatenate([np.cos(np.arange(20.0)), [1.0, 2.0, 3.0, 4.0] * 3])
+    w = np.sin(np.arange(9.0))
+    d = np.cos(np.arange(9.0))
+    # enough numbers, too few (raises in both), the buffer full to its end (no slot for
+    # the value a first iteration reads: the loop as it was), a flag clear
+    for count0, start, count, mine in (
+        (30, 1, 7, True), (12, 1, 7, True), (9, 1, 7, True), (32, 1, 7, True),
+        (30, 2, 4, False), (6, 2, 3, True), (30, 0, 2, True),
+    ):  # fmt: skip
+        same_bits(before, after, d, w, numbers, count0, mine, True, 0.3, start, count)
+
+
 # -- random loop bodies ------------------------------------------------------------------
 
 
@@ -276,3 +330,94 @@ def test_gradients_of_stencils_gather_bit_for_bit(function, args):
 
     source = compiled_check(function, args, 0, same_bits=True)
     assert "jit_low" in source, source
+
+
+def wave(u0, c, steps):
+    prev = u0.copy()
+    cur = u0.copy()
+    n = u0.shape[0]
+    for _ in range(steps):
+        nxt = np.zeros(n)
+        for i in range(1, n - 1):
+            nxt[i] = 2.0 * cur[i] - prev[i] + c * (cur[i - 1] - 2.0 * cur[i] + cur[i + 1])
+        prev = cur
+        cur = nxt
+    return np.sum(cur * cur)
+
+
+@needs_numba
+@pytest.mark.parametrize("function", [heat, wave])
+def test_a_parameters_gradient_pops_and_sums_bit_for_bit(function):
+    # the backward loop pops the value k's (or c's) gradient needs and adds into it
+    from jit_checks import compiled_check
+
+    args = (np.sin(np.linspace(0.0, 3.0, 40)), 0.2, 30)
+    source = compiled_check(function, args, (0, 1), same_bits=True)
+    assert "jit_low" in source and "jit_base" in source, source
+
+
+def _random_popping_body(rng: random.Random) -> list[str]:
+    """A stencil body that pops one to three numbers (each read after its pop, or before
+    it: the previous iteration's) and adds into a sum, in random order."""
+    lines = ["item = w[i]", "w[i] = 0"]
+    names = ["item"]
+    pops = []
+    for number in range(rng.randint(1, 3)):
+        pops.append(f"p{number}")
+    rest = []
+    for name in pops:
+        rest.append(
+            [
+                "jit_number_count -= 1",
+                "if jit_number_count < 0:",
+                "    raise IndexError('popped out of step')",
+                f"{name} = float(numbers[jit_number_count])",
+            ]
+        )
+    for number in range(rng.randint(1, 4)):
+        operand = rng.choice([*names, *pops, "k"])
+        rest.append([f"t{number} = item * {operand}"])
+        names.append(f"t{number}")
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randint(-2, 2)
+        index = "i" if at == 0 else f"i {'+' if at > 0 else '-'} {abs(at)}"
+        rest.append([f"d[{index}] = d[{index}] + {rng.choice(names)}"])
+    rest.append([f"s = s + {rng.choice([*names, *pops])} * 0.5"])
+    rng.shuffle(rest)
+    return lines + [line for group in rest for line in group]
+
+
+def test_random_popping_bodies_compute_the_same_bits():
+    rng = random.Random(5)
+    applied = 0
+    for number in range(150):
+        body = _random_popping_body(rng)
+        bound = sorted(
+            {line.split(" = ")[0] for line in body if " = " in line and "[" not in line[:4]} - {"s"}
+        )
+        source = (
+            "def f(d, w, numbers, count0, mine, mine_w, k, start, count):\n"
+            "    numbers = numbers.copy()\n"
+            "    jit_number_count = count0\n"
+            "    s = 0.0\n"
+            + "".join(f"    {name} = 0.25\n" for name in bound)
+            + "    next_i = start + count\n"
+            "    for run in range(count):\n"
+            "        next_i -= 1\n"
+            "        i = next_i\n"
+            + "".join(f"        {line}\n" for line in body)
+            + f"    return d, w, s, jit_number_count, next_i, i, {', '.join(bound)}\n"
+        )
+        text, after = _pops_rewritten(source)
+        applied += "jit_base" in text
+        before = original(source)
+        values = np.random.default_rng(number)
+        d = values.uniform(-1.0, 1.0, 12)
+        w = values.uniform(-1.0, 1.0, 12)
+        numbers = values.uniform(-1.0, 1.0, 40)
+        for _ in range(5):
+            start = int(values.integers(-3, 8))
+            count = int(values.integers(0, 10))
+            count0 = int(values.integers(0, 41))
+            same_bits(before, after, d, w, numbers, count0, True, True, 0.7, start, count)
+    assert applied > 40, applied  # (a temporary read before its statement is left)

@@ -272,7 +272,8 @@ def _compiled_check(function, args, wrt) -> str:
 def test_compiled_heat_equation_carries_a_window():
     u0 = np.sin(np.linspace(0.0, 3.0, 12))
     source = _compiled_check(heat, (u0, 0.2, 4), (0, 1))
-    assert "jit_window_" in source, source
+    # (gathered where it can be, transform/jit_gather.py; the window carries the rest)
+    assert "jit_window_" in source or "jit_low" in source, source
 
 
 def test_compiled_periodic_stencil_runs_the_loop_as_it_was_where_it_wraps():
@@ -298,7 +299,7 @@ def test_compiled_plate_rows():
 )
 def test_compiled_stencils_as_users_write_them(function, args):
     source = _compiled_check(function, args, (0, 1))
-    assert "jit_window_" in source, source
+    assert "jit_window_" in source or "jit_low" in source, source  # (or gathered)
 
 
 # -- random stencil programs through the whole pipeline --------------------------------

@@ -766,7 +766,9 @@ class _Function:
                 if isinstance(sub, (ast.stmt, ast.expr)):
                     ast.copy_location(sub, self.node.body[0])
         self.node.body = flags + channels + body
-        gather_scatters(self.node, self._kept_buffers(), self._pure_call, self._fresh)
+        gather_scatters(
+            self.node, self._kept_buffers(), self._pure_call, self._fresh, (NUMBERS, NUMBER_COUNT)
+        )
         slide_windows(self.node, self._kept_buffers(), self._fresh)
         keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
         numbers = {TAG_COUNT, NUMBER_COUNT} | {

@@ -64,10 +64,18 @@ the same order on the same values, so the same bits):
   index, the counter plus a constant at one position, after the iteration's reads of
   that buffer). Calls are of functions that only compute a value (NumPy's ufuncs, the
   helpers ``pure`` names);
+- it may also pop numbers saved by the forward pass (``_Pops``): each pop reads a slot
+  of the buffer of saved numbers that depends on ``i`` alone (``jit_base + i * P - k``),
+  and becomes that read; a name read before its pop in the body reads the previous
+  iteration's slot (for the first iteration, the slot just past the count, where its
+  value is written before the loop); the count is set after the loop, and the test before
+  it checks that no pop would have gone below zero. And it may add into *sums*, names
+  no other statement reads or binds (``dk = dk + g * lap``): a loop of their own adds
+  what each iteration adds in the loop's order (counting down), after the gathering;
 - so an iteration's values depend on its ``i`` alone: names no iteration binds, arrays no
   iteration writes, and elements of the buffers ``w`` that only that iteration touches,
   which it reads before it writes them. Computed again later, before any such write
-  (they are made last, after the gathering), they come out the same;
+  (they are made last, after the gathering and the sums), they come out the same;
 - the additions into one element ``j`` of ``d`` come from iterations ``i = j - c``, one
   per offset ``c``; the loop makes them in the order of its iterations, ``i`` falling,
   so ``c`` rising, and those of one iteration in the order of its statements. The gather
@@ -113,14 +121,17 @@ def gather_scatters(
     buffers: dict[str, tuple[str, int]],
     pure: Callable[[ast.Call], bool],
     fresh: Callable[[str], str],
+    stack: tuple[str, str] = ("jit_numbers", "jit_number_count"),
 ) -> None:
     """Rewrites ``function`` in place (see the module doc). ``buffers`` maps each float64
     gradient buffer's name to its flag's name and its number of dimensions; ``pure``
     says whether a call only computes a value (no builtin of ``_PURE_BUILTINS`` needs
-    it); ``fresh`` makes a name no one uses."""
+    it); ``fresh`` makes a name no one uses; ``stack`` names the buffer of saved numbers
+    and its count, which pops read and count down."""
     if buffers:
         rewrite_innermost_loops(
-            function, lambda loop, bound: _version(function, loop, buffers, pure, fresh, bound)
+            function,
+            lambda loop, bound: _version(function, loop, buffers, pure, stack, fresh, bound),
         )
 
 
@@ -168,8 +179,10 @@ class _Access:
 class _Body:
     """The loop's body sorted into what the gathering needs, or why it cannot be."""
 
-    def __init__(self, loop, counter, buffers, pure, bound) -> None:
+    def __init__(self, loop, body, counter, buffers, pure, bound) -> None:
         self.counter = counter
+        #: names added into every iteration (``s = s + e``), in order: (name, statement)
+        self.sums: list[tuple[str, ast.Assign]] = []
         #: statements binding names, in order: (name, statement)
         self.temporaries: list[tuple[str, ast.Assign]] = []
         #: buffer -> its additions, in order: (offset, statement, added expression)
@@ -177,7 +190,7 @@ class _Body:
         self.scatter_access: dict[str, _Access] = {}
         #: buffer -> (its access, the statement storing a constant into it)
         self.writes: dict[str, tuple[_Access, ast.Assign]] = {}
-        self.ok = self._sort(loop, buffers, pure, bound)
+        self.ok = self._sort(loop, body, buffers, pure, bound)
 
     def _invariant(self, node: ast.expr, loop_bound: set[str], bound: set[str]) -> bool:
         names = _names(node)
@@ -197,8 +210,7 @@ class _Body:
             return None
         return _Access(position, offset, others)
 
-    def _sort(self, loop, buffers, pure, bound) -> bool:
-        body = loop.body[2:]
+    def _sort(self, loop, body, buffers, pure, bound) -> bool:
         if not all(isinstance(s, ast.Assign) and len(s.targets) == 1 for s in body):
             return False
         if loop.target.id in {n for s in body for n in _names(s)}:
@@ -223,6 +235,10 @@ class _Body:
         written: dict[str, int] = {}  # buffer -> the position of its write among the body
         for place, stmt in enumerate(body):
             target = stmt.targets[0]
+            if self._is_sum(stmt, body):
+                self.sums.append((target.id, stmt))
+                read |= _names(stmt.value.right)
+                continue
             read |= _names(stmt.value) | (_names(target) - {getattr(target, "id", None)})
             if isinstance(target, ast.Name):
                 name = target.id
@@ -280,6 +296,22 @@ class _Body:
                     return False
         return True
 
+    @staticmethod
+    def _is_sum(stmt: ast.Assign, body: list[ast.Assign]) -> bool:
+        """Whether ``stmt`` is ``s = s + e`` and no other statement reads or binds ``s``
+        (each iteration adds into it; nothing else sees it)."""
+        target, value = stmt.targets[0], stmt.value
+        if not (
+            isinstance(target, ast.Name)
+            and isinstance(value, ast.BinOp)
+            and isinstance(value.op, ast.Add)
+            and isinstance(value.left, ast.Name)
+            and value.left.id == target.id
+            and target.id not in _names(value.right)
+        ):
+            return False
+        return not any(target.id in _names(other) for other in body if other is not stmt)
+
     def _read_at_write(self, stmt: ast.Assign, name: ast.Name, array: str) -> bool:
         """Whether ``name`` is the array of an element read at the index ``array`` is
         written at."""
@@ -299,14 +331,17 @@ class _Body:
         return list(reversed(kept))
 
 
-def _version(function, loop, buffers, pure, fresh, bound) -> ast.stmt | None:
+def _version(function, loop, buffers, pure, stack, fresh, bound) -> ast.stmt | None:
     """The loop gathering, behind the test that allows it (see the module doc), and the
     loop as it was, or None where the rewrite does not apply."""
     counting = counted_down(loop, bound)
     if counting is None:
         return None
     following, counter, count = counting
-    body = _Body(loop, counter, buffers, pure, bound)
+    pops = _Pops.of(loop.body[2:], counter, stack, fresh)
+    if pops is None:
+        return None
+    body = _Body(loop, pops.body, counter, buffers, pure, bound)
     if not body.ok:
         return None
     arrays = [*body.scatters, *body.writes]
@@ -351,9 +386,14 @@ def _version(function, loop, buffers, pure, fresh, bound) -> ast.stmt | None:
         ast.Assign(targets=[_store(low)], value=first),
         ast.Assign(targets=[_store(high)], value=last),
     ]
+    if pops.count:
+        tests += pops.tests(count)
+        made += pops.before(following)
     names = _Made(counter, fresh("j"), fresh("total"), low, high)
     for array, additions in body.scatters.items():
         made += _gathering(array, body.scatter_access[array], additions, body, names, fresh)
+    if body.sums:
+        made.append(_summing(body, names))
     # The names the loop leaves bound, as it leaves them: its last iteration's (before
     # that iteration's writes, which come next).
     left = body.needed(read_after)
@@ -370,6 +410,8 @@ def _version(function, loop, buffers, pure, fresh, bound) -> ast.stmt | None:
         made.append(ast.Assign(targets=[_store(counter)], value=_load(low)))
     if following in read_after:
         made.append(ast.Assign(targets=[_store(following)], value=_load(low)))
+    if pops.count:
+        made.append(pops.after(count))
     test = ast.BoolOp(op=ast.And(), values=tests)
     # The loop as it was runs only where the test fails (a few iterations, an array not
     # this call's own): other rewrites leave it as it is, since every version of a loop
@@ -473,3 +515,169 @@ def _element_sum(array, access, ordered, body, names, edge: bool) -> list[ast.st
         )
     )
     return out
+
+
+def _summing(body: _Body, names: _Made) -> ast.For:
+    """The loop adding into the sums what each iteration adds, in the loop's order (its
+    counter falling), each iteration computing again the values it adds."""
+    wanted = set().union(*(_names(stmt.value.right) for _, stmt in body.sums))
+    steps = [copy.deepcopy(s) for s in body.needed(wanted)]
+    steps += [copy.deepcopy(stmt) for _, stmt in body.sums]
+    falling = ast.Call(
+        func=_load("range"),
+        args=[_load(names.high), _plus(_load(names.low), -1), ast.Constant(-1)],
+        keywords=[],
+    )
+    return ast.For(target=_store(names.counter), iter=falling, body=steps, orelse=[])
+
+
+class _Pops:
+    """A loop body's pops of saved numbers, written as reads of the buffer they pop from.
+
+    A replayed loop pops ``P`` numbers per iteration, each by three statements::
+
+        jit_number_count -= 1
+        if jit_number_count < 0:
+            raise jit_OutOfStep(...)
+        x = float(jit_numbers[jit_number_count])
+
+    From ``c0``, the count where the loop starts, iteration ``i`` (counting down from
+    ``next0 - 1``) pops its ``k``-th number at ``c0 - 1 - (next0 - 1 - i) * P - k``: at
+    ``jit_base + i * P - k``, with ``jit_base = c0 - next0 * P + P - 1`` computed before
+    the loop. Each pop becomes ``x = float(jit_numbers[jit_base + i * P - k])``, and the
+    count is set after the loop (``c0 - count * P``; the test before the loop checks it is
+    not negative, so no pop would have raised). A read of ``x`` before its pop in the
+    body sees the previous iteration's pop, at ``jit_base + (i + 1) * P - k``; for the
+    first iteration that is ``x`` as the loop found it, which is written there before the
+    loop (a slot past the count, which nothing reads: the test checks the buffer has it).
+    """
+
+    def __init__(self, body, count: int, base: str, carried: list, stack: tuple) -> None:
+        self.body, self.count, self.base, self.carried = body, count, base, carried
+        self.numbers, self.counted = stack
+
+    def tests(self, iterations: ast.expr) -> list[ast.expr]:
+        """No pop underflows; the buffer has the slots written before the loop."""
+        popped = copy.deepcopy(iterations)
+        if self.count != 1:
+            popped = ast.BinOp(popped, ast.Mult(), ast.Constant(self.count))
+        tests: list[ast.expr] = [
+            ast.Compare(
+                ast.Constant(0), [ast.LtE()], [ast.BinOp(_load(self.counted), ast.Sub(), popped)]
+            )
+        ]
+        if self.carried:
+            tests.append(
+                ast.Compare(
+                    _plus(_load(self.counted), self.count),
+                    [ast.LtE()],
+                    [_shape(self.numbers, 0)],
+                )
+            )
+        return tests
+
+    def before(self, following: str) -> list[ast.stmt]:
+        """``jit_base``, and the values a first iteration reads before its pops."""
+        step: ast.expr = _load(following)
+        if self.count != 1:
+            step = ast.BinOp(step, ast.Mult(), ast.Constant(self.count))
+        base = ast.BinOp(_load(self.counted), ast.Sub(), step)
+        made: list[ast.stmt] = [
+            ast.Assign(targets=[_store(self.base)], value=_plus(base, self.count - 1))
+        ]
+        for name, k in self.carried:
+            slot = _plus(_load(self.counted), self.count - 1 - k)
+            made.append(
+                ast.Assign(
+                    targets=[ast.Subscript(_load(self.numbers), slot, ast.Store())],
+                    value=_load(name),
+                )
+            )
+        return made
+
+    def after(self, iterations: ast.expr) -> ast.stmt:
+        """The count the pops leave."""
+        popped = copy.deepcopy(iterations)
+        if self.count != 1:
+            popped = ast.BinOp(popped, ast.Mult(), ast.Constant(self.count))
+        return ast.AugAssign(target=_store(self.counted), op=ast.Sub(), value=popped)
+
+    @classmethod
+    def of(cls, body: list[ast.stmt], counter: str, stack: tuple[str, str], fresh) -> _Pops | None:
+        numbers, counted = stack
+        base = fresh("jit_base") if any(counted in _names(s) for s in body) else ""
+        out: list[ast.stmt] = []
+        popped: list[tuple[str, str, int, int]] = []  # (name, conversion, k, place in out)
+        j = 0
+        while j < len(body):
+            found = cls._pop_at(body, j, numbers, counted)
+            if found is not None:
+                name, conversion = found
+                popped.append((name, conversion, len(popped), len(out)))
+                out.append(ast.Assign(targets=[_store(name)], value=ast.Constant(None)))
+                j += 3
+                continue
+            if {numbers, counted} & _names(body[j]):
+                return None  # (the buffer or its count used some other way)
+            out.append(copy.deepcopy(body[j]))  # (renamed below: the loop as it was stays)
+            j += 1
+        per = len(popped)
+        carried = []
+        first: list[ast.stmt] = []  # (the values read before their pops, read first)
+        for name, conversion, k, place in popped:
+            out[place].value = cls._read(numbers, base, counter, per, -k, conversion)
+            earlier = [s for s in out[:place] if name in _names(s)]
+            if earlier:
+                previous = fresh(f"{name}_before")
+                for stmt in earlier:
+                    for node in ast.walk(stmt):
+                        if isinstance(node, ast.Name) and node.id == name:
+                            node.id = previous
+                read = cls._read(numbers, base, counter, per, per - k, conversion)
+                first.append(ast.Assign(targets=[_store(previous)], value=read))
+                carried.append((name, k))
+        out = first + out
+        return cls(out, per, base, carried, stack) if base or not popped else None
+
+    @staticmethod
+    def _pop_at(body, j, numbers, counted) -> tuple[str, str] | None:
+        """``(x, "float")`` where ``body[j:j + 3]`` pops a number into ``x``."""
+        if j + 2 >= len(body):
+            return None
+        down, check, take = body[j : j + 3]
+        if not (
+            isinstance(down, ast.AugAssign)
+            and isinstance(down.target, ast.Name)
+            and down.target.id == counted
+            and isinstance(down.op, ast.Sub)
+            and isinstance(down.value, ast.Constant)
+            and down.value.value == 1
+            and isinstance(check, ast.If)
+            and not check.orelse
+            and len(check.body) == 1
+            and isinstance(check.body[0], ast.Raise)
+            and ast.dump(check.test)
+            == ast.dump(ast.Compare(_load(counted), [ast.Lt()], [ast.Constant(0)]))
+            and isinstance(take, ast.Assign)
+            and len(take.targets) == 1
+            and isinstance(take.targets[0], ast.Name)
+            and isinstance(take.value, ast.Call)
+            and isinstance(take.value.func, ast.Name)
+            and take.value.func.id in ("float", "int")
+            and len(take.value.args) == 1
+            and not take.value.keywords
+            and ast.dump(take.value.args[0])
+            == ast.dump(ast.Subscript(_load(numbers), _load(counted), ast.Load()))
+        ):
+            return None
+        return take.targets[0].id, take.value.func.id
+
+    @staticmethod
+    def _read(numbers, base, counter, per, extra, conversion) -> ast.expr:
+        """``conversion(numbers[base + counter * per + extra])``."""
+        step = (
+            _load(counter) if per == 1 else ast.BinOp(_load(counter), ast.Mult(), ast.Constant(per))
+        )
+        index = _plus(ast.BinOp(left=_load(base), op=ast.Add(), right=step), extra)
+        element = ast.Subscript(value=_load(numbers), slice=index, ctx=ast.Load())
+        return ast.Call(func=_load(conversion), args=[element], keywords=[])
