@@ -141,3 +141,85 @@ def test_a_pair_loops_gradient_reads_its_fixed_particle_once():
     tree = ast.parse(source)
     hoisted = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and "jit_read" in n.id]
     assert hoisted, source  # (the forward loop's and the replayed loop's)
+
+
+# -- the room for a loop's saved numbers, checked once ---------------------------------
+
+from astgrad.transform.jit_hoist import hoist_capacity_checks  # noqa: E402
+
+
+class StackFull(Exception):
+    pass
+
+
+PUSHING = """
+def pushing(u, jit_numbers, start, stop):
+    jit_numbers = jit_numbers.copy()
+    jit_number_count = 1
+    a = 0.0
+    for i in range(start, stop):
+        saved_1 = a
+        if jit_number_count == jit_numbers.shape[0]:
+            raise StackFull()
+        jit_numbers[jit_number_count] = saved_1
+        jit_number_count += 1
+        a = u[i] * 2.0
+        saved_2 = a * a
+        if jit_number_count == jit_numbers.shape[0]:
+            raise StackFull()
+        jit_numbers[jit_number_count] = saved_2
+        jit_number_count += 1
+    return jit_numbers, jit_number_count, a
+"""
+
+
+def _capacity_rewritten(source: str) -> tuple[str, object]:
+    tree = ast.parse(source)
+    hoist_capacity_checks(tree.body[0], "jit_numbers", "jit_number_count")
+    ast.fix_missing_locations(tree)
+    namespace: dict = {"np": np, "StackFull": StackFull}
+    exec(compile(tree, "<rewritten>", "exec"), namespace)
+    return ast.unparse(tree), namespace[tree.body[0].name]
+
+
+def test_a_loops_pushes_check_the_room_once_before_it():
+    text, after = _capacity_rewritten(PUSHING)
+    assert "if jit_number_count + 2 * len(range(start, stop)) > jit_numbers.shape[0]:" in text
+    assert text.count("raise StackFull()") == 1, text
+    namespace: dict = {"np": np, "StackFull": StackFull}
+    exec(PUSHING, namespace)
+    before = namespace["pushing"]
+    u = np.linspace(0.5, 1.5, 8)
+    # room to spare, exactly enough (1 + 2 * 6 = 13), one short (both raise StackFull),
+    # no iteration
+    for size, start, stop in ((20, 1, 7), (13, 1, 7), (12, 1, 7), (3, 4, 4), (1, 5, 2)):
+        same_bits(before, after, u, np.zeros(size), start, stop)
+
+
+UNDER_A_BRANCH = PUSHING.replace(
+    """        saved_2 = a * a
+        if jit_number_count == jit_numbers.shape[0]:
+            raise StackFull()
+        jit_numbers[jit_number_count] = saved_2
+        jit_number_count += 1
+""",
+    """        if a > 1.0:
+            saved_2 = a * a
+            if jit_number_count == jit_numbers.shape[0]:
+                raise StackFull()
+            jit_numbers[jit_number_count] = saved_2
+            jit_number_count += 1
+""",
+)
+POPPING_TOO = PUSHING.replace(
+    "        a = u[i] * 2.0\n", "        a = u[i] * 2.0 + jit_numbers[jit_number_count - 1]\n"
+)
+
+
+@pytest.mark.parametrize("source", [UNDER_A_BRANCH, POPPING_TOO], ids=["branch", "read"])
+def test_loops_whose_pushes_are_not_fixed_keep_their_checks(source):
+    # a push under a branch (how many an iteration makes is not fixed), the count or the
+    # buffer read some other way
+    assert source != PUSHING
+    text, after = _capacity_rewritten(source)
+    assert text.count("raise StackFull()") == 2, text

@@ -70,7 +70,7 @@ import numpy as np
 
 from . import step_sums
 from .jit_gather import gather_scatters
-from .jit_hoist import hoist_invariant_reads
+from .jit_hoist import hoist_capacity_checks, hoist_invariant_reads
 from .jit_locals import keep_elements_in_locals
 from .jit_recompute import recompute_in_replays
 from .jit_window import slide_windows
@@ -774,6 +774,8 @@ class _Function:
         numbers = {TAG_COUNT, NUMBER_COUNT} | {
             n for n, kind in self.kinds.items() if kind == "number"
         }
+        if self.fused and not self.tagged:
+            hoist_capacity_checks(self.node, NUMBERS, NUMBER_COUNT)
         hoist_invariant_reads(
             self.node, {TAGS, NUMBERS}, self._kept_buffers(), self._pure_call, numbers, self._fresh
         )

@@ -234,3 +234,133 @@ class _Replace(ast.NodeTransformer):
             return ast.Name(id=local, ctx=ast.Load())
         self.generic_visit(node)
         return node
+
+
+# -- the buffer's room for a loop's saved numbers, checked once ----------------------------
+
+
+def hoist_capacity_checks(function: ast.FunctionDef, numbers: str, counted: str) -> None:
+    """Each innermost range loop whose body saves a fixed number of numbers per iteration
+    (``P`` pushes at its top level, each ``if count == numbers.shape[0]: raise ...``, the
+    store and ``count += 1``; the count used nowhere else in it) checks the room for all
+    of them once, before the loop, and its pushes store without a check::
+
+        if jit_number_count + 2 * len(range(1, n)) > jit_numbers.shape[0]:
+            raise jit_StackFull()
+        for i in range(1, n):
+            ...
+            jit_numbers[jit_number_count] = saved_9
+            jit_number_count += 1
+
+    A check per push kept the compiler from vectorizing the loop. Where the buffer is too
+    small, the call stops before the loop instead of at the push that finds it full: the
+    same ``StackFull``, after which the call runs again with larger buffers. (A loop left
+    early, by a ``break``, would have needed less room: it may then run again for
+    nothing, with the same result.)"""
+    _capacity_block(function.body, numbers, counted)
+
+
+def _capacity_block(block: list[ast.stmt], numbers: str, counted: str) -> None:
+    position = 0
+    while position < len(block):
+        stmt = block[position]
+        if isinstance(stmt, ast.For) and not _has_loop(stmt.body):
+            check = _room_for(stmt, numbers, counted)
+            if check is not None:
+                block.insert(position, check)
+                position += 1
+        elif isinstance(stmt, (ast.For, ast.While, ast.If)):
+            _capacity_block(stmt.body, numbers, counted)
+            _capacity_block(stmt.orelse, numbers, counted)
+        position += 1
+
+
+def _is_push_check(stmt: ast.stmt, numbers: str, counted: str) -> bool:
+    full = ast.Compare(
+        left=ast.Name(id=counted, ctx=ast.Load()),
+        ops=[ast.Eq()],
+        comparators=[
+            ast.Subscript(
+                value=ast.Attribute(
+                    value=ast.Name(id=numbers, ctx=ast.Load()), attr="shape", ctx=ast.Load()
+                ),
+                slice=ast.Constant(0),
+                ctx=ast.Load(),
+            )
+        ],
+    )
+    return (
+        isinstance(stmt, ast.If)
+        and not stmt.orelse
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], ast.Raise)
+        and ast.dump(stmt.test) == ast.dump(full)
+    )
+
+
+def _room_for(loop: ast.For, numbers: str, counted: str) -> ast.stmt | None:
+    """The check before ``loop`` of the room its pushes need (removing theirs), or None."""
+    runs = _runs(loop)
+    if runs is None or loop.orelse:
+        return None
+    body = loop.body
+    checks = []
+    for place, stmt in enumerate(body):
+        if not _is_push_check(stmt, numbers, counted):
+            continue
+        store, step = body[place + 1 : place + 3] if place + 2 < len(body) else (None, None)
+        if not (
+            isinstance(store, ast.Assign)
+            and len(store.targets) == 1
+            and ast.dump(store.targets[0])
+            == ast.dump(
+                ast.Subscript(
+                    value=ast.Name(id=numbers, ctx=ast.Load()),
+                    slice=ast.Name(id=counted, ctx=ast.Load()),
+                    ctx=ast.Store(),
+                )
+            )
+            and isinstance(step, ast.AugAssign)
+            and isinstance(step.target, ast.Name)
+            and step.target.id == counted
+            and isinstance(step.op, ast.Add)
+            and isinstance(step.value, ast.Constant)
+            and step.value.value == 1
+        ):
+            return None
+        checks.append(stmt)
+    if not checks:
+        return None
+    # The count is read by the checks (twice each: the test, the store's index) and the
+    # steps, and nowhere else; nor is the buffer.
+    uses = sum(1 for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == counted)
+    if uses != 3 * len(checks) or any(
+        isinstance(n, ast.Name) and n.id == numbers
+        for s in body
+        if not isinstance(s, (ast.If, ast.Assign))
+        for n in ast.walk(s)
+    ):
+        return None
+    if any(
+        isinstance(n, ast.Name) and n.id == numbers
+        for s in body
+        if isinstance(s, ast.Assign)
+        for n in ast.walk(s.value)
+    ):
+        return None  # (a store of a value read from the buffer itself)
+    loop.body = [s for s in body if not any(s is c for c in checks)]
+    per = ast.Constant(len(checks))
+    iterations = ast.Call(
+        func=ast.Name(id="len", ctx=ast.Load()), args=[copy.deepcopy(loop.iter)], keywords=[]
+    )
+    needed = iterations if len(checks) == 1 else ast.BinOp(per, ast.Mult(), iterations)
+    test = ast.Compare(
+        left=ast.BinOp(ast.Name(id=counted, ctx=ast.Load()), ast.Add(), needed),
+        ops=[ast.Gt()],
+        comparators=[copy.deepcopy(checks[0].test.comparators[0])],
+    )
+    made = ast.If(test=test, body=[copy.deepcopy(checks[0].body[0])], orelse=[])
+    for node in ast.walk(made):
+        if isinstance(node, (ast.stmt, ast.expr)) and not hasattr(node, "lineno"):
+            ast.copy_location(node, loop)
+    return made
