@@ -22,6 +22,10 @@ import numpy as np
 import pytest
 from astgrad.transform.jit_gather import gather_scatters
 from jit_checks import original, rewritten, same_bits
+from modules import load_benchmark
+from test_jit import heat  # (the benchmark's stencil)
+
+wave = load_benchmark("jit").wave  # (the benchmark's wave equation)
 
 
 def _pure(call: ast.Call) -> bool:
@@ -293,17 +297,6 @@ needs_numba = pytest.mark.skipif(
 )
 
 
-def heat(u0, k, steps):
-    u = u0.copy()
-    n = u.shape[0]
-    for _ in range(steps):
-        new = u.copy()
-        for i in range(1, n - 1):
-            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        u = new
-    return np.sum(u * u)
-
-
 def wide(u0, steps):
     # five points, from new zeros each step (the ends stay 0)
     u = u0.copy()
@@ -330,19 +323,6 @@ def test_gradients_of_stencils_gather_bit_for_bit(function, args):
 
     source = compiled_check(function, args, 0, same_bits=True)
     assert "jit_low" in source, source
-
-
-def wave(u0, c, steps):
-    prev = u0.copy()
-    cur = u0.copy()
-    n = u0.shape[0]
-    for _ in range(steps):
-        nxt = np.zeros(n)
-        for i in range(1, n - 1):
-            nxt[i] = 2.0 * cur[i] - prev[i] + c * (cur[i - 1] - 2.0 * cur[i] + cur[i + 1])
-        prev = cur
-        cur = nxt
-    return np.sum(cur * cur)
 
 
 @needs_numba

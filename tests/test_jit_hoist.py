@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from astgrad.transform.jit_hoist import hoist_invariant_reads
 from jit_checks import original, rewritten, same_bits
+from test_jit import pair_energy  # (a pair loop)
 
 
 def _rewritten(source: str, buffers=None, numbers=("count",)) -> tuple[str, object]:
@@ -119,25 +120,12 @@ def test_a_flag_cleared_before_the_loop_is_not_known_set():
 # -- a gradient compiled through ag.grad ------------------------------------------------
 
 
-def energy(pos):
-    n = pos.shape[0]
-    e = 0.0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx = pos[i, 0] - pos[j, 0]
-            dy = pos[i, 1] - pos[j, 1]
-            r2 = dx * dx + dy * dy + 1.0
-            inv = 1.0 / (r2 * r2)
-            e = e + inv * inv - inv
-    return e
-
-
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="needs numba")
 def test_a_pair_loops_gradient_reads_its_fixed_particle_once():
     from jit_checks import compiled_check
 
     pos = np.cos(np.arange(24.0)).reshape(12, 2) * 3.0
-    source = compiled_check(energy, (pos,), 0, same_bits=True)
+    source = compiled_check(pair_energy, (pos,), 0, same_bits=True)
     tree = ast.parse(source)
     hoisted = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and "jit_read" in n.id]
     assert hoisted, source  # (the forward loop's and the replayed loop's)
