@@ -123,6 +123,46 @@ def test_a_row_of_a_matrix_with_a_gap_in_its_offsets():
         same_bits(before, after, d, g, True, r, start, count)
 
 
+PLATE_ROWS = """
+def plate(d, g, mine, r, start, count):
+    next_j = start + count * 1
+    for run in range(count):
+        next_j -= 1
+        j = next_j
+        a = g[r, j] * 0.5
+        d[r - 1, j] = d[r - 1, j] + a
+        d[r, j + 1] = d[r, j + 1] + a
+        d[r, j] = d[r, j] + -a * 4.0
+        d[r, j - 1] = d[r, j - 1] + a
+        d[r + 1, j] = d[r + 1, j] + a * g[r + 1, j]
+    return d
+"""
+
+
+def test_rows_of_a_plate_are_gathered_each_on_its_own():
+    # three rows (r - 1, r, r + 1: one name plus different constants, so different rows
+    # once the test finds them in bounds), the middle one with three offsets
+    text, after = _rewritten(PLATE_ROWS, {"d": ("mine", 2)})
+    assert text.count("for j_") == 4, text  # (a loop per row, and the middle row's ends)
+    before = original(PLATE_ROWS)
+    g = np.cos(np.arange(40.0)).reshape(5, 8)
+    d = np.sin(np.arange(40.0)).reshape(5, 8)
+    # rows in bounds; r - 1 wrapping to the last row (the loop as it was); r + 1 past
+    # the end (an IndexError on both sides); the columns' ends, wrapping, too few
+    for r, (start, count) in itertools.product(
+        (1, 3, 0, 4), ((1, 6), (2, 5), (0, 6), (1, 2), (3, 0))
+    ):
+        same_bits(before, after, d, g, True, r, start, count)
+
+
+def test_rows_not_known_apart_are_left():
+    source = PLATE_ROWS.replace("d[r + 1, j] = d[r + 1, j]", "d[k, j] = d[k, j]").replace(
+        "def plate(d, g, mine, r,", "def plate(d, g, mine, r, k,"
+    )
+    text, _ = _rewritten(source, {"d": ("mine", 2)})
+    assert "jit_low" not in text, text
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -309,6 +349,20 @@ def wide(u0, steps):
     return np.sum(u * u * u)
 
 
+def plate(t0, k, steps):
+    # a 2-D explicit heat step: the replayed loop over j adds into three rows of dt
+    t = t0.copy()
+    rows, columns = t.shape
+    for _ in range(steps):
+        new = t.copy()
+        for i in range(1, rows - 1):
+            for j in range(1, columns - 1):
+                around = t[i - 1, j] + t[i + 1, j] + t[i, j - 1] + t[i, j + 1]
+                new[i, j] = t[i, j] + k * (around - 4.0 * t[i, j])
+        t = new
+    return np.sum(t * t)
+
+
 @needs_numba
 @pytest.mark.parametrize(
     "function, args",
@@ -316,6 +370,7 @@ def wide(u0, steps):
         (heat, (np.sin(np.linspace(0.0, 3.0, 40)), 0.2, 30)),
         (heat, (np.sin(np.linspace(0.0, 3.0, 4)), 0.2, 3)),  # (two cells: the loop as it was)
         (wide, (np.cos(np.linspace(0.0, 2.0, 30)), 12)),
+        (plate, (np.cos(np.arange(48.0)).reshape(6, 8), 0.1, 5)),
     ],
 )
 def test_gradients_of_stencils_gather_bit_for_bit(function, args):

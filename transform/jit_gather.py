@@ -59,8 +59,9 @@ the same order on the same values, so the same bits):
 - its body is assignments only: to names (each bound once, after every read of it: no
   value passes from one iteration to the next), additions into elements of gradient
   buffers (``d[idx] = d[idx] + e``, the buffer read nowhere else, ``idx`` the counter
-  plus a constant ``c`` at one position and the same names no iteration binds at the
-  others), and constants stored into elements of other buffers (``w[idx] = 0``, at one
+  plus a constant ``c`` at one position and, at the others, indices no iteration changes:
+  a *row*, gathered on its own; the rows of one buffer certainly apart, ``_rows_apart``),
+  and constants stored into elements of other buffers (``w[idx] = 0``, at one
   index, the counter plus a constant at one position, after the iteration's reads of
   that buffer). Calls are of functions that only compute a value (NumPy's ufuncs, the
   helpers ``pure`` names);
@@ -101,6 +102,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -160,6 +162,19 @@ def _element(array: str, parts: list[ast.expr], ctx: ast.expr_context) -> ast.Su
     return ast.Subscript(value=_load(array), slice=index, ctx=ctx)
 
 
+def _differ(a: ast.expr, b: ast.expr) -> bool:
+    """Whether two indices are certainly different numbers: two different integer
+    constants, or one name plus two different constants."""
+    if isinstance(a, ast.Constant) and isinstance(b, ast.Constant):
+        return type(a.value) is int and type(b.value) is int and a.value != b.value
+    shared = _names(a) & _names(b)
+    if len(shared) != 1:
+        return False
+    (name,) = shared
+    first, second = counter_offset(a, name), counter_offset(b, name)
+    return first is not None and second is not None and first != second
+
+
 class _Access:
     """Where an element access of a buffer reaches: the counter plus ``offset`` at
     ``position``, and at the other positions indices no iteration changes (None at
@@ -169,7 +184,7 @@ class _Access:
         self.position, self.offset, self.others = position, offset, others
 
     def key(self) -> tuple:
-        return (self.position, [None if p is None else ast.dump(p) for p in self.others])
+        return (self.position, tuple(None if p is None else ast.dump(p) for p in self.others))
 
     def at(self, array: str, index: ast.expr, ctx: ast.expr_context) -> ast.Subscript:
         parts = [index if p is None else copy.deepcopy(p) for p in self.others]
@@ -185,9 +200,10 @@ class _Body:
         self.sums: list[tuple[str, ast.Assign]] = []
         #: statements binding names, in order: (name, statement)
         self.temporaries: list[tuple[str, ast.Assign]] = []
-        #: buffer -> its additions, in order: (offset, statement, added expression)
-        self.scatters: dict[str, list[tuple[int, ast.Assign, ast.expr]]] = {}
-        self.scatter_access: dict[str, _Access] = {}
+        #: (buffer, row) -> its additions, in order: (offset, statement, added expression);
+        #: a row is the indices at the positions other than the counter's
+        self.scatters: dict[tuple, list[tuple[int, ast.Assign, ast.expr]]] = {}
+        self.scatter_access: dict[tuple, _Access] = {}
         #: buffer -> (its access, the statement storing a constant into it)
         self.writes: dict[str, tuple[_Access, ast.Assign]] = {}
         self.ok = self._sort(loop, body, buffers, pure, bound)
@@ -265,18 +281,19 @@ class _Body:
                 and ast.dump(value.left.slice) == ast.dump(target.slice)
                 and array not in _names(value.right)
             ):
-                known = self.scatter_access.setdefault(array, access)
-                if known.key() != access.key() or array in written:
+                if array in written:
                     return False
-                self.scatters.setdefault(array, []).append((access.offset, stmt, value.right))
+                row = (array, access.key())  # (a row: the same indices at the other positions)
+                self.scatter_access.setdefault(row, access)
+                self.scatters.setdefault(row, []).append((access.offset, stmt, value.right))
             elif isinstance(value, ast.Constant) and type(value.value) in (int, float):
-                if array in written or array in self.scatters:
+                if array in written or array in self.added_into():
                     return False
                 written[array] = place
                 self.writes[array] = (access, stmt)
             else:
                 return False
-        if not self.scatters:
+        if not self.scatters or not self._rows_apart():
             return False
         # Every other use of a buffer: an element read, of a buffer written with a
         # constant, at the index it is written at, before the write.
@@ -288,11 +305,35 @@ class _Body:
                 if not isinstance(node, ast.Name) or node.id not in buffers or id(node) in own:
                     continue
                 array = node.id
-                if array in self.scatters:
+                if array in self.added_into():
                     return False  # (an array added into is read nowhere else)
                 if array not in written:
                     continue  # (a buffer no iteration writes: read as any array)
                 if place >= written[array] or not self._read_at_write(stmt, node, array):
+                    return False
+        return True
+
+    def added_into(self) -> set[str]:
+        """The buffers the body adds into."""
+        return {array for array, _ in self.scatters}
+
+    def _rows_apart(self) -> bool:
+        """Whether the rows added into of each buffer (``du[i - 1, j]``, ``du[i, j + 1]``:
+        the indices at the positions other than the counter's) are different elements:
+        the counter at one position for all, and for every two rows, at some other
+        position, two different integer constants, or one name plus two different
+        constants (the test before the loop then finds both in bounds, so neither wraps)."""
+        rows: dict[str, list[_Access]] = {}
+        for (array, _), access in self.scatter_access.items():
+            rows.setdefault(array, []).append(access)
+        for accesses in rows.values():
+            if len({a.position for a in accesses}) != 1:
+                return False
+            for first, second in itertools.combinations(accesses, 2):
+                if not any(
+                    p is not None and _differ(p, q)
+                    for p, q in zip(first.others, second.others, strict=True)
+                ):
                     return False
         return True
 
@@ -344,10 +385,10 @@ def _version(function, loop, buffers, pure, stack, fresh, bound) -> ast.stmt | N
     body = _Body(loop, pops.body, counter, buffers, pure, bound)
     if not body.ok:
         return None
-    arrays = [*body.scatters, *body.writes]
+    arrays = [*body.added_into(), *body.writes]
     if not all(a in bound and buffers[a][0] in bound for a in arrays):
         return None  # (the test before the loop reads them)
-    offsets = {a: [c for c, _, _ in made] for a, made in body.scatters.items()}
+    offsets = {row: [c for c, _, _ in made] for row, made in body.scatters.items()}
     spread = max(max(c) - min(c) for c in offsets.values())
     # What the function reads of the loop's names after it (outside its body).
     inside = {id(n) for n in ast.walk(loop)}
@@ -365,7 +406,7 @@ def _version(function, loop, buffers, pure, stack, fresh, bound) -> ast.stmt | N
     ]
     first = ast.BinOp(left=_load(following), op=ast.Sub(), right=copy.deepcopy(count))
     last = ast.BinOp(left=_load(following), op=ast.Sub(), right=ast.Constant(1))
-    reaches = [(a, body.scatter_access[a], offsets[a]) for a in body.scatters]
+    reaches = [(row[0], body.scatter_access[row], offsets[row]) for row in body.scatters]
     reaches += [(a, access, [access.offset]) for a, (access, _) in body.writes.items()]
     for array, access, reached in reaches:
         tests.append(_load(buffers[array][0]))
@@ -390,8 +431,8 @@ def _version(function, loop, buffers, pure, stack, fresh, bound) -> ast.stmt | N
         tests += pops.tests(count)
         made += pops.before(following)
     names = _Made(counter, fresh("j"), fresh("total"), low, high)
-    for array, additions in body.scatters.items():
-        made += _gathering(array, body.scatter_access[array], additions, body, names, fresh)
+    for row, additions in body.scatters.items():
+        made += _gathering(row[0], body.scatter_access[row], additions, body, names, fresh)
     if body.sums:
         made.append(_summing(body, names))
     # The names the loop leaves bound, as it leaves them: its last iteration's (before
