@@ -34,6 +34,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import astor
     import astor.code_gen
+    import astor.source_repr
 
 from ..runtime import anomaly
 from . import anno
@@ -82,7 +83,7 @@ def to_source(node: gast.AST) -> str:
         for stmt in _statements_in_order(node)
         if anno.has(stmt, anno.Key.COMMENT)
     ]
-    source = astor.to_source(to_ast(node), source_generator_class=_Printer)
+    source = astor.to_source(to_ast(node), source_generator_class=_Printer, pretty_source=_wrapped)
     texts.reverse()  # popped from the end, first comment first
     lines = []
     for line in source.splitlines():
@@ -94,6 +95,20 @@ def to_source(node: gast.AST) -> str:
     if texts:
         raise AssertionError(f"internal error: {len(texts)} comment(s) were not printed")
     return "\n".join(lines) + "\n"
+
+
+#: astor's line length: its printer wraps longer lines
+_LONGEST = 79
+
+
+def _wrapped(fragments: list[str]) -> str:
+    """astor's ``pretty_source``: the printed fragments joined, each line longer than 79
+    characters wrapped. It walks every fragment (an eighth of printing a function); where
+    no line is that long, which it then returns joined as they are, they are only joined."""
+    text = "".join(fragments)
+    if max(map(len, text.split("\n"))) <= _LONGEST:
+        return text
+    return astor.source_repr.pretty_source(fragments)
 
 
 class _Literal:
