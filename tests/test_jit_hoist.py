@@ -91,6 +91,7 @@ def test_a_replayed_loop_under_its_buffers_flag():
         "other += 1.0\n        saved[j] = pos[i]",  # an array changed in place
         "saved[j] = pos[i] + np.sum(other)",  # a call that may change it
         "i = j\n        saved[j] = pos[i]",  # the index bound in the loop
+        "pos.shape = (2, 6)\n        saved[j] = pos[i]",  # what an index reaches changed
     ],
 )
 def test_loops_whose_reads_may_change_are_left(body):

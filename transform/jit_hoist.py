@@ -184,6 +184,8 @@ def _hoisted(loop: ast.For, known, private, flags, pure, numbers, fresh) -> ast.
                 return None
         elif isinstance(node, (ast.Delete, ast.NamedExpr, ast.Lambda)):
             return None
+        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            return None  # (``x.shape = ...`` would change what an index reaches)
     # The reads every iteration makes, before any branch: invariant elements of arrays
     # the loop does not write.
     reads: dict[str, tuple[ast.Subscript, str]] = {}
