@@ -766,18 +766,19 @@ class _Function:
                 if isinstance(sub, (ast.stmt, ast.expr)):
                     ast.copy_location(sub, self.node.body[0])
         self.node.body = flags + channels + body
-        gather_scatters(
-            self.node, self._kept_buffers(), self._pure_call, self._fresh, (NUMBERS, NUMBER_COUNT)
-        )
-        slide_windows(self.node, self._kept_buffers(), self._fresh)
-        keep_elements_in_locals(self.node, self._kept_buffers(), self._fresh)
+        # The loop rewrites, each exact (transform/jit_*.py), in this order: a loop gathered
+        # keeps no window; the hoisting reads the pushes the capacity check left unchecked.
+        buffers = self._kept_buffers()
+        gather_scatters(self.node, buffers, self._pure_call, self._fresh, (NUMBERS, NUMBER_COUNT))
+        slide_windows(self.node, buffers, self._fresh)
+        keep_elements_in_locals(self.node, buffers, self._fresh)
         numbers = {TAG_COUNT, NUMBER_COUNT} | {
             n for n, kind in self.kinds.items() if kind == "number"
         }
         if self.fused and not self.tagged:
             hoist_capacity_checks(self.node, NUMBERS, NUMBER_COUNT)
         hoist_invariant_reads(
-            self.node, {TAGS, NUMBERS}, self._kept_buffers(), self._pure_call, numbers, self._fresh
+            self.node, {TAGS, NUMBERS}, buffers, self._pure_call, numbers, self._fresh
         )
         if self.fused:
             self._drop_unused_lists()
