@@ -20,7 +20,7 @@ import bisect
 import gast
 
 from . import anno
-from .walk import _CHILD_FIELDS, child_fields, walk
+from .walk import child_fields, walk
 
 
 def reads(node: gast.AST) -> set[str]:
@@ -38,20 +38,26 @@ def _names(node: gast.AST, loads_only: bool) -> set[str]:
     names: set[str] = set()
     stack = [node]
     push = stack.append
-    table = _CHILD_FIELDS
+    pop = stack.pop
+    table = _FIELDS_WITH_NAMES
+    name_kind, load = gast.Name, gast.Load
     while stack:
-        current = stack.pop()
+        current = pop()
         kind = type(current)
-        if kind is gast.Name:
-            if not loads_only or type(current.ctx) is gast.Load:
+        if kind is name_kind:
+            if not loads_only or type(current.ctx) is load:
                 names.add(current.id)
             if current.annotation is not None:
                 push(current.annotation)
             continue
-        fields = current.__dict__
         held = table.get(kind)
         if held is None:
-            held = child_fields(kind)
+            held = _fields_with_names(kind)
+            if not held:
+                continue
+        elif not held:  # a constant, a context, an operator
+            continue
+        fields = current.__dict__
         for name in held:
             value = fields.get(name)
             if value is None:
@@ -63,6 +69,20 @@ def _names(node: gast.AST, loads_only: bool) -> set[str]:
             elif isinstance(value, gast.AST):
                 push(value)
     return names
+
+
+#: node class -> its fields that may hold a ``Name``: not a context or an operator, and
+#: nothing of a constant (its ``value`` is a Python value)
+_FIELDS_WITH_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_with_names(kind: type) -> tuple[str, ...]:
+    found = _FIELDS_WITH_NAMES.get(kind)
+    if found is None:
+        fields = () if kind is gast.Constant else child_fields(kind)
+        found = tuple(f for f in fields if f not in ("ctx", "op"))
+        _FIELDS_WITH_NAMES[kind] = found
+    return found
 
 
 def blocks(stmt: gast.stmt) -> list[list[gast.stmt]]:

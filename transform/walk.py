@@ -57,8 +57,15 @@ def walk(node: gast.AST) -> list[gast.AST]:
     found = [node]
     append = found.append
     table = _CHILD_FIELDS
+    name_kind = gast.Name
     for current in found:  # the list grows while it is read: breadth first
         kind = type(current)
+        if kind is name_kind:  # the commonest node, its fields read directly
+            if current.ctx is not None:
+                append(current.ctx)
+            if current.annotation is not None:
+                append(current.annotation)
+            continue
         names = table.get(kind)
         if names is None:
             names = child_fields(kind)
