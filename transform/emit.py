@@ -35,9 +35,10 @@ with warnings.catch_warnings():
     import astor
     import astor.code_gen
     import astor.source_repr
+    import astor.string_repr
 
 from ..runtime import anomaly
-from . import anno
+from . import anno, printer
 from .origin import Origin, same_line
 from .walk import walk
 
@@ -75,6 +76,26 @@ def add_grad_comments(
 
 def to_source(node: gast.AST) -> str:
     """Python source for a gast tree, comments included. ``node`` is left as it is."""
+    if isinstance(node, gast.FunctionDef):
+        direct = printer.function_source(node, _astor_statement)  # astor's text, faster
+        if direct is not None:
+            return direct
+    return astor_source(node)
+
+
+def _astor_statement(stmt: gast.stmt, depth: int) -> list[str]:
+    """The lines astor prints ``stmt`` as, wrapped as it wraps them, at ``depth`` levels of
+    indentation in a function (astor wraps each line on its own, from the fragments it
+    wrote: the same lines as in the whole function's text)."""
+    generator = _Printer("    ", False, astor.string_repr.pretty_string)
+    generator.indentation = depth
+    generator.visit(to_ast(stmt))
+    generator.result.append("\n")
+    return astor.source_repr.pretty_source(generator.result).strip("\n").split("\n")
+
+
+def astor_source(node: gast.AST) -> str:
+    """``to_source``'s text, printed by astor whatever ``node`` is."""
     # gast_to_ast builds a new tree, so nothing here copies or changes the passes' tree.
     # Its nodes carry no annotations, so the comments' texts are collected first, in the
     # order their markers print: statements in order, each block after its header.
