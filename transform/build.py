@@ -10,20 +10,37 @@ from __future__ import annotations
 
 import gast
 
+# The names and assignments every pass makes are made without gast's constructor (a
+# Python ``__init__`` per node, checking its arguments: a second of every hundred of a
+# large function's first call): a bare node of the class, its fields set in its dict,
+# as the constructor sets them.
+_Name, _Load, _Store, _Del, _Assign = gast.Name, gast.Load, gast.Store, gast.Del, gast.Assign
+_new = gast.AST.__new__
+
+
+def _name(name: str, context: type) -> gast.Name:
+    node = _new(_Name)
+    fields = node.__dict__
+    fields["id"] = name
+    fields["ctx"] = _new(context)
+    fields["annotation"] = None
+    fields["type_comment"] = None
+    return node
+
 
 def load(name: str) -> gast.Name:
     """``name`` read."""
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+    return _name(name, _Load)
 
 
 def store(name: str) -> gast.Name:
     """``name`` as an assignment's target."""
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
+    return _name(name, _Store)
 
 
 def deleted(name: str) -> gast.Name:
     """``name`` as a ``del`` statement's target."""
-    return gast.Name(id=name, ctx=gast.Del(), annotation=None, type_comment=None)
+    return _name(name, _Del)
 
 
 def delete(names: list[str]) -> gast.Delete:
@@ -38,7 +55,12 @@ def param(name: str) -> gast.Name:
 
 def assign(name: str, value: gast.expr) -> gast.Assign:
     """``name = value``."""
-    return gast.Assign(targets=[store(name)], value=value, type_comment=None)
+    node = _new(_Assign)
+    fields = node.__dict__
+    fields["targets"] = [_name(name, _Store)]
+    fields["value"] = value
+    fields["type_comment"] = None
+    return node
 
 
 def call(function: str, *args: gast.expr) -> gast.Call:

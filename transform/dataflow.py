@@ -87,7 +87,11 @@ def _fields_with_names(kind: type) -> tuple[str, ...]:
 
 def blocks(stmt: gast.stmt) -> list[list[gast.stmt]]:
     """The statement's nested blocks that are not empty: its ``body``, then its ``orelse``."""
-    return [getattr(stmt, f) for f in ("body", "orelse") if getattr(stmt, f, None)]
+    fields = stmt.__dict__  # (read directly: most statements have neither field)
+    body, orelse = fields.get("body"), fields.get("orelse")
+    if not orelse:
+        return [body] if body else []
+    return [body, orelse] if body else [orelse]
 
 
 def statements(body: list[gast.stmt], enter_definitions: bool = True):
@@ -125,8 +129,11 @@ def target_names(stmt: gast.stmt) -> set[str]:
     """The names an assignment's, augmented assignment's or loop's targets spell: those it
     rebinds, and ``x`` of ``x[i] = v`` and ``x += v``, which it stores into."""
     if isinstance(stmt, gast.Assign):
+        targets = stmt.targets
+        if len(targets) == 1 and type(targets[0]) is gast.Name:  # the commonest
+            return {targets[0].id}
         names = set()
-        for target in stmt.targets:
+        for target in targets:
             if isinstance(target, gast.Name):
                 names.add(target.id)
             elif isinstance(target, gast.Subscript):
