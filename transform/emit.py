@@ -1,13 +1,16 @@
 """emit: generated statements → Python source → a compiled function.
 
-The source is printed with ``astor`` (through :class:`_Printer`, which spares it the
-``ast.Str`` that Python 3.14 removed); comments, which an AST cannot hold, are written as
-marker statements and turned into ``#`` lines afterwards. The function is compiled inside
-a factory whose parameters are the objects the generated code reads by name (rule
-helpers, derivatives of callees), so those are closure variables: the generated function
-keeps the *user's* module globals (read live, exactly as the user's function reads them)
-and the user's own closure cells, without adding anything to the user's namespace. The
-source is registered in ``linecache`` so tracebacks and pdb show the generated lines.
+The source is astor's text: ``printer`` writes it straight from the gast tree for the
+statements generated code is made of (a tenth of a large function's first call went to
+converting the tree to ``ast`` and visiting it with astor), and astor prints the rest
+(through :class:`_Printer`, which spares it the ``ast.Str`` that Python 3.14 removed);
+comments, which an AST cannot hold, are marker statements, printed as ``#`` lines. The
+function is compiled inside a factory whose parameters are the objects the generated
+code reads by name (rule helpers, derivatives of callees), so those are closure
+variables: the generated function keeps the *user's* module globals (read live, exactly
+as the user's function reads them) and the user's own closure cells, without adding
+anything to the user's namespace. The source is registered in ``linecache`` so
+tracebacks and pdb show the generated lines.
 """
 
 from __future__ import annotations

@@ -49,26 +49,42 @@ def children(node: object, family: type = gast.AST) -> list:
     return found
 
 
-def walk(node: gast.AST) -> list[gast.AST]:
-    """``node`` and every node under it, in ``gast.walk``'s (breadth-first) order.
+#: node class -> the fields ``walk`` follows: those that may hold nodes, less contexts
+#: and operators (leaves no pass asks about), and nothing of a constant
+_WALKED_FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset({"ctx", "op", "ops"})
 
-    A list made up front: changing the tree while looping over it changes nothing here.
+
+def _walked_fields(kind: type) -> tuple[str, ...]:
+    fields = () if kind is gast.Constant else child_fields(kind)
+    found = _WALKED_FIELDS[kind] = tuple(f for f in fields if f not in _LEAVES)
+    return found
+
+
+def walk(node: gast.AST) -> list[gast.AST]:
+    """``node`` and every node under it, in ``gast.walk``'s (breadth-first) order, less
+    the contexts (``Load``, ``Store``...) and operators (``Add``, ``Lt``...) under it.
+
+    Those are leaves that every statement has several of and no pass looks for (a pass
+    asks ``node.ctx`` or ``node.op`` of the node holding one): leaving them out made every
+    walk and every loop over one a third shorter. A list made up front: changing the tree
+    while looping over it changes nothing here.
     """
     found = [node]
     append = found.append
-    table = _CHILD_FIELDS
+    table = _WALKED_FIELDS
     name_kind = gast.Name
     for current in found:  # the list grows while it is read: breadth first
         kind = type(current)
         if kind is name_kind:  # the commonest node, its fields read directly
-            if current.ctx is not None:
-                append(current.ctx)
             if current.annotation is not None:
                 append(current.annotation)
             continue
         names = table.get(kind)
         if names is None:
-            names = child_fields(kind)
+            names = _walked_fields(kind)
+        if not names:
+            continue
         fields = current.__dict__  # an absent optional field reads as None, as getattr would
         for name in names:
             value = fields.get(name)
