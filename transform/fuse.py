@@ -42,7 +42,6 @@ from . import algebra, anno, ranks
 from .context import TransformContext
 from .dataflow import blocks, reads, statements, target_names
 from .loop_shapes import drop_invariant_shape_saves
-from .optimize import is_pop
 from .origin import same_line
 from .program import Program
 from .walk import rewrite, walk
@@ -311,11 +310,11 @@ class _Round:
 
 
 def _target(stmt: gast.stmt) -> str | None:
+    """The name a plain assignment binds (not a pop's: pops have stack ids)."""
     if (
-        isinstance(stmt, gast.Assign)
+        type(stmt) is gast.Assign
         and len(stmt.targets) == 1
-        and isinstance(stmt.targets[0], gast.Name)
-        and not is_pop(stmt)
+        and type(stmt.targets[0]) is gast.Name
         and not anno.has(stmt, anno.Key.STACK_ID)
     ):
         return stmt.targets[0].id

@@ -58,6 +58,10 @@ def transform(node: gast.FunctionDef, ctx: TransformContext) -> Program:
 
 ZERO = 0
 
+#: the statements ``_binding_analysis`` sees every binding of (the rest: ``with``,
+#: ``global``, nested definitions... make ``resets`` keep every reset)
+_COUNTED = (gast.Assign, gast.Expr, gast.Pass, gast.Assert, gast.Return, gast.Break, gast.Continue)
+
 
 class _Reverser:
     def __init__(self, ctx: TransformContext) -> None:
@@ -70,6 +74,10 @@ class _Reverser:
         self.next_id = 0
         self.maybe_unbound: set[str] = set()
         self.bound_before: dict[int, tuple[set[str], set[str]]] = {}
+        #: how many statements bind each name (a loop's body counted twice), and whether
+        #: every statement is of a kind counted there (see ``resets``)
+        self.bindings: dict[str, int] = {}
+        self.plain_statements = True
         self.loop_epilogues: list[list[gast.stmt]] = []
         self.loop_depth = 0
         #: id of a core statement -> its contributions (see ``remat``)
@@ -79,6 +87,8 @@ class _Reverser:
 
     def run(self, node: gast.FunctionDef) -> Program:
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+        for name in params:
+            self.bindings[name] = 1
         self._binding_analysis(node.body, set(params), set(params))
         body = node.body
         result = body[-1].value
@@ -135,13 +145,19 @@ class _Reverser:
                 maybe, surely = m1 | m2, s1 & s2
             elif isinstance(stmt, (gast.For, gast.While)):
                 targets = {stmt.target.id} if isinstance(stmt, gast.For) else set()
+                for name in targets:
+                    self.bindings[name] = self.bindings.get(name, 0) + 2
                 self.bound_before[id(stmt)] = (maybe & targets, surely & targets)
                 # Twice: the second pass sees what the first iteration leaves bound.
                 m1, _ = self._binding_analysis(stmt.body, maybe | targets, surely)
                 m2, _ = self._binding_analysis(stmt.body, maybe | m1 | targets, surely)
                 maybe |= m2 | targets
             else:
+                if type(stmt) not in _COUNTED:
+                    self.plain_statements = False
                 names = changed_names(stmt)
+                for name in names:
+                    self.bindings[name] = self.bindings.get(name, 0) + 1
                 self.bound_before[id(stmt)] = (maybe & names, surely & names)
                 maybe |= names
                 surely |= names
@@ -217,7 +233,21 @@ class _Reverser:
         return primal, self.value_adjoint(stmt, target.id, callee, pops)
 
     def resets(self, names: set[str]) -> list[gast.stmt]:
-        return [self._zero(name) for name in sorted(names) if name in self.ctx.active]
+        """``d<name> = 0`` after the adjoint of a statement binding ``names``: what it
+        leaves in the adjoint belongs to this binding, not to an earlier one the backward
+        pass reaches next. Not made (dead code would remove it) where no statement the
+        backward pass runs afterwards can read it: outside every loop, for a name that
+        no other statement binds and that is no parameter, in a function made only of
+        the statements ``_binding_analysis`` counts (an earlier statement cannot read a
+        local before its one binding)."""
+        return [
+            self._zero(name)
+            for name in sorted(names)
+            if name in self.ctx.active and not self._bound_once_at_top(name)
+        ]
+
+    def _bound_once_at_top(self, name: str) -> bool:
+        return self.plain_statements and not self.loop_depth and self.bindings.get(name) == 1
 
     def value_adjoint(
         self, stmt: gast.Assign, name: str, callee: Callee, pops: list
