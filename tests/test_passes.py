@@ -246,11 +246,8 @@ def two_uses_grad(x, c):
     dy = 0
     dz = 0
     dz = dz + expand_reduced(dtotal, z)
-    dtotal = 0
     dy = dy + unbroadcast(dz * c, y)
-    dz = 0
     dx = dx + dy * np.cos(x)
-    dy = 0
     return dx
 """,
     "remat": """\
@@ -331,10 +328,8 @@ def smooth_grad(x):
     dy = 0
     dy_item = 0
     dmul_2 = dmul_2 + expand_reduced(dtotal, mul_2)
-    dtotal = 0
     dy = dy + dmul_2 * y
     dy = dy + dmul_2 * y
-    dmul_2 = 0
     dx = gradient_buffer(dx, x)
     dy = gradient_buffer(dy, y)
     for __2 in range(2):
@@ -383,11 +378,8 @@ def two_uses_grad(x, c):
     dy = 0
     dz = 0
     dz = dz + expand_reduced(dtotal, z)
-    dtotal = 0
     dy = dy + unbroadcast(dz * c, y)
-    dz = 0
     dx = dx + dy * np.cos(x)
-    dy = 0
     return dx
 """,
     "reuse": """\
@@ -405,17 +397,12 @@ def squash_grad(x):
     dt = 0
     dx = 0
     dmul_2 = dmul_2 + expand_reduced(dtotal, mul_2)
-    dtotal = 0
     ds = ds + dmul_2 * x
     dx = dx + dmul_2 * s
-    dmul_2 = 0
     dmul = dmul + -ds
-    ds = 0
     dt = dt + dmul * t
     dt = dt + dmul * t
-    dmul = 0
     dx = dx + dt * s
-    dt = 0
     return dx
 """,
     "zeros": """\
@@ -429,11 +416,8 @@ def two_uses_grad(x, c):
     dy = 0
     dz = 0
     dz = expand_reduced(dtotal, z)
-    dtotal = 0
     dy = unbroadcast(dz * c, y)
-    dz = 0
     dx = dy * np.cos(x)
-    dy = 0
     return dx
 """,
     "factor": """\
@@ -466,30 +450,17 @@ def gp_terms_grad(a, y):
     dtransposed = 0
     dtotal = unbroadcast(dadd_2, total)
     dmatmul = dadd_2
-    dadd_2 = 0
     dsolve_2 = matmul_grad_right(dmatmul, y, solve_2)
-    dmatmul = 0
     gb_2 = solve_adjoint(dsolve_2, transposed, solve, lower=False)
     dsolve = unbroadcast(gb_2, solve)
-    dsolve_2 = 0
     gb = solve_adjoint(dsolve, L, y, lower=True)
-    dsolve_3 = dsolve
-    dsolve = 0
-    dtransposed = 0
     dlog = expand_reduced(dtotal, log)
-    dtotal = 0
     ddiag = dlog / diag
-    dlog = 0
-    ddiag_2 = ddiag
-    ddiag = 0
-    dadd = cholesky_factor_grad(L, add, (ddiag_2,), ((dsolve_3, solve, y),),
-        ((gb_2, solve_2, solve),))
-    dL = 0
+    dadd = cholesky_factor_grad(L, add, (ddiag,), ((dsolve, solve, y),), ((
+        gb_2, solve_2, solve),))
     douter = unbroadcast(dadd, outer)
-    dadd = 0
     da = reshape_like(douter @ np.ravel(a), a)
     da = da + reshape_like(np.ravel(a) @ douter, a)
-    douter = 0
     return da
 """,
     "dead_code": """\
