@@ -247,11 +247,16 @@ def fuse(
     to, onto which a folded negation may move (``algebra.tidy``)."""
     merged: set[int] = set()  # ids of the statements holding merged sums
     # Simplifying a sum can leave a temporary with one read where it had two (like terms
-    # added up), which lets it fold: repeat while that happens.
+    # added up), and a merge takes away a read and a binding of the name it merges into:
+    # either can let a name fold that could not, so the names read once are counted
+    # again and another round runs. A fold only moves a temporary's reads into the one
+    # statement that read it (each other name is read as often as before), and a round
+    # already folds until nothing more folds: after a round of folds alone, another finds
+    # nothing.
     for _ in range(_ROUNDS):
         changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers)
         stmts = changed.block(stmts)
-        if not changed.any:
+        if not changed.counts_changed:
             break
     return stmts
 
@@ -286,23 +291,26 @@ class _Round:
     ):
         self.single, self.pop, self.values, self.merged = single, pop, values, merged
         self.adjoints, self.numbers = adjoints, numbers
-        self.any = False
+        #: whether a merge or a simplification changed how often some name is read
+        self.counts_changed = False
 
     def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
         for stmt in stmts:
             for block in blocks(stmt):
                 block[:] = self.block(block) or [gast.Pass()]
         out = list(stmts)
-        while _merge(out, self.merged, self.pop) | _fold(
-            out, self.single, self.pop, self.adjoints, self.numbers
-        ):
-            self.any = True
+        while True:
+            merged = _merge(out, self.merged, self.pop)
+            folded = _fold(out, self.single, self.pop, self.adjoints, self.numbers)
+            if not (merged or folded):
+                break
+            self.counts_changed |= merged
         for stmt in out:
             if id(stmt) in self.merged and _operands(stmt.value) <= self.values:
                 simpler = algebra.simplify(stmt.value)
                 if gast.dump(simpler) != gast.dump(stmt.value):
                     stmt.value = simpler
-                    self.any = True
+                    self.counts_changed = True
         return out
 
 
