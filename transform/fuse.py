@@ -40,7 +40,7 @@ from ..runtime.rules.arithmetic import (
 from ..runtime.rules.shared import expand_reduced, reduced_count, unbroadcast
 from . import algebra, anno, ranks
 from .context import TransformContext
-from .dataflow import blocks, reads, statements, target_names
+from .dataflow import all_names, blocks, reads, statements, target_names
 from .loop_shapes import drop_invariant_shape_saves
 from .origin import same_line
 from .program import Program
@@ -394,7 +394,10 @@ def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> gast.stmt | None:
                 first.value = gast.BinOp(left=first.value, op=gast.Add(), right=addend)
                 del stmts[j]
                 return later
-        if name in reads(later) or name in _changes(later, pop):
+        # A statement reading or changing ``name`` ends the search: it names ``name``
+        # somewhere (a read, a target, an argument a call may change in place) or
+        # restores into it. (One walk, where reads and changes were two and more.)
+        if name in all_names(later) or anno.get(later, anno.Key.RESTORES) == name:
             return None
     return None
 
