@@ -755,6 +755,16 @@ def no_grad_block(x):
     return np.sum((x - m) ** 2)
 
 
+def overwritten_in_a_with_block(x):
+    # The block's body overwrites a value the backward pass reads: it must be saved as
+    # anywhere else (it was not, and the gradient came out silently wrong).
+    s = np.sin(x)
+    with np.errstate(divide="ignore"):
+        s = s * x
+        t = s * s
+    return np.sum(s * x + t)
+
+
 def stop_gradient_expression(x):
     m = ag.stop_gradient(np.mean(x))
     return np.sum((x - m) ** 2)
@@ -1065,6 +1075,7 @@ def _programs():
         P(nested_def_returns_tuple, lambda r: (n(r, 4),), tags=static),
         # no_grad and stop_gradient
         P(no_grad_block, lambda r: (n(r, 4),), tags=static),
+        P(overwritten_in_a_with_block, lambda r: (n(r, 4),), tags=static),
         P(stop_gradient_expression, lambda r: (n(r, 4),), tags=static),
         # fallbacks
         P(fallback_recursion, lambda r: (n(r, 3),), tags=("fallback",)),

@@ -143,6 +143,11 @@ class _Reverser:
                 m1, s1 = self._binding_analysis(stmt.body, maybe, surely)
                 m2, s2 = self._binding_analysis(stmt.orelse, maybe, surely)
                 maybe, surely = m1 | m2, s1 & s2
+            elif isinstance(stmt, gast.With):
+                # Its body runs once, in order: a name it overwrites is saved as anywhere
+                # (it was not, and the body's adjoint read the new value: issue 18's notes)
+                maybe, surely = self._binding_analysis(stmt.body, maybe, surely)
+                self.plain_statements = False
             elif isinstance(stmt, (gast.For, gast.While)):
                 targets = {stmt.target.id} if isinstance(stmt, gast.For) else set()
                 for name in targets:

@@ -203,7 +203,14 @@ class _Forward:
         return [stmt]
 
     # (a raise ends the computation: what it reads is computed, and no tangent is needed)
-    stmt_Assert = stmt_Break = stmt_Continue = stmt_With = stmt_Raise = stmt_Pass
+    stmt_Assert = stmt_Break = stmt_Continue = stmt_Raise = stmt_Pass
+
+    def stmt_With(self, stmt: gast.With) -> list[gast.stmt]:
+        # Its body's tangents beside its values, inside it (a block left as it was gave
+        # no tangent of what it computed, or kept a stale one of a name it overwrote; a
+        # no_grad block's statements are inactive: their names' tangents become zero)
+        stmt.body = self.block(stmt.body) or [gast.Pass()]
+        return [stmt]
 
     def stmt_Expr(self, stmt: gast.Expr) -> list[gast.stmt]:
         call = stmt.value
