@@ -765,6 +765,23 @@ def overwritten_in_a_with_block(x):
     return np.sum(s * x + t)
 
 
+def _rebinds_in_one_branch(a, b):
+    v = a * 1.0
+    if np.sum(a) > 10.0:  # not taken
+        a = np.abs(v * v) * 0.3
+        v = np.sum(b) * 0.1 + v
+    else:
+        v = np.sin(b)
+    return np.sum(a) * 0.1 + a + b
+
+
+def helper_rebinds_in_an_untaken_branch(x):
+    # The helper's backward function freed ``v`` after the branch, bound there only by
+    # the pop of the branch not taken: UnboundLocalError (a name the forward pass bound
+    # is bound in a backward function only when saved or bound there).
+    return np.sum(_rebinds_in_one_branch(x, x * 2.0))
+
+
 def stop_gradient_expression(x):
     m = ag.stop_gradient(np.mean(x))
     return np.sum((x - m) ** 2)
@@ -1076,6 +1093,7 @@ def _programs():
         # no_grad and stop_gradient
         P(no_grad_block, lambda r: (n(r, 4),), tags=static),
         P(overwritten_in_a_with_block, lambda r: (n(r, 4),), tags=static),
+        P(helper_rebinds_in_an_untaken_branch, lambda r: (n(r, 4),), tags=static),
         P(stop_gradient_expression, lambda r: (n(r, 4),), tags=static),
         # fallbacks
         P(fallback_recursion, lambda r: (n(r, 3),), tags=("fallback",)),

@@ -155,7 +155,13 @@ class _Writer:
             elif indent == 1 and kind < 0.76 and not self.in_helper:
                 out.append(f"{pad}if np.sum({r.choice(names)}) > {r.uniform(1.0, 2.5):.2f}:")
                 out.append(f"{pad}    return np.sum({r.choice(names)} * {r.choice(names)})")
-            elif kind < 0.8:
+            elif depth < 2 and kind < 0.83:
+                # a with block: its body runs once, in order, and overwrites a name
+                target = r.choice(names)
+                out.append(f"{pad}with np.errstate(all='ignore'):")
+                out += self.block(names, helpers, indent + 1, depth + 1, r.randint(1, 2))
+                out.append(f"{pad}    {target} = {self.expression(names, helpers)}")
+            elif kind < 0.86:
                 target = r.choice(names)  # overwrite a name, parameters included
                 out.append(f"{pad}{target} = {self.expression(names, helpers)}")
             else:

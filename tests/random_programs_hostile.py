@@ -120,6 +120,8 @@ CONSTRUCTS = (
     "recursive helper writes its argument",
     "recursive helper reads its argument",
     "partial of a helper writes its argument",
+    # a construct inside a with block (its body runs once, in order, like any other)
+    "with block",
 )
 
 #: full-shape (6,) expressions of one full-shape expression ``{0}``; each keeps a bounded
@@ -752,8 +754,15 @@ class _Writer:
         self.arrays.append(name)
 
     def statement(self, pad: str, out: list[str]) -> None:
-        """Some arithmetic, then one construct."""
+        """Some arithmetic, then one construct; now and then, inside a ``with`` block."""
         r = self.rng
+        if r.random() < 0.08:
+            self.use("with block")
+            out.append(f"{pad}with np.errstate(all='ignore'):")
+            pad += "    "
+            if self.arrays:  # a value the backward pass reads, overwritten in the block
+                name = r.choice(self.arrays)
+                out.append(f"{pad}{name} = np.tanh({name}) * 0.9")
         if r.random() < 0.3:
             self.arithmetic(pad, out)
         kind = r.random()

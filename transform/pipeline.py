@@ -675,6 +675,30 @@ def _returned_gradients(program: Program) -> gast.expr:
     return gast.Tuple(elts=[build.load(g) for g in program.gradients], ctx=gast.Load())
 
 
+def _deletes_of_bound_names(
+    backward: list[gast.stmt], saved: set[str], setup: list[gast.stmt]
+) -> list[gast.stmt]:
+    """``backward``'s top-level ``del`` statements less the names a backward function of
+    its own does not hold there. ``release`` frees a name the forward statements bound
+    once the backward ones no longer read it; in one function with the forward pass that
+    name is bound, but a backward function has only the saved values and what it binds
+    itself (``v = pop()`` in one branch: ``del v`` after it raised where the other ran)."""
+    bound = set(saved)
+    for stmt in setup:
+        bound |= dataflow.target_names(stmt)
+    out = []
+    for stmt in backward:
+        if isinstance(stmt, gast.Delete):
+            kept = [t for t in stmt.targets if not isinstance(t, gast.Name) or t.id in bound]
+            if not kept:
+                continue
+            stmt.targets = kept
+        elif not isinstance(stmt, (gast.If, gast.For, gast.While, gast.With)):
+            bound |= dataflow.target_names(stmt)
+        out.append(stmt)
+    return out
+
+
 def _inits(names: set[str]) -> list[gast.stmt]:
     return [build.assign(name, gast.Constant(None, None)) for name in sorted(names)]
 
@@ -774,6 +798,7 @@ def _assemble(
                 type_comment=None,
             )
         )
+    backward = _deletes_of_bound_names(backward, set(saved_names), backward_setup)
     backward_body = [*unpack, *backward_setup, *backward, gast.Return(value=returned)]
     backward_args = gast.arguments(
         args=[build.param(saved_param), build.param(seed_name)],
