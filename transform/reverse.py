@@ -145,7 +145,7 @@ class _Reverser:
                 maybe, surely = m1 | m2, s1 & s2
             elif isinstance(stmt, gast.With):
                 # Its body runs once, in order: a name it overwrites is saved as anywhere
-                # (it was not, and the body's adjoint read the new value: issue 18's notes)
+                # (once it was not, and the body's adjoint read the value the body wrote)
                 maybe, surely = self._binding_analysis(stmt.body, maybe, surely)
                 self.plain_statements = False
             elif isinstance(stmt, (gast.For, gast.While)):
