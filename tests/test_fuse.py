@@ -242,3 +242,56 @@ def test_duplicate_contributions_are_computed_once():
     dW, db = ag.grad(rnn_from_zeros, wrt=("W", "b"), mode="source")(*args)
     np.testing.assert_allclose(dW, numeric_vjp(rnn_from_zeros, args, 0, 1.0), rtol=1e-6)
     np.testing.assert_allclose(db, numeric_vjp(rnn_from_zeros, args, 1, 1.0), rtol=1e-6)
+
+
+def squared_after_overwrite(s, x):
+    a = s * x
+    s = s + a
+    t = s * s
+    return np.sum(t)
+
+
+def test_contributions_split_by_a_copy_are_added_up():
+    # copies folds ``ds_out = ds`` into the second contribution of ``s * s``
+    # (``ds = dtotal * s; ds_out = ds + dtotal * s``): fuse adds them up again.
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=4), rng.normal(size=4)]
+    source = ag.source(ag.grad(squared_after_overwrite, wrt=(0, 1)), *args)
+    assert "ds_out = 2 * dtotal * s" in source, source
+    ds, dx = ag.grad(squared_after_overwrite, wrt=(0, 1), mode="source")(*args)
+    np.testing.assert_allclose(ds, numeric_vjp(squared_after_overwrite, args, 0, 1.0))
+    np.testing.assert_allclose(dx, numeric_vjp(squared_after_overwrite, args, 1, 1.0))
+
+
+def _line_block(source: str) -> list[gast.stmt]:
+    """``source``'s statements, as the backward statements of one user line."""
+    from astgrad.transform import anno
+    from astgrad.transform.origin import Origin
+
+    origin = Origin("user.py", 7, "t = s * s", "f")
+    stmts = gast.parse(source).body
+    for stmt in stmts:
+        anno.set(stmt, anno.Key.ORIGIN, origin)
+        if isinstance(stmt.value, gast.BinOp) and "_out" in stmt.targets[0].id:
+            anno.set(stmt, anno.Key.ACCUMULATE, True)
+    return stmts
+
+
+@pytest.mark.parametrize(
+    "after, keep, merges",
+    [
+        ("ds = f(y)", set(), True),  # ds bound anew: its old value is read nowhere
+        ("y = ds", set(), False),  # read again: both values are needed
+        ("ds = ds + 1", set(), False),  # read by its own rebinding
+        ("", set(), True),  # the last statement, and ds not read after the block
+        ("", {"ds"}, False),  # read after the block
+    ],
+)
+def test_a_split_contribution_merges_only_where_the_first_is_dead(after, keep, merges):
+    from astgrad.transform import fuse
+
+    stmts = _line_block(f"ds = g * s\nds_out = ds + g * s\n{after}")
+    values = frozenset({"ds", "ds_out", "g", "s", "y"})
+    text = emit.to_source(gast.Module(body=fuse.fuse(stmts, keep, "pop", values), type_ignores=[]))
+    assert ("ds_out = 2 * g * s" in text) == merges, text
+    assert ("ds = g * s" in text) != merges, text

@@ -15,7 +15,9 @@ one user line (never across lines, so each ``# grad of:`` block still holds its 
 gradient), this pass
 
 * *merges* ``x = A`` and a later ``x = x + B`` into ``x = A + B`` where nothing in between
-  reads or writes ``x`` or changes what ``B`` reads;
+  reads or writes ``x`` or changes what ``B`` reads; and ``x = A`` and a later ``x_out =
+  x + B`` (the form ``optimize.copies`` gives ``x = x + B; x_out = x``) into ``x_out = A
+  + B`` where, besides, nothing reads that ``x`` again;
 * *folds* a temporary ``t = E`` of arithmetic only (no calls, so moving it changes
   nothing but when it is computed) into its single read later in the block;
 * then simplifies each merged sum (``algebra.simplify``): common factors out, like terms
@@ -255,7 +257,7 @@ def fuse(
     # nothing.
     for _ in range(_ROUNDS):
         changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers)
-        stmts = changed.block(stmts)
+        stmts = changed.block(stmts, keep)
         if not changed.counts_changed:
             break
     return stmts
@@ -294,13 +296,15 @@ class _Round:
         #: whether a merge or a simplification changed how often some name is read
         self.counts_changed = False
 
-    def block(self, stmts: list[gast.stmt]) -> list[gast.stmt]:
+    def block(self, stmts: list[gast.stmt], keep: set[str] | None) -> list[gast.stmt]:
+        """``stmts`` fused; ``keep`` the names read after them if they are the outermost
+        block, else None."""
         for stmt in stmts:
             for block in blocks(stmt):
-                block[:] = self.block(block) or [gast.Pass()]
+                block[:] = self.block(block, None) or [gast.Pass()]
         out = list(stmts)
         while True:
-            merged = _merge(out, self.merged, self.pop)
+            merged = _merge(out, self.merged, self.pop, keep)
             folded = _fold(out, self.single, self.pop, self.adjoints, self.numbers)
             if not (merged or folded):
                 break
@@ -345,10 +349,12 @@ def _added(stmt: gast.stmt, name: str, pop: str) -> gast.expr | None:
     return None
 
 
-def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
+def _merge(stmts: list[gast.stmt], merged: set[int], pop: str, keep: set[str] | None) -> bool:
+    """Merge accumulations into earlier assignments in ``stmts`` (a block); ``keep`` the
+    names read after it when it is the outermost block, else None (unknown)."""
     changed = False
-    # Most statements have no later accumulation into their target, and need no scan:
-    # how many accumulations into each name lie after the statement at hand says which.
+    # Most statements have no later accumulation of their target, and need no scan:
+    # how many accumulations of each name lie after the statement at hand says which.
     ahead: dict[str, int] = {}
     for stmt in stmts:
         name = _accumulated(stmt)
@@ -364,9 +370,9 @@ def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
             counted = i
         name = _target(stmts[i])
         if name is not None and ahead.get(name, 0) > 0:
-            taken = _merge_next(stmts, i, pop)
+            taken = _merge_next(stmts, i, pop, keep)
             if taken is not None:
-                ahead[name] -= 1  # ``taken``, an accumulation into ``name``, is gone
+                ahead[name] -= 1  # ``taken``, an accumulation of ``name``, is gone
                 merged.add(id(stmts[i]))
                 changed = True
                 continue
@@ -375,12 +381,22 @@ def _merge(stmts: list[gast.stmt], merged: set[int], pop: str) -> bool:
 
 
 def _accumulated(stmt: gast.stmt) -> str | None:
-    """The name ``stmt`` accumulates into, if it is an accumulation."""
-    return _target(stmt) if anno.get(stmt, anno.Key.ACCUMULATE) else None
+    """The name whose gradient ``stmt`` adds to, if it is an accumulation: ``x`` of ``x =
+    x + B``, and of ``x_out = x + B`` (what ``optimize.copies`` makes of ``x = x + B;
+    x_out = x``)."""
+    if not anno.get(stmt, anno.Key.ACCUMULATE) or _target(stmt) is None:
+        return None
+    value = stmt.value
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
+        if isinstance(value.left, gast.Name):
+            return value.left.id
+    return _target(stmt)
 
 
-def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> gast.stmt | None:
-    """Merge the next accumulation into ``stmts[i]``'s target into it; the statement
+def _merge_next(
+    stmts: list[gast.stmt], i: int, pop: str, keep: set[str] | None
+) -> gast.stmt | None:
+    """Merge the next accumulation of ``stmts[i]``'s target into it; the statement
     merged (and removed), or None."""
     first = stmts[i]
     name = _target(first)
@@ -394,12 +410,44 @@ def _merge_next(stmts: list[gast.stmt], i: int, pop: str) -> gast.stmt | None:
                 first.value = gast.BinOp(left=first.value, op=gast.Add(), right=addend)
                 del stmts[j]
                 return later
+        elif _accumulated(later) == name and _same_line(first, later):
+            # ``x = A; ...; x_out = x + B`` where nothing reads this ``x`` again: ``x_out =
+            # A + B`` in ``x = A``'s place (the two contributions of ``s`` to ``t = s * s``
+            # after ``s = s + a``, which ``copies`` split over two names, add up again).
+            other = _target(later)
+            addend = _added(later, name, pop)
+            if (
+                addend is not None
+                and other not in reads(addend)
+                and _movable(stmts[i + 1 : j], reads(addend), name, pop)
+                and not any(_mentions(stmt, other) for stmt in stmts[i + 1 : j])
+                and _dead_after(stmts, j, name, keep)
+            ):
+                first.value = gast.BinOp(left=first.value, op=gast.Add(), right=addend)
+                first.targets[0].id = other
+                del stmts[j]
+                return later
         # A statement reading or changing ``name`` ends the search: it names ``name``
         # somewhere (a read, a target, an argument a call may change in place) or
         # restores into it. (One walk, where reads and changes were two and more.)
         if name in all_names(later) or anno.get(later, anno.Key.RESTORES) == name:
             return None
     return None
+
+
+def _mentions(stmt: gast.stmt, name: str) -> bool:
+    """Whether ``stmt`` reads, binds or restores into ``name``, or passes it to a call."""
+    return name in all_names(stmt) or anno.get(stmt, anno.Key.RESTORES) == name
+
+
+def _dead_after(stmts: list[gast.stmt], j: int, name: str, keep: set[str] | None) -> bool:
+    """Whether the value ``name`` holds at ``stmts[j]`` is read nowhere after it: the next
+    statement that names it binds it anew without reading it, or none does and ``keep``
+    (the names read after the outermost block) says it is not read later."""
+    for stmt in stmts[j + 1 :]:
+        if _mentions(stmt, name):
+            return _target(stmt) == name and name not in reads(stmt.value)
+    return keep is not None and name not in keep
 
 
 def _movable(between: list[gast.stmt], inputs: set[str], name: str, pop: str) -> bool:
