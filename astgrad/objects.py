@@ -14,6 +14,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .runtime.objects import describe, is_object
 
 #: ``receiver`` of a function that is not a bound method
@@ -101,17 +103,41 @@ def as_function(fun: Any, wrt: Any, args: tuple, check: Callable[[Any, Any], Any
 
 
 def other_kinds(target: Any, args: tuple) -> tuple:
-    """``(name, kind)`` of each positional argument not differentiated that is an object
-    of the user's (``runtime.objects.describe``): the generated code calls its methods
-    as its class's functions, so a gradient is made, and cached, per their classes too.
-    Empty (the common case) when there is none."""
+    """``(name, kind)`` of each positional argument not differentiated whose kind the
+    generated code may rely on, so that a gradient is made, and cached, per those kinds
+    too:
+
+    * a NumPy array: its ndim (``("value", "ndarray", ndim)``), as for a differentiated
+      one. ``u[i]`` of a vector is a number, so the heat equation's gradient with respect
+      to ``u`` alone, ``k`` a float, keeps no shapes (``transform.ranks``); a call plan
+      checks every array's ndim anyway (``runtime.plans``);
+    * a Python float (``("value", "float")``): a number, of shape ``()``;
+    * an object of the user's (``runtime.objects.describe``): the generated code calls
+      its methods as its class's functions; a list of them, with what each holds.
+
+    Lists and tuples of numbers or arrays are left out: their kind is their length, and a
+    gradient per length would be made again for every batch of another size.
+
+    >>> import numpy as np
+    >>> from astgrad.api import _Target
+    >>> def heat(u, k, steps):
+    ...     return u * k * steps
+    >>> other_kinds(_Target(heat, 0), (np.ones(3), 0.1, 5))
+    (('k', ('value', 'float')),)
+    """
     found = ()
     names = target.names
     params = target.signature.parameters
     for name, value in zip(params, args):
-        if name not in names and is_object(value):
+        if name in names:
+            continue
+        if type(value) is np.ndarray:
+            found += ((name, ("value", "ndarray", value.ndim)),)
+        elif type(value) is float:
+            found += ((name, ("value", "float")),)
+        elif is_object(value):
             found += ((name, describe(value)),)
-        elif name not in names and type(value) is list and value and is_object(value[0]):
+        elif type(value) is list and value and is_object(value[0]):
             # particles: the items' methods may change them (issue 17; as api._kind)
             found += ((name, ("list", len(value), tuple(describe(v) for v in value))),)
     return found

@@ -14,10 +14,11 @@ and fifty additions, where the sum is one product of the steps' rows stacked:
     dWh = dWh + dWh_steps.total()
 
 :class:`StepSum` keeps the steps' arguments while they are float matrices of one form
-(the product's fast case) and multiplies them stacked, a chunk of at most
-:data:`CHUNK_ELEMENTS` kept elements at a time; anything else (a vector, a tensor of the
-tape, another device's array, a shape that changes) it adds step by step with the helper
-itself, as the loop did. Only the order of the floating-point additions changes.
+(the product's fast case; a vector times a matrix, one sequence's step, as a matrix of one
+row) and multiplies them stacked, a chunk of at most :data:`CHUNK_ELEMENTS` kept elements
+at a time; anything else (a tensor of the tape, another device's array, a shape that
+changes) it adds step by step with the helper itself, as the loop did. Only the order of
+the floating-point additions changes.
 """
 
 from __future__ import annotations
@@ -43,17 +44,20 @@ _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 def _products_apply(g: Any, x: Any, y: Any) -> bool:
     """Whether ``x.T @ g`` is the contribution (``matmul_grad_right``'s and
-    ``dot_grad_right``'s case of two real float matrices)."""
+    ``dot_grad_right``'s case of two real float matrices), or ``np.outer(x, g)`` (a vector
+    times a matrix: one sequence's step, ``h @ Wh`` with ``h`` a vector), which is that
+    product of one row each."""
     return (
         type(g) is _ndarray
         and type(x) is _ndarray
         and type(y) is _ndarray
-        and g.ndim == 2
-        and x.ndim == 2
         and y.ndim == 2
         and g.dtype in _FLOATS
         and x.dtype == g.dtype
-        and g.shape[0] == x.shape[0]
+        and (
+            (g.ndim == 2 and x.ndim == 2 and g.shape[0] == x.shape[0])
+            or (g.ndim == 1 and x.ndim == 1)
+        )
     )
 
 
@@ -79,13 +83,13 @@ def _row_sum_total(gs: list, xs: list, fixed: tuple) -> Any:
 
 
 #: helper -> (how many of its leading arguments change per step, whether a step's
-#: arguments take the stacked form, the sum of the kept steps, the ndim of each argument
-#: in that form: the transform leaves an accumulation alone where an argument's ndim is
-#: known to be another, since such steps would only be added one by one)
-STACKED: dict[Callable, tuple[int, Callable[..., bool], Callable, tuple[int, ...]]] = {
-    matmul_grad_right: (2, _products_apply, _products_total, (2, 2, 2)),
-    dot_grad_right: (2, _products_apply, _products_total, (2, 2, 2)),
-    unbroadcast: (1, _row_sum_applies, _row_sum_total, (2, 1)),
+#: arguments take the stacked form, the sum of the kept steps, the ndims each argument
+#: may have in that form: the transform leaves an accumulation alone where an argument's
+#: ndim is known to be another, since such steps would only be added one by one)
+STACKED: dict[Callable, tuple[int, Callable[..., bool], Callable, tuple[tuple[int, ...], ...]]] = {
+    matmul_grad_right: (2, _products_apply, _products_total, ((1, 2), (1, 2), (2,))),
+    dot_grad_right: (2, _products_apply, _products_total, ((1, 2), (1, 2), (2,))),
+    unbroadcast: (1, _row_sum_applies, _row_sum_total, ((2,), (1,))),
 }
 
 
@@ -132,6 +136,9 @@ class StepSum:
         if self.applies(*arguments):
             g = arguments[0]
             x = arguments[1] if self.varying == 2 else None
+            if g.ndim == 1:  # (a product's step of one row: kept as a matrix of one row)
+                g = g.reshape(1, -1)
+                x = x.reshape(1, -1)
             shape = arguments[-1].shape
             form = (g.shape[1:], None if x is None else x.shape[1:], g.dtype, shape)
             if form != self.form:

@@ -46,6 +46,36 @@ def test_heat_equation_adds_into_its_adjoints_in_place():
     assert "push(sub_2)" not in source and "push(add)" not in source
 
 
+def test_heat_equation_with_respect_to_u_alone_keeps_no_shapes():
+    # k, a float not differentiated, is a number to the transform too (its kind is part
+    # of the derivative's key): u[i] + k * (...) is a number, as with wrt=(0, 1).
+    u = np.sin(np.linspace(0.0, 3.0, 12))
+    check(heat, (u, 0.1), (0,))
+    source = ag.source(heat, u, 0.1)
+    for helper in ("shaped_like", "unbroadcast", "scatter_grad"):
+        assert helper not in source, source
+
+
+def weighted_elements(u, c):
+    total = 0.0
+    for i in range(u.shape[0]):
+        total = total + u[i] * c[i]
+    return np.sum(total)
+
+
+def test_an_argument_not_differentiated_gets_a_derivative_per_ndim():
+    # c[i] is a number for a vector c and a row for a matrix: the derivative made for one
+    # must not serve the other (nor a plan made for one).
+    g = ag.grad(weighted_elements)
+    u = np.array([0.5, -1.0, 2.0])
+    vector, matrix = np.array([1.0, -2.0, 3.0]), np.arange(6.0).reshape(3, 2)
+    for c in (vector, vector, matrix, matrix, vector, np.ones((3, 4)), matrix):
+        expected = numeric_vjp(weighted_elements, [u, c], 0, 1.0)
+        assert_close(g(u, c), expected)
+    assert "unbroadcast" not in ag.source(weighted_elements, u, vector)
+    assert ag.source(weighted_elements, u, vector) != ag.source(weighted_elements, u, matrix)
+
+
 def springs(x, k):
     # A chain of particles, every pair joined by a spring: a double element loop.
     n = x.shape[0]

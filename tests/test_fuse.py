@@ -238,7 +238,7 @@ def test_duplicate_contributions_are_computed_once():
     args = [rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3), rng.normal(size=(4, 2, 3))]
     source = ag.source(ag.grad(rnn_from_zeros, wrt=("W", "b")), *args)
     assert "dh = add_adjoints(dh, dh)" in source, source
-    assert source.count("unbroadcast(dmul * h, h)") == 1, source
+    assert source.count("dmul * h") == 1, source
     dW, db = ag.grad(rnn_from_zeros, wrt=("W", "b"), mode="source")(*args)
     np.testing.assert_allclose(dW, numeric_vjp(rnn_from_zeros, args, 0, 1.0), rtol=1e-6)
     np.testing.assert_allclose(db, numeric_vjp(rnn_from_zeros, args, 1, 1.0), rtol=1e-6)

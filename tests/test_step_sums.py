@@ -143,6 +143,20 @@ def test_the_sum_of_products_in_every_form(helper):
     assert_close(steps.total(), want, rtol=1e-6, atol=1e-6, what="sum")
 
 
+@pytest.mark.parametrize("helper", [matmul_grad_right_, dot_grad_right_])
+def test_vector_steps_are_kept_as_rows(helper):
+    # one sequence's steps, h @ Wh with h a vector: outer products, one product in all
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(4, 3))
+    steps, want = StepSum(helper), 0
+    for _ in range(5):
+        g, x = rng.normal(size=3), rng.normal(size=4)
+        steps.add(g, x, W)
+        want = want + np.outer(x, g)
+    assert steps.kept == 5 * 7  # (kept, not added one by one)
+    assert_close(steps.total(), want, rtol=1e-12, atol=1e-12, what="sum")
+
+
 def test_the_kept_steps_are_multiplied_a_chunk_at_a_time():
     rng = np.random.default_rng(2)
     W = rng.normal(size=(64, 64))

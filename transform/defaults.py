@@ -43,10 +43,14 @@ def at_defaults(
 
     def at_default(node: gast.AST) -> gast.AST | None:
         if isinstance(node, gast.IfExp):
-            test = _static_test(node.test, defaulted, defaults, namespace)
-            if test is not None:
+            test = _decided(node.test, known, defaulted, defaults, namespace)
+            if test is True or test is False:
                 return copy_tree(node.body if test else node.orelse, at_default)
-            return None
+            return gast.IfExp(
+                test=copy_tree(test, at_default),
+                body=copy_tree(node.body, at_default),
+                orelse=copy_tree(node.orelse, at_default),
+            )
         if isinstance(node, gast.Call):
             call = copy_tree(node, lambda sub: None if sub is node else at_default(sub))
             _leave_out_defaults(call, known, namespace)
@@ -84,14 +88,41 @@ def at_defaults_shared(
     return entry[2]
 
 
+def _decided(
+    test: gast.expr, known: dict[str, Any], defaulted: set[str], defaults: dict, namespace: dict
+) -> bool | gast.expr:
+    """A rule's branch test read at this call: True or False where the call decides it,
+    else the test with the parts it decides left out (``weights is None and returned is
+    False`` is ``weights is None`` where ``returned`` is left at its default)."""
+    if isinstance(test, gast.BoolOp):
+        decisive = isinstance(test.op, gast.Or)  # (the value that decides an ``or``)
+        rest = []
+        for value in test.values:
+            part = _decided(value, known, defaulted, defaults, namespace)
+            if part is decisive:
+                return decisive
+            if part is not (not decisive):
+                rest.append(part)
+        if not rest:
+            return not decisive
+        return rest[0] if len(rest) == 1 else gast.BoolOp(op=test.op, values=rest)
+    if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
+        inner = _decided(test.operand, known, defaulted, defaults, namespace)
+        return not inner if isinstance(inner, bool) else gast.UnaryOp(op=test.op, operand=inner)
+    found = _static_test(test, known, defaulted, defaults, namespace)
+    return test if found is None else found
+
+
 def _static_test(
-    test: gast.expr, defaulted: set[str], defaults: dict, namespace: dict
+    test: gast.expr, known: dict[str, Any], defaulted: set[str], defaults: dict, namespace: dict
 ) -> bool | None:
     """The value of a rule's ``param is NoValue`` (or ``is not``) test at this call: the
     parameter's default where the call leaves it out; not NumPy's ``_NoValue`` where the
     call passes it (should a caller hand ``np._NoValue`` on itself, a rule's branch for a
     passed value must give the same result or raise: max's compares, prod's raises a
-    TypeError multiplying by it). None for any other test."""
+    TypeError multiplying by it). ``param is None`` (``True``, ``False``): the value where
+    the call leaves the parameter at its default or passes a constant, and undecided where
+    it passes anything else. None for any other test."""
     if not (
         isinstance(test, gast.Compare)
         and len(test.ops) == 1
@@ -100,12 +131,21 @@ def _static_test(
         and test.left.id in defaults
     ):
         return None
-    other = _static_value(test.comparators[0], namespace)
-    if other is not np._NoValue:
-        return None
+    comparator = test.comparators[0]
     name = test.left.id
-    same = defaults[name] is other if name in defaulted else False
+    if isinstance(comparator, gast.Constant) and any(comparator.value is v for v in _SINGLETONS):
+        if name not in known:
+            return None
+        same = known[name] is comparator.value
+    elif _static_value(comparator, namespace) is np._NoValue:
+        same = defaults[name] is np._NoValue if name in defaulted else False
+    else:
+        return None
     return same if isinstance(test.ops[0], gast.Is) else not same
+
+
+#: the constants a rule's ``is`` test compares a parameter with
+_SINGLETONS = (None, True, False)
 
 
 #: NumPy functions whose default is ``np._NoValue`` behave as with these values

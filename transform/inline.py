@@ -399,7 +399,8 @@ def _has_result_shape(
     """Whether the operand at ``position`` surely has the result's shape, so that the
     rule's outer ``unbroadcast`` for it is the gradient itself: for ufuncs (and np.clip),
     whose result has the broadcast shape of the operands, when the others are numbers or
-    known to share its shape. (A bound of np.clip left out, None, takes no part.)"""
+    known to share its shape, or are the same name (``u * u``, whatever ``u``'s shape).
+    (A bound of np.clip left out, None, takes no part.)"""
     primitive = callee.rule.primitive
     if not (isinstance(primitive, np.ufunc) or primitive is np.clip) or position >= len(operands):
         return False
@@ -411,7 +412,14 @@ def _has_result_shape(
         for i, o in enumerate(operands)
         if i != position and not (isinstance(o, gast.Constant) and o.value is None)
     ]
-    return bool(others) and all(is_number(o) or is_negated_number(o) for o in others)
+    mine = operands[position]
+    same_name = isinstance(mine, gast.Name)
+    return bool(others) and all(
+        is_number(o)
+        or is_negated_number(o)
+        or (same_name and isinstance(o, gast.Name) and o.id == mine.id)
+        for o in others
+    )
 
 
 def _drop_default_arguments(expression: gast.expr, ctx: TransformContext) -> gast.expr:

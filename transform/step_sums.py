@@ -136,12 +136,12 @@ def _defer(loop: gast.For, ctx: TransformContext, program: Program) -> tuple[lis
 
 def _may_stack(helper: object, arguments: list[gast.Name], ctx: TransformContext) -> bool:
     """Whether no argument of the accumulation has a known ndim (``ranks``; a gradient's
-    is its value's) other than the one its steps stack in."""
+    is its value's) other than those its steps stack in."""
     facts = getattr(ctx.shape_classes, "ranks", None) or {}
     for argument, wanted in zip(arguments, STACKED[helper][3]):
         name = ctx.namer.primal(argument.id) or argument.id
         known = ranks.ndim(facts.get(name))
-        if known is not None and known != wanted:
+        if known is not None and known not in wanted:
             return False
     return True
 

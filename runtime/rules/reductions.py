@@ -254,8 +254,13 @@ def std_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, 
 
 @vjp_rule(np.average, multi_output=True)  # (two results when returned=True)
 def average(g, ans, a, axis=None, weights=None, returned=False, *, keepdims=False):
+    # Without weights, one result: np.mean's gradient, written out so that the transform
+    # inlines it as it does mean's (average_grad takes that case too, in the tape's calls
+    # and where weights= is passed a name, which may hold None).
     return (
-        average_grad(g, ans, a, axis, weights, returned, keepdims),
+        expand_reduced(g / reduced_count(a, axis), a, axis, keepdims)
+        if weights is None and returned is False
+        else average_grad(g, ans, a, axis, weights, returned, keepdims),
         None,
         average_weights_grad(g, ans, a, axis, weights, returned, keepdims),
     )

@@ -25,7 +25,7 @@ def heat_equation_grad(u, k):
     dk = 0
     # grad of: return np.sum(u * u)
     dmul_3 = expand_reduced(dtotal, mul_3)
-    du = 2 * unbroadcast(dmul_3 * u, u)
+    du = 2 * dmul_3 * u
     del dmul_3, mul_3
     # grad of: for _ in range(50):
     for _ in range(50):
