@@ -17,6 +17,11 @@ from numeric import assert_close
 
 import astgrad as ag
 
+try:
+    import scipy.special
+except ImportError:  # (SciPy is an optional extra: its part of a test skips without it)
+    scipy = None
+
 RNG = np.random.default_rng(5)
 X = RNG.standard_normal((3, 4))
 POSITIVE = RNG.uniform(0.5, 1.5, (3, 4))
@@ -326,3 +331,40 @@ def test_an_empty_array_reduces_to_initial(mode):
     assert dx.shape == (0,) and dc == pytest.approx(5.0)
     _, tangent = ag.jvp(of_an_empty_array, (np.zeros(0), 0.5), (np.zeros(0), 1.0), mode="source")
     assert tangent == pytest.approx(5.0)
+
+
+def average_of_squares(x):
+    return np.average(x * x, axis=0).sum()
+
+
+def weighted_average(x, w):
+    return np.average(x * x, axis=0, weights=w).sum()
+
+
+def log_sum_exp(x):
+    return scipy.special.logsumexp(x)
+
+
+def test_a_rule_branch_on_none_is_taken_at_the_default():
+    """``weights is None`` (np.average) and ``b is None`` (logsumexp) are decided where the
+    call leaves them at their default: no branch in the generated code, and np.average
+    without weights reads as np.mean does."""
+    average = ag.source(average_of_squares, X, mode="source")
+    assert "average_grad" not in average and " if " not in average, average
+    assert "reduced_count(" in average
+    # weights passed as a name, which may hold None: the branch stays, and is right both ways
+    weighted = ag.source(weighted_average, X, np.ones(3), mode="source")
+    assert "if w is None else average_grad(" in weighted, weighted
+    if scipy is None:
+        pytest.skip("SciPy is not installed")
+    lse = ag.source(log_sum_exp, X, mode="source")
+    assert " if " not in lse and "None" not in lse, lse
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_average_with_and_without_weights_against_differences(mode):
+    weights = RNG.uniform(0.5, 1.5, 3)
+    assert_close(ag.grad(average_of_squares, mode=mode)(X), differences(average_of_squares, [X]))
+    for w in (weights, None):
+        got = ag.grad(weighted_average, mode=mode)(X, w)
+        assert_close(got, differences(weighted_average, [X, w]))
