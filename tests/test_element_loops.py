@@ -267,6 +267,46 @@ def test_facts_of_rows_elements_and_tuples():
     check(elements_and_rows, (A, x), (0, 1), mode="auto")
 
 
+def products(A, B, x, y, T):
+    inner = x @ y  # two vectors: a number
+    row = x @ A  # a vector times a matrix: a vector
+    column = np.dot(A, y)
+    pair = A.dot(B)
+    batch = np.matmul(T, A)  # a stack of matrices times a matrix
+    scaled = np.dot(inner, A)  # a number times a matrix: the matrix's ndim
+    return inner + np.sum(row) + np.sum(column) + np.sum(pair) + np.sum(batch) + np.sum(scaled)
+
+
+def test_facts_of_products():
+    facts = facts_of(products, A=MATRIX, B=MATRIX, x=VECTOR, y=VECTOR, T=("value", "ndarray", 3))
+    assert facts["inner"] == 0
+    assert facts["row"] == facts["column"] == ("ndarray", 1)
+    assert facts["pair"] == facts["scaled"] == ("ndarray", 2)
+    assert facts["batch"] == ("ndarray", 3)
+    A, B = np.arange(9.0).reshape(3, 3) / 9, np.eye(3) + 0.5
+    x, y = np.array([0.5, -1.3, 2.2]), np.array([1.0, 0.3, -0.7])
+    T = np.stack([A, B])
+    check(products, (A, B, x, y, T), (0, 1, 2, 3, 4))
+
+
+def per_sample(w, X, y):
+    loss = 0.0
+    for i in range(X.shape[0]):
+        r = X[i] @ w - y[i]
+        loss = loss + r * r
+    return loss / X.shape[0]
+
+
+def test_a_loop_over_samples_keeps_no_shapes():
+    # X[i] @ w of two vectors is a number: the residual, the loss and its count too
+    rng = np.random.default_rng(8)
+    args = (rng.normal(size=4), rng.normal(size=(6, 4)), rng.normal(size=6))
+    check(per_sample, args, (0,))
+    source = ag.source(per_sample, *args)
+    assert "shaped_like" not in source and "unbroadcast" not in source, source
+    assert "dr = 2 * dloss * r" in source, source
+
+
 def test_without_argument_kinds_nothing_is_known_of_arrays():
     facts = facts_of(heat, u=("value",), k=("value", "float"))
     assert "u" not in facts and "u_new" not in facts  # u: unknown; u = u_new joins it

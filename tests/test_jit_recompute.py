@@ -130,11 +130,13 @@ def test_a_value_read_after_the_replayed_loop_stays_saved():
 def test_an_inner_loop_reads_the_outer_counter_and_a_name_bound_before():
     source = _check(stepped, (np.linspace(-0.5, 0.9, 6), 0.4, 3), (0, 1))
     assert not _saved(source, "d"), source
-    # (and the value it is computed from, which the forward body computes unsaved; the
-    # replayed loop is there twice: carrying dx[i], dx[i + 1] in locals from one
-    # iteration to the next, and as it was, transform/jit_window.py)
-    assert len(re.findall(r"\n +d = (?!0\.0\n)", source)) == 3, source
-    assert "jit_window_" in source, source
+    # (nor the value it is computed from, which the forward body computes unsaved; the
+    # replayed inner loop saves nothing per iteration, total being a number, so it is
+    # gathered, element by element, transform/jit_gather.py, and is there as it was too:
+    # d is computed in the forward body, in the gather's inner elements, edges and dk
+    # loop, and in the loop as it was)
+    assert "jit_low_" in source, source
+    assert len(re.findall(r"\n +d = (?!0\.0\n)", source)) == 8, source
 
 
 def test_loops_without_iterations_in_the_probe_save_as_before():

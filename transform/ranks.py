@@ -54,6 +54,8 @@ _FROM_NUMBERS = {np.array, np.asarray}
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copy}
 #: keywords that leave the ndim of what the functions above make alone
 _PLAIN_KEYWORDS = {"dtype", "order"}
+#: products whose result's ndim follows from the operands' (``product``)
+_PRODUCTS = {np.dot, np.matmul}
 #: elementwise primitives that are not ufuncs
 _ELEMENTWISE = {np.where}
 _NUMBERS = {builtins.float}
@@ -216,13 +218,30 @@ def _fact_of_value(
         return CONFLICT
     if isinstance(value, gast.BinOp):
         if isinstance(value.op, gast.MatMult):
-            return CONFLICT
+            return product(of(value.left, facts), of(value.right, facts), np.matmul)
         return _elementwise([value.left, value.right], value.op, facts)
     if isinstance(value, gast.UnaryOp) and isinstance(value.op, (gast.USub, gast.UAdd)):
         return _elementwise([value.operand], gast.Sub(), facts)
     if isinstance(value, gast.Call):
         return _fact_of_call(value, stmt, facts)
     return CONFLICT
+
+
+def product(left: Any, right: Any, function: Any) -> Any:
+    """The fact of ``function(a, b)`` (``np.matmul``, ``a @ b``, or ``np.dot``) for operands
+    with the facts ``left`` and ``right``: two vectors give a number; ``matmul`` drops a
+    vector's axis and broadcasts the rest, ``dot`` contracts the last axis of one with the
+    second-last (or only) of the other, and scales by a number."""
+    p, q = ndim(left), ndim(right)
+    if p is None or q is None:
+        return CONFLICT
+    if p == 0 or q == 0:
+        return CONFLICT if function is np.matmul else _broadcast([left, right])
+    if function is np.matmul:
+        k = p - 1 if q == 1 else q - 1 if p == 1 else max(p, q)
+    else:
+        k = p + q - 2
+    return ndarray(k) if k and is_numpy(left) and is_numpy(right) else k
 
 
 def _elementwise(operands: list[gast.expr], op: gast.operator, facts: dict[str, Any]) -> Any:
@@ -256,6 +275,11 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         if _in(primitive, {np.copy}) and not value.args and not value.keywords:
             found = of(receiver, facts)
             return found if ndim(found) is not None and found != INT else CONFLICT
+        if _in(primitive, _PRODUCTS) and len(value.args) == 1 and not value.keywords:
+            found = of(receiver, facts)  # (x.dot(W): x a NumPy array, the method NumPy's)
+            if not is_numpy(found):
+                return CONFLICT
+            return product(found, of(value.args[0], facts), primitive)
         return CONFLICT
     args = value.args
     if any(isinstance(arg, gast.Starred) for arg in args):
@@ -288,6 +312,8 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         return ndarray(k) if is_numpy(found) and k else k  # (of a NumPy array, one too)
     if value.keywords:
         return CONFLICT
+    if _in(primitive, _PRODUCTS) and len(args) == 2:
+        return product(of(args[0], facts), of(args[1], facts), primitive)
     if (
         isinstance(primitive, np.ufunc)
         and primitive.nin == len(args)

@@ -205,6 +205,11 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
         value = atom.value
         return SCALAR if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     if isinstance(atom, gast.Name):
+        # A name every binding of which is a number (``ranks``: ``n = x.shape[0]``, ``r =
+        # X[i] @ w - y[i]``) has a number's shape, whatever else its class says.
+        found = getattr(classes, "ranks", None)
+        if found and ranks.ndim(found.get(atom.id)) == 0:
+            return SCALAR
         here = anno.get(atom, anno.Key.SHAPE_CLASS) or classes.get(atom.id)
         return None if here == CONFLICT else here
     if isinstance(atom, gast.Subscript):
@@ -267,7 +272,7 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
         return class_of(value, classes) or CONFLICT
     if isinstance(value, gast.BinOp):
         if isinstance(value.op, gast.MatMult):
-            return _structural("matmul", [value.left, value.right], classes)
+            return _product([value.left, value.right], classes)
         return _broadcast([value.left, value.right], classes)
     if isinstance(value, gast.UnaryOp) and not isinstance(value.op, gast.Not):
         return _broadcast([value.operand], classes)
@@ -293,7 +298,7 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
         ) or (primitive in _ELEMENTWISE and len(operands) == 3):  # (np.where of one: a tuple)
             return _broadcast(operands, classes)
         if primitive in (np.dot, np.matmul) and len(operands) == 2:
-            return _structural("matmul", operands, classes)
+            return _product(operands, classes)
         if primitive in _LIKE_SECOND and len(operands) == 2:
             return class_of(operands[1], classes) or CONFLICT
     return CONFLICT
@@ -313,6 +318,15 @@ def _broadcast(operands: list[gast.expr], classes: dict[str, Any]) -> Any:
     return _structural(
         "broadcast", [o for o in operands if class_of(o, classes) != SCALAR], classes, ordered=False
     )
+
+
+def _product(operands: list[gast.expr], classes: dict[str, Any]) -> Any:
+    """The class of a matrix product: a number for two vectors (``ranks`` knows their
+    ndim: ``X[i] @ w`` in a loop over samples), else its operands' classes'."""
+    found = getattr(classes, "ranks", None)
+    if found and all(ranks.ndim(ranks.of(o, found)) == 1 for o in operands):
+        return SCALAR
+    return _structural("matmul", operands, classes)
 
 
 def _structural(
