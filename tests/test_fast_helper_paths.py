@@ -121,3 +121,65 @@ def test_stacked_list_of_states_gradient(mode) -> None:
     dW, dh0 = ag.grad(states_read_out, wrt=("W", "h0"), mode=mode)(*args)
     np.testing.assert_allclose(dW, numeric_vjp(states_read_out, args, 0, 1.0), rtol=1e-6)
     np.testing.assert_allclose(dh0, numeric_vjp(states_read_out, args, 1, 1.0), rtol=1e-6)
+
+
+def _scatter_by_zeros(g, x, index):
+    """scatter_grad's general path: zeros like ``x`` with ``g`` added at ``index``."""
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape, index",
+    [
+        ((4,), (slice(None), None)),
+        ((4,), (None, slice(None))),
+        ((4,), None),
+        ((2, 3), (slice(None), None, slice(None))),
+        ((2, 3), (None, Ellipsis)),
+        ((2, 3), (Ellipsis, None)),
+        ((), (None,)),
+    ],
+)
+def test_scatter_of_new_axes_is_a_reshape(shape, index) -> None:
+    # x[:, None] and the like take all of x: its gradient is g with the new axes taken out
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=shape)
+    g = rng.normal(size=x[index].shape)
+    got = scatter_grad(g, x, index)
+    assert type(got) is np.ndarray and got.shape == x.shape and got.dtype == g.dtype
+    np.testing.assert_array_equal(got, _scatter_by_zeros(g, x, index))
+
+
+@pytest.mark.parametrize(
+    "index", [(slice(None),), (slice(None), 0), (slice(1, None), None), (None, [0, 0])]
+)
+def test_scatter_of_other_indices_takes_the_general_path(index) -> None:
+    # (a whole slice alone, an int, a bounded slice, repeated ints: not reshapes)
+    x = np.arange(6.0).reshape(3, 2) if index != (slice(None),) else np.arange(3.0)
+    g = np.ones(x[index].shape)
+    np.testing.assert_array_equal(scatter_grad(g, x, index), _scatter_by_zeros(g, x, index))
+
+
+def pairwise(x):
+    d = x[:, None, :] - x[None, :, :]
+    return np.sum(d * d * np.cos(d))
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_gradient_through_new_axes(mode) -> None:
+    x = np.random.default_rng(2).normal(size=(5, 3))
+    got = ag.grad(pairwise, mode=mode)(x)
+    np.testing.assert_allclose(got, numeric_vjp(pairwise, [x], 0, 1.0), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("y", [2.0, np.float64(-3.0), np.float32(0.5), 0.0, np.float64(0.0)])
+@pytest.mark.parametrize("x", [1.5, np.float64(2.0), np.array([1.0, -2.0])])
+def test_divide_or_zero_of_a_number(x, y) -> None:
+    from astgrad.runtime.rules.shared import divide_or_zero
+
+    general = np.where(y == 0, 0, x / np.where(y == 0, 1, y))
+    got = divide_or_zero(x, y)
+    assert np.shape(got) == np.shape(general)
+    np.testing.assert_array_equal(got, general)

@@ -176,3 +176,27 @@ def test_an_expression_of_one_class_restores_the_shape():
     assert "dx = dtotal * (1 - tanh * tanh)" in ag.source(sum_of_tanh)
     x = np.random.default_rng(6).standard_normal((2, 3))
     assert_close(ag.grad(sum_of_tanh)(x), numeric_vjp(sum_of_tanh, [x], 0, 1.0), what="dx")
+
+
+def leaky(x):
+    y = np.where(x > 0, x, 0.01 * x)
+    return np.sum(y * np.cos(y))
+
+
+def leaky_broadcast(x, b):
+    # b (4,) meets x (3, 4): y has x's shape, b's gradient is summed
+    y = np.where(x > b, x, b)
+    return np.sum(y * np.cos(y))
+
+
+def test_np_where_and_comparisons_keep_their_operands_shape():
+    # x > 0 is a mask of x's shape; np.where of operands of one shape needs no unbroadcast
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    assert "unbroadcast" not in ag.source(leaky, x)
+    assert_close(ag.grad(leaky)(x), numeric_vjp(leaky, [x], 0, 1.0), what="leaky")
+    b = np.random.default_rng(4).standard_normal(4)
+    text = ag.source(leaky_broadcast, x, b, wrt=(0, 1))
+    assert "unbroadcast(" in text and ", b)" in text, text  # (b's is summed)
+    dx, db = ag.grad(leaky_broadcast, wrt=(0, 1))(x, b)
+    assert_close(dx, numeric_vjp(leaky_broadcast, [x, b], 0, 1.0), what="dx")
+    assert_close(db, numeric_vjp(leaky_broadcast, [x, b], 1, 1.0), what="db")

@@ -397,12 +397,15 @@ def _has_result_shape(
     callee: Callee, operands: list[gast.expr], position: int, ctx: TransformContext
 ) -> bool:
     """Whether the operand at ``position`` surely has the result's shape, so that the
-    rule's outer ``unbroadcast`` for it is the gradient itself: for ufuncs (and np.clip),
-    whose result has the broadcast shape of the operands, when the others are numbers or
-    known to share its shape, or are the same name (``u * u``, whatever ``u``'s shape).
-    (A bound of np.clip left out, None, takes no part.)"""
+    rule's outer ``unbroadcast`` for it is the gradient itself: for ufuncs (and np.clip,
+    and np.where of three), whose result has the broadcast shape of the operands, when the
+    others are numbers or known to share its shape, or are the same name (``u * u``,
+    whatever ``u``'s shape). (A bound of np.clip left out, None, takes no part.)"""
     primitive = callee.rule.primitive
-    if not (isinstance(primitive, np.ufunc) or primitive is np.clip) or position >= len(operands):
+    elementwise = isinstance(primitive, np.ufunc) or primitive is np.clip
+    if not (elementwise or (primitive is np.where and len(operands) == 3)):
+        return False
+    if position >= len(operands):
         return False
     mine = shapes.class_of(operands[position], ctx.shape_classes)
     if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:

@@ -37,6 +37,8 @@ CONFLICT = "conflict"
 
 # Elementwise primitives that are not ufuncs but broadcast their operands like one.
 _ELEMENTWISE = {np.where}
+#: the comparisons NumPy makes elementwise (``is`` and ``in`` are not)
+_ELEMENTWISE_COMPARISONS = (gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.Eq, gast.NotEq)
 # Reductions whose result, without axis or keepdims, is one number.
 _FULL_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.prod, np.amax, np.amin, np.var, np.std}
 # Forward mode's helpers that give a tangent the shape of the value, their second argument.
@@ -276,6 +278,13 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
         return _broadcast([value.left, value.right], classes)
     if isinstance(value, gast.UnaryOp) and not isinstance(value.op, gast.Not):
         return _broadcast([value.operand], classes)
+    if (
+        isinstance(value, gast.Compare)
+        and len(value.ops) == 1
+        and isinstance(value.ops[0], _ELEMENTWISE_COMPARISONS)
+    ):
+        # (z > 0: NumPy's comparison ufuncs, elementwise; a mask of z's shape)
+        return _broadcast([value.left, value.comparators[0]], classes)
     if isinstance(value, gast.Call):
         callee = anno.get(stmt, anno.Key.CALLEE)
         rule = getattr(callee, "rule", None)
