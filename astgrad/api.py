@@ -425,7 +425,7 @@ class _Differentiated:
         """Make (or find) the plan for calls like this one and make it the one to try
         first. False when there can be none: then the arguments may be off the host."""
         target = self.target
-        found = pattern(args, target.positions)
+        found = pattern(args, target.positions, lists=True)
         if found is None:
             return False
         made = self._plans.get(found)

@@ -4,7 +4,8 @@ Every call of a gradient must find the derivative for its arguments' kinds, chec
 the arguments being differentiated are floats, run the derivative on the arguments'
 device and give each gradient its argument's form. Done in general that costs tens of
 microseconds, as much as a small gradient itself. Most calls, though, repeat the last
-one: the same number of positional arguments, each of the same plain host type. For such
+one: the same number of positional arguments, each of the same plain host type (or, where
+differentiated, a list of float arrays of the same length: a model's layers). For such
 calls a *plan* is prepared: a small function, generated for the pattern (see
 :func:`pattern`), that checks exactly what the types leave open and calls the derivative,
 with no loop, no signature binding and no device lookup. Anything it does not expect
@@ -55,26 +56,36 @@ HOST_TYPES = {np.ndarray: "ndarray", float: "float", int: "int", bool: "bool",
 _PLAIN_WRT_TYPES = (np.ndarray, float)
 
 #: (the types of the arguments, the dtype of each differentiated array, the ndim of each
-#: array, in order): a derivative may rely on an array's ndim (see astgrad.api._kind)
+#: array and the length of each list, in order): a derivative may rely on an array's ndim
+#: and a list's length (see astgrad.api._kind)
 Pattern = tuple[tuple[type, ...], tuple[np.dtype, ...], tuple[int, ...]]
 
 
-def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
+def pattern(args: tuple, positions: tuple[int | None, ...], lists: bool = False) -> Pattern | None:
     """What a plan for calls like this one (positional arguments only, those at
     ``positions`` differentiated) assumes: the type of every argument, and the dtype of
     each differentiated array. None when there can be no plan: an argument that is not a
     plain host value, or a differentiated one that is missing or not a float (array).
+    With ``lists``, a differentiated argument may also be a list of float arrays (a
+    model's layers), whose length the plan checks and whose items it checks are such
+    arrays at every call.
 
     >>> pattern((np.ones(2), 3.0, "label"), (0, 1))
     ((<class 'numpy.ndarray'>, <class 'float'>, <class 'str'>), (dtype('float64'),), (1,))
     >>> pattern((np.arange(2),), (0,)) is None  # an integer array has no gradient
     True
+    >>> pattern(([np.ones(2), np.ones((2, 2))], np.ones(3)), (0,), lists=True)
+    ((<class 'list'>, <class 'numpy.ndarray'>), (), (2, 1))
     """
     kinds = tuple(map(type, args))
-    if not all(kind in HOST_TYPES for kind in kinds):
+    wrt_lists = {p for p in positions if lists and p is not None and p < len(args)}
+    wrt_lists = {p for p in wrt_lists if kinds[p] is list and _float_arrays(args[p])}
+    if not all(kind in HOST_TYPES or i in wrt_lists for i, kind in enumerate(kinds)):
         return None
     dtypes = []
     for p in positions:
+        if p in wrt_lists:
+            continue
         if p is None or p >= len(args) or kinds[p] not in _PLAIN_WRT_TYPES:
             return None
         if kinds[p] is np.ndarray:
@@ -82,8 +93,18 @@ def pattern(args: tuple, positions: tuple[int | None, ...]) -> Pattern | None:
             if dtype.kind != "f":
                 return None
             dtypes.append(dtype)
-    ndims = tuple(arg.ndim for arg, kind in zip(args, kinds) if kind is np.ndarray)
-    return kinds, tuple(dtypes), ndims
+    sizes = tuple(
+        arg.ndim if kind is np.ndarray else len(arg)
+        for arg, kind in zip(args, kinds)
+        if kind is np.ndarray or kind is list
+    )
+    return kinds, tuple(dtypes), sizes
+
+
+def _float_arrays(items: list) -> bool:
+    """Whether ``items`` is a non-empty list of float NumPy arrays (a plan's check, made
+    once here)."""
+    return bool(items) and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in items)
 
 
 # -- the template ---------------------------------------------------------------------------
@@ -119,6 +140,7 @@ def planned_call(args):
         return MISS
     if {other_dtype}:
         return MISS
+    {items}
     if not {holds}():  # what the derivative assumed changed
         return MISS
     value, {raw} = derivative(*args)
@@ -128,6 +150,13 @@ def planned_call(args):
 _OTHER_TYPE = "type({a}) is not {type}"
 _OTHER_DTYPE = "{a}.dtype is not {dtype}"
 _OTHER_NDIM = "{a}.ndim != {ndim}"
+_OTHER_LENGTH = "len({a}) != {length}"
+# a list's items, float arrays (each gradient's form is its item's: finish sees to it)
+_ITEMS = """\
+for item in {a}:
+    if type(item) is not ndarray or item.dtype.kind != "f":
+        return MISS"""
+_FINISH_LIST = "{g} = finish({g}, {a})"
 # finish_gradient's fast paths, without the call: a float, or an array of the argument's
 # dtype and shape, C-ordered (generated code's gradients are buffers of their own)
 _FINISH_ARRAY = (
@@ -195,12 +224,17 @@ def _plan_source(
     finish = []
     if not finished:
         for p in positions:
-            template = _FINISH_ARRAY if kinds[p] is np.ndarray else _FINISH_FLOAT
+            template = {np.ndarray: _FINISH_ARRAY, list: _FINISH_LIST}.get(kinds[p], _FINISH_FLOAT)
             finish.append(_fill(template, g=f"g{p}", a=f"a{p}", dtype=f"d{p}"))
-    other_type = [_fill(_OTHER_TYPE, a=a, type=HOST_TYPES[k]) for a, k in zip(names, kinds)]
+    other_type = [
+        _fill(_OTHER_TYPE, a=a, type=HOST_TYPES.get(k, "list")) for a, k in zip(names, kinds)
+    ]
     other_dtype = [_fill(_OTHER_DTYPE, a=f"a{p}", dtype=f"d{p}") for p in arrays]
-    every_array = [a for a, k in zip(names, kinds) if k is np.ndarray]
-    other_dtype += [_fill(_OTHER_NDIM, a=a, ndim=str(n)) for a, n in zip(every_array, ndims)]
+    sized = [(a, k) for a, k in zip(names, kinds) if k is np.ndarray or k is list]
+    for (a, k), n in zip(sized, ndims, strict=True):
+        template = _OTHER_NDIM if k is np.ndarray else _OTHER_LENGTH
+        other_dtype.append(_fill(template, a=a, ndim=str(n), length=str(n)))
+    items = [_fill(_ITEMS, a=a) for a, k in zip(names, kinds) if k is list]
     # The derivative returns a single gradient bare, several as a tuple.
     raw = grads[0] if len(grads) == 1 else _tuple(grads)
     gradients = grads[0] if single else _tuple(grads)
@@ -210,6 +244,7 @@ def _plan_source(
         arguments=_tuple(names),
         other_type=_any(other_type),
         other_dtype=_any(other_dtype),
+        items="\n".join(items) or None,
         holds="holds" if guarded else None,
         raw=raw,
         finish="\n".join(finish),
@@ -281,6 +316,7 @@ class Plan:
             "MISS": MISS,
             "ndarray": np.ndarray,
             "NoneType": type(None),
+            "list": list,
             "finish": finish_gradient,
             "derivative": derivative,
             "holds": guard,

@@ -142,7 +142,7 @@ def test_other_plain_arguments_take_part_in_the_pattern():
         assert dscale == pytest.approx(5.0)
 
 
-def test_lists_take_the_general_path_every_time():
+def test_lists_of_float_arrays_are_planned_and_other_lists_are_not():
     def summed(parts):
         return np.sum(parts[0] * parts[1])
 
@@ -151,7 +151,14 @@ def test_lists_take_the_general_path_every_time():
         got = g([np.ones(2), np.array([1.0, 3.0])])
         assert type(got) is list
         assert_close(got[0], [1.0, 3.0])
-    assert not _planned(g)
+    assert _planned(g)  # (its length and its items' types checked at every call)
+    # a list holding a number, not only float arrays, takes the general path every time
+    h = ag.grad(summed, mode="source")
+    for _ in range(3):
+        got = h([np.ones(2), 3.0])
+        assert type(got) is list
+        assert_close(got[0], [3.0, 3.0])
+    assert not _planned(h)
 
 
 def test_rebinding_a_helper_after_cached_calls_regenerates_the_caller(tmp_path):
