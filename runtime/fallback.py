@@ -1137,6 +1137,16 @@ def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) 
         parts = [_array_of(item, dtype, copy=False) for item in obj]
         parts = [p if isinstance(p, Tensor) else Tensor(np.asarray(p, dtype=dtype)) for p in parts]
         return np.stack(parts)
+    if (
+        not copy
+        and type(obj) is np.ndarray
+        and not kwargs
+        and (dtype is None or obj.dtype == dtype)
+    ):
+        # np.asarray(v) of an array is v itself, as in NumPy. A tensor wrapping v's memory
+        # would let s2 = np.asarray(v); s2[1] = w[0] change v's values with no gradient
+        # through v's own reads; v itself refuses the write with GradientLostError.
+        return obj
     return Tensor(
         np.array(obj, dtype=dtype, copy=copy, **kwargs)
         if copy

@@ -470,7 +470,17 @@ def warnings_silenced(x):
     return np.sum(y)
 
 
+def scales_a_copy_of_another_argument_in_place(x, w):
+    # v1[:] *= ... reads the old v1 through the view ``v1[:]`` that desugaring makes; the
+    # restore that puts it back is needed though v1 itself is not read afterwards (w is
+    # not differentiated: dead code dropped it, and the gradient read the new values)
+    v1 = np.copy(w)
+    v1[:] *= np.sum(x - v1) * 0.2
+    return np.sum(v1 * v1)
+
+
 ACCEPTED = [
+    scales_a_copy_of_another_argument_in_place,
     preallocated_recurrence, copy_then_store, augmented_on_a_new_array, appends_in_a_loop,
     rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,

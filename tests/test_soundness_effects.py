@@ -375,3 +375,30 @@ def test_storing_a_tensor_into_an_element_of_a_plain_array_says_so_on_the_tape()
         ag.grad(stores, mode="tape")(np.array([0.3, -0.5, 0.7]))
     x = np.array([0.3, -0.5, 0.7])  # (source mode differentiates it)
     assert_close(ag.grad(stores)(x), numeric_vjp(stores, [x], 0, 1.0), rtol=1e-7, atol=1e-9)
+
+
+def test_asarray_of_a_plain_array_is_the_array_itself_on_the_tape():
+    # s = np.asarray(v) is v: on the tape it was a tensor wrapping v's memory, so the write
+    # changed v's values while v's reads carried no gradient (found differentiating the
+    # hostile random program 111 with respect to w alone). v refuses the write instead.
+    def stores_through_asarray(x, w):
+        v = np.sin(x) * 0.8
+        s = np.asarray(v)
+        s[1] = v[3] * w[0]
+        return np.sum(v * v) + np.sum(s * w)
+
+    x, w = np.array([0.3, -0.5, 0.7, 0.2]), np.array([0.4, 0.1, -0.6, 0.9])
+    for mode in ("auto", "tape"):
+        with pytest.raises(ag.GradientLostError, match="storing into a NumPy array element"):
+            ag.grad(stores_through_asarray, wrt=1, mode=mode)(x.copy(), w.copy())
+
+    def fresh(a, b):
+        return stores_through_asarray(a.copy(), b.copy())
+
+    with pytest.raises(ag.TransformError, match="may share its memory"):
+        ag.grad(stores_through_asarray, wrt=(0, 1), mode="source")(x.copy(), w.copy())
+    # with respect to both, v is a tensor, and s the same tensor: right on the tape
+    for mode in ("auto", "tape"):
+        dx, dw = ag.grad(stores_through_asarray, wrt=(0, 1), mode=mode)(x.copy(), w.copy())
+        assert_close(dx, numeric_vjp(fresh, [x, w], 0, 1.0), rtol=1e-6, atol=1e-8, what=mode)
+        assert_close(dw, numeric_vjp(fresh, [x, w], 1, 1.0), rtol=1e-6, atol=1e-8, what=mode)

@@ -91,7 +91,7 @@ def eliminate_dead(
             values = _ValueLiveness(shape_only, aliases, known_reads)
             values.block(stmts, set(live_out))
         removed = []
-        stmts = _sweep(stmts, (liveness, values), removed, dead_stack_ids)
+        stmts = _sweep(stmts, (liveness, values, aliases or {}), removed, dead_stack_ids)
         if not removed:
             return stmts
 
@@ -180,17 +180,17 @@ class _ValueLiveness(OnDemandLiveness):
 
 def _sweep(
     stmts: list[gast.stmt],
-    liveness: tuple[OnDemandLiveness, OnDemandLiveness],
+    analyses: tuple[OnDemandLiveness, OnDemandLiveness | None, dict[str, set[str]]],
     removed: list,
     dead_ids: set[int],
 ) -> list[gast.stmt]:
-    liveness, values = liveness
+    liveness, values, aliases = analyses
     kept = []
     for stmt in stmts:
         for field in ("body", "orelse"):
             block = getattr(stmt, field, None)
             if block:
-                new = _sweep(block, (liveness, values), removed, dead_ids)
+                new = _sweep(block, analyses, removed, dead_ids)
                 setattr(stmt, field, new or ([gast.Pass()] if field == "body" else []))
         if isinstance(stmt, gast.Assign) and not isinstance(stmt.targets[0], gast.Subscript):
             if not liveness.any_live_after(stmt, target_names(stmt)):
@@ -206,11 +206,13 @@ def _sweep(
             continue
         restores = anno.get(stmt, anno.Key.RESTORES)
         if restores is not None and (
-            not liveness.live_after(stmt, restores)
+            not any(liveness.live_after(stmt, n) for n in aliases.get(restores, {restores}))
             or (values is not None and not values.value_live_after(stmt, restores))
         ):
-            # Nothing after this point of the backward pass reads the array (or only its
-            # shape): no need to put back what the forward pass overwrote in it.
+            # Nothing after this point of the backward pass reads the array, or anything
+            # that may share its memory (``v1_item = v1[:]``, which desugaring ``v1[:] *=
+            # v`` made and the product's gradient reads), or reads only their shapes: no
+            # need to put back what the forward pass overwrote in it.
             dead_ids.add(anno.get(stmt, anno.Key.STACK_ID))
             removed.append(stmt)
             continue
