@@ -1154,6 +1154,13 @@ def _array_of(obj: Any, dtype: Any = None, *, copy: bool = True, **kwargs: Any) 
     )
 
 
+def _copy_of(a: Any, order: str = "K", subok: bool = False) -> Any:
+    """``np.copy`` on the tape: a tensor's copy records; an array's is a tensor that needs
+    no grad, as ``np.array`` makes, so that a value that does can be written into it
+    (``v = np.copy(x); v[0] = np.sum(w)`` with x a constant: a plain copy refused it)."""
+    return _array_of(a, copy=True, order=order, subok=subok)
+
+
 def _holds_tensor(obj: Any) -> bool:
     return any(
         isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i)) for i in obj
@@ -1188,6 +1195,8 @@ class _TapeNumpy(types.ModuleType):
             wrapped = _array_of
         elif name == "asarray":
             wrapped = lambda obj, dtype=None, **kw: _array_of(obj, dtype, copy=False, **kw)  # noqa: E731
+        elif name == "copy":
+            wrapped = _copy_of
         elif name in _TapeNumpy._CREATION:
             wrapped = _creating(value)
         elif name in _TapeNumpy._ARRAY_FIRST:

@@ -72,6 +72,8 @@ def wrap_plain(value: Any) -> Any:
         return new_tensor(as_result(value))
     if isinstance(value, tuple):
         return tuple(wrap_plain(v) for v in value)
+    if type(value) is list:  # (np.split and np.array_split return lists of views)
+        return [wrap_plain(v) for v in value]
     return value
 
 
@@ -184,7 +186,7 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     out = fn(*raw_args, **raw_kwargs)
     if not recording:
         result = wrap_plain(out)
-        if type(result) is tuple and inputs:
+        if type(result) in (tuple, list) and inputs:
             for part in result:  # np.split and friends: each part may be a view
                 if type(part) is Tensor and _mark_view_of_any(part, inputs):
                     keep_view(part, not _grad_state.enabled or part._base._requires_grad)

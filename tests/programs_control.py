@@ -782,6 +782,35 @@ def helper_rebinds_in_an_untaken_branch(x):
     return np.sum(_rebinds_in_one_branch(x, x * 2.0))
 
 
+def _constant_of(a, b):
+    return np.exp(np.tanh(b)) / (1.5 + a * a)
+
+
+def rebound_by_a_helper_of_constants(x, w):
+    # Differentiated with respect to w alone: the helper's value is a constant, and what
+    # the loss left in dw belongs to it, not to the argument (the helper's binding left
+    # it in dw, which came out as the gradient of an argument the loss never reads).
+    k = 0
+    while k < 1:
+        w = _constant_of(x * 1.0, x)
+        k += 1
+    return np.sum(w * w)
+
+
+def a_loop_target_named_twice(x, w):
+    # Differentiated with respect to w alone: the second loop's item is an item of a
+    # constant tuple, but the body's adjoint wrote into d item, which the first loop's
+    # replay then sent to w.
+    v = []
+    for item in (x, w):
+        v.append(np.tanh(item) * 0.5)
+    s = v[0] + v[-1]
+    u = []
+    for item in (x, x * 2.0):
+        u.append(np.tanh(item) * 0.5)
+    return np.sum(s * s) + np.sum(u[0] * u[-1])
+
+
 def stop_gradient_expression(x):
     m = ag.stop_gradient(np.mean(x))
     return np.sum((x - m) ** 2)
@@ -1094,6 +1123,8 @@ def _programs():
         P(no_grad_block, lambda r: (n(r, 4),), tags=static),
         P(overwritten_in_a_with_block, lambda r: (n(r, 4),), tags=static),
         P(helper_rebinds_in_an_untaken_branch, lambda r: (n(r, 4),), tags=static),
+        P(rebound_by_a_helper_of_constants, lambda r: (n(r, 3), n(r, 3)), (1,), tags=static),
+        P(a_loop_target_named_twice, lambda r: (n(r, 3), n(r, 3)), (1,), tags=static),
         P(stop_gradient_expression, lambda r: (n(r, 4),), tags=static),
         # fallbacks
         P(fallback_recursion, lambda r: (n(r, 3),), tags=("fallback",)),

@@ -479,8 +479,19 @@ def scales_a_copy_of_another_argument_in_place(x, w):
     return np.sum(v1 * v1)
 
 
+def an_alias_read_before_the_write(x):
+    # u shares new's memory and is read before new[0] is written: the backward pass reads
+    # u after putting back new[0], which dead code dropped (new itself is not read then)
+    new = x * 2.0
+    u = new
+    s = np.sum(u * u)
+    new[0] = 5.0
+    return s + np.sum(new)
+
+
 ACCEPTED = [
     scales_a_copy_of_another_argument_in_place,
+    an_alias_read_before_the_write,
     preallocated_recurrence, copy_then_store, augmented_on_a_new_array, appends_in_a_loop,
     rebinds_an_argument, helper_rebinds_a_temporary, reads_a_view_without_writing,
     prints_and_draws, nested_lists, store_after_the_last_read_of_a_view, repeated_index_add,

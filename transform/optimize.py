@@ -23,11 +23,14 @@ earlier passes produce; loops iterate to a fixed point.
 from __future__ import annotations
 
 import bisect
+import types
+from typing import Any
 
 import gast
+import numpy as np
 
 from ..runtime.rules.shared import shape_only_positions
-from . import anno, build, invariance
+from . import anno, build, invariance, ranks
 from .context import TransformContext
 from .dataflow import OnDemandLiveness, blocks, reads, statements, target_names
 from .program import Program
@@ -96,12 +99,25 @@ def eliminate_dead(
             return stmts
 
 
-def may_share_memory(primal: list[gast.stmt]) -> dict[str, set[str]]:
+def may_share_memory(
+    primal: list[gast.stmt],
+    facts: dict[str, Any] | None = None,
+    modules: frozenset[str] = frozenset(),
+) -> dict[str, set[str]]:
     """Name -> the names of ``primal`` that may share memory with it (itself included):
-    names bound from one another by anything but arithmetic or a comparison (whose
-    results are new arrays) are joined, by name, whatever the order. A view (``v =
+    names bound from one another by anything but arithmetic, a comparison or a ufunc
+    (whose results are new arrays) are joined, by name, whatever the order. A view (``v =
     y[1:]``, ``y.T``, a reshape) or a copy by reference is so joined; some new arrays
-    (``u.copy()``, a call) are too, which costs nothing but a restore kept."""
+    (``u.copy()``, a call) are too, which costs a restore kept. With ``facts`` (what
+    ``ranks`` proves), a store into a NumPy array copies the value's elements and an
+    element read by int indices (``y[i - 1]`` of a vector) is a number: neither joins
+    anything (into a list, ``items[1] = e``, the list holds ``e`` itself). The functions
+    a statement calls (``len``, ``range``), the ``modules`` it calls them from (``np``)
+    and the names surely holding ints (a loop's counter, a length) hold no array memory:
+    they join nothing."""
+    facts = facts or {}
+    arrays = frozenset(name for name, fact in facts.items() if ranks.is_numpy(fact))
+    ints = frozenset(name for name, fact in facts.items() if fact == ranks.INT)
     parent: dict[str, str] = {}
 
     def find(name: str) -> str:
@@ -111,12 +127,16 @@ def may_share_memory(primal: list[gast.stmt]) -> dict[str, set[str]]:
 
     fresh = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Constant, gast.BoolOp)
     for stmt in statements(primal):
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.value, fresh):
+        if isinstance(stmt, gast.Assign) and (
+            isinstance(stmt.value, fresh)
+            or _makes_a_new_array(stmt)
+            or _stores_into(stmt, arrays)
+            or (isinstance(stmt.value, gast.Subscript) and ranks.of(stmt.value, facts) == 0)
+        ):
             continue
         if isinstance(stmt, (gast.Assign, gast.For)):
-            joined = target_names(stmt) | reads(
-                stmt.value if isinstance(stmt, gast.Assign) else stmt.iter
-            )
+            value = stmt.value if isinstance(stmt, gast.Assign) else stmt.iter
+            joined = (target_names(stmt) | _data_reads(value, modules)) - ints
             first, *rest = sorted(joined) or [None]
             for name in rest:
                 parent[find(name)] = find(first)
@@ -124,6 +144,76 @@ def may_share_memory(primal: list[gast.stmt]) -> dict[str, set[str]]:
     for name in list(parent):
         classes.setdefault(find(name), set()).add(name)
     return {name: classes[find(name)] for name in parent}
+
+
+def _data_reads(value: gast.expr, modules: frozenset[str]) -> set[str]:
+    """The names ``value`` reads, but for the functions it calls (``len``) and the
+    ``modules`` it calls them from (``np`` of ``np.zeros``): what its result may be made
+    of."""
+    nodes = walk(value)
+    called = {id(n) for call in nodes if isinstance(call, gast.Call) for n in walk(call.func)}
+    found = {
+        n.id
+        for n in nodes
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and id(n) not in called
+    }
+    # (a method's receiver is data: x.reshape(2, 3) is a view of x; a module is not)
+    for call in nodes:
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute):
+            found |= reads(call.func.value) - modules
+    return found
+
+
+def _stores_into(stmt: gast.Assign, arrays: frozenset[str]) -> bool:
+    """Whether ``stmt`` is ``v[...] = e`` with ``v`` one of ``arrays``."""
+    target = stmt.targets[0] if len(stmt.targets) == 1 else None
+    return (
+        isinstance(target, gast.Subscript)
+        and isinstance(target.value, gast.Name)
+        and target.value.id in arrays
+    )
+
+
+def _modules(ctx: TransformContext) -> frozenset[str]:
+    """The global names bound to modules (``np``)."""
+    bound = {**ctx.resolved_globals, **ctx.free_values}
+    return frozenset(name for name, value in bound.items() if isinstance(value, types.ModuleType))
+
+
+def _ranks(ctx: TransformContext) -> dict[str, Any]:
+    """What ``ranks`` proved of the function's names."""
+    return getattr(ctx.shape_classes, "ranks", None) or {}
+
+
+def _makes_a_new_array(stmt: gast.Assign) -> bool:
+    """Whether ``stmt`` binds the result of a NumPy ufunc (``np.exp(x)``), reduction,
+    product or constructor (``_NEW_ARRAYS``) called without ``out=``: a new array (or
+    number), sharing no memory with its operands."""
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    if not isinstance(stmt.value, gast.Call) or callee is None:
+        return False
+    rule = getattr(callee, "rule", None)
+    # (np.zeros_like and the like have no rule: what is called is the callee's value)
+    primitive = rule.primitive if rule is not None else getattr(callee, "value", None)
+    if isinstance(primitive, np.ufunc):
+        fresh = getattr(callee, "receiver", None) is None  # (not a ufunc's method: at)
+    else:
+        try:
+            fresh = primitive in _NEW_ARRAYS
+        except TypeError:  # (an unhashable primitive)
+            fresh = False
+    return fresh and not any(k.arg == "out" for k in stmt.value.keywords)
+
+
+#: NumPy functions (and the methods that are they: ``x.sum()``, ``u.copy()``) whose result
+#: is a new array, never a view of an argument (np.einsum may return one: not here)
+_NEW_ARRAYS = frozenset(
+    {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var}
+    | {np.average, np.cumsum, np.cumprod, np.dot, np.matmul, np.inner, np.outer}
+    | {np.tensordot, np.copy, np.zeros, np.ones, np.empty, np.full, np.zeros_like}
+    | {np.ones_like, np.empty_like, np.full_like, np.stack, np.concatenate}
+    | {np.linalg.norm, np.linalg.solve, np.linalg.inv, np.linalg.cholesky, np.linalg.det}
+)
 
 
 class _ValueLiveness(OnDemandLiveness):
@@ -954,7 +1044,7 @@ def dead_code(program: Program, ctx: TransformContext) -> Program:
         program.live_out,
         program.dead_stack_ids,
         _shape_only_helpers(ctx),
-        may_share_memory(program.primal),
+        may_share_memory(program.primal, _ranks(ctx), _modules(ctx)),
     )
     return program
 
@@ -1015,7 +1105,7 @@ def copies(program: Program, ctx: TransformContext) -> Program:
         live_out,
         program.dead_stack_ids,
         _shape_only_helpers(ctx),
-        may_share_memory(program.primal),
+        may_share_memory(program.primal, _ranks(ctx), _modules(ctx)),
     )
     return program
 

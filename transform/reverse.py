@@ -506,7 +506,10 @@ class _Reverser:
         origin = origin_of(stmt)
         call = stmt.value
         if not active:
-            return [*pushes, _tag(stmt, PRIMAL)], pops
+            # A constant value, as stmt_Assign's: what the name's adjoint holds belongs to
+            # this binding and must not reach an earlier one (w = helper(v, x), w being
+            # differentiated and v, x not, left the loss's gradient in dw).
+            return [*pushes, _tag(stmt, PRIMAL)], [*pops, *self.resets(changed_names(stmt))]
         try:
             signature = inspect.signature(callee.value)
             bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg})
@@ -900,6 +903,13 @@ class _Reverser:
         self.loop_depth -= 1
         self.loop_epilogues.pop()
         loop = build.for_loop(stmt.target, stmt.iter, [*body_p, end_push])
+        if target in self.ctx.active:
+            # Each iteration binds the target to an item of a constant iterable (an active
+            # one is indexed by desugar, ``item = value[index]``, whose adjoint takes it):
+            # what the body's adjoint left in d<target> belongs to this item, not to the
+            # next one replayed, nor to another loop's ``item`` (two loops over
+            # ``(x, w)`` and ``(v, x)``, x not differentiated, sent the second's to w).
+            body_a = [*body_a, self._zero(target)]
         count_id = self._new_id()
         trips = self._range_trips(stmt)
         if trips is None:

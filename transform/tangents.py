@@ -186,11 +186,18 @@ class _Forward:
 
     def stmt_For(self, stmt: gast.For) -> list[gast.stmt]:
         target_names = {n.id for n in gast.walk(stmt.target) if isinstance(n, gast.Name)}
-        if target_names & self.ctx.active:
-            raise TransformError(
-                "forward mode: a loop whose variable carries a derivative", origin_of(stmt)
-            )
-        stmt.body = self.block(stmt.body) or [gast.Pass()]
+        carried = target_names & self.ctx.active
+        zeros = []
+        if carried:
+            iterable = {n.id for n in gast.walk(stmt.iter) if isinstance(n, gast.Name)}
+            if iterable & self.ctx.active:
+                raise TransformError(
+                    "forward mode: a loop whose variable carries a derivative", origin_of(stmt)
+                )
+            # A constant iterable's items (``for item in (v, x)``, item differentiated in
+            # another loop): each iteration's target has no tangent.
+            zeros = [self._zero(name, stmt) for name in sorted(carried)]
+        stmt.body = [*zeros, *self.block(stmt.body)] or [gast.Pass()]
         stmt.orelse = self.block(stmt.orelse)
         return [stmt]
 
