@@ -13,7 +13,8 @@ single-sequence RNN with ``W @ h``, ``np.average``, ``np.einsum`` with a transpo
 operand and relu as ``z * (z > 0)``, a per-sample Python loop, leaky relu by ``np.where``,
 a softmax as ``np.exp(z) / np.exp(z).sum(...)``, an outer product by broadcasting, the
 1-D heat element loop differentiated with respect to ``u`` alone, an RBF kernel by
-broadcasted pairwise differences, and a loss through ``np.linalg.norm``.
+broadcasted pairwise differences, an MLP whose layers come as a list, and a loss through
+``np.linalg.norm``.
 
 Each workload has a hand-written NumPy function returning the loss and its gradients; its
 forward pass is the workload's own, spelled the same way (the same ``np.einsum`` call, the
@@ -50,15 +51,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # compare.py and workloads.py, beside this file
 
 import argparse  # noqa: E402
-import gc  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import compare  # noqa: E402
+import matrix  # noqa: E402 (its rounds, timed as it times them)
 import numpy as np  # noqa: E402
 import workloads  # noqa: E402
 
@@ -373,6 +373,37 @@ def norm_loss_args(rng: np.random.Generator) -> tuple:
     )
 
 
+# -- 11. an MLP whose layers come as a list ----------------------------------------------------
+
+
+def mlp_layers(weights, x, y):
+    h = x
+    for W in weights:
+        h = np.tanh(h @ W)
+    return np.mean((h - y) ** 2)
+
+
+def mlp_layers_by_hand(weights, x, y):
+    states = [x]
+    for W in weights:
+        states.append(np.tanh(states[-1] @ W))
+    error = states[-1] - y
+    loss = np.mean(error**2)
+    dh = error * (2.0 / error.size)
+    grads = [None] * len(weights)
+    for i in range(len(weights) - 1, -1, -1):
+        dz = dh * (1.0 - states[i + 1] ** 2)
+        grads[i] = states[i].T @ dz
+        dh = dz @ weights[i].T
+    return loss, (grads,)
+
+
+def mlp_layers_args(rng: np.random.Generator) -> tuple:
+    width = 16
+    weights = [rng.standard_normal((width, width)) * 0.3 for _ in range(3)]
+    return weights, rng.standard_normal((32, width)), rng.standard_normal((32, width))
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -413,6 +444,9 @@ VARIANTS: list[Variant] = [
             pairwise_rbf_by_hand,
             "RBF kernel on 40 points in 3-D by x[:, None, :] - x[None, :, :], "
             "loss np.sum(K * T); wrt x and the width s, a Python float"),
+    Variant("MLP, list of layers", mlp_layers, mlp_layers_args, (0,), mlp_layers_by_hand,
+            "3 tanh layers, width 16, batch 32, the weights a list: for W in weights: "
+            "h = np.tanh(h @ W); mean squared error"),
     Variant("np.linalg.norm loss", norm_loss, norm_loss_args, (0,), norm_loss_by_hand,
             "0.5 * np.linalg.norm(A @ x - b) ** 2 + lam * np.sum(x ** 2), A 64 x 32, "
             "lam a Python float"),
@@ -498,26 +532,6 @@ def brief(error: AssertionError) -> str:
 # -- timing ------------------------------------------------------------------------------------
 
 
-def round_times(calls: dict[str, Callable[[], Any]], rounds: int, min_time: float) -> dict:
-    """Seconds per call of each call in each round, the calls taking turns within a round."""
-    numbers = {name: compare.calibrate(call, min_time) for name, call in calls.items()}
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for name, call in calls.items():
-                n = numbers[name]
-                start = time.process_time()
-                for _ in range(n):
-                    call()
-                times[name].append((time.process_time() - start) / n)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return times
-
-
 @dataclass
 class Row:
     variant: Variant
@@ -549,7 +563,7 @@ def measure(v: Variant, rounds: int, min_time: float) -> Row:
         "hand": lambda: hand(*args),
         "astgrad": lambda: gradient(*args),
     }
-    row.times = round_times(calls, rounds, min_time)
+    row.times = matrix.round_times(calls, rounds, min_time)
     return row
 
 
