@@ -118,6 +118,8 @@ def may_share_memory(
     facts = facts or {}
     arrays = frozenset(name for name, fact in facts.items() if ranks.is_numpy(fact))
     ints = frozenset(name for name, fact in facts.items() if fact == ranks.INT)
+    # (a function the function binds itself may hand back what it holds: its name joins)
+    local = frozenset(name for stmt in statements(primal) for name in target_names(stmt))
     parent: dict[str, str] = {}
 
     def find(name: str) -> str:
@@ -136,7 +138,7 @@ def may_share_memory(
             continue
         if isinstance(stmt, (gast.Assign, gast.For)):
             value = stmt.value if isinstance(stmt, gast.Assign) else stmt.iter
-            joined = (target_names(stmt) | _data_reads(value, modules)) - ints
+            joined = (target_names(stmt) | _data_reads(value, modules, local)) - ints
             first, *rest = sorted(joined) or [None]
             for name in rest:
                 parent[find(name)] = find(first)
@@ -146,16 +148,18 @@ def may_share_memory(
     return {name: classes[find(name)] for name in parent}
 
 
-def _data_reads(value: gast.expr, modules: frozenset[str]) -> set[str]:
-    """The names ``value`` reads, but for the functions it calls (``len``) and the
+def _data_reads(value: gast.expr, modules: frozenset[str], local: frozenset[str]) -> set[str]:
+    """The names ``value`` reads, but for the global functions it calls (``len``) and the
     ``modules`` it calls them from (``np`` of ``np.zeros``): what its result may be made
-    of."""
+    of. A ``local`` name called stays (a closure may return what it holds)."""
     nodes = walk(value)
     called = {id(n) for call in nodes if isinstance(call, gast.Call) for n in walk(call.func)}
     found = {
         n.id
         for n in nodes
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and id(n) not in called
+        if isinstance(n, gast.Name)
+        and isinstance(n.ctx, gast.Load)
+        and (id(n) not in called or n.id in local)
     }
     # (a method's receiver is data: x.reshape(2, 3) is a view of x; a module is not)
     for call in nodes:

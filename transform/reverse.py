@@ -376,6 +376,12 @@ class _Reverser:
                     stmt, anno.Key.PART_OF, ("adds", self.namer.adjoint(source.id), index.value)
                 )
             return [stmt]
+        if _new_axes_only(value.slice):
+            # x[:, None], x[None], x[..., None]: all of x, its axes in order, with new axes
+            # of size 1: its gradient is g with them taken out (no zeros, no write; the
+            # generated code of an outer product or of pairwise distances by broadcasting)
+            helper = self.ctx.bind_free("reshape_like", _shared().reshape_like)
+            return self.accumulate(source.id, build.call(helper, g, load(source.id)), g)
         import operator
 
         from ..runtime.rules.registry import lookup
@@ -1072,6 +1078,32 @@ def _fallback():
     from ..runtime import fallback
 
     return fallback
+
+
+def _shared():
+    from ..runtime.rules import shared
+
+    return shared
+
+
+def _new_axes_only(index: gast.expr) -> bool:
+    """Whether ``index`` is made of ``None``, ``...`` and whole slices ``:`` alone, with at
+    least one ``None``: ``x[index]`` is then all of ``x`` with axes of size 1 added."""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    new_axis = False
+    for part in parts:
+        if isinstance(part, gast.Constant) and part.value is None:
+            new_axis = True
+        elif isinstance(part, gast.Constant) and part.value is Ellipsis:
+            continue
+        elif not (
+            isinstance(part, gast.Slice)
+            and part.lower is None
+            and part.upper is None
+            and part.step is None
+        ):
+            return False
+    return new_axis
 
 
 def _unbroadcast():

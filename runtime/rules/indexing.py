@@ -63,10 +63,6 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     >>> scatter_grad(np.ones(2), np.zeros(3), np.array([0, 0]))
     array([2., 0., 0.])
     """
-    if type(x) is np.ndarray and type(g) is np.ndarray and _reshapes(index):
-        # x[:, None], x[None], x[..., None]: all of x, its axes in order, with new axes of
-        # size 1; its gradient is g with those axes taken out (no zeros, no write).
-        return g.reshape(x.shape)
     if isinstance(x, (list, tuple)):
         # One of the arrays a primitive returned together (np.split, np.linalg.qr).
         return _part_grad(g, x, index)
@@ -83,27 +79,6 @@ def scatter_grad(g: Any, x: Any, index: Any) -> Any:
     else:
         _put(xp, out, index, g)
     return out
-
-
-def _reshapes(index: Any) -> bool:
-    """Whether ``x[index]`` is all of an array ``x`` reshaped: ``None`` (a new axis), ``...``
-    and whole slices ``:`` only, with at least one ``None``."""
-    if index is None:
-        return True
-    if type(index) is not tuple:
-        return False
-    new_axis = False
-    for part in index:
-        if part is None:
-            new_axis = True
-        elif not (part is Ellipsis or _whole(part)):
-            return False
-    return new_axis
-
-
-def _whole(part: Any) -> bool:
-    """Whether an index part is the slice ``:``."""
-    return type(part) is slice and part.start is None and part.stop is None and part.step is None
 
 
 def _distinct_positions(index: Any) -> bool:
