@@ -199,13 +199,19 @@ def _makes_a_new_array(stmt: gast.Assign) -> bool:
     rule = getattr(callee, "rule", None)
     # (np.zeros_like and the like have no rule: what is called is the callee's value)
     primitive = rule.primitive if rule is not None else getattr(callee, "value", None)
+    receiver = getattr(callee, "receiver", None)
+    positional = len(stmt.value.args)
     if isinstance(primitive, np.ufunc):
-        fresh = getattr(callee, "receiver", None) is None  # (not a ufunc's method: at)
+        # (not a ufunc's method, np.add.at; no output passed by position, np.add(a, b, c))
+        fresh = receiver is None and positional <= primitive.nin
     else:
         try:
             fresh = primitive in _NEW_ARRAYS
         except TypeError:  # (an unhashable primitive)
             fresh = False
+        # (an ``out`` by position comes third at the earliest, np.dot(a, b, out), and
+        # second in a method, x.max(axis, out): fewer arguments than that pass none)
+        fresh = fresh and positional <= (1 if receiver is not None else 2)
     return fresh and not any(k.arg == "out" for k in stmt.value.keywords)
 
 
