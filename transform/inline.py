@@ -26,7 +26,7 @@ from ..runtime.rules.registry import Rule
 from ..runtime.rules.registry import lookup as lookup_rule
 from ..runtime.rules.results import add_results
 from ..runtime.rules.templates import gradient
-from . import algebra, build, shapes
+from . import algebra, build, einsum_products, shapes
 from .context import TransformContext
 from .defaults import at_defaults, at_defaults_shared
 from .errors import TransformError
@@ -226,6 +226,10 @@ def inline(
     gradients = {}
     for position in wanted:
         if position < len(template.outputs) and template.outputs[position] is not None:
+            written = einsum_products.gradient(rule.primitive, bound, position, g, ctx)
+            if written is not None:
+                gradients[position] = written
+                continue
             same = _has_result_shape(callee, operands, position, ctx)
             expression = gradient(template, position, namespace, same)
             if position == 1 and rule.vjp is _TRUE_DIVIDE and _is_value(bound.get("x"), 1):

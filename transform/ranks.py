@@ -28,6 +28,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime.rules.einsum_products import plain_terms
 from . import anno
 from .context import TransformContext
 from .dataflow import all_names
@@ -45,6 +46,8 @@ def ndarray(k: int) -> tuple[str, int]:
     return ("ndarray", k)
 
 
+#: comparisons that are elementwise on arrays (not ``in`` or ``is``)
+_ORDERINGS = (gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.Eq, gast.NotEq)
 _INT_OPS = (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv, gast.Mod)
 #: NumPy functions that make an array from a shape given first
 _FROM_SHAPE = {np.zeros, np.ones, np.empty, np.full}
@@ -222,6 +225,13 @@ def _fact_of_value(
         return _elementwise([value.left, value.right], value.op, facts)
     if isinstance(value, gast.UnaryOp) and isinstance(value.op, (gast.USub, gast.UAdd)):
         return _elementwise([value.operand], gast.Sub(), facts)
+    if (
+        isinstance(value, gast.Compare)
+        and len(value.ops) == 1
+        and isinstance(value.ops[0], _ORDERINGS)
+    ):
+        # ``z > 0``: elementwise, as a ufunc (a bool for two numbers, of ndim 0 too)
+        return _broadcast([of(value.left, facts), of(value.comparators[0], facts)])
     if isinstance(value, gast.Call):
         return _fact_of_call(value, stmt, facts)
     return CONFLICT
@@ -242,6 +252,22 @@ def product(left: Any, right: Any, function: Any) -> Any:
     else:
         k = p + q - 2
     return ndarray(k) if k and is_numpy(left) and is_numpy(right) else k
+
+
+def _einsum(args: list[gast.expr], facts: dict[str, Any]) -> Any:
+    """The fact of ``np.einsum("ij,kj->ik", x, A)``: as many axes as the output has
+    letters, where each operand's ndim is its term's (literal, plain subscripts)."""
+    if not (args and isinstance(args[0], gast.Constant) and isinstance(args[0].value, str)):
+        return CONFLICT
+    found = plain_terms(args[0].value, len(args) - 1)
+    if found is None:
+        return CONFLICT
+    terms, output = found
+    operands = [of(arg, facts) for arg in args[1:]]
+    if any(ndim(fact) != len(term) for fact, term in zip(operands, terms)):
+        return CONFLICT
+    numpy = all(is_numpy(fact) or ndim(fact) == 0 for fact in operands)
+    return ndarray(len(output)) if output and numpy else len(output)
 
 
 def _elementwise(operands: list[gast.expr], op: gast.operator, facts: dict[str, Any]) -> Any:
@@ -310,6 +336,8 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         if k is None:
             return CONFLICT
         return ndarray(k) if is_numpy(found) and k else k  # (of a NumPy array, one too)
+    if _in(primitive, {np.einsum}) and all(k.arg == "optimize" for k in value.keywords):
+        return _einsum(args, facts)
     if value.keywords:
         return CONFLICT
     if _in(primitive, _PRODUCTS) and len(args) == 2:

@@ -27,6 +27,7 @@ from .arithmetic import dot_2d as _product_2d
 from .arithmetic import dot_grad_left, dot_grad_right
 from .complex import refuse_complex
 from .einsum_plans import planned_einsum
+from .einsum_products import compiled_gradient
 from .registry import nondifferentiable
 from .shared import (
     _normalize_axes,
@@ -1004,40 +1005,13 @@ def _swap_last(x: Any) -> Any:
     return x.swapaxes(-1, -2)
 
 
-# Einsums of two or three operands that are matrix products, with their letters renamed in
-# order of appearance: each operand's gradient as the products @ takes (``_product_2d``
-# for matrices), from (g, first operand, second, third or None). Where an operand was
-# broadcast along a size-1 axis the product has another shape than the operand, and
-# einsum_grad takes its general road.
+# Einsums of three operands that are matrix products, with their letters renamed in order
+# of appearance: each operand's gradient as the products @ takes (``_product_2d`` for
+# matrices), from (g, first operand, second, third). Where an operand was broadcast along
+# a size-1 axis the product has another shape than the operand (or the product fails), and
+# einsum_grad takes its general road. Two operands: ``einsum_products`` writes any plain
+# case as products.
 _EINSUM_PRODUCTS: dict[str, tuple[Any, ...]] = {
-    # x @ W
-    "ab,bc->ac": (
-        lambda g, a, b, c: _product_2d(g, b.T),
-        lambda g, a, b, c: _product_2d(a.T, g),
-    ),
-    # x @ W.T
-    "ab,cb->ac": (
-        lambda g, a, b, c: _product_2d(g, b),
-        lambda g, a, b, c: _product_2d(g.T, a),
-    ),
-    # x.T @ W
-    "ab,ac->bc": (
-        lambda g, a, b, c: _product_2d(b, g.T),
-        lambda g, a, b, c: _product_2d(a, g),
-    ),
-    # matrix @ vector, vector @ matrix
-    "ab,b->a": (lambda g, a, b, c: g[:, None] * b, lambda g, a, b, c: g @ a),
-    "a,ab->b": (lambda g, a, b, c: b @ g, lambda g, a, b, c: a[:, None] * g),
-    # inner and Frobenius products, outer product
-    "a,a->": (lambda g, a, b, c: g * b, lambda g, a, b, c: g * a),
-    "ab,ab->": (lambda g, a, b, c: g * b, lambda g, a, b, c: g * a),
-    "a,b->ab": (lambda g, a, b, c: g @ b, lambda g, a, b, c: a @ g),
-    # batched x @ W, and x @ W.T (attention's scores)
-    "abc,acd->abd": (
-        lambda g, a, b, c: g @ _swap_last(b),
-        lambda g, a, b, c: _swap_last(a) @ g,
-    ),
-    "abc,adc->abd": (lambda g, a, b, c: g @ b, lambda g, a, b, c: _swap_last(g) @ a),
     # the bilinear form x @ A @ y
     "a,ab,b->": (
         lambda g, a, b, c: g * (b @ c),
@@ -1177,11 +1151,23 @@ def einsum_grad(
     """
     if (
         type(subscripts) is str
+        and op2 is None
+        and hasattr(op0, "shape")
+        and hasattr(op1, "shape")
+        and (hasattr(g, "shape") or type(g) is float)
+    ):
+        # Two operands: the product einsum_products writes (the transform writes the same
+        # into generated code), finished to the operand's shape.
+        product = compiled_gradient(subscripts, position)
+        if product is not None:
+            return unbroadcast(product(g, op0, op1), op0 if position == 1 else op1)
+    if (
+        type(subscripts) is str
         and op3 is None
         and 1 <= position <= 3
         and hasattr(op0, "shape")
         and hasattr(op1, "shape")
-        and (op2 is None or hasattr(op2, "shape"))
+        and hasattr(op2, "shape")
     ):
         product = _einsum_product(subscripts, position - 1)
         if product is not None:
