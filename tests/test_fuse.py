@@ -295,3 +295,82 @@ def test_a_split_contribution_merges_only_where_the_first_is_dead(after, keep, m
     text = emit.to_source(gast.Module(body=fuse.fuse(stmts, keep, "pop", values), type_ignores=[]))
     assert ("ds_out = 2 * g * s" in text) == merges, text
     assert ("ds = g * s" in text) != merges, text
+
+
+# -- masks of one condition (algebra.combine_wheres) ------------------------------------------
+
+_NUMPY = frozenset({"np"})
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # leaky relu's two masks
+        ("np.where(c, g, 0) + np.where(c, 0, g) * 0.01", "np.where(c, g, 0.01 * g)"),
+        ("np.where(c, 0, b) + -np.where(c, a, 0)", "np.where(c, -a, b)"),
+        ("np.where(c, a, 0) + np.where(c, b, 0)", "np.where(c, a + b, 0)"),
+        ("np.where(c, a, 0) + x + 2 * np.where(c, 0, b)", "np.where(c, a, 2 * b) + x"),
+        # not combined: other conditions, a factor that may be inf, a branch that is not 0
+        ("np.where(c, a, 0) + np.where(d, 0, b)", None),
+        ("np.where(c, a, 0) + np.where(c, 0, b) * s", None),
+        ("np.where(c, a, 0) + np.where(c, b, 1)", None),
+        ("np.where(c, a, 0) + where(c, 0, b)", None),
+    ],
+)
+def test_masks_of_one_condition_add_up(source, expected):
+    expression = _expression(source)
+    combined = algebra.combine_wheres(expression, _NUMPY)
+    if expected is None:
+        assert combined is expression
+    else:
+        assert _text(combined) == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_combined_masks_keep_the_value(seed):
+    rng = np.random.default_rng(seed)
+    c = rng.random((3, 4)) < 0.5
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    for source in [
+        "np.where(c, a, 0) + np.where(c, 0, b) * -0.3 + a",
+        "np.where(c, 0, b) * 2 + np.where(c, a, 0)",
+    ]:
+        combined = _text(algebra.combine_wheres(_expression(source), _NUMPY))
+        scope = {"np": np, "c": c, "a": a, "b": b}
+        np.testing.assert_allclose(eval(combined, scope), eval(source, scope), rtol=1e-15)
+
+
+def leaky_relu_loss(W, X):
+    z = X @ W
+    h = np.where(z > 0, z, 0.01 * z)
+    return np.mean(h**2)
+
+
+def elu_loss(z, alpha):
+    h = np.where(z > 0, z, alpha * (np.exp(z) - 1))
+    return np.sum(h * h)
+
+
+def huber(r, d):
+    a = np.abs(r)
+    return np.sum(np.where(a < d, 0.5 * r**2, d * (a - 0.5 * d)))
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+@pytest.mark.parametrize("function", [leaky_relu_loss, elu_loss, huber])
+def test_where_programs_match_finite_differences(function, mode):
+    rng = np.random.default_rng(3)
+    if function is leaky_relu_loss:
+        args = [rng.standard_normal((4, 5)), rng.standard_normal((6, 4))]
+    else:
+        args = [rng.standard_normal((5, 3)) * 2, 0.7]
+    got = ag.grad(function, mode=mode)(*args)
+    np.testing.assert_allclose(got, numeric_vjp(function, args, 0, 1.0), rtol=1e-6, atol=1e-8)
+
+
+def test_leaky_relu_gradient_is_one_mask():
+    rng = np.random.default_rng(4)
+    source = ag.source(leaky_relu_loss, rng.standard_normal((4, 5)), rng.standard_normal((6, 4)))
+    assert "dz = np.where(cond, dh, 0.01 * dh)" in source
+    code = [line for line in source.splitlines() if not line.strip().startswith("#")]
+    assert sum("np.where" in line for line in code) == 2  # the forward's and the gradient's

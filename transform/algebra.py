@@ -266,3 +266,77 @@ def _sum(summands: list[gast.expr]) -> gast.expr:
         else:
             result = gast.BinOp(left=result, op=gast.Add(), right=summand)
     return result
+
+
+# -- masks of one condition ----------------------------------------------------------------
+
+
+def is_where(node: gast.AST, numpy: frozenset[str]) -> bool:
+    """Whether ``node`` is ``np.where(c, a, b)`` (three arguments, no keywords), ``np`` a
+    name in ``numpy`` (those bound to the NumPy module)."""
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Attribute)
+        and node.func.attr == "where"
+        and isinstance(node.func.value, gast.Name)
+        and node.func.value.id in numpy
+        and len(node.args) == 3
+        and not node.keywords
+        and not any(isinstance(a, gast.Starred) for a in node.args)
+    )
+
+
+def combine_wheres(expression: gast.expr, numpy: frozenset[str]) -> gast.expr:
+    """A sum's masks of one condition as one: ``np.where(c, a, 0) + np.where(c, 0, b) *
+    0.01`` is ``np.where(c, a, 0.01 * b)``, what ``np.where(z > 0, z, 0.01 * z)`` sends to
+    ``z`` (leaky relu), one pass where there were three.
+
+    Each term is a mask (``np.where`` of a name ``c`` with 0 in one branch) times a number
+    written in the code, and the masks of one ``c`` add up branch by branch: elementwise,
+    where ``c`` holds each term is its branch times its number and 0 elsewhere (0 times a
+    finite number is 0), and the result's shape is the broadcast of ``c`` and the branches
+    either way. Only numbers written in the code scale a mask: a factor that may hold
+    ``inf`` or NaN would make 0 times it NaN where the mask is 0, a NaN the sum keeps.
+    Returns ``expression`` itself where no two masks share a condition."""
+    summands = _summands(expression)
+    if len(summands) < 2:
+        return expression
+    groups: dict[tuple[str, str], list[tuple[int, _Term]]] = {}
+    for index, summand in enumerate(summands):
+        term = _term(summand)
+        if len(term.factors) == 1 and _is_mask(term.factors[0], numpy):
+            mask = term.factors[0]
+            key = (mask.func.value.id, mask.args[0].id)
+            groups.setdefault(key, []).append((index, term))
+    combined: dict[int, gast.expr] = {}
+    dropped: set[int] = set()
+    for (module, condition), members in groups.items():
+        if len(members) < 2:
+            continue
+        branches: list[list[gast.expr]] = [[], []]
+        for _, term in members:
+            mask = term.factors[0]
+            side = 1 if _is_zero(mask.args[1]) else 0
+            branch = _Term(term.coefficient, [mask.args[1 + side]])
+            branches[side].append(_product_of(branch))
+        arguments = [_sum(b) if b else gast.Constant(0, None) for b in branches]
+        where = gast.Attribute(value=load(module), attr="where", ctx=gast.Load())
+        call = gast.Call(func=where, args=[load(condition), *arguments], keywords=[])
+        combined[members[0][0]] = call
+        dropped.update(index for index, _ in members[1:])
+    if not combined:
+        return expression
+    return _sum([combined.get(i, s) for i, s in enumerate(summands) if i not in dropped])
+
+
+def _is_mask(node: gast.expr, numpy: frozenset[str]) -> bool:
+    """``np.where(c, a, 0)`` or ``np.where(c, 0, b)``, ``c`` a name."""
+    return (
+        is_where(node, numpy)
+        and isinstance(node.args[0], gast.Name)
+        and (_is_zero(node.args[1]) != _is_zero(node.args[2]))
+    )
+
+
+def _is_zero(node: gast.expr) -> bool:
+    return _number(node) == 0

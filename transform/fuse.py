@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import gast
+import numpy as np
 
 from ..runtime.rules.arithmetic import (
     dot_grad_left,
@@ -59,9 +60,10 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     values = _values(ctx, program)
     adjoints = _adjoints(ctx, values)
     numbers = _float_numbers(program, adjoints)
-    program.backward = fuse(program.backward, keep, program.pop, values, adjoints, numbers)
-    _tidy_signs(program.backward, values, adjoints, numbers)
     bound = {**ctx.resolved_globals, **ctx.free_values}
+    numpy = frozenset(name for name, value in bound.items() if value is np)
+    program.backward = fuse(program.backward, keep, program.pop, values, adjoints, numbers, numpy)
+    _tidy_signs(program.backward, values, adjoints, numbers)
     pure = frozenset(name for name, value in bound.items() if _is_pure_helper(value))
     _share_duplicates(program.backward, program.pop, pure)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
@@ -240,13 +242,16 @@ def fuse(
     values: frozenset[str],
     adjoints: frozenset[str] = frozenset(),
     numbers: frozenset[str] = frozenset(),
+    numpy: frozenset[str] = frozenset(),
 ) -> list[gast.stmt]:
     """``stmts`` (backward statements) with each line's contributions fused. Names in
     ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
     stack's pop is bound to (a call of it must not move); ``values`` the names that hold
     numbers or arrays, the only sums ``algebra`` may rewrite (``+`` on lists concatenates);
     ``adjoints`` those of them that are gradients and ``numbers`` the numbers ``-`` applies
-    to, onto which a folded negation may move (``algebra.tidy``)."""
+    to, onto which a folded negation may move (``algebra.tidy``); ``numpy`` the names bound
+    to the NumPy module (``np.where`` of names folds as arithmetic does, and masks of one
+    condition add up: ``algebra.combine_wheres``)."""
     merged: set[int] = set()  # ids of the statements holding merged sums
     # Simplifying a sum can leave a temporary with one read where it had two (like terms
     # added up), and a merge takes away a read and a binding of the name it merges into:
@@ -256,7 +261,7 @@ def fuse(
     # already folds until nothing more folds: after a round of folds alone, another finds
     # nothing.
     for _ in range(_ROUNDS):
-        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers)
+        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers, numpy)
         stmts = changed.block(stmts, keep)
         if not changed.counts_changed:
             break
@@ -290,9 +295,10 @@ class _Round:
         merged: set[int],
         adjoints: frozenset[str],
         numbers: frozenset[str],
+        numpy: frozenset[str],
     ):
         self.single, self.pop, self.values, self.merged = single, pop, values, merged
-        self.adjoints, self.numbers = adjoints, numbers
+        self.adjoints, self.numbers, self.numpy = adjoints, numbers, numpy
         #: whether a merge or a simplification changed how often some name is read
         self.counts_changed = False
 
@@ -305,11 +311,16 @@ class _Round:
         out = list(stmts)
         while True:
             merged = _merge(out, self.merged, self.pop, keep)
-            folded = _fold(out, self.single, self.pop, self.adjoints, self.numbers)
+            folded = _fold(out, self.single, self.pop, self.adjoints, self.numbers, self.numpy)
             if not (merged or folded):
                 break
             self.counts_changed |= merged
         for stmt in out:
+            if id(stmt) in self.merged and self.numpy:
+                combined = algebra.combine_wheres(stmt.value, self.numpy)
+                if combined is not stmt.value:
+                    stmt.value = combined
+                    self.counts_changed = True
             if id(stmt) in self.merged and _operands(stmt.value) <= self.values:
                 simpler = algebra.simplify(stmt.value)
                 if gast.dump(simpler) != gast.dump(stmt.value):
@@ -470,13 +481,14 @@ def _fold(
     pop: str,
     adjoints: frozenset[str],
     numbers: frozenset[str],
+    numpy: frozenset[str],
 ) -> bool:
     changed = False
     i = 0
     while i < len(stmts):
         stmt = stmts[i]
         name = _target(stmt)
-        if name is None or name not in single or not _arithmetic(stmt.value):
+        if name is None or name not in single or not _arithmetic(stmt.value, numpy):
             i += 1
             continue
         inputs = reads(stmt.value)
@@ -507,10 +519,21 @@ def _fold(
     return changed
 
 
-def _arithmetic(value: gast.expr) -> bool:
-    """Numbers, names and operators only: computing it later cannot fail differently or
-    see a changed object (no calls, no attribute or item reads)."""
+def _arithmetic(value: gast.expr, numpy: frozenset[str] = frozenset()) -> bool:
+    """Numbers, names and operators only, and ``np.where`` of names and numbers (``numpy``
+    the names of the NumPy module): computing it later cannot fail differently or see a
+    changed object (no other calls, no attribute or item reads)."""
+    wheres = {
+        id(node.func)
+        for node in walk(value)
+        if algebra.is_where(node, numpy)
+        and all(isinstance(a, (gast.Name, gast.Constant)) for a in node.args)
+    }
     for node in walk(value):
+        if isinstance(node, gast.Call) and id(node.func) in wheres:
+            continue
+        if isinstance(node, gast.Attribute) and id(node) in wheres:
+            continue
         if not isinstance(
             node,
             (
