@@ -26,7 +26,7 @@ from ..runtime.rules.registry import Rule
 from ..runtime.rules.registry import lookup as lookup_rule
 from ..runtime.rules.results import add_results
 from ..runtime.rules.templates import gradient
-from . import algebra, build, einsum_products, shapes
+from . import algebra, build, products, shapes
 from .context import TransformContext
 from .defaults import at_defaults, at_defaults_shared
 from .errors import TransformError
@@ -226,7 +226,9 @@ def inline(
     gradients = {}
     for position in wanted:
         if position < len(template.outputs) and template.outputs[position] is not None:
-            written = einsum_products.gradient(rule.primitive, bound, position, g, ctx)
+            written = products.einsum_gradient(rule.primitive, bound, position, g, ctx)
+            if written is None and not keywords:
+                written = products.outer_gradient(rule.primitive, operands, position, g, ctx)
             if written is not None:
                 gradients[position] = written
                 continue

@@ -24,7 +24,7 @@ import gast
 import numpy as np
 
 from ..runtime.tangents import spread_tangent, tangent_out, writable_tangent
-from . import anno, ranks
+from . import anno, ranks, unit_axes
 from .context import TransformContext
 from .dataflow import all_names
 from .walk import walk
@@ -117,6 +117,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     )
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
     classes.ranks = ranks.infer(bindings, ctx)
+    classes.unit_axes = unit_axes.infer(bindings, classes.ranks)
     # The names each value reads, and the local ones among them, found once for all the
     # rounds.
     value_names = [all_names(value) if value is not None else set() for _, value, _, _ in bindings]
@@ -182,6 +183,8 @@ class Classes(dict):
     wherever it is read (``class_of`` gives it ``SCALAR``)."""
 
     ranks: dict[str, Any] = {}
+    #: name -> its axes that surely have size 1 (``transform.unit_axes``)
+    unit_axes: dict[str, tuple[bool, ...]] = {}
 
 
 def same_shape(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:

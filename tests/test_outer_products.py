@@ -1,0 +1,98 @@
+"""Outer products by broadcasting (``u[:, None] * v[None, :]``): their gradients are
+matrix products (transform/products.py, from transform/unit_axes.py's facts), checked
+against finite differences in every mode, and the generated code holds the products."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numeric import assert_close, numeric_vjp
+
+import astgrad as ag
+
+
+def column_times_row(u, v, A):
+    M = u[:, None] * v[None, :]
+    return np.sum((M - A) ** 2)
+
+
+def column_times_vector(u, v, A):
+    return np.sum(np.sin(u[:, None] * v) * A)
+
+
+def vector_times_column(u, v, A):
+    return np.sum(np.sin(v * u[:, None]) * A)
+
+
+def row_times_column(u, v, A):
+    return np.sum(np.cos(v[None, :] * u[:, None]) * A)
+
+
+def stacked(a, b, C):
+    # a stack of outer products, one per row of a and b
+    return np.sum(np.tanh(a[:, :, None] * b[:, None, :]) * C)
+
+
+def stacked_broadcast(a, b, C):
+    # one stack of columns against every stack of rows: the gradient for a sums the stacks
+    return np.sum(np.tanh(a[:, :, None] * b[:, None, :]) * C)
+
+
+def one_element(u, v, A):
+    return np.sum((u[:, None] * v[None, :] - A) ** 2)
+
+
+def not_an_outer_product(u, B):
+    return np.sum(np.sin(u[:, None] * B))
+
+
+PROGRAMS = [
+    (column_times_row, [(3,), (4,), (3, 4)]),
+    (column_times_vector, [(3,), (4,), (3, 4)]),
+    (vector_times_column, [(3,), (4,), (3, 4)]),
+    (row_times_column, [(3,), (4,), (3, 4)]),
+    (stacked, [(2, 3), (2, 4), (2, 3, 4)]),
+    (stacked_broadcast, [(1, 3), (2, 4), (2, 3, 4)]),
+    (one_element, [(1,), (4,), (1, 4)]),
+    (not_an_outer_product, [(3,), (3, 4)]),
+]
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+@pytest.mark.parametrize("program, shapes", PROGRAMS, ids=[p.__name__ for p, _ in PROGRAMS])
+def test_outer_products_match_finite_differences(program, shapes, mode) -> None:
+    rng = np.random.default_rng(6)
+    args = [rng.standard_normal(s) for s in shapes]
+    wrt = (0, 1)
+    grads = ag.grad(program, wrt=wrt, mode=mode)(*args)
+    for index, got in zip(wrt, grads):
+        assert_close(got, numeric_vjp(program, args, index, 1.0), what=f"argument {index}")
+
+
+@pytest.mark.parametrize(
+    "program, shapes, expected",
+    [
+        (column_times_row, [(3,), (4,), (3, 4)], ["dM.dot(v_item.T)", "u_item.T.dot(dM)"]),
+        (
+            column_times_vector,
+            [(3,), (4,), (3, 4)],
+            ["dmul.dot(v)[:, None]", "u_item.T.dot(dmul)[0]"],
+        ),
+        (
+            stacked,
+            [(2, 3), (2, 4), (2, 3, 4)],
+            ["@ b_item.swapaxes(-1, -2)", "a_item.swapaxes(-1, -2) @"],
+        ),
+    ],
+)
+def test_the_gradients_are_matrix_products(program, shapes, expected) -> None:
+    args = [np.ones(s) for s in shapes]
+    source = ag.source(program, *args, wrt=(0, 1))
+    for text in expected:
+        assert text in source, source
+
+
+def test_a_full_matrix_keeps_the_multiplication() -> None:
+    """``u[:, None] * B``: B has no axis known to be of size 1, so it is no outer product."""
+    source = ag.source(not_an_outer_product, np.ones(3), np.ones((3, 4)), wrt=(0, 1))
+    assert ".dot(" not in source and "@" not in source, source
