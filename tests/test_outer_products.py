@@ -46,7 +46,22 @@ def not_an_outer_product(u, B):
     return np.sum(np.sin(u[:, None] * B))
 
 
+def by_newaxis(u, v, A):
+    return np.sum((u[:, np.newaxis] * v[np.newaxis, :] - A) ** 2)
+
+
+def by_reshape(u, v, A):
+    return np.sum((u.reshape(-1, 1) * np.reshape(v, (1, -1)) - A) ** 2)
+
+
+def by_expand_dims(u, v, A):
+    return np.sum((np.expand_dims(u, -1) * v - A) ** 2)
+
+
 PROGRAMS = [
+    (by_newaxis, [(3,), (4,), (3, 4)]),
+    (by_reshape, [(3,), (4,), (3, 4)]),
+    (by_expand_dims, [(3,), (4,), (3, 4)]),
     (column_times_row, [(3,), (4,), (3, 4)]),
     (column_times_vector, [(3,), (4,), (3, 4)]),
     (vector_times_column, [(3,), (4,), (3, 4)]),
@@ -82,6 +97,14 @@ def test_outer_products_match_finite_differences(program, shapes, mode) -> None:
             stacked,
             [(2, 3), (2, 4), (2, 3, 4)],
             ["@ b_item.swapaxes(-1, -2)", "a_item.swapaxes(-1, -2) @"],
+        ),
+        # every spelling of a new axis
+        (by_newaxis, [(3,), (4,), (3, 4)], ["u_item = u[:, None]", "dmul.dot(v_item.T)"]),
+        (by_reshape, [(3,), (4,), (3, 4)], ["dmul.dot(reshape_2.T)", "reshape.T.dot(dmul)"]),
+        (
+            by_expand_dims,
+            [(3,), (4,), (3, 4)],
+            ["dmul.dot(v)[:, None]", "expand_dims.T.dot(dmul)[0]"],
         ),
     ],
 )

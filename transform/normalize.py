@@ -51,6 +51,7 @@ ones the gradient does not need back into their single use.
 from __future__ import annotations
 
 import copy
+import types
 import warnings
 from typing import Any
 
@@ -1084,7 +1085,23 @@ class _Normalizer:
             )
         if isinstance(node, gast.Tuple):
             return gast.Tuple(elts=[self.index(e) for e in node.elts], ctx=gast.Load())
+        if self._is_newaxis(node):
+            # ``np.newaxis`` is None: written so, the passes that read new axes see one
+            return gast.Constant(None, None)
         return self.atom(node)
+
+    def _is_newaxis(self, node: gast.expr) -> bool:
+        """``np.newaxis`` (``cupy.newaxis``): the attribute of a module global, not
+        rebound in the function, that holds None."""
+        if not (
+            isinstance(node, gast.Attribute)
+            and node.attr == "newaxis"
+            and isinstance(node.value, gast.Name)
+            and node.value.id not in self.ctx.local_names
+        ):
+            return False
+        module = self.ctx.parsed.globals.get(node.value.id)
+        return isinstance(module, types.ModuleType) and getattr(module, "newaxis", 0) is None
 
     def expr_Tuple(self, node: gast.Tuple) -> gast.expr:
         return gast.Tuple(elts=self._elements(node.elts), ctx=gast.Load())
