@@ -178,3 +178,36 @@ def test_divide_or_zero_of_a_number(x, y) -> None:
     got = divide_or_zero(x, y)
     assert np.shape(got) == np.shape(general)
     np.testing.assert_array_equal(got, general)
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 3), (2, 3), (6,), (0, 4, 2)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_expand_reduced_along_one_axis_is_the_broadcast(shape, dtype) -> None:
+    """One axis of a host array reduced: the view built from strides is what
+    np.broadcast_to makes, read-only, for every axis (negative ones too) and for a g
+    that is not C-contiguous (which takes the general path)."""
+    from astgrad.runtime.rules.shared import expand_reduced
+
+    rng = np.random.default_rng(0)
+    x = np.ones(shape, dtype)
+    for axis in range(-len(shape), len(shape)):
+        reduced = shape[: axis % len(shape)] + shape[axis % len(shape) + 1 :]
+        for g in (
+            rng.standard_normal(reduced).astype(dtype),
+            rng.standard_normal(reduced[::-1]).astype(dtype).T,
+        ):
+            got = expand_reduced(g, x, axis)
+            expected = np.broadcast_to(np.expand_dims(g, axis), shape)
+            assert got.shape == shape and got.dtype == g.dtype
+            np.testing.assert_array_equal(got, expected)
+            assert not got.flags.writeable
+
+
+def test_unbroadcast_to_a_number_sums_every_axis() -> None:
+    from astgrad.runtime.rules.shared import unbroadcast
+
+    g = np.arange(12.0).reshape(3, 4)
+    for like in (0.5, np.float64(0.5)):
+        got = unbroadcast(g, like)
+        assert np.shape(got) == () and got == 66.0
+    assert unbroadcast(np.arange(4.0), 1.0) == 6.0

@@ -374,3 +374,44 @@ def test_leaky_relu_gradient_is_one_mask():
     assert "dz = np.where(cond, dh, 0.01 * dh)" in source
     code = [line for line in source.splitlines() if not line.strip().startswith("#")]
     assert sum("np.where" in line for line in code) == 2  # the forward's and the gradient's
+
+
+# -- negations outside reductions (algebra.negation_outside) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("unbroadcast(-dd, x_item)", "-unbroadcast(dd, x_item)"),
+        ("a + unbroadcast(-g * b, y)", "a + unbroadcast(-g * b, y)"),  # not a negation
+        ("other(-dd, x)", "other(-dd, x)"),
+    ],
+)
+def test_negations_move_outside_unbroadcast(source, expected):
+    moved = algebra.negation_outside(_expression(source), frozenset({"unbroadcast"}))
+    assert _text(moved) == expected
+
+
+def pairwise_rbf(x, s, T):
+    d = x[:, None, :] - x[None, :, :]
+    K = np.exp(-np.sum(d * d, axis=-1) / (2 * s**2))
+    return np.sum(K * T)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_pairwise_kernel_matches_finite_differences(mode):
+    rng = np.random.default_rng(8)
+    args = [rng.standard_normal((5, 3)), 0.8, rng.standard_normal((5, 5))]
+    dx, ds = ag.grad(pairwise_rbf, wrt=(0, 1), mode=mode)(*args)
+    np.testing.assert_allclose(dx, numeric_vjp(pairwise_rbf, args, 0, 1.0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ds, numeric_vjp(pairwise_rbf, args, 1, 1.0), rtol=1e-6)
+
+
+def test_pairwise_kernel_negates_what_is_small():
+    """``-dd`` of every pair's size is the negated gradient of x's size, and the negation
+    of ``ddiv / mul_2`` goes onto the number ``2 * s**2`` (folded past ``unbroadcast``,
+    which changes nothing it is given)."""
+    rng = np.random.default_rng(8)
+    source = ag.source(pairwise_rbf, rng.standard_normal((5, 3)), 0.8, np.ones((5, 5)), wrt=(0, 1))
+    assert "dx_item_2 = -unbroadcast(dd, x_item_2)" in source
+    assert "expand_reduced(ddiv / -mul_2, mul, -1)" in source

@@ -340,3 +340,31 @@ def _is_mask(node: gast.expr, numpy: frozenset[str]) -> bool:
 
 def _is_zero(node: gast.expr) -> bool:
     return _number(node) == 0
+
+
+# -- negations out of reductions -------------------------------------------------------------
+
+
+def negation_outside(expression: gast.expr, reducers: frozenset[str]) -> gast.expr:
+    """``unbroadcast(-g, y)`` as ``-unbroadcast(g, y)`` (``reducers`` the names bound to
+    ``unbroadcast``): the negation then runs over the reduced gradient, ``y``'s size,
+    where it ran over the result's (``x[:, None, :] - x[None, :, :]`` sends ``-g`` of the
+    size of every pair to a gradient of the size of ``x``). A sum of negated numbers is
+    the negated sum, to the bit; a rule's ``g`` has the result's shape, so ``unbroadcast``
+    only sums it."""
+
+    def moved(node: gast.AST) -> gast.AST:
+        if (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in reducers
+            and len(node.args) == 2
+            and not node.keywords
+            and isinstance(node.args[0], gast.UnaryOp)
+            and isinstance(node.args[0].op, gast.USub)
+        ):
+            call = gast.Call(func=node.func, args=[node.args[0].operand, node.args[1]], keywords=[])
+            return gast.UnaryOp(op=gast.USub(), operand=call)
+        return node
+
+    return rewrite(expression, moved)

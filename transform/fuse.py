@@ -62,9 +62,12 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     numbers = _float_numbers(program, adjoints)
     bound = {**ctx.resolved_globals, **ctx.free_values}
     numpy = frozenset(name for name, value in bound.items() if value is np)
-    program.backward = fuse(program.backward, keep, program.pop, values, adjoints, numbers, numpy)
-    _tidy_signs(program.backward, values, adjoints, numbers)
     pure = frozenset(name for name, value in bound.items() if _is_pure_helper(value))
+    program.backward = fuse(
+        program.backward, keep, program.pop, values, adjoints, numbers, numpy, pure
+    )
+    reducers = frozenset(name for name, value in bound.items() if value is unbroadcast)
+    _tidy_signs(program.backward, values, adjoints, numbers, reducers)
     _share_duplicates(program.backward, program.pop, pure)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
@@ -109,7 +112,7 @@ def _share_duplicates(stmts: list[gast.stmt], pop: str, pure: frozenset[str]) ->
     def facts_of(stmt: gast.stmt) -> tuple[set[str], set[str]]:
         found = facts.get(id(stmt))
         if found is None:
-            found = facts[id(stmt)] = (reads(stmt), _changes(stmt, pop))
+            found = facts[id(stmt)] = (reads(stmt), _changes(stmt, pop, pure))
         return found
 
     for i, first in enumerate(stmts):
@@ -207,20 +210,30 @@ def _tidy_signs(
     values: frozenset[str],
     adjoints: frozenset[str],
     numbers: frozenset[str],
+    reducers: frozenset[str] = frozenset(),
 ) -> None:
     """Each backward statement over numbers and arrays with its negations where they cost
     least (``algebra.tidy``): a rule's ``-g * ans / b`` (the gradient of ``a / b``) for a
     number ``b`` is ``g * ans / -b``, one flip of a number where there was a pass over an
-    array. Exact, so it may run on any statement, not only on folded ones."""
+    array; and outside the ``unbroadcast`` (``reducers``) they are the argument of
+    (``algebra.negation_outside``). Exact, so it may run on any statement, not only on
+    folded ones."""
     for stmt in statements(stmts):
+        if isinstance(stmt, gast.Assign) and reducers:
+            stmt.value = algebra.negation_outside(stmt.value, reducers)
         if isinstance(stmt, gast.Assign) and _operands(stmt.value) <= values:
             stmt.value = algebra.tidy(stmt.value, adjoints, numbers)
+
+
+def _written_number(node: gast.expr) -> bool:
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)
 
 
 def _float_numbers(program: Program, adjoints: frozenset[str]) -> frozenset[str]:
     """Names surely holding a number that ``-`` applies to (never a bool, whose NumPy
     scalar refuses it): the gradients among the numbers, and numbers every binding of
-    which is a power or a true division (``s = lengthscale ** 2``)."""
+    which is a power, a true division or arithmetic with a number written in the code
+    (``s = lengthscale ** 2``, ``w = 2 * s``)."""
     numbers = program.numbers
     kinds: dict[str, bool] = {}
     for stmt in statements(program.primal):
@@ -228,7 +241,14 @@ def _float_numbers(program: Program, adjoints: frozenset[str]) -> frozenset[str]
             arithmetic = (
                 isinstance(stmt, gast.Assign)
                 and isinstance(stmt.value, gast.BinOp)
-                and isinstance(stmt.value.op, (gast.Pow, gast.Div))
+                and (
+                    isinstance(stmt.value.op, (gast.Pow, gast.Div))
+                    # (a number written in the code times anything: never a bool)
+                    or (
+                        isinstance(stmt.value.op, (gast.Mult, gast.Add, gast.Sub))
+                        and (_written_number(stmt.value.left) or _written_number(stmt.value.right))
+                    )
+                )
             )
             kinds[name] = kinds.get(name, True) and arithmetic
     powers = {name for name, arithmetic in kinds.items() if arithmetic}
@@ -243,6 +263,7 @@ def fuse(
     adjoints: frozenset[str] = frozenset(),
     numbers: frozenset[str] = frozenset(),
     numpy: frozenset[str] = frozenset(),
+    pure: frozenset[str] = frozenset(),
 ) -> list[gast.stmt]:
     """``stmts`` (backward statements) with each line's contributions fused. Names in
     ``keep`` are read after ``stmts`` and are never folded away; ``pop`` is the name the
@@ -251,7 +272,8 @@ def fuse(
     ``adjoints`` those of them that are gradients and ``numbers`` the numbers ``-`` applies
     to, onto which a folded negation may move (``algebra.tidy``); ``numpy`` the names bound
     to the NumPy module (``np.where`` of names folds as arithmetic does, and masks of one
-    condition add up: ``algebra.combine_wheres``)."""
+    condition add up: ``algebra.combine_wheres``); ``pure`` the names of helpers that
+    change none of their arguments (a temporary folds past a call of one)."""
     merged: set[int] = set()  # ids of the statements holding merged sums
     # Simplifying a sum can leave a temporary with one read where it had two (like terms
     # added up), and a merge takes away a read and a binding of the name it merges into:
@@ -261,7 +283,9 @@ def fuse(
     # already folds until nothing more folds: after a round of folds alone, another finds
     # nothing.
     for _ in range(_ROUNDS):
-        changed = _Round(_single_use(stmts, keep), pop, values, merged, adjoints, numbers, numpy)
+        changed = _Round(
+            _single_use(stmts, keep), pop, values, merged, adjoints, numbers, numpy, pure
+        )
         stmts = changed.block(stmts, keep)
         if not changed.counts_changed:
             break
@@ -296,9 +320,10 @@ class _Round:
         adjoints: frozenset[str],
         numbers: frozenset[str],
         numpy: frozenset[str],
+        pure: frozenset[str],
     ):
         self.single, self.pop, self.values, self.merged = single, pop, values, merged
-        self.adjoints, self.numbers, self.numpy = adjoints, numbers, numpy
+        self.adjoints, self.numbers, self.numpy, self.pure = adjoints, numbers, numpy, pure
         #: whether a merge or a simplification changed how often some name is read
         self.counts_changed = False
 
@@ -311,7 +336,9 @@ class _Round:
         out = list(stmts)
         while True:
             merged = _merge(out, self.merged, self.pop, keep)
-            folded = _fold(out, self.single, self.pop, self.adjoints, self.numbers, self.numpy)
+            folded = _fold(
+                out, self.single, self.pop, self.adjoints, self.numbers, self.numpy, self.pure
+            )
             if not (merged or folded):
                 break
             self.counts_changed |= merged
@@ -482,6 +509,7 @@ def _fold(
     adjoints: frozenset[str],
     numbers: frozenset[str],
     numpy: frozenset[str],
+    pure: frozenset[str],
 ) -> bool:
     changed = False
     i = 0
@@ -512,7 +540,7 @@ def _fold(
             if (
                 blocks(later)
                 or isinstance(later, gast.Expr)
-                or (_changes(later, pop) & (inputs | {name}))
+                or (_changes(later, pop, pure) & (inputs | {name}))
             ):
                 break
         i += 1
@@ -565,16 +593,17 @@ def _substitute(expression: gast.expr, name: str, value: gast.expr) -> gast.expr
 # -- small analyses ------------------------------------------------------------------------
 
 
-def _changes(stmt: gast.stmt, pop: str) -> set[str]:
+def _changes(stmt: gast.stmt, pop: str, pure: frozenset[str] = frozenset()) -> set[str]:
     """Names ``stmt`` may change: what it assigns, the array a restore writes into, and
-    every name passed to a call other than ``pop()`` (a helper could update it in place)."""
+    every name passed to a call other than ``pop()`` and the helpers in ``pure`` (a
+    helper could update it in place)."""
     changed = set(target_names(stmt))
     restored = anno.get(stmt, anno.Key.RESTORES)
     if restored is not None:
         changed.add(restored)
     for node in walk(stmt):
         if isinstance(node, gast.Call) and not (
-            isinstance(node.func, gast.Name) and node.func.id == pop
+            isinstance(node.func, gast.Name) and (node.func.id == pop or node.func.id in pure)
         ):
             for argument in [*node.args, *(k.value for k in node.keywords)]:
                 changed |= reads(argument)

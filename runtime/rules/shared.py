@@ -177,8 +177,9 @@ def unbroadcast(g: Any, x: Any) -> Any:
             g_kind = type(g)
             if g_kind in _NUMBERS:
                 return g  # both of shape (): an element loop's scalars, the common case here
-            if g_kind is np.ndarray and g.ndim == 1:
-                return _add_reduce(g, 0)  # a vector's sum for a number (a bias b of X @ w + b)
+            if g_kind is np.ndarray and g.ndim >= 1:
+                # a sum for a number (a bias b of X @ w + b, a kernel's width)
+                return _add_reduce(g, 0) if g.ndim == 1 else _add_reduce(g, None)
         if isinstance(x, np.matrix) or isinstance(g, np.matrix):
             raise matrix_error("a value in the computation")
         if isinstance(g, _CONTAINERS) and isinstance(x, _CONTAINERS):
@@ -264,6 +265,17 @@ def expand_reduced(
         view = np.ndarray(shape, one.dtype, one, 0, (0,) * len(shape))
         view.flags.writeable = False
         return view
+    if type(x) is np.ndarray and type(g) is np.ndarray and type(axis) is int and not keepdims:
+        # One axis of a host array reduced (a row-wise sum): the same read-only view, its
+        # strides written directly (reshape and np.broadcast_to cost about 5 us)
+        ndim = len(shape)
+        at = axis + ndim if axis < 0 else axis
+        if 0 <= at < ndim and g.shape == shape[:at] + shape[at + 1 :] and g.flags.c_contiguous:
+            strides = list(g.strides)
+            strides.insert(at, 0)
+            view = np.ndarray(shape, g.dtype, g, 0, tuple(strides))
+            view.flags.writeable = False
+            return view
     if isinstance(x, np.matrix):
         raise matrix_error("a value in the computation")
     xp = array_module(g, x)

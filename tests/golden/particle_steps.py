@@ -56,7 +56,7 @@ def particle_steps_grad(p, dt):
         dsub = adjoint_item(dp, 'v')
         dp = without_field(dp, 'v')
         dp_v = unbroadcast(dsub, p_v_shape)
-        dmul = unbroadcast(-dsub, mul_shape)
+        dmul = -unbroadcast(dsub, mul_shape)
         dstep_dt = dstep_dt + unbroadcast(dmul * p_x, step_dt)
         dp_x = unbroadcast(dmul * step_dt, p_x)
         mul_shape = pop()

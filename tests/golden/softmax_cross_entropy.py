@@ -18,7 +18,7 @@ def softmax_cross_entropy_grad(z, onehot):
     del dmul, dtotal_2, log_probs, mul, total_2
     # grad of: log_probs = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
     dz = unbroadcast(dlog_probs, z_shape)
-    dlog = unbroadcast(-dlog_probs, log)
+    dlog = -unbroadcast(dlog_probs, log)
     dz = dz + dlog / total * exp
     del dlog, dlog_probs, exp, log, total
     # grad of: z = z - np.max(z, axis=1, keepdims=True)
