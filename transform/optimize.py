@@ -75,12 +75,14 @@ def eliminate_dead(
     dead_stack_ids: set[int],
     shape_only: dict[str, frozenset[int]] | None = None,
     aliases: dict[str, set[str]] | None = None,
+    restore_aliases: dict[int, set[str]] | None = None,
 ) -> list[gast.stmt]:
     """Remove statements whose results nobody reads, until nothing changes. With
     ``shape_only`` (helper name -> the argument positions it reads for their shape
     only) and ``aliases`` (name -> the names that may share memory with it), a restore
     into an array goes too where neither it nor anything that may share its memory is
-    read afterwards but at such positions."""
+    read afterwards but at such positions; ``restore_aliases`` (a restore's stack id ->
+    the names) narrows that for arrays made new before the write (``fresh_aliases``)."""
     known_reads: dict = {}  # (each round only removes statements: their reads stay)
     while True:
         liveness = OnDemandLiveness(restores_dead=True, known_reads=known_reads)
@@ -91,10 +93,11 @@ def eliminate_dead(
             and aliases is not None
             and any(anno.has(stmt, anno.Key.RESTORES) for stmt in statements(stmts))
         ):  # (only a restore asks it: most gradients have none)
-            values = _ValueLiveness(shape_only, aliases, known_reads)
+            values = _ValueLiveness(shape_only, known_reads)
             values.block(stmts, set(live_out))
         removed = []
-        stmts = _sweep(stmts, (liveness, values, aliases or {}), removed, dead_stack_ids)
+        analyses = (liveness, values, aliases or {}, restore_aliases or {})
+        stmts = _sweep(stmts, analyses, removed, dead_stack_ids)
         if not removed:
             return stmts
 
@@ -146,6 +149,86 @@ def may_share_memory(
     for name in list(parent):
         classes.setdefault(find(name), set()).add(name)
     return {name: classes[find(name)] for name in parent}
+
+
+def fresh_aliases(
+    primal: list[gast.stmt], facts: dict[str, Any], modules: frozenset[str]
+) -> dict[int, set[str]]:
+    """For each write into an array whose elements are saved (the push before ``new[i] =
+    e``, by its stack id) where the array was made new earlier in the same block (``new =
+    u.copy()``, with no other binding of it in between, loops included): the names that
+    may share its memory from that allocation to the write (``may_share_memory`` of those
+    statements alone).
+
+    Why that suffices: the backward pass puts the overwritten elements back at the write's
+    place, and reads after that are the backward statements of what ran before the write.
+    Names keep there the objects they held when those statements ran (what the backward
+    pass reads is saved and restored), and before the allocation the array did not exist:
+    only a name bound to it between the allocation and the write can reach it. A time
+    step's ``u = new`` after its writes holds the array later on, but the backward pass
+    has restored ``u`` to the last step's array before it reaches the writes; a name-based
+    analysis of the whole function joins ``u`` and ``new`` and keeps every restore while
+    ``u`` is read."""
+    found: dict[int, set[str]] = {}
+
+    def visit(block: list[gast.stmt], chain: list[tuple[list[gast.stmt], int]]) -> None:
+        for index, stmt in enumerate(block):
+            here = [*chain, (block, index)]
+            stack_id = anno.get(stmt, anno.Key.STACK_ID)
+            if stack_id is not None and isinstance(stmt, gast.Expr) and index + 1 < len(block):
+                array = _written_array(block[index + 1])
+                window = None if array is None else _from_allocation(array, here)
+                if window is not None:
+                    found[stack_id] = may_share_memory(window, facts, modules).get(array, {array})
+            for field in ("body", "orelse"):
+                inner = getattr(stmt, field, None)
+                if isinstance(inner, list):
+                    visit(inner, here)
+
+    visit(primal, [])
+    return found
+
+
+def _written_array(stmt: gast.stmt) -> str | None:
+    """``v`` of ``v[...] = e``."""
+    if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+            return target.value.id
+    return None
+
+
+def _from_allocation(
+    array: str, chain: list[tuple[list[gast.stmt], int]]
+) -> list[gast.stmt] | None:
+    """The statements from the allocation of ``array`` that reaches the write at the end
+    of ``chain`` (the blocks around it, outermost first, and positions in them) to the
+    statement holding the write, in the block of the allocation; None where no such
+    allocation is found (a binding of another kind, one in a branch or a nested block, or
+    one after the write in a loop's body, which reaches the next iteration's write)."""
+    for level in range(len(chain) - 1, -1, -1):
+        block, index = chain[level]
+        for j in range(index - 1, -1, -1):
+            stmt = block[j]
+            if array not in _bound_in(stmt):
+                continue
+            if (
+                isinstance(stmt, gast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)
+                and (isinstance(stmt.value, (gast.BinOp, gast.UnaryOp)) or _makes_a_new_array(stmt))
+            ):
+                return block[j : index + 1]
+            return None
+        if any(array in _bound_in(stmt) for stmt in block[index + 1 :]):
+            return None  # (bound after the write in a loop's body, or a branch's)
+    return None
+
+
+def _bound_in(stmt: gast.stmt) -> set[str]:
+    """The names ``stmt`` binds, nested statements included (not elements: ``v[i] = e``
+    binds nothing)."""
+    return {n.id for n in walk(stmt) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def _data_reads(value: gast.expr, modules: frozenset[str], local: frozenset[str]) -> set[str]:
@@ -237,17 +320,15 @@ class _ValueLiveness(OnDemandLiveness):
     def __init__(
         self,
         shape_only: dict[str, frozenset[int]],
-        aliases: dict[str, set[str]],
         known_reads: dict | None = None,
     ) -> None:
         super().__init__(restores_dead=True, known_reads=known_reads)
         self._shape_only = shape_only
-        self._aliases = aliases
 
-    def value_live_after(self, stmt: gast.stmt, name: str) -> bool:
-        """Whether the value of ``name``, or of a name that may share its memory, is
-        read after ``stmt``."""
-        return any(self.live_after(stmt, n) for n in self._aliases.get(name, {name}))
+    def any_value_live_after(self, stmt: gast.stmt, names: set[str]) -> bool:
+        """Whether the value of one of ``names`` (an array and the names that may share
+        its memory) is read after ``stmt``."""
+        return any(self.live_after(stmt, n) for n in names)
 
     def reads(self, node: gast.AST) -> set[str]:
         found = self._reads.get(id(node))
@@ -280,11 +361,11 @@ class _ValueLiveness(OnDemandLiveness):
 
 def _sweep(
     stmts: list[gast.stmt],
-    analyses: tuple[OnDemandLiveness, OnDemandLiveness | None, dict[str, set[str]]],
+    analyses: tuple,
     removed: list,
     dead_ids: set[int],
 ) -> list[gast.stmt]:
-    liveness, values, aliases = analyses
+    liveness, values, aliases, restore_aliases = analyses
     kept = []
     for stmt in stmts:
         for field in ("body", "orelse"):
@@ -305,9 +386,13 @@ def _sweep(
             removed.append(stmt)
             continue
         restores = anno.get(stmt, anno.Key.RESTORES)
-        if restores is not None and (
-            not any(liveness.live_after(stmt, n) for n in aliases.get(restores, {restores}))
-            or (values is not None and not values.value_live_after(stmt, restores))
+        sharing = None
+        if restores is not None:
+            sharing = restore_aliases.get(anno.get(stmt, anno.Key.STACK_ID))
+            sharing = sharing or aliases.get(restores, {restores})
+        if sharing is not None and (
+            not any(liveness.live_after(stmt, n) for n in sharing)
+            or (values is not None and not values.any_value_live_after(stmt, sharing))
         ):
             # Nothing after this point of the backward pass reads the array, or anything
             # that may share its memory (``v1_item = v1[:]``, which desugaring ``v1[:] *=
@@ -1055,6 +1140,7 @@ def dead_code(program: Program, ctx: TransformContext) -> Program:
         program.dead_stack_ids,
         _shape_only_helpers(ctx),
         may_share_memory(program.primal, _ranks(ctx), _modules(ctx)),
+        fresh_aliases(program.primal, _ranks(ctx), _modules(ctx)),
     )
     return program
 
@@ -1116,6 +1202,7 @@ def copies(program: Program, ctx: TransformContext) -> Program:
         program.dead_stack_ids,
         _shape_only_helpers(ctx),
         may_share_memory(program.primal, _ranks(ctx), _modules(ctx)),
+        fresh_aliases(program.primal, _ranks(ctx), _modules(ctx)),
     )
     return program
 
