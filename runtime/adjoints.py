@@ -335,6 +335,10 @@ def finish_gradient(grad: Any, like: Any) -> Any:
             return grad
     elif type(like) is float and type(grad) is _float64:
         return float(grad)  # a Python float's gradient, summed by NumPy: the usual number
+    elif type(like) is list and type(grad) is list and len(grad) == len(like):
+        # a model's list of layers: each item finished as above (a list is no matrix, no
+        # object of the user's, no Dask array)
+        return [finish_gradient(g, x) for g, x in zip(grad, like)]
     if isinstance(like, np.matrix) or isinstance(grad, np.matrix):
         raise matrix_error("an argument differentiated")
     if _objects.is_object(like) or _objects.is_namedtuple(like):

@@ -211,3 +211,17 @@ def test_unbroadcast_to_a_number_sums_every_axis() -> None:
         got = unbroadcast(g, like)
         assert np.shape(got) == () and got == 66.0
     assert unbroadcast(np.arange(4.0), 1.0) == 6.0
+
+
+def test_finish_gradient_of_a_list_finishes_each_item() -> None:
+    """A list's gradient (a model's layers) takes a shortcut: each item finished as the
+    tuple's general path finishes it (zeros where nothing flowed, the item's dtype)."""
+    like = [np.ones(2), np.ones((2, 2), np.float32), 1.5]
+    grad = [np.arange(2.0), 0, np.float64(3.0)]
+    got = finish_gradient(grad, like)
+    expected = list(finish_gradient(tuple(grad), tuple(like)))
+    assert type(got) is list and len(got) == 3
+    for item, want in zip(got, expected):
+        assert type(item) is type(want)
+        np.testing.assert_array_equal(item, want)
+    assert got[1].dtype == np.float32 and type(got[2]) is float
