@@ -415,3 +415,20 @@ def test_pairwise_kernel_negates_what_is_small():
     source = ag.source(pairwise_rbf, rng.standard_normal((5, 3)), 0.8, np.ones((5, 5)), wrt=(0, 1))
     assert "dx_item_2 = -unbroadcast(dd, x_item_2)" in source
     assert "expand_reduced(ddiv / -mul_2, mul, -1)" in source
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("unbroadcast(g * s * e / t, n)", "unbroadcast(g * e, n) * s / t"),
+        ("unbroadcast(g * e / -t, n)", "unbroadcast(g * e, n) / -t"),
+        ("unbroadcast(2 * g, n)", "unbroadcast(2 * g, n)"),  # a number first: left alone
+        ("unbroadcast(g * s, x)", "unbroadcast(g * s, x)"),  # x no number: not a sum
+        ("unbroadcast(g * e, n)", "unbroadcast(g * e, n)"),  # no number to move
+    ],
+)
+def test_numbers_move_outside_a_number_s_sum(source, expected):
+    moved = algebra.numbers_outside_sums(
+        _expression(source), frozenset({"unbroadcast"}), frozenset({"s", "t", "n"})
+    )
+    assert _text(moved) == expected

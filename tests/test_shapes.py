@@ -200,3 +200,36 @@ def test_np_where_and_comparisons_keep_their_operands_shape():
     dx, db = ag.grad(leaky_broadcast, wrt=(0, 1))(x, b)
     assert_close(dx, numeric_vjp(leaky_broadcast, [x, b], 0, 1.0), what="dx")
     assert_close(db, numeric_vjp(leaky_broadcast, [x, b], 1, 1.0), what="db")
+
+
+def kernel_width(log_params, d2):
+    # the items of a vector unpacked are numbers: no unbroadcast for them, and the
+    # numbers that scale the kernel go outside the sum that is the width's gradient
+    lengthscale, signal = np.exp(log_params)
+    K = signal * np.exp(-0.5 * d2 / lengthscale**2)
+    return np.sum(K * K)
+
+
+def unpacked_rows(M, v):
+    # rows of a matrix unpacked are vectors, not numbers
+    a, b = M
+    return np.sum(np.tanh(a * v + b))
+
+
+def test_unpacked_items_of_a_vector_are_numbers():
+    rng = np.random.default_rng(5)
+    args = [np.log(np.array([1.3, 0.7])), rng.random((4, 4))]
+    source = ag.source(kernel_width, *args)
+    assert "dpower = unbroadcast(dK * exp_2 * div, power) * signal / -power" in source, source
+    for mode in ("source", "auto", "tape"):
+        got = ag.grad(kernel_width, mode=mode)(*args)
+        assert_close(got, numeric_vjp(kernel_width, args, 0, 1.0), what=mode)
+
+
+def test_unpacked_rows_keep_their_shapes():
+    rng = np.random.default_rng(6)
+    args = [rng.standard_normal((2, 3)), rng.standard_normal(3)]
+    for mode in ("source", "auto", "tape"):
+        for index in (0, 1):
+            got = ag.grad(unpacked_rows, wrt=index, mode=mode)(*args)
+            assert_close(got, numeric_vjp(unpacked_rows, args, index, 1.0), what=mode)

@@ -368,3 +368,55 @@ def negation_outside(expression: gast.expr, reducers: frozenset[str]) -> gast.ex
         return node
 
     return rewrite(expression, moved)
+
+
+def numbers_outside_sums(
+    expression: gast.expr, reducers: frozenset[str], numbers: frozenset[str]
+) -> gast.expr:
+    """``unbroadcast(g * s * e / t, n)`` as ``unbroadcast(g * e, n) * s / t`` where ``n``,
+    ``s`` and ``t`` hold numbers (``numbers``, or written in the code) and ``reducers`` are
+    the names bound to ``unbroadcast``: the gradient of a number is the sum of what its
+    uses sent, and a sum of an array times a number is the sum times the number, so the
+    numbers scale one number instead of every element (a kernel's width in a Gaussian
+    process: two passes over the kernel matrix fewer). Equal up to rounding, as
+    ``simplify``'s rewrites are. Only products and quotients whose first operand is not a
+    number, with at least one factor that is."""
+
+    def number(node: gast.expr) -> bool:
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+            node = node.operand
+        return _number(node) is not None or (isinstance(node, gast.Name) and node.id in numbers)
+
+    def moved(node: gast.AST) -> gast.AST:
+        if not (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in reducers
+            and len(node.args) == 2
+            and not node.keywords
+            and isinstance(node.args[1], gast.Name)
+            and node.args[1].id in numbers
+        ):
+            return node
+        chain: list[tuple[gast.operator | None, gast.expr]] = []
+        part = node.args[0]
+        while isinstance(part, gast.BinOp) and isinstance(part.op, (gast.Mult, gast.Div)):
+            chain.append((part.op, part.right))
+            part = part.left
+        chain.append((None, part))
+        chain.reverse()  # (op, operand) in order; the first operand has no op
+        if number(chain[0][1]):
+            return node
+        kept = [(op, operand) for op, operand in chain if not number(operand)]
+        scales = [(op, operand) for op, operand in chain if number(operand)]
+        if not scales:
+            return node
+        inner = kept[0][1]
+        for op, operand in kept[1:]:
+            inner = gast.BinOp(left=inner, op=op, right=operand)
+        result: gast.expr = gast.Call(func=node.func, args=[inner, node.args[1]], keywords=[])
+        for op, operand in scales:
+            result = gast.BinOp(left=result, op=op, right=operand)
+        return result
+
+    return rewrite(expression, moved)

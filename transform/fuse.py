@@ -68,6 +68,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     )
     reducers = frozenset(name for name, value in bound.items() if value is unbroadcast)
     _tidy_signs(program.backward, values, adjoints, numbers, reducers)
+    _numbers_outside_sums(program.backward, reducers, frozenset(program.numbers))
     _share_duplicates(program.backward, program.pop, pure)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
@@ -227,6 +228,18 @@ def _tidy_signs(
 
 def _written_number(node: gast.expr) -> bool:
     return isinstance(node, gast.Constant) and type(node.value) in (int, float)
+
+
+def _numbers_outside_sums(
+    stmts: list[gast.stmt], reducers: frozenset[str], numbers: frozenset[str]
+) -> None:
+    """A number's gradient, a sum, with the numbers that scale every element taken
+    outside it (``algebra.numbers_outside_sums``)."""
+    if not reducers:
+        return
+    for stmt in statements(stmts):
+        if isinstance(stmt, gast.Assign):
+            stmt.value = algebra.numbers_outside_sums(stmt.value, reducers, numbers)
 
 
 def _float_numbers(program: Program, adjoints: frozenset[str]) -> frozenset[str]:

@@ -223,6 +223,26 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
     return None
 
 
+def _unpacked_items(target: gast.expr, value: gast.expr) -> dict[str, gast.expr]:
+    """``a, b, c = x`` binds what ``x[0]``, ``x[1]``, ``x[2]`` read (it raises unless ``x``
+    has exactly three items): name -> that item read, for plain names unpacked from a
+    name (``lengthscale, signal, noise = np.exp(log_params)``'s temporary, whose items
+    ``ranks`` then knows to be numbers). Nothing for a starred or nested target."""
+    elts = target.elts
+    if not isinstance(value, gast.Name) or not all(isinstance(e, gast.Name) for e in elts):
+        return {}
+    if len({e.id for e in elts}) != len(elts):
+        return {}  # (a name bound twice by one unpacking: its last item wins)
+    return {
+        e.id: gast.Subscript(
+            value=gast.Name(value.id, gast.Load(), None, None),
+            slice=gast.Constant(i, None),
+            ctx=gast.Load(),
+        )
+        for i, e in enumerate(elts)
+    }
+
+
 def _bindings(statements: list[gast.stmt], in_loop: bool, builtin_range: bool):
     """(name, value, statement, in_loop) for every binding of a name; value None when the
     name is bound by something other than an assignment of one value (unpacking, loop
@@ -233,9 +253,10 @@ def _bindings(statements: list[gast.stmt], in_loop: bool, builtin_range: bool):
                 if isinstance(target, gast.Name):
                     yield target.id, stmt.value, stmt, in_loop
                 elif isinstance(target, (gast.Tuple, gast.List)):
+                    items = _unpacked_items(target, stmt.value)
                     for sub in walk(target):
                         if isinstance(sub, gast.Name):
-                            yield sub.id, None, stmt, in_loop
+                            yield sub.id, items.get(sub.id), stmt, in_loop
         elif isinstance(stmt, gast.For):
             # ``for i in range(...)`` binds ints: as a number constant would (shape ()).
             counter = _AN_INT if _over_range(stmt, builtin_range) else None
