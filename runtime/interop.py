@@ -87,6 +87,8 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """Any other use of a ufunc on tensors (see :func:`array_ufunc`)."""
     recording = is_grad_enabled() and _needs_grad(inputs)
     out = kwargs.get("out")
+    if out is not None and any(isinstance(o, Tensor) for o in out):
+        return _into_tensor(function, method, inputs, kwargs, out)
     if out is not None:
         if recording:
             raise GradientLostError(
@@ -117,6 +119,24 @@ def ufunc(function: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
             f"write it with functions that have rules (np.sum, np.cumsum, indexing...)"
         )
     return wrap_plain(getattr(function, method)(*_raw(inputs), **_raw_kwargs(kwargs)))
+
+
+def _into_tensor(function: np.ufunc, method: str, inputs: tuple, kwargs: dict, out: tuple) -> Any:
+    """``np.add(a, b, out=t)`` with a tensor ``t``: ``t[...] = np.add(a, b)``, an in-place
+    write the tape records as any other (its old value's gradient stops there, views of
+    ``t`` see the new values, and the result's gradient, if it has one, flows into ``t``).
+    Writing the raw result into ``t``'s memory instead left ``t``'s node computing its old
+    value: a silently wrong gradient through ``t`` and its views."""
+    if method != "__call__" or len(out) != 1 or kwargs.get("where", True) is not True:
+        raise GradientLostError(
+            f"np.{function.__name__}.{method}(..., out=tensor) with several outputs or "
+            "where= cannot be recorded; assign the result to a name instead (y = "
+            f"np.{function.__name__}(...)) and write it where it belongs."
+        )
+    (target,) = out
+    rest = {key: value for key, value in kwargs.items() if key not in ("out", "where")}
+    target[...] = ufunc(function, method, inputs, rest)
+    return target
 
 
 def _raw_kwargs(kwargs: dict) -> dict:

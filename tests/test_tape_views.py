@@ -287,3 +287,54 @@ def test_a_split_part_of_a_constant_sees_a_later_write(f):
     for mode in ("tape", "auto"):
         got = ag.grad(f, wrt=0, mode=mode)(x.copy(), w.copy())
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
+
+
+def _constant_out_into_a_view_base(x, w):
+    v = np.sin(x) * 0.8
+    part = np.array_split(v, 3)[1]
+    np.add(w, w, out=v)  # v holds a constant now: no gradient through its old value
+    return np.sum(part * part)
+
+
+def _constant_out_then_add(x, w):
+    v = np.sin(x) * 0.8
+    np.add(w, w, out=v)
+    v += x
+    return np.sum(v * v)
+
+
+def _recorded_out(x, w):
+    v = x * 1.0
+    part = v[2:4]
+    np.multiply(x, w, out=v)  # the result needs a gradient: it flows into v and its view
+    return np.sum(part * part) + np.sum(v)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [_constant_out_into_a_view_base, _constant_out_then_add, _recorded_out],
+    ids=lambda f: f.__name__,
+)
+def test_a_ufunc_writing_into_a_tensor_records_the_write(f):
+    # np.add(..., out=t) wrote the raw result into t's memory and left t's node computing
+    # its old value: silently wrong with respect to x (hostile random programs 3109 and
+    # 3205 differentiated with respect to one argument)
+    x, w = np.linspace(0.1, 0.6, 6), np.linspace(-0.5, 0.5, 6)
+    want = numeric_vjp(lambda a, b: f(a.copy(), b.copy()), [x, w], 0, 1.0)
+    for mode in ("tape", "auto"):
+        got = ag.grad(f, wrt=0, mode=mode)(x.copy(), w.copy())
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
+        # with respect to w alone, v is a plain array: storing w's result into it is
+        # refused, as before, by name
+        with pytest.raises(ag.GradientLostError, match=r"out=array\) would store"):
+            ag.grad(f, wrt=1, mode=mode)(x.copy(), w.copy())
+
+
+def test_out_with_where_into_a_tensor_is_refused():
+    def f(x):
+        v = x * 1.0
+        np.add(x, x, out=v, where=x > 0.3)
+        return np.sum(v)
+
+    with pytest.raises(ag.GradientLostError, match="where= cannot be recorded"):
+        ag.grad(f, mode="tape")(np.linspace(0.1, 0.6, 6))
