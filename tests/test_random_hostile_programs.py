@@ -251,8 +251,9 @@ def test_generated_programs_use_every_construct():
 #: write of w's value through it changed v with no gradient; 153: a restore into v1 that
 #: only the view v1[:] read afterwards was dropped as dead; 780: on the tape the parts of
 #: np.array_split of a constant were plain arrays that a later write changed: all
-#: silently wrong with respect to one argument, right with respect to both)
-ONE_ARGUMENT_SEEDS = [*range(40), 111, 153, 780]
+#: silently wrong with respect to one argument, right with respect to both; 3109, 3205:
+#: on the tape a ufunc's out= into a tensor left the tensor's node computing its old value)
+ONE_ARGUMENT_SEEDS = [*range(40), 111, 153, 780, 3109, 3205]
 
 
 @pytest.mark.parametrize("position", [0, 1])
