@@ -13,10 +13,11 @@ from numeric import assert_close, numeric_vjp
 import astgrad as ag
 
 
-def heat(u0, k):
+def heat(u0, k, steps=4):
+    # (tests/test_jit_buffers.py compiles it too)
     u = u0.copy()
     n = u.shape[0]
-    for _ in range(4):
+    for _ in range(steps):
         new = u.copy()
         c = k / (1.0 + np.sum(u * u))
         for i in range(1, n - 1):

@@ -263,6 +263,19 @@ def test_a_write_into_a_two_operand_einsums_operand_still_raises():
         ag.grad(writes_an_operand, mode="tape")(np.array([[0.3, -0.5], [0.7, 1.1]]))
 
 
+def _assert_right_in_x(f) -> None:
+    """``f(x, w)``'s gradient with respect to x alone, on the tape and in auto mode, against
+    finite differences (each call on fresh copies: ``f`` writes into arrays)."""
+    x, w = _X_AND_W
+    want = numeric_vjp(lambda a, b: f(a.copy(), b.copy()), [x, w], 0, 1.0)
+    for mode in ("tape", "auto"):
+        got = ag.grad(f, wrt=0, mode=mode)(x.copy(), w.copy())
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
+
+
+_X_AND_W = (np.linspace(0.1, 0.6, 6), np.linspace(-0.5, 0.5, 6))
+
+
 def _array_then_split(x, w):
     v = np.array(w)  # (on the tape a tensor that needs no gradient, until the write)
     part = np.array_split(v, 3)[1]
@@ -282,11 +295,7 @@ def test_a_split_part_of_a_constant_sees_a_later_write(f):
     # np.split and np.array_split return lists: their parts were left plain arrays, views
     # of the tensor's memory that a write needing a gradient changed with no gradient
     # (hostile random program 780 differentiated with respect to x alone)
-    x, w = np.linspace(0.1, 0.6, 6), np.linspace(-0.5, 0.5, 6)
-    want = numeric_vjp(lambda a, b: f(a.copy(), b.copy()), [x, w], 0, 1.0)
-    for mode in ("tape", "auto"):
-        got = ag.grad(f, wrt=0, mode=mode)(x.copy(), w.copy())
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
+    _assert_right_in_x(f)
 
 
 def _constant_out_into_a_view_base(x, w):
@@ -319,13 +328,11 @@ def test_a_ufunc_writing_into_a_tensor_records_the_write(f):
     # np.add(..., out=t) wrote the raw result into t's memory and left t's node computing
     # its old value: silently wrong with respect to x (hostile random programs 3109 and
     # 3205 differentiated with respect to one argument)
-    x, w = np.linspace(0.1, 0.6, 6), np.linspace(-0.5, 0.5, 6)
-    want = numeric_vjp(lambda a, b: f(a.copy(), b.copy()), [x, w], 0, 1.0)
+    _assert_right_in_x(f)
+    # with respect to w alone, v is a plain array: storing w's result into it is refused,
+    # as before, by name
+    x, w = _X_AND_W
     for mode in ("tape", "auto"):
-        got = ag.grad(f, wrt=0, mode=mode)(x.copy(), w.copy())
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=mode)
-        # with respect to w alone, v is a plain array: storing w's result into it is
-        # refused, as before, by name
         with pytest.raises(ag.GradientLostError, match=r"out=array\) would store"):
             ag.grad(f, wrt=1, mode=mode)(x.copy(), w.copy())
 

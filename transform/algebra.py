@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from .build import load
-from .walk import rewrite
+from .walk import is_call_on_name, rewrite
 
 _NUMBER = (int, float)
 
@@ -355,11 +355,7 @@ def negation_outside(expression: gast.expr, reducers: frozenset[str]) -> gast.ex
 
     def moved(node: gast.AST) -> gast.AST:
         if (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Name)
-            and node.func.id in reducers
-            and len(node.args) == 2
-            and not node.keywords
+            is_call_on_name(node, reducers)
             and isinstance(node.args[0], gast.UnaryOp)
             and isinstance(node.args[0].op, gast.USub)
         ):
@@ -388,15 +384,7 @@ def numbers_outside_sums(
         return _number(node) is not None or (isinstance(node, gast.Name) and node.id in numbers)
 
     def moved(node: gast.AST) -> gast.AST:
-        if not (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Name)
-            and node.func.id in reducers
-            and len(node.args) == 2
-            and not node.keywords
-            and isinstance(node.args[1], gast.Name)
-            and node.args[1].id in numbers
-        ):
+        if not (is_call_on_name(node, reducers) and node.args[1].id in numbers):
             return node
         chain: list[tuple[gast.operator | None, gast.expr]] = []
         part = node.args[0]
