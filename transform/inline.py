@@ -226,25 +226,38 @@ def inline(
     gradients = {}
     for position in wanted:
         if position < len(template.outputs) and template.outputs[position] is not None:
-            written = products.einsum_gradient(rule.primitive, bound, position, g, ctx)
-            if written is None and not keywords:
-                written = products.outer_gradient(rule.primitive, operands, position, g, ctx)
-            if written is not None:
-                gradients[position] = written
-                continue
-            same = _has_result_shape(callee, operands, position, ctx)
-            expression = gradient(template, position, namespace, same)
-            if position == 1 and rule.vjp is _TRUE_DIVIDE and _is_value(bound.get("x"), 1):
-                expression = _reciprocal_gradient(expression)  # (a new tree: not shared)
-                expression = at_defaults(expression, rule, bound, namespace)
-            else:  # (the template's own: made once, copied by _substitute)
-                expression = at_defaults_shared(expression, rule, bound, namespace)
-            expression = _substitute(expression, renames, rule, ctx)
-            expression = fold_constants(_drop_default_arguments(expression, ctx))
+            # (a product the rule's helper would compute: written as the product itself)
+            expression = products.einsum_gradient(rule.primitive, bound, position, g, ctx)
+            if expression is None and not keywords:
+                expression = products.outer_gradient(rule.primitive, operands, position, g, ctx)
+            if expression is None:
+                expression = _from_template(callee, operands, position, bound, renames, ctx)
             if computed_dtype and needs_dtype_check(rule, bound):
                 expression = checked_dtype(expression, ans, ctx, origin)
             gradients[position] = expression
     return InlinedAdjoint(prelude, gradients)
+
+
+def _from_template(
+    callee: Callee,
+    operands: list[gast.expr],
+    position: int,
+    bound: dict[str, gast.expr],
+    renames: dict[str, gast.expr],
+    ctx: TransformContext,
+) -> gast.expr:
+    """The rule template's gradient for ``position``, its names bound to this call's."""
+    rule = callee.rule
+    namespace = rule.vjp.__globals__
+    same = _has_result_shape(callee, operands, position, ctx)
+    expression = gradient(rule.template, position, namespace, same)
+    if position == 1 and rule.vjp is _TRUE_DIVIDE and _is_value(bound.get("x"), 1):
+        expression = _reciprocal_gradient(expression)  # (a new tree: not shared)
+        expression = at_defaults(expression, rule, bound, namespace)
+    else:  # (the template's own: made once, copied by _substitute)
+        expression = at_defaults_shared(expression, rule, bound, namespace)
+    expression = _substitute(expression, renames, rule, ctx)
+    return fold_constants(_drop_default_arguments(expression, ctx))
 
 
 def _reciprocal_gradient(expression: gast.expr) -> gast.expr:
