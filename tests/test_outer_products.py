@@ -58,7 +58,18 @@ def by_expand_dims(u, v, A):
     return np.sum((np.expand_dims(u, -1) * v - A) ** 2)
 
 
+def by_multiply_outer(u, v, A):
+    return np.sum((np.multiply.outer(u, v) - A) ** 2)
+
+
+def by_ufunc_outers(u, M):
+    # other ufuncs' outer, of a vector and a matrix, with an expression as operand
+    return np.sum(np.sin(np.subtract.outer(u * 2.0, M))) + np.sum(np.maximum.outer(u, M) ** 2)
+
+
 PROGRAMS = [
+    (by_multiply_outer, [(3,), (4,), (3, 4)]),
+    (by_ufunc_outers, [(3,), (2, 2)]),
     (by_newaxis, [(3,), (4,), (3, 4)]),
     (by_reshape, [(3,), (4,), (3, 4)]),
     (by_expand_dims, [(3,), (4,), (3, 4)]),
@@ -119,3 +130,12 @@ def test_a_full_matrix_keeps_the_multiplication() -> None:
     """``u[:, None] * B``: B has no axis known to be of size 1, so it is no outer product."""
     source = ag.source(not_an_outer_product, np.ones(3), np.ones((3, 4)), wrt=(0, 1))
     assert ".dot(" not in source and "@" not in source, source
+
+
+def test_a_ufunc_s_outer_is_transformed():
+    """``np.multiply.outer(u, v)`` (a ufunc's method, which has no rule) is written as the
+    ufunc of ``u`` reshaped with an axis of size 1 per axis of ``v``: source mode takes it,
+    where it refused it."""
+    source = ag.source(by_multiply_outer, np.ones(3), np.ones(4), np.ones((3, 4)), wrt=(0, 1))
+    assert "np.reshape(u, np.shape(u) + (1,) * np.ndim(v))" in source, source
+    assert ag.explain(by_multiply_outer, np.ones(3), np.ones(4), np.ones((3, 4))).mode == "source"

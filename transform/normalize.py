@@ -945,6 +945,42 @@ class _Normalizer:
     def expr_Call(self, node: gast.Call) -> gast.expr:
         return self.call(node)
 
+    def _ufunc_outer(self, node: gast.Call) -> gast.Call | None:
+        """``np.multiply.outer(a, b)`` as ``np.multiply(np.reshape(a, np.shape(a) + (1,) *
+        np.ndim(b)), b)``: the same elements (``a``'s axes, then ``b``'s, by broadcasting),
+        through the ufunc's own rule and a reshape's, where a ufunc's method has none. For
+        a ufunc of two operands called with two arguments and no keywords; ``a`` and ``b``
+        are evaluated once, in order, as the call would."""
+        func = node.func
+        if not (
+            isinstance(func, gast.Attribute)
+            and func.attr == "outer"
+            and len(node.args) == 2
+            and not node.keywords
+            and not any(isinstance(arg, gast.Starred) for arg in node.args)
+        ):
+            return None
+        ufunc = static_value(func.value, self.ctx)
+        if not (isinstance(ufunc, np.ufunc) and ufunc.nin == 2 and ufunc.nout == 1):
+            return None
+        first, second = self.atom(node.args[0]), self.atom(node.args[1])
+        numpy = self.ctx.bind_free("np", np)
+
+        def numpy_call(name: str, *args: gast.expr) -> gast.Call:
+            function = gast.Attribute(value=build.load(numpy), attr=name, ctx=gast.Load())
+            return gast.Call(func=function, args=list(args), keywords=[])
+
+        ones = gast.BinOp(
+            left=gast.Tuple(elts=[gast.Constant(1, None)], ctx=gast.Load()),
+            op=gast.Mult(),
+            right=numpy_call("ndim", copy.deepcopy(second)),
+        )
+        shape = gast.BinOp(
+            left=numpy_call("shape", copy.deepcopy(first)), op=gast.Add(), right=ones
+        )
+        reshaped = numpy_call("reshape", first, shape)
+        return gast.Call(func=func.value, args=[reshaped, second], keywords=[])
+
     def note_made(self, name: str, value: gast.expr) -> None:
         """Remember that ``name`` (bound once) holds an object made inline, of that class."""
         if isinstance(value, gast.Name) and value.id in self.made:
@@ -953,6 +989,9 @@ class _Normalizer:
             self.made[name] = static_value(value.args[0], self.ctx)
 
     def call(self, node: gast.Call) -> gast.expr:
+        outer = self._ufunc_outer(node)
+        if outer is not None:
+            node = outer
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)
