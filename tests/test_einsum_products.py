@@ -161,3 +161,22 @@ def test_an_operand_that_is_a_list_keeps_the_helper() -> None:
     are arrays of their term's rank."""
     source = ag.source(with_a_list, np.ones(3))
     assert "einsum_grad" in source
+
+
+def softmax_then_contract(scores, v):
+    # weights is bound twice, the second time through a reduction with keepdims: ranks
+    # follows reductions, so the einsum's operands are known to be matrices
+    weights = np.exp(scores - np.max(scores, axis=1, keepdims=True))
+    weights = weights / np.sum(weights, axis=1, keepdims=True)
+    return np.sum(np.einsum("qk,kd->qd", weights, v) ** 2) + np.sum(weights, axis=0) @ v[:, 0]
+
+
+def test_operands_made_by_reductions_take_the_products() -> None:
+    rng = np.random.default_rng(9)
+    args = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
+    source = ag.source(softmax_then_contract, *args, wrt=(0, 1))
+    assert "einsum_grad" not in source, source
+    for mode in ("source", "auto", "tape"):
+        grads = ag.grad(softmax_then_contract, wrt=(0, 1), mode=mode)(*args)
+        for index, got in enumerate(grads):
+            assert_close(got, numeric_vjp(softmax_then_contract, args, index, 1.0), what=mode)

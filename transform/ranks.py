@@ -61,6 +61,8 @@ _PLAIN_KEYWORDS = {"dtype", "order"}
 _PRODUCTS = {np.dot, np.matmul}
 #: elementwise primitives that are not ufuncs
 _ELEMENTWISE = {np.where}
+#: reductions whose result's ndim follows from the axes they reduce (``_reduction``)
+_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.amax, np.amin, np.prod, np.std, np.var}
 _NUMBERS = {builtins.float}
 _INTS = {builtins.len, builtins.int, operator.index}
 
@@ -254,6 +256,43 @@ def product(left: Any, right: Any, function: Any) -> Any:
     return ndarray(k) if k and is_numpy(left) and is_numpy(right) else k
 
 
+def _reduction(args: list[gast.expr], keywords: list[gast.keyword], facts: dict[str, Any]) -> Any:
+    """The fact of ``np.sum(x, axis=1, keepdims=True)`` and the like: ``x``'s ndim with
+    ``keepdims``, less one per axis reduced without it (a number for all of them), where
+    the axes and ``keepdims`` are written in the code."""
+    found = of(args[0], facts)
+    k = ndim(found)
+    if k is None or found == INT or len(args) > 2:
+        return CONFLICT
+    axis: gast.expr | None = args[1] if len(args) == 2 else None
+    keepdims = False
+    for keyword in keywords:
+        if keyword.arg == "axis" and axis is None:
+            axis = keyword.value
+        elif keyword.arg == "keepdims" and isinstance(keyword.value, gast.Constant):
+            keepdims = keyword.value.value is True
+        elif keyword.arg != "dtype":
+            return CONFLICT
+    if keepdims:
+        left = k
+    elif axis is None or (isinstance(axis, gast.Constant) and axis.value is None):
+        left = 0
+    else:
+        axes = axis.elts if isinstance(axis, gast.Tuple) else [axis]
+        if not all(_written_int(a) for a in axes):
+            return CONFLICT
+        left = k - len(axes)
+        if left < 0:
+            return CONFLICT
+    return ndarray(left) if left and is_numpy(found) else left
+
+
+def _written_int(node: gast.expr) -> bool:
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        node = node.operand
+    return isinstance(node, gast.Constant) and type(node.value) is int
+
+
 def _einsum(args: list[gast.expr], facts: dict[str, Any]) -> Any:
     """The fact of ``np.einsum("ij,kj->ik", x, A)``: as many axes as the output has
     letters, where each operand's ndim is its term's (literal, plain subscripts)."""
@@ -338,6 +377,8 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         return ndarray(k) if is_numpy(found) and k else k  # (of a NumPy array, one too)
     if _in(primitive, {np.einsum}) and all(k.arg == "optimize" for k in value.keywords):
         return _einsum(args, facts)
+    if _in(primitive, _REDUCTIONS) and args:
+        return _reduction(args, value.keywords, facts)
     if value.keywords:
         return CONFLICT
     if _in(primitive, _PRODUCTS) and len(args) == 2:
