@@ -39,16 +39,11 @@ import os
 import sys
 from pathlib import Path
 
-# One thread, as benchmarks/compare.py sets it (its variables), before NumPy loads.
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-):
-    os.environ[_var] = "1"
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # compare.py and workloads.py, beside this file
+import one_thread  # noqa: E402, F401  (one thread, before NumPy loads)
+
+# isort: split
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402

@@ -39,16 +39,11 @@ import os
 import sys
 from pathlib import Path
 
-# One thread, as benchmarks/matrix.py sets it, before NumPy loads its BLAS thread pool.
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-):
-    os.environ[_var] = "1"
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # compare.py and workloads.py, beside this file
+import one_thread  # noqa: E402, F401  (one thread, before NumPy loads)
+
+# isort: split
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
@@ -294,13 +289,7 @@ def heat_u_by_hand(u, k):
     ``workloads.heat_1d_loop_by_hand`` also accumulates the gradient in ``k``, work that
     astgrad's gradient with respect to ``u`` alone does not do."""
     n = u.shape[0]
-    states = []
-    for _ in range(20):
-        states.append(u)
-        u_new = u.copy()
-        for i in range(1, n - 1):
-            u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
-        u = u_new
+    states, u = workloads.heat_1d_loop_states(u, k)
     loss = np.sum(u**2)
     du_new = 2.0 * u
     for _ in states:

@@ -509,8 +509,8 @@ def heat_1d_loop(u, k):
     return np.sum(u**2)
 
 
-def heat_1d_loop_by_hand(u, k):
-    """The backward pass in the forward's style: an element loop, in place."""
+def heat_1d_loop_states(u, k):
+    """``heat_1d_loop``'s forward, keeping each step's input: (the states, the last u)."""
     n = u.shape[0]
     states = []
     for _ in range(20):
@@ -519,6 +519,13 @@ def heat_1d_loop_by_hand(u, k):
         for i in range(1, n - 1):
             u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
         u = u_new
+    return states, u
+
+
+def heat_1d_loop_by_hand(u, k):
+    """The backward pass in the forward's style: an element loop, in place."""
+    n = u.shape[0]
+    states, u = heat_1d_loop_states(u, k)
     loss = np.sum(u * u)
     du_new = 2.0 * u
     dk = 0.0
