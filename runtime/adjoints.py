@@ -331,8 +331,12 @@ def finish_gradient(grad: Any, like: Any) -> Any:
         # The common case, on every call: a fresh array of the right form. Native dtypes
         # are singletons, so `is` settles it cheaply; "carray" (aligned, writeable,
         # C-contiguous) too, and any other layout takes the general checks below.
-        if grad.dtype is like.dtype and grad.shape == like.shape and grad.flags.carray:
-            return grad
+        if grad.dtype is like.dtype and grad.shape == like.shape:
+            if grad.flags.carray:
+                return grad
+            # a view (a sum's cotangent spread with zero strides, a transpose): a copy of
+            # its own, as the general road below makes, without its type checks
+            return grad if _owns_writable_memory(grad) else np.array(grad, copy=True)
     elif type(like) is float and type(grad) is _float64:
         return float(grad)  # a Python float's gradient, summed by NumPy: the usual number
     elif type(like) is list and type(grad) is list and len(grad) == len(like):

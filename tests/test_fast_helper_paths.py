@@ -225,3 +225,68 @@ def test_finish_gradient_of_a_list_finishes_each_item() -> None:
         assert type(item) is type(want)
         np.testing.assert_array_equal(item, want)
     assert got[1].dtype == np.float32 and type(got[2]) is float
+
+
+def test_finish_gradient_copies_a_view_it_cannot_hand_back() -> None:
+    """An array of the argument's dtype and shape that is not a buffer of its own (a
+    zero-stride spread, a transpose) is copied as the general road copies it; a writeable
+    Fortran-ordered one is handed back."""
+    like = np.ones((3, 4))
+    spread = np.broadcast_to(np.float64(2.0), (3, 4))
+    got = finish_gradient(spread, like)
+    assert got is not spread and got.flags.writeable and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, spread)
+    fortran = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    assert finish_gradient(fortran, like) is fortran
+    strided = np.arange(24.0).reshape(3, 8)[:, ::2]
+    got = finish_gradient(strided, like)
+    assert got is not strided and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, strided)
+    got[0, 0] = 99.0  # the copy is the caller's: the array it came from is unchanged
+    assert strided[0, 0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_norm_grad_of_all_of_x_scaled_by_one_number(dtype, keepdims) -> None:
+    """np.linalg.norm(x)'s gradient takes x times one number when it can (no spread view):
+    the value, dtype and shape of the general road, for any dtype of x and cotangent."""
+    from astgrad.runtime.rules.linalg_helpers import expand_reduced, norm_grad
+    from astgrad.runtime.rules.shared import divide_or_zero
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 4)).astype(dtype)
+    ans = np.linalg.norm(x, keepdims=keepdims)
+    for g in (1.5, np.float64(1.5), np.float32(1.5), np.ones_like(ans, dtype=np.float32)):
+        got = norm_grad(g, ans, x, keepdims=keepdims)
+        general = x * expand_reduced(divide_or_zero(g, ans), x, None, keepdims)
+        assert got.dtype == general.dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, general, rtol=1e-6)
+    zero = np.zeros((2, 2), dtype)
+    assert not np.any(norm_grad(1.0, np.linalg.norm(zero), zero))  # 0 where the norm is 0
+    assert np.allclose(norm_grad(2.0, 5.0, [3.0, 4.0]), [1.2, 1.6])  # a list of numbers
+
+
+def test_matmul_gradient_of_a_matrix_times_a_vector() -> None:
+    rng = np.random.default_rng(8)
+    A, v, g = rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=5)
+    for a, vec, cot in ((A, v, g), (A.astype(np.float32), v, g), (A, v.astype(np.float32), g)):
+        got = matmul_grad_right(cot, a, vec)
+        assert got.shape == vec.shape and got.dtype == (cot @ a).dtype
+        np.testing.assert_allclose(got, a.T @ cot, rtol=1e-6)
+
+
+def least_squares_by_norm(x, A, b, lam):
+    return 0.5 * np.linalg.norm(A @ x - b) ** 2 + lam * np.sum(x**2)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+def test_norm_loss_gradient(mode) -> None:
+    rng = np.random.default_rng(9)
+    x, A, b = rng.normal(size=4), rng.normal(size=(6, 4)), rng.normal(size=6)
+    (got,) = ag.grad(least_squares_by_norm, wrt=(0,), mode=mode)(x, A, b, 0.1)
+    expected = numeric_vjp(least_squares_by_norm, [x, A, b, 0.1], 0, 1.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+    # the norm is a number: its sum's cotangent needs no unbroadcast (one step fewer)
+    source = ag.source(least_squares_by_norm, x, A, b, 0.1, wrt=(0,))
+    assert "unbroadcast(dadd" not in source

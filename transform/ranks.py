@@ -379,6 +379,9 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
         return _einsum(args, facts)
     if _in(primitive, _REDUCTIONS) and args:
         return _reduction(args, value.keywords, facts)
+    if _in(primitive, {np.linalg.norm}) and 1 <= len(args) <= 2:
+        if all(keyword.arg == "ord" for keyword in value.keywords):
+            return 0  # the norm of all of x (its vector or matrix norm), or an error
     if value.keywords:
         return CONFLICT
     if _in(primitive, _PRODUCTS) and len(args) == 2:

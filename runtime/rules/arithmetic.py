@@ -136,7 +136,7 @@ def dot_jvp(ans, a, b, out=None, *, da, db):
 @vjp_rule(float, np.float64, np.float32, name="float")
 def to_float(g, ans, x):
     # (of a complex x, the real part: the cotangent's real part is all that means anything)
-    return unbroadcast(cast_like(np.real(g), x), x)
+    return unbroadcast(cast_like(g.real, x), x)
 
 
 # float(dx), np.float32(dx): the tangent in the result's type
@@ -219,6 +219,8 @@ def matmul_grad_right(g: Any, x: Any, y: Any) -> Any:
             and g.shape[0] == x.shape[0]
         ):
             return x.T.dot(g)
+        if x.ndim == 2 and y.ndim == 1 and g.ndim == 1:
+            return g @ x  # one matrix times one vector (a least-squares residual)
     x_ndim, y_ndim = x.ndim, len(_shape(y))
     if x_ndim == 2 and y_ndim == 2:
         return dot_2d(x.T, g)

@@ -18,7 +18,7 @@ A real argument's gradient is the real part of what reaches it (runtime.adjoints
 ``finish_gradient``, the tape's leaves). Until then a real value's adjoint may carry an
 imaginary part that means nothing, which every rule of a real-linear function passes on
 unchanged; the rules of functions from complex to real values (``np.real``, ``abs``,
-``float``...) read only ``np.real(g)``, so it never reaches a complex argument.
+``float``...) read only ``g.real``, so it never reaches a complex argument.
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def imag_grad(g: Any, x: Any) -> Any:
     array([-0.-1.j])
     """
     if is_complex(x):
-        return -1j * np.real(g)
-    return np.real(g) * 0.0
+        return -1j * g.real
+    return g.real * 0.0
 
 
 def conjugate_if_complex(value: Any, x: Any) -> Any:
@@ -179,7 +179,7 @@ def angle_grad(g: Any, z: Any, deg: bool = False) -> Any:
     array([-1.+0.j])
     """
     xp = array_module(g, z)
-    g = np.real(g) * (180 / np.pi if deg else 1.0)
+    g = g.real * (180 / np.pi if deg else 1.0)
     if not is_complex(z):
         return g * 0.0
     safe = xp.where(z == 0, 1, z)
@@ -307,7 +307,7 @@ def irfft_grad(g: Any, a: Any, n: Any, axis: int, norm: Any) -> Any:
     for weights ``w`` 1 at k = 0 and at n / 2, 2 elsewhere; so the gradient of a is
     ``w * (B's transpose) g``: ``w`` times the conjugate of rfft(g) in the dual norm."""
     length = 2 * (np.shape(a)[axis] - 1) if n is None else n
-    g = np.moveaxis(np.real(g), axis, -1)
+    g = np.moveaxis(g.real, axis, -1)
     spectrum = np.conjugate(np.fft.rfft(g, n=length, axis=-1, norm=_DUAL_NORM[norm]))
     weights = array_module(g).full(spectrum.shape[-1], 2.0, dtype=spectrum.real.dtype)
     weights[0] = 1.0

@@ -234,7 +234,7 @@ def rad2deg(g, ans, x):
 def absolute(g, ans, x):
     # sign(x) is x / |x| for complex x too; its conjugate is complex.py's convention (and
     # for real x no copy is made)
-    return np.real(g) * conjugate_if_complex(np.sign(x), x)
+    return g.real * conjugate_if_complex(np.sign(x), x)
 
 
 @jvp_rule(np.absolute)
@@ -350,13 +350,13 @@ def nan_to_num_jvp(ans, x, copy=True, nan=0.0, posinf=None, neginf=None, *, dx):
 
 # -- real and imaginary parts ----------------------------------------------------------------
 # The convention for complex values is rules/complex.py's: the gradient of a complex z is
-# dL/dRe(z) - 1j * dL/dIm(z). A real result's cotangent is read as np.real(g) (an
+# dL/dRe(z) - 1j * dL/dIm(z). A real result's cotangent is read as g.real (an
 # imaginary part there means nothing); for real inputs these are the identity and zero.
 
 
 @vjp_rule(np.real)
 def real(g, ans, val):
-    return np.real(g)
+    return g.real
 
 
 @vjp_rule(np.imag)

@@ -28,7 +28,7 @@ def copysign(g, ans, x1, x2):
 @vjp_rule(np.ldexp)
 def ldexp(g, ans, x1, x2):
     # (x1 is real: its gradient is the real part of what a complex computation sends back)
-    return unbroadcast(np.ldexp(np.real(g), x2), x1), None
+    return unbroadcast(np.ldexp(g.real, x2), x1), None
 
 
 # the fractional part moves with x, the integral part does not

@@ -58,7 +58,7 @@ def reshape_like_vjp(g, ans, cotangent, x):
 def cast_like_vjp(g, ans, cotangent, x):
     # (a complex cotangent cast to x's real dtype lost its imaginary part: Re's gradient)
     dropped = np.iscomplexobj(cotangent) and not np.iscomplexobj(ans)
-    return cast_like(np.real(g) if dropped else g, cotangent), None
+    return cast_like(g.real if dropped else g, cotangent), None
 
 
 @vjp_rule(conjugate_if_complex)

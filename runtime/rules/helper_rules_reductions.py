@@ -505,7 +505,7 @@ def fit_shape_vjp(g, ans, v, a):
 # the real part of a real result's cotangent; real for a real cotangent)
 @vjp_rule(rfft_grad)
 def rfft_grad_vjp(g, ans, cotangent, a, n, axis, norm):
-    return real_like(np.fft.rfft(np.real(g), n, axis, norm), cotangent), None, None, None, None
+    return real_like(np.fft.rfft(g.real, n, axis, norm), cotangent), None, None, None, None
 
 
 @vjp_rule(irfft_grad)

@@ -115,7 +115,7 @@ def hermitian_eigvalsh_grad(g: Any, a: Any, UPLO: str = "L") -> Any:
     if not is_complex(a):
         return eigvalsh_grad(g, a, UPLO)
     _, v = np.linalg.eigh(a, UPLO=UPLO)
-    return hermitian_to_triangle((v * np.real(g)[..., None, :]) @ _h(v), UPLO)
+    return hermitian_to_triangle((v * g.real[..., None, :]) @ _h(v), UPLO)
 
 
 @transformable
@@ -152,7 +152,7 @@ def singular_values_grad(
     if compute_uv:
         return complex_singular_vectors_grad(g, ans)
     u, _, vh = np.linalg.svd(a, full_matrices=False)
-    return np.conjugate((u * np.real(g)[..., None, :]) @ vh)
+    return np.conjugate((u * g.real[..., None, :]) @ vh)
 
 
 @transformable

@@ -696,6 +696,10 @@ def _null_space_refused(extra: int) -> NotImplementedError:
 # -- norms -------------------------------------------------------------------------------------
 
 
+#: the NumPy number type of each float dtype (a norm's result, when x has that dtype)
+_scalar_of = {np.dtype(t): t for t in (np.float64, np.float32, np.float16)}
+
+
 def _ties(hits: Any, axis: Any) -> Any:
     """``hits`` shared equally among the tied positions along ``axis``."""
     return hits / hits.sum(axis=axis, keepdims=True)
@@ -711,13 +715,18 @@ def norm_grad(
     'fro', 'nuc', 1, -1, 2, -2, inf, -inf. (Transformable: generated gradient code that
     calls it is differentiated again through its source.)
     """
-    ndim = np.ndim(x)
     if axis is None:
-        if ord is None or (ord == "fro" and ndim == 2):  # the 2-norm of x flattened
-            return x * expand_reduced(divide_or_zero(g, ans), x, None, keepdims)
-        axes = tuple(range(ndim))
+        if ord is None or (ord == "fro" and np.ndim(x) == 2):  # the 2-norm of x flattened
+            scale = divide_or_zero(g, ans)
+            number = type(scale)
+            if type(x) is np.ndarray and (number is float or number is _scalar_of.get(x.dtype)):
+                # one number times x: no view to spread it (a Python float keeps x's
+                # dtype; a NumPy number of x's own dtype too)
+                return x * scale
+            return x * expand_reduced(scale, x, None, keepdims)
+        axes = tuple(range(np.ndim(x)))
     else:
-        axes = _normalize_axes(axis, ndim)
+        axes = _normalize_axes(axis, np.ndim(x))
     g_full = expand_reduced(g, x, axes, keepdims)
     ans_full = expand_reduced(ans, x, axes, keepdims)
     if len(axes) == 1:

@@ -146,7 +146,7 @@ linear(np.linalg.diagonal, np.linalg.trace)
 def vector_norm(g, ans, x, *, axis=None, keepdims=False, ord=2):
     rows = to_rows(x, axis)
     slices = np.shape(rows)[:-1]
-    moved = norm_grad(np.reshape(np.real(g), slices), np.reshape(ans, slices), rows, ord, -1)
+    moved = norm_grad(np.reshape(g.real, slices), np.reshape(ans, slices), rows, ord, -1)
     return conjugate_if_complex(from_rows(moved, x, axis), x)
 
 
@@ -159,7 +159,7 @@ def vector_norm_jvp(ans, x, *, axis=None, keepdims=False, ord=2, dx):
 
 @vjp_rule(np.linalg.matrix_norm)
 def matrix_norm(g, ans, x, *, keepdims=False, ord="fro"):
-    moved = norm_grad(np.real(g), ans, x, ord, (-2, -1), keepdims)
+    moved = norm_grad(g.real, ans, x, ord, (-2, -1), keepdims)
     return conjugate_if_complex(moved, x)
 
 
@@ -306,7 +306,7 @@ def tensorsolve_jvp(ans, a, b, axes=None, *, da, db):
 
 @vjp_rule(np.linalg.cond)
 def cond(g, ans, x, p=None):
-    return cond_grad(np.real(g), ans, x, p)
+    return cond_grad(g.real, ans, x, p)
 
 
 @jvp_rule(np.linalg.cond)

@@ -219,7 +219,7 @@ def prod_jvp(
 @vjp_rule(np.var)
 def var(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     # (complex a: 2 Re(g) conj(a - mean) / (n - ddof), see rules/complex.py)
-    moved = expand_reduced(np.real(g), a, axis, keepdims) * centered(a, axis)
+    moved = expand_reduced(g.real, a, axis, keepdims) * centered(a, axis)
     return conjugate_if_complex(moved * (2 / (reduced_count(a, axis) - ddof)), a)
 
 
@@ -237,7 +237,7 @@ def var_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, 
 # the exact derivative of the std of one value, which is always 0.
 @vjp_rule(np.std)
 def std(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    moved = expand_reduced(divide_or_zero(np.real(g), ans), a, axis, keepdims) * centered(a, axis)
+    moved = expand_reduced(divide_or_zero(g.real, ans), a, axis, keepdims) * centered(a, axis)
     return conjugate_if_complex(moved / (reduced_count(a, axis) - ddof), a)
 
 
@@ -387,7 +387,7 @@ linear(np.trace)
 @vjp_rule(np.linalg.norm)
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     # (complex x: the formulas give the conjugate of the convention's gradient)
-    return conjugate_if_complex(norm_grad(np.real(g), ans, x, ord, axis, keepdims), x)
+    return conjugate_if_complex(norm_grad(g.real, ans, x, ord, axis, keepdims), x)
 
 
 # Each result depends on its own slice only: its gradient (for a cotangent of one) times

@@ -345,7 +345,7 @@ def cast_grad(g: Any, x: Any, ans: Any) -> Any:
     if type(g) is float:  # the cotangent of a number, in generated code
         g = array_module(x).asarray(g)
     if ans.dtype.kind != "c" or x.dtype.kind != "c":
-        g = np.real(g)  # a real result's cotangent, or a real x's gradient (complex.py)
+        g = g.real  # a real result's cotangent, or a real x's gradient (complex.py)
     return g.astype(x.dtype, copy=False)
 
 

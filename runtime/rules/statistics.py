@@ -214,7 +214,7 @@ def nanmin_jvp(ans, a, axis=None, out=None, keepdims=False, *, da):
 @vjp_rule(np.nanvar)
 def nanvar(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     # (complex a: conj of the real formula, as for np.var; rules/complex.py)
-    moved = nanvar_grad(expand_reduced(np.real(g), a, axis, keepdims), a, axis, ddof)
+    moved = nanvar_grad(expand_reduced(g.real, a, axis, keepdims), a, axis, ddof)
     return conjugate_if_complex(moved, a)
 
 
@@ -226,7 +226,7 @@ def nanvar_jvp(ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, 
 # Where the values are all equal (std 0), 0 is the subgradient, as for np.std.
 @vjp_rule(np.nanstd)
 def nanstd(g, ans, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    spread = expand_reduced(divide_or_zero(np.real(g), 2 * ans), a, axis, keepdims)
+    spread = expand_reduced(divide_or_zero(g.real, 2 * ans), a, axis, keepdims)
     return conjugate_if_complex(nanvar_grad(spread, a, axis, ddof), a)
 
 
