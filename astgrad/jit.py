@@ -374,7 +374,12 @@ def _names_of(free: dict[str, Any]) -> Any:
             names.restore_item.add(name)
         elif key == ("astgrad.runtime.rules.indexing", "scatter_grad"):
             names.scatters.add(name)
-        elif key == ("astgrad.runtime.adjoints", "add_at"):
+        elif key in (
+            ("astgrad.runtime.adjoints", "add_at"),
+            # (add_at's value, added in place where no other name holds the adjoint:
+            # the rewrite keeps its own flags for that)
+            ("astgrad.runtime.element_adjoints", "add_scattered"),
+        ):
             names.scatters.add(name)
             names.add_at.add(name)
         elif key == ("astgrad.runtime.adjoints", "assigned_adjoint"):

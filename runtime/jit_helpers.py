@@ -1607,6 +1607,7 @@ JIT_HELPERS = {
     ("astgrad.runtime.adjoints", "scalar_seed"): scalar_seed,
     ("astgrad.runtime.adjoints", "shaped_like"): shape_of,
     ("astgrad.runtime.adjoints", "add_at"): add_at,
+    ("astgrad.runtime.element_adjoints", "add_scattered"): add_at,  # (add_at's value)
     ("astgrad.runtime.adjoints", "assigned_adjoint"): assigned_adjoint,
     ("astgrad.runtime.adjoints", "stored_adjoint"): stored_adjoint,
     ("astgrad.runtime.adjoints", "saved_item"): saved_item,

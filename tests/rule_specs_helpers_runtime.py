@@ -36,6 +36,13 @@ SPECS: dict = {
             [A((2,)), A((2,))],
         ),
     ],
+    # add_at's value. Where it adds in place (an index of ints and slices), it changes the
+    # adjoint it is given, which generated code owns and the harness reuses: its cases
+    # take the sum's road here, and tests/test_adds_in_place.py checks the other.
+    element_adjoints.add_scattered: [
+        case(A((4,)), np.zeros(4), np.array([0, 2, 0]), A((3,))),
+        case(A((3, 2)), np.zeros((3, 2)), [2, 0], A((2, 2))),
+    ],
     adjoints.adjoint_item: [
         case([A((3,)), A((2,))], 1),
         case((A((2,)), A(())), 0),
@@ -78,6 +85,7 @@ _STRUCTURE = "gives only the structure (lengths, keys, shapes) of the result"
 
 REVIEWED: dict = {
     ("add_at", "container"): _STRUCTURE + ", as the result (ans) does",
+    ("add_scattered", "container"): _STRUCTURE + ", as the result (ans) does",
     ("placed", "like"): _STRUCTURE + ", as the result (ans) does",
     ("unpack_adjoint", "container"): _STRUCTURE + ", as the result (ans) does",
     ("joined", "container"): _STRUCTURE + ", as the result (ans) does",

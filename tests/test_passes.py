@@ -108,6 +108,10 @@ def gp_terms(a, y):
     return np.sum(np.log(np.diag(L))) + y @ np.linalg.solve(L.T, np.linalg.solve(L, y))
 
 
+def shifted(x):
+    return np.sum(x[1:] * x[:-1] * x[1:])
+
+
 def squash(x):
     t = np.tanh(x)
     s = 1 - t * t
@@ -136,6 +140,7 @@ CASES = {
     "copies": (layer, ("x",), ()),
     "fuse": (decay, ("a",), ("a",)),
     "step_sums": (recurrent, ("W",), ()),
+    "adds_in_place": (shifted, ("x",), ("x[]",)),
     "unread_pushes": (decay, ("a",), ("a",)),
     "temporaries": (decay, ("a",), ("a",)),
     "release": (layer, ("x",), ()),
@@ -518,6 +523,26 @@ def recurrent_grad(W, h, x, n):
         matmul_shape = pop()
     dW = dW_steps.total()
     return dW
+""",
+    "adds_in_place": """\
+def shifted_grad(x):
+    x_item = x[1:]
+    x_item_2 = x[:-1]
+    mul = x_item * x_item_2
+    x_item_3 = x[1:]
+    mul_2 = mul * x_item_3
+    total = np.sum(mul_2)
+    # backward
+    dtotal = scalar_seed(total)
+    dmul_2 = expand_reduced(dtotal, mul_2)
+    dmul = unbroadcast(dmul_2 * x_item_3, mul)
+    dx_item_3 = unbroadcast(dmul_2 * mul, x_item_3)
+    dx = scatter_grad(dx_item_3, x, slice(1, None, None))
+    dx_item = unbroadcast(dmul * x_item_2, x_item)
+    dx_item_2 = unbroadcast(dmul * x_item, x_item_2)
+    dx = add_scattered(dx, x, slice(None, -1, None), dx_item_2)
+    dx = add_scattered(dx, x, slice(1, None, None), dx_item)
+    return dx
 """,
     "fuse": """\
 def decay_grad(a):

@@ -58,6 +58,8 @@ from typing import Any
 import gast
 import numpy as np
 
+from ..runtime.adjoints import add_at
+from ..runtime.element_adjoints import add_scattered
 from ..runtime.grad_mode import enable_grad, no_grad, set_grad_enabled
 from . import anno, build, dataflow
 from .context import TransformContext
@@ -988,10 +990,20 @@ class _Normalizer:
         elif is_build(value, self.ctx):
             self.made[name] = static_value(value.args[0], self.ctx)
 
+    def _add_at_for_add_scattered(self, node: gast.Call) -> None:
+        """A call of ``add_scattered`` (generated gradient code, differentiated again) as
+        ``add_at``'s, whose value it computes: it adds into its argument's array in place,
+        which ``adds_in_place`` proved safe for the code it wrote, but which no pass here
+        would see (a value saved for this backward pass may be that array)."""
+        func = node.func
+        if isinstance(func, gast.Name) and static_value(func, self.ctx) is add_scattered:
+            node.func = build.load(self.ctx.bind_free("add_at", add_at))
+
     def call(self, node: gast.Call) -> gast.expr:
         outer = self._ufunc_outer(node)
         if outer is not None:
             node = outer
+        self._add_at_for_add_scattered(node)
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return self.inline_nested(func.id, node)

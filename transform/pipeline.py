@@ -31,6 +31,7 @@ from ..runtime import anomaly as runtime_anomaly
 from ..runtime.closures import reaches_itself
 from . import (
     accumulate,
+    adds_in_place,
     analyze,
     anno,
     anomaly,
@@ -97,6 +98,8 @@ from .walk import copy_tree, walk
 #: - ``step_sums`` after ``fuse``, once each accumulation is the one statement it will
 #:   be (``dW = dW + matmul_grad_right(g, h, W)``), and before ``release``, whose ``del``
 #:   would otherwise come before the sum after the loop;
+#: - ``adds_in_place`` after ``step_sums`` (each accumulation is then the statement it
+#:   will be) and before ``release``, whose ``del`` statements it would count as reads;
 #: - ``unread_pushes`` and ``temporaries`` rewrite the forward statements only once the
 #:   backward pass, and so what it reads, is final;
 #: - ``release`` adds ``del`` after the last reads, which no later pass may move;
@@ -124,6 +127,7 @@ PASSES: tuple[tuple[str, Callable], ...] = (
     ("copies", optimize.copies),
     ("fuse", fuse.transform),
     ("step_sums", step_sums.transform),
+    ("adds_in_place", adds_in_place.transform),
     ("unread_pushes", optimize.unread_pushes),
     ("temporaries", optimize.temporaries),
     ("release", release.transform),

@@ -31,7 +31,7 @@ from ..adjoints import (
     unpack_adjoint,
 )
 from ..device import array_module
-from ..element_adjoints import buffer_module, gradient_buffer
+from ..element_adjoints import add_scattered, buffer_module, gradient_buffer
 from ..objects import without_field
 from ..primitives import sequence_length
 from .containers import Entries, Parts, is_zero
@@ -156,13 +156,15 @@ def adjoint_item_jvp(ans, adjoint, index, *, dadjoint):
 
 # adjoint + value put at index: the identity in the adjoint; for the value, the slot read
 # back and summed down to the value's shape where it broadcast into an array's slot (the
-# result, ans, has the container's adjoint's structure)
-@vjp_rule(add_at, multi_output=True)
+# result, ans, has the container's adjoint's structure). add_scattered has add_at's
+# value (it adds in place where generated code alone holds the adjoint; the transform
+# reads its calls as add_at's, normalize)
+@vjp_rule(add_at, add_scattered, multi_output=True)
 def add_at_vjp(g, ans, adjoint, container, index, value):
     return g, None, None, stored_adjoint(picked(g, ans, index), value)
 
 
-@jvp_rule(add_at)
+@jvp_rule(add_at, add_scattered)
 def add_at_jvp(ans, adjoint, container, index, value, *, dadjoint, dvalue):
     return dadjoint, None, None, placed(dvalue, container, index)
 

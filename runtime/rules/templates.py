@@ -366,6 +366,8 @@ class _Elementwise:
             return self.operator(expr.op) and self(expr.left) and self(expr.right)
         if isinstance(expr, gast.UnaryOp):
             return self.operator(expr.op) and self(expr.operand)
+        if isinstance(expr, gast.Attribute) and expr.attr == "real":
+            return self(expr.value)  # (g.real: np.real's, as a rule writes it on a cotangent)
         if isinstance(expr, gast.Compare):
             return all(self(e) for e in [expr.left, *expr.comparators])
         if self.number(expr):
