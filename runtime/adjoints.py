@@ -95,6 +95,9 @@ def add_at(adjoint: Any, container: Any, index: Any, value: Any) -> Any:
         if type(previous) is _ndarray:
             adjoint[index] = previous + value
             return adjoint
+        if type(previous) is int and previous == 0:  # (nothing added there yet)
+            adjoint[index] = value
+            return adjoint
     if _is_zero(value):
         return adjoint
     if not isinstance(container, (list, tuple, dict)):
@@ -317,6 +320,8 @@ def scalar_seed(value: Any) -> Any:
 
 _ndarray = np.ndarray  # a module global: one lookup, where ``np.ndarray`` takes two
 _float64 = np.float64
+#: a list's gradient: a list, or the one the helpers above filled in (an item per item)
+_LISTS = (list, _Trail)
 
 
 def finish_gradient(grad: Any, like: Any) -> Any:
@@ -339,7 +344,7 @@ def finish_gradient(grad: Any, like: Any) -> Any:
             return grad if _owns_writable_memory(grad) else np.array(grad, copy=True)
     elif type(like) is float and type(grad) is _float64:
         return float(grad)  # a Python float's gradient, summed by NumPy: the usual number
-    elif type(like) is list and type(grad) is list and len(grad) == len(like):
+    elif type(like) is list and type(grad) in _LISTS and len(grad) == len(like):
         # a model's list of layers: each item finished as above (a list is no matrix, no
         # object of the user's, no Dask array)
         return [finish_gradient(g, x) for g, x in zip(grad, like)]
