@@ -62,6 +62,11 @@ def by_multiply_outer(u, v, A):
     return np.sum((np.multiply.outer(u, v) - A) ** 2)
 
 
+def by_shape_plus_one(u, v, A):
+    # a shape built from the operand's own: u.shape + (1,)
+    return np.sum((u.reshape(u.shape + (1,)) * v - A) ** 2)
+
+
 def by_ufunc_outers(u, M):
     # other ufuncs' outer, of a vector and a matrix, with an expression as operand
     return np.sum(np.sin(np.subtract.outer(u * 2.0, M))) + np.sum(np.maximum.outer(u, M) ** 2)
@@ -70,6 +75,7 @@ def by_ufunc_outers(u, M):
 PROGRAMS = [
     (by_multiply_outer, [(3,), (4,), (3, 4)]),
     (by_ufunc_outers, [(3,), (2, 2)]),
+    (by_shape_plus_one, [(3,), (4,), (3, 4)]),
     (by_newaxis, [(3,), (4,), (3, 4)]),
     (by_reshape, [(3,), (4,), (3, 4)]),
     (by_expand_dims, [(3,), (4,), (3, 4)]),
@@ -112,6 +118,18 @@ def test_outer_products_match_finite_differences(program, shapes, mode) -> None:
         # every spelling of a new axis
         (by_newaxis, [(3,), (4,), (3, 4)], ["u_item = u[:, None]", "dmul.dot(v_item.T)"]),
         (by_reshape, [(3,), (4,), (3, 4)], ["dmul.dot(reshape_2.T)", "reshape.T.dot(dmul)"]),
+        # a shape built from the operand's: normalize's form of a ufunc's outer, and u.shape
+        # + (1,)
+        (
+            by_multiply_outer,
+            [(3,), (4,), (3, 4)],
+            ["douter.dot(v)[:, None]", "reshape.T.dot(douter)[0]"],
+        ),
+        (
+            by_shape_plus_one,
+            [(3,), (4,), (3, 4)],
+            ["dmul.dot(v)[:, None]", "reshape.T.dot(dmul)[0]"],
+        ),
         (
             by_expand_dims,
             [(3,), (4,), (3, 4)],

@@ -22,18 +22,21 @@ from . import anno, ranks
 def infer(bindings: list[tuple], facts: dict[str, Any]) -> dict[str, tuple[bool, ...]]:
     """name -> unit axes, for the names in ``bindings`` (as ``shapes._bindings`` lists
     them) every binding of which gives the same; ``facts`` what ``ranks`` found."""
-    # tuples a name is bound to once (``np.reshape(v, (1, -1))`` reads its shape so)
+    # what a name bound once holds (``np.reshape(v, shape)`` reads its shape so)
     counts: dict[str, int] = {}
     for name, _, _, _ in bindings:
         counts[name] = counts.get(name, 0) + 1
+    once = {
+        name: (value, stmt)
+        for name, value, stmt, _ in bindings
+        if counts[name] == 1 and value is not None
+    }
     tuples = {
-        name: value.elts
-        for name, value, _, _ in bindings
-        if counts[name] == 1 and isinstance(value, gast.Tuple)
+        name: value.elts for name, (value, _) in once.items() if isinstance(value, gast.Tuple)
     }
     found: dict[str, tuple[bool, ...] | None] = {}
     for name, value, stmt, _ in bindings:
-        here = _of_value(value, stmt, facts, tuples)
+        here = _of_value(value, stmt, facts, tuples, once)
         if name in found and found[name] != here:
             here = None
         found[name] = here
@@ -41,10 +44,14 @@ def infer(bindings: list[tuple], facts: dict[str, Any]) -> dict[str, tuple[bool,
 
 
 def _of_value(
-    value: gast.expr | None, stmt: gast.stmt, facts: dict[str, Any], tuples: dict[str, list]
+    value: gast.expr | None,
+    stmt: gast.stmt,
+    facts: dict[str, Any],
+    tuples: dict[str, list],
+    once: dict[str, tuple],
 ) -> tuple[bool, ...] | None:
     if isinstance(value, gast.Call):
-        return _of_call(value, stmt, facts, tuples)
+        return _of_call(value, stmt, facts, tuples, once)
     if not (isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name)):
         return None
     fact = facts.get(value.value.id)
@@ -74,10 +81,16 @@ def _of_value(
 
 
 def _of_call(
-    value: gast.Call, stmt: gast.stmt, facts: dict[str, Any], tuples: dict[str, list]
+    value: gast.Call,
+    stmt: gast.stmt,
+    facts: dict[str, Any],
+    tuples: dict[str, list],
+    once: dict[str, tuple],
 ) -> tuple | None:
     """``x.reshape(-1, 1)``, ``np.reshape(x, (1, -1))``: a 1 in the shape is an axis of
-    size 1; ``np.expand_dims(x, 1)`` adds one where it says."""
+    size 1; ``np.expand_dims(x, 1)`` adds one where it says. A shape made of ``x``'s own
+    and ones (``np.reshape(u, np.shape(u) + (1,) * np.ndim(v))``, which ``normalize`` writes
+    for ``np.multiply.outer(u, v)``; ``x.reshape(x.shape + (1,))``) is read too."""
     callee = anno.get(stmt, anno.Key.CALLEE)
     rule = getattr(callee, "rule", None)
     primitive = rule.primitive if rule is not None else None
@@ -89,13 +102,15 @@ def _of_call(
         if receiver is not None and ranks.ndim(facts.get(_name(receiver))) is None:
             return None  # (a method of something not known to be an array)
         shape = args[1:]
+        if len(shape) == 1 and not isinstance(shape[0], gast.Tuple):
+            built = _built_shape(shape[0], facts, once, depth=8)
+            if built is not None:
+                return tuple(built) if any(built) else None
         if len(shape) == 1 and isinstance(shape[0], gast.Tuple):
             shape = shape[0].elts
         elif len(shape) == 1 and _name(shape[0]) in tuples:
             shape = tuples[shape[0].id]
-        units = tuple(
-            isinstance(n, gast.Constant) and type(n.value) is int and n.value == 1 for n in shape
-        )
+        units = tuple(_is_one(n) for n in shape)
         return units if any(units) else None
     if primitive is np.expand_dims and len(args) == 2 and receiver is None:
         k = ranks.ndim(facts.get(_name(args[0])))
@@ -110,6 +125,88 @@ def _of_call(
             return None
         return tuple(i in new for i in range(n))
     return None
+
+
+def _is_one(node: gast.expr) -> bool:
+    return isinstance(node, gast.Constant) and type(node.value) is int and node.value == 1
+
+
+def _built_shape(
+    node: gast.expr, facts: dict[str, Any], once: dict[str, tuple], depth: int
+) -> list[bool] | None:
+    """The axes of size 1 of a shape built from tuples: a tuple written out (True for a
+    literal 1), a name bound to ``np.shape(x)`` or ``x.shape`` for ``x`` of an ndim
+    ``ranks`` knows (no axis known to be 1), ``+`` of two such and ``*`` by an int written
+    or a name bound to ``np.ndim(y)`` or ``y.ndim`` of a known ndim; a name bound once to
+    one of those (normalized code names every call). None for anything else."""
+    if depth == 0:
+        return None
+    if isinstance(node, gast.Name):
+        k, value = _through_name(node.id, np.shape, facts, once)
+        if k is not None:
+            return [False] * k
+        return None if value is None else _built_shape(value, facts, once, depth - 1)
+    if isinstance(node, gast.Tuple):
+        if any(isinstance(e, gast.Starred) for e in node.elts):
+            return None
+        return [_is_one(e) for e in node.elts]
+    if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Add):
+        left = _built_shape(node.left, facts, once, depth - 1)
+        right = _built_shape(node.right, facts, once, depth - 1)
+        return None if left is None or right is None else left + right
+    if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult):
+        for tuple_side, count_side in ((node.left, node.right), (node.right, node.left)):
+            count = _known_int(count_side, facts, once, depth - 1)
+            part = _built_shape(tuple_side, facts, once, depth - 1)
+            if count is not None and part is not None:
+                return part * max(count, 0)
+    return None
+
+
+def _known_int(
+    node: gast.expr, facts: dict[str, Any], once: dict[str, tuple], depth: int
+) -> int | None:
+    """An int written in the code, or a name bound to ``np.ndim(y)`` or ``y.ndim`` of a
+    known ndim (or, once, to one of those)."""
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    if depth == 0 or not isinstance(node, gast.Name):
+        return None
+    k, value = _through_name(node.id, np.ndim, facts, once)
+    if k is not None or value is None:
+        return k
+    return _known_int(value, facts, once, depth - 1)
+
+
+def _through_name(
+    name: str, function: Any, facts: dict[str, Any], once: dict[str, tuple]
+) -> tuple[int | None, gast.expr | None]:
+    """For ``name`` bound once: the ndim its value reads with ``function`` (np.shape or
+    np.ndim, see ``_ndim_read``) or None, and that value; ``(None, None)`` otherwise."""
+    bound = once.get(name)
+    if bound is None:
+        return None, None
+    return _ndim_read(*bound, function, facts), bound[0]
+
+
+def _ndim_read(value: gast.expr, stmt: gast.stmt, function: Any, facts: dict) -> int | None:
+    """For a name bound to ``x.shape`` or ``np.shape(x)`` (``function`` np.shape), or to
+    ``x.ndim`` or ``np.ndim(x)`` (np.ndim), ``x`` a name whose ndim ``ranks`` knows: that
+    ndim. None otherwise."""
+    if isinstance(value, gast.Attribute) and value.attr == function.__name__:
+        target = value.value
+    elif isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords:
+        callee = anno.get(stmt, anno.Key.CALLEE)
+        rule = getattr(callee, "rule", None)
+        called = rule.primitive if rule is not None else getattr(callee, "value", None)
+        if called is not function or getattr(callee, "receiver", None) is not None:
+            return None
+        target = value.args[0]
+    else:
+        return None
+    fact = facts.get(_name(target) or "")
+    k = ranks.ndim(fact)
+    return None if k is None or fact in (ranks.INT, ranks.SHAPE) else k
 
 
 def _name(node: gast.expr) -> str | None:
