@@ -137,3 +137,28 @@ def test_kept_axes_expansions_read_otherwise_stay_right():
     x = rng.normal(size=(5, 3))
     got = ag.grad(row_norms, mode="source")(x)
     np.testing.assert_allclose(got, numeric_vjp(row_norms, [x], 0, 1.0), rtol=1e-6, atol=1e-9)
+
+
+def loop_in_a_branch(x, w):
+    # v is bound only where the branch is taken; its stand-in is made where the backward
+    # pass starts, on either way (random program 4430, with respect to w, crashed on the
+    # way that skips the branch: v unbound there)
+    if np.sum(x) > 0.0:
+        v = w * 1.0
+        w = np.tanh(x + v)
+        for _ in range(2):
+            v = w * np.sin(x) * 0.5
+            unused = [np.tanh(v) * 0.5]  # noqa: F841 (v's value is read for nothing else)
+        x = x * w
+    return np.sum(x * w)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["taken", "skipped"])
+def test_a_stand_in_of_a_name_only_a_branch_binds(sign, mode):
+    x = sign * np.array([0.5, 0.25, 0.75])
+    w = np.array([0.3, -0.2, 0.9])
+    for wrt in (0, 1):
+        got = ag.grad(loop_in_a_branch, wrt=wrt, mode=mode)(x, w)
+        want = numeric_vjp(loop_in_a_branch, [x, w], wrt, 1.0)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)

@@ -148,6 +148,17 @@ def target_names(stmt: gast.stmt) -> set[str]:
     return set()
 
 
+def bound_on_every_path(stmts: list[gast.stmt], params: set[str]) -> set[str]:
+    """``params`` and the names the top-level statements of ``stmts`` outside branches
+    and loops bind: names surely bound after ``stmts``, whichever way they went (a
+    conservative answer: a name both arms of a branch bind is left out)."""
+    surely = set(params)
+    for stmt in stmts:
+        if not isinstance(stmt, (gast.If, gast.For, gast.While)):
+            surely |= target_names(stmt)
+    return surely
+
+
 def changed_names(stmt: gast.stmt) -> set[str]:
     """The names whose value a core statement changes: those its assignment or loop
     rebinds, the array of an item assignment and the list of an append (which

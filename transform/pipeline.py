@@ -739,7 +739,7 @@ def _assemble(
     if checks:
         backward = anomaly.add_checks(backward, ctx, "gradient", primal)
     forward_setup, backward_setup = _stack_setup(program, primal, backward, split)
-    inits = _inits(program.maybe_unbound)
+    inits = _inits(program.maybe_unbound | (set() if split else program.unbound_reads))
     returned = _returned_gradients(program)
     args = _defaults_as_names(copy_tree(node.args), ctx)
     if not split:
@@ -779,12 +779,7 @@ def _assemble(
     saved_tuple = gast.Tuple(elts=[build.load(n) for n in saved_names], ctx=gast.Load())
     # A name bound only in a branch or loop the forward pass did not take still goes back in
     # the saved tuple (the backward pass will not read it): bind it to None up front.
-    surely = params | {
-        n
-        for s in primal
-        if not isinstance(s, (gast.If, gast.For, gast.While))
-        for n in dataflow.target_names(s)
-    }
+    surely = dataflow.bound_on_every_path(primal, params)
     late = set(saved_names) - surely - program.maybe_unbound - {program.stack}
     inits = _inits(program.maybe_unbound | late)
     forward_body = [*inits, *forward_setup, *primal]

@@ -42,6 +42,11 @@ class Program:
     pop: str
     #: the variable of the loops that replay iterations backwards
     replay_variable: str = "_"
+    #: names the backward statements read where a way through the forward statements
+    #: may leave them unbound (a shape stand-in made at the backward pass's start, of a
+    #: name only a branch binds): a fused function binds them to None first (a split
+    #: one saves them so, as every name its backward function reads)
+    unbound_reads: set[str] = field(default_factory=set)
     #: names (and their adjoints) known to hold numbers, not arrays
     numbers: set[str] = field(default_factory=set)
     #: a forward function and a backward function (``vjp``), not one fused function

@@ -47,7 +47,7 @@ from ..runtime.rules.shared import expand_reduced, shape_only_positions
 from . import anno, build, shapes
 from .build import load
 from .context import TransformContext
-from .dataflow import statements, target_names
+from .dataflow import bound_on_every_path, statements, target_names
 from .optimize import is_pop
 from .program import Program
 from .walk import parents as parents_of
@@ -273,6 +273,11 @@ def save_shapes(
     if not chosen:
         return backward
     shaped_like = ctx.bind_free("shaped_like", adjoints.shaped_like)
+    node = program.node
+    params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    # (a stand-in is made where the backward pass starts, outside the branches that may
+    # be the only ones binding the name: None there, which no read on that way sees)
+    program.unbound_reads |= set(chosen) - bound_on_every_path(primal, params)
     starts = []
     for name in chosen:
         shape_name = ctx.namer.new(f"{name}_shape")
