@@ -99,11 +99,11 @@ class _Rewriter:
             if total not in owned:
                 # The first sum stays one: its result is the new array the rest add into.
                 first, parts = parts[0], parts[1:]
-                out.append(_like(assign(total, _sum(total, first)), stmt, keep=True))
+                out.append(_like(assign(total, _sum(total, first)), stmt) if parts else stmt)
             for part in parts:
                 value, container, index = part.args
                 added = call(self._helper(), load(total), container, index, value)
-                out.append(_like(assign(total, added), stmt, keep=False))
+                out.append(_in_place_like(assign(total, added), stmt))
             owned.add(total)
         return out
 
@@ -194,11 +194,15 @@ def _sum(total: str, scattered: gast.Call) -> gast.expr:
     return gast.BinOp(left=load(total), op=gast.Add(), right=scattered)
 
 
-def _like(stmt: gast.stmt, original: gast.stmt, keep: bool) -> gast.stmt:
-    """``stmt`` with ``original``'s annotations (its line, what it is the adjoint of); an
-    in-place addition without the one saying it is a plain sum ``d = d + e``."""
+def _like(stmt: gast.stmt, original: gast.stmt) -> gast.stmt:
+    """``stmt`` with ``original``'s annotations (its line, what it is the adjoint of)."""
     anno.copy_from(stmt, original)
-    if not keep:
-        for key in (anno.Key.ACCUMULATE, anno.Key.LINEAR_IN):
-            getattr(stmt, anno.SLOT, {}).pop(key, None)
+    return stmt
+
+
+def _in_place_like(stmt: gast.stmt, original: gast.stmt) -> gast.stmt:
+    """``_like``, without the annotations saying it is a plain sum ``d = d + e``."""
+    _like(stmt, original)
+    for key in (anno.Key.ACCUMULATE, anno.Key.LINEAR_IN):
+        getattr(stmt, anno.SLOT, {}).pop(key, None)
     return stmt
