@@ -303,3 +303,15 @@ def test_a_block_starts_owning_nothing() -> None:
     # a loop's body is entered from its own end too: du may be held there
     lines = _after_the_pass(f"du = a + b\nfor t in r:\n    {SUM}")
     assert lines[-1].strip() == SUM
+
+
+def test_a_sum_of_scatters_starts_from_the_first():
+    chain = "du = scatter_grad(g, u, i) + scatter_grad(h, v, j) + scatter_grad(k, u, l)"
+    assert _after_the_pass(chain) == [
+        "du = scatter_grad(g, u, i)",
+        "du = add_scattered(du, v, j, h)",
+        "du = add_scattered(du, u, l, k)",
+    ]
+    # a part that reads du (its value before the statement) leaves the sum as it is
+    reading = "du = scatter_grad(g, u, i) + scatter_grad(du, v, j)"
+    assert _after_the_pass(reading) == [reading]

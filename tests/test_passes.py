@@ -534,14 +534,10 @@ def shifted_grad(x):
     total = np.sum(mul_2)
     # backward
     dtotal = scalar_seed(total)
-    dmul_2 = expand_reduced(dtotal, mul_2)
-    dmul = unbroadcast(dmul_2 * x_item_3, mul)
-    dx_item_3 = unbroadcast(dmul_2 * mul, x_item_3)
-    dx = scatter_grad(dx_item_3, x, slice(1, None, None))
-    dx_item = unbroadcast(dmul * x_item_2, x_item)
-    dx_item_2 = unbroadcast(dmul * x_item, x_item_2)
-    dx = add_scattered(dx, x, slice(None, -1, None), dx_item_2)
-    dx = add_scattered(dx, x, slice(1, None, None), dx_item)
+    dmul = dtotal * x_item_3
+    dx = scatter_grad(dtotal * mul, x, slice(1, None, None))
+    dx = add_scattered(dx, x, slice(None, -1, None), dmul * x_item)
+    dx = add_scattered(dx, x, slice(1, None, None), dmul * x_item_2)
     return dx
 """,
     "fuse": """\

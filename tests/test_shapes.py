@@ -233,3 +233,85 @@ def test_unpacked_rows_keep_their_shapes():
         for index in (0, 1):
             got = ag.grad(unpacked_rows, wrt=index, mode=mode)(*args)
             assert_close(got, numeric_vjp(unpacked_rows, args, index, 1.0), what=mode)
+
+
+# -- slices with bounds written in the code ----------------------------------------------
+
+
+def test_slices_share_a_class_exactly_when_their_lengths_agree_for_every_size():
+    """The key of a slice's length function: equal keys for [:-2], [2:] and [1:-1]
+    (n - 2, and 0 below 2), for [-3:] and [:3] (min(n, 3)); checked against the lengths
+    themselves for every pair of bounds in -5..5 and every axis length up to 24."""
+    import gast
+    from astgrad.transform.shapes import _length_function
+
+    bounds = [None, *range(-5, 6)]
+
+    def key(lower, upper):
+        def written(value):
+            if value is None:
+                return None
+            if value < 0:
+                return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(-value, None))
+            return gast.Constant(value, None)
+
+        return _length_function(gast.Slice(lower=written(lower), upper=written(upper), step=None))
+
+    slices = [(a, b) for a in bounds for b in bounds]
+    lengths = {s: tuple(len(range(n)[s[0] : s[1]]) for n in range(25)) for s in slices}
+    keys = {s: key(*s) for s in slices}
+    for first in slices:
+        for second in slices:
+            assert (keys[first] == keys[second]) == (lengths[first] == lengths[second]), (
+                first,
+                second,
+            )
+    assert keys[(None, -2)] == keys[(2, None)] == keys[(1, -1)]
+    assert keys[(-3, None)] == keys[(None, 3)]
+
+
+def shifted_stencil(u, k):
+    for _ in range(3):
+        laplacian = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4 * u[1:-1, 1:-1]
+        u = u.copy()
+        u[1:-1, 1:-1] = u[1:-1, 1:-1] + k * np.tanh(laplacian)
+    return np.sum(u**2)
+
+
+def slices_that_broadcast(u, v):
+    # u[:1, 1:] is one row: it broadcasts against u[:, 1:] (another length on axis 0);
+    # v's slices have v's class, not u's, though the bounds are the same
+    rows = u[:, 1:] * u[:1, 1:]
+    mixed = u[1:] + v[1:]
+    picked = u[1:-1, 0] * u[2:, 2]
+    return np.sum(rows**2) + np.sum(mixed**3) + np.sum(picked)
+
+
+def test_a_stencil_s_shifted_slices_need_no_unbroadcast():
+    u = np.random.default_rng(0).random((6, 5))
+    source = ag.source(shifted_stencil, u, 0.2)
+    # (only the interior write's value keeps one: it may broadcast into the slice)
+    assert source.count("unbroadcast(") == 1, source
+    assert "u_item_shape" not in source, source
+
+
+def test_slices_of_other_lengths_or_arrays_keep_their_unbroadcast():
+    rng = np.random.default_rng(1)
+    u, v = rng.normal(size=(4, 5)), rng.normal(size=(4, 1))
+    source = ag.source(slices_that_broadcast, u, v, wrt=(0, 1))
+    assert "unbroadcast(dmul * u_item_2" in source or "u_item_2)" in source, source
+    for mode in ("source", "auto", "tape"):
+        grads = ag.grad(slices_that_broadcast, wrt=(0, 1), mode=mode)(u, v)
+        for index, got in enumerate(grads):
+            want = numeric_vjp(slices_that_broadcast, [u, v], index, 1.0)
+            assert_close(got, want, rtol=1e-6, atol=1e-8, what=f"{mode}, argument {index}")
+
+
+def test_stencil_gradients_with_slices_of_one_class():
+    rng = np.random.default_rng(2)
+    for shape in [(6, 5), (3, 3), (2, 4)]:  # (2, 4): empty interiors
+        u = rng.random(shape)
+        for mode in ("source", "auto"):
+            got_u, got_k = ag.grad(shifted_stencil, wrt=(0, 1), mode=mode)(u, 0.2)
+            assert_close(got_u, numeric_vjp(shifted_stencil, [u, 0.2], 0, 1.0), what=mode)
+            assert_close(got_k, numeric_vjp(shifted_stencil, [u, 0.2], 1, 1.0), what=mode)

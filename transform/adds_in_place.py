@@ -55,7 +55,8 @@ from .program import Program
 def transform(program: Program, ctx: TransformContext) -> Program:
     """Guarantees: ``d = d + scatter_grad(v, x, i)`` becomes ``d = add_scattered(d, x, i,
     v)`` where the statements before it in its block made ``d``'s array and none since
-    mentions ``d``; nothing else changes."""
+    mentions ``d``, and ``d = scatter_grad(...) + scatter_grad(v, x, i)`` the first
+    scatter then ``add_scattered``; nothing else changes."""
     bound = {**ctx.resolved_globals, **ctx.free_values}
     scatters = {name for name, value in bound.items() if value is scatter_grad}
     if not scatters:
@@ -95,8 +96,12 @@ class _Rewriter:
                     owned.add(_target(stmt))
                 out.append(stmt)
                 continue
-            total, parts = found
-            if total not in owned:
+            total, parts, onto = found
+            if not onto:
+                # d = scatter_grad(...) + ...: the first scatter's zeros are d's new array
+                out.append(_like(assign(total, parts[0]), stmt))
+                parts = parts[1:]
+            elif total not in owned:
                 # The first sum stays one: its result is the new array the rest add into.
                 first, parts = parts[0], parts[1:]
                 out.append(_like(assign(total, _sum(total, first)), stmt) if parts else stmt)
@@ -112,9 +117,11 @@ class _Rewriter:
             self.helper = self.ctx.bind_free("add_scattered", add_scattered)
         return self.helper
 
-    def _scattered_sum(self, stmt: gast.stmt) -> tuple[str, list[gast.Call]] | None:
-        """``(d, [scatter_grad(v, x, i), ...])`` of ``d = d + scatter_grad(v, x, i) + ...``,
-        where no ``v``, ``x`` or ``i`` mentions ``d``; else None."""
+    def _scattered_sum(self, stmt: gast.stmt) -> tuple[str, list[gast.Call], bool] | None:
+        """``(d, [scatter_grad(v, x, i), ...], True)`` of ``d = d + scatter_grad(v, x, i) +
+        ...``, and ``(d, [...], False)`` of ``d = scatter_grad(v, x, i) + ...`` (the first
+        scatter makes the array), where no ``v``, ``x`` or ``i`` mentions ``d``; else
+        None."""
         if not (
             isinstance(stmt, gast.Assign)
             and len(stmt.targets) == 1
@@ -125,22 +132,30 @@ class _Rewriter:
         parts = []
         value = stmt.value
         while isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add):
-            part = value.right
-            if not (
-                isinstance(part, gast.Call)
-                and isinstance(part.func, gast.Name)
-                and part.func.id in self.scatters
-                and len(part.args) == 3
-                and not part.keywords
-                and not any(isinstance(a, gast.Starred) for a in part.args)
-                and total not in all_names(part)
-            ):
+            if not self._is_scatter(value.right, total):
                 return None
-            parts.append(part)
+            parts.append(value.right)
             value = value.left
-        if not (parts and isinstance(value, gast.Name) and value.id == total):
+        if not parts:
             return None
-        return total, parts[::-1]  # (in the order they are added)
+        if isinstance(value, gast.Name) and value.id == total:
+            return total, parts[::-1], True  # (in the order they are added)
+        if self._is_scatter(value, total):
+            return total, [value, *parts[::-1]], False
+        return None
+
+    def _is_scatter(self, node: gast.expr, total: str) -> bool:
+        """Whether ``node`` is ``scatter_grad(v, x, i)`` with no argument mentioning
+        ``total``."""
+        return (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in self.scatters
+            and len(node.args) == 3
+            and not node.keywords
+            and not any(isinstance(a, gast.Starred) for a in node.args)
+            and total not in all_names(node)
+        )
 
     def _makes_new(self, stmt: gast.stmt) -> bool:
         """Whether ``stmt`` binds one name to an array nothing else holds, when it binds it

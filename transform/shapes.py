@@ -219,8 +219,75 @@ def class_of(atom: gast.expr, classes: dict[str, Any]) -> Any:
         return None if here == CONFLICT else here
     if isinstance(atom, gast.Subscript):
         found = getattr(classes, "ranks", None)
-        return SCALAR if found and ranks.of(atom, found) == 0 else None
+        if found and ranks.of(atom, found) == 0:
+            return SCALAR
+        return _slice_class(atom, classes)
     return None
+
+
+def _slice_class(atom: gast.Subscript, classes: dict[str, Any]) -> Any:
+    """The class of ``x[1:-1, :-2]``: slices with int bounds written in the code (step 1)
+    and ints, of a name with a class. Each slice's length is a function of the axis's
+    length alone (``[:-2]``, ``[2:]`` and ``[1:-1]`` all keep ``max(0, n - 2)`` of ``n``), so
+    reads of one class whose slices have the same length functions share a class: a
+    stencil's shifted neighbours have one shape. Only where ``ranks`` knows ``x`` is a NumPy
+    array: a list's items may differ in shape (``parts[0]``, ``parts[-1]``). None for
+    anything else."""
+    if not isinstance(atom.value, gast.Name):
+        return None
+    found = getattr(classes, "ranks", None) or {}
+    if not ranks.is_numpy(found.get(atom.value.id)):
+        return None
+    base = class_of(atom.value, classes)
+    if base is None or base == SCALAR:
+        return None
+    index = atom.slice
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    keys: list[Any] = []
+    for part in parts:
+        if isinstance(part, gast.Slice):
+            key = _length_function(part)
+            if key is None:
+                return None
+            keys.append(key)
+        elif type(_written_int(part)) is int:
+            keys.append("dropped")  # (an int index takes the axis away)
+        else:
+            return None
+    return ("slice", base, tuple(keys))
+
+
+def _length_function(part: gast.Slice) -> tuple | None:
+    """A key of ``n -> len(range(n)[lower:upper])`` for int bounds written in the code (or
+    none) and step 1: its values up to where it becomes linear, and its slope after that
+    (0 or 1). Past the sum of the bounds' sizes the function is linear, so the values up
+    to there settle it; equal keys are equal functions. None for other slices."""
+    if part.step is not None and _written_int(part.step) != 1:
+        return None
+    lower = None if part.lower is None else _written_int(part.lower)
+    upper = None if part.upper is None else _written_int(part.upper)
+    if _NOT_AN_INT in (lower, upper):
+        return None
+    reach = abs(lower or 0) + abs(upper or 0)  # (linear past it: [2:-3] from n = 5 on)
+    values = [len(range(n)[lower:upper]) for n in range(reach + 3)]
+    slope = values[-1] - values[-2]
+    end = len(values) - 1
+    while end > 0 and values[end] - values[end - 1] == slope:
+        end -= 1
+    return tuple(values[: end + 1]), slope
+
+
+_NOT_AN_INT = object()
+
+
+def _written_int(node: gast.expr) -> Any:
+    """The int ``node`` writes (``2``, ``-1``), else a marker that is no int."""
+    negative = isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub)
+    if negative:
+        node = node.operand
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return -node.value if negative else node.value
+    return _NOT_AN_INT
 
 
 def _unpacked_items(target: gast.expr, value: gast.expr) -> dict[str, gast.expr]:
@@ -334,6 +401,8 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
             return _product(operands, classes)
         if primitive in _LIKE_SECOND and len(operands) == 2:
             return class_of(operands[1], classes) or CONFLICT
+        if primitive is np.copy and len(operands) == 1:
+            return class_of(operands[0], classes) or CONFLICT  # (u.copy(), np.copy(u))
     return CONFLICT
 
 
