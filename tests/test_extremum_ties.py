@@ -37,6 +37,24 @@ def test_split_ties_is_the_full_formula(tied: bool) -> None:
     assert ties.split_ties(2.0, np.nan > 1.0, np.nan, 1.0) == 0.0
 
 
+@pytest.mark.parametrize("zero", [0, 0.0, np.float64(0.0), np.float32(0.0)], ids=repr)
+def test_relu_s_tie_test_by_counting_is_the_full_formula(zero) -> None:
+    """``np.maximum(0, z)``'s ties are found by counting z's nonzero elements: -0.0 ties
+    (it equals 0), NaN does not, as the comparison says."""
+    g = np.arange(1.0, 7.0)
+    for z in (
+        np.array([-1.0, 3.0, 0.0, -0.0, np.nan, 2.0]),
+        np.array([-1.0, 3.0, -0.0, 5.0, np.nan, 2.0]),  # -0.0 alone
+        np.array([-1.0, 3.0, 4.0, 5.0, np.nan, 2.0]),  # no tie, a NaN
+    ):
+        np.testing.assert_array_equal(
+            ties.split_ties(g, z > zero, zero, z), _full(g, z > zero, zero, z)
+        )
+        np.testing.assert_array_equal(
+            ties.split_ties(g, zero > z, z, zero), _full(g, zero > z, z, zero)
+        )
+
+
 def test_split_ties_skips_the_tie_term_when_nothing_ties() -> None:
     # With no tie the result is g * wins itself: an infinite cotangent stays infinite
     # where the full sum made it inf + inf * 0 = nan.

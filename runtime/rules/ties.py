@@ -24,6 +24,7 @@ __all__ = ["split_ties"]
 
 
 _count_nonzero = np.count_nonzero
+_NUMBERS = (int, float, np.float64, np.float32)
 
 
 @broadcasting
@@ -34,6 +35,12 @@ def split_ties(g: Any, wins: Any, x: Any, y: Any) -> Any:
     >>> split_ties(np.array([2.0, 2.0, 2.0]), z > 0, 0, z)  # relu's: z = 0 ties
     array([0., 2., 1.])
     """
+    if type(y) is np.ndarray and type(x) in _NUMBERS and x == 0:
+        # relu's np.maximum(0, z): z ties where it is 0 (or -0.0), which counting its
+        # nonzero elements tells without a comparison's array (NaN counts as nonzero)
+        if _count_nonzero(y) == y.size:
+            return g * wins
+        return g * wins + 0.5 * g * (x == y)
     ties = x == y
     kind = type(ties)
     # NumPy arrays and numbers only: a lazy or device array would be computed or synced
