@@ -315,3 +315,33 @@ def test_stencil_gradients_with_slices_of_one_class():
             got_u, got_k = ag.grad(shifted_stencil, wrt=(0, 1), mode=mode)(u, 0.2)
             assert_close(got_u, numeric_vjp(shifted_stencil, [u, 0.2], 0, 1.0), what=mode)
             assert_close(got_k, numeric_vjp(shifted_stencil, [u, 0.2], 1, 1.0), what=mode)
+
+
+# -- reductions that keep their axes ------------------------------------------------------
+
+
+def normalized(x, y):
+    centred = x - np.mean(x, axis=1, keepdims=True)
+    scaled = centred / np.sqrt(np.var(x, axis=1, keepdims=True) + 1e-3)
+    shifted = scaled - np.max(scaled, 0, keepdims=True)
+    # y's reduction does not broadcast to x's shape: that sum keeps its unbroadcast
+    other = scaled * np.sum(y, axis=0, keepdims=True)
+    return np.sum(np.exp(shifted)) + np.sum(other**2)
+
+
+def test_a_reduction_that_keeps_its_axes_broadcasts_to_its_operand_s_shape():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(4, 5)), rng.normal(size=(3, 5))
+    source = ag.source(normalized, x, y, wrt=(0, 1))
+    # x's own operand of `x - mean`, `centred / sqrt`, `scaled - max` needs none
+    assert "unbroadcast(dcentred, x)" not in source and "dx + dcentred" in source, source
+    assert "unbroadcast(dshifted, scaled)" not in source, source
+    # the product with y's sum, of another class, keeps one for each operand
+    assert "unbroadcast(dother" in source, source
+    for shapes_ in [((4, 5), (3, 5)), ((1, 5), (2, 5)), ((4, 1), (3, 1))]:
+        x, y = (rng.normal(size=s) for s in shapes_)
+        for mode in ("source", "auto"):
+            grads = ag.grad(normalized, wrt=(0, 1), mode=mode)(x, y)
+            for index, got in enumerate(grads):
+                want = numeric_vjp(normalized, [x, y], index, 1.0)
+                assert_close(got, want, rtol=1e-6, atol=1e-8, what=f"{shapes_} {mode} {index}")

@@ -427,7 +427,7 @@ def _has_result_shape(
     if position >= len(operands):
         return False
     mine = shapes.class_of(operands[position], ctx.shape_classes)
-    if mine is not None and shapes.same_shape(operands, ctx.shape_classes) == mine:
+    if mine is not None and shapes.elementwise_class(operands, ctx.shape_classes) == mine:
         return True
     others = [
         o

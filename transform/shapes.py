@@ -388,6 +388,8 @@ def _class_of_value(value: gast.expr | None, stmt: gast.stmt, classes: dict[str,
             return SCALAR
         if primitive in _FULL_REDUCTIONS and len(operands) == 1 and not value.keywords:
             return SCALAR
+        if primitive in _FULL_REDUCTIONS and _keeps_dims(operands, value.keywords):
+            return _kept(class_of(operands[0], classes))
         if value.keywords:
             return CONFLICT
         if (
@@ -411,10 +413,49 @@ def _is_math(function: Any) -> bool:
     return getattr(function, "__module__", None) == "math"
 
 
+def _keeps_dims(operands: list[gast.expr], keywords: list[gast.keyword]) -> bool:
+    """Whether a reduction's call keeps the reduced axes: ``keepdims=True`` written, and
+    only an axis besides (by keyword, or second)."""
+    named = {k.arg: k.value for k in keywords}
+    kept = named.pop("keepdims", None)
+    named.pop("axis", None)
+    return (
+        isinstance(kept, gast.Constant)
+        and kept.value is True
+        and not named
+        and 1 <= len(operands) <= (1 if "axis" in {k.arg for k in keywords} else 2)
+    )
+
+
+def _kept(base: Any) -> Any:
+    """The class of a reduction of a value of class ``base`` that keeps its axes: of size 1
+    where it reduced, ``base``'s sizes elsewhere, so it broadcasts against ``base`` to
+    ``base``'s shape (``z - np.max(z, axis=1, keepdims=True)`` has ``z``'s)."""
+    if base is None:
+        return CONFLICT
+    return SCALAR if base == SCALAR else ("kept", base)
+
+
+def elementwise_class(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:
+    """The class of an elementwise result of ``atoms`` where one operand has it: their
+    shared class, or a class ``C`` where the others are numbers or reductions of ``C``
+    that kept their axes (``z - np.max(z, axis=1, keepdims=True)``); else None."""
+    shared = same_shape(atoms, classes)
+    if shared is not None:
+        return shared
+    found = {class_of(o, classes) for o in atoms} - {SCALAR}
+    bases = {c[1] if type(c) is tuple and c[:1] == ("kept",) else c for c in found}
+    if len(bases) == 1 and None not in bases and CONFLICT not in bases:
+        (base,) = bases
+        if base in found:
+            return base
+    return None
+
+
 def _broadcast(operands: list[gast.expr], classes: dict[str, Any]) -> Any:
-    """The class of an elementwise result: the operands' shared class, else the broadcast
-    of their classes (a function of their shapes alone)."""
-    shared = same_shape(operands, classes)
+    """The class of an elementwise result: ``elementwise_class``'s, else the broadcast of
+    the operands' classes (a function of their shapes alone)."""
+    shared = elementwise_class(operands, classes)
     if shared is not None:
         return shared
     return _structural(
