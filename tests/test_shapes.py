@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
@@ -345,3 +346,26 @@ def test_a_reduction_that_keeps_its_axes_broadcasts_to_its_operand_s_shape():
             for index, got in enumerate(grads):
                 want = numeric_vjp(normalized, [x, y], index, 1.0)
                 assert_close(got, want, rtol=1e-6, atol=1e-8, what=f"{shapes_} {mode} {index}")
+
+
+def _kept_cases():
+    rng = np.random.default_rng(4)
+    reductions = [np.max, np.mean, np.sum, np.min, np.std]
+    cases = []
+    for shape in [(4, 5), (1, 5), (4, 1), (2, 3, 4), (1, 1), (3,)]:
+        axes = [None, *range(len(shape)), *([(0, len(shape) - 1)] if len(shape) > 1 else [])]
+        for axis in axes:
+            cases.append((shape, axis, reductions[int(rng.integers(len(reductions)))]))
+    return cases
+
+
+@pytest.mark.parametrize("shape, axis, reduction", _kept_cases())
+def test_operands_with_their_kept_reductions_match_finite_differences(shape, axis, reduction):
+    def f(x):
+        kept = reduction(x, axis=axis, keepdims=True)
+        return np.sum(np.tanh(x - kept) * (x + 2.0 * kept))
+
+    x = np.random.default_rng(5).normal(size=shape)
+    want = numeric_vjp(f, [x], 0, 1.0)
+    for mode in ("source", "auto"):
+        assert_close(ag.grad(f, mode=mode)(x), want, rtol=1e-6, atol=1e-8, what=mode)
