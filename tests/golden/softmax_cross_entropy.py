@@ -1,5 +1,4 @@
 def softmax_cross_entropy_grad(z, onehot):
-    z_shape_old = shaped_like(z)
     z = z - np.max(z, axis=1, keepdims=True)
     exp = np.exp(z)
     total = np.sum(exp, axis=1, keepdims=True)
@@ -8,8 +7,6 @@ def softmax_cross_entropy_grad(z, onehot):
     mul = onehot * log_probs
     total_2 = np.sum(mul, axis=1)
     neg = -np.mean(total_2)
-    z_shape = shaped_like(z)
-    del z
     dneg = scalar_seed(neg)
     # grad of: return -np.mean(np.sum(onehot * log_probs, axis=1))
     dtotal_2 = expand_reduced(-dneg / reduced_count(total_2), total_2)
@@ -17,10 +14,7 @@ def softmax_cross_entropy_grad(z, onehot):
     dlog_probs = unbroadcast(dmul * onehot, log_probs)
     del dmul, dtotal_2, log_probs, mul, total_2
     # grad of: log_probs = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    dz = unbroadcast(dlog_probs, z_shape)
+    dz = dlog_probs
     dlog = -unbroadcast(dlog_probs, log)
     dz = dz + dlog / total * exp
-    del dlog, dlog_probs, exp, log, total
-    # grad of: z = z - np.max(z, axis=1, keepdims=True)
-    dz = unbroadcast(dz, z_shape_old)
     return neg, dz
