@@ -189,6 +189,8 @@ def _kind(value: Any) -> tuple:
         return ("dict",)
     if type(value) is float:
         return ("value", "float")  # shape (): the generated code can skip shape bookkeeping
+    if type(value) is int:
+        return ("value", "int")  # a range's bound the backward pass can read again
     if is_object(value):
         return describe(value)  # its class and what it holds (see runtime.objects)
     return _VALUE

@@ -184,7 +184,20 @@ def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
         found.retries += 1
         if not unseen < found.unseen:
             return found, result
-    compiled = _compile(derivative, kinds, starts)
+    never_saved = _unseen_saves(derivative, starts)
+    if never_saved:
+        # A value saved where the run did not go (a loop that ran no iteration): Numba
+        # would type it from None alone, and the compiled code would move values of
+        # another type through that save later (it crashed).
+        shown = ", ".join(f"`{name}`" for name in sorted(never_saved))
+        compiled = Compiled(
+            kinds,
+            reason=f"the run that typed the gradient saw no value of {shown} (a loop that "
+            "ran no iteration); it runs uncompiled until a run with these argument types "
+            "sees one",
+        )
+    else:
+        compiled = _compile(derivative, kinds, starts)
     if compiled.function is None:
         compiled.unseen = unseen
         compiled.retries = found.retries if found is not None else 0
@@ -199,6 +212,18 @@ _RETRIES = 4
 def _unseen(derivative: Any, probed: dict) -> frozenset:
     """The names the fused function starts at None (``x = None`` before anything else)
     that the probing run never saw hold another value."""
+    names, _ = _unseen_names_and_saves(derivative, probed)
+    return names
+
+
+def _unseen_saves(derivative: Any, probed: dict) -> frozenset:
+    """Of ``_unseen``'s names, those a save the probing run never ran pushes (a loop that
+    ran no iteration, a branch not taken): Numba would type them from None alone, and
+    the compiled code would move values of another type through that save later."""
+    return _unseen_names_and_saves(derivative, probed)[1]
+
+
+def _unseen_names_and_saves(derivative: Any, probed: dict) -> tuple[frozenset, frozenset]:
     function = getattr(derivative, "fused", None)
     if function is None:
         return frozenset()
@@ -217,7 +242,24 @@ def _unseen(derivative: Any, probed: dict) -> frozenset:
         started.add(stmt.targets[0].id)
     table = probed.get(id(derivative))
     seen = set(table.kinds.get(function.__name__, {})) if table is not None else set()
-    return frozenset(started - seen)
+    unseen = frozenset(started - seen)
+    if not unseen or definition is None:
+        return unseen, frozenset()
+    from .transform import jit as rewrite_jit
+
+    ran = table.ran.get(function.__name__, set()) if table is not None else set()
+    pushes, _, _ = rewrite_jit._stack_names(definition)
+    pushed = {
+        node.args[0].id
+        for node in ast.walk(definition)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in pushes
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Name)
+        and rewrite_jit.site(node) not in ran
+    }
+    return unseen, unseen & pushed
 
 
 def _compile(derivative: Any, kinds: tuple, starts: dict) -> Compiled:
@@ -500,6 +542,7 @@ def _probe(derivative: Any, args: tuple) -> tuple[Any, dict]:
             found.pushed_at.setdefault(function, {}).setdefault(popped, set()).add(pushed)
 
         def watch(function: str, where: str, value: Any, name: str | None) -> Any:
+            found.ran.setdefault(function, set()).add(where)
             if value is None:
                 # (a name not bound yet: compiled code starts it at a value of its type)
                 return value

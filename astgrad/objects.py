@@ -112,6 +112,9 @@ def other_kinds(target: Any, args: tuple) -> tuple:
       to ``u`` alone, ``k`` a float, keeps no shapes (``transform.ranks``); a call plan
       checks every array's ndim anyway (``runtime.plans``);
     * a Python float (``("value", "float")``): a number, of shape ``()``;
+    * a Python int (``("value", "int")``): a number, and an int (``transform.ranks``), so
+      a loop over ``range(steps)`` is replayed over the same range backwards rather than
+      saving its counter;
     * an object of the user's (``runtime.objects.describe``): the generated code calls
       its methods as its class's functions; a list of them, with what each holds.
 
@@ -123,7 +126,7 @@ def other_kinds(target: Any, args: tuple) -> tuple:
     >>> def heat(u, k, steps):
     ...     return u * k * steps
     >>> other_kinds(_Target(heat, 0), (np.ones(3), 0.1, 5))
-    (('k', ('value', 'float')),)
+    (('k', ('value', 'float')), ('steps', ('value', 'int')))
     """
     found = ()
     names = target.names
@@ -135,6 +138,8 @@ def other_kinds(target: Any, args: tuple) -> tuple:
             found += ((name, ("value", "ndarray", value.ndim)),)
         elif type(value) is float:
             found += ((name, ("value", "float")),)
+        elif type(value) is int:
+            found += ((name, ("value", "int")),)
         elif is_object(value):
             found += ((name, describe(value)),)
         elif type(value) is list and value and is_object(value[0]):

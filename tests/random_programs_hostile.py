@@ -111,6 +111,15 @@ CONSTRUCTS = (
     "global dict changed in place",
     # an argument read for its shape, then rebound in a loop to a value of another shape
     "argument rebound to another shape in a loop",
+    # items of an argument read in a loop (which the backward pass reads again rather
+    # than saving them, where nothing can change the argument), then the argument
+    # changed in place, by one of these ways, or rebound, or left alone
+    "items read in a loop, then written through the argument",
+    "items read in a loop, then written through a second name",
+    "items read in a loop, then written through a view",
+    "items read in a loop, then written by a helper",
+    "items read in a loop, then the argument rebound",
+    "items read in a loop, the argument left alone",
     # a helper that rebinds a global while the program runs (and puts it back at the end)
     "helper rebinds a global during the call",
     # a helper the transform cannot read (try, *args): on the tape, or called plainly
@@ -847,6 +856,60 @@ def _rebound_argument(rng: random.Random, terms: list[str], used: set[str]) -> l
     ]
 
 
+#: how ``_items_read_in_a_loop`` changes the argument ``{p}`` after the loop: construct
+#: -> (lines of the program, lines of a helper)
+ITEM_CHANGES = {
+    "items read in a loop, then written through the argument": (["    {p}[{k}] = 0.3"], []),
+    "items read in a loop, then written through a second name": (
+        ["    z8 = {p}", "    z8 *= 0.5"],
+        [],
+    ),
+    "items read in a loop, then written through a view": (
+        ["    s8 = {p}[{k}:]", "    s8 += 0.25"],
+        [],
+    ),
+    "items read in a loop, then written by a helper": (
+        ["    halve8({p})"],
+        ["def halve8(a):", "    a[1:4] *= 0.5", ""],
+    ),
+    "items read in a loop, then the argument rebound": (["    {p} = {p} * 0.5"], []),
+    "items read in a loop, the argument left alone": ([], []),
+}
+
+
+def _items_read_in_a_loop(
+    rng: random.Random, terms: list[str], used: set[str], plain: bool
+) -> tuple[list[str], list[str]]:
+    """In a quarter of the programs: ``(helper lines, program lines)`` of a loop that
+    reads items of an argument (``x[i8]``, whose value the gradient of the product
+    reads), then a change of the argument after the loop. The backward pass must read
+    the items the loop read, not the changed ones: where nothing can change the argument
+    it reads them again (``remat``), else it saves them. Drawn from a generator of its
+    own, so that the programs without it are as they were; the result reads the sum and
+    the argument after the change. Plain programs (which the tape must run) leave the
+    argument alone or rebind it: the tape refuses writes into a parameter."""
+    if rng.random() >= 0.25:
+        return [], []
+    param, other = rng.sample(["x", "w"], 2)
+    start = rng.randint(0, 2)
+    stop = rng.randint(start + 2, 6)
+    index = rng.choice(["i8", f"i8 - {start}", f"{stop - 1} - i8"])
+    choices = sorted(ITEM_CHANGES)
+    if plain:
+        choices = [c for c in choices if "rebound" in c or "left alone" in c]
+    construct = rng.choice(choices)
+    used.add(construct)
+    changes, helper = ITEM_CHANGES[construct]
+    lines = [
+        "    acc8 = 0.0",
+        f"    for i8 in range({start}, {stop}):",
+        f"        acc8 = acc8 + {param}[i8] * np.tanh({other}[{index}]) * 0.5",
+        *(line.format(p=param, k=rng.randint(0, 5)) for line in changes),
+    ]
+    terms += ["acc8 * 0.7", f"np.sum({param} * {other}) * 0.3"]
+    return helper, lines
+
+
 #: helpers that rebind the global ``{g}`` to ``v`` for the rest of the call, keeping its
 #: value in ``SAVED_{g}``, and put it back, in the ways Python has of rebinding a global
 #: (``{more}``: helper lines the spelling needs)
@@ -1011,6 +1074,10 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         'np.sum(x * w) * CONFIG["scale"]',
     ]
     first, rebind = _rebinding(rng, writer.used)
+    item_helper, item_lines = _items_read_in_a_loop(
+        random.Random(seed * 5237 + 13), terms, writer.used, writer.plain
+    )
+    out += item_lines
     out += _rebound_argument(random.Random(seed * 7919 + 11), terms, writer.used)
     writers, calls = _unreadable_writer(random.Random(seed * 4243 + 5), terms, writer.used)
     out += calls
@@ -1034,6 +1101,7 @@ def _build(seed: int) -> tuple[str, frozenset[str]]:
         "",
         *writer.helpers,
         "",
+        *item_helper,
         *rebinders,
         "",
         *writers,

@@ -45,6 +45,23 @@ def decay(a):
     return a
 
 
+def halving(a):
+    # (the user's ``_``: the replayed while loop's variable is then ``__2`` until
+    # ``replay_variable`` names it; the range loop's replay binds ``_`` itself)
+    for _ in range(2):
+        a = a * 0.99
+    while a > 0.5:
+        a = a * 0.9 + 0.01 * a * a
+    return a
+
+
+def items_read(x, w):
+    total = 0.0
+    for i in range(3):
+        total = total + np.tanh(x[i] * w)
+    return np.sum(total)
+
+
 def mean_square(x):
     return np.mean((x - 1.0) ** 2)
 
@@ -129,6 +146,7 @@ CASES = {
     "checkpoint:loop": (simulate, ("x", "w"), (), True),
     "reverse": (two_uses, ("x",), ()),
     "remat": (decay, ("a",), ("a",)),
+    "remat:items": (items_read, ("w",), ("x[]",)),
     "accumulate": (smooth, ("x",), ("x[]",)),
     "seed": (two_uses, ("x",), ()),
     "reuse": (squash, ("x",), ()),
@@ -144,7 +162,7 @@ CASES = {
     "unread_pushes": (decay, ("a",), ("a",)),
     "temporaries": (decay, ("a",), ("a",)),
     "release": (layer, ("x",), ()),
-    "replay_variable": (decay, ("a",), ("a",)),
+    "replay_variable": (halving, ("a",), ("a",)),
     "saves": (decay, ("a",), ("a",)),
     "saves:straight": (overwrite, ("x",), ()),
 }
@@ -267,13 +285,11 @@ def decay_grad(a):
         mul_3 = mul_2 * a
         push(a)
         a = mul + mul_3
-        push(_)
     # backward
     dmul = 0
     dmul_2 = 0
     dmul_3 = 0
-    for __2 in range(3):
-        _ = pop()
+    for _ in reversed(range(3)):
         dmul = dmul + da
         dmul_3 = dmul_3 + da
         a = pop()
@@ -290,6 +306,44 @@ def decay_grad(a):
         dmul = 0
     _ = pop()
     return da
+""",
+    "remat:items": """\
+def items_read_grad(x, w):
+    total = 0.0
+    push(i)
+    for i in range(3):
+        push(x_item)
+        x_item = x[i]
+        push(mul)
+        mul = x_item * w
+        push(tanh)
+        tanh = np.tanh(mul)
+        push(total)
+        total = total + tanh
+    total_2 = np.sum(total)
+    # backward
+    dmul = 0
+    dtanh = 0
+    dtotal = 0
+    dw = 0
+    dtotal = dtotal + expand_reduced(dtotal_2, total)
+    for i in reversed(range(3)):
+        dtotal_out = dtotal
+        total_out = total
+        total = pop()
+        dtotal = 0
+        dtotal = dtotal + unbroadcast(dtotal_out, total)
+        dtanh = dtanh + unbroadcast(dtotal_out, tanh)
+        dmul = dmul + dtanh * (1 - tanh * tanh)
+        tanh = pop()
+        dtanh = 0
+        dw = dw + dmul * x[i]
+        mul = pop()
+        dmul = 0
+        x_item = pop()
+    i = pop()
+    dtotal = 0
+    return dw
 """,
     "accumulate": """\
 def smooth_grad(x):
@@ -317,9 +371,6 @@ def smooth_grad(x):
             sub_2 = add - x_item_2
             push(saved_item(y, i))
             y[i] = sub_2
-            push(i)
-        push(len(range(1, len_3)))
-        push(_)
     mul_2 = y * y
     total = np.sum(mul_2)
     # backward
@@ -337,10 +388,8 @@ def smooth_grad(x):
     dy = dy + dmul_2 * y
     dx = gradient_buffer(dx, x)
     dy = gradient_buffer(dy, y)
-    for __2 in range(2):
-        _ = pop()
-        for __2 in range(pop()):
-            i = pop()
+    for _ in reversed(range(2)):
+        for i in reversed(range(1, len_3)):
             dy_item_2 = dy[i]
             dy[i] = 0
             dsub_2 = dsub_2 + dy_item_2
@@ -552,10 +601,9 @@ def decay_grad(a):
         mul_3 = mul_2 * a
         push(a)
         a = mul + mul_3
-        push(_)
     # backward
     da = scalar_seed(a)
-    for __2 in range(3):
+    for _ in reversed(range(3)):
         a = pop()
         da = da * (0.02 * a + 0.99)
     return da
@@ -609,7 +657,7 @@ def decay_grad(a):
         a = mul + mul_3
     # backward
     da = scalar_seed(a)
-    for __2 in range(3):
+    for _ in reversed(range(3)):
         a = pop()
         da = da * (0.02 * a + 0.99)
     return da
@@ -621,7 +669,7 @@ def decay_grad(a):
         a = a * 0.99 + 0.01 * a * a
     # backward
     da = scalar_seed(a)
-    for __2 in range(3):
+    for _ in reversed(range(3)):
         a = pop()
         da = da * (0.02 * a + 0.99)
     return da
@@ -641,15 +689,22 @@ def layer_grad(x, W):
     return dx
 """,
     "replay_variable": """\
-def decay_grad(a):
-    for _ in range(3):
+def halving_grad(a):
+    for _ in range(2):
+        a = a * 0.99
+    iterations_2 = 0
+    while a > 0.5:
+        iterations_2 += 1
         push(a)
-        a = a * 0.99 + 0.01 * a * a
+        a = a * 0.9 + 0.01 * a * a
+    push(iterations_2)
     # backward
     da = scalar_seed(a)
-    for _ in range(3):
+    for _ in range(pop()):
         a = pop()
-        da = da * (0.02 * a + 0.99)
+        da = da * (0.02 * a + 0.9)
+    for _ in reversed(range(2)):
+        da = da * 0.99
     return da
 """,
     "saves": """\

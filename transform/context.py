@@ -43,6 +43,10 @@ class TransformContext:
     #: filled in by ``analyze`` (``effects.check``): names surely holding a number, every
     #: binding of which gives one (a callee given one gets it as a float's kind)
     scalar_names: frozenset[str] = frozenset()
+    #: filled in by ``analyze`` (``effects.check``): parameters whose objects, and what
+    #: they hold, nothing in the function can change in place (``remat`` reads ``xs[t]``
+    #: of one again in the backward pass rather than saving it)
+    unchanged_params: frozenset[str] = frozenset()
     #: filled in by ``shapes``: name -> shape class (equal classes, equal shapes)
     shape_classes: dict[str, Any] = field(default_factory=dict)
     #: the kind of what a user function returns (set by the pipeline)

@@ -361,6 +361,8 @@ class OnDemandLiveness:
         if isinstance(stmt, (gast.For, gast.While)):
             body = _LiveBlock(set(), (block, position))
             gen, _ = self._summary(stmt.body, body)
+            if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+                gen = gen - {stmt.target.id}  # (each iteration binds it before its body)
             body.at_end = gen  # what the next iteration reads
             header = self.reads(stmt.iter) if isinstance(stmt, gast.For) else self.reads(stmt.test)
             return gen | header, set()

@@ -123,6 +123,9 @@ _ARRAY_MAKERS = {
 }  # fmt: skip
 # Functions that return one of their arguments as it is.
 _PASS_THROUGH = {builtins.max, builtins.min}
+# Builtin classes whose objects iterate over their argument and change nothing (a
+# generated gradient's ``for i in reversed(range(n))``).
+_ITERATORS = {builtins.reversed, builtins.range, builtins.enumerate, builtins.zip}
 # NumPy functions that write into their first argument.
 _WRITES_FIRST = {
     np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis,
@@ -313,7 +316,7 @@ _SCALAR_BUILTINS = {builtins.float, builtins.int, builtins.bool, builtins.abs, b
 def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
     """Names that surely hold numbers (Python or NumPy scalars, which are immutable):
     ``y op= v`` on one rebinds it in Python too, and no other name can see a change."""
-    params = {p for p, kind in ctx.param_kinds.items() if kind[1:2] == ("float",)}
+    params = {p for p, kind in ctx.param_kinds.items() if kind[1:2] in (("float",), ("int",))}
     definitions: dict[str, list] = {}
     for stmt in dataflow.statements(body):
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
@@ -940,6 +943,8 @@ class _Interpreter:
         if is_hashable(value) and value in _COPYING:
             self.store_into(env, made, self.reach(arguments, env))
             return made
+        if is_hashable(value) and value in _ITERATORS:
+            return self.reach(arguments, env) | made  # (may give back what it got)
         first = [receiver] if receiver is not None else call.args[:1]
         keeps_memory = is_hashable(value) and value in _VIEW_FUNCTIONS
         if first and (keeps_memory or any(k.arg == "copy" for k in call.keywords)):
@@ -1097,7 +1102,7 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     # (particles[i].x = v: a list argument whose items' attributes it assigns)
     written |= set(nested_roots(ctx).values()) & set(ctx.parsed.params)
     for name in ctx.parsed.params:
-        immutable = ctx.param_kinds.get(name, ())[1:2] == ("float",)
+        immutable = ctx.param_kinds.get(name, ())[1:2] in (("float",), ("int",))
         params[name] = frozenset() if immutable else frozenset({EXTERNAL})
         if name in written:  # (its own object, holding the caller's: issue 17)
             params[name] = frozenset({("param", name)})
@@ -1115,6 +1120,12 @@ def check(node: gast.FunctionDef, ctx: TransformContext, varied: set[str]) -> No
     chained |= {name for name, sequence in element_owners(ctx).items() if sequence in lists}
     interpreter.run(node.body)
     ctx.scalar_names = frozenset(interpreter.scalars)
+    changed = {_site(obj) for effect in interpreter.effects.values() for obj in effect.objects}
+    ctx.unchanged_params = frozenset(
+        name
+        for name in params
+        if name not in written and not interpreter.objects_of(name) & changed
+    )
     for stmt, spelled, why in interpreter.rebinding_calls[:1]:
         raise TransformError(
             f"`{spelled}` {why}, while the function runs: the gradient reads globals again "

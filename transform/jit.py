@@ -147,6 +147,8 @@ class Probed:
     #: type of every value it moved, when always one number type ("float", "int",
     #: "bool"), else "" (arrays, None, or several types)
     sites: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: function -> the sites of pushes and pops that ran at all (None moved too)
+    ran: dict[str, set[str]] = field(default_factory=dict)
     #: function -> name -> a start expression for a name generated code starts at None
     starts: dict[str, dict[str, str]] = field(default_factory=dict)
     #: function -> name -> "number" or "array": the kind of value each name held last
@@ -386,6 +388,18 @@ def _assign(targets: list[str], value: ast.expr) -> ast.Assign:
 
 def _statements(text: str) -> list[ast.stmt]:
     return ast.parse(text).body
+
+
+def _over_reversed_range(stmt: ast.stmt) -> bool:
+    """Whether ``stmt`` is ``for i in reversed(range(...)):`` (no ``else``)."""
+    return (
+        isinstance(stmt, ast.For)
+        and isinstance(stmt.target, ast.Name)
+        and not stmt.orelse
+        and _is_call_of(stmt.iter, "reversed", 1)
+        and _is_call_of(stmt.iter.args[0], "range")
+        and 1 <= len(stmt.iter.args[0].args) <= 3
+    )
 
 
 def _is_call_of(node: ast.AST, names: set[str] | str, arity: int | None = None) -> bool:
@@ -1313,6 +1327,8 @@ class _Function:
             return self._counted_loop(stmt, self.counted[id(stmt)])
         if id(stmt) in self.replayed:
             return self._replayed_counter(stmt, self.replayed[id(stmt)])
+        if _over_reversed_range(stmt):
+            return self._counted_down(stmt)
         if id(stmt) in self.added_in_place:
             name, added = self._sum_of(stmt)
             if self._adds_in_place(name, added):
@@ -1922,6 +1938,31 @@ class _Function:
             target=_store(self._fresh("run")),
             iter=_call("range", count),
             body=[*counting, *self._block(body)],
+            orelse=[],
+            type_comment=None,
+        )
+        return [*before, loop]
+
+    def _counted_down(self, stmt: ast.For) -> list[ast.stmt]:
+        """A replayed loop over ``reversed(range(a, b, c))`` (its counter recomputed by the
+        ordinary pipeline, see ``reverse``) in the form ``_replayed_counter`` gives, which
+        Numba takes (it has no ``reversed``) and the later rewrites read: counting down
+        from ``a + n c``, ``n`` being the range's length."""
+        arguments = stmt.iter.args[0].args
+        start = ast.unparse(arguments[0]) if len(arguments) >= 2 else "0"
+        step = ast.unparse(arguments[2]) if len(arguments) == 3 else "1"
+        counter = stmt.target.id
+        count = self._fresh("count")
+        following = self._fresh(f"next_{counter}")
+        before = _statements(
+            f"{count} = len({ast.unparse(stmt.iter.args[0])})\n"
+            f"{following} = {start} + {count} * ({step})\n"
+        )
+        counting = _statements(f"{following} -= {step}\n{counter} = {following}\n")
+        loop = ast.For(
+            target=_store(self._fresh("run")),
+            iter=_call("range", _load(count)),
+            body=[*counting, *self._block(stmt.body)],
             orelse=[],
             type_comment=None,
         )

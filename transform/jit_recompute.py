@@ -112,6 +112,14 @@ class _Recompute:
                 first = sub.body[0]
                 if self._popped_name(first) is not None:
                     self.replays[_site(first.value)] = sub
+        #: pop site -> its statement ``X = pop()``
+        self.pop_statements: dict[str, ast.Assign] = {
+            _site(sub.value): sub
+            for sub in ast.walk(node)
+            if isinstance(sub, ast.Assign) and self._popped_name(sub) is not None
+        }
+        #: ids of replayed loops that bind their counter themselves (no pop first)
+        self.counter_bound: set[int] = set()
         self.params = {a.arg for a in node.args.posonlyargs + node.args.args}
         self._unchanged: dict[str, bool] = {}
 
@@ -169,7 +177,7 @@ class _Recompute:
             and isinstance(last.value.args[0], ast.Name)
             and last.value.args[0].id == counter
         ):
-            return None
+            return self._reversed_replay_of(loop)
         popped = self._paired(_site(last.value))
         replay = self.replays.get(popped) if popped else None
         if replay is None or self._popped_name(replay.body[0]) != counter:
@@ -178,12 +186,43 @@ class _Recompute:
             return None
         return replay
 
+    def _reversed_replay_of(self, loop: ast.For) -> ast.For | None:
+        """The replayed loop of a forward range loop whose counter the ordinary pipeline
+        recomputes (``for v in reversed(range(...))``, the same range): found through a
+        value the forward body saves at its top level, which the probe saw popped at the
+        top level of that loop's body alone."""
+        counter = loop.target.id
+        for stmt in loop.body:
+            if not (isinstance(stmt, ast.Expr) and _is_call(stmt.value, self.pushes, 1)):
+                continue
+            popped = self._paired(_site(stmt.value))
+            pop = self.pop_statements.get(popped) if popped else None
+            replay = self.parent.get(id(pop)) if pop is not None else None
+            if not (
+                isinstance(replay, ast.For)
+                and pop in replay.body
+                and isinstance(replay.target, ast.Name)
+                and replay.target.id == counter
+                and _is_call(replay.iter, {"reversed"}, 1)
+                and _is_call(replay.iter.args[0], {"range"}, len(loop.iter.args))
+                and ast.dump(replay.iter.args[0]) == ast.dump(loop.iter)
+                and not replay.orelse
+                and not _stores(replay.body, counter)
+            ):
+                return None
+            self.counter_bound.add(id(replay))
+            return replay
+        return None
+
     # -- the rewrite ----------------------------------------------------------------------
 
     def run(self) -> None:
         loops = [sub for sub in ast.walk(self.node) if isinstance(sub, ast.For)]
+        # (paired before any rewrite: a loop whose counter the replayed loop binds itself
+        # is paired through a value it saves, which the rewrite may then drop)
+        self.paired = {id(loop): self._replay_of(loop) for loop in loops}
         for loop in loops:
-            replay = self._replay_of(loop)
+            replay = self.paired[id(loop)]
             if replay is None or any(
                 isinstance(sub, (ast.Break, ast.Continue, ast.Return, ast.Try))
                 for sub in ast.walk(loop)
@@ -199,7 +238,7 @@ class _Recompute:
         outermost = loop
         for outer in self._loops_around(loop):
             outermost = outer
-            outer_replay = self._replay_of(outer)
+            outer_replay = self.paired.get(id(outer))
             if outer_replay is not None and id(outer_replay) in around_replay:
                 counters.add(outer.target.id)
         popped = {}  # pop site -> (position, statement) in the replayed body
@@ -213,7 +252,9 @@ class _Recompute:
         #: position -> (push, pop, statement): the ones computed again; pushes and pops
         #: None for an unsaved value a recomputation reads
         again: dict[int, tuple[Any, Any, ast.Assign]] = {}
-        for position, stmt in enumerate(loop.body[:-1]):
+        # (all but the counter's push at the end, where the forward loop saves it)
+        last = len(loop.body) if id(replay) in self.counter_bound else -1
+        for position, stmt in enumerate(loop.body[:last]):
             if not (
                 isinstance(stmt, ast.Assign)
                 and len(stmt.targets) == 1
@@ -264,7 +305,8 @@ class _Recompute:
         dropped = {id(pop) for _, pop, _ in again.values()}
         body = [s for s in replay.body if id(s) not in dropped]
         made = [copy.deepcopy(again[position][2]) for position in sorted(again)]
-        replay.body = [body[0], *made, *body[1:]]
+        first = 0 if id(replay) in self.counter_bound else 1  # (after the counter's pop)
+        replay.body = [*body[:first], *made, *body[first:]]
         for stmt in made:
             self.parent[id(stmt)] = replay
             for sub in ast.walk(stmt):

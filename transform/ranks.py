@@ -78,6 +78,8 @@ def infer(bindings: list[tuple], ctx: TransformContext) -> dict[str, Any]:
             facts[param] = ndarray(kind[2])
         elif kind[1:2] == ("float",):
             facts[param] = 0
+        elif kind[1:2] == ("int",):
+            facts[param] = INT
     given = dict(facts)  # a parameter's kind is a fact of its first binding
     locals_ = ctx.local_names
     serials: dict[str, list[int]] = {}

@@ -23,7 +23,7 @@ import copy
 
 import gast
 
-from . import anno, dataflow, shapes
+from . import anno, dataflow, ranks, shapes
 from .analyze import operand_atoms
 from .context import TransformContext
 from .program import Program
@@ -51,21 +51,32 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     # The values the backward pass holds without restoring anything more: parameters never
     # assigned, and values some rule's gradient reads anyway.
     held = (params - stored) | _values_read(node)
-    _recompute(node.body[:-1], program.remat_groups, ctx, held)
+    # (parameters of a kind known to read an item plainly: an object of the user's, or
+    # one of no known kind, may compute it, and anew each time)
+    unchanged = {
+        name
+        for name in ctx.unchanged_params - stored
+        if ctx.param_kinds.get(name, ("",))[0] in ("value", "list", "tuple")
+    }
+    _recompute(node.body[:-1], program.remat_groups, ctx, held, frozenset(unchanged))
     return program
 
 
 def _recompute(
     stmts: list[gast.stmt], groups: dict[int, list[list[gast.stmt]]], ctx: TransformContext,
-    held: set[str],
+    held: set[str], unchanged: frozenset[str], in_loop: bool = False,
 ) -> None:  # fmt: skip
     """Rewrite the contributions of ``stmts``, a block ``reverse`` walked: each block has
-    definitions of its own, as it had there."""
-    definitions = Definitions(ctx.shape_classes, ctx.local_names, set(held))
+    definitions of its own, as it had there. Items of the ``unchanged`` parameters are
+    read again only in loops, where each is overwritten and the backward pass would
+    restore it every iteration; outside one it is read where it lies, at no cost."""
+    items = unchanged if in_loop else frozenset()
+    definitions = Definitions(ctx.shape_classes, ctx.local_names, set(held), items)
     for stmt in stmts:
         definitions.forget(dataflow.names_changed_within(stmt))
+        looping = in_loop or isinstance(stmt, (gast.For, gast.While))
         for block in _blocks(stmt):
-            _recompute(block, groups, ctx, held | _counter(stmt))
+            _recompute(block, groups, ctx, held | _counter(stmt), unchanged, looping)
         for contributions in groups.get(id(stmt), ()):
             definitions.substitute(contributions)
         definitions.learn(stmt)
@@ -96,13 +107,20 @@ class Definitions:
     ``shape_classes`` is the shapes pass's result (only names of class ``SCALAR`` are
     numbers); ``locals_`` the function's local names (a global could be rebound by any
     call); ``unchanging`` the parameters the function never assigns, whose values the
-    backward pass has without restoring anything.
+    backward pass has without restoring anything; ``unchanged`` those of them that
+    nothing changes in place either (``effects``), whose items and rows read at ints
+    (``xs[t]``) the backward pass may read again.
     """
 
-    def __init__(self, shape_classes: dict, locals_: set[str], unchanging: set[str]) -> None:
+    def __init__(
+        self, shape_classes: dict, locals_: set[str], unchanging: set[str],
+        unchanged: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         self._classes = shape_classes
+        self._facts = getattr(shape_classes, "ranks", None) or {}
         self._locals = locals_
         self._unchanging = unchanging
+        self._unchanged = unchanged
         self._values: dict[str, gast.expr] = {}
 
     def forget(self, written: set[str]) -> None:
@@ -114,17 +132,41 @@ class Definitions:
                 del self._values[name]
 
     def learn(self, stmt: gast.stmt) -> None:
-        """Remember ``stmt`` if it defines a cheap number temporary."""
-        if not (
-            anno.get(stmt, anno.Key.TEMPORARY)
-            and isinstance(stmt, gast.Assign)
-            and isinstance(stmt.targets[0], gast.Name)
-        ):
+        """Remember ``stmt`` if it defines a cheap number temporary, or reads an item or a
+        row of an unchanged parameter at ints (``xs_item = xs[t]``: a view or a number,
+        the same whenever it is read again, as long as ``t`` holds)."""
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
             return
         name, value = stmt.targets[0].id, stmt.value
+        if (
+            isinstance(value, gast.Subscript)
+            and isinstance(value.value, gast.Name)
+            and value.value.id in self._unchanged
+            and self._int_index(value.slice)
+        ):
+            # (its index's temporaries by their definitions, which hold here: w[sub] as
+            # w[i - 1], read again where i is the loop's counter)
+            value = copy.deepcopy(value)
+            for index_name in dataflow.reads(value.slice) & self._values.keys():
+                _replace_reads(value, index_name, self._values[index_name])
+            self._values[name] = value
+            return
+        if not anno.get(stmt, anno.Key.TEMPORARY):
+            return
         if self._classes.get(name) != shapes.SCALAR or not self._cheap(value):
             return
         self._values[name] = value
+
+    def _int_index(self, index: gast.expr) -> bool:
+        """Ints (``ranks``), slices of ints, and tuples of both."""
+        if isinstance(index, gast.Tuple):
+            return all(self._int_index(part) for part in index.elts)
+        if isinstance(index, gast.Slice):
+            return all(
+                part is None or ranks.is_int_index(part, self._facts)
+                for part in (index.lower, index.upper, index.step)
+            )
+        return ranks.is_int_index(index, self._facts)
 
     def _cheap(self, value: gast.expr) -> bool:
         if isinstance(value, gast.BinOp):

@@ -918,7 +918,17 @@ class _Reverser:
             body_a = [*body_a, self._zero(target)]
         count_id = self._new_id()
         trips = self._range_trips(stmt)
-        if trips is None:
+        replayed_range = self._replayed_range(stmt, trips, body_p)
+        if replayed_range is not None:
+            # A range loop whose body never rebinds its counter, over ints that hold
+            # where its adjoint runs: the backward pass goes over the same range
+            # backwards, binding the counter itself, instead of saving it every iteration.
+            loop.body = body_p or [gast.Pass()]
+            backward = build.for_loop(store(target), replayed_range, body_a or [gast.Pass()])
+            anno.set(backward, anno.Key.ORIGIN, origin)
+            anno.set(backward, anno.Key.STACK_ID, count_id)
+            primal = [before_push, loop]
+        elif trips is None:
             primal = [before_push, *self._counting(count, count_id, loop, origin)]
             backward = self._replay_loop([end_pop, *body_a], count_id, origin)
         else:
@@ -965,6 +975,25 @@ class _Reverser:
             return gast.Constant(len(range(*(a.value for a in call.args))), None)
         length = build.call("len", copy.deepcopy(call))
         return length
+
+    def _replayed_range(
+        self, stmt: gast.For, trips: gast.expr | None, body: list[gast.stmt]
+    ) -> gast.expr | None:
+        """``reversed(range(...))`` over the values ``stmt``'s counter took, for a range
+        loop that always runs to the end (``trips``) and never rebinds its counter, whose
+        range's arguments are ints written in the code or names ``ranks`` proves hold
+        ints: by the invariant above, those names hold what they held when the loop ran
+        (the loop does not bind them) wherever its adjoint runs, and an int cannot change
+        in place. None for any other loop."""
+        target = stmt.target.id
+        if trips is None or target in self.ctx.active:
+            return None
+        if any(target in changed_names(s) for s in _statements_in(body)):
+            return None  # (a nested loop over the same name, an assignment to it)
+        facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
+        if not all(ranks.is_int_index(a, facts) for a in stmt.iter.args):
+            return None
+        return build.call("reversed", copy.deepcopy(stmt.iter))
 
     def stmt_While(self, stmt: gast.While) -> tuple[list, list]:
         origin = origin_of(stmt)
@@ -1024,6 +1053,16 @@ def _breaks(stmts: list[gast.stmt]) -> bool:
         ):
             return True
     return False
+
+
+def _statements_in(stmts: list[gast.stmt]) -> list[gast.stmt]:
+    """Every statement of ``stmts``, those of nested blocks too."""
+    found = []
+    for stmt in stmts:
+        found.append(stmt)
+        for field in ("body", "orelse", "finalbody"):
+            found.extend(_statements_in(getattr(stmt, field, None) or []))
+    return found
 
 
 def _increment(name: str, stack_id: int) -> gast.stmt:

@@ -118,15 +118,9 @@ def rewrite_loops(
 def _rewrite(
     loop: gast.For, stack: str, pop: str, helper: Callable[[], str], new_name: Callable[[str], str]
 ) -> None:
-    iterator = loop.iter
-    if not (
-        isinstance(iterator, gast.Call)
-        and isinstance(iterator.func, gast.Name)
-        and iterator.func.id == "range"
-        and len(iterator.args) == 1
-    ):
+    count = _trip_count(loop)
+    if count is None:
         return
-    count = iterator.args[0]
     if isinstance(count, gast.Constant) and not (type(count.value) is int and count.value > 0):
         return
     pops = [i for i, stmt in enumerate(loop.body) if is_pop(stmt)]
@@ -156,6 +150,37 @@ def _rewrite(
         func=load(helper()),
         args=[load(stack), count],
         keywords=[],
+    )
+
+
+def _trip_count(loop: gast.For) -> gast.expr | None:
+    """How many times a replayed loop runs, where its body has no use for its counter:
+    ``n`` of ``for _ in range(n)``, and the range's length of ``for i in
+    reversed(range(...))`` (``reverse``'s replay of a range loop) whose body reads no
+    ``i``; else None."""
+    iterator = loop.iter
+    if _is_call(iterator, "range") and len(iterator.args) == 1:
+        return iterator.args[0]
+    if not (
+        _is_call(iterator, "reversed")
+        and len(iterator.args) == 1
+        and _is_call(iterator.args[0], "range")
+        and isinstance(loop.target, gast.Name)
+        and not any(loop.target.id in all_names(s) for s in loop.body)
+    ):
+        return None
+    arguments = iterator.args[0].args
+    if all(isinstance(a, gast.Constant) and type(a.value) is int for a in arguments):
+        return gast.Constant(len(range(*(a.value for a in arguments))), None)
+    return build.call("len", iterator.args[0])
+
+
+def _is_call(node: gast.expr, name: str) -> bool:
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and node.func.id == name
+        and not node.keywords
     )
 
 

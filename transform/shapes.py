@@ -43,6 +43,8 @@ _ELEMENTWISE_COMPARISONS = (gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.Eq, gast.
 _FULL_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.prod, np.amax, np.amin, np.var, np.std}
 # Forward mode's helpers that give a tangent the shape of the value, their second argument.
 _LIKE_SECOND = {spread_tangent, tangent_out, writable_tangent}
+#: the argument kinds of Python numbers (``api._kind``)
+_NUMBER_KINDS = (("float",), ("int",))
 _SCALAR_BUILTINS = {builtins.float, builtins.int, builtins.len, builtins.abs, builtins.round}
 
 
@@ -58,7 +60,7 @@ def _entry_classes(ctx: TransformContext) -> dict[str, Any]:
     found = {}
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
-        found[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
+        found[param] = SCALAR if kind[1:2] in _NUMBER_KINDS else ("param", param)
     for param, tangent in tangent_parameters(ctx).items():
         found[tangent] = found[param]
     return found
@@ -107,7 +109,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     classes: dict[str, Any] = Classes()
     for param in ctx.parsed.params:
         kind = ctx.param_kinds.get(param, ())
-        classes[param] = SCALAR if kind[1:2] == ("float",) else ("param", param)
+        classes[param] = SCALAR if kind[1:2] in _NUMBER_KINDS else ("param", param)
     tangents = tangent_parameters(ctx)
     for param, tangent in tangents.items():
         classes[tangent] = classes[param]

@@ -134,13 +134,16 @@ def _defer(loop: gast.For, ctx: TransformContext, program: Program) -> tuple[lis
     return before, after
 
 
-def _may_stack(helper: object, arguments: list[gast.Name], ctx: TransformContext) -> bool:
+def _may_stack(helper: object, arguments: list[gast.expr], ctx: TransformContext) -> bool:
     """Whether no argument of the accumulation has a known ndim (``ranks``; a gradient's
     is its value's) other than those its steps stack in."""
     facts = getattr(ctx.shape_classes, "ranks", None) or {}
     for argument, wanted in zip(arguments, STACKED[helper][3]):
-        name = ctx.namer.primal(argument.id) or argument.id
-        known = ranks.ndim(facts.get(name))
+        if isinstance(argument, gast.Name):
+            name = ctx.namer.primal(argument.id) or argument.id
+            known = ranks.ndim(facts.get(name))
+        else:
+            known = ranks.ndim(ranks.of(argument, facts))
         if known is not None and known not in wanted:
             return False
     return True
@@ -191,9 +194,21 @@ def _accumulation(stmt: gast.stmt, ctx: TransformContext) -> tuple | None:
         return None
     if not known or len(call.args) != STACKED[helper][0] + 1:
         return None
-    if not all(isinstance(a, gast.Name) for a in call.args):
+    varying = STACKED[helper][0]
+    if not all(isinstance(a, gast.Name) for a in call.args[varying:]):
+        return None
+    facts = getattr(ctx.shape_classes, "ranks", None) or {}
+    if not all(_step_value(a, facts) for a in call.args[:varying]):
         return None
     return stmt.targets[0].id, helper, call.args
+
+
+def _step_value(node: gast.expr, facts: dict) -> bool:
+    """A name, or a name's item or row at ints (``xs[t]``, which ``remat`` reads again
+    rather than saving it): a value the step's ``add`` may keep."""
+    if isinstance(node, gast.Subscript):
+        return isinstance(node.value, gast.Name) and ranks.is_int_index(node.slice, facts)
+    return isinstance(node, gast.Name)
 
 
 def _resolved(name: str, ctx: TransformContext) -> object:

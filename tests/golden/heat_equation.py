@@ -1,6 +1,5 @@
 def heat_equation_grad(u, k):
     add_2 = None
-    i = None
     sub = None
     u_new = None
     stack = []
@@ -9,13 +8,12 @@ def heat_equation_grad(u, k):
     for _ in range(50):
         push(u_new)
         u_new = np.zeros(n)
+        push(sub)
         sub = n - 1
         for i in range(1, sub):
             push(add_2)
             add_2 = u[i - 1] - 2 * u[i] + u[i + 1]
             u_new[i] = u[i] + k * add_2
-            push(i)
-        push(len(range(1, sub)))
         push(u)
         u = u_new
     mul_3 = u * u
@@ -28,7 +26,7 @@ def heat_equation_grad(u, k):
     du = 2 * dmul_3 * u
     del dmul_3, mul_3
     # grad of: for _ in range(50):
-    for _ in range(50):
+    for _ in reversed(range(50)):
         # grad of: u = u_new
         du_new = du
         u = pop()
@@ -36,8 +34,7 @@ def heat_equation_grad(u, k):
         # grad of: for i in range(1, n - 1):
         du = gradient_buffer(du, u)
         du_new = gradient_buffer(du_new, u_new)
-        for _ in range(pop()):
-            i = pop()
+        for i in reversed(range(1, sub)):
             # grad of: u_new[i] = u[i] + k * (u[i - 1] - 2 * u[i] + u[i + 1])
             du_new_item = du_new[i]
             du_new[i] = 0
@@ -49,6 +46,7 @@ def heat_equation_grad(u, k):
             du[i] = du[i] + du_item_3
             du[i - 1] = du[i - 1] + dadd_2
             du[i] = du[i] + du_new_item
+        sub = pop()
         # grad of: u_new = np.zeros(n)
         u_new = pop()
     return total, (du, dk)

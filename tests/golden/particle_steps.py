@@ -39,7 +39,7 @@ def particle_steps_grad(p, dt):
     dp = add_field(0, p, 'x', dtotal * 2 * p_x_3)
     del p_x_3
     # grad of: for _ in range(10):
-    for _ in range(10):
+    for _ in reversed(range(10)):
         # grad of: self.x = self.x + dt * self.v
         dadd = adjoint_item(dp, 'x')
         dp = without_field(dp, 'x')

@@ -16,7 +16,7 @@ def scalar_polynomial_grad(a, b):
     da = dmul_9 * b
     db = dmul_9 * a
     # grad of: for _ in range(3):
-    for _ in range(3):
+    for _ in reversed(range(3)):
         # grad of: b = b - 0.2 * a * a
         b = pop()
         da = da - 0.4 * db * a
