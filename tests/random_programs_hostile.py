@@ -861,16 +861,16 @@ def _rebound_argument(rng: random.Random, terms: list[str], used: set[str]) -> l
 ITEM_CHANGES = {
     "items read in a loop, then written through the argument": (["    {p}[{k}] = 0.3"], []),
     "items read in a loop, then written through a second name": (
-        ["    z8 = {p}", "    z8 *= 0.5"],
+        ["    item_alias = {p}", "    item_alias *= 0.5"],
         [],
     ),
     "items read in a loop, then written through a view": (
-        ["    s8 = {p}[{k}:]", "    s8 += 0.25"],
+        ["    item_tail = {p}[{k}:]", "    item_tail += 0.25"],
         [],
     ),
     "items read in a loop, then written by a helper": (
-        ["    halve8({p})"],
-        ["def halve8(a):", "    a[1:4] *= 0.5", ""],
+        ["    halve_items({p})"],
+        ["def halve_items(a):", "    a[1:4] *= 0.5", ""],
     ),
     "items read in a loop, then the argument rebound": (["    {p} = {p} * 0.5"], []),
     "items read in a loop, the argument left alone": ([], []),
@@ -881,19 +881,20 @@ def _items_read_in_a_loop(
     rng: random.Random, terms: list[str], used: set[str], plain: bool
 ) -> tuple[list[str], list[str]]:
     """In a quarter of the programs: ``(helper lines, program lines)`` of a loop that
-    reads items of an argument (``x[i8]``, whose value the gradient of the product
+    reads items of an argument (``x[item_index]``, whose value the gradient of the product
     reads), then a change of the argument after the loop. The backward pass must read
     the items the loop read, not the changed ones: where nothing can change the argument
     it reads them again (``remat``), else it saves them. Drawn from a generator of its
     own, so that the programs without it are as they were; the result reads the sum and
     the argument after the change. Plain programs (which the tape must run) leave the
-    argument alone or rebind it: the tape refuses writes into a parameter."""
+    argument alone or rebind it: the tape refuses writes into a parameter. (Its names
+    have no digits: the writer's all do.)"""
     if rng.random() >= 0.25:
         return [], []
     param, other = rng.sample(["x", "w"], 2)
     start = rng.randint(0, 2)
     stop = rng.randint(start + 2, 6)
-    index = rng.choice(["i8", f"i8 - {start}", f"{stop - 1} - i8"])
+    index = rng.choice(["item_index", f"item_index - {start}", f"{stop - 1} - item_index"])
     choices = sorted(ITEM_CHANGES)
     if plain:
         choices = [c for c in choices if "rebound" in c or "left alone" in c]
@@ -901,12 +902,12 @@ def _items_read_in_a_loop(
     used.add(construct)
     changes, helper = ITEM_CHANGES[construct]
     lines = [
-        "    acc8 = 0.0",
-        f"    for i8 in range({start}, {stop}):",
-        f"        acc8 = acc8 + {param}[i8] * np.tanh({other}[{index}]) * 0.5",
+        "    item_total = 0.0",
+        f"    for item_index in range({start}, {stop}):",
+        f"        item_total = item_total + {param}[item_index] * np.tanh({other}[{index}]) * 0.5",
         *(line.format(p=param, k=rng.randint(0, 5)) for line in changes),
     ]
-    terms += ["acc8 * 0.7", f"np.sum({param} * {other}) * 0.3"]
+    terms += ["item_total * 0.7", f"np.sum({param} * {other}) * 0.3"]
     return helper, lines
 
 
