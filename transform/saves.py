@@ -175,7 +175,8 @@ def _trip_count(loop: gast.For) -> gast.expr | None:
     return build.call("len", iterator.args[0])
 
 
-def _is_call(node: gast.expr, name: str) -> bool:
+def _is_call(node: gast.AST, name: str) -> bool:
+    """Whether ``node`` calls the name ``name`` (without keywords)."""
     return (
         isinstance(node, gast.Call)
         and isinstance(node.func, gast.Name)
@@ -335,12 +336,7 @@ def _is_push_call(stmt: gast.stmt, push: str) -> bool:
 
 
 def _is_pop_call(node: gast.AST, pop: str) -> bool:
-    return (
-        isinstance(node, gast.Call)
-        and isinstance(node.func, gast.Name)
-        and node.func.id == pop
-        and not node.args
-    )
+    return _is_call(node, pop) and not node.args
 
 
 def _name_bases(walks: list[list[gast.AST]], pop_ids: set[int]) -> dict[int, str]:
