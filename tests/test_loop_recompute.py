@@ -288,3 +288,47 @@ def test_programs_changing_an_argument_in_place_are_refused_by_the_transform(fun
         args = [list(np.ones((3, 6))), args[1]]
     with pytest.raises(ag.TransformError, match="in place"):
         ag.source(function, *args, wrt=1, mode="source")
+
+
+def time_steps(u, k, steps):
+    # (the range's bound is rebound by every step: restored once per run of the inner loop)
+    for _ in range(steps):
+        n = u.shape[0] - 1
+        new = u * 1.0
+        for i in range(1, n):
+            new[i] = u[i] + k * (u[i - 1] - 2.0 * u[i] + u[i + 1]) * u[i]
+        u = new
+    return np.sum(u * u)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_pullback_called_twice_reads_the_same_ranges(mode) -> None:
+    u = np.random.default_rng(9).uniform(0.2, 1.0, 9)
+    value, pullback = ag.vjp(time_steps, u, 0.2, 4, wrt=(0, 1), mode=mode)
+    first = pullback(1.0, retain_graph=True)
+    second = pullback(1.0)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert_close(first[0], numeric_vjp(time_steps, [u, 0.2, 4], 0, 1.0), rtol=1e-6, what="du")
+    assert_close(first[1], numeric_vjp(time_steps, [u, 0.2, 4], 1, 1.0), rtol=1e-6, what="dk")
+
+
+def test_checkpointed_loops_over_replayed_ranges() -> None:
+    rng = np.random.default_rng(10)
+    xs, W = rng.normal(size=(12, 3)) * 0.5, rng.normal(size=(3, 3)) * 0.5
+    got = ag.grad(recurrent, wrt=1, checkpoint=True)(xs, W)
+    assert_close(got, numeric_vjp(recurrent, [xs, W], 1, 1.0), rtol=1e-6, what="dW")
+    u = rng.uniform(0.2, 1.0, 9)
+    got = ag.grad(time_steps, wrt=(0, 1), checkpoint=True)(u, 0.2, 8)
+    assert_close(got[0], numeric_vjp(time_steps, [u, 0.2, 8], 0, 1.0), rtol=1e-6, what="du")
+
+
+def test_second_derivatives_through_replayed_ranges_and_items_read_again() -> None:
+    rng = np.random.default_rng(11)
+    x, w = rng.normal(size=6), rng.normal(size=6)
+    hessian = ag.hessian(products_of_neighbours, wrt=0)(x, w)
+    gradient = ag.grad(products_of_neighbours, wrt=0)
+    expected = np.stack(
+        [numeric_vjp(lambda v: gradient(v, w), [x], 0, np.eye(6)[row]) for row in range(6)]
+    )
+    assert_close(hessian, expected, rtol=1e-5, atol=1e-7, what="Hessian")
