@@ -34,7 +34,7 @@ from .analyze import (
 )
 from .build import assign, load, store
 from .context import TransformContext
-from .dataflow import changed_names, reads, target_names
+from .dataflow import changed_names, reads, statements, target_names
 from .errors import TransformError
 from .inline import inline
 from .objects import BUILD, FIELD, FIELD_STORE, callee_kinds, is_put_back, label
@@ -988,7 +988,7 @@ class _Reverser:
         target = stmt.target.id
         if trips is None or target in self.ctx.active:
             return None
-        if any(target in changed_names(s) for s in _statements_in(body)):
+        if any(target in changed_names(s) for s in statements(body, enter_definitions=False)):
             return None  # (a nested loop over the same name, an assignment to it)
         facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
         if not all(ranks.is_int_index(a, facts) for a in stmt.iter.args):
@@ -1053,16 +1053,6 @@ def _breaks(stmts: list[gast.stmt]) -> bool:
         ):
             return True
     return False
-
-
-def _statements_in(stmts: list[gast.stmt]) -> list[gast.stmt]:
-    """Every statement of ``stmts``, those of nested blocks too."""
-    found = []
-    for stmt in stmts:
-        found.append(stmt)
-        for field in ("body", "orelse", "finalbody"):
-            found.extend(_statements_in(getattr(stmt, field, None) or []))
-    return found
 
 
 def _increment(name: str, stack_id: int) -> gast.stmt:
