@@ -1063,6 +1063,7 @@ def explain_jit(fun: Any, args: tuple, wrt: Any, ordinary: Any) -> JitExplanatio
     """``ag.explain(f, *args, jit="numba")``: compiles for ``args`` (as a first call
     would) and says whether it fits and how long compiling took."""
     from .api import _Differentiated, _kind, _Target
+    from .objects import other_kinds
     from .transform import pipeline
 
     name = ordinary.function
@@ -1081,6 +1082,9 @@ def explain_jit(fun: Any, args: tuple, wrt: Any, ordinary: Any) -> JitExplanatio
     target = _Target(function, 0 if wrt is None else wrt)
     values = target.values(args, {})
     kinds = dict(zip(target.names, (_kind(v) for v in values)))
+    # (the kinds of the arguments not differentiated too, as a call makes its derivative:
+    # what ``explain`` compiles is what the call runs)
+    kinds.update(other_kinds(target, args))
     derivative = pipeline.derive(function, target.names, param_kinds=kinds, mode="auto")
     compiled, _ = compiled_for(derivative, args)
     return JitExplanation(

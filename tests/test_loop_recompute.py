@@ -332,3 +332,30 @@ def test_second_derivatives_through_replayed_ranges_and_items_read_again() -> No
         [numeric_vjp(lambda v: gradient(v, w), [x], 0, np.eye(6)[row]) for row in range(6)]
     )
     assert_close(hessian, expected, rtol=1e-5, atol=1e-7, what="Hessian")
+
+
+def strided_ranges(x, start, stop):
+    total = 0.0
+    for i in range(x.shape[0] - 1, -1, -2):
+        total = total + x[i] * x[i] * (i + 1)
+    for j in range(0, x.shape[0], 3):
+        total = total + np.sin(x[j]) * total
+    for k in range(start, stop):
+        total = total + x[k] * x[k + 1]
+    return total
+
+
+@pytest.mark.parametrize("start, stop", [(1, 5), (4, 2), (0, 0), (2, 3)])
+def test_compiled_gradients_count_replayed_ranges_down(start, stop) -> None:
+    pytest.importorskip("numba")
+    x = np.random.default_rng(12).uniform(-1.0, 1.0, 8)
+    compiled = ag.grad(strided_ranges, wrt=0, jit="numba")
+    plain = ag.grad(strided_ranges, wrt=0)
+    want = numeric_vjp(strided_ranges, [x, start, stop], 0, 1.0)
+    for _ in range(2):  # the run that probes, then the compiled one
+        got = compiled(x, start, stop)
+        np.testing.assert_allclose(got, plain(x, start, stop), rtol=1e-13, atol=1e-15)
+        assert_close(got, want, rtol=1e-6, atol=1e-8, what=f"range({start}, {stop})")
+    report = ag.explain(strided_ranges, x, start, stop, wrt=0, jit="numba")
+    assert report.compiled, report.reason
+    assert "reversed" not in report.source and "len(range(" not in report.source

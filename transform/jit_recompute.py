@@ -189,29 +189,32 @@ class _Recompute:
     def _reversed_replay_of(self, loop: ast.For) -> ast.For | None:
         """The replayed loop of a forward range loop whose counter the ordinary pipeline
         recomputes (``for v in reversed(range(...))``, the same range): found through a
-        value the forward body saves at its top level, which the probe saw popped at the
-        top level of that loop's body alone."""
+        value the forward body saves (at any depth, an inner loop's too), which the probe
+        saw popped by one pop alone: the replayed loop is the nearest loop around that pop
+        over the same range backwards, binding the same counter and nothing else to it."""
         counter = loop.target.id
-        for stmt in loop.body:
-            if not (isinstance(stmt, ast.Expr) and _is_call(stmt.value, self.pushes, 1)):
+        for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+            if not _is_call(node, self.pushes, 1):
                 continue
-            popped = self._paired(_site(stmt.value))
-            pop = self.pop_statements.get(popped) if popped else None
-            replay = self.parent.get(id(pop)) if pop is not None else None
+            popped = self._paired(_site(node))
+            at = self.pop_statements.get(popped) if popped else None
+            while at is not None and not (
+                isinstance(at, ast.For)
+                and isinstance(at.target, ast.Name)
+                and at.target.id == counter
+                and _is_call(at.iter, {"reversed"}, 1)
+            ):
+                at = self.parent.get(id(at))
             if not (
-                isinstance(replay, ast.For)
-                and pop in replay.body
-                and isinstance(replay.target, ast.Name)
-                and replay.target.id == counter
-                and _is_call(replay.iter, {"reversed"}, 1)
-                and _is_call(replay.iter.args[0], {"range"}, len(loop.iter.args))
-                and ast.dump(replay.iter.args[0]) == ast.dump(loop.iter)
-                and not replay.orelse
-                and not _stores(replay.body, counter)
+                at is not None
+                and _is_call(at.iter.args[0], {"range"}, len(loop.iter.args))
+                and ast.dump(at.iter.args[0]) == ast.dump(loop.iter)
+                and not at.orelse
+                and not _stores(at.body, counter)
             ):
                 return None
-            self.counter_bound.add(id(replay))
-            return replay
+            self.counter_bound.add(id(at))
+            return at
         return None
 
     # -- the rewrite ----------------------------------------------------------------------
