@@ -179,12 +179,11 @@ def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
     # One uncompiled run says what type each name the code starts at None takes (raising
     # what the ordinary gradient raises, before anything is cached).
     result, starts = _probe(derivative, args)
-    unseen = _unseen(derivative, starts)
+    unseen, never_saved = _unseen(derivative, starts)
     if found is not None:  # (refused for want of types: compiled again if this run saw more)
         found.retries += 1
         if not unseen < found.unseen:
             return found, result
-    never_saved = _unseen_saves(derivative, starts)
     if never_saved:
         # A value saved where the run did not go (a loop that ran no iteration): Numba
         # would type it from None alone, and the compiled code would move values of
@@ -209,24 +208,15 @@ def compiled_for(derivative: Any, args: tuple) -> tuple[Compiled, Any]:
 _RETRIES = 4
 
 
-def _unseen(derivative: Any, probed: dict) -> frozenset:
+def _unseen(derivative: Any, probed: dict) -> tuple[frozenset, frozenset]:
     """The names the fused function starts at None (``x = None`` before anything else)
-    that the probing run never saw hold another value."""
-    names, _ = _unseen_names_and_saves(derivative, probed)
-    return names
-
-
-def _unseen_saves(derivative: Any, probed: dict) -> frozenset:
-    """Of ``_unseen``'s names, those a save the probing run never ran pushes (a loop that
-    ran no iteration, a branch not taken): Numba would type them from None alone, and
-    the compiled code would move values of another type through that save later."""
-    return _unseen_names_and_saves(derivative, probed)[1]
-
-
-def _unseen_names_and_saves(derivative: Any, probed: dict) -> tuple[frozenset, frozenset]:
+    that the probing run never saw hold another value; and of those, the ones a save the
+    run never ran pushes (a loop that ran no iteration, a branch not taken): Numba would
+    type them from None alone, and the compiled code would move values of another type
+    through that save later."""
     function = getattr(derivative, "fused", None)
     if function is None:
-        return frozenset()
+        return frozenset(), frozenset()
     tree = ast.parse(derivative.source)
     definition = next((n for n in tree.body if isinstance(n, ast.FunctionDef)), None)
     started = set()

@@ -154,9 +154,10 @@ class _Recompute:
         return found
 
     def _replay_of(self, loop: ast.AST) -> ast.For | None:
-        """The replayed loop of a forward ``for v in range(...)`` loop whose body ends
-        with ``push(v)`` and binds ``v`` nowhere else: the loop whose first statement ``v
-        = pop()`` popped it, and that binds ``v`` nowhere else either."""
+        """The replayed loop of a forward ``for v in range(...)`` loop that binds ``v``
+        nowhere else: where its body ends with ``push(v)``, the loop whose first
+        statement ``v = pop()`` popped it and that binds ``v`` nowhere else either; else
+        the loop over the same range backwards (``_reversed_replay_of``)."""
         if not (
             isinstance(loop, ast.For)
             and isinstance(loop.target, ast.Name)
