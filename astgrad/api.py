@@ -180,11 +180,11 @@ def _kind(value: Any) -> tuple:
         # The common case first: this runs for every argument of every call.
         return _ARRAY_KINDS[value.ndim]
     if isinstance(value, tuple):
-        return ("tuple", len(value))
+        return ("tuple", len(value), *_array_items(value))
     if isinstance(value, list):
         if value and is_object(value[0]):  # particles: what each holds too (issue 17)
             return ("list", len(value), tuple(describe(item) for item in value))
-        return ("list", len(value))
+        return ("list", len(value), *_array_items(value))
     if isinstance(value, dict):
         return ("dict",)
     if type(value) is float:
@@ -194,6 +194,17 @@ def _kind(value: Any) -> tuple:
     if is_object(value):
         return describe(value)  # its class and what it holds (see runtime.objects)
     return _VALUE
+
+
+def _array_items(items: list | tuple) -> tuple:
+    """``(item kinds,)`` for a list or tuple of NumPy arrays, else ``()``. A model's
+    weights held in a list (``W1, b1, W2, b2 = params``) are then known to be matrices
+    and vectors (``transform.ranks``), as arrays given one by one are, so their products'
+    gradients are written as products; a call plan checks each item's ndim (see
+    ``runtime.plans``)."""
+    if items and all(type(item) is np.ndarray for item in items):
+        return (tuple(_ARRAY_KINDS[item.ndim] for item in items),)
+    return ()
 
 
 def _check_checkpoint(checkpoint: Any) -> None:

@@ -56,9 +56,9 @@ HOST_TYPES = {np.ndarray: "ndarray", float: "float", int: "int", bool: "bool",
 _PLAIN_WRT_TYPES = (np.ndarray, float)
 
 #: (the types of the arguments, the dtype of each differentiated array, the ndim of each
-#: array and the length of each list, in order): a derivative may rely on an array's ndim
-#: and a list's length (see astgrad.api._kind)
-Pattern = tuple[tuple[type, ...], tuple[np.dtype, ...], tuple[int, ...]]
+#: array and, for each list, its length and its items' ndims, in order): a derivative may
+#: rely on an array's ndim, a list's length and its arrays' ndims (see astgrad.api._kind)
+Pattern = tuple[tuple[type, ...], tuple[np.dtype, ...], tuple[Any, ...]]
 
 
 def pattern(args: tuple, positions: tuple[int | None, ...], lists: bool = False) -> Pattern | None:
@@ -68,14 +68,14 @@ def pattern(args: tuple, positions: tuple[int | None, ...], lists: bool = False)
     plain host value, or a differentiated one that is missing or not a float (array).
     With ``lists``, a differentiated argument may also be a list of float arrays (a
     model's layers), whose length the plan checks and whose items it checks are such
-    arrays at every call.
+    arrays, each of the ndim it had, at every call.
 
     >>> pattern((np.ones(2), 3.0, "label"), (0, 1))
     ((<class 'numpy.ndarray'>, <class 'float'>, <class 'str'>), (dtype('float64'),), (1,))
     >>> pattern((np.arange(2),), (0,)) is None  # an integer array has no gradient
     True
     >>> pattern(([np.ones(2), np.ones((2, 2))], np.ones(3)), (0,), lists=True)
-    ((<class 'list'>, <class 'numpy.ndarray'>), (), (2, 1))
+    ((<class 'list'>, <class 'numpy.ndarray'>), (), ((2, (1, 2)), 1))
     """
     kinds = tuple(map(type, args))
     wrt_lists = {p for p in positions if lists and p is not None and p < len(args)}
@@ -94,7 +94,7 @@ def pattern(args: tuple, positions: tuple[int | None, ...], lists: bool = False)
                 return None
             dtypes.append(dtype)
     sizes = tuple(
-        arg.ndim if kind is np.ndarray else len(arg)
+        arg.ndim if kind is np.ndarray else (len(arg), tuple(item.ndim for item in arg))
         for arg, kind in zip(args, kinds)
         if kind is np.ndarray or kind is list
     )
@@ -151,10 +151,11 @@ _OTHER_TYPE = "type({a}) is not {type}"
 _OTHER_DTYPE = "{a}.dtype is not {dtype}"
 _OTHER_NDIM = "{a}.ndim != {ndim}"
 _OTHER_LENGTH = "len({a}) != {length}"
-# a list's items, float arrays (each gradient's form is its item's: finish sees to it)
+# a list's items, float arrays of the ndims it was made for (each gradient's form is its
+# item's: finish sees to it)
 _ITEMS = """\
-for item in {a}:
-    if type(item) is not ndarray or item.dtype.kind != "f":
+for item, ndim in zip({a}, {ndims}):
+    if type(item) is not ndarray or item.dtype.kind != "f" or item.ndim != ndim:
         return MISS"""
 _FINISH_LIST = "{g} = finish({g}, {a})"
 # finish_gradient's fast paths, without the call: a float, or an array of the argument's
@@ -231,10 +232,14 @@ def _plan_source(
     ]
     other_dtype = [_fill(_OTHER_DTYPE, a=f"a{p}", dtype=f"d{p}") for p in arrays]
     sized = [(a, k) for a, k in zip(names, kinds) if k is np.ndarray or k is list]
+    items = []
     for (a, k), n in zip(sized, ndims, strict=True):
-        template = _OTHER_NDIM if k is np.ndarray else _OTHER_LENGTH
-        other_dtype.append(_fill(template, a=a, ndim=str(n), length=str(n)))
-    items = [_fill(_ITEMS, a=a) for a, k in zip(names, kinds) if k is list]
+        if k is np.ndarray:
+            other_dtype.append(_fill(_OTHER_NDIM, a=a, ndim=str(n)))
+        else:
+            length, item_ndims = n
+            other_dtype.append(_fill(_OTHER_LENGTH, a=a, length=str(length)))
+            items.append(_fill(_ITEMS, a=a, ndims=repr(item_ndims)))
     # The derivative returns a single gradient bare, several as a tuple.
     raw = grads[0] if len(grads) == 1 else _tuple(grads)
     gradients = grads[0] if single else _tuple(grads)

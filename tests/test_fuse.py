@@ -225,15 +225,16 @@ def test_float_specialized_gradients_match_finite_differences(function):
 
 
 def rnn_from_zeros(W, b, xs):
-    h = np.zeros((xs.shape[1], W.shape[0]))
+    h = np.zeros(xs.shape[1:2] + W.shape[:1])  # (a shape ``ranks`` does not read)
     for t in range(xs.shape[0]):
         h = np.tanh(np.dot(h, W) + xs[t] + b)
     return np.sum(h * h)
 
 
 def test_duplicate_contributions_are_computed_once():
-    # h's kind is unknown here (np.zeros, then np.dot), so the two contributions of h * h
-    # are added by add_adjoints, not summed by algebra: the second reuses the first.
+    # h's kind is unknown here (np.zeros of a shape built of slices, then np.dot), so the
+    # two contributions of h * h are added by add_adjoints, not summed by algebra: the
+    # second reuses the first.
     rng = np.random.default_rng(7)
     args = [rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3), rng.normal(size=(4, 2, 3))]
     source = ag.source(ag.grad(rnn_from_zeros, wrt=("W", "b")), *args)

@@ -150,6 +150,33 @@ def rebound_after(x, w):
     return total + np.sum(x * w)
 
 
+def layers(weights, x):
+    h = x
+    for W in weights:
+        h = np.tanh(h @ W)
+    return np.sum(h * h)
+
+
+def layers_then_appended(weights, x):
+    h = x
+    for W in weights:
+        h = np.tanh(h @ W)
+    weights.append(h)  # (len(weights) is another int once the loop is over)
+    return np.sum(h * weights[-1])
+
+
+def layers_of_a_rebound_list(weights, x):
+    weights = weights[1:]
+    h = x
+    for W in weights:
+        h = np.tanh(h @ W)
+    return np.sum(h * h)
+
+
+def _layers(rng):
+    return [[rng.normal(size=(3, 3)) * 0.6 for _ in range(3)], rng.normal(size=(2, 3))]
+
+
 def _vectors(rng):
     return [rng.normal(size=6), rng.normal(size=6)]
 
@@ -175,6 +202,10 @@ CASES = [
     ("list", rows_of_a_list, lambda rng: [list(rng.normal(size=(3, 4))), rng.normal(size=4)], 1),
     ("rebound", rebound_after, _vectors, (0, 1)),
     ("copy_written", copy_written, _vectors, (0, 1)),
+    # (with respect to x: the weights' gradients, a list, are checked below)
+    ("layers", layers, _layers, 1),
+    ("layers_appended", layers_then_appended, _layers, 1),
+    ("layers_rebound", layers_of_a_rebound_list, _layers, 1),
 ]
 
 
@@ -228,6 +259,31 @@ def test_counters_are_replayed_not_saved(function, make, wrt, counter) -> None:
     assert f"for {counter} in reversed(range(" in source
     assert f"push({counter})" not in source
     assert f"{counter} = pop()" not in source
+
+
+def test_a_loop_over_an_unchanged_list_is_replayed_over_its_length() -> None:
+    # ``for W in weights`` runs as ``for index in range(len(weights))``: the list's length
+    # is read again where nothing changes the list and nothing rebinds its name
+    source = _source(layers, _layers(np.random.default_rng(5)), (0, 1))
+    assert "for index in reversed(range(len(weights))):" in source, source
+    assert "push(index)" not in source and "push(len(" not in source, source
+    source = _source(layers_of_a_rebound_list, _layers(np.random.default_rng(5)), (0, 1))
+    assert "reversed(" not in source and "push(index)" in source, source
+    with pytest.raises(ag.TransformError, match="changes `weights` in place"):
+        _source(layers_then_appended, _layers(np.random.default_rng(5)), 1)
+
+
+@pytest.mark.parametrize("function", [layers, layers_of_a_rebound_list])
+@pytest.mark.parametrize("mode", MODES)
+def test_the_weights_of_replayed_layers_match_differences(function, mode) -> None:
+    weights, x = _layers(np.random.default_rng(6))
+    got = ag.grad(function, mode=mode)(weights, x)
+    for i, gradient in enumerate(got):
+
+        def of_one(w, i=i):
+            return function([*weights[:i], w, *weights[i + 1 :]], x)
+
+        assert_close(gradient, numeric_vjp(of_one, [weights[i]], 0, 1.0), what=f"layer {i}")
 
 
 def test_an_int_argument_bounds_a_replayed_range() -> None:

@@ -198,8 +198,10 @@ def inline(
     wanted: list[int],
     ctx: TransformContext,
     origin: Origin | None,
+    in_loop: bool = False,
 ) -> InlinedAdjoint:
-    """Gradient expressions for the operand positions in ``wanted``."""
+    """Gradient expressions for the operand positions in ``wanted``; ``in_loop``: the call
+    is in a loop's body (see ``products.contraction_gradient``)."""
     rule = callee.rule
     template = rule.template
     # (auto mode runs such a call on the tape; a rule called, not inlined, is not checked)
@@ -228,6 +230,10 @@ def inline(
         if position < len(template.outputs) and template.outputs[position] is not None:
             # (a product the rule's helper would compute: written as the product itself)
             expression = products.einsum_gradient(rule.primitive, bound, position, g, ctx)
+            if expression is None:
+                expression = products.contraction_gradient(
+                    rule.primitive, bound, position, g, ctx, in_loop
+                )
             if expression is None and not keywords:
                 expression = products.outer_gradient(rule.primitive, operands, position, g, ctx)
             if expression is None:

@@ -194,7 +194,7 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
         if kind[:1] == ("object",) and name not in rebound
     }
     for name, kind in ctx.param_kinds.items():  # a list of objects: its items' kinds
-        if kind[:1] == ("list",) and len(kind) > 2 and name not in rebound:
+        if _is_object_list(kind) and name not in rebound:
             kinds[name] = ("list", kind[2])
 
     def kind_of(stmt: gast.stmt) -> tuple | None:
@@ -246,7 +246,13 @@ def object_kinds(statements: list[gast.stmt], ctx: TransformContext) -> dict[str
 
 
 def _holds_objects(kind: tuple) -> bool:
-    return kind[:1] == ("object",) or (kind[:1] == ("list",) and len(kind) > 2)
+    return kind[:1] == ("object",) or _is_object_list(kind)
+
+
+def _is_object_list(kind: tuple) -> bool:
+    """Whether ``kind`` is a list of objects' (``("list", n, item kinds)``, astgrad.api._kind;
+    a list of arrays carries its items' kinds too, ``("value", "ndarray", k)``)."""
+    return kind[:1] == ("list",) and len(kind) > 2 and (kind[2][0] or ())[:1] == ("object",)
 
 
 def _rebound(definitions: dict[str, list[gast.stmt]], ctx: TransformContext) -> set[str]:
@@ -1582,7 +1588,7 @@ def chain_method(
         return None
     kind = ctx.param_kinds.get(node.id, ())
     if kind[:1] == ("list",):  # (particles[i].step(dt): a list of objects, api._kind)
-        kind = ("list", kind[2]) if len(kind) > 2 else ()
+        kind = ("list", kind[2]) if _is_object_list(kind) else ()
     for step in reversed(steps):
         if isinstance(step, gast.Subscript):
             if isinstance(step.slice, gast.Name) and (

@@ -32,7 +32,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from ..runtime.rules.einsum_products import gradient_source, plain_terms
+from ..runtime.rules.einsum_products import contraction_subscripts, gradient_source, plain_terms
 from ..runtime.rules.shared import unbroadcast
 from . import build, ranks, shapes
 from .context import TransformContext
@@ -74,6 +74,79 @@ def einsum_gradient(
         return product
     helper = ctx.bind_free("unbroadcast", unbroadcast)
     return build.call(helper, product, copy_tree(mine))
+
+
+def contraction_gradient(
+    primitive: Any,
+    bound: dict[str, gast.expr],
+    position: int,
+    g: gast.expr,
+    ctx: TransformContext,
+    in_loop: bool = False,
+) -> gast.expr | None:
+    """The gradient of ``a @ b``, ``np.matmul``, ``np.dot`` (``a.dot(b)``), ``np.inner`` or
+    ``np.tensordot`` with axes written in the code, with respect to the operand at
+    ``position``, as the products an expert writes (``g.dot(W.T)``), where both operands
+    are known arrays of ranks these contract without broadcasting; None otherwise (the
+    rule's helper then decides at run time).
+
+    Each is the two-operand einsum its ranks make of it (``np.tensordot(h, W, axes=1)``
+    of two matrices is ``"ab,bc->ac"``), whose gradient ``einsum_products`` writes. Unlike
+    einsum's, these products never broadcast a size-1 axis (NumPy raises on a mismatch),
+    so the product has the operand's shape and needs no ``unbroadcast``.
+
+    In a loop (``in_loop``), the right operand's gradient of ``@``, ``np.matmul`` and
+    ``np.dot`` stays the helper's call (``matmul_grad_right(g, h, W)``): ``step_sums``
+    sums a weight's steps of it as one product after the loop, which beats a product per
+    step."""
+    names = _OPERANDS.get(_key(primitive))
+    if names is None or position not in (0, 1):
+        return None
+    if in_loop and position == 1 and _key(primitive) in ("matmul", "dot"):
+        return None
+    operands = [bound.get(names[0]), bound.get(names[1])]
+    if any(o is None for o in operands) or not all(_defaulted(bound, n) for n in names[2:]):
+        return None
+    facts = getattr(ctx.shape_classes, "ranks", None) or {}
+    found = [ranks.of(o, facts) for o in operands]
+    p, q = (ranks.ndim(f) for f in found)
+    if p is None or q is None or ranks.INT in found:
+        return None
+    axes = bound.get("axes")
+    if axes is not None and getattr(axes, "defaulted_", False):
+        axes = 2  # (np.tensordot's default)
+    elif axes is not None:
+        axes = ranks.literal(axes, facts)
+    subscripts = contraction_subscripts(_key(primitive), p, q, axes)
+    source = subscripts and gradient_source(subscripts, position + 1)
+    if source is None:
+        return None
+    names_in = {"g": g, "op0": operands[0], "op1": operands[1]}
+
+    def rename(node: gast.AST) -> gast.AST | None:
+        if isinstance(node, gast.Name) and node.id in names_in:
+            return copy_tree(names_in[node.id])
+        return None
+
+    return copy_tree(gast.parse(source).body[0].value, rename)
+
+
+#: each contraction's rule parameters: its two operands, then those that must be defaulted
+_OPERANDS = {
+    "matmul": ("x", "y"),
+    "dot": ("a", "b", "out"),
+    "inner": ("a", "b"),
+    "tensordot": ("a", "b"),
+}
+
+
+def _key(primitive: Any) -> str | None:
+    """The name of the contraction ``primitive`` is (``"dot"`` for ``np.dot``), or None."""
+    return next((name for name in _OPERANDS if primitive is getattr(np, name)), None)
+
+
+def _defaulted(bound: dict[str, gast.expr], name: str) -> bool:
+    return name not in bound or getattr(bound[name], "defaulted_", False)
 
 
 def _same_shape(first: gast.expr, second: gast.expr, ctx: TransformContext) -> bool:

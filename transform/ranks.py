@@ -28,10 +28,11 @@ from typing import Any
 import gast
 import numpy as np
 
-from ..runtime.rules.einsum_products import plain_terms
+from ..runtime.rules.einsum_products import contraction_subscripts, plain_terms
 from . import anno
 from .context import TransformContext
 from .dataflow import all_names
+from .walk import walk
 
 #: the fact of a name that surely holds an int (of ndim 0)
 INT = "int"
@@ -39,11 +40,22 @@ INT = "int"
 SHAPE = "shape"
 #: a name whose bindings disagree
 CONFLICT = "conflict"
+#: the tag of the fact of a name holding ints written in the code: ``(LITERAL, (1, 0),
+#: holds a list)``, lists read as tuples
+LITERAL = "literal"
 
 
 def ndarray(k: int) -> tuple[str, int]:
     """The fact of a name that surely holds a NumPy array of ``k`` dimensions."""
     return ("ndarray", k)
+
+
+def items(facts: tuple) -> tuple[str, tuple]:
+    """The fact of a name that surely holds a list or tuple whose items have ``facts``,
+    in order (a model's weights, ``W1, b1, W2, b2 = params``): an item read at an int
+    written in the code has its fact. Only an argument's, and only where nothing can
+    change the list (``ctx.unchanged_params``)."""
+    return ("items", facts)
 
 
 #: comparisons that are elementwise on arrays (not ``in`` or ``is``)
@@ -76,6 +88,8 @@ def infer(bindings: list[tuple], ctx: TransformContext) -> dict[str, Any]:
         kind = ctx.param_kinds.get(param, ())
         if kind[:2] == ("value", "ndarray"):
             facts[param] = ndarray(kind[2])
+        elif _array_items(kind) and param in ctx.unchanged_params:
+            facts[param] = items(tuple(ndarray(k[2]) if k[2] else 0 for k in kind[2]))
         elif kind[1:2] == ("float",):
             facts[param] = 0
         elif kind[1:2] == ("int",):
@@ -150,6 +164,17 @@ def of(node: gast.expr, facts: dict[str, Any]) -> Any:
     if isinstance(node, gast.Subscript):
         container = of(node.value, facts)
         index = node.slice
+        if type(container) is tuple and container[0] == "items":
+            position = _written_int_value(index)
+            known = container[1]
+            if position is None and of(index, facts) == INT and known:
+                # (at an int the code computes: what every item is, where all agree)
+                return known[0] if all(fact == known[0] for fact in known) else None
+            return (
+                known[position]
+                if position is not None and -len(known) <= position < len(known)
+                else None
+            )
         parts = index.elts if isinstance(index, gast.Tuple) else [index]
         if not all(of(part, facts) == INT for part in parts):
             return None  # slices, masks, arrays of indices, None: not one element
@@ -178,7 +203,7 @@ def ndim(fact: Any) -> int | None:
     if fact == INT:
         return 0
     if type(fact) is tuple:
-        return fact[1]
+        return fact[1] if fact[0] == "ndarray" else None
     return fact if type(fact) is int else None
 
 
@@ -209,12 +234,14 @@ def _fact_of_value(
     """What ``value`` evaluates to: a fact, CONFLICT when nothing can be said, or None
     when it reads a local name that has no fact yet (decided in a later round)."""
     if value is None:
-        return CONFLICT
+        return _loop_item(stmt, facts, locals_)
     if any(name in locals_ and name not in facts for name in all_names(value)):
         return None
     if isinstance(value, (gast.Constant, gast.Name, gast.Subscript)):
         found = of(value, facts)
         return CONFLICT if found is None else found  # (0, a number's ndim, is a fact)
+    if isinstance(value, (gast.Tuple, gast.List)):
+        return _display(value, stmt, facts)
     if isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name):
         if ndim(facts.get(value.value.id)) is None or facts[value.value.id] == INT:
             return CONFLICT
@@ -239,6 +266,29 @@ def _fact_of_value(
     if isinstance(value, gast.Call):
         return _fact_of_call(value, stmt, facts)
     return CONFLICT
+
+
+def _loop_item(stmt: gast.stmt, facts: dict[str, Any], locals_: set[str]) -> Any:
+    """The fact of ``W`` in ``for W in weights:`` (a list whose items share one fact, or
+    an array, whose rows have one less axis); CONFLICT for any other binding that is not
+    an assignment of one value (unpacking, other loops)."""
+    if not (
+        isinstance(stmt, gast.For)
+        and isinstance(stmt.target, gast.Name)
+        and isinstance(stmt.iter, gast.Name)
+    ):
+        return CONFLICT
+    if stmt.iter.id in locals_ and stmt.iter.id not in facts:
+        return None
+    container = facts.get(stmt.iter.id)
+    if type(container) is tuple and container[0] == "items":
+        first = container[1][0] if container[1] else None
+        same = first is not None and all(fact == first for fact in container[1])
+        return first if same else CONFLICT
+    k = ndim(container)
+    if not k or container == INT:
+        return CONFLICT
+    return ndarray(k - 1) if is_numpy(container) and k > 1 else k - 1
 
 
 def product(left: Any, right: Any, function: Any) -> Any:
@@ -290,9 +340,71 @@ def _reduction(args: list[gast.expr], keywords: list[gast.keyword], facts: dict[
 
 
 def _written_int(node: gast.expr) -> bool:
+    return _written_int_value(node) is not None
+
+
+def _written_int_value(node: gast.expr) -> int | None:
+    """The int written in the code at ``node`` (``2``, ``-1``), or None."""
+    sign = 1
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        node = node.operand
-    return isinstance(node, gast.Constant) and type(node.value) is int
+        node, sign = node.operand, -1
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return sign * node.value
+    return None
+
+
+def literal(node: gast.expr, facts: dict[str, Any] | None = None) -> object:
+    """The int, or tuple of ints and tuples of them, written in the code at ``node``
+    (``axes=([1], [0])``, lists read as tuples), or held by a name of a ``LITERAL`` fact;
+    None for anything else."""
+    found = _written_int_value(node)
+    if found is not None:
+        return found
+    if isinstance(node, (gast.List, gast.Tuple)):
+        elements = tuple(literal(e, facts) for e in node.elts)
+        return None if any(e is None for e in elements) else elements
+    if isinstance(node, gast.Name) and facts:
+        fact = facts.get(node.id)
+        if type(fact) is tuple and fact[0] == LITERAL:
+            return fact[1]
+    return None
+
+
+def _display(value: gast.List | gast.Tuple, stmt: gast.stmt, facts: dict[str, Any]) -> Any:
+    """The fact of a tuple or list written in the code. Its ints (``LITERAL``) where it
+    holds only ints and tuples of them, or lists of them in temporaries of ``normalize``
+    (each read once, by what it was written in: ``np.tensordot(a, b, axes=([1], [0]))``
+    leaves ``value = [1]; value_2 = [0]; value_3 = value, value_2``), which nothing else
+    can change. Else, for a tuple, its items' facts (``items``; a tuple's items cannot be
+    rebound), where all are known."""
+    written = literal(value, facts)
+    temporary = anno.get(stmt, anno.Key.TEMPORARY)
+    if written is not None and (temporary or not _holds_list(value, facts)):
+        return (LITERAL, written, isinstance(value, gast.List) or _holds_list(value, facts))
+    if isinstance(value, gast.List):
+        return CONFLICT
+    found = tuple(of(e, facts) for e in value.elts)
+    return items(found) if all(f is not None and f != CONFLICT for f in found) else CONFLICT
+
+
+def _holds_list(value: gast.expr, facts: dict[str, Any]) -> bool:
+    """Whether a display holds a list, directly or through a name of a ``LITERAL`` fact."""
+    for node in walk(value):
+        if isinstance(node, gast.List):
+            return True
+        fact = facts.get(node.id) if isinstance(node, gast.Name) else None
+        if type(fact) is tuple and fact[0] == LITERAL and fact[2]:
+            return True
+    return False
+
+
+def _array_items(kind: tuple) -> bool:
+    """Whether an argument's kind is a list's or tuple's of NumPy arrays (astgrad.api)."""
+    return (
+        kind[:1] in (("list",), ("tuple",))
+        and len(kind) > 2
+        and all(k[:2] == ("value", "ndarray") for k in kind[2])
+    )
 
 
 def _einsum(args: list[gast.expr], facts: dict[str, Any]) -> Any:
@@ -309,6 +421,28 @@ def _einsum(args: list[gast.expr], facts: dict[str, Any]) -> Any:
         return CONFLICT
     numpy = all(is_numpy(fact) or ndim(fact) == 0 for fact in operands)
     return ndarray(len(output)) if output and numpy else len(output)
+
+
+def _contraction(
+    primitive: Any, args: list[gast.expr], keywords: list[gast.keyword], facts: dict[str, Any]
+) -> Any:
+    """The fact of ``np.tensordot(a, b, axes=1)`` (axes written in the code, or left out)
+    or ``np.inner(a, b)``: the ndim its subscripts give."""
+    if len(args) < 2 or any(keyword.arg != "axes" for keyword in keywords):
+        return CONFLICT
+    written = args[2:] + [keyword.value for keyword in keywords]
+    if len(written) > 1:
+        return CONFLICT
+    axes = literal(written[0], facts) if written else 2
+    found = [of(args[0], facts), of(args[1], facts)]
+    p, q = ndim(found[0]), ndim(found[1])
+    if p is None or q is None or INT in found:
+        return CONFLICT
+    subscripts = contraction_subscripts(primitive.__name__, p, q, axes)
+    if subscripts is None or (primitive is np.inner and written):
+        return CONFLICT
+    k = len(subscripts.partition("->")[2])
+    return ndarray(k) if k and all(is_numpy(f) for f in found) else k
 
 
 def _elementwise(operands: list[gast.expr], op: gast.operator, facts: dict[str, Any]) -> Any:
@@ -363,6 +497,12 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
             return ndarray(1)
         if isinstance(shape, gast.Tuple) and all(of(e, facts) == INT for e in shape.elts):
             return ndarray(len(shape.elts)) if shape.elts else 0
+        found = of(shape, facts)  # (a tuple made in a statement of its own)
+        written = literal(shape, facts)
+        if isinstance(written, tuple) and all(type(e) is int for e in written):
+            return ndarray(len(written)) if written else 0
+        if type(found) is tuple and found[0] == "items" and all(f == INT for f in found[1]):
+            return ndarray(len(found[1])) if found[1] else 0
         return CONFLICT
     if _in(primitive, _FROM_NUMBERS) and len(args) == 1 and plain:
         elements = args[0]
@@ -384,6 +524,8 @@ def _fact_of_call(value: gast.Call, stmt: gast.stmt, facts: dict[str, Any]) -> A
     if _in(primitive, {np.linalg.norm}) and 1 <= len(args) <= 2:
         if all(keyword.arg == "ord" for keyword in value.keywords):
             return 0  # the norm of all of x (its vector or matrix norm), or an error
+    if _in(primitive, {np.tensordot, np.inner}):
+        return _contraction(primitive, args, value.keywords, facts)
     if value.keywords:
         return CONFLICT
     if _in(primitive, _PRODUCTS) and len(args) == 2:

@@ -336,7 +336,17 @@ class _Reverser:
         if refused:
             # (a gradient the rule does not have, though it is not zero: no_derivative_at)
             raise TransformError(refused[0], origin)
-        inlined = inline(callee, operands, keywords, g, ans, sorted(receivers), self.ctx, origin)
+        inlined = inline(
+            callee,
+            operands,
+            keywords,
+            g,
+            ans,
+            sorted(receivers),
+            self.ctx,
+            origin,
+            in_loop=bool(self.loop_depth),
+        )
         template = callee.rule.template
         for position, name in receivers.items():
             declared = template is not None and position < len(template.outputs)
@@ -991,9 +1001,29 @@ class _Reverser:
         if any(target in changed_names(s) for s in statements(body, enter_definitions=False)):
             return None  # (a nested loop over the same name, an assignment to it)
         facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
-        if not all(ranks.is_int_index(a, facts) for a in stmt.iter.args):
+        if not all(
+            ranks.is_int_index(a, facts) or self._unchanging_length(a) for a in stmt.iter.args
+        ):
             return None
         return build.call("reversed", copy.deepcopy(stmt.iter))
+
+    def _unchanging_length(self, node: gast.expr) -> bool:
+        """Whether ``node`` is ``len(p)`` of a parameter the function never rebinds and
+        nothing in it changes in place (``effects``): the same int wherever it is read,
+        as ``for W in weights`` becomes ``for index in range(len(weights))``."""
+        return (
+            self.plain_statements
+            and isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id == "len"
+            and "len" not in self.ctx.local_names
+            and self.ctx.parsed.globals.get("len", len) is len
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], gast.Name)
+            and node.args[0].id in self.ctx.unchanged_params
+            and self.bindings.get(node.args[0].id) == 1
+        )
 
     def stmt_While(self, stmt: gast.While) -> tuple[list, list]:
         origin = origin_of(stmt)

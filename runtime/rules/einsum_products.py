@@ -77,6 +77,74 @@ def plain_terms(subscripts: str, count: int) -> tuple[list[str], str] | None:
     return terms, output
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def contraction_subscripts(name: str | None, p: int, q: int, axes: object = None) -> str | None:
+    """The einsum subscripts of NumPy's contraction ``name`` (``"matmul"``, ``"dot"``,
+    ``"inner"`` or ``"tensordot"``, whose ``axes`` are an int or a pair of ints or lists
+    of ints) of arrays of ndims ``p`` and ``q``; None where it broadcasts (``matmul`` of
+    stacks), the ranks are out of reach, or the axes are not of that form. The
+    transform writes these contractions' gradients as the einsums' (``transform.products``)
+    and ``transform.ranks`` reads their results' ndims.
+
+    >>> contraction_subscripts("dot", 2, 1)
+    'ab,b->a'
+    >>> contraction_subscripts("tensordot", 3, 2, 1)
+    'abc,cd->abd'
+    >>> contraction_subscripts("tensordot", 2, 2, ([0], [1]))
+    'ab,ca->bc'
+    """
+    if p < 1 or q < 1 or p + q > len(_LETTERS):
+        return None
+    left = _LETTERS[:p]
+    fresh = iter(_LETTERS[p:])
+    if name in ("dot", "matmul"):
+        if name == "matmul" and (p > 2 or q > 2):
+            return None  # (stacks broadcast: matmul_grad_left's road)
+        # dot sums a's last axis with b's second-last (its only one, for a vector)
+        right = "".join(next(fresh) for _ in range(q - 2)) + left[-1]
+        right += next(fresh) if q > 1 else ""
+        summed = {left[-1]}
+    elif name == "inner":
+        right = "".join(next(fresh) for _ in range(q - 1)) + left[-1]
+        summed = {left[-1]}
+    elif name == "tensordot":
+        pairs = _tensordot_axes(axes, p, q)
+        if pairs is None:
+            return None
+        shared = dict(zip(pairs[1], pairs[0]))
+        right = "".join(left[shared[j]] if j in shared else next(fresh) for j in range(q))
+        summed = {left[i] for i in pairs[0]}
+    else:
+        return None
+    output = "".join(c for c in left + right if c not in summed)
+    return f"{left},{right}->{output}"
+
+
+def _tensordot_axes(axes: object, p: int, q: int) -> tuple[list[int], list[int]] | None:
+    """np.tensordot's ``axes`` as (a's axes, b's axes), each in range and none twice;
+    None for anything else."""
+    if type(axes) is int:
+        if not 0 <= axes <= min(p, q):
+            return None
+        return list(range(p - axes, p)), list(range(axes))
+    if not (isinstance(axes, (list, tuple)) and len(axes) == 2):
+        return None
+    found = []
+    for side, ndim in zip(axes, (p, q)):
+        side = [side] if type(side) is int else side
+        if not isinstance(side, (list, tuple)) or not all(type(i) is int for i in side):
+            return None
+        if not all(-ndim <= i < ndim for i in side):
+            return None
+        side = [i % ndim for i in side]
+        if len(set(side)) != len(side):
+            return None
+        found.append(side)
+    return (found[0], found[1]) if len(found[0]) == len(found[1]) else None
+
+
 def gradient_source(subscripts: str, position: int) -> str | None:
     """The gradient of a two-operand einsum with respect to its argument at ``position``
     (1 or 2: the subscripts are position 0), as the source of a product of ``g``, ``op0``
