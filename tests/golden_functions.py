@@ -78,10 +78,24 @@ def particle_steps(p, dt):
     return np.sum(p.x**2)
 
 
+def mlp_listed(params, x):
+    # weights in a list, products spelled two ways: the list's kind gives its items' ndims,
+    # so both gradients are the products themselves
+    W1, b1, W2, b2 = params
+    h = np.tanh(np.dot(x, W1) + b1)
+    out = np.tensordot(h, W2, axes=1) + b2
+    return np.mean(out**2)
+
+
 #: name -> (function, wrt, example arguments: the gradient is specialized for their kinds)
 GOLDEN = {
     "logistic_loss": (logistic_loss, ("W", "b"), ()),
     "mlp_loss": (mlp_loss, ("W1", "b1", "W2", "b2"), ()),
+    "mlp_listed": (
+        mlp_listed,
+        0,
+        ([np.ones((3, 4)), np.ones(4), np.ones((4, 2)), np.ones(2)], np.ones((5, 3))),
+    ),
     "scalar_recurrence": (scalar_recurrence, 0, ()),
     # the same on a Python float: numbers only, temporaries recomputed, one line fused
     "scalar_recurrence_on_floats": (scalar_recurrence, 0, (0.5,)),
