@@ -6,12 +6,13 @@ is checked where the rewrite is the point."""
 from __future__ import annotations
 
 import math
+import re
 
 import gast
 import numpy as np
 import pytest
 from astgrad.transform import algebra, emit, pipeline
-from numeric import numeric_vjp
+from numeric import assert_close, numeric_vjp
 
 import astgrad as ag
 from astgrad.api import _kind
@@ -433,3 +434,56 @@ def test_numbers_move_outside_a_number_s_sum(source, expected):
         _expression(source), frozenset({"unbroadcast"}), frozenset({"s", "t", "n"})
     )
     assert _text(moved) == expected
+
+
+def squared_norm(x, A, b, lam):
+    r = A @ x - b
+    return 0.5 * np.linalg.norm(r) ** 2 + lam * np.sum(x**2)
+
+
+def norm_cubed(x):
+    n = np.linalg.norm(np.sin(x))
+    return n**3 + n
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+@pytest.mark.parametrize("at_zero", [False, True])
+def test_a_norm_scaled_by_itself_cancels(mode, at_zero):
+    # ``0.5 * norm(r) ** 2``'s gradient is ``r``: the norm the power rule multiplies by
+    # cancels the one norm_grad divides by (also where r is 0, where norm_grad gives 0)
+    rng = np.random.default_rng(12)
+    x, A = rng.normal(size=3), rng.normal(size=(4, 3))
+    b = A @ x if at_zero else rng.normal(size=4)
+    args = [x, A, b, 0.3]
+    got = ag.grad(squared_norm, wrt=(0, 2), mode=mode)(*args)
+    for position, gradient in zip((0, 2), got):
+        assert_close(gradient, numeric_vjp(squared_norm, args, position, 1.0), what=f"{position}")
+    if mode == "source":
+        source = ag.source(squared_norm, *args, wrt=(0, 2), mode="source")
+        assert not re.search(r"\bnorm_grad\(", source) and "r * dadd.real" in source, source
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_norm_whose_scale_holds_it_among_other_terms(mode):
+    # n ** 3 + n sends 3 * n**2 * g + g to n: only a product with n as a factor cancels
+    x = np.random.default_rng(13).normal(size=5)
+    got = ag.grad(norm_cubed, mode=mode)(x)
+    assert_close(got, numeric_vjp(norm_cubed, [x], 0, 1.0))
+
+
+def test_a_complex_residual_keeps_the_conjugate():
+    rng = np.random.default_rng(14)
+    x, A = rng.normal(size=3), rng.normal(size=(4, 3))
+    b = rng.normal(size=4) + 1j * rng.normal(size=4)
+    args = [x, A, b, 0.3]
+    got = ag.grad(squared_norm, mode="source")(*args)
+    assert_close(got, numeric_vjp(squared_norm, args, 0, 1.0))
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_the_cancelled_norm_differentiates_again(mode):
+    # the Hessian of 0.5 |A x - b|^2 + lam |x|^2 is A.T A + 2 lam I
+    rng = np.random.default_rng(15)
+    x, A, b = rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4)
+    hessian = ag.hessian(squared_norm, mode=mode)(x, A, b, 0.3)
+    np.testing.assert_allclose(hessian, A.T @ A + 0.6 * np.eye(3), atol=1e-12)

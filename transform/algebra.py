@@ -408,3 +408,46 @@ def numbers_outside_sums(
         return result
 
     return rewrite(expression, moved)
+
+
+# -- a norm's scale cancelled ---------------------------------------------------------------
+
+
+def norm_scale_cancelled(expression: gast.expr, norm_grads: frozenset[str]) -> gast.expr:
+    """``norm_grad(k * n, n, x)`` (``norm_grads`` the names bound to ``norm_grad``; the
+    2-norm of all of ``x``, ``n = np.linalg.norm(x)``) as ``x * k``: the norm's gradient
+    is ``x * (k * n) / n``, and ``n`` cancels. The gradient of ``0.5 * norm(r) ** 2`` is
+    then ``r``, as a person writes it. Where ``n`` is 0, ``x`` is 0 and both give 0
+    (``norm_grad`` divides by the norm or gives 0); elsewhere they differ by rounding
+    only. ``(k * n).real`` (the rule takes a complex cotangent's real part) is
+    ``x * k.real`` (``n`` is real)."""
+
+    def cancelled(node: gast.AST) -> gast.AST:
+        if not (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id in norm_grads
+            and len(node.args) == 3
+            and not node.keywords
+            and isinstance(node.args[1], gast.Name)
+        ):
+            return node
+        scale, norm = node.args[0], node.args[1].id
+        real = isinstance(scale, gast.Attribute) and scale.attr == "real"
+        factors = _product(scale.value if real else scale)
+        at = [i for i, f in enumerate(factors) if isinstance(f, gast.Name) and f.id == norm]
+        if len(factors) < 2 or not at:
+            return node
+        rest = factors[: at[0]] + factors[at[0] + 1 :]
+        product = rest[0]
+        for factor in rest[1:]:
+            product = _multiply(product, factor)
+        term = _term(product)  # (``0.5 * 2``: the numbers multiplied)
+        if term.coefficient == 1 and term.factors:
+            term.coefficient = None
+        k = _product_of(term)
+        if real:
+            k = gast.Attribute(value=k, attr="real", ctx=gast.Load())
+        return _multiply(node.args[2], k)
+
+    return rewrite(expression, cancelled)

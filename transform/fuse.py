@@ -40,6 +40,7 @@ from ..runtime.rules.arithmetic import (
     matmul_grad_left,
     matmul_grad_right,
 )
+from ..runtime.rules.linalg_helpers import norm_grad
 from ..runtime.rules.shared import expand_reduced, reduced_count, unbroadcast
 from . import algebra, anno, ranks
 from .context import TransformContext
@@ -69,6 +70,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     reducers = frozenset(name for name, value in bound.items() if value is unbroadcast)
     _tidy_signs(program.backward, values, adjoints, numbers, reducers)
     _numbers_outside_sums(program.backward, reducers, frozenset(program.numbers))
+    _norm_scales_cancelled(program.backward, bound)
     _share_duplicates(program.backward, program.pop, pure)
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
@@ -240,6 +242,17 @@ def _numbers_outside_sums(
     for stmt in statements(stmts):
         if isinstance(stmt, gast.Assign):
             stmt.value = algebra.numbers_outside_sums(stmt.value, reducers, numbers)
+
+
+def _norm_scales_cancelled(stmts: list[gast.stmt], bound: dict[str, object]) -> None:
+    """A norm's gradient scaled by the norm itself, the norm cancelled
+    (``algebra.norm_scale_cancelled``)."""
+    norm_grads = frozenset(name for name, value in bound.items() if value is norm_grad)
+    if not norm_grads:
+        return
+    for stmt in statements(stmts):
+        if isinstance(stmt, gast.Assign):
+            stmt.value = algebra.norm_scale_cancelled(stmt.value, norm_grads)
 
 
 def _float_numbers(program: Program, adjoints: frozenset[str]) -> frozenset[str]:
