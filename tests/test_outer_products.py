@@ -157,3 +157,56 @@ def test_a_ufunc_s_outer_is_transformed():
     source = ag.source(by_multiply_outer, np.ones(3), np.ones(4), np.ones((3, 4)), wrt=(0, 1))
     assert "np.reshape(u, np.shape(u) + (1,) * np.ndim(v))" in source, source
     assert ag.explain(by_multiply_outer, np.ones(3), np.ones(4), np.ones((3, 4))).mode == "source"
+
+
+# -- the gradient of a new axis: the axis read at 0 ----------------------------------------
+
+
+def new_axis(x, w):
+    return np.sum(np.sin(x[:, None] * w))
+
+
+def leading_axis(x, w):
+    return np.sum(np.sin(x[None] * w))
+
+
+def middle_axis(x, w):
+    return np.sum(np.sin(x[:, None, :] * w))
+
+
+def two_new_axes(x, w):
+    return np.sum(np.sin(x[None, :, None] * w))
+
+
+def with_an_ellipsis(x, w):
+    return np.sum(np.sin(x[..., None] * w))
+
+
+NEW_AXES = [
+    (new_axis, (3,), (3, 2), "dx = dx_item[:, 0]"),
+    (new_axis, (3, 2), (3, 4, 2), "dx = dx_item[:, 0]"),
+    (leading_axis, (3,), (2, 3), "dx = dx_item[0]"),
+    (leading_axis, (2, 3), (4, 2, 3), "dx = dx_item[0]"),
+    (middle_axis, (3, 2), (3, 4, 2), "dx = dx_item[:, 0]"),
+    (two_new_axes, (3,), (2, 3, 4), "dx = dx_item[0, :, 0]"),
+    (with_an_ellipsis, (3, 2), (3, 2, 4), "dx = reshape_like(dx_item, x)"),
+]
+
+
+@pytest.mark.parametrize("mode", ["source", "auto", "tape"])
+@pytest.mark.parametrize(
+    "program, x_shape, w_shape, written",
+    NEW_AXES,
+    ids=[f"{p.__name__}-{len(x)}d" for p, x, *_ in NEW_AXES],
+)
+def test_a_new_axis_gives_its_gradient_back(program, x_shape, w_shape, written, mode) -> None:
+    """``x[:, None]``'s gradient is ``g[:, 0]`` where ``x`` is a known array (a view, no
+    helper call); with ``...`` the ndim decides, and ``reshape_like`` reads it at run time."""
+    rng = np.random.default_rng(16)
+    args = [rng.normal(size=x_shape), rng.normal(size=w_shape)]
+    got = ag.grad(program, wrt=(0, 1), mode=mode)(*args)
+    for position, gradient in enumerate(got):
+        assert_close(gradient, numeric_vjp(program, args, position, 1.0), what=f"{position}")
+    if mode == "source":
+        source = ag.source(program, *args, wrt=(0, 1), mode="source")
+        assert written in source, source

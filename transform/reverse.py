@@ -390,6 +390,10 @@ class _Reverser:
             # x[:, None], x[None], x[..., None]: all of x, its axes in order, with new axes
             # of size 1: its gradient is g with them taken out (no zeros, no write; the
             # generated code of an outer product or of pairwise distances by broadcasting)
+            facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
+            if (ranks.ndim(facts.get(source.id)) or 0) >= 1 and not _holds_ellipsis(value.slice):
+                # (an array, and no ``...``: the new axes read at 0, ``du = du_col[:, 0]``)
+                return self.accumulate(source.id, _new_axes_read(g, value.slice), g)
             helper = self.ctx.bind_free("reshape_like", _shared().reshape_like)
             return self.accumulate(source.id, build.call(helper, g, load(source.id)), g)
         import operator
@@ -1163,6 +1167,25 @@ def _new_axes_only(index: gast.expr) -> bool:
         ):
             return False
     return new_axis
+
+
+def _holds_ellipsis(index: gast.expr) -> bool:
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    return any(isinstance(p, gast.Constant) and p.value is Ellipsis for p in parts)
+
+
+def _new_axes_read(g: gast.expr, index: gast.expr) -> gast.expr:
+    """``g[:, 0]`` for the gradient ``g`` of ``x[:, None]`` (``index`` made of ``None`` and
+    whole slices, ``_new_axes_only``): each new axis, of size 1, read at 0, which leaves
+    ``x``'s axes, in order (those after the index's are kept whole)."""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    read = [
+        gast.Constant(0, None) if isinstance(p, gast.Constant) else copy.deepcopy(p) for p in parts
+    ]
+    while len(read) > 1 and isinstance(read[-1], gast.Slice):
+        read.pop()  # (g[0, :] is g[0])
+    where = read[0] if len(read) == 1 else gast.Tuple(elts=read, ctx=gast.Load())
+    return gast.Subscript(value=copy.deepcopy(g), slice=where, ctx=gast.Load())
 
 
 def _unbroadcast():
