@@ -31,7 +31,7 @@ from .device import CPU, array_module, device_guard, placement, to_device
 from .grad_mode import _state as _grad_state
 from .graph import Node, _backward_pass, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
-from .inplace import CALLERS_ARRAY
+from .inplace import CALLERS_ARRAY, ZERO_D_ARRAYS
 from .interop import _ONE_TENSOR_FUNCTIONS
 from .objects import (
     differentiable_fields,
@@ -94,6 +94,8 @@ def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
         tensor._requires_grad = True
         tensor._accumulator = new_accumulator(tensor)  # (every leaf is used, mostly)
         leaves.append(tensor)
+        if value.ndim == 0:  # (an array: `t += v` changes it in place, as NumPy does)
+            ZERO_D_ARRAYS[id(tensor)] = tensor
         return tensor
     if is_object(value) or is_namedtuple(value):  # its attributes' gradients (issue 17)
         if swapped is None:
@@ -780,6 +782,8 @@ def tape_plan(
                 node._seq = -1  # (a leaf's node: see graph._init_accumulator)
                 leaf._accumulator = node
                 leaves.append(leaf)
+                if leaf._data.ndim == 0:  # (as _to_tensors: an array, changed by op=)
+                    ZERO_D_ARRAYS[id(leaf)] = leaf
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
             call[p] = leaf
         if reads_dot:

@@ -14,6 +14,7 @@ any recorded in-place operation on it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -36,11 +37,23 @@ __all__ = [
 ]  # fmt: skip
 
 
+#: id -> the leaf, for leaves made of 0-d NumPy arrays given to a function run on the tape
+#: (fallback._to_tensors): arrays, which ``op=`` changes in place as NumPy does, where a
+#: 0-d tensor is otherwise a number of the function's, which ``op=`` rebinds
+ZERO_D_ARRAYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def inplace(target: Tensor, rule: Rule, other: Any, what: str, rebind: bool = True) -> Tensor:
     """``target <op>= other``: records the operation when a gradient is needed. ``rebind``:
     whether a 0-d tensor in a function run on the tape is a number, which ``op=`` rebinds
-    (False for methods that say "in place", ``t.add_(v)``)."""
-    if rebind and _grad_state.numbers and target._data.ndim == 0:
+    (False for methods that say "in place", ``t.add_(v)``), as it is unless it was given as
+    a 0-d array (``ZERO_D_ARRAYS``)."""
+    if (
+        rebind
+        and _grad_state.numbers
+        and target._data.ndim == 0
+        and ZERO_D_ARRAYS.get(id(target)) is not target
+    ):
         # A number in a function run on the tape: rebound, as Python rebinds a float.
         return binary(rule, target, other)
     other_grad = isinstance(other, Tensor) and other._requires_grad

@@ -220,6 +220,22 @@ def apply(rule: Rule | None, fn: Callable, args: tuple, kwargs: dict | None = No
     return _record(rule, raw_args, raw_kwargs, out, inputs, fn)
 
 
+def _snapshot(value: Any, held: set[int] = frozenset()) -> Any:
+    """``value`` as it is now, for a backward pass that reads it later: lists copied, at any
+    depth (tensordot's ``axes=[[1], [0]]``, which the caller may change after the call), and
+    the arrays in them too, but for the items at ``held`` (tensors' data, which their
+    version counters guard); tuples rebuilt only where they hold something copied."""
+    if type(value) is list or type(value) is tuple:
+        items = [v if i in held else _snapshot(v) for i, v in enumerate(value)]
+        if type(value) is list:
+            return items
+        return value if all(a is b for a, b in zip(items, value)) else tuple(items)
+    if not is_buffer(value):
+        return value
+    # (in its own layout: which of repeated indices NumPy keeps follows their memory order)
+    return value.copy(order="K") if type(value) is np.ndarray else value.copy()
+
+
 def _is_flag(value: Any) -> bool:
     """Whether a keyword argument's value is one worth naming in a message (a flag, a
     number or a string; not an array)."""
@@ -288,6 +304,13 @@ def _record(
             value = raw_args[position]
             if is_buffer(value):
                 raw_args[position] = value.copy()
+            elif type(value) is list or type(value) is tuple:
+                # (a tensor's data among the items is the tensor's: checked, not copied)
+                held = {e for p, e in (slot for slot, _ in inputs) if p == position}
+                raw_args[position] = _snapshot(value, held)
+    for key, value in raw_kwargs.items():  # (np.tensordot(a, b, axes=axes), a list)
+        if type(value) is list or type(value) is tuple:
+            raw_kwargs[key] = _snapshot(value)
     several = _several_outputs(rule, out)
     outputs = [as_result(o) for o in out] if several else [out]
     # The results' values, where the rule reads them, are checked as the inputs' are.

@@ -166,7 +166,8 @@ def test_gradient_through_new_axes(mode) -> None:
     got = ag.grad(pairwise, mode=mode)(x)
     np.testing.assert_allclose(got, numeric_vjp(pairwise, [x], 0, 1.0), rtol=1e-6, atol=1e-8)
     source = ag.source(pairwise, x)
-    assert "scatter_grad" not in source and source.count("reshape_like(") == 2, source
+    # (each new axis read at 0: x is a known matrix)
+    assert "scatter_grad" not in source and "dx = dx_item_2[0] + dx_item[:, 0]" in source, source
 
 
 @pytest.mark.parametrize("y", [2.0, np.float64(-3.0), np.float32(0.5), 0.0, np.float64(0.0)])

@@ -253,6 +253,8 @@ def _maybe_sequences(statements: list[gast.stmt], ctx: TransformContext) -> set[
     sorted() results, container parameters, and what `+`/`*` make of them (a name may be a
     list in one assignment and an array in another, which its kind does not tell)."""
     found = {n for n, kind in ctx.kinds.items() if kind[0] in ("list", "tuple")}
+    # (a list argument rebound to what `+` makes of it: its kind joins to unknown)
+    found |= {n for n, kind in ctx.param_kinds.items() if kind[:1] in (("list",), ("tuple",))}
     makers = (list, tuple, sorted)
     changed = True
     while changed:

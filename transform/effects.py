@@ -328,6 +328,15 @@ def _scalars(body: list[gast.stmt], ctx: TransformContext) -> set[str]:
                 and stmt.iter.func.id == "range"
             )
             definitions.setdefault(stmt.target.id, []).append("int" if in_range else None)
+        else:
+            # (unpacking, a loop over pairs, a with's target: what they bind may be anything)
+            targets = [stmt.target] if isinstance(stmt, gast.For) else []
+            if isinstance(stmt, gast.With):
+                targets = [item.optional_vars for item in stmt.items if item.optional_vars]
+            bound = dataflow.bound_names(stmt)
+            bound |= {n.id for t in targets for n in gast.walk(t) if isinstance(n, gast.Name)}
+            for name in bound:
+                definitions.setdefault(name, []).append(None)
     scalars = params | {n for n in definitions if n not in ctx.parsed.params}
     changed = True
     while changed:  # drop names with a definition that may not give a number
@@ -660,6 +669,8 @@ class _Interpreter:
         if isinstance(stmt, gast.Return):
             self.returned |= env.reach(self.atom(stmt.value, env))
             return env
+        if isinstance(stmt, (gast.Assign, gast.Expr)):
+            self.methods_taken(stmt, env)
         if isinstance(stmt, gast.Assign):
             self.assign(stmt, env)
             for name in dataflow.bound_names(stmt):
@@ -668,6 +679,16 @@ class _Interpreter:
         elif isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
             self.call(stmt, stmt.value, env)
         return env
+
+    def methods_taken(self, stmt: gast.stmt, env: _Env) -> None:
+        """``f = ws.reverse``, ``getattr(ws, "sort")``, ``helper(ws.append)``: a method
+        that changes its object, taken rather than called, may be called anywhere later,
+        where nothing says what it changes. Taken as a change of the object at the
+        statement that takes it (as ``ws.reverse()`` there would be)."""
+        for receiver, spelled in _methods_taken(stmt, self.ctx):
+            # (the object itself: a list's reverse or append changes the list, not its
+            # items, and an array's fill the array)
+            self.record(stmt, self.atom(receiver, env), None, spelled, [], env)
 
     def loop(self, stmt: gast.For | gast.While, env: _Env) -> _Env:
         entry = env
@@ -1042,6 +1063,65 @@ class _Interpreter:
         return self.ever.reach(map(_site, held))
 
 
+def _methods_taken(stmt: gast.stmt, ctx: TransformContext) -> list[tuple[gast.expr, str]]:
+    """(receiver, spelling) of each method in ``stmt`` that changes its object
+    (``_MUTATING_METHODS``, ``__setitem__`` and the like) read other than to be called
+    right there, and of each ``getattr`` of an object whose name is not written in the
+    code or is such a method's."""
+    called = {id(n.func) for n in gast.walk(stmt) if isinstance(n, gast.Call)}
+    found = []
+    for node in gast.walk(stmt):
+        if isinstance(node, gast.Attribute) and _of_a_module(node.value, ctx):
+            continue  # (np.add.reduce, np.sort: a module's functions)
+        if isinstance(node, gast.Attribute) and id(node) not in called:
+            if node.attr in _MUTATING_METHODS or _changes_its_object(node.attr):
+                found.append((node.value, f"{_spelled(node.value)}.{node.attr}"))
+        elif (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Name)
+            and node.func.id == "getattr"
+            and "getattr" not in ctx.local_names
+            and ctx.parsed.globals.get("getattr", getattr) is getattr
+            and len(node.args) >= 2
+        ):
+            name = node.args[1]
+            written = isinstance(name, gast.Constant) and isinstance(name.value, str)
+            if not written or name.value in _MUTATING_METHODS or _changes_its_object(name.value):
+                found.append((node.args[0], f"getattr({_spelled(node.args[0])}, ...)"))
+    return found
+
+
+def _of_a_module(node: gast.expr, ctx: TransformContext) -> bool:
+    """Whether ``node`` is a global name of a module, or an attribute of one."""
+    while isinstance(node, gast.Attribute):
+        node = node.value
+    if not isinstance(node, gast.Name) or node.id in ctx.local_names:
+        return False
+    return isinstance(ctx.parsed.globals.get(node.id), types.ModuleType)
+
+
+def _changes_its_object(attr: str) -> bool:
+    """A special method that changes its object: in-place operators and stores."""
+    if not (attr.startswith("__") and attr.endswith("__")):
+        return False
+    return attr.startswith("__i") and attr not in _READING_DUNDERS or attr in _STORING_DUNDERS
+
+
+_READING_DUNDERS = {
+    "__init__",
+    "__index__",
+    "__int__",
+    "__invert__",
+    "__iter__",
+    "__init_subclass__",
+}
+_STORING_DUNDERS = {"__setitem__", "__delitem__", "__setattr__", "__delattr__", "__setstate__"}
+
+
+def _spelled(node: gast.expr) -> str:
+    return node.id if isinstance(node, gast.Name) else "..."
+
+
 def _einsum_viewed(call: gast.Call) -> gast.expr | None:
     """The operand an ``np.einsum`` call may give a view of, or None: NumPy returns a
     writable view of a single operand where nothing is summed (``'ii->i'``, its diagonal;
@@ -1283,7 +1363,11 @@ def _handled_problem(
     # obj.attr = v on a parameter rebinds a slot of the caller's object, as Python does;
     # right while no other argument or global reaches that object (checked at run time)
     attribute = effect.what == "attribute assignment" and target in params
-    if outside and effect.what != "augmented" and not attribute:
+    # (``p op= v`` on a parameter is checked at run time, first thing, to share memory with
+    # no other argument; a local name holding an argument's array, an item unpacked from a
+    # list argument, cannot be checked there)
+    guarded = effect.what == "augmented" and target in params
+    if outside and not guarded and not attribute:
         return (
             f"this changes {shown} in place, and `{target}` may be an argument or a "
             "global: the caller's array would change too, and another argument or global "
