@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from .build import load
-from .walk import is_call_on_name, rewrite
+from .walk import is_call_on_name, is_helper_call, rewrite
 
 _NUMBER = (int, float)
 
@@ -423,14 +423,7 @@ def norm_scale_cancelled(expression: gast.expr, norm_grads: frozenset[str]) -> g
     ``x * k.real`` (``n`` is real)."""
 
     def cancelled(node: gast.AST) -> gast.AST:
-        if not (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Name)
-            and node.func.id in norm_grads
-            and len(node.args) == 3
-            and not node.keywords
-            and isinstance(node.args[1], gast.Name)
-        ):
+        if not (is_helper_call(node, norm_grads, 3) and isinstance(node.args[1], gast.Name)):
             return node
         scale, norm = node.args[0], node.args[1].id
         real = isinstance(scale, gast.Attribute) and scale.attr == "real"

@@ -146,13 +146,18 @@ def parents(node: gast.AST) -> dict[int, gast.AST]:
 def is_call_on_name(node: gast.AST, functions: set[str]) -> bool:
     """Whether ``node`` is ``f(value, name)`` for an ``f`` in ``functions``: how generated
     code calls a helper such as ``unbroadcast(g, x)`` on a name."""
+    return is_helper_call(node, functions, 2) and isinstance(node.args[1], gast.Name)
+
+
+def is_helper_call(node: gast.AST, functions: set[str], arity: int) -> bool:
+    """Whether ``node`` calls an ``f`` in ``functions`` (names of helpers generated code
+    calls) with ``arity`` positional arguments and no keywords."""
     return (
         isinstance(node, gast.Call)
         and isinstance(node.func, gast.Name)
         and node.func.id in functions
-        and len(node.args) == 2
+        and len(node.args) == arity
         and not node.keywords
-        and isinstance(node.args[1], gast.Name)
     )
 
 
