@@ -84,6 +84,20 @@ class Pullback:
         return backward(cotangent, retain_graph)
 
 
+def _same_containers(args: list, kwargs: dict, wrt: Any, lists: dict[int, list]) -> None:
+    """A list given both as an argument differentiated and as one that is not (``f(L, L,
+    x)``) is one object in Python, which a change through either name changes: the other
+    argument gets the differentiated one's list of leaves too (``lists``: id of the
+    caller's list -> its list of leaves), so that it stays one object."""
+    differentiated = set(wrt)
+    for key, value in enumerate(args):
+        if ("args", key) not in differentiated and id(value) in lists:
+            args[key] = lists[id(value)]
+    for key, value in kwargs.items():
+        if ("kwargs", key) not in differentiated and id(value) in lists:
+            kwargs[key] = lists[id(value)]
+
+
 def _to_tensors(value: Any, leaves: list, swapped: list | None = None) -> Any:
     """``value`` with its floats and float arrays as leaf tensors (added to ``leaves``).
     With ``swapped``, an object's attributes are given their leaves on the object itself
@@ -354,6 +368,7 @@ def tape_vjp(
     # from here on are its own.
     floor = _number() if _grad_state.numbers or MADE_BY_HAND else None
     swapped: list = []  # objects whose attributes hold leaves while the function runs
+    lists: dict[int, list] = {}  # a differentiated list's id -> its list of leaves
     for where, key in wrt:
         container = args if where == "args" else kwargs
         original = container[key]
@@ -365,12 +380,16 @@ def tape_vjp(
         except BaseException:
             restore_fields(swapped, _raw)
             raise
+        if type(original) is list:
+            lists[id(original)] = container[key]
         if home.type != "cpu":
             for leaf, item in zip(leaves, _flat_leaves(original)):
                 if isinstance(item, (float, int)):
                     leaf.data = to_device(leaf.data, home)
         originals.append(entry)
         groups.append(leaves)
+    if lists:
+        _same_containers(args, kwargs, wrt, lists)
     every_leaf = [leaf for leaves in groups for leaf in leaves]
     if _reads_dot(function):
         _constants_as_tensors(args, kwargs)
