@@ -53,8 +53,9 @@ def ndarray(k: int) -> tuple[str, int]:
 def items(facts: tuple) -> tuple[str, tuple]:
     """The fact of a name that surely holds a list or tuple whose items have ``facts``,
     in order (a model's weights, ``W1, b1, W2, b2 = params``): an item read at an int
-    written in the code has its fact. Only an argument's, and only where nothing can
-    change the list (``ctx.unchanged_params``)."""
+    written in the code has its fact. An argument's only where nothing can change the list
+    (``ctx.unchanged_params``); a tuple's written in the code (whose items nothing can
+    rebind)."""
     return ("items", facts)
 
 
