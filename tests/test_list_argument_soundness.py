@@ -223,3 +223,19 @@ def test_one_list_given_as_two_arguments(mode) -> None:
             return call([*weights[:i], w, *weights[i + 1 :]])
 
         assert_close(gradient, numeric_vjp(of_one, [weights[i]], 0, 1.0), what=f"item {i}")
+
+
+def method_of_a_tuple_item(ws, x):
+    return np.sum(np.sin(ws[1].dot(x)))
+
+
+@pytest.mark.parametrize("container", [tuple, list])
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_method_of_an_item_of_a_tuple_argument(container, mode) -> None:
+    # (the transform read a tuple argument's kind as a list of objects' and failed
+    # inside: an internal error. The tape's road, a plain item's .dot of a tensor, raises
+    # GradientLostError: the one case test_random_list_programs.py keeps as expected)
+    rng = np.random.default_rng(6)
+    ws, x = container([rng.normal(size=3), rng.normal(size=(2, 3))]), rng.normal(size=3)
+    got = ag.grad(method_of_a_tuple_item, wrt=1, mode=mode)(ws, x)
+    assert_close(got, numeric_vjp(method_of_a_tuple_item, [ws, x], 1, 1.0))

@@ -1587,7 +1587,9 @@ def chain_method(
     if bindings.get(node.id):
         return None
     kind = ctx.param_kinds.get(node.id, ())
-    if kind[:1] == ("list",):  # (particles[i].step(dt): a list of objects, api._kind)
+    if kind[:1] in (("list",), ("tuple",)):  # (particles[i].step(dt): api._kind's)
+        # (a list of objects, with its items' kinds; a tuple, or a list of anything else,
+        # has no object's methods to call)
         kind = ("list", kind[2]) if _is_object_list(kind) else ()
     for step in reversed(steps):
         if isinstance(step, gast.Subscript):
