@@ -28,6 +28,7 @@ from ..transform import global_writes as _global_writes
 from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
+from .dot_calls import DOT_CALL, dot_call, reads_dot, with_dot_calls
 from .grad_mode import _state as _grad_state
 from .graph import Node, _backward_pass, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
@@ -286,40 +287,6 @@ def _shares(value: Any, data: Any) -> bool:
     )
 
 
-# ``x.dot(W)`` with ``x`` a NumPy array is ndarray.dot, which converts a tensor ``W`` by
-# __array__ (NumPy's methods do not dispatch), dropping its gradient. A function that
-# calls a method ``dot`` gets its float array arguments that are not differentiated as
-# tensors that need no gradient (sharing the caller's memory), whose own ``dot`` records.
-
-#: code -> whether it (or a function defined in it) reads an attribute named dot
-_dot_readers: weakref.WeakKeyDictionary[types.CodeType, bool] = weakref.WeakKeyDictionary()
-
-
-def _reads_dot(function: Any) -> bool:
-    code = getattr(getattr(function, "__func__", function), "__code__", None)
-    return code is not None and _code_reads_dot(code)
-
-
-def _code_reads_dot(code: types.CodeType) -> bool:
-    found = _dot_readers.get(code)
-    if found is None:
-        found = "dot" in code.co_names or any(
-            _code_reads_dot(const) for const in code.co_consts if isinstance(const, types.CodeType)
-        )
-        _dot_readers[code] = found
-    return found
-
-
-def _constants_as_tensors(args: list, kwargs: dict | None) -> None:
-    """Float arrays among ``args`` and ``kwargs`` made tensors that need no gradient."""
-    for i, value in enumerate(args):
-        if type(value) is _ndarray and value.dtype.kind == "f":
-            args[i] = new_tensor(value)
-    for key, value in (kwargs or {}).items():
-        if type(value) is _ndarray and value.dtype.kind == "f":
-            kwargs[key] = new_tensor(value)
-
-
 def _run(function: Callable, args: list, kwargs: dict) -> Any:
     try:
         result = on_tape(function)(*args, **kwargs)
@@ -391,8 +358,6 @@ def tape_vjp(
     if lists:
         _same_containers(args, kwargs, wrt, lists)
     every_leaf = [leaf for leaves in groups for leaf in leaves]
-    if _reads_dot(function):
-        _constants_as_tensors(args, kwargs)
     arguments = (every_leaf, args, kwargs, function) if own_copies else CALLERS_ARRAY
     for leaves in groups:
         for leaf in leaves:
@@ -759,14 +724,13 @@ def tape_plan(
     """
     kinds = pattern[0]
     shimmed = on_tape(function)
-    reads_dot = _reads_dot(function)
     floats = tuple(kinds[p] is not _ndarray for p in positions)
 
     def unchanged() -> bool:
         # A function whose code or defaults are replaced later must not run the old ones:
         # the general path makes a plan of the function as it is now.
         return (
-            shimmed.__code__ is function.__code__
+            _code_run_by(shimmed) is function.__code__
             and shimmed.__defaults__ is function.__defaults__
             and shimmed.__kwdefaults__ is function.__kwdefaults__
         )
@@ -805,8 +769,6 @@ def tape_plan(
                     ZERO_D_ARRAYS[id(leaf)] = leaf
             leaf._argument = arguments  # (the caller's arrays: see inplace.detach_argument)
             call[p] = leaf
-        if reads_dot:
-            _constants_as_tensors(call, None)
         if floor is not None:
             mark = _made.start(leaves)
         _grad_state.enabled = _grad_state.numbers = True
@@ -1103,7 +1065,7 @@ class _TapeFloat(metaclass=_FloatType):
 
 
 _TapeFloat.__name__ = _TapeFloat.__qualname__ = "float"
-_TAPE_BUILTINS = {"float": _TapeFloat}
+_TAPE_BUILTINS = {"float": _TapeFloat, DOT_CALL: dot_call}
 
 
 def _creating(function: Callable) -> Callable:
@@ -1388,12 +1350,9 @@ _tape_numpy = _TapeNumpy("numpy")
 class _TapeGlobals(dict):
     """A function's globals, read live, with ``math`` made to accept tensors."""
 
-    def __init__(self, namespace: dict, dot_arrays: bool = False) -> None:
+    def __init__(self, namespace: dict) -> None:
         super().__init__()
         self.namespace = namespace
-        #: whether float arrays read from it are tensors that need no gradient (for a
-        #: function that calls a method dot: see _reads_dot)
-        self.dot_arrays = dot_arrays
 
     def __getitem__(self, key: str) -> Any:
         # (every global the function reads comes here: one look-up where it is found)
@@ -1404,8 +1363,6 @@ class _TapeGlobals(dict):
             value = self.namespace[key]  # (KeyError: Python then looks in the builtins)
         if value is np:
             return _tape_numpy
-        if self.dot_arrays and type(value) is _ndarray and value.dtype.kind == "f":
-            return new_tensor(value)
         if value is math:
             return _tape_math
         if isinstance(value, types.BuiltinFunctionType) and _hashable_in(value, _math_functions):
@@ -1444,12 +1401,17 @@ _on_tape_cache: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyD
 
 
 def on_tape(function: Callable) -> Callable:
-    """``function`` as it should run on the tape: same code, globals that let ``math``
-    accept tensors. Functions from libraries run unchanged, except ``math``'s own, which
-    (differentiated directly, as in ``ag.grad(math.sin)``) take their tape versions."""
+    """``function`` as it should run on the tape: same code (its ``.dot`` calls written
+    as calls that record: see :mod:`.dot_calls`), globals that let ``math`` accept
+    tensors. Functions from libraries run unchanged, except ``math``'s own, which
+    (differentiated directly, as in ``ag.grad(math.sin)``) take their tape versions. A
+    method differentiated directly (``ag.grad(model.loss)``) runs its function so."""
     name = getattr(function, "__name__", None)
     if name in _IN_LISTS_OR_IN_PLACE and getattr(np, name, None) is function:
         return getattr(_tape_numpy, name)  # (np.piecewise(...) alone, sent to the tape)
+    if type(function) is types.MethodType and type(function.__func__) is types.FunctionType:
+        shimmed = on_tape(function.__func__)
+        return function if shimmed is function.__func__ else shimmed.__get__(function.__self__)
     if not isinstance(function, types.FunctionType):
         name = _math_functions.get(function) if _hashable_in(function, _math_functions) else None
         return function if name is None else getattr(_tape_math, name)
@@ -1459,7 +1421,7 @@ def on_tape(function: Callable) -> Callable:
     if (
         shimmed is None
         # the function's code or defaults were replaced since: run what it runs now
-        or shimmed.__code__ is not function.__code__
+        or _code_run_by(shimmed) is not function.__code__
         or shimmed.__defaults__ is not function.__defaults__
         or shimmed.__kwdefaults__ is not function.__kwdefaults__
     ):
@@ -1470,17 +1432,25 @@ def on_tape(function: Callable) -> Callable:
             # reading the old value (a wrong gradient, silently). Its math.f(t) then
             # raises, not records.
             return function
+        code = with_dot_calls(function) if reads_dot(function) else None
         shimmed = types.FunctionType(
-            function.__code__,
-            _TapeGlobals(function.__globals__, _reads_dot(function)),
+            code or function.__code__,
+            _TapeGlobals(function.__globals__),
             function.__name__,
             function.__defaults__,
             function.__closure__,
         )
         shimmed.__kwdefaults__ = function.__kwdefaults__
+        shimmed.__astgrad_runs__ = function.__code__  # (see _code_run_by)
         if not reaches_itself(function):  # its own entry would keep it alive for ever
             _on_tape_cache[function] = shimmed
     return shimmed
+
+
+def _code_run_by(shimmed: Callable) -> Any:
+    """The code of the user's function that ``shimmed`` (from :func:`on_tape`) runs: its
+    own, or the one its code was rewritten from (see :mod:`.dot_calls`)."""
+    return getattr(shimmed, "__astgrad_runs__", None) or shimmed.__code__
 
 
 #: code -> whether it writes globals (code objects are immutable; weakly held)

@@ -229,13 +229,42 @@ def _asserts_rewritten(function: types.FunctionType, source: str) -> bool:
     return "@py_builtins" in function.__globals__ and "assert" in source
 
 
-def _compile_like(function: types.FunctionType, source: str, filename: str) -> Any:
+def recompiled(
+    function: types.FunctionType, rewrite: Callable[[ast.AST], Any]
+) -> types.CodeType | None:
+    """The code of ``function``'s source with ``rewrite`` applied to its definition's
+    tree (an ``ast`` tree, changed in place), compiled where it was defined and at the
+    lines of its file, so that its frames and errors name the user's lines. None where its
+    source is not available or is not the code that runs (the file changed since)."""
+    try:
+        lines, first_line = _source_lines(function)
+        filename = inspect.getsourcefile(function.__code__) or function.__code__.co_filename
+    except (OSError, TypeError):
+        return None
+    source = "".join(lines)
+    as_written = _compile_like(function, source, filename)
+    if as_written is None or not _same_code(
+        as_written, function.__code__, _qualname_prefixes(function)
+    ):
+        return None
+    return _compile_like(function, source, filename, rewrite, first_line)
+
+
+def _compile_like(
+    function: types.FunctionType,
+    source: str,
+    filename: str,
+    rewrite: Callable[[ast.AST], Any] | None = None,
+    first_line: int = 1,
+) -> Any:
     """The code object ``source``'s definition of ``function`` compiles to where it was
     defined: a nested function inside a function binding its free variables (so they
     stay closure reads, and a call of itself too), a method inside a class of its name (so
     private names are mangled alike), all in a module importing what its module imports
     (Python 3.11 compiles ``np.sum(x)`` to other instructions when ``np`` is imported).
-    None when that cannot be made, which is no evidence of a change."""
+    None when that cannot be made, which is no evidence of a change. With ``rewrite``, the
+    definition's tree is given to it first, and its lines are moved to start at
+    ``first_line``."""
     code = function.__code__
     try:
         # Not dedented: that would change the constants of indented multi-line strings.
@@ -249,6 +278,10 @@ def _compile_like(function: types.FunctionType, source: str, filename: str) -> A
     inner: ast.stmt = _placed(ast.Expr(value=found)) if isinstance(found, ast.Lambda) else found
     if isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)):
         found.decorator_list = []
+    if rewrite is not None:
+        rewrite(found)
+        # (the parsed source's first line is 1, or 2 after the ``if True:`` above)
+        ast.increment_lineno(found, first_line - (2 if indented else 1))
     owner = _qualname(function).split(".")[-2:-1]
     in_class = _in_class(function)
     if in_class:
