@@ -26,6 +26,7 @@ _NUMPY = {
     "dot": lambda a, b, axes: np.dot(a, b),
     "inner": lambda a, b, axes: np.inner(a, b),
     "tensordot": lambda a, b, axes: np.tensordot(a, b, axes=axes),
+    "outer": lambda a, b, axes: np.outer(a, b),
 }
 _AXES = [None, 0, 1, 2, ([0], [1]), ([-1], [-2]), (1, 0), ([0, 1], [1, 0]), [[1], [0]]]
 
@@ -50,8 +51,12 @@ def _subscript_cases() -> list[tuple[str, int, int, object]]:
 def test_the_subscripts_compute_what_numpy_computes(name, p, q, axes) -> None:
     subscripts = contraction_subscripts(name, p, q, axes)
     if subscripts is None:
-        # (only where the function broadcasts or the axes do not fit the ranks)
-        assert name == "matmul" and max(p, q) > 2 or name == "tensordot", (name, p, q)
+        # (only where the function broadcasts, flattens, or the axes do not fit the ranks)
+        assert (
+            name == "matmul" and max(p, q) > 2
+            or name == "tensordot"
+            or name == "outer" and max(p, q) > 1
+        ), (name, p, q)
         return
     rng = np.random.default_rng(p * 10 + q)
     a, b = (rng.standard_normal(s) for s in _shapes(subscripts))
@@ -128,6 +133,10 @@ def by_tensordot_named_lists(a, b):
     return np.sum(np.sin(np.tensordot(a, b, axes=axes)))
 
 
+def by_outer(a, b):
+    return np.sum(np.sin(np.outer(a, b)))
+
+
 def squared_dot(a, b):
     z = np.dot(a, b)
     return np.sum(z * z)
@@ -151,6 +160,7 @@ PROGRAMS = [
     (by_tensordot_ints, "tensordot", (1, 0)),
     (by_tensordot_named_tuple, "tensordot", (1, 0)),
     (by_tensordot_named_lists, "tensordot", ([1], [0])),
+    (by_outer, "outer", None),
     (squared_dot, "dot", None),
     (summed_product, "matmul", None),
 ]
@@ -188,6 +198,23 @@ def test_the_generated_gradient_holds_the_products(program, subscripts) -> None:
         else:
             assert helper not in source, source
     assert "unbroadcast(" not in source, source  # (these never broadcast)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shapes", [[(2, 3), (4,)], [(3,), (2, 2)], [(2, 1, 2), (1, 3)]])
+def test_outer_of_other_arrays_flattens_them(shapes, mode) -> None:
+    # (np.outer ravels what is not a vector: its rule's road, not the product's)
+    rng = np.random.default_rng(5)
+    args = [rng.standard_normal(s) for s in shapes]
+    grads = ag.grad(by_outer, wrt=(0, 1), mode=mode)(*args)
+    for index, got in enumerate(grads):
+        assert_close(got, numeric_vjp(by_outer, args, index, 1.0), what=f"argument {index}")
+
+
+def test_outer_of_two_vectors_is_two_products() -> None:
+    source = ag.source(by_outer, np.ones(3), np.ones(4), wrt=(0, 1), mode="source")
+    assert "douter.dot(b)" in source and "a.dot(douter)" in source, source
+    assert "reshape_like(" not in source and "ravel(" not in source, source
 
 
 def test_two_matrices_read_as_an_expert_writes_them() -> None:

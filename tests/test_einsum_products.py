@@ -121,6 +121,11 @@ def outer_by_implicit(u, v):
     return np.sum(np.sin(np.einsum("i,j", u, v)))
 
 
+def outer_transposed(u, v):
+    # every axis of each operand is the product's alone: no unbroadcast, even for a size-1
+    return np.sum(np.einsum("i,j->ji", u, v) * np.arange(12.0).reshape(4, 3))
+
+
 def with_a_list(u):
     return np.einsum("i,i->", u, [1.0, 2.0, 3.0])
 
@@ -131,6 +136,8 @@ PROGRAMS = [
     (row_dots, [(3, 4), (3, 4)], (0, 1)),
     (broadcast_row, [(1, 4), (3, 4)], (0, 1)),
     (outer_by_implicit, [(3,), (4,)], (0, 1)),
+    (outer_transposed, [(3,), (4,)], (0, 1)),
+    (outer_transposed, [(1,), (4,)], (0, 1)),
     (with_a_list, [(3,)], (0,)),
 ]
 
@@ -154,6 +161,21 @@ def test_the_generated_gradient_holds_the_products() -> None:
     assert "dA = unbroadcast(deinsum.T.dot(x), A)" in source
     # r - y twice: one shape class, so the product needs no unbroadcast
     assert "deinsum_2 * sub" in source
+
+
+def _gradient_lines(source: str) -> list[str]:
+    return [line.strip() for line in source.splitlines() if line.strip()[:4] in ("du =", "dv =")]
+
+
+def test_operands_whose_axes_nothing_broadcasts_need_no_unbroadcast() -> None:
+    for program in (outer_by_implicit, outer_transposed):
+        source = ag.source(program, np.ones(3), np.ones(4), wrt=(0, 1))
+        lines = _gradient_lines(source)
+        assert len(lines) == 2 and not any("unbroadcast" in line for line in lines), source
+        assert "einsum_grad" not in source, source
+    # a letter both operands have may broadcast a size-1 axis: that one keeps it
+    source = ag.source(broadcast_row, np.ones((1, 4)), np.ones((3, 4)), wrt=(0, 1))
+    assert "unbroadcast(" in source, source
 
 
 def test_an_operand_that_is_a_list_keeps_the_helper() -> None:

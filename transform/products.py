@@ -14,7 +14,9 @@ does more work than the product's gradient needs:
   same source :func:`einsum_grad` compiles for the tape, so both run one computation).
   The ``unbroadcast`` finishes it where einsum broadcast a size-1 axis; it is left out
   where the two operands are known to have one shape and one term (``"ij,ij->"`` of two
-  rows of one class), since the product then has the operand's shape.
+  rows of one class), and for an operand whose every axis is an axis of the product that
+  the other does not have (``"i,j->ij"``), since the product then has the operand's
+  shape.
 * An outer product by broadcasting, ``u[:, None] * v[None, :]`` (or ``* v``): a
   multiplication whose rule sums ``g * v[None, :]`` over the broadcast axis. A column
   (last axis of size 1, ``unit_axes``) times a row (second-last axis of size 1, or a
@@ -56,7 +58,7 @@ def einsum_gradient(
     source = gradient_source(subscripts.value, position)
     if found is None or source is None:
         return None
-    terms, _ = found
+    terms, found_output = found
     operands = [bound["op0"], bound["op1"]]
     facts = getattr(ctx.shape_classes, "ranks", None) or {}
     if any(ranks.ndim(ranks.of(o, facts)) != len(t) for o, t in zip(operands, terms)):
@@ -72,6 +74,12 @@ def einsum_gradient(
     mine, other = operands[position - 1], operands[2 - position]
     if terms[0] == terms[1] and _same_shape(mine, other, ctx):
         return product
+    own, others = terms[position - 1], terms[2 - position]
+    if all(c in found_output and c not in others for c in own):
+        # Each of the operand's axes is an axis of the product that the other operand
+        # does not have (``"i,j->ij"``): nothing broadcasts it, and the product has its
+        # shape.
+        return product
     helper = ctx.bind_free("unbroadcast", unbroadcast)
     return build.call(helper, product, copy_tree(mine))
 
@@ -84,8 +92,8 @@ def contraction_gradient(
     ctx: TransformContext,
     in_loop: bool = False,
 ) -> gast.expr | None:
-    """The gradient of ``a @ b``, ``np.matmul``, ``np.dot`` (``a.dot(b)``), ``np.inner`` or
-    ``np.tensordot`` with axes written in the code, with respect to the operand at
+    """The gradient of ``a @ b``, ``np.matmul``, ``np.dot`` (``a.dot(b)``), ``np.inner``,
+    ``np.outer`` of two vectors or ``np.tensordot`` with axes written in the code, with respect to the operand at
     ``position``, as the products an expert writes (``g.dot(W.T)``), where both operands
     are known arrays of ranks these contract without broadcasting; None otherwise (the
     rule's helper then decides at run time).
@@ -137,6 +145,7 @@ _OPERANDS = {
     "dot": ("a", "b", "out"),
     "inner": ("a", "b"),
     "tensordot": ("a", "b"),
+    "outer": ("a", "b", "out"),
 }
 
 

@@ -82,9 +82,10 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 def contraction_subscripts(name: str | None, p: int, q: int, axes: object = None) -> str | None:
     """The einsum subscripts of NumPy's contraction ``name`` (``"matmul"``, ``"dot"``,
-    ``"inner"`` or ``"tensordot"``, whose ``axes`` are an int or a pair of ints or lists
-    of ints) of arrays of ndims ``p`` and ``q``; None where it broadcasts (``matmul`` of
-    stacks), the ranks are out of reach, or the axes are not of that form. The
+    ``"inner"``, ``"outer"`` or ``"tensordot"``, whose ``axes`` are an int or a pair of
+    ints or lists of ints) of arrays of ndims ``p`` and ``q``; None where it broadcasts
+    (``matmul`` of stacks), flattens (``outer`` of other than two vectors), the ranks are
+    out of reach, or the axes are not of that form. The
     transform writes these contractions' gradients as the einsums' (``transform.products``)
     and ``transform.ranks`` reads their results' ndims.
 
@@ -94,6 +95,8 @@ def contraction_subscripts(name: str | None, p: int, q: int, axes: object = None
     'abc,cd->abd'
     >>> contraction_subscripts("tensordot", 2, 2, ([0], [1]))
     'ab,ca->bc'
+    >>> contraction_subscripts("outer", 1, 1)
+    'a,b->ab'
     """
     if p < 1 or q < 1 or p + q > len(_LETTERS):
         return None
@@ -109,6 +112,10 @@ def contraction_subscripts(name: str | None, p: int, q: int, axes: object = None
     elif name == "inner":
         right = "".join(next(fresh) for _ in range(q - 1)) + left[-1]
         summed = {left[-1]}
+    elif name == "outer":
+        if p != 1 or q != 1:
+            return None  # (np.outer flattens other arrays first: its rule's road)
+        right, summed = next(fresh), set()
     elif name == "tensordot":
         pairs = _tensordot_axes(axes, p, q)
         if pairs is None:
