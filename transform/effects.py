@@ -68,6 +68,7 @@ from .objects import (
 )
 from .origin import of as origin_of
 from .resolve import Callee, is_hashable
+from .walk import walk
 
 #: stands for "another slot of the same container" among the objects an effect changes
 _DUPLICATE = "another slot"
@@ -1068,13 +1069,16 @@ def _methods_taken(stmt: gast.stmt, ctx: TransformContext) -> list[tuple[gast.ex
     (``_MUTATING_METHODS``, ``__setitem__`` and the like) read other than to be called
     right there, and of each ``getattr`` of an object whose name is not written in the
     code or is such a method's."""
-    called = {id(n.func) for n in gast.walk(stmt) if isinstance(n, gast.Call)}
+    nodes = walk(stmt)
+    called = {id(n.func) for n in nodes if type(n) is gast.Call}
     found = []
-    for node in gast.walk(stmt):
-        if isinstance(node, gast.Attribute) and _of_a_module(node.value, ctx):
-            continue  # (np.add.reduce, np.sort: a module's functions)
-        if isinstance(node, gast.Attribute) and id(node) not in called:
-            if node.attr in _MUTATING_METHODS or _changes_its_object(node.attr):
+    for node in nodes:
+        if type(node) is gast.Attribute:
+            if id(node) in called or not (
+                node.attr in _MUTATING_METHODS or _changes_its_object(node.attr)
+            ):
+                continue
+            if not _of_a_module(node.value, ctx):  # (np.sort: a module's function)
                 found.append((node.value, f"{_spelled(node.value)}.{node.attr}"))
         elif (
             isinstance(node, gast.Call)

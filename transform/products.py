@@ -93,10 +93,10 @@ def contraction_gradient(
     in_loop: bool = False,
 ) -> gast.expr | None:
     """The gradient of ``a @ b``, ``np.matmul``, ``np.dot`` (``a.dot(b)``), ``np.inner``,
-    ``np.outer`` of two vectors or ``np.tensordot`` with axes written in the code, with respect to the operand at
-    ``position``, as the products an expert writes (``g.dot(W.T)``), where both operands
-    are known arrays of ranks these contract without broadcasting; None otherwise (the
-    rule's helper then decides at run time).
+    ``np.outer`` of two vectors or ``np.tensordot`` with axes written in the code, with
+    respect to the operand at ``position``, as the products an expert writes
+    (``g.dot(W.T)``), where both operands are known arrays of ranks these contract without
+    broadcasting; None otherwise (the rule's helper then decides at run time).
 
     Each is the two-operand einsum its ranks make of it (``np.tensordot(h, W, axes=1)``
     of two matrices is ``"ab,bc->ac"``), whose gradient ``einsum_products`` writes. Unlike
