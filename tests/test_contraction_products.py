@@ -53,9 +53,11 @@ def test_the_subscripts_compute_what_numpy_computes(name, p, q, axes) -> None:
     if subscripts is None:
         # (only where the function broadcasts, flattens, or the axes do not fit the ranks)
         assert (
-            name == "matmul" and max(p, q) > 2
+            name == "matmul"
+            and max(p, q) > 2
             or name == "tensordot"
-            or name == "outer" and max(p, q) > 1
+            or name == "outer"
+            and max(p, q) > 1
         ), (name, p, q)
         return
     rng = np.random.default_rng(p * 10 + q)
