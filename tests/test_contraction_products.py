@@ -52,13 +52,9 @@ def test_the_subscripts_compute_what_numpy_computes(name, p, q, axes) -> None:
     subscripts = contraction_subscripts(name, p, q, axes)
     if subscripts is None:
         # (only where the function broadcasts, flattens, or the axes do not fit the ranks)
-        assert (
-            name == "matmul"
-            and max(p, q) > 2
-            or name == "tensordot"
-            or name == "outer"
-            and max(p, q) > 1
-        ), (name, p, q)
+        broadcasts = name == "matmul" and max(p, q) > 2
+        flattens = name == "outer" and max(p, q) > 1
+        assert broadcasts or flattens or name == "tensordot", (name, p, q)
         return
     rng = np.random.default_rng(p * 10 + q)
     a, b = (rng.standard_normal(s) for s in _shapes(subscripts))

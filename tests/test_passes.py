@@ -513,8 +513,8 @@ def gp_terms_grad(a, y):
     dadd = cholesky_factor_grad(L, add, (ddiag,), ((dsolve, solve, y),), ((
         gb_2, solve_2, solve),))
     douter = unbroadcast(dadd, outer)
-    da = reshape_like(douter @ np.ravel(a), a)
-    da = da + reshape_like(np.ravel(a) @ douter, a)
+    da = douter.dot(a)
+    da = da + a.dot(douter)
     return da
 """,
     "dead_code": """\

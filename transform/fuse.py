@@ -72,6 +72,7 @@ def transform(program: Program, ctx: TransformContext) -> Program:
     _numbers_outside_sums(program.backward, reducers, frozenset(program.numbers))
     _norm_scales_cancelled(program.backward, bound)
     _share_duplicates(program.backward, program.pop, pure)
+    _new_axes_undone(program.backward, _single_use(program.backward, keep))
     # (the stand-ins shape_reads saves in loops, where no shape can change: not saved)
     drop_invariant_shape_saves(program, ctx)
     return program
@@ -319,6 +320,91 @@ def fuse(
 
 
 _ROUNDS = 4
+
+
+def _new_axes_undone(stmts: list[gast.stmt], single: set[str]) -> None:
+    """``t = E[:, None]`` and later ``x = t[:, 0]`` (``t`` read there alone, ``single``:
+    the names assigned and read once) become ``x = E`` where the first was: the index
+    takes away exactly the axes the first added, so ``x`` is ``E`` itself (the gradient of
+    ``u[:, None] * v[None, :]`` for ``u``, ``dM.dot(v)[:, None]``, then read back as
+    ``u``'s, ``du_item[:, 0]``, is ``dM.dot(v)``). Nothing between the two may mention
+    ``x``, which is now bound earlier."""
+    for stmt in stmts:
+        for block in blocks(stmt):
+            _new_axes_undone(block, single)
+    i = 0
+    while i < len(stmts):
+        first = stmts[i]
+        name = _target(first)
+        added = _new_axes(first.value) if name in single else None
+        if added is None:
+            i += 1
+            continue
+        for j in range(i + 1, len(stmts)):
+            later = stmts[j]
+            target = _target(later)
+            value = getattr(later, "value", None)
+            if (
+                target is not None
+                and isinstance(value, gast.Subscript)
+                and isinstance(value.value, gast.Name)
+                and value.value.id == name
+            ):
+                if _index_parts(value.slice, added) and not any(
+                    _mentions(s, target) for s in stmts[i + 1 : j]
+                ):
+                    first.targets = [gast.Name(target, gast.Store(), None, None)]
+                    first.value = first.value.value
+                    del stmts[j]
+                break
+            if _mentions(later, name):
+                break
+        i += 1
+
+
+def _new_axes(value: gast.expr) -> list[bool] | None:
+    """For ``E[...]`` indexed by new axes and whole slices only, at least one new axis:
+    True per new axis, False per whole slice (trailing whole slices left out)."""
+    if not isinstance(value, gast.Subscript):
+        return None
+    index = value.slice
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    found = []
+    for part in parts:
+        if isinstance(part, gast.Constant) and part.value is None:
+            found.append(True)
+        elif _whole(part):
+            found.append(False)
+        else:
+            return None
+    while found and not found[-1]:
+        found.pop()
+    return found or None
+
+
+def _index_parts(index: gast.expr, added: list[bool]) -> bool:
+    """Whether ``index`` takes the axes ``added`` marks away (0 for each new axis, a whole
+    slice for each other; trailing whole slices left out): the inverse of the new axes."""
+    parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+    while parts and _whole(parts[-1]):
+        parts.pop()
+    if len(parts) != len(added):
+        return False
+    return all(
+        (isinstance(part, gast.Constant) and type(part.value) is int and part.value == 0)
+        if new
+        else _whole(part)
+        for part, new in zip(parts, added)
+    )
+
+
+def _whole(part: gast.expr) -> bool:
+    return (
+        isinstance(part, gast.Slice)
+        and part.lower is None
+        and part.upper is None
+        and part.step is None
+    )
 
 
 def _single_use(stmts: list[gast.stmt], keep: set[str]) -> set[str]:

@@ -183,21 +183,31 @@ def outer_gradient(
         return None
     k, j = len(units), len(other_units)
     g, b = copy_tree(g), build.load(other.id)
+    # the vector the other operand is a column or row of, where the backward pass may read
+    # it instead (``u[:, None] * v[None, :]``: ``g.dot(v)``, not ``g.dot(v_row.T)``)
+    viewed = (getattr(ctx.shape_classes, "vector_views", None) or {}).get(other.id)
+    vector = build.load(viewed) if viewed is not None else None
     if k == 2 and units[1] and j == 1:
         # a column times a vector: (g @ b)[:, None]
         return _index(_method(g, "dot", b), [_COLON, _NONE])
     if k == 1 and j == 2 and other_units[1]:
         # a vector times a column: (b.T @ g)[0]
+        if vector is not None:
+            return _method(vector, "dot", g)
         return _index(_method(_attribute(b, "T"), "dot", g), [gast.Constant(0, None)])
     if k < 2 or j != k:
         return None
     if units[-1] and other_units[-2]:
         # a column times a row: a @ b, whose gradient for a is g @ b.T
+        if k == 2 and vector is not None:
+            return _index(_method(g, "dot", vector), [_COLON, _NONE])
         if k == 2:
             return _method(g, "dot", _attribute(b, "T"))
         product = gast.BinOp(left=g, op=gast.MatMult(), right=_swapped(b))
     elif units[-2] and other_units[-1]:
         # a row times a column: b @ a, whose gradient for a is b.T @ g
+        if k == 2 and vector is not None:
+            return _index(_method(vector, "dot", g), [_NONE, _COLON])
         if k == 2:
             return _method(_attribute(b, "T"), "dot", g)
         product = gast.BinOp(left=_swapped(b), op=gast.MatMult(), right=g)

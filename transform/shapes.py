@@ -120,6 +120,7 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
     classes.ranks = ranks.infer(bindings, ctx)
     classes.unit_axes = unit_axes.infer(bindings, classes.ranks)
+    classes.vector_views = unit_axes.vector_views(bindings, classes.ranks, ctx.unchanged_params)
     # The names each value reads, and the local ones among them, found once for all the
     # rounds.
     value_names = [all_names(value) if value is not None else set() for _, value, _, _ in bindings]
@@ -187,6 +188,8 @@ class Classes(dict):
     ranks: dict[str, Any] = {}
     #: name -> its axes that surely have size 1 (``transform.unit_axes``)
     unit_axes: dict[str, tuple[bool, ...]] = {}
+    #: name -> the unchanged vector it is a column or row of (``unit_axes.vector_views``)
+    vector_views: dict[str, str] = {}
 
 
 def same_shape(atoms: list[gast.expr], classes: dict[str, Any]) -> Any:

@@ -43,6 +43,42 @@ def infer(bindings: list[tuple], facts: dict[str, Any]) -> dict[str, tuple[bool,
     return {name: units for name, units in found.items() if units is not None}
 
 
+def vector_views(
+    bindings: list[tuple], facts: dict[str, Any], unchanged: frozenset[str]
+) -> dict[str, str]:
+    """name -> the vector it views with a new axis, for each name bound once in the
+    function to ``w[:, None]`` or ``w[None, :]`` (``w[None]``), ``w`` a vector parameter
+    that the function never binds and nothing changes in place (``unchanged``, from
+    ``effects``): wherever the backward pass reads the name, ``w`` holds the same values,
+    so a product's gradient may read ``w`` itself (``g.dot(w)`` rather than
+    ``g.dot(w_row.T)[:, 0]``: ``transform.products``)."""
+    counts: dict[str, int] = {}
+    for name, _, _, _ in bindings:
+        counts[name] = counts.get(name, 0) + 1
+    views = {}
+    for name, value, _, _ in bindings:
+        if counts[name] != 1 or not isinstance(value, gast.Subscript):
+            continue
+        source = value.value
+        if not (isinstance(source, gast.Name) and source.id in unchanged):
+            continue
+        if source.id in counts or ranks.ndim(facts.get(source.id)) != 1:
+            continue
+        index = value.slice
+        parts = index.elts if isinstance(index, gast.Tuple) else [index]
+        if [_new_or_whole(p) for p in parts] in (["new", "whole"], ["whole", "new"], ["new"]):
+            views[name] = source.id
+    return views
+
+
+def _new_or_whole(part: gast.expr) -> str | None:
+    if isinstance(part, gast.Constant) and part.value is None:
+        return "new"
+    if isinstance(part, gast.Slice) and part.lower is None and part.upper is None:
+        return "whole" if part.step is None else None
+    return None
+
+
 def _of_value(
     value: gast.expr | None,
     stmt: gast.stmt,
