@@ -24,7 +24,7 @@ from typing import Any
 
 import gast
 
-from . import anno, build, ranks, shapes
+from . import anno, build, ranks, shapes, unit_axes
 from .analyze import (
     APPEND,
     CONTAINER,
@@ -307,8 +307,33 @@ class _Reverser:
         if callee is CONTAINER:
             return self.display_adjoint(value, g, origin)
         if callee.kind == "rule":
+            column = self._vector_reshaped(stmt)
+            if column is not None:
+                # u.reshape(-1, 1), np.expand_dims(u, 0) of a vector: u with a new axis, as
+                # u[:, None] is, whose gradient reads the axis at 0 (``du = dcol[:, 0]``)
+                source, index = column
+                return self.accumulate(source, _new_axes_read(g, index), g)
             return self.rule_adjoint(value, callee, g, ans, origin)
         raise TransformError(f"cannot differentiate through {callee.name}: {callee.reason}", origin)
+
+    def _vector_reshaped(self, stmt: gast.Assign) -> tuple[str, gast.expr] | None:
+        """For ``t = u.reshape(-1, 1)`` (or another reshape, ``np.expand_dims``) of a vector
+        ``u`` that needs a gradient, which ``unit_axes`` knows to make a column or a row:
+        ``u`` and the index of new axes that makes the same (``[:, None]``, ``[None]``)."""
+        target = stmt.targets[0]
+        if not isinstance(target, gast.Name):
+            return None
+        found = getattr(self.ctx.shape_classes, "unit_axes", None) or {}
+        units = found.get(target.id)
+        source = unit_axes.vector_reshaped(stmt.value, stmt, units)
+        if not (isinstance(source, gast.Name) and source.id in self.ctx.active):
+            return None
+        facts = getattr(self.ctx.shape_classes, "ranks", None) or {}
+        if ranks.ndim(facts.get(source.id)) != 1:
+            return None
+        whole = gast.Slice(lower=None, upper=None, step=None)
+        parts = [gast.Constant(None, None) if unit else whole for unit in units]
+        return source.id, gast.Tuple(elts=parts, ctx=gast.Load())
 
     def rule_adjoint(
         self, value: gast.expr, callee: Callee, g: gast.expr, ans: gast.expr, origin: Origin | None

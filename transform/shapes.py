@@ -120,7 +120,9 @@ def infer(node: gast.FunctionDef, ctx: TransformContext) -> dict[str, Any]:
     bindings = list(_bindings(node.body, in_loop=False, builtin_range=builtin_range))
     classes.ranks = ranks.infer(bindings, ctx)
     classes.unit_axes = unit_axes.infer(bindings, classes.ranks)
-    classes.vector_views = unit_axes.vector_views(bindings, classes.ranks, ctx.unchanged_params)
+    classes.vector_views = unit_axes.vector_views(
+        bindings, classes.ranks, ctx.unchanged_params, classes.unit_axes
+    )
     # The names each value reads, and the local ones among them, found once for all the
     # rounds.
     value_names = [all_names(value) if value is not None else set() for _, value, _, _ in bindings]

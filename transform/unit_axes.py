@@ -44,31 +44,61 @@ def infer(bindings: list[tuple], facts: dict[str, Any]) -> dict[str, tuple[bool,
 
 
 def vector_views(
-    bindings: list[tuple], facts: dict[str, Any], unchanged: frozenset[str]
+    bindings: list[tuple],
+    facts: dict[str, Any],
+    unchanged: frozenset[str],
+    units: dict[str, tuple[bool, ...]],
 ) -> dict[str, str]:
-    """name -> the vector it views with a new axis, for each name bound once in the
-    function to ``w[:, None]`` or ``w[None, :]`` (``w[None]``), ``w`` a vector parameter
-    that the function never binds and nothing changes in place (``unchanged``, from
-    ``effects``): wherever the backward pass reads the name, ``w`` holds the same values,
-    so a product's gradient may read ``w`` itself (``g.dot(w)`` rather than
-    ``g.dot(w_row.T)[:, 0]``: ``transform.products``)."""
+    """name -> the vector it is a column or row of, for each name bound once in the
+    function to ``w[:, None]``, ``w[None, :]`` (``w[None]``), or a reshape or
+    ``np.expand_dims`` of ``w`` that ``units`` (this module's :func:`infer`) knows to be a
+    matrix with one axis of size 1 (``w.reshape(-1, 1)``, normalize's form of
+    ``np.multiply.outer(w, v)``), ``w`` a vector parameter that the function never binds
+    and nothing changes in place (``unchanged``, from ``effects``): wherever the backward
+    pass reads the name, ``w`` holds the same values, so a product's gradient may read
+    ``w`` itself (``g.dot(w)`` rather than ``g.dot(w_row.T)[:, 0]``:
+    ``transform.products``)."""
     counts: dict[str, int] = {}
     for name, _, _, _ in bindings:
         counts[name] = counts.get(name, 0) + 1
     views = {}
-    for name, value, _, _ in bindings:
-        if counts[name] != 1 or not isinstance(value, gast.Subscript):
+    for name, value, stmt, _ in bindings:
+        if counts[name] != 1:
             continue
-        source = value.value
+        source = vector_reshaped(value, stmt, units.get(name))
+        if source is None:
+            if not isinstance(value, gast.Subscript):
+                continue
+            source = value.value
+            index = value.slice
+            parts = index.elts if isinstance(index, gast.Tuple) else [index]
+            kinds = [_new_or_whole(p) for p in parts]
+            if kinds not in (["new", "whole"], ["whole", "new"], ["new"]):
+                continue
         if not (isinstance(source, gast.Name) and source.id in unchanged):
             continue
-        if source.id in counts or ranks.ndim(facts.get(source.id)) != 1:
-            continue
-        index = value.slice
-        parts = index.elts if isinstance(index, gast.Tuple) else [index]
-        if [_new_or_whole(p) for p in parts] in (["new", "whole"], ["whole", "new"], ["new"]):
+        if source.id not in counts and ranks.ndim(facts.get(source.id)) == 1:
             views[name] = source.id
     return views
+
+
+def vector_reshaped(
+    value: gast.expr | None, stmt: gast.stmt, units: tuple[bool, ...] | None
+) -> gast.expr | None:
+    """The array ``value`` reshapes (``np.reshape``, a ``reshape`` method or
+    ``np.expand_dims``, called without keywords) where its result's unit axes are
+    ``units``, those of a matrix with one axis of size 1: for a vector, that is the
+    vector as a column or a row. None otherwise (the caller checks the array's ndim)."""
+    if units not in ((False, True), (True, False)) or not isinstance(value, gast.Call):
+        return None
+    callee = anno.get(stmt, anno.Key.CALLEE)
+    rule = getattr(callee, "rule", None)
+    if rule is None or not any(rule.primitive is f for f in (np.reshape, np.expand_dims)):
+        return None
+    receiver = getattr(callee, "receiver", None)
+    if value.keywords or (receiver is None and not value.args):
+        return None
+    return receiver if receiver is not None else value.args[0]
 
 
 def _new_or_whole(part: gast.expr) -> str | None:
