@@ -215,6 +215,27 @@ def test_outer_of_two_vectors_is_two_products() -> None:
     assert "reshape_like(" not in source and "ravel(" not in source, source
 
 
+def by_vdot(a, b):
+    return np.tanh(np.vdot(a, b))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shapes", [[(4,), (4,)], [(2, 3), (6,)], [(3,), (3, 1)]])
+def test_vdot_of_vectors_and_of_arrays_it_flattens(shapes, mode) -> None:
+    rng = np.random.default_rng(8)
+    args = [0.5 * rng.standard_normal(s) for s in shapes]
+    grads = ag.grad(by_vdot, wrt=(0, 1), mode=mode)(*args)
+    for index, got in enumerate(grads):
+        assert_close(got, numeric_vjp(by_vdot, args, index, 1.0), what=f"argument {index}")
+
+
+def test_vdot_of_two_vectors_needs_no_reshape() -> None:
+    source = ag.source(by_vdot, np.ones(3), np.ones(3), wrt=(0, 1), mode="source")
+    assert "reshape_like(" not in source, source
+    source = ag.source(by_vdot, np.ones((2, 3)), np.ones(6), wrt=(0, 1), mode="source")
+    assert "reshape_like(" in source, source  # (vdot flattens the matrix)
+
+
 def test_two_matrices_read_as_an_expert_writes_them() -> None:
     args = [np.ones((3, 4)), np.ones((4, 5))]
     for program in (by_operator, by_dot, by_dot_method, by_tensordot_one):

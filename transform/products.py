@@ -35,7 +35,7 @@ import gast
 import numpy as np
 
 from ..runtime.rules.einsum_products import contraction_subscripts, gradient_source, plain_terms
-from ..runtime.rules.shared import unbroadcast
+from ..runtime.rules.shared import reshape_like, unbroadcast
 from . import build, ranks, shapes
 from .context import TransformContext
 from .walk import copy_tree
@@ -215,6 +215,27 @@ def outer_gradient(
         return None
     helper = ctx.bind_free("unbroadcast", unbroadcast)
     return build.call(helper, product, build.load(mine.id))
+
+
+def without_flattening(
+    primitive: Any, operands: list[gast.expr], expression: gast.expr, ctx: TransformContext
+) -> gast.expr:
+    """``np.vdot``'s gradient for two known vectors: its rule's, less the
+    ``reshape_like(..., a)`` that puts back the shape of an operand ``vdot`` flattened
+    (``g * b`` already has ``a``'s shape: two vectors of one length)."""
+    if primitive is not np.vdot or len(operands) != 2:
+        return expression
+    facts = getattr(ctx.shape_classes, "ranks", None) or {}
+    if any(ranks.ndim(ranks.of(o, facts)) != 1 for o in operands):
+        return expression
+    if (
+        isinstance(expression, gast.Call)
+        and isinstance(expression.func, gast.Name)
+        and ctx.free_values.get(expression.func.id) is reshape_like
+        and len(expression.args) == 2
+    ):
+        return expression.args[0]
+    return expression
 
 
 def _units(name: str, facts: dict, found: dict) -> tuple[bool, ...] | None:
