@@ -238,9 +238,7 @@ def inline(
                 expression = products.outer_gradient(rule.primitive, operands, position, g, ctx)
             if expression is None:
                 expression = _from_template(callee, operands, position, bound, renames, ctx)
-                expression = products.without_flattening(
-                    rule.primitive, operands, expression, ctx
-                )
+                expression = products.without_flattening(rule.primitive, operands, expression, ctx)
             if computed_dtype and needs_dtype_check(rule, bound):
                 expression = checked_dtype(expression, ans, ctx, origin)
             gradients[position] = expression
