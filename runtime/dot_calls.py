@@ -68,8 +68,19 @@ def _code_reads_dot(code: types.CodeType) -> bool:
 
 def with_dot_calls(function: types.FunctionType) -> types.CodeType | None:
     """``function``'s code with its method calls ``dot`` written as calls of
-    :data:`DOT_CALL`; None where its source is not available (it then runs as it is)."""
-    return recompiled(function, _DotCalls().visit)
+    :data:`DOT_CALL`; None where its source is not available (it then runs as it is).
+    Made once per code object (a recursive function's tape version is made at every
+    call: see ``fallback.on_tape``)."""
+    code = function.__code__
+    found = _rewritten.get(code, _MISSING)
+    if found is _MISSING:
+        found = _rewritten[code] = recompiled(function, _DotCalls().visit)
+    return found
+
+
+#: code -> its code with the dot calls rewritten, or None (weakly held, as code is immutable)
+_rewritten: weakref.WeakKeyDictionary[types.CodeType, Any] = weakref.WeakKeyDictionary()
+_MISSING = object()
 
 
 class _DotCalls(ast.NodeTransformer):

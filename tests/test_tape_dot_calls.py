@@ -219,3 +219,26 @@ def test_a_function_without_source_runs_as_it_is():
     x = np.array([0.3, -0.2, 0.5])
     got = ag.grad(f, mode="tape")(x)
     assert_close(got, numeric_vjp(f, [x], 0, 1.0))
+
+
+def recursive_layers(x, n):
+    if n == 0:
+        return x
+    return recursive_layers(np.tanh(A.dot(x)), n - 1)
+
+
+def test_a_recursive_function_is_rewritten_once(monkeypatch):
+    from astgrad.runtime import dot_calls
+
+    made = []
+    original = dot_calls.recompiled
+    monkeypatch.setattr(dot_calls, "recompiled", lambda *a: made.append(1) or original(*a))
+
+    def loss(x):
+        return np.sum(recursive_layers(x, 3))
+
+    x = np.array([0.3, -0.2, 0.5])
+    for _ in range(3):
+        got = ag.grad(loss, mode="tape")(x)
+    assert_close(got, numeric_vjp(loss, [x], 0, 1.0))
+    assert len(made) <= 2  # (recursive_layers and loss, each once)
