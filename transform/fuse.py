@@ -42,7 +42,7 @@ from ..runtime.rules.arithmetic import (
 )
 from ..runtime.rules.linalg_helpers import norm_grad
 from ..runtime.rules.shared import expand_reduced, reduced_count, unbroadcast
-from . import algebra, anno, ranks
+from . import algebra, anno, ranks, unit_axes
 from .context import TransformContext
 from .dataflow import all_names, blocks, reads, statements, target_names
 from .loop_shapes import drop_invariant_shape_saves
@@ -365,45 +365,28 @@ def _new_axes_undone(stmts: list[gast.stmt], single: set[str]) -> None:
 def _new_axes(value: gast.expr) -> list[bool] | None:
     """For ``E[...]`` indexed by new axes and whole slices only, at least one new axis:
     True per new axis, False per whole slice (trailing whole slices left out)."""
-    if not isinstance(value, gast.Subscript):
+    found = unit_axes.new_axes(value.slice) if isinstance(value, gast.Subscript) else None
+    if found is None:
         return None
-    index = value.slice
-    parts = index.elts if isinstance(index, gast.Tuple) else [index]
-    found = []
-    for part in parts:
-        if isinstance(part, gast.Constant) and part.value is None:
-            found.append(True)
-        elif _whole(part):
-            found.append(False)
-        else:
-            return None
-    while found and not found[-1]:
-        found.pop()
-    return found or None
+    kept = list(found)
+    while not kept[-1]:  # (a new axis is among them)
+        kept.pop()
+    return kept
 
 
 def _index_parts(index: gast.expr, added: list[bool]) -> bool:
     """Whether ``index`` takes the axes ``added`` marks away (0 for each new axis, a whole
     slice for each other; trailing whole slices left out): the inverse of the new axes."""
     parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
-    while parts and _whole(parts[-1]):
+    while parts and unit_axes.is_whole_slice(parts[-1]):
         parts.pop()
     if len(parts) != len(added):
         return False
     return all(
         (isinstance(part, gast.Constant) and type(part.value) is int and part.value == 0)
         if new
-        else _whole(part)
+        else unit_axes.is_whole_slice(part)
         for part, new in zip(parts, added)
-    )
-
-
-def _whole(part: gast.expr) -> bool:
-    return (
-        isinstance(part, gast.Slice)
-        and part.lower is None
-        and part.upper is None
-        and part.step is None
     )
 
 

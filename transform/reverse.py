@@ -1184,12 +1184,7 @@ def _new_axes_only(index: gast.expr) -> bool:
             new_axis = True
         elif isinstance(part, gast.Constant) and part.value is Ellipsis:
             continue
-        elif not (
-            isinstance(part, gast.Slice)
-            and part.lower is None
-            and part.upper is None
-            and part.step is None
-        ):
+        elif not unit_axes.is_whole_slice(part):
             return False
     return new_axis
 

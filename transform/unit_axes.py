@@ -70,10 +70,7 @@ def vector_views(
             if not isinstance(value, gast.Subscript):
                 continue
             source = value.value
-            index = value.slice
-            parts = index.elts if isinstance(index, gast.Tuple) else [index]
-            kinds = [_new_or_whole(p) for p in parts]
-            if kinds not in (["new", "whole"], ["whole", "new"], ["new"]):
+            if new_axes(value.slice) not in ((True, False), (False, True), (True,)):
                 continue
         if not (isinstance(source, gast.Name) and source.id in unchanged):
             continue
@@ -101,12 +98,30 @@ def vector_reshaped(
     return receiver if receiver is not None else value.args[0]
 
 
-def _new_or_whole(part: gast.expr) -> str | None:
-    if isinstance(part, gast.Constant) and part.value is None:
-        return "new"
-    if isinstance(part, gast.Slice) and part.lower is None and part.upper is None:
-        return "whole" if part.step is None else None
-    return None
+def new_axes(index: gast.expr) -> tuple[bool, ...] | None:
+    """For an index made of new axes (``None``) and whole slices (``:``) alone, at least
+    one new axis: True per new axis, False per whole slice (``[:, None]`` is ``(False,
+    True)``); None for any other index (an int, a bound, an ellipsis, an array)."""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    found = []
+    for part in parts:
+        if isinstance(part, gast.Constant) and part.value is None:
+            found.append(True)
+        elif is_whole_slice(part):
+            found.append(False)
+        else:
+            return None
+    return tuple(found) if True in found else None
+
+
+def is_whole_slice(part: gast.expr) -> bool:
+    """Whether ``part`` of an index is ``:`` (no bounds, no step)."""
+    return (
+        isinstance(part, gast.Slice)
+        and part.lower is None
+        and part.upper is None
+        and part.step is None
+    )
 
 
 def _of_value(
@@ -124,26 +139,11 @@ def _of_value(
     k = ranks.ndim(fact)
     if not k or fact in (ranks.INT, ranks.SHAPE):
         return None
-    index = value.slice
-    parts = index.elts if isinstance(index, gast.Tuple) else [index]
-    units: list[bool] = []
-    taken = 0
-    for part in parts:
-        if isinstance(part, gast.Constant) and part.value is None:
-            units.append(True)
-        elif (
-            isinstance(part, gast.Slice)
-            and part.lower is None
-            and part.upper is None
-            and part.step is None
-        ):
-            units.append(False)
-            taken += 1
-        else:
-            return None  # an int, a bound, an ellipsis, an array: not new axes only
-    if taken > k or True not in units:
+    units = new_axes(value.slice)
+    taken = 0 if units is None else units.count(False)
+    if units is None or taken > k:
         return None
-    return tuple(units) + (False,) * (k - taken)
+    return units + (False,) * (k - taken)
 
 
 def _of_call(
