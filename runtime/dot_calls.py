@@ -8,7 +8,9 @@ runs a function that calls a method ``dot`` from its own source with each such c
 written as a function call, ``__astgrad_dot__(x, w)``: NumPy's ``np.dot`` where ``x`` is
 an array and an argument a tensor (which the tensor's ``__array_function__`` records),
 the method itself otherwise. The rewrite changes nothing else: the receiver is evaluated
-before the arguments, as Python evaluates a method call's.
+before the arguments, as Python evaluates a method call's. ``__astgrad_dot__`` is read
+from the function's closure (:func:`closure_of`), so the function may run with its own
+globals (one that binds a global must: see ``fallback.on_tape``).
 """
 
 from __future__ import annotations
@@ -74,8 +76,16 @@ def with_dot_calls(function: types.FunctionType) -> types.CodeType | None:
     code = function.__code__
     found = _rewritten.get(code, _MISSING)
     if found is _MISSING:
-        found = _rewritten[code] = recompiled(function, _DotCalls().visit)
+        found = _rewritten[code] = recompiled(function, _DotCalls().visit, (DOT_CALL,))
     return found
+
+
+def closure_of(function: types.FunctionType, code: types.CodeType) -> tuple:
+    """The closure ``code`` (from :func:`with_dot_calls`) runs with: ``function``'s cells
+    by name, and one holding :func:`dot_call`."""
+    cells = dict(zip(function.__code__.co_freevars, function.__closure__ or ()))
+    cells[DOT_CALL] = types.CellType(dot_call)
+    return tuple(cells[name] for name in code.co_freevars)
 
 
 #: code -> its code with the dot calls rewritten, or None (weakly held, as code is immutable)

@@ -28,7 +28,7 @@ from ..transform import global_writes as _global_writes
 from .adjoints import finish_gradient, scalar_seed
 from .closures import reaches_itself
 from .device import CPU, array_module, device_guard, placement, to_device
-from .dot_calls import DOT_CALL, dot_call, reads_dot, with_dot_calls
+from .dot_calls import closure_of, reads_dot, with_dot_calls
 from .grad_mode import _state as _grad_state
 from .graph import Node, _backward_pass, backward_pass, new_accumulator
 from .graph import next_sequence_number as _number  # (a floor, no node: see anomaly)
@@ -1065,7 +1065,7 @@ class _TapeFloat(metaclass=_FloatType):
 
 
 _TapeFloat.__name__ = _TapeFloat.__qualname__ = "float"
-_TAPE_BUILTINS = {"float": _TapeFloat, DOT_CALL: dot_call}
+_TAPE_BUILTINS = {"float": _TapeFloat}
 
 
 def _creating(function: Callable) -> Callable:
@@ -1425,20 +1425,24 @@ def on_tape(function: Callable) -> Callable:
         or shimmed.__defaults__ is not function.__defaults__
         or shimmed.__kwdefaults__ is not function.__kwdefaults__
     ):
+        code = with_dot_calls(function) if reads_dot(function) else None
+        namespace: dict = _TapeGlobals(function.__globals__)
         if _writes_globals(function.__code__):
             # A function that binds a global (``global S; S = x``, ``globals()["S"] = x``)
             # runs with its own globals: Python stores into the dict a function runs with
             # itself, so with the shim's the module, and every other function, would go on
             # reading the old value (a wrong gradient, silently). Its math.f(t) then
-            # raises, not records.
-            return function
-        code = with_dot_calls(function) if reads_dot(function) else None
+            # raises, not records; its dot calls still record (their function is read
+            # from the closure).
+            if code is None:
+                return function
+            namespace = function.__globals__
         shimmed = types.FunctionType(
             code or function.__code__,
-            _TapeGlobals(function.__globals__),
+            namespace,
             function.__name__,
             function.__defaults__,
-            function.__closure__,
+            function.__closure__ if code is None else closure_of(function, code),
         )
         shimmed.__kwdefaults__ = function.__kwdefaults__
         shimmed.__astgrad_runs__ = function.__code__  # (see _code_run_by)

@@ -242,3 +242,71 @@ def test_a_recursive_function_is_rewritten_once(monkeypatch):
         got = ag.grad(loss, mode="tape")(x)
     assert_close(got, numeric_vjp(loss, [x], 0, 1.0))
     assert len(made) <= 2  # (recursive_layers and loss, each once)
+
+
+CALLS = 0
+
+
+def counting_calls(W, x):
+    # binds a global: runs with its module's own globals on the tape, its dot calls read
+    # from the closure
+    global CALLS
+    CALLS += 1
+    return np.sum(np.tanh(x.dot(W)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_function_that_binds_a_global(mode):
+    W = np.array([[0.5, -0.2], [0.1, 0.4], [-0.3, 0.8]])
+    x = np.array([[0.3, -0.2, 0.5], [0.1, 0.7, -0.4]])
+    before = CALLS
+    got = ag.grad(counting_calls, mode=mode)(W, x)
+    assert CALLS == before + 1  # (the module's global, not a copy's)
+    expected = numeric_vjp(lambda w: np.sum(np.tanh(x.dot(w))), [W], 0, 1.0)
+    assert_close(got, expected, what=mode)
+
+
+class Base:
+    def scale(self):
+        return 2.0
+
+
+class Scaled(Base):
+    FACTOR = 0.5
+
+    def __init__(self):
+        self.W = A.copy()
+
+    def score(self, x):
+        # super() reads the method's __class__ cell, Scaled.FACTOR the class as a global
+        return np.sum(np.tanh(self.W.dot(x))) * super().scale() * Scaled.FACTOR
+
+
+def test_a_method_using_super_and_its_class():
+    model = Scaled()
+    x = np.array([0.3, -0.2, 0.5])
+    got = ag.grad(model.score, mode="tape")(x)
+    assert_close(got, numeric_vjp(model.score, [x], 0, 1.0))
+
+
+def chained(x, n):
+    if n == 0:
+        return x
+    return chained(np.sin(A.dot(x)), n - 1)
+
+
+FIRST_LEVEL = chained
+
+
+def loss_of_chained(v):
+    return np.sum(FIRST_LEVEL(v, 2) ** 2)
+
+
+def test_a_recursive_function_reads_its_global_name(monkeypatch):
+    # its recursive call reads the module's global, as Python does: rebound, the name
+    # calls what it is bound to now (the rewritten code keeps it a global)
+    monkeypatch.setitem(globals(), "chained", lambda v, n: v * 3.0)
+    x = np.array([0.3, -0.2, 0.5])
+    got = ag.grad(loss_of_chained, mode="tape")(x)
+    assert_close(got, numeric_vjp(loss_of_chained, [x], 0, 1.0))
+    assert_close(got, 2 * 9.0 * np.sin(A.dot(x)) @ (np.cos(A.dot(x))[:, None] * A))

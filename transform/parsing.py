@@ -230,12 +230,16 @@ def _asserts_rewritten(function: types.FunctionType, source: str) -> bool:
 
 
 def recompiled(
-    function: types.FunctionType, rewrite: Callable[[ast.AST], Any]
+    function: types.FunctionType,
+    rewrite: Callable[[ast.AST], Any],
+    closed_over: tuple[str, ...] = (),
 ) -> types.CodeType | None:
     """The code of ``function``'s source with ``rewrite`` applied to its definition's
     tree (an ``ast`` tree, changed in place), compiled where it was defined and at the
-    lines of its file, so that its frames and errors name the user's lines. None where its
-    source is not available or is not the code that runs (the file changed since)."""
+    lines of its file, so that its frames and errors name the user's lines. The names in
+    ``closed_over`` are read from its closure (free variables of the code, after its own:
+    the caller gives their cells). None where its source is not available or is not the
+    code that runs (the file changed since)."""
     try:
         lines, first_line = _source_lines(function)
         filename = inspect.getsourcefile(function.__code__) or function.__code__.co_filename
@@ -247,7 +251,7 @@ def recompiled(
         as_written, function.__code__, _qualname_prefixes(function)
     ):
         return None
-    return _compile_like(function, source, filename, rewrite, first_line)
+    return _compile_like(function, source, filename, rewrite, first_line, closed_over)
 
 
 def _compile_like(
@@ -256,6 +260,7 @@ def _compile_like(
     filename: str,
     rewrite: Callable[[ast.AST], Any] | None = None,
     first_line: int = 1,
+    closed_over: tuple[str, ...] = (),
 ) -> Any:
     """The code object ``source``'s definition of ``function`` compiles to where it was
     defined: a nested function inside a function binding its free variables (so they
@@ -264,7 +269,8 @@ def _compile_like(
     (Python 3.11 compiles ``np.sum(x)`` to other instructions when ``np`` is imported).
     None when that cannot be made, which is no evidence of a change. With ``rewrite``, the
     definition's tree is given to it first, and its lines are moved to start at
-    ``first_line``."""
+    ``first_line``; the names in ``closed_over`` are bound around it, so that the code
+    reads them from its closure."""
     code = function.__code__
     try:
         # Not dedented: that would change the constants of indented multi-line strings.
@@ -291,14 +297,20 @@ def _compile_like(
                 type_params=[],
             )
         )  # fmt: skip
-    if _nested(function):
+    nested = _nested(function)
+    if nested or closed_over:
         frees = [n for n in code.co_freevars if not (in_class and n == "__class__")]
+        frees += [n for n in closed_over if n not in frees]
         body: list[ast.stmt] = [
             ast.fix_missing_locations(
                 ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=ast.Constant(None))
             )
             for n in frees
         ]
+        if not nested and isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # (a module-level definition wrapped only to close over those names: its own
+            # name stays a global, as a recursive call or a method's read of its class is)
+            body.insert(0, _placed(ast.Global(names=[inner.name])))
         inner = _placed(
             ast.FunctionDef(
                 name=_OUTER,
