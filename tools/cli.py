@@ -1,11 +1,15 @@
 """The ``astgrad`` command.
 
-    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats] [--forward]
-                              [--checkpoint]
+    astgrad show FILE.py:FUNC [--wrt NAMES] [--stage STAGE] [--floats | --shapes SHAPES]
+                              [--forward] [--checkpoint]
 
 prints the gradient source astgrad generates for ``FUNC`` in ``FILE.py``, highlighted when
 the output is a terminal and pygments is installed. ``--floats`` shows the gradient
-generated for calls with Python floats (numbers only: no shape bookkeeping).
+generated for calls with Python floats (numbers only: no shape bookkeeping);
+``--shapes 3,4,3x4`` the one for calls with NumPy arrays of those shapes, one per
+positional parameter (``float`` for a Python float): a gradient is specialized for its
+arguments' ndims, so this is the source such calls run (products written out where the
+ranks are known).
 ``--checkpoint`` shows the gradient ``ag.grad(f, checkpoint=True)`` runs: its ``range``
 loops cut into segments, each a call of a segment function recomputed in the backward
 pass, whose source follows.
@@ -26,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from astgrad.transform.pipeline import FORWARD_STAGES, STAGES
 
 import astgrad
@@ -70,6 +75,29 @@ def _float_arguments(function: Any) -> tuple:
     the one specialized for numbers."""
     code = getattr(function, "__code__", None)
     return (0.5,) * code.co_argcount if code is not None else ()
+
+
+def _shaped_arguments(function: Any, text: str) -> tuple:
+    """Example arguments for ``--shapes``: one per positional parameter, ``3x4`` a float64
+    array of that shape (``()`` a 0-d one), ``float`` a Python float."""
+    code = getattr(function, "__code__", None)
+    parts = [p.strip() for p in text.split(",")]
+    count = code.co_argcount if code is not None else len(parts)
+    if len(parts) != count:
+        raise ValueError(
+            f"--shapes gives {len(parts)} shape(s) for {count} positional parameter(s): "
+            "give one per parameter, comma-separated (3,4,3x4; float for a Python float)"
+        )
+    examples = []
+    for part in parts:
+        if part == "float":
+            examples.append(0.5)
+            continue
+        sizes = [] if part == "()" else part.split("x")
+        if not all(size.isdigit() for size in sizes):
+            raise ValueError(f"--shapes: {part!r} is not a shape (write 3x4, 5, () or float)")
+        examples.append(np.ones(tuple(int(size) for size in sizes)))
+    return tuple(examples)
 
 
 def highlight(source: str, stream: Any) -> str:
@@ -124,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the gradient for calls with Python floats (numbers only)",
     )
     show.add_argument(
+        "--shapes",
+        metavar="SHAPES",
+        help="the gradient for calls with float64 arrays of these shapes, one per positional "
+        "parameter, comma-separated (3,4,3x4; float for a Python float)",
+    )
+    show.add_argument(
         "--checkpoint",
         action="store_true",
         help="the gradient with checkpointed loops (ag.grad(f, checkpoint=True))",
@@ -154,8 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "graph":
         return _graph(args)
     function = load_function(args.target)
-    examples = _float_arguments(function) if args.floats else ()
+    if args.floats and args.shapes is not None:
+        print("astgrad: --floats and --shapes each give the arguments: use one", file=sys.stderr)
+        return 2
     try:
+        examples = _float_arguments(function) if args.floats else ()
+        if args.shapes is not None:
+            examples = _shaped_arguments(function, args.shapes)
         if args.stage is not None and args.stage not in (
             FORWARD_STAGES if args.forward else STAGES
         ):
